@@ -1,0 +1,353 @@
+//! The commit graph: every commit reachable from HEAD, every ref, other worktrees' HEADs and every
+//! stash entry, held compactly and in topological order.
+//!
+//! Storage is column-wise in chunks of [`CHUNK`] commits, each chunk behind an `Arc`: commit index
+//! `i` is in chunk `i >> CHUNK_BITS`. Commits are stored parents-first (every parent has a smaller
+//! index than its children), so row `r` of the topological view (children first, newest first) is
+//! index `len - 1 - r`. New commits on top are appended, and a reloaded graph shares every full
+//! chunk with the previous one: a reload costs what changed, not the size of the history.
+//!
+//! Per commit the graph keeps the id, parents as indices, an interned author, author and committer
+//! times, the generation number and the subject line; nothing is heap-allocated per commit.
+
+mod load;
+mod reload;
+mod store;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::oid::ObjectId;
+use crate::refs::Head;
+
+pub use load::LoadOptions;
+pub use reload::{GraphDelta, RefChange};
+pub use store::CHUNK;
+use store::{CHUNK_BITS, Chunk};
+
+/// An interned author.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Person {
+    /// Display name.
+    pub name: String,
+    /// Email address.
+    pub email: String,
+}
+
+/// The kind of a ref, by namespace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum RefKind {
+    /// `refs/heads/*`.
+    Branch,
+    /// `refs/remotes/*`.
+    Remote,
+    /// `refs/tags/*`.
+    Tag,
+    /// `refs/stash` and its reflog entries.
+    Stash,
+    /// `refs/notes/*`.
+    Notes,
+    /// `refs/pull/*`, `refs/merge-requests/*` and similar forge refs.
+    Pull,
+    /// Any other namespace (`refs/replace/*`, `refs/bisect/*`, ...) and other worktrees' HEADs.
+    Other,
+}
+
+impl RefKind {
+    /// Classifies a full ref name.
+    pub fn of(name: &str) -> RefKind {
+        if name.starts_with("refs/heads/") {
+            RefKind::Branch
+        } else if name.starts_with("refs/remotes/") {
+            RefKind::Remote
+        } else if name.starts_with("refs/tags/") {
+            RefKind::Tag
+        } else if name == "refs/stash" {
+            RefKind::Stash
+        } else if name.starts_with("refs/notes/") {
+            RefKind::Notes
+        } else if name.starts_with("refs/pull/") || name.starts_with("refs/merge-requests/") {
+            RefKind::Pull
+        } else {
+            RefKind::Other
+        }
+    }
+}
+
+/// A ref as placed on the graph.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GraphRef {
+    /// Full name (`refs/heads/main`), `stash@{N}` for stash entries, or `worktree:<name>` for
+    /// another worktree's HEAD.
+    pub name: String,
+    /// Its namespace.
+    pub kind: RefKind,
+    /// What the ref names directly (an annotated tag's tag object, for instance).
+    pub target: ObjectId,
+    /// The commit it peels to, as a commit index.
+    pub commit: u32,
+}
+
+/// Index of a commit in a [`CommitGraph`].
+pub type CommitIdx = u32;
+
+/// The commit graph of a repository at one moment. Cheap to clone (chunks are shared).
+#[derive(Debug, Clone, Default)]
+pub struct CommitGraph {
+    /// Column chunks; all but the last hold exactly [`CHUNK`] commits.
+    chunks: Vec<Arc<Chunk>>,
+    len: usize,
+    people: Arc<People>,
+    /// Commit indices sorted by id, for the commits present when it was last rebuilt.
+    by_oid: Arc<Vec<u32>>,
+    /// Commit indices sorted by id, for commits added since (kept small, merged when it grows).
+    by_oid_recent: Vec<u32>,
+    /// Children as a CSR table over the first `children_len` commits.
+    children: Arc<Csr>,
+    /// Children added by reloads since the CSR table was built.
+    children_extra: HashMap<u32, Vec<u32>>,
+    /// Every ref, stash entry and worktree HEAD that names a commit, sorted by commit index.
+    refs: Arc<Vec<GraphRef>>,
+    head: Option<Head>,
+    /// Commit HEAD points at, as an index.
+    head_commit: Option<u32>,
+    /// Commits `shallow` lists (sorted).
+    shallow: Arc<Vec<ObjectId>>,
+    /// Non-fatal problems met while loading (a ref to a missing object, a malformed line).
+    problems: Vec<String>,
+}
+
+/// Interned people.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct People {
+    list: Vec<Person>,
+    index: HashMap<Person, u32>,
+}
+
+impl People {
+    pub(crate) fn intern(&mut self, name: &str, email: &str) -> u32 {
+        // Look up by borrowed parts first to avoid allocating for known people.
+        let probe = Person {
+            name: name.to_string(),
+            email: email.to_string(),
+        };
+        if let Some(&i) = self.index.get(&probe) {
+            return i;
+        }
+        let i = self.list.len() as u32;
+        self.list.push(probe.clone());
+        self.index.insert(probe, i);
+        i
+    }
+}
+
+/// Children as compressed sparse rows.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Csr {
+    start: Vec<u32>,
+    items: Vec<u32>,
+}
+
+impl Csr {
+    fn get(&self, i: u32) -> &[u32] {
+        let i = i as usize;
+        match (self.start.get(i), self.start.get(i + 1)) {
+            (Some(&s), Some(&e)) => &self.items[s as usize..e as usize],
+            _ => &[],
+        }
+    }
+}
+
+impl CommitGraph {
+    fn chunk(&self, i: CommitIdx) -> (&Chunk, usize) {
+        let i = i as usize;
+        (&self.chunks[i >> CHUNK_BITS], i & (CHUNK - 1))
+    }
+
+    /// Number of commits.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the graph is empty (unborn HEAD and no refs).
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The commit shown at `row` (row 0 is the newest; children come before parents).
+    pub fn at_row(&self, row: usize) -> Option<CommitIdx> {
+        (row < self.len).then(|| (self.len - 1 - row) as u32)
+    }
+
+    /// The row of commit `i`.
+    pub fn row_of(&self, i: CommitIdx) -> usize {
+        self.len - 1 - i as usize
+    }
+
+    /// The commit's id.
+    pub fn oid(&self, i: CommitIdx) -> ObjectId {
+        let (c, j) = self.chunk(i);
+        c.oids[j]
+    }
+
+    /// The commit's parents in header order (parents absent from the repository, e.g. beyond a
+    /// shallow boundary, are left out).
+    pub fn parents(&self, i: CommitIdx) -> &[CommitIdx] {
+        let (c, j) = self.chunk(i);
+        let s = if j == 0 { 0 } else { c.parent_end[j - 1] } as usize;
+        &c.parents[s..c.parent_end[j] as usize]
+    }
+
+    /// The commit's children (in no particular order).
+    pub fn children(&self, i: CommitIdx) -> impl Iterator<Item = CommitIdx> + '_ {
+        self.children.get(i).iter().copied().chain(
+            self.children_extra
+                .get(&i)
+                .into_iter()
+                .flat_map(|v| v.iter().copied()),
+        )
+    }
+
+    /// The author.
+    pub fn author(&self, i: CommitIdx) -> &Person {
+        let (c, j) = self.chunk(i);
+        &self.people.list[c.author[j] as usize]
+    }
+
+    /// The interned author number (equal numbers, equal people).
+    pub fn author_id(&self, i: CommitIdx) -> u32 {
+        let (c, j) = self.chunk(i);
+        c.author[j]
+    }
+
+    /// All interned people.
+    pub fn people(&self) -> &[Person] {
+        &self.people.list
+    }
+
+    /// Author time (seconds since the epoch).
+    pub fn author_time(&self, i: CommitIdx) -> i64 {
+        let (c, j) = self.chunk(i);
+        c.author_time[j]
+    }
+
+    /// Author time zone offset in minutes.
+    pub fn author_tz(&self, i: CommitIdx) -> i16 {
+        let (c, j) = self.chunk(i);
+        c.author_tz[j]
+    }
+
+    /// Committer time (seconds since the epoch), which orders ties in the topological view.
+    pub fn commit_time(&self, i: CommitIdx) -> i64 {
+        let (c, j) = self.chunk(i);
+        c.commit_time[j]
+    }
+
+    /// Generation number: 1 for roots, else one more than the highest parent's.
+    pub fn generation(&self, i: CommitIdx) -> u32 {
+        let (c, j) = self.chunk(i);
+        c.generation[j]
+    }
+
+    /// The subject line.
+    pub fn summary(&self, i: CommitIdx) -> &str {
+        let (c, j) = self.chunk(i);
+        let s = if j == 0 { 0 } else { c.summary_end[j - 1] } as usize;
+        c.summaries
+            .get(s..c.summary_end[j] as usize)
+            .unwrap_or_default()
+    }
+
+    /// The index of the commit with id `id`.
+    pub fn find(&self, id: &ObjectId) -> Option<CommitIdx> {
+        let search = |v: &[u32]| {
+            v.binary_search_by(|&i| self.oid(i).cmp(id))
+                .ok()
+                .map(|p| v[p])
+        };
+        search(&self.by_oid).or_else(|| search(&self.by_oid_recent))
+    }
+
+    /// Commits whose hex id starts with `prefix`, at most `limit`.
+    pub fn find_prefix(&self, prefix: &str, limit: usize) -> Vec<CommitIdx> {
+        let lower = prefix.to_ascii_lowercase();
+        let mut out = Vec::new();
+        for v in [&self.by_oid[..], &self.by_oid_recent[..]] {
+            let start = v.partition_point(|&i| {
+                let hex = self.oid(i).to_hex();
+                hex.as_str() < lower.as_str() && !hex.starts_with(&lower)
+            });
+            out.extend(
+                v[start..]
+                    .iter()
+                    .copied()
+                    .take_while(|&i| self.oid(i).starts_with_hex(&lower))
+                    .take(limit),
+            );
+        }
+        out.truncate(limit);
+        out
+    }
+
+    /// The first-parent chain starting at `i` (including `i`), oldest last.
+    pub fn first_parent_chain(&self, i: CommitIdx) -> impl Iterator<Item = CommitIdx> + '_ {
+        std::iter::successors(Some(i), move |&c| self.parents(c).first().copied())
+    }
+
+    /// Every ref, stash entry and other-worktree HEAD, sorted by commit index.
+    pub fn refs(&self) -> &[GraphRef] {
+        &self.refs
+    }
+
+    /// The refs pointing at commit `i`.
+    pub fn refs_at(&self, i: CommitIdx) -> &[GraphRef] {
+        let s = self.refs.partition_point(|r| r.commit < i);
+        let e = self.refs.partition_point(|r| r.commit <= i);
+        &self.refs[s..e]
+    }
+
+    /// HEAD as read.
+    pub fn head(&self) -> Option<&Head> {
+        self.head.as_ref()
+    }
+
+    /// The commit HEAD points at.
+    pub fn head_commit(&self) -> Option<CommitIdx> {
+        self.head_commit
+    }
+
+    /// Whether `id` is listed in `shallow`.
+    pub fn is_shallow(&self, id: &ObjectId) -> bool {
+        self.shallow.binary_search(id).is_ok()
+    }
+
+    /// Non-fatal problems met while loading.
+    pub fn problems(&self) -> &[String] {
+        &self.problems
+    }
+
+    /// Approximate heap bytes held by this graph (shared chunks counted in full).
+    pub fn heap_bytes(&self) -> usize {
+        let chunks: usize = self.chunks.iter().map(|c| c.heap_bytes()).sum();
+        let people: usize = self
+            .people
+            .list
+            .iter()
+            .map(|p| 2 * (p.name.capacity() + p.email.capacity()) + 2 * 48 + 16)
+            .sum();
+        let refs: usize = self.refs.iter().map(|r| r.name.capacity() + 64).sum();
+        chunks
+            + people
+            + refs
+            + self.by_oid.capacity() * 4
+            + self.by_oid_recent.capacity() * 4
+            + (self.children.start.capacity() + self.children.items.capacity()) * 4
+            + self.children_extra.len() * 48
+    }
+
+    /// Bytes of subject text held (the part of [`CommitGraph::heap_bytes`] that depends on the
+    /// messages rather than the shape of the graph).
+    pub fn summary_bytes(&self) -> usize {
+        self.chunks.iter().map(|c| c.summaries.capacity()).sum()
+    }
+}

@@ -1,0 +1,29 @@
+//! gitcore: GitVista's pure-Rust reader of git repositories.
+//!
+//! The pieces, bottom up:
+//! - [`oid::ObjectId`] names objects; [`inflate::Inflater`] inflates zlib with a hard size bound.
+//! - [`odb::Odb`] finds objects in loose files, packs (`.idx` v1/v2, multi-pack-index) and
+//!   alternates; an [`odb::OdbReader`] per thread reads them, resolving delta chains through a
+//!   bounded delta-base cache.
+//! - [`object`] parses commits, tags and trees byte-exactly and tolerantly.
+//! - [`discover::GitDir`] finds a repository (work tree, `.git` file, linked worktree, bare).
+//! - [`refs::RefSnapshot`] reads loose and packed refs, symbolic refs, HEAD, the stash reflog and
+//!   the `shallow` file.
+//! - [`graph::CommitGraph`] holds every reachable commit compactly in topological order.
+//!
+//! gitcore is synchronous, never runs `git`, never fetches, and never panics on bad input: every
+//! failure is a typed error naming the file (and offset, where there is one).
+
+#![deny(missing_docs)]
+
+pub mod discover;
+pub mod graph;
+pub mod inflate;
+mod mmap;
+pub mod object;
+pub mod odb;
+pub mod oid;
+pub mod refs;
+pub mod repo;
+
+pub use oid::ObjectId;

@@ -1,0 +1,205 @@
+//! Pack index files (`.idx`, versions 1 and 2, with 64-bit offsets).
+
+use std::path::{Path, PathBuf};
+
+use sha1::{Digest, Sha1};
+
+use super::OdbError;
+use crate::mmap::Mapped;
+use crate::oid::{OID_LEN, ObjectId};
+
+const V2_MAGIC: &[u8; 4] = b"\xfftOc";
+const FANOUT_LEN: usize = 256 * 4;
+const TRAILER_LEN: usize = 2 * OID_LEN;
+
+/// A validated, memory-mapped pack index.
+#[derive(Debug)]
+pub struct PackIndex {
+    path: PathBuf,
+    data: Mapped,
+    version: u8,
+    count: u32,
+    /// Number of entries in the 64-bit offset table (version 2 only).
+    large_count: usize,
+}
+
+fn be32(b: &[u8], at: usize) -> u32 {
+    b.get(at..at + 4)
+        .map_or(0, |s| u32::from_be_bytes([s[0], s[1], s[2], s[3]]))
+}
+
+impl PackIndex {
+    /// Opens and validates `path`: magic, version, fan-out monotonicity, size and trailing SHA-1.
+    pub fn open(path: &Path) -> Result<Self, OdbError> {
+        let data = Mapped::open(path).map_err(|e| OdbError::io(path, e))?;
+        let corrupt = |offset: usize, reason: String| OdbError::Corrupt {
+            path: path.to_path_buf(),
+            offset: Some(offset as u64),
+            reason,
+        };
+        let bytes = data.bytes();
+        let (version, fanout_at) = if bytes.starts_with(V2_MAGIC) {
+            let v = be32(bytes, 4);
+            if v != 2 {
+                return Err(corrupt(4, format!("unsupported index version {v}")));
+            }
+            (2u8, 8usize)
+        } else {
+            (1u8, 0usize)
+        };
+        if bytes.len() < fanout_at + FANOUT_LEN + TRAILER_LEN {
+            return Err(corrupt(bytes.len(), "index file is truncated".into()));
+        }
+        let mut prev = 0;
+        for i in 0..256 {
+            let n = be32(bytes, fanout_at + i * 4);
+            if n < prev {
+                return Err(corrupt(
+                    fanout_at + i * 4,
+                    "fan-out table is not monotonic".into(),
+                ));
+            }
+            prev = n;
+        }
+        let count = prev;
+        let n = count as usize;
+        let body = fanout_at + FANOUT_LEN;
+        let large_count = if version == 2 {
+            let fixed = body + n * (OID_LEN + 8) + TRAILER_LEN;
+            if bytes.len() < fixed || !(bytes.len() - fixed).is_multiple_of(8) {
+                return Err(corrupt(
+                    bytes.len(),
+                    format!("index size {} does not fit {count} objects", bytes.len()),
+                ));
+            }
+            (bytes.len() - fixed) / 8
+        } else {
+            if bytes.len() != body + n * (OID_LEN + 4) + TRAILER_LEN {
+                return Err(corrupt(
+                    bytes.len(),
+                    format!("index size {} does not fit {count} objects", bytes.len()),
+                ));
+            }
+            0
+        };
+        let split = bytes.len() - OID_LEN;
+        let digest = Sha1::digest(&bytes[..split]);
+        if digest.as_slice() != &bytes[split..] {
+            return Err(corrupt(split, "index checksum mismatch".into()));
+        }
+        Ok(PackIndex {
+            path: path.to_path_buf(),
+            data,
+            version,
+            count,
+            large_count,
+        })
+    }
+
+    /// The file this index was read from.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Number of objects in the pack.
+    pub fn len(&self) -> usize {
+        self.count as usize
+    }
+
+    /// Whether the pack holds no objects.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// The checksum of the pack this index describes (its copy of the pack's trailer).
+    pub fn pack_checksum(&self) -> &[u8] {
+        let b = self.data.bytes();
+        &b[b.len() - TRAILER_LEN..b.len() - OID_LEN]
+    }
+
+    fn fanout_at(&self) -> usize {
+        if self.version == 2 { 8 } else { 0 }
+    }
+
+    /// The id of the `i`th object in id order; `i` must be below `len()`.
+    pub fn oid_at(&self, i: usize) -> ObjectId {
+        let b = self.data.bytes();
+        let at = if self.version == 2 {
+            self.fanout_at() + FANOUT_LEN + i * OID_LEN
+        } else {
+            FANOUT_LEN + i * (OID_LEN + 4) + 4
+        };
+        ObjectId::from_slice(b.get(at..).unwrap_or_default()).unwrap_or(ObjectId::NULL)
+    }
+
+    /// The pack offset of the `i`th object; an error if a 64-bit offset index is out of range.
+    pub fn offset_at(&self, i: usize) -> Result<u64, OdbError> {
+        let b = self.data.bytes();
+        if self.version == 1 {
+            return Ok(u64::from(be32(b, FANOUT_LEN + i * (OID_LEN + 4))));
+        }
+        let n = self.len();
+        let at = self.fanout_at() + FANOUT_LEN + n * (OID_LEN + 4) + i * 4;
+        let raw = be32(b, at);
+        if raw & 0x8000_0000 == 0 {
+            return Ok(u64::from(raw));
+        }
+        let large = (raw & 0x7fff_ffff) as usize;
+        if large >= self.large_count {
+            return Err(OdbError::Corrupt {
+                path: self.path.clone(),
+                offset: Some(at as u64),
+                reason: format!("64-bit offset index {large} is past the table"),
+            });
+        }
+        let lat = self.fanout_at() + FANOUT_LEN + n * (OID_LEN + 8) + large * 8;
+        Ok((u64::from(be32(b, lat)) << 32) | u64::from(be32(b, lat + 4)))
+    }
+
+    /// Position of `id` in the index, by binary search inside its fan-out bucket.
+    pub fn lookup(&self, id: &ObjectId) -> Option<usize> {
+        let b = self.data.bytes();
+        let fan = self.fanout_at();
+        let first = usize::from(id.first_byte());
+        let mut lo = if first == 0 {
+            0
+        } else {
+            be32(b, fan + (first - 1) * 4) as usize
+        };
+        let mut hi = be32(b, fan + first * 4) as usize;
+        let target = id.as_bytes().as_slice();
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            let at = if self.version == 2 {
+                fan + FANOUT_LEN + mid * OID_LEN
+            } else {
+                FANOUT_LEN + mid * (OID_LEN + 4) + 4
+            };
+            match b.get(at..at + OID_LEN)?.cmp(target) {
+                std::cmp::Ordering::Less => lo = mid + 1,
+                std::cmp::Ordering::Greater => hi = mid,
+                std::cmp::Ordering::Equal => return Some(mid),
+            }
+        }
+        None
+    }
+
+    /// Index positions of every object whose hex id starts with `prefix` (at most `limit`).
+    pub fn prefix_matches(&self, prefix: &str, limit: usize) -> Vec<usize> {
+        let Some(first) = prefix.get(..2).and_then(|p| u8::from_str_radix(p, 16).ok()) else {
+            return Vec::new();
+        };
+        let b = self.data.bytes();
+        let fan = self.fanout_at();
+        let lo = if first == 0 {
+            0
+        } else {
+            be32(b, fan + (usize::from(first) - 1) * 4) as usize
+        };
+        let hi = be32(b, fan + usize::from(first) * 4) as usize;
+        (lo..hi)
+            .filter(|&i| self.oid_at(i).starts_with_hex(prefix))
+            .take(limit)
+            .collect()
+    }
+}

@@ -1,0 +1,848 @@
+//! The object database: loose objects, packs (with `.idx` v1/v2 or a multi-pack-index) and
+//! alternates, read through an [`OdbReader`] that owns the per-thread inflater and delta-base cache.
+//!
+//! [`Odb`] itself is immutable after [`Odb::open`] and `Sync`, so many readers on many threads can
+//! share it. A pack or index that fails validation is set aside (see [`Odb::problems`]) and the
+//! rest of the repository stays readable.
+
+mod cache;
+pub mod delta;
+pub mod idx;
+pub mod midx;
+pub mod pack;
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use crate::inflate::{InflateError, Inflater};
+use crate::oid::ObjectId;
+use cache::DeltaCache;
+use idx::PackIndex;
+use midx::MultiPackIndex;
+use pack::{EntryKind, Pack};
+
+/// The four object kinds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ObjectKind {
+    /// A commit.
+    Commit,
+    /// A tree.
+    Tree,
+    /// A blob.
+    Blob,
+    /// An annotated tag.
+    Tag,
+}
+
+impl ObjectKind {
+    /// The name git uses in object headers.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ObjectKind::Commit => "commit",
+            ObjectKind::Tree => "tree",
+            ObjectKind::Blob => "blob",
+            ObjectKind::Tag => "tag",
+        }
+    }
+
+    /// Parses a header name.
+    pub fn from_bytes(name: &[u8]) -> Option<Self> {
+        match name {
+            b"commit" => Some(ObjectKind::Commit),
+            b"tree" => Some(ObjectKind::Tree),
+            b"blob" => Some(ObjectKind::Blob),
+            b"tag" => Some(ObjectKind::Tag),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for ObjectKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Errors of the object database.
+#[derive(Debug, thiserror::Error)]
+pub enum OdbError {
+    /// The object is not in the repository (in a partial clone, not fetched; gitcore never fetches).
+    #[error("object {0} is missing")]
+    Missing(ObjectId),
+    /// A file could not be read.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+    /// A file holds data git would not have written.
+    #[error("{}{}: {reason}", path.display(), offset.map(|o| format!(" at offset {o}")).unwrap_or_default())]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// Byte offset in the file, where there is one.
+        offset: Option<u64>,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The object is larger than the configured limit.
+    #[error("object {id} is {size} bytes, over the limit of {limit}")]
+    TooLarge {
+        /// The object.
+        id: ObjectId,
+        /// Its announced size.
+        size: u64,
+        /// The limit in force.
+        limit: u64,
+    },
+    /// The object exists but is of another kind than the caller needs.
+    #[error("object {id} is a {actual}, expected a {expected}")]
+    WrongKind {
+        /// The object.
+        id: ObjectId,
+        /// What the caller asked for.
+        expected: ObjectKind,
+        /// What it is.
+        actual: ObjectKind,
+    },
+}
+
+impl OdbError {
+    pub(crate) fn io(path: &Path, source: io::Error) -> Self {
+        OdbError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+
+    fn inflate(path: &Path, offset: Option<u64>, e: InflateError) -> Self {
+        OdbError::Corrupt {
+            path: path.to_path_buf(),
+            offset,
+            reason: e.to_string(),
+        }
+    }
+}
+
+/// Limits that keep a hostile repository from exhausting memory or time.
+#[derive(Debug, Clone, Copy)]
+pub struct OdbOptions {
+    /// Largest object (after inflation and delta application) that will be read whole.
+    pub max_object_size: u64,
+    /// Longest delta chain followed; git's own `pack.depth` maximum is 4095.
+    pub max_delta_depth: usize,
+    /// Bytes each reader may keep in its delta-base cache.
+    pub delta_cache_bytes: usize,
+    /// How many `objects/info/alternates` hops are followed (git uses 5).
+    pub max_alternates_depth: usize,
+}
+
+impl Default for OdbOptions {
+    fn default() -> Self {
+        OdbOptions {
+            max_object_size: 1 << 30,
+            max_delta_depth: 4096,
+            delta_cache_bytes: 32 << 20,
+            max_alternates_depth: 5,
+        }
+    }
+}
+
+/// One pack, and its `.idx` unless a multi-pack-index covers it.
+#[derive(Debug)]
+struct PackSlot {
+    pack: Pack,
+    index: Option<PackIndex>,
+    /// Identity used to reuse the slot on refresh: path, size, modification time.
+    key: (PathBuf, u64, Option<SystemTime>),
+}
+
+/// Where an object lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Location {
+    /// In pack number `pack` (see [`Odb::pack_count`]) at `offset`.
+    Packed {
+        /// Pack number.
+        pack: u32,
+        /// Entry offset.
+        offset: u64,
+    },
+    /// A loose file in object directory number `dir`.
+    Loose {
+        /// Object directory number (0 is the repository's own, then alternates).
+        dir: u32,
+    },
+}
+
+/// A repository's objects.
+#[derive(Debug)]
+pub struct Odb {
+    /// The object directories: the repository's own first, then alternates in order.
+    dirs: Vec<PathBuf>,
+    packs: Vec<Arc<PackSlot>>,
+    /// Each multi-pack-index with its pack-int-id -> `packs` number map.
+    midxs: Vec<(Arc<MultiPackIndex>, Vec<Option<u32>>)>,
+    problems: Vec<String>,
+    options: OdbOptions,
+}
+
+fn file_key(path: &Path) -> (PathBuf, u64, Option<SystemTime>) {
+    let meta = fs::metadata(path).ok();
+    (
+        path.to_path_buf(),
+        meta.as_ref().map_or(0, |m| m.len()),
+        meta.and_then(|m| m.modified().ok()),
+    )
+}
+
+impl Odb {
+    /// Opens the object directory `objects_dir` and its alternates.
+    pub fn open(objects_dir: &Path, options: OdbOptions) -> Result<Self, OdbError> {
+        Self::open_reusing(objects_dir, options, None)
+    }
+
+    /// Opens the object directory again, reusing the already-validated packs of `self` that have
+    /// not changed on disk (new packs appear after a fetch or `git gc`).
+    pub fn refresh(&self) -> Result<Self, OdbError> {
+        let dir = self.dirs.first().cloned().unwrap_or_default();
+        Self::open_reusing(&dir, self.options, Some(self))
+    }
+
+    fn open_reusing(
+        objects_dir: &Path,
+        options: OdbOptions,
+        previous: Option<&Odb>,
+    ) -> Result<Self, OdbError> {
+        fs::metadata(objects_dir).map_err(|e| OdbError::io(objects_dir, e))?;
+        let mut odb = Odb {
+            dirs: Vec::new(),
+            packs: Vec::new(),
+            midxs: Vec::new(),
+            problems: Vec::new(),
+            options,
+        };
+        odb.add_dir(objects_dir, 0, previous);
+        Ok(odb)
+    }
+
+    fn add_dir(&mut self, dir: &Path, depth: usize, previous: Option<&Odb>) {
+        let canonical = fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+        if self.dirs.contains(&canonical) {
+            return;
+        }
+        self.dirs.push(canonical.clone());
+        self.add_packs(&canonical, previous);
+        let alternates = canonical.join("info").join("alternates");
+        let Ok(text) = fs::read(&alternates) else {
+            return;
+        };
+        for line in text.split(|&b| b == b'\n') {
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            if line.is_empty() || line.starts_with(b"#") {
+                continue;
+            }
+            if depth + 1 > self.options.max_alternates_depth {
+                self.problems.push(format!(
+                    "{}: alternates nested deeper than {} levels are ignored",
+                    alternates.display(),
+                    self.options.max_alternates_depth
+                ));
+                return;
+            }
+            let Ok(rel) = std::str::from_utf8(line) else {
+                self.problems
+                    .push(format!("{}: non-UTF-8 path ignored", alternates.display()));
+                continue;
+            };
+            let path = canonical.join(rel);
+            if path.is_dir() {
+                self.add_dir(&path, depth + 1, previous);
+            } else {
+                self.problems.push(format!(
+                    "{}: alternate {} does not exist",
+                    alternates.display(),
+                    path.display()
+                ));
+            }
+        }
+    }
+
+    fn add_packs(&mut self, dir: &Path, previous: Option<&Odb>) {
+        let pack_dir = dir.join("pack");
+        let Ok(entries) = fs::read_dir(&pack_dir) else {
+            return;
+        };
+        let mut packs: Vec<(Option<SystemTime>, PathBuf)> = entries
+            .filter_map(|e| e.ok())
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "pack"))
+            .map(|p| (fs::metadata(&p).and_then(|m| m.modified()).ok(), p))
+            .collect();
+        // Newest first, like git: recent objects are the ones asked for most.
+        packs.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+
+        let midx_path = pack_dir.join("multi-pack-index");
+        let midx = if midx_path.exists() {
+            match MultiPackIndex::open(&midx_path) {
+                Ok(m) => Some(Arc::new(m)),
+                Err(e) => {
+                    self.problems.push(e.to_string());
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        let covered: Vec<String> = midx
+            .as_ref()
+            .map(|m| m.pack_names().to_vec())
+            .unwrap_or_default();
+
+        let first_new = self.packs.len();
+        for (_, pack_path) in packs {
+            let idx_name = pack_path.with_extension("idx");
+            let in_midx = idx_name
+                .file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| covered.iter().any(|c| c == n));
+            let key = file_key(&pack_path);
+            if let Some(prev) = previous.and_then(|p| {
+                p.packs
+                    .iter()
+                    .find(|s| s.key == key && s.index.is_some() != in_midx)
+            }) {
+                self.packs.push(Arc::clone(prev));
+                continue;
+            }
+            match Self::open_pack(&pack_path, &idx_name, in_midx) {
+                Ok(slot) => self.packs.push(Arc::new(PackSlot { key, ..slot })),
+                Err(e) => self.problems.push(e.to_string()),
+            }
+        }
+        if let Some(midx) = midx {
+            let map = midx
+                .pack_names()
+                .iter()
+                .map(|name| {
+                    let pack_path = pack_dir.join(name).with_extension("pack");
+                    self.packs[first_new..]
+                        .iter()
+                        .position(|s| s.pack.path() == pack_path)
+                        .map(|i| (first_new + i) as u32)
+                })
+                .collect();
+            self.midxs.push((midx, map));
+        }
+    }
+
+    fn open_pack(pack_path: &Path, idx_path: &Path, in_midx: bool) -> Result<PackSlot, OdbError> {
+        let pack = Pack::open(pack_path)?;
+        let index = if in_midx {
+            None
+        } else {
+            let index = PackIndex::open(idx_path)?;
+            if index.pack_checksum() != pack.checksum() {
+                return Err(OdbError::Corrupt {
+                    path: pack_path.to_path_buf(),
+                    offset: None,
+                    reason: format!(
+                        "pack checksum does not match the one recorded in {}",
+                        idx_path.display()
+                    ),
+                });
+            }
+            if index.len() != pack.count() as usize {
+                return Err(OdbError::Corrupt {
+                    path: pack_path.to_path_buf(),
+                    offset: Some(8),
+                    reason: format!(
+                        "pack announces {} objects, its index lists {}",
+                        pack.count(),
+                        index.len()
+                    ),
+                });
+            }
+            Some(index)
+        };
+        Ok(PackSlot {
+            pack,
+            index,
+            key: (PathBuf::new(), 0, None),
+        })
+    }
+
+    /// Problems found while opening (a pack that failed validation, a broken alternate): the
+    /// objects they hold read as missing, everything else works.
+    pub fn problems(&self) -> &[String] {
+        &self.problems
+    }
+
+    /// The limits in force.
+    pub fn options(&self) -> &OdbOptions {
+        &self.options
+    }
+
+    /// The repository's own object directory.
+    pub fn objects_dir(&self) -> &Path {
+        self.dirs.first().map_or(Path::new(""), |p| p.as_path())
+    }
+
+    /// Number of usable packs (across alternates).
+    pub fn pack_count(&self) -> usize {
+        self.packs.len()
+    }
+
+    /// A new reader with its own caches.
+    pub fn reader(&self) -> OdbReader<'_> {
+        OdbReader {
+            odb: self,
+            inflater: Inflater::new(),
+            cache: DeltaCache::new(self.options.delta_cache_bytes),
+            scratch: Vec::new(),
+            delta: Vec::new(),
+        }
+    }
+
+    /// Where `id` is stored, without reading it.
+    pub fn locate(&self, id: &ObjectId) -> Option<Location> {
+        self.locate_packed(id).or_else(|| self.locate_loose(id))
+    }
+
+    fn locate_packed(&self, id: &ObjectId) -> Option<Location> {
+        for (midx, map) in &self.midxs {
+            if let Some(i) = midx.lookup(id)
+                && let Ok((pack_int, offset)) = midx.location_at(i)
+                && let Some(Some(pack)) = map.get(pack_int as usize)
+            {
+                return Some(Location::Packed {
+                    pack: *pack,
+                    offset,
+                });
+            }
+        }
+        for (n, slot) in self.packs.iter().enumerate() {
+            if let Some(index) = &slot.index
+                && let Some(i) = index.lookup(id)
+                && let Ok(offset) = index.offset_at(i)
+            {
+                return Some(Location::Packed {
+                    pack: n as u32,
+                    offset,
+                });
+            }
+        }
+        None
+    }
+
+    fn loose_path(dir: &Path, id: &ObjectId) -> PathBuf {
+        let hex = id.to_hex();
+        dir.join(&hex[..2]).join(&hex[2..])
+    }
+
+    fn locate_loose(&self, id: &ObjectId) -> Option<Location> {
+        self.dirs
+            .iter()
+            .position(|d| Self::loose_path(d, id).is_file())
+            .map(|dir| Location::Loose { dir: dir as u32 })
+    }
+
+    /// Whether the object exists (in a pack or loose).
+    pub fn contains(&self, id: &ObjectId) -> bool {
+        self.locate(id).is_some()
+    }
+
+    /// The offset of `id` inside pack `pack`, for REF_DELTA bases (which git keeps in the same pack).
+    fn find_in_pack(&self, pack: u32, id: &ObjectId) -> Option<u64> {
+        let slot = self.packs.get(pack as usize)?;
+        if let Some(index) = &slot.index {
+            return index.lookup(id).and_then(|i| index.offset_at(i).ok());
+        }
+        match self.locate_packed(id) {
+            Some(Location::Packed { pack: p, offset }) if p == pack => Some(offset),
+            _ => None,
+        }
+    }
+
+    /// Every packed object as (pack number, id, offset), pack by pack. Objects in several packs
+    /// appear once per pack.
+    pub fn packed_objects(&self) -> Vec<(u32, ObjectId, u64)> {
+        let mut out = Vec::new();
+        for (n, slot) in self.packs.iter().enumerate() {
+            if let Some(index) = &slot.index {
+                out.reserve(index.len());
+                for i in 0..index.len() {
+                    if let Ok(off) = index.offset_at(i) {
+                        out.push((n as u32, index.oid_at(i), off));
+                    }
+                }
+            }
+        }
+        for (midx, map) in &self.midxs {
+            out.reserve(midx.len());
+            for i in 0..midx.len() {
+                if let Ok((p, off)) = midx.location_at(i)
+                    && let Some(Some(pack)) = map.get(p as usize)
+                {
+                    out.push((*pack, midx.oid_at(i), off));
+                }
+            }
+        }
+        out
+    }
+
+    /// Ids of all loose objects in every object directory whose hex form starts with `prefix`
+    /// (empty prefix: all of them).
+    pub fn loose_objects(&self, prefix: &str) -> Vec<ObjectId> {
+        let mut out = Vec::new();
+        for dir in &self.dirs {
+            let Ok(fans) = fs::read_dir(dir) else {
+                continue;
+            };
+            for fan in fans.filter_map(|e| e.ok()) {
+                let name = fan.file_name();
+                let Some(name) = name.to_str() else { continue };
+                if name.len() != 2 || !name.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    continue;
+                }
+                let Ok(files) = fs::read_dir(fan.path()) else {
+                    continue;
+                };
+                for f in files.filter_map(|e| e.ok()) {
+                    let rest = f.file_name();
+                    let Some(rest) = rest.to_str() else { continue };
+                    let hex = format!("{name}{rest}");
+                    if let Some(id) = ObjectId::from_hex(hex.as_bytes())
+                        && id.starts_with_hex(prefix)
+                    {
+                        out.push(id);
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Every object whose hex id starts with `prefix` (at least 4 digits), at most `limit`.
+    pub fn resolve_prefix(&self, prefix: &str, limit: usize) -> Vec<ObjectId> {
+        if prefix.len() < 4 || !prefix.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Vec::new();
+        }
+        let prefix = prefix.to_ascii_lowercase();
+        let mut out: Vec<ObjectId> = Vec::new();
+        for slot in &self.packs {
+            if let Some(index) = &slot.index {
+                out.extend(
+                    index
+                        .prefix_matches(&prefix, limit)
+                        .into_iter()
+                        .map(|i| index.oid_at(i)),
+                );
+            }
+        }
+        for (midx, _) in &self.midxs {
+            out.extend(
+                (0..midx.len())
+                    .map(|i| midx.oid_at(i))
+                    .filter(|id| id.starts_with_hex(&prefix))
+                    .take(limit),
+            );
+        }
+        out.extend(self.loose_objects(&prefix));
+        out.sort();
+        out.dedup();
+        out.truncate(limit);
+        out
+    }
+}
+
+/// A reader over an [`Odb`] with its own inflater, scratch buffers and delta-base cache. Cheap to
+/// create; keep one per thread.
+#[derive(Debug)]
+pub struct OdbReader<'a> {
+    odb: &'a Odb,
+    inflater: Inflater,
+    cache: DeltaCache,
+    scratch: Vec<u8>,
+    delta: Vec<u8>,
+}
+
+impl<'a> OdbReader<'a> {
+    /// The database this reader reads.
+    pub fn odb(&self) -> &'a Odb {
+        self.odb
+    }
+
+    /// Reads object `id` into `out` (replacing its contents) and returns its kind.
+    pub fn read_into(&mut self, id: &ObjectId, out: &mut Vec<u8>) -> Result<ObjectKind, OdbError> {
+        match self.odb.locate(id) {
+            Some(Location::Packed { pack, offset }) => self
+                .read_packed(pack, offset, out)
+                .map_err(|e| self.annotate_size(e, id)),
+            Some(Location::Loose { dir }) => self.read_loose(dir as usize, id, out),
+            None => Err(OdbError::Missing(*id)),
+        }
+    }
+
+    /// Reads object `id`, requiring it to be of kind `kind`.
+    pub fn read_kind(
+        &mut self,
+        id: &ObjectId,
+        kind: ObjectKind,
+        out: &mut Vec<u8>,
+    ) -> Result<(), OdbError> {
+        let actual = self.read_into(id, out)?;
+        if actual != kind {
+            return Err(OdbError::WrongKind {
+                id: *id,
+                expected: kind,
+                actual,
+            });
+        }
+        Ok(())
+    }
+
+    /// Reads object `id` into a new buffer.
+    pub fn read(&mut self, id: &ObjectId) -> Result<(ObjectKind, Vec<u8>), OdbError> {
+        let mut out = Vec::new();
+        let kind = self.read_into(id, &mut out)?;
+        Ok((kind, out))
+    }
+
+    fn annotate_size(&self, e: OdbError, id: &ObjectId) -> OdbError {
+        match e {
+            OdbError::TooLarge { size, limit, .. } => OdbError::TooLarge {
+                id: *id,
+                size,
+                limit,
+            },
+            other => other,
+        }
+    }
+
+    /// The kind and size of object `id`, inflating as little as possible.
+    pub fn read_header(&mut self, id: &ObjectId) -> Result<(ObjectKind, u64), OdbError> {
+        match self.odb.locate(id) {
+            Some(Location::Packed { pack, offset }) => {
+                let slot = &self.odb.packs[pack as usize];
+                let header = slot.pack.entry_header(offset)?;
+                match header.kind {
+                    EntryKind::Base(kind) => Ok((kind, header.size)),
+                    _ => {
+                        let kind = self.packed_kind(pack, offset)?;
+                        let data = slot.pack.data_from(header.data_offset);
+                        let mut buf = std::mem::take(&mut self.scratch);
+                        self.inflater
+                            .inflate_prefix(data, 32, &mut buf)
+                            .map_err(|e| {
+                                OdbError::inflate(slot.pack.path(), Some(header.data_offset), e)
+                            })?;
+                        let size = delta::result_size(&buf)
+                            .map_err(|e| slot.pack.corrupt(offset, e.to_string()))?;
+                        self.scratch = buf;
+                        Ok((kind, size))
+                    }
+                }
+            }
+            Some(Location::Loose { dir }) => {
+                let path = Odb::loose_path(&self.odb.dirs[dir as usize], id);
+                let raw = fs::read(&path).map_err(|e| OdbError::io(&path, e))?;
+                let mut buf = Vec::new();
+                self.inflater
+                    .inflate_prefix(&raw, 64, &mut buf)
+                    .map_err(|e| OdbError::inflate(&path, None, e))?;
+                let (kind, size, _) = parse_loose_header(&buf, &path)?;
+                Ok((kind, size))
+            }
+            None => Err(OdbError::Missing(*id)),
+        }
+    }
+
+    /// The object kind of the pack entry at `offset`, following delta bases by their headers only.
+    pub fn packed_kind(&mut self, pack: u32, mut offset: u64) -> Result<ObjectKind, OdbError> {
+        let slot = self
+            .odb
+            .packs
+            .get(pack as usize)
+            .ok_or(OdbError::Missing(ObjectId::NULL))?;
+        for _ in 0..=self.odb.options.max_delta_depth {
+            match slot.pack.entry_header(offset)?.kind {
+                EntryKind::Base(kind) => return Ok(kind),
+                EntryKind::OfsDelta(base) => offset = base,
+                EntryKind::RefDelta(id) => {
+                    offset = self.odb.find_in_pack(pack, &id).ok_or_else(|| {
+                        slot.pack
+                            .corrupt(offset, format!("REF_DELTA base {id} is not in this pack"))
+                    })?;
+                }
+            }
+        }
+        Err(slot.pack.corrupt(
+            offset,
+            format!(
+                "delta chain is deeper than {} (or loops)",
+                self.odb.options.max_delta_depth
+            ),
+        ))
+    }
+
+    /// Reads the pack entry at `offset` of pack number `pack`, resolving its delta chain.
+    pub fn read_packed(
+        &mut self,
+        pack: u32,
+        offset: u64,
+        out: &mut Vec<u8>,
+    ) -> Result<ObjectKind, OdbError> {
+        let odb = self.odb;
+        let slot = odb
+            .packs
+            .get(pack as usize)
+            .ok_or(OdbError::Missing(ObjectId::NULL))?;
+        let p = &slot.pack;
+        let max = odb.options.max_object_size;
+        // Walk back to a base (or a cached intermediate), remembering the deltas on the way.
+        let mut chain: Vec<(u64, u64, u64)> = Vec::new(); // (entry offset, data offset, delta size)
+        let mut ref_seen: Vec<u64> = Vec::new();
+        let mut cur = offset;
+        let base_kind;
+        loop {
+            if let Some((kind, data)) = self.cache.get(pack, cur) {
+                base_kind = kind;
+                out.clear();
+                out.extend_from_slice(data);
+                break;
+            }
+            let h = p.entry_header(cur)?;
+            match h.kind {
+                EntryKind::Base(kind) => {
+                    if h.size > max {
+                        return Err(OdbError::TooLarge {
+                            id: ObjectId::NULL,
+                            size: h.size,
+                            limit: max,
+                        });
+                    }
+                    self.inflater
+                        .inflate_exact(p.data_from(h.data_offset), h.size as usize, out)
+                        .map_err(|e| OdbError::inflate(p.path(), Some(cur), e))?;
+                    base_kind = kind;
+                    if !chain.is_empty() {
+                        self.cache.put(pack, cur, kind, out);
+                    }
+                    break;
+                }
+                EntryKind::OfsDelta(base) => {
+                    chain.push((cur, h.data_offset, h.size));
+                    cur = base;
+                }
+                EntryKind::RefDelta(id) => {
+                    chain.push((cur, h.data_offset, h.size));
+                    let base = odb.find_in_pack(pack, &id).ok_or_else(|| {
+                        p.corrupt(cur, format!("REF_DELTA base {id} is not in this pack"))
+                    })?;
+                    if ref_seen.contains(&base) {
+                        return Err(p.corrupt(cur, "REF_DELTA chain loops back on itself"));
+                    }
+                    ref_seen.push(base);
+                    cur = base;
+                }
+            }
+            if chain.len() > odb.options.max_delta_depth {
+                return Err(p.corrupt(
+                    offset,
+                    format!("delta chain is deeper than {}", odb.options.max_delta_depth),
+                ));
+            }
+        }
+        let mut result = std::mem::take(&mut self.scratch);
+        let mut delta_buf = std::mem::take(&mut self.delta);
+        let outcome = (|| {
+            for (i, &(entry, data_offset, size)) in chain.iter().enumerate().rev() {
+                if size > max.saturating_mul(2).saturating_add(1024) {
+                    return Err(p.corrupt(entry, format!("delta of {size} bytes is too large")));
+                }
+                self.inflater
+                    .inflate_exact(p.data_from(data_offset), size as usize, &mut delta_buf)
+                    .map_err(|e| OdbError::inflate(p.path(), Some(entry), e))?;
+                delta::apply(out, &delta_buf, &mut result, max).map_err(|e| match e {
+                    delta::DeltaError::TooLarge(size) => OdbError::TooLarge {
+                        id: ObjectId::NULL,
+                        size,
+                        limit: max,
+                    },
+                    e => p.corrupt(entry, e.to_string()),
+                })?;
+                std::mem::swap(out, &mut result);
+                // Intermediate results are bases of the next delta; cache them for siblings.
+                if i > 0 {
+                    self.cache.put(pack, entry, base_kind, out);
+                }
+            }
+            Ok(())
+        })();
+        self.scratch = result;
+        self.delta = delta_buf;
+        outcome?;
+        Ok(base_kind)
+    }
+
+    fn read_loose(
+        &mut self,
+        dir: usize,
+        id: &ObjectId,
+        out: &mut Vec<u8>,
+    ) -> Result<ObjectKind, OdbError> {
+        let path = Odb::loose_path(&self.odb.dirs[dir], id);
+        let raw = fs::read(&path).map_err(|e| OdbError::io(&path, e))?;
+        self.inflater
+            .inflate_prefix(&raw, 64, out)
+            .map_err(|e| OdbError::inflate(&path, None, e))?;
+        let (kind, size, header_len) = parse_loose_header(out, &path)?;
+        let max = self.odb.options.max_object_size;
+        if size > max {
+            return Err(OdbError::TooLarge {
+                id: *id,
+                size,
+                limit: max,
+            });
+        }
+        self.inflater
+            .inflate_exact(&raw, header_len + size as usize, out)
+            .map_err(|e| OdbError::inflate(&path, None, e))?;
+        out.drain(..header_len);
+        Ok(kind)
+    }
+}
+
+/// Parses `"<kind> <size>\0"`; returns the kind, the size and the header length.
+fn parse_loose_header(buf: &[u8], path: &Path) -> Result<(ObjectKind, u64, usize), OdbError> {
+    let corrupt = |reason: &str| OdbError::Corrupt {
+        path: path.to_path_buf(),
+        offset: None,
+        reason: reason.to_string(),
+    };
+    let nul = buf
+        .iter()
+        .position(|&b| b == 0)
+        .ok_or_else(|| corrupt("loose object header has no NUL"))?;
+    let header = &buf[..nul];
+    let space = header
+        .iter()
+        .position(|&b| b == b' ')
+        .ok_or_else(|| corrupt("loose object header has no size"))?;
+    let kind = ObjectKind::from_bytes(&header[..space])
+        .ok_or_else(|| corrupt("loose object has an unknown type"))?;
+    let size_text = &header[space + 1..];
+    if size_text.is_empty() || size_text.len() > 19 || !size_text.iter().all(u8::is_ascii_digit) {
+        return Err(corrupt("loose object size is not a number"));
+    }
+    let size = size_text
+        .iter()
+        .fold(0u64, |n, &d| n * 10 + u64::from(d - b'0'));
+    Ok((kind, size, nul + 1))
+}

@@ -1,0 +1,170 @@
+//! Pack files (`.pack`): the header, entry headers and where each entry's data starts.
+
+use std::path::{Path, PathBuf};
+
+use super::{ObjectKind, OdbError};
+use crate::mmap::Mapped;
+use crate::oid::{OID_LEN, ObjectId};
+
+const HEADER_LEN: usize = 12;
+
+/// What a pack entry holds before deltas are resolved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntryKind {
+    /// A whole object of this kind.
+    Base(ObjectKind),
+    /// A delta against the entry at this earlier offset of the same pack.
+    OfsDelta(u64),
+    /// A delta against the object with this id.
+    RefDelta(ObjectId),
+}
+
+/// A parsed entry header.
+#[derive(Debug, Clone, Copy)]
+pub struct EntryHeader {
+    /// Base object kind or delta reference.
+    pub kind: EntryKind,
+    /// Inflated size of the entry's data (the object, or the delta).
+    pub size: u64,
+    /// Offset of the zlib stream.
+    pub data_offset: u64,
+}
+
+/// A memory-mapped pack file with a validated header.
+#[derive(Debug)]
+pub struct Pack {
+    path: PathBuf,
+    data: Mapped,
+    count: u32,
+}
+
+impl Pack {
+    /// Maps `path` and checks the `PACK` signature, version (2 or 3) and minimum size.
+    pub fn open(path: &Path) -> Result<Self, OdbError> {
+        let data = Mapped::open(path).map_err(|e| OdbError::io(path, e))?;
+        let b = data.bytes();
+        let corrupt = |offset: u64, reason: &str| OdbError::Corrupt {
+            path: path.to_path_buf(),
+            offset: Some(offset),
+            reason: reason.to_string(),
+        };
+        if b.len() < HEADER_LEN + OID_LEN {
+            return Err(corrupt(b.len() as u64, "pack file is truncated"));
+        }
+        if &b[..4] != b"PACK" {
+            return Err(corrupt(0, "missing PACK signature"));
+        }
+        let version = u32::from_be_bytes([b[4], b[5], b[6], b[7]]);
+        if version != 2 && version != 3 {
+            return Err(corrupt(4, &format!("unsupported pack version {version}")));
+        }
+        let count = u32::from_be_bytes([b[8], b[9], b[10], b[11]]);
+        Ok(Pack {
+            path: path.to_path_buf(),
+            data,
+            count,
+        })
+    }
+
+    /// The file this pack was read from.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Number of objects the header announces.
+    pub fn count(&self) -> u32 {
+        self.count
+    }
+
+    /// The pack's trailing checksum.
+    pub fn checksum(&self) -> &[u8] {
+        let b = self.data.bytes();
+        &b[b.len() - OID_LEN..]
+    }
+
+    /// The entry data from `offset` to the start of the trailer.
+    pub fn data_from(&self, offset: u64) -> &[u8] {
+        let b = self.data.bytes();
+        let end = b.len() - OID_LEN;
+        usize::try_from(offset)
+            .ok()
+            .and_then(|o| b.get(o..end))
+            .unwrap_or_default()
+    }
+
+    pub(crate) fn corrupt(&self, offset: u64, reason: impl Into<String>) -> OdbError {
+        OdbError::Corrupt {
+            path: self.path.clone(),
+            offset: Some(offset),
+            reason: reason.into(),
+        }
+    }
+
+    /// Parses the entry header at `offset`.
+    pub fn entry_header(&self, offset: u64) -> Result<EntryHeader, OdbError> {
+        let body_end = (self.data.bytes().len() - OID_LEN) as u64;
+        if offset < HEADER_LEN as u64 || offset >= body_end {
+            return Err(self.corrupt(offset, "entry offset is outside the pack"));
+        }
+        let d = self.data_from(offset);
+        let truncated = || self.corrupt(offset, "entry header is truncated");
+        let mut pos = 0usize;
+        let mut byte = *d.first().ok_or_else(truncated)?;
+        pos += 1;
+        let type_bits = (byte >> 4) & 7;
+        let mut size = u64::from(byte & 15);
+        let mut shift = 4u32;
+        while byte & 0x80 != 0 {
+            byte = *d.get(pos).ok_or_else(truncated)?;
+            pos += 1;
+            if shift > 57 {
+                return Err(self.corrupt(offset, "entry size does not fit 64 bits"));
+            }
+            size |= u64::from(byte & 0x7f) << shift;
+            shift += 7;
+        }
+        let kind = match type_bits {
+            1 => EntryKind::Base(ObjectKind::Commit),
+            2 => EntryKind::Base(ObjectKind::Tree),
+            3 => EntryKind::Base(ObjectKind::Blob),
+            4 => EntryKind::Base(ObjectKind::Tag),
+            6 => {
+                byte = *d.get(pos).ok_or_else(truncated)?;
+                pos += 1;
+                let mut back = u64::from(byte & 0x7f);
+                while byte & 0x80 != 0 {
+                    byte = *d.get(pos).ok_or_else(truncated)?;
+                    pos += 1;
+                    back = back
+                        .checked_add(1)
+                        .and_then(|b| b.checked_mul(128))
+                        .map(|b| b | u64::from(byte & 0x7f))
+                        .ok_or_else(|| self.corrupt(offset, "OFS_DELTA distance overflows"))?;
+                }
+                if back == 0 || back > offset {
+                    return Err(self.corrupt(
+                        offset,
+                        format!(
+                            "OFS_DELTA base distance {back} does not point backwards into the pack"
+                        ),
+                    ));
+                }
+                EntryKind::OfsDelta(offset - back)
+            }
+            7 => {
+                let id = d
+                    .get(pos..pos + OID_LEN)
+                    .and_then(ObjectId::from_slice)
+                    .ok_or_else(truncated)?;
+                pos += OID_LEN;
+                EntryKind::RefDelta(id)
+            }
+            t => return Err(self.corrupt(offset, format!("invalid entry type {t}"))),
+        };
+        Ok(EntryHeader {
+            kind,
+            size,
+            data_offset: offset + pos as u64,
+        })
+    }
+}

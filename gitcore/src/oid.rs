@@ -1,0 +1,131 @@
+//! Object identifiers.
+
+use std::fmt;
+
+/// Length in bytes of a SHA-1 object id.
+pub const OID_LEN: usize = 20;
+
+/// A git object id (SHA-1). A newtype so that SHA-256 repositories can be added later without
+/// every `[u8; 20]` in the code base having to be found.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct ObjectId([u8; OID_LEN]);
+
+impl ObjectId {
+    /// The all-zero id git uses for "no object" (e.g. the old side of a reflog entry).
+    pub const NULL: ObjectId = ObjectId([0; OID_LEN]);
+
+    /// Wraps raw bytes.
+    pub const fn from_bytes(bytes: [u8; OID_LEN]) -> Self {
+        ObjectId(bytes)
+    }
+
+    /// Reads an id from the first 20 bytes of `bytes`; `None` if it is shorter.
+    pub fn from_slice(bytes: &[u8]) -> Option<Self> {
+        let raw: [u8; OID_LEN] = bytes.get(..OID_LEN)?.try_into().ok()?;
+        Some(ObjectId(raw))
+    }
+
+    /// Parses exactly 40 hexadecimal digits (either case); `None` for anything else.
+    pub fn from_hex(hex: &[u8]) -> Option<Self> {
+        if hex.len() != OID_LEN * 2 {
+            return None;
+        }
+        let mut out = [0u8; OID_LEN];
+        for (i, pair) in hex.chunks_exact(2).enumerate() {
+            out[i] = (hex_val(pair[0])? << 4) | hex_val(pair[1])?;
+        }
+        Some(ObjectId(out))
+    }
+
+    /// The raw bytes.
+    pub fn as_bytes(&self) -> &[u8; OID_LEN] {
+        &self.0
+    }
+
+    /// The first byte, used for fan-out tables.
+    pub fn first_byte(&self) -> u8 {
+        self.0[0]
+    }
+
+    /// Whether this is the all-zero id.
+    pub fn is_null(&self) -> bool {
+        self.0 == [0; OID_LEN]
+    }
+
+    /// Lowercase 40-digit hex.
+    pub fn to_hex(&self) -> String {
+        let mut s = String::with_capacity(OID_LEN * 2);
+        for b in self.0 {
+            s.push(HEX[(b >> 4) as usize] as char);
+            s.push(HEX[(b & 15) as usize] as char);
+        }
+        s
+    }
+
+    /// Whether the hex form of this id starts with `prefix` (lowercase or uppercase hex digits).
+    pub fn starts_with_hex(&self, prefix: &str) -> bool {
+        let p = prefix.as_bytes();
+        if p.len() > OID_LEN * 2 {
+            return false;
+        }
+        p.iter().enumerate().all(|(i, &c)| {
+            let nibble = if i % 2 == 0 {
+                self.0[i / 2] >> 4
+            } else {
+                self.0[i / 2] & 15
+            };
+            hex_val(c) == Some(nibble)
+        })
+    }
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+fn hex_val(c: u8) -> Option<u8> {
+    match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    }
+}
+
+impl fmt::Display for ObjectId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_hex())
+    }
+}
+
+impl fmt::Debug for ObjectId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ObjectId({})", self.to_hex())
+    }
+}
+
+impl std::str::FromStr for ObjectId {
+    type Err = InvalidHex;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        ObjectId::from_hex(s.as_bytes()).ok_or(InvalidHex)
+    }
+}
+
+/// The text was not 40 hexadecimal digits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("not a 40-digit hexadecimal object id")]
+pub struct InvalidHex;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex_round_trip() {
+        let hex = "0123456789abcdef0123456789ABCDEF01234567";
+        let id = ObjectId::from_hex(hex.as_bytes()).expect("valid hex");
+        assert_eq!(id.to_hex(), hex.to_lowercase());
+        assert!(id.starts_with_hex("0123456789AB"));
+        assert!(!id.starts_with_hex("1"));
+        assert!(ObjectId::from_hex(b"xyz").is_none());
+        assert!(ObjectId::from_hex(&[b'g'; 40]).is_none());
+    }
+}

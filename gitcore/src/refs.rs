@@ -1,0 +1,429 @@
+//! References: loose refs, `packed-refs` (with peeled `^` lines), symbolic refs, HEAD (branch,
+//! detached or unborn), other worktrees' HEADs, the stash reflog and the `shallow` file.
+//!
+//! A [`RefSnapshot`] is read in one pass and never touches objects; peeling annotated tags needs the
+//! object database and happens in [`crate::repo`]. Malformed entries are skipped and reported in
+//! [`RefSnapshot::problems`]: one bad line must not hide every other branch.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use crate::discover::GitDir;
+use crate::oid::ObjectId;
+
+/// How deep symbolic refs are followed (git's limit is 5).
+const MAX_SYMREF_DEPTH: usize = 5;
+
+/// What HEAD is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Head {
+    /// On a branch that has commits.
+    Branch {
+        /// Full ref name, e.g. `refs/heads/main`.
+        name: String,
+        /// The branch tip.
+        target: ObjectId,
+    },
+    /// On a branch without commits yet (a new repository, or `git checkout --orphan`).
+    Unborn {
+        /// Full ref name the first commit will create.
+        name: String,
+    },
+    /// Detached at a commit.
+    Detached(ObjectId),
+}
+
+impl Head {
+    /// The commit HEAD points at, if any.
+    pub fn target(&self) -> Option<ObjectId> {
+        match self {
+            Head::Branch { target, .. } | Head::Detached(target) => Some(*target),
+            Head::Unborn { .. } => None,
+        }
+    }
+
+    /// The branch name HEAD is on (full ref name), if not detached.
+    pub fn branch(&self) -> Option<&str> {
+        match self {
+            Head::Branch { name, .. } | Head::Unborn { name } => Some(name),
+            Head::Detached(_) => None,
+        }
+    }
+}
+
+/// One reference.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ref {
+    /// Full name, e.g. `refs/tags/v1.0`.
+    pub name: String,
+    /// The object it names directly (for an annotated tag: the tag object), after following
+    /// symbolic refs.
+    pub target: ObjectId,
+    /// The object `packed-refs` says the tag peels to, when it says so.
+    pub peeled: Option<ObjectId>,
+    /// For a symbolic ref (e.g. `refs/remotes/origin/HEAD`), the ref it points to.
+    pub symbolic: Option<String>,
+}
+
+/// One entry of the stash reflog; index 0 is `stash@{0}`, the newest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StashEntry {
+    /// The stash commit.
+    pub target: ObjectId,
+    /// The reflog message (e.g. `WIP on main: 1234567 subject`).
+    pub message: String,
+}
+
+/// The refs of a repository at one moment.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RefSnapshot {
+    /// HEAD of the repository (or of the worktree it was opened through).
+    pub head: Option<Head>,
+    /// Every ref under `refs/`, sorted by name (loose refs override packed ones).
+    pub refs: Vec<Ref>,
+    /// HEADs of the other linked worktrees (name of the worktree, commit).
+    pub worktree_heads: Vec<(String, ObjectId)>,
+    /// The stash reflog, newest first.
+    pub stash: Vec<StashEntry>,
+    /// Commits listed in `shallow`: their parents are absent on purpose.
+    pub shallow: Vec<ObjectId>,
+    /// Entries that were skipped, each naming the file (and line).
+    pub problems: Vec<String>,
+}
+
+enum RawRef {
+    Direct(ObjectId),
+    Symbolic(String),
+}
+
+fn parse_ref_file(text: &[u8]) -> Option<RawRef> {
+    let line = text.split(|&b| b == b'\n').next()?;
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    if let Some(target) = line.strip_prefix(b"ref:") {
+        let target = std::str::from_utf8(target).ok()?.trim();
+        if target.is_empty() {
+            return None;
+        }
+        return Some(RawRef::Symbolic(target.to_string()));
+    }
+    ObjectId::from_hex(line.get(..40)?).map(RawRef::Direct)
+}
+
+/// Whether a name is an acceptable ref component path (no `..`, no control characters, no
+/// absolute paths): a hostile `packed-refs` must not make us read files outside the git dir.
+fn is_safe_ref_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with('/')
+        && !name
+            .split('/')
+            .any(|c| c.is_empty() || c == "." || c == "..")
+        && !name.bytes().any(|b| b < 0x20 || b == 0x7f || b == b'\\')
+}
+
+impl RefSnapshot {
+    /// Reads all refs of the repository.
+    pub fn read(dirs: &GitDir) -> RefSnapshot {
+        let mut snap = RefSnapshot::default();
+        let mut raw: BTreeMap<String, RawRef> = BTreeMap::new();
+        let mut peeled: BTreeMap<String, ObjectId> = BTreeMap::new();
+        snap.read_packed(&dirs.common_dir.join("packed-refs"), &mut raw, &mut peeled);
+        snap.read_loose_dir(&dirs.common_dir, "refs", &mut raw, 0);
+        if dirs.git_dir != dirs.common_dir {
+            // Per-worktree namespaces of a linked worktree live in its own git dir.
+            for ns in ["refs/bisect", "refs/worktree", "refs/rewritten"] {
+                raw.retain(|k, _| !k.starts_with(&format!("{ns}/")));
+                snap.read_loose_dir(&dirs.git_dir, ns, &mut raw, 0);
+            }
+        }
+        for name in raw.keys() {
+            if let Some(resolved) = resolve(&raw, name, dirs) {
+                snap.refs.push(Ref {
+                    name: name.clone(),
+                    target: resolved.0,
+                    peeled: peeled.get(name).copied(),
+                    symbolic: resolved.1,
+                });
+            } else if let Some(RawRef::Symbolic(t)) = raw.get(name) {
+                // A dangling symbolic ref (e.g. origin/HEAD to a deleted branch) names nothing.
+                snap.problems
+                    .push(format!("{name}: symbolic ref to {t} does not resolve"));
+            }
+        }
+        snap.head = snap.read_head(&dirs.git_dir, &raw, dirs);
+        snap.read_worktree_heads(dirs);
+        snap.read_stash(dirs);
+        snap.read_shallow(&dirs.common_dir.join("shallow"));
+        snap
+    }
+
+    fn read_head(
+        &mut self,
+        git_dir: &Path,
+        raw: &BTreeMap<String, RawRef>,
+        dirs: &GitDir,
+    ) -> Option<Head> {
+        let path = git_dir.join("HEAD");
+        let text = match fs::read(&path) {
+            Ok(t) => t,
+            Err(e) => {
+                self.problems.push(format!("{}: {e}", path.display()));
+                return None;
+            }
+        };
+        match parse_ref_file(&text) {
+            Some(RawRef::Direct(id)) => Some(Head::Detached(id)),
+            Some(RawRef::Symbolic(name)) => match resolve_symbolic(raw, &name, dirs, 1) {
+                Some(target) => Some(Head::Branch { name, target }),
+                None => Some(Head::Unborn { name }),
+            },
+            None => {
+                self.problems
+                    .push(format!("{}: not a valid ref", path.display()));
+                None
+            }
+        }
+    }
+
+    fn read_worktree_heads(&mut self, dirs: &GitDir) {
+        let Ok(entries) = fs::read_dir(dirs.common_dir.join("worktrees")) else {
+            return;
+        };
+        let mut heads = Vec::new();
+        for e in entries.filter_map(|e| e.ok()) {
+            let wt = e.path();
+            if wt == dirs.git_dir {
+                continue;
+            }
+            let Ok(text) = fs::read(wt.join("HEAD")) else {
+                continue;
+            };
+            let name = e.file_name().to_string_lossy().into_owned();
+            let target = match parse_ref_file(&text) {
+                Some(RawRef::Direct(id)) => Some(id),
+                Some(RawRef::Symbolic(r)) => {
+                    // Resolve against the shared refs (this worktree's own HEAD is not involved).
+                    let mut raw = BTreeMap::new();
+                    let mut peeled = BTreeMap::new();
+                    let mut scratch = RefSnapshot::default();
+                    scratch.read_packed(
+                        &dirs.common_dir.join("packed-refs"),
+                        &mut raw,
+                        &mut peeled,
+                    );
+                    scratch.read_loose_dir(&dirs.common_dir, "refs", &mut raw, 0);
+                    resolve_symbolic(&raw, &r, dirs, 1)
+                }
+                None => None,
+            };
+            if let Some(t) = target {
+                heads.push((name, t));
+            }
+        }
+        heads.sort();
+        self.worktree_heads = heads;
+    }
+
+    fn read_packed(
+        &mut self,
+        path: &Path,
+        raw: &mut BTreeMap<String, RawRef>,
+        peeled: &mut BTreeMap<String, ObjectId>,
+    ) {
+        let text = match fs::read(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return,
+            Err(e) => {
+                self.problems.push(format!("{}: {e}", path.display()));
+                return;
+            }
+        };
+        let mut last: Option<String> = None;
+        for (n, line) in text.split(|&b| b == b'\n').enumerate() {
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            if line.is_empty() || line.starts_with(b"#") {
+                continue;
+            }
+            if let Some(hex) = line.strip_prefix(b"^") {
+                match (ObjectId::from_hex(hex), &last) {
+                    (Some(id), Some(name)) => {
+                        peeled.insert(name.clone(), id);
+                    }
+                    _ => self.problems.push(format!(
+                        "{}:{}: malformed peeled line",
+                        path.display(),
+                        n + 1
+                    )),
+                }
+                continue;
+            }
+            let parsed = line
+                .get(..40)
+                .and_then(ObjectId::from_hex)
+                .filter(|_| line.get(40) == Some(&b' '))
+                .and_then(|id| {
+                    let name = std::str::from_utf8(&line[41..]).ok()?;
+                    is_safe_ref_name(name).then(|| (id, name.to_string()))
+                });
+            match parsed {
+                Some((id, name)) => {
+                    raw.insert(name.clone(), RawRef::Direct(id));
+                    last = Some(name);
+                }
+                None => {
+                    last = None;
+                    self.problems.push(format!(
+                        "{}:{}: malformed line ignored",
+                        path.display(),
+                        n + 1
+                    ));
+                }
+            }
+        }
+    }
+
+    fn read_loose_dir(
+        &mut self,
+        base: &Path,
+        prefix: &str,
+        raw: &mut BTreeMap<String, RawRef>,
+        depth: usize,
+    ) {
+        if depth > 64 {
+            self.problems
+                .push(format!("{}: ref directories nest too deep", base.display()));
+            return;
+        }
+        let dir = base.join(prefix);
+        let Ok(entries) = fs::read_dir(&dir) else {
+            return;
+        };
+        for e in entries.filter_map(|e| e.ok()) {
+            let Ok(file_name) = e.file_name().into_string() else {
+                self.problems
+                    .push(format!("{}: non-UTF-8 ref name ignored", dir.display()));
+                continue;
+            };
+            if file_name.ends_with(".lock") {
+                continue;
+            }
+            let name = format!("{prefix}/{file_name}");
+            let Ok(ft) = e.file_type() else { continue };
+            if ft.is_dir() {
+                self.read_loose_dir(base, &name, raw, depth + 1);
+            } else if ft.is_file() {
+                match fs::read(e.path()) {
+                    Ok(text) => match parse_ref_file(&text) {
+                        Some(r) => {
+                            raw.insert(name, r);
+                        }
+                        None => self
+                            .problems
+                            .push(format!("{}: not a valid ref", e.path().display())),
+                    },
+                    // A ref deleted between listing and reading is simply gone.
+                    Err(err) if err.kind() == io::ErrorKind::NotFound => {}
+                    Err(err) => self.problems.push(format!("{}: {err}", e.path().display())),
+                }
+            }
+        }
+    }
+
+    fn read_stash(&mut self, dirs: &GitDir) {
+        let path = dirs.common_dir.join("logs").join("refs").join("stash");
+        let Ok(text) = fs::read(&path) else {
+            return;
+        };
+        let mut entries = Vec::new();
+        for (n, line) in text.split(|&b| b == b'\n').enumerate() {
+            if line.is_empty() {
+                continue;
+            }
+            // "<old> <new> <ident> <time> <tz>\t<message>"
+            let new = line.get(41..81).and_then(ObjectId::from_hex);
+            match new {
+                Some(id) if !id.is_null() => {
+                    let message = line
+                        .iter()
+                        .position(|&b| b == b'\t')
+                        .map(|t| String::from_utf8_lossy(&line[t + 1..]).into_owned())
+                        .unwrap_or_default();
+                    entries.push(StashEntry {
+                        target: id,
+                        message,
+                    });
+                }
+                _ => self.problems.push(format!(
+                    "{}:{}: malformed reflog line ignored",
+                    path.display(),
+                    n + 1
+                )),
+            }
+        }
+        entries.reverse();
+        self.stash = entries;
+    }
+
+    fn read_shallow(&mut self, path: &Path) {
+        let Ok(text) = fs::read(path) else { return };
+        for (n, line) in text.split(|&b| b == b'\n').enumerate() {
+            if line.is_empty() {
+                continue;
+            }
+            match ObjectId::from_hex(line) {
+                Some(id) => self.shallow.push(id),
+                None => self.problems.push(format!(
+                    "{}:{}: malformed line ignored",
+                    path.display(),
+                    n + 1
+                )),
+            }
+        }
+        self.shallow.sort();
+    }
+
+    /// Looks a ref up by full name.
+    pub fn get(&self, name: &str) -> Option<&Ref> {
+        self.refs
+            .binary_search_by(|r| r.name.as_str().cmp(name))
+            .ok()
+            .map(|i| &self.refs[i])
+    }
+}
+
+/// Resolves `name` in `raw`: (target, symbolic target name if it was symbolic).
+fn resolve(
+    raw: &BTreeMap<String, RawRef>,
+    name: &str,
+    dirs: &GitDir,
+) -> Option<(ObjectId, Option<String>)> {
+    match raw.get(name)? {
+        RawRef::Direct(id) => Some((*id, None)),
+        RawRef::Symbolic(t) => resolve_symbolic(raw, t, dirs, 1).map(|id| (id, Some(t.clone()))),
+    }
+}
+
+fn resolve_symbolic(
+    raw: &BTreeMap<String, RawRef>,
+    name: &str,
+    dirs: &GitDir,
+    depth: usize,
+) -> Option<ObjectId> {
+    if depth > MAX_SYMREF_DEPTH || !is_safe_ref_name(name) {
+        return None;
+    }
+    match raw.get(name) {
+        Some(RawRef::Direct(id)) => Some(*id),
+        Some(RawRef::Symbolic(t)) => resolve_symbolic(raw, t, dirs, depth + 1),
+        // Per-worktree refs (and pseudo-refs) are not in `raw`; read them from their own base.
+        None if !name.starts_with("refs/") || dirs.git_dir != dirs.common_dir => {
+            let path: PathBuf = dirs.ref_base(name).join(name);
+            match parse_ref_file(&fs::read(path).ok()?)? {
+                RawRef::Direct(id) => Some(id),
+                RawRef::Symbolic(t) => resolve_symbolic(raw, &t, dirs, depth + 1),
+            }
+        }
+        None => None,
+    }
+}

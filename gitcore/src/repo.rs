@@ -1,0 +1,118 @@
+//! [`Repository`]: a discovered git directory with its object database.
+
+use std::path::Path;
+
+use crate::discover::{DiscoverError, GitDir};
+use crate::object::{CommitRef, ParseError, TagRef};
+use crate::odb::{ObjectKind, Odb, OdbError, OdbOptions, OdbReader};
+use crate::oid::ObjectId;
+use crate::refs::RefSnapshot;
+
+/// How many annotated tags in a row are followed when peeling (tags of tags of ...).
+pub const MAX_PEEL_DEPTH: usize = 32;
+
+/// Errors opening or reading a repository.
+#[derive(Debug, thiserror::Error)]
+pub enum RepoError {
+    /// No repository at the path.
+    #[error(transparent)]
+    Discover(#[from] DiscoverError),
+    /// The object database failed.
+    #[error(transparent)]
+    Odb(#[from] OdbError),
+    /// An object's bytes are malformed.
+    #[error("object {id}: {source}")]
+    Parse {
+        /// The object.
+        id: ObjectId,
+        /// What is wrong.
+        #[source]
+        source: ParseError,
+    },
+    /// Annotated tags nest deeper than [`MAX_PEEL_DEPTH`] (or loop).
+    #[error("tag {0} nests deeper than {MAX_PEEL_DEPTH} levels")]
+    TagTooDeep(ObjectId),
+}
+
+/// An open repository.
+#[derive(Debug)]
+pub struct Repository {
+    dirs: GitDir,
+    odb: Odb,
+}
+
+impl Repository {
+    /// Finds the repository at or above `path` and opens its objects with default limits.
+    pub fn discover(path: &Path) -> Result<Repository, RepoError> {
+        Self::discover_with(path, OdbOptions::default())
+    }
+
+    /// Like [`Repository::discover`] with explicit object database limits.
+    pub fn discover_with(path: &Path, options: OdbOptions) -> Result<Repository, RepoError> {
+        let dirs = GitDir::discover(path)?;
+        Self::from_dirs(dirs, options)
+    }
+
+    /// Opens an already discovered repository.
+    pub fn from_dirs(dirs: GitDir, options: OdbOptions) -> Result<Repository, RepoError> {
+        let odb = Odb::open(&dirs.objects_dir(), options)?;
+        Ok(Repository { dirs, odb })
+    }
+
+    /// Re-opens the object database, reusing unchanged packs (after a fetch, a commit, `git gc`).
+    pub fn refresh(&self) -> Result<Repository, RepoError> {
+        Ok(Repository {
+            dirs: self.dirs.clone(),
+            odb: self.odb.refresh()?,
+        })
+    }
+
+    /// The repository's directories.
+    pub fn dirs(&self) -> &GitDir {
+        &self.dirs
+    }
+
+    /// The object database.
+    pub fn odb(&self) -> &Odb {
+        &self.odb
+    }
+
+    /// Reads every ref now.
+    pub fn refs(&self) -> RefSnapshot {
+        RefSnapshot::read(&self.dirs)
+    }
+
+    /// Follows annotated tags from `id` to the first non-tag object; returns it and its kind.
+    pub fn peel(
+        &self,
+        reader: &mut OdbReader<'_>,
+        id: ObjectId,
+        buf: &mut Vec<u8>,
+    ) -> Result<(ObjectId, ObjectKind), RepoError> {
+        let mut cur = id;
+        for _ in 0..MAX_PEEL_DEPTH {
+            let (kind, _) = reader.read_header(&cur)?;
+            if kind != ObjectKind::Tag {
+                return Ok((cur, kind));
+            }
+            reader.read_kind(&cur, ObjectKind::Tag, buf)?;
+            let tag = TagRef::parse(buf).map_err(|source| RepoError::Parse { id: cur, source })?;
+            cur = tag.target;
+        }
+        Err(RepoError::TagTooDeep(id))
+    }
+
+    /// Reads and parses commit `id`, calling `f` with the parsed view (which borrows `buf`).
+    pub fn with_commit<T>(
+        &self,
+        reader: &mut OdbReader<'_>,
+        id: &ObjectId,
+        buf: &mut Vec<u8>,
+        f: impl FnOnce(&CommitRef<'_>) -> T,
+    ) -> Result<T, RepoError> {
+        reader.read_kind(id, ObjectKind::Commit, buf)?;
+        let commit =
+            CommitRef::parse(buf).map_err(|source| RepoError::Parse { id: *id, source })?;
+        Ok(f(&commit))
+    }
+}

@@ -1,0 +1,100 @@
+//! `gitvista log`: every commit `git rev-list --all` walks, children before parents.
+
+use std::io::{self, BufWriter, Write};
+use std::path::Path;
+
+use anyhow::Context;
+use gitcore::graph::{CommitGraph, RefKind};
+use gitcore::repo::Repository;
+
+/// Output formats of `gitvista log`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// `HASH PARENT...`, the lines of `git rev-list --all --parents`.
+    Parents,
+    /// `HASH subject`.
+    Oneline,
+    /// One JSON object per line: hash, parents, author, authorTime, summary.
+    Json,
+}
+
+/// Loads the repository at `path` and prints its commits to stdout. Problems met while loading
+/// (a broken ref, a missing object) go to stderr; they do not stop the listing.
+pub fn run(path: &Path, format: LogFormat) -> anyhow::Result<()> {
+    let repo = Repository::discover(path)
+        .with_context(|| format!("cannot open a repository at {}", path.display()))?;
+    let graph = CommitGraph::load(&repo).context("cannot load the commit graph")?;
+    for p in graph.problems() {
+        eprintln!("warning: {p}");
+    }
+    let stdout = io::stdout();
+    let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
+    let included = rev_list_all_set(&graph);
+    for row in 0..graph.len() {
+        let Some(i) = graph.at_row(row) else { break };
+        if !included[i as usize] {
+            continue;
+        }
+        let result = write_commit(&mut out, &graph, i, format);
+        if let Err(e) = result {
+            if e.kind() == io::ErrorKind::BrokenPipe {
+                return Ok(());
+            }
+            return Err(e.into());
+        }
+    }
+    match out.flush() {
+        Err(e) if e.kind() != io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(()),
+    }
+}
+
+/// The commits `git rev-list --all` walks: everything in the graph except what only older stash
+/// entries (`stash@{1}` and beyond) reach.
+fn rev_list_all_set(graph: &CommitGraph) -> Vec<bool> {
+    let mut seen = vec![false; graph.len()];
+    let mut stack: Vec<u32> = graph
+        .refs()
+        .iter()
+        .filter(|r| r.kind != RefKind::Stash || r.name == "stash@{0}" || r.name == "refs/stash")
+        .map(|r| r.commit)
+        .chain(graph.head_commit())
+        .collect();
+    while let Some(c) = stack.pop() {
+        if std::mem::replace(&mut seen[c as usize], true) {
+            continue;
+        }
+        stack.extend(graph.parents(c).iter().copied());
+    }
+    seen
+}
+
+fn write_commit(
+    out: &mut impl Write,
+    graph: &CommitGraph,
+    i: u32,
+    format: LogFormat,
+) -> io::Result<()> {
+    match format {
+        LogFormat::Parents => {
+            write!(out, "{}", graph.oid(i))?;
+            for &p in graph.parents(i) {
+                write!(out, " {}", graph.oid(p))?;
+            }
+            writeln!(out)
+        }
+        LogFormat::Oneline => writeln!(out, "{} {}", graph.oid(i), graph.summary(i)),
+        LogFormat::Json => {
+            let author = graph.author(i);
+            let value = serde_json::json!({
+                "hash": graph.oid(i).to_hex(),
+                "parents": graph.parents(i).iter().map(|&p| graph.oid(p).to_hex()).collect::<Vec<_>>(),
+                "author": author.name,
+                "authorEmail": author.email,
+                "authorTime": graph.author_time(i),
+                "summary": graph.summary(i),
+            });
+            writeln!(out, "{value}")
+        }
+    }
+}

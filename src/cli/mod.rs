@@ -1,0 +1,3 @@
+//! Command implementations behind the thin dispatcher in `main.rs`.
+
+pub mod log;
