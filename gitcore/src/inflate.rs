@@ -113,14 +113,14 @@ impl Inflater {
             match status {
                 TINFLStatus::Done => {
                     out.truncate(out_pos);
+                    if out_pos > expected {
+                        return Err(InflateError::TooLong { expected });
+                    }
                     if exact && out_pos != expected {
                         return Err(InflateError::TooShort {
                             expected,
                             actual: out_pos,
                         });
-                    }
-                    if out_pos > expected {
-                        return Err(InflateError::TooLong { expected });
                     }
                     return Ok(consumed);
                 }

@@ -209,9 +209,7 @@ impl CommitGraph {
             });
             index_of.insert(d.oid, idx);
         }
-        if removed.is_empty() {
-            next.index_appended(first_new);
-        }
+        next.index_appended(first_new);
 
         let mut refs = place_refs(&next, &tips);
         refs.sort_by(|a, b| a.commit.cmp(&b.commit).then_with(|| a.name.cmp(&b.name)));

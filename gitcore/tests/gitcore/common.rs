@@ -1,0 +1,146 @@
+//! Fixture repositories and git helpers shared by the tests.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Mutex, OnceLock};
+
+use gitcore::ObjectId;
+
+/// Builds fixture `name` (fixtures/NAME.sh) into a fresh directory under `dest` and returns it.
+pub fn build_fixture_at(name: &str, dest: &Path) -> PathBuf {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(format!("{name}.sh"));
+    let _ = std::fs::remove_dir_all(dest);
+    let out = Command::new("bash")
+        .arg(&script)
+        .arg(dest)
+        .output()
+        .expect("bash runs");
+    assert!(
+        out.status.success(),
+        "fixture {name} failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    dest.to_path_buf()
+}
+
+/// A read-only fixture, built once per test process under the target directory. Tests that
+/// change a repository must use [`fresh_fixture`] instead.
+pub fn fixture(name: &str) -> PathBuf {
+    static BUILT: OnceLock<Mutex<HashMap<String, PathBuf>>> = OnceLock::new();
+    let map = BUILT.get_or_init(|| {
+        remove_stale_fixture_dirs();
+        Mutex::new(HashMap::new())
+    });
+    let mut map = map.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(p) = map.get(name) {
+        return p.clone();
+    }
+    let dest = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("fixtures-{}", std::process::id()))
+        .join(name);
+    let path = build_fixture_at(name, &dest);
+    map.insert(name.to_string(), path.clone());
+    path
+}
+
+/// Fixture directories of earlier test runs (older than an hour) are removed.
+fn remove_stale_fixture_dirs() {
+    let base = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let Ok(entries) = std::fs::read_dir(base) else {
+        return;
+    };
+    for e in entries.filter_map(Result::ok) {
+        let old = e
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age.as_secs() > 3600);
+        if old && e.file_name().to_string_lossy().starts_with("fixtures-") {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
+}
+
+/// A fixture built into a temporary directory the test owns (and may modify).
+pub fn fresh_fixture(name: &str) -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let path = build_fixture_at(name, &tmp.path().join(name));
+    (tmp, path)
+}
+
+/// Runs git in `dir` with the same hermetic environment as the fixtures; panics on failure.
+pub fn git(dir: &Path, args: &[&str]) -> Vec<u8> {
+    let out = git_command(dir, args).output().expect("git runs");
+    assert!(
+        out.status.success(),
+        "git {args:?} in {} failed: {}",
+        dir.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// A git command with the fixtures' environment.
+pub fn git_command(dir: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new("git");
+    cmd.current_dir(dir)
+        .args(args)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_AUTHOR_NAME", "A U Thor")
+        .env("GIT_AUTHOR_EMAIL", "author@example.com")
+        .env("GIT_COMMITTER_NAME", "C O Mitter")
+        .env("GIT_COMMITTER_EMAIL", "committer@example.com")
+        .env("LC_ALL", "C");
+    cmd
+}
+
+/// git's output as text lines.
+pub fn git_lines(dir: &Path, args: &[&str]) -> Vec<String> {
+    String::from_utf8_lossy(&git(dir, args))
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// Parses a 40-hex id, panicking on anything else.
+pub fn oid(hex: &str) -> ObjectId {
+    ObjectId::from_hex(hex.trim().as_bytes()).expect("40-hex id")
+}
+
+/// Every repository the fixtures build, as (fixture, path inside it).
+pub const REPOS: &[(&str, &str)] = &[
+    ("linear", "repo"),
+    ("merges", "repo"),
+    ("stash", "repo"),
+    ("detached", "repo"),
+    ("unborn", "repo"),
+    ("unborn", "empty"),
+    ("packed", "repo"),
+    ("deep_deltas", "repo"),
+    ("multipack", "repo"),
+    ("clones", "src"),
+    ("clones", "bare.git"),
+    ("clones", "shallow"),
+    ("clones", "partial"),
+    ("clones", "shared"),
+    ("clones", "wt"),
+    ("clones", "wt-detached"),
+    ("commit_graph", "repo"),
+    ("commit_graph", "full"),
+    ("encodings", "repo"),
+    ("oddities", "repo"),
+];
+
+/// Every fixture repository's path.
+pub fn all_repos() -> Vec<(String, PathBuf)> {
+    REPOS
+        .iter()
+        .map(|(f, sub)| (format!("{f}/{sub}"), fixture(f).join(sub)))
+        .collect()
+}

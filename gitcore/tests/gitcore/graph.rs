@@ -1,0 +1,300 @@
+//! The commit graph against `git rev-list`.
+
+use std::collections::{BTreeSet, HashMap};
+
+use gitcore::graph::{CommitGraph, RefKind};
+use gitcore::refs::Head;
+use gitcore::repo::Repository;
+
+use crate::common::{all_repos, fixture, git_lines, oid};
+
+fn load(path: &std::path::Path) -> CommitGraph {
+    let repo = Repository::discover(path).expect("opens");
+    CommitGraph::load(&repo).expect("loads")
+}
+
+/// The commits `git rev-list --all` prints (HEAD, every ref; only the newest stash entry).
+fn rev_list_set(graph: &CommitGraph) -> BTreeSet<String> {
+    let mut seen = vec![false; graph.len()];
+    let mut stack: Vec<u32> = graph
+        .refs()
+        .iter()
+        .filter(|r| r.kind != RefKind::Stash || r.name == "stash@{0}")
+        .map(|r| r.commit)
+        .chain(graph.head_commit())
+        .collect();
+    while let Some(c) = stack.pop() {
+        if !std::mem::replace(&mut seen[c as usize], true) {
+            stack.extend(graph.parents(c));
+        }
+    }
+    (0..graph.len() as u32)
+        .filter(|&i| seen[i as usize])
+        .map(|i| {
+            let mut line = graph.oid(i).to_hex();
+            for &p in graph.parents(i) {
+                line.push(' ');
+                line.push_str(&graph.oid(p).to_hex());
+            }
+            line
+        })
+        .collect()
+}
+
+#[test]
+fn commits_and_parents_equal_rev_list_all_parents_in_every_fixture() {
+    for (name, path) in all_repos() {
+        let graph = load(&path);
+        let ours = rev_list_set(&graph);
+        let theirs: BTreeSet<String> = git_lines(
+            &path,
+            &["--no-replace-objects", "rev-list", "--all", "--parents"],
+        )
+        .into_iter()
+        .collect();
+        assert_eq!(ours, theirs, "commit set and parents differ in {name}");
+    }
+}
+
+#[test]
+fn whole_graph_includes_every_stash_entry_and_equals_rev_list_with_them() {
+    let path = fixture("stash").join("repo");
+    let graph = load(&path);
+    let stash = git_lines(&path, &["log", "-g", "--format=%H", "refs/stash"]);
+    assert_eq!(stash.len(), 4, "four stash entries");
+    let mut args = vec!["rev-list", "--parents", "--all"];
+    args.extend(stash.iter().map(String::as_str));
+    let theirs: BTreeSet<String> = git_lines(&path, &args).into_iter().collect();
+    let ours: BTreeSet<String> = (0..graph.len() as u32)
+        .map(|i| {
+            std::iter::once(graph.oid(i).to_hex())
+                .chain(graph.parents(i).iter().map(|&p| graph.oid(p).to_hex()))
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect();
+    assert_eq!(ours, theirs);
+    for (n, hex) in stash.iter().enumerate() {
+        let r = graph
+            .refs()
+            .iter()
+            .find(|r| r.name == format!("stash@{{{n}}}"))
+            .expect("stash entry placed");
+        assert_eq!(graph.oid(r.commit), oid(hex), "stash@{{{n}}}");
+        assert_eq!(r.kind, RefKind::Stash);
+    }
+}
+
+#[test]
+fn rows_are_topological_with_newest_first_among_ready_commits() {
+    for (name, path) in all_repos() {
+        let graph = load(&path);
+        for row in 0..graph.len() {
+            let c = graph.at_row(row).expect("row exists");
+            assert_eq!(graph.row_of(c), row);
+            for &p in graph.parents(c) {
+                assert!(
+                    graph.row_of(p) > row,
+                    "{name}: parent above child at row {row}"
+                );
+            }
+        }
+    }
+    // On a linear history with increasing dates the order is exactly git log's.
+    let path = fixture("linear").join("repo");
+    let graph = load(&path);
+    let ours: Vec<String> = (0..graph.len())
+        .map(|r| graph.oid(graph.at_row(r).expect("row")).to_hex())
+        .collect();
+    assert_eq!(
+        ours,
+        git_lines(&path, &["rev-list", "--all", "--date-order"])
+    );
+}
+
+#[test]
+fn metadata_matches_git_log() {
+    for fixture_name in ["merges", "encodings", "oddities", "stash"] {
+        let path = fixture(fixture_name).join("repo");
+        let graph = load(&path);
+        let lines = git_lines(
+            &path,
+            &[
+                "--no-replace-objects",
+                "log",
+                "--all",
+                "--format=%H%x09%an%x09%ae%x09%at%x09%ct%x09%s",
+            ],
+        );
+        for line in lines {
+            let f: Vec<&str> = line.splitn(6, '\t').collect();
+            let i = graph.find(&oid(f[0])).expect("commit in graph");
+            let author = graph.author(i);
+            assert_eq!(author.name, f[1], "{fixture_name} {}", f[0]);
+            assert_eq!(author.email, f[2]);
+            assert_eq!(graph.author_time(i).to_string(), f[3]);
+            assert_eq!(graph.commit_time(i).to_string(), f[4]);
+            let expected_summary = f.get(5).copied().unwrap_or("");
+            if expected_summary.len() < 4096 {
+                assert_eq!(
+                    graph.summary(i),
+                    expected_summary,
+                    "{fixture_name} {}",
+                    f[0]
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn odd_time_zone_is_kept() {
+    let path = fixture("oddities").join("repo");
+    let graph = load(&path);
+    let odd = graph
+        .find(&oid(&git_lines(&path, &["rev-parse", "odd"])[0]))
+        .expect("odd commit");
+    assert_eq!(graph.author_tz(odd), 518 * 60);
+    assert_eq!(graph.summary(odd), "no final newline");
+}
+
+#[test]
+fn children_generations_first_parent_and_refs_answer_consistently() {
+    let path = fixture("merges").join("repo");
+    let graph = load(&path);
+    let mut children: HashMap<u32, BTreeSet<u32>> = HashMap::new();
+    for i in 0..graph.len() as u32 {
+        for &p in graph.parents(i) {
+            children.entry(p).or_default().insert(i);
+        }
+        let expected_gen = graph
+            .parents(i)
+            .iter()
+            .map(|&p| graph.generation(p))
+            .max()
+            .map_or(1, |g| g + 1);
+        assert_eq!(graph.generation(i), expected_gen);
+    }
+    for i in 0..graph.len() as u32 {
+        let ours: BTreeSet<u32> = graph.children(i).collect();
+        assert_eq!(ours, children.get(&i).cloned().unwrap_or_default());
+    }
+    let head = graph.head_commit().expect("HEAD");
+    let chain: Vec<String> = graph
+        .first_parent_chain(head)
+        .map(|c| graph.oid(c).to_hex())
+        .collect();
+    assert_eq!(
+        chain,
+        git_lines(&path, &["rev-list", "--first-parent", "HEAD"])
+    );
+    let v1 = graph
+        .refs()
+        .iter()
+        .find(|r| r.name == "refs/tags/v1-outer2")
+        .expect("tag of a tag placed");
+    assert_eq!(
+        graph.oid(v1.commit),
+        oid(&git_lines(&path, &["rev-parse", "v1-outer2^{commit}"])[0])
+    );
+    assert!(
+        graph
+            .refs_at(v1.commit)
+            .iter()
+            .any(|r| r.name == "refs/tags/v1")
+    );
+    assert!(
+        graph
+            .refs()
+            .iter()
+            .any(|r| r.name == "refs/pull/1/head" && r.kind == RefKind::Pull)
+    );
+    assert!(
+        graph
+            .refs()
+            .iter()
+            .any(|r| r.name == "refs/notes/commits" && r.kind == RefKind::Notes)
+    );
+    assert!(
+        !graph.refs().iter().any(|r| r.name == "refs/tags/tree-tag"),
+        "a tag of a tree names no commit"
+    );
+    let roots = (0..graph.len() as u32)
+        .filter(|&i| graph.parents(i).is_empty())
+        .count();
+    assert_eq!(
+        roots,
+        git_lines(&path, &["rev-list", "--all", "--max-parents=0"]).len()
+    );
+}
+
+#[test]
+fn shallow_commits_are_roots_without_problems() {
+    let path = fixture("clones").join("shallow");
+    let graph = load(&path);
+    assert!(graph.problems().is_empty(), "{:?}", graph.problems());
+    for line in std::fs::read_to_string(path.join(".git/shallow"))
+        .expect("shallow file")
+        .lines()
+    {
+        let i = graph.find(&oid(line)).expect("shallow commit loaded");
+        assert!(graph.parents(i).is_empty());
+        assert!(graph.is_shallow(&oid(line)));
+    }
+}
+
+#[test]
+fn head_states() {
+    let detached = load(&fixture("detached").join("repo"));
+    assert!(matches!(detached.head(), Some(Head::Detached(_))));
+    assert_eq!(detached.head_commit(), detached.at_row(0));
+    let unborn = load(&fixture("unborn").join("repo"));
+    assert_eq!(
+        unborn.head(),
+        Some(&Head::Unborn {
+            name: "refs/heads/fresh".into()
+        })
+    );
+    assert_eq!(unborn.head_commit(), None);
+    assert_eq!(unborn.len(), 1);
+    let empty = load(&fixture("unborn").join("empty"));
+    assert!(empty.is_empty());
+    assert!(empty.problems().is_empty());
+}
+
+#[test]
+fn clean_fixtures_load_without_problems() {
+    for (name, path) in all_repos() {
+        let graph = load(&path);
+        assert!(
+            graph.problems().is_empty(),
+            "{name}: {:?}",
+            graph.problems()
+        );
+    }
+}
+
+#[test]
+fn sequential_and_parallel_loads_agree() {
+    for (name, path) in all_repos() {
+        let repo = Repository::discover(&path).expect("opens");
+        let a = CommitGraph::load(&repo).expect("loads");
+        let b = CommitGraph::load_with(&repo, gitcore::graph::LoadOptions { scan_packs: false })
+            .expect("loads");
+        assert_eq!(a.len(), b.len(), "{name}");
+        for r in 0..a.len() {
+            let (x, y) = (a.at_row(r).expect("row"), b.at_row(r).expect("row"));
+            assert_eq!(a.oid(x), b.oid(y), "{name} row {r}");
+            assert_eq!(a.summary(x), b.summary(y));
+        }
+    }
+}
+
+#[test]
+fn memory_per_commit_is_compact() {
+    let graph = load(&fixture("deep_deltas").join("repo"));
+    let per_commit = (graph.heap_bytes() - graph.summary_bytes()) / graph.len();
+    // Small graphs pay for one chunk's spare capacity; the bound is checked at scale in benches.
+    assert!(graph.len() > 300);
+    assert!(per_commit < 400, "{per_commit} bytes per commit");
+}

@@ -1,0 +1,10 @@
+//! gitcore's integration tests: real repositories built by `git` (fixtures/*.sh), with `git`
+//! itself as the oracle for every answer.
+
+mod common;
+mod corrupt;
+mod discover;
+mod graph;
+mod objects;
+mod refs;
+mod reload;

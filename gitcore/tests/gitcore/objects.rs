@@ -1,0 +1,154 @@
+//! Every object against `git cat-file --batch-all-objects --batch`.
+
+use std::collections::HashMap;
+
+use gitcore::object::{CommitRef, TagRef, TreeIter};
+use gitcore::odb::{ObjectKind, OdbError};
+use gitcore::repo::Repository;
+
+use crate::common::{all_repos, fixture, git, git_lines, oid};
+
+/// Parses `git cat-file --batch` output into (id, kind, bytes).
+fn cat_file_all(path: &std::path::Path) -> Vec<(String, String, Vec<u8>)> {
+    let out = git(
+        path,
+        &[
+            "--no-replace-objects",
+            "cat-file",
+            "--batch-all-objects",
+            "--batch",
+        ],
+    );
+    let mut objects = Vec::new();
+    let mut rest = &out[..];
+    while !rest.is_empty() {
+        let nl = rest.iter().position(|&b| b == b'\n').expect("header line");
+        let header = String::from_utf8_lossy(&rest[..nl]).to_string();
+        let parts: Vec<&str> = header.split(' ').collect();
+        let size: usize = parts[2].parse().expect("size");
+        let body = rest[nl + 1..nl + 1 + size].to_vec();
+        objects.push((parts[0].to_string(), parts[1].to_string(), body));
+        rest = &rest[nl + 1 + size + 1..];
+    }
+    objects
+}
+
+#[test]
+fn every_object_decodes_to_the_same_bytes_as_git() {
+    for (name, path) in all_repos() {
+        let repo = Repository::discover(&path).expect("opens");
+        let mut reader = repo.odb().reader();
+        let objects = cat_file_all(&path);
+        assert!(
+            !objects.is_empty() || name == "unborn/empty",
+            "{name} has objects"
+        );
+        for (hex, kind, bytes) in &objects {
+            let id = oid(hex);
+            let (k, data) = reader
+                .read(&id)
+                .unwrap_or_else(|e| panic!("{name} {hex}: {e}"));
+            assert_eq!(k.as_str(), kind, "{name} {hex} kind");
+            assert!(data == *bytes, "{name} {hex}: bytes differ");
+            let (hk, hsize) = reader.read_header(&id).expect("header");
+            assert_eq!((hk, hsize), (k, bytes.len() as u64), "{name} {hex} header");
+            match k {
+                ObjectKind::Commit => {
+                    CommitRef::parse(&data).unwrap_or_else(|e| panic!("{name} {hex}: {e}"));
+                }
+                ObjectKind::Tag => {
+                    TagRef::parse(&data).unwrap_or_else(|e| panic!("{name} {hex}: {e}"));
+                }
+                ObjectKind::Tree => {
+                    for e in TreeIter::new(&data) {
+                        e.unwrap_or_else(|e| panic!("{name} {hex}: {e}"));
+                    }
+                }
+                ObjectKind::Blob => {}
+            }
+        }
+    }
+}
+
+#[test]
+fn trees_list_the_entries_git_lists() {
+    for fixture_name in ["merges", "oddities", "encodings"] {
+        let path = fixture(fixture_name).join("repo");
+        let repo = Repository::discover(&path).expect("opens");
+        let mut reader = repo.odb().reader();
+        let trees: Vec<String> = cat_file_all(&path)
+            .into_iter()
+            .filter(|(_, k, _)| k == "tree")
+            .map(|(h, _, _)| h)
+            .collect();
+        for hex in trees {
+            let (_, data) = reader.read(&oid(&hex)).expect("tree reads");
+            let ours: Vec<Vec<u8>> = TreeIter::new(&data)
+                .map(|e| {
+                    let e = e.expect("entry");
+                    let kind = if e.mode.is_blob() {
+                        "blob"
+                    } else if e.mode == gitcore::object::EntryMode::Tree {
+                        "tree"
+                    } else {
+                        "commit"
+                    };
+                    let mut line =
+                        format!("{:06o} {kind} {}\t", e.mode.as_octal(), e.id).into_bytes();
+                    line.extend_from_slice(e.name);
+                    line
+                })
+                .collect();
+            let theirs: Vec<Vec<u8>> = git(
+                &path,
+                &["-c", "core.quotePath=false", "ls-tree", "-z", &hex],
+            )
+            .split(|&b| b == 0)
+            .filter(|l| !l.is_empty())
+            .map(<[u8]>::to_vec)
+            .collect();
+            assert_eq!(ours, theirs, "{fixture_name} tree {hex}");
+        }
+    }
+}
+
+#[test]
+fn partial_clone_reports_missing_blobs_as_missing() {
+    let src = fixture("clones").join("src");
+    let partial = fixture("clones").join("partial");
+    let repo = Repository::discover(&partial).expect("opens");
+    let mut reader = repo.odb().reader();
+    let blobs: Vec<String> = git_lines(&src, &["cat-file", "--batch-all-objects", "--batch-check"])
+        .into_iter()
+        .filter(|l| l.contains(" blob "))
+        .collect();
+    assert!(!blobs.is_empty());
+    let mut missing = 0;
+    for line in blobs {
+        let id = oid(&line[..40]);
+        match reader.read(&id) {
+            Err(OdbError::Missing(m)) => {
+                assert_eq!(m, id);
+                missing += 1;
+            }
+            Ok((kind, _)) => assert_eq!(kind, ObjectKind::Blob),
+            Err(e) => panic!("unexpected error {e}"),
+        }
+    }
+    assert!(missing > 0, "the partial clone has missing blobs");
+}
+
+#[test]
+fn abbreviated_ids_resolve_like_rev_parse() {
+    let path = fixture("packed").join("repo");
+    let repo = Repository::discover(&path).expect("opens");
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for hex in git_lines(&path, &["rev-list", "--all", "--objects"]) {
+        let full = &hex[..40];
+        let short = &full[..7];
+        let found = repo.odb().resolve_prefix(short, 4);
+        assert!(found.contains(&oid(full)), "{short}");
+        *seen.entry(short.to_string()).or_default() += 1;
+    }
+    assert!(repo.odb().resolve_prefix("zz", 4).is_empty());
+}

@@ -1,0 +1,3 @@
+//! Integration tests of the `gitvista` binary and server.
+
+mod log_command;
