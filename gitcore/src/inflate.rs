@@ -4,15 +4,14 @@
 //! repository can announce a size far larger (or smaller) than what the stream holds, so the output
 //! buffer grows with what is actually produced and never past the announced size.
 
-use miniz_oxide::inflate::TINFLStatus;
-use miniz_oxide::inflate::core::{DecompressorOxide, decompress, inflate_flags};
+use flate2::{Decompress, FlushDecompress, Status};
 
 /// Why a zlib stream could not be inflated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum InflateError {
     /// The stream is not valid zlib data (bad header, bad block, bad checksum).
-    #[error("invalid zlib stream ({0:?})")]
-    Invalid(&'static str),
+    #[error("invalid zlib stream")]
+    Invalid,
     /// The stream ended before the end-of-stream marker.
     #[error("zlib stream is truncated")]
     Truncated,
@@ -32,9 +31,9 @@ pub enum InflateError {
     },
 }
 
-/// A reusable zlib decompressor (its state is ~11 KB, so keep one per thread).
+/// A reusable zlib decompressor (keep one per thread: its state is several KB).
 pub struct Inflater {
-    state: Box<DecompressorOxide>,
+    state: Decompress,
 }
 
 impl std::fmt::Debug for Inflater {
@@ -57,7 +56,7 @@ impl Inflater {
     /// A fresh decompressor.
     pub fn new() -> Self {
         Inflater {
-            state: Box::default(),
+            state: Decompress::new(true),
         }
     }
 
@@ -90,58 +89,54 @@ impl Inflater {
 
     fn inflate_inner(
         &mut self,
-        mut input: &[u8],
+        input: &[u8],
         expected: usize,
         out: &mut Vec<u8>,
         exact: bool,
     ) -> Result<usize, InflateError> {
-        self.state.init();
+        self.state.reset(true);
         out.clear();
         // One spare byte lets us detect a stream that is longer than announced.
         let hard_cap = expected.saturating_add(1);
-        out.resize(hard_cap.min(INITIAL_CAP), 0);
-        let flags = inflate_flags::TINFL_FLAG_PARSE_ZLIB_HEADER
-            | inflate_flags::TINFL_FLAG_USING_NON_WRAPPING_OUTPUT_BUF;
-        let mut out_pos = 0;
-        let mut consumed = 0;
+        out.reserve_exact(hard_cap.min(INITIAL_CAP));
         loop {
-            let (status, in_used, out_used) =
-                decompress(&mut self.state, input, out, out_pos, flags);
-            out_pos += out_used;
-            consumed += in_used;
-            input = input.get(in_used..).unwrap_or_default();
+            let consumed = self.state.total_in() as usize;
+            let rest = input.get(consumed..).unwrap_or_default();
+            let status = self
+                .state
+                .decompress_vec(rest, out, FlushDecompress::Finish)
+                .map_err(|_| InflateError::Invalid)?;
+            let produced = out.len();
             match status {
-                TINFLStatus::Done => {
-                    out.truncate(out_pos);
-                    if out_pos > expected {
+                Status::StreamEnd => {
+                    if produced > expected {
+                        out.truncate(expected);
                         return Err(InflateError::TooLong { expected });
                     }
-                    if exact && out_pos != expected {
+                    if exact && produced != expected {
                         return Err(InflateError::TooShort {
                             expected,
-                            actual: out_pos,
+                            actual: produced,
                         });
                     }
-                    return Ok(consumed);
+                    return Ok(self.state.total_in() as usize);
                 }
-                TINFLStatus::HasMoreOutput => {
-                    if out.len() >= hard_cap {
-                        out.truncate(expected.min(out.len()));
+                Status::Ok | Status::BufError => {
+                    if produced >= hard_cap {
+                        out.truncate(expected);
                         return Err(InflateError::TooLong { expected });
                     }
-                    let new_len = out.len().saturating_mul(2).min(hard_cap);
-                    out.resize(new_len, 0);
+                    if produced == out.capacity() {
+                        let grow = out.capacity().max(64).min(hard_cap - produced);
+                        out.reserve_exact(grow);
+                    } else if self.state.total_in() as usize >= input.len() {
+                        return Err(InflateError::Truncated);
+                    } else if status == Status::BufError {
+                        // No progress with room to spare and input left: cannot happen for a
+                        // valid stream.
+                        return Err(InflateError::Invalid);
+                    }
                 }
-                TINFLStatus::FailedCannotMakeProgress | TINFLStatus::NeedsMoreInput => {
-                    out.truncate(out_pos);
-                    return Err(InflateError::Truncated);
-                }
-                TINFLStatus::Adler32Mismatch => {
-                    return Err(InflateError::Invalid("adler32 checksum mismatch"));
-                }
-                TINFLStatus::BadParam => return Err(InflateError::Invalid("bad parameter")),
-                TINFLStatus::Failed => return Err(InflateError::Invalid("bad deflate data")),
-                _ => return Err(InflateError::Invalid("unexpected decompressor state")),
             }
         }
     }
@@ -152,7 +147,10 @@ mod tests {
     use super::*;
 
     fn zlib(data: &[u8]) -> Vec<u8> {
-        miniz_oxide::deflate::compress_to_vec_zlib(data, 6)
+        use std::io::Write;
+        let mut e = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(data).expect("in-memory write");
+        e.finish().expect("in-memory write")
     }
 
     #[test]

@@ -7,7 +7,7 @@ pub const OID_LEN: usize = 20;
 
 /// A git object id (SHA-1). A newtype so that SHA-256 repositories can be added later without
 /// every `[u8; 20]` in the code base having to be found.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct ObjectId([u8; OID_LEN]);
 
 impl ObjectId {
@@ -76,6 +76,36 @@ impl ObjectId {
             };
             hex_val(c) == Some(nibble)
         })
+    }
+}
+
+impl Ord for ObjectId {
+    /// Byte order, as git sorts ids; compared as big-endian words, which is several times faster
+    /// than `memcmp` on 20 bytes in the sorts and binary searches of a graph load.
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        let word = |b: &[u8; OID_LEN], i: usize| {
+            u64::from_be_bytes([
+                b[i],
+                b[i + 1],
+                b[i + 2],
+                b[i + 3],
+                b[i + 4],
+                b[i + 5],
+                b[i + 6],
+                b[i + 7],
+            ])
+        };
+        let tail = |b: &[u8; OID_LEN]| u32::from_be_bytes([b[16], b[17], b[18], b[19]]);
+        word(&self.0, 0)
+            .cmp(&word(&other.0, 0))
+            .then_with(|| word(&self.0, 8).cmp(&word(&other.0, 8)))
+            .then_with(|| tail(&self.0).cmp(&tail(&other.0)))
+    }
+}
+
+impl PartialOrd for ObjectId {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
     }
 }
 

@@ -1,5 +1,13 @@
-//! Loading the whole graph: decode every commit in the packs on all cores, walk from the tips,
-//! order topologically, append parents-first.
+//! Loading the whole graph.
+//!
+//! 1. A bulk source gives most commits at once: the commit-graph file (ids, parents, times, no
+//!    inflation at all) or, without one, a parallel scan that decodes every commit in the packs.
+//!    Parents are resolved to node numbers in parallel.
+//! 2. A walk from the tips marks what is reachable; commits the bulk source lacks (loose ones, or
+//!    newer than a stale commit-graph) are read one by one as the walk reaches them.
+//! 3. Kahn's algorithm orders the reachable commits children-first, newest ready commit first.
+//! 4. Commits are appended parents-first; with the commit-graph source the author and subject are
+//!    filled in afterwards ([`CommitGraph::fill_metadata`]), so the topology is ready first.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
@@ -7,25 +15,32 @@ use std::sync::Arc;
 
 use rayon::prelude::*;
 
+use super::commit_graph_file::CommitGraphFile;
 use super::store::NewCommit;
-use super::{CommitGraph, Csr, GraphRef, People, RefKind};
+use super::tips::collect_tips;
+use super::{CommitGraph, Csr, GraphRef, People};
 use crate::object::CommitRef;
 use crate::odb::{ObjectKind, OdbError, OdbReader};
 use crate::oid::ObjectId;
-use crate::refs::{Head, RefSnapshot};
 use crate::repo::{RepoError, Repository};
 
 /// How a load is done.
 #[derive(Debug, Clone, Copy)]
 pub struct LoadOptions {
-    /// Decode every commit found in the packs in parallel before walking (fast for whole
-    /// histories); when false, commits are read one by one as the walk reaches them.
+    /// Read the topology from `objects/info/commit-graph` (or a chain) when there is one.
+    pub use_commit_graph: bool,
+    /// Without a usable commit-graph: decode every commit found in the packs in parallel before
+    /// walking (fast for whole histories). When false, commits are read one by one as the walk
+    /// reaches them.
     pub scan_packs: bool,
 }
 
 impl Default for LoadOptions {
     fn default() -> Self {
-        LoadOptions { scan_packs: true }
+        LoadOptions {
+            use_commit_graph: true,
+            scan_packs: true,
+        }
     }
 }
 
@@ -84,11 +99,11 @@ impl Batch {
         Ok(self.commits.len() as u32 - 1)
     }
 
-    fn parents_of(&self, d: &Decoded) -> &[ObjectId] {
+    pub(crate) fn parents_of(&self, d: &Decoded) -> &[ObjectId] {
         &self.parents[d.parents_start as usize..(d.parents_start + d.parents_len) as usize]
     }
 
-    fn summary_of(&self, d: &Decoded) -> &str {
+    pub(crate) fn summary_of(&self, d: &Decoded) -> &str {
         self.summaries
             .get(d.summary_start as usize..(d.summary_start + d.summary_len) as usize)
             .unwrap_or_default()
@@ -121,10 +136,8 @@ fn scan_packs(repo: &Repository) -> (Vec<Batch>, Vec<String>) {
                         }
                     }
                     match reader.read_packed(pack, offset, buf) {
-                        Ok(_) => {
-                            // A malformed commit is reported when the walk reaches it.
-                            let _ = batch.decode(oid, buf);
-                        }
+                        // A malformed commit is reported when the walk reaches it.
+                        Ok(_) => drop(batch.decode(oid, buf)),
                         Err(e) => problems.push(e.to_string()),
                     }
                 }
@@ -143,332 +156,305 @@ fn scan_packs(repo: &Repository) -> (Vec<Batch>, Vec<String>) {
     (batches, problems)
 }
 
-/// A tip of the walk: a ref (or HEAD, a stash entry, a worktree HEAD) and the commit it peels to.
-#[derive(Debug, Clone)]
-pub(crate) struct Tip {
-    pub(crate) name: String,
-    pub(crate) kind: RefKind,
-    pub(crate) target: ObjectId,
-    pub(crate) commit: ObjectId,
+/// Marks a parent slot whose commit is not (yet) a node.
+const UNRESOLVED: u32 = u32::MAX;
+
+/// Where a node's metadata comes from.
+#[derive(Debug, Clone, Copy)]
+enum Meta {
+    /// Decoded: batch number and position.
+    Decoded(u32, u32),
+    /// Only topology is known (commit-graph); filled in later.
+    Pending,
 }
 
-/// Peels every ref of `snap` to a commit. Refs to trees or blobs name no commit and are skipped;
-/// refs to missing objects are reported.
-pub(crate) fn collect_tips(
-    repo: &Repository,
-    reader: &mut OdbReader<'_>,
-    snap: &RefSnapshot,
-    problems: &mut Vec<String>,
-) -> Vec<Tip> {
-    let mut tips = Vec::new();
-    let mut buf = Vec::new();
-    let mut peel_cache: HashMap<ObjectId, Option<ObjectId>> = HashMap::new();
-    let mut peel =
-        |name: &str, target: ObjectId, known: Option<ObjectId>, problems: &mut Vec<String>| {
-            if let Some(p) = known {
-                // packed-refs records the fully peeled object; it still has to be a commit we have.
-                if let Some(c) = peel_cache.get(&p) {
-                    return *c;
+/// The walk's view of commits: numbered nodes with times and parent node numbers.
+#[derive(Debug, Default)]
+struct Nodes {
+    oids: Vec<ObjectId>,
+    times: Vec<i64>,
+    meta: Vec<Meta>,
+    /// CSR of parent node numbers (`UNRESOLVED` where the parent is not a node yet).
+    parent_end: Vec<u32>,
+    parents: Vec<u32>,
+    /// Ids behind `UNRESOLVED` slots, by slot position in `parents`.
+    unresolved: HashMap<u32, ObjectId>,
+    /// Id -> node for the bulk nodes (sorted by id), then a map for nodes added one by one.
+    sorted: Vec<(ObjectId, u32)>,
+    added: HashMap<ObjectId, Option<u32>>,
+}
+
+impl Nodes {
+    fn len(&self) -> usize {
+        self.oids.len()
+    }
+
+    fn parent_range(&self, n: u32) -> std::ops::Range<usize> {
+        let s = if n == 0 {
+            0
+        } else {
+            self.parent_end[n as usize - 1]
+        };
+        s as usize..self.parent_end[n as usize] as usize
+    }
+
+    fn lookup(&self, id: &ObjectId) -> Option<Option<u32>> {
+        if let Ok(p) = self.sorted.binary_search_by(|e| e.0.cmp(id)) {
+            return Some(Some(self.sorted[p].1));
+        }
+        self.added.get(id).copied()
+    }
+
+    /// Nodes from decoded batches, parents resolved in parallel.
+    fn from_batches(batches: &[Batch]) -> Nodes {
+        let mut nodes = Nodes::default();
+        for (b, batch) in batches.iter().enumerate() {
+            for (i, d) in batch.commits.iter().enumerate() {
+                nodes.sorted.push((d.oid, nodes.oids.len() as u32));
+                nodes.oids.push(d.oid);
+                nodes.times.push(d.commit_time);
+                nodes.meta.push(Meta::Decoded(b as u32, i as u32));
+            }
+        }
+        nodes.sorted.par_sort_unstable_by_key(|e| e.0);
+        // The same commit in two packs: keep one node.
+        nodes.sorted.dedup_by_key(|e| e.0);
+        let sorted = &nodes.sorted;
+        let resolve = |id: &ObjectId| {
+            sorted
+                .binary_search_by(|e| e.0.cmp(id))
+                .map_or(UNRESOLVED, |p| sorted[p].1)
+        };
+        let per_batch: Vec<Vec<u32>> = batches
+            .par_iter()
+            .map(|b| b.parents.iter().map(resolve).collect())
+            .collect();
+        for (batch, resolved) in batches.iter().zip(per_batch) {
+            for d in &batch.commits {
+                let start = nodes.parents.len() as u32;
+                for k in 0..d.parents_len {
+                    let slot = (d.parents_start + k) as usize;
+                    if resolved[slot] == UNRESOLVED {
+                        nodes.unresolved.insert(start + k, batch.parents[slot]);
+                    }
+                    nodes.parents.push(resolved[slot]);
                 }
+                nodes.parent_end.push(nodes.parents.len() as u32);
             }
-            if let Some(c) = peel_cache.get(&target) {
-                return *c;
-            }
-            let result = match repo.peel(reader, known.unwrap_or(target), &mut buf) {
-                Ok((id, ObjectKind::Commit)) => Some(id),
-                Ok(_) => None,
+        }
+        nodes
+    }
+
+    /// Nodes from a commit-graph file: node number = position in the file.
+    fn from_commit_graph(cg: &CommitGraphFile) -> Result<Nodes, OdbError> {
+        let n = cg.len();
+        let rows: Vec<(ObjectId, i64, Vec<u32>)> = (0..n)
+            .into_par_iter()
+            .map(|pos| {
+                let mut ps = Vec::new();
+                cg.parents(pos, &mut ps)?;
+                Ok((
+                    cg.oid(pos).unwrap_or(ObjectId::NULL),
+                    cg.commit_time(pos).unwrap_or(0),
+                    ps,
+                ))
+            })
+            .collect::<Result<_, OdbError>>()?;
+        let mut nodes = Nodes::default();
+        nodes.oids.reserve(n as usize);
+        for (pos, (oid, time, ps)) in rows.into_iter().enumerate() {
+            nodes.sorted.push((oid, pos as u32));
+            nodes.oids.push(oid);
+            nodes.times.push(time);
+            nodes.meta.push(Meta::Pending);
+            nodes.parents.extend(ps);
+            nodes.parent_end.push(nodes.parents.len() as u32);
+        }
+        // Positions are in id order already; a hostile file may not be, so sort to be safe.
+        if !nodes.sorted.windows(2).all(|w| w[0].0 < w[1].0) {
+            nodes.sorted.par_sort_unstable_by_key(|e| e.0);
+        }
+        Ok(nodes)
+    }
+}
+
+/// Reads commits the bulk source did not have.
+struct OnDemand<'r> {
+    reader: OdbReader<'r>,
+    buf: Vec<u8>,
+    batch: Batch,
+    batch_number: u32,
+}
+
+impl OnDemand<'_> {
+    /// The node for `id`, reading and adding it if needed. `child` is the commit that names it as
+    /// a parent (for shallow boundaries and messages).
+    fn node(
+        &mut self,
+        nodes: &mut Nodes,
+        id: &ObjectId,
+        child: Option<&ObjectId>,
+        shallow: &[ObjectId],
+        problems: &mut Vec<String>,
+    ) -> Option<u32> {
+        if let Some(found) = nodes.lookup(id) {
+            return found;
+        }
+        let result = match self.reader.read_kind(id, ObjectKind::Commit, &mut self.buf) {
+            Ok(()) => match self.batch.decode(*id, &self.buf) {
+                Ok(i) => {
+                    let d = self.batch.commits[i as usize];
+                    let n = nodes.len() as u32;
+                    nodes.oids.push(*id);
+                    nodes.times.push(d.commit_time);
+                    nodes.meta.push(Meta::Decoded(self.batch_number, i));
+                    let start = nodes.parents.len() as u32;
+                    for (k, p) in self.batch.parents_of(&d).iter().enumerate() {
+                        let resolved = nodes.lookup(p).flatten().unwrap_or(UNRESOLVED);
+                        if resolved == UNRESOLVED {
+                            nodes.unresolved.insert(start + k as u32, *p);
+                        }
+                        nodes.parents.push(resolved);
+                    }
+                    nodes.parent_end.push(nodes.parents.len() as u32);
+                    Some(n)
+                }
                 Err(e) => {
-                    problems.push(format!("{name}: {e}"));
+                    problems.push(format!("commit {id}: {e}"));
                     None
                 }
-            };
-            peel_cache.insert(target, result);
-            result
+            },
+            Err(OdbError::Missing(_))
+                if child.is_some_and(|c| shallow.binary_search(c).is_ok()) =>
+            {
+                None
+            }
+            Err(e) => {
+                problems.push(match child {
+                    Some(c) => format!("parent of {c}: {e}"),
+                    None => e.to_string(),
+                });
+                None
+            }
         };
-    if let Some(Head::Detached(id)) = &snap.head
-        && let Some(c) = peel("HEAD", *id, None, problems)
-    {
-        tips.push(Tip {
-            name: "HEAD".into(),
-            kind: RefKind::Other,
-            target: *id,
-            commit: c,
-        });
+        nodes.added.insert(*id, result);
+        result
     }
-    for r in &snap.refs {
-        if r.name == "refs/stash" {
-            continue; // Listed below with every reflog entry.
-        }
-        if let Some(c) = peel(&r.name, r.target, r.peeled, problems) {
-            tips.push(Tip {
-                name: r.name.clone(),
-                kind: RefKind::of(&r.name),
-                target: r.target,
-                commit: c,
-            });
-        }
-    }
-    for (name, id) in &snap.worktree_heads {
-        if let Some(c) = peel(name, *id, None, problems) {
-            tips.push(Tip {
-                name: format!("worktree:{name}"),
-                kind: RefKind::Other,
-                target: *id,
-                commit: c,
-            });
-        }
-    }
-    let stash_ref = snap.get("refs/stash").map(|r| r.target);
-    let mut stash_seen_top = false;
-    for (i, e) in snap.stash.iter().enumerate() {
-        stash_seen_top |= Some(e.target) == stash_ref;
-        if let Some(c) = peel(&format!("stash@{{{i}}}"), e.target, None, problems) {
-            tips.push(Tip {
-                name: format!("stash@{{{i}}}"),
-                kind: RefKind::Stash,
-                target: e.target,
-                commit: c,
-            });
-        }
-    }
-    // refs/stash without a reflog (or out of step with it) is still a tip.
-    if let (Some(t), false) = (stash_ref, stash_seen_top)
-        && let Some(c) = peel("refs/stash", t, None, problems)
-    {
-        tips.push(Tip {
-            name: "refs/stash".into(),
-            kind: RefKind::Stash,
-            target: t,
-            commit: c,
-        });
-    }
-    tips
 }
 
-/// Where a decoded commit lives: batch number and position in it.
-type NodeRef = (u32, u32);
-
 impl CommitGraph {
-    /// Loads the whole graph with default options.
+    /// Loads the whole graph, metadata included, with default options.
     pub fn load(repo: &Repository) -> Result<CommitGraph, RepoError> {
         Self::load_with(repo, LoadOptions::default())
     }
 
-    /// Loads the whole graph.
+    /// Loads the whole graph, metadata included.
     pub fn load_with(repo: &Repository, options: LoadOptions) -> Result<CommitGraph, RepoError> {
+        let mut graph = Self::load_topology_with(repo, options)?;
+        graph.fill_metadata(repo);
+        Ok(graph)
+    }
+
+    /// Loads the topology: with a commit-graph file, authors, author times and subjects are left
+    /// empty until [`CommitGraph::fill_metadata`] runs (see [`CommitGraph::has_metadata`]).
+    pub fn load_topology_with(
+        repo: &Repository,
+        options: LoadOptions,
+    ) -> Result<CommitGraph, RepoError> {
         let snap = repo.refs();
         let mut problems: Vec<String> = repo.odb().problems().to_vec();
         problems.extend(snap.problems.iter().cloned());
         let mut reader = repo.odb().reader();
         let tips = collect_tips(repo, &mut reader, &snap, &mut problems);
 
-        let (mut batches, scan_problems) = if options.scan_packs {
-            scan_packs(repo)
-        } else {
-            (Vec::new(), Vec::new())
-        };
-        problems.extend(scan_problems);
-
-        // Id -> decoded commit, for everything the scan found.
-        let mut index: Vec<(ObjectId, NodeRef)> = batches
-            .iter()
-            .enumerate()
-            .flat_map(|(b, batch)| {
-                batch
-                    .commits
-                    .iter()
-                    .enumerate()
-                    .map(move |(i, d)| (d.oid, (b as u32, i as u32)))
-            })
-            .collect();
-        index.par_sort_unstable_by_key(|e| e.0);
-        index.dedup_by_key(|e| e.0);
-
-        // Commits the scan did not see (loose, in alternates' loose dirs) are read on demand.
-        let extra_batch = batches.len() as u32;
-        batches.push(Batch::default());
-        let mut extra: HashMap<ObjectId, Option<NodeRef>> = HashMap::new();
-        let shallow = &snap.shallow;
-        let mut buf = Vec::new();
-        let mut find = |id: &ObjectId,
-                        batches: &mut Vec<Batch>,
-                        problems: &mut Vec<String>,
-                        child: Option<&ObjectId>|
-         -> Option<NodeRef> {
-            if let Ok(p) = index.binary_search_by(|e| e.0.cmp(id)) {
-                return Some(index[p].1);
-            }
-            if let Some(r) = extra.get(id) {
-                return *r;
-            }
-            let found = match reader.read_kind(id, ObjectKind::Commit, &mut buf) {
-                Ok(()) => {
-                    let batch = &mut batches[extra_batch as usize];
-                    match batch.decode(*id, &buf) {
-                        Ok(i) => Some((extra_batch, i)),
-                        Err(e) => {
-                            problems.push(format!("commit {id}: {e}"));
-                            None
-                        }
-                    }
-                }
-                Err(OdbError::Missing(_))
-                    if child.is_some_and(|c| shallow.binary_search(c).is_ok()) =>
-                {
-                    None
-                }
+        let cg = if options.use_commit_graph {
+            match CommitGraphFile::open(repo.odb().objects_dir()) {
+                Ok(cg) => cg,
                 Err(e) => {
-                    match child {
-                        Some(c) => problems.push(format!("parent of {c}: {e}")),
-                        None => problems.push(e.to_string()),
-                    }
+                    problems.push(format!("commit-graph ignored: {e}"));
                     None
                 }
-            };
-            extra.insert(*id, found);
-            found
+            }
+        } else {
+            None
         };
+        let mut batches = Vec::new();
+        let mut nodes = match cg.as_ref().map(Nodes::from_commit_graph) {
+            Some(Ok(nodes)) => nodes,
+            other => {
+                if let Some(Err(e)) = other {
+                    problems.push(format!("commit-graph ignored: {e}"));
+                }
+                if options.scan_packs {
+                    let (b, p) = scan_packs(repo);
+                    problems.extend(p);
+                    batches = b;
+                }
+                Nodes::from_batches(&batches)
+            }
+        };
+        let mut on_demand = OnDemand {
+            reader,
+            buf: Vec::new(),
+            batch: Batch::default(),
+            batch_number: batches.len() as u32,
+        };
+        let shallow = &snap.shallow;
 
-        // Walk from the tips. `order` lists reachable nodes; `parents` their resolved parents.
-        let mut node_pos: HashMap<NodeRef, u32> = HashMap::with_capacity(index.len());
-        let mut nodes: Vec<NodeRef> = Vec::with_capacity(index.len());
-        let mut parent_end: Vec<u32> = Vec::with_capacity(index.len());
-        let mut parent_nodes: Vec<u32> = Vec::with_capacity(index.len() + index.len() / 8);
-        // Resolved lazily: a node's parents are filled in when it is popped.
-        let mut stack: Vec<u32> = Vec::new();
-        let mut pending_parents: Vec<Vec<u32>> = Vec::new();
-        let mut tip_nodes: Vec<Option<u32>> = Vec::with_capacity(tips.len());
-        for tip in &tips {
-            let node = find(&tip.commit, &mut batches, &mut problems, None).map(|r| {
-                *node_pos.entry(r).or_insert_with(|| {
-                    nodes.push(r);
-                    stack.push(nodes.len() as u32 - 1);
-                    nodes.len() as u32 - 1
-                })
-            });
-            tip_nodes.push(node);
+        // Walk from the tips, resolving parents the bulk source lacked.
+        let mut tip_nodes = Vec::with_capacity(tips.len());
+        for t in &tips {
+            tip_nodes.push(on_demand.node(&mut nodes, &t.commit, None, shallow, &mut problems));
         }
-        pending_parents.resize(nodes.len(), Vec::new());
-        let mut resolved = vec![false; nodes.len()];
+        let mut reachable = vec![false; nodes.len()];
+        let mut stack: Vec<u32> = tip_nodes.iter().flatten().copied().collect();
+        let mut order_nodes: Vec<u32> = Vec::new();
         while let Some(n) = stack.pop() {
-            if resolved[n as usize] {
+            if reachable.len() <= n as usize {
+                reachable.resize(nodes.len(), false);
+            }
+            if std::mem::replace(&mut reachable[n as usize], true) {
                 continue;
             }
-            resolved[n as usize] = true;
-            let (b, i) = nodes[n as usize];
-            let d = batches[b as usize].commits[i as usize];
-            let parent_ids: Vec<ObjectId> = batches[b as usize].parents_of(&d).to_vec();
-            let mut ps = Vec::with_capacity(parent_ids.len());
-            for pid in &parent_ids {
-                if let Some(r) = find(pid, &mut batches, &mut problems, Some(&d.oid)) {
-                    let pn = *node_pos.entry(r).or_insert_with(|| {
-                        nodes.push(r);
-                        nodes.len() as u32 - 1
-                    });
-                    if pn as usize >= resolved.len() {
-                        resolved.resize(nodes.len(), false);
-                        pending_parents.resize(nodes.len(), Vec::new());
-                    }
-                    // git lists a parent named twice only once.
-                    if !ps.contains(&pn) {
-                        ps.push(pn);
-                    }
-                    if !resolved[pn as usize] {
-                        stack.push(pn);
+            order_nodes.push(n);
+            if shallow.binary_search(&nodes.oids[n as usize]).is_ok() {
+                // git treats a shallow commit as a root even if its parents are present.
+                let range = nodes.parent_range(n);
+                nodes.parents[range].fill(UNRESOLVED);
+                continue;
+            }
+            for slot in nodes.parent_range(n) {
+                let mut p = nodes.parents[slot];
+                if p == UNRESOLVED {
+                    if let Some(id) = nodes.unresolved.remove(&(slot as u32)) {
+                        let child = nodes.oids[n as usize];
+                        p = on_demand
+                            .node(&mut nodes, &id, Some(&child), shallow, &mut problems)
+                            .unwrap_or(UNRESOLVED);
+                        nodes.parents[slot] = p;
                     }
                 }
-            }
-            pending_parents[n as usize] = ps;
-        }
-        drop(node_pos);
-        for ps in &pending_parents {
-            parent_nodes.extend_from_slice(ps);
-            parent_end.push(parent_nodes.len() as u32);
-        }
-        drop(pending_parents);
-        let n = nodes.len();
-        let parents_of = |x: usize| {
-            let s = if x == 0 { 0 } else { parent_end[x - 1] } as usize;
-            &parent_nodes[s..parent_end[x] as usize]
-        };
-
-        // Kahn's algorithm: a commit is ready once all its children are placed; the newest ready
-        // commit (by committer date) goes next.
-        let mut child_count = vec![0u32; n];
-        for &p in &parent_nodes {
-            child_count[p as usize] += 1;
-        }
-        let key = |x: u32| {
-            let (b, i) = nodes[x as usize];
-            let d = &batches[b as usize].commits[i as usize];
-            (d.commit_time, d.oid)
-        };
-        let mut heap: BinaryHeap<((i64, Reverse<ObjectId>), u32)> = (0..n as u32)
-            .filter(|&x| child_count[x as usize] == 0)
-            .map(|x| {
-                let (t, o) = key(x);
-                ((t, Reverse(o)), x)
-            })
-            .collect();
-        let mut rows: Vec<u32> = Vec::with_capacity(n);
-        while let Some((_, x)) = heap.pop() {
-            rows.push(x);
-            for &p in parents_of(x as usize) {
-                let c = &mut child_count[p as usize];
-                *c -= 1;
-                if *c == 0 {
-                    let (t, o) = key(p);
-                    heap.push(((t, Reverse(o)), p));
+                if p != UNRESOLVED {
+                    stack.push(p);
                 }
             }
         }
-        debug_assert_eq!(rows.len(), n, "a commit graph cannot have cycles");
-
-        // Append parents first: commit index of node x.
-        let mut graph = CommitGraph::default();
-        let mut people = People::default();
-        let person_maps: Vec<Vec<u32>> = batches
-            .iter()
-            .map(|b| {
-                b.people
-                    .list
-                    .iter()
-                    .map(|p| people.intern(&p.name, &p.email))
-                    .collect()
-            })
-            .collect();
-        let mut index_of = vec![u32::MAX; n];
-        let mut ps: Vec<u32> = Vec::new();
-        for &x in rows.iter().rev() {
-            let (b, i) = nodes[x as usize];
-            let batch = &batches[b as usize];
-            let d = &batch.commits[i as usize];
-            ps.clear();
-            ps.extend(parents_of(x as usize).iter().map(|&p| index_of[p as usize]));
-            let idx = graph.push(NewCommit {
-                oid: d.oid,
-                parents: &ps,
-                author: person_maps[b as usize][d.author as usize],
-                author_time: d.author_time,
-                author_tz: d.author_tz,
-                commit_time: d.commit_time,
-                summary: batch.summary_of(d),
-            });
-            index_of[x as usize] = idx;
-        }
-        graph.shrink();
-        graph.people = Arc::new(people);
-        graph.rebuild_indexes();
+        reachable.resize(nodes.len(), false);
+        batches.push(on_demand.batch);
+        let rows = topo_order(&nodes, &reachable, &order_nodes);
+        let mut graph = assemble(&nodes, &batches, &rows);
+        graph.metadata_pending = nodes.meta.iter().any(|m| matches!(m, Meta::Pending));
 
         let mut refs: Vec<GraphRef> = tips
             .iter()
             .zip(&tip_nodes)
             .filter_map(|(t, node)| {
-                node.map(|nd| GraphRef {
+                let commit = graph.find(&nodes.oids[(*node)? as usize])?;
+                Some(GraphRef {
                     name: t.name.clone(),
                     kind: t.kind,
                     target: t.target,
-                    commit: index_of[nd as usize],
+                    commit,
                 })
             })
             .collect();
@@ -492,7 +478,10 @@ impl CommitGraph {
         by_oid.par_sort_unstable_by_key(|&i| self.oid(i));
         self.by_oid = Arc::new(by_oid);
         self.by_oid_recent.clear();
+        self.rebuild_children();
+    }
 
+    pub(crate) fn rebuild_children(&mut self) {
         let mut start = vec![0u32; self.len + 1];
         for i in 0..self.len as u32 {
             for &p in self.parents(i) {
@@ -513,4 +502,117 @@ impl CommitGraph {
         self.children = Arc::new(Csr { start, items });
         self.children_extra.clear();
     }
+}
+
+/// Kahn's algorithm over the reachable nodes: a commit is ready once all its children are placed;
+/// the newest ready commit (by committer date, then id) goes next. Returns nodes children-first.
+fn topo_order(nodes: &Nodes, reachable: &[bool], reached: &[u32]) -> Vec<u32> {
+    let mut child_count = vec![0u32; nodes.len()];
+    for &n in reached {
+        for slot in nodes.parent_range(n) {
+            let p = nodes.parents[slot];
+            if p != UNRESOLVED {
+                child_count[p as usize] += 1;
+            }
+        }
+    }
+    let key = |x: u32| (nodes.times[x as usize], Reverse(nodes.oids[x as usize]));
+    let mut heap: BinaryHeap<((i64, Reverse<ObjectId>), u32)> = reached
+        .iter()
+        .filter(|&&x| reachable[x as usize] && child_count[x as usize] == 0)
+        .map(|&x| (key(x), x))
+        .collect();
+    let mut rows = Vec::with_capacity(reached.len());
+    while let Some((_, x)) = heap.pop() {
+        rows.push(x);
+        for slot in nodes.parent_range(x) {
+            let p = nodes.parents[slot];
+            if p == UNRESOLVED {
+                continue;
+            }
+            let c = &mut child_count[p as usize];
+            *c -= 1;
+            if *c == 0 {
+                heap.push((key(p), p));
+            }
+        }
+    }
+    rows
+}
+
+/// Appends the nodes parents-first (the reverse of `rows`) and builds the indexes.
+fn assemble(nodes: &Nodes, batches: &[Batch], rows: &[u32]) -> CommitGraph {
+    let mut graph = CommitGraph::default();
+    let mut people = People::default();
+    let person_maps: Vec<Vec<u32>> = batches
+        .iter()
+        .map(|b| {
+            b.people
+                .list
+                .iter()
+                .map(|p| people.intern(&p.name, &p.email))
+                .collect()
+        })
+        .collect();
+    let mut index_of = vec![u32::MAX; nodes.len()];
+    let mut ps: Vec<u32> = Vec::new();
+    for &x in rows.iter().rev() {
+        ps.clear();
+        for slot in nodes.parent_range(x) {
+            let p = nodes.parents[slot];
+            // git lists a parent named twice only once.
+            if p != UNRESOLVED && !ps.contains(&index_of[p as usize]) {
+                ps.push(index_of[p as usize]);
+            }
+        }
+        let oid = nodes.oids[x as usize];
+        let commit = match nodes.meta[x as usize] {
+            Meta::Decoded(b, i) => {
+                let batch = &batches[b as usize];
+                let d = &batch.commits[i as usize];
+                NewCommit {
+                    oid,
+                    parents: &ps,
+                    author: person_maps[b as usize][d.author as usize],
+                    author_time: d.author_time,
+                    author_tz: d.author_tz,
+                    commit_time: d.commit_time,
+                    summary: batch.summary_of(d),
+                }
+            }
+            Meta::Pending => NewCommit {
+                oid,
+                parents: &ps,
+                author: people.intern("", ""),
+                author_time: nodes.times[x as usize],
+                author_tz: 0,
+                commit_time: nodes.times[x as usize],
+                summary: "",
+            },
+        };
+        index_of[x as usize] = graph.push(commit);
+    }
+    graph.shrink();
+    graph.people = Arc::new(people);
+    // The node index is sorted by id already: map it to commit indices instead of sorting again.
+    let by_oid: Vec<u32> = nodes
+        .sorted
+        .iter()
+        .map(|&(_, n)| index_of[n as usize])
+        .chain(
+            nodes
+                .added
+                .values()
+                .flatten()
+                .map(|&n| index_of[n as usize]),
+        )
+        .filter(|&i| i != u32::MAX)
+        .collect();
+    let mut by_oid = by_oid;
+    if !nodes.added.is_empty() {
+        by_oid.par_sort_unstable_by_key(|&i| graph.oid(i));
+    }
+    graph.by_oid = Arc::new(by_oid);
+    graph.rebuild_children();
+    graph
 }

@@ -10,9 +10,12 @@
 //! Per commit the graph keeps the id, parents as indices, an interned author, author and committer
 //! times, the generation number and the subject line; nothing is heap-allocated per commit.
 
+pub mod commit_graph_file;
 mod load;
+mod metadata;
 mod reload;
 mod store;
+mod tips;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -115,6 +118,9 @@ pub struct CommitGraph {
     shallow: Arc<Vec<ObjectId>>,
     /// Non-fatal problems met while loading (a ref to a missing object, a malformed line).
     problems: Vec<String>,
+    /// Whether authors, author times and subjects are still to be read (topology came from the
+    /// commit-graph file).
+    metadata_pending: bool,
 }
 
 /// Interned people.

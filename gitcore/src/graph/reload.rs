@@ -10,8 +10,9 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet};
 use std::sync::Arc;
 
-use super::load::{Batch, Tip, collect_tips};
+use super::load::Batch;
 use super::store::NewCommit;
+use super::tips::{Tip, collect_tips};
 use super::{CommitGraph, CommitIdx, GraphRef, People};
 use crate::odb::{ObjectKind, OdbError};
 use crate::oid::ObjectId;

@@ -25,7 +25,10 @@ enum Entry {
 }
 
 fn zlib(data: &[u8]) -> Vec<u8> {
-    miniz_oxide::deflate::compress_to_vec_zlib(data, 6)
+    use std::io::Write;
+    let mut e = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(data).expect("in-memory write");
+    e.finish().expect("in-memory write")
 }
 
 fn entry_header(kind: u8, size: u64) -> Vec<u8> {

@@ -274,20 +274,103 @@ fn clean_fixtures_load_without_problems() {
     }
 }
 
+fn assert_same_graph(name: &str, a: &CommitGraph, b: &CommitGraph) {
+    assert_eq!(a.len(), b.len(), "{name}");
+    for r in 0..a.len() {
+        let (x, y) = (a.at_row(r).expect("row"), b.at_row(r).expect("row"));
+        assert_eq!(a.oid(x), b.oid(y), "{name} row {r}");
+        assert_eq!(a.summary(x), b.summary(y), "{name} row {r}");
+        assert_eq!(a.author(x), b.author(y), "{name} row {r}");
+        assert_eq!(a.author_time(x), b.author_time(y), "{name} row {r}");
+        assert_eq!(a.commit_time(x), b.commit_time(y), "{name} row {r}");
+        let pa: Vec<_> = a.parents(x).iter().map(|&p| a.oid(p)).collect();
+        let pb: Vec<_> = b.parents(y).iter().map(|&p| b.oid(p)).collect();
+        assert_eq!(pa, pb, "{name} row {r}");
+    }
+}
+
 #[test]
-fn sequential_and_parallel_loads_agree() {
+fn every_load_strategy_gives_the_same_graph() {
+    use gitcore::graph::LoadOptions;
     for (name, path) in all_repos() {
         let repo = Repository::discover(&path).expect("opens");
-        let a = CommitGraph::load(&repo).expect("loads");
-        let b = CommitGraph::load_with(&repo, gitcore::graph::LoadOptions { scan_packs: false })
-            .expect("loads");
-        assert_eq!(a.len(), b.len(), "{name}");
-        for r in 0..a.len() {
-            let (x, y) = (a.at_row(r).expect("row"), b.at_row(r).expect("row"));
-            assert_eq!(a.oid(x), b.oid(y), "{name} row {r}");
-            assert_eq!(a.summary(x), b.summary(y));
+        let reference = CommitGraph::load_with(
+            &repo,
+            LoadOptions {
+                use_commit_graph: false,
+                scan_packs: false,
+            },
+        )
+        .expect("loads");
+        for options in [
+            LoadOptions::default(),
+            LoadOptions {
+                use_commit_graph: false,
+                scan_packs: true,
+            },
+        ] {
+            let g = CommitGraph::load_with(&repo, options).expect("loads");
+            assert!(g.has_metadata());
+            assert_same_graph(&name, &reference, &g);
         }
     }
+}
+
+#[test]
+fn commit_graph_gives_topology_first_and_stays_correct_when_stale() {
+    use gitcore::graph::LoadOptions;
+    for sub in ["full", "repo"] {
+        // `full` has a complete commit-graph; `repo` a split chain plus commits made after it.
+        let path = fixture("commit_graph").join(sub);
+        let repo = Repository::discover(&path).expect("opens");
+        let mut topo =
+            CommitGraph::load_topology_with(&repo, LoadOptions::default()).expect("loads");
+        assert!(
+            !topo.has_metadata(),
+            "{sub}: topology came from the commit-graph"
+        );
+        let expected: BTreeSet<String> = git_lines(&path, &["rev-list", "--all", "--parents"])
+            .into_iter()
+            .collect();
+        assert_eq!(rev_list_set(&topo), expected, "{sub}");
+        topo.fill_metadata(&repo);
+        assert!(topo.has_metadata());
+        let decoded = CommitGraph::load_with(
+            &repo,
+            LoadOptions {
+                use_commit_graph: false,
+                scan_packs: true,
+            },
+        )
+        .expect("loads");
+        assert_same_graph(sub, &decoded, &topo);
+    }
+    assert!(
+        fixture("commit_graph")
+            .join("repo/.git/objects/info/commit-graphs/commit-graph-chain")
+            .exists()
+    );
+}
+
+#[test]
+fn corrupt_commit_graph_is_reported_and_ignored() {
+    let (_tmp, path) = crate::common::fresh_fixture("commit_graph");
+    let path = path.join("full");
+    let file = path.join(".git/objects/info/commit-graph");
+    let mut bytes = std::fs::read(&file).expect("commit-graph");
+    // Point the chunk table's first offset past the end of the file.
+    bytes[8 + 4..8 + 12].copy_from_slice(&u64::MAX.to_be_bytes());
+    std::fs::write(&file, &bytes).expect("write");
+    let graph = load(&path);
+    assert!(
+        graph.problems().iter().any(|p| p.contains("commit-graph")),
+        "{:?}",
+        graph.problems()
+    );
+    let expected: BTreeSet<String> = git_lines(&path, &["rev-list", "--all", "--parents"])
+        .into_iter()
+        .collect();
+    assert_eq!(rev_list_set(&graph), expected);
 }
 
 #[test]

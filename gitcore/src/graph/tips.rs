@@ -1,0 +1,112 @@
+//! The tips of the walk: HEAD, every ref, other worktrees' HEADs and every stash entry, peeled to
+//! commits.
+
+use std::collections::HashMap;
+
+use super::RefKind;
+use crate::odb::{ObjectKind, OdbReader};
+use crate::oid::ObjectId;
+use crate::refs::{Head, RefSnapshot};
+use crate::repo::Repository;
+
+/// A tip of the walk: a ref (or HEAD, a stash entry, a worktree HEAD) and the commit it peels to.
+#[derive(Debug, Clone)]
+pub(crate) struct Tip {
+    pub(crate) name: String,
+    pub(crate) kind: RefKind,
+    pub(crate) target: ObjectId,
+    pub(crate) commit: ObjectId,
+}
+
+/// Peels every ref of `snap` to a commit. Refs to trees or blobs name no commit and are skipped;
+/// refs to missing objects are reported.
+pub(crate) fn collect_tips(
+    repo: &Repository,
+    reader: &mut OdbReader<'_>,
+    snap: &RefSnapshot,
+    problems: &mut Vec<String>,
+) -> Vec<Tip> {
+    let mut tips = Vec::new();
+    let mut buf = Vec::new();
+    let mut peel_cache: HashMap<ObjectId, Option<ObjectId>> = HashMap::new();
+    let mut peel =
+        |name: &str, target: ObjectId, known: Option<ObjectId>, problems: &mut Vec<String>| {
+            if let Some(p) = known {
+                // packed-refs records the fully peeled object; it still has to be a commit we have.
+                if let Some(c) = peel_cache.get(&p) {
+                    return *c;
+                }
+            }
+            if let Some(c) = peel_cache.get(&target) {
+                return *c;
+            }
+            let result = match repo.peel(reader, known.unwrap_or(target), &mut buf) {
+                Ok((id, ObjectKind::Commit)) => Some(id),
+                Ok(_) => None,
+                Err(e) => {
+                    problems.push(format!("{name}: {e}"));
+                    None
+                }
+            };
+            peel_cache.insert(target, result);
+            result
+        };
+    if let Some(Head::Detached(id)) = &snap.head
+        && let Some(c) = peel("HEAD", *id, None, problems)
+    {
+        tips.push(Tip {
+            name: "HEAD".into(),
+            kind: RefKind::Other,
+            target: *id,
+            commit: c,
+        });
+    }
+    for r in &snap.refs {
+        if r.name == "refs/stash" {
+            continue; // Listed below with every reflog entry.
+        }
+        if let Some(c) = peel(&r.name, r.target, r.peeled, problems) {
+            tips.push(Tip {
+                name: r.name.clone(),
+                kind: RefKind::of(&r.name),
+                target: r.target,
+                commit: c,
+            });
+        }
+    }
+    for (name, id) in &snap.worktree_heads {
+        if let Some(c) = peel(name, *id, None, problems) {
+            tips.push(Tip {
+                name: format!("worktree:{name}"),
+                kind: RefKind::Other,
+                target: *id,
+                commit: c,
+            });
+        }
+    }
+    let stash_ref = snap.get("refs/stash").map(|r| r.target);
+    let mut stash_seen_top = false;
+    for (i, e) in snap.stash.iter().enumerate() {
+        stash_seen_top |= Some(e.target) == stash_ref;
+        if let Some(c) = peel(&format!("stash@{{{i}}}"), e.target, None, problems) {
+            tips.push(Tip {
+                name: format!("stash@{{{i}}}"),
+                kind: RefKind::Stash,
+                target: e.target,
+                commit: c,
+            });
+        }
+    }
+    // refs/stash without a reflog (or out of step with it) is still a tip.
+    if let (Some(t), false) = (stash_ref, stash_seen_top)
+        && let Some(c) = peel("refs/stash", t, None, problems)
+    {
+        tips.push(Tip {
+            name: "refs/stash".into(),
+            kind: RefKind::Stash,
+            target: t,
+            commit: c,
+        });
+    }
+    tips
+}
