@@ -425,14 +425,14 @@ impl CommitGraph {
             }
             for slot in nodes.parent_range(n) {
                 let mut p = nodes.parents[slot];
-                if p == UNRESOLVED {
-                    if let Some(id) = nodes.unresolved.remove(&(slot as u32)) {
-                        let child = nodes.oids[n as usize];
-                        p = on_demand
-                            .node(&mut nodes, &id, Some(&child), shallow, &mut problems)
-                            .unwrap_or(UNRESOLVED);
-                        nodes.parents[slot] = p;
-                    }
+                if p == UNRESOLVED
+                    && let Some(id) = nodes.unresolved.remove(&(slot as u32))
+                {
+                    let child = nodes.oids[n as usize];
+                    p = on_demand
+                        .node(&mut nodes, &id, Some(&child), shallow, &mut problems)
+                        .unwrap_or(UNRESOLVED);
+                    nodes.parents[slot] = p;
                 }
                 if p != UNRESOLVED {
                     stack.push(p);
