@@ -78,9 +78,9 @@ impl Batch {
         let c = CommitRef::parse(data)?;
         let parents_start = self.parents.len() as u32;
         self.parents.extend(c.parents());
-        let name = crate::object::decode_text(c.author.name, c.encoding);
-        let email = crate::object::decode_text(c.author.email, c.encoding);
-        let author = self.people.intern(&name, &email);
+        let author = self
+            .people
+            .intern_raw(c.author.name, c.author.email, c.encoding);
         let summary = c.summary();
         let summary = super::store::clip(&summary);
         let summary_start = self.summaries.len() as u32;
@@ -113,45 +113,98 @@ impl Batch {
 /// Entries per parallel work unit of the pack scan.
 const SCAN_UNIT: usize = 1024;
 
-/// Decodes every commit stored in the packs, in parallel.
+/// Entries per segment of the pack scan. git writes every commit of a pack before its trees and
+/// blobs, so the scan of a pack stops at the first segment without a commit: it then touches only
+/// the commit region, not the whole pack. Commits it misses are read when the walk reaches them.
+const SCAN_SEGMENT: usize = 32 * SCAN_UNIT;
+
+/// Bytes inflated first per commit: enough for the headers and subject of nearly every commit.
+/// When the subject is not complete within them, the whole commit is inflated.
+const COMMIT_PREFIX: usize = 1536;
+
+/// Whether a (possibly truncated) commit holds its complete headers and subject.
+fn subject_complete(data: &[u8]) -> bool {
+    let Some(headers_end) = data.windows(2).position(|w| w == b"\n\n") else {
+        return false;
+    };
+    let message = &data[headers_end + 2..];
+    let subject = crate::object::subject(message);
+    let subject_end = subject.as_ptr() as usize - message.as_ptr() as usize + subject.len();
+    // The subject ends at a blank line; that line must be inside the buffer and terminated.
+    let after = &message[subject_end..];
+    let Some(rest) = after.strip_prefix(b"\n") else {
+        return false;
+    };
+    rest.iter()
+        .position(|&b| b == b'\n')
+        .is_some_and(|nl| rest[..nl].iter().all(u8::is_ascii_whitespace))
+}
+
+/// Decodes the commits of one run of pack entries.
+fn scan_unit(
+    odb: &crate::odb::Odb,
+    listing: &crate::odb::PackListing,
+    unit: &[(u64, u32)],
+    reader: &mut OdbReader<'_>,
+    buf: &mut Vec<u8>,
+) -> (Batch, Vec<String>) {
+    let mut batch = Batch::default();
+    let mut problems = Vec::new();
+    for &(offset, pos) in unit {
+        match reader.packed_kind(listing.pack, offset) {
+            Ok(ObjectKind::Commit) => {}
+            Ok(_) => continue,
+            Err(e) => {
+                problems.push(e.to_string());
+                continue;
+            }
+        }
+        let oid = odb.listing_oid(listing, pos);
+        let read = reader
+            .read_packed_prefix(listing.pack, offset, COMMIT_PREFIX, buf)
+            .and_then(|(_, complete)| {
+                if !complete && !subject_complete(buf) {
+                    reader.read_packed(listing.pack, offset, buf)?;
+                }
+                Ok(())
+            });
+        match read {
+            // A malformed commit is reported when the walk reaches it.
+            Ok(()) => drop(batch.decode(oid, buf)),
+            Err(e) => problems.push(e.to_string()),
+        }
+    }
+    (batch, problems)
+}
+
+/// Decodes the commits stored in the packs, in parallel.
 fn scan_packs(repo: &Repository) -> (Vec<Batch>, Vec<String>) {
     let odb = repo.odb();
-    let mut objects = odb.packed_objects();
-    // Offset order turns random reads into a forward sweep through each pack.
-    objects.par_sort_unstable_by_key(|&(pack, _, offset)| (pack, offset));
-    let results: Vec<(Batch, Vec<String>)> = objects
-        .par_chunks(SCAN_UNIT)
-        .map_init(
-            || (odb.reader(), Vec::new()),
-            |(reader, buf), unit| {
-                let mut batch = Batch::default();
-                let mut problems = Vec::new();
-                for &(pack, oid, offset) in unit {
-                    match reader.packed_kind(pack, offset) {
-                        Ok(ObjectKind::Commit) => {}
-                        Ok(_) => continue,
-                        Err(e) => {
-                            problems.push(e.to_string());
-                            continue;
-                        }
-                    }
-                    match reader.read_packed(pack, offset, buf) {
-                        // A malformed commit is reported when the walk reaches it.
-                        Ok(_) => drop(batch.decode(oid, buf)),
-                        Err(e) => problems.push(e.to_string()),
-                    }
-                }
-                (batch, problems)
-            },
-        )
-        .collect();
-    let mut batches = Vec::with_capacity(results.len());
+    let mut batches = Vec::new();
     let mut problems = Vec::new();
-    for (b, p) in results {
-        if !b.commits.is_empty() {
-            batches.push(b);
+    for listing in odb.pack_listings() {
+        for start in (0..listing.len()).step_by(SCAN_SEGMENT) {
+            let segment =
+                odb.listing_entries(&listing, start..(start + SCAN_SEGMENT).min(listing.len()));
+            let results: Vec<(Batch, Vec<String>)> = segment
+                .par_chunks(SCAN_UNIT)
+                .map_init(
+                    || (odb.reader(), Vec::new()),
+                    |(reader, buf), unit| scan_unit(odb, &listing, unit, reader, buf),
+                )
+                .collect();
+            let mut found = 0;
+            for (b, p) in results {
+                found += b.commits.len();
+                if !b.commits.is_empty() {
+                    batches.push(b);
+                }
+                problems.extend(p);
+            }
+            if found == 0 {
+                break;
+            }
         }
-        problems.extend(p);
     }
     (batches, problems)
 }

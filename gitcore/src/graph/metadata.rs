@@ -6,7 +6,7 @@ use rayon::prelude::*;
 
 use super::store::Chunk;
 use super::{CommitGraph, People};
-use crate::object::{CommitRef, decode_text};
+use crate::object::CommitRef;
 use crate::odb::ObjectKind;
 use crate::repo::Repository;
 
@@ -36,9 +36,10 @@ fn decode_chunk(
             .and_then(|()| CommitRef::parse(buf).map_err(|e| format!("commit {id}: {e}")));
         match parsed {
             Ok(c) => {
-                let name = decode_text(c.author.name, c.encoding);
-                let email = decode_text(c.author.email, c.encoding);
-                m.author.push(m.people.intern(&name, &email));
+                m.author.push(
+                    m.people
+                        .intern_raw(c.author.name, c.author.email, c.encoding),
+                );
                 m.author_time.push(c.author.time);
                 m.author_tz
                     .push(c.author.tz_minutes.clamp(i16::MIN.into(), i16::MAX.into()) as i16);

@@ -127,22 +127,42 @@ pub struct CommitGraph {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct People {
     list: Vec<Person>,
-    index: HashMap<Person, u32>,
+    /// `name \0 email \0 encoding` as stored in the commit -> index: a known author costs a hash
+    /// lookup and no allocation.
+    index: HashMap<Box<[u8]>, u32>,
+    /// Decoded person -> index, so one person spelled in two encodings is interned once.
+    decoded: HashMap<Person, u32>,
+    key: Vec<u8>,
 }
 
 impl People {
+    /// Interns a decoded person.
     pub(crate) fn intern(&mut self, name: &str, email: &str) -> u32 {
-        // Look up by borrowed parts first to avoid allocating for known people.
-        let probe = Person {
-            name: name.to_string(),
-            email: email.to_string(),
-        };
-        if let Some(&i) = self.index.get(&probe) {
+        self.intern_raw(name.as_bytes(), email.as_bytes(), None)
+    }
+
+    /// Interns a person from a commit's raw bytes, decoding them (per the commit's `encoding`)
+    /// only the first time they are seen.
+    pub(crate) fn intern_raw(&mut self, name: &[u8], email: &[u8], encoding: Option<&[u8]>) -> u32 {
+        self.key.clear();
+        self.key.extend_from_slice(name);
+        self.key.push(0);
+        self.key.extend_from_slice(email);
+        self.key.push(0);
+        self.key.extend_from_slice(encoding.unwrap_or_default());
+        if let Some(&i) = self.index.get(self.key.as_slice()) {
             return i;
         }
-        let i = self.list.len() as u32;
-        self.list.push(probe.clone());
-        self.index.insert(probe, i);
+        let person = Person {
+            name: crate::object::decode_text(name, encoding),
+            email: crate::object::decode_text(email, encoding),
+        };
+        let next = self.list.len() as u32;
+        let i = *self.decoded.entry(person.clone()).or_insert(next);
+        if i == next {
+            self.list.push(person);
+        }
+        self.index.insert(self.key.clone().into_boxed_slice(), i);
         i
     }
 }

@@ -21,6 +21,22 @@ pub struct PackIndex {
     count: u32,
     /// Number of entries in the 64-bit offset table (version 2 only).
     large_count: usize,
+    /// The pack's reverse index (`.rev`: index positions in pack order), when git wrote one and it
+    /// matches this pack.
+    rev: Option<Mapped>,
+}
+
+/// Maps a `.rev` file if it exists, has the right shape and names the same pack; anything else is
+/// ignored (it is only an accelerator: offsets get sorted instead).
+fn open_rev(path: &Path, count: u32, pack_checksum: &[u8]) -> Option<Mapped> {
+    let map = Mapped::open(path).ok()?;
+    let b = map.bytes();
+    let ok = b.len() == 12 + count as usize * 4 + TRAILER_LEN
+        && b.starts_with(b"RIDX")
+        && be32(b, 4) == 1
+        && be32(b, 8) == 1
+        && &b[b.len() - TRAILER_LEN..b.len() - OID_LEN] == pack_checksum;
+    ok.then_some(map)
 }
 
 fn be32(b: &[u8], at: usize) -> u32 {
@@ -87,13 +103,32 @@ impl PackIndex {
         if digest.as_slice() != &bytes[split..] {
             return Err(corrupt(split, "index checksum mismatch".into()));
         }
+        let rev = open_rev(
+            &path.with_extension("rev"),
+            count,
+            &bytes[split - OID_LEN..split],
+        );
         Ok(PackIndex {
             path: path.to_path_buf(),
             data,
             version,
             count,
             large_count,
+            rev,
         })
+    }
+
+    /// The index position of the `k`th object in pack order, from the `.rev` file; `None` without
+    /// one (or for a position the file does not hold).
+    pub fn rev_position(&self, k: usize) -> Option<u32> {
+        let b = self.rev.as_ref()?.bytes();
+        let p = be32(b, 12 + k * 4);
+        (p < self.count).then_some(p)
+    }
+
+    /// Whether a usable `.rev` file was found.
+    pub fn has_rev(&self) -> bool {
+        self.rev.is_some()
     }
 
     /// The file this index was read from.

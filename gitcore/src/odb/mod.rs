@@ -17,6 +17,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use rayon::prelude::*;
+
 use crate::inflate::{InflateError, Inflater};
 use crate::oid::ObjectId;
 use cache::DeltaCache;
@@ -178,6 +180,48 @@ pub enum Location {
         /// Object directory number (0 is the repository's own, then alternates).
         dir: u32,
     },
+}
+
+/// Which index a [`PackListing`]'s positions refer to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ListingSource {
+    /// The pack's own `.idx`.
+    Own,
+    /// Multi-pack-index number `n`.
+    Midx(u32),
+}
+
+/// How a listing knows the pack order.
+#[derive(Debug, Clone)]
+enum ListingOrder {
+    /// From the pack's `.rev` file, read lazily (this many entries).
+    Rev(usize),
+    /// (offset, index position) pairs sorted here.
+    Sorted(Vec<(u64, u32)>),
+}
+
+/// The objects of one pack in offset order (see [`Odb::pack_listings`]).
+#[derive(Debug, Clone)]
+pub struct PackListing {
+    /// Pack number.
+    pub pack: u32,
+    source: ListingSource,
+    order: ListingOrder,
+}
+
+impl PackListing {
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        match &self.order {
+            ListingOrder::Rev(n) => *n,
+            ListingOrder::Sorted(v) => v.len(),
+        }
+    }
+
+    /// Whether the pack lists no object.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 /// A repository's objects.
@@ -469,31 +513,85 @@ impl Odb {
         }
     }
 
-    /// Every packed object as (pack number, id, offset), pack by pack. Objects in several packs
-    /// appear once per pack.
-    pub fn packed_objects(&self) -> Vec<(u32, ObjectId, u64)> {
-        let mut out = Vec::new();
+    /// The objects of each pack as (offset, index position), sorted by offset: the order to read a
+    /// pack front to back. An object in several packs appears once per pack.
+    pub fn pack_listings(&self) -> Vec<PackListing> {
+        let mut out: Vec<PackListing> = Vec::new();
         for (n, slot) in self.packs.iter().enumerate() {
             if let Some(index) = &slot.index {
-                out.reserve(index.len());
-                for i in 0..index.len() {
-                    if let Ok(off) = index.offset_at(i) {
-                        out.push((n as u32, index.oid_at(i), off));
-                    }
-                }
+                let order = if index.has_rev() {
+                    ListingOrder::Rev(index.len())
+                } else {
+                    let mut entries: Vec<(u64, u32)> = (0..index.len())
+                        .filter_map(|i| index.offset_at(i).ok().map(|off| (off, i as u32)))
+                        .collect();
+                    entries.par_sort_unstable();
+                    ListingOrder::Sorted(entries)
+                };
+                out.push(PackListing {
+                    pack: n as u32,
+                    source: ListingSource::Own,
+                    order,
+                });
             }
         }
-        for (midx, map) in &self.midxs {
-            out.reserve(midx.len());
+        for (m, (midx, map)) in self.midxs.iter().enumerate() {
+            let mut per_pack: Vec<Vec<(u64, u32)>> = vec![Vec::new(); map.len()];
             for i in 0..midx.len() {
                 if let Ok((p, off)) = midx.location_at(i)
-                    && let Some(Some(pack)) = map.get(p as usize)
+                    && map.get(p as usize).is_some_and(Option::is_some)
                 {
-                    out.push((*pack, midx.oid_at(i), off));
+                    per_pack[p as usize].push((off, i as u32));
+                }
+            }
+            for (p, mut entries) in per_pack.into_iter().enumerate() {
+                if let Some(Some(pack)) = map.get(p)
+                    && !entries.is_empty()
+                {
+                    entries.par_sort_unstable();
+                    out.push(PackListing {
+                        pack: *pack,
+                        source: ListingSource::Midx(m as u32),
+                        order: ListingOrder::Sorted(entries),
+                    });
                 }
             }
         }
         out
+    }
+
+    /// Entries `range` of a listing (in pack order) as (offset, index position).
+    pub fn listing_entries(
+        &self,
+        listing: &PackListing,
+        range: std::ops::Range<usize>,
+    ) -> Vec<(u64, u32)> {
+        match &listing.order {
+            ListingOrder::Sorted(v) => v.get(range).unwrap_or_default().to_vec(),
+            ListingOrder::Rev(n) => {
+                let Some(index) = self.packs[listing.pack as usize].index.as_ref() else {
+                    return Vec::new();
+                };
+                range
+                    .filter(|&k| k < *n)
+                    .filter_map(|k| {
+                        let pos = index.rev_position(k)?;
+                        Some((index.offset_at(pos as usize).ok()?, pos))
+                    })
+                    .collect()
+            }
+        }
+    }
+
+    /// The id of entry `pos` of a listing.
+    pub fn listing_oid(&self, listing: &PackListing, pos: u32) -> ObjectId {
+        match listing.source {
+            ListingSource::Own => self.packs[listing.pack as usize]
+                .index
+                .as_ref()
+                .map_or(ObjectId::NULL, |i| i.oid_at(pos as usize)),
+            ListingSource::Midx(m) => self.midxs[m as usize].0.oid_at(pos as usize),
+        }
     }
 
     /// Ids of all loose objects in every object directory whose hex form starts with `prefix`
@@ -689,6 +787,33 @@ impl<'a> OdbReader<'a> {
                 self.odb.options.max_delta_depth
             ),
         ))
+    }
+
+    /// Reads at most the first `limit` bytes of the pack entry at `offset` when it is stored whole
+    /// (the whole object when it is a delta). Returns the kind and whether `out` holds all of it.
+    /// Loading the graph needs only a commit's headers and subject, not its body.
+    pub fn read_packed_prefix(
+        &mut self,
+        pack: u32,
+        offset: u64,
+        limit: usize,
+        out: &mut Vec<u8>,
+    ) -> Result<(ObjectKind, bool), OdbError> {
+        let slot = self
+            .odb
+            .packs
+            .get(pack as usize)
+            .ok_or(OdbError::Missing(ObjectId::NULL))?;
+        let h = slot.pack.entry_header(offset)?;
+        match h.kind {
+            EntryKind::Base(kind) if h.size > limit as u64 => {
+                self.inflater
+                    .inflate_prefix(slot.pack.data_from(h.data_offset), limit, out)
+                    .map_err(|e| OdbError::inflate(slot.pack.path(), Some(offset), e))?;
+                Ok((kind, false))
+            }
+            _ => Ok((self.read_packed(pack, offset, out)?, true)),
+        }
     }
 
     /// Reads the pack entry at `offset` of pack number `pack`, resolving its delta chain.
