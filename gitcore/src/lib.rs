@@ -10,15 +10,18 @@
 //! - [`refs::RefSnapshot`] reads loose and packed refs, symbolic refs, HEAD, the stash reflog and
 //!   the `shallow` file.
 //! - [`graph::CommitGraph`] holds every reachable commit compactly in topological order.
+//! - [`layout::Layout`] assigns lanes for drawing and answers windows of rows in O(window).
 //!
 //! gitcore is synchronous, never runs `git`, never fetches, and never panics on bad input: every
 //! failure is a typed error naming the file (and offset, where there is one).
 
 #![deny(missing_docs)]
 
+pub mod chunked;
 pub mod discover;
 pub mod graph;
 pub mod inflate;
+pub mod layout;
 mod mmap;
 pub mod object;
 pub mod odb;

@@ -5,6 +5,7 @@ mod common;
 mod corrupt;
 mod discover;
 mod graph;
+mod layout;
 mod objects;
 mod refs;
 mod reload;

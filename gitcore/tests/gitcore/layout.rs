@@ -1,0 +1,267 @@
+//! Lane layout: invariants on every fixture, stability under new commits, windows against a
+//! brute-force oracle, the lane cap and ref filters.
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::Path;
+
+use gitcore::graph::{CommitGraph, RefKind};
+use gitcore::layout::{Layout, LayoutOptions, OVERFLOW, RefFilter};
+use gitcore::repo::Repository;
+
+use crate::common::{all_repos, fixture, fresh_fixture, git, git_lines, oid};
+
+fn load(path: &Path) -> CommitGraph {
+    CommitGraph::load(&Repository::discover(path).expect("opens")).expect("loads")
+}
+
+/// Every drawn cell (lane, row) is used once: commits by themselves, edges by the rows strictly
+/// between child and parent in their track.
+fn assert_no_overlap(name: &str, layout: &Layout) {
+    let all = layout.window(0, layout.len());
+    let mut cells: HashMap<(u16, usize), String> = HashMap::new();
+    for r in &all.rows {
+        if r.lane != OVERFLOW {
+            let prev = cells.insert((r.lane, r.row), format!("commit at row {}", r.row));
+            assert!(
+                prev.is_none(),
+                "{name}: commit cell ({}, {}) reused: {prev:?}",
+                r.lane,
+                r.row
+            );
+        }
+    }
+    for r in &all.rows {
+        for e in &r.edges {
+            if e.track == OVERFLOW {
+                continue;
+            }
+            // A first-parent edge in the child's lane also covers the child's own cell.
+            for row in r.row + 1..e.parent_row {
+                let what = format!("edge {} -> {}", r.row, e.parent_row);
+                if let Some(prev) = cells.insert((e.track, row), what.clone()) {
+                    panic!(
+                        "{name}: cell ({}, {row}) used by {prev} and {what}",
+                        e.track
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn every_fixture_has_a_consistent_layout_with_main_in_lane_zero() {
+    for (name, path) in all_repos() {
+        let graph = load(&path);
+        let layout = Layout::build(&graph, LayoutOptions::default());
+        assert_eq!(layout.len(), graph.len(), "{name}");
+        assert_no_overlap(&name, &layout);
+        for row in 0..layout.len() {
+            let c = layout.commit_at(row).expect("row");
+            assert_eq!(layout.row_of(c), Some(row));
+            assert_eq!(
+                layout.row_of(c),
+                Some(graph.row_of(c)),
+                "{name}: same order as the graph"
+            );
+        }
+        if let Some(head) = graph.head_commit() {
+            if matches!(graph.head(), Some(gitcore::refs::Head::Branch { .. })) {
+                for c in graph.first_parent_chain(head) {
+                    assert_eq!(layout.lane_of(c), Some(0), "{name}: main chain in lane 0");
+                }
+            }
+        }
+        // Nothing but the main chain uses lane 0.
+        let main: BTreeSet<u32> = graph
+            .head_commit()
+            .filter(|_| matches!(graph.head(), Some(gitcore::refs::Head::Branch { .. })))
+            .map(|h| graph.first_parent_chain(h).collect())
+            .unwrap_or_default();
+        for row in layout.window(0, layout.len()).rows {
+            if row.lane == 0 && !main.is_empty() {
+                assert!(
+                    main.contains(&row.commit),
+                    "{name}: lane 0 is the main chain only"
+                );
+            }
+            for e in row.edges.iter().skip(1) {
+                assert_ne!(e.track, 0, "{name}: merge edges never run in lane 0");
+            }
+        }
+    }
+}
+
+#[test]
+fn straight_branches_continue_their_first_parent_lane() {
+    let path = fixture("merges").join("repo");
+    let graph = load(&path);
+    let layout = Layout::build(&graph, LayoutOptions::default());
+    let feature = graph
+        .find(&oid(&git_lines(&path, &["rev-parse", "feature"])[0]))
+        .expect("feature");
+    let feature1 = graph.parents(feature)[0];
+    assert_eq!(layout.lane_of(feature), layout.lane_of(feature1));
+    assert_ne!(layout.lane_of(feature), Some(0));
+}
+
+#[test]
+fn windows_list_exactly_the_edges_crossing_their_top() {
+    for fixture_name in ["merges", "deep_deltas", "stash"] {
+        let path = fixture(fixture_name).join("repo");
+        let graph = load(&path);
+        let layout = Layout::build(&graph, LayoutOptions::default());
+        let all = layout.window(0, layout.len()).rows;
+        for start in 0..layout.len() {
+            for limit in [1, 3, 17] {
+                let w = layout.window(start, limit);
+                assert_eq!(w.rows.len(), limit.min(layout.len() - start));
+                assert_eq!(w.rows[..], all[start..start + w.rows.len()]);
+                let expected: BTreeSet<(usize, usize, u16)> = all[..start]
+                    .iter()
+                    .flat_map(|r| {
+                        r.edges
+                            .iter()
+                            .filter(|e| e.parent_row >= start && e.track != OVERFLOW)
+                            .map(move |e| (r.row, e.parent_row, e.track))
+                    })
+                    .collect();
+                let got: BTreeSet<(usize, usize, u16)> = w
+                    .through
+                    .iter()
+                    .filter(|t| t.edge.track != OVERFLOW)
+                    .map(|t| (t.child_row, t.edge.parent_row, t.edge.track))
+                    .collect();
+                assert_eq!(got, expected, "{fixture_name}: window at {start}+{limit}");
+            }
+        }
+    }
+}
+
+#[test]
+fn lane_cap_overflows_instead_of_growing() {
+    let graph = load(&fixture("merges").join("repo"));
+    let options = LayoutOptions {
+        max_lanes: 3,
+        ..LayoutOptions::default()
+    };
+    let layout = Layout::build(&graph, options);
+    assert!(layout.width() <= 3);
+    let rows = layout.window(0, layout.len()).rows;
+    assert!(
+        rows.iter().any(|r| r.lane == OVERFLOW),
+        "merges needs more than 3 lanes"
+    );
+    assert_no_overlap("capped", &layout);
+}
+
+#[test]
+fn filters_hide_commits_only_reachable_from_hidden_refs() {
+    let path = fixture("merges").join("repo");
+    let graph = load(&path);
+    let options = LayoutOptions {
+        filter: RefFilter {
+            hide_kinds: vec![RefKind::Pull, RefKind::Notes],
+            hide_globs: vec!["o*".into(), "lonely".into()],
+        },
+        ..LayoutOptions::default()
+    };
+    let layout = Layout::build(&graph, options);
+    let pr = graph
+        .find(&oid(
+            &git_lines(&path, &["rev-parse", "refs/pull/1/head"])[0]
+        ))
+        .expect("pr");
+    assert_eq!(layout.row_of(pr), None, "pull-only commit hidden");
+    let lonely = graph
+        .find(&oid(&git_lines(&path, &["rev-parse", "lonely"])[0]))
+        .expect("lonely");
+    assert_eq!(layout.row_of(lonely), None, "glob-hidden branch hidden");
+    // o1..o3 are merged into main, so they stay visible through main.
+    let o1 = graph
+        .find(&oid(&git_lines(&path, &["rev-parse", "o1"])[0]))
+        .expect("o1");
+    assert!(layout.row_of(o1).is_some());
+    let expected: BTreeSet<String> = git_lines(
+        &path,
+        &[
+            "--no-replace-objects",
+            "rev-list",
+            "--exclude=refs/heads/o*",
+            "--exclude=refs/remotes/o*",
+            "--exclude=refs/tags/o*",
+            "--exclude=refs/heads/lonely",
+            "--exclude=refs/pull/*",
+            "--exclude=refs/notes/*",
+            "--all",
+        ],
+    )
+    .into_iter()
+    .collect();
+    let shown: BTreeSet<String> = (0..layout.len())
+        .map(|r| graph.oid(layout.commit_at(r).expect("row")).to_hex())
+        .collect();
+    assert_eq!(shown, expected);
+    assert_no_overlap("filtered", &layout);
+    let fp = Layout::build(
+        &graph,
+        LayoutOptions {
+            first_parent_only: true,
+            ..LayoutOptions::default()
+        },
+    );
+    assert!(
+        fp.window(0, fp.len())
+            .rows
+            .iter()
+            .all(|r| r.edges.len() <= 1)
+    );
+    assert_no_overlap("first-parent", &fp);
+}
+
+#[test]
+fn commits_added_on_top_keep_every_existing_lane() {
+    let (_tmp, path) = fresh_fixture("merges");
+    let path = path.join("repo");
+    let repo = Repository::discover(&path).expect("opens");
+    let g0 = CommitGraph::load(&repo).expect("loads");
+    let l0 = Layout::build(&g0, LayoutOptions::default());
+    // New commits: on main, on a side branch, a merge of an old branch tip, a new branch.
+    std::fs::write(path.join("new.txt"), "1").expect("write");
+    git(&path, &["add", "new.txt"]);
+    git(&path, &["commit", "-q", "-m", "on main"]);
+    git(&path, &["checkout", "-q", "feature"]);
+    std::fs::write(path.join("f3.txt"), "1").expect("write");
+    git(&path, &["add", "f3.txt"]);
+    git(&path, &["commit", "-q", "-m", "feature 3"]);
+    git(&path, &["checkout", "-q", "main"]);
+    git(
+        &path,
+        &[
+            "merge",
+            "-q",
+            "--no-ff",
+            "cross1",
+            "-m",
+            "merge cross1 again",
+        ],
+    );
+    git(&path, &["checkout", "-q", "-b", "brand-new", "main~3"]);
+    std::fs::write(path.join("b.txt"), "1").expect("write");
+    git(&path, &["add", "b.txt"]);
+    git(&path, &["commit", "-q", "-m", "brand new branch"]);
+    git(&path, &["checkout", "-q", "main"]);
+    let repo = repo.refresh().expect("refresh");
+    let (g1, delta) = g0.reload(&repo).expect("reloads");
+    assert!(!delta.rewritten);
+    assert_eq!(delta.added.len(), 4);
+    let l1 = l0.extend(&g1).expect("extends");
+    for c in 0..g0.len() as u32 {
+        assert_eq!(l0.lane_of(c), l1.lane_of(c), "commit {c} kept its lane");
+    }
+    assert_eq!(l1.len(), g1.len());
+    assert_no_overlap("extended", &l1);
+    let head = g1.head_commit().expect("head");
+    assert_eq!(l1.lane_of(head), Some(0), "new main commits go to lane 0");
+    assert_eq!(l1.commit_at(0), g1.at_row(0));
+}
