@@ -393,10 +393,11 @@ impl Layout {
                 t
             };
             self.edges.push((hp, track));
-            if hp + 1 < h && track != OVERFLOW {
-                if let Some(list) = self.lane_edges.get_mut(usize::from(track)) {
-                    list.push((h, hp));
-                }
+            if hp + 1 < h
+                && track != OVERFLOW
+                && let Some(list) = self.lane_edges.get_mut(usize::from(track))
+            {
+                list.push((h, hp));
             }
         }
         self.edge_end.push(self.edges.len() as u32);
@@ -507,10 +508,10 @@ impl Layout {
             // Longer edges occupy height top + 1 in exactly one lane each.
             for list in &self.lane_edges {
                 let i = list.partition_point(|&(hc, _)| hc < top + 2);
-                if let Some(&(hc, hp)) = list.get(i) {
-                    if hp < top + 1 {
-                        push_from(hc, &mut through);
-                    }
+                if let Some(&(hc, hp)) = list.get(i)
+                    && hp < top + 1
+                {
+                    push_from(hc, &mut through);
                 }
             }
         }

@@ -65,11 +65,11 @@ fn every_fixture_has_a_consistent_layout_with_main_in_lane_zero() {
                 "{name}: same order as the graph"
             );
         }
-        if let Some(head) = graph.head_commit() {
-            if matches!(graph.head(), Some(gitcore::refs::Head::Branch { .. })) {
-                for c in graph.first_parent_chain(head) {
-                    assert_eq!(layout.lane_of(c), Some(0), "{name}: main chain in lane 0");
-                }
+        if let Some(head) = graph.head_commit()
+            && matches!(graph.head(), Some(gitcore::refs::Head::Branch { .. }))
+        {
+            for c in graph.first_parent_chain(head) {
+                assert_eq!(layout.lane_of(c), Some(0), "{name}: main chain in lane 0");
             }
         }
         // Nothing but the main chain uses lane 0.
