@@ -80,7 +80,11 @@ fn bench_repo(source: &Path, runs: usize) -> Result<()> {
     // A private bare copy: packed as the source is, free to gain a commit-graph and commits.
     let status = Command::new("cp")
         .arg("-r")
-        .arg(if source.join(".git").is_dir() { source.join(".git") } else { source.to_path_buf() })
+        .arg(if source.join(".git").is_dir() {
+            source.join(".git")
+        } else {
+            source.to_path_buf()
+        })
         .arg(&repo_dir)
         .status()?;
     if !status.success() {
@@ -95,9 +99,16 @@ fn bench_repo(source: &Path, runs: usize) -> Result<()> {
     let no_cg = ["-c", "core.commitGraph=false"];
     let log_args = [&no_cg[..], &["log", "--all", "--format=%H %P %an %at %s"]].concat();
     let revlist_args = [&no_cg[..], &["rev-list", "--all", "--parents"]].concat();
-    let git_log = median((0..runs).map(|_| time_git(&repo_dir, &log_args)).collect::<Result<_>>()?);
-    let git_revlist =
-        median((0..runs).map(|_| time_git(&repo_dir, &revlist_args)).collect::<Result<_>>()?);
+    let git_log = median(
+        (0..runs)
+            .map(|_| time_git(&repo_dir, &log_args))
+            .collect::<Result<_>>()?,
+    );
+    let git_revlist = median(
+        (0..runs)
+            .map(|_| time_git(&repo_dir, &revlist_args))
+            .collect::<Result<_>>()?,
+    );
     let no_cg_opts = LoadOptions {
         use_commit_graph: false,
         scan_packs: true,
@@ -106,7 +117,8 @@ fn bench_repo(source: &Path, runs: usize) -> Result<()> {
         let repo = Repository::discover(&repo_dir)?;
         Ok(CommitGraph::load_with(&repo, no_cg_opts)?)
     })?;
-    let (layout_time, layout) = measure(runs, || Ok(Layout::build(&graph, LayoutOptions::default())))?;
+    let (layout_time, layout) =
+        measure(runs, || Ok(Layout::build(&graph, LayoutOptions::default())))?;
     let graph_bytes = graph.heap_bytes() - graph.summary_bytes();
     println!("| without commit-graph | git | gitcore | ratio |");
     println!("| --- | --- | --- | --- |");
@@ -168,7 +180,17 @@ fn bench_repo(source: &Path, runs: usize) -> Result<()> {
     for i in 0..runs {
         let tree = git(&repo_dir, &["rev-parse", "HEAD^{tree}"])?;
         let parent = git(&repo_dir, &["rev-parse", "HEAD"])?;
-        let new = git(&repo_dir, &["commit-tree", &tree, "-p", &parent, "-m", &format!("bench {i}")])?;
+        let new = git(
+            &repo_dir,
+            &[
+                "commit-tree",
+                &tree,
+                "-p",
+                &parent,
+                "-m",
+                &format!("bench {i}"),
+            ],
+        )?;
         git(&repo_dir, &["update-ref", &head_ref, &new])?;
         let start = Instant::now();
         let fresh = repo.refresh()?;
@@ -183,13 +205,24 @@ fn bench_repo(source: &Path, runs: usize) -> Result<()> {
     }
     println!("\n| other | gitcore |");
     println!("| --- | --- |");
-    println!("| layout of the whole graph ({} rows, width {}) | {} |", layout.len(), layout.width(), ms(layout_time));
-    println!("| reload + layout extension after one new commit | {} |", ms(median(reloads)));
+    println!(
+        "| layout of the whole graph ({} rows, width {}) | {} |",
+        layout.len(),
+        layout.width(),
+        ms(layout_time)
+    );
+    println!(
+        "| reload + layout extension after one new commit | {} |",
+        ms(median(reloads))
+    );
     println!(
         "| graph heap per commit beyond subjects | {} bytes |",
         graph_bytes / graph.len().max(1)
     );
-    println!("| layout heap per commit | {} bytes |", layout.heap_bytes() / layout.len().max(1));
+    println!(
+        "| layout heap per commit | {} bytes |",
+        layout.heap_bytes() / layout.len().max(1)
+    );
     Ok(())
 }
 

@@ -11,13 +11,17 @@
 //!   the `shallow` file.
 //! - [`graph::CommitGraph`] holds every reachable commit compactly in topological order.
 //! - [`layout::Layout`] assigns lanes for drawing and answers windows of rows in O(window).
+//! - [`diff`] compares trees (with exact renames) and blobs (unified hunks); [`blame`] finds the
+//!   commit that last touched each line, following first parents.
 //!
 //! gitcore is synchronous, never runs `git`, never fetches, and never panics on bad input: every
 //! failure is a typed error naming the file (and offset, where there is one).
 
 #![deny(missing_docs)]
 
+pub mod blame;
 pub mod chunked;
+pub mod diff;
 pub mod discover;
 pub mod graph;
 pub mod inflate;

@@ -135,6 +135,7 @@ pub const REPOS: &[(&str, &str)] = &[
     ("commit_graph", "full"),
     ("encodings", "repo"),
     ("oddities", "repo"),
+    ("diffs", "repo"),
 ];
 
 /// Every fixture repository's path.

@@ -1,8 +1,10 @@
 //! gitcore's integration tests: real repositories built by `git` (fixtures/*.sh), with `git`
 //! itself as the oracle for every answer.
 
+mod blame;
 mod common;
 mod corrupt;
+mod diff;
 mod discover;
 mod graph;
 mod layout;

@@ -1,0 +1,283 @@
+//! Tree diffs (what changed between two trees, with exact renames) and line diffs of blobs.
+
+mod lines;
+
+use std::collections::BTreeMap;
+
+pub use lines::{
+    BlobDiff, DiffLine, DiffOptions, Hunk, LineKind, diff_blobs, diff_bytes, is_binary,
+};
+
+use crate::object::{EntryMode, TreeIter};
+use crate::odb::{ObjectKind, OdbError, OdbReader};
+use crate::oid::ObjectId;
+
+/// Errors of a tree diff.
+#[derive(Debug, thiserror::Error)]
+pub enum DiffError {
+    /// A tree or blob could not be read.
+    #[error(transparent)]
+    Odb(#[from] OdbError),
+    /// A tree is malformed.
+    #[error("tree {id}: {source}")]
+    Parse {
+        /// The tree.
+        id: ObjectId,
+        /// What is wrong.
+        #[source]
+        source: crate::object::ParseError,
+    },
+}
+
+/// How a path changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ChangeKind {
+    /// New path.
+    Added,
+    /// Removed path.
+    Deleted,
+    /// Same path, new content or mode.
+    Modified,
+    /// Same path, another kind of entry (file, symlink, submodule).
+    TypeChanged,
+    /// A deleted path's exact content (same id, same kind) reappears under a new path.
+    Renamed,
+}
+
+impl ChangeKind {
+    /// git's one-letter status (`A`, `D`, `M`, `T`, `R`).
+    pub fn letter(self) -> char {
+        match self {
+            ChangeKind::Added => 'A',
+            ChangeKind::Deleted => 'D',
+            ChangeKind::Modified => 'M',
+            ChangeKind::TypeChanged => 'T',
+            ChangeKind::Renamed => 'R',
+        }
+    }
+}
+
+/// One side of a change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangeSide {
+    /// Full path (bytes; not necessarily UTF-8).
+    pub path: Vec<u8>,
+    /// Entry kind.
+    pub mode: EntryMode,
+    /// Object id (a commit id for a gitlink).
+    pub id: ObjectId,
+}
+
+/// A changed path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TreeChange {
+    /// What happened.
+    pub kind: ChangeKind,
+    /// The old side (absent when added).
+    pub old: Option<ChangeSide>,
+    /// The new side (absent when deleted).
+    pub new: Option<ChangeSide>,
+}
+
+impl TreeChange {
+    /// The path shown for the change (the new path, or the old one when deleted).
+    pub fn path(&self) -> &[u8] {
+        self.new
+            .as_ref()
+            .or(self.old.as_ref())
+            .map_or(&[][..], |s| s.path.as_slice())
+    }
+}
+
+/// Limits of a tree diff.
+#[derive(Debug, Clone, Copy)]
+pub struct TreeDiffOptions {
+    /// Stop after this many changes (the result says `truncated`).
+    pub max_changes: usize,
+    /// Detect exact renames.
+    pub renames: bool,
+}
+
+impl Default for TreeDiffOptions {
+    fn default() -> Self {
+        TreeDiffOptions {
+            max_changes: 100_000,
+            renames: true,
+        }
+    }
+}
+
+/// The changes between two trees.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TreeDiff {
+    /// Changes sorted by path.
+    pub changes: Vec<TreeChange>,
+    /// Whether `max_changes` cut the list short.
+    pub truncated: bool,
+}
+
+type Entries = BTreeMap<Vec<u8>, (EntryMode, ObjectId)>;
+
+fn read_tree(
+    reader: &mut OdbReader<'_>,
+    id: Option<ObjectId>,
+    buf: &mut Vec<u8>,
+) -> Result<Entries, DiffError> {
+    let mut out = Entries::new();
+    let Some(id) = id else { return Ok(out) };
+    reader.read_kind(&id, ObjectKind::Tree, buf)?;
+    for e in TreeIter::new(buf) {
+        let e = e.map_err(|source| DiffError::Parse { id, source })?;
+        out.insert(e.name.to_vec(), (e.mode, e.id));
+    }
+    Ok(out)
+}
+
+fn join(prefix: &[u8], name: &[u8]) -> Vec<u8> {
+    let mut p = Vec::with_capacity(prefix.len() + 1 + name.len());
+    if !prefix.is_empty() {
+        p.extend_from_slice(prefix);
+        p.push(b'/');
+    }
+    p.extend_from_slice(name);
+    p
+}
+
+/// Whether two non-tree modes are the same kind of entry (file, symlink or submodule).
+fn same_kind(a: EntryMode, b: EntryMode) -> bool {
+    let kind = |m: EntryMode| match m {
+        EntryMode::Blob | EntryMode::Executable => 0,
+        EntryMode::Symlink => 1,
+        EntryMode::Gitlink => 2,
+        EntryMode::Tree => 3,
+    };
+    kind(a) == kind(b)
+}
+
+/// Diffs tree `old` against tree `new` (either may be absent: an empty tree), recursively, like
+/// `git diff-tree -r` (with `-M100%` when `renames` is set).
+pub fn diff_trees(
+    reader: &mut OdbReader<'_>,
+    old: Option<ObjectId>,
+    new: Option<ObjectId>,
+    options: TreeDiffOptions,
+) -> Result<TreeDiff, DiffError> {
+    let mut result = TreeDiff::default();
+    let mut buf = Vec::new();
+    // (path prefix, old tree, new tree)
+    let mut stack: Vec<(Vec<u8>, Option<ObjectId>, Option<ObjectId>)> =
+        vec![(Vec::new(), old, new)];
+    while let Some((prefix, o, n)) = stack.pop() {
+        if o == n {
+            continue;
+        }
+        let olds = read_tree(reader, o, &mut buf)?;
+        let news = read_tree(reader, n, &mut buf)?;
+        let mut names: Vec<&Vec<u8>> = olds.keys().chain(news.keys()).collect();
+        names.sort();
+        names.dedup();
+        for name in names {
+            let path = join(&prefix, name);
+            let (a, b) = (olds.get(name).copied(), news.get(name).copied());
+            let a_tree = a.filter(|(m, _)| *m == EntryMode::Tree).map(|(_, id)| id);
+            let b_tree = b.filter(|(m, _)| *m == EntryMode::Tree).map(|(_, id)| id);
+            if a_tree.is_some() || b_tree.is_some() {
+                stack.push((path.clone(), a_tree, b_tree));
+            }
+            let a_leaf = a.filter(|(m, _)| *m != EntryMode::Tree);
+            let b_leaf = b.filter(|(m, _)| *m != EntryMode::Tree);
+            let side = |(mode, id): (EntryMode, ObjectId)| ChangeSide {
+                path: path.clone(),
+                mode,
+                id,
+            };
+            let change = match (a_leaf, b_leaf) {
+                (None, None) => continue,
+                (None, Some(b)) => TreeChange {
+                    kind: ChangeKind::Added,
+                    old: None,
+                    new: Some(side(b)),
+                },
+                (Some(a), None) => TreeChange {
+                    kind: ChangeKind::Deleted,
+                    old: Some(side(a)),
+                    new: None,
+                },
+                (Some(a), Some(b)) if a == b => continue,
+                (Some(a), Some(b)) => TreeChange {
+                    kind: if same_kind(a.0, b.0) {
+                        ChangeKind::Modified
+                    } else {
+                        ChangeKind::TypeChanged
+                    },
+                    old: Some(side(a)),
+                    new: Some(side(b)),
+                },
+            };
+            if result.changes.len() >= options.max_changes {
+                result.truncated = true;
+                stack.clear();
+                break;
+            }
+            result.changes.push(change);
+        }
+    }
+    if options.renames {
+        pair_renames(&mut result.changes);
+    }
+    result.changes.sort_by(|a, b| a.path().cmp(b.path()));
+    Ok(result)
+}
+
+/// Pairs each added entry with a deleted one of identical id and kind (preferring the same file
+/// name), turning the pair into one rename.
+fn pair_renames(changes: &mut Vec<TreeChange>) {
+    let mut deleted: BTreeMap<(ObjectId, u8), Vec<usize>> = BTreeMap::new();
+    let kind = |m: EntryMode| match m {
+        EntryMode::Symlink => 1u8,
+        EntryMode::Gitlink => 2,
+        _ => 0,
+    };
+    for (i, c) in changes.iter().enumerate() {
+        if let (ChangeKind::Deleted, Some(old)) = (c.kind, &c.old) {
+            deleted.entry((old.id, kind(old.mode))).or_default().push(i);
+        }
+    }
+    if deleted.is_empty() {
+        return;
+    }
+    let basename = |p: &[u8]| p.rsplit(|&b| b == b'/').next().unwrap_or(p).to_vec();
+    let mut consumed = vec![false; changes.len()];
+    for i in 0..changes.len() {
+        let (ChangeKind::Added, Some(new)) = (changes[i].kind, changes[i].new.clone()) else {
+            continue;
+        };
+        let Some(candidates) = deleted.get_mut(&(new.id, kind(new.mode))) else {
+            continue;
+        };
+        let pick = candidates
+            .iter()
+            .position(|&d| {
+                changes[d]
+                    .old
+                    .as_ref()
+                    .is_some_and(|o| basename(&o.path) == basename(&new.path))
+            })
+            .unwrap_or(0);
+        let Some(&d) = candidates.get(pick) else {
+            continue;
+        };
+        candidates.remove(pick);
+        consumed[d] = true;
+        changes[i] = TreeChange {
+            kind: ChangeKind::Renamed,
+            old: changes[d].old.clone(),
+            new: Some(new),
+        };
+    }
+    let mut k = 0;
+    changes.retain(|_| {
+        k += 1;
+        !consumed[k - 1]
+    });
+}
