@@ -9,10 +9,11 @@ use std::fs::File;
 use std::io;
 use std::path::Path;
 
-/// A read-only view of a whole file.
+/// A read-only view of a whole file (or, for fuzzing and tests, of bytes in memory).
 #[derive(Debug)]
 pub struct Mapped {
     map: Option<memmap2::Mmap>,
+    owned: Vec<u8>,
 }
 
 impl Mapped {
@@ -22,17 +23,25 @@ impl Mapped {
         let file = File::open(path)?;
         let len = file.metadata()?.len();
         if len == 0 {
-            return Ok(Mapped { map: None });
+            return Ok(Mapped::from_vec(Vec::new()));
         }
         // SAFETY: the mapping is read-only and private to this process; see the module comment for
         // why the file does not change underneath it.
         #[expect(unsafe_code, reason = "memory-mapping immutable pack and index files")]
         let map = unsafe { memmap2::Mmap::map(&file)? };
-        Ok(Mapped { map: Some(map) })
+        Ok(Mapped {
+            map: Some(map),
+            owned: Vec::new(),
+        })
+    }
+
+    /// Bytes already in memory.
+    pub fn from_vec(owned: Vec<u8>) -> Self {
+        Mapped { map: None, owned }
     }
 
     /// The file's bytes.
     pub fn bytes(&self) -> &[u8] {
-        self.map.as_deref().unwrap_or(&[])
+        self.map.as_deref().unwrap_or(&self.owned)
     }
 }

@@ -300,28 +300,45 @@ impl Nodes {
 
     /// Nodes from a commit-graph file: node number = position in the file.
     fn from_commit_graph(cg: &CommitGraphFile) -> Result<Nodes, OdbError> {
+        const UNIT: u32 = 16 * 1024;
         let n = cg.len();
-        let rows: Vec<(ObjectId, i64, Vec<u32>)> = (0..n)
+        // Per unit of positions: ids, times, flattened parents and their ends (unit-local).
+        type Unit = (Vec<ObjectId>, Vec<i64>, Vec<u32>, Vec<u32>);
+        let units: Vec<Unit> = (0..n.div_ceil(UNIT))
             .into_par_iter()
-            .map(|pos| {
-                let mut ps = Vec::new();
-                cg.parents(pos, &mut ps)?;
-                Ok((
-                    cg.oid(pos).unwrap_or(ObjectId::NULL),
-                    cg.commit_time(pos).unwrap_or(0),
-                    ps,
-                ))
+            .map(|u| {
+                let range = u * UNIT..((u + 1) * UNIT).min(n);
+                let len = range.len();
+                let mut unit: Unit = (
+                    Vec::with_capacity(len),
+                    Vec::with_capacity(len),
+                    Vec::with_capacity(len + len / 8),
+                    Vec::with_capacity(len),
+                );
+                for pos in range {
+                    unit.0.push(cg.oid(pos).unwrap_or(ObjectId::NULL));
+                    unit.1.push(cg.commit_time(pos).unwrap_or(0));
+                    cg.parents(pos, &mut unit.2)?;
+                    unit.3.push(unit.2.len() as u32);
+                }
+                Ok(unit)
             })
             .collect::<Result<_, OdbError>>()?;
         let mut nodes = Nodes::default();
         nodes.oids.reserve(n as usize);
-        for (pos, (oid, time, ps)) in rows.into_iter().enumerate() {
-            nodes.sorted.push((oid, pos as u32));
-            nodes.oids.push(oid);
-            nodes.times.push(time);
-            nodes.meta.push(Meta::Pending);
-            nodes.parents.extend(ps);
-            nodes.parent_end.push(nodes.parents.len() as u32);
+        nodes.sorted.reserve(n as usize);
+        for (oids, times, parents, ends) in units {
+            let base = nodes.parents.len() as u32;
+            nodes.sorted.extend(
+                oids.iter()
+                    .enumerate()
+                    .map(|(k, &id)| (id, (nodes.oids.len() + k) as u32)),
+            );
+            nodes.meta.extend(std::iter::repeat_n(Meta::Pending, oids.len()));
+            nodes.oids.extend(oids);
+            nodes.times.extend(times);
+            nodes.parents.extend(parents);
+            nodes.parent_end.extend(ends.into_iter().map(|e| e + base));
         }
         // Positions are in id order already; a hostile file may not be, so sort to be safe.
         if !nodes.sorted.windows(2).all(|w| w[0].0 < w[1].0) {
@@ -609,6 +626,7 @@ fn assemble(nodes: &Nodes, batches: &[Batch], rows: &[u32]) -> CommitGraph {
         .collect();
     let mut index_of = vec![u32::MAX; nodes.len()];
     let mut ps: Vec<u32> = Vec::new();
+    let mut nobody = None;
     for &x in rows.iter().rev() {
         ps.clear();
         for slot in nodes.parent_range(x) {
@@ -636,7 +654,7 @@ fn assemble(nodes: &Nodes, batches: &[Batch], rows: &[u32]) -> CommitGraph {
             Meta::Pending => NewCommit {
                 oid,
                 parents: &ps,
-                author: people.intern("", ""),
+                author: *nobody.get_or_insert_with(|| people.intern("", "")),
                 author_time: nodes.times[x as usize],
                 author_tz: 0,
                 commit_time: nodes.times[x as usize],

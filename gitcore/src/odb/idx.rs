@@ -48,6 +48,15 @@ impl PackIndex {
     /// Opens and validates `path`: magic, version, fan-out monotonicity, size and trailing SHA-1.
     pub fn open(path: &Path) -> Result<Self, OdbError> {
         let data = Mapped::open(path).map_err(|e| OdbError::io(path, e))?;
+        Self::validate(path, data)
+    }
+
+    /// Validates an index held in memory; `path` only names it in errors (used by fuzzing).
+    pub fn from_bytes(path: &Path, bytes: Vec<u8>) -> Result<Self, OdbError> {
+        Self::validate(path, Mapped::from_vec(bytes))
+    }
+
+    fn validate(path: &Path, data: Mapped) -> Result<Self, OdbError> {
         let corrupt = |offset: usize, reason: String| OdbError::Corrupt {
             path: path.to_path_buf(),
             offset: Some(offset as u64),

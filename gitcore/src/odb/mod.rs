@@ -421,6 +421,36 @@ impl Odb {
         })
     }
 
+    /// An object database made of one pack and its index held in memory, with the same
+    /// validation as packs on disk (for fuzzing the whole read path).
+    pub fn from_pack_bytes(
+        pack: Vec<u8>,
+        index: Vec<u8>,
+        options: OdbOptions,
+    ) -> Result<Self, OdbError> {
+        let pack_path = PathBuf::from("memory.pack");
+        let pack = Pack::from_bytes(&pack_path, pack)?;
+        let index = PackIndex::from_bytes(Path::new("memory.idx"), index)?;
+        if index.pack_checksum() != pack.checksum() || index.len() != pack.count() as usize {
+            return Err(OdbError::Corrupt {
+                path: pack_path,
+                offset: None,
+                reason: "pack does not match its index".into(),
+            });
+        }
+        Ok(Odb {
+            dirs: Vec::new(),
+            packs: vec![Arc::new(PackSlot {
+                pack,
+                index: Some(index),
+                key: (PathBuf::new(), 0, None),
+            })],
+            midxs: Vec::new(),
+            problems: Vec::new(),
+            options,
+        })
+    }
+
     /// Problems found while opening (a pack that failed validation, a broken alternate): the
     /// objects they hold read as missing, everything else works.
     pub fn problems(&self) -> &[String] {

@@ -42,6 +42,15 @@ impl Pack {
     /// Maps `path` and checks the `PACK` signature, version (2 or 3) and minimum size.
     pub fn open(path: &Path) -> Result<Self, OdbError> {
         let data = Mapped::open(path).map_err(|e| OdbError::io(path, e))?;
+        Self::validate(path, data)
+    }
+
+    /// Validates a pack held in memory; `path` only names it in errors (used by fuzzing).
+    pub fn from_bytes(path: &Path, bytes: Vec<u8>) -> Result<Self, OdbError> {
+        Self::validate(path, Mapped::from_vec(bytes))
+    }
+
+    fn validate(path: &Path, data: Mapped) -> Result<Self, OdbError> {
         let b = data.bytes();
         let corrupt = |offset: u64, reason: &str| OdbError::Corrupt {
             path: path.to_path_buf(),
