@@ -334,7 +334,9 @@ impl Nodes {
                     .enumerate()
                     .map(|(k, &id)| (id, (nodes.oids.len() + k) as u32)),
             );
-            nodes.meta.extend(std::iter::repeat_n(Meta::Pending, oids.len()));
+            nodes
+                .meta
+                .extend(std::iter::repeat_n(Meta::Pending, oids.len()));
             nodes.oids.extend(oids);
             nodes.times.extend(times);
             nodes.parents.extend(parents);

@@ -140,6 +140,16 @@ impl PackIndex {
         self.rev.is_some()
     }
 
+    /// The index format version (1 or 2).
+    pub fn version(&self) -> u8 {
+        self.version
+    }
+
+    /// Number of entries in the 64-bit offset table.
+    pub fn large_offsets(&self) -> usize {
+        self.large_count
+    }
+
     /// The file this index was read from.
     pub fn path(&self) -> &Path {
         &self.path

@@ -136,6 +136,10 @@ pub const REPOS: &[(&str, &str)] = &[
     ("encodings", "repo"),
     ("oddities", "repo"),
     ("diffs", "repo"),
+    ("idx_versions", "v1.git"),
+    ("idx_versions", "large.git"),
+    ("idx_versions", "v2.git"),
+    ("forge", "repo"),
 ];
 
 /// Every fixture repository's path.

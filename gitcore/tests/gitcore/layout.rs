@@ -265,3 +265,45 @@ fn commits_added_on_top_keep_every_existing_lane() {
     assert_eq!(l1.lane_of(head), Some(0), "new main commits go to lane 0");
     assert_eq!(l1.commit_at(0), g1.at_row(0));
 }
+
+#[test]
+fn forge_mirror_pull_refs_stay_within_the_lane_cap() {
+    let path = fixture("forge").join("repo");
+    let graph = load(&path);
+    assert_eq!(graph.len(), git_lines(&path, &["rev-list", "--all"]).len());
+    let cap = 32;
+    let layout = Layout::build(
+        &graph,
+        LayoutOptions {
+            max_lanes: cap,
+            ..LayoutOptions::default()
+        },
+    );
+    assert!(layout.width() <= cap);
+    assert_no_overlap("forge", &layout);
+    // Every window is bounded by its rows and the lane cap, however many pull requests are open.
+    for start in (0..layout.len()).step_by(7) {
+        let w = layout.window(start, 50);
+        assert!(
+            w.through.len() <= usize::from(cap) + 1,
+            "{} edges into row {start}",
+            w.through.len()
+        );
+    }
+    let hidden = Layout::build(
+        &graph,
+        LayoutOptions {
+            filter: RefFilter {
+                hide_kinds: vec![RefKind::Pull],
+                hide_globs: Vec::new(),
+            },
+            ..LayoutOptions::default()
+        },
+    );
+    assert_eq!(hidden.len(), git_lines(&path, &["rev-list", "main"]).len());
+    assert_eq!(
+        hidden.width(),
+        1,
+        "without pull refs the history is one line"
+    );
+}

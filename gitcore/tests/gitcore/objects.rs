@@ -152,3 +152,35 @@ fn abbreviated_ids_resolve_like_rev_parse() {
     }
     assert!(repo.odb().resolve_prefix("zz", 4).is_empty());
 }
+
+#[test]
+fn idx_v1_and_64_bit_offsets_are_read() {
+    use gitcore::odb::idx::PackIndex;
+    let base = fixture("idx_versions");
+    let idx = |name: &str| {
+        let dir = base.join(name).join("objects/pack");
+        let path = std::fs::read_dir(&dir)
+            .expect("pack dir")
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .find(|p| p.extension().is_some_and(|e| e == "idx"))
+            .expect("an idx");
+        PackIndex::open(&path).expect("valid index")
+    };
+    assert_eq!(idx("v1.git").version(), 1);
+    let large = idx("large.git");
+    assert_eq!(large.version(), 2);
+    assert!(
+        large.large_offsets() > 0,
+        "some offsets are in the 64-bit table"
+    );
+    assert_eq!(idx("v2.git").large_offsets(), 0);
+    for i in 0..large.len() {
+        let control = idx("v2.git");
+        let pos = control.lookup(&large.oid_at(i)).expect("same objects");
+        assert_eq!(
+            large.offset_at(i).expect("offset"),
+            control.offset_at(pos).expect("offset")
+        );
+    }
+}
