@@ -162,7 +162,10 @@ pub fn diff_bytes(old: &[u8], new: &[u8], options: DiffOptions) -> BlobDiff {
         let first = &changes[i];
         let last = &changes[j];
         let old_from = first.before.start.saturating_sub(ctx);
-        let new_from = first.after.start - (first.before.start - old_from);
+        let new_from = first
+            .after
+            .start
+            .saturating_sub(first.before.start - old_from);
         let old_to = (last.before.end + ctx).min(a.len() as u32);
         let new_to = last.after.end + (old_to - last.before.end);
         let mut lines = Vec::new();
