@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 use crate::mmap::Mapped;
 use crate::odb::OdbError;
+use crate::odb::chunk::{self, be32};
 use crate::oid::{OID_LEN, ObjectId};
 
 const NO_PARENT: u32 = 0x7000_0000;
@@ -26,15 +27,6 @@ struct Layer {
     oids: usize,
     cdat: usize,
     edges: Option<(usize, usize)>,
-}
-
-fn be32(b: &[u8], at: usize) -> u32 {
-    b.get(at..at + 4)
-        .map_or(0, |s| u32::from_be_bytes([s[0], s[1], s[2], s[3]]))
-}
-
-fn be64(b: &[u8], at: usize) -> u64 {
-    (u64::from(be32(b, at)) << 32) | u64::from(be32(b, at + 4))
 }
 
 impl Layer {
@@ -55,79 +47,41 @@ impl Layer {
         if b[5] != 1 {
             return Err(corrupt(5, format!("unsupported hash version {}", b[5])));
         }
-        let chunks = usize::from(b[6]);
-        let table_end = 8 + (chunks + 1) * 12;
-        if table_end > b.len() - OID_LEN {
-            return Err(corrupt(8, "chunk table is truncated".into()));
+        let chunks = chunk::chunk_table(b, 8, usize::from(b[6]), b.len() - OID_LEN)
+            .map_err(|(at, r)| corrupt(at, r))?;
+        let fo = chunk::require(&chunks, b"OIDF", 8).map_err(|(at, r)| corrupt(at, r))?;
+        let ol = chunk::require(&chunks, b"OIDL", 8).map_err(|(at, r)| corrupt(at, r))?;
+        let cd = chunk::require(&chunks, b"CDAT", 8).map_err(|(at, r)| corrupt(at, r))?;
+        if fo.len() != 1024 {
+            return Err(corrupt(fo.start, "fan-out chunk has the wrong size".into()));
         }
-        let mut found: Vec<([u8; 4], usize, usize)> = Vec::new();
-        for i in 0..chunks {
-            let at = 8 + i * 12;
-            let id = [b[at], b[at + 1], b[at + 2], b[at + 3]];
-            let start = be64(b, at + 4);
-            let end = be64(b, at + 16);
-            if start > end || end > (b.len() - OID_LEN) as u64 || start < table_end as u64 {
-                return Err(corrupt(at, "chunk offset out of range".into()));
-            }
-            found.push((id, start as usize, end as usize));
-        }
-        let chunk = |id: &[u8; 4]| found.iter().find(|c| &c.0 == id).map(|c| (c.1, c.2));
-        let need = |id: &[u8; 4]| {
-            chunk(id)
-                .ok_or_else(|| corrupt(8, format!("missing {} chunk", String::from_utf8_lossy(id))))
-        };
-        let (fo, fo_end) = need(b"OIDF")?;
-        let (ol, ol_end) = need(b"OIDL")?;
-        let (cd, cd_end) = need(b"CDAT")?;
-        if fo_end - fo != 1024 {
-            return Err(corrupt(fo, "fan-out chunk has the wrong size".into()));
-        }
-        let mut prev = 0;
-        for i in 0..256 {
-            let n = be32(b, fo + i * 4);
-            if n < prev {
-                return Err(corrupt(fo + i * 4, "fan-out is not monotonic".into()));
-            }
-            prev = n;
-        }
-        let count = prev;
-        if ol_end - ol != count as usize * OID_LEN || cd_end - cd != count as usize * CDAT_WIDTH {
+        let count = chunk::validate_fanout(b, fo.start).map_err(|(at, r)| corrupt(at, r))?;
+        if ol.len() != count as usize * OID_LEN || cd.len() != count as usize * CDAT_WIDTH {
             return Err(corrupt(
-                ol,
+                ol.start,
                 "commit chunks do not fit the fan-out count".into(),
             ));
         }
         Ok(Layer {
             path: path.to_path_buf(),
             count,
-            fanout: fo,
-            oids: ol,
-            cdat: cd,
-            edges: chunk(b"EDGE"),
+            fanout: fo.start,
+            oids: ol.start,
+            cdat: cd.start,
+            edges: chunk::find(&chunks, b"EDGE").map(|r| (r.start, r.end)),
             data,
         })
     }
 
     fn lookup(&self, id: &ObjectId) -> Option<u32> {
-        let b = self.data.bytes();
-        let first = usize::from(id.first_byte());
-        let mut lo = if first == 0 {
-            0
-        } else {
-            be32(b, self.fanout + (first - 1) * 4)
-        };
-        let mut hi = be32(b, self.fanout + first * 4).min(self.count);
-        let target = id.as_bytes().as_slice();
-        while lo < hi {
-            let mid = lo + (hi - lo) / 2;
-            let at = self.oids + mid as usize * OID_LEN;
-            match b.get(at..at + OID_LEN)?.cmp(target) {
-                std::cmp::Ordering::Less => lo = mid + 1,
-                std::cmp::Ordering::Greater => hi = mid,
-                std::cmp::Ordering::Equal => return Some(mid),
-            }
-        }
-        None
+        chunk::fanout_search(
+            self.data.bytes(),
+            self.fanout,
+            self.oids,
+            OID_LEN,
+            self.count,
+            id,
+        )
     }
 }
 

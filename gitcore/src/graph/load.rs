@@ -99,6 +99,41 @@ impl Batch {
         Ok(self.commits.len() as u32 - 1)
     }
 
+    /// Reads commit `id` and decodes it into the batch, returning its position. `child` is the
+    /// commit naming it as a parent: a parent missing beyond a shallow boundary is expected;
+    /// any other failure is added to `problems` (naming the commit) and gives `None`.
+    pub(crate) fn read_commit(
+        &mut self,
+        reader: &mut OdbReader<'_>,
+        buf: &mut Vec<u8>,
+        id: &ObjectId,
+        child: Option<&ObjectId>,
+        shallow: &[ObjectId],
+        problems: &mut Vec<String>,
+    ) -> Option<u32> {
+        match reader.read_kind(id, ObjectKind::Commit, buf) {
+            Ok(()) => match self.decode(*id, buf) {
+                Ok(i) => Some(i),
+                Err(e) => {
+                    problems.push(format!("commit {id}: {e}"));
+                    None
+                }
+            },
+            Err(OdbError::Missing(_))
+                if child.is_some_and(|c| shallow.binary_search(c).is_ok()) =>
+            {
+                None
+            }
+            Err(e) => {
+                problems.push(match child {
+                    Some(c) => format!("parent of {c}: {e}"),
+                    None => e.to_string(),
+                });
+                None
+            }
+        }
+    }
+
     pub(crate) fn parents_of(&self, d: &Decoded) -> &[ObjectId] {
         &self.parents[d.parents_start as usize..(d.parents_start + d.parents_len) as usize]
     }
@@ -372,43 +407,33 @@ impl OnDemand<'_> {
         if let Some(found) = nodes.lookup(id) {
             return found;
         }
-        let result = match self.reader.read_kind(id, ObjectKind::Commit, &mut self.buf) {
-            Ok(()) => match self.batch.decode(*id, &self.buf) {
-                Ok(i) => {
-                    let d = self.batch.commits[i as usize];
-                    let n = nodes.len() as u32;
-                    nodes.oids.push(*id);
-                    nodes.times.push(d.commit_time);
-                    nodes.meta.push(Meta::Decoded(self.batch_number, i));
-                    let start = nodes.parents.len() as u32;
-                    for (k, p) in self.batch.parents_of(&d).iter().enumerate() {
-                        let resolved = nodes.lookup(p).flatten().unwrap_or(UNRESOLVED);
-                        if resolved == UNRESOLVED {
-                            nodes.unresolved.insert(start + k as u32, *p);
-                        }
-                        nodes.parents.push(resolved);
+        let result = self
+            .batch
+            .read_commit(
+                &mut self.reader,
+                &mut self.buf,
+                id,
+                child,
+                shallow,
+                problems,
+            )
+            .map(|i| {
+                let d = self.batch.commits[i as usize];
+                let n = nodes.len() as u32;
+                nodes.oids.push(*id);
+                nodes.times.push(d.commit_time);
+                nodes.meta.push(Meta::Decoded(self.batch_number, i));
+                let start = nodes.parents.len() as u32;
+                for (k, p) in self.batch.parents_of(&d).iter().enumerate() {
+                    let resolved = nodes.lookup(p).flatten().unwrap_or(UNRESOLVED);
+                    if resolved == UNRESOLVED {
+                        nodes.unresolved.insert(start + k as u32, *p);
                     }
-                    nodes.parent_end.push(nodes.parents.len() as u32);
-                    Some(n)
+                    nodes.parents.push(resolved);
                 }
-                Err(e) => {
-                    problems.push(format!("commit {id}: {e}"));
-                    None
-                }
-            },
-            Err(OdbError::Missing(_))
-                if child.is_some_and(|c| shallow.binary_search(c).is_ok()) =>
-            {
-                None
-            }
-            Err(e) => {
-                problems.push(match child {
-                    Some(c) => format!("parent of {c}: {e}"),
-                    None => e.to_string(),
-                });
-                None
-            }
-        };
+                nodes.parent_end.push(nodes.parents.len() as u32);
+                n
+            });
         nodes.added.insert(*id, result);
         result
     }

@@ -14,7 +14,6 @@ use super::load::Batch;
 use super::store::NewCommit;
 use super::tips::{Tip, collect_tips};
 use super::{CommitGraph, CommitIdx, GraphRef, People};
-use crate::odb::{ObjectKind, OdbError};
 use crate::oid::ObjectId;
 use crate::refs::Head;
 use crate::repo::{RepoError, Repository};
@@ -104,27 +103,14 @@ impl CommitGraph {
             if new_pos.contains_key(&id) || self.find(&id).is_some() {
                 continue;
             }
-            let pos = match reader.read_kind(&id, ObjectKind::Commit, &mut buf) {
-                Ok(()) => match batch.decode(id, &buf) {
-                    Ok(i) => Some(i),
-                    Err(e) => {
-                        problems.push(format!("commit {id}: {e}"));
-                        None
-                    }
-                },
-                Err(OdbError::Missing(_))
-                    if child.is_some_and(|c| self.shallow.binary_search(&c).is_ok()) =>
-                {
-                    None
-                }
-                Err(e) => {
-                    problems.push(match child {
-                        Some(c) => format!("parent of {c}: {e}"),
-                        None => e.to_string(),
-                    });
-                    None
-                }
-            };
+            let pos = batch.read_commit(
+                &mut reader,
+                &mut buf,
+                &id,
+                child.as_ref(),
+                &self.shallow,
+                &mut problems,
+            );
             new_pos.insert(id, pos);
             if let Some(i) = pos {
                 let d = batch.commits[i as usize];

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use sha1::{Digest, Sha1};
 
 use super::OdbError;
+use super::chunk::{self, be32};
 use crate::mmap::Mapped;
 use crate::oid::{OID_LEN, ObjectId};
 
@@ -37,11 +38,6 @@ fn open_rev(path: &Path, count: u32, pack_checksum: &[u8]) -> Option<Mapped> {
         && be32(b, 8) == 1
         && &b[b.len() - TRAILER_LEN..b.len() - OID_LEN] == pack_checksum;
     ok.then_some(map)
-}
-
-fn be32(b: &[u8], at: usize) -> u32 {
-    b.get(at..at + 4)
-        .map_or(0, |s| u32::from_be_bytes([s[0], s[1], s[2], s[3]]))
 }
 
 impl PackIndex {
@@ -212,30 +208,20 @@ impl PackIndex {
 
     /// Position of `id` in the index, by binary search inside its fan-out bucket.
     pub fn lookup(&self, id: &ObjectId) -> Option<usize> {
-        let b = self.data.bytes();
-        let fan = self.fanout_at();
-        let first = usize::from(id.first_byte());
-        let mut lo = if first == 0 {
-            0
+        let (first, stride) = if self.version == 2 {
+            (self.fanout_at() + FANOUT_LEN, OID_LEN)
         } else {
-            be32(b, fan + (first - 1) * 4) as usize
+            (FANOUT_LEN + 4, OID_LEN + 4)
         };
-        let mut hi = be32(b, fan + first * 4) as usize;
-        let target = id.as_bytes().as_slice();
-        while lo < hi {
-            let mid = lo + (hi - lo) / 2;
-            let at = if self.version == 2 {
-                fan + FANOUT_LEN + mid * OID_LEN
-            } else {
-                FANOUT_LEN + mid * (OID_LEN + 4) + 4
-            };
-            match b.get(at..at + OID_LEN)?.cmp(target) {
-                std::cmp::Ordering::Less => lo = mid + 1,
-                std::cmp::Ordering::Greater => hi = mid,
-                std::cmp::Ordering::Equal => return Some(mid),
-            }
-        }
-        None
+        chunk::fanout_search(
+            self.data.bytes(),
+            self.fanout_at(),
+            first,
+            stride,
+            self.count,
+            id,
+        )
+        .map(|p| p as usize)
     }
 
     /// Index positions of every object whose hex id starts with `prefix` (at most `limit`).

@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use super::OdbError;
+use super::chunk::{self, be32, be64};
 use crate::mmap::Mapped;
 use crate::oid::{OID_LEN, ObjectId};
 
@@ -18,15 +19,6 @@ pub struct MultiPackIndex {
     oids: usize,
     offsets: usize,
     large: Option<(usize, usize)>,
-}
-
-fn be32(b: &[u8], at: usize) -> u32 {
-    b.get(at..at + 4)
-        .map_or(0, |s| u32::from_be_bytes([s[0], s[1], s[2], s[3]]))
-}
-
-fn be64(b: &[u8], at: usize) -> u64 {
-    (u64::from(be32(b, at)) << 32) | u64::from(be32(b, at + 4))
 }
 
 impl MultiPackIndex {
@@ -48,7 +40,6 @@ impl MultiPackIndex {
         if b[5] != 1 {
             return Err(corrupt(5, format!("unsupported hash version {}", b[5])));
         }
-        let chunks = usize::from(b[6]);
         if b[7] != 0 {
             return Err(corrupt(
                 7,
@@ -56,49 +47,24 @@ impl MultiPackIndex {
             ));
         }
         let packs = be32(b, 8) as usize;
-        let table_end = 12 + (chunks + 1) * 12;
-        if table_end > b.len() - OID_LEN {
-            return Err(corrupt(12, "chunk table is truncated".into()));
+        let chunks = chunk::chunk_table(b, 12, usize::from(b[6]), b.len() - OID_LEN)
+            .map_err(|(at, r)| corrupt(at, r))?;
+        let need = |id: &[u8; 4]| chunk::require(&chunks, id, 12).map_err(|(at, r)| corrupt(at, r));
+        let pn = need(b"PNAM")?;
+        let fo = need(b"OIDF")?;
+        let ol = need(b"OIDL")?;
+        let oo = need(b"OOFF")?;
+        if fo.len() != 256 * 4 {
+            return Err(corrupt(fo.start, "fan-out chunk has the wrong size".into()));
         }
-        let mut found: Vec<([u8; 4], usize, usize)> = Vec::new();
-        for i in 0..chunks {
-            let at = 12 + i * 12;
-            let id = [b[at], b[at + 1], b[at + 2], b[at + 3]];
-            let start = be64(b, at + 4);
-            let end = be64(b, at + 16);
-            if start > end || end > (b.len() - OID_LEN) as u64 || start < table_end as u64 {
-                return Err(corrupt(at, "chunk offset out of range".into()));
-            }
-            found.push((id, start as usize, end as usize));
-        }
-        let chunk = |id: &[u8; 4]| found.iter().find(|c| &c.0 == id).map(|c| (c.1, c.2));
-        let need = |id: &[u8; 4]| {
-            chunk(id).ok_or_else(|| {
-                corrupt(12, format!("missing {} chunk", String::from_utf8_lossy(id)))
-            })
-        };
-        let (pn_start, pn_end) = need(b"PNAM")?;
-        let (fo_start, fo_end) = need(b"OIDF")?;
-        let (ol_start, ol_end) = need(b"OIDL")?;
-        let (oo_start, oo_end) = need(b"OOFF")?;
-        if fo_end - fo_start != 256 * 4 {
-            return Err(corrupt(fo_start, "fan-out chunk has the wrong size".into()));
-        }
-        let mut prev = 0;
-        for i in 0..256 {
-            let n = be32(b, fo_start + i * 4);
-            if n < prev {
-                return Err(corrupt(fo_start + i * 4, "fan-out is not monotonic".into()));
-            }
-            prev = n;
-        }
-        let count = prev as usize;
-        if ol_end - ol_start != count * OID_LEN || oo_end - oo_start != count * 8 {
+        let count = chunk::validate_fanout(b, fo.start).map_err(|(at, r)| corrupt(at, r))? as usize;
+        if ol.len() != count * OID_LEN || oo.len() != count * 8 {
             return Err(corrupt(
-                ol_start,
+                ol.start,
                 "object chunks do not fit the fan-out count".into(),
             ));
         }
+        let (pn_start, pn_end) = (pn.start, pn.end);
         let pack_names: Vec<String> = b[pn_start..pn_end]
             .split(|&c| c == 0)
             .filter(|s| !s.is_empty())
@@ -114,10 +80,10 @@ impl MultiPackIndex {
             path: path.to_path_buf(),
             pack_names,
             count,
-            fanout: fo_start,
-            oids: ol_start,
-            offsets: oo_start,
-            large: chunk(b"LOFF"),
+            fanout: fo.start,
+            oids: ol.start,
+            offsets: oo.start,
+            large: chunk::find(&chunks, b"LOFF").map(|r| (r.start, r.end)),
             data,
         })
     }
@@ -170,24 +136,14 @@ impl MultiPackIndex {
 
     /// Position of `id`, if present.
     pub fn lookup(&self, id: &ObjectId) -> Option<usize> {
-        let b = self.data.bytes();
-        let first = usize::from(id.first_byte());
-        let mut lo = if first == 0 {
-            0
-        } else {
-            be32(b, self.fanout + (first - 1) * 4) as usize
-        };
-        let mut hi = (be32(b, self.fanout + first * 4) as usize).min(self.count);
-        let target = id.as_bytes().as_slice();
-        while lo < hi {
-            let mid = lo + (hi - lo) / 2;
-            let at = self.oids + mid * OID_LEN;
-            match b.get(at..at + OID_LEN)?.cmp(target) {
-                std::cmp::Ordering::Less => lo = mid + 1,
-                std::cmp::Ordering::Greater => hi = mid,
-                std::cmp::Ordering::Equal => return Some(mid),
-            }
-        }
-        None
+        chunk::fanout_search(
+            self.data.bytes(),
+            self.fanout,
+            self.oids,
+            OID_LEN,
+            self.count as u32,
+            id,
+        )
+        .map(|p| p as usize)
     }
 }

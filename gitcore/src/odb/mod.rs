@@ -6,6 +6,7 @@
 //! rest of the repository stays readable.
 
 mod cache;
+pub(crate) mod chunk;
 pub mod delta;
 pub mod idx;
 pub mod midx;
