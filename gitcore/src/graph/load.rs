@@ -538,7 +538,7 @@ impl CommitGraph {
         }
         reachable.resize(nodes.len(), false);
         batches.push(on_demand.batch);
-        let rows = topo_order(&nodes, &reachable, &order_nodes);
+        let rows = topo_order(&nodes, &order_nodes);
         let mut graph = assemble(&nodes, &batches, &rows);
         graph.metadata_pending = nodes.meta.iter().any(|m| matches!(m, Meta::Pending));
 
@@ -601,36 +601,61 @@ impl CommitGraph {
     }
 }
 
-/// Kahn's algorithm over the reachable nodes: a commit is ready once all its children are placed;
-/// the newest ready commit (by committer date, then id) goes next. Returns nodes children-first.
-fn topo_order(nodes: &Nodes, reachable: &[bool], reached: &[u32]) -> Vec<u32> {
-    let mut child_count = vec![0u32; nodes.len()];
-    for &n in reached {
-        for slot in nodes.parent_range(n) {
-            let p = nodes.parents[slot];
-            if p != UNRESOLVED {
-                child_count[p as usize] += 1;
-            }
-        }
+/// Orders the reached nodes children-first, taking the newest ready commit (by committer date,
+/// then id) next: Kahn's algorithm with that priority. Nodes are first ranked by (date, id) with a
+/// parallel sort; when that ranking is already topological (no clock skew) it is the answer,
+/// otherwise Kahn runs on ranks, whose arrays are laid out in nearly the order they are visited.
+fn topo_order(nodes: &Nodes, reached: &[u32]) -> Vec<u32> {
+    let n = reached.len();
+    let mut order: Vec<u32> = reached.to_vec();
+    order.par_sort_unstable_by(|&a, &b| {
+        let (a, b) = (a as usize, b as usize);
+        nodes.times[b]
+            .cmp(&nodes.times[a])
+            .then_with(|| nodes.oids[a].cmp(&nodes.oids[b]))
+    });
+    let mut rank = vec![u32::MAX; nodes.len()];
+    for (r, &x) in order.iter().enumerate() {
+        rank[x as usize] = r as u32;
     }
-    let key = |x: u32| (nodes.times[x as usize], Reverse(nodes.oids[x as usize]));
-    let mut heap: BinaryHeap<((i64, Reverse<ObjectId>), u32)> = reached
-        .iter()
-        .filter(|&&x| reachable[x as usize] && child_count[x as usize] == 0)
-        .map(|&x| (key(x), x))
-        .collect();
-    let mut rows = Vec::with_capacity(reached.len());
-    while let Some((_, x)) = heap.pop() {
-        rows.push(x);
+    let mut parent_end: Vec<u32> = Vec::with_capacity(n);
+    let mut parents: Vec<u32> = Vec::with_capacity(n + n / 8);
+    let mut topological = true;
+    for (r, &x) in order.iter().enumerate() {
         for slot in nodes.parent_range(x) {
             let p = nodes.parents[slot];
-            if p == UNRESOLVED {
-                continue;
+            if p != UNRESOLVED && rank[p as usize] != u32::MAX {
+                let pr = rank[p as usize];
+                topological &= pr as usize > r;
+                parents.push(pr);
             }
+        }
+        parent_end.push(parents.len() as u32);
+    }
+    if topological {
+        return order;
+    }
+    let mut child_count = vec![0u32; n];
+    for &p in &parents {
+        child_count[p as usize] += 1;
+    }
+    let mut heap: BinaryHeap<Reverse<u32>> = (0..n as u32)
+        .filter(|&r| child_count[r as usize] == 0)
+        .map(Reverse)
+        .collect();
+    let mut rows = Vec::with_capacity(n);
+    while let Some(Reverse(r)) = heap.pop() {
+        rows.push(order[r as usize]);
+        let start = if r == 0 {
+            0
+        } else {
+            parent_end[r as usize - 1]
+        };
+        for &p in &parents[start as usize..parent_end[r as usize] as usize] {
             let c = &mut child_count[p as usize];
             *c -= 1;
             if *c == 0 {
-                heap.push((key(p), p));
+                heap.push(Reverse(p));
             }
         }
     }

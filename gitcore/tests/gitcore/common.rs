@@ -140,6 +140,7 @@ pub const REPOS: &[(&str, &str)] = &[
     ("idx_versions", "large.git"),
     ("idx_versions", "v2.git"),
     ("forge", "repo"),
+    ("skew", "repo"),
 ];
 
 /// Every fixture repository's path.
