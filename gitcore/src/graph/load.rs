@@ -16,7 +16,7 @@ use std::sync::Arc;
 use rayon::prelude::*;
 
 use super::commit_graph_file::CommitGraphFile;
-use super::store::NewCommit;
+use super::store::{CHUNK, Chunk, NewCommit};
 use super::tips::collect_tips;
 use super::{CommitGraph, Csr, GraphRef, People};
 use crate::object::CommitRef;
@@ -607,13 +607,24 @@ impl CommitGraph {
 /// otherwise Kahn runs on ranks, whose arrays are laid out in nearly the order they are visited.
 fn topo_order(nodes: &Nodes, reached: &[u32]) -> Vec<u32> {
     let n = reached.len();
-    let mut order: Vec<u32> = reached.to_vec();
-    order.par_sort_unstable_by(|&a, &b| {
-        let (a, b) = (a as usize, b as usize);
-        nodes.times[b]
-            .cmp(&nodes.times[a])
-            .then_with(|| nodes.oids[a].cmp(&nodes.oids[b]))
-    });
+    // Sort compact (newest first, node) keys; only runs of equal dates look at ids.
+    let mut keys: Vec<(Reverse<i64>, u32)> = reached
+        .iter()
+        .map(|&x| (Reverse(nodes.times[x as usize]), x))
+        .collect();
+    keys.par_sort_unstable();
+    let mut start = 0;
+    while start < keys.len() {
+        let mut end = start + 1;
+        while end < keys.len() && keys[end].0 == keys[start].0 {
+            end += 1;
+        }
+        if end - start > 1 {
+            keys[start..end].sort_unstable_by_key(|&(_, x)| nodes.oids[x as usize]);
+        }
+        start = end;
+    }
+    let order: Vec<u32> = keys.into_iter().map(|(_, x)| x).collect();
     let mut rank = vec![u32::MAX; nodes.len()];
     for (r, &x) in order.iter().enumerate() {
         rank[x as usize] = r as u32;
@@ -664,7 +675,7 @@ fn topo_order(nodes: &Nodes, reached: &[u32]) -> Vec<u32> {
 
 /// Appends the nodes parents-first (the reverse of `rows`) and builds the indexes.
 fn assemble(nodes: &Nodes, batches: &[Batch], rows: &[u32]) -> CommitGraph {
-    let mut graph = CommitGraph::default();
+    let n = rows.len();
     let mut people = People::default();
     let person_maps: Vec<Vec<u32>> = batches
         .iter()
@@ -676,45 +687,70 @@ fn assemble(nodes: &Nodes, batches: &[Batch], rows: &[u32]) -> CommitGraph {
                 .collect()
         })
         .collect();
+    let nobody = if nodes.meta.iter().any(|m| matches!(m, Meta::Pending)) {
+        people.intern("", "")
+    } else {
+        0
+    };
+    // rows are children-first; commit index i is row n - 1 - i.
     let mut index_of = vec![u32::MAX; nodes.len()];
-    let mut ps: Vec<u32> = Vec::new();
-    let mut nobody = None;
-    for &x in rows.iter().rev() {
-        ps.clear();
-        for slot in nodes.parent_range(x) {
-            let p = nodes.parents[slot];
-            // git lists a parent named twice only once.
-            if p != UNRESOLVED && !ps.contains(&index_of[p as usize]) {
-                ps.push(index_of[p as usize]);
-            }
-        }
-        let oid = nodes.oids[x as usize];
-        let commit = match nodes.meta[x as usize] {
-            Meta::Decoded(b, i) => {
-                let batch = &batches[b as usize];
-                let d = &batch.commits[i as usize];
-                NewCommit {
-                    oid,
-                    parents: &ps,
-                    author: person_maps[b as usize][d.author as usize],
-                    author_time: d.author_time,
-                    author_tz: d.author_tz,
-                    commit_time: d.commit_time,
-                    summary: batch.summary_of(d),
-                }
-            }
-            Meta::Pending => NewCommit {
-                oid,
-                parents: &ps,
-                author: *nobody.get_or_insert_with(|| people.intern("", "")),
-                author_time: nodes.times[x as usize],
-                author_tz: 0,
-                commit_time: nodes.times[x as usize],
-                summary: "",
-            },
-        };
-        index_of[x as usize] = graph.push(commit);
+    for (row, &x) in rows.iter().enumerate() {
+        index_of[x as usize] = (n - 1 - row) as u32;
     }
+    // Chunks are independent once every node has its index: build them on all cores (the
+    // gathers from node order into commit order are what costs), then number generations.
+    let chunks: Vec<Chunk> = (0..n.div_ceil(CHUNK))
+        .into_par_iter()
+        .map(|c| {
+            let range = c * CHUNK..((c + 1) * CHUNK).min(n);
+            let mut chunk = Chunk::with_capacity(range.len());
+            let mut ps: Vec<u32> = Vec::new();
+            for i in range {
+                let x = rows[n - 1 - i];
+                ps.clear();
+                for slot in nodes.parent_range(x) {
+                    let p = nodes.parents[slot];
+                    // git lists a parent named twice only once.
+                    if p != UNRESOLVED && !ps.contains(&index_of[p as usize]) {
+                        ps.push(index_of[p as usize]);
+                    }
+                }
+                let oid = nodes.oids[x as usize];
+                let commit = match nodes.meta[x as usize] {
+                    Meta::Decoded(b, k) => {
+                        let batch = &batches[b as usize];
+                        let d = &batch.commits[k as usize];
+                        NewCommit {
+                            oid,
+                            parents: &ps,
+                            author: person_maps[b as usize][d.author as usize],
+                            author_time: d.author_time,
+                            author_tz: d.author_tz,
+                            commit_time: d.commit_time,
+                            summary: batch.summary_of(d),
+                        }
+                    }
+                    Meta::Pending => NewCommit {
+                        oid,
+                        parents: &ps,
+                        author: nobody,
+                        author_time: nodes.times[x as usize],
+                        author_tz: 0,
+                        commit_time: nodes.times[x as usize],
+                        summary: "",
+                    },
+                };
+                chunk.push_commit(&commit, 0);
+            }
+            chunk
+        })
+        .collect();
+    let mut graph = CommitGraph {
+        chunks: chunks.into_iter().map(Arc::new).collect(),
+        len: n,
+        ..CommitGraph::default()
+    };
+    graph.number_generations();
     graph.shrink();
     graph.people = Arc::new(people);
     // The node index is sorted by id already: map it to commit indices instead of sorting again.

@@ -29,7 +29,7 @@ pub(crate) struct Chunk {
 }
 
 impl Chunk {
-    fn with_capacity(n: usize) -> Self {
+    pub(crate) fn with_capacity(n: usize) -> Self {
         Chunk {
             oids: Vec::with_capacity(n),
             parent_end: Vec::with_capacity(n),
@@ -42,6 +42,20 @@ impl Chunk {
             summary_end: Vec::with_capacity(n),
             summaries: String::new(),
         }
+    }
+
+    /// Appends one commit's columns.
+    pub(crate) fn push_commit(&mut self, c: &NewCommit<'_>, generation: u32) {
+        self.oids.push(c.oid);
+        self.parents.extend_from_slice(c.parents);
+        self.parent_end.push(self.parents.len() as u32);
+        self.author.push(c.author);
+        self.author_time.push(c.author_time);
+        self.author_tz.push(c.author_tz);
+        self.commit_time.push(c.commit_time);
+        self.generation.push(generation);
+        self.summaries.push_str(clip(c.summary));
+        self.summary_end.push(self.summaries.len() as u32);
     }
 
     pub(crate) fn heap_bytes(&self) -> usize {
@@ -112,19 +126,24 @@ impl CommitGraph {
             .max()
             .map_or(1, |g| g.saturating_add(1));
         let last = self.chunks.len() - 1;
-        let chunk = Arc::make_mut(&mut self.chunks[last]);
-        chunk.oids.push(c.oid);
-        chunk.parents.extend_from_slice(c.parents);
-        chunk.parent_end.push(chunk.parents.len() as u32);
-        chunk.author.push(c.author);
-        chunk.author_time.push(c.author_time);
-        chunk.author_tz.push(c.author_tz);
-        chunk.commit_time.push(c.commit_time);
-        chunk.generation.push(generation);
-        chunk.summaries.push_str(clip(c.summary));
-        chunk.summary_end.push(chunk.summaries.len() as u32);
+        Arc::make_mut(&mut self.chunks[last]).push_commit(&c, generation);
         self.len += 1;
         idx
+    }
+
+    /// Sets every generation number from the parents (after a bulk build). Parents come first,
+    /// so one pass in index order suffices.
+    pub(crate) fn number_generations(&mut self) {
+        for i in 0..self.len as u32 {
+            let g = self
+                .parents(i)
+                .iter()
+                .map(|&p| self.generation(p))
+                .max()
+                .map_or(1, |g| g.saturating_add(1));
+            let (c, j) = ((i as usize) >> CHUNK_BITS, (i as usize) & (CHUNK - 1));
+            Arc::make_mut(&mut self.chunks[c]).generation[j] = g;
+        }
     }
 
     /// Releases spare capacity after a bulk load.
