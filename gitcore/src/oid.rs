@@ -109,6 +109,35 @@ impl PartialOrd for ObjectId {
     }
 }
 
+/// A hasher for maps keyed by [`ObjectId`]: ids are already uniformly random, so the first eight
+/// bytes are the hash. Several times faster than SipHash on the million-entry maps of a load.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct OidHasher(u64);
+
+impl std::hash::Hasher for OidHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        if let Some(head) = bytes.get(..8) {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(head);
+            self.0 = u64::from_le_bytes(word);
+        } else {
+            for &b in bytes {
+                self.0 = self.0.rotate_left(8) ^ u64::from(b);
+            }
+        }
+    }
+
+    fn write_usize(&mut self, _length_prefix: usize) {}
+}
+
+/// A `HashMap` keyed by object id with [`OidHasher`].
+pub type OidMap<V> =
+    std::collections::HashMap<ObjectId, V, std::hash::BuildHasherDefault<OidHasher>>;
+
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
 fn hex_val(c: u8) -> Option<u8> {

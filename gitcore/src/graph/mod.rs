@@ -129,7 +129,7 @@ pub(crate) struct People {
     list: Vec<Person>,
     /// `name \0 email \0 encoding` as stored in the commit -> index: a known author costs a hash
     /// lookup and no allocation.
-    index: HashMap<Box<[u8]>, u32>,
+    index: HashMap<Box<[u8]>, u32, std::hash::BuildHasherDefault<BytesHasher>>,
     /// Decoded person -> index, so one person spelled in two encodings is interned once.
     decoded: HashMap<Person, u32>,
     key: Vec<u8>,
@@ -164,6 +164,31 @@ impl People {
         }
         self.index.insert(self.key.clone().into_boxed_slice(), i);
         i
+    }
+}
+
+/// FxHash over bytes: the people index is probed once per commit, and SipHash's DoS resistance
+/// buys nothing for keys that come from the repository being shown (a collision only costs time
+/// within one load, bounded by the number of distinct authors).
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct BytesHasher(u64);
+
+impl std::hash::Hasher for BytesHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        const K: u64 = 0x517c_c1b7_2722_0a95;
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(w)).wrapping_mul(K);
+        }
+        for &b in chunks.remainder() {
+            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(K);
+        }
     }
 }
 
