@@ -124,6 +124,20 @@ fn line(kind: LineKind, raw: &[u8], old: Option<u32>, new: Option<u32>) -> DiffL
     }
 }
 
+/// Pushes the unchanged lines from old line `*o` (new line `*n`) up to old line `end`.
+fn context_until(lines: &mut Vec<DiffLine>, old: &[&[u8]], o: &mut u32, n: &mut u32, end: u32) {
+    while *o < end {
+        lines.push(line(
+            LineKind::Context,
+            old[*o as usize],
+            Some(*o + 1),
+            Some(*n + 1),
+        ));
+        *o += 1;
+        *n += 1;
+    }
+}
+
 /// Diffs two byte strings line by line.
 pub fn diff_bytes(old: &[u8], new: &[u8], options: DiffOptions) -> BlobDiff {
     if old.len() as u64 > options.max_blob_bytes || new.len() as u64 > options.max_blob_bytes {
@@ -171,16 +185,7 @@ pub fn diff_bytes(old: &[u8], new: &[u8], options: DiffOptions) -> BlobDiff {
         let mut lines = Vec::new();
         let (mut o, mut n) = (old_from, new_from);
         for c in &changes[i..=j] {
-            while o < c.before.start {
-                lines.push(line(
-                    LineKind::Context,
-                    a[o as usize],
-                    Some(o + 1),
-                    Some(n + 1),
-                ));
-                o += 1;
-                n += 1;
-            }
+            context_until(&mut lines, &a, &mut o, &mut n, c.before.start);
             for k in c.before.clone() {
                 lines.push(line(LineKind::Removed, a[k as usize], Some(k + 1), None));
             }
@@ -190,16 +195,7 @@ pub fn diff_bytes(old: &[u8], new: &[u8], options: DiffOptions) -> BlobDiff {
             o = c.before.end;
             n = c.after.end;
         }
-        while o < old_to {
-            lines.push(line(
-                LineKind::Context,
-                a[o as usize],
-                Some(o + 1),
-                Some(n + 1),
-            ));
-            o += 1;
-            n += 1;
-        }
+        context_until(&mut lines, &a, &mut o, &mut n, old_to);
         let old_len = old_to - old_from;
         let new_len = new_to - new_from;
         out.hunks.push(Hunk {

@@ -18,7 +18,7 @@ use rayon::prelude::*;
 use super::commit_graph_file::CommitGraphFile;
 use super::store::{CHUNK, Chunk, NewCommit};
 use super::tips::collect_tips;
-use super::{CommitGraph, Csr, GraphRef, People};
+use super::{CommitGraph, Csr, People};
 use crate::object::CommitRef;
 use crate::odb::{ObjectKind, OdbError, OdbReader};
 use crate::oid::{ObjectId, OidMap};
@@ -590,28 +590,7 @@ impl CommitGraph {
         let mut graph = assemble(&nodes, &batches, &rows);
         graph.metadata_pending = nodes.meta.iter().any(|m| matches!(m, Meta::Pending));
 
-        let mut refs: Vec<GraphRef> = tips
-            .iter()
-            .zip(&tip_nodes)
-            .filter_map(|(t, node)| {
-                let commit = graph.find(&nodes.oids[(*node)? as usize])?;
-                Some(GraphRef {
-                    name: t.name.clone(),
-                    kind: t.kind,
-                    target: t.target,
-                    commit,
-                })
-            })
-            .collect();
-        refs.sort_by(|a, b| a.commit.cmp(&b.commit).then_with(|| a.name.cmp(&b.name)));
-        graph.refs = Arc::new(refs);
-        graph.head_commit = snap.head.as_ref().and_then(|h| h.target()).and_then(|id| {
-            let (peeled, _) = repo
-                .peel(&mut repo.odb().reader(), id, &mut Vec::new())
-                .ok()?;
-            graph.find(&peeled)
-        });
-        graph.head = snap.head.clone();
+        graph.place_tips(repo, &tips, snap.head.clone());
         graph.shallow = Arc::new(snap.shallow.clone());
         graph.problems = problems;
         Ok(graph)

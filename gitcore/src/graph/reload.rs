@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use super::load::Batch;
 use super::store::NewCommit;
-use super::tips::{Tip, collect_tips};
+use super::tips::collect_tips;
 use super::{CommitGraph, CommitIdx, GraphRef, People};
 use crate::oid::ObjectId;
 use crate::refs::Head;
@@ -198,8 +198,8 @@ impl CommitGraph {
         }
         next.index_appended(first_new);
 
-        let mut refs = place_refs(&next, &tips);
-        refs.sort_by(|a, b| a.commit.cmp(&b.commit).then_with(|| a.name.cmp(&b.name)));
+        let head_change = (self.head != snap.head).then(|| (self.head.clone(), snap.head.clone()));
+        next.place_tips(repo, &tips, snap.head);
         let delta = GraphDelta {
             added: (first_new..next.len as u32)
                 .rev()
@@ -210,18 +210,10 @@ impl CommitGraph {
                 r.sort_unstable_by(|a, b| b.cmp(a));
                 r.into_iter().map(|i| self.oid(i)).collect()
             },
-            refs: ref_changes(self, &next, &refs),
-            head: (self.head != snap.head).then(|| (self.head.clone(), snap.head.clone())),
+            refs: ref_changes(self, &next, &next.refs),
+            head: head_change,
             rewritten: !removed.is_empty(),
         };
-        next.refs = Arc::new(refs);
-        next.head_commit = snap.head.as_ref().and_then(|h| h.target()).and_then(|id| {
-            let (peeled, _) = repo
-                .peel(&mut repo.odb().reader(), id, &mut Vec::new())
-                .ok()?;
-            next.find(&peeled)
-        });
-        next.head = snap.head;
         next.problems = problems;
         Ok((next, delta))
     }
@@ -321,19 +313,6 @@ fn order_new(batch: &Batch, new_pos: &HashMap<ObjectId, Option<u32>>) -> Vec<u32
         }
     }
     out
-}
-
-fn place_refs(graph: &CommitGraph, tips: &[Tip]) -> Vec<GraphRef> {
-    tips.iter()
-        .filter_map(|t| {
-            graph.find(&t.commit).map(|c| GraphRef {
-                name: t.name.clone(),
-                kind: t.kind,
-                target: t.target,
-                commit: c,
-            })
-        })
-        .collect()
 }
 
 fn ref_changes(old: &CommitGraph, new: &CommitGraph, new_refs: &[GraphRef]) -> Vec<RefChange> {

@@ -110,3 +110,29 @@ pub(crate) fn collect_tips(
     }
     tips
 }
+
+impl super::CommitGraph {
+    /// Places the tips on the graph (refs sorted by commit, then name) and sets HEAD.
+    pub(crate) fn place_tips(&mut self, repo: &Repository, tips: &[Tip], head: Option<Head>) {
+        let mut refs: Vec<super::GraphRef> = tips
+            .iter()
+            .filter_map(|t| {
+                self.find(&t.commit).map(|commit| super::GraphRef {
+                    name: t.name.clone(),
+                    kind: t.kind,
+                    target: t.target,
+                    commit,
+                })
+            })
+            .collect();
+        refs.sort_by(|a, b| a.commit.cmp(&b.commit).then_with(|| a.name.cmp(&b.name)));
+        self.refs = std::sync::Arc::new(refs);
+        self.head_commit = head.as_ref().and_then(|h| h.target()).and_then(|id| {
+            let (peeled, _) = repo
+                .peel(&mut repo.odb().reader(), id, &mut Vec::new())
+                .ok()?;
+            self.find(&peeled)
+        });
+        self.head = head;
+    }
+}
