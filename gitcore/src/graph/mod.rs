@@ -319,23 +319,28 @@ impl CommitGraph {
         search(&self.by_oid).or_else(|| search(&self.by_oid_recent))
     }
 
-    /// Commits whose hex id starts with `prefix`, at most `limit`.
+    /// Commits whose hex id starts with `prefix` (hex digits, either case), at most `limit`, in id
+    /// order.
     pub fn find_prefix(&self, prefix: &str, limit: usize) -> Vec<CommitIdx> {
-        let lower = prefix.to_ascii_lowercase();
+        if prefix.len() > 40 || !prefix.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Vec::new();
+        }
+        let padded = format!("{prefix:0<40}");
+        let Some(low) = ObjectId::from_hex(padded.as_bytes()) else {
+            return Vec::new();
+        };
         let mut out = Vec::new();
         for v in [&self.by_oid[..], &self.by_oid_recent[..]] {
-            let start = v.partition_point(|&i| {
-                let hex = self.oid(i).to_hex();
-                hex.as_str() < lower.as_str() && !hex.starts_with(&lower)
-            });
+            let start = v.partition_point(|&i| self.oid(i) < low);
             out.extend(
                 v[start..]
                     .iter()
                     .copied()
-                    .take_while(|&i| self.oid(i).starts_with_hex(&lower))
+                    .take_while(|&i| self.oid(i).starts_with_hex(prefix))
                     .take(limit),
             );
         }
+        out.sort_by_key(|&i| self.oid(i));
         out.truncate(limit);
         out
     }

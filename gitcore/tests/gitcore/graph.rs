@@ -381,3 +381,29 @@ fn memory_per_commit_is_compact() {
     assert!(graph.len() > 300);
     assert!(per_commit < 400, "{per_commit} bytes per commit");
 }
+
+#[test]
+fn abbreviated_commit_ids_find_every_match() {
+    let path = fixture("forge").join("repo");
+    let graph = load(&path);
+    let all: Vec<String> = git_lines(&path, &["rev-list", "--all"]);
+    for hex in all.iter().take(40) {
+        for len in [1, 2, 4, 7, 40] {
+            let prefix = &hex[..len];
+            let expected: BTreeSet<&str> = all
+                .iter()
+                .map(String::as_str)
+                .filter(|h| h.starts_with(prefix))
+                .collect();
+            let found: BTreeSet<String> = graph
+                .find_prefix(&prefix.to_uppercase(), usize::MAX)
+                .into_iter()
+                .map(|i| graph.oid(i).to_hex())
+                .collect();
+            let found: BTreeSet<&str> = found.iter().map(String::as_str).collect();
+            assert_eq!(found, expected, "prefix {prefix}");
+        }
+    }
+    assert!(graph.find_prefix("zz", 5).is_empty());
+    assert_eq!(graph.find_prefix("", 3).len(), 3);
+}
