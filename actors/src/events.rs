@@ -1,0 +1,124 @@
+//! What viewers receive from a [`crate::RepoSession`].
+
+use std::sync::Arc;
+
+use actix::Message;
+use gitcore::graph::{GraphDelta, RefChange};
+use gitcore::refs::Head;
+use serde::Serialize;
+
+/// A ref change as viewers see it (hex ids).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "change", rename_all = "camelCase")]
+pub enum RefChangeEvent {
+    /// A new ref.
+    Created {
+        /// Ref name.
+        name: String,
+        /// Commit it points at.
+        to: String,
+    },
+    /// A ref that moved.
+    Moved {
+        /// Ref name.
+        name: String,
+        /// Previous commit.
+        from: String,
+        /// New commit.
+        to: String,
+    },
+    /// A deleted ref.
+    Deleted {
+        /// Ref name.
+        name: String,
+        /// Commit it pointed at.
+        from: String,
+    },
+}
+
+/// HEAD as viewers see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HeadEvent {
+    /// The branch HEAD is on (full ref name), if any.
+    pub branch: Option<String>,
+    /// The commit HEAD points at, if any.
+    pub commit: Option<String>,
+}
+
+impl HeadEvent {
+    /// From gitcore's HEAD.
+    pub fn from_head(head: Option<&Head>) -> HeadEvent {
+        HeadEvent {
+            branch: head.and_then(|h| h.branch()).map(str::to_string),
+            commit: head.and_then(Head::target).map(|t| t.to_hex()),
+        }
+    }
+}
+
+/// One reload's changes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeltaEvent {
+    /// Snapshot version after the change.
+    pub version: u64,
+    /// New commits, newest first.
+    pub added: Vec<String>,
+    /// Commits no longer reachable.
+    pub removed: Vec<String>,
+    /// Ref changes by name.
+    pub refs: Vec<RefChangeEvent>,
+    /// HEAD after the change, when it changed.
+    pub head: Option<HeadEvent>,
+    /// Rows moved for another reason than commits added on top: re-fetch windows.
+    pub rewritten: bool,
+    /// Number of rows after the change.
+    pub rows: usize,
+}
+
+impl DeltaEvent {
+    /// From gitcore's delta.
+    pub fn new(version: u64, delta: &GraphDelta, rows: usize) -> DeltaEvent {
+        let hex = |ids: &[gitcore::ObjectId]| ids.iter().map(|i| i.to_hex()).collect();
+        DeltaEvent {
+            version,
+            added: hex(&delta.added),
+            removed: hex(&delta.removed),
+            refs: delta
+                .refs
+                .iter()
+                .map(|c| match c {
+                    RefChange::Created { name, to } => RefChangeEvent::Created {
+                        name: name.clone(),
+                        to: to.to_hex(),
+                    },
+                    RefChange::Moved { name, from, to } => RefChangeEvent::Moved {
+                        name: name.clone(),
+                        from: from.to_hex(),
+                        to: to.to_hex(),
+                    },
+                    RefChange::Deleted { name, from } => RefChangeEvent::Deleted {
+                        name: name.clone(),
+                        from: from.to_hex(),
+                    },
+                })
+                .collect(),
+            head: delta
+                .head
+                .as_ref()
+                .map(|(_, after)| HeadEvent::from_head(after.as_ref())),
+            rewritten: delta.rewritten,
+            rows,
+        }
+    }
+}
+
+/// A message to a viewer. Shared (`Arc`) so a broadcast to thousands of viewers clones nothing.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "()")]
+pub enum ViewerEvent {
+    /// The repository changed.
+    Delta(Arc<DeltaEvent>),
+    /// The session could not reload; the previous snapshot is still served.
+    ReloadFailed(Arc<String>),
+}

@@ -1,0 +1,316 @@
+//! [`RepoSession`]: one actor per repository.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use notify::{RecursiveMode, Watcher};
+use tokio::sync::oneshot;
+
+use crate::events::{DeltaEvent, ViewerEvent};
+use crate::snapshot::Snapshot;
+
+/// How a session finds and watches its repository.
+#[derive(Debug, Clone)]
+pub struct SessionConfig {
+    /// Any path inside the repository (work tree, `.git`, or a bare repository).
+    pub path: PathBuf,
+    /// Watch the git directory for filesystem events (local mode).
+    pub watch: bool,
+    /// Reload this often regardless of events: the fallback for filesystems whose events do not
+    /// arrive (network mounts, some containers). A reload that finds nothing sends nothing.
+    pub poll_interval: Duration,
+    /// Events closer together than this make one reload: a `git commit` touches a dozen files.
+    pub debounce: Duration,
+}
+
+impl SessionConfig {
+    /// Local-mode defaults for the repository at `path`.
+    pub fn local(path: impl Into<PathBuf>) -> Self {
+        SessionConfig {
+            path: path.into(),
+            watch: true,
+            poll_interval: Duration::from_secs(3),
+            debounce: Duration::from_millis(30),
+        }
+    }
+}
+
+/// Why a session cannot serve its repository.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SessionError {
+    /// The first load failed (not a repository, unreadable objects).
+    #[error("the repository could not be loaded: {0}")]
+    Load(String),
+    /// The session stopped before answering.
+    #[error("the repository session stopped")]
+    Stopped,
+}
+
+/// Asks for the current snapshot, waiting for the first load if needed.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<Arc<Snapshot>, SessionError>")]
+pub struct GetSnapshot;
+
+/// Adds a viewer; it receives every [`ViewerEvent`] until it unsubscribes or its mailbox closes.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct Subscribe {
+    /// Unique per viewer (the caller picks it).
+    pub id: u64,
+    /// Where events go.
+    pub viewer: Recipient<ViewerEvent>,
+}
+
+/// Removes a viewer.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct Unsubscribe {
+    /// The id given to [`Subscribe`].
+    pub id: u64,
+}
+
+/// Asks for a reload soon (debounced): sent by the watcher, the poll timer, or a finished fetch.
+#[derive(Debug, Message, Clone, Copy)]
+#[rtype(result = "()")]
+pub struct Refresh;
+
+/// Stops the session: the watcher and timers end, viewers get nothing more.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct Shutdown;
+
+/// Number of viewers, for metrics and tests.
+#[derive(Debug, Message)]
+#[rtype(result = "usize")]
+pub struct ViewerCount;
+
+type Waiter = oneshot::Sender<Result<Arc<Snapshot>, SessionError>>;
+
+/// One repository: its snapshot, refresh sources and viewers.
+#[derive(Debug)]
+pub struct RepoSession {
+    /// Where the repository is and how it is watched; fixed for the session's life.
+    config: SessionConfig,
+    /// The current snapshot: `None` until the first load ends; replaced by each reload that
+    /// finishes; dropped with the session.
+    snapshot: Option<Arc<Snapshot>>,
+    /// Why the first load failed, if it did; requests get it as an error.
+    failed: Option<String>,
+    /// Requests waiting for the first load; drained when it ends.
+    waiting: Vec<Waiter>,
+    /// Viewers by id; added by `Subscribe`, removed by `Unsubscribe` or when their mailbox is
+    /// closed at broadcast time.
+    viewers: HashMap<u64, Recipient<ViewerEvent>>,
+    /// A reload runs on the blocking pool (at most one at a time).
+    reloading: bool,
+    /// A refresh arrived during that reload: run one more when it ends.
+    again: bool,
+    /// A debounced reload is scheduled.
+    scheduled: bool,
+    /// The filesystem watcher (local mode); stops watching when dropped with the session.
+    watcher: Option<notify::RecommendedWatcher>,
+}
+
+impl RepoSession {
+    /// A session for the repository `config` names; it loads once started.
+    pub fn new(config: SessionConfig) -> Self {
+        RepoSession {
+            config,
+            snapshot: None,
+            failed: None,
+            waiting: Vec::new(),
+            viewers: HashMap::new(),
+            reloading: false,
+            again: false,
+            scheduled: false,
+            watcher: None,
+        }
+    }
+
+    fn loaded(&mut self, result: Result<Snapshot, String>, ctx: &mut Context<Self>) {
+        match result {
+            Ok(snapshot) => {
+                let snapshot = Arc::new(snapshot);
+                let dirs = snapshot.repo.dirs().clone();
+                self.snapshot = Some(Arc::clone(&snapshot));
+                for w in self.waiting.drain(..) {
+                    let _ = w.send(Ok(Arc::clone(&snapshot)));
+                }
+                if self.config.watch {
+                    self.watcher = watch(ctx.address(), &dirs.git_dir, &dirs.common_dir);
+                }
+                ctx.run_interval(self.config.poll_interval, |act, ctx| act.start_reload(ctx));
+            }
+            Err(e) => {
+                self.failed = Some(e.clone());
+                for w in self.waiting.drain(..) {
+                    let _ = w.send(Err(SessionError::Load(e.clone())));
+                }
+            }
+        }
+    }
+
+    fn start_reload(&mut self, ctx: &mut Context<Self>) {
+        let Some(previous) = self.snapshot.clone() else {
+            return;
+        };
+        if self.reloading {
+            self.again = true;
+            return;
+        }
+        self.reloading = true;
+        let work =
+            tokio::task::spawn_blocking(move || previous.reload().map_err(|e| e.to_string()));
+        ctx.spawn(
+            actix::fut::wrap_future::<_, Self>(work).map(|result, act, ctx| {
+                act.reloading = false;
+                match result {
+                    Ok(Ok((snapshot, delta))) => {
+                        let changed = !delta.is_empty();
+                        let event = changed.then(|| {
+                            DeltaEvent::new(snapshot.version, &delta, snapshot.layout.len())
+                        });
+                        act.snapshot = Some(Arc::new(snapshot));
+                        if let Some(event) = event {
+                            act.broadcast(ViewerEvent::Delta(Arc::new(event)));
+                        }
+                    }
+                    Ok(Err(e)) => act.broadcast(ViewerEvent::ReloadFailed(Arc::new(e))),
+                    Err(e) => act.broadcast(ViewerEvent::ReloadFailed(Arc::new(e.to_string()))),
+                }
+                if std::mem::take(&mut act.again) {
+                    act.start_reload(ctx);
+                }
+            }),
+        );
+    }
+
+    /// Sends `event` to every viewer without waiting; viewers whose mailbox is gone are dropped.
+    /// A full mailbox is the viewer's problem (its WebSocket actor coalesces or disconnects).
+    fn broadcast(&mut self, event: ViewerEvent) {
+        self.viewers.retain(|_, v| match v.try_send(event.clone()) {
+            Ok(()) | Err(SendError::Full(_)) => true,
+            Err(SendError::Closed(_)) => false,
+        });
+    }
+}
+
+/// Whether a path is one of git's lock files (written and renamed away in every update).
+fn is_lock(path: &Path) -> bool {
+    path.extension().is_some_and(|e| e == "lock")
+}
+
+/// Starts a watcher on the git directory (and the common directory of a linked worktree) that
+/// asks `addr` for a refresh on every change but lock-file churn.
+/// The watcher holds a weak address: it must not keep a stopped session alive.
+fn watch(
+    addr: Addr<RepoSession>,
+    git_dir: &Path,
+    common_dir: &Path,
+) -> Option<notify::RecommendedWatcher> {
+    let addr = addr.downgrade();
+    let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+        if let (Ok(event), Some(addr)) = (res, addr.upgrade())
+            && event.paths.iter().any(|p| !is_lock(p))
+        {
+            addr.do_send(Refresh);
+        }
+    })
+    .ok()?;
+    watcher.watch(git_dir, RecursiveMode::Recursive).ok()?;
+    if common_dir != git_dir {
+        watcher.watch(common_dir, RecursiveMode::Recursive).ok()?;
+    }
+    Some(watcher)
+}
+
+impl Actor for RepoSession {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        let path = self.config.path.clone();
+        let work =
+            tokio::task::spawn_blocking(move || Snapshot::load(&path).map_err(|e| e.to_string()));
+        ctx.wait(
+            actix::fut::wrap_future::<_, Self>(work).map(|result, act, ctx| {
+                let result = result.unwrap_or_else(|e| Err(e.to_string()));
+                act.loaded(result, ctx);
+            }),
+        );
+    }
+
+    fn stopping(&mut self, _: &mut Context<Self>) -> Running {
+        for w in self.waiting.drain(..) {
+            let _ = w.send(Err(SessionError::Stopped));
+        }
+        Running::Stop
+    }
+}
+
+impl Handler<GetSnapshot> for RepoSession {
+    type Result = ResponseFuture<Result<Arc<Snapshot>, SessionError>>;
+
+    fn handle(&mut self, _: GetSnapshot, _: &mut Context<Self>) -> Self::Result {
+        if let Some(s) = &self.snapshot {
+            let s = Arc::clone(s);
+            return Box::pin(async move { Ok(s) });
+        }
+        if let Some(e) = &self.failed {
+            let e = e.clone();
+            return Box::pin(async move { Err(SessionError::Load(e)) });
+        }
+        let (tx, rx) = oneshot::channel();
+        self.waiting.push(tx);
+        Box::pin(async move { rx.await.unwrap_or(Err(SessionError::Stopped)) })
+    }
+}
+
+impl Handler<Subscribe> for RepoSession {
+    type Result = ();
+
+    fn handle(&mut self, msg: Subscribe, _: &mut Context<Self>) {
+        self.viewers.insert(msg.id, msg.viewer);
+    }
+}
+
+impl Handler<Unsubscribe> for RepoSession {
+    type Result = ();
+
+    fn handle(&mut self, msg: Unsubscribe, _: &mut Context<Self>) {
+        self.viewers.remove(&msg.id);
+    }
+}
+
+impl Handler<Shutdown> for RepoSession {
+    type Result = ();
+
+    fn handle(&mut self, _: Shutdown, ctx: &mut Context<Self>) {
+        ctx.stop();
+    }
+}
+
+impl Handler<ViewerCount> for RepoSession {
+    type Result = usize;
+
+    fn handle(&mut self, _: ViewerCount, _: &mut Context<Self>) -> usize {
+        self.viewers.len()
+    }
+}
+
+impl Handler<Refresh> for RepoSession {
+    type Result = ();
+
+    fn handle(&mut self, _: Refresh, ctx: &mut Context<Self>) {
+        if self.scheduled {
+            return;
+        }
+        self.scheduled = true;
+        ctx.run_later(self.config.debounce, |act, ctx| {
+            act.scheduled = false;
+            act.start_reload(ctx);
+        });
+    }
+}

@@ -1,0 +1,146 @@
+//! [`Supervisor`]: the registry of repository sessions.
+
+use std::collections::HashMap;
+use std::fmt;
+
+use actix::prelude::*;
+
+use crate::repo_session::{RepoSession, SessionConfig, Shutdown};
+
+/// A repository's id: `local` in local mode, 16 hex digits in hosted mode. Only lowercase
+/// letters, digits and `-`, 1 to 64 characters, so it is safe in paths and URLs.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RepoId(String);
+
+impl RepoId {
+    /// Validates an id.
+    pub fn parse(id: &str) -> Option<RepoId> {
+        let ok = !id.is_empty()
+            && id.len() <= 64
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        ok.then(|| RepoId(id.to_string()))
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for RepoId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Why the supervisor cannot give a session.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SupervisorError {
+    /// No repository is registered under this id.
+    #[error("no repository {0}")]
+    UnknownRepo(RepoId),
+}
+
+/// Makes a repository known (does not start its session).
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct Register {
+    /// Its id.
+    pub id: RepoId,
+    /// Where it is and how to watch it.
+    pub config: SessionConfig,
+}
+
+/// The running session of a repository, started (or restarted) if needed.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<Addr<RepoSession>, SupervisorError>")]
+pub struct GetSession(pub RepoId);
+
+/// Stops a repository's session (memory freed; it starts again on the next [`GetSession`]).
+#[derive(Debug, Message)]
+#[rtype(result = "bool")]
+pub struct StopSession(pub RepoId);
+
+/// Ids of the sessions running now.
+#[derive(Debug, Message)]
+#[rtype(result = "Vec<RepoId>")]
+pub struct RunningSessions;
+
+/// The registry of repositories and their running sessions.
+#[derive(Debug, Default)]
+pub struct Supervisor {
+    /// Known repositories; added by `Register`, kept for the supervisor's life.
+    known: HashMap<RepoId, SessionConfig>,
+    /// Running sessions; added on first `GetSession`, removed by `StopSession`, replaced when
+    /// found dead.
+    sessions: HashMap<RepoId, Addr<RepoSession>>,
+}
+
+impl Supervisor {
+    /// An empty registry.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+impl Actor for Supervisor {
+    type Context = Context<Self>;
+}
+
+impl Handler<Register> for Supervisor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Register, _: &mut Context<Self>) {
+        self.known.insert(msg.id, msg.config);
+    }
+}
+
+impl Handler<GetSession> for Supervisor {
+    type Result = Result<Addr<RepoSession>, SupervisorError>;
+
+    fn handle(&mut self, GetSession(id): GetSession, _: &mut Context<Self>) -> Self::Result {
+        if let Some(addr) = self.sessions.get(&id).filter(|a| a.connected()) {
+            return Ok(addr.clone());
+        }
+        let config = self
+            .known
+            .get(&id)
+            .cloned()
+            .ok_or_else(|| SupervisorError::UnknownRepo(id.clone()))?;
+        // A session that died (its actor stopped) is replaced by a fresh one.
+        let addr = RepoSession::new(config).start();
+        self.sessions.insert(id, addr.clone());
+        Ok(addr)
+    }
+}
+
+impl Handler<StopSession> for Supervisor {
+    type Result = bool;
+
+    fn handle(&mut self, StopSession(id): StopSession, _: &mut Context<Self>) -> bool {
+        match self.sessions.remove(&id) {
+            Some(addr) => {
+                addr.do_send(Shutdown);
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+impl Handler<RunningSessions> for Supervisor {
+    type Result = Vec<RepoId>;
+
+    fn handle(&mut self, _: RunningSessions, _: &mut Context<Self>) -> Vec<RepoId> {
+        let mut ids: Vec<RepoId> = self
+            .sessions
+            .iter()
+            .filter(|(_, a)| a.connected())
+            .map(|(id, _)| id.clone())
+            .collect();
+        ids.sort();
+        ids
+    }
+}

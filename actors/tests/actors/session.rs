@@ -1,0 +1,306 @@
+//! RepoSession and Supervisor: loading, live deltas from the watcher and the poll fallback,
+//! many viewers, restarts.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use actix::prelude::*;
+use gitvista_actors::events::RefChangeEvent;
+use gitvista_actors::repo_session::{GetSnapshot, Subscribe, ViewerCount};
+use gitvista_actors::supervisor::{
+    GetSession, Register, RunningSessions, StopSession, SupervisorError,
+};
+use gitvista_actors::{DeltaEvent, RepoId, SessionConfig, Supervisor, ViewerEvent};
+use tokio::sync::mpsc;
+
+fn fixture(name: &str, tmp: &Path) -> PathBuf {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../gitcore/tests/fixtures")
+        .join(format!("{name}.sh"));
+    let dest = tmp.join(name);
+    let out = Command::new("bash")
+        .arg(&script)
+        .arg(&dest)
+        .output()
+        .expect("bash runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    dest
+}
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_AUTHOR_NAME", "A")
+        .env("GIT_AUTHOR_EMAIL", "a@example.com")
+        .env("GIT_COMMITTER_NAME", "C")
+        .env("GIT_COMMITTER_EMAIL", "c@example.com")
+        .output()
+        .expect("git runs");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// A viewer that forwards deltas to the test.
+struct Collector(mpsc::UnboundedSender<ViewerEvent>);
+
+impl Actor for Collector {
+    type Context = Context<Self>;
+}
+
+impl Handler<ViewerEvent> for Collector {
+    type Result = ();
+    fn handle(&mut self, msg: ViewerEvent, _: &mut Context<Self>) {
+        let _ = self.0.send(msg);
+    }
+}
+
+async fn next_delta(rx: &mut mpsc::UnboundedReceiver<ViewerEvent>, within: Duration) -> DeltaEvent {
+    match tokio::time::timeout(within, rx.recv()).await {
+        Ok(Some(ViewerEvent::Delta(d))) => (*d).clone(),
+        Ok(Some(ViewerEvent::ReloadFailed(e))) => panic!("reload failed: {e}"),
+        Ok(None) => panic!("viewer channel closed"),
+        Err(_) => panic!("no delta within {within:?}"),
+    }
+}
+
+async fn start(path: &Path, config: SessionConfig) -> Addr<gitvista_actors::RepoSession> {
+    let sup = Supervisor::new().start();
+    let id = RepoId::parse("local").expect("valid id");
+    sup.send(Register {
+        id: id.clone(),
+        config: SessionConfig {
+            path: path.to_path_buf(),
+            ..config
+        },
+    })
+    .await
+    .expect("mailbox");
+    sup.send(GetSession(id))
+        .await
+        .expect("mailbox")
+        .expect("known repo")
+}
+
+async fn subscribe(
+    session: &Addr<gitvista_actors::RepoSession>,
+    id: u64,
+) -> mpsc::UnboundedReceiver<ViewerEvent> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let viewer = Collector(tx).start();
+    session
+        .send(Subscribe {
+            id,
+            viewer: viewer.recipient(),
+        })
+        .await
+        .expect("mailbox");
+    rx
+}
+
+fn watch_only(path: &Path) -> SessionConfig {
+    SessionConfig {
+        poll_interval: Duration::from_secs(3600),
+        ..SessionConfig::local(path)
+    }
+}
+
+#[actix::test]
+async fn snapshot_matches_git_and_commits_arrive_as_deltas_within_two_seconds() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let repo = fixture("merges", tmp.path()).join("repo");
+    let session = start(&repo, watch_only(&repo)).await;
+    let snap = session
+        .send(GetSnapshot)
+        .await
+        .expect("mailbox")
+        .expect("loads");
+    let count: usize = git(
+        &repo,
+        &["--no-replace-objects", "rev-list", "--all", "--count"],
+    )
+    .parse()
+    .expect("count");
+    assert_eq!(snap.graph.len(), count);
+    let mut rx = subscribe(&session, 1).await;
+
+    std::fs::write(repo.join("live.txt"), "live").expect("write");
+    git(&repo, &["add", "live.txt"]);
+    git(&repo, &["commit", "-q", "-m", "live commit"]);
+    let head = git(&repo, &["rev-parse", "HEAD"]);
+    let d = next_delta(&mut rx, Duration::from_secs(2)).await;
+    assert_eq!(d.added, vec![head.clone()]);
+    assert!(d.refs.iter().any(|r| matches!(r, RefChangeEvent::Moved { name, to, .. } if name == "refs/heads/main" && *to == head)));
+    assert_eq!(
+        d.head.as_ref().and_then(|h| h.commit.clone()),
+        Some(head.clone())
+    );
+    let snap = session
+        .send(GetSnapshot)
+        .await
+        .expect("mailbox")
+        .expect("loaded");
+    assert_eq!(snap.graph.len(), count + 1);
+    assert_eq!(snap.layout.len(), count + 1);
+
+    git(&repo, &["commit", "-q", "--amend", "-m", "amended"]);
+    let d = next_delta(&mut rx, Duration::from_secs(2)).await;
+    assert_eq!(d.removed, vec![head]);
+    assert_eq!(d.added, vec![git(&repo, &["rev-parse", "HEAD"])]);
+    assert!(d.rewritten);
+    let head = git(&repo, &["rev-parse", "HEAD"]);
+
+    git(&repo, &["branch", "brand-new"]);
+    let d = next_delta(&mut rx, Duration::from_secs(2)).await;
+    assert_eq!(
+        d.refs,
+        vec![RefChangeEvent::Created {
+            name: "refs/heads/brand-new".into(),
+            to: head.clone()
+        }]
+    );
+
+    git(&repo, &["tag", "-d", "light"]);
+    let d = next_delta(&mut rx, Duration::from_secs(2)).await;
+    assert!(
+        matches!(&d.refs[..], [RefChangeEvent::Deleted { name, .. }] if name == "refs/tags/light"),
+        "{d:?}"
+    );
+
+    std::fs::write(repo.join("a.txt"), "stash me").expect("write");
+    git(&repo, &["stash", "push", "-q"]);
+    let d = next_delta(&mut rx, Duration::from_secs(2)).await;
+    assert!(
+        d.refs
+            .iter()
+            .any(|r| matches!(r, RefChangeEvent::Created { name, .. } if name == "stash@{0}")),
+        "{d:?}"
+    );
+}
+
+#[actix::test]
+async fn polling_finds_changes_when_no_watcher_runs() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let repo = fixture("linear", tmp.path()).join("repo");
+    let config = SessionConfig {
+        watch: false,
+        poll_interval: Duration::from_millis(200),
+        ..SessionConfig::local(&repo)
+    };
+    let session = start(&repo, config).await;
+    session
+        .send(GetSnapshot)
+        .await
+        .expect("mailbox")
+        .expect("loads");
+    let mut rx = subscribe(&session, 7).await;
+    std::fs::write(repo.join("p.txt"), "poll").expect("write");
+    git(&repo, &["add", "p.txt"]);
+    git(&repo, &["commit", "-q", "-m", "found by polling"]);
+    let d = next_delta(&mut rx, Duration::from_secs(3)).await;
+    assert_eq!(d.added, vec![git(&repo, &["rev-parse", "HEAD"])]);
+}
+
+#[actix::test]
+async fn five_hundred_viewers_receive_the_same_delta() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let repo = fixture("linear", tmp.path()).join("repo");
+    let session = start(&repo, watch_only(&repo)).await;
+    session
+        .send(GetSnapshot)
+        .await
+        .expect("mailbox")
+        .expect("loads");
+    let mut receivers = Vec::new();
+    for id in 0..500 {
+        receivers.push(subscribe(&session, id).await);
+    }
+    assert_eq!(session.send(ViewerCount).await.expect("mailbox"), 500);
+    git(&repo, &["branch", "fan-out"]);
+    let first = next_delta(&mut receivers[0], Duration::from_secs(2)).await;
+    for rx in &mut receivers[1..] {
+        assert_eq!(next_delta(rx, Duration::from_secs(2)).await, first);
+    }
+}
+
+#[actix::test]
+async fn supervisor_restarts_stopped_sessions_and_refuses_unknown_ids() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let repo = fixture("linear", tmp.path()).join("repo");
+    let sup = Supervisor::new().start();
+    let id = RepoId::parse("local").expect("valid");
+    sup.send(Register {
+        id: id.clone(),
+        config: watch_only(&repo),
+    })
+    .await
+    .expect("mailbox");
+    let first = sup
+        .send(GetSession(id.clone()))
+        .await
+        .expect("mailbox")
+        .expect("known");
+    first
+        .send(GetSnapshot)
+        .await
+        .expect("mailbox")
+        .expect("loads");
+    assert_eq!(
+        sup.send(RunningSessions).await.expect("mailbox"),
+        vec![id.clone()]
+    );
+    assert!(sup.send(StopSession(id.clone())).await.expect("mailbox"));
+    for _ in 0..50 {
+        if !first.connected() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(!first.connected(), "the stopped session's actor ended");
+    let second = sup
+        .send(GetSession(id.clone()))
+        .await
+        .expect("mailbox")
+        .expect("restarts");
+    assert!(second.connected());
+    second
+        .send(GetSnapshot)
+        .await
+        .expect("mailbox")
+        .expect("loads again");
+    let unknown = RepoId::parse("nope").expect("valid");
+    let err = sup
+        .send(GetSession(unknown.clone()))
+        .await
+        .expect("mailbox")
+        .expect_err("unknown");
+    assert_eq!(err, SupervisorError::UnknownRepo(unknown));
+    assert!(RepoId::parse("../etc").is_none());
+    assert!(RepoId::parse("").is_none());
+}
+
+#[actix::test]
+async fn a_path_that_is_not_a_repository_is_a_load_error() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let session = start(tmp.path(), watch_only(tmp.path())).await;
+    let err = session
+        .send(GetSnapshot)
+        .await
+        .expect("mailbox")
+        .expect_err("not a repo");
+    assert!(
+        err.to_string().contains("not inside a git repository"),
+        "{err}"
+    );
+}
