@@ -1,6 +1,12 @@
 //! GitVista: a live, interactive Git commit graph in the browser.
 //!
-//! The root package holds the command line (see `main.rs`) and, as the server grows, the HTTP and
-//! WebSocket glue, the metadata store and auth. Reading repositories is `gitcore`'s job.
+//! The root package holds the command line (`main.rs` dispatches to [`cli`]), the validated
+//! [`config::Config`], the server's startup ([`startup::Application`]), its HTTP [`routes`] and
+//! the one error type they answer with ([`error::ApiError`]). Reading repositories is `gitcore`'s
+//! job; keeping them loaded and live is `gitvista-actors`'.
 
 pub mod cli;
+pub mod config;
+pub mod error;
+pub mod routes;
+pub mod startup;

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use gitvista::cli::log::{self, LogFormat};
+use gitvista::config::Config;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -19,6 +20,21 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Serve one repository on this machine (local mode); the graph updates as it changes.
+    Open {
+        /// The repository (any path inside a work tree, a .git directory, or a bare repository).
+        #[arg(default_value = ".")]
+        path: PathBuf,
+        /// Address to listen on.
+        #[arg(long, env = "GITVISTA_HOST", default_value = "127.0.0.1")]
+        host: std::net::IpAddr,
+        /// Port to listen on (0: any free port).
+        #[arg(long, env = "GITVISTA_PORT", default_value_t = 8080)]
+        port: u16,
+        /// Do not open a browser.
+        #[arg(long, env = "GITVISTA_NO_BROWSER")]
+        no_browser: bool,
+    },
     /// Print every commit `git rev-list --all` walks, children before parents.
     Log {
         /// The repository (any path inside a work tree, a .git directory, or a bare repository).
@@ -34,6 +50,19 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Log { path, format } => log::run(&path, format),
+        Command::Open {
+            path,
+            host,
+            port,
+            no_browser,
+        } => gitvista::cli::open::run(
+            Config {
+                host,
+                port,
+                repo_path: path,
+            },
+            !no_browser,
+        ),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

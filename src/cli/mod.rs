@@ -1,3 +1,4 @@
 //! Command implementations behind the thin dispatcher in `main.rs`.
 
 pub mod log;
+pub mod open;

@@ -1,3 +1,4 @@
 //! Integration tests of the `gitvista` binary and server.
 
+mod api;
 mod log_command;

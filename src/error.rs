@@ -1,0 +1,73 @@
+//! The one place HTTP statuses are chosen.
+//!
+//! Every error a handler can return is an [`ApiError`]; it renders as JSON
+//! `{"error": "<sentence for people>", "code": "<stable snake_case tag for programs>"}`. Codes never
+//! change once published; messages may be reworded.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+
+/// An error answered over HTTP.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// No repository with this id (or the id is malformed).
+    #[error("no repository with id {0:?}")]
+    UnknownRepo(String),
+    /// The request is malformed; `code` says how.
+    #[error("{message}")]
+    BadRequest {
+        /// What is wrong, for people.
+        message: String,
+        /// What is wrong, for programs.
+        code: &'static str,
+    },
+    /// No route matches.
+    #[error("no such route")]
+    NoRoute,
+    /// The repository exists but cannot be served right now.
+    #[error("the repository is not available: {0}")]
+    Unavailable(String),
+}
+
+impl ApiError {
+    /// A 400 with a message and code.
+    pub fn bad_request(message: impl Into<String>, code: &'static str) -> Self {
+        ApiError::BadRequest {
+            message: message.into(),
+            code,
+        }
+    }
+
+    fn code(&self) -> &'static str {
+        match self {
+            ApiError::UnknownRepo(_) => "unknown_repo",
+            ApiError::BadRequest { code, .. } => code,
+            ApiError::NoRoute => "not_found",
+            ApiError::Unavailable(_) => "repo_unavailable",
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    error: String,
+    code: &'a str,
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::UnknownRepo(_) | ApiError::NoRoute => StatusCode::NOT_FOUND,
+            ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        HttpResponse::build(self.status_code()).json(Body {
+            error: self.to_string(),
+            code: self.code(),
+        })
+    }
+}

@@ -1,0 +1,98 @@
+//! `/api/repos/{id}/graph?offset=&limit=`: a window of laid-out rows.
+
+use actix_web::{HttpResponse, get, web};
+use gitcore::layout::{EdgeOut, OVERFLOW};
+use serde::{Deserialize, Serialize};
+
+use super::repository::kind_name;
+use super::{AppState, snapshot};
+use crate::error::ApiError;
+
+/// Largest window one request may ask for.
+pub const MAX_LIMIT: usize = 2000;
+
+#[derive(Debug, Deserialize)]
+pub struct WindowQuery {
+    offset: Option<usize>,
+    limit: Option<usize>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Edge {
+    parent: String,
+    parent_row: usize,
+    parent_lane: Option<u16>,
+    track: Option<u16>,
+}
+
+fn lane(l: u16) -> Option<u16> {
+    (l != OVERFLOW).then_some(l)
+}
+
+fn edge(g: &gitcore::graph::CommitGraph, e: &EdgeOut) -> Edge {
+    Edge {
+        parent: g.oid(e.parent).to_hex(),
+        parent_row: e.parent_row,
+        parent_lane: lane(e.parent_lane),
+        track: lane(e.track),
+    }
+}
+
+/// Rows `offset..offset + limit` with lanes (`null` for the overflow lane), edges, refs, author,
+/// time and subject, plus the edges from above that pass into the window.
+#[get("/api/repos/{id}/graph")]
+pub async fn graph(
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    query: web::Query<WindowQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let offset = query.offset.unwrap_or(0);
+    let limit = query.limit.unwrap_or(100);
+    if limit == 0 || limit > MAX_LIMIT {
+        return Err(ApiError::bad_request(
+            format!("limit must be between 1 and {MAX_LIMIT}"),
+            "invalid_limit",
+        ));
+    }
+    let snap = snapshot(&state, &id).await?;
+    let g = &snap.graph;
+    let w = snap.layout.window(offset, limit);
+    let rows: Vec<serde_json::Value> = w
+        .rows
+        .iter()
+        .map(|r| {
+            let author = g.author(r.commit);
+            serde_json::json!({
+                "row": r.row,
+                "hash": g.oid(r.commit).to_hex(),
+                "lane": lane(r.lane),
+                "edges": r.edges.iter().map(|e| edge(g, e)).collect::<Vec<_>>(),
+                "refs": g.refs_at(r.commit).iter().map(|x| serde_json::json!({"name": x.name, "kind": kind_name(x.kind)})).collect::<Vec<_>>(),
+                "author": author.name,
+                "authorEmail": author.email,
+                "time": g.author_time(r.commit),
+                "summary": g.summary(r.commit),
+            })
+        })
+        .collect();
+    let through: Vec<serde_json::Value> = w
+        .through
+        .iter()
+        .map(|t| {
+            serde_json::json!({
+                "childRow": t.child_row,
+                "childLane": lane(t.child_lane),
+                "edge": edge(g, &t.edge),
+            })
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "version": snap.version,
+        "offset": offset,
+        "total": snap.layout.len(),
+        "width": w.width,
+        "rows": rows,
+        "through": through,
+    })))
+}

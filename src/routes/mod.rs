@@ -1,0 +1,48 @@
+//! HTTP routes.
+
+mod graph;
+mod health;
+mod pages;
+mod repository;
+
+use std::sync::Arc;
+
+use actix::Addr;
+use actix_web::web;
+use gitvista_actors::repo_session::GetSnapshot;
+use gitvista_actors::supervisor::GetSession;
+use gitvista_actors::{RepoId, Snapshot, Supervisor};
+
+use crate::error::ApiError;
+
+/// What every handler can reach.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    /// The registry of repository sessions.
+    pub supervisor: Addr<Supervisor>,
+}
+
+/// The current snapshot of repository `id`, loading it on first use.
+pub async fn snapshot(state: &AppState, id: &str) -> Result<Arc<Snapshot>, ApiError> {
+    let repo = RepoId::parse(id).ok_or_else(|| ApiError::UnknownRepo(id.to_string()))?;
+    let session = state
+        .supervisor
+        .send(GetSession(repo))
+        .await
+        .map_err(|e| ApiError::Unavailable(e.to_string()))?
+        .map_err(|_| ApiError::UnknownRepo(id.to_string()))?;
+    session
+        .send(GetSnapshot)
+        .await
+        .map_err(|e| ApiError::Unavailable(e.to_string()))?
+        .map_err(|e| ApiError::Unavailable(e.to_string()))
+}
+
+/// Registers every route.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(health::healthz)
+        .service(pages::index)
+        .service(pages::graph_page)
+        .service(repository::repository)
+        .service(graph::graph);
+}

@@ -1,0 +1,61 @@
+//! `/api/repos/{id}/repository`: the summary of a repository.
+
+use actix_web::{HttpResponse, get, web};
+use gitcore::graph::RefKind;
+use serde::Serialize;
+
+use super::{AppState, snapshot};
+use crate::error::ApiError;
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RefJson<'a> {
+    name: &'a str,
+    kind: &'static str,
+    commit: String,
+    row: Option<usize>,
+}
+
+/// The wire name of a ref kind.
+pub fn kind_name(kind: RefKind) -> &'static str {
+    match kind {
+        RefKind::Branch => "branch",
+        RefKind::Remote => "remote",
+        RefKind::Tag => "tag",
+        RefKind::Stash => "stash",
+        RefKind::Notes => "notes",
+        RefKind::Pull => "pull",
+        RefKind::Other => "other",
+    }
+}
+
+/// Refs, HEAD, counts and the snapshot version.
+#[get("/api/repos/{id}/repository")]
+pub async fn repository(
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let snap = snapshot(&state, &id).await?;
+    let g = &snap.graph;
+    let refs: Vec<RefJson<'_>> = g
+        .refs()
+        .iter()
+        .map(|r| RefJson {
+            name: &r.name,
+            kind: kind_name(r.kind),
+            commit: g.oid(r.commit).to_hex(),
+            row: snap.layout.row_of(r.commit),
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "id": id.as_str(),
+        "state": "ready",
+        "version": snap.version,
+        "head": gitvista_actors::events::HeadEvent::from_head(g.head()),
+        "commits": g.len(),
+        "rows": snap.layout.len(),
+        "width": snap.layout.width(),
+        "refs": refs,
+        "problems": g.problems(),
+    })))
+}

@@ -1,0 +1,169 @@
+//! The HTTP API of a real server on a free loopback port, over fixture repositories.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use gitvista::config::Config;
+use gitvista::startup::Application;
+use serde_json::Value;
+
+fn fixture(name: &str, tmp: &Path) -> PathBuf {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("gitcore/tests/fixtures")
+        .join(format!("{name}.sh"));
+    let dest = tmp.join(name);
+    let out = Command::new("bash")
+        .arg(&script)
+        .arg(&dest)
+        .output()
+        .expect("bash runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    dest
+}
+
+/// Starts the application on port 0 for `repo`; returns its base URL.
+async fn spawn_app(repo: &Path) -> String {
+    let app = Application::build(Config {
+        host: "127.0.0.1".parse().expect("address"),
+        port: 0,
+        repo_path: repo.to_path_buf(),
+    })
+    .await
+    .expect("builds");
+    let url = format!("http://127.0.0.1:{}", app.port());
+    actix_rt::spawn(app.run_until_stopped());
+    url
+}
+
+async fn get(url: &str) -> (u16, Value) {
+    let resp = reqwest::get(url).await.expect("request");
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+#[actix_rt::test]
+async fn healthz_repository_and_graph_window_have_the_documented_shape() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let repo = fixture("merges", tmp.path()).join("repo");
+    let base = spawn_app(&repo).await;
+
+    let (status, body) = get(&format!("{base}/healthz")).await;
+    assert_eq!((status, body["status"].as_str()), (200, Some("ok")));
+
+    let (status, summary) = get(&format!("{base}/api/repos/local/repository")).await;
+    assert_eq!(status, 200);
+    let commits = summary["commits"].as_u64().expect("commits");
+    let expected = Command::new("git")
+        .args(["--no-replace-objects", "rev-list", "--all", "--count"])
+        .current_dir(&repo)
+        .output()
+        .expect("git");
+    assert_eq!(
+        commits.to_string(),
+        String::from_utf8_lossy(&expected.stdout).trim()
+    );
+    assert_eq!(summary["head"]["branch"], "refs/heads/main");
+    assert!(
+        summary["refs"]
+            .as_array()
+            .expect("refs")
+            .iter()
+            .any(|r| r["name"] == "refs/pull/1/head" && r["kind"] == "pull")
+    );
+
+    let (status, w) = get(&format!("{base}/api/repos/local/graph?offset=2&limit=5")).await;
+    assert_eq!(status, 200);
+    let rows = w["rows"].as_array().expect("rows");
+    assert_eq!(rows.len(), 5);
+    assert_eq!(rows[0]["row"], 2);
+    assert_eq!(w["total"].as_u64(), Some(commits));
+    for r in rows {
+        assert_eq!(r["hash"].as_str().map(str::len), Some(40));
+        assert!(r["summary"].is_string() && r["author"].is_string() && r["time"].is_i64());
+        for e in r["edges"].as_array().expect("edges") {
+            assert!(e["parentRow"].as_u64().expect("row") > r["row"].as_u64().expect("row"));
+        }
+    }
+    assert!(
+        !w["through"].as_array().expect("through").is_empty(),
+        "edges pass into row 2"
+    );
+    let (_, top) = get(&format!("{base}/api/repos/local/graph?limit=1")).await;
+    let newest = Command::new("git")
+        .args([
+            "--no-replace-objects",
+            "rev-list",
+            "--all",
+            "--date-order",
+            "-n1",
+        ])
+        .current_dir(&repo)
+        .output()
+        .expect("git");
+    assert_eq!(
+        top["rows"][0]["hash"],
+        String::from_utf8_lossy(&newest.stdout).trim()
+    );
+}
+
+#[actix_rt::test]
+async fn errors_are_json_with_codes_and_security_headers_are_set() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let repo = fixture("linear", tmp.path()).join("repo");
+    let base = spawn_app(&repo).await;
+    for (path, status, code) in [
+        ("/api/repos/nope/repository", 404, "unknown_repo"),
+        ("/api/repos/..%2F..%2Fetc/repository", 404, "unknown_repo"),
+        ("/api/repos/local/graph?limit=0", 400, "invalid_limit"),
+        ("/api/repos/local/graph?limit=100000", 400, "invalid_limit"),
+        ("/api/repos/local/graph?offset=-1", 400, "invalid_query"),
+        ("/api/repos/local/graph?offset=abc", 400, "invalid_query"),
+        ("/no/such/route", 404, "not_found"),
+    ] {
+        let (got, body) = get(&format!("{base}{path}")).await;
+        assert_eq!(got, status, "{path}");
+        assert_eq!(body["code"], code, "{path}: {body}");
+        assert!(
+            body["error"].as_str().is_some_and(|e| !e.is_empty()),
+            "{path}"
+        );
+    }
+    let resp = reqwest::get(format!("{base}/healthz"))
+        .await
+        .expect("request");
+    let h = resp.headers();
+    assert_eq!(h["content-security-policy"], "default-src 'self'");
+    assert_eq!(h["x-content-type-options"], "nosniff");
+    assert_eq!(h["referrer-policy"], "no-referrer");
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let resp = client
+        .get(format!("{base}/"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(resp.status().as_u16(), 302);
+    assert_eq!(resp.headers()["location"], "/r/local");
+    let (_, past_end) = get(&format!(
+        "{base}/api/repos/local/graph?offset=100000&limit=10"
+    ))
+    .await;
+    assert_eq!(past_end["rows"].as_array().map(Vec::len), Some(0));
+}
+
+#[actix_rt::test]
+async fn a_directory_that_is_not_a_repository_is_a_503_not_a_crash() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let base = spawn_app(tmp.path()).await;
+    let (status, body) = get(&format!("{base}/api/repos/local/repository")).await;
+    assert_eq!(status, 503);
+    assert_eq!(body["code"], "repo_unavailable");
+    let (status, _) = get(&format!("{base}/healthz")).await;
+    assert_eq!(status, 200);
+}
