@@ -25,6 +25,9 @@ pub enum ApiError {
     /// No route matches.
     #[error("no such route")]
     NoRoute,
+    /// The request is not allowed (e.g. a WebSocket from another site).
+    #[error("{0}")]
+    Forbidden(String),
     /// The repository exists but cannot be served right now.
     #[error("the repository is not available: {0}")]
     Unavailable(String),
@@ -44,6 +47,7 @@ impl ApiError {
             ApiError::UnknownRepo(_) => "unknown_repo",
             ApiError::BadRequest { code, .. } => code,
             ApiError::NoRoute => "not_found",
+            ApiError::Forbidden(_) => "forbidden",
             ApiError::Unavailable(_) => "repo_unavailable",
         }
     }
@@ -60,6 +64,7 @@ impl ResponseError for ApiError {
         match self {
             ApiError::UnknownRepo(_) | ApiError::NoRoute => StatusCode::NOT_FOUND,
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }

@@ -10,3 +10,4 @@ pub mod config;
 pub mod error;
 pub mod routes;
 pub mod startup;
+pub mod ws;

@@ -44,5 +44,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(pages::index)
         .service(pages::graph_page)
         .service(repository::repository)
-        .service(graph::graph);
+        .service(graph::graph)
+        .service(crate::ws::ws);
 }

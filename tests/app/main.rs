@@ -2,3 +2,4 @@
 
 mod api;
 mod log_command;
+mod ws;

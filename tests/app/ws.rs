@@ -1,0 +1,135 @@
+//! The WebSocket: summary on connect, live deltas after `git` changes, the Origin check.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use gitvista::config::Config;
+use gitvista::startup::Application;
+use serde_json::Value;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+fn fixture(name: &str, tmp: &Path) -> PathBuf {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("gitcore/tests/fixtures")
+        .join(format!("{name}.sh"));
+    let dest = tmp.join(name);
+    let out = Command::new("bash")
+        .arg(&script)
+        .arg(&dest)
+        .output()
+        .expect("bash runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    dest
+}
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_AUTHOR_NAME", "A")
+        .env("GIT_AUTHOR_EMAIL", "a@example.com")
+        .env("GIT_COMMITTER_NAME", "C")
+        .env("GIT_COMMITTER_EMAIL", "c@example.com")
+        .output()
+        .expect("git runs");
+    assert!(out.status.success(), "git {args:?}");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+async fn spawn_app(repo: &Path) -> u16 {
+    let app = Application::build(Config {
+        host: "127.0.0.1".parse().expect("address"),
+        port: 0,
+        repo_path: repo.to_path_buf(),
+    })
+    .await
+    .expect("builds");
+    let port = app.port();
+    actix_rt::spawn(app.run_until_stopped());
+    port
+}
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn next_json(ws: &mut Socket, within: Duration) -> Value {
+    loop {
+        let msg = tokio::time::timeout(within, ws.next())
+            .await
+            .expect("a message in time")
+            .expect("stream open")
+            .expect("frame");
+        if let Message::Text(t) = msg {
+            return serde_json::from_str(&t).expect("json");
+        }
+    }
+}
+
+#[actix_rt::test]
+async fn viewers_get_a_summary_then_a_delta_for_each_commit() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let repo = fixture("linear", tmp.path()).join("repo");
+    let port = spawn_app(&repo).await;
+    let url = format!("ws://127.0.0.1:{port}/api/repos/local/ws");
+    let (mut a, _) = tokio_tungstenite::connect_async(&url)
+        .await
+        .expect("connects");
+    let (mut b, _) = tokio_tungstenite::connect_async(&url)
+        .await
+        .expect("connects");
+    for ws in [&mut a, &mut b] {
+        let s = next_json(ws, Duration::from_secs(5)).await;
+        assert_eq!(s["type"], "summary");
+        assert_eq!(s["commits"], 30);
+        assert_eq!(s["head"]["branch"], "refs/heads/main");
+    }
+    std::fs::write(repo.join("ws.txt"), "ws").expect("write");
+    git(&repo, &["add", "ws.txt"]);
+    git(&repo, &["commit", "-q", "-m", "seen over the socket"]);
+    let head = git(&repo, &["rev-parse", "HEAD"]);
+    for ws in [&mut a, &mut b] {
+        let d = next_json(ws, Duration::from_secs(2)).await;
+        assert_eq!(d["type"], "delta");
+        assert_eq!(d["added"][0], head.as_str());
+        assert_eq!(d["rows"], 31);
+    }
+}
+
+#[actix_rt::test]
+async fn cross_site_origins_and_unknown_repositories_are_refused() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let repo = fixture("linear", tmp.path()).join("repo");
+    let port = spawn_app(&repo).await;
+    let mut req = format!("ws://127.0.0.1:{port}/api/repos/local/ws")
+        .into_client_request()
+        .expect("request");
+    req.headers_mut()
+        .insert("origin", "http://evil.example".parse().expect("header"));
+    let err = tokio_tungstenite::connect_async(req)
+        .await
+        .expect_err("refused");
+    assert!(err.to_string().contains("403"), "{err}");
+    let mut same = format!("ws://127.0.0.1:{port}/api/repos/local/ws")
+        .into_client_request()
+        .expect("request");
+    same.headers_mut().insert(
+        "origin",
+        format!("http://127.0.0.1:{port}").parse().expect("header"),
+    );
+    tokio_tungstenite::connect_async(same)
+        .await
+        .expect("same origin is fine");
+    let err = tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{port}/api/repos/nope/ws"))
+        .await
+        .expect_err("unknown repo");
+    assert!(err.to_string().contains("404"), "{err}");
+}
