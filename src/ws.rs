@@ -41,6 +41,61 @@ enum Frame {
     Close(CloseReason),
 }
 
+/// What happened to an event offered to a viewer's queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Offer {
+    /// Queued for the browser.
+    Queued,
+    /// The queue was full: dropped, and the viewer now owes a `resync`.
+    Dropped,
+    /// The queue was still full after a drop (or the writer is gone): disconnect the viewer.
+    Disconnect,
+}
+
+/// A viewer's bounded outbound queue and its falling-behind policy, apart from the actor so the
+/// policy can be tested on its own.
+#[derive(Debug)]
+struct Outbox {
+    /// Frames to the writer task.
+    tx: mpsc::Sender<Frame>,
+    /// Events were dropped: a `resync` is owed.
+    behind: bool,
+}
+
+impl Outbox {
+    /// Offers a delta or other event; skipped while a resync is owed (the browser re-fetches
+    /// everything then).
+    fn offer(&mut self, text: String) -> Offer {
+        if self.behind {
+            return self.try_resync();
+        }
+        match self.tx.try_send(Frame::Text(text)) {
+            Ok(()) => Offer::Queued,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.behind = true;
+                Offer::Dropped
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => Offer::Disconnect,
+        }
+    }
+
+    /// Sends the owed `resync` if there is room now; a viewer that still has no room is dropped.
+    fn try_resync(&mut self) -> Offer {
+        match self.tx.try_send(Frame::Text(r#"{"type":"resync"}"#.into())) {
+            Ok(()) => {
+                self.behind = false;
+                Offer::Queued
+            }
+            Err(_) => Offer::Disconnect,
+        }
+    }
+
+    /// Control frames skip the policy: losing a ping is harmless.
+    fn control(&self, frame: Frame) {
+        let _ = self.tx.try_send(frame);
+    }
+}
+
 /// One browser connection.
 #[derive(Debug)]
 pub struct WsClient {
@@ -48,26 +103,11 @@ pub struct WsClient {
     id: u64,
     /// The repository session it watches; it unsubscribes when stopping.
     repo: Addr<RepoSession>,
-    /// Frames to the writer task; bounded so a slow browser cannot grow memory.
-    out: mpsc::Sender<Frame>,
+    /// Frames to the writer task, bounded so a slow browser cannot grow memory, with the
+    /// resync policy; its writer task ends when this actor drops it.
+    out: Outbox,
     /// When the browser last sent anything; checked by the heartbeat.
     last_seen: Instant,
-    /// Events were dropped because the queue was full: a `resync` is owed.
-    behind: bool,
-}
-
-impl WsClient {
-    fn send_text(&mut self, text: String, ctx: &mut Context<Self>) {
-        match self.out.try_send(Frame::Text(text)) {
-            Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(_)) if self.behind => {
-                // Still full after being told to resync: this viewer cannot keep up.
-                ctx.stop();
-            }
-            Err(mpsc::error::TrySendError::Full(_)) => self.behind = true,
-            Err(mpsc::error::TrySendError::Closed(_)) => ctx.stop(),
-        }
-    }
 }
 
 impl Actor for WsClient {
@@ -80,22 +120,18 @@ impl Actor for WsClient {
         });
         ctx.run_interval(HEARTBEAT, |act, ctx| {
             if act.last_seen.elapsed() > CLIENT_TIMEOUT {
-                let _ = act.out.try_send(Frame::Close(CloseReason {
+                act.out.control(Frame::Close(CloseReason {
                     code: CloseCode::Away,
                     description: Some("heartbeat timeout".into()),
                 }));
                 ctx.stop();
                 return;
             }
-            if act.behind
-                && act
-                    .out
-                    .try_send(Frame::Text(r#"{"type":"resync"}"#.into()))
-                    .is_ok()
-            {
-                act.behind = false;
+            if act.out.behind && act.out.try_resync() == Offer::Disconnect {
+                ctx.stop();
+                return;
             }
-            let _ = act.out.try_send(Frame::Ping);
+            act.out.control(Frame::Ping);
         });
     }
 
@@ -116,11 +152,9 @@ impl Handler<ViewerEvent> for WsClient {
                     .to_string()
             }
         };
-        if self.behind {
-            // The browser re-fetches everything on resync; this delta adds nothing.
-            return;
+        if self.out.offer(text) == Offer::Disconnect {
+            ctx.stop();
         }
-        self.send_text(text, ctx);
     }
 }
 
@@ -128,9 +162,7 @@ impl StreamHandler<Result<Message, ProtocolError>> for WsClient {
     fn handle(&mut self, msg: Result<Message, ProtocolError>, ctx: &mut Context<Self>) {
         self.last_seen = Instant::now();
         match msg {
-            Ok(Message::Ping(bytes)) => {
-                let _ = self.out.try_send(Frame::Pong(bytes));
-            }
+            Ok(Message::Ping(bytes)) => self.out.control(Frame::Pong(bytes)),
             Ok(Message::Close(_)) | Err(_) => ctx.stop(),
             Ok(_) => {}
         }
@@ -226,10 +258,38 @@ pub async fn ws(
         WsClient {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             repo,
-            out: tx,
+            out: Outbox { tx, behind: false },
             last_seen: Instant::now(),
-            behind: false,
         }
     });
     Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_queue_drops_then_resyncs_then_disconnects() {
+        let (tx, mut rx) = mpsc::channel(2);
+        let mut out = Outbox { tx, behind: false };
+        assert_eq!(out.offer("1".into()), Offer::Queued);
+        assert_eq!(out.offer("2".into()), Offer::Queued);
+        // The browser reads nothing: the third event is dropped and a resync is owed.
+        assert_eq!(out.offer("3".into()), Offer::Dropped);
+        assert!(out.behind);
+        // Still no room for the resync: the viewer is cut off.
+        assert_eq!(out.offer("4".into()), Offer::Disconnect);
+        // A browser that catches up gets the resync instead of the events it missed.
+        let _ = rx.try_recv();
+        let _ = rx.try_recv();
+        assert_eq!(out.offer("5".into()), Offer::Queued);
+        assert!(!out.behind);
+        match rx.try_recv() {
+            Ok(Frame::Text(t)) => assert_eq!(t, r#"{"type":"resync"}"#),
+            other => panic!("expected the resync, got {other:?}"),
+        }
+        drop(rx);
+        assert_eq!(out.offer("6".into()), Offer::Disconnect);
+    }
 }
