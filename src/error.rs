@@ -22,6 +22,9 @@ pub enum ApiError {
         /// What is wrong, for programs.
         code: &'static str,
     },
+    /// No such object (or not of the kind the route serves).
+    #[error("{0}")]
+    NotFound(String),
     /// No route matches.
     #[error("no such route")]
     NoRoute,
@@ -47,6 +50,7 @@ impl ApiError {
             ApiError::UnknownRepo(_) => "unknown_repo",
             ApiError::BadRequest { code, .. } => code,
             ApiError::NoRoute => "not_found",
+            ApiError::NotFound(_) => "object_not_found",
             ApiError::Forbidden(_) => "forbidden",
             ApiError::Unavailable(_) => "repo_unavailable",
         }
@@ -62,7 +66,9 @@ struct Body<'a> {
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
-            ApiError::UnknownRepo(_) | ApiError::NoRoute => StatusCode::NOT_FOUND,
+            ApiError::UnknownRepo(_) | ApiError::NoRoute | ApiError::NotFound(_) => {
+                StatusCode::NOT_FOUND
+            }
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,

@@ -2,6 +2,7 @@
 
 mod graph;
 mod health;
+mod objects;
 mod pages;
 mod repository;
 
@@ -45,5 +46,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(pages::graph_page)
         .service(repository::repository)
         .service(graph::graph)
+        .service(objects::commit_diff)
+        .service(objects::commit)
+        .service(objects::tree)
+        .service(objects::blob)
         .service(crate::ws::ws);
 }

@@ -167,3 +167,173 @@ async fn a_directory_that_is_not_a_repository_is_a_503_not_a_crash() {
     let (status, _) = get(&format!("{base}/healthz")).await;
     assert_eq!(status, 200);
 }
+
+fn git_out(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("git runs");
+    assert!(out.status.success(), "git {args:?}");
+    String::from_utf8_lossy(&out.stdout).trim_end().to_string()
+}
+
+#[actix_rt::test]
+async fn commit_diff_tree_and_blob_routes_match_git_and_are_cached_forever() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let repo = fixture("diffs", tmp.path()).join("repo");
+    let base = spawn_app(&repo).await;
+    let head = git_out(&repo, &["rev-parse", "HEAD"]);
+
+    let (status, c) = get(&format!("{base}/api/repos/local/commit/{head}")).await;
+    assert_eq!(status, 200);
+    assert_eq!(c["hash"], head.as_str());
+    assert_eq!(
+        c["message"],
+        format!(
+            "{}\n",
+            git_out(&repo, &["log", "-1", "--format=%B"]).trim_end()
+        )
+    );
+    assert_eq!(
+        c["parents"][0],
+        git_out(&repo, &["rev-parse", "HEAD~1"]).as_str()
+    );
+    assert_eq!(
+        c["author"]["email"],
+        git_out(&repo, &["log", "-1", "--format=%ae"]).as_str()
+    );
+    assert_eq!(c["row"], 0);
+
+    // "many kinds of change": every status against git diff-tree.
+    let many = git_out(&repo, &["log", "--format=%H", "--grep=many kinds"]);
+    let (_, d) = get(&format!("{base}/api/repos/local/commit/diff/{many}")).await;
+    let ours: std::collections::BTreeSet<String> = d["files"]
+        .as_array()
+        .expect("files")
+        .iter()
+        .map(|f| {
+            format!(
+                "{} {}",
+                f["status"].as_str().expect("status"),
+                f["path"].as_str().expect("path")
+            )
+        })
+        .collect();
+    let theirs: std::collections::BTreeSet<String> = git_out(
+        &repo,
+        &[
+            "diff-tree",
+            "-r",
+            "-M100%",
+            "--name-status",
+            "--no-commit-id",
+            &many,
+        ],
+    )
+    .lines()
+    .map(|l| {
+        let f: Vec<&str> = l.split('\t').collect();
+        format!("{} {}", &f[0][..1], f[f.len() - 1].trim_matches('"'))
+    })
+    .filter(|l| !l.contains('\\'))
+    .collect();
+    for line in &theirs {
+        assert!(ours.contains(line), "{line} missing from {ours:?}");
+    }
+    let story = d["files"]
+        .as_array()
+        .expect("files")
+        .iter()
+        .find(|f| f["path"] == "src/story.txt")
+        .expect("story");
+    assert_eq!(
+        (story["additions"].as_u64(), story["deletions"].as_u64()),
+        (Some(2), Some(2))
+    );
+
+    let (_, t) = get(&format!("{base}/api/repos/local/tree/{head}")).await;
+    let names: Vec<String> = t["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .map(|e| e["name"].as_str().expect("name").to_string())
+        .collect();
+    let ls: Vec<String> = git_out(
+        &repo,
+        &[
+            "-c",
+            "core.quotePath=false",
+            "ls-tree",
+            "--name-only",
+            &head,
+        ],
+    )
+    .lines()
+    .map(str::to_string)
+    .collect();
+    assert_eq!(names.len(), ls.len());
+    let blob = git_out(&repo, &["rev-parse", "HEAD:src/story.txt"]);
+    let (_, b) = get(&format!("{base}/api/repos/local/blob/{blob}")).await;
+    assert_eq!(
+        b["content"],
+        format!("{}\n", git_out(&repo, &["cat-file", "blob", &blob]))
+    );
+    assert_eq!(
+        (b["binary"].as_bool(), b["truncated"].as_bool()),
+        (Some(false), Some(false))
+    );
+    let bin = git_out(&repo, &["rev-parse", "HEAD:blob.bin"]);
+    let (_, b) = get(&format!("{base}/api/repos/local/blob/{bin}")).await;
+    assert_eq!(b["binary"], true);
+
+    // Strong ETag, immutable, and 304 on revalidation.
+    let client = reqwest::Client::new();
+    let url = format!("{base}/api/repos/local/commit/{head}");
+    let resp = client.get(&url).send().await.expect("request");
+    assert_eq!(resp.headers()["etag"], format!("\"{head}\"").as_str());
+    assert!(
+        resp.headers()["cache-control"]
+            .to_str()
+            .expect("ascii")
+            .contains("immutable")
+    );
+    let again = client
+        .get(&url)
+        .header("If-None-Match", format!("\"{head}\""))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(again.status().as_u16(), 304);
+
+    for (path, status, code) in [
+        (
+            "/api/repos/local/commit/xyz".to_string(),
+            400,
+            "invalid_hash",
+        ),
+        (
+            format!("/api/repos/local/commit/{}", "1".repeat(40)),
+            404,
+            "object_not_found",
+        ),
+        (
+            format!("/api/repos/local/commit/{blob}"),
+            404,
+            "object_not_found",
+        ),
+        (
+            format!("/api/repos/local/blob/{head}"),
+            404,
+            "object_not_found",
+        ),
+        (
+            "/api/repos/local/tree/..%2F..".to_string(),
+            400,
+            "invalid_hash",
+        ),
+    ] {
+        let (got, body) = get(&format!("{base}{path}")).await;
+        assert_eq!((got, body["code"].as_str()), (status, Some(code)), "{path}");
+    }
+}

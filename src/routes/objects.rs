@@ -1,0 +1,308 @@
+//! Hash-addressed routes: `commit/{hash}`, `commit/diff/{hash}`, `tree/{hash}`, `blob/{hash}`.
+//! Their answers never change, so they carry strong ETags and `Cache-Control: immutable`.
+
+use std::sync::Arc;
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, get, web};
+use gitcore::ObjectId;
+use gitcore::diff::{ChangeSide, DiffOptions, TreeDiffOptions, diff_blobs, diff_trees, is_binary};
+use gitcore::object::{CommitRef, EntryMode, Signature, TreeIter, decode_text};
+use gitcore::odb::{ObjectKind, OdbError};
+use serde_json::{Value, json};
+
+use super::repository::kind_name;
+use super::{AppState, snapshot};
+use crate::error::ApiError;
+use gitvista_actors::Snapshot;
+
+/// Blobs larger than this are cut (`truncated: true`).
+const MAX_BLOB: usize = 1 << 20;
+/// Files of a commit diff whose line counts are computed.
+const MAX_STAT_FILES: usize = 300;
+
+/// A full 40-digit hash, or 400.
+fn parse_hash(hash: &str) -> Result<ObjectId, ApiError> {
+    ObjectId::from_hex(hash.as_bytes()).ok_or_else(|| {
+        ApiError::bad_request(
+            format!("{hash:?} is not a 40-digit hexadecimal hash"),
+            "invalid_hash",
+        )
+    })
+}
+
+fn odb_error(e: OdbError, id: &ObjectId) -> ApiError {
+    match e {
+        OdbError::Missing(_) | OdbError::WrongKind { .. } => {
+            ApiError::NotFound(format!("no such object {id}"))
+        }
+        other => ApiError::Unavailable(other.to_string()),
+    }
+}
+
+/// Answers 304 when the browser has this object already, else the JSON with caching headers.
+fn immutable(req: &HttpRequest, id: &ObjectId, body: Value) -> HttpResponse {
+    let etag = format!("\"{id}\"");
+    let cached = req
+        .headers()
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag));
+    let mut resp = if cached {
+        HttpResponse::NotModified()
+    } else {
+        HttpResponse::Ok()
+    };
+    resp.insert_header((header::ETAG, etag))
+        .insert_header((header::CACHE_CONTROL, "public, max-age=31536000, immutable"));
+    if cached {
+        resp.finish()
+    } else {
+        resp.json(body)
+    }
+}
+
+fn person(s: &Signature<'_>, encoding: Option<&[u8]>) -> Value {
+    json!({
+        "name": decode_text(s.name, encoding),
+        "email": decode_text(s.email, encoding),
+        "time": s.time,
+        "tzMinutes": s.tz_minutes,
+    })
+}
+
+/// Runs object reads on the blocking pool.
+async fn blocking<T: Send + 'static>(
+    snap: Arc<Snapshot>,
+    f: impl FnOnce(&Snapshot) -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    web::block(move || f(&snap))
+        .await
+        .map_err(|e| ApiError::Unavailable(e.to_string()))?
+}
+
+/// A commit: message, author, committer, parents, children, refs, row.
+#[get("/api/repos/{id}/commit/{hash}")]
+pub async fn commit(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, hash) = path.into_inner();
+    let oid = parse_hash(&hash)?;
+    let snap = snapshot(&state, &id).await?;
+    let body = blocking(snap, move |snap| {
+        let mut buf = Vec::new();
+        snap.repo
+            .odb()
+            .reader()
+            .read_kind(&oid, ObjectKind::Commit, &mut buf)
+            .map_err(|e| odb_error(e, &oid))?;
+        let c = CommitRef::parse(&buf).map_err(|e| ApiError::Unavailable(format!("commit {oid}: {e}")))?;
+        let g = &snap.graph;
+        let idx = g.find(&oid);
+        Ok(json!({
+            "hash": oid.to_hex(),
+            "tree": c.tree.to_hex(),
+            "parents": c.parents().map(|p| p.to_hex()).collect::<Vec<_>>(),
+            "children": idx.map(|i| g.children(i).map(|ch| g.oid(ch).to_hex()).collect::<Vec<_>>()).unwrap_or_default(),
+            "author": person(&c.author, c.encoding),
+            "committer": person(&c.committer, c.encoding),
+            "summary": c.summary(),
+            "message": decode_text(c.message, c.encoding),
+            "refs": idx.map(|i| g.refs_at(i).iter().map(|r| json!({"name": r.name, "kind": kind_name(r.kind)})).collect::<Vec<_>>()).unwrap_or_default(),
+            "row": idx.and_then(|i| snap.layout.row_of(i)),
+        }))
+    })
+    .await?;
+    Ok(immutable(&req, &oid, body))
+}
+
+fn side(s: &Option<ChangeSide>) -> (Value, Value, Value) {
+    match s {
+        Some(s) => (
+            json!(String::from_utf8_lossy(&s.path)),
+            json!(format!("{:06o}", s.mode.as_octal())),
+            json!(s.id.to_hex()),
+        ),
+        None => (Value::Null, Value::Null, Value::Null),
+    }
+}
+
+/// The files a commit changed against its first parent, with line counts.
+#[get("/api/repos/{id}/commit/diff/{hash}")]
+pub async fn commit_diff(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, hash) = path.into_inner();
+    let oid = parse_hash(&hash)?;
+    let snap = snapshot(&state, &id).await?;
+    let body = blocking(snap, move |snap| {
+        let mut reader = snap.repo.odb().reader();
+        let mut buf = Vec::new();
+        reader
+            .read_kind(&oid, ObjectKind::Commit, &mut buf)
+            .map_err(|e| odb_error(e, &oid))?;
+        let c = CommitRef::parse(&buf)
+            .map_err(|e| ApiError::Unavailable(format!("commit {oid}: {e}")))?;
+        let root = c.tree;
+        let parent = c.parents().next();
+        let parent_tree = match parent {
+            Some(p) => {
+                let mut pb = Vec::new();
+                reader
+                    .read_kind(&p, ObjectKind::Commit, &mut pb)
+                    .map_err(|e| odb_error(e, &p))?;
+                Some(
+                    CommitRef::parse(&pb)
+                        .map_err(|e| ApiError::Unavailable(format!("commit {p}: {e}")))?
+                        .tree,
+                )
+            }
+            None => None,
+        };
+        let d = diff_trees(
+            &mut reader,
+            parent_tree,
+            Some(root),
+            TreeDiffOptions::default(),
+        )
+        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+        let files: Vec<Value> = d
+            .changes
+            .iter()
+            .enumerate()
+            .map(|(k, ch)| {
+                let (old_path, old_mode, old_id) = side(&ch.old);
+                let (new_path, new_mode, new_id) = side(&ch.new);
+                let blobs =
+                    |s: &Option<ChangeSide>| s.as_ref().filter(|s| s.mode.is_blob()).map(|s| s.id);
+                let stats = (k < MAX_STAT_FILES)
+                    .then(|| {
+                        diff_blobs(
+                            &mut reader,
+                            blobs(&ch.old),
+                            blobs(&ch.new),
+                            DiffOptions {
+                                context: 0,
+                                ..DiffOptions::default()
+                            },
+                        )
+                        .ok()
+                    })
+                    .flatten();
+                let submodule = [&ch.old, &ch.new]
+                    .iter()
+                    .any(|s| s.as_ref().is_some_and(|s| s.mode == EntryMode::Gitlink));
+                json!({
+                    "status": ch.kind.letter().to_string(),
+                    "path": String::from_utf8_lossy(ch.path()),
+                    "oldPath": old_path, "newPath": new_path,
+                    "oldMode": old_mode, "newMode": new_mode,
+                    "oldHash": old_id, "newHash": new_id,
+                    "submodule": submodule,
+                    "additions": stats.as_ref().map(|s| s.additions),
+                    "deletions": stats.as_ref().map(|s| s.deletions),
+                    "binary": stats.as_ref().map(|s| s.binary),
+                })
+            })
+            .collect();
+        Ok(json!({
+            "hash": oid.to_hex(),
+            "parent": parent.map(|p| p.to_hex()),
+            "files": files,
+            "truncated": d.truncated,
+        }))
+    })
+    .await?;
+    Ok(immutable(&req, &oid, body))
+}
+
+/// A tree's entries (a commit hash shows its root tree).
+#[get("/api/repos/{id}/tree/{hash}")]
+pub async fn tree(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, hash) = path.into_inner();
+    let oid = parse_hash(&hash)?;
+    let snap = snapshot(&state, &id).await?;
+    let body = blocking(snap, move |snap| {
+        let mut reader = snap.repo.odb().reader();
+        let mut buf = Vec::new();
+        let kind = reader
+            .read_into(&oid, &mut buf)
+            .map_err(|e| odb_error(e, &oid))?;
+        let tree_id = match kind {
+            ObjectKind::Tree => oid,
+            ObjectKind::Commit => {
+                let t = CommitRef::parse(&buf)
+                    .map_err(|e| ApiError::Unavailable(e.to_string()))?
+                    .tree;
+                reader
+                    .read_kind(&t, ObjectKind::Tree, &mut buf)
+                    .map_err(|e| odb_error(e, &t))?;
+                t
+            }
+            _ => {
+                return Err(ApiError::NotFound(format!(
+                    "{oid} is not a tree or a commit"
+                )));
+            }
+        };
+        let mut entries = Vec::new();
+        for e in TreeIter::new(&buf) {
+            let e = e.map_err(|e| ApiError::Unavailable(format!("tree {tree_id}: {e}")))?;
+            let kind = match e.mode {
+                EntryMode::Tree => "tree",
+                EntryMode::Gitlink => "submodule",
+                EntryMode::Symlink => "symlink",
+                _ => "blob",
+            };
+            entries.push(json!({
+                "name": String::from_utf8_lossy(e.name),
+                "mode": format!("{:06o}", e.mode.as_octal()),
+                "type": kind,
+                "hash": e.id.to_hex(),
+            }));
+        }
+        Ok(json!({ "hash": tree_id.to_hex(), "entries": entries }))
+    })
+    .await?;
+    Ok(immutable(&req, &oid, body))
+}
+
+/// A blob's content (UTF-8, lossily), cut at 1 MiB, with `binary` and `truncated` flags.
+#[get("/api/repos/{id}/blob/{hash}")]
+pub async fn blob(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, hash) = path.into_inner();
+    let oid = parse_hash(&hash)?;
+    let snap = snapshot(&state, &id).await?;
+    let body = blocking(snap, move |snap| {
+        let mut reader = snap.repo.odb().reader();
+        let (kind, size) = reader.read_header(&oid).map_err(|e| odb_error(e, &oid))?;
+        if kind != ObjectKind::Blob {
+            return Err(ApiError::NotFound(format!("{oid} is not a blob")));
+        }
+        let mut buf = Vec::new();
+        if size as usize > MAX_BLOB * 64 {
+            // Far too large to show: answer from the header alone.
+            return Ok(json!({"hash": oid.to_hex(), "size": size, "binary": false, "truncated": true, "content": ""}));
+        }
+        reader.read_kind(&oid, ObjectKind::Blob, &mut buf).map_err(|e| odb_error(e, &oid))?;
+        let binary = is_binary(&buf);
+        let truncated = buf.len() > MAX_BLOB;
+        buf.truncate(MAX_BLOB);
+        let content = if binary { String::new() } else { String::from_utf8_lossy(&buf).into_owned() };
+        Ok(json!({"hash": oid.to_hex(), "size": size, "binary": binary, "truncated": truncated, "content": content}))
+    })
+    .await?;
+    Ok(immutable(&req, &oid, body))
+}
