@@ -42,7 +42,12 @@ fn odb_error(e: OdbError, id: &ObjectId) -> ApiError {
 
 /// Answers 304 when the browser has this object already, else the JSON with caching headers.
 fn immutable(req: &HttpRequest, id: &ObjectId, body: Value) -> HttpResponse {
-    let etag = format!("\"{id}\"");
+    immutable_tagged(req, &id.to_hex(), body)
+}
+
+/// Like [`immutable`] for answers named by more than a hash (a path inside a commit).
+fn immutable_tagged(req: &HttpRequest, tag: &str, body: Value) -> HttpResponse {
+    let etag = format!("\"{tag}\"");
     let cached = req
         .headers()
         .get(header::IF_NONE_MATCH)
@@ -305,4 +310,203 @@ pub async fn blob(
     })
     .await?;
     Ok(immutable(&req, &oid, body))
+}
+
+/// A repository path from a query: non-empty, relative, without `.`/`..` components or NULs.
+fn parse_path(path: &str) -> Result<String, ApiError> {
+    let bad = path.is_empty()
+        || path.starts_with('/')
+        || path.contains('\0')
+        || path
+            .split('/')
+            .any(|c| c.is_empty() || c == "." || c == "..");
+    if bad {
+        return Err(ApiError::bad_request(
+            format!("{path:?} is not a relative path inside the repository"),
+            "invalid_path",
+        ));
+    }
+    Ok(path.to_string())
+}
+
+/// A short stable tag for a path, for ETags.
+fn path_tag(path: &str) -> String {
+    let h = path.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    });
+    format!("{h:016x}")
+}
+
+/// Query of the file diff route.
+#[derive(Debug, serde::Deserialize)]
+pub struct FileDiffQuery {
+    path: String,
+    context: Option<u32>,
+}
+
+/// The line diff of one file of a commit against its first parent.
+#[get("/api/repos/{id}/commit/diff/{hash}/file")]
+pub async fn file_diff(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    query: web::Query<FileDiffQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, hash) = path.into_inner();
+    let oid = parse_hash(&hash)?;
+    let file = parse_path(&query.path)?;
+    let context = query.context.unwrap_or(3);
+    if context > 10_000 {
+        return Err(ApiError::bad_request(
+            "context must be at most 10000",
+            "invalid_context",
+        ));
+    }
+    let snap = snapshot(&state, &id).await?;
+    let tag = format!("{oid}-{}-{context}", path_tag(&file));
+    let body = blocking(snap, move |snap| {
+        let mut reader = snap.repo.odb().reader();
+        let mut buf = Vec::new();
+        reader
+            .read_kind(&oid, ObjectKind::Commit, &mut buf)
+            .map_err(|e| odb_error(e, &oid))?;
+        let c = CommitRef::parse(&buf)
+            .map_err(|e| ApiError::Unavailable(format!("commit {oid}: {e}")))?;
+        let root = c.tree;
+        let parent_tree = match c.parents().next() {
+            Some(p) => {
+                let mut pb = Vec::new();
+                reader
+                    .read_kind(&p, ObjectKind::Commit, &mut pb)
+                    .map_err(|e| odb_error(e, &p))?;
+                Some(
+                    CommitRef::parse(&pb)
+                        .map_err(|e| ApiError::Unavailable(format!("commit {p}: {e}")))?
+                        .tree,
+                )
+            }
+            None => None,
+        };
+        let d = diff_trees(
+            &mut reader,
+            parent_tree,
+            Some(root),
+            TreeDiffOptions::default(),
+        )
+        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+        let change = d
+            .changes
+            .iter()
+            .find(|ch| ch.path() == file.as_bytes())
+            .ok_or_else(|| ApiError::NotFound(format!("{file} did not change in {oid}")))?;
+        let blob_of =
+            |s: &Option<ChangeSide>| s.as_ref().filter(|s| s.mode.is_blob()).map(|s| s.id);
+        let lines = diff_blobs(
+            &mut reader,
+            blob_of(&change.old),
+            blob_of(&change.new),
+            DiffOptions {
+                context,
+                ..DiffOptions::default()
+            },
+        )
+        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+        let hunks: Vec<Value> = lines
+            .hunks
+            .iter()
+            .map(|h| {
+                json!({
+                    "header": h.header(),
+                    "oldStart": h.old_start, "oldLen": h.old_len,
+                    "newStart": h.new_start, "newLen": h.new_len,
+                    "lines": h.lines.iter().map(|l| json!({
+                        "kind": match l.kind {
+                            gitcore::diff::LineKind::Context => "context",
+                            gitcore::diff::LineKind::Added => "added",
+                            gitcore::diff::LineKind::Removed => "removed",
+                        },
+                        "oldLine": l.old_line,
+                        "newLine": l.new_line,
+                        "text": String::from_utf8_lossy(&l.text),
+                        "noNewline": l.no_newline,
+                    })).collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+        Ok(json!({
+            "hash": oid.to_hex(),
+            "path": file,
+            "status": change.kind.letter().to_string(),
+            "binary": lines.binary,
+            "tooLarge": lines.too_large,
+            "additions": lines.additions,
+            "deletions": lines.deletions,
+            "hunks": hunks,
+        }))
+    })
+    .await?;
+    Ok(immutable_tagged(&req, &tag, body))
+}
+
+/// Query of the blame route.
+#[derive(Debug, serde::Deserialize)]
+pub struct BlameQuery {
+    path: String,
+}
+
+/// Which commit last touched each line of a file at a commit (first parents).
+#[get("/api/repos/{id}/tree/blame/{hash}")]
+pub async fn blame(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    query: web::Query<BlameQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, hash) = path.into_inner();
+    let oid = parse_hash(&hash)?;
+    let file = parse_path(&query.path)?;
+    let snap = snapshot(&state, &id).await?;
+    let tag = format!("{oid}-{}-blame", path_tag(&file));
+    let body = blocking(snap, move |snap| {
+        let b = gitcore::blame::blame(
+            &snap.repo,
+            oid,
+            &file,
+            gitcore::blame::BlameOptions::default(),
+        )
+        .map_err(|e| match e {
+            gitcore::blame::BlameError::NotFound { .. } => ApiError::NotFound(e.to_string()),
+            gitcore::blame::BlameError::Odb(OdbError::Missing(_)) => {
+                ApiError::NotFound(e.to_string())
+            }
+            other => ApiError::Unavailable(other.to_string()),
+        })?;
+        let texts: Vec<&[u8]> = b.content.split_inclusive(|&c| c == b'\n').collect();
+        let lines: Vec<Value> = b
+            .lines
+            .iter()
+            .zip(&texts)
+            .enumerate()
+            .map(|(i, (l, t))| {
+                let t = t.strip_suffix(b"\n").unwrap_or(t);
+                json!({
+                    "line": i + 1,
+                    "commit": l.commit.to_hex(),
+                    "origLine": l.orig_line,
+                    "text": String::from_utf8_lossy(t),
+                    "row": snap.graph.find(&l.commit).and_then(|c| snap.layout.row_of(c)),
+                })
+            })
+            .collect();
+        Ok(json!({
+            "hash": oid.to_hex(),
+            "path": file,
+            "partial": b.partial,
+            "binary": b.binary,
+            "tooLarge": b.too_large,
+            "lines": lines,
+        }))
+    })
+    .await?;
+    Ok(immutable_tagged(&req, &tag, body))
 }

@@ -337,3 +337,140 @@ async fn commit_diff_tree_and_blob_routes_match_git_and_are_cached_forever() {
         assert_eq!((got, body["code"].as_str()), (status, Some(code)), "{path}");
     }
 }
+
+#[actix_rt::test]
+async fn file_diff_and_blame_routes_match_git() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let repo = fixture("diffs", tmp.path()).join("repo");
+    let base = spawn_app(&repo).await;
+    let commit = git_out(&repo, &["log", "--format=%H", "--grep=story edit 3"]);
+    let (status, d) = get(&format!(
+        "{base}/api/repos/local/commit/diff/{commit}/file?path=src/story.txt&context=2"
+    ))
+    .await;
+    assert_eq!(status, 200, "{d}");
+    let ours: Vec<String> = d["hunks"]
+        .as_array()
+        .expect("hunks")
+        .iter()
+        .flat_map(|h| {
+            std::iter::once(h["header"].as_str().expect("header").to_string()).chain(
+                h["lines"].as_array().expect("lines").iter().map(|l| {
+                    let sign = match l["kind"].as_str().expect("kind") {
+                        "added" => '+',
+                        "removed" => '-',
+                        _ => ' ',
+                    };
+                    format!("{sign}{}", l["text"].as_str().expect("text"))
+                }),
+            )
+        })
+        .collect();
+    let theirs: Vec<String> = git_out(
+        &repo,
+        &[
+            "diff",
+            "--histogram",
+            "-U2",
+            &format!("{commit}~1"),
+            &commit,
+            "--",
+            "src/story.txt",
+        ],
+    )
+    .lines()
+    .skip_while(|l| !l.starts_with("@@"))
+    .map(|l| {
+        if l.starts_with("@@") {
+            format!("{} @@", l.split(" @@").next().expect("header"))
+        } else {
+            l.to_string()
+        }
+    })
+    .collect();
+    assert_eq!(ours, theirs);
+
+    let head = git_out(&repo, &["rev-parse", "HEAD"]);
+    let (status, b) = get(&format!(
+        "{base}/api/repos/local/tree/blame/{head}?path=src/story.txt"
+    ))
+    .await;
+    assert_eq!(status, 200, "{b}");
+    let ours: Vec<(String, u64)> = b["lines"]
+        .as_array()
+        .expect("lines")
+        .iter()
+        .map(|l| {
+            (
+                l["commit"].as_str().expect("commit").to_string(),
+                l["origLine"].as_u64().expect("line"),
+            )
+        })
+        .collect();
+    let theirs: Vec<(String, u64)> = git_out(
+        &repo,
+        &[
+            "blame",
+            "--first-parent",
+            "--root",
+            "--porcelain",
+            &head,
+            "--",
+            "src/story.txt",
+        ],
+    )
+    .lines()
+    .filter_map(|l| {
+        let mut f = l.split(' ');
+        let h = f.next()?;
+        if h.len() != 40 || !h.bytes().all(|c| c.is_ascii_hexdigit()) {
+            return None;
+        }
+        Some((h.to_string(), f.next()?.parse().ok()?))
+    })
+    .collect();
+    assert_eq!(ours, theirs);
+    assert_eq!(
+        b["lines"][0]["text"],
+        git_out(&repo, &["show", "HEAD:src/story.txt"])
+            .lines()
+            .next()
+            .expect("line")
+    );
+
+    for (path, status, code) in [
+        (
+            format!("/api/repos/local/tree/blame/{head}?path=../etc/passwd"),
+            400,
+            "invalid_path",
+        ),
+        (
+            format!("/api/repos/local/tree/blame/{head}?path=/abs"),
+            400,
+            "invalid_path",
+        ),
+        (
+            format!("/api/repos/local/tree/blame/{head}?path=no/such/file"),
+            404,
+            "object_not_found",
+        ),
+        (
+            format!("/api/repos/local/tree/blame/{head}"),
+            400,
+            "invalid_query",
+        ),
+        (
+            format!("/api/repos/local/commit/diff/{head}/file?path=src/story.txt"),
+            404,
+            "object_not_found",
+        ),
+        (
+            format!("/api/repos/local/commit/diff/{head}/file?path=a/../b"),
+            400,
+            "invalid_path",
+        ),
+    ] {
+        let (got, body) = get(&format!("{base}{path}")).await;
+        assert_eq!((got, body["code"].as_str()), (status, Some(code)), "{path}");
+    }
+}
