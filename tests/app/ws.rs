@@ -133,3 +133,35 @@ async fn cross_site_origins_and_unknown_repositories_are_refused() {
         .expect_err("unknown repo");
     assert!(err.to_string().contains("404"), "{err}");
 }
+
+#[actix_rt::test]
+async fn five_hundred_websocket_viewers_all_receive_the_same_delta() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let repo = fixture("linear", tmp.path()).join("repo");
+    let port = spawn_app(&repo).await;
+    let url = format!("ws://127.0.0.1:{port}/api/repos/local/ws");
+    let mut sockets = Vec::with_capacity(500);
+    for _ in 0..500 {
+        let (mut ws, _) = tokio_tungstenite::connect_async(&url)
+            .await
+            .expect("connects");
+        assert_eq!(
+            next_json(&mut ws, Duration::from_secs(10)).await["type"],
+            "summary"
+        );
+        sockets.push(ws);
+    }
+    git(&repo, &["branch", "for-everyone"]);
+    let head = git(&repo, &["rev-parse", "HEAD"]);
+    let mut first: Option<Value> = None;
+    for ws in &mut sockets {
+        let d = next_json(ws, Duration::from_secs(10)).await;
+        assert_eq!(d["type"], "delta");
+        assert_eq!(d["refs"][0]["name"], "refs/heads/for-everyone");
+        assert_eq!(d["refs"][0]["to"], head.as_str());
+        match &first {
+            Some(f) => assert_eq!(&d, f),
+            None => first = Some(d),
+        }
+    }
+}
