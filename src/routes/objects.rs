@@ -86,6 +86,32 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| ApiError::Unavailable(e.to_string()))?
 }
 
+/// Diffs commit `oid` against its first parent (the empty tree for a root commit); returns the
+/// parent and the changes.
+fn first_parent_diff(
+    reader: &mut gitcore::odb::OdbReader<'_>,
+    oid: ObjectId,
+) -> Result<(Option<ObjectId>, gitcore::diff::TreeDiff), ApiError> {
+    let mut buf = Vec::new();
+    let mut read =
+        |id: ObjectId, buf: &mut Vec<u8>| -> Result<(ObjectId, Option<ObjectId>), ApiError> {
+            reader
+                .read_kind(&id, ObjectKind::Commit, buf)
+                .map_err(|e| odb_error(e, &id))?;
+            let c = CommitRef::parse(buf)
+                .map_err(|e| ApiError::Unavailable(format!("commit {id}: {e}")))?;
+            Ok((c.tree, c.parents().next()))
+        };
+    let (root, parent) = read(oid, &mut buf)?;
+    let parent_tree = match parent {
+        Some(p) => Some(read(p, &mut buf)?.0),
+        None => None,
+    };
+    let d = diff_trees(reader, parent_tree, Some(root), TreeDiffOptions::default())
+        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    Ok((parent, d))
+}
+
 /// A commit: message, author, committer, parents, children, refs, row.
 #[get("/api/repos/{id}/commit/{hash}")]
 pub async fn commit(
@@ -146,35 +172,7 @@ pub async fn commit_diff(
     let snap = snapshot(&state, &id).await?;
     let body = blocking(snap, move |snap| {
         let mut reader = snap.repo.odb().reader();
-        let mut buf = Vec::new();
-        reader
-            .read_kind(&oid, ObjectKind::Commit, &mut buf)
-            .map_err(|e| odb_error(e, &oid))?;
-        let c = CommitRef::parse(&buf)
-            .map_err(|e| ApiError::Unavailable(format!("commit {oid}: {e}")))?;
-        let root = c.tree;
-        let parent = c.parents().next();
-        let parent_tree = match parent {
-            Some(p) => {
-                let mut pb = Vec::new();
-                reader
-                    .read_kind(&p, ObjectKind::Commit, &mut pb)
-                    .map_err(|e| odb_error(e, &p))?;
-                Some(
-                    CommitRef::parse(&pb)
-                        .map_err(|e| ApiError::Unavailable(format!("commit {p}: {e}")))?
-                        .tree,
-                )
-            }
-            None => None,
-        };
-        let d = diff_trees(
-            &mut reader,
-            parent_tree,
-            Some(root),
-            TreeDiffOptions::default(),
-        )
-        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+        let (parent, d) = first_parent_diff(&mut reader, oid)?;
         let files: Vec<Value> = d
             .changes
             .iter()
@@ -366,34 +364,7 @@ pub async fn file_diff(
     let tag = format!("{oid}-{}-{context}", path_tag(&file));
     let body = blocking(snap, move |snap| {
         let mut reader = snap.repo.odb().reader();
-        let mut buf = Vec::new();
-        reader
-            .read_kind(&oid, ObjectKind::Commit, &mut buf)
-            .map_err(|e| odb_error(e, &oid))?;
-        let c = CommitRef::parse(&buf)
-            .map_err(|e| ApiError::Unavailable(format!("commit {oid}: {e}")))?;
-        let root = c.tree;
-        let parent_tree = match c.parents().next() {
-            Some(p) => {
-                let mut pb = Vec::new();
-                reader
-                    .read_kind(&p, ObjectKind::Commit, &mut pb)
-                    .map_err(|e| odb_error(e, &p))?;
-                Some(
-                    CommitRef::parse(&pb)
-                        .map_err(|e| ApiError::Unavailable(format!("commit {p}: {e}")))?
-                        .tree,
-                )
-            }
-            None => None,
-        };
-        let d = diff_trees(
-            &mut reader,
-            parent_tree,
-            Some(root),
-            TreeDiffOptions::default(),
-        )
-        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+        let (_, d) = first_parent_diff(&mut reader, oid)?;
         let change = d
             .changes
             .iter()

@@ -1,42 +1,15 @@
 //! The HTTP API of a real server on a free loopback port, over fixture repositories.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
-use gitvista::config::Config;
-use gitvista::startup::Application;
 use serde_json::Value;
 
-fn fixture(name: &str, tmp: &Path) -> PathBuf {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("gitcore/tests/fixtures")
-        .join(format!("{name}.sh"));
-    let dest = tmp.join(name);
-    let out = Command::new("bash")
-        .arg(&script)
-        .arg(&dest)
-        .output()
-        .expect("bash runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    dest
-}
+use crate::helpers::{self, fixture, git};
 
-/// Starts the application on port 0 for `repo`; returns its base URL.
+/// Starts the application for `repo`; returns its base URL.
 async fn spawn_app(repo: &Path) -> String {
-    let app = Application::build(Config {
-        host: "127.0.0.1".parse().expect("address"),
-        port: 0,
-        repo_path: repo.to_path_buf(),
-    })
-    .await
-    .expect("builds");
-    let url = format!("http://127.0.0.1:{}", app.port());
-    actix_rt::spawn(app.run_until_stopped());
-    url
+    format!("http://127.0.0.1:{}", helpers::spawn_app(repo).await)
 }
 
 async fn get(url: &str) -> (u16, Value) {
@@ -168,45 +141,32 @@ async fn a_directory_that_is_not_a_repository_is_a_503_not_a_crash() {
     assert_eq!(status, 200);
 }
 
-fn git_out(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("git runs");
-    assert!(out.status.success(), "git {args:?}");
-    String::from_utf8_lossy(&out.stdout).trim_end().to_string()
-}
-
 #[actix_rt::test]
 async fn commit_diff_tree_and_blob_routes_match_git_and_are_cached_forever() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let repo = fixture("diffs", tmp.path()).join("repo");
     let base = spawn_app(&repo).await;
-    let head = git_out(&repo, &["rev-parse", "HEAD"]);
+    let head = git(&repo, &["rev-parse", "HEAD"]);
 
     let (status, c) = get(&format!("{base}/api/repos/local/commit/{head}")).await;
     assert_eq!(status, 200);
     assert_eq!(c["hash"], head.as_str());
     assert_eq!(
         c["message"],
-        format!(
-            "{}\n",
-            git_out(&repo, &["log", "-1", "--format=%B"]).trim_end()
-        )
+        format!("{}\n", git(&repo, &["log", "-1", "--format=%B"]).trim_end())
     );
     assert_eq!(
         c["parents"][0],
-        git_out(&repo, &["rev-parse", "HEAD~1"]).as_str()
+        git(&repo, &["rev-parse", "HEAD~1"]).as_str()
     );
     assert_eq!(
         c["author"]["email"],
-        git_out(&repo, &["log", "-1", "--format=%ae"]).as_str()
+        git(&repo, &["log", "-1", "--format=%ae"]).as_str()
     );
     assert_eq!(c["row"], 0);
 
     // "many kinds of change": every status against git diff-tree.
-    let many = git_out(&repo, &["log", "--format=%H", "--grep=many kinds"]);
+    let many = git(&repo, &["log", "--format=%H", "--grep=many kinds"]);
     let (_, d) = get(&format!("{base}/api/repos/local/commit/diff/{many}")).await;
     let ours: std::collections::BTreeSet<String> = d["files"]
         .as_array()
@@ -220,7 +180,7 @@ async fn commit_diff_tree_and_blob_routes_match_git_and_are_cached_forever() {
             )
         })
         .collect();
-    let theirs: std::collections::BTreeSet<String> = git_out(
+    let theirs: std::collections::BTreeSet<String> = git(
         &repo,
         &[
             "diff-tree",
@@ -259,7 +219,7 @@ async fn commit_diff_tree_and_blob_routes_match_git_and_are_cached_forever() {
         .iter()
         .map(|e| e["name"].as_str().expect("name").to_string())
         .collect();
-    let ls: Vec<String> = git_out(
+    let ls: Vec<String> = git(
         &repo,
         &[
             "-c",
@@ -273,17 +233,17 @@ async fn commit_diff_tree_and_blob_routes_match_git_and_are_cached_forever() {
     .map(str::to_string)
     .collect();
     assert_eq!(names.len(), ls.len());
-    let blob = git_out(&repo, &["rev-parse", "HEAD:src/story.txt"]);
+    let blob = git(&repo, &["rev-parse", "HEAD:src/story.txt"]);
     let (_, b) = get(&format!("{base}/api/repos/local/blob/{blob}")).await;
     assert_eq!(
         b["content"],
-        format!("{}\n", git_out(&repo, &["cat-file", "blob", &blob]))
+        format!("{}\n", git(&repo, &["cat-file", "blob", &blob]))
     );
     assert_eq!(
         (b["binary"].as_bool(), b["truncated"].as_bool()),
         (Some(false), Some(false))
     );
-    let bin = git_out(&repo, &["rev-parse", "HEAD:blob.bin"]);
+    let bin = git(&repo, &["rev-parse", "HEAD:blob.bin"]);
     let (_, b) = get(&format!("{base}/api/repos/local/blob/{bin}")).await;
     assert_eq!(b["binary"], true);
 
@@ -343,7 +303,7 @@ async fn file_diff_and_blame_routes_match_git() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let repo = fixture("diffs", tmp.path()).join("repo");
     let base = spawn_app(&repo).await;
-    let commit = git_out(&repo, &["log", "--format=%H", "--grep=story edit 3"]);
+    let commit = git(&repo, &["log", "--format=%H", "--grep=story edit 3"]);
     let (status, d) = get(&format!(
         "{base}/api/repos/local/commit/diff/{commit}/file?path=src/story.txt&context=2"
     ))
@@ -366,7 +326,7 @@ async fn file_diff_and_blame_routes_match_git() {
             )
         })
         .collect();
-    let theirs: Vec<String> = git_out(
+    let theirs: Vec<String> = git(
         &repo,
         &[
             "diff",
@@ -390,7 +350,7 @@ async fn file_diff_and_blame_routes_match_git() {
     .collect();
     assert_eq!(ours, theirs);
 
-    let head = git_out(&repo, &["rev-parse", "HEAD"]);
+    let head = git(&repo, &["rev-parse", "HEAD"]);
     let (status, b) = get(&format!(
         "{base}/api/repos/local/tree/blame/{head}?path=src/story.txt"
     ))
@@ -407,7 +367,7 @@ async fn file_diff_and_blame_routes_match_git() {
             )
         })
         .collect();
-    let theirs: Vec<(String, u64)> = git_out(
+    let theirs: Vec<(String, u64)> = git(
         &repo,
         &[
             "blame",
@@ -432,7 +392,7 @@ async fn file_diff_and_blame_routes_match_git() {
     assert_eq!(ours, theirs);
     assert_eq!(
         b["lines"][0]["text"],
-        git_out(&repo, &["show", "HEAD:src/story.txt"])
+        git(&repo, &["show", "HEAD:src/story.txt"])
             .lines()
             .next()
             .expect("line")

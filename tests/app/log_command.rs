@@ -1,29 +1,10 @@
 //! `gitvista log` against `git rev-list` and `git log` on fixture repositories.
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
-fn fixture(name: &str, tmp: &Path) -> PathBuf {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("gitcore/tests/fixtures")
-        .join(format!("{name}.sh"));
-    let dest = tmp.join(name);
-    if dest.exists() {
-        return dest;
-    }
-    let out = Command::new("bash")
-        .arg(&script)
-        .arg(&dest)
-        .output()
-        .expect("bash runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    dest
-}
+use crate::helpers::{fixture, git};
 
 fn run(bin_args: &[&str], dir: &Path) -> (String, String, bool) {
     let out = Command::new(env!("CARGO_BIN_EXE_gitvista"))
@@ -36,16 +17,6 @@ fn run(bin_args: &[&str], dir: &Path) -> (String, String, bool) {
         String::from_utf8_lossy(&out.stderr).into_owned(),
         out.status.success(),
     )
-}
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("git runs");
-    assert!(out.status.success());
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 #[test]

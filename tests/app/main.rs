@@ -1,5 +1,6 @@
 //! Integration tests of the `gitvista` binary and server.
 
 mod api;
+mod helpers;
 mod log_command;
 mod ws;

@@ -1,62 +1,13 @@
 //! The WebSocket: summary on connect, live deltas after `git` changes, the Origin check.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use gitvista::config::Config;
-use gitvista::startup::Application;
 use serde_json::Value;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-fn fixture(name: &str, tmp: &Path) -> PathBuf {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("gitcore/tests/fixtures")
-        .join(format!("{name}.sh"));
-    let dest = tmp.join(name);
-    let out = Command::new("bash")
-        .arg(&script)
-        .arg(&dest)
-        .output()
-        .expect("bash runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    dest
-}
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_AUTHOR_NAME", "A")
-        .env("GIT_AUTHOR_EMAIL", "a@example.com")
-        .env("GIT_COMMITTER_NAME", "C")
-        .env("GIT_COMMITTER_EMAIL", "c@example.com")
-        .output()
-        .expect("git runs");
-    assert!(out.status.success(), "git {args:?}");
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
-async fn spawn_app(repo: &Path) -> u16 {
-    let app = Application::build(Config {
-        host: "127.0.0.1".parse().expect("address"),
-        port: 0,
-        repo_path: repo.to_path_buf(),
-    })
-    .await
-    .expect("builds");
-    let port = app.port();
-    actix_rt::spawn(app.run_until_stopped());
-    port
-}
+use crate::helpers::{fixture, git, spawn_app};
 
 type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;

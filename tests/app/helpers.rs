@@ -1,0 +1,65 @@
+//! Shared by the integration tests: fixture repositories, git, and the server on a free port.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use gitvista::config::Config;
+use gitvista::startup::Application;
+
+/// Builds fixture `name` (gitcore/tests/fixtures/NAME.sh) under `tmp`, once per directory.
+pub fn fixture(name: &str, tmp: &Path) -> PathBuf {
+    let dest = tmp.join(name);
+    if dest.exists() {
+        return dest;
+    }
+    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("gitcore/tests/fixtures")
+        .join(format!("{name}.sh"));
+    let out = Command::new("bash")
+        .arg(&script)
+        .arg(&dest)
+        .output()
+        .expect("bash runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    dest
+}
+
+/// Runs git in `dir` with a fixed identity and no user configuration; its stdout, trailing
+/// newlines removed. Panics if git fails.
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_AUTHOR_NAME", "A")
+        .env("GIT_AUTHOR_EMAIL", "a@example.com")
+        .env("GIT_COMMITTER_NAME", "C")
+        .env("GIT_COMMITTER_EMAIL", "c@example.com")
+        .output()
+        .expect("git runs");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim_end().to_string()
+}
+
+/// Starts the application for `repo` on a free loopback port; returns the port.
+pub async fn spawn_app(repo: &Path) -> u16 {
+    let app = Application::build(Config {
+        host: "127.0.0.1".parse().expect("address"),
+        port: 0,
+        repo_path: repo.to_path_buf(),
+    })
+    .await
+    .expect("builds");
+    let port = app.port();
+    actix_rt::spawn(app.run_until_stopped());
+    port
+}
