@@ -112,6 +112,21 @@ fn first_parent_diff(
     Ok((parent, d))
 }
 
+/// The shared shape of the hash-addressed routes: validate the hash, get the snapshot, build the
+/// answer on the blocking pool, serve it with an immutable ETag.
+async fn serve_object(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    build: impl FnOnce(&Snapshot, ObjectId) -> Result<Value, ApiError> + Send + 'static,
+) -> Result<HttpResponse, ApiError> {
+    let (id, hash) = path.into_inner();
+    let oid = parse_hash(&hash)?;
+    let snap = snapshot(&state, &id).await?;
+    let body = blocking(snap, move |snap| build(snap, oid)).await?;
+    Ok(immutable(&req, &oid, body))
+}
+
 /// A commit: message, author, committer, parents, children, refs, row.
 #[get("/api/repos/{id}/commit/{hash}")]
 pub async fn commit(
@@ -119,10 +134,7 @@ pub async fn commit(
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    let (id, hash) = path.into_inner();
-    let oid = parse_hash(&hash)?;
-    let snap = snapshot(&state, &id).await?;
-    let body = blocking(snap, move |snap| {
+    serve_object(req, state, path, move |snap, oid| {
         let mut buf = Vec::new();
         snap.repo
             .odb()
@@ -145,8 +157,7 @@ pub async fn commit(
             "row": idx.and_then(|i| snap.layout.row_of(i)),
         }))
     })
-    .await?;
-    Ok(immutable(&req, &oid, body))
+    .await
 }
 
 fn side(s: &Option<ChangeSide>) -> (Value, Value, Value) {
@@ -167,10 +178,7 @@ pub async fn commit_diff(
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    let (id, hash) = path.into_inner();
-    let oid = parse_hash(&hash)?;
-    let snap = snapshot(&state, &id).await?;
-    let body = blocking(snap, move |snap| {
+    serve_object(req, state, path, move |snap, oid| {
         let mut reader = snap.repo.odb().reader();
         let (parent, d) = first_parent_diff(&mut reader, oid)?;
         let files: Vec<Value> = d
@@ -219,8 +227,7 @@ pub async fn commit_diff(
             "truncated": d.truncated,
         }))
     })
-    .await?;
-    Ok(immutable(&req, &oid, body))
+    .await
 }
 
 /// A tree's entries (a commit hash shows its root tree).
@@ -230,10 +237,7 @@ pub async fn tree(
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    let (id, hash) = path.into_inner();
-    let oid = parse_hash(&hash)?;
-    let snap = snapshot(&state, &id).await?;
-    let body = blocking(snap, move |snap| {
+    serve_object(req, state, path, move |snap, oid| {
         let mut reader = snap.repo.odb().reader();
         let mut buf = Vec::new();
         let kind = reader
@@ -274,8 +278,7 @@ pub async fn tree(
         }
         Ok(json!({ "hash": tree_id.to_hex(), "entries": entries }))
     })
-    .await?;
-    Ok(immutable(&req, &oid, body))
+    .await
 }
 
 /// A blob's content (UTF-8, lossily), cut at 1 MiB, with `binary` and `truncated` flags.
@@ -285,10 +288,7 @@ pub async fn blob(
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    let (id, hash) = path.into_inner();
-    let oid = parse_hash(&hash)?;
-    let snap = snapshot(&state, &id).await?;
-    let body = blocking(snap, move |snap| {
+    serve_object(req, state, path, move |snap, oid| {
         let mut reader = snap.repo.odb().reader();
         let (kind, size) = reader.read_header(&oid).map_err(|e| odb_error(e, &oid))?;
         if kind != ObjectKind::Blob {
@@ -306,8 +306,7 @@ pub async fn blob(
         let content = if binary { String::new() } else { String::from_utf8_lossy(&buf).into_owned() };
         Ok(json!({"hash": oid.to_hex(), "size": size, "binary": binary, "truncated": truncated, "content": content}))
     })
-    .await?;
-    Ok(immutable(&req, &oid, body))
+    .await
 }
 
 /// A repository path from a query: non-empty, relative, without `.`/`..` components or NULs.
