@@ -5,16 +5,19 @@
 //! - [`repo_session::RepoSession`] owns one repository: the loaded [`snapshot::Snapshot`] (shared
 //!   with request handlers as an `Arc` and replaced whole on reload), its refresh sources (a
 //!   filesystem watcher plus a polling fallback in local mode) and the viewers it broadcasts
-//!   [`events::ViewerEvent`]s to. Loading and reloading run on the blocking pool, never on the
+//!   [`events::ViewerEvent`]s to, and the byte-bounded [`cache::SessionCaches`] of diffs and
+//!   blames. Loading and reloading run on the blocking pool, never on the
 //!   actor's thread.
 //!
 //! This crate knows nothing of HTTP or storage; the root package adds routes and WebSockets.
 
+pub mod cache;
 pub mod events;
 pub mod repo_session;
 pub mod snapshot;
 pub mod supervisor;
 
+pub use cache::{ByteCache, SessionCaches};
 pub use events::{DeltaEvent, RefChangeEvent, ViewerEvent};
 pub use repo_session::{RepoSession, SessionConfig, SessionError};
 pub use snapshot::Snapshot;

@@ -9,6 +9,7 @@ use actix::prelude::*;
 use notify::{RecursiveMode, Watcher};
 use tokio::sync::oneshot;
 
+use crate::cache::SessionCaches;
 use crate::events::{DeltaEvent, ViewerEvent};
 use crate::snapshot::Snapshot;
 
@@ -24,6 +25,10 @@ pub struct SessionConfig {
     pub poll_interval: Duration,
     /// Events closer together than this make one reload: a `git commit` touches a dozen files.
     pub debounce: Duration,
+    /// Byte budget of the commit and file diff cache.
+    pub diff_cache_bytes: u64,
+    /// Byte budget of the blame cache.
+    pub blame_cache_bytes: u64,
 }
 
 impl SessionConfig {
@@ -34,6 +39,8 @@ impl SessionConfig {
             watch: true,
             poll_interval: Duration::from_secs(3),
             debounce: Duration::from_millis(30),
+            diff_cache_bytes: crate::cache::DEFAULT_DIFF_BYTES,
+            blame_cache_bytes: crate::cache::DEFAULT_BLAME_BYTES,
         }
     }
 }
@@ -232,8 +239,13 @@ impl Actor for RepoSession {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         let path = self.config.path.clone();
-        let work =
-            tokio::task::spawn_blocking(move || Snapshot::load(&path).map_err(|e| e.to_string()));
+        let caches = Arc::new(SessionCaches::new(
+            self.config.diff_cache_bytes,
+            self.config.blame_cache_bytes,
+        ));
+        let work = tokio::task::spawn_blocking(move || {
+            Snapshot::load(&path, caches).map_err(|e| e.to_string())
+        });
         ctx.wait(
             actix::fut::wrap_future::<_, Self>(work).map(|result, act, ctx| {
                 let result = result.unwrap_or_else(|e| Err(e.to_string()));

@@ -1,10 +1,13 @@
 //! The state of a repository that request handlers read.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use gitcore::graph::{CommitGraph, GraphDelta};
 use gitcore::layout::{Layout, LayoutOptions};
 use gitcore::repo::{RepoError, Repository};
+
+use crate::cache::SessionCaches;
 
 /// A loaded repository: objects, commit graph and layout, consistent with one another. Never
 /// mutated: a reload builds the next snapshot and the session swaps the `Arc`.
@@ -18,11 +21,14 @@ pub struct Snapshot {
     pub layout: Layout,
     /// Counts reloads that changed something, starting at 1.
     pub version: u64,
+    /// The session's answer caches, shared by every snapshot of the session (their keys name
+    /// immutable objects).
+    pub caches: Arc<SessionCaches>,
 }
 
 impl Snapshot {
     /// Loads the repository at `path` (blocking: call from the blocking pool).
-    pub fn load(path: &Path) -> Result<Snapshot, RepoError> {
+    pub fn load(path: &Path, caches: Arc<SessionCaches>) -> Result<Snapshot, RepoError> {
         let repo = Repository::discover(path)?;
         let graph = CommitGraph::load(&repo)?;
         let layout = Layout::build(&graph, LayoutOptions::default());
@@ -31,6 +37,7 @@ impl Snapshot {
             graph,
             layout,
             version: 1,
+            caches,
         })
     }
 
@@ -57,6 +64,7 @@ impl Snapshot {
                 graph,
                 layout,
                 version,
+                caches: Arc::clone(&self.caches),
             },
             delta,
         ))

@@ -8,6 +8,11 @@
 //! free lane. Lanes past [`LayoutOptions::max_lanes`] become [`OVERFLOW`]: forge mirrors with
 //! thousands of open pull-request branches keep a bounded width.
 //!
+//! Each commit also gets a colour, one of [`COLORS`]: the main chain has colour 0, a commit that
+//! continues its first parent's lane keeps the parent's colour, and every other chain takes the
+//! next colour in rotation, so a branch keeps one colour from fork to tip however lanes are reused.
+//! A first-parent edge has its child's colour, a merge edge its parent's.
+//!
 //! Because a commit's lane depends only on older commits, commits added on top
 //! ([`Layout::extend`]) never move existing ones. Each lane keeps its edges sorted by height, so
 //! the edges passing through any window are found with one binary search per lane: a window costs
@@ -20,6 +25,8 @@ use crate::refs::Head;
 /// The lane of a commit or edge that did not fit under the lane cap.
 pub const OVERFLOW: u16 = u16::MAX;
 const HIDDEN: u32 = u32::MAX;
+/// Number of distinct colours handed out (colour 0 is the main chain's).
+pub const COLORS: u8 = 12;
 
 /// Which refs a view shows; commits reachable only from hidden refs are left out.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -122,6 +129,8 @@ pub struct EdgeOut {
     pub parent_lane: u16,
     /// The lane the edge runs in between the two rows.
     pub track: u16,
+    /// Its colour: the child's for a first-parent edge, the parent's for a merge edge.
+    pub color: u8,
 }
 
 /// A row of a window.
@@ -133,6 +142,8 @@ pub struct WindowRow {
     pub commit: CommitIdx,
     /// Its lane.
     pub lane: u16,
+    /// Its colour (below [`COLORS`]).
+    pub color: u8,
     /// Its edges to its (shown) parents, in parent order.
     pub edges: Vec<EdgeOut>,
 }
@@ -175,6 +186,10 @@ pub struct Layout {
     height_of: ChunkedVec<u32>,
     /// Height -> lane.
     lanes: ChunkedVec<u16>,
+    /// Height -> colour.
+    colors: ChunkedVec<u8>,
+    /// Chains started so far (picks the next colour).
+    chains: u32,
     /// Height -> end of its edges in `edges`.
     edge_end: ChunkedVec<u32>,
     /// (parent height, track) per edge.
@@ -218,6 +233,8 @@ impl Layout {
             commits: ChunkedVec::new(),
             height_of: ChunkedVec::new(),
             lanes: ChunkedVec::new(),
+            colors: ChunkedVec::new(),
+            chains: 0,
             edge_end: ChunkedVec::new(),
             edges: ChunkedVec::new(),
             lane_edges: vec![ChunkedVec::new(); lanes],
@@ -362,21 +379,26 @@ impl Layout {
             })
             .collect();
 
-        let lane = if on_main {
-            0
+        // (lane, colour inherited from the first parent when the chain continues)
+        let (lane, inherited) = if on_main {
+            (0, Some(0))
         } else {
             match parents.first() {
-                Some(&(hp, lp)) if lp == OVERFLOW => {
-                    // An overflowed chain stays in overflow unless a lane is free for it.
-                    let l = self.free_lane(hp + 1);
-                    if l == OVERFLOW { OVERFLOW } else { l }
+                // An overflowed chain stays in overflow unless a lane is free for it.
+                Some(&(hp, lp)) if lp == OVERFLOW => (self.free_lane(hp + 1), None),
+                Some(&(hp, lp)) if lp != 0 && self.top[usize::from(lp)] == hp + 1 => {
+                    (lp, self.colors.get(hp as usize).copied())
                 }
-                Some(&(hp, lp)) if lp != 0 && self.top[usize::from(lp)] == hp + 1 => lp,
-                Some(&(hp, _)) => self.free_lane(hp + 1),
-                None => self.free_lane(h),
+                Some(&(hp, _)) => (self.free_lane(hp + 1), None),
+                None => (self.free_lane(h), None),
             }
         };
+        let color = inherited.unwrap_or_else(|| {
+            self.chains += 1;
+            1 + ((self.chains - 1) % u32::from(COLORS - 1)) as u8
+        });
         self.lanes.push(lane);
+        self.colors.push(color);
         self.occupy(lane, h + 1);
 
         for (k, &(hp, lp)) in parents.iter().enumerate() {
@@ -441,7 +463,14 @@ impl Layout {
         self.lanes.get(h as usize).copied()
     }
 
+    /// The colour of commit `c`, if shown.
+    pub fn color_of(&self, c: CommitIdx) -> Option<u8> {
+        let h = *self.height_of.get(c as usize)?;
+        self.colors.get(h as usize).copied()
+    }
+
     fn edges_at(&self, h: u32) -> Vec<EdgeOut> {
+        let own = self.colors.get(h as usize).copied().unwrap_or(0);
         let end = self.edge_end.get(h as usize).copied().unwrap_or(0) as usize;
         let start = if h == 0 {
             0
@@ -456,6 +485,11 @@ impl Layout {
                     parent_row: self.len() - 1 - hp as usize,
                     parent_lane: *self.lanes.get(hp as usize)?,
                     track,
+                    color: if e == start {
+                        own
+                    } else {
+                        *self.colors.get(hp as usize)?
+                    },
                 })
             })
             .collect()
@@ -474,6 +508,7 @@ impl Layout {
                     row,
                     commit: *self.commits.get(h as usize)?,
                     lane: *self.lanes.get(h as usize)?,
+                    color: *self.colors.get(h as usize)?,
                     edges: self.edges_at(h),
                 })
             })
@@ -527,6 +562,7 @@ impl Layout {
         self.commits.heap_bytes()
             + self.height_of.heap_bytes()
             + self.lanes.heap_bytes()
+            + self.colors.heap_bytes()
             + self.edge_end.heap_bytes()
             + self.edges.heap_bytes()
             + self

@@ -24,6 +24,7 @@ struct Edge {
     parent_row: usize,
     parent_lane: Option<u16>,
     track: Option<u16>,
+    color: u8,
 }
 
 fn lane(l: u16) -> Option<u16> {
@@ -36,11 +37,12 @@ fn edge(g: &gitcore::graph::CommitGraph, e: &EdgeOut) -> Edge {
         parent_row: e.parent_row,
         parent_lane: lane(e.parent_lane),
         track: lane(e.track),
+        color: e.color,
     }
 }
 
-/// Rows `offset..offset + limit` with lanes (`null` for the overflow lane), edges, refs, author,
-/// time and subject, plus the edges from above that pass into the window.
+/// Rows `offset..offset + limit` with lanes (`null` for the overflow lane), colours (an index into
+/// a palette of `colors` entries, 0 for the main branch), edges, refs, author, time and subject, plus the edges from above that pass into the window.
 #[get("/api/repos/{id}/graph")]
 pub async fn graph(
     state: web::Data<AppState>,
@@ -67,6 +69,7 @@ pub async fn graph(
                 "row": r.row,
                 "hash": g.oid(r.commit).to_hex(),
                 "lane": lane(r.lane),
+                "color": r.color,
                 "edges": r.edges.iter().map(|e| edge(g, e)).collect::<Vec<_>>(),
                 "refs": g.refs_at(r.commit).iter().map(|x| serde_json::json!({"name": x.name, "kind": kind_name(x.kind)})).collect::<Vec<_>>(),
                 "author": author.name,
@@ -92,6 +95,7 @@ pub async fn graph(
         "offset": offset,
         "total": snap.layout.len(),
         "width": w.width,
+        "colors": gitcore::layout::COLORS,
         "rows": rows,
         "through": through,
     })))

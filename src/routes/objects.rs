@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use actix_web::http::header;
+use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse, get, web};
 use gitcore::ObjectId;
 use gitcore::diff::{ChangeSide, DiffOptions, TreeDiffOptions, diff_blobs, diff_trees, is_binary};
@@ -14,7 +15,7 @@ use serde_json::{Value, json};
 use super::repository::kind_name;
 use super::{AppState, snapshot};
 use crate::error::ApiError;
-use gitvista_actors::Snapshot;
+use gitvista_actors::{ByteCache, SessionCaches, Snapshot};
 
 /// Blobs larger than this are cut (`truncated: true`).
 const MAX_BLOB: usize = 1 << 20;
@@ -40,31 +41,109 @@ fn odb_error(e: OdbError, id: &ObjectId) -> ApiError {
     }
 }
 
-/// Answers 304 when the browser has this object already, else the JSON with caching headers.
-fn immutable(req: &HttpRequest, id: &ObjectId, body: Value) -> HttpResponse {
-    immutable_tagged(req, &id.to_hex(), body)
+/// How long an answer stays valid in the browser.
+#[derive(Debug, Clone, Copy)]
+enum Freshness {
+    /// Named by hashes alone: never changes.
+    Immutable,
+    /// Also names things that move (children, refs, rows): valid for one snapshot version, and
+    /// revalidated on every use.
+    Version(u64),
 }
 
-/// Like [`immutable`] for answers named by more than a hash (a path inside a commit).
-fn immutable_tagged(req: &HttpRequest, tag: &str, body: Value) -> HttpResponse {
-    let etag = format!("\"{tag}\"");
-    let cached = req
-        .headers()
+/// Whether the request already holds the answer tagged `etag`.
+fn not_modified(req: &HttpRequest, etag: &str) -> bool {
+    req.headers()
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag));
-    let mut resp = if cached {
-        HttpResponse::NotModified()
-    } else {
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag))
+}
+
+/// The strong ETag of an answer tagged `tag`.
+fn etag(tag: &str, freshness: Freshness) -> String {
+    match freshness {
+        Freshness::Immutable => format!("\"{tag}\""),
+        Freshness::Version(v) => format!("\"{tag}-v{v}\""),
+    }
+}
+
+/// A 304 when the browser has the answer already, else `body` (JSON), with caching headers.
+fn respond(
+    req: &HttpRequest,
+    tag: &str,
+    freshness: Freshness,
+    body: Option<Bytes>,
+) -> HttpResponse {
+    let etag = etag(tag, freshness);
+    let cache_control = match freshness {
+        Freshness::Immutable => "public, max-age=31536000, immutable",
+        Freshness::Version(_) => "no-cache",
+    };
+    let body = body.filter(|_| !not_modified(req, &etag));
+    let mut resp = if body.is_some() {
         HttpResponse::Ok()
+    } else {
+        HttpResponse::NotModified()
     };
     resp.insert_header((header::ETAG, etag))
-        .insert_header((header::CACHE_CONTROL, "public, max-age=31536000, immutable"));
-    if cached {
-        resp.finish()
-    } else {
-        resp.json(body)
+        .insert_header((header::CACHE_CONTROL, cache_control));
+    match body {
+        Some(body) => resp.content_type("application/json").body(body),
+        None => resp.finish(),
     }
+}
+
+/// Which session cache keeps an answer.
+#[derive(Debug, Clone, Copy)]
+enum Kept {
+    /// Not cached on the server.
+    No,
+    /// The diff cache.
+    Diffs,
+    /// The blame cache.
+    Blame,
+}
+
+impl Kept {
+    fn cache(self, caches: &SessionCaches) -> Option<&ByteCache> {
+        match self {
+            Kept::No => None,
+            Kept::Diffs => Some(&caches.diffs),
+            Kept::Blame => Some(&caches.blame),
+        }
+    }
+}
+
+/// Serves the answer tagged `tag`: a 304 if the browser has it, else from the session cache
+/// `kept`, else built by `build` on the blocking pool (and kept).
+async fn serve(
+    req: &HttpRequest,
+    snap: Arc<Snapshot>,
+    tag: String,
+    freshness: Freshness,
+    kept: Kept,
+    build: impl FnOnce(&Snapshot) -> Result<Value, ApiError> + Send + 'static,
+) -> Result<HttpResponse, ApiError> {
+    if not_modified(req, &etag(&tag, freshness)) {
+        return Ok(respond(req, &tag, freshness, None));
+    }
+    // The cache key is the request itself: the tag hashes the path, the key must not.
+    let key = req.uri().to_string();
+    let body = blocking(snap, move |snap| {
+        let cache = kept.cache(&snap.caches);
+        if let Some(hit) = cache.and_then(|c| c.get(&key)) {
+            return Ok(hit);
+        }
+        let body = Bytes::from(
+            serde_json::to_vec(&build(snap)?).map_err(|e| ApiError::Unavailable(e.to_string()))?,
+        );
+        if let Some(c) = cache {
+            c.insert(key, body.clone());
+        }
+        Ok(body)
+    })
+    .await?;
+    Ok(respond(req, &tag, freshness, Some(body)))
 }
 
 fn person(s: &Signature<'_>, encoding: Option<&[u8]>) -> Value {
@@ -118,23 +197,33 @@ async fn serve_object(
     req: HttpRequest,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
+    kind: &str,
+    kept: Kept,
     build: impl FnOnce(&Snapshot, ObjectId) -> Result<Value, ApiError> + Send + 'static,
 ) -> Result<HttpResponse, ApiError> {
     let (id, hash) = path.into_inner();
     let oid = parse_hash(&hash)?;
     let snap = snapshot(&state, &id).await?;
-    let body = blocking(snap, move |snap| build(snap, oid)).await?;
-    Ok(immutable(&req, &oid, body))
+    let tag = format!("{kind}-{oid}");
+    serve(&req, snap, tag, Freshness::Immutable, kept, move |snap| {
+        build(snap, oid)
+    })
+    .await
 }
 
-/// A commit: message, author, committer, parents, children, refs, row.
+/// A commit: message, author, committer, parents, children, refs, row. Children, refs and row
+/// move as the history grows, so the answer is tagged with the snapshot version.
 #[get("/api/repos/{id}/commit/{hash}")]
 pub async fn commit(
     req: HttpRequest,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    serve_object(req, state, path, move |snap, oid| {
+    let (id, hash) = path.into_inner();
+    let oid = parse_hash(&hash)?;
+    let snap = snapshot(&state, &id).await?;
+    let freshness = Freshness::Version(snap.version);
+    serve(&req, snap, format!("commit-{oid}"), freshness, Kept::No, move |snap| {
         let mut buf = Vec::new();
         snap.repo
             .odb()
@@ -178,7 +267,7 @@ pub async fn commit_diff(
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    serve_object(req, state, path, move |snap, oid| {
+    serve_object(req, state, path, "diff", Kept::Diffs, move |snap, oid| {
         let mut reader = snap.repo.odb().reader();
         let (parent, d) = first_parent_diff(&mut reader, oid)?;
         let files: Vec<Value> = d
@@ -237,7 +326,7 @@ pub async fn tree(
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    serve_object(req, state, path, move |snap, oid| {
+    serve_object(req, state, path, "tree", Kept::No, move |snap, oid| {
         let mut reader = snap.repo.odb().reader();
         let mut buf = Vec::new();
         let kind = reader
@@ -288,7 +377,7 @@ pub async fn blob(
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    serve_object(req, state, path, move |snap, oid| {
+    serve_object(req, state, path, "blob", Kept::No, move |snap, oid| {
         let mut reader = snap.repo.odb().reader();
         let (kind, size) = reader.read_header(&oid).map_err(|e| odb_error(e, &oid))?;
         if kind != ObjectKind::Blob {
@@ -360,62 +449,68 @@ pub async fn file_diff(
         ));
     }
     let snap = snapshot(&state, &id).await?;
-    let tag = format!("{oid}-{}-{context}", path_tag(&file));
-    let body = blocking(snap, move |snap| {
-        let mut reader = snap.repo.odb().reader();
-        let (_, d) = first_parent_diff(&mut reader, oid)?;
-        let change = d
-            .changes
-            .iter()
-            .find(|ch| ch.path() == file.as_bytes())
-            .ok_or_else(|| ApiError::NotFound(format!("{file} did not change in {oid}")))?;
-        let blob_of =
-            |s: &Option<ChangeSide>| s.as_ref().filter(|s| s.mode.is_blob()).map(|s| s.id);
-        let lines = diff_blobs(
-            &mut reader,
-            blob_of(&change.old),
-            blob_of(&change.new),
-            DiffOptions {
-                context,
-                ..DiffOptions::default()
-            },
-        )
-        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
-        let hunks: Vec<Value> = lines
-            .hunks
-            .iter()
-            .map(|h| {
-                json!({
-                    "header": h.header(),
-                    "oldStart": h.old_start, "oldLen": h.old_len,
-                    "newStart": h.new_start, "newLen": h.new_len,
-                    "lines": h.lines.iter().map(|l| json!({
-                        "kind": match l.kind {
-                            gitcore::diff::LineKind::Context => "context",
-                            gitcore::diff::LineKind::Added => "added",
-                            gitcore::diff::LineKind::Removed => "removed",
-                        },
-                        "oldLine": l.old_line,
-                        "newLine": l.new_line,
-                        "text": String::from_utf8_lossy(&l.text),
-                        "noNewline": l.no_newline,
-                    })).collect::<Vec<_>>(),
+    let tag = format!("file-{oid}-{}-{context}", path_tag(&file));
+    serve(
+        &req,
+        snap,
+        tag,
+        Freshness::Immutable,
+        Kept::Diffs,
+        move |snap| {
+            let mut reader = snap.repo.odb().reader();
+            let (_, d) = first_parent_diff(&mut reader, oid)?;
+            let change = d
+                .changes
+                .iter()
+                .find(|ch| ch.path() == file.as_bytes())
+                .ok_or_else(|| ApiError::NotFound(format!("{file} did not change in {oid}")))?;
+            let blob_of =
+                |s: &Option<ChangeSide>| s.as_ref().filter(|s| s.mode.is_blob()).map(|s| s.id);
+            let lines = diff_blobs(
+                &mut reader,
+                blob_of(&change.old),
+                blob_of(&change.new),
+                DiffOptions {
+                    context,
+                    ..DiffOptions::default()
+                },
+            )
+            .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+            let hunks: Vec<Value> = lines
+                .hunks
+                .iter()
+                .map(|h| {
+                    json!({
+                        "header": h.header(),
+                        "oldStart": h.old_start, "oldLen": h.old_len,
+                        "newStart": h.new_start, "newLen": h.new_len,
+                        "lines": h.lines.iter().map(|l| json!({
+                            "kind": match l.kind {
+                                gitcore::diff::LineKind::Context => "context",
+                                gitcore::diff::LineKind::Added => "added",
+                                gitcore::diff::LineKind::Removed => "removed",
+                            },
+                            "oldLine": l.old_line,
+                            "newLine": l.new_line,
+                            "text": String::from_utf8_lossy(&l.text),
+                            "noNewline": l.no_newline,
+                        })).collect::<Vec<_>>(),
+                    })
                 })
-            })
-            .collect();
-        Ok(json!({
-            "hash": oid.to_hex(),
-            "path": file,
-            "status": change.kind.letter().to_string(),
-            "binary": lines.binary,
-            "tooLarge": lines.too_large,
-            "additions": lines.additions,
-            "deletions": lines.deletions,
-            "hunks": hunks,
-        }))
-    })
-    .await?;
-    Ok(immutable_tagged(&req, &tag, body))
+                .collect();
+            Ok(json!({
+                "hash": oid.to_hex(),
+                "path": file,
+                "status": change.kind.letter().to_string(),
+                "binary": lines.binary,
+                "tooLarge": lines.too_large,
+                "additions": lines.additions,
+                "deletions": lines.deletions,
+                "hunks": hunks,
+            }))
+        },
+    )
+    .await
 }
 
 /// Query of the blame route.
@@ -436,47 +531,52 @@ pub async fn blame(
     let oid = parse_hash(&hash)?;
     let file = parse_path(&query.path)?;
     let snap = snapshot(&state, &id).await?;
-    let tag = format!("{oid}-{}-blame", path_tag(&file));
-    let body = blocking(snap, move |snap| {
-        let b = gitcore::blame::blame(
-            &snap.repo,
-            oid,
-            &file,
-            gitcore::blame::BlameOptions::default(),
-        )
-        .map_err(|e| match e {
-            gitcore::blame::BlameError::NotFound { .. } => ApiError::NotFound(e.to_string()),
-            gitcore::blame::BlameError::Odb(OdbError::Missing(_)) => {
-                ApiError::NotFound(e.to_string())
-            }
-            other => ApiError::Unavailable(other.to_string()),
-        })?;
-        let texts: Vec<&[u8]> = b.content.split_inclusive(|&c| c == b'\n').collect();
-        let lines: Vec<Value> = b
-            .lines
-            .iter()
-            .zip(&texts)
-            .enumerate()
-            .map(|(i, (l, t))| {
-                let t = t.strip_suffix(b"\n").unwrap_or(t);
-                json!({
-                    "line": i + 1,
-                    "commit": l.commit.to_hex(),
-                    "origLine": l.orig_line,
-                    "text": String::from_utf8_lossy(t),
-                    "row": snap.graph.find(&l.commit).and_then(|c| snap.layout.row_of(c)),
+    let tag = format!("blame-{oid}-{}", path_tag(&file));
+    serve(
+        &req,
+        snap,
+        tag,
+        Freshness::Immutable,
+        Kept::Blame,
+        move |snap| {
+            let b = gitcore::blame::blame(
+                &snap.repo,
+                oid,
+                &file,
+                gitcore::blame::BlameOptions::default(),
+            )
+            .map_err(|e| match e {
+                gitcore::blame::BlameError::NotFound { .. } => ApiError::NotFound(e.to_string()),
+                gitcore::blame::BlameError::Odb(OdbError::Missing(_)) => {
+                    ApiError::NotFound(e.to_string())
+                }
+                other => ApiError::Unavailable(other.to_string()),
+            })?;
+            let texts: Vec<&[u8]> = b.content.split_inclusive(|&c| c == b'\n').collect();
+            let lines: Vec<Value> = b
+                .lines
+                .iter()
+                .zip(&texts)
+                .enumerate()
+                .map(|(i, (l, t))| {
+                    let t = t.strip_suffix(b"\n").unwrap_or(t);
+                    json!({
+                        "line": i + 1,
+                        "commit": l.commit.to_hex(),
+                        "origLine": l.orig_line,
+                        "text": String::from_utf8_lossy(t),
+                    })
                 })
-            })
-            .collect();
-        Ok(json!({
-            "hash": oid.to_hex(),
-            "path": file,
-            "partial": b.partial,
-            "binary": b.binary,
-            "tooLarge": b.too_large,
-            "lines": lines,
-        }))
-    })
-    .await?;
-    Ok(immutable_tagged(&req, &tag, body))
+                .collect();
+            Ok(json!({
+                "hash": oid.to_hex(),
+                "path": file,
+                "partial": b.partial,
+                "binary": b.binary,
+                "tooLarge": b.too_large,
+                "lines": lines,
+            }))
+        },
+    )
+    .await
 }

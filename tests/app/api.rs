@@ -57,8 +57,10 @@ async fn healthz_repository_and_graph_window_have_the_documented_shape() {
     for r in rows {
         assert_eq!(r["hash"].as_str().map(str::len), Some(40));
         assert!(r["summary"].is_string() && r["author"].is_string() && r["time"].is_i64());
+        assert!(r["color"].as_u64().expect("color") < w["colors"].as_u64().expect("colors"));
         for e in r["edges"].as_array().expect("edges") {
             assert!(e["parentRow"].as_u64().expect("row") > r["row"].as_u64().expect("row"));
+            assert!(e["color"].is_u64());
         }
     }
     assert!(
@@ -247,20 +249,40 @@ async fn commit_diff_tree_and_blob_routes_match_git_and_are_cached_forever() {
     let (_, b) = get(&format!("{base}/api/repos/local/blob/{bin}")).await;
     assert_eq!(b["binary"], true);
 
-    // Strong ETag, immutable, and 304 on revalidation.
+    // Hash-addressed answers: strong ETag, immutable, and 304 on revalidation.
     let client = reqwest::Client::new();
-    let url = format!("{base}/api/repos/local/commit/{head}");
+    let url = format!("{base}/api/repos/local/commit/diff/{head}");
     let resp = client.get(&url).send().await.expect("request");
-    assert_eq!(resp.headers()["etag"], format!("\"{head}\"").as_str());
+    let etag = resp.headers()["etag"].to_str().expect("ascii").to_string();
+    assert_eq!(etag, format!("\"diff-{head}\""));
     assert!(
         resp.headers()["cache-control"]
             .to_str()
             .expect("ascii")
             .contains("immutable")
     );
+    let first = resp.bytes().await.expect("body");
     let again = client
         .get(&url)
-        .header("If-None-Match", format!("\"{head}\""))
+        .header("If-None-Match", &etag)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(again.status().as_u16(), 304);
+    // Served again from the session's diff cache: the same bytes.
+    let cached = client.get(&url).send().await.expect("request");
+    assert_eq!(cached.bytes().await.expect("body"), first);
+
+    // The commit route names children and refs, which move: its ETag carries the snapshot
+    // version and browsers revalidate it.
+    let url = format!("{base}/api/repos/local/commit/{head}");
+    let resp = client.get(&url).send().await.expect("request");
+    let commit_etag = resp.headers()["etag"].to_str().expect("ascii").to_string();
+    assert_eq!(commit_etag, format!("\"commit-{head}-v1\""));
+    assert_eq!(resp.headers()["cache-control"], "no-cache");
+    let again = client
+        .get(&url)
+        .header("If-None-Match", &commit_etag)
         .send()
         .await
         .expect("request");
@@ -432,5 +454,33 @@ async fn file_diff_and_blame_routes_match_git() {
     ] {
         let (got, body) = get(&format!("{base}{path}")).await;
         assert_eq!((got, body["code"].as_str()), (status, Some(code)), "{path}");
+    }
+}
+
+#[actix_rt::test]
+async fn responses_are_compressed_with_the_encoding_the_client_accepts() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let repo = fixture("merges", tmp.path()).join("repo");
+    let base = spawn_app(&repo).await;
+    let url = format!("{base}/api/repos/local/graph?limit=500");
+    let client = reqwest::Client::new();
+    let plain = client.get(&url).send().await.expect("request");
+    assert!(plain.headers().get("content-encoding").is_none());
+    let plain = plain.bytes().await.expect("body");
+    for encoding in ["br", "gzip", "zstd"] {
+        let resp = client
+            .get(&url)
+            .header("Accept-Encoding", encoding)
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(resp.headers()["content-encoding"], encoding);
+        let body = resp.bytes().await.expect("body");
+        assert!(
+            body.len() * 2 < plain.len(),
+            "{encoding}: {} of {} bytes",
+            body.len(),
+            plain.len()
+        );
     }
 }

@@ -88,6 +88,29 @@ fn every_fixture_has_a_consistent_layout_with_main_in_lane_zero() {
             for e in row.edges.iter().skip(1) {
                 assert_ne!(e.track, 0, "{name}: merge edges never run in lane 0");
             }
+            // Colours: 0 is the main chain's alone; a chain continuing in its parent's lane keeps
+            // the parent's colour; edges take the child's (first parent) or parent's (merge).
+            assert!(row.color < gitcore::layout::COLORS);
+            if !main.is_empty() {
+                assert_eq!(
+                    row.color == 0,
+                    main.contains(&row.commit),
+                    "{name}: colour 0"
+                );
+            }
+            if let Some(first) = row.edges.first() {
+                assert_eq!(first.color, row.color, "{name}: first-parent edge colour");
+                if first.parent_lane == row.lane && first.parent_row == row.row + 1 {
+                    assert_eq!(layout.color_of(first.parent), Some(row.color), "{name}");
+                }
+            }
+            for e in row.edges.iter().skip(1) {
+                assert_eq!(
+                    layout.color_of(e.parent),
+                    Some(e.color),
+                    "{name}: merge edge"
+                );
+            }
         }
     }
 }
@@ -103,6 +126,8 @@ fn straight_branches_continue_their_first_parent_lane() {
     let feature1 = graph.parents(feature)[0];
     assert_eq!(layout.lane_of(feature), layout.lane_of(feature1));
     assert_ne!(layout.lane_of(feature), Some(0));
+    assert_eq!(layout.color_of(feature), layout.color_of(feature1));
+    assert_ne!(layout.color_of(feature), Some(0));
 }
 
 #[test]
@@ -258,6 +283,7 @@ fn commits_added_on_top_keep_every_existing_lane() {
     let l1 = l0.extend(&g1).expect("extends");
     for c in 0..g0.len() as u32 {
         assert_eq!(l0.lane_of(c), l1.lane_of(c), "commit {c} kept its lane");
+        assert_eq!(l0.color_of(c), l1.color_of(c), "commit {c} kept its colour");
     }
     assert_eq!(l1.len(), g1.len());
     assert_no_overlap("extended", &l1);
