@@ -13,6 +13,8 @@ use quick_cache::sync::Cache;
 pub const DEFAULT_DIFF_BYTES: u64 = 64 << 20;
 /// Default budget of the blame cache.
 pub const DEFAULT_BLAME_BYTES: u64 = 32 << 20;
+/// Budget of the search result cache.
+pub const SEARCH_BYTES: u64 = 16 << 20;
 /// Answers larger than this fraction of a cache's budget are not kept (one huge diff must not
 /// flush everything else).
 const MAX_SHARE: u64 = 8;
@@ -88,6 +90,8 @@ pub struct SessionCaches {
     pub diffs: ByteCache,
     /// Blames.
     pub blame: ByteCache,
+    /// Search results (keyed with the snapshot version: they name rows, which move).
+    pub searches: ByteCache,
 }
 
 impl SessionCaches {
@@ -96,6 +100,7 @@ impl SessionCaches {
         SessionCaches {
             diffs: ByteCache::new(diff_bytes),
             blame: ByteCache::new(blame_bytes),
+            searches: ByteCache::new(SEARCH_BYTES),
         }
     }
 }

@@ -63,7 +63,7 @@ impl RefFilter {
 }
 
 /// `*`-only glob matching (iterative, linear in practice, no backtracking blow-up).
-fn glob_match(pattern: &str, text: &str) -> bool {
+pub(crate) fn glob_match(pattern: &str, text: &str) -> bool {
     let (p, t) = (pattern.as_bytes(), text.as_bytes());
     let (mut pi, mut ti) = (0, 0);
     let mut star: Option<(usize, usize)> = None;

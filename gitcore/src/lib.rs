@@ -32,5 +32,6 @@ pub mod odb;
 pub mod oid;
 pub mod refs;
 pub mod repo;
+pub mod search;
 
 pub use oid::ObjectId;

@@ -5,6 +5,7 @@ mod health;
 mod objects;
 mod pages;
 mod repository;
+mod search;
 
 use std::sync::Arc;
 
@@ -46,6 +47,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(pages::graph_page)
         .service(repository::repository)
         .service(graph::graph)
+        .service(search::search)
         .service(objects::file_diff)
         .service(objects::commit_diff)
         .service(objects::blame)

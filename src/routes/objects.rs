@@ -43,7 +43,7 @@ fn odb_error(e: OdbError, id: &ObjectId) -> ApiError {
 
 /// How long an answer stays valid in the browser.
 #[derive(Debug, Clone, Copy)]
-enum Freshness {
+pub(super) enum Freshness {
     /// Named by hashes alone: never changes.
     Immutable,
     /// Also names things that move (children, refs, rows): valid for one snapshot version, and
@@ -95,13 +95,15 @@ fn respond(
 
 /// Which session cache keeps an answer.
 #[derive(Debug, Clone, Copy)]
-enum Kept {
+pub(super) enum Kept {
     /// Not cached on the server.
     No,
     /// The diff cache.
     Diffs,
     /// The blame cache.
     Blame,
+    /// The search cache.
+    Searches,
 }
 
 impl Kept {
@@ -110,13 +112,14 @@ impl Kept {
             Kept::No => None,
             Kept::Diffs => Some(&caches.diffs),
             Kept::Blame => Some(&caches.blame),
+            Kept::Searches => Some(&caches.searches),
         }
     }
 }
 
 /// Serves the answer tagged `tag`: a 304 if the browser has it, else from the session cache
 /// `kept`, else built by `build` on the blocking pool (and kept).
-async fn serve(
+pub(super) async fn serve(
     req: &HttpRequest,
     snap: Arc<Snapshot>,
     tag: String,
@@ -127,8 +130,12 @@ async fn serve(
     if not_modified(req, &etag(&tag, freshness)) {
         return Ok(respond(req, &tag, freshness, None));
     }
-    // The cache key is the request itself: the tag hashes the path, the key must not.
-    let key = req.uri().to_string();
+    // The cache key is the request itself (the tag hashes the path, the key must not), and the
+    // version for answers that move.
+    let key = match freshness {
+        Freshness::Immutable => req.uri().to_string(),
+        Freshness::Version(v) => format!("{} v{v}", req.uri()),
+    };
     let body = blocking(snap, move |snap| {
         let cache = kept.cache(&snap.caches);
         if let Some(hit) = cache.and_then(|c| c.get(&key)) {
@@ -416,7 +423,7 @@ fn parse_path(path: &str) -> Result<String, ApiError> {
 }
 
 /// A short stable tag for a path, for ETags.
-fn path_tag(path: &str) -> String {
+pub(super) fn path_tag(path: &str) -> String {
     let h = path.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
         (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
     });

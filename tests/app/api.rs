@@ -484,3 +484,72 @@ async fn responses_are_compressed_with_the_encoding_the_client_accepts() {
         );
     }
 }
+
+#[actix_rt::test]
+async fn search_answers_rows_of_the_commits_git_selects() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let repo = fixture("search", tmp.path()).join("repo");
+    let base = spawn_app(&repo).await;
+    let (_, window) = get(&format!("{base}/api/repos/local/graph?limit=2000")).await;
+    let row_of = |hash: &str| {
+        window["rows"]
+            .as_array()
+            .expect("rows")
+            .iter()
+            .find(|r| r["hash"] == hash)
+            .and_then(|r| r["row"].as_u64())
+            .expect("row")
+    };
+    let rows_of = |args: &[&str]| {
+        let mut rows: Vec<u64> = git(&repo, args).lines().map(row_of).collect();
+        rows.sort_unstable();
+        rows
+    };
+    for (q, args) in [
+        (
+            "author:grace -merge:only",
+            vec!["rev-list", "--all", "-i", "--author=grace", "--no-merges"],
+        ),
+        (
+            "path:docs",
+            vec!["rev-list", "--all", "--full-history", "--", "docs"],
+        ),
+        (
+            "message:\"issue #42\"",
+            vec!["rev-list", "--all", "--grep=issue #42"],
+        ),
+    ] {
+        let url =
+            reqwest::Url::parse_with_params(&format!("{base}/api/repos/local/search"), [("q", q)])
+                .expect("url");
+        let (status, body) = get(url.as_str()).await;
+        assert_eq!(status, 200, "{q}: {body}");
+        let got: Vec<u64> = body["rows"]
+            .as_array()
+            .expect("rows")
+            .iter()
+            .filter_map(Value::as_u64)
+            .collect();
+        let expected = rows_of(&args);
+        assert!(!expected.is_empty(), "{q}");
+        assert_eq!(got, expected, "{q}");
+        assert_eq!(body["total"].as_u64(), Some(expected.len() as u64));
+        assert_eq!(body["truncated"], false);
+    }
+    let (_, capped) = get(&format!("{base}/api/repos/local/search?q=engine&limit=1")).await;
+    assert_eq!(capped["rows"].as_array().map(Vec::len), Some(1));
+    assert_eq!(capped["truncated"], true);
+    for (path, code) in [
+        (
+            "/api/repos/local/search?q=merge:sometimes",
+            "invalid_search",
+        ),
+        ("/api/repos/local/search?q=%22open", "invalid_search"),
+        ("/api/repos/local/search?q=after:someday", "invalid_search"),
+        ("/api/repos/local/search", "invalid_query"),
+        ("/api/repos/local/search?q=x&limit=0", "invalid_limit"),
+    ] {
+        let (status, body) = get(&format!("{base}{path}")).await;
+        assert_eq!((status, body["code"].as_str()), (400, Some(code)), "{path}");
+    }
+}

@@ -117,6 +117,7 @@ pub fn oid(hex: &str) -> ObjectId {
 pub const REPOS: &[(&str, &str)] = &[
     ("linear", "repo"),
     ("merges", "repo"),
+    ("search", "repo"),
     ("stash", "repo"),
     ("detached", "repo"),
     ("unborn", "repo"),

@@ -11,3 +11,4 @@ mod layout;
 mod objects;
 mod refs;
 mod reload;
+mod search;

@@ -1,0 +1,228 @@
+//! Searching the whole history, with `git rev-list` (and `git log` output) as the oracle.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use gitcore::graph::CommitGraph;
+use gitcore::repo::Repository;
+use gitcore::search::{Query, search};
+
+use crate::common::{fixture, git_lines};
+
+fn found(path: &Path, q: &str) -> BTreeSet<String> {
+    let repo = Repository::discover(path).expect("opens");
+    let graph = CommitGraph::load(&repo).expect("loads");
+    let query = Query::parse(q, 1_700_100_000).unwrap_or_else(|e| panic!("{q}: {e}"));
+    let hits = search(repo.odb(), &graph, &query).expect("searches");
+    let rows: Vec<usize> = hits.iter().map(|&c| graph.row_of(c)).collect();
+    assert!(rows.windows(2).all(|w| w[0] < w[1]), "{q}: in row order");
+    hits.iter().map(|&c| graph.oid(c).to_hex()).collect()
+}
+
+fn rev_list(path: &Path, args: &[&str]) -> BTreeSet<String> {
+    let mut all = vec!["--no-replace-objects", "rev-list"];
+    all.extend_from_slice(args);
+    git_lines(path, &all).into_iter().collect()
+}
+
+/// Commits whose `git log` line (hash, then the fields of `format`) satisfies `keep`.
+fn log_filter(path: &Path, format: &str, keep: impl Fn(&[&str]) -> bool) -> BTreeSet<String> {
+    git_lines(
+        path,
+        &[
+            "--no-replace-objects",
+            "log",
+            "--all",
+            &format!("--format=%H%x00{format}"),
+        ],
+    )
+    .iter()
+    .filter_map(|l| {
+        let f: Vec<&str> = l.split('\0').collect();
+        keep(&f[1..]).then(|| f[0].to_string())
+    })
+    .collect()
+}
+
+#[test]
+fn qualifiers_match_what_git_selects() {
+    let p = fixture("search").join("repo");
+    let all = rev_list(&p, &["--all"]);
+    let cases: Vec<(&str, BTreeSet<String>)> = vec![
+        (
+            "author:grace",
+            rev_list(&p, &["--all", "-i", "--author=grace"]),
+        ),
+        (
+            "author:EXAMPLE.FR",
+            rev_list(&p, &["--all", "-i", "--author=example.fr"]),
+        ),
+        ("author:émile", rev_list(&p, &["--all", "--author=Émile"])),
+        (
+            "-author:ada",
+            all.difference(&rev_list(&p, &["--all", "-i", "--author=ada"]))
+                .cloned()
+                .collect(),
+        ),
+        (
+            "message:\"difference engine\"",
+            rev_list(&p, &["--all", "-i", "--grep=difference engine"]),
+        ),
+        (
+            "message:lexer",
+            rev_list(&p, &["--all", "-i", "--grep=lexer"]),
+        ),
+        ("merge:only", rev_list(&p, &["--all", "--merges"])),
+        ("merge:exclude", rev_list(&p, &["--all", "--no-merges"])),
+        ("-merge:only", rev_list(&p, &["--all", "--no-merges"])),
+        ("branch:feature/parser", rev_list(&p, &["feature/parser"])),
+        ("branch:feature/*", rev_list(&p, &["feature/parser"])),
+        ("branch:origin/old", rev_list(&p, &["origin/old"])),
+        (
+            "branch:topic -branch:main",
+            rev_list(&p, &["topic", "^main"]),
+        ),
+        ("tag:v0.2", rev_list(&p, &["--no-walk", "v0.2^{commit}"])),
+        (
+            "tag:v0.*",
+            rev_list(&p, &["--no-walk", "v0.1", "v0.2^{commit}"]),
+        ),
+        (
+            "path:src/core/engine.rs",
+            rev_list(&p, &["--all", "--full-history", "--", "src/core/engine.rs"]),
+        ),
+        (
+            "path:docs",
+            rev_list(&p, &["--all", "--full-history", "--", "docs"]),
+        ),
+        (
+            "path:docs/",
+            rev_list(&p, &["--all", "--full-history", "--", "docs"]),
+        ),
+        (
+            "path:src/parse/lexer.rs",
+            rev_list(&p, &["--all", "--full-history", "--", "src/parse/lexer.rs"]),
+        ),
+        (
+            "path:\"dir with space/file one.txt\"",
+            rev_list(
+                &p,
+                &[
+                    "--all",
+                    "--full-history",
+                    "--",
+                    "dir with space/file one.txt",
+                ],
+            ),
+        ),
+        ("path:nowhere/at/all", BTreeSet::new()),
+        (
+            "-path:src",
+            all.difference(&rev_list(&p, &["--all", "--full-history", "--", "src"]))
+                .cloned()
+                .collect(),
+        ),
+        (
+            "author:ada merge:exclude",
+            rev_list(&p, &["--all", "-i", "--author=ada", "--no-merges"]),
+        ),
+        (
+            "path:docs -merge:only author:bot",
+            rev_list(
+                &p,
+                &[
+                    "--all",
+                    "-i",
+                    "--author=bot",
+                    "--no-merges",
+                    "--full-history",
+                    "--",
+                    "docs",
+                ],
+            ),
+        ),
+        (
+            "after:@1700000400",
+            log_filter(&p, "%ct", |f| {
+                f[0].parse::<i64>().expect("time") >= 1_700_000_400
+            }),
+        ),
+        (
+            "before:@1700000400",
+            log_filter(&p, "%ct", |f| {
+                f[0].parse::<i64>().expect("time") <= 1_700_000_400
+            }),
+        ),
+        (
+            "after:2023-11-14T22:20 before:2023-11-14T22:25",
+            log_filter(&p, "%ct", |f| {
+                (1_700_000_400..=1_700_000_700).contains(&f[0].parse::<i64>().expect("time"))
+            }),
+        ),
+        ("after:2d", all.clone()),
+        ("before:1d", all.clone()),
+        ("after:1d", BTreeSet::new()),
+        (
+            "engine",
+            log_filter(&p, "%s%x00%an%x00%ae", |f| {
+                f.iter().any(|x| x.to_lowercase().contains("engine"))
+            }),
+        ),
+        (
+            "ENGINE -merge:only \"on feature\"",
+            log_filter(&p, "%s%x00%P", |f| {
+                f[0].to_lowercase().contains("engine")
+                    && f[0].contains("on feature")
+                    && !f[1].contains(' ')
+            }),
+        ),
+        ("fix:", BTreeSet::new()),
+        (
+            "chore(bot):",
+            log_filter(&p, "%s", |f| f[0].starts_with("chore(bot):")),
+        ),
+    ];
+    for (q, expected) in cases {
+        assert_eq!(found(&p, q), expected, "{q}");
+    }
+    // Hash prefixes, as a qualifier and as free text.
+    let head = git_lines(&p, &["rev-parse", "main"])[0].clone();
+    for q in [
+        format!("hash:{}", &head[..7]),
+        head[..8].to_string(),
+        format!("hash:{}", head.to_uppercase()),
+    ] {
+        assert_eq!(found(&p, &q), BTreeSet::from([head.clone()]), "{q}");
+    }
+    assert!(found(&p, "").is_empty(), "an empty query matches nothing");
+}
+
+#[test]
+fn every_fixture_answers_merge_and_path_queries_like_git() {
+    for (name, path) in crate::common::all_repos() {
+        // The graph holds every stash entry, `--all` only the newest: name them all.
+        let stash = if path.join(".git/logs/refs/stash").exists() {
+            git_lines(&path, &["reflog", "show", "--format=%H", "refs/stash"])
+        } else {
+            Vec::new()
+        };
+        let with = |args: &[&str]| {
+            let mut all: Vec<&str> = vec!["--all"];
+            all.extend(stash.iter().map(String::as_str));
+            all.extend_from_slice(args);
+            rev_list(&path, &all)
+        };
+        assert_eq!(found(&path, "merge:only"), with(&["--merges"]), "{name}");
+        let newest = with(&[]).into_iter().next();
+        let first_file = newest
+            .map(|c| git_lines(&path, &["ls-tree", "--name-only", &c]))
+            .unwrap_or_default();
+        if let Some(file) = first_file.first() {
+            assert_eq!(
+                found(&path, &format!("path:\"{file}\"")),
+                with(&["--full-history", "--", file]),
+                "{name}: path:{file}"
+            );
+        }
+    }
+}

@@ -1,0 +1,63 @@
+//! `/api/repos/{id}/search?q=&limit=`: search the whole history (see [`gitcore::search`] for the
+//! query language); hits come back as row numbers so the UI can jump to any of them.
+
+use actix_web::{HttpRequest, HttpResponse, get, web};
+use gitcore::search::{Query, SearchError, search as run_search};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::objects::{Freshness, Kept, path_tag, serve};
+use super::{AppState, snapshot};
+use crate::error::ApiError;
+
+/// Most rows one answer lists (the total is always exact).
+pub const MAX_HITS: usize = 100_000;
+
+#[derive(Debug, Deserialize)]
+pub struct SearchQuery {
+    q: String,
+    limit: Option<usize>,
+}
+
+/// Rows of the commits matching `q`, top to bottom, at most `limit` (default and cap
+/// [`MAX_HITS`]); `total` counts every hit.
+#[get("/api/repos/{id}/search")]
+pub async fn search(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    query: web::Query<SearchQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let limit = query.limit.unwrap_or(MAX_HITS);
+    if limit == 0 || limit > MAX_HITS {
+        return Err(ApiError::bad_request(
+            format!("limit must be between 1 and {MAX_HITS}"),
+            "invalid_limit",
+        ));
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let parsed = Query::parse(&query.q, now)
+        .map_err(|e| ApiError::bad_request(e.to_string(), "invalid_search"))?;
+    let snap = snapshot(&state, &id).await?;
+    let freshness = Freshness::Version(snap.version);
+    let text = query.q.clone();
+    let tag = format!("search-{}-{limit}", path_tag(&text));
+    serve(&req, snap, tag, freshness, Kept::Searches, move |snap| {
+        let hits = run_search(snap.repo.odb(), &snap.graph, &parsed).map_err(|e| match e {
+            SearchError::Odb(e) => ApiError::Unavailable(e.to_string()),
+            other => ApiError::Unavailable(other.to_string()),
+        })?;
+        let rows: Vec<usize> = hits.iter().filter_map(|&c| snap.layout.row_of(c)).collect();
+        let total = rows.len();
+        Ok(json!({
+            "query": text,
+            "version": snap.version,
+            "total": total,
+            "rows": &rows[..total.min(limit)],
+            "truncated": total > limit,
+        }))
+    })
+    .await
+}
