@@ -11,6 +11,7 @@
 //!   the `shallow` file.
 //! - [`graph::CommitGraph`] holds every reachable commit compactly in topological order.
 //! - [`layout::Layout`] assigns lanes for drawing and answers windows of rows in O(window).
+//! - [`search`] answers history queries; [`worktree`] reads the index and computes status.
 //! - [`diff`] compares trees (with exact renames) and blobs (unified hunks); [`blame`] finds the
 //!   commit that last touched each line, following first parents.
 //!
@@ -33,5 +34,6 @@ pub mod oid;
 pub mod refs;
 pub mod repo;
 pub mod search;
+pub mod worktree;
 
 pub use oid::ObjectId;

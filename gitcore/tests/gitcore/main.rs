@@ -12,3 +12,4 @@ mod objects;
 mod refs;
 mod reload;
 mod search;
+mod worktree;
