@@ -28,6 +28,9 @@ pub enum ApiError {
     /// No route matches.
     #[error("no such route")]
     NoRoute,
+    /// The route needs a work tree and the repository is bare (or hosted).
+    #[error("the repository has no work tree")]
+    NoWorkTree,
     /// The request is not allowed (e.g. a WebSocket from another site).
     #[error("{0}")]
     Forbidden(String),
@@ -50,6 +53,7 @@ impl ApiError {
             ApiError::UnknownRepo(_) => "unknown_repo",
             ApiError::BadRequest { code, .. } => code,
             ApiError::NoRoute => "not_found",
+            ApiError::NoWorkTree => "no_work_tree",
             ApiError::NotFound(_) => "object_not_found",
             ApiError::Forbidden(_) => "forbidden",
             ApiError::Unavailable(_) => "repo_unavailable",
@@ -66,9 +70,10 @@ struct Body<'a> {
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
-            ApiError::UnknownRepo(_) | ApiError::NoRoute | ApiError::NotFound(_) => {
-                StatusCode::NOT_FOUND
-            }
+            ApiError::UnknownRepo(_)
+            | ApiError::NoRoute
+            | ApiError::NotFound(_)
+            | ApiError::NoWorkTree => StatusCode::NOT_FOUND,
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,

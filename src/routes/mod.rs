@@ -6,6 +6,7 @@ mod objects;
 mod pages;
 mod repository;
 mod search;
+mod worktree;
 
 use std::sync::Arc;
 
@@ -48,6 +49,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(repository::repository)
         .service(graph::graph)
         .service(search::search)
+        .service(worktree::working_tree_status)
+        .service(worktree::working_tree_diff)
+        .service(worktree::index_diff)
         .service(objects::file_diff)
         .service(objects::commit_diff)
         .service(objects::blame)

@@ -406,7 +406,7 @@ pub async fn blob(
 }
 
 /// A repository path from a query: non-empty, relative, without `.`/`..` components or NULs.
-fn parse_path(path: &str) -> Result<String, ApiError> {
+pub(super) fn parse_path(path: &str) -> Result<String, ApiError> {
     let bad = path.is_empty()
         || path.starts_with('/')
         || path.contains('\0')
@@ -428,6 +428,40 @@ pub(super) fn path_tag(path: &str) -> String {
         (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
     });
     format!("{h:016x}")
+}
+
+/// The hunks of a line diff as JSON.
+pub(super) fn hunks_json(lines: &gitcore::diff::BlobDiff) -> Vec<Value> {
+    let kind = |k: gitcore::diff::LineKind| match k {
+        gitcore::diff::LineKind::Context => "context",
+        gitcore::diff::LineKind::Added => "added",
+        gitcore::diff::LineKind::Removed => "removed",
+    };
+    lines
+        .hunks
+        .iter()
+        .map(|h| {
+            let lines: Vec<Value> = h
+                .lines
+                .iter()
+                .map(|l| {
+                    json!({
+                        "kind": kind(l.kind),
+                        "oldLine": l.old_line,
+                        "newLine": l.new_line,
+                        "text": String::from_utf8_lossy(&l.text),
+                        "noNewline": l.no_newline,
+                    })
+                })
+                .collect();
+            json!({
+                "header": h.header(),
+                "oldStart": h.old_start, "oldLen": h.old_len,
+                "newStart": h.new_start, "newLen": h.new_len,
+                "lines": lines,
+            })
+        })
+        .collect()
 }
 
 /// Query of the file diff route.
@@ -483,28 +517,7 @@ pub async fn file_diff(
                 },
             )
             .map_err(|e| ApiError::Unavailable(e.to_string()))?;
-            let hunks: Vec<Value> = lines
-                .hunks
-                .iter()
-                .map(|h| {
-                    json!({
-                        "header": h.header(),
-                        "oldStart": h.old_start, "oldLen": h.old_len,
-                        "newStart": h.new_start, "newLen": h.new_len,
-                        "lines": h.lines.iter().map(|l| json!({
-                            "kind": match l.kind {
-                                gitcore::diff::LineKind::Context => "context",
-                                gitcore::diff::LineKind::Added => "added",
-                                gitcore::diff::LineKind::Removed => "removed",
-                            },
-                            "oldLine": l.old_line,
-                            "newLine": l.new_line,
-                            "text": String::from_utf8_lossy(&l.text),
-                            "noNewline": l.no_newline,
-                        })).collect::<Vec<_>>(),
-                    })
-                })
-                .collect();
+            let hunks = hunks_json(&lines);
             Ok(json!({
                 "hash": oid.to_hex(),
                 "path": file,

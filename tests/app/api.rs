@@ -553,3 +553,150 @@ async fn search_answers_rows_of_the_commits_git_selects() {
         assert_eq!((status, body["code"].as_str()), (400, Some(code)), "{path}");
     }
 }
+
+#[actix_rt::test]
+async fn working_tree_routes_match_git_status_and_git_diff() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let repo = fixture("worktree", tmp.path()).join("repo");
+    let base = spawn_app(&repo).await;
+    let (status, body) = get(&format!("{base}/api/repos/local/working-tree/status")).await;
+    assert_eq!(status, 200, "{body}");
+    let ours: std::collections::BTreeSet<String> = body["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .map(|e| {
+            format!(
+                "{}{} {}",
+                e["index"].as_str().expect("x"),
+                e["worktree"].as_str().expect("y"),
+                e["path"].as_str().expect("path")
+            )
+        })
+        .collect();
+    let theirs: std::collections::BTreeSet<String> = git(
+        &repo,
+        &[
+            "status",
+            "--porcelain=v1",
+            "--no-renames",
+            "--untracked-files=normal",
+        ],
+    )
+    .lines()
+    .map(|l| l.trim_matches('"').replace("\"", ""))
+    .collect();
+    assert_eq!(ours, theirs);
+    assert!(body["staged"].as_u64() > Some(0) && body["untracked"].as_u64() > Some(0));
+
+    // numstat: additions, deletions, path.
+    let numstat = |args: &[&str]| -> (u64, u64) {
+        let out = git(&repo, args);
+        let mut f = out.split_whitespace();
+        (
+            f.next().and_then(|x| x.parse().ok()).expect("additions"),
+            f.next().and_then(|x| x.parse().ok()).expect("deletions"),
+        )
+    };
+    for (route, path, args) in [
+        (
+            "working-tree/diff",
+            "a.txt",
+            vec!["diff", "--numstat", "--", "a.txt"],
+        ),
+        (
+            "working-tree/diff",
+            "dir/b.txt",
+            vec!["diff", "--numstat", "--", "dir/b.txt"],
+        ),
+        (
+            "index/diff",
+            "dir/b.txt",
+            vec!["diff", "--cached", "--numstat", "--", "dir/b.txt"],
+        ),
+        (
+            "index/diff",
+            "new.txt",
+            vec!["diff", "--cached", "--numstat", "--", "new.txt"],
+        ),
+        (
+            "index/diff",
+            "staged-gone.txt",
+            vec!["diff", "--cached", "--numstat", "--", "staged-gone.txt"],
+        ),
+    ] {
+        let (status, d) = get(&format!("{base}/api/repos/local/{route}?path={path}")).await;
+        assert_eq!(status, 200, "{route} {path}: {d}");
+        assert_eq!(
+            (
+                d["additions"].as_u64().expect("a"),
+                d["deletions"].as_u64().expect("d")
+            ),
+            numstat(&args),
+            "{route} {path}"
+        );
+        assert!(!d["hunks"].as_array().expect("hunks").is_empty());
+    }
+    let (_, untracked) = get(&format!(
+        "{base}/api/repos/local/working-tree/diff?path=untracked.txt"
+    ))
+    .await;
+    assert_eq!(
+        (
+            untracked["status"].as_str(),
+            untracked["additions"].as_u64()
+        ),
+        (Some("A"), Some(1))
+    );
+    let (_, gone) = get(&format!(
+        "{base}/api/repos/local/working-tree/diff?path=gone.txt"
+    ))
+    .await;
+    assert_eq!(
+        (gone["status"].as_str(), gone["deletions"].as_u64()),
+        (Some("D"), Some(1))
+    );
+
+    for (path, status, code) in [
+        (
+            "/api/repos/local/working-tree/diff?path=.git/config",
+            400,
+            "invalid_path",
+        ),
+        (
+            "/api/repos/local/working-tree/diff?path=../x",
+            400,
+            "invalid_path",
+        ),
+        (
+            "/api/repos/local/working-tree/diff?path=nothing-here",
+            404,
+            "object_not_found",
+        ),
+        (
+            "/api/repos/local/index/diff?path=untracked.txt",
+            404,
+            "object_not_found",
+        ),
+        ("/api/repos/local/index/diff", 400, "invalid_query"),
+    ] {
+        let (got, body) = get(&format!("{base}{path}")).await;
+        assert_eq!((got, body["code"].as_str()), (status, Some(code)), "{path}");
+    }
+
+    // A bare repository has no work tree.
+    let bare = tmp.path().join("bare.git");
+    git(
+        tmp.path(),
+        &[
+            "clone",
+            "-q",
+            "--bare",
+            repo.to_str().expect("utf-8"),
+            "bare.git",
+        ],
+    );
+    let base = spawn_app(&bare).await;
+    let (got, body) = get(&format!("{base}/api/repos/local/working-tree/status")).await;
+    assert_eq!((got, body["code"].as_str()), (404, Some("no_work_tree")));
+}

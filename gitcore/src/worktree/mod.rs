@@ -202,7 +202,17 @@ fn on_disk(meta: &std::fs::Metadata) -> OnDisk {
 
 /// The bytes git would stage for the work-tree file at `rel` (a symlink's target), if it is a
 /// file or symlink of at most `max` bytes: `Ok(None)` if absent, `Err` naming the size if larger.
+/// A directory on the way that is a symlink counts as absent: git never follows one.
 pub fn worktree_bytes(work_tree: &Path, rel: &str, max: u64) -> std::io::Result<Option<Vec<u8>>> {
+    let mut dir = work_tree.to_path_buf();
+    let parts: Vec<&str> = rel.split('/').collect();
+    for part in &parts[..parts.len().saturating_sub(1)] {
+        dir.push(part);
+        match std::fs::symlink_metadata(&dir) {
+            Ok(m) if m.file_type().is_dir() => {}
+            _ => return Ok(None),
+        }
+    }
     let path = work_tree.join(rel);
     let meta = match std::fs::symlink_metadata(&path) {
         Ok(m) => m,
