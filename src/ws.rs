@@ -1,7 +1,7 @@
 //! WebSockets: one [`WsClient`] actor per connection, built on actix-ws.
 //!
 //! The client actor subscribes to its repository's `RepoSession`, turns each event into a JSON
-//! envelope (`{"type": "summary" | "delta" | "resync" | "error", ...}`) and hands it to a writer
+//! envelope (`{"type": "summary" | "delta" | "status" | "head" | "resync" | "error", ...}`) and hands it to a writer
 //! task through a bounded queue. The session never waits for a browser: when a viewer's queue is
 //! full its events are dropped and it is told to `resync` (re-fetch its windows) as soon as there
 //! is room; a viewer still full after that is disconnected. Heartbeats drop browsers that stopped
@@ -151,6 +151,8 @@ impl Handler<ViewerEvent> for WsClient {
                 serde_json::json!({"type": "error", "error": e.as_str(), "code": "reload_failed"})
                     .to_string()
             }
+            ViewerEvent::Status(s) => envelope("status", &crate::routes::worktree::status_json(s)),
+            ViewerEvent::Head(h) => envelope("head", &**h),
         };
         if self.out.offer(text) == Offer::Disconnect {
             ctx.stop();

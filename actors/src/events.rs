@@ -121,4 +121,8 @@ pub enum ViewerEvent {
     Delta(Arc<DeltaEvent>),
     /// The session could not reload; the previous snapshot is still served.
     ReloadFailed(Arc<String>),
+    /// The work tree's status changed (local mode); also sent to each new viewer.
+    Status(Arc<gitcore::worktree::WorkStatus>),
+    /// HEAD moved to another branch or commit (sent after the delta that records it).
+    Head(Arc<HeadEvent>),
 }

@@ -12,6 +12,7 @@ use tokio::sync::oneshot;
 use crate::cache::SessionCaches;
 use crate::events::{DeltaEvent, ViewerEvent};
 use crate::snapshot::Snapshot;
+use gitcore::worktree::{StatusOptions, WorkStatus};
 
 /// How a session finds and watches its repository.
 #[derive(Debug, Clone)]
@@ -25,6 +26,11 @@ pub struct SessionConfig {
     pub poll_interval: Duration,
     /// Events closer together than this make one reload: a `git commit` touches a dozen files.
     pub debounce: Duration,
+    /// Compute the work tree's status and push it to viewers when it changes (local mode; needs
+    /// a work tree). Work-tree files are watched when `watch` is set, else polled.
+    pub status: bool,
+    /// Work-tree events closer together than this make one status run.
+    pub status_debounce: Duration,
     /// Byte budget of the commit and file diff cache.
     pub diff_cache_bytes: u64,
     /// Byte budget of the blame cache.
@@ -39,6 +45,8 @@ impl SessionConfig {
             watch: true,
             poll_interval: Duration::from_secs(3),
             debounce: Duration::from_millis(30),
+            status: true,
+            status_debounce: Duration::from_millis(100),
             diff_cache_bytes: crate::cache::DEFAULT_DIFF_BYTES,
             blame_cache_bytes: crate::cache::DEFAULT_BLAME_BYTES,
         }
@@ -84,6 +92,11 @@ pub struct Unsubscribe {
 #[rtype(result = "()")]
 pub struct Refresh;
 
+/// Asks for a status run soon (debounced): sent by the work-tree watcher.
+#[derive(Debug, Message, Clone, Copy)]
+#[rtype(result = "()")]
+pub struct RefreshStatus;
+
 /// Stops the session: the watcher and timers end, viewers get nothing more.
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
@@ -119,6 +132,16 @@ pub struct RepoSession {
     scheduled: bool,
     /// The filesystem watcher (local mode); stops watching when dropped with the session.
     watcher: Option<notify::RecommendedWatcher>,
+    /// The work-tree watcher (local mode with status); `None` falls back to polling.
+    tree_watcher: Option<notify::RecommendedWatcher>,
+    /// The last status computed; sent to new viewers, compared to decide what to broadcast.
+    status: Option<Arc<WorkStatus>>,
+    /// A status run is on the blocking pool.
+    status_running: bool,
+    /// A status refresh arrived during that run: run once more.
+    status_again: bool,
+    /// A debounced status run is scheduled.
+    status_scheduled: bool,
 }
 
 impl RepoSession {
@@ -134,7 +157,55 @@ impl RepoSession {
             again: false,
             scheduled: false,
             watcher: None,
+            tree_watcher: None,
+            status: None,
+            status_running: false,
+            status_again: false,
+            status_scheduled: false,
         }
+    }
+
+    fn wants_status(&self) -> bool {
+        self.config.status
+            && self
+                .snapshot
+                .as_ref()
+                .is_some_and(|s| s.repo.dirs().work_tree.is_some())
+    }
+
+    /// Recomputes the work tree's status off the actor thread; broadcasts it if it changed.
+    fn start_status(&mut self, ctx: &mut Context<Self>) {
+        if !self.wants_status() {
+            return;
+        }
+        let Some(snapshot) = self.snapshot.clone() else {
+            return;
+        };
+        if self.status_running {
+            self.status_again = true;
+            return;
+        }
+        self.status_running = true;
+        let work = tokio::task::spawn_blocking(move || {
+            // Objects of a new HEAD may be in packs the snapshot has not seen yet.
+            let repo = snapshot.repo.refresh().map_err(|e| e.to_string())?;
+            gitcore::worktree::status(&repo, StatusOptions::default()).map_err(|e| e.to_string())
+        });
+        ctx.spawn(
+            actix::fut::wrap_future::<_, Self>(work).map(|result, act, ctx| {
+                act.status_running = false;
+                if let Ok(Ok(status)) = result
+                    && act.status.as_deref() != Some(&status)
+                {
+                    let status = Arc::new(status);
+                    act.status = Some(Arc::clone(&status));
+                    act.broadcast(ViewerEvent::Status(status));
+                }
+                if std::mem::take(&mut act.status_again) {
+                    act.start_status(ctx);
+                }
+            }),
+        );
     }
 
     fn loaded(&mut self, result: Result<Snapshot, String>, ctx: &mut Context<Self>) {
@@ -149,7 +220,19 @@ impl RepoSession {
                 if self.config.watch {
                     self.watcher = watch(ctx.address(), &dirs.git_dir, &dirs.common_dir);
                 }
-                ctx.run_interval(self.config.poll_interval, |act, ctx| act.start_reload(ctx));
+                if self.config.watch
+                    && self.wants_status()
+                    && let Some(tree) = &dirs.work_tree
+                {
+                    self.tree_watcher = watch_tree(ctx.address(), tree, &dirs.git_dir);
+                }
+                self.start_status(ctx);
+                ctx.run_interval(self.config.poll_interval, |act, ctx| {
+                    act.start_reload(ctx);
+                    if act.tree_watcher.is_none() {
+                        act.start_status(ctx);
+                    }
+                });
             }
             Err(e) => {
                 self.failed = Some(e.clone());
@@ -182,7 +265,11 @@ impl RepoSession {
                         });
                         act.snapshot = Some(Arc::new(snapshot));
                         if let Some(event) = event {
+                            let head = event.head.clone();
                             act.broadcast(ViewerEvent::Delta(Arc::new(event)));
+                            if let Some(head) = head {
+                                act.broadcast(ViewerEvent::Head(Arc::new(head)));
+                            }
                         }
                     }
                     Ok(Err(e)) => act.broadcast(ViewerEvent::ReloadFailed(Arc::new(e))),
@@ -203,6 +290,27 @@ impl RepoSession {
             Err(SendError::Closed(_)) => false,
         });
     }
+}
+
+/// Starts a recursive watcher on the work tree that asks `addr` for a status run on every change
+/// outside the git directory (whose changes the other watcher reports).
+fn watch_tree(
+    addr: Addr<RepoSession>,
+    work_tree: &Path,
+    git_dir: &Path,
+) -> Option<notify::RecommendedWatcher> {
+    let addr = addr.downgrade();
+    let git_dir = git_dir.to_path_buf();
+    let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+        if let (Ok(event), Some(addr)) = (res, addr.upgrade())
+            && event.paths.iter().any(|p| !p.starts_with(&git_dir))
+        {
+            addr.do_send(RefreshStatus);
+        }
+    })
+    .ok()?;
+    watcher.watch(work_tree, RecursiveMode::Recursive).ok()?;
+    Some(watcher)
 }
 
 /// Whether a path is one of git's lock files (written and renamed away in every update).
@@ -284,6 +392,9 @@ impl Handler<Subscribe> for RepoSession {
     type Result = ();
 
     fn handle(&mut self, msg: Subscribe, _: &mut Context<Self>) {
+        if let Some(status) = &self.status {
+            let _ = msg.viewer.try_send(ViewerEvent::Status(Arc::clone(status)));
+        }
         self.viewers.insert(msg.id, msg.viewer);
     }
 }
@@ -323,6 +434,23 @@ impl Handler<Refresh> for RepoSession {
         ctx.run_later(self.config.debounce, |act, ctx| {
             act.scheduled = false;
             act.start_reload(ctx);
+            // The index and HEAD live in the git directory: status may have changed too.
+            act.start_status(ctx);
+        });
+    }
+}
+
+impl Handler<RefreshStatus> for RepoSession {
+    type Result = ();
+
+    fn handle(&mut self, _: RefreshStatus, ctx: &mut Context<Self>) {
+        if self.status_scheduled {
+            return;
+        }
+        self.status_scheduled = true;
+        ctx.run_later(self.config.status_debounce, |act, ctx| {
+            act.status_scheduled = false;
+            act.start_status(ctx);
         });
     }
 }

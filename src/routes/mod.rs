@@ -6,7 +6,7 @@ mod objects;
 mod pages;
 mod repository;
 mod search;
-mod worktree;
+pub(crate) mod worktree;
 
 use std::sync::Arc;
 

@@ -25,6 +25,18 @@ async fn next_json(ws: &mut Socket, within: Duration) -> Value {
     }
 }
 
+/// The next message of type `kind`, skipping others (status updates arrive at any moment).
+async fn next_of(ws: &mut Socket, kind: &str, within: Duration) -> Value {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let v = next_json(ws, left).await;
+        if v["type"] == kind {
+            return v;
+        }
+    }
+}
+
 #[actix_rt::test]
 async fn viewers_get_a_summary_then_a_delta_for_each_commit() {
     let tmp = tempfile::tempdir().expect("tempdir");
@@ -48,8 +60,7 @@ async fn viewers_get_a_summary_then_a_delta_for_each_commit() {
     git(&repo, &["commit", "-q", "-m", "seen over the socket"]);
     let head = git(&repo, &["rev-parse", "HEAD"]);
     for ws in [&mut a, &mut b] {
-        let d = next_json(ws, Duration::from_secs(2)).await;
-        assert_eq!(d["type"], "delta");
+        let d = next_of(ws, "delta", Duration::from_secs(2)).await;
         assert_eq!(d["added"][0], head.as_str());
         assert_eq!(d["rows"], 31);
     }
@@ -106,8 +117,7 @@ async fn five_hundred_websocket_viewers_all_receive_the_same_delta() {
     let head = git(&repo, &["rev-parse", "HEAD"]);
     let mut first: Option<Value> = None;
     for ws in &mut sockets {
-        let d = next_json(ws, Duration::from_secs(10)).await;
-        assert_eq!(d["type"], "delta");
+        let d = next_of(ws, "delta", Duration::from_secs(10)).await;
         assert_eq!(d["refs"][0]["name"], "refs/heads/for-everyone");
         assert_eq!(d["refs"][0]["to"], head.as_str());
         match &first {
@@ -115,4 +125,42 @@ async fn five_hundred_websocket_viewers_all_receive_the_same_delta() {
             None => first = Some(d),
         }
     }
+}
+
+#[actix_rt::test]
+async fn viewers_get_the_work_tree_status_and_head_changes() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let repo = fixture("linear", tmp.path()).join("repo");
+    let port = spawn_app(&repo).await;
+    let url = format!("ws://127.0.0.1:{port}/api/repos/local/ws");
+    let (mut ws, _) = tokio_tungstenite::connect_async(&url)
+        .await
+        .expect("connects");
+    assert_eq!(
+        next_json(&mut ws, Duration::from_secs(5)).await["type"],
+        "summary"
+    );
+    let clean = next_of(&mut ws, "status", Duration::from_secs(5)).await;
+    assert_eq!(clean["entries"], serde_json::json!([]));
+
+    std::fs::write(repo.join("fresh.txt"), "new").expect("write");
+    let s = next_of(&mut ws, "status", Duration::from_secs(2)).await;
+    assert_eq!(
+        s["entries"],
+        serde_json::json!([{"path": "fresh.txt", "index": "?", "worktree": "?"}])
+    );
+    assert_eq!(s["untracked"], 1);
+    git(&repo, &["add", "fresh.txt"]);
+    let s = next_of(&mut ws, "status", Duration::from_secs(2)).await;
+    assert_eq!(s["entries"][0]["index"], "A");
+    assert_eq!(s["staged"], 1);
+
+    git(&repo, &["checkout", "-q", "-b", "topic"]);
+    let h = next_of(&mut ws, "head", Duration::from_secs(2)).await;
+    assert_eq!(h["branch"], "refs/heads/topic");
+    assert_eq!(
+        h["commit"],
+        git(&repo, &["rev-parse", "HEAD"]).as_str(),
+        "{h}"
+    );
 }

@@ -66,12 +66,17 @@ impl Handler<ViewerEvent> for Collector {
     }
 }
 
+/// The next delta, skipping status and head events.
 async fn next_delta(rx: &mut mpsc::UnboundedReceiver<ViewerEvent>, within: Duration) -> DeltaEvent {
-    match tokio::time::timeout(within, rx.recv()).await {
-        Ok(Some(ViewerEvent::Delta(d))) => (*d).clone(),
-        Ok(Some(ViewerEvent::ReloadFailed(e))) => panic!("reload failed: {e}"),
-        Ok(None) => panic!("viewer channel closed"),
-        Err(_) => panic!("no delta within {within:?}"),
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        match tokio::time::timeout_at(deadline, rx.recv()).await {
+            Ok(Some(ViewerEvent::Delta(d))) => return (*d).clone(),
+            Ok(Some(ViewerEvent::ReloadFailed(e))) => panic!("reload failed: {e}"),
+            Ok(Some(ViewerEvent::Status(_) | ViewerEvent::Head(_))) => {}
+            Ok(None) => panic!("viewer channel closed"),
+            Err(_) => panic!("no delta within {within:?}"),
+        }
     }
 }
 
