@@ -2,21 +2,53 @@
 
 use std::net::TcpListener;
 
-use actix::Actor;
-use actix_web::dev::Server;
+use std::time::Duration;
+
+use actix::{Actor, Addr};
+use actix_web::dev::{Server, ServerHandle};
 use actix_web::middleware::{Compress, DefaultHeaders};
 use actix_web::{App, HttpServer, web};
-use gitvista_actors::supervisor::Register;
+use gitvista_actors::supervisor::{CloseAllViewers, Register};
 use gitvista_actors::{RepoId, SessionConfig, Supervisor};
 
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::routes::{self, AppState};
 
+/// How long viewers get to receive their close frame before the server stops.
+const CLOSE_GRACE: Duration = Duration::from_millis(250);
+
 /// A bound, not yet running server.
 pub struct Application {
     port: u16,
     server: Server,
+    stopper: Stopper,
+}
+
+/// Stops a running [`Application`] gracefully: every WebSocket viewer gets a close frame with
+/// code 1001 ("going away"), then the server stops accepting and finishes in-flight requests.
+#[derive(Clone)]
+pub struct Stopper {
+    supervisor: Addr<Supervisor>,
+    server: ServerHandle,
+}
+
+impl std::fmt::Debug for Stopper {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Stopper")
+    }
+}
+
+impl Stopper {
+    /// Closes every viewer, then stops the server (waiting for in-flight requests).
+    pub async fn stop(&self) {
+        let told = self.supervisor.send(CloseAllViewers).await.unwrap_or(0);
+        if told > 0 {
+            // The writer tasks send the close frames; give them a moment.
+            actix_web::rt::time::sleep(CLOSE_GRACE).await;
+        }
+        self.server.stop(true).await;
+    }
 }
 
 impl std::fmt::Debug for Application {
@@ -40,6 +72,7 @@ impl Application {
             .await?;
         let listener = TcpListener::bind((config.host, config.port))?;
         let port = listener.local_addr()?.port();
+        let state_supervisor = supervisor.clone();
         let state = AppState { supervisor };
         let server = HttpServer::new(move || {
             App::new()
@@ -63,8 +96,19 @@ impl Application {
                 }))
         })
         .listen(listener)?
+        // Signals are ours (see `run_until_stopped`): viewers must hear 1001 first.
+        .disable_signals()
+        .shutdown_timeout(10)
         .run();
-        Ok(Application { port, server })
+        let stopper = Stopper {
+            supervisor: state_supervisor,
+            server: server.handle(),
+        };
+        Ok(Application {
+            port,
+            server,
+            stopper,
+        })
     }
 
     /// The bound port.
@@ -72,8 +116,44 @@ impl Application {
         self.port
     }
 
-    /// Serves until the server is stopped (SIGINT/SIGTERM stop it gracefully).
+    /// A handle that stops the server gracefully (what SIGINT and SIGTERM do).
+    pub fn stopper(&self) -> Stopper {
+        self.stopper.clone()
+    }
+
+    /// Serves until stopped: by a [`Stopper`], or by SIGINT/SIGTERM, which close every viewer
+    /// with 1001 and then stop gracefully.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let stopper = self.stopper.clone();
+        let signals = actix_web::rt::spawn(async move {
+            wait_for_signal().await;
+            stopper.stop().await;
+        });
+        let result = self.server.await;
+        signals.abort();
+        result
+    }
+}
+
+/// SIGINT (Ctrl-C) or SIGTERM.
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use actix_web::rt::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = actix_web::rt::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = actix_web::rt::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = actix_web::rt::signal::ctrl_c().await;
     }
 }

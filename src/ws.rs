@@ -153,6 +153,14 @@ impl Handler<ViewerEvent> for WsClient {
             }
             ViewerEvent::Status(s) => envelope("status", &crate::routes::worktree::status_json(s)),
             ViewerEvent::Head(h) => envelope("head", &**h),
+            ViewerEvent::Closing => {
+                self.out.control(Frame::Close(CloseReason {
+                    code: CloseCode::Away,
+                    description: Some("server shutting down".into()),
+                }));
+                ctx.stop();
+                return;
+            }
         };
         if self.out.offer(text) == Offer::Disconnect {
             ctx.stop();

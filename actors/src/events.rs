@@ -125,4 +125,6 @@ pub enum ViewerEvent {
     Status(Arc<gitcore::worktree::WorkStatus>),
     /// HEAD moved to another branch or commit (sent after the delta that records it).
     Head(Arc<HeadEvent>),
+    /// The server is shutting down: close the connection ("going away").
+    Closing,
 }

@@ -102,6 +102,11 @@ pub struct RefreshStatus;
 #[rtype(result = "()")]
 pub struct Shutdown;
 
+/// Tells every viewer the server is going away and forgets them; answers how many there were.
+#[derive(Debug, Message)]
+#[rtype(result = "usize")]
+pub struct CloseViewers;
+
 /// Number of viewers, for metrics and tests.
 #[derive(Debug, Message)]
 #[rtype(result = "usize")]
@@ -412,6 +417,17 @@ impl Handler<Shutdown> for RepoSession {
 
     fn handle(&mut self, _: Shutdown, ctx: &mut Context<Self>) {
         ctx.stop();
+    }
+}
+
+impl Handler<CloseViewers> for RepoSession {
+    type Result = usize;
+
+    fn handle(&mut self, _: CloseViewers, _: &mut Context<Self>) -> usize {
+        let n = self.viewers.len();
+        self.broadcast(ViewerEvent::Closing);
+        self.viewers.clear();
+        n
     }
 }
 

@@ -5,7 +5,7 @@ use std::fmt;
 
 use actix::prelude::*;
 
-use crate::repo_session::{RepoSession, SessionConfig, Shutdown};
+use crate::repo_session::{CloseViewers, RepoSession, SessionConfig, Shutdown};
 
 /// A repository's id: `local` in local mode, 16 hex digits in hosted mode. Only lowercase
 /// letters, digits and `-`, 1 to 64 characters, so it is safe in paths and URLs.
@@ -127,6 +127,27 @@ impl Handler<StopSession> for Supervisor {
             }
             None => false,
         }
+    }
+}
+
+/// Sends every viewer of every session a close ("going away"); answers how many viewers were told.
+/// The server sends it before a graceful shutdown.
+#[derive(Debug, Message)]
+#[rtype(result = "usize")]
+pub struct CloseAllViewers;
+
+impl Handler<CloseAllViewers> for Supervisor {
+    type Result = ResponseFuture<usize>;
+
+    fn handle(&mut self, _: CloseAllViewers, _: &mut Context<Self>) -> Self::Result {
+        let sessions: Vec<Addr<RepoSession>> = self.sessions.values().cloned().collect();
+        Box::pin(async move {
+            let mut told = 0;
+            for s in sessions {
+                told += s.send(CloseViewers).await.unwrap_or(0);
+            }
+            told
+        })
     }
 }
 

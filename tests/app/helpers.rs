@@ -52,6 +52,17 @@ pub fn git(dir: &Path, args: &[&str]) -> String {
 
 /// Starts the application for `repo` on a free loopback port; returns the port.
 pub async fn spawn_app(repo: &Path) -> u16 {
+    spawn_app_with_stopper(repo).await.0
+}
+
+/// Like [`spawn_app`], also returning what stops it gracefully and the server task.
+pub async fn spawn_app_with_stopper(
+    repo: &Path,
+) -> (
+    u16,
+    gitvista::startup::Stopper,
+    actix_rt::task::JoinHandle<std::io::Result<()>>,
+) {
     let app = Application::build(Config {
         host: "127.0.0.1".parse().expect("address"),
         port: 0,
@@ -60,6 +71,7 @@ pub async fn spawn_app(repo: &Path) -> u16 {
     .await
     .expect("builds");
     let port = app.port();
-    actix_rt::spawn(app.run_until_stopped());
-    port
+    let stopper = app.stopper();
+    let task = actix_rt::spawn(app.run_until_stopped());
+    (port, stopper, task)
 }

@@ -7,7 +7,7 @@ use serde_json::Value;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-use crate::helpers::{fixture, git, spawn_app};
+use crate::helpers::{fixture, git, spawn_app, spawn_app_with_stopper};
 
 type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
@@ -163,4 +163,97 @@ async fn viewers_get_the_work_tree_status_and_head_changes() {
         git(&repo, &["rev-parse", "HEAD"]).as_str(),
         "{h}"
     );
+}
+
+/// The close frame's code, skipping other messages.
+async fn close_code(ws: &mut Socket, within: Duration) -> Option<u16> {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        match tokio::time::timeout_at(deadline, ws.next()).await {
+            Ok(Some(Ok(Message::Close(frame)))) => return frame.map(|f| u16::from(f.code)),
+            Ok(Some(Ok(_))) => {}
+            Ok(Some(Err(_)) | None) => return None,
+            Err(_) => panic!("no close frame within {within:?}"),
+        }
+    }
+}
+
+#[actix_rt::test]
+async fn a_graceful_stop_tells_every_viewer_going_away() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let repo = fixture("linear", tmp.path()).join("repo");
+    let (port, stopper, server) = spawn_app_with_stopper(&repo).await;
+    let url = format!("ws://127.0.0.1:{port}/api/repos/local/ws");
+    let mut viewers = Vec::new();
+    for _ in 0..3 {
+        let (mut ws, _) = tokio_tungstenite::connect_async(&url)
+            .await
+            .expect("connects");
+        next_of(&mut ws, "summary", Duration::from_secs(5)).await;
+        viewers.push(ws);
+    }
+    // Let the subscriptions land before stopping.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    stopper.stop().await;
+    for ws in &mut viewers {
+        assert_eq!(close_code(ws, Duration::from_secs(5)).await, Some(1001));
+    }
+    tokio::time::timeout(Duration::from_secs(15), server)
+        .await
+        .expect("server ends")
+        .expect("task")
+        .expect("clean exit");
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
+        "no longer listening"
+    );
+}
+
+#[actix_rt::test]
+async fn sigterm_to_gitvista_open_closes_viewers_with_1001_and_exits_cleanly() {
+    use std::io::BufRead;
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let repo = fixture("linear", tmp.path()).join("repo");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_gitvista"))
+        .args(["open", "--no-browser", "--port", "0"])
+        .arg(&repo)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let line = std::io::BufReader::new(stdout)
+        .lines()
+        .next()
+        .expect("a line")
+        .expect("utf-8");
+    let base = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://127.0.0.1:"))
+        .unwrap_or_else(|| panic!("no URL in {line:?}"))
+        .trim_end_matches('/')
+        .replacen("http://", "ws://", 1);
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("{base}/api/repos/local/ws"))
+        .await
+        .expect("connects");
+    next_of(&mut ws, "summary", Duration::from_secs(5)).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    assert_eq!(
+        close_code(&mut ws, Duration::from_secs(5)).await,
+        Some(1001)
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break s;
+        }
+        assert!(std::time::Instant::now() < deadline, "still running");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(status.success(), "{status}");
 }
