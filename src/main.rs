@@ -60,6 +60,7 @@ fn main() -> ExitCode {
                 host,
                 port,
                 repo_path: path,
+                ws: gitvista::config::WsSettings::default(),
             },
             !no_browser,
         ),

@@ -73,7 +73,10 @@ impl Application {
         let listener = TcpListener::bind((config.host, config.port))?;
         let port = listener.local_addr()?.port();
         let state_supervisor = supervisor.clone();
-        let state = AppState { supervisor };
+        let state = AppState {
+            supervisor,
+            ws: config.ws,
+        };
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(web::Data::new(state.clone()))

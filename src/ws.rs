@@ -7,26 +7,24 @@
 //! is room; a viewer still full after that is disconnected. Heartbeats drop browsers that stopped
 //! answering.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Instant;
 
 use actix::prelude::*;
 use actix_web::{HttpRequest, HttpResponse, get, web};
 use actix_ws::{CloseCode, CloseReason, Message, ProtocolError};
 use gitvista_actors::repo_session::{RepoSession, Subscribe, Unsubscribe};
-use gitvista_actors::supervisor::GetSession;
-use gitvista_actors::{RepoId, Snapshot, ViewerEvent};
-use tokio::sync::mpsc;
+use gitvista_actors::{Snapshot, ViewerEvent};
+use tokio::sync::{mpsc, oneshot};
 
+use crate::config::WsSettings;
 use crate::error::ApiError;
-use crate::routes::{AppState, snapshot};
+use crate::routes::{AppState, session, snapshot};
 
-/// How often the server pings; browsers answer with pongs.
-const HEARTBEAT: Duration = Duration::from_secs(5);
-/// A browser silent for this long (three missed heartbeats) is disconnected.
-const CLIENT_TIMEOUT: Duration = Duration::from_secs(15);
-/// Frames queued per viewer before it counts as falling behind.
-const QUEUE: usize = 64;
+/// An event larger than this is not sent: the viewer is told to `resync` (re-fetch its windows)
+/// instead, which bounds what one connection can hold in the socket's frame channel.
+const MAX_EVENT: usize = 256 * 1024;
 /// Largest frame accepted from a browser (it only sends pings and small commands).
 const MAX_FRAME: usize = 64 * 1024;
 
@@ -52,25 +50,49 @@ pub enum Offer {
     Disconnect,
 }
 
-/// A viewer's bounded outbound queue and its falling-behind policy, apart from the actor so the
-/// policy can be tested on its own.
+/// A viewer's outbound queue, bounded in frames and in bytes, and its falling-behind policy, apart
+/// from the actor so the policy can be tested on its own.
 #[derive(Debug)]
 struct Outbox {
     /// Frames to the writer task.
     tx: mpsc::Sender<Frame>,
+    /// Text bytes queued and not yet handed to the socket (the writer subtracts what it sends).
+    queued: Arc<AtomicUsize>,
+    /// Most text bytes queued at once.
+    max_bytes: usize,
     /// Events were dropped: a `resync` is owed.
     behind: bool,
 }
 
 impl Outbox {
+    fn new(tx: mpsc::Sender<Frame>, max_bytes: usize) -> Outbox {
+        Outbox {
+            tx,
+            queued: Arc::new(AtomicUsize::new(0)),
+            max_bytes,
+            behind: false,
+        }
+    }
+
     /// Offers a delta or other event; skipped while a resync is owed (the browser re-fetches
     /// everything then).
     fn offer(&mut self, text: String) -> Offer {
         if self.behind {
             return self.try_resync();
         }
+        let len = text.len();
+        if self.queued.load(Ordering::Relaxed) + len > self.max_bytes {
+            if self.tx.is_closed() {
+                return Offer::Disconnect;
+            }
+            self.behind = true;
+            return Offer::Dropped;
+        }
         match self.tx.try_send(Frame::Text(text)) {
-            Ok(()) => Offer::Queued,
+            Ok(()) => {
+                self.queued.fetch_add(len, Ordering::Relaxed);
+                Offer::Queued
+            }
             Err(mpsc::error::TrySendError::Full(_)) => {
                 self.behind = true;
                 Offer::Dropped
@@ -81,8 +103,13 @@ impl Outbox {
 
     /// Sends the owed `resync` if there is room now; a viewer that still has no room is dropped.
     fn try_resync(&mut self) -> Offer {
-        match self.tx.try_send(Frame::Text(r#"{"type":"resync"}"#.into())) {
+        const RESYNC: &str = r#"{"type":"resync"}"#;
+        if self.queued.load(Ordering::Relaxed) + RESYNC.len() > self.max_bytes {
+            return Offer::Disconnect;
+        }
+        match self.tx.try_send(Frame::Text(RESYNC.into())) {
             Ok(()) => {
+                self.queued.fetch_add(RESYNC.len(), Ordering::Relaxed);
                 self.behind = false;
                 Offer::Queued
             }
@@ -108,6 +135,11 @@ pub struct WsClient {
     out: Outbox,
     /// When the browser last sent anything; checked by the heartbeat.
     last_seen: Instant,
+    /// Heartbeat interval and timeout.
+    settings: WsSettings,
+    /// Fired to make the writer task give up on a stalled browser; dropping it unfired lets the
+    /// writer flush what is queued (a close frame) and end.
+    abort: Option<oneshot::Sender<()>>,
 }
 
 impl Actor for WsClient {
@@ -118,17 +150,13 @@ impl Actor for WsClient {
             id: self.id,
             viewer: ctx.address().recipient(),
         });
-        ctx.run_interval(HEARTBEAT, |act, ctx| {
-            if act.last_seen.elapsed() > CLIENT_TIMEOUT {
-                act.out.control(Frame::Close(CloseReason {
-                    code: CloseCode::Away,
-                    description: Some("heartbeat timeout".into()),
-                }));
-                ctx.stop();
+        ctx.run_interval(self.settings.heartbeat, |act, ctx| {
+            if act.last_seen.elapsed() > act.settings.client_timeout {
+                act.cut_off(ctx);
                 return;
             }
             if act.out.behind && act.out.try_resync() == Offer::Disconnect {
-                ctx.stop();
+                act.cut_off(ctx);
                 return;
             }
             act.out.control(Frame::Ping);
@@ -162,9 +190,25 @@ impl Handler<ViewerEvent> for WsClient {
                 return;
             }
         };
+        let text = if text.len() > MAX_EVENT {
+            r#"{"type":"resync","reason":"too_large"}"#.to_string()
+        } else {
+            text
+        };
         if self.out.offer(text) == Offer::Disconnect {
-            ctx.stop();
+            self.cut_off(ctx);
         }
+    }
+}
+
+impl WsClient {
+    /// Drops a viewer that stopped reading or answering: the writer abandons whatever it was
+    /// sending (and its queue) at once, and the actor stops.
+    fn cut_off(&mut self, ctx: &mut Context<Self>) {
+        if let Some(abort) = self.abort.take() {
+            let _ = abort.send(());
+        }
+        ctx.stop();
     }
 }
 
@@ -235,41 +279,69 @@ pub async fn ws(
 ) -> Result<HttpResponse, actix_web::Error> {
     check_origin(&req)?;
     let snap = snapshot(&state, &id).await?;
-    let repo_id = RepoId::parse(&id).ok_or_else(|| ApiError::UnknownRepo(id.to_string()))?;
-    let repo = state
-        .supervisor
-        .send(GetSession(repo_id))
-        .await
-        .map_err(|e| ApiError::Unavailable(e.to_string()))?
-        .map_err(|_| ApiError::UnknownRepo(id.to_string()))?;
+    let repo = session(&state, &id).await?;
     let (response, mut session, stream) = actix_ws::handle(&req, body)?;
     let stream = stream.max_frame_size(MAX_FRAME);
-    let (tx, mut rx) = mpsc::channel::<Frame>(QUEUE);
-    let _ = tx.try_send(Frame::Text(summary(&snap)));
+    let settings = state.ws;
+    let (tx, mut rx) = mpsc::channel::<Frame>(settings.queue_frames.max(2));
+    let mut out = Outbox::new(tx, settings.queue_bytes);
+    let _ = out.offer(summary(&snap));
+    let queued = Arc::clone(&out.queued);
+    // The writer: a send that cannot complete within the client timeout means the browser
+    // stopped reading; the writer then ends, freeing the queue (the actor has stopped by then).
+    let write_timeout = settings.client_timeout;
+    let (abort, aborted) = oneshot::channel::<()>();
     actix_web::rt::spawn(async move {
-        while let Some(frame) = rx.recv().await {
-            let sent = match frame {
-                Frame::Text(t) => session.text(t).await,
-                Frame::Ping => session.ping(b"").await,
-                Frame::Pong(b) => session.pong(&b).await,
-                Frame::Close(reason) => {
-                    let _ = session.close(Some(reason)).await;
-                    return;
+        // Resolves only when fired: an unfired, dropped sender means "finish normally".
+        let aborted = async move {
+            if aborted.await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        };
+        tokio::pin!(aborted);
+        let mut reason = None;
+        while let Some(frame) = tokio::select! {
+            biased;
+            () = &mut aborted => return,
+            frame = rx.recv() => frame,
+        } {
+            let send = async {
+                match frame {
+                    Frame::Text(t) => {
+                        let len = t.len();
+                        let sent = session.text(t).await;
+                        queued.fetch_sub(len, Ordering::Relaxed);
+                        sent
+                    }
+                    Frame::Ping => session.ping(b"").await,
+                    Frame::Pong(b) => session.pong(&b).await,
+                    Frame::Close(r) => {
+                        reason = Some(r);
+                        Ok(())
+                    }
                 }
             };
-            if sent.is_err() {
-                return;
+            let sent = tokio::select! {
+                () = &mut aborted => return,
+                sent = actix_web::rt::time::timeout(write_timeout, send) => sent,
+            };
+            match sent {
+                Ok(Ok(())) if reason.is_none() => {}
+                Ok(Ok(())) => break,
+                _ => return,
             }
         }
-        let _ = session.close(None).await;
+        let _ = actix_web::rt::time::timeout(write_timeout, session.close(reason)).await;
     });
     WsClient::create(|ctx| {
         ctx.add_stream(stream);
         WsClient {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             repo,
-            out: Outbox { tx, behind: false },
+            out,
             last_seen: Instant::now(),
+            settings,
+            abort: Some(abort),
         }
     });
     Ok(response)
@@ -282,7 +354,7 @@ mod tests {
     #[test]
     fn a_full_queue_drops_then_resyncs_then_disconnects() {
         let (tx, mut rx) = mpsc::channel(2);
-        let mut out = Outbox { tx, behind: false };
+        let mut out = Outbox::new(tx, 1 << 20);
         assert_eq!(out.offer("1".into()), Offer::Queued);
         assert_eq!(out.offer("2".into()), Offer::Queued);
         // The browser reads nothing: the third event is dropped and a resync is owed.
@@ -301,5 +373,28 @@ mod tests {
         }
         drop(rx);
         assert_eq!(out.offer("6".into()), Offer::Disconnect);
+    }
+
+    #[test]
+    fn a_queue_over_its_byte_bound_counts_as_full() {
+        let (tx, _rx) = mpsc::channel(100);
+        let mut out = Outbox::new(tx, 10);
+        assert_eq!(out.offer("12345".into()), Offer::Queued);
+        assert_eq!(out.offer("12345".into()), Offer::Queued);
+        assert_eq!(out.offer("1".into()), Offer::Dropped, "11 bytes > 10");
+        // Still no byte room for the resync: cut off.
+        assert_eq!(out.offer("2".into()), Offer::Disconnect);
+        let (tx, _rx) = mpsc::channel(100);
+        let mut out = Outbox::new(tx, 40);
+        assert_eq!(out.offer("x".repeat(30)), Offer::Queued);
+        assert_eq!(out.offer("x".repeat(30)), Offer::Dropped);
+        // The writer sent the first: room again, and the resync goes first.
+        out.queued.store(0, Ordering::Relaxed);
+        assert_eq!(out.offer("x".into()), Offer::Queued);
+        assert!(!out.behind);
+        assert_eq!(
+            out.queued.load(Ordering::Relaxed),
+            r#"{"type":"resync"}"#.len()
+        );
     }
 }

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use actix::Addr;
 use actix_web::web;
-use gitvista_actors::repo_session::GetSnapshot;
+use gitvista_actors::repo_session::{GetSnapshot, RepoSession};
 use gitvista_actors::supervisor::GetSession;
 use gitvista_actors::{RepoId, Snapshot, Supervisor};
 
@@ -23,18 +23,25 @@ use crate::error::ApiError;
 pub struct AppState {
     /// The registry of repository sessions.
     pub supervisor: Addr<Supervisor>,
+    /// WebSocket heartbeat and queue limits.
+    pub ws: crate::config::WsSettings,
 }
 
-/// The current snapshot of repository `id`, loading it on first use.
-pub async fn snapshot(state: &AppState, id: &str) -> Result<Arc<Snapshot>, ApiError> {
+/// The session of repository `id`, started on first use.
+pub async fn session(state: &AppState, id: &str) -> Result<Addr<RepoSession>, ApiError> {
     let repo = RepoId::parse(id).ok_or_else(|| ApiError::UnknownRepo(id.to_string()))?;
-    let session = state
+    state
         .supervisor
         .send(GetSession(repo))
         .await
         .map_err(|e| ApiError::Unavailable(e.to_string()))?
-        .map_err(|_| ApiError::UnknownRepo(id.to_string()))?;
-    session
+        .map_err(|_| ApiError::UnknownRepo(id.to_string()))
+}
+
+/// The current snapshot of repository `id`, loading it on first use.
+pub async fn snapshot(state: &AppState, id: &str) -> Result<Arc<Snapshot>, ApiError> {
+    session(state, id)
+        .await?
         .send(GetSnapshot)
         .await
         .map_err(|e| ApiError::Unavailable(e.to_string()))?

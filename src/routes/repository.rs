@@ -4,8 +4,9 @@ use actix_web::{HttpResponse, get, web};
 use gitcore::graph::RefKind;
 use serde::Serialize;
 
-use super::{AppState, snapshot};
+use super::{AppState, session, snapshot};
 use crate::error::ApiError;
+use gitvista_actors::repo_session::ViewerCount;
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -29,13 +30,18 @@ pub fn kind_name(kind: RefKind) -> &'static str {
     }
 }
 
-/// Refs, HEAD, counts and the snapshot version.
+/// Refs, HEAD, counts, the snapshot version and how many viewers are watching live.
 #[get("/api/repos/{id}/repository")]
 pub async fn repository(
     state: web::Data<AppState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let snap = snapshot(&state, &id).await?;
+    let viewers = session(&state, &id)
+        .await?
+        .send(ViewerCount)
+        .await
+        .unwrap_or(0);
     let g = &snap.graph;
     let refs: Vec<RefJson<'_>> = g
         .refs()
@@ -57,5 +63,6 @@ pub async fn repository(
         "width": snap.layout.width(),
         "refs": refs,
         "problems": g.problems(),
+        "viewers": viewers,
     })))
 }

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use gitvista::config::Config;
+use gitvista::config::{Config, WsSettings};
 use gitvista::startup::Application;
 
 /// Builds fixture `name` (gitcore/tests/fixtures/NAME.sh) under `tmp`, once per directory.
@@ -63,10 +63,23 @@ pub async fn spawn_app_with_stopper(
     gitvista::startup::Stopper,
     actix_rt::task::JoinHandle<std::io::Result<()>>,
 ) {
+    spawn_app_with(repo, WsSettings::default()).await
+}
+
+/// Like [`spawn_app_with_stopper`], with the given WebSocket settings.
+pub async fn spawn_app_with(
+    repo: &Path,
+    ws: WsSettings,
+) -> (
+    u16,
+    gitvista::startup::Stopper,
+    actix_rt::task::JoinHandle<std::io::Result<()>>,
+) {
     let app = Application::build(Config {
         host: "127.0.0.1".parse().expect("address"),
         port: 0,
         repo_path: repo.to_path_buf(),
+        ws,
     })
     .await
     .expect("builds");

@@ -7,7 +7,8 @@ use serde_json::Value;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-use crate::helpers::{fixture, git, spawn_app, spawn_app_with_stopper};
+use crate::helpers::{fixture, git, spawn_app, spawn_app_with, spawn_app_with_stopper};
+use gitvista::config::WsSettings;
 
 type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
@@ -256,4 +257,155 @@ async fn sigterm_to_gitvista_open_closes_viewers_with_1001_and_exits_cleanly() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     assert!(status.success(), "{status}");
+}
+
+/// How many viewers the server counts on the local repository.
+async fn viewers(port: u16) -> u64 {
+    let body: Value = reqwest::get(format!(
+        "http://127.0.0.1:{port}/api/repos/local/repository"
+    ))
+    .await
+    .expect("request")
+    .json()
+    .await
+    .expect("json");
+    body["viewers"].as_u64().expect("viewers")
+}
+
+/// Waits (bounded) until the server counts `n` viewers; false if it never does.
+async fn wait_for_viewers(port: u16, n: u64, within: Duration) -> bool {
+    let deadline = tokio::time::Instant::now() + within;
+    while tokio::time::Instant::now() < deadline {
+        if viewers(port).await == n {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
+
+/// A WebSocket client that completes the handshake over a socket with a tiny receive buffer and
+/// then never reads: no pongs, no drained frames.
+async fn stalled_viewer(port: u16) -> Socket {
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket.set_recv_buffer_size(4096).expect("rcvbuf");
+    let stream = socket
+        .connect(([127, 0, 0, 1], port).into())
+        .await
+        .expect("connects");
+    let (ws, _) = tokio_tungstenite::client_async(
+        format!("ws://127.0.0.1:{port}/api/repos/local/ws"),
+        tokio_tungstenite::MaybeTlsStream::Plain(stream),
+    )
+    .await
+    .expect("handshake");
+    ws
+}
+
+#[actix_rt::test]
+async fn a_viewer_that_never_reads_delays_no_one_and_is_dropped() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let repo = fixture("linear", tmp.path()).join("repo");
+    // A long heartbeat timeout: the stalled viewer must be dropped for falling behind.
+    let settings = WsSettings {
+        client_timeout: Duration::from_secs(120),
+        queue_bytes: 256 * 1024,
+        ..WsSettings::default()
+    };
+    let (port, _stopper, _server) = spawn_app_with(&repo, settings).await;
+    let (mut fast, _) =
+        tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{port}/api/repos/local/ws"))
+            .await
+            .expect("connects");
+    next_of(&mut fast, "summary", Duration::from_secs(5)).await;
+    let _stalled = stalled_viewer(port).await;
+    assert!(wait_for_viewers(port, 2, Duration::from_secs(5)).await);
+
+    // A side history of 5500 commits; each round points a branch at it or deletes the branch,
+    // so every viewer gets a ~240 KB delta (5500 commits added or removed) per ref write.
+    let head = git(&repo, &["rev-parse", "HEAD"]);
+    let mut stream = String::new();
+    for k in 1..=5500 {
+        let from = if k == 1 {
+            format!("from {head}\n")
+        } else {
+            format!("from :{}\n", k - 1)
+        };
+        stream.push_str(&format!(
+            "commit refs/heads/side\nmark :{k}\ncommitter A <a@example.com> {} +0000\ndata 2\nc\n{from}\n",
+            1_800_000_000 + k
+        ));
+    }
+    let mut child = std::process::Command::new("git")
+        .args(["fast-import", "--quiet"])
+        .current_dir(&repo)
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .expect("git");
+    std::io::Write::write_all(&mut child.stdin.take().expect("stdin"), stream.as_bytes())
+        .expect("write");
+    assert!(child.wait().expect("git").success());
+    let side = git(&repo, &["rev-parse", "refs/heads/side"]);
+    git(&repo, &["update-ref", "-d", "refs/heads/side"]);
+    // Whatever the import and deletion produced (one delta, two, or none if one reload saw
+    // both), let it pass.
+    while tokio::time::timeout(Duration::from_millis(500), fast.next())
+        .await
+        .is_ok()
+    {}
+    let mut dropped_after = None;
+    for round in 0..200 {
+        if round % 2 == 0 {
+            git(&repo, &["update-ref", "refs/heads/side", &side]);
+        } else {
+            git(&repo, &["update-ref", "-d", "refs/heads/side"]);
+        }
+        // The reading viewer gets every round's delta promptly, stalled neighbour or not.
+        let d = next_of(&mut fast, "delta", Duration::from_secs(2)).await;
+        let moved = if round % 2 == 0 {
+            &d["added"]
+        } else {
+            &d["removed"]
+        };
+        assert_eq!(moved.as_array().map(Vec::len), Some(5500), "round {round}");
+        if viewers(port).await == 1 {
+            dropped_after = Some(round);
+            break;
+        }
+    }
+    let round = dropped_after.expect("the stalled viewer is dropped within 200 rounds");
+    assert!(round > 0, "it had room for at least one delta");
+    // The reading viewer stays.
+    assert!(wait_for_viewers(port, 1, Duration::from_secs(1)).await);
+}
+
+#[actix_rt::test]
+async fn a_viewer_that_stops_answering_pings_is_dropped_after_the_timeout() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let repo = fixture("linear", tmp.path()).join("repo");
+    let settings = WsSettings {
+        heartbeat: Duration::from_millis(200),
+        client_timeout: Duration::from_millis(1000),
+        ..WsSettings::default()
+    };
+    let (port, _stopper, _server) = spawn_app_with(&repo, settings).await;
+    let _silent = stalled_viewer(port).await;
+    let (mut alive, _) =
+        tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{port}/api/repos/local/ws"))
+            .await
+            .expect("connects");
+    assert!(wait_for_viewers(port, 2, Duration::from_secs(2)).await);
+    // The live viewer keeps reading (tungstenite answers pings as it reads).
+    let reader = actix_rt::spawn(async move {
+        let until = tokio::time::Instant::now() + Duration::from_secs(4);
+        while let Ok(Some(Ok(_))) = tokio::time::timeout_at(until, alive.next()).await {}
+        alive
+    });
+    assert!(
+        wait_for_viewers(port, 1, Duration::from_secs(3)).await,
+        "the silent viewer is dropped"
+    );
+    let mut alive = reader.await.expect("reader");
+    assert_eq!(viewers(port).await, 1, "the answering viewer stays");
+    drop(alive.close(None).await);
 }
