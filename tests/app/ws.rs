@@ -409,3 +409,92 @@ async fn a_viewer_that_stops_answering_pings_is_dropped_after_the_timeout() {
     assert_eq!(viewers(port).await, 1, "the answering viewer stays");
     drop(alive.close(None).await);
 }
+
+/// Resident memory of a process, from /proc.
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .expect("status")
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS")
+}
+
+/// Starts `gitvista open` on a free port; returns the child and its base URL.
+fn spawn_binary(repo: &std::path::Path) -> (std::process::Child, String) {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_gitvista"))
+        .args(["open", "--no-browser", "--port", "0"])
+        .arg(repo)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let line = std::io::BufReader::new(stdout)
+        .lines()
+        .next()
+        .expect("a line")
+        .expect("utf-8");
+    let base = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://127.0.0.1:"))
+        .unwrap_or_else(|| panic!("no URL in {line:?}"))
+        .trim_end_matches('/')
+        .to_string();
+    (child, base)
+}
+
+#[actix_rt::test]
+async fn server_memory_returns_to_its_baseline_after_viewers_leave() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let repo = fixture("merges", tmp.path()).join("repo");
+    let (mut child, base) = spawn_binary(&repo);
+    let port: u16 = base
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("port");
+    let ws_url = format!("{}/api/repos/local/ws", base.replacen("http", "ws", 1));
+    let round = |n: usize| {
+        let ws_url = ws_url.clone();
+        async move {
+            let mut sockets = Vec::with_capacity(n);
+            for _ in 0..n {
+                let (mut ws, _) = tokio_tungstenite::connect_async(&ws_url)
+                    .await
+                    .expect("connects");
+                next_of(&mut ws, "summary", Duration::from_secs(10)).await;
+                sockets.push(ws);
+            }
+            assert!(wait_for_viewers(port, n as u64, Duration::from_secs(10)).await);
+            for mut ws in sockets {
+                let _ = ws.close(None).await;
+            }
+            assert!(
+                wait_for_viewers(port, 0, Duration::from_secs(10)).await,
+                "every viewer is gone"
+            );
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    };
+    // Two rounds set the allocator's working set; later rounds must not add to it. A leak of
+    // the per-viewer state (actor, queue, socket session: several KiB each) over 1800 viewers
+    // would be megabytes; allocator settling is tens of KiB per round.
+    round(300).await;
+    round(300).await;
+    let baseline = rss_kib(child.id());
+    let mut after = Vec::new();
+    for _ in 0..6 {
+        round(300).await;
+        after.push(rss_kib(child.id()));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    for rss in &after {
+        assert!(
+            *rss <= baseline + 2048,
+            "RSS {rss} KiB after viewers left, baseline {baseline} KiB (all rounds: {after:?})"
+        );
+    }
+}
