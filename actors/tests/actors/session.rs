@@ -193,6 +193,28 @@ async fn snapshot_matches_git_and_commits_arrive_as_deltas_within_two_seconds() 
             .any(|r| matches!(r, RefChangeEvent::Created { name, .. } if name == "stash@{0}")),
         "{d:?}"
     );
+
+    // A rebase: the branch's commit is replaced by a new one on top of main.
+    git(&repo, &["checkout", "-q", "-b", "topic", "HEAD~1"]);
+    std::fs::write(repo.join("topic.txt"), "topic").expect("write");
+    git(&repo, &["add", "topic.txt"]);
+    git(&repo, &["commit", "-q", "-m", "on topic"]);
+    let before = git(&repo, &["rev-parse", "HEAD"]);
+    let d = next_delta(&mut rx, Duration::from_secs(2)).await;
+    assert_eq!(d.added, vec![before.clone()]);
+    git(&repo, &["rebase", "-q", "main"]);
+    let after = git(&repo, &["rev-parse", "HEAD"]);
+    // A rebase passes through a detached HEAD: gather deltas until the branch has moved.
+    let (mut added, mut removed, mut moved) = (Vec::new(), Vec::new(), false);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+    while !moved {
+        let d = next_delta(&mut rx, deadline - tokio::time::Instant::now()).await;
+        added.extend(d.added.clone());
+        removed.extend(d.removed.clone());
+        moved = d.refs.iter().any(|r| matches!(r, RefChangeEvent::Moved { name, to, .. } if name == "refs/heads/topic" && *to == after));
+    }
+    added.retain(|c| !removed.contains(c));
+    assert_eq!((removed, added), (vec![before], vec![after]));
 }
 
 #[actix::test]
