@@ -9,56 +9,16 @@
 //! `GITVISTA_BENCH_RUNS` sets the number of runs (default 5).
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use gitcore::graph::{CommitGraph, LoadOptions};
 use gitcore::layout::{Layout, LayoutOptions};
 use gitcore::repo::Repository;
 
-type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
-
-fn git(dir: &Path, args: &[&str]) -> Result<String> {
-    let out = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_AUTHOR_NAME", "Bench")
-        .env("GIT_AUTHOR_EMAIL", "bench@example.com")
-        .env("GIT_COMMITTER_NAME", "Bench")
-        .env("GIT_COMMITTER_EMAIL", "bench@example.com")
-        .output()?;
-    if !out.status.success() {
-        return Err(format!("git {args:?}: {}", String::from_utf8_lossy(&out.stderr)).into());
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
-}
-
-/// Wall time of a git command with its output discarded.
-fn time_git(dir: &Path, args: &[&str]) -> Result<Duration> {
-    let start = Instant::now();
-    let status = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .stdout(Stdio::null())
-        .status()?;
-    if !status.success() {
-        return Err(format!("git {args:?} failed").into());
-    }
-    Ok(start.elapsed())
-}
-
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.1} ms", d.as_secs_f64() * 1000.0)
-}
+#[path = "common/mod.rs"]
+mod common;
+use common::{Result, ensure_big_repo, git, median, ms, time_git};
 
 fn measure<T>(runs: usize, mut f: impl FnMut() -> Result<T>) -> Result<(Duration, T)> {
     let mut times = Vec::new();
@@ -238,19 +198,7 @@ fn main() -> Result<()> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let repos: Vec<PathBuf> = match std::env::var("GITVISTA_BENCH_REPOS") {
         Ok(list) => list.split(':').map(PathBuf::from).collect(),
-        Err(_) => {
-            let big = root.join("bench-data/big.git");
-            if !big.exists() {
-                let status = Command::new(root.join("scripts/gen-bench-repo"))
-                    .arg(&big)
-                    .arg("200000")
-                    .status()?;
-                if !status.success() {
-                    return Err("scripts/gen-bench-repo failed".into());
-                }
-            }
-            vec![big, root.clone()]
-        }
+        Err(_) => vec![ensure_big_repo(&root)?, root.clone()],
     };
     for r in repos {
         bench_repo(&r, runs)?;

@@ -7,6 +7,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod encoding;
 pub mod error;
 pub mod routes;
 pub mod startup;

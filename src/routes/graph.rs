@@ -1,6 +1,6 @@
 //! `/api/repos/{id}/graph?offset=&limit=`: a window of laid-out rows.
 
-use actix_web::{HttpResponse, get, web};
+use actix_web::{HttpRequest, HttpResponse, get, web};
 use gitcore::layout::{EdgeOut, OVERFLOW};
 use serde::{Deserialize, Serialize};
 
@@ -45,6 +45,7 @@ fn edge(g: &gitcore::graph::CommitGraph, e: &EdgeOut) -> Edge {
 /// a palette of `colors` entries, 0 for the main branch), edges, refs, author, time and subject, plus the edges from above that pass into the window.
 #[get("/api/repos/{id}/graph")]
 pub async fn graph(
+    req: HttpRequest,
     state: web::Data<AppState>,
     id: web::Path<String>,
     query: web::Query<WindowQuery>,
@@ -90,7 +91,7 @@ pub async fn graph(
             })
         })
         .collect();
-    Ok(HttpResponse::Ok().json(serde_json::json!({
+    let body = serde_json::to_vec(&serde_json::json!({
         "version": snap.version,
         "offset": offset,
         "total": snap.layout.len(),
@@ -98,5 +99,7 @@ pub async fn graph(
         "colors": gitcore::layout::COLORS,
         "rows": rows,
         "through": through,
-    })))
+    }))
+    .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    Ok(crate::encoding::json(&req, HttpResponse::Ok(), body.into()))
 }

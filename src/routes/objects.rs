@@ -88,7 +88,7 @@ fn respond(
     resp.insert_header((header::ETAG, etag))
         .insert_header((header::CACHE_CONTROL, cache_control));
     match body {
-        Some(body) => resp.content_type("application/json").body(body),
+        Some(body) => crate::encoding::json(req, resp, body),
         None => resp.finish(),
     }
 }

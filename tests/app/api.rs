@@ -467,21 +467,41 @@ async fn responses_are_compressed_with_the_encoding_the_client_accepts() {
     let plain = client.get(&url).send().await.expect("request");
     assert!(plain.headers().get("content-encoding").is_none());
     let plain = plain.bytes().await.expect("body");
-    for encoding in ["br", "gzip", "zstd"] {
+    for (accept, chosen) in [
+        ("br", "br"),
+        ("gzip", "gzip"),
+        ("zstd", "zstd"),
+        ("gzip, deflate, br, zstd", "zstd"),
+        ("gzip, deflate, br", "br"),
+    ] {
         let resp = client
             .get(&url)
-            .header("Accept-Encoding", encoding)
+            .header("Accept-Encoding", accept)
             .send()
             .await
             .expect("request");
-        assert_eq!(resp.headers()["content-encoding"], encoding);
+        assert_eq!(resp.headers()["content-encoding"], chosen, "{accept}");
+        assert_eq!(resp.headers()["vary"], "accept-encoding");
         let body = resp.bytes().await.expect("body");
         assert!(
             body.len() * 2 < plain.len(),
-            "{encoding}: {} of {} bytes",
+            "{accept}: {} of {} bytes",
             body.len(),
             plain.len()
         );
+        let mut decoded = Vec::new();
+        match chosen {
+            "zstd" => decoded = zstd::stream::decode_all(&body[..]).expect("zstd"),
+            "br" => brotli::BrotliDecompress(&mut &body[..], &mut decoded).expect("br"),
+            _ => {
+                std::io::Read::read_to_end(
+                    &mut flate2::read::GzDecoder::new(&body[..]),
+                    &mut decoded,
+                )
+                .expect("gzip");
+            }
+        }
+        assert_eq!(decoded, plain, "{accept}: decodes to the plain body");
     }
 }
 
