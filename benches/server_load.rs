@@ -308,6 +308,46 @@ async fn run(root: &Path) -> Result<()> {
         ms(median(peers))
     );
 
+    // Search over the whole history (first run of each query: the result cache is cold).
+    println!("| search (whole history, cold) | gitvista | git |");
+    println!("| --- | --- | --- |");
+    let searches: [(&str, &[&str]); 4] = [
+        (
+            "render",
+            &["log", "--all", "-i", "--grep=render", "--format=%H"],
+        ),
+        (
+            "message:cache -merge:only",
+            &["rev-list", "--all", "-i", "--grep=cache", "--no-merges"],
+        ),
+        (
+            "path:README",
+            &["rev-list", "--all", "--full-history", "--", "README"],
+        ),
+        (
+            "author:\"Dev 001\" merge:exclude",
+            &["rev-list", "--all", "--author=Dev 001", "--no-merges"],
+        ),
+    ];
+    for (q, peer) in searches {
+        let url = reqwest::Url::parse_with_params(
+            &format!("{base}/api/repos/local/search"),
+            [("q", q), ("limit", "1")],
+        )?;
+        let t = Instant::now();
+        let body: serde_json::Value = client.get(url).send().await?.json().await?;
+        let ours = t.elapsed();
+        let theirs = time_git(&repo, peer)?;
+        println!(
+            "| `{q}` ({} hits) vs `git {}` | {} | {} |",
+            body["total"],
+            peer.join(" "),
+            ms(ours),
+            ms(theirs)
+        );
+    }
+    println!();
+
     // Commit-to-viewer latency.
     let ws_url = format!("{}/api/repos/local/ws", base.replacen("http", "ws", 1));
     let (mut ws, _) = tokio_tungstenite::connect_async(&ws_url).await?;
