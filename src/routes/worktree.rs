@@ -88,7 +88,18 @@ pub struct PathQuery {
     context: Option<u32>,
 }
 
-fn diff_json(path: &str, old: Option<&[u8]>, new: Option<&[u8]>, context: u32) -> Value {
+/// The line diff of two versions of `path`; 404 when neither exists (`where_not` says where it
+/// was looked for).
+fn diff_json(
+    path: &str,
+    old: Option<&[u8]>,
+    new: Option<&[u8]>,
+    context: u32,
+    where_not: &str,
+) -> Result<Value, ApiError> {
+    if old.is_none() && new.is_none() {
+        return Err(ApiError::NotFound(format!("{path} is neither {where_not}")));
+    }
     let lines: BlobDiff = diff_bytes(
         old.unwrap_or_default(),
         new.unwrap_or_default(),
@@ -102,7 +113,7 @@ fn diff_json(path: &str, old: Option<&[u8]>, new: Option<&[u8]>, context: u32) -
         (Some(_), None) => "D",
         _ => "M",
     };
-    json!({
+    Ok(json!({
         "path": path,
         "status": status,
         "binary": lines.binary,
@@ -110,7 +121,7 @@ fn diff_json(path: &str, old: Option<&[u8]>, new: Option<&[u8]>, context: u32) -
         "additions": lines.additions,
         "deletions": lines.deletions,
         "hunks": hunks_json(&lines),
-    })
+    }))
 }
 
 fn parse_query(q: &PathQuery) -> Result<(String, u32), ApiError> {
@@ -172,12 +183,13 @@ pub async fn working_tree_diff(
             }
             Err(e) => return Err(ApiError::Unavailable(e.to_string())),
         };
-        if old.is_none() && new.is_none() {
-            return Err(ApiError::NotFound(format!(
-                "{path} is neither staged nor on disk"
-            )));
-        }
-        Ok(diff_json(&path, old.as_deref(), new.as_deref(), context))
+        diff_json(
+            &path,
+            old.as_deref(),
+            new.as_deref(),
+            context,
+            "staged nor on disk",
+        )
     })
     .await?;
     Ok(no_store(body))
@@ -203,12 +215,13 @@ pub async fn index_diff(
             }
             _ => None,
         };
-        if old.is_none() && new.is_none() {
-            return Err(ApiError::NotFound(format!(
-                "{path} is neither in HEAD nor staged"
-            )));
-        }
-        Ok(diff_json(&path, old.as_deref(), new.as_deref(), context))
+        diff_json(
+            &path,
+            old.as_deref(),
+            new.as_deref(),
+            context,
+            "in HEAD nor staged",
+        )
     })
     .await?;
     Ok(no_store(body))

@@ -1,5 +1,6 @@
 //! Shared by the integration tests: fixture repositories, git, and the server on a free port.
 
+use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -87,4 +88,28 @@ pub async fn spawn_app_with(
     let stopper = app.stopper();
     let task = actix_rt::spawn(app.run_until_stopped());
     (port, stopper, task)
+}
+
+/// Starts `gitvista open` on a free port; returns the child and its base URL.
+pub fn spawn_binary(repo: &std::path::Path) -> (std::process::Child, String) {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_gitvista"))
+        .args(["open", "--no-browser", "--port", "0"])
+        .arg(repo)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let line = std::io::BufReader::new(stdout)
+        .lines()
+        .next()
+        .expect("a line")
+        .expect("utf-8");
+    let base = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://127.0.0.1:"))
+        .unwrap_or_else(|| panic!("no URL in {line:?}"))
+        .trim_end_matches('/')
+        .to_string();
+    (child, base)
 }

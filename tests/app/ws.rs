@@ -7,7 +7,9 @@ use serde_json::Value;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-use crate::helpers::{fixture, git, spawn_app, spawn_app_with, spawn_app_with_stopper};
+use crate::helpers::{
+    fixture, git, spawn_app, spawn_app_with, spawn_app_with_stopper, spawn_binary,
+};
 use gitvista::config::WsSettings;
 
 type Socket =
@@ -212,28 +214,10 @@ async fn a_graceful_stop_tells_every_viewer_going_away() {
 
 #[actix_rt::test]
 async fn sigterm_to_gitvista_open_closes_viewers_with_1001_and_exits_cleanly() {
-    use std::io::BufRead;
     let tmp = tempfile::tempdir().expect("tempdir");
     let repo = fixture("linear", tmp.path()).join("repo");
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_gitvista"))
-        .args(["open", "--no-browser", "--port", "0"])
-        .arg(&repo)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("starts");
-    let stdout = child.stdout.take().expect("stdout");
-    let line = std::io::BufReader::new(stdout)
-        .lines()
-        .next()
-        .expect("a line")
-        .expect("utf-8");
-    let base = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://127.0.0.1:"))
-        .unwrap_or_else(|| panic!("no URL in {line:?}"))
-        .trim_end_matches('/')
-        .replacen("http://", "ws://", 1);
+    let (mut child, base) = spawn_binary(&repo);
+    let base = base.replacen("http://", "ws://", 1);
     let (mut ws, _) = tokio_tungstenite::connect_async(format!("{base}/api/repos/local/ws"))
         .await
         .expect("connects");
@@ -418,31 +402,6 @@ fn rss_kib(pid: u32) -> u64 {
         .find_map(|l| l.strip_prefix("VmRSS:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .expect("VmRSS")
-}
-
-/// Starts `gitvista open` on a free port; returns the child and its base URL.
-fn spawn_binary(repo: &std::path::Path) -> (std::process::Child, String) {
-    use std::io::BufRead;
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_gitvista"))
-        .args(["open", "--no-browser", "--port", "0"])
-        .arg(repo)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("starts");
-    let stdout = child.stdout.take().expect("stdout");
-    let line = std::io::BufReader::new(stdout)
-        .lines()
-        .next()
-        .expect("a line")
-        .expect("utf-8");
-    let base = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://127.0.0.1:"))
-        .unwrap_or_else(|| panic!("no URL in {line:?}"))
-        .trim_end_matches('/')
-        .to_string();
-    (child, base)
 }
 
 #[actix_rt::test]
