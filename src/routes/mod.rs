@@ -53,6 +53,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(health::healthz)
         .service(pages::index)
         .service(pages::graph_page)
+        .service(pages::static_file)
         .service(repository::repository)
         .service(graph::graph)
         .service(search::search)

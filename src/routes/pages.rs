@@ -1,6 +1,15 @@
-//! Pages. The web UI is built in its own issue; until then `/r/:id` is a minimal page.
+//! Pages and the web UI's files (static/, embedded in the binary; read from disk in debug builds
+//! so the UI can be edited without a rebuild).
 
-use actix_web::{HttpResponse, get, web};
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, get, web};
+use rust_embed::RustEmbed;
+
+use crate::error::ApiError;
+
+#[derive(RustEmbed)]
+#[folder = "static/"]
+struct Assets;
 
 /// Local mode serves one repository: `/` goes straight to it.
 #[get("/")]
@@ -10,19 +19,49 @@ pub async fn index() -> HttpResponse {
         .finish()
 }
 
-/// The graph page.
+/// Serves an embedded file with a strong ETag (its SHA-256); browsers revalidate, as the names
+/// are not content-hashed.
+fn asset(req: &HttpRequest, path: &str) -> Result<HttpResponse, ApiError> {
+    let file = Assets::get(path).ok_or(ApiError::NoRoute)?;
+    let hash = file.metadata.sha256_hash();
+    let etag = format!(
+        "\"{}\"",
+        hash.iter().map(|b| format!("{b:02x}")).collect::<String>()
+    );
+    let fresh = req
+        .headers()
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag));
+    let mut resp = if fresh {
+        HttpResponse::NotModified()
+    } else {
+        HttpResponse::Ok()
+    };
+    resp.insert_header((header::ETAG, etag))
+        .insert_header((header::CACHE_CONTROL, "no-cache"));
+    if fresh {
+        return Ok(resp.finish());
+    }
+    Ok(resp
+        .content_type(file.metadata.mimetype())
+        .body(file.data.into_owned()))
+}
+
+/// The graph page; the script reads the repository id from the URL.
 #[get("/r/{id}")]
-pub async fn graph_page(id: web::Path<String>) -> HttpResponse {
-    let id = id.into_inner();
-    let safe: String = id
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
-        .collect();
-    HttpResponse::Ok()
-        .content_type("text/html; charset=utf-8")
-        .body(format!(
-            "<!doctype html><html><head><meta charset=\"utf-8\"><title>GitVista</title></head>\
-             <body><h1>GitVista</h1><p>Repository <code>{safe}</code>: the graph is served at \
-             <a href=\"/api/repos/{safe}/graph\">/api/repos/{safe}/graph</a>.</p></body></html>"
-        ))
+pub async fn graph_page(
+    req: HttpRequest,
+    _id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    asset(&req, "index.html")
+}
+
+/// The UI's scripts, styles and images.
+#[get("/static/{path:.*}")]
+pub async fn static_file(
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    asset(&req, &path)
 }

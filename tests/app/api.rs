@@ -720,3 +720,67 @@ async fn working_tree_routes_match_git_status_and_git_diff() {
     let (got, body) = get(&format!("{base}/api/repos/local/working-tree/status")).await;
     assert_eq!((got, body["code"].as_str()), (404, Some("no_work_tree")));
 }
+
+#[actix_rt::test]
+async fn the_page_and_its_files_are_served_and_nothing_else() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let repo = fixture("linear", tmp.path()).join("repo");
+    let base = spawn_app(&repo).await;
+    let client = reqwest::Client::new();
+    let page = client
+        .get(format!("{base}/r/local"))
+        .send()
+        .await
+        .expect("page");
+    assert_eq!(page.status(), 200);
+    assert!(
+        page.headers()["content-type"]
+            .to_str()
+            .expect("ascii")
+            .starts_with("text/html")
+    );
+    let html = page.text().await.expect("html");
+    assert!(html.contains("/static/app.js") && html.contains("<canvas id=\"graph\""));
+    for (file, kind) in [
+        ("app.js", "javascript"),
+        ("graph.js", "javascript"),
+        ("style.css", "text/css"),
+        ("favicon.svg", "image/svg+xml"),
+    ] {
+        let resp = client
+            .get(format!("{base}/static/{file}"))
+            .send()
+            .await
+            .expect("asset");
+        assert_eq!(resp.status(), 200, "{file}");
+        assert!(
+            resp.headers()["content-type"]
+                .to_str()
+                .expect("ascii")
+                .contains(kind),
+            "{file}"
+        );
+        let etag = resp.headers()["etag"].clone();
+        let again = client
+            .get(format!("{base}/static/{file}"))
+            .header("If-None-Match", etag)
+            .send()
+            .await
+            .expect("asset");
+        assert_eq!(again.status(), 304, "{file}");
+    }
+    for path in [
+        "/static/../Cargo.toml",
+        "/static/%2e%2e/Cargo.toml",
+        "/static/..%2FCargo.toml",
+        "/static/nope.js",
+        "/static/",
+    ] {
+        let (status, body) = get(&format!("{base}{path}")).await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (404, Some("not_found")),
+            "{path}"
+        );
+    }
+}

@@ -1,0 +1,78 @@
+// Talking to the server: the repository id comes from the page URL (/r/:id).
+
+export const repoId = decodeURIComponent(location.pathname.split('/')[2] || 'local');
+const base = `/api/repos/${encodeURIComponent(repoId)}`;
+
+/** An API error with the server's code ("unknown_repo", "repo_unavailable", ...). */
+export class ApiError extends Error {
+  constructor(status, code, message) {
+    super(message);
+    this.status = status;
+    this.code = code;
+  }
+}
+
+/** GET a JSON answer from the repository's API; throws ApiError on a non-2xx answer. */
+export async function api(path, { signal } = {}) {
+  let resp;
+  try {
+    resp = await fetch(base + path, { signal, headers: { Accept: 'application/json' } });
+  } catch (e) {
+    if (e.name === 'AbortError') throw e;
+    throw new ApiError(0, 'network', 'The server cannot be reached.');
+  }
+  if (!resp.ok) {
+    let body = {};
+    try { body = await resp.json(); } catch { /* not JSON */ }
+    throw new ApiError(resp.status, body.code || 'http_' + resp.status, body.error || resp.statusText);
+  }
+  return resp.json();
+}
+
+/** The WebSocket URL of the repository. */
+export function socketUrl() {
+  const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
+  return `${scheme}//${location.host}${base}/ws`;
+}
+
+/** "3 minutes ago", "2 years ago". */
+export function relativeTime(seconds, now = Date.now() / 1000) {
+  const d = Math.max(0, now - seconds);
+  const units = [[31536000, 'year'], [2592000, 'month'], [604800, 'week'], [86400, 'day'],
+    [3600, 'hour'], [60, 'minute']];
+  for (const [s, name] of units) {
+    if (d >= s) {
+      const n = Math.floor(d / s);
+      return `${n} ${name}${n > 1 ? 's' : ''} ago`;
+    }
+  }
+  return 'just now';
+}
+
+/** A date for people: "2024-05-01 12:30". */
+export function fullDate(seconds) {
+  const dt = new Date(seconds * 1000);
+  const p = (n) => String(n).padStart(2, '0');
+  return `${dt.getFullYear()}-${p(dt.getMonth() + 1)}-${p(dt.getDate())} ${p(dt.getHours())}:${p(dt.getMinutes())}`;
+}
+
+/** Builds an element: el('div', {class: 'x', onclick: f}, child, 'text'). */
+export function el(tag, attrs = {}, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v == null || v === false) continue;
+    if (k.startsWith('on')) e.addEventListener(k.slice(2), v);
+    else if (k === 'class') e.className = v;
+    else e.setAttribute(k, v === true ? '' : v);
+  }
+  for (const c of children.flat(Infinity)) {
+    if (c == null || c === false) continue;
+    e.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+  return e;
+}
+
+/** Replaces `box`'s children, skipping null and false (conditional parts). */
+export function fill(box, ...children) {
+  box.replaceChildren(...children.flat(Infinity).filter((c) => c != null && c !== false));
+}

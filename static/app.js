@@ -1,0 +1,293 @@
+// The graph page: wires the row cache, the canvas view, the live connection, the details panel,
+// search, permalinks, the keyboard and the theme.
+
+import { api, ApiError, repoId, el } from './api.js';
+import { RowStore } from './rows.js';
+import { GraphView } from './graph.js';
+import { Live } from './live.js';
+import { Panel } from './panel.js';
+
+const $ = (id) => document.getElementById(id);
+
+// ---- theme: follows the system unless the user picked one ----
+const themeQuery = matchMedia('(prefers-color-scheme: dark)');
+function applyTheme() {
+  const chosen = localStorage.getItem('gitvista-theme');
+  const dark = chosen ? chosen === 'dark' : themeQuery.matches;
+  document.documentElement.dataset.theme = dark ? 'dark' : 'light';
+  if (window.view) window.view.readColors();
+}
+applyTheme();
+themeQuery.addEventListener('change', applyTheme);
+$('theme').addEventListener('click', () => {
+  const dark = document.documentElement.dataset.theme === 'dark';
+  localStorage.setItem('gitvista-theme', dark ? 'light' : 'dark');
+  applyTheme();
+});
+
+const state = $('state');
+function showState(title, detail) {
+  state.replaceChildren(el('div', {}, el('strong', {}, title), detail || ''));
+  state.hidden = false;
+}
+
+const store = new RowStore(() => { view.dirty = true; view.fixSelection(); });
+const view = new GraphView($('graph'), $('minimap'), store, $('rows-a11y'));
+window.view = view; // for tests and the console
+$('repo-name').textContent = repoId;
+
+// ---- selection, panel, URL ----
+const panel = new Panel({ jumpTo });
+const params = new URLSearchParams(location.search);
+
+view.fixSelection = () => {
+  // After rows load, the selected row's hash becomes known.
+  if (view.selected != null && !view.selectedHash) {
+    const r = store.row(view.selected);
+    if (r) { view.selectedHash = r.hash; syncUrl(); }
+  }
+};
+view.onSelect = (r, row) => {
+  if (row) syncUrl();
+  if (panel.isOpen && row) panel.open(row.hash);
+};
+view.onOpen = (r, row) => { if (row) panel.open(row.hash); };
+panel.onClose = () => $('graph').focus();
+
+function syncUrl() {
+  const p = new URLSearchParams(location.search);
+  if (view.selectedHash) p.set('commit', view.selectedHash); else p.delete('commit');
+  const q = $('search').value.trim();
+  if (q) p.set('q', q); else p.delete('q');
+  const url = `${location.pathname}${p.toString() ? '?' + p : ''}`;
+  if (url !== location.pathname + location.search) history.replaceState(null, '', url);
+}
+
+/** Centres and selects a commit by hash (fetching its row from the server). */
+async function jumpTo(hash, { open = true } = {}) {
+  try {
+    const c = await api(`/commit/${hash}`);
+    if (c.row == null) return;
+    view.center(c.row);
+    view.selectedHash = c.hash;
+    view.select(c.row, { scroll: false });
+    if (open) panel.open(c.hash);
+  } catch (e) {
+    flash(e instanceof ApiError && e.status === 404 ? `No commit ${hash.slice(0, 8)} in this repository.` : e.message);
+  }
+}
+
+// ---- summary and refs ----
+let summary = null;
+async function loadSummary() {
+  summary = await api('/repository');
+  store.total = summary.rows;
+  view.refs = summary.refs.filter((r) => r.row != null).map((r) => ({ row: r.row, kind: r.kind }));
+  view.head = summary.head && summary.head.commit;
+  view.clampTop();
+  view.dirty = true;
+  if (summary.rows === 0) showState('No commits yet', 'This repository has no commits. Make one and it appears here.');
+  else state.hidden = true;
+  return summary;
+}
+
+// ---- notices ----
+const notice = $('notice');
+let noticeTimer = 0;
+function flash(text, onclick) {
+  notice.textContent = text;
+  notice.hidden = false;
+  notice.onclick = onclick || null;
+  clearTimeout(noticeTimer);
+  noticeTimer = setTimeout(() => { notice.hidden = true; }, 5000);
+}
+
+// ---- live updates ----
+async function applyChange(delta) {
+  // Anchor on the commit at the top of the view, not on a pixel offset.
+  const anchor = view.anchor();
+  const selected = view.selectedHash;
+  await loadSummary();
+  store.reset(summary.rows);
+  const [anchorRow, selectedRow] = await Promise.all([
+    anchor ? api(`/commit/${anchor.hash}`).then((c) => c.row).catch(() => null) : null,
+    selected ? api(`/commit/${selected}`).then((c) => c.row).catch(() => null) : null,
+  ]);
+  if (anchorRow != null) {
+    view.top = anchorRow * view.rowH + anchor.offset;
+    view.clampTop();
+  }
+  if (selectedRow != null) {
+    view.selected = selectedRow;
+    view.selectedHash = selected;
+  } else if (selected) {
+    view.selected = null;
+    view.selectedHash = null;
+  }
+  view.dirty = true;
+  if (lastQuery) runSearch(lastQuery, { keep: true });
+  if (delta) {
+    const n = delta.added.length;
+    const moved = delta.refs.find((r) => r.name.startsWith('refs/heads/') && r.change !== 'deleted');
+    let text = null;
+    if (n > 0) text = `${n} new commit${n > 1 ? 's' : ''}${moved ? ' on ' + moved.name.slice(11) : ''}`;
+    else if (delta.refs.length) {
+      const r = delta.refs[0];
+      text = `${r.name.replace(/^refs\/(heads|tags|remotes)\//, '')} ${r.change}${delta.refs.length > 1 ? ` (+${delta.refs.length - 1} more)` : ''}`;
+    }
+    if (text) flash(text, () => { view.center(0); notice.hidden = true; });
+  }
+  window.changesApplied = (window.changesApplied || 0) + 1;
+}
+
+let changeChain = Promise.resolve();
+function queueChange(delta) {
+  changeChain = changeChain.then(() => applyChange(delta)).catch((e) => console.warn(e));
+}
+
+function showStatus(s) {
+  const box = $('wt-status');
+  const parts = [];
+  if (s.conflicted) parts.push(`${s.conflicted} conflicted`);
+  if (s.staged) parts.push(`${s.staged} staged`);
+  if (s.unstaged) parts.push(`${s.unstaged} modified`);
+  if (s.untracked) parts.push(`${s.untracked} untracked`);
+  box.textContent = parts.length ? parts.join(' · ') : 'working tree clean';
+  box.hidden = false;
+}
+
+const conn = $('conn');
+new Live({
+  onState(s) {
+    conn.className = `conn ${s}`;
+    conn.textContent = s;
+  },
+  onMessage(msg) {
+    switch (msg.type) {
+      case 'delta': queueChange(msg); break;
+      case 'resync': queueChange(null); break;
+      case 'status': showStatus(msg); break;
+      case 'head': view.head = msg.commit; view.dirty = true; break;
+      case 'summary': if (summary && msg.version !== summary.version) queueChange(null); break;
+      default: break;
+    }
+  },
+});
+
+// ---- search ----
+let lastQuery = '';
+let hitIndex = -1;
+async function runSearch(q, { keep = false } = {}) {
+  lastQuery = q;
+  const count = $('search-count');
+  if (!q) {
+    view.setHits([]);
+    count.textContent = '';
+    syncUrl();
+    return;
+  }
+  count.textContent = '…';
+  try {
+    const r = await api(`/search?q=${encodeURIComponent(q)}`);
+    if (q !== lastQuery) return;
+    view.setHits(r.rows);
+    count.textContent = `${r.total} hit${r.total === 1 ? '' : 's'}`;
+    if (!keep) {
+      hitIndex = -1;
+      if (r.rows.length) stepHit(1);
+    }
+  } catch (e) {
+    count.textContent = '';
+    flash(e.message);
+  }
+  syncUrl();
+}
+
+function stepHit(dir) {
+  const hits = view.hits;
+  if (!hits.length) return;
+  const cur = view.selected ?? -1;
+  let i;
+  if (dir > 0) {
+    i = hits.findIndex((r) => r > cur);
+    if (i < 0) i = 0;
+  } else {
+    i = -1;
+    for (let k = hits.length - 1; k >= 0; k--) if (hits[k] < cur) { i = k; break; }
+    if (i < 0) i = hits.length - 1;
+  }
+  hitIndex = i;
+  $('search-count').textContent = `${i + 1} of ${hits.length}`;
+  view.center(hits[i]);
+  view.selectedHash = null;
+  view.select(hits[i], { scroll: false });
+}
+
+$('search-form').addEventListener('submit', (e) => {
+  e.preventDefault();
+  runSearch($('search').value.trim());
+  $('graph').focus();
+});
+$('next-hit').addEventListener('click', () => stepHit(1));
+$('prev-hit').addEventListener('click', () => stepHit(-1));
+
+// ---- keyboard ----
+let pendingG = false;
+const help = $('help');
+$('help-btn').addEventListener('click', () => { help.hidden = false; $('help-close').focus(); });
+$('help-close').addEventListener('click', () => { help.hidden = true; });
+document.addEventListener('keydown', (e) => {
+  const typing = e.target instanceof HTMLInputElement || e.target instanceof HTMLTextAreaElement;
+  if (e.key === 'Escape') {
+    if (!help.hidden) help.hidden = true;
+    else if (typing) e.target.blur();
+    else if (panel.isOpen) panel.close();
+    return;
+  }
+  if (typing || e.ctrlKey || e.metaKey || e.altKey) return;
+  const page = Math.max(1, Math.floor(view.viewH / view.rowH) - 1);
+  const sel = view.selected ?? Math.floor(view.top / view.rowH);
+  if (pendingG) {
+    pendingG = false;
+    if (e.key === 'h' && view.head) { jumpTo(view.head, { open: false }); e.preventDefault(); return; }
+  }
+  switch (e.key) {
+    case 'j': case 'ArrowDown': view.select(Math.min(store.total - 1, sel + (view.selected == null ? 0 : 1))); break;
+    case 'k': case 'ArrowUp': view.select(Math.max(0, sel - (view.selected == null ? 0 : 1))); break;
+    case 'Enter': if (view.selected != null) view.select(view.selected, { open: true }); break;
+    case '/': $('search').focus(); $('search').select(); break;
+    case 'n': stepHit(1); break;
+    case 'N': stepHit(-1); break;
+    case 'g': pendingG = true; break;
+    case 'PageDown': case ' ': view.scrollBy(page * view.rowH); break;
+    case 'PageUp': view.scrollBy(-page * view.rowH); break;
+    case 'Home': view.center(0); break;
+    case 'End': view.center(store.total - 1); break;
+    case '+': case '=': view.setZoom(view.zoom + 1); break;
+    case '-': view.setZoom(view.zoom - 1); break;
+    case '?': help.hidden = !help.hidden; break;
+    default: return;
+  }
+  e.preventDefault();
+});
+
+// ---- start ----
+(async () => {
+  try {
+    await loadSummary();
+  } catch (e) {
+    if (e instanceof ApiError && e.code === 'unknown_repo') showState('Repository not found', `There is no repository "${repoId}" on this server.`);
+    else if (e instanceof ApiError && e.status === 503) showState('The repository cannot be shown right now', e.message);
+    else showState('Something went wrong', e.message);
+    return;
+  }
+  const q = params.get('q');
+  if (q) {
+    $('search').value = q;
+    await runSearch(q, { keep: !!params.get('commit') });
+  }
+  const c = params.get('commit');
+  if (c) await jumpTo(c);
+  document.body.dataset.ready = 'true';
+  $('graph').focus();
+})();

@@ -1,0 +1,450 @@
+// The graph view: one canvas, virtualized. Only the rows on screen (and the edges through them)
+// are drawn, from the row cache; scrolling is the view's own (wheel, drag with inertia, keys),
+// so a million rows need no million-pixel element. A minimap strip shows the whole history with
+// the viewport, search hits and refs.
+
+import { relativeTime } from './api.js';
+import { CHUNK } from './rows.js';
+
+const ZOOMS = [
+  { rowH: 14, lane: 9, font: 0 },   // overview: no text
+  { rowH: 22, lane: 13, font: 12 },
+  { rowH: 28, lane: 16, font: 13 },
+];
+const MAX_DRAWN_LANES = 48;
+
+function css(name) {
+  return getComputedStyle(document.documentElement).getPropertyValue(name).trim();
+}
+
+export class GraphView {
+  constructor(canvas, minimap, store, a11y) {
+    this.canvas = canvas;
+    this.minimap = minimap;
+    this.store = store;
+    this.a11y = a11y;
+    this.ctx = canvas.getContext('2d');
+    this.mctx = minimap.getContext('2d');
+    this.zoom = 1;
+    this.top = 0; // pixels from the top of row 0 to the top of the view
+    this.selected = null; // row number
+    this.selectedHash = null;
+    this.hits = [];
+    this.hitSet = new Set();
+    this.refs = []; // {row, kind} for the minimap
+    this.head = null; // HEAD's commit hash
+    this.dirty = true;
+    this.onSelect = () => {};
+    this.onOpen = () => {};
+    this.frameTimes = [];
+    this.readColors();
+    this.resize();
+    new ResizeObserver(() => this.resize()).observe(canvas.parentElement);
+    this.bindInput();
+    const loop = () => {
+      if (this.dirty) {
+        this.dirty = false;
+        const t0 = performance.now();
+        this.draw();
+        this.frameTimes.push(performance.now() - t0);
+        if (this.frameTimes.length > 2000) this.frameTimes.splice(0, 1000);
+      }
+      this.step();
+      requestAnimationFrame(loop);
+    };
+    requestAnimationFrame(loop);
+  }
+
+  get rowH() { return ZOOMS[this.zoom].rowH; }
+  get laneW() { return ZOOMS[this.zoom].lane; }
+
+  readColors() {
+    this.colors = [];
+    for (let i = 0; i < 12; i++) this.colors.push(css(`--c${i}`));
+    this.theme = {
+      bg: css('--bg'), bgAlt: css('--bg-alt'), fg: css('--fg'), muted: css('--muted'),
+      border: css('--border'), select: css('--select'), hit: css('--hit'), accent: css('--accent'),
+      branch: css('--badge-branch'), remote: css('--badge-remote'), tag: css('--badge-tag'),
+      stash: css('--badge-stash'), headc: css('--badge-head'), font: css('--font'), mono: css('--mono'),
+    };
+    this.dirty = true;
+  }
+
+  resize() {
+    const dpr = window.devicePixelRatio || 1;
+    for (const c of [this.canvas, this.minimap]) {
+      const r = c.getBoundingClientRect();
+      c.width = Math.max(1, Math.round(r.width * dpr));
+      c.height = Math.max(1, Math.round(r.height * dpr));
+    }
+    this.dpr = dpr;
+    this.clampTop();
+    this.dirty = true;
+  }
+
+  get viewH() { return this.canvas.height / this.dpr; }
+  get viewW() { return this.canvas.width / this.dpr; }
+
+  maxTop() { return Math.max(0, this.store.total * this.rowH - this.viewH); }
+
+  clampTop() { this.top = Math.min(Math.max(0, this.top), this.maxTop()); }
+
+  scrollBy(dy) {
+    this.top += dy;
+    this.clampTop();
+    this.dirty = true;
+  }
+
+  /** Puts row `r` in the middle of the view. */
+  center(r) {
+    this.velocity = 0;
+    this.top = r * this.rowH - this.viewH / 2 + this.rowH / 2;
+    this.clampTop();
+    this.dirty = true;
+  }
+
+  /** Scrolls just enough for row `r` to be visible. */
+  reveal(r) {
+    const y = r * this.rowH;
+    if (y < this.top) this.top = y;
+    else if (y + this.rowH > this.top + this.viewH) this.top = y + this.rowH - this.viewH;
+    this.clampTop();
+    this.dirty = true;
+  }
+
+  /** The first visible row and how far the view is scrolled into it (for anchoring). */
+  anchor() {
+    const row = Math.floor(this.top / this.rowH);
+    const r = this.store.row(row);
+    return r ? { hash: r.hash, row, offset: this.top - row * this.rowH } : null;
+  }
+
+  setZoom(z) {
+    z = Math.max(0, Math.min(ZOOMS.length - 1, z));
+    if (z === this.zoom) return;
+    const mid = (this.top + this.viewH / 2) / this.rowH;
+    this.zoom = z;
+    this.top = mid * this.rowH - this.viewH / 2;
+    this.clampTop();
+    this.dirty = true;
+  }
+
+  select(r, { open = false, scroll = true } = {}) {
+    if (r == null || r < 0 || r >= this.store.total) return;
+    this.selected = r;
+    const row = this.store.row(r);
+    this.selectedHash = row ? row.hash : null;
+    if (scroll) this.reveal(r);
+    this.dirty = true;
+    this.onSelect(r, row);
+    if (open) this.onOpen(r, row);
+  }
+
+  setHits(rows) {
+    this.hits = rows;
+    this.hitSet = new Set(rows);
+    this.dirty = true;
+  }
+
+  // ---- input ----
+
+  bindInput() {
+    const c = this.canvas;
+    c.addEventListener('wheel', (e) => {
+      e.preventDefault();
+      this.velocity = 0;
+      const unit = e.deltaMode === 1 ? this.rowH : e.deltaMode === 2 ? this.viewH : 1;
+      if (e.ctrlKey) this.setZoom(this.zoom + (e.deltaY < 0 ? 1 : -1));
+      else this.scrollBy(e.deltaY * unit);
+    }, { passive: false });
+    let drag = null;
+    c.addEventListener('pointerdown', (e) => {
+      c.focus();
+      drag = { y: e.clientY, start: e.clientY, t: performance.now(), v: 0, id: e.pointerId };
+      this.velocity = 0;
+    });
+    c.addEventListener('pointermove', (e) => {
+      if (!drag || e.pointerId !== drag.id) return;
+      const dy = drag.y - e.clientY;
+      const now = performance.now();
+      const dt = Math.max(1, now - drag.t);
+      drag.v = 0.8 * (dy / dt) + 0.2 * drag.v;
+      drag.y = e.clientY;
+      drag.t = now;
+      if (Math.abs(e.clientY - drag.start) > 4) {
+        if (!drag.moved) c.setPointerCapture(e.pointerId);
+        drag.moved = true;
+        this.scrollBy(dy);
+      }
+    });
+    c.addEventListener('pointerup', (e) => {
+      if (!drag) return;
+      if (drag.moved) {
+        this.velocity = drag.v * 16; // px per frame
+      } else {
+        const rect = c.getBoundingClientRect();
+        const r = Math.floor((e.clientY - rect.top + this.top) / this.rowH);
+        if (r < this.store.total) this.select(r, { open: true, scroll: false });
+      }
+      drag = null;
+    });
+    c.addEventListener('pointercancel', () => { drag = null; });
+    const jump = (e) => {
+      const rect = this.minimap.getBoundingClientRect();
+      const f = Math.min(1, Math.max(0, (e.clientY - rect.top) / rect.height));
+      this.center(Math.floor(f * this.store.total));
+    };
+    let mdrag = false;
+    this.minimap.addEventListener('pointerdown', (e) => {
+      mdrag = true;
+      this.minimap.setPointerCapture(e.pointerId);
+      jump(e);
+    });
+    this.minimap.addEventListener('pointermove', (e) => { if (mdrag) jump(e); });
+    this.minimap.addEventListener('pointerup', () => { mdrag = false; });
+  }
+
+  /** Inertia after a fling. */
+  step() {
+    if (!this.velocity) return;
+    this.scrollBy(this.velocity);
+    this.velocity *= 0.95;
+    if (Math.abs(this.velocity) < 0.3 || this.top <= 0 || this.top >= this.maxTop()) this.velocity = 0;
+  }
+
+  // ---- drawing ----
+
+  laneX(lane, width) {
+    const l = lane == null ? Math.min(width, MAX_DRAWN_LANES) : Math.min(lane, MAX_DRAWN_LANES);
+    return 8 + l * this.laneW + this.laneW / 2;
+  }
+
+  draw() {
+    const ctx = this.ctx;
+    const { rowH } = this;
+    const W = this.viewW;
+    const H = this.viewH;
+    const t = this.theme;
+    ctx.setTransform(this.dpr, 0, 0, this.dpr, 0, 0);
+    ctx.fillStyle = t.bg;
+    ctx.fillRect(0, 0, W, H);
+    const total = this.store.total;
+    const first = Math.max(0, Math.floor(this.top / rowH));
+    const last = Math.min(total - 1, Math.floor((this.top + H) / rowH));
+    this.store.ensure(first - CHUNK / 2, last + CHUNK / 2);
+    const width = this.store.width;
+    const lanes = Math.min(width + 1, MAX_DRAWN_LANES + 1);
+    const graphW = 16 + lanes * this.laneW;
+    const y = (r) => r * rowH - this.top + rowH / 2;
+
+    // Row backgrounds: selection and search hits.
+    for (let r = first; r <= last; r++) {
+      let fill = null;
+      if (r === this.selected) fill = t.select;
+      else if (this.hitSet.has(r)) fill = t.hit;
+      if (fill) {
+        ctx.fillStyle = fill;
+        ctx.fillRect(0, r * rowH - this.top, W, rowH);
+      }
+    }
+
+    // Edges: from rows above the view into it, then from the visible rows.
+    ctx.lineWidth = Math.max(1.5, rowH / 12);
+    ctx.lineCap = 'round';
+    const into = first > 0 ? this.store.edgesInto(first) : [];
+    const drawEdge = (childLane, childRow, e) => {
+      const x1 = this.laneX(childLane, width);
+      const y1 = y(childRow);
+      const xt = this.laneX(e.track, width);
+      const x2 = this.laneX(e.parentLane, width);
+      const y2 = y(e.parentRow);
+      const half = rowH / 2;
+      ctx.strokeStyle = this.colors[e.color % this.colors.length];
+      if (e.track == null || e.parentLane == null) ctx.setLineDash([3, 3]);
+      ctx.beginPath();
+      if (e.parentRow === childRow + 1) {
+        ctx.moveTo(x1, y1);
+        if (x1 === x2) ctx.lineTo(x2, y2);
+        else ctx.bezierCurveTo(x1, y1 + half, x2, y2 - half, x2, y2);
+      } else {
+        // Into the track within the child's row, straight down the track (clipped to the view:
+        // an edge may span a million rows), into the parent within the parent's row.
+        const top = -2 * rowH;
+        const bottom = H + 2 * rowH;
+        let ya = y1;
+        if (xt !== x1) {
+          ctx.moveTo(x1, y1);
+          ctx.bezierCurveTo(x1, y1 + half, xt, y1 + half, xt, y1 + rowH);
+          ya = y1 + rowH;
+        }
+        const curveIn = x2 !== xt;
+        const yb = curveIn ? y2 - rowH : y2;
+        const sa = Math.max(ya, top);
+        const sb = Math.min(yb, bottom);
+        if (sb > sa) {
+          ctx.moveTo(xt, sa);
+          ctx.lineTo(xt, sb);
+        }
+        if (curveIn && yb < bottom) {
+          ctx.moveTo(xt, yb);
+          ctx.bezierCurveTo(xt, yb + half, x2, yb + half, x2, y2);
+        }
+      }
+      ctx.stroke();
+      ctx.setLineDash([]);
+    };
+    if (into) for (const t2 of into) drawEdge(t2.childLane, t2.childRow, t2.edge);
+    const visible = [];
+    for (let r = first; r <= last; r++) {
+      const row = this.store.row(r);
+      if (!row) continue;
+      visible.push(row);
+      for (const e of row.edges) drawEdge(row.lane, row.row, e);
+    }
+
+    // Nodes.
+    const radius = Math.max(3, rowH * 0.22);
+    for (const row of visible) {
+      const x = this.laneX(row.lane, width);
+      const yy = y(row.row);
+      const color = this.colors[row.color % this.colors.length];
+      const merge = row.edges.length > 1;
+      const root = row.edges.length === 0;
+      ctx.beginPath();
+      if (root) {
+        ctx.rect(x - radius, yy - radius, radius * 2, radius * 2);
+      } else {
+        ctx.arc(x, yy, merge ? radius * 0.75 : radius, 0, Math.PI * 2);
+      }
+      ctx.fillStyle = merge ? t.bg : color;
+      ctx.fill();
+      ctx.strokeStyle = color;
+      ctx.lineWidth = 2;
+      ctx.stroke();
+      if (row.hash === this.head) {
+        ctx.beginPath();
+        ctx.arc(x, yy, radius + 3, 0, Math.PI * 2);
+        ctx.strokeStyle = t.headc;
+        ctx.lineWidth = 2;
+        ctx.stroke();
+      }
+    }
+
+    // Text columns.
+    const fontSize = ZOOMS[this.zoom].font;
+    if (fontSize) {
+      const hashW = 70;
+      const dateW = W > 700 ? 110 : 0;
+      const authorW = W > 560 ? 140 : 0;
+      const right = W - 8;
+      const textEnd = right - hashW - dateW - authorW - 8;
+      ctx.textBaseline = 'middle';
+      for (const row of visible) {
+        const yy = y(row.row);
+        let x = graphW;
+        ctx.font = `${fontSize - 1}px ${t.mono}`;
+        for (const ref of row.refs) x = this.badge(ref, x, yy, textEnd, fontSize);
+        if (row.hash === this.head && !row.refs.some((r) => r.kind === 'branch')) {
+          x = this.badge({ name: 'HEAD', kind: 'head' }, x, yy, textEnd, fontSize);
+        }
+        ctx.font = `${fontSize}px ${t.font}`;
+        ctx.fillStyle = t.fg;
+        this.text(row.summary, x, yy, textEnd - x);
+        ctx.fillStyle = t.muted;
+        if (authorW) this.text(row.author, textEnd + 8, yy, authorW - 8);
+        if (dateW) this.text(relativeTime(row.time), textEnd + 8 + authorW, yy, dateW - 8);
+        ctx.font = `${fontSize - 1}px ${t.mono}`;
+        this.text(row.hash.slice(0, 8), right - hashW + 6, yy, hashW - 6);
+      }
+    }
+    // Rows not loaded yet: a quiet placeholder.
+    if (visible.length < last - first + 1) {
+      ctx.fillStyle = t.border;
+      for (let r = first; r <= last; r++) {
+        if (!this.store.row(r)) ctx.fillRect(graphW, r * rowH - this.top + rowH / 2 - 1, Math.min(200, W - graphW), 2);
+      }
+    }
+    this.drawMinimap(first, last);
+    this.describe(visible);
+  }
+
+  text(s, x, y, maxW) {
+    if (maxW <= 8 || !s) return;
+    const ctx = this.ctx;
+    if (ctx.measureText(s).width <= maxW) {
+      ctx.fillText(s, x, y);
+      return;
+    }
+    let lo = 0;
+    let hi = s.length;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (ctx.measureText(s.slice(0, mid) + '…').width <= maxW) lo = mid;
+      else hi = mid - 1;
+    }
+    ctx.fillText(s.slice(0, lo) + '…', x, y);
+  }
+
+  badge(ref, x, y, limit, fontSize) {
+    const ctx = this.ctx;
+    const t = this.theme;
+    const short = ref.name.replace(/^refs\/(heads|tags|remotes)\//, '');
+    const color = { branch: t.branch, remote: t.remote, tag: t.tag, head: t.headc }[ref.kind] || t.stash;
+    const w = Math.min(ctx.measureText(short).width + 10, 180);
+    if (x + w > limit) return x;
+    const h = fontSize + 3;
+    ctx.strokeStyle = color;
+    ctx.lineWidth = 1;
+    ctx.beginPath();
+    ctx.roundRect(x + 0.5, y - h / 2 + 0.5, w, h, h / 2);
+    ctx.stroke();
+    ctx.fillStyle = color;
+    this.text(short, x + 5, y, w - 8);
+    return x + w + 4;
+  }
+
+  drawMinimap(first, last) {
+    const ctx = this.mctx;
+    const dpr = this.dpr;
+    const W = this.minimap.width / dpr;
+    const H = this.minimap.height / dpr;
+    const t = this.theme;
+    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    ctx.fillStyle = t.bgAlt;
+    ctx.fillRect(0, 0, W, H);
+    const total = Math.max(1, this.store.total);
+    const yOf = (r) => (r / total) * H;
+    for (const ref of this.refs) {
+      ctx.fillStyle = { branch: t.branch, remote: t.remote, tag: t.tag }[ref.kind] || t.stash;
+      ctx.fillRect(W - 5, yOf(ref.row), 4, 1.5);
+    }
+    ctx.fillStyle = t.tag;
+    for (const r of this.hits) ctx.fillRect(1, yOf(r), W - 7, 1.5);
+    ctx.fillStyle = t.accent;
+    ctx.globalAlpha = 0.25;
+    const vy = yOf(first);
+    ctx.fillRect(0, vy, W, Math.max(3, yOf(last + 1) - vy));
+    ctx.globalAlpha = 1;
+    if (this.selected != null) {
+      ctx.fillStyle = t.accent;
+      ctx.fillRect(0, yOf(this.selected) - 1, W, 2);
+    }
+  }
+
+  /** The visible rows as text for assistive technology (and tests). */
+  describe(visible) {
+    const key = visible.map((r) => r.hash).join() + '|' + this.selected;
+    if (key === this.described) return;
+    this.described = key;
+    const items = visible.map((r) => {
+      const li = document.createElement('li');
+      li.dataset.row = r.row;
+      li.dataset.hash = r.hash;
+      if (r.row === this.selected) li.setAttribute('aria-current', 'true');
+      const refs = r.refs.map((x) => x.name.replace(/^refs\/(heads|tags|remotes)\//, '')).join(', ');
+      li.textContent = `${r.summary} — ${r.author}, ${relativeTime(r.time)}, ${r.hash.slice(0, 8)}${refs ? ` (${refs})` : ''}`;
+      return li;
+    });
+    this.a11y.replaceChildren(...items);
+  }
+}

@@ -1,0 +1,58 @@
+// The live connection: a WebSocket that reconnects with exponential backoff (1 s doubling to
+// 30 s) and reports its state; after a reconnect the page resyncs.
+
+import { socketUrl } from './api.js';
+
+export class Live {
+  constructor({ onMessage, onState }) {
+    this.onMessage = onMessage;
+    this.onState = onState;
+    this.delay = 1000;
+    this.connectedOnce = false;
+    this.connect();
+    window.addEventListener('online', () => this.retryNow());
+    window.addEventListener('offline', () => this.onState('offline'));
+  }
+
+  connect() {
+    clearTimeout(this.timer);
+    this.onState(this.connectedOnce ? 'reconnecting' : 'connecting');
+    let ws;
+    try {
+      ws = new WebSocket(socketUrl());
+    } catch {
+      this.schedule();
+      return;
+    }
+    this.ws = ws;
+    ws.addEventListener('open', () => {
+      this.delay = 1000;
+      const again = this.connectedOnce;
+      this.connectedOnce = true;
+      this.onState('connected');
+      if (again) this.onMessage({ type: 'resync', reason: 'reconnected' });
+    });
+    ws.addEventListener('message', (ev) => {
+      let msg;
+      try { msg = JSON.parse(ev.data); } catch { return; }
+      this.onMessage(msg);
+    });
+    ws.addEventListener('close', () => {
+      if (this.ws !== ws) return;
+      this.onState(navigator.onLine === false ? 'offline' : 'reconnecting');
+      this.schedule();
+    });
+  }
+
+  schedule() {
+    clearTimeout(this.timer);
+    const jitter = Math.random() * 0.3 * this.delay;
+    this.timer = setTimeout(() => this.connect(), this.delay + jitter);
+    this.delay = Math.min(this.delay * 2, 30000);
+  }
+
+  retryNow() {
+    this.delay = 1000;
+    if (!this.ws || this.ws.readyState === WebSocket.CLOSED) this.connect();
+  }
+}

@@ -1,0 +1,212 @@
+// The details panel: a commit (message, people, parents and children, refs, changed files with
+// their diffs) and a file browser (the commit's tree, a file's content and its blame).
+
+import { api, el, fill, fullDate, relativeTime, ApiError } from './api.js';
+
+const short = (h) => h.slice(0, 8);
+const refName = (n) => n.replace(/^refs\/(heads|tags|remotes)\//, '');
+
+export class Panel {
+  constructor({ jumpTo }) {
+    this.jumpTo = jumpTo;
+    this.root = document.getElementById('panel');
+    this.commitBox = document.getElementById('panel-commit');
+    this.filesBox = document.getElementById('panel-files');
+    this.tabCommit = document.getElementById('tab-commit');
+    this.tabFiles = document.getElementById('tab-files');
+    this.tabCommit.addEventListener('click', () => this.tab('commit'));
+    this.tabFiles.addEventListener('click', () => this.tab('files'));
+    document.getElementById('panel-close').addEventListener('click', () => this.close());
+    this.hash = null;
+    this.loaded = { files: null };
+    this.onClose = () => {};
+  }
+
+  get isOpen() { return !this.root.hidden; }
+
+  close() {
+    this.root.hidden = true;
+    this.hash = null;
+    this.onClose();
+  }
+
+  tab(which) {
+    const files = which === 'files';
+    this.tabCommit.setAttribute('aria-selected', String(!files));
+    this.tabFiles.setAttribute('aria-selected', String(files));
+    this.commitBox.hidden = files;
+    this.filesBox.hidden = !files;
+    if (files && this.loaded.files !== this.hash) this.showTree();
+  }
+
+  async open(hash) {
+    this.root.hidden = false;
+    if (hash === this.hash) return;
+    this.hash = hash;
+    this.loaded.files = null;
+    this.tab('commit');
+    fill(this.commitBox, el('p', { class: 'muted' }, 'Loading…'));
+    try {
+      const [c, d] = await Promise.all([api(`/commit/${hash}`), api(`/commit/diff/${hash}`)]);
+      if (this.hash !== hash) return;
+      this.renderCommit(c, d);
+    } catch (e) {
+      if (this.hash === hash) fill(this.commitBox, el('p', { class: 'error' }, e.message));
+    }
+  }
+
+  commitLink(h) {
+    return el('button', { type: 'button', class: 'link', title: h, onclick: () => this.jumpTo(h) }, short(h));
+  }
+
+  renderCommit(c, d) {
+    const person = (p) => [`${p.name} <${p.email}>`, el('span', { class: 'muted' }, ` ${fullDate(p.time)} (${relativeTime(p.time)})`)];
+    const meta = el('dl', { class: 'meta' },
+      el('dt', {}, 'commit'), el('dd', { class: 'hash' }, c.hash),
+      el('dt', {}, 'author'), el('dd', {}, person(c.author)),
+      c.committer.name !== c.author.name || c.committer.time !== c.author.time
+        ? [el('dt', {}, 'committer'), el('dd', {}, person(c.committer))] : null,
+      el('dt', {}, c.parents.length > 1 ? 'parents' : 'parent'),
+      el('dd', {}, c.parents.length ? c.parents.map((p) => [this.commitLink(p), ' ']) : el('span', { class: 'muted' }, 'none (root commit)')),
+      el('dt', {}, 'children'),
+      el('dd', {}, c.children.length ? c.children.map((p) => [this.commitLink(p), ' ']) : el('span', { class: 'muted' }, 'none')),
+      c.refs.length ? [el('dt', {}, 'refs'), el('dd', {}, c.refs.map((r) => el('span', { class: `badge ${r.kind}` }, refName(r.name))))] : null,
+    );
+    const files = el('ul', { class: 'files', 'aria-label': 'Changed files' });
+    for (const f of d.files) {
+      const holder = el('div');
+      const btn = el('button', {
+        type: 'button', class: 'file', 'aria-expanded': 'false',
+        onclick: () => this.toggleDiff(btn, holder, c.hash, f),
+      },
+      el('span', { class: `st ${f.status}`, title: { A: 'added', M: 'modified', D: 'deleted', R: 'renamed', T: 'type changed' }[f.status] || f.status }, f.status),
+      el('span', { class: 'path' }, f.status === 'R' ? `${f.oldPath} → ${f.newPath}` : f.path),
+      f.binary ? el('span', { class: 'muted' }, 'binary') : null,
+      f.additions != null && !f.binary ? [el('span', { class: 'num-add' }, `+${f.additions}`), el('span', { class: 'num-del' }, `−${f.deletions}`)] : null);
+      files.append(el('li', {}, btn, holder));
+    }
+    fill(this.commitBox,
+      el('h2', {}, c.summary || '(no message)'),
+      c.message.trim() !== c.summary ? el('pre', { class: 'message' }, c.message.trim()) : null,
+      meta,
+      el('h3', {}, `${d.files.length} changed file${d.files.length === 1 ? '' : 's'}`, d.parent ? el('span', { class: 'muted' }, ` against ${short(d.parent)}`) : ''),
+      d.files.length ? files : el('p', { class: 'muted' }, 'No changes against the first parent.'),
+      d.truncated ? el('p', { class: 'muted' }, 'The list was cut at its limit.') : null,
+    );
+  }
+
+  async toggleDiff(btn, holder, hash, f, context = 3) {
+    if (btn.getAttribute('aria-expanded') === 'true' && context === 3 && holder.childElementCount) {
+      btn.setAttribute('aria-expanded', 'false');
+      fill(holder);
+      return;
+    }
+    btn.setAttribute('aria-expanded', 'true');
+    fill(holder, el('p', { class: 'muted' }, 'Loading diff…'));
+    try {
+      const d = await api(`/commit/diff/${hash}/file?path=${encodeURIComponent(f.path)}&context=${context}`);
+      fill(holder, renderDiff(d, context < 10000
+        ? () => this.toggleDiff(btn, holder, hash, f, context < 25 ? 25 : 10000)
+        : null));
+    } catch (e) {
+      fill(holder, el('p', { class: 'error' }, e.message));
+    }
+  }
+
+  async showTree() {
+    const hash = this.hash;
+    this.loaded.files = hash;
+    fill(this.filesBox, el('p', { class: 'muted' }, 'Loading files…'));
+    try {
+      const t = await api(`/tree/${hash}`);
+      if (this.hash !== hash) return;
+      const view = el('div', { class: 'file-view' });
+      fill(this.filesBox, this.treeList(t, '', view), view);
+    } catch (e) {
+      fill(this.filesBox, el('p', { class: 'error' }, e.message));
+    }
+  }
+
+  treeList(tree, prefix, view) {
+    const ul = el('ul', { class: 'tree', role: 'tree' });
+    for (const e of tree.entries) {
+      const path = prefix + e.name;
+      const li = el('li', { role: 'treeitem' });
+      if (e.type === 'tree') {
+        let open = false;
+        const btn = el('button', { type: 'button', 'aria-expanded': 'false' }, '▸ ', e.name + '/');
+        btn.addEventListener('click', async () => {
+          open = !open;
+          btn.setAttribute('aria-expanded', String(open));
+          btn.firstChild.textContent = open ? '▾ ' : '▸ ';
+          if (!open) { li.querySelector('ul')?.remove(); return; }
+          try {
+            const sub = await api(`/tree/${e.hash}`);
+            li.append(this.treeList(sub, path + '/', view));
+          } catch (err) { li.append(el('p', { class: 'error' }, err.message)); }
+        });
+        li.append(btn);
+      } else if (e.type === 'blob' || e.type === 'symlink' || e.type === 'executable') {
+        li.append(el('button', { type: 'button', onclick: () => this.showFile(path, e.hash, view) }, '  ', e.name));
+      } else {
+        li.append(el('span', { class: 'muted' }, `  ${e.name} (${e.type})`));
+      }
+      ul.append(li);
+    }
+    return ul;
+  }
+
+  async showFile(path, blobHash, view) {
+    const commit = this.hash;
+    fill(view, el('p', { class: 'muted' }, `Loading ${path}…`));
+    try {
+      const b = await api(`/blob/${blobHash}`);
+      const blameBtn = el('button', { type: 'button' }, 'Blame');
+      const head = el('div', { class: 'diff-actions' }, el('strong', {}, path), blameBtn);
+      if (b.binary) {
+        fill(view, head, el('p', { class: 'muted' }, `Binary file, ${b.size} bytes.`));
+        return;
+      }
+      const lines = b.content.split('\n');
+      if (lines.length && lines[lines.length - 1] === '') lines.pop();
+      const table = el('table', { class: 'blob' }, lines.map((l, i) => el('tr', {}, el('td', { class: 'ln' }, i + 1), el('td', {}, l))));
+      fill(view, head, b.truncated ? el('p', { class: 'muted' }, 'Showing the first part of a large file.') : null, el('div', { class: 'diff-wrap' }, table));
+      blameBtn.addEventListener('click', async () => {
+        blameBtn.disabled = true;
+        try {
+          const bl = await api(`/tree/blame/${commit}?path=${encodeURIComponent(path)}`);
+          const rows = bl.lines.map((l) => el('tr', {},
+            el('td', { class: 'who' }, this.commitLink(l.commit)),
+            el('td', { class: 'ln' }, l.line),
+            el('td', {}, l.text)));
+          fill(view, head, bl.partial ? el('p', { class: 'muted' }, 'Blame stopped at its limit; older lines are attributed to the oldest commit reached.') : null, el('div', { class: 'diff-wrap' }, el('table', { class: 'blob' }, rows)));
+        } catch (e) {
+          view.append(el('p', { class: 'error' }, e instanceof ApiError ? e.message : String(e)));
+        }
+      });
+    } catch (e) {
+      fill(view, el('p', { class: 'error' }, e.message));
+    }
+  }
+}
+
+/** A unified diff as a table with old and new line numbers. */
+export function renderDiff(d, more) {
+  if (d.binary) return el('p', { class: 'muted' }, 'Binary file changed.');
+  if (d.tooLarge) return el('p', { class: 'muted' }, 'This file is too large to diff here.');
+  if (!d.hunks.length) return el('p', { class: 'muted' }, 'No line changes (mode or rename only).');
+  const rows = [];
+  for (const h of d.hunks) {
+    rows.push(el('tr', { class: 'hunk' }, el('td', { class: 'ln' }), el('td', { class: 'ln' }), el('td', { class: 'code' }, h.header)));
+    for (const l of h.lines) {
+      const sign = l.kind === 'added' ? '+' : l.kind === 'removed' ? '-' : ' ';
+      rows.push(el('tr', { class: l.kind },
+        el('td', { class: 'ln' }, l.oldLine ?? ''),
+        el('td', { class: 'ln' }, l.newLine ?? ''),
+        el('td', { class: 'code' }, sign + l.text)));
+    }
+  }
+  return el('div', { class: 'diff-wrap' },
+    el('table', { class: 'diff', 'aria-label': `Diff of ${d.path}` }, rows),
+    more ? el('div', { class: 'diff-actions' }, el('button', { type: 'button', onclick: more }, 'Show more context')) : null);
+}

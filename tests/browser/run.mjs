@@ -1,0 +1,276 @@
+// Browser tests of the web UI: the real `gitvista open` on fixture repositories built with git,
+// driven in headless Debian Chromium by playwright-core. Each check keeps a screenshot under
+// test-artifacts/browser/. Run by scripts/test; alone: `node tests/browser/run.mjs` after
+// `cargo build`.
+
+import { chromium } from 'playwright-core';
+import { spawn, execFileSync } from 'node:child_process';
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import assert from 'node:assert/strict';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const bin = process.env.GITVISTA_BIN || path.join(root, 'target/debug/gitvista');
+const chromiumPath = process.env.CHROMIUM || '/usr/bin/chromium';
+const artifacts = path.join(root, 'test-artifacts/browser');
+rmSync(artifacts, { recursive: true, force: true });
+mkdirSync(artifacts, { recursive: true });
+const work = mkdtempSync(path.join(tmpdir(), 'gitvista-browser-'));
+
+const gitEnv = {
+  ...process.env,
+  GIT_CONFIG_NOSYSTEM: '1',
+  GIT_CONFIG_GLOBAL: '/dev/null',
+  GIT_AUTHOR_NAME: 'Browser Test',
+  GIT_AUTHOR_EMAIL: 'browser@example.com',
+  GIT_COMMITTER_NAME: 'Browser Test',
+  GIT_COMMITTER_EMAIL: 'browser@example.com',
+};
+const git = (dir, ...args) => execFileSync('git', args, { cwd: dir, env: gitEnv, encoding: 'utf8' }).trimEnd();
+
+function fixture(name) {
+  const dest = path.join(work, name);
+  execFileSync('bash', [path.join(root, 'gitcore/tests/fixtures', `${name}.sh`), dest], { env: gitEnv });
+  return path.join(dest, 'repo');
+}
+
+const servers = [];
+/** Starts `gitvista open` on a free loopback port; resolves to its base URL. */
+function serve(repo) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(bin, ['open', '--no-browser', '--port', '0', repo], { stdio: ['ignore', 'pipe', 'inherit'] });
+    servers.push(child);
+    let out = '';
+    const timer = setTimeout(() => reject(new Error('the server did not start')), 30000);
+    child.stdout.on('data', (d) => {
+      out += d;
+      const m = out.match(/http:\/\/127\.0\.0\.1:\d+/);
+      if (m) { clearTimeout(timer); resolve(m[0]); }
+    });
+    child.on('exit', (code) => reject(new Error(`the server exited with ${code}`)));
+  });
+}
+
+const results = [];
+async function check(name, fn) {
+  const started = Date.now();
+  try {
+    await fn();
+    results.push({ name, ok: true, ms: Date.now() - started });
+    console.log(`ok   ${name} (${Date.now() - started} ms)`);
+  } catch (e) {
+    results.push({ name, ok: false, error: e.stack || String(e) });
+    console.log(`FAIL ${name}\n${e.stack || e}`);
+  }
+}
+
+let shot = 0;
+async function screenshot(page, name) {
+  shot++;
+  await page.screenshot({ path: path.join(artifacts, `${String(shot).padStart(2, '0')}-${name}.png`) });
+}
+
+/** Visible rows as the page describes them: [{row, hash, text}]. */
+const visibleRows = (page) => page.$$eval('#rows-a11y li', (lis) => lis.map((li) => ({
+  row: Number(li.dataset.row), hash: li.dataset.hash, text: li.textContent, current: li.getAttribute('aria-current') === 'true',
+})));
+
+async function openPage(context, url) {
+  const page = await context.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+  page.errors = errors;
+  await page.goto(url);
+  await page.waitForSelector('body[data-ready="true"]', { timeout: 15000 });
+  await page.waitForFunction(() => document.querySelectorAll('#rows-a11y li').length > 0, null, { timeout: 15000 });
+  return page;
+}
+
+/** The y (CSS px, relative to the canvas) of row r's centre. */
+const rowY = (page, r) => page.evaluate((row) => row * window.view.rowH - window.view.top + window.view.rowH / 2, r);
+
+const profile = mkdtempSync(path.join(tmpdir(), 'gitvista-chromium-'));
+const context = await chromium.launchPersistentContext(profile, {
+  executablePath: chromiumPath,
+  headless: true,
+  viewport: { width: 1280, height: 800 },
+  args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
+    '--no-first-run', '--disable-sync', '--disable-quic'],
+});
+
+try {
+  const merges = fixture('merges');
+  const base = await serve(merges);
+  const url = `${base}/r/local`;
+  const order = git(merges, '--no-replace-objects', 'log', '--all', '--date-order', '--format=%H%x09%s').split('\n').map((l) => {
+    const [hash, ...rest] = l.split('\t');
+    return { hash, summary: rest.join('\t') };
+  });
+
+  await check('the graph draws every visible row, in git log order', async () => {
+    const page = await openPage(context, url);
+    await page.waitForFunction((n) => document.querySelectorAll('#rows-a11y li').length >= n, Math.min(order.length, 20));
+    const rows = await visibleRows(page);
+    assert.ok(rows.length >= Math.min(order.length, 20), `${rows.length} rows visible`);
+    rows.forEach((r, i) => {
+      assert.equal(r.hash, order[i].hash, `row ${i}`);
+      assert.ok(r.text.startsWith(order[i].summary), `row ${i}: ${r.text}`);
+    });
+    // Every visible row has drawn pixels in the graph column (its node at least).
+    const inked = await page.evaluate((n) => {
+      const v = window.view;
+      const c = document.getElementById('graph');
+      const ctx = c.getContext('2d');
+      const dpr = v.dpr;
+      const bg = ctx.getImageData(c.width - 2, c.height - 2, 1, 1).data;
+      const out = [];
+      for (let r = 0; r < n; r++) {
+        const y0 = Math.round((r * v.rowH - v.top) * dpr);
+        const h = Math.round(v.rowH * dpr);
+        const w = Math.round((16 + (v.store.width + 1) * v.laneW) * dpr);
+        const d = ctx.getImageData(0, y0, w, h).data;
+        let k = 0;
+        for (let i = 0; i < d.length; i += 4) if (Math.abs(d[i] - bg[0]) + Math.abs(d[i + 1] - bg[1]) + Math.abs(d[i + 2] - bg[2]) > 60) k++;
+        out.push(k);
+      }
+      return out;
+    }, rows.length);
+    inked.forEach((k, r) => assert.ok(k > 20, `row ${r} has ${k} drawn pixels`));
+    assert.deepEqual(page.errors, []);
+    await screenshot(page, 'graph');
+    await page.close();
+  });
+
+  await check('clicking a commit shows its message and changed files; a file shows its diff', async () => {
+    const page = await openPage(context, url);
+    const target = order.findIndex((c) => c.summary === 'main 3');
+    assert.ok(target >= 0);
+    const y = await rowY(page, target);
+    await page.click('#graph', { position: { x: 300, y } });
+    await page.waitForSelector('#panel:not([hidden]) .files');
+    const title = await page.textContent('#panel-commit h2');
+    assert.equal(title, 'main 3');
+    const files = await page.$$eval('#panel-commit .files .path', (e) => e.map((x) => x.textContent));
+    const expected = git(merges, 'diff-tree', '--no-commit-id', '--name-only', '-r', order[target].hash).split('\n');
+    assert.deepEqual(files, expected);
+    await page.click('#panel-commit .files .file');
+    await page.waitForSelector('#panel-commit table.diff');
+    const added = await page.$$eval('#panel-commit table.diff tr.added td.code', (e) => e.map((x) => x.textContent));
+    const removed = await page.$$eval('#panel-commit table.diff tr.removed td.code', (e) => e.map((x) => x.textContent));
+    const patch = git(merges, 'diff', '--histogram', `${order[target].hash}^`, order[target].hash, '--', expected[0]).split('\n');
+    assert.deepEqual(added, patch.filter((l) => l.startsWith('+') && !l.startsWith('+++')));
+    assert.deepEqual(removed, patch.filter((l) => l.startsWith('-') && !l.startsWith('---')));
+    assert.match(page.url(), new RegExp(`commit=${order[target].hash}`));
+    await screenshot(page, 'commit-and-diff');
+    await page.close();
+  });
+
+  await check('a permalink opens with that commit selected and shown', async () => {
+    const old = order[order.length - 3];
+    const page = await openPage(context, `${url}?commit=${old.hash}`);
+    await page.waitForSelector('#panel:not([hidden]) h2');
+    assert.equal(await page.textContent('#panel-commit h2'), old.summary);
+    await page.waitForFunction((h) => [...document.querySelectorAll('#rows-a11y li')].some((li) => li.dataset.hash === h && li.getAttribute('aria-current') === 'true'), old.hash);
+    await screenshot(page, 'permalink');
+    await page.close();
+  });
+
+  await check('dark theme renders', async () => {
+    const page = await context.newPage();
+    await page.emulateMedia({ colorScheme: 'dark' });
+    await page.goto(url);
+    await page.waitForSelector('body[data-ready="true"]');
+    await page.waitForFunction(() => document.querySelectorAll('#rows-a11y li').length > 0);
+    assert.equal(await page.getAttribute('html', 'data-theme'), 'dark');
+    const px = await page.evaluate(() => {
+      const c = document.getElementById('graph');
+      return [...c.getContext('2d').getImageData(c.width - 2, c.height - 2, 1, 1).data];
+    });
+    assert.ok(px[0] + px[1] + px[2] < 120, `background ${px}`);
+    await screenshot(page, 'dark');
+    await page.close();
+  });
+
+  await check('a new commit appears at the top within 3 s and the selected row stays put', async () => {
+    const page = await openPage(context, url);
+    const target = 5;
+    const y = await rowY(page, target);
+    await page.click('#graph', { position: { x: 300, y } });
+    await page.waitForSelector('#panel:not([hidden]) h2');
+    const before = await page.evaluate(() => ({ hash: window.view.selectedHash, y: window.view.selected * window.view.rowH - window.view.top, total: window.view.store.total }));
+    writeFileSync(path.join(merges, 'live.txt'), 'live\n');
+    git(merges, 'add', 'live.txt');
+    git(merges, 'commit', '-q', '-m', 'live from the browser test');
+    const head = git(merges, 'rev-parse', 'HEAD');
+    const t0 = Date.now();
+    await page.waitForFunction((n) => window.view.store.total === n, before.total + 1, { timeout: 3000 });
+    await page.evaluate(() => { window.view.center(0); });
+    await page.waitForFunction((h) => document.querySelector('#rows-a11y li')?.dataset.hash === h, head, { timeout: 3000 - (Date.now() - t0) });
+    const after = await page.evaluate(() => ({ hash: window.view.selectedHash }));
+    assert.equal(after.hash, before.hash, 'selection kept');
+    await screenshot(page, 'live-commit');
+    await page.close();
+  });
+
+  await check('the selected row does not move on screen when commits arrive', async () => {
+    const page = await openPage(context, url);
+    // A view shorter than the history, so there is room to keep the rows in place.
+    await page.setViewportSize({ width: 1280, height: 360 });
+    await page.waitForFunction(() => window.view.maxTop() > 0);
+    const y = await rowY(page, 8);
+    await page.click('#graph', { position: { x: 300, y } });
+    const before = await page.evaluate(() => ({ hash: window.view.selectedHash, y: window.view.selected * window.view.rowH - window.view.top, total: window.view.store.total, applied: window.changesApplied || 0 }));
+    writeFileSync(path.join(merges, 'live2.txt'), 'live\n');
+    git(merges, 'add', 'live2.txt');
+    git(merges, 'commit', '-q', '-m', 'second live commit');
+    await page.waitForFunction((n) => (window.changesApplied || 0) >= n, before.applied + 1, { timeout: 3000 });
+    assert.equal(await page.evaluate(() => window.view.store.total), before.total + 1);
+    const after = await page.evaluate(() => ({ hash: window.view.selectedHash, y: window.view.selected * window.view.rowH - window.view.top }));
+    assert.equal(after.hash, before.hash);
+    assert.ok(Math.abs(after.y - before.y) < 1, `moved from ${before.y} to ${after.y}`);
+    assert.ok(await page.isVisible('#notice'), 'a notice says what arrived');
+    assert.match(await page.textContent('#notice'), /1 new commit on main/);
+    await screenshot(page, 'anchored');
+    await page.close();
+  });
+
+  // A longer history: search hits far outside the first window.
+  const big = path.join(work, 'long.git');
+  execFileSync(path.join(root, 'scripts/gen-bench-repo'), [big, '3000', '6'], { env: gitEnv, stdio: 'ignore' });
+  const longBase = await serve(big);
+  await check('search for an author finds the commits git finds and n jumps past the loaded window', async () => {
+    const page = await openPage(context, `${longBase}/r/local`);
+    const expected = Number(git(big, 'rev-list', '--all', '--count', '--author=Dev 007 <'));
+    assert.ok(expected > 0);
+    await page.fill('#search', 'author:"Dev 007"');
+    await page.press('#search', 'Enter');
+    await page.waitForFunction(() => /hit/.test(document.getElementById('search-count').textContent) || /of/.test(document.getElementById('search-count').textContent));
+    const hits = await page.evaluate(() => window.view.hits);
+    assert.equal(hits.length, expected);
+    assert.ok(hits[hits.length - 1] > 400, `the last hit is at row ${hits[hits.length - 1]}`);
+    // Step with n until a hit beyond the first 400 rows is selected and drawn.
+    for (let i = 0; i < hits.length && (await page.evaluate(() => window.view.selected)) < 400; i++) {
+      await page.keyboard.press('n');
+    }
+    const sel = await page.evaluate(() => window.view.selected);
+    assert.ok(sel >= 400 && hits.includes(sel), `selected ${sel}`);
+    await page.waitForFunction((r) => [...document.querySelectorAll('#rows-a11y li')].some((li) => Number(li.dataset.row) === r && li.getAttribute('aria-current') === 'true'), sel);
+    const text = await page.$eval('#rows-a11y li[aria-current="true"]', (li) => li.textContent);
+    assert.match(text, /Dev 007/);
+    assert.match(page.url(), /q=author/);
+    await screenshot(page, 'search');
+    await page.close();
+  });
+} finally {
+  await context.close();
+  for (const s of servers) s.kill();
+  rmSync(work, { recursive: true, force: true });
+  rmSync(profile, { recursive: true, force: true });
+}
+
+const failed = results.filter((r) => !r.ok);
+console.log(`\n${results.length - failed.length} passed, ${failed.length} failed; screenshots in ${path.relative(root, artifacts)}/`);
+process.exit(failed.length ? 1 : 0);
