@@ -92,6 +92,9 @@ pub struct LayoutOptions {
     pub max_lanes: u16,
     /// Follow first parents only (merge edges are not drawn).
     pub first_parent_only: bool,
+    /// Leave merge commits out: a child of a merge is drawn straight to the merge's first
+    /// parent (through a chain of merges, to the first non-merge), like `git log --no-merges`.
+    pub hide_merges: bool,
     /// Which refs are shown.
     pub filter: RefFilter,
     /// The branch whose first-parent chain takes lane 0 (full ref name); `None` picks HEAD's
@@ -104,6 +107,7 @@ impl Default for LayoutOptions {
         LayoutOptions {
             max_lanes: 64,
             first_parent_only: false,
+            hide_merges: false,
             filter: RefFilter::default(),
             main_ref: None,
         }
@@ -244,10 +248,16 @@ impl Layout {
         let name = main_ref_name(graph, &layout.options);
         let visible = layout.visible_from(graph, 0);
         let mut on_main = vec![false; graph.len()];
-        let tip = main_tip(graph, &name).filter(|&t| visible[t as usize]);
+        let hidden_merge = |c: CommitIdx| {
+            layout.options.hide_merges && graph.parents(c).len() >= 2 && !visible[c as usize]
+        };
+        let tip = main_tip(graph, &name).filter(|&t| visible[t as usize] || hidden_merge(t));
         if let Some(t) = tip {
             for c in graph.first_parent_chain(t) {
                 if !visible[c as usize] {
+                    if hidden_merge(c) {
+                        continue;
+                    }
                     break;
                 }
                 on_main[c as usize] = true;
@@ -311,7 +321,10 @@ impl Layout {
     /// from HEAD. Older commits keep their earlier visibility.
     fn visible_from(&self, graph: &CommitGraph, from: u32) -> Vec<bool> {
         let n = graph.len() - from as usize;
-        if self.options.filter.is_empty() && !self.options.first_parent_only {
+        if self.options.filter.is_empty()
+            && !self.options.first_parent_only
+            && !self.options.hide_merges
+        {
             return vec![true; n];
         }
         let mut seen = vec![false; n];
@@ -336,7 +349,23 @@ impl Layout {
             };
             stack.extend(parents.iter().copied().filter(|&p| p >= from));
         }
+        if self.options.hide_merges {
+            for (k, shown) in seen.iter_mut().enumerate() {
+                *shown &= graph.parents(from + k as u32).len() < 2;
+            }
+        }
         seen
+    }
+
+    /// `p`, or with [`LayoutOptions::hide_merges`] the first non-merge down its first-parent
+    /// chain.
+    fn resolve(&self, graph: &CommitGraph, mut p: CommitIdx) -> CommitIdx {
+        if self.options.hide_merges {
+            while let [first, _, ..] = graph.parents(p) {
+                p = *first;
+            }
+        }
+        p
     }
 
     /// Lowest lane (other than the main lane) whose last use is at or below `height - 1`.
@@ -371,7 +400,16 @@ impl Layout {
         } else {
             all
         };
-        let parents: Vec<(u32, u16)> = shown
+        let mut resolved: Vec<CommitIdx> = shown.iter().map(|&p| self.resolve(graph, p)).collect();
+        if self.options.hide_merges {
+            let mut seen = Vec::with_capacity(resolved.len());
+            resolved.retain(|p| {
+                let new = !seen.contains(p);
+                seen.push(*p);
+                new
+            });
+        }
+        let parents: Vec<(u32, u16)> = resolved
             .iter()
             .filter_map(|&p| {
                 let hp = *self.height_of.get(p as usize)?;

@@ -5,7 +5,7 @@ use gitcore::layout::{EdgeOut, OVERFLOW};
 use serde::{Deserialize, Serialize};
 
 use super::repository::kind_name;
-use super::{AppState, snapshot};
+use super::{AppState, ViewQuery, snapshot, view_layout};
 use crate::error::ApiError;
 
 /// Largest window one request may ask for.
@@ -49,6 +49,7 @@ pub async fn graph(
     state: web::Data<AppState>,
     id: web::Path<String>,
     query: web::Query<WindowQuery>,
+    view: web::Query<ViewQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let offset = query.offset.unwrap_or(0);
     let limit = query.limit.unwrap_or(100);
@@ -59,8 +60,9 @@ pub async fn graph(
         ));
     }
     let snap = snapshot(&state, &id).await?;
+    let layout = view_layout(&snap, &view).await?;
     let g = &snap.graph;
-    let w = snap.layout.window(offset, limit);
+    let w = layout.window(offset, limit);
     let rows: Vec<serde_json::Value> = w
         .rows
         .iter()
@@ -94,7 +96,7 @@ pub async fn graph(
     let body = serde_json::to_vec(&serde_json::json!({
         "version": snap.version,
         "offset": offset,
-        "total": snap.layout.len(),
+        "total": layout.len(),
         "width": w.width,
         "colors": gitcore::layout::COLORS,
         "rows": rows,

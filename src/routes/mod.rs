@@ -68,3 +68,94 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(objects::blob)
         .service(crate::ws::ws);
 }
+
+/// Which view of the history a request is about: the filters the UI keeps in its URL. Every
+/// route that answers rows (graph, search, commit, repository) takes the same parameters.
+#[derive(Debug, Default, Clone, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ViewQuery {
+    /// Comma-separated ref kinds to hide: `remote`, `tag`, `stash`, `notes`, `pull`, `other`.
+    hide: Option<String>,
+    /// Comma-separated globs of branch/tag names to hide (`dependabot/*`).
+    hide_glob: Option<String>,
+    /// `1`/`true`: first parents only.
+    first_parent: Option<String>,
+    /// `1`/`true`: leave merge commits out.
+    no_merges: Option<String>,
+}
+
+impl ViewQuery {
+    /// The layout options this view asks for, or 400 `invalid_view`.
+    pub fn options(&self) -> Result<gitcore::layout::LayoutOptions, ApiError> {
+        use gitcore::graph::RefKind;
+        let flag = |v: &Option<String>, name: &str| match v.as_deref() {
+            None | Some("") | Some("0") | Some("false") => Ok(false),
+            Some("1") | Some("true") => Ok(true),
+            Some(other) => Err(ApiError::bad_request(
+                format!("{name}={other:?}: use 1 or 0"),
+                "invalid_view",
+            )),
+        };
+        let mut options = gitcore::layout::LayoutOptions {
+            first_parent_only: flag(&self.first_parent, "firstParent")?,
+            hide_merges: flag(&self.no_merges, "noMerges")?,
+            ..Default::default()
+        };
+        for kind in self.hide.iter().flat_map(|h| h.split(',')).map(str::trim) {
+            let k = match kind {
+                "" => continue,
+                "remote" => RefKind::Remote,
+                "tag" => RefKind::Tag,
+                "stash" => RefKind::Stash,
+                "notes" => RefKind::Notes,
+                "pull" => RefKind::Pull,
+                "other" => RefKind::Other,
+                "branch" => RefKind::Branch,
+                other => {
+                    return Err(ApiError::bad_request(
+                        format!("hide={other:?}: not a ref kind"),
+                        "invalid_view",
+                    ));
+                }
+            };
+            if !options.filter.hide_kinds.contains(&k) {
+                options.filter.hide_kinds.push(k);
+            }
+        }
+        options.filter.hide_kinds.sort();
+        for glob in self
+            .hide_glob
+            .iter()
+            .flat_map(|g| g.split(','))
+            .map(str::trim)
+        {
+            if glob.is_empty() {
+                continue;
+            }
+            if glob.len() > 200 || options.filter.hide_globs.len() >= 32 {
+                return Err(ApiError::bad_request(
+                    "at most 32 globs of at most 200 bytes",
+                    "invalid_view",
+                ));
+            }
+            options.filter.hide_globs.push(glob.to_string());
+        }
+        Ok(options)
+    }
+}
+
+/// The layout of `snap` for `view`: the main one for the default view, else built (on the
+/// blocking pool) or reused.
+pub async fn view_layout(
+    snap: &Arc<Snapshot>,
+    view: &ViewQuery,
+) -> Result<gitcore::layout::Layout, ApiError> {
+    let options = view.options()?;
+    if &options == snap.layout.options() {
+        return Ok(snap.layout.clone());
+    }
+    let snap = Arc::clone(snap);
+    web::block(move || snap.layout_for(&options))
+        .await
+        .map_err(|e| ApiError::Unavailable(e.to_string()))
+}

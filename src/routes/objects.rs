@@ -13,7 +13,7 @@ use gitcore::odb::{ObjectKind, OdbError};
 use serde_json::{Value, json};
 
 use super::repository::kind_name;
-use super::{AppState, snapshot};
+use super::{AppState, ViewQuery, snapshot, view_layout};
 use crate::error::ApiError;
 use gitvista_actors::{ByteCache, SessionCaches, Snapshot};
 
@@ -225,10 +225,12 @@ pub async fn commit(
     req: HttpRequest,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
+    view: web::Query<ViewQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let (id, hash) = path.into_inner();
     let oid = parse_hash(&hash)?;
     let snap = snapshot(&state, &id).await?;
+    let layout = view_layout(&snap, &view).await?;
     let freshness = Freshness::Version(snap.version);
     serve(&req, snap, format!("commit-{oid}"), freshness, Kept::No, move |snap| {
         let mut buf = Vec::new();
@@ -250,7 +252,7 @@ pub async fn commit(
             "summary": c.summary(),
             "message": decode_text(c.message, c.encoding),
             "refs": idx.map(|i| g.refs_at(i).iter().map(|r| json!({"name": r.name, "kind": kind_name(r.kind)})).collect::<Vec<_>>()).unwrap_or_default(),
-            "row": idx.and_then(|i| snap.layout.row_of(i)),
+            "row": idx.and_then(|i| layout.row_of(i)),
         }))
     })
     .await

@@ -4,7 +4,7 @@ use actix_web::{HttpResponse, get, web};
 use gitcore::graph::RefKind;
 use serde::Serialize;
 
-use super::{AppState, session, snapshot};
+use super::{AppState, ViewQuery, session, snapshot, view_layout};
 use crate::error::ApiError;
 use gitvista_actors::repo_session::ViewerCount;
 
@@ -35,8 +35,10 @@ pub fn kind_name(kind: RefKind) -> &'static str {
 pub async fn repository(
     state: web::Data<AppState>,
     id: web::Path<String>,
+    view: web::Query<ViewQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let snap = snapshot(&state, &id).await?;
+    let layout = view_layout(&snap, &view).await?;
     let viewers = session(&state, &id)
         .await?
         .send(ViewerCount)
@@ -50,7 +52,7 @@ pub async fn repository(
             name: &r.name,
             kind: kind_name(r.kind),
             commit: g.oid(r.commit).to_hex(),
-            row: snap.layout.row_of(r.commit),
+            row: layout.row_of(r.commit),
         })
         .collect();
     Ok(HttpResponse::Ok().json(serde_json::json!({
@@ -59,8 +61,8 @@ pub async fn repository(
         "version": snap.version,
         "head": gitvista_actors::events::HeadEvent::from_head(g.head()),
         "commits": g.len(),
-        "rows": snap.layout.len(),
-        "width": snap.layout.width(),
+        "rows": layout.len(),
+        "width": layout.width(),
         "refs": refs,
         "problems": g.problems(),
         "viewers": viewers,

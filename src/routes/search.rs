@@ -7,7 +7,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::objects::{Freshness, Kept, path_tag, serve};
-use super::{AppState, snapshot};
+use super::{AppState, ViewQuery, snapshot, view_layout};
 use crate::error::ApiError;
 
 /// Most rows one answer lists (the total is always exact).
@@ -27,6 +27,7 @@ pub async fn search(
     state: web::Data<AppState>,
     id: web::Path<String>,
     query: web::Query<SearchQuery>,
+    view: web::Query<ViewQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let limit = query.limit.unwrap_or(MAX_HITS);
     if limit == 0 || limit > MAX_HITS {
@@ -41,6 +42,7 @@ pub async fn search(
     let parsed = Query::parse(&query.q, now)
         .map_err(|e| ApiError::bad_request(e.to_string(), "invalid_search"))?;
     let snap = snapshot(&state, &id).await?;
+    let layout = view_layout(&snap, &view).await?;
     let freshness = Freshness::Version(snap.version);
     let text = query.q.clone();
     let tag = format!("search-{}-{limit}", path_tag(&text));
@@ -49,7 +51,7 @@ pub async fn search(
             SearchError::Odb(e) => ApiError::Unavailable(e.to_string()),
             other => ApiError::Unavailable(other.to_string()),
         })?;
-        let rows: Vec<usize> = hits.iter().filter_map(|&c| snap.layout.row_of(c)).collect();
+        let rows: Vec<usize> = hits.iter().filter_map(|&c| layout.row_of(c)).collect();
         let total = rows.len();
         Ok(json!({
             "query": text,

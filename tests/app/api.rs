@@ -784,3 +784,61 @@ async fn the_page_and_its_files_are_served_and_nothing_else() {
         );
     }
 }
+
+#[actix_rt::test]
+async fn views_filter_the_rows_every_route_answers() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let repo = fixture("merges", tmp.path()).join("repo");
+    let base = spawn_app(&repo).await;
+    let count = |args: &[&str]| -> u64 {
+        let mut all = vec!["--no-replace-objects", "rev-list", "--count"];
+        all.extend_from_slice(args);
+        git(&repo, &all).parse().expect("count")
+    };
+    for (view, expected) in [
+        ("noMerges=1", Some(count(&["--all", "--no-merges"]))),
+        ("firstParent=1", Some(count(&["--all", "--first-parent"]))),
+        ("hide=pull,notes,other,remote&hideGlob=cross*,o?", None),
+    ] {
+        let (status, w) = get(&format!("{base}/api/repos/local/graph?limit=2000&{view}")).await;
+        assert_eq!(status, 200, "{view}: {w}");
+        if let Some(expected) = expected {
+            assert_eq!(w["total"].as_u64(), Some(expected), "{view}");
+        }
+        let (_, summary) = get(&format!("{base}/api/repos/local/repository?{view}")).await;
+        assert_eq!(summary["rows"], w["total"], "{view}");
+        // Rows agree across routes: the commit route and search name the same rows.
+        let first = &w["rows"][3];
+        let hash = first["hash"].as_str().expect("hash");
+        let (_, c) = get(&format!("{base}/api/repos/local/commit/{hash}?{view}")).await;
+        assert_eq!(c["row"], first["row"], "{view}");
+        let (_, s) = get(&format!(
+            "{base}/api/repos/local/search?q=hash:{hash}&{view}"
+        ))
+        .await;
+        assert_eq!(s["rows"][0], first["row"], "{view}");
+    }
+    // Hiding remotes, pull refs, notes and the replace ref leaves out what only they reach.
+    let (_, w) = get(&format!(
+        "{base}/api/repos/local/graph?limit=2000&hide=pull,notes,other"
+    ))
+    .await;
+    let hashes: Vec<&str> = w["rows"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .filter_map(|r| r["hash"].as_str())
+        .collect();
+    let pull = git(&repo, &["rev-parse", "refs/pull/1/head"]);
+    assert!(
+        !hashes.contains(&pull.as_str()),
+        "the pull request commit is hidden"
+    );
+    for (path, code) in [
+        ("/api/repos/local/graph?hide=bogus", "invalid_view"),
+        ("/api/repos/local/graph?noMerges=maybe", "invalid_view"),
+    ] {
+        let (status, body) = get(&format!("{base}{path}")).await;
+        assert_eq!((status, body["code"].as_str()), (400, Some(code)), "{path}");
+    }
+}

@@ -333,3 +333,68 @@ fn forge_mirror_pull_refs_stay_within_the_lane_cap() {
         "without pull refs the history is one line"
     );
 }
+
+#[test]
+fn hiding_merges_draws_children_to_the_first_non_merge_below() {
+    for fixture_name in ["merges", "search"] {
+        let path = fixture(fixture_name).join("repo");
+        let graph = load(&path);
+        let layout = Layout::build(
+            &graph,
+            LayoutOptions {
+                hide_merges: true,
+                ..LayoutOptions::default()
+            },
+        );
+        let no_merges = git_lines(
+            &path,
+            &["--no-replace-objects", "rev-list", "--all", "--no-merges"],
+        );
+        assert_eq!(layout.len(), no_merges.len(), "{fixture_name}");
+        assert_no_overlap(fixture_name, &layout);
+        let rows = layout.window(0, layout.len()).rows;
+        let shown: BTreeSet<String> = rows.iter().map(|r| graph.oid(r.commit).to_hex()).collect();
+        assert_eq!(shown, no_merges.iter().cloned().collect(), "{fixture_name}");
+        for r in &rows {
+            let mut expected: Vec<String> = Vec::new();
+            for p in graph.parents(r.commit) {
+                let mut p = *p;
+                while graph.parents(p).len() >= 2 {
+                    p = graph.parents(p)[0];
+                }
+                let hex = graph.oid(p).to_hex();
+                if !expected.contains(&hex) {
+                    expected.push(hex);
+                }
+            }
+            let drawn: Vec<String> = r
+                .edges
+                .iter()
+                .map(|e| graph.oid(e.parent).to_hex())
+                .collect();
+            assert_eq!(
+                drawn,
+                expected,
+                "{fixture_name}: edges of {}",
+                graph.oid(r.commit)
+            );
+            // git agrees that each such parent is an ancestor reached through merges only.
+            for p in &drawn {
+                let ok = crate::common::git_command(
+                    &path,
+                    &[
+                        "--no-replace-objects",
+                        "merge-base",
+                        "--is-ancestor",
+                        p,
+                        &graph.oid(r.commit).to_hex(),
+                    ],
+                )
+                .status()
+                .expect("git")
+                .success();
+                assert!(ok, "{fixture_name}: {p} is an ancestor");
+            }
+        }
+    }
+}
