@@ -12,11 +12,20 @@ export class ApiError extends Error {
   }
 }
 
-/** GET a JSON answer from the repository's API; throws ApiError on a non-2xx answer. */
+/** The view (filters) every row-answering request carries, as URL parameters. */
+export const view = { params: new URLSearchParams() };
+
+/** GET a JSON answer from the repository's API; throws ApiError on a non-2xx answer. Routes that
+ * answer rows get the current view's parameters. */
 export async function api(path, { signal } = {}) {
   let resp;
+  let url = base + path;
+  if (/^\/(graph|search|commit\/[0-9a-f]|repository)/.test(path) && !path.startsWith('/commit/diff')) {
+    const extra = view.params.toString();
+    if (extra) url += (url.includes('?') ? '&' : '?') + extra;
+  }
   try {
-    resp = await fetch(base + path, { signal, headers: { Accept: 'application/json' } });
+    resp = await fetch(url, { signal, headers: { Accept: 'application/json' } });
   } catch (e) {
     if (e.name === 'AbortError') throw e;
     throw new ApiError(0, 'network', 'The server cannot be reached.');

@@ -1,7 +1,7 @@
 // The graph page: wires the row cache, the canvas view, the live connection, the details panel,
 // search, permalinks, the keyboard and the theme.
 
-import { api, ApiError, repoId, el } from './api.js';
+import { api, ApiError, repoId, el, view as viewParams } from './api.js';
 import { RowStore } from './rows.js';
 import { GraphView } from './graph.js';
 import { Live } from './live.js';
@@ -54,8 +54,47 @@ view.onSelect = (r, row) => {
 view.onOpen = (r, row) => { if (row) panel.open(row.hash); };
 panel.onClose = () => $('graph').focus();
 
+// ---- view filters, kept in the URL ----
+const VIEW_KEYS = ['hide', 'hideGlob', 'firstParent', 'noMerges'];
+function readViewControls() {
+  const p = new URLSearchParams();
+  const hide = [...document.querySelectorAll('#view-menu [data-hide]')].filter((c) => c.checked).map((c) => c.dataset.hide);
+  if (hide.length) p.set('hide', hide.join(','));
+  const glob = $('opt-glob').value.trim();
+  if (glob) p.set('hideGlob', glob);
+  if ($('opt-first-parent').checked) p.set('firstParent', '1');
+  if ($('opt-no-merges').checked) p.set('noMerges', '1');
+  return p;
+}
+function writeViewControls(p) {
+  const hide = (p.get('hide') || '').split(',');
+  for (const c of document.querySelectorAll('#view-menu [data-hide]')) c.checked = hide.includes(c.dataset.hide);
+  $('opt-glob').value = p.get('hideGlob') || '';
+  $('opt-first-parent').checked = p.get('firstParent') === '1';
+  $('opt-no-merges').checked = p.get('noMerges') === '1';
+  $('view-menu').dataset.active = String([...p.keys()].length > 0);
+}
+{
+  const p = new URLSearchParams();
+  for (const k of VIEW_KEYS) if (params.get(k)) p.set(k, params.get(k));
+  viewParams.params = p;
+  writeViewControls(p);
+}
+async function changeView() {
+  viewParams.params = readViewControls();
+  writeViewControls(viewParams.params);
+  syncUrl();
+  await applyChange(null);
+}
+for (const input of document.querySelectorAll('#view-menu input[type="checkbox"]')) input.addEventListener('change', () => queueView());
+$('opt-glob').addEventListener('change', () => queueView());
+function queueView() { changeChain = changeChain.then(changeView).catch((e) => console.warn(e)); }
+
 function syncUrl() {
   const p = new URLSearchParams(location.search);
+  for (const k of VIEW_KEYS) {
+    if (viewParams.params.get(k)) p.set(k, viewParams.params.get(k)); else p.delete(k);
+  }
   if (view.selectedHash) p.set('commit', view.selectedHash); else p.delete('commit');
   const q = $('search').value.trim();
   if (q) p.set('q', q); else p.delete('q');

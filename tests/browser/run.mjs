@@ -237,6 +237,31 @@ try {
     await page.close();
   });
 
+  await check('filters hide merges and remote branches, and live in the URL', async () => {
+    const page = await openPage(context, url);
+    await page.click('#view-menu summary');
+    await page.check('#opt-no-merges');
+    await page.waitForFunction(() => /noMerges=1/.test(location.search));
+    const noMerges = git(merges, '--no-replace-objects', 'log', '--all', '--no-merges', '--date-order', '--format=%H').split('\n');
+    await page.waitForFunction((n) => window.view.store.total === n, noMerges.length);
+    await page.waitForFunction((h) => document.querySelector('#rows-a11y li')?.dataset.hash === h, noMerges[0]);
+    const rows = await visibleRows(page);
+    assert.deepEqual(rows.map((r) => r.hash), noMerges.slice(0, rows.length));
+    await screenshot(page, 'filter-no-merges');
+    // Remote branches: their badges go (and commits only they reach would).
+    assert.ok((await visibleRows(page)).some((r) => /origin\//.test(r.text)));
+    await page.check('#view-menu [data-hide="remote"]');
+    await page.waitForFunction(() => /hide=remote/.test(location.search));
+    await page.waitForFunction(() => ![...document.querySelectorAll('#rows-a11y li')].some((li) => /origin\//.test(li.textContent)));
+    // The same URL opens the same view.
+    const again = await openPage(context, page.url());
+    assert.equal(await again.isChecked('#opt-no-merges'), true);
+    assert.equal(await again.isChecked('#view-menu [data-hide="remote"]'), true);
+    await again.waitForFunction((n) => window.view.store.total === n, noMerges.length);
+    await again.close();
+    await page.close();
+  });
+
   // A longer history: search hits far outside the first window.
   const big = path.join(work, 'long.git');
   execFileSync(path.join(root, 'scripts/gen-bench-repo'), [big, '3000', '6'], { env: gitEnv, stdio: 'ignore' });
