@@ -90,6 +90,7 @@ export class GraphView {
   clampTop() { this.top = Math.min(Math.max(0, this.top), this.maxTop()); }
 
   scrollBy(dy) {
+    this.lastScroll = performance.now();
     this.top += dy;
     this.clampTop();
     this.dirty = true;
@@ -214,9 +215,35 @@ export class GraphView {
 
   // ---- drawing ----
 
-  laneX(lane, width) {
-    const l = lane == null ? Math.min(width, MAX_DRAWN_LANES) : Math.min(lane, MAX_DRAWN_LANES);
+  laneX(lane) {
+    const l = lane == null ? this.overflowCol : Math.min(lane, MAX_DRAWN_LANES);
     return 8 + l * this.laneW + this.laneW / 2;
+  }
+
+  /** Lanes used by the rows and edges on screen; the overflow lane, if used, goes right of
+   * them. The graph column follows this width: it grows at once and shrinks once scrolling
+   * has settled, so text does not jitter during a fling. */
+  fitLanes(visible, into) {
+    let used = 0;
+    let overflow = false;
+    const see = (l) => {
+      if (l == null) overflow = true;
+      else used = Math.max(used, Math.min(l, MAX_DRAWN_LANES) + 1);
+    };
+    for (const row of visible) {
+      see(row.lane);
+      for (const e of row.edges) { see(e.track); see(e.parentLane); }
+    }
+    if (into) for (const t of into) { see(t.edge.track); if (t.edge.parentRow <= this.lastRow) see(t.edge.parentLane); }
+    const want = Math.max(1, used + (overflow ? 1 : 0));
+    const now = performance.now();
+    const settled = now - this.lastScroll > 400;
+    if (!this.lanesShown || want > this.lanesShown || settled) this.lanesShown = want;
+    else if (want < this.lanesShown) {
+      clearTimeout(this.settleTimer);
+      this.settleTimer = setTimeout(() => { this.dirty = true; }, 450);
+    }
+    this.overflowCol = overflow ? this.lanesShown - 1 : this.lanesShown;
   }
 
   draw() {
@@ -232,11 +259,16 @@ export class GraphView {
     const first = Math.max(0, Math.floor(this.top / rowH));
     const last = Math.min(total - 1, Math.floor((this.top + H) / rowH));
     this.store.ensure(first - CHUNK / 2, last + CHUNK / 2);
-    const width = this.store.width;
-    const lanes = Math.min(width + 1, MAX_DRAWN_LANES + 1);
-    const graphW = 16 + lanes * this.laneW;
+    this.lastRow = last;
+    const into = first > 0 ? this.store.edgesInto(first) : [];
+    const visible = [];
+    for (let r = first; r <= last; r++) {
+      const row = this.store.row(r);
+      if (row) visible.push(row);
+    }
+    this.fitLanes(visible, into);
+    const graphW = 16 + this.lanesShown * this.laneW;
     const y = (r) => r * rowH - this.top + rowH / 2;
-
     // Row backgrounds: selection and search hits.
     for (let r = first; r <= last; r++) {
       let fill = null;
@@ -251,12 +283,11 @@ export class GraphView {
     // Edges: from rows above the view into it, then from the visible rows.
     ctx.lineWidth = Math.max(1.5, rowH / 12);
     ctx.lineCap = 'round';
-    const into = first > 0 ? this.store.edgesInto(first) : [];
     const drawEdge = (childLane, childRow, e) => {
-      const x1 = this.laneX(childLane, width);
+      const x1 = this.laneX(childLane);
       const y1 = y(childRow);
-      const xt = this.laneX(e.track, width);
-      const x2 = this.laneX(e.parentLane, width);
+      const xt = this.laneX(e.track);
+      const x2 = this.laneX(e.parentLane);
       const y2 = y(e.parentRow);
       const half = rowH / 2;
       ctx.strokeStyle = this.colors[e.color % this.colors.length];
@@ -294,18 +325,12 @@ export class GraphView {
       ctx.setLineDash([]);
     };
     if (into) for (const t2 of into) drawEdge(t2.childLane, t2.childRow, t2.edge);
-    const visible = [];
-    for (let r = first; r <= last; r++) {
-      const row = this.store.row(r);
-      if (!row) continue;
-      visible.push(row);
-      for (const e of row.edges) drawEdge(row.lane, row.row, e);
-    }
+    for (const row of visible) for (const e of row.edges) drawEdge(row.lane, row.row, e);
 
     // Nodes.
     const radius = Math.max(3, rowH * 0.22);
     for (const row of visible) {
-      const x = this.laneX(row.lane, width);
+      const x = this.laneX(row.lane);
       const yy = y(row.row);
       const color = this.colors[row.color % this.colors.length];
       const merge = row.edges.length > 1;
