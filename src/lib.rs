@@ -9,6 +9,7 @@ pub mod cli;
 pub mod config;
 pub mod encoding;
 pub mod error;
+pub mod highlight;
 pub mod routes;
 pub mod startup;
 pub mod ws;

@@ -85,3 +85,20 @@ export function el(tag, attrs = {}, ...children) {
 export function fill(box, ...children) {
   box.replaceChildren(...children.flat(Infinity).filter((c) => c != null && c !== false));
 }
+
+/** Text with server-side highlight spans ([start, end, class] in UTF-16 units) as nodes. */
+export function highlighted(text, spans) {
+  if (!spans || !spans.length) return [text];
+  const out = [];
+  let at = 0;
+  for (const [a, b, cls] of spans) {
+    if (a > at) out.push(text.slice(at, a));
+    const s = document.createElement('span');
+    s.className = `hl-${cls}`;
+    s.textContent = text.slice(a, b);
+    out.push(s);
+    at = b;
+  }
+  if (at < text.length) out.push(text.slice(at));
+  return out;
+}

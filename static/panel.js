@@ -1,7 +1,7 @@
 // The details panel: a commit (message, people, parents and children, refs, changed files with
 // their diffs) and a file browser (the commit's tree, a file's content and its blame).
 
-import { api, el, fill, fullDate, relativeTime, ApiError } from './api.js';
+import { api, el, fill, fullDate, highlighted, relativeTime, ApiError } from './api.js';
 
 const short = (h) => h.slice(0, 8);
 const refName = (n) => n.replace(/^refs\/(heads|tags|remotes)\//, '');
@@ -160,7 +160,7 @@ export class Panel {
     const commit = this.hash;
     fill(view, el('p', { class: 'muted' }, `Loading ${path}…`));
     try {
-      const b = await api(`/blob/${blobHash}`);
+      const b = await api(`/blob/${blobHash}?path=${encodeURIComponent(path)}`);
       const blameBtn = el('button', { type: 'button' }, 'Blame');
       const head = el('div', { class: 'diff-actions' }, el('strong', {}, path), blameBtn);
       if (b.binary) {
@@ -169,7 +169,7 @@ export class Panel {
       }
       const lines = b.content.split('\n');
       if (lines.length && lines[lines.length - 1] === '') lines.pop();
-      const table = el('table', { class: 'blob' }, lines.map((l, i) => el('tr', {}, el('td', { class: 'ln' }, i + 1), el('td', {}, l))));
+      const table = el('table', { class: 'blob' }, lines.map((l, i) => el('tr', {}, el('td', { class: 'ln' }, i + 1), el('td', {}, highlighted(l, b.spans && b.spans[i])))));
       fill(view, head, b.truncated ? el('p', { class: 'muted' }, 'Showing the first part of a large file.') : null, el('div', { class: 'diff-wrap' }, table));
       blameBtn.addEventListener('click', async () => {
         blameBtn.disabled = true;
@@ -178,7 +178,7 @@ export class Panel {
           const rows = bl.lines.map((l) => el('tr', {},
             el('td', { class: 'who' }, this.commitLink(l.commit)),
             el('td', { class: 'ln' }, l.line),
-            el('td', {}, l.text)));
+            el('td', {}, highlighted(l.text, b.spans && b.spans[l.line - 1]))));
           fill(view, head, bl.partial ? el('p', { class: 'muted' }, 'Blame stopped at its limit; older lines are attributed to the oldest commit reached.') : null, el('div', { class: 'diff-wrap' }, el('table', { class: 'blob' }, rows)));
         } catch (e) {
           view.append(el('p', { class: 'error' }, e instanceof ApiError ? e.message : String(e)));
@@ -203,7 +203,7 @@ export function renderDiff(d, more) {
       rows.push(el('tr', { class: l.kind },
         el('td', { class: 'ln' }, l.oldLine ?? ''),
         el('td', { class: 'ln' }, l.newLine ?? ''),
-        el('td', { class: 'code' }, sign + l.text)));
+        el('td', { class: 'code' }, sign, highlighted(l.text, l.spans))));
     }
   }
   return el('div', { class: 'diff-wrap' },

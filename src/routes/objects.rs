@@ -385,7 +385,12 @@ pub async fn blob(
     req: HttpRequest,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
+    query: web::Query<BlobQuery>,
 ) -> Result<HttpResponse, ApiError> {
+    let name = match &query.path {
+        Some(p) => Some(parse_path(p)?),
+        None => None,
+    };
     serve_object(req, state, path, "blob", Kept::No, move |snap, oid| {
         let mut reader = snap.repo.odb().reader();
         let (kind, size) = reader.read_header(&oid).map_err(|e| odb_error(e, &oid))?;
@@ -402,7 +407,11 @@ pub async fn blob(
         let truncated = buf.len() > MAX_BLOB;
         buf.truncate(MAX_BLOB);
         let content = if binary { String::new() } else { String::from_utf8_lossy(&buf).into_owned() };
-        Ok(json!({"hash": oid.to_hex(), "size": size, "binary": binary, "truncated": truncated, "content": content}))
+        let spans = match &name {
+            Some(name) if !binary && !truncated => crate::highlight::highlight(name, &content),
+            _ => None,
+        };
+        Ok(json!({"hash": oid.to_hex(), "size": size, "binary": binary, "truncated": truncated, "content": content, "spans": spans}))
     })
     .await
 }
@@ -432,8 +441,36 @@ pub(super) fn path_tag(path: &str) -> String {
     format!("{h:016x}")
 }
 
-/// The hunks of a line diff as JSON.
-pub(super) fn hunks_json(lines: &gitcore::diff::BlobDiff) -> Vec<Value> {
+/// Highlight spans of the two sides of a diff of `path`, when it is text worth highlighting.
+pub(super) fn diff_highlight(
+    path: &str,
+    lines: &gitcore::diff::BlobDiff,
+    old: Option<&[u8]>,
+    new: Option<&[u8]>,
+) -> Option<Highlighted> {
+    if lines.binary || lines.too_large || lines.hunks.is_empty() {
+        return None;
+    }
+    let side = |b: Option<&[u8]>| {
+        b.map_or(Some(Vec::new()), |b| {
+            crate::highlight::highlight(path, &String::from_utf8_lossy(b))
+        })
+    };
+    Some(Highlighted {
+        old: side(old)?,
+        new: side(new)?,
+    })
+}
+
+/// Highlight spans per line of the old and new version of a file.
+#[derive(Debug)]
+pub(super) struct Highlighted {
+    old: Vec<Vec<crate::highlight::Span>>,
+    new: Vec<Vec<crate::highlight::Span>>,
+}
+
+/// The hunks of a line diff as JSON; with `hl`, each line carries its highlight `spans`.
+pub(super) fn hunks_json(lines: &gitcore::diff::BlobDiff, hl: Option<&Highlighted>) -> Vec<Value> {
     let kind = |k: gitcore::diff::LineKind| match k {
         gitcore::diff::LineKind::Context => "context",
         gitcore::diff::LineKind::Added => "added",
@@ -447,12 +484,19 @@ pub(super) fn hunks_json(lines: &gitcore::diff::BlobDiff) -> Vec<Value> {
                 .lines
                 .iter()
                 .map(|l| {
+                    let spans = hl.and_then(|hl| match l.kind {
+                        gitcore::diff::LineKind::Removed => {
+                            l.old_line.and_then(|n| hl.old.get(n as usize - 1))
+                        }
+                        _ => l.new_line.and_then(|n| hl.new.get(n as usize - 1)),
+                    });
                     json!({
                         "kind": kind(l.kind),
                         "oldLine": l.old_line,
                         "newLine": l.new_line,
                         "text": String::from_utf8_lossy(&l.text),
                         "noNewline": l.no_newline,
+                        "spans": spans,
                     })
                 })
                 .collect();
@@ -464,6 +508,12 @@ pub(super) fn hunks_json(lines: &gitcore::diff::BlobDiff) -> Vec<Value> {
             })
         })
         .collect()
+}
+
+/// Query of the blob route: the file's path, when known, picks the highlighting grammar.
+#[derive(Debug, serde::Deserialize)]
+pub struct BlobQuery {
+    path: Option<String>,
 }
 
 /// Query of the file diff route.
@@ -519,7 +569,17 @@ pub async fn file_diff(
                 },
             )
             .map_err(|e| ApiError::Unavailable(e.to_string()))?;
-            let hunks = hunks_json(&lines);
+            let read = |id: Option<ObjectId>, reader: &mut gitcore::odb::OdbReader<'_>| {
+                id.and_then(|id| reader.read(&id).ok()).map(|(_, b)| b)
+            };
+            let hl = if lines.binary || lines.too_large {
+                None
+            } else {
+                let old = read(blob_of(&change.old), &mut reader);
+                let new = read(blob_of(&change.new), &mut reader);
+                diff_highlight(&file, &lines, old.as_deref(), new.as_deref())
+            };
+            let hunks = hunks_json(&lines, hl.as_ref());
             Ok(json!({
                 "hash": oid.to_hex(),
                 "path": file,

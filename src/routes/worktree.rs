@@ -10,7 +10,7 @@ use gitcore::worktree::{StatusError, StatusOptions, WorkStatus, head_files, stag
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::objects::{hunks_json, parse_path};
+use super::objects::{diff_highlight, hunks_json, parse_path};
 use super::{AppState, snapshot};
 use crate::error::ApiError;
 use gitvista_actors::Snapshot;
@@ -120,7 +120,7 @@ fn diff_json(
         "tooLarge": lines.too_large,
         "additions": lines.additions,
         "deletions": lines.deletions,
-        "hunks": hunks_json(&lines),
+        "hunks": hunks_json(&lines, diff_highlight(path, &lines, old, new).as_ref()),
     }))
 }
 

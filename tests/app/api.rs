@@ -842,3 +842,62 @@ async fn views_filter_the_rows_every_route_answers() {
         assert_eq!((status, body["code"].as_str()), (400, Some(code)), "{path}");
     }
 }
+
+#[actix_rt::test]
+async fn diffs_and_files_come_with_syntax_highlighting() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let repo = fixture("linear", tmp.path()).join("repo");
+    std::fs::write(repo.join("lib.rs"), "fn one() -> u32 {\n    1\n}\n").expect("write");
+    git(&repo, &["add", "lib.rs"]);
+    git(&repo, &["commit", "-q", "-m", "rust one"]);
+    std::fs::write(
+        repo.join("lib.rs"),
+        "fn one() -> u32 {\n    1 // one\n}\n\nfn two() -> &'static str {\n    \"two\"\n}\n",
+    )
+    .expect("write");
+    git(&repo, &["commit", "-q", "-am", "rust two"]);
+    let head = git(&repo, &["rev-parse", "HEAD"]);
+    let base = spawn_app(&repo).await;
+    let (status, d) = get(&format!(
+        "{base}/api/repos/local/commit/diff/{head}/file?path=lib.rs"
+    ))
+    .await;
+    assert_eq!(status, 200, "{d}");
+    let lines: Vec<&Value> = d["hunks"]
+        .as_array()
+        .expect("hunks")
+        .iter()
+        .flat_map(|h| h["lines"].as_array().expect("lines"))
+        .collect();
+    let class_of = |needle: &str| -> Vec<String> {
+        let line = lines
+            .iter()
+            .find(|l| l["text"].as_str().is_some_and(|t| t.contains(needle)))
+            .unwrap_or_else(|| panic!("a line with {needle}"));
+        let text: Vec<u16> = line["text"]
+            .as_str()
+            .expect("text")
+            .encode_utf16()
+            .collect();
+        line["spans"]
+            .as_array()
+            .expect("spans")
+            .iter()
+            .filter(|s| {
+                let (a, b) = (
+                    s[0].as_u64().expect("a") as usize,
+                    s[1].as_u64().expect("b") as usize,
+                );
+                String::from_utf16_lossy(&text[a..b]).contains(needle)
+            })
+            .map(|s| s[2].as_str().expect("class").to_string())
+            .collect()
+    };
+    assert_eq!(class_of("\"two\""), vec!["str"]);
+    assert_eq!(class_of("// one"), vec!["com"]);
+    let blob = git(&repo, &["rev-parse", "HEAD:lib.rs"]);
+    let (_, b) = get(&format!("{base}/api/repos/local/blob/{blob}?path=lib.rs")).await;
+    assert_eq!(b["spans"].as_array().map(Vec::len), Some(7));
+    let (_, plain) = get(&format!("{base}/api/repos/local/blob/{blob}")).await;
+    assert!(plain["spans"].is_null(), "no path, no grammar");
+}
