@@ -284,6 +284,9 @@ document.addEventListener('keydown', (e) => {
     return;
   }
   if (typing || e.ctrlKey || e.metaKey || e.altKey) return;
+  // Enter and space belong to the focused control (a file, a tree entry, a link).
+  const control = e.target instanceof Element && e.target.closest('button, a, summary, [role="tree"]');
+  if (control && (e.key === 'Enter' || e.key === ' ' || e.key.startsWith('Arrow'))) return;
   const page = Math.max(1, Math.floor(view.viewH / view.rowH) - 1);
   const sel = view.selected ?? Math.floor(view.top / view.rowH);
   if (pendingG) {

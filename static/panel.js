@@ -121,7 +121,10 @@ export class Panel {
       const t = await api(`/tree/${hash}`);
       if (this.hash !== hash) return;
       const view = el('div', { class: 'file-view' });
-      fill(this.filesBox, this.treeList(t, '', view), view);
+      const tree = this.treeList(t, '', view);
+      tree.addEventListener('keydown', (e) => treeKeys(tree, e));
+      fill(this.filesBox, tree, view);
+      tree.querySelector('button')?.focus();
     } catch (e) {
       fill(this.filesBox, el('p', { class: 'error' }, e.message));
     }
@@ -188,6 +191,30 @@ export class Panel {
       fill(view, el('p', { class: 'error' }, e.message));
     }
   }
+}
+
+/** Arrow keys in the file tree: up/down move, right opens a folder, left closes it or goes to
+ * the parent folder. */
+function treeKeys(tree, e) {
+  const buttons = [...tree.querySelectorAll('button')];
+  const i = buttons.indexOf(document.activeElement);
+  if (i < 0) return;
+  const current = buttons[i];
+  const open = current.getAttribute('aria-expanded');
+  switch (e.key) {
+    case 'ArrowDown': buttons[Math.min(buttons.length - 1, i + 1)].focus(); break;
+    case 'ArrowUp': buttons[Math.max(0, i - 1)].focus(); break;
+    case 'Home': buttons[0].focus(); break;
+    case 'End': buttons[buttons.length - 1].focus(); break;
+    case 'ArrowRight': if (open === 'false') current.click(); break;
+    case 'ArrowLeft':
+      if (open === 'true') current.click();
+      else current.closest('ul')?.closest('li')?.querySelector(':scope > button')?.focus();
+      break;
+    default: return;
+  }
+  e.preventDefault();
+  e.stopPropagation();
 }
 
 /** A unified diff as a table with old and new line numbers. */

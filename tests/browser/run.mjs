@@ -54,10 +54,14 @@ function serve(repo) {
 }
 
 const results = [];
+// Script errors on any page fail the check that caused them.
+let pageErrors = [];
 async function check(name, fn) {
   const started = Date.now();
+  pageErrors = [];
   try {
     await fn();
+    assert.deepEqual(pageErrors, [], 'no script errors');
     results.push({ name, ok: true, ms: Date.now() - started });
     console.log(`ok   ${name} (${Date.now() - started} ms)`);
   } catch (e) {
@@ -99,6 +103,10 @@ const context = await chromium.launchPersistentContext(profile, {
   viewport: { width: 1280, height: 800 },
   args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
     '--no-first-run', '--disable-sync', '--disable-quic'],
+});
+
+context.on('page', (page) => {
+  page.on('pageerror', (e) => pageErrors.push(String(e)));
 });
 
 try {
@@ -165,6 +173,60 @@ try {
     assert.deepEqual(removed, patch.filter((l) => l.startsWith('-') && !l.startsWith('---')));
     assert.match(page.url(), new RegExp(`commit=${order[target].hash}`));
     await screenshot(page, 'commit-and-diff');
+    await page.close();
+  });
+
+  await check('the file browser works from the keyboard; blame lines link to their commits', async () => {
+    const head = order.find((c) => c.summary === 'merge unrelated root');
+    const page = await openPage(context, `${url}?commit=${head.hash}`);
+    await page.waitForSelector('#panel:not([hidden]) h2');
+    await page.click('#tab-files');
+    await page.waitForSelector('#panel-files .tree button');
+    const names = await page.$$eval('#panel-files .tree > li > button', (b) => b.map((x) => x.textContent.trim()));
+    assert.deepEqual(names, git(merges, 'ls-tree', '--name-only', head.hash).split('\n'));
+    // Down to a.txt with the keyboard, open it.
+    const target = names.indexOf('a.txt');
+    for (let i = 0; i < target; i++) await page.keyboard.press('ArrowDown');
+    assert.equal(await page.evaluate(() => document.activeElement.textContent.trim()), 'a.txt');
+    await page.keyboard.press('Enter');
+    await page.waitForSelector('#panel-files table.blob');
+    const content = await page.$$eval('#panel-files table.blob tr td:last-child', (t) => t.map((x) => x.textContent));
+    assert.deepEqual(content, git(merges, 'show', `${head.hash}:a.txt`).split('\n'));
+    await page.click('#panel-files .diff-actions button');
+    await page.waitForSelector('#panel-files table.blob td.who');
+    const who = await page.$$eval('#panel-files table.blob td.who button', (b) => b.map((x) => x.title));
+    const blame = git(merges, 'blame', '--first-parent', '--porcelain', head.hash, '--', 'a.txt').split('\n')
+      .filter((l) => /^[0-9a-f]{40} \d+ \d+/.test(l)).map((l) => l.slice(0, 40));
+    assert.deepEqual(who, blame);
+    await screenshot(page, 'browse-and-blame');
+    await page.click('#panel-files table.blob td.who button');
+    await page.waitForFunction((h) => window.view.selectedHash === h, blame[0]);
+    await page.close();
+  });
+
+  await check('a phone-width screen shows the graph, and the panel covers it', async () => {
+    const page = await context.newPage();
+    await page.setViewportSize({ width: 390, height: 800 });
+    await page.goto(url);
+    await page.waitForSelector('body[data-ready="true"]');
+    await page.waitForFunction(() => document.querySelectorAll('#rows-a11y li').length > 10);
+    const y = await rowY(page, 2);
+    await page.click('#graph', { position: { x: 200, y } });
+    await page.waitForSelector('#panel:not([hidden]) h2');
+    const box = await page.$eval('#panel', (p) => p.getBoundingClientRect().width);
+    assert.ok(box >= 380, `panel width ${box}`);
+    await screenshot(page, 'phone');
+    await page.keyboard.press('Escape');
+    await page.waitForSelector('#panel', { state: 'hidden' });
+    await page.close();
+  });
+
+  await check('an unknown repository says so', async () => {
+    const page = await context.newPage();
+    await page.goto(`${base}/r/no-such-repo`);
+    await page.waitForSelector('#state:not([hidden])');
+    assert.match(await page.textContent('#state'), /Repository not found/);
+    await screenshot(page, 'not-found');
     await page.close();
   });
 
