@@ -1,0 +1,564 @@
+//! Remote URLs for hosted mode: canonical form, repository ids, and the refusal list.
+//!
+//! Every URL a user pastes is hostile until proven otherwise. [`RemoteUrl::parse`] accepts only
+//! `https://host/path` (and `git@host:path`, rewritten to https), plus `http://`, `git://` and
+//! `ssh://` for hosts named in `GITVISTA_ALLOWED_HOSTS`; it refuses local paths, `file://`,
+//! `ext::` and every other transport, a leading `-` (an option to git), credentials, control
+//! characters and odd hosts. [`Policy::check_addresses`] then refuses hosts that resolve to
+//! loopback, private, link-local, shared, multicast or cloud-metadata addresses (IPv4-mapped IPv6
+//! included) unless the host is allowlisted. Each refusal is a [`UrlError`] whose message says
+//! why, in a sentence.
+//!
+//! The canonical form drops a trailing `/` and `.git`, lowercases the scheme and host and drops a
+//! default port; the repository id is the first 16 hex digits of the SHA-256 of it.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use sha2::{Digest, Sha256};
+
+/// Longest URL accepted.
+pub const MAX_URL: usize = 2048;
+
+/// Why a URL is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UrlError {
+    /// Nothing was given, or only spaces.
+    #[error("paste the URL of a Git repository")]
+    Empty,
+    /// Longer than [`MAX_URL`].
+    #[error("the URL is longer than {MAX_URL} characters")]
+    TooLong,
+    /// Starts with `-`: git would read it as an option.
+    #[error("a URL cannot start with '-'")]
+    LeadingDash,
+    /// Contains spaces or control characters.
+    #[error("the URL contains spaces or control characters")]
+    ControlCharacters,
+    /// A path on the server's own disk.
+    #[error("local paths and file:// URLs are not accepted; paste the URL of a hosted repository")]
+    LocalPath,
+    /// A transport that runs commands or is not served (`ext::`, `fd::`, ...).
+    #[error("the {0}:: transport is not accepted")]
+    Transport(String),
+    /// A scheme other than https (or one not enabled for this host).
+    #[error("{0}:// URLs are not accepted here; use https://")]
+    Scheme(String),
+    /// User name or password in the URL.
+    #[error(
+        "URLs with a user name or password are not accepted; GitVista only reads public repositories"
+    )]
+    Credentials,
+    /// Not a URL at all.
+    #[error("this is not a URL: {0}")]
+    Malformed(String),
+    /// No host, or a host that is not a valid DNS name or address.
+    #[error("the URL has no valid host")]
+    BadHost,
+    /// No repository path after the host.
+    #[error("the URL names a host but no repository")]
+    NoPath,
+    /// Query strings and fragments have no place in a clone URL.
+    #[error("the URL has a query or fragment; paste the repository's clone URL")]
+    QueryOrFragment,
+    /// The host is, or resolves to, an address the server must not reach.
+    #[error(
+        "{host} resolves to {addr}, an address on a private or local network; it is not reachable from here"
+    )]
+    PrivateAddress {
+        /// The host as written.
+        host: String,
+        /// The address it resolved to.
+        addr: IpAddr,
+    },
+    /// The host does not resolve.
+    #[error("{0} does not resolve to any address")]
+    Unresolvable(String),
+}
+
+/// Transport of an accepted URL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    /// `https://` (always allowed).
+    Https,
+    /// `http://` (allowlisted hosts only).
+    Http,
+    /// `git://` (allowlisted hosts only).
+    Git,
+    /// `ssh://` (allowlisted hosts only).
+    Ssh,
+}
+
+impl Scheme {
+    fn as_str(self) -> &'static str {
+        match self {
+            Scheme::Https => "https",
+            Scheme::Http => "http",
+            Scheme::Git => "git",
+            Scheme::Ssh => "ssh",
+        }
+    }
+
+    fn default_port(self) -> u16 {
+        match self {
+            Scheme::Https => 443,
+            Scheme::Http => 80,
+            Scheme::Git => 9418,
+            Scheme::Ssh => 22,
+        }
+    }
+}
+
+/// A remote URL that passed the syntactic checks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteUrl {
+    /// Its transport.
+    pub scheme: Scheme,
+    /// Lowercased host (IPv6 literals without brackets).
+    pub host: String,
+    /// The port to connect to.
+    pub port: u16,
+    /// The canonical URL (what git is given and what the id hashes).
+    pub canonical: String,
+}
+
+/// Which hosts are exempt from the address checks (and may use http, git and ssh).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Policy {
+    /// `host` or `host:port` entries, lowercased.
+    pub allowed_hosts: Vec<(String, Option<u16>)>,
+}
+
+impl Policy {
+    /// Parses `GITVISTA_ALLOWED_HOSTS` (comma-separated `host` or `host:port`).
+    pub fn from_allowed_hosts(list: &str) -> Policy {
+        let allowed_hosts = list
+            .split(',')
+            .map(str::trim)
+            .filter(|h| !h.is_empty())
+            .map(|h| {
+                let h = h.to_ascii_lowercase();
+                match h.rsplit_once(':') {
+                    Some((host, port)) if !host.contains(':') || host.starts_with('[') => {
+                        match port.parse() {
+                            Ok(p) => (host.trim_matches(['[', ']']).to_string(), Some(p)),
+                            Err(_) => (h.clone(), None),
+                        }
+                    }
+                    _ => (h.trim_matches(['[', ']']).to_string(), None),
+                }
+            })
+            .collect();
+        Policy { allowed_hosts }
+    }
+
+    /// Whether `host:port` is allowlisted.
+    pub fn allows(&self, host: &str, port: u16) -> bool {
+        self.allowed_hosts
+            .iter()
+            .any(|(h, p)| h == host && p.is_none_or(|p| p == port))
+    }
+
+    /// Parses and checks `input` syntactically under this policy.
+    pub fn parse(&self, input: &str) -> Result<RemoteUrl, UrlError> {
+        RemoteUrl::parse(input, self)
+    }
+
+    /// Refuses a URL whose host is, or resolves (through `resolve`) to, an address the server
+    /// must not reach, unless the host is allowlisted. `resolve` is injectable so tests never
+    /// look up real names.
+    pub fn check_addresses(
+        &self,
+        url: &RemoteUrl,
+        resolve: impl FnOnce(&str, u16) -> std::io::Result<Vec<IpAddr>>,
+    ) -> Result<(), UrlError> {
+        if self.allows(&url.host, url.port) {
+            return Ok(());
+        }
+        let addrs = match url.host.parse::<IpAddr>() {
+            Ok(ip) => vec![ip],
+            Err(_) => resolve(&url.host, url.port)
+                .map_err(|_| UrlError::Unresolvable(url.host.clone()))?,
+        };
+        if addrs.is_empty() {
+            return Err(UrlError::Unresolvable(url.host.clone()));
+        }
+        for addr in addrs {
+            if !is_public(addr) {
+                return Err(UrlError::PrivateAddress {
+                    host: url.host.clone(),
+                    addr,
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Resolves a host with the system resolver (blocking).
+pub fn system_resolve(host: &str, port: u16) -> std::io::Result<Vec<IpAddr>> {
+    use std::net::ToSocketAddrs;
+    Ok((host, port).to_socket_addrs()?.map(|a| a.ip()).collect())
+}
+
+/// Whether an address is on the public internet: not loopback, private, link-local (which
+/// includes the cloud metadata address 169.254.169.254), shared (100.64/10), benchmarking,
+/// documentation, multicast, broadcast, unspecified or reserved; IPv6 unique-local,
+/// link-local, site-local, multicast, NAT64 of a private address, and IPv4-mapped or
+/// -compatible forms of the IPv4 ranges are refused the same way.
+pub fn is_public(addr: IpAddr) -> bool {
+    match addr {
+        IpAddr::V4(v4) => is_public_v4(v4),
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_public_v4(v4);
+            }
+            let s = v6.segments();
+            // IPv4-compatible (::a.b.c.d) and NAT64 (64:ff9b::/96) embed an IPv4 address.
+            if s[..6] == [0, 0, 0, 0, 0, 0] || s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+                let v4 =
+                    Ipv4Addr::new((s[6] >> 8) as u8, s[6] as u8, (s[7] >> 8) as u8, s[7] as u8);
+                return !v6.is_unspecified() && !v6.is_loopback() && is_public_v4(v4);
+            }
+            !(v6.is_unspecified()
+                || v6.is_loopback()
+                || v6.is_multicast()
+                || (s[0] & 0xfe00) == 0xfc00 // unique local fc00::/7 (incl. fd00:ec2::254)
+                || (s[0] & 0xffc0) == 0xfe80 // link-local
+                || (s[0] & 0xffc0) == 0xfec0 // site-local (deprecated)
+                || (s[0] == 0x2001 && s[1] == 0x0db8) // documentation
+                || (s[0] == 0x2001 && s[1] < 0x0200) // IETF protocol assignments (Teredo, ...)
+                || s[0] == 0x2002 // 6to4 embeds an IPv4 address
+                || v6 == Ipv6Addr::new(0x100, 0, 0, 0, 0, 0, 0, 0))
+        }
+    }
+}
+
+fn is_public_v4(v4: Ipv4Addr) -> bool {
+    let o = v4.octets();
+    !(v4.is_unspecified()
+        || v4.is_loopback()
+        || v4.is_private()
+        || v4.is_link_local()
+        || v4.is_multicast()
+        || v4.is_broadcast()
+        || v4.is_documentation()
+        || o[0] == 0
+        || (o[0] == 100 && (o[1] & 0xc0) == 64) // shared address space 100.64/10
+        || (o[0] == 192 && o[1] == 0 && o[2] == 0) // IETF assignments
+        || (o[0] == 198 && (o[1] & 0xfe) == 18) // benchmarking 198.18/15
+        || o[0] >= 240) // reserved
+}
+
+impl RemoteUrl {
+    /// Checks `input` syntactically and canonicalises it (no name resolution here).
+    pub fn parse(input: &str, policy: &Policy) -> Result<RemoteUrl, UrlError> {
+        let input = input.trim();
+        if input.is_empty() {
+            return Err(UrlError::Empty);
+        }
+        if input.len() > MAX_URL {
+            return Err(UrlError::TooLong);
+        }
+        if input.starts_with('-') {
+            return Err(UrlError::LeadingDash);
+        }
+        if input.chars().any(|c| c.is_control() || c.is_whitespace()) {
+            return Err(UrlError::ControlCharacters);
+        }
+        if input.starts_with('/')
+            || input.starts_with('.')
+            || input.starts_with('~')
+            || input.starts_with('\\')
+            || input.to_ascii_lowercase().starts_with("file:")
+            || input.as_bytes().get(1) == Some(&b':') && input.as_bytes()[0].is_ascii_alphabetic()
+        {
+            return Err(UrlError::LocalPath);
+        }
+        if let Some((transport, _)) = input.split_once("::") {
+            if !transport.contains('/') && !transport.contains(':') {
+                return Err(UrlError::Transport(transport.to_ascii_lowercase()));
+            }
+        }
+        // scp-like `git@host:owner/repo`: git's ssh shorthand, served as https.
+        let input = match scp_like(input) {
+            Some((host, path)) => format!("https://{host}/{path}"),
+            None => input.to_string(),
+        };
+        let parsed = url::Url::parse(&input).map_err(|e| match e {
+            url::ParseError::RelativeUrlWithoutBase => UrlError::LocalPath,
+            other => UrlError::Malformed(other.to_string()),
+        })?;
+        let scheme = match parsed.scheme() {
+            "https" => Scheme::Https,
+            "http" => Scheme::Http,
+            "git" => Scheme::Git,
+            "ssh" => Scheme::Ssh,
+            "file" => return Err(UrlError::LocalPath),
+            other => return Err(UrlError::Scheme(other.to_string())),
+        };
+        if !parsed.username().is_empty() || parsed.password().is_some() {
+            return Err(UrlError::Credentials);
+        }
+        if parsed.query().is_some() || parsed.fragment().is_some() {
+            return Err(UrlError::QueryOrFragment);
+        }
+        let host = match parsed.host() {
+            Some(url::Host::Domain(d)) => {
+                let d = d.trim_end_matches('.').to_ascii_lowercase();
+                let ok = !d.is_empty()
+                    && d.len() <= 253
+                    && d.split('.').all(|l| {
+                        !l.is_empty()
+                            && l.len() <= 63
+                            && !l.starts_with('-')
+                            && l.bytes()
+                                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                    });
+                if !ok {
+                    return Err(UrlError::BadHost);
+                }
+                d
+            }
+            Some(url::Host::Ipv4(ip)) => ip.to_string(),
+            Some(url::Host::Ipv6(ip)) => ip.to_string(),
+            None => return Err(UrlError::BadHost),
+        };
+        let port = parsed.port().unwrap_or(scheme.default_port());
+        if scheme != Scheme::Https && !policy.allows(&host, port) {
+            return Err(UrlError::Scheme(scheme.as_str().to_string()));
+        }
+        let mut path = parsed.path().trim_end_matches('/').to_string();
+        if let Some(p) = path.strip_suffix(".git") {
+            path = p.trim_end_matches('/').to_string();
+        }
+        if path.is_empty() || path == "/" {
+            return Err(UrlError::NoPath);
+        }
+        if path.split('/').any(|s| s == "..") || path.contains("/-") {
+            return Err(UrlError::Malformed(
+                "a path segment may not be '..' or start with '-'".into(),
+            ));
+        }
+        let host_part = if host.contains(':') {
+            format!("[{host}]")
+        } else {
+            host.clone()
+        };
+        let port_part = match parsed.port() {
+            Some(p) if p != scheme.default_port() => format!(":{p}"),
+            _ => String::new(),
+        };
+        let canonical = format!("{}://{host_part}{port_part}{path}", scheme.as_str());
+        Ok(RemoteUrl {
+            scheme,
+            host,
+            port,
+            canonical,
+        })
+    }
+
+    /// The repository id: the first 16 hex digits of SHA-256 of the canonical URL.
+    pub fn id(&self) -> String {
+        let digest = Sha256::digest(self.canonical.as_bytes());
+        digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+/// `user@host:path` (no scheme, a colon before the first slash) as (host, path).
+fn scp_like(input: &str) -> Option<(String, String)> {
+    if input.contains("://") {
+        return None;
+    }
+    let (userhost, path) = input.split_once(':')?;
+    let (_, host) = userhost.rsplit_once('@')?;
+    if host.is_empty() || host.contains('/') || path.starts_with('/') && path.starts_with("//") {
+        return None;
+    }
+    Some((
+        host.to_ascii_lowercase(),
+        path.trim_start_matches('/').to_string(),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok(input: &str) -> String {
+        Policy::default()
+            .parse(input)
+            .unwrap_or_else(|e| panic!("{input}: {e}"))
+            .canonical
+    }
+
+    #[test]
+    fn canonical_forms() {
+        for (input, canonical) in [
+            (
+                "https://github.com/rust-lang/rust",
+                "https://github.com/rust-lang/rust",
+            ),
+            (
+                "https://GitHub.com/rust-lang/rust.git",
+                "https://github.com/rust-lang/rust",
+            ),
+            (
+                "https://github.com/rust-lang/rust/",
+                "https://github.com/rust-lang/rust",
+            ),
+            (
+                "https://github.com/rust-lang/rust.git/",
+                "https://github.com/rust-lang/rust",
+            ),
+            ("  https://github.com:443/a/b  ", "https://github.com/a/b"),
+            (
+                "https://example.com:8443/a/b",
+                "https://example.com:8443/a/b",
+            ),
+            (
+                "git@github.com:rust-lang/rust.git",
+                "https://github.com/rust-lang/rust",
+            ),
+            (
+                "git@GitLab.com:group/sub/proj",
+                "https://gitlab.com/group/sub/proj",
+            ),
+            ("https://git.example.org./x", "https://git.example.org/x"),
+        ] {
+            assert_eq!(ok(input), canonical, "{input}");
+        }
+        // The same repository written differently has one id; different ones differ.
+        let id = |s: &str| Policy::default().parse(s).expect("ok").id();
+        assert_eq!(id("https://github.com/a/b.git"), id("git@github.com:a/b"));
+        assert_ne!(id("https://github.com/a/b"), id("https://github.com/a/c"));
+        assert_eq!(id("https://github.com/a/b").len(), 16);
+        // Known value: sha256("https://github.com/a/b")[..8].
+        let expected: String = Sha256::digest(b"https://github.com/a/b")
+            .iter()
+            .take(8)
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(id("https://github.com/a/b"), expected);
+    }
+
+    #[test]
+    fn refusals_each_say_why() {
+        let p = Policy::default();
+        for (input, want) in [
+            ("", UrlError::Empty),
+            ("-uhttps://x/y", UrlError::LeadingDash),
+            ("--upload-pack=touch /tmp/pwned", UrlError::LeadingDash),
+            ("/etc/passwd", UrlError::LocalPath),
+            ("./repo", UrlError::LocalPath),
+            ("~/repo", UrlError::LocalPath),
+            ("C:\\repo", UrlError::LocalPath),
+            ("file:///etc", UrlError::LocalPath),
+            ("FILE:///etc", UrlError::LocalPath),
+            ("ext::sh -c touch% /tmp/pwned", UrlError::ControlCharacters),
+            ("ext::sh", UrlError::Transport("ext".into())),
+            ("fd::17", UrlError::Transport("fd".into())),
+            ("http://github.com/a/b", UrlError::Scheme("http".into())),
+            ("git://github.com/a/b", UrlError::Scheme("git".into())),
+            ("ssh://github.com/a/b", UrlError::Scheme("ssh".into())),
+            ("ftp://example.com/a", UrlError::Scheme("ftp".into())),
+            ("https://user:pw@github.com/a/b", UrlError::Credentials),
+            ("https://token@github.com/a/b", UrlError::Credentials),
+            ("https://github.com/", UrlError::NoPath),
+            ("https://github.com", UrlError::NoPath),
+            ("https://github.com/a/b?x=1", UrlError::QueryOrFragment),
+            ("https://github.com/a/b#x", UrlError::QueryOrFragment),
+            ("https://exa mple.com/a", UrlError::ControlCharacters),
+            ("https://ex\u{7f}ample.com/a", UrlError::ControlCharacters),
+            ("https://-bad.example/a", UrlError::BadHost),
+        ] {
+            assert_eq!(p.parse(input).err(), Some(want), "{input:?}");
+        }
+        assert_eq!(
+            p.parse(&format!("https://x.com/{}", "a".repeat(MAX_URL)))
+                .err(),
+            Some(UrlError::TooLong)
+        );
+        for e in [UrlError::Empty, UrlError::Credentials, UrlError::LocalPath] {
+            assert!(e.to_string().len() > 15, "a sentence: {e}");
+        }
+    }
+
+    #[test]
+    fn private_addresses_are_refused_unless_allowlisted() {
+        let p = Policy::default();
+        let never = |_: &str, _: u16| -> std::io::Result<Vec<IpAddr>> {
+            panic!("IP literals are checked without resolving")
+        };
+        for literal in [
+            "https://127.0.0.1/a",
+            "https://10.1.2.3/a",
+            "https://172.16.0.1/a",
+            "https://192.168.1.1/a",
+            "https://169.254.169.254/latest",
+            "https://100.64.0.1/a",
+            "https://0.0.0.0/a",
+            "https://[::1]/a",
+            "https://[::ffff:127.0.0.1]/a",
+            "https://[::ffff:169.254.169.254]/a",
+            "https://[fd00:ec2::254]/a",
+            "https://[fe80::1]/a",
+            "https://[64:ff9b::a00:1]/a",
+            "https://2130706433/a",
+            "https://0x7f.1/a",
+        ] {
+            let url = p
+                .parse(literal)
+                .unwrap_or_else(|e| panic!("{literal}: {e}"));
+            assert!(
+                matches!(
+                    p.check_addresses(&url, never),
+                    Err(UrlError::PrivateAddress { .. })
+                ),
+                "{literal} -> {}",
+                url.host
+            );
+        }
+        // Names are resolved through the injected resolver: one private answer is enough.
+        let url = p.parse("https://internal.example/a").expect("ok");
+        let resolver = |_: &str, _: u16| {
+            Ok(vec![
+                "93.184.216.34".parse().expect("ip"),
+                "10.0.0.1".parse().expect("ip"),
+            ])
+        };
+        assert!(matches!(
+            p.check_addresses(&url, resolver),
+            Err(UrlError::PrivateAddress { .. })
+        ));
+        let public = |_: &str, _: u16| Ok(vec!["93.184.216.34".parse().expect("ip")]);
+        assert_eq!(p.check_addresses(&url, public), Ok(()));
+        let nothing = |_: &str, _: u16| Err(std::io::Error::other("nxdomain"));
+        assert_eq!(
+            p.check_addresses(&url, nothing),
+            Err(UrlError::Unresolvable("internal.example".into()))
+        );
+
+        // The allowlist exempts a host (and port) from the checks and opens http/git/ssh for it.
+        let allow = Policy::from_allowed_hosts("127.0.0.1:9418, git.corp.example ,[::1]:8080");
+        let git = allow
+            .parse("git://127.0.0.1:9418/repo.git")
+            .expect("allowlisted git://");
+        assert_eq!(git.canonical, "git://127.0.0.1/repo");
+        assert_eq!(allow.check_addresses(&git, never), Ok(()));
+        assert!(
+            allow.parse("git://127.0.0.1:9419/repo").is_err(),
+            "another port is not allowlisted"
+        );
+        let corp = allow
+            .parse("http://git.corp.example/x")
+            .expect("allowlisted http://");
+        assert_eq!(
+            allow.check_addresses(&corp, |_: &str, _: u16| Ok(vec![
+                "10.0.0.5".parse().expect("ip")
+            ])),
+            Ok(())
+        );
+        let v6 = allow.parse("http://[::1]:8080/r").expect("allowlisted v6");
+        assert_eq!(allow.check_addresses(&v6, never), Ok(()));
+    }
+}
