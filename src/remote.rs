@@ -274,10 +274,11 @@ impl RemoteUrl {
         {
             return Err(UrlError::LocalPath);
         }
-        if let Some((transport, _)) = input.split_once("::") {
-            if !transport.contains('/') && !transport.contains(':') {
-                return Err(UrlError::Transport(transport.to_ascii_lowercase()));
-            }
+        if let Some((transport, _)) = input.split_once("::")
+            && !transport.contains('/')
+            && !transport.contains(':')
+        {
+            return Err(UrlError::Transport(transport.to_ascii_lowercase()));
         }
         // scp-like `git@host:owner/repo`: git's ssh shorthand, served as https.
         let input = match scp_like(input) {
