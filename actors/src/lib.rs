@@ -9,9 +9,13 @@
 //!   blames. Loading and reloading run on the blocking pool, never on the
 //!   actor's thread.
 //!
+//! - [`clone_queue::CloneQueue`] is the only place `git` runs (hosted mode): bounded, hardened,
+//!   one job per repository, with timeouts and a disk cap.
+//!
 //! This crate knows nothing of HTTP or storage; the root package adds routes and WebSockets.
 
 pub mod cache;
+pub mod clone_queue;
 pub mod events;
 pub mod repo_session;
 pub mod snapshot;

@@ -1,3 +1,6 @@
-//! Actor tests against real repositories changed by `git` while sessions watch them.
+//! Actor tests against real repositories changed by `git` while sessions watch them, and real
+//! clones from a `git daemon` on loopback.
 
+mod clone_queue;
+mod common;
 mod session;

@@ -1,8 +1,7 @@
 //! RepoSession and Supervisor: loading, live deltas from the watcher and the poll fallback,
 //! many viewers, restarts.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::time::Duration;
 
 use actix::prelude::*;
@@ -14,43 +13,7 @@ use gitvista_actors::supervisor::{
 use gitvista_actors::{DeltaEvent, RepoId, SessionConfig, Supervisor, ViewerEvent};
 use tokio::sync::mpsc;
 
-fn fixture(name: &str, tmp: &Path) -> PathBuf {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../gitcore/tests/fixtures")
-        .join(format!("{name}.sh"));
-    let dest = tmp.join(name);
-    let out = Command::new("bash")
-        .arg(&script)
-        .arg(&dest)
-        .output()
-        .expect("bash runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    dest
-}
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_AUTHOR_NAME", "A")
-        .env("GIT_AUTHOR_EMAIL", "a@example.com")
-        .env("GIT_COMMITTER_NAME", "C")
-        .env("GIT_COMMITTER_EMAIL", "c@example.com")
-        .output()
-        .expect("git runs");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
+use crate::common::{fixture, git};
 
 /// A viewer that forwards deltas to the test.
 struct Collector(mpsc::UnboundedSender<ViewerEvent>);

@@ -1,0 +1,608 @@
+//! [`CloneQueue`]: the only place GitVista runs `git`.
+//!
+//! Jobs (a clone, a fetch, a deepen) run at most `concurrency` at a time, one per repository;
+//! a request for a repository whose job of the same kind is queued or running joins it;
+//! interactive jobs go ahead of background ones. Every git process runs hardened: a cleared
+//! environment, no system or user configuration (a global file the server owns), no terminal
+//! prompts, only the allowed protocols, no hooks, no redirects, stdin closed, the URL after
+//! `--`, in its own process group, which is killed whole at the wall-clock timeout or when the
+//! clone grows past the disk cap. A clone goes into a temporary directory that is renamed into
+//! `repos/<id>` only on success and removed otherwise. Progress lines on stderr become
+//! [`JobProgress`] messages.
+
+use std::collections::{HashMap, VecDeque};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use actix::prelude::*;
+use tokio::io::AsyncReadExt;
+use tokio::sync::oneshot;
+
+use crate::supervisor::RepoId;
+
+/// How the queue runs git.
+#[derive(Debug, Clone)]
+pub struct CloneConfig {
+    /// The data directory: clones live in `repos/<id>`, work in progress in `tmp/`.
+    pub data_dir: PathBuf,
+    /// The git executable.
+    pub git: PathBuf,
+    /// Jobs running at once.
+    pub concurrency: usize,
+    /// Wall-clock limit of a clone (and of a deepen).
+    pub clone_timeout: Duration,
+    /// Wall-clock limit of a fetch.
+    pub fetch_timeout: Duration,
+    /// Largest repository on disk, in bytes.
+    pub max_bytes: u64,
+    /// Protocols git may use (`GIT_ALLOW_PROTOCOL`): https, plus http/git/ssh when allowlisted
+    /// hosts need them.
+    pub protocols: Vec<String>,
+}
+
+impl CloneConfig {
+    /// Defaults under `data_dir`: 2 at a time, 10 min per clone, 2 min per fetch, 2 GiB, https.
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        CloneConfig {
+            data_dir: data_dir.into(),
+            git: PathBuf::from("git"),
+            concurrency: 2,
+            clone_timeout: Duration::from_secs(600),
+            fetch_timeout: Duration::from_secs(120),
+            max_bytes: 2 << 30,
+            protocols: vec!["https".into()],
+        }
+    }
+
+    /// Where repository `id` lives once cloned.
+    pub fn repo_dir(&self, id: &RepoId) -> PathBuf {
+        self.data_dir.join("repos").join(id.as_str())
+    }
+}
+
+/// What a job does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobKind {
+    /// `git clone --bare --filter=blob:none` of `url` (with `--depth` when given).
+    Clone {
+        /// The canonical remote URL (already checked by the caller).
+        url: String,
+        /// Clone only this many commits first.
+        depth: Option<u32>,
+    },
+    /// `git fetch --prune` of branches and tags.
+    Fetch,
+    /// Fetch the rest of a shallow clone's history.
+    Deepen,
+}
+
+impl JobKind {
+    fn same_job(&self, other: &JobKind) -> bool {
+        matches!(
+            (self, other),
+            (JobKind::Clone { .. }, JobKind::Clone { .. })
+                | (JobKind::Fetch, JobKind::Fetch)
+                | (JobKind::Deepen, JobKind::Deepen)
+        )
+    }
+
+    fn name(&self) -> &'static str {
+        match self {
+            JobKind::Clone { .. } => "clone",
+            JobKind::Fetch => "fetch",
+            JobKind::Deepen => "deepen",
+        }
+    }
+}
+
+/// Who is waiting: a user (interactive) or a timer (background).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Priority {
+    /// Timers: fetches, deepening.
+    Background,
+    /// Someone is looking at a progress bar.
+    Interactive,
+}
+
+/// Progress parsed from git's stderr.
+#[derive(Debug, Clone, PartialEq, Eq, Message)]
+#[rtype(result = "()")]
+pub struct JobProgress {
+    /// The repository.
+    pub id: RepoId,
+    /// The phase as git names it ("Receiving objects", "Resolving deltas", ...).
+    pub phase: String,
+    /// Percent of the phase, when git gives one.
+    pub percent: Option<u8>,
+    /// The whole line, for people.
+    pub text: String,
+}
+
+/// Why a job failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JobError {
+    /// git exited with an error; its last stderr lines say why.
+    #[error("git {kind} failed: {message}")]
+    Git {
+        /// clone, fetch or deepen.
+        kind: &'static str,
+        /// The end of git's stderr.
+        message: String,
+    },
+    /// The wall-clock limit passed; the process group was killed.
+    #[error("git {kind} took longer than {secs} s and was stopped")]
+    Timeout {
+        /// clone, fetch or deepen.
+        kind: &'static str,
+        /// The limit.
+        secs: u64,
+    },
+    /// The repository grew past the disk cap; the process group was killed.
+    #[error("the repository is larger than the {limit}-byte limit")]
+    TooLarge {
+        /// The cap.
+        limit: u64,
+    },
+    /// The job could not start or its files could not be moved.
+    #[error("{0}")]
+    Io(String),
+    /// A fetch or deepen for a repository that is not cloned.
+    #[error("repository {0} is not cloned")]
+    NotCloned(RepoId),
+    /// The queue stopped.
+    #[error("the clone queue stopped")]
+    Stopped,
+}
+
+/// Queues a job; answers when it (or the job it joined) ends.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<(), JobError>")]
+pub struct Enqueue {
+    /// The repository.
+    pub id: RepoId,
+    /// What to run.
+    pub kind: JobKind,
+    /// Interactive jobs go first.
+    pub priority: Priority,
+    /// Where progress goes, if anywhere.
+    pub progress: Option<Recipient<JobProgress>>,
+}
+
+/// Counters, for metrics and tests.
+#[derive(Debug, Message)]
+#[rtype(result = "QueueStats")]
+pub struct GetStats;
+
+/// What the queue has done.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, MessageResponse)]
+pub struct QueueStats {
+    /// git processes started.
+    pub started: u64,
+    /// Jobs that joined one already queued or running.
+    pub joined: u64,
+    /// Jobs running now.
+    pub running: usize,
+    /// Jobs waiting.
+    pub queued: usize,
+}
+
+type Waiter = oneshot::Sender<Result<(), JobError>>;
+
+#[derive(Debug)]
+struct Job {
+    id: RepoId,
+    kind: JobKind,
+    priority: Priority,
+    waiters: Vec<Waiter>,
+    progress: Vec<Recipient<JobProgress>>,
+}
+
+/// The queue of git jobs.
+#[derive(Debug)]
+pub struct CloneQueue {
+    config: CloneConfig,
+    queued: VecDeque<Job>,
+    running: HashMap<RepoId, Job>,
+    stats: QueueStats,
+}
+
+impl CloneQueue {
+    /// A queue running git as `config` says.
+    pub fn new(config: CloneConfig) -> Self {
+        CloneQueue {
+            config,
+            queued: VecDeque::new(),
+            running: HashMap::new(),
+            stats: QueueStats::default(),
+        }
+    }
+
+    fn pump(&mut self, ctx: &mut Context<Self>) {
+        while self.running.len() < self.config.concurrency.max(1) {
+            // The first job of the highest priority whose repository has nothing running.
+            let Some(best) = self
+                .queued
+                .iter()
+                .enumerate()
+                .filter(|(_, j)| !self.running.contains_key(&j.id))
+                .max_by(|(ia, a), (ib, b)| a.priority.cmp(&b.priority).then(ib.cmp(ia)))
+                .map(|(i, _)| i)
+            else {
+                return;
+            };
+            let Some(job) = self.queued.remove(best) else {
+                return;
+            };
+            self.stats.started += 1;
+            let id = job.id.clone();
+            let kind = job.kind.clone();
+            let progress = job.progress.clone();
+            self.running.insert(id.clone(), job);
+            let config = self.config.clone();
+            let work = async move { run_job(&config, &id, &kind, &progress).await };
+            ctx.spawn(
+                actix::fut::wrap_future::<_, Self>(work).map(move |result, act, ctx| {
+                    // The job's repository is known from the running map by elimination.
+                    act.finish(result, ctx);
+                }),
+            );
+        }
+    }
+
+    fn finish(&mut self, result: (RepoId, Result<(), JobError>), ctx: &mut Context<Self>) {
+        let (id, result) = result;
+        if let Some(job) = self.running.remove(&id) {
+            for w in job.waiters {
+                let _ = w.send(result.clone());
+            }
+        }
+        self.pump(ctx);
+    }
+}
+
+impl Actor for CloneQueue {
+    type Context = Context<Self>;
+
+    fn started(&mut self, _: &mut Context<Self>) {
+        // Work left in tmp/ by a crash is half a repository: remove it.
+        let tmp = self.config.data_dir.join("tmp");
+        let _ = std::fs::remove_dir_all(&tmp);
+        let _ = std::fs::create_dir_all(&tmp);
+        let _ = std::fs::create_dir_all(self.config.data_dir.join("repos"));
+        let _ = std::fs::create_dir_all(self.config.data_dir.join("git-home"));
+        let _ = std::fs::write(self.config.data_dir.join("gitconfig"), GITCONFIG);
+    }
+
+    fn stopping(&mut self, _: &mut Context<Self>) -> Running {
+        for job in self
+            .queued
+            .drain(..)
+            .chain(self.running.drain().map(|(_, j)| j))
+        {
+            for w in job.waiters {
+                let _ = w.send(Err(JobError::Stopped));
+            }
+        }
+        Running::Stop
+    }
+}
+
+impl Handler<Enqueue> for CloneQueue {
+    type Result = ResponseFuture<Result<(), JobError>>;
+
+    fn handle(&mut self, msg: Enqueue, ctx: &mut Context<Self>) -> Self::Result {
+        let (tx, rx) = oneshot::channel();
+        let existing = self
+            .running
+            .get_mut(&msg.id)
+            .filter(|j| j.kind.same_job(&msg.kind))
+            .or_else(|| {
+                self.queued
+                    .iter_mut()
+                    .find(|j| j.id == msg.id && j.kind.same_job(&msg.kind))
+            });
+        match existing {
+            Some(job) => {
+                self.stats.joined += 1;
+                job.waiters.push(tx);
+                job.progress.extend(msg.progress);
+                job.priority = job.priority.max(msg.priority);
+            }
+            None => {
+                self.queued.push_back(Job {
+                    id: msg.id,
+                    kind: msg.kind,
+                    priority: msg.priority,
+                    waiters: vec![tx],
+                    progress: msg.progress.into_iter().collect(),
+                });
+                self.pump(ctx);
+            }
+        }
+        Box::pin(async move { rx.await.unwrap_or(Err(JobError::Stopped)) })
+    }
+}
+
+impl Handler<GetStats> for CloneQueue {
+    type Result = QueueStats;
+
+    fn handle(&mut self, _: GetStats, _: &mut Context<Self>) -> QueueStats {
+        QueueStats {
+            running: self.running.len(),
+            queued: self.queued.len(),
+            ..self.stats
+        }
+    }
+}
+
+/// The global git configuration the server owns: nothing a user's or the system's configuration
+/// could add, no hooks, no redirects, no credential helpers.
+const GITCONFIG: &str = "[core]\n\thooksPath = /dev/null\n\tfsmonitor = false\n[http]\n\tfollowRedirects = false\n[credential]\n\thelper =\n[protocol]\n\tallow = never\n[protocol \"https\"]\n\tallow = always\n[transfer]\n\tfsckObjects = false\n[gc]\n\tauto = 0\n[fetch]\n\twriteCommitGraph = true\n";
+
+/// A git command with the hardened environment.
+fn git_command(config: &CloneConfig, cwd: &Path) -> tokio::process::Command {
+    let mut cmd = tokio::process::Command::new(&config.git);
+    cmd.current_dir(cwd)
+        .env_clear()
+        .env(
+            "PATH",
+            std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin".into()),
+        )
+        .env("HOME", config.data_dir.join("git-home"))
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", config.data_dir.join("gitconfig"))
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .env("GIT_ASKPASS", "/bin/false")
+        .env("SSH_ASKPASS", "/bin/false")
+        .env(
+            "GIT_SSH_COMMAND",
+            "ssh -o BatchMode=yes -o StrictHostKeyChecking=yes",
+        )
+        .env("GIT_ALLOW_PROTOCOL", config.protocols.join(":"))
+        .env("GIT_NO_LAZY_FETCH", "1")
+        .env("LC_ALL", "C")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .process_group(0);
+    // protocol.<name>.allow for the extra protocols the operator allowed (http/git/ssh for
+    // allowlisted hosts); the URL itself was checked before it got here.
+    for p in &config.protocols {
+        cmd.arg("-c").arg(format!("protocol.{p}.allow=always"));
+    }
+    cmd
+}
+
+/// Bytes under `dir`.
+fn dir_size(dir: &Path) -> u64 {
+    let mut total = 0;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            match e.metadata() {
+                Ok(m) if m.is_dir() => stack.push(e.path()),
+                Ok(m) => total += m.len(),
+                Err(_) => {}
+            }
+        }
+    }
+    total
+}
+
+/// Parses one progress line: "Receiving objects:  72% (1450/2013), 1.2 MiB | 3 MiB/s".
+pub fn parse_progress(line: &str) -> Option<(String, Option<u8>)> {
+    let line = line.trim().trim_start_matches("remote:").trim();
+    let (phase, rest) = line.split_once(':')?;
+    if phase.is_empty()
+        || phase.len() > 40
+        || !phase.chars().all(|c| c.is_ascii_alphabetic() || c == ' ')
+        || matches!(phase, "fatal" | "error" | "warning" | "hint")
+    {
+        return None;
+    }
+    let percent = rest
+        .trim()
+        .split_once('%')
+        .and_then(|(p, _)| p.trim().parse::<u8>().ok())
+        .filter(|p| *p <= 100);
+    Some((phase.to_string(), percent))
+}
+
+fn kill_group(pid: Option<u32>) {
+    if let Some(pid) = pid.and_then(|p| i32::try_from(p).ok()) {
+        let _ = nix::sys::signal::killpg(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+}
+
+/// Runs one job to its end. Answers the job's repository id with the outcome.
+async fn run_job(
+    config: &CloneConfig,
+    id: &RepoId,
+    kind: &JobKind,
+    progress: &[Recipient<JobProgress>],
+) -> (RepoId, Result<(), JobError>) {
+    let result = run_job_inner(config, id, kind, progress).await;
+    (id.clone(), result)
+}
+
+async fn run_job_inner(
+    config: &CloneConfig,
+    id: &RepoId,
+    kind: &JobKind,
+    progress: &[Recipient<JobProgress>],
+) -> Result<(), JobError> {
+    let final_dir = config.repo_dir(id);
+    let (mut cmd, work_dir, timeout) = match kind {
+        JobKind::Clone { url, depth } => {
+            static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+            let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let tmp = config.data_dir.join("tmp").join(format!(
+                "{}-{}-{n}",
+                id.as_str(),
+                std::process::id()
+            ));
+            let mut cmd = git_command(config, &config.data_dir);
+            cmd.args([
+                "clone",
+                "--bare",
+                "--filter=blob:none",
+                "--progress",
+                "--no-local",
+            ]);
+            if let Some(d) = depth {
+                cmd.arg(format!("--depth={d}"));
+            }
+            cmd.arg("--").arg(url).arg(&tmp);
+            (cmd, tmp, config.clone_timeout)
+        }
+        JobKind::Fetch | JobKind::Deepen => {
+            if !final_dir.join("HEAD").is_file() {
+                return Err(JobError::NotCloned(id.clone()));
+            }
+            let mut cmd = git_command(config, &final_dir);
+            cmd.args(["fetch", "--prune", "--progress", "--no-write-fetch-head"]);
+            if *kind == JobKind::Deepen && final_dir.join("shallow").exists() {
+                cmd.arg("--unshallow");
+            }
+            cmd.args([
+                "--",
+                "origin",
+                "+refs/heads/*:refs/heads/*",
+                "+refs/tags/*:refs/tags/*",
+            ]);
+            (cmd, final_dir.clone(), config.fetch_timeout)
+        }
+    };
+    let name = kind.name();
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| JobError::Io(format!("cannot run git: {e}")))?;
+    let pid = child.id();
+    let mut stderr = child.stderr.take();
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut tail = String::new();
+    let mut buf = vec![0u8; 4096];
+    let mut line = Vec::new();
+    let mut size_check = tokio::time::interval(Duration::from_millis(500));
+    let outcome: Result<std::process::ExitStatus, JobError> = loop {
+        tokio::select! {
+            read = async {
+                match stderr.as_mut() {
+                    Some(s) => s.read(&mut buf).await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                match read {
+                    Ok(0) | Err(_) => {
+                        stderr = None;
+                    }
+                    Ok(n) => {
+                        for &b in &buf[..n] {
+                            if b == b'\r' || b == b'\n' {
+                                let text = String::from_utf8_lossy(&line).trim().to_string();
+                                line.clear();
+                                if text.is_empty() {
+                                    continue;
+                                }
+                                if let Some((phase, percent)) = parse_progress(&text) {
+                                    for p in progress {
+                                        let _ = p.try_send(JobProgress {
+                                            id: id.clone(),
+                                            phase: phase.clone(),
+                                            percent,
+                                            text: text.clone(),
+                                        });
+                                    }
+                                }
+                                tail.push_str(&text);
+                                tail.push('\n');
+                                if tail.len() > 4096 {
+                                    tail.drain(..tail.len() - 2048);
+                                }
+                            } else if line.len() < 4096 {
+                                line.push(b);
+                            }
+                        }
+                    }
+                }
+            }
+            status = child.wait(), if stderr.is_none() => {
+                break status.map_err(|e| JobError::Io(e.to_string()));
+            }
+            _ = size_check.tick() => {
+                if dir_size(&work_dir) > config.max_bytes {
+                    kill_group(pid);
+                    let _ = child.wait().await;
+                    break Err(JobError::TooLarge { limit: config.max_bytes });
+                }
+            }
+            _ = tokio::time::sleep_until(deadline) => {
+                kill_group(pid);
+                let _ = child.wait().await;
+                break Err(JobError::Timeout { kind: name, secs: timeout.as_secs() });
+            }
+        }
+    };
+    let is_clone = matches!(kind, JobKind::Clone { .. });
+    let cleanup = |e: JobError| {
+        if is_clone {
+            let _ = std::fs::remove_dir_all(&work_dir);
+        }
+        Err(e)
+    };
+    let status = match outcome {
+        Ok(s) => s,
+        Err(e) => return cleanup(e),
+    };
+    if !status.success() {
+        let message = tail
+            .lines()
+            .rfind(|l| parse_progress(l).is_none())
+            .unwrap_or("no message")
+            .to_string();
+        return cleanup(JobError::Git {
+            kind: name,
+            message,
+        });
+    }
+    if dir_size(&work_dir) > config.max_bytes {
+        return cleanup(JobError::TooLarge {
+            limit: config.max_bytes,
+        });
+    }
+    if is_clone {
+        let _ = std::fs::remove_dir_all(&final_dir);
+        std::fs::rename(&work_dir, &final_dir).map_err(|e| {
+            let _ = std::fs::remove_dir_all(&work_dir);
+            JobError::Io(format!("cannot move the clone into place: {e}"))
+        })?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_progress;
+
+    #[test]
+    fn progress_lines() {
+        assert_eq!(
+            parse_progress("Receiving objects:  72% (1450/2013), 1.20 MiB | 3.00 MiB/s"),
+            Some(("Receiving objects".into(), Some(72)))
+        );
+        assert_eq!(
+            parse_progress("remote: Counting objects: 100% (5/5), done."),
+            Some(("Counting objects".into(), Some(100)))
+        );
+        assert_eq!(parse_progress("Cloning into bare repository '/x'..."), None);
+        assert_eq!(parse_progress("fatal: repository 'x' not found"), None);
+    }
+}

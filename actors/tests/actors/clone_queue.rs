@@ -1,0 +1,288 @@
+//! The CloneQueue against a real `git daemon` on 127.0.0.1: clones, joins, fetches, deepening,
+//! timeouts, the disk cap, failures and hostile "URLs".
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use actix::prelude::*;
+use gitvista_actors::RepoId;
+use gitvista_actors::clone_queue::{
+    CloneConfig, CloneQueue, Enqueue, GetStats, JobError, JobKind, JobProgress, Priority,
+};
+
+use crate::common::{fixture, git};
+
+/// A `git daemon` serving `base` on a free loopback port; killed when dropped.
+struct Daemon {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn daemon(base: &Path) -> Daemon {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("free port")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let mut child = Command::new("git")
+        .args([
+            "daemon",
+            "--export-all",
+            "--reuseaddr",
+            "--listen=127.0.0.1",
+            &format!("--port={port}"),
+            &format!("--base-path={}", base.display()),
+            &base.display().to_string(),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("git daemon");
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Daemon { child, port };
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!("git daemon did not start");
+}
+
+fn config(data: &Path) -> CloneConfig {
+    CloneConfig {
+        protocols: vec!["https".into(), "git".into()],
+        ..CloneConfig::new(data)
+    }
+}
+
+fn id(s: &str) -> RepoId {
+    RepoId::parse(s).expect("id")
+}
+
+fn clone_job(repo: &str, url: String) -> Enqueue {
+    Enqueue {
+        id: id(repo),
+        kind: JobKind::Clone { url, depth: None },
+        priority: Priority::Interactive,
+        progress: None,
+    }
+}
+
+fn count(dir: &Path) -> u64 {
+    git(dir, &["rev-list", "--all", "--count"])
+        .parse()
+        .expect("count")
+}
+
+fn tmp_is_empty(data: &Path) -> bool {
+    std::fs::read_dir(data.join("tmp")).map_or(true, |mut d| d.next().is_none())
+}
+
+/// Source repositories under one served directory: `linear` (30 commits).
+fn served() -> (tempfile::TempDir, PathBuf, Daemon) {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let serve = tmp.path().join("serve");
+    std::fs::create_dir_all(&serve).expect("dir");
+    let src = fixture("linear", tmp.path()).join("repo");
+    std::fs::rename(&src, serve.join("linear")).expect("move");
+    let d = daemon(&serve);
+    (tmp, serve, d)
+}
+
+struct Progress(std::sync::Arc<std::sync::Mutex<Vec<JobProgress>>>);
+impl Actor for Progress {
+    type Context = Context<Self>;
+}
+impl Handler<JobProgress> for Progress {
+    type Result = ();
+    fn handle(&mut self, msg: JobProgress, _: &mut Context<Self>) {
+        self.0.lock().expect("lock").push(msg);
+    }
+}
+
+#[actix::test]
+async fn clones_over_git_daemon_and_fetches_what_was_pushed() {
+    let (tmp, serve, d) = served();
+    let data = tmp.path().join("data");
+    let queue = CloneQueue::new(config(&data)).start();
+    let url = format!("git://127.0.0.1:{}/linear", d.port);
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let progress = Progress(seen.clone()).start();
+    let mut job = clone_job("abc", url.clone());
+    job.progress = Some(progress.recipient());
+    queue.send(job).await.expect("mailbox").expect("clones");
+    let clone = data.join("repos/abc");
+    assert!(clone.join("HEAD").is_file());
+    assert_eq!(count(&clone), count(&serve.join("linear")));
+    assert!(tmp_is_empty(&data), "nothing left in tmp/");
+    assert!(
+        seen.lock()
+            .expect("lock")
+            .iter()
+            .any(|p| p.phase.contains("objects")),
+        "progress lines arrive: {:?}",
+        seen.lock().expect("lock")
+    );
+
+    // A commit pushed to the source arrives with the next fetch.
+    let src = serve.join("linear");
+    std::fs::write(src.join("new.txt"), "new").expect("write");
+    git(&src, &["add", "new.txt"]);
+    git(&src, &["commit", "-q", "-m", "after the clone"]);
+    queue
+        .send(Enqueue {
+            id: id("abc"),
+            kind: JobKind::Fetch,
+            priority: Priority::Background,
+            progress: None,
+        })
+        .await
+        .expect("mailbox")
+        .expect("fetches");
+    assert_eq!(count(&clone), count(&src));
+    assert_eq!(
+        git(&clone, &["rev-parse", "refs/heads/main"]),
+        git(&src, &["rev-parse", "HEAD"])
+    );
+    // A fetch for a repository never cloned is refused without running git.
+    let err = queue
+        .send(Enqueue {
+            id: id("nope"),
+            kind: JobKind::Fetch,
+            priority: Priority::Background,
+            progress: None,
+        })
+        .await
+        .expect("mailbox")
+        .expect_err("not cloned");
+    assert_eq!(err, JobError::NotCloned(id("nope")));
+}
+
+#[actix::test]
+async fn ten_requests_for_one_repository_start_one_clone() {
+    let (tmp, _serve, d) = served();
+    let data = tmp.path().join("data");
+    let queue = CloneQueue::new(config(&data)).start();
+    let url = format!("git://127.0.0.1:{}/linear", d.port);
+    let jobs: Vec<_> = (0..10)
+        .map(|_| queue.send(clone_job("same", url.clone())))
+        .collect();
+    for j in jobs {
+        j.await.expect("mailbox").expect("clones");
+    }
+    let stats = queue.send(GetStats).await.expect("mailbox");
+    assert_eq!((stats.started, stats.joined), (1, 9), "{stats:?}");
+}
+
+#[actix::test]
+async fn a_shallow_first_clone_deepens_to_the_whole_history() {
+    let (tmp, serve, d) = served();
+    let data = tmp.path().join("data");
+    let queue = CloneQueue::new(config(&data)).start();
+    let url = format!("git://127.0.0.1:{}/linear", d.port);
+    let mut job = clone_job("shallow", url);
+    job.kind = JobKind::Clone {
+        url: format!("git://127.0.0.1:{}/linear", d.port),
+        depth: Some(5),
+    };
+    queue.send(job).await.expect("mailbox").expect("clones");
+    let clone = data.join("repos/shallow");
+    assert_eq!(count(&clone), 5);
+    queue
+        .send(Enqueue {
+            id: id("shallow"),
+            kind: JobKind::Deepen,
+            priority: Priority::Background,
+            progress: None,
+        })
+        .await
+        .expect("mailbox")
+        .expect("deepens");
+    assert_eq!(count(&clone), count(&serve.join("linear")));
+    assert!(!clone.join("shallow").exists());
+}
+
+#[actix::test]
+async fn timeouts_size_caps_and_failures_leave_no_directory() {
+    let (tmp, _serve, d) = served();
+    let data = tmp.path().join("data");
+    let url = format!("git://127.0.0.1:{}/linear", d.port);
+
+    let slow = CloneQueue::new(CloneConfig {
+        clone_timeout: Duration::from_millis(1),
+        ..config(&data)
+    })
+    .start();
+    let err = slow
+        .send(clone_job("slow", url.clone()))
+        .await
+        .expect("mailbox")
+        .expect_err("times out");
+    assert!(matches!(err, JobError::Timeout { .. }), "{err}");
+    assert!(!data.join("repos/slow").exists() && tmp_is_empty(&data));
+
+    let small = CloneQueue::new(CloneConfig {
+        max_bytes: 1000,
+        ..config(&data)
+    })
+    .start();
+    let err = small
+        .send(clone_job("big", url.clone()))
+        .await
+        .expect("mailbox")
+        .expect_err("too large");
+    assert_eq!(err, JobError::TooLarge { limit: 1000 });
+    assert!(!data.join("repos/big").exists() && tmp_is_empty(&data));
+
+    let queue = CloneQueue::new(config(&data)).start();
+    let err = queue
+        .send(clone_job(
+            "missing",
+            format!("git://127.0.0.1:{}/no-such-repo", d.port),
+        ))
+        .await
+        .expect("mailbox")
+        .expect_err("fails");
+    assert!(
+        matches!(&err, JobError::Git { kind: "clone", message } if !message.is_empty()),
+        "{err}"
+    );
+    assert!(!data.join("repos/missing").exists() && tmp_is_empty(&data));
+}
+
+#[actix::test]
+async fn option_like_and_local_urls_never_execute_anything() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("data");
+    let marker = tmp.path().join("pwned");
+    let queue = CloneQueue::new(config(&data)).start();
+    let local = fixture("linear", tmp.path()).join("repo");
+    for (n, url) in [
+        format!("--upload-pack=touch {}", marker.display()),
+        format!("-u touch {}", marker.display()),
+        format!("ext::sh -c touch% {}", marker.display()),
+        local.display().to_string(),
+        format!("file://{}", local.display()),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let err = queue
+            .send(clone_job(&format!("evil{n}"), url.clone()))
+            .await
+            .expect("mailbox")
+            .expect_err("refused by git");
+        assert!(matches!(err, JobError::Git { .. }), "{url}: {err}");
+        assert!(!marker.exists(), "{url} ran a command");
+        assert!(!data.join(format!("repos/evil{n}")).exists());
+    }
+}
