@@ -13,4 +13,5 @@ pub mod highlight;
 pub mod remote;
 pub mod routes;
 pub mod startup;
+pub mod store;
 pub mod ws;

@@ -3,4 +3,5 @@
 mod api;
 mod helpers;
 mod log_command;
+mod store;
 mod ws;

@@ -1,0 +1,331 @@
+//! Hosted mode's metadata store: diesel over SQLite (the default, `gitvista.db` in the data
+//! directory) or PostgreSQL (`DATABASE_URL=postgres://...`), one code path for both through a
+//! `MultiConnection`, pooled with r2d2, migrations embedded per backend.
+//!
+//! Every call blocks: handlers run them through `web::block`, actors through `spawn_blocking`;
+//! never on an async worker or actor thread.
+
+pub mod schema;
+
+use diesel::prelude::*;
+use diesel::r2d2::{self, ManageConnection};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+use schema::repos;
+
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+
+/// A connection to either backend.
+#[derive(diesel::MultiConnection)]
+pub enum AnyConnection {
+    /// PostgreSQL.
+    Postgresql(diesel::PgConnection),
+    /// SQLite.
+    Sqlite(diesel::SqliteConnection),
+}
+
+impl std::fmt::Debug for AnyConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            AnyConnection::Postgresql(_) => "AnyConnection::Postgresql",
+            AnyConnection::Sqlite(_) => "AnyConnection::Sqlite",
+        })
+    }
+}
+
+/// Why the store failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Connecting or pooling failed.
+    #[error("database connection: {0}")]
+    Connection(String),
+    /// A query failed.
+    #[error("database query: {0}")]
+    Query(#[from] diesel::result::Error),
+    /// Migrations failed.
+    #[error("database migration: {0}")]
+    Migration(String),
+}
+
+/// Opens connections for r2d2, choosing the backend from the URL's scheme (diesel's own
+/// `establish` would fall back to SQLite and create a file named after a PostgreSQL URL).
+#[derive(Debug, Clone)]
+pub struct Manager {
+    url: String,
+}
+
+fn is_postgres(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
+}
+
+impl ManageConnection for Manager {
+    type Connection = AnyConnection;
+    type Error = r2d2::Error;
+
+    fn connect(&self) -> Result<AnyConnection, r2d2::Error> {
+        if is_postgres(&self.url) {
+            diesel::PgConnection::establish(&self.url)
+                .map(AnyConnection::Postgresql)
+                .map_err(r2d2::Error::ConnectionError)
+        } else {
+            let mut c = diesel::SqliteConnection::establish(&self.url)
+                .map_err(r2d2::Error::ConnectionError)?;
+            // WAL lets readers and the writer proceed together; a busy writer waits, not fails.
+            diesel::sql_query("PRAGMA journal_mode = WAL")
+                .execute(&mut c)
+                .map_err(r2d2::Error::QueryError)?;
+            for pragma in [
+                "PRAGMA busy_timeout = 5000",
+                "PRAGMA foreign_keys = ON",
+                "PRAGMA synchronous = NORMAL",
+            ] {
+                diesel::sql_query(pragma)
+                    .execute(&mut c)
+                    .map_err(r2d2::Error::QueryError)?;
+            }
+            Ok(AnyConnection::Sqlite(c))
+        }
+    }
+
+    fn is_valid(&self, conn: &mut AnyConnection) -> Result<(), r2d2::Error> {
+        diesel::sql_query("SELECT 1")
+            .execute(conn)
+            .map(|_| ())
+            .map_err(r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, _: &mut AnyConnection) -> bool {
+        false
+    }
+}
+
+/// A repository row.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
+#[diesel(table_name = repos)]
+pub struct Repo {
+    /// 16 hex digits of SHA-256 of the canonical URL.
+    pub id: String,
+    /// The URL git clones.
+    pub canonical_url: String,
+    /// The URL as the user pasted it.
+    pub display_url: String,
+    /// Always false until private repositories arrive.
+    pub is_private: bool,
+    /// pending, cloning, ready, fetching, error, evicted.
+    pub state: String,
+    /// Why the last clone or fetch failed.
+    pub error_message: Option<String>,
+    /// The last progress line of a running clone.
+    pub progress: Option<String>,
+    /// Size of the clone.
+    pub disk_bytes: i64,
+    /// Commits in the clone.
+    pub commit_count: i64,
+    /// When the last fetch finished.
+    pub last_fetch_at: Option<i64>,
+    /// When someone last looked at it.
+    pub last_access_at: Option<i64>,
+    /// When it was first asked for.
+    pub created_at: i64,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = repos)]
+struct NewRepo<'a> {
+    id: &'a str,
+    canonical_url: &'a str,
+    display_url: &'a str,
+    state: &'a str,
+    created_at: i64,
+    last_access_at: Option<i64>,
+}
+
+/// The store: a connection pool.
+#[derive(Clone)]
+pub struct Store {
+    pool: r2d2::Pool<Manager>,
+    backend: &'static str,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("backend", &self.backend)
+            .finish()
+    }
+}
+
+/// Seconds since the epoch.
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+impl Store {
+    /// Opens (and migrates) the store at `url`: `postgres://...`, or a SQLite file path.
+    pub fn open(url: &str, max_connections: u32) -> Result<Store, StoreError> {
+        let pool = r2d2::Pool::builder()
+            .max_size(max_connections.max(1))
+            .connection_timeout(std::time::Duration::from_secs(10))
+            .build(Manager {
+                url: url.to_string(),
+            })
+            .map_err(|e| StoreError::Connection(e.to_string()))?;
+        let store = Store {
+            pool,
+            backend: if is_postgres(url) {
+                "postgres"
+            } else {
+                "sqlite"
+            },
+        };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    /// "postgres" or "sqlite".
+    pub fn backend(&self) -> &'static str {
+        self.backend
+    }
+
+    fn conn(&self) -> Result<r2d2::PooledConnection<Manager>, StoreError> {
+        self.pool
+            .get()
+            .map_err(|e| StoreError::Connection(e.to_string()))
+    }
+
+    /// Runs pending migrations; answers how many ran.
+    pub fn migrate(&self) -> Result<usize, StoreError> {
+        let mut conn = self.conn()?;
+        let ran = match &mut *conn {
+            AnyConnection::Sqlite(c) => {
+                c.run_pending_migrations(SQLITE_MIGRATIONS).map(|v| v.len())
+            }
+            AnyConnection::Postgresql(c) => c
+                .run_pending_migrations(POSTGRES_MIGRATIONS)
+                .map(|v| v.len()),
+        };
+        ran.map_err(|e| StoreError::Migration(e.to_string()))
+    }
+
+    /// The repository `id`, inserting it as `pending` if new; answers it and whether it was
+    /// created by this call (a concurrent insert of the same id loses quietly and reads the
+    /// winner's row).
+    pub fn upsert_repo(
+        &self,
+        id: &str,
+        canonical_url: &str,
+        display_url: &str,
+    ) -> Result<(Repo, bool), StoreError> {
+        let mut conn = self.conn()?;
+        // ON CONFLICT is not expressible through a MultiConnection: a duplicate key is the
+        // "already there" answer instead.
+        let inserted = diesel::insert_into(repos::table)
+            .values(&NewRepo {
+                id,
+                canonical_url,
+                display_url,
+                state: "pending",
+                created_at: now(),
+                last_access_at: Some(now()),
+            })
+            .execute(&mut *conn);
+        let created = match inserted {
+            Ok(n) => n == 1,
+            Err(diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::UniqueViolation,
+                _,
+            )) => false,
+            Err(e) => return Err(e.into()),
+        };
+        let repo = repos::table
+            .find(id)
+            .select(Repo::as_select())
+            .first(&mut *conn)?;
+        Ok((repo, created))
+    }
+
+    /// The repository `id`.
+    pub fn repo(&self, id: &str) -> Result<Option<Repo>, StoreError> {
+        let mut conn = self.conn()?;
+        Ok(repos::table
+            .find(id)
+            .select(Repo::as_select())
+            .first(&mut *conn)
+            .optional()?)
+    }
+
+    /// Every repository, most recently accessed first.
+    pub fn repos(&self) -> Result<Vec<Repo>, StoreError> {
+        let mut conn = self.conn()?;
+        Ok(repos::table
+            .order((repos::last_access_at.desc(), repos::id))
+            .select(Repo::as_select())
+            .load(&mut *conn)?)
+    }
+
+    /// Repositories in one of `states`.
+    pub fn repos_in(&self, states: &[&str]) -> Result<Vec<Repo>, StoreError> {
+        let mut conn = self.conn()?;
+        Ok(repos::table
+            .filter(repos::state.eq_any(states))
+            .order(repos::id)
+            .select(Repo::as_select())
+            .load(&mut *conn)?)
+    }
+
+    /// Sets the state, clearing or setting the error and progress.
+    pub fn set_state(
+        &self,
+        id: &str,
+        state: &str,
+        error: Option<&str>,
+        progress: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        let mut conn = self.conn()?;
+        Ok(diesel::update(repos::table.find(id))
+            .set((
+                repos::state.eq(state),
+                repos::error_message.eq(error),
+                repos::progress.eq(progress),
+            ))
+            .execute(&mut *conn)?
+            == 1)
+    }
+
+    /// Records a finished clone or fetch.
+    pub fn set_fetched(&self, id: &str, commits: i64, disk_bytes: i64) -> Result<bool, StoreError> {
+        let mut conn = self.conn()?;
+        Ok(diesel::update(repos::table.find(id))
+            .set((
+                repos::last_fetch_at.eq(Some(now())),
+                repos::commit_count.eq(commits),
+                repos::disk_bytes.eq(disk_bytes),
+            ))
+            .execute(&mut *conn)?
+            == 1)
+    }
+
+    /// Records that someone looked at the repository.
+    pub fn touch(&self, id: &str) -> Result<bool, StoreError> {
+        let mut conn = self.conn()?;
+        Ok(diesel::update(repos::table.find(id))
+            .set(repos::last_access_at.eq(Some(now())))
+            .execute(&mut *conn)?
+            == 1)
+    }
+
+    /// Deletes the repository row (and its jobs and access rows).
+    pub fn delete_repo(&self, id: &str) -> Result<bool, StoreError> {
+        let mut conn = self.conn()?;
+        let id = id.to_string();
+        conn.transaction(|c| {
+            diesel::delete(schema::jobs::table.filter(schema::jobs::repo_id.eq(&id))).execute(c)?;
+            diesel::delete(schema::repo_access::table.filter(schema::repo_access::repo_id.eq(&id)))
+                .execute(c)?;
+            Ok(diesel::delete(repos::table.find(&id)).execute(c)? == 1)
+        })
+    }
+}

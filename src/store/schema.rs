@@ -1,0 +1,60 @@
+//! The tables (written by hand; both migration sets create exactly these).
+
+diesel::table! {
+    users (id) {
+        id -> Text,
+        github_id -> BigInt,
+        github_login -> Text,
+        email -> Nullable<Text>,
+        display_name -> Nullable<Text>,
+        avatar_url -> Nullable<Text>,
+        access_token -> Binary,
+        plan -> Text,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    repos (id) {
+        id -> Text,
+        canonical_url -> Text,
+        display_url -> Text,
+        is_private -> Bool,
+        state -> Text,
+        error_message -> Nullable<Text>,
+        progress -> Nullable<Text>,
+        disk_bytes -> BigInt,
+        commit_count -> BigInt,
+        last_fetch_at -> Nullable<BigInt>,
+        last_access_at -> Nullable<BigInt>,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    repo_access (repo_id, user_id) {
+        repo_id -> Text,
+        user_id -> Text,
+        role -> Text,
+        granted_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    jobs (id) {
+        id -> Text,
+        repo_id -> Text,
+        kind -> Text,
+        state -> Text,
+        progress -> Nullable<Text>,
+        started_at -> Nullable<BigInt>,
+        finished_at -> Nullable<BigInt>,
+        error_message -> Nullable<Text>,
+    }
+}
+
+diesel::joinable!(jobs -> repos (repo_id));
+diesel::joinable!(repo_access -> repos (repo_id));
+diesel::joinable!(repo_access -> users (user_id));
+diesel::allow_tables_to_appear_in_same_query!(users, repos, repo_access, jobs);
