@@ -1,20 +1,70 @@
-//! Validated settings for `gitvista open`.
+//! Validated settings for `gitvista open` (local mode) and `gitvista serve` (hosted mode).
 
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// What `gitvista open` serves and where.
+/// What the server serves and where.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// Address to bind (127.0.0.1 by default: local mode is for this machine only).
+    /// Address to bind (127.0.0.1 by default).
     pub host: IpAddr,
     /// Port to bind; 0 picks a free one (tests).
     pub port: u16,
-    /// The repository served as `local`.
-    pub repo_path: PathBuf,
+    /// Local or hosted.
+    pub mode: Mode,
     /// WebSocket heartbeat and queue limits.
     pub ws: WsSettings,
+}
+
+/// Which product the server is.
+#[derive(Debug, Clone)]
+pub enum Mode {
+    /// `gitvista open`: one repository on this machine, served as `local`.
+    Local {
+        /// The repository.
+        repo_path: PathBuf,
+    },
+    /// `gitvista serve`: repositories pasted by users, cloned into the data directory.
+    Hosted(HostedConfig),
+}
+
+/// Settings of hosted mode.
+#[derive(Debug, Clone)]
+pub struct HostedConfig {
+    /// Where clones (`repos/`), work in progress (`tmp/`) and `gitvista.db` live.
+    pub data_dir: PathBuf,
+    /// `postgres://...` for PostgreSQL; `None` for SQLite in the data directory.
+    pub database_url: Option<String>,
+    /// Hosts exempt from the address checks (`GITVISTA_ALLOWED_HOSTS`).
+    pub allowed_hosts: String,
+    /// git jobs at once.
+    pub clone_concurrency: usize,
+    /// Wall-clock limit of a clone.
+    pub clone_timeout: Duration,
+    /// Largest repository on disk, in bytes.
+    pub max_repo_bytes: u64,
+}
+
+impl HostedConfig {
+    /// Defaults for `data_dir`.
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        HostedConfig {
+            data_dir: data_dir.into(),
+            database_url: None,
+            allowed_hosts: String::new(),
+            clone_concurrency: 2,
+            clone_timeout: Duration::from_secs(600),
+            max_repo_bytes: 2 << 30,
+        }
+    }
+
+    /// The database URL: the configured one, else `gitvista.db` in the data directory.
+    pub fn database(&self) -> String {
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("gitvista.db").display().to_string())
+    }
 }
 
 /// How WebSocket viewers are kept alive and bounded.

@@ -10,6 +10,7 @@ pub mod config;
 pub mod encoding;
 pub mod error;
 pub mod highlight;
+pub mod hosted;
 pub mod remote;
 pub mod routes;
 pub mod startup;

@@ -11,8 +11,9 @@ use actix_web::{App, HttpServer, web};
 use gitvista_actors::supervisor::{CloseAllViewers, Register};
 use gitvista_actors::{RepoId, SessionConfig, Supervisor};
 
-use crate::config::Config;
+use crate::config::{Config, Mode};
 use crate::error::ApiError;
+use crate::hosted::Hosted;
 use crate::routes::{self, AppState};
 
 /// How long viewers get to receive their close frame before the server stops.
@@ -60,22 +61,31 @@ impl std::fmt::Debug for Application {
 }
 
 impl Application {
-    /// Binds `config.host:config.port` (port 0: any free port) and registers the local repository.
+    /// Binds `config.host:config.port` (port 0: any free port); in local mode registers the
+    /// repository as `local`, in hosted mode opens the store and serves what is cloned.
     pub async fn build(config: Config) -> anyhow::Result<Application> {
         let supervisor = Supervisor::new().start();
-        let local = RepoId::parse("local").ok_or_else(|| anyhow::anyhow!("invalid repo id"))?;
-        supervisor
-            .send(Register {
-                id: local,
-                config: SessionConfig::local(&config.repo_path),
-            })
-            .await?;
+        let hosted = match &config.mode {
+            Mode::Local { repo_path } => {
+                let local =
+                    RepoId::parse("local").ok_or_else(|| anyhow::anyhow!("invalid repo id"))?;
+                supervisor
+                    .send(Register {
+                        id: local,
+                        config: SessionConfig::local(repo_path),
+                    })
+                    .await?;
+                None
+            }
+            Mode::Hosted(h) => Some(Hosted::start(h.clone(), supervisor.clone())?),
+        };
         let listener = TcpListener::bind((config.host, config.port))?;
         let port = listener.local_addr()?.port();
         let state_supervisor = supervisor.clone();
         let state = AppState {
             supervisor,
             ws: config.ws,
+            hosted,
         };
         let server = HttpServer::new(move || {
             App::new()
@@ -83,6 +93,14 @@ impl Application {
                 .app_data(web::QueryConfig::default().error_handler(|e, _| {
                     ApiError::bad_request(format!("invalid query: {e}"), "invalid_query").into()
                 }))
+                .app_data(
+                    web::JsonConfig::default()
+                        .limit(16 * 1024)
+                        .error_handler(|e, _| {
+                            ApiError::bad_request(format!("invalid JSON body: {e}"), "invalid_body")
+                                .into()
+                        }),
+                )
                 .app_data(web::PathConfig::default().error_handler(|e, _| {
                     ApiError::bad_request(format!("invalid path: {e}"), "invalid_path").into()
                 }))

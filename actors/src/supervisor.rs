@@ -130,6 +130,24 @@ impl Handler<StopSession> for Supervisor {
     }
 }
 
+/// Stops a repository's session and forgets its configuration: it is no longer served until
+/// registered again (a deleted or evicted hosted repository).
+#[derive(Debug, Message)]
+#[rtype(result = "bool")]
+pub struct Forget(pub RepoId);
+
+impl Handler<Forget> for Supervisor {
+    type Result = bool;
+
+    fn handle(&mut self, Forget(id): Forget, _: &mut Context<Self>) -> bool {
+        let known = self.known.remove(&id).is_some();
+        if let Some(addr) = self.sessions.remove(&id) {
+            addr.do_send(Shutdown);
+        }
+        known
+    }
+}
+
 /// Sends every viewer of every session a close ("going away"); answers how many viewers were told.
 /// The server sends it before a graceful shutdown.
 #[derive(Debug, Message)]

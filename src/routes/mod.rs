@@ -2,6 +2,7 @@
 
 mod graph;
 mod health;
+mod hosted;
 mod objects;
 mod pages;
 mod repository;
@@ -25,6 +26,8 @@ pub struct AppState {
     pub supervisor: Addr<Supervisor>,
     /// WebSocket heartbeat and queue limits.
     pub ws: crate::config::WsSettings,
+    /// Hosted mode's store, queue and policy (`None` in local mode).
+    pub hosted: Option<Arc<crate::hosted::Hosted>>,
 }
 
 /// The session of repository `id`, started on first use.
@@ -51,6 +54,10 @@ pub async fn snapshot(state: &AppState, id: &str) -> Result<Arc<Snapshot>, ApiEr
 /// Registers every route.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(health::healthz)
+        .service(hosted::create)
+        .service(hosted::list)
+        .service(hosted::status)
+        .service(hosted::delete)
         .service(pages::index)
         .service(pages::graph_page)
         .service(pages::static_file)

@@ -166,6 +166,13 @@ pub fn now() -> i64 {
 impl Store {
     /// Opens (and migrates) the store at `url`: `postgres://...`, or a SQLite file path.
     pub fn open(url: &str, max_connections: u32) -> Result<Store, StoreError> {
+        let store = Store::connect(url, max_connections)?;
+        store.migrate()?;
+        Ok(store)
+    }
+
+    /// Connects without migrating.
+    pub fn connect(url: &str, max_connections: u32) -> Result<Store, StoreError> {
         let pool = r2d2::Pool::builder()
             .max_size(max_connections.max(1))
             .connection_timeout(std::time::Duration::from_secs(10))

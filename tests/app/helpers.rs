@@ -79,7 +79,9 @@ pub async fn spawn_app_with(
     let app = Application::build(Config {
         host: "127.0.0.1".parse().expect("address"),
         port: 0,
-        repo_path: repo.to_path_buf(),
+        mode: gitvista::config::Mode::Local {
+            repo_path: repo.to_path_buf(),
+        },
         ws,
     })
     .await
@@ -112,4 +114,78 @@ pub fn spawn_binary(repo: &std::path::Path) -> (std::process::Child, String) {
         .trim_end_matches('/')
         .to_string();
     (child, base)
+}
+
+/// A `git daemon` serving `base` on a free loopback port; killed when dropped.
+#[derive(Debug)]
+pub struct GitDaemon {
+    child: std::process::Child,
+    /// Its port.
+    pub port: u16,
+}
+
+impl Drop for GitDaemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `git daemon --export-all` for `base` on 127.0.0.1.
+pub fn git_daemon(base: &Path) -> GitDaemon {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("free port")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let mut child = Command::new("git")
+        .args([
+            "daemon",
+            "--export-all",
+            "--reuseaddr",
+            "--listen=127.0.0.1",
+            &format!("--port={port}"),
+            &format!("--base-path={}", base.display()),
+            &base.display().to_string(),
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("git daemon");
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return GitDaemon { child, port };
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!("git daemon did not start");
+}
+
+/// Starts hosted mode on a free loopback port with `data_dir`, allowlisting 127.0.0.1.
+pub async fn spawn_hosted(
+    data_dir: &Path,
+    database_url: Option<String>,
+) -> (
+    u16,
+    gitvista::startup::Stopper,
+    actix_rt::task::JoinHandle<std::io::Result<()>>,
+) {
+    let app = Application::build(Config {
+        host: "127.0.0.1".parse().expect("address"),
+        port: 0,
+        mode: gitvista::config::Mode::Hosted(gitvista::config::HostedConfig {
+            allowed_hosts: "127.0.0.1".into(),
+            database_url,
+            ..gitvista::config::HostedConfig::new(data_dir)
+        }),
+        ws: WsSettings::default(),
+    })
+    .await
+    .expect("builds");
+    let port = app.port();
+    let stopper = app.stopper();
+    let task = actix_rt::spawn(app.run_until_stopped());
+    (port, stopper, task)
 }

@@ -2,6 +2,7 @@
 
 mod api;
 mod helpers;
+mod hosted;
 mod log_command;
 mod store;
 mod ws;

@@ -1,0 +1,227 @@
+//! Hosted mode's wiring: the store, the CloneQueue, the URL policy, and the life of a repository
+//! from a pasted URL to a served session (pending -> cloning -> ready, or error), including the
+//! recovery after a restart (ready repositories are served from disk, interrupted clones rerun).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use actix::prelude::*;
+use gitvista_actors::clone_queue::{
+    CloneConfig, CloneQueue, Enqueue, JobKind, JobProgress, Priority,
+};
+use gitvista_actors::supervisor::Register;
+use gitvista_actors::{RepoId, SessionConfig, Supervisor};
+
+use crate::config::HostedConfig;
+use crate::remote::Policy;
+use crate::store::{Repo, Store};
+
+/// Clone progress by repository, as the status route shows it.
+#[derive(Debug, Default)]
+pub struct ProgressBoard {
+    latest: HashMap<RepoId, JobProgress>,
+}
+
+impl Actor for ProgressBoard {
+    type Context = Context<Self>;
+}
+
+impl Handler<JobProgress> for ProgressBoard {
+    type Result = ();
+
+    fn handle(&mut self, msg: JobProgress, _: &mut Context<Self>) {
+        self.latest.insert(msg.id.clone(), msg);
+    }
+}
+
+/// The latest progress of a repository's running job (taken: it is shown once per job).
+#[derive(Debug, Message)]
+#[rtype(result = "Option<JobProgress>")]
+pub struct LatestProgress(pub RepoId, pub bool);
+
+impl Handler<LatestProgress> for ProgressBoard {
+    type Result = Option<JobProgress>;
+
+    fn handle(
+        &mut self,
+        LatestProgress(id, clear): LatestProgress,
+        _: &mut Context<Self>,
+    ) -> Self::Result {
+        if clear {
+            self.latest.remove(&id)
+        } else {
+            self.latest.get(&id).cloned()
+        }
+    }
+}
+
+/// Everything hosted mode's handlers need.
+#[derive(Debug)]
+pub struct Hosted {
+    /// The settings.
+    pub config: HostedConfig,
+    /// Metadata.
+    pub store: Store,
+    /// The only place git runs.
+    pub queue: Addr<CloneQueue>,
+    /// Clone progress.
+    pub progress: Addr<ProgressBoard>,
+    /// Which URLs are accepted.
+    pub policy: Policy,
+    /// Sessions.
+    pub supervisor: Addr<Supervisor>,
+    clone_config: CloneConfig,
+    /// Repositories whose clone this process started (so duplicate posts don't restart one).
+    cloning: Mutex<std::collections::HashSet<String>>,
+}
+
+impl Hosted {
+    /// Opens the store (migrating it), starts the queue and serves what is already cloned;
+    /// blocking (call before the server runs).
+    pub fn start(
+        config: HostedConfig,
+        supervisor: Addr<Supervisor>,
+    ) -> anyhow::Result<Arc<Hosted>> {
+        std::fs::create_dir_all(&config.data_dir)?;
+        let store = Store::open(&config.database(), 8)?;
+        let policy = Policy::from_allowed_hosts(&config.allowed_hosts);
+        let mut protocols = vec!["https".to_string()];
+        if !policy.allowed_hosts.is_empty() {
+            // Allowlisted hosts may use plain http, git and ssh.
+            protocols.extend(["http", "git", "ssh"].map(String::from));
+        }
+        let clone_config = CloneConfig {
+            git: std::path::PathBuf::from("git"),
+            concurrency: config.clone_concurrency,
+            clone_timeout: config.clone_timeout,
+            max_bytes: config.max_repo_bytes,
+            protocols,
+            ..CloneConfig::new(&config.data_dir)
+        };
+        let queue = CloneQueue::new(clone_config.clone()).start();
+        let hosted = Arc::new(Hosted {
+            config,
+            store,
+            queue,
+            progress: ProgressBoard::default().start(),
+            policy,
+            supervisor,
+            clone_config,
+            cloning: Mutex::new(Default::default()),
+        });
+        hosted.recover()?;
+        Ok(hosted)
+    }
+
+    /// After a restart: serve ready clones from disk, rerun interrupted clones.
+    fn recover(self: &Arc<Self>) -> anyhow::Result<()> {
+        for repo in self.store.repos_in(&["ready", "fetching"])? {
+            let Some(id) = RepoId::parse(&repo.id) else {
+                continue;
+            };
+            if self.clone_config.repo_dir(&id).join("HEAD").is_file() {
+                if repo.state == "fetching" {
+                    self.store.set_state(&repo.id, "ready", None, None)?;
+                }
+                self.register(&id);
+            } else {
+                self.store.set_state(&repo.id, "pending", None, None)?;
+                Arc::clone(self).start_clone(repo);
+            }
+        }
+        for repo in self.store.repos_in(&["pending", "cloning"])? {
+            Arc::clone(self).start_clone(repo);
+        }
+        Ok(())
+    }
+
+    /// How a hosted repository's session runs: no watcher (only fetches change it).
+    fn session_config(&self, id: &RepoId) -> SessionConfig {
+        SessionConfig {
+            watch: false,
+            status: false,
+            poll_interval: Duration::from_secs(3600),
+            ..SessionConfig::local(self.clone_config.repo_dir(id))
+        }
+    }
+
+    fn register(&self, id: &RepoId) {
+        self.supervisor.do_send(Register {
+            id: id.clone(),
+            config: self.session_config(id),
+        });
+    }
+
+    /// Clones `repo` unless this process is already cloning it; updates the store as it goes
+    /// and serves the repository when done.
+    pub fn start_clone(self: Arc<Self>, repo: Repo) {
+        {
+            let mut cloning = self.cloning.lock().unwrap_or_else(|e| e.into_inner());
+            if !cloning.insert(repo.id.clone()) {
+                return;
+            }
+        }
+        actix::spawn(async move {
+            let Some(id) = RepoId::parse(&repo.id) else {
+                return;
+            };
+            let store = self.store.clone();
+            let rid = repo.id.clone();
+            let _ =
+                actix_web::web::block(move || store.set_state(&rid, "cloning", None, None)).await;
+            let result = self
+                .queue
+                .send(Enqueue {
+                    id: id.clone(),
+                    kind: JobKind::Clone {
+                        url: repo.canonical_url.clone(),
+                        depth: None,
+                    },
+                    priority: Priority::Interactive,
+                    progress: Some(self.progress.clone().recipient()),
+                })
+                .await
+                .unwrap_or(Err(gitvista_actors::clone_queue::JobError::Stopped));
+            let _ = self.progress.send(LatestProgress(id.clone(), true)).await;
+            let store = self.store.clone();
+            let dir = self.clone_config.repo_dir(&id);
+            let rid = repo.id.clone();
+            let outcome = result.clone();
+            let _ = actix_web::web::block(move || match outcome {
+                Ok(()) => {
+                    let commits = gitcore::repo::Repository::discover(&dir)
+                        .and_then(|r| gitcore::graph::CommitGraph::load(&r))
+                        .map_or(0, |g| g.len() as i64);
+                    store.set_fetched(&rid, commits, dir_bytes(&dir) as i64)?;
+                    store.set_state(&rid, "ready", None, None)
+                }
+                Err(e) => store.set_state(&rid, "error", Some(&e.to_string()), None),
+            })
+            .await;
+            if result.is_ok() {
+                self.register(&id);
+            }
+            self.cloning
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&repo.id);
+        });
+    }
+}
+
+/// Bytes under `dir`.
+pub fn dir_bytes(dir: &std::path::Path) -> u64 {
+    let mut total = 0;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            match e.metadata() {
+                Ok(m) if m.is_dir() => stack.push(e.path()),
+                Ok(m) => total += m.len(),
+                Err(_) => {}
+            }
+        }
+    }
+    total
+}

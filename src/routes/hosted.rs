@@ -1,0 +1,162 @@
+//! Hosted mode's repository routes: `POST /api/repos` (paste a URL), `GET /api/repos`,
+//! `GET /api/repos/{id}/status`, `DELETE /api/repos/{id}`. In local mode they answer 404.
+
+use std::sync::Arc;
+
+use actix_web::{HttpResponse, delete, get, post, web};
+use gitvista_actors::RepoId;
+use gitvista_actors::supervisor::Forget;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::AppState;
+use crate::error::ApiError;
+use crate::hosted::{Hosted, LatestProgress};
+use crate::store::Repo;
+
+fn hosted(state: &AppState) -> Result<Arc<Hosted>, ApiError> {
+    state.hosted.clone().ok_or(ApiError::NoRoute)
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, crate::store::StoreError> + Send + 'static,
+) -> Result<T, ApiError> {
+    web::block(f)
+        .await
+        .map_err(|e| ApiError::Unavailable(e.to_string()))?
+        .map_err(|e| ApiError::Unavailable(e.to_string()))
+}
+
+fn repo_json(r: &Repo) -> Value {
+    json!({
+        "id": r.id,
+        "url": r.canonical_url,
+        "displayUrl": r.display_url,
+        "state": r.state,
+        "error": r.error_message,
+        "commits": r.commit_count,
+        "diskBytes": r.disk_bytes,
+        "lastFetchAt": r.last_fetch_at,
+        "lastAccessAt": r.last_access_at,
+        "createdAt": r.created_at,
+    })
+}
+
+/// Body of `POST /api/repos`.
+#[derive(Debug, Deserialize)]
+pub struct NewRepo {
+    url: String,
+}
+
+/// Accepts a remote URL: 201 with the new repository (its clone starts), 200 with the known one;
+/// 400 with the reason for a refused URL (no process is started for it).
+#[post("/api/repos")]
+pub async fn create(
+    state: web::Data<AppState>,
+    body: web::Json<NewRepo>,
+) -> Result<HttpResponse, ApiError> {
+    let h = hosted(&state)?;
+    let input = body.into_inner().url;
+    let url = h
+        .policy
+        .parse(&input)
+        .map_err(|e| ApiError::bad_request(e.to_string(), "invalid_url"))?;
+    let checked = {
+        let (policy, url) = (h.policy.clone(), url.clone());
+        web::block(move || policy.check_addresses(&url, crate::remote::system_resolve))
+            .await
+            .map_err(|e| ApiError::Unavailable(e.to_string()))?
+    };
+    checked.map_err(|e| ApiError::bad_request(e.to_string(), "refused_url"))?;
+    let id = url.id();
+    let (store, canonical, display) = (
+        h.store.clone(),
+        url.canonical.clone(),
+        input.trim().to_string(),
+    );
+    let rid = id.clone();
+    let (repo, created) = blocking(move || store.upsert_repo(&rid, &canonical, &display)).await?;
+    // A repository that failed or was evicted is cloned again when someone asks for it.
+    let restart = created || matches!(repo.state.as_str(), "error" | "evicted");
+    if restart {
+        Arc::clone(&h).start_clone(repo.clone());
+    } else {
+        let store = h.store.clone();
+        let rid = id.clone();
+        let _ = blocking(move || store.touch(&rid)).await;
+    }
+    let mut body = repo_json(&repo);
+    if restart {
+        body["state"] = json!("cloning");
+    }
+    Ok(if created {
+        HttpResponse::Created().json(body)
+    } else {
+        HttpResponse::Ok().json(body)
+    })
+}
+
+/// Every repository, most recently viewed first.
+#[get("/api/repos")]
+pub async fn list(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let h = hosted(&state)?;
+    let store = h.store.clone();
+    let repos = blocking(move || store.repos()).await?;
+    Ok(HttpResponse::Ok().json(json!({
+        "repos": repos.iter().map(repo_json).collect::<Vec<_>>(),
+    })))
+}
+
+async fn known(h: &Hosted, id: &str) -> Result<Repo, ApiError> {
+    let store = h.store.clone();
+    let rid = id.to_string();
+    blocking(move || store.repo(&rid))
+        .await?
+        .ok_or_else(|| ApiError::UnknownRepo(id.to_string()))
+}
+
+/// State, clone progress (text and percent) and error of a repository.
+#[get("/api/repos/{id}/status")]
+pub async fn status(
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let h = hosted(&state)?;
+    let repo = known(&h, &id).await?;
+    let progress = match RepoId::parse(&id) {
+        Some(rid) => h
+            .progress
+            .send(LatestProgress(rid, false))
+            .await
+            .ok()
+            .flatten(),
+        None => None,
+    };
+    let mut body = repo_json(&repo);
+    body["progress"] = json!(progress.as_ref().map(|p| &p.text));
+    body["phase"] = json!(progress.as_ref().map(|p| &p.phase));
+    body["percent"] = json!(progress.as_ref().and_then(|p| p.percent));
+    Ok(HttpResponse::Ok()
+        .insert_header(("Cache-Control", "no-store"))
+        .json(body))
+}
+
+/// Forgets a repository: its session stops, its clone and its row are deleted.
+#[delete("/api/repos/{id}")]
+pub async fn delete(
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let h = hosted(&state)?;
+    let repo = known(&h, &id).await?;
+    let rid = RepoId::parse(&repo.id).ok_or_else(|| ApiError::UnknownRepo(id.to_string()))?;
+    let _ = state.supervisor.send(Forget(rid.clone())).await;
+    let dir = h.config.data_dir.join("repos").join(rid.as_str());
+    let store = h.store.clone();
+    blocking(move || {
+        let _ = std::fs::remove_dir_all(&dir);
+        store.delete_repo(rid.as_str())
+    })
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}

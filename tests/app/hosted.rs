@@ -1,0 +1,226 @@
+//! Hosted mode end to end: a real `git daemon` on loopback as the remote, the real server,
+//! SQLite in the data directory.
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::helpers::{fixture, git, git_daemon, spawn_hosted};
+
+async fn post(base: &str, url: &str) -> (u16, Value) {
+    let resp = reqwest::Client::new()
+        .post(format!("{base}/api/repos"))
+        .json(&json!({ "url": url }))
+        .send()
+        .await
+        .expect("request");
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+async fn get(url: &str) -> (u16, Value) {
+    let resp = reqwest::get(url).await.expect("request");
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+/// Polls the status route until the state is one of `states` (bounded).
+async fn wait_state(base: &str, id: &str, states: &[&str]) -> Value {
+    for _ in 0..300 {
+        let (_, s) = get(&format!("{base}/api/repos/{id}/status")).await;
+        if states.iter().any(|st| s["state"] == *st) {
+            return s;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{id} never reached {states:?}");
+}
+
+fn served(tmp: &Path) -> (std::path::PathBuf, crate::helpers::GitDaemon) {
+    let serve = tmp.join("serve");
+    std::fs::create_dir_all(&serve).expect("dir");
+    let src = fixture("merges", tmp).join("repo");
+    std::fs::rename(&src, serve.join("merges")).expect("move");
+    let d = git_daemon(&serve);
+    (serve, d)
+}
+
+#[actix_rt::test]
+async fn a_pasted_url_is_cloned_served_kept_across_restarts_and_deleted() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (serve, d) = served(tmp.path());
+    let data = tmp.path().join("data");
+    let (port, stopper, server) = spawn_hosted(&data, None).await;
+    let base = format!("http://127.0.0.1:{port}");
+    let url = format!("git://127.0.0.1:{}/merges.git", d.port);
+
+    let (status, created) = post(&base, &url).await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().expect("id").to_string();
+    assert_eq!(id.len(), 16);
+    assert_eq!(created["url"], format!("git://127.0.0.1:{}/merges", d.port));
+    let ready = wait_state(&base, &id, &["ready", "error"]).await;
+    assert_eq!(ready["state"], "ready", "{ready}");
+    let expected: u64 = git(
+        &serve.join("merges"),
+        &["--no-replace-objects", "rev-list", "--all", "--count"],
+    )
+    .parse()
+    .expect("count");
+    // The clone holds branches and tags (not notes, pull or replace refs): count what it has.
+    let clone = data.join("repos").join(&id);
+    let cloned: u64 = git(&clone, &["rev-list", "--all", "--count"])
+        .parse()
+        .expect("count");
+    assert!(cloned > 0 && cloned <= expected);
+    assert_eq!(ready["commits"].as_u64(), Some(cloned));
+    let (status, w) = get(&format!("{base}/api/repos/{id}/graph?limit=500")).await;
+    assert_eq!(status, 200, "{w}");
+    assert_eq!(w["total"].as_u64(), Some(cloned));
+
+    // The same URL written differently is the same repository.
+    let (status, again) = post(&base, &format!("git://127.0.0.1:{}/merges/", d.port)).await;
+    assert_eq!((status, again["id"].as_str()), (200, Some(id.as_str())));
+    let (_, list) = get(&format!("{base}/api/repos")).await;
+    assert_eq!(list["repos"].as_array().map(Vec::len), Some(1));
+
+    // A restart with the same data directory serves it from disk at once.
+    stopper.stop().await;
+    server.await.expect("task").expect("clean exit");
+    let (port, stopper, server) = spawn_hosted(&data, None).await;
+    let base = format!("http://127.0.0.1:{port}");
+    let (_, s) = get(&format!("{base}/api/repos/{id}/status")).await;
+    assert_eq!(s["state"], "ready");
+    let (status, w) = get(&format!("{base}/api/repos/{id}/graph?limit=5")).await;
+    assert_eq!((status, w["total"].as_u64()), (200, Some(cloned)));
+
+    // Deleting forgets the row, the clone and the session.
+    let resp = reqwest::Client::new()
+        .delete(format!("{base}/api/repos/{id}"))
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(resp.status().as_u16(), 204);
+    assert!(!clone.exists());
+    let (status, body) = get(&format!("{base}/api/repos/{id}/status")).await;
+    assert_eq!((status, body["code"].as_str()), (404, Some("unknown_repo")));
+    let (status, _) = get(&format!("{base}/api/repos/{id}/graph")).await;
+    assert_eq!(status, 404);
+    stopper.stop().await;
+    let _ = server.await;
+}
+
+#[actix_rt::test]
+async fn ten_concurrent_posts_of_one_url_create_one_repository() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (_serve, d) = served(tmp.path());
+    let data = tmp.path().join("data");
+    let (port, _stopper, _server) = spawn_hosted(&data, None).await;
+    let base = format!("http://127.0.0.1:{port}");
+    let url = format!("git://127.0.0.1:{}/merges", d.port);
+    let posts: Vec<_> = (0..10).map(|_| post(&base, &url)).collect();
+    let mut statuses = Vec::new();
+    let mut ids = std::collections::BTreeSet::new();
+    for p in posts {
+        let (status, body) = p.await;
+        statuses.push(status);
+        ids.insert(body["id"].as_str().expect("id").to_string());
+    }
+    statuses.sort_unstable();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 201).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        9,
+        "{statuses:?}"
+    );
+    assert_eq!(ids.len(), 1);
+    let id = ids.into_iter().next().expect("id");
+    assert_eq!(
+        wait_state(&base, &id, &["ready", "error"]).await["state"],
+        "ready"
+    );
+}
+
+#[actix_rt::test]
+async fn refused_urls_get_400_and_start_nothing() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("data");
+    let (port, _stopper, _server) = spawn_hosted(&data, None).await;
+    let base = format!("http://127.0.0.1:{port}");
+    for (url, code) in [
+        ("", "invalid_url"),
+        ("--upload-pack=touch /tmp/gitvista-pwned", "invalid_url"),
+        ("/etc", "invalid_url"),
+        ("file:///etc", "invalid_url"),
+        ("ext::sh -c id", "invalid_url"),
+        ("https://user:secret@example.com/a/b", "invalid_url"),
+        ("ftp://example.com/a", "invalid_url"),
+        ("http://example.com/a/b", "invalid_url"),
+        ("https://10.0.0.1/a/b", "refused_url"),
+        ("https://169.254.169.254/latest/meta-data", "refused_url"),
+        ("https://[::ffff:10.0.0.1]/a", "refused_url"),
+        ("https://[fd00:ec2::254]/a", "refused_url"),
+        ("https://127.0.0.2/a", "refused_url"),
+    ] {
+        let (status, body) = post(&base, url).await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (400, Some(code)),
+            "{url}: {body}"
+        );
+        assert!(
+            body["error"].as_str().is_some_and(|e| e.len() > 10),
+            "{url}: a sentence"
+        );
+    }
+    let resp = reqwest::Client::new()
+        .post(format!("{base}/api/repos"))
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(resp.status().as_u16(), 400);
+    let (_, list) = get(&format!("{base}/api/repos")).await;
+    assert_eq!(list["repos"], json!([]), "nothing was stored");
+    assert!(!std::path::Path::new("/tmp/gitvista-pwned").exists());
+    let repos = data.join("repos");
+    assert!(std::fs::read_dir(&repos).map_or(true, |mut d| d.next().is_none()));
+}
+
+#[actix_rt::test]
+async fn a_clone_that_fails_ends_in_error_with_a_message() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (_serve, d) = served(tmp.path());
+    let data = tmp.path().join("data");
+    let (port, _stopper, _server) = spawn_hosted(&data, None).await;
+    let base = format!("http://127.0.0.1:{port}");
+    let (status, created) =
+        post(&base, &format!("git://127.0.0.1:{}/does-not-exist", d.port)).await;
+    assert_eq!(status, 201);
+    let id = created["id"].as_str().expect("id").to_string();
+    let s = wait_state(&base, &id, &["ready", "error"]).await;
+    assert_eq!(s["state"], "error");
+    assert!(
+        s["error"].as_str().is_some_and(|e| e.contains("clone")),
+        "{s}"
+    );
+    assert!(!data.join("repos").join(&id).exists());
+    // Asking again retries it.
+    let (status, again) = post(&base, &format!("git://127.0.0.1:{}/does-not-exist", d.port)).await;
+    assert_eq!((status, again["state"].as_str()), (200, Some("cloning")));
+}
+
+#[actix_rt::test]
+async fn local_mode_has_no_repository_routes() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let repo = fixture("linear", tmp.path()).join("repo");
+    let port = crate::helpers::spawn_app(&repo).await;
+    let (status, body) = post(&format!("http://127.0.0.1:{port}"), "https://example.com/a").await;
+    assert_eq!((status, body["code"].as_str()), (404, Some("not_found")));
+}
