@@ -44,6 +44,14 @@ pub struct HostedConfig {
     pub clone_timeout: Duration,
     /// Largest repository on disk, in bytes.
     pub max_repo_bytes: u64,
+    /// Fetch interval while someone watches.
+    pub fetch_with_viewers: Duration,
+    /// Fetch interval when accessed in the last hour.
+    pub fetch_recent: Duration,
+    /// Fetch interval when cold.
+    pub fetch_cold: Duration,
+    /// No fetches after this long without access.
+    pub fetch_idle_stop: Duration,
 }
 
 impl HostedConfig {
@@ -56,6 +64,10 @@ impl HostedConfig {
             clone_concurrency: 2,
             clone_timeout: Duration::from_secs(600),
             max_repo_bytes: 2 << 30,
+            fetch_with_viewers: Duration::from_secs(30),
+            fetch_recent: Duration::from_secs(300),
+            fetch_cold: Duration::from_secs(1800),
+            fetch_idle_stop: Duration::from_secs(86_400),
         }
     }
 

@@ -10,6 +10,7 @@ use actix::prelude::*;
 use gitvista_actors::clone_queue::{
     CloneConfig, CloneQueue, Enqueue, JobKind, JobProgress, Priority,
 };
+use gitvista_actors::repo_session::{FetchConfig, FetchDone};
 use gitvista_actors::supervisor::Register;
 use gitvista_actors::{RepoId, SessionConfig, Supervisor};
 
@@ -56,6 +57,46 @@ impl Handler<LatestProgress> for ProgressBoard {
     }
 }
 
+/// Records finished fetches in the store (off the actor thread).
+#[derive(Debug)]
+pub struct FetchRecorder {
+    store: Store,
+    data_dir: std::path::PathBuf,
+}
+
+impl Actor for FetchRecorder {
+    type Context = Context<Self>;
+}
+
+impl Handler<FetchDone> for FetchRecorder {
+    type Result = ();
+
+    fn handle(&mut self, msg: FetchDone, _: &mut Context<Self>) {
+        let store = self.store.clone();
+        let dir = self.data_dir.join("repos").join(msg.id.as_str());
+        actix::spawn(async move {
+            let _ = actix_web::web::block(move || match &msg.error {
+                None => {
+                    store.set_fetched(
+                        msg.id.as_str(),
+                        msg.commits.unwrap_or(0) as i64,
+                        dir_bytes(&dir) as i64,
+                    )?;
+                    store.set_state(msg.id.as_str(), "ready", None, None)
+                }
+                // The last good clone is still served; the error is shown beside it.
+                Some(e) => store.set_state(
+                    msg.id.as_str(),
+                    "ready",
+                    Some(&format!("fetch failed {} time(s): {e}", msg.failures)),
+                    None,
+                ),
+            })
+            .await;
+        });
+    }
+}
+
 /// Everything hosted mode's handlers need.
 #[derive(Debug)]
 pub struct Hosted {
@@ -72,6 +113,7 @@ pub struct Hosted {
     /// Sessions.
     pub supervisor: Addr<Supervisor>,
     clone_config: CloneConfig,
+    recorder: Addr<FetchRecorder>,
     /// Repositories whose clone this process started (so duplicate posts don't restart one).
     cloning: Mutex<std::collections::HashSet<String>>,
 }
@@ -100,7 +142,13 @@ impl Hosted {
             ..CloneConfig::new(&config.data_dir)
         };
         let queue = CloneQueue::new(clone_config.clone()).start();
+        let recorder = FetchRecorder {
+            store: store.clone(),
+            data_dir: config.data_dir.clone(),
+        }
+        .start();
         let hosted = Arc::new(Hosted {
+            recorder,
             config,
             store,
             queue,
@@ -136,12 +184,21 @@ impl Hosted {
         Ok(())
     }
 
-    /// How a hosted repository's session runs: no watcher (only fetches change it).
+    /// How a hosted repository's session runs: no watcher; fetches on the adaptive timer.
     fn session_config(&self, id: &RepoId) -> SessionConfig {
+        let c = &self.config;
         SessionConfig {
             watch: false,
             status: false,
             poll_interval: Duration::from_secs(3600),
+            fetch: Some(FetchConfig {
+                with_viewers: c.fetch_with_viewers,
+                recent: c.fetch_recent,
+                cold: c.fetch_cold,
+                idle_stop: c.fetch_idle_stop,
+                on_done: Some(self.recorder.clone().recipient()),
+                ..FetchConfig::new(self.queue.clone(), id.clone())
+            }),
             ..SessionConfig::local(self.clone_config.repo_dir(id))
         }
     }

@@ -10,8 +10,10 @@ use notify::{RecursiveMode, Watcher};
 use tokio::sync::oneshot;
 
 use crate::cache::SessionCaches;
+use crate::clone_queue::{CloneQueue, Enqueue, JobKind, Priority};
 use crate::events::{DeltaEvent, ViewerEvent};
 use crate::snapshot::Snapshot;
+use crate::supervisor::RepoId;
 use gitcore::worktree::{StatusOptions, WorkStatus};
 
 /// How a session finds and watches its repository.
@@ -31,6 +33,8 @@ pub struct SessionConfig {
     pub status: bool,
     /// Work-tree events closer together than this make one status run.
     pub status_debounce: Duration,
+    /// Hosted mode: fetch from the remote through the CloneQueue on an adaptive timer.
+    pub fetch: Option<FetchConfig>,
     /// Byte budget of the commit and file diff cache.
     pub diff_cache_bytes: u64,
     /// Byte budget of the blame cache.
@@ -47,11 +51,70 @@ impl SessionConfig {
             debounce: Duration::from_millis(30),
             status: true,
             status_debounce: Duration::from_millis(100),
+            fetch: None,
             diff_cache_bytes: crate::cache::DEFAULT_DIFF_BYTES,
             blame_cache_bytes: crate::cache::DEFAULT_BLAME_BYTES,
         }
     }
 }
+
+/// How a hosted repository stays fresh: fetched through the CloneQueue every `with_viewers`
+/// while someone watches, every `recent` if it was looked at within the last hour, every `cold`
+/// within `idle_stop`, and not at all after that. Failures back off (doubling, up to `max_backoff`).
+#[derive(Debug, Clone)]
+pub struct FetchConfig {
+    /// The queue that runs git.
+    pub queue: Addr<CloneQueue>,
+    /// The repository's id in the queue.
+    pub id: RepoId,
+    /// Interval with viewers (30 s).
+    pub with_viewers: Duration,
+    /// Interval if accessed in the last hour (5 min).
+    pub recent: Duration,
+    /// Interval when cold (30 min).
+    pub cold: Duration,
+    /// No fetches after this long without access (24 h).
+    pub idle_stop: Duration,
+    /// Longest wait after failures (1 h).
+    pub max_backoff: Duration,
+    /// Told about every finished fetch (the hosted layer records it).
+    pub on_done: Option<Recipient<FetchDone>>,
+}
+
+impl FetchConfig {
+    /// The plan's intervals for repository `id`.
+    pub fn new(queue: Addr<CloneQueue>, id: RepoId) -> Self {
+        FetchConfig {
+            queue,
+            id,
+            with_viewers: Duration::from_secs(30),
+            recent: Duration::from_secs(300),
+            cold: Duration::from_secs(1800),
+            idle_stop: Duration::from_secs(86_400),
+            max_backoff: Duration::from_secs(3600),
+            on_done: None,
+        }
+    }
+}
+
+/// A fetch finished (successfully or not).
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "()")]
+pub struct FetchDone {
+    /// The repository.
+    pub id: RepoId,
+    /// The error, if it failed.
+    pub error: Option<String>,
+    /// Commits after the reload that followed (when it succeeded).
+    pub commits: Option<usize>,
+    /// Failures in a row.
+    pub failures: u32,
+}
+
+/// Fetch now (a webhook, a test), whatever the timer says.
+#[derive(Debug, Message, Clone, Copy)]
+#[rtype(result = "()")]
+pub struct FetchNow;
 
 /// Why a session cannot serve its repository.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -147,6 +210,14 @@ pub struct RepoSession {
     status_again: bool,
     /// A debounced status run is scheduled.
     status_scheduled: bool,
+    /// When a viewer or request last used the session.
+    last_access: std::time::Instant,
+    /// A fetch is running.
+    fetching: bool,
+    /// Fetches that failed in a row.
+    fetch_failures: u32,
+    /// The next timed fetch.
+    fetch_timer: Option<SpawnHandle>,
 }
 
 impl RepoSession {
@@ -167,7 +238,94 @@ impl RepoSession {
             status_running: false,
             status_again: false,
             status_scheduled: false,
+            last_access: std::time::Instant::now(),
+            fetching: false,
+            fetch_failures: 0,
+            fetch_timer: None,
         }
+    }
+
+    /// How long until the next fetch, or `None` when the repository is idle enough to stop.
+    fn fetch_interval(&self, f: &FetchConfig) -> Option<Duration> {
+        let idle = self.last_access.elapsed();
+        let base = if !self.viewers.is_empty() {
+            f.with_viewers
+        } else if idle < Duration::from_secs(3600) {
+            f.recent
+        } else if idle < f.idle_stop {
+            f.cold
+        } else {
+            return None;
+        };
+        let backoff = base.saturating_mul(1u32 << self.fetch_failures.min(16));
+        Some(if self.fetch_failures > 0 {
+            backoff.min(f.max_backoff.max(base))
+        } else {
+            base
+        })
+    }
+
+    /// (Re)arms the fetch timer from now.
+    fn schedule_fetch(&mut self, ctx: &mut Context<Self>) {
+        let Some(f) = self.config.fetch.clone() else {
+            return;
+        };
+        if let Some(h) = self.fetch_timer.take() {
+            ctx.cancel_future(h);
+        }
+        if let Some(after) = self.fetch_interval(&f) {
+            self.fetch_timer = Some(ctx.run_later(after, |act, ctx| {
+                act.fetch_timer = None;
+                act.start_fetch(ctx);
+            }));
+        }
+    }
+
+    /// Fetches through the queue, then reloads; reports to the hosted layer.
+    fn start_fetch(&mut self, ctx: &mut Context<Self>) {
+        let Some(f) = self.config.fetch.clone() else {
+            return;
+        };
+        if self.fetching {
+            return;
+        }
+        self.fetching = true;
+        let job = f.queue.send(Enqueue {
+            id: f.id.clone(),
+            kind: JobKind::Fetch,
+            priority: Priority::Background,
+            progress: None,
+        });
+        ctx.spawn(
+            actix::fut::wrap_future::<_, Self>(job).map(move |result, act, ctx| {
+                act.fetching = false;
+                let error = match result {
+                    Ok(Ok(())) => None,
+                    Ok(Err(e)) => Some(e.to_string()),
+                    Err(e) => Some(e.to_string()),
+                };
+                if error.is_some() {
+                    act.fetch_failures = act.fetch_failures.saturating_add(1);
+                    if let Some(e) = &error {
+                        act.broadcast(ViewerEvent::ReloadFailed(Arc::new(format!(
+                            "fetch failed: {e}"
+                        ))));
+                    }
+                } else {
+                    act.fetch_failures = 0;
+                    act.start_reload(ctx);
+                }
+                if let Some(done) = &f.on_done {
+                    let _ = done.try_send(FetchDone {
+                        id: f.id.clone(),
+                        commits: act.snapshot.as_ref().map(|s| s.graph.len()),
+                        error,
+                        failures: act.fetch_failures,
+                    });
+                }
+                act.schedule_fetch(ctx);
+            }),
+        );
     }
 
     fn wants_status(&self) -> bool {
@@ -232,6 +390,7 @@ impl RepoSession {
                     self.tree_watcher = watch_tree(ctx.address(), tree, &dirs.git_dir);
                 }
                 self.start_status(ctx);
+                self.schedule_fetch(ctx);
                 ctx.run_interval(self.config.poll_interval, |act, ctx| {
                     act.start_reload(ctx);
                     if act.tree_watcher.is_none() {
@@ -378,7 +537,12 @@ impl Actor for RepoSession {
 impl Handler<GetSnapshot> for RepoSession {
     type Result = ResponseFuture<Result<Arc<Snapshot>, SessionError>>;
 
-    fn handle(&mut self, _: GetSnapshot, _: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, _: GetSnapshot, ctx: &mut Context<Self>) -> Self::Result {
+        self.last_access = std::time::Instant::now();
+        // A repository idle long enough to stop fetching starts again when someone looks.
+        if self.snapshot.is_some() && self.fetch_timer.is_none() && !self.fetching {
+            self.schedule_fetch(ctx);
+        }
         if let Some(s) = &self.snapshot {
             let s = Arc::clone(s);
             return Box::pin(async move { Ok(s) });
@@ -396,11 +560,17 @@ impl Handler<GetSnapshot> for RepoSession {
 impl Handler<Subscribe> for RepoSession {
     type Result = ();
 
-    fn handle(&mut self, msg: Subscribe, _: &mut Context<Self>) {
+    fn handle(&mut self, msg: Subscribe, ctx: &mut Context<Self>) {
+        self.last_access = std::time::Instant::now();
+        // A first viewer makes the repository hot: fetch on the short interval from now.
+        let first = self.viewers.is_empty();
         if let Some(status) = &self.status {
             let _ = msg.viewer.try_send(ViewerEvent::Status(Arc::clone(status)));
         }
         self.viewers.insert(msg.id, msg.viewer);
+        if (first || self.fetch_timer.is_none()) && self.snapshot.is_some() && !self.fetching {
+            self.schedule_fetch(ctx);
+        }
     }
 }
 
@@ -453,6 +623,14 @@ impl Handler<Refresh> for RepoSession {
             // The index and HEAD live in the git directory: status may have changed too.
             act.start_status(ctx);
         });
+    }
+}
+
+impl Handler<FetchNow> for RepoSession {
+    type Result = ();
+
+    fn handle(&mut self, _: FetchNow, ctx: &mut Context<Self>) {
+        self.start_fetch(ctx);
     }
 }
 

@@ -163,6 +163,14 @@ pub fn git_daemon(base: &Path) -> GitDaemon {
     panic!("git daemon did not start");
 }
 
+/// Hosted mode's settings for tests: `data_dir`, 127.0.0.1 allowlisted.
+pub fn hosted_config(data_dir: &Path) -> gitvista::config::HostedConfig {
+    gitvista::config::HostedConfig {
+        allowed_hosts: "127.0.0.1".into(),
+        ..gitvista::config::HostedConfig::new(data_dir)
+    }
+}
+
 /// Starts hosted mode on a free loopback port with `data_dir`, allowlisting 127.0.0.1.
 pub async fn spawn_hosted(
     data_dir: &Path,
@@ -172,14 +180,25 @@ pub async fn spawn_hosted(
     gitvista::startup::Stopper,
     actix_rt::task::JoinHandle<std::io::Result<()>>,
 ) {
+    spawn_hosted_with(gitvista::config::HostedConfig {
+        database_url,
+        ..hosted_config(data_dir)
+    })
+    .await
+}
+
+/// Starts hosted mode with `config` on a free loopback port.
+pub async fn spawn_hosted_with(
+    config: gitvista::config::HostedConfig,
+) -> (
+    u16,
+    gitvista::startup::Stopper,
+    actix_rt::task::JoinHandle<std::io::Result<()>>,
+) {
     let app = Application::build(Config {
         host: "127.0.0.1".parse().expect("address"),
         port: 0,
-        mode: gitvista::config::Mode::Hosted(gitvista::config::HostedConfig {
-            allowed_hosts: "127.0.0.1".into(),
-            database_url,
-            ..gitvista::config::HostedConfig::new(data_dir)
-        }),
+        mode: gitvista::config::Mode::Hosted(config),
         ws: WsSettings::default(),
     })
     .await

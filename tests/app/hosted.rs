@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::helpers::{fixture, git, git_daemon, spawn_hosted};
+use crate::helpers::{fixture, git, git_daemon, hosted_config, spawn_hosted, spawn_hosted_with};
 
 async fn post(base: &str, url: &str) -> (u16, Value) {
     let resp = reqwest::Client::new()
@@ -223,4 +223,55 @@ async fn local_mode_has_no_repository_routes() {
     let port = crate::helpers::spawn_app(&repo).await;
     let (status, body) = post(&format!("http://127.0.0.1:{port}"), "https://example.com/a").await;
     assert_eq!((status, body["code"].as_str()), (404, Some("not_found")));
+}
+
+#[actix_rt::test]
+async fn a_push_to_the_remote_reaches_a_viewer_after_the_next_fetch() {
+    use futures_util::StreamExt;
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (serve, d) = served(tmp.path());
+    let data = tmp.path().join("data");
+    let (port, _stopper, _server) = spawn_hosted_with(gitvista::config::HostedConfig {
+        fetch_with_viewers: Duration::from_millis(300),
+        ..hosted_config(&data)
+    })
+    .await;
+    let base = format!("http://127.0.0.1:{port}");
+    let (_, created) = post(&base, &format!("git://127.0.0.1:{}/merges", d.port)).await;
+    let id = created["id"].as_str().expect("id").to_string();
+    assert_eq!(
+        wait_state(&base, &id, &["ready", "error"]).await["state"],
+        "ready"
+    );
+    let (mut ws, _) =
+        tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{port}/api/repos/{id}/ws"))
+            .await
+            .expect("connects");
+    // Push: a new commit on main in the source repository.
+    let src = serve.join("merges");
+    std::fs::write(src.join("pushed.txt"), "pushed").expect("write");
+    git(&src, &["add", "pushed.txt"]);
+    git(&src, &["commit", "-q", "-m", "pushed upstream"]);
+    let head = git(&src, &["rev-parse", "HEAD"]);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let msg = tokio::time::timeout_at(deadline, ws.next())
+            .await
+            .expect("a delta before the deadline")
+            .expect("open")
+            .expect("frame");
+        if let tokio_tungstenite::tungstenite::Message::Text(t) = msg {
+            let v: Value = serde_json::from_str(&t).expect("json");
+            if v["type"] == "delta"
+                && v["added"]
+                    .as_array()
+                    .is_some_and(|a| a.iter().any(|c| c == head.as_str()))
+            {
+                break;
+            }
+        }
+    }
+    // The store records the fetch.
+    let s = wait_state(&base, &id, &["ready"]).await;
+    assert!(s["lastFetchAt"].is_i64(), "{s}");
 }
