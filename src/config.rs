@@ -52,6 +52,12 @@ pub struct HostedConfig {
     pub fetch_cold: Duration,
     /// No fetches after this long without access.
     pub fetch_idle_stop: Duration,
+    /// How often the EvictionActor sweeps.
+    pub evict_interval: Duration,
+    /// Sessions without viewers unused this long are stopped.
+    pub session_idle: Duration,
+    /// Clones unused this long are deleted (the row stays as `evicted`).
+    pub clone_unused: Duration,
 }
 
 impl HostedConfig {
@@ -68,6 +74,9 @@ impl HostedConfig {
             fetch_recent: Duration::from_secs(300),
             fetch_cold: Duration::from_secs(1800),
             fetch_idle_stop: Duration::from_secs(86_400),
+            evict_interval: Duration::from_secs(60),
+            session_idle: Duration::from_secs(900),
+            clone_unused: Duration::from_secs(86_400),
         }
     }
 

@@ -10,8 +10,9 @@ use actix::prelude::*;
 use gitvista_actors::clone_queue::{
     CloneConfig, CloneQueue, Enqueue, JobKind, JobProgress, Priority,
 };
+use gitvista_actors::eviction::{EvictionActor, Swept};
 use gitvista_actors::repo_session::{FetchConfig, FetchDone};
-use gitvista_actors::supervisor::Register;
+use gitvista_actors::supervisor::{Forget, Register};
 use gitvista_actors::{RepoId, SessionConfig, Supervisor};
 
 use crate::config::HostedConfig;
@@ -97,6 +98,62 @@ impl Handler<FetchDone> for FetchRecorder {
     }
 }
 
+/// After each eviction sweep: records that running sessions are in use, and deletes clones
+/// nobody used for `clone_unused` (row kept as `evicted`; the next request clones again).
+#[derive(Debug)]
+pub struct CloneReaper {
+    hosted: std::sync::Weak<Hosted>,
+}
+
+impl Actor for CloneReaper {
+    type Context = Context<Self>;
+}
+
+impl Handler<Swept> for CloneReaper {
+    type Result = ();
+
+    fn handle(&mut self, msg: Swept, _: &mut Context<Self>) {
+        let Some(h) = self.hosted.upgrade() else {
+            return;
+        };
+        actix::spawn(async move {
+            let store = h.store.clone();
+            let unused = h.config.clone_unused.as_secs() as i64;
+            let active: Vec<String> = msg.active.iter().map(|i| i.as_str().to_string()).collect();
+            let stale =
+                actix_web::web::block(move || -> Result<Vec<Repo>, crate::store::StoreError> {
+                    for id in &active {
+                        store.touch(id)?;
+                    }
+                    let cutoff = crate::store::now() - unused;
+                    Ok(store
+                        .repos_in(&["ready"])?
+                        .into_iter()
+                        .filter(|r| !active.contains(&r.id))
+                        .filter(|r| r.last_access_at.unwrap_or(r.created_at) <= cutoff)
+                        .collect())
+                })
+                .await;
+            let Ok(Ok(stale)) = stale else {
+                return;
+            };
+            for repo in stale {
+                let Some(id) = RepoId::parse(&repo.id) else {
+                    continue;
+                };
+                let _ = h.supervisor.send(Forget(id.clone())).await;
+                let dir = h.clone_config.repo_dir(&id);
+                let store = h.store.clone();
+                let _ = actix_web::web::block(move || {
+                    let _ = std::fs::remove_dir_all(&dir);
+                    store.set_state(id.as_str(), "evicted", None, None)
+                })
+                .await;
+            }
+        });
+    }
+}
+
 /// Everything hosted mode's handlers need.
 #[derive(Debug)]
 pub struct Hosted {
@@ -159,6 +216,17 @@ impl Hosted {
             cloning: Mutex::new(Default::default()),
         });
         hosted.recover()?;
+        let reaper = CloneReaper {
+            hosted: Arc::downgrade(&hosted),
+        }
+        .start();
+        EvictionActor::new(
+            hosted.supervisor.clone(),
+            hosted.config.evict_interval,
+            hosted.config.session_idle,
+            Some(reaper.recipient()),
+        )
+        .start();
         Ok(hosted)
     }
 
@@ -201,6 +269,11 @@ impl Hosted {
             }),
             ..SessionConfig::local(self.clone_config.repo_dir(id))
         }
+    }
+
+    /// Where repository `id`'s clone lives.
+    pub fn repo_dir(&self, id: &RepoId) -> std::path::PathBuf {
+        self.clone_config.repo_dir(id)
     }
 
     fn register(&self, id: &RepoId) {

@@ -17,6 +17,7 @@
 pub mod cache;
 pub mod clone_queue;
 pub mod events;
+pub mod eviction;
 pub mod repo_session;
 pub mod snapshot;
 pub mod supervisor;

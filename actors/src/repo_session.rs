@@ -170,6 +170,23 @@ pub struct Shutdown;
 #[rtype(result = "usize")]
 pub struct CloseViewers;
 
+/// Viewers and time since last use, for the EvictionActor.
+#[derive(Debug, Message)]
+#[rtype(result = "(usize, Duration)")]
+pub struct Activity;
+
+impl Handler<Activity> for RepoSession {
+    type Result = MessageResult<Activity>;
+
+    fn handle(&mut self, _: Activity, _: &mut Context<Self>) -> Self::Result {
+        // A viewer keeps the session in use.
+        if !self.viewers.is_empty() {
+            self.last_access = std::time::Instant::now();
+        }
+        MessageResult((self.viewers.len(), self.last_access.elapsed()))
+    }
+}
+
 /// Number of viewers, for metrics and tests.
 #[derive(Debug, Message)]
 #[rtype(result = "usize")]

@@ -5,7 +5,7 @@ use std::fmt;
 
 use actix::prelude::*;
 
-use crate::repo_session::{CloseViewers, RepoSession, SessionConfig, Shutdown};
+use crate::repo_session::{Activity, CloseViewers, RepoSession, SessionConfig, Shutdown};
 
 /// A repository's id: `local` in local mode, 16 hex digits in hosted mode. Only lowercase
 /// letters, digits and `-`, 1 to 64 characters, so it is safe in paths and URLs.
@@ -145,6 +145,49 @@ impl Handler<Forget> for Supervisor {
             addr.do_send(Shutdown);
         }
         known
+    }
+}
+
+/// Stops sessions without viewers that nobody used for `idle` (their memory is freed; the next
+/// request starts them again from disk); answers which.
+#[derive(Debug, Message)]
+#[rtype(result = "Vec<RepoId>")]
+pub struct StopIdle {
+    /// How long without use.
+    pub idle: std::time::Duration,
+}
+
+impl Handler<StopIdle> for Supervisor {
+    type Result = ResponseActFuture<Self, Vec<RepoId>>;
+
+    fn handle(&mut self, msg: StopIdle, _: &mut Context<Self>) -> Self::Result {
+        let sessions: Vec<(RepoId, Addr<RepoSession>)> = self
+            .sessions
+            .iter()
+            .map(|(id, a)| (id.clone(), a.clone()))
+            .collect();
+        let probe = async move {
+            let mut idle = Vec::new();
+            for (id, addr) in sessions {
+                if let Ok((viewers, since)) = addr.send(Activity).await
+                    && viewers == 0
+                    && since >= msg.idle
+                {
+                    idle.push(id);
+                }
+            }
+            idle
+        };
+        Box::pin(
+            actix::fut::wrap_future::<_, Self>(probe).map(|idle, act, _| {
+                for id in &idle {
+                    if let Some(addr) = act.sessions.remove(id) {
+                        addr.do_send(Shutdown);
+                    }
+                }
+                idle
+            }),
+        )
     }
 }
 

@@ -41,10 +41,18 @@ pub async fn session(state: &AppState, id: &str) -> Result<Addr<RepoSession>, Ap
         .map_err(|_| ApiError::UnknownRepo(id.to_string()))
 }
 
-/// The current snapshot of repository `id`, loading it on first use.
+/// The current snapshot of repository `id`, loading it on first use. In hosted mode a known
+/// repository that is not served yet answers 503 with its state, and an evicted one starts
+/// cloning again.
 pub async fn snapshot(state: &AppState, id: &str) -> Result<Arc<Snapshot>, ApiError> {
-    session(state, id)
-        .await?
+    let session = match session(state, id).await {
+        Ok(s) => s,
+        Err(ApiError::UnknownRepo(_)) if state.hosted.is_some() => {
+            return Err(hosted_not_served(state, id).await);
+        }
+        Err(e) => return Err(e),
+    };
+    session
         .send(GetSnapshot)
         .await
         .map_err(|e| ApiError::Unavailable(e.to_string()))?
@@ -165,4 +173,26 @@ pub async fn view_layout(
     web::block(move || snap.layout_for(&options))
         .await
         .map_err(|e| ApiError::Unavailable(e.to_string()))
+}
+
+/// Why a hosted repository has no session: unknown (404), or its state (503), re-cloning an
+/// evicted one.
+async fn hosted_not_served(state: &AppState, id: &str) -> ApiError {
+    let Some(h) = state.hosted.clone() else {
+        return ApiError::UnknownRepo(id.to_string());
+    };
+    let store = h.store.clone();
+    let rid = id.to_string();
+    let repo = match web::block(move || store.repo(&rid)).await {
+        Ok(Ok(Some(r))) => r,
+        _ => return ApiError::UnknownRepo(id.to_string()),
+    };
+    if repo.state == "evicted" {
+        let store = h.store.clone();
+        let rid = repo.id.clone();
+        let _ = web::block(move || store.set_state(&rid, "pending", None, None)).await;
+        Arc::clone(&h).start_clone(repo);
+        return ApiError::Unavailable(format!("{id} was idle and is being cloned again"));
+    }
+    ApiError::Unavailable(format!("{id} is {}", repo.state))
 }

@@ -275,3 +275,38 @@ async fn a_push_to_the_remote_reaches_a_viewer_after_the_next_fetch() {
     let s = wait_state(&base, &id, &["ready"]).await;
     assert!(s["lastFetchAt"].is_i64(), "{s}");
 }
+
+#[actix_rt::test]
+async fn idle_sessions_stop_unused_clones_are_evicted_and_cloned_again_on_demand() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (_serve, d) = served(tmp.path());
+    let data = tmp.path().join("data");
+    let (port, _stopper, _server) = spawn_hosted_with(gitvista::config::HostedConfig {
+        evict_interval: Duration::from_millis(200),
+        session_idle: Duration::from_millis(300),
+        clone_unused: Duration::from_secs(0),
+        ..hosted_config(&data)
+    })
+    .await;
+    let base = format!("http://127.0.0.1:{port}");
+    let (_, created) = post(&base, &format!("git://127.0.0.1:{}/merges", d.port)).await;
+    let id = created["id"].as_str().expect("id").to_string();
+    assert_eq!(
+        wait_state(&base, &id, &["ready", "error"]).await["state"],
+        "ready"
+    );
+    let clone = data.join("repos").join(&id);
+    // Unused: the sweep stops the session, deletes the clone and keeps the row as evicted.
+    let s = wait_state(&base, &id, &["evicted"]).await;
+    assert_eq!(s["state"], "evicted");
+    assert!(!clone.exists(), "the clone is deleted");
+    // The next request for its graph starts a clone again and says so.
+    let (status, body) = get(&format!("{base}/api/repos/{id}/graph")).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (503, Some("repo_unavailable")),
+        "{body}"
+    );
+    let s = wait_state(&base, &id, &["ready", "error"]).await;
+    assert_eq!(s["state"], "ready", "{s}");
+}
