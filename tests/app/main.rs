@@ -1,6 +1,7 @@
 //! Integration tests of the `gitvista` binary and server.
 
 mod api;
+mod deploy;
 mod helpers;
 mod hosted;
 mod log_command;

@@ -1,0 +1,31 @@
+//! The deploy files agree with the code: the Dockerfile builds the way CI builds
+//! (`scripts/test` runs `cargo build --locked --bin gitvista`), and fly.toml mounts the data
+//! directory and checks `/healthz`.
+
+fn read(name: &str) -> String {
+    std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(name))
+        .unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+#[test]
+fn dockerfile_builds_like_ci_and_serves_hosted_mode() {
+    let docker = read("Dockerfile");
+    assert!(docker.contains("cargo build --release --locked --bin gitvista"));
+    assert!(docker.contains("ENTRYPOINT [\"gitvista\", \"serve\"]"));
+    assert!(docker.contains("GITVISTA_DATA_DIR=/data") && docker.contains("VOLUME [\"/data\"]"));
+    assert!(docker.contains(" git ") && docker.contains("ca-certificates"));
+    let ci = read("scripts/test");
+    assert!(ci.contains("cargo build --locked --quiet --bin gitvista"));
+}
+
+#[test]
+fn fly_toml_mounts_the_data_directory_and_checks_health() {
+    let fly = read("fly.toml");
+    assert!(fly.contains("destination = \"/data\""));
+    assert!(fly.contains("GITVISTA_DATA_DIR = \"/data\""));
+    assert!(fly.contains("path = \"/healthz\""));
+    assert!(
+        fly.contains("auto_stop_machines = \"off\""),
+        "fetch timers need a running machine"
+    );
+}
