@@ -314,6 +314,10 @@ impl Hosted {
                 .await
                 .unwrap_or(Err(gitvista_actors::clone_queue::JobError::Stopped));
             let _ = self.progress.send(LatestProgress(id.clone(), true)).await;
+            // Serve it before saying it is ready, so a page that sees "ready" finds a session.
+            if result.is_ok() {
+                self.register(&id);
+            }
             let store = self.store.clone();
             let dir = self.clone_config.repo_dir(&id);
             let rid = repo.id.clone();
@@ -324,14 +328,13 @@ impl Hosted {
                         .and_then(|r| gitcore::graph::CommitGraph::load(&r))
                         .map_or(0, |g| g.len() as i64);
                     store.set_fetched(&rid, commits, dir_bytes(&dir) as i64)?;
+                    // Someone asked for it just now: a fresh clone counts as a use.
+                    store.touch(&rid)?;
                     store.set_state(&rid, "ready", None, None)
                 }
                 Err(e) => store.set_state(&rid, "error", Some(&e.to_string()), None),
             })
             .await;
-            if result.is_ok() {
-                self.register(&id);
-            }
             self.cloning
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())

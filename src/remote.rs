@@ -23,22 +23,22 @@ pub const MAX_URL: usize = 2048;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum UrlError {
     /// Nothing was given, or only spaces.
-    #[error("paste the URL of a Git repository")]
+    #[error("Paste the URL of a Git repository")]
     Empty,
     /// Longer than [`MAX_URL`].
-    #[error("the URL is longer than {MAX_URL} characters")]
+    #[error("The URL is longer than {MAX_URL} characters")]
     TooLong,
     /// Starts with `-`: git would read it as an option.
-    #[error("a URL cannot start with '-'")]
+    #[error("A URL cannot start with '-'")]
     LeadingDash,
     /// Contains spaces or control characters.
-    #[error("the URL contains spaces or control characters")]
+    #[error("The URL contains spaces or control characters")]
     ControlCharacters,
     /// A path on the server's own disk.
-    #[error("local paths and file:// URLs are not accepted; paste the URL of a hosted repository")]
+    #[error("Local paths and file:// URLs are not accepted; paste the URL of a hosted repository")]
     LocalPath,
     /// A transport that runs commands or is not served (`ext::`, `fd::`, ...).
-    #[error("the {0}:: transport is not accepted")]
+    #[error("The {0}:: transport is not accepted")]
     Transport(String),
     /// A scheme other than https (or one not enabled for this host).
     #[error("{0}:// URLs are not accepted here; use https://")]
@@ -49,16 +49,16 @@ pub enum UrlError {
     )]
     Credentials,
     /// Not a URL at all.
-    #[error("this is not a URL: {0}")]
+    #[error("This is not a URL: {0}")]
     Malformed(String),
     /// No host, or a host that is not a valid DNS name or address.
-    #[error("the URL has no valid host")]
+    #[error("The URL has no valid host")]
     BadHost,
     /// No repository path after the host.
-    #[error("the URL names a host but no repository")]
+    #[error("The URL names a host but no repository")]
     NoPath,
     /// Query strings and fragments have no place in a clone URL.
-    #[error("the URL has a query or fragment; paste the repository's clone URL")]
+    #[error("The URL has a query or fragment; paste the repository's clone URL")]
     QueryOrFragment,
     /// The host is, or resolves to, an address the server must not reach.
     #[error(

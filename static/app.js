@@ -313,15 +313,65 @@ document.addEventListener('keydown', (e) => {
   e.preventDefault();
 });
 
+// ---- hosted mode: the clone-progress overlay ----
+/** Shows clone progress until the repository is ready ('ready') or failed ('error', shown);
+ * 'none' outside hosted mode. */
+async function waitForClone() {
+  let status;
+  try {
+    status = await api('/status');
+  } catch {
+    return 'none'; // not hosted mode
+  }
+  const bar = el('div');
+  const text = el('p', { class: 'muted' });
+  state.replaceChildren(el('div', {},
+    el('strong', {}, 'Cloning ', el('code', {}, status.displayUrl || status.url)),
+    el('div', { class: 'progress', role: 'progressbar', 'aria-label': 'Clone progress' }, bar),
+    text));
+  state.hidden = false;
+  for (;;) {
+    if (status.state === 'ready') return 'ready';
+    if (status.state === 'error') {
+      const retry = el('button', { type: 'button' }, 'Try again');
+      retry.addEventListener('click', async () => {
+        await fetch('/api/repos', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ url: status.url }) });
+        location.reload();
+      });
+      state.replaceChildren(el('div', {}, el('strong', {}, 'The clone failed'), el('p', {}, status.error || ''), retry));
+      return 'error';
+    }
+    const pct = status.percent ?? 0;
+    bar.style.width = `${pct}%`;
+    text.textContent = status.progress || (status.state === 'pending' ? 'Waiting for a free slot…' : `${status.state}…`);
+    await new Promise((r) => setTimeout(r, 500));
+    try { status = await api('/status'); } catch { return 'none'; }
+  }
+}
+
 // ---- start ----
 (async () => {
-  try {
-    await loadSummary();
-  } catch (e) {
-    if (e instanceof ApiError && e.code === 'unknown_repo') showState('Repository not found', `There is no repository "${repoId}" on this server.`);
-    else if (e instanceof ApiError && e.status === 503) showState('The repository cannot be shown right now', e.message);
-    else showState('Something went wrong', e.message);
-    return;
+  for (;;) {
+    try {
+      await loadSummary();
+      break;
+    } catch (e) {
+      if (e instanceof ApiError && e.code === 'unknown_repo') {
+        showState('Repository not found', `There is no repository "${repoId}" on this server.`);
+        return;
+      }
+      if (e instanceof ApiError && e.status === 503) {
+        const outcome = await waitForClone();
+        if (outcome === 'ready') {
+          await new Promise((r) => setTimeout(r, 200));
+          continue;
+        }
+        if (outcome === 'none') showState('The repository cannot be shown right now', e.message);
+        return;
+      }
+      showState('Something went wrong', e.message);
+      return;
+    }
   }
   const q = params.get('q');
   if (q) {

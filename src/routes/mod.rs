@@ -68,6 +68,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(hosted::delete)
         .service(pages::index)
         .service(pages::graph_page)
+        .service(pages::dashboard)
         .service(pages::static_file)
         .service(repository::repository)
         .service(graph::graph)

@@ -11,12 +11,31 @@ use crate::error::ApiError;
 #[folder = "static/"]
 struct Assets;
 
-/// Local mode serves one repository: `/` goes straight to it.
+/// Local mode serves one repository: `/` goes straight to it. Hosted mode shows the landing
+/// page (paste a URL).
 #[get("/")]
-pub async fn index() -> HttpResponse {
-    HttpResponse::Found()
+pub async fn index(
+    req: HttpRequest,
+    state: web::Data<super::AppState>,
+) -> Result<HttpResponse, ApiError> {
+    if state.hosted.is_some() {
+        return asset(&req, "landing.html");
+    }
+    Ok(HttpResponse::Found()
         .insert_header(("Location", "/r/local"))
-        .finish()
+        .finish())
+}
+
+/// Hosted mode's list of repositories.
+#[get("/dashboard")]
+pub async fn dashboard(
+    req: HttpRequest,
+    state: web::Data<super::AppState>,
+) -> Result<HttpResponse, ApiError> {
+    if state.hosted.is_none() {
+        return Err(ApiError::NoRoute);
+    }
+    asset(&req, "dashboard.html")
 }
 
 /// Serves an embedded file with a strong ETag (its SHA-256); browsers revalidate, as the names

@@ -284,7 +284,7 @@ async fn idle_sessions_stop_unused_clones_are_evicted_and_cloned_again_on_demand
     let (port, _stopper, _server) = spawn_hosted_with(gitvista::config::HostedConfig {
         evict_interval: Duration::from_millis(200),
         session_idle: Duration::from_millis(300),
-        clone_unused: Duration::from_secs(0),
+        clone_unused: Duration::from_secs(2),
         ..hosted_config(&data)
     })
     .await;
