@@ -58,6 +58,10 @@ pub struct HostedConfig {
     pub session_idle: Duration,
     /// Clones unused this long are deleted (the row stays as `evicted`).
     pub clone_unused: Duration,
+    /// New repositories one client address may add per minute (`POST /api/repos`).
+    pub posts_per_minute: u32,
+    /// Clone this many recent commits first and deepen in the background (`None`: all at once).
+    pub initial_depth: Option<u32>,
 }
 
 impl HostedConfig {
@@ -77,6 +81,8 @@ impl HostedConfig {
             evict_interval: Duration::from_secs(60),
             session_idle: Duration::from_secs(900),
             clone_unused: Duration::from_secs(86_400),
+            posts_per_minute: 20,
+            initial_depth: Some(2000),
         }
     }
 

@@ -34,6 +34,9 @@ pub enum ApiError {
     /// The request is not allowed (e.g. a WebSocket from another site).
     #[error("{0}")]
     Forbidden(String),
+    /// Too many requests from one client; try again after this many seconds.
+    #[error("too many new repositories from this address; try again in {0} s")]
+    RateLimited(u64),
     /// The repository exists but cannot be served right now.
     #[error("the repository is not available: {0}")]
     Unavailable(String),
@@ -56,6 +59,7 @@ impl ApiError {
             ApiError::NoWorkTree => "no_work_tree",
             ApiError::NotFound(_) => "object_not_found",
             ApiError::Forbidden(_) => "forbidden",
+            ApiError::RateLimited(_) => "rate_limited",
             ApiError::Unavailable(_) => "repo_unavailable",
         }
     }
@@ -76,12 +80,17 @@ impl ResponseError for ApiError {
             | ApiError::NoWorkTree => StatusCode::NOT_FOUND,
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status_code()).json(Body {
+        let mut resp = HttpResponse::build(self.status_code());
+        if let ApiError::RateLimited(secs) = self {
+            resp.insert_header(("Retry-After", secs.to_string()));
+        }
+        resp.json(Body {
             error: self.to_string(),
             code: self.code(),
         })

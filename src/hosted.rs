@@ -173,6 +173,38 @@ pub struct Hosted {
     recorder: Addr<FetchRecorder>,
     /// Repositories whose clone this process started (so duplicate posts don't restart one).
     cloning: Mutex<std::collections::HashSet<String>>,
+    /// Token buckets of `POST /api/repos` per client address.
+    buckets: Mutex<HashMap<std::net::IpAddr, (f64, std::time::Instant)>>,
+}
+
+/// Most client addresses whose buckets are remembered.
+const MAX_BUCKETS: usize = 10_000;
+
+impl Hosted {
+    /// Takes one token from `client`'s bucket (`posts_per_minute` per minute, bursts up to that);
+    /// `Err(seconds)` until the next token when it is empty.
+    pub fn take_token(&self, client: std::net::IpAddr) -> Result<(), u64> {
+        let rate = f64::from(self.config.posts_per_minute.max(1)) / 60.0;
+        let burst = f64::from(self.config.posts_per_minute.max(1));
+        let now = std::time::Instant::now();
+        let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        if buckets.len() >= MAX_BUCKETS && !buckets.contains_key(&client) {
+            // Forget the fullest (idlest) buckets first: they would be full anyway.
+            buckets.retain(|_, (_, at)| now.duration_since(*at).as_secs_f64() * rate < burst);
+            if buckets.len() >= MAX_BUCKETS {
+                buckets.clear();
+            }
+        }
+        let (tokens, at) = buckets.entry(client).or_insert((burst, now));
+        *tokens = (*tokens + now.duration_since(*at).as_secs_f64() * rate).min(burst);
+        *at = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            Ok(())
+        } else {
+            Err(((1.0 - *tokens) / rate).ceil() as u64)
+        }
+    }
 }
 
 impl Hosted {
@@ -214,6 +246,7 @@ impl Hosted {
             supervisor,
             clone_config,
             cloning: Mutex::new(Default::default()),
+            buckets: Mutex::new(HashMap::new()),
         });
         hosted.recover()?;
         let reaper = CloneReaper {
@@ -306,7 +339,7 @@ impl Hosted {
                     id: id.clone(),
                     kind: JobKind::Clone {
                         url: repo.canonical_url.clone(),
-                        depth: None,
+                        depth: self.config.initial_depth,
                     },
                     priority: Priority::Interactive,
                     progress: Some(self.progress.clone().recipient()),
@@ -335,6 +368,38 @@ impl Hosted {
                 Err(e) => store.set_state(&rid, "error", Some(&e.to_string()), None),
             })
             .await;
+            // A shallow first clone deepens in the background; the session reloads after it
+            // and viewers get the older history as a delta.
+            if result.is_ok() && self.clone_config.repo_dir(&id).join("shallow").exists() {
+                let deepened = self
+                    .queue
+                    .send(Enqueue {
+                        id: id.clone(),
+                        kind: JobKind::Deepen,
+                        priority: Priority::Background,
+                        progress: None,
+                    })
+                    .await;
+                if matches!(deepened, Ok(Ok(()))) {
+                    if let Ok(Ok(session)) = self
+                        .supervisor
+                        .send(gitvista_actors::supervisor::GetSession(id.clone()))
+                        .await
+                    {
+                        session.do_send(gitvista_actors::repo_session::Refresh);
+                    }
+                    let store = self.store.clone();
+                    let dir = self.clone_config.repo_dir(&id);
+                    let rid = repo.id.clone();
+                    let _ = actix_web::web::block(move || {
+                        let commits = gitcore::repo::Repository::discover(&dir)
+                            .and_then(|r| gitcore::graph::CommitGraph::load(&r))
+                            .map_or(0, |g| g.len() as i64);
+                        store.set_fetched(&rid, commits, dir_bytes(&dir) as i64)
+                    })
+                    .await;
+                }
+            }
             self.cloning
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())

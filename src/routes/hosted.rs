@@ -52,10 +52,15 @@ pub struct NewRepo {
 /// 400 with the reason for a refused URL (no process is started for it).
 #[post("/api/repos")]
 pub async fn create(
+    req: actix_web::HttpRequest,
     state: web::Data<AppState>,
     body: web::Json<NewRepo>,
 ) -> Result<HttpResponse, ApiError> {
     let h = hosted(&state)?;
+    // Per client address (the socket's peer: behind a proxy, configure it to connect per client).
+    if let Some(peer) = req.peer_addr() {
+        h.take_token(peer.ip()).map_err(ApiError::RateLimited)?;
+    }
     let input = body.into_inner().url;
     let url = h
         .policy

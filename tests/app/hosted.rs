@@ -310,3 +310,115 @@ async fn idle_sessions_stop_unused_clones_are_evicted_and_cloned_again_on_demand
     let s = wait_state(&base, &id, &["ready", "error"]).await;
     assert_eq!(s["state"], "ready", "{s}");
 }
+
+#[actix_rt::test]
+async fn one_client_adding_too_many_repositories_is_told_to_wait() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("data");
+    let (port, _stopper, _server) = spawn_hosted_with(gitvista::config::HostedConfig {
+        posts_per_minute: 3,
+        ..hosted_config(&data)
+    })
+    .await;
+    let base = format!("http://127.0.0.1:{port}");
+    for _ in 0..3 {
+        let (status, _) = post(&base, "https://10.0.0.1/a").await;
+        assert_eq!(status, 400, "refused, but within the rate");
+    }
+    let resp = reqwest::Client::new()
+        .post(format!("{base}/api/repos"))
+        .json(&json!({ "url": "https://10.0.0.1/a" }))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(resp.status().as_u16(), 429);
+    let retry: u64 = resp.headers()["retry-after"]
+        .to_str()
+        .expect("ascii")
+        .parse()
+        .expect("seconds");
+    assert!((1..=20).contains(&retry), "{retry}");
+    let body: Value = resp.json().await.expect("json");
+    assert_eq!(body["code"], "rate_limited");
+}
+
+#[actix_rt::test]
+async fn a_shallow_first_clone_is_served_at_once_and_deepens_to_the_whole_history() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (serve, d) = served(tmp.path());
+    let data = tmp.path().join("data");
+    let (port, _stopper, _server) = spawn_hosted_with(gitvista::config::HostedConfig {
+        initial_depth: Some(2),
+        ..hosted_config(&data)
+    })
+    .await;
+    let base = format!("http://127.0.0.1:{port}");
+    let (_, created) = post(&base, &format!("git://127.0.0.1:{}/merges", d.port)).await;
+    let id = created["id"].as_str().expect("id").to_string();
+    assert_eq!(
+        wait_state(&base, &id, &["ready", "error"]).await["state"],
+        "ready"
+    );
+    // Eventually the whole history: what a full clone of branches and tags holds.
+    let full = tmp.path().join("full.git");
+    git(
+        tmp.path(),
+        &[
+            "clone",
+            "-q",
+            "--bare",
+            serve.join("merges").to_str().expect("utf-8"),
+            full.to_str().expect("utf-8"),
+        ],
+    );
+    let expected: u64 = git(&full, &["rev-list", "--all", "--count"])
+        .parse()
+        .expect("count");
+    let mut total = 0;
+    for _ in 0..200 {
+        let (_, w) = get(&format!("{base}/api/repos/{id}/graph?limit=1")).await;
+        total = w["total"].as_u64().unwrap_or(0);
+        if total == expected {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(total, expected, "the graph grew to the whole history");
+    assert!(!data.join("repos").join(&id).join("shallow").exists());
+}
+
+#[actix_rt::test]
+async fn a_restart_after_a_crash_mid_clone_finishes_the_clone_and_leaves_no_half_repository() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (_serve, d) = served(tmp.path());
+    let data = tmp.path().join("data");
+    let pg = crate::store::PgDb::create("crash");
+    // A crash mid-clone leaves a row in `cloning` and half a repository in tmp/.
+    let url = format!("git://127.0.0.1:{}/merges", d.port);
+    let remote = gitvista::remote::Policy::from_allowed_hosts("127.0.0.1")
+        .parse(&url)
+        .expect("url");
+    let id = remote.id();
+    {
+        let store = gitvista::store::Store::open(&pg.url(), 1).expect("store");
+        store
+            .upsert_repo(&id, &remote.canonical, &url)
+            .expect("row");
+        store
+            .set_state(&id, "cloning", None, Some("Receiving objects: 40%"))
+            .expect("state");
+    }
+    let half = data.join("tmp").join(format!("{id}-1-0"));
+    std::fs::create_dir_all(half.join("objects")).expect("half");
+    std::fs::write(half.join("HEAD"), "ref: refs/heads/main\n").expect("half");
+
+    let (port, _stopper, _server) = crate::helpers::spawn_hosted(&data, Some(pg.url())).await;
+    let base = format!("http://127.0.0.1:{port}");
+    assert_eq!(
+        wait_state(&base, &id, &["ready", "error"]).await["state"],
+        "ready"
+    );
+    assert!(!half.exists(), "the half repository is gone");
+    let (status, w) = get(&format!("{base}/api/repos/{id}/graph?limit=1")).await;
+    assert_eq!(status, 200, "{w}");
+}

@@ -6,12 +6,13 @@ use diesel::{Connection, RunQueryDsl};
 use gitvista::store::Store;
 
 /// A fresh PostgreSQL database for one test; dropped with the guard.
-struct PgDb {
+pub struct PgDb {
     name: String,
 }
 
 impl PgDb {
-    fn create(tag: &str) -> PgDb {
+    /// Creates `gitvista_test_<tag>_<pid>` (dropping a leftover of that name first).
+    pub fn create(tag: &str) -> PgDb {
         let name = format!("gitvista_test_{tag}_{}", std::process::id());
         let mut admin = diesel::PgConnection::establish("postgres://root@127.0.0.1:5432/postgres")
             .expect("PostgreSQL on 127.0.0.1:5432 (scripts/test starts it)");
@@ -24,7 +25,8 @@ impl PgDb {
         PgDb { name }
     }
 
-    fn url(&self) -> String {
+    /// Its URL.
+    pub fn url(&self) -> String {
         format!("postgres://root@127.0.0.1:5432/{}", self.name)
     }
 }
