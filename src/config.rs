@@ -26,7 +26,7 @@ pub enum Mode {
         repo_path: PathBuf,
     },
     /// `gitvista serve`: repositories pasted by users, cloned into the data directory.
-    Hosted(HostedConfig),
+    Hosted(Box<HostedConfig>),
 }
 
 /// Settings of hosted mode.

@@ -89,12 +89,12 @@ fn main() -> ExitCode {
         } => gitvista::cli::serve::run(Config {
             host,
             port,
-            mode: Mode::Hosted(HostedConfig {
+            mode: Mode::Hosted(Box::new(HostedConfig {
                 database_url,
                 allowed_hosts,
                 clone_concurrency,
                 ..HostedConfig::new(data_dir)
-            }),
+            })),
             ws: gitvista::config::WsSettings::default(),
         }),
         Command::Migrate {

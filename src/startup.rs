@@ -77,7 +77,7 @@ impl Application {
                     .await?;
                 None
             }
-            Mode::Hosted(h) => Some(Hosted::start(h.clone(), supervisor.clone())?),
+            Mode::Hosted(h) => Some(Hosted::start((**h).clone(), supervisor.clone())?),
         };
         let listener = TcpListener::bind((config.host, config.port))?;
         let port = listener.local_addr()?.port();

@@ -198,7 +198,7 @@ pub async fn spawn_hosted_with(
     let app = Application::build(Config {
         host: "127.0.0.1".parse().expect("address"),
         port: 0,
-        mode: gitvista::config::Mode::Hosted(config),
+        mode: gitvista::config::Mode::Hosted(Box::new(config)),
         ws: WsSettings::default(),
     })
     .await
