@@ -181,6 +181,7 @@ impl Handler<ViewerEvent> for WsClient {
             }
             ViewerEvent::Status(s) => envelope("status", &crate::routes::worktree::status_json(s)),
             ViewerEvent::Head(h) => envelope("head", &**h),
+            ViewerEvent::Remote(r) => envelope("status", &**r),
             ViewerEvent::Closing => {
                 self.out.control(Frame::Close(CloseReason {
                     code: CloseCode::Away,

@@ -186,6 +186,13 @@ function queueChange(delta) {
 
 function showStatus(s) {
   const box = $('wt-status');
+  if (s.state) {
+    // Hosted mode: the remote's fetch state.
+    box.textContent = s.error ? `fetch failed: ${s.error}` : s.state === 'fetching' ? 'fetching…' : 'up to date';
+    box.classList.toggle('error', !!s.error);
+    box.hidden = false;
+    return;
+  }
   const parts = [];
   if (s.conflicted) parts.push(`${s.conflicted} conflicted`);
   if (s.staged) parts.push(`${s.staged} staged`);

@@ -127,4 +127,18 @@ pub enum ViewerEvent {
     Head(Arc<HeadEvent>),
     /// The server is shutting down: close the connection ("going away").
     Closing,
+    /// Hosted mode: the repository's fetch state changed.
+    Remote(Arc<RemoteState>),
+}
+
+/// Where a hosted repository's fetching stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RemoteState {
+    /// `fetching` or `ready`.
+    pub state: &'static str,
+    /// Why the last fetch failed, if it did.
+    pub error: Option<String>,
+    /// Fetches that failed in a row.
+    pub failures: u32,
 }

@@ -11,7 +11,7 @@ use tokio::sync::oneshot;
 
 use crate::cache::SessionCaches;
 use crate::clone_queue::{CloneQueue, Enqueue, JobKind, Priority};
-use crate::events::{DeltaEvent, ViewerEvent};
+use crate::events::{DeltaEvent, RemoteState, ViewerEvent};
 use crate::snapshot::Snapshot;
 use crate::supervisor::RepoId;
 use gitcore::worktree::{StatusOptions, WorkStatus};
@@ -307,6 +307,11 @@ impl RepoSession {
             return;
         }
         self.fetching = true;
+        self.broadcast(ViewerEvent::Remote(Arc::new(RemoteState {
+            state: "fetching",
+            error: None,
+            failures: self.fetch_failures,
+        })));
         let job = f.queue.send(Enqueue {
             id: f.id.clone(),
             kind: JobKind::Fetch,

@@ -180,16 +180,14 @@ impl Store {
                 url: url.to_string(),
             })
             .map_err(|e| StoreError::Connection(e.to_string()))?;
-        let store = Store {
+        Ok(Store {
             pool,
             backend: if is_postgres(url) {
                 "postgres"
             } else {
                 "sqlite"
             },
-        };
-        store.migrate()?;
-        Ok(store)
+        })
     }
 
     /// "postgres" or "sqlite".

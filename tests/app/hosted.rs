@@ -254,6 +254,7 @@ async fn a_push_to_the_remote_reaches_a_viewer_after_the_next_fetch() {
     git(&src, &["commit", "-q", "-m", "pushed upstream"]);
     let head = git(&src, &["rev-parse", "HEAD"]);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let mut saw_fetching = false;
     loop {
         let msg = tokio::time::timeout_at(deadline, ws.next())
             .await
@@ -262,6 +263,7 @@ async fn a_push_to_the_remote_reaches_a_viewer_after_the_next_fetch() {
             .expect("frame");
         if let tokio_tungstenite::tungstenite::Message::Text(t) = msg {
             let v: Value = serde_json::from_str(&t).expect("json");
+            saw_fetching |= v["type"] == "status" && v["state"] == "fetching";
             if v["type"] == "delta"
                 && v["added"]
                     .as_array()
@@ -271,6 +273,7 @@ async fn a_push_to_the_remote_reaches_a_viewer_after_the_next_fetch() {
             }
         }
     }
+    assert!(saw_fetching, "viewers hear that a fetch runs");
     // The store records the fetch.
     let s = wait_state(&base, &id, &["ready"]).await;
     assert!(s["lastFetchAt"].is_i64(), "{s}");
@@ -421,4 +424,49 @@ async fn a_restart_after_a_crash_mid_clone_finishes_the_clone_and_leaves_no_half
     assert!(!half.exists(), "the half repository is gone");
     let (status, w) = get(&format!("{base}/api/repos/{id}/graph?limit=1")).await;
     assert_eq!(status, 200, "{w}");
+}
+
+#[actix_rt::test]
+async fn a_clone_over_the_size_cap_ends_in_error_and_leaves_nothing() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (_serve, d) = served(tmp.path());
+    let data = tmp.path().join("data");
+    let (port, _stopper, _server) = spawn_hosted_with(gitvista::config::HostedConfig {
+        max_repo_bytes: 2000,
+        ..hosted_config(&data)
+    })
+    .await;
+    let base = format!("http://127.0.0.1:{port}");
+    let (_, created) = post(&base, &format!("git://127.0.0.1:{}/merges", d.port)).await;
+    let id = created["id"].as_str().expect("id").to_string();
+    let s = wait_state(&base, &id, &["ready", "error"]).await;
+    assert_eq!(s["state"], "error");
+    assert!(
+        s["error"].as_str().is_some_and(|e| e.contains("2000")),
+        "{s}"
+    );
+    assert!(!data.join("repos").join(&id).exists());
+    assert!(std::fs::read_dir(data.join("tmp")).map_or(true, |mut d| d.next().is_none()));
+}
+
+#[test]
+fn gitvista_migrate_prepares_the_database_once() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let run = || {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_gitvista"))
+            .args(["migrate", "--data-dir"])
+            .arg(tmp.path().join("data"))
+            .env_remove("DATABASE_URL")
+            .output()
+            .expect("runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert!(run().contains("(1 migrations ran now)"));
+    assert!(run().contains("(0 migrations ran now)"));
+    assert!(tmp.path().join("data/gitvista.db").is_file());
 }
