@@ -1,55 +1,11 @@
 //! Shared by the integration tests: fixture repositories, git, and the server on a free port.
 
 use std::io::BufRead;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 
 use gitvista::config::{Config, WsSettings};
 use gitvista::startup::Application;
-
-/// Builds fixture `name` (gitcore/tests/fixtures/NAME.sh) under `tmp`, once per directory.
-pub fn fixture(name: &str, tmp: &Path) -> PathBuf {
-    let dest = tmp.join(name);
-    if dest.exists() {
-        return dest;
-    }
-    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("gitcore/tests/fixtures")
-        .join(format!("{name}.sh"));
-    let out = Command::new("bash")
-        .arg(&script)
-        .arg(&dest)
-        .output()
-        .expect("bash runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    dest
-}
-
-/// Runs git in `dir` with a fixed identity and no user configuration; its stdout, trailing
-/// newlines removed. Panics if git fails.
-pub fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_AUTHOR_NAME", "A")
-        .env("GIT_AUTHOR_EMAIL", "a@example.com")
-        .env("GIT_COMMITTER_NAME", "C")
-        .env("GIT_COMMITTER_EMAIL", "c@example.com")
-        .output()
-        .expect("git runs");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim_end().to_string()
-}
+pub use gitvista_testkit::{GitDaemon, fixture, git, git_daemon};
 
 /// Starts the application for `repo` on a free loopback port; returns the port.
 pub async fn spawn_app(repo: &Path) -> u16 {
@@ -114,53 +70,6 @@ pub fn spawn_binary(repo: &std::path::Path) -> (std::process::Child, String) {
         .trim_end_matches('/')
         .to_string();
     (child, base)
-}
-
-/// A `git daemon` serving `base` on a free loopback port; killed when dropped.
-#[derive(Debug)]
-pub struct GitDaemon {
-    child: std::process::Child,
-    /// Its port.
-    pub port: u16,
-}
-
-impl Drop for GitDaemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts `git daemon --export-all` for `base` on 127.0.0.1.
-pub fn git_daemon(base: &Path) -> GitDaemon {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("free port")
-        .local_addr()
-        .expect("addr")
-        .port();
-    let mut child = Command::new("git")
-        .args([
-            "daemon",
-            "--export-all",
-            "--reuseaddr",
-            "--listen=127.0.0.1",
-            &format!("--port={port}"),
-            &format!("--base-path={}", base.display()),
-            &base.display().to_string(),
-        ])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("git daemon");
-    for _ in 0..100 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return GitDaemon { child, port };
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    panic!("git daemon did not start");
 }
 
 /// Hosted mode's settings for tests: `data_dir`, 127.0.0.1 allowlisted.

@@ -2,7 +2,6 @@
 //! timeouts, the disk cap, failures and hostile "URLs".
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use actix::prelude::*;
@@ -12,50 +11,7 @@ use gitvista_actors::clone_queue::{
 };
 
 use crate::common::{fixture, git};
-
-/// A `git daemon` serving `base` on a free loopback port; killed when dropped.
-struct Daemon {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn daemon(base: &Path) -> Daemon {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("free port")
-        .local_addr()
-        .expect("addr")
-        .port();
-    let mut child = Command::new("git")
-        .args([
-            "daemon",
-            "--export-all",
-            "--reuseaddr",
-            "--listen=127.0.0.1",
-            &format!("--port={port}"),
-            &format!("--base-path={}", base.display()),
-            &base.display().to_string(),
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("git daemon");
-    for _ in 0..100 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return Daemon { child, port };
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    panic!("git daemon did not start");
-}
+use gitvista_testkit::{GitDaemon, git_daemon as daemon};
 
 fn config(data: &Path) -> CloneConfig {
     CloneConfig {
@@ -88,7 +44,7 @@ fn tmp_is_empty(data: &Path) -> bool {
 }
 
 /// Source repositories under one served directory: `linear` (30 commits).
-fn served() -> (tempfile::TempDir, PathBuf, Daemon) {
+fn served() -> (tempfile::TempDir, PathBuf, GitDaemon) {
     let tmp = tempfile::tempdir().expect("tempdir");
     let serve = tmp.path().join("serve");
     std::fs::create_dir_all(&serve).expect("dir");
