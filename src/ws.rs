@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use actix_web::{HttpRequest, HttpResponse, get, web};
@@ -279,7 +279,14 @@ pub async fn ws(
     id: web::Path<String>,
 ) -> Result<HttpResponse, actix_web::Error> {
     check_origin(&req)?;
-    let snap = snapshot(&state, &id).await?;
+    let snap = match snapshot(&state, &id).await {
+        Ok(snap) => snap,
+        // Hosted mode, not served yet: stream the clone's progress instead.
+        Err(ApiError::Unavailable(_)) if state.hosted.is_some() => {
+            return clone_progress(&req, body, &state, id.into_inner());
+        }
+        Err(e) => return Err(e.into()),
+    };
     let repo = session(&state, &id).await?;
     let (response, mut session, stream) = actix_ws::handle(&req, body)?;
     let stream = stream.max_frame_size(MAX_FRAME);
@@ -344,6 +351,49 @@ pub async fn ws(
             settings,
             abort: Some(abort),
         }
+    });
+    Ok(response)
+}
+
+/// A socket for a hosted repository that is still cloning: `status` messages (state, progress
+/// text and percent, error) every 250 ms until it is ready (then `resync`: reconnect for the
+/// graph) or failed, then a normal close. Bounded by the clone timeout.
+fn clone_progress(
+    req: &HttpRequest,
+    body: web::Payload,
+    state: &AppState,
+    id: String,
+) -> Result<HttpResponse, actix_web::Error> {
+    let Some(hosted) = state.hosted.clone() else {
+        return Err(ApiError::UnknownRepo(id).into());
+    };
+    let (response, mut session, _stream) = actix_ws::handle(req, body)?;
+    let limit = hosted.config.clone_timeout + Duration::from_secs(60);
+    actix_web::rt::spawn(async move {
+        let started = Instant::now();
+        let mut last = String::new();
+        while started.elapsed() < limit {
+            let Ok(mut status) = crate::routes::hosted::status_json(&hosted, &id).await else {
+                break;
+            };
+            status["type"] = "status".into();
+            let text = status.to_string();
+            if text != last {
+                if session.text(text.clone()).await.is_err() {
+                    return;
+                }
+                last = text;
+            }
+            match status["state"].as_str() {
+                Some("ready") => {
+                    let _ = session.text(r#"{"type":"resync","reason":"ready"}"#).await;
+                    break;
+                }
+                Some("error") => break,
+                _ => actix_web::rt::time::sleep(Duration::from_millis(250)).await,
+            }
+        }
+        let _ = session.close(Some(CloseCode::Normal.into())).await;
     });
     Ok(response)
 }

@@ -1,7 +1,7 @@
 // The graph page: wires the row cache, the canvas view, the live connection, the details panel,
 // search, permalinks, the keyboard and the theme.
 
-import { api, ApiError, repoId, el, view as viewParams } from './api.js';
+import { api, ApiError, repoId, el, socketUrl, view as viewParams } from './api.js';
 import { RowStore } from './rows.js';
 import { GraphView } from './graph.js';
 import { Live } from './live.js';
@@ -351,9 +351,33 @@ async function waitForClone() {
     const pct = status.percent ?? 0;
     bar.style.width = `${pct}%`;
     text.textContent = status.progress || (status.state === 'pending' ? 'Waiting for a free slot…' : `${status.state}…`);
-    await new Promise((r) => setTimeout(r, 500));
-    try { status = await api('/status'); } catch { return 'none'; }
+    // Progress arrives over the socket; without it, ask every half second.
+    const pushed = await nextPushedStatus(500);
+    if (pushed) status = pushed;
+    else {
+      try { status = await api('/status'); } catch { return 'none'; }
+    }
   }
+}
+
+let progressSocket = null;
+let pushedWaiter = null;
+/** The next `status` message of the clone-progress socket, or null after `ms`. */
+function nextPushedStatus(ms) {
+  if (!progressSocket) {
+    try {
+      progressSocket = new WebSocket(socketUrl());
+      progressSocket.addEventListener('message', (ev) => {
+        let msg;
+        try { msg = JSON.parse(ev.data); } catch { return; }
+        if (msg.type === 'status' && msg.url && pushedWaiter) pushedWaiter(msg);
+      });
+    } catch { /* polling still works */ }
+  }
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => { pushedWaiter = null; resolve(null); }, ms);
+    pushedWaiter = (msg) => { clearTimeout(timer); pushedWaiter = null; resolve(msg); };
+  });
 }
 
 // ---- start ----

@@ -127,8 +127,17 @@ pub async fn status(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let h = hosted(&state)?;
-    let repo = known(&h, &id).await?;
-    let progress = match RepoId::parse(&id) {
+    let body = status_json(&h, &id).await?;
+    Ok(HttpResponse::Ok()
+        .insert_header(("Cache-Control", "no-store"))
+        .json(body))
+}
+
+/// A repository's state with the running job's progress (the status route and the clone
+/// progress socket).
+pub(crate) async fn status_json(h: &Hosted, id: &str) -> Result<Value, ApiError> {
+    let repo = known(h, id).await?;
+    let progress = match RepoId::parse(id) {
         Some(rid) => h
             .progress
             .send(LatestProgress(rid, false))
@@ -141,9 +150,7 @@ pub async fn status(
     body["progress"] = json!(progress.as_ref().map(|p| &p.text));
     body["phase"] = json!(progress.as_ref().map(|p| &p.phase));
     body["percent"] = json!(progress.as_ref().and_then(|p| p.percent));
-    Ok(HttpResponse::Ok()
-        .insert_header(("Cache-Control", "no-store"))
-        .json(body))
+    Ok(body)
 }
 
 /// Forgets a repository: its session stops, its clone and its row are deleted.

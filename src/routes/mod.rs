@@ -2,7 +2,7 @@
 
 mod graph;
 mod health;
-mod hosted;
+pub(crate) mod hosted;
 mod objects;
 mod pages;
 mod repository;

@@ -470,3 +470,61 @@ fn gitvista_migrate_prepares_the_database_once() {
     assert!(run().contains("(0 migrations ran now)"));
     assert!(tmp.path().join("data/gitvista.db").is_file());
 }
+
+#[actix_rt::test]
+async fn the_socket_of_a_repository_still_cloning_streams_its_progress() {
+    use futures_util::StreamExt;
+    // A remote that accepts and never answers: the clone hangs until its timeout.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let silent_port = silent.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for _ in 0..4 {
+            match silent.accept() {
+                Ok((s, _)) => held.push(s),
+                Err(_) => break,
+            }
+        }
+        std::thread::sleep(Duration::from_secs(10));
+    });
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("data");
+    let (port, _stopper, _server) = spawn_hosted_with(gitvista::config::HostedConfig {
+        clone_timeout: Duration::from_secs(2),
+        ..hosted_config(&data)
+    })
+    .await;
+    let base = format!("http://127.0.0.1:{port}");
+    let (status, created) = post(&base, &format!("git://127.0.0.1:{silent_port}/slow")).await;
+    assert_eq!(status, 201);
+    let id = created["id"].as_str().expect("id").to_string();
+    let (mut ws, _) =
+        tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{port}/api/repos/{id}/ws"))
+            .await
+            .expect("connects while cloning");
+    let mut states = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    while let Ok(Some(Ok(msg))) = tokio::time::timeout_at(deadline, ws.next()).await {
+        match msg {
+            tokio_tungstenite::tungstenite::Message::Text(t) => {
+                let v: Value = serde_json::from_str(&t).expect("json");
+                assert_eq!(v["type"], "status", "{v}");
+                states.push(v["state"].as_str().unwrap_or("").to_string());
+            }
+            tokio_tungstenite::tungstenite::Message::Close(frame) => {
+                assert_eq!(frame.map(|f| u16::from(f.code)), Some(1000));
+                break;
+            }
+            _ => {}
+        }
+    }
+    assert!(
+        states.iter().any(|s| s == "cloning" || s == "pending"),
+        "{states:?}"
+    );
+    assert_eq!(
+        states.last().map(String::as_str),
+        Some("error"),
+        "{states:?}"
+    );
+}
