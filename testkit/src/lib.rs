@@ -96,3 +96,163 @@ pub fn git_daemon(base: &Path) -> GitDaemon {
     let _ = child.wait();
     panic!("git daemon did not start");
 }
+
+/// A smart-HTTP git server on a free loopback port: a minimal HTTP/1.0 front for
+/// `git http-backend` (CGI) serving the repositories under a directory; stopped when dropped.
+#[derive(Debug)]
+pub struct GitHttp {
+    /// Its port on 127.0.0.1.
+    pub port: u16,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Drop for GitHttp {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        // Wake the accept loop.
+        let _ = std::net::TcpStream::connect(("127.0.0.1", self.port));
+    }
+}
+
+/// Serves the repositories under `root` over smart HTTP (`http://127.0.0.1:PORT/NAME`).
+pub fn git_http(root: &Path) -> GitHttp {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let stop = Arc::new(AtomicBool::new(false));
+    let stopped = Arc::clone(&stop);
+    let root = root.to_path_buf();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            if stopped.load(Ordering::SeqCst) {
+                break;
+            }
+            let Ok(conn) = conn else { continue };
+            let root = root.clone();
+            std::thread::spawn(move || {
+                let _ = serve_cgi(conn, &root);
+            });
+        }
+    });
+    GitHttp { port, stop }
+}
+
+/// One request: parse it, run `git http-backend`, relay its answer, close.
+fn serve_cgi(conn: std::net::TcpStream, root: &Path) -> std::io::Result<()> {
+    use std::io::{BufRead, BufReader, Read, Write};
+    conn.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let mut reader = BufReader::new(conn.try_clone()?);
+    let mut line = String::new();
+    reader.read_line(&mut line)?;
+    let mut parts = line.split_whitespace();
+    let (method, target) = (
+        parts.next().unwrap_or("GET").to_string(),
+        parts.next().unwrap_or("/").to_string(),
+    );
+    let (path, query) = target.split_once('?').unwrap_or((&target, ""));
+    let mut headers = Vec::new();
+    loop {
+        let mut h = String::new();
+        if reader.read_line(&mut h)? == 0 || h.trim().is_empty() {
+            break;
+        }
+        if let Some((k, v)) = h.split_once(':') {
+            headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
+        }
+    }
+    let header = |name: &str| {
+        headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    };
+    let mut body = Vec::new();
+    if let Some(len) = header("content-length").and_then(|l| l.parse::<usize>().ok()) {
+        body.resize(len, 0);
+        reader.read_exact(&mut body)?;
+    } else if header("transfer-encoding").is_some_and(|t| t.contains("chunked")) {
+        loop {
+            let mut size = String::new();
+            reader.read_line(&mut size)?;
+            let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+            if n == 0 {
+                let mut end = String::new();
+                reader.read_line(&mut end)?;
+                break;
+            }
+            let mut chunk = vec![0; n];
+            reader.read_exact(&mut chunk)?;
+            body.extend_from_slice(&chunk);
+            let mut crlf = String::new();
+            reader.read_line(&mut crlf)?;
+        }
+    }
+    let mut cmd = Command::new("git");
+    cmd.arg("http-backend")
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("GIT_PROJECT_ROOT", root)
+        .env("GIT_HTTP_EXPORT_ALL", "1")
+        .env("REQUEST_METHOD", &method)
+        .env("PATH_INFO", path)
+        .env("QUERY_STRING", query)
+        .env("CONTENT_LENGTH", body.len().to_string())
+        .env("REMOTE_ADDR", "127.0.0.1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    if let Some(t) = header("content-type") {
+        cmd.env("CONTENT_TYPE", t);
+    }
+    if let Some(e) = header("content-encoding") {
+        cmd.env("HTTP_CONTENT_ENCODING", e);
+    }
+    if let Some(p) = header("git-protocol") {
+        cmd.env("GIT_PROTOCOL", p);
+    }
+    let mut child = cmd.spawn()?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin.write_all(&body)?;
+    }
+    let out = child.wait_with_output()?;
+    // CGI answer: headers (with an optional Status line), a blank line, the body.
+    let split = out
+        .stdout
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|i| (i, 4))
+        .or_else(|| {
+            out.stdout
+                .windows(2)
+                .position(|w| w == b"\n\n")
+                .map(|i| (i, 2))
+        });
+    let (head, rest) = match split {
+        Some((i, n)) => (&out.stdout[..i], &out.stdout[i + n..]),
+        None => (&out.stdout[..], &[][..]),
+    };
+    let head = String::from_utf8_lossy(head);
+    let mut status = "200 OK".to_string();
+    let mut conn = conn;
+    let mut response = Vec::new();
+    let mut lines = Vec::new();
+    for l in head.lines() {
+        match l.split_once(':') {
+            Some((k, v)) if k.eq_ignore_ascii_case("status") => status = v.trim().to_string(),
+            _ => lines.push(l.to_string()),
+        }
+    }
+    write!(response, "HTTP/1.0 {status}\r\n")?;
+    for l in lines {
+        write!(response, "{l}\r\n")?;
+    }
+    write!(
+        response,
+        "Content-Length: {}\r\nConnection: close\r\n\r\n",
+        rest.len()
+    )?;
+    response.extend_from_slice(rest);
+    conn.write_all(&response)?;
+    conn.flush()
+}

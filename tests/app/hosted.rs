@@ -528,3 +528,41 @@ async fn the_socket_of_a_repository_still_cloning_streams_its_progress() {
         "{states:?}"
     );
 }
+
+#[actix_rt::test]
+async fn cloning_over_smart_http_works_the_same() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let root = tmp.path().join("http");
+    std::fs::create_dir_all(&root).expect("dir");
+    let src = fixture("linear", tmp.path()).join("repo");
+    git(
+        tmp.path(),
+        &[
+            "clone",
+            "-q",
+            "--bare",
+            src.to_str().expect("utf-8"),
+            root.join("linear.git").to_str().expect("utf-8"),
+        ],
+    );
+    let server = gitvista_testkit::git_http(&root);
+    let data = tmp.path().join("data");
+    let (port, _stopper, _server) = spawn_hosted(&data, None).await;
+    let base = format!("http://127.0.0.1:{port}");
+    let (status, created) = post(
+        &base,
+        &format!("http://127.0.0.1:{}/linear.git", server.port),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().expect("id").to_string();
+    let ready = wait_state(&base, &id, &["ready", "error"]).await;
+    assert_eq!(ready["state"], "ready", "{ready}");
+    // A plain repository: every commit git lists is in the graph.
+    let expected: u64 = git(&src, &["rev-list", "--all", "--count"])
+        .parse()
+        .expect("count");
+    assert_eq!(ready["commits"].as_u64(), Some(expected));
+    let (_, w) = get(&format!("{base}/api/repos/{id}/graph?limit=1")).await;
+    assert_eq!(w["total"].as_u64(), Some(expected));
+}
