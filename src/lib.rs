@@ -15,4 +15,5 @@ pub mod remote;
 pub mod routes;
 pub mod startup;
 pub mod store;
+pub mod telemetry;
 pub mod ws;

@@ -78,6 +78,7 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    gitvista::telemetry::init();
     let result = match cli.command {
         Command::Serve {
             host,

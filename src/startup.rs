@@ -105,6 +105,7 @@ impl Application {
                     ApiError::bad_request(format!("invalid path: {e}"), "invalid_path").into()
                 }))
                 .wrap(Compress::default())
+                .wrap(tracing_actix_web::TracingLogger::default())
                 .wrap(
                     DefaultHeaders::new()
                         .add(("Content-Security-Policy", "default-src 'self'"))

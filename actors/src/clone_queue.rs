@@ -429,7 +429,19 @@ async fn run_job(
     kind: &JobKind,
     progress: &[Recipient<JobProgress>],
 ) -> (RepoId, Result<(), JobError>) {
-    let result = run_job_inner(config, id, kind, progress).await;
+    use tracing::Instrument;
+    let span = tracing::info_span!("git_job", repo = %id, kind = kind.name());
+    let started = std::time::Instant::now();
+    let result = run_job_inner(config, id, kind, progress)
+        .instrument(span.clone())
+        .await;
+    let _enter = span.enter();
+    match &result {
+        Ok(()) => tracing::info!(ms = started.elapsed().as_millis() as u64, "git job done"),
+        Err(e) => {
+            tracing::warn!(ms = started.elapsed().as_millis() as u64, error = %e, "git job failed")
+        }
+    }
     (id.clone(), result)
 }
 

@@ -5,5 +5,6 @@ mod deploy;
 mod helpers;
 mod hosted;
 mod log_command;
+mod logs;
 mod store;
 mod ws;

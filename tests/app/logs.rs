@@ -1,0 +1,65 @@
+//! Structured logs of the real binary: JSON lines with one span per request.
+
+use std::io::BufRead;
+use std::process::{Command, Stdio};
+
+use crate::helpers::fixture;
+
+#[actix_rt::test]
+async fn json_logs_have_a_span_per_request_and_no_query_secrets() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let repo = fixture("linear", tmp.path()).join("repo");
+    let log = tmp.path().join("log.jsonl");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_gitvista"))
+        .args(["open", "--no-browser", "--port", "0"])
+        .arg(&repo)
+        .env("GITVISTA_LOG_FORMAT", "json")
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&log).expect("log file"))
+        .spawn()
+        .expect("starts");
+    let line = std::io::BufReader::new(child.stdout.take().expect("stdout"))
+        .lines()
+        .next()
+        .expect("a line")
+        .expect("utf-8");
+    let base = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .expect("URL")
+        .trim_end_matches('/')
+        .to_string();
+    for path in [
+        "/healthz",
+        "/api/repos/local/graph?limit=1",
+        "/api/repos/nope/repository",
+    ] {
+        reqwest::get(format!("{base}{path}"))
+            .await
+            .expect("request");
+    }
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+    let text = std::fs::read_to_string(&log).expect("log");
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let spans: Vec<&serde_json::Value> = lines
+        .iter()
+        .filter(|l| l["span"]["http.route"].is_string() || l["span"]["http.target"].is_string())
+        .collect();
+    assert!(
+        spans.iter().any(|l| l["span"]["http.target"] == "/healthz"),
+        "a span for /healthz: {text}"
+    );
+    assert!(
+        spans
+            .iter()
+            .any(|l| l["span"]["http.status_code"] == 404 || l["span"]["http.status_code"] == "404"),
+        "the status is recorded: {text}"
+    );
+}
