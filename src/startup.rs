@@ -64,6 +64,8 @@ impl Application {
     /// Binds `config.host:config.port` (port 0: any free port); in local mode registers the
     /// repository as `local`, in hosted mode opens the store and serves what is cloned.
     pub async fn build(config: Config) -> anyhow::Result<Application> {
+        // The recorder is installed before any actor counts anything.
+        let _ = crate::metrics::handle();
         let supervisor = Supervisor::new().start();
         let hosted = match &config.mode {
             Mode::Local { repo_path } => {
@@ -105,6 +107,7 @@ impl Application {
                     ApiError::bad_request(format!("invalid path: {e}"), "invalid_path").into()
                 }))
                 .wrap(Compress::default())
+                .wrap(actix_web::middleware::from_fn(crate::metrics::track))
                 .wrap(tracing_actix_web::TracingLogger::default())
                 .wrap(
                     DefaultHeaders::new()

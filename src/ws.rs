@@ -95,6 +95,7 @@ impl Outbox {
             }
             Err(mpsc::error::TrySendError::Full(_)) => {
                 self.behind = true;
+                metrics::counter!("gitvista_ws_resyncs_total").increment(1);
                 Offer::Dropped
             }
             Err(mpsc::error::TrySendError::Closed(_)) => Offer::Disconnect,
@@ -206,6 +207,7 @@ impl WsClient {
     /// Drops a viewer that stopped reading or answering: the writer abandons whatever it was
     /// sending (and its queue) at once, and the actor stops.
     fn cut_off(&mut self, ctx: &mut Context<Self>) {
+        metrics::counter!("gitvista_ws_viewers_dropped_total").increment(1);
         if let Some(abort) = self.abort.take() {
             let _ = abort.send(());
         }

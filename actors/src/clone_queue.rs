@@ -218,6 +218,11 @@ impl CloneQueue {
         }
     }
 
+    fn gauges(&self) {
+        metrics::gauge!("gitvista_clone_queue_depth").set(self.queued.len() as f64);
+        metrics::gauge!("gitvista_clone_jobs_running").set(self.running.len() as f64);
+    }
+
     fn pump(&mut self, ctx: &mut Context<Self>) {
         while self.running.len() < self.config.concurrency.max(1) {
             // The first job of the highest priority whose repository has nothing running.
@@ -258,6 +263,7 @@ impl CloneQueue {
             }
         }
         self.pump(ctx);
+        self.gauges();
     }
 }
 
@@ -318,6 +324,7 @@ impl Handler<Enqueue> for CloneQueue {
                     progress: msg.progress.into_iter().collect(),
                 });
                 self.pump(ctx);
+                self.gauges();
             }
         }
         Box::pin(async move { rx.await.unwrap_or(Err(JobError::Stopped)) })
@@ -436,6 +443,11 @@ async fn run_job(
         .instrument(span.clone())
         .await;
     let _enter = span.enter();
+    metrics::histogram!("gitvista_git_job_seconds", "kind" => kind.name())
+        .record(started.elapsed().as_secs_f64());
+    if result.is_err() {
+        metrics::counter!("gitvista_git_job_failures_total", "kind" => kind.name()).increment(1);
+    }
     match &result {
         Ok(()) => tracing::info!(ms = started.elapsed().as_millis() as u64, "git job done"),
         Err(e) => {

@@ -56,6 +56,8 @@ impl Actor for EvictionActor {
             let on_sweep = act.on_sweep.clone();
             let sweep = async move {
                 let stopped = supervisor.send(StopIdle { idle }).await.unwrap_or_default();
+                metrics::counter!("gitvista_sessions_evicted_total")
+                    .increment(stopped.len() as u64);
                 let active = supervisor.send(RunningSessions).await.unwrap_or_default();
                 if let Some(r) = on_sweep {
                     let _ = r.try_send(Swept { stopped, active });

@@ -445,6 +445,7 @@ impl RepoSession {
                 act.reloading = false;
                 match result {
                     Ok(Ok((snapshot, delta))) => {
+                        metrics::counter!("gitvista_reloads_total").increment(1);
                         let changed = !delta.is_empty();
                         let event = changed.then(|| {
                             DeltaEvent::new(snapshot.version, &delta, snapshot.layout.len())
@@ -471,10 +472,22 @@ impl RepoSession {
     /// Sends `event` to every viewer without waiting; viewers whose mailbox is gone are dropped.
     /// A full mailbox is the viewer's problem (its WebSocket actor coalesces or disconnects).
     fn broadcast(&mut self, event: ViewerEvent) {
+        let started = std::time::Instant::now();
+        let before = self.viewers.len();
+        let mut full = 0u64;
         self.viewers.retain(|_, v| match v.try_send(event.clone()) {
-            Ok(()) | Err(SendError::Full(_)) => true,
+            Ok(()) => true,
+            Err(SendError::Full(_)) => {
+                full += 1;
+                true
+            }
             Err(SendError::Closed(_)) => false,
         });
+        let gone = before - self.viewers.len();
+        metrics::gauge!("gitvista_viewers").decrement(gone as f64);
+        metrics::counter!("gitvista_events_sent_total").increment(before as u64);
+        metrics::counter!("gitvista_viewer_mailbox_full_total").increment(full);
+        metrics::histogram!("gitvista_broadcast_seconds").record(started.elapsed().as_secs_f64());
     }
 }
 
@@ -532,6 +545,7 @@ impl Actor for RepoSession {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
+        metrics::gauge!("gitvista_sessions").increment(1.0);
         let path = self.config.path.clone();
         let caches = Arc::new(SessionCaches::new(
             self.config.diff_cache_bytes,
@@ -552,6 +566,9 @@ impl Actor for RepoSession {
         for w in self.waiting.drain(..) {
             let _ = w.send(Err(SessionError::Stopped));
         }
+        metrics::gauge!("gitvista_sessions").decrement(1.0);
+        metrics::gauge!("gitvista_viewers").decrement(self.viewers.len() as f64);
+        self.viewers.clear();
         Running::Stop
     }
 }
@@ -589,7 +606,9 @@ impl Handler<Subscribe> for RepoSession {
         if let Some(status) = &self.status {
             let _ = msg.viewer.try_send(ViewerEvent::Status(Arc::clone(status)));
         }
-        self.viewers.insert(msg.id, msg.viewer);
+        if self.viewers.insert(msg.id, msg.viewer).is_none() {
+            metrics::gauge!("gitvista_viewers").increment(1.0);
+        }
         if (first || self.fetch_timer.is_none()) && self.snapshot.is_some() && !self.fetching {
             self.schedule_fetch(ctx);
         }
@@ -600,7 +619,9 @@ impl Handler<Unsubscribe> for RepoSession {
     type Result = ();
 
     fn handle(&mut self, msg: Unsubscribe, _: &mut Context<Self>) {
-        self.viewers.remove(&msg.id);
+        if self.viewers.remove(&msg.id).is_some() {
+            metrics::gauge!("gitvista_viewers").decrement(1.0);
+        }
     }
 }
 
@@ -618,6 +639,7 @@ impl Handler<CloseViewers> for RepoSession {
     fn handle(&mut self, _: CloseViewers, _: &mut Context<Self>) -> usize {
         let n = self.viewers.len();
         self.broadcast(ViewerEvent::Closing);
+        metrics::gauge!("gitvista_viewers").decrement(self.viewers.len() as f64);
         self.viewers.clear();
         n
     }

@@ -62,6 +62,7 @@ pub async fn snapshot(state: &AppState, id: &str) -> Result<Arc<Snapshot>, ApiEr
 /// Registers every route.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(health::healthz)
+        .service(crate::metrics::render)
         .service(hosted::create)
         .service(hosted::list)
         .service(hosted::status)

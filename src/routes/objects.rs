@@ -138,8 +138,19 @@ pub(super) async fn serve(
     };
     let body = blocking(snap, move |snap| {
         let cache = kept.cache(&snap.caches);
+        let name = match kept {
+            Kept::No => "none",
+            Kept::Diffs => "diffs",
+            Kept::Blame => "blame",
+            Kept::Searches => "searches",
+        };
         if let Some(hit) = cache.and_then(|c| c.get(&key)) {
+            metrics::counter!("gitvista_cache_hits_total", "cache" => name).increment(1);
             return Ok(hit);
+        }
+        if let Some(c) = cache {
+            metrics::counter!("gitvista_cache_misses_total", "cache" => name).increment(1);
+            metrics::gauge!("gitvista_cache_bytes", "cache" => name).set(c.bytes() as f64);
         }
         let body = Bytes::from(
             serde_json::to_vec(&build(snap)?).map_err(|e| ApiError::Unavailable(e.to_string()))?,

@@ -6,5 +6,6 @@ mod helpers;
 mod hosted;
 mod log_command;
 mod logs;
+mod metrics;
 mod store;
 mod ws;
