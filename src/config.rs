@@ -15,6 +15,8 @@ pub struct Config {
     pub mode: Mode,
     /// WebSocket heartbeat and queue limits.
     pub ws: WsSettings,
+    /// `GITVISTA_ADMIN_TOKEN`: enables `/api/admin/...` for holders of it (off when `None`).
+    pub admin_token: Option<String>,
 }
 
 /// Which product the server is.

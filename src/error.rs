@@ -31,6 +31,9 @@ pub enum ApiError {
     /// The route needs a work tree and the repository is bare (or hosted).
     #[error("the repository has no work tree")]
     NoWorkTree,
+    /// The admin API needs the admin token.
+    #[error("this needs the admin token")]
+    Unauthorized,
     /// The request is not allowed (e.g. a WebSocket from another site).
     #[error("{0}")]
     Forbidden(String),
@@ -59,6 +62,7 @@ impl ApiError {
             ApiError::NoWorkTree => "no_work_tree",
             ApiError::NotFound(_) => "object_not_found",
             ApiError::Forbidden(_) => "forbidden",
+            ApiError::Unauthorized => "unauthorized",
             ApiError::RateLimited(_) => "rate_limited",
             ApiError::Unavailable(_) => "repo_unavailable",
         }
@@ -80,6 +84,7 @@ impl ResponseError for ApiError {
             | ApiError::NoWorkTree => StatusCode::NOT_FOUND,
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }

@@ -97,6 +97,9 @@ fn main() -> ExitCode {
                 ..HostedConfig::new(data_dir)
             })),
             ws: gitvista::config::WsSettings::default(),
+            admin_token: std::env::var("GITVISTA_ADMIN_TOKEN")
+                .ok()
+                .filter(|t| !t.is_empty()),
         }),
         Command::Migrate {
             data_dir,
@@ -117,6 +120,9 @@ fn main() -> ExitCode {
                 port,
                 mode: Mode::Local { repo_path: path },
                 ws: gitvista::config::WsSettings::default(),
+                admin_token: std::env::var("GITVISTA_ADMIN_TOKEN")
+                    .ok()
+                    .filter(|t| !t.is_empty()),
             },
             !no_browser,
         ),

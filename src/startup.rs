@@ -88,6 +88,10 @@ impl Application {
             supervisor,
             ws: config.ws,
             hosted,
+            admin: config
+                .admin_token
+                .as_deref()
+                .map(crate::routes::admin_digest),
         };
         let server = HttpServer::new(move || {
             App::new()

@@ -170,6 +170,59 @@ pub struct Shutdown;
 #[rtype(result = "usize")]
 pub struct CloseViewers;
 
+/// What an admin sees of a session.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionInfo {
+    /// Whether the repository is loaded.
+    pub loaded: bool,
+    /// Why the first load failed, if it did.
+    pub error: Option<String>,
+    /// Snapshot version.
+    pub version: u64,
+    /// Commits in the graph.
+    pub commits: usize,
+    /// Viewers connected.
+    pub viewers: usize,
+    /// Seconds since a request or viewer used it.
+    pub idle_secs: u64,
+    /// A fetch is running (hosted mode).
+    pub fetching: bool,
+    /// Fetches that failed in a row.
+    pub fetch_failures: u32,
+    /// Bytes in the diff, blame and search caches.
+    pub cache_bytes: u64,
+    /// Heap estimate of the graph and layout.
+    pub heap_bytes: usize,
+}
+
+/// Asks a session to describe itself.
+#[derive(Debug, Message)]
+#[rtype(result = "SessionInfo")]
+pub struct Describe;
+
+impl Handler<Describe> for RepoSession {
+    type Result = MessageResult<Describe>;
+
+    fn handle(&mut self, _: Describe, _: &mut Context<Self>) -> Self::Result {
+        let s = self.snapshot.as_ref();
+        MessageResult(SessionInfo {
+            loaded: s.is_some(),
+            error: self.failed.clone(),
+            version: s.map_or(0, |s| s.version),
+            commits: s.map_or(0, |s| s.graph.len()),
+            viewers: self.viewers.len(),
+            idle_secs: self.last_access.elapsed().as_secs(),
+            fetching: self.fetching,
+            fetch_failures: self.fetch_failures,
+            cache_bytes: s.map_or(0, |s| {
+                s.caches.diffs.bytes() + s.caches.blame.bytes() + s.caches.searches.bytes()
+            }),
+            heap_bytes: s.map_or(0, |s| s.graph.heap_bytes() + s.layout.heap_bytes()),
+        })
+    }
+}
+
 /// Viewers and time since last use, for the EvictionActor.
 #[derive(Debug, Message)]
 #[rtype(result = "(usize, Duration)")]

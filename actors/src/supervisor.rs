@@ -191,6 +191,34 @@ impl Handler<StopIdle> for Supervisor {
     }
 }
 
+/// Every running session described (for the admin API), by id.
+#[derive(Debug, Message)]
+#[rtype(result = "Vec<(RepoId, crate::repo_session::SessionInfo)>")]
+pub struct Inspect;
+
+impl Handler<Inspect> for Supervisor {
+    type Result = ResponseFuture<Vec<(RepoId, crate::repo_session::SessionInfo)>>;
+
+    fn handle(&mut self, _: Inspect, _: &mut Context<Self>) -> Self::Result {
+        let mut sessions: Vec<(RepoId, Addr<RepoSession>)> = self
+            .sessions
+            .iter()
+            .filter(|(_, a)| a.connected())
+            .map(|(id, a)| (id.clone(), a.clone()))
+            .collect();
+        sessions.sort_by(|a, b| a.0.cmp(&b.0));
+        Box::pin(async move {
+            let mut out = Vec::with_capacity(sessions.len());
+            for (id, addr) in sessions {
+                if let Ok(info) = addr.send(crate::repo_session::Describe).await {
+                    out.push((id, info));
+                }
+            }
+            out
+        })
+    }
+}
+
 /// Sends every viewer of every session a close ("going away"); answers how many viewers were told.
 /// The server sends it before a graceful shutdown.
 #[derive(Debug, Message)]

@@ -1,5 +1,6 @@
 //! HTTP routes.
 
+mod admin;
 mod graph;
 mod health;
 pub(crate) mod hosted;
@@ -28,6 +29,8 @@ pub struct AppState {
     pub ws: crate::config::WsSettings,
     /// Hosted mode's store, queue and policy (`None` in local mode).
     pub hosted: Option<Arc<crate::hosted::Hosted>>,
+    /// SHA-256 of the admin token (`None`: the admin API is off).
+    pub admin: Option<[u8; 32]>,
 }
 
 /// The session of repository `id`, started on first use.
@@ -62,6 +65,10 @@ pub async fn snapshot(state: &AppState, id: &str) -> Result<Arc<Snapshot>, ApiEr
 /// Registers every route.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(health::healthz)
+        .service(admin::login)
+        .service(admin::sessions)
+        .service(admin::fetch)
+        .service(admin::evict)
         .service(crate::metrics::render)
         .service(hosted::create)
         .service(hosted::list)
@@ -197,4 +204,11 @@ async fn hosted_not_served(state: &AppState, id: &str) -> ApiError {
         return ApiError::Unavailable(format!("{id} was idle and is being cloned again"));
     }
     ApiError::Unavailable(format!("{id} is {}", repo.state))
+}
+
+/// What the admin token is compared through: its SHA-256 (the cookie carries this, never the
+/// token itself).
+pub fn admin_digest(token: &str) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::digest(format!("gitvista-admin:{token}").as_bytes()).into()
 }

@@ -39,6 +39,7 @@ pub async fn spawn_app_with(
             repo_path: repo.to_path_buf(),
         },
         ws,
+        admin_token: Some("test-admin-token".into()),
     })
     .await
     .expect("builds");
@@ -53,6 +54,7 @@ pub fn spawn_binary(repo: &std::path::Path) -> (std::process::Child, String) {
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_gitvista"))
         .args(["open", "--no-browser", "--port", "0"])
         .arg(repo)
+        .env_remove("GITVISTA_ADMIN_TOKEN")
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -109,6 +111,7 @@ pub async fn spawn_hosted_with(
         port: 0,
         mode: gitvista::config::Mode::Hosted(Box::new(config)),
         ws: WsSettings::default(),
+        admin_token: Some("test-admin-token".into()),
     })
     .await
     .expect("builds");

@@ -1,5 +1,6 @@
 //! Integration tests of the `gitvista` binary and server.
 
+mod admin;
 mod api;
 mod deploy;
 mod helpers;

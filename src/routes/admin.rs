@@ -1,0 +1,143 @@
+//! The admin API (`/api/admin/...`): sessions and their state, and actions (fetch now, evict).
+//! Off (404) without `GITVISTA_ADMIN_TOKEN`; otherwise every call needs the token, as
+//! `Authorization: Bearer TOKEN` or the HttpOnly cookie `POST /api/admin/login` sets. Tokens
+//! are compared in constant time, through their digests.
+
+use actix_web::cookie::{Cookie, SameSite};
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use gitvista_actors::RepoId;
+use gitvista_actors::supervisor::{GetSession, Inspect, StopSession};
+use serde::Deserialize;
+use serde_json::json;
+use subtle::ConstantTimeEq;
+
+use super::{AppState, admin_digest};
+use crate::error::ApiError;
+
+const COOKIE: &str = "gitvista_admin";
+
+fn hex(d: &[u8]) -> String {
+    d.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// 404 when the admin API is off, 401 without the token, else Ok.
+fn authorize(req: &HttpRequest, state: &AppState) -> Result<(), ApiError> {
+    let Some(expected) = state.admin else {
+        return Err(ApiError::NoRoute);
+    };
+    let bearer = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(|t| hex(&admin_digest(t.trim())));
+    let cookie = req.cookie(COOKIE).map(|c| c.value().to_string());
+    let want = hex(&expected);
+    let ok = [bearer, cookie]
+        .into_iter()
+        .flatten()
+        .any(|given| bool::from(given.as_bytes().ct_eq(want.as_bytes())));
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::Unauthorized)
+    }
+}
+
+/// Body of the login form.
+#[derive(Debug, Deserialize)]
+pub struct Login {
+    token: String,
+}
+
+/// Checks the token and sets the admin cookie (HttpOnly, SameSite=Strict).
+#[post("/api/admin/login")]
+pub async fn login(
+    state: web::Data<AppState>,
+    body: web::Json<Login>,
+) -> Result<HttpResponse, ApiError> {
+    let Some(expected) = state.admin else {
+        return Err(ApiError::NoRoute);
+    };
+    let given = admin_digest(&body.token);
+    if !bool::from(given.ct_eq(&expected)) {
+        return Err(ApiError::Unauthorized);
+    }
+    let cookie = Cookie::build(COOKIE, hex(&given))
+        .path("/")
+        .http_only(true)
+        .same_site(SameSite::Strict)
+        .finish();
+    Ok(HttpResponse::NoContent().cookie(cookie).finish())
+}
+
+/// Every running session: viewers, idleness, version, commits, fetch state, cache and heap sizes.
+#[get("/api/admin/sessions")]
+pub async fn sessions(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    authorize(&req, &state)?;
+    let list = state
+        .supervisor
+        .send(Inspect)
+        .await
+        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    let sessions: Vec<serde_json::Value> = list
+        .into_iter()
+        .map(|(id, info)| {
+            let mut v = serde_json::to_value(info).unwrap_or_default();
+            v["id"] = json!(id.as_str());
+            v
+        })
+        .collect();
+    let viewers: usize = sessions
+        .iter()
+        .filter_map(|s| s["viewers"].as_u64())
+        .sum::<u64>() as usize;
+    Ok(HttpResponse::Ok()
+        .insert_header(("Cache-Control", "no-store"))
+        .json(json!({ "sessions": sessions, "viewers": viewers })))
+}
+
+fn repo_id(id: &str) -> Result<RepoId, ApiError> {
+    RepoId::parse(id).ok_or_else(|| ApiError::UnknownRepo(id.to_string()))
+}
+
+/// Fetches a hosted repository now.
+#[post("/api/admin/repos/{id}/fetch")]
+pub async fn fetch(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    authorize(&req, &state)?;
+    let session = state
+        .supervisor
+        .send(GetSession(repo_id(&id)?))
+        .await
+        .map_err(|e| ApiError::Unavailable(e.to_string()))?
+        .map_err(|_| ApiError::UnknownRepo(id.to_string()))?;
+    session.do_send(gitvista_actors::repo_session::FetchNow);
+    Ok(HttpResponse::Accepted().json(json!({ "id": id.as_str(), "fetch": "started" })))
+}
+
+/// Stops a repository's session now (its memory is freed; the next request loads it again).
+#[post("/api/admin/repos/{id}/evict")]
+pub async fn evict(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    authorize(&req, &state)?;
+    let stopped = state
+        .supervisor
+        .send(StopSession(repo_id(&id)?))
+        .await
+        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    if !stopped {
+        return Err(ApiError::UnknownRepo(id.to_string()));
+    }
+    metrics::counter!("gitvista_sessions_evicted_total").increment(1);
+    Ok(HttpResponse::Ok().json(json!({ "id": id.as_str(), "evicted": true })))
+}

@@ -1,0 +1,131 @@
+//! The admin API: off without a token, 401 without it, working with it (bearer or cookie).
+
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use serde_json::{Value, json};
+
+use crate::helpers::{fixture, spawn_app};
+
+#[actix_rt::test]
+async fn admin_api_needs_the_token_and_describes_sessions() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let repo = fixture("linear", tmp.path()).join("repo");
+    let port = spawn_app(&repo).await; // the helper configures "test-admin-token"
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    // Load the session and connect a viewer.
+    reqwest::get(format!("{base}/api/repos/local/repository"))
+        .await
+        .expect("repository");
+    let (mut ws, _) =
+        tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{port}/api/repos/local/ws"))
+            .await
+            .expect("ws");
+    let _ = tokio::time::timeout(Duration::from_secs(5), ws.next()).await;
+
+    for (auth, status) in [
+        (None, 401),
+        (Some("Bearer wrong"), 401),
+        (Some("Basic test-admin-token"), 401),
+        (Some("Bearer test-admin-token"), 200),
+    ] {
+        let mut req = client.get(format!("{base}/api/admin/sessions"));
+        if let Some(a) = auth {
+            req = req.header("Authorization", a);
+        }
+        let resp = req.send().await.expect("request");
+        assert_eq!(resp.status().as_u16(), status, "{auth:?}");
+        let body: Value = resp.json().await.expect("json");
+        if status == 200 {
+            let s = &body["sessions"][0];
+            assert_eq!(s["id"], "local");
+            assert_eq!(s["loaded"], true);
+            assert_eq!(s["commits"], 30);
+            assert_eq!(s["viewers"], 1);
+            assert!(s["heapBytes"].as_u64().is_some_and(|b| b > 0));
+        } else {
+            assert_eq!(body["code"], "unauthorized");
+        }
+    }
+
+    // The login form sets an HttpOnly cookie that works instead of the header.
+    let bad = client
+        .post(format!("{base}/api/admin/login"))
+        .json(&json!({"token": "nope"}))
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(bad.status().as_u16(), 401);
+    let ok = client
+        .post(format!("{base}/api/admin/login"))
+        .json(&json!({"token": "test-admin-token"}))
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(ok.status().as_u16(), 204);
+    let cookie = ok.headers()["set-cookie"]
+        .to_str()
+        .expect("ascii")
+        .to_string();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    assert!(
+        !cookie.contains("test-admin-token"),
+        "the cookie never carries the token"
+    );
+    let pair = cookie.split(';').next().expect("pair").to_string();
+    let resp = client
+        .get(format!("{base}/api/admin/sessions"))
+        .header("Cookie", &pair)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(resp.status().as_u16(), 200);
+
+    // Evicting stops the session; the next request loads it again.
+    let resp = client
+        .post(format!("{base}/api/admin/repos/local/evict"))
+        .header("Cookie", &pair)
+        .send()
+        .await
+        .expect("evict");
+    assert_eq!(resp.status().as_u16(), 200);
+    let body: Value = client
+        .get(format!("{base}/api/admin/sessions"))
+        .header("Cookie", &pair)
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(body["sessions"], json!([]));
+    let (status, _) = (
+        reqwest::get(format!("{base}/api/repos/local/repository"))
+            .await
+            .expect("repository")
+            .status()
+            .as_u16(),
+        (),
+    );
+    assert_eq!(status, 200, "loaded again on demand");
+}
+
+#[actix_rt::test]
+async fn admin_api_is_off_without_a_configured_token() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let repo = fixture("linear", tmp.path()).join("repo");
+    let (mut child, base) = crate::helpers::spawn_binary(&repo);
+    let resp = reqwest::Client::new()
+        .get(format!("{base}/api/admin/sessions"))
+        .header("Authorization", "Bearer anything")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(resp.status().as_u16(), 404);
+    let _ = child.kill();
+    let _ = child.wait();
+}
