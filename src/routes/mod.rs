@@ -77,6 +77,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(pages::index)
         .service(pages::graph_page)
         .service(pages::dashboard)
+        .service(pages::admin)
         .service(pages::static_file)
         .service(repository::repository)
         .service(graph::graph)

@@ -84,3 +84,15 @@ pub async fn static_file(
 ) -> Result<HttpResponse, ApiError> {
     asset(&req, &path)
 }
+
+/// The admin page (off, 404, without `GITVISTA_ADMIN_TOKEN`; the page signs in itself).
+#[get("/admin")]
+pub async fn admin(
+    req: HttpRequest,
+    state: web::Data<super::AppState>,
+) -> Result<HttpResponse, ApiError> {
+    if state.admin.is_none() {
+        return Err(ApiError::NoRoute);
+    }
+    asset(&req, "admin.html")
+}

@@ -49,6 +49,16 @@ async fn admin_api_needs_the_token_and_describes_sessions() {
         }
     }
 
+    // The page is served (it signs in by itself).
+    let page = reqwest::get(format!("{base}/admin")).await.expect("page");
+    assert_eq!(page.status().as_u16(), 200);
+    assert!(
+        page.text()
+            .await
+            .expect("html")
+            .contains("/static/admin.js")
+    );
+
     // The login form sets an HttpOnly cookie that works instead of the header.
     let bad = client
         .post(format!("{base}/api/admin/login"))
@@ -126,6 +136,8 @@ async fn admin_api_is_off_without_a_configured_token() {
         .await
         .expect("request");
     assert_eq!(resp.status().as_u16(), 404);
+    let page = reqwest::get(format!("{base}/admin")).await.expect("page");
+    assert_eq!(page.status().as_u16(), 404, "the page is off too");
     let _ = child.kill();
     let _ = child.wait();
 }

@@ -40,9 +40,9 @@ function fixture(name) {
 const servers = [];
 /** Starts `gitvista open REPO` (or `gitvista serve` with `args`) on a free loopback port;
  * resolves to its base URL. */
-function serve(repo, args = ['open', '--no-browser', '--port', '0', repo]) {
+function serve(repo, args = ['open', '--no-browser', '--port', '0', repo], env = {}) {
   return new Promise((resolve, reject) => {
-    const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...env } });
     servers.push(child);
     let out = '';
     const timer = setTimeout(() => reject(new Error('the server did not start')), 30000);
@@ -355,6 +355,29 @@ try {
     await screenshot(page, 'search');
     await page.close();
   });
+  await check('admin: signs in with the token, shows sessions, evicts one', async () => {
+    const adminBase = await serve(merges, undefined, { GITVISTA_ADMIN_TOKEN: 'browser-admin-token' });
+    await (await fetch(`${adminBase}/api/repos/local/repository`)).json();
+    const page = await context.newPage();
+    await page.goto(`${adminBase}/admin`);
+    await page.waitForSelector('#login:not([hidden])');
+    await page.fill('#token', 'wrong');
+    await page.click('#login button');
+    await page.waitForSelector('#message:not([hidden])');
+    await page.fill('#token', 'browser-admin-token');
+    await page.click('#login button');
+    await page.waitForSelector('#sessions tr[data-id="local"]');
+    assert.match(await page.textContent('#sessions tr[data-id="local"]'), /local/);
+    await page.waitForFunction(() => /MiB|KiB/.test(document.getElementById('m-rss').textContent));
+    // Rates need two scrapes; they are numbers, never NaN.
+    await page.waitForTimeout(2300);
+    assert.match(await page.textContent('#m-http'), /^\d+\.\d$/);
+    await screenshot(page, 'admin');
+    await page.click('#sessions tr[data-id="local"] button.danger');
+    await page.waitForFunction(() => !document.querySelector('#sessions tr[data-id="local"]'));
+    await page.close();
+  });
+
   // Hosted mode: a git daemon on loopback as the remote.
   const remotes = path.join(work, 'remotes');
   mkdirSync(remotes, { recursive: true });
