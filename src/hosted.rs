@@ -8,11 +8,11 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use gitvista_actors::clone_queue::{
-    CloneConfig, CloneQueue, Enqueue, JobKind, JobProgress, Priority,
+    CloneConfig, CloneQueue, Enqueue, JobKind, JobProgress, Priority, dir_size,
 };
 use gitvista_actors::eviction::{EvictionActor, Swept};
-use gitvista_actors::repo_session::{FetchConfig, FetchDone};
-use gitvista_actors::supervisor::{Forget, Register};
+use gitvista_actors::repo_session::{FetchConfig, FetchDone, FetchNow, GetSnapshot};
+use gitvista_actors::supervisor::{Forget, GetSession, Register};
 use gitvista_actors::{RepoId, SessionConfig, Supervisor};
 
 use crate::config::HostedConfig;
@@ -81,7 +81,7 @@ impl Handler<FetchDone> for FetchRecorder {
                     store.set_fetched(
                         msg.id.as_str(),
                         msg.commits.unwrap_or(0) as i64,
-                        dir_bytes(&dir) as i64,
+                        dir_size(&dir) as i64,
                     )?;
                     store.set_state(msg.id.as_str(), "ready", None, None)
                 }
@@ -304,6 +304,18 @@ impl Hosted {
         }
     }
 
+    /// Commits of the served session of `id` (loading it if needed).
+    async fn served_commits(&self, id: &RepoId) -> Option<usize> {
+        let session = self
+            .supervisor
+            .send(GetSession(id.clone()))
+            .await
+            .ok()?
+            .ok()?;
+        let snapshot = session.send(GetSnapshot).await.ok()?.ok()?;
+        Some(snapshot.graph.len())
+    }
+
     /// Where repository `id`'s clone lives.
     pub fn repo_dir(&self, id: &RepoId) -> std::path::PathBuf {
         self.clone_config.repo_dir(id)
@@ -347,9 +359,12 @@ impl Hosted {
                 .await
                 .unwrap_or(Err(gitvista_actors::clone_queue::JobError::Stopped));
             let _ = self.progress.send(LatestProgress(id.clone(), true)).await;
-            // Serve it before saying it is ready, so a page that sees "ready" finds a session.
+            // Serve it before saying it is ready, so a page that sees "ready" finds a session;
+            // its first load (which the page needs anyway) gives the commit count.
+            let mut commits = 0;
             if result.is_ok() {
                 self.register(&id);
+                commits = self.served_commits(&id).await.unwrap_or(0) as i64;
             }
             let store = self.store.clone();
             let dir = self.clone_config.repo_dir(&id);
@@ -357,10 +372,7 @@ impl Hosted {
             let outcome = result.clone();
             let _ = actix_web::web::block(move || match outcome {
                 Ok(()) => {
-                    let commits = gitcore::repo::Repository::discover(&dir)
-                        .and_then(|r| gitcore::graph::CommitGraph::load(&r))
-                        .map_or(0, |g| g.len() as i64);
-                    store.set_fetched(&rid, commits, dir_bytes(&dir) as i64)?;
+                    store.set_fetched(&rid, commits, dir_size(&dir) as i64)?;
                     // Someone asked for it just now: a fresh clone counts as a use.
                     store.touch(&rid)?;
                     store.set_state(&rid, "ready", None, None)
@@ -380,24 +392,12 @@ impl Hosted {
                         progress: None,
                     })
                     .await;
-                if matches!(deepened, Ok(Ok(()))) {
-                    if let Ok(Ok(session)) = self
-                        .supervisor
-                        .send(gitvista_actors::supervisor::GetSession(id.clone()))
-                        .await
-                    {
-                        session.do_send(gitvista_actors::repo_session::Refresh);
-                    }
-                    let store = self.store.clone();
-                    let dir = self.clone_config.repo_dir(&id);
-                    let rid = repo.id.clone();
-                    let _ = actix_web::web::block(move || {
-                        let commits = gitcore::repo::Repository::discover(&dir)
-                            .and_then(|r| gitcore::graph::CommitGraph::load(&r))
-                            .map_or(0, |g| g.len() as i64);
-                        store.set_fetched(&rid, commits, dir_bytes(&dir) as i64)
-                    })
-                    .await;
+                // A fetch right after reloads the session with the older history and
+                // records the new count (FetchRecorder), like every other fetch.
+                if matches!(deepened, Ok(Ok(())))
+                    && let Ok(Ok(session)) = self.supervisor.send(GetSession(id.clone())).await
+                {
+                    session.do_send(FetchNow);
                 }
             }
             self.cloning
@@ -406,20 +406,4 @@ impl Hosted {
                 .remove(&repo.id);
         });
     }
-}
-
-/// Bytes under `dir`.
-pub fn dir_bytes(dir: &std::path::Path) -> u64 {
-    let mut total = 0;
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            match e.metadata() {
-                Ok(m) if m.is_dir() => stack.push(e.path()),
-                Ok(m) => total += m.len(),
-                Err(_) => {}
-            }
-        }
-    }
-    total
 }

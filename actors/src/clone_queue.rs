@@ -382,8 +382,8 @@ fn git_command(config: &CloneConfig, cwd: &Path) -> tokio::process::Command {
     cmd
 }
 
-/// Bytes under `dir`.
-fn dir_size(dir: &Path) -> u64 {
+/// Bytes of the files under `dir` (what a clone occupies on disk).
+pub fn dir_size(dir: &Path) -> u64 {
     let mut total = 0;
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {

@@ -288,6 +288,8 @@ pub struct RepoSession {
     fetch_failures: u32,
     /// The next timed fetch.
     fetch_timer: Option<SpawnHandle>,
+    /// A successful fetch waiting for its reload to finish before it is reported.
+    report_after_reload: Option<FetchDone>,
 }
 
 impl RepoSession {
@@ -312,6 +314,7 @@ impl RepoSession {
             fetching: false,
             fetch_failures: 0,
             fetch_timer: None,
+            report_after_reload: None,
         }
     }
 
@@ -333,6 +336,14 @@ impl RepoSession {
         } else {
             base
         })
+    }
+
+    /// Tells the hosted layer about a finished fetch, with the commits the session now holds.
+    fn report_fetch(&self, mut done: FetchDone) {
+        done.commits = self.snapshot.as_ref().map(|s| s.graph.len());
+        if let Some(on_done) = self.config.fetch.as_ref().and_then(|f| f.on_done.as_ref()) {
+            let _ = on_done.try_send(done);
+        }
     }
 
     /// (Re)arms the fetch timer from now.
@@ -381,22 +392,26 @@ impl RepoSession {
                 };
                 if error.is_some() {
                     act.fetch_failures = act.fetch_failures.saturating_add(1);
-                    if let Some(e) = &error {
-                        act.broadcast(ViewerEvent::ReloadFailed(Arc::new(format!(
-                            "fetch failed: {e}"
-                        ))));
-                    }
                 } else {
                     act.fetch_failures = 0;
-                    act.start_reload(ctx);
                 }
-                if let Some(done) = &f.on_done {
-                    let _ = done.try_send(FetchDone {
-                        id: f.id.clone(),
-                        commits: act.snapshot.as_ref().map(|s| s.graph.len()),
-                        error,
-                        failures: act.fetch_failures,
-                    });
+                act.broadcast(ViewerEvent::Remote(Arc::new(RemoteState {
+                    state: "ready",
+                    error: error.clone(),
+                    failures: act.fetch_failures,
+                })));
+                let done = FetchDone {
+                    id: f.id.clone(),
+                    commits: None,
+                    failures: act.fetch_failures,
+                    error,
+                };
+                if done.error.is_none() {
+                    // Reported once the reload holds the fetched commits, not the old count.
+                    act.report_after_reload = Some(done);
+                    act.start_reload(ctx);
+                } else {
+                    act.report_fetch(done);
                 }
                 act.schedule_fetch(ctx);
             }),
@@ -514,6 +529,11 @@ impl RepoSession {
                     }
                     Ok(Err(e)) => act.broadcast(ViewerEvent::ReloadFailed(Arc::new(e))),
                     Err(e) => act.broadcast(ViewerEvent::ReloadFailed(Arc::new(e.to_string()))),
+                }
+                if !act.again
+                    && let Some(done) = act.report_after_reload.take()
+                {
+                    act.report_fetch(done);
                 }
                 if std::mem::take(&mut act.again) {
                     act.start_reload(ctx);

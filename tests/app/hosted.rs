@@ -274,8 +274,38 @@ async fn a_push_to_the_remote_reaches_a_viewer_after_the_next_fetch() {
         }
     }
     assert!(saw_fetching, "viewers hear that a fetch runs");
-    // The store records the fetch.
-    let s = wait_state(&base, &id, &["ready"]).await;
+    // ... and that it ended well.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let msg = tokio::time::timeout_at(deadline, ws.next())
+            .await
+            .expect("a status after the fetch")
+            .expect("open")
+            .expect("frame");
+        if let tokio_tungstenite::tungstenite::Message::Text(t) = msg {
+            let v: Value = serde_json::from_str(&t).expect("json");
+            if v["type"] == "status" && v["state"] == "ready" {
+                assert!(v["error"].is_null(), "{v}");
+                break;
+            }
+        }
+    }
+    // The store records the fetch with the count after it (not the one before).
+    let expected: u64 = git(
+        &data.join("repos").join(&id),
+        &["rev-list", "--all", "--count"],
+    )
+    .parse()
+    .expect("count");
+    let mut s = Value::Null;
+    for _ in 0..100 {
+        s = wait_state(&base, &id, &["ready"]).await;
+        if s["commits"].as_u64() == Some(expected) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(s["commits"].as_u64(), Some(expected), "{s}");
     assert!(s["lastFetchAt"].is_i64(), "{s}");
 }
 
@@ -387,6 +417,19 @@ async fn a_shallow_first_clone_is_served_at_once_and_deepens_to_the_whole_histor
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(total, expected, "the graph grew to the whole history");
+    let mut s = Value::Null;
+    for _ in 0..100 {
+        s = wait_state(&base, &id, &["ready"]).await;
+        if s["commits"].as_u64() == Some(expected) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        s["commits"].as_u64(),
+        Some(expected),
+        "the store has the whole count: {s}"
+    );
     assert!(!data.join("repos").join(&id).join("shallow").exists());
 }
 
