@@ -32,21 +32,13 @@ pub async fn spawn_app_with(
     gitvista::startup::Stopper,
     actix_rt::task::JoinHandle<std::io::Result<()>>,
 ) {
-    let app = Application::build(Config {
-        host: "127.0.0.1".parse().expect("address"),
-        port: 0,
-        mode: gitvista::config::Mode::Local {
+    start(
+        gitvista::config::Mode::Local {
             repo_path: repo.to_path_buf(),
         },
         ws,
-        admin_token: Some("test-admin-token".into()),
-    })
+    )
     .await
-    .expect("builds");
-    let port = app.port();
-    let stopper = app.stopper();
-    let task = actix_rt::spawn(app.run_until_stopped());
-    (port, stopper, task)
 }
 
 /// Starts `gitvista open` on a free port; returns the child and its base URL.
@@ -106,11 +98,28 @@ pub async fn spawn_hosted_with(
     gitvista::startup::Stopper,
     actix_rt::task::JoinHandle<std::io::Result<()>>,
 ) {
+    start(
+        gitvista::config::Mode::Hosted(Box::new(config)),
+        WsSettings::default(),
+    )
+    .await
+}
+
+/// Builds and runs the application in `mode` on a free loopback port, with the admin token
+/// "test-admin-token"; returns the port, what stops it, and the server task.
+async fn start(
+    mode: gitvista::config::Mode,
+    ws: WsSettings,
+) -> (
+    u16,
+    gitvista::startup::Stopper,
+    actix_rt::task::JoinHandle<std::io::Result<()>>,
+) {
     let app = Application::build(Config {
         host: "127.0.0.1".parse().expect("address"),
         port: 0,
-        mode: gitvista::config::Mode::Hosted(Box::new(config)),
-        ws: WsSettings::default(),
+        mode,
+        ws,
         admin_token: Some("test-admin-token".into()),
     })
     .await
