@@ -153,6 +153,16 @@ fn blob(snap: &Snapshot, id: &gitcore::ObjectId) -> Result<Vec<u8>, ApiError> {
     Ok(buf)
 }
 
+/// The staged content of `path`: none for a path not staged, a submodule or `git add -N`.
+fn staged_blob(snap: &Snapshot, path: &str) -> Result<Option<Vec<u8>>, ApiError> {
+    match staged_entry(&snap.repo, path).map_err(status_error)? {
+        Some(e) if !e.intent_to_add && e.mode & 0o170000 != 0o160000 => {
+            Ok(Some(blob(snap, &e.id)?))
+        }
+        _ => Ok(None),
+    }
+}
+
 /// The staged version of a file against the one on disk (`git diff -- path`); an untracked file
 /// diffs against nothing.
 #[get("/api/repos/{id}/working-tree/diff")]
@@ -163,12 +173,7 @@ pub async fn working_tree_diff(
 ) -> Result<HttpResponse, ApiError> {
     let (path, context) = parse_query(&query)?;
     let body = blocking(&state, &id, move |snap| {
-        let staged = staged_entry(&snap.repo, &path).map_err(status_error)?;
-        let old = match &staged {
-            Some(e) if e.mode & 0o170000 == 0o160000 => None,
-            Some(e) if !e.intent_to_add => Some(blob(snap, &e.id)?),
-            _ => None,
-        };
+        let old = staged_blob(snap, &path)?;
         let work_tree = snap
             .repo
             .dirs()
@@ -209,12 +214,7 @@ pub async fn index_diff(
             Some((mode, id)) if mode.is_blob() => Some(blob(snap, id)?),
             _ => None,
         };
-        let new = match staged_entry(&snap.repo, &path).map_err(status_error)? {
-            Some(e) if !e.intent_to_add && e.mode & 0o170000 != 0o160000 => {
-                Some(blob(snap, &e.id)?)
-            }
-            _ => None,
-        };
+        let new = staged_blob(snap, &path)?;
         diff_json(
             &path,
             old.as_deref(),
