@@ -307,28 +307,7 @@ async fn a_viewer_that_never_reads_delays_no_one_and_is_dropped() {
 
     // A side history of 5500 commits; each round points a branch at it or deletes the branch,
     // so every viewer gets a ~240 KB delta (5500 commits added or removed) per ref write.
-    let head = git(&repo, &["rev-parse", "HEAD"]);
-    let mut stream = String::new();
-    for k in 1..=5500 {
-        let from = if k == 1 {
-            format!("from {head}\n")
-        } else {
-            format!("from :{}\n", k - 1)
-        };
-        stream.push_str(&format!(
-            "commit refs/heads/side\nmark :{k}\ncommitter A <a@example.com> {} +0000\ndata 2\nc\n{from}\n",
-            1_800_000_000 + k
-        ));
-    }
-    let mut child = std::process::Command::new("git")
-        .args(["fast-import", "--quiet"])
-        .current_dir(&repo)
-        .stdin(std::process::Stdio::piped())
-        .spawn()
-        .expect("git");
-    std::io::Write::write_all(&mut child.stdin.take().expect("stdin"), stream.as_bytes())
-        .expect("write");
-    assert!(child.wait().expect("git").success());
+    import_side_history(&repo, 5500);
     let side = git(&repo, &["rev-parse", "refs/heads/side"]);
     git(&repo, &["update-ref", "-d", "refs/heads/side"]);
     // Whatever the import and deletion produced (one delta, two, or none if one reload saw
@@ -455,5 +434,55 @@ async fn server_memory_returns_to_its_baseline_after_viewers_leave() {
             *rss <= baseline + 2048,
             "RSS {rss} KiB after viewers left, baseline {baseline} KiB (all rounds: {after:?})"
         );
+    }
+}
+
+/// Imports a chain of `n` empty commits on top of HEAD as `refs/heads/side` (one fast-import).
+fn import_side_history(repo: &std::path::Path, n: u32) {
+    let head = git(repo, &["rev-parse", "HEAD"]);
+    let mut stream = String::new();
+    for k in 1..=n {
+        let from = if k == 1 {
+            format!("from {head}\n")
+        } else {
+            format!("from :{}\n", k - 1)
+        };
+        stream.push_str(&format!(
+            "commit refs/heads/side\nmark :{k}\ncommitter A <a@example.com> {} +0000\ndata 2\nc\n{from}\n",
+            1_800_000_000 + u64::from(k)
+        ));
+    }
+    let mut child = std::process::Command::new("git")
+        .args(["fast-import", "--quiet"])
+        .current_dir(repo)
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .expect("git");
+    std::io::Write::write_all(&mut child.stdin.take().expect("stdin"), stream.as_bytes())
+        .expect("write");
+    assert!(child.wait().expect("git").success());
+}
+
+#[actix_rt::test]
+async fn an_event_too_large_to_send_becomes_a_resync() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let repo = fixture("linear", tmp.path()).join("repo");
+    let port = spawn_app(&repo).await;
+    let (mut ws, _) =
+        tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{port}/api/repos/local/ws"))
+            .await
+            .expect("connects");
+    next_of(&mut ws, "summary", Duration::from_secs(5)).await;
+    // 8,000 new commits: a delta of ~350 KB, over the 256 KB an event may carry.
+    import_side_history(&repo, 8000);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let v = next_json(&mut ws, left).await;
+        assert_ne!(v["type"], "delta", "no oversized delta is sent");
+        if v["type"] == "resync" {
+            assert_eq!(v["reason"], "too_large");
+            break;
+        }
     }
 }
