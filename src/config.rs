@@ -48,6 +48,8 @@ pub struct HostedConfig {
     pub max_repo_bytes: u64,
     /// Fetch interval while someone watches.
     pub fetch_with_viewers: Duration,
+    /// A fetch running this long is announced to its viewers.
+    pub fetch_notice: Duration,
     /// Fetch interval when accessed in the last hour.
     pub fetch_recent: Duration,
     /// Fetch interval when cold.
@@ -77,6 +79,7 @@ impl HostedConfig {
             clone_timeout: Duration::from_secs(600),
             max_repo_bytes: 2 << 30,
             fetch_with_viewers: Duration::from_secs(30),
+            fetch_notice: Duration::from_secs(1),
             fetch_recent: Duration::from_secs(300),
             fetch_cold: Duration::from_secs(1800),
             fetch_idle_stop: Duration::from_secs(86_400),

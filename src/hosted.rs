@@ -294,6 +294,7 @@ impl Hosted {
             poll_interval: Duration::from_secs(3600),
             fetch: Some(FetchConfig {
                 with_viewers: c.fetch_with_viewers,
+                notice_after: c.fetch_notice,
                 recent: c.fetch_recent,
                 cold: c.fetch_cold,
                 idle_stop: c.fetch_idle_stop,

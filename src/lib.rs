@@ -11,6 +11,7 @@ pub mod encoding;
 pub mod error;
 pub mod highlight;
 pub mod hosted;
+pub mod loadtest;
 pub mod metrics;
 pub mod remote;
 pub mod routes;

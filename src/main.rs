@@ -55,6 +55,52 @@ enum Command {
         /// git jobs at once.
         #[arg(long, env = "GITVISTA_CLONE_CONCURRENCY", default_value_t = 2)]
         clone_concurrency: usize,
+        /// Repositories one client address may add per minute.
+        #[arg(long, env = "GITVISTA_POSTS_PER_MINUTE", default_value_t = 20)]
+        posts_per_minute: u32,
+    },
+    /// Load-test a server with many WebSocket viewers, graph windows and live changes.
+    ///
+    /// Without --target it generates repositories, serves them with `git daemon` on loopback,
+    /// starts `gitvista serve` and commits into them. It raises its open-files limit to the hard
+    /// limit; each viewer needs one file in the harness and one in the server.
+    Loadtest {
+        /// An existing GitVista server (http://127.0.0.1:8080); without it the harness starts one.
+        #[arg(long, env = "GITVISTA_TARGET")]
+        target: Option<String>,
+        /// Allow a target that is not a loopback address.
+        #[arg(long, env = "GITVISTA_ALLOW_REMOTE")]
+        allow_remote: bool,
+        /// Concurrent WebSocket viewers, spread evenly over the repositories.
+        #[arg(long, env = "GITVISTA_VIEWERS", default_value_t = 1000)]
+        viewers: usize,
+        /// Repositories watched (generated without --target; the first ready ones with it).
+        #[arg(long, env = "GITVISTA_REPOS", default_value_t = 1)]
+        repos: usize,
+        /// Seconds of changes and window requests.
+        #[arg(long, env = "GITVISTA_DURATION", default_value_t = 30)]
+        duration: u64,
+        /// Share of viewers that read slowly (tiny receive buffer, a pause after each message).
+        #[arg(long, env = "GITVISTA_SLOW_FRACTION", default_value_t = 0.0)]
+        slow_fraction: f64,
+        /// A slow viewer's pause after each message, in milliseconds.
+        #[arg(long, env = "GITVISTA_SLOW_PAUSE_MS", default_value_t = 1000)]
+        slow_pause_ms: u64,
+        /// One change every this many milliseconds, round-robin over the repositories.
+        #[arg(long, env = "GITVISTA_CHANGE_INTERVAL_MS", default_value_t = 500)]
+        change_interval_ms: u64,
+        /// Graph windows requested per second.
+        #[arg(long, env = "GITVISTA_HTTP_RATE", default_value_t = 50)]
+        http_rate: u32,
+        /// Commits in each generated repository.
+        #[arg(long, env = "GITVISTA_COMMITS", default_value_t = 500)]
+        commits: usize,
+        /// Viewers connecting at once.
+        #[arg(long, env = "GITVISTA_CONNECT_CONCURRENCY", default_value_t = 64)]
+        connect_concurrency: usize,
+        /// Write the report as JSON to this file.
+        #[arg(long, env = "GITVISTA_JSON")]
+        json: Option<PathBuf>,
     },
     /// Run the database migrations of hosted mode and exit.
     Migrate {
@@ -87,6 +133,7 @@ fn main() -> ExitCode {
             database_url,
             allowed_hosts,
             clone_concurrency,
+            posts_per_minute,
         } => gitvista::cli::serve::run(Config {
             host,
             port,
@@ -94,6 +141,7 @@ fn main() -> ExitCode {
                 database_url,
                 allowed_hosts,
                 clone_concurrency,
+                posts_per_minute,
                 ..HostedConfig::new(data_dir)
             })),
             ws: gitvista::config::WsSettings::default(),
@@ -109,6 +157,33 @@ fn main() -> ExitCode {
             ..HostedConfig::new(data_dir)
         }),
         Command::Log { path, format } => log::run(&path, format),
+        Command::Loadtest {
+            target,
+            allow_remote,
+            viewers,
+            repos,
+            duration,
+            slow_fraction,
+            slow_pause_ms,
+            change_interval_ms,
+            http_rate,
+            commits,
+            connect_concurrency,
+            json,
+        } => gitvista::cli::loadtest::run(&gitvista::loadtest::LoadConfig {
+            target,
+            allow_remote,
+            viewers,
+            repos,
+            duration: std::time::Duration::from_secs(duration),
+            slow_fraction,
+            slow_pause: std::time::Duration::from_millis(slow_pause_ms),
+            change_interval: std::time::Duration::from_millis(change_interval_ms),
+            http_rate,
+            commits,
+            connect_concurrency,
+            json,
+        }),
         Command::Open {
             path,
             host,

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use actix::prelude::*;
 use actix_web::{HttpRequest, HttpResponse, get, web};
 use actix_ws::{CloseCode, CloseReason, Message, ProtocolError};
+use gitvista_actors::events::envelope;
 use gitvista_actors::repo_session::{RepoSession, Subscribe, Unsubscribe};
 use gitvista_actors::{Snapshot, ViewerEvent};
 use tokio::sync::{mpsc, oneshot};
@@ -175,7 +176,7 @@ impl Handler<ViewerEvent> for WsClient {
 
     fn handle(&mut self, event: ViewerEvent, ctx: &mut Context<Self>) {
         let text = match &event {
-            ViewerEvent::Delta(d) => envelope("delta", &**d),
+            ViewerEvent::Delta(d) => d.json().to_string(),
             ViewerEvent::ReloadFailed(e) => {
                 serde_json::json!({"type": "error", "error": e.as_str(), "code": "reload_failed"})
                     .to_string()
@@ -228,15 +229,6 @@ impl StreamHandler<Result<Message, ProtocolError>> for WsClient {
     fn finished(&mut self, ctx: &mut Context<Self>) {
         ctx.stop();
     }
-}
-
-/// `{"type": kind, ...fields of value}`.
-fn envelope(kind: &str, value: &impl serde::Serialize) -> String {
-    let mut v = serde_json::to_value(value).unwrap_or_default();
-    if let Some(map) = v.as_object_mut() {
-        map.insert("type".into(), kind.into());
-    }
-    v.to_string()
 }
 
 fn summary(snap: &Snapshot) -> String {

@@ -210,7 +210,10 @@ new Live({
   },
   onMessage(msg) {
     switch (msg.type) {
-      case 'delta': queueChange(msg); break;
+      case 'delta':
+        if (msg.head) { view.head = msg.head.commit; view.dirty = true; }
+        queueChange(msg);
+        break;
       case 'resync': queueChange(null); break;
       case 'status': showStatus(msg); break;
       case 'head': view.head = msg.commit; view.dirty = true; break;

@@ -482,7 +482,8 @@ async fn run_job_inner(
                 "--no-local",
             ]);
             if let Some(d) = depth {
-                cmd.arg(format!("--depth={d}"));
+                // `--depth` alone implies `--single-branch`: every branch is wanted.
+                cmd.arg(format!("--depth={d}")).arg("--no-single-branch");
             }
             cmd.arg("--").arg(url).arg(&tmp);
             (cmd, tmp, config.clone_timeout)

@@ -1,6 +1,6 @@
 //! What viewers receive from a [`crate::RepoSession`].
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use actix::Message;
 use gitcore::graph::{GraphDelta, RefChange};
@@ -57,7 +57,7 @@ impl HeadEvent {
 }
 
 /// One reload's changes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DeltaEvent {
     /// Snapshot version after the change.
@@ -74,6 +74,12 @@ pub struct DeltaEvent {
     pub rewritten: bool,
     /// Number of rows after the change.
     pub rows: usize,
+    /// The server's clock when the change was found, in milliseconds since the Unix epoch (a
+    /// viewer on the same clock can tell how long the delta took to reach it).
+    pub time: u64,
+    /// The `{"type":"delta",...}` envelope, encoded once for every viewer.
+    #[serde(skip)]
+    encoded: OnceLock<String>,
 }
 
 impl DeltaEvent {
@@ -109,8 +115,27 @@ impl DeltaEvent {
                 .map(|(_, after)| HeadEvent::from_head(after.as_ref())),
             rewritten: delta.rewritten,
             rows,
+            time: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64),
+            encoded: OnceLock::new(),
         }
     }
+
+    /// The WebSocket message for this delta, `{"type":"delta", ...fields}`; encoded by the first
+    /// viewer that needs it and shared by the others.
+    pub fn json(&self) -> &str {
+        self.encoded.get_or_init(|| envelope("delta", self))
+    }
+}
+
+/// `{"type": kind, ...fields of value}`: the envelope of every WebSocket message.
+pub fn envelope(kind: &str, value: &impl Serialize) -> String {
+    let mut v = serde_json::to_value(value).unwrap_or_default();
+    if let Some(map) = v.as_object_mut() {
+        map.insert("type".into(), kind.into());
+    }
+    v.to_string()
 }
 
 /// A message to a viewer. Shared (`Arc`) so a broadcast to thousands of viewers clones nothing.
@@ -123,7 +148,8 @@ pub enum ViewerEvent {
     ReloadFailed(Arc<String>),
     /// The work tree's status changed (local mode); also sent to each new viewer.
     Status(Arc<gitcore::worktree::WorkStatus>),
-    /// HEAD moved to another branch or commit (sent after the delta that records it).
+    /// HEAD is on another branch, or detached and moved (sent after the delta that records it;
+    /// a delta's own `head` field covers the branch HEAD is on advancing).
     Head(Arc<HeadEvent>),
     /// The server is shutting down: close the connection ("going away").
     Closing,

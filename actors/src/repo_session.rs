@@ -77,6 +77,10 @@ pub struct FetchConfig {
     pub idle_stop: Duration,
     /// Longest wait after failures (1 h).
     pub max_backoff: Duration,
+    /// A fetch still running after this long is announced to viewers (`fetching`, then `ready`
+    /// when it ends); quicker ones are not, since a status per viewer per fetch would only
+    /// flicker (1 s).
+    pub notice_after: Duration,
     /// Told about every finished fetch (the hosted layer records it).
     pub on_done: Option<Recipient<FetchDone>>,
 }
@@ -92,6 +96,7 @@ impl FetchConfig {
             cold: Duration::from_secs(1800),
             idle_stop: Duration::from_secs(86_400),
             max_backoff: Duration::from_secs(3600),
+            notice_after: Duration::from_secs(1),
             on_done: None,
         }
     }
@@ -284,6 +289,15 @@ pub struct RepoSession {
     last_access: std::time::Instant,
     /// A fetch is running.
     fetching: bool,
+    /// A fetch was asked for while one ran (its remote may have changed after that one read
+    /// it): fetch once more when it ends.
+    fetch_again: bool,
+    /// Announces the running fetch once it has taken `notice_after`; cancelled when it ends.
+    fetch_notice: Option<SpawnHandle>,
+    /// Viewers were told a fetch is running (they are owed a `ready` when it ends).
+    fetch_announced: bool,
+    /// The error of the last fetch, as viewers were told (a change of it is broadcast).
+    fetch_error: Option<String>,
     /// Fetches that failed in a row.
     fetch_failures: u32,
     /// The next timed fetch.
@@ -312,6 +326,10 @@ impl RepoSession {
             status_scheduled: false,
             last_access: std::time::Instant::now(),
             fetching: false,
+            fetch_again: false,
+            fetch_notice: None,
+            fetch_announced: false,
+            fetch_error: None,
             fetch_failures: 0,
             fetch_timer: None,
             report_after_reload: None,
@@ -371,11 +389,11 @@ impl RepoSession {
             return;
         }
         self.fetching = true;
-        self.broadcast(ViewerEvent::Remote(Arc::new(RemoteState {
-            state: "fetching",
-            error: None,
-            failures: self.fetch_failures,
-        })));
+        self.fetch_notice = Some(ctx.run_later(f.notice_after, |act, _| {
+            act.fetch_notice = None;
+            act.fetch_announced = true;
+            act.broadcast(ViewerEvent::Remote(Arc::new(act.remote_state())));
+        }));
         let job = f.queue.send(Enqueue {
             id: f.id.clone(),
             kind: JobKind::Fetch,
@@ -385,6 +403,9 @@ impl RepoSession {
         ctx.spawn(
             actix::fut::wrap_future::<_, Self>(job).map(move |result, act, ctx| {
                 act.fetching = false;
+                if let Some(notice) = act.fetch_notice.take() {
+                    ctx.cancel_future(notice);
+                }
                 let error = match result {
                     Ok(Ok(())) => None,
                     Ok(Err(e)) => Some(e.to_string()),
@@ -395,11 +416,13 @@ impl RepoSession {
                 } else {
                     act.fetch_failures = 0;
                 }
-                act.broadcast(ViewerEvent::Remote(Arc::new(RemoteState {
-                    state: "ready",
-                    error: error.clone(),
-                    failures: act.fetch_failures,
-                })));
+                // Viewers hear of the end of a fetch they were told of, and of a fetch that
+                // failed, or worked after failing; a quick fetch like the last one is silent.
+                let announced = std::mem::take(&mut act.fetch_announced);
+                if announced || error != act.fetch_error {
+                    act.fetch_error = error.clone();
+                    act.broadcast(ViewerEvent::Remote(Arc::new(act.remote_state())));
+                }
                 let done = FetchDone {
                     id: f.id.clone(),
                     commits: None,
@@ -413,9 +436,26 @@ impl RepoSession {
                 } else {
                     act.report_fetch(done);
                 }
-                act.schedule_fetch(ctx);
+                if std::mem::take(&mut act.fetch_again) {
+                    act.start_fetch(ctx);
+                } else {
+                    act.schedule_fetch(ctx);
+                }
             }),
         );
+    }
+
+    /// Where fetching stands, as viewers see it.
+    fn remote_state(&self) -> RemoteState {
+        RemoteState {
+            state: if self.fetching && self.fetch_announced {
+                "fetching"
+            } else {
+                "ready"
+            },
+            error: self.fetch_error.clone(),
+            failures: self.fetch_failures,
+        }
     }
 
     fn wants_status(&self) -> bool {
@@ -518,9 +558,16 @@ impl RepoSession {
                         let event = changed.then(|| {
                             DeltaEvent::new(snapshot.version, &delta, snapshot.layout.len())
                         });
+                        // The delta carries HEAD; a `head` message follows only when HEAD is on
+                        // another branch (or detached) now, not for a branch that advanced.
+                        let branch_moved = delta.head.as_ref().is_some_and(|(before, after)| {
+                            before.as_ref().and_then(|h| h.branch())
+                                != after.as_ref().and_then(|h| h.branch())
+                                || after.as_ref().is_some_and(|h| h.branch().is_none())
+                        });
                         act.snapshot = Some(Arc::new(snapshot));
                         if let Some(event) = event {
-                            let head = event.head.clone();
+                            let head = event.head.clone().filter(|_| branch_moved);
                             act.broadcast(ViewerEvent::Delta(Arc::new(event)));
                             if let Some(head) = head {
                                 act.broadcast(ViewerEvent::Head(Arc::new(head)));
@@ -679,6 +726,12 @@ impl Handler<Subscribe> for RepoSession {
         if let Some(status) = &self.status {
             let _ = msg.viewer.try_send(ViewerEvent::Status(Arc::clone(status)));
         }
+        // A viewer arriving during a long fetch, or while fetches fail, is told at once.
+        if self.fetch_announced || self.fetch_error.is_some() {
+            let _ = msg
+                .viewer
+                .try_send(ViewerEvent::Remote(Arc::new(self.remote_state())));
+        }
         if self.viewers.insert(msg.id, msg.viewer).is_none() {
             metrics::gauge!("gitvista_viewers").increment(1.0);
         }
@@ -747,7 +800,11 @@ impl Handler<FetchNow> for RepoSession {
     type Result = ();
 
     fn handle(&mut self, _: FetchNow, ctx: &mut Context<Self>) {
-        self.start_fetch(ctx);
+        if self.fetching {
+            self.fetch_again = true;
+        } else {
+            self.start_fetch(ctx);
+        }
     }
 }
 

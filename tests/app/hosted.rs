@@ -233,6 +233,8 @@ async fn a_push_to_the_remote_reaches_a_viewer_after_the_next_fetch() {
     let data = tmp.path().join("data");
     let (port, _stopper, _server) = spawn_hosted_with(gitvista::config::HostedConfig {
         fetch_with_viewers: Duration::from_millis(300),
+        // Every fetch counts as slow: viewers hear `fetching`, then `ready`.
+        fetch_notice: Duration::ZERO,
         ..hosted_config(&data)
     })
     .await;
@@ -307,6 +309,100 @@ async fn a_push_to_the_remote_reaches_a_viewer_after_the_next_fetch() {
     }
     assert_eq!(s["commits"].as_u64(), Some(expected), "{s}");
     assert!(s["lastFetchAt"].is_i64(), "{s}");
+}
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// `status` messages received within `within` (other messages skipped).
+async fn statuses(ws: &mut Socket, within: Duration) -> Vec<Value> {
+    use futures_util::StreamExt;
+    let deadline = tokio::time::Instant::now() + within;
+    let mut out = Vec::new();
+    while let Ok(Some(Ok(msg))) = tokio::time::timeout_at(deadline, ws.next()).await {
+        if let tokio_tungstenite::tungstenite::Message::Text(t) = msg {
+            let v: Value = serde_json::from_str(&t).expect("json");
+            if v["type"] == "status" {
+                out.push(v);
+            }
+        }
+    }
+    out
+}
+
+/// The first `status` message within `within` that `pred` accepts.
+async fn status_where(ws: &mut Socket, within: Duration, pred: impl Fn(&Value) -> bool) -> Value {
+    use futures_util::StreamExt;
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let msg = tokio::time::timeout_at(deadline, ws.next())
+            .await
+            .expect("the status before the deadline")
+            .expect("open")
+            .expect("frame");
+        if let tokio_tungstenite::tungstenite::Message::Text(t) = msg {
+            let v: Value = serde_json::from_str(&t).expect("json");
+            if v["type"] == "status" && pred(&v) {
+                return v;
+            }
+        }
+    }
+}
+
+#[actix_rt::test]
+async fn quick_fetches_are_silent_and_viewers_hear_of_failing_fetches_and_their_recovery() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (serve, d) = served(tmp.path());
+    let data = tmp.path().join("data");
+    let (port, _stopper, _server) = spawn_hosted_with(gitvista::config::HostedConfig {
+        fetch_with_viewers: Duration::from_millis(200),
+        ..hosted_config(&data)
+    })
+    .await;
+    let base = format!("http://127.0.0.1:{port}");
+    let (_, created) = post(&base, &format!("git://127.0.0.1:{}/merges", d.port)).await;
+    let id = created["id"].as_str().expect("id").to_string();
+    assert_eq!(
+        wait_state(&base, &id, &["ready", "error"]).await["state"],
+        "ready"
+    );
+    let ws_url = format!("ws://127.0.0.1:{port}/api/repos/{id}/ws");
+    let (mut ws, _) = tokio_tungstenite::connect_async(&ws_url)
+        .await
+        .expect("connects");
+    // Several fetches run in 1.5 s, each well under the 1 s notice: nothing to tell viewers.
+    assert_eq!(
+        statuses(&mut ws, Duration::from_millis(1500)).await,
+        Vec::<Value>::new()
+    );
+
+    // The remote goes away: viewers hear the failure once, not at every retry.
+    let src = serve.join("merges");
+    let gone = serve.join("merges-gone");
+    std::fs::rename(&src, &gone).expect("rename");
+    let failed = status_where(&mut ws, Duration::from_secs(10), |v| !v["error"].is_null()).await;
+    assert_eq!(failed["state"], "ready", "{failed}");
+    assert!(failed["failures"].as_u64() >= Some(1), "{failed}");
+    let again = statuses(&mut ws, Duration::from_millis(800)).await;
+    assert!(
+        again.is_empty(),
+        "the same failure again is not news: {again:?}"
+    );
+    // A viewer arriving now is told at once.
+    let (mut late, _) = tokio_tungstenite::connect_async(&ws_url)
+        .await
+        .expect("connects");
+    let told = status_where(&mut late, Duration::from_secs(2), |_| true).await;
+    assert_eq!(told["error"], failed["error"], "{told}");
+
+    // It comes back: the next fetch clears the error for everyone.
+    std::fs::rename(&gone, &src).expect("rename back");
+    let recovered = status_where(&mut ws, Duration::from_secs(15), |v| v["error"].is_null()).await;
+    assert_eq!(
+        (recovered["state"].as_str(), recovered["failures"].as_u64()),
+        (Some("ready"), Some(0)),
+        "{recovered}"
+    );
 }
 
 #[actix_rt::test]

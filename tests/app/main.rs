@@ -5,6 +5,7 @@ mod api;
 mod deploy;
 mod helpers;
 mod hosted;
+mod loadtest;
 mod log_command;
 mod logs;
 mod metrics;

@@ -142,6 +142,8 @@ async fn ten_requests_for_one_repository_start_one_clone() {
 #[actix::test]
 async fn a_shallow_first_clone_deepens_to_the_whole_history() {
     let (tmp, serve, d) = served();
+    // Regression: `--depth` implies `--single-branch`, so a shallow-first clone held `main` only.
+    git(&serve.join("linear"), &["branch", "side", "HEAD~10"]);
     let data = tmp.path().join("data");
     let queue = CloneQueue::new(config(&data)).start();
     let url = format!("git://127.0.0.1:{}/linear", d.port);
@@ -152,7 +154,15 @@ async fn a_shallow_first_clone_deepens_to_the_whole_history() {
     };
     queue.send(job).await.expect("mailbox").expect("clones");
     let clone = data.join("repos/shallow");
-    assert_eq!(count(&clone), 5);
+    // Five from each branch tip.
+    assert_eq!(count(&clone), 10);
+    assert_eq!(
+        git(
+            &clone,
+            &["for-each-ref", "--format=%(refname)", "refs/heads"]
+        ),
+        "refs/heads/main\nrefs/heads/side"
+    );
     queue
         .send(Enqueue {
             id: id("shallow"),

@@ -1,0 +1,350 @@
+//! The harness's own world when it has no `--target`: generated repositories in a temporary
+//! directory, a `git daemon` serving them on loopback, and a `gitvista serve` child process (its
+//! own process, so its memory and file descriptors are its own) that clones each of them. Changes
+//! are commits into the daemon's repositories followed by an admin fetch, the path a push takes.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, anyhow, bail};
+
+/// Generated repositories, the daemon serving them and the server cloning them; everything is
+/// stopped and deleted when dropped.
+#[derive(Debug)]
+pub struct Fleet {
+    /// The server's base URL (`http://127.0.0.1:PORT`).
+    pub base: String,
+    /// The admin token the server was started with.
+    pub admin_token: String,
+    /// The bare repositories the daemon serves, by index.
+    pub sources: Vec<PathBuf>,
+    /// Their `git://127.0.0.1:PORT/...` URLs, by index.
+    pub urls: Vec<String>,
+    /// The server's log (its stderr), for the report when something fails.
+    pub server_log: PathBuf,
+    server: Child,
+    daemon: Child,
+    /// Holds the repositories, the data directory and the log; removed last.
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Fleet {
+    fn drop(&mut self) {
+        stop_gracefully(&mut self.server, Duration::from_secs(10));
+        let _ = self.daemon.kill();
+        let _ = self.daemon.wait();
+    }
+}
+
+/// SIGTERM (the server closes its sockets with 1001 and drains), then SIGKILL after `within`.
+fn stop_gracefully(child: &mut Child, within: Duration) {
+    if let Ok(pid) = i32::try_from(child.id()) {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGTERM,
+        );
+    }
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// git with a fixed identity and no user or system configuration.
+pub fn git(dir: &Path, args: &[&str]) -> anyhow::Result<String> {
+    let out = git_command(dir)
+        .args(args)
+        .output()
+        .context("running git (is it installed?)")?;
+    if !out.status.success() {
+        bail!(
+            "git {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+fn git_command(dir: &Path) -> Command {
+    let mut cmd = Command::new("git");
+    cmd.current_dir(dir)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_AUTHOR_NAME", "Load Test")
+        .env("GIT_AUTHOR_EMAIL", "loadtest@example.com")
+        .env("GIT_COMMITTER_NAME", "Load Test")
+        .env("GIT_COMMITTER_EMAIL", "loadtest@example.com")
+        .stdin(Stdio::null());
+    cmd
+}
+
+/// A bare repository at `dest` with `commits` commits on `main` (each touching one of 20 files)
+/// and three short topic branches, written with one `git fast-import`.
+pub fn generate(dest: &Path, commits: usize, seed: usize) -> anyhow::Result<()> {
+    let parent = dest.parent().unwrap_or(Path::new("."));
+    git(
+        parent,
+        &[
+            "init",
+            "-q",
+            "--bare",
+            "-b",
+            "main",
+            &dest.to_string_lossy(),
+        ],
+    )?;
+    let mut child = git_command(dest)
+        .args(["fast-import", "--quiet", "--done"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .context("starting git fast-import")?;
+    let mut stream = Vec::new();
+    let mut time = 1_700_000_000 + seed as u64 * 86_400;
+    let mut commit = |stream: &mut Vec<u8>, branch: &str, mark: usize, from: usize, n: usize| {
+        time += 60;
+        let message = format!("change {n} in repository {seed}\n");
+        let content = format!("line {n} of repository {seed}\n");
+        let _ = write!(
+            stream,
+            "commit refs/heads/{branch}\nmark :{mark}\ncommitter Load Test <loadtest@example.com> {time} +0000\ndata {}\n{message}",
+            message.len()
+        );
+        if from > 0 {
+            let _ = writeln!(stream, "from :{from}");
+        }
+        let _ = write!(
+            stream,
+            "M 100644 inline file{:02}.txt\ndata {}\n{content}\n",
+            n % 20,
+            content.len()
+        );
+    };
+    for n in 1..=commits.max(1) {
+        commit(&mut stream, "main", n, n - 1, n);
+    }
+    let mut mark = commits.max(1);
+    for topic in 0..3 {
+        let base = (commits.max(1) * (topic + 1)) / 4;
+        for k in 0..2 {
+            mark += 1;
+            let from = if k == 0 { base.max(1) } else { mark - 1 };
+            commit(&mut stream, &format!("topic-{topic}"), mark, from, mark);
+        }
+    }
+    stream.extend_from_slice(b"done\n");
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin
+            .write_all(&stream)
+            .context("writing to git fast-import")?;
+    }
+    let status = child.wait()?;
+    if !status.success() {
+        bail!("git fast-import failed for {}", dest.display());
+    }
+    Ok(())
+}
+
+/// Adds a commit on top of `main` in `repo` and returns its id.
+pub fn commit(repo: &Path, n: u64) -> anyhow::Result<String> {
+    let old = git(repo, &["rev-parse", "main"])?;
+    let new = git(
+        repo,
+        &[
+            "commit-tree",
+            "main^{tree}",
+            "-p",
+            &old,
+            "-m",
+            &format!("loadtest change {n}"),
+        ],
+    )?;
+    git(repo, &["update-ref", "refs/heads/main", &new, &old])?;
+    Ok(new)
+}
+
+/// A free TCP port on 127.0.0.1 (closed again before the caller binds it).
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+/// 32 random hex digits from the kernel.
+fn random_token() -> anyhow::Result<String> {
+    let mut bytes = [0u8; 16];
+    std::io::Read::read_exact(&mut std::fs::File::open("/dev/urandom")?, &mut bytes)?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+impl Fleet {
+    /// Generates `repos` repositories of `commits` commits, serves them with `git daemon`,
+    /// starts `gitvista serve` on loopback and waits until it answers. The repositories are not
+    /// registered yet: POST [`Fleet::urls`] to the server.
+    pub fn start(repos: usize, commits: usize) -> anyhow::Result<Fleet> {
+        let dir = tempfile::Builder::new()
+            .prefix("gitvista-loadtest-")
+            .tempdir()?;
+        let sources_dir = dir.path().join("sources");
+        std::fs::create_dir_all(&sources_dir)?;
+        let sources: Vec<PathBuf> = (0..repos)
+            .map(|i| sources_dir.join(format!("r{i:04}.git")))
+            .collect();
+        // A few generators at once: each is mostly one fast-import process.
+        std::thread::scope(|scope| -> anyhow::Result<()> {
+            let chunk = sources.len().div_ceil(4).max(1);
+            let workers: Vec<_> = sources
+                .chunks(chunk)
+                .enumerate()
+                .map(|(c, part)| {
+                    scope.spawn(move || -> anyhow::Result<()> {
+                        for (k, path) in part.iter().enumerate() {
+                            generate(path, commits, c * chunk + k)?;
+                        }
+                        Ok(())
+                    })
+                })
+                .collect();
+            for w in workers {
+                w.join()
+                    .map_err(|_| anyhow!("a generator thread panicked"))??;
+            }
+            Ok(())
+        })?;
+
+        let daemon_port = free_port()?;
+        let mut daemon = git_command(&sources_dir)
+            .args([
+                "daemon",
+                "--export-all",
+                "--reuseaddr",
+                "--listen=127.0.0.1",
+                &format!("--port={daemon_port}"),
+                &format!("--base-path={}", sources_dir.display()),
+                &sources_dir.display().to_string(),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("starting git daemon")?;
+        let started = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", daemon_port)).is_err() {
+            if started.elapsed() > Duration::from_secs(10) {
+                let _ = daemon.kill();
+                let _ = daemon.wait();
+                bail!("git daemon did not accept connections within 10 s");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+
+        let admin_token = random_token()?;
+        let server_log = dir.path().join("server.log");
+        let exe = std::env::current_exe().context("finding the gitvista binary")?;
+        let spawned = Command::new(exe)
+            .args(["serve", "--host", "127.0.0.1", "--port", "0", "--data-dir"])
+            .arg(dir.path().join("data"))
+            .arg("--allowed-hosts")
+            .arg(format!("127.0.0.1:{daemon_port}"))
+            .env("GITVISTA_ADMIN_TOKEN", &admin_token)
+            .env("GITVISTA_POSTS_PER_MINUTE", "1000000")
+            .env_remove("DATABASE_URL")
+            .env(
+                "RUST_LOG",
+                std::env::var("RUST_LOG").unwrap_or("warn".into()),
+            )
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&server_log)?)
+            .spawn();
+        let mut server = match spawned {
+            Ok(child) => child,
+            Err(e) => {
+                let _ = daemon.kill();
+                let _ = daemon.wait();
+                return Err(e).context("starting gitvista serve");
+            }
+        };
+        // The first stdout line names the URL; the rest is drained so the server never blocks
+        // on a full pipe.
+        let (tx, rx) = std::sync::mpsc::channel();
+        if let Some(out) = server.stdout.take() {
+            std::thread::spawn(move || {
+                let mut lines = BufReader::new(out).lines();
+                let _ = tx.send(lines.next().and_then(Result::ok));
+                lines.for_each(drop);
+            });
+        }
+        let base = rx
+            .recv_timeout(Duration::from_secs(60))
+            .ok()
+            .flatten()
+            .and_then(|line| {
+                line.split_whitespace()
+                    .find(|w| w.starts_with("http://127.0.0.1:"))
+                    .map(|u| u.trim_end_matches('/').to_string())
+            });
+        let Some(base) = base else {
+            stop_gracefully(&mut server, Duration::from_secs(1));
+            let _ = daemon.kill();
+            let _ = daemon.wait();
+            bail!(
+                "gitvista serve did not start: {}",
+                std::fs::read_to_string(&server_log).unwrap_or_default()
+            );
+        };
+        let urls = sources
+            .iter()
+            .filter_map(|p| p.file_name())
+            .map(|name| format!("git://127.0.0.1:{daemon_port}/{}", name.to_string_lossy()))
+            .collect();
+        Ok(Fleet {
+            base,
+            admin_token,
+            sources,
+            urls,
+            server_log,
+            server,
+            daemon,
+            _dir: dir,
+        })
+    }
+
+    /// The server's process id.
+    pub fn server_pid(&self) -> u32 {
+        self.server.id()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_repositories_hold_main_and_three_topics() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let repo = tmp.path().join("r.git");
+        generate(&repo, 40, 3).expect("generates");
+        assert_eq!(
+            git(&repo, &["rev-list", "--count", "main"]).expect("git"),
+            "40"
+        );
+        assert_eq!(
+            git(&repo, &["rev-list", "--all", "--count"]).expect("git"),
+            "46"
+        );
+        let branches = git(&repo, &["for-each-ref", "--format=%(refname:short)"]).expect("git");
+        assert_eq!(branches, "main\ntopic-0\ntopic-1\ntopic-2");
+        let before = git(&repo, &["rev-parse", "main"]).expect("git");
+        let new = commit(&repo, 7).expect("commits");
+        assert_eq!(git(&repo, &["rev-parse", "main^"]).expect("git"), before);
+        assert_eq!(git(&repo, &["rev-parse", "main"]).expect("git"), new);
+    }
+}

@@ -1,0 +1,205 @@
+//! `gitvista loadtest`: a small bounded run in its self-hosted world, a run against an existing
+//! server, and its refusals.
+
+use std::process::{Command, Output};
+
+use gitvista_testkit::{fixture, git};
+
+use crate::helpers::spawn_binary;
+
+fn loadtest(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_gitvista"))
+        .arg("loadtest")
+        .args(args)
+        .env_remove("GITVISTA_TARGET")
+        .env_remove("DATABASE_URL")
+        .output()
+        .expect("gitvista runs")
+}
+
+fn report(out: &Output, json: &std::path::Path) -> serde_json::Value {
+    assert!(
+        out.status.success(),
+        "loadtest failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&std::fs::read(json).expect("the JSON report")).expect("valid JSON")
+}
+
+fn num(v: &serde_json::Value) -> f64 {
+    v.as_f64().unwrap_or_else(|| panic!("{v} is not a number"))
+}
+
+#[test]
+fn self_hosted_run_delivers_every_change_to_every_viewer_and_reports_it() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let json = tmp.path().join("report.json");
+    let out = loadtest(&[
+        "--viewers",
+        "200",
+        "--repos",
+        "4",
+        "--duration",
+        "10",
+        "--slow-fraction",
+        "0.1",
+        "--change-interval-ms",
+        "400",
+        "--http-rate",
+        "20",
+        "--commits",
+        "300",
+        "--json",
+        &json.to_string_lossy(),
+    ]);
+    let r = report(&out, &json);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("fan-out"), "the text report: {text}");
+
+    assert_eq!(r["config"]["selfHosted"], true);
+    assert_eq!(r["config"]["repos"], 4);
+    // Four generated repositories: 300 commits on main plus three topic branches of two.
+    assert_eq!(r["config"]["rowsPerRepo"], 306);
+    assert_eq!(r["viewers"]["requested"], 200);
+    assert_eq!(r["viewers"]["connected"], 200, "{r:#}");
+    assert_eq!(r["viewers"]["failed"], 0);
+    assert_eq!(r["viewers"]["dropped"], 0, "{r:#}");
+    assert_eq!(r["viewers"]["connectMs"]["count"], 200);
+    assert!(num(&r["viewers"]["connectMs"]["p50"]) > 0.0);
+
+    // Ten seconds at one change per 400 ms, one at a time per repository.
+    let made = num(&r["changes"]["made"]);
+    assert!(made >= 10.0, "changes made: {r:#}");
+    assert_eq!(
+        r["changes"]["deliveredToAll"], r["changes"]["made"],
+        "{r:#}"
+    );
+    assert_eq!(r["lost"], 0, "{r:#}");
+    // 180 viewers keep up, 45 per repository: each change reached 45 of them.
+    assert_eq!(num(&r["changes"]["deliveries"]), made * 45.0, "{r:#}");
+    assert_eq!(num(&r["deliveryMs"]["count"]), made * 45.0);
+    assert_eq!(num(&r["lastViewerMs"]["count"]), made);
+    for series in ["fanoutMs", "deliveryMs", "lastViewerMs"] {
+        let p = &r[series];
+        assert!(
+            num(&p["p50"]) >= 0.0 && num(&p["p50"]) <= num(&p["p95"]),
+            "{series}: {p}"
+        );
+        assert!(num(&p["p95"]) <= num(&p["p99"]) && num(&p["p99"]) <= num(&p["max"]));
+    }
+    // Delivery includes the fetch, fan-out does not.
+    assert!(num(&r["deliveryMs"]["p50"]) >= num(&r["fanoutMs"]["p50"]));
+
+    assert_eq!(r["slow"]["viewers"], 20, "{r:#}");
+    assert!(num(&r["slow"]["messages"]) > 0.0);
+
+    assert_eq!(r["http"]["requests"], 200);
+    assert_eq!(r["http"]["errors"], 0);
+    assert_eq!(r["http"]["latencyMs"]["count"], 200);
+
+    let rss = &r["serverRssBytes"];
+    for k in ["before", "idle", "peak", "after"] {
+        assert!(num(&rss[k]) > 1e6, "server RSS {k}: {rss}");
+    }
+    assert!(num(&rss["peak"]) >= num(&rss["idle"]));
+    assert!(r["rssPerViewerBytes"].is_number());
+    assert!(num(&r["server"]["eventsSentTotal"]) >= made * 45.0);
+    assert!(num(&r["harnessRssBytes"]) > 0.0);
+    assert!(num(&r["openFilesLimit"]) >= 456.0);
+    assert_eq!(r["errors"], serde_json::json!([]), "{r:#}");
+}
+
+#[test]
+fn against_an_existing_server_it_watches_and_times_the_servers_own_deltas() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let repo = fixture("linear", tmp.path()).join("repo");
+    let (mut server, base) = spawn_binary(&repo);
+    let json = tmp.path().join("report.json");
+    let committer = {
+        let repo = repo.clone();
+        std::thread::spawn(move || {
+            // Commits while the viewers watch: the harness did not make them, but it times them.
+            for n in 0..3 {
+                std::thread::sleep(std::time::Duration::from_millis(1500));
+                git(
+                    &repo,
+                    &[
+                        "commit",
+                        "-q",
+                        "--allow-empty",
+                        "-m",
+                        &format!("outside {n}"),
+                    ],
+                );
+            }
+        })
+    };
+    let out = loadtest(&[
+        "--target",
+        &base,
+        "--viewers",
+        "30",
+        "--duration",
+        "6",
+        "--http-rate",
+        "10",
+        "--json",
+        &json.to_string_lossy(),
+    ]);
+    committer.join().expect("committer");
+    let _ = server.kill();
+    let _ = server.wait();
+    let r = report(&out, &json);
+    assert_eq!(r["config"]["selfHosted"], false);
+    assert_eq!(r["config"]["repos"], 1);
+    assert_eq!(r["viewers"]["connected"], 30, "{r:#}");
+    assert_eq!(r["changes"]["made"], 0);
+    assert_eq!(r["lost"], 0);
+    // Three outside commits, each a delta to each of the 30 viewers.
+    assert_eq!(num(&r["fanoutMs"]["count"]), 90.0, "{r:#}");
+    assert_eq!(r["http"]["errors"], 0);
+    assert!(num(&r["serverRssBytes"]["idle"]) > 1e6);
+}
+
+#[test]
+fn refuses_targets_off_this_machine_and_settings_out_of_bounds() {
+    let cases: [(&[&str], &str, &str); 6] = [
+        (
+            &["--target", "http://10.1.2.3:8080", "--duration", "1"],
+            "not a loopback address",
+            "a private address is another machine",
+        ),
+        (
+            &["--target", "http://8.8.8.8", "--duration", "1"],
+            "not a loopback address",
+            "a public address",
+        ),
+        (
+            &["--target", "https://127.0.0.1:8443", "--duration", "1"],
+            "must be an http:// URL",
+            "TLS is not spoken",
+        ),
+        (
+            &["--target", "not a url", "--duration", "1"],
+            "is not a URL",
+            "garbage",
+        ),
+        (
+            &["--viewers", "100001"],
+            "--viewers is at most",
+            "unbounded viewer count",
+        ),
+        (
+            &["--duration", "0"],
+            "--duration is between",
+            "a run must have a length",
+        ),
+    ];
+    for (args, expected, why) in cases {
+        let out = loadtest(args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{why}: accepted {args:?}");
+        assert!(stderr.contains(expected), "{why}: {stderr}");
+    }
+}
