@@ -548,7 +548,7 @@ async fn measure(
                 if let Some(rss) = server_rss(&client, &base).await {
                     peak = peak.max(rss);
                 }
-                tokio::time::sleep(Duration::from_millis(500)).await;
+                tokio::time::sleep(Duration::from_secs(1)).await;
             }
             peak
         })

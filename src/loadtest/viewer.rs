@@ -105,6 +105,8 @@ struct Envelope<'a> {
 
 /// Receive buffer of a slow viewer's socket: small, so the server notices it falling behind.
 const SLOW_RECV_BUFFER: u32 = 4096;
+/// How long a slow viewer reads what is left at the stop.
+const SLOW_DRAIN: Duration = Duration::from_secs(2);
 /// A connect (TCP + upgrade + summary) that takes longer than this has failed.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -151,10 +153,27 @@ pub async fn run(
             return outcome;
         }
     }
+    let mut stopped = false;
+    // At the stop, a slow viewer reads what is still on its way (bounded), to learn whether
+    // the server told it to resync or cut it off while it was not reading.
+    let mut drain_until = None;
     loop {
-        let msg = tokio::select! {
-            msg = ws.next() => msg,
-            _ = stop.wait_for(|s| *s) => break,
+        let msg = match drain_until {
+            Some(deadline) => match tokio::time::timeout_at(deadline, ws.next()).await {
+                Ok(msg) => msg,
+                Err(_) => break,
+            },
+            None => tokio::select! {
+                msg = ws.next() => msg,
+                _ = stop.wait_for(|s| *s) => {
+                    stopped = true;
+                    if plan.slow.is_none() {
+                        break;
+                    }
+                    drain_until = Some(tokio::time::Instant::now() + SLOW_DRAIN);
+                    continue;
+                }
+            },
         };
         let text = match msg {
             Some(Ok(Message::Text(t))) => t,
@@ -181,10 +200,15 @@ pub async fn run(
                 _ => {}
             }
         }
-        if let Some(pause) = plan.slow {
+        if let Some(pause) = plan.slow
+            && !stopped
+        {
             tokio::select! {
                 () = tokio::time::sleep(pause) => {}
-                _ = stop.wait_for(|s| *s) => break,
+                _ = stop.wait_for(|s| *s) => {
+                    stopped = true;
+                    drain_until = Some(tokio::time::Instant::now() + SLOW_DRAIN);
+                }
             }
         }
     }
