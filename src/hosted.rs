@@ -144,11 +144,18 @@ impl Handler<Swept> for CloneReaper {
                 let _ = h.supervisor.send(Forget(id.clone())).await;
                 let dir = h.clone_config.repo_dir(&id);
                 let store = h.store.clone();
+                let key = id.as_str().to_string();
                 let _ = actix_web::web::block(move || {
                     let _ = std::fs::remove_dir_all(&dir);
                     store.set_state(id.as_str(), "evicted", None, None)
                 })
                 .await;
+                metrics::counter!("gitvista_clones_deleted_total").increment(1);
+                let mut reaped = h.reaped.lock().unwrap_or_else(|e| e.into_inner());
+                reaped.push_back((key, crate::store::now()));
+                while reaped.len() > REAPED_KEPT {
+                    reaped.pop_front();
+                }
             }
         });
     }
@@ -175,7 +182,14 @@ pub struct Hosted {
     cloning: Mutex<std::collections::HashSet<String>>,
     /// Token buckets of `POST /api/repos` per client address.
     buckets: Mutex<HashMap<std::net::IpAddr, (f64, std::time::Instant)>>,
+    /// The EvictionActor (set once it started, right after this).
+    pub eviction: std::sync::OnceLock<Addr<EvictionActor>>,
+    /// The clones the reaper deleted most recently: (id, unix time), newest last.
+    pub reaped: Mutex<std::collections::VecDeque<(String, i64)>>,
 }
+
+/// Deleted clones remembered for the admin page.
+const REAPED_KEPT: usize = 20;
 
 /// Most client addresses whose buckets are remembered.
 const MAX_BUCKETS: usize = 10_000;
@@ -247,19 +261,22 @@ impl Hosted {
             clone_config,
             cloning: Mutex::new(Default::default()),
             buckets: Mutex::new(HashMap::new()),
+            eviction: std::sync::OnceLock::new(),
+            reaped: Mutex::new(Default::default()),
         });
         hosted.recover()?;
         let reaper = CloneReaper {
             hosted: Arc::downgrade(&hosted),
         }
         .start();
-        EvictionActor::new(
+        let eviction = EvictionActor::new(
             hosted.supervisor.clone(),
             hosted.config.evict_interval,
             hosted.config.session_idle,
             Some(reaper.recipient()),
         )
         .start();
+        let _ = hosted.eviction.set(eviction);
         Ok(hosted)
     }
 

@@ -1,9 +1,10 @@
-// The admin page: sessions and rates, refreshed every 2 s from /api/admin/sessions and /metrics.
+// The admin page: the actor tree and rates, refreshed every 2 s from /api/admin/actors and
+// /metrics.
 
 import { el, fill } from './api.js';
 
 const $ = (id) => document.getElementById(id);
-const history = { viewers: [], events: [], http: [], rss: [] };
+const history = { viewers: [], events: [], http: [], rss: [], jobs: [], slow: [] };
 let last = null;
 
 function sum(text, name) {
@@ -45,7 +46,7 @@ async function action(id, what) {
 }
 
 async function refresh() {
-  const resp = await fetch('/api/admin/sessions');
+  const resp = await fetch('/api/admin/actors');
   if (resp.status === 404) {
     $('message').textContent = 'The admin page is off: start the server with GITVISTA_ADMIN_TOKEN set.';
     $('message').hidden = false;
@@ -56,7 +57,8 @@ async function refresh() {
     $('overview').hidden = true;
     return false;
   }
-  const { sessions } = await resp.json();
+  const tree = await resp.json();
+  const { sessions } = tree;
   const metrics = await (await fetch('/metrics')).text();
   const now = performance.now() / 1000;
   const sample = {
@@ -65,6 +67,8 @@ async function refresh() {
     events: sum(metrics, 'gitvista_events_sent_total') ?? 0,
     http: sum(metrics, 'gitvista_http_requests_total') ?? 0,
     rss: sum(metrics, 'gitvista_process_resident_bytes') ?? 0,
+    jobs: sum(metrics, 'gitvista_git_job_seconds_count') ?? 0,
+    slow: (sum(metrics, 'gitvista_ws_resyncs_total') ?? 0) + (sum(metrics, 'gitvista_ws_viewers_dropped_total') ?? 0),
   };
   const rate = (k) => (last && sample.t > last.t ? Math.max(0, (sample[k] - last[k]) / (sample.t - last.t)) : 0);
   const events = rate('events');
@@ -74,26 +78,59 @@ async function refresh() {
   push('events', events);
   push('http', http);
   push('rss', sample.rss);
+  push('jobs', rate('jobs'));
+  push('slow', rate('slow'));
   last = sample;
   $('m-viewers').textContent = String(sample.viewers);
   $('m-events').textContent = events.toFixed(1);
   $('m-http').textContent = http.toFixed(1);
   $('m-rss').textContent = bytes(sample.rss);
-  $('m-queue').textContent = `${sum(metrics, 'gitvista_clone_jobs_running') ?? 0} running, ${sum(metrics, 'gitvista_clone_queue_depth') ?? 0} queued`;
-  for (const k of ['viewers', 'events', 'http', 'rss']) spark(`c-${k}`, history[k]);
+  $('m-jobs').textContent = history.jobs[history.jobs.length - 1].toFixed(1);
+  $('m-slow').textContent = history.slow[history.slow.length - 1].toFixed(1);
+  for (const k of Object.keys(history)) spark(`c-${k}`, history[k]);
+  $('supervisor').textContent = `${tree.supervisor.sessions} sessions, ${tree.supervisor.viewers} viewers (${tree.mode} mode)`;
   fill($('sessions'), sessions.length ? sessions.map((s) => el('tr', { 'data-id': s.id },
-    el('td', {}, el('a', { href: `/r/${s.id}` }, s.id), s.error ? el('div', { class: 'error' }, s.error) : null),
+    el('td', {},
+      el('a', { href: `/r/${s.id}` }, s.url || s.id),
+      s.state ? el('span', { class: `state-badge ${s.state}` }, s.state) : null,
+      s.error ? el('div', { class: 'error' }, s.error) : null),
     el('td', {}, String(s.commits)),
     el('td', {}, String(s.viewers)),
     el('td', {}, `${s.idleSecs} s`),
-    el('td', {}, s.fetching ? 'fetching' : s.fetchFailures ? `${s.fetchFailures} failed` : '—'),
+    el('td', {}, s.fetching ? 'fetching now'
+      : s.lastFetchSecsAgo == null ? '—'
+        : `${s.lastFetchSecsAgo} s ago, ${s.lastFetchError ? `failed (${s.fetchFailures}×): ${s.lastFetchError}` : 'ok'}`),
+    el('td', {}, s.nextFetchInSecs == null ? '—' : `in ${s.nextFetchInSecs} s`),
     el('td', {}, bytes(s.cacheBytes)),
     el('td', {}, bytes(s.heapBytes)),
     el('td', {},
       el('button', { type: 'button', onclick: () => action(s.id, 'fetch') }, 'Fetch'),
       ' ',
       el('button', { type: 'button', class: 'danger', onclick: () => action(s.id, 'evict') }, 'Evict')),
-  )) : el('tr', {}, el('td', { colspan: '8', class: 'muted' }, 'No sessions running.')));
+  )) : el('tr', {}, el('td', { colspan: '9', class: 'muted' }, 'No sessions running.')));
+  const queue = tree.cloneQueue;
+  $('queue-section').hidden = !queue;
+  if (queue) {
+    const running = queue.jobs.filter((j) => j.running).length;
+    $('queue-summary').textContent = `${running} of ${queue.concurrency} running, ${queue.jobs.length - running} waiting; ${queue.started} git processes started, ${queue.joined} requests joined one`;
+    fill($('jobs'), queue.jobs.length ? queue.jobs.map((j) => el('tr', {},
+      el('td', {}, el('a', { href: `/r/${j.id}` }, j.id)),
+      el('td', {}, j.kind),
+      el('td', {}, j.priority),
+      el('td', {}, j.running ? 'running' : 'queued'),
+      el('td', {}, `${j.secs.toFixed(1)} s`),
+      el('td', {}, j.phase ? `${j.phase}${j.percent != null ? ` ${j.percent}%` : ''}` : '—'),
+    )) : el('tr', {}, el('td', { colspan: '6', class: 'muted' }, 'No git jobs.')));
+  }
+  const ev = tree.eviction;
+  $('eviction-section').hidden = !ev;
+  if (ev) {
+    $('eviction-summary').textContent = `every ${ev.intervalSecs} s: sessions idle ${ev.sessionIdleSecs} s without viewers stop, clones unused ${ev.cloneUnusedSecs} s are deleted`;
+    const deleted = ev.clonesDeleted.length ? ` Clones deleted lately: ${ev.clonesDeleted.map((c) => `${c.id} (${c.secsAgo} s ago)`).join(', ')}.` : '';
+    $('eviction-last').textContent = ev.lastSweepSecsAgo == null
+      ? `No sweep yet.${deleted}`
+      : `Last sweep ${ev.lastSweepSecsAgo} s ago stopped ${ev.lastStopped.length ? ev.lastStopped.join(', ') : 'nothing'} and left ${ev.lastActive} running; ${ev.stoppedTotal} stopped in ${ev.sweeps} sweeps.${deleted}`;
+  }
   $('overview').hidden = false;
   $('login').hidden = true;
   $('updated').textContent = `updated ${new Date().toLocaleTimeString()}`;

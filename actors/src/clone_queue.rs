@@ -196,7 +196,62 @@ struct Job {
     priority: Priority,
     waiters: Vec<Waiter>,
     progress: Vec<Recipient<JobProgress>>,
+    /// When it was queued.
+    queued_at: std::time::Instant,
+    /// When its git process started.
+    started_at: Option<std::time::Instant>,
+    /// Its latest progress line.
+    latest: Option<JobProgress>,
 }
+
+impl Job {
+    fn info(&self) -> JobInfo {
+        JobInfo {
+            id: self.id.as_str().to_string(),
+            kind: self.kind.name(),
+            priority: match self.priority {
+                Priority::Interactive => "interactive",
+                Priority::Background => "background",
+            },
+            running: self.started_at.is_some(),
+            secs: self
+                .started_at
+                .unwrap_or(self.queued_at)
+                .elapsed()
+                .as_secs_f64(),
+            waiters: self.waiters.len(),
+            phase: self.latest.as_ref().map(|p| p.phase.clone()),
+            percent: self.latest.as_ref().and_then(|p| p.percent),
+        }
+    }
+}
+
+/// A queued or running job, for the admin page.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JobInfo {
+    /// The repository.
+    pub id: String,
+    /// clone, fetch or deepen.
+    pub kind: &'static str,
+    /// interactive or background.
+    pub priority: &'static str,
+    /// Whether its git process runs (else it waits).
+    pub running: bool,
+    /// Seconds it has run, or waited.
+    pub secs: f64,
+    /// Callers waiting for it (joined duplicates included).
+    pub waiters: usize,
+    /// The phase of its latest progress line.
+    pub phase: Option<String>,
+    /// Percent of that phase.
+    pub percent: Option<u8>,
+}
+
+/// Lists the running jobs, then the queued ones in queue order.
+#[derive(Debug, Clone, Copy, Message)]
+#[rtype(result = "Vec<JobInfo>")]
+pub struct ListJobs;
 
 /// The queue of git jobs.
 #[derive(Debug)]
@@ -242,7 +297,11 @@ impl CloneQueue {
             self.stats.started += 1;
             let id = job.id.clone();
             let kind = job.kind.clone();
-            let progress = job.progress.clone();
+            let mut progress = job.progress.clone();
+            // The queue keeps each running job's latest line too, for the admin page.
+            progress.push(ctx.address().recipient());
+            let mut job = job;
+            job.started_at = Some(std::time::Instant::now());
             self.running.insert(id.clone(), job);
             let config = self.config.clone();
             let work = async move { run_job(&config, &id, &kind, &progress).await };
@@ -322,12 +381,36 @@ impl Handler<Enqueue> for CloneQueue {
                     priority: msg.priority,
                     waiters: vec![tx],
                     progress: msg.progress.into_iter().collect(),
+                    queued_at: std::time::Instant::now(),
+                    started_at: None,
+                    latest: None,
                 });
                 self.pump(ctx);
                 self.gauges();
             }
         }
         Box::pin(async move { rx.await.unwrap_or(Err(JobError::Stopped)) })
+    }
+}
+
+impl Handler<JobProgress> for CloneQueue {
+    type Result = ();
+
+    fn handle(&mut self, msg: JobProgress, _: &mut Context<Self>) {
+        if let Some(job) = self.running.get_mut(&msg.id) {
+            job.latest = Some(msg);
+        }
+    }
+}
+
+impl Handler<ListJobs> for CloneQueue {
+    type Result = MessageResult<ListJobs>;
+
+    fn handle(&mut self, _: ListJobs, _: &mut Context<Self>) -> Self::Result {
+        let mut running: Vec<JobInfo> = self.running.values().map(Job::info).collect();
+        running.sort_by(|a, b| b.secs.total_cmp(&a.secs));
+        running.extend(self.queued.iter().map(Job::info));
+        MessageResult(running)
     }
 }
 

@@ -199,6 +199,12 @@ pub struct SessionInfo {
     pub cache_bytes: u64,
     /// Heap estimate of the graph and layout.
     pub heap_bytes: usize,
+    /// Seconds since the last fetch ended (hosted mode), if one ran.
+    pub last_fetch_secs_ago: Option<u64>,
+    /// Why the last fetch failed, if it did.
+    pub last_fetch_error: Option<String>,
+    /// Seconds until the next timed fetch, if one is scheduled.
+    pub next_fetch_in_secs: Option<u64>,
 }
 
 /// Asks a session to describe itself.
@@ -224,6 +230,12 @@ impl Handler<Describe> for RepoSession {
                 s.caches.diffs.bytes() + s.caches.blame.bytes() + s.caches.searches.bytes()
             }),
             heap_bytes: s.map_or(0, |s| s.graph.heap_bytes() + s.layout.heap_bytes()),
+            last_fetch_secs_ago: self.last_fetch.map(|t| t.elapsed().as_secs()),
+            last_fetch_error: self.fetch_error.clone(),
+            next_fetch_in_secs: self.fetch_timer.and(self.fetch_due).map(|due| {
+                due.saturating_duration_since(std::time::Instant::now())
+                    .as_secs()
+            }),
         })
     }
 }
@@ -302,6 +314,10 @@ pub struct RepoSession {
     fetch_failures: u32,
     /// The next timed fetch.
     fetch_timer: Option<SpawnHandle>,
+    /// When the next timed fetch is due (for the admin page).
+    fetch_due: Option<std::time::Instant>,
+    /// When the last fetch ended.
+    last_fetch: Option<std::time::Instant>,
     /// A successful fetch waiting for its reload to finish before it is reported.
     report_after_reload: Option<FetchDone>,
 }
@@ -332,6 +348,8 @@ impl RepoSession {
             fetch_error: None,
             fetch_failures: 0,
             fetch_timer: None,
+            fetch_due: None,
+            last_fetch: None,
             report_after_reload: None,
         }
     }
@@ -373,6 +391,7 @@ impl RepoSession {
             ctx.cancel_future(h);
         }
         if let Some(after) = self.fetch_interval(&f) {
+            self.fetch_due = Some(std::time::Instant::now() + after);
             self.fetch_timer = Some(ctx.run_later(after, |act, ctx| {
                 act.fetch_timer = None;
                 act.start_fetch(ctx);
@@ -403,6 +422,7 @@ impl RepoSession {
         ctx.spawn(
             actix::fut::wrap_future::<_, Self>(job).map(move |result, act, ctx| {
                 act.fetching = false;
+                act.last_fetch = Some(std::time::Instant::now());
                 if let Some(notice) = act.fetch_notice.take() {
                     ctx.cancel_future(notice);
                 }

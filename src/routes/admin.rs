@@ -100,6 +100,87 @@ pub async fn sessions(
         .json(json!({ "sessions": sessions, "viewers": viewers })))
 }
 
+/// The actor tree: the Supervisor and every RepoSession (with its repository's URL and state in
+/// hosted mode), the CloneQueue's running and queued jobs, and the EvictionActor's last sweep.
+#[get("/api/admin/actors")]
+pub async fn actors(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    authorize(&req, &state)?;
+    let unavailable = |e: actix::MailboxError| ApiError::Unavailable(e.to_string());
+    let list = state.supervisor.send(Inspect).await.map_err(unavailable)?;
+    let mut list_json: Vec<serde_json::Value> = list
+        .into_iter()
+        .map(|(id, info)| {
+            let mut v = serde_json::to_value(info).unwrap_or_default();
+            v["id"] = json!(id.as_str());
+            v
+        })
+        .collect();
+    let viewers: u64 = list_json.iter().filter_map(|s| s["viewers"].as_u64()).sum();
+    let (mut queue, mut eviction) = (serde_json::Value::Null, serde_json::Value::Null);
+    if let Some(h) = &state.hosted {
+        let store = h.store.clone();
+        let repos = web::block(move || store.repos())
+            .await
+            .map_err(|e| ApiError::Unavailable(e.to_string()))?
+            .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+        let by_id: std::collections::HashMap<&str, &crate::store::Repo> =
+            repos.iter().map(|r| (r.id.as_str(), r)).collect();
+        for s in &mut list_json {
+            if let Some(r) = s["id"].as_str().and_then(|id| by_id.get(id)) {
+                s["url"] = json!(r.display_url);
+                s["state"] = json!(r.state);
+                s["diskBytes"] = json!(r.disk_bytes);
+            }
+        }
+        let jobs = h
+            .queue
+            .send(gitvista_actors::clone_queue::ListJobs)
+            .await
+            .map_err(unavailable)?;
+        let stats = h
+            .queue
+            .send(gitvista_actors::clone_queue::GetStats)
+            .await
+            .map_err(unavailable)?;
+        queue = json!({
+            "concurrency": h.config.clone_concurrency,
+            "started": stats.started,
+            "joined": stats.joined,
+            "jobs": jobs,
+        });
+        if let Some(e) = h.eviction.get() {
+            let info = e
+                .send(gitvista_actors::eviction::GetEviction)
+                .await
+                .map_err(unavailable)?;
+            let now = crate::store::now();
+            let reaped: Vec<serde_json::Value> = h
+                .reaped
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .iter()
+                .rev()
+                .map(|(id, at)| json!({ "id": id, "secsAgo": now - at }))
+                .collect();
+            eviction = serde_json::to_value(info).unwrap_or_default();
+            eviction["clonesDeleted"] = json!(reaped);
+            eviction["cloneUnusedSecs"] = json!(h.config.clone_unused.as_secs());
+        }
+    }
+    Ok(HttpResponse::Ok()
+        .insert_header(("Cache-Control", "no-store"))
+        .json(json!({
+            "mode": if state.hosted.is_some() { "hosted" } else { "local" },
+            "supervisor": { "sessions": list_json.len(), "viewers": viewers },
+            "sessions": list_json,
+            "cloneQueue": queue,
+            "eviction": eviction,
+        })))
+}
+
 fn repo_id(id: &str) -> Result<RepoId, ApiError> {
     RepoId::parse(id).ok_or_else(|| ApiError::UnknownRepo(id.to_string()))
 }

@@ -67,6 +67,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(health::healthz)
         .service(admin::login)
         .service(admin::sessions)
+        .service(admin::actors)
         .service(admin::fetch)
         .service(admin::evict)
         .service(crate::metrics::render)

@@ -141,3 +141,106 @@ async fn admin_api_is_off_without_a_configured_token() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+#[actix_rt::test]
+async fn the_actor_tree_shows_sessions_with_their_remote_the_clone_queue_and_the_last_sweep() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let serve = tmp.path().join("serve");
+    std::fs::create_dir_all(&serve).expect("dir");
+    std::fs::rename(
+        fixture("merges", tmp.path()).join("repo"),
+        serve.join("merges"),
+    )
+    .expect("move");
+    let daemon = crate::helpers::git_daemon(&serve);
+    let data = tmp.path().join("data");
+    let (port, _stopper, _server) =
+        crate::helpers::spawn_hosted_with(gitvista::config::HostedConfig {
+            evict_interval: Duration::from_millis(200),
+            ..crate::helpers::hosted_config(&data)
+        })
+        .await;
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let url = format!("git://127.0.0.1:{}/merges", daemon.port);
+    let created: Value = client
+        .post(format!("{base}/api/repos"))
+        .json(&json!({ "url": url }))
+        .send()
+        .await
+        .expect("post")
+        .json()
+        .await
+        .expect("json");
+    let id = created["id"].as_str().expect("id").to_string();
+    let tree = |client: reqwest::Client, base: String| async move {
+        let resp = client
+            .get(format!("{base}/api/admin/actors"))
+            .bearer_auth("test-admin-token")
+            .send()
+            .await
+            .expect("actors");
+        assert_eq!(resp.status().as_u16(), 200);
+        resp.json::<Value>().await.expect("json")
+    };
+    // Until the clone is served and a sweep has run.
+    let mut t = Value::Null;
+    for _ in 0..100 {
+        t = tree(client.clone(), base.clone()).await;
+        let served = t["sessions"].as_array().is_some_and(|s| {
+            s.iter()
+                .any(|s| s["id"] == id.as_str() && s["loaded"] == true)
+        });
+        if served && t["eviction"]["sweeps"].as_u64() >= Some(1) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(t["mode"], "hosted", "{t:#}");
+    let s = t["sessions"]
+        .as_array()
+        .and_then(|s| s.iter().find(|s| s["id"] == id.as_str()))
+        .unwrap_or_else(|| panic!("the session in {t:#}"));
+    assert_eq!(s["url"], url.as_str());
+    assert_eq!(s["state"], "ready");
+    assert!(s["diskBytes"].as_i64() > Some(0), "{s}");
+    assert_eq!(t["supervisor"]["sessions"], 1);
+    // The clone was the queue's one git process; nothing runs now.
+    assert_eq!(t["cloneQueue"]["started"], 1, "{t:#}");
+    assert_eq!(t["cloneQueue"]["jobs"], json!([]));
+    assert_eq!(t["cloneQueue"]["concurrency"], 2);
+    let ev = &t["eviction"];
+    assert!(ev["lastSweepSecsAgo"].is_u64(), "{ev}");
+    assert_eq!(ev["intervalSecs"], 0, "200 ms rounds down");
+    assert_eq!(ev["lastActive"], 1, "the session was in use: {ev}");
+    assert!(ev["clonesDeleted"].is_array());
+
+    // A fetch through the admin API shows up as the last fetch, and the next is scheduled.
+    let resp = client
+        .post(format!("{base}/api/admin/repos/{id}/fetch"))
+        .bearer_auth("test-admin-token")
+        .send()
+        .await
+        .expect("fetch");
+    assert_eq!(resp.status().as_u16(), 202);
+    for _ in 0..100 {
+        t = tree(client.clone(), base.clone()).await;
+        if t["sessions"][0]["lastFetchSecsAgo"].is_u64() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let s = &t["sessions"][0];
+    assert!(s["lastFetchSecsAgo"].is_u64(), "{s}");
+    assert!(s["lastFetchError"].is_null(), "{s}");
+    assert!(s["nextFetchInSecs"].is_u64(), "{s}");
+    assert_eq!(t["cloneQueue"]["started"], 2, "{t:#}");
+
+    // Without the token: refused.
+    let resp = client
+        .get(format!("{base}/api/admin/actors"))
+        .send()
+        .await
+        .expect("actors");
+    assert_eq!(resp.status().as_u16(), 401);
+}

@@ -388,7 +388,7 @@ try {
   const daemon = spawn('git', ['daemon', '--export-all', '--reuseaddr', '--listen=127.0.0.1', `--port=${port}`, `--base-path=${remotes}`, remotes], { stdio: 'ignore' });
   servers.push(daemon);
   await new Promise((r) => setTimeout(r, 500));
-  const hostedBase = await serve(null, ['serve', '--port', '0', '--data-dir', path.join(work, 'hosted-data'), '--allowed-hosts', '127.0.0.1']);
+  const hostedBase = await serve(null, ['serve', '--port', '0', '--data-dir', path.join(work, 'hosted-data'), '--allowed-hosts', '127.0.0.1'], { GITVISTA_ADMIN_TOKEN: 'browser-admin-token' });
 
   await check('hosted: a pasted URL clones, shows progress, then the graph; refusals say why', async () => {
     const page = await context.newPage();
@@ -411,6 +411,24 @@ try {
     await page.goto(hostedBase + '/');
     await page.waitForSelector('body[data-ready="true"]');
     assert.match(await page.textContent('#recent'), /merges/);
+    await page.close();
+  });
+
+  await check('admin (hosted): the actor tree shows the session with its remote, the clone queue and eviction', async () => {
+    const page = await context.newPage();
+    await page.goto(`${hostedBase}/admin`);
+    await page.waitForSelector('#login:not([hidden])');
+    await page.fill('#token', 'browser-admin-token');
+    await page.click('#login button');
+    await page.waitForSelector('#sessions tr[data-id] .state-badge.ready');
+    assert.match(await page.textContent('#sessions tr[data-id]'), new RegExp(`git://127.0.0.1:${port}/merges`));
+    assert.match(await page.textContent('#supervisor'), /1 sessions, \d+ viewers \(hosted mode\)/);
+    assert.match(await page.textContent('#queue-summary'), /of 2 running, \d+ waiting; [1-9]\d* git processes started/);
+    assert.match(await page.textContent('#eviction-summary'), /every 60 s/);
+    assert.match(await page.textContent('#eviction-last'), /No sweep yet|Last sweep/);
+    await page.click('#sessions tr[data-id] button:not(.danger)');
+    await page.waitForFunction(() => /s ago, ok/.test(document.querySelector('#sessions tr[data-id]').textContent), null, { timeout: 10000 });
+    await screenshot(page, 'admin-hosted');
     await page.close();
   });
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 use actix::prelude::*;
 use gitvista_actors::RepoId;
 use gitvista_actors::clone_queue::{
-    CloneConfig, CloneQueue, Enqueue, GetStats, JobError, JobKind, JobProgress, Priority,
+    CloneConfig, CloneQueue, Enqueue, GetStats, JobError, JobKind, JobProgress, ListJobs, Priority,
 };
 
 use crate::common::{fixture, git};
@@ -175,6 +175,42 @@ async fn a_shallow_first_clone_deepens_to_the_whole_history() {
         .expect("deepens");
     assert_eq!(count(&clone), count(&serve.join("linear")));
     assert!(!clone.join("shallow").exists());
+}
+
+#[actix::test]
+async fn the_queue_lists_running_jobs_then_waiting_ones() {
+    let (tmp, _serve, d) = served();
+    let data = tmp.path().join("data");
+    let queue = CloneQueue::new(CloneConfig {
+        concurrency: 1,
+        ..config(&data)
+    })
+    .start();
+    let url = format!("git://127.0.0.1:{}/linear", d.port);
+    let first = queue.send(clone_job("first", url.clone()));
+    let second = queue.send(Enqueue {
+        priority: Priority::Background,
+        ..clone_job("second", url)
+    });
+    // Both messages are in the mailbox before ListJobs: one runs, one waits.
+    let listing = queue.send(ListJobs);
+    let (first, second, jobs) = tokio::join!(first, second, listing);
+    let jobs = jobs.expect("mailbox");
+    let summary: Vec<(&str, &str, bool, &str)> = jobs
+        .iter()
+        .map(|j| (j.id.as_str(), j.kind, j.running, j.priority))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("first", "clone", true, "interactive"),
+            ("second", "clone", false, "background")
+        ]
+    );
+    assert_eq!(jobs[0].waiters, 1);
+    first.expect("mailbox").expect("clones");
+    second.expect("mailbox").expect("clones");
+    assert!(queue.send(ListJobs).await.expect("mailbox").is_empty());
 }
 
 #[actix::test]
