@@ -9,8 +9,11 @@ use std::time::Instant;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
-use actix_web::{HttpResponse, get};
+use actix_web::{HttpResponse, get, web};
+use gitvista_actors::supervisor::Inspect;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+
+use crate::routes::AppState;
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
@@ -55,12 +58,61 @@ fn process_stats() -> (u64, u64) {
     (rss, fds)
 }
 
+/// Gauges read at each scrape: sessions by state and viewers by repository (from the
+/// Supervisor), repositories by state (hosted mode's store), bytes waiting in viewers' queues.
+async fn scrape_gauges(state: &AppState) {
+    if let Ok(sessions) = state.supervisor.send(Inspect).await {
+        let (mut loading, mut ready, mut failed) = (0, 0, 0);
+        for (id, info) in &sessions {
+            match (info.loaded, &info.error) {
+                (true, _) => ready += 1,
+                (false, Some(_)) => failed += 1,
+                (false, None) => loading += 1,
+            }
+            metrics::gauge!("gitvista_repo_viewers", "repo" => id.as_str().to_string())
+                .set(info.viewers as f64);
+        }
+        // Repositories whose session stopped keep their series at 0 rather than vanish.
+        let live: std::collections::BTreeSet<String> = sessions
+            .iter()
+            .map(|(id, _)| id.as_str().to_string())
+            .collect();
+        let mut seen = SEEN_REPOS.lock().unwrap_or_else(|e| e.into_inner());
+        for gone in seen.difference(&live) {
+            metrics::gauge!("gitvista_repo_viewers", "repo" => gone.clone()).set(0.0);
+        }
+        *seen = live;
+        for (label, n) in [("loading", loading), ("ready", ready), ("failed", failed)] {
+            metrics::gauge!("gitvista_sessions_by_state", "state" => label).set(f64::from(n));
+        }
+    }
+    if let Some(h) = &state.hosted {
+        let store = h.store.clone();
+        if let Ok(Ok(counts)) = actix_web::web::block(move || store.count_by_state()).await {
+            for s in [
+                "pending", "cloning", "ready", "fetching", "error", "evicted",
+            ] {
+                let n = counts.iter().find(|(k, _)| k == s).map_or(0, |(_, n)| *n);
+                metrics::gauge!("gitvista_repos", "state" => s).set(n as f64);
+            }
+        }
+    }
+    let (total, largest) = crate::ws::queued_bytes();
+    metrics::gauge!("gitvista_ws_queued_bytes").set(total as f64);
+    metrics::gauge!("gitvista_ws_queued_bytes_max").set(largest as f64);
+}
+
+/// Repositories given a `gitvista_repo_viewers` series so far.
+static SEEN_REPOS: std::sync::Mutex<std::collections::BTreeSet<String>> =
+    std::sync::Mutex::new(std::collections::BTreeSet::new());
+
 /// `/metrics`: everything in the Prometheus text format.
 #[get("/metrics")]
-pub async fn render() -> HttpResponse {
+pub async fn render(state: web::Data<AppState>) -> HttpResponse {
     let (rss, fds) = process_stats();
     metrics::gauge!("gitvista_process_resident_bytes").set(rss as f64);
     metrics::gauge!("gitvista_process_open_fds").set(fds as f64);
+    scrape_gauges(&state).await;
     match handle() {
         Some(h) => HttpResponse::Ok()
             .content_type("text/plain; version=0.0.4")

@@ -31,6 +31,21 @@ const MAX_FRAME: usize = 64 * 1024;
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
+/// Every live viewer's count of bytes queued and not yet written, for `/metrics`.
+static QUEUES: std::sync::Mutex<Vec<std::sync::Weak<AtomicUsize>>> =
+    std::sync::Mutex::new(Vec::new());
+
+/// (total, largest) bytes waiting in viewers' queues now; forgets viewers that are gone.
+pub fn queued_bytes() -> (usize, usize) {
+    let mut queues = QUEUES.lock().unwrap_or_else(|e| e.into_inner());
+    queues.retain(|q| q.strong_count() > 0);
+    queues
+        .iter()
+        .filter_map(std::sync::Weak::upgrade)
+        .map(|q| q.load(Ordering::Relaxed))
+        .fold((0, 0), |(sum, max), n| (sum + n, max.max(n)))
+}
+
 /// A frame for the writer task.
 #[derive(Debug)]
 enum Frame {
@@ -219,6 +234,7 @@ impl WsClient {
 impl StreamHandler<Result<Message, ProtocolError>> for WsClient {
     fn handle(&mut self, msg: Result<Message, ProtocolError>, ctx: &mut Context<Self>) {
         self.last_seen = Instant::now();
+        metrics::counter!("gitvista_ws_messages_received_total").increment(1);
         match msg {
             Ok(Message::Ping(bytes)) => self.out.control(Frame::Pong(bytes)),
             Ok(Message::Close(_)) | Err(_) => ctx.stop(),
@@ -289,6 +305,10 @@ pub async fn ws(
     let mut out = Outbox::new(tx, settings.queue_bytes);
     let _ = out.offer(summary(&snap));
     let queued = Arc::clone(&out.queued);
+    QUEUES
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(Arc::downgrade(&queued));
     // The writer: a send that cannot complete within the client timeout means the browser
     // stopped reading; the writer then ends, freeing the queue (the actor has stopped by then).
     let write_timeout = settings.client_timeout;
@@ -313,6 +333,7 @@ pub async fn ws(
                         let len = t.len();
                         let sent = session.text(t).await;
                         queued.fetch_sub(len, Ordering::Relaxed);
+                        metrics::counter!("gitvista_ws_messages_sent_total").increment(1);
                         sent
                     }
                     Frame::Ping => session.ping(b"").await,

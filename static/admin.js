@@ -21,6 +21,8 @@ function sum(text, name) {
   return found ? total : null;
 }
 
+const plural = (n, word) => `${n} ${word}${n === 1 ? '' : 's'}`;
+const dur = (secs) => (secs >= 3600 && secs % 3600 === 0 ? `${secs / 3600} h` : secs >= 60 && secs % 60 === 0 ? `${secs / 60} min` : `${secs} s`);
 const bytes = (n) => (n > 1 << 30 ? `${(n / (1 << 30)).toFixed(1)} GiB` : n > 1 << 20 ? `${(n / (1 << 20)).toFixed(1)} MiB` : `${Math.round(n / 1024)} KiB`);
 
 function spark(id, values) {
@@ -88,7 +90,7 @@ async function refresh() {
   $('m-jobs').textContent = history.jobs[history.jobs.length - 1].toFixed(1);
   $('m-slow').textContent = history.slow[history.slow.length - 1].toFixed(1);
   for (const k of Object.keys(history)) spark(`c-${k}`, history[k]);
-  $('supervisor').textContent = `${tree.supervisor.sessions} sessions, ${tree.supervisor.viewers} viewers (${tree.mode} mode)`;
+  $('supervisor').textContent = `${plural(tree.supervisor.sessions, 'session')}, ${plural(tree.supervisor.viewers, 'viewer')} (${tree.mode} mode)`;
   fill($('sessions'), sessions.length ? sessions.map((s) => el('tr', { 'data-id': s.id },
     el('td', {},
       el('a', { href: `/r/${s.id}` }, s.url || s.id),
@@ -112,7 +114,7 @@ async function refresh() {
   $('queue-section').hidden = !queue;
   if (queue) {
     const running = queue.jobs.filter((j) => j.running).length;
-    $('queue-summary').textContent = `${running} of ${queue.concurrency} running, ${queue.jobs.length - running} waiting; ${queue.started} git processes started, ${queue.joined} requests joined one`;
+    $('queue-summary').textContent = `${running} of ${queue.concurrency} running, ${queue.jobs.length - running} waiting; ${queue.started} git ${queue.started === 1 ? 'process' : 'processes'} started, ${queue.joined} joined a running one`;
     fill($('jobs'), queue.jobs.length ? queue.jobs.map((j) => el('tr', {},
       el('td', {}, el('a', { href: `/r/${j.id}` }, j.id)),
       el('td', {}, j.kind),
@@ -125,7 +127,7 @@ async function refresh() {
   const ev = tree.eviction;
   $('eviction-section').hidden = !ev;
   if (ev) {
-    $('eviction-summary').textContent = `every ${ev.intervalSecs} s: sessions idle ${ev.sessionIdleSecs} s without viewers stop, clones unused ${ev.cloneUnusedSecs} s are deleted`;
+    $('eviction-summary').textContent = `every ${dur(ev.intervalSecs)}: sessions without viewers idle for ${dur(ev.sessionIdleSecs)} stop, clones unused for ${dur(ev.cloneUnusedSecs)} are deleted`;
     const deleted = ev.clonesDeleted.length ? ` Clones deleted lately: ${ev.clonesDeleted.map((c) => `${c.id} (${c.secsAgo} s ago)`).join(', ')}.` : '';
     $('eviction-last').textContent = ev.lastSweepSecsAgo == null
       ? `No sweep yet.${deleted}`

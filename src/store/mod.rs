@@ -271,6 +271,16 @@ impl Store {
             .load(&mut *conn)?)
     }
 
+    /// How many repositories are in each state.
+    pub fn count_by_state(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        let mut conn = self.conn()?;
+        Ok(repos::table
+            .group_by(repos::state)
+            .select((repos::state, diesel::dsl::count_star()))
+            .order(repos::state)
+            .load(&mut *conn)?)
+    }
+
     /// Repositories in one of `states`.
     pub fn repos_in(&self, states: &[&str]) -> Result<Vec<Repo>, StoreError> {
         let mut conn = self.conn()?;

@@ -214,6 +214,19 @@ async fn the_actor_tree_shows_sessions_with_their_remote_the_clone_queue_and_the
     assert_eq!(ev["intervalSecs"], 0, "200 ms rounds down");
     assert_eq!(ev["lastActive"], 1, "the session was in use: {ev}");
     assert!(ev["clonesDeleted"].is_array());
+    let metrics = reqwest::get(format!("{base}/metrics"))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    for line in [
+        "gitvista_repos{state=\"ready\"} 1",
+        "gitvista_repos{state=\"error\"} 0",
+        "gitvista_sessions_by_state{state=\"ready\"} 1",
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "{line} in {metrics}");
+    }
 
     // A fetch through the admin API shows up as the last fetch, and the next is scheduled.
     let resp = client

@@ -59,6 +59,22 @@ async fn metrics_appear_and_move_with_viewers_requests_and_changes() {
     let with = scrape(&base).await;
     assert_eq!(sample(&with, "gitvista_viewers", ""), Some(5.0), "{with}");
     assert_eq!(sample(&with, "gitvista_sessions", ""), Some(1.0));
+    assert_eq!(
+        sample(&with, "gitvista_repo_viewers", "repo=\"local\""),
+        Some(5.0),
+        "{with}"
+    );
+    assert_eq!(
+        sample(&with, "gitvista_sessions_by_state", "state=\"ready\""),
+        Some(1.0)
+    );
+    // Everything was written: nothing waits in the viewers' queues.
+    assert_eq!(sample(&with, "gitvista_ws_queued_bytes", ""), Some(0.0));
+    // Each viewer got a summary and the work tree's status.
+    assert_eq!(
+        sample(&with, "gitvista_ws_messages_sent_total", ""),
+        Some(10.0)
+    );
 
     git(&repo, &["commit", "-q", "--allow-empty", "-m", "counted"]);
     let mut reloads = 0.0;
@@ -72,6 +88,10 @@ async fn metrics_appear_and_move_with_viewers_requests_and_changes() {
     assert!(reloads >= 1.0, "a reload was counted");
     let after = scrape(&base).await;
     assert!(sample(&after, "gitvista_events_sent_total", "").is_some_and(|v| v >= 5.0));
+    assert!(
+        sample(&after, "gitvista_ws_messages_sent_total", "").is_some_and(|v| v >= 15.0),
+        "and a delta each: {after}"
+    );
 
     for mut ws in viewers {
         let _ = ws.close(None).await;
@@ -79,6 +99,12 @@ async fn metrics_appear_and_move_with_viewers_requests_and_changes() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     let gone = scrape(&base).await;
     assert_eq!(sample(&gone, "gitvista_viewers", ""), Some(0.0), "{gone}");
+    assert_eq!(
+        sample(&gone, "gitvista_repo_viewers", "repo=\"local\""),
+        Some(0.0)
+    );
+    // Their close frames came in.
+    assert!(sample(&gone, "gitvista_ws_messages_received_total", "").is_some_and(|v| v >= 5.0));
     let _ = child.kill();
     let _ = child.wait();
 }
