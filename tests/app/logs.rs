@@ -5,8 +5,10 @@ use std::process::{Command, Stdio};
 
 use crate::helpers::fixture;
 
+const SECRET: &str = "log-secret-admin-token-7f3a";
+
 #[actix_rt::test]
-async fn json_logs_have_a_span_per_request_and_no_query_secrets() {
+async fn json_logs_have_a_span_per_request_and_never_the_admin_token() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let repo = fixture("linear", tmp.path()).join("repo");
     let log = tmp.path().join("log.jsonl");
@@ -15,6 +17,7 @@ async fn json_logs_have_a_span_per_request_and_no_query_secrets() {
         .arg(&repo)
         .env("GITVISTA_LOG_FORMAT", "json")
         .env("RUST_LOG", "info")
+        .env("GITVISTA_ADMIN_TOKEN", SECRET)
         .stdout(Stdio::piped())
         .stderr(std::fs::File::create(&log).expect("log file"))
         .spawn()
@@ -39,6 +42,35 @@ async fn json_logs_have_a_span_per_request_and_no_query_secrets() {
             .await
             .expect("request");
     }
+    // The token travels in a header, a login body and a cookie; none of it may reach the log.
+    let client = reqwest::Client::new();
+    let login = client
+        .post(format!("{base}/api/admin/login"))
+        .json(&serde_json::json!({ "token": SECRET }))
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(login.status().as_u16(), 204);
+    let cookie = login
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .expect("a cookie")
+        .to_string();
+    let cookie_value = cookie.split_once('=').expect("name=value").1.to_string();
+    for auth in [
+        ("Authorization", format!("Bearer {SECRET}")),
+        ("Cookie", cookie),
+    ] {
+        let resp = client
+            .get(format!("{base}/api/admin/sessions"))
+            .header(auth.0, auth.1)
+            .send()
+            .await
+            .expect("sessions");
+        assert_eq!(resp.status().as_u16(), 200);
+    }
     let _ = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status();
@@ -61,5 +93,16 @@ async fn json_logs_have_a_span_per_request_and_no_query_secrets() {
             .iter()
             .any(|l| l["span"]["http.status_code"] == 404 || l["span"]["http.status_code"] == "404"),
         "the status is recorded: {text}"
+    );
+    assert!(
+        spans
+            .iter()
+            .any(|l| l["span"]["http.target"] == "/api/admin/sessions"),
+        "the admin requests are logged: {text}"
+    );
+    assert!(!text.contains(SECRET), "the token is in the log: {text}");
+    assert!(
+        !text.contains(&cookie_value),
+        "the cookie is in the log: {text}"
     );
 }
