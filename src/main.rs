@@ -71,6 +71,9 @@ enum Command {
         /// Allow a target that is not a loopback address.
         #[arg(long, env = "GITVISTA_ALLOW_REMOTE")]
         allow_remote: bool,
+        /// The target's admin token (its /metrics needs it when it has one).
+        #[arg(long, env = "GITVISTA_ADMIN_TOKEN", hide_env_values = true)]
+        admin_token: Option<String>,
         /// Concurrent WebSocket viewers, spread evenly over the repositories.
         #[arg(long, env = "GITVISTA_VIEWERS", default_value_t = 1000)]
         viewers: usize,
@@ -160,6 +163,7 @@ fn main() -> ExitCode {
         Command::Loadtest {
             target,
             allow_remote,
+            admin_token,
             viewers,
             repos,
             duration,
@@ -173,6 +177,7 @@ fn main() -> ExitCode {
         } => gitvista::cli::loadtest::run(&gitvista::loadtest::LoadConfig {
             target,
             allow_remote,
+            admin_token,
             viewers,
             repos,
             duration: std::time::Duration::from_secs(duration),

@@ -106,17 +106,23 @@ async fn scrape_gauges(state: &AppState) {
 static SEEN_REPOS: std::sync::Mutex<std::collections::BTreeSet<String>> =
     std::sync::Mutex::new(std::collections::BTreeSet::new());
 
-/// `/metrics`: everything in the Prometheus text format.
+/// `/metrics`: everything in the Prometheus text format. With `GITVISTA_ADMIN_TOKEN` set it needs
+/// the token like the admin API (Prometheus: `authorization: {credentials: TOKEN}`), since the
+/// per-repository series say what is being watched; without one it is open.
 #[get("/metrics")]
-pub async fn render(state: web::Data<AppState>) -> HttpResponse {
+pub async fn render(
+    req: actix_web::HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, crate::error::ApiError> {
+    crate::routes::admin::authorize_if_configured(&req, &state)?;
     let (rss, fds) = process_stats();
     metrics::gauge!("gitvista_process_resident_bytes").set(rss as f64);
     metrics::gauge!("gitvista_process_open_fds").set(fds as f64);
     scrape_gauges(&state).await;
-    match handle() {
+    Ok(match handle() {
         Some(h) => HttpResponse::Ok()
             .content_type("text/plain; version=0.0.4")
             .body(h.render()),
         None => HttpResponse::ServiceUnavailable().body("metrics are not recorded in this process"),
-    }
+    })
 }

@@ -40,6 +40,8 @@ pub struct LoadConfig {
     pub target: Option<String>,
     /// Accept a target that is not loopback.
     pub allow_remote: bool,
+    /// The `--target`'s admin token, for its `/metrics` when it has one.
+    pub admin_token: Option<String>,
     /// WebSocket viewers, spread evenly over the repositories.
     pub viewers: usize,
     /// Repositories watched.
@@ -113,6 +115,8 @@ struct Watched {
 #[derive(Debug)]
 struct Target {
     base: String,
+    /// Bearer token for `/metrics` and the admin API.
+    token: Option<String>,
     addr: SocketAddr,
     repos: Vec<Watched>,
     /// The harness's own server, when it started one.
@@ -238,18 +242,22 @@ async fn rows(client: &reqwest::Client, base: &str, id: &str) -> anyhow::Result<
     Ok(body["rows"].as_u64().unwrap_or(0))
 }
 
-async fn scrape(client: &reqwest::Client, base: &str) -> Option<String> {
-    let resp = client
+async fn scrape(client: &reqwest::Client, base: &str, token: Option<&str>) -> Option<String> {
+    let mut req = client
         .get(format!("{base}/metrics"))
-        .timeout(Duration::from_secs(10))
-        .send()
-        .await
-        .ok()?;
+        .timeout(Duration::from_secs(10));
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    let resp = req.send().await.ok()?;
+    if !resp.status().is_success() {
+        return None;
+    }
     resp.text().await.ok()
 }
 
-async fn server_rss(client: &reqwest::Client, base: &str) -> Option<u64> {
-    scrape(client, base)
+async fn server_rss(client: &reqwest::Client, base: &str, token: Option<&str>) -> Option<u64> {
+    scrape(client, base, token)
         .await
         .and_then(|t| metric(&t, "gitvista_process_resident_bytes"))
         .map(|v| v as u64)
@@ -271,6 +279,7 @@ async fn prepare(config: &LoadConfig, client: &reqwest::Client) -> anyhow::Resul
         }
         return Ok(Target {
             base,
+            token: Some(fleet.admin_token.clone()),
             addr,
             repos,
             fleet: Some(fleet),
@@ -288,8 +297,15 @@ async fn prepare(config: &LoadConfig, client: &reqwest::Client) -> anyhow::Resul
             id,
         });
     }
+    let token = config.admin_token.clone();
+    if scrape(client, &base, token.as_deref()).await.is_none() {
+        eprintln!(
+            "loadtest: {base}/metrics does not answer (does it need --admin-token?); memory will read 0"
+        );
+    }
     Ok(Target {
         base,
+        token,
         addr,
         repos,
         fleet: None,
@@ -460,7 +476,8 @@ async fn measure(
             .await?;
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let rss_before = server_rss(client, base).await.unwrap_or(0);
+    let token = target.token.as_deref();
+    let rss_before = server_rss(client, base, token).await.unwrap_or(0);
 
     let max_changes =
         (config.duration.as_millis() / config.change_interval.as_millis().max(1)) as usize + 1;
@@ -537,15 +554,16 @@ async fn measure(
     }
     eprintln!("loadtest: {connected} viewers connected");
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let rss_idle = server_rss(client, base).await.unwrap_or(0);
+    let rss_idle = server_rss(client, base, token).await.unwrap_or(0);
 
     // Changes, windows and memory samples for the duration.
     let sampler = {
         let (client, base, stop) = (client.clone(), base.clone(), stop_rx.clone());
+        let token = target.token.clone();
         tokio::spawn(async move {
             let mut peak = 0u64;
             while !*stop.borrow() {
-                if let Some(rss) = server_rss(&client, &base).await {
+                if let Some(rss) = server_rss(&client, &base, token.as_deref()).await {
                     peak = peak.max(rss);
                 }
                 tokio::time::sleep(Duration::from_secs(1)).await;
@@ -592,7 +610,7 @@ async fn measure(
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let server_counters = scrape(client, base).await.unwrap_or_default();
+    let server_counters = scrape(client, base, token).await.unwrap_or_default();
     let _ = stop_tx.send(true);
     let mut outcomes: Vec<Outcome> = Vec::with_capacity(config.viewers);
     while let Some(o) = tasks.join_next().await {
@@ -602,7 +620,7 @@ async fn measure(
     }
     let peak = sampler.await.unwrap_or(0);
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let rss_after = server_rss(client, base).await.unwrap_or(0);
+    let rss_after = server_rss(client, base, token).await.unwrap_or(0);
 
     Ok(summarize(
         config,

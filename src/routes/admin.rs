@@ -20,6 +20,14 @@ fn hex(d: &[u8]) -> String {
     d.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// For routes open when no token is configured (`/metrics`): Ok then, else as [`authorize`].
+pub(crate) fn authorize_if_configured(req: &HttpRequest, state: &AppState) -> Result<(), ApiError> {
+    if state.admin.is_none() {
+        return Ok(());
+    }
+    authorize(req, state)
+}
+
 /// 404 when the admin API is off, 401 without the token, else Ok.
 fn authorize(req: &HttpRequest, state: &AppState) -> Result<(), ApiError> {
     let Some(expected) = state.admin else {

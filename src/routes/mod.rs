@@ -1,6 +1,6 @@
 //! HTTP routes.
 
-mod admin;
+pub(crate) mod admin;
 mod graph;
 mod health;
 pub(crate) mod hosted;

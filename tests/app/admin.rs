@@ -214,7 +214,15 @@ async fn the_actor_tree_shows_sessions_with_their_remote_the_clone_queue_and_the
     assert_eq!(ev["intervalSecs"], 0, "200 ms rounds down");
     assert_eq!(ev["lastActive"], 1, "the session was in use: {ev}");
     assert!(ev["clonesDeleted"].is_array());
-    let metrics = reqwest::get(format!("{base}/metrics"))
+    // With a token configured, /metrics needs it too.
+    let refused = reqwest::get(format!("{base}/metrics"))
+        .await
+        .expect("metrics");
+    assert_eq!(refused.status().as_u16(), 401);
+    let metrics = client
+        .get(format!("{base}/metrics"))
+        .bearer_auth("test-admin-token")
+        .send()
         .await
         .expect("metrics")
         .text()

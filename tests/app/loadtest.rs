@@ -12,6 +12,7 @@ fn loadtest(args: &[&str]) -> Output {
         .arg("loadtest")
         .args(args)
         .env_remove("GITVISTA_TARGET")
+        .env_remove("GITVISTA_ADMIN_TOKEN")
         .env_remove("DATABASE_URL")
         .output()
         .expect("gitvista runs")
@@ -160,6 +161,62 @@ fn against_an_existing_server_it_watches_and_times_the_servers_own_deltas() {
     assert_eq!(num(&r["fanoutMs"]["count"]), 90.0, "{r:#}");
     assert_eq!(r["http"]["errors"], 0);
     assert!(num(&r["serverRssBytes"]["idle"]) > 1e6);
+}
+
+#[test]
+fn reads_the_memory_of_a_target_whose_metrics_need_its_admin_token() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let repo = fixture("linear", tmp.path()).join("repo");
+    let mut server = std::process::Command::new(env!("CARGO_BIN_EXE_gitvista"))
+        .args(["open", "--no-browser", "--port", "0"])
+        .arg(&repo)
+        .env("GITVISTA_ADMIN_TOKEN", "harness-token")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("starts");
+    let line = std::io::BufRead::lines(std::io::BufReader::new(
+        server.stdout.take().expect("stdout"),
+    ))
+    .next()
+    .expect("a line")
+    .expect("utf-8");
+    let base = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://127.0.0.1:"))
+        .expect("URL")
+        .trim_end_matches('/')
+        .to_string();
+    let run = |token: Option<&str>| {
+        let json = tmp.path().join("report.json");
+        let mut args = vec![
+            "--target",
+            &base,
+            "--viewers",
+            "5",
+            "--duration",
+            "1",
+            "--json",
+        ];
+        let path = json.to_string_lossy().to_string();
+        args.push(&path);
+        if let Some(t) = token {
+            args.extend(["--admin-token", t]);
+        }
+        let out = loadtest(&args);
+        (
+            report(&out, &json),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    let (without, stderr) = run(None);
+    assert_eq!(without["serverRssBytes"]["idle"], 0, "{without:#}");
+    assert!(stderr.contains("--admin-token"), "{stderr}");
+    let (with, _) = run(Some("harness-token"));
+    assert!(num(&with["serverRssBytes"]["idle"]) > 1e6, "{with:#}");
+    assert_eq!(with["viewers"]["connected"], 5);
+    let _ = server.kill();
+    let _ = server.wait();
 }
 
 #[test]
