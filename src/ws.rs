@@ -157,6 +157,8 @@ pub struct WsClient {
     /// Fired to make the writer task give up on a stalled browser; dropping it unfired lets the
     /// writer flush what is queued (a close frame) and end.
     abort: Option<oneshot::Sender<()>>,
+    /// `gitvista_ws_messages_received_total`, looked up once.
+    received: metrics::Counter,
 }
 
 impl Actor for WsClient {
@@ -234,7 +236,7 @@ impl WsClient {
 impl StreamHandler<Result<Message, ProtocolError>> for WsClient {
     fn handle(&mut self, msg: Result<Message, ProtocolError>, ctx: &mut Context<Self>) {
         self.last_seen = Instant::now();
-        metrics::counter!("gitvista_ws_messages_received_total").increment(1);
+        self.received.increment(1);
         match msg {
             Ok(Message::Ping(bytes)) => self.out.control(Frame::Pong(bytes)),
             Ok(Message::Close(_)) | Err(_) => ctx.stop(),
@@ -312,6 +314,8 @@ pub async fn ws(
     // The writer: a send that cannot complete within the client timeout means the browser
     // stopped reading; the writer then ends, freeing the queue (the actor has stopped by then).
     let write_timeout = settings.client_timeout;
+    // One handle per connection: the macro would look the series up at every message.
+    let sent_total = metrics::counter!("gitvista_ws_messages_sent_total");
     let (abort, aborted) = oneshot::channel::<()>();
     actix_web::rt::spawn(async move {
         // Resolves only when fired: an unfired, dropped sender means "finish normally".
@@ -333,7 +337,7 @@ pub async fn ws(
                         let len = t.len();
                         let sent = session.text(t).await;
                         queued.fetch_sub(len, Ordering::Relaxed);
-                        metrics::counter!("gitvista_ws_messages_sent_total").increment(1);
+                        sent_total.increment(1);
                         sent
                     }
                     Frame::Ping => session.ping(b"").await,
@@ -365,6 +369,7 @@ pub async fn ws(
             last_seen: Instant::now(),
             settings,
             abort: Some(abort),
+            received: metrics::counter!("gitvista_ws_messages_received_total"),
         }
     });
     Ok(response)

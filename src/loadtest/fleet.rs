@@ -4,6 +4,7 @@
 //! are commits into the daemon's repositories followed by an admin fetch, the path a push takes.
 
 use std::io::{BufRead, BufReader, Write};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -33,9 +34,21 @@ pub struct Fleet {
 impl Drop for Fleet {
     fn drop(&mut self) {
         stop_gracefully(&mut self.server, Duration::from_secs(10));
-        let _ = self.daemon.kill();
-        let _ = self.daemon.wait();
+        kill_group(&mut self.daemon);
     }
+}
+
+/// Kills a child started in its own process group, with the group: `git daemon` runs
+/// `git-daemon` as a child, which killing `git` alone would leave listening.
+fn kill_group(child: &mut Child) {
+    if let Ok(pid) = i32::try_from(child.id()) {
+        let _ = nix::sys::signal::killpg(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 /// SIGTERM (the server closes its sockets with 1001 and drains), then SIGKILL after `within`.
@@ -233,13 +246,13 @@ impl Fleet {
             ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
+            .process_group(0)
             .spawn()
             .context("starting git daemon")?;
         let started = Instant::now();
         while std::net::TcpStream::connect(("127.0.0.1", daemon_port)).is_err() {
             if started.elapsed() > Duration::from_secs(10) {
-                let _ = daemon.kill();
-                let _ = daemon.wait();
+                kill_group(&mut daemon);
                 bail!("git daemon did not accept connections within 10 s");
             }
             std::thread::sleep(Duration::from_millis(20));
@@ -267,8 +280,7 @@ impl Fleet {
         let mut server = match spawned {
             Ok(child) => child,
             Err(e) => {
-                let _ = daemon.kill();
-                let _ = daemon.wait();
+                kill_group(&mut daemon);
                 return Err(e).context("starting gitvista serve");
             }
         };
@@ -293,8 +305,7 @@ impl Fleet {
             });
         let Some(base) = base else {
             stop_gracefully(&mut server, Duration::from_secs(1));
-            let _ = daemon.kill();
-            let _ = daemon.wait();
+            kill_group(&mut daemon);
             bail!(
                 "gitvista serve did not start: {}",
                 std::fs::read_to_string(&server_log).unwrap_or_default()

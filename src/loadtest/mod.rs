@@ -68,6 +68,8 @@ pub struct LoadConfig {
 const MAX_VIEWERS: usize = 100_000;
 const MAX_REPOS: usize = 10_000;
 const MAX_DURATION: Duration = Duration::from_secs(3600);
+/// Commits the harness generates at most, over all repositories.
+const MAX_GENERATED: usize = 5_000_000;
 /// Changes still on their way this long after the last one are counted as lost.
 const DRAIN: Duration = Duration::from_secs(10);
 /// Graph window size requested by the HTTP load.
@@ -99,6 +101,11 @@ impl LoadConfig {
         }
         if self.commits == 0 || self.commits > 1_000_000 {
             bail!("--commits is between 1 and 1000000");
+        }
+        if self.target.is_none() && self.commits.saturating_mul(self.repos) > MAX_GENERATED {
+            bail!(
+                "--commits x --repos is at most {MAX_GENERATED} (the harness generates them all)"
+            );
         }
         Ok(())
     }

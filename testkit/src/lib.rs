@@ -2,6 +2,7 @@
 //! by the scripts in `gitcore/tests/fixtures/`, git with a fixed identity, and a `git daemon`
 //! on loopback to clone from.
 
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -60,9 +61,21 @@ pub struct GitDaemon {
 
 impl Drop for GitDaemon {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        kill_group(&mut self.child);
     }
+}
+
+/// Kills a child started with `process_group(0)` and everything in its group: `git daemon` runs
+/// `git-daemon` as a child of its own, which killing `git` alone would leave listening.
+fn kill_group(child: &mut Child) {
+    if let Ok(pid) = i32::try_from(child.id()) {
+        let _ = nix::sys::signal::killpg(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 /// Starts `git daemon --export-all` for `base` on 127.0.0.1 and waits until it accepts.
@@ -84,6 +97,7 @@ pub fn git_daemon(base: &Path) -> GitDaemon {
         ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
+        .process_group(0)
         .spawn()
         .expect("git daemon");
     for _ in 0..100 {
@@ -92,8 +106,7 @@ pub fn git_daemon(base: &Path) -> GitDaemon {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    let _ = child.kill();
-    let _ = child.wait();
+    kill_group(&mut child);
     panic!("git daemon did not start");
 }
 

@@ -221,7 +221,7 @@ fn reads_the_memory_of_a_target_whose_metrics_need_its_admin_token() {
 
 #[test]
 fn refuses_targets_off_this_machine_and_settings_out_of_bounds() {
-    let cases: [(&[&str], &str, &str); 6] = [
+    let cases: [(&[&str], &str, &str); 7] = [
         (
             &["--target", "http://10.1.2.3:8080", "--duration", "1"],
             "not a loopback address",
@@ -251,6 +251,11 @@ fn refuses_targets_off_this_machine_and_settings_out_of_bounds() {
             &["--duration", "0"],
             "--duration is between",
             "a run must have a length",
+        ),
+        (
+            &["--repos", "1000", "--commits", "10000"],
+            "--commits x --repos is at most",
+            "ten million commits to generate",
         ),
     ];
     for (args, expected, why) in cases {

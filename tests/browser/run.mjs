@@ -42,7 +42,8 @@ const servers = [];
  * resolves to its base URL. */
 function serve(repo, args = ['open', '--no-browser', '--port', '0', repo], env = {}) {
   return new Promise((resolve, reject) => {
-    const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...env } });
+    // Warnings and errors only, unless RUST_LOG says otherwise: a log line per request drowns the report.
+    const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'inherit'], env: { RUST_LOG: 'warn', ...process.env, ...env } });
     servers.push(child);
     let out = '';
     const timer = setTimeout(() => reject(new Error('the server did not start')), 30000);
@@ -385,8 +386,9 @@ try {
   const port = await new Promise((resolve) => {
     const srv = net.createServer().listen(0, '127.0.0.1', () => { const p = srv.address().port; srv.close(() => resolve(p)); });
   });
-  const daemon = spawn('git', ['daemon', '--export-all', '--reuseaddr', '--listen=127.0.0.1', `--port=${port}`, `--base-path=${remotes}`, remotes], { stdio: 'ignore' });
-  servers.push(daemon);
+  // Its own process group: `git daemon` runs `git-daemon` as a child that must go too.
+  const daemon = spawn('git', ['daemon', '--export-all', '--reuseaddr', '--listen=127.0.0.1', `--port=${port}`, `--base-path=${remotes}`, remotes], { stdio: 'ignore', detached: true });
+  servers.push({ kill: () => { try { process.kill(-daemon.pid, 'SIGKILL'); } catch { /* gone */ } } });
   await new Promise((r) => setTimeout(r, 500));
   const hostedBase = await serve(null, ['serve', '--port', '0', '--data-dir', path.join(work, 'hosted-data'), '--allowed-hosts', '127.0.0.1'], { GITVISTA_ADMIN_TOKEN: 'browser-admin-token' });
 
