@@ -62,6 +62,9 @@ pub async fn graph(
     let snap = snapshot(&state, &id).await?;
     let layout = view_layout(&snap, &view).await?;
     let g = &snap.graph;
+    // A hidden kind of ref (`hide=remote`) loses its badges too, not only the commits only it
+    // reaches.
+    let shown = &layout.options().filter;
     let w = layout.window(offset, limit);
     let rows: Vec<serde_json::Value> = w
         .rows
@@ -74,7 +77,7 @@ pub async fn graph(
                 "lane": lane(r.lane),
                 "color": r.color,
                 "edges": r.edges.iter().map(|e| edge(g, e)).collect::<Vec<_>>(),
-                "refs": g.refs_at(r.commit).iter().map(|x| serde_json::json!({"name": x.name, "kind": kind_name(x.kind)})).collect::<Vec<_>>(),
+                "refs": g.refs_at(r.commit).iter().filter(|x| shown.includes(x)).map(|x| serde_json::json!({"name": x.name, "kind": kind_name(x.kind)})).collect::<Vec<_>>(),
                 "author": author.name,
                 "authorEmail": author.email,
                 "time": g.author_time(r.commit),

@@ -262,7 +262,7 @@ pub async fn commit(
             "committer": person(&c.committer, c.encoding),
             "summary": c.summary(),
             "message": decode_text(c.message, c.encoding),
-            "refs": idx.map(|i| g.refs_at(i).iter().map(|r| json!({"name": r.name, "kind": kind_name(r.kind)})).collect::<Vec<_>>()).unwrap_or_default(),
+            "refs": idx.map(|i| g.refs_at(i).iter().filter(|r| layout.options().filter.includes(r)).map(|r| json!({"name": r.name, "kind": kind_name(r.kind)})).collect::<Vec<_>>()).unwrap_or_default(),
             "row": idx.and_then(|i| layout.row_of(i)),
         }))
     })

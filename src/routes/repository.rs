@@ -48,6 +48,7 @@ pub async fn repository(
     let refs: Vec<RefJson<'_>> = g
         .refs()
         .iter()
+        .filter(|r| layout.options().filter.includes(r))
         .map(|r| RefJson {
             name: &r.name,
             kind: kind_name(r.kind),

@@ -834,6 +834,50 @@ async fn views_filter_the_rows_every_route_answers() {
         !hashes.contains(&pull.as_str()),
         "the pull request commit is hidden"
     );
+
+    // Regression: a hidden kind lost its commits but kept its badges on commits still shown
+    // (origin/feature stayed on `feature`'s row).
+    let names = |refs: &Value| -> Vec<String> {
+        refs.as_array()
+            .expect("refs")
+            .iter()
+            .filter_map(|r| r["name"].as_str().map(str::to_string))
+            .collect()
+    };
+    let feature = git(&repo, &["rev-parse", "feature"]);
+    for (view, hidden, kept) in [
+        (
+            "hide=remote",
+            "refs/remotes/origin/feature",
+            "refs/heads/feature",
+        ),
+        (
+            "hideGlob=feature",
+            "refs/heads/feature",
+            "refs/remotes/origin/feature",
+        ),
+    ] {
+        let (_, w) = get(&format!("{base}/api/repos/local/graph?limit=2000&{view}")).await;
+        let row = w["rows"]
+            .as_array()
+            .expect("rows")
+            .iter()
+            .find(|r| r["hash"] == feature.as_str())
+            .unwrap_or_else(|| panic!("{view}: feature's commit is still shown"));
+        let on_row = names(&row["refs"]);
+        assert!(
+            !on_row.contains(&hidden.to_string()) && on_row.contains(&kept.to_string()),
+            "{view}: {on_row:?}"
+        );
+        let (_, c) = get(&format!("{base}/api/repos/local/commit/{feature}?{view}")).await;
+        assert_eq!(names(&c["refs"]), on_row, "{view}: the commit route agrees");
+        let (_, summary) = get(&format!("{base}/api/repos/local/repository?{view}")).await;
+        let listed = names(&summary["refs"]);
+        assert!(
+            !listed.contains(&hidden.to_string()) && listed.contains(&kept.to_string()),
+            "{view}: {listed:?}"
+        );
+    }
     for (path, code) in [
         ("/api/repos/local/graph?hide=bogus", "invalid_view"),
         ("/api/repos/local/graph?noMerges=maybe", "invalid_view"),
