@@ -28,6 +28,21 @@ fn report(out: &Output, json: &std::path::Path) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(json).expect("the JSON report")).expect("valid JSON")
 }
 
+/// `gitvista_viewers` from the `/metrics` of the server at `addr` (0 if it does not answer).
+fn viewers_on(addr: &str) -> u64 {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::net::TcpStream::connect(addr) else {
+        return 0;
+    };
+    let _ = write!(s, "GET /metrics HTTP/1.0\r\nHost: {addr}\r\n\r\n");
+    let mut text = String::new();
+    let _ = s.read_to_string(&mut text);
+    text.lines()
+        .find_map(|l| l.strip_prefix("gitvista_viewers "))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .map_or(0, |v| v as u64)
+}
+
 fn num(v: &serde_json::Value) -> f64 {
     v.as_f64().unwrap_or_else(|| panic!("{v} is not a number"))
 }
@@ -118,11 +133,16 @@ fn against_an_existing_server_it_watches_and_times_the_servers_own_deltas() {
     let (mut server, base) = spawn_binary(&repo);
     let json = tmp.path().join("report.json");
     let committer = {
-        let repo = repo.clone();
+        let (repo, addr) = (repo.clone(), base.trim_start_matches("http://").to_string());
         std::thread::spawn(move || {
-            // Commits while the viewers watch: the harness did not make them, but it times them.
+            // Commits while the viewers watch (once all 30 are connected): the harness did not
+            // make them, but it times them.
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+            while viewers_on(&addr) < 30 && std::time::Instant::now() < deadline {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
             for n in 0..3 {
-                std::thread::sleep(std::time::Duration::from_millis(1500));
+                std::thread::sleep(std::time::Duration::from_millis(700));
                 git(
                     &repo,
                     &[
