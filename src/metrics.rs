@@ -43,9 +43,9 @@ pub async fn track(
     Ok(res)
 }
 
-/// (resident bytes, open file descriptors) of this process, from /proc.
-fn process_stats() -> (u64, u64) {
-    let rss = std::fs::read_to_string("/proc/self/status")
+/// This process's resident memory in bytes, from /proc (0 where there is none).
+pub fn resident_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
             s.lines()
@@ -53,9 +53,13 @@ fn process_stats() -> (u64, u64) {
                 .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
         })
         .unwrap_or(0)
-        * 1024;
+        * 1024
+}
+
+/// (resident bytes, open file descriptors) of this process, from /proc.
+fn process_stats() -> (u64, u64) {
     let fds = std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count() as u64);
-    (rss, fds)
+    (resident_bytes(), fds)
 }
 
 /// Gauges read at each scrape: sessions by state and viewers by repository (from the

@@ -787,19 +787,6 @@ async fn http_load(
     (total, errors, latencies)
 }
 
-/// This process's resident memory in bytes.
-fn own_rss() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        })
-        .unwrap_or(0)
-        * 1024
-}
-
 #[expect(
     clippy::too_many_arguments,
     reason = "one call site gathering every measurement"
@@ -943,7 +930,7 @@ fn summarize(
             "eventsSentTotal": counter("gitvista_events_sent_total"),
             "viewers": counter("gitvista_viewers"),
         }),
-        harness_rss_bytes: own_rss(),
+        harness_rss_bytes: crate::metrics::resident_bytes(),
         open_files_limit: limit,
         errors: errors
             .into_iter()
