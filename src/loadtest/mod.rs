@@ -451,8 +451,16 @@ async fn drive(config: &LoadConfig, limit: u64) -> anyhow::Result<Report> {
         .timeout(Duration::from_secs(30))
         .build()?;
     eprintln!("loadtest: preparing the target");
-    let target = prepare(config, &client).await?;
-    let result = measure(config, &client, &target, limit).await;
+    // Ctrl-C ends the run here, so the server, the git daemon (its own process group, which the
+    // terminal's signal does not reach) and the temporary directory are cleaned up.
+    let target = tokio::select! {
+        t = prepare(config, &client) => t?,
+        _ = tokio::signal::ctrl_c() => bail!("interrupted while preparing"),
+    };
+    let result = tokio::select! {
+        r = measure(config, &client, &target, limit) => r,
+        _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
+    };
     if result.is_err()
         && let Some(f) = &target.fleet
     {

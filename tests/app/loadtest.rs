@@ -285,3 +285,73 @@ fn refuses_targets_off_this_machine_and_settings_out_of_bounds() {
         assert!(stderr.contains(expected), "{why}: {stderr}");
     }
 }
+
+/// Processes whose command line mentions `needle`.
+fn processes_mentioning(needle: &str) -> Vec<String> {
+    std::fs::read_dir("/proc")
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+                .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+                .filter(|c| c.contains(needle))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn ctrl_c_stops_the_run_and_leaves_no_server_daemon_or_directory_behind() {
+    use std::io::BufRead;
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_gitvista"))
+        .args([
+            "loadtest",
+            "--viewers",
+            "20",
+            "--repos",
+            "2",
+            "--duration",
+            "120",
+        ])
+        .env("TMPDIR", tmp.path())
+        .env_remove("GITVISTA_TARGET")
+        .env_remove("GITVISTA_ADMIN_TOKEN")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("starts");
+    let mut stderr = std::io::BufReader::new(child.stderr.take().expect("stderr")).lines();
+    let mut seen = Vec::new();
+    for line in stderr.by_ref() {
+        let line = line.expect("utf-8");
+        seen.push(line.clone());
+        if line.contains("one change every") {
+            break;
+        }
+    }
+    let needle = tmp.path().to_string_lossy().to_string();
+    let running = processes_mentioning(&needle);
+    assert!(
+        running.iter().any(|c| c.contains(" serve "))
+            && running.iter().any(|c| c.contains("daemon")),
+        "the server and the daemon run: {running:?} {seen:?}"
+    );
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let rest: Vec<String> = stderr.map_while(Result::ok).collect();
+    let exit = child.wait().expect("exits");
+    assert!(!exit.success());
+    assert!(rest.iter().any(|l| l.contains("interrupted")), "{rest:?}");
+    // The server got SIGTERM, the daemon's group SIGKILL, the directory is gone.
+    let left = processes_mentioning(&needle);
+    assert!(left.is_empty(), "still running: {left:?}");
+    let dirs: Vec<_> = std::fs::read_dir(tmp.path())
+        .expect("tmp")
+        .filter_map(Result::ok)
+        .map(|e| e.file_name())
+        .collect();
+    assert!(dirs.is_empty(), "left behind: {dirs:?}");
+}
