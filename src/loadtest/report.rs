@@ -1,0 +1,325 @@
+//! What a run found: the [`Report`], as JSON and as text.
+
+use serde::Serialize;
+use serde_json::json;
+
+use super::LoadConfig;
+use super::changes::Changes;
+use super::stats::{Percentiles, metric, round};
+use super::target::Target;
+use super::viewer::Outcome;
+
+/// The JSON report (also printed as text).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Report {
+    /// The settings this run used.
+    pub config: serde_json::Value,
+    /// Viewers asked for, connected, failed, dropped before the end; connect time.
+    pub viewers: ViewerReport,
+    /// Changes made and how many reached every viewer that keeps up.
+    pub changes: ChangeReport,
+    /// Server stamp to viewer, viewers that keep up (ms).
+    pub fanout_ms: Percentiles,
+    /// Commit in the remote to viewer, viewers that keep up (ms).
+    pub delivery_ms: Percentiles,
+    /// Per change: commit in the remote to the last viewer that keeps up holding it (ms).
+    pub last_viewer_ms: Percentiles,
+    /// (change, viewer) pairs a viewer that keeps up never received.
+    pub lost: u64,
+    /// The deliberately slow viewers.
+    pub slow: SlowReport,
+    /// Graph windows over HTTP.
+    pub http: HttpReport,
+    /// The server's resident memory from `/metrics`.
+    pub server_rss_bytes: RssReport,
+    /// Server memory per connected idle viewer (bytes).
+    pub rss_per_viewer_bytes: f64,
+    /// The server's own counters at the end (viewers dropped, resyncs, full mailboxes).
+    pub server: serde_json::Value,
+    /// The harness's own resident memory at the end (bytes).
+    pub harness_rss_bytes: u64,
+    /// The open-files limit the harness ran with.
+    pub open_files_limit: u64,
+    /// Errors by kind, with counts (first few messages kept).
+    pub errors: Vec<String>,
+}
+
+/// Viewers.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ViewerReport {
+    /// Asked for.
+    pub requested: usize,
+    /// Held their summary.
+    pub connected: usize,
+    /// Never connected.
+    pub failed: usize,
+    /// Connected viewers that keep up but lost their connection before the end.
+    pub dropped: usize,
+    /// TCP connect to summary (ms).
+    pub connect_ms: Percentiles,
+}
+
+/// Changes.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChangeReport {
+    /// Commits made (and fetches asked for).
+    pub made: usize,
+    /// Changes every viewer that keeps up received.
+    pub delivered_to_all: usize,
+    /// Deltas received by viewers that keep up, all changes together.
+    pub deliveries: usize,
+    /// Ticks skipped because every repository still had a change on its way.
+    pub skipped_ticks: u64,
+}
+
+/// Slow viewers.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SlowReport {
+    /// How many.
+    pub viewers: usize,
+    /// Messages they read.
+    pub messages: u64,
+    /// `resync`s they were sent.
+    pub resyncs: u64,
+    /// How many the server cut off.
+    pub disconnected: usize,
+    /// Server stamp to slow viewer (ms).
+    pub fanout_ms: Percentiles,
+}
+
+/// HTTP windows.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HttpReport {
+    /// Sent.
+    pub requests: usize,
+    /// Failed or non-2xx.
+    pub errors: usize,
+    /// From each request's scheduled time to its whole body (ms).
+    pub latency_ms: Percentiles,
+}
+
+/// Server memory.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RssReport {
+    /// Repositories loaded, no viewers.
+    pub before: u64,
+    /// All viewers connected, nothing changing.
+    pub idle: u64,
+    /// Highest seen during the changes.
+    pub peak: u64,
+    /// All viewers gone.
+    pub after: u64,
+}
+
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one call site gathering every measurement"
+)]
+pub(super) fn summarize(
+    config: &LoadConfig,
+    target: &Target,
+    changes: &Changes,
+    outcomes: &[Outcome],
+    http: (usize, usize, Vec<f64>),
+    rss: RssReport,
+    counters: &str,
+    limit: u64,
+    connected: usize,
+) -> Report {
+    let normal: Vec<&Outcome> = outcomes
+        .iter()
+        .filter(|o| !o.slow && o.connect.is_some())
+        .collect();
+    let slow: Vec<&Outcome> = outcomes
+        .iter()
+        .filter(|o| o.slow && o.connect.is_some())
+        .collect();
+    let mut fanout = Vec::new();
+    let mut delivery = Vec::new();
+    let mut last_at = vec![0f64; changes.list.len()];
+    let mut got = vec![0usize; changes.list.len()];
+    let mut lost = 0u64;
+    for o in &normal {
+        let mut received = vec![false; changes.list.len()];
+        for r in &o.receipts {
+            fanout.push(r.at_ms - r.server_ms as f64);
+            if let Some(c) = r.change
+                && let Some(ch) = changes.list.get(c)
+                && !received[c]
+            {
+                received[c] = true;
+                got[c] += 1;
+                delivery.push(r.at_ms - ch.made_ms);
+                last_at[c] = last_at[c].max(r.at_ms);
+            }
+        }
+        // Every change made on its repository while it was connected was owed to it.
+        lost += changes
+            .list
+            .iter()
+            .enumerate()
+            .filter(|(c, ch)| ch.repo == o.repo && ch.made_ms >= o.connected_ms && !received[*c])
+            .count() as u64;
+    }
+    let mut per_repo = vec![0usize; target.repos.len()];
+    for o in &normal {
+        per_repo[o.repo] += 1;
+    }
+    let delivered_to_all = changes
+        .list
+        .iter()
+        .enumerate()
+        .filter(|(c, ch)| got[*c] >= per_repo[ch.repo])
+        .count();
+    let last_viewer: Vec<f64> = changes
+        .list
+        .iter()
+        .enumerate()
+        .filter(|(c, ch)| got[*c] >= per_repo[ch.repo] && got[*c] > 0)
+        .map(|(c, ch)| last_at[c] - ch.made_ms)
+        .collect();
+    let slow_fanout: Vec<f64> = slow
+        .iter()
+        .flat_map(|o| o.receipts.iter().map(|r| r.at_ms - r.server_ms as f64))
+        .collect();
+    let mut errors: std::collections::BTreeMap<String, (usize, String)> = Default::default();
+    for o in outcomes.iter().filter(|o| !o.slow) {
+        if let Some(e) = &o.error {
+            let kind = e.split(':').next().unwrap_or(e).to_string();
+            let entry = errors.entry(kind).or_insert((0, e.clone()));
+            entry.0 += 1;
+        }
+    }
+    let (requests, http_errors, latencies) = http;
+    let counter = |name: &str| metric(counters, name).unwrap_or(0.0);
+    Report {
+        config: json!({
+            "target": target.base,
+            "selfHosted": target.fleet.is_some(),
+            "viewers": config.viewers,
+            "repos": target.repos.len(),
+            "durationSecs": config.duration.as_secs_f64(),
+            "slowFraction": config.slow_fraction,
+            "slowPauseMs": config.slow_pause.as_millis() as u64,
+            "changeIntervalMs": config.change_interval.as_millis() as u64,
+            "httpRate": config.http_rate,
+            "commitsPerRepo": target.fleet.as_ref().map(|_| config.commits),
+            "rowsPerRepo": target.repos.iter().map(|r| r.rows).max().unwrap_or(0),
+        }),
+        viewers: ViewerReport {
+            requested: config.viewers,
+            connected,
+            failed: outcomes.iter().filter(|o| o.connect.is_none()).count(),
+            dropped: normal.iter().filter(|o| o.error.is_some()).count(),
+            connect_ms: Percentiles::of(
+                outcomes
+                    .iter()
+                    .filter_map(|o| o.connect)
+                    .map(|d| d.as_secs_f64() * 1000.0)
+                    .collect(),
+            ),
+        },
+        changes: ChangeReport {
+            made: changes.list.len(),
+            delivered_to_all,
+            deliveries: got.iter().sum(),
+            skipped_ticks: changes.skipped,
+        },
+        fanout_ms: Percentiles::of(fanout),
+        delivery_ms: Percentiles::of(delivery),
+        last_viewer_ms: Percentiles::of(last_viewer),
+        lost,
+        slow: SlowReport {
+            viewers: slow.len(),
+            messages: slow.iter().map(|o| o.messages).sum(),
+            resyncs: slow.iter().map(|o| u64::from(o.resyncs)).sum(),
+            disconnected: slow.iter().filter(|o| o.error.is_some()).count(),
+            fanout_ms: Percentiles::of(slow_fanout),
+        },
+        http: HttpReport {
+            requests,
+            errors: http_errors,
+            latency_ms: Percentiles::of(latencies),
+        },
+        rss_per_viewer_bytes: if connected > 0 {
+            round(rss.idle.saturating_sub(rss.before) as f64 / connected as f64)
+        } else {
+            0.0
+        },
+        server_rss_bytes: rss,
+        server: json!({
+            "viewersDroppedTotal": counter("gitvista_ws_viewers_dropped_total"),
+            "resyncsTotal": counter("gitvista_ws_resyncs_total"),
+            "mailboxFullTotal": counter("gitvista_viewer_mailbox_full_total"),
+            "eventsSentTotal": counter("gitvista_events_sent_total"),
+            "viewers": counter("gitvista_viewers"),
+        }),
+        harness_rss_bytes: crate::metrics::resident_bytes(),
+        open_files_limit: limit,
+        errors: errors
+            .into_iter()
+            .map(|(kind, (n, example))| format!("{n} x {kind} (e.g. {example})"))
+            .collect(),
+    }
+}
+
+impl Report {
+    /// The report as a few lines of text.
+    pub fn text(&self) -> String {
+        let p = |x: &Percentiles| {
+            format!(
+                "p50 {:.1} ms, p95 {:.1} ms, p99 {:.1} ms, max {:.1} ms (n={})",
+                x.p50, x.p95, x.p99, x.max, x.count
+            )
+        };
+        let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
+        format!(
+            "viewers: {} of {} connected ({} failed, {} dropped); connect {}\n\
+             changes: {} made, {} reached every viewer that keeps up, {} lost\n\
+             fan-out (server stamp to viewer): {}\n\
+             delivery (commit in the remote to viewer, incl. fetch): {}\n\
+             last viewer per change: {}\n\
+             slow viewers: {} (read {} messages, {} resyncs, {} cut off); fan-out {}\n\
+             graph windows: {} requests, {} errors; {}\n\
+             server RSS: before {:.1} MiB, idle with viewers {:.1} MiB, peak {:.1} MiB, after {:.1} MiB; {:.1} KiB per viewer\n\
+             harness RSS {:.1} MiB; open-files limit {}{}",
+            self.viewers.connected,
+            self.viewers.requested,
+            self.viewers.failed,
+            self.viewers.dropped,
+            p(&self.viewers.connect_ms),
+            self.changes.made,
+            self.changes.delivered_to_all,
+            self.lost,
+            p(&self.fanout_ms),
+            p(&self.delivery_ms),
+            p(&self.last_viewer_ms),
+            self.slow.viewers,
+            self.slow.messages,
+            self.slow.resyncs,
+            self.slow.disconnected,
+            p(&self.slow.fanout_ms),
+            self.http.requests,
+            self.http.errors,
+            p(&self.http.latency_ms),
+            mib(self.server_rss_bytes.before),
+            mib(self.server_rss_bytes.idle),
+            mib(self.server_rss_bytes.peak),
+            mib(self.server_rss_bytes.after),
+            self.rss_per_viewer_bytes / 1024.0,
+            mib(self.harness_rss_bytes),
+            self.open_files_limit,
+            if self.errors.is_empty() {
+                String::new()
+            } else {
+                format!("\nerrors: {}", self.errors.join("; "))
+            }
+        )
+    }
+}
