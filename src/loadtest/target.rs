@@ -90,12 +90,7 @@ pub(super) async fn register(
     let deadline = Instant::now() + Duration::from_secs(60 + urls.len() as u64);
     for id in &ids {
         loop {
-            let body: serde_json::Value = client
-                .get(format!("{base}/api/repos/{id}/status"))
-                .send()
-                .await?
-                .json()
-                .await?;
+            let body = get_json(client, &format!("{base}/api/repos/{id}/status")).await?;
             match body["state"].as_str() {
                 Some("ready") => break,
                 Some("error") => bail!("cloning {id} failed: {}", body["error"]),
@@ -119,11 +114,7 @@ pub(super) async fn served_repos(
     if local.status().is_success() {
         return Ok(vec!["local".into()]);
     }
-    let list: serde_json::Value = client
-        .get(format!("{base}/api/repos"))
-        .send()
-        .await?
-        .json()
+    let list = get_json(client, &format!("{base}/api/repos"))
         .await
         .context("the target lists no repositories (is it a GitVista server?)")?;
     let repos = list["repos"].as_array().cloned().unwrap_or_default();
@@ -134,14 +125,14 @@ pub(super) async fn served_repos(
         .collect())
 }
 
+/// Rows in repository `id`'s graph.
 pub(super) async fn rows(client: &reqwest::Client, base: &str, id: &str) -> anyhow::Result<u64> {
-    let body: serde_json::Value = client
-        .get(format!("{base}/api/repos/{id}/repository"))
-        .send()
-        .await?
-        .json()
-        .await?;
+    let body = get_json(client, &format!("{base}/api/repos/{id}/repository")).await?;
     Ok(body["rows"].as_u64().unwrap_or(0))
+}
+
+async fn get_json(client: &reqwest::Client, url: &str) -> anyhow::Result<serde_json::Value> {
+    Ok(client.get(url).send().await?.json().await?)
 }
 
 pub(super) async fn scrape(
