@@ -25,6 +25,9 @@ pub struct Report {
     pub delivery_ms: Percentiles,
     /// Per change: commit in the remote to the last viewer that keeps up holding it (ms).
     pub last_viewer_ms: Percentiles,
+    /// Per change: the server's stamp to the last viewer that keeps up holding it (ms), how long
+    /// a delta takes to reach all of them.
+    pub all_viewers_ms: Percentiles,
     /// (change, viewer) pairs a viewer that keeps up never received.
     pub lost: u64,
     /// The deliberately slow viewers.
@@ -143,6 +146,7 @@ pub(super) fn summarize(
     let mut fanout = Vec::new();
     let mut delivery = Vec::new();
     let mut last_at = vec![0f64; changes.list.len()];
+    let mut stamp = vec![0u64; changes.list.len()];
     let mut got = vec![0usize; changes.list.len()];
     let mut lost = 0u64;
     for o in &normal {
@@ -157,6 +161,7 @@ pub(super) fn summarize(
                 got[c] += 1;
                 delivery.push(r.at_ms - ch.made_ms);
                 last_at[c] = last_at[c].max(r.at_ms);
+                stamp[c] = r.server_ms;
             }
         }
         // Every change made on its repository while it was connected was owed to it.
@@ -177,12 +182,16 @@ pub(super) fn summarize(
         .enumerate()
         .filter(|(c, ch)| got[*c] >= per_repo[ch.repo])
         .count();
-    let last_viewer: Vec<f64> = changes
-        .list
+    let complete: Vec<usize> = (0..changes.list.len())
+        .filter(|&c| got[c] > 0 && got[c] >= per_repo[changes.list[c].repo])
+        .collect();
+    let last_viewer: Vec<f64> = complete
         .iter()
-        .enumerate()
-        .filter(|(c, ch)| got[*c] >= per_repo[ch.repo] && got[*c] > 0)
-        .map(|(c, ch)| last_at[c] - ch.made_ms)
+        .map(|&c| last_at[c] - changes.list[c].made_ms)
+        .collect();
+    let all_viewers: Vec<f64> = complete
+        .iter()
+        .map(|&c| last_at[c] - stamp[c] as f64)
         .collect();
     let slow_fanout: Vec<f64> = slow
         .iter()
@@ -234,6 +243,7 @@ pub(super) fn summarize(
         fanout_ms: Percentiles::of(fanout),
         delivery_ms: Percentiles::of(delivery),
         last_viewer_ms: Percentiles::of(last_viewer),
+        all_viewers_ms: Percentiles::of(all_viewers),
         lost,
         slow: SlowReport {
             viewers: slow.len(),
@@ -284,7 +294,7 @@ impl Report {
              changes: {} made, {} reached every viewer that keeps up, {} lost\n\
              fan-out (server stamp to viewer): {}\n\
              delivery (commit in the remote to viewer, incl. fetch): {}\n\
-             last viewer per change: {}\n\
+             last viewer per change, from the commit: {}; from the server stamp: {}\n\
              slow viewers: {} (read {} messages, {} resyncs, {} cut off); fan-out {}\n\
              graph windows: {} requests, {} errors; {}\n\
              server RSS: before {:.1} MiB, idle with viewers {:.1} MiB, peak {:.1} MiB, after {:.1} MiB; {:.1} KiB per viewer\n\
@@ -300,6 +310,7 @@ impl Report {
             p(&self.fanout_ms),
             p(&self.delivery_ms),
             p(&self.last_viewer_ms),
+            p(&self.all_viewers_ms),
             self.slow.viewers,
             self.slow.messages,
             self.slow.resyncs,

@@ -96,7 +96,10 @@ fn self_hosted_run_delivers_every_change_to_every_viewer_and_reports_it() {
     assert_eq!(num(&r["changes"]["deliveries"]), made * 45.0, "{r:#}");
     assert_eq!(num(&r["deliveryMs"]["count"]), made * 45.0);
     assert_eq!(num(&r["lastViewerMs"]["count"]), made);
-    for series in ["fanoutMs", "deliveryMs", "lastViewerMs"] {
+    assert_eq!(num(&r["allViewersMs"]["count"]), made);
+    // Reaching everyone takes at least as long as reaching a typical viewer.
+    assert!(num(&r["allViewersMs"]["p50"]) >= num(&r["fanoutMs"]["p50"]));
+    for series in ["fanoutMs", "deliveryMs", "lastViewerMs", "allViewersMs"] {
         let p = &r[series];
         assert!(
             num(&p["p50"]) >= 0.0 && num(&p["p50"]) <= num(&p["p95"]),
