@@ -104,6 +104,16 @@ enum Command {
         /// Write the report as JSON to this file.
         #[arg(long, env = "GITVISTA_JSON")]
         json: Option<PathBuf>,
+        /// Then run the same load against a bare tokio-tungstenite broadcaster, for comparison.
+        #[arg(long, env = "GITVISTA_PEER")]
+        peer: bool,
+    },
+    /// The load test's peer: a bare broadcaster told what to send on stdin (used by --peer).
+    #[command(hide = true)]
+    LoadtestPeer {
+        /// Repositories (one broadcast channel each).
+        #[arg(long, default_value_t = 1)]
+        repos: usize,
     },
     /// Run the database migrations of hosted mode and exit.
     Migrate {
@@ -174,6 +184,7 @@ fn main() -> ExitCode {
             commits,
             connect_concurrency,
             json,
+            peer,
         } => gitvista::cli::loadtest::run(&gitvista::loadtest::LoadConfig {
             target,
             allow_remote,
@@ -188,7 +199,9 @@ fn main() -> ExitCode {
             commits,
             connect_concurrency,
             json,
+            peer,
         }),
+        Command::LoadtestPeer { repos } => gitvista::loadtest::peer::serve(repos),
         Command::Open {
             path,
             host,

@@ -17,6 +17,7 @@
 
 mod changes;
 pub mod fleet;
+pub mod peer;
 pub mod report;
 pub mod stats;
 mod target;
@@ -67,6 +68,8 @@ pub struct LoadConfig {
     pub connect_concurrency: usize,
     /// Where to write the JSON report.
     pub json: Option<PathBuf>,
+    /// Run the same load against a bare broadcaster afterwards, for comparison.
+    pub peer: bool,
 }
 
 /// Upper bounds on every knob: the harness is bounded in count and time.
@@ -175,8 +178,18 @@ async fn drive(config: &LoadConfig, limit: u64) -> anyhow::Result<Report> {
             std::fs::read_to_string(&f.server_log).unwrap_or_default()
         );
     }
+    let repos = target.repos.len();
+    // The server goes first: the peer gets the machine (and the open files) to itself.
     drop(target);
-    result
+    let mut report = result?;
+    if config.peer {
+        let peer = tokio::select! {
+            p = peer::measure(config, repos) => p?,
+            _ = tokio::signal::ctrl_c() => bail!("interrupted"),
+        };
+        report.peer = Some(peer);
+    }
+    Ok(report)
 }
 
 async fn measure(
@@ -203,75 +216,13 @@ async fn measure(
         (config.duration.as_millis() / config.change_interval.as_millis().max(1)) as usize + 1;
     let ledger = Arc::new(Ledger::new(max_changes, nrepos));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let (conn_tx, mut conn_rx) = tokio::sync::mpsc::unbounded_channel();
-    let slow_count = (config.viewers as f64 * config.slow_fraction).round() as usize;
-    let gate = Arc::new(tokio::sync::Semaphore::new(
-        config.connect_concurrency.max(1),
-    ));
-    eprintln!(
-        "loadtest: connecting {} viewers ({slow_count} slow) over {nrepos} repositories",
-        config.viewers
-    );
-    let mut tasks = tokio::task::JoinSet::new();
-    for i in 0..config.viewers {
-        let repo = i % nrepos;
-        // Slow viewers are spread evenly: every (1/fraction)-th viewer.
-        let slow = slow_count > 0
-            && (i * slow_count) / config.viewers.max(1)
-                != ((i + 1) * slow_count) / config.viewers.max(1);
-        let plan = Plan {
-            url: format!("{ws_base}/api/repos/{}/ws", target.repos[repo].id),
-            addr: target.addr,
-            repo,
-            slow: slow.then_some(config.slow_pause),
-        };
-        let (ledger, conn_tx, stop_rx, gate) = (
-            Arc::clone(&ledger),
-            conn_tx.clone(),
-            stop_rx.clone(),
-            Arc::clone(&gate),
-        );
-        let (repo, is_slow) = (plan.repo, plan.slow.is_some());
-        tasks.spawn(async move {
-            // The permit covers the connect only; it is released once the summary arrived.
-            let permit = gate.acquire_owned().await;
-            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-            let run = viewer::run(plan, ledger, tx, stop_rx);
-            tokio::pin!(run);
-            let mut permit = Some(permit);
-            loop {
-                tokio::select! {
-                    outcome = &mut run => return outcome,
-                    Some(ok) = rx.recv() => {
-                        permit.take();
-                        let _ = conn_tx.send((repo, is_slow, ok));
-                    }
-                }
-            }
-        });
-    }
-    drop(conn_tx);
-    let connect_deadline = Instant::now() + Duration::from_secs(60 + config.viewers as u64 / 50);
-    let mut connected = 0usize;
-    let mut seen = 0usize;
-    // Connected viewers that keep up, by repository: what each change is owed to.
-    let mut keeping_up = vec![0u32; nrepos];
-    while seen < config.viewers && Instant::now() < connect_deadline {
-        match tokio::time::timeout(Duration::from_secs(1), conn_rx.recv()).await {
-            Ok(Some((repo, slow, ok))) => {
-                seen += 1;
-                connected += usize::from(ok);
-                if ok && !slow {
-                    keeping_up[repo] += 1;
-                }
-                if seen.is_multiple_of(1000) {
-                    eprintln!("loadtest: {seen} viewers tried, {connected} connected");
-                }
-            }
-            Ok(None) => break,
-            Err(_) => {}
-        }
-    }
+    let urls: Vec<String> = target
+        .repos
+        .iter()
+        .map(|r| format!("{ws_base}/api/repos/{}/ws", r.id))
+        .collect();
+    let crowd = Crowd::connect(config, &urls, target.addr, &ledger, &stop_rx).await;
+    let connected = crowd.connected;
     eprintln!("loadtest: {connected} viewers connected");
     tokio::time::sleep(Duration::from_secs(2)).await;
     let rss_idle = server_rss(client, base, token).await.unwrap_or(0);
@@ -317,27 +268,9 @@ async fn measure(
     };
     let http = windows.await?;
 
-    // Drain: until every change reached every viewer that keeps up, or DRAIN passes.
-    let drain_until = Instant::now() + DRAIN;
-    while Instant::now() < drain_until {
-        let done = changes
-            .list
-            .iter()
-            .enumerate()
-            .all(|(c, ch)| ledger.delivered[c].load(Ordering::Relaxed) >= keeping_up[ch.repo]);
-        if done {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    crowd.drain(&changes, &ledger).await;
     let server_counters = scrape(client, base, token).await.unwrap_or_default();
-    let _ = stop_tx.send(true);
-    let mut outcomes: Vec<Outcome> = Vec::with_capacity(config.viewers);
-    while let Some(o) = tasks.join_next().await {
-        if let Ok(o) = o {
-            outcomes.push(o);
-        }
-    }
+    let outcomes = crowd.finish(&stop_tx).await;
     let peak = sampler.await.unwrap_or(0);
     tokio::time::sleep(Duration::from_secs(3)).await;
     let rss_after = server_rss(client, base, token).await.unwrap_or(0);
@@ -358,4 +291,129 @@ async fn measure(
         limit,
         connected,
     ))
+}
+
+/// Viewers connected and reading, each a task returning its [`Outcome`].
+struct Crowd {
+    tasks: tokio::task::JoinSet<Outcome>,
+    /// How many hold their summary.
+    connected: usize,
+    /// Connected viewers that keep up, by repository: what each change is owed to.
+    keeping_up: Vec<u32>,
+}
+
+impl Crowd {
+    /// Connects `config.viewers` viewers spread evenly over `urls` (one per repository), some of
+    /// them slow, `config.connect_concurrency` at a time, and waits until each connected or
+    /// failed (bounded).
+    async fn connect(
+        config: &LoadConfig,
+        urls: &[String],
+        addr: std::net::SocketAddr,
+        ledger: &Arc<Ledger>,
+        stop_rx: &tokio::sync::watch::Receiver<bool>,
+    ) -> Crowd {
+        let nrepos = urls.len();
+        let (conn_tx, mut conn_rx) = tokio::sync::mpsc::unbounded_channel();
+        let slow_count = (config.viewers as f64 * config.slow_fraction).round() as usize;
+        let gate = Arc::new(tokio::sync::Semaphore::new(
+            config.connect_concurrency.max(1),
+        ));
+        eprintln!(
+            "loadtest: connecting {} viewers ({slow_count} slow) over {nrepos} repositories",
+            config.viewers
+        );
+        let mut tasks = tokio::task::JoinSet::new();
+        for i in 0..config.viewers {
+            let repo = i % nrepos;
+            // Slow viewers are spread evenly: every (1/fraction)-th viewer.
+            let slow = slow_count > 0
+                && (i * slow_count) / config.viewers.max(1)
+                    != ((i + 1) * slow_count) / config.viewers.max(1);
+            let plan = Plan {
+                url: urls[repo].clone(),
+                addr,
+                repo,
+                slow: slow.then_some(config.slow_pause),
+            };
+            let (ledger, conn_tx, stop_rx, gate) = (
+                Arc::clone(ledger),
+                conn_tx.clone(),
+                stop_rx.clone(),
+                Arc::clone(&gate),
+            );
+            let (repo, is_slow) = (plan.repo, plan.slow.is_some());
+            tasks.spawn(async move {
+                // The permit covers the connect only; it is released once the summary arrived.
+                let permit = gate.acquire_owned().await;
+                let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+                let run = viewer::run(plan, ledger, tx, stop_rx);
+                tokio::pin!(run);
+                let mut permit = Some(permit);
+                loop {
+                    tokio::select! {
+                        outcome = &mut run => return outcome,
+                        Some(ok) = rx.recv() => {
+                            permit.take();
+                            let _ = conn_tx.send((repo, is_slow, ok));
+                        }
+                    }
+                }
+            });
+        }
+        drop(conn_tx);
+        let connect_deadline =
+            Instant::now() + Duration::from_secs(60 + config.viewers as u64 / 50);
+        let mut connected = 0usize;
+        let mut seen = 0usize;
+        // Connected viewers that keep up, by repository: what each change is owed to.
+        let mut keeping_up = vec![0u32; nrepos];
+        while seen < config.viewers && Instant::now() < connect_deadline {
+            match tokio::time::timeout(Duration::from_secs(1), conn_rx.recv()).await {
+                Ok(Some((repo, slow, ok))) => {
+                    seen += 1;
+                    connected += usize::from(ok);
+                    if ok && !slow {
+                        keeping_up[repo] += 1;
+                    }
+                    if seen.is_multiple_of(1000) {
+                        eprintln!("loadtest: {seen} viewers tried, {connected} connected");
+                    }
+                }
+                Ok(None) => break,
+                Err(_) => {}
+            }
+        }
+        Crowd {
+            tasks,
+            connected,
+            keeping_up,
+        }
+    }
+
+    /// Waits until every change reached every viewer that keeps up, or [`DRAIN`] passes.
+    async fn drain(&self, changes: &Changes, ledger: &Ledger) {
+        let drain_until = Instant::now() + DRAIN;
+        while Instant::now() < drain_until {
+            let done = changes.list.iter().enumerate().all(|(c, ch)| {
+                ledger.delivered[c].load(Ordering::Relaxed) >= self.keeping_up[ch.repo]
+            });
+            if done {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Stops the viewers and collects what each saw.
+    async fn finish(mut self, stop: &tokio::sync::watch::Sender<bool>) -> Vec<Outcome> {
+        let _ = stop.send(true);
+        let mut outcomes = Vec::with_capacity(self.tasks.len());
+        while let Some(o) = self.tasks.join_next().await {
+            if let Ok(o) = o {
+                outcomes.push(o);
+            }
+        }
+        outcomes
+    }
 }

@@ -46,6 +46,8 @@ pub struct Report {
     pub open_files_limit: u64,
     /// Errors by kind, with counts (first few messages kept).
     pub errors: Vec<String>,
+    /// The same load against a bare broadcaster (`--peer`).
+    pub peer: Option<super::peer::PeerReport>,
 }
 
 /// Viewers.
@@ -120,6 +122,92 @@ pub struct RssReport {
     pub after: u64,
 }
 
+/// How the changes reached the viewers that keep up.
+#[derive(Debug, Default)]
+pub(super) struct Deliveries {
+    /// Server stamp to viewer, per (change, viewer) and per unmatched delta (ms).
+    pub(super) fanout: Vec<f64>,
+    /// Commit to viewer, per (change, viewer) (ms).
+    pub(super) delivery: Vec<f64>,
+    /// Per change every viewer received: commit to the last of them (ms).
+    pub(super) last_viewer: Vec<f64>,
+    /// Per change every viewer received: server stamp to the last of them (ms).
+    pub(super) all_viewers: Vec<f64>,
+    /// (change, viewer) pairs owed and never received.
+    pub(super) lost: u64,
+    /// Changes every viewer received.
+    pub(super) delivered_to_all: usize,
+    /// (change, viewer) pairs received.
+    pub(super) deliveries: usize,
+}
+
+impl Deliveries {
+    /// From the viewers that keep up (`normal`), over `repos` repositories.
+    pub(super) fn of(changes: &Changes, normal: &[&Outcome], repos: usize) -> Deliveries {
+        let mut fanout = Vec::new();
+        let mut delivery = Vec::new();
+        let mut last_at = vec![0f64; changes.list.len()];
+        let mut stamp = vec![0u64; changes.list.len()];
+        let mut got = vec![0usize; changes.list.len()];
+        let mut lost = 0u64;
+        for o in normal {
+            let mut received = vec![false; changes.list.len()];
+            for r in &o.receipts {
+                fanout.push(r.at_ms - r.server_ms as f64);
+                if let Some(c) = r.change
+                    && let Some(ch) = changes.list.get(c)
+                    && !received[c]
+                {
+                    received[c] = true;
+                    got[c] += 1;
+                    delivery.push(r.at_ms - ch.made_ms);
+                    last_at[c] = last_at[c].max(r.at_ms);
+                    stamp[c] = r.server_ms;
+                }
+            }
+            // Every change made on its repository while it was connected was owed to it.
+            lost += changes
+                .list
+                .iter()
+                .enumerate()
+                .filter(|(c, ch)| {
+                    ch.repo == o.repo && ch.made_ms >= o.connected_ms && !received[*c]
+                })
+                .count() as u64;
+        }
+        let mut per_repo = vec![0usize; repos];
+        for o in normal {
+            per_repo[o.repo] += 1;
+        }
+        let delivered_to_all = changes
+            .list
+            .iter()
+            .enumerate()
+            .filter(|(c, ch)| got[*c] >= per_repo[ch.repo])
+            .count();
+        let complete: Vec<usize> = (0..changes.list.len())
+            .filter(|&c| got[c] > 0 && got[c] >= per_repo[changes.list[c].repo])
+            .collect();
+        let last_viewer: Vec<f64> = complete
+            .iter()
+            .map(|&c| last_at[c] - changes.list[c].made_ms)
+            .collect();
+        let all_viewers: Vec<f64> = complete
+            .iter()
+            .map(|&c| last_at[c] - stamp[c] as f64)
+            .collect();
+        Deliveries {
+            fanout,
+            delivery,
+            last_viewer,
+            all_viewers,
+            lost,
+            delivered_to_all,
+            deliveries: got.iter().sum(),
+        }
+    }
+}
+
 #[expect(
     clippy::too_many_arguments,
     reason = "one call site gathering every measurement"
@@ -143,56 +231,7 @@ pub(super) fn summarize(
         .iter()
         .filter(|o| o.slow && o.connect.is_some())
         .collect();
-    let mut fanout = Vec::new();
-    let mut delivery = Vec::new();
-    let mut last_at = vec![0f64; changes.list.len()];
-    let mut stamp = vec![0u64; changes.list.len()];
-    let mut got = vec![0usize; changes.list.len()];
-    let mut lost = 0u64;
-    for o in &normal {
-        let mut received = vec![false; changes.list.len()];
-        for r in &o.receipts {
-            fanout.push(r.at_ms - r.server_ms as f64);
-            if let Some(c) = r.change
-                && let Some(ch) = changes.list.get(c)
-                && !received[c]
-            {
-                received[c] = true;
-                got[c] += 1;
-                delivery.push(r.at_ms - ch.made_ms);
-                last_at[c] = last_at[c].max(r.at_ms);
-                stamp[c] = r.server_ms;
-            }
-        }
-        // Every change made on its repository while it was connected was owed to it.
-        lost += changes
-            .list
-            .iter()
-            .enumerate()
-            .filter(|(c, ch)| ch.repo == o.repo && ch.made_ms >= o.connected_ms && !received[*c])
-            .count() as u64;
-    }
-    let mut per_repo = vec![0usize; target.repos.len()];
-    for o in &normal {
-        per_repo[o.repo] += 1;
-    }
-    let delivered_to_all = changes
-        .list
-        .iter()
-        .enumerate()
-        .filter(|(c, ch)| got[*c] >= per_repo[ch.repo])
-        .count();
-    let complete: Vec<usize> = (0..changes.list.len())
-        .filter(|&c| got[c] > 0 && got[c] >= per_repo[changes.list[c].repo])
-        .collect();
-    let last_viewer: Vec<f64> = complete
-        .iter()
-        .map(|&c| last_at[c] - changes.list[c].made_ms)
-        .collect();
-    let all_viewers: Vec<f64> = complete
-        .iter()
-        .map(|&c| last_at[c] - stamp[c] as f64)
-        .collect();
+    let d = Deliveries::of(changes, &normal, target.repos.len());
     let slow_fanout: Vec<f64> = slow
         .iter()
         .flat_map(|o| o.receipts.iter().map(|r| r.at_ms - r.server_ms as f64))
@@ -236,15 +275,15 @@ pub(super) fn summarize(
         },
         changes: ChangeReport {
             made: changes.list.len(),
-            delivered_to_all,
-            deliveries: got.iter().sum(),
+            delivered_to_all: d.delivered_to_all,
+            deliveries: d.deliveries,
             skipped_ticks: changes.skipped,
         },
-        fanout_ms: Percentiles::of(fanout),
-        delivery_ms: Percentiles::of(delivery),
-        last_viewer_ms: Percentiles::of(last_viewer),
-        all_viewers_ms: Percentiles::of(all_viewers),
-        lost,
+        fanout_ms: Percentiles::of(d.fanout),
+        delivery_ms: Percentiles::of(d.delivery),
+        last_viewer_ms: Percentiles::of(d.last_viewer),
+        all_viewers_ms: Percentiles::of(d.all_viewers),
+        lost: d.lost,
         slow: SlowReport {
             viewers: slow.len(),
             messages: slow.iter().map(|o| o.messages).sum(),
@@ -276,6 +315,7 @@ pub(super) fn summarize(
             .into_iter()
             .map(|(kind, (n, example))| format!("{n} x {kind} (e.g. {example})"))
             .collect(),
+        peer: None,
     }
 }
 
@@ -298,7 +338,7 @@ impl Report {
              slow viewers: {} (read {} messages, {} resyncs, {} cut off); fan-out {}\n\
              graph windows: {} requests, {} errors; {}\n\
              server RSS: before {:.1} MiB, idle with viewers {:.1} MiB, peak {:.1} MiB, after {:.1} MiB; {:.1} KiB per viewer\n\
-             harness RSS {:.1} MiB; open-files limit {}{}",
+             harness RSS {:.1} MiB; open-files limit {}{}{}",
             self.viewers.connected,
             self.viewers.requested,
             self.viewers.failed,
@@ -330,7 +370,16 @@ impl Report {
                 String::new()
             } else {
                 format!("\nerrors: {}", self.errors.join("; "))
-            }
+            },
+            self.peer.as_ref().map_or(String::new(), |peer| format!(
+                "\npeer (bare tokio-tungstenite broadcaster, same load): {} connected, {} changes, {} lost; fan-out {}; all viewers {}; {:.1} KiB per viewer",
+                peer.connected,
+                peer.changes,
+                peer.lost,
+                p(&peer.fanout_ms),
+                p(&peer.all_viewers_ms),
+                peer.rss_per_viewer_bytes / 1024.0
+            ))
         )
     }
 }

@@ -130,6 +130,54 @@ fn self_hosted_run_delivers_every_change_to_every_viewer_and_reports_it() {
 }
 
 #[test]
+fn the_peer_gets_the_same_viewers_and_changes_and_reports_beside_gitvista() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let json = tmp.path().join("report.json");
+    let out = loadtest(&[
+        "--viewers",
+        "60",
+        "--repos",
+        "3",
+        "--duration",
+        "3",
+        "--change-interval-ms",
+        "200",
+        "--http-rate",
+        "0",
+        "--commits",
+        "50",
+        "--peer",
+        "--json",
+        &json.to_string_lossy(),
+    ]);
+    let r = report(&out, &json);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("peer (bare"));
+    assert_eq!(r["lost"], 0, "{r:#}");
+    let peer = &r["peer"];
+    assert_eq!(peer["connected"], 60, "{peer:#}");
+    assert_eq!(peer["lost"], 0, "{peer:#}");
+    // One change per 200 ms for 3 s, round-robin over 3 repositories of 20 viewers each.
+    let changes = num(&peer["changes"]);
+    assert!(changes >= 10.0, "{peer:#}");
+    assert_eq!(num(&peer["fanoutMs"]["count"]), changes * 20.0, "{peer:#}");
+    assert_eq!(num(&peer["allViewersMs"]["count"]), changes);
+    assert!(num(&peer["allViewersMs"]["max"]) >= num(&peer["fanoutMs"]["p50"]));
+    assert!(num(&peer["rssPerViewerBytes"]) > 0.0, "{peer:#}");
+    // No peer asked for, none reported.
+    let plain = loadtest(&[
+        "--viewers",
+        "5",
+        "--duration",
+        "1",
+        "--commits",
+        "10",
+        "--json",
+        &json.to_string_lossy(),
+    ]);
+    assert!(report(&plain, &json)["peer"].is_null());
+}
+
+#[test]
 fn against_an_existing_server_it_watches_and_times_the_servers_own_deltas() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let repo = fixture("linear", tmp.path()).join("repo");
