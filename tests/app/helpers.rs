@@ -41,8 +41,32 @@ pub async fn spawn_app_with(
     .await
 }
 
-/// Starts `gitvista open` on a free port; returns the child and its base URL.
-pub fn spawn_binary(repo: &std::path::Path) -> (std::process::Child, String) {
+/// A server process killed when dropped, so a failing test leaves none behind.
+#[derive(Debug)]
+pub struct Binary(pub std::process::Child);
+
+impl std::ops::Deref for Binary {
+    type Target = std::process::Child;
+    fn deref(&self) -> &std::process::Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Binary {
+    fn deref_mut(&mut self) -> &mut std::process::Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Binary {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `gitvista open` on a free port; returns the process and its base URL.
+pub fn spawn_binary(repo: &std::path::Path) -> (Binary, String) {
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_gitvista"))
         .args(["open", "--no-browser", "--port", "0"])
         .arg(repo)
@@ -63,7 +87,7 @@ pub fn spawn_binary(repo: &std::path::Path) -> (std::process::Child, String) {
         .unwrap_or_else(|| panic!("no URL in {line:?}"))
         .trim_end_matches('/')
         .to_string();
-    (child, base)
+    (Binary(child), base)
 }
 
 /// Hosted mode's settings for tests: `data_dir`, 127.0.0.1 allowlisted.

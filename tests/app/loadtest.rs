@@ -238,14 +238,16 @@ fn against_an_existing_server_it_watches_and_times_the_servers_own_deltas() {
 fn reads_the_memory_of_a_target_whose_metrics_need_its_admin_token() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let repo = fixture("linear", tmp.path()).join("repo");
-    let mut server = std::process::Command::new(env!("CARGO_BIN_EXE_gitvista"))
-        .args(["open", "--no-browser", "--port", "0"])
-        .arg(&repo)
-        .env("GITVISTA_ADMIN_TOKEN", "harness-token")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("starts");
+    let mut server = crate::helpers::Binary(
+        std::process::Command::new(env!("CARGO_BIN_EXE_gitvista"))
+            .args(["open", "--no-browser", "--port", "0"])
+            .arg(&repo)
+            .env("GITVISTA_ADMIN_TOKEN", "harness-token")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("starts"),
+    );
     let line = std::io::BufRead::lines(std::io::BufReader::new(
         server.stdout.take().expect("stdout"),
     ))

@@ -12,16 +12,18 @@ async fn json_logs_have_a_span_per_request_and_never_the_admin_token() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let repo = fixture("linear", tmp.path()).join("repo");
     let log = tmp.path().join("log.jsonl");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_gitvista"))
-        .args(["open", "--no-browser", "--port", "0"])
-        .arg(&repo)
-        .env("GITVISTA_LOG_FORMAT", "json")
-        .env("RUST_LOG", "info")
-        .env("GITVISTA_ADMIN_TOKEN", SECRET)
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(&log).expect("log file"))
-        .spawn()
-        .expect("starts");
+    let mut child = crate::helpers::Binary(
+        Command::new(env!("CARGO_BIN_EXE_gitvista"))
+            .args(["open", "--no-browser", "--port", "0"])
+            .arg(&repo)
+            .env("GITVISTA_LOG_FORMAT", "json")
+            .env("RUST_LOG", "info")
+            .env("GITVISTA_ADMIN_TOKEN", SECRET)
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&log).expect("log file"))
+            .spawn()
+            .expect("starts"),
+    );
     let line = std::io::BufReader::new(child.stdout.take().expect("stdout"))
         .lines()
         .next()
