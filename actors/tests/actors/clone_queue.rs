@@ -213,6 +213,59 @@ async fn the_queue_lists_running_jobs_then_waiting_ones() {
     assert!(queue.send(ListJobs).await.expect("mailbox").is_empty());
 }
 
+/// Regression: a fetch asked for while one ran was dropped, so a push landing during a timed
+/// fetch (after it had read the remote) waited for the next timer.
+#[actix::test]
+async fn a_fetch_asked_for_while_one_runs_runs_after_it() {
+    use gitvista_actors::repo_session::{FetchConfig, FetchNow, GetSnapshot};
+    use gitvista_actors::{RepoSession, SessionConfig};
+    let (tmp, _serve, d) = served();
+    let data = tmp.path().join("data");
+    let queue = CloneQueue::new(config(&data)).start();
+    let url = format!("git://127.0.0.1:{}/linear", d.port);
+    queue
+        .send(clone_job("watched", url))
+        .await
+        .expect("mailbox")
+        .expect("clones");
+    let session = RepoSession::new(SessionConfig {
+        watch: false,
+        status: false,
+        poll_interval: Duration::from_secs(3600),
+        fetch: Some(FetchConfig {
+            // No timed fetch within the test: only the two asked for.
+            with_viewers: Duration::from_secs(3600),
+            recent: Duration::from_secs(3600),
+            cold: Duration::from_secs(3600),
+            ..FetchConfig::new(queue.clone(), id("watched"))
+        }),
+        ..SessionConfig::local(data.join("repos/watched"))
+    })
+    .start();
+    session
+        .send(GetSnapshot)
+        .await
+        .expect("mailbox")
+        .expect("loads");
+    // Both are in the mailbox before the first git process can end.
+    session.do_send(FetchNow);
+    session.do_send(FetchNow);
+    let mut stats = queue.send(GetStats).await.expect("mailbox");
+    for _ in 0..200 {
+        stats = queue.send(GetStats).await.expect("mailbox");
+        if stats.started >= 3 && stats.running == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    // The clone, the first fetch, and the second one after it (not joined to it, not dropped).
+    assert_eq!(
+        (stats.started, stats.joined, stats.running),
+        (3, 0, 0),
+        "{stats:?}"
+    );
+}
+
 #[actix::test]
 async fn timeouts_size_caps_and_failures_leave_no_directory() {
     let (tmp, _serve, d) = served();
