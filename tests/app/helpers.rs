@@ -65,16 +65,26 @@ impl Drop for Binary {
     }
 }
 
-/// Starts `gitvista open` on a free port; returns the process and its base URL.
+/// Starts `gitvista open` on a free port, without an admin token; returns the process and its
+/// base URL.
 pub fn spawn_binary(repo: &std::path::Path) -> (Binary, String) {
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_gitvista"))
+    spawn_binary_with(repo, |_| {})
+}
+
+/// [`spawn_binary`] with the command adjusted first (environment, where stderr goes).
+pub fn spawn_binary_with(
+    repo: &std::path::Path,
+    adjust: impl FnOnce(&mut std::process::Command),
+) -> (Binary, String) {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_gitvista"));
+    command
         .args(["open", "--no-browser", "--port", "0"])
         .arg(repo)
         .env_remove("GITVISTA_ADMIN_TOKEN")
         .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("starts");
+        .stderr(std::process::Stdio::null());
+    adjust(&mut command);
+    let mut child = command.spawn().expect("starts");
     let stdout = child.stdout.take().expect("stdout");
     let line = std::io::BufReader::new(stdout)
         .lines()

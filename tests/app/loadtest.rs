@@ -37,10 +37,7 @@ fn viewers_on(addr: &str) -> u64 {
     let _ = write!(s, "GET /metrics HTTP/1.0\r\nHost: {addr}\r\n\r\n");
     let mut text = String::new();
     let _ = s.read_to_string(&mut text);
-    text.lines()
-        .find_map(|l| l.strip_prefix("gitvista_viewers "))
-        .and_then(|v| v.trim().parse::<f64>().ok())
-        .map_or(0, |v| v as u64)
+    gitvista::loadtest::stats::metric(&text, "gitvista_viewers").map_or(0, |v| v as u64)
 }
 
 fn num(v: &serde_json::Value) -> f64 {
@@ -238,28 +235,9 @@ fn against_an_existing_server_it_watches_and_times_the_servers_own_deltas() {
 fn reads_the_memory_of_a_target_whose_metrics_need_its_admin_token() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let repo = fixture("linear", tmp.path()).join("repo");
-    let mut server = crate::helpers::Binary(
-        std::process::Command::new(env!("CARGO_BIN_EXE_gitvista"))
-            .args(["open", "--no-browser", "--port", "0"])
-            .arg(&repo)
-            .env("GITVISTA_ADMIN_TOKEN", "harness-token")
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("starts"),
-    );
-    let line = std::io::BufRead::lines(std::io::BufReader::new(
-        server.stdout.take().expect("stdout"),
-    ))
-    .next()
-    .expect("a line")
-    .expect("utf-8");
-    let base = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://127.0.0.1:"))
-        .expect("URL")
-        .trim_end_matches('/')
-        .to_string();
+    let (server, base) = crate::helpers::spawn_binary_with(&repo, |c| {
+        c.env("GITVISTA_ADMIN_TOKEN", "harness-token");
+    });
     let run = |token: Option<&str>| {
         let json = tmp.path().join("report.json");
         let mut args = vec![
@@ -288,8 +266,7 @@ fn reads_the_memory_of_a_target_whose_metrics_need_its_admin_token() {
     let (with, _) = run(Some("harness-token"));
     assert!(num(&with["serverRssBytes"]["idle"]) > 1e6, "{with:#}");
     assert_eq!(with["viewers"]["connected"], 5);
-    let _ = server.kill();
-    let _ = server.wait();
+    drop(server);
 }
 
 #[test]

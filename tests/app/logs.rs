@@ -1,7 +1,6 @@
 //! Structured logs of the real binary: JSON lines with one span per request.
 
-use std::io::BufRead;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use crate::helpers::fixture;
 
@@ -12,29 +11,12 @@ async fn json_logs_have_a_span_per_request_and_never_the_admin_token() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let repo = fixture("linear", tmp.path()).join("repo");
     let log = tmp.path().join("log.jsonl");
-    let mut child = crate::helpers::Binary(
-        Command::new(env!("CARGO_BIN_EXE_gitvista"))
-            .args(["open", "--no-browser", "--port", "0"])
-            .arg(&repo)
-            .env("GITVISTA_LOG_FORMAT", "json")
+    let (mut child, base) = crate::helpers::spawn_binary_with(&repo, |c| {
+        c.env("GITVISTA_LOG_FORMAT", "json")
             .env("RUST_LOG", "info")
             .env("GITVISTA_ADMIN_TOKEN", SECRET)
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&log).expect("log file"))
-            .spawn()
-            .expect("starts"),
-    );
-    let line = std::io::BufReader::new(child.stdout.take().expect("stdout"))
-        .lines()
-        .next()
-        .expect("a line")
-        .expect("utf-8");
-    let base = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .expect("URL")
-        .trim_end_matches('/')
-        .to_string();
+            .stderr(std::fs::File::create(&log).expect("log file"));
+    });
     for path in [
         "/healthz",
         "/api/repos/local/graph?limit=1",
