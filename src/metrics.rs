@@ -45,7 +45,12 @@ pub async fn track(
 
 /// This process's resident memory in bytes, from /proc (0 where there is none).
 pub fn resident_bytes() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
+    resident_bytes_of("self")
+}
+
+/// Resident memory in bytes of process `pid` (a number, or `self`), from /proc (0 if unknown).
+pub fn resident_bytes_of(pid: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| {
             s.lines()

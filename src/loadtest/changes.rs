@@ -8,7 +8,7 @@ use anyhow::bail;
 use super::DRAIN;
 use super::fleet::{self, Fleet};
 use super::target::Watched;
-use super::viewer::{Ledger, key, now_ms};
+use super::viewer::{Ledger, now_ms};
 
 /// One change made by the harness.
 #[derive(Debug, Clone)]
@@ -72,14 +72,9 @@ pub(super) async fn make_changes(
         let source = fleet.sources[r].clone();
         let hash = tokio::task::spawn_blocking(move || fleet::commit(&source, n as u64)).await??;
         let made_ms = now_ms();
-        let Some(k) = key(&hash) else {
+        let Some(k) = ledger.expect(&hash, n) else {
             bail!("git printed no commit id: {hash}");
         };
-        ledger
-            .by_key
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(k, n);
         ledger.pending[r].store(k, Ordering::Relaxed);
         last[r] = Some(Instant::now());
         out.list.push(Change { repo: r, made_ms });

@@ -84,6 +84,11 @@ const DRAIN: Duration = Duration::from_secs(10);
 const WINDOW: u64 = 100;
 
 impl LoadConfig {
+    /// Most changes a run makes: one per interval of the duration, and one more.
+    pub fn max_changes(&self) -> usize {
+        (self.duration.as_millis() / self.change_interval.as_millis().max(1)) as usize + 1
+    }
+
     /// Refuses settings outside the harness's bounds.
     pub fn validate(&self) -> anyhow::Result<()> {
         if self.viewers > MAX_VIEWERS {
@@ -212,9 +217,7 @@ async fn measure(
     let token = target.token.as_deref();
     let rss_before = server_rss(client, base, token).await.unwrap_or(0);
 
-    let max_changes =
-        (config.duration.as_millis() / config.change_interval.as_millis().max(1)) as usize + 1;
-    let ledger = Arc::new(Ledger::new(max_changes, nrepos));
+    let ledger = Arc::new(Ledger::new(config.max_changes(), nrepos));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let urls: Vec<String> = target
         .repos

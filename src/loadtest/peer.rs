@@ -21,7 +21,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::Utf8Bytes;
 use super::changes::{Change, Changes};
 use super::report::Deliveries;
 use super::stats::Percentiles;
-use super::viewer::{Ledger, Outcome, key, now_ms};
+use super::viewer::{Ledger, Outcome, now_ms};
 use super::{Crowd, LoadConfig};
 
 /// Events a peer connection may fall behind by before it is told to resync.
@@ -163,18 +163,6 @@ impl Drop for PeerProcess {
     }
 }
 
-/// Resident memory of process `pid` in bytes (0 if unknown).
-fn rss_of(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        })
-        .map_or(0, |kib| kib * 1024)
-}
-
 /// Runs the same viewers (the slow ones included) and the same pace of changes against the peer
 /// for the same duration.
 pub(super) async fn measure(config: &LoadConfig, repos: usize) -> anyhow::Result<PeerReport> {
@@ -206,9 +194,8 @@ pub(super) async fn measure(config: &LoadConfig, repos: usize) -> anyhow::Result
     else {
         bail!("the peer said {line:?}");
     };
-    let rss_before = rss_of(peer.0.id());
-    let max_changes =
-        (config.duration.as_millis() / config.change_interval.as_millis().max(1)) as usize + 1;
+    let rss_before = crate::metrics::resident_bytes_of(&peer.0.id().to_string());
+    let max_changes = config.max_changes();
     let ledger = Arc::new(Ledger::new(max_changes, repos));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let urls: Vec<String> = (0..repos).map(|r| format!("ws://{addr}/r{r}")).collect();
@@ -216,7 +203,7 @@ pub(super) async fn measure(config: &LoadConfig, repos: usize) -> anyhow::Result
     let crowd = Crowd::connect(config, &urls, addr, &ledger, &stop_rx).await;
     let connected = crowd.connected;
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let rss_idle = rss_of(peer.0.id());
+    let rss_idle = crate::metrics::resident_bytes_of(&peer.0.id().to_string());
 
     let mut changes = Changes::default();
     let mut ticker = tokio::time::interval(config.change_interval);
@@ -227,14 +214,9 @@ pub(super) async fn measure(config: &LoadConfig, repos: usize) -> anyhow::Result
         let repo = n % repos;
         // Unique per change and never a real commit id.
         let hash = format!("{:016x}{:024x}", 0x9e37_79b9_7f4a_7c15u64 ^ n as u64, n);
-        let Some(k) = key(&hash) else {
+        if ledger.expect(&hash, n).is_none() {
             bail!("bad change id {hash}");
-        };
-        ledger
-            .by_key
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(k, n);
+        }
         changes.list.push(Change {
             repo,
             made_ms: now_ms(),

@@ -36,6 +36,19 @@ impl Ledger {
     }
 }
 
+impl Ledger {
+    /// Records that `hash` is change `change`, from now on matched in viewers' deltas; returns
+    /// its key, or `None` for something that is not a commit id.
+    pub fn expect(&self, hash: &str, change: usize) -> Option<u64> {
+        let k = key(hash)?;
+        self.by_key
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(k, change);
+        Some(k)
+    }
+}
+
 /// The first 16 hex digits of a commit id as a number.
 pub fn key(hex: &str) -> Option<u64> {
     hex.get(..16).and_then(|h| u64::from_str_radix(h, 16).ok())
