@@ -232,7 +232,7 @@ impl Handler<Describe> for RepoSession {
             heap_bytes: s.map_or(0, |s| s.graph.heap_bytes() + s.layout.heap_bytes()),
             last_fetch_secs_ago: self.last_fetch.map(|t| t.elapsed().as_secs()),
             last_fetch_error: self.fetch_error.clone(),
-            next_fetch_in_secs: self.fetch_timer.and(self.fetch_due).map(|due| {
+            next_fetch_in_secs: self.fetch_timer.map(|(_, due)| {
                 due.saturating_duration_since(std::time::Instant::now())
                     .as_secs()
             }),
@@ -312,10 +312,8 @@ pub struct RepoSession {
     fetch_error: Option<String>,
     /// Fetches that failed in a row.
     fetch_failures: u32,
-    /// The next timed fetch.
-    fetch_timer: Option<SpawnHandle>,
-    /// When the next timed fetch is due (for the admin page).
-    fetch_due: Option<std::time::Instant>,
+    /// The next timed fetch, and when it is due (for the admin page).
+    fetch_timer: Option<(SpawnHandle, std::time::Instant)>,
     /// When the last fetch ended.
     last_fetch: Option<std::time::Instant>,
     /// A successful fetch waiting for its reload to finish before it is reported.
@@ -348,7 +346,6 @@ impl RepoSession {
             fetch_error: None,
             fetch_failures: 0,
             fetch_timer: None,
-            fetch_due: None,
             last_fetch: None,
             report_after_reload: None,
         }
@@ -387,15 +384,15 @@ impl RepoSession {
         let Some(f) = self.config.fetch.clone() else {
             return;
         };
-        if let Some(h) = self.fetch_timer.take() {
+        if let Some((h, _)) = self.fetch_timer.take() {
             ctx.cancel_future(h);
         }
         if let Some(after) = self.fetch_interval(&f) {
-            self.fetch_due = Some(std::time::Instant::now() + after);
-            self.fetch_timer = Some(ctx.run_later(after, |act, ctx| {
+            let handle = ctx.run_later(after, |act, ctx| {
                 act.fetch_timer = None;
                 act.start_fetch(ctx);
-            }));
+            });
+            self.fetch_timer = Some((handle, std::time::Instant::now() + after));
         }
     }
 
