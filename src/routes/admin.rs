@@ -86,12 +86,20 @@ pub async fn sessions(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     authorize(&req, &state)?;
+    let (described, viewers) = described_sessions(&state).await?;
+    Ok(HttpResponse::Ok()
+        .insert_header(("Cache-Control", "no-store"))
+        .json(json!({ "sessions": described, "viewers": viewers })))
+}
+
+/// Every running session described (its id added), and the viewers over all of them.
+async fn described_sessions(state: &AppState) -> Result<(Vec<serde_json::Value>, u64), ApiError> {
     let list = state
         .supervisor
         .send(Inspect)
         .await
         .map_err(|e| ApiError::Unavailable(e.to_string()))?;
-    let sessions: Vec<serde_json::Value> = list
+    let described: Vec<serde_json::Value> = list
         .into_iter()
         .map(|(id, info)| {
             let mut v = serde_json::to_value(info).unwrap_or_default();
@@ -99,13 +107,8 @@ pub async fn sessions(
             v
         })
         .collect();
-    let viewers: usize = sessions
-        .iter()
-        .filter_map(|s| s["viewers"].as_u64())
-        .sum::<u64>() as usize;
-    Ok(HttpResponse::Ok()
-        .insert_header(("Cache-Control", "no-store"))
-        .json(json!({ "sessions": sessions, "viewers": viewers })))
+    let viewers = described.iter().filter_map(|s| s["viewers"].as_u64()).sum();
+    Ok((described, viewers))
 }
 
 /// The actor tree: the Supervisor and every RepoSession (with its repository's URL and state in
@@ -117,20 +120,16 @@ pub async fn actors(
 ) -> Result<HttpResponse, ApiError> {
     authorize(&req, &state)?;
     let unavailable = |e: actix::MailboxError| ApiError::Unavailable(e.to_string());
-    let list = state.supervisor.send(Inspect).await.map_err(unavailable)?;
-    let mut list_json: Vec<serde_json::Value> = list
-        .into_iter()
-        .map(|(id, info)| {
-            let mut v = serde_json::to_value(info).unwrap_or_default();
-            v["id"] = json!(id.as_str());
-            v
-        })
-        .collect();
-    let viewers: u64 = list_json.iter().filter_map(|s| s["viewers"].as_u64()).sum();
+    let (mut list_json, viewers) = described_sessions(&state).await?;
     let (mut queue, mut eviction) = (serde_json::Value::Null, serde_json::Value::Null);
     if let Some(h) = &state.hosted {
         let store = h.store.clone();
-        let repos = web::block(move || store.repos())
+        // The running sessions' rows only: the admin page polls this every 2 s.
+        let ids: Vec<String> = list_json
+            .iter()
+            .filter_map(|s| s["id"].as_str().map(str::to_string))
+            .collect();
+        let repos = web::block(move || store.repos_with_ids(&ids))
             .await
             .map_err(|e| ApiError::Unavailable(e.to_string()))?
             .map_err(|e| ApiError::Unavailable(e.to_string()))?;

@@ -281,6 +281,16 @@ impl Store {
             .load(&mut *conn)?)
     }
 
+    /// The repositories among `ids` (unknown ids are skipped).
+    pub fn repos_with_ids(&self, ids: &[String]) -> Result<Vec<Repo>, StoreError> {
+        let mut conn = self.conn()?;
+        Ok(repos::table
+            .filter(repos::id.eq_any(ids))
+            .order(repos::id)
+            .select(Repo::as_select())
+            .load(&mut *conn)?)
+    }
+
     /// Repositories in one of `states`.
     pub fn repos_in(&self, states: &[&str]) -> Result<Vec<Repo>, StoreError> {
         let mut conn = self.conn()?;

@@ -134,6 +134,14 @@ fn repositories_persist_and_change_state_on_both_backends() {
         assert_eq!(errors.len(), 1);
         assert_eq!(errors[0].error_message.as_deref(), Some("boom"));
         assert_eq!(store.repos().expect("list").len(), 2);
+        let some = store
+            .repos_with_ids(&["fedcba9876543210".into(), "0000000000000000".into()])
+            .expect("by ids");
+        assert_eq!(
+            some.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
+            ["fedcba9876543210"],
+            "{backend}"
+        );
         assert!(store.touch("fedcba9876543210").expect("touch"));
         assert!(store.delete_repo("fedcba9876543210").expect("delete"));
         assert!(!store.delete_repo("fedcba9876543210").expect("delete again"));
