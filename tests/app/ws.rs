@@ -66,6 +66,21 @@ async fn viewers_get_a_summary_then_a_delta_for_each_commit() {
         let d = next_of(ws, "delta", Duration::from_secs(2)).await;
         assert_eq!(d["added"][0], head.as_str());
         assert_eq!(d["rows"], 31);
+        // The delta carries HEAD and the server's time.
+        assert_eq!(d["head"]["commit"], head.as_str());
+        assert_eq!(d["head"]["branch"], "refs/heads/main");
+        assert!(
+            d["time"].as_u64().is_some_and(|t| t > 1_700_000_000_000),
+            "{d}"
+        );
+    }
+    // A branch that advanced needs no `head` message of its own (one message per change).
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(500);
+    while let Ok(Some(Ok(msg))) = tokio::time::timeout_at(deadline, a.next()).await {
+        if let Message::Text(t) = msg {
+            let v: Value = serde_json::from_str(&t).expect("json");
+            assert_ne!(v["type"], "head", "{v}");
+        }
     }
 }
 
