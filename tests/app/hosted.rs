@@ -37,6 +37,18 @@ async fn wait_state(base: &str, id: &str, states: &[&str]) -> Value {
     panic!("{id} never reached {states:?}");
 }
 
+/// Posts `url` and waits until it is cloned and ready; returns its id.
+async fn add_ready(base: &str, url: &str) -> String {
+    let (_, created) = post(base, url).await;
+    let id = created["id"].as_str().expect("id").to_string();
+    assert_eq!(
+        wait_state(base, &id, &["ready", "error"]).await["state"],
+        "ready",
+        "{url}"
+    );
+    id
+}
+
 fn served(tmp: &Path) -> (std::path::PathBuf, crate::helpers::GitDaemon) {
     let serve = tmp.join("serve");
     std::fs::create_dir_all(&serve).expect("dir");
@@ -239,12 +251,7 @@ async fn a_push_to_the_remote_reaches_a_viewer_after_the_next_fetch() {
     })
     .await;
     let base = format!("http://127.0.0.1:{port}");
-    let (_, created) = post(&base, &format!("git://127.0.0.1:{}/merges", d.port)).await;
-    let id = created["id"].as_str().expect("id").to_string();
-    assert_eq!(
-        wait_state(&base, &id, &["ready", "error"]).await["state"],
-        "ready"
-    );
+    let id = add_ready(&base, &format!("git://127.0.0.1:{}/merges", d.port)).await;
     let (mut ws, _) =
         tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{port}/api/repos/{id}/ws"))
             .await
@@ -277,21 +284,8 @@ async fn a_push_to_the_remote_reaches_a_viewer_after_the_next_fetch() {
     }
     assert!(saw_fetching, "viewers hear that a fetch runs");
     // ... and that it ended well.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let msg = tokio::time::timeout_at(deadline, ws.next())
-            .await
-            .expect("a status after the fetch")
-            .expect("open")
-            .expect("frame");
-        if let tokio_tungstenite::tungstenite::Message::Text(t) = msg {
-            let v: Value = serde_json::from_str(&t).expect("json");
-            if v["type"] == "status" && v["state"] == "ready" {
-                assert!(v["error"].is_null(), "{v}");
-                break;
-            }
-        }
-    }
+    let v = status_where(&mut ws, Duration::from_secs(10), |v| v["state"] == "ready").await;
+    assert!(v["error"].is_null(), "{v}");
     // The store records the fetch with the count after it (not the one before).
     let expected: u64 = git(
         &data.join("repos").join(&id),
@@ -360,12 +354,7 @@ async fn quick_fetches_are_silent_and_viewers_hear_of_failing_fetches_and_their_
     })
     .await;
     let base = format!("http://127.0.0.1:{port}");
-    let (_, created) = post(&base, &format!("git://127.0.0.1:{}/merges", d.port)).await;
-    let id = created["id"].as_str().expect("id").to_string();
-    assert_eq!(
-        wait_state(&base, &id, &["ready", "error"]).await["state"],
-        "ready"
-    );
+    let id = add_ready(&base, &format!("git://127.0.0.1:{}/merges", d.port)).await;
     let ws_url = format!("ws://127.0.0.1:{port}/api/repos/{id}/ws");
     let (mut ws, _) = tokio_tungstenite::connect_async(&ws_url)
         .await
@@ -418,12 +407,7 @@ async fn idle_sessions_stop_unused_clones_are_evicted_and_cloned_again_on_demand
     })
     .await;
     let base = format!("http://127.0.0.1:{port}");
-    let (_, created) = post(&base, &format!("git://127.0.0.1:{}/merges", d.port)).await;
-    let id = created["id"].as_str().expect("id").to_string();
-    assert_eq!(
-        wait_state(&base, &id, &["ready", "error"]).await["state"],
-        "ready"
-    );
+    let id = add_ready(&base, &format!("git://127.0.0.1:{}/merges", d.port)).await;
     let clone = data.join("repos").join(&id);
     // Unused: the sweep stops the session, deletes the clone and keeps the row as evicted.
     let s = wait_state(&base, &id, &["evicted"]).await;
@@ -482,12 +466,7 @@ async fn a_shallow_first_clone_is_served_at_once_and_deepens_to_the_whole_histor
     })
     .await;
     let base = format!("http://127.0.0.1:{port}");
-    let (_, created) = post(&base, &format!("git://127.0.0.1:{}/merges", d.port)).await;
-    let id = created["id"].as_str().expect("id").to_string();
-    assert_eq!(
-        wait_state(&base, &id, &["ready", "error"]).await["state"],
-        "ready"
-    );
+    let id = add_ready(&base, &format!("git://127.0.0.1:{}/merges", d.port)).await;
     // Eventually the whole history: what a full clone of branches and tags holds.
     let full = tmp.path().join("full.git");
     git(
