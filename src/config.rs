@@ -15,8 +15,65 @@ pub struct Config {
     pub mode: Mode,
     /// WebSocket heartbeat and queue limits.
     pub ws: WsSettings,
-    /// `GITVISTA_ADMIN_TOKEN`: enables `/api/admin/...` for holders of it (off when `None`).
+    /// `GITVISTA_ADMIN_TOKEN`: enables `/api/admin/...` for holders of it (off when `None`);
+    /// at least [`MIN_ADMIN_TOKEN`] bytes.
     pub admin_token: Option<String>,
+    /// `GITVISTA_PUBLIC_URL`: the address users reach the server at (`https://gitvista.example`);
+    /// state-changing requests must come from its origin, and an https one marks cookies `Secure`.
+    pub public_url: Option<String>,
+    /// `GITVISTA_TRUSTED_PROXY`: the header a proxy in front names clients with (see
+    /// [`crate::client::TrustedProxy`]); `None`: the socket peer is the client.
+    pub trusted_proxy: Option<crate::client::TrustedProxy>,
+}
+
+/// Shortest admin token accepted: 32 bytes, guessable by nobody in a web server's lifetime.
+pub const MIN_ADMIN_TOKEN: usize = 32;
+
+impl Config {
+    /// Settings with defaults for everything but what is served and where.
+    pub fn new(host: IpAddr, port: u16, mode: Mode) -> Config {
+        Config {
+            host,
+            port,
+            mode,
+            ws: WsSettings::default(),
+            admin_token: None,
+            public_url: None,
+            trusted_proxy: None,
+        }
+    }
+
+    /// Refuses settings the server must not start with, saying which and why.
+    pub fn validate(&self) -> Result<(), String> {
+        if let Some(t) = &self.admin_token
+            && t.len() < MIN_ADMIN_TOKEN
+        {
+            return Err(format!(
+                "GITVISTA_ADMIN_TOKEN is {} bytes long; use at least {MIN_ADMIN_TOKEN} random bytes (e.g. `openssl rand -hex 32`)",
+                t.len()
+            ));
+        }
+        if let Some(u) = &self.public_url {
+            self.public_origin()
+                .ok_or_else(|| format!("GITVISTA_PUBLIC_URL {u:?} is not an http(s) URL"))?;
+        }
+        Ok(())
+    }
+
+    /// `scheme://host[:port]` of the public URL (lowercased), if one is configured and valid.
+    pub fn public_origin(&self) -> Option<String> {
+        let u = url::Url::parse(self.public_url.as_deref()?).ok()?;
+        if !matches!(u.scheme(), "http" | "https") || u.host_str().is_none() {
+            return None;
+        }
+        Some(u.origin().ascii_serialization().to_ascii_lowercase())
+    }
+
+    /// Whether users reach the server over https (so its cookies can be `Secure`).
+    pub fn public_https(&self) -> bool {
+        self.public_origin()
+            .is_some_and(|o| o.starts_with("https://"))
+    }
 }
 
 /// Which product the server is.
@@ -110,6 +167,9 @@ pub struct WsSettings {
     pub queue_frames: usize,
     /// Bytes of text queued per viewer before it counts as falling behind.
     pub queue_bytes: usize,
+    /// WebSockets one client (an IPv4 address or IPv6 /64) may hold open at once
+    /// (`GITVISTA_WS_PER_CLIENT`).
+    pub per_client: usize,
 }
 
 impl Default for WsSettings {
@@ -119,6 +179,7 @@ impl Default for WsSettings {
             client_timeout: Duration::from_secs(15),
             queue_frames: 64,
             queue_bytes: 1 << 20,
+            per_client: 100,
         }
     }
 }

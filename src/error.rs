@@ -40,6 +40,12 @@ pub enum ApiError {
     /// Too many requests from one client; try again after this many seconds.
     #[error("too many new repositories from this address; try again in {0} s")]
     RateLimited(u64),
+    /// One client holds as many WebSockets as it may.
+    #[error("this address has {0} live connections already; close some and try again")]
+    TooManySockets(usize),
+    /// Too many sign-in attempts from one client; try again after this many seconds.
+    #[error("too many sign-in attempts from this address; try again in {0} s")]
+    TooManyAttempts(u64),
     /// The repository exists but cannot be served right now.
     #[error("the repository is not available: {0}")]
     Unavailable(String),
@@ -63,7 +69,8 @@ impl ApiError {
             ApiError::NotFound(_) => "object_not_found",
             ApiError::Forbidden(_) => "forbidden",
             ApiError::Unauthorized => "unauthorized",
-            ApiError::RateLimited(_) => "rate_limited",
+            ApiError::RateLimited(_) | ApiError::TooManyAttempts(_) => "rate_limited",
+            ApiError::TooManySockets(_) => "too_many_connections",
             ApiError::Unavailable(_) => "repo_unavailable",
         }
     }
@@ -85,14 +92,16 @@ impl ResponseError for ApiError {
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
-            ApiError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::RateLimited(_)
+            | ApiError::TooManyAttempts(_)
+            | ApiError::TooManySockets(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
     fn error_response(&self) -> HttpResponse {
         let mut resp = HttpResponse::build(self.status_code());
-        if let ApiError::RateLimited(secs) = self {
+        if let ApiError::RateLimited(secs) | ApiError::TooManyAttempts(secs) = self {
             resp.insert_header(("Retry-After", secs.to_string()));
         }
         resp.json(Body {

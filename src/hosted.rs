@@ -180,44 +180,38 @@ pub struct Hosted {
     recorder: Addr<FetchRecorder>,
     /// Repositories whose clone this process started (so duplicate posts don't restart one).
     cloning: Mutex<std::collections::HashSet<String>>,
-    /// Token buckets of `POST /api/repos` per client address.
-    buckets: Mutex<HashMap<std::net::IpAddr, (f64, std::time::Instant)>>,
+    /// Token buckets of `POST /api/repos` per client.
+    posts: crate::client::RateLimiter,
     /// The EvictionActor (set once it started, right after this).
     pub eviction: std::sync::OnceLock<Addr<EvictionActor>>,
     /// The clones the reaper deleted most recently: (id, unix time), newest last.
     pub reaped: Mutex<std::collections::VecDeque<(String, i64)>>,
+    /// One clone-status feed per repository with progress sockets open: the map keeps a
+    /// receiver to hand out copies of; the feed's task holds the sender and ends (removing the
+    /// entry) when no socket watches or the clone ended.
+    feeds: Mutex<HashMap<String, tokio::sync::watch::Receiver<Option<ProgressStatus>>>>,
 }
+
+/// A repository's clone status as its progress sockets send it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProgressStatus {
+    /// pending, cloning, ready, error, or `gone` when the repository was deleted.
+    pub state: String,
+    /// The `status` message's JSON.
+    pub text: String,
+}
+
+/// How often a progress feed reads the repository's state.
+const FEED_INTERVAL: Duration = Duration::from_millis(250);
 
 /// Deleted clones remembered for the admin page.
 const REAPED_KEPT: usize = 20;
 
-/// Most client addresses whose buckets are remembered.
-const MAX_BUCKETS: usize = 10_000;
-
 impl Hosted {
-    /// Takes one token from `client`'s bucket (`posts_per_minute` per minute, bursts up to that);
-    /// `Err(seconds)` until the next token when it is empty.
-    pub fn take_token(&self, client: std::net::IpAddr) -> Result<(), u64> {
-        let rate = f64::from(self.config.posts_per_minute.max(1)) / 60.0;
-        let burst = f64::from(self.config.posts_per_minute.max(1));
-        let now = std::time::Instant::now();
-        let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
-        if buckets.len() >= MAX_BUCKETS && !buckets.contains_key(&client) {
-            // Forget the fullest (idlest) buckets first: they would be full anyway.
-            buckets.retain(|_, (_, at)| now.duration_since(*at).as_secs_f64() * rate < burst);
-            if buckets.len() >= MAX_BUCKETS {
-                buckets.clear();
-            }
-        }
-        let (tokens, at) = buckets.entry(client).or_insert((burst, now));
-        *tokens = (*tokens + now.duration_since(*at).as_secs_f64() * rate).min(burst);
-        *at = now;
-        if *tokens >= 1.0 {
-            *tokens -= 1.0;
-            Ok(())
-        } else {
-            Err(((1.0 - *tokens) / rate).ceil() as u64)
-        }
+    /// Takes one token from `client`'s bucket of new repositories (`posts_per_minute` a minute,
+    /// bursts up to that); `Err(seconds)` until the next token when it is empty.
+    pub fn take_token(&self, client: crate::client::ClientKey) -> Result<(), u64> {
+        self.posts.take(client)
     }
 }
 
@@ -250,9 +244,15 @@ impl Hosted {
             data_dir: config.data_dir.clone(),
         }
         .start();
+        let posts = crate::client::RateLimiter::new(
+            config.posts_per_minute,
+            config.posts_per_minute,
+            crate::client::MAX_BUCKETS,
+        );
         let hosted = Arc::new(Hosted {
             recorder,
             config,
+            posts,
             store,
             queue,
             progress: ProgressBoard::default().start(),
@@ -260,9 +260,9 @@ impl Hosted {
             supervisor,
             clone_config,
             cloning: Mutex::new(Default::default()),
-            buckets: Mutex::new(HashMap::new()),
             eviction: std::sync::OnceLock::new(),
             reaped: Mutex::new(Default::default()),
+            feeds: Mutex::new(HashMap::new()),
         });
         hosted.recover()?;
         let reaper = CloneReaper {
@@ -278,6 +278,61 @@ impl Hosted {
         .start();
         let _ = hosted.eviction.set(eviction);
         Ok(hosted)
+    }
+
+    /// The status feed of repository `id`'s clone: one task per repository reads its state every
+    /// 250 ms for all its progress sockets, while at least one watches, until the clone ends.
+    pub fn progress_feed(
+        self: &Arc<Self>,
+        id: &str,
+    ) -> tokio::sync::watch::Receiver<Option<ProgressStatus>> {
+        let mut feeds = self.feeds.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(rx) = feeds.get(id) {
+            return rx.clone();
+        }
+        let (tx, rx) = tokio::sync::watch::channel(None);
+        feeds.insert(id.to_string(), rx.clone());
+        metrics::gauge!("gitvista_progress_feeds").increment(1.0);
+        let hosted = Arc::clone(self);
+        let id = id.to_string();
+        actix::spawn(async move {
+            loop {
+                let status = match crate::routes::hosted::status_json(&hosted, &id).await {
+                    Ok(mut v) => {
+                        v["type"] = "status".into();
+                        ProgressStatus {
+                            state: v["state"].as_str().unwrap_or_default().to_string(),
+                            text: v.to_string(),
+                        }
+                    }
+                    Err(_) => ProgressStatus {
+                        state: "gone".into(),
+                        text: serde_json::json!({
+                            "type": "status", "state": "gone", "id": id,
+                            "error": "the repository was deleted",
+                        })
+                        .to_string(),
+                    },
+                };
+                let done = matches!(status.state.as_str(), "ready" | "error" | "gone");
+                tx.send_if_modified(|cur| {
+                    let changed = cur.as_ref() != Some(&status);
+                    *cur = Some(status);
+                    changed
+                });
+                {
+                    let mut feeds = hosted.feeds.lock().unwrap_or_else(|e| e.into_inner());
+                    // Only the map's own receiver left: nobody watches.
+                    if done || tx.receiver_count() <= 1 {
+                        feeds.remove(&id);
+                        break;
+                    }
+                }
+                tokio::time::sleep(FEED_INTERVAL).await;
+            }
+            metrics::gauge!("gitvista_progress_feeds").decrement(1.0);
+        });
+        rx
     }
 
     /// After a restart: serve ready clones from disk, rerun interrupted clones.

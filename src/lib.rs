@@ -6,9 +6,11 @@
 //! job; keeping them loaded and live is `gitvista-actors`'.
 
 pub mod cli;
+pub mod client;
 pub mod config;
 pub mod encoding;
 pub mod error;
+pub mod guard;
 pub mod highlight;
 pub mod hosted;
 pub mod loadtest;

@@ -18,6 +18,36 @@ struct Cli {
     command: Command,
 }
 
+/// Settings both servers share.
+#[derive(Debug, clap::Args)]
+struct ServerArgs {
+    /// The URL users reach the server at (https://gitvista.example): state-changing requests must
+    /// come from its origin, and https marks the admin cookie Secure.
+    #[arg(long, env = "GITVISTA_PUBLIC_URL")]
+    public_url: Option<String>,
+    /// The header a proxy in front names clients with: `Fly-Client-IP` (believed from any peer:
+    /// only when the proxy is the sole way in) or `X-Forwarded-For@10.0.0.0/8,...` (believed only
+    /// from those peers). Without it the socket's peer is the client.
+    #[arg(long, env = "GITVISTA_TRUSTED_PROXY")]
+    trusted_proxy: Option<gitvista::client::TrustedProxy>,
+    /// WebSockets one client (an IPv4 address or an IPv6 /64) may hold open at once.
+    #[arg(long, env = "GITVISTA_WS_PER_CLIENT", default_value_t = 100)]
+    ws_per_client: usize,
+}
+
+impl ServerArgs {
+    fn config(self, host: std::net::IpAddr, port: u16, mode: Mode) -> Config {
+        let mut config = Config::new(host, port, mode);
+        config.ws.per_client = self.ws_per_client.max(1);
+        config.public_url = self.public_url.filter(|u| !u.is_empty());
+        config.trusted_proxy = self.trusted_proxy;
+        config.admin_token = std::env::var("GITVISTA_ADMIN_TOKEN")
+            .ok()
+            .filter(|t| !t.is_empty());
+        config
+    }
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Serve one repository on this machine (local mode); the graph updates as it changes.
@@ -34,6 +64,8 @@ enum Command {
         /// Do not open a browser.
         #[arg(long, env = "GITVISTA_NO_BROWSER")]
         no_browser: bool,
+        #[command(flatten)]
+        server: ServerArgs,
     },
     /// Serve hosted mode: users paste Git URLs, the server clones and serves them.
     Serve {
@@ -58,6 +90,8 @@ enum Command {
         /// Repositories one client address may add per minute.
         #[arg(long, env = "GITVISTA_POSTS_PER_MINUTE", default_value_t = 20)]
         posts_per_minute: u32,
+        #[command(flatten)]
+        server: ServerArgs,
     },
     /// Load-test a server with many WebSocket viewers, graph windows and live changes.
     ///
@@ -147,21 +181,18 @@ fn main() -> ExitCode {
             allowed_hosts,
             clone_concurrency,
             posts_per_minute,
-        } => gitvista::cli::serve::run(Config {
+            server,
+        } => gitvista::cli::serve::run(server.config(
             host,
             port,
-            mode: Mode::Hosted(Box::new(HostedConfig {
+            Mode::Hosted(Box::new(HostedConfig {
                 database_url,
                 allowed_hosts,
                 clone_concurrency,
                 posts_per_minute,
                 ..HostedConfig::new(data_dir)
             })),
-            ws: gitvista::config::WsSettings::default(),
-            admin_token: std::env::var("GITVISTA_ADMIN_TOKEN")
-                .ok()
-                .filter(|t| !t.is_empty()),
-        }),
+        )),
         Command::Migrate {
             data_dir,
             database_url,
@@ -207,16 +238,9 @@ fn main() -> ExitCode {
             host,
             port,
             no_browser,
+            server,
         } => gitvista::cli::open::run(
-            Config {
-                host,
-                port,
-                mode: Mode::Local { repo_path: path },
-                ws: gitvista::config::WsSettings::default(),
-                admin_token: std::env::var("GITVISTA_ADMIN_TOKEN")
-                    .ok()
-                    .filter(|t| !t.is_empty()),
-            },
+            server.config(host, port, Mode::Local { repo_path: path }),
             !no_browser,
         ),
     };

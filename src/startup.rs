@@ -64,6 +64,7 @@ impl Application {
     /// Binds `config.host:config.port` (port 0: any free port); in local mode registers the
     /// repository as `local`, in hosted mode opens the store and serves what is cloned.
     pub async fn build(config: Config) -> anyhow::Result<Application> {
+        config.validate().map_err(anyhow::Error::msg)?;
         // The recorder is installed before any actor counts anything.
         let _ = crate::metrics::handle();
         let supervisor = Supervisor::new().start();
@@ -84,7 +85,20 @@ impl Application {
         let listener = TcpListener::bind((config.host, config.port))?;
         let port = listener.local_addr()?.port();
         let state_supervisor = supervisor.clone();
+        let guard = std::sync::Arc::new(crate::guard::Guard {
+            host: matches!(config.mode, Mode::Local { .. })
+                .then(|| crate::guard::HostCheck::local(config.host, port)),
+            origin: crate::guard::OriginCheck {
+                public_origin: config.public_origin(),
+            },
+        });
         let state = AppState {
+            clients: std::sync::Arc::new(crate::client::Clients::new(
+                config.trusted_proxy.clone(),
+                config.ws.per_client,
+            )),
+            guard: std::sync::Arc::clone(&guard),
+            public_https: config.public_https(),
             supervisor,
             ws: config.ws,
             hosted,
@@ -111,6 +125,10 @@ impl Application {
                     ApiError::bad_request(format!("invalid path: {e}"), "invalid_path").into()
                 }))
                 .wrap(Compress::default())
+                .wrap(actix_web::middleware::from_fn({
+                    let guard = std::sync::Arc::clone(&guard);
+                    move |req, next| crate::guard::check(std::sync::Arc::clone(&guard), req, next)
+                }))
                 .wrap(actix_web::middleware::from_fn(crate::metrics::track))
                 .wrap(tracing_actix_web::TracingLogger::default())
                 .wrap(

@@ -8,7 +8,7 @@
 //! answering.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
@@ -169,6 +169,10 @@ pub struct WsClient {
     abort: Option<oneshot::Sender<()>>,
     /// `gitvista_ws_messages_received_total`, looked up once.
     received: metrics::Counter,
+    /// Set by [`FrameLimit`] when the browser announced a frame or message over [`MAX_FRAME`].
+    oversize: Arc<AtomicBool>,
+    /// This socket's place in its client's count of open sockets; given back with the actor.
+    _held: Option<crate::client::Held>,
 }
 
 impl Actor for WsClient {
@@ -232,6 +236,18 @@ impl Handler<ViewerEvent> for WsClient {
 }
 
 impl WsClient {
+    /// Closes with 1009 ("message too big"): the browser announced more than it may send.
+    fn too_big(&mut self, ctx: &mut Context<Self>) {
+        metrics::counter!("gitvista_ws_oversize_total").increment(1);
+        self.out.control(Frame::Close(CloseReason {
+            code: CloseCode::Size,
+            description: Some(format!(
+                "frames and messages are limited to {MAX_FRAME} bytes"
+            )),
+        }));
+        ctx.stop();
+    }
+
     /// Drops a viewer that stopped reading or answering: the writer abandons whatever it was
     /// sending (and its queue) at once, and the actor stops.
     fn cut_off(&mut self, ctx: &mut Context<Self>) {
@@ -249,13 +265,147 @@ impl StreamHandler<Result<Message, ProtocolError>> for WsClient {
         self.received.increment(1);
         match msg {
             Ok(Message::Ping(bytes)) => self.out.control(Frame::Pong(bytes)),
+            Err(ProtocolError::Overflow) => self.too_big(ctx),
+            Err(_) if self.oversize.load(Ordering::Relaxed) => self.too_big(ctx),
             Ok(Message::Close(_)) | Err(_) => ctx.stop(),
             Ok(_) => {}
         }
     }
 
     fn finished(&mut self, ctx: &mut Context<Self>) {
+        if self.oversize.load(Ordering::Relaxed) {
+            self.too_big(ctx);
+        }
         ctx.stop();
+    }
+}
+
+/// Wraps a WebSocket's inbound bytes so that a frame header, or the running total of a
+/// fragmented message, announcing more than [`MAX_FRAME`] ends the stream at once, before its
+/// payload is buffered (actix-ws checks the size only once the whole frame is in memory, so a
+/// header declaring 2^40 bytes followed by a stream of payload would grow the server without
+/// bound). Answers the wrapped payload and the flag set when that happened.
+async fn limit_frames(
+    req: &HttpRequest,
+    body: web::Payload,
+) -> Result<(web::Payload, Arc<AtomicBool>), actix_web::Error> {
+    use actix_web::FromRequest;
+    let oversize = Arc::new(AtomicBool::new(false));
+    let limited = FrameLimit {
+        inner: body,
+        scan: FrameScan::default(),
+        oversize: Arc::clone(&oversize),
+        ended: false,
+    };
+    let boxed: std::pin::Pin<
+        Box<dyn futures_util::Stream<Item = Result<web::Bytes, actix_web::error::PayloadError>>>,
+    > = Box::pin(limited);
+    let mut payload = actix_web::dev::Payload::Stream { payload: boxed };
+    let body = web::Payload::from_request(req, &mut payload).await?;
+    Ok((body, oversize))
+}
+
+/// Where a scan of client-to-server frames stands (RFC 6455 section 5.2).
+#[derive(Debug, Default)]
+struct FrameScan {
+    /// The current frame header's bytes so far (at most 14).
+    header: [u8; 14],
+    /// How many of them there are.
+    have: usize,
+    /// Payload bytes of the current frame still to pass.
+    payload_left: u64,
+    /// Bytes of the data message being received (its frames so far).
+    message: u64,
+}
+
+impl FrameScan {
+    /// Passes `bytes`; `Err` as soon as a header or a message's total exceeds `max`.
+    fn feed(&mut self, mut bytes: &[u8], max: u64) -> Result<(), ()> {
+        while !bytes.is_empty() {
+            if self.payload_left > 0 {
+                let n = (self.payload_left.min(bytes.len() as u64)) as usize;
+                self.payload_left -= n as u64;
+                bytes = &bytes[n..];
+                continue;
+            }
+            self.header[self.have] = bytes[0];
+            self.have += 1;
+            bytes = &bytes[1..];
+            if self.have < 2 {
+                continue;
+            }
+            let len7 = self.header[1] & 0x7f;
+            let ext = match len7 {
+                126 => 2,
+                127 => 8,
+                _ => 0,
+            };
+            let mask = if self.header[1] & 0x80 != 0 { 4 } else { 0 };
+            if self.have < 2 + ext + mask {
+                continue;
+            }
+            let len = match ext {
+                2 => u64::from(u16::from_be_bytes([self.header[2], self.header[3]])),
+                8 => {
+                    let mut b = [0u8; 8];
+                    b.copy_from_slice(&self.header[2..10]);
+                    u64::from_be_bytes(b)
+                }
+                _ => u64::from(len7),
+            };
+            let fin = self.header[0] & 0x80 != 0;
+            let opcode = self.header[0] & 0x0f;
+            self.have = 0;
+            if len > max {
+                return Err(());
+            }
+            if opcode < 8 {
+                // Text, binary or a continuation: count the message they build.
+                self.message = if opcode == 0 { self.message + len } else { len };
+                if self.message > max {
+                    return Err(());
+                }
+                if fin {
+                    self.message = 0;
+                }
+            }
+            self.payload_left = len;
+        }
+        Ok(())
+    }
+}
+
+/// The stream [`limit_frames`] wraps around a socket's payload.
+struct FrameLimit {
+    inner: web::Payload,
+    scan: FrameScan,
+    oversize: Arc<AtomicBool>,
+    ended: bool,
+}
+
+impl futures_util::Stream for FrameLimit {
+    type Item = Result<web::Bytes, actix_web::error::PayloadError>;
+
+    fn poll_next(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        use std::task::Poll;
+        let this = self.get_mut();
+        if this.ended {
+            return Poll::Ready(None);
+        }
+        match std::pin::Pin::new(&mut this.inner).poll_next(cx) {
+            Poll::Ready(Some(Ok(bytes))) => {
+                if this.scan.feed(&bytes, MAX_FRAME as u64).is_err() {
+                    this.ended = true;
+                    this.oversize.store(true, Ordering::Relaxed);
+                    return Poll::Ready(Some(Err(actix_web::error::PayloadError::Overflow)));
+                }
+                Poll::Ready(Some(Ok(bytes)))
+            }
+            other => other,
+        }
     }
 }
 
@@ -271,27 +421,6 @@ fn summary(snap: &Snapshot) -> String {
     .to_string()
 }
 
-/// Refuses cross-site WebSocket hijacking: a browser always sends `Origin`, and it must name this
-/// server's own host.
-fn check_origin(req: &HttpRequest) -> Result<(), ApiError> {
-    let Some(origin) = req.headers().get("origin") else {
-        return Ok(());
-    };
-    let origin = origin.to_str().unwrap_or_default();
-    let host = req.connection_info().host().to_string();
-    let origin_host = origin
-        .strip_prefix("http://")
-        .or_else(|| origin.strip_prefix("https://"))
-        .unwrap_or("");
-    if origin_host.eq_ignore_ascii_case(&host) {
-        Ok(())
-    } else {
-        Err(ApiError::Forbidden(format!(
-            "origin {origin} is not this server"
-        )))
-    }
-}
-
 /// `/api/repos/{id}/ws`: a summary on connect, then live events.
 #[get("/api/repos/{id}/ws")]
 pub async fn ws(
@@ -300,16 +429,28 @@ pub async fn ws(
     state: web::Data<AppState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, actix_web::Error> {
-    check_origin(&req)?;
+    // Cross-site WebSocket hijacking: a browser always sends `Origin`, and it must be ours.
+    state.guard.origin.origin_matches(&req)?;
+    let held = match state.clients.key(&req) {
+        Some(client) => Some(
+            state
+                .clients
+                .websockets
+                .acquire(client)
+                .ok_or_else(|| ApiError::TooManySockets(state.ws.per_client))?,
+        ),
+        None => None,
+    };
     let snap = match snapshot(&state, &id).await {
         Ok(snap) => snap,
         // Hosted mode, not served yet: stream the clone's progress instead.
         Err(ApiError::Unavailable(_)) if state.hosted.is_some() => {
-            return clone_progress(&req, body, &state, id.into_inner());
+            return clone_progress(&req, body, &state, id.into_inner(), held).await;
         }
         Err(e) => return Err(e.into()),
     };
     let repo = session(&state, &id).await?;
+    let (body, oversize) = limit_frames(&req, body).await?;
     let (response, mut session, stream) = actix_ws::handle(&req, body)?;
     let stream = stream.max_frame_size(MAX_FRAME);
     let settings = state.ws;
@@ -377,50 +518,97 @@ pub async fn ws(
             settings,
             abort: Some(abort),
             received: metrics::counter!("gitvista_ws_messages_received_total"),
+            oversize,
+            _held: held,
         }
     });
     Ok(response)
 }
 
 /// A socket for a hosted repository that is still cloning: `status` messages (state, progress
-/// text and percent, error) every 250 ms until it is ready (then `resync`: reconnect for the
-/// graph) or failed, then a normal close. Bounded by the clone timeout.
-fn clone_progress(
+/// text and percent, error) as they change, until it is ready (then `resync`: reconnect for the
+/// graph) or failed, then a normal close. Every socket of one repository watches one feed
+/// ([`crate::hosted::Hosted::progress_feed`]); the socket keeps reading the browser (a close or
+/// silence past the heartbeat timeout ends it at once) and pings like a viewer's.
+async fn clone_progress(
     req: &HttpRequest,
     body: web::Payload,
     state: &AppState,
     id: String,
+    held: Option<crate::client::Held>,
 ) -> Result<HttpResponse, actix_web::Error> {
+    use futures_util::StreamExt;
     let Some(hosted) = state.hosted.clone() else {
         return Err(ApiError::UnknownRepo(id).into());
     };
-    let (response, mut session, _stream) = actix_ws::handle(req, body)?;
+    let (body, oversize) = limit_frames(req, body).await?;
+    let (response, mut session, stream) = actix_ws::handle(req, body)?;
+    let mut stream = stream.max_frame_size(MAX_FRAME);
+    let mut feed = hosted.progress_feed(&id);
+    let settings = state.ws;
     let limit = hosted.config.clone_timeout + Duration::from_secs(60);
     actix_web::rt::spawn(async move {
-        let started = Instant::now();
-        let mut last = String::new();
-        while started.elapsed() < limit {
-            let Ok(mut status) = crate::routes::hosted::status_json(&hosted, &id).await else {
-                break;
-            };
-            status["type"] = "status".into();
-            let text = status.to_string();
-            if text != last {
-                if session.text(text.clone()).await.is_err() {
-                    return;
+        let _held = held;
+        let deadline = actix_web::rt::time::sleep(limit);
+        tokio::pin!(deadline);
+        let mut heartbeat = actix_web::rt::time::interval(settings.heartbeat);
+        let mut last_seen = Instant::now();
+        let mut reason: Option<CloseReason> = Some(CloseCode::Normal.into());
+        // The current value first, then every change.
+        feed.mark_changed();
+        loop {
+            tokio::select! {
+                msg = stream.next() => match msg {
+                    Some(Ok(Message::Ping(b))) => {
+                        last_seen = Instant::now();
+                        if session.pong(&b).await.is_err() {
+                            return;
+                        }
+                    }
+                    Some(Ok(Message::Close(_))) | None => return,
+                    Some(Err(e)) => {
+                        if matches!(e, ProtocolError::Overflow) || oversize.load(Ordering::Relaxed) {
+                            reason = Some(CloseReason {
+                                code: CloseCode::Size,
+                                description: Some(format!("frames and messages are limited to {MAX_FRAME} bytes")),
+                            });
+                            break;
+                        }
+                        return;
+                    }
+                    Some(Ok(_)) => last_seen = Instant::now(),
+                },
+                changed = feed.changed() => {
+                    if changed.is_err() {
+                        break;
+                    }
+                    let Some(status) = feed.borrow_and_update().clone() else {
+                        continue;
+                    };
+                    if session.text(status.text.clone()).await.is_err() {
+                        return;
+                    }
+                    match status.state.as_str() {
+                        "ready" => {
+                            let _ = session.text(r#"{"type":"resync","reason":"ready"}"#).await;
+                            break;
+                        }
+                        "error" | "gone" => break,
+                        _ => {}
+                    }
                 }
-                last = text;
-            }
-            match status["state"].as_str() {
-                Some("ready") => {
-                    let _ = session.text(r#"{"type":"resync","reason":"ready"}"#).await;
-                    break;
+                _ = heartbeat.tick() => {
+                    if last_seen.elapsed() > settings.client_timeout {
+                        return;
+                    }
+                    if session.ping(b"").await.is_err() {
+                        return;
+                    }
                 }
-                Some("error") => break,
-                _ => actix_web::rt::time::sleep(Duration::from_millis(250)).await,
+                () = &mut deadline => break,
             }
         }
-        let _ = session.close(Some(CloseCode::Normal.into())).await;
+        let _ = actix_web::rt::time::timeout(settings.client_timeout, session.close(reason)).await;
     });
     Ok(response)
 }

@@ -102,3 +102,33 @@ export function highlighted(text, spans) {
   if (at < text.length) out.push(text.slice(at));
   return out;
 }
+
+// ---- recently viewed repositories (hosted mode), kept in this browser only ----
+const RECENT_KEY = 'gitvista.recent';
+const RECENT_MAX = 12;
+
+/** Ids of the repositories this browser viewed, most recent first. */
+export function recentRepos() {
+  try {
+    const ids = JSON.parse(localStorage.getItem(RECENT_KEY) || '[]');
+    return Array.isArray(ids) ? ids.filter((i) => typeof i === 'string' && /^[a-z0-9-]{1,64}$/.test(i)).slice(0, RECENT_MAX) : [];
+  } catch {
+    return [];
+  }
+}
+
+/** Puts `id` first in this browser's recently viewed list. */
+export function rememberRepo(id) {
+  try {
+    localStorage.setItem(RECENT_KEY, JSON.stringify([id, ...recentRepos().filter((i) => i !== id)].slice(0, RECENT_MAX)));
+  } catch { /* private mode: nothing is remembered */ }
+}
+
+/** The repositories this browser viewed, as the server describes them (unknown ones left out). */
+export async function fetchRecent() {
+  const ids = recentRepos();
+  if (!ids.length) return [];
+  const resp = await fetch(`/api/repos?ids=${ids.map(encodeURIComponent).join(',')}`);
+  if (!resp.ok) throw new Error(`The server answered ${resp.status}.`);
+  return (await resp.json()).repos;
+}

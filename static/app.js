@@ -1,7 +1,7 @@
 // The graph page: wires the row cache, the canvas view, the live connection, the details panel,
 // search, permalinks, the keyboard and the theme.
 
-import { api, ApiError, repoId, el, socketUrl, view as viewParams } from './api.js';
+import { api, ApiError, repoId, el, socketUrl, rememberRepo, view as viewParams } from './api.js';
 import { RowStore } from './rows.js';
 import { GraphView } from './graph.js';
 import { Live } from './live.js';
@@ -333,6 +333,7 @@ async function waitForClone() {
   } catch {
     return 'none'; // not hosted mode
   }
+  rememberRepo(repoId);
   const bar = el('div');
   const text = el('p', { class: 'muted' });
   state.replaceChildren(el('div', {},
@@ -388,6 +389,7 @@ function nextPushedStatus(ms) {
   for (;;) {
     try {
       await loadSummary();
+      if (repoId !== 'local') rememberRepo(repoId);
       break;
     } catch (e) {
       if (e instanceof ApiError && e.code === 'unknown_repo') {

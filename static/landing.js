@@ -1,6 +1,6 @@
 // The landing page (hosted mode): paste a URL, go to its graph; recently viewed repositories.
 
-import { el, fill, relativeTime } from './api.js';
+import { el, fill, relativeTime, fetchRecent, rememberRepo } from './api.js';
 
 const form = document.getElementById('paste');
 const input = document.getElementById('url');
@@ -20,6 +20,7 @@ form.addEventListener('submit', async (e) => {
     });
     const body = await resp.json().catch(() => ({}));
     if (!resp.ok) throw new Error(body.error || `The server answered ${resp.status}.`);
+    rememberRepo(body.id);
     location.href = `/r/${encodeURIComponent(body.id)}`;
   } catch (err) {
     message.textContent = err.message;
@@ -32,9 +33,8 @@ form.addEventListener('submit', async (e) => {
 
 (async () => {
   try {
-    const resp = await fetch('/api/repos');
-    const { repos } = await resp.json();
-    const items = repos.slice(0, 12).map((r) => el('li', {},
+    const repos = await fetchRecent();
+    const items = repos.map((r) => el('li', {},
       el('a', { href: `/r/${r.id}` }, r.displayUrl || r.url),
       el('span', { class: `state-badge ${r.state}` }, r.state),
       r.lastAccessAt ? el('span', { class: 'muted' }, relativeTime(r.lastAccessAt)) : null));

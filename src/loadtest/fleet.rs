@@ -268,6 +268,7 @@ impl Fleet {
             .arg(format!("127.0.0.1:{daemon_port}"))
             .env("GITVISTA_ADMIN_TOKEN", &admin_token)
             .env("GITVISTA_POSTS_PER_MINUTE", "1000000")
+            .env("GITVISTA_WS_PER_CLIENT", "1000000")
             .env_remove("DATABASE_URL")
             .env(
                 "RUST_LOG",

@@ -15,6 +15,8 @@ use super::{AppState, admin_digest};
 use crate::error::ApiError;
 
 const COOKIE: &str = "gitvista_admin";
+/// How long an admin sign-in lasts.
+const SESSION: actix_web::cookie::time::Duration = actix_web::cookie::time::Duration::hours(12);
 
 fn hex(d: &[u8]) -> String {
     d.iter().map(|b| format!("{b:02x}")).collect()
@@ -29,7 +31,7 @@ pub(crate) fn authorize_if_configured(req: &HttpRequest, state: &AppState) -> Re
 }
 
 /// 404 when the admin API is off, 401 without the token, else Ok.
-fn authorize(req: &HttpRequest, state: &AppState) -> Result<(), ApiError> {
+pub(crate) fn authorize(req: &HttpRequest, state: &AppState) -> Result<(), ApiError> {
     let Some(expected) = state.admin else {
         return Err(ApiError::NoRoute);
     };
@@ -58,15 +60,25 @@ pub struct Login {
     token: String,
 }
 
-/// Checks the token and sets the admin cookie (HttpOnly, SameSite=Strict).
+/// Checks the token and sets the admin cookie (HttpOnly, SameSite=Strict, 12 hours; Secure when
+/// users reach the server over https). Five attempts a minute per client: a wrong guess costs a
+/// token like a right one, so guessing is as slow as the bucket.
 #[post("/api/admin/login")]
 pub async fn login(
+    req: HttpRequest,
     state: web::Data<AppState>,
     body: web::Json<Login>,
 ) -> Result<HttpResponse, ApiError> {
     let Some(expected) = state.admin else {
         return Err(ApiError::NoRoute);
     };
+    if let Some(client) = state.clients.key(&req) {
+        state
+            .clients
+            .admin_logins
+            .take(client)
+            .map_err(ApiError::TooManyAttempts)?;
+    }
     let given = admin_digest(&body.token);
     if !bool::from(given.ct_eq(&expected)) {
         return Err(ApiError::Unauthorized);
@@ -75,7 +87,34 @@ pub async fn login(
         .path("/")
         .http_only(true)
         .same_site(SameSite::Strict)
+        .secure(secure(&req, &state))
+        .max_age(SESSION)
         .finish();
+    Ok(HttpResponse::NoContent().cookie(cookie).finish())
+}
+
+/// Whether cookies must be `Secure`: the request came over TLS, or users reach the server at an
+/// https public URL (behind a proxy that terminates TLS).
+fn secure(req: &HttpRequest, state: &AppState) -> bool {
+    state.public_https || req.connection_info().scheme() == "https"
+}
+
+/// Signs out: the admin cookie is cleared (expired at once).
+#[post("/api/admin/logout")]
+pub async fn logout(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    if state.admin.is_none() {
+        return Err(ApiError::NoRoute);
+    }
+    let mut cookie = Cookie::build(COOKIE, "")
+        .path("/")
+        .http_only(true)
+        .same_site(SameSite::Strict)
+        .secure(secure(&req, &state))
+        .finish();
+    cookie.make_removal();
     Ok(HttpResponse::NoContent().cookie(cookie).finish())
 }
 

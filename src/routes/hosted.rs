@@ -1,5 +1,11 @@
-//! Hosted mode's repository routes: `POST /api/repos` (paste a URL), `GET /api/repos`,
-//! `GET /api/repos/{id}/status`, `DELETE /api/repos/{id}`. In local mode they answer 404.
+//! Hosted mode's repository routes: `POST /api/repos` (paste a URL), `GET /api/repos?ids=`
+//! (the repositories the caller names), `GET /api/repos/{id}/status`, and for admins
+//! `DELETE /api/repos/{id}` and `GET /api/admin/repos` (every repository). In local mode they
+//! answer 404.
+//!
+//! Who may do what, until accounts exist: anyone may paste a URL (rate-limited per client) and
+//! look at a repository whose id they know; listing every repository and deleting one take the
+//! admin token.
 
 use std::sync::Arc;
 
@@ -57,9 +63,9 @@ pub async fn create(
     body: web::Json<NewRepo>,
 ) -> Result<HttpResponse, ApiError> {
     let h = hosted(&state)?;
-    // Per client address (the socket's peer: behind a proxy, configure it to connect per client).
-    if let Some(peer) = req.peer_addr() {
-        h.take_token(peer.ip()).map_err(ApiError::RateLimited)?;
+    // Per client (an IPv4 address or IPv6 /64, from the trusted proxy's header when configured).
+    if let Some(client) = state.clients.key(&req) {
+        h.take_token(client).map_err(ApiError::RateLimited)?;
     }
     let input = body.into_inner().url;
     let url = h
@@ -101,15 +107,69 @@ pub async fn create(
     })
 }
 
-/// Every repository, most recently viewed first.
+/// Most ids one `GET /api/repos?ids=` names.
+const MAX_LISTED_IDS: usize = 50;
+
+/// Query of `GET /api/repos`.
+#[derive(Debug, Deserialize)]
+pub struct ListQuery {
+    /// Comma-separated repository ids (the landing page's "recently viewed", kept in the browser).
+    ids: Option<String>,
+}
+
+/// The repositories the caller names (`?ids=a,b`; unknown ids are left out), in the order asked;
+/// nothing without `ids`. Every repository is an admin's question (`GET /api/admin/repos`).
 #[get("/api/repos")]
-pub async fn list(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn list(
+    state: web::Data<AppState>,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let h = hosted(&state)?;
+    let mut ids: Vec<String> = Vec::new();
+    for id in query.ids.iter().flat_map(|s| s.split(',')).map(str::trim) {
+        if id.is_empty() || ids.iter().any(|i| i == id) {
+            continue;
+        }
+        if RepoId::parse(id).is_none() || ids.len() >= MAX_LISTED_IDS {
+            return Err(ApiError::bad_request(
+                format!("ids: at most {MAX_LISTED_IDS} repository ids, comma-separated"),
+                "invalid_query",
+            ));
+        }
+        ids.push(id.to_string());
+    }
+    let store = h.store.clone();
+    let wanted = ids.clone();
+    let repos = if ids.is_empty() {
+        Vec::new()
+    } else {
+        blocking(move || store.repos_with_ids(&wanted)).await?
+    };
+    let listed: Vec<Value> = ids
+        .iter()
+        .filter_map(|id| repos.iter().find(|r| &r.id == id))
+        .map(repo_json)
+        .collect();
+    Ok(HttpResponse::Ok()
+        .insert_header(("Cache-Control", "no-store"))
+        .json(json!({ "repos": listed })))
+}
+
+/// Every repository, most recently viewed first (admins only).
+#[get("/api/admin/repos")]
+pub async fn list_all(
+    req: actix_web::HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    super::admin::authorize(&req, &state)?;
     let h = hosted(&state)?;
     let store = h.store.clone();
     let repos = blocking(move || store.repos()).await?;
-    Ok(HttpResponse::Ok().json(json!({
-        "repos": repos.iter().map(repo_json).collect::<Vec<_>>(),
-    })))
+    Ok(HttpResponse::Ok()
+        .insert_header(("Cache-Control", "no-store"))
+        .json(json!({
+            "repos": repos.iter().map(repo_json).collect::<Vec<_>>(),
+        })))
 }
 
 async fn known(h: &Hosted, id: &str) -> Result<Repo, ApiError> {
@@ -153,13 +213,15 @@ pub(crate) async fn status_json(h: &Hosted, id: &str) -> Result<Value, ApiError>
     Ok(body)
 }
 
-/// Forgets a repository: its session stops, its clone and its row are deleted.
+/// Forgets a repository: its session stops, its clone and its row are deleted (admins only).
 #[delete("/api/repos/{id}")]
 pub async fn delete(
+    req: actix_web::HttpRequest,
     state: web::Data<AppState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let h = hosted(&state)?;
+    super::admin::authorize(&req, &state)?;
     let repo = known(&h, &id).await?;
     let rid = RepoId::parse(&repo.id).ok_or_else(|| ApiError::UnknownRepo(id.to_string()))?;
     let _ = state.supervisor.send(Forget(rid.clone())).await;

@@ -31,6 +31,12 @@ pub struct AppState {
     pub hosted: Option<Arc<crate::hosted::Hosted>>,
     /// SHA-256 of the admin token (`None`: the admin API is off).
     pub admin: Option<[u8; 32]>,
+    /// Budgets and counts per client address.
+    pub clients: Arc<crate::client::Clients>,
+    /// The server's own origin (what state-changing requests are checked against).
+    pub guard: Arc<crate::guard::Guard>,
+    /// Users reach the server over https (`GITVISTA_PUBLIC_URL`): cookies are `Secure`.
+    pub public_https: bool,
 }
 
 /// The session of repository `id`, started on first use.
@@ -66,6 +72,8 @@ pub async fn snapshot(state: &AppState, id: &str) -> Result<Arc<Snapshot>, ApiEr
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(health::healthz)
         .service(admin::login)
+        .service(admin::logout)
+        .service(hosted::list_all)
         .service(admin::sessions)
         .service(admin::actors)
         .service(admin::fetch)

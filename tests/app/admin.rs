@@ -11,7 +11,7 @@ use crate::helpers::{fixture, spawn_app};
 async fn admin_api_needs_the_token_and_describes_sessions() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let repo = fixture("linear", tmp.path()).join("repo");
-    let port = spawn_app(&repo).await; // the helper configures "test-admin-token"
+    let port = spawn_app(&repo).await; // the helper configures ADMIN_TOKEN
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
     // Load the session and connect a viewer.
@@ -27,8 +27,8 @@ async fn admin_api_needs_the_token_and_describes_sessions() {
     for (auth, status) in [
         (None, 401),
         (Some("Bearer wrong"), 401),
-        (Some("Basic test-admin-token"), 401),
-        (Some("Bearer test-admin-token"), 200),
+        (Some("Basic test-admin-token-0123456789abcdef"), 401),
+        (Some("Bearer test-admin-token-0123456789abcdef"), 200),
     ] {
         let mut req = client.get(format!("{base}/api/admin/sessions"));
         if let Some(a) = auth {
@@ -69,7 +69,7 @@ async fn admin_api_needs_the_token_and_describes_sessions() {
     assert_eq!(bad.status().as_u16(), 401);
     let ok = client
         .post(format!("{base}/api/admin/login"))
-        .json(&json!({"token": "test-admin-token"}))
+        .json(&json!({"token": "test-admin-token-0123456789abcdef"}))
         .send()
         .await
         .expect("login");
@@ -83,7 +83,7 @@ async fn admin_api_needs_the_token_and_describes_sessions() {
         "{cookie}"
     );
     assert!(
-        !cookie.contains("test-admin-token"),
+        !cookie.contains("test-admin-token-0123456789abcdef"),
         "the cookie never carries the token"
     );
     let pair = cookie.split(';').next().expect("pair").to_string();
@@ -176,7 +176,7 @@ async fn the_actor_tree_shows_sessions_with_their_remote_the_clone_queue_and_the
     let tree = |client: reqwest::Client, base: String| async move {
         let resp = client
             .get(format!("{base}/api/admin/actors"))
-            .bearer_auth("test-admin-token")
+            .bearer_auth("test-admin-token-0123456789abcdef")
             .send()
             .await
             .expect("actors");
@@ -221,7 +221,7 @@ async fn the_actor_tree_shows_sessions_with_their_remote_the_clone_queue_and_the
     assert_eq!(refused.status().as_u16(), 401);
     let metrics = client
         .get(format!("{base}/metrics"))
-        .bearer_auth("test-admin-token")
+        .bearer_auth("test-admin-token-0123456789abcdef")
         .send()
         .await
         .expect("metrics")
@@ -239,7 +239,7 @@ async fn the_actor_tree_shows_sessions_with_their_remote_the_clone_queue_and_the
     // A fetch through the admin API shows up as the last fetch, and the next is scheduled.
     let resp = client
         .post(format!("{base}/api/admin/repos/{id}/fetch"))
-        .bearer_auth("test-admin-token")
+        .bearer_auth("test-admin-token-0123456789abcdef")
         .send()
         .await
         .expect("fetch");

@@ -7,6 +7,9 @@ use gitvista::config::{Config, WsSettings};
 use gitvista::startup::Application;
 pub use gitvista_testkit::{GitDaemon, fixture, git, git_daemon};
 
+/// The admin token of the servers [`spawn_app`] and friends start.
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789abcdef";
+
 /// Starts the application for `repo` on a free loopback port; returns the port.
 pub async fn spawn_app(repo: &Path) -> u16 {
     spawn_app_with_stopper(repo).await.0
@@ -20,7 +23,16 @@ pub async fn spawn_app_with_stopper(
     gitvista::startup::Stopper,
     actix_rt::task::JoinHandle<std::io::Result<()>>,
 ) {
-    spawn_app_with(repo, WsSettings::default()).await
+    spawn_app_with(repo, test_ws()).await
+}
+
+/// WebSocket settings for tests: the defaults, but any number of sockets per client (every test
+/// client is 127.0.0.1; the per-client cap has tests of its own).
+pub fn test_ws() -> WsSettings {
+    WsSettings {
+        per_client: 100_000,
+        ..WsSettings::default()
+    }
 }
 
 /// Like [`spawn_app_with_stopper`], with the given WebSocket settings.
@@ -76,11 +88,47 @@ pub fn spawn_binary_with(
     repo: &std::path::Path,
     adjust: impl FnOnce(&mut std::process::Command),
 ) -> (Binary, String) {
+    spawn_command(
+        |c| {
+            c.args(["open", "--no-browser", "--port", "0"]).arg(repo);
+        },
+        adjust,
+    )
+}
+
+/// Starts `gitvista serve` on a free port with `data_dir`, 127.0.0.1 allowlisted, without an
+/// admin token unless `adjust` gives one; returns the process and its base URL.
+pub fn spawn_serve_binary(
+    data_dir: &std::path::Path,
+    adjust: impl FnOnce(&mut std::process::Command),
+) -> (Binary, String) {
+    spawn_command(
+        |c| {
+            c.args([
+                "serve",
+                "--port",
+                "0",
+                "--allowed-hosts",
+                "127.0.0.1",
+                "--data-dir",
+            ])
+            .arg(data_dir)
+            .env_remove("DATABASE_URL");
+        },
+        adjust,
+    )
+}
+
+/// Runs the gitvista binary with `args` (then `adjust`) and waits for the URL it prints.
+fn spawn_command(
+    args: impl FnOnce(&mut std::process::Command),
+    adjust: impl FnOnce(&mut std::process::Command),
+) -> (Binary, String) {
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_gitvista"));
+    args(&mut command);
     command
-        .args(["open", "--no-browser", "--port", "0"])
-        .arg(repo)
         .env_remove("GITVISTA_ADMIN_TOKEN")
+        .env("GITVISTA_WS_PER_CLIENT", "100000")
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null());
     adjust(&mut command);
@@ -132,15 +180,11 @@ pub async fn spawn_hosted_with(
     gitvista::startup::Stopper,
     actix_rt::task::JoinHandle<std::io::Result<()>>,
 ) {
-    start(
-        gitvista::config::Mode::Hosted(Box::new(config)),
-        WsSettings::default(),
-    )
-    .await
+    start(gitvista::config::Mode::Hosted(Box::new(config)), test_ws()).await
 }
 
 /// Builds and runs the application in `mode` on a free loopback port, with the admin token
-/// "test-admin-token"; returns the port, what stops it, and the server task.
+/// [`ADMIN_TOKEN`]; returns the port, what stops it, and the server task.
 async fn start(
     mode: gitvista::config::Mode,
     ws: WsSettings,
@@ -149,15 +193,10 @@ async fn start(
     gitvista::startup::Stopper,
     actix_rt::task::JoinHandle<std::io::Result<()>>,
 ) {
-    let app = Application::build(Config {
-        host: "127.0.0.1".parse().expect("address"),
-        port: 0,
-        mode,
-        ws,
-        admin_token: Some("test-admin-token".into()),
-    })
-    .await
-    .expect("builds");
+    let mut config = Config::new("127.0.0.1".parse().expect("address"), 0, mode);
+    config.ws = ws;
+    config.admin_token = Some(ADMIN_TOKEN.into());
+    let app = Application::build(config).await.expect("builds");
     let port = app.port();
     let stopper = app.stopper();
     let task = actix_rt::spawn(app.run_until_stopped());

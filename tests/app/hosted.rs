@@ -6,9 +6,11 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::helpers::{fixture, git, git_daemon, hosted_config, spawn_hosted, spawn_hosted_with};
+use crate::helpers::{
+    ADMIN_TOKEN, fixture, git, git_daemon, hosted_config, spawn_hosted, spawn_hosted_with,
+};
 
-async fn post(base: &str, url: &str) -> (u16, Value) {
+pub(crate) async fn post(base: &str, url: &str) -> (u16, Value) {
     let resp = reqwest::Client::new()
         .post(format!("{base}/api/repos"))
         .json(&json!({ "url": url }))
@@ -19,14 +21,26 @@ async fn post(base: &str, url: &str) -> (u16, Value) {
     (status, resp.json().await.unwrap_or(Value::Null))
 }
 
-async fn get(url: &str) -> (u16, Value) {
+/// GET with the admin token.
+pub(crate) async fn admin_get(url: &str) -> (u16, Value) {
+    let resp = reqwest::Client::new()
+        .get(url)
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .expect("request");
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+pub(crate) async fn get(url: &str) -> (u16, Value) {
     let resp = reqwest::get(url).await.expect("request");
     let status = resp.status().as_u16();
     (status, resp.json().await.unwrap_or(Value::Null))
 }
 
 /// Polls the status route until the state is one of `states` (bounded).
-async fn wait_state(base: &str, id: &str, states: &[&str]) -> Value {
+pub(crate) async fn wait_state(base: &str, id: &str, states: &[&str]) -> Value {
     for _ in 0..300 {
         let (_, s) = get(&format!("{base}/api/repos/{id}/status")).await;
         if states.iter().any(|st| s["state"] == *st) {
@@ -38,7 +52,7 @@ async fn wait_state(base: &str, id: &str, states: &[&str]) -> Value {
 }
 
 /// Posts `url` and waits until it is cloned and ready; returns its id.
-async fn add_ready(base: &str, url: &str) -> String {
+pub(crate) async fn add_ready(base: &str, url: &str) -> String {
     let (_, created) = post(base, url).await;
     let id = created["id"].as_str().expect("id").to_string();
     assert_eq!(
@@ -49,7 +63,7 @@ async fn add_ready(base: &str, url: &str) -> String {
     id
 }
 
-fn served(tmp: &Path) -> (std::path::PathBuf, crate::helpers::GitDaemon) {
+pub(crate) fn served(tmp: &Path) -> (std::path::PathBuf, crate::helpers::GitDaemon) {
     let serve = tmp.join("serve");
     std::fs::create_dir_all(&serve).expect("dir");
     let src = fixture("merges", tmp).join("repo");
@@ -94,7 +108,7 @@ async fn a_pasted_url_is_cloned_served_kept_across_restarts_and_deleted() {
     // The same URL written differently is the same repository.
     let (status, again) = post(&base, &format!("git://127.0.0.1:{}/merges/", d.port)).await;
     assert_eq!((status, again["id"].as_str()), (200, Some(id.as_str())));
-    let (_, list) = get(&format!("{base}/api/repos")).await;
+    let (_, list) = admin_get(&format!("{base}/api/admin/repos")).await;
     assert_eq!(list["repos"].as_array().map(Vec::len), Some(1));
 
     // A restart with the same data directory serves it from disk at once.
@@ -110,6 +124,7 @@ async fn a_pasted_url_is_cloned_served_kept_across_restarts_and_deleted() {
     // Deleting forgets the row, the clone and the session.
     let resp = reqwest::Client::new()
         .delete(format!("{base}/api/repos/{id}"))
+        .bearer_auth(ADMIN_TOKEN)
         .send()
         .await
         .expect("delete");
@@ -198,7 +213,7 @@ async fn refused_urls_get_400_and_start_nothing() {
         .await
         .expect("request");
     assert_eq!(resp.status().as_u16(), 400);
-    let (_, list) = get(&format!("{base}/api/repos")).await;
+    let (_, list) = admin_get(&format!("{base}/api/admin/repos")).await;
     assert_eq!(list["repos"], json!([]), "nothing was stored");
     assert!(!std::path::Path::new("/tmp/gitvista-pwned").exists());
     let repos = data.join("repos");

@@ -236,7 +236,7 @@ fn reads_the_memory_of_a_target_whose_metrics_need_its_admin_token() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let repo = fixture("linear", tmp.path()).join("repo");
     let (server, base) = crate::helpers::spawn_binary_with(&repo, |c| {
-        c.env("GITVISTA_ADMIN_TOKEN", "harness-token");
+        c.env("GITVISTA_ADMIN_TOKEN", "harness-token-0123456789abcdef0123");
     });
     let run = |token: Option<&str>| {
         let json = tmp.path().join("report.json");
@@ -263,7 +263,7 @@ fn reads_the_memory_of_a_target_whose_metrics_need_its_admin_token() {
     let (without, stderr) = run(None);
     assert_eq!(without["serverRssBytes"]["idle"], 0, "{without:#}");
     assert!(stderr.contains("--admin-token"), "{stderr}");
-    let (with, _) = run(Some("harness-token"));
+    let (with, _) = run(Some("harness-token-0123456789abcdef0123"));
     assert!(num(&with["serverRssBytes"]["idle"]) > 1e6, "{with:#}");
     assert_eq!(with["viewers"]["connected"], 5);
     drop(server);

@@ -4,7 +4,7 @@ use std::process::Command;
 
 use crate::helpers::fixture;
 
-const SECRET: &str = "log-secret-admin-token-7f3a";
+const SECRET: &str = "log-secret-admin-token-7f3a-0123456789";
 
 #[actix_rt::test]
 async fn json_logs_have_a_span_per_request_and_never_the_admin_token() {

@@ -2,6 +2,7 @@
 
 mod admin;
 mod api;
+mod attacks;
 mod deploy;
 mod helpers;
 mod hosted;

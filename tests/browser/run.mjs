@@ -99,14 +99,20 @@ async function openPage(context, url) {
 /** The y (CSS px, relative to the canvas) of row r's centre. */
 const rowY = (page, r) => page.evaluate((row) => row * window.view.rowH - window.view.top + window.view.rowH / 2, r);
 
-const profile = mkdtempSync(path.join(tmpdir(), 'gitvista-chromium-'));
-const context = await chromium.launchPersistentContext(profile, {
-  executablePath: chromiumPath,
-  headless: true,
-  viewport: { width: 1280, height: 800 },
-  args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
-    '--no-first-run', '--disable-sync', '--disable-quic'],
-});
+/** A Chromium with a fresh profile of its own (its own cookies and storage). */
+const profiles = [];
+function launchBrowser(viewport = { width: 1280, height: 800 }) {
+  const dir = mkdtempSync(path.join(tmpdir(), 'gitvista-chromium-'));
+  profiles.push(dir);
+  return chromium.launchPersistentContext(dir, {
+    executablePath: chromiumPath,
+    headless: true,
+    viewport,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
+      '--no-first-run', '--disable-sync', '--disable-quic'],
+  });
+}
+const context = await launchBrowser();
 
 context.on('page', (page) => {
   page.on('pageerror', (e) => pageErrors.push(String(e)));
@@ -357,7 +363,7 @@ try {
     await page.close();
   });
   await check('admin: signs in with the token, shows sessions, evicts one', async () => {
-    const adminBase = await serve(merges, undefined, { GITVISTA_ADMIN_TOKEN: 'browser-admin-token' });
+    const adminBase = await serve(merges, undefined, { GITVISTA_ADMIN_TOKEN: 'browser-admin-token-0123456789abcdef' });
     await (await fetch(`${adminBase}/api/repos/local/repository`)).json();
     const page = await context.newPage();
     await page.goto(`${adminBase}/admin`);
@@ -365,7 +371,7 @@ try {
     await page.fill('#token', 'wrong');
     await page.click('#login button');
     await page.waitForSelector('#message:not([hidden])');
-    await page.fill('#token', 'browser-admin-token');
+    await page.fill('#token', 'browser-admin-token-0123456789abcdef');
     await page.click('#login button');
     await page.waitForSelector('#sessions tr[data-id="local"]');
     assert.match(await page.textContent('#sessions tr[data-id="local"]'), /local/);
@@ -390,7 +396,7 @@ try {
   const daemon = spawn('git', ['daemon', '--export-all', '--reuseaddr', '--listen=127.0.0.1', `--port=${port}`, `--base-path=${remotes}`, remotes], { stdio: 'ignore', detached: true });
   servers.push({ kill: () => { try { process.kill(-daemon.pid, 'SIGKILL'); } catch { /* gone */ } } });
   await new Promise((r) => setTimeout(r, 500));
-  const hostedBase = await serve(null, ['serve', '--port', '0', '--data-dir', path.join(work, 'hosted-data'), '--allowed-hosts', '127.0.0.1'], { GITVISTA_ADMIN_TOKEN: 'browser-admin-token' });
+  const hostedBase = await serve(null, ['serve', '--port', '0', '--data-dir', path.join(work, 'hosted-data'), '--allowed-hosts', '127.0.0.1'], { GITVISTA_ADMIN_TOKEN: 'browser-admin-token-0123456789abcdef' });
 
   await check('hosted: a pasted URL clones, shows progress, then the graph; refusals say why', async () => {
     const page = await context.newPage();
@@ -422,7 +428,7 @@ try {
     const page = await context.newPage();
     await page.goto(`${hostedBase}/admin`);
     await page.waitForSelector('#login:not([hidden])');
-    await page.fill('#token', 'browser-admin-token');
+    await page.fill('#token', 'browser-admin-token-0123456789abcdef');
     await page.click('#login button');
     await page.waitForSelector('#sessions tr[data-id] .state-badge.ready');
     assert.match(await page.textContent('#sessions tr[data-id]'), new RegExp(`git://127.0.0.1:${port}/merges`));
@@ -436,12 +442,40 @@ try {
     await page.close();
   });
 
-  await check('hosted: the dashboard lists repositories and deletes one', async () => {
+  await check('hosted: a visitor sees what this browser viewed and no Delete; an admin deletes', async () => {
+    // A visitor in a browser of their own: no admin cookie, no history yet.
+    const visitor = await launchBrowser({ width: 1400, height: 900 });
+    const vpage = await visitor.newPage();
+    vpage.on('pageerror', (e) => pageErrors.push(e.message));
+    await vpage.goto(hostedBase + '/dashboard');
+    await vpage.waitForSelector('body[data-ready="true"]');
+    assert.equal(await vpage.locator('#rows tr[data-id]').count(), 0, 'a new browser lists nothing');
+    const deleted = await vpage.evaluate(async () => (await fetch('/api/repos')).json());
+    assert.deepEqual(deleted.repos, [], 'the full list is not for visitors');
+    // Once it viewed the graph, its dashboard lists that repository, without a Delete button.
+    await vpage.goto(hostedBase + '/');
+    await vpage.fill('#url', `git://127.0.0.1:${port}/merges.git`);
+    await vpage.click('#paste button');
+    await vpage.waitForURL(/\/r\/[0-9a-f]{16}$/);
+    await vpage.waitForSelector('body[data-ready="true"]', { timeout: 30000 });
+    await vpage.goto(hostedBase + '/dashboard');
+    await vpage.waitForSelector('#rows tr[data-id] .state-badge.ready');
+    assert.equal(await vpage.locator('button.danger').count(), 0, 'no Delete for visitors');
+    assert.equal(await vpage.getAttribute('body', 'data-admin'), 'false');
+    assert.match(await vpage.textContent('#who'), /admin sign-in/);
+    await screenshot(vpage, 'hosted-dashboard-visitor');
+    const id = await vpage.getAttribute('#rows tr[data-id]', 'data-id');
+    const status = await vpage.evaluate(async (rid) => (await fetch(`/api/repos/${rid}`, { method: 'DELETE' })).status, id);
+    assert.equal(status, 401, 'a visitor cannot delete, even by hand');
+    await visitor.close();
+
+    // The admin (signed in by the previous check) sees every repository and deletes one.
     const page = await context.newPage();
     page.on('dialog', (d) => d.accept());
     await page.goto(hostedBase + '/dashboard');
     await page.waitForSelector('body[data-ready="true"]');
     await page.waitForSelector('#rows tr[data-id] .state-badge.ready');
+    assert.equal(await page.getAttribute('body', 'data-admin'), 'true');
     await screenshot(page, 'hosted-dashboard');
     await page.click('#rows tr[data-id] button.danger');
     await page.waitForFunction(() => document.querySelectorAll('#rows tr[data-id]').length === 0);
@@ -451,7 +485,7 @@ try {
   await context.close();
   for (const s of servers) s.kill();
   rmSync(work, { recursive: true, force: true });
-  rmSync(profile, { recursive: true, force: true });
+  for (const dir of profiles) rmSync(dir, { recursive: true, force: true });
 }
 
 const failed = results.filter((r) => !r.ok);

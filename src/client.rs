@@ -1,0 +1,420 @@
+//! Who is asking: the address a request came from, reduced to what one client controls, and the
+//! per-client budgets keyed by it.
+//!
+//! The address is the socket's peer unless a [`TrustedProxy`] is configured
+//! (`GITVISTA_TRUSTED_PROXY`) and the peer is one of its addresses: then it is the address the
+//! proxy wrote into its header (`Fly-Client-IP`, or the right-most untrusted entry of
+//! `X-Forwarded-For`). A [`ClientKey`] is that address with an IPv6 address cut to its /64: one
+//! subscriber gets a whole /64, so keying on /128 would give every attacker 2^64 budgets.
+//!
+//! [`RateLimiter`] holds a token bucket per key in a bounded cache that forgets cold buckets one
+//! at a time (never all at once, which would reset everyone). [`Gauge`] counts what a key holds
+//! open (WebSockets, queued jobs) with a guard that gives it back when dropped.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use actix_web::HttpRequest;
+use ipnet::IpNet;
+
+/// A proxy whose header names the client: `HEADER` (trusted from any peer: only for servers
+/// reachable through the proxy alone, such as Fly's `Fly-Client-IP`) or `HEADER@NET,NET...`
+/// (trusted only from peers in those networks, e.g. `X-Forwarded-For@10.0.0.0/8,fdaa::/16`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrustedProxy {
+    /// The header, lowercased.
+    header: String,
+    /// Peers whose header is believed; empty: every peer.
+    from: Vec<IpNet>,
+}
+
+impl std::str::FromStr for TrustedProxy {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (header, from) = match s.trim().split_once('@') {
+            Some((h, nets)) => (h.trim(), Some(nets)),
+            None => (s.trim(), None),
+        };
+        if header.is_empty()
+            || !header
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return Err(format!(
+                "GITVISTA_TRUSTED_PROXY: {header:?} is not a header name (e.g. Fly-Client-IP or X-Forwarded-For@10.0.0.0/8)"
+            ));
+        }
+        let mut nets = Vec::new();
+        for n in from.iter().flat_map(|f| f.split(',')).map(str::trim) {
+            if n.is_empty() {
+                continue;
+            }
+            let net = n
+                .parse::<IpNet>()
+                .or_else(|_| n.parse::<IpAddr>().map(IpNet::from))
+                .map_err(|_| {
+                    format!("GITVISTA_TRUSTED_PROXY: {n:?} is not an address or network")
+                })?;
+            nets.push(net);
+        }
+        if from.is_some() && nets.is_empty() {
+            return Err("GITVISTA_TRUSTED_PROXY: no proxy addresses after '@'".into());
+        }
+        Ok(TrustedProxy {
+            header: header.to_ascii_lowercase(),
+            from: nets,
+        })
+    }
+}
+
+impl TrustedProxy {
+    fn trusts(&self, peer: IpAddr) -> bool {
+        self.from.is_empty() || self.from.iter().any(|n| n.contains(&peer))
+    }
+
+    fn listed(&self, addr: IpAddr) -> bool {
+        self.from.iter().any(|n| n.contains(&addr))
+    }
+}
+
+/// The client's address: the proxy's word for it when the peer is the trusted proxy, else the
+/// socket peer. `None` only for requests without a peer (tests calling handlers directly).
+pub fn client_addr(req: &HttpRequest, proxy: Option<&TrustedProxy>) -> Option<IpAddr> {
+    let peer = req.peer_addr()?.ip();
+    let Some(proxy) = proxy.filter(|p| p.trusts(peer)) else {
+        return Some(peer);
+    };
+    // Every value of the header, in order, then its comma-separated entries right to left: the
+    // right-most entries were written by the proxies we trust, the left ones by whoever asked.
+    let entries: Vec<&str> = req
+        .headers()
+        .get_all(proxy.header.as_str())
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .collect();
+    entries
+        .iter()
+        .rev()
+        .filter_map(|e| parse_entry(e))
+        .find(|a| !proxy.listed(*a))
+        .or(Some(peer))
+}
+
+/// One entry of a forwarding header: `1.2.3.4`, `1.2.3.4:567`, `2001:db8::1`, `[2001:db8::1]:567`.
+fn parse_entry(e: &str) -> Option<IpAddr> {
+    if let Ok(a) = e.parse::<IpAddr>() {
+        return Some(a);
+    }
+    if let Ok(sa) = e.parse::<std::net::SocketAddr>() {
+        return Some(sa.ip());
+    }
+    e.trim_matches(['[', ']']).parse().ok()
+}
+
+/// What one client controls: an IPv4 address, or an IPv6 /64 (IPv4-mapped addresses count as
+/// their IPv4 address).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ClientKey(IpAddr);
+
+impl ClientKey {
+    /// The key of `addr`.
+    pub fn of(addr: IpAddr) -> ClientKey {
+        match addr {
+            IpAddr::V4(_) => ClientKey(addr),
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => ClientKey(IpAddr::V4(v4)),
+                None => {
+                    let bits = u128::from(v6) & !((1u128 << 64) - 1);
+                    ClientKey(IpAddr::V6(bits.into()))
+                }
+            },
+        }
+    }
+
+    /// The key of the client behind `req` (`None` without a peer).
+    pub fn of_request(req: &HttpRequest, proxy: Option<&TrustedProxy>) -> Option<ClientKey> {
+        client_addr(req, proxy).map(ClientKey::of)
+    }
+}
+
+impl std::fmt::Display for ClientKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            IpAddr::V4(a) => write!(f, "{a}"),
+            IpAddr::V6(a) => write!(f, "{a}/64"),
+        }
+    }
+}
+
+/// Most buckets a [`RateLimiter`] remembers; colder ones are forgotten one at a time (a
+/// forgotten bucket is a full one, so forgetting only ever errs towards letting a client in).
+pub const MAX_BUCKETS: usize = 10_000;
+
+#[derive(Debug, Clone, Copy)]
+struct Bucket {
+    tokens: f64,
+    at: Instant,
+}
+
+/// Token buckets per client: `per_minute` tokens a minute, bursts up to `burst`.
+pub struct RateLimiter {
+    rate: f64,
+    burst: f64,
+    buckets: Mutex<quick_cache::unsync::Cache<ClientKey, Bucket>>,
+}
+
+impl std::fmt::Debug for RateLimiter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RateLimiter")
+            .field("per_minute", &(self.rate * 60.0))
+            .field("burst", &self.burst)
+            .finish()
+    }
+}
+
+impl RateLimiter {
+    /// `per_minute` a minute with bursts of `burst`, remembering at most `capacity` clients.
+    pub fn new(per_minute: u32, burst: u32, capacity: usize) -> RateLimiter {
+        RateLimiter {
+            rate: f64::from(per_minute.max(1)) / 60.0,
+            burst: f64::from(burst.max(1)),
+            buckets: Mutex::new(quick_cache::unsync::Cache::new(capacity.max(1))),
+        }
+    }
+
+    /// Takes one token from `key`'s bucket; `Err(seconds)` until the next one when it is empty.
+    pub fn take(&self, key: ClientKey) -> Result<(), u64> {
+        self.take_n(key, 1.0)
+    }
+
+    /// Takes `cost` tokens (expensive requests cost more); `Err(seconds)` until they are there.
+    pub fn take_n(&self, key: ClientKey, cost: f64) -> Result<(), u64> {
+        let now = Instant::now();
+        let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        let burst = self.burst;
+        let slot = buckets.get_mut_or_insert_with(&key, || {
+            Ok::<_, std::convert::Infallible>(Bucket {
+                tokens: burst,
+                at: now,
+            })
+        });
+        let Ok(Some(mut bucket)) = slot else {
+            // Not admitted to the cache: a client we know nothing of has a full bucket.
+            return Ok(());
+        };
+        let b = &mut *bucket;
+        b.tokens = (b.tokens + now.duration_since(b.at).as_secs_f64() * self.rate).min(burst);
+        b.at = now;
+        if b.tokens >= cost {
+            b.tokens -= cost;
+            Ok(())
+        } else {
+            Err(((cost - b.tokens) / self.rate).ceil().max(1.0) as u64)
+        }
+    }
+
+    /// Clients remembered now.
+    pub fn len(&self) -> usize {
+        self.buckets.lock().map(|b| b.len()).unwrap_or(0)
+    }
+
+    /// Whether no client is remembered.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Counts what each client holds open, up to `limit` each.
+#[derive(Debug)]
+pub struct Gauge {
+    limit: usize,
+    held: Arc<Mutex<HashMap<ClientKey, usize>>>,
+}
+
+/// One unit a client holds; given back when dropped.
+#[derive(Debug)]
+pub struct Held {
+    key: ClientKey,
+    held: Arc<Mutex<HashMap<ClientKey, usize>>>,
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = held.get_mut(&self.key) {
+            *n -= 1;
+            if *n == 0 {
+                held.remove(&self.key);
+            }
+        }
+    }
+}
+
+impl Gauge {
+    /// At most `limit` per client.
+    pub fn new(limit: usize) -> Gauge {
+        Gauge {
+            limit,
+            held: Arc::default(),
+        }
+    }
+
+    /// One more for `key`, or `None` when it holds `limit` already.
+    pub fn acquire(&self, key: ClientKey) -> Option<Held> {
+        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        let n = held.entry(key).or_insert(0);
+        if *n >= self.limit {
+            return None;
+        }
+        *n += 1;
+        Some(Held {
+            key,
+            held: Arc::clone(&self.held),
+        })
+    }
+
+    /// What `key` holds now.
+    pub fn count(&self, key: ClientKey) -> usize {
+        self.held
+            .lock()
+            .map(|h| h.get(&key).copied().unwrap_or(0))
+            .unwrap_or(0)
+    }
+}
+
+/// Everything keyed by client a server holds.
+#[derive(Debug)]
+pub struct Clients {
+    /// The proxy whose header names clients, if any.
+    pub proxy: Option<TrustedProxy>,
+    /// WebSockets open per client.
+    pub websockets: Gauge,
+    /// Admin sign-in attempts per client: 5 a minute, in bursts of 5.
+    pub admin_logins: RateLimiter,
+}
+
+impl Clients {
+    /// Budgets for a server whose clients may each hold `websockets` sockets.
+    pub fn new(proxy: Option<TrustedProxy>, websockets: usize) -> Clients {
+        Clients {
+            proxy,
+            websockets: Gauge::new(websockets),
+            admin_logins: RateLimiter::new(5, 5, MAX_BUCKETS),
+        }
+    }
+
+    /// The key of the client behind `req` (`None` without a peer).
+    pub fn key(&self, req: &HttpRequest) -> Option<ClientKey> {
+        ClientKey::of_request(req, self.proxy.as_ref())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::test::TestRequest;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().expect("address")
+    }
+
+    #[test]
+    fn ipv6_clients_are_keyed_by_their_64_and_mapped_v4_by_the_v4() {
+        assert_eq!(
+            ClientKey::of(ip("2001:db8:1:2:aaaa::1")),
+            ClientKey::of(ip("2001:db8:1:2:ffff:ffff:ffff:ffff"))
+        );
+        assert_ne!(
+            ClientKey::of(ip("2001:db8:1:2::1")),
+            ClientKey::of(ip("2001:db8:1:3::1"))
+        );
+        assert_eq!(
+            ClientKey::of(ip("::ffff:192.0.2.7")),
+            ClientKey::of(ip("192.0.2.7"))
+        );
+        assert_eq!(
+            ClientKey::of(ip("2001:db8:1:2::9")).to_string(),
+            "2001:db8:1:2::/64"
+        );
+    }
+
+    #[test]
+    fn the_proxy_header_counts_only_from_the_proxy() {
+        let xff: TrustedProxy = "X-Forwarded-For@10.0.0.0/8".parse().expect("parses");
+        let via_proxy = TestRequest::default()
+            .peer_addr("10.1.2.3:4000".parse().expect("sa"))
+            .insert_header(("X-Forwarded-For", "6.6.6.6, 203.0.113.9, 10.9.9.9"))
+            .to_http_request();
+        // The right-most address the trusted proxies did not write: 6.6.6.6 was the client's lie.
+        assert_eq!(client_addr(&via_proxy, Some(&xff)), Some(ip("203.0.113.9")));
+        let direct = TestRequest::default()
+            .peer_addr("198.51.100.1:4000".parse().expect("sa"))
+            .insert_header(("X-Forwarded-For", "203.0.113.9"))
+            .to_http_request();
+        assert_eq!(client_addr(&direct, Some(&xff)), Some(ip("198.51.100.1")));
+        assert_eq!(client_addr(&direct, None), Some(ip("198.51.100.1")));
+        let fly: TrustedProxy = "Fly-Client-IP".parse().expect("parses");
+        let behind_fly = TestRequest::default()
+            .peer_addr("172.16.0.2:4000".parse().expect("sa"))
+            .insert_header(("Fly-Client-IP", "2001:db8::5"))
+            .to_http_request();
+        assert_eq!(
+            client_addr(&behind_fly, Some(&fly)),
+            Some(ip("2001:db8::5"))
+        );
+        let garbage = TestRequest::default()
+            .peer_addr("172.16.0.2:4000".parse().expect("sa"))
+            .insert_header(("Fly-Client-IP", "not-an-address"))
+            .to_http_request();
+        assert_eq!(client_addr(&garbage, Some(&fly)), Some(ip("172.16.0.2")));
+        for bad in [
+            "",
+            "X Forwarded",
+            "X-Forwarded-For@",
+            "X-Forwarded-For@nonsense",
+        ] {
+            assert!(bad.parse::<TrustedProxy>().is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_flood_of_new_clients_forgets_buckets_one_at_a_time() {
+        // Regression: the map was cleared whole at 10,000 addresses, resetting everyone.
+        let limiter = RateLimiter::new(1, 2, 100);
+        let victim = ClientKey::of(ip("192.0.2.1"));
+        for _ in 0..5 {
+            let _ = limiter.take(victim);
+        }
+        assert!(limiter.take(victim).is_err(), "the victim spent its burst");
+        for i in 0..10_000u32 {
+            let _ = limiter.take(ClientKey::of(IpAddr::V4(i.into())));
+            // A client that keeps asking stays remembered (it is the frequent one).
+            if i % 50 == 0 {
+                let _ = limiter.take(victim);
+            }
+        }
+        assert!(limiter.len() <= 100, "{} buckets", limiter.len());
+        assert!(
+            limiter.take(victim).is_err(),
+            "a busy client's empty bucket survives a flood of new ones"
+        );
+    }
+
+    #[test]
+    fn a_gauge_gives_back_on_drop() {
+        let g = Gauge::new(2);
+        let k = ClientKey::of(ip("192.0.2.1"));
+        let a = g.acquire(k).expect("one");
+        let b = g.acquire(k).expect("two");
+        assert!(g.acquire(k).is_none());
+        assert!(g.acquire(ClientKey::of(ip("192.0.2.2"))).is_some());
+        drop(a);
+        assert_eq!(g.count(k), 1);
+        let _c = g.acquire(k).expect("room again");
+        drop(b);
+    }
+}

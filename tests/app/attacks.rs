@@ -1,0 +1,570 @@
+//! Hosted and local mode tried as an attacker would: each test performs one attack against the
+//! real server and checks it fails with the documented error while everything else stays served.
+
+use std::io::{Read, Write};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use serde_json::{Value, json};
+
+use crate::helpers::{
+    ADMIN_TOKEN, fixture, spawn_app_with, spawn_binary_with, spawn_hosted, spawn_serve_binary,
+    test_ws,
+};
+use crate::hosted::{add_ready, get, served};
+
+async fn send(req: reqwest::RequestBuilder) -> (u16, Value) {
+    let resp = req.send().await.expect("request");
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+#[actix_rt::test]
+async fn visitors_cannot_delete_list_or_act_from_another_site() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (_serve, d) = served(tmp.path());
+    let data = tmp.path().join("data");
+    let (port, _stopper, _server) = spawn_hosted(&data, None).await;
+    let base = format!("http://127.0.0.1:{port}");
+    let id = add_ready(&base, &format!("git://127.0.0.1:{}/merges", d.port)).await;
+    let client = reqwest::Client::new();
+
+    // Many DELETEs without the token: every one refused, nothing lost.
+    for _ in 0..25 {
+        let (status, body) = send(client.delete(format!("{base}/api/repos/{id}"))).await;
+        assert_eq!((status, body["code"].as_str()), (401, Some("unauthorized")));
+    }
+    assert!(data.join("repos").join(&id).join("HEAD").is_file());
+    let (status, _) = get(&format!("{base}/api/repos/{id}/graph?limit=5")).await;
+    assert_eq!(status, 200, "still served");
+
+    // The full list is an admin's; visitors get what they name, and nothing by default.
+    let (_, list) = get(&format!("{base}/api/repos")).await;
+    assert_eq!(list["repos"], json!([]));
+    let (_, list) = get(&format!("{base}/api/repos?ids={id},0123456789abcdef")).await;
+    assert_eq!(list["repos"].as_array().map(Vec::len), Some(1), "{list}");
+    assert_eq!(list["repos"][0]["id"], id.as_str());
+    let (status, _) = get(&format!("{base}/api/repos?ids=../../etc")).await;
+    assert_eq!(status, 400);
+    let (status, _) = get(&format!("{base}/api/admin/repos")).await;
+    assert_eq!(status, 401);
+
+    // A page on another site cannot make an admin's browser act: Origin and Sec-Fetch-Site.
+    let from_elsewhere = [
+        ("origin", "https://evil.example"),
+        ("origin", "null"),
+        ("sec-fetch-site", "cross-site"),
+        ("sec-fetch-site", "same-site"),
+    ];
+    for (header, value) in from_elsewhere {
+        let (status, body) = send(
+            client
+                .delete(format!("{base}/api/repos/{id}"))
+                .bearer_auth(ADMIN_TOKEN)
+                .header(header, value),
+        )
+        .await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (403, Some("forbidden")),
+            "{header}: {value}"
+        );
+        let (status, _) = send(
+            client
+                .post(format!("{base}/api/admin/repos/{id}/evict"))
+                .bearer_auth(ADMIN_TOKEN)
+                .header(header, value),
+        )
+        .await;
+        assert_eq!(status, 403, "admin action with {header}: {value}");
+        let (status, _) = send(
+            client
+                .post(format!("{base}/api/repos"))
+                .header(header, value)
+                .json(&json!({ "url": format!("git://127.0.0.1:{}/other", d.port) })),
+        )
+        .await;
+        assert_eq!(status, 403, "paste with {header}: {value}");
+    }
+    let (_, all) = send(
+        client
+            .get(format!("{base}/api/admin/repos"))
+            .bearer_auth(ADMIN_TOKEN),
+    )
+    .await;
+    assert_eq!(all["repos"].as_array().map(Vec::len), Some(1), "{all}");
+
+    // The server's own pages may: same Origin, or Sec-Fetch-Site same-origin.
+    let (status, _) = send(
+        client
+            .delete(format!("{base}/api/repos/{id}"))
+            .bearer_auth(ADMIN_TOKEN)
+            .header("origin", &base)
+            .header("sec-fetch-site", "same-origin"),
+    )
+    .await;
+    assert_eq!(status, 204);
+    assert!(!data.join("repos").join(&id).exists());
+}
+
+#[actix_rt::test]
+async fn local_mode_refuses_a_rebound_host_for_files_and_websockets() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let repo = fixture("linear", tmp.path()).join("repo");
+    std::fs::write(repo.join(".gitignore"), ".env\n").expect("write");
+    std::fs::write(repo.join(".env"), "API_KEY=hunter2\n").expect("write");
+    let (port, _stopper, _server) = spawn_app_with(&repo, test_ws()).await;
+    let client = reqwest::Client::new();
+    let diff = format!("http://127.0.0.1:{port}/api/repos/local/working-tree/diff?path=.env");
+    for host in [
+        format!("rebind.attacker.example:{port}"),
+        format!("localhost.attacker.example:{port}"),
+        "127.0.0.1".to_string(),
+        format!("127.0.0.1:{}", port.wrapping_add(1)),
+    ] {
+        let resp = client
+            .get(&diff)
+            .header("host", &host)
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(resp.status().as_u16(), 403, "{host}");
+        let text = resp.text().await.expect("body");
+        assert!(!text.contains("hunter2"), "{host}: {text}");
+        let body: Value = serde_json::from_str(&text).expect("JSON error");
+        assert_eq!(body["code"], "forbidden");
+    }
+    for host in [format!("127.0.0.1:{port}"), format!("localhost:{port}")] {
+        let resp = client
+            .get(format!(
+                "http://127.0.0.1:{port}/api/repos/local/repository"
+            ))
+            .header("host", &host)
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(resp.status().as_u16(), 200, "{host}");
+    }
+    // The WebSocket too, even with an Origin that matches the rebound Host.
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut req = format!("ws://127.0.0.1:{port}/api/repos/local/ws")
+        .into_client_request()
+        .expect("request");
+    let evil = format!("rebind.attacker.example:{port}");
+    req.headers_mut()
+        .insert("host", evil.parse().expect("header"));
+    req.headers_mut()
+        .insert("origin", format!("http://{evil}").parse().expect("header"));
+    match tokio_tungstenite::connect_async(req).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => {
+            assert_eq!(resp.status().as_u16(), 403)
+        }
+        other => panic!("a rebound WebSocket was accepted: {:?}", other.map(|_| ())),
+    }
+}
+
+#[actix_rt::test]
+async fn admin_sign_in_is_rate_limited_expires_signs_out_and_needs_a_long_token() {
+    // A short token is refused at start-up, with a sentence.
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let repo = fixture("linear", tmp.path()).join("repo");
+    let mut config = gitvista::config::Config::new(
+        "127.0.0.1".parse().expect("ip"),
+        0,
+        gitvista::config::Mode::Local {
+            repo_path: repo.clone(),
+        },
+    );
+    config.admin_token = Some("short-token".into());
+    let err = gitvista::startup::Application::build(config)
+        .await
+        .expect_err("a short token is refused");
+    assert!(err.to_string().contains("at least 32"), "{err}");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_gitvista"))
+        .args(["open", "--no-browser", "--port", "0"])
+        .arg(&repo)
+        .env("GITVISTA_ADMIN_TOKEN", "hunter2")
+        .output()
+        .expect("runs");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("GITVISTA_ADMIN_TOKEN") && stderr.contains("at least 32"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("hunter2"), "the token is never printed");
+
+    // Behind https (the public URL says so), the cookie is Secure, with a lifetime.
+    let (_child, base) = spawn_binary_with(&repo, |c| {
+        c.env("GITVISTA_ADMIN_TOKEN", ADMIN_TOKEN)
+            .env("GITVISTA_PUBLIC_URL", "https://gitvista.example");
+    });
+    let client = reqwest::Client::new();
+    let login = |token: &'static str| {
+        client
+            .post(format!("{base}/api/admin/login"))
+            .json(&json!({ "token": token }))
+            .send()
+    };
+    let resp = login(ADMIN_TOKEN).await.expect("login");
+    assert_eq!(resp.status().as_u16(), 204);
+    let cookie = resp
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .expect("a cookie")
+        .to_string();
+    for part in [
+        "HttpOnly",
+        "SameSite=Strict",
+        "Secure",
+        "Max-Age=43200",
+        "Path=/",
+    ] {
+        assert!(cookie.contains(part), "{part} in {cookie}");
+    }
+    let value = cookie.split(';').next().expect("pair").to_string();
+    let (status, _) = send(
+        client
+            .get(format!("{base}/api/admin/sessions"))
+            .header("cookie", &value),
+    )
+    .await;
+    assert_eq!(status, 200);
+    // Signing out clears it.
+    let resp = client
+        .post(format!("{base}/api/admin/logout"))
+        .header("cookie", &value)
+        .send()
+        .await
+        .expect("logout");
+    assert_eq!(resp.status().as_u16(), 204);
+    let cleared = resp
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .expect("a clearing cookie");
+    assert!(
+        cleared.starts_with("gitvista_admin=;") && cleared.contains("Max-Age=0"),
+        "{cleared}"
+    );
+
+    // Guessing: five attempts a minute, then 429 with Retry-After, even for the right token.
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        statuses.push(login("wrong-guess").await.expect("login").status().as_u16());
+    }
+    let limited = login(ADMIN_TOKEN).await.expect("login");
+    let status = limited.status().as_u16();
+    assert!(limited.headers().contains_key("retry-after"));
+    assert_eq!(statuses, [401, 401, 401, 401]);
+    assert_eq!(status, 429, "the sixth attempt within a minute");
+
+    // Plain http without a public URL: no Secure (the browser would drop the cookie).
+    let (_child, base) = spawn_binary_with(&repo, |c| {
+        c.env("GITVISTA_ADMIN_TOKEN", ADMIN_TOKEN);
+    });
+    let resp = reqwest::Client::new()
+        .post(format!("{base}/api/admin/login"))
+        .json(&json!({ "token": ADMIN_TOKEN }))
+        .send()
+        .await
+        .expect("login");
+    let cookie = resp
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    assert!(
+        cookie.contains("HttpOnly") && !cookie.contains("Secure"),
+        "{cookie}"
+    );
+}
+
+/// Opens a raw WebSocket to `path` on `port` (the handshake by hand, so frames can lie).
+fn raw_socket(port: u16, path: &str) -> std::net::TcpStream {
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    .expect("handshake");
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        s.read_exact(&mut byte).expect("response");
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&head);
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    s
+}
+
+/// A masked client frame header: `fin`, `opcode`, payload `len` (mask key zero).
+fn frame_header(fin: bool, opcode: u8, len: u64) -> Vec<u8> {
+    let mut h = vec![(if fin { 0x80 } else { 0 }) | opcode];
+    if len < 126 {
+        h.push(0x80 | len as u8);
+    } else if len <= 0xffff {
+        h.push(0x80 | 126);
+        h.extend((len as u16).to_be_bytes());
+    } else {
+        h.push(0x80 | 127);
+        h.extend(len.to_be_bytes());
+    }
+    h.extend([0, 0, 0, 0]);
+    h
+}
+
+/// Reads server frames until a close; answers its code (`None` if the socket ended without one).
+fn close_code_raw(s: &mut std::net::TcpStream) -> Option<u16> {
+    loop {
+        let mut h = [0u8; 2];
+        s.read_exact(&mut h).ok()?;
+        let len = match h[1] & 0x7f {
+            126 => {
+                let mut b = [0u8; 2];
+                s.read_exact(&mut b).ok()?;
+                u64::from(u16::from_be_bytes(b))
+            }
+            127 => {
+                let mut b = [0u8; 8];
+                s.read_exact(&mut b).ok()?;
+                u64::from_be_bytes(b)
+            }
+            n => u64::from(n),
+        };
+        let mut payload = vec![0u8; len as usize];
+        s.read_exact(&mut payload).ok()?;
+        if h[0] & 0x0f == 8 {
+            return payload.get(..2).map(|c| u16::from_be_bytes([c[0], c[1]]));
+        }
+    }
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .expect("status")
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS")
+}
+
+#[actix_rt::test]
+async fn a_frame_header_declaring_a_terabyte_is_closed_with_1009_before_buffering() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let repo = fixture("linear", tmp.path()).join("repo");
+    let (child, base) = spawn_binary_with(&repo, |_| {});
+    let port: u16 = base
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("port");
+    reqwest::get(format!("{base}/api/repos/local/repository"))
+        .await
+        .expect("load");
+    let pid = child.id();
+    let baseline = rss_kib(pid);
+    let attack = tokio::task::spawn_blocking(move || {
+        let mut results = Vec::new();
+        // Four sockets, each announcing 2^40 bytes of text and then streaming 64 MiB of it.
+        for _ in 0..4 {
+            let mut s = raw_socket(port, "/api/repos/local/ws");
+            s.write_all(&frame_header(true, 1, 1 << 40))
+                .expect("header");
+            let chunk = vec![b'a'; 1 << 20];
+            let mut sent = 0usize;
+            for _ in 0..64 {
+                if s.write_all(&chunk).is_err() {
+                    break;
+                }
+                sent += chunk.len();
+            }
+            results.push((close_code_raw(&mut s), sent));
+        }
+        // A fragmented message whose parts are each small but whose sum is not.
+        let mut s = raw_socket(port, "/api/repos/local/ws");
+        let part = vec![b'a'; 40 * 1024];
+        s.write_all(&frame_header(false, 1, part.len() as u64))
+            .expect("first");
+        s.write_all(&part).expect("payload");
+        let _ = s.write_all(&frame_header(true, 0, part.len() as u64));
+        let _ = s.write_all(&part);
+        results.push((close_code_raw(&mut s), 0));
+        results
+    })
+    .await
+    .expect("attack");
+    let after = rss_kib(pid);
+    for (code, sent) in &attack {
+        // The close may be lost if the server reset the connection while we still wrote; either
+        // way it must not have read the 64 MiB.
+        assert!(
+            matches!(code, Some(1009) | None),
+            "closed with {code:?} after {sent} bytes"
+        );
+    }
+    assert!(
+        attack.iter().any(|(code, _)| *code == Some(1009)),
+        "at least one socket read its 1009: {attack:?}"
+    );
+    assert!(
+        after < baseline + 32 * 1024,
+        "RSS grew from {baseline} KiB to {after} KiB"
+    );
+    // The server still serves everyone else.
+    let (mut ws, _) =
+        tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{port}/api/repos/local/ws"))
+            .await
+            .expect("a normal viewer connects");
+    let first = tokio::time::timeout(Duration::from_secs(5), ws.next()).await;
+    assert!(matches!(first, Ok(Some(Ok(_)))), "{first:?}");
+}
+
+#[actix_rt::test]
+async fn one_client_cannot_hold_more_websockets_than_its_share() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let repo = fixture("linear", tmp.path()).join("repo");
+    let settings = gitvista::config::WsSettings {
+        per_client: 3,
+        ..gitvista::config::WsSettings::default()
+    };
+    let (port, _stopper, _server) = spawn_app_with(&repo, settings).await;
+    let url = format!("ws://127.0.0.1:{port}/api/repos/local/ws");
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        let (ws, _) = tokio_tungstenite::connect_async(&url)
+            .await
+            .expect("connects");
+        held.push(ws);
+    }
+    match tokio_tungstenite::connect_async(&url).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => {
+            assert_eq!(resp.status().as_u16(), 429);
+            let body: Value =
+                serde_json::from_slice(resp.body().as_deref().unwrap_or_default()).expect("json");
+            assert_eq!(body["code"], "too_many_connections");
+        }
+        other => panic!("a fourth socket was accepted: {:?}", other.map(|_| ())),
+    }
+    // Closing one gives its place back.
+    let mut first = held.remove(0);
+    let _ = first.close(None).await;
+    drop(first);
+    let mut ok = false;
+    for _ in 0..50 {
+        if tokio_tungstenite::connect_async(&url).await.is_ok() {
+            ok = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(ok, "a closed socket frees its place");
+}
+
+/// A remote that accepts connections and never answers (a clone of it hangs until its timeout).
+fn silent_remote() -> u16 {
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = silent.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        while let Ok((s, _)) = silent.accept() {
+            held.push(s);
+            if held.len() > 64 {
+                break;
+            }
+        }
+        std::thread::sleep(Duration::from_secs(120));
+    });
+    port
+}
+
+fn open_fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count())
+}
+
+async fn metric(base: &str, name: &str) -> f64 {
+    let text = reqwest::get(format!("{base}/metrics"))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    text.lines()
+        .find_map(|l| l.strip_prefix(name).and_then(|r| r.strip_prefix(' ')))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+#[actix_rt::test]
+async fn closed_clone_progress_sockets_stop_at_once_and_share_one_feed() {
+    let silent = silent_remote();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("data");
+    let (child, base) = spawn_serve_binary(&data, |c| {
+        c.env("GITVISTA_ALLOWED_HOSTS", "127.0.0.1");
+    });
+    let pid = child.id();
+    let (status, created) =
+        crate::hosted::post(&base, &format!("git://127.0.0.1:{silent}/hang")).await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().expect("id").to_string();
+    let ws_url = format!("{}/api/repos/{id}/ws", base.replacen("http", "ws", 1));
+    // Settle the server's threads and files with one socket first.
+    {
+        let (mut ws, _) = tokio_tungstenite::connect_async(&ws_url).await.expect("ws");
+        let _ = tokio::time::timeout(Duration::from_secs(5), ws.next()).await;
+        let _ = ws.close(None).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let fds_before = open_fds(pid);
+    // 300 progress sockets, 50 at a time, each closed after its first status.
+    for _ in 0..6 {
+        let batch: Vec<_> = (0..50)
+            .map(|_| {
+                let url = ws_url.clone();
+                tokio::spawn(async move {
+                    let (mut ws, _) = tokio_tungstenite::connect_async(&url).await.expect("ws");
+                    let first = tokio::time::timeout(Duration::from_secs(5), ws.next()).await;
+                    let _ = ws.close(None).await;
+                    first.ok().flatten().and_then(Result::ok).is_some()
+                })
+            })
+            .collect();
+        // While a batch is open, one feed serves them all.
+        for b in batch {
+            assert!(b.await.expect("task"), "each socket got its status");
+        }
+    }
+    // Closed sockets end at once: no feed left running, files back to where they were.
+    let mut feeds = f64::NAN;
+    for _ in 0..40 {
+        feeds = metric(&base, "gitvista_progress_feeds").await;
+        if feeds == 0.0 && open_fds(pid) <= fds_before + 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(feeds, 0.0, "a feed still runs for nobody");
+    assert!(
+        open_fds(pid) <= fds_before + 2,
+        "{} files open, {fds_before} before",
+        open_fds(pid)
+    );
+    // An open progress socket is pinged like a viewer's.
+    let (mut ws, _) = tokio_tungstenite::connect_async(&ws_url).await.expect("ws");
+    let mut pinged = false;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(12);
+    while let Ok(Some(Ok(msg))) = tokio::time::timeout_at(deadline, ws.next()).await {
+        if msg.is_ping() {
+            pinged = true;
+            break;
+        }
+    }
+    assert!(pinged, "the progress socket heartbeats");
+    let concurrent = metric(&base, "gitvista_progress_feeds").await;
+    assert_eq!(concurrent, 1.0);
+}
