@@ -123,6 +123,9 @@ pub struct HostedConfig {
     pub posts_per_minute: u32,
     /// Clone this many recent commits first and deepen in the background (`None`: all at once).
     pub initial_depth: Option<u32>,
+    /// How remote host names are resolved for the address checks (the system's resolver; tests
+    /// inject their own).
+    pub resolver: crate::remote::Resolver,
 }
 
 impl HostedConfig {
@@ -145,6 +148,7 @@ impl HostedConfig {
             clone_unused: Duration::from_secs(86_400),
             posts_per_minute: 20,
             initial_depth: Some(2000),
+            resolver: crate::remote::Resolver::default(),
         }
     }
 

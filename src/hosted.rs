@@ -86,11 +86,11 @@ impl Handler<FetchDone> for FetchRecorder {
                     store.set_state(msg.id.as_str(), "ready", None, None)
                 }
                 // The last good clone is still served; the error is shown beside it.
-                Some(e) => store.set_state(
+                Some(e) => store.set_failure(
                     msg.id.as_str(),
                     "ready",
-                    Some(&format!("fetch failed {} time(s): {e}", msg.failures)),
-                    None,
+                    msg.code.unwrap_or("failed"),
+                    &format!("Updating failed {} time(s): {e}", msg.failures),
                 ),
             })
             .await;
@@ -190,7 +190,12 @@ pub struct Hosted {
     /// receiver to hand out copies of; the feed's task holds the sender and ends (removing the
     /// entry) when no socket watches or the clone ended.
     feeds: Mutex<HashMap<String, tokio::sync::watch::Receiver<Option<ProgressStatus>>>>,
+    /// git's own words about the last failed clone per repository (admins only; bounded).
+    details: Mutex<HashMap<String, String>>,
 }
+
+/// Failure details remembered for admins.
+const DETAILS_KEPT: usize = 1000;
 
 /// A repository's clone status as its progress sockets send it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -230,7 +235,16 @@ impl Hosted {
             // Allowlisted hosts may use plain http, git and ssh.
             protocols.extend(["http", "git", "ssh"].map(String::from));
         }
+        // Every git run checks its remote again, resolving the name now and pinning git to the
+        // address it checked (a name can resolve elsewhere than when it was pasted).
+        let target = {
+            let (policy, resolve) = (policy.clone(), config.resolver.0.clone());
+            gitvista_actors::clone_queue::TargetCheck(Arc::new(move |url: &str| {
+                policy.target(url, &resolve).map_err(|e| e.to_string())
+            }))
+        };
         let clone_config = CloneConfig {
+            target: Some(target),
             git: std::path::PathBuf::from("git"),
             concurrency: config.clone_concurrency,
             clone_timeout: config.clone_timeout,
@@ -263,6 +277,7 @@ impl Hosted {
             eviction: std::sync::OnceLock::new(),
             reaped: Mutex::new(Default::default()),
             feeds: Mutex::new(HashMap::new()),
+            details: Mutex::new(HashMap::new()),
         });
         hosted.recover()?;
         let reaper = CloneReaper {
@@ -335,8 +350,25 @@ impl Hosted {
         rx
     }
 
-    /// After a restart: serve ready clones from disk, rerun interrupted clones.
+    /// git's words about recent clone failures, by repository (for admins).
+    pub fn failure_details(&self) -> HashMap<String, String> {
+        self.details.lock().map(|d| d.clone()).unwrap_or_default()
+    }
+
+    /// After a restart: serve ready clones from disk, rerun interrupted clones, and delete
+    /// clones no row names (left by a delete that raced a clone, or by a crash).
     fn recover(self: &Arc<Self>) -> anyhow::Result<()> {
+        let known: std::collections::HashSet<String> =
+            self.store.repos()?.into_iter().map(|r| r.id).collect();
+        if let Ok(rd) = std::fs::read_dir(self.config.data_dir.join("repos")) {
+            for e in rd.flatten() {
+                let name = e.file_name().to_string_lossy().to_string();
+                if !known.contains(&name) {
+                    tracing::warn!(dir = %e.path().display(), "removing a clone with no repository");
+                    let _ = std::fs::remove_dir_all(e.path());
+                }
+            }
+        }
         for repo in self.store.repos_in(&["ready", "fetching"])? {
             let Some(id) = RepoId::parse(&repo.id) else {
                 continue;
@@ -435,6 +467,33 @@ impl Hosted {
             // Serve it before saying it is ready, so a page that sees "ready" finds a session;
             // its first load (which the page needs anyway) gives the commit count.
             let mut commits = 0;
+            if let Err(e) = &result {
+                let mut details = self.details.lock().unwrap_or_else(|e| e.into_inner());
+                if details.len() >= DETAILS_KEPT
+                    && let Some(k) = details.keys().next().cloned()
+                {
+                    details.remove(&k);
+                }
+                details.insert(repo.id.clone(), e.to_string());
+            }
+            // Deleted meanwhile (the delete cancelled the job, or came just after it ended):
+            // nothing is served and nothing stays on disk.
+            let still_known = {
+                let (store, rid) = (self.store.clone(), repo.id.clone());
+                matches!(
+                    actix_web::web::block(move || store.repo(&rid)).await,
+                    Ok(Ok(Some(_)))
+                )
+            };
+            if !still_known {
+                let dir = self.clone_config.repo_dir(&id);
+                let _ = actix_web::web::block(move || std::fs::remove_dir_all(dir)).await;
+                self.cloning
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(&repo.id);
+                return;
+            }
             if result.is_ok() {
                 self.register(&id);
                 commits = self.served_commits(&id).await.unwrap_or(0) as i64;
@@ -450,7 +509,7 @@ impl Hosted {
                     store.touch(&rid)?;
                     store.set_state(&rid, "ready", None, None)
                 }
-                Err(e) => store.set_state(&rid, "error", Some(&e.to_string()), None),
+                Err(e) => store.set_failure(&rid, "error", e.class().code(), &e.public_message()),
             })
             .await;
             // A shallow first clone deepens in the background; the session reloads after it

@@ -12,7 +12,7 @@
 //! The canonical form drops a trailing `/` and `.git`, lowercases the scheme and host and drops a
 //! default port; the repository id is the first 16 hex digits of the SHA-256 of it.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::IpAddr;
 
 use sha2::{Digest, Sha256};
 
@@ -34,6 +34,12 @@ pub enum UrlError {
     /// Contains spaces or control characters.
     #[error("The URL contains spaces or control characters")]
     ControlCharacters,
+    /// Contains Unicode direction controls, which make a URL display as another.
+    #[error("The URL contains invisible text-direction characters; type it plainly")]
+    DirectionControls,
+    /// A port other than the scheme's default, on a host that is not allowlisted.
+    #[error("Port {0} is not accepted; GitVista reaches remotes on their scheme's default port")]
+    Port(u16),
     /// A path on the server's own disk.
     #[error("Local paths and file:// URLs are not accepted; paste the URL of a hosted repository")]
     LocalPath,
@@ -194,59 +200,155 @@ impl Policy {
     }
 }
 
+/// Resolves a host to its addresses (blocking); injectable so tests decide what names mean.
+pub type Resolve = std::sync::Arc<dyn Fn(&str, u16) -> std::io::Result<Vec<IpAddr>> + Send + Sync>;
+
+impl Policy {
+    /// What git may connect to for `url` (a canonical URL this policy accepted before): the host
+    /// is resolved now, each address checked (unless the host is allowlisted), and git is pinned
+    /// to the first one: `http.curloptResolve` for http(s), the address itself in a git:// URL. A
+    /// name that resolved to a public address when it was pasted and to a private one now is
+    /// refused here, before git runs. Blocking.
+    pub fn target(&self, url: &str, resolve: &Resolve) -> Result<GitTarget, UrlError> {
+        let parsed = self.parse(url)?;
+        if parsed.host.parse::<IpAddr>().is_ok() {
+            self.check_addresses(&parsed, |_, _| Ok(Vec::new()))?;
+            return Ok(GitTarget {
+                url: parsed.canonical,
+                config: Vec::new(),
+            });
+        }
+        let addrs = resolve(&parsed.host, parsed.port)
+            .map_err(|_| UrlError::Unresolvable(parsed.host.clone()))?;
+        let first = *addrs
+            .first()
+            .ok_or_else(|| UrlError::Unresolvable(parsed.host.clone()))?;
+        self.check_addresses(&parsed, |_, _| Ok(addrs.clone()))?;
+        let literal = match first {
+            IpAddr::V6(v6) => format!("[{v6}]"),
+            v4 => v4.to_string(),
+        };
+        Ok(match parsed.scheme {
+            Scheme::Https | Scheme::Http => GitTarget {
+                config: vec![format!(
+                    "http.curloptResolve={}:{}:{literal}",
+                    parsed.host, parsed.port
+                )],
+                url: parsed.canonical,
+            },
+            Scheme::Git => {
+                let url = url::Url::parse(&parsed.canonical)
+                    .ok()
+                    .and_then(|mut u| {
+                        u.set_ip_host(first).ok()?;
+                        Some(u.to_string())
+                    })
+                    .ok_or_else(|| UrlError::Malformed(parsed.canonical.clone()))?;
+                GitTarget {
+                    url,
+                    config: Vec::new(),
+                }
+            }
+            // ssh is allowlisted-only; ssh resolves by itself and has no pinning knob here.
+            Scheme::Ssh => GitTarget {
+                url: parsed.canonical,
+                config: Vec::new(),
+            },
+        })
+    }
+}
+
+pub use gitvista_actors::clone_queue::GitTarget;
+
+/// The resolver hosted mode checks names with: the system's, or one a test injects.
+#[derive(Clone)]
+pub struct Resolver(pub Resolve);
+
+impl Default for Resolver {
+    fn default() -> Self {
+        Resolver(std::sync::Arc::new(system_resolve))
+    }
+}
+
+impl std::fmt::Debug for Resolver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Resolver")
+    }
+}
+
 /// Resolves a host with the system resolver (blocking).
 pub fn system_resolve(host: &str, port: u16) -> std::io::Result<Vec<IpAddr>> {
     use std::net::ToSocketAddrs;
     Ok((host, port).to_socket_addrs()?.map(|a| a.ip()).collect())
 }
 
-/// Whether an address is on the public internet: not loopback, private, link-local (which
-/// includes the cloud metadata address 169.254.169.254), shared (100.64/10), benchmarking,
-/// documentation, multicast, broadcast, unspecified or reserved; IPv6 unique-local,
-/// link-local, site-local, multicast, NAT64 of a private address, and IPv4-mapped or
-/// -compatible forms of the IPv4 ranges are refused the same way.
-pub fn is_public(addr: IpAddr) -> bool {
-    match addr {
-        IpAddr::V4(v4) => is_public_v4(v4),
-        IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return is_public_v4(v4);
-            }
-            let s = v6.segments();
-            // IPv4-compatible (::a.b.c.d) and NAT64 (64:ff9b::/96) embed an IPv4 address.
-            if s[..6] == [0, 0, 0, 0, 0, 0] || s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
-                let v4 =
-                    Ipv4Addr::new((s[6] >> 8) as u8, s[6] as u8, (s[7] >> 8) as u8, s[7] as u8);
-                return !v6.is_unspecified() && !v6.is_loopback() && is_public_v4(v4);
-            }
-            !(v6.is_unspecified()
-                || v6.is_loopback()
-                || v6.is_multicast()
-                || (s[0] & 0xfe00) == 0xfc00 // unique local fc00::/7 (incl. fd00:ec2::254)
-                || (s[0] & 0xffc0) == 0xfe80 // link-local
-                || (s[0] & 0xffc0) == 0xfec0 // site-local (deprecated)
-                || (s[0] == 0x2001 && s[1] == 0x0db8) // documentation
-                || (s[0] == 0x2001 && s[1] < 0x0200) // IETF protocol assignments (Teredo, ...)
-                || s[0] == 0x2002 // 6to4 embeds an IPv4 address
-                || v6 == Ipv6Addr::new(0x100, 0, 0, 0, 0, 0, 0, 0))
-        }
-    }
+/// The IANA IPv4 Special-Purpose Address Registry (RFC 6890 and its updates, as of 2026), plus
+/// multicast and the reserved 240/4: every block whose "globally reachable" is not plainly true.
+/// 192.31.196.0/24 (AS112) and 192.175.48.0/24 (AS112 direct delegation) are globally reachable
+/// anycast services, not hosts, and are refused too.
+const SPECIAL_V4: &[&str] = &[
+    "0.0.0.0/8",       // "this network"
+    "10.0.0.0/8",      // private
+    "100.64.0.0/10",   // shared address space (carrier-grade NAT)
+    "127.0.0.0/8",     // loopback
+    "169.254.0.0/16",  // link-local (cloud metadata: 169.254.169.254)
+    "172.16.0.0/12",   // private
+    "192.0.0.0/24",    // IETF protocol assignments
+    "192.0.2.0/24",    // documentation (TEST-NET-1)
+    "192.31.196.0/24", // AS112-v4
+    "192.52.193.0/24", // AMT
+    "192.88.99.0/24",  // deprecated 6to4 relay anycast
+    "192.168.0.0/16",  // private
+    "192.175.48.0/24", // direct delegation AS112
+    "198.18.0.0/15",   // benchmarking
+    "198.51.100.0/24", // documentation (TEST-NET-2)
+    "203.0.113.0/24",  // documentation (TEST-NET-3)
+    "224.0.0.0/4",     // multicast
+    "240.0.0.0/4",     // reserved, and 255.255.255.255 broadcast
+];
+
+/// The IANA IPv6 Special-Purpose Address Registry, plus multicast and the deprecated site-local
+/// block. Blocks that embed an IPv4 address (mapped, NAT64, 6to4, Teredo) are refused whole:
+/// the embedded address could be anything.
+const SPECIAL_V6: &[&str] = &[
+    "::/128",            // unspecified
+    "::1/128",           // loopback
+    "::/96",             // IPv4-compatible (deprecated)
+    "::ffff:0:0/96",     // IPv4-mapped
+    "::ffff:0:0:0/96",   // IPv4-translated (SIIT)
+    "64:ff9b::/96",      // NAT64 well-known prefix
+    "64:ff9b:1::/48",    // local-use NAT64
+    "100::/64",          // discard-only
+    "100:0:0:1::/64",    // dummy prefix
+    "2001::/23",         // IETF protocol assignments (Teredo, benchmarking, ORCHID, ...)
+    "2001:db8::/32",     // documentation
+    "2002::/16",         // 6to4
+    "2620:4f:8000::/48", // direct delegation AS112
+    "3fff::/20",         // documentation
+    "5f00::/16",         // segment routing SIDs
+    "fc00::/7",          // unique local (incl. fd00:ec2::254, a cloud metadata address)
+    "fe80::/10",         // link-local
+    "fec0::/10",         // site-local (deprecated)
+    "ff00::/8",          // multicast
+];
+
+fn special_nets() -> &'static [ipnet::IpNet] {
+    static NETS: std::sync::OnceLock<Vec<ipnet::IpNet>> = std::sync::OnceLock::new();
+    NETS.get_or_init(|| {
+        SPECIAL_V4
+            .iter()
+            .chain(SPECIAL_V6)
+            .filter_map(|n| n.parse().ok())
+            .collect()
+    })
 }
 
-fn is_public_v4(v4: Ipv4Addr) -> bool {
-    let o = v4.octets();
-    !(v4.is_unspecified()
-        || v4.is_loopback()
-        || v4.is_private()
-        || v4.is_link_local()
-        || v4.is_multicast()
-        || v4.is_broadcast()
-        || v4.is_documentation()
-        || o[0] == 0
-        || (o[0] == 100 && (o[1] & 0xc0) == 64) // shared address space 100.64/10
-        || (o[0] == 192 && o[1] == 0 && o[2] == 0) // IETF assignments
-        || (o[0] == 198 && (o[1] & 0xfe) == 18) // benchmarking 198.18/15
-        || o[0] >= 240) // reserved
+/// Whether an address is on the public internet: in none of the IANA special-purpose blocks
+/// ([`SPECIAL_V4`], [`SPECIAL_V6`]: loopback, private, link-local and cloud metadata, shared,
+/// documentation, benchmarking, multicast, reserved, and every IPv6 form that embeds an IPv4
+/// address).
+pub fn is_public(addr: IpAddr) -> bool {
+    !special_nets().iter().any(|n| n.contains(&addr))
 }
 
 impl RemoteUrl {
@@ -261,6 +363,9 @@ impl RemoteUrl {
         }
         if input.starts_with('-') {
             return Err(UrlError::LeadingDash);
+        }
+        if input.chars().any(is_direction_control) {
+            return Err(UrlError::DirectionControls);
         }
         if input.chars().any(|c| c.is_control() || c.is_whitespace()) {
             return Err(UrlError::ControlCharacters);
@@ -328,6 +433,9 @@ impl RemoteUrl {
         if scheme != Scheme::Https && !policy.allows(&host, port) {
             return Err(UrlError::Scheme(scheme.as_str().to_string()));
         }
+        if port != scheme.default_port() && !policy.allows(&host, port) {
+            return Err(UrlError::Port(port));
+        }
         let mut path = parsed.path().trim_end_matches('/').to_string();
         if let Some(p) = path.strip_suffix(".git") {
             path = p.trim_end_matches('/').to_string();
@@ -339,6 +447,11 @@ impl RemoteUrl {
             return Err(UrlError::Malformed(
                 "a path segment may not be '..' or start with '-'".into(),
             ));
+        }
+        // These forges treat owner and repository names case-insensitively: one repository, one
+        // id, one clone, however it is capitalised.
+        if CASE_INSENSITIVE_FORGES.contains(&host.as_str()) {
+            path = path.to_ascii_lowercase();
         }
         let host_part = if host.contains(':') {
             format!("[{host}]")
@@ -363,6 +476,16 @@ impl RemoteUrl {
         let digest = Sha256::digest(self.canonical.as_bytes());
         digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
     }
+}
+
+/// Hosts whose owner and repository names are case-insensitive.
+const CASE_INSENSITIVE_FORGES: &[&str] =
+    &["github.com", "gitlab.com", "bitbucket.org", "codeberg.org"];
+
+/// Unicode's bidirectional formatting characters (embeddings, overrides, isolates and marks):
+/// invisible, and able to make `evil.example/x` display as something else on the dashboard.
+fn is_direction_control(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' | '\u{061C}')
 }
 
 /// `user@host:path` (no scheme, a colon before the first slash) as (host, path).
@@ -412,10 +535,6 @@ mod tests {
                 "https://github.com/rust-lang/rust",
             ),
             ("  https://github.com:443/a/b  ", "https://github.com/a/b"),
-            (
-                "https://example.com:8443/a/b",
-                "https://example.com:8443/a/b",
-            ),
             (
                 "git@github.com:rust-lang/rust.git",
                 "https://github.com/rust-lang/rust",
@@ -482,6 +601,139 @@ mod tests {
         for e in [UrlError::Empty, UrlError::Credentials, UrlError::LocalPath] {
             assert!(e.to_string().len() > 15, "a sentence: {e}");
         }
+    }
+
+    #[test]
+    fn every_special_purpose_block_is_refused() {
+        for addr in [
+            "64:ff9b:1::a9fe:a9fe",
+            "::ffff:0:a9fe:a9fe",
+            "100::1",
+            "3fff::1",
+            "2001:db8::1",
+            "192.88.99.1",
+            "198.51.100.7",
+            "2001::1",
+            "2002:a9fe:a9fe::1",
+            "fd00:ec2::254",
+            "255.255.255.255",
+            "224.0.0.1",
+            "ff02::1",
+            "5f00::1",
+        ] {
+            assert!(!is_public(addr.parse().expect("ip")), "{addr}");
+        }
+        for addr in [
+            "93.184.216.34",
+            "140.82.112.3",
+            "2606:4700::6810:84e5",
+            "2a03:2880::1",
+        ] {
+            assert!(is_public(addr.parse().expect("ip")), "{addr}");
+        }
+        // The hand list of before missed these; the URLs were answered 201.
+        let p = Policy::default();
+        for url in [
+            "https://[64:ff9b:1::a9fe:a9fe]/x",
+            "https://[::ffff:0:169.254.169.254]/x",
+            "https://[100::1]/x",
+            "https://[3fff::1]/x",
+        ] {
+            let parsed = p.parse(url).unwrap_or_else(|e| panic!("{url}: {e}"));
+            assert!(
+                matches!(
+                    p.check_addresses(&parsed, |_, _| Ok(vec![])),
+                    Err(UrlError::PrivateAddress { .. })
+                ),
+                "{url}"
+            );
+        }
+    }
+
+    #[test]
+    fn spoofing_odd_ports_and_case_variants() {
+        let p = Policy::default();
+        for bidi in [
+            "https://github.com/a/\u{202E}b",
+            "https://github.com/\u{2066}x/y",
+            "https://example.com/\u{200F}z",
+        ] {
+            assert_eq!(
+                p.parse(bidi).err(),
+                Some(UrlError::DirectionControls),
+                "{bidi:?}"
+            );
+        }
+        assert_eq!(
+            p.parse("https://example.com:8443/a/b").err(),
+            Some(UrlError::Port(8443))
+        );
+        assert_eq!(
+            p.parse("https://example.com:22/a/b").err(),
+            Some(UrlError::Port(22))
+        );
+        let allowed = Policy::from_allowed_hosts("git.corp.example:8443");
+        assert!(allowed.parse("https://git.corp.example:8443/a").is_ok());
+        let id = |s: &str| p.parse(s).expect("ok").id();
+        assert_eq!(
+            id("https://github.com/Torvalds/Linux"),
+            id("https://github.com/torvalds/linux")
+        );
+        assert_eq!(
+            id("git@GitLab.com:Group/Proj.git"),
+            id("https://gitlab.com/group/proj")
+        );
+        assert_eq!(
+            id("https://Codeberg.org/A/B"),
+            id("https://codeberg.org/a/b")
+        );
+        assert_eq!(
+            id("https://bitbucket.org/A/B"),
+            id("https://bitbucket.org/a/b")
+        );
+        // Elsewhere case may matter: kept.
+        assert_ne!(
+            id("https://git.example.org/A/B"),
+            id("https://git.example.org/a/b")
+        );
+    }
+
+    #[test]
+    fn git_is_pinned_to_the_address_that_was_checked() {
+        let p = Policy::default();
+        let public: Resolve =
+            std::sync::Arc::new(|_: &str, _: u16| Ok(vec!["93.184.216.34".parse().expect("ip")]));
+        let t = p
+            .target("https://example.com/a/b", &public)
+            .expect("public");
+        assert_eq!(t.url, "https://example.com/a/b");
+        assert_eq!(
+            t.config,
+            ["http.curloptResolve=example.com:443:93.184.216.34"]
+        );
+        let v6: Resolve = std::sync::Arc::new(|_: &str, _: u16| {
+            Ok(vec!["2606:4700::6810:84e5".parse().expect("ip")])
+        });
+        let t = p.target("https://example.com/a/b", &v6).expect("public v6");
+        assert_eq!(
+            t.config,
+            ["http.curloptResolve=example.com:443:[2606:4700::6810:84e5]"]
+        );
+        // Rebound since it was pasted: refused before git runs.
+        let rebound: Resolve =
+            std::sync::Arc::new(|_: &str, _: u16| Ok(vec!["127.0.0.1".parse().expect("ip")]));
+        assert!(matches!(
+            p.target("https://example.com/a/b", &rebound),
+            Err(UrlError::PrivateAddress { .. })
+        ));
+        // git:// (allowlisted only) connects to the address itself.
+        let allow = Policy::from_allowed_hosts("git.corp.example");
+        let corp: Resolve =
+            std::sync::Arc::new(|_: &str, _: u16| Ok(vec!["10.1.2.3".parse().expect("ip")]));
+        let t = allow
+            .target("git://git.corp.example/r", &corp)
+            .expect("allowlisted");
+        assert_eq!(t.url, "git://10.1.2.3/r");
     }
 
     #[test]

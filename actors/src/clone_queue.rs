@@ -39,6 +39,33 @@ pub struct CloneConfig {
     /// Protocols git may use (`GIT_ALLOW_PROTOCOL`): https, plus http/git/ssh when allowlisted
     /// hosts need them.
     pub protocols: Vec<String>,
+    /// Checks a remote URL before every git run that reaches it and says where git may connect
+    /// (the hosted layer's address policy); `None` runs git on the URL as given.
+    pub target: Option<TargetCheck>,
+}
+
+/// Where git may connect for one run: the URL to give it and `-c` settings that pin it (e.g.
+/// `http.curloptResolve=host:443:addr`, so git cannot resolve the name again to elsewhere).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GitTarget {
+    /// The URL git is given.
+    pub url: String,
+    /// `name=value` settings passed with `-c`.
+    pub config: Vec<String>,
+}
+
+/// The check [`CloneConfig::target`] runs (blocking: it resolves names); `Err` is the sentence
+/// why the URL is refused.
+#[derive(Clone)]
+pub struct TargetCheck(pub std::sync::Arc<TargetFn>);
+
+/// The function inside a [`TargetCheck`].
+pub type TargetFn = dyn Fn(&str) -> Result<GitTarget, String> + Send + Sync;
+
+impl std::fmt::Debug for TargetCheck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TargetCheck")
+    }
 }
 
 impl CloneConfig {
@@ -52,6 +79,7 @@ impl CloneConfig {
             fetch_timeout: Duration::from_secs(120),
             max_bytes: 2 << 30,
             protocols: vec!["https".into()],
+            target: None,
         }
     }
 
@@ -153,6 +181,159 @@ pub enum JobError {
     /// The queue stopped.
     #[error("the clone queue stopped")]
     Stopped,
+    /// The remote's address is not allowed (checked before git ran).
+    #[error("{0}")]
+    Refused(String),
+    /// The job was cancelled (its repository was deleted).
+    #[error("the job was cancelled")]
+    Cancelled,
+}
+
+/// What users are told about a failed job: a few classes, each with a sentence. git's own text
+/// (which would turn the page into a port scanner: "connection refused" vs "timed out") is for
+/// the logs and the admin API only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureClass {
+    /// No repository at that URL (or it is private).
+    NotFound,
+    /// The remote wants credentials.
+    AuthRequired,
+    /// The remote could not be reached or did not speak git.
+    Unreachable,
+    /// It took too long.
+    Timeout,
+    /// The repository is over the size limit.
+    TooLarge,
+    /// The URL's address is not allowed.
+    Refused,
+    /// Anything else (the server's own trouble, a cancelled job).
+    Failed,
+}
+
+impl FailureClass {
+    /// The stable code (`not_found`, ...).
+    pub fn code(self) -> &'static str {
+        match self {
+            FailureClass::NotFound => "not_found",
+            FailureClass::AuthRequired => "auth_required",
+            FailureClass::Unreachable => "unreachable",
+            FailureClass::Timeout => "timeout",
+            FailureClass::TooLarge => "too_large",
+            FailureClass::Refused => "refused",
+            FailureClass::Failed => "failed",
+        }
+    }
+
+    /// The sentence users see.
+    pub fn sentence(self) -> &'static str {
+        match self {
+            FailureClass::NotFound => {
+                "No public repository was found at this URL. Check the address; private repositories are not supported yet."
+            }
+            FailureClass::AuthRequired => {
+                "The server asks for a sign-in to read this repository; only public repositories can be shown."
+            }
+            FailureClass::Unreachable => {
+                "The repository's server could not be reached or did not answer as a Git server."
+            }
+            FailureClass::Timeout => {
+                "The repository's server took too long to answer; try again later."
+            }
+            FailureClass::TooLarge => "The repository is larger than this server accepts.",
+            FailureClass::Refused => "This address is not one GitVista may reach.",
+            FailureClass::Failed => "GitVista could not read the repository; try again later.",
+        }
+    }
+}
+
+impl JobError {
+    /// Which class of failure this is, for users.
+    pub fn class(&self) -> FailureClass {
+        match self {
+            JobError::Timeout { .. } => FailureClass::Timeout,
+            JobError::TooLarge { .. } => FailureClass::TooLarge,
+            JobError::Refused(_) => FailureClass::Refused,
+            JobError::Git { message, .. } => classify_git(message),
+            JobError::Io(_) | JobError::NotCloned(_) | JobError::Stopped | JobError::Cancelled => {
+                FailureClass::Failed
+            }
+        }
+    }
+
+    /// What users are told: the class's sentence (the policy's own sentence for a refusal, which
+    /// names only what the user typed).
+    pub fn public_message(&self) -> String {
+        match self {
+            JobError::Refused(why) => why.clone(),
+            JobError::TooLarge { limit } => {
+                format!("The repository is larger than this server's limit of {limit} bytes.")
+            }
+            other => other.class().sentence().to_string(),
+        }
+    }
+}
+
+/// Sorts git's last words into a class.
+fn classify_git(message: &str) -> FailureClass {
+    let m = message.to_ascii_lowercase();
+    let any = |needles: &[&str]| needles.iter().any(|n| m.contains(n));
+    if any(&[
+        "authentication failed",
+        "could not read username",
+        "could not read password",
+        "terminal prompts disabled",
+        "returned error: 401",
+        "returned error: 403",
+        "permission denied",
+    ]) {
+        FailureClass::AuthRequired
+    } else if any(&[
+        "not found",
+        "does not appear to be a git repository",
+        "returned error: 404",
+        "no such repository",
+        "does not exist",
+        "access denied",
+    ]) {
+        FailureClass::NotFound
+    } else if any(&["timed out", "timeout"]) {
+        FailureClass::Timeout
+    } else {
+        FailureClass::Unreachable
+    }
+}
+
+/// git's text made safe to log and show to admins: control characters and terminal escape
+/// sequences removed, at most 500 characters.
+pub fn sanitize(text: &str) -> String {
+    let mut out = String::with_capacity(text.len().min(500));
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            // ESC [ ... final byte (CSI), or ESC and one more character.
+            if chars.peek() == Some(&'[') {
+                chars.next();
+                for n in chars.by_ref() {
+                    if ('@'..='~').contains(&n) {
+                        break;
+                    }
+                }
+            } else {
+                chars.next();
+            }
+            continue;
+        }
+        if c.is_control() || ('\u{80}'..='\u{9f}').contains(&c) {
+            continue;
+        }
+        if out.chars().count() >= 500 {
+            out.push('…');
+            break;
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// Queues a job; answers when it (or the job it joined) ends.
@@ -202,6 +383,8 @@ struct Job {
     started_at: Option<std::time::Instant>,
     /// Its latest progress line.
     latest: Option<JobProgress>,
+    /// Fired to kill its git process (the repository was deleted); set while it runs.
+    cancel: Option<oneshot::Sender<()>>,
 }
 
 impl Job {
@@ -248,6 +431,39 @@ pub struct JobInfo {
     pub percent: Option<u8>,
 }
 
+/// Cancels every job of a repository: queued ones are dropped, a running one has its git process
+/// group killed and its debris removed; their callers get [`JobError::Cancelled`]. Answers how
+/// many jobs were cancelled.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "usize")]
+pub struct Cancel(pub RepoId);
+
+impl Handler<Cancel> for CloneQueue {
+    type Result = usize;
+
+    fn handle(&mut self, Cancel(id): Cancel, _: &mut Context<Self>) -> usize {
+        let mut n = 0;
+        let mut kept = VecDeque::with_capacity(self.queued.len());
+        for job in self.queued.drain(..) {
+            if job.id == id {
+                n += 1;
+                for w in job.waiters {
+                    let _ = w.send(Err(JobError::Cancelled));
+                }
+            } else {
+                kept.push_back(job);
+            }
+        }
+        self.queued = kept;
+        if let Some(cancel) = self.running.get_mut(&id).and_then(|j| j.cancel.take()) {
+            n += 1;
+            let _ = cancel.send(());
+        }
+        self.gauges();
+        n
+    }
+}
+
 /// Lists the running jobs, then the queued ones in queue order.
 #[derive(Debug, Clone, Copy, Message)]
 #[rtype(result = "Vec<JobInfo>")]
@@ -257,6 +473,9 @@ pub struct ListJobs;
 #[derive(Debug)]
 pub struct CloneQueue {
     config: CloneConfig,
+    /// Why git must not run: the server-owned configuration could not be written (git would
+    /// fall back to its defaults: hooks, redirects, credential helpers). Set at start.
+    broken: Option<String>,
     queued: VecDeque<Job>,
     running: HashMap<RepoId, Job>,
     stats: QueueStats,
@@ -267,6 +486,7 @@ impl CloneQueue {
     pub fn new(config: CloneConfig) -> Self {
         CloneQueue {
             config,
+            broken: None,
             queued: VecDeque::new(),
             running: HashMap::new(),
             stats: QueueStats::default(),
@@ -302,9 +522,11 @@ impl CloneQueue {
             progress.push(ctx.address().recipient());
             let mut job = job;
             job.started_at = Some(std::time::Instant::now());
+            let (cancel, cancelled) = oneshot::channel();
+            job.cancel = Some(cancel);
             self.running.insert(id.clone(), job);
             let config = self.config.clone();
-            let work = async move { run_job(&config, &id, &kind, &progress).await };
+            let work = async move { run_job(&config, &id, &kind, &progress, cancelled).await };
             ctx.spawn(
                 actix::fut::wrap_future::<_, Self>(work).map(move |result, act, ctx| {
                     // The job's repository is known from the running map by elimination.
@@ -336,7 +558,18 @@ impl Actor for CloneQueue {
         let _ = std::fs::create_dir_all(&tmp);
         let _ = std::fs::create_dir_all(self.config.data_dir.join("repos"));
         let _ = std::fs::create_dir_all(self.config.data_dir.join("git-home"));
-        let _ = std::fs::write(self.config.data_dir.join("gitconfig"), GITCONFIG);
+        let path = self.config.data_dir.join("gitconfig");
+        let written = std::fs::write(&path, GITCONFIG)
+            .and_then(|()| std::fs::read_to_string(&path))
+            .map(|back| back == GITCONFIG);
+        if !matches!(written, Ok(true)) {
+            let why = format!(
+                "the server's git configuration {} could not be written; git will not run",
+                path.display()
+            );
+            tracing::error!("{why}");
+            self.broken = Some(why);
+        }
     }
 
     fn stopping(&mut self, _: &mut Context<Self>) -> Running {
@@ -357,6 +590,10 @@ impl Handler<Enqueue> for CloneQueue {
     type Result = ResponseFuture<Result<(), JobError>>;
 
     fn handle(&mut self, msg: Enqueue, ctx: &mut Context<Self>) -> Self::Result {
+        if let Some(why) = &self.broken {
+            let e = JobError::Io(why.clone());
+            return Box::pin(async move { Err(e) });
+        }
         let (tx, rx) = oneshot::channel();
         let existing = self
             .running
@@ -384,6 +621,7 @@ impl Handler<Enqueue> for CloneQueue {
                     queued_at: std::time::Instant::now(),
                     started_at: None,
                     latest: None,
+                    cancel: None,
                 });
                 self.pump(ctx);
                 self.gauges();
@@ -518,11 +756,12 @@ async fn run_job(
     id: &RepoId,
     kind: &JobKind,
     progress: &[Recipient<JobProgress>],
+    cancelled: oneshot::Receiver<()>,
 ) -> (RepoId, Result<(), JobError>) {
     use tracing::Instrument;
     let span = tracing::info_span!("git_job", repo = %id, kind = kind.name());
     let started = std::time::Instant::now();
-    let result = run_job_inner(config, id, kind, progress)
+    let result = run_job_inner(config, id, kind, progress, cancelled)
         .instrument(span.clone())
         .await;
     let _enter = span.enter();
@@ -534,10 +773,81 @@ async fn run_job(
     match &result {
         Ok(()) => tracing::info!(ms = started.elapsed().as_millis() as u64, "git job done"),
         Err(e) => {
-            tracing::warn!(ms = started.elapsed().as_millis() as u64, error = %e, "git job failed")
+            tracing::warn!(ms = started.elapsed().as_millis() as u64, class = e.class().code(), error = %e, "git job failed")
         }
     }
     (id.clone(), result)
+}
+
+/// The URL a cloned repository fetches from (`remote.origin.url`, the canonical URL).
+async fn origin_url(config: &CloneConfig, repo: &Path) -> Result<String, JobError> {
+    let mut cmd = git_command(config, repo);
+    cmd.args(["config", "--file", "config", "--get", "remote.origin.url"])
+        .stdout(Stdio::piped());
+    let out = cmd
+        .output()
+        .await
+        .map_err(|e| JobError::Io(format!("cannot run git: {e}")))?;
+    let url = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    if url.is_empty() {
+        return Err(JobError::Io("the clone has no remote URL".into()));
+    }
+    Ok(url)
+}
+
+/// Checks `url` with the configured policy (resolving its host now, off the async threads) and
+/// answers where git may connect.
+async fn target(config: &CloneConfig, url: &str) -> Result<GitTarget, JobError> {
+    let Some(check) = config.target.clone() else {
+        return Ok(GitTarget {
+            url: url.to_string(),
+            config: Vec::new(),
+        });
+    };
+    let url = url.to_string();
+    tokio::task::spawn_blocking(move || (check.0)(&url))
+        .await
+        .map_err(|e| JobError::Io(e.to_string()))?
+        .map_err(JobError::Refused)
+}
+
+/// What a killed or failed fetch leaves in a live repository: temporary packs and indexes, lock
+/// files (a later fetch would fail on them, and they count against the size cap).
+pub fn remove_debris(repo: &Path) {
+    let pack = repo.join("objects").join("pack");
+    if let Ok(rd) = std::fs::read_dir(&pack) {
+        for e in rd.flatten() {
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            if name.starts_with("tmp_") || name.starts_with(".tmp-") {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
+    if let Ok(rd) = std::fs::read_dir(repo.join("objects")) {
+        for e in rd.flatten() {
+            if e.file_name().to_string_lossy().starts_with("tmp_obj_") {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
+    let mut stack = vec![repo.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let Ok(t) = e.file_type() else { continue };
+            if t.is_dir() {
+                // Objects hold no lock files; skip the big directory.
+                if e.file_name() != "objects" {
+                    stack.push(e.path());
+                }
+            } else if e.file_name().to_string_lossy().ends_with(".lock") {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
 }
 
 async fn run_job_inner(
@@ -545,9 +855,17 @@ async fn run_job_inner(
     id: &RepoId,
     kind: &JobKind,
     progress: &[Recipient<JobProgress>],
+    cancelled: oneshot::Receiver<()>,
 ) -> Result<(), JobError> {
+    // Resolves only when fired: a sender dropped unfired (the queue stopping) cancels nothing.
+    let cancelled = async move {
+        if cancelled.await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::pin!(cancelled);
     let final_dir = config.repo_dir(id);
-    let (mut cmd, work_dir, timeout) = match kind {
+    let (mut cmd, work_dir, timeout, canonical) = match kind {
         JobKind::Clone { url, depth } => {
             static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
             let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -556,7 +874,11 @@ async fn run_job_inner(
                 id.as_str(),
                 std::process::id()
             ));
+            let to = target(config, url).await?;
             let mut cmd = git_command(config, &config.data_dir);
+            for c in &to.config {
+                cmd.arg("-c").arg(c);
+            }
             cmd.args([
                 "clone",
                 "--bare",
@@ -568,25 +890,36 @@ async fn run_job_inner(
                 // `--depth` alone implies `--single-branch`: every branch is wanted.
                 cmd.arg(format!("--depth={d}")).arg("--no-single-branch");
             }
-            cmd.arg("--").arg(url).arg(&tmp);
-            (cmd, tmp, config.clone_timeout)
+            cmd.arg("--").arg(&to.url).arg(&tmp);
+            (cmd, tmp, config.clone_timeout, Some(url.clone()))
         }
         JobKind::Fetch | JobKind::Deepen => {
             if !final_dir.join("HEAD").is_file() {
                 return Err(JobError::NotCloned(id.clone()));
             }
+            let url = origin_url(config, &final_dir).await?;
+            let to = target(config, &url).await?;
             let mut cmd = git_command(config, &final_dir);
+            for c in &to.config {
+                cmd.arg("-c").arg(c);
+            }
             cmd.args(["fetch", "--prune", "--progress", "--no-write-fetch-head"]);
             if *kind == JobKind::Deepen && final_dir.join("shallow").exists() {
                 cmd.arg("--unshallow");
             }
             cmd.args([
                 "--",
-                "origin",
+                &to.url,
                 "+refs/heads/*:refs/heads/*",
                 "+refs/tags/*:refs/tags/*",
             ]);
-            (cmd, final_dir.clone(), config.fetch_timeout)
+            // Deepening fetches most of the history: it gets a clone's time.
+            let timeout = if *kind == JobKind::Deepen {
+                config.clone_timeout
+            } else {
+                config.fetch_timeout
+            };
+            (cmd, final_dir.clone(), timeout, None)
         }
     };
     let name = kind.name();
@@ -657,12 +990,19 @@ async fn run_job_inner(
                 let _ = child.wait().await;
                 break Err(JobError::Timeout { kind: name, secs: timeout.as_secs() });
             }
+            () = &mut cancelled => {
+                kill_group(pid);
+                let _ = child.wait().await;
+                break Err(JobError::Cancelled);
+            }
         }
     };
     let is_clone = matches!(kind, JobKind::Clone { .. });
     let cleanup = |e: JobError| {
         if is_clone {
             let _ = std::fs::remove_dir_all(&work_dir);
+        } else {
+            remove_debris(&work_dir);
         }
         Err(e)
     };
@@ -678,13 +1018,29 @@ async fn run_job_inner(
             .to_string();
         return cleanup(JobError::Git {
             kind: name,
-            message,
+            message: sanitize(&message),
         });
     }
     if dir_size(&work_dir) > config.max_bytes {
         return cleanup(JobError::TooLarge {
             limit: config.max_bytes,
         });
+    }
+    if let Some(canonical) = canonical {
+        // git was given the pinned URL; later fetches read the canonical one back and check it
+        // again (a name's address may change).
+        let mut set = git_command(config, &work_dir);
+        set.args([
+            "config",
+            "--file",
+            "config",
+            "remote.origin.url",
+            &canonical,
+        ]);
+        let ok = set.status().await.is_ok_and(|s| s.success());
+        if !ok {
+            return cleanup(JobError::Io("cannot record the remote URL".into()));
+        }
     }
     if is_clone {
         let _ = std::fs::remove_dir_all(&final_dir);

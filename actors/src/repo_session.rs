@@ -10,7 +10,7 @@ use notify::{RecursiveMode, Watcher};
 use tokio::sync::oneshot;
 
 use crate::cache::SessionCaches;
-use crate::clone_queue::{CloneQueue, Enqueue, JobKind, Priority};
+use crate::clone_queue::{CloneQueue, Enqueue, FailureClass, JobKind, Priority};
 use crate::events::{DeltaEvent, RemoteState, ViewerEvent};
 use crate::snapshot::Snapshot;
 use crate::supervisor::RepoId;
@@ -108,8 +108,10 @@ impl FetchConfig {
 pub struct FetchDone {
     /// The repository.
     pub id: RepoId,
-    /// The error, if it failed.
+    /// What users are told, if it failed (a sentence per class, never git's own words).
     pub error: Option<String>,
+    /// The failure's class (`unreachable`, `timeout`, ...), if it failed.
+    pub code: Option<&'static str>,
     /// Commits after the reload that followed (when it succeeded).
     pub commits: Option<usize>,
     /// Failures in a row.
@@ -201,8 +203,10 @@ pub struct SessionInfo {
     pub heap_bytes: usize,
     /// Seconds since the last fetch ended (hosted mode), if one ran.
     pub last_fetch_secs_ago: Option<u64>,
-    /// Why the last fetch failed, if it did.
+    /// Why the last fetch failed, if it did, as users are told.
     pub last_fetch_error: Option<String>,
+    /// git's own words about it (control characters removed): for admins only.
+    pub last_fetch_detail: Option<String>,
     /// Seconds until the next timed fetch, if one is scheduled.
     pub next_fetch_in_secs: Option<u64>,
 }
@@ -232,6 +236,7 @@ impl Handler<Describe> for RepoSession {
             heap_bytes: s.map_or(0, |s| s.graph.heap_bytes() + s.layout.heap_bytes()),
             last_fetch_secs_ago: self.last_fetch.map(|t| t.elapsed().as_secs()),
             last_fetch_error: self.fetch_error.clone(),
+            last_fetch_detail: self.fetch_detail.clone(),
             next_fetch_in_secs: self.fetch_timer.map(|(_, due)| {
                 due.saturating_duration_since(std::time::Instant::now())
                     .as_secs()
@@ -310,6 +315,8 @@ pub struct RepoSession {
     fetch_announced: bool,
     /// The error of the last fetch, as viewers were told (a change of it is broadcast).
     fetch_error: Option<String>,
+    /// git's own words about the last failed fetch (admins only); cleared by a success.
+    fetch_detail: Option<String>,
     /// Fetches that failed in a row.
     fetch_failures: u32,
     /// The next timed fetch, and when it is due (for the admin page).
@@ -344,6 +351,7 @@ impl RepoSession {
             fetch_notice: None,
             fetch_announced: false,
             fetch_error: None,
+            fetch_detail: None,
             fetch_failures: 0,
             fetch_timer: None,
             last_fetch: None,
@@ -423,11 +431,18 @@ impl RepoSession {
                 if let Some(notice) = act.fetch_notice.take() {
                     ctx.cancel_future(notice);
                 }
-                let error = match result {
+                let failure = match result {
                     Ok(Ok(())) => None,
-                    Ok(Err(e)) => Some(e.to_string()),
-                    Err(e) => Some(e.to_string()),
+                    Ok(Err(e)) => Some((e.class().code(), e.public_message(), e.to_string())),
+                    Err(e) => Some((
+                        FailureClass::Failed.code(),
+                        FailureClass::Failed.sentence().to_string(),
+                        e.to_string(),
+                    )),
                 };
+                let code = failure.as_ref().map(|f| f.0);
+                act.fetch_detail = failure.as_ref().map(|f| f.2.clone());
+                let error = failure.map(|f| f.1);
                 if error.is_some() {
                     act.fetch_failures = act.fetch_failures.saturating_add(1);
                 } else {
@@ -445,6 +460,7 @@ impl RepoSession {
                     commits: None,
                     failures: act.fetch_failures,
                     error,
+                    code,
                 };
                 if done.error.is_none() {
                     // Reported once the reload holds the fetched commits, not the old count.

@@ -40,6 +40,7 @@ fn repo_json(r: &Repo) -> Value {
         "displayUrl": r.display_url,
         "state": r.state,
         "error": r.error_message,
+        "errorCode": r.error_code,
         "commits": r.commit_count,
         "diskBytes": r.disk_bytes,
         "lastFetchAt": r.last_fetch_at,
@@ -74,7 +75,8 @@ pub async fn create(
         .map_err(|e| ApiError::bad_request(e.to_string(), "invalid_url"))?;
     let checked = {
         let (policy, url) = (h.policy.clone(), url.clone());
-        web::block(move || policy.check_addresses(&url, crate::remote::system_resolve))
+        let resolve = h.config.resolver.0.clone();
+        web::block(move || policy.check_addresses(&url, |host, port| resolve(host, port)))
             .await
             .map_err(|e| ApiError::Unavailable(e.to_string()))?
     };
@@ -165,10 +167,15 @@ pub async fn list_all(
     let h = hosted(&state)?;
     let store = h.store.clone();
     let repos = blocking(move || store.repos()).await?;
+    let details = h.failure_details();
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
         .json(json!({
-            "repos": repos.iter().map(repo_json).collect::<Vec<_>>(),
+            "repos": repos.iter().map(|r| {
+                let mut v = repo_json(r);
+                v["errorDetail"] = json!(details.get(&r.id));
+                v
+            }).collect::<Vec<_>>(),
         })))
 }
 
@@ -224,6 +231,11 @@ pub async fn delete(
     super::admin::authorize(&req, &state)?;
     let repo = known(&h, &id).await?;
     let rid = RepoId::parse(&repo.id).ok_or_else(|| ApiError::UnknownRepo(id.to_string()))?;
+    // A clone or fetch running for it is killed first, so nothing lands after the delete.
+    let _ = h
+        .queue
+        .send(gitvista_actors::clone_queue::Cancel(rid.clone()))
+        .await;
     let _ = state.supervisor.send(Forget(rid.clone())).await;
     let dir = h.config.data_dir.join("repos").join(rid.as_str());
     let store = h.store.clone();

@@ -128,6 +128,8 @@ pub struct Repo {
     pub last_access_at: Option<i64>,
     /// When it was first asked for.
     pub created_at: i64,
+    /// The class of the last failure (`not_found`, `unreachable`, ...), with `error_message`.
+    pub error_code: Option<String>,
 }
 
 #[derive(Insertable)]
@@ -314,7 +316,28 @@ impl Store {
             .set((
                 repos::state.eq(state),
                 repos::error_message.eq(error),
+                repos::error_code.eq(None::<String>),
                 repos::progress.eq(progress),
+            ))
+            .execute(&mut *conn)?
+            == 1)
+    }
+
+    /// Sets the state with a failure: its class (`code`) and the sentence users see.
+    pub fn set_failure(
+        &self,
+        id: &str,
+        state: &str,
+        code: &str,
+        message: &str,
+    ) -> Result<bool, StoreError> {
+        let mut conn = self.conn()?;
+        Ok(diesel::update(repos::table.find(id))
+            .set((
+                repos::state.eq(state),
+                repos::error_message.eq(Some(message)),
+                repos::error_code.eq(Some(code)),
+                repos::progress.eq(None::<String>),
             ))
             .execute(&mut *conn)?
             == 1)

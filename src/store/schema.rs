@@ -29,6 +29,7 @@ diesel::table! {
         last_fetch_at -> Nullable<BigInt>,
         last_access_at -> Nullable<BigInt>,
         created_at -> BigInt,
+        error_code -> Nullable<Text>,
     }
 }
 

@@ -8,7 +8,7 @@ use futures_util::StreamExt;
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    ADMIN_TOKEN, fixture, spawn_app_with, spawn_binary_with, spawn_hosted, spawn_serve_binary,
+    ADMIN_TOKEN, fixture, git, spawn_app_with, spawn_binary_with, spawn_hosted, spawn_serve_binary,
     test_ws,
 };
 use crate::hosted::{add_ready, get, served};
@@ -567,4 +567,250 @@ async fn closed_clone_progress_sockets_stop_at_once_and_share_one_feed() {
     assert!(pinged, "the progress socket heartbeats");
     let concurrent = metric(&base, "gitvista_progress_feeds").await;
     assert_eq!(concurrent, 1.0);
+}
+
+/// A resolver that answers `first` for the first lookup of every name and `later` after.
+fn two_faced(first: &str, later: &str) -> gitvista::remote::Resolver {
+    let (first, later): (std::net::IpAddr, std::net::IpAddr) =
+        (first.parse().expect("ip"), later.parse().expect("ip"));
+    let calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    gitvista::remote::Resolver(std::sync::Arc::new(move |_: &str, _: u16| {
+        let n = calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(vec![if n == 0 { first } else { later }])
+    }))
+}
+
+#[actix_rt::test]
+async fn a_name_that_resolves_elsewhere_at_clone_time_is_refused_before_git_runs() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("data");
+    let (port, _stopper, _server) =
+        crate::helpers::spawn_hosted_with(gitvista::config::HostedConfig {
+            resolver: two_faced("93.184.216.34", "127.0.0.1"),
+            ..crate::helpers::hosted_config(&data)
+        })
+        .await;
+    let base = format!("http://127.0.0.1:{port}");
+    let (status, created) = crate::hosted::post(&base, "https://rebind.example/owner/repo").await;
+    assert_eq!(status, 201, "public when pasted: {created}");
+    let id = created["id"].as_str().expect("id").to_string();
+    let failed = crate::hosted::wait_state(&base, &id, &["error", "ready"]).await;
+    assert_eq!(failed["state"], "error", "{failed}");
+    assert_eq!(failed["errorCode"], "refused", "{failed}");
+    let said = failed["error"].as_str().unwrap_or_default();
+    assert!(said.contains("private or local network"), "{said}");
+    assert!(!data.join("repos").join(&id).exists());
+}
+
+#[actix_rt::test]
+async fn git_connects_to_the_checked_address_not_a_new_lookup() {
+    // `.invalid` never resolves: a clone works only if git used the address GitVista pinned.
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (_serve, d) = served(tmp.path());
+    let root = tmp.path().join("http");
+    std::fs::create_dir_all(&root).expect("dir");
+    let src = fixture("linear", tmp.path()).join("repo");
+    git(
+        tmp.path(),
+        &[
+            "clone",
+            "-q",
+            "--bare",
+            src.to_str().expect("utf-8"),
+            root.join("linear.git").to_str().expect("utf-8"),
+        ],
+    );
+    let http = gitvista_testkit::git_http(&root);
+    let data = tmp.path().join("data");
+    let name = "gitvista-pinned.invalid";
+    let (port, _stopper, _server) =
+        crate::helpers::spawn_hosted_with(gitvista::config::HostedConfig {
+            allowed_hosts: name.to_string(),
+            resolver: two_faced("127.0.0.1", "127.0.0.1"),
+            ..crate::helpers::hosted_config(&data)
+        })
+        .await;
+    let base = format!("http://127.0.0.1:{port}");
+    for url in [
+        format!("git://{name}:{}/merges", d.port),
+        format!("http://{name}:{}/linear.git", http.port),
+    ] {
+        let id = add_ready(&base, &url).await;
+        let (_, s) = get(&format!("{base}/api/repos/{id}/status")).await;
+        assert_eq!(
+            s["url"],
+            url.trim_end_matches(".git"),
+            "the canonical URL is kept"
+        );
+        // A fetch checks and pins again.
+        let resp = reqwest::Client::new()
+            .post(format!("{base}/api/admin/repos/{id}/fetch"))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .expect("fetch");
+        assert_eq!(resp.status().as_u16(), 202);
+    }
+}
+
+#[actix_rt::test]
+async fn users_see_a_class_of_failure_not_gits_words() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (_serve, d) = served(tmp.path());
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        l.local_addr().expect("addr").port()
+    };
+    let data = tmp.path().join("data");
+    let (port, _stopper, _server) = spawn_hosted(&data, None).await;
+    let base = format!("http://127.0.0.1:{port}");
+    for (url, code) in [
+        (
+            format!("git://127.0.0.1:{}/no-such-repo", d.port),
+            "not_found",
+        ),
+        (format!("git://127.0.0.1:{closed}/x"), "unreachable"),
+    ] {
+        let (_, created) = crate::hosted::post(&base, &url).await;
+        let id = created["id"].as_str().expect("id").to_string();
+        let s = crate::hosted::wait_state(&base, &id, &["error", "ready"]).await;
+        assert_eq!(
+            (s["state"].as_str(), s["errorCode"].as_str()),
+            (Some("error"), Some(code)),
+            "{s}"
+        );
+        let said = s["error"].as_str().unwrap_or_default().to_ascii_lowercase();
+        for leak in [
+            "refused",
+            "fatal",
+            "errno",
+            "127.0.0.1",
+            "remote error",
+            "connect",
+        ] {
+            assert!(!said.contains(leak), "{leak} in {said:?}");
+        }
+        // Admins get git's own words.
+        let (_, all) = crate::hosted::admin_get(&format!("{base}/api/admin/repos")).await;
+        let row = all["repos"]
+            .as_array()
+            .and_then(|r| r.iter().find(|r| r["id"] == id.as_str()))
+            .cloned()
+            .unwrap_or_default();
+        assert!(
+            row["errorDetail"]
+                .as_str()
+                .is_some_and(|t| t.contains("git clone failed")),
+            "{row}"
+        );
+    }
+}
+
+#[actix_rt::test]
+async fn a_delete_during_a_clone_cancels_it_and_leaves_nothing() {
+    let silent = silent_remote();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("data");
+    let (port, stopper, server) = spawn_hosted(&data, None).await;
+    let base = format!("http://127.0.0.1:{port}");
+    let (_, created) = crate::hosted::post(&base, &format!("git://127.0.0.1:{silent}/slow")).await;
+    let id = created["id"].as_str().expect("id").to_string();
+    crate::hosted::wait_state(&base, &id, &["cloning"]).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let resp = reqwest::Client::new()
+        .delete(format!("{base}/api/repos/{id}"))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(resp.status().as_u16(), 204);
+    // The job is gone from the queue at once, and nothing is on disk.
+    let mut jobs = Value::Null;
+    for _ in 0..40 {
+        let (_, actors) = crate::hosted::admin_get(&format!("{base}/api/admin/actors")).await;
+        jobs = actors["cloneQueue"]["jobs"].clone();
+        if jobs.as_array().is_some_and(Vec::is_empty) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(jobs, json!([]), "the clone was cancelled");
+    let tmp_dir = data.join("tmp");
+    assert!(
+        std::fs::read_dir(&tmp_dir).map_or(true, |mut d| d.next().is_none()),
+        "tmp/ is empty"
+    );
+    assert!(!data.join("repos").join(&id).exists());
+    let (status, _) = get(&format!("{base}/api/repos/{id}/status")).await;
+    assert_eq!(status, 404);
+
+    // A clone with no row (from before this fix, or a crash) is removed at the next start.
+    stopper.stop().await;
+    let _ = server.await;
+    let orphan = data.join("repos").join("0123456789abcdef");
+    std::fs::create_dir_all(orphan.join("objects")).expect("orphan");
+    let (_port, stopper, server) = spawn_hosted(&data, None).await;
+    assert!(!orphan.exists(), "the orphan clone was removed at start-up");
+    stopper.stop().await;
+    let _ = server.await;
+}
+
+#[actix_rt::test]
+async fn a_failed_fetch_leaves_no_debris_and_the_next_one_works() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (serve, d) = served(tmp.path());
+    let data = tmp.path().join("data");
+    let (port, _stopper, _server) = spawn_hosted(&data, None).await;
+    let base = format!("http://127.0.0.1:{port}");
+    let id = add_ready(&base, &format!("git://127.0.0.1:{}/merges", d.port)).await;
+    let clone = data.join("repos").join(&id);
+    // The remote goes away for a while; a killed fetch's leftovers are in the clone.
+    std::fs::rename(serve.join("merges"), serve.join("away")).expect("hide");
+    let debris = [
+        clone.join("objects/pack/tmp_pack_Ab12Cd"),
+        clone.join("objects/pack/tmp_idx_Ab12Cd"),
+        clone.join("packed-refs.lock"),
+        clone.join("shallow.lock"),
+        clone.join("refs/heads/main.lock"),
+    ];
+    for f in &debris {
+        std::fs::write(f, vec![0u8; 4096]).expect("debris");
+    }
+    let fetch = || {
+        reqwest::Client::new()
+            .post(format!("{base}/api/admin/repos/{id}/fetch"))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+    };
+    fetch().await.expect("fetch");
+    let mut failed = Value::Null;
+    for _ in 0..100 {
+        let (_, s) = get(&format!("{base}/api/repos/{id}/status")).await;
+        if s["errorCode"].is_string() {
+            failed = s;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(failed["errorCode"], "not_found", "{failed}");
+    for f in &debris {
+        assert!(!f.exists(), "{} was left", f.display());
+    }
+    // Back again: the next fetch works and clears the error.
+    std::fs::rename(serve.join("away"), serve.join("merges")).expect("restore");
+    git(
+        &serve.join("merges"),
+        &["commit", "--allow-empty", "-qm", "after the outage"],
+    );
+    fetch().await.expect("fetch");
+    let mut s = Value::Null;
+    for _ in 0..100 {
+        (_, s) = get(&format!("{base}/api/repos/{id}/status")).await;
+        if s["errorCode"].is_null() && s["error"].is_null() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(s["errorCode"].is_null(), "{s}");
+    assert_eq!(s["state"], "ready");
 }

@@ -233,8 +233,11 @@ async fn a_clone_that_fails_ends_in_error_with_a_message() {
     let id = created["id"].as_str().expect("id").to_string();
     let s = wait_state(&base, &id, &["ready", "error"]).await;
     assert_eq!(s["state"], "error");
+    assert_eq!(s["errorCode"], "not_found", "{s}");
     assert!(
-        s["error"].as_str().is_some_and(|e| e.contains("clone")),
+        s["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("No public repository")),
         "{s}"
     );
     assert!(!data.join("repos").join(&id).exists());
@@ -574,6 +577,7 @@ async fn a_clone_over_the_size_cap_ends_in_error_and_leaves_nothing() {
     let id = created["id"].as_str().expect("id").to_string();
     let s = wait_state(&base, &id, &["ready", "error"]).await;
     assert_eq!(s["state"], "error");
+    assert_eq!(s["errorCode"], "too_large", "{s}");
     assert!(
         s["error"].as_str().is_some_and(|e| e.contains("2000")),
         "{s}"
@@ -599,7 +603,7 @@ fn gitvista_migrate_prepares_the_database_once() {
         );
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
-    assert!(run().contains("(1 migrations ran now)"));
+    assert!(run().contains("(2 migrations ran now)"));
     assert!(run().contains("(0 migrations ran now)"));
     assert!(tmp.path().join("data/gitvista.db").is_file());
 }

@@ -341,3 +341,53 @@ async fn option_like_and_local_urls_never_execute_anything() {
         assert!(!data.join(format!("repos/evil{n}")).exists());
     }
 }
+
+#[actix::test]
+async fn git_never_runs_when_the_servers_git_config_cannot_be_written() {
+    // Regression: the write error was ignored and git ran with its own defaults.
+    let (_tmp, _serve, d) = served();
+    let data = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir_all(data.path().join("gitconfig")).expect("a directory in its place");
+    let queue = CloneQueue::new(config(data.path())).start();
+    let result = queue
+        .send(clone_job(
+            "a1",
+            format!("git://127.0.0.1:{}/linear", d.port),
+        ))
+        .await
+        .expect("mailbox");
+    match result {
+        Err(JobError::Io(why)) => assert!(why.contains("git configuration"), "{why}"),
+        other => panic!("git ran anyway: {other:?}"),
+    }
+    assert_eq!(queue.send(GetStats).await.expect("stats").started, 0);
+    assert!(!data.path().join("repos").join("a1").exists());
+}
+
+#[actix::test]
+async fn a_cancelled_clone_is_killed_and_leaves_nothing() {
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = silent.local_addr().expect("addr").port();
+    let data = tempfile::tempdir().expect("tempdir");
+    let queue = CloneQueue::new(config(data.path())).start();
+    let job = queue.send(clone_job("c1", format!("git://127.0.0.1:{port}/never")));
+    let waiting = actix::spawn(job);
+    // The clone hangs on a remote that never answers until it is cancelled.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(queue.send(ListJobs).await.expect("jobs").len(), 1);
+    let cancelled = queue
+        .send(gitvista_actors::clone_queue::Cancel(id("c1")))
+        .await
+        .expect("cancel");
+    assert_eq!(cancelled, 1);
+    let result = tokio::time::timeout(Duration::from_secs(5), waiting)
+        .await
+        .expect("ends at once")
+        .expect("task")
+        .expect("mailbox");
+    assert_eq!(result, Err(JobError::Cancelled));
+    assert!(queue.send(ListJobs).await.expect("jobs").is_empty());
+    assert!(tmp_is_empty(data.path()));
+    assert!(!data.path().join("repos").join("c1").exists());
+    drop(silent);
+}
