@@ -643,6 +643,13 @@ pub async fn blame(
                 gitcore::blame::BlameError::Odb(OdbError::Missing(_)) => {
                     ApiError::NotFound(e.to_string())
                 }
+                // A blob, tree or tag hash: the caller's mistake, not the server's trouble.
+                gitcore::blame::BlameError::Odb(OdbError::WrongKind { id, actual, .. }) => {
+                    ApiError::bad_request(
+                        format!("{id} is a {actual}; blame needs a commit"),
+                        "not_a_commit",
+                    )
+                }
                 other => ApiError::Unavailable(other.to_string()),
             })?;
             let texts: Vec<&[u8]> = b.content.split_inclusive(|&c| c == b'\n').collect();

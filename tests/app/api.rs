@@ -420,6 +420,28 @@ async fn file_diff_and_blame_routes_match_git() {
             .expect("line")
     );
 
+    // Blame of what is not a commit: a blob, a tree, an annotated tag's own object.
+    let blob = git(&repo, &["rev-parse", "HEAD:src/story.txt"]);
+    let tree = git(&repo, &["rev-parse", "HEAD^{tree}"]);
+    git(&repo, &["tag", "-a", "-m", "annotated", "blame-tag"]);
+    let tag = git(&repo, &["rev-parse", "blame-tag"]);
+    for hash in [&blob, &tree, &tag] {
+        let (got, body) = get(&format!(
+            "{base}/api/repos/local/tree/blame/{hash}?path=src/story.txt"
+        ))
+        .await;
+        assert_eq!(
+            (got, body["code"].as_str()),
+            (400, Some("not_a_commit")),
+            "regression: blame of {hash} answered 503 repo_unavailable: {body}"
+        );
+        assert!(
+            body["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("needs a commit"))
+        );
+    }
+
     for (path, status, code) in [
         (
             format!("/api/repos/local/tree/blame/{head}?path=../etc/passwd"),
