@@ -135,6 +135,7 @@ async function refresh() {
   }
   $('overview').hidden = false;
   $('login').hidden = true;
+  $('logout').hidden = false;
   $('updated').textContent = `updated ${new Date().toLocaleTimeString()}`;
   document.body.dataset.ready = 'true';
   return true;
@@ -148,12 +149,20 @@ $('login').addEventListener('submit', async (e) => {
     body: JSON.stringify({ token: $('token').value }),
   });
   if (!resp.ok) {
-    $('message').textContent = 'That token is not right.';
+    const body = await resp.json().catch(() => ({}));
+    // 429: too many attempts from this address; the server says when to try again.
+    $('message').textContent = resp.status === 429 ? body.error : 'That token is not right.';
     $('message').hidden = false;
     return;
   }
   $('message').hidden = true;
   $('token').value = '';
+  refresh();
+});
+
+$('logout').addEventListener('click', async () => {
+  await fetch('/api/admin/logout', { method: 'POST' });
+  $('logout').hidden = true;
   refresh();
 });
 

@@ -382,6 +382,10 @@ try {
     await screenshot(page, 'admin');
     await page.click('#sessions tr[data-id="local"] button.danger');
     await page.waitForFunction(() => !document.querySelector('#sessions tr[data-id="local"]'));
+    // Signing out shows the sign-in form again, and the API no longer answers this browser.
+    await page.click('#logout');
+    await page.waitForSelector('#login:not([hidden])');
+    assert.equal(await page.evaluate(async () => (await fetch('/api/admin/sessions')).status), 401);
     await page.close();
   });
 
