@@ -86,7 +86,13 @@ pub fn apply(
         return Err(DeltaError::TooLarge(result_size));
     }
     out.clear();
-    out.reserve(result_size as usize);
+    // The announced size is a claim until the instructions make it true: reserve only what the
+    // delta could plausibly produce and let real output grow the buffer (a 10-byte delta
+    // announcing 1 GiB must not allocate 1 GiB).
+    let plausible = (base.len() as u64)
+        .saturating_add(delta.len() as u64)
+        .saturating_mul(4);
+    out.reserve(result_size.min(plausible) as usize);
     while pos < delta.len() {
         let at = pos;
         let cmd = delta[pos];
@@ -164,6 +170,28 @@ mod tests {
         let mut out = Vec::new();
         apply(base, &delta, &mut out, 1 << 20).expect("applies");
         assert_eq!(out, b"hello there");
+    }
+
+    #[test]
+    fn a_tiny_delta_announcing_a_gigabyte_reserves_nothing_like_it() {
+        // Regression: the announced result size (up to the 1 GiB object limit) was reserved
+        // before a single instruction was checked.
+        let mut delta = vec![3u8];
+        let mut n: u64 = 1 << 30;
+        while n >= 0x80 {
+            delta.push((n as u8 & 0x7f) | 0x80);
+            n >>= 7;
+        }
+        delta.push(n as u8);
+        delta.extend([0x03, b'a', b'b', b'c']);
+        let mut out = Vec::new();
+        let err = apply(b"xyz", &delta, &mut out, 1 << 30).expect_err("3 bytes are not 1 GiB");
+        assert!(matches!(err, DeltaError::ResultSize { .. }), "{err}");
+        assert!(
+            out.capacity() < 1 << 20,
+            "reserved {} bytes",
+            out.capacity()
+        );
     }
 
     #[test]

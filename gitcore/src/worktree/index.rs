@@ -153,11 +153,16 @@ impl Index {
 
     /// Parses index bytes; `path` names the file in errors.
     pub fn parse(data: &[u8], path: &Path) -> Result<Index, IndexError> {
-        let mut c = Cursor { data, pos: 0, path };
         if data.len() < 12 + 20 {
-            return Err(c.corrupt("shorter than a header and checksum"));
+            return Err(Cursor { data, pos: 0, path }.corrupt("shorter than a header and checksum"));
         }
         let (body, sum) = data.split_at(data.len() - 20);
+        // The cursor sees the body only: no field, path or padding can reach into the checksum.
+        let mut c = Cursor {
+            data: body,
+            pos: 0,
+            path,
+        };
         if Sha1::digest(body).as_slice() != sum {
             c.pos = body.len();
             return Err(c.corrupt("checksum mismatch"));
@@ -207,7 +212,7 @@ impl Index {
                 c.pos += nul + 1;
                 p
             } else {
-                let rest = &c.data[c.pos..body.len()];
+                let rest = &c.data[c.pos..];
                 let nul = rest
                     .iter()
                     .position(|&b| b == 0)
@@ -281,5 +286,44 @@ mod tests {
                 .to_string()
                 .contains("checksum")
         );
+    }
+
+    /// An index with a valid checksum whose one entry is cut short, so that its fields would be
+    /// read from the checksum bytes.
+    fn entry_cut_at(version: u32, keep: usize) -> Vec<u8> {
+        let mut data = b"DIRC".to_vec();
+        data.extend(version.to_be_bytes());
+        data.extend(1u32.to_be_bytes());
+        let mut entry = vec![0u8; 40];
+        entry.extend([0x11; 20]);
+        entry.extend(4u16.to_be_bytes());
+        entry.extend(b"file\0\0\0\0");
+        entry.truncate(keep);
+        data.extend(entry);
+        // Pad just enough for the count check (62 bytes an entry) to pass, so the entry's
+        // fields end past the body, inside the checksum.
+        while data.len() < 62 {
+            data.push(0);
+        }
+        let sum = Sha1::digest(&data);
+        data.extend_from_slice(&sum);
+        data
+    }
+
+    #[test]
+    fn an_entry_cut_short_is_corrupt_not_a_panic() {
+        // Regression: the path slice started past the body's end and panicked.
+        let p = Path::new("index");
+        for version in [2, 3, 4] {
+            for keep in 0..72 {
+                let data = entry_cut_at(version, keep);
+                // Anything but a panic; a cut entry can never be a whole index.
+                if let Ok(index) = Index::parse(&data, p) {
+                    assert!(index.entries.iter().all(|e| !e.path.is_empty()));
+                }
+            }
+        }
+        let err = Index::parse(&entry_cut_at(2, 50), p).expect_err("fields run into the checksum");
+        assert!(matches!(err, IndexError::Corrupt { .. }), "{err}");
     }
 }

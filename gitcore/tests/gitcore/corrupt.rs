@@ -494,3 +494,56 @@ fn git_command_stdin(dir: &Path, args: &[&str], input: &[u8]) -> String {
     assert!(out.status.success());
     String::from_utf8_lossy(&out.stdout).to_string()
 }
+
+#[test]
+fn a_crafted_index_is_a_typed_error_naming_the_file_and_offset() {
+    // A real work tree whose index has a valid checksum but an entry whose fields run into it.
+    let (_tmp, path) = fresh_fixture("worktree");
+    let path = path.join("repo");
+    let mut data = b"DIRC".to_vec();
+    data.extend(2u32.to_be_bytes());
+    data.extend(1u32.to_be_bytes());
+    data.extend([0u8; 50]);
+    let sum = Sha1::digest(&data);
+    data.extend_from_slice(&sum);
+    let index = path.join(".git/index");
+    std::fs::write(&index, &data).expect("write");
+    let repo = Repository::discover(&path).expect("opens");
+    let err = gitcore::worktree::status(&repo, gitcore::worktree::StatusOptions::default())
+        .expect_err("a crafted index is an error");
+    let text = err.to_string();
+    assert!(text.contains("index") && text.contains("offset"), "{text}");
+    // The history is still readable.
+    assert!(CommitGraph::load(&repo).is_ok());
+}
+
+#[test]
+fn a_delta_announcing_a_gigabyte_is_corrupt_without_reserving_it() {
+    // 10 bytes of delta claim a 1 GiB result; the reader must refuse it as corrupt (it makes 3
+    // bytes) without allocating the claim first.
+    let (_tmp, objects) = empty_objects();
+    let mut delta = delta_varint(10);
+    delta.extend(delta_varint(1 << 30));
+    delta.extend([0x03, b'a', b'b', b'c']);
+    let (_, offsets) = write_pack(
+        &objects,
+        &[
+            (fake_id(1), Entry::Base(3, b"0123456789".to_vec())),
+            (fake_id(2), Entry::Ofs(0, Vec::new())),
+        ],
+    );
+    std::fs::remove_dir_all(objects.join("pack")).expect("rm");
+    write_pack(
+        &objects,
+        &[
+            (fake_id(1), Entry::Base(3, b"0123456789".to_vec())),
+            (fake_id(2), Entry::Ofs(offsets[1] - offsets[0], delta)),
+        ],
+    );
+    let options = OdbOptions {
+        max_object_size: 2 << 30,
+        ..OdbOptions::default()
+    };
+    let err = read_error(&objects, options, fake_id(2));
+    assert_corrupt_in_pack(&err, "announced");
+}
