@@ -372,6 +372,10 @@ export class GraphView {
         if (row.hash === this.head && !row.refs.some((r) => r.kind === 'branch')) {
           x = this.badge({ name: 'HEAD', kind: 'head' }, x, yy, textEnd, fontSize);
         }
+        if (row.moreParents) {
+          // An octopus merge of more branches than are drawn says how many it leaves out.
+          x = this.badge({ name: `+${row.moreParents.toLocaleString('en-US')} more parents`, kind: 'other' }, x, yy, textEnd, fontSize);
+        }
         ctx.font = `${fontSize}px ${t.font}`;
         ctx.fillStyle = t.fg;
         this.text(row.summary, x, yy, textEnd - x);
@@ -467,7 +471,8 @@ export class GraphView {
       li.dataset.hash = r.hash;
       if (r.row === this.selected) li.setAttribute('aria-current', 'true');
       const refs = r.refs.map((x) => x.name.replace(/^refs\/(heads|tags|remotes)\//, '')).join(', ');
-      li.textContent = `${r.summary} — ${r.author}, ${relativeTime(r.time)}, ${r.hash.slice(0, 8)}${refs ? ` (${refs})` : ''}`;
+      const more = r.moreParents ? ` [+${r.moreParents} more parents]` : '';
+      li.textContent = `${r.summary}${more} — ${r.author}, ${relativeTime(r.time)}, ${r.hash.slice(0, 8)}${refs ? ` (${refs})` : ''}`;
       return li;
     });
     this.a11y.replaceChildren(...items);

@@ -148,9 +148,16 @@ pub struct WindowRow {
     pub lane: u16,
     /// Its colour (below [`COLORS`]).
     pub color: u8,
-    /// Its edges to its (shown) parents, in parent order.
+    /// Its edges to its (shown) parents, in parent order; at most [`MAX_DRAWN_EDGES`].
     pub edges: Vec<EdgeOut>,
+    /// Edges to further parents that are not drawn (a merge of thousands of branches).
+    pub more_parents: usize,
 }
+
+/// Most edges drawn from one commit: the first parent and 63 more (an octopus merge of more
+/// branches than that draws those and says how many more there are). Bounds what one row costs
+/// in a window, and what passes through a window below it.
+pub const MAX_DRAWN_EDGES: usize = 64;
 
 /// An edge from a commit above a window that reaches into it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -507,15 +514,25 @@ impl Layout {
         self.colors.get(h as usize).copied()
     }
 
-    fn edges_at(&self, h: u32) -> Vec<EdgeOut> {
-        let own = self.colors.get(h as usize).copied().unwrap_or(0);
+    /// The range of commit `h`'s edges in `edges`.
+    fn edge_range(&self, h: u32) -> std::ops::Range<usize> {
         let end = self.edge_end.get(h as usize).copied().unwrap_or(0) as usize;
         let start = if h == 0 {
             0
         } else {
             self.edge_end.get(h as usize - 1).copied().unwrap_or(0) as usize
         };
-        (start..end)
+        start..end.max(start)
+    }
+
+    /// Commit `h`'s drawn edges (the first [`MAX_DRAWN_EDGES`]) and how many more it has.
+    fn edges_at(&self, h: u32) -> (Vec<EdgeOut>, usize) {
+        let own = self.colors.get(h as usize).copied().unwrap_or(0);
+        let range = self.edge_range(h);
+        let start = range.start;
+        let more = range.len().saturating_sub(MAX_DRAWN_EDGES);
+        let drawn = range
+            .take(MAX_DRAWN_EDGES)
             .filter_map(|e| {
                 let &(hp, track) = self.edges.get(e)?;
                 Some(EdgeOut {
@@ -530,7 +547,8 @@ impl Layout {
                     },
                 })
             })
-            .collect()
+            .collect();
+        (drawn, more)
     }
 
     /// Rows `start..start + limit` (clamped) with their edges and the edges passing into them from
@@ -542,12 +560,14 @@ impl Layout {
         let rows: Vec<WindowRow> = (start..end)
             .filter_map(|row| {
                 let h = (n - 1 - row) as u32;
+                let (edges, more_parents) = self.edges_at(h);
                 Some(WindowRow {
                     row,
                     commit: *self.commits.get(h as usize)?,
                     lane: *self.lanes.get(h as usize)?,
                     color: *self.colors.get(h as usize)?,
-                    edges: self.edges_at(h),
+                    edges,
+                    more_parents,
                 })
             })
             .collect();
@@ -555,18 +575,20 @@ impl Layout {
         if start > 0 && start < n {
             // `top` is the window's top height; edges start above it and end at or below it.
             let top = (n - 1 - start) as u32;
-            let push_from = |hc: u32, through: &mut Vec<PassEdge>| {
+            // Each child's edges are added once, however many lanes lead to it (a set, not a
+            // scan of what was added: a merge of thousands of parents made that quadratic).
+            let mut children = std::collections::HashSet::new();
+            let mut push_from = |hc: u32, through: &mut Vec<PassEdge>| {
                 let Some(&child) = self.commits.get(hc as usize) else {
                     return;
                 };
+                if !children.insert(hc) {
+                    return;
+                }
                 let child_lane = self.lanes.get(hc as usize).copied().unwrap_or(0);
-                for edge in self.edges_at(hc) {
+                for edge in self.edges_at(hc).0 {
                     let hp = (n - 1 - edge.parent_row) as u32;
-                    if hp <= top
-                        && !through
-                            .iter()
-                            .any(|t: &PassEdge| t.child == child && t.edge == edge)
-                    {
+                    if hp <= top {
                         through.push(PassEdge {
                             child,
                             child_row: n - 1 - hc as usize,

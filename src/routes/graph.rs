@@ -61,6 +61,21 @@ pub async fn graph(
     }
     let snap = snapshot(&state, &id).await?;
     let layout = view_layout(&snap, &view).await?;
+    // Building a window reads every edge of its rows and serializes them: off the async
+    // workers, so one heavy window (a merge of thousands of parents) delays no other request.
+    let body = web::block(move || window_json(&snap, &layout, offset, limit))
+        .await
+        .map_err(|e| ApiError::Unavailable(e.to_string()))??;
+    Ok(crate::encoding::json(&req, HttpResponse::Ok(), body.into()))
+}
+
+/// The JSON of rows `offset..offset + limit` of `layout`.
+fn window_json(
+    snap: &gitvista_actors::Snapshot,
+    layout: &gitcore::layout::Layout,
+    offset: usize,
+    limit: usize,
+) -> Result<Vec<u8>, ApiError> {
     let g = &snap.graph;
     // A hidden kind of ref (`hide=remote`) loses its badges too, not only the commits only it
     // reaches.
@@ -77,6 +92,7 @@ pub async fn graph(
                 "lane": lane(r.lane),
                 "color": r.color,
                 "edges": r.edges.iter().map(|e| edge(g, e)).collect::<Vec<_>>(),
+                "moreParents": r.more_parents,
                 "refs": g.refs_at(r.commit).iter().filter(|x| shown.includes(x)).map(|x| serde_json::json!({"name": x.name, "kind": kind_name(x.kind)})).collect::<Vec<_>>(),
                 "author": author.name,
                 "authorEmail": author.email,
@@ -96,7 +112,7 @@ pub async fn graph(
             })
         })
         .collect();
-    let body = serde_json::to_vec(&serde_json::json!({
+    serde_json::to_vec(&serde_json::json!({
         "version": snap.version,
         "offset": offset,
         "total": layout.len(),
@@ -105,6 +121,5 @@ pub async fn graph(
         "rows": rows,
         "through": through,
     }))
-    .map_err(|e| ApiError::Unavailable(e.to_string()))?;
-    Ok(crate::encoding::json(&req, HttpResponse::Ok(), body.into()))
+    .map_err(|e| ApiError::Unavailable(e.to_string()))
 }

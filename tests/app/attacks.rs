@@ -814,3 +814,34 @@ async fn a_failed_fetch_leaves_no_debris_and_the_next_one_works() {
     assert!(s["errorCode"].is_null(), "{s}");
     assert_eq!(s["state"], "ready");
 }
+
+#[actix_rt::test]
+async fn a_merge_of_many_parents_is_one_bounded_row_in_the_api() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("gitcore/tests/fixtures/many_parents.sh");
+    let out = std::process::Command::new("bash")
+        .arg(&script)
+        .arg(tmp.path().join("mp"))
+        .env("MANY_PARENTS", "300")
+        .output()
+        .expect("fixture");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let repo = tmp.path().join("mp/repo");
+    let (port, _stopper, _server) = spawn_app_with(&repo, test_ws()).await;
+    let (status, w) = get(&format!(
+        "http://127.0.0.1:{port}/api/repos/local/graph?offset=0&limit=5"
+    ))
+    .await;
+    assert_eq!(status, 200, "{w}");
+    let merge = &w["rows"][1];
+    assert_eq!(merge["summary"], "Merge 300 branches at once");
+    let edges = merge["edges"].as_array().map(Vec::len).unwrap_or(0);
+    assert_eq!(edges, gitcore::layout::MAX_DRAWN_EDGES);
+    assert_eq!(merge["moreParents"], 301 - gitcore::layout::MAX_DRAWN_EDGES);
+    assert_eq!(w["rows"][0]["moreParents"], 0);
+}

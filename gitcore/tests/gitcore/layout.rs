@@ -398,3 +398,56 @@ fn hiding_merges_draws_children_to_the_first_non_merge_below() {
         }
     }
 }
+
+#[test]
+fn a_merge_of_a_hundred_thousand_parents_draws_a_bounded_row() {
+    // Regression: the window de-duplicated passing edges with a scan per edge, so a window
+    // below this merge did ~10^10 comparisons. Now each row draws at most MAX_DRAWN_EDGES edges
+    // and says how many more parents it has.
+    use gitcore::layout::MAX_DRAWN_EDGES;
+    let path = fixture("many_parents").join("repo");
+    let g = load(&path);
+    let merge_hex = String::from_utf8(git(&path, &["rev-parse", "HEAD~1"])).expect("utf-8");
+    let merge = g.find(&oid(merge_hex.trim())).expect("merge loaded");
+    let parents_git = git_lines(&path, &["log", "-1", "--format=%P", "HEAD~1"])
+        .first()
+        .map(|l| l.split(' ').count())
+        .expect("parents");
+    assert_eq!(
+        g.parents(merge).len(),
+        parents_git,
+        "every parent is read, as git reads it"
+    );
+    let layout = Layout::build(&g, LayoutOptions::default());
+    let row = layout.row_of(merge).expect("shown");
+    let w = layout.window(row, 3);
+    let merge_row = &w.rows[0];
+    assert_eq!(merge_row.edges.len(), MAX_DRAWN_EDGES);
+    assert_eq!(merge_row.more_parents, parents_git - MAX_DRAWN_EDGES);
+    assert_eq!(
+        merge_row.edges[0].parent,
+        g.parents(merge)[0],
+        "the first parent comes first"
+    );
+    let drawn: Vec<_> = merge_row.edges.iter().map(|e| e.parent).collect();
+    assert_eq!(
+        drawn,
+        g.parents(merge)[..MAX_DRAWN_EDGES],
+        "in parent order"
+    );
+    // Windows below it: what passes through is bounded by the drawn edges, each once.
+    for start in [row + 1, row + 2, layout.len() / 2, layout.len() - 5] {
+        let w = layout.window(start, 100);
+        assert!(
+            w.through.len() <= MAX_DRAWN_EDGES + 64,
+            "{} passing edges",
+            w.through.len()
+        );
+        let unique: BTreeSet<(usize, usize, u16)> = w
+            .through
+            .iter()
+            .map(|t| (t.child_row, t.edge.parent_row, t.edge.track))
+            .collect();
+        assert_eq!(unique.len(), w.through.len(), "no edge twice");
+    }
+}
