@@ -28,6 +28,9 @@ pub enum ApiError {
     /// No route matches.
     #[error("no such route")]
     NoRoute,
+    /// The path exists, but not with this method; the methods it takes.
+    #[error("this path takes {0}")]
+    MethodNotAllowed(String),
     /// The route needs a work tree and the repository is bare (or hosted).
     #[error("the repository has no work tree")]
     NoWorkTree,
@@ -65,6 +68,7 @@ impl ApiError {
             ApiError::UnknownRepo(_) => "unknown_repo",
             ApiError::BadRequest { code, .. } => code,
             ApiError::NoRoute => "not_found",
+            ApiError::MethodNotAllowed(_) => "method_not_allowed",
             ApiError::NoWorkTree => "no_work_tree",
             ApiError::NotFound(_) => "object_not_found",
             ApiError::Forbidden(_) => "forbidden",
@@ -91,6 +95,7 @@ impl ResponseError for ApiError {
             | ApiError::NoWorkTree => StatusCode::NOT_FOUND,
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::RateLimited(_)
             | ApiError::TooManyAttempts(_)
@@ -103,6 +108,9 @@ impl ResponseError for ApiError {
         let mut resp = HttpResponse::build(self.status_code());
         if let ApiError::RateLimited(secs) | ApiError::TooManyAttempts(secs) = self {
             resp.insert_header(("Retry-After", secs.to_string()));
+        }
+        if let ApiError::MethodNotAllowed(allow) = self {
+            resp.insert_header(("Allow", allow.as_str()));
         }
         resp.json(Body {
             error: self.to_string(),

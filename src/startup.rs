@@ -130,6 +130,9 @@ impl Application {
                     move |req, next| crate::guard::check(std::sync::Arc::clone(&guard), req, next)
                 }))
                 .wrap(actix_web::middleware::from_fn(crate::metrics::track))
+                .wrap(actix_web::middleware::from_fn(
+                    crate::routes::methods::head_as_get,
+                ))
                 .wrap(tracing_actix_web::TracingLogger::default())
                 .wrap(
                     DefaultHeaders::new()
@@ -138,8 +141,13 @@ impl Application {
                         .add(("Referrer-Policy", "no-referrer")),
                 )
                 .configure(routes::configure)
-                .default_service(web::to(|| async {
-                    Err::<actix_web::HttpResponse, _>(ApiError::NoRoute)
+                .default_service(web::to(|req: actix_web::HttpRequest| async move {
+                    match crate::routes::methods::allowed(req.path()) {
+                        Some(allow) => {
+                            Err::<actix_web::HttpResponse, _>(ApiError::MethodNotAllowed(allow))
+                        }
+                        None => Err(ApiError::NoRoute),
+                    }
                 }))
         })
         .listen(listener)?

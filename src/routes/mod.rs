@@ -4,6 +4,7 @@ pub(crate) mod admin;
 mod graph;
 mod health;
 pub(crate) mod hosted;
+pub(crate) mod methods;
 mod objects;
 mod pages;
 mod repository;

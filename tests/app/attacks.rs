@@ -845,3 +845,69 @@ async fn a_merge_of_many_parents_is_one_bounded_row_in_the_api() {
     assert_eq!(merge["moreParents"], 301 - gitcore::layout::MAX_DRAWN_EDGES);
     assert_eq!(w["rows"][0]["moreParents"], 0);
 }
+
+#[actix_rt::test]
+async fn head_is_answered_for_every_get_and_a_wrong_method_is_405_with_allow() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let repo = fixture("linear", tmp.path()).join("repo");
+    let (port, _stopper, _server) = spawn_app_with(&repo, test_ws()).await;
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let head = git(&repo, &["rev-parse", "HEAD"]);
+    for path in [
+        "/healthz".to_string(),
+        "/r/local".to_string(),
+        "/api/repos/local/repository".to_string(),
+        "/api/repos/local/graph?limit=5".to_string(),
+        format!("/api/repos/local/commit/{head}"),
+    ] {
+        let got = client
+            .get(format!("{base}{path}"))
+            .send()
+            .await
+            .expect("get");
+        assert_eq!(got.status().as_u16(), 200, "GET {path}");
+        let get_type = got.headers().get("content-type").cloned();
+        let resp = client
+            .head(format!("{base}{path}"))
+            .send()
+            .await
+            .expect("head");
+        assert_eq!(resp.status().as_u16(), 200, "HEAD {path}");
+        assert_eq!(
+            resp.headers().get("content-type").cloned(),
+            get_type,
+            "{path}"
+        );
+        assert!(
+            resp.bytes().await.expect("body").is_empty(),
+            "HEAD {path} has no body"
+        );
+    }
+    for (method, path, allow) in [
+        (reqwest::Method::POST, "/healthz", "GET, HEAD"),
+        (reqwest::Method::PUT, "/api/repos", "GET, HEAD, POST"),
+        (reqwest::Method::GET, "/api/admin/repos/local/fetch", "POST"),
+        (
+            reqwest::Method::PATCH,
+            "/api/repos/local/graph",
+            "GET, HEAD",
+        ),
+    ] {
+        let resp = client
+            .request(method.clone(), format!("{base}{path}"))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(resp.status().as_u16(), 405, "{method} {path}");
+        assert_eq!(
+            resp.headers().get("allow").and_then(|v| v.to_str().ok()),
+            Some(allow),
+            "{method} {path}"
+        );
+        let body: Value = resp.json().await.expect("json");
+        assert_eq!(body["code"], "method_not_allowed");
+    }
+    let (status, body) = get(&format!("{base}/no/such/route")).await;
+    assert_eq!((status, body["code"].as_str()), (404, Some("not_found")));
+}
