@@ -217,6 +217,42 @@ impl RateLimiter {
         }
     }
 
+    /// Whether `key` has anything left (a bucket spent into debt by [`RateLimiter::spend`] has
+    /// not); `Err(seconds)` until it has.
+    pub fn ready(&self, key: ClientKey) -> Result<(), u64> {
+        let now = Instant::now();
+        let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(mut b) = buckets.get_mut(&key) else {
+            return Ok(());
+        };
+        b.tokens = (b.tokens + now.duration_since(b.at).as_secs_f64() * self.rate).min(self.burst);
+        b.at = now;
+        if b.tokens > 0.0 {
+            Ok(())
+        } else {
+            Err(((-b.tokens) / self.rate).ceil().max(1.0) as u64)
+        }
+    }
+
+    /// Charges `cost` tokens after the fact (work whose cost is known only once done); the
+    /// bucket may go into debt, at most one burst deep.
+    pub fn spend(&self, key: ClientKey, cost: f64) {
+        let now = Instant::now();
+        let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        let burst = self.burst;
+        let slot = buckets.get_mut_or_insert_with(&key, || {
+            Ok::<_, std::convert::Infallible>(Bucket {
+                tokens: burst,
+                at: now,
+            })
+        });
+        if let Ok(Some(mut b)) = slot {
+            b.tokens = (b.tokens + now.duration_since(b.at).as_secs_f64() * self.rate).min(burst);
+            b.at = now;
+            b.tokens = (b.tokens - cost).max(-burst);
+        }
+    }
+
     /// Clients remembered now.
     pub fn len(&self) -> usize {
         self.buckets.lock().map(|b| b.len()).unwrap_or(0)
@@ -295,15 +331,27 @@ pub struct Clients {
     pub websockets: Gauge,
     /// Admin sign-in attempts per client: 5 a minute, in bursts of 5.
     pub admin_logins: RateLimiter,
+    /// Milliseconds of expensive work (diffs, blame, highlighting, searches that read objects)
+    /// per client: `GITVISTA_WORK_MS_PER_SECOND` a second, in bursts of four seconds' worth.
+    pub work: RateLimiter,
 }
 
+/// A client's burst of expensive work, in seconds of its rate.
+pub const WORK_BURST_SECONDS: u32 = 4;
+
 impl Clients {
-    /// Budgets for a server whose clients may each hold `websockets` sockets.
-    pub fn new(proxy: Option<TrustedProxy>, websockets: usize) -> Clients {
+    /// Budgets for a server whose clients may each hold `websockets` sockets and use
+    /// `work_ms_per_second` of expensive work.
+    pub fn new(proxy: Option<TrustedProxy>, websockets: usize, work_ms_per_second: u32) -> Clients {
         Clients {
             proxy,
             websockets: Gauge::new(websockets),
             admin_logins: RateLimiter::new(5, 5, MAX_BUCKETS),
+            work: RateLimiter::new(
+                work_ms_per_second.saturating_mul(60),
+                work_ms_per_second.saturating_mul(WORK_BURST_SECONDS),
+                MAX_BUCKETS,
+            ),
         }
     }
 
@@ -401,6 +449,20 @@ mod tests {
         assert!(
             limiter.take(victim).is_err(),
             "a busy client's empty bucket survives a flood of new ones"
+        );
+    }
+
+    #[test]
+    fn work_is_charged_after_it_is_done() {
+        let work = RateLimiter::new(60_000, 3_000, 100); // 1,000 ms a second, 3 s bursts
+        let k = ClientKey::of(ip("192.0.2.1"));
+        assert!(work.ready(k).is_ok(), "a new client may start");
+        work.spend(k, 5_000.0);
+        let wait = work.ready(k).expect_err("in debt");
+        assert!((2..=4).contains(&wait), "{wait} s until out of debt");
+        assert!(
+            work.ready(ClientKey::of(ip("192.0.2.2"))).is_ok(),
+            "others are not"
         );
     }
 

@@ -24,6 +24,9 @@ pub struct Config {
     /// `GITVISTA_TRUSTED_PROXY`: the header a proxy in front names clients with (see
     /// [`crate::client::TrustedProxy`]); `None`: the socket peer is the client.
     pub trusted_proxy: Option<crate::client::TrustedProxy>,
+    /// `GITVISTA_WORK_MS_PER_SECOND`: milliseconds of expensive work (diffs, blame, highlighting,
+    /// searches reading objects) each client may use per second, in bursts of four seconds' worth.
+    pub work_ms_per_second: u32,
 }
 
 /// Shortest admin token accepted: 32 bytes, guessable by nobody in a web server's lifetime.
@@ -40,6 +43,7 @@ impl Config {
             admin_token: None,
             public_url: None,
             trusted_proxy: None,
+            work_ms_per_second: 250,
         }
     }
 

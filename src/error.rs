@@ -43,6 +43,11 @@ pub enum ApiError {
     /// Too many requests from one client; try again after this many seconds.
     #[error("too many new repositories from this address; try again in {0} s")]
     RateLimited(u64),
+    /// One client used its share of expensive work; try again after this many seconds.
+    #[error(
+        "this address asked for more expensive work (diffs, blame, highlighting, searches of paths and messages) than its share; try again in {0} s"
+    )]
+    TooMuchWork(u64),
     /// One client holds as many WebSockets as it may.
     #[error("this address has {0} live connections already; close some and try again")]
     TooManySockets(usize),
@@ -73,7 +78,9 @@ impl ApiError {
             ApiError::NotFound(_) => "object_not_found",
             ApiError::Forbidden(_) => "forbidden",
             ApiError::Unauthorized => "unauthorized",
-            ApiError::RateLimited(_) | ApiError::TooManyAttempts(_) => "rate_limited",
+            ApiError::RateLimited(_) | ApiError::TooManyAttempts(_) | ApiError::TooMuchWork(_) => {
+                "rate_limited"
+            }
             ApiError::TooManySockets(_) => "too_many_connections",
             ApiError::Unavailable(_) => "repo_unavailable",
         }
@@ -99,14 +106,18 @@ impl ResponseError for ApiError {
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::RateLimited(_)
             | ApiError::TooManyAttempts(_)
-            | ApiError::TooManySockets(_) => StatusCode::TOO_MANY_REQUESTS,
+            | ApiError::TooManySockets(_)
+            | ApiError::TooMuchWork(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
     fn error_response(&self) -> HttpResponse {
         let mut resp = HttpResponse::build(self.status_code());
-        if let ApiError::RateLimited(secs) | ApiError::TooManyAttempts(secs) = self {
+        if let ApiError::RateLimited(secs)
+        | ApiError::TooManyAttempts(secs)
+        | ApiError::TooMuchWork(secs) = self
+        {
             resp.insert_header(("Retry-After", secs.to_string()));
         }
         if let ApiError::MethodNotAllowed(allow) = self {

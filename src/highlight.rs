@@ -1,7 +1,9 @@
 //! Syntax highlighting on the server, so the browser runs no third-party code: file contents are
 //! parsed with syntect's bundled Sublime grammars and answered as spans per line (start and end in
 //! UTF-16 code units, which is how the browser indexes strings, and a short class name the
-//! stylesheet colours). Large files and very long lines are left plain.
+//! stylesheet colours). Large files and very long lines are left plain, and highlighting stops at
+//! a time budget (a hostile grammar-and-file pair must not hold a core for seconds); what was cut
+//! is said in the answer.
 
 use std::sync::LazyLock;
 
@@ -9,7 +11,9 @@ use syntect::parsing::{ParseState, Scope, ScopeStack, SyntaxReference, SyntaxSet
 use syntect::util::LinesWithEndings;
 
 /// Files larger than this are not highlighted.
-pub const MAX_BYTES: usize = 512 * 1024;
+pub const MAX_BYTES: usize = 256 * 1024;
+/// Highlighting stops after this long; the rest of the file is plain.
+pub const TIME_BUDGET: std::time::Duration = std::time::Duration::from_millis(250);
 /// Highlighting stops at a line longer than this (minified code).
 const MAX_LINE: usize = 4000;
 
@@ -65,18 +69,51 @@ fn class_of(stack: &ScopeStack) -> Option<&'static str> {
     })
 }
 
+/// Highlighting of a file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Highlighted {
+    /// Spans per line; lines past a stop have none.
+    pub lines: Vec<Vec<Span>>,
+    /// Every line was highlighted (false: stopped at a line too long, or at the time budget).
+    pub complete: bool,
+}
+
+/// How much of a file was highlighted, as the answers say it: `full`, `partial` (stopped at the
+/// time budget or a line too long), `plain` (unknown language, or larger than [`MAX_BYTES`]).
+pub fn coverage(h: Option<&Highlighted>) -> &'static str {
+    match h {
+        Some(h) if h.complete => "full",
+        Some(_) => "partial",
+        None => "plain",
+    }
+}
+
 /// Spans for every line of `text` (a file at `path`), or `None` when it is not highlighted
-/// (unknown language, too large). Lines after one too long to parse get no spans.
-pub fn highlight(path: &str, text: &str) -> Option<Vec<Vec<Span>>> {
+/// (unknown language, too large). Lines after one too long to parse, or after the time budget
+/// ran out, get no spans.
+pub fn highlight(path: &str, text: &str) -> Option<Highlighted> {
+    highlight_within(path, text, TIME_BUDGET)
+}
+
+/// [`highlight`] with a time budget of `budget`.
+pub fn highlight_within(
+    path: &str,
+    text: &str,
+    budget: std::time::Duration,
+) -> Option<Highlighted> {
     if text.len() > MAX_BYTES {
         return None;
     }
     let syntax = syntax_for(path, text)?;
+    let started = std::time::Instant::now();
     let mut state = ParseState::new(syntax);
     let mut stack = ScopeStack::new();
     let mut out = Vec::new();
     let mut stopped = false;
-    for line in LinesWithEndings::from(text) {
+    for (n, line) in LinesWithEndings::from(text).enumerate() {
+        if !stopped && n % 16 == 0 && started.elapsed() >= budget {
+            stopped = true;
+        }
         if stopped || line.len() > MAX_LINE {
             stopped = true;
             out.push(Vec::new());
@@ -117,7 +154,10 @@ pub fn highlight(path: &str, text: &str) -> Option<Vec<Vec<Span>>> {
         emit(at, line.len(), &stack, &mut units);
         out.push(spans);
     }
-    Some(out)
+    Some(Highlighted {
+        lines: out,
+        complete: !stopped,
+    })
 }
 
 #[cfg(test)]
@@ -125,7 +165,7 @@ mod tests {
     use super::*;
 
     fn classes(path: &str, text: &str) -> Vec<(String, &'static str)> {
-        let lines = highlight(path, text).expect("highlighted");
+        let lines = highlight(path, text).expect("highlighted").lines;
         let text_lines: Vec<&str> = text.lines().collect();
         lines
             .iter()
@@ -173,7 +213,31 @@ mod tests {
         assert!(highlight("a.rs", &"x".repeat(MAX_BYTES + 1)).is_none());
         assert!(highlight("run", "#!/bin/sh\necho hi\n").is_some());
         let long = format!("let a = 1;\n{}\nlet b = 2;\n", "x".repeat(MAX_LINE + 1));
-        let spans = highlight("a.rs", &long).expect("rust");
-        assert!(!spans[0].is_empty() && spans[2].is_empty());
+        let h = highlight("a.rs", &long).expect("rust");
+        assert!(!h.lines[0].is_empty() && h.lines[2].is_empty());
+        assert!(!h.complete);
+        assert_eq!(coverage(Some(&h)), "partial");
+    }
+
+    #[test]
+    fn highlighting_stops_at_its_time_budget_and_says_so() {
+        // Regression: a 450 KB file with a grammar the client picked took 6.7-8.3 s a request.
+        let text = "key: [a, {b: 'c'}]\n".repeat(2000);
+        let none_left =
+            highlight_within("x.yaml", &text, std::time::Duration::ZERO).expect("yaml is known");
+        assert!(!none_left.complete);
+        assert!(
+            none_left.lines.iter().all(Vec::is_empty),
+            "nothing after the budget"
+        );
+        assert_eq!(
+            none_left.lines.len(),
+            2000,
+            "every line is still there, plain"
+        );
+        let whole = highlight("x.yaml", "key: [a, {b: 'c'}]\n").expect("yaml");
+        assert!(whole.complete);
+        assert_eq!(coverage(Some(&whole)), "full");
+        assert_eq!(coverage(None), "plain");
     }
 }

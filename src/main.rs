@@ -33,6 +33,10 @@ struct ServerArgs {
     /// WebSockets one client (an IPv4 address or an IPv6 /64) may hold open at once.
     #[arg(long, env = "GITVISTA_WS_PER_CLIENT", default_value_t = 100)]
     ws_per_client: usize,
+    /// Milliseconds of expensive work (diffs, blame, highlighting, object-reading searches) one
+    /// client may use per second (bursts of four seconds' worth).
+    #[arg(long, env = "GITVISTA_WORK_MS_PER_SECOND", default_value_t = 250)]
+    work_ms_per_second: u32,
 }
 
 impl ServerArgs {
@@ -41,6 +45,7 @@ impl ServerArgs {
         config.ws.per_client = self.ws_per_client.max(1);
         config.public_url = self.public_url.filter(|u| !u.is_empty());
         config.trusted_proxy = self.trusted_proxy;
+        config.work_ms_per_second = self.work_ms_per_second.max(1);
         config.admin_token = std::env::var("GITVISTA_ADMIN_TOKEN")
             .ok()
             .filter(|t| !t.is_empty());

@@ -96,6 +96,7 @@ impl Application {
             clients: std::sync::Arc::new(crate::client::Clients::new(
                 config.trusted_proxy.clone(),
                 config.ws.per_client,
+                config.work_ms_per_second,
             )),
             guard: std::sync::Arc::clone(&guard),
             public_https: config.public_https(),

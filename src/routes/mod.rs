@@ -195,6 +195,12 @@ pub async fn view_layout(
         .map_err(|e| ApiError::Unavailable(e.to_string()))
 }
 
+/// A normalised name of `layout`'s view for cache keys and ETags; `None` for the default view.
+pub fn view_key(layout: &gitcore::layout::Layout) -> Option<String> {
+    let options = layout.options();
+    (options != &gitcore::layout::LayoutOptions::default()).then(|| format!("{options:?}"))
+}
+
 /// Why a hosted repository has no session: unknown (404), or its state (503), re-cloning an
 /// evicted one.
 async fn hosted_not_served(state: &AppState, id: &str) -> ApiError {

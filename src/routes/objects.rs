@@ -123,6 +123,7 @@ pub(super) async fn serve(
     req: &HttpRequest,
     snap: Arc<Snapshot>,
     tag: String,
+    key: String,
     freshness: Freshness,
     kept: Kept,
     build: impl FnOnce(&Snapshot) -> Result<Value, ApiError> + Send + 'static,
@@ -130,12 +131,17 @@ pub(super) async fn serve(
     if not_modified(req, &etag(&tag, freshness)) {
         return Ok(respond(req, &tag, freshness, None));
     }
-    // The cache key is the request itself (the tag hashes the path, the key must not), and the
-    // version for answers that move.
+    // The cache key is built by the route from its parsed, normalised parameters (never the raw
+    // URI: `?junk=1`, `?junk=2`, ... would each store a copy of one answer, and skip the cache),
+    // plus the version for answers that move.
     let key = match freshness {
-        Freshness::Immutable => req.uri().to_string(),
-        Freshness::Version(v) => format!("{} v{v}", req.uri()),
+        Freshness::Immutable => key,
+        Freshness::Version(v) => format!("{key} v{v}"),
     };
+    // Work that misses the caches is charged to the client that asked, by the time it took.
+    let budget = req
+        .app_data::<web::Data<AppState>>()
+        .and_then(|s| Some((std::sync::Arc::clone(&s.clients), s.clients.key(req)?)));
     let body = blocking(snap, move |snap| {
         let cache = kept.cache(&snap.caches);
         let name = match kept {
@@ -152,8 +158,21 @@ pub(super) async fn serve(
             metrics::counter!("gitvista_cache_misses_total", "cache" => name).increment(1);
             metrics::gauge!("gitvista_cache_bytes", "cache" => name).set(c.bytes() as f64);
         }
+        if let Some((clients, client)) = &budget {
+            clients.work.ready(*client).map_err(|secs| {
+                metrics::counter!("gitvista_work_refused_total").increment(1);
+                ApiError::TooMuchWork(secs)
+            })?;
+        }
+        let started = std::time::Instant::now();
+        let built = build(snap);
+        if let Some((clients, client)) = &budget {
+            clients
+                .work
+                .spend(*client, started.elapsed().as_secs_f64() * 1000.0);
+        }
         let body = Bytes::from(
-            serde_json::to_vec(&build(snap)?).map_err(|e| ApiError::Unavailable(e.to_string()))?,
+            serde_json::to_vec(&built?).map_err(|e| ApiError::Unavailable(e.to_string()))?,
         );
         if let Some(c) = cache {
             c.insert(key, body.clone());
@@ -216,16 +235,31 @@ async fn serve_object(
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
     kind: &str,
+    extra: Option<&str>,
     kept: Kept,
     build: impl FnOnce(&Snapshot, ObjectId) -> Result<Value, ApiError> + Send + 'static,
 ) -> Result<HttpResponse, ApiError> {
     let (id, hash) = path.into_inner();
     let oid = parse_hash(&hash)?;
     let snap = snapshot(&state, &id).await?;
-    let tag = format!("{kind}-{oid}");
-    serve(&req, snap, tag, Freshness::Immutable, kept, move |snap| {
-        build(snap, oid)
-    })
+    // What else shapes the answer (a blob's file name picks its highlighting) is in the tag and
+    // the key too.
+    let (tag, key) = match extra {
+        Some(x) => (
+            format!("{kind}-{oid}-{}", path_tag(x)),
+            format!("{kind}:{oid}:{x}"),
+        ),
+        None => (format!("{kind}-{oid}"), format!("{kind}:{oid}")),
+    };
+    serve(
+        &req,
+        snap,
+        tag,
+        key,
+        Freshness::Immutable,
+        kept,
+        move |snap| build(snap, oid),
+    )
     .await
 }
 
@@ -243,7 +277,13 @@ pub async fn commit(
     let snap = snapshot(&state, &id).await?;
     let layout = view_layout(&snap, &view).await?;
     let freshness = Freshness::Version(snap.version);
-    serve(&req, snap, format!("commit-{oid}"), freshness, Kept::No, move |snap| {
+    let view_key = super::view_key(&layout);
+    let tag = match &view_key {
+        Some(v) => format!("commit-{oid}-{}", path_tag(v)),
+        None => format!("commit-{oid}"),
+    };
+    let key = format!("commit:{oid}:{}", view_key.unwrap_or_default());
+    serve(&req, snap, tag, key, freshness, Kept::No, move |snap| {
         let mut buf = Vec::new();
         snap.repo
             .odb()
@@ -287,55 +327,64 @@ pub async fn commit_diff(
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    serve_object(req, state, path, "diff", Kept::Diffs, move |snap, oid| {
-        let mut reader = snap.repo.odb().reader();
-        let (parent, d) = first_parent_diff(&mut reader, oid)?;
-        let files: Vec<Value> = d
-            .changes
-            .iter()
-            .enumerate()
-            .map(|(k, ch)| {
-                let (old_path, old_mode, old_id) = side(&ch.old);
-                let (new_path, new_mode, new_id) = side(&ch.new);
-                let blobs =
-                    |s: &Option<ChangeSide>| s.as_ref().filter(|s| s.mode.is_blob()).map(|s| s.id);
-                let stats = (k < MAX_STAT_FILES)
-                    .then(|| {
-                        diff_blobs(
-                            &mut reader,
-                            blobs(&ch.old),
-                            blobs(&ch.new),
-                            DiffOptions {
-                                context: 0,
-                                ..DiffOptions::default()
-                            },
-                        )
-                        .ok()
+    serve_object(
+        req,
+        state,
+        path,
+        "diff",
+        None,
+        Kept::Diffs,
+        move |snap, oid| {
+            let mut reader = snap.repo.odb().reader();
+            let (parent, d) = first_parent_diff(&mut reader, oid)?;
+            let files: Vec<Value> = d
+                .changes
+                .iter()
+                .enumerate()
+                .map(|(k, ch)| {
+                    let (old_path, old_mode, old_id) = side(&ch.old);
+                    let (new_path, new_mode, new_id) = side(&ch.new);
+                    let blobs = |s: &Option<ChangeSide>| {
+                        s.as_ref().filter(|s| s.mode.is_blob()).map(|s| s.id)
+                    };
+                    let stats = (k < MAX_STAT_FILES)
+                        .then(|| {
+                            diff_blobs(
+                                &mut reader,
+                                blobs(&ch.old),
+                                blobs(&ch.new),
+                                DiffOptions {
+                                    context: 0,
+                                    ..DiffOptions::default()
+                                },
+                            )
+                            .ok()
+                        })
+                        .flatten();
+                    let submodule = [&ch.old, &ch.new]
+                        .iter()
+                        .any(|s| s.as_ref().is_some_and(|s| s.mode == EntryMode::Gitlink));
+                    json!({
+                        "status": ch.kind.letter().to_string(),
+                        "path": String::from_utf8_lossy(ch.path()),
+                        "oldPath": old_path, "newPath": new_path,
+                        "oldMode": old_mode, "newMode": new_mode,
+                        "oldHash": old_id, "newHash": new_id,
+                        "submodule": submodule,
+                        "additions": stats.as_ref().map(|s| s.additions),
+                        "deletions": stats.as_ref().map(|s| s.deletions),
+                        "binary": stats.as_ref().map(|s| s.binary),
                     })
-                    .flatten();
-                let submodule = [&ch.old, &ch.new]
-                    .iter()
-                    .any(|s| s.as_ref().is_some_and(|s| s.mode == EntryMode::Gitlink));
-                json!({
-                    "status": ch.kind.letter().to_string(),
-                    "path": String::from_utf8_lossy(ch.path()),
-                    "oldPath": old_path, "newPath": new_path,
-                    "oldMode": old_mode, "newMode": new_mode,
-                    "oldHash": old_id, "newHash": new_id,
-                    "submodule": submodule,
-                    "additions": stats.as_ref().map(|s| s.additions),
-                    "deletions": stats.as_ref().map(|s| s.deletions),
-                    "binary": stats.as_ref().map(|s| s.binary),
                 })
-            })
-            .collect();
-        Ok(json!({
-            "hash": oid.to_hex(),
-            "parent": parent.map(|p| p.to_hex()),
-            "files": files,
-            "truncated": d.truncated,
-        }))
-    })
+                .collect();
+            Ok(json!({
+                "hash": oid.to_hex(),
+                "parent": parent.map(|p| p.to_hex()),
+                "files": files,
+                "truncated": d.truncated,
+            }))
+        },
+    )
     .await
 }
 
@@ -346,47 +395,55 @@ pub async fn tree(
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    serve_object(req, state, path, "tree", Kept::No, move |snap, oid| {
-        let mut reader = snap.repo.odb().reader();
-        let mut buf = Vec::new();
-        let kind = reader
-            .read_into(&oid, &mut buf)
-            .map_err(|e| odb_error(e, &oid))?;
-        let tree_id = match kind {
-            ObjectKind::Tree => oid,
-            ObjectKind::Commit => {
-                let t = CommitRef::parse(&buf)
-                    .map_err(|e| ApiError::Unavailable(e.to_string()))?
-                    .tree;
-                reader
-                    .read_kind(&t, ObjectKind::Tree, &mut buf)
-                    .map_err(|e| odb_error(e, &t))?;
-                t
-            }
-            _ => {
-                return Err(ApiError::NotFound(format!(
-                    "{oid} is not a tree or a commit"
-                )));
-            }
-        };
-        let mut entries = Vec::new();
-        for e in TreeIter::new(&buf) {
-            let e = e.map_err(|e| ApiError::Unavailable(format!("tree {tree_id}: {e}")))?;
-            let kind = match e.mode {
-                EntryMode::Tree => "tree",
-                EntryMode::Gitlink => "submodule",
-                EntryMode::Symlink => "symlink",
-                _ => "blob",
+    serve_object(
+        req,
+        state,
+        path,
+        "tree",
+        None,
+        Kept::No,
+        move |snap, oid| {
+            let mut reader = snap.repo.odb().reader();
+            let mut buf = Vec::new();
+            let kind = reader
+                .read_into(&oid, &mut buf)
+                .map_err(|e| odb_error(e, &oid))?;
+            let tree_id = match kind {
+                ObjectKind::Tree => oid,
+                ObjectKind::Commit => {
+                    let t = CommitRef::parse(&buf)
+                        .map_err(|e| ApiError::Unavailable(e.to_string()))?
+                        .tree;
+                    reader
+                        .read_kind(&t, ObjectKind::Tree, &mut buf)
+                        .map_err(|e| odb_error(e, &t))?;
+                    t
+                }
+                _ => {
+                    return Err(ApiError::NotFound(format!(
+                        "{oid} is not a tree or a commit"
+                    )));
+                }
             };
-            entries.push(json!({
-                "name": String::from_utf8_lossy(e.name),
-                "mode": format!("{:06o}", e.mode.as_octal()),
-                "type": kind,
-                "hash": e.id.to_hex(),
-            }));
-        }
-        Ok(json!({ "hash": tree_id.to_hex(), "entries": entries }))
-    })
+            let mut entries = Vec::new();
+            for e in TreeIter::new(&buf) {
+                let e = e.map_err(|e| ApiError::Unavailable(format!("tree {tree_id}: {e}")))?;
+                let kind = match e.mode {
+                    EntryMode::Tree => "tree",
+                    EntryMode::Gitlink => "submodule",
+                    EntryMode::Symlink => "symlink",
+                    _ => "blob",
+                };
+                entries.push(json!({
+                    "name": String::from_utf8_lossy(e.name),
+                    "mode": format!("{:06o}", e.mode.as_octal()),
+                    "type": kind,
+                    "hash": e.id.to_hex(),
+                }));
+            }
+            Ok(json!({ "hash": tree_id.to_hex(), "entries": entries }))
+        },
+    )
     .await
 }
 
@@ -402,7 +459,14 @@ pub async fn blob(
         Some(p) => Some(parse_path(p)?),
         None => None,
     };
-    serve_object(req, state, path, "blob", Kept::No, move |snap, oid| {
+    let extra = name.clone();
+    // A highlighted answer costs real CPU: it is kept (by hash and file name), a plain one is not.
+    let kept = if name.is_some() {
+        Kept::Diffs
+    } else {
+        Kept::No
+    };
+    serve_object(req, state, path, "blob", extra.as_deref(), kept, move |snap, oid| {
         let mut reader = snap.repo.odb().reader();
         let (kind, size) = reader.read_header(&oid).map_err(|e| odb_error(e, &oid))?;
         if kind != ObjectKind::Blob {
@@ -418,11 +482,13 @@ pub async fn blob(
         let truncated = buf.len() > MAX_BLOB;
         buf.truncate(MAX_BLOB);
         let content = if binary { String::new() } else { String::from_utf8_lossy(&buf).into_owned() };
-        let spans = match &name {
+        let h = match &name {
             Some(name) if !binary && !truncated => crate::highlight::highlight(name, &content),
             _ => None,
         };
-        Ok(json!({"hash": oid.to_hex(), "size": size, "binary": binary, "truncated": truncated, "content": content, "spans": spans}))
+        let coverage = crate::highlight::coverage(h.as_ref());
+        let spans = h.map(|h| h.lines);
+        Ok(json!({"hash": oid.to_hex(), "size": size, "binary": binary, "truncated": truncated, "content": content, "spans": spans, "highlight": coverage}))
     })
     .await
 }
@@ -444,12 +510,15 @@ pub(super) fn parse_path(path: &str) -> Result<String, ApiError> {
     Ok(path.to_string())
 }
 
-/// A short stable tag for a path, for ETags.
+/// A short stable tag for a path (or any parameter text), for ETags: 16 hex digits of SHA-256,
+/// so two paths cannot be made to share one by choosing their names.
 pub(super) fn path_tag(path: &str) -> String {
-    let h = path.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
-    });
-    format!("{h:016x}")
+    use sha2::Digest;
+    sha2::Sha256::digest(path.as_bytes())
+        .iter()
+        .take(8)
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Highlight spans of the two sides of a diff of `path`, when it is text worth highlighting.
@@ -464,7 +533,7 @@ pub(super) fn diff_highlight(
     }
     let side = |b: Option<&[u8]>| {
         b.map_or(Some(Vec::new()), |b| {
-            crate::highlight::highlight(path, &String::from_utf8_lossy(b))
+            crate::highlight::highlight(path, &String::from_utf8_lossy(b)).map(|h| h.lines)
         })
     };
     Some(Highlighted {
@@ -554,10 +623,12 @@ pub async fn file_diff(
     }
     let snap = snapshot(&state, &id).await?;
     let tag = format!("file-{oid}-{}-{context}", path_tag(&file));
+    let key = format!("file:{oid}:{context}:{file}");
     serve(
         &req,
         snap,
         tag,
+        key,
         Freshness::Immutable,
         Kept::Diffs,
         move |snap| {
@@ -625,10 +696,12 @@ pub async fn blame(
     let file = parse_path(&query.path)?;
     let snap = snapshot(&state, &id).await?;
     let tag = format!("blame-{oid}-{}", path_tag(&file));
+    let key = format!("blame:{oid}:{file}");
     serve(
         &req,
         snap,
         tag,
+        key,
         Freshness::Immutable,
         Kept::Blame,
         move |snap| {

@@ -45,21 +45,35 @@ pub async fn search(
     let layout = view_layout(&snap, &view).await?;
     let freshness = Freshness::Version(snap.version);
     let text = query.q.clone();
-    let tag = format!("search-{}-{limit}", path_tag(&text));
-    serve(&req, snap, tag, freshness, Kept::Searches, move |snap| {
-        let hits = run_search(snap.repo.odb(), &snap.graph, &parsed).map_err(|e| match e {
-            SearchError::Odb(e) => ApiError::Unavailable(e.to_string()),
-            other => ApiError::Unavailable(other.to_string()),
-        })?;
-        let rows: Vec<usize> = hits.iter().filter_map(|&c| layout.row_of(c)).collect();
-        let total = rows.len();
-        Ok(json!({
-            "query": text,
-            "version": snap.version,
-            "total": total,
-            "rows": &rows[..total.min(limit)],
-            "truncated": total > limit,
-        }))
-    })
+    // The view decides which rows exist: it is part of the answer's name.
+    let view_key = super::view_key(&layout).unwrap_or_default();
+    let tag = format!(
+        "search-{}-{limit}",
+        path_tag(&format!("{view_key}\n{text}"))
+    );
+    let key = format!("search:{limit}:{view_key}:{text}");
+    serve(
+        &req,
+        snap,
+        tag,
+        key,
+        freshness,
+        Kept::Searches,
+        move |snap| {
+            let hits = run_search(snap.repo.odb(), &snap.graph, &parsed).map_err(|e| match e {
+                SearchError::Odb(e) => ApiError::Unavailable(e.to_string()),
+                other => ApiError::Unavailable(other.to_string()),
+            })?;
+            let rows: Vec<usize> = hits.iter().filter_map(|&c| layout.row_of(c)).collect();
+            let total = rows.len();
+            Ok(json!({
+                "query": text,
+                "version": snap.version,
+                "total": total,
+                "rows": &rows[..total.min(limit)],
+                "truncated": total > limit,
+            }))
+        },
+    )
     .await
 }

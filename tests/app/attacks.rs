@@ -911,3 +911,178 @@ async fn head_is_answered_for_every_get_and_a_wrong_method_is_405_with_allow() {
     let (status, body) = get(&format!("{base}/no/such/route")).await;
     assert_eq!((status, body["code"].as_str()), (404, Some("not_found")));
 }
+
+/// A client of a server trusting `X-Forwarded-For` from 127.0.0.1: requests as `addr`.
+fn as_client(req: reqwest::RequestBuilder, addr: &str) -> reqwest::RequestBuilder {
+    req.header("x-forwarded-for", addr)
+}
+
+/// The sum of a counter's series in a server's /metrics whose labels contain `labels`.
+async fn metric_sum(base: &str, name: &str, labels: &str) -> f64 {
+    let text = reqwest::get(format!("{base}/metrics"))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    text.lines()
+        .filter(|l| l.starts_with(name) && l.contains(labels))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+#[actix_rt::test]
+async fn junk_parameters_hit_the_cache_and_highlighting_is_bounded_and_kept() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let repo = fixture("linear", tmp.path()).join("repo");
+    // 200 KB of YAML: highlighted within the time budget (or cut by it, and saying so).
+    let yaml: String = (0..8000)
+        .map(|i| format!("key{i}: [a, {{b: 'c{i}'}}]\n"))
+        .collect();
+    std::fs::write(repo.join("big.yaml"), &yaml).expect("write");
+    git(&repo, &["add", "big.yaml"]);
+    git(&repo, &["commit", "-qm", "big yaml"]);
+    let head = git(&repo, &["rev-parse", "HEAD"]);
+    let blob = git(&repo, &["rev-parse", "HEAD:big.yaml"]);
+    let (_child, base) = spawn_binary_with(&repo, |c| {
+        c.env("GITVISTA_WORK_MS_PER_SECOND", "100000");
+    });
+    let client = reqwest::Client::new();
+    let hits_before = metric_sum(&base, "gitvista_cache_hits_total", "diffs").await;
+    for n in 0..10 {
+        for path in [
+            format!("/api/repos/local/blob/{blob}?path=x.yaml&junk={n}"),
+            format!("/api/repos/local/commit/diff/{head}/file?path=big.yaml&junk={n}"),
+            format!("/api/repos/local/commit/diff/{head}?junk={n}&x{n}=1"),
+        ] {
+            let resp = client
+                .get(format!("{base}{path}"))
+                .send()
+                .await
+                .expect("get");
+            assert_eq!(resp.status().as_u16(), 200, "{path}");
+            let body: Value = resp.json().await.expect("json");
+            if path.contains("/blob/") {
+                let cover = body["highlight"].as_str().unwrap_or_default();
+                assert!(["full", "partial"].contains(&cover), "{cover}");
+            }
+        }
+    }
+    let hits = metric_sum(&base, "gitvista_cache_hits_total", "diffs").await - hits_before;
+    assert_eq!(
+        hits, 27.0,
+        "the first of each is built, the other nine are cache hits"
+    );
+    // A file too large to highlight is answered plain, and says so.
+    std::fs::write(repo.join("huge.yaml"), yaml.repeat(2)).expect("write");
+    git(&repo, &["add", "huge.yaml"]);
+    git(&repo, &["commit", "-qm", "huge yaml"]);
+    let huge = git(&repo, &["rev-parse", "HEAD:huge.yaml"]);
+    let (_, body) = get(&format!(
+        "{base}/api/repos/local/blob/{huge}?path=huge.yaml"
+    ))
+    .await;
+    assert_eq!(body["highlight"], "plain");
+    assert!(body["spans"].is_null());
+}
+
+#[actix_rt::test]
+async fn one_client_looping_expensive_requests_is_told_to_wait_and_others_are_served() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let repo = fixture("merges", tmp.path()).join("repo");
+    let (_child, base) = spawn_binary_with(&repo, |c| {
+        c.env("GITVISTA_TRUSTED_PROXY", "X-Forwarded-For@127.0.0.1")
+            .env("GITVISTA_WORK_MS_PER_SECOND", "2");
+    });
+    let client = reqwest::Client::new();
+    let search = |n: usize, who: &str| {
+        as_client(
+            client.get(format!(
+                "{base}/api/repos/local/search?q=message:loop{n}%20path:src"
+            )),
+            who,
+        )
+        .send()
+    };
+    // Distinct searches reading every commit's message and tree: never cached, always work.
+    let mut refused = None;
+    for n in 0..200 {
+        let resp = search(n, "203.0.113.5").await.expect("search");
+        match resp.status().as_u16() {
+            200 => continue,
+            429 => {
+                let retry = resp
+                    .headers()
+                    .get("retry-after")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.parse::<u64>().ok());
+                let body: Value = resp.json().await.expect("json");
+                refused = Some((n, retry, body));
+                break;
+            }
+            other => panic!("search {n}: {other}"),
+        }
+    }
+    let (n, retry, body) = refused.expect("the looping client is refused at some point");
+    assert!(n >= 1, "the first request always runs");
+    assert!(retry.is_some_and(|s| s >= 1), "{retry:?}");
+    assert_eq!(body["code"], "rate_limited");
+    assert!(body["error"].as_str().is_some_and(|e| e.contains("share")));
+    // Another client is served at once; the same client's cached answers are free.
+    let other = search(0, "198.51.100.9").await.expect("search");
+    assert_eq!(other.status().as_u16(), 200);
+    let cheap = as_client(
+        client.get(format!("{base}/api/repos/local/graph?limit=50")),
+        "203.0.113.5",
+    )
+    .send()
+    .await
+    .expect("graph");
+    assert_eq!(
+        cheap.status().as_u16(),
+        200,
+        "graph windows are not expensive work"
+    );
+}
+
+#[actix_rt::test]
+async fn a_flood_from_one_ipv6_64_shares_one_bucket() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("data");
+    let (_child, base) = spawn_serve_binary(&data, |c| {
+        c.env("GITVISTA_TRUSTED_PROXY", "X-Forwarded-For@127.0.0.1")
+            .env("GITVISTA_POSTS_PER_MINUTE", "20");
+    });
+    let client = reqwest::Client::new();
+    let post = |addr: String| {
+        as_client(client.post(format!("{base}/api/repos")), &addr)
+            .json(&json!({ "url": "https://192.0.2.1/owner/repo" }))
+            .send()
+    };
+    let mut statuses = Vec::new();
+    for i in 1..=25 {
+        // Every address differs, all inside 2001:db8:1:2::/64.
+        let resp = post(format!("2001:db8:1:2:{i:x}:{i:x}:{i:x}:{i:x}"))
+            .await
+            .expect("post");
+        statuses.push(resp.status().as_u16());
+    }
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 400).count(),
+        20,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 429).count(),
+        5,
+        "{statuses:?}"
+    );
+    // The neighbouring /64 is another client; a lying header from a non-proxy is ignored (all
+    // requests here come from 127.0.0.1, the proxy, so the header counts).
+    let resp = post("2001:db8:1:3::1".into()).await.expect("post");
+    assert_eq!(
+        resp.status().as_u16(),
+        400,
+        "another /64 has its own bucket"
+    );
+}
