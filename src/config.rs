@@ -127,6 +127,10 @@ pub struct HostedConfig {
     pub posts_per_minute: u32,
     /// Clone this many recent commits first and deepen in the background (`None`: all at once).
     pub initial_depth: Option<u32>,
+    /// Sessions (repositories in memory) at once (`GITVISTA_MAX_SESSIONS`).
+    pub max_sessions: usize,
+    /// Bytes of graphs, layouts and caches over all sessions (`GITVISTA_MEMORY_BUDGET`).
+    pub memory_budget: u64,
     /// How remote host names are resolved for the address checks (the system's resolver; tests
     /// inject their own).
     pub resolver: crate::remote::Resolver,
@@ -152,6 +156,10 @@ impl HostedConfig {
             clone_unused: Duration::from_secs(86_400),
             posts_per_minute: 20,
             initial_depth: Some(2000),
+            // Sized for the 1 GB machine fly.toml describes: half of it for repositories, the
+            // rest for the process, viewers' sockets and git.
+            max_sessions: 64,
+            memory_budget: 512 << 20,
             resolver: crate::remote::Resolver::default(),
         }
     }

@@ -54,6 +54,12 @@ pub enum ApiError {
     /// Too many sign-in attempts from one client; try again after this many seconds.
     #[error("too many sign-in attempts from this address; try again in {0} s")]
     TooManyAttempts(u64),
+    /// Serving it would pass the server's memory budget, and every repository in memory is
+    /// watched; try again after this many seconds.
+    #[error(
+        "the server has as many repositories in memory as it can hold, all of them watched; try again in {0} s"
+    )]
+    Busy(u64),
     /// The repository exists but cannot be served right now.
     #[error("the repository is not available: {0}")]
     Unavailable(String),
@@ -83,6 +89,7 @@ impl ApiError {
             }
             ApiError::TooManySockets(_) => "too_many_connections",
             ApiError::Unavailable(_) => "repo_unavailable",
+            ApiError::Busy(_) => "busy",
         }
     }
 }
@@ -108,7 +115,7 @@ impl ResponseError for ApiError {
             | ApiError::TooManyAttempts(_)
             | ApiError::TooManySockets(_)
             | ApiError::TooMuchWork(_) => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_) | ApiError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -116,7 +123,8 @@ impl ResponseError for ApiError {
         let mut resp = HttpResponse::build(self.status_code());
         if let ApiError::RateLimited(secs)
         | ApiError::TooManyAttempts(secs)
-        | ApiError::TooMuchWork(secs) = self
+        | ApiError::TooMuchWork(secs)
+        | ApiError::Busy(secs) = self
         {
             resp.insert_header(("Retry-After", secs.to_string()));
         }

@@ -95,6 +95,12 @@ enum Command {
         /// Repositories one client address may add per minute.
         #[arg(long, env = "GITVISTA_POSTS_PER_MINUTE", default_value_t = 20)]
         posts_per_minute: u32,
+        /// Repositories held in memory at once.
+        #[arg(long, env = "GITVISTA_MAX_SESSIONS", default_value_t = 64)]
+        max_sessions: usize,
+        /// Bytes of graphs, layouts and caches over all repositories in memory (e.g. 512MiB).
+        #[arg(long, env = "GITVISTA_MEMORY_BUDGET", default_value = "512MiB", value_parser = parse_bytes)]
+        memory_budget: u64,
         #[command(flatten)]
         server: ServerArgs,
     },
@@ -174,6 +180,30 @@ enum Command {
     },
 }
 
+/// A size: bytes, or with a unit (`KiB`, `MiB`, `GiB`, `TiB`; `K`, `M`, `G`, `T` mean the same).
+fn parse_bytes(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a size (e.g. 512MiB)"))?;
+    let shift = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 0,
+        "k" | "kib" | "kb" => 10,
+        "m" | "mib" | "mb" => 20,
+        "g" | "gib" | "gb" => 30,
+        "t" | "tib" | "tb" => 40,
+        other => {
+            return Err(format!(
+                "{other:?} is not a unit of size (KiB, MiB, GiB, TiB)"
+            ));
+        }
+    };
+    n.checked_mul(1u64 << shift)
+        .ok_or_else(|| format!("{s:?} is too large"))
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     gitvista::telemetry::init();
@@ -186,6 +216,8 @@ fn main() -> ExitCode {
             allowed_hosts,
             clone_concurrency,
             posts_per_minute,
+            max_sessions,
+            memory_budget,
             server,
         } => gitvista::cli::serve::run(server.config(
             host,
@@ -195,6 +227,8 @@ fn main() -> ExitCode {
                 allowed_hosts,
                 clone_concurrency,
                 posts_per_minute,
+                max_sessions,
+                memory_budget,
                 ..HostedConfig::new(data_dir)
             })),
         )),

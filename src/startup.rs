@@ -67,7 +67,14 @@ impl Application {
         config.validate().map_err(anyhow::Error::msg)?;
         // The recorder is installed before any actor counts anything.
         let _ = crate::metrics::handle();
-        let supervisor = Supervisor::new().start();
+        let budget = match &config.mode {
+            Mode::Local { .. } => gitvista_actors::budget::Budget::UNLIMITED,
+            Mode::Hosted(h) => gitvista_actors::budget::Budget {
+                max_sessions: h.max_sessions.max(1),
+                memory_bytes: h.memory_budget,
+            },
+        };
+        let supervisor = Supervisor::with_budget(budget).start();
         let hosted = match &config.mode {
             Mode::Local { repo_path } => {
                 let local =

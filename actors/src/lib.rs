@@ -9,11 +9,14 @@
 //!   blames. Loading and reloading run on the blocking pool, never on the
 //!   actor's thread.
 //!
+//! - [`budget::Budget`] bounds the sessions of a process (count and memory); the supervisor
+//!   stops idle sessions to stay within it and refuses new ones when every session has viewers.
 //! - [`clone_queue::CloneQueue`] is the only place `git` runs (hosted mode): bounded, hardened,
 //!   one job per repository, with timeouts and a disk cap.
 //!
 //! This crate knows nothing of HTTP or storage; the root package adds routes and WebSockets.
 
+pub mod budget;
 pub mod cache;
 pub mod clone_queue;
 pub mod events;

@@ -325,12 +325,21 @@ pub struct RepoSession {
     last_fetch: Option<std::time::Instant>,
     /// A successful fetch waiting for its reload to finish before it is reported.
     report_after_reload: Option<FetchDone>,
+    /// What this session holds, published for the supervisor's budget; updated after loads,
+    /// reloads, viewer changes and uses.
+    footprint: Arc<crate::budget::Footprint>,
 }
 
 impl RepoSession {
     /// A session for the repository `config` names; it loads once started.
     pub fn new(config: SessionConfig) -> Self {
+        Self::with_footprint(config, Arc::default())
+    }
+
+    /// [`RepoSession::new`], publishing what it holds to `footprint`.
+    pub fn with_footprint(config: SessionConfig, footprint: Arc<crate::budget::Footprint>) -> Self {
         RepoSession {
+            footprint,
             config,
             snapshot: None,
             failed: None,
@@ -538,6 +547,7 @@ impl RepoSession {
         match result {
             Ok(snapshot) => {
                 let snapshot = Arc::new(snapshot);
+                self.footprint.set_heap(snapshot.heap_bytes());
                 let dirs = snapshot.repo.dirs().clone();
                 self.snapshot = Some(Arc::clone(&snapshot));
                 for w in self.waiting.drain(..) {
@@ -598,6 +608,7 @@ impl RepoSession {
                                 != after.as_ref().and_then(|h| h.branch())
                                 || after.as_ref().is_some_and(|h| h.branch().is_none())
                         });
+                        act.footprint.set_heap(snapshot.heap_bytes());
                         act.snapshot = Some(Arc::new(snapshot));
                         if let Some(event) = event {
                             let head = event.head.clone().filter(|_| branch_moved);
@@ -637,6 +648,7 @@ impl RepoSession {
             Err(SendError::Closed(_)) => false,
         });
         let gone = before - self.viewers.len();
+        self.footprint.set_viewers(self.viewers.len());
         metrics::gauge!("gitvista_viewers").decrement(gone as f64);
         metrics::counter!("gitvista_events_sent_total").increment(before as u64);
         metrics::counter!("gitvista_viewer_mailbox_full_total").increment(full);
@@ -704,9 +716,16 @@ impl Actor for RepoSession {
             self.config.diff_cache_bytes,
             self.config.blame_cache_bytes,
         ));
-        let work = tokio::task::spawn_blocking(move || {
-            Snapshot::load(&path, caches).map_err(|e| e.to_string())
-        });
+        self.footprint.set_caches(Arc::clone(&caches));
+        // A few loads at a time: each holds a repository's worth of memory while it runs, and a
+        // session stopped while waiting never loads.
+        let work = async move {
+            let _permit = crate::budget::load_permit().await;
+            tokio::task::spawn_blocking(move || {
+                Snapshot::load(&path, caches).map_err(|e| e.to_string())
+            })
+            .await
+        };
         ctx.wait(
             actix::fut::wrap_future::<_, Self>(work).map(|result, act, ctx| {
                 let result = result.unwrap_or_else(|e| Err(e.to_string()));
@@ -731,6 +750,7 @@ impl Handler<GetSnapshot> for RepoSession {
 
     fn handle(&mut self, _: GetSnapshot, ctx: &mut Context<Self>) -> Self::Result {
         self.last_access = std::time::Instant::now();
+        self.footprint.touch();
         // A repository idle long enough to stop fetching starts again when someone looks.
         if self.snapshot.is_some() && self.fetch_timer.is_none() && !self.fetching {
             self.schedule_fetch(ctx);
@@ -768,6 +788,8 @@ impl Handler<Subscribe> for RepoSession {
         if self.viewers.insert(msg.id, msg.viewer).is_none() {
             metrics::gauge!("gitvista_viewers").increment(1.0);
         }
+        self.footprint.set_viewers(self.viewers.len());
+        self.footprint.touch();
         if (first || self.fetch_timer.is_none()) && self.snapshot.is_some() && !self.fetching {
             self.schedule_fetch(ctx);
         }
@@ -781,6 +803,7 @@ impl Handler<Unsubscribe> for RepoSession {
         if self.viewers.remove(&msg.id).is_some() {
             metrics::gauge!("gitvista_viewers").decrement(1.0);
         }
+        self.footprint.set_viewers(self.viewers.len());
     }
 }
 
@@ -800,6 +823,7 @@ impl Handler<CloseViewers> for RepoSession {
         self.broadcast(ViewerEvent::Closing);
         metrics::gauge!("gitvista_viewers").decrement(self.viewers.len() as f64);
         self.viewers.clear();
+        self.footprint.set_viewers(0);
         n
     }
 }

@@ -77,6 +77,17 @@ impl Snapshot {
         ))
     }
 
+    /// Heap held by the graph, the layout and the kept views (not the caches, which are shared
+    /// between snapshots and counted on their own).
+    pub fn heap_bytes(&self) -> usize {
+        let views = self
+            .views
+            .lock()
+            .map(|v| v.iter().map(|(_, l)| l.heap_bytes()).sum::<usize>())
+            .unwrap_or(0);
+        self.graph.heap_bytes() + self.layout.heap_bytes() + views
+    }
+
     /// The layout of this graph under `options` (filters, first-parent, no merges): the main
     /// layout for the default view, else one built on first use and kept (blocking: it costs a
     /// full layout, ~25 ms per 200,000 commits).

@@ -5,6 +5,9 @@ use std::fmt;
 
 use actix::prelude::*;
 
+use std::sync::Arc;
+
+use crate::budget::{Budget, Footprint};
 use crate::repo_session::{Activity, CloseViewers, RepoSession, SessionConfig, Shutdown};
 
 /// A repository's id: `local` in local mode, 16 hex digits in hosted mode. Only lowercase
@@ -41,6 +44,12 @@ pub enum SupervisorError {
     /// No repository is registered under this id.
     #[error("no repository {0}")]
     UnknownRepo(RepoId),
+    /// Starting its session would pass the budget, and every running session has viewers.
+    #[error("the server is at its limit of {sessions} repositories in memory, all of them watched")]
+    Busy {
+        /// Sessions running.
+        sessions: usize,
+    },
 }
 
 /// Makes a repository known (does not start its session).
@@ -76,12 +85,71 @@ pub struct Supervisor {
     /// Running sessions; added on first `GetSession`, removed by `StopSession`, replaced when
     /// found dead.
     sessions: HashMap<RepoId, Addr<RepoSession>>,
+    /// What each running session holds (shared with it); kept with `sessions`.
+    footprints: HashMap<RepoId, Arc<Footprint>>,
+    /// Bytes each repository held when its session last stopped: the estimate of what it will
+    /// take when started again.
+    last_size: HashMap<RepoId, u64>,
+    /// The limits on running sessions; fixed.
+    budget: Budget,
 }
 
 impl Supervisor {
-    /// An empty registry.
+    /// An empty registry without limits.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An empty registry whose sessions stay within `budget`.
+    pub fn with_budget(budget: Budget) -> Self {
+        Supervisor {
+            budget,
+            ..Self::default()
+        }
+    }
+
+    /// Forgets a running session (it is told to stop); remembers its size.
+    fn stop(&mut self, id: &RepoId) -> bool {
+        if let Some(f) = self.footprints.remove(id) {
+            self.last_size.insert(id.clone(), f.bytes());
+        }
+        match self.sessions.remove(id) {
+            Some(addr) => {
+                addr.do_send(Shutdown);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Bytes the running sessions hold.
+    fn held(&self) -> u64 {
+        self.footprints.values().map(|f| f.bytes()).sum()
+    }
+
+    /// Stops least recently used sessions without viewers until one more session, expected to
+    /// hold `incoming` bytes, fits the budget; false when it cannot.
+    fn make_room(&mut self, incoming: u64) -> bool {
+        loop {
+            let over_count = self.sessions.len() >= self.budget.max_sessions;
+            let over_bytes = self.held().saturating_add(incoming) > self.budget.memory_bytes
+                && !self.sessions.is_empty();
+            if !over_count && !over_bytes {
+                return true;
+            }
+            let victim = self
+                .footprints
+                .iter()
+                // Loading sessions have requests waiting for them: not victims either.
+                .filter(|(_, f)| f.viewers() == 0 && !f.loading())
+                .min_by_key(|(_, f)| f.last_use())
+                .map(|(id, _)| id.clone());
+            let Some(victim) = victim else {
+                return false;
+            };
+            self.stop(&victim);
+            metrics::counter!("gitvista_sessions_evicted_total", "reason" => "budget").increment(1);
+        }
     }
 }
 
@@ -102,6 +170,9 @@ impl Handler<GetSession> for Supervisor {
 
     fn handle(&mut self, GetSession(id): GetSession, _: &mut Context<Self>) -> Self::Result {
         if let Some(addr) = self.sessions.get(&id).filter(|a| a.connected()) {
+            if let Some(f) = self.footprints.get(&id) {
+                f.touch();
+            }
             return Ok(addr.clone());
         }
         let config = self
@@ -109,9 +180,28 @@ impl Handler<GetSession> for Supervisor {
             .get(&id)
             .cloned()
             .ok_or_else(|| SupervisorError::UnknownRepo(id.clone()))?;
+        // Sessions that died are forgotten before counting.
+        let dead: Vec<RepoId> = self
+            .sessions
+            .iter()
+            .filter(|(_, a)| !a.connected())
+            .map(|(i, _)| i.clone())
+            .collect();
+        for d in dead {
+            self.stop(&d);
+        }
+        let incoming = self.last_size.get(&id).copied().unwrap_or(0);
+        if !self.make_room(incoming) {
+            metrics::counter!("gitvista_sessions_refused_total").increment(1);
+            return Err(SupervisorError::Busy {
+                sessions: self.sessions.len(),
+            });
+        }
         // A session that died (its actor stopped) is replaced by a fresh one.
-        let addr = RepoSession::new(config).start();
-        self.sessions.insert(id, addr.clone());
+        let footprint = Arc::new(Footprint::default());
+        let addr = RepoSession::with_footprint(config, Arc::clone(&footprint)).start();
+        self.sessions.insert(id.clone(), addr.clone());
+        self.footprints.insert(id, footprint);
         Ok(addr)
     }
 }
@@ -120,13 +210,7 @@ impl Handler<StopSession> for Supervisor {
     type Result = bool;
 
     fn handle(&mut self, StopSession(id): StopSession, _: &mut Context<Self>) -> bool {
-        match self.sessions.remove(&id) {
-            Some(addr) => {
-                addr.do_send(Shutdown);
-                true
-            }
-            None => false,
-        }
+        self.stop(&id)
     }
 }
 
@@ -141,9 +225,8 @@ impl Handler<Forget> for Supervisor {
 
     fn handle(&mut self, Forget(id): Forget, _: &mut Context<Self>) -> bool {
         let known = self.known.remove(&id).is_some();
-        if let Some(addr) = self.sessions.remove(&id) {
-            addr.do_send(Shutdown);
-        }
+        self.stop(&id);
+        self.last_size.remove(&id);
         known
     }
 }
@@ -181,9 +264,7 @@ impl Handler<StopIdle> for Supervisor {
         Box::pin(
             actix::fut::wrap_future::<_, Self>(probe).map(|idle, act, _| {
                 for id in &idle {
-                    if let Some(addr) = act.sessions.remove(id) {
-                        addr.do_send(Shutdown);
-                    }
+                    act.stop(id);
                 }
                 idle
             }),

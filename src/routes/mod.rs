@@ -16,8 +16,8 @@ use std::sync::Arc;
 use actix::Addr;
 use actix_web::web;
 use gitvista_actors::repo_session::{GetSnapshot, RepoSession};
-use gitvista_actors::supervisor::GetSession;
-use gitvista_actors::{RepoId, Snapshot, Supervisor};
+use gitvista_actors::supervisor::{GetSession, SupervisorError};
+use gitvista_actors::{RepoId, SessionError, Snapshot, Supervisor};
 
 use crate::error::ApiError;
 
@@ -48,25 +48,38 @@ pub async fn session(state: &AppState, id: &str) -> Result<Addr<RepoSession>, Ap
         .send(GetSession(repo))
         .await
         .map_err(|e| ApiError::Unavailable(e.to_string()))?
-        .map_err(|_| ApiError::UnknownRepo(id.to_string()))
+        .map_err(|e| match e {
+            SupervisorError::Busy { .. } => ApiError::Busy(BUSY_RETRY_SECS),
+            SupervisorError::UnknownRepo(_) => ApiError::UnknownRepo(id.to_string()),
+        })
 }
+
+/// How long a client refused for the session budget is asked to wait.
+const BUSY_RETRY_SECS: u64 = 10;
 
 /// The current snapshot of repository `id`, loading it on first use. In hosted mode a known
 /// repository that is not served yet answers 503 with its state, and an evicted one starts
 /// cloning again.
 pub async fn snapshot(state: &AppState, id: &str) -> Result<Arc<Snapshot>, ApiError> {
-    let session = match session(state, id).await {
-        Ok(s) => s,
-        Err(ApiError::UnknownRepo(_)) if state.hosted.is_some() => {
-            return Err(hosted_not_served(state, id).await);
+    // A session stopped between being handed out and answering (the budget made room for
+    // another) is asked for again: the next one starts it afresh or says the server is busy.
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        let session = match session(state, id).await {
+            Ok(s) => s,
+            Err(ApiError::UnknownRepo(_)) if state.hosted.is_some() => {
+                return Err(hosted_not_served(state, id).await);
+            }
+            Err(e) => return Err(e),
+        };
+        match session.send(GetSnapshot).await {
+            Ok(Ok(snap)) => return Ok(snap),
+            Ok(Err(SessionError::Stopped)) | Err(_) if attempts < 3 => continue,
+            Ok(Err(e)) => return Err(ApiError::Unavailable(e.to_string())),
+            Err(e) => return Err(ApiError::Unavailable(e.to_string())),
         }
-        Err(e) => return Err(e),
-    };
-    session
-        .send(GetSnapshot)
-        .await
-        .map_err(|e| ApiError::Unavailable(e.to_string()))?
-        .map_err(|e| ApiError::Unavailable(e.to_string()))
+    }
 }
 
 /// Registers every route.

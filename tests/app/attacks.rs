@@ -1086,3 +1086,139 @@ async fn a_flood_from_one_ipv6_64_shares_one_bucket() {
         "another /64 has its own bucket"
     );
 }
+
+#[actix_rt::test]
+async fn a_thousand_requests_for_many_repositories_stay_within_the_session_budget() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let serve = tmp.path().join("serve");
+    std::fs::create_dir_all(&serve).expect("dir");
+    let src = fixture("linear", tmp.path()).join("repo");
+    for i in 0..8 {
+        git(
+            tmp.path(),
+            &[
+                "clone",
+                "-q",
+                "--bare",
+                src.to_str().expect("utf-8"),
+                serve.join(format!("r{i}.git")).to_str().expect("utf-8"),
+            ],
+        );
+    }
+    let d = crate::helpers::git_daemon(&serve);
+    let data = tmp.path().join("data");
+    let (port, _stopper, _server) =
+        crate::helpers::spawn_hosted_with(gitvista::config::HostedConfig {
+            max_sessions: 3,
+            posts_per_minute: 1000,
+            ..crate::helpers::hosted_config(&data)
+        })
+        .await;
+    let base = format!("http://127.0.0.1:{port}");
+    let mut ids = Vec::new();
+    for i in 0..8 {
+        ids.push(add_ready(&base, &format!("git://127.0.0.1:{}/r{i}", d.port)).await);
+    }
+    // 1,000 requests, 50 at a time, round-robin over 8 repositories, while a watcher samples
+    // how many sessions run.
+    let peak = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sampler = {
+        let (peak, done, base) = (peak.clone(), done.clone(), base.clone());
+        tokio::spawn(async move {
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                let (_, s) = crate::hosted::admin_get(&format!("{base}/api/admin/sessions")).await;
+                let n = s["sessions"].as_array().map_or(0, Vec::len) as u64;
+                peak.fetch_max(n, std::sync::atomic::Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+    };
+    let client = reqwest::Client::new();
+    let mut statuses = std::collections::BTreeMap::<String, usize>::new();
+    for round in 0..20 {
+        let batch: Vec<_> = (0..50)
+            .map(|k| {
+                let url = format!(
+                    "{base}/api/repos/{}/graph?limit=20",
+                    ids[(round * 50 + k) % ids.len()]
+                );
+                let client = client.clone();
+                tokio::spawn(async move {
+                    let resp = client.get(url).send().await.expect("get");
+                    let status = resp.status().as_u16();
+                    let retry = resp.headers().contains_key("retry-after");
+                    let body: Value = resp.json().await.unwrap_or(Value::Null);
+                    (
+                        status,
+                        body["code"].as_str().unwrap_or("").to_string(),
+                        retry,
+                    )
+                })
+            })
+            .collect();
+        for b in batch {
+            let (status, code, retry) = b.await.expect("task");
+            assert!(
+                status == 200 || (status == 503 && code == "busy" && retry),
+                "{status} {code}"
+            );
+            *statuses.entry(format!("{status} {code}")).or_default() += 1;
+        }
+    }
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    let _ = sampler.await;
+    let peak = peak.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(
+        peak <= 3,
+        "{peak} sessions ran at once; statuses {statuses:?}"
+    );
+    assert!(
+        statuses.get("200 ").copied().unwrap_or(0) > 0,
+        "{statuses:?}"
+    );
+
+    // Three watched repositories fill the budget: a fourth is refused, they stay served.
+    let mut watchers = Vec::new();
+    for id in &ids[..3] {
+        let (mut ws, _) =
+            tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{port}/api/repos/{id}/ws"))
+                .await
+                .expect("viewer");
+        let _ = tokio::time::timeout(Duration::from_secs(5), ws.next()).await;
+        watchers.push(ws);
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let resp = client
+        .get(format!("{base}/api/repos/{}/graph", ids[5]))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(resp.status().as_u16(), 503);
+    assert_eq!(
+        resp.headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok()),
+        Some("10")
+    );
+    let body: Value = resp.json().await.expect("json");
+    assert_eq!(body["code"], "busy");
+    for id in &ids[..3] {
+        let (status, _) = get(&format!("{base}/api/repos/{id}/graph?limit=5")).await;
+        assert_eq!(status, 200, "a watched repository stays served");
+    }
+    // A viewer leaving frees its place.
+    let mut first = watchers.remove(0);
+    let _ = first.close(None).await;
+    drop(first);
+    let mut served = false;
+    for _ in 0..50 {
+        let (status, _) = get(&format!("{base}/api/repos/{}/graph?limit=5", ids[5])).await;
+        if status == 200 {
+            served = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(served, "room again once a repository is no longer watched");
+}

@@ -298,3 +298,65 @@ async fn a_path_that_is_not_a_repository_is_a_load_error() {
         "{err}"
     );
 }
+
+#[actix::test]
+async fn the_memory_budget_stops_idle_sessions_and_refuses_when_all_are_watched() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let repo = fixture("merges", tmp.path()).join("repo");
+    // One byte: any loaded session fills it, so each new one must push the last one out.
+    let sup = Supervisor::with_budget(gitvista_actors::budget::Budget {
+        max_sessions: 100,
+        memory_bytes: 1,
+    })
+    .start();
+    let ids: Vec<RepoId> = ["a", "b", "c"]
+        .iter()
+        .map(|s| RepoId::parse(s).expect("valid"))
+        .collect();
+    for id in &ids {
+        sup.send(Register {
+            id: id.clone(),
+            config: watch_only(&repo),
+        })
+        .await
+        .expect("mailbox");
+    }
+    for id in &ids {
+        let s = sup
+            .send(GetSession(id.clone()))
+            .await
+            .expect("mailbox")
+            .expect("room is made");
+        s.send(GetSnapshot).await.expect("mailbox").expect("loads");
+        assert_eq!(
+            sup.send(RunningSessions).await.expect("mailbox"),
+            vec![id.clone()],
+            "the older idle session was stopped for {id}"
+        );
+    }
+    // The running one gets a viewer: nothing may be stopped for a new one now.
+    let watched = sup
+        .send(GetSession(ids[2].clone()))
+        .await
+        .expect("mailbox")
+        .expect("running");
+    let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+    let viewer = Collector(tx).start();
+    watched
+        .send(Subscribe {
+            id: 1,
+            viewer: viewer.recipient(),
+        })
+        .await
+        .expect("mailbox");
+    let err = sup
+        .send(GetSession(ids[0].clone()))
+        .await
+        .expect("mailbox")
+        .expect_err("every session is watched");
+    assert!(
+        matches!(err, SupervisorError::Busy { sessions: 1 }),
+        "{err}"
+    );
+    assert!(watched.connected(), "the watched session keeps running");
+}
