@@ -127,6 +127,12 @@ pub struct HostedConfig {
     pub posts_per_minute: u32,
     /// Clone this many recent commits first and deepen in the background (`None`: all at once).
     pub initial_depth: Option<u32>,
+    /// Bytes all clones together may occupy (`GITVISTA_DISK_QUOTA`).
+    pub disk_quota: u64,
+    /// Free bytes the data directory's filesystem must keep (`GITVISTA_MIN_FREE`).
+    pub min_free: u64,
+    /// Repositories (rows) at most (`GITVISTA_MAX_REPOS`).
+    pub max_repos: usize,
     /// Sessions (repositories in memory) at once (`GITVISTA_MAX_SESSIONS`).
     pub max_sessions: usize,
     /// Bytes of graphs, layouts and caches over all sessions (`GITVISTA_MEMORY_BUDGET`).
@@ -160,6 +166,9 @@ impl HostedConfig {
             // rest for the process, viewers' sockets and git.
             max_sessions: 64,
             memory_budget: 512 << 20,
+            disk_quota: 8 << 30,
+            min_free: 512 << 20,
+            max_repos: 2000,
             resolver: crate::remote::Resolver::default(),
         }
     }

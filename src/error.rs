@@ -54,6 +54,9 @@ pub enum ApiError {
     /// Too many sign-in attempts from one client; try again after this many seconds.
     #[error("too many sign-in attempts from this address; try again in {0} s")]
     TooManyAttempts(u64),
+    /// The server has no room for another clone; the sentence says which limit.
+    #[error("{0}")]
+    StorageFull(String),
     /// Serving it would pass the server's memory budget, and every repository in memory is
     /// watched; try again after this many seconds.
     #[error(
@@ -90,6 +93,7 @@ impl ApiError {
             ApiError::TooManySockets(_) => "too_many_connections",
             ApiError::Unavailable(_) => "repo_unavailable",
             ApiError::Busy(_) => "busy",
+            ApiError::StorageFull(_) => "storage_full",
         }
     }
 }
@@ -116,6 +120,7 @@ impl ResponseError for ApiError {
             | ApiError::TooManySockets(_)
             | ApiError::TooMuchWork(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable(_) | ApiError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::StorageFull(_) => StatusCode::INSUFFICIENT_STORAGE,
         }
     }
 

@@ -138,24 +138,13 @@ impl Handler<Swept> for CloneReaper {
                 return;
             };
             for repo in stale {
-                let Some(id) = RepoId::parse(&repo.id) else {
-                    continue;
-                };
-                let _ = h.supervisor.send(Forget(id.clone())).await;
-                let dir = h.clone_config.repo_dir(&id);
-                let store = h.store.clone();
-                let key = id.as_str().to_string();
-                let _ = actix_web::web::block(move || {
-                    let _ = std::fs::remove_dir_all(&dir);
-                    store.set_state(id.as_str(), "evicted", None, None)
-                })
-                .await;
-                metrics::counter!("gitvista_clones_deleted_total").increment(1);
-                let mut reaped = h.reaped.lock().unwrap_or_else(|e| e.into_inner());
-                reaped.push_back((key, crate::store::now()));
-                while reaped.len() > REAPED_KEPT {
-                    reaped.pop_front();
+                if let Some(id) = RepoId::parse(&repo.id) {
+                    h.delete_clone(&id).await;
                 }
+            }
+            // Over the disk quota (fetches grow clones): least recently used idle clones go.
+            if let Err(why) = h.make_disk_room(false, false).await {
+                tracing::warn!(%why, "over the disk quota with every clone watched");
             }
         });
     }
@@ -348,6 +337,119 @@ impl Hosted {
             metrics::gauge!("gitvista_progress_feeds").decrement(1.0);
         });
         rx
+    }
+
+    /// Deletes the clone of `id` (its session stops; the row stays as `evicted`, cloned again
+    /// when next asked for).
+    pub async fn delete_clone(self: &Arc<Self>, id: &RepoId) {
+        let _ = self.supervisor.send(Forget(id.clone())).await;
+        let dir = self.clone_config.repo_dir(id);
+        let store = self.store.clone();
+        let key = id.as_str().to_string();
+        let rid = key.clone();
+        let _ = actix_web::web::block(move || {
+            let _ = std::fs::remove_dir_all(&dir);
+            store.set_state(&rid, "evicted", None, None)
+        })
+        .await;
+        metrics::counter!("gitvista_clones_deleted_total").increment(1);
+        let mut reaped = self.reaped.lock().unwrap_or_else(|e| e.into_inner());
+        reaped.push_back((key, crate::store::now()));
+        while reaped.len() > REAPED_KEPT {
+            reaped.pop_front();
+        }
+    }
+
+    /// Free bytes on the data directory's filesystem.
+    fn free_bytes(&self) -> u64 {
+        nix::sys::statvfs::statvfs(&self.config.data_dir).map_or(u64::MAX, |s| {
+            (s.blocks_available() as u64).saturating_mul(s.fragment_size() as u64)
+        })
+    }
+
+    /// Keeps clones within the disk quota and the filesystem's free-space floor by deleting the
+    /// least recently used clones nobody watches; with `new_clone`, makes room for one more clone,
+    /// and with `new_row` for one more repository under `max_repos`. `Err` says, in a sentence,
+    /// which limit cannot be met.
+    pub async fn make_disk_room(
+        self: &Arc<Self>,
+        new_clone: bool,
+        new_row: bool,
+    ) -> Result<(), String> {
+        let watched: std::collections::HashSet<String> = self
+            .supervisor
+            .send(gitvista_actors::supervisor::Inspect)
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|(_, info)| info.viewers > 0)
+            .map(|(id, _)| id.as_str().to_string())
+            .collect();
+        let store = self.store.clone();
+        let all = actix_web::web::block(move || store.repos())
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?;
+        let c = &self.config;
+        // `all` is most recently used first.
+        let idle: Vec<&Repo> = all
+            .iter()
+            .filter(|r| r.state == "ready" && !watched.contains(&r.id))
+            .collect();
+        let mut used: u64 = all
+            .iter()
+            .filter(|r| matches!(r.state.as_str(), "ready" | "fetching"))
+            .map(|r| r.disk_bytes.max(0) as u64)
+            .sum();
+        // Least recently used first.
+        let mut victims = idle.iter().rev();
+        loop {
+            let free = self.free_bytes();
+            let over_quota = used > c.disk_quota || (new_clone && used >= c.disk_quota);
+            let low = free < c.min_free;
+            if !over_quota && !low {
+                break;
+            }
+            let Some(victim) = victims.next() else {
+                return Err(if low {
+                    format!(
+                        "The server's disk is nearly full ({} MiB free); no repository can be added now.",
+                        free >> 20
+                    )
+                } else {
+                    format!(
+                        "The server holds as much repository data as it may ({} MiB); no repository can be added now.",
+                        c.disk_quota >> 20
+                    )
+                });
+            };
+            let Some(id) = RepoId::parse(&victim.id) else {
+                continue;
+            };
+            tracing::info!(repo = %id, bytes = victim.disk_bytes, "deleting a clone to stay within the disk limits");
+            self.delete_clone(&id).await;
+            used = used.saturating_sub(victim.disk_bytes.max(0) as u64);
+        }
+        if new_row && all.len() >= c.max_repos {
+            // Rows without a clone (evicted or failed) are the cheapest to forget.
+            let forgettable = all
+                .iter()
+                .rev()
+                .find(|r| matches!(r.state.as_str(), "evicted" | "error"));
+            match forgettable {
+                Some(r) => {
+                    let (store, rid) = (self.store.clone(), r.id.clone());
+                    let _ = actix_web::web::block(move || store.delete_repo(&rid)).await;
+                }
+                None => {
+                    return Err(format!(
+                        "The server holds its maximum of {} repositories; no repository can be added now.",
+                        c.max_repos
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// git's words about recent clone failures, by repository (for admins).

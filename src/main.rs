@@ -101,6 +101,15 @@ enum Command {
         /// Bytes of graphs, layouts and caches over all repositories in memory (e.g. 512MiB).
         #[arg(long, env = "GITVISTA_MEMORY_BUDGET", default_value = "512MiB", value_parser = parse_bytes)]
         memory_budget: u64,
+        /// Bytes all clones together may occupy (e.g. 8GiB).
+        #[arg(long, env = "GITVISTA_DISK_QUOTA", default_value = "8GiB", value_parser = parse_bytes)]
+        disk_quota: u64,
+        /// Free space the data directory must keep; clones are refused below it.
+        #[arg(long, env = "GITVISTA_MIN_FREE", default_value = "512MiB", value_parser = parse_bytes)]
+        min_free: u64,
+        /// Repositories at most.
+        #[arg(long, env = "GITVISTA_MAX_REPOS", default_value_t = 2000)]
+        max_repos: usize,
         #[command(flatten)]
         server: ServerArgs,
     },
@@ -218,6 +227,9 @@ fn main() -> ExitCode {
             posts_per_minute,
             max_sessions,
             memory_budget,
+            disk_quota,
+            min_free,
+            max_repos,
             server,
         } => gitvista::cli::serve::run(server.config(
             host,
@@ -229,6 +241,9 @@ fn main() -> ExitCode {
                 posts_per_minute,
                 max_sessions,
                 memory_budget,
+                disk_quota,
+                min_free,
+                max_repos: max_repos.max(1),
                 ..HostedConfig::new(data_dir)
             })),
         )),

@@ -82,6 +82,19 @@ pub async fn create(
     };
     checked.map_err(|e| ApiError::bad_request(e.to_string(), "refused_url"))?;
     let id = url.id();
+    // A repository not cloned yet needs room on disk (and a place under the repository cap).
+    let known = {
+        let (store, rid) = (h.store.clone(), id.clone());
+        blocking(move || store.repo(&rid)).await?
+    };
+    let needs_clone = known
+        .as_ref()
+        .is_none_or(|r| matches!(r.state.as_str(), "error" | "evicted"));
+    if needs_clone {
+        h.make_disk_room(true, known.is_none())
+            .await
+            .map_err(ApiError::StorageFull)?;
+    }
     let (store, canonical, display) = (
         h.store.clone(),
         url.canonical.clone(),

@@ -227,6 +227,9 @@ async fn hosted_not_served(state: &AppState, id: &str) -> ApiError {
         _ => return ApiError::UnknownRepo(id.to_string()),
     };
     if repo.state == "evicted" {
+        if let Err(why) = h.make_disk_room(true, false).await {
+            return ApiError::StorageFull(why);
+        }
         let store = h.store.clone();
         let rid = repo.id.clone();
         let _ = web::block(move || store.set_state(&rid, "pending", None, None)).await;

@@ -1222,3 +1222,135 @@ async fn a_thousand_requests_for_many_repositories_stay_within_the_session_budge
     }
     assert!(served, "room again once a repository is no longer watched");
 }
+
+/// A git daemon serving `n` copies of the `merges` fixture as `r0` .. `r{n-1}`.
+fn served_copies(tmp: &std::path::Path, n: usize) -> crate::helpers::GitDaemon {
+    let serve = tmp.join("serve");
+    std::fs::create_dir_all(&serve).expect("dir");
+    let src = fixture("merges", tmp).join("repo");
+    for i in 0..n {
+        git(
+            tmp,
+            &[
+                "clone",
+                "-q",
+                "--bare",
+                src.to_str().expect("utf-8"),
+                serve.join(format!("r{i}.git")).to_str().expect("utf-8"),
+            ],
+        );
+    }
+    crate::helpers::git_daemon(&serve)
+}
+
+#[actix_rt::test]
+async fn clones_past_the_disk_quota_push_out_idle_ones_and_watched_ones_are_kept() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let d = served_copies(tmp.path(), 3);
+    let data = tmp.path().join("data");
+    let (port, _stopper, _server) =
+        crate::helpers::spawn_hosted_with(gitvista::config::HostedConfig {
+            // Any clone fills it: each new one needs the last idle one gone.
+            disk_quota: 1,
+            ..crate::helpers::hosted_config(&data)
+        })
+        .await;
+    let base = format!("http://127.0.0.1:{port}");
+    let url = |i: usize| format!("git://127.0.0.1:{}/r{i}", d.port);
+    let a = add_ready(&base, &url(0)).await;
+    let b = add_ready(&base, &url(1)).await;
+    let (_, s) = get(&format!("{base}/api/repos/{a}/status")).await;
+    assert_eq!(
+        s["state"], "evicted",
+        "the least recently used idle clone made room: {s}"
+    );
+    assert!(!data.join("repos").join(&a).exists());
+    // With B watched, nothing may go: a third repository is refused, with a sentence.
+    let (mut ws, _) =
+        tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{port}/api/repos/{b}/ws"))
+            .await
+            .expect("viewer");
+    let _ = tokio::time::timeout(Duration::from_secs(5), ws.next()).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (status, body) = crate::hosted::post(&base, &url(2)).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (507, Some("storage_full")),
+        "{body}"
+    );
+    assert!(
+        body["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("as much repository data")),
+        "{body}"
+    );
+    // Asking for the evicted one again is refused the same way, and B is still served.
+    let (status, body) = get(&format!("{base}/api/repos/{a}/graph")).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (507, Some("storage_full")),
+        "{body}"
+    );
+    let (status, _) = get(&format!("{base}/api/repos/{b}/graph?limit=5")).await;
+    assert_eq!(status, 200);
+    assert!(data.join("repos").join(&b).join("HEAD").is_file());
+}
+
+#[actix_rt::test]
+async fn a_nearly_full_disk_and_the_repository_cap_refuse_new_clones_with_507() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let d = served_copies(tmp.path(), 3);
+    let url = |i: usize| format!("git://127.0.0.1:{}/r{i}", d.port);
+    // No filesystem has a pebibyte free.
+    let data = tmp.path().join("full");
+    let (port, _stopper, _server) =
+        crate::helpers::spawn_hosted_with(gitvista::config::HostedConfig {
+            min_free: 1 << 50,
+            ..crate::helpers::hosted_config(&data)
+        })
+        .await;
+    let base = format!("http://127.0.0.1:{port}");
+    let (status, body) = crate::hosted::post(&base, &url(0)).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (507, Some("storage_full")),
+        "{body}"
+    );
+    assert!(
+        body["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("nearly full")),
+        "{body}"
+    );
+    assert!(std::fs::read_dir(data.join("repos")).map_or(true, |mut r| r.next().is_none()));
+
+    // Two repositories at most: a failed one is forgotten to make room, a good one is not.
+    let data = tmp.path().join("capped");
+    let (port, _stopper, _server) =
+        crate::helpers::spawn_hosted_with(gitvista::config::HostedConfig {
+            max_repos: 2,
+            ..crate::helpers::hosted_config(&data)
+        })
+        .await;
+    let base = format!("http://127.0.0.1:{port}");
+    add_ready(&base, &url(0)).await;
+    let (_, failed) =
+        crate::hosted::post(&base, &format!("git://127.0.0.1:{}/missing", d.port)).await;
+    let failed_id = failed["id"].as_str().expect("id").to_string();
+    crate::hosted::wait_state(&base, &failed_id, &["error"]).await;
+    add_ready(&base, &url(1)).await;
+    let (status, _) = get(&format!("{base}/api/repos/{failed_id}/status")).await;
+    assert_eq!(status, 404, "the failed row made room");
+    let (status, body) = crate::hosted::post(&base, &url(2)).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (507, Some("storage_full")),
+        "{body}"
+    );
+    assert!(
+        body["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("maximum of 2")),
+        "{body}"
+    );
+}
