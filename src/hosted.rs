@@ -363,7 +363,7 @@ impl Hosted {
     /// Free bytes on the data directory's filesystem.
     fn free_bytes(&self) -> u64 {
         nix::sys::statvfs::statvfs(&self.config.data_dir).map_or(u64::MAX, |s| {
-            (s.blocks_available() as u64).saturating_mul(s.fragment_size() as u64)
+            s.blocks_available().saturating_mul(s.fragment_size())
         })
     }
 
