@@ -133,6 +133,15 @@ pub struct HostedConfig {
     pub min_free: u64,
     /// Repositories (rows) at most (`GITVISTA_MAX_REPOS`).
     pub max_repos: usize,
+    /// A git job receiving fewer bytes a second than this for `low_speed_time` is stopped
+    /// (`GITVISTA_LOW_SPEED_LIMIT`).
+    pub low_speed_limit: u64,
+    /// The window of the low-speed limit (`GITVISTA_LOW_SPEED_TIME`).
+    pub low_speed_time: Duration,
+    /// Clones waiting at most (`GITVISTA_QUEUE_MAX`); past it new repositories get 503.
+    pub queue_max: usize,
+    /// Clones one client may have waiting or running (`GITVISTA_CLONES_PER_CLIENT`); past it 429.
+    pub clones_per_client: usize,
     /// Sessions (repositories in memory) at once (`GITVISTA_MAX_SESSIONS`).
     pub max_sessions: usize,
     /// Bytes of graphs, layouts and caches over all sessions (`GITVISTA_MEMORY_BUDGET`).
@@ -166,6 +175,10 @@ impl HostedConfig {
             // rest for the process, viewers' sockets and git.
             max_sessions: 64,
             memory_budget: 512 << 20,
+            low_speed_limit: 1024,
+            low_speed_time: Duration::from_secs(120),
+            queue_max: 200,
+            clones_per_client: 3,
             disk_quota: 8 << 30,
             min_free: 512 << 20,
             max_repos: 2000,

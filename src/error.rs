@@ -54,6 +54,9 @@ pub enum ApiError {
     /// Too many sign-in attempts from one client; try again after this many seconds.
     #[error("too many sign-in attempts from this address; try again in {0} s")]
     TooManyAttempts(u64),
+    /// The clone queue takes no more from this client (429) or at all (503) now.
+    #[error("{0}")]
+    QueueFull(String, u16),
     /// The server has no room for another clone; the sentence says which limit.
     #[error("{0}")]
     StorageFull(String),
@@ -94,6 +97,8 @@ impl ApiError {
             ApiError::Unavailable(_) => "repo_unavailable",
             ApiError::Busy(_) => "busy",
             ApiError::StorageFull(_) => "storage_full",
+            ApiError::QueueFull(_, 429) => "rate_limited",
+            ApiError::QueueFull(..) => "busy",
         }
     }
 }
@@ -121,6 +126,8 @@ impl ResponseError for ApiError {
             | ApiError::TooMuchWork(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable(_) | ApiError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::StorageFull(_) => StatusCode::INSUFFICIENT_STORAGE,
+            ApiError::QueueFull(_, 429) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::QueueFull(..) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -132,6 +139,9 @@ impl ResponseError for ApiError {
         | ApiError::Busy(secs) = self
         {
             resp.insert_header(("Retry-After", secs.to_string()));
+        }
+        if let ApiError::QueueFull(..) = self {
+            resp.insert_header(("Retry-After", "60"));
         }
         if let ApiError::MethodNotAllowed(allow) = self {
             resp.insert_header(("Allow", allow.as_str()));

@@ -238,6 +238,10 @@ impl Hosted {
             concurrency: config.clone_concurrency,
             clone_timeout: config.clone_timeout,
             max_bytes: config.max_repo_bytes,
+            low_speed_limit: config.low_speed_limit,
+            low_speed_time: config.low_speed_time,
+            max_waiting: config.queue_max,
+            per_client: config.clones_per_client,
             protocols,
             ..CloneConfig::new(&config.data_dir)
         };
@@ -482,11 +486,11 @@ impl Hosted {
                 self.register(&id);
             } else {
                 self.store.set_state(&repo.id, "pending", None, None)?;
-                Arc::clone(self).start_clone(repo);
+                Arc::clone(self).start_clone(repo, None);
             }
         }
         for repo in self.store.repos_in(&["pending", "cloning"])? {
-            Arc::clone(self).start_clone(repo);
+            Arc::clone(self).start_clone(repo, None);
         }
         Ok(())
     }
@@ -537,7 +541,7 @@ impl Hosted {
 
     /// Clones `repo` unless this process is already cloning it; updates the store as it goes
     /// and serves the repository when done.
-    pub fn start_clone(self: Arc<Self>, repo: Repo) {
+    pub fn start_clone(self: Arc<Self>, repo: Repo, client: Option<crate::client::ClientKey>) {
         {
             let mut cloning = self.cloning.lock().unwrap_or_else(|e| e.into_inner());
             if !cloning.insert(repo.id.clone()) {
@@ -562,6 +566,7 @@ impl Hosted {
                     },
                     priority: Priority::Interactive,
                     progress: Some(self.progress.clone().recipient()),
+                    client: client.map(|c| c.to_string()),
                 })
                 .await
                 .unwrap_or(Err(gitvista_actors::clone_queue::JobError::Stopped));
@@ -624,6 +629,7 @@ impl Hosted {
                         kind: JobKind::Deepen,
                         priority: Priority::Background,
                         progress: None,
+                        client: None,
                     })
                     .await;
                 // A fetch right after reloads the session with the older history and

@@ -110,6 +110,18 @@ enum Command {
         /// Repositories at most.
         #[arg(long, env = "GITVISTA_MAX_REPOS", default_value_t = 2000)]
         max_repos: usize,
+        /// A git job receiving fewer bytes a second than this, over the low-speed time, is stopped.
+        #[arg(long, env = "GITVISTA_LOW_SPEED_LIMIT", default_value_t = 1024)]
+        low_speed_limit: u64,
+        /// Seconds over which the low-speed limit is measured.
+        #[arg(long, env = "GITVISTA_LOW_SPEED_TIME", default_value_t = 120)]
+        low_speed_time: u64,
+        /// Clones waiting at most; past it new repositories are refused (503).
+        #[arg(long, env = "GITVISTA_QUEUE_MAX", default_value_t = 200)]
+        queue_max: usize,
+        /// Clones one client may have waiting or running; past it 429.
+        #[arg(long, env = "GITVISTA_CLONES_PER_CLIENT", default_value_t = 3)]
+        clones_per_client: usize,
         #[command(flatten)]
         server: ServerArgs,
     },
@@ -230,6 +242,10 @@ fn main() -> ExitCode {
             disk_quota,
             min_free,
             max_repos,
+            low_speed_limit,
+            low_speed_time,
+            queue_max,
+            clones_per_client,
             server,
         } => gitvista::cli::serve::run(server.config(
             host,
@@ -244,6 +260,10 @@ fn main() -> ExitCode {
                 disk_quota,
                 min_free,
                 max_repos: max_repos.max(1),
+                low_speed_limit,
+                low_speed_time: std::time::Duration::from_secs(low_speed_time.max(1)),
+                queue_max: queue_max.max(1),
+                clones_per_client: clones_per_client.max(1),
                 ..HostedConfig::new(data_dir)
             })),
         )),

@@ -42,6 +42,16 @@ pub struct CloneConfig {
     /// Checks a remote URL before every git run that reaches it and says where git may connect
     /// (the hosted layer's address policy); `None` runs git on the URL as given.
     pub target: Option<TargetCheck>,
+    /// A job that receives fewer than this many bytes a second (objects on disk plus progress
+    /// text), averaged over `low_speed_time`, is stalled and killed (also git's
+    /// `http.lowSpeedLimit`).
+    pub low_speed_limit: u64,
+    /// The window `low_speed_limit` is measured over (also `http.lowSpeedTime`).
+    pub low_speed_time: Duration,
+    /// Jobs waiting at most, over all clients.
+    pub max_waiting: usize,
+    /// Jobs queued or running at most per client.
+    pub per_client: usize,
 }
 
 /// Where git may connect for one run: the URL to give it and `-c` settings that pin it (e.g.
@@ -80,6 +90,10 @@ impl CloneConfig {
             max_bytes: 2 << 30,
             protocols: vec!["https".into()],
             target: None,
+            low_speed_limit: 1024,
+            low_speed_time: Duration::from_secs(120),
+            max_waiting: 200,
+            per_client: 3,
         }
     }
 
@@ -124,11 +138,15 @@ impl JobKind {
     }
 }
 
-/// Who is waiting: a user (interactive) or a timer (background).
+/// Who is waiting: a timer (background), viewers of a served repository (watched), or a user
+/// at a progress bar (interactive).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Priority {
     /// Timers: fetches, deepening.
     Background,
+    /// A fetch of a repository people are watching: one slot is kept for these, so pasted
+    /// clones (however slow their remotes) cannot starve them.
+    Watched,
     /// Someone is looking at a progress bar.
     Interactive,
 }
@@ -187,6 +205,36 @@ pub enum JobError {
     /// The job was cancelled (its repository was deleted).
     #[error("the job was cancelled")]
     Cancelled,
+    /// The remote sent less than the low-speed limit for the whole window; the process group
+    /// was killed.
+    #[error("git {kind} received under {limit} bytes a second for {secs} s and was stopped")]
+    Stalled {
+        /// clone, fetch or deepen.
+        kind: &'static str,
+        /// Bytes a second required.
+        limit: u64,
+        /// The window.
+        secs: u64,
+    },
+}
+
+/// Why the queue will not take another job now.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum QueueFull {
+    /// This client has this many jobs queued or running already.
+    #[error("this address has {0} clones waiting or running already; wait for one to finish")]
+    Client(usize),
+    /// The queue holds this many waiting jobs.
+    #[error("{0} clones are waiting already; try again in a few minutes")]
+    Total(usize),
+}
+
+/// Asks whether a new job for `client` would be accepted (checked before a clone is promised).
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "Result<(), QueueFull>")]
+pub struct Admit {
+    /// The client asking.
+    pub client: String,
 }
 
 /// What users are told about a failed job: a few classes, each with a sentence. git's own text
@@ -251,7 +299,7 @@ impl JobError {
     /// Which class of failure this is, for users.
     pub fn class(&self) -> FailureClass {
         match self {
-            JobError::Timeout { .. } => FailureClass::Timeout,
+            JobError::Timeout { .. } | JobError::Stalled { .. } => FailureClass::Timeout,
             JobError::TooLarge { .. } => FailureClass::TooLarge,
             JobError::Refused(_) => FailureClass::Refused,
             JobError::Git { message, .. } => classify_git(message),
@@ -348,6 +396,8 @@ pub struct Enqueue {
     pub priority: Priority,
     /// Where progress goes, if anywhere.
     pub progress: Option<Recipient<JobProgress>>,
+    /// Who asked (a client key), for the per-client cap; `None` for the server's own jobs.
+    pub client: Option<String>,
 }
 
 /// Counters, for metrics and tests.
@@ -385,6 +435,8 @@ struct Job {
     latest: Option<JobProgress>,
     /// Fired to kill its git process (the repository was deleted); set while it runs.
     cancel: Option<oneshot::Sender<()>>,
+    /// Who asked for it, if a client did.
+    client: Option<String>,
 }
 
 impl Job {
@@ -394,6 +446,7 @@ impl Job {
             kind: self.kind.name(),
             priority: match self.priority {
                 Priority::Interactive => "interactive",
+                Priority::Watched => "watched",
                 Priority::Background => "background",
             },
             running: self.started_at.is_some(),
@@ -464,6 +517,26 @@ impl Handler<Cancel> for CloneQueue {
     }
 }
 
+impl Handler<Admit> for CloneQueue {
+    type Result = Result<(), QueueFull>;
+
+    fn handle(&mut self, msg: Admit, _: &mut Context<Self>) -> Self::Result {
+        if self.queued.len() >= self.config.max_waiting {
+            return Err(QueueFull::Total(self.queued.len()));
+        }
+        let mine = self
+            .queued
+            .iter()
+            .chain(self.running.values())
+            .filter(|j| j.client.as_deref() == Some(msg.client.as_str()))
+            .count();
+        if mine >= self.config.per_client {
+            return Err(QueueFull::Client(mine));
+        }
+        Ok(())
+    }
+}
+
 /// Lists the running jobs, then the queued ones in queue order.
 #[derive(Debug, Clone, Copy, Message)]
 #[rtype(result = "Vec<JobInfo>")]
@@ -499,13 +572,22 @@ impl CloneQueue {
     }
 
     fn pump(&mut self, ctx: &mut Context<Self>) {
-        while self.running.len() < self.config.concurrency.max(1) {
+        let slots = self.config.concurrency.max(1);
+        while self.running.len() < slots {
+            // With two slots or more, one is kept for fetches of watched repositories.
+            let others = self
+                .running
+                .values()
+                .filter(|j| j.priority != Priority::Watched)
+                .count();
+            let only_watched = slots >= 2 && others >= slots - 1;
             // The first job of the highest priority whose repository has nothing running.
             let Some(best) = self
                 .queued
                 .iter()
                 .enumerate()
                 .filter(|(_, j)| !self.running.contains_key(&j.id))
+                .filter(|(_, j)| !only_watched || j.priority == Priority::Watched)
                 .max_by(|(ia, a), (ib, b)| a.priority.cmp(&b.priority).then(ib.cmp(ia)))
                 .map(|(i, _)| i)
             else {
@@ -622,6 +704,7 @@ impl Handler<Enqueue> for CloneQueue {
                     started_at: None,
                     latest: None,
                     cancel: None,
+                    client: msg.client,
                 });
                 self.pump(ctx);
                 self.gauges();
@@ -700,6 +783,14 @@ fn git_command(config: &CloneConfig, cwd: &Path) -> tokio::process::Command {
     for p in &config.protocols {
         cmd.arg("-c").arg(format!("protocol.{p}.allow=always"));
     }
+    // curl gives up on a transfer slower than this (http and https).
+    cmd.arg("-c")
+        .arg(format!("http.lowSpeedLimit={}", config.low_speed_limit))
+        .arg("-c")
+        .arg(format!(
+            "http.lowSpeedTime={}",
+            config.low_speed_time.as_secs().max(1)
+        ));
     cmd
 }
 
@@ -933,6 +1024,13 @@ async fn run_job_inner(
     let mut buf = vec![0u8; 4096];
     let mut line = Vec::new();
     let mut size_check = tokio::time::interval(Duration::from_millis(500));
+    // Bytes received (objects on disk and progress text) at each check, for the low-speed
+    // limit: a remote that drips a byte a second would otherwise hold a slot until the timeout.
+    let mut stderr_bytes: u64 = 0;
+    let started_size = dir_size(&work_dir);
+    let mut samples: std::collections::VecDeque<(tokio::time::Instant, u64)> =
+        std::collections::VecDeque::new();
+    let window = config.low_speed_time;
     let outcome: Result<std::process::ExitStatus, JobError> = loop {
         tokio::select! {
             read = async {
@@ -946,6 +1044,7 @@ async fn run_job_inner(
                         stderr = None;
                     }
                     Ok(n) => {
+                        stderr_bytes += n as u64;
                         for &b in &buf[..n] {
                             if b == b'\r' || b == b'\n' {
                                 let text = String::from_utf8_lossy(&line).trim().to_string();
@@ -979,10 +1078,31 @@ async fn run_job_inner(
                 break status.map_err(|e| JobError::Io(e.to_string()));
             }
             _ = size_check.tick() => {
-                if dir_size(&work_dir) > config.max_bytes {
+                let size = dir_size(&work_dir);
+                if size > config.max_bytes {
                     kill_group(pid);
                     let _ = child.wait().await;
                     break Err(JobError::TooLarge { limit: config.max_bytes });
+                }
+                let now = tokio::time::Instant::now();
+                let received = size.saturating_sub(started_size) + stderr_bytes;
+                samples.push_back((now, received));
+                // Keep as the front the youngest sample that is a full window old.
+                while samples.get(1).is_some_and(|(t, _)| now.duration_since(*t) >= window) {
+                    samples.pop_front();
+                }
+                // A full window, measured from its oldest sample, under the limit: stalled.
+                if let Some(&(t0, r0)) = samples.front()
+                    && now.duration_since(t0) >= window
+                    && (received - r0) < config.low_speed_limit.saturating_mul(window.as_secs().max(1))
+                {
+                    kill_group(pid);
+                    let _ = child.wait().await;
+                    break Err(JobError::Stalled {
+                        kind: name,
+                        limit: config.low_speed_limit,
+                        secs: window.as_secs(),
+                    });
                 }
             }
             _ = tokio::time::sleep_until(deadline) => {

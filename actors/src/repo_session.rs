@@ -430,8 +430,14 @@ impl RepoSession {
         let job = f.queue.send(Enqueue {
             id: f.id.clone(),
             kind: JobKind::Fetch,
-            priority: Priority::Background,
+            // Fetches for viewers use the slot kept for them.
+            priority: if self.viewers.is_empty() {
+                Priority::Background
+            } else {
+                Priority::Watched
+            },
             progress: None,
+            client: None,
         });
         ctx.spawn(
             actix::fut::wrap_future::<_, Self>(job).map(move |result, act, ctx| {

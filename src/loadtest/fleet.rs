@@ -269,6 +269,11 @@ impl Fleet {
             .env("GITVISTA_ADMIN_TOKEN", &admin_token)
             .env("GITVISTA_POSTS_PER_MINUTE", "1000000")
             .env("GITVISTA_WS_PER_CLIENT", "1000000")
+            // Every repository is pasted from this one address at once.
+            .env("GITVISTA_CLONES_PER_CLIENT", "1000000")
+            .env("GITVISTA_QUEUE_MAX", "1000000")
+            .env("GITVISTA_MAX_REPOS", "1000000")
+            .env("GITVISTA_WORK_MS_PER_SECOND", "1000000")
             .env_remove("DATABASE_URL")
             .env(
                 "RUST_LOG",

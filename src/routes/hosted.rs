@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use actix_web::{HttpResponse, delete, get, post, web};
 use gitvista_actors::RepoId;
+use gitvista_actors::clone_queue::QueueFull;
 use gitvista_actors::supervisor::Forget;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -65,7 +66,8 @@ pub async fn create(
 ) -> Result<HttpResponse, ApiError> {
     let h = hosted(&state)?;
     // Per client (an IPv4 address or IPv6 /64, from the trusted proxy's header when configured).
-    if let Some(client) = state.clients.key(&req) {
+    let client = state.clients.key(&req);
+    if let Some(client) = client {
         h.take_token(client).map_err(ApiError::RateLimited)?;
     }
     let input = body.into_inner().url;
@@ -91,6 +93,20 @@ pub async fn create(
         .as_ref()
         .is_none_or(|r| matches!(r.state.as_str(), "error" | "evicted"));
     if needs_clone {
+        // The clone queue must have room for it (per client and in all) before it is promised.
+        if let Some(client) = client {
+            let admitted = h
+                .queue
+                .send(gitvista_actors::clone_queue::Admit {
+                    client: client.to_string(),
+                })
+                .await
+                .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+            admitted.map_err(|e| match e {
+                QueueFull::Client(_) => ApiError::QueueFull(e.to_string(), 429),
+                QueueFull::Total(_) => ApiError::QueueFull(e.to_string(), 503),
+            })?;
+        }
         h.make_disk_room(true, known.is_none())
             .await
             .map_err(ApiError::StorageFull)?;
@@ -105,7 +121,7 @@ pub async fn create(
     // A repository that failed or was evicted is cloned again when someone asks for it.
     let restart = created || matches!(repo.state.as_str(), "error" | "evicted");
     if restart {
-        Arc::clone(&h).start_clone(repo.clone());
+        Arc::clone(&h).start_clone(repo.clone(), client);
     } else {
         let store = h.store.clone();
         let rid = id.clone();

@@ -233,7 +233,7 @@ async fn hosted_not_served(state: &AppState, id: &str) -> ApiError {
         let store = h.store.clone();
         let rid = repo.id.clone();
         let _ = web::block(move || store.set_state(&rid, "pending", None, None)).await;
-        Arc::clone(&h).start_clone(repo);
+        Arc::clone(&h).start_clone(repo, None);
         return ApiError::Unavailable(format!("{id} was idle and is being cloned again"));
     }
     ApiError::Unavailable(format!("{id} is {}", repo.state))

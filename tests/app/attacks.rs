@@ -1354,3 +1354,64 @@ async fn a_nearly_full_disk_and_the_repository_cap_refuse_new_clones_with_507() 
         "{body}"
     );
 }
+
+/// A remote that starts a long pkt-line and sends one byte of it a second (for `secs`).
+fn dripping_remote(secs: u64) -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = l.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        let started = std::time::Instant::now();
+        while let Ok((mut s, _)) = l.accept() {
+            std::thread::spawn(move || {
+                let _ = s.write_all(b"fff0");
+                while started.elapsed() < Duration::from_secs(secs) && s.write_all(b"a").is_ok() {
+                    std::thread::sleep(Duration::from_secs(1));
+                }
+            });
+        }
+    });
+    port
+}
+
+#[actix_rt::test]
+async fn dripping_remotes_cannot_jam_the_queue_from_one_client() {
+    let drip = dripping_remote(40);
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("data");
+    let (port, _stopper, _server) =
+        crate::helpers::spawn_hosted_with(gitvista::config::HostedConfig {
+            clones_per_client: 2,
+            low_speed_time: Duration::from_secs(3),
+            ..crate::helpers::hosted_config(&data)
+        })
+        .await;
+    let base = format!("http://127.0.0.1:{port}");
+    let mut ids = Vec::new();
+    for name in ["a", "b"] {
+        let (status, body) =
+            crate::hosted::post(&base, &format!("git://127.0.0.1:{drip}/{name}")).await;
+        assert_eq!(status, 201, "{body}");
+        ids.push(body["id"].as_str().expect("id").to_string());
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let resp = reqwest::Client::new()
+        .post(format!("{base}/api/repos"))
+        .json(&json!({ "url": format!("git://127.0.0.1:{drip}/c") }))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(resp.status().as_u16(), 429);
+    assert!(resp.headers().contains_key("retry-after"));
+    let body: Value = resp.json().await.expect("json");
+    assert!(
+        body["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("waiting or running")),
+        "{body}"
+    );
+    // The drips are stopped at the low-speed limit, long before the clone timeout, and say why.
+    for id in &ids {
+        let s = crate::hosted::wait_state(&base, id, &["error"]).await;
+        assert_eq!(s["errorCode"], "timeout", "{s}");
+    }
+}

@@ -30,6 +30,7 @@ fn clone_job(repo: &str, url: String) -> Enqueue {
         kind: JobKind::Clone { url, depth: None },
         priority: Priority::Interactive,
         progress: None,
+        client: None,
     }
 }
 
@@ -100,6 +101,7 @@ async fn clones_over_git_daemon_and_fetches_what_was_pushed() {
             kind: JobKind::Fetch,
             priority: Priority::Background,
             progress: None,
+            client: None,
         })
         .await
         .expect("mailbox")
@@ -116,6 +118,7 @@ async fn clones_over_git_daemon_and_fetches_what_was_pushed() {
             kind: JobKind::Fetch,
             priority: Priority::Background,
             progress: None,
+            client: None,
         })
         .await
         .expect("mailbox")
@@ -169,6 +172,7 @@ async fn a_shallow_first_clone_deepens_to_the_whole_history() {
             kind: JobKind::Deepen,
             priority: Priority::Background,
             progress: None,
+            client: None,
         })
         .await
         .expect("mailbox")
@@ -390,4 +394,169 @@ async fn a_cancelled_clone_is_killed_and_leaves_nothing() {
     assert!(tmp_is_empty(data.path()));
     assert!(!data.path().join("repos").join("c1").exists());
     drop(silent);
+}
+
+/// A remote that answers every connection with the start of a long pkt-line and then one byte
+/// of it a second, so git keeps waiting (bounded: it stops after `secs`).
+fn dripping_remote(secs: u64) -> u16 {
+    use std::io::Write;
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = l.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        let started = std::time::Instant::now();
+        while let Ok((mut s, _)) = l.accept() {
+            std::thread::spawn(move || {
+                if s.write_all(b"fff0").is_err() {
+                    return;
+                }
+                while started.elapsed() < Duration::from_secs(secs) {
+                    if s.write_all(b"a").is_err() {
+                        return;
+                    }
+                    std::thread::sleep(Duration::from_secs(1));
+                }
+            });
+            if started.elapsed() > Duration::from_secs(secs) {
+                return;
+            }
+        }
+    });
+    port
+}
+
+#[actix::test]
+async fn a_remote_that_drips_a_byte_a_second_is_stopped_at_the_low_speed_limit() {
+    let drip = dripping_remote(60);
+    let data = tempfile::tempdir().expect("tempdir");
+    let queue = CloneQueue::new(CloneConfig {
+        low_speed_time: Duration::from_secs(2),
+        ..config(data.path())
+    })
+    .start();
+    let result = tokio::time::timeout(
+        Duration::from_secs(30),
+        queue.send(clone_job("d1", format!("git://127.0.0.1:{drip}/x"))),
+    )
+    .await
+    .expect("stopped long before the 10-minute timeout")
+    .expect("mailbox");
+    match result {
+        Err(e @ JobError::Stalled { .. }) => {
+            assert_eq!(
+                e.class(),
+                gitvista_actors::clone_queue::FailureClass::Timeout
+            )
+        }
+        other => panic!("expected a stall, got {other:?}"),
+    }
+    assert!(tmp_is_empty(data.path()));
+}
+
+#[actix::test]
+async fn slow_pasted_clones_cannot_take_the_slot_kept_for_watched_fetches() {
+    let (tmp, _serve, d) = served();
+    let data = tmp.path().join("data");
+    let queue = CloneQueue::new(config(&data)).start();
+    let url = format!("git://127.0.0.1:{}/linear", d.port);
+    queue
+        .send(clone_job("ready", url))
+        .await
+        .expect("mailbox")
+        .expect("clones");
+    // Two pasted clones of a remote that drips: with two slots, only one may run.
+    let drip = dripping_remote(30);
+    let a = actix::spawn(queue.send(clone_job("drip-a", format!("git://127.0.0.1:{drip}/a"))));
+    let b = actix::spawn(queue.send(clone_job("drip-b", format!("git://127.0.0.1:{drip}/b"))));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let jobs = queue.send(ListJobs).await.expect("mailbox");
+    let running: Vec<&str> = jobs
+        .iter()
+        .filter(|j| j.running)
+        .map(|j| j.id.as_str())
+        .collect();
+    assert_eq!(running.len(), 1, "{jobs:?}");
+    // A fetch for viewers takes the kept slot at once and finishes while a drip still runs.
+    let fetched = tokio::time::timeout(
+        Duration::from_secs(10),
+        queue.send(Enqueue {
+            id: id("ready"),
+            kind: JobKind::Fetch,
+            priority: Priority::Watched,
+            progress: None,
+            client: None,
+        }),
+    )
+    .await
+    .expect("the watched fetch did not wait for the drips")
+    .expect("mailbox");
+    fetched.expect("fetches");
+    assert!(
+        queue
+            .send(ListJobs)
+            .await
+            .expect("mailbox")
+            .iter()
+            .any(|j| j.id.starts_with("drip") && j.running),
+        "a drip still holds its slot"
+    );
+    queue
+        .send(gitvista_actors::clone_queue::Cancel(id("drip-a")))
+        .await
+        .expect("mailbox");
+    queue
+        .send(gitvista_actors::clone_queue::Cancel(id("drip-b")))
+        .await
+        .expect("mailbox");
+    let _ = (a.await, b.await);
+}
+
+#[actix::test]
+async fn the_queue_admits_a_few_jobs_per_client_and_a_bounded_number_in_all() {
+    use gitvista_actors::clone_queue::{Admit, QueueFull};
+    let drip = dripping_remote(30);
+    let data = tempfile::tempdir().expect("tempdir");
+    let queue = CloneQueue::new(CloneConfig {
+        concurrency: 1,
+        per_client: 2,
+        max_waiting: 3,
+        ..config(data.path())
+    })
+    .start();
+    let admit = |c: &str| queue.send(Admit { client: c.into() });
+    let job = |name: &str, c: &str| Enqueue {
+        client: Some(c.into()),
+        ..clone_job(name, format!("git://127.0.0.1:{drip}/{name}"))
+    };
+    assert_eq!(admit("1.2.3.4").await.expect("mailbox"), Ok(()));
+    let mut pending = Vec::new();
+    for name in ["j1", "j2"] {
+        pending.push(actix::spawn(queue.send(job(name, "1.2.3.4"))));
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        admit("1.2.3.4").await.expect("mailbox"),
+        Err(QueueFull::Client(2))
+    );
+    assert_eq!(
+        admit("5.6.7.8").await.expect("mailbox"),
+        Ok(()),
+        "another client may"
+    );
+    for (name, c) in [("j3", "5.6.7.8"), ("j4", "9.9.9.9"), ("j5", "8.8.8.8")] {
+        pending.push(actix::spawn(queue.send(job(name, c))));
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        admit("7.7.7.7").await.expect("mailbox"),
+        Err(QueueFull::Total(4))
+    );
+    for name in ["j1", "j2", "j3", "j4", "j5"] {
+        queue
+            .send(gitvista_actors::clone_queue::Cancel(id(name)))
+            .await
+            .expect("mailbox");
+    }
+    for p in pending {
+        let _ = p.await;
+    }
 }
