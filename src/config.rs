@@ -142,6 +142,8 @@ pub struct HostedConfig {
     pub queue_max: usize,
     /// Clones one client may have waiting or running (`GITVISTA_CLONES_PER_CLIENT`); past it 429.
     pub clones_per_client: usize,
+    /// First wait before a failed deepening is tried again (doubles, up to an hour).
+    pub deepen_retry: Duration,
     /// Sessions (repositories in memory) at once (`GITVISTA_MAX_SESSIONS`).
     pub max_sessions: usize,
     /// Bytes of graphs, layouts and caches over all sessions (`GITVISTA_MEMORY_BUDGET`).
@@ -175,6 +177,7 @@ impl HostedConfig {
             // rest for the process, viewers' sockets and git.
             max_sessions: 64,
             memory_budget: 512 << 20,
+            deepen_retry: Duration::from_secs(60),
             low_speed_limit: 1024,
             low_speed_time: Duration::from_secs(120),
             queue_max: 200,

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use gitvista_actors::clone_queue::{
-    CloneConfig, CloneQueue, Enqueue, JobKind, JobProgress, Priority, dir_size,
+    CloneConfig, CloneQueue, Enqueue, JobError, JobKind, JobProgress, Priority, dir_size,
 };
 use gitvista_actors::eviction::{EvictionActor, Swept};
 use gitvista_actors::repo_session::{FetchConfig, FetchDone, FetchNow, GetSnapshot};
@@ -181,6 +181,8 @@ pub struct Hosted {
     feeds: Mutex<HashMap<String, tokio::sync::watch::Receiver<Option<ProgressStatus>>>>,
     /// git's own words about the last failed clone per repository (admins only; bounded).
     details: Mutex<HashMap<String, String>>,
+    /// Repositories whose history is being deepened now (one retry loop each).
+    deepening: Mutex<std::collections::HashSet<String>>,
 }
 
 /// Failure details remembered for admins.
@@ -271,6 +273,7 @@ impl Hosted {
             reaped: Mutex::new(Default::default()),
             feeds: Mutex::new(HashMap::new()),
             details: Mutex::new(HashMap::new()),
+            deepening: Mutex::new(Default::default()),
         });
         hosted.recover()?;
         let reaper = CloneReaper {
@@ -484,6 +487,10 @@ impl Hosted {
                     self.store.set_state(&repo.id, "ready", None, None)?;
                 }
                 self.register(&id);
+                // Stopped before its history was whole: carry on.
+                if self.clone_config.repo_dir(&id).join("shallow").exists() {
+                    Arc::clone(self).deepen(id);
+                }
             } else {
                 self.store.set_state(&repo.id, "pending", None, None)?;
                 Arc::clone(self).start_clone(repo, None);
@@ -619,9 +626,34 @@ impl Hosted {
                 Err(e) => store.set_failure(&rid, "error", e.class().code(), &e.public_message()),
             })
             .await;
+            self.cloning
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&repo.id);
             // A shallow first clone deepens in the background; the session reloads after it
             // and viewers get the older history as a delta.
-            if result.is_ok() && self.clone_config.repo_dir(&id).join("shallow").exists() {
+            if result.is_ok() {
+                Arc::clone(&self).deepen(id);
+            }
+        });
+    }
+
+    /// Fetches the rest of a shallow clone's history in the background, retrying with backoff
+    /// (1 min doubling to 1 h, [`DEEPEN_TRIES`] times) until it is whole; stops if the repository
+    /// is deleted or evicted meanwhile. The page says "history incomplete" until then.
+    pub fn deepen(self: Arc<Self>, id: RepoId) {
+        {
+            let mut deepening = self.deepening.lock().unwrap_or_else(|e| e.into_inner());
+            if !deepening.insert(id.as_str().to_string()) {
+                return;
+            }
+        }
+        actix::spawn(async move {
+            let mut wait = self.config.deepen_retry;
+            for attempt in 1..=DEEPEN_TRIES {
+                if !self.clone_config.repo_dir(&id).join("shallow").exists() {
+                    break;
+                }
                 let deepened = self
                     .queue
                     .send(Enqueue {
@@ -632,18 +664,31 @@ impl Hosted {
                         client: None,
                     })
                     .await;
-                // A fetch right after reloads the session with the older history and
-                // records the new count (FetchRecorder), like every other fetch.
-                if matches!(deepened, Ok(Ok(())))
-                    && let Ok(Ok(session)) = self.supervisor.send(GetSession(id.clone())).await
-                {
-                    session.do_send(FetchNow);
+                match deepened {
+                    Ok(Ok(())) => {
+                        // A fetch right after reloads the session with the older history and
+                        // records the new count (FetchRecorder), like every other fetch.
+                        if let Ok(Ok(session)) = self.supervisor.send(GetSession(id.clone())).await
+                        {
+                            session.do_send(FetchNow);
+                        }
+                        break;
+                    }
+                    Ok(Err(JobError::Cancelled | JobError::NotCloned(_))) | Err(_) => break,
+                    Ok(Err(e)) => {
+                        tracing::warn!(repo = %id, attempt, error = %e, retry_secs = wait.as_secs(), "deepening failed; will retry");
+                        tokio::time::sleep(wait).await;
+                        wait = (wait * 2).min(Duration::from_secs(3600));
+                    }
                 }
             }
-            self.cloning
+            self.deepening
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
-                .remove(&repo.id);
+                .remove(id.as_str());
         });
     }
 }
+
+/// Deepening attempts before giving up until the next restart.
+const DEEPEN_TRIES: u32 = 10;

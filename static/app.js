@@ -120,6 +120,7 @@ async function jumpTo(hash, { open = true } = {}) {
 let summary = null;
 async function loadSummary() {
   summary = await api('/repository');
+  $('history').hidden = !summary.historyIncomplete;
   store.total = summary.rows;
   view.refs = summary.refs.filter((r) => r.row != null).map((r) => ({ row: r.row, kind: r.kind }));
   view.head = summary.head && summary.head.commit;

@@ -67,5 +67,7 @@ pub async fn repository(
         "refs": refs,
         "problems": g.problems(),
         "viewers": viewers,
+        // A shallow clone: older commits are not here (yet; hosted mode deepens in the background).
+        "historyIncomplete": g.shallow_count() > 0,
     })))
 }

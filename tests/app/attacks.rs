@@ -1415,3 +1415,67 @@ async fn dripping_remotes_cannot_jam_the_queue_from_one_client() {
         assert_eq!(s["errorCode"], "timeout", "{s}");
     }
 }
+
+#[actix_rt::test]
+async fn a_failed_deepening_is_retried_and_the_page_says_history_is_incomplete_until_then() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (serve, d) = served(tmp.path());
+    let data = tmp.path().join("data");
+    // The name resolves for the clone, fails once (the first deepening), then resolves again.
+    let calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let resolver = {
+        let calls = calls.clone();
+        gitvista::remote::Resolver(std::sync::Arc::new(move |_: &str, _: u16| {
+            match calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) {
+                1 => Err(std::io::Error::other(
+                    "temporary failure in name resolution",
+                )),
+                _ => Ok(vec!["127.0.0.1".parse().expect("ip")]),
+            }
+        }))
+    };
+    let (port, _stopper, _server) =
+        crate::helpers::spawn_hosted_with(gitvista::config::HostedConfig {
+            allowed_hosts: "deepen.invalid".into(),
+            resolver,
+            initial_depth: Some(2),
+            deepen_retry: Duration::from_secs(1),
+            ..crate::helpers::hosted_config(&data)
+        })
+        .await;
+    let base = format!("http://127.0.0.1:{port}");
+    let id = add_ready(&base, &format!("git://deepen.invalid:{}/merges", d.port)).await;
+    let (_, summary) = get(&format!("{base}/api/repos/{id}/repository")).await;
+    assert_eq!(summary["historyIncomplete"], true, "{summary}");
+    // What a full clone of branches and tags holds.
+    let full = tmp.path().join("full.git");
+    git(
+        tmp.path(),
+        &[
+            "clone",
+            "-q",
+            "--bare",
+            serve.join("merges").to_str().expect("utf-8"),
+            full.to_str().expect("utf-8"),
+        ],
+    );
+    let expected: u64 = git(&full, &["rev-list", "--all", "--count"])
+        .parse()
+        .expect("count");
+    let mut total = 0;
+    for _ in 0..100 {
+        let (_, w) = get(&format!("{base}/api/repos/{id}/graph?limit=1")).await;
+        total = w["total"].as_u64().unwrap_or(0);
+        if total == expected {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(total, expected, "the second attempt deepened the history");
+    assert!(
+        calls.load(std::sync::atomic::Ordering::SeqCst) >= 3,
+        "clone, a failed deepening, a retry"
+    );
+    let (_, summary) = get(&format!("{base}/api/repos/{id}/repository")).await;
+    assert_eq!(summary["historyIncomplete"], false, "{summary}");
+}

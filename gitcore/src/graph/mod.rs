@@ -372,6 +372,12 @@ impl CommitGraph {
         self.head_commit
     }
 
+    /// How many commits `shallow` lists: more than zero means the history is cut there (a
+    /// shallow clone), and older commits are missing on purpose.
+    pub fn shallow_count(&self) -> usize {
+        self.shallow.len()
+    }
+
     /// Whether `id` is listed in `shallow`.
     pub fn is_shallow(&self, id: &ObjectId) -> bool {
         self.shallow.binary_search(id).is_ok()
