@@ -12,7 +12,7 @@ use gitvista_actors::clone_queue::{
 };
 use gitvista_actors::eviction::{EvictionActor, Swept};
 use gitvista_actors::repo_session::{FetchConfig, FetchDone, FetchNow, GetSnapshot};
-use gitvista_actors::supervisor::{Forget, GetSession, Register};
+use gitvista_actors::supervisor::{Forget, GetSession, Register, Running};
 use gitvista_actors::{RepoId, SessionConfig, Supervisor};
 
 use crate::config::HostedConfig;
@@ -58,11 +58,57 @@ impl Handler<LatestProgress> for ProgressBoard {
     }
 }
 
-/// Records finished fetches in the store (off the actor thread).
+/// Records finished fetches in the store (off the actor thread), and keeps the clone in shape:
+/// past [`MAX_PACKS`] packs a repack (then a commit-graph) is queued.
 #[derive(Debug)]
 pub struct FetchRecorder {
     store: Store,
     data_dir: std::path::PathBuf,
+    queue: Addr<CloneQueue>,
+    supervisor: Addr<Supervisor>,
+}
+
+/// Packs a clone may gather (each fetch adds one) before they are repacked.
+pub const MAX_PACKS: usize = 8;
+
+/// Packs in a repository.
+fn pack_count(repo: &std::path::Path) -> usize {
+    std::fs::read_dir(repo.join("objects").join("pack")).map_or(0, |rd| {
+        rd.flatten()
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".pack"))
+            .count()
+    })
+}
+
+/// Queues git's own maintenance of repository `id` (background; runs after what is queued for
+/// it): a repack first when asked, then the commit-graph. A running session reloads after a
+/// repack (its packs were replaced; a reload that raced the repack may have failed).
+pub fn maintain(
+    queue: &Addr<CloneQueue>,
+    supervisor: &Addr<Supervisor>,
+    id: &RepoId,
+    repack: bool,
+) {
+    let (queue, supervisor, id) = (queue.clone(), supervisor.clone(), id.clone());
+    actix::spawn(async move {
+        let job = |kind: JobKind| Enqueue {
+            id: id.clone(),
+            kind,
+            priority: Priority::Background,
+            progress: None,
+            client: None,
+        };
+        if repack {
+            let repacked = queue.send(job(JobKind::Repack)).await;
+            if matches!(repacked, Ok(Ok(())))
+                && let Ok(true) = supervisor.send(Running(id.clone())).await
+                && let Ok(Ok(session)) = supervisor.send(GetSession(id.clone())).await
+            {
+                session.do_send(gitvista_actors::repo_session::Refresh);
+            }
+        }
+        let _ = queue.send(job(JobKind::CommitGraph)).await;
+    });
 }
 
 impl Actor for FetchRecorder {
@@ -75,6 +121,9 @@ impl Handler<FetchDone> for FetchRecorder {
     fn handle(&mut self, msg: FetchDone, _: &mut Context<Self>) {
         let store = self.store.clone();
         let dir = self.data_dir.join("repos").join(msg.id.as_str());
+        if msg.error.is_none() && pack_count(&dir) > MAX_PACKS {
+            maintain(&self.queue, &self.supervisor, &msg.id, true);
+        }
         actix::spawn(async move {
             let _ = actix_web::web::block(move || match &msg.error {
                 None => {
@@ -251,6 +300,8 @@ impl Hosted {
         let recorder = FetchRecorder {
             store: store.clone(),
             data_dir: config.data_dir.clone(),
+            queue: queue.clone(),
+            supervisor: supervisor.clone(),
         }
         .start();
         let posts = crate::client::RateLimiter::new(
@@ -630,9 +681,11 @@ impl Hosted {
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .remove(&repo.id);
-            // A shallow first clone deepens in the background; the session reloads after it
-            // and viewers get the older history as a delta.
             if result.is_ok() {
+                // A commit-graph first (the next load reads the topology without inflating a
+                // commit), then a shallow first clone deepens in the background; the session
+                // reloads after it and viewers get the older history as a delta.
+                maintain(&self.queue, &self.supervisor, &id, false);
                 Arc::clone(&self).deepen(id);
             }
         });
@@ -666,6 +719,7 @@ impl Hosted {
                     .await;
                 match deepened {
                     Ok(Ok(())) => {
+                        maintain(&self.queue, &self.supervisor, &id, false);
                         // A fetch right after reloads the session with the older history and
                         // records the new count (FetchRecorder), like every other fetch.
                         if let Ok(Ok(session)) = self.supervisor.send(GetSession(id.clone())).await

@@ -117,6 +117,11 @@ pub enum JobKind {
     Fetch,
     /// Fetch the rest of a shallow clone's history.
     Deepen,
+    /// `git commit-graph write --reachable --split --changed-paths`: gitcore then reads the
+    /// topology without inflating a single commit, and path searches use the Bloom filters.
+    CommitGraph,
+    /// `git repack -a -d -l`: merges the small packs fetches leave behind.
+    Repack,
 }
 
 impl JobKind {
@@ -126,6 +131,16 @@ impl JobKind {
             (JobKind::Clone { .. }, JobKind::Clone { .. })
                 | (JobKind::Fetch, JobKind::Fetch)
                 | (JobKind::Deepen, JobKind::Deepen)
+                | (JobKind::CommitGraph, JobKind::CommitGraph)
+                | (JobKind::Repack, JobKind::Repack)
+        )
+    }
+
+    /// Whether it talks to the remote (the low-speed limit applies).
+    fn networked(&self) -> bool {
+        matches!(
+            self,
+            JobKind::Clone { .. } | JobKind::Fetch | JobKind::Deepen
         )
     }
 
@@ -134,6 +149,8 @@ impl JobKind {
             JobKind::Clone { .. } => "clone",
             JobKind::Fetch => "fetch",
             JobKind::Deepen => "deepen",
+            JobKind::CommitGraph => "commit-graph",
+            JobKind::Repack => "repack",
         }
     }
 }
@@ -748,8 +765,10 @@ impl Handler<GetStats> for CloneQueue {
 }
 
 /// The global git configuration the server owns: nothing a user's or the system's configuration
-/// could add, no hooks, no redirects, no credential helpers.
-const GITCONFIG: &str = "[core]\n\thooksPath = /dev/null\n\tfsmonitor = false\n[http]\n\tfollowRedirects = false\n[credential]\n\thelper =\n[protocol]\n\tallow = never\n[protocol \"https\"]\n\tallow = always\n[transfer]\n\tfsckObjects = false\n[gc]\n\tauto = 0\n[fetch]\n\twriteCommitGraph = true\n";
+/// could add, no hooks, no redirects, no credential helpers. Fetched objects always stay packed
+/// (`unpackLimit = 1`: packs read faster than thousands of loose files, and the repack job
+/// merges them), and fetches extend the commit-graph.
+const GITCONFIG: &str = "[core]\n\thooksPath = /dev/null\n\tfsmonitor = false\n[http]\n\tfollowRedirects = false\n[credential]\n\thelper =\n[protocol]\n\tallow = never\n[protocol \"https\"]\n\tallow = always\n[transfer]\n\tfsckObjects = false\n\tunpackLimit = 1\n[gc]\n\tauto = 0\n[fetch]\n\twriteCommitGraph = true\n";
 
 /// A git command with the hardened environment.
 fn git_command(config: &CloneConfig, cwd: &Path) -> tokio::process::Command {
@@ -922,6 +941,22 @@ pub fn remove_debris(repo: &Path) {
             }
         }
     }
+    // A killed commit-graph or multi-pack-index write leaves its lock and temporary files.
+    for dir in [
+        repo.join("objects").join("info"),
+        repo.join("objects").join("info").join("commit-graphs"),
+        pack.clone(),
+    ] {
+        if let Ok(rd) = std::fs::read_dir(&dir) {
+            for e in rd.flatten() {
+                let name = e.file_name();
+                let name = name.to_string_lossy();
+                if name.ends_with(".lock") || name.starts_with("tmp_") {
+                    let _ = std::fs::remove_file(e.path());
+                }
+            }
+        }
+    }
     let mut stack = vec![repo.to_path_buf()];
     while let Some(d) = stack.pop() {
         let Ok(rd) = std::fs::read_dir(&d) else {
@@ -1012,8 +1047,38 @@ async fn run_job_inner(
             };
             (cmd, final_dir.clone(), timeout, None)
         }
+        JobKind::CommitGraph | JobKind::Repack => {
+            if !final_dir.join("HEAD").is_file() {
+                return Err(JobError::NotCloned(id.clone()));
+            }
+            let mut cmd = git_command(config, &final_dir);
+            if *kind == JobKind::CommitGraph {
+                cmd.args([
+                    "commit-graph",
+                    "write",
+                    "--reachable",
+                    "--split",
+                    "--changed-paths",
+                    "--no-progress",
+                ]);
+            } else {
+                // Everything into one pack (promisor objects into their own, as a partial clone
+                // needs); no bitmap, which a partial clone cannot have. Geometric repacks refuse
+                // promisor packs ("cannot use internal rev list with --stdin-packs").
+                cmd.args([
+                    "repack",
+                    "-a",
+                    "-d",
+                    "-l",
+                    "--no-write-bitmap-index",
+                    "--quiet",
+                ]);
+            }
+            (cmd, final_dir.clone(), config.clone_timeout, None)
+        }
     };
     let name = kind.name();
+    let networked = kind.networked();
     let mut child = cmd
         .spawn()
         .map_err(|e| JobError::Io(format!("cannot run git: {e}")))?;
@@ -1092,7 +1157,8 @@ async fn run_job_inner(
                     samples.pop_front();
                 }
                 // A full window, measured from its oldest sample, under the limit: stalled.
-                if let Some(&(t0, r0)) = samples.front()
+                if networked
+                    && let Some(&(t0, r0)) = samples.front()
                     && now.duration_since(t0) >= window
                     && (received - r0) < config.low_speed_limit.saturating_mul(window.as_secs().max(1))
                 {

@@ -72,6 +72,19 @@ pub struct GetSession(pub RepoId);
 #[rtype(result = "bool")]
 pub struct StopSession(pub RepoId);
 
+/// Whether a repository's session is running (without starting it).
+#[derive(Debug, Message)]
+#[rtype(result = "bool")]
+pub struct Running(pub RepoId);
+
+impl Handler<Running> for Supervisor {
+    type Result = bool;
+
+    fn handle(&mut self, Running(id): Running, _: &mut Context<Self>) -> bool {
+        self.sessions.get(&id).is_some_and(|a| a.connected())
+    }
+}
+
 /// Ids of the sessions running now.
 #[derive(Debug, Message)]
 #[rtype(result = "Vec<RepoId>")]

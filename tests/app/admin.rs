@@ -183,7 +183,7 @@ async fn the_actor_tree_shows_sessions_with_their_remote_the_clone_queue_and_the
         assert_eq!(resp.status().as_u16(), 200);
         resp.json::<Value>().await.expect("json")
     };
-    // Until the clone is served and a sweep has run.
+    // Until the clone is served, its commit-graph written and a sweep has run.
     let mut t = Value::Null;
     for _ in 0..100 {
         t = tree(client.clone(), base.clone()).await;
@@ -191,7 +191,8 @@ async fn the_actor_tree_shows_sessions_with_their_remote_the_clone_queue_and_the
             s.iter()
                 .any(|s| s["id"] == id.as_str() && s["loaded"] == true)
         });
-        if served && t["eviction"]["sweeps"].as_u64() >= Some(1) {
+        let idle = t["cloneQueue"]["jobs"] == json!([]) && t["cloneQueue"]["started"] == 2;
+        if served && idle && t["eviction"]["sweeps"].as_u64() >= Some(1) {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -205,8 +206,8 @@ async fn the_actor_tree_shows_sessions_with_their_remote_the_clone_queue_and_the
     assert_eq!(s["state"], "ready");
     assert!(s["diskBytes"].as_i64() > Some(0), "{s}");
     assert_eq!(t["supervisor"]["sessions"], 1);
-    // The clone was the queue's one git process; nothing runs now.
-    assert_eq!(t["cloneQueue"]["started"], 1, "{t:#}");
+    // The clone and its commit-graph were the queue's git processes; nothing runs now.
+    assert_eq!(t["cloneQueue"]["started"], 2, "{t:#}");
     assert_eq!(t["cloneQueue"]["jobs"], json!([]));
     assert_eq!(t["cloneQueue"]["concurrency"], 2);
     let ev = &t["eviction"];

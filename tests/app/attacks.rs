@@ -1479,3 +1479,87 @@ async fn a_failed_deepening_is_retried_and_the_page_says_history_is_incomplete_u
     let (_, summary) = get(&format!("{base}/api/repos/{id}/repository")).await;
     assert_eq!(summary["historyIncomplete"], false, "{summary}");
 }
+
+fn packs(repo: &std::path::Path) -> usize {
+    std::fs::read_dir(repo.join("objects/pack")).map_or(0, |rd| {
+        rd.flatten()
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".pack"))
+            .count()
+    })
+}
+
+#[actix_rt::test]
+async fn clones_get_a_commit_graph_and_fetched_packs_are_repacked() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (serve, d) = served(tmp.path());
+    let data = tmp.path().join("data");
+    let (port, _stopper, _server) = spawn_hosted(&data, None).await;
+    let base = format!("http://127.0.0.1:{port}");
+    let id = add_ready(&base, &format!("git://127.0.0.1:{}/merges", d.port)).await;
+    let clone = data.join("repos").join(&id);
+    let chain = clone.join("objects/info/commit-graphs/commit-graph-chain");
+    for _ in 0..100 {
+        if chain.is_file() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        chain.is_file(),
+        "a split commit-graph was written after the clone"
+    );
+    git(&clone, &["commit-graph", "verify"]);
+    // Twelve pushes, each fetched: each fetch adds a pack, and past eight they are repacked.
+    let remote = serve.join("merges");
+    let client = reqwest::Client::new();
+    for i in 0..12 {
+        git(
+            &remote,
+            &["commit", "--allow-empty", "-qm", &format!("push {i}")],
+        );
+        let before = git(&remote, &["rev-parse", "HEAD"]);
+        client
+            .post(format!("{base}/api/admin/repos/{id}/fetch"))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .expect("fetch");
+        // Wait until the clone has the commit.
+        for _ in 0..100 {
+            let out = std::process::Command::new("git")
+                .args(["cat-file", "-e", &before])
+                .current_dir(&clone)
+                .status()
+                .expect("git");
+            if out.success() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    let mut n = packs(&clone);
+    for _ in 0..100 {
+        n = packs(&clone);
+        if n <= gitvista::hosted::MAX_PACKS {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        n <= gitvista::hosted::MAX_PACKS,
+        "{n} packs after twelve fetches"
+    );
+    git(&clone, &["fsck", "--connectivity-only", "--no-dangling"]);
+    // The session reloads after the repack (its packs were replaced) and serves the newest
+    // commit from the new pack.
+    let head = git(&remote, &["rev-parse", "HEAD"]);
+    let mut status = 0;
+    for _ in 0..100 {
+        (status, _) = get(&format!("{base}/api/repos/{id}/commit/{head}")).await;
+        if status == 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(status, 200, "the repacked clone serves the newest commit");
+}
