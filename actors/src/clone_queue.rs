@@ -1240,7 +1240,20 @@ async fn run_job_inner(
 
 #[cfg(test)]
 mod tests {
-    use super::parse_progress;
+    use super::{parse_progress, sanitize};
+
+    #[test]
+    fn gits_words_lose_escape_sequences_and_control_characters() {
+        let hostile = "fatal: \u{1b}[31mred\u{1b}[0m \u{1b}]0;title\u{7}bell\r\u{8}back \u{9b}csi";
+        let clean = sanitize(hostile);
+        assert!(!clean.chars().any(|c| c.is_control()), "{clean:?}");
+        assert!(clean.starts_with("fatal: red"), "{clean:?}");
+        assert_eq!(
+            sanitize(&"x".repeat(2000)).chars().count(),
+            501,
+            "500 and an ellipsis"
+        );
+    }
 
     #[test]
     fn progress_lines() {

@@ -256,7 +256,10 @@ async fn the_actor_tree_shows_sessions_with_their_remote_the_clone_queue_and_the
     assert!(s["lastFetchSecsAgo"].is_u64(), "{s}");
     assert!(s["lastFetchError"].is_null(), "{s}");
     assert!(s["nextFetchInSecs"].is_u64(), "{s}");
-    assert_eq!(t["cloneQueue"]["started"], 3, "clone, commit-graph, fetch: {t:#}");
+    assert_eq!(
+        t["cloneQueue"]["started"], 3,
+        "clone, commit-graph, fetch: {t:#}"
+    );
 
     // Without the token: refused.
     let resp = client
