@@ -173,10 +173,11 @@ impl HostedConfig {
             clone_unused: Duration::from_secs(86_400),
             posts_per_minute: 20,
             initial_depth: Some(2000),
-            // Sized for the 1 GB machine fly.toml describes: half of it for repositories, the
-            // rest for the process, viewers' sockets and git.
+            // Sized for the 1 GB machine fly.toml describes: what sessions keep is counted, and
+            // the heap peaks about a third above it (loads in flight, buffers, allocator slack;
+            // benches/session_budget), leaving the rest for viewers' sockets and git.
             max_sessions: 64,
-            memory_budget: 512 << 20,
+            memory_budget: 384 << 20,
             deepen_retry: Duration::from_secs(60),
             low_speed_limit: 1024,
             low_speed_time: Duration::from_secs(120),

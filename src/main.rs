@@ -98,8 +98,8 @@ enum Command {
         /// Repositories held in memory at once.
         #[arg(long, env = "GITVISTA_MAX_SESSIONS", default_value_t = 64)]
         max_sessions: usize,
-        /// Bytes of graphs, layouts and caches over all repositories in memory (e.g. 512MiB).
-        #[arg(long, env = "GITVISTA_MEMORY_BUDGET", default_value = "512MiB", value_parser = parse_bytes)]
+        /// Bytes of graphs, layouts and caches over all repositories in memory (e.g. 384MiB).
+        #[arg(long, env = "GITVISTA_MEMORY_BUDGET", default_value = "384MiB", value_parser = parse_bytes)]
         memory_budget: u64,
         /// Bytes all clones together may occupy (e.g. 8GiB).
         #[arg(long, env = "GITVISTA_DISK_QUOTA", default_value = "8GiB", value_parser = parse_bytes)]
@@ -323,6 +323,23 @@ fn main() -> ExitCode {
         Err(e) => {
             eprintln!("gitvista: {e:#}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_bytes;
+
+    #[test]
+    fn sizes_with_and_without_units() {
+        assert_eq!(parse_bytes("384MiB"), Ok(384 << 20));
+        assert_eq!(parse_bytes("8GiB"), Ok(8 << 30));
+        assert_eq!(parse_bytes("1 TiB"), Ok(1 << 40));
+        assert_eq!(parse_bytes("1000"), Ok(1000));
+        assert_eq!(parse_bytes("2k"), Ok(2048));
+        for bad in ["", "MiB", "12 parsecs", "-1MiB", "99999999999TiB"] {
+            assert!(parse_bytes(bad).is_err(), "{bad:?}");
         }
     }
 }
