@@ -27,26 +27,13 @@ use tokio_tungstenite::tungstenite::Message;
 
 #[path = "common/mod.rs"]
 mod common;
-use common::{Result, benchmarking, ensure_big_repo, git, median, ms, time_git};
+use common::{Result, benchmarking, ensure_big_repo, git, median, ms, rss_kib, time_git};
 
 fn env_num(name: &str, default: u64) -> u64 {
     std::env::var(name)
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-/// (VmRSS, VmHWM, RssAnon) of a process in KiB.
-fn rss_kib(pid: u32) -> (u64, u64, u64) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .unwrap_or(0)
-    };
-    (field("VmRSS:"), field("VmHWM:"), field("RssAnon:"))
 }
 
 fn mib(kib: u64) -> String {

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 #[path = "common/mod.rs"]
 mod common;
-use common::{Result, benchmarking, git};
+use common::{Result, benchmarking, git, rss_kib};
 
 fn env_str(name: &str, default: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| default.to_string())
@@ -32,20 +32,6 @@ fn env_num(name: &str, default: usize) -> usize {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-/// (VmRSS, VmHWM, RssAnon) of a process in KiB: RssAnon is the heap (what an out-of-memory kill
-/// is about); the rest of RSS is mapped pack files, clean pages the kernel can drop.
-fn rss_kib(pid: u32) -> (u64, u64, u64) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .unwrap_or(0)
-    };
-    (field("VmRSS:"), field("VmHWM:"), field("RssAnon:"))
 }
 
 /// The generated source repository (with a commit-graph), made once.

@@ -191,66 +191,70 @@ impl RateLimiter {
         self.take_n(key, 1.0)
     }
 
-    /// Takes `cost` tokens (expensive requests cost more); `Err(seconds)` until they are there.
-    pub fn take_n(&self, key: ClientKey, cost: f64) -> Result<(), u64> {
+    /// Runs `f` on `key`'s bucket refilled to now; a bucket not remembered is made full first
+    /// when `create`, else `f` is not run. `None` when `f` did not run (a new client the cache
+    /// did not admit counts as one with a full bucket).
+    fn with_bucket<R>(
+        &self,
+        key: ClientKey,
+        create: bool,
+        f: impl FnOnce(&mut Bucket) -> R,
+    ) -> Option<R> {
         let now = Instant::now();
+        let (rate, burst) = (self.rate, self.burst);
         let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
-        let burst = self.burst;
-        let slot = buckets.get_mut_or_insert_with(&key, || {
-            Ok::<_, std::convert::Infallible>(Bucket {
-                tokens: burst,
-                at: now,
-            })
-        });
-        let Ok(Some(mut bucket)) = slot else {
-            // Not admitted to the cache: a client we know nothing of has a full bucket.
-            return Ok(());
+        let mut bucket = if create {
+            buckets
+                .get_mut_or_insert_with(&key, || {
+                    Ok::<_, std::convert::Infallible>(Bucket {
+                        tokens: burst,
+                        at: now,
+                    })
+                })
+                .ok()
+                .flatten()?
+        } else {
+            buckets.get_mut(&key)?
         };
         let b = &mut *bucket;
-        b.tokens = (b.tokens + now.duration_since(b.at).as_secs_f64() * self.rate).min(burst);
+        b.tokens = (b.tokens + now.duration_since(b.at).as_secs_f64() * rate).min(burst);
         b.at = now;
-        if b.tokens >= cost {
-            b.tokens -= cost;
-            Ok(())
-        } else {
-            Err(((cost - b.tokens) / self.rate).ceil().max(1.0) as u64)
-        }
+        Some(f(b))
+    }
+
+    /// Takes `cost` tokens (expensive requests cost more); `Err(seconds)` until they are there.
+    pub fn take_n(&self, key: ClientKey, cost: f64) -> Result<(), u64> {
+        let rate = self.rate;
+        self.with_bucket(key, true, |b| {
+            if b.tokens >= cost {
+                b.tokens -= cost;
+                Ok(())
+            } else {
+                Err(((cost - b.tokens) / rate).ceil().max(1.0) as u64)
+            }
+        })
+        .unwrap_or(Ok(()))
     }
 
     /// Whether `key` has anything left (a bucket spent into debt by [`RateLimiter::spend`] has
     /// not); `Err(seconds)` until it has.
     pub fn ready(&self, key: ClientKey) -> Result<(), u64> {
-        let now = Instant::now();
-        let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(mut b) = buckets.get_mut(&key) else {
-            return Ok(());
-        };
-        b.tokens = (b.tokens + now.duration_since(b.at).as_secs_f64() * self.rate).min(self.burst);
-        b.at = now;
-        if b.tokens > 0.0 {
-            Ok(())
-        } else {
-            Err(((-b.tokens) / self.rate).ceil().max(1.0) as u64)
-        }
+        let rate = self.rate;
+        self.with_bucket(key, false, |b| {
+            if b.tokens > 0.0 {
+                Ok(())
+            } else {
+                Err(((-b.tokens) / rate).ceil().max(1.0) as u64)
+            }
+        })
+        .unwrap_or(Ok(()))
     }
 
     /// Charges `cost` tokens after the fact (work whose cost is known only once done); the
     /// bucket may go into debt, at most one burst deep.
     pub fn spend(&self, key: ClientKey, cost: f64) {
-        let now = Instant::now();
-        let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
         let burst = self.burst;
-        let slot = buckets.get_mut_or_insert_with(&key, || {
-            Ok::<_, std::convert::Infallible>(Bucket {
-                tokens: burst,
-                at: now,
-            })
-        });
-        if let Ok(Some(mut b)) = slot {
-            b.tokens = (b.tokens + now.duration_since(b.at).as_secs_f64() * self.rate).min(burst);
-            b.at = now;
-            b.tokens = (b.tokens - cost).max(-burst);
-        }
+        self.with_bucket(key, true, |b| b.tokens = (b.tokens - cost).max(-burst));
     }
 
     /// Clients remembered now.

@@ -70,3 +70,17 @@ pub fn ensure_big_repo(root: &Path) -> Result<PathBuf> {
 pub fn benchmarking() -> bool {
     !std::env::args().any(|a| a == "--test") && std::env::args().any(|a| a == "--bench")
 }
+
+/// (VmRSS, VmHWM, RssAnon) of a process in KiB, from /proc: RssAnon is the heap (what an
+/// out-of-memory kill is about); the rest of RSS is mapped files, pages the kernel can drop.
+pub fn rss_kib(pid: u32) -> (u64, u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
+    };
+    (field("VmRSS:"), field("VmHWM:"), field("RssAnon:"))
+}

@@ -269,3 +269,55 @@ fn serve_cgi(conn: std::net::TcpStream, root: &Path) -> std::io::Result<()> {
     conn.write_all(&response)?;
     conn.flush()
 }
+
+/// A hostile remote on 127.0.0.1: every connection gets the start of a long pkt-line and then
+/// one byte of it a second, so git keeps waiting (until the low-speed limit stops it). Stops
+/// sending after `secs`; answers its port.
+pub fn dripping_remote(secs: u64) -> u16 {
+    use std::io::Write;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        let started = std::time::Instant::now();
+        while let Ok((mut s, _)) = listener.accept() {
+            std::thread::spawn(move || {
+                if s.write_all(b"fff0").is_err() {
+                    return;
+                }
+                while started.elapsed() < Duration::from_secs(secs) && s.write_all(b"a").is_ok() {
+                    std::thread::sleep(Duration::from_secs(1));
+                }
+            });
+            if started.elapsed() > Duration::from_secs(secs) {
+                return;
+            }
+        }
+    });
+    port
+}
+
+/// Commits in a full bare clone of `source` (branches and tags, as a hosted clone holds them,
+/// without the replace refs and other namespaces a clone leaves behind); the clone goes in `tmp`.
+pub fn full_clone_count(tmp: &Path, source: &Path) -> u64 {
+    let full = tmp.join(format!(
+        "full-{}.git",
+        source
+            .file_name()
+            .map_or("repo".into(), |n| n.to_string_lossy())
+    ));
+    if !full.exists() {
+        git(
+            tmp,
+            &[
+                "clone",
+                "-q",
+                "--bare",
+                source.to_str().expect("utf-8 path"),
+                full.to_str().expect("utf-8 path"),
+            ],
+        );
+    }
+    git(&full, &["rev-list", "--all", "--count"])
+        .parse()
+        .expect("a count")
+}

@@ -8,10 +8,58 @@ use futures_util::StreamExt;
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    ADMIN_TOKEN, fixture, git, spawn_app_with, spawn_binary_with, spawn_hosted, spawn_serve_binary,
-    test_ws,
+    ADMIN_TOKEN, fixture, git, rss_kib, spawn_app_with, spawn_binary_with, spawn_hosted,
+    spawn_serve_binary, test_ws,
 };
 use crate::hosted::{add_ready, get, served};
+use gitvista_testkit::{dripping_remote, full_clone_count};
+
+/// The `merges` fixture served by `git daemon` (`serve/merges`), a hosted server with the test
+/// settings on `data`, and the repository added and ready as `id`. Destructure it whole, naming
+/// `_tmp`, `_server` and `d`: they must live as long as the test (`..` or `_` drops them at once).
+struct MergesReady {
+    _tmp: tempfile::TempDir,
+    serve: std::path::PathBuf,
+    d: crate::helpers::GitDaemon,
+    data: std::path::PathBuf,
+    base: String,
+    id: String,
+    _server: (
+        gitvista::startup::Stopper,
+        actix_rt::task::JoinHandle<std::io::Result<()>>,
+    ),
+}
+
+async fn merges_ready() -> MergesReady {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (serve, d) = served(tmp.path());
+    let data = tmp.path().join("data");
+    let (port, stopper, server) = spawn_hosted(&data, None).await;
+    let base = format!("http://127.0.0.1:{port}");
+    let id = add_ready(&base, &format!("git://127.0.0.1:{}/merges", d.port)).await;
+    MergesReady {
+        _tmp: tmp,
+        serve,
+        d,
+        data,
+        base,
+        id,
+        _server: (stopper, server),
+    }
+}
+
+/// Asserts an answer is the documented error: `status`, `code`, and a sentence saying `says`.
+fn assert_error(status: u16, body: &Value, want: u16, code: &str, says: &str) {
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (want, Some(code)),
+        "{body}"
+    );
+    assert!(
+        body["error"].as_str().is_some_and(|e| e.contains(says)),
+        "{says:?} in {body}"
+    );
+}
 
 async fn send(req: reqwest::RequestBuilder) -> (u16, Value) {
     let resp = req.send().await.expect("request");
@@ -21,12 +69,15 @@ async fn send(req: reqwest::RequestBuilder) -> (u16, Value) {
 
 #[actix_rt::test]
 async fn visitors_cannot_delete_list_or_act_from_another_site() {
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let (_serve, d) = served(tmp.path());
-    let data = tmp.path().join("data");
-    let (port, _stopper, _server) = spawn_hosted(&data, None).await;
-    let base = format!("http://127.0.0.1:{port}");
-    let id = add_ready(&base, &format!("git://127.0.0.1:{}/merges", d.port)).await;
+    let MergesReady {
+        serve: _,
+        d,
+        data,
+        base,
+        id,
+        _tmp,
+        _server,
+    } = merges_ready().await;
     let client = reqwest::Client::new();
 
     // Many DELETEs without the token: every one refused, nothing lost.
@@ -344,15 +395,6 @@ fn close_code_raw(s: &mut std::net::TcpStream) -> Option<u16> {
     }
 }
 
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .expect("status")
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS")
-}
-
 #[actix_rt::test]
 async fn a_frame_header_declaring_a_terabyte_is_closed_with_1009_before_buffering() {
     let tmp = tempfile::tempdir().expect("tempdir");
@@ -607,20 +649,7 @@ async fn git_connects_to_the_checked_address_not_a_new_lookup() {
     // `.invalid` never resolves: a clone works only if git used the address GitVista pinned.
     let tmp = tempfile::tempdir().expect("tempdir");
     let (_serve, d) = served(tmp.path());
-    let root = tmp.path().join("http");
-    std::fs::create_dir_all(&root).expect("dir");
-    let src = fixture("linear", tmp.path()).join("repo");
-    git(
-        tmp.path(),
-        &[
-            "clone",
-            "-q",
-            "--bare",
-            src.to_str().expect("utf-8"),
-            root.join("linear.git").to_str().expect("utf-8"),
-        ],
-    );
-    let http = gitvista_testkit::git_http(&root);
+    let http = crate::hosted::served_http(tmp.path());
     let data = tmp.path().join("data");
     let name = "gitvista-pinned.invalid";
     let (port, _stopper, _server) =
@@ -757,12 +786,15 @@ async fn a_delete_during_a_clone_cancels_it_and_leaves_nothing() {
 
 #[actix_rt::test]
 async fn a_failed_fetch_leaves_no_debris_and_the_next_one_works() {
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let (serve, d) = served(tmp.path());
-    let data = tmp.path().join("data");
-    let (port, _stopper, _server) = spawn_hosted(&data, None).await;
-    let base = format!("http://127.0.0.1:{port}");
-    let id = add_ready(&base, &format!("git://127.0.0.1:{}/merges", d.port)).await;
+    let MergesReady {
+        serve,
+        d: _daemon,
+        data,
+        base,
+        id,
+        _tmp,
+        _server,
+    } = merges_ready().await;
     let clone = data.join("repos").join(&id);
     // The remote goes away for a while; a killed fetch's leftovers are in the clone.
     std::fs::rename(serve.join("merges"), serve.join("away")).expect("hide");
@@ -1090,22 +1122,7 @@ async fn a_flood_from_one_ipv6_64_shares_one_bucket() {
 #[actix_rt::test]
 async fn a_thousand_requests_for_many_repositories_stay_within_the_session_budget() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let serve = tmp.path().join("serve");
-    std::fs::create_dir_all(&serve).expect("dir");
-    let src = fixture("linear", tmp.path()).join("repo");
-    for i in 0..8 {
-        git(
-            tmp.path(),
-            &[
-                "clone",
-                "-q",
-                "--bare",
-                src.to_str().expect("utf-8"),
-                serve.join(format!("r{i}.git")).to_str().expect("utf-8"),
-            ],
-        );
-    }
-    let d = crate::helpers::git_daemon(&serve);
+    let d = served_copies(tmp.path(), 8);
     let data = tmp.path().join("data");
     let (port, _stopper, _server) =
         crate::helpers::spawn_hosted_with(gitvista::config::HostedConfig {
@@ -1273,16 +1290,12 @@ async fn clones_past_the_disk_quota_push_out_idle_ones_and_watched_ones_are_kept
     let _ = tokio::time::timeout(Duration::from_secs(5), ws.next()).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     let (status, body) = crate::hosted::post(&base, &url(2)).await;
-    assert_eq!(
-        (status, body["code"].as_str()),
-        (507, Some("storage_full")),
-        "{body}"
-    );
-    assert!(
-        body["error"]
-            .as_str()
-            .is_some_and(|e| e.contains("as much repository data")),
-        "{body}"
+    assert_error(
+        status,
+        &body,
+        507,
+        "storage_full",
+        "as much repository data",
     );
     // Asking for the evicted one again is refused the same way, and B is still served.
     let (status, body) = get(&format!("{base}/api/repos/{a}/graph")).await;
@@ -1311,17 +1324,7 @@ async fn a_nearly_full_disk_and_the_repository_cap_refuse_new_clones_with_507() 
         .await;
     let base = format!("http://127.0.0.1:{port}");
     let (status, body) = crate::hosted::post(&base, &url(0)).await;
-    assert_eq!(
-        (status, body["code"].as_str()),
-        (507, Some("storage_full")),
-        "{body}"
-    );
-    assert!(
-        body["error"]
-            .as_str()
-            .is_some_and(|e| e.contains("nearly full")),
-        "{body}"
-    );
+    assert_error(status, &body, 507, "storage_full", "nearly full");
     assert!(std::fs::read_dir(data.join("repos")).map_or(true, |mut r| r.next().is_none()));
 
     // Two repositories at most: a failed one is forgotten to make room, a good one is not.
@@ -1342,35 +1345,7 @@ async fn a_nearly_full_disk_and_the_repository_cap_refuse_new_clones_with_507() 
     let (status, _) = get(&format!("{base}/api/repos/{failed_id}/status")).await;
     assert_eq!(status, 404, "the failed row made room");
     let (status, body) = crate::hosted::post(&base, &url(2)).await;
-    assert_eq!(
-        (status, body["code"].as_str()),
-        (507, Some("storage_full")),
-        "{body}"
-    );
-    assert!(
-        body["error"]
-            .as_str()
-            .is_some_and(|e| e.contains("maximum of 2")),
-        "{body}"
-    );
-}
-
-/// A remote that starts a long pkt-line and sends one byte of it a second (for `secs`).
-fn dripping_remote(secs: u64) -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let port = l.local_addr().expect("addr").port();
-    std::thread::spawn(move || {
-        let started = std::time::Instant::now();
-        while let Ok((mut s, _)) = l.accept() {
-            std::thread::spawn(move || {
-                let _ = s.write_all(b"fff0");
-                while started.elapsed() < Duration::from_secs(secs) && s.write_all(b"a").is_ok() {
-                    std::thread::sleep(Duration::from_secs(1));
-                }
-            });
-        }
-    });
-    port
+    assert_error(status, &body, 507, "storage_full", "maximum of 2");
 }
 
 #[actix_rt::test]
@@ -1447,21 +1422,7 @@ async fn a_failed_deepening_is_retried_and_the_page_says_history_is_incomplete_u
     let id = add_ready(&base, &format!("git://deepen.invalid:{}/merges", d.port)).await;
     let (_, summary) = get(&format!("{base}/api/repos/{id}/repository")).await;
     assert_eq!(summary["historyIncomplete"], true, "{summary}");
-    // What a full clone of branches and tags holds.
-    let full = tmp.path().join("full.git");
-    git(
-        tmp.path(),
-        &[
-            "clone",
-            "-q",
-            "--bare",
-            serve.join("merges").to_str().expect("utf-8"),
-            full.to_str().expect("utf-8"),
-        ],
-    );
-    let expected: u64 = git(&full, &["rev-list", "--all", "--count"])
-        .parse()
-        .expect("count");
+    let expected = full_clone_count(tmp.path(), &serve.join("merges"));
     let mut total = 0;
     for _ in 0..100 {
         let (_, w) = get(&format!("{base}/api/repos/{id}/graph?limit=1")).await;
@@ -1490,12 +1451,15 @@ fn packs(repo: &std::path::Path) -> usize {
 
 #[actix_rt::test]
 async fn clones_get_a_commit_graph_and_fetched_packs_are_repacked() {
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let (serve, d) = served(tmp.path());
-    let data = tmp.path().join("data");
-    let (port, _stopper, _server) = spawn_hosted(&data, None).await;
-    let base = format!("http://127.0.0.1:{port}");
-    let id = add_ready(&base, &format!("git://127.0.0.1:{}/merges", d.port)).await;
+    let MergesReady {
+        serve,
+        d: _daemon,
+        data,
+        base,
+        id,
+        _tmp,
+        _server,
+    } = merges_ready().await;
     let clone = data.join("repos").join(&id);
     let chain = clone.join("objects/info/commit-graphs/commit-graph-chain");
     for _ in 0..100 {

@@ -63,6 +63,24 @@ pub(crate) async fn add_ready(base: &str, url: &str) -> String {
     id
 }
 
+/// `git http-backend` on loopback serving a bare clone of the `linear` fixture as `linear.git`.
+pub(crate) fn served_http(tmp: &Path) -> gitvista_testkit::GitHttp {
+    let root = tmp.join("http");
+    std::fs::create_dir_all(&root).expect("dir");
+    let src = fixture("linear", tmp).join("repo");
+    git(
+        tmp,
+        &[
+            "clone",
+            "-q",
+            "--bare",
+            src.to_str().expect("utf-8"),
+            root.join("linear.git").to_str().expect("utf-8"),
+        ],
+    );
+    gitvista_testkit::git_http(&root)
+}
+
 pub(crate) fn served(tmp: &Path) -> (std::path::PathBuf, crate::helpers::GitDaemon) {
     let serve = tmp.join("serve");
     std::fs::create_dir_all(&serve).expect("dir");
@@ -486,20 +504,7 @@ async fn a_shallow_first_clone_is_served_at_once_and_deepens_to_the_whole_histor
     let base = format!("http://127.0.0.1:{port}");
     let id = add_ready(&base, &format!("git://127.0.0.1:{}/merges", d.port)).await;
     // Eventually the whole history: what a full clone of branches and tags holds.
-    let full = tmp.path().join("full.git");
-    git(
-        tmp.path(),
-        &[
-            "clone",
-            "-q",
-            "--bare",
-            serve.join("merges").to_str().expect("utf-8"),
-            full.to_str().expect("utf-8"),
-        ],
-    );
-    let expected: u64 = git(&full, &["rev-list", "--all", "--count"])
-        .parse()
-        .expect("count");
+    let expected = gitvista_testkit::full_clone_count(tmp.path(), &serve.join("merges"));
     let mut total = 0;
     for _ in 0..200 {
         let (_, w) = get(&format!("{base}/api/repos/{id}/graph?limit=1")).await;
@@ -669,20 +674,7 @@ async fn the_socket_of_a_repository_still_cloning_streams_its_progress() {
 #[actix_rt::test]
 async fn cloning_over_smart_http_works_the_same() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let root = tmp.path().join("http");
-    std::fs::create_dir_all(&root).expect("dir");
-    let src = fixture("linear", tmp.path()).join("repo");
-    git(
-        tmp.path(),
-        &[
-            "clone",
-            "-q",
-            "--bare",
-            src.to_str().expect("utf-8"),
-            root.join("linear.git").to_str().expect("utf-8"),
-        ],
-    );
-    let server = gitvista_testkit::git_http(&root);
+    let server = served_http(tmp.path());
     let data = tmp.path().join("data");
     let (port, _stopper, _server) = spawn_hosted(&data, None).await;
     let base = format!("http://127.0.0.1:{port}");
@@ -696,9 +688,12 @@ async fn cloning_over_smart_http_works_the_same() {
     let ready = wait_state(&base, &id, &["ready", "error"]).await;
     assert_eq!(ready["state"], "ready", "{ready}");
     // A plain repository: every commit git lists is in the graph.
-    let expected: u64 = git(&src, &["rev-list", "--all", "--count"])
-        .parse()
-        .expect("count");
+    let expected: u64 = git(
+        &fixture("linear", tmp.path()).join("repo"),
+        &["rev-list", "--all", "--count"],
+    )
+    .parse()
+    .expect("count");
     assert_eq!(ready["commits"].as_u64(), Some(expected));
     let (_, w) = get(&format!("{base}/api/repos/{id}/graph?limit=1")).await;
     assert_eq!(w["total"].as_u64(), Some(expected));

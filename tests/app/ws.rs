@@ -8,7 +8,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 use crate::helpers::{
-    fixture, git, spawn_app, spawn_app_with, spawn_app_with_stopper, spawn_binary,
+    fixture, git, rss_kib, spawn_app, spawn_app_with, spawn_app_with_stopper, spawn_binary,
 };
 use gitvista::config::WsSettings;
 
@@ -386,16 +386,6 @@ async fn a_viewer_that_stops_answering_pings_is_dropped_after_the_timeout() {
     let mut alive = reader.await.expect("reader");
     assert_eq!(viewers(port).await, 1, "the answering viewer stays");
     drop(alive.close(None).await);
-}
-
-/// Resident memory of a process, from /proc.
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .expect("status")
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS")
 }
 
 #[actix_rt::test]

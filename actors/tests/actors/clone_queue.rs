@@ -11,7 +11,7 @@ use gitvista_actors::clone_queue::{
 };
 
 use crate::common::{fixture, git};
-use gitvista_testkit::{GitDaemon, git_daemon as daemon};
+use gitvista_testkit::{GitDaemon, dripping_remote, git_daemon as daemon};
 
 fn config(data: &Path) -> CloneConfig {
     CloneConfig {
@@ -394,34 +394,6 @@ async fn a_cancelled_clone_is_killed_and_leaves_nothing() {
     assert!(tmp_is_empty(data.path()));
     assert!(!data.path().join("repos").join("c1").exists());
     drop(silent);
-}
-
-/// A remote that answers every connection with the start of a long pkt-line and then one byte
-/// of it a second, so git keeps waiting (bounded: it stops after `secs`).
-fn dripping_remote(secs: u64) -> u16 {
-    use std::io::Write;
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let port = l.local_addr().expect("addr").port();
-    std::thread::spawn(move || {
-        let started = std::time::Instant::now();
-        while let Ok((mut s, _)) = l.accept() {
-            std::thread::spawn(move || {
-                if s.write_all(b"fff0").is_err() {
-                    return;
-                }
-                while started.elapsed() < Duration::from_secs(secs) {
-                    if s.write_all(b"a").is_err() {
-                        return;
-                    }
-                    std::thread::sleep(Duration::from_secs(1));
-                }
-            });
-            if started.elapsed() > Duration::from_secs(secs) {
-                return;
-            }
-        }
-    });
-    port
 }
 
 #[actix::test]
