@@ -239,6 +239,19 @@ try {
     await page.close();
   });
 
+  await check('an octopus merge of 300 branches draws 64 edges and says how many more', async () => {
+    const dest = path.join(work, 'many_parents');
+    execFileSync('bash', [path.join(root, 'gitcore/tests/fixtures/many_parents.sh'), dest], { env: { ...gitEnv, MANY_PARENTS: '300' } });
+    const mpBase = await serve(path.join(dest, 'repo'));
+    const page = await openPage(context, `${mpBase}/r/local`);
+    const rows = await visibleRows(page);
+    const merge = rows.find((r) => r.text.startsWith('Merge 300 branches'));
+    assert.ok(merge, 'the merge row is drawn');
+    assert.match(merge.text, /\[\+237 more parents\]/);
+    await screenshot(page, 'octopus');
+    await page.close();
+  });
+
   await check('a permalink opens with that commit selected and shown', async () => {
     const old = order[order.length - 3];
     const page = await openPage(context, `${url}?commit=${old.hash}`);
