@@ -23,8 +23,10 @@ pub struct SessionConfig {
     pub path: PathBuf,
     /// Watch the git directory for filesystem events (local mode).
     pub watch: bool,
-    /// Reload this often regardless of events: the fallback for filesystems whose events do not
-    /// arrive (network mounts, some containers). A reload that finds nothing sends nothing.
+    /// Without a working filesystem watcher (network mounts, some containers, or watching off),
+    /// check for changes this often; the interval doubles while nothing changes, up to
+    /// [`MAX_POLL`], and starts again after a change. A check that finds nothing costs a few
+    /// `stat` calls and sends nothing. With a watcher there is no polling.
     pub poll_interval: Duration,
     /// Events closer together than this make one reload: a `git commit` touches a dozen files.
     pub debounce: Duration,
@@ -57,6 +59,9 @@ impl SessionConfig {
         }
     }
 }
+
+/// Longest wait between two polls of an unchanged repository without a watcher.
+pub const MAX_POLL: Duration = Duration::from_secs(60);
 
 /// How a hosted repository stays fresh: fetched through the CloneQueue every `with_viewers`
 /// while someone watches, every `recent` if it was looked at within the last hour, every `cold`
@@ -209,6 +214,12 @@ pub struct SessionInfo {
     pub last_fetch_detail: Option<String>,
     /// Seconds until the next timed fetch, if one is scheduled.
     pub next_fetch_in_secs: Option<u64>,
+    /// Reloads that read the repository since the session started (checks that found nothing
+    /// changed are not counted).
+    pub reloads: u64,
+    /// Checks for changes since the session started (each a few `stat` calls; a check that finds
+    /// a change is followed by a reload).
+    pub reload_checks: u64,
 }
 
 /// Asks a session to describe itself.
@@ -241,6 +252,8 @@ impl Handler<Describe> for RepoSession {
                 due.saturating_duration_since(std::time::Instant::now())
                     .as_secs()
             }),
+            reloads: self.reloads,
+            reload_checks: self.reload_checks,
         })
     }
 }
@@ -328,6 +341,14 @@ pub struct RepoSession {
     /// What this session holds, published for the supervisor's budget; updated after loads,
     /// reloads, viewer changes and uses.
     footprint: Arc<crate::budget::Footprint>,
+    /// Reloads that read the repository (checks that found nothing changed are not counted).
+    reloads: u64,
+    /// Checks for changes (reloads included).
+    reload_checks: u64,
+    /// The current wait between polls (no watcher): grows while nothing changes.
+    poll_every: Duration,
+    /// The watcher reported an error: fall back to polling.
+    watch_failed: bool,
 }
 
 impl RepoSession {
@@ -340,6 +361,10 @@ impl RepoSession {
     pub fn with_footprint(config: SessionConfig, footprint: Arc<crate::budget::Footprint>) -> Self {
         RepoSession {
             footprint,
+            reloads: 0,
+            reload_checks: 0,
+            poll_every: config.poll_interval,
+            watch_failed: false,
             config,
             snapshot: None,
             failed: None,
@@ -570,12 +595,7 @@ impl RepoSession {
                 }
                 self.start_status(ctx);
                 self.schedule_fetch(ctx);
-                ctx.run_interval(self.config.poll_interval, |act, ctx| {
-                    act.start_reload(ctx);
-                    if act.tree_watcher.is_none() {
-                        act.start_status(ctx);
-                    }
-                });
+                self.schedule_poll(ctx);
             }
             Err(e) => {
                 self.failed = Some(e.clone());
@@ -584,6 +604,32 @@ impl RepoSession {
                 }
             }
         }
+    }
+
+    /// Whether the git directory must be polled (no watcher, or it failed).
+    fn polls_refs(&self) -> bool {
+        self.watcher.is_none() || self.watch_failed
+    }
+
+    /// Whether the work tree's status must be polled (wanted, and no work-tree watcher).
+    fn polls_status(&self) -> bool {
+        self.wants_status() && (self.tree_watcher.is_none() || self.watch_failed)
+    }
+
+    /// Schedules the next poll, if anything needs polling.
+    fn schedule_poll(&mut self, ctx: &mut Context<Self>) {
+        if !self.polls_refs() && !self.polls_status() {
+            return;
+        }
+        ctx.run_later(self.poll_every, |act, ctx| {
+            if act.polls_refs() {
+                act.start_reload(ctx);
+            }
+            if act.polls_status() {
+                act.start_status(ctx);
+            }
+            act.schedule_poll(ctx);
+        });
     }
 
     fn start_reload(&mut self, ctx: &mut Context<Self>) {
@@ -595,13 +641,22 @@ impl RepoSession {
             return;
         }
         self.reloading = true;
-        let work =
-            tokio::task::spawn_blocking(move || previous.reload().map_err(|e| e.to_string()));
+        self.reload_checks += 1;
+        let work = tokio::task::spawn_blocking(move || {
+            previous.reload_if_changed().map_err(|e| e.to_string())
+        });
         ctx.spawn(
             actix::fut::wrap_future::<_, Self>(work).map(|result, act, ctx| {
                 act.reloading = false;
+                let poll_cap = MAX_POLL.max(act.config.poll_interval);
                 match result {
-                    Ok(Ok((snapshot, delta))) => {
+                    // Nothing a reload reads changed: a few stat calls, nothing read.
+                    Ok(Ok(None)) => {
+                        act.poll_every = (act.poll_every * 2).min(poll_cap);
+                    }
+                    Ok(Ok(Some((snapshot, delta)))) => {
+                        act.reloads += 1;
+                        act.poll_every = act.config.poll_interval;
                         metrics::counter!("gitvista_reloads_total").increment(1);
                         let changed = !delta.is_empty();
                         let event = changed.then(|| {
@@ -662,6 +717,40 @@ impl RepoSession {
     }
 }
 
+/// Whether a filesystem event means something changed: a write, a creation, a removal or a
+/// rename. Opens, reads and closes after reading (the server's own reads of `HEAD`, refs and
+/// files) and attribute changes are not: reacting to them made every reload trigger the next.
+fn is_change(kind: &notify::EventKind) -> bool {
+    use notify::EventKind;
+    use notify::event::{AccessKind, AccessMode, ModifyKind};
+    match kind {
+        EventKind::Create(_) | EventKind::Remove(_) => true,
+        EventKind::Modify(ModifyKind::Metadata(_)) => false,
+        EventKind::Modify(_) => true,
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
+        EventKind::Access(_) => false,
+        EventKind::Any | EventKind::Other => false,
+    }
+}
+
+/// Tells a session its watcher failed (it polls from then on).
+#[derive(Debug, Message, Clone, Copy)]
+#[rtype(result = "()")]
+pub struct WatchFailed;
+
+impl Handler<WatchFailed> for RepoSession {
+    type Result = ();
+
+    fn handle(&mut self, _: WatchFailed, ctx: &mut Context<Self>) {
+        if !self.watch_failed {
+            tracing::warn!(path = %self.config.path.display(), "the filesystem watcher failed; polling for changes");
+            self.watch_failed = true;
+            self.poll_every = self.config.poll_interval;
+            self.schedule_poll(ctx);
+        }
+    }
+}
+
 /// Starts a recursive watcher on the work tree that asks `addr` for a status run on every change
 /// outside the git directory (whose changes the other watcher reports).
 fn watch_tree(
@@ -672,10 +761,18 @@ fn watch_tree(
     let addr = addr.downgrade();
     let git_dir = git_dir.to_path_buf();
     let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
-        if let (Ok(event), Some(addr)) = (res, addr.upgrade())
-            && event.paths.iter().any(|p| !p.starts_with(&git_dir))
-        {
-            addr.do_send(RefreshStatus);
+        let Some(addr) = addr.upgrade() else {
+            return;
+        };
+        match res {
+            Ok(event)
+                if is_change(&event.kind)
+                    && event.paths.iter().any(|p| !p.starts_with(&git_dir)) =>
+            {
+                addr.do_send(RefreshStatus);
+            }
+            Ok(_) => {}
+            Err(_) => addr.do_send(WatchFailed),
         }
     })
     .ok()?;
@@ -698,10 +795,15 @@ fn watch(
 ) -> Option<notify::RecommendedWatcher> {
     let addr = addr.downgrade();
     let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
-        if let (Ok(event), Some(addr)) = (res, addr.upgrade())
-            && event.paths.iter().any(|p| !is_lock(p))
-        {
-            addr.do_send(Refresh);
+        let Some(addr) = addr.upgrade() else {
+            return;
+        };
+        match res {
+            Ok(event) if is_change(&event.kind) && event.paths.iter().any(|p| !is_lock(p)) => {
+                addr.do_send(Refresh);
+            }
+            Ok(_) => {}
+            Err(_) => addr.do_send(WatchFailed),
         }
     })
     .ok()?;

@@ -26,6 +26,9 @@ pub struct Snapshot {
     pub caches: Arc<SessionCaches>,
     /// Layouts of other views (filters) of this graph, built on first use, most recent last.
     views: Mutex<Vec<(LayoutOptions, Layout)>>,
+    /// The repository's change stamp, taken before it was read: a reload whose stamp is the same
+    /// has nothing to read.
+    stamp: gitcore::repo::ChangeStamp,
 }
 
 /// Views whose layouts a snapshot keeps.
@@ -35,6 +38,7 @@ impl Snapshot {
     /// Loads the repository at `path` (blocking: call from the blocking pool).
     pub fn load(path: &Path, caches: Arc<SessionCaches>) -> Result<Snapshot, RepoError> {
         let repo = Repository::discover(path)?;
+        let stamp = repo.change_stamp();
         let graph = CommitGraph::load(&repo)?;
         let layout = Layout::build(&graph, LayoutOptions::default());
         Ok(Snapshot {
@@ -44,12 +48,14 @@ impl Snapshot {
             version: 1,
             caches,
             views: Mutex::new(Vec::new()),
+            stamp,
         })
     }
 
     /// The repository as it is on disk now, and what changed (blocking). The layout is extended
     /// in place when commits were only added on top, rebuilt otherwise.
     pub fn reload(&self) -> Result<(Snapshot, GraphDelta), RepoError> {
+        let stamp = self.repo.change_stamp();
         let repo = self.repo.refresh()?;
         let (graph, delta) = self.graph.reload(&repo)?;
         let layout = if delta.rewritten {
@@ -72,9 +78,19 @@ impl Snapshot {
                 version,
                 caches: Arc::clone(&self.caches),
                 views: Mutex::new(Vec::new()),
+                stamp,
             },
             delta,
         ))
+    }
+
+    /// [`Snapshot::reload`], or `None` at the cost of a few `stat` calls when nothing a reload
+    /// reads changed since this snapshot was read (blocking).
+    pub fn reload_if_changed(&self) -> Result<Option<(Snapshot, GraphDelta)>, RepoError> {
+        if self.repo.change_stamp() == self.stamp {
+            return Ok(None);
+        }
+        self.reload().map(Some)
     }
 
     /// Heap held by the graph, the layout and the kept views (not the caches, which are shared

@@ -77,6 +77,13 @@ impl Repository {
         &self.odb
     }
 
+    /// A cheap fingerprint of everything a reload reads (stat data only, no file contents): two
+    /// equal stamps mean a reload would find nothing new. Take it before reading, so a change that
+    /// races the read shows up in the next stamp.
+    pub fn change_stamp(&self) -> ChangeStamp {
+        ChangeStamp::of(&self.dirs)
+    }
+
     /// Reads every ref now.
     pub fn refs(&self) -> RefSnapshot {
         RefSnapshot::read(&self.dirs)
@@ -114,5 +121,82 @@ impl Repository {
         let commit =
             CommitRef::parse(buf).map_err(|source| RepoError::Parse { id: *id, source })?;
         Ok(f(&commit))
+    }
+}
+
+/// What [`Repository::change_stamp`] answers: stat data of `HEAD`, `packed-refs`, `shallow`, the
+/// stash reflog, the pack and commit-graph directories, other worktrees' `HEAD`s, and every
+/// directory under `refs/` (a ref written, created or deleted renames a file into its directory,
+/// which changes the directory's times), folded into one number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ChangeStamp(u64);
+
+impl ChangeStamp {
+    fn of(dirs: &crate::discover::GitDir) -> ChangeStamp {
+        use std::hash::{Hash, Hasher};
+        use std::os::unix::fs::MetadataExt;
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        let mut stat = |p: &Path| match std::fs::symlink_metadata(p) {
+            Ok(m) => (
+                m.ino(),
+                m.size(),
+                m.mtime(),
+                m.mtime_nsec(),
+                m.ctime(),
+                m.ctime_nsec(),
+            )
+                .hash(&mut h),
+            Err(_) => 0u8.hash(&mut h),
+        };
+        let (git, common) = (&dirs.git_dir, &dirs.common_dir);
+        for p in [
+            git.join("HEAD"),
+            common.join("packed-refs"),
+            common.join("shallow"),
+            common.join("logs/refs/stash"),
+            common.join("objects/pack"),
+            common.join("objects/info"),
+            common.join("objects/info/commit-graphs"),
+            common.join("worktrees"),
+        ] {
+            stat(&p);
+        }
+        if let Ok(rd) = std::fs::read_dir(common.join("worktrees")) {
+            let mut names: Vec<_> = rd.flatten().map(|e| e.path()).collect();
+            names.sort();
+            for w in names {
+                stat(&w.join("HEAD"));
+            }
+        }
+        // Every directory and loose ref file under refs/ (git renames a lock file into place, which
+        // changes the directory; a file rewritten in place changes itself).
+        let mut stack = vec![common.join("refs")];
+        if git != common {
+            stack.push(git.join("refs"));
+        }
+        let mut seen = 0usize;
+        while let Some(d) = stack.pop() {
+            stat(&d);
+            let Ok(rd) = std::fs::read_dir(&d) else {
+                continue;
+            };
+            let mut entries: Vec<(std::path::PathBuf, bool)> = rd
+                .flatten()
+                .map(|e| (e.path(), e.file_type().is_ok_and(|t| t.is_dir())))
+                .collect();
+            entries.sort();
+            for (path, is_dir) in entries {
+                seen += 1;
+                if seen > 1_000_000 {
+                    break;
+                }
+                if is_dir {
+                    stack.push(path);
+                } else {
+                    stat(&path);
+                }
+            }
+        }
+        ChangeStamp(h.finish())
     }
 }

@@ -360,3 +360,38 @@ async fn the_memory_budget_stops_idle_sessions_and_refuses_when_all_are_watched(
     );
     assert!(watched.connected(), "the watched session keeps running");
 }
+
+/// Regression: the watcher reacted to the server's own reads ("opened" events on `.git/HEAD`),
+/// each starting a reload that read `HEAD` again: an idle local session reloaded ~30 times a
+/// second, and the 3-second poll ran full reloads even with the watcher working.
+#[actix::test]
+async fn an_idle_session_does_not_reload_and_one_commit_is_one_reload() {
+    use gitvista_actors::repo_session::Describe;
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let repo = fixture("linear", tmp.path()).join("repo");
+    // The defaults of `gitvista open`: watcher, work-tree status, 3-second poll interval.
+    let session = start(&repo, SessionConfig::local(&repo)).await;
+    let snap = session
+        .send(GetSnapshot)
+        .await
+        .expect("mailbox")
+        .expect("loads");
+    let mut rx = subscribe(&session, 1).await;
+    // What a page visit makes the server read: refs, commits, trees and the work tree.
+    let _ = snap.repo.refs();
+    let _ = gitcore::worktree::status(&snap.repo, Default::default());
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    let info = session.send(Describe).await.expect("mailbox");
+    let idle = info.reloads;
+    assert!(idle <= 1, "{idle} reloads in 8 idle seconds");
+    assert!(
+        info.reload_checks <= 2,
+        "{} checks in 8 idle seconds: the server's own reads must not wake it",
+        info.reload_checks
+    );
+    git(&repo, &["commit", "--allow-empty", "-qm", "one more"]);
+    next_delta(&mut rx, Duration::from_secs(5)).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let after = session.send(Describe).await.expect("mailbox").reloads;
+    assert_eq!(after, idle + 1, "one commit, one reload");
+}
