@@ -16,7 +16,6 @@
 //! `GITVISTA_BENCH_REPO` (another bare repository). Everything binds 127.0.0.1 and every loop is
 //! bounded in count and time.
 
-use std::io::BufRead;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -27,7 +26,9 @@ use tokio_tungstenite::tungstenite::Message;
 
 #[path = "common/mod.rs"]
 mod common;
-use common::{Result, benchmarking, ensure_big_repo, git, median, ms, rss_kib, time_git};
+use common::{
+    Result, benchmarking, ensure_big_repo, git, median, ms, rss_kib, server_url, time_git,
+};
 
 fn env_num(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -48,17 +49,7 @@ fn spawn_server(repo: &Path) -> Result<(Child, String)> {
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()?;
-    let stdout = child.stdout.take().ok_or("no stdout")?;
-    let line = std::io::BufReader::new(stdout)
-        .lines()
-        .next()
-        .ok_or("no output")??;
-    let base = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://127.0.0.1:"))
-        .ok_or("no URL")?
-        .trim_end_matches('/')
-        .to_string();
+    let base = server_url(&mut child)?;
     Ok((child, base))
 }
 

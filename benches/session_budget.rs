@@ -12,7 +12,6 @@
 //! Environment: `GITVISTA_BENCH_REPOS` (500), `GITVISTA_BENCH_COMMITS` (10,000),
 //! `GITVISTA_BENCH_BUDGET` (256MiB). Everything binds 127.0.0.1; every loop is bounded.
 
-use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -21,7 +20,7 @@ use std::time::{Duration, Instant};
 
 #[path = "common/mod.rs"]
 mod common;
-use common::{Result, benchmarking, git, rss_kib};
+use common::{Result, benchmarking, git, rss_kib, server_url};
 
 fn env_str(name: &str, default: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| default.to_string())
@@ -116,17 +115,7 @@ fn spawn_serve(data: &Path, budget: &str) -> Result<(Child, String)> {
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()?;
-    let stdout = child.stdout.take().ok_or("no stdout")?;
-    let line = std::io::BufReader::new(stdout)
-        .lines()
-        .next()
-        .ok_or("no output")??;
-    let base = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://127.0.0.1:"))
-        .ok_or("no URL")?
-        .trim_end_matches('/')
-        .to_string();
+    let base = server_url(&mut child)?;
     Ok((child, base))
 }
 

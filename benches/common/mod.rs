@@ -84,3 +84,19 @@ pub fn rss_kib(pid: u32) -> (u64, u64, u64) {
     };
     (field("VmRSS:"), field("VmHWM:"), field("RssAnon:"))
 }
+
+/// Reads the URL a just-started `gitvista open`/`serve` prints on its first line of stdout.
+pub fn server_url(child: &mut std::process::Child) -> Result<String> {
+    use std::io::BufRead;
+    let stdout = child.stdout.take().ok_or("no stdout")?;
+    let line = std::io::BufReader::new(stdout)
+        .lines()
+        .next()
+        .ok_or("no output")??;
+    Ok(line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://127.0.0.1:"))
+        .ok_or("no URL")?
+        .trim_end_matches('/')
+        .to_string())
+}
