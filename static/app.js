@@ -116,6 +116,24 @@ async function jumpTo(hash, { open = true } = {}) {
   }
 }
 
+/** The first screen shows HEAD: when newer commits on other refs (a forge mirror's pull
+ * requests, busy topic branches) push it below the first screen, the page opens scrolled to it,
+ * a few rows from the top, with the newer rows above. */
+async function openAtHead() {
+  const head = summary && summary.head;
+  if (!head || !head.commit) return;
+  const ref = head.branch && summary.refs.find((r) => r.name === head.branch);
+  let row = ref ? ref.row : null;
+  if (row == null) {
+    try { row = (await api(`/commit/${head.commit}`)).row; } catch { return; }
+  }
+  const onScreen = Math.floor(view.viewH / view.rowH);
+  if (row == null || row < onScreen - 2) return;
+  view.top = Math.max(0, (row - 3) * view.rowH);
+  view.clampTop();
+  view.dirty = true;
+}
+
 // ---- summary and refs ----
 let summary = null;
 async function loadSummary() {
@@ -410,12 +428,13 @@ function nextPushedStatus(ms) {
       return;
     }
   }
+  const c = params.get('commit');
+  if (!c) await openAtHead();
   const q = params.get('q');
   if (q) {
     $('search').value = q;
-    await runSearch(q, { keep: !!params.get('commit') });
+    await runSearch(q, { keep: !!c });
   }
-  const c = params.get('commit');
   if (c) await jumpTo(c);
   document.body.dataset.ready = 'true';
   $('graph').focus();

@@ -239,6 +239,27 @@ try {
     await page.close();
   });
 
+  await check('the first screen shows HEAD when newer commits on other branches push it down', async () => {
+    const busy = fixture('linear');
+    git(busy, 'checkout', '-q', '-b', 'busy');
+    for (let i = 0; i < 120; i++) {
+      execFileSync('git', ['commit', '-q', '--allow-empty', '-m', `busy ${i}`], { cwd: busy, env: { ...gitEnv, GIT_COMMITTER_DATE: `@${1900000000 + i} +0000`, GIT_AUTHOR_DATE: `@${1900000000 + i} +0000` } });
+    }
+    git(busy, 'checkout', '-q', 'main');
+    const head = git(busy, 'rev-parse', 'HEAD');
+    const busyBase = await serve(busy);
+    const page = await context.newPage();
+    await page.goto(`${busyBase}/r/local`);
+    await page.waitForSelector('body[data-ready="true"]');
+    await page.waitForFunction((h) => [...document.querySelectorAll('#rows-a11y li')].some((li) => li.dataset.hash === h), head, { timeout: 10000 });
+    const rows = await visibleRows(page);
+    assert.ok(rows[0].row > 0, `scrolled past the newer rows (first visible row ${rows[0].row})`);
+    const at = rows.findIndex((r) => r.hash === head);
+    assert.ok(at >= 0 && at <= 6, `HEAD is near the top of the screen (visible index ${at}, rows ${JSON.stringify(rows.slice(0, 6).map((r) => r.row))})`);
+    await screenshot(page, 'opens-at-head');
+    await page.close();
+  });
+
   await check('an octopus merge of 300 branches draws 64 edges and says how many more', async () => {
     const dest = path.join(work, 'many_parents');
     execFileSync('bash', [path.join(root, 'gitcore/tests/fixtures/many_parents.sh'), dest], { env: { ...gitEnv, MANY_PARENTS: '300' } });
