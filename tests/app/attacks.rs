@@ -1423,15 +1423,7 @@ async fn a_failed_deepening_is_retried_and_the_page_says_history_is_incomplete_u
     let (_, summary) = get(&format!("{base}/api/repos/{id}/repository")).await;
     assert_eq!(summary["historyIncomplete"], true, "{summary}");
     let expected = full_clone_count(tmp.path(), &serve.join("merges"));
-    let mut total = 0;
-    for _ in 0..100 {
-        let (_, w) = get(&format!("{base}/api/repos/{id}/graph?limit=1")).await;
-        total = w["total"].as_u64().unwrap_or(0);
-        if total == expected {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let total = crate::hosted::wait_total(&base, &id, expected).await;
     assert_eq!(total, expected, "the second attempt deepened the history");
     assert!(
         calls.load(std::sync::atomic::Ordering::SeqCst) >= 3,

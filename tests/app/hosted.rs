@@ -51,6 +51,21 @@ pub(crate) async fn wait_state(base: &str, id: &str, states: &[&str]) -> Value {
     panic!("{id} never reached {states:?}");
 }
 
+/// Polls repository `id`'s graph until it has `expected` rows (bounded: 10 s); answers the last
+/// total seen.
+pub(crate) async fn wait_total(base: &str, id: &str, expected: u64) -> u64 {
+    let mut total = 0;
+    for _ in 0..200 {
+        let (_, w) = get(&format!("{base}/api/repos/{id}/graph?limit=1")).await;
+        total = w["total"].as_u64().unwrap_or(0);
+        if total == expected {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    total
+}
+
 /// Posts `url` and waits until it is cloned and ready; returns its id.
 pub(crate) async fn add_ready(base: &str, url: &str) -> String {
     let (_, created) = post(base, url).await;
@@ -505,15 +520,7 @@ async fn a_shallow_first_clone_is_served_at_once_and_deepens_to_the_whole_histor
     let id = add_ready(&base, &format!("git://127.0.0.1:{}/merges", d.port)).await;
     // Eventually the whole history: what a full clone of branches and tags holds.
     let expected = gitvista_testkit::full_clone_count(tmp.path(), &serve.join("merges"));
-    let mut total = 0;
-    for _ in 0..200 {
-        let (_, w) = get(&format!("{base}/api/repos/{id}/graph?limit=1")).await;
-        total = w["total"].as_u64().unwrap_or(0);
-        if total == expected {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let total = wait_total(&base, &id, expected).await;
     assert_eq!(total, expected, "the graph grew to the whole history");
     let mut s = Value::Null;
     for _ in 0..100 {
