@@ -436,12 +436,11 @@ impl Hosted {
     ) -> Result<(), String> {
         let watched: std::collections::HashSet<String> = self
             .supervisor
-            .send(gitvista_actors::supervisor::Inspect)
+            .send(gitvista_actors::supervisor::Watched)
             .await
             .unwrap_or_default()
             .into_iter()
-            .filter(|(_, info)| info.viewers > 0)
-            .map(|(id, _)| id.as_str().to_string())
+            .map(|id| id.as_str().to_string())
             .collect();
         let store = self.store.clone();
         let all = actix_web::web::block(move || store.repos())

@@ -347,6 +347,9 @@ pub struct RepoSession {
     reload_checks: u64,
     /// The current wait between polls (no watcher): grows while nothing changes.
     poll_every: Duration,
+    /// The next poll, while polling (one at a time: a failing watcher must not start a second
+    /// polling loop beside the one the work tree already has).
+    poll_timer: Option<SpawnHandle>,
     /// The watcher reported an error: fall back to polling.
     watch_failed: bool,
 }
@@ -364,6 +367,7 @@ impl RepoSession {
             reloads: 0,
             reload_checks: 0,
             poll_every: config.poll_interval,
+            poll_timer: None,
             watch_failed: false,
             config,
             snapshot: None,
@@ -618,10 +622,14 @@ impl RepoSession {
 
     /// Schedules the next poll, if anything needs polling.
     fn schedule_poll(&mut self, ctx: &mut Context<Self>) {
+        if let Some(previous) = self.poll_timer.take() {
+            ctx.cancel_future(previous);
+        }
         if !self.polls_refs() && !self.polls_status() {
             return;
         }
-        ctx.run_later(self.poll_every, |act, ctx| {
+        self.poll_timer = Some(ctx.run_later(self.poll_every, |act, ctx| {
+            act.poll_timer = None;
             if act.polls_refs() {
                 act.start_reload(ctx);
             }
@@ -629,7 +637,7 @@ impl RepoSession {
                 act.start_status(ctx);
             }
             act.schedule_poll(ctx);
-        });
+        }));
     }
 
     fn start_reload(&mut self, ctx: &mut Context<Self>) {

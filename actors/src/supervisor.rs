@@ -85,6 +85,24 @@ impl Handler<Running> for Supervisor {
     }
 }
 
+/// Ids of the running sessions that have viewers, read from their published footprints (no
+/// round trip to each session).
+#[derive(Debug, Message)]
+#[rtype(result = "Vec<RepoId>")]
+pub struct Watched;
+
+impl Handler<Watched> for Supervisor {
+    type Result = Vec<RepoId>;
+
+    fn handle(&mut self, _: Watched, _: &mut Context<Self>) -> Vec<RepoId> {
+        self.footprints
+            .iter()
+            .filter(|(_, f)| f.viewers() > 0)
+            .map(|(id, _)| id.clone())
+            .collect()
+    }
+}
+
 /// Ids of the sessions running now.
 #[derive(Debug, Message)]
 #[rtype(result = "Vec<RepoId>")]
