@@ -889,6 +889,15 @@ async fn run_job(
     (id.clone(), result)
 }
 
+/// [`git_command`] with `to`'s pinning settings (`-c name=value`) before the subcommand.
+fn pinned_git_command(config: &CloneConfig, cwd: &Path, to: &GitTarget) -> tokio::process::Command {
+    let mut cmd = git_command(config, cwd);
+    for c in &to.config {
+        cmd.arg("-c").arg(c);
+    }
+    cmd
+}
+
 /// The URL a cloned repository fetches from (`remote.origin.url`, the canonical URL).
 async fn origin_url(config: &CloneConfig, repo: &Path) -> Result<String, JobError> {
     let mut cmd = git_command(config, repo);
@@ -1001,10 +1010,7 @@ async fn run_job_inner(
                 std::process::id()
             ));
             let to = target(config, url).await?;
-            let mut cmd = git_command(config, &config.data_dir);
-            for c in &to.config {
-                cmd.arg("-c").arg(c);
-            }
+            let mut cmd = pinned_git_command(config, &config.data_dir, &to);
             cmd.args([
                 "clone",
                 "--bare",
@@ -1025,10 +1031,7 @@ async fn run_job_inner(
             }
             let url = origin_url(config, &final_dir).await?;
             let to = target(config, &url).await?;
-            let mut cmd = git_command(config, &final_dir);
-            for c in &to.config {
-                cmd.arg("-c").arg(c);
-            }
+            let mut cmd = pinned_git_command(config, &final_dir, &to);
             cmd.args(["fetch", "--prune", "--progress", "--no-write-fetch-head"]);
             if *kind == JobKind::Deepen && final_dir.join("shallow").exists() {
                 cmd.arg("--unshallow");

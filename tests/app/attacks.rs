@@ -672,13 +672,7 @@ async fn git_connects_to_the_checked_address_not_a_new_lookup() {
             "the canonical URL is kept"
         );
         // A fetch checks and pins again.
-        let resp = reqwest::Client::new()
-            .post(format!("{base}/api/admin/repos/{id}/fetch"))
-            .bearer_auth(ADMIN_TOKEN)
-            .send()
-            .await
-            .expect("fetch");
-        assert_eq!(resp.status().as_u16(), 202);
+        assert_eq!(crate::hosted::admin_fetch(&base, &id).await, 202);
     }
 }
 
@@ -808,13 +802,7 @@ async fn a_failed_fetch_leaves_no_debris_and_the_next_one_works() {
     for f in &debris {
         std::fs::write(f, vec![0u8; 4096]).expect("debris");
     }
-    let fetch = || {
-        reqwest::Client::new()
-            .post(format!("{base}/api/admin/repos/{id}/fetch"))
-            .bearer_auth(ADMIN_TOKEN)
-            .send()
-    };
-    fetch().await.expect("fetch");
+    assert_eq!(crate::hosted::admin_fetch(&base, &id).await, 202);
     let mut failed = Value::Null;
     for _ in 0..100 {
         let (_, s) = get(&format!("{base}/api/repos/{id}/status")).await;
@@ -834,7 +822,7 @@ async fn a_failed_fetch_leaves_no_debris_and_the_next_one_works() {
         &serve.join("merges"),
         &["commit", "--allow-empty", "-qm", "after the outage"],
     );
-    fetch().await.expect("fetch");
+    assert_eq!(crate::hosted::admin_fetch(&base, &id).await, 202);
     let mut s = Value::Null;
     for _ in 0..100 {
         (_, s) = get(&format!("{base}/api/repos/{id}/status")).await;
@@ -1467,19 +1455,13 @@ async fn clones_get_a_commit_graph_and_fetched_packs_are_repacked() {
     git(&clone, &["commit-graph", "verify"]);
     // Twelve pushes, each fetched: each fetch adds a pack, and past eight they are repacked.
     let remote = serve.join("merges");
-    let client = reqwest::Client::new();
     for i in 0..12 {
         git(
             &remote,
             &["commit", "--allow-empty", "-qm", &format!("push {i}")],
         );
         let before = git(&remote, &["rev-parse", "HEAD"]);
-        client
-            .post(format!("{base}/api/admin/repos/{id}/fetch"))
-            .bearer_auth(ADMIN_TOKEN)
-            .send()
-            .await
-            .expect("fetch");
+        assert_eq!(crate::hosted::admin_fetch(&base, &id).await, 202);
         // Wait until the clone has the commit.
         for _ in 0..100 {
             let out = std::process::Command::new("git")

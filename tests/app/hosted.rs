@@ -51,6 +51,18 @@ pub(crate) async fn wait_state(base: &str, id: &str, states: &[&str]) -> Value {
     panic!("{id} never reached {states:?}");
 }
 
+/// Asks for a fetch of `id` now through the admin API; answers the status (202 when started).
+pub(crate) async fn admin_fetch(base: &str, id: &str) -> u16 {
+    reqwest::Client::new()
+        .post(format!("{base}/api/admin/repos/{id}/fetch"))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .expect("fetch")
+        .status()
+        .as_u16()
+}
+
 /// Polls repository `id`'s graph until it has `expected` rows (bounded: 10 s); answers the last
 /// total seen.
 pub(crate) async fn wait_total(base: &str, id: &str, expected: u64) -> u64 {
