@@ -138,6 +138,16 @@ async fn admin_api_is_off_without_a_configured_token() {
     assert_eq!(resp.status().as_u16(), 404);
     let page = reqwest::get(format!("{base}/admin")).await.expect("page");
     assert_eq!(page.status().as_u16(), 404, "the page is off too");
+    // Signing in and out are off too: a feature without its secret is not half on.
+    for path in ["/api/admin/login", "/api/admin/logout"] {
+        let resp = reqwest::Client::new()
+            .post(format!("{base}{path}"))
+            .json(&json!({ "token": "anything" }))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(resp.status().as_u16(), 404, "{path}");
+    }
     let _ = child.kill();
     let _ = child.wait();
 }

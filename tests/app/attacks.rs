@@ -85,6 +85,24 @@ async fn visitors_cannot_delete_list_or_act_from_another_site() {
         let (status, body) = send(client.delete(format!("{base}/api/repos/{id}"))).await;
         assert_eq!((status, body["code"].as_str()), (401, Some("unauthorized")));
     }
+    // Forged admin cookies: the token itself (the cookie carries its digest, never the token),
+    // a digest of something else, garbage.
+    for forged in [ADMIN_TOKEN.to_string(), "0".repeat(64), "x".repeat(64)] {
+        let (status, _) = send(
+            client
+                .delete(format!("{base}/api/repos/{id}"))
+                .header("cookie", format!("gitvista_admin={forged}")),
+        )
+        .await;
+        assert_eq!(status, 401, "cookie {forged}");
+        let (status, _) = send(
+            client
+                .get(format!("{base}/api/admin/repos"))
+                .header("cookie", format!("gitvista_admin={forged}")),
+        )
+        .await;
+        assert_eq!(status, 401, "cookie {forged}");
+    }
     assert!(data.join("repos").join(&id).join("HEAD").is_file());
     let (status, _) = get(&format!("{base}/api/repos/{id}/graph?limit=5")).await;
     assert_eq!(status, 200, "still served");
