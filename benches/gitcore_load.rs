@@ -10,6 +10,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
 use std::time::{Duration, Instant};
 
 use gitcore::graph::{CommitGraph, LoadOptions};
@@ -18,7 +19,7 @@ use gitcore::repo::Repository;
 
 #[path = "common/mod.rs"]
 mod common;
-use common::{Result, ensure_big_repo, git, median, ms, time_git};
+use common::{Result, ensure_forge_repo, git, median, ms, repo_shape, time_git};
 
 fn measure<T>(runs: usize, mut f: impl FnMut() -> Result<T>) -> Result<(Duration, T)> {
     let mut times = Vec::new();
@@ -31,6 +32,81 @@ fn measure<T>(runs: usize, mut f: impl FnMut() -> Result<T>) -> Result<(Duration
     }
     let v = last.ok_or("no runs")?;
     Ok((median(times), v))
+}
+
+/// Set in a child process of the benchmark: `gitcore:DIR` loads DIR once, `git:DIR` runs
+/// `git log --all --format=...` in DIR once; either prints its peak resident set (KiB), its CPU
+/// time and its wall time (ms).
+const PEAK_CHILD: &str = "GITVISTA_BENCH_PEAK_CHILD";
+
+fn peak_child(spec: &str) -> Result<()> {
+    use nix::sys::resource::{UsageWho, getrusage};
+    let (what, dir) = spec.split_once(':').ok_or("bad spec")?;
+    let start = Instant::now();
+    let (peak, cpu) = match what {
+        "gitcore" => {
+            let repo = Repository::discover(Path::new(dir))?;
+            let opts = LoadOptions {
+                use_commit_graph: false,
+                scan_packs: true,
+            };
+            let graph = CommitGraph::load_with(&repo, opts)?;
+            std::hint::black_box(graph.len());
+            let status = std::fs::read_to_string("/proc/self/status")?;
+            let hwm: u64 = status
+                .lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+                .ok_or("no VmHWM")?;
+            let u = getrusage(UsageWho::RUSAGE_SELF)?;
+            (hwm, u.user_time() + u.system_time())
+        }
+        "git" => {
+            time_git(
+                Path::new(dir),
+                &[
+                    "-c",
+                    "core.commitGraph=false",
+                    "log",
+                    "--all",
+                    "--format=%H %P %an %at %s",
+                ],
+            )?;
+            let u = getrusage(UsageWho::RUSAGE_CHILDREN)?;
+            (u.max_rss() as u64, u.user_time() + u.system_time())
+        }
+        _ => return Err("bad spec".into()),
+    };
+    let cpu_ms = cpu.tv_sec() as f64 * 1000.0 + cpu.tv_usec() as f64 / 1000.0;
+    println!(
+        "{peak} {cpu_ms:.1} {:.1}",
+        start.elapsed().as_secs_f64() * 1000.0
+    );
+    Ok(())
+}
+
+/// (peak KiB, CPU ms, wall ms) of one load in a fresh process, the median run by wall time.
+fn peak_of(what: &str, dir: &Path, runs: usize) -> Result<(u64, f64, f64)> {
+    let mut results = Vec::new();
+    for _ in 0..runs {
+        let out = Command::new(std::env::current_exe()?)
+            .env(PEAK_CHILD, format!("{what}:{}", dir.display()))
+            .output()?;
+        if !out.status.success() {
+            return Err(format!("{what} child: {}", String::from_utf8_lossy(&out.stderr)).into());
+        }
+        let text = String::from_utf8_lossy(&out.stdout);
+        let f: Vec<f64> = text
+            .split_whitespace()
+            .filter_map(|v| v.parse().ok())
+            .collect();
+        if f.len() != 3 {
+            return Err(format!("{what} child printed {text:?}").into());
+        }
+        results.push((f[0] as u64, f[1], f[2]));
+    }
+    results.sort_by(|a, b| a.2.total_cmp(&b.2));
+    Ok(results[results.len() / 2])
 }
 
 fn bench_repo(source: &Path, runs: usize) -> Result<()> {
@@ -53,8 +129,7 @@ fn bench_repo(source: &Path, runs: usize) -> Result<()> {
     git(&repo_dir, &["config", "core.bare", "true"])?;
     let _ = std::fs::remove_file(repo_dir.join("objects/info/commit-graph"));
     let _ = std::fs::remove_dir_all(repo_dir.join("objects/info/commit-graphs"));
-    let commits: usize = git(&repo_dir, &["rev-list", "--all", "--count"])?.parse()?;
-    println!("commits (rev-list --all): {commits}");
+    println!("shape: {}", repo_shape(&repo_dir)?);
 
     let no_cg = ["-c", "core.commitGraph=false"];
     let log_args = [&no_cg[..], &["log", "--all", "--format=%H %P %an %at %s"]].concat();
@@ -79,6 +154,9 @@ fn bench_repo(source: &Path, runs: usize) -> Result<()> {
     })?;
     let (layout_time, layout) =
         measure(runs, || Ok(Layout::build(&graph, LayoutOptions::default())))?;
+    // Peak memory and CPU of one load each, in fresh processes.
+    let (git_peak, git_cpu, git_wall) = peak_of("git", &repo_dir, runs)?;
+    let (gc_peak, gc_cpu, gc_wall) = peak_of("gitcore", &repo_dir, runs)?;
     let graph_bytes = graph.heap_bytes() - graph.summary_bytes();
     println!("| without commit-graph | git | gitcore | ratio |");
     println!("| --- | --- | --- | --- |");
@@ -93,6 +171,17 @@ fn bench_repo(source: &Path, runs: usize) -> Result<()> {
         ms(git_revlist),
         ms(load),
         load.as_secs_f64() / git_revlist.as_secs_f64()
+    );
+    println!(
+        "| peak resident set of the load (fresh process) | {} MiB | {} MiB | {:.2} |",
+        git_peak / 1024,
+        gc_peak / 1024,
+        gc_peak as f64 / git_peak.max(1) as f64
+    );
+    println!(
+        "| CPU time / wall time of the load (fresh process) | {:.2} | {:.2} | |",
+        git_cpu / git_wall,
+        gc_cpu / gc_wall
     );
 
     git(&repo_dir, &["commit-graph", "write", "--reachable"])?;
@@ -163,6 +252,15 @@ fn bench_repo(source: &Path, runs: usize) -> Result<()> {
         graph = next;
         layout_now = next_layout;
     }
+    // What an idle session pays per check: has anything it reads changed?
+    let stamp = repo.change_stamp();
+    let mut checks = Vec::new();
+    for _ in 0..(runs * 20) {
+        let start = Instant::now();
+        let same = repo.change_stamp() == stamp;
+        checks.push(start.elapsed());
+        std::hint::black_box(same);
+    }
     println!("\n| other | gitcore |");
     println!("| --- | --- |");
     println!(
@@ -176,6 +274,10 @@ fn bench_repo(source: &Path, runs: usize) -> Result<()> {
         ms(median(reloads))
     );
     println!(
+        "| no-change check of a reload (stat data of HEAD, refs, packed-refs, packs) | {:.3} ms |",
+        median(checks).as_secs_f64() * 1000.0
+    );
+    println!(
         "| graph heap per commit beyond subjects | {} bytes |",
         graph_bytes / graph.len().max(1)
     );
@@ -187,6 +289,9 @@ fn bench_repo(source: &Path, runs: usize) -> Result<()> {
 }
 
 fn main() -> Result<()> {
+    if let Ok(spec) = std::env::var(PEAK_CHILD) {
+        return peak_child(&spec);
+    }
     // `cargo test --all-targets` runs benches in test mode: do nothing there.
     if std::env::args().any(|a| a == "--test") || !std::env::args().any(|a| a == "--bench") {
         return Ok(());
@@ -198,7 +303,7 @@ fn main() -> Result<()> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let repos: Vec<PathBuf> = match std::env::var("GITVISTA_BENCH_REPOS") {
         Ok(list) => list.split(':').map(PathBuf::from).collect(),
-        Err(_) => vec![ensure_big_repo(&root)?, root.clone()],
+        Err(_) => vec![ensure_forge_repo(&root)?, root.clone()],
     };
     for r in repos {
         bench_repo(&r, runs)?;

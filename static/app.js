@@ -55,11 +55,17 @@ view.onOpen = (r, row) => { if (row) panel.open(row.hash); };
 panel.onClose = () => $('graph').focus();
 
 // ---- view filters, kept in the URL ----
-const VIEW_KEYS = ['hide', 'hideGlob', 'firstParent', 'noMerges'];
+const VIEW_KEYS = ['hide', 'show', 'hideGlob', 'firstParent', 'noMerges'];
+// A switch marked data-default="on" is on in the default view (pull requests, notes and remote
+// HEADs are hidden): the URL names only what differs, `hide=` for switches turned on and `show=`
+// for default ones turned off.
+const hideSwitches = () => [...document.querySelectorAll('#view-menu [data-hide]')];
 function readViewControls() {
   const p = new URLSearchParams();
-  const hide = [...document.querySelectorAll('#view-menu [data-hide]')].filter((c) => c.checked).map((c) => c.dataset.hide);
+  const hide = hideSwitches().filter((c) => c.checked && !c.dataset.default).map((c) => c.dataset.hide);
+  const show = hideSwitches().filter((c) => !c.checked && c.dataset.default).map((c) => c.dataset.hide);
   if (hide.length) p.set('hide', hide.join(','));
+  if (show.length) p.set('show', show.join(','));
   const glob = $('opt-glob').value.trim();
   if (glob) p.set('hideGlob', glob);
   if ($('opt-first-parent').checked) p.set('firstParent', '1');
@@ -68,7 +74,10 @@ function readViewControls() {
 }
 function writeViewControls(p) {
   const hide = (p.get('hide') || '').split(',');
-  for (const c of document.querySelectorAll('#view-menu [data-hide]')) c.checked = hide.includes(c.dataset.hide);
+  const show = (p.get('show') || '').split(',');
+  for (const c of hideSwitches()) {
+    c.checked = c.dataset.default ? !show.includes(c.dataset.hide) : hide.includes(c.dataset.hide);
+  }
   $('opt-glob').value = p.get('hideGlob') || '';
   $('opt-first-parent').checked = p.get('firstParent') === '1';
   $('opt-no-merges').checked = p.get('noMerges') === '1';

@@ -40,7 +40,7 @@ impl Snapshot {
         let repo = Repository::discover(path)?;
         let stamp = repo.change_stamp();
         let graph = CommitGraph::load(&repo)?;
-        let layout = Layout::build(&graph, LayoutOptions::default());
+        let layout = Layout::build(&graph, LayoutOptions::standard());
         Ok(Snapshot {
             repo,
             graph,

@@ -87,6 +87,55 @@ impl Inflater {
         }
     }
 
+    /// Inflates the start of a stream a little at a time (`first` bytes, then `step` more each
+    /// round) until `done` accepts what is out, the stream ends, or `limit` bytes are out.
+    /// Returns whether the whole stream is in `out`. Loading the graph needs a commit's headers
+    /// and subject, often half of it or less: the rest is never inflated.
+    pub fn inflate_until(
+        &mut self,
+        input: &[u8],
+        limit: usize,
+        (first, step): (usize, usize),
+        out: &mut Vec<u8>,
+        done: impl Fn(&[u8]) -> bool,
+    ) -> Result<bool, InflateError> {
+        self.state.reset(true);
+        out.clear();
+        out.resize(limit, 0);
+        let mut want = first.clamp(1, limit.max(1)).min(limit);
+        loop {
+            let produced = self.state.total_out() as usize;
+            let consumed = self.state.total_in() as usize;
+            let rest = input.get(consumed..).unwrap_or_default();
+            let status = self
+                .state
+                .decompress(rest, &mut out[produced..want], FlushDecompress::None)
+                .map_err(|_| InflateError::Invalid)?;
+            let produced = self.state.total_out() as usize;
+            if status == Status::StreamEnd {
+                out.truncate(produced);
+                return Ok(true);
+            }
+            if produced < want {
+                // Output room is left, so the input ran out (or the stream is stuck).
+                if self.state.total_in() as usize >= input.len() {
+                    out.truncate(produced);
+                    return Err(InflateError::Truncated);
+                }
+                if status == Status::BufError {
+                    out.truncate(produced);
+                    return Err(InflateError::Invalid);
+                }
+                continue;
+            }
+            if want == limit || done(&out[..produced]) {
+                out.truncate(produced);
+                return Ok(false);
+            }
+            want = (want + step.max(1)).min(limit);
+        }
+    }
+
     fn inflate_inner(
         &mut self,
         input: &[u8],
@@ -151,6 +200,45 @@ mod tests {
         let mut e = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
         e.write_all(data).expect("in-memory write");
         e.finish().expect("in-memory write")
+    }
+
+    #[test]
+    fn inflate_until_stops_when_done_and_reports_whole_streams() {
+        let data: Vec<u8> = (0..5000u32)
+            .flat_map(|i| format!("line {i}\n").into_bytes())
+            .collect();
+        let z = zlib(&data);
+        let mut inf = Inflater::new();
+        let mut out = Vec::new();
+        // Stops at the first step holding the end of a line past byte 100.
+        let complete = inf
+            .inflate_until(&z, 1 << 20, (64, 32), &mut out, |b| {
+                b.get(100..).is_some_and(|rest| rest.contains(&b'\n'))
+            })
+            .expect("inflates");
+        assert!(!complete);
+        assert!(out.len() < 200 && data.starts_with(&out), "{}", out.len());
+        // Never satisfied: the whole stream, flagged complete.
+        let complete = inf
+            .inflate_until(&z, 1 << 20, (64, 1000), &mut out, |_| false)
+            .expect("inflates");
+        assert!(complete);
+        assert_eq!(out, data);
+        // The limit bounds the output.
+        let complete = inf
+            .inflate_until(&z, 300, (64, 64), &mut out, |_| false)
+            .expect("inflates");
+        assert!(!complete);
+        assert_eq!(out, data[..300]);
+        // A cut stream is truncated, garbage is invalid.
+        assert_eq!(
+            inf.inflate_until(&z[..z.len() / 2], 1 << 20, (64, 64), &mut out, |_| false),
+            Err(InflateError::Truncated)
+        );
+        assert!(
+            inf.inflate_until(b"\x78\x9c\xff\xff\xff", 100, (8, 8), &mut out, |_| false)
+                .is_err()
+        );
     }
 
     #[test]

@@ -36,12 +36,15 @@ pub struct RefFilter {
     /// Glob patterns over short branch/tag names or full ref names to hide (`*` matches any run of
     /// characters, e.g. `dependabot/*`).
     pub hide_globs: Vec<String>,
+    /// Hide `refs/remotes/*/HEAD` (a pointer to a remote's default branch, which has its own
+    /// badge already).
+    pub hide_remote_heads: bool,
 }
 
 impl RefFilter {
     /// Whether the view shows commits reachable from `r`.
     pub fn includes(&self, r: &GraphRef) -> bool {
-        if self.hide_kinds.contains(&r.kind) {
+        if self.hide_kinds.contains(&r.kind) || (self.hide_remote_heads && is_remote_head(r)) {
             return false;
         }
         let short = r
@@ -58,8 +61,24 @@ impl RefFilter {
 
     /// Whether nothing is hidden.
     pub fn is_empty(&self) -> bool {
-        self.hide_kinds.is_empty() && self.hide_globs.is_empty()
+        self.hide_kinds.is_empty() && self.hide_globs.is_empty() && !self.hide_remote_heads
     }
+
+    /// What a viewer sees first: everything but the refs a forge mirror is full of and nobody
+    /// opens a repository to read: pull and merge requests (`refs/pull/*`,
+    /// `refs/merge-requests/*`, `refs/changes/*`), notes, and `refs/remotes/*/HEAD`.
+    pub fn standard() -> RefFilter {
+        RefFilter {
+            hide_kinds: vec![RefKind::Notes, RefKind::Pull],
+            hide_globs: Vec::new(),
+            hide_remote_heads: true,
+        }
+    }
+}
+
+/// Whether `r` is a remote's HEAD pointer (`refs/remotes/origin/HEAD`).
+pub fn is_remote_head(r: &GraphRef) -> bool {
+    r.kind == RefKind::Remote && r.name.ends_with("/HEAD")
 }
 
 /// `*`-only glob matching (iterative, linear in practice, no backtracking blow-up).
@@ -102,6 +121,8 @@ pub struct LayoutOptions {
     pub main_ref: Option<String>,
 }
 
+/// Every ref shown (the whole of `git log --all`); the page's default view is
+/// [`LayoutOptions::standard`].
 impl Default for LayoutOptions {
     fn default() -> Self {
         LayoutOptions {
@@ -110,6 +131,16 @@ impl Default for LayoutOptions {
             hide_merges: false,
             filter: RefFilter::default(),
             main_ref: None,
+        }
+    }
+}
+
+impl LayoutOptions {
+    /// The view a page opens with: [`RefFilter::standard`].
+    pub fn standard() -> Self {
+        LayoutOptions {
+            filter: RefFilter::standard(),
+            ..LayoutOptions::default()
         }
     }
 }

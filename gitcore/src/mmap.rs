@@ -40,6 +40,30 @@ impl Mapped {
         Mapped { map: None, owned }
     }
 
+    /// Tells the kernel this process is done with the whole pages inside `range` for now: they
+    /// leave its resident set (they stay in the page cache) and are mapped again from the file
+    /// when read. A scan over a pack of several hundred megabytes then holds only the pages it is
+    /// reading, not the whole file. Advisory: errors are ignored.
+    pub fn release(&self, range: std::ops::Range<usize>) {
+        const PAGE: usize = 4096;
+        let Some(map) = &self.map else { return };
+        let start = range.start / PAGE * PAGE;
+        let end = range.end.min(map.len()) / PAGE * PAGE;
+        if end <= start {
+            return;
+        }
+        // SAFETY: the mapping is read-only and shared with the file, which does not change (see
+        // the module comment): after MADV_DONTNEED, a read faults the same bytes back in from the
+        // page cache or the file, so every borrow of `bytes()` keeps seeing identical contents.
+        #[expect(
+            unsafe_code,
+            reason = "dropping pages of an immutable read-only file mapping"
+        )]
+        let _ = unsafe {
+            map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, start, end - start)
+        };
+    }
+
     /// The file's bytes.
     pub fn bytes(&self) -> &[u8] {
         self.map.as_deref().unwrap_or(&self.owned)

@@ -122,8 +122,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 #[derive(Debug, Default, Clone, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ViewQuery {
-    /// Comma-separated ref kinds to hide: `remote`, `tag`, `stash`, `notes`, `pull`, `other`.
+    /// Comma-separated ref kinds to hide beyond the default view's: `remote`, `tag`, `stash`,
+    /// `notes`, `pull`, `other`, `branch`, `remoteHead`.
     hide: Option<String>,
+    /// Comma-separated ref kinds the default view hides to show: `pull`, `notes`, `remoteHead`
+    /// (the default view is [`gitcore::layout::RefFilter::standard`]).
+    show: Option<String>,
     /// Comma-separated globs of branch/tag names to hide (`dependabot/*`).
     hide_glob: Option<String>,
     /// `1`/`true`: first parents only.
@@ -132,10 +136,31 @@ pub struct ViewQuery {
     no_merges: Option<String>,
 }
 
+/// A ref kind as the view parameters name it: a [`gitcore::graph::RefKind`], or `None` for
+/// `remoteHead` (`refs/remotes/*/HEAD`).
+fn view_kind(name: &str, param: &str) -> Result<Option<gitcore::graph::RefKind>, ApiError> {
+    use gitcore::graph::RefKind;
+    Ok(Some(match name {
+        "remote" => RefKind::Remote,
+        "tag" => RefKind::Tag,
+        "stash" => RefKind::Stash,
+        "notes" => RefKind::Notes,
+        "pull" => RefKind::Pull,
+        "other" => RefKind::Other,
+        "branch" => RefKind::Branch,
+        "remoteHead" => return Ok(None),
+        other => {
+            return Err(ApiError::bad_request(
+                format!("{param}={other:?}: not a ref kind"),
+                "invalid_view",
+            ));
+        }
+    }))
+}
+
 impl ViewQuery {
     /// The layout options this view asks for, or 400 `invalid_view`.
     pub fn options(&self) -> Result<gitcore::layout::LayoutOptions, ApiError> {
-        use gitcore::graph::RefKind;
         let flag = |v: &Option<String>, name: &str| match v.as_deref() {
             None | Some("") | Some("0") | Some("false") => Ok(false),
             Some("1") | Some("true") => Ok(true),
@@ -147,27 +172,28 @@ impl ViewQuery {
         let mut options = gitcore::layout::LayoutOptions {
             first_parent_only: flag(&self.first_parent, "firstParent")?,
             hide_merges: flag(&self.no_merges, "noMerges")?,
-            ..Default::default()
+            ..gitcore::layout::LayoutOptions::standard()
         };
-        for kind in self.hide.iter().flat_map(|h| h.split(',')).map(str::trim) {
-            let k = match kind {
-                "" => continue,
-                "remote" => RefKind::Remote,
-                "tag" => RefKind::Tag,
-                "stash" => RefKind::Stash,
-                "notes" => RefKind::Notes,
-                "pull" => RefKind::Pull,
-                "other" => RefKind::Other,
-                "branch" => RefKind::Branch,
-                other => {
-                    return Err(ApiError::bad_request(
-                        format!("hide={other:?}: not a ref kind"),
-                        "invalid_view",
-                    ));
-                }
-            };
-            if !options.filter.hide_kinds.contains(&k) {
-                options.filter.hide_kinds.push(k);
+        let names = |v: &Option<String>| {
+            v.iter()
+                .flat_map(|h| h.split(','))
+                .map(str::trim)
+                .filter(|k| !k.is_empty())
+                .map(String::from)
+                .collect::<Vec<_>>()
+        };
+        let filter = &mut options.filter;
+        for kind in names(&self.hide) {
+            match view_kind(&kind, "hide")? {
+                Some(k) if !filter.hide_kinds.contains(&k) => filter.hide_kinds.push(k),
+                Some(_) => {}
+                None => filter.hide_remote_heads = true,
+            }
+        }
+        for kind in names(&self.show) {
+            match view_kind(&kind, "show")? {
+                Some(k) => filter.hide_kinds.retain(|&h| h != k),
+                None => filter.hide_remote_heads = false,
             }
         }
         options.filter.hide_kinds.sort();
@@ -211,7 +237,7 @@ pub async fn view_layout(
 /// A normalised name of `layout`'s view for cache keys and ETags; `None` for the default view.
 pub fn view_key(layout: &gitcore::layout::Layout) -> Option<String> {
     let options = layout.options();
-    (options != &gitcore::layout::LayoutOptions::default()).then(|| format!("{options:?}"))
+    (options != &gitcore::layout::LayoutOptions::standard()).then(|| format!("{options:?}"))
 }
 
 /// Why a hosted repository has no session: unknown (404), or its state (503), re-cloning an

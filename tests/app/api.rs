@@ -40,20 +40,46 @@ async fn healthz_repository_and_graph_window_have_the_documented_shape() {
         String::from_utf8_lossy(&expected.stdout).trim()
     );
     assert_eq!(summary["head"]["branch"], "refs/heads/main");
-    assert!(
+    let pull_listed = |summary: &Value| {
         summary["refs"]
             .as_array()
             .expect("refs")
             .iter()
             .any(|r| r["name"] == "refs/pull/1/head" && r["kind"] == "pull")
-    );
+    };
+    assert!(!pull_listed(&summary), "the default view hides pull refs");
+    let (_, with_pulls) = get(&format!("{base}/api/repos/local/repository?show=pull")).await;
+    assert!(pull_listed(&with_pulls));
 
     let (status, w) = get(&format!("{base}/api/repos/local/graph?offset=2&limit=5")).await;
     assert_eq!(status, 200);
     let rows = w["rows"].as_array().expect("rows");
     assert_eq!(rows.len(), 5);
     assert_eq!(rows[0]["row"], 2);
-    assert_eq!(w["total"].as_u64(), Some(commits));
+    // The default view leaves out what only pull requests and notes reach.
+    let shown = Command::new("git")
+        .args([
+            "--no-replace-objects",
+            "rev-list",
+            "--exclude=refs/pull/*",
+            "--exclude=refs/notes/*",
+            "--all",
+            "--count",
+        ])
+        .current_dir(&repo)
+        .output()
+        .expect("git");
+    let shown: u64 = String::from_utf8_lossy(&shown.stdout)
+        .trim()
+        .parse()
+        .expect("count");
+    assert!(shown < commits);
+    assert_eq!(w["total"].as_u64(), Some(shown));
+    let (_, all) = get(&format!(
+        "{base}/api/repos/local/graph?limit=1&show=pull,notes,remoteHead"
+    ))
+    .await;
+    assert_eq!(all["total"].as_u64(), Some(commits));
     for r in rows {
         assert_eq!(r["hash"].as_str().map(str::len), Some(40));
         assert!(r["summary"].is_string() && r["author"].is_string() && r["time"].is_i64());
@@ -72,6 +98,8 @@ async fn healthz_repository_and_graph_window_have_the_documented_shape() {
         .args([
             "--no-replace-objects",
             "rev-list",
+            "--exclude=refs/pull/*",
+            "--exclude=refs/notes/*",
             "--all",
             "--date-order",
             "-n1",
@@ -817,9 +845,26 @@ async fn views_filter_the_rows_every_route_answers() {
         all.extend_from_slice(args);
         git(&repo, &all).parse().expect("count")
     };
+    // The default view hides pull requests and notes (and `refs/remotes/*/HEAD`, which adds no
+    // commit); `show=` brings them back.
+    let standard = ["--exclude=refs/pull/*", "--exclude=refs/notes/*", "--all"];
     for (view, expected) in [
-        ("noMerges=1", Some(count(&["--all", "--no-merges"]))),
-        ("firstParent=1", Some(count(&["--all", "--first-parent"]))),
+        (
+            "noMerges=1",
+            Some(count(&[&standard[..], &["--no-merges"]].concat())),
+        ),
+        (
+            "firstParent=1",
+            Some(count(&[&standard[..], &["--first-parent"]].concat())),
+        ),
+        (
+            "noMerges=1&show=pull,notes",
+            Some(count(&["--all", "--no-merges"])),
+        ),
+        (
+            "show=notes",
+            Some(count(&["--exclude=refs/pull/*", "--all"])),
+        ),
         ("hide=pull,notes,other,remote&hideGlob=cross*,o?", None),
     ] {
         let (status, w) = get(&format!("{base}/api/repos/local/graph?limit=2000&{view}")).await;
@@ -902,6 +947,7 @@ async fn views_filter_the_rows_every_route_answers() {
     }
     for (path, code) in [
         ("/api/repos/local/graph?hide=bogus", "invalid_view"),
+        ("/api/repos/local/graph?show=bogus", "invalid_view"),
         ("/api/repos/local/graph?noMerges=maybe", "invalid_view"),
     ] {
         let (status, body) = get(&format!("{base}{path}")).await;

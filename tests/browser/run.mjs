@@ -122,7 +122,9 @@ try {
   const merges = fixture('merges');
   const base = await serve(merges);
   const url = `${base}/r/local`;
-  const order = git(merges, '--no-replace-objects', 'log', '--all', '--date-order', '--format=%H%x09%s').split('\n').map((l) => {
+  // The default view: what `git log --all` shows, less what only pull requests and notes reach.
+  const defaultView = ['--exclude=refs/pull/*', '--exclude=refs/notes/*', '--all'];
+  const order = git(merges, '--no-replace-objects', 'log', ...defaultView, '--date-order', '--format=%H%x09%s').split('\n').map((l) => {
     const [hash, ...rest] = l.split('\t');
     return { hash, summary: rest.join('\t') };
   });
@@ -260,6 +262,60 @@ try {
     await page.close();
   });
 
+  await check('a forge mirror opens on its default branch with pull requests and notes hidden', async () => {
+    // 200 commits on main, then 2,000 pull requests (each a commit on a main commit, newer than
+    // main's tip), test merges for the newest 300 (newer still), and notes on main's tip.
+    const mirror = path.join(work, 'mirror.git');
+    git(work, 'init', '-q', '--bare', '-b', 'main', mirror);
+    const lines = [];
+    const blob = (text) => `data ${Buffer.byteLength(text)}\n${text}\n`;
+    let t = 1700000000;
+    for (let i = 1; i <= 200; i++) {
+      lines.push(`commit refs/heads/main\nmark :${i}\ncommitter Dev <dev@example.com> ${t += 60} +0000\n${blob(`main ${i}`)}${i > 1 ? `from :${i - 1}\n` : ''}`);
+    }
+    for (let n = 1; n <= 2000; n++) {
+      lines.push(`commit refs/pull/${n}/head\nmark :${1000 + n}\ncommitter Contributor <c@example.com> ${t += 5} +0000\n${blob(`pull request ${n}`)}from :${1 + (n * 7) % 200}\n`);
+    }
+    for (let n = 1701; n <= 2000; n++) {
+      lines.push(`commit refs/pull/${n}/merge\ncommitter GitHub <noreply@example.com> ${t += 5} +0000\n${blob(`Merge pull request ${n} into main`)}from :200\nmerge :${1000 + n}\n`);
+    }
+    execFileSync('git', ['fast-import', '--quiet'], { cwd: mirror, env: gitEnv, input: lines.join('\n') });
+    execFileSync('git', ['notes', 'add', '-m', 'a note', 'main'], { cwd: mirror, env: { ...gitEnv, GIT_COMMITTER_DATE: `@${t + 100} +0000` } });
+    git(mirror, 'pack-refs', '--all');
+    const head = git(mirror, 'rev-parse', 'main');
+    const shown = Number(git(mirror, 'rev-list', '--count', '--exclude=refs/pull/*', '--exclude=refs/notes/*', '--all'));
+    const withPulls = Number(git(mirror, 'rev-list', '--count', '--exclude=refs/notes/*', '--all'));
+    assert.equal(shown, 200);
+    const mirrorBase = await serve(mirror);
+    const page = await openPage(context, `${mirrorBase}/r/local`);
+    await page.waitForFunction((h) => [...document.querySelectorAll('#rows-a11y li')].some((li) => li.dataset.hash === h), head, { timeout: 10000 });
+    let rows = await visibleRows(page);
+    assert.equal(rows[0].hash, head, 'main\'s tip is the first row');
+    assert.ok(rows.every((r) => !/pull request|Merge pull|Notes added/.test(r.text)), `no pull request or notes rows: ${rows.slice(0, 5).map((r) => r.text)}`);
+    const total = (q) => page.evaluate(async (query) => (await (await fetch(`/api/repos/local/graph?limit=1${query}`)).json()).total, q);
+    assert.equal(await total(''), shown, 'the default view holds main\'s history only');
+    assert.equal(new URL(page.url()).search, '', 'the default view adds nothing to the URL');
+    await screenshot(page, 'mirror-default');
+    // Turning pull requests on: the URL names only that difference, and the history grows.
+    await page.click('#view-menu summary');
+    await page.uncheck('#view-menu [data-hide="pull"]');
+    await page.waitForFunction(() => new URL(location.href).searchParams.get('show') === 'pull');
+    await page.waitForFunction((n) => window.view.store.total === n, withPulls, { timeout: 10000 });
+    assert.equal(await total('&show=pull'), withPulls);
+    await page.focus('#graph');
+    await page.keyboard.press('Home');
+    await page.waitForFunction(() => /pull request/.test(document.querySelector('#rows-a11y li')?.textContent || ''), null, { timeout: 10000 });
+    assert.equal(new URL(page.url()).searchParams.get('hide'), null);
+    await screenshot(page, 'mirror-with-pulls');
+    // The switch state comes back from the URL.
+    await page.reload();
+    await page.waitForSelector('body[data-ready="true"]');
+    assert.equal(await page.isChecked('#view-menu [data-hide="pull"]'), false);
+    assert.equal(await page.isChecked('#view-menu [data-hide="notes"]'), true);
+    await page.waitForFunction((n) => window.view?.store?.total === n, withPulls, { timeout: 10000 });
+    await page.close();
+  });
+
   await check('an octopus merge of 300 branches draws 64 edges and says how many more', async () => {
     const dest = path.join(work, 'many_parents');
     execFileSync('bash', [path.join(root, 'gitcore/tests/fixtures/many_parents.sh'), dest], { env: { ...gitEnv, MANY_PARENTS: '300' } });
@@ -347,7 +403,7 @@ try {
     await page.click('#view-menu summary');
     await page.check('#opt-no-merges');
     await page.waitForFunction(() => /noMerges=1/.test(location.search));
-    const noMerges = git(merges, '--no-replace-objects', 'log', '--all', '--no-merges', '--date-order', '--format=%H').split('\n');
+    const noMerges = git(merges, '--no-replace-objects', 'log', ...defaultView, '--no-merges', '--date-order', '--format=%H').split('\n');
     await page.waitForFunction((n) => window.view.store.total === n, noMerges.length);
     await page.waitForFunction((h) => document.querySelector('#rows-a11y li')?.dataset.hash === h, noMerges[0]);
     await page.waitForFunction((hs) => {

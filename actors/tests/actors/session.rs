@@ -102,6 +102,21 @@ async fn snapshot_matches_git_and_commits_arrive_as_deltas_within_two_seconds() 
     .parse()
     .expect("count");
     assert_eq!(snap.graph.len(), count);
+    // The session's layout is the default view: without what only pull requests and notes reach.
+    let shown: usize = git(
+        &repo,
+        &[
+            "--no-replace-objects",
+            "rev-list",
+            "--exclude=refs/pull/*",
+            "--exclude=refs/notes/*",
+            "--all",
+            "--count",
+        ],
+    )
+    .parse()
+    .expect("count");
+    assert_eq!(snap.layout.len(), shown);
     let mut rx = subscribe(&session, 1).await;
 
     std::fs::write(repo.join("live.txt"), "live").expect("write");
@@ -121,7 +136,7 @@ async fn snapshot_matches_git_and_commits_arrive_as_deltas_within_two_seconds() 
         .expect("mailbox")
         .expect("loaded");
     assert_eq!(snap.graph.len(), count + 1);
-    assert_eq!(snap.layout.len(), count + 1);
+    assert_eq!(snap.layout.len(), shown + 1);
 
     git(&repo, &["commit", "-q", "--amend", "-m", "amended"]);
     let d = next_delta(&mut rx, Duration::from_secs(2)).await;

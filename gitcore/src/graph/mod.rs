@@ -50,7 +50,8 @@ pub enum RefKind {
     Stash,
     /// `refs/notes/*`.
     Notes,
-    /// `refs/pull/*`, `refs/merge-requests/*` and similar forge refs.
+    /// `refs/pull/*` (GitHub, Gitea), `refs/merge-requests/*` (GitLab), `refs/changes/*`
+    /// (Gerrit): forge refs for proposed changes.
     Pull,
     /// Any other namespace (`refs/replace/*`, `refs/bisect/*`, ...) and other worktrees' HEADs.
     Other,
@@ -69,7 +70,10 @@ impl RefKind {
             RefKind::Stash
         } else if name.starts_with("refs/notes/") {
             RefKind::Notes
-        } else if name.starts_with("refs/pull/") || name.starts_with("refs/merge-requests/") {
+        } else if name.starts_with("refs/pull/")
+            || name.starts_with("refs/merge-requests/")
+            || name.starts_with("refs/changes/")
+        {
             RefKind::Pull
         } else {
             RefKind::Other

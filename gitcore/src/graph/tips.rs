@@ -29,6 +29,7 @@ pub(crate) fn collect_tips(
     let mut tips = Vec::new();
     let mut buf = Vec::new();
     let mut peel_cache: HashMap<ObjectId, Option<ObjectId>> = HashMap::new();
+    let mut peeled = 0usize;
     let mut peel =
         |name: &str, target: ObjectId, known: Option<ObjectId>, problems: &mut Vec<String>| {
             if let Some(p) = known {
@@ -39,6 +40,12 @@ pub(crate) fn collect_tips(
             }
             if let Some(c) = peel_cache.get(&target) {
                 return *c;
+            }
+            // Thousands of tips (a forge mirror's pull refs) are read from all over the packs:
+            // let go of the pages behind them now and then, as the load's scan does.
+            peeled += 1;
+            if peeled.is_multiple_of(256) {
+                repo.odb().release_mapped();
             }
             let result = match repo.peel(reader, known.unwrap_or(target), &mut buf) {
                 Ok((id, ObjectKind::Commit)) => Some(id),

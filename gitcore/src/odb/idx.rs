@@ -41,6 +41,15 @@ fn open_rev(path: &Path, count: u32, pack_checksum: &[u8]) -> Option<Mapped> {
 }
 
 impl PackIndex {
+    /// Drops the index's pages (and its `.rev` file's) from the process's resident set; lookups
+    /// fault back in the few pages they read (see [`Mapped::release`]).
+    pub fn release(&self) {
+        self.data.release(0..usize::MAX);
+        if let Some(rev) = &self.rev {
+            rev.release(0..usize::MAX);
+        }
+    }
+
     /// Opens and validates `path`: magic, version, fan-out monotonicity, size and trailing SHA-1.
     pub fn open(path: &Path) -> Result<Self, OdbError> {
         let data = Mapped::open(path).map_err(|e| OdbError::io(path, e))?;

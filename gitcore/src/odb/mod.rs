@@ -481,6 +481,7 @@ impl Odb {
             cache: DeltaCache::new(self.options.delta_cache_bytes),
             scratch: Vec::new(),
             delta: Vec::new(),
+            kinds: KindMemo::default(),
         }
     }
 
@@ -541,6 +542,35 @@ impl Odb {
         match self.locate_packed(id) {
             Some(Location::Packed { pack: p, offset }) if p == pack => Some(offset),
             _ => None,
+        }
+    }
+
+    /// Drops the pages of pack number `pack` holding bytes `from..to` from the process's resident
+    /// set: a scan calls it behind itself (see [`crate::mmap::Mapped::release`]).
+    pub fn release_packed(&self, pack: u32, from: u64, to: u64) {
+        if let Some(slot) = self.packs.get(pack as usize) {
+            slot.pack.release(from, to);
+        }
+    }
+
+    /// The header of the pack entry at `offset`: its kind, or which entry it is a delta against.
+    /// One header read, no chain followed.
+    pub fn packed_entry_kind(&self, pack: u32, offset: u64) -> Result<EntryKind, OdbError> {
+        let slot = self
+            .packs
+            .get(pack as usize)
+            .ok_or(OdbError::Missing(ObjectId::NULL))?;
+        Ok(slot.pack.entry_header(offset)?.kind)
+    }
+
+    /// Drops the pages of every pack and pack index from the process's resident set, after a scan
+    /// that read them (see [`crate::mmap::Mapped::release`]): later reads map back what they need.
+    pub fn release_mapped(&self) {
+        for slot in &self.packs {
+            slot.pack.release(0, u64::MAX);
+            if let Some(index) = &slot.index {
+                index.release();
+            }
         }
     }
 
@@ -699,6 +729,36 @@ pub struct OdbReader<'a> {
     cache: DeltaCache,
     scratch: Vec<u8>,
     delta: Vec<u8>,
+    /// Kinds of pack entries seen by [`OdbReader::packed_kind`], so a scan over a whole pack
+    /// walks each delta chain once rather than once per link.
+    kinds: KindMemo,
+}
+
+/// A direct-mapped memo of (pack, entry offset) -> object kind, allocated on first use.
+#[derive(Debug, Default)]
+struct KindMemo {
+    slots: Vec<(u64, u32, Option<ObjectKind>)>,
+}
+
+impl KindMemo {
+    const SLOTS: usize = 1 << 15;
+
+    fn slot(offset: u64) -> usize {
+        // Entries are a few bytes to kilobytes apart: mix the offset so neighbours spread out.
+        (offset.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 49) as usize % Self::SLOTS
+    }
+
+    fn get(&self, pack: u32, offset: u64) -> Option<ObjectKind> {
+        let &(o, p, k) = self.slots.get(Self::slot(offset))?;
+        if o == offset && p == pack { k } else { None }
+    }
+
+    fn put(&mut self, pack: u32, offset: u64, kind: ObjectKind) {
+        if self.slots.is_empty() {
+            self.slots = vec![(0, 0, None); Self::SLOTS];
+        }
+        self.slots[Self::slot(offset)] = (offset, pack, Some(kind));
+    }
 }
 
 impl<'a> OdbReader<'a> {
@@ -793,42 +853,64 @@ impl<'a> OdbReader<'a> {
     }
 
     /// The object kind of the pack entry at `offset`, following delta bases by their headers only.
-    pub fn packed_kind(&mut self, pack: u32, mut offset: u64) -> Result<ObjectKind, OdbError> {
+    /// Kinds found are remembered (per reader), so reading a pack front to back costs about one
+    /// header per entry however deep its delta chains are.
+    pub fn packed_kind(&mut self, pack: u32, offset: u64) -> Result<ObjectKind, OdbError> {
         let slot = self
             .odb
             .packs
             .get(pack as usize)
             .ok_or(OdbError::Missing(ObjectId::NULL))?;
-        for _ in 0..=self.odb.options.max_delta_depth {
-            match slot.pack.entry_header(offset)?.kind {
-                EntryKind::Base(kind) => return Ok(kind),
-                EntryKind::OfsDelta(base) => offset = base,
+        let mut chain: [u64; 64] = [0; 64];
+        let mut links = 0;
+        let mut cur = offset;
+        let mut depth = 0;
+        let kind = loop {
+            if let Some(kind) = self.kinds.get(pack, cur) {
+                break kind;
+            }
+            if depth > self.odb.options.max_delta_depth {
+                return Err(slot.pack.corrupt(
+                    cur,
+                    format!(
+                        "delta chain is deeper than {} (or loops)",
+                        self.odb.options.max_delta_depth
+                    ),
+                ));
+            }
+            depth += 1;
+            if links < chain.len() {
+                chain[links] = cur;
+                links += 1;
+            }
+            match slot.pack.entry_header(cur)?.kind {
+                EntryKind::Base(kind) => break kind,
+                EntryKind::OfsDelta(base) => cur = base,
                 EntryKind::RefDelta(id) => {
-                    offset = self.odb.find_in_pack(pack, &id).ok_or_else(|| {
+                    cur = self.odb.find_in_pack(pack, &id).ok_or_else(|| {
                         slot.pack
-                            .corrupt(offset, format!("REF_DELTA base {id} is not in this pack"))
+                            .corrupt(cur, format!("REF_DELTA base {id} is not in this pack"))
                     })?;
                 }
             }
+        };
+        for &o in &chain[..links] {
+            self.kinds.put(pack, o, kind);
         }
-        Err(slot.pack.corrupt(
-            offset,
-            format!(
-                "delta chain is deeper than {} (or loops)",
-                self.odb.options.max_delta_depth
-            ),
-        ))
+        Ok(kind)
     }
 
-    /// Reads at most the first `limit` bytes of the pack entry at `offset` when it is stored whole
-    /// (the whole object when it is a delta). Returns the kind and whether `out` holds all of it.
-    /// Loading the graph needs only a commit's headers and subject, not its body.
-    pub fn read_packed_prefix(
+    /// Reads the start of the pack entry at `offset` when it is stored whole: a little at a time
+    /// until `done` accepts it (see [`Inflater::inflate_until`]), at most `limit` bytes. A delta is
+    /// read whole. Returns the kind and whether `out` holds all of the object. Loading the graph
+    /// needs only a commit's headers and subject, not its body.
+    pub fn read_packed_until(
         &mut self,
         pack: u32,
         offset: u64,
         limit: usize,
         out: &mut Vec<u8>,
+        done: impl Fn(&[u8]) -> bool,
     ) -> Result<(ObjectKind, bool), OdbError> {
         let slot = self
             .odb
@@ -837,11 +919,21 @@ impl<'a> OdbReader<'a> {
             .ok_or(OdbError::Missing(ObjectId::NULL))?;
         let h = slot.pack.entry_header(offset)?;
         match h.kind {
-            EntryKind::Base(kind) if h.size > limit as u64 => {
-                self.inflater
-                    .inflate_prefix(slot.pack.data_from(h.data_offset), limit, out)
+            EntryKind::Base(kind) => {
+                let limit = limit.min(usize::try_from(h.size).unwrap_or(usize::MAX));
+                let complete = self
+                    .inflater
+                    .inflate_until(
+                        slot.pack.data_from(h.data_offset),
+                        limit,
+                        // Headers and a subject are about 350 bytes; bigger steps after that
+                        // keep zlib on its fast path (it needs 258 bytes of room).
+                        (384, 512),
+                        out,
+                        done,
+                    )
                     .map_err(|e| OdbError::inflate(slot.pack.path(), Some(offset), e))?;
-                Ok((kind, false))
+                Ok((kind, complete || out.len() as u64 == h.size))
             }
             _ => Ok((self.read_packed(pack, offset, out)?, true)),
         }

@@ -91,6 +91,12 @@ impl Pack {
         &b[b.len() - OID_LEN..]
     }
 
+    /// Drops the pages holding bytes `from..to` from the process's resident set (see
+    /// [`crate::mmap::Mapped::release`]).
+    pub fn release(&self, from: u64, to: u64) {
+        self.data.release(from as usize..to as usize);
+    }
+
     /// The entry data from `offset` to the start of the trailer.
     pub fn data_from(&self, offset: u64) -> &[u8] {
         let b = self.data.bytes();

@@ -188,6 +188,7 @@ fn filters_hide_commits_only_reachable_from_hidden_refs() {
         filter: RefFilter {
             hide_kinds: vec![RefKind::Pull, RefKind::Notes],
             hide_globs: vec!["o*".into(), "lonely".into()],
+            ..RefFilter::default()
         },
         ..LayoutOptions::default()
     };
@@ -321,7 +322,7 @@ fn forge_mirror_pull_refs_stay_within_the_lane_cap() {
         LayoutOptions {
             filter: RefFilter {
                 hide_kinds: vec![RefKind::Pull],
-                hide_globs: Vec::new(),
+                ..RefFilter::default()
             },
             ..LayoutOptions::default()
         },
@@ -450,4 +451,80 @@ fn a_merge_of_a_hundred_thousand_parents_draws_a_bounded_row() {
             .collect();
         assert_eq!(unique.len(), w.through.len(), "no edge twice");
     }
+}
+
+#[test]
+fn the_standard_view_hides_forge_refs_notes_and_remote_heads_like_git_log_exclude() {
+    let (_tmp, path) = fresh_fixture("merges");
+    let path = path.join("repo");
+    // A Gerrit change and a GitLab merge request, each on a commit nothing else reaches, and a
+    // remote with its HEAD pointer.
+    for (n, r) in ["refs/changes/01/1/1", "refs/merge-requests/7/head"]
+        .iter()
+        .enumerate()
+    {
+        let tree = git_lines(&path, &["rev-parse", "HEAD^{tree}"]).remove(0);
+        let c = git_lines(
+            &path,
+            &[
+                "commit-tree",
+                &tree,
+                "-p",
+                "HEAD",
+                "-m",
+                &format!("change {n}"),
+            ],
+        )
+        .remove(0);
+        git(&path, &["update-ref", r, &c]);
+    }
+    git(&path, &["update-ref", "refs/remotes/origin/main", "HEAD~1"]);
+    git(
+        &path,
+        &[
+            "symbolic-ref",
+            "refs/remotes/origin/HEAD",
+            "refs/remotes/origin/main",
+        ],
+    );
+    let graph = load(&path);
+    let layout = Layout::build(&graph, LayoutOptions::standard());
+    let expected: BTreeSet<String> = git_lines(
+        &path,
+        &[
+            "--no-replace-objects",
+            "rev-list",
+            "--exclude=refs/pull/*",
+            "--exclude=refs/merge-requests/*",
+            "--exclude=refs/changes/*",
+            "--exclude=refs/notes/*",
+            "--all",
+        ],
+    )
+    .into_iter()
+    .collect();
+    let shown: BTreeSet<String> = (0..layout.len())
+        .filter_map(|row| layout.commit_at(row))
+        .map(|i| graph.oid(i).to_string())
+        .collect();
+    assert_eq!(shown, expected);
+    let everything = git_lines(&path, &["--no-replace-objects", "rev-list", "--all"]).len();
+    assert!(
+        expected.len() < everything,
+        "the fixture has commits only hidden refs reach"
+    );
+    let filter = &layout.options().filter;
+    let named = |name: &str| {
+        graph
+            .refs()
+            .iter()
+            .find(|r| r.name == name)
+            .unwrap_or_else(|| panic!("{name} is placed"))
+    };
+    assert!(!filter.includes(named("refs/remotes/origin/HEAD")));
+    assert!(filter.includes(named("refs/remotes/origin/main")));
+    assert_eq!(named("refs/changes/01/1/1").kind, RefKind::Pull);
+    // The neutral default shows everything, as `git log --all`.
+    let all = Layout::build(&graph, LayoutOptions::default());
+    assert_eq!(all.len(), everything);
 }
