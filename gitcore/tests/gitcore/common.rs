@@ -141,6 +141,7 @@ pub const REPOS: &[(&str, &str)] = &[
     ("idx_versions", "large.git"),
     ("idx_versions", "v2.git"),
     ("forge", "repo"),
+    ("forge_pack", "repo"),
     ("skew", "repo"),
 ];
 
