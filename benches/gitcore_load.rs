@@ -184,7 +184,49 @@ fn bench_repo(source: &Path, runs: usize) -> Result<()> {
         gc_cpu / gc_wall
     );
 
-    git(&repo_dir, &["commit-graph", "write", "--reachable"])?;
+    // `path:` against git, before and after changed-path filters exist.
+    let files = git(&repo_dir, &["ls-tree", "-r", "--name-only", "HEAD"])?;
+    let files: Vec<&str> = files.lines().collect();
+    let file = files.get(files.len() / 2).copied().unwrap_or("README.md");
+    let dir = file.rsplit_once('/').map_or(file, |(d, _)| d).to_string();
+    let path_rows = |label: &str| -> Result<()> {
+        for p in [file, dir.as_str()] {
+            let repo = Repository::discover(&repo_dir)?;
+            let query = gitcore::search::Query::parse(&format!("path:\"{p}\""), 0)?;
+            let (ours, hits) = measure(runs, || {
+                Ok(gitcore::search::search(repo.odb(), &graph, &query)?.len())
+            })?;
+            let full = median(
+                (0..runs)
+                    .map(|_| {
+                        time_git(
+                            &repo_dir,
+                            &["rev-list", "--all", "--full-history", "--", p],
+                        )
+                    })
+                    .collect::<Result<_>>()?,
+            );
+            let simple = median(
+                (0..runs)
+                    .map(|_| time_git(&repo_dir, &["rev-list", "--all", "--", p]))
+                    .collect::<Result<_>>()?,
+            );
+            println!(
+                "| `path:{p}` ({hits} commits), {label}, vs `git rev-list --all --full-history -- path` (`git rev-list --all -- path`: {}) | {} | {} | {:.2} |",
+                ms(simple),
+                ms(full),
+                ms(ours),
+                ours.as_secs_f64() / full.as_secs_f64()
+            );
+        }
+        Ok(())
+    };
+    path_rows("no commit-graph")?;
+    git(
+        &repo_dir,
+        &["commit-graph", "write", "--reachable", "--changed-paths"],
+    )?;
+    path_rows("commit-graph with changed-path filters")?;
     let git_revlist_cg = median(
         (0..runs)
             .map(|_| time_git(&repo_dir, &["rev-list", "--all", "--parents"]))

@@ -24,6 +24,7 @@
 use rayon::prelude::*;
 
 use crate::ObjectId;
+use crate::graph::commit_graph_file::CommitGraphFile;
 use crate::graph::{CommitGraph, CommitIdx, RefKind};
 use crate::layout::glob_match;
 use crate::object::{CommitRef, EntryMode, TreeIter};
@@ -491,29 +492,53 @@ fn expensive(
                 },
             )
             .collect(),
-        Predicate::Path(path) => candidates
-            .par_iter()
-            .map_init(
-                || PathReader {
-                    reader: odb.reader(),
-                    buf: Vec::new(),
-                    memo: Vec::new(),
-                },
-                |r, &c| {
-                    let own = r.at_path(&graph.oid(c), path)?;
-                    let parents = graph.parents(c);
-                    if parents.is_empty() {
-                        return Ok(own.is_some());
-                    }
-                    for &parent in parents {
-                        if r.at_path(&graph.oid(parent), path)? != own {
-                            return Ok(true);
+        Predicate::Path(path) => {
+            // With changed-path filters (`git commit-graph write --changed-paths`), a commit with
+            // one parent whose filter rules the path out is answered without reading a tree, as
+            // `git log -- path` does. The filters are against the first parent, so they say
+            // nothing about merges; roots and commits newer than the file read trees too.
+            let filters = CommitGraphFile::open(odb.objects_dir())
+                .ok()
+                .flatten()
+                .filter(|cg| cg.has_changed_paths());
+            // git adds every leading directory of a changed path as a key: all must be present.
+            let keys: Vec<Vec<u8>> = (1..=path.len()).map(|n| path[..n].join(&b'/')).collect();
+            let ruled_out = |c: CommitIdx| -> bool {
+                let Some(cg) = &filters else { return false };
+                if graph.parents(c).len() != 1 {
+                    return false;
+                }
+                cg.lookup(&graph.oid(c))
+                    .and_then(|pos| cg.changed_paths(pos))
+                    .is_some_and(|f| keys.iter().any(|k| f.may_contain(k) == Some(false)))
+            };
+            candidates
+                .par_iter()
+                .map_init(
+                    || PathReader {
+                        reader: odb.reader(),
+                        buf: Vec::new(),
+                        memo: Vec::new(),
+                    },
+                    |r, &c| {
+                        if ruled_out(c) {
+                            return Ok(false);
                         }
-                    }
-                    Ok(false)
-                },
-            )
-            .collect(),
+                        let own = r.at_path(&graph.oid(c), path)?;
+                        let parents = graph.parents(c);
+                        if parents.is_empty() {
+                            return Ok(own.is_some());
+                        }
+                        for &parent in parents {
+                            if r.at_path(&graph.oid(parent), path)? != own {
+                                return Ok(true);
+                            }
+                        }
+                        Ok(false)
+                    },
+                )
+                .collect()
+        }
         _ => Ok(cheap(graph, p)
             .map(|hits| candidates.iter().map(|&c| hits[c as usize]).collect())
             .unwrap_or_default()),

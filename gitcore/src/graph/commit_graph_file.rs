@@ -27,6 +27,20 @@ struct Layer {
     oids: usize,
     cdat: usize,
     edges: Option<(usize, usize)>,
+    /// Changed-path Bloom filters (`BIDX` + `BDAT`), when written with `--changed-paths`.
+    bloom: Option<BloomChunks>,
+}
+
+/// Where a layer's changed-path filters are and how they were made.
+#[derive(Debug, Clone, Copy)]
+struct BloomChunks {
+    /// Start of `BIDX`: one big-endian end offset per commit into the filter data.
+    index: usize,
+    /// Start and end of the filter data (`BDAT` after its 12-byte header).
+    data: (usize, usize),
+    /// Murmur3 variant: 1 (git's original, wrong for bytes >= 0x80) or 2.
+    version: u32,
+    hashes: u32,
 }
 
 impl Layer {
@@ -62,6 +76,22 @@ impl Layer {
                 "commit chunks do not fit the fan-out count".into(),
             ));
         }
+        // Filters are an optimisation: ones that do not fit are ignored, not an error.
+        let bloom = match (chunk::find(&chunks, b"BIDX"), chunk::find(&chunks, b"BDAT")) {
+            (Some(ix), Some(bd)) if ix.len() == count as usize * 4 && bd.len() >= 12 => {
+                let version = be32(b, bd.start);
+                let hashes = be32(b, bd.start + 4);
+                ((version == 1 || version == 2) && (1..=32).contains(&hashes)).then_some(
+                    BloomChunks {
+                        index: ix.start,
+                        data: (bd.start + 12, bd.end),
+                        version,
+                        hashes,
+                    },
+                )
+            }
+            _ => None,
+        };
         Ok(Layer {
             path: path.to_path_buf(),
             count,
@@ -69,6 +99,7 @@ impl Layer {
             oids: ol.start,
             cdat: cd.start,
             edges: chunk::find(&chunks, b"EDGE").map(|r| (r.start, r.end)),
+            bloom,
             data,
         })
     }
@@ -149,6 +180,11 @@ impl CommitGraphFile {
         }))
     }
 
+    /// Whether some layer carries changed-path filters.
+    pub fn has_changed_paths(&self) -> bool {
+        self.layers.iter().any(|l| l.bloom.is_some())
+    }
+
     /// Number of commits across all layers.
     pub fn len(&self) -> u32 {
         self.total
@@ -188,6 +224,25 @@ impl CommitGraphFile {
         let at = layer.cdat + local * CDAT_WIDTH + OID_LEN + 8;
         let high = u64::from(be32(b, at) & 3);
         Some(((high << 32) | u64::from(be32(b, at + 4))) as i64)
+    }
+
+    /// The changed-path filter of the commit at `pos` (paths changed against its first parent),
+    /// when the commit-graph has one for it.
+    pub fn changed_paths(&self, pos: u32) -> Option<ChangedPaths<'_>> {
+        let (layer, local) = self.layer_of(pos)?;
+        let bloom = layer.bloom?;
+        let b = layer.data.bytes();
+        let end = be32(b, bloom.index + local * 4) as usize;
+        let start = match local {
+            0 => 0,
+            _ => be32(b, bloom.index + (local - 1) * 4) as usize,
+        };
+        let bits = b.get(bloom.data.0 + start..bloom.data.0 + end)?;
+        (bloom.data.0 + end <= bloom.data.1 && !bits.is_empty()).then_some(ChangedPaths {
+            bits,
+            version: bloom.version,
+            hashes: bloom.hashes,
+        })
     }
 
     /// Appends the parents' global positions of the commit at `pos` to `out`. Positions are
@@ -239,5 +294,78 @@ impl CommitGraphFile {
             }
             i += 1;
         }
+    }
+}
+
+/// One commit's changed-path Bloom filter, as git writes it (`Documentation/gitformat-commit-graph`
+/// and bloom.c): every path changed against the first parent and each of its leading directories
+/// is a key, hashed with murmur3 under two seeds into `hashes` bit positions.
+#[derive(Debug, Clone, Copy)]
+pub struct ChangedPaths<'a> {
+    bits: &'a [u8],
+    version: u32,
+    hashes: u32,
+}
+
+impl ChangedPaths<'_> {
+    /// Whether `path` (a full path such as `src/lib.rs`, or a directory such as `src`) may have
+    /// changed: `Some(false)` when the filter rules it out, `Some(true)` when it may have, `None`
+    /// when this filter cannot tell (git's version-1 hash is wrong for bytes >= 0x80).
+    pub fn may_contain(&self, path: &[u8]) -> Option<bool> {
+        if self.version == 1 && path.iter().any(|&c| c >= 0x80) {
+            return None;
+        }
+        let h0 = murmur3(0x293a_e76f, path);
+        let h1 = murmur3(0x7e64_6e2c, path);
+        let bits = self.bits.len() as u64 * 8;
+        Some((0..self.hashes).all(|i| {
+            let at = u64::from(h0.wrapping_add(i.wrapping_mul(h1))) % bits;
+            self.bits[(at / 8) as usize] & (1 << (at % 8)) != 0
+        }))
+    }
+}
+
+/// MurmurHash3 x86_32, git's `murmur3_seeded_v2` (bytes read unsigned).
+fn murmur3(seed: u32, data: &[u8]) -> u32 {
+    const C1: u32 = 0xcc9e_2d51;
+    const C2: u32 = 0x1b87_3593;
+    let mut h = seed;
+    let mut blocks = data.chunks_exact(4);
+    for block in &mut blocks {
+        let mut k = u32::from_le_bytes([block[0], block[1], block[2], block[3]]);
+        k = k.wrapping_mul(C1).rotate_left(15).wrapping_mul(C2);
+        h ^= k;
+        h = h.rotate_left(13).wrapping_mul(5).wrapping_add(0xe654_6b64);
+    }
+    let tail = blocks.remainder();
+    if !tail.is_empty() {
+        let mut k = 0u32;
+        for (i, &b) in tail.iter().enumerate() {
+            k ^= u32::from(b) << (8 * i);
+        }
+        h ^= k.wrapping_mul(C1).rotate_left(15).wrapping_mul(C2);
+    }
+    h ^= data.len() as u32;
+    h ^= h >> 16;
+    h = h.wrapping_mul(0x85eb_ca6b);
+    h ^= h >> 13;
+    h = h.wrapping_mul(0xc2b2_ae35);
+    h ^ (h >> 16)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::murmur3;
+
+    #[test]
+    fn murmur3_matches_gits_test_vectors() {
+        // t/helper/test-bloom.c and t0095-bloom.sh: `test-tool bloom get_murmur3 ""` -> 0x00000000,
+        // "Hello world!" -> 0x627b0c2c, and the seeded vector from t0095's "with seed".
+        assert_eq!(murmur3(0, b""), 0);
+        assert_eq!(murmur3(0, b"Hello world!"), 0x627b_0c2c);
+        assert_eq!(
+            murmur3(0, b"The quick brown fox jumps over the lazy dog"),
+            0x2e4f_f723
+        );
     }
 }

@@ -226,3 +226,88 @@ fn every_fixture_answers_merge_and_path_queries_like_git() {
         }
     }
 }
+
+#[test]
+fn changed_path_filters_match_git_and_answer_path_queries_like_git() {
+    use gitcore::graph::commit_graph_file::CommitGraphFile;
+    for version in ["1", "2"] {
+        let (_tmp, root) = crate::common::fresh_fixture("search");
+        let p = root.join("repo");
+        // A path with bytes >= 0x80, which git's version-1 hash gets wrong.
+        std::fs::write(p.join("naïve.txt"), "x\n").expect("write");
+        crate::common::git(&p, &["add", "naïve.txt"]);
+        crate::common::git(&p, &["commit", "-q", "-m", "a non-ASCII path"]);
+        crate::common::git(
+            &p,
+            &[
+                "-c",
+                &format!("commitGraph.changedPathsVersion={version}"),
+                "commit-graph",
+                "write",
+                "--reachable",
+                "--changed-paths",
+            ],
+        );
+        let cg = CommitGraphFile::open(&p.join(".git/objects"))
+            .expect("opens")
+            .expect("has a commit-graph");
+        assert!(cg.has_changed_paths(), "v{version}");
+        // No false negatives: every path git names as changed against the first parent, and each
+        // of its leading directories, may be in the filter.
+        let mut ruled_out = 0;
+        for line in git_lines(&p, &["rev-list", "--all", "--no-merges", "--parents"]) {
+            let ids: Vec<&str> = line.split(' ').collect();
+            if ids.len() != 2 {
+                continue;
+            }
+            let pos = cg
+                .lookup(&ids[0].parse().expect("oid"))
+                .expect("in the file");
+            let filter = cg.changed_paths(pos).expect("a filter");
+            let changed = git_lines(
+                &p,
+                &[
+                    "-c",
+                    "core.quotePath=false",
+                    "diff-tree",
+                    "--no-commit-id",
+                    "--name-only",
+                    "-r",
+                    ids[1],
+                    ids[0],
+                ],
+            );
+            for path in &changed {
+                let parts: Vec<&str> = path.split('/').collect();
+                for n in 1..=parts.len() {
+                    let key = parts[..n].join("/");
+                    assert_ne!(
+                        filter.may_contain(key.as_bytes()),
+                        Some(false),
+                        "v{version}: {key} changed in {}",
+                        ids[0]
+                    );
+                }
+            }
+            if filter.may_contain(b"nowhere/at/all") == Some(false) {
+                ruled_out += 1;
+            }
+        }
+        assert!(ruled_out > 0, "v{version}: the filters rule paths out");
+        // Queries answered through the filters equal git's.
+        for path in [
+            "src/core/engine.rs",
+            "docs",
+            "src/parse/lexer.rs",
+            "dir with space/file one.txt",
+            "naïve.txt",
+            "nowhere/at/all",
+        ] {
+            assert_eq!(
+                found(&p, &format!("path:\"{path}\"")),
+                rev_list(&p, &["--all", "--full-history", "--", path]),
+                "v{version}: path:{path}"
+            );
+        }
+    }
+}
