@@ -198,12 +198,7 @@ fn bench_repo(source: &Path, runs: usize) -> Result<()> {
             })?;
             let full = median(
                 (0..runs)
-                    .map(|_| {
-                        time_git(
-                            &repo_dir,
-                            &["rev-list", "--all", "--full-history", "--", p],
-                        )
-                    })
+                    .map(|_| time_git(&repo_dir, &["rev-list", "--all", "--full-history", "--", p]))
                     .collect::<Result<_>>()?,
             );
             let simple = median(

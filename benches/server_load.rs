@@ -1,7 +1,8 @@
 //! The server under load, with git beside it in the same run.
 //!
 //! `cargo bench --bench server_load` starts the real `gitvista open` binary on a shared bare clone
-//! of `bench-data/big.git` (200,000 commits; generated when missing) and measures:
+//! of `bench-data/forge.git` (200,202 commits, 4,398 refs, forge-shaped; generated when missing)
+//! and measures:
 //! - time until the first API answer and the server's resident memory holding the repository,
 //!   beside `git rev-list --all --parents` (its wall time and peak RSS);
 //! - `graph` windows of 200 rows at random offsets, sent open-loop at a fixed rate (default 1,000
@@ -27,7 +28,7 @@ use tokio_tungstenite::tungstenite::Message;
 #[path = "common/mod.rs"]
 mod common;
 use common::{
-    Result, benchmarking, ensure_big_repo, git, median, ms, rss_kib, server_url, time_git,
+    Result, benchmarking, ensure_forge_repo, git, median, ms, rss_kib, server_url, time_git,
 };
 
 fn env_num(name: &str, default: u64) -> u64 {
@@ -46,6 +47,8 @@ fn spawn_server(repo: &Path) -> Result<(Child, String)> {
     let mut child = Command::new(env!("CARGO_BIN_EXE_gitvista"))
         .args(["open", "--no-browser", "--port", "0"])
         .arg(repo)
+        // All 500 viewers come from this one loopback client: lift the per-client socket cap.
+        .env("GITVISTA_WS_PER_CLIENT", "1000")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()?;
@@ -187,7 +190,7 @@ async fn run(root: &Path) -> Result<()> {
     let secs = env_num("GITVISTA_BENCH_SECS", 10);
     let source = match std::env::var("GITVISTA_BENCH_REPO") {
         Ok(p) => std::path::PathBuf::from(p),
-        Err(_) => ensure_big_repo(root)?,
+        Err(_) => ensure_forge_repo(root)?,
     };
     // A shared clone: the objects stay in the source, the refs the bench moves are its own.
     let tmp = tempfile::tempdir()?;

@@ -581,7 +581,7 @@ impl CommitGraph {
         let mut problems: Vec<String> = repo.odb().problems().to_vec();
         problems.extend(snap.problems.iter().cloned());
         let mut reader = repo.odb().reader();
-        let tips = collect_tips(repo, &mut reader, &snap, &mut problems);
+        let tips = collect_tips(repo, &mut reader, &snap, &mut problems, HashMap::new());
 
         let cg = if options.use_commit_graph {
             match CommitGraphFile::open(repo.odb().objects_dir()) {

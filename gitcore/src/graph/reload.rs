@@ -88,7 +88,12 @@ impl CommitGraph {
         let mut problems: Vec<String> = repo.odb().problems().to_vec();
         problems.extend(snap.problems.iter().cloned());
         let mut reader = repo.odb().reader();
-        let tips = collect_tips(repo, &mut reader, &snap, &mut problems);
+        let known = self
+            .refs
+            .iter()
+            .map(|r| (r.target, Some(self.oid(r.commit))))
+            .collect();
+        let tips = collect_tips(repo, &mut reader, &snap, &mut problems, known);
 
         // Read commits not in the graph, walking back from each tip until known commits.
         let mut batch = Batch::default();

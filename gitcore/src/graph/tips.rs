@@ -19,16 +19,19 @@ pub(crate) struct Tip {
 }
 
 /// Peels every ref of `snap` to a commit. Refs to trees or blobs name no commit and are skipped;
-/// refs to missing objects are reported.
+/// refs to missing objects are reported. `known` holds what earlier loads peeled (objects never
+/// change, so a target peels to the same commit for ever): a reload of a mirror with thousands of
+/// refs then reads only the objects of the refs that moved.
 pub(crate) fn collect_tips(
     repo: &Repository,
     reader: &mut OdbReader<'_>,
     snap: &RefSnapshot,
     problems: &mut Vec<String>,
+    known: HashMap<ObjectId, Option<ObjectId>>,
 ) -> Vec<Tip> {
     let mut tips = Vec::new();
     let mut buf = Vec::new();
-    let mut peel_cache: HashMap<ObjectId, Option<ObjectId>> = HashMap::new();
+    let mut peel_cache = known;
     let mut peeled = 0usize;
     let mut peel =
         |name: &str, target: ObjectId, known: Option<ObjectId>, problems: &mut Vec<String>| {
