@@ -135,6 +135,47 @@ impl Batch {
         }
     }
 
+    /// One batch holding `batches` in order, with one list of people: a segment's units each
+    /// interned the same authors, and a million commits made a thousand copies of them.
+    pub(crate) fn merge(batches: Vec<Batch>) -> Batch {
+        let mut out = Batch::default();
+        out.commits
+            .reserve_exact(batches.iter().map(|b| b.commits.len()).sum());
+        out.parents
+            .reserve_exact(batches.iter().map(|b| b.parents.len()).sum());
+        out.summaries
+            .reserve_exact(batches.iter().map(|b| b.summaries.len()).sum());
+        for b in batches {
+            let people: Vec<u32> = b
+                .people
+                .list
+                .iter()
+                .map(|p| out.people.intern(&p.name, &p.email))
+                .collect();
+            let parents_base = out.parents.len() as u32;
+            let summaries_base = out.summaries.len() as u32;
+            out.parents.extend_from_slice(&b.parents);
+            out.summaries.push_str(&b.summaries);
+            out.commits.extend(b.commits.iter().map(|d| Decoded {
+                parents_start: d.parents_start + parents_base,
+                summary_start: d.summary_start + summaries_base,
+                author: people.get(d.author as usize).copied().unwrap_or(0),
+                ..*d
+            }));
+        }
+        out.seal();
+        out
+    }
+
+    /// Frees what only decoding needed and the spare capacity: batches wait, all of them, until
+    /// the graph is assembled.
+    pub(crate) fn seal(&mut self) {
+        self.commits.shrink_to_fit();
+        self.parents.shrink_to_fit();
+        self.summaries.shrink_to_fit();
+        self.people.seal();
+    }
+
     pub(crate) fn parents_of(&self, d: &Decoded) -> &[ObjectId] {
         &self.parents[d.parents_start as usize..(d.parents_start + d.parents_len) as usize]
     }
@@ -268,6 +309,7 @@ fn scan_unit(
             Err(e) => problems.push(e.to_string()),
         }
     }
+    batch.seal();
     if deltas > 0 {
         // Delta bases lie anywhere in the pack.
         odb.release_mapped();
@@ -300,12 +342,16 @@ fn scan_packs(repo: &Repository) -> (Vec<Batch>, Vec<String>) {
                     },
                 )
                 .collect();
+            let mut found = Vec::new();
             for (b, offsets, p) in results {
                 if !b.commits.is_empty() {
-                    batches.push(b);
+                    found.push(b);
                 }
                 commit_offsets.extend(offsets);
                 problems.extend(p);
+            }
+            if !found.is_empty() {
+                batches.push(Batch::merge(found));
             }
             // Deltified commits read their bases from anywhere in the pack, and the segment's
             // listing and ids come from the index: let those pages go too.
@@ -606,7 +652,12 @@ impl CommitGraph {
                     problems.extend(p);
                     batches = b;
                 }
-                Nodes::from_batches(&batches)
+                let nodes = Nodes::from_batches(&batches);
+                // Parents are node numbers now (the unresolved ones kept by id in the nodes).
+                for b in &mut batches {
+                    b.parents = Vec::new();
+                }
+                nodes
             }
         };
         let mut on_demand = OnDemand {

@@ -140,6 +140,15 @@ pub(crate) struct People {
 }
 
 impl People {
+    /// Drops the lookup tables, keeping the list: a finished batch of the load is only read by
+    /// index, and with a table per batch of a thousand commits the tables outweighed the commits.
+    pub(crate) fn seal(&mut self) {
+        self.index = HashMap::default();
+        self.decoded = HashMap::new();
+        self.key = Vec::new();
+        self.list.shrink_to_fit();
+    }
+
     /// Interns a decoded person.
     pub(crate) fn intern(&mut self, name: &str, email: &str) -> u32 {
         self.intern_raw(name.as_bytes(), email.as_bytes(), None)
