@@ -11,6 +11,8 @@
 //!   `git log --date-order --skip=N -n 200` for the same windows;
 //! - commit-to-viewer latency: from the start of `git update-ref` moving `main` to a new commit
 //!   until a WebSocket viewer holds the `delta` naming it;
+//! - CPU and reloads of the server holding the repository with nothing happening
+//!   (`GITVISTA_BENCH_IDLE_SECS`, default 60);
 //! - resident memory per connected WebSocket viewer (500 viewers).
 //!
 //! Environment: `GITVISTA_BENCH_RATE` (requests/s), `GITVISTA_BENCH_SECS` (seconds per run),
@@ -40,6 +42,20 @@ fn env_num(name: &str, default: u64) -> u64 {
 
 fn mib(kib: u64) -> String {
     format!("{:.1} MiB", kib as f64 / 1024.0)
+}
+
+/// User plus system CPU ticks (USER_HZ) a process has used, from /proc/PID/stat.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may hold spaces) start at state, field 3.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let field = |n: usize| {
+        f.get(n - 3)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    field(14) + field(15)
 }
 
 /// Starts `gitvista open` on a free loopback port; returns the child and its base URL.
@@ -246,6 +262,36 @@ async fn run(root: &Path) -> Result<()> {
         "| peak resident memory | {} | {} |\n",
         mib(hwm),
         mib(peer_peak)
+    );
+
+    // Idle: the repository loaded, no viewer connected, nothing changing.
+    let idle_secs = env_num("GITVISTA_BENCH_IDLE_SECS", 60);
+    let reloads = || async {
+        let text = client
+            .get(format!("{base}/metrics"))
+            .send()
+            .await?
+            .text()
+            .await?;
+        Ok::<f64, Box<dyn std::error::Error>>(
+            text.lines()
+                .filter(|l| l.starts_with("gitvista_reloads_total"))
+                .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+                .sum(),
+        )
+    };
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (ticks0, reloads0) = (cpu_ticks(child.id()), reloads().await?);
+    tokio::time::sleep(Duration::from_secs(idle_secs)).await;
+    let (ticks1, reloads1) = (cpu_ticks(child.id()), reloads().await?);
+    let hz = 100.0; // USER_HZ on Linux
+    println!("| idle, no viewer, {idle_secs} s | CPU | reloads |");
+    println!("| --- | --- | --- |");
+    println!(
+        "| `gitvista open` holding the repository | {:.3}% of a core ({} ticks) | {} |\n",
+        (ticks1 - ticks0) as f64 / hz / idle_secs as f64 * 100.0,
+        ticks1 - ticks0,
+        reloads1 - reloads0
     );
 
     // Windows: warm up, then the measured runs.
