@@ -57,20 +57,14 @@ async fn healthz_repository_and_graph_window_have_the_documented_shape() {
     assert_eq!(rows.len(), 5);
     assert_eq!(rows[0]["row"], 2);
     // The default view leaves out what only pull requests and notes reach.
-    let shown = Command::new("git")
-        .args([
-            "--no-replace-objects",
-            "rev-list",
-            "--exclude=refs/pull/*",
-            "--exclude=refs/notes/*",
-            "--all",
-            "--count",
-        ])
-        .current_dir(&repo)
-        .output()
-        .expect("git");
-    let shown: u64 = String::from_utf8_lossy(&shown.stdout)
-        .trim()
+    let default_view = [
+        "--no-replace-objects",
+        "rev-list",
+        "--exclude=refs/pull/*",
+        "--exclude=refs/notes/*",
+        "--all",
+    ];
+    let shown: u64 = git(&repo, &[&default_view[..], &["--count"]].concat())
         .parse()
         .expect("count");
     assert!(shown < commits);
@@ -94,23 +88,11 @@ async fn healthz_repository_and_graph_window_have_the_documented_shape() {
         "edges pass into row 2"
     );
     let (_, top) = get(&format!("{base}/api/repos/local/graph?limit=1")).await;
-    let newest = Command::new("git")
-        .args([
-            "--no-replace-objects",
-            "rev-list",
-            "--exclude=refs/pull/*",
-            "--exclude=refs/notes/*",
-            "--all",
-            "--date-order",
-            "-n1",
-        ])
-        .current_dir(&repo)
-        .output()
-        .expect("git");
-    assert_eq!(
-        top["rows"][0]["hash"],
-        String::from_utf8_lossy(&newest.stdout).trim()
+    let newest = git(
+        &repo,
+        &[&default_view[..], &["--date-order", "-n1"]].concat(),
     );
+    assert_eq!(top["rows"][0]["hash"], newest);
 }
 
 #[actix_rt::test]

@@ -277,13 +277,14 @@ fn scan_unit(
     }
     let mut deltas = 0;
     for &(offset, pos) in unit {
-        if !matches!(
-            odb.packed_entry_kind(listing.pack, offset),
-            Ok(EntryKind::Base(_))
-        ) {
-            deltas += 1;
-        }
-        match reader.packed_kind(listing.pack, offset) {
+        let kind = match odb.packed_entry_kind(listing.pack, offset) {
+            Ok(EntryKind::Base(kind)) => Ok(kind),
+            _ => {
+                deltas += 1;
+                reader.packed_kind(listing.pack, offset)
+            }
+        };
+        match kind {
             Ok(ObjectKind::Commit) => {}
             Ok(_) => continue,
             Err(e) => {
