@@ -19,7 +19,7 @@ use gitcore::repo::Repository;
 
 #[path = "common/mod.rs"]
 mod common;
-use common::{Result, ensure_forge_repo, git, median, ms, repo_shape, time_git};
+use common::{Result, ensure_forge_repo, git, median, ms, repo_shape, rss_kib, time_git};
 
 fn measure<T>(runs: usize, mut f: impl FnMut() -> Result<T>) -> Result<(Duration, T)> {
     let mut times = Vec::new();
@@ -52,12 +52,7 @@ fn peak_child(spec: &str) -> Result<()> {
             };
             let graph = CommitGraph::load_with(&repo, opts)?;
             std::hint::black_box(graph.len());
-            let status = std::fs::read_to_string("/proc/self/status")?;
-            let hwm: u64 = status
-                .lines()
-                .find_map(|l| l.strip_prefix("VmHWM:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-                .ok_or("no VmHWM")?;
+            let (_, hwm, _) = rss_kib(std::process::id());
             let u = getrusage(UsageWho::RUSAGE_SELF)?;
             (hwm, u.user_time() + u.system_time())
         }

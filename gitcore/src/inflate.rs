@@ -102,7 +102,7 @@ impl Inflater {
         self.state.reset(true);
         out.clear();
         out.resize(limit, 0);
-        let mut want = first.clamp(1, limit.max(1)).min(limit);
+        let mut want = first.max(1).min(limit);
         loop {
             let produced = self.state.total_out() as usize;
             let consumed = self.state.total_in() as usize;
