@@ -81,7 +81,17 @@ impl Layer {
             (Some(ix), Some(bd)) if ix.len() == count as usize * 4 && bd.len() >= 12 => {
                 let version = be32(b, bd.start);
                 let hashes = be32(b, bd.start + 4);
-                ((version == 1 || version == 2) && (1..=32).contains(&hashes)).then_some(
+                // Every end offset at or after the one before, the last within the data: a
+                // filter sliced from a neighbour's bytes would rule out commits wrongly.
+                let data_len = (bd.end - bd.start - 12) as u64;
+                let mut prev = 0u64;
+                let ordered = (0..count as usize).all(|i| {
+                    let end = u64::from(be32(b, ix.start + i * 4));
+                    let ok = end >= prev && end <= data_len;
+                    prev = end;
+                    ok
+                });
+                (ordered && (version == 1 || version == 2) && (1..=32).contains(&hashes)).then_some(
                     BloomChunks {
                         index: ix.start,
                         data: (bd.start + 12, bd.end),

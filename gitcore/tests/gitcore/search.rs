@@ -311,3 +311,60 @@ fn changed_path_filters_match_git_and_answer_path_queries_like_git() {
         }
     }
 }
+
+#[test]
+fn corrupt_changed_path_filters_are_ignored_not_trusted_and_never_panic() {
+    let (_tmp, root) = crate::common::fresh_fixture("search");
+    let p = root.join("repo");
+    crate::common::git(
+        &p,
+        &["commit-graph", "write", "--reachable", "--changed-paths"],
+    );
+    let file = p.join(".git/objects/info/commit-graph");
+    let original = std::fs::read(&file).expect("read");
+    // The chunk table: (id, offset) pairs of 12 bytes after the 8-byte header.
+    let chunk = |id: &[u8; 4]| -> usize {
+        let n = original[6] as usize;
+        (0..n)
+            .map(|i| 8 + i * 12)
+            .find(|&at| &original[at..at + 4] == id)
+            .map(|at| u64::from_be_bytes(original[at + 4..at + 12].try_into().expect("8")) as usize)
+            .unwrap_or_else(|| panic!("{} chunk", String::from_utf8_lossy(id)))
+    };
+    let (bidx, bdat) = (chunk(b"BIDX"), chunk(b"BDAT"));
+    let mut cases: Vec<(&str, Vec<u8>)> = Vec::new();
+    // Offsets far past the data, and offsets running backwards.
+    let mut past = original.clone();
+    past[bidx..bidx + 4].copy_from_slice(&u32::MAX.to_be_bytes());
+    past[bidx + 8..bidx + 12].copy_from_slice(&0x7fff_ffffu32.to_be_bytes());
+    cases.push(("offsets past the data", past));
+    let mut backwards = original.clone();
+    backwards[bidx + 4..bidx + 8].copy_from_slice(&0u32.to_be_bytes());
+    backwards[bidx..bidx + 4].copy_from_slice(&64u32.to_be_bytes());
+    cases.push(("offsets running backwards", backwards));
+    // An unknown hash version and an absurd number of hashes.
+    let mut version = original.clone();
+    version[bdat..bdat + 4].copy_from_slice(&9u32.to_be_bytes());
+    cases.push(("unknown hash version", version));
+    let mut hashes = original.clone();
+    hashes[bdat + 4..bdat + 8].copy_from_slice(&0u32.to_be_bytes());
+    cases.push(("zero hashes", hashes));
+    // git's answers, taken while the file is intact.
+    let paths = ["src/core/engine.rs", "docs", "nowhere/at/all"];
+    let expected: Vec<BTreeSet<String>> = paths
+        .iter()
+        .map(|path| rev_list(&p, &["--all", "--full-history", "--", path]))
+        .collect();
+    for (what, bytes) in cases {
+        // The file is still well-formed for the topology: only the filters are wrong (git
+        // checks no checksum on read either).
+        std::fs::write(&file, &bytes).expect("write");
+        for (path, expected) in paths.iter().zip(&expected) {
+            assert_eq!(
+                &found(&p, &format!("path:\"{path}\"")),
+                expected,
+                "{what}: path:{path}"
+            );
+        }
+    }
+}
