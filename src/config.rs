@@ -87,9 +87,22 @@ pub enum Mode {
     Local {
         /// The repository.
         repo_path: PathBuf,
+        /// A first view at least this slow without a commit-graph file gets the hint
+        /// (`GITVISTA_COMMIT_GRAPH_HINT_MS`).
+        commit_graph_hint_after: std::time::Duration,
     },
     /// `gitvista serve`: repositories pasted by users, cloned into the data directory.
     Hosted(Box<HostedConfig>),
+}
+
+impl Mode {
+    /// `gitvista open` on `repo_path` with its defaults.
+    pub fn local(repo_path: impl Into<PathBuf>) -> Mode {
+        Mode::Local {
+            repo_path: repo_path.into(),
+            commit_graph_hint_after: gitvista_actors::snapshot::CommitGraphHint::WORTH_IT,
+        }
+    }
 }
 
 /// Settings of hosted mode.

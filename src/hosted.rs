@@ -559,6 +559,7 @@ impl Hosted {
             watch: false,
             status: false,
             poll_interval: Duration::from_secs(3600),
+            commit_graph_hint_after: None,
             fetch: Some(FetchConfig {
                 with_viewers: c.fetch_with_viewers,
                 notice_after: c.fetch_notice,

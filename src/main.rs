@@ -69,6 +69,10 @@ enum Command {
         /// Do not open a browser.
         #[arg(long, env = "GITVISTA_NO_BROWSER")]
         no_browser: bool,
+        /// Without a commit-graph file, say what writing one would save when the first view
+        /// takes at least this many milliseconds and decoding commits is most of it.
+        #[arg(long, env = "GITVISTA_COMMIT_GRAPH_HINT_MS", default_value_t = 200)]
+        commit_graph_hint_ms: u64,
         #[command(flatten)]
         server: ServerArgs,
     },
@@ -312,9 +316,17 @@ fn main() -> ExitCode {
             host,
             port,
             no_browser,
+            commit_graph_hint_ms,
             server,
         } => gitvista::cli::open::run(
-            server.config(host, port, Mode::Local { repo_path: path }),
+            server.config(
+                host,
+                port,
+                Mode::Local {
+                    repo_path: path,
+                    commit_graph_hint_after: std::time::Duration::from_millis(commit_graph_hint_ms),
+                },
+            ),
             !no_browser,
         ),
     };

@@ -76,13 +76,19 @@ impl Application {
         };
         let supervisor = Supervisor::with_budget(budget).start();
         let hosted = match &config.mode {
-            Mode::Local { repo_path } => {
+            Mode::Local {
+                repo_path,
+                commit_graph_hint_after,
+            } => {
                 let local =
                     RepoId::parse("local").ok_or_else(|| anyhow::anyhow!("invalid repo id"))?;
                 supervisor
                     .send(Register {
                         id: local,
-                        config: SessionConfig::local(repo_path),
+                        config: SessionConfig {
+                            commit_graph_hint_after: Some(*commit_graph_hint_after),
+                            ..SessionConfig::local(repo_path)
+                        },
                     })
                     .await?;
                 None

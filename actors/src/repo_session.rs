@@ -41,6 +41,10 @@ pub struct SessionConfig {
     pub diff_cache_bytes: u64,
     /// Byte budget of the blame cache.
     pub blame_cache_bytes: u64,
+    /// Without a commit-graph file, a first view at least this slow whose time went mostly to
+    /// decoding commits gets a [`crate::snapshot::CommitGraphHint`] (local mode; `None` in hosted
+    /// mode, where the CloneQueue writes the file).
+    pub commit_graph_hint_after: Option<Duration>,
 }
 
 impl SessionConfig {
@@ -56,6 +60,7 @@ impl SessionConfig {
             fetch: None,
             diff_cache_bytes: crate::cache::DEFAULT_DIFF_BYTES,
             blame_cache_bytes: crate::cache::DEFAULT_BLAME_BYTES,
+            commit_graph_hint_after: Some(crate::snapshot::CommitGraphHint::WORTH_IT),
         }
     }
 }
@@ -139,10 +144,18 @@ pub enum SessionError {
     Stopped,
 }
 
-/// Asks for the current snapshot, waiting for the first load if needed.
+/// Asks for the current snapshot, waiting for the first load if needed. Right after a load
+/// from a commit-graph file its commits' authors and subjects may still be being read (see
+/// [`GetCompleteSnapshot`]).
 #[derive(Debug, Message)]
 #[rtype(result = "Result<Arc<Snapshot>, SessionError>")]
 pub struct GetSnapshot;
+
+/// Asks for the current snapshot with every commit's author, author time and subject read,
+/// waiting for them if needed (author and text searches need them; rows do not).
+#[derive(Debug, Message)]
+#[rtype(result = "Result<Arc<Snapshot>, SessionError>")]
+pub struct GetCompleteSnapshot;
 
 /// Adds a viewer; it receives every [`ViewerEvent`] until it unsubscribes or its mailbox closes.
 #[derive(Debug, Message)]
@@ -294,6 +307,10 @@ pub struct RepoSession {
     failed: Option<String>,
     /// Requests waiting for the first load; drained when it ends.
     waiting: Vec<Waiter>,
+    /// Requests waiting for a snapshot with every commit's metadata; drained when it is read.
+    waiting_complete: Vec<Waiter>,
+    /// The metadata of a snapshot loaded from a commit-graph file is being read (reloads wait).
+    filling: bool,
     /// Viewers by id; added by `Subscribe`, removed by `Unsubscribe` or when their mailbox is
     /// closed at broadcast time.
     viewers: HashMap<u64, Recipient<ViewerEvent>>,
@@ -373,6 +390,8 @@ impl RepoSession {
             snapshot: None,
             failed: None,
             waiting: Vec::new(),
+            waiting_complete: Vec::new(),
+            filling: false,
             viewers: HashMap::new(),
             reloading: false,
             again: false,
@@ -588,6 +607,17 @@ impl RepoSession {
                 for w in self.waiting.drain(..) {
                     let _ = w.send(Ok(Arc::clone(&snapshot)));
                 }
+                if let Some(hint) = &snapshot.commit_graph_hint {
+                    tracing::info!(
+                        path = %self.config.path.display(),
+                        commits = hint.commits,
+                        first_view_ms = hint.first_view.as_millis() as u64,
+                        expected_ms = hint.estimate().as_millis() as u64,
+                        "{}",
+                        hint.message()
+                    );
+                }
+                self.start_fill(ctx);
                 if self.config.watch {
                     self.watcher = watch(ctx.address(), &dirs.git_dir, &dirs.common_dir);
                 }
@@ -603,7 +633,11 @@ impl RepoSession {
             }
             Err(e) => {
                 self.failed = Some(e.clone());
-                for w in self.waiting.drain(..) {
+                for w in self
+                    .waiting
+                    .drain(..)
+                    .chain(self.waiting_complete.drain(..))
+                {
                     let _ = w.send(Err(SessionError::Load(e.clone())));
                 }
             }
@@ -640,11 +674,61 @@ impl RepoSession {
         }));
     }
 
+    /// Reads the metadata of a snapshot loaded from a commit-graph file, off the actor thread,
+    /// then swaps it in (same version: rows already shown do not change) and answers the
+    /// requests waiting for it. Reloads wait for it: they would read the same metadata again.
+    fn start_fill(&mut self, ctx: &mut Context<Self>) {
+        let Some(pending) = self.snapshot.clone() else {
+            return;
+        };
+        if pending.graph.has_metadata() {
+            for w in self.waiting_complete.drain(..) {
+                let _ = w.send(Ok(Arc::clone(&pending)));
+            }
+            return;
+        }
+        self.filling = true;
+        let work = {
+            let pending = Arc::clone(&pending);
+            tokio::task::spawn_blocking(move || pending.complete())
+        };
+        ctx.spawn(
+            actix::fut::wrap_future::<_, Self>(work).map(move |result, act, ctx| {
+                act.filling = false;
+                match result {
+                    Ok(complete) => {
+                        if act
+                            .snapshot
+                            .as_ref()
+                            .is_some_and(|s| Arc::ptr_eq(s, &pending))
+                        {
+                            act.footprint.set_heap(complete.heap_bytes());
+                            act.snapshot = Some(Arc::clone(&complete));
+                        }
+                        for w in act.waiting_complete.drain(..) {
+                            let _ = w.send(Ok(Arc::clone(&complete)));
+                        }
+                    }
+                    Err(e) => {
+                        let e = format!("reading commit metadata failed: {e}");
+                        tracing::warn!(path = %act.config.path.display(), "{e}");
+                        for w in act.waiting_complete.drain(..) {
+                            let _ = w.send(Err(SessionError::Load(e.clone())));
+                        }
+                    }
+                }
+                if std::mem::take(&mut act.again) {
+                    act.start_reload(ctx);
+                }
+            }),
+        );
+    }
+
     fn start_reload(&mut self, ctx: &mut Context<Self>) {
         let Some(previous) = self.snapshot.clone() else {
             return;
         };
-        if self.reloading {
+        if self.reloading || self.filling {
             self.again = true;
             return;
         }
@@ -828,6 +912,7 @@ impl Actor for RepoSession {
     fn started(&mut self, ctx: &mut Context<Self>) {
         metrics::gauge!("gitvista_sessions").increment(1.0);
         let path = self.config.path.clone();
+        let hint_after = self.config.commit_graph_hint_after;
         let caches = Arc::new(SessionCaches::new(
             self.config.diff_cache_bytes,
             self.config.blame_cache_bytes,
@@ -838,7 +923,7 @@ impl Actor for RepoSession {
         let work = async move {
             let _permit = crate::budget::load_permit().await;
             tokio::task::spawn_blocking(move || {
-                Snapshot::load(&path, caches).map_err(|e| e.to_string())
+                Snapshot::load(&path, caches, hint_after).map_err(|e| e.to_string())
             })
             .await
         };
@@ -851,7 +936,11 @@ impl Actor for RepoSession {
     }
 
     fn stopping(&mut self, _: &mut Context<Self>) -> Running {
-        for w in self.waiting.drain(..) {
+        for w in self
+            .waiting
+            .drain(..)
+            .chain(self.waiting_complete.drain(..))
+        {
             let _ = w.send(Err(SessionError::Stopped));
         }
         metrics::gauge!("gitvista_sessions").decrement(1.0);
@@ -865,13 +954,35 @@ impl Handler<GetSnapshot> for RepoSession {
     type Result = ResponseFuture<Result<Arc<Snapshot>, SessionError>>;
 
     fn handle(&mut self, _: GetSnapshot, ctx: &mut Context<Self>) -> Self::Result {
+        self.answer_snapshot(false, ctx)
+    }
+}
+
+impl Handler<GetCompleteSnapshot> for RepoSession {
+    type Result = ResponseFuture<Result<Arc<Snapshot>, SessionError>>;
+
+    fn handle(&mut self, _: GetCompleteSnapshot, ctx: &mut Context<Self>) -> Self::Result {
+        self.answer_snapshot(true, ctx)
+    }
+}
+
+impl RepoSession {
+    /// The current snapshot, or a future for it: after the first load, and with `complete` once
+    /// its metadata is read.
+    fn answer_snapshot(
+        &mut self,
+        complete: bool,
+        ctx: &mut Context<Self>,
+    ) -> ResponseFuture<Result<Arc<Snapshot>, SessionError>> {
         self.last_access = std::time::Instant::now();
         self.footprint.touch();
         // A repository idle long enough to stop fetching starts again when someone looks.
         if self.snapshot.is_some() && self.fetch_timer.is_none() && !self.fetching {
             self.schedule_fetch(ctx);
         }
-        if let Some(s) = &self.snapshot {
+        if let Some(s) = &self.snapshot
+            && (!complete || s.graph.has_metadata())
+        {
             let s = Arc::clone(s);
             return Box::pin(async move { Ok(s) });
         }
@@ -880,7 +991,15 @@ impl Handler<GetSnapshot> for RepoSession {
             return Box::pin(async move { Err(SessionError::Load(e)) });
         }
         let (tx, rx) = oneshot::channel();
-        self.waiting.push(tx);
+        if complete {
+            self.waiting_complete.push(tx);
+            // A fill that failed (it only can by panicking) is tried again for this request.
+            if self.snapshot.is_some() && !self.filling {
+                self.start_fill(ctx);
+            }
+        } else {
+            self.waiting.push(tx);
+        }
         Box::pin(async move { rx.await.unwrap_or(Err(SessionError::Stopped)) })
     }
 }

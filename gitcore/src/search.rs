@@ -50,6 +50,10 @@ pub enum SearchError {
         /// What was wrong.
         reason: String,
     },
+    /// The query tests authors or subjects and the graph has not read them yet
+    /// ([`CommitGraph::fill_metadata`]).
+    #[error("the commits' authors and subjects are still being read")]
+    MetadataPending,
 }
 
 /// What one term tests.
@@ -212,6 +216,14 @@ pub fn parse_date(s: &str, now: i64) -> Result<i64, QueryError> {
 }
 
 impl Query {
+    /// Whether a term tests authors or subjects, which a graph loaded from a commit-graph file
+    /// reads after its topology ([`CommitGraph::has_metadata`]).
+    pub fn reads_metadata(&self) -> bool {
+        self.terms
+            .iter()
+            .any(|t| matches!(t.predicate, Predicate::Text(_) | Predicate::Author(_)))
+    }
+
     /// Parses `q`; relative dates count back from `now` (seconds since the epoch).
     pub fn parse(q: &str, now: i64) -> Result<Query, QueryError> {
         if q.len() > MAX_QUERY {
@@ -553,6 +565,9 @@ pub fn search(
 ) -> Result<Vec<CommitIdx>, SearchError> {
     if query.terms.is_empty() {
         return Ok(Vec::new());
+    }
+    if query.reads_metadata() && !graph.has_metadata() {
+        return Err(SearchError::MetadataPending);
     }
     let mut keep = vec![true; graph.len()];
     let mut slow = Vec::new();

@@ -81,11 +81,14 @@ fn window_json(
     // reaches.
     let shown = &layout.options().filter;
     let w = layout.window(offset, limit);
+    // Read from the objects for these rows when the graph has only its topology so far.
+    let commits: Vec<_> = w.rows.iter().map(|r| r.commit).collect();
+    let summaries = g.summaries(&snap.repo, &commits);
     let rows: Vec<serde_json::Value> = w
         .rows
         .iter()
-        .map(|r| {
-            let author = g.author(r.commit);
+        .zip(summaries)
+        .map(|(r, s)| {
             serde_json::json!({
                 "row": r.row,
                 "hash": g.oid(r.commit).to_hex(),
@@ -94,10 +97,10 @@ fn window_json(
                 "edges": r.edges.iter().map(|e| edge(g, e)).collect::<Vec<_>>(),
                 "moreParents": r.more_parents,
                 "refs": g.refs_at(r.commit).iter().filter(|x| shown.includes(x)).map(|x| serde_json::json!({"name": x.name, "kind": kind_name(x.kind)})).collect::<Vec<_>>(),
-                "author": author.name,
-                "authorEmail": author.email,
-                "time": g.author_time(r.commit),
-                "summary": g.summary(r.commit),
+                "author": s.author.name,
+                "authorEmail": s.author.email,
+                "time": s.author_time,
+                "summary": s.summary,
             })
         })
         .collect();

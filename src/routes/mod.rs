@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use actix::Addr;
 use actix_web::web;
-use gitvista_actors::repo_session::{GetSnapshot, RepoSession};
+use gitvista_actors::repo_session::{GetCompleteSnapshot, GetSnapshot, RepoSession};
 use gitvista_actors::supervisor::{GetSession, SupervisorError};
 use gitvista_actors::{RepoId, SessionError, Snapshot, Supervisor};
 
@@ -79,6 +79,20 @@ pub async fn snapshot(state: &AppState, id: &str) -> Result<Arc<Snapshot>, ApiEr
             Ok(Err(e)) => return Err(ApiError::Unavailable(e.to_string())),
             Err(e) => return Err(ApiError::Unavailable(e.to_string())),
         }
+    }
+}
+
+/// [`snapshot`] with every commit's author, author time and subject read: right after a load
+/// from a commit-graph file this waits until they are (a few microseconds a commit).
+pub async fn complete_snapshot(state: &AppState, id: &str) -> Result<Arc<Snapshot>, ApiError> {
+    let snap = snapshot(state, id).await?;
+    if snap.graph.has_metadata() {
+        return Ok(snap);
+    }
+    match session(state, id).await?.send(GetCompleteSnapshot).await {
+        Ok(Ok(snap)) => Ok(snap),
+        Ok(Err(e)) => Err(ApiError::Unavailable(e.to_string())),
+        Err(e) => Err(ApiError::Unavailable(e.to_string())),
     }
 }
 

@@ -69,5 +69,17 @@ pub async fn repository(
         "viewers": viewers,
         // A shallow clone: older commits are not here (yet; hosted mode deepens in the background).
         "historyIncomplete": g.shallow_count() > 0,
+        // Local mode only: a hosted repository gets its commit-graph from the server, not the user.
+        "commitGraphHint": snap
+            .commit_graph_hint
+            .as_ref()
+            .filter(|_| state.hosted.is_none())
+            .map(|h| serde_json::json!({
+                "message": h.message(),
+                "command": gitvista_actors::snapshot::CommitGraphHint::COMMAND,
+                "speedup": h.speedup(),
+                "firstViewMs": h.first_view.as_millis() as u64,
+                "expectedMs": h.estimate().as_millis() as u64,
+            })),
     })))
 }

@@ -7,7 +7,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::objects::{Freshness, Kept, path_tag, serve};
-use super::{AppState, ViewQuery, snapshot, view_layout};
+use super::{AppState, ViewQuery, complete_snapshot, snapshot, view_layout};
 use crate::error::ApiError;
 
 /// Most rows one answer lists (the total is always exact).
@@ -41,7 +41,12 @@ pub async fn search(
         .map_or(0, |d| d.as_secs() as i64);
     let parsed = Query::parse(&query.q, now)
         .map_err(|e| ApiError::bad_request(e.to_string(), "invalid_search"))?;
-    let snap = snapshot(&state, &id).await?;
+    // Rows need no metadata; authors and subjects do, and are read soon after the topology.
+    let snap = if parsed.reads_metadata() {
+        complete_snapshot(&state, &id).await?
+    } else {
+        snapshot(&state, &id).await?
+    };
     let layout = view_layout(&snap, &view).await?;
     let freshness = Freshness::Version(snap.version);
     let text = query.q.clone();

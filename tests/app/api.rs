@@ -995,3 +995,88 @@ async fn diffs_and_files_come_with_syntax_highlighting() {
     let (_, plain) = get(&format!("{base}/api/repos/local/blob/{blob}")).await;
     assert!(plain["spans"].is_null(), "no path, no grammar");
 }
+
+#[actix_rt::test]
+async fn with_a_commit_graph_rows_and_searches_are_git_s_from_the_first_request() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let repo = fixture("search", tmp.path()).join("repo");
+    git(&repo, &["commit-graph", "write", "--reachable"]);
+    let base = spawn_app(&repo).await;
+    // The first request may find only the topology read: an author search waits for the rest.
+    let url = reqwest::Url::parse_with_params(
+        &format!("{base}/api/repos/local/search"),
+        [("q", "author:grace")],
+    )
+    .expect("url");
+    let (status, found) = get(url.as_str()).await;
+    assert_eq!(status, 200, "{found}");
+    let expected = git(&repo, &["rev-list", "--all", "-i", "--author=grace"]);
+    assert_eq!(
+        found["total"].as_u64(),
+        Some(expected.lines().count() as u64)
+    );
+    let (_, window) = get(&format!("{base}/api/repos/local/graph?limit=2000")).await;
+    let log: std::collections::BTreeMap<String, String> = git(
+        &repo,
+        &[
+            "log",
+            "--all",
+            "--exclude=refs/pull/*",
+            "--format=%H %an <%ae> %at %s",
+        ],
+    )
+    .lines()
+    .map(|l| (l[..40].to_string(), l[41..].to_string()))
+    .collect();
+    let rows: std::collections::BTreeMap<String, String> = window["rows"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .map(|r| {
+            let line = format!(
+                "{} <{}> {} {}",
+                r["author"].as_str().expect("author"),
+                r["authorEmail"].as_str().expect("email"),
+                r["time"],
+                r["summary"].as_str().expect("summary")
+            );
+            (r["hash"].as_str().expect("hash").to_string(), line)
+        })
+        .collect();
+    assert_eq!(rows, log);
+    let (_, summary) = get(&format!("{base}/api/repos/local/repository")).await;
+    assert_eq!(summary["commitGraphHint"], Value::Null, "the file is there");
+}
+
+#[actix_rt::test]
+async fn without_a_commit_graph_the_repository_says_what_one_would_save() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let repo = fixture("search", tmp.path()).join("repo");
+    let port = helpers::spawn_mode(gitvista::config::Mode::Local {
+        repo_path: repo.clone(),
+        commit_graph_hint_after: std::time::Duration::ZERO,
+    })
+    .await;
+    let (status, summary) = get(&format!(
+        "http://127.0.0.1:{port}/api/repos/local/repository"
+    ))
+    .await;
+    assert_eq!(status, 200);
+    let hint = &summary["commitGraphHint"];
+    assert_eq!(
+        hint["command"],
+        "git commit-graph write --reachable --changed-paths"
+    );
+    assert!(hint["speedup"].as_f64().expect("speedup") >= 1.0, "{hint}");
+    let (first, expected) = (
+        hint["firstViewMs"].as_u64().expect("ms"),
+        hint["expectedMs"].as_u64().expect("ms"),
+    );
+    assert!(expected <= first, "{hint}");
+    let message = hint["message"].as_str().expect("message");
+    assert!(message.contains(&format!("loading {} commits", summary["commits"])));
+    // The default threshold (200 ms) keeps a small repository quiet.
+    let base = spawn_app(&repo).await;
+    let (_, summary) = get(&format!("{base}/api/repos/local/repository")).await;
+    assert_eq!(summary["commitGraphHint"], Value::Null);
+}

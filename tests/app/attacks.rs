@@ -240,9 +240,7 @@ async fn admin_sign_in_is_rate_limited_expires_signs_out_and_needs_a_long_token(
     let mut config = gitvista::config::Config::new(
         "127.0.0.1".parse().expect("ip"),
         0,
-        gitvista::config::Mode::Local {
-            repo_path: repo.clone(),
-        },
+        gitvista::config::Mode::local(&repo),
     );
     config.admin_token = Some("short-token".into());
     let err = gitvista::startup::Application::build(config)

@@ -44,13 +44,7 @@ pub async fn spawn_app_with(
     gitvista::startup::Stopper,
     actix_rt::task::JoinHandle<std::io::Result<()>>,
 ) {
-    start(
-        gitvista::config::Mode::Local {
-            repo_path: repo.to_path_buf(),
-        },
-        ws,
-    )
-    .await
+    start(gitvista::config::Mode::local(repo), ws).await
 }
 
 /// A server process killed when dropped, so a failing test leaves none behind.
@@ -185,6 +179,11 @@ pub async fn spawn_hosted_with(
 
 /// Builds and runs the application in `mode` on a free loopback port, with the admin token
 /// [`ADMIN_TOKEN`]; returns the port, what stops it, and the server task.
+/// Starts the application in `mode` on a free loopback port with the test WebSocket settings.
+pub async fn spawn_mode(mode: gitvista::config::Mode) -> u16 {
+    start(mode, test_ws()).await.0
+}
+
 async fn start(
     mode: gitvista::config::Mode,
     ws: WsSettings,

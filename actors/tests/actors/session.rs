@@ -410,3 +410,139 @@ async fn an_idle_session_does_not_reload_and_one_commit_is_one_reload() {
     let after = session.send(Describe).await.expect("mailbox").reloads;
     assert_eq!(after, idle + 1, "one commit, one reload");
 }
+
+#[actix::test]
+async fn with_a_commit_graph_the_first_snapshot_is_its_topology_and_the_metadata_follows() {
+    use gitvista_actors::repo_session::GetCompleteSnapshot;
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let repo = fixture("merges", tmp.path()).join("repo");
+    git(&repo, &["commit-graph", "write", "--reachable"]);
+    let config = SessionConfig {
+        commit_graph_hint_after: Some(Duration::ZERO),
+        ..watch_only(&repo)
+    };
+    let session = start(&repo, config).await;
+    let first = session
+        .send(GetSnapshot)
+        .await
+        .expect("mailbox")
+        .expect("loads");
+    assert!(first.graph.load_source().commit_graph);
+    assert!(first.commit_graph_hint.is_none(), "the file is there");
+    let complete = session
+        .send(GetCompleteSnapshot)
+        .await
+        .expect("mailbox")
+        .expect("loads");
+    assert!(complete.graph.has_metadata());
+    assert_eq!(complete.version, first.version, "rows shown do not change");
+    assert_eq!(complete.layout.len(), first.layout.len());
+    // Authors and subjects as git prints them.
+    let expected: std::collections::BTreeMap<String, String> = git(
+        &repo,
+        &[
+            "--no-replace-objects",
+            "log",
+            "--all",
+            "--format=%H %an <%ae> %at %s",
+        ],
+    )
+    .lines()
+    .map(|l| (l[..40].to_string(), l[41..].to_string()))
+    .collect();
+    let g = &complete.graph;
+    let shown: std::collections::BTreeMap<String, String> = (0..g.len())
+        .filter_map(|r| g.at_row(r))
+        .map(|c| {
+            let a = g.author(c);
+            let line = format!(
+                "{} <{}> {} {}",
+                a.name,
+                a.email,
+                g.author_time(c),
+                g.summary(c)
+            );
+            (g.oid(c).to_hex(), line)
+        })
+        .collect();
+    assert_eq!(shown, expected);
+    // The session serves the complete snapshot from now on, and reloads from it.
+    let now = session
+        .send(GetSnapshot)
+        .await
+        .expect("mailbox")
+        .expect("loads");
+    assert!(now.graph.has_metadata());
+    let mut rx = subscribe(&session, 1).await;
+    git(
+        &repo,
+        &["commit", "--allow-empty", "-qm", "after the commit-graph"],
+    );
+    let d = next_delta(&mut rx, Duration::from_secs(5)).await;
+    assert_eq!(d.added.len(), 1);
+    let after = session
+        .send(GetSnapshot)
+        .await
+        .expect("mailbox")
+        .expect("loads");
+    let c = after.graph.head_commit().expect("HEAD");
+    assert_eq!(after.graph.summary(c), "after the commit-graph");
+    assert!(after.graph.has_metadata());
+}
+
+#[actix::test]
+async fn without_a_commit_graph_the_session_measures_what_one_would_save() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let repo = fixture("merges", tmp.path()).join("repo");
+    let hinted = |after| SessionConfig {
+        commit_graph_hint_after: after,
+        ..watch_only(&repo)
+    };
+    let snap = start(&repo, hinted(Some(Duration::ZERO)))
+        .await
+        .send(GetSnapshot)
+        .await
+        .expect("mailbox")
+        .expect("loads");
+    assert!(snap.graph.has_metadata(), "decoded from the packs");
+    let hint = snap.commit_graph_hint.clone().expect("a hint");
+    assert_eq!(hint.commits, snap.graph.len());
+    assert!(hint.decoding > Duration::ZERO && hint.decoding <= hint.first_view);
+    assert_eq!(hint.estimate(), hint.first_view - hint.decoding);
+    assert!(hint.speedup() >= 1.0);
+    assert!(
+        hint.message()
+            .contains("git commit-graph write --reachable --changed-paths")
+    );
+    // Hosted sessions (None) and a first view under the threshold say nothing.
+    for after in [None, Some(Duration::from_secs(3600))] {
+        let quiet = start(&repo, hinted(after))
+            .await
+            .send(GetSnapshot)
+            .await
+            .expect("mailbox")
+            .expect("loads");
+        assert!(quiet.commit_graph_hint.is_none(), "{after:?}");
+    }
+    // Writing the file makes the hint go at the next reload.
+    let session = start(&repo, hinted(Some(Duration::ZERO))).await;
+    let mut rx = subscribe(&session, 1).await;
+    assert!(
+        session
+            .send(GetSnapshot)
+            .await
+            .expect("mailbox")
+            .expect("loads")
+            .commit_graph_hint
+            .is_some()
+    );
+    git(&repo, &["commit-graph", "write", "--reachable"]);
+    git(&repo, &["commit", "--allow-empty", "-qm", "one more"]);
+    next_delta(&mut rx, Duration::from_secs(5)).await;
+    let after = session
+        .send(GetSnapshot)
+        .await
+        .expect("mailbox")
+        .expect("loads");
+    assert!(after.commit_graph_hint.is_none());
+}

@@ -136,6 +136,14 @@ pub struct CommitGraphFile {
 }
 
 impl CommitGraphFile {
+    /// Whether the object directory `objects` has a commit-graph file or chain (two `stat`s; the
+    /// file is not checked).
+    pub fn exists(objects: &Path) -> bool {
+        let info = objects.join("info");
+        info.join("commit-graphs/commit-graph-chain").is_file()
+            || info.join("commit-graph").is_file()
+    }
+
     /// Opens the commit-graph of the object directory `objects`, if there is one. A chain takes
     /// precedence over a single file, as in git.
     pub fn open(objects: &Path) -> Result<Option<CommitGraphFile>, OdbError> {

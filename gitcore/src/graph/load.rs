@@ -557,6 +557,8 @@ struct OnDemand<'r> {
     buf: Vec<u8>,
     batch: Batch,
     batch_number: u32,
+    /// Time spent reading commits one by one (loose objects, commits the bulk source lacked).
+    spent: std::time::Duration,
 }
 
 impl OnDemand<'_> {
@@ -573,6 +575,7 @@ impl OnDemand<'_> {
         if let Some(found) = nodes.lookup(id) {
             return found;
         }
+        let started = std::time::Instant::now();
         let result = self
             .batch
             .read_commit(
@@ -601,6 +604,7 @@ impl OnDemand<'_> {
                 n
             });
         nodes.added.insert(*id, result);
+        self.spent += started.elapsed();
         result
     }
 }
@@ -642,14 +646,21 @@ impl CommitGraph {
             None
         };
         let mut batches = Vec::new();
+        let mut source = super::LoadSource::default();
         let mut nodes = match cg.as_ref().map(Nodes::from_commit_graph) {
-            Some(Ok(nodes)) => nodes,
+            Some(Ok(nodes)) => {
+                source.commit_graph = true;
+                nodes
+            }
             other => {
                 if let Some(Err(e)) = other {
                     problems.push(format!("commit-graph ignored: {e}"));
                 }
                 if options.scan_packs {
+                    let started = std::time::Instant::now();
                     let (b, p) = scan_packs(repo);
+                    source.decode_time = started.elapsed();
+                    source.decoded = b.iter().map(|b| b.commits.len()).sum();
                     problems.extend(p);
                     batches = b;
                 }
@@ -666,6 +677,7 @@ impl CommitGraph {
             buf: Vec::new(),
             batch: Batch::default(),
             batch_number: batches.len() as u32,
+            spent: std::time::Duration::ZERO,
         };
         let shallow = &snap.shallow;
 
@@ -708,10 +720,13 @@ impl CommitGraph {
             }
         }
         reachable.resize(nodes.len(), false);
+        source.decoded += on_demand.batch.commits.len();
+        source.decode_time += on_demand.spent;
         batches.push(on_demand.batch);
         let rows = topo_order(&nodes, &order_nodes);
         let mut graph = assemble(&nodes, &batches, &rows);
         graph.metadata_pending = nodes.meta.iter().any(|m| matches!(m, Meta::Pending));
+        graph.source = source;
 
         graph.place_tips(repo, &tips, snap.head.clone());
         graph.shallow = Arc::new(snap.shallow.clone());

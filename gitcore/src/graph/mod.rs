@@ -24,6 +24,7 @@ use crate::oid::ObjectId;
 use crate::refs::Head;
 
 pub use load::LoadOptions;
+pub use metadata::CommitSummary;
 pub use reload::{GraphDelta, RefChange};
 pub use store::CHUNK;
 use store::{CHUNK_BITS, Chunk};
@@ -125,6 +126,20 @@ pub struct CommitGraph {
     /// Whether authors, author times and subjects are still to be read (topology came from the
     /// commit-graph file).
     metadata_pending: bool,
+    /// Where the load found its commits and what decoding them cost.
+    source: LoadSource,
+}
+
+/// Where a load found its commits, and what reading them from the packs cost.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LoadSource {
+    /// The topology came from a commit-graph file (`objects/info/commit-graph` or a split chain).
+    pub commit_graph: bool,
+    /// Commits read from the object store for their parents (with a complete commit-graph,
+    /// none: only the commits made after it was written).
+    pub decoded: usize,
+    /// Wall time of those reads: the part of a load a commit-graph file makes unnecessary.
+    pub decode_time: std::time::Duration,
 }
 
 /// Interned people.
@@ -272,7 +287,8 @@ impl CommitGraph {
         )
     }
 
-    /// The author.
+    /// The author (empty name and email until the metadata is read: see
+    /// [`CommitGraph::summaries`] for rows shown before).
     pub fn author(&self, i: CommitIdx) -> &Person {
         let (c, j) = self.chunk(i);
         &self.people.list[c.author[j] as usize]
@@ -289,7 +305,7 @@ impl CommitGraph {
         &self.people.list
     }
 
-    /// Author time (seconds since the epoch).
+    /// Author time (seconds since the epoch; the committer time until the metadata is read).
     pub fn author_time(&self, i: CommitIdx) -> i64 {
         let (c, j) = self.chunk(i);
         c.author_time[j]
@@ -313,7 +329,7 @@ impl CommitGraph {
         c.generation[j]
     }
 
-    /// The subject line.
+    /// The subject line (empty until the metadata is read).
     pub fn summary(&self, i: CommitIdx) -> &str {
         let (c, j) = self.chunk(i);
         let s = if j == 0 { 0 } else { c.summary_end[j - 1] } as usize;

@@ -79,6 +79,12 @@ impl CommitGraph {
     /// The graph of `repo` now (pass a [`Repository::refresh`]ed repository so new packs are
     /// seen), and the delta from `self`.
     pub fn reload(&self, repo: &Repository) -> Result<(CommitGraph, GraphDelta), RepoError> {
+        if self.metadata_pending {
+            // New commits are appended with their metadata: the old ones need theirs first.
+            let mut full = self.clone();
+            full.fill_metadata(repo);
+            return full.reload(repo);
+        }
         let snap = repo.refs();
         if snap.shallow[..] != self.shallow[..] {
             let next = CommitGraph::load(repo)?;

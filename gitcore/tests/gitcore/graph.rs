@@ -407,3 +407,73 @@ fn abbreviated_commit_ids_find_every_match() {
     assert!(graph.find_prefix("zz", 5).is_empty());
     assert_eq!(graph.find_prefix("", 3).len(), 3);
 }
+
+#[test]
+fn rows_shown_before_the_metadata_is_read_equal_the_filled_graph() {
+    use gitcore::graph::LoadOptions;
+    let decoding = LoadOptions {
+        use_commit_graph: false,
+        scan_packs: true,
+    };
+    for (fixture_name, sub) in [
+        ("encodings", "repo"),
+        ("forge_pack", "repo"),
+        ("merges", "repo"),
+        ("commit_graph", "repo"),
+    ] {
+        let name = format!("{fixture_name}/{sub}");
+        let (_tmp, root) = crate::common::fresh_fixture(fixture_name);
+        let path = root.join(sub);
+        if fixture_name != "commit_graph" {
+            crate::common::git(&path, &["commit-graph", "write", "--reachable"]);
+        }
+        let repo = Repository::discover(&path).expect("opens");
+        let topo = CommitGraph::load_topology_with(&repo, LoadOptions::default()).expect("loads");
+        assert!(
+            !topo.has_metadata(),
+            "{name}: topology from the commit-graph"
+        );
+        let source = topo.load_source();
+        // The commit_graph fixture's split chain lacks the commits made after it.
+        let after_it = if fixture_name == "commit_graph" { 3 } else { 0 };
+        assert!(source.commit_graph, "{name}");
+        assert_eq!(source.decoded, after_it, "{name}: {source:?}");
+        let full = CommitGraph::load_with(&repo, decoding).expect("loads");
+        let source = full.load_source();
+        assert!(!source.commit_graph, "{name}");
+        assert!(source.decoded >= full.len() / 2, "{name}: {source:?}");
+
+        let all: Vec<_> = (0..topo.len()).filter_map(|r| topo.at_row(r)).collect();
+        let early = topo.summaries(&repo, &all);
+        let mut filled = topo.clone();
+        filled.fill_metadata(&repo);
+        assert_eq!(early, filled.summaries(&repo, &all), "{name}");
+        for (row, s) in early.iter().enumerate() {
+            let c = full.at_row(row).expect("row");
+            assert_eq!(s.author, *full.author(c), "{name} row {row}");
+            assert_eq!(s.author_time, full.author_time(c), "{name} row {row}");
+            assert_eq!(s.summary, full.summary(c), "{name} row {row}");
+        }
+
+        // A reload of the topology-only graph appends the new commit after reading the old
+        // ones' metadata: the same graph as reloading the filled one.
+        let id = crate::common::git_lines(
+            &path,
+            &[
+                "commit-tree",
+                "HEAD^{tree}",
+                "-p",
+                "HEAD",
+                "-m",
+                "after the commit-graph",
+            ],
+        );
+        crate::common::git(&path, &["update-ref", "HEAD", &id[0]]);
+        let repo = repo.refresh().expect("refreshes");
+        let (from_topo, delta) = topo.reload(&repo).expect("reloads");
+        let (from_full, _) = full.reload(&repo).expect("reloads");
+        assert_eq!(delta.added.len(), 1, "{name}");
+        assert!(from_topo.has_metadata(), "{name}");
+        assert_same_graph(&name, &from_full, &from_topo);
+    }
+}
