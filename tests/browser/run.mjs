@@ -31,8 +31,8 @@ const gitEnv = {
 };
 const git = (dir, ...args) => execFileSync('git', args, { cwd: dir, env: gitEnv, encoding: 'utf8' }).trimEnd();
 
-function fixture(name) {
-  const dest = path.join(work, name);
+function fixture(name, dir = name) {
+  const dest = path.join(work, dir);
   execFileSync('bash', [path.join(root, 'gitcore/tests/fixtures', `${name}.sh`), dest], { env: gitEnv });
   return path.join(dest, 'repo');
 }
@@ -313,6 +313,32 @@ try {
     assert.equal(await page.isChecked('#view-menu [data-hide="pull"]'), false);
     assert.equal(await page.isChecked('#view-menu [data-hide="notes"]'), true);
     await page.waitForFunction((n) => window.view?.store?.total === n, withPulls, { timeout: 10000 });
+    await page.close();
+  });
+
+  await check('without a commit-graph the status line says what one would save; with one the rows are the same', async () => {
+    const repo = fixture('merges', 'merges-commit-graph');
+    const hinted = await serve(repo, undefined, { GITVISTA_COMMIT_GRAPH_HINT_MS: '0' });
+    let page = await openPage(context, `${hinted}/r/local`);
+    const chip = page.locator('#cg-hint');
+    await chip.waitFor({ state: 'visible', timeout: 10000 });
+    assert.match(await chip.textContent(), /^no commit-graph \(\d+(\.\d)?\u00d7 faster with one\)$/);
+    assert.match(await chip.getAttribute('title'), /git commit-graph write --reachable --changed-paths/);
+    await chip.click();
+    await page.waitForFunction(() => /git commit-graph write --reachable --changed-paths/.test(document.querySelector('#notice').textContent) && !document.querySelector('#notice').hidden);
+    const before = await visibleRows(page);
+    await screenshot(page, 'commit-graph-hint');
+    await page.close();
+    // With the file: the session serves the topology first, and each row reads its own author and
+    // subject until the rest is read: the page is the same, without the chip.
+    git(repo, 'commit-graph', 'write', '--reachable', '--changed-paths');
+    const withFile = await serve(repo, undefined, { GITVISTA_COMMIT_GRAPH_HINT_MS: '0' });
+    page = await openPage(context, `${withFile}/r/local`);
+    const after = await visibleRows(page);
+    assert.deepEqual(after.map((r) => [r.hash, r.text]), before.map((r) => [r.hash, r.text]));
+    assert.ok(after.every((r) => r.text.trim().length > 0));
+    assert.equal(await page.locator('#cg-hint').count(), 1);
+    assert.equal(await page.locator('#cg-hint').isHidden(), true);
     await page.close();
   });
 
