@@ -84,7 +84,7 @@ impl CommitGraphHint {
 
     /// How many times faster the first view would be (rounded down to a tenth).
     pub fn speedup(&self) -> f64 {
-        let estimate = self.estimate().as_secs_f64().max(1e-3);
+        let estimate = self.estimate().as_secs_f64().max(1e-6);
         (self.first_view.as_secs_f64() / estimate * 10.0).floor() / 10.0
     }
 
