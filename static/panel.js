@@ -79,7 +79,8 @@ export class Panel {
         type: 'button', class: 'file', 'aria-expanded': 'false',
         onclick: () => this.toggleDiff(btn, holder, c.hash, f),
       },
-      el('span', { class: `st ${f.status}`, title: { A: 'added', M: 'modified', D: 'deleted', R: 'renamed', T: 'type changed' }[f.status] || f.status }, f.status),
+      el('span', { class: `st ${f.status}`, title: f.status === 'R' ? `renamed, ${f.similarity}% similar` : { A: 'added', M: 'modified', D: 'deleted', T: 'type changed' }[f.status] || f.status }, f.status),
+      f.status === 'R' && f.similarity < 100 ? el('span', { class: 'muted similarity', title: 'similarity, as git diff -M scores it' }, `${f.similarity}%`) : null,
       el('span', { class: 'path' }, f.status === 'R' ? `${f.oldPath} → ${f.newPath}` : f.path),
       f.binary ? el('span', { class: 'muted' }, 'binary') : null,
       f.additions != null && !f.binary ? [el('span', { class: 'num-add' }, `+${f.additions}`), el('span', { class: 'num-del' }, `−${f.deletions}`)] : null);

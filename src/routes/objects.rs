@@ -331,7 +331,9 @@ pub async fn commit_diff(
         req,
         state,
         path,
-        "diff",
+        // Immutable answers name how they were computed: "m" since renames are found by
+        // similarity, so browsers drop lists cached with exact renames only.
+        "diff.m",
         None,
         Kept::Diffs,
         move |snap, oid| {
@@ -366,6 +368,7 @@ pub async fn commit_diff(
                         .any(|s| s.as_ref().is_some_and(|s| s.mode == EntryMode::Gitlink));
                     json!({
                         "status": ch.kind.letter().to_string(),
+                        "similarity": ch.similarity,
                         "path": String::from_utf8_lossy(ch.path()),
                         "oldPath": old_path, "newPath": new_path,
                         "oldMode": old_mode, "newMode": new_mode,
@@ -622,8 +625,8 @@ pub async fn file_diff(
         ));
     }
     let snap = snapshot(&state, &id).await?;
-    let tag = format!("file-{oid}-{}-{context}", path_tag(&file));
-    let key = format!("file:{oid}:{context}:{file}");
+    let tag = format!("file.m-{oid}-{}-{context}", path_tag(&file));
+    let key = format!("file.m:{oid}:{context}:{file}");
     serve(
         &req,
         snap,
@@ -666,6 +669,8 @@ pub async fn file_diff(
                 "hash": oid.to_hex(),
                 "path": file,
                 "status": change.kind.letter().to_string(),
+                "similarity": change.similarity,
+                "oldPath": change.old.as_ref().map(|s| String::from_utf8_lossy(&s.path)),
                 "binary": lines.binary,
                 "tooLarge": lines.too_large,
                 "additions": lines.additions,

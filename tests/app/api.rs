@@ -264,7 +264,7 @@ async fn commit_diff_tree_and_blob_routes_match_git_and_are_cached_forever() {
     let url = format!("{base}/api/repos/local/commit/diff/{head}");
     let resp = client.get(&url).send().await.expect("request");
     let etag = resp.headers()["etag"].to_str().expect("ascii").to_string();
-    assert_eq!(etag, format!("\"diff-{head}\""));
+    assert_eq!(etag, format!("\"diff.m-{head}\""));
     assert!(
         resp.headers()["cache-control"]
             .to_str()
@@ -1079,4 +1079,91 @@ async fn without_a_commit_graph_the_repository_says_what_one_would_save() {
     let base = spawn_app(&repo).await;
     let (_, summary) = get(&format!("{base}/api/repos/local/repository")).await;
     assert_eq!(summary["commitGraphHint"], Value::Null);
+}
+
+#[actix_rt::test]
+async fn renamed_and_edited_files_are_listed_and_diffed_as_git_diff_m_does() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let repo = fixture("renames", tmp.path()).join("repo");
+    let base = spawn_app(&repo).await;
+    let commit = git(&repo, &["rev-list", "-1", "--grep=Move src/doc/", "HEAD"]);
+    let commit = commit.trim();
+    // git's numstat with renames: "adds\tdels\t\0old\0new\0" or "adds\tdels\tpath\0".
+    let numstat = git(
+        &repo,
+        &[
+            "diff-tree",
+            "-r",
+            "-M",
+            "--numstat",
+            "-z",
+            "--no-commit-id",
+            commit,
+        ],
+    );
+    let mut expected = std::collections::BTreeMap::new();
+    let mut items = numstat.split('\0').filter(|s| !s.is_empty());
+    while let Some(head) = items.next() {
+        let mut f = head.splitn(3, '\t');
+        let (adds, dels, path) = (f.next(), f.next(), f.next().unwrap_or_default());
+        let path = if path.is_empty() {
+            items.next();
+            items.next().expect("new path").to_string()
+        } else {
+            path.to_string()
+        };
+        let n = |s: Option<&str>| s.and_then(|s| s.parse::<u64>().ok());
+        expected.insert(path, (n(adds), n(dels)));
+    }
+    let status = git(
+        &repo,
+        &[
+            "diff-tree",
+            "-r",
+            "-M",
+            "--name-status",
+            "--no-commit-id",
+            commit,
+        ],
+    );
+    let (_, d) = get(&format!("{base}/api/repos/local/commit/diff/{commit}")).await;
+    let files = d["files"].as_array().expect("files");
+    let ours: Vec<String> = files
+        .iter()
+        .map(|f| {
+            let status = match f["similarity"].as_u64() {
+                Some(s) => format!("R{s:03}"),
+                None => f["status"].as_str().expect("status").to_string(),
+            };
+            match f["status"].as_str() {
+                Some("R") => format!(
+                    "{status}\t{}\t{}",
+                    f["oldPath"].as_str().expect("old"),
+                    f["newPath"].as_str().expect("new")
+                ),
+                _ => format!("{status}\t{}", f["path"].as_str().expect("path")),
+            }
+        })
+        .collect();
+    assert_eq!(ours, status.lines().collect::<Vec<_>>());
+    for f in files {
+        let path = f["path"].as_str().expect("path");
+        let (adds, dels) = expected[path];
+        assert_eq!(
+            (f["additions"].as_u64(), f["deletions"].as_u64()),
+            (adds, dels),
+            "{path}"
+        );
+    }
+    // The renamed and edited file diffs against its old path: two lines changed, not 41 added.
+    let url = format!("{base}/api/repos/local/commit/diff/{commit}/file?path=doc/setup.md");
+    let (status, file) = get(&url).await;
+    assert_eq!(status, 200, "{file}");
+    assert_eq!(file["status"], "R");
+    assert_eq!(file["oldPath"], "src/doc/setup.md");
+    assert_eq!(file["similarity"], 94);
+    assert_eq!(
+        (file["additions"].as_u64(), file["deletions"].as_u64()),
+        (Some(2), Some(2))
+    );
 }

@@ -1,12 +1,15 @@
-//! Tree diffs (what changed between two trees, with exact renames) and line diffs of blobs.
+//! Tree diffs (what changed between two trees, with renames found as `git diff -M` finds them)
+//! and line diffs of blobs.
 
 mod lines;
+mod renames;
 
 use std::collections::BTreeMap;
 
 pub use lines::{
     BlobDiff, DiffLine, DiffOptions, Hunk, LineKind, diff_blobs, diff_bytes, is_binary,
 };
+pub use renames::{MAX_SCORE, MAX_SIMILARITY_BYTES, RenameOptions};
 
 use crate::object::{EntryMode, TreeIter};
 use crate::odb::{ObjectKind, OdbError, OdbReader};
@@ -40,7 +43,8 @@ pub enum ChangeKind {
     Modified,
     /// Same path, another kind of entry (file, symlink, submodule).
     TypeChanged,
-    /// A deleted path's exact content (same id, same kind) reappears under a new path.
+    /// A deleted path's content reappears under a new path, the same or similar enough (see
+    /// [`TreeChange::similarity`]).
     Renamed,
 }
 
@@ -77,6 +81,9 @@ pub struct TreeChange {
     pub old: Option<ChangeSide>,
     /// The new side (absent when deleted).
     pub new: Option<ChangeSide>,
+    /// For a rename, how similar the two sides are in percent, as git prints it (`R086`): 100
+    /// for the same content.
+    pub similarity: Option<u8>,
 }
 
 impl TreeChange {
@@ -94,15 +101,15 @@ impl TreeChange {
 pub struct TreeDiffOptions {
     /// Stop after this many changes (the result says `truncated`).
     pub max_changes: usize,
-    /// Detect exact renames.
-    pub renames: bool,
+    /// Detect renames (`None`: list deletions and additions as they are).
+    pub renames: Option<RenameOptions>,
 }
 
 impl Default for TreeDiffOptions {
     fn default() -> Self {
         TreeDiffOptions {
             max_changes: 100_000,
-            renames: true,
+            renames: Some(RenameOptions::default()),
         }
     }
 }
@@ -155,7 +162,7 @@ fn same_kind(a: EntryMode, b: EntryMode) -> bool {
 }
 
 /// Diffs tree `old` against tree `new` (either may be absent: an empty tree), recursively, like
-/// `git diff-tree -r` (with `-M100%` when `renames` is set).
+/// `git diff-tree -r -M` (git's default rename detection with the default options).
 pub fn diff_trees(
     reader: &mut OdbReader<'_>,
     old: Option<ObjectId>,
@@ -197,11 +204,13 @@ pub fn diff_trees(
                     kind: ChangeKind::Added,
                     old: None,
                     new: Some(side(b)),
+                    similarity: None,
                 },
                 (Some(a), None) => TreeChange {
                     kind: ChangeKind::Deleted,
                     old: Some(side(a)),
                     new: None,
+                    similarity: None,
                 },
                 (Some(a), Some(b)) if a == b => continue,
                 (Some(a), Some(b)) => TreeChange {
@@ -212,6 +221,7 @@ pub fn diff_trees(
                     },
                     old: Some(side(a)),
                     new: Some(side(b)),
+                    similarity: None,
                 },
             };
             if result.changes.len() >= options.max_changes {
@@ -222,62 +232,9 @@ pub fn diff_trees(
             result.changes.push(change);
         }
     }
-    if options.renames {
-        pair_renames(&mut result.changes);
-    }
     result.changes.sort_by(|a, b| a.path().cmp(b.path()));
+    if let Some(renames) = options.renames {
+        renames::detect(reader, &mut result.changes, renames)?;
+    }
     Ok(result)
-}
-
-/// Pairs each added entry with a deleted one of identical id and kind (preferring the same file
-/// name), turning the pair into one rename.
-fn pair_renames(changes: &mut Vec<TreeChange>) {
-    let mut deleted: BTreeMap<(ObjectId, u8), Vec<usize>> = BTreeMap::new();
-    let kind = |m: EntryMode| match m {
-        EntryMode::Symlink => 1u8,
-        EntryMode::Gitlink => 2,
-        _ => 0,
-    };
-    for (i, c) in changes.iter().enumerate() {
-        if let (ChangeKind::Deleted, Some(old)) = (c.kind, &c.old) {
-            deleted.entry((old.id, kind(old.mode))).or_default().push(i);
-        }
-    }
-    if deleted.is_empty() {
-        return;
-    }
-    let basename = |p: &[u8]| p.rsplit(|&b| b == b'/').next().unwrap_or(p).to_vec();
-    let mut consumed = vec![false; changes.len()];
-    for i in 0..changes.len() {
-        let (ChangeKind::Added, Some(new)) = (changes[i].kind, changes[i].new.clone()) else {
-            continue;
-        };
-        let Some(candidates) = deleted.get_mut(&(new.id, kind(new.mode))) else {
-            continue;
-        };
-        let pick = candidates
-            .iter()
-            .position(|&d| {
-                changes[d]
-                    .old
-                    .as_ref()
-                    .is_some_and(|o| basename(&o.path) == basename(&new.path))
-            })
-            .unwrap_or(0);
-        let Some(&d) = candidates.get(pick) else {
-            continue;
-        };
-        candidates.remove(pick);
-        consumed[d] = true;
-        changes[i] = TreeChange {
-            kind: ChangeKind::Renamed,
-            old: changes[d].old.clone(),
-            new: Some(new),
-        };
-    }
-    let mut k = 0;
-    changes.retain(|_| {
-        k += 1;
-        !consumed[k - 1]
-    });
 }

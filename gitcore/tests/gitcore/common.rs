@@ -142,6 +142,7 @@ pub const REPOS: &[(&str, &str)] = &[
     ("idx_versions", "v2.git"),
     ("forge", "repo"),
     ("forge_pack", "repo"),
+    ("renames", "repo"),
     ("skew", "repo"),
 ];
 

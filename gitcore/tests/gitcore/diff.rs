@@ -27,8 +27,8 @@ fn tree_of(repo: &Repository, commit: &str) -> (gitcore::ObjectId, Option<gitcor
     (c.tree, parent_tree)
 }
 
-/// `git diff-tree -z` output as comparable lines.
-fn git_diff_tree(path: &Path, commit: &str) -> Vec<String> {
+/// `git diff-tree -r -M -z` output (with `extra` arguments) as comparable lines.
+fn git_diff_tree(path: &Path, commit: &str, extra: &[&str]) -> Vec<String> {
     let parents = git_lines(
         path,
         &[
@@ -44,28 +44,29 @@ fn git_diff_tree(path: &Path, commit: &str) -> Vec<String> {
         git(
             path,
             &[
-                "--no-replace-objects",
-                "diff-tree",
-                "-r",
-                "-M100%",
-                "-z",
-                fields[1],
-                commit,
-            ],
+                &["--no-replace-objects", "diff-tree", "-r", "-M", "-z"][..],
+                extra,
+                &[fields[1], commit],
+            ]
+            .concat(),
         )
     } else {
         git(
             path,
             &[
-                "--no-replace-objects",
-                "diff-tree",
-                "-r",
-                "--root",
-                "-M100%",
-                "-z",
-                "--no-commit-id",
-                commit,
-            ],
+                &[
+                    "--no-replace-objects",
+                    "diff-tree",
+                    "-r",
+                    "--root",
+                    "-M",
+                    "-z",
+                    "--no-commit-id",
+                ][..],
+                extra,
+                &[commit],
+            ]
+            .concat(),
         )
     };
     let mut items = out.split(|&b| b == 0).filter(|s| !s.is_empty());
@@ -73,7 +74,7 @@ fn git_diff_tree(path: &Path, commit: &str) -> Vec<String> {
     while let Some(meta) = items.next() {
         let meta = String::from_utf8_lossy(meta).to_string();
         let status = meta.split(' ').nth(4).unwrap_or_default().to_string();
-        let mut line = meta[1..].replace("R100", "R");
+        let mut line = meta[1..].to_string();
         for _ in 0..if status.starts_with('R') { 2 } else { 1 } {
             line.push('\t');
             line.push_str(&String::from_utf8_lossy(items.next().expect("path")));
@@ -83,56 +84,126 @@ fn git_diff_tree(path: &Path, commit: &str) -> Vec<String> {
     lines
 }
 
+/// Our changes of `commit` in the format of `git diff-tree -r -z` (status with its score).
+fn our_diff_tree(repo: &Repository, commit: &str, options: TreeDiffOptions) -> Vec<String> {
+    let (tree, parent_tree) = tree_of(repo, commit);
+    let d = diff_trees(&mut repo.odb().reader(), parent_tree, Some(tree), options).expect("diffs");
+    assert!(!d.truncated);
+    d.changes
+        .iter()
+        .map(|c| {
+            let mode = |s: &Option<gitcore::diff::ChangeSide>| {
+                s.as_ref().map_or("000000".to_string(), |s| {
+                    format!("{:06o}", s.mode.as_octal())
+                })
+            };
+            let id = |s: &Option<gitcore::diff::ChangeSide>| {
+                s.as_ref().map_or("0".repeat(40), |s| s.id.to_hex())
+            };
+            let status = match c.similarity {
+                Some(score) => format!("{}{score:03}", c.kind.letter()),
+                None => c.kind.letter().to_string(),
+            };
+            let mut line = format!(
+                "{} {} {} {} {status}",
+                mode(&c.old),
+                mode(&c.new),
+                id(&c.old),
+                id(&c.new)
+            );
+            if c.kind == gitcore::diff::ChangeKind::Renamed {
+                line.push('\t');
+                line.push_str(&String::from_utf8_lossy(&c.old.as_ref().expect("old").path));
+            }
+            line.push('\t');
+            line.push_str(&String::from_utf8_lossy(c.path()));
+            line
+        })
+        .collect()
+}
+
 #[test]
 fn tree_diffs_equal_diff_tree_for_every_commit() {
-    for name in ["diffs", "merges", "encodings", "linear", "oddities"] {
+    for name in [
+        "diffs",
+        "merges",
+        "encodings",
+        "linear",
+        "oddities",
+        "renames",
+    ] {
         let path = fixture(name).join("repo");
         let repo = Repository::discover(&path).expect("opens");
         for commit in git_lines(&path, &["--no-replace-objects", "rev-list", "--all"]) {
-            let (tree, parent_tree) = tree_of(&repo, &commit);
-            let d = diff_trees(
-                &mut repo.odb().reader(),
-                parent_tree,
-                Some(tree),
-                TreeDiffOptions::default(),
-            )
-            .expect("diffs");
-            assert!(!d.truncated);
-            let mut ours: Vec<String> = d
-                .changes
-                .iter()
-                .map(|c| {
-                    let mode = |s: &Option<gitcore::diff::ChangeSide>| {
-                        s.as_ref().map_or("000000".to_string(), |s| {
-                            format!("{:06o}", s.mode.as_octal())
-                        })
-                    };
-                    let id = |s: &Option<gitcore::diff::ChangeSide>| {
-                        s.as_ref().map_or("0".repeat(40), |s| s.id.to_hex())
-                    };
-                    let mut line = format!(
-                        "{} {} {} {} {}",
-                        mode(&c.old),
-                        mode(&c.new),
-                        id(&c.old),
-                        id(&c.new),
-                        c.kind.letter()
-                    );
-                    if c.kind == gitcore::diff::ChangeKind::Renamed {
-                        line.push('\t');
-                        line.push_str(&String::from_utf8_lossy(&c.old.as_ref().expect("old").path));
-                    }
-                    line.push('\t');
-                    line.push_str(&String::from_utf8_lossy(c.path()));
-                    line
-                })
-                .collect();
-            let mut theirs = git_diff_tree(&path, &commit);
-            ours.sort();
-            theirs.sort();
-            assert_eq!(ours, theirs, "{name} {commit}");
+            let ours = our_diff_tree(&repo, &commit, TreeDiffOptions::default());
+            // In git's order, renames at their new path, with git's similarity scores.
+            assert_eq!(ours, git_diff_tree(&path, &commit, &[]), "{name} {commit}");
         }
     }
+}
+
+#[test]
+fn renames_by_similarity_equal_git_s_under_other_thresholds_and_limits() {
+    use gitcore::diff::{MAX_SCORE, RenameOptions};
+    let path = fixture("renames").join("repo");
+    let repo = Repository::discover(&path).expect("opens");
+    let commits = git_lines(&path, &["rev-list", "--all"]);
+    let mut renamed = 0;
+    for (arg, options) in [
+        (
+            "-l2",
+            RenameOptions {
+                limit: 2,
+                ..RenameOptions::default()
+            },
+        ),
+        (
+            "-M90%",
+            RenameOptions {
+                minimum_score: MAX_SCORE * 9 / 10,
+                ..RenameOptions::default()
+            },
+        ),
+        (
+            "-M20%",
+            RenameOptions {
+                minimum_score: MAX_SCORE / 5,
+                ..RenameOptions::default()
+            },
+        ),
+        (
+            "-M100%",
+            RenameOptions {
+                minimum_score: MAX_SCORE,
+                ..RenameOptions::default()
+            },
+        ),
+    ] {
+        for commit in &commits {
+            let ours = our_diff_tree(
+                &repo,
+                commit,
+                TreeDiffOptions {
+                    renames: Some(options),
+                    ..TreeDiffOptions::default()
+                },
+            );
+            renamed += ours.iter().filter(|l| l.contains(" R0")).count();
+            assert_eq!(ours, git_diff_tree(&path, commit, &[arg]), "{arg} {commit}");
+        }
+    }
+    assert!(renamed > 10, "the fixture has renames with edits");
+    // Without rename detection: every move is a deletion and an addition.
+    let last = &commits[0];
+    let plain = our_diff_tree(
+        &repo,
+        last,
+        TreeDiffOptions {
+            renames: None,
+            ..TreeDiffOptions::default()
+        },
+    );
+    assert_eq!(plain, git_diff_tree(&path, last, &["--no-renames"]));
 }
 
 #[test]
@@ -146,7 +217,7 @@ fn tree_diff_stops_at_the_change_cap() {
         Some(tree),
         TreeDiffOptions {
             max_changes: 3,
-            renames: true,
+            renames: Some(gitcore::diff::RenameOptions::default()),
         },
     )
     .expect("diffs");
