@@ -225,7 +225,7 @@ pub fn blame(
         let p_ids = match w.path_ids(p_tree, &components, Some(&ids))? {
             Some(found) => found,
             None => match renamed_from(w.reader, p_tree, tree, &components)? {
-                // Follow a whole-file rename (same content under another path), like git.
+                // Follow a rename (the same or similar content under another path), like git.
                 Some(old) => {
                     components = old;
                     match w.path_ids(p_tree, &components, None)? {
@@ -279,7 +279,8 @@ pub fn blame(
     })
 }
 
-/// The path `path` had in `old_tree` when the change to `new_tree` renamed it without changing it.
+/// The path `path` had in `old_tree` when the change to `new_tree` renamed it (with or without
+/// edits, found as `git blame` finds it: renames to this one path, by similarity).
 fn renamed_from(
     reader: &mut OdbReader<'_>,
     old_tree: ObjectId,
@@ -287,23 +288,12 @@ fn renamed_from(
     path: &[Vec<u8>],
 ) -> Result<Option<Vec<Vec<u8>>>, BlameError> {
     let joined = path.join(&b'/');
-    let d = crate::diff::diff_trees(
-        reader,
-        Some(old_tree),
-        Some(new_tree),
-        crate::diff::TreeDiffOptions::default(),
-    )
-    .map_err(|e| match e {
-        crate::diff::DiffError::Odb(e) => BlameError::Odb(e),
-        crate::diff::DiffError::Parse { id, source } => BlameError::Parse { id, source },
-    })?;
-    Ok(d.changes.into_iter().find_map(|c| {
-        let (Some(old), Some(new)) = (c.old, c.new) else {
-            return None;
-        };
-        (c.kind == crate::diff::ChangeKind::Renamed && new.path == joined)
-            .then(|| old.path.split(|&b| b == b'/').map(<[u8]>::to_vec).collect())
-    }))
+    let source =
+        crate::diff::rename_source(reader, old_tree, new_tree, &joined).map_err(|e| match e {
+            crate::diff::DiffError::Odb(e) => BlameError::Odb(e),
+            crate::diff::DiffError::Parse { id, source } => BlameError::Parse { id, source },
+        })?;
+    Ok(source.map(|(old, _)| old.path.split(|&b| b == b'/').map(<[u8]>::to_vec).collect()))
 }
 
 /// For each line of `new`, the index of the same line in `old` when the diff keeps it.

@@ -169,6 +169,45 @@ pub fn diff_trees(
     new: Option<ObjectId>,
     options: TreeDiffOptions,
 ) -> Result<TreeDiff, DiffError> {
+    diff_trees_following(reader, old, new, options, None)
+}
+
+/// Where the file at `path` in tree `new` came from when `old` lacks it: the old side of the
+/// rename git finds for that one path (`git blame` and `git log --follow` look for renames of a
+/// single destination, which can pair differently from a whole-commit diff), with its
+/// similarity.
+pub fn rename_source(
+    reader: &mut OdbReader<'_>,
+    old: ObjectId,
+    new: ObjectId,
+    path: &[u8],
+) -> Result<Option<(ChangeSide, u8)>, DiffError> {
+    let d = diff_trees_following(
+        reader,
+        Some(old),
+        Some(new),
+        TreeDiffOptions::default(),
+        Some(path),
+    )?;
+    Ok(d.changes
+        .into_iter()
+        .find_map(|c| match (c.kind, c.old, c.similarity) {
+            (ChangeKind::Renamed, Some(old), Some(score))
+                if c.new.as_ref().is_some_and(|n| n.path == path) =>
+            {
+                Some((old, score))
+            }
+            _ => None,
+        }))
+}
+
+fn diff_trees_following(
+    reader: &mut OdbReader<'_>,
+    old: Option<ObjectId>,
+    new: Option<ObjectId>,
+    options: TreeDiffOptions,
+    follow: Option<&[u8]>,
+) -> Result<TreeDiff, DiffError> {
     let mut result = TreeDiff::default();
     let mut buf = Vec::new();
     // (path prefix, old tree, new tree)
@@ -234,7 +273,7 @@ pub fn diff_trees(
     }
     result.changes.sort_by(|a, b| a.path().cmp(b.path()));
     if let Some(renames) = options.renames {
-        renames::detect(reader, &mut result.changes, renames)?;
+        renames::detect(reader, &mut result.changes, renames, follow)?;
     }
     Ok(result)
 }

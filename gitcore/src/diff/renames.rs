@@ -164,17 +164,21 @@ impl Default for RenameOptions {
 }
 
 /// Pairs deleted and added entries of `changes` (sorted by path) into renames as git does,
-/// keeping the path order.
+/// keeping the path order. With `follow`, only an addition at that path may become a rename
+/// (git's `single_follow`, what `git blame` and `git log --follow` use).
 pub(super) fn detect(
     reader: &mut OdbReader<'_>,
     changes: &mut Vec<TreeChange>,
     options: RenameOptions,
+    follow: Option<&[u8]>,
 ) -> Result<(), DiffError> {
     let srcs: Vec<usize> = (0..changes.len())
         .filter(|&i| changes[i].kind == ChangeKind::Deleted)
         .collect();
     let dsts: Vec<usize> = (0..changes.len())
-        .filter(|&i| changes[i].kind == ChangeKind::Added)
+        .filter(|&i| {
+            changes[i].kind == ChangeKind::Added && follow.is_none_or(|p| changes[i].path() == p)
+        })
         .collect();
     if srcs.is_empty() || dsts.is_empty() {
         return Ok(());

@@ -42,6 +42,17 @@ fn blame_equals_git_blame_first_parent() {
         ("diffs", "docs/new-name.md"),
         ("deep_deltas", "big.txt"),
         ("merges", "a.txt"),
+        // Moved with edits: followed by similarity, as git blame follows them.
+        ("renames", "doc/setup.md"),
+        ("renames", "doc/guide.md"),
+        ("renames", "doc/book/book.toml"),
+        ("renames", "doc/faq.md"),
+        ("renames", "src/lib/core.c"),
+        ("renames", "src/lib/io.c"),
+        ("renames", "templates/two.tpl"),
+        ("renames", "twins/q.txt"),
+        ("renames", "bin/tool.sh"),
+        ("renames", "limited/a-renamed.txt"),
     ];
     for (name, file) in cases {
         let path = fixture(name).join("repo");
