@@ -348,7 +348,7 @@ async fn run(root: &Path) -> Result<()> {
             &["rev-list", "--all", "-i", "--grep=cache", "--no-merges"],
         ),
         (
-            "path:README",
+            "fullpath:README",
             &["rev-list", "--all", "--full-history", "--", "README"],
         ),
         (

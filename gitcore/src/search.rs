@@ -14,12 +14,13 @@
 //! | `tag:` | that a tag with that short or full name (`*` globbing) points at, peeled |
 //! | `after:`, `before:` | whose committer time is at or after / at or before a date: `2024-05-01`, `2024-05-01T12:30[:00]`, `@1714521600`, or an age like `3d`, `2w`, `6m`, `1y`, `12h` (times are UTC) |
 //! | `merge:only`, `merge:exclude` | with two or more parents / with fewer |
-//! | `path:` | that changed the file or directory at that path against some parent (a root commit: that has it), like `git rev-list --full-history -- path` |
+//! | `path:` | the history of the file or directory at that path as `git log -- path` shows it: git's default history simplification (a commit that left the path as one of its parents had it follows only that parent, and is not shown) |
+//! | `fullpath:` | that changed the file or directory at that path against some parent (a root commit: that has it), like `git rev-list --full-history -- path` |
 //!
 //! A word that looks like a qualifier but names none (`fix:` in a subject) is plain text.
 //!
-//! Cheap terms run first over every commit; `message:` and `path:` then read objects only for the
-//! commits still in the running, in parallel.
+//! Cheap terms run first over every commit; `message:` and `fullpath:` then read objects only for
+//! the commits still in the running, in parallel; `path:` walks the history from every ref.
 
 use rayon::prelude::*;
 
@@ -77,8 +78,14 @@ pub enum Predicate {
     Before(i64),
     /// Merge commits (`true`) or others (`false`).
     Merge(bool),
-    /// Changed the path (components).
-    Path(Vec<Vec<u8>>),
+    /// Changed the path (components): in the simplified history (`path:`), or against any parent
+    /// (`fullpath:`, `full`).
+    Path {
+        /// The path's components.
+        parts: Vec<Vec<u8>>,
+        /// Full history (every commit that differs from some parent at the path).
+        full: bool,
+    },
 }
 
 /// A term: a predicate, possibly negated.
@@ -255,11 +262,11 @@ impl Query {
         }
         let reading = terms
             .iter()
-            .filter(|t| matches!(t.predicate, Predicate::Message(_) | Predicate::Path(_)))
+            .filter(|t| matches!(t.predicate, Predicate::Message(_) | Predicate::Path { .. }))
             .count();
         if reading > MAX_OBJECT_TERMS {
             return Err(QueryError(format!(
-                "a query has at most {MAX_OBJECT_TERMS} message: and path: terms"
+                "a query has at most {MAX_OBJECT_TERMS} message:, path: and fullpath: terms"
             )));
         }
         Ok(Query { terms })
@@ -269,7 +276,16 @@ impl Query {
 fn is_qualifier(q: &str) -> bool {
     matches!(
         q,
-        "author" | "hash" | "message" | "branch" | "tag" | "after" | "before" | "merge" | "path"
+        "author"
+            | "hash"
+            | "message"
+            | "branch"
+            | "tag"
+            | "after"
+            | "before"
+            | "merge"
+            | "path"
+            | "fullpath"
     )
 }
 
@@ -307,10 +323,13 @@ fn qualified(qual: &str, value: &str, now: i64) -> Result<Predicate, QueryError>
                 .collect();
             if parts.is_empty() || parts.iter().any(|p| p == b"..") {
                 return Err(QueryError(format!(
-                    "path:{value} is not a path in the repository"
+                    "{qual}:{value} is not a path in the repository"
                 )));
             }
-            Predicate::Path(parts)
+            Predicate::Path {
+                parts,
+                full: qual == "fullpath",
+            }
         }
     })
 }
@@ -407,7 +426,7 @@ fn cheap(graph: &CommitGraph, p: &Predicate) -> Option<Vec<bool>> {
         Predicate::After(t) => all(&|c| graph.commit_time(c) >= *t),
         Predicate::Before(t) => all(&|c| graph.commit_time(c) <= *t),
         Predicate::Merge(m) => all(&|c| (graph.parents(c).len() >= 2) == *m),
-        Predicate::Message(_) | Predicate::Path(_) => return None,
+        Predicate::Message(_) | Predicate::Path { .. } => return None,
     })
 }
 
@@ -504,7 +523,7 @@ fn expensive(
                 },
             )
             .collect(),
-        Predicate::Path(path) => {
+        Predicate::Path { parts: path, .. } => {
             // With changed-path filters (`git commit-graph write --changed-paths`), a commit with
             // one parent whose filter rules the path out is answered without reading a tree, as
             // `git log -- path` does. The filters are against the first parent, so they say
@@ -557,6 +576,97 @@ fn expensive(
     }
 }
 
+/// The commits `git rev-list --all -- path` lists: a walk from every ref, HEAD and childless
+/// commit in which a commit whose entry at `path` equals one of its parents' (TREESAME) follows
+/// only the first such parent and is not listed; other commits are listed (a root: when it has
+/// the path) and all their parents walked. Changed-path filters answer "same as the first parent"
+/// without reading trees where they rule the path out.
+fn simplified_history(
+    odb: &Odb,
+    graph: &CommitGraph,
+    path: &[Vec<u8>],
+) -> Result<Vec<bool>, SearchError> {
+    type Entry = Option<(EntryMode, ObjectId)>;
+    let n = graph.len();
+    let filters = CommitGraphFile::open(odb.objects_dir())
+        .ok()
+        .flatten()
+        .filter(|cg| cg.has_changed_paths());
+    let keys: Vec<Vec<u8>> = (1..=path.len()).map(|k| path[..k].join(&b'/')).collect();
+    let unchanged_from_first_parent = |c: CommitIdx| -> bool {
+        let Some(cg) = &filters else { return false };
+        !graph.parents(c).is_empty()
+            && cg
+                .lookup(&graph.oid(c))
+                .and_then(|pos| cg.changed_paths(pos))
+                .is_some_and(|f| keys.iter().any(|k| f.may_contain(k) == Some(false)))
+    };
+    let reader = || PathReader {
+        reader: odb.reader(),
+        buf: Vec::new(),
+        memo: Vec::new(),
+    };
+    // Without filters every commit's entry is read up front on all cores (the walk reaches most
+    // commits); with them, on demand.
+    let mut entries: Vec<Option<Entry>> = if filters.is_none() {
+        (0..n as u32)
+            .into_par_iter()
+            .map_init(reader, |r, c| r.at_path(&graph.oid(c), path).map(Some))
+            .collect::<Result<_, _>>()?
+    } else {
+        vec![None; n]
+    };
+    let mut r = reader();
+    let mut entry =
+        |c: CommitIdx, entries: &mut Vec<Option<Entry>>| -> Result<Entry, SearchError> {
+            if let Some(e) = entries[c as usize] {
+                return Ok(e);
+            }
+            let e = r.at_path(&graph.oid(c), path)?;
+            entries[c as usize] = Some(e);
+            Ok(e)
+        };
+    let mut shown = vec![false; n];
+    let mut seen = vec![false; n];
+    let mut stack: Vec<CommitIdx> = graph
+        .refs()
+        .iter()
+        .map(|r| r.commit)
+        .chain(graph.head_commit())
+        .chain((0..n as u32).filter(|&c| graph.children(c).next().is_none()))
+        .collect();
+    while let Some(c) = stack.pop() {
+        if std::mem::replace(&mut seen[c as usize], true) {
+            continue;
+        }
+        let parents = graph.parents(c);
+        if parents.is_empty() {
+            shown[c as usize] = entry(c, &mut entries)?.is_some();
+            continue;
+        }
+        let mut same = None;
+        if unchanged_from_first_parent(c) {
+            same = Some(parents[0]);
+        } else {
+            let own = entry(c, &mut entries)?;
+            for &p in parents {
+                if entry(p, &mut entries)? == own {
+                    same = Some(p);
+                    break;
+                }
+            }
+        }
+        match same {
+            Some(p) => stack.push(p),
+            None => {
+                shown[c as usize] = true;
+                stack.extend(parents.iter().rev());
+            }
+        }
+    }
+    Ok(shown)
+}
+
 /// The commits matching `query`, in graph order (newest first). An empty query matches nothing.
 pub fn search(
     odb: &Odb,
@@ -572,6 +682,13 @@ pub fn search(
     let mut keep = vec![true; graph.len()];
     let mut slow = Vec::new();
     for term in &query.terms {
+        if let Predicate::Path { parts, full: false } = &term.predicate {
+            let hits = simplified_history(odb, graph, parts)?;
+            for (k, h) in keep.iter_mut().zip(hits) {
+                *k &= h != term.negated;
+            }
+            continue;
+        }
         match cheap(graph, &term.predicate) {
             Some(hits) => {
                 for (k, h) in keep.iter_mut().zip(hits) {
@@ -616,7 +733,10 @@ mod tests {
                 (true, Predicate::Merge(true)),
                 (
                     false,
-                    Predicate::Path(vec![b"src".to_vec(), b"x.rs".to_vec()])
+                    Predicate::Path {
+                        parts: vec![b"src".to_vec(), b"x.rs".to_vec()],
+                        full: false
+                    }
                 ),
                 (false, Predicate::Text("two words".into())),
                 (false, Predicate::Text("fix:".into())),

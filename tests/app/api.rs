@@ -562,8 +562,9 @@ async fn search_answers_rows_of_the_commits_git_selects() {
             "author:grace -merge:only",
             vec!["rev-list", "--all", "-i", "--author=grace", "--no-merges"],
         ),
+        ("path:docs", vec!["rev-list", "--all", "--", "docs"]),
         (
-            "path:docs",
+            "fullpath:docs",
             vec!["rev-list", "--all", "--full-history", "--", "docs"],
         ),
         (

@@ -88,23 +88,23 @@ fn qualifiers_match_what_git_selects() {
             rev_list(&p, &["--no-walk", "v0.1", "v0.2^{commit}"]),
         ),
         (
-            "path:src/core/engine.rs",
+            "fullpath:src/core/engine.rs",
             rev_list(&p, &["--all", "--full-history", "--", "src/core/engine.rs"]),
         ),
         (
-            "path:docs",
+            "fullpath:docs",
             rev_list(&p, &["--all", "--full-history", "--", "docs"]),
         ),
         (
-            "path:docs/",
+            "fullpath:docs/",
             rev_list(&p, &["--all", "--full-history", "--", "docs"]),
         ),
         (
-            "path:src/parse/lexer.rs",
+            "fullpath:src/parse/lexer.rs",
             rev_list(&p, &["--all", "--full-history", "--", "src/parse/lexer.rs"]),
         ),
         (
-            "path:\"dir with space/file one.txt\"",
+            "fullpath:\"dir with space/file one.txt\"",
             rev_list(
                 &p,
                 &[
@@ -115,9 +115,9 @@ fn qualifiers_match_what_git_selects() {
                 ],
             ),
         ),
-        ("path:nowhere/at/all", BTreeSet::new()),
+        ("fullpath:nowhere/at/all", BTreeSet::new()),
         (
-            "-path:src",
+            "-fullpath:src",
             all.difference(&rev_list(&p, &["--all", "--full-history", "--", "src"]))
                 .cloned()
                 .collect(),
@@ -127,7 +127,7 @@ fn qualifiers_match_what_git_selects() {
             rev_list(&p, &["--all", "-i", "--author=ada", "--no-merges"]),
         ),
         (
-            "path:docs -merge:only author:bot",
+            "fullpath:docs -merge:only author:bot",
             rev_list(
                 &p,
                 &[
@@ -219,8 +219,14 @@ fn every_fixture_answers_merge_and_path_queries_like_git() {
             .unwrap_or_default();
         if let Some(file) = first_file.first() {
             assert_eq!(
-                found(&path, &format!("path:\"{file}\"")),
+                found(&path, &format!("fullpath:\"{file}\"")),
                 with(&["--full-history", "--", file]),
+                "{name}: fullpath:{file}"
+            );
+            // git's default history simplification, from every ref.
+            assert_eq!(
+                found(&path, &format!("path:\"{file}\"")),
+                with(&["--", file]),
                 "{name}: path:{file}"
             );
         }
@@ -304,8 +310,13 @@ fn changed_path_filters_match_git_and_answer_path_queries_like_git() {
             "nowhere/at/all",
         ] {
             assert_eq!(
-                found(&p, &format!("path:\"{path}\"")),
+                found(&p, &format!("fullpath:\"{path}\"")),
                 rev_list(&p, &["--all", "--full-history", "--", path]),
+                "v{version}: fullpath:{path}"
+            );
+            assert_eq!(
+                found(&p, &format!("path:\"{path}\"")),
+                rev_list(&p, &["--all", "--", path]),
                 "v{version}: path:{path}"
             );
         }
@@ -361,10 +372,49 @@ fn corrupt_changed_path_filters_are_ignored_not_trusted_and_never_panic() {
         std::fs::write(&file, &bytes).expect("write");
         for (path, expected) in paths.iter().zip(&expected) {
             assert_eq!(
-                &found(&p, &format!("path:\"{path}\"")),
+                &found(&p, &format!("fullpath:\"{path}\"")),
                 expected,
-                "{what}: path:{path}"
+                "{what}: fullpath:{path}"
             );
         }
     }
+}
+
+#[test]
+fn path_follows_git_s_history_simplification_and_fullpath_the_full_history() {
+    let mut differ = 0;
+    for (fixture_name, sub) in [
+        ("merges", "repo"),
+        ("search", "repo"),
+        ("forge_pack", "repo"),
+        ("renames", "repo"),
+        ("diffs", "repo"),
+    ] {
+        let p = crate::common::fixture(fixture_name).join(sub);
+        let files = git_lines(&p, &["ls-tree", "-r", "--name-only", "HEAD"]);
+        let dirs = git_lines(&p, &["ls-tree", "-d", "--name-only", "HEAD"]);
+        let paths: Vec<&String> = files.iter().step_by(3).chain(&dirs).take(12).collect();
+        for path in paths {
+            let simplified = rev_list(&p, &["--all", "--", path]);
+            let full = rev_list(&p, &["--all", "--full-history", "--", path]);
+            differ += usize::from(simplified != full);
+            assert_eq!(
+                found(&p, &format!("path:\"{path}\"")),
+                simplified,
+                "{fixture_name}: path:{path}"
+            );
+            assert_eq!(
+                found(&p, &format!("fullpath:\"{path}\"")),
+                full,
+                "{fixture_name}: fullpath:{path}"
+            );
+            let all = rev_list(&p, &["--all"]);
+            let expected: BTreeSet<String> = all.difference(&simplified).cloned().collect();
+            assert_eq!(found(&p, &format!("-path:\"{path}\"")), expected);
+        }
+    }
+    assert!(
+        differ > 0,
+        "some paths' simplified history differs from the full one"
+    );
 }
