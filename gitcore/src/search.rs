@@ -606,16 +606,31 @@ fn simplified_history(
         buf: Vec::new(),
         memo: Vec::new(),
     };
-    // Without filters every commit's entry is read up front on all cores (the walk reaches most
-    // commits); with them, on demand.
-    let mut entries: Vec<Option<Entry>> = if filters.is_none() {
-        (0..n as u32)
-            .into_par_iter()
-            .map_init(reader, |r, c| r.at_path(&graph.oid(c), path).map(Some))
-            .collect::<Result<_, _>>()?
+    // The entries the walk may compare are read up front on all cores: every commit's without
+    // filters (the walk reaches most commits), with them only those of the commits the filters
+    // let through and of their parents.
+    let wanted: Vec<bool> = if filters.is_none() {
+        vec![true; n]
     } else {
-        vec![None; n]
+        let mut w = vec![false; n];
+        for c in (0..n as u32).filter(|&c| !unchanged_from_first_parent(c)) {
+            w[c as usize] = true;
+            for &p in graph.parents(c) {
+                w[p as usize] = true;
+            }
+        }
+        w
     };
+    let mut entries: Vec<Option<Entry>> = (0..n as u32)
+        .into_par_iter()
+        .map_init(reader, |r, c| {
+            if wanted[c as usize] {
+                r.at_path(&graph.oid(c), path).map(Some)
+            } else {
+                Ok(None)
+            }
+        })
+        .collect::<Result<_, _>>()?;
     let mut r = reader();
     let mut entry =
         |c: CommitIdx, entries: &mut Vec<Option<Entry>>| -> Result<Entry, SearchError> {
