@@ -247,6 +247,31 @@ fn bench_repo(source: &Path, runs: usize) -> Result<()> {
         Ok(())
     };
     path_rows("no commit-graph")?;
+    // Blame of the same file at HEAD, first parents, against git's.
+    let head =
+        gitcore::ObjectId::from_hex(git(&repo_dir, &["rev-parse", "HEAD"])?.trim().as_bytes())
+            .ok_or("HEAD is not an id")?;
+    let (ours, lines) = measure(runs, || {
+        let repo = Repository::discover(&repo_dir)?;
+        let b = gitcore::blame::blame(&repo, head, file, gitcore::blame::BlameOptions::default())?;
+        Ok(b.lines.len())
+    })?;
+    let theirs = median(
+        (0..runs)
+            .map(|_| {
+                time_git(
+                    &repo_dir,
+                    &["blame", "--first-parent", "--porcelain", "HEAD", "--", file],
+                )
+            })
+            .collect::<Result<_>>()?,
+    );
+    println!(
+        "| blame of `{file}` at HEAD ({lines} lines) vs `git blame --first-parent --porcelain` | {} | {} | {:.2} |",
+        ms(theirs),
+        ms(ours),
+        ours.as_secs_f64() / theirs.as_secs_f64()
+    );
     let (open_no_cg, hint) = open_first_view(&repo_dir, runs)?;
     git(
         &repo_dir,
