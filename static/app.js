@@ -37,7 +37,7 @@ window.view = view; // for tests and the console
 $('repo-name').textContent = repoId;
 
 // ---- selection, panel, URL ----
-const panel = new Panel({ jumpTo });
+const panel = new Panel({ jumpTo, showEverything });
 const params = new URLSearchParams(location.search);
 
 view.fixSelection = () => {
@@ -115,14 +115,29 @@ function syncUrl() {
 async function jumpTo(hash, { open = true } = {}) {
   try {
     const c = await api(`/commit/${hash}`);
-    if (c.row == null) return;
+    if (c.row == null) {
+      // Not in this view (only hidden refs reach it, or nothing does): its details still open,
+      // and say why it has no row.
+      panel.open(c.hash);
+      return;
+    }
     view.center(c.row);
     view.selectedHash = c.hash;
     view.select(c.row, { scroll: false });
     if (open) panel.open(c.hash);
   } catch (e) {
-    flash(e instanceof ApiError && e.status === 404 ? `No commit ${hash.slice(0, 8)} in this repository.` : e.message);
+    flash(e instanceof ApiError && e.status === 404 ? `No commit ${hash.slice(0, 12)} in this repository.` : e.message, null, { error: true });
   }
+}
+
+/** Turns every view filter off (all refs, merges, every parent), then shows `hash`. */
+function showEverything(hash) {
+  for (const c of hideSwitches()) c.checked = false;
+  $('opt-no-merges').checked = false;
+  $('opt-first-parent').checked = false;
+  $('opt-glob').value = '';
+  queueView();
+  changeChain = changeChain.then(() => jumpTo(hash)).catch((e) => console.warn(e));
 }
 
 /** The first screen shows HEAD: when newer commits on other refs (a forge mirror's pull
@@ -147,6 +162,10 @@ async function openAtHead() {
 let summary = null;
 async function loadSummary() {
   summary = await api('/repository');
+  if (summary.name) {
+    $('repo-name').textContent = summary.name;
+    document.title = `${summary.name} \u00b7 GitVista`;
+  }
   $('history').hidden = !summary.historyIncomplete;
   showCommitGraphHint(summary.commitGraphHint);
   store.total = summary.rows;
@@ -176,8 +195,9 @@ function showCommitGraphHint(hint) {
 // ---- notices ----
 const notice = $('notice');
 let noticeTimer = 0;
-function flash(text, onclick) {
+function flash(text, onclick, { error = false } = {}) {
   notice.textContent = text;
+  notice.classList.toggle('error', error);
   notice.hidden = false;
   notice.onclick = onclick || null;
   clearTimeout(noticeTimer);
@@ -246,7 +266,7 @@ function showStatus(s) {
 }
 
 const conn = $('conn');
-new Live({
+const live = new Live({
   onState(s) {
     conn.className = `conn ${s}`;
     conn.textContent = s;
@@ -286,19 +306,20 @@ async function runSearch(q, { keep = false } = {}) {
     count.textContent = `${r.total} hit${r.total === 1 ? '' : 's'}`;
     if (!keep) {
       hitIndex = -1;
-      if (r.rows.length) stepHit(1);
+      // A new search starts at its newest hit, wherever the selection was.
+      if (r.rows.length) stepHit(1, { fromTop: true });
     }
   } catch (e) {
     count.textContent = '';
-    flash(e.message);
+    flash(e.message, null, { error: true });
   }
   syncUrl();
 }
 
-function stepHit(dir) {
+function stepHit(dir, { fromTop = false } = {}) {
   const hits = view.hits;
   if (!hits.length) return;
-  const cur = view.selected ?? -1;
+  const cur = fromTop ? -1 : view.selected ?? -1;
   let i;
   if (dir > 0) {
     i = hits.findIndex((r) => r > cur);
@@ -320,8 +341,22 @@ $('search-form').addEventListener('submit', (e) => {
   runSearch($('search').value.trim());
   $('graph').focus();
 });
+// Terms answered from memory search as you type; message:, path: and fullpath: read objects and
+// wait for Enter.
+let typingTimer = 0;
+$('search').addEventListener('input', () => {
+  clearTimeout(typingTimer);
+  const q = $('search').value.trim();
+  if (/(^|\s)-?(message|path|fullpath):/.test(q) || (q.length === 1)) return;
+  typingTimer = setTimeout(() => { if (q !== lastQuery) runSearch(q); }, 250);
+});
 $('next-hit').addEventListener('click', () => stepHit(1));
 $('prev-hit').addEventListener('click', () => stepHit(-1));
+
+document.addEventListener('click', (e) => {
+  const menu = $('view-menu');
+  if (menu.open && !menu.contains(e.target)) menu.open = false;
+});
 
 // ---- keyboard ----
 let pendingG = false;
@@ -331,7 +366,8 @@ $('help-close').addEventListener('click', () => { help.hidden = true; });
 document.addEventListener('keydown', (e) => {
   const typing = e.target instanceof HTMLInputElement || e.target instanceof HTMLTextAreaElement;
   if (e.key === 'Escape') {
-    if (!help.hidden) help.hidden = true;
+    if ($('view-menu').open) { $('view-menu').open = false; $('view-menu').querySelector('summary').focus(); }
+    else if (!help.hidden) help.hidden = true;
     else if (typing) e.target.blur();
     else if (panel.isOpen) panel.close();
     return;
@@ -436,6 +472,9 @@ function nextPushedStatus(ms) {
       break;
     } catch (e) {
       if (e instanceof ApiError && e.code === 'unknown_repo') {
+        live.stop();
+        conn.className = 'conn offline';
+        conn.textContent = 'not found';
         showState('Repository not found', `There is no repository "${repoId}" on this server.`);
         return;
       }

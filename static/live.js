@@ -16,6 +16,7 @@ export class Live {
 
   connect() {
     clearTimeout(this.timer);
+    if (this.stopped) return;
     this.onState(this.connectedOnce ? 'reconnecting' : 'connecting');
     let ws;
     try {
@@ -38,7 +39,7 @@ export class Live {
       this.onMessage(msg);
     });
     ws.addEventListener('close', () => {
-      if (this.ws !== ws) return;
+      if (this.ws !== ws || this.stopped) return;
       this.onState(navigator.onLine === false ? 'offline' : 'reconnecting');
       this.schedule();
     });
@@ -46,12 +47,21 @@ export class Live {
 
   schedule() {
     clearTimeout(this.timer);
+    if (this.stopped) return;
     const jitter = Math.random() * 0.3 * this.delay;
     this.timer = setTimeout(() => this.connect(), this.delay + jitter);
     this.delay = Math.min(this.delay * 2, 30000);
   }
 
+  /** Closes the connection for good (the repository does not exist). */
+  stop() {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    if (this.ws) this.ws.close();
+  }
+
   retryNow() {
+    if (this.stopped) return;
     this.delay = 1000;
     if (!this.ws || this.ws.readyState === WebSocket.CLOSED) this.connect();
   }

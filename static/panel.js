@@ -4,11 +4,34 @@
 import { api, el, fill, fullDate, highlighted, relativeTime, ApiError } from './api.js';
 
 const short = (h) => h.slice(0, 8);
+
+/** The message after its subject paragraph (git's subject is every line up to the first blank
+ * one), trimmed; empty when there is none. */
+function messageBody(message) {
+  const text = message.replace(/\r\n/g, '\n').trim();
+  const blank = text.search(/\n[ \t]*\n/);
+  return blank < 0 ? '' : text.slice(blank).trim();
+}
+
+/** Text with http(s) URLs as links that open elsewhere, never `javascript:` or the like. */
+function linkified(text) {
+  const out = [];
+  let at = 0;
+  for (const m of text.matchAll(/\bhttps?:\/\/[^\s<>"')\]]+/g)) {
+    let url = m[0].replace(/[.,;:!?]+$/, '');
+    if (m.index > at) out.push(text.slice(at, m.index));
+    out.push(el('a', { href: url, target: '_blank', rel: 'noopener noreferrer' }, url));
+    at = m.index + url.length;
+  }
+  if (at < text.length) out.push(text.slice(at));
+  return out;
+}
 const refName = (n) => n.replace(/^refs\/(heads|tags|remotes)\//, '');
 
 export class Panel {
-  constructor({ jumpTo }) {
+  constructor({ jumpTo, showEverything }) {
     this.jumpTo = jumpTo;
+    this.showEverything = showEverything;
     this.root = document.getElementById('panel');
     this.commitBox = document.getElementById('panel-commit');
     this.filesBox = document.getElementById('panel-files');
@@ -61,8 +84,13 @@ export class Panel {
 
   renderCommit(c, d) {
     const person = (p) => [`${p.name} <${p.email}>`, el('span', { class: 'muted' }, ` ${fullDate(p.time)} (${relativeTime(p.time)})`)];
+    const copy = el('button', { type: 'button', class: 'copy-hash', title: 'Copy the full hash' }, 'copy');
+    copy.addEventListener('click', () => {
+      const done = () => { copy.textContent = 'copied'; setTimeout(() => { copy.textContent = 'copy'; }, 1500); };
+      if (navigator.clipboard) navigator.clipboard.writeText(c.hash).then(done, () => { copy.textContent = 'select it'; });
+    });
     const meta = el('dl', { class: 'meta' },
-      el('dt', {}, 'commit'), el('dd', { class: 'hash' }, c.hash),
+      el('dt', {}, 'commit'), el('dd', { class: 'hash' }, c.hash, copy),
       el('dt', {}, 'author'), el('dd', {}, person(c.author)),
       c.committer.name !== c.author.name || c.committer.time !== c.author.time
         ? [el('dt', {}, 'committer'), el('dd', {}, person(c.committer))] : null,
@@ -86,9 +114,17 @@ export class Panel {
       f.additions != null && !f.binary ? [el('span', { class: 'num-add' }, `+${f.additions}`), el('span', { class: 'num-del' }, `−${f.deletions}`)] : null);
       files.append(el('li', {}, btn, holder));
     }
+    // Why a commit has no row: only hidden refs reach it, or nothing does.
+    const outside = c.row == null
+      ? el('p', { class: 'outside' },
+        c.reachable ? 'Not on any branch shown in this view. ' : 'Not reachable from any ref, HEAD or stash: it has no row in the graph.',
+        c.reachable ? el('button', { type: 'button', class: 'link', onclick: () => this.showEverything(c.hash) }, 'Show every ref') : null)
+      : null;
+    const body = messageBody(c.message);
     fill(this.commitBox,
-      el('h2', {}, c.summary || '(no message)'),
-      c.message.trim() !== c.summary ? el('pre', { class: 'message' }, c.message.trim()) : null,
+      el('h2', {}, linkified(c.summary || '(no message)')),
+      outside,
+      body ? el('pre', { class: 'message' }, linkified(body)) : null,
       meta,
       el('h3', {}, `${d.files.length} changed file${d.files.length === 1 ? '' : 's'}`, d.parent ? el('span', { class: 'muted' }, ` against ${short(d.parent)}`) : ''),
       d.files.length ? files : el('p', { class: 'muted' }, 'No changes against the first parent.'),

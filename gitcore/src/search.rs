@@ -780,7 +780,7 @@ mod tests {
         // Regression: 16 negated path: terms read objects 16 times over (6.4 s).
         let many: String = (0..16).map(|i| format!("-path:d{i} ")).collect();
         let err = Query::parse(&many, 0).expect_err("too many object-reading terms");
-        assert!(err.0.contains("message: and path:"), "{}", err.0);
+        assert!(err.0.contains("message:, path: and fullpath:"), "{}", err.0);
         assert!(Query::parse("path:a -path:b message:c author:x", 0).is_ok());
         assert!(Query::parse("path:a path:b message:c message:d", 0).is_err());
     }

@@ -208,7 +208,7 @@ pub async fn list_all(
         })))
 }
 
-async fn known(h: &Hosted, id: &str) -> Result<Repo, ApiError> {
+pub(super) async fn known(h: &Hosted, id: &str) -> Result<Repo, ApiError> {
     let store = h.store.clone();
     let rid = id.to_string();
     blocking(move || store.repo(&rid))
@@ -227,6 +227,30 @@ pub async fn status(
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
         .json(body))
+}
+
+/// What a repository is called on its pages: `owner/repo` from its remote's path (the last two
+/// segments, without `.git`), or the whole path when it has one segment.
+pub(super) fn display_name(url: &str) -> String {
+    let path = url
+        .split_once("://")
+        .map_or(url, |(_, rest)| rest.split_once('/').map_or("", |(_, p)| p));
+    // scp-like `host:owner/repo.git`
+    let path = if url.contains("://") {
+        path
+    } else {
+        url.rsplit_once(':').map_or(url, |(_, p)| p)
+    };
+    let segments: Vec<&str> = path
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(|s| s.strip_suffix(".git").unwrap_or(s))
+        .collect();
+    match segments.as_slice() {
+        [] => url.to_string(),
+        [one] => (*one).to_string(),
+        [.., owner, repo] => format!("{owner}/{repo}"),
+    }
 }
 
 /// A repository's state with the running job's progress (the status route and the clone
@@ -274,4 +298,22 @@ pub async fn delete(
     })
     .await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::display_name;
+
+    #[test]
+    fn pages_name_a_hosted_repository_owner_slash_repo() {
+        for (url, name) in [
+            ("https://github.com/rust-lang/cargo.git", "rust-lang/cargo"),
+            ("https://gitlab.com/group/sub/project", "sub/project"),
+            ("git@github.com:owner/repo.git", "owner/repo"),
+            ("http://127.0.0.1:9418/solo.git", "solo"),
+            ("https://example.com/", "https://example.com/"),
+        ] {
+            assert_eq!(display_name(url), name, "{url}");
+        }
+    }
 }

@@ -32,6 +32,30 @@ fn parse_hash(hash: &str) -> Result<ObjectId, ApiError> {
     })
 }
 
+/// A full commit id, or an abbreviation of 4 to 39 hex digits that names exactly one commit of
+/// the graph (as `git rev-parse` would; ambiguous ones are refused with the candidates' count).
+fn resolve_commit(graph: &gitcore::graph::CommitGraph, hash: &str) -> Result<ObjectId, ApiError> {
+    if hash.len() == 40 {
+        return parse_hash(hash);
+    }
+    if !(4..40).contains(&hash.len()) || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(ApiError::bad_request(
+            format!("{hash:?} is not a commit id (4 to 40 hexadecimal digits)"),
+            "invalid_hash",
+        ));
+    }
+    match graph.find_prefix(hash, 2).as_slice() {
+        [one] => Ok(graph.oid(*one)),
+        [] => Err(ApiError::NotFound(format!(
+            "no commit starting with {hash}"
+        ))),
+        _ => Err(ApiError::bad_request(
+            format!("{hash} names more than one commit: give more digits"),
+            "ambiguous_hash",
+        )),
+    }
+}
+
 fn odb_error(e: OdbError, id: &ObjectId) -> ApiError {
     match e {
         OdbError::Missing(_) | OdbError::WrongKind { .. } => {
@@ -273,8 +297,8 @@ pub async fn commit(
     view: web::Query<ViewQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let (id, hash) = path.into_inner();
-    let oid = parse_hash(&hash)?;
     let snap = snapshot(&state, &id).await?;
+    let oid = resolve_commit(&snap.graph, &hash)?;
     let layout = view_layout(&snap, &view).await?;
     let freshness = Freshness::Version(snap.version);
     let view_key = super::view_key(&layout);
@@ -304,6 +328,8 @@ pub async fn commit(
             "message": decode_text(c.message, c.encoding),
             "refs": idx.map(|i| g.refs_at(i).iter().filter(|r| layout.options().filter.includes(r)).map(|r| json!({"name": r.name, "kind": kind_name(r.kind)})).collect::<Vec<_>>()).unwrap_or_default(),
             "row": idx.and_then(|i| layout.row_of(i)),
+            // In the graph but not in this view (only hidden refs reach it) versus not reachable.
+            "reachable": idx.is_some(),
         }))
     })
     .await

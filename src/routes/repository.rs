@@ -44,6 +44,10 @@ pub async fn repository(
         .send(ViewerCount)
         .await
         .unwrap_or(0);
+    let name = match &state.hosted {
+        Some(h) => super::hosted::display_name(&super::hosted::known(h, &id).await?.display_url),
+        None => local_name(&snap.repo),
+    };
     let g = &snap.graph;
     let refs: Vec<RefJson<'_>> = g
         .refs()
@@ -58,6 +62,7 @@ pub async fn repository(
         .collect();
     Ok(HttpResponse::Ok().json(serde_json::json!({
         "id": id.as_str(),
+        "name": name,
         "state": "ready",
         "version": snap.version,
         "head": gitvista_actors::events::HeadEvent::from_head(g.head()),
@@ -82,4 +87,18 @@ pub async fn repository(
                 "expectedMs": h.estimate().as_millis() as u64,
             })),
     })))
+}
+
+/// A local repository's name: its work tree's directory, or a bare repository's without `.git`.
+fn local_name(repo: &gitcore::repo::Repository) -> String {
+    let dirs = repo.dirs();
+    let dir = dirs.work_tree.as_deref().unwrap_or(&dirs.git_dir);
+    let name = dir
+        .canonicalize()
+        .ok()
+        .and_then(|d| d.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_default();
+    name.strip_suffix(".git")
+        .map(str::to_string)
+        .unwrap_or(name)
 }

@@ -1168,3 +1168,73 @@ async fn renamed_and_edited_files_are_listed_and_diffed_as_git_diff_m_does() {
         (Some(2), Some(2))
     );
 }
+
+#[actix_rt::test]
+async fn commits_are_found_by_unique_abbreviations_and_say_whether_they_are_in_the_view() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let repo = fixture("linear", tmp.path()).join("repo");
+    let tree = git(&repo, &["rev-parse", "HEAD^{tree}"]);
+    let pull_only = git(
+        &repo,
+        &["commit-tree", tree.trim(), "-p", "HEAD", "-m", "pull only"],
+    );
+    let pull_only = pull_only.trim();
+    git(&repo, &["update-ref", "refs/pull/1/head", pull_only]);
+    let base = spawn_app(&repo).await;
+    let (_, summary) = get(&format!("{base}/api/repos/local/repository")).await;
+    assert_eq!(summary["name"], "repo", "the work tree's directory");
+    let head = git(&repo, &["rev-parse", "HEAD"]);
+    let head = head.trim();
+    for len in [4, 7, 12, 39] {
+        let (status, c) = get(&format!("{base}/api/repos/local/commit/{}", &head[..len])).await;
+        assert_eq!(status, 200, "{len}: {c}");
+        assert_eq!(c["hash"], head);
+        assert_eq!(c["reachable"], true);
+        assert_eq!(c["row"], 0);
+    }
+    // Only a hidden ref reaches it: in the graph, not in the default view; shown with show=pull.
+    let (_, c) = get(&format!("{base}/api/repos/local/commit/{pull_only}")).await;
+    assert_eq!(
+        (c["reachable"].clone(), c["row"].clone()),
+        (Value::Bool(true), Value::Null)
+    );
+    let (_, c) = get(&format!(
+        "{base}/api/repos/local/commit/{pull_only}?show=pull"
+    ))
+    .await;
+    assert_eq!(c["row"], 0);
+    // The shortest prefix shared by two commits is ambiguous: git's own answer, `rev-parse`
+    // refusing it, is the oracle.
+    let all = git(&repo, &["rev-list", "--all"]);
+    let ids: Vec<&str> = all.lines().collect();
+    let shared = (4..40)
+        .rev()
+        .find_map(|n| {
+            ids.iter().enumerate().find_map(|(i, a)| {
+                ids[i + 1..]
+                    .iter()
+                    .find(|b| b[..n] == a[..n])
+                    .map(|_| a[..n].to_string())
+            })
+        })
+        .filter(|p| p.len() >= 4);
+    if let Some(prefix) = shared {
+        let (status, e) = get(&format!("{base}/api/repos/local/commit/{prefix}")).await;
+        assert_eq!(
+            (status, e["code"].as_str()),
+            (400, Some("ambiguous_hash")),
+            "{prefix}"
+        );
+    }
+    for (bad, status, code) in [
+        ("abc", 400, Some("invalid_hash")),
+        ("xyz12", 400, Some("invalid_hash")),
+        ("ffffffffffff", 404, None),
+    ] {
+        let (s, e) = get(&format!("{base}/api/repos/local/commit/{bad}")).await;
+        assert_eq!(s, status, "{bad}: {e}");
+        if let Some(code) = code {
+            assert_eq!(e["code"], code);
+        }
+    }
+}

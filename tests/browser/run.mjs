@@ -365,6 +365,81 @@ try {
     await page.close();
   });
 
+  await check('permalinks take abbreviations, explain commits outside the view, and the page names its repository', async () => {
+    const repo = fixture('linear', 'linear-outside');
+    const tree = git(repo, 'rev-parse', 'HEAD^{tree}');
+    const pullOnly = git(repo, 'commit-tree', tree, '-p', 'HEAD', '-m', 'only on a pull request');
+    git(repo, 'update-ref', 'refs/pull/7/head', pullOnly);
+    const dangling = git(repo, 'commit-tree', tree, '-p', 'HEAD', '-m', 'reachable from nothing');
+    git(repo, 'commit', '-q', '--allow-empty', '-m', 'Body test\n\nSee https://example.com/issue/9. for details');
+    const base = await serve(repo);
+    const older = git(repo, 'rev-parse', 'HEAD~2');
+    let page = await openPage(context, `${base}/r/local?commit=${older.slice(0, 7)}`);
+    assert.equal(await page.title(), 'repo \u00b7 GitVista');
+    assert.equal(await page.textContent('#repo-name'), 'repo');
+    await page.waitForFunction((h) => new URL(location.href).searchParams.get('commit') === h, older);
+    assert.equal(await page.textContent('#panel-commit h2'), git(repo, 'log', '-1', '--format=%s', older));
+    // The newest commit: its body without the subject again, and its URL a link.
+    await page.evaluate(() => window.view.center(0));
+    await page.waitForTimeout(100);
+    await page.click('#graph', { position: { x: 300, y: await rowY(page, 0) } });
+    await page.waitForFunction(() => document.querySelector('#panel-commit h2')?.textContent === 'Body test');
+    assert.equal((await page.textContent('#panel-commit pre.message')).trim(), 'See https://example.com/issue/9. for details');
+    assert.equal(await page.getAttribute('#panel-commit pre.message a', 'href'), 'https://example.com/issue/9');
+    assert.equal(await page.locator('#panel-commit .copy-hash').count(), 1);
+    await page.close();
+    // Only a hidden pull request reaches it: the details say so and offer to show every ref.
+    page = await openPage(context, `${base}/r/local?commit=${pullOnly}`);
+    await page.waitForSelector('#panel-commit .outside');
+    assert.match(await page.textContent('#panel-commit .outside'), /Not on any branch shown/);
+    await screenshot(page, 'commit-outside-view');
+    await page.click('#panel-commit .outside button');
+    await page.waitForFunction((h) => [...document.querySelectorAll('#rows-a11y li')].some((li) => li.dataset.hash === h && li.getAttribute('aria-current') === 'true'), pullOnly, { timeout: 10000 });
+    assert.equal(new URL(page.url()).searchParams.get('show')?.split(',').includes('pull'), true);
+    await page.close();
+    page = await openPage(context, `${base}/r/local?commit=${dangling}`);
+    await page.waitForSelector('#panel-commit .outside');
+    assert.match(await page.textContent('#panel-commit .outside'), /Not reachable/);
+    // A commit that does not exist is an error, shown as one.
+    await page.goto(`${base}/r/local?commit=fffffff`);
+    await page.waitForSelector('#notice.error:not([hidden])');
+    assert.match(await page.textContent('#notice'), /No commit fffffff/);
+    await page.close();
+  });
+
+  await check('search runs as you type, from the newest hit; the View menu closes on Esc and outside clicks', async () => {
+    const page = await openPage(context, url);
+    // Select an old row first: a new search still starts at the newest hit.
+    await page.focus('#graph');
+    await page.keyboard.press('End');
+    await page.fill('#search', 'merge');
+    await page.waitForFunction(() => /of \d+/.test(document.getElementById('search-count').textContent), null, { timeout: 5000 });
+    const first = await page.evaluate(() => ({ selected: window.view.selected, hits: window.view.hits }));
+    assert.equal(first.selected, first.hits[0], 'the newest hit is selected');
+    assert.match(await page.textContent('#search-count'), /^1 of /);
+    // Terms that read objects wait for Enter.
+    await page.fill('#search', 'path:a.txt');
+    await page.waitForTimeout(600);
+    assert.match(await page.textContent('#search-count'), /^1 of /, 'path: waits for Enter');
+    await page.click('#view-menu summary');
+    assert.equal(await page.evaluate(() => document.getElementById('view-menu').open), true);
+    await page.keyboard.press('Escape');
+    assert.equal(await page.evaluate(() => document.getElementById('view-menu').open), false);
+    await page.click('#view-menu summary');
+    await page.mouse.click(400, 400);
+    assert.equal(await page.evaluate(() => document.getElementById('view-menu').open), false);
+    await page.close();
+  });
+
+  await check('an unknown repository stops reconnecting', async () => {
+    const page = await context.newPage();
+    await page.goto(`${base}/r/nope-nothing-here`);
+    await page.waitForFunction(() => document.getElementById('conn').textContent === 'not found', null, { timeout: 10000 });
+    await page.waitForTimeout(2500);
+    assert.equal(await page.textContent('#conn'), 'not found');
+    await page.close();
+  });
+
   await check('dark theme renders', async () => {
     const page = await context.newPage();
     await page.emulateMedia({ colorScheme: 'dark' });
