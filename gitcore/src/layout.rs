@@ -264,6 +264,11 @@ fn main_tip(graph: &CommitGraph, name: &Option<String>) -> Option<CommitIdx> {
     }
 }
 
+/// Whether a stash entry (`refs/stash` or one of its reflog entries) points at `c`.
+fn is_stash(graph: &CommitGraph, c: CommitIdx) -> bool {
+    graph.refs_at(c).iter().any(|r| r.kind == RefKind::Stash)
+}
+
 impl Layout {
     /// Lays out the whole graph.
     pub fn build(graph: &CommitGraph, options: LayoutOptions) -> Layout {
@@ -355,6 +360,18 @@ impl Layout {
         Ok(next)
     }
 
+    /// The parents of `c` the layout follows: the first only with first-parent history, and for
+    /// a stash entry (its index and untracked-files commits are part of the one stash row, as
+    /// Git Graph shows them; the diff still reads them).
+    fn followed<'g>(&self, graph: &'g CommitGraph, c: CommitIdx) -> &'g [CommitIdx] {
+        let parents = graph.parents(c);
+        if self.options.first_parent_only || is_stash(graph, c) {
+            &parents[..parents.len().min(1)]
+        } else {
+            parents
+        }
+    }
+
     /// Which of the commits `from..` are shown: reachable from a ref the filter includes, or
     /// from HEAD. Older commits keep their earlier visibility.
     fn visible_from(&self, graph: &CommitGraph, from: u32) -> Vec<bool> {
@@ -362,6 +379,7 @@ impl Layout {
         if self.options.filter.is_empty()
             && !self.options.first_parent_only
             && !self.options.hide_merges
+            && !graph.refs().iter().any(|r| r.kind == RefKind::Stash)
         {
             return vec![true; n];
         }
@@ -379,17 +397,16 @@ impl Layout {
             if std::mem::replace(&mut seen[k], true) {
                 continue;
             }
-            let parents = graph.parents(c);
-            let parents = if self.options.first_parent_only {
-                &parents[..parents.len().min(1)]
-            } else {
-                parents
-            };
-            stack.extend(parents.iter().copied().filter(|&p| p >= from));
+            stack.extend(
+                self.followed(graph, c)
+                    .iter()
+                    .copied()
+                    .filter(|&p| p >= from),
+            );
         }
         if self.options.hide_merges {
             for (k, shown) in seen.iter_mut().enumerate() {
-                *shown &= graph.parents(from + k as u32).len() < 2;
+                *shown &= self.followed(graph, from + k as u32).len() < 2;
             }
         }
         seen
@@ -399,7 +416,7 @@ impl Layout {
     /// chain.
     fn resolve(&self, graph: &CommitGraph, mut p: CommitIdx) -> CommitIdx {
         if self.options.hide_merges {
-            while let [first, _, ..] = graph.parents(p) {
+            while let [first, _, ..] = self.followed(graph, p) {
                 p = *first;
             }
         }
@@ -432,12 +449,7 @@ impl Layout {
         let h = self.commits.len() as u32;
         self.commits.push(c);
         self.height_of.push(h);
-        let all = graph.parents(c);
-        let shown = if self.options.first_parent_only {
-            &all[..all.len().min(1)]
-        } else {
-            all
-        };
+        let shown = self.followed(graph, c);
         let mut resolved: Vec<CommitIdx> = shown.iter().map(|&p| self.resolve(graph, p)).collect();
         if self.options.hide_merges {
             let mut seen = Vec::with_capacity(resolved.len());

@@ -440,6 +440,20 @@ try {
     await page.close();
   });
 
+  await check('a stash is one row: its index and untracked-files commits are not rows of their own', async () => {
+    const repo = fixture('stash');
+    const base = await serve(repo);
+    const stashes = git(repo, 'reflog', 'show', '--format=%H', 'refs/stash').split('\n');
+    for (const q of ['', '?noMerges=1']) {
+      const page = await openPage(context, `${base}/r/local${q}`);
+      const rows = await visibleRows(page);
+      assert.ok(rows.every((r) => !/^(index on|untracked files on)/.test(r.text.replace(/^\S+\s/, '')) && !/(index on|untracked files on) main/.test(r.text)), rows.map((r) => r.text).join(' | '));
+      for (const w of stashes) assert.ok(rows.some((r) => r.hash === w), `stash ${w.slice(0, 8)} has its row (${q})`);
+      if (!q) await screenshot(page, 'stash-one-row');
+      await page.close();
+    }
+  });
+
   await check('dark theme renders', async () => {
     const page = await context.newPage();
     await page.emulateMedia({ colorScheme: 'dark' });

@@ -54,16 +54,43 @@ fn every_fixture_has_a_consistent_layout_with_main_in_lane_zero() {
     for (name, path) in all_repos() {
         let graph = load(&path);
         let layout = Layout::build(&graph, LayoutOptions::default());
-        assert_eq!(layout.len(), graph.len(), "{name}");
+        // Every commit but a stash's index and untracked-files commits, which are part of the
+        // stash's one row: git's `--all` without the stash, plus each entry and its first
+        // parent's history.
+        let stash: Vec<String> = if path.join(".git/logs/refs/stash").exists() {
+            git_lines(&path, &["reflog", "show", "--format=%H", "refs/stash"])
+        } else {
+            Vec::new()
+        };
+        let mut args: Vec<String> = [
+            "--no-replace-objects",
+            "rev-list",
+            "--exclude=refs/stash",
+            "--all",
+        ]
+        .map(String::from)
+        .to_vec();
+        args.extend(stash.iter().map(|w| format!("{w}^1")));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let rows = git_lines(&path, &args).len() + stash.len();
+        assert_eq!(layout.len(), rows, "{name}");
         assert_no_overlap(&name, &layout);
+        let mut last = None;
         for row in 0..layout.len() {
             let c = layout.commit_at(row).expect("row");
             assert_eq!(layout.row_of(c), Some(row));
-            assert_eq!(
-                layout.row_of(c),
-                Some(graph.row_of(c)),
+            assert!(
+                last < Some(graph.row_of(c)),
                 "{name}: same order as the graph"
             );
+            last = Some(graph.row_of(c));
+        }
+        // A stash entry is one row with one edge, to the commit it was made on.
+        for w in &stash {
+            let c = graph.find(&oid(w)).expect("stash in the graph");
+            let row = layout.row_of(c).expect("stash row");
+            let r = &layout.window(row, 1).rows[0];
+            assert_eq!(r.edges.len(), 1, "{name}: stash {w}");
         }
         if let Some(head) = graph.head_commit()
             && matches!(graph.head(), Some(gitcore::refs::Head::Branch { .. }))
