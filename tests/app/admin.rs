@@ -193,7 +193,8 @@ async fn the_actor_tree_shows_sessions_with_their_remote_the_clone_queue_and_the
         assert_eq!(resp.status().as_u16(), 200);
         resp.json::<Value>().await.expect("json")
     };
-    // Until the clone is served, its commit-graph written and a sweep has run.
+    // Until the clone is served, its commit-graph written and a sweep has run since the session
+    // started (a session that loads fast can be served before any sweep has seen it).
     let mut t = Value::Null;
     for _ in 0..100 {
         t = tree(client.clone(), base.clone()).await;
@@ -202,7 +203,9 @@ async fn the_actor_tree_shows_sessions_with_their_remote_the_clone_queue_and_the
                 .any(|s| s["id"] == id.as_str() && s["loaded"] == true)
         });
         let idle = t["cloneQueue"]["jobs"] == json!([]) && t["cloneQueue"]["started"] == 2;
-        if served && idle && t["eviction"]["sweeps"].as_u64() >= Some(1) {
+        let swept = t["eviction"]["sweeps"].as_u64() >= Some(1)
+            && t["eviction"]["lastActive"].as_u64() >= Some(1);
+        if served && idle && swept {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
