@@ -205,9 +205,20 @@ function flash(text, onclick, { error = false } = {}) {
 }
 
 // ---- live updates ----
+// New commits while scrolled into history: a header chip (it covers no row) says what arrived
+// until it is clicked or the view reaches the top.
+const arrivals = $('arrivals');
+let arrived = 0;
+arrivals.addEventListener('click', () => { view.center(0); view.top = 0; view.dirty = true; });
+view.onDraw = () => {
+  if (!arrivals.hidden && view.top <= 0) { arrivals.hidden = true; arrived = 0; }
+};
+
 async function applyChange(delta) {
-  // Anchor on the commit at the top of the view, not on a pixel offset.
-  const anchor = view.anchor();
+  // A view at the top follows the top, as a chat follows its newest message; one scrolled into
+  // history stays anchored on the commit at its top, not on a pixel offset.
+  const atTop = view.top <= 0;
+  const anchor = atTop ? null : view.anchor();
   const selected = view.selectedHash;
   await loadSummary();
   store.reset(summary.rows);
@@ -218,6 +229,8 @@ async function applyChange(delta) {
   if (anchorRow != null) {
     view.top = anchorRow * view.rowH + anchor.offset;
     view.clampTop();
+  } else if (atTop) {
+    view.top = 0;
   }
   if (selectedRow != null) {
     view.selected = selectedRow;
@@ -232,8 +245,11 @@ async function applyChange(delta) {
     const n = delta.added.length;
     const moved = delta.refs.find((r) => r.name.startsWith('refs/heads/') && r.change !== 'deleted');
     let text = null;
-    if (n > 0) text = `${n} new commit${n > 1 ? 's' : ''}${moved ? ' on ' + moved.name.slice(11) : ''}`;
-    else if (delta.refs.length) {
+    if (n > 0 && !atTop) {
+      arrived += n;
+      arrivals.textContent = `\u2191 ${arrived} new commit${arrived > 1 ? 's' : ''}${moved ? ' on ' + moved.name.slice(11) : ''}`;
+      arrivals.hidden = false;
+    } else if (n === 0 && delta.refs.length) {
       const r = delta.refs[0];
       text = `${r.name.replace(/^refs\/(heads|tags|remotes)\//, '')} ${r.change}${delta.refs.length > 1 ? ` (+${delta.refs.length - 1} more)` : ''}`;
     }

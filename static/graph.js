@@ -36,6 +36,7 @@ export class GraphView {
     this.dirty = true;
     this.onSelect = () => {};
     this.onOpen = () => {};
+    this.onDraw = () => {};
     this.frameTimes = [];
     this.readColors();
     this.resize();
@@ -46,6 +47,7 @@ export class GraphView {
         this.dirty = false;
         const t0 = performance.now();
         this.draw();
+        this.onDraw();
         this.frameTimes.push(performance.now() - t0);
         if (this.frameTimes.length > 2000) this.frameTimes.splice(0, 1000);
       }

@@ -470,7 +470,7 @@ try {
     await page.close();
   });
 
-  await check('a new commit appears at the top within 3 s and the selected row stays put', async () => {
+  await check('a view at the top shows a new commit there within 3 s, keeping the selection', async () => {
     const page = await openPage(context, url);
     const target = 5;
     const y = await rowY(page, target);
@@ -483,10 +483,12 @@ try {
     const head = git(merges, 'rev-parse', 'HEAD');
     const t0 = Date.now();
     await page.waitForFunction((n) => window.view.store.total === n, before.total + 1, { timeout: 3000 });
-    await page.evaluate(() => { window.view.center(0); });
+    // No scrolling: the view follows the top, and says nothing it does not show.
     await page.waitForFunction((h) => document.querySelector('#rows-a11y li')?.dataset.hash === h, head, { timeout: 3000 - (Date.now() - t0) });
-    const after = await page.evaluate(() => ({ hash: window.view.selectedHash }));
+    const after = await page.evaluate(() => ({ hash: window.view.selectedHash, top: window.view.top }));
     assert.equal(after.hash, before.hash, 'selection kept');
+    assert.equal(after.top, 0);
+    assert.equal(await page.isVisible('#arrivals'), false);
     await screenshot(page, 'live-commit');
     await page.close();
   });
@@ -496,6 +498,8 @@ try {
     // A view shorter than the history, so there is room to keep the rows in place.
     await page.setViewportSize({ width: 1280, height: 360 });
     await page.waitForFunction(() => window.view.maxTop() > 0);
+    // Scrolled into history: the rows stay where they are and a header chip says what arrived.
+    await page.evaluate(() => { window.view.top = 2 * window.view.rowH; window.view.dirty = true; });
     const y = await rowY(page, 8);
     await page.click('#graph', { position: { x: 300, y } });
     const before = await page.evaluate(() => ({ hash: window.view.selectedHash, y: window.view.selected * window.view.rowH - window.view.top, total: window.view.store.total, applied: window.changesApplied || 0 }));
@@ -507,9 +511,11 @@ try {
     const after = await page.evaluate(() => ({ hash: window.view.selectedHash, y: window.view.selected * window.view.rowH - window.view.top }));
     assert.equal(after.hash, before.hash);
     assert.ok(Math.abs(after.y - before.y) < 1, `moved from ${before.y} to ${after.y}`);
-    assert.ok(await page.isVisible('#notice'), 'a notice says what arrived');
-    assert.match(await page.textContent('#notice'), /1 new commit on main/);
+    assert.ok(await page.isVisible('#arrivals'), 'the header says what arrived');
+    assert.match(await page.textContent('#arrivals'), /1 new commit on main/);
     await screenshot(page, 'anchored');
+    await page.click('#arrivals');
+    await page.waitForFunction(() => window.view.top === 0 && document.getElementById('arrivals').hidden);
     await page.close();
   });
 
