@@ -10,6 +10,7 @@ pub mod client;
 pub mod config;
 pub mod encoding;
 pub mod error;
+pub mod forge;
 pub mod guard;
 pub mod highlight;
 pub mod hosted;

@@ -37,7 +37,7 @@ window.view = view; // for tests and the console
 $('repo-name').textContent = repoId;
 
 // ---- selection, panel, URL ----
-const panel = new Panel({ jumpTo, showEverything });
+const panel = new Panel({ jumpTo, showEverything, forge: () => summary && summary.forge });
 const params = new URLSearchParams(location.search);
 
 view.fixSelection = () => {

@@ -13,15 +13,41 @@ function messageBody(message) {
   return blank < 0 ? '' : text.slice(blank).trim();
 }
 
-/** Text with http(s) URLs as links that open elsewhere, never `javascript:` or the like. */
-function linkified(text) {
+/** Where a `#123` (or `owner/repo#123`, GitLab's `!123`) points on `forge` ({kind, url} from
+ * the server, built from checked segments), or null. */
+function forgeLink(forge, ns, n, mergeRequest) {
+  if (!forge) return null;
+  const host = new URL(forge.url).origin;
+  const base = ns ? `${host}/${ns}` : forge.url;
+  switch (forge.kind) {
+    case 'github': return `${base}/issues/${n}`;
+    case 'gitlab': return `${base}/-/${mergeRequest ? 'merge_requests' : 'issues'}/${n}`;
+    case 'bitbucket': return mergeRequest ? null : `${base}/issues/${n}`;
+    default: return null;
+  }
+}
+
+/** Text with http(s) URLs as links that open elsewhere (never `javascript:` or the like), and
+ * issue and pull request references as links to the repository's forge when it has one. */
+function linkified(text, forge) {
   const out = [];
   let at = 0;
-  for (const m of text.matchAll(/\bhttps?:\/\/[^\s<>"')\]]+/g)) {
-    let url = m[0].replace(/[.,;:!?]+$/, '');
+  const re = /\bhttps?:\/\/[^\s<>"')\]]+|(?<![\w/#])((?:[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+)?)#(\d+)\b|(?<![\w!])!(\d+)\b/g;
+  for (const m of text.matchAll(re)) {
+    let shown = m[0];
+    let href;
+    if (m[0].startsWith('http')) {
+      shown = m[0].replace(/[.,;:!?]+$/, '');
+      href = shown;
+    } else if (m[3]) {
+      href = forge && forge.kind === 'gitlab' ? forgeLink(forge, null, m[3], true) : null;
+    } else {
+      href = forgeLink(forge, m[1] || null, m[2], false);
+    }
+    if (!href) continue;
     if (m.index > at) out.push(text.slice(at, m.index));
-    out.push(el('a', { href: url, target: '_blank', rel: 'noopener noreferrer' }, url));
-    at = m.index + url.length;
+    out.push(el('a', { href, target: '_blank', rel: 'noopener noreferrer' }, shown));
+    at = m.index + shown.length;
   }
   if (at < text.length) out.push(text.slice(at));
   return out;
@@ -29,9 +55,10 @@ function linkified(text) {
 const refName = (n) => n.replace(/^refs\/(heads|tags|remotes)\//, '');
 
 export class Panel {
-  constructor({ jumpTo, showEverything }) {
+  constructor({ jumpTo, showEverything, forge }) {
     this.jumpTo = jumpTo;
     this.showEverything = showEverything;
+    this.forge = forge || (() => null);
     this.root = document.getElementById('panel');
     this.commitBox = document.getElementById('panel-commit');
     this.filesBox = document.getElementById('panel-files');
@@ -122,9 +149,9 @@ export class Panel {
       : null;
     const body = messageBody(c.message);
     fill(this.commitBox,
-      el('h2', {}, linkified(c.summary || '(no message)')),
+      el('h2', {}, linkified(c.summary || '(no message)', this.forge())),
       outside,
-      body ? el('pre', { class: 'message' }, linkified(body)) : null,
+      body ? el('pre', { class: 'message' }, linkified(body, this.forge())) : null,
       meta,
       el('h3', {}, `${d.files.length} changed file${d.files.length === 1 ? '' : 's'}`, d.parent ? el('span', { class: 'muted' }, ` against ${short(d.parent)}`) : ''),
       d.files.length ? files : el('p', { class: 'muted' }, 'No changes against the first parent.'),

@@ -22,6 +22,7 @@
 
 pub mod blame;
 pub mod chunked;
+pub mod config;
 pub mod diff;
 pub mod discover;
 pub mod graph;

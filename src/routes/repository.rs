@@ -44,9 +44,26 @@ pub async fn repository(
         .send(ViewerCount)
         .await
         .unwrap_or(0);
-    let name = match &state.hosted {
-        Some(h) => super::hosted::display_name(&super::hosted::known(h, &id).await?.display_url),
-        None => local_name(&snap.repo),
+    let (name, forge) = match &state.hosted {
+        Some(h) => {
+            let url = super::hosted::known(h, &id).await?.display_url;
+            (
+                super::hosted::display_name(&url),
+                crate::forge::forge_of(&url),
+            )
+        }
+        None => {
+            let origin = gitcore::config::get(
+                &snap.repo.dirs().common_dir.join("config"),
+                "remote",
+                Some("origin"),
+                "url",
+            );
+            (
+                local_name(&snap.repo),
+                origin.as_deref().and_then(crate::forge::forge_of),
+            )
+        }
     };
     let g = &snap.graph;
     let refs: Vec<RefJson<'_>> = g
@@ -63,6 +80,9 @@ pub async fn repository(
     Ok(HttpResponse::Ok().json(serde_json::json!({
         "id": id.as_str(),
         "name": name,
+        // Where `#123` in messages links to: the `origin` remote's forge (local mode) or the
+        // repository's (hosted), when it is GitHub, GitLab or Bitbucket.
+        "forge": forge,
         "state": "ready",
         "version": snap.version,
         "head": gitvista_actors::events::HeadEvent::from_head(g.head()),

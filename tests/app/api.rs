@@ -1180,9 +1180,23 @@ async fn commits_are_found_by_unique_abbreviations_and_say_whether_they_are_in_t
     );
     let pull_only = pull_only.trim();
     git(&repo, &["update-ref", "refs/pull/1/head", pull_only]);
+    git(
+        &repo,
+        &[
+            "remote",
+            "add",
+            "origin",
+            "git@gitlab.com:group/sub/project.git",
+        ],
+    );
     let base = spawn_app(&repo).await;
     let (_, summary) = get(&format!("{base}/api/repos/local/repository")).await;
     assert_eq!(summary["name"], "repo", "the work tree's directory");
+    assert_eq!(
+        summary["forge"],
+        serde_json::json!({"kind": "gitlab", "url": "https://gitlab.com/group/sub/project"}),
+        "the origin remote's forge"
+    );
     let head = git(&repo, &["rev-parse", "HEAD"]);
     let head = head.trim();
     for len in [4, 7, 12, 39] {

@@ -371,7 +371,8 @@ try {
     const pullOnly = git(repo, 'commit-tree', tree, '-p', 'HEAD', '-m', 'only on a pull request');
     git(repo, 'update-ref', 'refs/pull/7/head', pullOnly);
     const dangling = git(repo, 'commit-tree', tree, '-p', 'HEAD', '-m', 'reachable from nothing');
-    git(repo, 'commit', '-q', '--allow-empty', '-m', 'Body test\n\nSee https://example.com/issue/9. for details');
+    git(repo, 'commit', '-q', '--allow-empty', '-m', 'Body test\n\nSee https://example.com/issue/9. for details\nFixes #12, not other/lib#3 or a#b');
+    git(repo, 'remote', 'add', 'origin', 'git@github.com:owner/repo.git');
     const base = await serve(repo);
     const older = git(repo, 'rev-parse', 'HEAD~2');
     let page = await openPage(context, `${base}/r/local?commit=${older.slice(0, 7)}`);
@@ -384,8 +385,13 @@ try {
     await page.waitForTimeout(100);
     await page.click('#graph', { position: { x: 300, y: await rowY(page, 0) } });
     await page.waitForFunction(() => document.querySelector('#panel-commit h2')?.textContent === 'Body test');
-    assert.equal((await page.textContent('#panel-commit pre.message')).trim(), 'See https://example.com/issue/9. for details');
-    assert.equal(await page.getAttribute('#panel-commit pre.message a', 'href'), 'https://example.com/issue/9');
+    assert.equal((await page.textContent('#panel-commit pre.message')).trim(), 'See https://example.com/issue/9. for details\nFixes #12, not other/lib#3 or a#b');
+    const links = await page.$$eval('#panel-commit pre.message a', (as) => as.map((a) => [a.textContent, a.href]));
+    assert.deepEqual(links, [
+      ['https://example.com/issue/9', 'https://example.com/issue/9'],
+      ['#12', 'https://github.com/owner/repo/issues/12'],
+      ['other/lib#3', 'https://github.com/other/lib/issues/3'],
+    ]);
     assert.equal(await page.locator('#panel-commit .copy-hash').count(), 1);
     await page.close();
     // Only a hidden pull request reaches it: the details say so and offer to show every ref.

@@ -3,6 +3,7 @@
 
 mod blame;
 mod common;
+mod config;
 mod corrupt;
 mod diff;
 mod discover;
