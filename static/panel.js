@@ -196,7 +196,9 @@ export class Panel {
 
   treeList(tree, prefix, view) {
     const ul = el('ul', { class: 'tree', role: 'tree' });
-    for (const e of tree.entries) {
+    // Folders first, each group in the tree's order.
+    const entries = [...tree.entries.filter((e) => e.type === 'tree'), ...tree.entries.filter((e) => e.type !== 'tree')];
+    for (const e of entries) {
       const path = prefix + e.name;
       const li = el('li', { role: 'treeitem' });
       if (e.type === 'tree') {
@@ -238,14 +240,27 @@ export class Panel {
       if (lines.length && lines[lines.length - 1] === '') lines.pop();
       const table = el('table', { class: 'blob' }, lines.map((l, i) => el('tr', {}, el('td', { class: 'ln' }, i + 1), el('td', {}, highlighted(l, b.spans && b.spans[i])))));
       fill(view, head, b.truncated ? el('p', { class: 'muted' }, 'Showing the first part of a large file.') : null, el('div', { class: 'diff-wrap' }, table));
+      // The file shows where the user is looking, not below an expanded tree.
+      view.scrollIntoView({ block: 'start' });
       blameBtn.addEventListener('click', async () => {
         blameBtn.disabled = true;
         try {
           const bl = await api(`/tree/blame/${commit}?path=${encodeURIComponent(path)}`);
-          const rows = bl.lines.map((l) => el('tr', {},
-            el('td', { class: 'who' }, this.commitLink(l.commit)),
-            el('td', { class: 'ln' }, l.line),
-            el('td', {}, highlighted(l.text, b.spans && b.spans[l.line - 1]))));
+          // Consecutive lines of one commit are one group: its hash, author, date and subject
+          // on the group's first line.
+          const rows = bl.lines.map((l, i) => {
+            const first = i === 0 || bl.lines[i - 1].commit !== l.commit;
+            const about = bl.commits && bl.commits[l.commit];
+            const who = first
+              ? el('td', { class: 'who' }, this.commitLink(l.commit),
+                about ? [' ', el('span', { class: 'who-author' }, about.author), ' ', el('span', { class: 'muted' }, relativeTime(about.time)),
+                  el('div', { class: 'who-summary', title: about.summary }, about.summary)] : null)
+              : el('td', { class: 'who' });
+            return el('tr', { class: first ? 'group-start' : null },
+              who,
+              el('td', { class: 'ln' }, l.line),
+              el('td', {}, highlighted(l.text, b.spans && b.spans[l.line - 1])));
+          });
           fill(view, head, bl.partial ? el('p', { class: 'muted' }, 'Blame stopped at its limit; older lines are attributed to the oldest commit reached.') : null, el('div', { class: 'diff-wrap' }, el('table', { class: 'blob' }, rows)));
         } catch (e) {
           view.append(el('p', { class: 'error' }, e instanceof ApiError ? e.message : String(e)));

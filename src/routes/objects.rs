@@ -726,8 +726,9 @@ pub async fn blame(
     let oid = parse_hash(&hash)?;
     let file = parse_path(&query.path)?;
     let snap = snapshot(&state, &id).await?;
-    let tag = format!("blame-{oid}-{}", path_tag(&file));
-    let key = format!("blame:{oid}:{file}");
+    // "m": renames followed by similarity, with the commits' authors and subjects.
+    let tag = format!("blame.m-{oid}-{}", path_tag(&file));
+    let key = format!("blame.m:{oid}:{file}");
     serve(
         &req,
         snap,
@@ -757,6 +758,29 @@ pub async fn blame(
                 other => ApiError::Unavailable(other.to_string()),
             })?;
             let texts: Vec<&[u8]> = b.content.split_inclusive(|&c| c == b'\n').collect();
+            // Author, author time and subject of each commit named, for the page's groups of
+            // lines (as GitHub's blame shows them).
+            let mut commits = serde_json::Map::new();
+            let mut reader = snap.repo.odb().reader();
+            let mut buf = Vec::new();
+            for l in &b.lines {
+                let hex = l.commit.to_hex();
+                if commits.contains_key(&hex) {
+                    continue;
+                }
+                let about = reader
+                    .read_kind(&l.commit, ObjectKind::Commit, &mut buf)
+                    .ok()
+                    .and_then(|()| CommitRef::parse(&buf).ok())
+                    .map(|c| {
+                        json!({
+                            "author": decode_text(c.author.name, c.encoding),
+                            "time": c.author.time,
+                            "summary": c.summary(),
+                        })
+                    });
+                commits.insert(hex, about.unwrap_or(Value::Null));
+            }
             let lines: Vec<Value> = b
                 .lines
                 .iter()
@@ -779,6 +803,7 @@ pub async fn blame(
                 "binary": b.binary,
                 "tooLarge": b.too_large,
                 "lines": lines,
+                "commits": commits,
             }))
         },
     )

@@ -388,6 +388,14 @@ async fn file_diff_and_blame_routes_match_git() {
     ))
     .await;
     assert_eq!(status, 200, "{b}");
+    // Each commit named comes with its author, time and subject, as git log has them.
+    for (hash, about) in b["commits"].as_object().expect("commits") {
+        let theirs = git(&repo, &["log", "-1", "--format=%an%x00%at%x00%s", hash]);
+        let theirs: Vec<&str> = theirs.trim_end().split('\0').collect();
+        assert_eq!(about["author"], theirs[0], "{hash}");
+        assert_eq!(about["time"].to_string(), theirs[1], "{hash}");
+        assert_eq!(about["summary"], theirs[2], "{hash}");
+    }
     let ours: Vec<(String, u64)> = b["lines"]
         .as_array()
         .expect("lines")

@@ -194,7 +194,9 @@ try {
     await page.click('#tab-files');
     await page.waitForSelector('#panel-files .tree button');
     const names = await page.$$eval('#panel-files .tree > li > button', (b) => b.map((x) => x.textContent.trim()));
-    assert.deepEqual(names, git(merges, 'ls-tree', '--name-only', head.hash).split('\n'));
+    // Folders first, then files, each in git's order.
+    const entries = git(merges, 'ls-tree', head.hash).split('\n').map((l) => ({ tree: l.split(' ')[1] === 'tree', name: l.split('\t')[1] }));
+    assert.deepEqual(names, [...entries.filter((e) => e.tree), ...entries.filter((e) => !e.tree)].map((e) => (e.tree ? `▸ ${e.name}/` : e.name)));
     // Down to a.txt with the keyboard, open it.
     const target = names.indexOf('a.txt');
     for (let i = 0; i < target; i++) await page.keyboard.press('ArrowDown');
@@ -205,10 +207,13 @@ try {
     assert.deepEqual(content, git(merges, 'show', `${head.hash}:a.txt`).split('\n'));
     await page.click('#panel-files .diff-actions button');
     await page.waitForSelector('#panel-files table.blob td.who');
+    // One link per group of consecutive lines from one commit, with its subject.
     const who = await page.$$eval('#panel-files table.blob td.who button', (b) => b.map((x) => x.title));
     const blame = git(merges, 'blame', '--first-parent', '--porcelain', head.hash, '--', 'a.txt').split('\n')
       .filter((l) => /^[0-9a-f]{40} \d+ \d+/.test(l)).map((l) => l.slice(0, 40));
-    assert.deepEqual(who, blame);
+    assert.deepEqual(who, blame.filter((h, i) => i === 0 || blame[i - 1] !== h));
+    const subjects = await page.$$eval('#panel-files table.blob .who-summary', (d) => d.map((x) => x.textContent));
+    assert.deepEqual(subjects, who.map((h) => git(merges, 'log', '-1', '--format=%s', h)));
     await screenshot(page, 'browse-and-blame');
     await page.click('#panel-files table.blob td.who button');
     await page.waitForFunction((h) => window.view.selectedHash === h, blame[0]);
