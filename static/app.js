@@ -92,15 +92,25 @@ function writeViewControls(p) {
 async function changeView() {
   viewParams.params = readViewControls();
   writeViewControls(viewParams.params);
-  syncUrl();
+  syncUrl({ push: true });
   await applyChange(null);
 }
 for (const input of document.querySelectorAll('#view-menu input[type="checkbox"]')) input.addEventListener('change', () => queueView());
 $('opt-glob').addEventListener('change', () => queueView());
 function queueView() { changeChain = changeChain.then(changeView).catch((e) => console.warn(e)); }
 
-function syncUrl() {
+/** Searches running (their selection moves replace the history entry they pushed). */
+let searching = 0;
+/** Back or Forward is being applied: the URL already says what is being restored. */
+let restoring = false;
+
+/** Writes the view, the selected commit and the search into the URL. Opening another commit's
+ * details, submitting a search or changing the view adds a history entry (Back returns to the
+ * previous one); moving the selection with the details closed, or typing, replaces it. */
+function syncUrl({ push = false } = {}) {
+  if (restoring) return;
   const p = new URLSearchParams(location.search);
+  const before = new URLSearchParams(location.search);
   for (const k of VIEW_KEYS) {
     if (viewParams.params.get(k)) p.set(k, viewParams.params.get(k)); else p.delete(k);
   }
@@ -108,7 +118,41 @@ function syncUrl() {
   const q = $('search').value.trim();
   if (q) p.set('q', q); else p.delete('q');
   const url = `${location.pathname}${p.toString() ? '?' + p : ''}`;
-  if (url !== location.pathname + location.search) history.replaceState(null, '', url);
+  if (url === location.pathname + location.search) return;
+  const otherCommit = panel.isOpen && p.get('commit') !== before.get('commit') && before.get('commit') != null;
+  if (push || (otherCommit && !searching)) history.pushState(null, '', url);
+  else history.replaceState(null, '', url);
+}
+
+// Back and Forward: the URL says what to show.
+window.addEventListener('popstate', () => {
+  changeChain = changeChain.then(async () => {
+    restoring = true;
+    try {
+      await restoreFromUrl();
+    } finally {
+      restoring = false;
+    }
+  }).catch((e) => console.warn(e));
+});
+
+async function restoreFromUrl() {
+  const p = new URLSearchParams(location.search);
+  const vp = new URLSearchParams();
+  for (const k of VIEW_KEYS) if (p.get(k)) vp.set(k, p.get(k));
+  if (vp.toString() !== viewParams.params.toString()) {
+    writeViewControls(vp);
+    viewParams.params = vp;
+    await applyChange(null);
+  }
+  const q = p.get('q') || '';
+  if (q !== lastQuery) {
+    $('search').value = q;
+    await runSearch(q, { keep: true });
+  }
+  const c = p.get('commit');
+  if (c && c !== panel.hash) await jumpTo(c);
+  else if (!c && panel.isOpen) panel.close();
 }
 
 /** Centres and selects a commit by hash (fetching its row from the server). */
@@ -305,13 +349,24 @@ const live = new Live({
 // ---- search ----
 let lastQuery = '';
 let hitIndex = -1;
-async function runSearch(q, { keep = false } = {}) {
+async function runSearch(q, { keep = false, push = false } = {}) {
+  // A submitted search is one history entry, whatever it selects on the way.
+  if (push) history.pushState(null, '', location.href);
+  searching += 1;
+  try {
+    await searchNow(q, keep);
+  } finally {
+    searching -= 1;
+  }
+  syncUrl();
+}
+
+async function searchNow(q, keep) {
   lastQuery = q;
   const count = $('search-count');
   if (!q) {
     view.setHits([]);
     count.textContent = '';
-    syncUrl();
     return;
   }
   count.textContent = '…';
@@ -329,7 +384,6 @@ async function runSearch(q, { keep = false } = {}) {
     count.textContent = '';
     flash(e.message, null, { error: true });
   }
-  syncUrl();
 }
 
 function stepHit(dir, { fromTop = false } = {}) {
@@ -354,7 +408,7 @@ function stepHit(dir, { fromTop = false } = {}) {
 
 $('search-form').addEventListener('submit', (e) => {
   e.preventDefault();
-  runSearch($('search').value.trim());
+  runSearch($('search').value.trim(), { push: true });
   $('graph').focus();
 });
 // Terms answered from memory search as you type; message:, path: and fullpath: read objects and

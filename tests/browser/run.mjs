@@ -451,6 +451,33 @@ try {
     await page.close();
   });
 
+  await check('Back and Forward walk through opened commits, searches and views', async () => {
+    const page = await openPage(context, url);
+    const start = page.url();
+    const open = async (row) => {
+      await page.click('#graph', { position: { x: 300, y: await rowY(page, row) } });
+      await page.waitForFunction((r) => window.view.selected === r && !document.getElementById('panel').hidden, row);
+    };
+    await open(3);
+    const a = await page.evaluate(() => window.view.selectedHash);
+    await open(6);
+    const b = await page.evaluate(() => window.view.selectedHash);
+    assert.notEqual(a, b);
+    await page.fill('#search', 'octopus');
+    await page.press('#search', 'Enter');
+    await page.waitForFunction(() => new URL(location.href).searchParams.get('q') === 'octopus');
+    await page.goBack();
+    await page.waitForFunction(() => !new URL(location.href).searchParams.get('q'));
+    await page.waitForFunction((h) => new URL(location.href).searchParams.get('commit') === h && document.getElementById('search').value === '', b);
+    await page.goBack();
+    await page.waitForFunction((h) => new URL(location.href).searchParams.get('commit') === h, a);
+    await page.waitForFunction((h) => window.view.selectedHash === h && document.querySelector('#panel-commit h2') && !document.getElementById('panel').hidden, a);
+    await page.goForward();
+    await page.waitForFunction((h) => window.view.selectedHash === h, b);
+    assert.ok(page.url().startsWith(start.split('?')[0]), 'still on the page');
+    await page.close();
+  });
+
   await check('a stash is one row: its index and untracked-files commits are not rows of their own', async () => {
     const repo = fixture('stash');
     const base = await serve(repo);
