@@ -7,7 +7,7 @@ import { relativeTime } from './api.js';
 import { CHUNK } from './rows.js';
 
 const ZOOMS = [
-  { rowH: 14, lane: 9, font: 0 },   // overview: no text
+  { rowH: 14, lane: 9, font: 10 },  // overview: still a readable line per row
   { rowH: 22, lane: 13, font: 12 },
   { rowH: 28, lane: 16, font: 13 },
 ];
@@ -37,6 +37,8 @@ export class GraphView {
     this.onSelect = () => {};
     this.onOpen = () => {};
     this.onDraw = () => {};
+    /** Rows on screen whose subject was cut short, with the whole subject. */
+    this.truncated = new Map();
     this.frameTimes = [];
     this.readColors();
     this.resize();
@@ -125,10 +127,15 @@ export class GraphView {
   setZoom(z) {
     z = Math.max(0, Math.min(ZOOMS.length - 1, z));
     if (z === this.zoom) return;
+    // The selected row keeps its place on screen when it is on screen; else the middle does.
+    const sel = this.selected;
+    const selY = sel == null ? null : sel * this.rowH - this.top;
+    const onScreen = selY != null && selY >= 0 && selY + this.rowH <= this.viewH;
     const mid = (this.top + this.viewH / 2) / this.rowH;
     this.zoom = z;
-    this.top = mid * this.rowH - this.viewH / 2;
+    this.top = onScreen ? sel * this.rowH - selY : mid * this.rowH - this.viewH / 2;
     this.clampTop();
+    if (sel != null) this.reveal(sel);
     this.dirty = true;
   }
 
@@ -167,6 +174,11 @@ export class GraphView {
       this.velocity = 0;
     });
     c.addEventListener('pointermove', (e) => {
+      // A subject cut short shows whole as a tooltip.
+      if (!drag) {
+        const r = Math.floor((e.offsetY + this.top) / this.rowH);
+        c.title = this.truncated.get(r) || '';
+      }
       if (!drag || e.pointerId !== drag.id) return;
       const dy = drag.y - e.clientY;
       const now = performance.now();
@@ -358,6 +370,7 @@ export class GraphView {
     }
 
     // Text columns.
+    this.truncated.clear();
     const fontSize = ZOOMS[this.zoom].font;
     if (fontSize) {
       const hashW = 70;
@@ -380,7 +393,7 @@ export class GraphView {
         }
         ctx.font = `${fontSize}px ${t.font}`;
         ctx.fillStyle = t.fg;
-        this.text(row.summary, x, yy, textEnd - x);
+        if (this.text(row.summary, x, yy, textEnd - x)) this.truncated.set(row.row, row.summary);
         ctx.fillStyle = t.muted;
         if (authorW) this.text(row.author, textEnd + 8, yy, authorW - 8);
         if (dateW) this.text(relativeTime(row.time), textEnd + 8 + authorW, yy, dateW - 8);
@@ -399,12 +412,14 @@ export class GraphView {
     this.describe(visible);
   }
 
+  /** Draws `s` cut to `maxW` with an ellipsis; true when it was cut. */
   text(s, x, y, maxW) {
-    if (maxW <= 8 || !s) return;
+    if (!s) return false;
+    if (maxW <= 8) return true;
     const ctx = this.ctx;
     if (ctx.measureText(s).width <= maxW) {
       ctx.fillText(s, x, y);
-      return;
+      return false;
     }
     let lo = 0;
     let hi = s.length;
@@ -414,6 +429,7 @@ export class GraphView {
       else hi = mid - 1;
     }
     ctx.fillText(s.slice(0, lo) + '…', x, y);
+    return true;
   }
 
   badge(ref, x, y, limit, fontSize) {

@@ -110,7 +110,7 @@ export class Panel {
   }
 
   renderCommit(c, d) {
-    const person = (p) => [`${p.name} <${p.email}>`, el('span', { class: 'muted' }, ` ${fullDate(p.time)} (${relativeTime(p.time)})`)];
+    const person = (p) => [`${p.name} <${p.email}> `, el('span', { class: 'muted date' }, `${fullDate(p.time)} (${relativeTime(p.time)})`)];
     const copy = el('button', { type: 'button', class: 'copy-hash', title: 'Copy the full hash' }, 'copy');
     copy.addEventListener('click', () => {
       const done = () => { copy.textContent = 'copied'; setTimeout(() => { copy.textContent = 'copy'; }, 1500); };

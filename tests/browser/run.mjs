@@ -478,6 +478,51 @@ try {
     await page.close();
   });
 
+  await check('zooming keeps the selection in view, the overview zoom keeps text, cut subjects have tooltips', async () => {
+    const repo = fixture('linear', 'linear-zoom');
+    git(repo, 'commit', '-q', '--allow-empty', '-m', `A very long subject ${'that goes on and on '.repeat(20)}until the end`);
+    const base = await serve(repo);
+    const page = await openPage(context, `${base}/r/local`);
+    await page.setViewportSize({ width: 900, height: 300 });
+    await page.waitForFunction(() => window.view.maxTop() > 0);
+    await page.focus('#graph');
+    for (let i = 0; i < 20; i++) await page.keyboard.press('j');
+    const inView = () => page.evaluate(() => {
+      const v = window.view;
+      const y = v.selected * v.rowH - v.top;
+      return y >= 0 && y + v.rowH <= v.viewH;
+    });
+    for (const key of ['+', '-', '-', '-', '+']) {
+      await page.keyboard.press(key);
+      assert.ok(await inView(), `the selected row stays in view after ${key}`);
+    }
+    await page.keyboard.press('-');
+    await page.keyboard.press('-');
+    assert.equal(await page.evaluate(() => window.view.zoom), 0);
+    // The overview still writes each row's subject: ink in the text column of row 0.
+    await page.evaluate(() => { window.view.top = 0; window.view.dirty = true; });
+    await page.waitForTimeout(100);
+    const ink = await page.evaluate(() => {
+      const v = window.view;
+      const c = document.getElementById('graph');
+      const ratio = c.width / c.clientWidth;
+      const x0 = Math.round((16 + v.lanesShown * v.laneW + 4) * ratio);
+      const data = c.getContext('2d').getImageData(x0, 0, Math.round(200 * ratio), Math.round(v.rowH * ratio)).data;
+      const bg = [data[0], data[1], data[2]];
+      let n = 0;
+      for (let i = 0; i < data.length; i += 4) if (Math.abs(data[i] - bg[0]) + Math.abs(data[i + 1] - bg[1]) + Math.abs(data[i + 2] - bg[2]) > 120) n++;
+      return n;
+    });
+    assert.ok(ink > 20, `text drawn at the overview zoom (${ink} dark pixels)`);
+    await screenshot(page, 'overview-zoom');
+    // The long subject is cut; hovering it shows it whole.
+    const box = await page.locator('#graph').boundingBox();
+    await page.mouse.move(box.x + 400, box.y + 7);
+    const title = await page.getAttribute('#graph', 'title');
+    assert.match(title || '', /^A very long subject .*until the end$/);
+    await page.close();
+  });
+
   await check('a stash is one row: its index and untracked-files commits are not rows of their own', async () => {
     const repo = fixture('stash');
     const base = await serve(repo);
