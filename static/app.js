@@ -37,7 +37,7 @@ window.view = view; // for tests and the console
 $('repo-name').textContent = repoId;
 
 // ---- selection, panel, URL ----
-const panel = new Panel({ jumpTo, showEverything, forge: () => summary && summary.forge });
+const panel = new Panel({ jumpTo, showEverything, forge: () => summary && summary.forge, marks: () => view.marks.text });
 const params = new URLSearchParams(location.search);
 
 view.fixSelection = () => {
@@ -361,8 +361,23 @@ async function runSearch(q, { keep = false, push = false } = {}) {
   syncUrl();
 }
 
+/** What a query's terms match in a row's text, lowercased, for highlighting: free text in the
+ * subject and author, `author:` in the author (negated terms and other qualifiers mark nothing). */
+function searchMarks(q) {
+  const marks = { text: [], author: [] };
+  for (const m of q.matchAll(/(-?)(?:(\w+):)?(?:"([^"]*)"|(\S+))/g)) {
+    const [, neg, qual, quoted, word] = m;
+    const value = (quoted ?? word ?? '').toLowerCase();
+    if (neg || !value) continue;
+    if (!qual) marks.text.push(value);
+    else if (qual === 'author') marks.author.push(value);
+  }
+  return marks;
+}
+
 async function searchNow(q, keep) {
   lastQuery = q;
+  view.marks = searchMarks(q);
   const count = $('search-count');
   if (!q) {
     view.setHits([]);

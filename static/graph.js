@@ -31,6 +31,8 @@ export class GraphView {
     this.selectedHash = null;
     this.hits = [];
     this.hitSet = new Set();
+    /** What the search matched, lowercased, marked in hit rows: { text: [...], author: [...] }. */
+    this.marks = { text: [], author: [] };
     this.refs = []; // {row, kind} for the minimap
     this.head = null; // HEAD's commit hash
     this.dirty = true;
@@ -68,6 +70,7 @@ export class GraphView {
     this.theme = {
       bg: css('--bg'), bgAlt: css('--bg-alt'), fg: css('--fg'), muted: css('--muted'),
       border: css('--border'), select: css('--select'), hit: css('--hit'), accent: css('--accent'),
+      mark: css('--mark') || 'rgba(255, 200, 0, 0.45)',
       branch: css('--badge-branch'), remote: css('--badge-remote'), tag: css('--badge-tag'),
       stash: css('--badge-stash'), headc: css('--badge-head'), font: css('--font'), mono: css('--mono'),
     };
@@ -392,8 +395,11 @@ export class GraphView {
           x = this.badge({ name: `+${row.moreParents.toLocaleString('en-US')} more parents`, kind: 'other' }, x, yy, textEnd, fontSize);
         }
         ctx.font = `${fontSize}px ${t.font}`;
+        const hit = this.hitSet.has(row.row);
+        if (hit) this.mark(row.summary, x, yy, textEnd - x, this.marks.text, fontSize);
         ctx.fillStyle = t.fg;
         if (this.text(row.summary, x, yy, textEnd - x)) this.truncated.set(row.row, row.summary);
+        if (hit && authorW) this.mark(row.author, textEnd + 8, yy, authorW - 8, [...this.marks.text, ...this.marks.author], fontSize);
         ctx.fillStyle = t.muted;
         if (authorW) this.text(row.author, textEnd + 8, yy, authorW - 8);
         if (dateW) this.text(relativeTime(row.time), textEnd + 8 + authorW, yy, dateW - 8);
@@ -410,6 +416,24 @@ export class GraphView {
     }
     this.drawMinimap(first, last);
     this.describe(visible);
+  }
+
+  /** Paints a highlight behind each occurrence of `terms` (lowercased) in the part of `s` that
+   * fits in `maxW` (the text is drawn over it). */
+  mark(s, x, y, maxW, terms, fontSize) {
+    if (!s || !terms.length || maxW <= 8) return;
+    const ctx = this.ctx;
+    const lower = s.toLowerCase();
+    ctx.fillStyle = this.theme.mark;
+    for (const term of terms) {
+      if (!term) continue;
+      for (let i = lower.indexOf(term); i >= 0; i = lower.indexOf(term, i + term.length)) {
+        const x0 = ctx.measureText(s.slice(0, i)).width;
+        if (x0 >= maxW) break;
+        const w = Math.min(ctx.measureText(s.slice(i, i + term.length)).width, maxW - x0);
+        ctx.fillRect(x + x0, y - fontSize / 2 - 1, w, fontSize + 2);
+      }
+    }
   }
 
   /** Draws `s` cut to `maxW` with an ellipsis; true when it was cut. */

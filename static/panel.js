@@ -29,8 +29,9 @@ function forgeLink(forge, ns, n, mergeRequest) {
 
 /** Text with http(s) URLs as links that open elsewhere (never `javascript:` or the like), and
  * issue and pull request references as links to the repository's forge when it has one. */
-function linkified(text, forge) {
+function linkified(text, forge, marks = []) {
   const out = [];
+  const plain = (s) => marked(s, marks);
   let at = 0;
   const re = /\bhttps?:\/\/[^\s<>"')\]]+|(?<![\w/#])((?:[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+)?)#(\d+)\b|(?<![\w!])!(\d+)\b/g;
   for (const m of text.matchAll(re)) {
@@ -45,9 +46,31 @@ function linkified(text, forge) {
       href = forgeLink(forge, m[1] || null, m[2], false);
     }
     if (!href) continue;
-    if (m.index > at) out.push(text.slice(at, m.index));
+    if (m.index > at) out.push(plain(text.slice(at, m.index)));
     out.push(el('a', { href, target: '_blank', rel: 'noopener noreferrer' }, shown));
     at = m.index + shown.length;
+  }
+  if (at < text.length) out.push(plain(text.slice(at)));
+  return out;
+}
+
+/** Text with each occurrence of `marks` (lowercased search terms) in a <mark>. */
+function marked(text, marks) {
+  const lower = text.toLowerCase();
+  const spans = [];
+  for (const term of marks) {
+    if (!term) continue;
+    for (let i = lower.indexOf(term); i >= 0; i = lower.indexOf(term, i + term.length)) spans.push([i, i + term.length]);
+  }
+  if (!spans.length) return [text];
+  spans.sort((a, b) => a[0] - b[0]);
+  const out = [];
+  let at = 0;
+  for (const [a, b] of spans) {
+    if (a < at) continue;
+    if (a > at) out.push(text.slice(at, a));
+    out.push(el('mark', {}, text.slice(a, b)));
+    at = b;
   }
   if (at < text.length) out.push(text.slice(at));
   return out;
@@ -55,10 +78,11 @@ function linkified(text, forge) {
 const refName = (n) => n.replace(/^refs\/(heads|tags|remotes)\//, '');
 
 export class Panel {
-  constructor({ jumpTo, showEverything, forge }) {
+  constructor({ jumpTo, showEverything, forge, marks }) {
     this.jumpTo = jumpTo;
     this.showEverything = showEverything;
     this.forge = forge || (() => null);
+    this.marks = marks || (() => []);
     this.root = document.getElementById('panel');
     this.commitBox = document.getElementById('panel-commit');
     this.filesBox = document.getElementById('panel-files');
@@ -149,9 +173,9 @@ export class Panel {
       : null;
     const body = messageBody(c.message);
     fill(this.commitBox,
-      el('h2', {}, linkified(c.summary || '(no message)', this.forge())),
+      el('h2', {}, linkified(c.summary || '(no message)', this.forge(), this.marks())),
       outside,
-      body ? el('pre', { class: 'message' }, linkified(body, this.forge())) : null,
+      body ? el('pre', { class: 'message' }, linkified(body, this.forge(), this.marks())) : null,
       meta,
       el('h3', {}, `${d.files.length} changed file${d.files.length === 1 ? '' : 's'}`, d.parent ? el('span', { class: 'muted' }, ` against ${short(d.parent)}`) : ''),
       d.files.length ? files : el('p', { class: 'muted' }, 'No changes against the first parent.'),

@@ -428,6 +428,25 @@ try {
     const first = await page.evaluate(() => ({ selected: window.view.selected, hits: window.view.hits }));
     assert.equal(first.selected, first.hits[0], 'the newest hit is selected');
     assert.match(await page.textContent('#search-count'), /^1 of /);
+    // The matched text is marked in the hit's row and in its details.
+    await page.waitForTimeout(100);
+    const marked = await page.evaluate(() => {
+      const v = window.view;
+      const c = document.getElementById('graph');
+      const ratio = c.width / c.clientWidth;
+      const x0 = Math.round((16 + v.lanesShown * v.laneW) * ratio);
+      const y0 = Math.round((v.selected * v.rowH - v.top) * ratio);
+      const data = c.getContext('2d').getImageData(x0, y0, Math.round(400 * ratio), Math.round(v.rowH * ratio)).data;
+      let n = 0;
+      for (let i = 0; i < data.length; i += 4) if (data[i] > 200 && data[i + 1] > 150 && data[i + 2] < 150) n++;
+      return n;
+    });
+    assert.ok(marked > 30, `the match is marked in the row (${marked} marked pixels)`);
+    await page.focus('#graph');
+    await page.keyboard.press('Enter');
+    await page.waitForSelector('#panel-commit h2 mark');
+    assert.equal((await page.textContent('#panel-commit h2 mark')).toLowerCase(), 'merge');
+    await screenshot(page, 'search-marks');
     // Terms that read objects wait for Enter.
     await page.fill('#search', 'path:a.txt');
     await page.waitForTimeout(600);
