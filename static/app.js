@@ -54,6 +54,47 @@ view.onSelect = (r, row) => {
 view.onOpen = (r, row) => { if (row) panel.open(row.hash); };
 panel.onClose = () => $('graph').focus();
 
+// ---- a row's menu (right click) ----
+const rowMenu = el('div', { id: 'row-menu', class: 'row-menu', role: 'menu', hidden: true });
+document.body.append(rowMenu);
+function closeRowMenu() { rowMenu.hidden = true; }
+/** Where a commit is shown on the repository's forge, if it has one. */
+function forgeCommitUrl(hash) {
+  const f = summary && summary.forge;
+  if (!f) return null;
+  return { github: `${f.url}/commit/${hash}`, gitlab: `${f.url}/-/commit/${hash}`, bitbucket: `${f.url}/commits/${hash}` }[f.kind] || null;
+}
+async function copy(text, what) {
+  try {
+    await navigator.clipboard.writeText(text);
+    flash(`Copied the ${what}`);
+  } catch {
+    flash(`Could not copy the ${what}: ${text}`, null, { error: true });
+  }
+}
+view.onContextMenu = (r, row, x, y) => {
+  const permalink = () => {
+    const p = new URLSearchParams(viewParams.params);
+    p.set('commit', row.hash);
+    return `${location.origin}${location.pathname}?${p}`;
+  };
+  const item = (label, action) => el('button', { type: 'button', role: 'menuitem', onclick: () => { closeRowMenu(); action(); } }, label);
+  const forgeUrl = forgeCommitUrl(row.hash);
+  rowMenu.replaceChildren(
+    item('Show details', () => { view.select(r, { open: true, scroll: false }); }),
+    item('Copy hash', () => copy(row.hash, 'hash')),
+    item('Copy permalink', () => copy(permalink(), 'permalink')),
+    forgeUrl ? el('a', { role: 'menuitem', href: forgeUrl, target: '_blank', rel: 'noopener noreferrer', onclick: closeRowMenu }, `Open on ${summary.forge.kind === 'github' ? 'GitHub' : summary.forge.kind === 'gitlab' ? 'GitLab' : 'Bitbucket'}`) : null,
+  );
+  rowMenu.hidden = false;
+  const w = rowMenu.offsetWidth;
+  const h = rowMenu.offsetHeight;
+  rowMenu.style.left = `${Math.min(x, innerWidth - w - 4)}px`;
+  rowMenu.style.top = `${Math.min(y, innerHeight - h - 4)}px`;
+  rowMenu.querySelector('[role="menuitem"]').focus();
+};
+document.addEventListener('pointerdown', (e) => { if (!rowMenu.hidden && !rowMenu.contains(e.target)) closeRowMenu(); });
+
 // ---- view filters, kept in the URL ----
 const VIEW_KEYS = ['hide', 'show', 'hideGlob', 'firstParent', 'noMerges'];
 // A switch marked data-default="on" is on in the default view (pull requests, notes and remote
@@ -451,7 +492,8 @@ $('help-close').addEventListener('click', () => { help.hidden = true; });
 document.addEventListener('keydown', (e) => {
   const typing = e.target instanceof HTMLInputElement || e.target instanceof HTMLTextAreaElement;
   if (e.key === 'Escape') {
-    if ($('view-menu').open) { $('view-menu').open = false; $('view-menu').querySelector('summary').focus(); }
+    if (!rowMenu.hidden) { closeRowMenu(); $('graph').focus(); }
+    else if ($('view-menu').open) { $('view-menu').open = false; $('view-menu').querySelector('summary').focus(); }
     else if (!help.hidden) help.hidden = true;
     else if (typing) e.target.blur();
     else if (panel.isOpen) panel.close();

@@ -39,6 +39,7 @@ export class GraphView {
     this.onSelect = () => {};
     this.onOpen = () => {};
     this.onDraw = () => {};
+    this.onContextMenu = () => {};
     /** Rows on screen whose subject was cut short, with the whole subject. */
     this.truncated = new Map();
     this.frameTimes = [];
@@ -197,6 +198,8 @@ export class GraphView {
     });
     c.addEventListener('pointerup', (e) => {
       if (!drag) return;
+      // The secondary button opens the row's menu (contextmenu), not its details.
+      if (e.button === 2) { drag = null; return; }
       if (drag.moved) {
         this.velocity = drag.v * 16; // px per frame
       } else {
@@ -207,6 +210,15 @@ export class GraphView {
       drag = null;
     });
     c.addEventListener('pointercancel', () => { drag = null; });
+    c.addEventListener('contextmenu', (e) => {
+      const rect = c.getBoundingClientRect();
+      const r = Math.floor((e.clientY - rect.top + this.top) / this.rowH);
+      const row = this.store.row(r);
+      if (r >= this.store.total || !row) return;
+      e.preventDefault();
+      this.select(r, { scroll: false });
+      this.onContextMenu(r, row, e.clientX, e.clientY);
+    });
     const jump = (e) => {
       const rect = this.minimap.getBoundingClientRect();
       const f = Math.min(1, Math.max(0, (e.clientY - rect.top) / rect.height));

@@ -398,6 +398,20 @@ try {
       ['other/lib#3', 'https://github.com/other/lib/issues/3'],
     ]);
     assert.equal(await page.locator('#panel-commit .copy-hash').count(), 1);
+    // A row's menu: details, copy hash and permalink, open on the forge; Esc closes it.
+    const second = git(repo, 'rev-parse', 'HEAD~1');
+    await page.click('#graph', { button: 'right', position: { x: 300, y: await rowY(page, 1) } });
+    await page.waitForSelector('#row-menu:not([hidden])');
+    assert.deepEqual(await page.$$eval('#row-menu [role="menuitem"]', (m) => m.map((x) => x.textContent)), ['Show details', 'Copy hash', 'Copy permalink', 'Open on GitHub']);
+    assert.equal(await page.getAttribute('#row-menu a', 'href'), `https://github.com/owner/repo/commit/${second}`);
+    await screenshot(page, 'row-menu');
+    await page.click('#row-menu [role="menuitem"]:nth-child(2)');
+    await page.waitForFunction(() => /hash/.test(document.getElementById('notice').textContent) && !document.getElementById('notice').hidden);
+    assert.equal(await page.isHidden('#row-menu'), true);
+    await page.click('#graph', { button: 'right', position: { x: 300, y: await rowY(page, 2) } });
+    await page.waitForSelector('#row-menu:not([hidden])');
+    await page.keyboard.press('Escape');
+    assert.equal(await page.isHidden('#row-menu'), true);
     await page.close();
     // Only a hidden pull request reaches it: the details say so and offer to show every ref.
     page = await openPage(context, `${base}/r/local?commit=${pullOnly}`);
