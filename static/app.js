@@ -496,6 +496,7 @@ document.addEventListener('keydown', (e) => {
     else if ($('view-menu').open) { $('view-menu').open = false; $('view-menu').querySelector('summary').focus(); }
     else if (!help.hidden) help.hidden = true;
     else if (typing) e.target.blur();
+    else if (panel.wide) panel.setWide(false);
     else if (panel.isOpen) panel.close();
     return;
   }

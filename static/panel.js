@@ -91,6 +91,9 @@ export class Panel {
     this.tabCommit.addEventListener('click', () => this.tab('commit'));
     this.tabFiles.addEventListener('click', () => this.tab('files'));
     document.getElementById('panel-close').addEventListener('click', () => this.close());
+    this.wideBtn = document.getElementById('panel-wide');
+    this.wideBtn.addEventListener('click', () => this.setWide(!this.wide));
+    this.bindResize(document.getElementById('panel-resize'));
     this.hash = null;
     this.loaded = { files: null };
     this.onClose = () => {};
@@ -98,7 +101,45 @@ export class Panel {
 
   get isOpen() { return !this.root.hidden; }
 
+  get wide() { return this.root.classList.contains('wide'); }
+
+  /** Full width over the graph, for long diffs; Esc returns. */
+  setWide(on) {
+    this.root.classList.toggle('wide', on);
+    this.wideBtn.setAttribute('aria-pressed', String(on));
+  }
+
+  /** The panel's left edge drags (or arrow keys move) its width, remembered in this browser. */
+  bindResize(handle) {
+    const KEY = 'gitvista.panelWidth';
+    const set = (w) => {
+      const max = Math.max(320, window.innerWidth - 240);
+      const width = Math.round(Math.min(max, Math.max(320, w)));
+      document.documentElement.style.setProperty('--panel-w', `${width}px`);
+      try { localStorage.setItem(KEY, String(width)); } catch { /* private mode */ }
+    };
+    let saved = 0;
+    try { saved = Number(localStorage.getItem(KEY)); } catch { /* private mode */ }
+    if (saved) set(saved);
+    handle.addEventListener('pointerdown', (e) => {
+      e.preventDefault();
+      handle.setPointerCapture(e.pointerId);
+      const move = (ev) => set(window.innerWidth - ev.clientX);
+      const up = () => { handle.removeEventListener('pointermove', move); handle.removeEventListener('pointerup', up); };
+      handle.addEventListener('pointermove', move);
+      handle.addEventListener('pointerup', up);
+    });
+    handle.addEventListener('keydown', (e) => {
+      const w = this.root.getBoundingClientRect().width;
+      if (e.key === 'ArrowLeft') set(w + 40);
+      else if (e.key === 'ArrowRight') set(w - 40);
+      else return;
+      e.preventDefault();
+    });
+  }
+
   close() {
+    this.setWide(false);
     this.root.hidden = true;
     this.hash = null;
     this.onClose();

@@ -556,6 +556,35 @@ try {
     await page.close();
   });
 
+  await check('the details panel resizes (remembered) and opens full width, Esc returning', async () => {
+    let page = await openPage(context, url);
+    await page.click('#graph', { position: { x: 200, y: await rowY(page, 2) } });
+    await page.waitForSelector('#panel:not([hidden]) h2');
+    const width = () => page.evaluate(() => document.getElementById('panel').getBoundingClientRect().width);
+    const before = await width();
+    const h = await page.locator('#panel-resize').boundingBox();
+    await page.mouse.move(h.x + h.width / 2, h.y + 100);
+    await page.mouse.down();
+    await page.mouse.move(h.x - 200, h.y + 120, { steps: 5 });
+    await page.mouse.up();
+    const after = await width();
+    assert.ok(Math.abs(after - before - 200) < 8, `dragged from ${before} to ${after}`);
+    await page.reload();
+    await page.waitForSelector('body[data-ready="true"]');
+    await page.click('#graph', { position: { x: 200, y: await rowY(page, 2) } });
+    await page.waitForSelector('#panel:not([hidden]) h2');
+    assert.ok(Math.abs(await width() - after) < 2, 'the width is remembered');
+    await page.click('#panel-wide');
+    const main = await page.evaluate(() => document.getElementById('main').getBoundingClientRect().width);
+    assert.ok(Math.abs(await width() - main) < 2, 'full width');
+    await screenshot(page, 'panel-wide');
+    await page.keyboard.press('Escape');
+    assert.ok(Math.abs(await width() - after) < 2, 'Esc returns to the remembered width');
+    assert.equal(await page.isVisible('#panel'), true);
+    await page.evaluate(() => localStorage.removeItem('gitvista.panelWidth'));
+    await page.close();
+  });
+
   await check('a stash is one row: its index and untracked-files commits are not rows of their own', async () => {
     const repo = fixture('stash');
     const base = await serve(repo);
