@@ -87,7 +87,8 @@ export function fill(box, ...children) {
 }
 
 /** Text with server-side highlight spans ([start, end, class] in UTF-16 units) as nodes. */
-export function highlighted(text, spans) {
+export function highlighted(text, spans, change) {
+  if (change) return highlightedChange(text, spans || [], change);
   if (!spans || !spans.length) return [text];
   const out = [];
   let at = 0;
@@ -101,6 +102,44 @@ export function highlighted(text, spans) {
   }
   if (at < text.length) out.push(text.slice(at));
   return out;
+}
+
+/** Like `highlighted`, with the changed part `[a, b)` of a changed line also in a `chg` span. */
+function highlightedChange(text, spans, [a, b]) {
+  const cuts = new Set([0, text.length, a, b]);
+  for (const [s, e] of spans) { cuts.add(s); cuts.add(e); }
+  const points = [...cuts].filter((x) => x >= 0 && x <= text.length).sort((x, y) => x - y);
+  const out = [];
+  for (let i = 0; i + 1 < points.length; i++) {
+    const [x, y] = [points[i], points[i + 1]];
+    if (x === y) continue;
+    const syntax = spans.find(([s, e]) => s <= x && y <= e);
+    const classes = [syntax ? `hl-${syntax[2]}` : null, x >= a && y <= b ? 'chg' : null].filter(Boolean);
+    if (!classes.length) { out.push(text.slice(x, y)); continue; }
+    const s = document.createElement('span');
+    s.className = classes.join(' ');
+    s.textContent = text.slice(x, y);
+    out.push(s);
+  }
+  return out;
+}
+
+/** The changed parts of a removed line and the added line replacing it, by words: what is left
+ * between their common leading and trailing words, as [start, end) in each (UTF-16 units). */
+export function changedWords(before, after) {
+  const words = (s) => s.match(/\w+|\s+|[^\w\s]/g) || [];
+  const a = words(before);
+  const b = words(after);
+  let p = 0;
+  while (p < a.length && p < b.length && a[p] === b[p]) p++;
+  let q = 0;
+  while (q < a.length - p && q < b.length - p && a[a.length - 1 - q] === b[b.length - 1 - q]) q++;
+  const len = (ws) => ws.reduce((n, w) => n + w.length, 0);
+  const at = len(a.slice(0, p));
+  return {
+    before: [at, before.length - len(a.slice(a.length - q))],
+    after: [at, after.length - len(b.slice(b.length - q))],
+  };
 }
 
 // ---- recently viewed repositories (hosted mode), kept in this browser only ----

@@ -1,7 +1,7 @@
 // The details panel: a commit (message, people, parents and children, refs, changed files with
 // their diffs) and a file browser (the commit's tree, a file's content and its blame).
 
-import { api, el, fill, fullDate, highlighted, relativeTime, ApiError } from './api.js';
+import { api, changedWords, el, fill, fullDate, highlighted, relativeTime, ApiError } from './api.js';
 
 const short = (h) => h.slice(0, 8);
 
@@ -234,9 +234,10 @@ export class Panel {
     fill(holder, el('p', { class: 'muted' }, 'Loading diff…'));
     try {
       const d = await api(`/commit/diff/${hash}/file?path=${encodeURIComponent(f.path)}&context=${context}`);
-      fill(holder, renderDiff(d, context < 10000
+      const redraw = () => fill(holder, renderDiff(d, context < 10000
         ? () => this.toggleDiff(btn, holder, hash, f, context < 25 ? 25 : 10000)
-        : null));
+        : null, redraw));
+      redraw();
     } catch (e) {
       fill(holder, el('p', { class: 'error' }, e.message));
     }
@@ -362,22 +363,88 @@ function treeKeys(tree, e) {
 }
 
 /** A unified diff as a table with old and new line numbers. */
-export function renderDiff(d, more) {
+/** How diffs are shown: 'unified' or 'split' (side by side), remembered in this browser. */
+function diffLayout() {
+  try { return localStorage.getItem('gitvista.diffLayout') === 'split' ? 'split' : 'unified'; } catch { return 'unified'; }
+}
+
+/** Each line of a hunk with the changed words of a removed line and the added line replacing
+ * it (the n-th removed line of a run pairs with the n-th added line after it). */
+function pairedLines(h) {
+  const lines = h.lines.map((l) => ({ ...l }));
+  for (let i = 0; i < lines.length;) {
+    if (lines[i].kind !== 'removed') { i++; continue; }
+    let r = i;
+    while (r < lines.length && lines[r].kind === 'removed') r++;
+    let a = r;
+    while (a < lines.length && lines[a].kind === 'added') a++;
+    for (let k = 0; k < Math.min(r - i, a - r); k++) {
+      const [old, neu] = [lines[i + k], lines[r + k]];
+      const w = changedWords(old.text, neu.text);
+      // A line rewritten whole is not worth marking word by word.
+      if (w.before[1] - w.before[0] < old.text.length || w.after[1] - w.after[0] < neu.text.length) {
+        old.change = w.before;
+        neu.change = w.after;
+      }
+      old.pair = neu;
+      neu.pair = old;
+    }
+    i = a;
+  }
+  return lines;
+}
+
+export function renderDiff(d, more, onLayout) {
   if (d.binary) return el('p', { class: 'muted' }, 'Binary file changed.');
   if (d.tooLarge) return el('p', { class: 'muted' }, 'This file is too large to diff here.');
   if (!d.hunks.length) return el('p', { class: 'muted' }, 'No line changes (mode or rename only).');
+  const layout = diffLayout();
+  const code = (l, sign) => el('td', { class: 'code' }, sign, highlighted(l.text, l.spans, l.change));
   const rows = [];
   for (const h of d.hunks) {
-    rows.push(el('tr', { class: 'hunk' }, el('td', { class: 'ln' }), el('td', { class: 'ln' }), el('td', { class: 'code' }, h.header)));
-    for (const l of h.lines) {
-      const sign = l.kind === 'added' ? '+' : l.kind === 'removed' ? '-' : ' ';
-      rows.push(el('tr', { class: l.kind },
-        el('td', { class: 'ln' }, l.oldLine ?? ''),
-        el('td', { class: 'ln' }, l.newLine ?? ''),
-        el('td', { class: 'code' }, sign, highlighted(l.text, l.spans))));
+    const lines = pairedLines(h);
+    if (layout === 'unified') {
+      rows.push(el('tr', { class: 'hunk' }, el('td', { class: 'ln' }), el('td', { class: 'ln' }), el('td', { class: 'code' }, h.header)));
+      for (const l of lines) {
+        const sign = l.kind === 'added' ? '+' : l.kind === 'removed' ? '-' : ' ';
+        rows.push(el('tr', { class: l.kind },
+          el('td', { class: 'ln' }, l.oldLine ?? ''),
+          el('td', { class: 'ln' }, l.newLine ?? ''),
+          code(l, sign)));
+      }
+      continue;
+    }
+    // Side by side: context on both sides, removed lines left, added lines right, paired.
+    rows.push(el('tr', { class: 'hunk' }, el('td', { class: 'ln' }), el('td', { class: 'code', colspan: 3 }, h.header)));
+    const cell = (l, side) => (l
+      ? [el('td', { class: 'ln' }, side === 'old' ? l.oldLine : l.newLine), el('td', { class: `code ${l.kind}` }, highlighted(l.text, l.spans, l.change))]
+      : [el('td', { class: 'ln' }), el('td', { class: 'code empty' })]);
+    for (let i = 0; i < lines.length;) {
+      const l = lines[i];
+      if (l.kind === 'context') {
+        rows.push(el('tr', {}, cell(l, 'old'), cell(l, 'new')));
+        i++;
+        continue;
+      }
+      let r = i;
+      while (r < lines.length && lines[r].kind === 'removed') r++;
+      let a = r;
+      while (a < lines.length && lines[a].kind === 'added') a++;
+      for (let k = 0; k < Math.max(r - i, a - r); k++) {
+        rows.push(el('tr', { class: 'pair' }, cell(i + k < r ? lines[i + k] : null, 'old'), cell(r + k < a ? lines[r + k] : null, 'new')));
+      }
+      i = Math.max(a, i + 1);
     }
   }
+  const toggle = onLayout ? el('button', {
+    type: 'button',
+    class: 'diff-layout',
+    onclick: () => {
+      try { localStorage.setItem('gitvista.diffLayout', layout === 'split' ? 'unified' : 'split'); } catch { /* private mode */ }
+      onLayout();
+    },
+  }, layout === 'split' ? 'Unified' : 'Side by side') : null;
   return el('div', { class: 'diff-wrap' },
-    el('table', { class: 'diff', 'aria-label': `Diff of ${d.path}` }, rows),
-    more ? el('div', { class: 'diff-actions' }, el('button', { type: 'button', onclick: more }, 'Show more context')) : null);
+    el('table', { class: `diff ${layout}`, 'aria-label': `Diff of ${d.path}` }, rows),
+    el('div', { class: 'diff-actions' }, toggle, more ? el('button', { type: 'button', onclick: more }, 'Show more context') : null));
 }

@@ -585,6 +585,36 @@ try {
     await page.close();
   });
 
+  await check('a renamed and edited file diffs against its old path, changed words marked, unified or side by side', async () => {
+    const repo = fixture('renames', 'renames-ui');
+    const base = await serve(repo);
+    const move = git(repo, 'rev-list', '-1', '--grep=Move src/doc/', 'HEAD');
+    const page = await openPage(context, `${base}/r/local?commit=${move}`);
+    await page.waitForSelector('#panel-commit .files');
+    const setup = page.locator('#panel-commit .file', { hasText: 'doc/setup.md' });
+    assert.match(await setup.textContent(), /src\/doc\/setup\.md → doc\/setup\.md/);
+    assert.match(await setup.textContent(), /94%/);
+    await setup.click();
+    await page.waitForSelector('#panel-commit table.diff');
+    const changed = await page.$$eval('#panel-commit table.diff .chg', (s) => s.map((x) => x.textContent));
+    assert.deepEqual(changed, ['005', 'five', '017', 'seventeen']);
+    await screenshot(page, 'diff-unified-words');
+    await page.click('#panel-commit .diff-layout');
+    await page.waitForSelector('#panel-commit table.diff.split');
+    const pairs = await page.$$eval('#panel-commit table.diff.split tr.pair', (rows) => rows.map((r) => [...r.querySelectorAll('td.code')].map((c) => c.textContent)));
+    assert.equal(pairs.length, 2);
+    assert.match(pairs[0][0], /line 005/);
+    assert.match(pairs[0][1], /line five/);
+    await screenshot(page, 'diff-side-by-side');
+    // Remembered: the next diff opens side by side too.
+    await page.reload();
+    await page.waitForSelector('#panel-commit .files');
+    await page.locator('#panel-commit .file', { hasText: 'doc/setup.md' }).click();
+    await page.waitForSelector('#panel-commit table.diff.split');
+    await page.evaluate(() => localStorage.removeItem('gitvista.diffLayout'));
+    await page.close();
+  });
+
   await check('a stash is one row: its index and untracked-files commits are not rows of their own', async () => {
     const repo = fixture('stash');
     const base = await serve(repo);
