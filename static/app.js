@@ -307,6 +307,8 @@ async function applyChange(delta) {
   const selected = view.selectedHash;
   await loadSummary();
   store.reset(summary.rows);
+  // Another view: the graph column fits its lanes at once, not after the next scroll.
+  view.lanesShown = 0;
   const [anchorRow, selectedRow] = await Promise.all([
     anchor ? api(`/commit/${anchor.hash}`).then((c) => c.row).catch(() => null) : null,
     selected ? api(`/commit/${selected}`).then((c) => c.row).catch(() => null) : null,

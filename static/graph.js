@@ -244,8 +244,16 @@ export class GraphView {
 
   // ---- drawing ----
 
+  /** The most lanes drawn side by side: the graph column takes at most 40% of the width (30% on
+   * a phone), so the subject keeps room; lanes past it share the last column, the overflow. */
+  laneCap() {
+    const share = this.viewW < 500 ? 0.3 : 0.4;
+    return Math.max(2, Math.min(MAX_DRAWN_LANES, Math.floor((this.viewW * share - 16) / this.laneW)));
+  }
+
   laneX(lane) {
-    const l = lane == null ? this.overflowCol : Math.min(lane, MAX_DRAWN_LANES);
+    const cap = this.laneCap() - 1;
+    const l = lane == null ? this.overflowCol : Math.min(lane, cap);
     return 8 + l * this.laneW + this.laneW / 2;
   }
 
@@ -255,16 +263,17 @@ export class GraphView {
   fitLanes(visible, into) {
     let used = 0;
     let overflow = false;
+    const cap = this.laneCap() - 1;
     const see = (l) => {
-      if (l == null) overflow = true;
-      else used = Math.max(used, Math.min(l, MAX_DRAWN_LANES) + 1);
+      if (l == null || l > cap) overflow = true;
+      else used = Math.max(used, l + 1);
     };
     for (const row of visible) {
       see(row.lane);
       for (const e of row.edges) { see(e.track); see(e.parentLane); }
     }
     if (into) for (const t of into) { see(t.edge.track); if (t.edge.parentRow <= this.lastRow) see(t.edge.parentLane); }
-    const want = Math.max(1, used + (overflow ? 1 : 0));
+    const want = Math.min(cap + 1, Math.max(1, used + (overflow ? 1 : 0)));
     const now = performance.now();
     const settled = now - this.lastScroll > 400;
     if (!this.lanesShown || want > this.lanesShown || settled) this.lanesShown = want;
@@ -272,7 +281,9 @@ export class GraphView {
       clearTimeout(this.settleTimer);
       this.settleTimer = setTimeout(() => { this.dirty = true; }, 450);
     }
-    this.overflowCol = overflow ? this.lanesShown - 1 : this.lanesShown;
+    // A narrower view (the details opened) lowers the cap at once.
+    this.lanesShown = Math.min(this.lanesShown, cap + 1);
+    this.overflowCol = overflow ? Math.min(cap, this.lanesShown - 1) : this.lanesShown;
   }
 
   draw() {

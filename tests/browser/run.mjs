@@ -615,6 +615,34 @@ try {
     await page.close();
   });
 
+  await check('eighty lanes at once: the graph column stays within 40% of the width (30% on a phone)', async () => {
+    const wide = path.join(work, 'wide.git');
+    git(work, 'init', '-q', '--bare', '-b', 'main', wide);
+    const blob = (text) => `data ${Buffer.byteLength(text)}\n${text}\n`;
+    const lines = [`commit refs/heads/main\nmark :1\ncommitter Dev <dev@example.com> 1700000000 +0000\n${blob('root')}`];
+    for (let n = 1; n <= 80; n++) {
+      lines.push(`commit refs/heads/topic-${n}\ncommitter Dev <dev@example.com> ${1700000000 + n * 60} +0000\n${blob(`topic ${n} with a subject long enough to need its room`)}from :1\n`);
+    }
+    execFileSync('git', ['fast-import', '--quiet'], { cwd: wide, env: gitEnv, input: lines.join('\n') });
+    const base = await serve(wide);
+    for (const [w, h, share] of [[1400, 900, 0.4], [390, 844, 0.3]]) {
+      const page = await openPage(context, `${base}/r/local`);
+      await page.setViewportSize({ width: w, height: h });
+      await page.focus('#graph');
+      for (let i = 0; i < 3; i++) await page.keyboard.press('j');
+      // With the details open on a desktop, the graph has less room and the cap follows it.
+      if (w > 800) {
+        await page.keyboard.press('Enter');
+        await page.waitForSelector('#panel:not([hidden]) h2');
+      }
+      await page.waitForTimeout(300);
+      const m = await page.evaluate(() => ({ graphW: 16 + window.view.lanesShown * window.view.laneW, viewW: window.view.viewW }));
+      assert.ok(m.graphW <= m.viewW * share + 1, `graph column ${m.graphW} of ${m.viewW} at ${w}x${h}`);
+      await screenshot(page, `eighty-lanes-${w}`);
+      await page.close();
+    }
+  });
+
   await check('a stash is one row: its index and untracked-files commits are not rows of their own', async () => {
     const repo = fixture('stash');
     const base = await serve(repo);
