@@ -80,10 +80,12 @@ view.onContextMenu = (r, row, x, y) => {
   };
   const item = (label, action) => el('button', { type: 'button', role: 'menuitem', onclick: () => { closeRowMenu(); action(); } }, label);
   const forgeUrl = forgeCommitUrl(row.hash);
+  const ref = row.refs.find((x) => x.kind === 'branch') || row.refs.find((x) => x.kind === 'remote' || x.kind === 'tag');
   rowMenu.replaceChildren(
     item('Show details', () => { view.select(r, { open: true, scroll: false }); }),
     item('Copy hash', () => copy(row.hash, 'hash')),
     item('Copy permalink', () => copy(permalink(), 'permalink')),
+    ref ? item(`Show only ${ref.name.replace(/^refs\/(heads|tags|remotes)\//, '')}`, () => { onlyRef = ref.name; queueView(); }) : null,
     forgeUrl ? el('a', { role: 'menuitem', href: forgeUrl, target: '_blank', rel: 'noopener noreferrer', onclick: closeRowMenu }, `Open on ${summary.forge.kind === 'github' ? 'GitHub' : summary.forge.kind === 'gitlab' ? 'GitLab' : 'Bitbucket'}`) : null,
   );
   rowMenu.hidden = false;
@@ -96,7 +98,9 @@ view.onContextMenu = (r, row, x, y) => {
 document.addEventListener('pointerdown', (e) => { if (!rowMenu.hidden && !rowMenu.contains(e.target)) closeRowMenu(); });
 
 // ---- view filters, kept in the URL ----
-const VIEW_KEYS = ['hide', 'show', 'hideGlob', 'firstParent', 'noMerges'];
+const VIEW_KEYS = ['hide', 'show', 'hideGlob', 'firstParent', 'noMerges', 'only'];
+/** `only=`: one ref and its history (set from a row's menu, cleared in the View menu). */
+let onlyRef = '';
 // A switch marked data-default="on" is on in the default view (pull requests, notes and remote
 // HEADs are hidden): the URL names only what differs, `hide=` for switches turned on and `show=`
 // for default ones turned off.
@@ -111,6 +115,7 @@ function readViewControls() {
   if (glob) p.set('hideGlob', glob);
   if ($('opt-first-parent').checked) p.set('firstParent', '1');
   if ($('opt-no-merges').checked) p.set('noMerges', '1');
+  if (onlyRef) p.set('only', onlyRef);
   return p;
 }
 function writeViewControls(p) {
@@ -122,6 +127,9 @@ function writeViewControls(p) {
   $('opt-glob').value = p.get('hideGlob') || '';
   $('opt-first-parent').checked = p.get('firstParent') === '1';
   $('opt-no-merges').checked = p.get('noMerges') === '1';
+  onlyRef = p.get('only') || '';
+  $('only-row').hidden = !onlyRef;
+  $('only-name').textContent = onlyRef.replace(/^refs\/(heads|tags|remotes)\//, '');
   $('view-menu').dataset.active = String([...p.keys()].length > 0);
 }
 {
@@ -138,6 +146,7 @@ async function changeView() {
 }
 for (const input of document.querySelectorAll('#view-menu input[type="checkbox"]')) input.addEventListener('change', () => queueView());
 $('opt-glob').addEventListener('change', () => queueView());
+$('only-clear').addEventListener('click', () => { onlyRef = ''; queueView(); });
 function queueView() { changeChain = changeChain.then(changeView).catch((e) => console.warn(e)); }
 
 /** Searches running (their selection moves replace the history entry they pushed). */
@@ -217,6 +226,7 @@ async function jumpTo(hash, { open = true } = {}) {
 
 /** Turns every view filter off (all refs, merges, every parent), then shows `hash`. */
 function showEverything(hash) {
+  onlyRef = '';
   for (const c of hideSwitches()) c.checked = false;
   $('opt-no-merges').checked = false;
   $('opt-first-parent').checked = false;

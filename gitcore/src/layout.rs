@@ -39,11 +39,17 @@ pub struct RefFilter {
     /// Hide `refs/remotes/*/HEAD` (a pointer to a remote's default branch, which has its own
     /// badge already).
     pub hide_remote_heads: bool,
+    /// Show only this ref (full name) and its history, as `git log <ref>` does: every other
+    /// ref, and HEAD, are hidden.
+    pub only: Option<String>,
 }
 
 impl RefFilter {
     /// Whether the view shows commits reachable from `r`.
     pub fn includes(&self, r: &GraphRef) -> bool {
+        if let Some(only) = &self.only {
+            return r.name == *only;
+        }
         if self.hide_kinds.contains(&r.kind) || (self.hide_remote_heads && is_remote_head(r)) {
             return false;
         }
@@ -61,7 +67,10 @@ impl RefFilter {
 
     /// Whether nothing is hidden.
     pub fn is_empty(&self) -> bool {
-        self.hide_kinds.is_empty() && self.hide_globs.is_empty() && !self.hide_remote_heads
+        self.hide_kinds.is_empty()
+            && self.hide_globs.is_empty()
+            && !self.hide_remote_heads
+            && self.only.is_none()
     }
 
     /// What a viewer sees first: everything but the refs a forge mirror is full of and nobody
@@ -72,6 +81,7 @@ impl RefFilter {
             hide_kinds: vec![RefKind::Notes, RefKind::Pull],
             hide_globs: Vec::new(),
             hide_remote_heads: true,
+            only: None,
         }
     }
 }
@@ -389,7 +399,11 @@ impl Layout {
             .iter()
             .filter(|r| self.options.filter.includes(r))
             .map(|r| r.commit)
-            .chain(graph.head_commit())
+            .chain(
+                graph
+                    .head_commit()
+                    .filter(|_| self.options.filter.only.is_none()),
+            )
             .filter(|&c| c >= from)
             .collect();
         while let Some(c) = stack.pop() {

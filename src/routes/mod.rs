@@ -148,6 +148,9 @@ pub struct ViewQuery {
     first_parent: Option<String>,
     /// `1`/`true`: leave merge commits out.
     no_merges: Option<String>,
+    /// A full ref name (`refs/heads/topic`): only it and its history, its first parents in the
+    /// main lane.
+    only: Option<String>,
 }
 
 /// A ref kind as the view parameters name it: a [`gitcore::graph::RefKind`], or `None` for
@@ -227,6 +230,16 @@ impl ViewQuery {
                 ));
             }
             options.filter.hide_globs.push(glob.to_string());
+        }
+        if let Some(only) = self.only.as_deref().filter(|o| !o.is_empty()) {
+            if !only.starts_with("refs/") || only.len() > 256 || only.contains("..") {
+                return Err(ApiError::bad_request(
+                    format!("only={only:?}: give a full ref name such as refs/heads/main"),
+                    "invalid_view",
+                ));
+            }
+            options.filter.only = Some(only.to_string());
+            options.main_ref = Some(only.to_string());
         }
         Ok(options)
     }

@@ -1260,3 +1260,31 @@ async fn commits_are_found_by_unique_abbreviations_and_say_whether_they_are_in_t
         }
     }
 }
+
+#[actix_rt::test]
+async fn only_one_ref_is_its_history_and_bad_names_are_refused() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let repo = fixture("merges", tmp.path()).join("repo");
+    let base = spawn_app(&repo).await;
+    for name in ["refs/heads/feature", "refs/tags/v1"] {
+        let (status, w) = get(&format!("{base}/api/repos/local/graph?limit=1&only={name}")).await;
+        assert_eq!(status, 200, "{w}");
+        let expected = git(
+            &repo,
+            &["--no-replace-objects", "rev-list", "--count", name],
+        );
+        assert_eq!(w["total"].to_string(), expected.trim(), "{name}");
+    }
+    for bad in ["feature", "refs/heads/../x", ""] {
+        let (status, e) = get(&format!("{base}/api/repos/local/graph?only={bad}")).await;
+        if bad.is_empty() {
+            assert_eq!(status, 200, "an empty only= is no filter");
+        } else {
+            assert_eq!(
+                (status, e["code"].as_str()),
+                (400, Some("invalid_view")),
+                "{bad}"
+            );
+        }
+    }
+}

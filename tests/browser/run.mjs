@@ -643,6 +643,26 @@ try {
     }
   });
 
+  await check('a row menu shows only one branch and its history; the View menu shows all again', async () => {
+    const page = await openPage(context, url);
+    const row = await page.evaluate(async () => (await (await fetch('/api/repos/local/repository')).json()).refs.find((r) => r.name === 'refs/heads/feature').row);
+    await page.evaluate((r) => window.view.center(r), row);
+    await page.waitForTimeout(100);
+    await page.click('#graph', { button: 'right', position: { x: 300, y: await rowY(page, row) } });
+    await page.click('#row-menu >> text=Show only feature');
+    const history = git(merges, '--no-replace-objects', 'rev-list', 'refs/heads/feature').split('\n');
+    await page.waitForFunction(() => new URL(location.href).searchParams.get('only') === 'refs/heads/feature');
+    await page.waitForFunction((n) => window.view.store.total === n, history.length);
+    await page.waitForFunction((h) => document.querySelector('#rows-a11y li')?.dataset.hash === h, history[0]);
+    await page.click('#view-menu summary');
+    assert.equal(await page.textContent('#only-name'), 'feature');
+    await screenshot(page, 'only-feature');
+    await page.click('#only-clear');
+    await page.waitForFunction(() => !new URL(location.href).searchParams.get('only'));
+    await page.waitForFunction((n) => window.view.store.total === n, order.length);
+    await page.close();
+  });
+
   await check('a stash is one row: its index and untracked-files commits are not rows of their own', async () => {
     const repo = fixture('stash');
     const base = await serve(repo);

@@ -555,3 +555,48 @@ fn the_standard_view_hides_forge_refs_notes_and_remote_heads_like_git_log_exclud
     let all = Layout::build(&graph, LayoutOptions::default());
     assert_eq!(all.len(), everything);
 }
+
+#[test]
+fn only_one_ref_shows_what_git_log_of_that_ref_shows_with_it_in_the_main_lane() {
+    let path = fixture("merges").join("repo");
+    let graph = load(&path);
+    for name in [
+        "refs/heads/feature",
+        "refs/heads/cross1",
+        "refs/tags/v1",
+        "refs/heads/main",
+    ] {
+        let layout = Layout::build(
+            &graph,
+            LayoutOptions {
+                filter: RefFilter {
+                    only: Some(name.to_string()),
+                    ..RefFilter::default()
+                },
+                main_ref: Some(name.to_string()),
+                ..LayoutOptions::default()
+            },
+        );
+        let expected = git_lines(&path, &["--no-replace-objects", "rev-list", name]);
+        let rows: Vec<String> = (0..layout.len())
+            .map(|r| graph.oid(layout.commit_at(r).expect("row")).to_hex())
+            .collect();
+        let mut sorted = rows.clone();
+        sorted.sort();
+        let mut want = expected.clone();
+        want.sort();
+        assert_eq!(sorted, want, "{name}");
+        // Its first parents take lane 0.
+        let tip = graph.find(&oid(&expected[0])).expect("tip");
+        if graph
+            .refs_at(tip)
+            .iter()
+            .any(|r| r.name == name && r.kind == RefKind::Branch)
+        {
+            for c in graph.first_parent_chain(tip) {
+                assert_eq!(layout.lane_of(c), Some(0), "{name}");
+            }
+        }
+        assert_no_overlap(name, &layout);
+    }
+}
