@@ -66,6 +66,9 @@ export function fullDate(seconds) {
 }
 
 /** Builds an element: el('div', {class: 'x', onclick: f}, child, 'text'). */
+/** A ref's short name: `refs/heads/main` is `main`, `refs/remotes/origin/x` is `origin/x`. */
+export const refName = (n) => n.replace(/^refs\/(heads|tags|remotes)\//, '');
+
 export function el(tag, attrs = {}, ...children) {
   const e = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs)) {

@@ -1,7 +1,7 @@
 // The graph page: wires the row cache, the canvas view, the live connection, the details panel,
 // search, permalinks, the keyboard and the theme.
 
-import { api, ApiError, repoId, el, socketUrl, rememberRepo, view as viewParams } from './api.js';
+import { api, ApiError, repoId, el, refName, socketUrl, rememberRepo, view as viewParams } from './api.js';
 import { RowStore } from './rows.js';
 import { GraphView } from './graph.js';
 import { Live } from './live.js';
@@ -85,7 +85,7 @@ view.onContextMenu = (r, row, x, y) => {
     item('Show details', () => { view.select(r, { open: true, scroll: false }); }),
     item('Copy hash', () => copy(row.hash, 'hash')),
     item('Copy permalink', () => copy(permalink(), 'permalink')),
-    ref ? item(`Show only ${ref.name.replace(/^refs\/(heads|tags|remotes)\//, '')}`, () => { onlyRef = ref.name; queueView(); }) : null,
+    ref ? item(`Show only ${refName(ref.name)}`, () => { onlyRef = ref.name; queueView(); }) : null,
     forgeUrl ? el('a', { role: 'menuitem', href: forgeUrl, target: '_blank', rel: 'noopener noreferrer', onclick: closeRowMenu }, `Open on ${summary.forge.kind === 'github' ? 'GitHub' : summary.forge.kind === 'gitlab' ? 'GitLab' : 'Bitbucket'}`) : null,
   );
   rowMenu.hidden = false;
@@ -129,7 +129,7 @@ function writeViewControls(p) {
   $('opt-no-merges').checked = p.get('noMerges') === '1';
   onlyRef = p.get('only') || '';
   $('only-row').hidden = !onlyRef;
-  $('only-name').textContent = onlyRef.replace(/^refs\/(heads|tags|remotes)\//, '');
+  $('only-name').textContent = refName(onlyRef);
   $('view-menu').dataset.active = String([...p.keys()].length > 0);
 }
 {
@@ -348,7 +348,7 @@ async function applyChange(delta) {
       arrivals.hidden = false;
     } else if (n === 0 && delta.refs.length) {
       const r = delta.refs[0];
-      text = `${r.name.replace(/^refs\/(heads|tags|remotes)\//, '')} ${r.change}${delta.refs.length > 1 ? ` (+${delta.refs.length - 1} more)` : ''}`;
+      text = `${refName(r.name)} ${r.change}${delta.refs.length > 1 ? ` (+${delta.refs.length - 1} more)` : ''}`;
     }
     if (text) flash(text, () => { view.center(0); notice.hidden = true; });
   }

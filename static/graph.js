@@ -3,7 +3,7 @@
 // so a million rows need no million-pixel element. A minimap strip shows the whole history with
 // the viewport, search hits and refs.
 
-import { relativeTime } from './api.js';
+import { refName, relativeTime } from './api.js';
 import { CHUNK } from './rows.js';
 
 const ZOOMS = [
@@ -482,7 +482,7 @@ export class GraphView {
   badge(ref, x, y, limit, fontSize) {
     const ctx = this.ctx;
     const t = this.theme;
-    const short = ref.name.replace(/^refs\/(heads|tags|remotes)\//, '');
+    const short = refName(ref.name);
     const color = { branch: t.branch, remote: t.remote, tag: t.tag, head: t.headc }[ref.kind] || t.stash;
     const w = Math.min(ctx.measureText(short).width + 10, 180);
     if (x + w > limit) return x;
@@ -535,7 +535,7 @@ export class GraphView {
       li.dataset.row = r.row;
       li.dataset.hash = r.hash;
       if (r.row === this.selected) li.setAttribute('aria-current', 'true');
-      const refs = r.refs.map((x) => x.name.replace(/^refs\/(heads|tags|remotes)\//, '')).join(', ');
+      const refs = r.refs.map((x) => refName(x.name)).join(', ');
       const more = r.moreParents ? ` [+${r.moreParents} more parents]` : '';
       li.textContent = `${r.summary}${more} — ${r.author}, ${relativeTime(r.time)}, ${r.hash.slice(0, 8)}${refs ? ` (${refs})` : ''}`;
       return li;

@@ -1,7 +1,7 @@
 // The details panel: a commit (message, people, parents and children, refs, changed files with
 // their diffs) and a file browser (the commit's tree, a file's content and its blame).
 
-import { api, changedWords, el, fill, fullDate, highlighted, relativeTime, ApiError } from './api.js';
+import { api, changedWords, el, fill, fullDate, highlighted, refName, relativeTime, ApiError } from './api.js';
 
 const short = (h) => h.slice(0, 8);
 
@@ -75,7 +75,6 @@ function marked(text, marks) {
   if (at < text.length) out.push(text.slice(at));
   return out;
 }
-const refName = (n) => n.replace(/^refs\/(heads|tags|remotes)\//, '');
 
 export class Panel {
   constructor({ jumpTo, showEverything, forge, marks }) {

@@ -500,7 +500,36 @@ impl PathReader<'_> {
     }
 }
 
-/// Evaluates `message:` or `path:` for the commits in `candidates`, in parallel.
+/// The changed-path filters of the repository's commit-graph (`git commit-graph write
+/// --changed-paths`), when it has them, asked about one path.
+struct PathFilters {
+    cg: Option<CommitGraphFile>,
+    /// git adds every leading directory of a changed path as a key: all must be present.
+    keys: Vec<Vec<u8>>,
+}
+
+impl PathFilters {
+    fn open(odb: &Odb, path: &[Vec<u8>]) -> PathFilters {
+        PathFilters {
+            cg: CommitGraphFile::open(odb.objects_dir())
+                .ok()
+                .flatten()
+                .filter(|cg| cg.has_changed_paths()),
+            keys: (1..=path.len()).map(|n| path[..n].join(&b'/')).collect(),
+        }
+    }
+
+    /// Whether the filters rule out that `c` changed the path against its first parent (they
+    /// say nothing about other parents, and nothing without a filter for `c`).
+    fn unchanged(&self, graph: &CommitGraph, c: CommitIdx) -> bool {
+        let Some(cg) = &self.cg else { return false };
+        cg.lookup(&graph.oid(c))
+            .and_then(|pos| cg.changed_paths(pos))
+            .is_some_and(|f| self.keys.iter().any(|k| f.may_contain(k) == Some(false)))
+    }
+}
+
+/// Evaluates `message:` or `fullpath:` for the commits in `candidates`, in parallel.
 fn expensive(
     odb: &Odb,
     graph: &CommitGraph,
@@ -528,21 +557,9 @@ fn expensive(
             // one parent whose filter rules the path out is answered without reading a tree, as
             // `git log -- path` does. The filters are against the first parent, so they say
             // nothing about merges; roots and commits newer than the file read trees too.
-            let filters = CommitGraphFile::open(odb.objects_dir())
-                .ok()
-                .flatten()
-                .filter(|cg| cg.has_changed_paths());
-            // git adds every leading directory of a changed path as a key: all must be present.
-            let keys: Vec<Vec<u8>> = (1..=path.len()).map(|n| path[..n].join(&b'/')).collect();
-            let ruled_out = |c: CommitIdx| -> bool {
-                let Some(cg) = &filters else { return false };
-                if graph.parents(c).len() != 1 {
-                    return false;
-                }
-                cg.lookup(&graph.oid(c))
-                    .and_then(|pos| cg.changed_paths(pos))
-                    .is_some_and(|f| keys.iter().any(|k| f.may_contain(k) == Some(false)))
-            };
+            let filters = PathFilters::open(odb, path);
+            let ruled_out =
+                |c: CommitIdx| graph.parents(c).len() == 1 && filters.unchanged(graph, c);
             candidates
                 .par_iter()
                 .map_init(
@@ -588,19 +605,9 @@ fn simplified_history(
 ) -> Result<Vec<bool>, SearchError> {
     type Entry = Option<(EntryMode, ObjectId)>;
     let n = graph.len();
-    let filters = CommitGraphFile::open(odb.objects_dir())
-        .ok()
-        .flatten()
-        .filter(|cg| cg.has_changed_paths());
-    let keys: Vec<Vec<u8>> = (1..=path.len()).map(|k| path[..k].join(&b'/')).collect();
-    let unchanged_from_first_parent = |c: CommitIdx| -> bool {
-        let Some(cg) = &filters else { return false };
-        !graph.parents(c).is_empty()
-            && cg
-                .lookup(&graph.oid(c))
-                .and_then(|pos| cg.changed_paths(pos))
-                .is_some_and(|f| keys.iter().any(|k| f.may_contain(k) == Some(false)))
-    };
+    let filters = PathFilters::open(odb, path);
+    let unchanged_from_first_parent =
+        |c: CommitIdx| !graph.parents(c).is_empty() && filters.unchanged(graph, c);
     let reader = || PathReader {
         reader: odb.reader(),
         buf: Vec::new(),
@@ -609,7 +616,7 @@ fn simplified_history(
     // The entries the walk may compare are read up front on all cores: every commit's without
     // filters (the walk reaches most commits), with them only those of the commits the filters
     // let through and of their parents.
-    let wanted: Vec<bool> = if filters.is_none() {
+    let wanted: Vec<bool> = if filters.cg.is_none() {
         vec![true; n]
     } else {
         let mut w = vec![false; n];

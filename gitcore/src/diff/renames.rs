@@ -76,10 +76,24 @@ fn copied(src: &[(u32, u32)], dst: &[(u32, u32)]) -> u64 {
     total
 }
 
+/// A path's file name (after the last `/`).
+fn basename(p: &[u8]) -> &[u8] {
+    p.rsplit(|&c| c == b'/').next().unwrap_or(p)
+}
+
 /// Whether two paths end in the same file name (git's `basename_same`).
 fn basename_same(a: &[u8], b: &[u8]) -> bool {
-    let base = |p: &[u8]| p.rsplit(|&c| c == b'/').next().unwrap_or(p).to_vec();
-    base(a) == base(b)
+    basename(a) == basename(b)
+}
+
+/// The side of change `i` that rename detection compares: the old one of a deletion, the new
+/// one of an addition.
+fn side(changes: &[TreeChange], i: usize) -> &super::ChangeSide {
+    let c = &changes[i];
+    c.old
+        .as_ref()
+        .or(c.new.as_ref())
+        .expect("a change has a side")
 }
 
 fn is_regular(mode: EntryMode) -> bool {
@@ -183,13 +197,7 @@ pub(super) fn detect(
     if srcs.is_empty() || dsts.is_empty() {
         return Ok(());
     }
-    let side = |i: usize| -> &super::ChangeSide {
-        let c = &changes[i];
-        c.old
-            .as_ref()
-            .or(c.new.as_ref())
-            .expect("a change has a side")
-    };
+    let side = |i: usize| side(changes, i);
     // (source change, score) for each destination that became a rename.
     let mut paired: HashMap<usize, (usize, u32)> = HashMap::new();
     let mut used = vec![false; srcs.len()];
@@ -272,14 +280,7 @@ fn inexact(
     blobs: &mut Blobs<'_, '_>,
     options: RenameOptions,
 ) -> Result<(), DiffError> {
-    let side = |i: usize| -> &super::ChangeSide {
-        let c = &changes[i];
-        c.old
-            .as_ref()
-            .or(c.new.as_ref())
-            .expect("a change has a side")
-    };
-    let basename = |p: &[u8]| p.rsplit(|&c| c == b'/').next().unwrap_or(p).to_vec();
+    let side = |i: usize| side(changes, i);
     let minimum = options.minimum_score;
 
     // Files keeping their name in another directory: only names unique on each side, and a
@@ -294,13 +295,13 @@ fn inexact(
     let src_names = unique(
         &mut (0..srcs.len())
             .filter(|&k| !used[k])
-            .map(|k| (k, basename(&side(srcs[k]).path))),
+            .map(|k| (k, basename(&side(srcs[k]).path).to_vec())),
     );
     let dst_names = unique(
         &mut dsts
             .iter()
             .filter(|d| !paired.contains_key(d))
-            .map(|&d| (d, basename(&side(d).path))),
+            .map(|&d| (d, basename(&side(d).path).to_vec())),
     );
     let basename_minimum = minimum + (MAX_SCORE - minimum) / 2;
     for k in 0..srcs.len() {
@@ -308,7 +309,7 @@ fn inexact(
             continue;
         }
         let name = basename(&side(srcs[k]).path);
-        let (Some(Some(_)), Some(Some(d))) = (src_names.get(&name), dst_names.get(&name)) else {
+        let (Some(Some(_)), Some(Some(d))) = (src_names.get(name), dst_names.get(name)) else {
             continue;
         };
         if paired.contains_key(d) {
