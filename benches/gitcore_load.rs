@@ -19,7 +19,9 @@ use gitcore::repo::Repository;
 
 #[path = "common/mod.rs"]
 mod common;
-use common::{Result, ensure_forge_repo, git, median, ms, repo_shape, rss_kib, time_git};
+use common::{
+    Result, ensure_forge_repo, git, git_median, median, ms, repo_shape, rss_kib, time_git,
+};
 
 fn measure<T>(runs: usize, mut f: impl FnMut() -> Result<T>) -> Result<(Duration, T)> {
     let mut times = Vec::new();
@@ -155,16 +157,8 @@ fn bench_repo(source: &Path, runs: usize) -> Result<()> {
     let no_cg = ["-c", "core.commitGraph=false"];
     let log_args = [&no_cg[..], &["log", "--all", "--format=%H %P %an %at %s"]].concat();
     let revlist_args = [&no_cg[..], &["rev-list", "--all", "--parents"]].concat();
-    let git_log = median(
-        (0..runs)
-            .map(|_| time_git(&repo_dir, &log_args))
-            .collect::<Result<_>>()?,
-    );
-    let git_revlist = median(
-        (0..runs)
-            .map(|_| time_git(&repo_dir, &revlist_args))
-            .collect::<Result<_>>()?,
-    );
+    let git_log = git_median(&repo_dir, &log_args, runs)?;
+    let git_revlist = git_median(&repo_dir, &revlist_args, runs)?;
     let no_cg_opts = LoadOptions {
         use_commit_graph: false,
         scan_packs: true,
@@ -217,16 +211,12 @@ fn bench_repo(source: &Path, runs: usize) -> Result<()> {
             let (ours, hits) = measure(runs, || {
                 Ok(gitcore::search::search(repo.odb(), &graph, &query)?.len())
             })?;
-            let full = median(
-                (0..runs)
-                    .map(|_| time_git(&repo_dir, &["rev-list", "--all", "--full-history", "--", p]))
-                    .collect::<Result<_>>()?,
-            );
-            let simple = median(
-                (0..runs)
-                    .map(|_| time_git(&repo_dir, &["rev-list", "--all", "--", p]))
-                    .collect::<Result<_>>()?,
-            );
+            let full = git_median(
+                &repo_dir,
+                &["rev-list", "--all", "--full-history", "--", p],
+                runs,
+            )?;
+            let simple = git_median(&repo_dir, &["rev-list", "--all", "--", p], runs)?;
             println!(
                 "| `fullpath:{p}` ({hits} commits), {label}, vs `git rev-list --all --full-history -- path` | {} | {} | {:.2} |",
                 ms(full),
@@ -256,16 +246,11 @@ fn bench_repo(source: &Path, runs: usize) -> Result<()> {
         let b = gitcore::blame::blame(&repo, head, file, gitcore::blame::BlameOptions::default())?;
         Ok(b.lines.len())
     })?;
-    let theirs = median(
-        (0..runs)
-            .map(|_| {
-                time_git(
-                    &repo_dir,
-                    &["blame", "--first-parent", "--porcelain", "HEAD", "--", file],
-                )
-            })
-            .collect::<Result<_>>()?,
-    );
+    let theirs = git_median(
+        &repo_dir,
+        &["blame", "--first-parent", "--porcelain", "HEAD", "--", file],
+        runs,
+    )?;
     println!(
         "| blame of `{file}` at HEAD ({lines} lines) vs `git blame --first-parent --porcelain` | {} | {} | {:.2} |",
         ms(theirs),
@@ -296,16 +281,12 @@ fn bench_repo(source: &Path, runs: usize) -> Result<()> {
         ms(hint.estimate()),
         hint.speedup()
     );
-    let git_revlist_cg = median(
-        (0..runs)
-            .map(|_| time_git(&repo_dir, &["rev-list", "--all", "--parents"]))
-            .collect::<Result<_>>()?,
-    );
-    let git_log_cg = median(
-        (0..runs)
-            .map(|_| time_git(&repo_dir, &["log", "--all", "--format=%H %P %an %at %s"]))
-            .collect::<Result<_>>()?,
-    );
+    let git_revlist_cg = git_median(&repo_dir, &["rev-list", "--all", "--parents"], runs)?;
+    let git_log_cg = git_median(
+        &repo_dir,
+        &["log", "--all", "--format=%H %P %an %at %s"],
+        runs,
+    )?;
     let (first_window, _) = measure(runs, || {
         let repo = Repository::discover(&repo_dir)?;
         let g = CommitGraph::load_topology_with(&repo, LoadOptions::default())?;

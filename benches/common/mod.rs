@@ -42,6 +42,15 @@ pub fn time_git(dir: &Path, args: &[&str]) -> Result<Duration> {
     Ok(start.elapsed())
 }
 
+/// Median wall time of `runs` runs of a git command.
+pub fn git_median(dir: &Path, args: &[&str], runs: usize) -> Result<Duration> {
+    Ok(median(
+        (0..runs)
+            .map(|_| time_git(dir, args))
+            .collect::<Result<_>>()?,
+    ))
+}
+
 pub fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
     v[v.len() / 2]
