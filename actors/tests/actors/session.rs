@@ -78,6 +78,28 @@ async fn subscribe(
     rx
 }
 
+/// The session's snapshot (after its first load).
+async fn snapshot(
+    session: &Addr<gitvista_actors::RepoSession>,
+) -> std::sync::Arc<gitvista_actors::Snapshot> {
+    session
+        .send(GetSnapshot)
+        .await
+        .expect("mailbox")
+        .expect("loads")
+}
+
+/// The session's snapshot with every commit's metadata read.
+async fn complete_snapshot(
+    session: &Addr<gitvista_actors::RepoSession>,
+) -> std::sync::Arc<gitvista_actors::Snapshot> {
+    session
+        .send(gitvista_actors::repo_session::GetCompleteSnapshot)
+        .await
+        .expect("mailbox")
+        .expect("loads")
+}
+
 fn watch_only(path: &Path) -> SessionConfig {
     SessionConfig {
         poll_interval: Duration::from_secs(3600),
@@ -90,11 +112,7 @@ async fn snapshot_matches_git_and_commits_arrive_as_deltas_within_two_seconds() 
     let tmp = tempfile::tempdir().expect("tempdir");
     let repo = fixture("merges", tmp.path()).join("repo");
     let session = start(&repo, watch_only(&repo)).await;
-    let snap = session
-        .send(GetSnapshot)
-        .await
-        .expect("mailbox")
-        .expect("loads");
+    let snap = snapshot(&session).await;
     let count: usize = git(
         &repo,
         &["--no-replace-objects", "rev-list", "--all", "--count"],
@@ -205,11 +223,7 @@ async fn polling_finds_changes_when_no_watcher_runs() {
         ..SessionConfig::local(&repo)
     };
     let session = start(&repo, config).await;
-    session
-        .send(GetSnapshot)
-        .await
-        .expect("mailbox")
-        .expect("loads");
+    snapshot(&session).await;
     let mut rx = subscribe(&session, 7).await;
     std::fs::write(repo.join("p.txt"), "poll").expect("write");
     git(&repo, &["add", "p.txt"]);
@@ -223,11 +237,7 @@ async fn five_hundred_viewers_receive_the_same_delta() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let repo = fixture("linear", tmp.path()).join("repo");
     let session = start(&repo, watch_only(&repo)).await;
-    session
-        .send(GetSnapshot)
-        .await
-        .expect("mailbox")
-        .expect("loads");
+    snapshot(&session).await;
     let mut receivers = Vec::new();
     for id in 0..500 {
         receivers.push(subscribe(&session, id).await);
@@ -260,11 +270,7 @@ async fn supervisor_restarts_stopped_sessions_and_refuses_unknown_ids() {
         .await
         .expect("mailbox")
         .expect("known");
-    first
-        .send(GetSnapshot)
-        .await
-        .expect("mailbox")
-        .expect("loads");
+    snapshot(&first).await;
     assert_eq!(
         sup.send(RunningSessions).await.expect("mailbox"),
         vec![id.clone()]
@@ -342,7 +348,7 @@ async fn the_memory_budget_stops_idle_sessions_and_refuses_when_all_are_watched(
             .await
             .expect("mailbox")
             .expect("room is made");
-        s.send(GetSnapshot).await.expect("mailbox").expect("loads");
+        snapshot(&s).await;
         assert_eq!(
             sup.send(RunningSessions).await.expect("mailbox"),
             vec![id.clone()],
@@ -386,11 +392,7 @@ async fn an_idle_session_does_not_reload_and_one_commit_is_one_reload() {
     let repo = fixture("linear", tmp.path()).join("repo");
     // The defaults of `gitvista open`: watcher, work-tree status, 3-second poll interval.
     let session = start(&repo, SessionConfig::local(&repo)).await;
-    let snap = session
-        .send(GetSnapshot)
-        .await
-        .expect("mailbox")
-        .expect("loads");
+    let snap = snapshot(&session).await;
     let mut rx = subscribe(&session, 1).await;
     // What a page visit makes the server read: refs, commits, trees and the work tree.
     let _ = snap.repo.refs();
@@ -413,7 +415,6 @@ async fn an_idle_session_does_not_reload_and_one_commit_is_one_reload() {
 
 #[actix::test]
 async fn with_a_commit_graph_the_first_snapshot_is_its_topology_and_the_metadata_follows() {
-    use gitvista_actors::repo_session::GetCompleteSnapshot;
     let tmp = tempfile::tempdir().expect("tempdir");
     let repo = fixture("merges", tmp.path()).join("repo");
     git(&repo, &["commit-graph", "write", "--reachable"]);
@@ -422,18 +423,10 @@ async fn with_a_commit_graph_the_first_snapshot_is_its_topology_and_the_metadata
         ..watch_only(&repo)
     };
     let session = start(&repo, config).await;
-    let first = session
-        .send(GetSnapshot)
-        .await
-        .expect("mailbox")
-        .expect("loads");
+    let first = snapshot(&session).await;
     assert!(first.graph.load_source().commit_graph);
     assert!(first.commit_graph_hint.is_none(), "the file is there");
-    let complete = session
-        .send(GetCompleteSnapshot)
-        .await
-        .expect("mailbox")
-        .expect("loads");
+    let complete = complete_snapshot(&session).await;
     assert!(complete.graph.has_metadata());
     assert_eq!(complete.version, first.version, "rows shown do not change");
     assert_eq!(complete.layout.len(), first.layout.len());
@@ -467,11 +460,7 @@ async fn with_a_commit_graph_the_first_snapshot_is_its_topology_and_the_metadata
         .collect();
     assert_eq!(shown, expected);
     // The session serves the complete snapshot from now on, and reloads from it.
-    let now = session
-        .send(GetSnapshot)
-        .await
-        .expect("mailbox")
-        .expect("loads");
+    let now = snapshot(&session).await;
     assert!(now.graph.has_metadata());
     let mut rx = subscribe(&session, 1).await;
     git(
@@ -480,11 +469,7 @@ async fn with_a_commit_graph_the_first_snapshot_is_its_topology_and_the_metadata
     );
     let d = next_delta(&mut rx, Duration::from_secs(5)).await;
     assert_eq!(d.added.len(), 1);
-    let after = session
-        .send(GetSnapshot)
-        .await
-        .expect("mailbox")
-        .expect("loads");
+    let after = snapshot(&session).await;
     let c = after.graph.head_commit().expect("HEAD");
     assert_eq!(after.graph.summary(c), "after the commit-graph");
     assert!(after.graph.has_metadata());
@@ -498,12 +483,7 @@ async fn without_a_commit_graph_the_session_measures_what_one_would_save() {
         commit_graph_hint_after: after,
         ..watch_only(&repo)
     };
-    let snap = start(&repo, hinted(Some(Duration::ZERO)))
-        .await
-        .send(GetSnapshot)
-        .await
-        .expect("mailbox")
-        .expect("loads");
+    let snap = snapshot(&start(&repo, hinted(Some(Duration::ZERO))).await).await;
     assert!(snap.graph.has_metadata(), "decoded from the packs");
     let hint = snap.commit_graph_hint.clone().expect("a hint");
     assert_eq!(hint.commits, snap.graph.len());
@@ -516,33 +496,16 @@ async fn without_a_commit_graph_the_session_measures_what_one_would_save() {
     );
     // Hosted sessions (None) and a first view under the threshold say nothing.
     for after in [None, Some(Duration::from_secs(3600))] {
-        let quiet = start(&repo, hinted(after))
-            .await
-            .send(GetSnapshot)
-            .await
-            .expect("mailbox")
-            .expect("loads");
+        let quiet = snapshot(&start(&repo, hinted(after)).await).await;
         assert!(quiet.commit_graph_hint.is_none(), "{after:?}");
     }
     // Writing the file makes the hint go at the next reload.
     let session = start(&repo, hinted(Some(Duration::ZERO))).await;
     let mut rx = subscribe(&session, 1).await;
-    assert!(
-        session
-            .send(GetSnapshot)
-            .await
-            .expect("mailbox")
-            .expect("loads")
-            .commit_graph_hint
-            .is_some()
-    );
+    assert!(snapshot(&session).await.commit_graph_hint.is_some());
     git(&repo, &["commit-graph", "write", "--reachable"]);
     git(&repo, &["commit", "--allow-empty", "-qm", "one more"]);
     next_delta(&mut rx, Duration::from_secs(5)).await;
-    let after = session
-        .send(GetSnapshot)
-        .await
-        .expect("mailbox")
-        .expect("loads");
+    let after = snapshot(&session).await;
     assert!(after.commit_graph_hint.is_none());
 }
