@@ -206,6 +206,34 @@ mod tests {
     use super::*;
 
     #[test]
+    fn bad_lines_are_skipped_and_oversized_or_missing_files_read_as_unset() {
+        // An unknown escape, an unclosed quote, a key outside any section, a broken header: each
+        // line is dropped and the rest still reads.
+        let text =
+            "k = outside\n[ok]\n\ta = \\q bad\n\tb = \"open\n\tc = fine\n[bro ken\n\td = after\n";
+        let e = parse(text);
+        let names: Vec<(&str, Option<&str>)> = e
+            .iter()
+            .map(|e| (e.key.as_str(), e.value.as_deref()))
+            .collect();
+        assert_eq!(names, [("c", Some("fine"))]);
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let big = tmp.path().join("config");
+        let mut text = String::from("[remote \"origin\"]\n\turl = https://example.com/r\n");
+        text.push_str(&"# padding\n".repeat((MAX_CONFIG_BYTES as usize) / 10 + 1));
+        std::fs::write(&big, text).expect("write");
+        assert_eq!(
+            get(&big, "remote", Some("origin"), "url"),
+            None,
+            "too large"
+        );
+        assert_eq!(
+            get(&tmp.path().join("missing"), "remote", Some("origin"), "url"),
+            None
+        );
+    }
+
+    #[test]
     fn reads_sections_quotes_escapes_and_continuations() {
         let text = "# comment\n[core]\n\tbare = false ; trailing\n[remote \"or\\\"igin\"]\n  url = \"git@github.com:o/r.git\"  # c\n[Section.Sub]\nKey\n[a] b = one \\\n  two\n";
         let e = parse(text);
