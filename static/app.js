@@ -98,9 +98,12 @@ view.onContextMenu = (r, row, x, y) => {
 document.addEventListener('pointerdown', (e) => { if (!rowMenu.hidden && !rowMenu.contains(e.target)) closeRowMenu(); });
 
 // ---- view filters, kept in the URL ----
-const VIEW_KEYS = ['hide', 'show', 'hideGlob', 'firstParent', 'noMerges', 'only'];
+const VIEW_KEYS = ['hide', 'show', 'hideGlob', 'firstParent', 'noMerges', 'only', 'match'];
 /** `only=`: one ref and its history (set from a row's menu, cleared in the View menu). */
 let onlyRef = '';
+/** `match=`: only the commits this search matches, each drawn to its nearest matching
+ * ancestors (the "only matches" switch beside the search box; it follows the search). */
+let matchQuery = '';
 // A switch marked data-default="on" is on in the default view (pull requests, notes and remote
 // HEADs are hidden): the URL names only what differs, `hide=` for switches turned on and `show=`
 // for default ones turned off.
@@ -116,6 +119,7 @@ function readViewControls() {
   if ($('opt-first-parent').checked) p.set('firstParent', '1');
   if ($('opt-no-merges').checked) p.set('noMerges', '1');
   if (onlyRef) p.set('only', onlyRef);
+  if (matchQuery) p.set('match', matchQuery);
   return p;
 }
 function writeViewControls(p) {
@@ -130,6 +134,8 @@ function writeViewControls(p) {
   onlyRef = p.get('only') || '';
   $('only-row').hidden = !onlyRef;
   $('only-name').textContent = refName(onlyRef);
+  matchQuery = p.get('match') || '';
+  $('only-matches').setAttribute('aria-pressed', String(!!matchQuery));
   $('view-menu').dataset.active = String([...p.keys()].length > 0);
 }
 {
@@ -147,6 +153,11 @@ async function changeView() {
 for (const input of document.querySelectorAll('#view-menu input[type="checkbox"]')) input.addEventListener('change', () => queueView());
 $('opt-glob').addEventListener('change', () => queueView());
 $('only-clear').addEventListener('click', () => { onlyRef = ''; queueView(); });
+$('only-matches').addEventListener('click', () => {
+  const q = $('search').value.trim();
+  matchQuery = matchQuery || !q ? '' : q;
+  queueView();
+});
 function queueView() { changeChain = changeChain.then(changeView).catch((e) => console.warn(e)); }
 
 /** Searches running (their selection moves replace the history entry they pushed). */
@@ -403,6 +414,15 @@ const live = new Live({
 let lastQuery = '';
 let hitIndex = -1;
 async function runSearch(q, { keep = false, push = false } = {}) {
+  // Showing only matches follows the search: another search is another view.
+  if (matchQuery && q !== matchQuery && !restoring) {
+    matchQuery = q;
+    lastQuery = q;
+    // The new view searches again once laid out (an emptied box clears the marks here).
+    queueView();
+    if (!q) changeChain = changeChain.then(() => searchNow('', keep));
+    return;
+  }
   // A submitted search is one history entry, whatever it selects on the way.
   if (push) history.pushState(null, '', location.href);
   searching += 1;

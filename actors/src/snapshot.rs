@@ -6,8 +6,9 @@ use std::time::{Duration, Instant};
 
 use gitcore::graph::commit_graph_file::CommitGraphFile;
 use gitcore::graph::{CommitGraph, GraphDelta, LoadOptions};
-use gitcore::layout::{Layout, LayoutOptions};
+use gitcore::layout::{Layout, LayoutOptions, Subset};
 use gitcore::repo::{RepoError, Repository};
+use gitcore::search::{Query, SearchError, search};
 
 use crate::cache::SessionCaches;
 
@@ -221,14 +222,9 @@ impl Snapshot {
         if options == self.layout.options() {
             return self.layout.clone();
         }
-        let mut views = self.views.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(k) = views.iter().position(|(o, _)| o == options) {
-            let hit = views.remove(k);
-            let layout = hit.1.clone();
-            views.push(hit);
+        if let Some(layout) = self.kept_view(options) {
             return layout;
         }
-        drop(views);
         let layout = Layout::build(&self.graph, options.clone());
         let mut views = self.views.lock().unwrap_or_else(|e| e.into_inner());
         if views.len() >= MAX_VIEWS {
@@ -236,5 +232,35 @@ impl Snapshot {
         }
         views.push((options.clone(), layout.clone()));
         layout
+    }
+
+    /// A kept layout of the view `options`, marked most recently used.
+    fn kept_view(&self, options: &LayoutOptions) -> Option<Layout> {
+        let mut views = self.views.lock().unwrap_or_else(|e| e.into_inner());
+        let k = views.iter().position(|(o, _)| o == options)?;
+        let hit = views.remove(k);
+        let layout = hit.1.clone();
+        views.push(hit);
+        Some(layout)
+    }
+
+    /// The layout of the view `options` keeping only the commits `query` matches, named by
+    /// `text` (the query as typed): "show only matches". Built on first use and kept like
+    /// [`Snapshot::layout_for`] (blocking: a search of the whole history, then a full layout).
+    /// Searches that read authors or subjects need a [`Snapshot::complete`] snapshot.
+    pub fn matching_layout(
+        &self,
+        mut options: LayoutOptions,
+        text: &str,
+        query: &Query,
+    ) -> Result<Layout, SearchError> {
+        // Subsets compare by name: an empty one finds the kept layout of the same search.
+        options.subset = Some(Subset::new(text, 0, []));
+        if let Some(layout) = self.kept_view(&options) {
+            return Ok(layout);
+        }
+        let hits = search(self.repo.odb(), &self.graph, query)?;
+        options.subset = Some(Subset::new(text, self.graph.len(), hits));
+        Ok(self.layout_for(&options))
     }
 }

@@ -13,10 +13,16 @@
 //! next colour in rotation, so a branch keeps one colour from fork to tip however lanes are reused.
 //! A first-parent edge has its child's colour, a merge edge its parent's.
 //!
+//! A view may keep only a [`Subset`] of the commits (a search's hits: "show only matches"): each
+//! kept commit is then drawn to its nearest kept ancestors, found through the commits left out
+//! (git's parent rewriting, over every parent), so the hits keep the history that connects them.
+//!
 //! Because a commit's lane depends only on older commits, commits added on top
 //! ([`Layout::extend`]) never move existing ones. Each lane keeps its edges sorted by height, so
 //! the edges passing through any window are found with one binary search per lane: a window costs
 //! O(lanes * log n + rows), independent of the history's size.
+
+use std::sync::Arc;
 
 use crate::chunked::ChunkedVec;
 use crate::graph::{CommitGraph, CommitIdx, GraphRef, RefKind};
@@ -114,6 +120,136 @@ pub(crate) fn glob_match(pattern: &str, text: &str) -> bool {
     p[pi..].iter().all(|&c| c == b'*')
 }
 
+/// The commits a view keeps (the hits of a search), named: views compare by name, so two subsets
+/// with the same name over the same graph must be the same set (the caller names a search's
+/// hits by its query, and builds them again for another graph).
+#[derive(Clone)]
+pub struct Subset {
+    /// What the set is, e.g. the search query.
+    pub name: String,
+    /// Kept or not, by commit index; commits past its end are not kept.
+    keep: Arc<Vec<bool>>,
+}
+
+impl Subset {
+    /// The set of `commits` of a graph of `len` commits, named `name`.
+    pub fn new(
+        name: impl Into<String>,
+        len: usize,
+        commits: impl IntoIterator<Item = CommitIdx>,
+    ) -> Subset {
+        let mut keep = vec![false; len];
+        for c in commits {
+            if let Some(k) = keep.get_mut(c as usize) {
+                *k = true;
+            }
+        }
+        Subset {
+            name: name.into(),
+            keep: Arc::new(keep),
+        }
+    }
+
+    /// Whether `c` is in the set.
+    pub fn contains(&self, c: CommitIdx) -> bool {
+        self.keep.get(c as usize).copied().unwrap_or(false)
+    }
+
+    /// Number of commits in the set.
+    pub fn count(&self) -> usize {
+        self.keep.iter().filter(|&&k| k).count()
+    }
+}
+
+impl PartialEq for Subset {
+    fn eq(&self, other: &Subset) -> bool {
+        self.name == other.name
+    }
+}
+
+impl Eq for Subset {}
+
+/// By name only: the name is what a view's cache key carries.
+impl std::fmt::Debug for Subset {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Subset").field(&self.name).finish()
+    }
+}
+
+/// Where a commit left out of a [`Subset`] view leads: its nearest kept ancestors, shared by
+/// commits with the same answer (a chain of left-out commits shares one entry).
+struct Rewrite {
+    /// Per commit: [`Rewrite::NONE`], one kept commit with [`Rewrite::ONE`] set, or an index
+    /// into `lists`.
+    to: Vec<u32>,
+    /// Answers of more than one commit (at most [`MAX_DRAWN_EDGES`] each).
+    lists: Vec<Vec<CommitIdx>>,
+}
+
+impl Rewrite {
+    const NONE: u32 = u32::MAX;
+    const ONE: u32 = 1 << 31;
+
+    /// The nearest shown ancestors of every commit not shown, through the parents `layout`
+    /// follows, in parent order (depth first), each once.
+    fn new(layout: &Layout, graph: &CommitGraph, shown: &[bool]) -> Rewrite {
+        let mut rw = Rewrite {
+            to: vec![Rewrite::NONE; graph.len()],
+            lists: Vec::new(),
+        };
+        let mut list = Vec::new();
+        for c in 0..graph.len() as u32 {
+            if shown[c as usize] {
+                continue;
+            }
+            let parents = layout.followed(graph, c);
+            if let [p] = parents {
+                rw.to[c as usize] = if shown[*p as usize] {
+                    Rewrite::ONE | p
+                } else {
+                    rw.to[*p as usize]
+                };
+                continue;
+            }
+            list.clear();
+            for &p in parents {
+                rw.extend(&mut list, p, shown, MAX_DRAWN_EDGES);
+            }
+            rw.to[c as usize] = match list.as_slice() {
+                [] => Rewrite::NONE,
+                [one] => Rewrite::ONE | one,
+                _ => {
+                    rw.lists.push(list.clone());
+                    (rw.lists.len() - 1) as u32
+                }
+            };
+        }
+        rw
+    }
+
+    /// Appends where parent `p` leads (itself when shown) to `out`, skipping what is there, up
+    /// to `cap` entries.
+    fn extend(&self, out: &mut Vec<CommitIdx>, p: CommitIdx, shown: &[bool], cap: usize) {
+        let mut add = |c: CommitIdx| {
+            if out.len() < cap && !out.contains(&c) {
+                out.push(c);
+            }
+        };
+        if shown[p as usize] {
+            return add(p);
+        }
+        match self.to[p as usize] {
+            Rewrite::NONE => {}
+            t if t & Rewrite::ONE != 0 => add(t & !Rewrite::ONE),
+            t => {
+                for &c in &self.lists[t as usize] {
+                    add(c);
+                }
+            }
+        }
+    }
+}
+
 /// Layout settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LayoutOptions {
@@ -129,6 +265,9 @@ pub struct LayoutOptions {
     /// The branch whose first-parent chain takes lane 0 (full ref name); `None` picks HEAD's
     /// branch, else `refs/heads/main`, else `refs/heads/master`, else HEAD's commit.
     pub main_ref: Option<String>,
+    /// Keep only these commits (of those the filter shows), each drawn to its nearest kept
+    /// ancestors; the main branch's kept commits take lane 0.
+    pub subset: Option<Subset>,
 }
 
 /// Every ref shown (the whole of `git log --all`); the page's default view is
@@ -141,6 +280,7 @@ impl Default for LayoutOptions {
             hide_merges: false,
             filter: RefFilter::default(),
             main_ref: None,
+            subset: None,
         }
     }
 }
@@ -304,11 +444,14 @@ impl Layout {
         let hidden_merge = |c: CommitIdx| {
             layout.options.hide_merges && graph.parents(c).len() >= 2 && !visible[c as usize]
         };
-        let tip = main_tip(graph, &name).filter(|&t| visible[t as usize] || hidden_merge(t));
+        // In a subset view the main chain runs through the commits left out.
+        let subset = layout.options.subset.is_some();
+        let tip =
+            main_tip(graph, &name).filter(|&t| visible[t as usize] || hidden_merge(t) || subset);
         if let Some(t) = tip {
             for c in graph.first_parent_chain(t) {
                 if !visible[c as usize] {
-                    if hidden_merge(c) {
+                    if hidden_merge(c) || subset {
                         continue;
                     }
                     break;
@@ -317,8 +460,15 @@ impl Layout {
             }
             layout.main = Some((name, t));
         }
+        let rewrite = subset.then(|| Rewrite::new(&layout, graph, &visible));
         for c in 0..graph.len() as u32 {
-            layout.add(graph, c, visible[c as usize], on_main[c as usize]);
+            layout.add(
+                graph,
+                c,
+                visible[c as usize],
+                on_main[c as usize],
+                rewrite.as_ref().map(|rw| (rw, visible.as_slice())),
+            );
         }
         layout
     }
@@ -327,7 +477,8 @@ impl Layout {
     /// [`CommitGraph::reload`] with a delta that was not `rewritten`). Existing commits keep their
     /// lanes and heights.
     pub fn extend(&self, graph: &CommitGraph) -> Result<Layout, LayoutError> {
-        if graph.len() < self.graph_len {
+        // A subset is of one graph: new commits need a new subset.
+        if graph.len() < self.graph_len || self.options.subset.is_some() {
             return Err(LayoutError::Rewritten);
         }
         let mut next = self.clone();
@@ -365,7 +516,7 @@ impl Layout {
         }
         for c in from as u32..graph.len() as u32 {
             let k = (c as usize) - from;
-            next.add(graph, c, visible[k], on_main[k]);
+            next.add(graph, c, visible[k], on_main[k], None);
         }
         Ok(next)
     }
@@ -389,6 +540,7 @@ impl Layout {
         if self.options.filter.is_empty()
             && !self.options.first_parent_only
             && !self.options.hide_merges
+            && self.options.subset.is_none()
             && !graph.refs().iter().any(|r| r.kind == RefKind::Stash)
         {
             return vec![true; n];
@@ -423,6 +575,11 @@ impl Layout {
                 *shown &= self.followed(graph, from + k as u32).len() < 2;
             }
         }
+        if let Some(subset) = &self.options.subset {
+            for (k, shown) in seen.iter_mut().enumerate() {
+                *shown &= subset.contains(from + k as u32);
+            }
+        }
         seen
     }
 
@@ -454,7 +611,16 @@ impl Layout {
         }
     }
 
-    fn add(&mut self, graph: &CommitGraph, c: CommitIdx, visible: bool, on_main: bool) {
+    /// Lays out commit `c` on top; `rewrite` (a subset view) says where the commits left out
+    /// lead, with which commits are shown.
+    fn add(
+        &mut self,
+        graph: &CommitGraph,
+        c: CommitIdx,
+        visible: bool,
+        on_main: bool,
+        rewrite: Option<(&Rewrite, &[bool])>,
+    ) {
         self.graph_len = self.graph_len.max(c as usize + 1);
         if !visible {
             self.height_of.push(HIDDEN);
@@ -464,8 +630,29 @@ impl Layout {
         self.commits.push(c);
         self.height_of.push(h);
         let shown = self.followed(graph, c);
-        let mut resolved: Vec<CommitIdx> = shown.iter().map(|&p| self.resolve(graph, p)).collect();
-        if self.options.hide_merges {
+        let mut resolved: Vec<CommitIdx> = match rewrite {
+            Some((rw, visible)) if shown.len() <= MAX_DRAWN_EDGES => {
+                let mut out = Vec::with_capacity(shown.len());
+                for &p in shown {
+                    rw.extend(&mut out, p, visible, MAX_DRAWN_EDGES);
+                }
+                out
+            }
+            // An octopus of thousands: each parent's own answer, then one pass to drop repeats.
+            Some((rw, visible)) => {
+                let mut out = Vec::with_capacity(shown.len());
+                for &p in shown {
+                    let mut one = Vec::new();
+                    rw.extend(&mut one, p, visible, MAX_DRAWN_EDGES);
+                    out.extend(one);
+                }
+                let mut seen = std::collections::HashSet::with_capacity(out.len());
+                out.retain(|c| seen.insert(*c));
+                out
+            }
+            None => shown.iter().map(|&p| self.resolve(graph, p)).collect(),
+        };
+        if self.options.hide_merges && rewrite.is_none() {
             let mut seen = Vec::with_capacity(resolved.len());
             resolved.retain(|p| {
                 let new = !seen.contains(p);

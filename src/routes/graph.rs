@@ -5,7 +5,7 @@ use gitcore::layout::{EdgeOut, OVERFLOW};
 use serde::{Deserialize, Serialize};
 
 use super::repository::kind_name;
-use super::{AppState, ViewQuery, snapshot, view_layout};
+use super::{AppState, ViewQuery, view_layout, view_snapshot};
 use crate::error::ApiError;
 
 /// Largest window one request may ask for.
@@ -59,7 +59,7 @@ pub async fn graph(
             "invalid_limit",
         ));
     }
-    let snap = snapshot(&state, &id).await?;
+    let snap = view_snapshot(&state, &id, &view).await?;
     let layout = view_layout(&snap, &view).await?;
     // Building a window reads every edge of its rows and serializes them: off the async
     // workers, so one heavy window (a merge of thousands of parents) delays no other request.

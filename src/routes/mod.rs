@@ -151,6 +151,20 @@ pub struct ViewQuery {
     /// A full ref name (`refs/heads/topic`): only it and its history, its first parents in the
     /// main lane.
     only: Option<String>,
+    /// A search (the `search?q=` language): only the commits it matches, each drawn to its
+    /// nearest matching ancestors ("show only matches").
+    #[serde(rename = "match")]
+    matching: Option<String>,
+}
+
+/// Longest `match=` query accepted.
+const MAX_MATCH_QUERY: usize = 1000;
+
+/// Seconds since the epoch, for relative dates in searches.
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
 }
 
 /// A ref kind as the view parameters name it: a [`gitcore::graph::RefKind`], or `None` for
@@ -243,15 +257,57 @@ impl ViewQuery {
         }
         Ok(options)
     }
+
+    /// The `match=` search, parsed (400 `invalid_search` when it does not parse), with its text.
+    pub fn match_query(&self) -> Result<Option<(String, gitcore::search::Query)>, ApiError> {
+        let Some(text) = self
+            .matching
+            .as_deref()
+            .map(str::trim)
+            .filter(|q| !q.is_empty())
+        else {
+            return Ok(None);
+        };
+        if text.len() > MAX_MATCH_QUERY {
+            return Err(ApiError::bad_request(
+                format!("match= is at most {MAX_MATCH_QUERY} bytes"),
+                "invalid_search",
+            ));
+        }
+        let query = gitcore::search::Query::parse(text, unix_now())
+            .map_err(|e| ApiError::bad_request(e.to_string(), "invalid_search"))?;
+        Ok(Some((text.to_string(), query)))
+    }
+}
+
+/// The snapshot `view` is read from: [`complete_snapshot`] when it keeps only the matches of a
+/// search that reads authors or subjects, else [`snapshot`].
+pub async fn view_snapshot(
+    state: &AppState,
+    id: &str,
+    view: &ViewQuery,
+) -> Result<Arc<Snapshot>, ApiError> {
+    match view.match_query()? {
+        Some((_, q)) if q.reads_metadata() => complete_snapshot(state, id).await,
+        _ => snapshot(state, id).await,
+    }
 }
 
 /// The layout of `snap` for `view`: the main one for the default view, else built (on the
-/// blocking pool) or reused.
+/// blocking pool) or reused; a `match=` view runs its search first (read `snap` with
+/// [`view_snapshot`]).
 pub async fn view_layout(
     snap: &Arc<Snapshot>,
     view: &ViewQuery,
 ) -> Result<gitcore::layout::Layout, ApiError> {
     let options = view.options()?;
+    if let Some((text, query)) = view.match_query()? {
+        let snap = Arc::clone(snap);
+        return web::block(move || snap.matching_layout(options, &text, &query))
+            .await
+            .map_err(|e| ApiError::Unavailable(e.to_string()))?
+            .map_err(|e| ApiError::Unavailable(e.to_string()));
+    }
     if &options == snap.layout.options() {
         return Ok(snap.layout.clone());
     }

@@ -13,7 +13,7 @@ use gitcore::odb::{ObjectKind, OdbError};
 use serde_json::{Value, json};
 
 use super::repository::kind_name;
-use super::{AppState, ViewQuery, snapshot, view_layout};
+use super::{AppState, ViewQuery, snapshot, view_layout, view_snapshot};
 use crate::error::ApiError;
 use gitvista_actors::{ByteCache, SessionCaches, Snapshot};
 
@@ -297,7 +297,7 @@ pub async fn commit(
     view: web::Query<ViewQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let (id, hash) = path.into_inner();
-    let snap = snapshot(&state, &id).await?;
+    let snap = view_snapshot(&state, &id, &view).await?;
     let oid = resolve_commit(&snap.graph, &hash)?;
     let layout = view_layout(&snap, &view).await?;
     let freshness = Freshness::Version(snap.version);

@@ -4,7 +4,7 @@ use actix_web::{HttpResponse, get, web};
 use gitcore::graph::RefKind;
 use serde::Serialize;
 
-use super::{AppState, ViewQuery, session, snapshot, view_layout};
+use super::{AppState, ViewQuery, session, view_layout, view_snapshot};
 use crate::error::ApiError;
 use gitvista_actors::repo_session::ViewerCount;
 
@@ -37,7 +37,7 @@ pub async fn repository(
     id: web::Path<String>,
     view: web::Query<ViewQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let snap = snapshot(&state, &id).await?;
+    let snap = view_snapshot(&state, &id, &view).await?;
     let layout = view_layout(&snap, &view).await?;
     let viewers = session(&state, &id)
         .await?

@@ -7,7 +7,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::objects::{Freshness, Kept, path_tag, serve};
-use super::{AppState, ViewQuery, complete_snapshot, snapshot, view_layout};
+use super::{AppState, ViewQuery, complete_snapshot, view_layout, view_snapshot};
 use crate::error::ApiError;
 
 /// Most rows one answer lists (the total is always exact).
@@ -36,16 +36,13 @@ pub async fn search(
             "invalid_limit",
         ));
     }
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64);
-    let parsed = Query::parse(&query.q, now)
+    let parsed = Query::parse(&query.q, super::unix_now())
         .map_err(|e| ApiError::bad_request(e.to_string(), "invalid_search"))?;
     // Rows need no metadata; authors and subjects do, and are read soon after the topology.
     let snap = if parsed.reads_metadata() {
         complete_snapshot(&state, &id).await?
     } else {
-        snapshot(&state, &id).await?
+        view_snapshot(&state, &id, &view).await?
     };
     let layout = view_layout(&snap, &view).await?;
     let freshness = Freshness::Version(snap.version);

@@ -1288,3 +1288,92 @@ async fn only_one_ref_is_its_history_and_bad_names_are_refused() {
         }
     }
 }
+
+#[actix_rt::test]
+async fn show_only_matches_keeps_the_hits_drawn_to_their_nearest_matching_ancestors() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let repo = fixture("search", tmp.path()).join("repo");
+    // With a commit-graph the first view has no authors yet: an author match waits for them.
+    git(&repo, &["commit-graph", "write", "--reachable"]);
+    let base = spawn_app(&repo).await;
+    let in_view = |args: &[&str]| {
+        let mut all = vec![
+            "--no-replace-objects",
+            "rev-list",
+            "--exclude=refs/pull/*",
+            "--exclude=refs/notes/*",
+            "--all",
+        ];
+        all.extend_from_slice(args);
+        git(&repo, &all)
+            .lines()
+            .map(String::from)
+            .collect::<std::collections::BTreeSet<_>>()
+    };
+    for (q, args) in [
+        ("author:grace", &["-i", "--author=grace"][..]),
+        ("engine", &["-i", "--grep=engine"][..]),
+    ] {
+        let url = reqwest::Url::parse_with_params(
+            &format!("{base}/api/repos/local/graph?limit=500"),
+            [("match", q)],
+        )
+        .expect("url");
+        let (status, w) = get(url.as_str()).await;
+        assert_eq!(status, 200, "{w}");
+        let hits = in_view(args);
+        let rows = w["rows"].as_array().expect("rows");
+        let shown: std::collections::BTreeSet<String> = rows
+            .iter()
+            .map(|r| r["hash"].as_str().expect("hash").to_string())
+            .collect();
+        assert_eq!(shown, hits, "{q}: the rows are git's hits");
+        assert_eq!(w["total"].as_u64(), Some(hits.len() as u64));
+        // Every edge leads to a hit that is an ancestor.
+        for r in rows {
+            for e in r["edges"].as_array().expect("edges") {
+                let parent = e["parent"].as_str().expect("parent");
+                let at = e["parentRow"].as_u64().expect("row") as usize;
+                assert_eq!(rows[at]["hash"].as_str(), Some(parent), "{q}: its row");
+                assert!(hits.contains(parent), "{q}: edge to a hit");
+                let ok = std::process::Command::new("git")
+                    .current_dir(&repo)
+                    .args(["merge-base", "--is-ancestor", parent])
+                    .arg(r["hash"].as_str().expect("hash"))
+                    .status()
+                    .expect("git")
+                    .success();
+                assert!(ok, "{q}: {parent} is an ancestor");
+            }
+        }
+        // Searching within the view finds every row; a commit outside it has no row.
+        let url = reqwest::Url::parse_with_params(
+            &format!("{base}/api/repos/local/search"),
+            [("q", q), ("match", q)],
+        )
+        .expect("url");
+        let (_, found) = get(url.as_str()).await;
+        assert_eq!(found["total"].as_u64(), Some(hits.len() as u64), "{q}");
+        let other = in_view(&[])
+            .into_iter()
+            .find(|c| !hits.contains(c))
+            .expect("a non-hit");
+        let url = reqwest::Url::parse_with_params(
+            &format!("{base}/api/repos/local/commit/{other}"),
+            [("match", q)],
+        )
+        .expect("url");
+        let (status, c) = get(url.as_str()).await;
+        assert_eq!((status, &c["row"]), (200, &Value::Null), "{q}");
+    }
+    let long = "x".repeat(1001);
+    for bad in ["after:notadate", long.as_str()] {
+        let url = reqwest::Url::parse_with_params(
+            &format!("{base}/api/repos/local/graph"),
+            [("match", bad)],
+        )
+        .expect("url");
+        let (status, e) = get(url.as_str()).await;
+        assert_eq!((status, e["code"].as_str()), (400, Some("invalid_search")));
+    }
+}

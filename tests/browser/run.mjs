@@ -59,7 +59,10 @@ function serve(repo, args = ['open', '--no-browser', '--port', '0', repo], env =
 const results = [];
 // Script errors on any page fail the check that caused them.
 let pageErrors = [];
+/** `node run.mjs [WORDS]` runs only the checks whose names contain WORDS (for working on one). */
+const only = process.argv.slice(2).join(' ');
 async function check(name, fn) {
+  if (only && !name.includes(only)) return;
   const started = Date.now();
   pageErrors = [];
   try {
@@ -472,6 +475,43 @@ try {
     await page.click('#view-menu summary');
     await page.mouse.click(400, 400);
     assert.equal(await page.evaluate(() => document.getElementById('view-menu').open), false);
+    await page.close();
+  });
+
+  await check('only matches: the graph keeps the hits joined by their history, and follows the search', async () => {
+    const page = await openPage(context, url);
+    await page.fill('#search', 'cross');
+    await page.press('#search', 'Enter');
+    await page.waitForFunction(() => /of \d+/.test(document.getElementById('search-count').textContent));
+    await page.click('#only-matches');
+    const cross = git(merges, '--no-replace-objects', 'rev-list', ...defaultView, '-i', '--grep=cross').split('\n');
+    await page.waitForFunction(() => new URL(location.href).searchParams.get('match') === 'cross');
+    await page.waitForFunction((n) => window.view.store.total === n, cross.length);
+    assert.equal(await page.getAttribute('#only-matches', 'aria-pressed'), 'true');
+    const rows = await visibleRows(page);
+    assert.deepEqual(rows.map((r) => r.hash).sort(), [...cross].sort(), 'the rows are git\'s hits');
+    // Joined: a hit has edges exactly when git finds another hit among its ancestors.
+    const edges = await page.evaluate(() => {
+      const out = {};
+      for (let r = 0; r < window.view.store.total; r++) out[window.view.store.row(r).hash] = window.view.store.row(r).edges.length;
+      return out;
+    });
+    for (const h of cross) {
+      const older = git(merges, '--no-replace-objects', 'rev-list', '-i', '--grep=cross', `${h}^@`, '--');
+      assert.equal(edges[h] > 0, older !== '', `${h.slice(0, 8)}: ${edges[h]} edges, older hits: ${older.split('\n').length}`);
+    }
+    await screenshot(page, 'only-matches');
+    // Another search is another set of matches.
+    await page.fill('#search', 'leg');
+    await page.press('#search', 'Enter');
+    const legs = git(merges, '--no-replace-objects', 'rev-list', ...defaultView, '-i', '--grep=leg').split('\n');
+    await page.waitForFunction(() => new URL(location.href).searchParams.get('match') === 'leg');
+    await page.waitForFunction((n) => window.view.store.total === n, legs.length);
+    // Off again: the whole view.
+    await page.click('#only-matches');
+    await page.waitForFunction(() => !new URL(location.href).searchParams.get('match'));
+    await page.waitForFunction((n) => window.view.store.total === n, order.length);
+    assert.equal(await page.getAttribute('#only-matches', 'aria-pressed'), 'false');
     await page.close();
   });
 

@@ -600,3 +600,99 @@ fn only_one_ref_shows_what_git_log_of_that_ref_shows_with_it_in_the_main_lane() 
         assert_no_overlap(name, &layout);
     }
 }
+
+#[test]
+fn a_subset_view_draws_each_kept_commit_to_its_nearest_kept_ancestors() {
+    use gitcore::layout::Subset;
+    for (fixture_name, patterns) in [
+        (
+            "merges",
+            &["root", "leg o1|cross|root one", "a$|b$", "2", "merge"][..],
+        ),
+        ("search", &["engine", "docs|lexer", "Merge"][..]),
+    ] {
+        let path = fixture(fixture_name).join("repo");
+        let graph = load(&path);
+        // git's topology, read back from git: each commit's parents in order.
+        let mut parents: HashMap<String, Vec<String>> = HashMap::new();
+        for line in git_lines(
+            &path,
+            &["--no-replace-objects", "rev-list", "--all", "--parents"],
+        ) {
+            let mut ids = line.split(' ').map(String::from);
+            let c = ids.next().expect("commit");
+            parents.insert(c, ids.collect());
+        }
+        for pattern in patterns {
+            let hits: BTreeSet<String> = git_lines(
+                &path,
+                &[
+                    "--no-replace-objects",
+                    "rev-list",
+                    "--all",
+                    "-E",
+                    &format!("--grep={pattern}"),
+                ],
+            )
+            .into_iter()
+            .collect();
+            let subset = Subset::new(
+                *pattern,
+                graph.len(),
+                hits.iter().map(|h| graph.find(&oid(h)).expect("known")),
+            );
+            assert_eq!(subset.count(), hits.len(), "{pattern}");
+            let layout = Layout::build(
+                &graph,
+                LayoutOptions {
+                    subset: Some(subset),
+                    ..LayoutOptions::default()
+                },
+            );
+            let name = format!("{fixture_name} {pattern:?}");
+            assert_eq!(layout.len(), hits.len(), "{name}: one row per hit");
+            assert_no_overlap(&name, &layout);
+            // Oracle: depth first from each parent in order, through commits that are not hits,
+            // the first hits reached, each once.
+            let nearest = |c: &str| {
+                let mut out: Vec<String> = Vec::new();
+                let mut seen = BTreeSet::new();
+                let mut stack: Vec<String> = parents[c].iter().rev().cloned().collect();
+                while let Some(p) = stack.pop() {
+                    if !seen.insert(p.clone()) {
+                        continue;
+                    }
+                    if hits.contains(&p) {
+                        if !out.contains(&p) {
+                            out.push(p);
+                        }
+                    } else {
+                        stack.extend(parents[&p].iter().rev().cloned());
+                    }
+                }
+                out
+            };
+            for r in layout.window(0, layout.len()).rows {
+                let hex = graph.oid(r.commit).to_hex();
+                assert!(hits.contains(&hex), "{name}: {hex} is a hit");
+                let drawn: Vec<String> = r
+                    .edges
+                    .iter()
+                    .map(|e| graph.oid(e.parent).to_hex())
+                    .collect();
+                assert_eq!(drawn, nearest(&hex), "{name}: edges of {hex}");
+            }
+            // The main branch's hits are its lane.
+            let main = graph
+                .refs()
+                .iter()
+                .find(|r| r.name == "refs/heads/main")
+                .expect("main");
+            for c in graph.first_parent_chain(main.commit) {
+                if hits.contains(&graph.oid(c).to_hex()) {
+                    assert_eq!(layout.lane_of(c), Some(0), "{name}: {}", graph.oid(c));
+                }
+            }
+        }
+    }
+}
