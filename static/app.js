@@ -53,6 +53,13 @@ view.onSelect = (r, row) => {
 };
 view.onOpen = (r, row) => { if (row) panel.open(row.hash); };
 panel.onClose = () => $('graph').focus();
+// Opening a file or its blame is a history entry: Back returns to the commit or the file.
+panel.onNavigate = ({ push }) => syncUrl({ push });
+
+/** The panel's place (tab, file, blame) the URL `p` names. */
+function placeIn(p) {
+  return { tab: p.get('tab') === 'files' ? 'files' : 'commit', file: p.get('file') || null, blame: p.get('blame') === '1' };
+}
 
 // ---- a row's menu (right click) ----
 const rowMenu = el('div', { id: 'row-menu', class: 'row-menu', role: 'menu', hidden: true });
@@ -176,6 +183,11 @@ function syncUrl({ push = false } = {}) {
     if (viewParams.params.get(k)) p.set(k, viewParams.params.get(k)); else p.delete(k);
   }
   if (view.selectedHash) p.set('commit', view.selectedHash); else p.delete('commit');
+  // The panel's tab, file and blame, while it shows the selected commit.
+  const place = panel.isOpen && panel.hash === view.selectedHash ? panel.place : placeIn(new URLSearchParams());
+  if (place.tab === 'files') p.set('tab', 'files'); else p.delete('tab');
+  if (place.file) p.set('file', place.file); else p.delete('file');
+  if (place.blame) p.set('blame', '1'); else p.delete('blame');
   const q = $('search').value.trim();
   if (q) p.set('q', q); else p.delete('q');
   const url = `${location.pathname}${p.toString() ? '?' + p : ''}`;
@@ -214,6 +226,7 @@ async function restoreFromUrl() {
   const c = p.get('commit');
   if (c && c !== panel.hash) await jumpTo(c);
   else if (!c && panel.isOpen) panel.close();
+  if (c && panel.isOpen) await panel.restore(placeIn(p));
 }
 
 /** Centres and selects a commit by hash (fetching its row from the server). */
@@ -329,7 +342,7 @@ async function applyChange(delta) {
   await loadSummary();
   store.reset(summary.rows);
   // Another view: the graph column fits its lanes at once, not after the next scroll.
-  view.lanesShown = 0;
+  view.resetLanes();
   const [anchorRow, selectedRow] = await Promise.all([
     anchor ? api(`/commit/${anchor.hash}`).then((c) => c.row).catch(() => null) : null,
     selected ? api(`/commit/${selected}`).then((c) => c.row).catch(() => null) : null,
@@ -659,6 +672,7 @@ function nextPushedStatus(ms) {
     await runSearch(q, { keep: !!c });
   }
   if (c) await jumpTo(c);
+  if (c && panel.isOpen) await panel.restore(placeIn(params));
   document.body.dataset.ready = 'true';
   $('graph').focus();
 })();

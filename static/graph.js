@@ -12,6 +12,12 @@ const ZOOMS = [
   { rowH: 28, lane: 16, font: 13 },
 ];
 const MAX_DRAWN_LANES = 48;
+/** The server's overflow lane (`null` on the wire) as a key of the column map. */
+const OVER = -1;
+/** Narrowest subject column a dragged graph column leaves (px). */
+const MIN_SUBJECT = 160;
+/** How close to the graph column's edge the pointer grabs it (px). */
+const GRAB = 5;
 
 function css(name) {
   return getComputedStyle(document.documentElement).getPropertyValue(name).trim();
@@ -43,6 +49,17 @@ export class GraphView {
     /** Rows on screen whose subject was cut short, with the whole subject. */
     this.truncated = new Map();
     this.frameTimes = [];
+    /** Lane -> column: the lanes on screen, side by side without the empty ones between. */
+    this.cols = new Map();
+    /** Lane -> x drawn now (moving towards its column's x when columns change). */
+    this.colX = new Map();
+    /** Columns in use (the graph column is 16 + lanesShown * laneW wide, drawn as graphW). */
+    this.lanesShown = 0;
+    this.graphW = 0;
+    /** Lanes folded into the overflow column (the last one) for want of width. */
+    this.folded = 0;
+    /** The widest the graph column may grow, as dragged by its edge (px; 0: the default share). */
+    this.userGraphW = Number(localStorage.getItem('gitvista.graphWidth')) || 0;
     this.readColors();
     this.resize();
     new ResizeObserver(() => this.resize()).observe(canvas.parentElement);
@@ -172,16 +189,40 @@ export class GraphView {
       else this.scrollBy(e.deltaY * unit);
     }, { passive: false });
     let drag = null;
+    // The graph column's right edge is a handle: dragging it sets how wide the column may grow
+    // (remembered); a double click returns to the default share.
+    let sizing = null;
+    const onEdge = (e) => this.graphW > 0 && Math.abs(e.offsetX - this.graphW) <= GRAB;
     c.addEventListener('pointerdown', (e) => {
       c.focus();
+      if (e.button === 0 && onEdge(e)) {
+        sizing = { id: e.pointerId, x: e.clientX, w: this.graphW };
+        c.setPointerCapture(e.pointerId);
+        return;
+      }
       drag = { y: e.clientY, start: e.clientY, t: performance.now(), v: 0, id: e.pointerId };
       this.velocity = 0;
     });
+    c.addEventListener('dblclick', (e) => {
+      if (!onEdge(e)) return;
+      this.setGraphWidth(0);
+    });
     c.addEventListener('pointermove', (e) => {
-      // A subject cut short shows whole as a tooltip.
+      if (sizing) {
+        this.userGraphW = Math.max(16 + 2 * this.laneW, sizing.w + e.clientX - sizing.x);
+        this.dirty = true;
+        return;
+      }
+      // A subject cut short shows whole as a tooltip; the edge offers itself for dragging.
       if (!drag) {
         const r = Math.floor((e.offsetY + this.top) / this.rowH);
-        c.title = this.truncated.get(r) || '';
+        const edge = onEdge(e);
+        c.style.cursor = edge ? 'col-resize' : '';
+        const overflowX = 8 + (this.lanesShown - 1) * this.laneW;
+        if (edge) c.title = 'Drag to resize the graph column (double-click: default width)';
+        else if (this.folded && e.offsetX >= overflowX && e.offsetX < overflowX + this.laneW) {
+          c.title = `${this.folded} lanes folded into this edge: drag the column wider to see them`;
+        } else c.title = this.truncated.get(r) || '';
       }
       if (!drag || e.pointerId !== drag.id) return;
       const dy = drag.y - e.clientY;
@@ -197,6 +238,11 @@ export class GraphView {
       }
     });
     c.addEventListener('pointerup', (e) => {
+      if (sizing) {
+        sizing = null;
+        this.setGraphWidth(this.userGraphW);
+        return;
+      }
       if (!drag) return;
       // The secondary button opens the row's menu (contextmenu), not its details.
       if (e.button === 2) { drag = null; return; }
@@ -209,7 +255,7 @@ export class GraphView {
       }
       drag = null;
     });
-    c.addEventListener('pointercancel', () => { drag = null; });
+    c.addEventListener('pointercancel', () => { drag = null; sizing = null; });
     c.addEventListener('contextmenu', (e) => {
       const rect = c.getBoundingClientRect();
       const r = Math.floor((e.clientY - rect.top + this.top) / this.rowH);
@@ -244,46 +290,97 @@ export class GraphView {
 
   // ---- drawing ----
 
-  /** The most lanes drawn side by side: the graph column takes at most 40% of the width (30% on
-   * a phone), so the subject keeps room; lanes past it share the last column, the overflow. */
+  /** Remembers how wide the graph column may grow (px; 0 returns to the default share). */
+  setGraphWidth(w) {
+    this.userGraphW = w;
+    if (w) localStorage.setItem('gitvista.graphWidth', String(Math.round(w)));
+    else localStorage.removeItem('gitvista.graphWidth');
+    this.dirty = true;
+  }
+
+  /** Widths of the text columns right of the subject: hash, date, author. */
+  textColumns() {
+    const W = this.viewW;
+    return { hashW: 70, dateW: W > 700 ? 110 : 0, authorW: W > 560 ? 140 : 0 };
+  }
+
+  /** The widest the graph column may be: 40% of the width (30% on a phone), or what its edge
+   * was dragged to, always leaving the subject a readable width. */
+  maxGraphW() {
+    const W = this.viewW;
+    const { hashW, dateW, authorW } = this.textColumns();
+    const roomy = W - hashW - dateW - authorW - 24 - MIN_SUBJECT;
+    const want = this.userGraphW || W * (W < 500 ? 0.3 : 0.4);
+    return Math.max(16 + 2 * this.laneW, Math.min(want, Math.max(roomy, W * 0.3)));
+  }
+
+  /** The most columns drawn side by side; lanes past them share the last one, the overflow. */
   laneCap() {
-    const share = this.viewW < 500 ? 0.3 : 0.4;
-    return Math.max(2, Math.min(MAX_DRAWN_LANES, Math.floor((this.viewW * share - 16) / this.laneW)));
+    return Math.max(2, Math.min(MAX_DRAWN_LANES, Math.floor((this.maxGraphW() - 16) / this.laneW)));
+  }
+
+  /** Forgets the columns (another view: they are fitted afresh, at once). */
+  resetLanes() {
+    this.cols.clear();
+    this.colX.clear();
+    this.lanesShown = 0;
+    this.graphW = 0;
   }
 
   laneX(lane) {
-    const cap = this.laneCap() - 1;
-    const l = lane == null ? this.overflowCol : Math.min(lane, cap);
-    return 8 + l * this.laneW + this.laneW / 2;
+    const x = this.colX.get(lane ?? OVER);
+    return x ?? this.colTarget(lane ?? OVER);
   }
 
-  /** Lanes used by the rows and edges on screen; the overflow lane, if used, goes right of
-   * them. The graph column follows this width: it grows at once and shrinks once scrolling
-   * has settled, so text does not jitter during a fling. */
+  /** Where lane `l`'s column is (the overflow column for a lane folded for want of width). */
+  colTarget(l) {
+    const c = this.cols.get(l) ?? this.cols.size;
+    return 8 + Math.min(c, this.lanesShown - 1) * this.laneW + this.laneW / 2;
+  }
+
+  /** Fits the columns to the lanes used by the rows and edges on screen: the empty lanes between
+   * them take no room, the main lane stays first. While scrolling, a lane coming into view takes
+   * a new column on the right (nothing on screen moves); once scrolling has settled the columns
+   * are sorted and compacted again. Lanes and the column's width then slide to their places
+   * over a few frames rather than jump. */
   fitLanes(visible, into) {
-    let used = 0;
-    let overflow = false;
-    const cap = this.laneCap() - 1;
-    const see = (l) => {
-      if (l == null || l > cap) overflow = true;
-      else used = Math.max(used, l + 1);
-    };
+    const used = new Set();
+    const see = (l) => used.add(l ?? OVER);
     for (const row of visible) {
       see(row.lane);
       for (const e of row.edges) { see(e.track); see(e.parentLane); }
     }
     if (into) for (const t of into) { see(t.edge.track); if (t.edge.parentRow <= this.lastRow) see(t.edge.parentLane); }
-    const want = Math.min(cap + 1, Math.max(1, used + (overflow ? 1 : 0)));
-    const now = performance.now();
-    const settled = now - this.lastScroll > 400;
-    if (!this.lanesShown || want > this.lanesShown || settled) this.lanesShown = want;
-    else if (want < this.lanesShown) {
+    const settled = performance.now() - (this.lastScroll || 0) > 400;
+    const missing = [...used].some((l) => !this.cols.has(l));
+    const stale = this.cols.size !== used.size || missing;
+    if (stale && (settled || !this.cols.size)) {
+      // Sorted by lane (the server's order keeps crossings few), the overflow lane last.
+      const order = [...used].sort((a, b) => (a === OVER) - (b === OVER) || a - b);
+      this.cols = new Map(order.map((l, i) => [l, i]));
+    } else if (stale) {
+      for (const l of used) if (!this.cols.has(l)) this.cols.set(l, this.cols.size);
+      // Compacted once scrolling has settled.
       clearTimeout(this.settleTimer);
       this.settleTimer = setTimeout(() => { this.dirty = true; }, 450);
     }
-    // A narrower view (the details opened) lowers the cap at once.
-    this.lanesShown = Math.min(this.lanesShown, cap + 1);
-    this.overflowCol = overflow ? Math.min(cap, this.lanesShown - 1) : this.lanesShown;
+    const cap = this.laneCap();
+    this.lanesShown = Math.max(1, Math.min(cap, this.cols.size));
+    this.folded = this.cols.size > cap ? this.cols.size - cap + 1 : 0;
+    // Slide towards the targets: a third of the way each frame, snapping when close.
+    let moving = false;
+    const step = (now, target) => {
+      if (now == null || Math.abs(target - now) < 0.5) return target;
+      moving = true;
+      return now + (target - now) / 3;
+    };
+    if (this.colX.laneW !== this.laneW) { this.colX.clear(); this.colX.laneW = this.laneW; this.graphW = 0; }
+    const next = new Map();
+    next.laneW = this.laneW;
+    for (const l of used) next.set(l, step(this.colX.get(l), this.colTarget(l)));
+    this.colX = next;
+    this.graphW = step(this.graphW || null, 16 + this.lanesShown * this.laneW);
+    if (moving) this.animating = true;
   }
 
   draw() {
@@ -306,8 +403,9 @@ export class GraphView {
       const row = this.store.row(r);
       if (row) visible.push(row);
     }
+    this.animating = false;
     this.fitLanes(visible, into);
-    const graphW = 16 + this.lanesShown * this.laneW;
+    const graphW = this.graphW;
     const y = (r) => r * rowH - this.top + rowH / 2;
     // Row backgrounds: selection and search hits.
     for (let r = first; r <= last; r++) {
@@ -318,6 +416,21 @@ export class GraphView {
         ctx.fillStyle = fill;
         ctx.fillRect(0, r * rowH - this.top, W, rowH);
       }
+    }
+
+    // The overflow column, when lanes are folded into it, is marked by a band and a dashed edge.
+    if (this.folded) {
+      const ox = 8 + (this.lanesShown - 1) * this.laneW;
+      ctx.fillStyle = t.bgAlt;
+      ctx.fillRect(ox, 0, this.laneW, H);
+      ctx.strokeStyle = t.border;
+      ctx.lineWidth = 1;
+      ctx.setLineDash([2, 3]);
+      ctx.beginPath();
+      ctx.moveTo(ox + this.laneW - 0.5, 0);
+      ctx.lineTo(ox + this.laneW - 0.5, H);
+      ctx.stroke();
+      ctx.setLineDash([]);
     }
 
     // Edges: from rows above the view into it, then from the visible rows.
@@ -399,9 +512,7 @@ export class GraphView {
     this.truncated.clear();
     const fontSize = ZOOMS[this.zoom].font;
     if (fontSize) {
-      const hashW = 70;
-      const dateW = W > 700 ? 110 : 0;
-      const authorW = W > 560 ? 140 : 0;
+      const { hashW, dateW, authorW } = this.textColumns();
       const right = W - 8;
       const textEnd = right - hashW - dateW - authorW - 8;
       ctx.textBaseline = 'middle';
@@ -439,6 +550,7 @@ export class GraphView {
     }
     this.drawMinimap(first, last);
     this.describe(visible);
+    if (this.animating) this.dirty = true;
   }
 
   /** Paints a highlight behind each occurrence of `terms` (lowercased) in the part of `s` that

@@ -95,7 +95,12 @@ export class Panel {
     this.bindResize(document.getElementById('panel-resize'));
     this.hash = null;
     this.loaded = { files: null };
+    /** Where the panel is, as the URL keeps it: its tab, the file open in the Files tab and
+     * whether it shows its blame. */
+    this.place = { tab: 'commit', file: null, blame: false };
     this.onClose = () => {};
+    /** Called when the user opens a file or its blame ({ push: true }) or switches tabs. */
+    this.onNavigate = () => {};
   }
 
   get isOpen() { return !this.root.hidden; }
@@ -144,13 +149,51 @@ export class Panel {
     this.onClose();
   }
 
-  tab(which) {
+  /** Shows the Commit or Files tab (loading the tree the first time); resolves once shown. */
+  tab(which, { user = true } = {}) {
     const files = which === 'files';
     this.tabCommit.setAttribute('aria-selected', String(!files));
     this.tabFiles.setAttribute('aria-selected', String(files));
     this.commitBox.hidden = files;
     this.filesBox.hidden = !files;
-    if (files && this.loaded.files !== this.hash) this.showTree();
+    const changed = this.place.tab !== which;
+    this.place = { tab: which, file: files ? this.place.file : null, blame: files && this.place.blame };
+    if (user && changed) this.onNavigate({ push: false });
+    if (files && this.loaded.files !== this.hash) return this.showTree();
+    return Promise.resolve();
+  }
+
+  /** Puts the panel where `place` says (Back and Forward, a permalink): its tab, the file shown
+   * in the Files tab and its blame. */
+  async restore(place) {
+    if (place.tab !== this.place.tab || this.loaded.files !== this.hash) await this.tab(place.tab, { user: false });
+    if (place.tab !== 'files') return;
+    if (place.file !== this.place.file || place.blame !== this.place.blame) {
+      if (place.file) await this.openPath(place.file, { blame: place.blame });
+      else if (this.fileView) { fill(this.fileView); this.place = { ...this.place, file: null, blame: false }; }
+    }
+  }
+
+  /** Opens the file at `path` of the panel's commit in the Files tab (its blame with `blame`). */
+  async openPath(path, { blame = false } = {}) {
+    const hash = this.hash;
+    try {
+      let tree = await api(`/tree/${hash}`);
+      const parts = path.split('/');
+      for (const [i, name] of parts.entries()) {
+        const e = tree.entries.find((x) => x.name === name);
+        if (!e) throw new Error(`${path} is not in this commit`);
+        if (i === parts.length - 1) {
+          if (e.type === 'tree') throw new Error(`${path} is a folder`);
+          if (this.hash !== hash) return;
+          await this.showFile(path, e.hash, this.fileView, { blame, user: false });
+          return;
+        }
+        tree = await api(`/tree/${e.hash}`);
+      }
+    } catch (e) {
+      if (this.hash === hash && this.fileView) fill(this.fileView, el('p', { class: 'error' }, e.message));
+    }
   }
 
   async open(hash) {
@@ -158,7 +201,7 @@ export class Panel {
     if (hash === this.hash) return;
     this.hash = hash;
     this.loaded.files = null;
-    this.tab('commit');
+    this.tab('commit', { user: false });
     fill(this.commitBox, el('p', { class: 'muted' }, 'Loading…'));
     try {
       const [c, d] = await Promise.all([api(`/commit/${hash}`), api(`/commit/diff/${hash}`)]);
@@ -250,6 +293,7 @@ export class Panel {
       const t = await api(`/tree/${hash}`);
       if (this.hash !== hash) return;
       const view = el('div', { class: 'file-view' });
+      this.fileView = view;
       const tree = this.treeList(t, '', view);
       tree.addEventListener('keydown', (e) => treeKeys(tree, e));
       fill(this.filesBox, tree, view);
@@ -290,13 +334,18 @@ export class Panel {
     return ul;
   }
 
-  async showFile(path, blobHash, view) {
+  /** Shows file `path` (blob `blobHash`) of the panel's commit in `view`, with its blame when
+   * `blame`; `user`: opened by the user (a browser history entry). */
+  async showFile(path, blobHash, view, { blame = false, user = true } = {}) {
     const commit = this.hash;
     fill(view, el('p', { class: 'muted' }, `Loading ${path}…`));
     try {
       const b = await api(`/blob/${blobHash}?path=${encodeURIComponent(path)}`);
+      if (this.hash !== commit) return;
       const blameBtn = el('button', { type: 'button' }, 'Blame');
       const head = el('div', { class: 'diff-actions' }, el('strong', {}, path), blameBtn);
+      this.place = { tab: 'files', file: path, blame: false };
+      if (user) this.onNavigate({ push: true });
       if (b.binary) {
         fill(view, head, el('p', { class: 'muted' }, `Binary file, ${b.size} bytes.`));
         return;
@@ -307,32 +356,38 @@ export class Panel {
       fill(view, head, b.truncated ? el('p', { class: 'muted' }, 'Showing the first part of a large file.') : null, el('div', { class: 'diff-wrap' }, table));
       // The file shows where the user is looking, not below an expanded tree.
       view.scrollIntoView({ block: 'start' });
-      blameBtn.addEventListener('click', async () => {
-        blameBtn.disabled = true;
-        try {
-          const bl = await api(`/tree/blame/${commit}?path=${encodeURIComponent(path)}`);
-          // Consecutive lines of one commit are one group: its hash, author, date and subject
-          // on the group's first line.
-          const rows = bl.lines.map((l, i) => {
-            const first = i === 0 || bl.lines[i - 1].commit !== l.commit;
-            const about = bl.commits && bl.commits[l.commit];
-            const who = first
-              ? el('td', { class: 'who' }, this.commitLink(l.commit),
-                about ? [' ', el('span', { class: 'who-author' }, about.author), ' ', el('span', { class: 'muted' }, relativeTime(about.time)),
-                  el('div', { class: 'who-summary', title: about.summary }, about.summary)] : null)
-              : el('td', { class: 'who' });
-            return el('tr', { class: first ? 'group-start' : null },
-              who,
-              el('td', { class: 'ln' }, l.line),
-              el('td', {}, highlighted(l.text, b.spans && b.spans[l.line - 1])));
-          });
-          fill(view, head, bl.partial ? el('p', { class: 'muted' }, 'Blame stopped at its limit; older lines are attributed to the oldest commit reached.') : null, el('div', { class: 'diff-wrap' }, el('table', { class: 'blob' }, rows)));
-        } catch (e) {
-          view.append(el('p', { class: 'error' }, e instanceof ApiError ? e.message : String(e)));
-        }
-      });
+      blameBtn.addEventListener('click', () => this.showBlame(commit, path, b, head, view, blameBtn, true));
+      if (blame) await this.showBlame(commit, path, b, head, view, blameBtn, false);
     } catch (e) {
       fill(view, el('p', { class: 'error' }, e.message));
+    }
+  }
+
+  /** The blame of `path` at `commit` in `view`: consecutive lines of one commit are one group,
+   * with its hash, author, date and subject on the group's first line. */
+  async showBlame(commit, path, b, head, view, blameBtn, user) {
+    blameBtn.disabled = true;
+    try {
+      const bl = await api(`/tree/blame/${commit}?path=${encodeURIComponent(path)}`);
+      if (this.hash !== commit) return;
+      const rows = bl.lines.map((l, i) => {
+        const first = i === 0 || bl.lines[i - 1].commit !== l.commit;
+        const about = bl.commits && bl.commits[l.commit];
+        const who = first
+          ? el('td', { class: 'who' }, this.commitLink(l.commit),
+            about ? [' ', el('span', { class: 'who-author' }, about.author), ' ', el('span', { class: 'muted' }, relativeTime(about.time)),
+              el('div', { class: 'who-summary', title: about.summary }, about.summary)] : null)
+          : el('td', { class: 'who' });
+        return el('tr', { class: first ? 'group-start' : null },
+          who,
+          el('td', { class: 'ln' }, l.line),
+          el('td', {}, highlighted(l.text, b.spans && b.spans[l.line - 1])));
+      });
+      fill(view, head, bl.partial ? el('p', { class: 'muted' }, 'Blame stopped at its limit; older lines are attributed to the oldest commit reached.') : null, el('div', { class: 'diff-wrap' }, el('table', { class: 'blob' }, rows)));
+      this.place = { tab: 'files', file: path, blame: true };
+      if (user) this.onNavigate({ push: true });
+    } catch (e) {
+      view.append(el('p', { class: 'error' }, e instanceof ApiError ? e.message : String(e)));
     }
   }
 }

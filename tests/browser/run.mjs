@@ -190,7 +190,7 @@ try {
     await page.close();
   });
 
-  await check('the file browser works from the keyboard; blame lines link to their commits', async () => {
+  await check('the file browser works from the keyboard; blame lines link to their commits and Back returns to the blame', async () => {
     const head = order.find((c) => c.summary === 'merge unrelated root');
     const page = await openPage(context, `${url}?commit=${head.hash}`);
     await page.waitForSelector('#panel:not([hidden]) h2');
@@ -220,6 +220,27 @@ try {
     await screenshot(page, 'browse-and-blame');
     await page.click('#panel-files table.blob td.who button');
     await page.waitForFunction((h) => window.view.selectedHash === h, blame[0]);
+    // Back returns to the blame the link was followed from, Back again to the file, again to the
+    // tree; Forward walks them again.
+    const atBlame = () => page.waitForFunction((h) => window.view.selectedHash === h && document.querySelector('#panel-files:not([hidden]) table.blob td.who'), head.hash);
+    const atFile = () => page.waitForFunction(() => document.querySelector('#panel-files:not([hidden]) table.blob') && !document.querySelector('#panel-files table.blob td.who'));
+    await page.goBack();
+    await atBlame();
+    assert.equal(new URL(page.url()).searchParams.get('file'), 'a.txt');
+    await page.goBack();
+    await atFile();
+    await page.goBack();
+    await page.waitForFunction(() => !new URL(location.href).searchParams.get('file') && !document.querySelector('#panel-files table.blob'));
+    await page.goForward();
+    await atFile();
+    await page.goForward();
+    await atBlame();
+    // The URL is a permalink to the blame.
+    const blameUrl = page.url();
+    const again = await openPage(context, blameUrl);
+    await again.waitForSelector('#panel-files:not([hidden]) table.blob td.who');
+    assert.deepEqual(await again.$$eval('#panel-files table.blob td.who button', (b) => b.map((x) => x.title)), who);
+    await again.close();
     await page.close();
   });
 
@@ -655,32 +676,146 @@ try {
     await page.close();
   });
 
-  await check('eighty lanes at once: the graph column stays within 40% of the width (30% on a phone)', async () => {
+  await check('eighty lanes at once: the graph column keeps its share, no text crosses a lane, its edge drags (remembered)', async () => {
     const wide = path.join(work, 'wide.git');
     git(work, 'init', '-q', '--bare', '-b', 'main', wide);
     const blob = (text) => `data ${Buffer.byteLength(text)}\n${text}\n`;
+    // Eighty branches open at once, three commits each, interleaved in time: the tips carry
+    // badges, the rows below them only text.
     const lines = [`commit refs/heads/main\nmark :1\ncommitter Dev <dev@example.com> 1700000000 +0000\n${blob('root')}`];
-    for (let n = 1; n <= 80; n++) {
-      lines.push(`commit refs/heads/topic-${n}\ncommitter Dev <dev@example.com> ${1700000000 + n * 60} +0000\n${blob(`topic ${n} with a subject long enough to need its room`)}from :1\n`);
+    let t = 1700000000;
+    for (let k = 1; k <= 3; k++) {
+      for (let n = 1; n <= 80; n++) {
+        t += 60;
+        const from = k === 1 ? 'from :1\n' : '';
+        lines.push(`commit refs/heads/topic-${n}\ncommitter Dev <dev@example.com> ${t} +0000\n${blob(`topic ${n} step ${k} with a subject long enough to need its room`)}${from}`);
+      }
     }
     execFileSync('git', ['fast-import', '--quiet'], { cwd: wide, env: gitEnv, input: lines.join('\n') });
     const base = await serve(wide);
-    for (const [w, h, share] of [[1400, 900, 0.4], [390, 844, 0.3]]) {
-      const page = await openPage(context, `${base}/r/local`);
-      await page.setViewportSize({ width: w, height: h });
-      await page.focus('#graph');
-      for (let i = 0; i < 3; i++) await page.keyboard.press('j');
-      // With the details open on a desktop, the graph has less room and the cap follows it.
-      if (w > 800) {
-        await page.keyboard.press('Enter');
-        await page.waitForSelector('#panel:not([hidden]) h2');
+    const measure = (page) => page.evaluate(() => {
+      const v = window.view;
+      const c = document.getElementById('graph');
+      const ratio = c.width / c.clientWidth;
+      const { hashW, dateW, authorW } = v.textColumns();
+      const textEnd = v.viewW - 8 - hashW - dateW - authorW - 8;
+      // Coloured ink (lane lines are; text is grey) between the graph column and the author,
+      // in rows that have no badge and are not selected.
+      let crossing = 0;
+      let overText = 0;
+      let lanes = 0;
+      const first = Math.ceil(v.top / v.rowH);
+      for (let r = first; (r + 1) * v.rowH - v.top <= v.viewH; r++) {
+        const row = v.store.row(r);
+        if (!row || row.refs.length || r === v.selected) continue;
+        const y = Math.round((r * v.rowH - v.top) * ratio);
+        const h = Math.round(v.rowH * ratio);
+        const x0 = Math.ceil((v.graphW + 1) * ratio);
+        const text = c.getContext('2d').getImageData(x0, y, Math.max(1, Math.round(textEnd * ratio) - x0), h).data;
+        for (let i = 0; i < text.length; i += 4) {
+          if (Math.max(text[i], text[i + 1], text[i + 2]) - Math.min(text[i], text[i + 1], text[i + 2]) > 100) crossing++;
+        }
+        const gw = Math.floor(v.graphW * ratio);
+        const graph = c.getContext('2d').getImageData(0, y, gw, h).data;
+        // In the graph column, ink away from every lane's line and node is text drawn over it
+        // (these rows have straight lanes only).
+        const centres = [...v.cols.keys()].map((l) => v.laneX(l === -1 ? null : l) * ratio);
+        const reach = (Math.max(3, v.rowH * 0.22) + 1.5) * ratio;
+        for (let i = 0; i < graph.length; i += 4) {
+          const [r0, g0, b0] = [graph[i], graph[i + 1], graph[i + 2]];
+          if (Math.max(r0, g0, b0) - Math.min(r0, g0, b0) > 100) lanes++;
+          const x = (i / 4) % gw;
+          if (765 - r0 - g0 - b0 > 150 && centres.every((cx) => Math.abs(x + 0.5 - cx) > reach)) overText++;
+        }
       }
-      await page.waitForTimeout(300);
-      const m = await page.evaluate(() => ({ graphW: 16 + window.view.lanesShown * window.view.laneW, viewW: window.view.viewW }));
-      assert.ok(m.graphW <= m.viewW * share + 1, `graph column ${m.graphW} of ${m.viewW} at ${w}x${h}`);
-      await screenshot(page, `eighty-lanes-${w}`);
-      await page.close();
+      return { graphW: v.graphW, viewW: v.viewW, crossing, overText, lanes, folded: v.folded, subject: textEnd - v.graphW };
+    });
+    for (const [w, h, share] of [[1400, 900, 0.4], [1920, 1080, 0.4], [390, 844, 0.3]]) {
+      for (const open of w > 800 ? [false, true] : [false]) {
+        const page = await openPage(context, `${base}/r/local`);
+        await page.setViewportSize({ width: w, height: h });
+        await page.focus('#graph');
+        // Into the rows without badges, all eighty lanes open.
+        await page.evaluate(() => { window.view.top = 100 * window.view.rowH; window.view.dirty = true; });
+        await page.keyboard.press('j');
+        if (open) {
+          await page.keyboard.press('Enter');
+          await page.waitForSelector('#panel:not([hidden]) h2');
+        }
+        await page.waitForTimeout(800);
+        const m = await measure(page);
+        const where = `${w}x${h}${open ? ' with the details' : ''}`;
+        assert.ok(m.graphW <= m.viewW * share + 1, `graph column ${m.graphW} of ${m.viewW} at ${where}`);
+        assert.ok(m.folded > 0, `lanes fold into the overflow edge at ${where}`);
+        assert.ok(m.lanes > 200, `lanes drawn at ${where} (${m.lanes} px)`);
+        assert.equal(m.crossing, 0, `no lane ink in the text at ${where}`);
+        assert.equal(m.overText, 0, `no text over the lanes at ${where}`);
+        assert.ok(m.subject >= 150, `the subject keeps ${m.subject} px at ${where}`);
+        await screenshot(page, `eighty-lanes-${w}${open ? '-details' : ''}`);
+        await page.close();
+      }
     }
+    // Dragging the column's edge: narrower, remembered, and a double click returns the default.
+    const page = await openPage(context, `${base}/r/local`);
+    await page.setViewportSize({ width: 1400, height: 900 });
+    await page.evaluate(() => { window.view.top = 100 * window.view.rowH; window.view.dirty = true; });
+    await page.waitForTimeout(800);
+    const before = await measure(page);
+    const box = await page.locator('#graph').boundingBox();
+    const y = box.y + 300;
+    await page.mouse.move(box.x + before.graphW, y);
+    assert.equal(await page.evaluate(() => document.getElementById('graph').style.cursor), 'col-resize');
+    await page.mouse.down();
+    await page.mouse.move(box.x + before.graphW - 250, y, { steps: 5 });
+    await page.mouse.up();
+    await page.waitForTimeout(800);
+    const dragged = await measure(page);
+    assert.ok(Math.abs(dragged.graphW - (before.graphW - 250)) <= 16, `dragged from ${before.graphW} to ${dragged.graphW}`);
+    assert.equal(dragged.crossing + dragged.overText, 0, 'no lane ink in the text, no text over lanes after the drag');
+    await page.reload();
+    await page.waitForSelector('body[data-ready="true"]');
+    await page.evaluate(() => { window.view.top = 100 * window.view.rowH; window.view.dirty = true; });
+    await page.waitForTimeout(800);
+    assert.ok(Math.abs((await measure(page)).graphW - dragged.graphW) < 1, 'the width is remembered');
+    await screenshot(page, 'eighty-lanes-dragged');
+    await page.mouse.dblclick(box.x + dragged.graphW, y);
+    await page.waitForTimeout(800);
+    assert.ok(Math.abs((await measure(page)).graphW - before.graphW) < 1, 'a double click returns to the default width');
+    assert.equal(await page.evaluate(() => localStorage.getItem('gitvista.graphWidth')), null);
+    await page.close();
+  });
+
+  await check('empty lanes take no room: a far lane sits next to the main one', async () => {
+    const far = path.join(work, 'far-lane.git');
+    git(work, 'init', '-q', '--bare', '-b', 'main', far);
+    const blob = (text) => `data ${Buffer.byteLength(text)}\n${text}\n`;
+    let t = 1700000000;
+    const c = (ref, msg, extra = '') => { t += 60; return `commit ${ref}\ncommitter Dev <dev@example.com> ${t} +0000\n${blob(msg)}${extra}`; };
+    const lines = [c('refs/heads/main', 'root', '') + 'mark :1\n'.replace(/^/, '')];
+    lines[0] = `commit refs/heads/main\nmark :1\ncommitter Dev <dev@example.com> ${t} +0000\n${blob('root')}`;
+    // Ten short topics open at once, then a long-lived branch forks (a far lane), then the
+    // topics merge and only main and the long branch go on.
+    for (let n = 1; n <= 10; n++) lines.push(c(`refs/heads/topic-${n}`, `topic ${n}`, 'from :1\n'));
+    lines.push(c('refs/heads/long', 'long starts', 'from :1\n'));
+    for (let n = 1; n <= 10; n++) lines.push(c('refs/heads/main', `merge topic ${n}`, `merge refs/heads/topic-${n}\n`));
+    for (let n = 1; n <= 40; n++) lines.push(c(n % 2 ? 'refs/heads/main' : 'refs/heads/long', `step ${n} on ${n % 2 ? 'main' : 'long'}`));
+    execFileSync('git', ['fast-import', '--quiet'], { cwd: far, env: gitEnv, input: lines.join('\n') });
+    const base = await serve(far);
+    const page = await openPage(context, `${base}/r/local`);
+    await page.setViewportSize({ width: 1400, height: 500 });
+    await page.waitForTimeout(500);
+    const m = await page.evaluate(() => {
+      const v = window.view;
+      const lanes = new Set();
+      for (let r = 0; r * v.rowH < v.viewH && r < v.store.total; r++) lanes.add(v.store.row(r).lane);
+      return { lanes: [...lanes], shown: v.lanesShown, graphW: v.graphW, laneW: v.laneW, far: v.laneX(Math.max(...lanes)) };
+    });
+    assert.ok(Math.max(...m.lanes) >= 5, `the long branch is far out (lanes ${m.lanes})`);
+    assert.equal(m.shown, m.lanes.length, 'one column per lane on screen');
+    assert.ok(m.graphW <= 16 + m.lanes.length * m.laneW + 0.5, `column ${m.graphW} px`);
+    assert.ok(Math.abs(m.far - (8 + 1.5 * m.laneW)) < 0.5, 'the far lane is drawn second');
+    await screenshot(page, 'far-lane-compacted');
+    await page.close();
   });
 
   await check('a row menu shows only one branch and its history; the View menu shows all again', async () => {
