@@ -87,6 +87,48 @@ const visibleRows = (page) => page.$$eval('#rows-a11y li', (lis) => lis.map((li)
   row: Number(li.dataset.row), hash: li.dataset.hash, text: li.textContent, current: li.getAttribute('aria-current') === 'true',
 })));
 
+/** The graph column and the text beside it, measured on the canvas: its width, the subject's
+ * room, lanes folded, and in rows without badges (not selected) the coloured ink right of the
+ * column (`crossing`: lane lines are coloured, text is grey) and the ink inside it away from
+ * every lane's line and node (`overText`: text drawn over the lanes; straight lanes assumed). */
+const measureColumns = (page) => page.evaluate(() => {
+  const v = window.view;
+  const c = document.getElementById('graph');
+  const ctx = c.getContext('2d');
+  const ratio = c.width / c.clientWidth;
+  const { hashW, dateW, authorW } = v.textColumns();
+  const textEnd = v.viewW - 8 - hashW - dateW - authorW - 8;
+  const centres = [...v.cols.keys()].map((l) => v.laneX(l === -1 ? null : l) * ratio);
+  const reach = (Math.max(3, v.rowH * 0.22) + 1.5) * ratio;
+  const sat = (d, i) => Math.max(d[i], d[i + 1], d[i + 2]) - Math.min(d[i], d[i + 1], d[i + 2]);
+  let crossing = 0;
+  let overText = 0;
+  let lanes = 0;
+  let rows = 0;
+  const first = Math.ceil(v.top / v.rowH);
+  for (let r = first; (r + 1) * v.rowH - v.top <= v.viewH; r++) {
+    const row = v.store.row(r);
+    if (!row || row.refs.length || r === v.selected || v.hitSet.has(r)) continue;
+    rows++;
+    const y = Math.round((r * v.rowH - v.top) * ratio);
+    const h = Math.round(v.rowH * ratio);
+    // The row's background: the gap between the subject and the author.
+    const bg = ctx.getImageData(Math.round((textEnd + 4) * ratio), y + 1, 1, 1).data;
+    const x0 = Math.ceil((v.graphW + 1) * ratio);
+    const text = ctx.getImageData(x0, y, Math.max(1, Math.round(textEnd * ratio) - x0), h).data;
+    for (let i = 0; i < text.length; i += 4) if (sat(text, i) > 100) crossing++;
+    const gw = Math.floor(v.graphW * ratio);
+    const graph = ctx.getImageData(0, y, gw, h).data;
+    for (let i = 0; i < graph.length; i += 4) {
+      if (sat(graph, i) > 100) lanes++;
+      const ink = Math.abs(graph[i] - bg[0]) + Math.abs(graph[i + 1] - bg[1]) + Math.abs(graph[i + 2] - bg[2]);
+      const x = (i / 4) % gw;
+      if (ink > 150 && centres.every((cx) => Math.abs(x + 0.5 - cx) > reach)) overText++;
+    }
+  }
+  return { graphW: v.graphW, viewW: v.viewW, crossing, overText, lanes, rows, folded: v.folded, subject: textEnd - v.graphW };
+});
+
 async function openPage(context, url) {
   const page = await context.newPage();
   const errors = [];
@@ -693,43 +735,6 @@ try {
     }
     execFileSync('git', ['fast-import', '--quiet'], { cwd: wide, env: gitEnv, input: lines.join('\n') });
     const base = await serve(wide);
-    const measure = (page) => page.evaluate(() => {
-      const v = window.view;
-      const c = document.getElementById('graph');
-      const ratio = c.width / c.clientWidth;
-      const { hashW, dateW, authorW } = v.textColumns();
-      const textEnd = v.viewW - 8 - hashW - dateW - authorW - 8;
-      // Coloured ink (lane lines are; text is grey) between the graph column and the author,
-      // in rows that have no badge and are not selected.
-      let crossing = 0;
-      let overText = 0;
-      let lanes = 0;
-      const first = Math.ceil(v.top / v.rowH);
-      for (let r = first; (r + 1) * v.rowH - v.top <= v.viewH; r++) {
-        const row = v.store.row(r);
-        if (!row || row.refs.length || r === v.selected) continue;
-        const y = Math.round((r * v.rowH - v.top) * ratio);
-        const h = Math.round(v.rowH * ratio);
-        const x0 = Math.ceil((v.graphW + 1) * ratio);
-        const text = c.getContext('2d').getImageData(x0, y, Math.max(1, Math.round(textEnd * ratio) - x0), h).data;
-        for (let i = 0; i < text.length; i += 4) {
-          if (Math.max(text[i], text[i + 1], text[i + 2]) - Math.min(text[i], text[i + 1], text[i + 2]) > 100) crossing++;
-        }
-        const gw = Math.floor(v.graphW * ratio);
-        const graph = c.getContext('2d').getImageData(0, y, gw, h).data;
-        // In the graph column, ink away from every lane's line and node is text drawn over it
-        // (these rows have straight lanes only).
-        const centres = [...v.cols.keys()].map((l) => v.laneX(l === -1 ? null : l) * ratio);
-        const reach = (Math.max(3, v.rowH * 0.22) + 1.5) * ratio;
-        for (let i = 0; i < graph.length; i += 4) {
-          const [r0, g0, b0] = [graph[i], graph[i + 1], graph[i + 2]];
-          if (Math.max(r0, g0, b0) - Math.min(r0, g0, b0) > 100) lanes++;
-          const x = (i / 4) % gw;
-          if (765 - r0 - g0 - b0 > 150 && centres.every((cx) => Math.abs(x + 0.5 - cx) > reach)) overText++;
-        }
-      }
-      return { graphW: v.graphW, viewW: v.viewW, crossing, overText, lanes, folded: v.folded, subject: textEnd - v.graphW };
-    });
     for (const [w, h, share] of [[1400, 900, 0.4], [1920, 1080, 0.4], [390, 844, 0.3]]) {
       for (const open of w > 800 ? [false, true] : [false]) {
         const page = await openPage(context, `${base}/r/local`);
@@ -743,7 +748,7 @@ try {
           await page.waitForSelector('#panel:not([hidden]) h2');
         }
         await page.waitForTimeout(800);
-        const m = await measure(page);
+        const m = await measureColumns(page);
         const where = `${w}x${h}${open ? ' with the details' : ''}`;
         assert.ok(m.graphW <= m.viewW * share + 1, `graph column ${m.graphW} of ${m.viewW} at ${where}`);
         assert.ok(m.folded > 0, `lanes fold into the overflow edge at ${where}`);
@@ -760,7 +765,7 @@ try {
     await page.setViewportSize({ width: 1400, height: 900 });
     await page.evaluate(() => { window.view.top = 100 * window.view.rowH; window.view.dirty = true; });
     await page.waitForTimeout(800);
-    const before = await measure(page);
+    const before = await measureColumns(page);
     const box = await page.locator('#graph').boundingBox();
     const y = box.y + 300;
     await page.mouse.move(box.x + before.graphW, y);
@@ -769,18 +774,18 @@ try {
     await page.mouse.move(box.x + before.graphW - 250, y, { steps: 5 });
     await page.mouse.up();
     await page.waitForTimeout(800);
-    const dragged = await measure(page);
+    const dragged = await measureColumns(page);
     assert.ok(Math.abs(dragged.graphW - (before.graphW - 250)) <= 16, `dragged from ${before.graphW} to ${dragged.graphW}`);
     assert.equal(dragged.crossing + dragged.overText, 0, 'no lane ink in the text, no text over lanes after the drag');
     await page.reload();
     await page.waitForSelector('body[data-ready="true"]');
     await page.evaluate(() => { window.view.top = 100 * window.view.rowH; window.view.dirty = true; });
     await page.waitForTimeout(800);
-    assert.ok(Math.abs((await measure(page)).graphW - dragged.graphW) < 1, 'the width is remembered');
+    assert.ok(Math.abs((await measureColumns(page)).graphW - dragged.graphW) < 1, 'the width is remembered');
     await screenshot(page, 'eighty-lanes-dragged');
     await page.mouse.dblclick(box.x + dragged.graphW, y);
     await page.waitForTimeout(800);
-    assert.ok(Math.abs((await measure(page)).graphW - before.graphW) < 1, 'a double click returns to the default width');
+    assert.ok(Math.abs((await measureColumns(page)).graphW - before.graphW) < 1, 'a double click returns to the default width');
     assert.equal(await page.evaluate(() => localStorage.getItem('gitvista.graphWidth')), null);
     await page.close();
   });
@@ -971,6 +976,49 @@ try {
     await screenshot(page, 'search');
     await page.close();
   });
+  // A repository of the size of rust-lang/cargo: 24,000 commits on 80 long-lived branches.
+  const cargoSized = path.join(work, 'cargo-sized.git');
+  execFileSync(path.join(root, 'scripts/gen-bench-repo'), [cargoSized, '24000', '80'], { env: gitEnv, stdio: 'ignore' });
+  const cargoBase = await serve(cargoSized);
+  await check('a cargo-sized history at 1400x900, 1920x1080 and 390x844, light and dark: the subject keeps its room, no text crosses a lane', async () => {
+    for (const theme of ['light', 'dark']) {
+      for (const [w, h, share] of [[1400, 900, 0.4], [1920, 1080, 0.4], [390, 844, 0.3]]) {
+        for (const open of w > 800 ? [false, true] : [false]) {
+          const page = await context.newPage();
+          await page.emulateMedia({ colorScheme: theme });
+          await page.setViewportSize({ width: w, height: h });
+          await page.goto(`${cargoBase}/r/local`);
+          await page.waitForSelector('body[data-ready="true"]');
+          await page.waitForFunction(() => document.querySelectorAll('#rows-a11y li').length > 0);
+          // Light at the top, dark a long way back (as a year back in cargo's history).
+          if (theme === 'dark') await page.evaluate(() => window.view.center(Math.floor(window.view.store.total * 0.3)));
+          await page.waitForFunction(() => {
+            const v = window.view;
+            const first = Math.floor(v.top / v.rowH);
+            return v.store.row(first) && v.store.row(first + 10);
+          });
+          await page.focus('#graph');
+          await page.keyboard.press('j');
+          if (open) {
+            await page.keyboard.press('Enter');
+            await page.waitForSelector('#panel:not([hidden]) h2');
+          }
+          await page.waitForTimeout(800);
+          const m = await measureColumns(page);
+          const where = `${theme} ${w}x${h}${open ? ' with the details' : ''}`;
+          assert.equal(await page.getAttribute('html', 'data-theme'), theme);
+          assert.ok(m.rows > 5 && m.lanes > 50, `rows and lanes drawn at ${where} (${m.rows} rows, ${m.lanes} px)`);
+          assert.ok(m.graphW <= m.viewW * share + 1, `graph column ${m.graphW} of ${m.viewW} at ${where}`);
+          assert.ok(m.subject >= 150, `the subject keeps ${m.subject} px at ${where}`);
+          assert.equal(m.crossing, 0, `no lane ink in the text at ${where}`);
+          assert.equal(m.overText, 0, `no text over the lanes at ${where}`);
+          await screenshot(page, `cargo-sized-${theme}-${w}${open ? '-details' : ''}`);
+          await page.close();
+        }
+      }
+    }
+  });
+
   await check('admin: signs in with the token, shows sessions, evicts one', async () => {
     const adminBase = await serve(merges, undefined, { GITVISTA_ADMIN_TOKEN: 'browser-admin-token-0123456789abcdef' });
     await (await fetch(`${adminBase}/api/repos/local/repository`)).json();
