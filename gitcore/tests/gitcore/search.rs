@@ -418,3 +418,52 @@ fn path_follows_git_s_history_simplification_and_fullpath_the_full_history() {
         "some paths' simplified history differs from the full one"
     );
 }
+
+#[test]
+fn searches_that_read_authors_or_subjects_wait_for_them_on_a_topology_only_graph() {
+    use gitcore::graph::LoadOptions;
+    use gitcore::search::SearchError;
+    let (_tmp, root) = crate::common::fresh_fixture("search");
+    let p = root.join("repo");
+    crate::common::git(&p, &["commit-graph", "write", "--reachable"]);
+    let repo = Repository::discover(&p).expect("opens");
+    let mut graph = CommitGraph::load_topology_with(&repo, LoadOptions::default()).expect("loads");
+    assert!(
+        !graph.has_metadata(),
+        "a commit-graph gives the topology first"
+    );
+    for q in ["author:grace", "engine", "-author:ada"] {
+        let query = Query::parse(q, 1_700_100_000).expect("parses");
+        assert!(query.reads_metadata(), "{q}");
+        assert!(
+            matches!(
+                search(repo.odb(), &graph, &query),
+                Err(SearchError::MetadataPending)
+            ),
+            "{q}: refused until the metadata is read, not answered from empty fields"
+        );
+    }
+    // What the topology answers (parents, commit dates) is answered at once, and equals git's.
+    for (q, args) in [
+        ("merge:only", &["--all", "--merges"][..]),
+        ("after:@1700000600", &["--all", "--since=@1700000600"][..]),
+    ] {
+        let query = Query::parse(q, 1_700_100_000).expect("parses");
+        assert!(!query.reads_metadata(), "{q}");
+        let hits: BTreeSet<String> = search(repo.odb(), &graph, &query)
+            .expect("answers")
+            .iter()
+            .map(|&c| graph.oid(c).to_hex())
+            .collect();
+        assert_eq!(hits, rev_list(&p, args), "{q}");
+    }
+    // Once filled, the same author search is git's.
+    graph.fill_metadata(&repo);
+    let query = Query::parse("author:grace", 1_700_100_000).expect("parses");
+    let hits: BTreeSet<String> = search(repo.odb(), &graph, &query)
+        .expect("answers")
+        .iter()
+        .map(|&c| graph.oid(c).to_hex())
+        .collect();
+    assert_eq!(hits, rev_list(&p, &["--all", "-i", "--author=grace"]));
+}
