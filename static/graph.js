@@ -479,6 +479,18 @@ export class GraphView {
     };
     if (into) for (const t2 of into) drawEdge(t2.childLane, t2.childRow, t2.edge);
     for (const row of visible) for (const e of row.edges) drawEdge(row.lane, row.row, e);
+    // History this view leaves out below a commit: a short dashed stub within its own row.
+    ctx.setLineDash([2, 3]);
+    for (const row of visible) {
+      if (row.edges.length || row.root !== false) continue;
+      const x = this.laneX(row.lane);
+      ctx.strokeStyle = this.colors[row.color % this.colors.length];
+      ctx.beginPath();
+      ctx.moveTo(x, y(row.row));
+      ctx.lineTo(x, y(row.row) + rowH * 0.45);
+      ctx.stroke();
+    }
+    ctx.setLineDash([]);
 
     // Nodes.
     const radius = Math.max(3, rowH * 0.22);
@@ -487,7 +499,8 @@ export class GraphView {
       const yy = y(row.row);
       const color = this.colors[row.color % this.colors.length];
       const merge = row.edges.length > 1;
-      const root = row.edges.length === 0;
+      // A commit whose parents the view leaves out (only matches, hidden merges) is no root.
+      const root = row.root ?? row.edges.length === 0;
       ctx.beginPath();
       if (root) {
         ctx.rect(x - radius, yy - radius, radius * 2, radius * 2);

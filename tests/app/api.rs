@@ -1329,8 +1329,15 @@ async fn show_only_matches_keeps_the_hits_drawn_to_their_nearest_matching_ancest
             .collect();
         assert_eq!(shown, hits, "{q}: the rows are git's hits");
         assert_eq!(w["total"].as_u64(), Some(hits.len() as u64));
-        // Every edge leads to a hit that is an ancestor.
+        // Every edge leads to a hit that is an ancestor; `root` is git's (no parents at all).
         for r in rows {
+            let hash = r["hash"].as_str().expect("hash");
+            let parents = git(&repo, &["rev-list", "--parents", "-1", hash]);
+            assert_eq!(
+                r["root"].as_bool(),
+                Some(parents.split_whitespace().count() == 1),
+                "{q}: root of {hash}"
+            );
             for e in r["edges"].as_array().expect("edges") {
                 let parent = e["parent"].as_str().expect("parent");
                 let at = e["parentRow"].as_u64().expect("row") as usize;

@@ -563,6 +563,16 @@ try {
       const older = git(merges, '--no-replace-objects', 'rev-list', '-i', '--grep=cross', `${h}^@`, '--');
       assert.equal(edges[h] > 0, older !== '', `${h.slice(0, 8)}: ${edges[h]} edges, older hits: ${older.split('\n').length}`);
     }
+    // A hit whose history is left out is no root (a dashed stub, not the root's square).
+    const stubs = await page.evaluate(() => {
+      const out = [];
+      for (let r = 0; r < window.view.store.total; r++) {
+        const row = window.view.store.row(r);
+        if (!row.edges.length) out.push(row.root);
+      }
+      return out;
+    });
+    assert.ok(stubs.length > 0 && stubs.every((root) => root === false), `rows without edges: ${stubs}`);
     await screenshot(page, 'only-matches');
     // Another search is another set of matches.
     await page.fill('#search', 'leg');
