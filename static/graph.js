@@ -49,6 +49,9 @@ export class GraphView {
     /** Rows on screen whose subject was cut short, with the whole subject. */
     this.truncated = new Map();
     this.frameTimes = [];
+    /** Text cut to a width, and text widths, by font (measuring is a frame's main cost). */
+    this.fits = new Map();
+    this.widths = new Map();
     /** Lane -> column: the lanes on screen, side by side without the empty ones between. */
     this.cols = new Map();
     /** Lane -> x drawn now (moving towards its column's x when columns change). */
@@ -529,10 +532,15 @@ export class GraphView {
       const right = W - 8;
       const textEnd = right - hashW - dateW - authorW - 8;
       ctx.textBaseline = 'middle';
+      // Two passes, one per font: setting ctx.font row by row re-parsed it three times a row
+      // (measured: a quarter of a frame).
+      const mono = `${fontSize - 1}px ${t.mono}`;
+      const sans = `${fontSize}px ${t.font}`;
+      ctx.font = mono;
+      const starts = [];
       for (const row of visible) {
         const yy = y(row.row);
         let x = graphW;
-        ctx.font = `${fontSize - 1}px ${t.mono}`;
         for (const ref of row.refs) x = this.badge(ref, x, yy, textEnd, fontSize);
         if (row.hash === this.head && !row.refs.some((r) => r.kind === 'branch')) {
           x = this.badge({ name: 'HEAD', kind: 'head' }, x, yy, textEnd, fontSize);
@@ -541,7 +549,14 @@ export class GraphView {
           // An octopus merge of more branches than are drawn says how many it leaves out.
           x = this.badge({ name: `+${row.moreParents.toLocaleString('en-US')} more parents`, kind: 'other' }, x, yy, textEnd, fontSize);
         }
-        ctx.font = `${fontSize}px ${t.font}`;
+        starts.push(x);
+        ctx.fillStyle = t.muted;
+        this.text(row.hash.slice(0, 8), right - hashW + 6, yy, hashW - 6);
+      }
+      ctx.font = sans;
+      visible.forEach((row, i) => {
+        const yy = y(row.row);
+        const x = starts[i];
         const hit = this.hitSet.has(row.row);
         if (hit) this.mark(row.summary, x, yy, textEnd - x, this.marks.text, fontSize);
         ctx.fillStyle = t.fg;
@@ -550,9 +565,7 @@ export class GraphView {
         ctx.fillStyle = t.muted;
         if (authorW) this.text(row.author, textEnd + 8, yy, authorW - 8);
         if (dateW) this.text(relativeTime(row.time), textEnd + 8 + authorW, yy, dateW - 8);
-        ctx.font = `${fontSize - 1}px ${t.mono}`;
-        this.text(row.hash.slice(0, 8), right - hashW + 6, yy, hashW - 6);
-      }
+      });
     }
     // Rows not loaded yet: a quiet placeholder.
     if (visible.length < last - first + 1) {
@@ -584,24 +597,43 @@ export class GraphView {
     }
   }
 
-  /** Draws `s` cut to `maxW` with an ellipsis; true when it was cut. */
+  /** Draws `s` cut to `maxW` with an ellipsis; true when it was cut. Measuring is most of a
+   * frame's cost in a fling, so what fits is remembered per font and width. */
   text(s, x, y, maxW) {
     if (!s) return false;
     if (maxW <= 8) return true;
     const ctx = this.ctx;
-    if (ctx.measureText(s).width <= maxW) {
-      ctx.fillText(s, x, y);
-      return false;
+    const key = `${ctx.font}|${Math.floor(maxW)}|${s}`;
+    let fit = this.fits.get(key);
+    if (fit === undefined) {
+      if (ctx.measureText(s).width <= maxW) fit = s;
+      else {
+        let lo = 0;
+        let hi = s.length;
+        while (lo < hi) {
+          const mid = (lo + hi + 1) >> 1;
+          if (ctx.measureText(s.slice(0, mid) + '…').width <= maxW) lo = mid;
+          else hi = mid - 1;
+        }
+        fit = s.slice(0, lo) + '…';
+      }
+      if (this.fits.size > 20000) this.fits.clear();
+      this.fits.set(key, fit);
     }
-    let lo = 0;
-    let hi = s.length;
-    while (lo < hi) {
-      const mid = (lo + hi + 1) >> 1;
-      if (ctx.measureText(s.slice(0, mid) + '…').width <= maxW) lo = mid;
-      else hi = mid - 1;
+    ctx.fillText(fit, x, y);
+    return fit !== s;
+  }
+
+  /** The width of `s` in the current font, remembered. */
+  measure(s) {
+    const key = `${this.ctx.font}|${s}`;
+    let w = this.widths.get(key);
+    if (w === undefined) {
+      w = this.ctx.measureText(s).width;
+      if (this.widths.size > 20000) this.widths.clear();
+      this.widths.set(key, w);
     }
-    ctx.fillText(s.slice(0, lo) + '…', x, y);
-    return true;
+    return w;
   }
 
   badge(ref, x, y, limit, fontSize) {
@@ -609,7 +641,7 @@ export class GraphView {
     const t = this.theme;
     const short = refName(ref.name);
     const color = { branch: t.branch, remote: t.remote, tag: t.tag, head: t.headc }[ref.kind] || t.stash;
-    const w = Math.min(ctx.measureText(short).width + 10, 180);
+    const w = Math.min(this.measure(short) + 10, 180);
     if (x + w > limit) return x;
     const h = fontSize + 3;
     ctx.strokeStyle = color;
@@ -622,23 +654,36 @@ export class GraphView {
     return x + w + 4;
   }
 
+  /** The minimap: refs and hits (drawn once into a backdrop while they, the size, the theme
+   * and the row count stay the same: a mirror has thousands), then the viewport and selection. */
   drawMinimap(first, last) {
     const ctx = this.mctx;
     const dpr = this.dpr;
     const W = this.minimap.width / dpr;
     const H = this.minimap.height / dpr;
     const t = this.theme;
-    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-    ctx.fillStyle = t.bgAlt;
-    ctx.fillRect(0, 0, W, H);
     const total = Math.max(1, this.store.total);
     const yOf = (r) => (r / total) * H;
-    for (const ref of this.refs) {
-      ctx.fillStyle = { branch: t.branch, remote: t.remote, tag: t.tag }[ref.kind] || t.stash;
-      ctx.fillRect(W - 5, yOf(ref.row), 4, 1.5);
+    const key = [this.minimap.width, this.minimap.height, total, t, this.refs, this.hits];
+    if (!this.backdrop || this.backdrop.key.some((k, i) => k !== key[i])) {
+      const canvas = this.backdrop?.canvas || document.createElement('canvas');
+      canvas.width = this.minimap.width;
+      canvas.height = this.minimap.height;
+      const b = canvas.getContext('2d');
+      b.setTransform(dpr, 0, 0, dpr, 0, 0);
+      b.fillStyle = t.bgAlt;
+      b.fillRect(0, 0, W, H);
+      for (const ref of this.refs) {
+        b.fillStyle = { branch: t.branch, remote: t.remote, tag: t.tag }[ref.kind] || t.stash;
+        b.fillRect(W - 5, yOf(ref.row), 4, 1.5);
+      }
+      b.fillStyle = t.tag;
+      for (const r of this.hits) b.fillRect(1, yOf(r), W - 7, 1.5);
+      this.backdrop = { canvas, key };
     }
-    ctx.fillStyle = t.tag;
-    for (const r of this.hits) ctx.fillRect(1, yOf(r), W - 7, 1.5);
+    ctx.setTransform(1, 0, 0, 1, 0, 0);
+    ctx.drawImage(this.backdrop.canvas, 0, 0);
+    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
     ctx.fillStyle = t.accent;
     ctx.globalAlpha = 0.25;
     const vy = yOf(first);
@@ -650,10 +695,17 @@ export class GraphView {
     }
   }
 
-  /** The visible rows as text for assistive technology (and tests). */
+  /** The visible rows as text for assistive technology (and tests): rebuilt when the view
+   * stops, not on every frame of a fling (a list of DOM nodes per frame was a third of a
+   * frame's cost). */
   describe(visible) {
     const key = visible.map((r) => r.hash).join() + '|' + this.selected;
     if (key === this.described) return;
+    clearTimeout(this.describeTimer);
+    if (performance.now() - (this.lastScroll || 0) < 150 || this.velocity) {
+      this.describeTimer = setTimeout(() => { this.described = null; this.dirty = true; }, 160);
+      return;
+    }
     this.described = key;
     const items = visible.map((r) => {
       const li = document.createElement('li');
