@@ -608,14 +608,17 @@ export class GraphView {
     if (fit === undefined) {
       if (ctx.measureText(s).width <= maxW) fit = s;
       else {
-        let lo = 0;
-        let hi = s.length;
-        while (lo < hi) {
-          const mid = (lo + hi + 1) >> 1;
-          if (ctx.measureText(s.slice(0, mid) + '…').width <= maxW) lo = mid;
-          else hi = mid - 1;
+        // Where the cut falls by the widths of its characters (remembered per font), then
+        // checked against the real width (kerning): two or three measurements, not a search.
+        const room = maxW - this.measure('…');
+        let n = 0;
+        for (let w = 0; n < s.length; n++) {
+          w += this.measure(s[n]);
+          if (w > room) break;
         }
-        fit = s.slice(0, lo) + '…';
+        while (n > 0 && ctx.measureText(s.slice(0, n) + '…').width > maxW) n--;
+        while (n < s.length && ctx.measureText(s.slice(0, n + 1) + '…').width <= maxW) n++;
+        fit = s.slice(0, n) + '…';
       }
       if (this.fits.size > 20000) this.fits.clear();
       this.fits.set(key, fit);
