@@ -5,6 +5,7 @@
 //! the one error type they answer with ([`error::ApiError`]). Reading repositories is `gitcore`'s
 //! job; keeping them loaded and live is `gitvista-actors`'.
 
+pub mod auth;
 pub mod cli;
 pub mod client;
 pub mod config;
