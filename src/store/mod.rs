@@ -5,6 +5,7 @@
 //! Every call blocks: handlers run them through `web::block`, actors through `spawn_blocking`;
 //! never on an async worker or actor thread.
 
+pub mod accounts;
 pub mod schema;
 
 use diesel::prelude::*;
@@ -201,6 +202,34 @@ impl Store {
         self.pool
             .get()
             .map_err(|e| StoreError::Connection(e.to_string()))
+    }
+
+    /// Runs the first `count` migrations only (to build a database as an older release left
+    /// it, for upgrade tests); answers how many ran.
+    pub fn migrate_first(&self, count: usize) -> Result<usize, StoreError> {
+        use diesel::migration::{MigrationConnection, MigrationSource};
+        let mut conn = self.conn()?;
+        let mut ran = 0;
+        macro_rules! run {
+            ($c:expr, $set:expr, $backend:ty) => {{
+                // The table of applied versions, which run_pending_migrations creates itself.
+                $c.setup()
+                    .map_err(|e| StoreError::Migration(e.to_string()))?;
+                let mut all = MigrationSource::<$backend>::migrations(&$set)
+                    .map_err(|e| StoreError::Migration(e.to_string()))?;
+                all.sort_by_key(|m| m.name().version().to_string());
+                for m in all.iter().take(count) {
+                    $c.run_migration(m.as_ref())
+                        .map_err(|e| StoreError::Migration(e.to_string()))?;
+                    ran += 1;
+                }
+            }};
+        }
+        match &mut *conn {
+            AnyConnection::Sqlite(c) => run!(c, SQLITE_MIGRATIONS, diesel::sqlite::Sqlite),
+            AnyConnection::Postgresql(c) => run!(c, POSTGRES_MIGRATIONS, diesel::pg::Pg),
+        }
+        Ok(ran)
     }
 
     /// Runs pending migrations; answers how many ran.

@@ -12,6 +12,21 @@ diesel::table! {
         plan -> Text,
         created_at -> BigInt,
         updated_at -> BigInt,
+        refresh_token -> Nullable<Binary>,
+        token_expires_at -> Nullable<BigInt>,
+        refresh_expires_at -> Nullable<BigInt>,
+        token_kind -> Text,
+    }
+}
+
+diesel::table! {
+    sessions (id) {
+        id -> Text,
+        user_id -> Text,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        last_seen_at -> BigInt,
+        revoked_at -> Nullable<BigInt>,
     }
 }
 
@@ -39,6 +54,7 @@ diesel::table! {
         user_id -> Text,
         role -> Text,
         granted_at -> BigInt,
+        checked_at -> Nullable<BigInt>,
     }
 }
 
@@ -58,4 +74,5 @@ diesel::table! {
 diesel::joinable!(jobs -> repos (repo_id));
 diesel::joinable!(repo_access -> repos (repo_id));
 diesel::joinable!(repo_access -> users (user_id));
-diesel::allow_tables_to_appear_in_same_query!(users, repos, repo_access, jobs);
+diesel::joinable!(sessions -> users (user_id));
+diesel::allow_tables_to_appear_in_same_query!(users, repos, repo_access, jobs, sessions);

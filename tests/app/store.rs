@@ -176,3 +176,148 @@ fn concurrent_inserts_of_one_repository_create_it_once() {
         assert_eq!(created, 1, "{}", store.backend());
     });
 }
+
+#[test]
+fn a_database_from_before_accounts_migrates_with_its_repositories_intact() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let sqlite_url = tmp.path().join("gitvista.db").display().to_string();
+    let pg = PgDb::create("upgrade");
+    for url in [sqlite_url, pg.url()] {
+        let store = Store::connect(&url, 2).expect("connects");
+        let backend = store.backend();
+        // The schema as the release before accounts left it: the first two migrations.
+        assert_eq!(store.migrate_first(2).expect("old schema"), 2, "{backend}");
+        let (repo, _) = store
+            .upsert_repo(
+                "00000000000000aa",
+                "https://example.com/o/r",
+                "example.com/o/r",
+            )
+            .expect("insert");
+        store
+            .set_failure(&repo.id, "error", "not_found", "no such repository")
+            .expect("fails");
+        assert_eq!(
+            store.migrate().expect("upgrade"),
+            1,
+            "{backend}: one to run"
+        );
+        let after = store.repo(&repo.id).expect("get").expect("kept");
+        assert_eq!(after.canonical_url, "https://example.com/o/r", "{backend}");
+        assert_eq!(after.error_code.as_deref(), Some("not_found"), "{backend}");
+        // The new tables work.
+        let cipher = gitvista::auth::cipher::TokenCipher::new(&[3; 32], &[]);
+        let token = cipher.encrypt("u1", "gho_abc").expect("encrypts");
+        let user = store
+            .sign_in_user(
+                "u1",
+                &gitvista::store::accounts::SignedIn {
+                    github_id: 42,
+                    login: "octo",
+                    email: None,
+                    name: Some("Octo Cat"),
+                    avatar_url: None,
+                    access_token: &token,
+                    refresh_token: None,
+                    token_expires_at: None,
+                    refresh_expires_at: None,
+                    token_kind: "oauth",
+                },
+            )
+            .expect("user");
+        assert_eq!(user.plan, "free", "{backend}");
+        store
+            .create_session("s1", &user.id, i64::MAX)
+            .expect("session");
+        assert!(store.session("s1").expect("get").expect("row").is_live(0));
+        assert_eq!(store.migrate().expect("again"), 0, "{backend}");
+    }
+}
+
+#[test]
+fn users_keep_ciphertext_only_and_sessions_end_at_once_on_both_backends() {
+    use gitvista::auth::cipher::TokenCipher;
+    use gitvista::store::accounts::SignedIn;
+    both("accounts", |open| {
+        let store = open();
+        let backend = store.backend();
+        let cipher = TokenCipher::new(&[5; 32], &[]);
+        let sign_in = |login: &str, token: &str| {
+            let access = cipher.encrypt("user-a", token).expect("encrypts");
+            let refresh = cipher.encrypt("user-a", "ghr_refresh").expect("encrypts");
+            store
+                .sign_in_user(
+                    "user-a",
+                    &SignedIn {
+                        github_id: 7,
+                        login,
+                        email: Some("a@example.com"),
+                        name: None,
+                        avatar_url: Some("https://avatars.example.com/7"),
+                        access_token: &access,
+                        refresh_token: Some(&refresh),
+                        token_expires_at: Some(1_000),
+                        refresh_expires_at: Some(2_000),
+                        token_kind: "app",
+                    },
+                )
+                .expect("signs in")
+        };
+        let first = sign_in("alice", "ghu_first");
+        // A second sign-in (renamed on GitHub, new token) updates the one row.
+        let second = sign_in("alice2", "ghu_second");
+        assert_eq!(first.id, second.id, "{backend}");
+        assert_eq!(second.github_login, "alice2");
+        let stored = store.user("user-a").expect("get").expect("row");
+        assert!(
+            !stored.access_token.windows(10).any(|w| w == b"ghu_second"),
+            "{backend}: ciphertext only"
+        );
+        assert_eq!(
+            cipher
+                .decrypt("user-a", &stored.access_token)
+                .expect("decrypts")
+                .as_str(),
+            "ghu_second"
+        );
+        assert_eq!(
+            cipher
+                .decrypt("user-a", stored.refresh_token.as_deref().expect("refresh"))
+                .expect("decrypts")
+                .as_str(),
+            "ghr_refresh"
+        );
+
+        let far = gitvista::store::now() + 3600;
+        for id in ["s1", "s2", "s3"] {
+            store.create_session(id, "user-a", far).expect("session");
+        }
+        assert!(store.extend_session("s1", far + 60).expect("slides"));
+        assert_eq!(
+            store.session("s1").expect("get").expect("row").expires_at,
+            far + 60
+        );
+        assert!(store.revoke_session("s1").expect("sign out"));
+        assert!(!store.revoke_session("s1").expect("twice"), "{backend}");
+        assert!(
+            !store
+                .extend_session("s1", far + 120)
+                .expect("no sliding a revoked one")
+        );
+        let s1 = store.session("s1").expect("get").expect("row");
+        assert!(!s1.is_live(0), "{backend}");
+        assert!(store.session("s2").expect("get").expect("row").is_live(0));
+        assert_eq!(store.revoke_user_sessions("user-a").expect("everywhere"), 2);
+        for id in ["s2", "s3"] {
+            assert!(
+                !store.session(id).expect("get").expect("row").is_live(0),
+                "{backend} {id}"
+            );
+        }
+        assert!(store.session("nope").expect("get").is_none());
+        // Expired without a revoke: not live after its end.
+        store.create_session("s4", "user-a", 500).expect("session");
+        let s4 = store.session("s4").expect("get").expect("row");
+        assert!(s4.is_live(499) && !s4.is_live(500), "{backend}");
+    });
+}

@@ -1,0 +1,236 @@
+//! Users and their sessions. Forge tokens are stored as the ciphertexts
+//! [`crate::auth::cipher::TokenCipher`] makes; this module never sees a token in the clear.
+
+use diesel::prelude::*;
+
+use super::schema::{sessions, users};
+use super::{Store, StoreError, now};
+
+/// A user row (tokens as ciphertext).
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
+#[diesel(table_name = users)]
+pub struct User {
+    /// GitVista's id for the user.
+    pub id: String,
+    /// GitHub's numeric user id (stable across login renames).
+    pub github_id: i64,
+    /// GitHub login.
+    pub github_login: String,
+    /// Public email, if any.
+    pub email: Option<String>,
+    /// Display name, if any.
+    pub display_name: Option<String>,
+    /// Avatar URL.
+    pub avatar_url: Option<String>,
+    /// The forge access token, encrypted.
+    pub access_token: Vec<u8>,
+    /// `free` or `paid`.
+    pub plan: String,
+    /// First sign-in.
+    pub created_at: i64,
+    /// Last change.
+    pub updated_at: i64,
+    /// The refresh token, encrypted (GitHub App user tokens).
+    pub refresh_token: Option<Vec<u8>>,
+    /// When the access token expires (GitHub App user tokens: 8 hours).
+    pub token_expires_at: Option<i64>,
+    /// When the refresh token expires (6 months).
+    pub refresh_expires_at: Option<i64>,
+    /// `app` or `oauth`.
+    pub token_kind: String,
+}
+
+/// What a sign-in knows about the user, tokens already encrypted.
+#[derive(Debug, Clone)]
+pub struct SignedIn<'a> {
+    /// GitHub's numeric id.
+    pub github_id: i64,
+    /// Login.
+    pub login: &'a str,
+    /// Email.
+    pub email: Option<&'a str>,
+    /// Name.
+    pub name: Option<&'a str>,
+    /// Avatar URL.
+    pub avatar_url: Option<&'a str>,
+    /// Encrypted access token.
+    pub access_token: &'a [u8],
+    /// Encrypted refresh token.
+    pub refresh_token: Option<&'a [u8]>,
+    /// Access token expiry.
+    pub token_expires_at: Option<i64>,
+    /// Refresh token expiry.
+    pub refresh_expires_at: Option<i64>,
+    /// `app` or `oauth`.
+    pub token_kind: &'a str,
+}
+
+/// A session row.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
+#[diesel(table_name = sessions)]
+pub struct Session {
+    /// Random id, named by the cookie's token.
+    pub id: String,
+    /// Whose.
+    pub user_id: String,
+    /// When it began.
+    pub created_at: i64,
+    /// When it ends unless used (slid forward while the user is active).
+    pub expires_at: i64,
+    /// Last request seen.
+    pub last_seen_at: i64,
+    /// When it was ended (sign-out, sign out everywhere, an admin).
+    pub revoked_at: Option<i64>,
+}
+
+impl Session {
+    /// Whether it still lets its user in at `at`.
+    pub fn is_live(&self, at: i64) -> bool {
+        self.revoked_at.is_none() && self.expires_at > at
+    }
+}
+
+impl Store {
+    /// The user GitHub knows as `who.github_id`, created with `new_id` on first sign-in, else
+    /// updated (login, profile and tokens change on GitHub's side).
+    pub fn sign_in_user(&self, new_id: &str, who: &SignedIn<'_>) -> Result<User, StoreError> {
+        let mut conn = self.conn()?;
+        let at = now();
+        conn.transaction(|conn| {
+            let existing: Option<String> = users::table
+                .filter(users::github_id.eq(who.github_id))
+                .select(users::id)
+                .first(conn)
+                .optional()?;
+            let id = match existing {
+                Some(id) => {
+                    diesel::update(users::table.find(&id))
+                        .set((
+                            users::github_login.eq(who.login),
+                            users::email.eq(who.email),
+                            users::display_name.eq(who.name),
+                            users::avatar_url.eq(who.avatar_url),
+                            users::access_token.eq(who.access_token),
+                            users::refresh_token.eq(who.refresh_token),
+                            users::token_expires_at.eq(who.token_expires_at),
+                            users::refresh_expires_at.eq(who.refresh_expires_at),
+                            users::token_kind.eq(who.token_kind),
+                            users::updated_at.eq(at),
+                        ))
+                        .execute(conn)?;
+                    id
+                }
+                None => {
+                    diesel::insert_into(users::table)
+                        .values((
+                            users::id.eq(new_id),
+                            users::github_id.eq(who.github_id),
+                            users::github_login.eq(who.login),
+                            users::email.eq(who.email),
+                            users::display_name.eq(who.name),
+                            users::avatar_url.eq(who.avatar_url),
+                            users::access_token.eq(who.access_token),
+                            users::refresh_token.eq(who.refresh_token),
+                            users::token_expires_at.eq(who.token_expires_at),
+                            users::refresh_expires_at.eq(who.refresh_expires_at),
+                            users::token_kind.eq(who.token_kind),
+                            users::created_at.eq(at),
+                            users::updated_at.eq(at),
+                        ))
+                        .execute(conn)?;
+                    new_id.to_string()
+                }
+            };
+            Ok(users::table
+                .find(&id)
+                .select(User::as_select())
+                .first(conn)?)
+        })
+    }
+
+    /// The user `id`.
+    pub fn user(&self, id: &str) -> Result<Option<User>, StoreError> {
+        let mut conn = self.conn()?;
+        Ok(users::table
+            .find(id)
+            .select(User::as_select())
+            .first(&mut *conn)
+            .optional()?)
+    }
+
+    /// Starts session `id` for `user_id`, ending at `expires_at` unless slid forward.
+    pub fn create_session(
+        &self,
+        id: &str,
+        user_id: &str,
+        expires_at: i64,
+    ) -> Result<Session, StoreError> {
+        let mut conn = self.conn()?;
+        let at = now();
+        diesel::insert_into(sessions::table)
+            .values((
+                sessions::id.eq(id),
+                sessions::user_id.eq(user_id),
+                sessions::created_at.eq(at),
+                sessions::expires_at.eq(expires_at),
+                sessions::last_seen_at.eq(at),
+            ))
+            .execute(&mut *conn)?;
+        Ok(sessions::table
+            .find(id)
+            .select(Session::as_select())
+            .first(&mut *conn)?)
+    }
+
+    /// Session `id`, live or not.
+    pub fn session(&self, id: &str) -> Result<Option<Session>, StoreError> {
+        let mut conn = self.conn()?;
+        Ok(sessions::table
+            .find(id)
+            .select(Session::as_select())
+            .first(&mut *conn)
+            .optional()?)
+    }
+
+    /// Slides a live session's end to `expires_at`; false when it is revoked or gone.
+    pub fn extend_session(&self, id: &str, expires_at: i64) -> Result<bool, StoreError> {
+        let mut conn = self.conn()?;
+        let n = diesel::update(
+            sessions::table
+                .find(id)
+                .filter(sessions::revoked_at.is_null()),
+        )
+        .set((
+            sessions::expires_at.eq(expires_at),
+            sessions::last_seen_at.eq(now()),
+        ))
+        .execute(&mut *conn)?;
+        Ok(n == 1)
+    }
+
+    /// Ends session `id` (sign-out); false when it was not live.
+    pub fn revoke_session(&self, id: &str) -> Result<bool, StoreError> {
+        let mut conn = self.conn()?;
+        let n = diesel::update(
+            sessions::table
+                .find(id)
+                .filter(sessions::revoked_at.is_null()),
+        )
+        .set(sessions::revoked_at.eq(now()))
+        .execute(&mut *conn)?;
+        Ok(n == 1)
+    }
+
+    /// Ends every session of `user_id` ("sign out everywhere", an admin's revoke); answers how
+    /// many were live.
+    pub fn revoke_user_sessions(&self, user_id: &str) -> Result<usize, StoreError> {
+        let mut conn = self.conn()?;
+        Ok(diesel::update(
+            sessions::table
+                .filter(sessions::user_id.eq(user_id))
+                .filter(sessions::revoked_at.is_null()),
+        )
+        .set(sessions::revoked_at.eq(now()))
+        .execute(&mut *conn)?)
+    }
+}
