@@ -2,6 +2,8 @@
 //! by the scripts in `gitcore/tests/fixtures/`, git with a fixed identity, and a `git daemon`
 //! on loopback to clone from.
 
+pub mod github;
+
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -320,4 +322,15 @@ pub fn full_clone_count(tmp: &Path, source: &Path) -> u64 {
     git(&full, &["rev-list", "--all", "--count"])
         .parse()
         .expect("a count")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn pkce_s256_matches_rfc_7636_appendix_b() {
+        assert_eq!(
+            crate::github::s256("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+        );
+    }
 }

@@ -1,5 +1,6 @@
 //! Integration tests of the `gitvista` binary and server.
 
+mod accounts;
 mod admin;
 mod api;
 mod attacks;

@@ -1,0 +1,538 @@
+//! A fake GitHub on 127.0.0.1 that speaks the endpoints GitVista's accounts use, for tests
+//! without the network (forge-facts.md, "OAuth web flow" and "User access token"):
+//!
+//! - `GET /login/oauth/authorize` signs in as the user [`FakeGitHub::sign_in_as`] chose and
+//!   redirects to `redirect_uri` with a one-time `code` and the caller's `state`;
+//! - `POST /login/oauth/access_token` (form body, JSON answer with `Accept: application/json`)
+//!   trades a code (checking client id and secret, redirect URI and the PKCE S256 verifier) or a
+//!   refresh token for an access token that expires after [`FakeGitHub::set_token_ttl`] seconds
+//!   and a refresh token; a used code or refresh token, and the access token a refresh replaced,
+//!   stop working; failures are `200 {"error": ...}` as on GitHub;
+//! - `GET /user`, `GET /user/repos` (paginated with a `Link` header), and
+//!   `GET /repos/{owner}/{repo}` (200 for a token whose user may read it, else 404), with
+//!   `Authorization: Bearer TOKEN` or `token TOKEN`; 401 `Bad credentials` otherwise.
+//!
+//! The web side and the API are one server here (`GITVISTA_GITHUB_URL` and
+//! `GITVISTA_GITHUB_API_URL` both point at [`FakeGitHub::url`]). [`FakeGitHub::fail_next`]
+//! makes the next calls answer an error status, for the server's error paths.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use base64::Engine as _;
+use serde_json::json;
+use sha2::Digest as _;
+
+/// A user of the fake.
+#[derive(Debug, Clone)]
+pub struct FakeUser {
+    /// GitHub's numeric id.
+    pub id: i64,
+    /// Login.
+    pub login: String,
+    /// Display name.
+    pub name: String,
+}
+
+/// A repository of the fake, readable by the users listed.
+#[derive(Debug, Clone)]
+pub struct FakeRepo {
+    /// `owner/name`.
+    pub full_name: String,
+    /// Private or public.
+    pub private: bool,
+    /// Users (logins) who may read it.
+    pub readers: Vec<String>,
+    /// Where git clones it from.
+    pub clone_url: String,
+}
+
+#[derive(Debug)]
+struct Code {
+    login: String,
+    redirect_uri: String,
+    challenge: Option<String>,
+    used: bool,
+}
+
+#[derive(Debug)]
+struct Token {
+    login: String,
+    expires_at: u64,
+    live: bool,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    client_id: String,
+    client_secret: String,
+    users: Vec<FakeUser>,
+    repos: Vec<FakeRepo>,
+    signing_in: Option<String>,
+    codes: HashMap<String, Code>,
+    tokens: HashMap<String, Token>,
+    refresh: HashMap<String, (String, bool, String)>,
+    token_ttl: u64,
+    fail: Vec<u16>,
+    counter: u64,
+    /// Every request's method and path (with query), for tests that check what was asked.
+    log: Vec<String>,
+}
+
+/// The running fake; stops when dropped.
+#[derive(Debug)]
+pub struct FakeGitHub {
+    url: String,
+    state: Arc<Mutex<State>>,
+    server: actix_web::dev::ServerHandle,
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// PKCE's S256: base64url (no padding) of the SHA-256 of the verifier.
+pub fn s256(verifier: &str) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(sha2::Sha256::digest(verifier.as_bytes()))
+}
+
+impl FakeGitHub {
+    /// Starts a fake for the OAuth client `client_id` / `client_secret` on a free loopback port.
+    pub fn start(client_id: &str, client_secret: &str) -> FakeGitHub {
+        let state = Arc::new(Mutex::new(State {
+            client_id: client_id.to_string(),
+            client_secret: client_secret.to_string(),
+            token_ttl: 8 * 3600,
+            ..State::default()
+        }));
+        let shared = Arc::clone(&state);
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let system = actix_rt::System::new();
+            system.block_on(async move {
+                let data = web::Data::new(shared);
+                let server = HttpServer::new(move || {
+                    App::new()
+                        .app_data(data.clone())
+                        .route("/login/oauth/authorize", web::get().to(authorize))
+                        .route("/login/oauth/access_token", web::post().to(access_token))
+                        .route("/user", web::get().to(user))
+                        .route("/user/repos", web::get().to(user_repos))
+                        .route("/repos/{owner}/{repo}", web::get().to(repo))
+                })
+                .workers(1)
+                .bind(("127.0.0.1", 0))
+                .expect("binds loopback");
+                let port = server.addrs()[0].port();
+                let server = server.run();
+                let _ = tx.send((port, server.handle()));
+                let _ = server.await;
+            });
+        });
+        let (port, server) = rx.recv().expect("the fake GitHub starts");
+        FakeGitHub {
+            url: format!("http://127.0.0.1:{port}"),
+            state,
+            server,
+        }
+    }
+
+    /// `http://127.0.0.1:PORT`, the web side and the API.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    fn with<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
+        f(&mut self.state.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Adds a user.
+    pub fn add_user(&self, id: i64, login: &str, name: &str) {
+        self.with(|s| {
+            s.users.push(FakeUser {
+                id,
+                login: login.into(),
+                name: name.into(),
+            })
+        });
+    }
+
+    /// Adds a repository readable by `readers`.
+    pub fn add_repo(&self, full_name: &str, private: bool, readers: &[&str], clone_url: &str) {
+        self.with(|s| {
+            s.repos.push(FakeRepo {
+                full_name: full_name.into(),
+                private,
+                readers: readers.iter().map(|r| r.to_string()).collect(),
+                clone_url: clone_url.into(),
+            })
+        });
+    }
+
+    /// Takes `login`'s read access to `full_name` away (revoked on GitHub).
+    pub fn revoke(&self, full_name: &str, login: &str) {
+        self.with(|s| {
+            for r in s.repos.iter_mut().filter(|r| r.full_name == full_name) {
+                r.readers.retain(|x| x != login);
+            }
+        });
+    }
+
+    /// Who the authorize page signs in as next.
+    pub fn sign_in_as(&self, login: &str) {
+        self.with(|s| s.signing_in = Some(login.into()));
+    }
+
+    /// Lifetime of the access tokens handed out from now on, in seconds.
+    pub fn set_token_ttl(&self, secs: u64) {
+        self.with(|s| s.token_ttl = secs);
+    }
+
+    /// The next requests answer these statuses instead (one each).
+    pub fn fail_next(&self, statuses: &[u16]) {
+        self.with(|s| s.fail.extend_from_slice(statuses));
+    }
+
+    /// Whether `token` is a live access token now.
+    pub fn token_is_live(&self, token: &str) -> bool {
+        self.with(|s| {
+            s.tokens
+                .get(token)
+                .is_some_and(|t| t.live && t.expires_at > now())
+        })
+    }
+
+    /// Every request so far, as `METHOD /path?query`.
+    pub fn requests(&self) -> Vec<String> {
+        self.with(|s| s.log.clone())
+    }
+}
+
+impl Drop for FakeGitHub {
+    fn drop(&mut self) {
+        drop(self.server.stop(false));
+    }
+}
+
+type Shared = web::Data<Arc<Mutex<State>>>;
+
+/// Logs the request and answers an injected failure, if one is queued.
+fn enter(state: &Shared, req: &HttpRequest) -> Option<HttpResponse> {
+    let mut s = state.lock().unwrap_or_else(|e| e.into_inner());
+    s.log.push(format!("{} {}", req.method(), req.uri()));
+    if s.fail.is_empty() {
+        return None;
+    }
+    let status = s.fail.remove(0);
+    Some(
+        HttpResponse::build(
+            actix_web::http::StatusCode::from_u16(status)
+                .unwrap_or(actix_web::http::StatusCode::INTERNAL_SERVER_ERROR),
+        )
+        .json(json!({"message": "injected failure"})),
+    )
+}
+
+fn fresh(s: &mut State, prefix: &str) -> String {
+    s.counter += 1;
+    format!(
+        "{prefix}_{:016x}{:08x}",
+        s.counter.wrapping_mul(0x9e37_79b9_7f4a_7c15),
+        now()
+    )
+}
+
+async fn authorize(
+    state: Shared,
+    req: HttpRequest,
+    q: web::Query<HashMap<String, String>>,
+) -> HttpResponse {
+    if let Some(r) = enter(&state, &req) {
+        return r;
+    }
+    let mut s = state.lock().unwrap_or_else(|e| e.into_inner());
+    if q.get("client_id") != Some(&s.client_id) {
+        return HttpResponse::NotFound().body("unknown client_id");
+    }
+    let Some(redirect) = q.get("redirect_uri").cloned() else {
+        return HttpResponse::BadRequest().body("redirect_uri is required");
+    };
+    let challenge = match (q.get("code_challenge"), q.get("code_challenge_method")) {
+        (Some(c), Some(m)) if m == "S256" => Some(c.clone()),
+        (Some(_), _) => return HttpResponse::BadRequest().body("only S256 is supported"),
+        (None, _) => None,
+    };
+    let Some(login) = s.signing_in.clone() else {
+        return HttpResponse::Ok().body("nobody is signing in");
+    };
+    let code = fresh(&mut s, "code");
+    s.codes.insert(
+        code.clone(),
+        Code {
+            login,
+            redirect_uri: redirect.clone(),
+            challenge,
+            used: false,
+        },
+    );
+    let mut target = format!(
+        "{redirect}{}code={code}",
+        if redirect.contains('?') { '&' } else { '?' }
+    );
+    if let Some(st) = q.get("state") {
+        target.push_str("&state=");
+        target.push_str(&url_encode(st));
+    }
+    HttpResponse::Found()
+        .insert_header(("Location", target))
+        .finish()
+}
+
+fn url_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn grant_error(error: &str, description: &str) -> HttpResponse {
+    // GitHub answers a refused grant with 200 and an error object.
+    HttpResponse::Ok().json(json!({"error": error, "error_description": description}))
+}
+
+async fn access_token(
+    state: Shared,
+    req: HttpRequest,
+    form: web::Form<HashMap<String, String>>,
+) -> HttpResponse {
+    if let Some(r) = enter(&state, &req) {
+        return r;
+    }
+    let mut s = state.lock().unwrap_or_else(|e| e.into_inner());
+    if form.get("client_id") != Some(&s.client_id)
+        || form.get("client_secret") != Some(&s.client_secret)
+    {
+        return grant_error(
+            "incorrect_client_credentials",
+            "The client_id and/or client_secret passed are incorrect.",
+        );
+    }
+    let login = if form.get("grant_type").map(String::as_str) == Some("refresh_token") {
+        let Some(rt) = form.get("refresh_token") else {
+            return grant_error(
+                "bad_refresh_token",
+                "The refresh token passed is incorrect or expired.",
+            );
+        };
+        match s.refresh.get_mut(rt) {
+            Some((login, used, access)) if !*used => {
+                *used = true;
+                let (login, access) = (login.clone(), access.clone());
+                // The access token it came with stops working too.
+                if let Some(t) = s.tokens.get_mut(&access) {
+                    t.live = false;
+                }
+                login
+            }
+            _ => {
+                return grant_error(
+                    "bad_refresh_token",
+                    "The refresh token passed is incorrect or expired.",
+                );
+            }
+        }
+    } else {
+        let Some(code) = form.get("code").and_then(|c| s.codes.get_mut(c)) else {
+            return grant_error(
+                "bad_verification_code",
+                "The code passed is incorrect or expired.",
+            );
+        };
+        if code.used {
+            return grant_error(
+                "bad_verification_code",
+                "The code passed is incorrect or expired.",
+            );
+        }
+        code.used = true;
+        if form
+            .get("redirect_uri")
+            .is_some_and(|r| *r != code.redirect_uri)
+        {
+            return grant_error(
+                "redirect_uri_mismatch",
+                "The redirect_uri MUST match the registered callback URL for this application.",
+            );
+        }
+        if let Some(challenge) = &code.challenge
+            && form.get("code_verifier").map(|v| s256(v)).as_ref() != Some(challenge)
+        {
+            return grant_error(
+                "bad_verification_code",
+                "The code_verifier does not match the code_challenge.",
+            );
+        }
+        code.login.clone()
+    };
+    let access = fresh(&mut s, "ghu");
+    let refresh = fresh(&mut s, "ghr");
+    let ttl = s.token_ttl;
+    s.tokens.insert(
+        access.clone(),
+        Token {
+            login: login.clone(),
+            expires_at: now() + ttl,
+            live: true,
+        },
+    );
+    s.refresh
+        .insert(refresh.clone(), (login, false, access.clone()));
+    HttpResponse::Ok().json(json!({
+        "access_token": access,
+        "token_type": "bearer",
+        "scope": "",
+        "expires_in": ttl,
+        "refresh_token": refresh,
+        "refresh_token_expires_in": 15_897_600,
+    }))
+}
+
+/// The user the request's token belongs to (a live, unexpired token), if any.
+fn caller(s: &State, req: &HttpRequest) -> Option<FakeUser> {
+    let header = req
+        .headers()
+        .get("Authorization")
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
+    let token = header
+        .strip_prefix("Bearer ")
+        .or_else(|| header.strip_prefix("token "))
+        .unwrap_or("");
+    let t = s.tokens.get(token)?;
+    if !t.live || t.expires_at <= now() {
+        return None;
+    }
+    s.users.iter().find(|u| u.login == t.login).cloned()
+}
+
+/// 401 as GitHub answers a missing, wrong or expired token.
+fn bad_credentials() -> HttpResponse {
+    HttpResponse::Unauthorized().json(json!({
+        "message": "Bad credentials",
+        "documentation_url": "https://docs.github.com/rest",
+    }))
+}
+
+async fn user(state: Shared, req: HttpRequest) -> HttpResponse {
+    if let Some(r) = enter(&state, &req) {
+        return r;
+    }
+    let s = state.lock().unwrap_or_else(|e| e.into_inner());
+    match caller(&s, &req) {
+        Some(u) => HttpResponse::Ok().json(json!({
+            "id": u.id,
+            "login": u.login,
+            "name": u.name,
+            "email": null,
+            "avatar_url": format!("https://avatars.example.com/u/{}", u.id),
+        })),
+        None => bad_credentials(),
+    }
+}
+
+fn repo_json(r: &FakeRepo) -> serde_json::Value {
+    let (owner, name) = r.full_name.split_once('/').unwrap_or(("", &r.full_name));
+    json!({
+        "full_name": r.full_name,
+        "name": name,
+        "owner": {"login": owner},
+        "private": r.private,
+        "visibility": if r.private { "private" } else { "public" },
+        "clone_url": r.clone_url,
+        "html_url": format!("https://github.com/{}", r.full_name),
+        "default_branch": "main",
+    })
+}
+
+async fn user_repos(
+    state: Shared,
+    req: HttpRequest,
+    q: web::Query<HashMap<String, String>>,
+) -> HttpResponse {
+    if let Some(r) = enter(&state, &req) {
+        return r;
+    }
+    let s = state.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(u) = caller(&s, &req) else {
+        return bad_credentials();
+    };
+    let per_page: usize = q
+        .get("per_page")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(30)
+        .clamp(1, 100);
+    let page: usize = q
+        .get("page")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(1)
+        .max(1);
+    let mine: Vec<&FakeRepo> = s
+        .repos
+        .iter()
+        .filter(|r| r.readers.contains(&u.login))
+        .collect();
+    let last = mine.len().div_ceil(per_page).max(1);
+    let items: Vec<_> = mine
+        .iter()
+        .skip((page - 1) * per_page)
+        .take(per_page)
+        .map(|r| repo_json(r))
+        .collect();
+    let host = req.connection_info().host().to_string();
+    let link = |p: usize, rel: &str| {
+        format!("<http://{host}/user/repos?per_page={per_page}&page={p}>; rel=\"{rel}\"")
+    };
+    let mut links = Vec::new();
+    if page < last {
+        links.push(link(page + 1, "next"));
+        links.push(link(last, "last"));
+    }
+    if page > 1 {
+        links.push(link(1, "first"));
+        links.push(link(page - 1, "prev"));
+    }
+    let mut resp = HttpResponse::Ok();
+    if !links.is_empty() {
+        resp.insert_header(("Link", links.join(", ")));
+    }
+    resp.json(items)
+}
+
+async fn repo(state: Shared, req: HttpRequest, path: web::Path<(String, String)>) -> HttpResponse {
+    if let Some(r) = enter(&state, &req) {
+        return r;
+    }
+    let s = state.lock().unwrap_or_else(|e| e.into_inner());
+    let (owner, name) = path.into_inner();
+    let full = format!("{owner}/{name}");
+    let reader = caller(&s, &req).map(|u| u.login);
+    // A repository the caller may not read does not exist, as GitHub answers it.
+    match s.repos.iter().find(|r| {
+        r.full_name.eq_ignore_ascii_case(&full)
+            && (!r.private || reader.as_ref().is_some_and(|l| r.readers.contains(l)))
+    }) {
+        Some(r) => HttpResponse::Ok().json(repo_json(r)),
+        None => HttpResponse::NotFound().json(json!({
+            "message": "Not Found",
+            "documentation_url": "https://docs.github.com/rest/repos/repos#get-a-repository",
+        })),
+    }
+}
