@@ -7,3 +7,4 @@
 
 pub mod cipher;
 pub mod jwt;
+pub mod settings;
