@@ -76,8 +76,12 @@ pub async fn snapshot(state: &AppState, id: &str) -> Result<Arc<Snapshot>, ApiEr
         match session.send(GetSnapshot).await {
             Ok(Ok(snap)) => return Ok(snap),
             Ok(Err(SessionError::Stopped)) | Err(_) if attempts < 3 => continue,
+            // Stopped each time: the session budget keeps making room for others; the client
+            // is told to come back, as when the budget refuses a new session.
+            Ok(Err(SessionError::Stopped)) | Err(_) => {
+                return Err(ApiError::Busy(BUSY_RETRY_SECS));
+            }
             Ok(Err(e)) => return Err(ApiError::Unavailable(e.to_string())),
-            Err(e) => return Err(ApiError::Unavailable(e.to_string())),
         }
     }
 }
@@ -91,8 +95,9 @@ pub async fn complete_snapshot(state: &AppState, id: &str) -> Result<Arc<Snapsho
     }
     match session(state, id).await?.send(GetCompleteSnapshot).await {
         Ok(Ok(snap)) => Ok(snap),
+        // Stopped for the session budget while reading: come back, as in `snapshot`.
+        Ok(Err(SessionError::Stopped)) | Err(_) => Err(ApiError::Busy(BUSY_RETRY_SECS)),
         Ok(Err(e)) => Err(ApiError::Unavailable(e.to_string())),
-        Err(e) => Err(ApiError::Unavailable(e.to_string())),
     }
 }
 

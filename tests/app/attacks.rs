@@ -1174,15 +1174,16 @@ async fn a_thousand_requests_for_many_repositories_stay_within_the_session_budge
                         status,
                         body["code"].as_str().unwrap_or("").to_string(),
                         retry,
+                        body["error"].as_str().unwrap_or("").to_string(),
                     )
                 })
             })
             .collect();
         for b in batch {
-            let (status, code, retry) = b.await.expect("task");
+            let (status, code, retry, error) = b.await.expect("task");
             assert!(
                 status == 200 || (status == 503 && code == "busy" && retry),
-                "{status} {code}"
+                "{status} {code}: {error}"
             );
             *statuses.entry(format!("{status} {code}")).or_default() += 1;
         }
