@@ -4,8 +4,17 @@ use crate::config::{Config, HostedConfig};
 use crate::startup::Application;
 use crate::store::Store;
 
-/// Serves hosted mode until SIGINT/SIGTERM, printing the URL.
-pub fn run(config: Config) -> anyhow::Result<()> {
+/// Serves hosted mode until SIGINT/SIGTERM, printing the URL. Refuses to start when sign-in
+/// is configured (`GITHUB_CLIENT_ID`) without the secrets it needs, or with weak ones.
+pub fn run(mut config: Config) -> anyhow::Result<()> {
+    let public_url = config.public_url.clone();
+    config.github = crate::auth::settings::GitHubAuth::from_settings(|name| match name {
+        // `--public-url` or its environment variable, whichever gave it.
+        "GITVISTA_PUBLIC_URL" => public_url.clone(),
+        _ => std::env::var(name).ok(),
+    })
+    .map_err(anyhow::Error::msg)?
+    .map(std::sync::Arc::new);
     actix_web::rt::System::new().block_on(async move {
         let host = config.host;
         let app = Application::build(config).await?;

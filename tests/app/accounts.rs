@@ -229,3 +229,87 @@ async fn the_fake_github_speaks_the_web_flow_with_pkce_one_time_codes_and_rotati
             .any(|r| r.starts_with("POST /login/oauth/access_token"))
     );
 }
+
+#[test]
+fn serve_refuses_to_start_with_sign_in_half_configured_and_never_prints_a_secret() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let good: [(&str, &str); 5] = [
+        ("GITHUB_CLIENT_ID", "Iv1.test"),
+        ("GITHUB_CLIENT_SECRET", "client-secret-never-printed"),
+        ("GITVISTA_PUBLIC_URL", "http://127.0.0.1:9"),
+        (
+            "GITVISTA_JWT_SECRET",
+            "jwt-secret-never-printed-0123456789abcdef",
+        ),
+        (
+            "GITVISTA_ENCRYPTION_KEY",
+            "0707070707070707070707070707070707070707070707070707070707070707",
+        ),
+    ];
+    let serve = |env: &[(&str, &str)]| {
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_gitvista"));
+        c.args(["serve", "--port", "0", "--data-dir"])
+            .arg(tmp.path().join("data"))
+            .env_remove("DATABASE_URL")
+            .env_remove("GITVISTA_ADMIN_TOKEN");
+        for (k, _) in good {
+            c.env_remove(k);
+        }
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        c
+    };
+    for (name, bad, expect) in [
+        (
+            "GITVISTA_JWT_SECRET",
+            "short-jwt-secret",
+            "at least 32 bytes",
+        ),
+        (
+            "GITVISTA_ENCRYPTION_KEY",
+            "not-a-key-of-32-bytes",
+            "must be 32 bytes",
+        ),
+        (
+            "GITHUB_CLIENT_SECRET",
+            "",
+            "GITHUB_CLIENT_SECRET is required",
+        ),
+    ] {
+        let mut env: Vec<(&str, &str)> = good.iter().copied().filter(|(k, _)| *k != name).collect();
+        env.push((name, bad));
+        let out = serve(&env).output().expect("runs");
+        assert!(!out.status.success(), "{name}: refused");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains(name) && stderr.contains(expect),
+            "{name}: {stderr}"
+        );
+        for (_, secret) in &env {
+            if secret.len() > 8 && !secret.starts_with("http") && *secret != "Iv1.test" {
+                assert!(
+                    !stderr.contains(secret),
+                    "{name}: a secret was printed: {stderr}"
+                );
+            }
+        }
+    }
+    // Fully configured, it starts; without a client id, it starts as before.
+    for env in [&good[..], &[][..]] {
+        let mut child = serve(env)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("starts");
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(child.stdout.take().expect("stdout")),
+            &mut line,
+        )
+        .expect("reads");
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(line.contains("is serving at http://127.0.0.1:"), "{line}");
+    }
+}
