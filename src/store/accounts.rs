@@ -102,21 +102,23 @@ impl Store {
                 .select(users::id)
                 .first(conn)
                 .optional()?;
+            // What a sign-in says about the user, written the same on first sign-in and after.
+            let fields = (
+                users::github_login.eq(who.login),
+                users::email.eq(who.email),
+                users::display_name.eq(who.name),
+                users::avatar_url.eq(who.avatar_url),
+                users::access_token.eq(who.access_token),
+                users::refresh_token.eq(who.refresh_token),
+                users::token_expires_at.eq(who.token_expires_at),
+                users::refresh_expires_at.eq(who.refresh_expires_at),
+                users::token_kind.eq(who.token_kind),
+                users::updated_at.eq(at),
+            );
             let id = match existing {
                 Some(id) => {
                     diesel::update(users::table.find(&id))
-                        .set((
-                            users::github_login.eq(who.login),
-                            users::email.eq(who.email),
-                            users::display_name.eq(who.name),
-                            users::avatar_url.eq(who.avatar_url),
-                            users::access_token.eq(who.access_token),
-                            users::refresh_token.eq(who.refresh_token),
-                            users::token_expires_at.eq(who.token_expires_at),
-                            users::refresh_expires_at.eq(who.refresh_expires_at),
-                            users::token_kind.eq(who.token_kind),
-                            users::updated_at.eq(at),
-                        ))
+                        .set(fields)
                         .execute(conn)?;
                     id
                 }
@@ -125,17 +127,8 @@ impl Store {
                         .values((
                             users::id.eq(new_id),
                             users::github_id.eq(who.github_id),
-                            users::github_login.eq(who.login),
-                            users::email.eq(who.email),
-                            users::display_name.eq(who.name),
-                            users::avatar_url.eq(who.avatar_url),
-                            users::access_token.eq(who.access_token),
-                            users::refresh_token.eq(who.refresh_token),
-                            users::token_expires_at.eq(who.token_expires_at),
-                            users::refresh_expires_at.eq(who.refresh_expires_at),
-                            users::token_kind.eq(who.token_kind),
                             users::created_at.eq(at),
-                            users::updated_at.eq(at),
+                            fields,
                         ))
                         .execute(conn)?;
                     new_id.to_string()
