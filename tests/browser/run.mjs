@@ -129,6 +129,26 @@ const measureColumns = (page) => page.evaluate(() => {
   return { graphW: v.graphW, viewW: v.viewW, crossing, overText, lanes, rows, folded: v.folded, subject: textEnd - v.graphW };
 });
 
+/** Selects the row at the top of the view and, with `open`, opens its details; then measures
+ * the columns once they have settled and checks what every width must keep: the graph within
+ * `share` of the width, 150 px or more for the subject, no lane ink in the text, no text over
+ * the lanes. Answers the measurements. */
+async function checkColumns(page, { open, share, where }) {
+  await page.focus('#graph');
+  await page.keyboard.press('j');
+  if (open) {
+    await page.keyboard.press('Enter');
+    await page.waitForSelector('#panel:not([hidden]) h2');
+  }
+  await page.waitForTimeout(800);
+  const m = await measureColumns(page);
+  assert.ok(m.graphW <= m.viewW * share + 1, `graph column ${m.graphW} of ${m.viewW} at ${where}`);
+  assert.ok(m.subject >= 150, `the subject keeps ${m.subject} px at ${where}`);
+  assert.equal(m.crossing, 0, `no lane ink in the text at ${where}`);
+  assert.equal(m.overText, 0, `no text over the lanes at ${where}`);
+  return m;
+}
+
 async function openPage(context, url) {
   const page = await context.newPage();
   const errors = [];
@@ -749,23 +769,12 @@ try {
       for (const open of w > 800 ? [false, true] : [false]) {
         const page = await openPage(context, `${base}/r/local`);
         await page.setViewportSize({ width: w, height: h });
-        await page.focus('#graph');
         // Into the rows without badges, all eighty lanes open.
         await page.evaluate(() => { window.view.top = 100 * window.view.rowH; window.view.dirty = true; });
-        await page.keyboard.press('j');
-        if (open) {
-          await page.keyboard.press('Enter');
-          await page.waitForSelector('#panel:not([hidden]) h2');
-        }
-        await page.waitForTimeout(800);
-        const m = await measureColumns(page);
         const where = `${w}x${h}${open ? ' with the details' : ''}`;
-        assert.ok(m.graphW <= m.viewW * share + 1, `graph column ${m.graphW} of ${m.viewW} at ${where}`);
+        const m = await checkColumns(page, { open, share, where });
         assert.ok(m.folded > 0, `lanes fold into the overflow edge at ${where}`);
         assert.ok(m.lanes > 200, `lanes drawn at ${where} (${m.lanes} px)`);
-        assert.equal(m.crossing, 0, `no lane ink in the text at ${where}`);
-        assert.equal(m.overText, 0, `no text over the lanes at ${where}`);
-        assert.ok(m.subject >= 150, `the subject keeps ${m.subject} px at ${where}`);
         await screenshot(page, `eighty-lanes-${w}${open ? '-details' : ''}`);
         await page.close();
       }
@@ -1007,21 +1016,10 @@ try {
             const first = Math.floor(v.top / v.rowH);
             return v.store.row(first) && v.store.row(first + 10);
           });
-          await page.focus('#graph');
-          await page.keyboard.press('j');
-          if (open) {
-            await page.keyboard.press('Enter');
-            await page.waitForSelector('#panel:not([hidden]) h2');
-          }
-          await page.waitForTimeout(800);
-          const m = await measureColumns(page);
           const where = `${theme} ${w}x${h}${open ? ' with the details' : ''}`;
+          const m = await checkColumns(page, { open, share, where });
           assert.equal(await page.getAttribute('html', 'data-theme'), theme);
           assert.ok(m.rows > 5 && m.lanes > 50, `rows and lanes drawn at ${where} (${m.rows} rows, ${m.lanes} px)`);
-          assert.ok(m.graphW <= m.viewW * share + 1, `graph column ${m.graphW} of ${m.viewW} at ${where}`);
-          assert.ok(m.subject >= 150, `the subject keeps ${m.subject} px at ${where}`);
-          assert.equal(m.crossing, 0, `no lane ink in the text at ${where}`);
-          assert.equal(m.overText, 0, `no text over the lanes at ${where}`);
           await screenshot(page, `cargo-sized-${theme}-${w}${open ? '-details' : ''}`);
           await page.close();
         }
