@@ -165,13 +165,6 @@ pub struct ViewQuery {
 /// Longest `match=` query accepted.
 const MAX_MATCH_QUERY: usize = 1000;
 
-/// Seconds since the epoch, for relative dates in searches.
-pub fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
-}
-
 /// A ref kind as the view parameters name it: a [`gitcore::graph::RefKind`], or `None` for
 /// `remoteHead` (`refs/remotes/*/HEAD`).
 fn view_kind(name: &str, param: &str) -> Result<Option<gitcore::graph::RefKind>, ApiError> {
@@ -279,7 +272,7 @@ impl ViewQuery {
                 "invalid_search",
             ));
         }
-        let query = gitcore::search::Query::parse(text, unix_now())
+        let query = gitcore::search::Query::parse(text, crate::store::now())
             .map_err(|e| ApiError::bad_request(e.to_string(), "invalid_search"))?;
         Ok(Some((text.to_string(), query)))
     }

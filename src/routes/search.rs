@@ -36,7 +36,7 @@ pub async fn search(
             "invalid_limit",
         ));
     }
-    let parsed = Query::parse(&query.q, super::unix_now())
+    let parsed = Query::parse(&query.q, crate::store::now())
         .map_err(|e| ApiError::bad_request(e.to_string(), "invalid_search"))?;
     // Rows need no metadata; authors and subjects do, and are read soon after the topology.
     let snap = if parsed.reads_metadata() {
