@@ -168,6 +168,13 @@ pub struct HostedConfig {
     /// How remote host names are resolved for the address checks (the system's resolver; tests
     /// inject their own).
     pub resolver: crate::remote::Resolver,
+    /// Repositories each plan may track (`GITVISTA_FREE_REPOS`, `GITVISTA_PAID_REPOS`).
+    pub plans: crate::auth::accounts::Plans,
+    /// `GITVISTA_REQUIRE_LOGIN=1`: with sign-in on, nothing is shown to visitors not signed in.
+    pub require_login: bool,
+    /// A viewer's access to a private repository is asked of GitHub again after this
+    /// (`GITVISTA_ACCESS_RECHECK`, seconds).
+    pub access_recheck: Duration,
 }
 
 impl HostedConfig {
@@ -204,6 +211,9 @@ impl HostedConfig {
             min_free: 512 << 20,
             max_repos: 2000,
             resolver: crate::remote::Resolver::default(),
+            plans: crate::auth::accounts::Plans::default(),
+            require_login: false,
+            access_recheck: Duration::from_secs(600),
         }
     }
 

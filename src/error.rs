@@ -66,12 +66,31 @@ pub enum ApiError {
         "the server has as many repositories in memory as it can hold, all of them watched; try again in {0} s"
     )]
     Busy(u64),
+    /// Accounts: sign-in, sessions, plans (`status` 400, 401, 403, 502 or 503).
+    #[error("{message}")]
+    Account {
+        /// The HTTP status.
+        status: u16,
+        /// What happened, for people.
+        message: String,
+        /// What happened, for programs.
+        code: &'static str,
+    },
     /// The repository exists but cannot be served right now.
     #[error("the repository is not available: {0}")]
     Unavailable(String),
 }
 
 impl ApiError {
+    /// An accounts error with its status, sentence and code.
+    pub fn account(status: u16, message: impl Into<String>, code: &'static str) -> Self {
+        ApiError::Account {
+            status,
+            message: message.into(),
+            code,
+        }
+    }
+
     /// A 400 with a message and code.
     pub fn bad_request(message: impl Into<String>, code: &'static str) -> Self {
         ApiError::BadRequest {
@@ -83,7 +102,7 @@ impl ApiError {
     fn code(&self) -> &'static str {
         match self {
             ApiError::UnknownRepo(_) => "unknown_repo",
-            ApiError::BadRequest { code, .. } => code,
+            ApiError::BadRequest { code, .. } | ApiError::Account { code, .. } => code,
             ApiError::NoRoute => "not_found",
             ApiError::MethodNotAllowed(_) => "method_not_allowed",
             ApiError::NoWorkTree => "no_work_tree",
@@ -128,6 +147,9 @@ impl ResponseError for ApiError {
             ApiError::StorageFull(_) => StatusCode::INSUFFICIENT_STORAGE,
             ApiError::QueueFull(_, 429) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::QueueFull(..) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Account { status, .. } => {
+                StatusCode::from_u16(*status).unwrap_or(StatusCode::BAD_REQUEST)
+            }
         }
     }
 

@@ -232,6 +232,9 @@ pub struct Hosted {
     details: Mutex<HashMap<String, String>>,
     /// Repositories whose history is being deepened now (one retry loop each).
     deepening: Mutex<std::collections::HashSet<String>>,
+    /// Sign-in, sessions and private repositories (`None`: sign-in is off, every repository is
+    /// public).
+    pub accounts: Option<Arc<crate::auth::accounts::Accounts>>,
 }
 
 /// Failure details remembered for admins.
@@ -266,9 +269,31 @@ impl Hosted {
     pub fn start(
         config: HostedConfig,
         supervisor: Addr<Supervisor>,
+        github: Option<Arc<crate::auth::settings::GitHubAuth>>,
+        secure_cookies: bool,
     ) -> anyhow::Result<Arc<Hosted>> {
         std::fs::create_dir_all(&config.data_dir)?;
         let store = Store::open(&config.database(), 8)?;
+        let accounts = github
+            .map(|auth| {
+                crate::auth::accounts::Accounts::new(auth, store.clone(), secure_cookies).map(
+                    |mut a| {
+                        a.plans = config.plans;
+                        a.require_login = config.require_login;
+                        a.access_recheck = config.access_recheck;
+                        Arc::new(a)
+                    },
+                )
+            })
+            .transpose()
+            .map_err(anyhow::Error::msg)?;
+        // A private repository's git jobs carry the token of a user who may read it.
+        let credentials = accounts.clone().map(|a| {
+            gitvista_actors::clone_queue::Credentials(Arc::new(move |id: RepoId| {
+                let a = Arc::clone(&a);
+                Box::pin(async move { a.credential(id.as_str()).await })
+            }))
+        });
         let policy = Policy::from_allowed_hosts(&config.allowed_hosts);
         let mut protocols = vec!["https".to_string()];
         if !policy.allowed_hosts.is_empty() {
@@ -294,6 +319,7 @@ impl Hosted {
             max_waiting: config.queue_max,
             per_client: config.clones_per_client,
             protocols,
+            credentials,
             ..CloneConfig::new(&config.data_dir)
         };
         let queue = CloneQueue::new(clone_config.clone()).start();
@@ -325,6 +351,7 @@ impl Hosted {
             feeds: Mutex::new(HashMap::new()),
             details: Mutex::new(HashMap::new()),
             deepening: Mutex::new(Default::default()),
+            accounts,
         });
         hosted.recover()?;
         let reaper = CloneReaper {

@@ -126,6 +126,18 @@ enum Command {
         /// Clones one client may have waiting or running; past it 429.
         #[arg(long, env = "GITVISTA_CLONES_PER_CLIENT", default_value_t = 3)]
         clones_per_client: usize,
+        /// Repositories a user on the free plan may track (with sign-in on).
+        #[arg(long, env = "GITVISTA_FREE_REPOS", default_value_t = 5)]
+        free_repos: i64,
+        /// Repositories a user on the paid plan may track.
+        #[arg(long, env = "GITVISTA_PAID_REPOS", default_value_t = 50)]
+        paid_repos: i64,
+        /// With sign-in on, show nothing (not even public repositories) to visitors not signed in.
+        #[arg(long, env = "GITVISTA_REQUIRE_LOGIN")]
+        require_login: bool,
+        /// Seconds after which a viewer's access to a private repository is asked of GitHub again.
+        #[arg(long, env = "GITVISTA_ACCESS_RECHECK", default_value_t = 600)]
+        access_recheck: u64,
         #[command(flatten)]
         server: ServerArgs,
     },
@@ -250,6 +262,10 @@ fn main() -> ExitCode {
             low_speed_time,
             queue_max,
             clones_per_client,
+            free_repos,
+            paid_repos,
+            require_login,
+            access_recheck,
             server,
         } => gitvista::cli::serve::run(server.config(
             host,
@@ -268,6 +284,12 @@ fn main() -> ExitCode {
                 low_speed_time: std::time::Duration::from_secs(low_speed_time.max(1)),
                 queue_max: queue_max.max(1),
                 clones_per_client: clones_per_client.max(1),
+                plans: gitvista::auth::accounts::Plans {
+                    free: free_repos.max(0),
+                    paid: paid_repos.max(0),
+                },
+                require_login,
+                access_recheck: std::time::Duration::from_secs(access_recheck.max(1)),
                 ..HostedConfig::new(data_dir)
             })),
         )),

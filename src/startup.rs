@@ -93,7 +93,12 @@ impl Application {
                     .await?;
                 None
             }
-            Mode::Hosted(h) => Some(Hosted::start((**h).clone(), supervisor.clone())?),
+            Mode::Hosted(h) => Some(Hosted::start(
+                (**h).clone(),
+                supervisor.clone(),
+                config.github.clone(),
+                config.public_https(),
+            )?),
         };
         let listener = TcpListener::bind((config.host, config.port))?;
         let port = listener.local_addr()?.port();
@@ -139,6 +144,9 @@ impl Application {
                     ApiError::bad_request(format!("invalid path: {e}"), "invalid_path").into()
                 }))
                 .wrap(Compress::default())
+                // Who the request is from and whether they may see what it names (inside the
+                // origin check: a cross-site POST is refused before any lookup).
+                .wrap(actix_web::middleware::from_fn(crate::routes::account::gate))
                 .wrap(actix_web::middleware::from_fn({
                     let guard = std::sync::Arc::clone(&guard);
                     move |req, next| crate::guard::check(std::sync::Arc::clone(&guard), req, next)

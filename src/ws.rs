@@ -173,6 +173,71 @@ pub struct WsClient {
     oversize: Arc<AtomicBool>,
     /// This socket's place in its client's count of open sockets; given back with the actor.
     _held: Option<crate::client::Held>,
+    /// With sign-in on: whose socket it is, asked again every access recheck.
+    access: Option<AccessWatch>,
+}
+
+/// Who watches, so a viewer who loses access (GitHub says no, their sign-in expired, the
+/// repository went private) is told and closed.
+#[derive(Debug, Clone)]
+struct AccessWatch {
+    accounts: Arc<crate::auth::accounts::Accounts>,
+    repo_id: String,
+    viewer: Option<crate::auth::accounts::Viewer>,
+}
+
+impl AccessWatch {
+    /// Whether the viewer may still read the repository, asking GitHub again when the last
+    /// answer is older than the recheck interval. A signed-in viewer of a public repository
+    /// they track has its visibility checked too (it may have gone private).
+    async fn still_allowed(self) -> Result<(), &'static str> {
+        use crate::auth::accounts::Access;
+        let (store, rid) = (self.accounts.store.clone(), self.repo_id.clone());
+        let repo = match actix_web::web::block(move || store.repo(&rid)).await {
+            Ok(Ok(Some(r))) => r,
+            Ok(Ok(None)) => return Err("the repository was removed"),
+            // The store could not answer: keep the viewer until it can.
+            _ => return Ok(()),
+        };
+        let a = &self.accounts;
+        if !repo.is_private
+            && let Some(v) = &self.viewer
+        {
+            let (store, rid, uid) = (a.store.clone(), repo.id.clone(), v.user.id.clone());
+            let checked = actix_web::web::block(move || store.access(&rid, &uid)).await;
+            if let Ok(Ok(Some(checked))) = checked
+                && crate::store::now() - checked.unwrap_or(0) >= a.access_recheck.as_secs() as i64
+                && a.github_path(&repo.canonical_url).is_some()
+            {
+                a.recheck(&repo, &v.user, checked.unwrap_or(0)).await;
+                // It may have gone private: read it again.
+                return Box::pin(self.clone().still_allowed_once()).await;
+            }
+        }
+        match a.may_read(&repo, self.viewer.as_ref()).await {
+            Access::Granted | Access::Unconfirmed => Ok(()),
+            Access::Denied if repo.is_private && self.viewer.is_none() => {
+                Err("the repository is private now; sign in with an account that can read it")
+            }
+            Access::Denied => Err("your GitHub account can no longer read this repository"),
+        }
+    }
+
+    /// [`AccessWatch::still_allowed`] without the visibility check.
+    async fn still_allowed_once(self) -> Result<(), &'static str> {
+        use crate::auth::accounts::Access;
+        let (store, rid) = (self.accounts.store.clone(), self.repo_id.clone());
+        let Ok(Ok(Some(repo))) = actix_web::web::block(move || store.repo(&rid)).await else {
+            return Ok(());
+        };
+        match self.accounts.may_read(&repo, self.viewer.as_ref()).await {
+            Access::Granted | Access::Unconfirmed => Ok(()),
+            Access::Denied if self.viewer.is_none() => {
+                Err("the repository is private now; sign in with an account that can read it")
+            }
+            Access::Denied => Err("your GitHub account can no longer read this repository"),
+        }
+    }
 }
 
 impl Actor for WsClient {
@@ -194,6 +259,19 @@ impl Actor for WsClient {
             }
             act.out.control(Frame::Ping);
         });
+        if let Some(watch) = self.access.clone() {
+            let every = watch.accounts.access_recheck.max(Duration::from_secs(1));
+            ctx.run_interval(every, move |_, ctx| {
+                let fut = watch.clone().still_allowed();
+                ctx.spawn(
+                    actix::fut::wrap_future::<_, Self>(fut).map(|verdict, act, ctx| {
+                        if let Err(why) = verdict {
+                            act.access_lost(why, ctx);
+                        }
+                    }),
+                );
+            });
+        }
     }
 
     fn stopping(&mut self, _: &mut Context<Self>) -> Running {
@@ -236,6 +314,20 @@ impl Handler<ViewerEvent> for WsClient {
 }
 
 impl WsClient {
+    /// A final `status` saying why, then a close with 1008 ("policy violation").
+    fn access_lost(&mut self, why: &'static str, ctx: &mut Context<Self>) {
+        metrics::counter!("gitvista_ws_access_lost_total").increment(1);
+        let _ = self.out.offer(
+            serde_json::json!({"type": "status", "state": "access_lost", "error": why, "code": "access_lost"})
+                .to_string(),
+        );
+        self.out.control(Frame::Close(CloseReason {
+            code: CloseCode::Policy,
+            description: Some("access lost".into()),
+        }));
+        ctx.stop();
+    }
+
     /// Closes with 1009 ("message too big"): the browser announced more than it may send.
     fn too_big(&mut self, ctx: &mut Context<Self>) {
         metrics::counter!("gitvista_ws_oversize_total").increment(1);
@@ -450,6 +542,15 @@ pub async fn ws(
         Err(e) => return Err(e.into()),
     };
     let repo = session(&state, &id).await?;
+    let access = state
+        .hosted
+        .as_ref()
+        .and_then(|h| h.accounts.clone())
+        .map(|accounts| AccessWatch {
+            accounts,
+            repo_id: id.to_string(),
+            viewer: crate::routes::account::viewer(&req),
+        });
     let (body, oversize) = limit_frames(&req, body).await?;
     let (response, mut session, stream) = actix_ws::handle(&req, body)?;
     let stream = stream.max_frame_size(MAX_FRAME);
@@ -520,6 +621,7 @@ pub async fn ws(
             received: metrics::counter!("gitvista_ws_messages_received_total"),
             oversize,
             _held: held,
+            access,
         }
     });
     Ok(response)

@@ -52,6 +52,51 @@ pub struct CloneConfig {
     pub max_waiting: usize,
     /// Jobs queued or running at most per client.
     pub per_client: usize,
+    /// Where a job that reaches a remote gets its credential (private repositories); `None`:
+    /// every remote is read anonymously.
+    pub credentials: Option<Credentials>,
+}
+
+/// An HTTP `Authorization` header git sends to the remote for one job. It reaches git only
+/// through the environment of that one process (`GIT_CONFIG_COUNT`, `http.extraHeader`): never
+/// argv, the URL, the clone's config or a log line. Zeroed when dropped; `Debug` hides it.
+pub struct Credential {
+    header: zeroize::Zeroizing<String>,
+}
+
+impl Credential {
+    /// HTTP Basic with `user` and `password` (GitHub: `x-access-token` and the user's token).
+    pub fn basic(user: &str, password: &str) -> Credential {
+        use base64::Engine as _;
+        let pair = zeroize::Zeroizing::new(format!("{user}:{password}"));
+        let encoded = zeroize::Zeroizing::new(
+            base64::engine::general_purpose::STANDARD.encode(pair.as_bytes()),
+        );
+        Credential {
+            header: zeroize::Zeroizing::new(format!("Authorization: Basic {}", encoded.as_str())),
+        }
+    }
+}
+
+impl std::fmt::Debug for Credential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Credential(..)")
+    }
+}
+
+/// What a credential lookup answers: `Ok(None)` to read anonymously, `Err` with the sentence
+/// why nobody's credential can read the repository (the job fails as `auth_required`).
+pub type CredentialFuture =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<Option<Credential>, String>> + Send>>;
+
+/// The lookup [`CloneConfig::credentials`] runs before every job that reaches a remote.
+#[derive(Clone)]
+pub struct Credentials(pub std::sync::Arc<dyn Fn(RepoId) -> CredentialFuture + Send + Sync>);
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Credentials")
+    }
 }
 
 /// Where git may connect for one run: the URL to give it and `-c` settings that pin it (e.g.
@@ -94,6 +139,7 @@ impl CloneConfig {
             low_speed_time: Duration::from_secs(120),
             max_waiting: 200,
             per_client: 3,
+            credentials: None,
         }
     }
 
@@ -222,6 +268,9 @@ pub enum JobError {
     /// The job was cancelled (its repository was deleted).
     #[error("the job was cancelled")]
     Cancelled,
+    /// The repository needs a credential and no user's works any more.
+    #[error("no credential: {0}")]
+    NoCredential(String),
     /// The remote sent less than the low-speed limit for the whole window; the process group
     /// was killed.
     #[error("git {kind} received under {limit} bytes a second for {secs} s and was stopped")]
@@ -294,10 +343,10 @@ impl FailureClass {
     pub fn sentence(self) -> &'static str {
         match self {
             FailureClass::NotFound => {
-                "No public repository was found at this URL. Check the address; private repositories are not supported yet."
+                "No repository was found at this URL. Check the address; a private repository needs you signed in with an account that can read it."
             }
             FailureClass::AuthRequired => {
-                "The server asks for a sign-in to read this repository; only public repositories can be shown."
+                "The repository's server asks for a sign-in: sign in with an account that can read this repository."
             }
             FailureClass::Unreachable => {
                 "The repository's server could not be reached or did not answer as a Git server."
@@ -319,6 +368,7 @@ impl JobError {
             JobError::Timeout { .. } | JobError::Stalled { .. } => FailureClass::Timeout,
             JobError::TooLarge { .. } => FailureClass::TooLarge,
             JobError::Refused(_) => FailureClass::Refused,
+            JobError::NoCredential(_) => FailureClass::AuthRequired,
             JobError::Git { message, .. } => classify_git(message),
             JobError::Io(_) | JobError::NotCloned(_) | JobError::Stopped | JobError::Cancelled => {
                 FailureClass::Failed
@@ -889,13 +939,35 @@ async fn run_job(
     (id.clone(), result)
 }
 
-/// [`git_command`] with `to`'s pinning settings (`-c name=value`) before the subcommand.
-fn pinned_git_command(config: &CloneConfig, cwd: &Path, to: &GitTarget) -> tokio::process::Command {
+/// [`git_command`] with `to`'s pinning settings (`-c name=value`) before the subcommand, and
+/// the job's credential, if any, in the environment.
+fn pinned_git_command(
+    config: &CloneConfig,
+    cwd: &Path,
+    to: &GitTarget,
+    credential: Option<&Credential>,
+) -> tokio::process::Command {
     let mut cmd = git_command(config, cwd);
     for c in &to.config {
         cmd.arg("-c").arg(c);
     }
+    if let Some(c) = credential {
+        // git reads GIT_CONFIG_COUNT/KEY_n/VALUE_n as command-line configuration that no
+        // process listing shows; the header goes to the one remote this job talks to
+        // (redirects are off in the server's gitconfig).
+        cmd.env("GIT_CONFIG_COUNT", "1")
+            .env("GIT_CONFIG_KEY_0", "http.extraHeader")
+            .env("GIT_CONFIG_VALUE_0", c.header.as_str());
+    }
     cmd
+}
+
+/// The credential for a job on `id` that reaches its remote.
+async fn credential(config: &CloneConfig, id: &RepoId) -> Result<Option<Credential>, JobError> {
+    match &config.credentials {
+        None => Ok(None),
+        Some(lookup) => (lookup.0)(id.clone()).await.map_err(JobError::NoCredential),
+    }
 }
 
 /// The URL a cloned repository fetches from (`remote.origin.url`, the canonical URL).
@@ -1010,7 +1082,8 @@ async fn run_job_inner(
                 std::process::id()
             ));
             let to = target(config, url).await?;
-            let mut cmd = pinned_git_command(config, &config.data_dir, &to);
+            let credential = credential(config, id).await?;
+            let mut cmd = pinned_git_command(config, &config.data_dir, &to, credential.as_ref());
             cmd.args([
                 "clone",
                 "--bare",
@@ -1031,7 +1104,8 @@ async fn run_job_inner(
             }
             let url = origin_url(config, &final_dir).await?;
             let to = target(config, &url).await?;
-            let mut cmd = pinned_git_command(config, &final_dir, &to);
+            let credential = credential(config, id).await?;
+            let mut cmd = pinned_git_command(config, &final_dir, &to, credential.as_ref());
             cmd.args(["fetch", "--prune", "--progress", "--no-write-fetch-head"]);
             if *kind == JobKind::Deepen && final_dir.join("shallow").exists() {
                 cmd.arg("--unshallow");

@@ -5,6 +5,8 @@
 //! session cookie's token (HS256), which names a row of the `sessions` table so a sign-out takes
 //! effect at once.
 
+pub mod accounts;
 pub mod cipher;
+pub mod github;
 pub mod jwt;
 pub mod settings;

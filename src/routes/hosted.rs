@@ -39,6 +39,7 @@ fn repo_json(r: &Repo) -> Value {
         "id": r.id,
         "url": r.canonical_url,
         "displayUrl": r.display_url,
+        "private": r.is_private,
         "state": r.state,
         "error": r.error_message,
         "errorCode": r.error_code,
@@ -84,6 +85,70 @@ pub async fn create(
     };
     checked.map_err(|e| ApiError::bad_request(e.to_string(), "refused_url"))?;
     let id = url.id();
+    // With sign-in on: a signed-in user tracks what they add (within their plan), and a
+    // repository on GitHub is asked of GitHub with their own token, which says whether it is
+    // private and whether they may read it.
+    let accounts = state.hosted.as_ref().and_then(|h| h.accounts.clone());
+    let viewer = super::account::viewer(&req);
+    let mut private = None;
+    if let (Some(a), Some(v)) = (&accounts, &viewer) {
+        let (store, rid, uid) = (h.store.clone(), id.clone(), v.user.id.clone());
+        let (tracking, used) = blocking(move || {
+            Ok((
+                store.access(&rid, &uid)?.is_some(),
+                store.tracked_count(&uid)?,
+            ))
+        })
+        .await?;
+        let limit = a.plans.limit(&v.user.plan);
+        if !tracking && used >= limit {
+            return Err(ApiError::account(
+                403,
+                format!(
+                    "your {} plan tracks at most {limit} repositories and you track {used}; stop tracking one first",
+                    v.user.plan
+                ),
+                "quota_exceeded",
+            ));
+        }
+        if let Some((owner, name)) = a.github_path(&url.canonical) {
+            match a.ask_github(&v.user, &owner, &name).await? {
+                Some(found) => private = Some(found.private),
+                None => {
+                    return Err(ApiError::account(
+                        404,
+                        "GitHub has no repository at this URL that your account can read",
+                        "not_found",
+                    ));
+                }
+            }
+        }
+    }
+    if private.is_none() && accounts.is_some() {
+        // Not confirmed readable by the caller: a private repository someone else tracks is
+        // answered as a URL never seen before would be, and nothing is started or shown.
+        let (store, rid) = (h.store.clone(), id.clone());
+        if let Some(known) = blocking(move || store.repo(&rid)).await?
+            && known.is_private
+        {
+            let mut body = repo_json(&Repo {
+                state: "cloning".into(),
+                error_message: None,
+                error_code: None,
+                progress: None,
+                disk_bytes: 0,
+                commit_count: 0,
+                last_fetch_at: None,
+                last_access_at: Some(crate::store::now()),
+                created_at: crate::store::now(),
+                display_url: input.trim().to_string(),
+                is_private: false,
+                ..known
+            });
+            body["state"] = json!("cloning");
+            return Ok(HttpResponse::Created().json(body));
+        }
+    }
     // A repository not cloned yet needs room on disk (and a place under the repository cap).
     let known = {
         let (store, rid) = (h.store.clone(), id.clone());
@@ -117,7 +182,20 @@ pub async fn create(
         input.trim().to_string(),
     );
     let rid = id.clone();
-    let (repo, created) = blocking(move || store.upsert_repo(&rid, &canonical, &display)).await?;
+    let tracker = viewer
+        .as_ref()
+        .filter(|_| accounts.is_some())
+        .map(|v| v.user.id.clone());
+    let (repo, created) = blocking(move || {
+        let (repo, created) = store.upsert_repo_as(&rid, &canonical, &display, private)?;
+        if let Some(uid) = tracker {
+            // A private repository's access was just confirmed; a public one needs none.
+            let checked = private.filter(|p| *p).map(|_| crate::store::now());
+            store.grant_access(&rid, &uid, checked)?;
+        }
+        Ok((repo, created))
+    })
+    .await?;
     // A repository that failed or was evicted is cloned again when someone asks for it.
     let restart = created || matches!(repo.state.as_str(), "error" | "evicted");
     if restart {
@@ -152,6 +230,7 @@ pub struct ListQuery {
 /// nothing without `ids`. Every repository is an admin's question (`GET /api/admin/repos`).
 #[get("/api/repos")]
 pub async fn list(
+    req: actix_web::HttpRequest,
     state: web::Data<AppState>,
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
@@ -176,11 +255,21 @@ pub async fn list(
     } else {
         blocking(move || store.repos_with_ids(&wanted)).await?
     };
-    let listed: Vec<Value> = ids
+    // A private repository the caller may not read is left out, as an unknown id is.
+    let accounts = h.accounts.clone();
+    let viewer = super::account::viewer(&req);
+    let mut listed: Vec<Value> = Vec::with_capacity(ids.len());
+    for r in ids
         .iter()
         .filter_map(|id| repos.iter().find(|r| &r.id == id))
-        .map(repo_json)
-        .collect();
+    {
+        if let Some(a) = &accounts
+            && a.may_read(r, viewer.as_ref()).await != crate::auth::accounts::Access::Granted
+        {
+            continue;
+        }
+        listed.push(repo_json(r));
+    }
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
         .json(json!({ "repos": listed })))
@@ -210,9 +299,11 @@ pub async fn list_all(
 
 pub(super) async fn known(h: &Hosted, id: &str) -> Result<Repo, ApiError> {
     let store = h.store.clone();
+    let hidden = super::hidden(id);
     let rid = id.to_string();
     blocking(move || store.repo(&rid))
         .await?
+        .filter(|_| !hidden)
         .ok_or_else(|| ApiError::UnknownRepo(id.to_string()))
 }
 
@@ -281,7 +372,13 @@ pub async fn delete(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let h = hosted(&state)?;
-    super::admin::authorize(&req, &state)?;
+    if let Err(not_admin) = super::admin::authorize(&req, &state) {
+        // A signed-in user stops tracking it.
+        let (Some(accounts), Some(v)) = (h.accounts.clone(), super::account::viewer(&req)) else {
+            return Err(not_admin);
+        };
+        return untrack(&h, &accounts, &state, &v, &id).await;
+    }
     let repo = known(&h, &id).await?;
     let rid = RepoId::parse(&repo.id).ok_or_else(|| ApiError::UnknownRepo(id.to_string()))?;
     // A clone or fetch running for it is killed first, so nothing lands after the delete.
@@ -297,6 +394,40 @@ pub async fn delete(
         store.delete_repo(rid.as_str())
     })
     .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// `viewer` stops tracking repository `id` (204; 404 `not_tracked` when they did not). A
+/// private repository nobody tracks any more cannot be shown to anyone: its session stops and
+/// its clone goes, through the eviction path (the row stays, `evicted`).
+async fn untrack(
+    h: &Arc<Hosted>,
+    accounts: &crate::auth::accounts::Accounts,
+    state: &AppState,
+    v: &crate::auth::accounts::Viewer,
+    id: &str,
+) -> Result<HttpResponse, ApiError> {
+    let (store, rid, uid) = (accounts.store.clone(), id.to_string(), v.user.id.clone());
+    let (removed, orphan) = blocking(move || {
+        let removed = store.revoke_access(&rid, &uid)?;
+        let orphan = match store.repo(&rid)? {
+            Some(r) => r.is_private && !store.is_tracked(&rid)?,
+            None => false,
+        };
+        Ok((removed, orphan))
+    })
+    .await?;
+    if !removed {
+        return Err(ApiError::account(
+            404,
+            "you do not track this repository",
+            "not_tracked",
+        ));
+    }
+    if orphan && let Some(rid) = RepoId::parse(id) {
+        let _ = state.supervisor.send(Forget(rid.clone())).await;
+        h.delete_clone(&rid).await;
+    }
     Ok(HttpResponse::NoContent().finish())
 }
 

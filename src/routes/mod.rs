@@ -1,5 +1,6 @@
 //! HTTP routes.
 
+pub(crate) mod account;
 pub(crate) mod admin;
 mod graph;
 mod health;
@@ -40,9 +41,24 @@ pub struct AppState {
     pub public_https: bool,
 }
 
+tokio::task_local! {
+    /// The repository a request may not see (a private one, for a visitor who may not read it):
+    /// set by [`account::gate`] around the handler, so every lookup of that id answers exactly
+    /// what an unknown id's does, at the same point of the handler.
+    pub static HIDDEN: String;
+}
+
+/// Whether the current request may not see repository `id` (see [`HIDDEN`]).
+pub fn hidden(id: &str) -> bool {
+    HIDDEN.try_with(|h| h == id).unwrap_or(false)
+}
+
 /// The session of repository `id`, started on first use.
 pub async fn session(state: &AppState, id: &str) -> Result<Addr<RepoSession>, ApiError> {
     let repo = RepoId::parse(id).ok_or_else(|| ApiError::UnknownRepo(id.to_string()))?;
+    if hidden(id) {
+        return Err(ApiError::UnknownRepo(id.to_string()));
+    }
     state
         .supervisor
         .send(GetSession(repo))
@@ -104,6 +120,14 @@ pub async fn complete_snapshot(state: &AppState, id: &str) -> Result<Arc<Snapsho
 /// Registers every route.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(health::healthz)
+        .service(account::login)
+        .service(account::callback)
+        .service(account::logout)
+        .service(account::me)
+        .service(account::picker)
+        .service(account::admin_users)
+        .service(account::admin_set_plan)
+        .service(account::admin_sign_out)
         .service(admin::login)
         .service(admin::logout)
         .service(hosted::list_all)
@@ -327,6 +351,9 @@ async fn hosted_not_served(state: &AppState, id: &str) -> ApiError {
     let Some(h) = state.hosted.clone() else {
         return ApiError::UnknownRepo(id.to_string());
     };
+    if hidden(id) {
+        return ApiError::UnknownRepo(id.to_string());
+    }
     let store = h.store.clone();
     let rid = id.to_string();
     let repo = match web::block(move || store.repo(&rid)).await {

@@ -3,8 +3,8 @@
 
 use diesel::prelude::*;
 
-use super::schema::{sessions, users};
-use super::{Store, StoreError, now};
+use super::schema::{repo_access, repos, sessions, users};
+use super::{Repo, Store, StoreError, now};
 
 /// A user row (tokens as ciphertext).
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
@@ -226,4 +226,206 @@ impl Store {
         .set(sessions::revoked_at.eq(now()))
         .execute(&mut *conn)?)
     }
+
+    /// The user GitHub knows by `github_id`.
+    pub fn user_by_github_id(&self, github_id: i64) -> Result<Option<User>, StoreError> {
+        let mut conn = self.conn()?;
+        Ok(users::table
+            .filter(users::github_id.eq(github_id))
+            .select(User::as_select())
+            .first(&mut *conn)
+            .optional()?)
+    }
+
+    /// Every user, oldest first (admins).
+    pub fn users(&self) -> Result<Vec<User>, StoreError> {
+        let mut conn = self.conn()?;
+        Ok(users::table
+            .order(users::created_at.asc())
+            .select(User::as_select())
+            .load(&mut *conn)?)
+    }
+
+    /// Stores a refreshed token pair; false when `previous` (the access token ciphertext the
+    /// refresh started from) is no longer the stored one: another request refreshed first.
+    pub fn replace_tokens(
+        &self,
+        user_id: &str,
+        previous: &[u8],
+        t: &Tokens<'_>,
+    ) -> Result<bool, StoreError> {
+        let mut conn = self.conn()?;
+        let n = diesel::update(
+            users::table
+                .find(user_id)
+                .filter(users::access_token.eq(previous)),
+        )
+        .set((
+            users::access_token.eq(t.access_token),
+            users::refresh_token.eq(t.refresh_token),
+            users::token_expires_at.eq(t.token_expires_at),
+            users::refresh_expires_at.eq(t.refresh_expires_at),
+            users::updated_at.eq(now()),
+        ))
+        .execute(&mut *conn)?;
+        Ok(n == 1)
+    }
+
+    /// Sets `user_id`'s plan; false when there is no such user.
+    pub fn set_plan(&self, user_id: &str, plan: &str) -> Result<bool, StoreError> {
+        let mut conn = self.conn()?;
+        let n = diesel::update(users::table.find(user_id))
+            .set((users::plan.eq(plan), users::updated_at.eq(now())))
+            .execute(&mut *conn)?;
+        Ok(n == 1)
+    }
+
+    /// Records that `user_id` tracks `repo_id` and their token could read it at `checked_at`
+    /// (`None`: a public repository, nothing to check); answers whether the row is new.
+    pub fn grant_access(
+        &self,
+        repo_id: &str,
+        user_id: &str,
+        checked_at: Option<i64>,
+    ) -> Result<bool, StoreError> {
+        let mut conn = self.conn()?;
+        conn.transaction(|conn| {
+            let n = diesel::update(repo_access::table.find((repo_id, user_id)))
+                .set(repo_access::checked_at.eq(checked_at))
+                .execute(conn)?;
+            if n == 1 {
+                return Ok(false);
+            }
+            diesel::insert_into(repo_access::table)
+                .values((
+                    repo_access::repo_id.eq(repo_id),
+                    repo_access::user_id.eq(user_id),
+                    repo_access::role.eq("viewer"),
+                    repo_access::granted_at.eq(now()),
+                    repo_access::checked_at.eq(checked_at),
+                ))
+                .execute(conn)?;
+            Ok(true)
+        })
+    }
+
+    /// When `user_id`'s access to `repo_id` was last confirmed (`Some(None)`: granted, never
+    /// checked; `None`: not granted).
+    pub fn access(&self, repo_id: &str, user_id: &str) -> Result<Option<Option<i64>>, StoreError> {
+        let mut conn = self.conn()?;
+        Ok(repo_access::table
+            .find((repo_id, user_id))
+            .select(repo_access::checked_at)
+            .first(&mut *conn)
+            .optional()?)
+    }
+
+    /// Ends `user_id`'s access to `repo_id` (stop tracking, or GitHub said no); false when they
+    /// had none.
+    pub fn revoke_access(&self, repo_id: &str, user_id: &str) -> Result<bool, StoreError> {
+        let mut conn = self.conn()?;
+        let n = diesel::delete(repo_access::table.find((repo_id, user_id))).execute(&mut *conn)?;
+        Ok(n == 1)
+    }
+
+    /// Who tracks `repo_id`, most recently confirmed first (the fetch takes the first token
+    /// that works).
+    pub fn readers(&self, repo_id: &str) -> Result<Vec<User>, StoreError> {
+        let mut conn = self.conn()?;
+        let rows: Vec<(User, Option<i64>)> = repo_access::table
+            .inner_join(users::table)
+            .filter(repo_access::repo_id.eq(repo_id))
+            .select((User::as_select(), repo_access::checked_at))
+            .load(&mut *conn)?;
+        let mut rows = rows;
+        rows.sort_by_key(|(_, checked)| std::cmp::Reverse(checked.unwrap_or(0)));
+        Ok(rows.into_iter().map(|(u, _)| u).collect())
+    }
+
+    /// The repositories `user_id` tracks, most recently viewed first.
+    pub fn tracked(&self, user_id: &str) -> Result<Vec<Repo>, StoreError> {
+        let mut conn = self.conn()?;
+        let mut rows: Vec<Repo> = repo_access::table
+            .inner_join(repos::table)
+            .filter(repo_access::user_id.eq(user_id))
+            .select(Repo::as_select())
+            .load(&mut *conn)?;
+        rows.sort_by_key(|r| std::cmp::Reverse(r.last_access_at.unwrap_or(r.created_at)));
+        Ok(rows)
+    }
+
+    /// How many repositories `user_id` tracks (their plan's usage).
+    pub fn tracked_count(&self, user_id: &str) -> Result<i64, StoreError> {
+        let mut conn = self.conn()?;
+        Ok(repo_access::table
+            .filter(repo_access::user_id.eq(user_id))
+            .count()
+            .get_result(&mut *conn)?)
+    }
+
+    /// Whether anyone tracks `repo_id`.
+    pub fn is_tracked(&self, repo_id: &str) -> Result<bool, StoreError> {
+        let mut conn = self.conn()?;
+        let n: i64 = repo_access::table
+            .filter(repo_access::repo_id.eq(repo_id))
+            .count()
+            .get_result(&mut *conn)?;
+        Ok(n > 0)
+    }
+
+    /// Marks `repo_id` private or public (what GitHub said at the last check).
+    pub fn set_private(&self, repo_id: &str, private: bool) -> Result<bool, StoreError> {
+        let mut conn = self.conn()?;
+        let n = diesel::update(repos::table.find(repo_id))
+            .set(repos::is_private.eq(private))
+            .execute(&mut *conn)?;
+        Ok(n == 1)
+    }
+
+    /// Every stored token ciphertext with its owner (for `gitvista rotate-key`).
+    pub fn all_tokens(&self) -> Result<Vec<StoredTokens>, StoreError> {
+        let mut conn = self.conn()?;
+        Ok(users::table
+            .select((users::id, users::access_token, users::refresh_token))
+            .load(&mut *conn)?)
+    }
+
+    /// Rewrites one user's ciphertexts (same tokens, new key); false when they changed since
+    /// they were read (a refresh or sign-in came between).
+    pub fn reencrypt_tokens(
+        &self,
+        user_id: &str,
+        old_access: &[u8],
+        access: &[u8],
+        refresh: Option<&[u8]>,
+    ) -> Result<bool, StoreError> {
+        let mut conn = self.conn()?;
+        let n = diesel::update(
+            users::table
+                .find(user_id)
+                .filter(users::access_token.eq(old_access)),
+        )
+        .set((
+            users::access_token.eq(access),
+            users::refresh_token.eq(refresh),
+        ))
+        .execute(&mut *conn)?;
+        Ok(n == 1)
+    }
+}
+
+/// A user's id with their access and refresh token ciphertexts.
+pub type StoredTokens = (String, Vec<u8>, Option<Vec<u8>>);
+
+/// A token pair after a refresh, already encrypted.
+#[derive(Debug, Clone)]
+pub struct Tokens<'a> {
+    /// Encrypted access token.
+    pub access_token: &'a [u8],
+    /// Encrypted refresh token.
+    pub refresh_token: Option<&'a [u8]>,
+    /// Access token expiry.
+    pub token_expires_at: Option<i64>,
+    /// Refresh token expiry.
+    pub refresh_expires_at: Option<i64>,
 }

@@ -142,6 +142,7 @@ struct NewRepo<'a> {
     state: &'a str,
     created_at: i64,
     last_access_at: Option<i64>,
+    is_private: bool,
 }
 
 /// The store: a connection pool.
@@ -255,6 +256,18 @@ impl Store {
         canonical_url: &str,
         display_url: &str,
     ) -> Result<(Repo, bool), StoreError> {
+        self.upsert_repo_as(id, canonical_url, display_url, None)
+    }
+
+    /// [`Store::upsert_repo`], setting its visibility when `private` is given (what GitHub
+    /// just said), on a new row and on a known one.
+    pub fn upsert_repo_as(
+        &self,
+        id: &str,
+        canonical_url: &str,
+        display_url: &str,
+        private: Option<bool>,
+    ) -> Result<(Repo, bool), StoreError> {
         let mut conn = self.conn()?;
         // ON CONFLICT is not expressible through a MultiConnection: a duplicate key is the
         // "already there" answer instead.
@@ -266,6 +279,7 @@ impl Store {
                 state: "pending",
                 created_at: now(),
                 last_access_at: Some(now()),
+                is_private: private.unwrap_or(false),
             })
             .execute(&mut *conn);
         let created = match inserted {
@@ -276,6 +290,11 @@ impl Store {
             )) => false,
             Err(e) => return Err(e.into()),
         };
+        if let (false, Some(p)) = (created, private) {
+            diesel::update(repos::table.find(id))
+                .set(repos::is_private.eq(p))
+                .execute(&mut *conn)?;
+        }
         let repo = repos::table
             .find(id)
             .select(Repo::as_select())

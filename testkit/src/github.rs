@@ -3,14 +3,18 @@
 //!
 //! - `GET /login/oauth/authorize` signs in as the user [`FakeGitHub::sign_in_as`] chose and
 //!   redirects to `redirect_uri` with a one-time `code` and the caller's `state`;
-//! - `POST /login/oauth/access_token` (form body, JSON answer with `Accept: application/json`)
-//!   trades a code (checking client id and secret, redirect URI and the PKCE S256 verifier) or a
+//! - `POST /login/oauth/access_token` (form or JSON body, JSON answer) trades a code (checking client id and secret, redirect URI and the PKCE S256 verifier) or a
 //!   refresh token for an access token that expires after [`FakeGitHub::set_token_ttl`] seconds
 //!   and a refresh token; a used code or refresh token, and the access token a refresh replaced,
 //!   stop working; failures are `200 {"error": ...}` as on GitHub;
 //! - `GET /user`, `GET /user/repos` (paginated with a `Link` header), and
 //!   `GET /repos/{owner}/{repo}` (200 for a token whose user may read it, else 404), with
 //!   `Authorization: Bearer TOKEN` or `token TOKEN`; 401 `Bad credentials` otherwise.
+//!
+//! - git's smart HTTP at `/{owner}/{repo}[.git]/...` (after [`FakeGitHub::serve_git`]), by
+//!   `git http-backend`: a public repository to anyone, a private one only with HTTP Basic
+//!   whose password is a live token of a user who may read it (`x-access-token:TOKEN`, as
+//!   GitHub takes it); 401 with `WWW-Authenticate: Basic` otherwise.
 //!
 //! The web side and the API are one server here (`GITVISTA_GITHUB_URL` and
 //! `GITVISTA_GITHUB_API_URL` both point at [`FakeGitHub::url`]). [`FakeGitHub::fail_next`]
@@ -19,7 +23,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use actix_web::{App, FromRequest as _, HttpRequest, HttpResponse, HttpServer, web};
 use base64::Engine as _;
 use serde_json::json;
 use sha2::Digest as _;
@@ -51,6 +55,7 @@ pub struct FakeRepo {
 #[derive(Debug)]
 struct Code {
     login: String,
+    scope: String,
     redirect_uri: String,
     challenge: Option<String>,
     used: bool,
@@ -74,10 +79,16 @@ struct State {
     tokens: HashMap<String, Token>,
     refresh: HashMap<String, (String, bool, String)>,
     token_ttl: u64,
+    /// A classic OAuth App: tokens never expire and come without a refresh token.
+    oauth_app: bool,
     fail: Vec<u16>,
     counter: u64,
     /// Every request's method and path (with query), for tests that check what was asked.
     log: Vec<String>,
+    /// Where the repositories git clones live (`ROOT/owner/name`).
+    git_root: Option<std::path::PathBuf>,
+    /// Every token git presented (to check that git got the current one).
+    git_tokens: Vec<String>,
 }
 
 /// The running fake; stops when dropped.
@@ -123,6 +134,8 @@ impl FakeGitHub {
                         .route("/user", web::get().to(user))
                         .route("/user/repos", web::get().to(user_repos))
                         .route("/repos/{owner}/{repo}", web::get().to(repo))
+                        .app_data(web::PayloadConfig::new(64 << 20))
+                        .route("/{owner}/{repo}/{tail:.*}", web::to(git))
                 })
                 .workers(1)
                 .bind(("127.0.0.1", 0))
@@ -185,6 +198,48 @@ impl FakeGitHub {
     /// Who the authorize page signs in as next.
     pub fn sign_in_as(&self, login: &str) {
         self.with(|s| s.signing_in = Some(login.into()));
+    }
+
+    /// Behave as a classic OAuth App (tokens that never expire, no refresh tokens, the scope
+    /// asked for granted) instead of a GitHub App.
+    pub fn set_oauth_app(&self, on: bool) {
+        self.with(|s| s.oauth_app = on);
+    }
+
+    /// Makes `full_name` private or public.
+    pub fn set_private(&self, full_name: &str, private: bool) {
+        self.with(|s| {
+            for r in s.repos.iter_mut().filter(|r| r.full_name == full_name) {
+                r.private = private;
+            }
+        });
+    }
+
+    /// Ends every access and refresh token of `login` (the user revoked the app).
+    pub fn revoke_tokens(&self, login: &str) {
+        self.with(|s| {
+            for t in s.tokens.values_mut().filter(|t| t.login == login) {
+                t.live = false;
+            }
+            for r in s.refresh.values_mut().filter(|r| r.0 == login) {
+                r.1 = true;
+            }
+        });
+    }
+
+    /// Serves the repositories under `root` (`root/owner/name`) over git's smart HTTP.
+    pub fn serve_git(&self, root: &std::path::Path) {
+        self.with(|s| s.git_root = Some(root.to_path_buf()));
+    }
+
+    /// The tokens git presented so far, in order.
+    pub fn git_tokens(&self) -> Vec<String> {
+        self.with(|s| s.git_tokens.clone())
+    }
+
+    /// Every token handed out so far (access and refresh), for tests that look for leaks.
+    pub fn issued_tokens(&self) -> Vec<String> {
+        self.with(|s| s.tokens.keys().chain(s.refresh.keys()).cloned().collect())
     }
 
     /// Lifetime of the access tokens handed out from now on, in seconds.
@@ -274,6 +329,7 @@ async fn authorize(
         code.clone(),
         Code {
             login,
+            scope: q.get("scope").cloned().unwrap_or_default(),
             redirect_uri: redirect.clone(),
             challenge,
             used: false,
@@ -308,14 +364,41 @@ fn grant_error(error: &str, description: &str) -> HttpResponse {
     HttpResponse::Ok().json(json!({"error": error, "error_description": description}))
 }
 
-async fn access_token(
-    state: Shared,
-    req: HttpRequest,
-    form: web::Form<HashMap<String, String>>,
-) -> HttpResponse {
+async fn access_token(state: Shared, req: HttpRequest, body: web::Bytes) -> HttpResponse {
     if let Some(r) = enter(&state, &req) {
         return r;
     }
+    // GitHub takes the parameters as a form or as JSON.
+    let json = req
+        .headers()
+        .get("Content-Type")
+        .and_then(|c| c.to_str().ok())
+        .is_some_and(|c| c.starts_with("application/json"));
+    let form: HashMap<String, String> = if json {
+        match serde_json::from_slice::<HashMap<String, serde_json::Value>>(&body) {
+            Ok(m) => m
+                .into_iter()
+                .filter_map(|(k, v)| v.as_str().map(|v| (k, v.to_string())))
+                .collect(),
+            Err(_) => {
+                return HttpResponse::BadRequest()
+                    .json(json!({"message": "Problems parsing JSON"}));
+            }
+        }
+    } else {
+        match web::Form::<HashMap<String, String>>::from_request(
+            &req,
+            &mut actix_web::dev::Payload::from(body),
+        )
+        .await
+        {
+            Ok(f) => f.into_inner(),
+            Err(_) => {
+                return HttpResponse::BadRequest()
+                    .json(json!({"message": "Problems parsing the form"}));
+            }
+        }
+    };
     let mut s = state.lock().unwrap_or_else(|e| e.into_inner());
     if form.get("client_id") != Some(&s.client_id)
         || form.get("client_secret") != Some(&s.client_secret)
@@ -325,6 +408,7 @@ async fn access_token(
             "The client_id and/or client_secret passed are incorrect.",
         );
     }
+    let mut scope = String::new();
     let login = if form.get("grant_type").map(String::as_str) == Some("refresh_token") {
         let Some(rt) = form.get("refresh_token") else {
             return grant_error(
@@ -380,8 +464,25 @@ async fn access_token(
                 "The code_verifier does not match the code_challenge.",
             );
         }
+        scope = code.scope.clone();
         code.login.clone()
     };
+    if s.oauth_app {
+        let access = fresh(&mut s, "gho");
+        s.tokens.insert(
+            access.clone(),
+            Token {
+                login,
+                expires_at: u64::MAX,
+                live: true,
+            },
+        );
+        return HttpResponse::Ok().json(json!({
+            "access_token": access,
+            "token_type": "bearer",
+            "scope": scope,
+        }));
+    }
     let access = fresh(&mut s, "ghu");
     let refresh = fresh(&mut s, "ghr");
     let ttl = s.token_ttl;
@@ -524,6 +625,9 @@ async fn repo(state: Shared, req: HttpRequest, path: web::Path<(String, String)>
     let (owner, name) = path.into_inner();
     let full = format!("{owner}/{name}");
     let reader = caller(&s, &req).map(|u| u.login);
+    if reader.is_none() && req.headers().contains_key("Authorization") {
+        return bad_credentials();
+    }
     // A repository the caller may not read does not exist, as GitHub answers it.
     match s.repos.iter().find(|r| {
         r.full_name.eq_ignore_ascii_case(&full)
@@ -535,4 +639,151 @@ async fn repo(state: Shared, req: HttpRequest, path: web::Path<(String, String)>
             "documentation_url": "https://docs.github.com/rest/repos/repos#get-a-repository",
         })),
     }
+}
+
+/// Whether the HTTP Basic password of `req` is a live token of a reader of `r`; records it.
+fn git_reader(s: &mut State, req: &HttpRequest, r: &FakeRepo) -> bool {
+    let Some(password) = req
+        .headers()
+        .get("Authorization")
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| h.strip_prefix("Basic "))
+        .and_then(|b| {
+            base64::engine::general_purpose::STANDARD
+                .decode(b.trim())
+                .ok()
+        })
+        .and_then(|b| String::from_utf8(b).ok())
+        .and_then(|p| p.split_once(':').map(|(_, pw)| pw.to_string()))
+    else {
+        return false;
+    };
+    s.git_tokens.push(password.clone());
+    s.tokens
+        .get(&password)
+        .is_some_and(|t| t.live && t.expires_at > now() && r.readers.contains(&t.login))
+}
+
+/// git's smart HTTP through `git http-backend`, gated like GitHub's.
+async fn git(
+    state: Shared,
+    req: HttpRequest,
+    path: web::Path<(String, String, String)>,
+    body: web::Bytes,
+) -> HttpResponse {
+    if let Some(r) = enter(&state, &req) {
+        return r;
+    }
+    let (owner, name, tail) = path.into_inner();
+    let name = name.strip_suffix(".git").unwrap_or(&name).to_string();
+    let full = format!("{owner}/{name}");
+    let root = {
+        let mut s = state.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(root) = s.git_root.clone() else {
+            return HttpResponse::NotFound().finish();
+        };
+        let Some(r) = s
+            .repos
+            .iter()
+            .find(|r| r.full_name.eq_ignore_ascii_case(&full))
+            .cloned()
+        else {
+            return HttpResponse::NotFound().body("Repository not found.");
+        };
+        if r.private && !git_reader(&mut s, &req, &r) {
+            return HttpResponse::Unauthorized()
+                .insert_header(("WWW-Authenticate", "Basic realm=\"GitHub\""))
+                .finish();
+        }
+        root
+    };
+    let method = req.method().to_string();
+    let query = req.query_string().to_string();
+    let content_type = req
+        .headers()
+        .get("Content-Type")
+        .and_then(|v| v.to_str().ok())
+        .map(String::from);
+    let encoding = req
+        .headers()
+        .get("Content-Encoding")
+        .and_then(|v| v.to_str().ok())
+        .map(String::from);
+    let protocol = req
+        .headers()
+        .get("Git-Protocol")
+        .and_then(|v| v.to_str().ok())
+        .map(String::from);
+    let path_info = format!("/{owner}/{name}/{tail}");
+    let out = web::block(move || {
+        use std::io::Write as _;
+        let mut cmd = std::process::Command::new("git");
+        cmd.arg("http-backend")
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("GIT_PROJECT_ROOT", &root)
+            .env("GIT_HTTP_EXPORT_ALL", "1")
+            .env("REQUEST_METHOD", method)
+            .env("PATH_INFO", path_info)
+            .env("QUERY_STRING", query)
+            .env("CONTENT_LENGTH", body.len().to_string())
+            .env("REMOTE_ADDR", "127.0.0.1")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null());
+        if let Some(t) = content_type {
+            cmd.env("CONTENT_TYPE", t);
+        }
+        if let Some(e) = encoding {
+            cmd.env("HTTP_CONTENT_ENCODING", e);
+        }
+        if let Some(p) = protocol {
+            cmd.env("GIT_PROTOCOL", p);
+        }
+        let mut child = cmd.spawn()?;
+        if let Some(mut stdin) = child.stdin.take() {
+            stdin.write_all(&body)?;
+        }
+        child.wait_with_output()
+    })
+    .await;
+    let Ok(Ok(out)) = out else {
+        return HttpResponse::InternalServerError().finish();
+    };
+    // CGI: headers (with an optional Status), a blank line, the body.
+    let split = out
+        .stdout
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|i| (i, 4))
+        .or_else(|| {
+            out.stdout
+                .windows(2)
+                .position(|w| w == b"\n\n")
+                .map(|i| (i, 2))
+        });
+    let (head, rest) = match split {
+        Some((i, n)) => (&out.stdout[..i], out.stdout[i + n..].to_vec()),
+        None => (&out.stdout[..], Vec::new()),
+    };
+    let mut resp = HttpResponse::Ok();
+    for line in String::from_utf8_lossy(head).lines() {
+        if let Some((k, v)) = line.split_once(':') {
+            let v = v.trim();
+            if k.eq_ignore_ascii_case("status") {
+                let code = v
+                    .split_whitespace()
+                    .next()
+                    .and_then(|c| c.parse::<u16>().ok())
+                    .unwrap_or(200);
+                resp.status(
+                    actix_web::http::StatusCode::from_u16(code)
+                        .unwrap_or(actix_web::http::StatusCode::OK),
+                );
+            } else {
+                resp.insert_header((k.trim().to_string(), v.to_string()));
+            }
+        }
+    }
+    resp.body(rest)
 }

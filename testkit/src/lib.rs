@@ -131,6 +131,20 @@ impl Drop for GitHttp {
 
 /// Serves the repositories under `root` over smart HTTP (`http://127.0.0.1:PORT/NAME`).
 pub fn git_http(root: &Path) -> GitHttp {
+    serve_git_http(root, None)
+}
+
+/// Decides whether an HTTP Basic user and password may read (a private repository's server).
+pub type BasicCheck = dyn Fn(&str, &str) -> bool + Send + Sync;
+
+/// [`git_http`] behind HTTP Basic auth: a request without credentials, or with ones `check`
+/// refuses, gets `401` with `WWW-Authenticate: Basic` (as GitHub answers git for a private
+/// repository).
+pub fn git_http_basic(root: &Path, check: std::sync::Arc<BasicCheck>) -> GitHttp {
+    serve_git_http(root, Some(check))
+}
+
+fn serve_git_http(root: &Path, auth: Option<std::sync::Arc<BasicCheck>>) -> GitHttp {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, Ordering};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
@@ -145,8 +159,9 @@ pub fn git_http(root: &Path) -> GitHttp {
             }
             let Ok(conn) = conn else { continue };
             let root = root.clone();
+            let auth = auth.clone();
             std::thread::spawn(move || {
-                let _ = serve_cgi(conn, &root);
+                let _ = serve_cgi(conn, &root, auth.as_deref());
             });
         }
     });
@@ -154,7 +169,11 @@ pub fn git_http(root: &Path) -> GitHttp {
 }
 
 /// One request: parse it, run `git http-backend`, relay its answer, close.
-fn serve_cgi(conn: std::net::TcpStream, root: &Path) -> std::io::Result<()> {
+fn serve_cgi(
+    conn: std::net::TcpStream,
+    root: &Path,
+    auth: Option<&BasicCheck>,
+) -> std::io::Result<()> {
     use std::io::{BufRead, BufReader, Read, Write};
     conn.set_read_timeout(Some(Duration::from_secs(10)))?;
     let mut reader = BufReader::new(conn.try_clone()?);
@@ -201,6 +220,28 @@ fn serve_cgi(conn: std::net::TcpStream, root: &Path) -> std::io::Result<()> {
             body.extend_from_slice(&chunk);
             let mut crlf = String::new();
             reader.read_line(&mut crlf)?;
+        }
+    }
+    if let Some(check) = auth {
+        use base64::Engine as _;
+        let pair = header("authorization")
+            .and_then(|h| h.strip_prefix("Basic ").map(str::to_string))
+            .and_then(|b| {
+                base64::engine::general_purpose::STANDARD
+                    .decode(b.trim())
+                    .ok()
+            })
+            .and_then(|b| String::from_utf8(b).ok());
+        let allowed = pair
+            .as_deref()
+            .and_then(|p| p.split_once(':'))
+            .is_some_and(|(user, password)| check(user, password));
+        if !allowed {
+            let mut conn = conn;
+            conn.write_all(
+                b"HTTP/1.0 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"git\"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            )?;
+            return conn.flush();
         }
     }
     let mut cmd = Command::new("git");

@@ -168,8 +168,9 @@ async fn the_fake_github_speaks_the_web_flow_with_pkce_one_time_codes_and_rotati
     // A private repository the user cannot read does not exist; a public one is there for all.
     assert_eq!(api(&gh, "/repos/carol/secret", &access).await.0, 404);
     assert_eq!(api(&gh, "/repos/alice/r00", &access).await.0, 200);
-    assert_eq!(api(&gh, "/repos/alice/r00", "nobody").await.0, 404);
-    assert_eq!(api(&gh, "/repos/alice/r01", "nobody").await.0, 200);
+    // A token GitHub does not know is 401 "Bad credentials", even for a public repository.
+    assert_eq!(api(&gh, "/repos/alice/r00", "nobody").await.0, 401);
+    assert_eq!(api(&gh, "/repos/alice/r01", "nobody").await.0, 401);
     gh.revoke("alice/r00", "alice");
     assert_eq!(api(&gh, "/repos/alice/r00", &access).await.0, 404);
 

@@ -282,7 +282,7 @@ async fn a_clone_that_fails_ends_in_error_with_a_message() {
     assert!(
         s["error"]
             .as_str()
-            .is_some_and(|e| e.contains("No public repository")),
+            .is_some_and(|e| e.contains("No repository was found at this URL")),
         "{s}"
     );
     assert!(!data.join("repos").join(&id).exists());

@@ -11,5 +11,6 @@ mod loadtest;
 mod log_command;
 mod logs;
 mod metrics;
+mod signin;
 mod store;
 mod ws;

@@ -532,3 +532,128 @@ async fn the_queue_admits_a_few_jobs_per_client_and_a_bounded_number_in_all() {
         let _ = p.await;
     }
 }
+
+/// A private repository's server (smart HTTP behind Basic auth) is read with the credential the
+/// lookup gives for that one job: without one git fails as `auth_required`; with the current
+/// token it clones and fetches; when the lookup says nobody's credential works, no git runs and
+/// the job fails as `auth_required` with the lookup's sentence. The token is in no file of the
+/// clone.
+#[actix::test]
+async fn a_private_remote_is_read_with_the_credential_of_each_job() {
+    use gitvista_actors::clone_queue::{Credential, Credentials, FailureClass};
+    use std::sync::{Arc, Mutex};
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let serve = tmp.path().join("serve");
+    std::fs::create_dir_all(&serve).expect("dir");
+    let src = fixture("linear", tmp.path()).join("repo");
+    std::fs::rename(&src, serve.join("secret")).expect("move");
+    let token = Arc::new(Mutex::new("ghu_first-token".to_string()));
+    let current = Arc::clone(&token);
+    let http = gitvista_testkit::git_http_basic(
+        &serve,
+        Arc::new(move |user: &str, password: &str| {
+            user == "x-access-token" && password == *current.lock().expect("lock")
+        }),
+    );
+    let url = format!("http://127.0.0.1:{}/secret", http.port);
+    let job = |kind: JobKind| Enqueue {
+        id: id("priv"),
+        kind,
+        priority: Priority::Interactive,
+        progress: None,
+        client: None,
+    };
+    let clone = JobKind::Clone {
+        url: url.clone(),
+        depth: None,
+    };
+
+    // Anonymously: refused by the server.
+    let data = tmp.path().join("anon");
+    let anon = CloneQueue::new(CloneConfig {
+        protocols: vec!["https".into(), "http".into()],
+        ..CloneConfig::new(&data)
+    })
+    .start();
+    let err = anon
+        .send(job(clone.clone()))
+        .await
+        .expect("mailbox")
+        .expect_err("needs credentials");
+    assert_eq!(err.class(), FailureClass::AuthRequired, "{err}");
+    assert!(!data.join("repos/priv").exists());
+
+    // With the lookup's credential, which names whatever token is current at each job.
+    let lookups = Arc::new(Mutex::new(0));
+    let (asked, given, refuse) = (
+        Arc::clone(&lookups),
+        Arc::clone(&token),
+        Arc::new(std::sync::atomic::AtomicBool::new(false)),
+    );
+    let refusing = Arc::clone(&refuse);
+    let data = tmp.path().join("data");
+    let queue = CloneQueue::new(CloneConfig {
+        protocols: vec!["https".into(), "http".into()],
+        credentials: Some(Credentials(Arc::new(move |rid: RepoId| {
+            assert_eq!(rid.as_str(), "priv");
+            *asked.lock().expect("lock") += 1;
+            let answer = if refusing.load(std::sync::atomic::Ordering::SeqCst) {
+                Err("no user who tracks it can read it any more".to_string())
+            } else {
+                Ok(Some(Credential::basic(
+                    "x-access-token",
+                    &given.lock().expect("lock"),
+                )))
+            };
+            Box::pin(async move { answer })
+        }))),
+        ..CloneConfig::new(&data)
+    })
+    .start();
+    queue
+        .send(job(clone))
+        .await
+        .expect("mailbox")
+        .expect("clones with the token");
+    let cloned = data.join("repos/priv");
+    assert_eq!(count(&cloned), count(&serve.join("secret")));
+    // The token rotates (a refresh); the next fetch asks again and uses the new one.
+    *token.lock().expect("lock") = "ghu_second-token".to_string();
+    let s = serve.join("secret");
+    std::fs::write(s.join("new.txt"), "new").expect("write");
+    git(&s, &["add", "new.txt"]);
+    git(&s, &["commit", "-q", "-m", "after the clone"]);
+    queue
+        .send(job(JobKind::Fetch))
+        .await
+        .expect("mailbox")
+        .expect("fetches with the new token");
+    assert_eq!(count(&cloned), count(&s));
+    assert_eq!(*lookups.lock().expect("lock"), 2, "one lookup per job");
+    // No file of the clone holds either token (nor its base64 form).
+    let mut stack = vec![data.clone()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).expect("dir").flatten() {
+            if e.file_type().expect("type").is_dir() {
+                stack.push(e.path());
+            } else {
+                let bytes = std::fs::read(e.path()).expect("read");
+                let text = String::from_utf8_lossy(&bytes);
+                assert!(
+                    !text.contains("ghu_") && !text.contains("eC1hY2Nlc3MtdG9rZW46"),
+                    "{} holds a token",
+                    e.path().display()
+                );
+            }
+        }
+    }
+    // Nobody's credential works: git does not run, and the job says why.
+    refuse.store(true, std::sync::atomic::Ordering::SeqCst);
+    let err = queue
+        .send(job(JobKind::Fetch))
+        .await
+        .expect("mailbox")
+        .expect_err("no credential");
+    assert_eq!(err.class(), FailureClass::AuthRequired);
+    assert!(err.to_string().contains("can read it any more"), "{err}");
+}
