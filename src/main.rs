@@ -206,6 +206,16 @@ enum Command {
         #[arg(long, env = "DATABASE_URL")]
         database_url: Option<String>,
     },
+    /// Re-encrypt every stored GitHub token under GITVISTA_ENCRYPTION_KEY (the old key stays in
+    /// GITVISTA_ENCRYPTION_KEY_PREVIOUS until this has run) and exit.
+    RotateKey {
+        /// Where the SQLite database lives.
+        #[arg(long, env = "GITVISTA_DATA_DIR", default_value = "gitvista-data")]
+        data_dir: PathBuf,
+        /// `postgres://...` for PostgreSQL.
+        #[arg(long, env = "DATABASE_URL")]
+        database_url: Option<String>,
+    },
     /// Print every commit `git rev-list --all` walks, children before parents.
     Log {
         /// The repository (any path inside a work tree, a .git directory, or a bare repository).
@@ -297,6 +307,13 @@ fn main() -> ExitCode {
             data_dir,
             database_url,
         } => gitvista::cli::serve::migrate(&HostedConfig {
+            database_url,
+            ..HostedConfig::new(data_dir)
+        }),
+        Command::RotateKey {
+            data_dir,
+            database_url,
+        } => gitvista::cli::serve::rotate_key(&HostedConfig {
             database_url,
             ..HostedConfig::new(data_dir)
         }),

@@ -591,11 +591,7 @@ impl Accounts {
         owner: &str,
         name: &str,
     ) -> Result<Option<GitHubRepo>, ApiError> {
-        let token = self.token(user).await.map_err(|e| match e {
-            TokenError::Expired => ApiError::account(401, e.to_string(), "sign_in_expired"),
-            TokenError::Unavailable => ApiError::account(502, e.to_string(), "github_unavailable"),
-            TokenError::Stored(why) => ApiError::account(503, why, "unavailable"),
-        })?;
+        let token = self.token(user).await.map_err(|e| token_failed(user, &e))?;
         match self.github.repo(&token, owner, name).await {
             Ok(r) => Ok(r),
             Err(GitHubError::Refused(_)) => Err(ApiError::account(
@@ -692,6 +688,24 @@ impl Accounts {
             "none of the {} users who track it has a GitHub sign-in that still works",
             readers.len()
         ))
+    }
+}
+
+/// What a user is told when their token cannot be used: sign in again (an expired sign-in, or
+/// one stored under a key the server no longer has, which the log names for the operator), or
+/// try again later (GitHub unreachable).
+pub fn token_failed(user: &User, e: &TokenError) -> ApiError {
+    match e {
+        TokenError::Expired => ApiError::account(401, e.to_string(), "sign_in_expired"),
+        TokenError::Unavailable => ApiError::account(502, e.to_string(), "github_unavailable"),
+        TokenError::Stored(why) => {
+            tracing::warn!(user = %user.id, error = %why, "a stored GitHub token cannot be decrypted");
+            ApiError::account(
+                401,
+                "the server cannot use your stored GitHub sign-in; sign in again",
+                "sign_in_expired",
+            )
+        }
     }
 }
 

@@ -15,9 +15,8 @@ use zeroize::Zeroizing;
 
 use super::settings::GitHubAuth;
 
-/// How long a call to GitHub may take to connect, and to answer.
+/// How long a call to GitHub may take to connect (answering: the settings' timeout).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-const READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Why a GitHub call failed. Carries no token.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -139,13 +138,13 @@ impl std::fmt::Debug for GitHubClient {
     }
 }
 
-fn client(base: &str, json: bool) -> Result<Octocrab, String> {
+fn client(base: &str, json: bool, timeout: Duration) -> Result<Octocrab, String> {
     let mut builder = Octocrab::builder()
         .base_uri(base)
         .map_err(|e| format!("{base:?} is not a usable base URL: {e}"))?
-        .set_connect_timeout(Some(CONNECT_TIMEOUT))
-        .set_read_timeout(Some(READ_TIMEOUT))
-        .set_write_timeout(Some(READ_TIMEOUT));
+        .set_connect_timeout(Some(CONNECT_TIMEOUT.min(timeout)))
+        .set_read_timeout(Some(timeout))
+        .set_write_timeout(Some(timeout));
     if json {
         // The web side answers the token endpoint as a form unless JSON is asked for.
         builder = builder.add_header(reqwest::header::ACCEPT, "application/json".to_string());
@@ -188,8 +187,8 @@ impl GitHubClient {
     /// Clients for the configured web side and API.
     pub fn new(auth: &GitHubAuth) -> Result<GitHubClient, String> {
         Ok(GitHubClient {
-            web: client(&auth.web_url, true)?,
-            api: client(&auth.api_url, false)?,
+            web: client(&auth.web_url, true, auth.timeout)?,
+            api: client(&auth.api_url, false, auth.timeout)?,
             client_id: auth.client_id.clone().into(),
             client_secret: auth.client_secret().to_string().into(),
             callback_url: auth.callback_url.clone(),

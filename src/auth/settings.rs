@@ -25,6 +25,8 @@ pub struct GitHubAuth {
     pub jwt: Secret,
     /// `GITVISTA_ENCRYPTION_KEY` (and `GITVISTA_ENCRYPTION_KEY_PREVIOUS`): forge tokens at rest.
     pub cipher: Arc<TokenCipher>,
+    /// `GITVISTA_GITHUB_TIMEOUT` (seconds, 10): how long a call to GitHub may take to answer.
+    pub timeout: std::time::Duration,
 }
 
 impl std::fmt::Debug for GitHubAuth {
@@ -85,6 +87,18 @@ impl GitHubAuth {
             .map(|k| parse_key("GITVISTA_ENCRYPTION_KEY_PREVIOUS", k).map_err(|e| e.to_string()))
             .collect::<Result<Vec<_>, _>>()?;
         let previous: Vec<&[u8; 32]> = previous.iter().map(|k| &**k).collect();
+        let timeout = match get("GITVISTA_GITHUB_TIMEOUT") {
+            None => 10,
+            Some(t) => t
+                .parse::<u64>()
+                .ok()
+                .filter(|t| (1..=300).contains(t))
+                .ok_or_else(|| {
+                    format!(
+                        "GITVISTA_GITHUB_TIMEOUT {t:?} is not a number of seconds from 1 to 300"
+                    )
+                })?,
+        };
         Ok(Some(GitHubAuth {
             client_id,
             client_secret: Arc::new(zeroize::Zeroizing::new(client_secret)),
@@ -93,6 +107,7 @@ impl GitHubAuth {
             callback_url: format!("{public}/auth/github/callback"),
             jwt,
             cipher: Arc::new(TokenCipher::new(&key, &previous)),
+            timeout: std::time::Duration::from_secs(timeout),
         }))
     }
 }

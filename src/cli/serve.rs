@@ -39,3 +39,60 @@ pub fn migrate(config: &HostedConfig) -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+/// Re-encrypts every stored token under the current key (`GITVISTA_ENCRYPTION_KEY`), reading
+/// them with any key in `GITVISTA_ENCRYPTION_KEY_PREVIOUS`; says how many users' tokens were
+/// rewritten and how many were current already. A token under a key not configured stops it,
+/// naming the key id (nothing is half-rotated: each user's pair is rewritten in one update).
+pub fn rotate_key(config: &HostedConfig) -> anyhow::Result<()> {
+    use crate::auth::cipher::{TokenCipher, parse_key};
+    let get = |name: &str| {
+        std::env::var(name)
+            .ok()
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+    };
+    let key = parse_key(
+        "GITVISTA_ENCRYPTION_KEY",
+        &get("GITVISTA_ENCRYPTION_KEY")
+            .ok_or_else(|| anyhow::anyhow!("GITVISTA_ENCRYPTION_KEY is required"))?,
+    )?;
+    let previous = get("GITVISTA_ENCRYPTION_KEY_PREVIOUS")
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
+        .map(|k| parse_key("GITVISTA_ENCRYPTION_KEY_PREVIOUS", k))
+        .collect::<Result<Vec<_>, _>>()?;
+    let previous: Vec<&[u8; 32]> = previous.iter().map(|k| &**k).collect();
+    let cipher = TokenCipher::new(&key, &previous);
+    let store = Store::open(&config.database(), 1)?;
+    let (mut rewritten, mut current) = (0, 0);
+    for (user, access, refresh) in store.all_tokens()? {
+        if cipher.is_current(&access) && refresh.as_deref().is_none_or(|r| cipher.is_current(r)) {
+            current += 1;
+            continue;
+        }
+        let plain = cipher.decrypt(&user, &access)?;
+        let new_access = cipher.encrypt(&user, &plain)?;
+        let new_refresh = match &refresh {
+            Some(r) => {
+                let plain = cipher.decrypt(&user, r)?;
+                Some(cipher.encrypt(&user, &plain)?)
+            }
+            None => None,
+        };
+        if store.reencrypt_tokens(&user, &access, &new_access, new_refresh.as_deref())? {
+            rewritten += 1;
+        } else {
+            anyhow::bail!(
+                "user {user}'s tokens changed while rotating (a sign-in or refresh); run rotate-key again"
+            );
+        }
+    }
+    println!(
+        "gitvista: {rewritten} users' tokens re-encrypted under key {}, {current} were current already",
+        cipher.key_id()
+    );
+    Ok(())
+}

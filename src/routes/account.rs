@@ -327,7 +327,7 @@ pub async fn picker(
     let token = accounts
         .token(&v.user)
         .await
-        .map_err(|e| ApiError::account(401, e.to_string(), "sign_in_expired"))?;
+        .map_err(|e| crate::auth::accounts::token_failed(&v.user, &e))?;
     let page = query.page.unwrap_or(1).clamp(1, 1000);
     let (repos, more) = accounts
         .github

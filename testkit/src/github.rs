@@ -82,6 +82,8 @@ struct State {
     /// A classic OAuth App: tokens never expire and come without a refresh token.
     oauth_app: bool,
     fail: Vec<u16>,
+    /// Seconds the next requests wait before answering (one each).
+    stall: Vec<u64>,
     counter: u64,
     /// Every request's method and path (with query), for tests that check what was asked.
     log: Vec<String>,
@@ -252,6 +254,12 @@ impl FakeGitHub {
         self.with(|s| s.fail.extend_from_slice(statuses));
     }
 
+    /// The next requests wait this many seconds before answering (one each): a GitHub that
+    /// hangs.
+    pub fn stall_next(&self, secs: &[u64]) {
+        self.with(|s| s.stall.extend_from_slice(secs));
+    }
+
     /// Whether `token` is a live access token now.
     pub fn token_is_live(&self, token: &str) -> bool {
         self.with(|s| {
@@ -276,9 +284,16 @@ impl Drop for FakeGitHub {
 type Shared = web::Data<Arc<Mutex<State>>>;
 
 /// Logs the request and answers an injected failure, if one is queued.
-fn enter(state: &Shared, req: &HttpRequest) -> Option<HttpResponse> {
+async fn enter(state: &Shared, req: &HttpRequest) -> Option<HttpResponse> {
+    let stall = {
+        let mut s = state.lock().unwrap_or_else(|e| e.into_inner());
+        s.log.push(format!("{} {}", req.method(), req.uri()));
+        (!s.stall.is_empty()).then(|| s.stall.remove(0))
+    };
+    if let Some(secs) = stall {
+        actix_rt::time::sleep(std::time::Duration::from_secs(secs)).await;
+    }
     let mut s = state.lock().unwrap_or_else(|e| e.into_inner());
-    s.log.push(format!("{} {}", req.method(), req.uri()));
     if s.fail.is_empty() {
         return None;
     }
@@ -306,7 +321,7 @@ async fn authorize(
     req: HttpRequest,
     q: web::Query<HashMap<String, String>>,
 ) -> HttpResponse {
-    if let Some(r) = enter(&state, &req) {
+    if let Some(r) = enter(&state, &req).await {
         return r;
     }
     let mut s = state.lock().unwrap_or_else(|e| e.into_inner());
@@ -365,7 +380,7 @@ fn grant_error(error: &str, description: &str) -> HttpResponse {
 }
 
 async fn access_token(state: Shared, req: HttpRequest, body: web::Bytes) -> HttpResponse {
-    if let Some(r) = enter(&state, &req) {
+    if let Some(r) = enter(&state, &req).await {
         return r;
     }
     // GitHub takes the parameters as a form or as JSON.
@@ -533,7 +548,7 @@ fn bad_credentials() -> HttpResponse {
 }
 
 async fn user(state: Shared, req: HttpRequest) -> HttpResponse {
-    if let Some(r) = enter(&state, &req) {
+    if let Some(r) = enter(&state, &req).await {
         return r;
     }
     let s = state.lock().unwrap_or_else(|e| e.into_inner());
@@ -568,7 +583,7 @@ async fn user_repos(
     req: HttpRequest,
     q: web::Query<HashMap<String, String>>,
 ) -> HttpResponse {
-    if let Some(r) = enter(&state, &req) {
+    if let Some(r) = enter(&state, &req).await {
         return r;
     }
     let s = state.lock().unwrap_or_else(|e| e.into_inner());
@@ -618,7 +633,7 @@ async fn user_repos(
 }
 
 async fn repo(state: Shared, req: HttpRequest, path: web::Path<(String, String)>) -> HttpResponse {
-    if let Some(r) = enter(&state, &req) {
+    if let Some(r) = enter(&state, &req).await {
         return r;
     }
     let s = state.lock().unwrap_or_else(|e| e.into_inner());
@@ -671,7 +686,7 @@ async fn git(
     path: web::Path<(String, String, String)>,
     body: web::Bytes,
 ) -> HttpResponse {
-    if let Some(r) = enter(&state, &req) {
+    if let Some(r) = enter(&state, &req).await {
         return r;
     }
     let (owner, name, tail) = path.into_inner();

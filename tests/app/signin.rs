@@ -19,8 +19,9 @@ const KEY: &str = "0707070707070707070707070707070707070707070707070707070707070
 /// A server with sign-in on, the fake GitHub it signs in with, and where its logs go.
 struct World {
     gh: FakeGitHub,
-    _server: Binary,
+    server: Option<Binary>,
     base: String,
+    port: u16,
     log: PathBuf,
     data: PathBuf,
     root: PathBuf,
@@ -60,52 +61,72 @@ fn world(extra: &[(&str, &str)]) -> World {
     let data = tmp.path().join("data");
     let log = tmp.path().join("server.log");
     let port = free_port();
-    let base = format!("http://127.0.0.1:{port}");
-    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_gitvista"));
-    command
-        .args([
-            "serve",
-            "--port",
-            &port.to_string(),
-            "--allowed-hosts",
-            "127.0.0.1",
-            "--data-dir",
-        ])
-        .arg(&data)
-        .env_remove("DATABASE_URL")
-        .env("GITVISTA_ADMIN_TOKEN", ADMIN_TOKEN)
-        .env("GITHUB_CLIENT_ID", CLIENT_ID)
-        .env("GITHUB_CLIENT_SECRET", CLIENT_SECRET)
-        .env("GITVISTA_PUBLIC_URL", &base)
-        .env("GITVISTA_JWT_SECRET", JWT_SECRET)
-        .env("GITVISTA_ENCRYPTION_KEY", KEY)
-        .env("GITVISTA_GITHUB_URL", gh.url())
-        .env("GITVISTA_GITHUB_API_URL", gh.url())
-        .env("GITVISTA_FREE_REPOS", "2")
-        // Everything, so a token in any log line at all is caught.
-        .env("RUST_LOG", "debug")
-        .env("GITVISTA_WS_PER_CLIENT", "1000")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::fs::File::create(&log).expect("log file"));
-    for (k, v) in extra {
-        command.env(k, v);
-    }
-    let mut child = command.spawn().expect("starts");
-    let stdout = child.stdout.take().expect("stdout");
-    let line = std::io::BufReader::new(stdout)
-        .lines()
-        .next()
-        .expect("a line")
-        .expect("utf-8");
-    assert!(line.contains(&port.to_string()), "{line}");
-    World {
+    let mut w = World {
         gh,
-        _server: Binary(child),
-        base,
+        server: None,
+        base: format!("http://127.0.0.1:{port}"),
+        port,
         log,
         data,
         root,
         _tmp: tmp,
+    };
+    w.serve(extra, KEY, None);
+    w
+}
+
+impl World {
+    /// (Re)starts `gitvista serve` on the world's port and data directory, with `key` as the
+    /// encryption key (and `previous`, if any), logging to the world's log.
+    fn serve(&mut self, extra: &[(&str, &str)], key: &str, previous: Option<&str>) {
+        self.server = None;
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .expect("log file");
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_gitvista"));
+        command
+            .args([
+                "serve",
+                "--port",
+                &self.port.to_string(),
+                "--allowed-hosts",
+                "127.0.0.1",
+                "--data-dir",
+            ])
+            .arg(&self.data)
+            .env_remove("DATABASE_URL")
+            .env_remove("GITVISTA_ENCRYPTION_KEY_PREVIOUS")
+            .env("GITVISTA_ADMIN_TOKEN", ADMIN_TOKEN)
+            .env("GITHUB_CLIENT_ID", CLIENT_ID)
+            .env("GITHUB_CLIENT_SECRET", CLIENT_SECRET)
+            .env("GITVISTA_PUBLIC_URL", &self.base)
+            .env("GITVISTA_JWT_SECRET", JWT_SECRET)
+            .env("GITVISTA_ENCRYPTION_KEY", key)
+            .env("GITVISTA_GITHUB_URL", self.gh.url())
+            .env("GITVISTA_GITHUB_API_URL", self.gh.url())
+            .env("GITVISTA_FREE_REPOS", "2")
+            // Everything, so a token in any log line at all is caught.
+            .env("RUST_LOG", "debug")
+            .env("GITVISTA_WS_PER_CLIENT", "1000")
+            .stdout(std::process::Stdio::piped())
+            .stderr(log);
+        if let Some(p) = previous {
+            command.env("GITVISTA_ENCRYPTION_KEY_PREVIOUS", p);
+        }
+        for (k, v) in extra {
+            command.env(k, v);
+        }
+        let mut child = command.spawn().expect("starts");
+        let stdout = child.stdout.take().expect("stdout");
+        let line = std::io::BufReader::new(stdout)
+            .lines()
+            .next()
+            .expect("a line")
+            .expect("utf-8");
+        assert!(line.contains(&self.port.to_string()), "{line}");
+        self.server = Some(Binary(child));
     }
 }
 
@@ -720,5 +741,299 @@ async fn a_rejected_refresh_token_leaves_the_repository_auth_required_and_the_us
         (status, body["code"].as_str()),
         (401, Some("sign_in_expired")),
         "{body}"
+    );
+}
+
+impl World {
+    /// Starts a sign-in as `login` up to GitHub's redirect back: the sign-in cookie and the
+    /// callback URL (not followed).
+    async fn begin(&self, login: &str) -> (String, String) {
+        self.gh.sign_in_as(login);
+        let c = client();
+        let start = c
+            .get(format!("{}/auth/github/login", self.base))
+            .send()
+            .await
+            .expect("login");
+        let pending = set_cookie(&start, "gitvista_signin").expect("cookie");
+        let back = c.get(location(&start)).send().await.expect("authorize");
+        (
+            pending.split(';').next().expect("pair").to_string(),
+            location(&back),
+        )
+    }
+
+    /// The callback with `cookie`: status, body, and whether a session cookie was set.
+    async fn callback(&self, url: &str, cookie: &str) -> (u16, Value, bool) {
+        let resp = client()
+            .get(url)
+            .header("Cookie", cookie)
+            .send()
+            .await
+            .expect("callback");
+        let session = set_cookie(&resp, "gitvista_session").is_some();
+        (
+            resp.status().as_u16(),
+            resp.json().await.unwrap_or(Value::Null),
+            session,
+        )
+    }
+
+    async fn users(&self) -> Vec<Value> {
+        let users: Value = client()
+            .get(format!("{}/api/admin/users", self.base))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .expect("users")
+            .json()
+            .await
+            .expect("json");
+        users["users"].as_array().cloned().unwrap_or_default()
+    }
+}
+
+/// `url` with its `state` replaced.
+fn with_state(url: &str, state: &str) -> String {
+    let mut u = reqwest::Url::parse(url).expect("url");
+    let pairs: Vec<(String, String)> = u
+        .query_pairs()
+        .map(|(k, v)| {
+            let v = if k == "state" {
+                state.to_string()
+            } else {
+                v.into_owned()
+            };
+            (k.into_owned(), v)
+        })
+        .collect();
+    u.query_pairs_mut().clear().extend_pairs(pairs);
+    u.to_string()
+}
+
+#[actix_rt::test]
+async fn bad_states_codes_cookies_and_a_failing_github_leave_nobody_signed_in() {
+    use gitvista::auth::jwt::{Claims, Secret, sign};
+    let mut w = world(&[("GITVISTA_GITHUB_TIMEOUT", "1")]);
+
+    // A state that is not the cookie's; no cookie at all.
+    let (cookie, url) = w.begin("alice").await;
+    let (status, body, session) = w.callback(&with_state(&url, "forged-state"), &cookie).await;
+    assert_eq!(
+        (status, body["code"].as_str(), session),
+        (400, Some("invalid_state"), false),
+        "{body}"
+    );
+    let (status, body, _) = w.callback(&url, "other=1").await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (400, Some("invalid_state")),
+        "{body}"
+    );
+    // A sign-in cookie forged without the server's secret.
+    let forged = "gitvista_signin=eyJzdGF0ZSI6IngifQ.AAAA";
+    let (status, _, _) = w.callback(&url, forged).await;
+    assert_eq!(status, 400);
+    assert!(w.users().await.is_empty(), "nobody was created");
+
+    // GitHub failing (500), then hanging past the timeout: 502, nobody signed in.
+    for fail in ["500", "hang"] {
+        let (cookie, url) = w.begin("alice").await;
+        match fail {
+            "500" => w.gh.fail_next(&[500]),
+            _ => w.gh.stall_next(&[3]),
+        }
+        let started = Instant::now();
+        let (status, body, session) = w.callback(&url, &cookie).await;
+        assert_eq!(
+            (status, body["code"].as_str(), session),
+            (502, Some("github_unavailable"), false),
+            "{fail}: {body}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "{fail}: the timeout applies"
+        );
+        assert!(w.users().await.is_empty(), "{fail}: nobody was created");
+    }
+
+    // A good sign-in; then its callback replayed (same state, same cookie); then its code
+    // under a new sign-in's state (GitHub refuses a used code).
+    let (cookie, url) = w.begin("alice").await;
+    let (status, body, session) = w.callback(&url, &cookie).await;
+    assert_eq!((status, session), (302, true), "{body}");
+    let (status, body, session) = w.callback(&url, &cookie).await;
+    assert_eq!(
+        (status, body["code"].as_str(), session),
+        (400, Some("invalid_state"), false),
+        "replayed: {body}"
+    );
+    let (cookie2, url2) = w.begin("alice").await;
+    let state2 = reqwest::Url::parse(&url2)
+        .expect("url")
+        .query_pairs()
+        .find(|(k, _)| k == "state")
+        .map(|(_, v)| v.into_owned())
+        .expect("state");
+    let (status, body, session) = w.callback(&with_state(&url, &state2), &cookie2).await;
+    assert_eq!(
+        (status, body["code"].as_str(), session),
+        (400, Some("sign_in_refused"), false),
+        "reused code: {body}"
+    );
+    // The user cancelling on GitHub goes back to the landing page.
+    let resp = client()
+        .get(format!(
+            "{}/auth/github/callback?error=access_denied&state=x",
+            w.base
+        ))
+        .send()
+        .await
+        .expect("cancel");
+    assert_eq!(
+        (resp.status().as_u16(), location(&resp).as_str()),
+        (302, "/?signin=cancelled")
+    );
+    assert_eq!(w.users().await.len(), 1);
+
+    // Session tokens: tampered, expired, `alg: none`, signed with another secret. Each is
+    // nobody, and the cookie is cleared.
+    let alice = w.sign_in("alice").await;
+    let (status, me) = w.get("/api/user", Some(&alice)).await;
+    assert_eq!(status, 200);
+    let token = alice.trim_start_matches("gitvista_session=").to_string();
+    let secret = Secret::new(JWT_SECRET).expect("secret");
+    let claims = |exp: i64| Claims {
+        sub: me["id"].as_str().expect("id").to_string(),
+        sid: "no-such-session".into(),
+        exp,
+    };
+    let (h, rest) = token.split_once('.').expect("jwt");
+    let (body, sig) = rest.split_once('.').expect("jwt");
+    let mut tampered_body = body.to_string();
+    tampered_body.replace_range(2..3, if &body[2..3] == "A" { "B" } else { "A" });
+    let none_header = base64_url(br#"{"alg":"none","typ":"JWT"}"#);
+    let bad: Vec<(&str, String)> = vec![
+        ("tampered", format!("{h}.{tampered_body}.{sig}")),
+        ("unsigned", format!("{none_header}.{body}.")),
+        (
+            "alg none with the old signature",
+            format!("{none_header}.{body}.{sig}"),
+        ),
+        (
+            "another secret",
+            sign(
+                &Secret::new("some-other-secret-that-is-long-enough!").expect("s"),
+                &claims(i64::MAX),
+            ),
+        ),
+        ("expired", sign(&secret, &claims(1))),
+        ("no such session", sign(&secret, &claims(i64::MAX))),
+        ("garbage", "not-a-token".into()),
+    ];
+    for (what, t) in bad {
+        let resp = client()
+            .get(format!("{}/api/user", w.base))
+            .header("Cookie", format!("gitvista_session={t}"))
+            .send()
+            .await
+            .expect("user");
+        assert_eq!(resp.status().as_u16(), 401, "{what}");
+        assert!(
+            set_cookie(&resp, "gitvista_session").is_some_and(|c| c.contains("Max-Age=0")),
+            "{what}: the cookie is cleared"
+        );
+    }
+
+    // A token stored under a key the server does not have: sign in again, the log says why.
+    w.serve(
+        &[],
+        "0808080808080808080808080808080808080808080808080808080808080808",
+        None,
+    );
+    let (status, body) = w.get("/api/user/repos", Some(&alice)).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (401, Some("sign_in_expired")),
+        "{body}"
+    );
+    assert!(
+        w.log_text().contains("not configured"),
+        "the log names the missing key"
+    );
+    // `gitvista rotate-key` moves every token to the new key; then only the new key is needed.
+    w.server = None;
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_gitvista"))
+        .args(["rotate-key", "--data-dir"])
+        .arg(&w.data)
+        .env_remove("DATABASE_URL")
+        .env(
+            "GITVISTA_ENCRYPTION_KEY",
+            "0808080808080808080808080808080808080808080808080808080808080808",
+        )
+        .env("GITVISTA_ENCRYPTION_KEY_PREVIOUS", KEY)
+        .output()
+        .expect("rotate-key");
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{said} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(said.contains("1 users' tokens re-encrypted"), "{said}");
+    w.serve(
+        &[],
+        "0808080808080808080808080808080808080808080808080808080808080808",
+        None,
+    );
+    let (status, body) = w.get("/api/user/repos", Some(&alice)).await;
+    assert_eq!(
+        status, 200,
+        "the rotated token decrypts under the new key alone: {body}"
+    );
+}
+
+fn base64_url(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+#[actix_rt::test]
+async fn a_classic_oauth_app_signs_in_with_the_same_code_asking_for_repo_only_when_told() {
+    let w = world(&[]);
+    w.gh.set_oauth_app(true);
+    let c = client();
+    // Public repositories only: no scope asked for.
+    let start = c
+        .get(format!("{}/auth/github/login", w.base))
+        .send()
+        .await
+        .expect("login");
+    assert!(!location(&start).contains("scope="), "{}", location(&start));
+    // "Include private repositories": the `repo` scope (which also grants write; README says so).
+    let start = c
+        .get(format!("{}/auth/github/login?private=1", w.base))
+        .send()
+        .await
+        .expect("login");
+    let authorize = location(&start);
+    assert!(authorize.contains("scope=repo"), "{authorize}");
+    let alice = w.sign_in("alice").await;
+    let (_, me) = w.get("/api/user", Some(&alice)).await;
+    assert_eq!(me["tokenKind"], "oauth", "{me}");
+    // Its token does not expire and has no refresh token: it is used as it is.
+    let (status, created) = w
+        .post(
+            "/api/repos",
+            Some(&alice),
+            json!({"url": w.repo_url("secret")}),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().expect("id").to_string();
+    w.wait_ready(&id, Some(&alice)).await;
+    assert!(
+        w.gh.git_tokens().iter().all(|t| t.starts_with("gho_")),
+        "git presented the OAuth App's token"
     );
 }

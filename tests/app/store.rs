@@ -319,5 +319,129 @@ fn users_keep_ciphertext_only_and_sessions_end_at_once_on_both_backends() {
         store.create_session("s4", "user-a", 500).expect("session");
         let s4 = store.session("s4").expect("get").expect("row");
         assert!(s4.is_live(499) && !s4.is_live(500), "{backend}");
+
+        // A refresh replaces the pair only if nobody else did first.
+        let old = store
+            .user("user-a")
+            .expect("get")
+            .expect("row")
+            .access_token;
+        let next = cipher.encrypt("user-a", "ghu_third").expect("encrypts");
+        let tokens = gitvista::store::accounts::Tokens {
+            access_token: &next,
+            refresh_token: None,
+            token_expires_at: Some(3_000),
+            refresh_expires_at: None,
+        };
+        assert!(
+            store
+                .replace_tokens("user-a", &old, &tokens)
+                .expect("replaces"),
+            "{backend}"
+        );
+        assert!(
+            !store
+                .replace_tokens("user-a", &old, &tokens)
+                .expect("lost race"),
+            "{backend}"
+        );
+        assert_eq!(
+            store
+                .user_by_github_id(7)
+                .expect("get")
+                .map(|u| u.token_expires_at),
+            Some(Some(3_000))
+        );
+        assert!(store.set_plan("user-a", "paid").expect("plan"));
+        assert!(
+            !store.set_plan("nobody", "paid").expect("plan"),
+            "{backend}"
+        );
+
+        // Tracking: a private repository, its readers most recently confirmed first, usage.
+        let (repo, created) = store
+            .upsert_repo_as(
+                "p1",
+                "https://github.com/a/p",
+                "https://github.com/a/p",
+                Some(true),
+            )
+            .expect("upsert");
+        assert!(created && repo.is_private, "{backend}");
+        let (again, created) = store
+            .upsert_repo_as(
+                "p1",
+                "https://github.com/a/p",
+                "https://github.com/a/p",
+                Some(false),
+            )
+            .expect("upsert");
+        assert!(
+            !created && !again.is_private,
+            "{backend}: GitHub's answer is kept"
+        );
+        assert!(store.set_private("p1", true).expect("private"));
+        let other = cipher.encrypt("user-b", "ghu_b").expect("encrypts");
+        store
+            .sign_in_user(
+                "user-b",
+                &SignedIn {
+                    github_id: 8,
+                    login: "bob",
+                    email: None,
+                    name: None,
+                    avatar_url: None,
+                    access_token: &other,
+                    refresh_token: None,
+                    token_expires_at: None,
+                    refresh_expires_at: None,
+                    token_kind: "oauth",
+                },
+            )
+            .expect("bob");
+        assert!(
+            store
+                .grant_access("p1", "user-a", Some(100))
+                .expect("grant")
+        );
+        assert!(
+            store
+                .grant_access("p1", "user-b", Some(200))
+                .expect("grant")
+        );
+        assert!(
+            !store
+                .grant_access("p1", "user-a", Some(300))
+                .expect("again"),
+            "{backend}"
+        );
+        let readers: Vec<String> = store
+            .readers("p1")
+            .expect("readers")
+            .into_iter()
+            .map(|u| u.id)
+            .collect();
+        assert_eq!(
+            readers,
+            ["user-a", "user-b"],
+            "{backend}: most recently confirmed first"
+        );
+        assert_eq!(
+            store.access("p1", "user-a").expect("access"),
+            Some(Some(300))
+        );
+        assert_eq!(store.access("p1", "nobody").expect("access"), None);
+        assert_eq!(store.tracked_count("user-a").expect("count"), 1);
+        assert_eq!(store.tracked("user-a").expect("tracked")[0].id, "p1");
+        assert!(store.revoke_access("p1", "user-a").expect("revoke"));
+        assert!(
+            !store.revoke_access("p1", "user-a").expect("twice"),
+            "{backend}"
+        );
+        assert!(store.is_tracked("p1").expect("tracked"));
+        assert!(store.revoke_access("p1", "user-b").expect("revoke"));
+        assert!(!store.is_tracked("p1").expect("tracked"), "{backend}");
+        assert_eq!(store.users().expect("users").len(), 2);
+        assert_eq!(store.all_tokens().expect("tokens").len(), 2);
     });
 }
