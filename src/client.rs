@@ -115,21 +115,27 @@ fn parse_entry(e: &str) -> Option<IpAddr> {
     e.trim_matches(['[', ']']).parse().ok()
 }
 
-/// What one client controls: an IPv4 address, or an IPv6 /64 (IPv4-mapped addresses count as
-/// their IPv4 address).
+/// What one client controls: a signed-in user (their limits follow them from any address), or
+/// an address: an IPv4 address, or an IPv6 /64 (IPv4-mapped addresses count as their IPv4
+/// address).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct ClientKey(IpAddr);
+pub enum ClientKey {
+    /// A visitor not signed in, by address.
+    Addr(IpAddr),
+    /// A signed-in user, by the first 8 bytes of SHA-256 of their id.
+    User([u8; 8]),
+}
 
 impl ClientKey {
     /// The key of `addr`.
     pub fn of(addr: IpAddr) -> ClientKey {
         match addr {
-            IpAddr::V4(_) => ClientKey(addr),
+            IpAddr::V4(_) => ClientKey::Addr(addr),
             IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-                Some(v4) => ClientKey(IpAddr::V4(v4)),
+                Some(v4) => ClientKey::Addr(IpAddr::V4(v4)),
                 None => {
                     let bits = u128::from(v6) & !((1u128 << 64) - 1);
-                    ClientKey(IpAddr::V6(bits.into()))
+                    ClientKey::Addr(IpAddr::V6(bits.into()))
                 }
             },
         }
@@ -139,13 +145,26 @@ impl ClientKey {
     pub fn of_request(req: &HttpRequest, proxy: Option<&TrustedProxy>) -> Option<ClientKey> {
         client_addr(req, proxy).map(ClientKey::of)
     }
+
+    /// The key of the signed-in user `user_id`.
+    pub fn user(user_id: &str) -> ClientKey {
+        use sha2::Digest as _;
+        let digest = sha2::Sha256::digest(user_id.as_bytes());
+        let mut key = [0; 8];
+        key.copy_from_slice(&digest[..8]);
+        ClientKey::User(key)
+    }
 }
 
 impl std::fmt::Display for ClientKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.0 {
-            IpAddr::V4(a) => write!(f, "{a}"),
-            IpAddr::V6(a) => write!(f, "{a}/64"),
+        match self {
+            ClientKey::Addr(IpAddr::V4(a)) => write!(f, "{a}"),
+            ClientKey::Addr(IpAddr::V6(a)) => write!(f, "{a}/64"),
+            ClientKey::User(k) => {
+                f.write_str("user:")?;
+                k.iter().try_for_each(|b| write!(f, "{b:02x}"))
+            }
         }
     }
 }
@@ -359,8 +378,13 @@ impl Clients {
         }
     }
 
-    /// The key of the client behind `req` (`None` without a peer).
+    /// The key of the client behind `req`: its signed-in user, else its address (`None`
+    /// without a peer).
     pub fn key(&self, req: &HttpRequest) -> Option<ClientKey> {
+        use actix_web::HttpMessage as _;
+        if let Some(v) = req.extensions().get::<crate::auth::accounts::Viewer>() {
+            return Some(ClientKey::user(&v.user.id));
+        }
         ClientKey::of_request(req, self.proxy.as_ref())
     }
 }

@@ -158,7 +158,11 @@ impl Application {
                 .wrap(tracing_actix_web::TracingLogger::default())
                 .wrap(
                     DefaultHeaders::new()
-                        .add(("Content-Security-Policy", "default-src 'self'"))
+                        // Avatars of signed-in users come from GitHub's avatar host.
+                        .add((
+                            "Content-Security-Policy",
+                            "default-src 'self'; img-src 'self' https://avatars.githubusercontent.com",
+                        ))
                         .add(("X-Content-Type-Options", "nosniff"))
                         .add(("Referrer-Policy", "no-referrer")),
                 )

@@ -5,6 +5,7 @@ import { api, ApiError, repoId, el, refName, socketUrl, rememberRepo, view as vi
 import { RowStore } from './rows.js';
 import { GraphView } from './graph.js';
 import { Live } from './live.js';
+import { accountMenu, currentUser, resumeExpiredSession } from './account.js';
 import { Panel } from './panel.js';
 
 const $ = (id) => document.getElementById(id);
@@ -415,7 +416,17 @@ const live = new Live({
         queueChange(msg);
         break;
       case 'resync': queueChange(null); break;
-      case 'status': showStatus(msg); break;
+      case 'status':
+        if (msg.state === 'access_lost') {
+          // The server closes the socket after this: the viewer may no longer see it.
+          live.stop();
+          conn.className = 'conn offline';
+          conn.textContent = 'no access';
+          showState('You can no longer see this repository', msg.error || '');
+          break;
+        }
+        showStatus(msg);
+        break;
       case 'head': view.head = msg.commit; view.dirty = true; break;
       case 'summary': if (summary && msg.version !== summary.version) queueChange(null); break;
       default: break;
@@ -637,6 +648,9 @@ function nextPushedStatus(ms) {
 }
 
 // ---- start ----
+if (repoId !== 'local') {
+  currentUser().then((who) => accountMenu($('top'), who)).catch(() => {});
+}
 (async () => {
   for (;;) {
     try {
@@ -645,10 +659,12 @@ function nextPushedStatus(ms) {
       break;
     } catch (e) {
       if (e instanceof ApiError && e.code === 'unknown_repo') {
+        // A signed-in user whose session ended meanwhile goes through sign-in and back.
+        if (repoId !== 'local' && await resumeExpiredSession()) return;
         live.stop();
         conn.className = 'conn offline';
         conn.textContent = 'not found';
-        showState('Repository not found', `There is no repository "${repoId}" on this server.`);
+        showState('Repository not found', `There is no repository "${repoId}" on this server. If it is private, sign in with an account that can read it.`);
         return;
       }
       if (e instanceof ApiError && e.status === 503) {

@@ -1,7 +1,9 @@
-// The dashboard (hosted mode). An admin (signed in at /admin) sees every repository with a
-// Delete button; everyone else sees the repositories this browser viewed, without one.
+// The dashboard (hosted mode). A signed-in user sees what they track, with "Stop tracking"; an
+// admin (signed in at /admin) sees every repository with a Delete button; anyone else sees the
+// repositories this browser viewed.
 
 import { el, fill, relativeTime, fetchRecent } from './api.js';
+import { accountMenu, currentUser } from './account.js';
 
 const rows = document.getElementById('rows');
 const message = document.getElementById('message');
@@ -14,34 +16,71 @@ async function adminList() {
   return (await resp.json()).repos;
 }
 
+/** What the signed-in user tracks. */
+async function trackedList() {
+  const resp = await fetch('/api/user/tracked');
+  if (!resp.ok) throw new Error(`The server answered ${resp.status}.`);
+  return (await resp.json()).repos;
+}
+
+/** "12.3 MB". */
+function size(bytes) {
+  const units = ['B', 'kB', 'MB', 'GB'];
+  let n = bytes;
+  let i = 0;
+  while (n >= 1000 && i < units.length - 1) { n /= 1000; i += 1; }
+  return `${i ? n.toFixed(1) : n} ${units[i]}`;
+}
+
+let who = { enabled: false, user: null };
+
 async function load() {
   const all = await adminList();
   const admin = all !== null;
-  const repos = admin ? all : await fetchRecent();
-  note.textContent = admin
-    ? 'Every repository on this server (you are signed in as admin).'
-    : 'Repositories viewed in this browser. Deleting repositories needs an admin sign-in.';
-  document.querySelector('th.actions').hidden = !admin;
+  const mine = !admin && who.user !== null;
+  const repos = admin ? all : mine ? await trackedList() : await fetchRecent();
+  if (admin) note.textContent = 'Every repository on this server (you are signed in as admin).';
+  else if (mine) {
+    note.textContent = `The repositories you track: ${who.user.usage.repos} of the ${who.user.usage.limit} your ${who.user.plan} plan allows. Add more from the home page.`;
+  } else if (who.enabled) note.textContent = 'Repositories viewed in this browser. Sign in to track repositories, private ones too.';
+  else note.textContent = 'Repositories viewed in this browser. Deleting repositories needs an admin sign-in.';
+  document.querySelector('th.actions').hidden = !(admin || mine);
+  const action = (r) => {
+    if (admin) return el('td', {}, el('button', { type: 'button', class: 'danger', onclick: () => remove(r, true) }, 'Delete'));
+    if (mine) return el('td', {}, el('button', { type: 'button', class: 'untrack', onclick: () => remove(r, false) }, 'Stop tracking'));
+    return null;
+  };
   fill(rows, repos.length ? repos.map((r) => el('tr', { 'data-id': r.id },
-    el('td', {}, el('a', { href: `/r/${r.id}` }, r.displayUrl || r.url)),
+    el('td', {}, el('a', { href: `/r/${r.id}` }, r.displayUrl || r.url),
+      r.private ? el('span', { class: 'private-badge' }, 'private') : null),
     el('td', {}, el('span', { class: `state-badge ${r.state}`, title: r.error || '' }, r.state)),
     el('td', {}, String(r.commits)),
+    el('td', {}, r.diskBytes ? size(r.diskBytes) : '—'),
     el('td', {}, r.lastFetchAt ? relativeTime(r.lastFetchAt) : '—'),
     el('td', {}, r.lastAccessAt ? relativeTime(r.lastAccessAt) : '—'),
-    admin ? el('td', {}, el('button', { type: 'button', class: 'danger', onclick: () => remove(r) }, 'Delete')) : null,
-  )) : el('tr', {}, el('td', { colspan: '6', class: 'muted' }, 'No repositories yet.')));
+    action(r),
+  )) : el('tr', {}, el('td', { colspan: '7', class: 'muted' }, 'No repositories yet.')));
   document.body.dataset.ready = 'true';
   document.body.dataset.admin = String(admin);
 }
 
-async function remove(r) {
-  if (!confirm(`Delete ${r.displayUrl || r.url}? Its clone is removed; pasting the URL again clones it anew.`)) return;
+async function remove(r, admin) {
+  const name = r.displayUrl || r.url;
+  const question = admin
+    ? `Delete ${name}? Its clone is removed; pasting the URL again clones it anew.`
+    : `Stop tracking ${name}? It no longer counts towards your plan.`;
+  if (!confirm(question)) return;
   const resp = await fetch(`/api/repos/${r.id}`, { method: 'DELETE' });
   if (!resp.ok) {
-    message.textContent = `Could not delete: the server answered ${resp.status}.`;
+    message.textContent = `Could not ${admin ? 'delete' : 'stop tracking'}: the server answered ${resp.status}.`;
     message.hidden = false;
   }
+  if (!admin) who = await currentUser();
   await load();
 }
 
-load().catch((e) => { message.textContent = e.message; message.hidden = false; });
+(async () => {
+  who = await currentUser();
+  accountMenu(document.getElementById('top'), who);
+  await load();
+})().catch((e) => { message.textContent = e.message; message.hidden = false; });

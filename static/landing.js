@@ -1,17 +1,16 @@
 // The landing page (hosted mode): paste a URL, go to its graph; recently viewed repositories.
 
 import { el, fill, relativeTime, fetchRecent, rememberRepo } from './api.js';
+import { accountMenu, currentUser, signInUrl } from './account.js';
 
 const form = document.getElementById('paste');
 const input = document.getElementById('url');
 const message = document.getElementById('message');
 
-form.addEventListener('submit', async (e) => {
-  e.preventDefault();
+/** Adds (or, signed in, tracks) `url` and opens its graph; a refusal is shown. */
+async function open(url, button) {
   message.hidden = true;
-  const url = input.value.trim();
-  if (!url) return;
-  form.querySelector('button').disabled = true;
+  if (button) button.disabled = true;
   try {
     const resp = await fetch('/api/repos', {
       method: 'POST',
@@ -25,13 +24,80 @@ form.addEventListener('submit', async (e) => {
   } catch (err) {
     message.textContent = err.message;
     message.hidden = false;
-    input.focus();
+    return false;
   } finally {
-    form.querySelector('button').disabled = false;
+    if (button) button.disabled = false;
   }
+  return true;
+}
+
+form.addEventListener('submit', async (e) => {
+  e.preventDefault();
+  const url = input.value.trim();
+  if (!url) return;
+  if (!await open(url, form.querySelector('button'))) input.focus();
 });
 
+/** "Your repositories": the user's GitHub repositories, a page at a time, filtered by name,
+ * each one click from its graph. */
+function picker() {
+  const list = document.getElementById('picker');
+  const more = document.getElementById('picker-more');
+  const q = document.getElementById('picker-q');
+  let page = 1;
+  let timer = 0;
+  const load = async (reset) => {
+    if (reset) page = 1;
+    const params = new URLSearchParams({ page: String(page) });
+    if (q.value.trim()) params.set('q', q.value.trim());
+    const resp = await fetch(`/api/user/repos?${params}`);
+    const body = await resp.json().catch(() => ({}));
+    if (!resp.ok) {
+      fill(list, el('li', { class: 'error' }, body.error || `The server answered ${resp.status}.`));
+      more.hidden = true;
+      return;
+    }
+    const items = body.repos.map((r) => el('li', { 'data-name': r.fullName },
+      el('span', { class: 'repo-name' }, r.fullName),
+      r.private ? el('span', { class: 'private-badge' }, 'private') : null,
+      r.tracked
+        ? el('a', { class: 'button', href: `/r/${r.id}` }, 'Open')
+        : el('button', { type: 'button', class: 'track', onclick: (e) => open(r.url, e.currentTarget) }, 'Track')));
+    if (reset) fill(list, items.length ? items : el('li', { class: 'muted' }, 'No repositories match.'));
+    else list.append(...items);
+    more.hidden = !body.more;
+    document.getElementById('yours').dataset.ready = 'true';
+  };
+  more.addEventListener('click', () => { page += 1; load(false); });
+  q.addEventListener('input', () => { clearTimeout(timer); timer = setTimeout(() => load(true), 250); });
+  return load(true);
+}
+
+async function account() {
+  const who = await currentUser();
+  accountMenu(document.getElementById('top'), who);
+  if (!who.enabled) return;
+  if (new URLSearchParams(location.search).get('signin') === 'cancelled') {
+    message.textContent = 'Sign-in was cancelled on GitHub.';
+    message.hidden = false;
+  }
+  if (!who.user) {
+    const box = document.getElementById('signin-box');
+    const link = document.getElementById('signin');
+    const priv = document.getElementById('include-private');
+    const update = () => { link.href = signInUrl('/', priv.checked); };
+    priv.addEventListener('change', update);
+    update();
+    box.hidden = false;
+    return;
+  }
+  document.getElementById('intro').textContent = 'Paste the URL of a Git repository, or pick one of yours on GitHub below: private ones are shown to you, and to nobody whose own GitHub account cannot read them.';
+  document.getElementById('yours').hidden = false;
+  await picker();
+}
+
 (async () => {
+  await account().catch(() => {});
   try {
     const repos = await fetchRecent();
     const items = repos.map((r) => el('li', {},

@@ -300,6 +300,24 @@ pub async fn me(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResp
         .json(user_json(&accounts, &v.user).await?))
 }
 
+/// What the signed-in user tracks (state, size, commits, visibility), most recently viewed
+/// first: the dashboard's list.
+#[get("/api/user/tracked")]
+pub async fn tracked_repos(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let accounts = accounts(&state)?;
+    let v = viewer(&req).ok_or_else(sign_in_required)?;
+    let (store, uid) = (accounts.store.clone(), v.user.id.clone());
+    let repos = blocking(move || store.tracked(&uid)).await?;
+    Ok(HttpResponse::Ok()
+        .insert_header(("Cache-Control", "no-store"))
+        .json(json!({
+            "repos": repos.iter().map(super::hosted::repo_json).collect::<Vec<_>>(),
+        })))
+}
+
 /// Query of the repository picker.
 #[derive(Debug, Deserialize)]
 pub struct PickerQuery {

@@ -34,7 +34,7 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| ApiError::Unavailable(e.to_string()))
 }
 
-fn repo_json(r: &Repo) -> Value {
+pub(super) fn repo_json(r: &Repo) -> Value {
     json!({
         "id": r.id,
         "url": r.canonical_url,

@@ -24,6 +24,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/auth/logout"),
     ("GET", "/api/user"),
     ("GET", "/api/user/repos"),
+    ("GET", "/api/user/tracked"),
     ("GET", "/api/admin/users"),
     ("PATCH", "/api/admin/users/{id}"),
     ("POST", "/api/admin/users/{id}/sign-out"),

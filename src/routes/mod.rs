@@ -125,6 +125,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(account::logout)
         .service(account::me)
         .service(account::picker)
+        .service(account::tracked_repos)
         .service(account::admin_users)
         .service(account::admin_set_plan)
         .service(account::admin_sign_out)

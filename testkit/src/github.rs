@@ -140,6 +140,8 @@ impl FakeGitHub {
                         .route("/{owner}/{repo}/{tail:.*}", web::to(git))
                 })
                 .workers(1)
+                // Signals are the process's: SIGTERM ends the fake-github program.
+                .disable_signals()
                 .bind(("127.0.0.1", 0))
                 .expect("binds loopback");
                 let port = server.addrs()[0].port();

@@ -142,7 +142,10 @@ async fn errors_are_json_with_codes_and_security_headers_are_set() {
         .await
         .expect("request");
     let h = resp.headers();
-    assert_eq!(h["content-security-policy"], "default-src 'self'");
+    assert_eq!(
+        h["content-security-policy"],
+        "default-src 'self'; img-src 'self' https://avatars.githubusercontent.com"
+    );
     assert_eq!(h["x-content-type-options"], "nosniff");
     assert_eq!(h["referrer-policy"], "no-referrer");
     let client = reqwest::Client::builder()

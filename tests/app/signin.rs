@@ -1037,3 +1037,32 @@ async fn a_classic_oauth_app_signs_in_with_the_same_code_asking_for_repo_only_wh
         "git presented the OAuth App's token"
     );
 }
+
+#[actix_rt::test]
+async fn rate_limits_follow_the_signed_in_user_not_the_address() {
+    let w = world(&[("GITVISTA_POSTS_PER_MINUTE", "2")]);
+    let alice = w.sign_in("alice").await;
+    let bob = w.sign_in("bob").await;
+    let url = w.repo_url("open");
+    for _ in 0..2 {
+        let (status, body) = w
+            .post("/api/repos", Some(&alice), json!({"url": url}))
+            .await;
+        assert!(status == 200 || status == 201, "{body}");
+    }
+    let resp = client()
+        .post(format!("{}/api/repos", w.base))
+        .header("Origin", &w.base)
+        .header("Cookie", &alice)
+        .json(&json!({"url": url}))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(resp.status().as_u16(), 429);
+    assert!(resp.headers().contains_key("retry-after"));
+    // Bob, from the same address, has his own allowance; so has a visitor not signed in.
+    for who in [Some(bob.as_str()), None] {
+        let (status, body) = w.post("/api/repos", who, json!({"url": url})).await;
+        assert!(status == 200 || status == 201, "{who:?}: {body}");
+    }
+}

@@ -6,7 +6,7 @@
 import { chromium } from 'playwright-core';
 import { spawn, execFileSync } from 'node:child_process';
 import net from 'node:net';
-import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -1149,6 +1149,101 @@ try {
     await page.click('#rows tr[data-id] button.danger');
     await page.waitForFunction(() => document.querySelectorAll('#rows tr[data-id]').length === 0);
     await page.close();
+  });
+
+  await check('accounts: sign in with GitHub, pick a private repository, its graph, the dashboard, sign out', async () => {
+    // The fake GitHub (testkit) with alice, who may read alice/secret (private) and alice/open.
+    const ghRoot = path.join(work, 'github');
+    mkdirSync(path.join(ghRoot, 'alice'), { recursive: true });
+    renameSync(fixture('linear', 'gh-secret'), path.join(ghRoot, 'alice', 'secret'));
+    renameSync(fixture('merges', 'gh-open'), path.join(ghRoot, 'alice', 'open'));
+    const fake = spawn(path.join(root, 'target/debug/fake-github'), ['Iv1.browser', 'browser-client-secret', ghRoot, 'alice',
+      'user:1:alice:Alice Liddell', 'repo:alice/secret:private:alice', 'repo:alice/open:public:alice'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    servers.push(fake);
+    const ghUrl = await new Promise((resolve, reject) => {
+      let out = '';
+      const timer = setTimeout(() => reject(new Error('the fake GitHub did not start')), 10000);
+      fake.stdout.on('data', (d) => {
+        out += d;
+        const m = out.match(/http:\/\/127\.0\.0\.1:\d+/);
+        if (m) { clearTimeout(timer); resolve(m[0]); }
+      });
+    });
+    const port = await new Promise((resolve) => {
+      const srv = net.createServer().listen(0, '127.0.0.1', () => { const p = srv.address().port; srv.close(() => resolve(p)); });
+    });
+    const base = await serve(null, ['serve', '--port', String(port), '--data-dir', path.join(work, 'accounts-data'), '--allowed-hosts', '127.0.0.1'], {
+      GITHUB_CLIENT_ID: 'Iv1.browser',
+      GITHUB_CLIENT_SECRET: 'browser-client-secret',
+      GITVISTA_PUBLIC_URL: `http://127.0.0.1:${port}`,
+      GITVISTA_JWT_SECRET: 'browser-jwt-secret-0123456789abcdef0123',
+      GITVISTA_ENCRYPTION_KEY: '0707070707070707070707070707070707070707070707070707070707070707',
+      GITVISTA_GITHUB_URL: ghUrl,
+      GITVISTA_GITHUB_API_URL: ghUrl,
+      GITVISTA_FREE_REPOS: '5',
+    });
+    const browser = await launchBrowser({ width: 1280, height: 800 });
+    try {
+      const page = await browser.newPage();
+      page.on('pageerror', (e) => pageErrors.push(e.message));
+      // Signed out: the landing page offers sign-in beside the URL box.
+      await page.goto(base + '/');
+      await page.waitForSelector('body[data-ready="true"]');
+      await page.waitForSelector('#signin-box:not([hidden])');
+      assert.equal(await page.locator('#top a.sign-in').count(), 1, 'the header offers sign-in');
+      assert.equal(await page.isHidden('#yours'), true, 'no picker signed out');
+      await screenshot(page, 'accounts-landing-signed-out');
+      // Through GitHub's authorize page and back.
+      await page.click('#signin');
+      await page.waitForURL(base + '/');
+      await page.waitForSelector('#yours[data-ready="true"]');
+      assert.match(await page.textContent('#account-button'), /alice/);
+      assert.match(await page.textContent('#account-button'), /0\/5/);
+      const names = await page.$$eval('#picker li', (lis) => lis.map((li) => li.dataset.name));
+      assert.deepEqual(names.sort(), ['alice/open', 'alice/secret']);
+      assert.match(await page.textContent('#picker li[data-name="alice/secret"]'), /private/);
+      await screenshot(page, 'accounts-landing-signed-in');
+      // The picker filters by name.
+      await page.fill('#picker-q', 'sec');
+      await page.waitForFunction(() => document.querySelectorAll('#picker li').length === 1);
+      await screenshot(page, 'accounts-picker');
+      // One click tracks the private repository and opens its graph.
+      await page.click('#picker li[data-name="alice/secret"] button.track');
+      await page.waitForURL(/\/r\/[0-9a-f]{16}$/);
+      await page.waitForSelector('body[data-ready="true"]', { timeout: 30000 });
+      await page.waitForFunction(() => document.querySelectorAll('#rows-a11y li').length > 5);
+      const rows = await visibleRows(page);
+      const secret = path.join(ghRoot, 'alice', 'secret');
+      assert.ok(rows.some((r) => r.hash === git(secret, 'rev-parse', 'HEAD')), 'its HEAD is drawn');
+      await page.waitForSelector('#account-button');
+      await screenshot(page, 'accounts-private-graph');
+      // The dashboard: what she tracks, marked private, with Stop tracking.
+      await page.goto(base + '/dashboard');
+      await page.waitForSelector('#rows tr[data-id] .state-badge.ready');
+      assert.match(await page.textContent('#rows tr[data-id]'), /private/);
+      assert.equal(await page.locator('#rows button.untrack').count(), 1);
+      assert.match(await page.textContent('#who'), /1 of the 5/);
+      await page.click('#account-button');
+      await page.waitForSelector('#account-menu:not([hidden])');
+      assert.match(await page.textContent('#plan'), /Free plan · 1 of 5 repositories/);
+      await screenshot(page, 'accounts-dashboard');
+      // Another browser, not signed in, finds nothing at the same address.
+      const other = await launchBrowser({ width: 1280, height: 800 });
+      const opage = await other.newPage();
+      const id = await page.getAttribute('#rows tr[data-id]', 'data-id');
+      await opage.goto(`${base}/r/${id}`);
+      await opage.waitForSelector('#state:not([hidden])');
+      assert.match(await opage.textContent('#state'), /Repository not found/);
+      await screenshot(opage, 'accounts-private-graph-signed-out');
+      await other.close();
+      // Signing out: back on the landing page, signed out; the graph is gone for this browser.
+      await page.click('#sign-out');
+      await page.waitForURL(base + '/');
+      await page.waitForSelector('#signin-box:not([hidden])');
+      assert.equal(await page.evaluate(async (rid) => (await fetch(`/api/repos/${rid}/status`)).status, id), 404);
+    } finally {
+      await browser.close();
+    }
   });
 } finally {
   await context.close();
