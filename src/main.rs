@@ -133,7 +133,7 @@ enum Command {
         #[arg(long, env = "GITVISTA_PAID_REPOS", default_value_t = 50)]
         paid_repos: i64,
         /// With sign-in on, show nothing (not even public repositories) to visitors not signed in.
-        #[arg(long, env = "GITVISTA_REQUIRE_LOGIN")]
+        #[arg(long, env = "GITVISTA_REQUIRE_LOGIN", value_parser = clap::builder::BoolishValueParser::new())]
         require_login: bool,
         /// Seconds after which a viewer's access to a private repository is asked of GitHub again.
         #[arg(long, env = "GITVISTA_ACCESS_RECHECK", default_value_t = 600)]

@@ -220,6 +220,8 @@ async function restoreFromUrl() {
     await applyChange(null);
   }
   const q = p.get('q') || '';
+  // What was being typed belongs to the entry left.
+  clearTimeout(typingTimer);
   if (q !== lastQuery) {
     $('search').value = q;
     await runSearch(q, { keep: true });
@@ -520,6 +522,9 @@ function stepHit(dir, { fromTop = false } = {}) {
 
 $('search-form').addEventListener('submit', (e) => {
   e.preventDefault();
+  // The search typed is the one submitted: a pending as-you-type run would only repeat it (or,
+  // after Back, run a search the history no longer holds).
+  clearTimeout(typingTimer);
   runSearch($('search').value.trim(), { push: true });
   $('graph').focus();
 });

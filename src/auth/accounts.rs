@@ -126,6 +126,9 @@ pub struct Accounts {
     used_states: Mutex<HashMap<String, i64>>,
     /// One refresh at a time per user.
     refreshing: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// When this process last looked at whether a public repository a user tracks went
+    /// private, by (repository, user).
+    visibility_looked: quick_cache::sync::Cache<(String, String), Instant>,
 }
 
 impl std::fmt::Debug for Accounts {
@@ -210,6 +213,7 @@ impl Accounts {
             sessions: quick_cache::sync::Cache::new(10_000),
             used_states: Mutex::new(HashMap::new()),
             refreshing: Mutex::new(HashMap::new()),
+            visibility_looked: quick_cache::sync::Cache::new(10_000),
         })
     }
 
@@ -628,6 +632,33 @@ impl Accounts {
             return Access::Granted;
         }
         self.recheck(repo, &viewer.user, checked).await
+    }
+
+    /// For a public repository on GitHub that `user` tracks: asks GitHub again (with their
+    /// token) when the last answer is older than the recheck interval, so a repository made
+    /// private is marked private (and from then on hidden from everyone else). Run in the
+    /// background of a request; at most once per interval per repository and user.
+    pub async fn notice_visibility(&self, repo: &Repo, user: &User) {
+        if repo.is_private || self.github_path(&repo.canonical_url).is_none() {
+            return;
+        }
+        let key = (repo.id.clone(), user.id.clone());
+        if self
+            .visibility_looked
+            .get(&key)
+            .is_some_and(|at| at.elapsed() < self.access_recheck)
+        {
+            return;
+        }
+        self.visibility_looked.insert(key, Instant::now());
+        let (store, rid, uid) = (self.store.clone(), repo.id.clone(), user.id.clone());
+        let Ok(Some(checked)) = blocking(move || store.access(&rid, &uid)).await else {
+            return;
+        };
+        let checked = checked.unwrap_or(0);
+        if now() - checked >= self.access_recheck.as_secs() as i64 {
+            self.recheck(repo, user, checked).await;
+        }
     }
 
     /// Asks GitHub again whether `user` may read `repo` and records the answer.

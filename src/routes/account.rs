@@ -146,7 +146,7 @@ pub async fn gate(
 /// Whether the request may go on (`Ok(None)`), go on with its repository hidden
 /// (`Ok(Some(id))`: the route answers as for an unknown id), or is refused.
 async fn check(
-    accounts: &Accounts,
+    accounts: &Arc<Accounts>,
     path: &str,
     viewer: Option<&Viewer>,
 ) -> Result<Option<String>, ApiError> {
@@ -161,6 +161,13 @@ async fn check(
         // Unknown: the route answers for itself.
         return Ok(None);
     };
+    if let Some(v) = viewer
+        && !repo.is_private
+    {
+        // Has it gone private? Asked in the background; the request does not wait.
+        let (a, repo, user) = (Arc::clone(accounts), repo.clone(), v.user.clone());
+        actix_web::rt::spawn(async move { a.notice_visibility(&repo, &user).await });
+    }
     match accounts.may_read(&repo, viewer).await {
         Access::Granted => Ok(None),
         Access::Denied => Ok(Some(id.to_string())),

@@ -1066,3 +1066,138 @@ async fn rate_limits_follow_the_signed_in_user_not_the_address() {
         assert!(status == 200 || status == 201, "{who:?}: {body}");
     }
 }
+
+#[actix_rt::test]
+async fn with_login_required_visitors_get_sign_in_and_signing_out_everywhere_ends_every_session() {
+    let w = world(&[("GITVISTA_REQUIRE_LOGIN", "1")]);
+    // Not signed in: the landing page and sign-in only.
+    let (status, _) = w.get("/", None).await;
+    assert_eq!(status, 200);
+    let (status, body) = w.get("/api/repos?ids=0123456789abcdef", None).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (401, Some("sign_in_required")),
+        "{body}"
+    );
+    let (status, body) = w
+        .post("/api/repos", None, json!({"url": w.repo_url("open")}))
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (401, Some("sign_in_required")),
+        "{body}"
+    );
+    let page = client()
+        .get(format!("{}/r/0123456789abcdef?commit=abc", w.base))
+        .send()
+        .await
+        .expect("page");
+    assert_eq!(page.status().as_u16(), 302);
+    assert_eq!(
+        location(&page),
+        "/auth/github/login?back=%2Fr%2F0123456789abcdef%3Fcommit%3Dabc",
+        "through sign-in and back to the page"
+    );
+
+    // Two sessions of alice (two browsers), one of bob.
+    let first = w.sign_in("alice").await;
+    let second = w.sign_in("alice").await;
+    let bob = w.sign_in("bob").await;
+    let (status, body) = w
+        .post(
+            "/api/repos",
+            Some(&first),
+            json!({"url": w.repo_url("open")}),
+        )
+        .await;
+    assert_eq!(status, 201, "signed in, public repositories work: {body}");
+    // "Sign out everywhere" from one browser ends the other too.
+    let resp = client()
+        .post(format!("{}/auth/logout?everywhere=1", w.base))
+        .header("Cookie", &first)
+        .header("Origin", &w.base)
+        .send()
+        .await
+        .expect("logout");
+    assert_eq!(resp.status().as_u16(), 204);
+    for s in [&first, &second] {
+        let (status, _) = w.get("/api/user", Some(s)).await;
+        assert_eq!(status, 401);
+    }
+    let (status, _) = w.get("/api/user", Some(&bob)).await;
+    assert_eq!(status, 200, "bob is still in");
+    // An admin ends bob's sessions.
+    let bob_id = w
+        .users()
+        .await
+        .into_iter()
+        .find(|u| u["login"] == "bob")
+        .and_then(|u| u["id"].as_str().map(String::from))
+        .expect("bob");
+    let ended: Value = client()
+        .post(format!("{}/api/admin/users/{bob_id}/sign-out", w.base))
+        .bearer_auth(ADMIN_TOKEN)
+        .header("Origin", &w.base)
+        .send()
+        .await
+        .expect("admin sign-out")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(ended, json!({"ended": 1}));
+    let (status, _) = w.get("/api/user", Some(&bob)).await;
+    assert_eq!(status, 401);
+    // Without the admin token, the user routes are not for anyone.
+    let (status, _) = w.get("/api/admin/users", Some(&bob)).await;
+    assert_eq!(status, 401);
+}
+
+#[actix_rt::test]
+async fn a_public_repository_made_private_on_github_is_noticed_and_hidden_from_everyone_else() {
+    let w = world(&[("GITVISTA_ACCESS_RECHECK", "1")]);
+    let alice = w.sign_in("alice").await;
+    let (status, created) = w
+        .post(
+            "/api/repos",
+            Some(&alice),
+            json!({"url": w.repo_url("third")}),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["private"], false);
+    let id = created["id"].as_str().expect("id").to_string();
+    w.wait_ready(&id, None).await;
+    // Public: a visitor not signed in sees it, and watches it.
+    let (status, _) = w.get(&format!("/api/repos/{id}/repository"), None).await;
+    assert_eq!(status, 200);
+    let anon = format!("{}/api/repos/{id}/ws", w.base.replace("http://", "ws://"));
+    let (mut watching, _) = tokio_tungstenite::connect_async(anon)
+        .await
+        .expect("connects");
+    // Made private on GitHub; alice keeps looking at it.
+    w.gh.set_private("alice/third", true);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        let (status, _) = w
+            .get(&format!("/api/repos/{id}/repository"), Some(&alice))
+            .await;
+        assert_eq!(status, 200, "its reader still sees it");
+        let (status, _) = w.get(&format!("/api/repos/{id}/repository"), None).await;
+        if status == 404 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never noticed");
+    }
+    let (_, listed) = w.get(&format!("/api/repos?ids={id}"), Some(&alice)).await;
+    assert_eq!(listed["repos"][0]["private"], true);
+    // The visitor's socket is told and closed.
+    let (texts, code) = until_closed(&mut watching, Duration::from_secs(20)).await;
+    assert_eq!(code, Some(1008), "{texts:?}");
+    assert!(
+        texts.last().is_some_and(|m| m["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("private now"))),
+        "{texts:?}"
+    );
+}
