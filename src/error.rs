@@ -174,3 +174,13 @@ impl ResponseError for ApiError {
         })
     }
 }
+
+/// Runs a store call on the blocking pool; a failure (of the pool or the query) is 503.
+pub async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, crate::store::StoreError> + Send + 'static,
+) -> Result<T, ApiError> {
+    actix_web::web::block(f)
+        .await
+        .map_err(|e| ApiError::Unavailable(e.to_string()))?
+        .map_err(|e| ApiError::Unavailable(e.to_string()))
+}

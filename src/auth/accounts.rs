@@ -19,7 +19,7 @@ use super::jwt::{self, Claims};
 use super::settings::GitHubAuth;
 use crate::error::ApiError;
 use crate::store::accounts::{Session, SignedIn, Tokens, User};
-use crate::store::{Repo, Store, StoreError, now};
+use crate::store::{Repo, Store, now};
 
 /// The session cookie.
 pub const SESSION_COOKIE: &str = "gitvista_session";
@@ -140,27 +140,25 @@ impl std::fmt::Debug for Accounts {
     }
 }
 
-/// `n` random bytes in base64url (ids, states, PKCE verifiers).
-pub fn random_id(n: usize) -> Result<String, ApiError> {
-    let mut buf = Zeroizing::new(vec![0u8; n]);
-    getrandom::fill(&mut buf).map_err(|e| {
+/// `N` random bytes from the operating system (zeroed when dropped).
+fn random_bytes<const N: usize>() -> Result<Zeroizing<[u8; N]>, ApiError> {
+    let mut buf = Zeroizing::new([0u8; N]);
+    getrandom::fill(&mut *buf).map_err(|e| {
         ApiError::account(
             503,
             format!("no randomness from the system: {e}"),
             "unavailable",
         )
     })?;
-    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&*buf))
+    Ok(buf)
 }
 
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
-) -> Result<T, ApiError> {
-    actix_web::web::block(f)
-        .await
-        .map_err(|e| ApiError::Unavailable(e.to_string()))?
-        .map_err(|e| ApiError::Unavailable(e.to_string()))
+/// `N` random bytes in base64url (ids, states, PKCE verifiers).
+pub fn random_id<const N: usize>() -> Result<String, ApiError> {
+    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random_bytes::<N>()?.as_slice()))
 }
+
+use crate::error::blocking;
 
 fn github_failed(e: &GitHubError) -> ApiError {
     match e {
@@ -240,8 +238,8 @@ impl Accounts {
     /// scope only when the user asked to include private repositories, which classic OAuth Apps
     /// need and GitHub Apps ignore) and the sealed cookie that remembers state and verifier.
     pub fn begin(&self, back: &str, private: bool) -> Result<(String, String), ApiError> {
-        let state = random_id(24)?;
-        let verifier = random_id(48)?;
+        let state = random_id::<24>()?;
+        let verifier = random_id::<48>()?;
         let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD
             .encode(<sha2::Sha256 as sha2::Digest>::digest(verifier.as_bytes()));
         let back = safe_back(back);
@@ -356,7 +354,7 @@ impl Accounts {
         } else {
             "oauth"
         };
-        let session_id = random_id(32)?;
+        let session_id = random_id::<32>()?;
         let expires = at + SESSION_SECS;
         let (store, sid, uid) = (self.store.clone(), session_id.clone(), user_id.clone());
         let user = blocking(move || {
@@ -742,15 +740,10 @@ pub fn token_failed(user: &User, e: &TokenError) -> ApiError {
 
 /// A new user id: 16 random bytes in hex.
 fn hex_id() -> Result<String, ApiError> {
-    let mut buf = [0u8; 16];
-    getrandom::fill(&mut buf).map_err(|e| {
-        ApiError::account(
-            503,
-            format!("no randomness from the system: {e}"),
-            "unavailable",
-        )
-    })?;
-    Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
+    Ok(random_bytes::<16>()?
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
 }
 
 /// A path on this server to return to after signing in: `/...` but not `//...` (another host)

@@ -38,14 +38,7 @@ fn sign_in_required() -> ApiError {
     ApiError::account(401, "sign in to see this", "sign_in_required")
 }
 
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, crate::store::StoreError> + Send + 'static,
-) -> Result<T, ApiError> {
-    web::block(f)
-        .await
-        .map_err(|e| ApiError::Unavailable(e.to_string()))?
-        .map_err(|e| ApiError::Unavailable(e.to_string()))
-}
+use crate::error::blocking;
 
 /// The repository id a path names: `/api/repos/{id}` and everything under it.
 fn repo_id_in(path: &str) -> Option<&str> {

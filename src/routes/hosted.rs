@@ -25,14 +25,7 @@ fn hosted(state: &AppState) -> Result<Arc<Hosted>, ApiError> {
     state.hosted.clone().ok_or(ApiError::NoRoute)
 }
 
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, crate::store::StoreError> + Send + 'static,
-) -> Result<T, ApiError> {
-    web::block(f)
-        .await
-        .map_err(|e| ApiError::Unavailable(e.to_string()))?
-        .map_err(|e| ApiError::Unavailable(e.to_string()))
-}
+use crate::error::blocking;
 
 pub(super) fn repo_json(r: &Repo) -> Value {
     json!({

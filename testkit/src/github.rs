@@ -767,22 +767,8 @@ async fn git(
     let Ok(Ok(out)) = out else {
         return HttpResponse::InternalServerError().finish();
     };
-    // CGI: headers (with an optional Status), a blank line, the body.
-    let split = out
-        .stdout
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .map(|i| (i, 4))
-        .or_else(|| {
-            out.stdout
-                .windows(2)
-                .position(|w| w == b"\n\n")
-                .map(|i| (i, 2))
-        });
-    let (head, rest) = match split {
-        Some((i, n)) => (&out.stdout[..i], out.stdout[i + n..].to_vec()),
-        None => (&out.stdout[..], Vec::new()),
-    };
+    let (head, rest) = crate::split_cgi(&out.stdout);
+    let rest = rest.to_vec();
     let mut resp = HttpResponse::Ok();
     for line in String::from_utf8_lossy(head).lines() {
         if let Some((k, v)) = line.split_once(':') {

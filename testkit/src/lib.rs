@@ -272,22 +272,7 @@ fn serve_cgi(
         stdin.write_all(&body)?;
     }
     let out = child.wait_with_output()?;
-    // CGI answer: headers (with an optional Status line), a blank line, the body.
-    let split = out
-        .stdout
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .map(|i| (i, 4))
-        .or_else(|| {
-            out.stdout
-                .windows(2)
-                .position(|w| w == b"\n\n")
-                .map(|i| (i, 2))
-        });
-    let (head, rest) = match split {
-        Some((i, n)) => (&out.stdout[..i], &out.stdout[i + n..]),
-        None => (&out.stdout[..], &[][..]),
-    };
+    let (head, rest) = split_cgi(&out.stdout);
     let head = String::from_utf8_lossy(head);
     let mut status = "200 OK".to_string();
     let mut conn = conn;
@@ -311,6 +296,20 @@ fn serve_cgi(
     response.extend_from_slice(rest);
     conn.write_all(&response)?;
     conn.flush()
+}
+
+/// A CGI program's answer split into its header block (with an optional `Status:` line) and its
+/// body, at the first blank line (CRLF or LF).
+pub fn split_cgi(out: &[u8]) -> (&[u8], &[u8]) {
+    let split = out
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|i| (i, 4))
+        .or_else(|| out.windows(2).position(|w| w == b"\n\n").map(|i| (i, 2)));
+    match split {
+        Some((i, n)) => (&out[..i], &out[i + n..]),
+        None => (out, &[]),
+    }
 }
 
 /// A hostile remote on 127.0.0.1: every connection gets the start of a long pkt-line and then
