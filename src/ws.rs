@@ -187,51 +187,41 @@ struct AccessWatch {
 }
 
 impl AccessWatch {
+    /// The repository's row: `Err(())` when the store could not answer (the viewer is kept
+    /// until it can).
+    async fn repo(&self) -> Result<Option<crate::store::Repo>, ()> {
+        let (store, rid) = (self.accounts.store.clone(), self.repo_id.clone());
+        match actix_web::web::block(move || store.repo(&rid)).await {
+            Ok(Ok(r)) => Ok(r),
+            _ => Err(()),
+        }
+    }
+
     /// Whether the viewer may still read the repository, asking GitHub again when the last
     /// answer is older than the recheck interval. A signed-in viewer of a public repository
     /// they track has its visibility checked too (it may have gone private).
     async fn still_allowed(self) -> Result<(), &'static str> {
         use crate::auth::accounts::Access;
-        let (store, rid) = (self.accounts.store.clone(), self.repo_id.clone());
-        let repo = match actix_web::web::block(move || store.repo(&rid)).await {
-            Ok(Ok(Some(r))) => r,
-            Ok(Ok(None)) => return Err("the repository was removed"),
-            // The store could not answer: keep the viewer until it can.
-            _ => return Ok(()),
-        };
         let a = &self.accounts;
-        if !repo.is_private
-            && let Some(v) = &self.viewer
+        let mut repo = match self.repo().await {
+            Ok(Some(r)) => r,
+            Ok(None) => return Err("the repository was removed"),
+            Err(()) => return Ok(()),
+        };
+        if let Some(v) = &self.viewer
+            && !repo.is_private
         {
-            let (store, rid, uid) = (a.store.clone(), repo.id.clone(), v.user.id.clone());
-            let checked = actix_web::web::block(move || store.access(&rid, &uid)).await;
-            if let Ok(Ok(Some(checked))) = checked
-                && crate::store::now() - checked.unwrap_or(0) >= a.access_recheck.as_secs() as i64
-                && a.github_path(&repo.canonical_url).is_some()
-            {
-                a.recheck(&repo, &v.user, checked.unwrap_or(0)).await;
-                // It may have gone private: read it again.
-                return Box::pin(self.clone().still_allowed_once()).await;
+            a.notice_visibility(&repo, &v.user).await;
+            // It may have gone private: read it again.
+            match self.repo().await {
+                Ok(Some(r)) => repo = r,
+                Ok(None) => return Err("the repository was removed"),
+                Err(()) => return Ok(()),
             }
         }
         match a.may_read(&repo, self.viewer.as_ref()).await {
             Access::Granted | Access::Unconfirmed => Ok(()),
-            Access::Denied if repo.is_private && self.viewer.is_none() => {
-                Err("the repository is private now; sign in with an account that can read it")
-            }
-            Access::Denied => Err("your GitHub account can no longer read this repository"),
-        }
-    }
-
-    /// [`AccessWatch::still_allowed`] without the visibility check.
-    async fn still_allowed_once(self) -> Result<(), &'static str> {
-        use crate::auth::accounts::Access;
-        let (store, rid) = (self.accounts.store.clone(), self.repo_id.clone());
-        let Ok(Ok(Some(repo))) = actix_web::web::block(move || store.repo(&rid)).await else {
-            return Ok(());
-        };
-        match self.accounts.may_read(&repo, self.viewer.as_ref()).await {
-            Access::Granted | Access::Unconfirmed => Ok(()),
+            // A visitor not signed in is refused only a private repository.
             Access::Denied if self.viewer.is_none() => {
                 Err("the repository is private now; sign in with an account that can read it")
             }

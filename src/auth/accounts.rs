@@ -460,8 +460,7 @@ impl Accounts {
         let n = blocking(move || store.revoke_user_sessions(&uid)).await?;
         // Cached lookups of this user's sessions are dropped here; other nodes within
         // SESSION_CACHE.
-        let uid = user_id.to_string();
-        self.sessions.retain(|_, c| c.user.id != uid);
+        self.forget_user(user_id);
         Ok(n)
     }
 

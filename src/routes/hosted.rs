@@ -117,14 +117,17 @@ pub async fn create(
             }
         }
     }
+    let known = {
+        let (store, rid) = (h.store.clone(), id.clone());
+        blocking(move || store.repo(&rid)).await?
+    };
     if private.is_none() && accounts.is_some() {
         // Not confirmed readable by the caller: a private repository someone else tracks is
         // answered as a URL never seen before would be, and nothing is started or shown.
-        let (store, rid) = (h.store.clone(), id.clone());
-        if let Some(known) = blocking(move || store.repo(&rid)).await?
+        if let Some(known) = &known
             && known.is_private
         {
-            let mut body = repo_json(&Repo {
+            let body = repo_json(&Repo {
                 state: "cloning".into(),
                 error_message: None,
                 error_code: None,
@@ -136,17 +139,12 @@ pub async fn create(
                 created_at: crate::store::now(),
                 display_url: input.trim().to_string(),
                 is_private: false,
-                ..known
+                ..known.clone()
             });
-            body["state"] = json!("cloning");
             return Ok(HttpResponse::Created().json(body));
         }
     }
     // A repository not cloned yet needs room on disk (and a place under the repository cap).
-    let known = {
-        let (store, rid) = (h.store.clone(), id.clone());
-        blocking(move || store.repo(&rid)).await?
-    };
     let needs_clone = known
         .as_ref()
         .is_none_or(|r| matches!(r.state.as_str(), "error" | "evicted"));
