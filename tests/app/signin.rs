@@ -475,23 +475,7 @@ async fn a_private_repository_is_tracked_cloned_with_the_token_and_shown_to_its_
         .await;
     assert_eq!(status, 200, "{body}");
     // An admin raises her plan.
-    let (status, users) = client()
-        .get(format!("{}/api/admin/users", w.base))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .map(|r| (r.status().as_u16(), r))
-        .expect("users");
-    assert_eq!(status, 200);
-    let users: Value = users.json().await.expect("json");
-    let alice_id = users["users"]
-        .as_array()
-        .expect("users")
-        .iter()
-        .find(|u| u["login"] == "alice")
-        .and_then(|u| u["id"].as_str())
-        .expect("alice")
-        .to_string();
+    let alice_id = w.user_id("alice").await;
     let patched = client()
         .patch(format!("{}/api/admin/users/{alice_id}", w.base))
         .bearer_auth(ADMIN_TOKEN)
@@ -780,16 +764,25 @@ impl World {
     }
 
     async fn users(&self) -> Vec<Value> {
-        let users: Value = client()
+        let resp = client()
             .get(format!("{}/api/admin/users", self.base))
             .bearer_auth(ADMIN_TOKEN)
             .send()
             .await
-            .expect("users")
-            .json()
-            .await
-            .expect("json");
+            .expect("users");
+        assert_eq!(resp.status().as_u16(), 200, "the admin lists users");
+        let users: Value = resp.json().await.expect("json");
         users["users"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// The GitVista id of the user GitHub knows as `login` (from the admin's list).
+    async fn user_id(&self, login: &str) -> String {
+        self.users()
+            .await
+            .into_iter()
+            .find(|u| u["login"] == login)
+            .and_then(|u| u["id"].as_str().map(String::from))
+            .unwrap_or_else(|| panic!("no user {login}"))
     }
 }
 
@@ -1127,13 +1120,7 @@ async fn with_login_required_visitors_get_sign_in_and_signing_out_everywhere_end
     let (status, _) = w.get("/api/user", Some(&bob)).await;
     assert_eq!(status, 200, "bob is still in");
     // An admin ends bob's sessions.
-    let bob_id = w
-        .users()
-        .await
-        .into_iter()
-        .find(|u| u["login"] == "bob")
-        .and_then(|u| u["id"].as_str().map(String::from))
-        .expect("bob");
+    let bob_id = w.user_id("bob").await;
     let ended: Value = client()
         .post(format!("{}/api/admin/users/{bob_id}/sign-out", w.base))
         .bearer_auth(ADMIN_TOKEN)
@@ -1200,4 +1187,130 @@ async fn a_public_repository_made_private_on_github_is_noticed_and_hidden_from_e
             .is_some_and(|e| e.contains("private now"))),
         "{texts:?}"
     );
+}
+
+#[actix_rt::test]
+async fn with_sign_in_off_every_accounts_route_is_404() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (port, _stopper, _server) =
+        crate::helpers::spawn_hosted(&tmp.path().join("data"), None).await;
+    let base = format!("http://127.0.0.1:{port}");
+    let c = client();
+    for (method, path) in [
+        ("GET", "/auth/github/login"),
+        ("GET", "/auth/github/callback?code=x&state=y"),
+        ("POST", "/auth/logout"),
+        ("GET", "/api/user"),
+        ("GET", "/api/user/repos"),
+        ("GET", "/api/user/tracked"),
+        ("GET", "/api/admin/users"),
+        ("PATCH", "/api/admin/users/someone"),
+        ("POST", "/api/admin/users/someone/sign-out"),
+    ] {
+        let mut r = c
+            .request(method.parse().expect("method"), format!("{base}{path}"))
+            .header("Origin", &base)
+            // Even with the admin token: the feature is off, not forbidden.
+            .bearer_auth(ADMIN_TOKEN);
+        if method == "PATCH" {
+            r = r.json(&json!({"plan": "paid"}));
+        }
+        let resp = r.send().await.expect("request");
+        assert_eq!(resp.status().as_u16(), 404, "{method} {path}");
+        let body: Value = resp.json().await.expect("json");
+        assert_eq!(body["code"], "not_found", "{method} {path}");
+    }
+}
+
+#[actix_rt::test]
+async fn accounts_routes_refuse_callers_who_may_not_use_them() {
+    let w = world(&[]);
+    let bob = w.sign_in("bob").await;
+    let bob_id = w.user_id("bob").await;
+    // Not signed in: the user's own routes are 401.
+    for path in ["/api/user", "/api/user/repos", "/api/user/tracked"] {
+        let (status, body) = w.get(path, None).await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (401, Some("sign_in_required")),
+            "{path}"
+        );
+    }
+    // A signed-in user is not an admin: every admin user route is 401, and nothing changes.
+    let c = client();
+    let patched = c
+        .patch(format!("{}/api/admin/users/{bob_id}", w.base))
+        .header("Cookie", &bob)
+        .header("Origin", &w.base)
+        .json(&json!({"plan": "paid"}))
+        .send()
+        .await
+        .expect("patch");
+    assert_eq!(patched.status().as_u16(), 401);
+    let ended = c
+        .post(format!("{}/api/admin/users/{bob_id}/sign-out", w.base))
+        .header("Cookie", &bob)
+        .header("Origin", &w.base)
+        .send()
+        .await
+        .expect("sign-out");
+    assert_eq!(ended.status().as_u16(), 401);
+    let (status, me) = w.get("/api/user", Some(&bob)).await;
+    assert_eq!(
+        (status, me["plan"].as_str()),
+        (200, Some("free")),
+        "still free, still signed in"
+    );
+    // Another site cannot sign him out (or anything else) with his cookie.
+    let forged = c
+        .post(format!("{}/auth/logout?everywhere=1", w.base))
+        .header("Cookie", &bob)
+        .header("Origin", "https://evil.example")
+        .send()
+        .await
+        .expect("logout");
+    assert_eq!(forged.status().as_u16(), 403);
+    let (status, _) = w.get("/api/user", Some(&bob)).await;
+    assert_eq!(status, 200);
+    // An admin's bad requests: an unknown plan, an unknown user.
+    for (id, plan, want) in [
+        (bob_id.as_str(), "gold", 400),
+        ("no-such-user", "paid", 404),
+    ] {
+        let resp = c
+            .patch(format!("{}/api/admin/users/{id}", w.base))
+            .bearer_auth(ADMIN_TOKEN)
+            .header("Origin", &w.base)
+            .json(&json!({"plan": plan}))
+            .send()
+            .await
+            .expect("patch");
+        assert_eq!(resp.status().as_u16(), want, "{id} {plan}");
+    }
+    // GitHub failing under the picker: 502, and he stays signed in.
+    w.gh.fail_next(&[500]);
+    let (status, body) = w.get("/api/user/repos", Some(&bob)).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (502, Some("github_unavailable")),
+        "{body}"
+    );
+    let (status, _) = w.get("/api/user", Some(&bob)).await;
+    assert_eq!(status, 200);
+    // A callback without a code (and without the sign-in cookie) starts nothing.
+    let (status, body) = w.get("/auth/github/callback", None).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (400, Some("invalid_state")),
+        "{body}"
+    );
+    // Stopping tracking what one does not track.
+    let resp = c
+        .delete(format!("{}/api/repos/0123456789abcdef", w.base))
+        .header("Cookie", &bob)
+        .header("Origin", &w.base)
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(resp.status().as_u16(), 404);
 }
