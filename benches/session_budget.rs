@@ -79,7 +79,7 @@ fn data_dir(src: &Path, n: usize, commits: usize) -> Result<(tempfile::TempDir, 
         // Port 9 (discard) on loopback: a fetch fails at once and harmlessly.
         let url = format!("git://127.0.0.1:9/r{i}");
         store.upsert_repo(&id, &url, &url)?;
-        store.set_fetched(&id, commits as i64, size)?;
+        store.set_fetched(&id, Some(commits as i64), size)?;
         store.set_state(&id, "ready", None, None)?;
         let ok = Command::new("cp")
             .arg("-al")

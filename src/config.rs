@@ -175,6 +175,17 @@ pub struct HostedConfig {
     /// A viewer's access to a private repository is asked of GitHub again after this
     /// (`GITVISTA_ACCESS_RECHECK`, seconds).
     pub access_recheck: Duration,
+    /// The webhook receivers' secrets (`GITVISTA_GITHUB_WEBHOOK_SECRET`,
+    /// `GITVISTA_GITLAB_WEBHOOK_SECRET`).
+    pub webhooks: crate::webhooks::WebhookSettings,
+    /// A repository whose hook delivered within `hook_window` is fetched only this often
+    /// (`GITVISTA_HOOKED_FETCH_INTERVAL`, 15 min): a safety net for a lost delivery.
+    pub hooked_every: Duration,
+    /// How recently a hook must have delivered to be trusted (24 h).
+    pub hook_window: Duration,
+    /// After a restart, fetch every repository used within `fetch_idle_stop` once (forges do
+    /// not redeliver what was sent while the server was down).
+    pub fetch_on_start: bool,
 }
 
 impl HostedConfig {
@@ -214,6 +225,10 @@ impl HostedConfig {
             plans: crate::auth::accounts::Plans::default(),
             require_login: false,
             access_recheck: Duration::from_secs(600),
+            webhooks: crate::webhooks::WebhookSettings::default(),
+            hooked_every: Duration::from_secs(900),
+            hook_window: Duration::from_secs(86_400),
+            fetch_on_start: true,
         }
     }
 

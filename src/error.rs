@@ -66,9 +66,10 @@ pub enum ApiError {
         "the server has as many repositories in memory as it can hold, all of them watched; try again in {0} s"
     )]
     Busy(u64),
-    /// Accounts: sign-in, sessions, plans (`status` 400, 401, 403, 502 or 503).
+    /// An error with a status of its own: accounts (sign-in, sessions, plans) and webhooks
+    /// (a bad signature, a body too large).
     #[error("{message}")]
-    Account {
+    Status {
         /// The HTTP status.
         status: u16,
         /// What happened, for people.
@@ -82,9 +83,9 @@ pub enum ApiError {
 }
 
 impl ApiError {
-    /// An accounts error with its status, sentence and code.
-    pub fn account(status: u16, message: impl Into<String>, code: &'static str) -> Self {
-        ApiError::Account {
+    /// An error with its status, sentence and code.
+    pub fn status(status: u16, message: impl Into<String>, code: &'static str) -> Self {
+        ApiError::Status {
             status,
             message: message.into(),
             code,
@@ -102,7 +103,7 @@ impl ApiError {
     fn code(&self) -> &'static str {
         match self {
             ApiError::UnknownRepo(_) => "unknown_repo",
-            ApiError::BadRequest { code, .. } | ApiError::Account { code, .. } => code,
+            ApiError::BadRequest { code, .. } | ApiError::Status { code, .. } => code,
             ApiError::NoRoute => "not_found",
             ApiError::MethodNotAllowed(_) => "method_not_allowed",
             ApiError::NoWorkTree => "no_work_tree",
@@ -147,7 +148,7 @@ impl ResponseError for ApiError {
             ApiError::StorageFull(_) => StatusCode::INSUFFICIENT_STORAGE,
             ApiError::QueueFull(_, 429) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::QueueFull(..) => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::Account { status, .. } => {
+            ApiError::Status { status, .. } => {
                 StatusCode::from_u16(*status).unwrap_or(StatusCode::BAD_REQUEST)
             }
         }

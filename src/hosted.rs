@@ -129,7 +129,7 @@ impl Handler<FetchDone> for FetchRecorder {
                 None => {
                     store.set_fetched(
                         msg.id.as_str(),
-                        msg.commits.unwrap_or(0) as i64,
+                        msg.commits.map(|c| c as i64),
                         dir_size(&dir) as i64,
                     )?;
                     store.set_state(msg.id.as_str(), "ready", None, None)
@@ -169,11 +169,16 @@ impl Handler<Swept> for CloneReaper {
             let store = h.store.clone();
             let unused = h.config.clone_unused.as_secs() as i64;
             let active: Vec<String> = msg.active.iter().map(|i| i.as_str().to_string()).collect();
+            h.hooks.clock.forget_quiet(h.config.hook_window);
             let stale =
                 actix_web::web::block(move || -> Result<Vec<Repo>, crate::store::StoreError> {
                     for id in &active {
                         store.touch(id)?;
                     }
+                    // Deliveries older than the forges' redelivery window cannot come again.
+                    store.prune_deliveries(
+                        crate::store::now() - crate::store::webhooks::DELIVERIES_KEPT_SECS,
+                    )?;
                     let cutoff = crate::store::now() - unused;
                     Ok(store
                         .repos_in(&["ready"])?
@@ -235,6 +240,8 @@ pub struct Hosted {
     /// Sign-in, sessions and private repositories (`None`: sign-in is off, every repository is
     /// public).
     pub accounts: Option<Arc<crate::auth::accounts::Accounts>>,
+    /// The webhook receivers, the hook clock and the on-demand fetcher.
+    pub hooks: crate::webhooks::Webhooks,
 }
 
 /// Failure details remembered for admins.
@@ -274,6 +281,12 @@ impl Hosted {
     ) -> anyhow::Result<Arc<Hosted>> {
         std::fs::create_dir_all(&config.data_dir)?;
         let store = Store::open(&config.database(), 8)?;
+        // Generic hooks' secrets are shown to trackers on their dashboard: on with sign-in.
+        let generic = github.as_ref().map(|auth| {
+            crate::webhooks::verify::HookSecret::from_bytes(
+                &auth.jwt.derive("gitvista webhook key"),
+            )
+        });
         let accounts = github
             .map(|auth| {
                 crate::auth::accounts::Accounts::new(auth, store.clone(), secure_cookies).map(
@@ -330,6 +343,19 @@ impl Hosted {
             supervisor: supervisor.clone(),
         }
         .start();
+        let clock = Arc::new(gitvista_actors::freshen::HookClock::default());
+        let freshener = gitvista_actors::freshen::Freshener::new(
+            supervisor.clone(),
+            queue.clone(),
+            Some(recorder.clone().recipient()),
+        )
+        .start();
+        let hooks = crate::webhooks::Webhooks::new(
+            config.webhooks.clone(),
+            generic,
+            Arc::clone(&clock),
+            freshener,
+        );
         let posts = crate::client::RateLimiter::new(
             config.posts_per_minute,
             config.posts_per_minute,
@@ -352,8 +378,10 @@ impl Hosted {
             details: Mutex::new(HashMap::new()),
             deepening: Mutex::new(Default::default()),
             accounts,
+            hooks,
         });
         hosted.recover()?;
+        hosted.wake_hooks()?;
         let reaper = CloneReaper {
             hosted: Arc::downgrade(&hosted),
         }
@@ -579,6 +607,57 @@ impl Hosted {
         Ok(())
     }
 
+    /// After a restart: remembers which repositories' hooks delivered within the hook window
+    /// (their sessions keep polling as a safety net only), and fetches once every repository
+    /// used within the fetch window or heard from by a hook, since forges do not redeliver
+    /// what they sent while the server was down. The fetches run in the background, as many
+    /// at a time as the queue runs.
+    fn wake_hooks(self: &Arc<Self>) -> anyhow::Result<()> {
+        let now = crate::store::now();
+        let window = self.config.hook_window.as_secs() as i64;
+        let hooked = self.store.hooked_since(now - window)?;
+        for (id, at) in &hooked {
+            if let Some(id) = RepoId::parse(id) {
+                let ago = Duration::from_secs(now.saturating_sub(*at).max(0) as u64);
+                if let Some(at) = std::time::Instant::now().checked_sub(ago) {
+                    self.hooks.clock.heard_at(&id, at);
+                }
+            }
+        }
+        if !self.config.fetch_on_start {
+            return Ok(());
+        }
+        let used_since = now - self.config.fetch_idle_stop.as_secs() as i64;
+        let hooked: std::collections::HashSet<String> = hooked.into_iter().map(|h| h.0).collect();
+        let ids: Vec<RepoId> = self
+            .store
+            .repos_in(&["ready"])?
+            .into_iter()
+            .filter(|r| {
+                r.last_access_at.unwrap_or(r.created_at) >= used_since || hooked.contains(&r.id)
+            })
+            .filter_map(|r| RepoId::parse(&r.id))
+            .collect();
+        if ids.is_empty() {
+            return Ok(());
+        }
+        tracing::info!(
+            repos = ids.len(),
+            "fetching every recently used repository once after the restart"
+        );
+        let freshener = self.hooks.freshener.clone();
+        let at_once = self.config.clone_concurrency.max(1);
+        actix::spawn(async move {
+            use futures_util::StreamExt as _;
+            futures_util::stream::iter(ids)
+                .map(|id| freshener.send(gitvista_actors::freshen::Freshen { id }))
+                .buffer_unordered(at_once)
+                .for_each(|_| async {})
+                .await;
+        });
+        Ok(())
+    }
+
     /// How a hosted repository's session runs: no watcher; fetches on the adaptive timer.
     fn session_config(&self, id: &RepoId) -> SessionConfig {
         let c = &self.config;
@@ -594,6 +673,9 @@ impl Hosted {
                 cold: c.fetch_cold,
                 idle_stop: c.fetch_idle_stop,
                 on_done: Some(self.recorder.clone().recipient()),
+                hooks: Some(Arc::clone(&self.hooks.clock)),
+                hooked_every: c.hooked_every,
+                hook_window: c.hook_window,
                 ..FetchConfig::new(self.queue.clone(), id.clone())
             }),
             ..SessionConfig::local(self.clone_config.repo_dir(id))
@@ -696,7 +778,7 @@ impl Hosted {
             let outcome = result.clone();
             let _ = actix_web::web::block(move || match outcome {
                 Ok(()) => {
-                    store.set_fetched(&rid, commits, dir_size(&dir) as i64)?;
+                    store.set_fetched(&rid, Some(commits), dir_size(&dir) as i64)?;
                     // Someone asked for it just now: a fresh clone counts as a use.
                     store.touch(&rid)?;
                     store.set_state(&rid, "ready", None, None)

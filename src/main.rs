@@ -138,6 +138,12 @@ enum Command {
         /// Seconds after which a viewer's access to a private repository is asked of GitHub again.
         #[arg(long, env = "GITVISTA_ACCESS_RECHECK", default_value_t = 600)]
         access_recheck: u64,
+        /// Seconds between fetches of a repository someone is watching (without a live webhook).
+        #[arg(long, env = "GITVISTA_FETCH_INTERVAL", default_value_t = 30)]
+        fetch_interval: u64,
+        /// Seconds between fetches of a repository whose webhook delivered within a day.
+        #[arg(long, env = "GITVISTA_HOOKED_FETCH_INTERVAL", default_value_t = 900)]
+        hooked_fetch_interval: u64,
         #[command(flatten)]
         server: ServerArgs,
     },
@@ -189,6 +195,13 @@ enum Command {
         /// Then run the same load against a bare tokio-tungstenite broadcaster, for comparison.
         #[arg(long, env = "GITVISTA_PEER")]
         peer: bool,
+        /// How each change reaches the server: an admin fetch, a signed GitHub push delivery,
+        /// or the server's own poll (every 30 s with viewers).
+        #[arg(long, env = "GITVISTA_CHANGE_VIA", value_enum, default_value = "admin")]
+        change_via: gitvista::loadtest::ChangeVia,
+        /// Badly signed deliveries sent to /webhooks/github per second during the run.
+        #[arg(long, env = "GITVISTA_BAD_WEBHOOKS_PER_SEC", default_value_t = 0)]
+        bad_webhooks_per_sec: u32,
     },
     /// The load test's peer: a bare broadcaster told what to send on stdin (used by --peer).
     #[command(hide = true)]
@@ -276,6 +289,8 @@ fn main() -> ExitCode {
             paid_repos,
             require_login,
             access_recheck,
+            fetch_interval,
+            hooked_fetch_interval,
             server,
         } => gitvista::cli::serve::run(server.config(
             host,
@@ -300,6 +315,8 @@ fn main() -> ExitCode {
                 },
                 require_login,
                 access_recheck: std::time::Duration::from_secs(access_recheck.max(1)),
+                fetch_with_viewers: std::time::Duration::from_secs(fetch_interval.max(1)),
+                hooked_every: std::time::Duration::from_secs(hooked_fetch_interval.max(1)),
                 ..HostedConfig::new(data_dir)
             })),
         )),
@@ -333,6 +350,8 @@ fn main() -> ExitCode {
             connect_concurrency,
             json,
             peer,
+            change_via,
+            bad_webhooks_per_sec,
         } => gitvista::cli::loadtest::run(&gitvista::loadtest::LoadConfig {
             target,
             allow_remote,
@@ -348,6 +367,8 @@ fn main() -> ExitCode {
             connect_concurrency,
             json,
             peer,
+            change_via,
+            bad_webhooks_per_sec,
         }),
         Command::LoadtestPeer { repos } => gitvista::loadtest::peer::serve(repos),
         Command::Open {

@@ -249,18 +249,9 @@ impl Actor for WsClient {
             }
             act.out.control(Frame::Ping);
         });
-        if let Some(watch) = self.access.clone() {
+        if let Some(watch) = &self.access {
             let every = watch.accounts.access_recheck.max(Duration::from_secs(1));
-            ctx.run_interval(every, move |_, ctx| {
-                let fut = watch.clone().still_allowed();
-                ctx.spawn(
-                    actix::fut::wrap_future::<_, Self>(fut).map(|verdict, act, ctx| {
-                        if let Err(why) = verdict {
-                            act.access_lost(why, ctx);
-                        }
-                    }),
-                );
-            });
+            ctx.run_interval(every, |act, ctx| act.check_access(ctx));
         }
     }
 
@@ -283,6 +274,10 @@ impl Handler<ViewerEvent> for WsClient {
             ViewerEvent::Status(s) => envelope("status", &crate::routes::worktree::status_json(s)),
             ViewerEvent::Head(h) => envelope("head", &**h),
             ViewerEvent::Remote(r) => envelope("status", &**r),
+            ViewerEvent::AccessChanged => {
+                self.check_access(ctx);
+                return;
+            }
             ViewerEvent::Closing => {
                 self.out.control(Frame::Close(CloseReason {
                     code: CloseCode::Away,
@@ -304,6 +299,21 @@ impl Handler<ViewerEvent> for WsClient {
 }
 
 impl WsClient {
+    /// With sign-in on: asks whether the viewer may still read the repository, and closes the
+    /// socket if not.
+    fn check_access(&mut self, ctx: &mut Context<Self>) {
+        let Some(watch) = self.access.clone() else {
+            return;
+        };
+        ctx.spawn(
+            actix::fut::wrap_future::<_, Self>(watch.still_allowed()).map(|verdict, act, ctx| {
+                if let Err(why) = verdict {
+                    act.access_lost(why, ctx);
+                }
+            }),
+        );
+    }
+
     /// A final `status` saying why, then a close with 1008 ("policy violation").
     fn access_lost(&mut self, why: &'static str, ctx: &mut Context<Self>) {
         metrics::counter!("gitvista_ws_access_lost_total").increment(1);

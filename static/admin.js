@@ -102,7 +102,8 @@ async function refresh() {
     el('td', {}, s.fetching ? 'fetching now'
       : s.lastFetchSecsAgo == null ? '—'
         : `${s.lastFetchSecsAgo} s ago, ${s.lastFetchError ? `failed (${s.fetchFailures}×): ${s.lastFetchError}` : 'ok'}`),
-    el('td', {}, s.nextFetchInSecs == null ? '—' : `in ${s.nextFetchInSecs} s`),
+    el('td', {}, s.nextFetchInSecs == null ? '—' : `in ${s.nextFetchInSecs} s`,
+      s.hookSecsAgo == null ? null : el('div', { class: 'muted' }, `hook ${s.hookSecsAgo} s ago`)),
     el('td', {}, bytes(s.cacheBytes)),
     el('td', {}, bytes(s.heapBytes)),
     el('td', {},
@@ -123,6 +124,30 @@ async function refresh() {
       el('td', {}, `${j.secs.toFixed(1)} s`),
       el('td', {}, j.phase ? `${j.phase}${j.percent != null ? ` ${j.percent}%` : ''}` : '—'),
     )) : el('tr', {}, el('td', { colspan: '6', class: 'muted' }, 'No git jobs.')));
+  }
+  const hooks = tree.webhooks;
+  $('webhooks-section').hidden = !hooks;
+  if (hooks) {
+    const on = Object.entries(hooks.receivers).map(([name, live]) => `${name} ${live ? 'on' : 'off'}`);
+    $('webhooks-receivers').textContent = `Receivers: ${on.join(', ')}. Repositories whose hook delivered within a day are fetched every ${dur(hooks.hookedFetchSecs)} as a safety net. ${plural(hooks.registrations, 'hook')} registered on forges.`;
+    $('webhooks-summary').textContent = `${hooks.fetches.toSessions} fetches through sessions, ${hooks.fetches.background} in the background, ${hooks.fetches.coalesced} coalesced`;
+    // The latest deliveries, grouped by repository (the repository with the newest first).
+    const byRepo = new Map();
+    for (const d of hooks.deliveries) {
+      const key = d.repo || '';
+      if (!byRepo.has(key)) byRepo.set(key, []);
+      byRepo.get(key).push(d);
+    }
+    const rows = [];
+    for (const [repo, list] of byRepo) {
+      list.forEach((d, i) => rows.push(el('tr', {},
+        el('td', {}, i ? '' : repo ? el('a', { href: `/r/${repo}` }, repo) : el('span', { class: 'muted' }, 'no repository')),
+        el('td', {}, `${d.secsAgo} s ago`),
+        el('td', {}, d.provider),
+        el('td', {}, d.event),
+        el('td', {}, el('span', { class: `outcome ${d.outcome}` }, d.outcome)))));
+    }
+    fill($('deliveries'), rows.length ? rows : el('tr', {}, el('td', { colspan: '5', class: 'muted' }, 'No deliveries yet.')));
   }
   const ev = tree.eviction;
   $('eviction-section').hidden = !ev;

@@ -34,6 +34,23 @@ function size(bytes) {
 
 let who = { enabled: false, user: null };
 
+/** "every 30 s", "every 15 min". */
+const every = (secs) => (secs >= 60 && secs % 60 === 0 ? `every ${secs / 60} min` : `every ${secs} s`);
+
+/** How a tracked repository stays fresh, and how to set up its generic hook. */
+function updates(u) {
+  if (!u) return '—';
+  const how = u.mode === 'webhook'
+    ? el('span', { class: 'live-badge', title: `the last delivery came ${u.hookSecsAgo} s ago; polled ${every(u.everySecs)} as a safety net` }, 'live by webhook')
+    : el('span', { class: 'muted' }, `polled ${every(u.everySecs)}${u.registered ? ' (hook registered, nothing delivered yet)' : ''}`);
+  if (!u.generic) return how;
+  return el('div', {}, how, el('details', { class: 'hook-setup' },
+    el('summary', {}, 'Set up push updates'),
+    el('p', {}, 'Add a webhook on your Git host (push events, JSON) with this URL and secret. Hosts that sign like GitHub (X-Hub-Signature-256) or like Gitea and Forgejo (X-Gitea-Signature) work.'),
+    el('label', {}, 'URL ', el('input', { type: 'text', readonly: '', value: u.generic.url, class: 'hook-url', onfocus: (e) => e.target.select() })),
+    el('label', {}, 'Secret ', el('input', { type: 'text', readonly: '', value: u.generic.secret, class: 'hook-secret', onfocus: (e) => e.target.select() }))));
+}
+
 async function load() {
   const all = await adminList();
   const admin = all !== null;
@@ -57,9 +74,10 @@ async function load() {
     el('td', {}, String(r.commits)),
     el('td', {}, r.diskBytes ? size(r.diskBytes) : '—'),
     el('td', {}, r.lastFetchAt ? relativeTime(r.lastFetchAt) : '—'),
+    el('td', {}, updates(r.updates)),
     el('td', {}, r.lastAccessAt ? relativeTime(r.lastAccessAt) : '—'),
     action(r),
-  )) : el('tr', {}, el('td', { colspan: '7', class: 'muted' }, 'No repositories yet.')));
+  )) : el('tr', {}, el('td', { colspan: '8', class: 'muted' }, 'No repositories yet.')));
   document.body.dataset.ready = 'true';
   document.body.dataset.admin = String(admin);
 }

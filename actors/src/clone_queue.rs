@@ -168,6 +168,12 @@ pub enum JobKind {
     CommitGraph,
     /// `git repack -a -d -l`: merges the small packs fetches leave behind.
     Repack,
+    /// Points the clone at the repository's new URL (renamed or transferred on its forge);
+    /// the next fetch checks it like any URL.
+    SetUrl {
+        /// The new canonical URL (already checked by the caller).
+        url: String,
+    },
 }
 
 impl JobKind {
@@ -179,6 +185,7 @@ impl JobKind {
                 | (JobKind::Deepen, JobKind::Deepen)
                 | (JobKind::CommitGraph, JobKind::CommitGraph)
                 | (JobKind::Repack, JobKind::Repack)
+                | (JobKind::SetUrl { .. }, JobKind::SetUrl { .. })
         )
     }
 
@@ -197,6 +204,7 @@ impl JobKind {
             JobKind::Deepen => "deepen",
             JobKind::CommitGraph => "commit-graph",
             JobKind::Repack => "repack",
+            JobKind::SetUrl { .. } => "set-url",
         }
     }
 }
@@ -477,6 +485,8 @@ pub struct GetStats;
 pub struct QueueStats {
     /// git processes started.
     pub started: u64,
+    /// Of which fetches.
+    pub fetches: u64,
     /// Jobs that joined one already queued or running.
     pub joined: u64,
     /// Jobs running now.
@@ -664,6 +674,9 @@ impl CloneQueue {
                 return;
             };
             self.stats.started += 1;
+            if job.kind == JobKind::Fetch {
+                self.stats.fetches += 1;
+            }
             let id = job.id.clone();
             let kind = job.kind.clone();
             let mut progress = job.progress.clone();
@@ -1152,6 +1165,14 @@ async fn run_job_inner(
                 ]);
             }
             (cmd, final_dir.clone(), config.clone_timeout, None)
+        }
+        JobKind::SetUrl { url } => {
+            if !final_dir.join("HEAD").is_file() {
+                return Err(JobError::NotCloned(id.clone()));
+            }
+            let mut cmd = git_command(config, &final_dir);
+            cmd.args(["config", "--file", "config", "remote.origin.url", url]);
+            (cmd, final_dir.clone(), config.fetch_timeout, None)
         }
     };
     let name = kind.name();

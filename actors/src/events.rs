@@ -155,6 +155,8 @@ pub enum ViewerEvent {
     Closing,
     /// Hosted mode: the repository's fetch state changed.
     Remote(Arc<RemoteState>),
+    /// Who may read the repository changed: each viewer's access is checked again now.
+    AccessChanged,
 }
 
 /// Where a hosted repository's fetching stands.

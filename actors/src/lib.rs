@@ -13,6 +13,7 @@
 //!   stops idle sessions to stay within it and refuses new ones when every session has viewers.
 //! - [`clone_queue::CloneQueue`] is the only place `git` runs (hosted mode): bounded, hardened,
 //!   one job per repository, with timeouts and a disk cap.
+//! - [`freshen::Freshener`] fetches on demand (webhooks, start-up), coalescing per repository.
 //!
 //! This crate knows nothing of HTTP or storage; the root package adds routes and WebSockets.
 
@@ -21,6 +22,7 @@ pub mod cache;
 pub mod clone_queue;
 pub mod events;
 pub mod eviction;
+pub mod freshen;
 pub mod repo_session;
 pub mod snapshot;
 pub mod supervisor;

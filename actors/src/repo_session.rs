@@ -93,6 +93,13 @@ pub struct FetchConfig {
     pub notice_after: Duration,
     /// Told about every finished fetch (the hosted layer records it).
     pub on_done: Option<Recipient<FetchDone>>,
+    /// When the repository's webhook last delivered (`None`: no webhooks).
+    pub hooks: Option<Arc<crate::freshen::HookClock>>,
+    /// While a hook delivered within `hook_window`, fetches run only this often, as a safety
+    /// net for a lost delivery (15 min); never more often than without one.
+    pub hooked_every: Duration,
+    /// How recently a hook must have delivered to be trusted (24 h).
+    pub hook_window: Duration,
 }
 
 impl FetchConfig {
@@ -108,6 +115,9 @@ impl FetchConfig {
             max_backoff: Duration::from_secs(3600),
             notice_after: Duration::from_secs(1),
             on_done: None,
+            hooks: None,
+            hooked_every: Duration::from_secs(900),
+            hook_window: Duration::from_secs(86_400),
         }
     }
 }
@@ -127,6 +137,12 @@ pub struct FetchDone {
     /// Failures in a row.
     pub failures: u32,
 }
+
+/// Who may read the repository changed (a webhook said so): every viewer checks its access
+/// again now ([`ViewerEvent::AccessChanged`]).
+#[derive(Debug, Message, Clone, Copy)]
+#[rtype(result = "()")]
+pub struct AccessChanged;
 
 /// Fetch now (a webhook, a test), whatever the timer says.
 #[derive(Debug, Message, Clone, Copy)]
@@ -427,6 +443,15 @@ impl RepoSession {
             f.cold
         } else {
             return None;
+        };
+        // A live webhook says when the remote changes: polling is only the safety net, until
+        // the hook has been quiet for the window (then the adaptive poll is back within one
+        // interval).
+        let base = match f.hooks.as_ref().and_then(|h| h.since(&f.id)) {
+            Some(since) if since < f.hook_window => {
+                base.max(f.hooked_every.min(f.hook_window - since + base))
+            }
+            _ => base,
         };
         let backoff = base.saturating_mul(1u32 << self.fetch_failures.min(16));
         Some(if self.fetch_failures > 0 {
@@ -1097,6 +1122,14 @@ impl Handler<FetchNow> for RepoSession {
         } else {
             self.start_fetch(ctx);
         }
+    }
+}
+
+impl Handler<AccessChanged> for RepoSession {
+    type Result = ();
+
+    fn handle(&mut self, _: AccessChanged, _: &mut Context<Self>) {
+        self.broadcast(ViewerEvent::AccessChanged);
     }
 }
 

@@ -144,7 +144,7 @@ impl std::fmt::Debug for Accounts {
 fn random_bytes<const N: usize>() -> Result<Zeroizing<[u8; N]>, ApiError> {
     let mut buf = Zeroizing::new([0u8; N]);
     getrandom::fill(&mut *buf).map_err(|e| {
-        ApiError::account(
+        ApiError::status(
             503,
             format!("no randomness from the system: {e}"),
             "unavailable",
@@ -162,12 +162,12 @@ use crate::error::blocking;
 
 fn github_failed(e: &GitHubError) -> ApiError {
     match e {
-        GitHubError::Refused(why) => ApiError::account(
+        GitHubError::Refused(why) => ApiError::status(
             400,
             format!("GitHub did not accept the sign-in ({why}); sign in again"),
             "sign_in_refused",
         ),
-        GitHubError::Upstream(_) | GitHubError::Unreachable(_) => ApiError::account(
+        GitHubError::Upstream(_) | GitHubError::Unreachable(_) => ApiError::status(
             502,
             "GitHub could not be reached or answered with an error; try again in a minute",
             "github_unavailable",
@@ -279,7 +279,7 @@ impl Accounts {
         cookie: Option<&str>,
     ) -> Result<(User, String, String), ApiError> {
         let bad_state = || {
-            ApiError::account(
+            ApiError::status(
                 400,
                 "this sign-in link is not the one this browser started (or it was used already); start again from the sign-in button",
                 "invalid_state",
@@ -289,7 +289,7 @@ impl Accounts {
             .and_then(|c| jwt::open(&self.auth.jwt, "signin", c))
             .ok_or_else(bad_state)?;
         if pending.exp <= now() {
-            return Err(ApiError::account(
+            return Err(ApiError::status(
                 400,
                 "the sign-in took longer than ten minutes; start again",
                 "sign_in_expired",
@@ -310,7 +310,7 @@ impl Accounts {
             }
         }
         if code.is_empty() || code.len() > 512 {
-            return Err(ApiError::account(
+            return Err(ApiError::status(
                 400,
                 "GitHub sent no code",
                 "sign_in_refused",
@@ -335,7 +335,7 @@ impl Accounts {
         let cipher = &self.auth.cipher;
         let sealed = |t: &str| {
             cipher.encrypt(&user_id, t).map_err(|e| {
-                ApiError::account(
+                ApiError::status(
                     503,
                     format!("the token could not be stored: {e}"),
                     "unavailable",
@@ -595,12 +595,12 @@ impl Accounts {
         let token = self.token(user).await.map_err(|e| token_failed(user, &e))?;
         match self.github.repo(&token, owner, name).await {
             Ok(r) => Ok(r),
-            Err(GitHubError::Refused(_)) => Err(ApiError::account(
+            Err(GitHubError::Refused(_)) => Err(ApiError::status(
                 401,
                 "GitHub no longer accepts your sign-in; sign in again",
                 "sign_in_expired",
             )),
-            Err(_) => Err(ApiError::account(
+            Err(_) => Err(ApiError::status(
                 502,
                 "GitHub could not be reached or answered with an error; try again in a minute",
                 "github_unavailable",
@@ -675,7 +675,7 @@ impl Accounts {
                 .await;
                 Access::Granted
             }
-            Ok(None) | Err(ApiError::Account { status: 401, .. }) => {
+            Ok(None) | Err(ApiError::Status { status: 401, .. }) => {
                 tracing::info!(repo = %repo.id, user = %user.id, "GitHub no longer lets the user read the repository; access removed");
                 metrics::counter!("gitvista_access_lost_total").increment(1);
                 let _ = blocking(move || store.revoke_access(&rid, &uid)).await;
@@ -724,11 +724,11 @@ impl Accounts {
 /// try again later (GitHub unreachable).
 pub fn token_failed(user: &User, e: &TokenError) -> ApiError {
     match e {
-        TokenError::Expired => ApiError::account(401, e.to_string(), "sign_in_expired"),
-        TokenError::Unavailable => ApiError::account(502, e.to_string(), "github_unavailable"),
+        TokenError::Expired => ApiError::status(401, e.to_string(), "sign_in_expired"),
+        TokenError::Unavailable => ApiError::status(502, e.to_string(), "github_unavailable"),
         TokenError::Stored(why) => {
             tracing::warn!(user = %user.id, error = %why, "a stored GitHub token cannot be decrypted");
-            ApiError::account(
+            ApiError::status(
                 401,
                 "the server cannot use your stored GitHub sign-in; sign in again",
                 "sign_in_expired",

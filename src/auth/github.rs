@@ -86,7 +86,35 @@ pub struct GitHubRepo {
     /// When it was last pushed to.
     #[serde(default)]
     pub pushed_at: Option<String>,
+    /// What the token's user may do with it (`GET /repos/{o}/{r}` with a user token).
+    #[serde(default, skip_serializing)]
+    pub permissions: Option<RepoPermissions>,
 }
+
+/// A user's permissions on a repository (the one used).
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+pub struct RepoPermissions {
+    /// May administer it (and so register webhooks).
+    #[serde(default)]
+    pub admin: bool,
+}
+
+/// A repository webhook as `GET /repos/{o}/{r}/hooks` lists it (the fields used).
+#[derive(Debug, Clone, Deserialize)]
+struct Hook {
+    id: i64,
+    #[serde(default)]
+    config: HookConfig,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+struct HookConfig {
+    #[serde(default)]
+    url: Option<String>,
+}
+
+/// The events a registered hook sends.
+pub const HOOK_EVENTS: &[&str] = &["push", "create", "delete", "repository"];
 
 /// The token endpoint's answer: a grant, or GitHub's `200 {"error": ...}`.
 #[derive(Deserialize)]
@@ -181,6 +209,19 @@ fn status_of(e: &octocrab::Error) -> Option<u16> {
         octocrab::Error::GitHub { source, .. } => Some(source.status_code.as_u16()),
         _ => None,
     }
+}
+
+/// Sends an octocrab request and answers its status and body (`?` on transport failures).
+macro_rules! read {
+    ($crab:expr, $request:expr) => {{
+        let response = $request.await.map_err(|e| classify(&e))?;
+        let status = response.status().as_u16();
+        let body = $crab
+            .body_to_string(response)
+            .await
+            .map_err(|e| classify(&e))?;
+        (status, body)
+    }};
 }
 
 impl GitHubClient {
@@ -282,6 +323,85 @@ impl GitHubClient {
             Ok(r) => Ok(Some(r)),
             Err(e) if status_of(&e) == Some(404) => Ok(None),
             Err(e) => Err(classify(&e)),
+        }
+    }
+
+    /// Registers a webhook on `owner/name` delivering [`HOOK_EVENTS`] to `url`, signed with
+    /// `secret`, with `token` (its user must administer the repository); answers the hook's
+    /// id. A hook to the same URL already there (registered before, its row lost) is taken
+    /// over: its secret is set to `secret`.
+    pub async fn create_hook(
+        &self,
+        token: &str,
+        owner: &str,
+        name: &str,
+        url: &str,
+        secret: &str,
+    ) -> Result<i64, GitHubError> {
+        let crab = self.as_user(token)?;
+        let base = format!("/repos/{}/{}/hooks", segment(owner)?, segment(name)?);
+        let config = serde_json::json!({
+            "url": url,
+            "content_type": "json",
+            "secret": secret,
+            "insecure_ssl": "0",
+        });
+        let body = serde_json::json!({
+            "name": "web",
+            "active": true,
+            "events": HOOK_EVENTS,
+            "config": config,
+        });
+        let (status, text) = read!(crab, crab._post(base.as_str(), Some(&body)));
+        match status {
+            200 | 201 => {
+                #[derive(Deserialize)]
+                struct Created {
+                    id: i64,
+                }
+                serde_json::from_str::<Created>(&text)
+                    .map(|c| c.id)
+                    .map_err(|_| GitHubError::Upstream("a hook that does not parse".into()))
+            }
+            // "Hook already exists on this repository": take it over.
+            422 => {
+                let (status, text) = read!(crab, crab._get(base.as_str()));
+                if status != 200 {
+                    return Err(GitHubError::Upstream(format!("{status} listing hooks")));
+                }
+                let hooks: Vec<Hook> = serde_json::from_str(&text)
+                    .map_err(|_| GitHubError::Upstream("a hook list that does not parse".into()))?;
+                let Some(hook) = hooks.iter().find(|h| h.config.url.as_deref() == Some(url)) else {
+                    return Err(GitHubError::Upstream("422 creating the hook".into()));
+                };
+                let path = format!("{base}/{}/config", hook.id);
+                let (status, _) = read!(crab, crab._patch(path.as_str(), Some(&config)));
+                match status {
+                    200 => Ok(hook.id),
+                    401 | 403 => Err(GitHubError::Refused(status.to_string())),
+                    other => Err(GitHubError::Upstream(format!("{other} updating the hook"))),
+                }
+            }
+            401 | 403 => Err(GitHubError::Refused(status.to_string())),
+            other => Err(GitHubError::Upstream(format!("{other} creating the hook"))),
+        }
+    }
+
+    /// Removes webhook `id` from `owner/name` (one already gone counts as removed).
+    pub async fn delete_hook(
+        &self,
+        token: &str,
+        owner: &str,
+        name: &str,
+        id: i64,
+    ) -> Result<(), GitHubError> {
+        let crab = self.as_user(token)?;
+        let path = format!("/repos/{}/{}/hooks/{id}", segment(owner)?, segment(name)?);
+        let (status, _) = read!(crab, crab._delete(path.as_str(), None::<&()>));
+        match status {
+            204 | 404 => Ok(()),
+            401 | 403 => Err(GitHubError::Refused(status.to_string())),
+            other => Err(GitHubError::Upstream(format!("{other} deleting the hook"))),
         }
     }
 

@@ -73,6 +73,15 @@ impl Secret {
         Ok(Secret(text.as_bytes().to_vec()))
     }
 
+    /// A key for another purpose, derived from this secret: HMAC-SHA-256 of `label` (which no
+    /// token's signing input can equal: labels hold a space, base64url never does).
+    pub fn derive(&self, label: &str) -> [u8; 32] {
+        debug_assert!(label.contains(' '));
+        let mut mac = self.mac();
+        mac.update(label.as_bytes());
+        mac.finalize().into_bytes().into()
+    }
+
     fn mac(&self) -> HmacSha256 {
         // HMAC takes keys of any length.
         HmacSha256::new_from_slice(&self.0).unwrap_or_else(|_| unreachable!("HMAC accepts any key"))

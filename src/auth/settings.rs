@@ -21,6 +21,8 @@ pub struct GitHubAuth {
     pub api_url: String,
     /// `<GITVISTA_PUBLIC_URL>/auth/github/callback`.
     pub callback_url: String,
+    /// `GITVISTA_PUBLIC_URL` without a trailing `/` (hooks registered on GitHub point here).
+    pub public_url: String,
     /// `GITVISTA_JWT_SECRET`: signs session cookies.
     pub jwt: Secret,
     /// `GITVISTA_ENCRYPTION_KEY` (and `GITVISTA_ENCRYPTION_KEY_PREVIOUS`): forge tokens at rest.
@@ -105,6 +107,7 @@ impl GitHubAuth {
             web_url: base("GITVISTA_GITHUB_URL", "https://github.com")?,
             api_url: base("GITVISTA_GITHUB_API_URL", "https://api.github.com")?,
             callback_url: format!("{public}/auth/github/callback"),
+            public_url: public.clone(),
             jwt,
             cipher: Arc::new(TokenCipher::new(&key, &previous)),
             timeout: std::time::Duration::from_secs(timeout),

@@ -15,6 +15,11 @@ pub fn run(mut config: Config) -> anyhow::Result<()> {
     })
     .map_err(anyhow::Error::msg)?
     .map(std::sync::Arc::new);
+    if let crate::config::Mode::Hosted(h) = &mut config.mode {
+        h.webhooks =
+            crate::webhooks::WebhookSettings::from_settings(|name| std::env::var(name).ok())
+                .map_err(anyhow::Error::msg)?;
+    }
     actix_web::rt::System::new().block_on(async move {
         let host = config.host;
         let app = Application::build(config).await?;

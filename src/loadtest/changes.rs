@@ -1,14 +1,16 @@
-//! The changes the harness makes: a commit in a source repository, then an admin fetch.
+//! The changes the harness makes: a commit in a source repository, then (as `--change-via`
+//! says) an admin fetch, a signed GitHub `push` delivery, or nothing (the server's poll finds
+//! it); and the flood of badly signed deliveries `--bad-webhooks-per-sec` sends beside them.
 
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use anyhow::bail;
 
-use super::DRAIN;
 use super::fleet::{self, Fleet};
 use super::target::Watched;
 use super::viewer::{Ledger, now_ms};
+use super::{ChangeVia, LoadConfig};
 
 /// One change made by the harness.
 #[derive(Debug, Clone)]
@@ -37,9 +39,9 @@ pub(super) async fn make_changes(
     fleet: &Fleet,
     repos: &[Watched],
     ledger: &Ledger,
-    interval: Duration,
-    duration: Duration,
+    config: &LoadConfig,
 ) -> anyhow::Result<Changes> {
+    let (interval, duration, drain) = (config.change_interval, config.duration, config.drain());
     let mut out = Changes::default();
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -58,7 +60,7 @@ pub(super) async fn make_changes(
             let r = next;
             next = (next + 1) % repos.len();
             let free = ledger.pending[r].load(Ordering::Relaxed) == 0
-                || last[r].is_some_and(|t| t.elapsed() > DRAIN);
+                || last[r].is_some_and(|t| t.elapsed() > drain);
             if free {
                 chosen = Some(r);
                 break;
@@ -70,7 +72,8 @@ pub(super) async fn make_changes(
         };
         let n = out.list.len();
         let source = fleet.sources[r].clone();
-        let hash = tokio::task::spawn_blocking(move || fleet::commit(&source, n as u64)).await??;
+        let (old, hash) =
+            tokio::task::spawn_blocking(move || fleet::commit(&source, n as u64)).await??;
         let made_ms = now_ms();
         let Some(k) = ledger.expect(&hash, n) else {
             bail!("git printed no commit id: {hash}");
@@ -78,21 +81,143 @@ pub(super) async fn make_changes(
         ledger.pending[r].store(k, Ordering::Relaxed);
         last[r] = Some(Instant::now());
         out.list.push(Change { repo: r, made_ms });
-        let resp = client
-            .post(format!(
-                "{}/api/admin/repos/{}/fetch",
-                fleet.base, repos[r].id
-            ))
-            .bearer_auth(&fleet.admin_token)
-            .send()
-            .await?;
-        if !resp.status().is_success() {
-            bail!(
-                "the admin fetch of {} answered {}",
-                repos[r].id,
-                resp.status()
-            );
+        match config.change_via {
+            ChangeVia::Admin => {
+                let resp = client
+                    .post(format!(
+                        "{}/api/admin/repos/{}/fetch",
+                        fleet.base, repos[r].id
+                    ))
+                    .bearer_auth(&fleet.admin_token)
+                    .send()
+                    .await?;
+                if !resp.status().is_success() {
+                    bail!(
+                        "the admin fetch of {} answered {}",
+                        repos[r].id,
+                        resp.status()
+                    );
+                }
+            }
+            ChangeVia::Webhook => {
+                let body = serde_json::to_vec(&serde_json::json!({
+                    "ref": "refs/heads/main",
+                    "before": old,
+                    "after": hash,
+                    "created": false,
+                    "deleted": false,
+                    "forced": false,
+                    "repository": {
+                        "full_name": format!("loadtest/r{r:04}"),
+                        "clone_url": fleet.urls[r],
+                        "private": false,
+                    },
+                    "pusher": {"name": "loadtest"},
+                }))?;
+                let resp = client
+                    .post(format!("{}/webhooks/github", fleet.base))
+                    .header("Content-Type", "application/json")
+                    .header("X-GitHub-Event", "push")
+                    .header("X-GitHub-Delivery", format!("loadtest-{n}-{hash}"))
+                    .header(
+                        "X-Hub-Signature-256",
+                        format!("sha256={}", fleet.webhook_secret.sign(&body)),
+                    )
+                    .body(body)
+                    .send()
+                    .await?;
+                if resp.status().as_u16() != 202 {
+                    bail!(
+                        "the push delivery for {} answered {}: {}",
+                        repos[r].id,
+                        resp.status(),
+                        resp.text().await.unwrap_or_default()
+                    );
+                }
+            }
+            ChangeVia::Poll => {}
         }
     }
     Ok(out)
+}
+
+/// What the flood of badly signed deliveries met.
+#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FloodReport {
+    /// Asked for per second.
+    pub per_sec: u32,
+    /// Sent.
+    pub sent: u64,
+    /// Refused with 401 (what every one of them should get).
+    pub refused: u64,
+    /// Anything else (another status, a failed connection).
+    pub other: u64,
+}
+
+/// Sends `per_sec` deliveries a second with a wrong signature to `/webhooks/github` for
+/// `duration` (an attacker who does not know the secret), at most 64 at once.
+pub(super) async fn flood(
+    client: reqwest::Client,
+    base: String,
+    per_sec: u32,
+    duration: Duration,
+) -> anyhow::Result<FloodReport> {
+    let mut report = FloodReport {
+        per_sec,
+        ..FloodReport::default()
+    };
+    let gate = std::sync::Arc::new(tokio::sync::Semaphore::new(64));
+    let mut tasks = tokio::task::JoinSet::new();
+    // Ticks of 10 ms, each sending its share.
+    let mut ticker = tokio::time::interval(Duration::from_millis(10));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let started = Instant::now();
+    let mut owed = 0f64;
+    let body = br#"{"ref":"refs/heads/main","repository":{"clone_url":"https://example.com/x/y"}}"#;
+    while started.elapsed() < duration {
+        ticker.tick().await;
+        owed += f64::from(per_sec) / 100.0;
+        while owed >= 1.0 {
+            owed -= 1.0;
+            let Ok(permit) = std::sync::Arc::clone(&gate).try_acquire_owned() else {
+                // The server is not keeping up with the flood: the harness does not pile on.
+                continue;
+            };
+            let (client, url) = (client.clone(), format!("{base}/webhooks/github"));
+            report.sent += 1;
+            let n = report.sent;
+            tasks.spawn(async move {
+                let _permit = permit;
+                let resp = client
+                    .post(url)
+                    .header("Content-Type", "application/json")
+                    .header("X-GitHub-Event", "push")
+                    .header("X-GitHub-Delivery", format!("forged-{n}"))
+                    .header(
+                        "X-Hub-Signature-256",
+                        "sha256=0000000000000000000000000000000000000000000000000000000000000000",
+                    )
+                    .body(&body[..])
+                    .send()
+                    .await;
+                matches!(resp, Ok(r) if r.status().as_u16() == 401)
+            });
+        }
+        while let Some(done) = tasks.try_join_next() {
+            if matches!(done, Ok(true)) {
+                report.refused += 1;
+            } else {
+                report.other += 1;
+            }
+        }
+    }
+    while let Some(done) = tasks.join_next().await {
+        if matches!(done, Ok(true)) {
+            report.refused += 1;
+        } else {
+            report.other += 1;
+        }
+    }
+    Ok(report)
 }

@@ -19,6 +19,8 @@ pub struct Fleet {
     pub base: String,
     /// The admin token the server was started with.
     pub admin_token: String,
+    /// The GitHub webhook secret the server was started with.
+    pub webhook_secret: crate::webhooks::verify::HookSecret,
     /// The bare repositories the daemon serves, by index.
     pub sources: Vec<PathBuf>,
     /// Their `git://127.0.0.1:PORT/...` URLs, by index.
@@ -166,8 +168,8 @@ pub fn generate(dest: &Path, commits: usize, seed: usize) -> anyhow::Result<()> 
     Ok(())
 }
 
-/// Adds a commit on top of `main` in `repo` and returns its id.
-pub fn commit(repo: &Path, n: u64) -> anyhow::Result<String> {
+/// Adds a commit on top of `main` in `repo` (as a push would); returns the old and new ids.
+pub fn commit(repo: &Path, n: u64) -> anyhow::Result<(String, String)> {
     let old = git(repo, &["rev-parse", "main"])?;
     let new = git(
         repo,
@@ -181,7 +183,7 @@ pub fn commit(repo: &Path, n: u64) -> anyhow::Result<String> {
         ],
     )?;
     git(repo, &["update-ref", "refs/heads/main", &new, &old])?;
-    Ok(new)
+    Ok((old, new))
 }
 
 /// A free TCP port on 127.0.0.1 (closed again before the caller binds it).
@@ -259,6 +261,7 @@ impl Fleet {
         }
 
         let admin_token = random_token()?;
+        let webhook_secret = random_token()?;
         let server_log = dir.path().join("server.log");
         let exe = std::env::current_exe().context("finding the gitvista binary")?;
         let spawned = Command::new(exe)
@@ -267,6 +270,7 @@ impl Fleet {
             .arg("--allowed-hosts")
             .arg(format!("127.0.0.1:{daemon_port}"))
             .env("GITVISTA_ADMIN_TOKEN", &admin_token)
+            .env("GITVISTA_GITHUB_WEBHOOK_SECRET", &webhook_secret)
             .env("GITVISTA_POSTS_PER_MINUTE", "1000000")
             .env("GITVISTA_WS_PER_CLIENT", "1000000")
             // Every repository is pasted from this one address at once.
@@ -325,6 +329,11 @@ impl Fleet {
         Ok(Fleet {
             base,
             admin_token,
+            webhook_secret: crate::webhooks::verify::HookSecret::new(
+                "the webhook secret",
+                &webhook_secret,
+            )
+            .map_err(anyhow::Error::msg)?,
             sources,
             urls,
             server_log,
@@ -360,7 +369,8 @@ mod tests {
         let branches = git(&repo, &["for-each-ref", "--format=%(refname:short)"]).expect("git");
         assert_eq!(branches, "main\ntopic-0\ntopic-1\ntopic-2");
         let before = git(&repo, &["rev-parse", "main"]).expect("git");
-        let new = commit(&repo, 7).expect("commits");
+        let (old, new) = commit(&repo, 7).expect("commits");
+        assert_eq!(old, before);
         assert_eq!(git(&repo, &["rev-parse", "main^"]).expect("git"), before);
         assert_eq!(git(&repo, &["rev-parse", "main"]).expect("git"), new);
     }

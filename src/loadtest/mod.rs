@@ -70,7 +70,31 @@ pub struct LoadConfig {
     pub json: Option<PathBuf>,
     /// Run the same load against a bare broadcaster afterwards, for comparison.
     pub peer: bool,
+    /// How each change reaches the server (the harness's own fleet only).
+    pub change_via: ChangeVia,
+    /// Deliveries with a bad signature sent to `/webhooks/github` per second during the run
+    /// (an attacker's flood; the harness's own fleet only).
+    pub bad_webhooks_per_sec: u32,
 }
+
+/// How a change (a commit in a served repository) reaches the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChangeVia {
+    /// The admin API asks for a fetch (what the harness always did).
+    #[default]
+    Admin,
+    /// A correctly signed GitHub `push` delivery to `/webhooks/github`.
+    Webhook,
+    /// Nothing: the server's own poll finds it (every `FETCH_INTERVAL` with viewers).
+    Poll,
+}
+
+/// The server's poll interval with viewers in `--change-via poll` runs (its default, 30 s).
+pub const POLL_INTERVAL: Duration = Duration::from_secs(30);
+
+/// Most bad deliveries a second the harness sends.
+const MAX_BAD_WEBHOOKS: u32 = 20_000;
 
 /// Upper bounds on every knob: the harness is bounded in count and time.
 const MAX_VIEWERS: usize = 100_000;
@@ -79,11 +103,20 @@ const MAX_DURATION: Duration = Duration::from_secs(3600);
 /// Commits the harness generates at most, over all repositories.
 const MAX_GENERATED: usize = 5_000_000;
 /// Changes still on their way this long after the last one are counted as lost.
-const DRAIN: Duration = Duration::from_secs(10);
+pub(crate) const DRAIN: Duration = Duration::from_secs(10);
 /// Graph window size requested by the HTTP load.
 const WINDOW: u64 = 100;
 
 impl LoadConfig {
+    /// How long a change may take to arrive before it counts as lost: 10 s, plus the poll
+    /// interval when only the poll brings changes in.
+    pub fn drain(&self) -> Duration {
+        match self.change_via {
+            ChangeVia::Poll => DRAIN + POLL_INTERVAL,
+            ChangeVia::Admin | ChangeVia::Webhook => DRAIN,
+        }
+    }
+
     /// Most changes a run makes: one per interval of the duration, and one more.
     pub fn max_changes(&self) -> usize {
         (self.duration.as_millis() / self.change_interval.as_millis().max(1)) as usize + 1
@@ -108,6 +141,16 @@ impl LoadConfig {
         }
         if self.change_interval < Duration::from_millis(10) {
             bail!("--change-interval-ms is at least 10");
+        }
+        if self.bad_webhooks_per_sec > MAX_BAD_WEBHOOKS {
+            bail!("--bad-webhooks-per-sec is at most {MAX_BAD_WEBHOOKS}");
+        }
+        if self.target.is_some()
+            && (self.change_via != ChangeVia::Admin || self.bad_webhooks_per_sec > 0)
+        {
+            bail!(
+                "--change-via and --bad-webhooks-per-sec drive the harness's own server (no --target)"
+            );
         }
         if self.http_rate > 10_000 {
             bail!("--http-rate is at most 10000 requests per second");
@@ -252,18 +295,16 @@ async fn measure(
         config.http_rate,
         config.duration,
     ));
+    let flood = (config.bad_webhooks_per_sec > 0).then(|| {
+        tokio::spawn(changes::flood(
+            client.clone(),
+            base.clone(),
+            config.bad_webhooks_per_sec,
+            config.duration,
+        ))
+    });
     let changes = match &target.fleet {
-        Some(fleet) => {
-            make_changes(
-                client,
-                fleet,
-                &target.repos,
-                &ledger,
-                config.change_interval,
-                config.duration,
-            )
-            .await?
-        }
+        Some(fleet) => make_changes(client, fleet, &target.repos, &ledger, config).await?,
         None => {
             tokio::time::sleep(config.duration).await;
             Changes::default()
@@ -271,14 +312,18 @@ async fn measure(
     };
     let http = windows.await?;
 
-    crowd.drain(&changes, &ledger).await;
+    crowd.drain(&changes, &ledger, config.drain()).await;
+    let bad_webhooks = match flood {
+        Some(f) => Some(f.await??),
+        None => None,
+    };
     let server_counters = scrape(client, base, token).await.unwrap_or_default();
     let outcomes = crowd.finish(&stop_tx).await;
     let peak = sampler.await.unwrap_or(0);
     tokio::time::sleep(Duration::from_secs(3)).await;
     let rss_after = server_rss(client, base, token).await.unwrap_or(0);
 
-    Ok(summarize(
+    let mut report = summarize(
         config,
         target,
         &changes,
@@ -293,7 +338,9 @@ async fn measure(
         &server_counters,
         limit,
         connected,
-    ))
+    );
+    report.bad_webhooks = bad_webhooks;
+    Ok(report)
 }
 
 /// Viewers connected and reading, each a task returning its [`Outcome`].
@@ -394,9 +441,9 @@ impl Crowd {
         }
     }
 
-    /// Waits until every change reached every viewer that keeps up, or [`DRAIN`] passes.
-    async fn drain(&self, changes: &Changes, ledger: &Ledger) {
-        let drain_until = Instant::now() + DRAIN;
+    /// Waits until every change reached every viewer that keeps up, or `drain` passes.
+    async fn drain(&self, changes: &Changes, ledger: &Ledger, drain: Duration) {
+        let drain_until = Instant::now() + drain;
         while Instant::now() < drain_until {
             let done = changes.list.iter().enumerate().all(|(c, ch)| {
                 ledger.delivered[c].load(Ordering::Relaxed) >= self.keeping_up[ch.repo]

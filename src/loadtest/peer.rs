@@ -223,7 +223,7 @@ pub(super) async fn measure(config: &LoadConfig, repos: usize) -> anyhow::Result
         });
         writeln!(stdin, "{repo} {hash}").context("writing to the peer")?;
     }
-    crowd.drain(&changes, &ledger).await;
+    crowd.drain(&changes, &ledger, super::DRAIN).await;
     let outcomes = crowd.finish(&stop_tx).await;
     drop(stdin);
     drop(peer);

@@ -48,6 +48,8 @@ pub struct Report {
     pub errors: Vec<String>,
     /// The same load against a bare broadcaster (`--peer`).
     pub peer: Option<super::peer::PeerReport>,
+    /// The flood of badly signed deliveries sent during the run (`--bad-webhooks-per-sec`).
+    pub bad_webhooks: Option<super::changes::FloodReport>,
 }
 
 /// Viewers.
@@ -258,6 +260,8 @@ pub(super) fn summarize(
             "changeIntervalMs": config.change_interval.as_millis() as u64,
             "httpRate": config.http_rate,
             "commitsPerRepo": target.fleet.as_ref().map(|_| config.commits),
+            "changeVia": config.change_via,
+            "badWebhooksPerSec": config.bad_webhooks_per_sec,
             "rowsPerRepo": target.repos.iter().map(|r| r.rows).max().unwrap_or(0),
         }),
         viewers: ViewerReport {
@@ -316,6 +320,7 @@ pub(super) fn summarize(
             .map(|(kind, (n, example))| format!("{n} x {kind} (e.g. {example})"))
             .collect(),
         peer: None,
+        bad_webhooks: None,
     }
 }
 
@@ -338,7 +343,7 @@ impl Report {
              slow viewers: {} (read {} messages, {} resyncs, {} cut off); fan-out {}\n\
              graph windows: {} requests, {} errors; {}\n\
              server RSS: before {:.1} MiB, idle with viewers {:.1} MiB, peak {:.1} MiB, after {:.1} MiB; {:.1} KiB per viewer\n\
-             harness RSS {:.1} MiB; open-files limit {}{}{}",
+             harness RSS {:.1} MiB; open-files limit {}{}{}{}",
             self.viewers.connected,
             self.viewers.requested,
             self.viewers.failed,
@@ -371,6 +376,10 @@ impl Report {
             } else {
                 format!("\nerrors: {}", self.errors.join("; "))
             },
+            self.bad_webhooks.map_or(String::new(), |f| format!(
+                "\nbad deliveries ({} a second asked): {} sent, {} refused with 401, {} otherwise",
+                f.per_sec, f.sent, f.refused, f.other
+            )),
             self.peer.as_ref().map_or(String::new(), |peer| format!(
                 "\npeer (bare tokio-tungstenite broadcaster, same load): {} connected, {} changes, {} lost; fan-out {}; all viewers {}; {:.1} KiB per viewer",
                 peer.connected,

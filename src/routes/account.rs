@@ -35,7 +35,7 @@ pub fn viewer(req: &HttpRequest) -> Option<Viewer> {
 }
 
 fn sign_in_required() -> ApiError {
-    ApiError::account(401, "sign in to see this", "sign_in_required")
+    ApiError::status(401, "sign in to see this", "sign_in_required")
 }
 
 use crate::error::blocking;
@@ -48,12 +48,14 @@ fn repo_id_in(path: &str) -> Option<&str> {
 }
 
 /// Paths open to visitors not signed in when `GITVISTA_REQUIRE_LOGIN=1`: the landing page and
-/// its files, sign-in itself, health and the admin's own (token-guarded) routes.
+/// its files, sign-in itself, the webhook receivers (signed by the forge), health and the
+/// admin's own (token-guarded) routes.
 fn open_without_login(path: &str) -> bool {
     path == "/"
         || path == "/favicon.ico"
         || path.starts_with("/static/")
         || path.starts_with("/auth/")
+        || path.starts_with("/webhooks/")
         || path == "/healthz"
         || path == "/metrics"
         || path == "/admin"
@@ -164,7 +166,7 @@ async fn check(
     match accounts.may_read(&repo, viewer).await {
         Access::Granted => Ok(None),
         Access::Denied => Ok(Some(id.to_string())),
-        Access::Unconfirmed => Err(ApiError::account(
+        Access::Unconfirmed => Err(ApiError::status(
             503,
             "GitHub could not be asked whether you may still read this repository; try again in a minute",
             "github_unavailable",
@@ -309,13 +311,58 @@ pub async fn tracked_repos(
 ) -> Result<HttpResponse, ApiError> {
     let accounts = accounts(&state)?;
     let v = viewer(&req).ok_or_else(sign_in_required)?;
+    let h = state.hosted.clone().ok_or(ApiError::NoRoute)?;
     let (store, uid) = (accounts.store.clone(), v.user.id.clone());
-    let repos = blocking(move || store.tracked(&uid)).await?;
+    let (repos, registered) = blocking(move || {
+        let registered: std::collections::HashSet<String> = store
+            .registrations()?
+            .into_iter()
+            .map(|r| r.repo_id)
+            .collect();
+        Ok((store.tracked(&uid)?, registered))
+    })
+    .await?;
+    let list: Vec<serde_json::Value> = repos
+        .iter()
+        .map(|r| {
+            let mut j = super::hosted::repo_json(r);
+            j["updates"] = updates_json(&h, &accounts, r, registered.contains(&r.id));
+            j
+        })
+        .collect();
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
-        .json(json!({
-            "repos": repos.iter().map(super::hosted::repo_json).collect::<Vec<_>>(),
-        })))
+        .json(json!({ "repos": list })))
+}
+
+/// How a tracked repository stays fresh: "live by webhook" (its hook delivered within the hook
+/// window) or "polled every N"; and for a repository on a host without a known forge, the URL
+/// and secret of its generic hook, to set up on that host.
+fn updates_json(
+    h: &Arc<crate::hosted::Hosted>,
+    accounts: &Accounts,
+    repo: &crate::store::Repo,
+    registered: bool,
+) -> serde_json::Value {
+    let id = gitvista_actors::RepoId::parse(&repo.id);
+    let since = id.as_ref().and_then(|i| h.hooks.clock.since(i));
+    let live = since.is_some_and(|s| s < h.config.hook_window);
+    let forge_known = accounts.github_path(&repo.canonical_url).is_some()
+        || crate::forge::forge_of(&repo.canonical_url).is_some();
+    let generic = match h.hooks.generic_secret(&repo.id) {
+        Some(secret) if !forge_known => json!({
+            "url": format!("{}/webhooks/generic/{}", accounts.auth.public_url, repo.id),
+            "secret": secret.expose(),
+        }),
+        _ => serde_json::Value::Null,
+    };
+    json!({
+        "mode": if live { "webhook" } else { "polled" },
+        "everySecs": if live { h.config.hooked_every.as_secs() } else { h.config.fetch_with_viewers.as_secs() },
+        "hookSecsAgo": since.map(|s| s.as_secs()),
+        "registered": registered,
+        "generic": generic,
+    })
 }
 
 /// Query of the repository picker.
@@ -352,7 +399,7 @@ pub async fn picker(
         .user_repos(&token, page, PICKER_PAGE)
         .await
         .map_err(|_| {
-            ApiError::account(
+            ApiError::status(
                 502,
                 "GitHub could not list your repositories; try again in a minute",
                 "github_unavailable",

@@ -161,6 +161,7 @@ pub async fn actors(
     let unavailable = |e: actix::MailboxError| ApiError::Unavailable(e.to_string());
     let (mut list_json, viewers) = described_sessions(&state).await?;
     let (mut queue, mut eviction) = (serde_json::Value::Null, serde_json::Value::Null);
+    let mut webhooks = serde_json::Value::Null;
     if let Some(h) = &state.hosted {
         let store = h.store.clone();
         // The running sessions' rows only: the admin page polls this every 2 s.
@@ -180,7 +181,11 @@ pub async fn actors(
                 s["state"] = json!(r.state);
                 s["diskBytes"] = json!(r.disk_bytes);
             }
+            if let Some(id) = s["id"].as_str().and_then(RepoId::parse) {
+                s["hookSecsAgo"] = json!(h.hooks.clock.since(&id).map(|d| d.as_secs()));
+            }
         }
+        webhooks = webhooks_json(h).await?;
         let jobs = h
             .queue
             .send(gitvista_actors::clone_queue::ListJobs)
@@ -194,6 +199,7 @@ pub async fn actors(
         queue = json!({
             "concurrency": h.config.clone_concurrency,
             "started": stats.started,
+            "fetches": stats.fetches,
             "joined": stats.joined,
             "jobs": jobs,
         });
@@ -224,7 +230,56 @@ pub async fn actors(
             "sessions": list_json,
             "cloneQueue": queue,
             "eviction": eviction,
+            "webhooks": webhooks,
         })))
+}
+
+/// Deliveries shown on the admin page.
+const DELIVERIES_SHOWN: i64 = 50;
+
+/// The receivers (on or off), what the on-demand fetcher did, the hooks registered, and the
+/// latest deliveries with their outcome.
+async fn webhooks_json(
+    h: &std::sync::Arc<crate::hosted::Hosted>,
+) -> Result<serde_json::Value, ApiError> {
+    let store = h.store.clone();
+    let (deliveries, registrations) = crate::error::blocking(move || {
+        Ok((
+            store.deliveries(None, DELIVERIES_SHOWN)?,
+            store.registrations()?.len(),
+        ))
+    })
+    .await?;
+    let stats = h
+        .hooks
+        .freshener
+        .send(gitvista_actors::freshen::GetFreshenStats)
+        .await
+        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    let now = crate::store::now();
+    let deliveries: Vec<serde_json::Value> = deliveries
+        .into_iter()
+        .map(|d| {
+            json!({
+                "provider": d.provider,
+                "event": d.event,
+                "repo": d.repo_id,
+                "outcome": d.outcome,
+                "secsAgo": now - d.received_at,
+            })
+        })
+        .collect();
+    Ok(json!({
+        "receivers": h.hooks.receivers(),
+        "hookedFetchSecs": h.config.hooked_every.as_secs(),
+        "registrations": registrations,
+        "fetches": {
+            "toSessions": stats.to_sessions,
+            "background": stats.background,
+            "coalesced": stats.coalesced,
+        },
+        "deliveries": deliveries,
+    }))
 }
 
 fn repo_id(id: &str) -> Result<RepoId, ApiError> {

@@ -77,7 +77,18 @@ pub async fn create(
             .map_err(|e| ApiError::Unavailable(e.to_string()))?
     };
     checked.map_err(|e| ApiError::bad_request(e.to_string(), "refused_url"))?;
-    let id = url.id();
+    // A repository renamed on its forge keeps the id of its first URL and is found by its new
+    // one (a webhook told this server where it went).
+    let id = {
+        let (store, rid, canonical) = (h.store.clone(), url.id(), url.canonical.clone());
+        blocking(move || {
+            Ok(match store.repo(&rid)? {
+                Some(_) => rid,
+                None => store.repo_by_url(&canonical)?.map_or(rid, |r| r.id),
+            })
+        })
+        .await?
+    };
     // With sign-in on: a signed-in user tracks what they add (within their plan), and a
     // repository on GitHub is asked of GitHub with their own token, which says whether it is
     // private and whether they may read it.
@@ -95,7 +106,7 @@ pub async fn create(
         .await?;
         let limit = a.plans.limit(&v.user.plan);
         if !tracking && used >= limit {
-            return Err(ApiError::account(
+            return Err(ApiError::status(
                 403,
                 format!(
                     "your {} plan tracks at most {limit} repositories and you track {used}; stop tracking one first",
@@ -108,7 +119,7 @@ pub async fn create(
             match a.ask_github(&v.user, &owner, &name).await? {
                 Some(found) => private = Some(found.private),
                 None => {
-                    return Err(ApiError::account(
+                    return Err(ApiError::status(
                         404,
                         "GitHub has no repository at this URL that your account can read",
                         "not_found",
@@ -177,6 +188,7 @@ pub async fn create(
         .as_ref()
         .filter(|_| accounts.is_some())
         .map(|v| v.user.id.clone());
+
     let (repo, created) = blocking(move || {
         let (repo, created) = store.upsert_repo_as(&rid, &canonical, &display, private)?;
         if let Some(uid) = tracker {
@@ -187,6 +199,13 @@ pub async fn create(
         Ok((repo, created))
     })
     .await?;
+    // An OAuth App setup registers a webhook when the user may administer the repository.
+    if let (Some(_), Some(v)) = (&accounts, &viewer) {
+        let (h, rid, user) = (Arc::clone(&h), id.clone(), v.user.clone());
+        actix_web::rt::spawn(async move {
+            crate::webhooks::register::register(&h, &rid, &user).await;
+        });
+    }
     // A repository that failed or was evicted is cloned again when someone asks for it.
     let restart = created || matches!(repo.state.as_str(), "error" | "evicted");
     if restart {
@@ -372,6 +391,8 @@ pub async fn delete(
     }
     let repo = known(&h, &id).await?;
     let rid = RepoId::parse(&repo.id).ok_or_else(|| ApiError::UnknownRepo(id.to_string()))?;
+    // Its webhook goes first (removing it needs the row).
+    crate::webhooks::register::unregister(&h, rid.as_str()).await;
     // A clone or fetch running for it is killed first, so nothing lands after the delete.
     let _ = h
         .queue
@@ -399,21 +420,29 @@ async fn untrack(
     id: &str,
 ) -> Result<HttpResponse, ApiError> {
     let (store, rid, uid) = (accounts.store.clone(), id.to_string(), v.user.id.clone());
-    let (removed, orphan) = blocking(move || {
+    let (removed, orphan, untracked) = blocking(move || {
         let removed = store.revoke_access(&rid, &uid)?;
+        let untracked = !store.is_tracked(&rid)?;
         let orphan = match store.repo(&rid)? {
-            Some(r) => r.is_private && !store.is_tracked(&rid)?,
+            Some(r) => r.is_private && untracked,
             None => false,
         };
-        Ok((removed, orphan))
+        Ok((removed, orphan, untracked))
     })
     .await?;
     if !removed {
-        return Err(ApiError::account(
+        return Err(ApiError::status(
             404,
             "you do not track this repository",
             "not_tracked",
         ));
+    }
+    // Nobody tracks it: the webhook registered for it goes.
+    if removed && untracked {
+        let (h, rid) = (Arc::clone(h), id.to_string());
+        actix_web::rt::spawn(async move {
+            crate::webhooks::register::unregister(&h, &rid).await;
+        });
     }
     if orphan && let Some(rid) = RepoId::parse(id) {
         let _ = state.supervisor.send(Forget(rid.clone())).await;

@@ -52,6 +52,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/repos/{id}/working-tree/diff"),
     ("GET", "/api/repos/{id}/working-tree/status"),
     ("GET", "/api/repos/{id}/ws"),
+    ("POST", "/webhooks/github"),
+    ("POST", "/webhooks/gitlab"),
+    ("POST", "/webhooks/generic/{id}"),
 ];
 
 fn compiled() -> &'static [(&'static str, ResourceDef)] {

@@ -158,6 +158,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(objects::commit)
         .service(objects::tree)
         .service(objects::blob)
+        .service(crate::webhooks::github_hook)
+        .service(crate::webhooks::gitlab_hook)
+        .service(crate::webhooks::generic_hook)
         .service(crate::ws::ws);
 }
 

@@ -7,6 +7,7 @@
 
 pub mod accounts;
 pub mod schema;
+pub mod webhooks;
 
 use diesel::prelude::*;
 use diesel::r2d2::{self, ManageConnection};
@@ -391,17 +392,27 @@ impl Store {
             == 1)
     }
 
-    /// Records a finished clone or fetch.
-    pub fn set_fetched(&self, id: &str, commits: i64, disk_bytes: i64) -> Result<bool, StoreError> {
+    /// Records a finished clone or fetch (`commits`: `None` keeps the count, for a fetch no
+    /// session loaded afterwards).
+    pub fn set_fetched(
+        &self,
+        id: &str,
+        commits: Option<i64>,
+        disk_bytes: i64,
+    ) -> Result<bool, StoreError> {
         let mut conn = self.conn()?;
-        Ok(diesel::update(repos::table.find(id))
-            .set((
-                repos::last_fetch_at.eq(Some(now())),
-                repos::commit_count.eq(commits),
-                repos::disk_bytes.eq(disk_bytes),
-            ))
-            .execute(&mut *conn)?
-            == 1)
+        let row = repos::table.find(id);
+        let set = (
+            repos::last_fetch_at.eq(Some(now())),
+            repos::disk_bytes.eq(disk_bytes),
+        );
+        let n = match commits {
+            Some(c) => diesel::update(row)
+                .set((set, repos::commit_count.eq(c)))
+                .execute(&mut *conn)?,
+            None => diesel::update(row).set(set).execute(&mut *conn)?,
+        };
+        Ok(n == 1)
     }
 
     /// Records that someone looked at the repository.
@@ -413,7 +424,8 @@ impl Store {
             == 1)
     }
 
-    /// Deletes the repository row (and its jobs and access rows).
+    /// Deletes the repository row (and its jobs, access rows and hook registrations; the hooks
+    /// themselves are removed from the forge before).
     pub fn delete_repo(&self, id: &str) -> Result<bool, StoreError> {
         let mut conn = self.conn()?;
         let id = id.to_string();
@@ -421,6 +433,11 @@ impl Store {
             diesel::delete(schema::jobs::table.filter(schema::jobs::repo_id.eq(&id))).execute(c)?;
             diesel::delete(schema::repo_access::table.filter(schema::repo_access::repo_id.eq(&id)))
                 .execute(c)?;
+            diesel::delete(
+                schema::webhook_registrations::table
+                    .filter(schema::webhook_registrations::repo_id.eq(&id)),
+            )
+            .execute(c)?;
             Ok(diesel::delete(repos::table.find(&id)).execute(c)? == 1)
         })
     }

@@ -71,8 +71,37 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    webhook_deliveries (provider, delivery_id) {
+        provider -> Text,
+        delivery_id -> Text,
+        event -> Text,
+        repo_id -> Nullable<Text>,
+        outcome -> Text,
+        received_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    webhook_registrations (repo_id, provider) {
+        repo_id -> Text,
+        provider -> Text,
+        hook_id -> BigInt,
+        user_id -> Nullable<Text>,
+        created_at -> BigInt,
+    }
+}
+
 diesel::joinable!(jobs -> repos (repo_id));
 diesel::joinable!(repo_access -> repos (repo_id));
 diesel::joinable!(repo_access -> users (user_id));
 diesel::joinable!(sessions -> users (user_id));
-diesel::allow_tables_to_appear_in_same_query!(users, repos, repo_access, jobs, sessions);
+diesel::allow_tables_to_appear_in_same_query!(
+    users,
+    repos,
+    repo_access,
+    jobs,
+    sessions,
+    webhook_deliveries,
+    webhook_registrations
+);

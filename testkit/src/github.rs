@@ -50,6 +50,35 @@ pub struct FakeRepo {
     pub readers: Vec<String>,
     /// Where git clones it from.
     pub clone_url: String,
+    /// Users (logins) who may administer it (and so manage its webhooks).
+    pub admins: Vec<String>,
+}
+
+/// A repository webhook registered on the fake.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FakeHook {
+    /// GitHub's id of the hook.
+    pub id: i64,
+    /// The repository's `owner/name`.
+    pub repo: String,
+    /// Where deliveries go.
+    pub url: String,
+    /// What they are signed with.
+    pub secret: String,
+    /// The events it delivers.
+    pub events: Vec<String>,
+}
+
+/// A delivery the fake prepared, as GitHub would send it: to `url`, with `headers` (event,
+/// delivery id, hook id, `X-Hub-Signature-256`) and `body`.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    /// Where it goes.
+    pub url: String,
+    /// Its headers.
+    pub headers: Vec<(String, String)>,
+    /// The JSON body.
+    pub body: Vec<u8>,
 }
 
 #[derive(Debug)]
@@ -91,6 +120,12 @@ struct State {
     git_root: Option<std::path::PathBuf>,
     /// Every token git presented (to check that git got the current one).
     git_tokens: Vec<String>,
+    /// The fake's own address (repositories' `html_url` live under it).
+    base: String,
+    /// Repository webhooks registered through the API.
+    hooks: Vec<FakeHook>,
+    /// A GitHub App's webhook (URL and secret), delivering every event of every repository.
+    app_hook: Option<(String, String)>,
 }
 
 /// The running fake; stops when dropped.
@@ -136,6 +171,16 @@ impl FakeGitHub {
                         .route("/user", web::get().to(user))
                         .route("/user/repos", web::get().to(user_repos))
                         .route("/repos/{owner}/{repo}", web::get().to(repo))
+                        .route("/repos/{owner}/{repo}/hooks", web::post().to(create_hook))
+                        .route("/repos/{owner}/{repo}/hooks", web::get().to(list_hooks))
+                        .route(
+                            "/repos/{owner}/{repo}/hooks/{id}",
+                            web::delete().to(delete_hook),
+                        )
+                        .route(
+                            "/repos/{owner}/{repo}/hooks/{id}/config",
+                            web::patch().to(hook_config),
+                        )
                         .app_data(web::PayloadConfig::new(64 << 20))
                         .route("/{owner}/{repo}/{tail:.*}", web::to(git))
                 })
@@ -151,11 +196,9 @@ impl FakeGitHub {
             });
         });
         let (port, server) = rx.recv().expect("the fake GitHub starts");
-        FakeGitHub {
-            url: format!("http://127.0.0.1:{port}"),
-            state,
-            server,
-        }
+        let url = format!("http://127.0.0.1:{port}");
+        state.lock().unwrap_or_else(|e| e.into_inner()).base = url.clone();
+        FakeGitHub { url, state, server }
     }
 
     /// `http://127.0.0.1:PORT`, the web side and the API.
@@ -186,8 +229,96 @@ impl FakeGitHub {
                 private,
                 readers: readers.iter().map(|r| r.to_string()).collect(),
                 clone_url: clone_url.into(),
+                admins: Vec::new(),
             })
         });
+    }
+
+    /// Lets `logins` administer `full_name` (they may manage its webhooks).
+    pub fn set_admins(&self, full_name: &str, logins: &[&str]) {
+        self.with(|s| {
+            for r in s.repos.iter_mut().filter(|r| r.full_name == full_name) {
+                r.admins = logins.iter().map(|l| l.to_string()).collect();
+            }
+        });
+    }
+
+    /// The webhooks registered on `full_name`.
+    pub fn hooks(&self, full_name: &str) -> Vec<FakeHook> {
+        self.with(|s| {
+            s.hooks
+                .iter()
+                .filter(|h| h.repo.eq_ignore_ascii_case(full_name))
+                .cloned()
+                .collect()
+        })
+    }
+
+    /// Configures a GitHub App's webhook: every event of every repository goes to `url`,
+    /// signed with `secret`.
+    pub fn set_app_hook(&self, url: &str, secret: &str) {
+        self.with(|s| s.app_hook = Some((url.to_string(), secret.to_string())));
+    }
+
+    /// The deliveries GitHub would send for `event` on `full_name` (to its repository hooks
+    /// that take the event, and to the app's hook): `fields` are merged into a payload that
+    /// carries the repository as GitHub describes it (and, for the app's hook, the
+    /// installation).
+    pub fn deliveries(
+        &self,
+        event: &str,
+        full_name: &str,
+        fields: serde_json::Value,
+    ) -> Vec<Delivery> {
+        self.with(|s| {
+            let mut payload = json!({});
+            if let Some(r) = s
+                .repos
+                .iter()
+                .find(|r| r.full_name.eq_ignore_ascii_case(full_name))
+            {
+                payload["repository"] = repo_json(&s.base, r);
+            }
+            if let (Some(obj), serde_json::Value::Object(extra)) = (payload.as_object_mut(), fields)
+            {
+                obj.extend(extra);
+            }
+            let mut targets: Vec<(String, String, Option<i64>)> = s
+                .hooks
+                .iter()
+                .filter(|h| h.repo.eq_ignore_ascii_case(full_name))
+                .filter(|h| event == "ping" || h.events.iter().any(|e| e == event || e == "*"))
+                .map(|h| (h.url.clone(), h.secret.clone(), Some(h.id)))
+                .collect();
+            if let Some((url, secret)) = &s.app_hook {
+                targets.push((url.clone(), secret.clone(), None));
+            }
+            let mut out = Vec::new();
+            for (url, secret, hook) in targets {
+                let mut body = payload.clone();
+                if hook.is_none() {
+                    body["installation"] = json!({"id": 1});
+                }
+                let body = serde_json::to_vec(&body).unwrap_or_default();
+                s.counter += 1;
+                let delivery = format!("{:08x}-fake-{:012x}", s.counter, now());
+                let mut headers = vec![
+                    ("X-GitHub-Event".to_string(), event.to_string()),
+                    ("X-GitHub-Delivery".to_string(), delivery),
+                    (
+                        "X-Hub-Signature-256".to_string(),
+                        format!("sha256={}", sign(&secret, &body)),
+                    ),
+                    ("Content-Type".to_string(), "application/json".to_string()),
+                    ("User-Agent".to_string(), "GitHub-Hookshot/fake".to_string()),
+                ];
+                if let Some(id) = hook {
+                    headers.push(("X-GitHub-Hook-ID".to_string(), id.to_string()));
+                }
+                out.push(Delivery { url, headers, body });
+            }
+            out
+        })
     }
 
     /// Takes `login`'s read access to `full_name` away (revoked on GitHub).
@@ -566,7 +697,7 @@ async fn user(state: Shared, req: HttpRequest) -> HttpResponse {
     }
 }
 
-fn repo_json(r: &FakeRepo) -> serde_json::Value {
+fn repo_json(base: &str, r: &FakeRepo) -> serde_json::Value {
     let (owner, name) = r.full_name.split_once('/').unwrap_or(("", &r.full_name));
     json!({
         "full_name": r.full_name,
@@ -575,9 +706,23 @@ fn repo_json(r: &FakeRepo) -> serde_json::Value {
         "private": r.private,
         "visibility": if r.private { "private" } else { "public" },
         "clone_url": r.clone_url,
-        "html_url": format!("https://github.com/{}", r.full_name),
+        "html_url": format!("{base}/{}", r.full_name),
         "default_branch": "main",
     })
+}
+
+/// Hex HMAC-SHA-256 of `body` under `secret`: what `X-Hub-Signature-256` carries after
+/// `sha256=`.
+pub fn sign(secret: &str, body: &[u8]) -> String {
+    use hmac::{KeyInit as _, Mac as _};
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes())
+        .unwrap_or_else(|_| unreachable!("HMAC accepts any key"));
+    mac.update(body);
+    mac.finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 async fn user_repos(
@@ -612,7 +757,7 @@ async fn user_repos(
         .iter()
         .skip((page - 1) * per_page)
         .take(per_page)
-        .map(|r| repo_json(r))
+        .map(|r| repo_json(&s.base, r))
         .collect();
     let host = req.connection_info().host().to_string();
     let link = |p: usize, rel: &str| {
@@ -650,12 +795,181 @@ async fn repo(state: Shared, req: HttpRequest, path: web::Path<(String, String)>
         r.full_name.eq_ignore_ascii_case(&full)
             && (!r.private || reader.as_ref().is_some_and(|l| r.readers.contains(l)))
     }) {
-        Some(r) => HttpResponse::Ok().json(repo_json(r)),
+        Some(r) => {
+            let mut j = repo_json(&s.base, r);
+            if let Some(login) = &reader {
+                j["permissions"] = json!({
+                    "admin": r.admins.contains(login),
+                    "push": r.admins.contains(login),
+                    "pull": true,
+                });
+            }
+            HttpResponse::Ok().json(j)
+        }
         None => HttpResponse::NotFound().json(json!({
             "message": "Not Found",
             "documentation_url": "https://docs.github.com/rest/repos/repos#get-a-repository",
         })),
     }
+}
+
+/// The repository `owner/name` if the caller administers it (GitHub answers 404 otherwise).
+fn administered(
+    s: &State,
+    req: &HttpRequest,
+    owner: &str,
+    name: &str,
+) -> Result<String, Box<HttpResponse>> {
+    let full = format!("{owner}/{name}");
+    let login = caller(s, req).map(|u| u.login);
+    if login.is_none() {
+        return Err(Box::new(bad_credentials()));
+    }
+    s.repos
+        .iter()
+        .find(|r| r.full_name.eq_ignore_ascii_case(&full))
+        .filter(|r| login.as_ref().is_some_and(|l| r.admins.contains(l)))
+        .map(|r| r.full_name.clone())
+        .ok_or_else(|| {
+            Box::new(HttpResponse::NotFound().json(json!({
+                "message": "Not Found",
+                "documentation_url": "https://docs.github.com/rest/repos/webhooks",
+            })))
+        })
+}
+
+fn hook_json(h: &FakeHook) -> serde_json::Value {
+    json!({
+        "id": h.id,
+        "type": "Repository",
+        "name": "web",
+        "active": true,
+        "events": h.events,
+        "config": {"url": h.url, "content_type": "json", "insecure_ssl": "0", "secret": "********"},
+    })
+}
+
+async fn create_hook(
+    state: Shared,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    body: web::Json<serde_json::Value>,
+) -> HttpResponse {
+    if let Some(r) = enter(&state, &req).await {
+        return r;
+    }
+    let mut s = state.lock().unwrap_or_else(|e| e.into_inner());
+    let (owner, name) = path.into_inner();
+    let repo = match administered(&s, &req, &owner, &name) {
+        Ok(r) => r,
+        Err(resp) => return *resp,
+    };
+    let config = &body["config"];
+    let (Some(url), Some("json")) = (config["url"].as_str(), config["content_type"].as_str())
+    else {
+        return HttpResponse::UnprocessableEntity()
+            .json(json!({"message": "Validation Failed", "errors": [{"resource": "Hook", "code": "invalid"}]}));
+    };
+    if body["name"] != "web" {
+        return HttpResponse::UnprocessableEntity().json(json!({"message": "Validation Failed"}));
+    }
+    if s.hooks.iter().any(|h| h.repo == repo && h.url == url) {
+        return HttpResponse::UnprocessableEntity().json(json!({
+            "message": "Validation Failed",
+            "errors": [{"resource": "Hook", "code": "custom", "message": "Hook already exists on this repository"}],
+        }));
+    }
+    s.counter += 1;
+    let hook = FakeHook {
+        id: 1000 + s.counter as i64,
+        repo,
+        url: url.to_string(),
+        secret: config["secret"].as_str().unwrap_or_default().to_string(),
+        events: body["events"]
+            .as_array()
+            .map(|e| {
+                e.iter()
+                    .filter_map(|x| x.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_else(|| vec!["push".to_string()]),
+    };
+    let answer = hook_json(&hook);
+    s.hooks.push(hook);
+    HttpResponse::Created().json(answer)
+}
+
+async fn list_hooks(
+    state: Shared,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+) -> HttpResponse {
+    if let Some(r) = enter(&state, &req).await {
+        return r;
+    }
+    let s = state.lock().unwrap_or_else(|e| e.into_inner());
+    let (owner, name) = path.into_inner();
+    match administered(&s, &req, &owner, &name) {
+        Ok(repo) => HttpResponse::Ok().json(
+            s.hooks
+                .iter()
+                .filter(|h| h.repo == repo)
+                .map(hook_json)
+                .collect::<Vec<_>>(),
+        ),
+        Err(resp) => *resp,
+    }
+}
+
+async fn delete_hook(
+    state: Shared,
+    req: HttpRequest,
+    path: web::Path<(String, String, i64)>,
+) -> HttpResponse {
+    if let Some(r) = enter(&state, &req).await {
+        return r;
+    }
+    let mut s = state.lock().unwrap_or_else(|e| e.into_inner());
+    let (owner, name, id) = path.into_inner();
+    let repo = match administered(&s, &req, &owner, &name) {
+        Ok(r) => r,
+        Err(resp) => return *resp,
+    };
+    let before = s.hooks.len();
+    s.hooks.retain(|h| !(h.repo == repo && h.id == id));
+    if s.hooks.len() < before {
+        HttpResponse::NoContent().finish()
+    } else {
+        HttpResponse::NotFound().json(json!({"message": "Not Found"}))
+    }
+}
+
+async fn hook_config(
+    state: Shared,
+    req: HttpRequest,
+    path: web::Path<(String, String, i64)>,
+    body: web::Json<serde_json::Value>,
+) -> HttpResponse {
+    if let Some(r) = enter(&state, &req).await {
+        return r;
+    }
+    let mut s = state.lock().unwrap_or_else(|e| e.into_inner());
+    let (owner, name, id) = path.into_inner();
+    let repo = match administered(&s, &req, &owner, &name) {
+        Ok(r) => r,
+        Err(resp) => return *resp,
+    };
+    let Some(hook) = s.hooks.iter_mut().find(|h| h.repo == repo && h.id == id) else {
+        return HttpResponse::NotFound().json(json!({"message": "Not Found"}));
+    };
+    if let Some(url) = body["url"].as_str() {
+        hook.url = url.to_string();
+    }
+    if let Some(secret) = body["secret"].as_str() {
+        hook.secret = secret.to_string();
+    }
+    let answer = hook_json(hook);
+    HttpResponse::Ok().json(answer["config"].clone())
 }
 
 /// Whether the HTTP Basic password of `req` is a live token of a reader of `r`; records it.

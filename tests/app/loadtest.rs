@@ -127,6 +127,51 @@ fn self_hosted_run_delivers_every_change_to_every_viewer_and_reports_it() {
 }
 
 #[test]
+fn pushes_announced_by_webhook_reach_every_viewer_through_a_flood_of_forged_deliveries() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let json = tmp.path().join("report.json");
+    let out = loadtest(&[
+        "--viewers",
+        "60",
+        "--repos",
+        "3",
+        "--duration",
+        "4",
+        "--change-interval-ms",
+        "300",
+        "--http-rate",
+        "0",
+        "--commits",
+        "50",
+        "--change-via",
+        "webhook",
+        "--bad-webhooks-per-sec",
+        "200",
+        "--json",
+        &json.to_string_lossy(),
+    ]);
+    let r = report(&out, &json);
+    assert_eq!(r["config"]["changeVia"], "webhook");
+    let made = num(&r["changes"]["made"]);
+    assert!(made >= 3.0, "{r:#}");
+    assert_eq!(
+        r["changes"]["deliveredToAll"], r["changes"]["made"],
+        "{r:#}"
+    );
+    assert_eq!(r["lost"], 0, "{r:#}");
+    assert_eq!(num(&r["deliveryMs"]["count"]), made * 20.0, "{r:#}");
+    let flood = &r["badWebhooks"];
+    assert!(num(&flood["sent"]) >= 200.0, "{flood}");
+    assert_eq!(
+        flood["refused"], flood["sent"],
+        "every forged delivery got 401: {flood}"
+    );
+    assert_eq!(flood["other"], 0);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("refused with 401"), "{text}");
+}
+
+#[test]
 fn the_peer_gets_the_same_viewers_and_changes_and_reports_beside_gitvista() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let json = tmp.path().join("report.json");
@@ -271,7 +316,7 @@ fn reads_the_memory_of_a_target_whose_metrics_need_its_admin_token() {
 
 #[test]
 fn refuses_targets_off_this_machine_and_settings_out_of_bounds() {
-    let cases: [(&[&str], &str, &str); 7] = [
+    let cases: [(&[&str], &str, &str); 9] = [
         (
             &["--target", "http://10.1.2.3:8080", "--duration", "1"],
             "not a loopback address",
@@ -306,6 +351,23 @@ fn refuses_targets_off_this_machine_and_settings_out_of_bounds() {
             &["--repos", "1000", "--commits", "10000"],
             "--commits x --repos is at most",
             "ten million commits to generate",
+        ),
+        (
+            &["--bad-webhooks-per-sec", "1000000"],
+            "--bad-webhooks-per-sec is at most",
+            "an unbounded flood",
+        ),
+        (
+            &[
+                "--target",
+                "http://127.0.0.1:9",
+                "--change-via",
+                "webhook",
+                "--duration",
+                "1",
+            ],
+            "drive the harness's own server",
+            "it cannot push into another server's remotes",
         ),
     ];
     for (args, expected, why) in cases {

@@ -13,4 +13,5 @@ mod logs;
 mod metrics;
 mod signin;
 mod store;
+mod webhooks;
 mod ws;

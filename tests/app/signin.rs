@@ -17,14 +17,14 @@ const JWT_SECRET: &str = "jwt-secret-for-the-sign-in-tests-0123456789";
 const KEY: &str = "0707070707070707070707070707070707070707070707070707070707070707";
 
 /// A server with sign-in on, the fake GitHub it signs in with, and where its logs go.
-struct World {
-    gh: FakeGitHub,
-    server: Option<Binary>,
-    base: String,
-    port: u16,
-    log: PathBuf,
-    data: PathBuf,
-    root: PathBuf,
+pub(crate) struct World {
+    pub(crate) gh: FakeGitHub,
+    pub(crate) server: Option<Binary>,
+    pub(crate) base: String,
+    pub(crate) port: u16,
+    pub(crate) log: PathBuf,
+    pub(crate) data: PathBuf,
+    pub(crate) root: PathBuf,
     _tmp: tempfile::TempDir,
 }
 
@@ -38,7 +38,7 @@ fn free_port() -> u16 {
 
 /// The fake GitHub with alice (who may read `alice/secret`, private, and `alice/open`,
 /// public) and bob (who may read only `alice/open`), and `gitvista serve` signing in with it.
-fn world(extra: &[(&str, &str)]) -> World {
+pub(crate) fn world(extra: &[(&str, &str)]) -> World {
     let tmp = tempfile::tempdir().expect("tempdir");
     let root = tmp.path().join("github");
     std::fs::create_dir_all(root.join("alice")).expect("dir");
@@ -78,7 +78,7 @@ fn world(extra: &[(&str, &str)]) -> World {
 impl World {
     /// (Re)starts `gitvista serve` on the world's port and data directory, with `key` as the
     /// encryption key (and `previous`, if any), logging to the world's log.
-    fn serve(&mut self, extra: &[(&str, &str)], key: &str, previous: Option<&str>) {
+    pub(crate) fn serve(&mut self, extra: &[(&str, &str)], key: &str, previous: Option<&str>) {
         self.server = None;
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -159,7 +159,7 @@ fn location(resp: &reqwest::Response) -> String {
 impl World {
     /// Signs in as `login` through the whole web flow; answers the session cookie
     /// (`gitvista_session=...`).
-    async fn sign_in(&self, login: &str) -> String {
+    pub(crate) async fn sign_in(&self, login: &str) -> String {
         self.gh.sign_in_as(login);
         let c = client();
         let start = c
@@ -200,7 +200,7 @@ impl World {
         session.split(';').next().expect("pair").to_string()
     }
 
-    async fn get(&self, path: &str, cookie: Option<&str>) -> (u16, Value) {
+    pub(crate) async fn get(&self, path: &str, cookie: Option<&str>) -> (u16, Value) {
         let mut r = client().get(format!("{}{path}", self.base));
         if let Some(c) = cookie {
             r = r.header("Cookie", c);
@@ -210,7 +210,7 @@ impl World {
         (status, resp.json().await.unwrap_or(Value::Null))
     }
 
-    async fn post(&self, path: &str, cookie: Option<&str>, body: Value) -> (u16, Value) {
+    pub(crate) async fn post(&self, path: &str, cookie: Option<&str>, body: Value) -> (u16, Value) {
         let mut r = client()
             .post(format!("{}{path}", self.base))
             .header("Origin", &self.base)
@@ -223,12 +223,12 @@ impl World {
         (status, resp.json().await.unwrap_or(Value::Null))
     }
 
-    fn repo_url(&self, name: &str) -> String {
+    pub(crate) fn repo_url(&self, name: &str) -> String {
         format!("{}/alice/{name}", self.gh.url())
     }
 
     /// Waits until repository `id` is ready for `cookie`'s user.
-    async fn wait_ready(&self, id: &str, cookie: Option<&str>) -> Value {
+    pub(crate) async fn wait_ready(&self, id: &str, cookie: Option<&str>) -> Value {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let (status, body) = self.get(&format!("/api/repos/{id}/status"), cookie).await;
@@ -243,7 +243,7 @@ impl World {
         }
     }
 
-    fn log_text(&self) -> String {
+    pub(crate) fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 }
@@ -554,11 +554,11 @@ async fn a_private_repository_is_tracked_cloned_with_the_token_and_shown_to_its_
     }
 }
 
-type Socket =
+pub(crate) type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// A viewer's socket on repository `id` with `cookie`.
-async fn socket(w: &World, id: &str, cookie: &str) -> Socket {
+pub(crate) async fn socket(w: &World, id: &str, cookie: &str) -> Socket {
     use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
     let mut request = format!("{}/api/repos/{id}/ws", w.base.replace("http://", "ws://"))
         .into_client_request()
@@ -573,7 +573,7 @@ async fn socket(w: &World, id: &str, cookie: &str) -> Socket {
 }
 
 /// The messages of `s` until it closes (or `limit` passes): the JSON texts and the close code.
-async fn until_closed(s: &mut Socket, limit: Duration) -> (Vec<Value>, Option<u16>) {
+pub(crate) async fn until_closed(s: &mut Socket, limit: Duration) -> (Vec<Value>, Option<u16>) {
     use futures_util::StreamExt as _;
     use tokio_tungstenite::tungstenite::Message;
     let mut texts = Vec::new();

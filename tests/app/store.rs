@@ -100,7 +100,11 @@ fn repositories_persist_and_change_state_on_both_backends() {
                 .set_state(&repo.id, "ready", None, None)
                 .expect("state")
         );
-        assert!(store.set_fetched(&repo.id, 42, 1000).expect("fetched"));
+        assert!(
+            store
+                .set_fetched(&repo.id, Some(42), 1000)
+                .expect("fetched")
+        );
         store
             .upsert_repo(
                 "fedcba9876543210",
@@ -199,8 +203,8 @@ fn a_database_from_before_accounts_migrates_with_its_repositories_intact() {
             .expect("fails");
         assert_eq!(
             store.migrate().expect("upgrade"),
-            1,
-            "{backend}: one to run"
+            2,
+            "{backend}: accounts and webhooks to run"
         );
         let after = store.repo(&repo.id).expect("get").expect("kept");
         assert_eq!(after.canonical_url, "https://example.com/o/r", "{backend}");
@@ -230,6 +234,19 @@ fn a_database_from_before_accounts_migrates_with_its_repositories_intact() {
             .create_session("s1", &user.id, i64::MAX)
             .expect("session");
         assert!(store.session("s1").expect("get").expect("row").is_live(0));
+        assert!(
+            store
+                .add_registration(&repo.id, "github", 1, Some(&user.id))
+                .expect("registers"),
+            "{backend}"
+        );
+        assert_eq!(
+            store
+                .repo_by_url("https://example.com/o/r")
+                .expect("by url")
+                .map(|r| r.id),
+            Some(repo.id.clone())
+        );
         assert_eq!(store.migrate().expect("again"), 0, "{backend}");
     }
 }
@@ -443,5 +460,115 @@ fn users_keep_ciphertext_only_and_sessions_end_at_once_on_both_backends() {
         assert!(!store.is_tracked("p1").expect("tracked"), "{backend}");
         assert_eq!(store.users().expect("users").len(), 2);
         assert_eq!(store.all_tokens().expect("tokens").len(), 2);
+    });
+}
+
+#[test]
+fn webhook_deliveries_are_recorded_once_and_hooks_registered_once_on_both_backends() {
+    use gitvista::store::webhooks::Delivery;
+    both("webhooks", |open| {
+        let store = open();
+        let backend = store.backend();
+        let now = gitvista::store::now();
+        let (repo, _) = store
+            .upsert_repo(
+                "00000000000000aa",
+                "https://example.com/o/r",
+                "https://example.com/o/r",
+            )
+            .expect("repo");
+        let delivery = |id: &str, repo: Option<&str>, at: i64| Delivery {
+            provider: "github".into(),
+            delivery_id: id.into(),
+            event: "push".into(),
+            repo_id: repo.map(String::from),
+            outcome: "fetch".into(),
+            received_at: at,
+        };
+        assert!(
+            store
+                .record_delivery(&delivery("d1", Some(&repo.id), now - 10))
+                .expect("first")
+        );
+        assert!(
+            !store
+                .record_delivery(&delivery("d1", Some(&repo.id), now))
+                .expect("again"),
+            "{backend}: a replay is not recorded"
+        );
+        // The same id from another provider is another delivery.
+        let mut gitlab = delivery("d1", None, now);
+        gitlab.provider = "gitlab".into();
+        assert!(store.record_delivery(&gitlab).expect("gitlab"));
+        assert!(
+            store
+                .record_delivery(&delivery("old", Some(&repo.id), now - 40 * 86_400))
+                .expect("old")
+        );
+        let latest = store.deliveries(None, 10).expect("list");
+        assert_eq!(latest.len(), 3, "{backend}");
+        assert_eq!(latest[0].provider, "gitlab", "{backend}: newest first");
+        assert_eq!(store.deliveries(Some(&repo.id), 10).expect("mine").len(), 2);
+        assert_eq!(
+            store.hooked_since(now - 86_400).expect("hooked"),
+            vec![(repo.id.clone(), now - 10)],
+            "{backend}"
+        );
+        assert_eq!(store.prune_deliveries(now - 30 * 86_400).expect("prune"), 1);
+        assert_eq!(store.deliveries(None, 10).expect("list").len(), 2);
+
+        // Renamed: found by its new URL, under its old id; a URL another row has is refused.
+        let (other, _) = store
+            .upsert_repo(
+                "00000000000000bb",
+                "https://example.com/o/b",
+                "https://example.com/o/b",
+            )
+            .expect("other");
+        assert!(
+            store
+                .set_canonical_url(&repo.id, "https://example.com/o/renamed")
+                .expect("moves")
+        );
+        assert_eq!(
+            store
+                .repo_by_url("https://example.com/o/renamed")
+                .expect("find")
+                .map(|r| r.id),
+            Some(repo.id.clone())
+        );
+        assert!(
+            !store
+                .set_canonical_url(&repo.id, &other.canonical_url)
+                .expect("refused")
+        );
+
+        assert!(
+            store
+                .add_registration(&repo.id, "github", 42, None)
+                .expect("adds")
+        );
+        assert!(
+            !store
+                .add_registration(&repo.id, "github", 43, None)
+                .expect("once")
+        );
+        assert_eq!(
+            store
+                .registration_by_hook("github", 42)
+                .expect("by hook")
+                .map(|r| r.repo_id),
+            Some(repo.id.clone())
+        );
+        assert_eq!(store.registrations().expect("all").len(), 1);
+        // Deleting the repository forgets its registration.
+        assert!(store.delete_repo(&repo.id).expect("deletes"));
+        assert!(
+            store
+                .registration(&repo.id, "github")
+                .expect("gone")
+                .is_none(),
+            "{backend}"
+        );
     });
 }

@@ -37,7 +37,12 @@ async fn next_delta(rx: &mut mpsc::UnboundedReceiver<ViewerEvent>, within: Durat
             Ok(Some(ViewerEvent::Delta(d))) => return (*d).clone(),
             Ok(Some(ViewerEvent::ReloadFailed(e))) => panic!("reload failed: {e}"),
             Ok(Some(ViewerEvent::Closing)) => panic!("the session closed its viewers"),
-            Ok(Some(ViewerEvent::Status(_) | ViewerEvent::Head(_) | ViewerEvent::Remote(_))) => {}
+            Ok(Some(
+                ViewerEvent::Status(_)
+                | ViewerEvent::Head(_)
+                | ViewerEvent::Remote(_)
+                | ViewerEvent::AccessChanged,
+            )) => {}
             Ok(None) => panic!("viewer channel closed"),
             Err(_) => panic!("no delta within {within:?}"),
         }

@@ -1,0 +1,574 @@
+//! Webhook receivers: a push on a forge reaches every viewer in seconds instead of at the next
+//! poll.
+//!
+//! - `POST /webhooks/github` (`GITVISTA_GITHUB_WEBHOOK_SECRET`): a GitHub App's hook for every
+//!   installation, and the per-repository hooks this server registers for OAuth App setups
+//!   (`?repo=ID`, signed with a secret derived from the webhook secret and the id).
+//! - `POST /webhooks/gitlab` (`GITVISTA_GITLAB_WEBHOOK_SECRET`): project and system hooks.
+//! - `POST /webhooks/generic/{id}` (on with sign-in): any host that signs like GitHub or like
+//!   Gitea/Forgejo, with a per-repository secret derived from `GITVISTA_JWT_SECRET`, shown to
+//!   the repository's trackers on their dashboard.
+//!
+//! A receiver whose secret is not configured answers 404, like a route that does not exist.
+//! Each delivery is read with a size cap (25 MB, GitHub's own) out of a shared byte budget,
+//! verified before its JSON is parsed, recorded once per delivery id (a redelivery or replay
+//! does nothing), and answered at once: fetches go to the [`Freshener`], which coalesces them
+//! per repository, and access checks run in the background.
+
+pub mod events;
+pub mod register;
+pub mod verify;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::Addr;
+use actix_web::{HttpRequest, HttpResponse, post, web};
+use futures_util::StreamExt as _;
+use gitvista_actors::RepoId;
+use gitvista_actors::freshen::{Freshen, Freshener, HookClock};
+use gitvista_actors::repo_session::AccessChanged;
+use gitvista_actors::supervisor::{GetSession, Running};
+use serde_json::json;
+
+use self::events::Action;
+use self::verify::{HookSecret, SignatureError};
+use crate::error::{ApiError, blocking};
+use crate::hosted::Hosted;
+use crate::routes::AppState;
+use crate::store::webhooks::Delivery;
+
+/// The webhook secrets, read at start-up (a receiver without one is off).
+#[derive(Debug, Clone, Default)]
+pub struct WebhookSettings {
+    /// `GITVISTA_GITHUB_WEBHOOK_SECRET`.
+    pub github: Option<HookSecret>,
+    /// `GITVISTA_GITLAB_WEBHOOK_SECRET`.
+    pub gitlab: Option<HookSecret>,
+}
+
+impl WebhookSettings {
+    /// Reads the secrets through `get` (the environment in production); a secret that is set
+    /// but too short stops the server with a sentence naming it.
+    pub fn from_settings(get: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
+        let read = |name: &str| {
+            get(name)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+                .map(|v| HookSecret::new(name, &v))
+                .transpose()
+        };
+        Ok(WebhookSettings {
+            github: read("GITVISTA_GITHUB_WEBHOOK_SECRET")?,
+            gitlab: read("GITVISTA_GITLAB_WEBHOOK_SECRET")?,
+        })
+    }
+}
+
+/// Largest delivery read (GitHub does not send larger ones).
+pub const MAX_BODY: usize = 25 << 20;
+
+/// Bytes of deliveries being read at once, over all of them: a flood of large bodies waits
+/// (then gets 503) instead of filling memory.
+const BODY_BUDGET_KIB: usize = 64 << 10;
+
+/// How long a delivery waits for room in the budget.
+const BODY_WAIT: Duration = Duration::from_secs(5);
+
+/// The receivers' shared parts.
+#[derive(Debug)]
+pub struct Webhooks {
+    /// The secrets.
+    pub settings: WebhookSettings,
+    /// The key generic hooks' secrets derive from (with sign-in on).
+    pub generic: Option<HookSecret>,
+    /// When each repository's hook last delivered.
+    pub clock: Arc<HookClock>,
+    /// Fetches on demand.
+    pub freshener: Addr<Freshener>,
+    /// Room for bodies being read, in KiB.
+    budget: Arc<tokio::sync::Semaphore>,
+}
+
+impl Webhooks {
+    /// The receivers' parts.
+    pub fn new(
+        settings: WebhookSettings,
+        generic: Option<HookSecret>,
+        clock: Arc<HookClock>,
+        freshener: Addr<Freshener>,
+    ) -> Self {
+        Webhooks {
+            settings,
+            generic,
+            clock,
+            freshener,
+            budget: Arc::new(tokio::sync::Semaphore::new(BODY_BUDGET_KIB)),
+        }
+    }
+
+    /// The secret of the hook registered on GitHub for repository `id` (OAuth App setups).
+    pub fn github_repo_secret(&self, id: &str) -> Option<HookSecret> {
+        self.settings
+            .github
+            .as_ref()
+            .map(|s| s.derive(&format!("gitvista github hook {id}")))
+    }
+
+    /// The secret of repository `id`'s generic hook (with sign-in on).
+    pub fn generic_secret(&self, id: &str) -> Option<HookSecret> {
+        self.generic
+            .as_ref()
+            .map(|s| s.derive(&format!("gitvista generic hook {id}")))
+    }
+
+    /// Which receivers are on, for the admin page.
+    pub fn receivers(&self) -> serde_json::Value {
+        json!({
+            "github": self.settings.github.is_some(),
+            "gitlab": self.settings.gitlab.is_some(),
+            "generic": self.generic.is_some(),
+        })
+    }
+}
+
+fn hosted(state: &AppState) -> Result<&Arc<Hosted>, ApiError> {
+    state.hosted.as_ref().ok_or(ApiError::NoRoute)
+}
+
+/// A header as bytes, if present.
+fn header<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a [u8]> {
+    req.headers().get(name).map(|v| v.as_bytes())
+}
+
+/// A short printable header (event names, delivery ids), if present and sane.
+fn short_header(req: &HttpRequest, name: &str, max: usize) -> Option<String> {
+    let v = req.headers().get(name)?.to_str().ok()?.trim();
+    (!v.is_empty() && v.len() <= max && v.bytes().all(|b| b.is_ascii_graphic() || b == b' '))
+        .then(|| v.to_string())
+}
+
+/// Reads the body within [`MAX_BODY`], holding its size in the shared budget while it is read
+/// and handled (the permit is dropped with the handler).
+async fn read_body(
+    hooks: &Webhooks,
+    req: &HttpRequest,
+    mut payload: web::Payload,
+) -> Result<(web::Bytes, tokio::sync::OwnedSemaphorePermit), ApiError> {
+    let too_large = || {
+        ApiError::status(
+            413,
+            format!("a delivery is at most {} MB", MAX_BODY >> 20),
+            "payload_too_large",
+        )
+    };
+    let declared = req
+        .headers()
+        .get("content-length")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY) {
+        return Err(too_large());
+    }
+    // Without a length (chunked) the most a delivery may be is held.
+    let kib = (declared.unwrap_or(MAX_BODY) >> 10).max(1) as u32;
+    let permit = tokio::time::timeout(BODY_WAIT, Arc::clone(&hooks.budget).acquire_many_owned(kib))
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .ok_or(ApiError::Busy(5))?;
+    let mut body = web::BytesMut::with_capacity(declared.unwrap_or(0).min(MAX_BODY));
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk
+            .map_err(|e| ApiError::bad_request(format!("reading the body: {e}"), "bad_body"))?;
+        if body.len() + chunk.len() > MAX_BODY {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok((body.freeze(), permit))
+}
+
+fn refused(provider: &'static str, why: SignatureError) -> ApiError {
+    let reason = match why {
+        SignatureError::Missing => "missing",
+        SignatureError::Malformed => "malformed",
+        SignatureError::Mismatch => "mismatch",
+    };
+    metrics::counter!("gitvista_webhook_signature_failures_total", "provider" => provider, "reason" => reason)
+        .increment(1);
+    ApiError::status(401, why.to_string(), "bad_signature")
+}
+
+fn malformed(provider: &'static str, event: &str) -> ApiError {
+    count(provider, event, "malformed");
+    ApiError::bad_request(
+        "the delivery's body is not the JSON this event has",
+        "bad_payload",
+    )
+}
+
+fn count(provider: &'static str, event: &str, outcome: &'static str) {
+    metrics::counter!(
+        "gitvista_webhook_deliveries_total",
+        "provider" => provider,
+        "event" => events::label(event),
+        "outcome" => outcome,
+    )
+    .increment(1);
+}
+
+/// A hex digest of the body: the delivery id of senders that give none.
+fn body_id(body: &[u8]) -> String {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(body)
+        .iter()
+        .take(16)
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The repository one of `urls` names, if this server tracks it (by id, or by its current URL
+/// after a rename). URLs that would not be accepted if pasted are skipped.
+async fn find_repo(hosted: &Arc<Hosted>, urls: &[String]) -> Result<Option<RepoId>, ApiError> {
+    let mut candidates = Vec::new();
+    for u in urls {
+        if let Ok(r) = crate::remote::RemoteUrl::parse(u, &hosted.policy) {
+            candidates.push((r.id(), r.canonical));
+        }
+    }
+    if candidates.is_empty() {
+        return Ok(None);
+    }
+    let store = hosted.store.clone();
+    let found = blocking(move || {
+        for (id, canonical) in &candidates {
+            if let Some(r) = store.repo(id)? {
+                return Ok(Some(r.id));
+            }
+            if let Some(r) = store.repo_by_url(canonical)? {
+                return Ok(Some(r.id));
+            }
+        }
+        Ok(None)
+    })
+    .await?;
+    Ok(found.as_deref().and_then(RepoId::parse))
+}
+
+/// What a delivery will do, decided before it is recorded (so a replay does nothing).
+#[derive(Debug)]
+enum Plan {
+    Ping(Option<RepoId>),
+    Fetch(RepoId),
+    /// Tracked, but not served now (cloning, evicted, failed): nothing to fetch.
+    NotServed(RepoId),
+    Moved(RepoId, String),
+    Visibility(RepoId, bool),
+    Recheck(Vec<RepoId>),
+    Untracked,
+    Ignored,
+}
+
+impl Plan {
+    fn outcome(&self) -> &'static str {
+        match self {
+            Plan::Ping(_) => "ping",
+            Plan::Fetch(_) => "fetch",
+            Plan::NotServed(_) => "not_served",
+            Plan::Moved(..) => "moved",
+            Plan::Visibility(..) => "visibility",
+            Plan::Recheck(_) => "access",
+            Plan::Untracked => "untracked",
+            Plan::Ignored => "ignored",
+        }
+    }
+
+    fn repo(&self) -> Option<&RepoId> {
+        match self {
+            Plan::Ping(r) => r.as_ref(),
+            Plan::Fetch(r) | Plan::NotServed(r) | Plan::Moved(r, _) | Plan::Visibility(r, _) => {
+                Some(r)
+            }
+            Plan::Recheck(rs) if rs.len() == 1 => rs.first(),
+            _ => None,
+        }
+    }
+}
+
+/// Whether repository `id` has a clone to fetch into.
+async fn plan_fetch(hosted: &Arc<Hosted>, id: RepoId) -> Result<Plan, ApiError> {
+    let (store, rid) = (hosted.store.clone(), id.as_str().to_string());
+    let row = blocking(move || store.repo(&rid)).await?;
+    Ok(match row.map(|r| r.state) {
+        Some(s) if s == "ready" || s == "fetching" => Plan::Fetch(id),
+        Some(_) => Plan::NotServed(id),
+        None => Plan::Untracked,
+    })
+}
+
+/// Turns what the delivery asks for into what it will do. `bound`: the repository the hook
+/// belongs to (a per-repository hook), which wins over what the body names.
+async fn plan(
+    hosted: &Arc<Hosted>,
+    action: Action,
+    bound: Option<RepoId>,
+) -> Result<Plan, ApiError> {
+    let find = |urls: Vec<String>| {
+        let bound = bound.clone();
+        async move {
+            match bound {
+                Some(id) => {
+                    let (store, rid) = (hosted.store.clone(), id.as_str().to_string());
+                    Ok(blocking(move || store.repo(&rid)).await?.map(|_| id))
+                }
+                None => find_repo(hosted, &urls).await,
+            }
+        }
+    };
+    Ok(match action {
+        Action::Ping { urls } => Plan::Ping(if urls.is_empty() && bound.is_none() {
+            None
+        } else {
+            find(urls).await?
+        }),
+        Action::Fetch { urls } => match find(urls).await? {
+            Some(id) => plan_fetch(hosted, id).await?,
+            None => Plan::Untracked,
+        },
+        Action::Moved { old_urls, new_urls } => {
+            let Some(new) = new_urls
+                .iter()
+                .find_map(|u| crate::remote::RemoteUrl::parse(u, &hosted.policy).ok())
+            else {
+                return Ok(Plan::Ignored);
+            };
+            let mut urls = old_urls;
+            urls.extend(new_urls);
+            match find(urls).await? {
+                Some(id) => Plan::Moved(id, new.canonical),
+                None => Plan::Untracked,
+            }
+        }
+        Action::Visibility { urls, private } => match find(urls).await? {
+            Some(id) => Plan::Visibility(id, private),
+            None => Plan::Untracked,
+        },
+        Action::Recheck { repos } => {
+            let mut found = Vec::new();
+            for urls in repos {
+                if let Some(id) = find_repo(hosted, &urls).await? {
+                    found.push(id);
+                }
+            }
+            if found.is_empty() {
+                Plan::Untracked
+            } else {
+                Plan::Recheck(found)
+            }
+        }
+        Action::Ignored => Plan::Ignored,
+    })
+}
+
+/// Tells the running session of `id`, if any, that who may read it changed.
+async fn access_changed(hosted: &Arc<Hosted>, id: &RepoId) {
+    if let Ok(true) = hosted.supervisor.send(Running(id.clone())).await
+        && let Ok(Ok(session)) = hosted.supervisor.send(GetSession(id.clone())).await
+    {
+        session.do_send(AccessChanged);
+    }
+}
+
+/// Does what was planned (after the delivery was recorded as new). Nothing here waits for a
+/// fetch or for GitHub.
+async fn carry_out(hosted: &Arc<Hosted>, hooks: &Webhooks, plan: Plan) -> Result<(), ApiError> {
+    if let Some(id) = plan.repo() {
+        hooks.clock.heard(id);
+    }
+    match plan {
+        Plan::Fetch(id) => hooks.freshener.do_send(Freshen { id }),
+        Plan::Moved(id, url) => {
+            let (store, rid, u) = (hosted.store.clone(), id.as_str().to_string(), url.clone());
+            if blocking(move || store.set_canonical_url(&rid, &u)).await? {
+                tracing::info!(repo = %id, url = %url, "the repository moved on its forge; following it");
+                let queue = hosted.queue.clone();
+                let freshener = hooks.freshener.clone();
+                actix_web::rt::spawn(async move {
+                    let _ = queue
+                        .send(gitvista_actors::clone_queue::Enqueue {
+                            id: id.clone(),
+                            kind: gitvista_actors::clone_queue::JobKind::SetUrl { url },
+                            priority: gitvista_actors::clone_queue::Priority::Background,
+                            progress: None,
+                            client: None,
+                        })
+                        .await;
+                    freshener.do_send(Freshen { id });
+                });
+            }
+        }
+        Plan::Visibility(id, private) => {
+            let (store, rid) = (hosted.store.clone(), id.as_str().to_string());
+            blocking(move || {
+                store.set_private(&rid, private)?;
+                store.expire_access(&rid)
+            })
+            .await?;
+            if private {
+                access_changed(hosted, &id).await;
+            }
+        }
+        Plan::Recheck(ids) => {
+            for id in ids {
+                let (store, rid) = (hosted.store.clone(), id.as_str().to_string());
+                blocking(move || store.expire_access(&rid)).await?;
+                access_changed(hosted, &id).await;
+            }
+        }
+        Plan::Ping(_) | Plan::NotServed(_) | Plan::Untracked | Plan::Ignored => {}
+    }
+    Ok(())
+}
+
+/// Records the delivery and, when it is new, does what it asks; answers the sender.
+async fn deliver(
+    hosted: &Arc<Hosted>,
+    hooks: &Webhooks,
+    provider: &'static str,
+    event: &str,
+    delivery_id: String,
+    plan: Plan,
+) -> Result<HttpResponse, ApiError> {
+    let outcome = plan.outcome();
+    let record = Delivery {
+        provider: provider.to_string(),
+        delivery_id: delivery_id.clone(),
+        event: event.to_string(),
+        repo_id: plan.repo().map(|r| r.as_str().to_string()),
+        outcome: outcome.to_string(),
+        received_at: crate::store::now(),
+    };
+    let store = hosted.store.clone();
+    let fresh = blocking(move || store.record_delivery(&record)).await?;
+    if !fresh {
+        count(provider, event, "duplicate");
+        return Ok(HttpResponse::Ok().json(json!({
+            "outcome": "duplicate",
+            "delivery": delivery_id,
+        })));
+    }
+    count(provider, event, outcome);
+    let repo = plan.repo().map(|r| r.as_str().to_string());
+    carry_out(hosted, hooks, plan).await?;
+    let body = json!({"outcome": outcome, "delivery": delivery_id, "repo": repo});
+    Ok(match outcome {
+        "ping" => HttpResponse::Ok().json(body),
+        _ => HttpResponse::Accepted().json(body),
+    })
+}
+
+/// Query of the GitHub receiver: `repo` names the repository of a hook this server registered.
+#[derive(Debug, serde::Deserialize)]
+pub struct GitHubQuery {
+    repo: Option<String>,
+}
+
+/// GitHub's deliveries: a GitHub App's hook, or a hook registered for one repository.
+#[post("/webhooks/github")]
+pub async fn github_hook(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    query: web::Query<GitHubQuery>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let hosted = hosted(&state)?;
+    let hooks = &hosted.hooks;
+    let Some(app_secret) = &hooks.settings.github else {
+        return Err(ApiError::NoRoute);
+    };
+    let (body, _permit) = read_body(hooks, &req, payload).await?;
+    // A registered hook signs with its repository's own secret (no lookup before verifying).
+    let bound = match &query.repo {
+        Some(id) => {
+            Some(RepoId::parse(id).ok_or_else(|| refused("github", SignatureError::Mismatch))?)
+        }
+        None => None,
+    };
+    let secret = match &bound {
+        Some(id) => hooks
+            .github_repo_secret(id.as_str())
+            .unwrap_or_else(|| app_secret.clone()),
+        None => app_secret.clone(),
+    };
+    secret
+        .verify_github(header(&req, "x-hub-signature-256"), &body)
+        .map_err(|e| refused("github", e))?;
+    let event =
+        short_header(&req, "x-github-event", 64).ok_or_else(|| malformed("github", "other"))?;
+    let delivery = short_header(&req, "x-github-delivery", 128).unwrap_or_else(|| body_id(&body));
+    let web_url = hosted
+        .accounts
+        .as_ref()
+        .map_or("https://github.com", |a| a.auth.web_url.as_str());
+    let action = events::github(&event, &body, web_url).map_err(|_| malformed("github", &event))?;
+    let plan = plan(hosted, action, bound).await?;
+    deliver(hosted, hooks, "github", &event, delivery, plan).await
+}
+
+/// GitLab's project and system hooks.
+#[post("/webhooks/gitlab")]
+pub async fn gitlab_hook(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let hosted = hosted(&state)?;
+    let hooks = &hosted.hooks;
+    let Some(secret) = &hooks.settings.gitlab else {
+        return Err(ApiError::NoRoute);
+    };
+    let (body, _permit) = read_body(hooks, &req, payload).await?;
+    secret
+        .verify_token(header(&req, "x-gitlab-token"))
+        .map_err(|e| refused("gitlab", e))?;
+    let event =
+        short_header(&req, "x-gitlab-event", 64).ok_or_else(|| malformed("gitlab", "other"))?;
+    let delivery = short_header(&req, "x-gitlab-event-uuid", 128)
+        .or_else(|| short_header(&req, "idempotency-key", 128))
+        .unwrap_or_else(|| body_id(&body));
+    let action = events::gitlab(&event, &body).map_err(|_| malformed("gitlab", &event))?;
+    let plan = plan(hosted, action, None).await?;
+    deliver(hosted, hooks, "gitlab", &event, delivery, plan).await
+}
+
+/// Any other forge's push hook for repository `id`, signed like GitHub
+/// (`X-Hub-Signature-256`) or like Gitea and Forgejo (`X-Gitea-Signature`).
+#[post("/webhooks/generic/{id}")]
+pub async fn generic_hook(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let hosted = hosted(&state)?;
+    let hooks = &hosted.hooks;
+    if hooks.generic.is_none() {
+        return Err(ApiError::NoRoute);
+    }
+    let (body, _permit) = read_body(hooks, &req, payload).await?;
+    let id = RepoId::parse(&path).ok_or_else(|| refused("generic", SignatureError::Mismatch))?;
+    let secret = hooks.generic_secret(id.as_str()).ok_or(ApiError::NoRoute)?;
+    let verified = match (
+        header(&req, "x-hub-signature-256"),
+        header(&req, "x-gitea-signature"),
+    ) {
+        (Some(h), _) => secret.verify_github(Some(h), &body),
+        (None, Some(h)) => secret.verify_gitea(Some(h), &body),
+        (None, None) => Err(SignatureError::Missing),
+    };
+    verified.map_err(|e| refused("generic", e))?;
+    events::generic(&body).map_err(|_| malformed("generic", "generic"))?;
+    let plan = plan_fetch(hosted, id).await?;
+    deliver(hosted, hooks, "generic", "generic", body_id(&body), plan).await
+}
