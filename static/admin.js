@@ -21,7 +21,7 @@ function sum(text, name) {
   return found ? total : null;
 }
 
-const plural = (n, word) => `${n} ${word}${n === 1 ? '' : 's'}`;
+const plural = (n, word) => `${n} ${word}${n === 1 ? '' : /(s|ch|sh|x)$/.test(word) ? 'es' : 's'}`;
 const dur = (secs) => (secs >= 3600 && secs % 3600 === 0 ? `${secs / 3600} h` : secs >= 60 && secs % 60 === 0 ? `${secs / 60} min` : `${secs} s`);
 const bytes = (n) => (n > 1 << 30 ? `${(n / (1 << 30)).toFixed(1)} GiB` : n > 1 << 20 ? `${(n / (1 << 20)).toFixed(1)} MiB` : `${Math.round(n / 1024)} KiB`);
 
@@ -128,9 +128,9 @@ async function refresh() {
   const hooks = tree.webhooks;
   $('webhooks-section').hidden = !hooks;
   if (hooks) {
-    const on = Object.entries(hooks.receivers).map(([name, live]) => `${name} ${live ? 'on' : 'off'}`);
+    const on = ['github', 'gitlab', 'generic'].map((name) => `${name} ${hooks.receivers[name] ? 'on' : 'off'}`);
     $('webhooks-receivers').textContent = `Receivers: ${on.join(', ')}. Repositories whose hook delivered within a day are fetched every ${dur(hooks.hookedFetchSecs)} as a safety net. ${plural(hooks.registrations, 'hook')} registered on forges.`;
-    $('webhooks-summary').textContent = `${hooks.fetches.toSessions} fetches through sessions, ${hooks.fetches.background} in the background, ${hooks.fetches.coalesced} coalesced`;
+    $('webhooks-summary').textContent = `${plural(hooks.fetches.toSessions, 'fetch')} through sessions, ${hooks.fetches.background} in the background, ${hooks.fetches.coalesced} coalesced`;
     // The latest deliveries, grouped by repository (the repository with the newest first).
     const byRepo = new Map();
     for (const d of hooks.deliveries) {

@@ -5,6 +5,7 @@
 
 import { chromium } from 'playwright-core';
 import { spawn, execFileSync } from 'node:child_process';
+import { createHmac } from 'node:crypto';
 import net from 'node:net';
 import { mkdtempSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -1108,6 +1109,79 @@ try {
     await page.click('#sessions tr[data-id] button:not(.danger)');
     await page.waitForFunction(() => /s ago, ok/.test(document.querySelector('#sessions tr[data-id]').textContent), null, { timeout: 10000 });
     await screenshot(page, 'admin-hosted');
+    await page.close();
+  });
+
+  await check('webhooks: a push announced by a signed delivery shows "1 new commit" within 3 s with no poll; /admin lists it', async () => {
+    const secret = 'browser-webhook-secret-0123456789';
+    // Polls every hour: only the delivery can bring the commit in during the check.
+    const hookBase = await serve(null, ['serve', '--port', '0', '--data-dir', path.join(work, 'hook-data'), '--allowed-hosts', '127.0.0.1'], {
+      GITVISTA_ADMIN_TOKEN: 'browser-admin-token-0123456789abcdef',
+      GITVISTA_GITHUB_WEBHOOK_SECRET: secret,
+      GITVISTA_FETCH_INTERVAL: '3600',
+    });
+    const remoteUrl = `git://127.0.0.1:${port}/merges.git`;
+    const page = await context.newPage();
+    // The live socket's summary says the session counts this page among its viewers (the
+    // clone's progress socket comes first and hands over to it).
+    let summaries = 0;
+    page.on('websocket', (ws) => ws.on('framereceived', (f) => { if (String(f.payload).includes('"type":"summary"')) summaries += 1; }));
+    await page.setViewportSize({ width: 1280, height: 360 });
+    await page.goto(hookBase + '/');
+    await page.waitForSelector('body[data-ready="true"]');
+    await page.fill('#url', remoteUrl);
+    await page.click('#paste button');
+    await page.waitForURL(/\/r\/[0-9a-f]{16}$/);
+    const id = page.url().split('/').pop();
+    await page.waitForSelector('body[data-ready="true"]', { timeout: 30000 });
+    await page.waitForFunction(() => window.view.maxTop() > 0);
+    for (let i = 0; summaries === 0; i += 1) {
+      assert.ok(i < 200, 'the live socket connected');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    // Scrolled into history: what arrives is announced in the header.
+    await page.evaluate(() => { window.view.top = 2 * window.view.rowH; window.view.dirty = true; });
+    const before = await page.evaluate(() => window.view.store.total);
+    // A real push to the remote the server cloned.
+    const pusher = path.join(work, 'pusher');
+    git(work, 'clone', '-q', path.join(remotes, 'merges.git'), pusher);
+    writeFileSync(path.join(pusher, 'hooked.txt'), 'pushed\n');
+    git(pusher, 'add', 'hooked.txt');
+    git(pusher, 'commit', '-q', '-m', 'pushed and announced by webhook');
+    git(pusher, 'push', '-q', 'origin', 'HEAD:main');
+    const head = git(pusher, 'rev-parse', 'HEAD');
+    // GitHub's delivery: the raw body signed with HMAC-SHA-256.
+    const body = JSON.stringify({ ref: 'refs/heads/main', after: head, repository: { full_name: 'local/merges', clone_url: remoteUrl } });
+    const signature = 'sha256=' + createHmac('sha256', secret).update(body).digest('hex');
+    const t0 = Date.now();
+    const resp = await fetch(`${hookBase}/webhooks/github`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', 'X-GitHub-Event': 'push', 'X-GitHub-Delivery': 'browser-1', 'X-Hub-Signature-256': signature },
+      body,
+    });
+    assert.equal(resp.status, 202);
+    assert.equal((await resp.json()).outcome, 'fetch');
+    await page.waitForSelector('#arrivals:not([hidden])', { timeout: 3000 });
+    assert.match(await page.textContent('#arrivals'), /1 new commit on main/);
+    assert.ok(Date.now() - t0 < 3000, `${Date.now() - t0} ms`);
+    assert.equal(await page.evaluate(() => window.view.store.total), before + 1);
+    await screenshot(page, 'webhook-new-commit');
+    await page.click('#arrivals');
+    await page.waitForFunction((h) => document.querySelector('#rows-a11y li')?.dataset.hash === h, head);
+    // The admin page lists the delivery under its repository, with what it did.
+    await context.clearCookies();
+    await page.setViewportSize({ width: 1280, height: 900 });
+    await page.goto(`${hookBase}/admin`);
+    await page.waitForSelector('#login:not([hidden])');
+    await page.fill('#token', 'browser-admin-token-0123456789abcdef');
+    await page.click('#login button');
+    await page.waitForSelector('#webhooks-section:not([hidden]) #deliveries tr');
+    const rows = await page.textContent('#deliveries');
+    assert.match(rows, new RegExp(id));
+    assert.match(rows, /github\s*push\s*fetch/);
+    assert.match(await page.textContent('#webhooks-receivers'), /github on, gitlab off, generic off/);
+    await page.evaluate(() => document.getElementById('webhooks-section').scrollIntoView());
+    await screenshot(page, 'admin-webhooks');
     await page.close();
   });
 
