@@ -102,6 +102,19 @@ impl ManageConnection for Manager {
     }
 }
 
+/// An insert's result as "inserted now" (true) or "the key was there already" (false): ON
+/// CONFLICT is not expressible through a MultiConnection, so the unique key answers.
+pub(crate) fn inserted_once(result: QueryResult<usize>) -> Result<bool, StoreError> {
+    match result {
+        Ok(n) => Ok(n == 1),
+        Err(diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::UniqueViolation,
+            _,
+        )) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// A repository row.
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
 #[diesel(table_name = repos)]
@@ -270,8 +283,6 @@ impl Store {
         private: Option<bool>,
     ) -> Result<(Repo, bool), StoreError> {
         let mut conn = self.conn()?;
-        // ON CONFLICT is not expressible through a MultiConnection: a duplicate key is the
-        // "already there" answer instead.
         let inserted = diesel::insert_into(repos::table)
             .values(&NewRepo {
                 id,
@@ -283,14 +294,7 @@ impl Store {
                 is_private: private.unwrap_or(false),
             })
             .execute(&mut *conn);
-        let created = match inserted {
-            Ok(n) => n == 1,
-            Err(diesel::result::Error::DatabaseError(
-                diesel::result::DatabaseErrorKind::UniqueViolation,
-                _,
-            )) => false,
-            Err(e) => return Err(e.into()),
-        };
+        let created = inserted_once(inserted)?;
         if let (false, Some(p)) = (created, private) {
             diesel::update(repos::table.find(id))
                 .set(repos::is_private.eq(p))

@@ -4,7 +4,7 @@
 use diesel::prelude::*;
 
 use super::schema::{repos, webhook_deliveries, webhook_registrations};
-use super::{Repo, Store, StoreError, now};
+use super::{Repo, Store, StoreError, inserted_once, now};
 
 /// A delivery as recorded.
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, serde::Serialize)]
@@ -48,7 +48,6 @@ impl Store {
     /// redelivery or a replay: the caller does nothing).
     pub fn record_delivery(&self, d: &Delivery) -> Result<bool, StoreError> {
         let mut conn = self.conn()?;
-        // ON CONFLICT is not expressible through a MultiConnection: the unique key answers.
         let inserted = diesel::insert_into(webhook_deliveries::table)
             .values((
                 webhook_deliveries::provider.eq(&d.provider),
@@ -59,14 +58,7 @@ impl Store {
                 webhook_deliveries::received_at.eq(d.received_at),
             ))
             .execute(&mut *conn);
-        match inserted {
-            Ok(n) => Ok(n == 1),
-            Err(diesel::result::Error::DatabaseError(
-                diesel::result::DatabaseErrorKind::UniqueViolation,
-                _,
-            )) => Ok(false),
-            Err(e) => Err(e.into()),
-        }
+        inserted_once(inserted)
     }
 
     /// The latest `limit` deliveries, newest first (for `repo_id` only when given).
@@ -166,14 +158,7 @@ impl Store {
                 webhook_registrations::created_at.eq(now()),
             ))
             .execute(&mut *conn);
-        match inserted {
-            Ok(n) => Ok(n == 1),
-            Err(diesel::result::Error::DatabaseError(
-                diesel::result::DatabaseErrorKind::UniqueViolation,
-                _,
-            )) => Ok(false),
-            Err(e) => Err(e.into()),
-        }
+        inserted_once(inserted)
     }
 
     /// The hook registered for `repo_id` with `provider`, if any.

@@ -838,6 +838,24 @@ fn administered(
         })
 }
 
+/// The start of every hook route: logged (and failed or stalled when told to), then the state
+/// locked and the repository the caller administers.
+async fn hook_route<'a>(
+    state: &'a Shared,
+    req: &HttpRequest,
+    owner: &str,
+    name: &str,
+) -> Result<(std::sync::MutexGuard<'a, State>, String), HttpResponse> {
+    if let Some(r) = enter(state, req).await {
+        return Err(r);
+    }
+    let s = state.lock().unwrap_or_else(|e| e.into_inner());
+    match administered(&s, req, owner, name) {
+        Ok(repo) => Ok((s, repo)),
+        Err(resp) => Err(*resp),
+    }
+}
+
 fn hook_json(h: &FakeHook) -> serde_json::Value {
     json!({
         "id": h.id,
@@ -855,14 +873,10 @@ async fn create_hook(
     path: web::Path<(String, String)>,
     body: web::Json<serde_json::Value>,
 ) -> HttpResponse {
-    if let Some(r) = enter(&state, &req).await {
-        return r;
-    }
-    let mut s = state.lock().unwrap_or_else(|e| e.into_inner());
     let (owner, name) = path.into_inner();
-    let repo = match administered(&s, &req, &owner, &name) {
-        Ok(r) => r,
-        Err(resp) => return *resp,
+    let (mut s, repo) = match hook_route(&state, &req, &owner, &name).await {
+        Ok(x) => x,
+        Err(resp) => return resp,
     };
     let config = &body["config"];
     let (Some(url), Some("json")) = (config["url"].as_str(), config["content_type"].as_str())
@@ -904,20 +918,16 @@ async fn list_hooks(
     req: HttpRequest,
     path: web::Path<(String, String)>,
 ) -> HttpResponse {
-    if let Some(r) = enter(&state, &req).await {
-        return r;
-    }
-    let s = state.lock().unwrap_or_else(|e| e.into_inner());
     let (owner, name) = path.into_inner();
-    match administered(&s, &req, &owner, &name) {
-        Ok(repo) => HttpResponse::Ok().json(
+    match hook_route(&state, &req, &owner, &name).await {
+        Ok((s, repo)) => HttpResponse::Ok().json(
             s.hooks
                 .iter()
                 .filter(|h| h.repo == repo)
                 .map(hook_json)
                 .collect::<Vec<_>>(),
         ),
-        Err(resp) => *resp,
+        Err(resp) => resp,
     }
 }
 
@@ -926,14 +936,10 @@ async fn delete_hook(
     req: HttpRequest,
     path: web::Path<(String, String, i64)>,
 ) -> HttpResponse {
-    if let Some(r) = enter(&state, &req).await {
-        return r;
-    }
-    let mut s = state.lock().unwrap_or_else(|e| e.into_inner());
     let (owner, name, id) = path.into_inner();
-    let repo = match administered(&s, &req, &owner, &name) {
-        Ok(r) => r,
-        Err(resp) => return *resp,
+    let (mut s, repo) = match hook_route(&state, &req, &owner, &name).await {
+        Ok(x) => x,
+        Err(resp) => return resp,
     };
     let before = s.hooks.len();
     s.hooks.retain(|h| !(h.repo == repo && h.id == id));
@@ -950,14 +956,10 @@ async fn hook_config(
     path: web::Path<(String, String, i64)>,
     body: web::Json<serde_json::Value>,
 ) -> HttpResponse {
-    if let Some(r) = enter(&state, &req).await {
-        return r;
-    }
-    let mut s = state.lock().unwrap_or_else(|e| e.into_inner());
     let (owner, name, id) = path.into_inner();
-    let repo = match administered(&s, &req, &owner, &name) {
-        Ok(r) => r,
-        Err(resp) => return *resp,
+    let (mut s, repo) = match hook_route(&state, &req, &owner, &name).await {
+        Ok(x) => x,
+        Err(resp) => return resp,
     };
     let Some(hook) = s.hooks.iter_mut().find(|h| h.repo == repo && h.id == id) else {
         return HttpResponse::NotFound().json(json!({"message": "Not Found"}));

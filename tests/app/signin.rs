@@ -227,6 +227,18 @@ impl World {
         format!("{}/alice/{name}", self.gh.url())
     }
 
+    /// `cookie`'s user adds (tracks) `url` as a new repository (201) and waits until it is
+    /// cloned; answers its id.
+    pub(crate) async fn track(&self, cookie: &str, url: &str) -> String {
+        let (status, created) = self
+            .post("/api/repos", Some(cookie), json!({ "url": url }))
+            .await;
+        assert_eq!(status, 201, "{created}");
+        let id = created["id"].as_str().expect("id").to_string();
+        self.wait_ready(&id, Some(cookie)).await;
+        id
+    }
+
     /// Waits until repository `id` is ready for `cookie`'s user.
     pub(crate) async fn wait_ready(&self, id: &str, cookie: Option<&str>) -> Value {
         let deadline = Instant::now() + Duration::from_secs(60);
@@ -599,16 +611,7 @@ async fn losing_access_on_github_closes_the_viewer_and_expired_tokens_refresh_un
     // alice's tokens live 302 s: with the five-minute margin, they are refreshed after 2 s.
     w.gh.set_token_ttl(302);
     let alice = w.sign_in("alice").await;
-    let (status, created) = w
-        .post(
-            "/api/repos",
-            Some(&alice),
-            json!({"url": w.repo_url("secret")}),
-        )
-        .await;
-    assert_eq!(status, 201, "{created}");
-    let id = created["id"].as_str().expect("id").to_string();
-    w.wait_ready(&id, Some(&alice)).await;
+    let id = w.track(&alice, &w.repo_url("secret")).await;
     let grants = |w: &World| {
         w.gh.requests()
             .iter()
@@ -1015,16 +1018,7 @@ async fn a_classic_oauth_app_signs_in_with_the_same_code_asking_for_repo_only_wh
     let (_, me) = w.get("/api/user", Some(&alice)).await;
     assert_eq!(me["tokenKind"], "oauth", "{me}");
     // Its token does not expire and has no refresh token: it is used as it is.
-    let (status, created) = w
-        .post(
-            "/api/repos",
-            Some(&alice),
-            json!({"url": w.repo_url("secret")}),
-        )
-        .await;
-    assert_eq!(status, 201, "{created}");
-    let id = created["id"].as_str().expect("id").to_string();
-    w.wait_ready(&id, Some(&alice)).await;
+    w.track(&alice, &w.repo_url("secret")).await;
     assert!(
         w.gh.git_tokens().iter().all(|t| t.starts_with("gho_")),
         "git presented the OAuth App's token"

@@ -99,6 +99,54 @@ fn commit(src: &std::path::Path, name: &str) -> String {
     git(src, &["rev-parse", "HEAD"])
 }
 
+/// A hosted server with the receivers of `webhooks` on, tracking the `merges` fixture that
+/// `git daemon` serves; `config` adjusts the settings (polling is at an hour unless it says
+/// otherwise, so only a delivery makes it fetch).
+struct Hooked {
+    base: String,
+    port: u16,
+    /// The remote's URL.
+    url: String,
+    /// The repository's id.
+    id: String,
+    /// The repository the daemon serves (commit here to push).
+    source: std::path::PathBuf,
+    /// The server's clone of it.
+    clone: std::path::PathBuf,
+    daemon: crate::helpers::GitDaemon,
+    _stopper: gitvista::startup::Stopper,
+    _tmp: tempfile::TempDir,
+}
+
+async fn hooked(
+    webhooks: WebhookSettings,
+    config: impl FnOnce(gitvista::config::HostedConfig) -> gitvista::config::HostedConfig,
+) -> Hooked {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (serve, d) = served(tmp.path());
+    let data = tmp.path().join("data");
+    let (port, stopper, _server) = spawn_hosted_with(config(gitvista::config::HostedConfig {
+        fetch_with_viewers: Duration::from_secs(3600),
+        webhooks,
+        ..hosted_config(&data)
+    }))
+    .await;
+    let base = format!("http://127.0.0.1:{port}");
+    let url = format!("git://127.0.0.1:{}/merges", d.port);
+    let id = add_ready(&base, &url).await;
+    Hooked {
+        base,
+        port,
+        url,
+        clone: data.join("repos").join(&id),
+        id,
+        source: serve.join("merges"),
+        daemon: d,
+        _stopper: stopper,
+        _tmp: tmp,
+    }
+}
+
 /// Waits for a delta on `ws` that adds `head`.
 async fn delta_with(
     ws: &mut crate::signin::Socket,
@@ -126,25 +174,15 @@ async fn delta_with(
 
 #[actix_rt::test]
 async fn a_signed_push_reaches_a_viewer_at_once_and_bad_or_replayed_deliveries_start_nothing() {
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let (serve, d) = served(tmp.path());
-    let (port, _stopper, _server) = spawn_hosted_with(gitvista::config::HostedConfig {
-        // No poll in this test: only a delivery can make it fetch.
-        fetch_with_viewers: Duration::from_secs(3600),
-        webhooks: settings(),
-        ..hosted_config(&tmp.path().join("data"))
-    })
-    .await;
-    let base = format!("http://127.0.0.1:{port}");
-    let url = format!("git://127.0.0.1:{}/merges", d.port);
-    let id = add_ready(&base, &url).await;
+    let h = hooked(settings(), |c| c).await;
+    let (base, port, url, id) = (&h.base, h.port, &h.url, &h.id);
     let (mut ws, _) =
         tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{port}/api/repos/{id}/ws"))
             .await
             .expect("connects");
-    let fetched = settled_fetches(&base).await;
-    let head = commit(&serve.join("merges"), "pushed.txt");
-    let body = serde_json::to_vec(&push(&url)).expect("json");
+    let fetched = settled_fetches(base).await;
+    let head = commit(&h.source, "pushed.txt");
+    let body = serde_json::to_vec(&push(url)).expect("json");
 
     // Bad signatures: 401 and nothing recorded or started.
     let mut tampered = body.clone();
@@ -166,7 +204,7 @@ async fn a_signed_push_reaches_a_viewer_at_once_and_bad_or_replayed_deliveries_s
         if let Some(s) = sig.clone() {
             headers.push(("X-Hub-Signature-256", s));
         }
-        let (status, answer) = deliver(&base, "/webhooks/github", &headers, sent).await;
+        let (status, answer) = deliver(base, "/webhooks/github", &headers, sent).await;
         assert_eq!(
             (status, answer["code"].as_str()),
             (401, Some("bad_signature")),
@@ -176,7 +214,7 @@ async fn a_signed_push_reaches_a_viewer_at_once_and_bad_or_replayed_deliveries_s
     // Signed, but not JSON: 400.
     let junk = b"{not json";
     let (status, answer) = deliver(
-        &base,
+        base,
         "/webhooks/github",
         &[
             ("X-GitHub-Event", "push".to_string()),
@@ -191,16 +229,16 @@ async fn a_signed_push_reaches_a_viewer_at_once_and_bad_or_replayed_deliveries_s
         (400, Some("bad_payload"))
     );
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(settled_fetches(&base).await, fetched, "nothing was fetched");
+    assert_eq!(settled_fetches(base).await, fetched, "nothing was fetched");
     assert!(
-        actors(&base).await["webhooks"]["deliveries"]
+        actors(base).await["webhooks"]["deliveries"]
             .as_array()
             .is_some_and(Vec::is_empty),
         "nothing was recorded"
     );
 
     // The real thing: accepted at once, and the viewer gets the commit without any poll.
-    let (status, answer) = github(&base, "push", "delivery-1", &push(&url)).await;
+    let (status, answer) = github(base, "push", "delivery-1", &push(url)).await;
     assert_eq!(
         (status, answer["outcome"].as_str()),
         (202, Some("fetch")),
@@ -211,39 +249,35 @@ async fn a_signed_push_reaches_a_viewer_at_once_and_bad_or_replayed_deliveries_s
         .await
         .expect("the push reached the viewer");
     // GitHub redelivers it (or someone replays it): 200, nothing more happens.
-    let (status, answer) = github(&base, "push", "delivery-1", &push(&url)).await;
+    let (status, answer) = github(base, "push", "delivery-1", &push(url)).await;
     assert_eq!(
         (status, answer["outcome"].as_str()),
         (200, Some("duplicate"))
     );
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(
-        settled_fetches(&base).await,
-        fetched + 1,
-        "one fetch in all"
-    );
+    assert_eq!(settled_fetches(base).await, fetched + 1, "one fetch in all");
 
     // A repository nobody tracks: 202, nothing started. A ping: 200.
-    let other = push(&format!("git://127.0.0.1:{}/elsewhere", d.port));
-    let (status, answer) = github(&base, "push", "delivery-2", &other).await;
+    let other = push(&format!("git://127.0.0.1:{}/elsewhere", h.daemon.port));
+    let (status, answer) = github(base, "push", "delivery-2", &other).await;
     assert_eq!(
         (status, answer["outcome"].as_str()),
         (202, Some("untracked"))
     );
     let (status, answer) = github(
-        &base,
+        base,
         "ping",
         "delivery-3",
         &json!({"zen": "Keep it simple.", "hook_id": 1}),
     )
     .await;
     assert_eq!((status, answer["outcome"].as_str()), (200, Some("ping")));
-    let (status, answer) = github(&base, "star", "delivery-4", &push(&url)).await;
+    let (status, answer) = github(base, "star", "delivery-4", &push(url)).await;
     assert_eq!((status, answer["outcome"].as_str()), (202, Some("ignored")));
-    assert_eq!(settled_fetches(&base).await, fetched + 1);
+    assert_eq!(settled_fetches(base).await, fetched + 1);
 
     // The admin page lists what came and what it did; the viewer's session shows its hook.
-    let a = actors(&base).await;
+    let a = actors(base).await;
     let hooks = &a["webhooks"];
     assert_eq!(
         hooks["receivers"],
@@ -298,17 +332,8 @@ async fn a_signed_push_reaches_a_viewer_at_once_and_bad_or_replayed_deliveries_s
 
 #[actix_rt::test]
 async fn fifty_pushes_in_a_burst_fetch_at_most_twice_with_or_without_a_session() {
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let (serve, d) = served(tmp.path());
-    let (port, _stopper, _server) = spawn_hosted_with(gitvista::config::HostedConfig {
-        fetch_with_viewers: Duration::from_secs(3600),
-        webhooks: settings(),
-        ..hosted_config(&tmp.path().join("data"))
-    })
-    .await;
-    let base = format!("http://127.0.0.1:{port}");
-    let url = format!("git://127.0.0.1:{}/merges", d.port);
-    let id = add_ready(&base, &url).await;
+    let h = hooked(settings(), |c| c).await;
+    let (base, url, id) = (&h.base, &h.url, &h.id);
     for round in 0..2 {
         if round == 1 {
             // No session: the fetches run in the background, into the clone on disk.
@@ -321,8 +346,8 @@ async fn fifty_pushes_in_a_burst_fetch_at_most_twice_with_or_without_a_session()
                 .status();
             assert_eq!(status.as_u16(), 200);
         }
-        let before = settled_fetches(&base).await;
-        let head = commit(&serve.join("merges"), &format!("burst-{round}.txt"));
+        let before = settled_fetches(base).await;
+        let head = commit(&h.source, &format!("burst-{round}.txt"));
         let sends = (0..50).map(|i| {
             let (base, url) = (base.clone(), url.clone());
             async move { github(&base, "push", &format!("burst-{round}-{i}"), &push(&url)).await }
@@ -335,41 +360,32 @@ async fn fifty_pushes_in_a_burst_fetch_at_most_twice_with_or_without_a_session()
                 "{answer}"
             );
         }
-        let ran = settled_fetches(&base).await - before;
+        let ran = settled_fetches(base).await - before;
         assert!(
             (1..=2).contains(&ran),
             "round {round}: {ran} fetches for 50 deliveries"
         );
-        let clone = tmp.path().join("data").join("repos").join(&id);
         assert_eq!(
-            git(&clone, &["rev-parse", "refs/heads/main"]),
+            git(&h.clone, &["rev-parse", "refs/heads/main"]),
             head,
             "round {round}: the clone holds the push"
         );
     }
-    let fetches = &actors(&base).await["webhooks"]["fetches"];
+    let fetches = &actors(base).await["webhooks"]["fetches"];
     assert!(fetches["toSessions"].as_u64() >= Some(1), "{fetches}");
     assert!(fetches["background"].as_u64() >= Some(1), "{fetches}");
 }
 
 #[actix_rt::test]
 async fn gitlab_tokens_are_checked_and_receivers_without_a_secret_do_not_exist() {
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let (serve, d) = served(tmp.path());
-    let (port, _stopper, _server) = spawn_hosted_with(gitvista::config::HostedConfig {
-        fetch_with_viewers: Duration::from_secs(3600),
-        webhooks: WebhookSettings {
-            github: None,
-            gitlab: Some(HookSecret::new("GITLAB", GITLAB_SECRET).expect("secret")),
-        },
-        ..hosted_config(&tmp.path().join("data"))
-    })
-    .await;
-    let base = format!("http://127.0.0.1:{port}");
-    let url = format!("git://127.0.0.1:{}/merges", d.port);
-    let id = add_ready(&base, &url).await;
-    let before = settled_fetches(&base).await;
-    let head = commit(&serve.join("merges"), "gitlab.txt");
+    let only_gitlab = WebhookSettings {
+        github: None,
+        gitlab: Some(HookSecret::new("GITLAB", GITLAB_SECRET).expect("secret")),
+    };
+    let h = hooked(only_gitlab, |c| c).await;
+    let (base, url, id) = (&h.base, &h.url, &h.id);
+    let before = settled_fetches(base).await;
+    let head = commit(&h.source, "gitlab.txt");
     let body = serde_json::to_vec(&json!({
         "object_kind": "push",
         "ref": "refs/heads/main",
@@ -406,18 +422,17 @@ async fn gitlab_tokens_are_checked_and_receivers_without_a_secret_do_not_exist()
         (status, answer["outcome"].as_str()),
         (200, Some("duplicate"))
     );
-    let clone = tmp.path().join("data").join("repos").join(&id);
     let deadline = Instant::now() + Duration::from_secs(20);
-    while git(&clone, &["rev-parse", "refs/heads/main"]) != head {
+    while git(&h.clone, &["rev-parse", "refs/heads/main"]) != head {
         assert!(Instant::now() < deadline, "the push was fetched");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!(settled_fetches(&base).await, before + 1);
+    assert_eq!(settled_fetches(base).await, before + 1);
     // No GitHub secret, no sign-in: those receivers are routes that do not exist.
     for path in ["/webhooks/github", &format!("/webhooks/generic/{id}")] {
-        let bytes = serde_json::to_vec(&push(&url)).expect("json");
+        let bytes = serde_json::to_vec(&push(url)).expect("json");
         let (status, answer) = deliver(
-            &base,
+            base,
             path,
             &[
                 ("X-GitHub-Event", "push".to_string()),
@@ -434,7 +449,7 @@ async fn gitlab_tokens_are_checked_and_receivers_without_a_secret_do_not_exist()
     }
     // A body over 25 MB is refused before it is read.
     let (status, answer) = deliver(
-        &base,
+        base,
         "/webhooks/gitlab",
         &[
             ("X-Gitlab-Event", "Push Hook".to_string()),
@@ -451,25 +466,20 @@ async fn gitlab_tokens_are_checked_and_receivers_without_a_secret_do_not_exist()
 
 #[actix_rt::test]
 async fn a_hooked_repository_is_polled_only_as_a_safety_net_until_its_hook_goes_quiet() {
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let (_serve, d) = served(tmp.path());
-    let (port, _stopper, _server) = spawn_hosted_with(gitvista::config::HostedConfig {
+    let h = hooked(settings(), |c| gitvista::config::HostedConfig {
         fetch_with_viewers: Duration::from_millis(250),
         hooked_every: Duration::from_secs(3600),
         hook_window: Duration::from_secs(3),
-        webhooks: settings(),
-        ..hosted_config(&tmp.path().join("data"))
+        ..c
     })
     .await;
-    let base = format!("http://127.0.0.1:{port}");
-    let url = format!("git://127.0.0.1:{}/merges", d.port);
-    let id = add_ready(&base, &url).await;
+    let (base, port, url, id) = (&h.base, h.port, &h.url, &h.id);
     let (_ws, _) =
         tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{port}/api/repos/{id}/ws"))
             .await
             .expect("connects");
     let fetches = || async {
-        actors(&base).await["cloneQueue"]["fetches"]
+        actors(base).await["cloneQueue"]["fetches"]
             .as_u64()
             .expect("n")
     };
@@ -481,7 +491,7 @@ async fn a_hooked_repository_is_polled_only_as_a_safety_net_until_its_hook_goes_
     // The hook answers a ping: from the next timer on, the safety net's interval (an hour).
     let ping =
         json!({"zen": "Design for failure.", "hook_id": 7, "repository": {"clone_url": url}});
-    let (status, _) = github(&base, "ping", "ping-1", &ping).await;
+    let (status, _) = github(base, "ping", "ping-1", &ping).await;
     assert_eq!(status, 200);
     tokio::time::sleep(Duration::from_millis(400)).await;
     let b = fetches().await;
@@ -581,16 +591,7 @@ async fn a_repository_made_private_closes_at_once_the_viewers_who_may_not_read_i
     let w = hooked_world(&[]);
     w.gh.set_app_hook(&format!("{}/webhooks/github", w.base), SECRET);
     let alice = w.sign_in("alice").await;
-    let (status, created) = w
-        .post(
-            "/api/repos",
-            Some(&alice),
-            json!({"url": w.repo_url("third")}),
-        )
-        .await;
-    assert_eq!(status, 201, "{created}");
-    let id = created["id"].as_str().expect("id").to_string();
-    w.wait_ready(&id, None).await;
+    let id = w.track(&alice, &w.repo_url("third")).await;
     // A visitor and alice watch it (access is rechecked only every 10 minutes on its own).
     let mut visitor = socket(&w, &id, "").await;
     let mut owner = socket(&w, &id, &alice).await;
@@ -626,16 +627,7 @@ async fn a_repository_removed_from_the_installation_closes_its_viewers_and_a_ren
     let w = hooked_world(&[]);
     w.gh.set_app_hook(&format!("{}/webhooks/github", w.base), SECRET);
     let alice = w.sign_in("alice").await;
-    let (status, created) = w
-        .post(
-            "/api/repos",
-            Some(&alice),
-            json!({"url": w.repo_url("secret")}),
-        )
-        .await;
-    assert_eq!(status, 201, "{created}");
-    let id = created["id"].as_str().expect("id").to_string();
-    w.wait_ready(&id, Some(&alice)).await;
+    let id = w.track(&alice, &w.repo_url("secret")).await;
     let mut s = socket(&w, &id, &alice).await;
     // The installation no longer shares the repository: her token cannot read it any more.
     w.gh.revoke("alice/secret", "alice");
@@ -663,16 +655,7 @@ async fn a_repository_removed_from_the_installation_closes_its_viewers_and_a_ren
     );
 
     // A public repository renamed on GitHub keeps its id and is found under its new name.
-    let (status, open) = w
-        .post(
-            "/api/repos",
-            Some(&alice),
-            json!({"url": w.repo_url("open")}),
-        )
-        .await;
-    assert_eq!(status, 201, "{open}");
-    let open_id = open["id"].as_str().expect("id").to_string();
-    w.wait_ready(&open_id, None).await;
+    let open_id = w.track(&alice, &w.repo_url("open")).await;
     std::fs::rename(
         w.root.join("alice").join("open"),
         w.root.join("alice").join("renamed"),
