@@ -128,7 +128,10 @@ async function refresh() {
   const hooks = tree.webhooks;
   $('webhooks-section').hidden = !hooks;
   if (hooks) {
-    const on = ['github', 'gitlab', 'generic'].map((name) => `${name} ${hooks.receivers[name] ? 'on' : 'off'}`);
+    const on = ['github', 'gitlab', 'generic'].map((name) => {
+      const ago = hooks.lastDeliverySecsAgo[name];
+      return `${name} ${hooks.receivers[name] ? 'on' : 'off'}${ago == null ? '' : ` (last delivery ${ago} s ago)`}`;
+    });
     $('webhooks-receivers').textContent = `Receivers: ${on.join(', ')}. Repositories whose hook delivered within a day are fetched every ${dur(hooks.hookedFetchSecs)} as a safety net. ${plural(hooks.registrations, 'hook')} registered on forges.`;
     $('webhooks-summary').textContent = `${plural(hooks.fetches.toSessions, 'fetch')} through sessions, ${hooks.fetches.background} in the background, ${hooks.fetches.coalesced} coalesced`;
     // The latest deliveries, grouped by repository (the repository with the newest first).

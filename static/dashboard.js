@@ -42,11 +42,11 @@ function updates(u) {
   if (!u) return '—';
   const how = u.mode === 'webhook'
     ? el('span', { class: 'live-badge', title: `the last delivery came ${u.hookSecsAgo} s ago; polled ${every(u.everySecs)} as a safety net` }, 'live by webhook')
-    : el('span', { class: 'muted' }, `polled ${every(u.everySecs)}${u.registered ? ' (hook registered, nothing delivered yet)' : ''}`);
+    : el('span', { class: 'muted nowrap' }, `polled ${every(u.everySecs)}${u.registered ? ' (hook registered, nothing delivered yet)' : ''}`);
   if (!u.generic) return how;
   return el('div', {}, how, el('details', { class: 'hook-setup' },
     el('summary', {}, 'Set up push updates'),
-    el('p', {}, 'Add a webhook on your Git host (push events, JSON) with this URL and secret. Hosts that sign like GitHub (X-Hub-Signature-256) or like Gitea and Forgejo (X-Gitea-Signature) work.'),
+    el('p', {}, 'On your Git host, add a push webhook (JSON) with this URL and secret; GitHub-style and Gitea or Forgejo signatures work.'),
     el('label', {}, 'URL ', el('input', { type: 'text', readonly: '', value: u.generic.url, class: 'hook-url', onfocus: (e) => e.target.select() })),
     el('label', {}, 'Secret ', el('input', { type: 'text', readonly: '', value: u.generic.secret, class: 'hook-secret', onfocus: (e) => e.target.select() }))));
 }

@@ -243,10 +243,11 @@ async fn webhooks_json(
     h: &std::sync::Arc<crate::hosted::Hosted>,
 ) -> Result<serde_json::Value, ApiError> {
     let store = h.store.clone();
-    let (deliveries, registrations) = crate::error::blocking(move || {
+    let (deliveries, registrations, last) = crate::error::blocking(move || {
         Ok((
             store.deliveries(None, DELIVERIES_SHOWN)?,
             store.registrations()?.len(),
+            store.last_delivery_by_provider()?,
         ))
     })
     .await?;
@@ -269,8 +270,13 @@ async fn webhooks_json(
             })
         })
         .collect();
+    let last: serde_json::Map<String, serde_json::Value> = last
+        .into_iter()
+        .map(|(provider, at)| (provider, json!(now - at)))
+        .collect();
     Ok(json!({
         "receivers": h.hooks.receivers(),
+        "lastDeliverySecsAgo": last,
         "hookedFetchSecs": h.config.hooked_every.as_secs(),
         "registrations": registrations,
         "fetches": {

@@ -100,6 +100,23 @@ impl Store {
             .collect())
     }
 
+    /// The latest delivery time of each provider (a hook that answers pings is healthy even
+    /// when it names no repository, as a GitHub App's does).
+    pub fn last_delivery_by_provider(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        let mut conn = self.conn()?;
+        let rows: Vec<(String, Option<i64>)> = webhook_deliveries::table
+            .group_by(webhook_deliveries::provider)
+            .select((
+                webhook_deliveries::provider,
+                diesel::dsl::max(webhook_deliveries::received_at),
+            ))
+            .load(&mut *conn)?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(p, at)| Some((p, at?)))
+            .collect())
+    }
+
     /// Forgets deliveries received before `before` (unix seconds); answers how many.
     pub fn prune_deliveries(&self, before: i64) -> Result<usize, StoreError> {
         let mut conn = self.conn()?;

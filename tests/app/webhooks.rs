@@ -279,6 +279,8 @@ async fn a_signed_push_reaches_a_viewer_at_once_and_bad_or_replayed_deliveries_s
     // The admin page lists what came and what it did; the viewer's session shows its hook.
     let a = actors(base).await;
     let hooks = &a["webhooks"];
+    assert!(hooks["lastDeliverySecsAgo"]["github"].is_i64(), "{hooks}");
+    assert!(hooks["lastDeliverySecsAgo"]["gitlab"].is_null());
     assert_eq!(
         hooks["receivers"],
         json!({"github": true, "gitlab": true, "generic": false})

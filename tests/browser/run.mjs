@@ -1134,10 +1134,22 @@ try {
     await page.waitForURL(/\/r\/[0-9a-f]{16}$/);
     const id = page.url().split('/').pop();
     await page.waitForSelector('body[data-ready="true"]', { timeout: 30000 });
+    // Opened afresh on the cloned repository: one socket, the live one, from the start.
+    summaries = 0;
+    await page.reload();
+    await page.waitForSelector('body[data-ready="true"]', { timeout: 30000 });
     await page.waitForFunction(() => window.view.maxTop() > 0);
     for (let i = 0; summaries === 0; i += 1) {
       assert.ok(i < 200, 'the live socket connected');
       await new Promise((r) => setTimeout(r, 50));
+    }
+    // The reconnection's resync settles first (it would take the view back to the top).
+    for (let last = -1, i = 0; ; i += 1) {
+      const applied = await page.evaluate(() => window.changesApplied || 0);
+      if (applied === last) break;
+      assert.ok(i < 40, 'the page settled');
+      last = applied;
+      await new Promise((r) => setTimeout(r, 300));
     }
     // Scrolled into history: what arrives is announced in the header.
     await page.evaluate(() => { window.view.top = 2 * window.view.rowH; window.view.dirty = true; });
@@ -1179,7 +1191,7 @@ try {
     const rows = await page.textContent('#deliveries');
     assert.match(rows, new RegExp(id));
     assert.match(rows, /github\s*push\s*fetch/);
-    assert.match(await page.textContent('#webhooks-receivers'), /github on, gitlab off, generic off/);
+    assert.match(await page.textContent('#webhooks-receivers'), /github on \(last delivery \d+ s ago\), gitlab off, generic off/);
     await page.evaluate(() => document.getElementById('webhooks-section').scrollIntoView());
     await screenshot(page, 'admin-webhooks');
     await page.close();
@@ -1243,13 +1255,15 @@ try {
         if (m) { clearTimeout(timer); resolve(m[0]); }
       });
     });
-    const port = await new Promise((resolve) => {
+    const accountsPort = await new Promise((resolve) => {
       const srv = net.createServer().listen(0, '127.0.0.1', () => { const p = srv.address().port; srv.close(() => resolve(p)); });
     });
-    const base = await serve(null, ['serve', '--port', String(port), '--data-dir', path.join(work, 'accounts-data'), '--allowed-hosts', '127.0.0.1'], {
+    const hookSecret = 'browser-webhook-secret-for-accounts';
+    const base = await serve(null, ['serve', '--port', String(accountsPort), '--data-dir', path.join(work, 'accounts-data'), '--allowed-hosts', '127.0.0.1'], {
       GITHUB_CLIENT_ID: 'Iv1.browser',
       GITHUB_CLIENT_SECRET: 'browser-client-secret',
-      GITVISTA_PUBLIC_URL: `http://127.0.0.1:${port}`,
+      GITVISTA_PUBLIC_URL: `http://127.0.0.1:${accountsPort}`,
+      GITVISTA_GITHUB_WEBHOOK_SECRET: hookSecret,
       GITVISTA_JWT_SECRET: 'browser-jwt-secret-0123456789abcdef0123',
       GITVISTA_ENCRYPTION_KEY: '0707070707070707070707070707070707070707070707070707070707070707',
       GITVISTA_GITHUB_URL: ghUrl,
@@ -1300,17 +1314,46 @@ try {
       await page.click('#account-button');
       await page.waitForSelector('#account-menu:not([hidden])');
       assert.match(await page.textContent('#plan'), /Free plan · 1 of 5 repositories/);
+      assert.match(await page.textContent('#rows tr[data-id]'), /polled every 30 s/);
       await screenshot(page, 'accounts-dashboard');
+      await page.keyboard.press('Escape');
+      // The GitHub App's hook answers a ping for it: live by webhook from then on.
+      const ping = JSON.stringify({ zen: 'Speak like a human.', repository: { full_name: 'alice/secret', clone_url: `${ghUrl}/alice/secret.git` } });
+      const pinged = await fetch(`${base}/webhooks/github`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json', 'X-GitHub-Event': 'ping', 'X-GitHub-Delivery': 'browser-ping', 'X-Hub-Signature-256': 'sha256=' + createHmac('sha256', hookSecret).update(ping).digest('hex') },
+        body: ping,
+      });
+      assert.equal(pinged.status, 200);
+      // And a repository on a host no forge integration knows: its generic hook to set up.
+      const added = await page.evaluate(async (url) => (await fetch('/api/repos', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ url }) })).status, `git://127.0.0.1:${port}/merges.git`);
+      assert.equal(added, 201);
+      // The dashboard shows states as they were when it loaded: look again until both are ready.
+      for (let i = 0; ; i += 1) {
+        await page.reload();
+        await page.waitForSelector('body[data-ready="true"]');
+        if (await page.locator('#rows tr[data-id] .state-badge.ready').count() === 2) break;
+        assert.ok(i < 60, 'the second repository was cloned');
+        await new Promise((r) => setTimeout(r, 500));
+      }
+      assert.match(await page.textContent('#rows'), /live by webhook/);
+      await page.click('#rows .hook-setup summary');
+      const hookUrl = await page.inputValue('#rows .hook-url');
+      assert.match(hookUrl, new RegExp(`^http://127\\.0\\.0\\.1:${accountsPort}/webhooks/generic/[0-9a-f]{16}$`));
+      assert.match(await page.inputValue('#rows .hook-secret'), /^[0-9a-f]{64}$/);
+      await screenshot(page, 'accounts-dashboard-webhooks');
       // Another browser, not signed in, finds nothing at the same address.
       const other = await launchBrowser({ width: 1280, height: 800 });
       const opage = await other.newPage();
-      const id = await page.getAttribute('#rows tr[data-id]', 'data-id');
+      const id = await page.getAttribute('#rows tr[data-id]:has(.private-badge)', 'data-id');
       await opage.goto(`${base}/r/${id}`);
       await opage.waitForSelector('#state:not([hidden])');
       assert.match(await opage.textContent('#state'), /Repository not found/);
       await screenshot(opage, 'accounts-private-graph-signed-out');
       await other.close();
       // Signing out: back on the landing page, signed out; the graph is gone for this browser.
+      await page.click('#account-button');
+      await page.waitForSelector('#account-menu:not([hidden])');
       await page.click('#sign-out');
       await page.waitForURL(base + '/');
       await page.waitForSelector('#signin-box:not([hidden])');
