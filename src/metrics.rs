@@ -1,7 +1,8 @@
-//! Prometheus metrics: one global recorder for the process, rendered at `/metrics`, plus the HTTP
-//! request counters and latency histograms (by route pattern and status) and process gauges
-//! (resident memory, open files) refreshed at each scrape. Actors count their own things through
-//! the `metrics` facade.
+//! Prometheus metrics: one global recorder for the process (rendered at `/metrics` by
+//! `routes::metrics`), the HTTP request counters and latency histograms (by route pattern and
+//! status), process figures (resident memory, open files) and the registry of bytes queued for
+//! viewers. Actors count their own things through the `metrics` facade. Nothing here knows the
+//! routes.
 
 use std::sync::OnceLock;
 use std::time::Instant;
@@ -9,11 +10,10 @@ use std::time::Instant;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
-use actix_web::{HttpResponse, get, web};
-use gitvista_actors::supervisor::Inspect;
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
-use crate::routes::AppState;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
@@ -62,76 +62,55 @@ pub fn resident_bytes_of(pid: &str) -> u64 {
 }
 
 /// (resident bytes, open file descriptors) of this process, from /proc.
-fn process_stats() -> (u64, u64) {
+pub fn process_stats() -> (u64, u64) {
     let fds = std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count() as u64);
     (resident_bytes(), fds)
 }
 
-/// Gauges read at each scrape: sessions by state and viewers by repository (from the
-/// Supervisor), repositories by state (hosted mode's store), bytes waiting in viewers' queues.
-async fn scrape_gauges(state: &AppState) {
-    if let Ok(sessions) = state.supervisor.send(Inspect).await {
-        let (mut loading, mut ready, mut failed) = (0, 0, 0);
-        for (id, info) in &sessions {
-            match (info.loaded, &info.error) {
-                (true, _) => ready += 1,
-                (false, Some(_)) => failed += 1,
-                (false, None) => loading += 1,
-            }
-            metrics::gauge!("gitvista_repo_viewers", "repo" => id.as_str().to_string())
-                .set(info.viewers as f64);
-        }
-        // Repositories whose session stopped keep their series at 0 rather than vanish.
-        let live: std::collections::BTreeSet<String> = sessions
-            .iter()
-            .map(|(id, _)| id.as_str().to_string())
-            .collect();
-        let mut seen = SEEN_REPOS.lock().unwrap_or_else(|e| e.into_inner());
-        for gone in seen.difference(&live) {
-            metrics::gauge!("gitvista_repo_viewers", "repo" => gone.clone()).set(0.0);
-        }
-        *seen = live;
-        for (label, n) in [("loading", loading), ("ready", ready), ("failed", failed)] {
-            metrics::gauge!("gitvista_sessions_by_state", "state" => label).set(f64::from(n));
-        }
+/// Every live viewer's count of bytes queued and not yet written, for `/metrics`.
+static QUEUES: std::sync::Mutex<Vec<std::sync::Weak<AtomicUsize>>> =
+    std::sync::Mutex::new(Vec::new());
+
+/// Adds a viewer's queue counter to [`QUEUES`]. Gone viewers are forgotten here too, whenever
+/// the list is full, so it stays within twice the live viewers even if nobody scrapes.
+pub fn register_queue(queued: &Arc<AtomicUsize>) {
+    let mut queues = QUEUES.lock().unwrap_or_else(|e| e.into_inner());
+    if queues.len() == queues.capacity() {
+        queues.retain(|q| q.strong_count() > 0);
     }
-    if let Some(h) = &state.hosted {
-        let store = h.store.clone();
-        if let Ok(Ok(counts)) = actix_web::web::block(move || store.count_by_state()).await {
-            for s in [
-                "pending", "cloning", "ready", "fetching", "error", "evicted",
-            ] {
-                let n = counts.iter().find(|(k, _)| k == s).map_or(0, |(_, n)| *n);
-                metrics::gauge!("gitvista_repos", "state" => s).set(n as f64);
-            }
-        }
-    }
-    let (total, largest) = crate::ws::queued_bytes();
-    metrics::gauge!("gitvista_ws_queued_bytes").set(total as f64);
-    metrics::gauge!("gitvista_ws_queued_bytes_max").set(largest as f64);
+    queues.push(Arc::downgrade(queued));
 }
 
-/// Repositories given a `gitvista_repo_viewers` series so far.
-static SEEN_REPOS: std::sync::Mutex<std::collections::BTreeSet<String>> =
-    std::sync::Mutex::new(std::collections::BTreeSet::new());
+/// (total, largest) bytes waiting in viewers' queues now; forgets viewers that are gone.
+pub fn queued_bytes() -> (usize, usize) {
+    let mut queues = QUEUES.lock().unwrap_or_else(|e| e.into_inner());
+    queues.retain(|q| q.strong_count() > 0);
+    queues
+        .iter()
+        .filter_map(std::sync::Weak::upgrade)
+        .map(|q| q.load(Ordering::Relaxed))
+        .fold((0, 0), |(sum, max), n| (sum + n, max.max(n)))
+}
 
-/// `/metrics`: everything in the Prometheus text format. With `GITVISTA_ADMIN_TOKEN` set it needs
-/// the token like the admin API (Prometheus: `authorization: {credentials: TOKEN}`), since the
-/// per-repository series say what is being watched; without one it is open.
-#[get("/metrics")]
-pub async fn render(
-    req: actix_web::HttpRequest,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, crate::error::ApiError> {
-    crate::routes::admin::authorize_if_configured(&req, &state)?;
-    let (rss, fds) = process_stats();
-    metrics::gauge!("gitvista_process_resident_bytes").set(rss as f64);
-    metrics::gauge!("gitvista_process_open_fds").set(fds as f64);
-    scrape_gauges(&state).await;
-    Ok(match handle() {
-        Some(h) => HttpResponse::Ok()
-            .content_type("text/plain; version=0.0.4")
-            .body(h.render()),
-        None => HttpResponse::ServiceUnavailable().body("metrics are not recorded in this process"),
-    })
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_queue_registry_forgets_gone_viewers_without_a_scrape() {
+        // Regression: gone viewers were only forgotten by /metrics, so a server nobody scraped
+        // kept an entry (and its counter's allocation) for every connection ever made.
+        let live: Vec<Arc<AtomicUsize>> = (0..10).map(|_| Arc::new(AtomicUsize::new(1))).collect();
+        for q in &live {
+            register_queue(q);
+        }
+        for _ in 0..100_000 {
+            register_queue(&Arc::new(AtomicUsize::new(0)));
+        }
+        let len = QUEUES.lock().map(|q| q.len()).unwrap_or(usize::MAX);
+        // Other tests in this process may hold a few viewers too.
+        assert!(len < 1_000, "{len} entries for 10 live viewers");
+        let (total, largest) = queued_bytes();
+        assert!(total >= 10 && largest >= 1, "{total} {largest}");
+    }
 }

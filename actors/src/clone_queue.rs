@@ -19,7 +19,7 @@ use actix::prelude::*;
 use tokio::io::AsyncReadExt;
 use tokio::sync::oneshot;
 
-use crate::supervisor::RepoId;
+use crate::ids::RepoId;
 
 /// How the queue runs git.
 #[derive(Debug, Clone)]

@@ -14,9 +14,9 @@ use crate::supervisor::{RunningSessions, StopIdle, Supervisor};
 #[rtype(result = "()")]
 pub struct Swept {
     /// Sessions stopped in this sweep.
-    pub stopped: Vec<crate::supervisor::RepoId>,
+    pub stopped: Vec<crate::ids::RepoId>,
     /// Sessions still running (in use recently).
-    pub active: Vec<crate::supervisor::RepoId>,
+    pub active: Vec<crate::ids::RepoId>,
 }
 
 /// What the sweeps did, for the admin page.

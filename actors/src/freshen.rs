@@ -14,10 +14,11 @@ use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 
+use crate::Supervisor;
 use crate::clone_queue::{CloneQueue, Enqueue, JobError, JobKind, Priority};
+use crate::ids::RepoId;
 use crate::repo_session::{FetchDone, FetchNow};
 use crate::supervisor::{GetSession, Running};
-use crate::{RepoId, Supervisor};
 
 /// When each repository's webhook last delivered (shared by the receivers and the sessions).
 #[derive(Debug, Default)]

@@ -23,12 +23,14 @@ pub mod clone_queue;
 pub mod events;
 pub mod eviction;
 pub mod freshen;
+pub mod ids;
 pub mod repo_session;
 pub mod snapshot;
 pub mod supervisor;
 
 pub use cache::{ByteCache, SessionCaches};
 pub use events::{DeltaEvent, RefChangeEvent, ViewerEvent};
+pub use ids::RepoId;
 pub use repo_session::{RepoSession, SessionConfig, SessionError};
 pub use snapshot::Snapshot;
-pub use supervisor::{RepoId, Supervisor};
+pub use supervisor::Supervisor;

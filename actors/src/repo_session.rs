@@ -12,8 +12,8 @@ use tokio::sync::oneshot;
 use crate::cache::SessionCaches;
 use crate::clone_queue::{CloneQueue, Enqueue, FailureClass, JobKind, Priority};
 use crate::events::{DeltaEvent, RemoteState, ViewerEvent};
+use crate::ids::RepoId;
 use crate::snapshot::Snapshot;
-use crate::supervisor::RepoId;
 use gitcore::worktree::{StatusOptions, WorkStatus};
 
 /// How a session finds and watches its repository.

@@ -1,42 +1,14 @@
 //! [`Supervisor`]: the registry of repository sessions.
 
 use std::collections::HashMap;
-use std::fmt;
 
 use actix::prelude::*;
 
 use std::sync::Arc;
 
 use crate::budget::{Budget, Footprint};
+pub use crate::ids::RepoId;
 use crate::repo_session::{Activity, CloseViewers, RepoSession, SessionConfig, Shutdown};
-
-/// A repository's id: `local` in local mode, 16 hex digits in hosted mode. Only lowercase
-/// letters, digits and `-`, 1 to 64 characters, so it is safe in paths and URLs.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct RepoId(String);
-
-impl RepoId {
-    /// Validates an id.
-    pub fn parse(id: &str) -> Option<RepoId> {
-        let ok = !id.is_empty()
-            && id.len() <= 64
-            && id
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-        ok.then(|| RepoId(id.to_string()))
-    }
-
-    /// The id as text.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for RepoId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
 
 /// Why the supervisor cannot give a session.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -6,11 +6,13 @@ mod graph;
 mod health;
 pub(crate) mod hosted;
 pub(crate) mod methods;
+mod metrics;
 mod objects;
 mod pages;
 mod repository;
 mod search;
 pub(crate) mod worktree;
+pub mod ws;
 
 use std::sync::Arc;
 
@@ -136,7 +138,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(admin::actors)
         .service(admin::fetch)
         .service(admin::evict)
-        .service(crate::metrics::render)
+        .service(metrics::render)
         .service(hosted::create)
         .service(hosted::list)
         .service(hosted::status)
@@ -161,7 +163,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(crate::webhooks::github_hook)
         .service(crate::webhooks::gitlab_hook)
         .service(crate::webhooks::generic_hook)
-        .service(crate::ws::ws);
+        .service(ws::ws);
 }
 
 /// Which view of the history a request is about: the filters the UI keeps in its URL. Every

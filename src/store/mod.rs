@@ -6,6 +6,7 @@
 //! never on an async worker or actor thread.
 
 pub mod accounts;
+pub mod jobs;
 pub mod schema;
 pub mod webhooks;
 

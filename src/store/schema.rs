@@ -68,6 +68,24 @@ diesel::table! {
         started_at -> Nullable<BigInt>,
         finished_at -> Nullable<BigInt>,
         error_message -> Nullable<Text>,
+        priority -> Integer,
+        run_at -> BigInt,
+        attempts -> Integer,
+        max_attempts -> Integer,
+        locked_by -> Nullable<Text>,
+        lease_until -> Nullable<BigInt>,
+        created_at -> BigInt,
+        payload -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    nodes (id) {
+        id -> Text,
+        role -> Text,
+        internal_addr -> Nullable<Text>,
+        started_at -> BigInt,
+        heartbeat_at -> BigInt,
     }
 }
 
@@ -103,5 +121,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     jobs,
     sessions,
     webhook_deliveries,
-    webhook_registrations
+    webhook_registrations,
+    nodes
 );

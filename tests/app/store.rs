@@ -203,8 +203,8 @@ fn a_database_from_before_accounts_migrates_with_its_repositories_intact() {
             .expect("fails");
         assert_eq!(
             store.migrate().expect("upgrade"),
-            2,
-            "{backend}: accounts and webhooks to run"
+            3,
+            "{backend}: accounts, webhooks and the job queue to run"
         );
         let after = store.repo(&repo.id).expect("get").expect("kept");
         assert_eq!(after.canonical_url, "https://example.com/o/r", "{backend}");
@@ -571,4 +571,173 @@ fn webhook_deliveries_are_recorded_once_and_hooks_registered_once_on_both_backen
             "{backend}"
         );
     });
+}
+
+#[test]
+fn jobs_coalesce_run_under_leases_retry_and_are_reaped_on_both_backends() {
+    use gitvista::store::jobs::{Enqueued, Fate};
+    both("jobs", |open| {
+        let store = open();
+        let backend = store.backend();
+        for (id, url) in [
+            ("00000000000000a1", "https://example.com/a"),
+            ("00000000000000b2", "https://example.com/b"),
+        ] {
+            store.upsert_repo(id, url, url).expect("repo");
+        }
+        let (a, b) = ("00000000000000a1", "00000000000000b2");
+        // A webhook and a timer asking for the same fetch make one job.
+        let Enqueued::New(first) = store.enqueue_job(a, "fetch", 0, None).expect("enqueue") else {
+            panic!("{backend}: a new job");
+        };
+        assert_eq!(
+            store.enqueue_job(a, "fetch", 5, None).expect("again"),
+            Enqueued::Coalesced(first.clone()),
+            "{backend}"
+        );
+        let job = store
+            .claim_job("n1", 60_000)
+            .expect("claim")
+            .expect("a job");
+        assert_eq!(
+            (job.id.as_str(), job.priority, job.attempts),
+            (first.as_str(), 5, 1)
+        );
+        assert_eq!(job.locked_by.as_deref(), Some("n1"));
+        // While it runs another may be queued, but nobody runs it beside the first.
+        let Enqueued::New(second) = store.enqueue_job(a, "fetch", 0, None).expect("enqueue") else {
+            panic!("{backend}: queued beside the running one");
+        };
+        assert!(
+            store.claim_job("n2", 60_000).expect("claim").is_none(),
+            "{backend}"
+        );
+        // Only the holder finishes it.
+        assert!(!store.finish_job(&first, "n2").expect("not held"));
+        assert!(store.renew_lease(&first, "n1", 60_000).expect("renews"));
+        assert!(store.finish_job(&first, "n1").expect("finishes"));
+        assert_eq!(store.job(&first).expect("get").expect("row").state, "done");
+        // A failure backs off: queued again, not due yet.
+        let job = store
+            .claim_job("n2", 60_000)
+            .expect("claim")
+            .expect("the second");
+        assert_eq!(job.id, second);
+        let Fate::Retry(at) = store
+            .fail_job(&second, "n2", "unreachable", 60_000)
+            .expect("fails")
+        else {
+            panic!("{backend}: retried");
+        };
+        assert!(
+            at > gitvista::store::jobs::now_ms() + 50_000,
+            "{backend}: a minute's backoff"
+        );
+        assert!(
+            store.claim_job("n1", 60_000).expect("claim").is_none(),
+            "{backend}: not due"
+        );
+        assert_eq!(
+            store.fail_job(&second, "n2", "again", 0).expect("fate"),
+            Fate::NotHeld
+        );
+
+        // A node that stops renewing loses the job: reaped, claimed elsewhere, and the old
+        // holder can no longer finish it.
+        store
+            .enqueue_job(b, "clone", 10, Some(r#"{"url":"https://example.com/b"}"#))
+            .expect("enqueue");
+        let job = store.claim_job("n1", 1).expect("claim").expect("the clone");
+        assert_eq!(
+            job.payload.as_deref(),
+            Some(r#"{"url":"https://example.com/b"}"#)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        assert_eq!(store.reap_expired_jobs().expect("reaps"), 1, "{backend}");
+        let again = store
+            .claim_job("n2", 60_000)
+            .expect("claim")
+            .expect("reclaimed");
+        assert_eq!((again.id.as_str(), again.attempts), (job.id.as_str(), 2));
+        assert!(
+            !store.finish_job(&job.id, "n1").expect("fenced"),
+            "{backend}: the stale holder is refused"
+        );
+        // Failing every attempt ends it.
+        let mut fate = store.fail_job(&job.id, "n2", "boom", 0).expect("fails");
+        while let Fate::Retry(_) = fate {
+            let j = store
+                .claim_job("n2", 60_000)
+                .expect("claim")
+                .expect("due at once");
+            fate = store.fail_job(&j.id, "n2", "boom", 0).expect("fails");
+        }
+        assert_eq!(fate, Fate::Failed);
+        let last = store.job(&job.id).expect("get").expect("row");
+        assert_eq!(
+            (
+                last.state.as_str(),
+                last.attempts,
+                last.error_message.as_deref()
+            ),
+            ("failed", 5, Some("boom"))
+        );
+
+        // Nodes: alive while their heartbeat is young.
+        store
+            .register_node("w1", "worker", Some("127.0.0.1:9001"))
+            .expect("registers");
+        store.register_node("web1", "web", None).expect("registers");
+        assert!(store.heartbeat("w1").expect("beats"));
+        assert!(!store.heartbeat("ghost").expect("unknown"));
+        let live = store.live_nodes(15_000).expect("live");
+        assert_eq!(
+            live.iter().map(|n| n.id.as_str()).collect::<Vec<_>>(),
+            ["w1", "web1"]
+        );
+        assert!(store.live_nodes(-1).expect("none").is_empty(), "{backend}");
+    });
+}
+
+#[test]
+fn twenty_claimers_complete_a_thousand_jobs_exactly_once_on_postgresql() {
+    let pg = PgDb::create("claimers");
+    let store = Store::open(&pg.url(), 24).expect("postgres store");
+    for i in 0..1000 {
+        let id = format!("{i:016x}");
+        let url = format!("https://example.com/r{i}");
+        store.upsert_repo(&id, &url, &url).expect("repo");
+        store
+            .enqueue_job(&id, "fetch", i % 3, None)
+            .expect("enqueue");
+    }
+    let done = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let workers: Vec<_> = (0..20)
+        .map(|w| {
+            let (store, done) = (store.clone(), Arc::clone(&done));
+            std::thread::spawn(move || {
+                let node = format!("worker-{w}");
+                while let Some(job) = store.claim_job(&node, 30_000).expect("claims") {
+                    assert!(
+                        store.finish_job(&job.id, &node).expect("finishes"),
+                        "{node} held {}",
+                        job.id
+                    );
+                    done.lock().expect("lock").push(job.id);
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.join().expect("a claimer");
+    }
+    let mut ids = done.lock().expect("lock").clone();
+    let n = ids.len();
+    ids.sort();
+    ids.dedup();
+    assert_eq!((n, ids.len()), (1000, 1000), "every job once, none twice");
+    assert_eq!(
+        store.count_jobs().expect("counts"),
+        vec![("done".to_string(), 1000)]
+    );
 }

@@ -21,6 +21,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::config::WsSettings;
 use crate::error::ApiError;
+use crate::metrics::register_queue;
 use crate::routes::{AppState, session, snapshot};
 
 /// An event larger than this is not sent: the viewer is told to `resync` (re-fetch its windows)
@@ -30,31 +31,6 @@ const MAX_EVENT: usize = 256 * 1024;
 const MAX_FRAME: usize = 64 * 1024;
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
-
-/// Every live viewer's count of bytes queued and not yet written, for `/metrics`.
-static QUEUES: std::sync::Mutex<Vec<std::sync::Weak<AtomicUsize>>> =
-    std::sync::Mutex::new(Vec::new());
-
-/// Adds a viewer's queue counter to [`QUEUES`]. Gone viewers are forgotten here too, whenever
-/// the list is full, so it stays within twice the live viewers even if nobody scrapes.
-fn register_queue(queued: &Arc<AtomicUsize>) {
-    let mut queues = QUEUES.lock().unwrap_or_else(|e| e.into_inner());
-    if queues.len() == queues.capacity() {
-        queues.retain(|q| q.strong_count() > 0);
-    }
-    queues.push(Arc::downgrade(queued));
-}
-
-/// (total, largest) bytes waiting in viewers' queues now; forgets viewers that are gone.
-pub fn queued_bytes() -> (usize, usize) {
-    let mut queues = QUEUES.lock().unwrap_or_else(|e| e.into_inner());
-    queues.retain(|q| q.strong_count() > 0);
-    queues
-        .iter()
-        .filter_map(std::sync::Weak::upgrade)
-        .map(|q| q.load(Ordering::Relaxed))
-        .fold((0, 0), |(sum, max), n| (sum + n, max.max(n)))
-}
 
 /// A frame for the writer task.
 #[derive(Debug)]
@@ -718,24 +694,6 @@ async fn clone_progress(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_queue_registry_forgets_gone_viewers_without_a_scrape() {
-        // Regression: gone viewers were only forgotten by /metrics, so a server nobody scraped
-        // kept an entry (and its counter's allocation) for every connection ever made.
-        let live: Vec<Arc<AtomicUsize>> = (0..10).map(|_| Arc::new(AtomicUsize::new(1))).collect();
-        for q in &live {
-            register_queue(q);
-        }
-        for _ in 0..100_000 {
-            register_queue(&Arc::new(AtomicUsize::new(0)));
-        }
-        let len = QUEUES.lock().map(|q| q.len()).unwrap_or(usize::MAX);
-        // Other tests in this process may hold a few viewers too.
-        assert!(len < 1_000, "{len} entries for 10 live viewers");
-        let (total, largest) = queued_bytes();
-        assert!(total >= 10 && largest >= 1, "{total} {largest}");
-    }
 
     #[test]
     fn a_full_queue_drops_then_resyncs_then_disconnects() {

@@ -1,0 +1,12 @@
+DROP TABLE nodes;
+DROP INDEX jobs_ready;
+DROP INDEX jobs_one_running;
+DROP INDEX jobs_one_queued;
+ALTER TABLE jobs DROP COLUMN payload;
+ALTER TABLE jobs DROP COLUMN created_at;
+ALTER TABLE jobs DROP COLUMN lease_until;
+ALTER TABLE jobs DROP COLUMN locked_by;
+ALTER TABLE jobs DROP COLUMN max_attempts;
+ALTER TABLE jobs DROP COLUMN attempts;
+ALTER TABLE jobs DROP COLUMN run_at;
+ALTER TABLE jobs DROP COLUMN priority;

@@ -1,0 +1,388 @@
+//! The job queue every node shares, in the `jobs` table: clone, fetch, deepen and maintenance
+//! jobs, claimed by one node at a time under a short lease.
+//!
+//! - **Enqueue** coalesces: at most one queued and one running job per repository and kind (two
+//!   partial unique indexes), so a webhook and a timer asking for the same fetch make one job.
+//! - **Claim** takes the most urgent queued job that is due and whose repository has no job of
+//!   its kind running. On PostgreSQL the candidate row is locked with `FOR UPDATE SKIP LOCKED`,
+//!   so many claimers never wait on each other nor take the same job; on SQLite (one node) the
+//!   claim runs in an immediate transaction.
+//! - **Leases**: the claimer renews its lease while the job runs; finishing or failing a job
+//!   needs the lease (a node presumed dead that comes back cannot finish what another took over).
+//! - **Reaping**: a running job whose lease ran out is queued again (or fails after its last
+//!   attempt); failures back off exponentially.
+//!
+//! Times are milliseconds since the epoch.
+
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Text};
+
+use super::schema::{jobs, nodes};
+use super::{AnyConnection, Store, StoreError, inserted_once};
+
+/// Job `id` while `node` holds it (running under its lease).
+macro_rules! held {
+    ($id:expr, $node:expr) => {
+        jobs::table
+            .filter(jobs::id.eq($id))
+            .filter(jobs::locked_by.eq($node))
+            .filter(jobs::state.eq("running"))
+    };
+}
+
+/// Milliseconds since the epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// A job row.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, QueryableByName, Selectable)]
+#[diesel(table_name = jobs)]
+pub struct Job {
+    /// Its id.
+    pub id: String,
+    /// The repository.
+    pub repo_id: String,
+    /// `clone`, `fetch`, `deepen`, `commit-graph`, `repack`.
+    pub kind: String,
+    /// `queued`, `running`, `done` or `failed`.
+    pub state: String,
+    /// Higher runs first.
+    pub priority: i32,
+    /// Not before this (ms).
+    pub run_at: i64,
+    /// Claims so far (the one running included).
+    pub attempts: i32,
+    /// Claims allowed before it fails for good.
+    pub max_attempts: i32,
+    /// The node holding it, while running.
+    pub locked_by: Option<String>,
+    /// When the holder's lease ends (ms), while running.
+    pub lease_until: Option<i64>,
+    /// What the job needs beyond its kind (a clone's URL and depth, as JSON).
+    pub payload: Option<String>,
+    /// Why its last attempt failed.
+    pub error_message: Option<String>,
+}
+
+/// A node whose heartbeat is young enough.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveNode {
+    /// Its id.
+    pub id: String,
+    /// `all`, `web` or `worker`.
+    pub role: String,
+    /// Where other nodes reach it.
+    pub internal_addr: Option<String>,
+    /// How old its last heartbeat is (ms).
+    pub heartbeat_age_ms: i64,
+}
+
+/// What [`Store::enqueue_job`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Enqueued {
+    /// A new job with this id.
+    New(String),
+    /// One of the same repository and kind was queued already: this id.
+    Coalesced(String),
+}
+
+/// What became of a failed job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fate {
+    /// Queued again, to run at this time (ms).
+    Retry(i64),
+    /// Failed for good (its last attempt, or another job of its kind is queued already).
+    Failed,
+    /// The caller no longer held it (its lease ran out and the job went elsewhere).
+    NotHeld,
+}
+
+/// The columns a claim returns, in [`Job`]'s order.
+const RETURNING: &str = "id, repo_id, kind, state, priority, run_at, attempts, max_attempts, locked_by, lease_until, payload, error_message";
+
+/// Backoff after the `attempts`-th failure: `base` doubled each time, at most an hour.
+fn backoff(base_ms: i64, attempts: i32) -> i64 {
+    base_ms
+        .saturating_mul(1i64 << attempts.clamp(1, 20).saturating_sub(1))
+        .min(3_600_000)
+}
+
+impl Store {
+    /// Queues a `kind` job for `repo_id` (due now), unless one is queued already.
+    pub fn enqueue_job(
+        &self,
+        repo_id: &str,
+        kind: &str,
+        priority: i32,
+        payload: Option<&str>,
+    ) -> Result<Enqueued, StoreError> {
+        let mut conn = self.conn()?;
+        let mut bytes = [0u8; 12];
+        getrandom::fill(&mut bytes).map_err(|e| StoreError::Connection(e.to_string()))?;
+        let id: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        let now = now_ms();
+        let inserted = diesel::insert_into(jobs::table)
+            .values((
+                jobs::id.eq(&id),
+                jobs::repo_id.eq(repo_id),
+                jobs::kind.eq(kind),
+                jobs::state.eq("queued"),
+                jobs::priority.eq(priority),
+                jobs::run_at.eq(now),
+                jobs::created_at.eq(now),
+                jobs::payload.eq(payload),
+            ))
+            .execute(&mut *conn);
+        if inserted_once(inserted)? {
+            return Ok(Enqueued::New(id));
+        }
+        let queued: String = jobs::table
+            .filter(jobs::repo_id.eq(repo_id))
+            .filter(jobs::kind.eq(kind))
+            .filter(jobs::state.eq("queued"))
+            .select(jobs::id)
+            .first(&mut *conn)?;
+        // The queued one takes the higher priority of the two.
+        diesel::update(jobs::table.find(&queued))
+            .filter(jobs::priority.lt(priority))
+            .set(jobs::priority.eq(priority))
+            .execute(&mut *conn)?;
+        Ok(Enqueued::Coalesced(queued))
+    }
+
+    /// Claims the most urgent job that is due (highest priority, then oldest) for `node`, with
+    /// a lease of `lease_ms`; `None` when nothing is due.
+    pub fn claim_job(&self, node: &str, lease_ms: i64) -> Result<Option<Job>, StoreError> {
+        let mut conn = self.conn()?;
+        let now = now_ms();
+        let pick = "SELECT q.id FROM jobs q WHERE q.state = 'queued' AND q.run_at <= {now} \
+             AND NOT EXISTS (SELECT 1 FROM jobs r WHERE r.repo_id = q.repo_id AND r.kind = q.kind \
+             AND r.state = 'running') ORDER BY q.priority DESC, q.run_at, q.id";
+        let job = match &mut *conn {
+            AnyConnection::Postgresql(c) => {
+                let sql = format!(
+                    "UPDATE jobs SET state = 'running', locked_by = $1, lease_until = $2, \
+                     attempts = attempts + 1, started_at = $3 \
+                     WHERE id = ({} FOR UPDATE SKIP LOCKED LIMIT 1) RETURNING {RETURNING}",
+                    pick.replace("{now}", "$4")
+                );
+                diesel::sql_query(sql)
+                    .bind::<Text, _>(node)
+                    .bind::<BigInt, _>(now + lease_ms)
+                    .bind::<BigInt, _>(now / 1000)
+                    .bind::<BigInt, _>(now)
+                    .get_result::<Job>(c)
+                    .optional()?
+            }
+            AnyConnection::Sqlite(c) => {
+                let sql = format!(
+                    "UPDATE jobs SET state = 'running', locked_by = ?, lease_until = ?, \
+                     attempts = attempts + 1, started_at = ? \
+                     WHERE id = ({} LIMIT 1) RETURNING {RETURNING}",
+                    pick.replace("{now}", "?")
+                );
+                c.immediate_transaction(|c| {
+                    diesel::sql_query(sql)
+                        .bind::<Text, _>(node)
+                        .bind::<BigInt, _>(now + lease_ms)
+                        .bind::<BigInt, _>(now / 1000)
+                        .bind::<BigInt, _>(now)
+                        .get_result::<Job>(c)
+                        .optional()
+                })?
+            }
+        };
+        Ok(job)
+    }
+
+    /// Extends `node`'s lease on job `id` to `lease_ms` from now; false when it no longer
+    /// holds it.
+    pub fn renew_lease(&self, id: &str, node: &str, lease_ms: i64) -> Result<bool, StoreError> {
+        let mut conn = self.conn()?;
+        Ok(diesel::update(held!(id, node))
+            .set(jobs::lease_until.eq(now_ms() + lease_ms))
+            .execute(&mut *conn)?
+            == 1)
+    }
+
+    /// Marks job `id` done; false when `node` no longer held it (nothing changes then).
+    pub fn finish_job(&self, id: &str, node: &str) -> Result<bool, StoreError> {
+        let mut conn = self.conn()?;
+        Ok(diesel::update(held!(id, node))
+            .set((
+                jobs::state.eq("done"),
+                jobs::finished_at.eq(Some(now_ms() / 1000)),
+                jobs::lease_until.eq(None::<i64>),
+                jobs::error_message.eq(None::<String>),
+            ))
+            .execute(&mut *conn)?
+            == 1)
+    }
+
+    /// Records that job `id` failed on `node` with `error`: queued again after a backoff
+    /// (`base_ms`, doubling) while attempts remain, else failed.
+    pub fn fail_job(
+        &self,
+        id: &str,
+        node: &str,
+        error: &str,
+        base_ms: i64,
+    ) -> Result<Fate, StoreError> {
+        let mut conn = self.conn()?;
+        conn.transaction(|c| {
+            let Some(job) = held!(id, node)
+                .select(Job::as_select())
+                .first(c)
+                .optional()?
+            else {
+                return Ok(Fate::NotHeld);
+            };
+            requeue(
+                c,
+                &job,
+                Some(error),
+                now_ms() + backoff(base_ms, job.attempts),
+            )
+        })
+    }
+
+    /// Queues again every running job whose lease ran out (its node died or stalled), or fails
+    /// it after its last attempt; answers how many were reaped.
+    pub fn reap_expired_jobs(&self) -> Result<usize, StoreError> {
+        let mut conn = self.conn()?;
+        let now = now_ms();
+        conn.transaction(|c| {
+            let expired: Vec<Job> = jobs::table
+                .filter(jobs::state.eq("running"))
+                .filter(jobs::lease_until.lt(now))
+                .select(Job::as_select())
+                .load(c)?;
+            for job in &expired {
+                requeue(c, job, Some("its node stopped renewing the lease"), now)?;
+            }
+            Ok(expired.len())
+        })
+    }
+
+    /// The job `id`.
+    pub fn job(&self, id: &str) -> Result<Option<Job>, StoreError> {
+        let mut conn = self.conn()?;
+        Ok(jobs::table
+            .find(id)
+            .select(Job::as_select())
+            .first(&mut *conn)
+            .optional()?)
+    }
+
+    /// Jobs by state.
+    pub fn count_jobs(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        let mut conn = self.conn()?;
+        Ok(jobs::table
+            .group_by(jobs::state)
+            .select((jobs::state, diesel::dsl::count_star()))
+            .load(&mut *conn)?)
+    }
+
+    /// Records node `id` (its role and internal address) as alive now.
+    pub fn register_node(
+        &self,
+        id: &str,
+        role: &str,
+        internal_addr: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.conn()?;
+        let now = now_ms();
+        conn.transaction(|c| {
+            diesel::delete(nodes::table.find(id)).execute(c)?;
+            diesel::insert_into(nodes::table)
+                .values((
+                    nodes::id.eq(id),
+                    nodes::role.eq(role),
+                    nodes::internal_addr.eq(internal_addr),
+                    nodes::started_at.eq(now),
+                    nodes::heartbeat_at.eq(now),
+                ))
+                .execute(c)?;
+            Ok(())
+        })
+    }
+
+    /// Node `id` is alive now; false when it is not registered (forgotten as dead).
+    pub fn heartbeat(&self, id: &str) -> Result<bool, StoreError> {
+        let mut conn = self.conn()?;
+        Ok(diesel::update(nodes::table.find(id))
+            .set(nodes::heartbeat_at.eq(now_ms()))
+            .execute(&mut *conn)?
+            == 1)
+    }
+
+    /// Nodes whose heartbeat is younger than `lease_ms`, by id.
+    pub fn live_nodes(&self, lease_ms: i64) -> Result<Vec<LiveNode>, StoreError> {
+        let mut conn = self.conn()?;
+        let now = now_ms();
+        let rows: Vec<(String, String, Option<String>, i64)> = nodes::table
+            .filter(nodes::heartbeat_at.ge(now - lease_ms))
+            .order(nodes::id)
+            .select((
+                nodes::id,
+                nodes::role,
+                nodes::internal_addr,
+                nodes::heartbeat_at,
+            ))
+            .load(&mut *conn)?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, role, internal_addr, at)| LiveNode {
+                id,
+                role,
+                internal_addr,
+                heartbeat_age_ms: now - at,
+            })
+            .collect())
+    }
+}
+
+/// Queues `job` again at `run_at`, or fails it when it used its last attempt or another job of
+/// its kind is queued already (that one covers it).
+fn requeue(
+    c: &mut AnyConnection,
+    job: &Job,
+    error: Option<&str>,
+    run_at: i64,
+) -> Result<Fate, StoreError> {
+    let fail = |c: &mut AnyConnection, why: Option<&str>| -> Result<Fate, StoreError> {
+        diesel::update(jobs::table.find(&job.id))
+            .set((
+                jobs::state.eq("failed"),
+                jobs::locked_by.eq(None::<String>),
+                jobs::lease_until.eq(None::<i64>),
+                jobs::finished_at.eq(Some(now_ms() / 1000)),
+                jobs::error_message.eq(why),
+            ))
+            .execute(c)?;
+        Ok(Fate::Failed)
+    };
+    if job.attempts >= job.max_attempts {
+        return fail(c, error);
+    }
+    // A savepoint: a unique violation must not abort the caller's transaction (PostgreSQL).
+    let requeued = c.transaction(|c| {
+        diesel::update(jobs::table.find(&job.id))
+            .set((
+                jobs::state.eq("queued"),
+                jobs::locked_by.eq(None::<String>),
+                jobs::lease_until.eq(None::<i64>),
+                jobs::run_at.eq(run_at),
+                jobs::error_message.eq(error),
+            ))
+            .execute(c)
+    });
+    if inserted_once(requeued)? {
+        Ok(Fate::Retry(run_at))
+    } else {
+        fail(c, Some("another job of its kind was queued meanwhile"))
+    }
+}
