@@ -186,6 +186,9 @@ pub struct HostedConfig {
     /// After a restart, fetch every repository used within `fetch_idle_stop` once (forges do
     /// not redeliver what was sent while the server was down).
     pub fetch_on_start: bool,
+    /// How often this node says it is alive in the `nodes` table (and reaps expired job
+    /// leases).
+    pub heartbeat: Duration,
 }
 
 impl HostedConfig {
@@ -229,6 +232,7 @@ impl HostedConfig {
             hooked_every: Duration::from_secs(900),
             hook_window: Duration::from_secs(86_400),
             fetch_on_start: true,
+            heartbeat: crate::cluster::HEARTBEAT,
         }
     }
 

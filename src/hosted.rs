@@ -242,6 +242,8 @@ pub struct Hosted {
     pub accounts: Option<Arc<crate::auth::accounts::Accounts>>,
     /// The webhook receivers, the hook clock and the on-demand fetcher.
     pub hooks: crate::webhooks::Webhooks,
+    /// This node's id in the `nodes` table.
+    pub node_id: String,
 }
 
 /// Failure details remembered for admins.
@@ -379,9 +381,18 @@ impl Hosted {
             deepening: Mutex::new(Default::default()),
             accounts,
             hooks,
+            node_id: crate::cluster::new_node_id(),
         });
         hosted.recover()?;
         hosted.wake_hooks()?;
+        crate::cluster::Membership::new(
+            hosted.store.clone(),
+            hosted.node_id.clone(),
+            "all",
+            None,
+            hosted.config.heartbeat,
+        )
+        .start();
         let reaper = CloneReaper {
             hosted: Arc::downgrade(&hosted),
         }

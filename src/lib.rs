@@ -8,6 +8,7 @@
 pub mod auth;
 pub mod cli;
 pub mod client;
+pub mod cluster;
 pub mod config;
 pub mod encoding;
 pub mod error;

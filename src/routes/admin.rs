@@ -162,6 +162,7 @@ pub async fn actors(
     let (mut list_json, viewers) = described_sessions(&state).await?;
     let (mut queue, mut eviction) = (serde_json::Value::Null, serde_json::Value::Null);
     let mut webhooks = serde_json::Value::Null;
+    let mut cluster = serde_json::Value::Null;
     if let Some(h) = &state.hosted {
         let store = h.store.clone();
         // The running sessions' rows only: the admin page polls this every 2 s.
@@ -186,6 +187,7 @@ pub async fn actors(
             }
         }
         webhooks = webhooks_json(h).await?;
+        cluster = cluster_json(h).await?;
         let jobs = h
             .queue
             .send(gitvista_actors::clone_queue::ListJobs)
@@ -231,7 +233,40 @@ pub async fn actors(
             "cloneQueue": queue,
             "eviction": eviction,
             "webhooks": webhooks,
+            "cluster": cluster,
         })))
+}
+
+/// The live nodes (this one marked) and the shared job queue by state.
+async fn cluster_json(
+    h: &std::sync::Arc<crate::hosted::Hosted>,
+) -> Result<serde_json::Value, ApiError> {
+    let store = h.store.clone();
+    let lease = crate::cluster::NODE_LEASE.as_millis() as i64;
+    let (nodes, jobs) =
+        crate::error::blocking(move || Ok((store.live_nodes(lease)?, store.count_jobs()?))).await?;
+    let nodes: Vec<serde_json::Value> = nodes
+        .into_iter()
+        .map(|n| {
+            json!({
+                "id": n.id,
+                "role": n.role,
+                "internalAddr": n.internal_addr,
+                "heartbeatAgeMs": n.heartbeat_age_ms,
+                "self": n.id == h.node_id,
+            })
+        })
+        .collect();
+    let jobs: serde_json::Map<String, serde_json::Value> = jobs
+        .into_iter()
+        .map(|(state, n)| (state, json!(n)))
+        .collect();
+    Ok(json!({
+        "node": h.node_id,
+        "leaseMs": lease,
+        "nodes": nodes,
+        "jobs": jobs,
+    }))
 }
 
 /// Deliveries shown on the admin page.

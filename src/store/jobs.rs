@@ -319,6 +319,12 @@ impl Store {
             == 1)
     }
 
+    /// Forgets node `id` (dead: its repositories go to the survivors); false when unknown.
+    pub fn forget_node(&self, id: &str) -> Result<bool, StoreError> {
+        let mut conn = self.conn()?;
+        Ok(diesel::delete(nodes::table.find(id)).execute(&mut *conn)? == 1)
+    }
+
     /// Nodes whose heartbeat is younger than `lease_ms`, by id.
     pub fn live_nodes(&self, lease_ms: i64) -> Result<Vec<LiveNode>, StoreError> {
         let mut conn = self.conn()?;

@@ -273,6 +273,18 @@ async fn the_actor_tree_shows_sessions_with_their_remote_the_clone_queue_and_the
         t["cloneQueue"]["started"], 3,
         "clone, commit-graph, fetch: {t:#}"
     );
+    // The node registered itself and beats.
+    let cluster = &t["cluster"];
+    let me = cluster["nodes"]
+        .as_array()
+        .and_then(|n| n.iter().find(|n| n["self"] == true))
+        .unwrap_or_else(|| panic!("this node is listed: {cluster}"));
+    assert_eq!(me["id"], cluster["node"]);
+    assert_eq!(me["role"], "all");
+    assert!(
+        me["heartbeatAgeMs"].as_i64().is_some_and(|a| a < 15_000),
+        "{me}"
+    );
 
     // Without the token: refused.
     let resp = client

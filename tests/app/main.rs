@@ -4,6 +4,7 @@ mod accounts;
 mod admin;
 mod api;
 mod attacks;
+mod cluster;
 mod deploy;
 mod helpers;
 mod hosted;
