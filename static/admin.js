@@ -152,6 +152,17 @@ async function refresh() {
     }
     fill($('deliveries'), rows.length ? rows : el('tr', {}, el('td', { colspan: '5', class: 'muted' }, 'No deliveries yet.')));
   }
+  const cluster = tree.cluster;
+  $('cluster-section').hidden = !cluster;
+  if (cluster) {
+    const jobs = Object.entries(cluster.jobs).map(([state, n]) => `${n} ${state}`).join(', ') || 'none';
+    $('cluster-summary').textContent = `${plural(cluster.nodes.length, 'live node')} (dead after ${cluster.leaseMs / 1000} s without a heartbeat); jobs in the shared queue: ${jobs}`;
+    fill($('nodes'), cluster.nodes.map((n) => el('tr', {},
+      el('td', {}, n.id, n.self ? el('span', { class: 'muted' }, ' (this node)') : null),
+      el('td', {}, n.role),
+      el('td', {}, n.internalAddr || '—'),
+      el('td', {}, `${(n.heartbeatAgeMs / 1000).toFixed(1)} s ago`))));
+  }
   const ev = tree.eviction;
   $('eviction-section').hidden = !ev;
   if (ev) {

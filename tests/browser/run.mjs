@@ -1192,6 +1192,8 @@ try {
     assert.match(rows, new RegExp(id));
     assert.match(rows, /github\s*push\s*fetch/);
     assert.match(await page.textContent('#webhooks-receivers'), /github on \(last delivery \d+ s ago\), gitlab off, generic off/);
+    assert.match(await page.textContent('#cluster-summary'), /1 live node/);
+    assert.match(await page.textContent('#nodes'), /node-\d+-[0-9a-f]{8} \(this node\)\s*all/);
     await page.evaluate(() => document.getElementById('webhooks-section').scrollIntoView());
     await screenshot(page, 'admin-webhooks');
     await page.close();
