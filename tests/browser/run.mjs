@@ -571,6 +571,8 @@ try {
     const cross = git(merges, '--no-replace-objects', 'rev-list', ...defaultView, '-i', '--grep=cross').split('\n');
     await page.waitForFunction(() => new URL(location.href).searchParams.get('match') === 'cross');
     await page.waitForFunction((n) => window.view.store.total === n, cross.length);
+    // The count comes with the summary; the rows with the window after it, then a draw.
+    await page.waitForFunction((n) => document.querySelectorAll('#rows-a11y li').length === n, cross.length);
     assert.equal(await page.getAttribute('#only-matches', 'aria-pressed'), 'true');
     const rows = await visibleRows(page);
     assert.deepEqual(rows.map((r) => r.hash).sort(), [...cross].sort(), 'the rows are git\'s hits');
