@@ -314,12 +314,11 @@ pub async fn tracked_repos(
     let h = state.hosted.clone().ok_or(ApiError::NoRoute)?;
     let (store, uid) = (accounts.store.clone(), v.user.id.clone());
     let (repos, registered) = blocking(move || {
-        let registered: std::collections::HashSet<String> = store
-            .registrations()?
-            .into_iter()
-            .map(|r| r.repo_id)
-            .collect();
-        Ok((store.tracked(&uid)?, registered))
+        let repos = store.tracked(&uid)?;
+        let ids: Vec<String> = repos.iter().map(|r| r.id.clone()).collect();
+        let registered: std::collections::HashSet<String> =
+            store.registered_among(&ids)?.into_iter().collect();
+        Ok((repos, registered))
     })
     .await?;
     let list: Vec<serde_json::Value> = repos

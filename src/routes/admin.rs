@@ -281,7 +281,7 @@ async fn webhooks_json(
     let (deliveries, registrations, last) = crate::error::blocking(move || {
         Ok((
             store.deliveries(None, DELIVERIES_SHOWN)?,
-            store.registrations()?.len(),
+            store.registration_count()?,
             store.last_delivery_by_provider()?,
         ))
     })

@@ -207,7 +207,25 @@ impl Store {
             .optional()?)
     }
 
-    /// Every registration (for the admin page and the dashboard).
+    /// Which of `repo_ids` have a hook registered (the dashboard's repositories).
+    pub fn registered_among(&self, repo_ids: &[String]) -> Result<Vec<String>, StoreError> {
+        let mut conn = self.conn()?;
+        Ok(webhook_registrations::table
+            .filter(webhook_registrations::repo_id.eq_any(repo_ids))
+            .select(webhook_registrations::repo_id)
+            .distinct()
+            .load(&mut *conn)?)
+    }
+
+    /// How many hooks are registered (the admin page).
+    pub fn registration_count(&self) -> Result<i64, StoreError> {
+        let mut conn = self.conn()?;
+        Ok(webhook_registrations::table
+            .count()
+            .get_result(&mut *conn)?)
+    }
+
+    /// Every registration.
     pub fn registrations(&self) -> Result<Vec<Registration>, StoreError> {
         let mut conn = self.conn()?;
         Ok(webhook_registrations::table

@@ -561,6 +561,14 @@ fn webhook_deliveries_are_recorded_once_and_hooks_registered_once_on_both_backen
             Some(repo.id.clone())
         );
         assert_eq!(store.registrations().expect("all").len(), 1);
+        assert_eq!(store.registration_count().expect("count"), 1);
+        assert_eq!(
+            store
+                .registered_among(&[repo.id.clone(), other.id.clone()])
+                .expect("among"),
+            vec![repo.id.clone()],
+            "{backend}"
+        );
         // Deleting the repository forgets its registration.
         assert!(store.delete_repo(&repo.id).expect("deletes"));
         assert!(
