@@ -189,6 +189,13 @@ pub struct HostedConfig {
     /// How often this node says it is alive in the `nodes` table (and reaps expired job
     /// leases).
     pub heartbeat: Duration,
+    /// This node's role and what it shares with the other nodes (`--role`,
+    /// `GITVISTA_REDIS_URL`, `GITVISTA_CLUSTER_SECRET`, `GITVISTA_INTERNAL_ADDR`).
+    pub cluster: crate::cluster::settings::ClusterSettings,
+    /// A claimed job's lease (renewed at a third of it while the job runs).
+    pub job_lease: Duration,
+    /// How often the job runner looks for work without being woken.
+    pub job_poll: Duration,
 }
 
 impl HostedConfig {
@@ -233,6 +240,9 @@ impl HostedConfig {
             hook_window: Duration::from_secs(86_400),
             fetch_on_start: true,
             heartbeat: crate::cluster::HEARTBEAT,
+            cluster: crate::cluster::settings::ClusterSettings::default(),
+            job_lease: Duration::from_secs(30),
+            job_poll: Duration::from_secs(2),
         }
     }
 

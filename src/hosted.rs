@@ -63,6 +63,7 @@ impl Handler<LatestProgress> for ProgressBoard {
 #[derive(Debug)]
 pub struct FetchRecorder {
     store: Store,
+    fences: Arc<crate::cluster::Fences>,
     data_dir: std::path::PathBuf,
     queue: Addr<CloneQueue>,
     supervisor: Addr<Supervisor>,
@@ -120,6 +121,10 @@ impl Handler<FetchDone> for FetchRecorder {
 
     fn handle(&mut self, msg: FetchDone, _: &mut Context<Self>) {
         let store = self.store.clone();
+        // Only the owner records anything, and only while its epoch is current.
+        let Some(fence) = self.fences.get(msg.id.as_str()) else {
+            return;
+        };
         let dir = self.data_dir.join("repos").join(msg.id.as_str());
         if msg.error.is_none() && pack_count(&dir) > MAX_PACKS {
             maintain(&self.queue, &self.supervisor, &msg.id, true);
@@ -127,16 +132,18 @@ impl Handler<FetchDone> for FetchRecorder {
         actix::spawn(async move {
             let _ = actix_web::web::block(move || match &msg.error {
                 None => {
-                    store.set_fetched(
+                    store.set_fetched_fenced(
                         msg.id.as_str(),
+                        &fence,
                         msg.commits.map(|c| c as i64),
                         dir_size(&dir) as i64,
                     )?;
-                    store.set_state(msg.id.as_str(), "ready", None, None)
+                    store.set_state_fenced(msg.id.as_str(), &fence, "ready", None)
                 }
                 // The last good clone is still served; the error is shown beside it.
-                Some(e) => store.set_failure(
+                Some(e) => store.set_failure_fenced(
                     msg.id.as_str(),
+                    &fence,
                     "ready",
                     msg.code.unwrap_or("failed"),
                     &format!("Updating failed {} time(s): {e}", msg.failures),
@@ -179,6 +186,8 @@ impl Handler<Swept> for CloneReaper {
                     store.prune_deliveries(
                         crate::store::now() - crate::store::webhooks::DELIVERIES_KEPT_SECS,
                     )?;
+                    // Ended jobs are kept a day for /admin, then forgotten.
+                    store.prune_jobs(crate::store::jobs::now_ms() - JOBS_KEPT_MS)?;
                     let cutoff = crate::store::now() - unused;
                     Ok(store
                         .repos_in(&["ready"])?
@@ -191,7 +200,8 @@ impl Handler<Swept> for CloneReaper {
             let Ok(Ok(stale)) = stale else {
                 return;
             };
-            for repo in stale {
+            // Only clones on this node's disk.
+            for repo in stale.into_iter().filter(|r| h.fences.get(&r.id).is_some()) {
                 if let Some(id) = RepoId::parse(&repo.id) {
                     h.delete_clone(&id).await;
                 }
@@ -244,6 +254,12 @@ pub struct Hosted {
     pub hooks: crate::webhooks::Webhooks,
     /// This node's id in the `nodes` table.
     pub node_id: String,
+    /// What this node does.
+    pub role: crate::cluster::settings::Role,
+    /// The repositories this node owns (`all` and `worker`).
+    pub fences: Arc<crate::cluster::Fences>,
+    /// Claims and runs this node's jobs (`all` and `worker`; set once it started).
+    pub runner: std::sync::OnceLock<Addr<crate::cluster::runner::JobRunner>>,
 }
 
 /// Failure details remembered for admins.
@@ -283,6 +299,14 @@ impl Hosted {
     ) -> anyhow::Result<Arc<Hosted>> {
         std::fs::create_dir_all(&config.data_dir)?;
         let store = Store::open(&config.database(), 8)?;
+        let role = config.cluster.role;
+        // A node that keeps clones is the same owner after a restart on the same disk.
+        let node_id = if role.runs_git() {
+            crate::cluster::data_node_id(&config.data_dir)?
+        } else {
+            crate::cluster::new_node_id()
+        };
+        let fences = Arc::new(crate::cluster::Fences::new(&node_id));
         // Generic hooks' secrets are shown to trackers on their dashboard: on with sign-in.
         let generic = github.as_ref().map(|auth| {
             crate::webhooks::verify::HookSecret::from_bytes(
@@ -340,6 +364,7 @@ impl Hosted {
         let queue = CloneQueue::new(clone_config.clone()).start();
         let recorder = FetchRecorder {
             store: store.clone(),
+            fences: Arc::clone(&fences),
             data_dir: config.data_dir.clone(),
             queue: queue.clone(),
             supervisor: supervisor.clone(),
@@ -381,18 +406,34 @@ impl Hosted {
             deepening: Mutex::new(Default::default()),
             accounts,
             hooks,
-            node_id: crate::cluster::new_node_id(),
+            node_id,
+            role,
+            fences,
+            runner: std::sync::OnceLock::new(),
         });
-        hosted.recover()?;
-        hosted.wake_hooks()?;
-        crate::cluster::Membership::new(
-            hosted.store.clone(),
-            hosted.node_id.clone(),
-            "all",
-            None,
-            hosted.config.heartbeat,
-        )
-        .start();
+        if role.runs_git() {
+            hosted.recover()?;
+            hosted.wake_hooks()?;
+            let runner = crate::cluster::runner::JobRunner::new(
+                Arc::downgrade(&hosted),
+                hosted.store.clone(),
+                hosted.node_id.clone(),
+                hosted.config.clone_concurrency,
+                hosted.config.job_lease,
+                hosted.config.job_poll,
+            )
+            .start();
+            if let Some(url) = hosted
+                .config
+                .database_url
+                .clone()
+                .filter(|u| u.starts_with("postgres"))
+            {
+                crate::cluster::runner::listen(url, runner.clone());
+            }
+            let _ = hosted.runner.set(runner);
+        }
+        crate::cluster::Membership::new(Arc::downgrade(&hosted), hosted.config.heartbeat).start();
         let reaper = CloneReaper {
             hosted: Arc::downgrade(&hosted),
         }
@@ -471,9 +512,22 @@ impl Hosted {
         let store = self.store.clone();
         let key = id.as_str().to_string();
         let rid = key.clone();
+        let fence = self
+            .fences
+            .remove(&key)
+            .map(|epoch| crate::store::placement::Fence {
+                node: self.node_id.clone(),
+                epoch,
+            });
         let _ = actix_web::web::block(move || {
             let _ = std::fs::remove_dir_all(&dir);
-            store.set_state(&rid, "evicted", None, None)
+            // Nobody owns it now: whichever worker clones it next places it.
+            if let Some(fence) = fence
+                && store.set_state_fenced(&rid, &fence, "evicted", None)?
+            {
+                store.release_repo(&rid, &fence)?;
+            }
+            Ok::<_, crate::store::StoreError>(())
         })
         .await;
         metrics::counter!("gitvista_clones_deleted_total").increment(1);
@@ -485,7 +539,7 @@ impl Hosted {
     }
 
     /// Free bytes on the data directory's filesystem.
-    fn free_bytes(&self) -> u64 {
+    pub fn free_bytes(&self) -> u64 {
         nix::sys::statvfs::statvfs(&self.config.data_dir).map_or(u64::MAX, |s| {
             s.blocks_available().saturating_mul(s.fragment_size())
         })
@@ -514,19 +568,24 @@ impl Hosted {
             .map_err(|e| e.to_string())?
             .map_err(|e| e.to_string())?;
         let c = &self.config;
+        // Only the clones on this node's disk count (every clone, on a single node); a web
+        // node keeps none, and workers check their own room before they take a clone.
+        let mine = |r: &&Repo| self.fences.get(&r.id).is_some();
         // `all` is most recently used first.
         let idle: Vec<&Repo> = all
             .iter()
+            .filter(mine)
             .filter(|r| r.state == "ready" && !watched.contains(&r.id))
             .collect();
         let mut used: u64 = all
             .iter()
+            .filter(mine)
             .filter(|r| matches!(r.state.as_str(), "ready" | "fetching"))
             .map(|r| r.disk_bytes.max(0) as u64)
             .sum();
         // Least recently used first.
         let mut victims = idle.iter().rev();
-        loop {
+        while self.role.runs_git() {
             let free = self.free_bytes();
             let over_quota = used > c.disk_quota || (new_clone && used >= c.disk_quota);
             let low = free < c.min_free;
@@ -580,27 +639,42 @@ impl Hosted {
         self.details.lock().map(|d| d.clone()).unwrap_or_default()
     }
 
-    /// After a restart: serve ready clones from disk, rerun interrupted clones, and delete
-    /// clones no row names (left by a delete that raced a clone, or by a crash).
+    /// After a restart: serve the ready clones this node owns from disk, clone again those it
+    /// owns whose clone is missing or was interrupted, and delete clones it does not own (a
+    /// delete that raced a clone, a crash, or repositories that moved while it was away). The
+    /// single node first adopts every repository nobody owns (rows from before placement).
     fn recover(self: &Arc<Self>) -> anyhow::Result<()> {
-        let known: std::collections::HashSet<String> =
-            self.store.repos()?.into_iter().map(|r| r.id).collect();
+        use crate::cluster::settings::Role;
+        if self.role == Role::All {
+            self.store.adopt_unowned(&self.node_id)?;
+        }
+        // Jobs this node held when it stopped are queued again now, not after their lease.
+        self.store.requeue_jobs_of(&self.node_id)?;
+        let owned: HashMap<String, i64> = self.store.owned_by(&self.node_id)?.into_iter().collect();
         if let Ok(rd) = std::fs::read_dir(self.config.data_dir.join("repos")) {
             for e in rd.flatten() {
                 let name = e.file_name().to_string_lossy().to_string();
-                if !known.contains(&name) {
-                    tracing::warn!(dir = %e.path().display(), "removing a clone with no repository");
+                if !owned.contains_key(&name) {
+                    tracing::warn!(dir = %e.path().display(), "removing a clone this node does not own");
                     let _ = std::fs::remove_dir_all(e.path());
                 }
             }
         }
+        for (id, epoch) in &owned {
+            self.fences.set(id, *epoch);
+        }
+        let mut reclone = Vec::new();
         for repo in self.store.repos_in(&["ready", "fetching"])? {
             let Some(id) = RepoId::parse(&repo.id) else {
                 continue;
             };
+            let Some(fence) = self.fences.get(&repo.id) else {
+                continue;
+            };
             if self.clone_config.repo_dir(&id).join("HEAD").is_file() {
                 if repo.state == "fetching" {
-                    self.store.set_state(&repo.id, "ready", None, None)?;
+                    self.store
+                        .set_state_fenced(&repo.id, &fence, "ready", None)?;
                 }
                 self.register(&id);
                 // Stopped before its history was whole: carry on.
@@ -608,12 +682,22 @@ impl Hosted {
                     Arc::clone(self).deepen(id);
                 }
             } else {
-                self.store.set_state(&repo.id, "pending", None, None)?;
-                Arc::clone(self).start_clone(repo, None);
+                reclone.push(repo);
             }
         }
         for repo in self.store.repos_in(&["pending", "cloning"])? {
-            Arc::clone(self).start_clone(repo, None);
+            if self.fences.get(&repo.id).is_some() {
+                reclone.push(repo);
+            }
+        }
+        for repo in reclone {
+            self.store.set_state(&repo.id, "cloning", None, None)?;
+            self.store.enqueue_job(
+                &repo.id,
+                "clone",
+                CLONE_PRIORITY,
+                Some(&clone_payload(None)),
+            )?;
         }
         Ok(())
     }
@@ -717,23 +801,179 @@ impl Hosted {
         });
     }
 
-    /// Clones `repo` unless this process is already cloning it; updates the store as it goes
-    /// and serves the repository when done.
+    /// Queues a clone of `repo` in the shared job table (for `client`, whose clones are
+    /// counted against their limit): the node that claims it (this one, on a single node)
+    /// places the repository on its disk, clones it, and serves it.
     pub fn start_clone(self: Arc<Self>, repo: Repo, client: Option<crate::client::ClientKey>) {
+        actix::spawn(async move {
+            let store = self.store.clone();
+            let payload = clone_payload(client.map(|c| c.to_string()));
+            let queued = actix_web::web::block(move || {
+                store.set_state(&repo.id, "cloning", None, None)?;
+                store.enqueue_job(&repo.id, "clone", CLONE_PRIORITY, Some(&payload))
+            })
+            .await;
+            match queued {
+                Ok(Ok(_)) => self.wake_jobs(),
+                Ok(Err(e)) => tracing::warn!(error = %e, "could not queue a clone"),
+                Err(e) => tracing::warn!(error = %e, "could not queue a clone"),
+            }
+        });
+    }
+
+    /// Queues a `kind` job for repository `id` in the shared table (coalescing with one queued
+    /// already) and wakes the runners.
+    pub async fn queue_job(
+        &self,
+        id: &RepoId,
+        kind: &'static str,
+        priority: i32,
+    ) -> Result<(), crate::error::ApiError> {
+        let (store, rid) = (self.store.clone(), id.as_str().to_string());
+        crate::error::blocking(move || store.enqueue_job(&rid, kind, priority, None)).await?;
+        self.wake_jobs();
+        Ok(())
+    }
+
+    /// Tells this node's job runner to look for work now (other nodes hear of it through
+    /// PostgreSQL's NOTIFY).
+    pub fn wake_jobs(&self) {
+        if let Some(runner) = self.runner.get() {
+            runner.do_send(crate::cluster::runner::Wake);
+        }
+    }
+
+    /// Whether this node may take one more repository onto its disk (free space above the
+    /// floor, clones within the quota).
+    pub fn has_room_to_clone(&self) -> bool {
+        self.free_bytes() >= self.config.min_free
+    }
+
+    /// Runs a job this node claimed (see [`crate::cluster::runner`]); `Err` says why it should
+    /// be tried again.
+    pub async fn run_job(
+        self: &Arc<Self>,
+        claimed: &crate::store::jobs::Claimed,
+    ) -> Result<(), String> {
+        let job = &claimed.job;
+        let Some(id) = RepoId::parse(&job.repo_id) else {
+            return Ok(());
+        };
+        // The claim may have placed the repository here.
+        self.fences.set(&job.repo_id, claimed.epoch);
+        let fence = crate::store::placement::Fence {
+            node: self.node_id.clone(),
+            epoch: claimed.epoch,
+        };
+        match job.kind.as_str() {
+            "clone" => {
+                let payload: crate::store::placement::ClonePayload = job
+                    .payload
+                    .as_deref()
+                    .and_then(|p| serde_json::from_str(p).ok())
+                    .unwrap_or_default();
+                let (store, rid) = (self.store.clone(), job.repo_id.clone());
+                let repo = actix_web::web::block(move || store.repo(&rid))
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .map_err(|e| e.to_string())?;
+                match repo {
+                    Some(repo) => {
+                        Arc::clone(self)
+                            .clone_now(repo, fence, payload.client)
+                            .await
+                    }
+                    None => {
+                        self.fences.remove(&job.repo_id);
+                    }
+                }
+                Ok(())
+            }
+            "fetch" => {
+                let _ = self
+                    .hooks
+                    .freshener
+                    .send(gitvista_actors::freshen::Freshen { id })
+                    .await;
+                Ok(())
+            }
+            "set-url" => {
+                let (store, rid) = (self.store.clone(), job.repo_id.clone());
+                let repo = actix_web::web::block(move || store.repo(&rid))
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .map_err(|e| e.to_string())?;
+                if let Some(repo) = repo {
+                    let _ = self
+                        .queue
+                        .send(Enqueue {
+                            id: id.clone(),
+                            kind: JobKind::SetUrl {
+                                url: repo.canonical_url,
+                            },
+                            priority: Priority::Background,
+                            progress: None,
+                            client: None,
+                        })
+                        .await;
+                    let _ = self
+                        .hooks
+                        .freshener
+                        .send(gitvista_actors::freshen::Freshen { id })
+                        .await;
+                }
+                Ok(())
+            }
+            other => {
+                tracing::warn!(kind = other, "a job of a kind this node does not know");
+                Ok(())
+            }
+        }
+    }
+
+    /// Lets go of repository `id`, which another node owns now: its session stops and its clone
+    /// here is deleted; nothing is written about it.
+    pub async fn let_go(self: &Arc<Self>, id: &str) {
+        self.fences.remove(id);
+        let Some(rid) = RepoId::parse(id) else {
+            return;
+        };
+        let _ = self.supervisor.send(Forget(rid.clone())).await;
+        let dir = self.clone_config.repo_dir(&rid);
+        let _ = actix_web::web::block(move || std::fs::remove_dir_all(dir)).await;
+    }
+
+    /// Tells the viewers of repositories whose owner died that they are moving to another
+    /// server (they resync once it serves them again).
+    pub async fn moving(self: &Arc<Self>, ids: &[String]) {
+        for id in ids {
+            tracing::info!(repo = %id, "repository moving to another server");
+        }
+    }
+
+    /// Clones `repo` into this node's data directory under `fence` (unless this process is
+    /// cloning it already), serves it, and records the outcome while the fence is current.
+    async fn clone_now(
+        self: Arc<Self>,
+        repo: Repo,
+        fence: crate::store::placement::Fence,
+        client: Option<String>,
+    ) {
         {
             let mut cloning = self.cloning.lock().unwrap_or_else(|e| e.into_inner());
             if !cloning.insert(repo.id.clone()) {
                 return;
             }
         }
-        actix::spawn(async move {
-            let Some(id) = RepoId::parse(&repo.id) else {
-                return;
-            };
+        let Some(id) = RepoId::parse(&repo.id) else {
+            return;
+        };
+        {
             let store = self.store.clone();
-            let rid = repo.id.clone();
+            let (rid, f) = (repo.id.clone(), fence.clone());
             let _ =
-                actix_web::web::block(move || store.set_state(&rid, "cloning", None, None)).await;
+                actix_web::web::block(move || store.set_state_fenced(&rid, &f, "cloning", None))
+                    .await;
             let result = self
                 .queue
                 .send(Enqueue {
@@ -744,14 +984,11 @@ impl Hosted {
                     },
                     priority: Priority::Interactive,
                     progress: Some(self.progress.clone().recipient()),
-                    client: client.map(|c| c.to_string()),
+                    client,
                 })
                 .await
                 .unwrap_or(Err(gitvista_actors::clone_queue::JobError::Stopped));
             let _ = self.progress.send(LatestProgress(id.clone(), true)).await;
-            // Serve it before saying it is ready, so a page that sees "ready" finds a session;
-            // its first load (which the page needs anyway) gives the commit count.
-            let mut commits = 0;
             if let Err(e) = &result {
                 let mut details = self.details.lock().unwrap_or_else(|e| e.into_inner());
                 if details.len() >= DETAILS_KEPT
@@ -761,16 +998,17 @@ impl Hosted {
                 }
                 details.insert(repo.id.clone(), e.to_string());
             }
-            // Deleted meanwhile (the delete cancelled the job, or came just after it ended):
-            // nothing is served and nothing stays on disk.
-            let still_known = {
-                let (store, rid) = (self.store.clone(), repo.id.clone());
+            // Deleted meanwhile (the delete cancelled the job, or came just after it ended), or
+            // moved to another node: nothing is served and nothing stays on disk.
+            let still_mine = {
+                let (store, rid, f) = (self.store.clone(), repo.id.clone(), fence.clone());
                 matches!(
-                    actix_web::web::block(move || store.repo(&rid)).await,
-                    Ok(Ok(Some(_)))
+                    actix_web::web::block(move || store.holds(&rid, &f)).await,
+                    Ok(Ok(true))
                 )
             };
-            if !still_known {
+            if !still_mine {
+                self.fences.remove(&repo.id);
                 let dir = self.clone_config.repo_dir(&id);
                 let _ = actix_web::web::block(move || std::fs::remove_dir_all(dir)).await;
                 self.cloning
@@ -779,6 +1017,9 @@ impl Hosted {
                     .remove(&repo.id);
                 return;
             }
+            // Serve it before saying it is ready, so a page that sees "ready" finds a session;
+            // its first load (which the page needs anyway) gives the commit count.
+            let mut commits = 0;
             if result.is_ok() {
                 self.register(&id);
                 commits = self.served_commits(&id).await.unwrap_or(0) as i64;
@@ -787,28 +1028,45 @@ impl Hosted {
             let dir = self.clone_config.repo_dir(&id);
             let rid = repo.id.clone();
             let outcome = result.clone();
-            let _ = actix_web::web::block(move || match outcome {
+            let f = fence.clone();
+            let recorded = actix_web::web::block(move || match outcome {
                 Ok(()) => {
-                    store.set_fetched(&rid, Some(commits), dir_size(&dir) as i64)?;
+                    store.set_fetched_fenced(&rid, &f, Some(commits), dir_size(&dir) as i64)?;
                     // Someone asked for it just now: a fresh clone counts as a use.
                     store.touch(&rid)?;
-                    store.set_state(&rid, "ready", None, None)
+                    store.set_state_fenced(&rid, &f, "ready", None)
                 }
-                Err(e) => store.set_failure(&rid, "error", e.class().code(), &e.public_message()),
+                Err(e) => {
+                    let set = store.set_failure_fenced(
+                        &rid,
+                        &f,
+                        "error",
+                        e.class().code(),
+                        &e.public_message(),
+                    )?;
+                    // Nothing of it is kept here: whichever worker tries next places it.
+                    store.release_repo(&rid, &f)?;
+                    Ok(set)
+                }
             })
             .await;
             self.cloning
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .remove(&repo.id);
-            if result.is_ok() {
+            if result.is_err() {
+                self.fences.remove(&repo.id);
+            } else if !matches!(recorded, Ok(Ok(true))) {
+                // Moved while it was being recorded: another node serves it.
+                self.let_go(&repo.id).await;
+            } else {
                 // A commit-graph first (the next load reads the topology without inflating a
                 // commit), then a shallow first clone deepens in the background; the session
                 // reloads after it and viewers get the older history as a delta.
                 maintain(&self.queue, &self.supervisor, &id, false);
                 Arc::clone(&self).deepen(id);
             }
-        });
+        }
     }
 
     /// Fetches the rest of a shallow clone's history in the background, retrying with backoff
@@ -862,6 +1120,17 @@ impl Hosted {
                 .remove(id.as_str());
         });
     }
+}
+
+/// How long ended jobs stay in the table.
+const JOBS_KEPT_MS: i64 = 86_400_000;
+
+/// Clones go ahead of fetches and maintenance in the shared queue.
+const CLONE_PRIORITY: i32 = 10;
+
+/// A clone job's payload.
+fn clone_payload(client: Option<String>) -> String {
+    serde_json::to_string(&crate::store::placement::ClonePayload { client }).unwrap_or_default()
 }
 
 /// Deepening attempts before giving up until the next restart.

@@ -144,6 +144,10 @@ enum Command {
         /// Seconds between fetches of a repository whose webhook delivered within a day.
         #[arg(long, env = "GITVISTA_HOOKED_FETCH_INTERVAL", default_value_t = 900)]
         hooked_fetch_interval: u64,
+        /// What this node does: `all` (one node), or `web` / `worker` (a cluster sharing
+        /// PostgreSQL and Redis/Valkey).
+        #[arg(long, env = "GITVISTA_ROLE", value_enum, default_value_t = gitvista::cluster::settings::Role::All)]
+        role: gitvista::cluster::settings::Role,
         #[command(flatten)]
         server: ServerArgs,
     },
@@ -291,6 +295,7 @@ fn main() -> ExitCode {
             access_recheck,
             fetch_interval,
             hooked_fetch_interval,
+            role,
             server,
         } => gitvista::cli::serve::run(server.config(
             host,
@@ -317,6 +322,10 @@ fn main() -> ExitCode {
                 access_recheck: std::time::Duration::from_secs(access_recheck.max(1)),
                 fetch_with_viewers: std::time::Duration::from_secs(fetch_interval.max(1)),
                 hooked_every: std::time::Duration::from_secs(hooked_fetch_interval.max(1)),
+                cluster: gitvista::cluster::settings::ClusterSettings {
+                    role,
+                    ..Default::default()
+                },
                 ..HostedConfig::new(data_dir)
             })),
         )),

@@ -19,6 +19,12 @@ pub fn run(mut config: Config) -> anyhow::Result<()> {
         h.webhooks =
             crate::webhooks::WebhookSettings::from_settings(|name| std::env::var(name).ok())
                 .map_err(anyhow::Error::msg)?;
+        h.cluster = crate::cluster::settings::ClusterSettings::from_settings(
+            h.cluster.role,
+            h.database_url.as_deref(),
+            |name| std::env::var(name).ok(),
+        )
+        .map_err(anyhow::Error::msg)?;
     }
     actix_web::rt::System::new().block_on(async move {
         let host = config.host;

@@ -162,13 +162,10 @@ pub async fn create(
     if needs_clone {
         // The clone queue must have room for it (per client and in all) before it is promised.
         if let Some(client) = client {
-            let admitted = h
-                .queue
-                .send(gitvista_actors::clone_queue::Admit {
-                    client: client.to_string(),
-                })
-                .await
-                .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+            let (store, key) = (h.store.clone(), client.to_string());
+            let (per_client, max_waiting) = (h.config.clones_per_client, h.config.queue_max);
+            let admitted =
+                blocking(move || store.admit_clone(&key, per_client, max_waiting)).await?;
             admitted.map_err(|e| match e {
                 QueueFull::Client(_) => ApiError::QueueFull(e.to_string(), 429),
                 QueueFull::Total(_) => ApiError::QueueFull(e.to_string(), 503),

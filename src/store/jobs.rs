@@ -17,8 +17,39 @@
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
 
-use super::schema::{jobs, nodes};
+use super::schema::{jobs, nodes, repos};
 use super::{AnyConnection, Store, StoreError, inserted_once};
+
+/// Inside a claim's transaction on connection `$c`: makes `$node` the owner of the claimed
+/// job's repository when nobody owns it (a clone being placed; its epoch grows), and answers
+/// the claim with the epoch `$node` owns it under. A repository another node placed meanwhile
+/// rolls the claim back.
+macro_rules! place_claimed {
+    ($c:expr, $job:expr, $node:expr) => {{
+        let job: Job = $job;
+        let (owner, epoch): (Option<String>, i64) = repos::table
+            .find(&job.repo_id)
+            .select((repos::owner, repos::epoch))
+            .first($c)?;
+        match owner {
+            Some(o) if o == $node => Claimed { job, epoch },
+            Some(_) => return Err(diesel::result::Error::RollbackTransaction),
+            None => {
+                let placed = diesel::update(repos::table.find(&job.repo_id))
+                    .filter(repos::owner.is_null())
+                    .set((repos::owner.eq(Some($node)), repos::epoch.eq(epoch + 1)))
+                    .execute($c)?;
+                if placed != 1 {
+                    return Err(diesel::result::Error::RollbackTransaction);
+                }
+                Claimed {
+                    job,
+                    epoch: epoch + 1,
+                }
+            }
+        }
+    }};
+}
 
 /// Job `id` while `node` holds it (running under its lease).
 macro_rules! held {
@@ -29,6 +60,9 @@ macro_rules! held {
             .filter(jobs::state.eq("running"))
     };
 }
+
+/// The PostgreSQL channel notified when a job is queued.
+pub const JOBS_CHANNEL: &str = "gitvista_jobs";
 
 /// Milliseconds since the epoch.
 pub fn now_ms() -> i64 {
@@ -137,6 +171,11 @@ impl Store {
             ))
             .execute(&mut *conn);
         if inserted_once(inserted)? {
+            // Wakes every listening node at once (PostgreSQL; a single SQLite node wakes its
+            // runner in-process).
+            if let AnyConnection::Postgresql(c) = &mut *conn {
+                diesel::sql_query(format!("NOTIFY {JOBS_CHANNEL}")).execute(c)?;
+            }
             return Ok(Enqueued::New(id));
         }
         let queued: String = jobs::table
@@ -153,49 +192,97 @@ impl Store {
         Ok(Enqueued::Coalesced(queued))
     }
 
-    /// Claims the most urgent job that is due (highest priority, then oldest) for `node`, with
-    /// a lease of `lease_ms`; `None` when nothing is due.
-    pub fn claim_job(&self, node: &str, lease_ms: i64) -> Result<Option<Job>, StoreError> {
+    /// Claims for `node`, with a lease of `lease_ms`, the most urgent due job (highest
+    /// priority, then oldest) that `node` may run: a job of a repository it owns, or, with
+    /// `place`, a clone of a repository nobody owns, which it then owns (the repository's
+    /// epoch grows). `None` when nothing is due for it.
+    pub fn claim_job(
+        &self,
+        node: &str,
+        lease_ms: i64,
+        place: bool,
+    ) -> Result<Option<Claimed>, StoreError> {
         let mut conn = self.conn()?;
         let now = now_ms();
-        let pick = "SELECT q.id FROM jobs q WHERE q.state = 'queued' AND q.run_at <= {now} \
-             AND NOT EXISTS (SELECT 1 FROM jobs r WHERE r.repo_id = q.repo_id AND r.kind = q.kind \
-             AND r.state = 'running') ORDER BY q.priority DESC, q.run_at, q.id";
+        let pick = |p: &dyn Fn(usize) -> String| {
+            format!(
+                "SELECT q.id FROM jobs q JOIN repos o ON o.id = q.repo_id \
+                 WHERE q.state = 'queued' AND q.run_at <= {now} \
+                 AND (o.owner = {node}{place}) \
+                 AND NOT EXISTS (SELECT 1 FROM jobs r WHERE r.repo_id = q.repo_id \
+                 AND r.kind = q.kind AND r.state = 'running') \
+                 ORDER BY q.priority DESC, q.run_at, q.id",
+                now = p(4),
+                node = p(5),
+                place = if place {
+                    " OR (o.owner IS NULL AND q.kind = 'clone')"
+                } else {
+                    ""
+                },
+            )
+        };
+        let set = |p: &dyn Fn(usize) -> String| {
+            format!(
+                "UPDATE jobs SET state = 'running', locked_by = {}, lease_until = {}, \
+                 attempts = attempts + 1, started_at = {} WHERE id = ",
+                p(1),
+                p(2),
+                p(3)
+            )
+        };
         let job = match &mut *conn {
             AnyConnection::Postgresql(c) => {
+                let dollar = |i: usize| format!("${i}");
                 let sql = format!(
-                    "UPDATE jobs SET state = 'running', locked_by = $1, lease_until = $2, \
-                     attempts = attempts + 1, started_at = $3 \
-                     WHERE id = ({} FOR UPDATE SKIP LOCKED LIMIT 1) RETURNING {RETURNING}",
-                    pick.replace("{now}", "$4")
+                    "{}({} FOR UPDATE OF q SKIP LOCKED LIMIT 1) RETURNING {RETURNING}",
+                    set(&dollar),
+                    pick(&dollar)
                 );
-                diesel::sql_query(sql)
-                    .bind::<Text, _>(node)
-                    .bind::<BigInt, _>(now + lease_ms)
-                    .bind::<BigInt, _>(now / 1000)
-                    .bind::<BigInt, _>(now)
-                    .get_result::<Job>(c)
-                    .optional()?
-            }
-            AnyConnection::Sqlite(c) => {
-                let sql = format!(
-                    "UPDATE jobs SET state = 'running', locked_by = ?, lease_until = ?, \
-                     attempts = attempts + 1, started_at = ? \
-                     WHERE id = ({} LIMIT 1) RETURNING {RETURNING}",
-                    pick.replace("{now}", "?")
-                );
-                c.immediate_transaction(|c| {
-                    diesel::sql_query(sql)
+                c.transaction::<_, diesel::result::Error, _>(|c| {
+                    let job = diesel::sql_query(sql)
                         .bind::<Text, _>(node)
                         .bind::<BigInt, _>(now + lease_ms)
                         .bind::<BigInt, _>(now / 1000)
                         .bind::<BigInt, _>(now)
+                        .bind::<Text, _>(node)
                         .get_result::<Job>(c)
-                        .optional()
-                })?
+                        .optional()?;
+                    Ok(match job {
+                        Some(job) => Some(place_claimed!(c, job, node)),
+                        None => None,
+                    })
+                })
+            }
+            AnyConnection::Sqlite(c) => {
+                // SQLite numbers `?` by position: the same parameters, in order.
+                let question = |_: usize| "?".to_string();
+                let sql = format!(
+                    "{}({} LIMIT 1) RETURNING {RETURNING}",
+                    set(&question),
+                    pick(&question)
+                );
+                c.immediate_transaction::<_, diesel::result::Error, _>(|c| {
+                    let job = diesel::sql_query(sql)
+                        .bind::<Text, _>(node)
+                        .bind::<BigInt, _>(now + lease_ms)
+                        .bind::<BigInt, _>(now / 1000)
+                        .bind::<BigInt, _>(now)
+                        .bind::<Text, _>(node)
+                        .get_result::<Job>(c)
+                        .optional()?;
+                    Ok(match job {
+                        Some(job) => Some(place_claimed!(c, job, node)),
+                        None => None,
+                    })
+                })
             }
         };
-        Ok(job)
+        match job {
+            Ok(claimed) => Ok(claimed),
+            // Placed by another node between the pick and the placement: nothing claimed.
+            Err(diesel::result::Error::RollbackTransaction) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Extends `node`'s lease on job `id` to `lease_ms` from now; false when it no longer
@@ -265,6 +352,35 @@ impl Store {
             }
             Ok(expired.len())
         })
+    }
+
+    /// Queues again every job `node` holds (it restarted: what it ran before stopped with it);
+    /// answers how many.
+    pub fn requeue_jobs_of(&self, node: &str) -> Result<usize, StoreError> {
+        let mut conn = self.conn()?;
+        let now = now_ms();
+        conn.transaction(|c| {
+            let held: Vec<Job> = jobs::table
+                .filter(jobs::state.eq("running"))
+                .filter(jobs::locked_by.eq(node))
+                .select(Job::as_select())
+                .load(c)?;
+            for job in &held {
+                requeue(c, job, Some("its node restarted"), now)?;
+            }
+            Ok(held.len())
+        })
+    }
+
+    /// Deletes jobs that ended before `before_ms` (done or failed); answers how many.
+    pub fn prune_jobs(&self, before_ms: i64) -> Result<usize, StoreError> {
+        let mut conn = self.conn()?;
+        Ok(diesel::delete(
+            jobs::table
+                .filter(jobs::state.eq_any(["done", "failed"]))
+                .filter(jobs::finished_at.lt(before_ms / 1000)),
+        )
+        .execute(&mut *conn)?)
     }
 
     /// The job `id`.
@@ -349,6 +465,15 @@ impl Store {
             })
             .collect())
     }
+}
+
+/// A claimed job and the epoch under which its node owns the repository.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claimed {
+    /// The job (running, held by the claimer).
+    pub job: Job,
+    /// The repository's epoch: every write the job makes is fenced by it.
+    pub epoch: i64,
 }
 
 /// Queues `job` again at `run_at`, or fails it when it used its last attempt or another job of

@@ -7,6 +7,7 @@
 
 pub mod accounts;
 pub mod jobs;
+pub mod placement;
 pub mod schema;
 pub mod webhooks;
 
@@ -146,6 +147,10 @@ pub struct Repo {
     pub created_at: i64,
     /// The class of the last failure (`not_found`, `unreachable`, ...), with `error_message`.
     pub error_code: Option<String>,
+    /// The worker whose disk holds the clone (`None`: not placed).
+    pub owner: Option<String>,
+    /// Grows with every change of owner (the owner's fencing token).
+    pub epoch: i64,
 }
 
 #[derive(Insertable)]

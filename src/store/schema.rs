@@ -45,6 +45,8 @@ diesel::table! {
         last_access_at -> Nullable<BigInt>,
         created_at -> BigInt,
         error_code -> Nullable<Text>,
+        owner -> Nullable<Text>,
+        epoch -> BigInt,
     }
 }
 
@@ -86,6 +88,9 @@ diesel::table! {
         internal_addr -> Nullable<Text>,
         started_at -> BigInt,
         heartbeat_at -> BigInt,
+        free_bytes -> BigInt,
+        sessions -> Integer,
+        viewers -> Integer,
     }
 }
 

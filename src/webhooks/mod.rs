@@ -26,7 +26,7 @@ use actix::Addr;
 use actix_web::{HttpRequest, HttpResponse, post, web};
 use futures_util::StreamExt as _;
 use gitvista_actors::RepoId;
-use gitvista_actors::freshen::{Freshen, Freshener, HookClock};
+use gitvista_actors::freshen::{Freshener, HookClock};
 use gitvista_actors::repo_session::AccessChanged;
 use gitvista_actors::supervisor::{GetSession, Running};
 use serde_json::json;
@@ -371,6 +371,9 @@ async fn plan(
     })
 }
 
+/// Fetches asked for by hooks go ahead of maintenance, after clones.
+const FETCH_PRIORITY: i32 = 5;
+
 /// Tells the running session of `id`, if any, that who may read it changed.
 async fn access_changed(hosted: &Arc<Hosted>, id: &RepoId) {
     if let Ok(true) = hosted.supervisor.send(Running(id.clone())).await
@@ -387,25 +390,15 @@ async fn carry_out(hosted: &Arc<Hosted>, hooks: &Webhooks, plan: Plan) -> Result
         hooks.clock.heard(id);
     }
     match plan {
-        Plan::Fetch(id) => hooks.freshener.do_send(Freshen { id }),
+        // Through the shared job table: the repository's owner runs it (this node, on a
+        // single node), and pushes coalesce there.
+        Plan::Fetch(id) => hosted.queue_job(&id, "fetch", FETCH_PRIORITY).await?,
         Plan::Moved(id, url) => {
             let (store, rid, u) = (hosted.store.clone(), id.as_str().to_string(), url.clone());
             if blocking(move || store.set_canonical_url(&rid, &u)).await? {
                 tracing::info!(repo = %id, url = %url, "the repository moved on its forge; following it");
-                let queue = hosted.queue.clone();
-                let freshener = hooks.freshener.clone();
-                actix_web::rt::spawn(async move {
-                    let _ = queue
-                        .send(gitvista_actors::clone_queue::Enqueue {
-                            id: id.clone(),
-                            kind: gitvista_actors::clone_queue::JobKind::SetUrl { url },
-                            priority: gitvista_actors::clone_queue::Priority::Background,
-                            progress: None,
-                            client: None,
-                        })
-                        .await;
-                    freshener.do_send(Freshen { id });
-                });
+                // The owner points its clone at the new URL, then fetches.
+                hosted.queue_job(&id, "set-url", FETCH_PRIORITY).await?;
             }
         }
         Plan::Visibility(id, private) => {

@@ -37,26 +37,41 @@ async fn a_node_beats_comes_back_when_forgotten_and_reaps_expired_leases() {
         live().iter().any(|n| n.id == node.id)
     })
     .await;
-    // A job held by a node that died mid-run is queued again by this one.
+    // A clone held by a node that died mid-run is queued again, the repository is re-placed
+    // (nobody owns it, its epoch grows), and this node, the live one, claims and runs it.
+    let c = "00000000000000c3";
     store
-        .upsert_repo(
-            "00000000000000c3",
-            "https://example.com/c",
-            "https://example.com/c",
-        )
+        .upsert_repo(c, "http://127.0.0.1:9/c", "http://127.0.0.1:9/c")
         .expect("repo");
-    store
-        .enqueue_job("00000000000000c3", "clone", 0, None)
-        .expect("enqueue");
-    let job = store
-        .claim_job("a-dead-node", 1)
+    store.enqueue_job(c, "clone", 0, None).expect("enqueue");
+    let claimed = store
+        .claim_job("a-dead-node", 1, true)
         .expect("claim")
         .expect("the job");
-    wait("the lease was reaped", || {
-        store
-            .job(&job.id)
-            .expect("get")
-            .is_some_and(|j| j.state == "queued")
+    assert_eq!(claimed.epoch, 1, "placed on the dead node");
+    let placed = store.repo(c).expect("repo").expect("row");
+    assert_eq!(placed.owner.as_deref(), Some("a-dead-node"));
+    wait("the live node ran the job again", || {
+        store.job(&claimed.job.id).expect("get").is_some_and(|j| {
+            j.state == "done" && j.locked_by.as_deref() == Some(node.id.as_str()) && j.attempts == 2
+        })
     })
     .await;
+    let after = store.repo(c).expect("repo").expect("row");
+    assert!(after.epoch >= 2, "re-placed under a new epoch: {after:?}");
+    assert!(
+        !store
+            .holds(
+                c,
+                &gitvista::store::placement::Fence {
+                    node: "a-dead-node".into(),
+                    epoch: 1
+                }
+            )
+            .expect("holds"),
+        "the dead node's fence is stale"
+    );
+    // Nothing listens on port 9: the clone failed, and was let go.
+    assert_eq!(after.state, "error", "{after:?}");
+    assert_eq!(after.owner, None);
 }

@@ -191,22 +191,29 @@ fn a_database_from_before_accounts_migrates_with_its_repositories_intact() {
         let backend = store.backend();
         // The schema as the release before accounts left it: the first two migrations.
         assert_eq!(store.migrate_first(2).expect("old schema"), 2, "{backend}");
-        let (repo, _) = store
-            .upsert_repo(
-                "00000000000000aa",
-                "https://example.com/o/r",
-                "example.com/o/r",
-            )
-            .expect("insert");
-        store
-            .set_failure(&repo.id, "error", "not_found", "no such repository")
-            .expect("fails");
+        // Written as that release wrote it (today's row has columns the old table lacks).
+        let insert = "INSERT INTO repos (id, canonical_url, display_url, state, error_message, \
+             error_code, created_at) VALUES ('00000000000000aa', 'https://example.com/o/r', \
+             'example.com/o/r', 'error', 'no such repository', 'not_found', 1)";
+        if backend == "postgres" {
+            let mut c = diesel::PgConnection::establish(&url).expect("pg");
+            diesel::sql_query(insert).execute(&mut c).expect("insert");
+        } else {
+            let mut c = diesel::SqliteConnection::establish(&url).expect("sqlite");
+            diesel::sql_query(insert).execute(&mut c).expect("insert");
+        }
         assert_eq!(
             store.migrate().expect("upgrade"),
-            3,
-            "{backend}: accounts, webhooks and the job queue to run"
+            4,
+            "{backend}: accounts, webhooks, the job queue and placement to run"
         );
-        let after = store.repo(&repo.id).expect("get").expect("kept");
+        let after = store.repo("00000000000000aa").expect("get").expect("kept");
+        assert_eq!(
+            (after.owner.as_deref(), after.epoch),
+            (None, 0),
+            "{backend}: not placed"
+        );
+        let repo = after.clone();
         assert_eq!(after.canonical_url, "https://example.com/o/r", "{backend}");
         assert_eq!(after.error_code.as_deref(), Some("not_found"), "{backend}");
         // The new tables work.
@@ -584,16 +591,21 @@ fn webhook_deliveries_are_recorded_once_and_hooks_registered_once_on_both_backen
 #[test]
 fn jobs_coalesce_run_under_leases_retry_and_are_reaped_on_both_backends() {
     use gitvista::store::jobs::{Enqueued, Fate};
+    use gitvista::store::placement::Fence;
     both("jobs", |open| {
         let store = open();
         let backend = store.backend();
-        for (id, url) in [
-            ("00000000000000a1", "https://example.com/a"),
-            ("00000000000000b2", "https://example.com/b"),
-        ] {
-            store.upsert_repo(id, url, url).expect("repo");
-        }
         let (a, b) = ("00000000000000a1", "00000000000000b2");
+        store
+            .upsert_repo(a, "https://example.com/a", "https://example.com/a")
+            .expect("repo");
+        // n1 owns a (a single node adopting its rows).
+        assert_eq!(store.adopt_unowned("n1").expect("adopts"), 1);
+        // Its clone is gone (evicted): when n1 dies nobody needs to clone it again.
+        store.set_state(a, "evicted", None, None).expect("state");
+        store
+            .upsert_repo(b, "https://example.com/b", "https://example.com/b")
+            .expect("repo");
         // A webhook and a timer asking for the same fetch make one job.
         let Enqueued::New(first) = store.enqueue_job(a, "fetch", 0, None).expect("enqueue") else {
             panic!("{backend}: a new job");
@@ -603,13 +615,22 @@ fn jobs_coalesce_run_under_leases_retry_and_are_reaped_on_both_backends() {
             Enqueued::Coalesced(first.clone()),
             "{backend}"
         );
-        let job = store
-            .claim_job("n1", 60_000)
+        // Only the owner runs a repository's jobs.
+        assert!(
+            store
+                .claim_job("n2", 60_000, true)
+                .expect("claim")
+                .is_none(),
+            "{backend}: n2 does not own a"
+        );
+        let claimed = store
+            .claim_job("n1", 60_000, false)
             .expect("claim")
             .expect("a job");
+        let job = &claimed.job;
         assert_eq!(
-            (job.id.as_str(), job.priority, job.attempts),
-            (first.as_str(), 5, 1)
+            (job.id.as_str(), job.priority, job.attempts, claimed.epoch),
+            (first.as_str(), 5, 1, 1)
         );
         assert_eq!(job.locked_by.as_deref(), Some("n1"));
         // While it runs another may be queued, but nobody runs it beside the first.
@@ -617,7 +638,10 @@ fn jobs_coalesce_run_under_leases_retry_and_are_reaped_on_both_backends() {
             panic!("{backend}: queued beside the running one");
         };
         assert!(
-            store.claim_job("n2", 60_000).expect("claim").is_none(),
+            store
+                .claim_job("n1", 60_000, true)
+                .expect("claim")
+                .is_none(),
             "{backend}"
         );
         // Only the holder finishes it.
@@ -627,12 +651,13 @@ fn jobs_coalesce_run_under_leases_retry_and_are_reaped_on_both_backends() {
         assert_eq!(store.job(&first).expect("get").expect("row").state, "done");
         // A failure backs off: queued again, not due yet.
         let job = store
-            .claim_job("n2", 60_000)
+            .claim_job("n1", 60_000, false)
             .expect("claim")
-            .expect("the second");
+            .expect("the second")
+            .job;
         assert_eq!(job.id, second);
         let Fate::Retry(at) = store
-            .fail_job(&second, "n2", "unreachable", 60_000)
+            .fail_job(&second, "n1", "unreachable", 60_000)
             .expect("fails")
         else {
             panic!("{backend}: retried");
@@ -642,7 +667,10 @@ fn jobs_coalesce_run_under_leases_retry_and_are_reaped_on_both_backends() {
             "{backend}: a minute's backoff"
         );
         assert!(
-            store.claim_job("n1", 60_000).expect("claim").is_none(),
+            store
+                .claim_job("n1", 60_000, true)
+                .expect("claim")
+                .is_none(),
             "{backend}: not due"
         );
         assert_eq!(
@@ -650,34 +678,96 @@ fn jobs_coalesce_run_under_leases_retry_and_are_reaped_on_both_backends() {
             Fate::NotHeld
         );
 
-        // A node that stops renewing loses the job: reaped, claimed elsewhere, and the old
-        // holder can no longer finish it.
+        // A clone of a repository nobody owns is claimed only by a node with room, which then
+        // owns it under a new epoch.
         store
-            .enqueue_job(b, "clone", 10, Some(r#"{"url":"https://example.com/b"}"#))
+            .enqueue_job(b, "clone", 10, Some(r#"{"client":"c1"}"#))
             .expect("enqueue");
-        let job = store.claim_job("n1", 1).expect("claim").expect("the clone");
-        assert_eq!(
-            job.payload.as_deref(),
-            Some(r#"{"url":"https://example.com/b"}"#)
+        assert!(
+            store.claim_job("n1", 1, false).expect("claim").is_none(),
+            "{backend}: no room, no placement"
         );
+        let placed = store
+            .claim_job("n1", 1, true)
+            .expect("claim")
+            .expect("the clone");
+        assert_eq!(placed.job.payload.as_deref(), Some(r#"{"client":"c1"}"#));
+        assert_eq!(placed.epoch, 1);
+        let old = Fence {
+            node: "n1".into(),
+            epoch: 1,
+        };
+        assert!(store.holds(b, &old).expect("holds"));
+        assert_eq!(store.owned_by("n1").expect("owned").len(), 2);
+        // n1 stops renewing and its heartbeat stops (it never registered here): the lease is
+        // reaped, the repository re-placed, and the live n2 takes it over.
         std::thread::sleep(std::time::Duration::from_millis(20));
         assert_eq!(store.reap_expired_jobs().expect("reaps"), 1, "{backend}");
+        store
+            .register_node("n2", "worker", None)
+            .expect("registers");
+        let moved = store.replace_dead_owners(15_000).expect("re-places");
+        assert_eq!(moved, vec![b.to_string()], "{backend}: the served one");
+        let row = store.repo(b).expect("repo").expect("row");
+        assert_eq!(
+            (row.owner.as_deref(), row.epoch, row.state.as_str()),
+            (None, 2, "pending")
+        );
+        assert_eq!(
+            store.repo(a).expect("repo").expect("row").owner,
+            None,
+            "{backend}: a too"
+        );
         let again = store
-            .claim_job("n2", 60_000)
+            .claim_job("n2", 60_000, true)
             .expect("claim")
             .expect("reclaimed");
-        assert_eq!((again.id.as_str(), again.attempts), (job.id.as_str(), 2));
+        assert_eq!(
+            (again.job.id.as_str(), again.job.attempts, again.epoch),
+            (placed.job.id.as_str(), 2, 3)
+        );
+        // The old owner is fenced off: its job, its writes.
         assert!(
-            !store.finish_job(&job.id, "n1").expect("fenced"),
+            !store.finish_job(&placed.job.id, "n1").expect("fenced"),
             "{backend}: the stale holder is refused"
         );
+        assert!(!store.holds(b, &old).expect("holds"));
+        assert!(
+            !store
+                .set_state_fenced(b, &old, "ready", None)
+                .expect("fenced")
+        );
+        assert!(
+            !store
+                .set_fetched_fenced(b, &old, Some(9), 1)
+                .expect("fenced")
+        );
+        let new = Fence {
+            node: "n2".into(),
+            epoch: 3,
+        };
+        assert!(
+            store
+                .set_state_fenced(b, &new, "ready", None)
+                .expect("current")
+        );
+        assert_eq!(store.repo(b).expect("repo").expect("row").state, "ready");
+        // Per-client and total admission count the queued and running clones.
+        assert_eq!(
+            store.admit_clone("c1", 1, 10).expect("admit"),
+            Err(gitvista_actors::clone_queue::QueueFull::Client(1)),
+            "{backend}"
+        );
+        assert_eq!(store.admit_clone("c2", 1, 10).expect("admit"), Ok(()));
         // Failing every attempt ends it.
+        let job = again.job;
         let mut fate = store.fail_job(&job.id, "n2", "boom", 0).expect("fails");
         while let Fate::Retry(_) = fate {
             let j = store
-                .claim_job("n2", 60_000)
+                .claim_job("n2", 60_000, true)
                 .expect("claim")
-                .expect("due at once");
+                .expect("due at once")
+                .job;
             fate = store.fail_job(&j.id, "n2", "boom", 0).expect("fails");
         }
         assert_eq!(fate, Fate::Failed);
@@ -690,6 +780,15 @@ fn jobs_coalesce_run_under_leases_retry_and_are_reaped_on_both_backends() {
             ),
             ("failed", 5, Some("boom"))
         );
+        assert_eq!(store.admit_clone("c1", 1, 10).expect("admit"), Ok(()));
+        // Ended jobs are pruned after their time.
+        assert_eq!(store.prune_jobs(0).expect("prunes"), 0);
+        assert!(
+            store
+                .prune_jobs(gitvista::store::jobs::now_ms() + 2_000)
+                .expect("prunes")
+                >= 2
+        );
 
         // Nodes: alive while their heartbeat is young.
         store
@@ -701,7 +800,7 @@ fn jobs_coalesce_run_under_leases_retry_and_are_reaped_on_both_backends() {
         let live = store.live_nodes(15_000).expect("live");
         assert_eq!(
             live.iter().map(|n| n.id.as_str()).collect::<Vec<_>>(),
-            ["w1", "web1"]
+            ["n2", "w1", "web1"]
         );
         assert!(store.live_nodes(-1).expect("none").is_empty(), "{backend}");
     });
@@ -716,7 +815,7 @@ fn twenty_claimers_complete_a_thousand_jobs_exactly_once_on_postgresql() {
         let url = format!("https://example.com/r{i}");
         store.upsert_repo(&id, &url, &url).expect("repo");
         store
-            .enqueue_job(&id, "fetch", i % 3, None)
+            .enqueue_job(&id, "clone", i % 3, None)
             .expect("enqueue");
     }
     let done = Arc::new(std::sync::Mutex::new(Vec::new()));
@@ -725,13 +824,18 @@ fn twenty_claimers_complete_a_thousand_jobs_exactly_once_on_postgresql() {
             let (store, done) = (store.clone(), Arc::clone(&done));
             std::thread::spawn(move || {
                 let node = format!("worker-{w}");
-                while let Some(job) = store.claim_job(&node, 30_000).expect("claims") {
+                // Each claim places an unowned repository on the claimer.
+                while let Some(claimed) = store.claim_job(&node, 30_000, true).expect("claims") {
+                    let job = claimed.job;
+                    assert_eq!(claimed.epoch, 1, "placed once");
                     assert!(
                         store.finish_job(&job.id, &node).expect("finishes"),
                         "{node} held {}",
                         job.id
                     );
-                    done.lock().expect("lock").push(job.id);
+                    done.lock()
+                        .expect("lock")
+                        .push((job.id, job.repo_id, node.clone()));
                 }
             })
         })
@@ -739,7 +843,14 @@ fn twenty_claimers_complete_a_thousand_jobs_exactly_once_on_postgresql() {
     for w in workers {
         w.join().expect("a claimer");
     }
-    let mut ids = done.lock().expect("lock").clone();
+    let runs = done.lock().expect("lock").clone();
+    // Every repository is owned by the claimer that ran its clone.
+    for (_, repo, node) in runs.iter().step_by(37) {
+        let row = store.repo(repo).expect("repo").expect("row");
+        assert_eq!(row.owner.as_deref(), Some(node.as_str()));
+        assert_eq!(row.epoch, 1);
+    }
+    let mut ids: Vec<String> = runs.into_iter().map(|r| r.0).collect();
     let n = ids.len();
     ids.sort();
     ids.dedup();

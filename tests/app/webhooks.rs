@@ -78,12 +78,19 @@ async fn actors(base: &str) -> Value {
 /// Fetches the server's queue ran so far, once nothing is queued or running.
 async fn settled_fetches(base: &str) -> u64 {
     let deadline = Instant::now() + Duration::from_secs(30);
+    // Settled: nothing queued or running in the shared job table nor in the clone queue, three
+    // polls in a row (a job hands its fetch to the session, which queues it a moment later).
+    let mut quiet = 0;
     loop {
         let a = actors(base).await;
-        if a["cloneQueue"]["jobs"]
+        let jobs = &a["cluster"]["jobs"];
+        let idle = a["cloneQueue"]["jobs"]
             .as_array()
             .is_some_and(Vec::is_empty)
-        {
+            && jobs["queued"].as_u64().unwrap_or(0) == 0
+            && jobs["running"].as_u64().unwrap_or(0) == 0;
+        quiet = if idle { quiet + 1 } else { 0 };
+        if quiet >= 3 {
             return a["cloneQueue"]["fetches"].as_u64().expect("fetches");
         }
         assert!(Instant::now() < deadline, "the queue never settled: {a}");

@@ -1,0 +1,233 @@
+//! The job runner of a node that runs git (`all` or `worker`): claims jobs from the shared
+//! `jobs` table and runs them through this node's CloneQueue, the only place git runs.
+//!
+//! - **Claims** happen while fewer jobs than the node's git slots run: at start, when woken
+//!   (an enqueue in this process, or PostgreSQL's `NOTIFY gitvista_jobs` from any node), and by
+//!   a poll every few seconds that covers a lost notification. A job is claimed only for a
+//!   repository this node owns, or a clone of one nobody owns when the node has disk room
+//!   (the claim places it here).
+//! - **Leases** are renewed at a third of their length while the job runs; a node that stops
+//!   renewing loses the job to the reaper (any node's heartbeat), and its late writes are
+//!   fenced off.
+
+use std::sync::Weak;
+use std::time::Duration;
+
+use actix::prelude::*;
+
+use crate::hosted::Hosted;
+use crate::store::Store;
+use crate::store::jobs::Claimed;
+
+use crate::store::jobs::JOBS_CHANNEL;
+
+/// Asks the runner to look for work now.
+#[derive(Debug, Clone, Copy, Message)]
+#[rtype(result = "()")]
+pub struct Wake;
+
+/// Claims and runs jobs for this node.
+#[derive(Debug)]
+pub struct JobRunner {
+    hosted: Weak<Hosted>,
+    store: Store,
+    node: String,
+    /// Jobs at once (the node's git slots).
+    slots: usize,
+    running: usize,
+    claiming: bool,
+    /// A claim came in while one was being made: claim again after it.
+    again: bool,
+    lease: Duration,
+    poll: Duration,
+}
+
+impl JobRunner {
+    /// A runner for `hosted`'s node, running `slots` jobs at once under leases of `lease`,
+    /// polling every `poll`.
+    pub fn new(
+        hosted: Weak<Hosted>,
+        store: Store,
+        node: String,
+        slots: usize,
+        lease: Duration,
+        poll: Duration,
+    ) -> Self {
+        JobRunner {
+            hosted,
+            store,
+            node,
+            slots: slots.max(1),
+            running: 0,
+            claiming: false,
+            again: false,
+            lease,
+            poll,
+        }
+    }
+
+    fn claim(&mut self, ctx: &mut Context<Self>) {
+        if self.claiming {
+            self.again = true;
+            return;
+        }
+        if self.running >= self.slots {
+            return;
+        }
+        let Some(hosted) = self.hosted.upgrade() else {
+            ctx.stop();
+            return;
+        };
+        self.claiming = true;
+        let place = hosted.has_room_to_clone();
+        let (store, node, lease) = (self.store.clone(), self.node.clone(), self.lease);
+        let claim = async move {
+            actix_web::web::block(move || store.claim_job(&node, lease.as_millis() as i64, place))
+                .await
+        };
+        ctx.spawn(
+            actix::fut::wrap_future::<_, Self>(claim).map(|result, act, ctx| {
+                act.claiming = false;
+                match result {
+                    Ok(Ok(Some(claimed))) => {
+                        act.run(claimed, ctx);
+                        act.claim(ctx);
+                    }
+                    Ok(Ok(None)) => {
+                        if std::mem::take(&mut act.again) {
+                            act.claim(ctx);
+                        }
+                    }
+                    Ok(Err(e)) => tracing::warn!(error = %e, "could not claim a job"),
+                    Err(e) => tracing::warn!(error = %e, "could not claim a job"),
+                }
+            }),
+        );
+    }
+
+    fn run(&mut self, claimed: Claimed, ctx: &mut Context<Self>) {
+        let Some(hosted) = self.hosted.upgrade() else {
+            return;
+        };
+        self.running += 1;
+        metrics::gauge!("gitvista_jobs_running").increment(1.0);
+        let (store, node, lease) = (self.store.clone(), self.node.clone(), self.lease);
+        let job_id = claimed.job.id.clone();
+        let work = async move {
+            let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
+            // The lease is renewed while the job runs.
+            let renew = {
+                let (store, node, id) = (store.clone(), node.clone(), job_id.clone());
+                actix::spawn(async move {
+                    let every = lease / 3;
+                    loop {
+                        tokio::select! {
+                            _ = &mut stopped => return,
+                            () = tokio::time::sleep(every) => {}
+                        }
+                        let (store, node, job) = (store.clone(), node.clone(), id.clone());
+                        let held = actix_web::web::block(move || {
+                            store.renew_lease(&job, &node, lease.as_millis() as i64)
+                        })
+                        .await;
+                        if let Ok(Ok(false)) = held {
+                            tracing::warn!(job = %id, "lost the lease of a running job; its writes are fenced off");
+                            return;
+                        }
+                    }
+                })
+            };
+            let outcome = hosted.run_job(&claimed).await;
+            let _ = stop.send(());
+            let _ = renew.await;
+            let (id, kind) = (claimed.job.id.clone(), claimed.job.kind.clone());
+            let _ = actix_web::web::block(move || match outcome {
+                Ok(()) => store.finish_job(&id, &node).map(|_| ()),
+                Err(why) => store.fail_job(&id, &node, &why, 30_000).map(
+                    |fate| tracing::warn!(job = %id, kind, error = %why, ?fate, "a job failed"),
+                ),
+            })
+            .await;
+        };
+        ctx.spawn(
+            actix::fut::wrap_future::<_, Self>(work).map(|(), act, ctx| {
+                act.running -= 1;
+                metrics::gauge!("gitvista_jobs_running").decrement(1.0);
+                act.claim(ctx);
+            }),
+        );
+    }
+}
+
+impl Actor for JobRunner {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        self.claim(ctx);
+        ctx.run_interval(self.poll, |act, ctx| act.claim(ctx));
+    }
+}
+
+impl Handler<Wake> for JobRunner {
+    type Result = ();
+
+    fn handle(&mut self, _: Wake, ctx: &mut Context<Self>) {
+        self.claim(ctx);
+    }
+}
+
+/// Listens on PostgreSQL for queued jobs and wakes `runner` (a thread of its own: libpq's
+/// notifications are read without blocking, every [`LISTEN_POLL`]; the connection is made
+/// again after an error). Ends when the runner stops.
+pub fn listen(database_url: String, runner: Addr<JobRunner>) {
+    use diesel::{Connection, RunQueryDsl};
+    let spawned = std::thread::Builder::new()
+        .name("gitvista-listen".into())
+        .spawn(move || {
+            while runner.connected() {
+                let mut conn = match diesel::PgConnection::establish(&database_url) {
+                    Ok(c) => c,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot listen for jobs on PostgreSQL; polling until it comes back");
+                        std::thread::sleep(Duration::from_secs(2));
+                        continue;
+                    }
+                };
+                if let Err(e) = diesel::sql_query(format!("LISTEN {JOBS_CHANNEL}")).execute(&mut conn) {
+                    tracing::warn!(error = %e, "LISTEN failed");
+                    std::thread::sleep(Duration::from_secs(2));
+                    continue;
+                }
+                // Jobs queued while the connection was down: look now.
+                runner.do_send(Wake);
+                let mut polls = 0u32;
+                'read: while runner.connected() {
+                    let mut woke = false;
+                    for n in conn.notifications_iter() {
+                        match n {
+                            Ok(_) => woke = true,
+                            Err(e) => {
+                                tracing::warn!(error = %e, "lost the PostgreSQL connection that listens for jobs");
+                                break 'read;
+                            }
+                        }
+                    }
+                    if woke {
+                        runner.do_send(Wake);
+                    }
+                    std::thread::sleep(LISTEN_POLL);
+                    // A half-open connection reports nothing: ask it something now and then.
+                    polls += 1;
+                    if polls.is_multiple_of(50) && diesel::sql_query("SELECT 1").execute(&mut conn).is_err() {
+                        break 'read;
+                    }
+                }
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::warn!(error = %e, "cannot start the job listener; polling only");
+    }
+}
+
+/// How often the listener reads notifications.
+pub const LISTEN_POLL: Duration = Duration::from_millis(100);
