@@ -80,6 +80,10 @@ pub enum ApiError {
     /// The repository exists but cannot be served right now.
     #[error("the repository is not available: {0}")]
     Unavailable(String),
+    /// The repository is moving to another server (its owner stopped); try again after this
+    /// many seconds.
+    #[error("the repository is moving to another server; try again in {0} s")]
+    Moving(u64),
 }
 
 impl ApiError {
@@ -116,6 +120,7 @@ impl ApiError {
             ApiError::TooManySockets(_) => "too_many_connections",
             ApiError::Unavailable(_) => "repo_unavailable",
             ApiError::Busy(_) => "busy",
+            ApiError::Moving(_) => "moving",
             ApiError::StorageFull(_) => "storage_full",
             ApiError::QueueFull(_, 429) => "rate_limited",
             ApiError::QueueFull(..) => "busy",
@@ -144,7 +149,9 @@ impl ResponseError for ApiError {
             | ApiError::TooManyAttempts(_)
             | ApiError::TooManySockets(_)
             | ApiError::TooMuchWork(_) => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::Unavailable(_) | ApiError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_) | ApiError::Busy(_) | ApiError::Moving(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ApiError::StorageFull(_) => StatusCode::INSUFFICIENT_STORAGE,
             ApiError::QueueFull(_, 429) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::QueueFull(..) => StatusCode::SERVICE_UNAVAILABLE,
@@ -159,7 +166,8 @@ impl ResponseError for ApiError {
         if let ApiError::RateLimited(secs)
         | ApiError::TooManyAttempts(secs)
         | ApiError::TooMuchWork(secs)
-        | ApiError::Busy(secs) = self
+        | ApiError::Busy(secs)
+        | ApiError::Moving(secs) = self
         {
             resp.insert_header(("Retry-After", secs.to_string()));
         }

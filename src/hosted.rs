@@ -260,6 +260,12 @@ pub struct Hosted {
     pub fences: Arc<crate::cluster::Fences>,
     /// Claims and runs this node's jobs (`all` and `worker`; set once it started).
     pub runner: std::sync::OnceLock<Addr<crate::cluster::runner::JobRunner>>,
+    /// Viewer events across nodes (`web` and `worker`).
+    pub bus: Option<Addr<crate::cluster::bus::Bus>>,
+    /// A web node's way to its workers.
+    pub forwarder: Option<Arc<crate::cluster::forward::Forwarder>>,
+    /// Budgets shared by every web node (with Redis).
+    pub limits: Option<crate::cluster::limits::SharedLimits>,
 }
 
 /// Failure details remembered for admins.
@@ -281,9 +287,23 @@ const FEED_INTERVAL: Duration = Duration::from_millis(250);
 const REAPED_KEPT: usize = 20;
 
 impl Hosted {
-    /// Takes one token from `client`'s bucket of new repositories (`posts_per_minute` a minute,
-    /// bursts up to that); `Err(seconds)` until the next token when it is empty.
-    pub fn take_token(&self, client: crate::client::ClientKey) -> Result<(), u64> {
+    /// Takes one token from `client`'s budget of new repositories (`posts_per_minute` a
+    /// minute); `Err(seconds)` until the next one when it is spent. In a cluster the budget is
+    /// shared by every web node (in Redis); alone, or while Redis does not answer, it is this
+    /// node's token bucket.
+    pub async fn take_token(&self, client: crate::client::ClientKey) -> Result<(), u64> {
+        if let Some(limits) = &self.limits {
+            match limits
+                .take("posts", &client.to_string(), self.config.posts_per_minute)
+                .await
+            {
+                Ok(verdict) => return verdict,
+                Err(e) => {
+                    metrics::counter!("gitvista_shared_limit_errors_total").increment(1);
+                    tracing::warn!(error = %e, "shared limits unavailable; this node's own budget decides");
+                }
+            }
+        }
         self.posts.take(client)
     }
 }
@@ -307,6 +327,17 @@ impl Hosted {
             crate::cluster::new_node_id()
         };
         let fences = Arc::new(crate::cluster::Fences::new(&node_id));
+        let limits = config
+            .cluster
+            .redis_url
+            .as_deref()
+            .map(crate::cluster::limits::SharedLimits::new)
+            .transpose()
+            .map_err(anyhow::Error::msg)?;
+        let forwarder = (role == crate::cluster::settings::Role::Web)
+            .then(|| config.cluster.secret.clone())
+            .flatten()
+            .map(|s| Arc::new(crate::cluster::forward::Forwarder::new(s)));
         // Generic hooks' secrets are shown to trackers on their dashboard: on with sign-in.
         let generic = github.as_ref().map(|auth| {
             crate::webhooks::verify::HookSecret::from_bytes(
@@ -326,6 +357,30 @@ impl Hosted {
             })
             .transpose()
             .map_err(anyhow::Error::msg)?;
+        let bus = config
+            .cluster
+            .redis_url
+            .as_deref()
+            .map(|url| {
+                crate::cluster::bus::Bus::new(url, Arc::clone(&fences)).map(|bus| {
+                    match &accounts {
+                        Some(a) => {
+                            let a = Arc::clone(a);
+                            bus.with_revocations(Arc::new(move |what: &str| a.forget_revoked(what)))
+                        }
+                        None => bus,
+                    }
+                    .start()
+                })
+            })
+            .transpose()
+            .map_err(anyhow::Error::msg)?;
+        if let (Some(bus), Some(a)) = (&bus, &accounts) {
+            let bus = bus.clone();
+            let _ = a.revocations.set(Arc::new(move |what: String| {
+                bus.do_send(crate::cluster::bus::Revoke(what));
+            }));
+        }
         // A private repository's git jobs carry the token of a user who may read it.
         let credentials = accounts.clone().map(|a| {
             gitvista_actors::clone_queue::Credentials(Arc::new(move |id: RepoId| {
@@ -408,6 +463,9 @@ impl Hosted {
             hooks,
             node_id,
             role,
+            bus,
+            forwarder,
+            limits,
             fences,
             runner: std::sync::OnceLock::new(),
         });
@@ -773,6 +831,13 @@ impl Hosted {
                 hook_window: c.hook_window,
                 ..FetchConfig::new(self.queue.clone(), id.clone())
             }),
+            cluster: self
+                .bus
+                .as_ref()
+                .map(|bus| gitvista_actors::events::ClusterLink::Owner {
+                    id: id.clone(),
+                    publish: bus.clone().recipient(),
+                }),
             ..SessionConfig::local(self.clone_config.repo_dir(id))
         }
     }
@@ -948,6 +1013,23 @@ impl Hosted {
     pub async fn moving(self: &Arc<Self>, ids: &[String]) {
         for id in ids {
             tracing::info!(repo = %id, "repository moving to another server");
+            if let (Some(bus), Some(rid)) = (&self.bus, RepoId::parse(id)) {
+                bus.do_send(crate::cluster::bus::Announce(
+                    rid,
+                    crate::cluster::bus::Announcement::Moving,
+                ));
+            }
+        }
+    }
+
+    /// Registers, on a web node, the session of repository `id` that relays its owner's events
+    /// to this node's viewers (done before the first viewer subscribes).
+    pub fn register_remote(&self, id: &RepoId) {
+        if let Some(bus) = &self.bus {
+            self.supervisor.do_send(Register {
+                id: id.clone(),
+                config: SessionConfig::remote(id.clone(), bus.clone().recipient()),
+            });
         }
     }
 
@@ -1060,6 +1142,13 @@ impl Hosted {
                 // Moved while it was being recorded: another node serves it.
                 self.let_go(&repo.id).await;
             } else {
+                // Viewers on web nodes (of a repository that moved here) resync now.
+                if let Some(bus) = &self.bus {
+                    bus.do_send(crate::cluster::bus::Announce(
+                        id.clone(),
+                        crate::cluster::bus::Announcement::Ready(fence.epoch),
+                    ));
+                }
                 // A commit-graph first (the next load reads the topology without inflating a
                 // commit), then a shallow first clone deepens in the background; the session
                 // reloads after it and viewers get the older history as a delta.

@@ -100,7 +100,19 @@ impl Application {
                 config.public_https(),
             )?),
         };
-        let listener = TcpListener::bind((config.host, config.port))?;
+        // A worker listens on its internal address only: web nodes are its only clients.
+        let worker_secret = hosted
+            .as_ref()
+            .filter(|h| h.role == crate::cluster::settings::Role::Worker)
+            .and_then(|h| h.config.cluster.secret.clone());
+        let listener = match hosted
+            .as_ref()
+            .filter(|_| worker_secret.is_some())
+            .and_then(|h| h.config.cluster.internal_addr)
+        {
+            Some(addr) => TcpListener::bind(addr)?,
+            None => TcpListener::bind((config.host, config.port))?,
+        };
         let port = listener.local_addr()?.port();
         let state_supervisor = supervisor.clone();
         let guard = std::sync::Arc::new(crate::guard::Guard {
@@ -144,9 +156,30 @@ impl Application {
                     ApiError::bad_request(format!("invalid path: {e}"), "invalid_path").into()
                 }))
                 .wrap(Compress::default())
+                // A web node's repository reads go to their owner (after the gate decided who
+                // may see them; the owner's answer is encoded already).
+                .wrap(actix_web::middleware::from_fn(crate::cluster::forward::forward))
                 // Who the request is from and whether they may see what it names (inside the
                 // origin check: a cross-site POST is refused before any lookup).
                 .wrap(actix_web::middleware::from_fn(crate::routes::account::gate))
+                // A worker answers signed requests from the cluster only.
+                .wrap(actix_web::middleware::Condition::new(
+                    worker_secret.is_some(),
+                    actix_web::middleware::from_fn({
+                        let secret = worker_secret.clone();
+                        move |req, next| {
+                            let secret = secret.clone();
+                            async move {
+                                match secret {
+                                    Some(s) => crate::cluster::forward::internal_only(s, req, next)
+                                        .await
+                                        .map(|r| r.map_into_left_body()),
+                                    None => next.call(req).await.map(|r| r.map_into_right_body()),
+                                }
+                            }
+                        }
+                    }),
+                ))
                 .wrap(actix_web::middleware::from_fn({
                     let guard = std::sync::Arc::clone(&guard);
                     move |req, next| crate::guard::check(std::sync::Arc::clone(&guard), req, next)

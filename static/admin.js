@@ -157,11 +157,29 @@ async function refresh() {
   if (cluster) {
     const jobs = Object.entries(cluster.jobs).map(([state, n]) => `${n} ${state}`).join(', ') || 'none';
     $('cluster-summary').textContent = `${plural(cluster.nodes.length, 'live node')} (dead after ${cluster.leaseMs / 1000} s without a heartbeat); jobs in the shared queue: ${jobs}`;
+    const placed = new Map(cluster.placement.map((p) => [p.owner, p.repos]));
+    const unplaced = placed.get(null) || 0;
     fill($('nodes'), cluster.nodes.map((n) => el('tr', {},
       el('td', {}, n.id, n.self ? el('span', { class: 'muted' }, ' (this node)') : null),
       el('td', {}, n.role),
       el('td', {}, n.internalAddr || '—'),
-      el('td', {}, `${(n.heartbeatAgeMs / 1000).toFixed(1)} s ago`))));
+      el('td', {}, `${(n.heartbeatAgeMs / 1000).toFixed(1)} s ago`),
+      el('td', {}, String(n.sessions)),
+      el('td', {}, String(n.viewers)),
+      el('td', {}, n.role === 'web' ? '—' : bytes(n.freeBytes)),
+      el('td', {}, n.role === 'web' ? '—' : String(placed.get(n.id) || 0)))));
+    const jobRow = (j, last) => el('tr', {},
+      el('td', {}, j.repo),
+      el('td', {}, j.kind),
+      el('td', {}, j.node || '—'),
+      el('td', {}, `${j.attempts} of ${j.maxAttempts}`),
+      el('td', { class: j.error && !j.leaseLeftMs ? 'error' : '' }, last(j)));
+    const jobRows = [
+      ...cluster.running.map((j) => jobRow(j, (r) => `running, lease ends in ${(r.leaseLeftMs / 1000).toFixed(0)} s`)),
+      ...cluster.failed.map((j) => jobRow(j, (f) => `failed: ${f.error || 'unknown'}`)),
+    ];
+    fill($('cluster-jobs'), jobRows.length ? jobRows : el('tr', {}, el('td', { colspan: '5', class: 'muted' },
+      unplaced ? `Nothing running; ${unplaced} ${unplaced === 1 ? 'repository' : 'repositories'} not placed on a worker.` : 'Nothing running or failed.')));
   }
   const ev = tree.eviction;
   $('eviction-section').hidden = !ev;

@@ -157,6 +157,62 @@ pub enum ViewerEvent {
     Remote(Arc<RemoteState>),
     /// Who may read the repository changed: each viewer's access is checked again now.
     AccessChanged,
+    /// A message already encoded for the WebSocket (relayed from another node).
+    Encoded(Arc<str>),
+}
+
+/// An event a repository's owner sends its viewers, handed to the cluster's fan-out as well
+/// (viewers on other nodes get it from there).
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "()")]
+pub struct Published {
+    /// The repository.
+    pub id: crate::RepoId,
+    /// What its local viewers got.
+    pub event: ViewerEvent,
+}
+
+/// A session fed by another node (a web node's): its first viewer arrived (watch its events
+/// from now on, handing them to `session`) or its last left.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "()")]
+pub enum Interest {
+    /// Start relaying the repository's events to `session`.
+    Watch {
+        /// The repository.
+        id: crate::RepoId,
+        /// Where its events go.
+        session: actix::Recipient<Relay>,
+    },
+    /// Stop.
+    Unwatch {
+        /// The repository.
+        id: crate::RepoId,
+    },
+}
+
+/// An event from the repository's owner, for a remote session's viewers.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "()")]
+pub struct Relay(pub ViewerEvent);
+
+/// How a session takes part in a cluster.
+#[derive(Debug, Clone)]
+pub enum ClusterLink {
+    /// It serves the repository from this node's disk: its viewer events are published too.
+    Owner {
+        /// The repository.
+        id: crate::RepoId,
+        /// The fan-out.
+        publish: actix::Recipient<Published>,
+    },
+    /// Another node serves it: no snapshot here; its viewers' events come from the fan-out.
+    Remote {
+        /// The repository.
+        id: crate::RepoId,
+        /// Told when the first viewer arrives and the last leaves.
+        interest: actix::Recipient<Interest>,
+    },
 }
 
 /// Where a hosted repository's fetching stands.

@@ -45,6 +45,9 @@ pub struct SessionConfig {
     /// decoding commits gets a [`crate::snapshot::CommitGraphHint`] (local mode; `None` in hosted
     /// mode, where the CloneQueue writes the file).
     pub commit_graph_hint_after: Option<Duration>,
+    /// Cluster mode: whether this session owns the repository (and publishes its events) or
+    /// relays another node's (and holds no snapshot).
+    pub cluster: Option<crate::events::ClusterLink>,
 }
 
 impl SessionConfig {
@@ -61,7 +64,28 @@ impl SessionConfig {
             diff_cache_bytes: crate::cache::DEFAULT_DIFF_BYTES,
             blame_cache_bytes: crate::cache::DEFAULT_BLAME_BYTES,
             commit_graph_hint_after: Some(crate::snapshot::CommitGraphHint::WORTH_IT),
+            cluster: None,
         }
+    }
+
+    /// A session on a web node for repository `id`, which another node serves: its viewers get
+    /// the events `interest` relays (see [`crate::events::Interest`]).
+    pub fn remote(id: RepoId, interest: Recipient<crate::events::Interest>) -> Self {
+        SessionConfig {
+            watch: false,
+            status: false,
+            commit_graph_hint_after: None,
+            cluster: Some(crate::events::ClusterLink::Remote { id, interest }),
+            ..SessionConfig::local(PathBuf::new())
+        }
+    }
+
+    /// Whether the repository is served by another node.
+    pub fn is_remote(&self) -> bool {
+        matches!(
+            self.cluster,
+            Some(crate::events::ClusterLink::Remote { .. })
+        )
     }
 }
 
@@ -158,6 +182,9 @@ pub enum SessionError {
     /// The session stopped before answering.
     #[error("the repository session stopped")]
     Stopped,
+    /// Another node serves the repository: ask it.
+    #[error("the repository is served by another node")]
+    Remote,
 }
 
 /// Asks for the current snapshot, waiting for the first load if needed. Right after a load
@@ -814,6 +841,14 @@ impl RepoSession {
     /// Sends `event` to every viewer without waiting; viewers whose mailbox is gone are dropped.
     /// A full mailbox is the viewer's problem (its WebSocket actor coalesces or disconnects).
     fn broadcast(&mut self, event: ViewerEvent) {
+        if let Some(crate::events::ClusterLink::Owner { id, publish }) = &self.config.cluster
+            && !matches!(event, ViewerEvent::Closing | ViewerEvent::Status(_))
+        {
+            publish.do_send(crate::events::Published {
+                id: id.clone(),
+                event: event.clone(),
+            });
+        }
         let started = std::time::Instant::now();
         let before = self.viewers.len();
         let mut full = 0u64;
@@ -826,11 +861,37 @@ impl RepoSession {
             Err(SendError::Closed(_)) => false,
         });
         let gone = before - self.viewers.len();
+        if gone > 0 && self.viewers.is_empty() {
+            self.interest(false, None);
+        }
         self.footprint.set_viewers(self.viewers.len());
         metrics::gauge!("gitvista_viewers").decrement(gone as f64);
         metrics::counter!("gitvista_events_sent_total").increment(before as u64);
         metrics::counter!("gitvista_viewer_mailbox_full_total").increment(full);
         metrics::histogram!("gitvista_broadcast_seconds").record(started.elapsed().as_secs_f64());
+    }
+}
+
+impl RepoSession {
+    /// A remote session tells the fan-out that it wants its repository's events (`watch`, from
+    /// `me`) or no longer does.
+    fn interest(&self, watch: bool, me: Option<Recipient<crate::events::Relay>>) {
+        let Some(crate::events::ClusterLink::Remote { id, interest }) = &self.config.cluster else {
+            return;
+        };
+        let id = id.clone();
+        interest.do_send(match (watch, me) {
+            (true, Some(session)) => crate::events::Interest::Watch { id, session },
+            _ => crate::events::Interest::Unwatch { id },
+        });
+    }
+}
+
+impl Handler<crate::events::Relay> for RepoSession {
+    type Result = ();
+
+    fn handle(&mut self, crate::events::Relay(event): crate::events::Relay, _: &mut Context<Self>) {
+        self.broadcast(event);
     }
 }
 
@@ -936,6 +997,10 @@ impl Actor for RepoSession {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         metrics::gauge!("gitvista_sessions").increment(1.0);
+        if self.config.is_remote() {
+            // Nothing to load: another node holds the repository.
+            return;
+        }
         let path = self.config.path.clone();
         let hint_after = self.config.commit_graph_hint_after;
         let caches = Arc::new(SessionCaches::new(
@@ -961,6 +1026,9 @@ impl Actor for RepoSession {
     }
 
     fn stopping(&mut self, _: &mut Context<Self>) -> Running {
+        if !self.viewers.is_empty() {
+            self.interest(false, None);
+        }
         for w in self
             .waiting
             .drain(..)
@@ -1001,6 +1069,9 @@ impl RepoSession {
     ) -> ResponseFuture<Result<Arc<Snapshot>, SessionError>> {
         self.last_access = std::time::Instant::now();
         self.footprint.touch();
+        if self.config.is_remote() {
+            return Box::pin(async { Err(SessionError::Remote) });
+        }
         // A repository idle long enough to stop fetching starts again when someone looks.
         if self.snapshot.is_some() && self.fetch_timer.is_none() && !self.fetching {
             self.schedule_fetch(ctx);
@@ -1048,6 +1119,9 @@ impl Handler<Subscribe> for RepoSession {
         if self.viewers.insert(msg.id, msg.viewer).is_none() {
             metrics::gauge!("gitvista_viewers").increment(1.0);
         }
+        if first {
+            self.interest(true, Some(ctx.address().recipient()));
+        }
         self.footprint.set_viewers(self.viewers.len());
         self.footprint.touch();
         if (first || self.fetch_timer.is_none()) && self.snapshot.is_some() && !self.fetching {
@@ -1062,6 +1136,9 @@ impl Handler<Unsubscribe> for RepoSession {
     fn handle(&mut self, msg: Unsubscribe, _: &mut Context<Self>) {
         if self.viewers.remove(&msg.id).is_some() {
             metrics::gauge!("gitvista_viewers").decrement(1.0);
+            if self.viewers.is_empty() {
+                self.interest(false, None);
+            }
         }
         self.footprint.set_viewers(self.viewers.len());
     }

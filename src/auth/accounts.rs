@@ -129,6 +129,9 @@ pub struct Accounts {
     /// When this process last looked at whether a public repository a user tracks went
     /// private, by (repository, user).
     visibility_looked: quick_cache::sync::Cache<(String, String), Instant>,
+    /// In a cluster: tells the other nodes to forget a revoked session (`s:<id>`) or a changed
+    /// user (`u:<id>`) at once, rather than after their [`SESSION_CACHE`].
+    pub revocations: std::sync::OnceLock<Arc<dyn Fn(String) + Send + Sync>>,
 }
 
 impl std::fmt::Debug for Accounts {
@@ -212,7 +215,25 @@ impl Accounts {
             used_states: Mutex::new(HashMap::new()),
             refreshing: Mutex::new(HashMap::new()),
             visibility_looked: quick_cache::sync::Cache::new(10_000),
+            revocations: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Tells the other nodes what to forget (see [`Accounts::revocations`]).
+    fn tell_others(&self, what: String) {
+        if let Some(tell) = self.revocations.get() {
+            tell(what);
+        }
+    }
+
+    /// Forgets, on this node only, what another node said was revoked: `s:<session id>` or
+    /// `u:<user id>`.
+    pub fn forget_revoked(&self, what: &str) {
+        if let Some(sid) = what.strip_prefix("s:") {
+            self.sessions.remove(sid);
+        } else if let Some(uid) = what.strip_prefix("u:") {
+            self.sessions.retain(|_, c| c.user.id != uid);
+        }
     }
 
     /// Cookie `name` with the attributes every accounts cookie has: HttpOnly, SameSite=Lax
@@ -448,6 +469,7 @@ impl Accounts {
     /// Ends one session now (sign-out).
     pub async fn sign_out(&self, session_id: &str) -> Result<(), ApiError> {
         self.sessions.remove(session_id);
+        self.tell_others(format!("s:{session_id}"));
         let (store, sid) = (self.store.clone(), session_id.to_string());
         blocking(move || store.revoke_session(&sid)).await?;
         Ok(())
@@ -458,15 +480,17 @@ impl Accounts {
     pub async fn sign_out_everywhere(&self, user_id: &str) -> Result<usize, ApiError> {
         let (store, uid) = (self.store.clone(), user_id.to_string());
         let n = blocking(move || store.revoke_user_sessions(&uid)).await?;
-        // Cached lookups of this user's sessions are dropped here; other nodes within
-        // SESSION_CACHE.
+        // Cached lookups of this user's sessions are dropped here, and on the other nodes of a
+        // cluster at once (through Redis); without that, within SESSION_CACHE.
         self.forget_user(user_id);
         Ok(n)
     }
 
-    /// Forgets cached lookups of `user_id` (their plan or profile changed).
+    /// Forgets cached lookups of `user_id` (their plan or profile changed, or they were signed
+    /// out everywhere), here and on the other nodes.
     pub fn forget_user(&self, user_id: &str) {
         self.sessions.retain(|_, c| c.user.id != user_id);
+        self.tell_others(format!("u:{user_id}"));
     }
 
     /// `user`'s GitHub access token, decrypted for one use; refreshed first (and the new pair

@@ -9,6 +9,9 @@ use actix::prelude::*;
 
 use crate::store::StoreError;
 
+pub mod bus;
+pub mod forward;
+pub mod limits;
 pub mod runner;
 pub mod settings;
 

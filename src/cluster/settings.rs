@@ -123,7 +123,8 @@ pub struct ClusterSettings {
     pub redis_url: Option<String>,
     /// `GITVISTA_CLUSTER_SECRET` (web and worker).
     pub secret: Option<ClusterSecret>,
-    /// `GITVISTA_INTERNAL_ADDR` (worker: where it listens for web nodes; web: optional).
+    /// `GITVISTA_INTERNAL_ADDR` (worker: where it listens for web nodes and what it registers;
+    /// a name is resolved at start).
     pub internal_addr: Option<SocketAddr>,
 }
 
@@ -142,11 +143,17 @@ impl ClusterSettings {
                 .map(|v| v.trim().to_string())
                 .filter(|v| !v.is_empty())
         };
+        // A name (`fly-local-6pn:9090`, `worker-1:9090`) is resolved now: the address is what
+        // the node listens on and registers for the others.
         let internal_addr = get("GITVISTA_INTERNAL_ADDR")
             .map(|a| {
-                a.parse::<SocketAddr>().map_err(|_| {
-                    format!("GITVISTA_INTERNAL_ADDR must be an address and port such as 10.0.0.5:9090 (got {a:?})")
-                })
+                use std::net::ToSocketAddrs;
+                a.parse::<SocketAddr>()
+                    .ok()
+                    .or_else(|| a.to_socket_addrs().ok()?.next())
+                    .ok_or_else(|| {
+                        format!("GITVISTA_INTERNAL_ADDR must be an address and port such as 10.0.0.5:9090, or a name that resolves here (got {a:?})")
+                    })
             })
             .transpose()?;
         if role == Role::All {
@@ -263,6 +270,21 @@ mod tests {
         )
         .expect_err("refused");
         assert!(e.contains("address and port"), "{e}");
+        // A name is resolved to the address the node registers.
+        let s = ClusterSettings::from_settings(
+            Role::Worker,
+            PG,
+            env(&[
+                full[0],
+                full[1],
+                ("GITVISTA_INTERNAL_ADDR", "localhost:9191"),
+            ]),
+        )
+        .expect("a name");
+        assert!(
+            s.internal_addr
+                .is_some_and(|a| a.ip().is_loopback() && a.port() == 9191)
+        );
     }
 
     #[test]

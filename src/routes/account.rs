@@ -78,8 +78,13 @@ pub async fn gate(
     let (Some(accounts), Some(state)) = (accounts, state) else {
         return Ok(next.call(req).await?.map_into_left_body());
     };
-    // The admin token sees every repository.
-    let admin = state.admin.is_some() && super::admin::authorize(req.request(), &state).is_ok();
+    // The admin token sees every repository, and so does a node of the cluster (a web node
+    // forwarding a read decided who may see it).
+    let admin = (state.admin.is_some() && super::admin::authorize(req.request(), &state).is_ok())
+        || req
+            .extensions()
+            .get::<crate::cluster::forward::Trusted>()
+            .is_some();
     let cookie = req.cookie(SESSION_COOKIE).map(|c| c.value().to_string());
     let viewer = match &cookie {
         Some(token) => accounts.identify(token).await,

@@ -237,14 +237,25 @@ pub async fn actors(
         })))
 }
 
-/// The live nodes (this one marked) and the shared job queue by state.
+/// The live nodes (this one marked, with what each reported at its last heartbeat), where the
+/// repositories are placed, and the shared job queue: counts by state, the running jobs with
+/// their holder and lease, and the latest failures.
 async fn cluster_json(
     h: &std::sync::Arc<crate::hosted::Hosted>,
 ) -> Result<serde_json::Value, ApiError> {
     let store = h.store.clone();
     let lease = crate::cluster::NODE_LEASE.as_millis() as i64;
-    let (nodes, jobs) =
-        crate::error::blocking(move || Ok((store.live_nodes(lease)?, store.count_jobs()?))).await?;
+    let (nodes, jobs, running, failed, placement) = crate::error::blocking(move || {
+        Ok((
+            store.live_nodes(lease)?,
+            store.count_jobs()?,
+            store.jobs_in("running", 50)?,
+            store.jobs_in("failed", 20)?,
+            store.placement_counts()?,
+        ))
+    })
+    .await?;
+    let now = crate::store::jobs::now_ms();
     let nodes: Vec<serde_json::Value> = nodes
         .into_iter()
         .map(|n| {
@@ -253,19 +264,42 @@ async fn cluster_json(
                 "role": n.role,
                 "internalAddr": n.internal_addr,
                 "heartbeatAgeMs": n.heartbeat_age_ms,
+                "freeBytes": n.free_bytes,
+                "sessions": n.sessions,
+                "viewers": n.viewers,
                 "self": n.id == h.node_id,
             })
         })
         .collect();
-    let jobs: serde_json::Map<String, serde_json::Value> = jobs
+    let job = |j: &crate::store::jobs::Job| {
+        json!({
+            "id": j.id,
+            "repo": j.repo_id,
+            "kind": j.kind,
+            "node": j.locked_by,
+            "attempts": j.attempts,
+            "maxAttempts": j.max_attempts,
+            "leaseLeftMs": j.lease_until.map(|l| l - now),
+            "error": j.error_message,
+        })
+    };
+    let counts: serde_json::Map<String, serde_json::Value> = jobs
         .into_iter()
         .map(|(state, n)| (state, json!(n)))
         .collect();
+    let placement: Vec<serde_json::Value> = placement
+        .into_iter()
+        .map(|(owner, n)| json!({"owner": owner, "repos": n}))
+        .collect();
     Ok(json!({
         "node": h.node_id,
+        "role": h.role.as_str(),
         "leaseMs": lease,
         "nodes": nodes,
-        "jobs": jobs,
+        "placement": placement,
+        "jobs": counts,
+        "running": running.iter().map(job).collect::<Vec<_>>(),
+        "failed": failed.iter().map(job).collect::<Vec<_>>(),
     }))
 }
 

@@ -62,7 +62,7 @@ pub async fn create(
     // Per client (an IPv4 address or IPv6 /64, from the trusted proxy's header when configured).
     let client = state.clients.key(&req);
     if let Some(client) = client {
-        h.take_token(client).map_err(ApiError::RateLimited)?;
+        h.take_token(client).await.map_err(ApiError::RateLimited)?;
     }
     let input = body.into_inner().url;
     let url = h

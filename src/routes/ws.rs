@@ -242,14 +242,6 @@ impl Handler<ViewerEvent> for WsClient {
 
     fn handle(&mut self, event: ViewerEvent, ctx: &mut Context<Self>) {
         let text = match &event {
-            ViewerEvent::Delta(d) => d.json().to_string(),
-            ViewerEvent::ReloadFailed(e) => {
-                serde_json::json!({"type": "error", "error": e.as_str(), "code": "reload_failed"})
-                    .to_string()
-            }
-            ViewerEvent::Status(s) => envelope("status", &crate::routes::worktree::status_json(s)),
-            ViewerEvent::Head(h) => envelope("head", &**h),
-            ViewerEvent::Remote(r) => envelope("status", &**r),
             ViewerEvent::AccessChanged => {
                 self.check_access(ctx);
                 return;
@@ -262,6 +254,10 @@ impl Handler<ViewerEvent> for WsClient {
                 ctx.stop();
                 return;
             }
+            other => match event_text(other) {
+                Some(text) => text,
+                None => return,
+            },
         };
         let text = if text.len() > MAX_EVENT {
             r#"{"type":"resync","reason":"too_large"}"#.to_string()
@@ -477,6 +473,23 @@ impl futures_util::Stream for FrameLimit {
     }
 }
 
+/// The WebSocket message of a viewer event that is one (not a control such as a close or an
+/// access check).
+pub fn event_text(event: &ViewerEvent) -> Option<String> {
+    Some(match event {
+        ViewerEvent::Delta(d) => d.json().to_string(),
+        ViewerEvent::ReloadFailed(e) => {
+            serde_json::json!({"type": "error", "error": e.as_str(), "code": "reload_failed"})
+                .to_string()
+        }
+        ViewerEvent::Status(s) => envelope("status", &crate::routes::worktree::status_json(s)),
+        ViewerEvent::Head(h) => envelope("head", &**h),
+        ViewerEvent::Remote(r) => envelope("status", &**r),
+        ViewerEvent::Encoded(text) => text.to_string(),
+        ViewerEvent::AccessChanged | ViewerEvent::Closing => return None,
+    })
+}
+
 fn summary(snap: &Snapshot) -> String {
     serde_json::json!({
         "type": "summary",
@@ -509,13 +522,29 @@ pub async fn ws(
         ),
         None => None,
     };
-    let snap = match snapshot(&state, &id).await {
-        Ok(snap) => snap,
-        // Hosted mode, not served yet: stream the clone's progress instead.
-        Err(ApiError::Unavailable(_)) if state.hosted.is_some() => {
-            return clone_progress(&req, body, &state, id.into_inner(), held).await;
+    let web = state.hosted.clone().filter(|h| h.forwarder.is_some());
+    let first = match &web {
+        // A web node: the summary comes from the owner, the events through the fan-out.
+        Some(h) => {
+            let rid = gitvista_actors::RepoId::parse(&id)
+                .filter(|_| !crate::routes::hidden(&id))
+                .ok_or_else(|| ApiError::UnknownRepo(id.to_string()))?;
+            match crate::cluster::forward::owner_summary(h, &id).await? {
+                Some(summary) => {
+                    h.register_remote(&rid);
+                    summary.to_string()
+                }
+                None => return clone_progress(&req, body, &state, id.into_inner(), held).await,
+            }
         }
-        Err(e) => return Err(e.into()),
+        None => match snapshot(&state, &id).await {
+            Ok(snap) => summary(&snap),
+            // Hosted mode, not served yet: stream the clone's progress instead.
+            Err(ApiError::Unavailable(_)) if state.hosted.is_some() => {
+                return clone_progress(&req, body, &state, id.into_inner(), held).await;
+            }
+            Err(e) => return Err(e.into()),
+        },
     };
     let repo = session(&state, &id).await?;
     let access = state
@@ -533,7 +562,7 @@ pub async fn ws(
     let settings = state.ws;
     let (tx, mut rx) = mpsc::channel::<Frame>(settings.queue_frames.max(2));
     let mut out = Outbox::new(tx, settings.queue_bytes);
-    let _ = out.offer(summary(&snap));
+    let _ = out.offer(first);
     let queued = Arc::clone(&out.queued);
     register_queue(&queued);
     // The writer: a send that cannot complete within the client timeout means the browser

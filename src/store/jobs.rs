@@ -112,6 +112,12 @@ pub struct LiveNode {
     pub internal_addr: Option<String>,
     /// How old its last heartbeat is (ms).
     pub heartbeat_age_ms: i64,
+    /// Free bytes on its data directory (workers), as of its last heartbeat.
+    pub free_bytes: i64,
+    /// Sessions it runs.
+    pub sessions: i32,
+    /// Viewers it serves.
+    pub viewers: i32,
 }
 
 /// What [`Store::enqueue_job`] did.
@@ -154,42 +160,53 @@ impl Store {
         payload: Option<&str>,
     ) -> Result<Enqueued, StoreError> {
         let mut conn = self.conn()?;
-        let mut bytes = [0u8; 12];
-        getrandom::fill(&mut bytes).map_err(|e| StoreError::Connection(e.to_string()))?;
-        let id: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-        let now = now_ms();
-        let inserted = diesel::insert_into(jobs::table)
-            .values((
-                jobs::id.eq(&id),
-                jobs::repo_id.eq(repo_id),
-                jobs::kind.eq(kind),
-                jobs::state.eq("queued"),
-                jobs::priority.eq(priority),
-                jobs::run_at.eq(now),
-                jobs::created_at.eq(now),
-                jobs::payload.eq(payload),
-            ))
-            .execute(&mut *conn);
-        if inserted_once(inserted)? {
-            // Wakes every listening node at once (PostgreSQL; a single SQLite node wakes its
-            // runner in-process).
-            if let AnyConnection::Postgresql(c) = &mut *conn {
-                diesel::sql_query(format!("NOTIFY {JOBS_CHANNEL}")).execute(c)?;
+        // The queued job found on a conflict may be claimed before it is read: then there is
+        // room for a new one, so try again.
+        for _ in 0..5 {
+            let mut bytes = [0u8; 12];
+            getrandom::fill(&mut bytes).map_err(|e| StoreError::Connection(e.to_string()))?;
+            let id: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+            let now = now_ms();
+            let inserted = diesel::insert_into(jobs::table)
+                .values((
+                    jobs::id.eq(&id),
+                    jobs::repo_id.eq(repo_id),
+                    jobs::kind.eq(kind),
+                    jobs::state.eq("queued"),
+                    jobs::priority.eq(priority),
+                    jobs::run_at.eq(now),
+                    jobs::created_at.eq(now),
+                    jobs::payload.eq(payload),
+                ))
+                .execute(&mut *conn);
+            if inserted_once(inserted)? {
+                // Wakes every listening node at once (PostgreSQL; a single SQLite node wakes
+                // its runner in-process).
+                if let AnyConnection::Postgresql(c) = &mut *conn {
+                    diesel::sql_query(format!("NOTIFY {JOBS_CHANNEL}")).execute(c)?;
+                }
+                return Ok(Enqueued::New(id));
             }
-            return Ok(Enqueued::New(id));
+            let queued: Option<String> = jobs::table
+                .filter(jobs::repo_id.eq(repo_id))
+                .filter(jobs::kind.eq(kind))
+                .filter(jobs::state.eq("queued"))
+                .select(jobs::id)
+                .first(&mut *conn)
+                .optional()?;
+            let Some(queued) = queued else {
+                continue;
+            };
+            // The queued one takes the higher priority of the two.
+            diesel::update(jobs::table.find(&queued))
+                .filter(jobs::priority.lt(priority))
+                .set(jobs::priority.eq(priority))
+                .execute(&mut *conn)?;
+            return Ok(Enqueued::Coalesced(queued));
         }
-        let queued: String = jobs::table
-            .filter(jobs::repo_id.eq(repo_id))
-            .filter(jobs::kind.eq(kind))
-            .filter(jobs::state.eq("queued"))
-            .select(jobs::id)
-            .first(&mut *conn)?;
-        // The queued one takes the higher priority of the two.
-        diesel::update(jobs::table.find(&queued))
-            .filter(jobs::priority.lt(priority))
-            .set(jobs::priority.eq(priority))
-            .execute(&mut *conn)?;
-        Ok(Enqueued::Coalesced(queued))
+        Err(StoreError::Connection(format!(
+            "could not queue a {kind} job for {repo_id}: it kept being claimed"
+        )))
     }
 
     /// Claims for `node`, with a lease of `lease_ms`, the most urgent due job (highest
@@ -393,6 +410,23 @@ impl Store {
             .optional()?)
     }
 
+    /// Jobs in `state`, most urgent (or most recent, for ended ones) first, at most `limit`.
+    pub fn jobs_in(&self, state: &str, limit: i64) -> Result<Vec<Job>, StoreError> {
+        let mut conn = self.conn()?;
+        let q = jobs::table
+            .filter(jobs::state.eq(state))
+            .select(Job::as_select())
+            .limit(limit);
+        Ok(match state {
+            "queued" | "running" => q
+                .order((jobs::priority.desc(), jobs::run_at, jobs::id))
+                .load(&mut *conn)?,
+            _ => q
+                .order((jobs::finished_at.desc(), jobs::id))
+                .load(&mut *conn)?,
+        })
+    }
+
     /// Jobs by state.
     pub fn count_jobs(&self) -> Result<Vec<(String, i64)>, StoreError> {
         let mut conn = self.conn()?;
@@ -445,7 +479,8 @@ impl Store {
     pub fn live_nodes(&self, lease_ms: i64) -> Result<Vec<LiveNode>, StoreError> {
         let mut conn = self.conn()?;
         let now = now_ms();
-        let rows: Vec<(String, String, Option<String>, i64)> = nodes::table
+        type Row = (String, String, Option<String>, i64, i64, i32, i32);
+        let rows: Vec<Row> = nodes::table
             .filter(nodes::heartbeat_at.ge(now - lease_ms))
             .order(nodes::id)
             .select((
@@ -453,16 +488,24 @@ impl Store {
                 nodes::role,
                 nodes::internal_addr,
                 nodes::heartbeat_at,
+                nodes::free_bytes,
+                nodes::sessions,
+                nodes::viewers,
             ))
             .load(&mut *conn)?;
         Ok(rows
             .into_iter()
-            .map(|(id, role, internal_addr, at)| LiveNode {
-                id,
-                role,
-                internal_addr,
-                heartbeat_age_ms: now - at,
-            })
+            .map(
+                |(id, role, internal_addr, at, free_bytes, sessions, viewers)| LiveNode {
+                    id,
+                    role,
+                    internal_addr,
+                    heartbeat_age_ms: now - at,
+                    free_bytes,
+                    sessions,
+                    viewers,
+                },
+            )
             .collect())
     }
 }

@@ -46,6 +46,16 @@ pub struct ClonePayload {
 }
 
 impl Store {
+    /// Repositories by owner (`None`: not placed), with how many each holds.
+    pub fn placement_counts(&self) -> Result<Vec<(Option<String>, i64)>, StoreError> {
+        let mut conn = self.conn()?;
+        Ok(repos::table
+            .group_by(repos::owner)
+            .select((repos::owner, diesel::dsl::count_star()))
+            .order(repos::owner)
+            .load(&mut *conn)?)
+    }
+
     /// Whether `fence` is current for repository `id`.
     pub fn holds(&self, id: &str, fence: &Fence) -> Result<bool, StoreError> {
         let mut conn = self.conn()?;

@@ -376,6 +376,13 @@ const FETCH_PRIORITY: i32 = 5;
 
 /// Tells the running session of `id`, if any, that who may read it changed.
 async fn access_changed(hosted: &Arc<Hosted>, id: &RepoId) {
+    // Viewers on every web node check their access again.
+    if let Some(bus) = &hosted.bus {
+        bus.do_send(crate::cluster::bus::Announce(
+            id.clone(),
+            crate::cluster::bus::Announcement::Access,
+        ));
+    }
     if let Ok(true) = hosted.supervisor.send(Running(id.clone())).await
         && let Ok(Ok(session)) = hosted.supervisor.send(GetSession(id.clone())).await
     {

@@ -14,5 +14,6 @@ mod logs;
 mod metrics;
 mod signin;
 mod store;
+mod tiers;
 mod webhooks;
 mod ws;

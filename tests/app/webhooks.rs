@@ -14,7 +14,7 @@ use crate::helpers::{ADMIN_TOKEN, git, hosted_config, spawn_hosted_with};
 use crate::hosted::{add_ready, admin_get, served};
 
 /// The GitHub webhook secret of these tests.
-const SECRET: &str = "webhook-secret-for-the-tests-0123";
+pub(crate) const SECRET: &str = "webhook-secret-for-the-tests-0123";
 /// The GitLab one.
 const GITLAB_SECRET: &str = "gitlab-token-for-the-tests-456789";
 
@@ -45,7 +45,7 @@ fn signature(secret: &str, body: &[u8]) -> String {
 }
 
 /// A signed GitHub delivery of `event` with `body`.
-async fn github(base: &str, event: &str, delivery: &str, body: &Value) -> (u16, Value) {
+pub(crate) async fn github(base: &str, event: &str, delivery: &str, body: &Value) -> (u16, Value) {
     let bytes = serde_json::to_vec(body).expect("json");
     deliver(
         base,
@@ -61,7 +61,7 @@ async fn github(base: &str, event: &str, delivery: &str, body: &Value) -> (u16, 
 }
 
 /// A push payload naming the repository at `url` as GitHub would (`clone_url`).
-fn push(url: &str) -> Value {
+pub(crate) fn push(url: &str) -> Value {
     json!({
         "ref": "refs/heads/main",
         "before": "0000000000000000000000000000000000000000",
@@ -99,7 +99,7 @@ async fn settled_fetches(base: &str) -> u64 {
 }
 
 /// Commits a file in `src` and answers the new head.
-fn commit(src: &std::path::Path, name: &str) -> String {
+pub(crate) fn commit(src: &std::path::Path, name: &str) -> String {
     std::fs::write(src.join(name), name).expect("write");
     git(src, &["add", name]);
     git(src, &["commit", "-q", "-m", name]);
@@ -155,7 +155,7 @@ async fn hooked(
 }
 
 /// Waits for a delta on `ws` that adds `head`.
-async fn delta_with(
+pub(crate) async fn delta_with(
     ws: &mut crate::signin::Socket,
     head: &str,
     within: Duration,

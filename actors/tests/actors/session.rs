@@ -41,7 +41,8 @@ async fn next_delta(rx: &mut mpsc::UnboundedReceiver<ViewerEvent>, within: Durat
                 ViewerEvent::Status(_)
                 | ViewerEvent::Head(_)
                 | ViewerEvent::Remote(_)
-                | ViewerEvent::AccessChanged,
+                | ViewerEvent::AccessChanged
+                | ViewerEvent::Encoded(_),
             )) => {}
             Ok(None) => panic!("viewer channel closed"),
             Err(_) => panic!("no delta within {within:?}"),
@@ -513,4 +514,113 @@ async fn without_a_commit_graph_the_session_measures_what_one_would_save() {
     next_delta(&mut rx, Duration::from_secs(5)).await;
     let after = snapshot(&session).await;
     assert!(after.commit_graph_hint.is_none());
+}
+
+/// Collects what a session hands the cluster: published events and interest changes.
+struct ClusterProbe(mpsc::UnboundedSender<String>);
+
+impl Actor for ClusterProbe {
+    type Context = Context<Self>;
+}
+
+impl Handler<gitvista_actors::events::Published> for ClusterProbe {
+    type Result = ();
+    fn handle(&mut self, msg: gitvista_actors::events::Published, _: &mut Context<Self>) {
+        let what = match &msg.event {
+            ViewerEvent::Delta(d) => format!("delta {}", d.added.len()),
+            other => format!("{other:?}"),
+        };
+        let _ = self.0.send(format!("{} {what}", msg.id.as_str()));
+    }
+}
+
+impl Handler<gitvista_actors::events::Interest> for ClusterProbe {
+    type Result = ();
+    fn handle(&mut self, msg: gitvista_actors::events::Interest, _: &mut Context<Self>) {
+        let _ = self.0.send(match msg {
+            gitvista_actors::events::Interest::Watch { id, session } => {
+                // Events relayed to the session reach its viewers.
+                session.do_send(gitvista_actors::events::Relay(ViewerEvent::Encoded(
+                    std::sync::Arc::from(r#"{"type":"resync","reason":"probe"}"#),
+                )));
+                format!("watch {}", id.as_str())
+            }
+            gitvista_actors::events::Interest::Unwatch { id } => format!("unwatch {}", id.as_str()),
+        });
+    }
+}
+
+#[actix::test]
+async fn an_owning_session_publishes_what_its_viewers_get() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let repo = fixture("linear", tmp.path()).join("repo");
+    let (tx, mut published) = mpsc::unbounded_channel();
+    let probe = ClusterProbe(tx).start();
+    let id = RepoId::parse("00000000000000ab").expect("id");
+    let session = start(
+        &repo,
+        SessionConfig {
+            cluster: Some(gitvista_actors::events::ClusterLink::Owner {
+                id: id.clone(),
+                publish: probe.recipient(),
+            }),
+            ..watch_only(&repo)
+        },
+    )
+    .await;
+    snapshot(&session).await;
+    // Published even without a viewer here: the viewers are on other nodes.
+    git(&repo, &["branch", "published"]);
+    let got = tokio::time::timeout(Duration::from_secs(3), published.recv())
+        .await
+        .expect("published in time")
+        .expect("open");
+    assert_eq!(got, "00000000000000ab delta 0");
+}
+
+#[actix::test]
+async fn a_remote_session_has_no_snapshot_relays_events_and_says_when_it_is_watched() {
+    let (tx, mut told) = mpsc::unbounded_channel();
+    let probe = ClusterProbe(tx).start();
+    let id = RepoId::parse("00000000000000cd").expect("id");
+    let sup = Supervisor::new().start();
+    sup.send(Register {
+        id: id.clone(),
+        config: SessionConfig::remote(id.clone(), probe.recipient()),
+    })
+    .await
+    .expect("mailbox");
+    let session = sup
+        .send(GetSession(id))
+        .await
+        .expect("mailbox")
+        .expect("known");
+    assert!(matches!(
+        session.send(GetSnapshot).await.expect("mailbox"),
+        Err(gitvista_actors::SessionError::Remote)
+    ));
+    let mut a = subscribe(&session, 1).await;
+    let _b = subscribe(&session, 2).await;
+    let recv = async |rx: &mut mpsc::UnboundedReceiver<String>| {
+        tokio::time::timeout(Duration::from_secs(2), rx.recv())
+            .await
+            .expect("in time")
+            .expect("open")
+    };
+    // Once for the first viewer, not for the second.
+    assert_eq!(recv(&mut told).await, "watch 00000000000000cd");
+    match tokio::time::timeout(Duration::from_secs(2), a.recv()).await {
+        Ok(Some(ViewerEvent::Encoded(t))) => assert!(t.contains("probe")),
+        other => panic!("the relayed event: {other:?}"),
+    }
+    session
+        .send(gitvista_actors::repo_session::Unsubscribe { id: 1 })
+        .await
+        .expect("mailbox");
+    session
+        .send(gitvista_actors::repo_session::Unsubscribe { id: 2 })
+        .await
+        .expect("mailbox");
+    assert_eq!(recv(&mut told).await, "unwatch 00000000000000cd");
+    assert!(told.try_recv().is_err(), "once");
 }

@@ -1,0 +1,532 @@
+//! Web and worker tiers as real processes on loopback, sharing the PostgreSQL and Redis of this
+//! machine: a URL pasted on one web node is cloned by a worker and viewed through the other, a
+//! push delivered to one web node reaches viewers on both, reads through a web node equal a
+//! single node's, and a worker killed with its repository in hand loses it to the other.
+
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt as _;
+use serde_json::Value;
+
+use crate::helpers::{Binary, git, hosted_config, spawn_hosted_with, spawn_serve_binary};
+use crate::hosted::{add_ready, get, post, served};
+use crate::store::PgDb;
+use crate::webhooks::{SECRET, commit, delta_with, github, push};
+
+/// The cluster secret of these tests.
+const CLUSTER_SECRET: &str = "cluster-secret-for-the-tests-0123456789";
+
+/// A free port on loopback (bound and let go).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// A node of the test cluster.
+struct Node {
+    process: Binary,
+    /// Its base URL (public for web nodes, internal for workers).
+    base: String,
+    /// Its id in the `nodes` table (workers: from their data directory).
+    data: std::path::PathBuf,
+    log: std::path::PathBuf,
+}
+
+impl Node {
+    /// Starts a `role` node on the database `db`, with its data and log under `dir`.
+    fn start(role: &str, db: &str, dir: &std::path::Path, name: &str) -> Node {
+        let data = dir.join(name);
+        std::fs::create_dir_all(&data).expect("data dir");
+        let log = dir.join(format!("{name}.log"));
+        let internal = format!("127.0.0.1:{}", free_port());
+        let (process, base) = spawn_serve_binary(&data, |c| {
+            c.env("GITVISTA_ROLE", role)
+                .env("DATABASE_URL", db)
+                .env("GITVISTA_REDIS_URL", "redis://127.0.0.1:6379")
+                .env("GITVISTA_CLUSTER_SECRET", CLUSTER_SECRET)
+                .env("GITVISTA_INTERNAL_ADDR", &internal)
+                .env("GITVISTA_GITHUB_WEBHOOK_SECRET", SECRET)
+                .env("GITVISTA_ADMIN_TOKEN", crate::helpers::ADMIN_TOKEN)
+                // Only a delivery makes it fetch.
+                .env("GITVISTA_FETCH_INTERVAL", "3600")
+                // Clients are named by this header (each test its own), limits are per client.
+                .env("GITVISTA_TRUSTED_PROXY", "X-Test-Client")
+                .env("GITVISTA_POSTS_PER_MINUTE", "6")
+                .env("RUST_LOG", "info")
+                .stderr(std::fs::File::create(&log).expect("log"));
+        });
+        Node {
+            process,
+            base,
+            data,
+            log,
+        }
+    }
+
+    /// Its node id (a worker's, from its data directory).
+    fn id(&self) -> String {
+        std::fs::read_to_string(self.data.join("node-id"))
+            .expect("node-id")
+            .trim()
+            .to_string()
+    }
+
+    /// The end of its log.
+    fn tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(30)..].join("\n")
+    }
+}
+
+/// Waits until `cond` holds (the servers are other processes: this thread may sleep).
+async fn until<T>(what: &str, within: Duration, mut cond: impl AsyncFnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(v) = cond().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "{what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The next message of `ws` whose type is `kind`.
+async fn next_of(ws: &mut crate::signin::Socket, kind: &str, within: Duration) -> Value {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        match tokio::time::timeout_at(deadline, ws.next()).await {
+            Ok(Some(Ok(tokio_tungstenite::tungstenite::Message::Text(t)))) => {
+                let v: Value = serde_json::from_str(&t).expect("json");
+                if v["type"] == kind {
+                    return v;
+                }
+            }
+            Ok(Some(Ok(_))) => {}
+            other => panic!("no {kind} message: {other:?}"),
+        }
+    }
+}
+
+/// The body of GET `url` as text.
+async fn text(url: &str) -> (u16, String) {
+    let r = reqwest::get(url).await.expect("request");
+    (r.status().as_u16(), r.text().await.expect("body"))
+}
+
+#[actix_rt::test]
+async fn two_web_and_two_worker_processes_serve_fan_out_and_survive_a_killed_owner() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let pg = PgDb::create("tiers");
+    // Migrated once, before the nodes start.
+    gitvista::store::Store::open(&pg.url(), 1).expect("migrates");
+    let (serve, d) = served(tmp.path());
+    let url = format!("git://127.0.0.1:{}/merges", d.port);
+    let mut workers = vec![
+        Node::start("worker", &pg.url(), tmp.path(), "worker-1"),
+        Node::start("worker", &pg.url(), tmp.path(), "worker-2"),
+    ];
+    let web_a = Node::start("web", &pg.url(), tmp.path(), "web-a");
+    let web_b = Node::start("web", &pg.url(), tmp.path(), "web-b");
+    let store = gitvista::store::Store::open(&pg.url(), 2).expect("store");
+    until(
+        "four nodes registered",
+        Duration::from_secs(20),
+        async || (store.live_nodes(15_000).expect("nodes").len() == 4).then_some(()),
+    )
+    .await;
+
+    // A worker's internal address answers signed requests only.
+    let (status, body) = get(&format!("{}/api/repos", workers[0].base)).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (401, Some("cluster_signature"))
+    );
+
+    // Pasted on web A, cloned by a worker, viewed through web B.
+    let (status, created) = post(&web_a.base, &url).await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().expect("id").to_string();
+    let ready = until("ready through web B", Duration::from_secs(60), async || {
+        let (_, s) = get(&format!("{}/api/repos/{id}/status", web_b.base)).await;
+        (s["state"] == "ready").then_some(s)
+    })
+    .await;
+    let row = store.repo(&id).expect("repo").expect("row");
+    let owner = row.owner.clone().expect("placed");
+    let owner_at = workers
+        .iter()
+        .position(|w| w.id() == owner)
+        .unwrap_or_else(|| panic!("{owner} is one of the workers: {ready}"));
+    assert_eq!(row.epoch, 1);
+
+    // Reads through web B equal a single node's.
+    let single_data = tmp.path().join("single");
+    let (port, _stopper, _server) = spawn_hosted_with(hosted_config(&single_data)).await;
+    let single = format!("http://127.0.0.1:{port}");
+    assert_eq!(add_ready(&single, &url).await, id);
+    let source = serve.join("merges");
+    let head = git(&source, &["rev-parse", "HEAD"]);
+    let file = git(&source, &["ls-tree", "--name-only", "HEAD"])
+        .lines()
+        .next()
+        .expect("a file")
+        .to_string();
+    for path in [
+        "graph?offset=0&limit=200".to_string(),
+        format!("commit/{head}"),
+        format!("commit/diff/{head}"),
+        format!("tree/blame/{head}?path={file}"),
+        "search?q=merge".to_string(),
+    ] {
+        let (s1, single_body) = text(&format!("{single}/api/repos/{id}/{path}")).await;
+        let (s2, web_body) = text(&format!("{}/api/repos/{id}/{path}", web_b.base)).await;
+        assert_eq!((s1, s2), (200, 200), "{path}: {web_body}");
+        assert_eq!(single_body, web_body, "{path}");
+    }
+
+    // One client's budget of new repositories is shared by both web nodes (in Redis): six a
+    // minute, whichever node they go to (away from a minute's edge, where the window turns).
+    let second = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs()
+        % 60;
+    if second > 50 {
+        tokio::time::sleep(Duration::from_secs(62 - second)).await;
+    }
+    let client = format!("203.0.113.{}", std::process::id() % 250);
+    let mut answers = Vec::new();
+    for i in 0..7 {
+        let base = if i % 2 == 0 { &web_a.base } else { &web_b.base };
+        let r = reqwest::Client::new()
+            .post(format!("{base}/api/repos"))
+            .header("X-Test-Client", &client)
+            .json(&serde_json::json!({ "url": url }))
+            .send()
+            .await
+            .expect("post");
+        answers.push(r.status().as_u16());
+    }
+    assert_eq!(
+        answers,
+        [200, 200, 200, 200, 200, 200, 429],
+        "shared across nodes"
+    );
+
+    // A push delivered to web A reaches viewers on web A and web B.
+    let connect = async |base: &str| {
+        let ws = base.replace("http://", "ws://");
+        let (mut s, _) = tokio_tungstenite::connect_async(format!("{ws}/api/repos/{id}/ws"))
+            .await
+            .expect("connects");
+        let summary = next_of(&mut s, "summary", Duration::from_secs(10)).await;
+        assert_eq!(summary["commits"], ready["commits"], "{summary}");
+        s
+    };
+    let mut ws_a = connect(&web_a.base).await;
+    let mut ws_b = connect(&web_b.base).await;
+    // Both web nodes subscribed before the push.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let pushed = commit(&source, "tiers-1.txt");
+    let (status, answer) = github(&web_a.base, "push", "tiers-1", &push(&url)).await;
+    assert_eq!((status, answer["outcome"].as_str()), (202, Some("fetch")));
+    for (name, ws) in [("web A", &mut ws_a), ("web B", &mut ws_b)] {
+        delta_with(ws, &pushed, Duration::from_secs(20))
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e}\n{}", workers[owner_at].tail()));
+    }
+
+    // The owner is killed with the repository in hand: viewers hear it is moving, the other
+    // worker clones it under a new epoch, and it is viewable (and live) again.
+    let mut dead = workers.remove(owner_at);
+    let killed = Instant::now();
+    let _ = dead.process.kill();
+    let _ = dead.process.wait();
+    let survivor = &workers[0];
+    let moving = next_of(&mut ws_b, "status", Duration::from_secs(40)).await;
+    assert_eq!(moving["state"], "moving", "{moving}");
+    let moved = until(
+        "re-placed on the survivor",
+        Duration::from_secs(90),
+        async || {
+            let r = store.repo(&id).expect("repo").expect("row");
+            (r.owner.as_deref() == Some(survivor.id().as_str()) && r.state == "ready").then_some(r)
+        },
+    )
+    .await;
+    assert!(moved.epoch >= 3, "a new epoch: {moved:?}");
+    eprintln!(
+        "re-placed and ready {:.1} s after the owner was killed",
+        killed.elapsed().as_secs_f64()
+    );
+    let (s, graph) = text(&format!(
+        "{}/api/repos/{id}/graph?offset=0&limit=200",
+        web_b.base
+    ))
+    .await;
+    assert_eq!(s, 200, "{graph}");
+    assert!(graph.contains(&pushed), "the survivor's clone has the push");
+    let pushed = commit(&source, "tiers-2.txt");
+    let (status, _) = github(&web_a.base, "push", "tiers-2", &push(&url)).await;
+    assert_eq!(status, 202);
+    delta_with(&mut ws_b, &pushed, Duration::from_secs(20))
+        .await
+        .unwrap_or_else(|e| panic!("after the move: {e}\n{}", survivor.tail()));
+    drop(dead);
+}
+
+/// Sends `signal` to `node`'s process.
+fn signal(node: &Node, signal: nix::sys::signal::Signal) {
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(node.process.id() as i32), signal)
+        .expect("signal");
+}
+
+#[actix_rt::test]
+async fn a_dropped_redis_connection_resyncs_viewers_and_a_paused_owner_cannot_take_its_repository_back()
+ {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let pg = PgDb::create("tierfaults");
+    gitvista::store::Store::open(&pg.url(), 1).expect("migrates");
+    let (serve, d) = served(tmp.path());
+    let url = format!("git://127.0.0.1:{}/merges", d.port);
+    let workers = [
+        Node::start("worker", &pg.url(), tmp.path(), "worker-1"),
+        Node::start("worker", &pg.url(), tmp.path(), "worker-2"),
+    ];
+    let web = Node::start("web", &pg.url(), tmp.path(), "web");
+    let store = gitvista::store::Store::open(&pg.url(), 2).expect("store");
+    until(
+        "three nodes registered",
+        Duration::from_secs(20),
+        async || (store.live_nodes(15_000).expect("nodes").len() == 3).then_some(()),
+    )
+    .await;
+    let (status, created) = post(&web.base, &url).await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().expect("id").to_string();
+    until("ready", Duration::from_secs(60), async || {
+        let (_, s) = get(&format!("{}/api/repos/{id}/status", web.base)).await;
+        (s["state"] == "ready").then_some(())
+    })
+    .await;
+    let ws_url = format!("{}/api/repos/{id}/ws", web.base.replace("http://", "ws://"));
+    let (mut ws, _) = tokio_tungstenite::connect_async(&ws_url)
+        .await
+        .expect("connects");
+    next_of(&mut ws, "summary", Duration::from_secs(10)).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let source = serve.join("merges");
+
+    // Redis drops every subscriber in the middle of a stream of pushes: the web node
+    // resubscribes by itself and its viewer is told to resync; it ends with every commit.
+    let mut last = String::new();
+    for i in 0..6 {
+        last = commit(&source, &format!("stream-{i}.txt"));
+        let (status, _) = github(&web.base, "push", &format!("stream-{i}"), &push(&url)).await;
+        assert_eq!(status, 202);
+        if i == 2 {
+            let out = std::process::Command::new("redis-cli")
+                .args([
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    "6379",
+                    "CLIENT",
+                    "KILL",
+                    "TYPE",
+                    "pubsub",
+                ])
+                .output()
+                .expect("redis-cli");
+            assert!(out.status.success(), "{out:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let resync = next_of(&mut ws, "resync", Duration::from_secs(15)).await;
+    assert_eq!(resync["reason"], "reconnected", "{resync}");
+    let graph = until(
+        "the web node serves the last push",
+        Duration::from_secs(20),
+        async || {
+            let (_, g) = text(&format!(
+                "{}/api/repos/{id}/graph?offset=0&limit=300",
+                web.base
+            ))
+            .await;
+            g.contains(&last).then_some(g)
+        },
+    )
+    .await;
+    assert!(graph.contains(&last));
+    // And live again after it.
+    let after = commit(&source, "after-the-drop.txt");
+    github(&web.base, "push", "after-the-drop", &push(&url)).await;
+    delta_with(&mut ws, &after, Duration::from_secs(20))
+        .await
+        .expect("a delta after the reconnection");
+
+    // The owner stops (SIGSTOP) past its lease: the other worker takes the repository over.
+    // When it continues, its epoch is stale: it lets go of its clone and writes nothing.
+    let row = store.repo(&id).expect("repo").expect("row");
+    let owner = workers
+        .iter()
+        .position(|w| Some(w.id()) == row.owner)
+        .expect("an owner");
+    let (paused, survivor) = (&workers[owner], &workers[1 - owner]);
+    signal(paused, nix::sys::signal::Signal::SIGSTOP);
+    let moved = until("taken over", Duration::from_secs(90), async || {
+        let r = store.repo(&id).expect("repo").expect("row");
+        (r.owner.as_deref() == Some(survivor.id().as_str()) && r.state == "ready").then_some(r)
+    })
+    .await;
+    assert!(moved.epoch > row.epoch, "{moved:?}");
+    signal(paused, nix::sys::signal::Signal::SIGCONT);
+    let clone = paused.data.join("repos").join(&id);
+    until(
+        "the paused worker let go of its clone",
+        Duration::from_secs(30),
+        async || (!clone.exists()).then_some(()),
+    )
+    .await;
+    let now = store.repo(&id).expect("repo").expect("row");
+    assert_eq!(
+        (now.owner.as_deref(), now.epoch, now.state.as_str()),
+        (Some(survivor.id().as_str()), moved.epoch, "ready"),
+        "nothing the paused worker did went through"
+    );
+    assert!(
+        paused.tail().contains("no longer owns the repository"),
+        "{}",
+        paused.tail()
+    );
+    // Still live through the new owner (a fresh socket: this one was not read during the
+    // pause, so the server dropped it as a stalled viewer, and the page would reconnect).
+    drop(ws);
+    let (mut ws, _) = tokio_tungstenite::connect_async(&ws_url)
+        .await
+        .expect("connects");
+    next_of(&mut ws, "summary", Duration::from_secs(10)).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let later = commit(&source, "after-the-pause.txt");
+    github(&web.base, "push", "after-the-pause", &push(&url)).await;
+    delta_with(&mut ws, &later, Duration::from_secs(30))
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", survivor.tail()));
+}
+
+/// Collects what a bus relays to a session.
+struct Probe(tokio::sync::mpsc::UnboundedSender<String>);
+
+impl actix::Actor for Probe {
+    type Context = actix::Context<Self>;
+}
+
+impl actix::Handler<gitvista_actors::events::Relay> for Probe {
+    type Result = ();
+    fn handle(&mut self, msg: gitvista_actors::events::Relay, _: &mut actix::Context<Self>) {
+        let text = match msg.0 {
+            gitvista_actors::ViewerEvent::Encoded(t) => t.to_string(),
+            other => format!("{other:?}"),
+        };
+        let _ = self.0.send(text);
+    }
+}
+
+#[actix_rt::test]
+async fn the_bus_relays_in_order_resyncs_on_a_gap_and_carries_revocations() {
+    use actix::Actor as _;
+    use gitvista::cluster::bus::{Announce, Announcement, Bus, Revoke};
+    use gitvista_actors::events::{Interest, Published};
+    let redis = "redis://127.0.0.1:6379";
+    // A repository id of this run only: the channel is shared by every test on this Redis.
+    let id = gitvista_actors::RepoId::parse(&format!("{:016x}", std::process::id() as u64 * 7919))
+        .expect("id");
+    let owner_fences = std::sync::Arc::new(gitvista::cluster::Fences::new("owner"));
+    owner_fences.set(id.as_str(), 4);
+    let owner = Bus::new(redis, owner_fences).expect("bus").start();
+    let (revoked_tx, mut revoked) = tokio::sync::mpsc::unbounded_channel();
+    let web = Bus::new(
+        redis,
+        std::sync::Arc::new(gitvista::cluster::Fences::new("web")),
+    )
+    .expect("bus")
+    .with_revocations(std::sync::Arc::new(move |what: &str| {
+        let _ = revoked_tx.send(what.to_string());
+    }))
+    .start();
+    let (tx, mut relayed) = tokio::sync::mpsc::unbounded_channel();
+    let probe = Probe(tx).start();
+    web.do_send(Interest::Watch {
+        id: id.clone(),
+        session: probe.recipient(),
+    });
+    // Subscribed (SUBSCRIBE answered) before anything is published.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let next = async |rx: &mut tokio::sync::mpsc::UnboundedReceiver<String>| {
+        tokio::time::timeout(Duration::from_secs(5), rx.recv())
+            .await
+            .expect("in time")
+            .expect("open")
+    };
+    let event = |text: &str| Published {
+        id: id.clone(),
+        event: gitvista_actors::ViewerEvent::Encoded(std::sync::Arc::from(text)),
+    };
+    // In order: relayed as they were sent.
+    for n in 1..=3 {
+        owner.do_send(event(&format!(r#"{{"type":"head","n":{n}}}"#)));
+    }
+    for n in 1..=3 {
+        assert_eq!(
+            next(&mut relayed).await,
+            format!(r#"{{"type":"head","n":{n}}}"#)
+        );
+    }
+    // A message lost on the way (sequence 5 after 3): the viewers resync instead.
+    let out = std::process::Command::new("redis-cli")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "PUBLISH",
+            &gitvista::cluster::bus::channel(id.as_str()),
+            r#"{"e":4,"s":5,"t":"{\"type\":\"head\",\"n\":5}"}"#,
+        ])
+        .output()
+        .expect("redis-cli");
+    assert!(out.status.success());
+    let json = |t: String| serde_json::from_str::<Value>(&t).expect("json");
+    assert_eq!(
+        json(next(&mut relayed).await),
+        serde_json::json!({"type": "resync", "reason": "gap"})
+    );
+    // A new owner: moving, then ready (resync), then its events from 1.
+    owner.do_send(Announce(id.clone(), Announcement::Moving));
+    assert!(next(&mut relayed).await.contains(r#""state":"moving""#));
+    owner.do_send(Announce(id.clone(), Announcement::Ready(4)));
+    assert_eq!(
+        json(next(&mut relayed).await),
+        serde_json::json!({"type": "resync", "reason": "moved"})
+    );
+    assert!(next(&mut relayed).await.contains(r#""state":"ready""#));
+    owner.do_send(event(r#"{"type":"head","n":6}"#));
+    assert_eq!(next(&mut relayed).await, r#"{"type":"head","n":6}"#);
+    // Who may read it changed: every viewer checks again.
+    owner.do_send(Announce(id.clone(), Announcement::Access));
+    assert_eq!(next(&mut relayed).await, "AccessChanged");
+    // A revoked session reaches the other nodes.
+    owner.do_send(Revoke(format!("s:{}", id.as_str())));
+    let got = tokio::time::timeout(Duration::from_secs(5), revoked.recv())
+        .await
+        .expect("in time")
+        .expect("open");
+    assert_eq!(got, format!("s:{}", id.as_str()));
+    // Unwatched: nothing more arrives.
+    web.do_send(Interest::Unwatch { id: id.clone() });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    owner.do_send(event(r#"{"type":"head","n":7}"#));
+    let late = tokio::time::timeout(Duration::from_millis(700), relayed.recv()).await;
+    assert!(!matches!(late, Ok(Some(_))), "unsubscribed: {late:?}");
+}
