@@ -391,7 +391,10 @@ function showStatus(s) {
   const box = $('wt-status');
   if (s.state) {
     // Hosted mode: the remote's fetch state.
-    box.textContent = s.error ? `fetch failed: ${s.error}` : s.state === 'fetching' ? 'fetching…' : 'up to date';
+    box.textContent = s.error ? `fetch failed: ${s.error}`
+      : s.state === 'fetching' ? 'fetching…'
+      : s.state === 'moving' ? 'moving to another server…'
+      : 'up to date';
     box.classList.toggle('error', !!s.error);
     box.hidden = false;
     return;

@@ -29,3 +29,28 @@ fn fly_toml_mounts_the_data_directory_and_checks_health() {
         "fetch timers need a running machine"
     );
 }
+
+#[test]
+fn fly_toml_runs_web_and_worker_groups_from_one_image() {
+    let fly = read("fly.toml");
+    assert!(fly.contains("[processes]"));
+    assert!(fly.contains("web = \"--role web\"") && fly.contains("worker = \"--role worker\""));
+    assert!(fly.contains("GITVISTA_INTERNAL_ADDR"));
+    // Workers keep clones on volumes; web nodes take the HTTP traffic.
+    let mounts = &fly[fly.find("[mounts]").expect("mounts")..];
+    assert!(mounts.contains("processes = [\"worker\"]"));
+    let http = &fly[fly.find("[http_service]").expect("http")..];
+    assert!(http.contains("processes = [\"web\"]"));
+}
+
+#[test]
+fn docker_compose_starts_postgres_redis_two_workers_and_two_web_nodes() {
+    let compose = read("docker-compose.yml");
+    for service in ["postgres:", "redis:", "worker-1:", "worker-2:", "web-1:", "web-2:"] {
+        assert!(compose.contains(&format!("  {service}\n")), "{service}");
+    }
+    assert_eq!(compose.matches("[\"--role\", \"worker\"]").count(), 2);
+    assert_eq!(compose.matches("[\"--role\", \"web\"]").count(), 2);
+    assert!(compose.contains("GITVISTA_CLUSTER_SECRET") && compose.contains("GITVISTA_REDIS_URL"));
+    assert!(compose.contains("entrypoint: [\"gitvista\", \"migrate\"]"));
+}
