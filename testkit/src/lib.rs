@@ -338,6 +338,38 @@ pub fn dripping_remote(secs: u64) -> u16 {
     port
 }
 
+/// A TCP forwarder on 127.0.0.1 to `target_port` that holds every connection `delay` before
+/// passing anything either way (a remote slow to answer: a clone through it stays running that
+/// long). Answers its port; runs until the process ends.
+pub fn delayed_proxy(target_port: u16, delay: Duration) -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        while let Ok((client, _)) = listener.accept() {
+            std::thread::spawn(move || {
+                std::thread::sleep(delay);
+                let Ok(server) = std::net::TcpStream::connect(("127.0.0.1", target_port)) else {
+                    return;
+                };
+                let pipe = |mut from: std::net::TcpStream, mut to: std::net::TcpStream| {
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut from, &mut to);
+                        let _ = to.shutdown(std::net::Shutdown::Write);
+                    })
+                };
+                let (Ok(c2), Ok(s2)) = (client.try_clone(), server.try_clone()) else {
+                    return;
+                };
+                let up = pipe(client, server);
+                let down = pipe(s2, c2);
+                let _ = up.join();
+                let _ = down.join();
+            });
+        }
+    });
+    port
+}
+
 /// Commits in a full bare clone of `source` (branches and tags, as a hosted clone holds them,
 /// without the replace refs and other namespaces a clone leaves behind); the clone goes in `tmp`.
 pub fn full_clone_count(tmp: &Path, source: &Path) -> u64 {

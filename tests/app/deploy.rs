@@ -46,7 +46,14 @@ fn fly_toml_runs_web_and_worker_groups_from_one_image() {
 #[test]
 fn docker_compose_starts_postgres_redis_two_workers_and_two_web_nodes() {
     let compose = read("docker-compose.yml");
-    for service in ["postgres:", "redis:", "worker-1:", "worker-2:", "web-1:", "web-2:"] {
+    for service in [
+        "postgres:",
+        "redis:",
+        "worker-1:",
+        "worker-2:",
+        "web-1:",
+        "web-2:",
+    ] {
         assert!(compose.contains(&format!("  {service}\n")), "{service}");
     }
     assert_eq!(compose.matches("[\"--role\", \"worker\"]").count(), 2);

@@ -530,3 +530,90 @@ async fn the_bus_relays_in_order_resyncs_on_a_gap_and_carries_revocations() {
     let late = tokio::time::timeout(Duration::from_millis(700), relayed.recv()).await;
     assert!(!matches!(late, Ok(Some(_))), "unsubscribed: {late:?}");
 }
+
+#[actix_rt::test]
+async fn a_worker_killed_in_the_middle_of_a_clone_loses_the_job_to_the_other_and_nothing_half_done_is_served()
+ {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let pg = PgDb::create("tierclone");
+    gitvista::store::Store::open(&pg.url(), 1).expect("migrates");
+    let (_serve, d) = served(tmp.path());
+    // Every connection to the remote waits 4 s first: the clone is running meanwhile.
+    let proxy = gitvista_testkit::delayed_proxy(d.port, Duration::from_secs(4));
+    let url = format!("git://127.0.0.1:{proxy}/merges");
+    let mut workers = vec![
+        Node::start("worker", &pg.url(), tmp.path(), "worker-1"),
+        Node::start("worker", &pg.url(), tmp.path(), "worker-2"),
+    ];
+    let web = Node::start("web", &pg.url(), tmp.path(), "web");
+    let store = gitvista::store::Store::open(&pg.url(), 2).expect("store");
+    until(
+        "three nodes registered",
+        Duration::from_secs(20),
+        async || (store.live_nodes(15_000).expect("nodes").len() == 3).then_some(()),
+    )
+    .await;
+    let (status, created) = post(&web.base, &url).await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().expect("id").to_string();
+    // Claimed: placed on a worker, its git running.
+    let claimed = until(
+        "the clone is claimed",
+        Duration::from_secs(20),
+        async || {
+            let r = store.repo(&id).expect("repo").expect("row");
+            r.owner.clone().map(|o| (o, r))
+        },
+    )
+    .await;
+    let at = workers
+        .iter()
+        .position(|w| w.id() == claimed.0)
+        .expect("a worker");
+    let mut dead = workers.remove(at);
+    let _ = dead.process.kill();
+    let _ = dead.process.wait();
+    let survivor = &workers[0];
+    // Until the survivor has cloned it whole, nothing of it is served.
+    let mut refused = 0;
+    let ready = until(
+        "cloned again by the survivor",
+        Duration::from_secs(90),
+        async || {
+            let (s, body) = text(&format!(
+                "{}/api/repos/{id}/graph?offset=0&limit=10",
+                web.base
+            ))
+            .await;
+            let r = store.repo(&id).expect("repo").expect("row");
+            if r.state == "ready" && r.owner.as_deref() == Some(survivor.id().as_str()) {
+                return Some(r);
+            }
+            assert_ne!(s, 200, "a graph before the clone is whole: {body}");
+            refused += 1;
+            None
+        },
+    )
+    .await;
+    assert!(refused > 0);
+    assert!(
+        ready.epoch >= 3,
+        "placed, re-placed, placed again: {ready:?}"
+    );
+    let (s, graph) = text(&format!(
+        "{}/api/repos/{id}/graph?offset=0&limit=300",
+        web.base
+    ))
+    .await;
+    assert_eq!(s, 200, "{graph}");
+    // The clone job ran to completion once, on the survivor.
+    let done: Vec<_> = store
+        .jobs_in("done", 50)
+        .expect("jobs")
+        .into_iter()
+        .filter(|j| j.repo_id == id && j.kind == "clone")
+        .collect();
+    assert_eq!(done.len(), 1, "{done:?}");
+    assert_eq!(done[0].locked_by.as_deref(), Some(survivor.id().as_str()));
+    drop(dead);
+}
