@@ -309,10 +309,12 @@ impl Hosted {
 }
 
 impl Hosted {
-    /// Opens the store (migrating it), starts the queue and serves what is already cloned;
-    /// blocking (call before the server runs).
+    /// Opens the store (migrating it), starts the queue and serves what is already cloned, as
+    /// node `node_id` (a node that keeps clones must keep its id: see
+    /// [`crate::cluster::data_node_id`]); blocking (call before the server runs).
     pub fn start(
         config: HostedConfig,
+        node_id: String,
         supervisor: Addr<Supervisor>,
         github: Option<Arc<crate::auth::settings::GitHubAuth>>,
         secure_cookies: bool,
@@ -320,12 +322,6 @@ impl Hosted {
         std::fs::create_dir_all(&config.data_dir)?;
         let store = Store::open(&config.database(), 8)?;
         let role = config.cluster.role;
-        // A node that keeps clones is the same owner after a restart on the same disk.
-        let node_id = if role.runs_git() {
-            crate::cluster::data_node_id(&config.data_dir)?
-        } else {
-            crate::cluster::new_node_id()
-        };
         let fences = Arc::new(crate::cluster::Fences::new(&node_id));
         let limits = config
             .cluster

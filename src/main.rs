@@ -206,6 +206,16 @@ enum Command {
         /// Badly signed deliveries sent to /webhooks/github per second during the run.
         #[arg(long, env = "GITVISTA_BAD_WEBHOOKS_PER_SEC", default_value_t = 0)]
         bad_webhooks_per_sec: u32,
+        /// Start WEBSxWORKERS web and worker nodes (e.g. 2x2) instead of one server, on a
+        /// database of the run's own at --database-url's server and on --redis-url.
+        #[arg(long, env = "GITVISTA_TIERS", value_parser = parse_tiers)]
+        tiers: Option<(usize, usize)>,
+        /// PostgreSQL for --tiers (a database is made there for the run and dropped after).
+        #[arg(long, env = "DATABASE_URL")]
+        database_url: Option<String>,
+        /// Redis/Valkey for --tiers.
+        #[arg(long, env = "GITVISTA_REDIS_URL")]
+        redis_url: Option<String>,
     },
     /// The load test's peer: a bare broadcaster told what to send on stdin (used by --peer).
     #[command(hide = true)]
@@ -245,6 +255,20 @@ enum Command {
 }
 
 /// A size: bytes, or with a unit (`KiB`, `MiB`, `GiB`, `TiB`; `K`, `M`, `G`, `T` mean the same).
+/// `WEBSxWORKERS`, each from 1 to 8.
+fn parse_tiers(s: &str) -> Result<(usize, usize), String> {
+    let (w, k) = s
+        .split_once('x')
+        .ok_or_else(|| format!("{s:?} is not WEBSxWORKERS (e.g. 2x2)"))?;
+    let n = |v: &str| {
+        v.parse::<usize>()
+            .ok()
+            .filter(|n| (1..=8).contains(n))
+            .ok_or_else(|| format!("{s:?}: each count is from 1 to 8"))
+    };
+    Ok((n(w)?, n(k)?))
+}
+
 fn parse_bytes(s: &str) -> Result<u64, String> {
     let s = s.trim();
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
@@ -361,24 +385,47 @@ fn main() -> ExitCode {
             peer,
             change_via,
             bad_webhooks_per_sec,
-        } => gitvista::cli::loadtest::run(&gitvista::loadtest::LoadConfig {
-            target,
-            allow_remote,
-            admin_token,
-            viewers,
-            repos,
-            duration: std::time::Duration::from_secs(duration),
-            slow_fraction,
-            slow_pause: std::time::Duration::from_millis(slow_pause_ms),
-            change_interval: std::time::Duration::from_millis(change_interval_ms),
-            http_rate,
-            commits,
-            connect_concurrency,
-            json,
-            peer,
-            change_via,
-            bad_webhooks_per_sec,
-        }),
+            tiers,
+            database_url,
+            redis_url,
+        } => (|| {
+            let tiers = match tiers {
+                None => None,
+                Some((webs, workers)) => Some(gitvista::loadtest::fleet::Tiers {
+                    webs,
+                    workers,
+                    database_url: database_url.ok_or_else(|| {
+                        anyhow::anyhow!(
+                            "--tiers needs --database-url postgres://... (or DATABASE_URL)"
+                        )
+                    })?,
+                    redis_url: redis_url.ok_or_else(|| {
+                        anyhow::anyhow!(
+                            "--tiers needs --redis-url redis://... (or GITVISTA_REDIS_URL)"
+                        )
+                    })?,
+                }),
+            };
+            gitvista::cli::loadtest::run(&gitvista::loadtest::LoadConfig {
+                tiers,
+                target,
+                allow_remote,
+                admin_token,
+                viewers,
+                repos,
+                duration: std::time::Duration::from_secs(duration),
+                slow_fraction,
+                slow_pause: std::time::Duration::from_millis(slow_pause_ms),
+                change_interval: std::time::Duration::from_millis(change_interval_ms),
+                http_rate,
+                commits,
+                connect_concurrency,
+                json,
+                peer,
+                change_via,
+                bad_webhooks_per_sec,
+            })
+        })(),
         Command::LoadtestPeer { repos } => gitvista::loadtest::peer::serve(repos),
         Command::Open {
             path,

@@ -19,8 +19,22 @@ static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
 /// The process's recorder (installed on first use; `None` if another recorder was installed).
 pub fn handle() -> Option<&'static PrometheusHandle> {
+    install(None)
+}
+
+/// The process's recorder, installed on first use with every series labelled `node` (a node of
+/// a cluster: each node's `/metrics` says whose figures they are).
+pub fn install(node: Option<&str>) -> Option<&'static PrometheusHandle> {
     HANDLE
-        .get_or_init(|| PrometheusBuilder::new().install_recorder().ok())
+        .get_or_init(|| {
+            let builder = PrometheusBuilder::new();
+            match node {
+                Some(id) => builder.add_global_label("node", id),
+                None => builder,
+            }
+            .install_recorder()
+            .ok()
+        })
         .as_ref()
 }
 

@@ -65,8 +65,18 @@ impl Application {
     /// repository as `local`, in hosted mode opens the store and serves what is cloned.
     pub async fn build(config: Config) -> anyhow::Result<Application> {
         config.validate().map_err(anyhow::Error::msg)?;
+        // This node's id in a cluster (a node that keeps clones keeps its id in its data
+        // directory); every metric is labelled with it.
+        let node_id = match &config.mode {
+            Mode::Hosted(h) if h.cluster.role.runs_git() => {
+                std::fs::create_dir_all(&h.data_dir)?;
+                crate::cluster::data_node_id(&h.data_dir)?
+            }
+            _ => crate::cluster::new_node_id(),
+        };
         // The recorder is installed before any actor counts anything.
-        let _ = crate::metrics::handle();
+        let clustered = matches!(&config.mode, Mode::Hosted(h) if h.cluster.role != crate::cluster::settings::Role::All);
+        let _ = crate::metrics::install(clustered.then_some(node_id.as_str()));
         let budget = match &config.mode {
             Mode::Local { .. } => gitvista_actors::budget::Budget::UNLIMITED,
             Mode::Hosted(h) => gitvista_actors::budget::Budget {
@@ -95,6 +105,7 @@ impl Application {
             }
             Mode::Hosted(h) => Some(Hosted::start(
                 (**h).clone(),
+                node_id,
                 supervisor.clone(),
                 config.github.clone(),
                 config.public_https(),

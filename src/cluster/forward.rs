@@ -299,14 +299,15 @@ pub async fn forward(
     Ok(req.into_response(resp).map_into_right_body())
 }
 
-/// A worker's middleware: every request but `/healthz` must be signed with the cluster secret
+/// A worker's middleware: every request but `/healthz` and `/metrics` must be signed with the cluster secret
 /// (401 otherwise); signed ones are marked [`Trusted`].
 pub async fn internal_only(
     secret: ClusterSecret,
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody + 'static>>, actix_web::Error> {
-    if req.path() == "/healthz" {
+    // Health checks, and metrics (which need the admin token anyway) for the scraper.
+    if req.path() == "/healthz" || req.path() == "/metrics" {
         return Ok(next.call(req).await?.map_into_left_body());
     }
     let path = req

@@ -25,10 +25,15 @@ pub struct Fleet {
     pub sources: Vec<PathBuf>,
     /// Their `git://127.0.0.1:PORT/...` URLs, by index.
     pub urls: Vec<String>,
-    /// The server's log (its stderr), for the report when something fails.
+    /// The server's log (its stderr), for the report when something fails (the first web
+    /// node's, with tiers).
     pub server_log: PathBuf,
+    /// With `--tiers`: every node, web nodes first (the first is `base`).
+    pub nodes: Vec<FleetNode>,
     server: Child,
     daemon: Child,
+    /// With `--tiers`: the database made for the run, dropped at the end.
+    database: Option<RunDatabase>,
     /// Holds the repositories, the data directory and the log; removed last.
     _dir: tempfile::TempDir,
 }
@@ -36,7 +41,81 @@ pub struct Fleet {
 impl Drop for Fleet {
     fn drop(&mut self) {
         stop_gracefully(&mut self.server, Duration::from_secs(10));
+        for node in &mut self.nodes {
+            if let Some(child) = &mut node.child {
+                stop_gracefully(child, Duration::from_secs(10));
+            }
+        }
         kill_group(&mut self.daemon);
+        if let Some(db) = self.database.take() {
+            db.drop_it();
+        }
+    }
+}
+
+/// The web and worker nodes the harness starts instead of one server (`--tiers WxK`), on the
+/// PostgreSQL and Redis/Valkey it is given.
+#[derive(Debug, Clone)]
+pub struct Tiers {
+    /// Web nodes.
+    pub webs: usize,
+    /// Worker nodes.
+    pub workers: usize,
+    /// A PostgreSQL URL whose server the harness makes a database of its own on.
+    pub database_url: String,
+    /// Redis/Valkey.
+    pub redis_url: String,
+}
+
+/// A node of the harness's cluster.
+#[derive(Debug)]
+pub struct FleetNode {
+    /// `web` or `worker`.
+    pub role: &'static str,
+    /// Its base URL (a worker's internal address: `/metrics` answers there with the token).
+    pub base: String,
+    /// Its process (the first web node's is the fleet's `server`).
+    child: Option<Child>,
+}
+
+/// A database made for one run and dropped after it.
+#[derive(Debug)]
+struct RunDatabase {
+    admin_url: String,
+    name: String,
+}
+
+impl RunDatabase {
+    /// Makes `gitvista_loadtest_<pid>` on the server of `url`; answers it and its URL.
+    fn create(url: &str) -> anyhow::Result<(RunDatabase, String)> {
+        use diesel::{Connection, RunQueryDsl};
+        let mut admin = url::Url::parse(url).context("--database-url")?;
+        let name = format!("gitvista_loadtest_{}", std::process::id());
+        admin.set_path("/postgres");
+        let mut conn = diesel::PgConnection::establish(admin.as_str())
+            .context("connecting to PostgreSQL (--database-url)")?;
+        diesel::sql_query(format!("DROP DATABASE IF EXISTS {name}")).execute(&mut conn)?;
+        diesel::sql_query(format!("CREATE DATABASE {name}")).execute(&mut conn)?;
+        let mut run = admin.clone();
+        run.set_path(&format!("/{name}"));
+        Ok((
+            RunDatabase {
+                admin_url: admin.to_string(),
+                name,
+            },
+            run.to_string(),
+        ))
+    }
+
+    fn drop_it(self) {
+        use diesel::{Connection, RunQueryDsl};
+        if let Ok(mut conn) = diesel::PgConnection::establish(&self.admin_url) {
+            let _ = diesel::sql_query(format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ))
+            .execute(&mut conn);
+        }
     }
 }
 
@@ -202,9 +281,10 @@ fn random_token() -> anyhow::Result<String> {
 
 impl Fleet {
     /// Generates `repos` repositories of `commits` commits, serves them with `git daemon`,
-    /// starts `gitvista serve` on loopback and waits until it answers. The repositories are not
+    /// starts `gitvista serve` on loopback (or, with `tiers`, web and worker nodes on a database
+    /// of the run's own) and waits until it answers. The repositories are not
     /// registered yet: POST [`Fleet::urls`] to the server.
-    pub fn start(repos: usize, commits: usize) -> anyhow::Result<Fleet> {
+    pub fn start(repos: usize, commits: usize, tiers: Option<Tiers>) -> anyhow::Result<Fleet> {
         let dir = tempfile::Builder::new()
             .prefix("gitvista-loadtest-")
             .tempdir()?;
@@ -264,62 +344,153 @@ impl Fleet {
         let webhook_secret = random_token()?;
         let server_log = dir.path().join("server.log");
         let exe = std::env::current_exe().context("finding the gitvista binary")?;
-        let spawned = Command::new(exe)
-            .args(["serve", "--host", "127.0.0.1", "--port", "0", "--data-dir"])
-            .arg(dir.path().join("data"))
-            .arg("--allowed-hosts")
-            .arg(format!("127.0.0.1:{daemon_port}"))
-            .env("GITVISTA_ADMIN_TOKEN", &admin_token)
-            .env("GITVISTA_GITHUB_WEBHOOK_SECRET", &webhook_secret)
-            .env("GITVISTA_POSTS_PER_MINUTE", "1000000")
-            .env("GITVISTA_WS_PER_CLIENT", "1000000")
-            // Every repository is pasted from this one address at once.
-            .env("GITVISTA_CLONES_PER_CLIENT", "1000000")
-            .env("GITVISTA_QUEUE_MAX", "1000000")
-            .env("GITVISTA_MAX_REPOS", "1000000")
-            .env("GITVISTA_WORK_MS_PER_SECOND", "1000000")
-            .env_remove("DATABASE_URL")
-            .env(
-                "RUST_LOG",
-                std::env::var("RUST_LOG").unwrap_or("warn".into()),
-            )
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&server_log)?)
-            .spawn();
-        let mut server = match spawned {
-            Ok(child) => child,
-            Err(e) => {
-                kill_group(&mut daemon);
-                return Err(e).context("starting gitvista serve");
+        let allowed = format!("127.0.0.1:{daemon_port}");
+        let spawn = |role: Option<&str>,
+                     data: &Path,
+                     log: &Path,
+                     extra: &[(&str, &str)]|
+         -> anyhow::Result<(Child, String)> {
+            let mut cmd = Command::new(&exe);
+            cmd.args(["serve", "--host", "127.0.0.1", "--port", "0", "--data-dir"])
+                .arg(data)
+                .arg("--allowed-hosts")
+                .arg(&allowed)
+                .env("GITVISTA_ADMIN_TOKEN", &admin_token)
+                .env("GITVISTA_GITHUB_WEBHOOK_SECRET", &webhook_secret)
+                .env("GITVISTA_POSTS_PER_MINUTE", "1000000")
+                .env("GITVISTA_WS_PER_CLIENT", "1000000")
+                // Every repository is pasted from this one address at once.
+                .env("GITVISTA_CLONES_PER_CLIENT", "1000000")
+                .env("GITVISTA_QUEUE_MAX", "1000000")
+                .env("GITVISTA_MAX_REPOS", "1000000")
+                .env("GITVISTA_WORK_MS_PER_SECOND", "1000000")
+                .env_remove("DATABASE_URL")
+                .env(
+                    "RUST_LOG",
+                    std::env::var("RUST_LOG").unwrap_or("warn".into()),
+                )
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(std::fs::File::create(log)?);
+            if let Some(role) = role {
+                cmd.args(["--role", role]);
+            }
+            for (k, v) in extra {
+                cmd.env(k, v);
+            }
+            let mut server = cmd.spawn().context("starting gitvista serve")?;
+            // The first stdout line names the URL; the rest is drained so the server never
+            // blocks on a full pipe.
+            let (tx, rx) = std::sync::mpsc::channel();
+            if let Some(out) = server.stdout.take() {
+                std::thread::spawn(move || {
+                    let mut lines = BufReader::new(out).lines();
+                    let _ = tx.send(lines.next().and_then(Result::ok));
+                    lines.for_each(drop);
+                });
+            }
+            let base = rx
+                .recv_timeout(Duration::from_secs(60))
+                .ok()
+                .flatten()
+                .and_then(|line| {
+                    line.split_whitespace()
+                        .find(|w| w.starts_with("http://127.0.0.1:"))
+                        .map(|u| u.trim_end_matches('/').to_string())
+                });
+            match base {
+                Some(base) => Ok((server, base)),
+                None => {
+                    stop_gracefully(&mut server, Duration::from_secs(1));
+                    bail!(
+                        "gitvista serve did not start: {}",
+                        std::fs::read_to_string(log).unwrap_or_default()
+                    )
+                }
             }
         };
-        // The first stdout line names the URL; the rest is drained so the server never blocks
-        // on a full pipe.
-        let (tx, rx) = std::sync::mpsc::channel();
-        if let Some(out) = server.stdout.take() {
-            std::thread::spawn(move || {
-                let mut lines = BufReader::new(out).lines();
-                let _ = tx.send(lines.next().and_then(Result::ok));
-                lines.for_each(drop);
-            });
-        }
-        let base = rx
-            .recv_timeout(Duration::from_secs(60))
-            .ok()
-            .flatten()
-            .and_then(|line| {
-                line.split_whitespace()
-                    .find(|w| w.starts_with("http://127.0.0.1:"))
-                    .map(|u| u.trim_end_matches('/').to_string())
-            });
-        let Some(base) = base else {
-            stop_gracefully(&mut server, Duration::from_secs(1));
-            kill_group(&mut daemon);
-            bail!(
-                "gitvista serve did not start: {}",
-                std::fs::read_to_string(&server_log).unwrap_or_default()
-            );
+        let mut nodes = Vec::new();
+        let mut database = None;
+        let started = match &tiers {
+            None => spawn(None, &dir.path().join("data"), &server_log, &[]),
+            Some(t) => (|| {
+                let (db, url) = RunDatabase::create(&t.database_url)?;
+                database = Some(db);
+                // Migrated once, before the nodes start.
+                crate::store::Store::open(&url, 1)?;
+                let secret = random_token()?;
+                let common = [
+                    ("DATABASE_URL", url.as_str()),
+                    ("GITVISTA_REDIS_URL", t.redis_url.as_str()),
+                    ("GITVISTA_CLUSTER_SECRET", secret.as_str()),
+                ];
+                for w in 0..t.workers {
+                    let internal = format!("127.0.0.1:{}", free_port()?);
+                    let mut env = common.to_vec();
+                    env.push(("GITVISTA_INTERNAL_ADDR", internal.as_str()));
+                    let (child, base) = spawn(
+                        Some("worker"),
+                        &dir.path().join(format!("worker-{w}")),
+                        &dir.path().join(format!("worker-{w}.log")),
+                        &env,
+                    )?;
+                    nodes.push(FleetNode {
+                        role: "worker",
+                        base,
+                        child: Some(child),
+                    });
+                }
+                let mut first = None;
+                for w in 0..t.webs.max(1) {
+                    let log = if w == 0 {
+                        server_log.clone()
+                    } else {
+                        dir.path().join(format!("web-{w}.log"))
+                    };
+                    let (child, base) = spawn(
+                        Some("web"),
+                        &dir.path().join(format!("web-{w}")),
+                        &log,
+                        &common,
+                    )?;
+                    if first.is_none() {
+                        first = Some((child, base.clone()));
+                        nodes.insert(
+                            w,
+                            FleetNode {
+                                role: "web",
+                                base,
+                                child: None,
+                            },
+                        );
+                    } else {
+                        nodes.insert(
+                            w,
+                            FleetNode {
+                                role: "web",
+                                base,
+                                child: Some(child),
+                            },
+                        );
+                    }
+                }
+                first.context("no web node")
+            })(),
+        };
+        let (server, base) = match started {
+            Ok(s) => s,
+            Err(e) => {
+                for node in &mut nodes {
+                    if let Some(child) = &mut node.child {
+                        stop_gracefully(child, Duration::from_secs(1));
+                    }
+                }
+                kill_group(&mut daemon);
+                if let Some(db) = database.take() {
+                    db.drop_it();
+                }
+                return Err(e);
+            }
         };
         let urls = sources
             .iter()
@@ -337,8 +508,10 @@ impl Fleet {
             sources,
             urls,
             server_log,
+            nodes,
             server,
             daemon,
+            database,
             _dir: dir,
         })
     }

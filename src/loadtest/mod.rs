@@ -75,6 +75,9 @@ pub struct LoadConfig {
     /// Deliveries with a bad signature sent to `/webhooks/github` per second during the run
     /// (an attacker's flood; the harness's own fleet only).
     pub bad_webhooks_per_sec: u32,
+    /// Web and worker nodes instead of one server (the harness's own fleet only): viewers are
+    /// spread over the web nodes, every repository's viewers over all of them.
+    pub tiers: Option<fleet::Tiers>,
 }
 
 /// How a change (a commit in a served repository) reaches the server.
@@ -144,6 +147,9 @@ impl LoadConfig {
         }
         if self.bad_webhooks_per_sec > MAX_BAD_WEBHOOKS {
             bail!("--bad-webhooks-per-sec is at most {MAX_BAD_WEBHOOKS}");
+        }
+        if self.target.is_some() && self.tiers.is_some() {
+            bail!("--tiers starts the harness's own nodes (no --target)");
         }
         if self.target.is_some()
             && (self.change_via != ChangeVia::Admin || self.bad_webhooks_per_sec > 0)
@@ -247,7 +253,6 @@ async fn measure(
     limit: u64,
 ) -> anyhow::Result<Report> {
     let base = &target.base;
-    let ws_base = base.replacen("http://", "ws://", 1);
     let nrepos = target.repos.len();
     // Load every session, then the baseline.
     for r in &target.repos {
@@ -262,16 +267,29 @@ async fn measure(
 
     let ledger = Arc::new(Ledger::new(config.max_changes(), nrepos));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let urls: Vec<String> = target
+    let paths: Vec<String> = target
         .repos
         .iter()
-        .map(|r| format!("{ws_base}/api/repos/{}/ws", r.id))
+        .map(|r| format!("/api/repos/{}/ws", r.id))
         .collect();
-    let crowd = Crowd::connect(config, &urls, target.addr, &ledger, &stop_rx).await;
+    let webs: Vec<(String, std::net::SocketAddr)> = target
+        .webs
+        .iter()
+        .map(|(b, a)| (b.replacen("http://", "ws://", 1), *a))
+        .collect();
+    let crowd = Crowd::connect(config, &paths, &webs, &ledger, &stop_rx).await;
     let connected = crowd.connected;
     eprintln!("loadtest: {connected} viewers connected");
     tokio::time::sleep(Duration::from_secs(2)).await;
     let rss_idle = server_rss(client, base, token).await.unwrap_or(0);
+    // Each node's memory with the viewers connected (a cluster's).
+    let mut nodes_rss = Vec::new();
+    if let Some(fleet) = &target.fleet {
+        for node in &fleet.nodes {
+            let rss = server_rss(client, &node.base, token).await.unwrap_or(0);
+            nodes_rss.push((node.role, node.base.clone(), rss));
+        }
+    }
 
     // Changes, windows and memory samples for the duration.
     let sampler = {
@@ -340,6 +358,7 @@ async fn measure(
         connected,
     );
     report.bad_webhooks = bad_webhooks;
+    report.add_nodes(&outcomes, &target.webs, &nodes_rss);
     Ok(report)
 }
 
@@ -353,17 +372,17 @@ struct Crowd {
 }
 
 impl Crowd {
-    /// Connects `config.viewers` viewers spread evenly over `urls` (one per repository), some of
-    /// them slow, `config.connect_concurrency` at a time, and waits until each connected or
+    /// Connects `config.viewers` viewers spread evenly over `paths` (one per repository) and,
+    /// for each repository, over the web nodes `webs` (`ws://` base, address); some of them slow, `config.connect_concurrency` at a time, and waits until each connected or
     /// failed (bounded).
     async fn connect(
         config: &LoadConfig,
-        urls: &[String],
-        addr: std::net::SocketAddr,
+        paths: &[String],
+        webs: &[(String, std::net::SocketAddr)],
         ledger: &Arc<Ledger>,
         stop_rx: &tokio::sync::watch::Receiver<bool>,
     ) -> Crowd {
-        let nrepos = urls.len();
+        let nrepos = paths.len();
         let (conn_tx, mut conn_rx) = tokio::sync::mpsc::unbounded_channel();
         let slow_count = (config.viewers as f64 * config.slow_fraction).round() as usize;
         let gate = Arc::new(tokio::sync::Semaphore::new(
@@ -380,9 +399,13 @@ impl Crowd {
             let slow = slow_count > 0
                 && (i * slow_count) / config.viewers.max(1)
                     != ((i + 1) * slow_count) / config.viewers.max(1);
+            // Each repository's viewers are spread over every web node.
+            let web = (i / nrepos) % webs.len().max(1);
+            let (ws_base, addr) = &webs[web];
             let plan = Plan {
-                url: urls[repo].clone(),
-                addr,
+                url: format!("{ws_base}{}", paths[repo]),
+                addr: *addr,
+                web,
                 repo,
                 slow: slow.then_some(config.slow_pause),
             };

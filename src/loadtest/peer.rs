@@ -198,9 +198,16 @@ pub(super) async fn measure(config: &LoadConfig, repos: usize) -> anyhow::Result
     let max_changes = config.max_changes();
     let ledger = Arc::new(Ledger::new(max_changes, repos));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let urls: Vec<String> = (0..repos).map(|r| format!("ws://{addr}/r{r}")).collect();
+    let paths: Vec<String> = (0..repos).map(|r| format!("/r{r}")).collect();
     eprintln!("loadtest: the peer (a bare tokio-tungstenite broadcaster)");
-    let crowd = Crowd::connect(config, &urls, addr, &ledger, &stop_rx).await;
+    let crowd = Crowd::connect(
+        config,
+        &paths,
+        &[(format!("ws://{addr}"), addr)],
+        &ledger,
+        &stop_rx,
+    )
+    .await;
     let connected = crowd.connected;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let rss_idle = crate::metrics::resident_bytes_of(&peer.0.id().to_string());

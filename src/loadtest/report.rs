@@ -50,6 +50,61 @@ pub struct Report {
     pub peer: Option<super::peer::PeerReport>,
     /// The flood of badly signed deliveries sent during the run (`--bad-webhooks-per-sec`).
     pub bad_webhooks: Option<super::changes::FloodReport>,
+    /// With `--tiers`: fan-out per web node (viewers that keep up), and each node's memory with
+    /// the viewers connected.
+    pub nodes: Vec<NodeReport>,
+}
+
+/// One node of a `--tiers` run.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeReport {
+    /// `web` or `worker`.
+    pub role: &'static str,
+    /// Its base URL.
+    pub base: String,
+    /// Viewers connected to it (web nodes).
+    pub viewers: usize,
+    /// Server stamp (on the owning worker) to viewer, through this node (web nodes).
+    pub fanout_ms: Option<Percentiles>,
+    /// Resident memory with the viewers connected (bytes).
+    pub rss_bytes: u64,
+}
+
+impl Report {
+    /// Adds the per-node figures of a `--tiers` run.
+    pub(super) fn add_nodes(
+        &mut self,
+        outcomes: &[Outcome],
+        webs: &[(String, std::net::SocketAddr)],
+        rss: &[(&'static str, String, u64)],
+    ) {
+        if rss.is_empty() {
+            return;
+        }
+        for (role, base, bytes) in rss {
+            let web = webs.iter().position(|(b, _)| b == base);
+            let mine: Vec<&Outcome> = outcomes
+                .iter()
+                .filter(|o| Some(o.web) == web && o.connect.is_some())
+                .collect();
+            let fanout = web.map(|_| {
+                Percentiles::of(
+                    mine.iter()
+                        .filter(|o| !o.slow)
+                        .flat_map(|o| o.receipts.iter().map(|r| r.at_ms - r.server_ms as f64))
+                        .collect(),
+                )
+            });
+            self.nodes.push(NodeReport {
+                role,
+                base: base.clone(),
+                viewers: mine.len(),
+                fanout_ms: fanout,
+                rss_bytes: *bytes,
+            });
+        }
+    }
 }
 
 /// Viewers.
@@ -252,6 +307,7 @@ pub(super) fn summarize(
         config: json!({
             "target": target.base,
             "selfHosted": target.fleet.is_some(),
+            "tiers": config.tiers.as_ref().map(|t| format!("{}x{}", t.webs, t.workers)),
             "viewers": config.viewers,
             "repos": target.repos.len(),
             "durationSecs": config.duration.as_secs_f64(),
@@ -321,6 +377,7 @@ pub(super) fn summarize(
             .collect(),
         peer: None,
         bad_webhooks: None,
+        nodes: Vec::new(),
     }
 }
 
@@ -343,7 +400,7 @@ impl Report {
              slow viewers: {} (read {} messages, {} resyncs, {} cut off); fan-out {}\n\
              graph windows: {} requests, {} errors; {}\n\
              server RSS: before {:.1} MiB, idle with viewers {:.1} MiB, peak {:.1} MiB, after {:.1} MiB; {:.1} KiB per viewer\n\
-             harness RSS {:.1} MiB; open-files limit {}{}{}{}",
+             harness RSS {:.1} MiB; open-files limit {}{}{}{}{}",
             self.viewers.connected,
             self.viewers.requested,
             self.viewers.failed,
@@ -376,6 +433,20 @@ impl Report {
             } else {
                 format!("\nerrors: {}", self.errors.join("; "))
             },
+            self.nodes
+                .iter()
+                .map(|n| match &n.fanout_ms {
+                    Some(f) => format!(
+                        "\n{} {}: {} viewers, fan-out {}, RSS {:.1} MiB",
+                        n.role,
+                        n.base,
+                        n.viewers,
+                        p(f),
+                        mib(n.rss_bytes)
+                    ),
+                    None => format!("\n{} {}: RSS {:.1} MiB", n.role, n.base, mib(n.rss_bytes)),
+                })
+                .collect::<String>(),
             self.bad_webhooks.map_or(String::new(), |f| format!(
                 "\nbad deliveries ({} a second asked): {} sent, {} refused with 401, {} otherwise",
                 f.per_sec, f.sent, f.refused, f.other

@@ -43,11 +43,22 @@ pub fn round(v: f64) -> f64 {
     (v * 100.0).round() / 100.0
 }
 
-/// The value of an unlabelled sample `name` in Prometheus text, if present.
+/// The value of an unlabelled sample `name` in Prometheus text (a cluster node's only label,
+/// `node`, aside), if present.
 pub fn metric(text: &str, name: &str) -> Option<f64> {
     text.lines().filter(|l| !l.starts_with('#')).find_map(|l| {
-        let (key, value) = l.split_once(' ')?;
-        (key == name).then(|| value.trim().parse().ok())?
+        let (key, value) = l.rsplit_once(' ')?;
+        let bare = match key.split_once('{') {
+            Some((k, labels)) => {
+                let labels = labels.strip_suffix('}')?;
+                let only_node = labels.starts_with("node=\"")
+                    && labels.ends_with('"')
+                    && labels.matches('"').count() == 2;
+                only_node.then_some(k)?
+            }
+            None => key,
+        };
+        (bare == name).then(|| value.trim().parse().ok())?
     })
 }
 
@@ -75,5 +86,8 @@ mod tests {
         assert_eq!(metric(text, "gitvista_process_resident_bytes"), Some(1.5e6));
         assert_eq!(metric(text, "gitvista_cache_bytes"), None);
         assert_eq!(metric(text, "gitvista_view"), None);
+        let node = "gitvista_viewers{node=\"node-1-ab\"} 3\ngitvista_x{node=\"n\",k=\"v\"} 1\n";
+        assert_eq!(metric(node, "gitvista_viewers"), Some(3.0));
+        assert_eq!(metric(node, "gitvista_x"), None);
     }
 }

@@ -27,8 +27,8 @@ pub(super) struct Target {
     pub(super) base: String,
     /// Bearer token for `/metrics` and the admin API.
     pub(super) token: Option<String>,
-    /// Where viewers connect.
-    pub(super) addr: SocketAddr,
+    /// Where viewers connect: every web node's base URL and address (the server's, alone).
+    pub(super) webs: Vec<(String, SocketAddr)>,
     /// What they watch.
     pub(super) repos: Vec<Watched>,
     /// The harness's own server, when it started one.
@@ -170,9 +170,14 @@ pub(super) async fn prepare(
     client: &reqwest::Client,
 ) -> anyhow::Result<Target> {
     let Some(target) = &config.target else {
-        let (repos, commits) = (config.repos, config.commits);
-        let fleet = tokio::task::spawn_blocking(move || Fleet::start(repos, commits)).await??;
+        let (repos, commits, tiers) = (config.repos, config.commits, config.tiers.clone());
+        let fleet =
+            tokio::task::spawn_blocking(move || Fleet::start(repos, commits, tiers)).await??;
         let (base, addr) = check_target(&fleet.base, false).await?;
+        let mut webs = vec![(base.clone(), addr)];
+        for node in fleet.nodes.iter().filter(|n| n.role == "web").skip(1) {
+            webs.push(check_target(&node.base, false).await?);
+        }
         let ids = register(client, &base, &fleet.urls).await?;
         let mut repos = Vec::new();
         for id in ids {
@@ -184,7 +189,7 @@ pub(super) async fn prepare(
         return Ok(Target {
             base,
             token: Some(fleet.admin_token.clone()),
-            addr,
+            webs,
             repos,
             fleet: Some(fleet),
         });
@@ -208,9 +213,9 @@ pub(super) async fn prepare(
         );
     }
     Ok(Target {
+        webs: vec![(base.clone(), addr)],
         base,
         token,
-        addr,
         repos,
         fleet: None,
     })

@@ -77,6 +77,8 @@ pub struct Receipt {
 pub struct Outcome {
     /// Repository index.
     pub repo: usize,
+    /// Web node index.
+    pub web: usize,
     /// Whether it was a deliberately slow viewer.
     pub slow: bool,
     /// From the TCP connect to the `summary` message, if it got that far.
@@ -102,6 +104,8 @@ pub struct Plan {
     pub addr: SocketAddr,
     /// Repository index.
     pub repo: usize,
+    /// Web node index (the server's, alone).
+    pub web: usize,
     /// Pause after each message (a slow viewer), else `None`.
     pub slow: Option<Duration>,
 }
@@ -133,6 +137,7 @@ pub async fn run(
 ) -> Outcome {
     let mut outcome = Outcome {
         repo: plan.repo,
+        web: plan.web,
         slow: plan.slow.is_some(),
         ..Outcome::default()
     };

@@ -369,6 +369,19 @@ pub async fn fetch(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     authorize(&req, &state)?;
+    // A web node holds no clone: the fetch goes to the owner through the shared job table.
+    if let Some(h) = state.hosted.as_ref().filter(|h| h.forwarder.is_some()) {
+        let rid = repo_id(&id)?;
+        let (store, key) = (h.store.clone(), id.to_string());
+        if crate::error::blocking(move || store.repo(&key))
+            .await?
+            .is_none()
+        {
+            return Err(ApiError::UnknownRepo(id.to_string()));
+        }
+        h.queue_job(&rid, "fetch", 5).await?;
+        return Ok(HttpResponse::Accepted().json(json!({ "id": id.as_str(), "fetch": "queued" })));
+    }
     let session = state
         .supervisor
         .send(GetSession(repo_id(&id)?))

@@ -447,3 +447,70 @@ fn ctrl_c_stops_the_run_and_leaves_no_server_daemon_or_directory_behind() {
         .collect();
     assert!(dirs.is_empty(), "left behind: {dirs:?}");
 }
+
+#[test]
+fn a_tiers_run_spreads_viewers_over_web_nodes_and_every_change_reaches_them_all() {
+    let before = run_databases();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let json = tmp.path().join("report.json");
+    let out = loadtest(&[
+        "--tiers",
+        "2x2",
+        "--database-url",
+        "postgres://root@127.0.0.1:5432/postgres",
+        "--redis-url",
+        "redis://127.0.0.1:6379",
+        "--change-via",
+        "webhook",
+        "--viewers",
+        "60",
+        "--repos",
+        "3",
+        "--duration",
+        "5",
+        "--change-interval-ms",
+        "400",
+        "--commits",
+        "200",
+        "--json",
+        &json.to_string_lossy(),
+    ]);
+    let r = report(&out, &json);
+    assert_eq!(r["config"]["tiers"], "2x2");
+    assert_eq!(num(&r["viewers"]["connected"]), 60.0);
+    assert_eq!(num(&r["lost"]), 0.0, "{r}");
+    assert!(num(&r["changes"]["made"]) >= 5.0);
+    let nodes = r["nodes"].as_array().expect("nodes");
+    let webs: Vec<_> = nodes.iter().filter(|n| n["role"] == "web").collect();
+    let workers: Vec<_> = nodes.iter().filter(|n| n["role"] == "worker").collect();
+    assert_eq!((webs.len(), workers.len()), (2, 2), "{nodes:?}");
+    for web in &webs {
+        // Every repository's viewers are on both web nodes, and each got every change.
+        assert_eq!(num(&web["viewers"]), 30.0, "{web}");
+        assert!(num(&web["fanoutMs"]["count"]) > 0.0, "{web}");
+        assert!(num(&web["rssBytes"]) > 0.0, "{web}");
+    }
+    for worker in &workers {
+        assert!(num(&worker["rssBytes"]) > 0.0, "{worker}");
+    }
+    // The run's database is gone.
+    assert_eq!(run_databases(), before, "the run's database is dropped");
+}
+
+/// Databases `gitvista loadtest --tiers` made (and not dropped) on this machine's PostgreSQL.
+fn run_databases() -> String {
+    let out = Command::new("psql")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-U",
+            "root",
+            "-d",
+            "postgres",
+            "-Atc",
+            "select count(*) from pg_database where datname like 'gitvista_loadtest_%'",
+        ])
+        .output()
+        .expect("psql");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
