@@ -89,6 +89,9 @@ pub struct Forwarder {
     secret: ClusterSecret,
     cache: quick_cache::sync::Cache<String, Cached, ByBytes>,
     owners: std::sync::Mutex<Owners>,
+    /// Each placed repository's owner as read at that instant: a window request costs no
+    /// database query while it is fresh.
+    placed: quick_cache::sync::Cache<String, (Option<String>, Instant)>,
 }
 
 /// Where a request for a repository goes.
@@ -116,6 +119,7 @@ impl Forwarder {
             secret,
             cache: quick_cache::sync::Cache::with_weighter(100_000, CACHE_BYTES, ByBytes),
             owners: Default::default(),
+            placed: quick_cache::sync::Cache::new(100_000),
         }
     }
 
@@ -125,18 +129,32 @@ impl Forwarder {
             let o = self.owners.lock().unwrap_or_else(|e| e.into_inner());
             o.read_at.is_none_or(|t| t.elapsed() > OWNERS_FRESH)
         };
+        let known = self
+            .placed
+            .get(id)
+            .filter(|(_, at)| at.elapsed() < OWNERS_FRESH)
+            .map(|(owner, _)| owner);
         let (store, rid) = (h.store.clone(), id.to_string());
         let lease = super::NODE_LEASE.as_millis() as i64;
-        let (repo, nodes) = crate::error::blocking(move || {
-            let repo = store.repo(&rid)?;
+        let read = known.is_none();
+        let (owner, nodes) = crate::error::blocking(move || {
+            let owner = match known {
+                Some(owner) => owner,
+                None => store.repo(&rid)?.and_then(|r| r.owner),
+            };
             let nodes = if stale {
                 Some(store.live_nodes(lease)?)
             } else {
                 None
             };
-            Ok((repo, nodes))
+            Ok((owner, nodes))
         })
         .await?;
+        // Only a placed repository's owner is kept: one not placed yet is about to be.
+        if read && owner.is_some() {
+            self.placed
+                .insert(id.to_string(), (owner.clone(), Instant::now()));
+        }
         let mut o = self.owners.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(nodes) = nodes {
             o.nodes = nodes
@@ -145,16 +163,20 @@ impl Forwarder {
                 .collect();
             o.read_at = Some(Instant::now());
         }
-        let Some(repo) = repo else {
-            return Ok(Route::Local);
-        };
-        Ok(match repo.owner {
+        Ok(match owner {
             None => Route::Local,
             Some(owner) => match o.nodes.get(&owner) {
                 Some(addr) => Route::Owner(addr.clone()),
                 None => Route::Moving,
             },
         })
+    }
+
+    /// Forgets what is known of repository `id`'s owner (it did not answer, or moved).
+    fn forget(&self, id: &str) {
+        self.placed.remove(id);
+        let mut o = self.owners.lock().unwrap_or_else(|e| e.into_inner());
+        o.read_at = None;
     }
 
     /// Sends `req` to the owner at `addr` and streams its answer back.
@@ -199,6 +221,7 @@ impl Forwarder {
         })?;
         metrics::histogram!("gitvista_forward_seconds").record(started.elapsed().as_secs_f64());
         let status = answer.status().as_u16();
+
         let mut headers = Vec::new();
         for name in &RESPONSE_HEADERS {
             if let Some(v) = answer
@@ -215,6 +238,16 @@ impl Forwarder {
         );
         for (k, v) in &headers {
             resp.insert_header((k.clone(), v.as_str()));
+        }
+        if status == 503 {
+            // The worker does not own it (any more): look the owner up again.
+            let body = answer.bytes().await.map_err(|_| ApiError::Moving(2))?;
+            if serde_json::from_slice::<serde_json::Value>(&body)
+                .is_ok_and(|v| v["code"] == "moving")
+            {
+                return Err(ApiError::Moving(2));
+            }
+            return Ok(resp.body(body));
         }
         let immutable = status == 200
             && headers
@@ -284,10 +317,10 @@ pub async fn forward(
             Err(e) => break Err(e),
             Ok(Route::Local) => return Ok(next.call(req).await?.map_into_left_body()),
             Ok(Route::Owner(addr)) => match fwd.forward(&addr, &req).await {
-                Err(ApiError::Moving(_)) if Instant::now() < deadline => {}
+                Err(ApiError::Moving(_)) if Instant::now() < deadline => fwd.forget(&id),
                 other => break other,
             },
-            Ok(Route::Moving) if Instant::now() < deadline => {}
+            Ok(Route::Moving) if Instant::now() < deadline => fwd.forget(&id),
             Ok(Route::Moving) => break Err(ApiError::Moving(5)),
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
@@ -330,6 +363,17 @@ pub async fn internal_only(
         return Ok(req.into_response(resp).map_into_right_body());
     }
     req.extensions_mut().insert(Trusted);
+    // A repository this worker does not own (any more) is not answered from a stale clone:
+    // the web node looks its owner up again.
+    if let Some(id) = forwarded_repo(&req)
+        && let Some(h) = req
+            .app_data::<web::Data<AppState>>()
+            .and_then(|s| s.hosted.clone())
+        && h.fences.get(&id).is_none()
+    {
+        let resp = ApiError::Moving(1).error_response();
+        return Ok(req.into_response(resp).map_into_right_body());
+    }
     Ok(next.call(req).await?.map_into_left_body())
 }
 
