@@ -289,6 +289,12 @@ async fn measure(
             let rss = server_rss(client, &node.base, token).await.unwrap_or(0);
             nodes_rss.push((node.role, node.base.clone(), rss));
         }
+    } else if target.webs.len() > 1 {
+        // `--target` naming several web nodes.
+        for (web, _) in &target.webs {
+            let rss = server_rss(client, web, token).await.unwrap_or(0);
+            nodes_rss.push(("web", web.clone(), rss));
+        }
     }
 
     // Changes, windows and memory samples for the duration.

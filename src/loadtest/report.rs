@@ -306,6 +306,7 @@ pub(super) fn summarize(
     Report {
         config: json!({
             "target": target.base,
+            "webNodes": target.webs.iter().map(|(b, _)| b.clone()).collect::<Vec<_>>(),
             "selfHosted": target.fleet.is_some(),
             "tiers": config.tiers.as_ref().map(|t| format!("{}x{}", t.webs, t.workers)),
             "viewers": config.viewers,

@@ -194,7 +194,15 @@ pub(super) async fn prepare(
             fleet: Some(fleet),
         });
     };
-    let (base, addr) = check_target(target, config.allow_remote).await?;
+    // Several web nodes of one cluster: viewers are spread over them; the first lists the
+    // repositories and answers the window load.
+    let mut webs = Vec::new();
+    for one in target.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+        webs.push(check_target(one, config.allow_remote).await?);
+    }
+    let Some((base, _)) = webs.first().cloned() else {
+        bail!("--target names no URL");
+    };
     let ids = served_repos(client, &base).await?;
     if ids.is_empty() {
         bail!("{base} serves no ready repository to watch");
@@ -213,7 +221,7 @@ pub(super) async fn prepare(
         );
     }
     Ok(Target {
-        webs: vec![(base.clone(), addr)],
+        webs,
         base,
         token,
         repos,
