@@ -5,6 +5,47 @@
 //! Every call blocks: handlers run them through `web::block`, actors through `spawn_blocking`;
 //! never on an async worker or actor thread.
 
+/// Writes a repository's state to the rows `$row` selects (one repository, fenced or not):
+/// `state` (the error cleared, or set: `failure`) and a finished fetch (`fetched`); answers
+/// whether it was written. One body for [`Store::set_state`] and its fenced twin, and so on.
+macro_rules! write_repo {
+    (state $conn:expr, $row:expr, $state:expr, $error:expr, $progress:expr) => {
+        diesel::update($row)
+            .set((
+                repos::state.eq($state),
+                repos::error_message.eq($error),
+                repos::error_code.eq(None::<String>),
+                repos::progress.eq($progress),
+            ))
+            .execute($conn)?
+            == 1
+    };
+    (failure $conn:expr, $row:expr, $state:expr, $code:expr, $message:expr) => {
+        diesel::update($row)
+            .set((
+                repos::state.eq($state),
+                repos::error_message.eq(Some($message)),
+                repos::error_code.eq(Some($code)),
+                repos::progress.eq(None::<String>),
+            ))
+            .execute($conn)?
+            == 1
+    };
+    (fetched $conn:expr, $row:expr, $commits:expr, $disk_bytes:expr) => {{
+        let set = (
+            repos::last_fetch_at.eq(Some($crate::store::now())),
+            repos::disk_bytes.eq($disk_bytes),
+        );
+        let n = match $commits {
+            Some(c) => diesel::update($row)
+                .set((set, repos::commit_count.eq(c)))
+                .execute($conn)?,
+            None => diesel::update($row).set(set).execute($conn)?,
+        };
+        n == 1
+    }};
+}
+
 pub mod accounts;
 pub mod jobs;
 pub mod placement;
@@ -371,15 +412,7 @@ impl Store {
         progress: Option<&str>,
     ) -> Result<bool, StoreError> {
         let mut conn = self.conn()?;
-        Ok(diesel::update(repos::table.find(id))
-            .set((
-                repos::state.eq(state),
-                repos::error_message.eq(error),
-                repos::error_code.eq(None::<String>),
-                repos::progress.eq(progress),
-            ))
-            .execute(&mut *conn)?
-            == 1)
+        Ok(write_repo!(state &mut *conn, repos::table.find(id), state, error, progress))
     }
 
     /// Sets the state with a failure: its class (`code`) and the sentence users see.
@@ -391,15 +424,7 @@ impl Store {
         message: &str,
     ) -> Result<bool, StoreError> {
         let mut conn = self.conn()?;
-        Ok(diesel::update(repos::table.find(id))
-            .set((
-                repos::state.eq(state),
-                repos::error_message.eq(Some(message)),
-                repos::error_code.eq(Some(code)),
-                repos::progress.eq(None::<String>),
-            ))
-            .execute(&mut *conn)?
-            == 1)
+        Ok(write_repo!(failure &mut *conn, repos::table.find(id), state, code, message))
     }
 
     /// Records a finished clone or fetch (`commits`: `None` keeps the count, for a fetch no
@@ -411,18 +436,7 @@ impl Store {
         disk_bytes: i64,
     ) -> Result<bool, StoreError> {
         let mut conn = self.conn()?;
-        let row = repos::table.find(id);
-        let set = (
-            repos::last_fetch_at.eq(Some(now())),
-            repos::disk_bytes.eq(disk_bytes),
-        );
-        let n = match commits {
-            Some(c) => diesel::update(row)
-                .set((set, repos::commit_count.eq(c)))
-                .execute(&mut *conn)?,
-            None => diesel::update(row).set(set).execute(&mut *conn)?,
-        };
-        Ok(n == 1)
+        Ok(write_repo!(fetched &mut *conn, repos::table.find(id), commits, disk_bytes))
     }
 
     /// Records that someone looked at the repository.

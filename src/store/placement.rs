@@ -159,15 +159,7 @@ impl Store {
         progress: Option<&str>,
     ) -> Result<bool, StoreError> {
         let mut conn = self.conn()?;
-        Ok(diesel::update(fenced!(id, fence))
-            .set((
-                repos::state.eq(state),
-                repos::error_message.eq(None::<String>),
-                repos::error_code.eq(None::<String>),
-                repos::progress.eq(progress),
-            ))
-            .execute(&mut *conn)?
-            == 1)
+        Ok(write_repo!(state &mut *conn, fenced!(id, fence), state, None::<String>, progress))
     }
 
     /// Records a failure (its class `code` and the sentence users see) while `fence` is current.
@@ -180,15 +172,7 @@ impl Store {
         message: &str,
     ) -> Result<bool, StoreError> {
         let mut conn = self.conn()?;
-        Ok(diesel::update(fenced!(id, fence))
-            .set((
-                repos::state.eq(state),
-                repos::error_message.eq(Some(message)),
-                repos::error_code.eq(Some(code)),
-                repos::progress.eq(None::<String>),
-            ))
-            .execute(&mut *conn)?
-            == 1)
+        Ok(write_repo!(failure &mut *conn, fenced!(id, fence), state, code, message))
     }
 
     /// Records a finished clone or fetch while `fence` is current (`commits`: `None` keeps the
@@ -201,19 +185,7 @@ impl Store {
         disk_bytes: i64,
     ) -> Result<bool, StoreError> {
         let mut conn = self.conn()?;
-        let set = (
-            repos::last_fetch_at.eq(Some(super::now())),
-            repos::disk_bytes.eq(disk_bytes),
-        );
-        let n = match commits {
-            Some(c) => diesel::update(fenced!(id, fence))
-                .set((set, repos::commit_count.eq(c)))
-                .execute(&mut *conn)?,
-            None => diesel::update(fenced!(id, fence))
-                .set(set)
-                .execute(&mut *conn)?,
-        };
-        Ok(n == 1)
+        Ok(write_repo!(fetched &mut *conn, fenced!(id, fence), commits, disk_bytes))
     }
 
     /// Whether one more clone for `client` may be queued: at most `per_client` of theirs queued
