@@ -93,8 +93,18 @@ async fn try_register(h: &Arc<Hosted>, repo_id: &str, user: &User) -> Registered
     match hook {
         Ok(hook_id) => {
             let (store, rid, uid) = (h.store.clone(), repo_id.to_string(), user.id.clone());
-            let added =
-                blocking(move || store.add_registration(&rid, "github", hook_id, Some(&uid))).await;
+            let added = blocking(move || {
+                let added = store.add_registration(&rid, "github", hook_id, Some(&uid))?;
+                Ok((added, store.is_tracked(&rid)?))
+            })
+            .await;
+            // Untracked while GitHub was creating the hook: that untrack found no registration
+            // to remove, so the hook goes now.
+            if let Ok((true, false)) = added {
+                unregister(h, repo_id).await;
+                return Registered::Failed;
+            }
+            let added = added.map(|(added, _)| added);
             tracing::info!(
                 repo = repo_id,
                 hook = hook_id,
