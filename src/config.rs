@@ -142,7 +142,14 @@ pub struct HostedConfig {
     pub clone_unused: Duration,
     /// New repositories one client address may add per minute (`POST /api/repos`).
     pub posts_per_minute: u32,
-    /// Clone this many recent commits first and deepen in the background (`None`: all at once).
+    /// A first clone asks for commits only (`--filter=tree:0`) when the remote filters; the
+    /// graph is served from them at once.
+    pub commits_first: bool,
+    /// A partial clone is made whole in the background after it is served (`GITVISTA_HYDRATE`);
+    /// without it, requests fetch what they need on demand.
+    pub hydrate: bool,
+    /// Where the remote does not filter: clone this many recent commits first and deepen in
+    /// the background (`None`: all at once).
     pub initial_depth: Option<u32>,
     /// Bytes all clones together may occupy (`GITVISTA_DISK_QUOTA`).
     pub disk_quota: u64,
@@ -218,6 +225,8 @@ impl HostedConfig {
             clone_unused: Duration::from_secs(86_400),
             posts_per_minute: 20,
             initial_depth: Some(2000),
+            commits_first: true,
+            hydrate: true,
             // Sized for the 1 GB machine fly.toml describes: what sessions keep is counted, and
             // the heap peaks about a third above it (loads in flight, buffers, allocator slack;
             // benches/session_budget), leaving the rest for viewers' sockets and git.

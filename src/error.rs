@@ -84,6 +84,17 @@ pub enum ApiError {
     /// many seconds.
     #[error("the repository is moving to another server; try again in {0} s")]
     Moving(u64),
+    /// The answer needs objects a partial clone does not hold. Routes that build through
+    /// `routes::objects::serve` get them fetched and build again; anywhere else it is a 404.
+    #[error("object {} is not in this clone", .0.first().map(|i| i.to_hex()).unwrap_or_default())]
+    NeedObjects(Vec<gitcore::oid::ObjectId>),
+    /// The file contents this needs are still being fetched (202, not an error: the page
+    /// retries after `retryAfterMs`).
+    #[error("file contents are still being fetched; try again in a moment")]
+    Hydrating {
+        /// When to ask again.
+        retry_after_ms: u64,
+    },
 }
 
 impl ApiError {
@@ -111,7 +122,8 @@ impl ApiError {
             ApiError::NoRoute => "not_found",
             ApiError::MethodNotAllowed(_) => "method_not_allowed",
             ApiError::NoWorkTree => "no_work_tree",
-            ApiError::NotFound(_) => "object_not_found",
+            ApiError::NotFound(_) | ApiError::NeedObjects(_) => "object_not_found",
+            ApiError::Hydrating { .. } => "hydrating",
             ApiError::Forbidden(_) => "forbidden",
             ApiError::Unauthorized => "unauthorized",
             ApiError::RateLimited(_) | ApiError::TooManyAttempts(_) | ApiError::TooMuchWork(_) => {
@@ -140,7 +152,9 @@ impl ResponseError for ApiError {
             ApiError::UnknownRepo(_)
             | ApiError::NoRoute
             | ApiError::NotFound(_)
+            | ApiError::NeedObjects(_)
             | ApiError::NoWorkTree => StatusCode::NOT_FOUND,
+            ApiError::Hydrating { .. } => StatusCode::ACCEPTED,
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
@@ -163,6 +177,18 @@ impl ResponseError for ApiError {
 
     fn error_response(&self) -> HttpResponse {
         let mut resp = HttpResponse::build(self.status_code());
+        if let ApiError::Hydrating { retry_after_ms } = self {
+            // Not cached: the same URL answers in full once the objects are here.
+            return resp
+                .insert_header(("Cache-Control", "no-store"))
+                .insert_header(("Retry-After", retry_after_ms.div_ceil(1000).to_string()))
+                .json(serde_json::json!({
+                    "state": "hydrating",
+                    "retryAfterMs": retry_after_ms,
+                    "error": self.to_string(),
+                    "code": self.code(),
+                }));
+        }
         if let ApiError::RateLimited(secs)
         | ApiError::TooManyAttempts(secs)
         | ApiError::TooMuchWork(secs)

@@ -8,9 +8,11 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use gitvista_actors::clone_queue::{
-    CloneConfig, CloneQueue, Enqueue, JobError, JobKind, JobProgress, Priority, dir_size,
+    CloneConfig, CloneQueue, CloneShape, Enqueue, JobError, JobKind, JobProgress, Priority,
+    dir_size,
 };
 use gitvista_actors::eviction::{EvictionActor, Swept};
+use gitvista_actors::repo_session::contents::Hydration;
 use gitvista_actors::repo_session::{FetchConfig, FetchDone, FetchNow, GetSnapshot};
 use gitvista_actors::supervisor::{Forget, GetSession, Register, Running};
 use gitvista_actors::{RepoId, SessionConfig, Supervisor};
@@ -245,8 +247,8 @@ pub struct Hosted {
     feeds: Mutex<HashMap<String, tokio::sync::watch::Receiver<Option<ProgressStatus>>>>,
     /// git's own words about the last failed clone per repository (admins only; bounded).
     details: Mutex<HashMap<String, String>>,
-    /// Repositories whose history is being deepened now (one retry loop each).
-    deepening: Mutex<std::collections::HashSet<String>>,
+    /// Repositories being completed now: deepened or hydrated (one retry loop each).
+    completing: Mutex<std::collections::HashSet<String>>,
     /// Sign-in, sessions and private repositories (`None`: sign-in is off, every repository is
     /// public).
     pub accounts: Option<Arc<crate::auth::accounts::Accounts>>,
@@ -454,7 +456,7 @@ impl Hosted {
             reaped: Mutex::new(Default::default()),
             feeds: Mutex::new(HashMap::new()),
             details: Mutex::new(HashMap::new()),
-            deepening: Mutex::new(Default::default()),
+            completing: Mutex::new(Default::default()),
             accounts,
             hooks,
             node_id,
@@ -731,10 +733,8 @@ impl Hosted {
                         .set_state_fenced(&repo.id, &fence, "ready", None)?;
                 }
                 self.register(&id);
-                // Stopped before its history was whole: carry on.
-                if self.clone_config.repo_dir(&id).join("shallow").exists() {
-                    Arc::clone(self).deepen(id);
-                }
+                // Stopped before its history or its contents were whole: carry on.
+                Arc::clone(self).complete(id);
             } else {
                 reclone.push(repo);
             }
@@ -1052,20 +1052,45 @@ impl Hosted {
             let _ =
                 actix_web::web::block(move || store.set_state_fenced(&rid, &f, "cloning", None))
                     .await;
-            let result = self
+            let clone = |shape: CloneShape| Enqueue {
+                id: id.clone(),
+                kind: JobKind::Clone {
+                    url: repo.canonical_url.clone(),
+                    depth: self.config.initial_depth,
+                    shape,
+                },
+                priority: Priority::Interactive,
+                progress: Some(self.progress.clone().recipient()),
+                client: client.clone(),
+            };
+            let first = if self.config.commits_first {
+                CloneShape::CommitsOnly
+            } else {
+                CloneShape::Everything
+            };
+            let mut result = self
                 .queue
-                .send(Enqueue {
-                    id: id.clone(),
-                    kind: JobKind::Clone {
-                        url: repo.canonical_url.clone(),
-                        depth: self.config.initial_depth,
-                    },
-                    priority: Priority::Interactive,
-                    progress: Some(self.progress.clone().recipient()),
-                    client,
-                })
+                .send(clone(first))
                 .await
-                .unwrap_or(Err(gitvista_actors::clone_queue::JobError::Stopped));
+                .unwrap_or(Err(JobError::Stopped));
+            // A ref names a tree (which a commits-only clone leaves out): commits and trees.
+            if result == Err(JobError::RefToTree) {
+                tracing::info!(repo = %id, "a ref names a tree; cloning commits and trees");
+                result = self
+                    .queue
+                    .send(clone(CloneShape::NoBlobs))
+                    .await
+                    .unwrap_or(Err(JobError::Stopped));
+            }
+            // The server does not filter: the recent history first, the rest in the background.
+            if result == Err(JobError::NoFilter) {
+                tracing::info!(repo = %id, "the remote does not filter objects; cloning the recent history first");
+                result = self
+                    .queue
+                    .send(clone(CloneShape::Everything))
+                    .await
+                    .unwrap_or(Err(JobError::Stopped));
+            }
             let _ = self.progress.send(LatestProgress(id.clone(), true)).await;
             if let Err(e) = &result {
                 let mut details = self.details.lock().unwrap_or_else(|e| e.into_inner());
@@ -1146,64 +1171,153 @@ impl Hosted {
                     ));
                 }
                 // A commit-graph first (the next load reads the topology without inflating a
-                // commit), then a shallow first clone deepens in the background; the session
-                // reloads after it and viewers get the older history as a delta.
+                // commit), then a shallow first clone deepens in the background (the session
+                // reloads after it and viewers get the older history as a delta), and a
+                // partial one is hydrated.
                 maintain(&self.queue, &self.supervisor, &id, false);
-                Arc::clone(&self).deepen(id);
+                Arc::clone(&self).complete(id);
             }
         }
     }
 
-    /// Fetches the rest of a shallow clone's history in the background, retrying with backoff
-    /// (1 min doubling to 1 h, [`DEEPEN_TRIES`] times) until it is whole; stops if the repository
-    /// is deleted or evicted meanwhile. The page says "history incomplete" until then.
-    pub fn deepen(self: Arc<Self>, id: RepoId) {
+    /// Makes a clone whole in the background, one step at a time, each retried with backoff
+    /// (1 min doubling to 1 h, [`COMPLETE_TRIES`] times): a shallow clone's older history
+    /// (deepening; the page says "history incomplete" until then), then a partial clone's
+    /// trees and file contents (hydration, with its progress in the viewers' `status`). A
+    /// hydration over the disk cap with file contents is tried again with trees only, and the
+    /// rest stays on demand (`gitvista-contents` in the clone says so). Stops if the repository
+    /// is deleted or evicted meanwhile.
+    pub fn complete(self: Arc<Self>, id: RepoId) {
         {
-            let mut deepening = self.deepening.lock().unwrap_or_else(|e| e.into_inner());
-            if !deepening.insert(id.as_str().to_string()) {
+            let mut completing = self.completing.lock().unwrap_or_else(|e| e.into_inner());
+            if !completing.insert(id.as_str().to_string()) {
                 return;
             }
         }
         actix::spawn(async move {
             let mut wait = self.config.deepen_retry;
-            for attempt in 1..=DEEPEN_TRIES {
-                if !self.clone_config.repo_dir(&id).join("shallow").exists() {
+            let mut attempt = 0;
+            while attempt < COMPLETE_TRIES {
+                let dir = self.clone_config.repo_dir(&id);
+                let Some(kind) = next_step(&dir, self.config.hydrate) else {
                     break;
-                }
-                let deepened = self
+                };
+                attempt += 1;
+                // Viewers of a served repository follow a hydration's progress.
+                let session = match self.supervisor.send(Running(id.clone())).await {
+                    Ok(true) => self
+                        .supervisor
+                        .send(GetSession(id.clone()))
+                        .await
+                        .ok()
+                        .and_then(Result::ok),
+                    _ => None,
+                };
+                let hydrating = matches!(kind, JobKind::Hydrate { .. });
+                let done = self
                     .queue
                     .send(Enqueue {
                         id: id.clone(),
-                        kind: JobKind::Deepen,
+                        kind: kind.clone(),
                         priority: Priority::Background,
-                        progress: None,
+                        progress: session
+                            .as_ref()
+                            .filter(|_| hydrating)
+                            .map(|s| s.clone().recipient()),
                         client: None,
                     })
                     .await;
-                match deepened {
+                // The session running now (one may have started meanwhile, reading the old
+                // clone) reads the new one.
+                if hydrating
+                    && let Ok(true) = self.supervisor.send(Running(id.clone())).await
+                    && let Ok(Ok(s)) = self.supervisor.send(GetSession(id.clone())).await
+                {
+                    s.do_send(Hydration::Ended {
+                        replaced: matches!(done, Ok(Ok(()))),
+                    });
+                }
+                match done {
                     Ok(Ok(())) => {
+                        attempt = 0;
+                        wait = self.config.deepen_retry;
                         maintain(&self.queue, &self.supervisor, &id, false);
                         // A fetch right after reloads the session with the older history and
                         // records the new count (FetchRecorder), like every other fetch.
-                        if let Ok(Ok(session)) = self.supervisor.send(GetSession(id.clone())).await
+                        if !hydrating
+                            && let Ok(Ok(session)) =
+                                self.supervisor.send(GetSession(id.clone())).await
                         {
                             session.do_send(FetchNow);
                         }
-                        break;
+                        // The disk it takes now (only while this node owns it).
+                        if hydrating && let Some(fence) = self.fences.get(id.as_str()) {
+                            let (store, rid) = (self.store.clone(), id.as_str().to_string());
+                            let size = dir_size(&dir) as i64;
+                            let _ = actix_web::web::block(move || {
+                                store.set_fetched_fenced(&rid, &fence, None, size)
+                            })
+                            .await;
+                        }
+                    }
+                    Ok(Err(JobError::TooLarge { limit })) if hydrating => {
+                        // Whole, it does not fit: trees only (if it has none yet), the rest on
+                        // demand.
+                        let blobs = matches!(kind, JobKind::Hydrate { blobs: true });
+                        tracing::info!(repo = %id, limit, blobs, "hydration is over the size limit; the rest stays on demand");
+                        let kept = if blobs { "trees" } else { "commits" };
+                        let _ = std::fs::write(dir.join(CONTENTS_CAP), kept);
                     }
                     Ok(Err(JobError::Cancelled | JobError::NotCloned(_))) | Err(_) => break,
                     Ok(Err(e)) => {
-                        tracing::warn!(repo = %id, attempt, error = %e, retry_secs = wait.as_secs(), "deepening failed; will retry");
+                        tracing::warn!(repo = %id, attempt, step = kind_name(&kind), error = %e, retry_secs = wait.as_secs(), "completing the clone failed; will retry");
                         tokio::time::sleep(wait).await;
                         wait = (wait * 2).min(Duration::from_secs(3600));
                     }
                 }
             }
-            self.deepening
+            self.completing
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .remove(id.as_str());
         });
+    }
+}
+
+/// A clone's file that says how far hydration may go (`trees`: file contents did not fit
+/// under the size cap; `commits`: neither did trees).
+pub const CONTENTS_CAP: &str = "gitvista-contents";
+
+/// What the clone in `dir` still needs, if anything: deepening while shallow, then hydration
+/// (when `hydrate`) up to what fits.
+fn next_step(dir: &std::path::Path, hydrate: bool) -> Option<JobKind> {
+    use gitcore::repo::Contents;
+    if !dir.join("HEAD").is_file() {
+        return None;
+    }
+    if dir.join("shallow").exists() {
+        return Some(JobKind::Deepen);
+    }
+    if !hydrate {
+        return None;
+    }
+    let contents =
+        gitcore::config::parse(&std::fs::read_to_string(dir.join("config")).unwrap_or_default());
+    let cap = std::fs::read_to_string(dir.join(CONTENTS_CAP)).unwrap_or_default();
+    match (Contents::of_config(&contents), cap.trim()) {
+        (Contents::Complete, _) | (_, "commits") => None,
+        (Contents::NoBlobs, "trees") => None,
+        (Contents::CommitsOnly, "trees") => Some(JobKind::Hydrate { blobs: false }),
+        _ => Some(JobKind::Hydrate { blobs: true }),
+    }
+}
+
+fn kind_name(kind: &JobKind) -> &'static str {
+    match kind {
+        JobKind::Deepen => "deepen",
+        JobKind::Hydrate { blobs: true } => "hydrate",
+        JobKind::Hydrate { blobs: false } => "hydrate-trees",
+        _ => "other",
     }
 }
 
@@ -1218,5 +1332,5 @@ fn clone_payload(client: Option<String>) -> String {
     serde_json::to_string(&crate::store::placement::ClonePayload { client }).unwrap_or_default()
 }
 
-/// Deepening attempts before giving up until the next restart.
-const DEEPEN_TRIES: u32 = 10;
+/// Attempts at one step of completing a clone before giving up until the next restart.
+const COMPLETE_TRIES: u32 = 10;

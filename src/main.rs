@@ -144,6 +144,10 @@ enum Command {
         /// Seconds between fetches of a repository whose webhook delivered within a day.
         #[arg(long, env = "GITVISTA_HOOKED_FETCH_INTERVAL", default_value_t = 900)]
         hooked_fetch_interval: u64,
+        /// After a commits-only first clone, fetch every file's contents in the background
+        /// (`false`: only what requests need, fetched on demand; less disk).
+        #[arg(long, env = "GITVISTA_HYDRATE", default_value_t = true, action = clap::ArgAction::Set, value_parser = clap::builder::BoolishValueParser::new())]
+        hydrate: bool,
         /// What this node does: `all` (one node), or `web` / `worker` (a cluster sharing
         /// PostgreSQL and Redis/Valkey).
         #[arg(long, env = "GITVISTA_ROLE", value_enum, default_value_t = gitvista::cluster::settings::Role::All)]
@@ -319,6 +323,7 @@ fn main() -> ExitCode {
             access_recheck,
             fetch_interval,
             hooked_fetch_interval,
+            hydrate,
             role,
             server,
         } => gitvista::cli::serve::run(server.config(
@@ -343,6 +348,7 @@ fn main() -> ExitCode {
                     paid: paid_repos.max(0),
                 },
                 require_login,
+                hydrate,
                 access_recheck: std::time::Duration::from_secs(access_recheck.max(1)),
                 fetch_with_viewers: std::time::Duration::from_secs(fetch_interval.max(1)),
                 hooked_every: std::time::Duration::from_secs(hooked_fetch_interval.max(1)),

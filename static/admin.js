@@ -96,7 +96,10 @@ async function refresh() {
       el('a', { href: `/r/${s.id}` }, s.url || s.id),
       s.state ? el('span', { class: `state-badge ${s.state}` }, s.state) : null,
       s.error ? el('div', { class: 'error' }, s.error) : null),
-    el('td', {}, String(s.commits)),
+    el('td', {}, String(s.commits),
+      s.hydrating != null ? el('div', { class: 'muted' }, `file contents: ${s.hydrating}%`)
+        : s.contents === 'commits' ? el('div', { class: 'muted' }, 'commits only')
+          : s.contents === 'trees' ? el('div', { class: 'muted' }, 'no file contents') : null),
     el('td', {}, String(s.viewers)),
     el('td', {}, `${s.idleSecs} s`),
     el('td', {}, s.fetching ? 'fetching now'

@@ -24,11 +24,24 @@ export async function api(path, { signal } = {}) {
     const extra = view.params.toString();
     if (extra) url += (url.includes('?') ? '&' : '?') + extra;
   }
-  try {
-    resp = await fetch(url, { signal, headers: { Accept: 'application/json' } });
-  } catch (e) {
-    if (e.name === 'AbortError') throw e;
-    throw new ApiError(0, 'network', 'The server cannot be reached.');
+  // 202 "hydrating": the file contents this needs are still being fetched by the server; ask
+  // again after the time it names (for at most ten minutes), saying so meanwhile.
+  for (let waited = 0; ; ) {
+    try {
+      resp = await fetch(url, { signal, headers: { Accept: 'application/json' } });
+    } catch (e) {
+      if (e.name === 'AbortError') throw e;
+      throw new ApiError(0, 'network', 'The server cannot be reached.');
+    }
+    if (resp.status !== 202) break;
+    let body = {};
+    try { body = await resp.json(); } catch { /* not JSON */ }
+    if (body.state !== 'hydrating') return body;
+    const ms = Math.min(Math.max(body.retryAfterMs || 2000, 250), 10000);
+    if (waited + ms > 600000) throw new ApiError(202, 'hydrating', body.error || 'File contents are still being fetched.');
+    waited += ms;
+    hydrating(+1);
+    try { await sleep(ms, signal); } finally { hydrating(-1); }
   }
   if (!resp.ok) {
     let body = {};
@@ -36,6 +49,23 @@ export async function api(path, { signal } = {}) {
     throw new ApiError(resp.status, body.code || 'http_' + resp.status, body.error || resp.statusText);
   }
   return resp.json();
+}
+
+/** Requests waiting for file contents, and who is told when their number changes. */
+let waitingForContents = 0;
+const contentListeners = new Set();
+function hydrating(d) {
+  waitingForContents += d;
+  for (const f of contentListeners) f(waitingForContents);
+}
+/** Calls `f(n)` whenever the number of requests waiting for file contents changes. */
+export function onContentsWait(f) { contentListeners.add(f); }
+
+function sleep(ms, signal) {
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(resolve, ms);
+    signal?.addEventListener('abort', () => { clearTimeout(t); reject(new DOMException('aborted', 'AbortError')); }, { once: true });
+  });
 }
 
 /** The WebSocket URL of the repository. */

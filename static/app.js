@@ -1,7 +1,7 @@
 // The graph page: wires the row cache, the canvas view, the live connection, the details panel,
 // search, permalinks, the keyboard and the theme.
 
-import { api, ApiError, repoId, el, refName, socketUrl, rememberRepo, view as viewParams } from './api.js';
+import { api, ApiError, repoId, el, refName, socketUrl, rememberRepo, onContentsWait, view as viewParams } from './api.js';
 import { RowStore } from './rows.js';
 import { GraphView } from './graph.js';
 import { Live } from './live.js';
@@ -289,6 +289,8 @@ async function loadSummary() {
     document.title = `${summary.name} \u00b7 GitVista`;
   }
   $('history').hidden = !summary.historyIncomplete;
+  contentsState.contents = summary.contents || 'complete';
+  showContents();
   showCommitGraphHint(summary.commitGraphHint);
   store.total = summary.rows;
   view.refs = summary.refs.filter((r) => r.row != null).map((r) => ({ row: r.row, kind: r.kind }));
@@ -387,9 +389,29 @@ function queueChange(delta) {
   changeChain = changeChain.then(() => applyChange(delta)).catch((e) => console.warn(e));
 }
 
+/** What the clone holds (`commits`, `trees`, `complete`), the hydration's percent, and how
+ * many requests wait for file contents: the `contents` chip says the part that matters. */
+const contentsState = { contents: 'complete', hydrating: null, waiting: 0 };
+function showContents() {
+  const box = $('contents');
+  const { contents, hydrating, waiting } = contentsState;
+  let text = null;
+  if (waiting > 0) text = 'fetching file contents\u2026';
+  else if (hydrating != null) text = `file contents: ${hydrating}%`;
+  else if (contents === 'commits' || contents === 'trees') text = 'file contents on demand';
+  box.textContent = text || '';
+  box.hidden = !text;
+}
+onContentsWait((n) => { contentsState.waiting = n; showContents(); });
+
 function showStatus(s) {
   const box = $('wt-status');
   if (s.state) {
+    if (s.contents) {
+      contentsState.contents = s.contents;
+      contentsState.hydrating = s.hydrating ?? null;
+      showContents();
+    }
     // Hosted mode: the remote's fetch state.
     box.textContent = s.error ? `fetch failed: ${s.error}`
       : s.state === 'fetching' ? 'fetching…'

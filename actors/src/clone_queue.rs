@@ -152,12 +152,34 @@ impl CloneConfig {
 /// What a job does.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum JobKind {
-    /// `git clone --bare --filter=blob:none` of `url` (with `--depth` when given).
+    /// `git clone --bare` of `url`, of the objects `shape` says. A filtered clone of a server
+    /// that does not filter fails at once with [`JobError::NoFilter`] (git would fetch
+    /// everything instead).
     Clone {
         /// The canonical remote URL (already checked by the caller).
         url: String,
-        /// Clone only this many commits first.
+        /// With [`CloneShape::Everything`]: only this many commits of each branch first.
         depth: Option<u32>,
+        /// Which objects.
+        shape: CloneShape,
+    },
+    /// Makes a partial clone whole: a fresh clone of its remote (with every object when
+    /// `blobs`, else commits and trees) in `tmp/`, moved into place over the partial one. One
+    /// clone was measured cheapest: `fetch --refetch` moves the same bytes and leaves two packs
+    /// that git 2.47's `repack` mishandles (objects outside promisor packs are dropped).
+    Hydrate {
+        /// File contents too (else trees only).
+        blobs: bool,
+    },
+    /// Fetches named objects into a partial clone (what one request needs: a commit's trees,
+    /// a file's two versions), as git's own lazy fetch does: no negotiation, trees with their
+    /// subtrees and no blobs but those named, into a promisor pack. Runs beside the
+    /// repository's other job (a hydration may take minutes); at most [`OBJECT_JOBS`] at once.
+    /// Ask for trees and blobs in separate jobs: a blob under a tree asked for in the same
+    /// fetch is filtered out with the tree's other blobs, and the fetch fails.
+    Objects {
+        /// The objects, as 40 hex digits.
+        ids: Vec<String>,
     },
     /// `git fetch --prune` of branches and tags.
     Fetch,
@@ -181,6 +203,7 @@ impl JobKind {
         matches!(
             (self, other),
             (JobKind::Clone { .. }, JobKind::Clone { .. })
+                | (JobKind::Hydrate { .. }, JobKind::Hydrate { .. })
                 | (JobKind::Fetch, JobKind::Fetch)
                 | (JobKind::Deepen, JobKind::Deepen)
                 | (JobKind::CommitGraph, JobKind::CommitGraph)
@@ -193,8 +216,17 @@ impl JobKind {
     fn networked(&self) -> bool {
         matches!(
             self,
-            JobKind::Clone { .. } | JobKind::Fetch | JobKind::Deepen
+            JobKind::Clone { .. }
+                | JobKind::Fetch
+                | JobKind::Deepen
+                | JobKind::Hydrate { .. }
+                | JobKind::Objects { .. }
         )
+    }
+
+    /// Whether it runs beside the repository's other job (in the objects lane).
+    fn beside(&self) -> bool {
+        matches!(self, JobKind::Objects { .. })
     }
 
     fn name(&self) -> &'static str {
@@ -202,11 +234,26 @@ impl JobKind {
             JobKind::Clone { .. } => "clone",
             JobKind::Fetch => "fetch",
             JobKind::Deepen => "deepen",
+            JobKind::Hydrate { .. } => "hydrate",
+            JobKind::Objects { .. } => "objects",
             JobKind::CommitGraph => "commit-graph",
             JobKind::Repack => "repack",
             JobKind::SetUrl { .. } => "set-url",
         }
     }
+}
+
+/// Which objects a clone asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloneShape {
+    /// Commits only (`--filter=tree:0`): what a graph needs. Fails with
+    /// [`JobError::RefToTree`] when a ref names a tree (Linux's `v2.6.11-tree`): the filter
+    /// leaves out even a tree asked for by name.
+    CommitsOnly,
+    /// Commits and trees (`--filter=blob:none`).
+    NoBlobs,
+    /// Every object.
+    Everything,
 }
 
 /// Who is waiting: a timer (background), viewers of a served repository (watched), or a user
@@ -276,6 +323,16 @@ pub enum JobError {
     /// The job was cancelled (its repository was deleted).
     #[error("the job was cancelled")]
     Cancelled,
+    /// A filtered clone's server does not filter objects (it would send everything).
+    #[error("the server does not support partial clones")]
+    NoFilter,
+    /// A commits-only clone could not be completed: a ref names a tree, which the filter left
+    /// out.
+    #[error("a ref names a tree, which a commits-only clone cannot hold")]
+    RefToTree,
+    /// [`MAX_QUEUED_OBJECTS`] object fetches wait already.
+    #[error("too many object fetches are waiting")]
+    Busy,
     /// The repository needs a credential and no user's works any more.
     #[error("no credential: {0}")]
     NoCredential(String),
@@ -378,9 +435,13 @@ impl JobError {
             JobError::Refused(_) => FailureClass::Refused,
             JobError::NoCredential(_) => FailureClass::AuthRequired,
             JobError::Git { message, .. } => classify_git(message),
-            JobError::Io(_) | JobError::NotCloned(_) | JobError::Stopped | JobError::Cancelled => {
-                FailureClass::Failed
-            }
+            JobError::Io(_)
+            | JobError::NotCloned(_)
+            | JobError::Stopped
+            | JobError::Cancelled
+            | JobError::NoFilter
+            | JobError::RefToTree
+            | JobError::Busy => FailureClass::Failed,
         }
     }
 
@@ -585,9 +646,15 @@ impl Handler<Cancel> for CloneQueue {
             }
         }
         self.queued = kept;
-        if let Some(cancel) = self.running.get_mut(&id).and_then(|j| j.cancel.take()) {
-            n += 1;
-            let _ = cancel.send(());
+        for lane in [false, true] {
+            if let Some(cancel) = self
+                .running
+                .get_mut(&(id.clone(), lane))
+                .and_then(|j| j.cancel.take())
+            {
+                n += 1;
+                let _ = cancel.send(());
+            }
         }
         self.gauges();
         n
@@ -627,7 +694,8 @@ pub struct CloneQueue {
     /// fall back to its defaults: hooks, redirects, credential helpers). Set at start.
     broken: Option<String>,
     queued: VecDeque<Job>,
-    running: HashMap<RepoId, Job>,
+    /// Running jobs by repository and lane (`true`: the objects lane, beside the main job).
+    running: HashMap<(RepoId, bool), Job>,
     stats: QueueStats,
 }
 
@@ -649,13 +717,32 @@ impl CloneQueue {
     }
 
     fn pump(&mut self, ctx: &mut Context<Self>) {
+        // Object fetches first: small, and someone waits for each; a lane of their own, so a
+        // long hydration or clone never holds up a diff.
+        loop {
+            let beside = self.running.keys().filter(|(_, lane)| *lane).count();
+            if beside >= OBJECT_JOBS {
+                break;
+            }
+            let Some(i) = self
+                .queued
+                .iter()
+                .position(|j| j.kind.beside() && !self.running.contains_key(&(j.id.clone(), true)))
+            else {
+                break;
+            };
+            let Some(job) = self.queued.remove(i) else {
+                break;
+            };
+            self.start(job, ctx);
+        }
         let slots = self.config.concurrency.max(1);
-        while self.running.len() < slots {
+        while self.running.keys().filter(|(_, lane)| !*lane).count() < slots {
             // With two slots or more, one is kept for fetches of watched repositories.
             let others = self
                 .running
-                .values()
-                .filter(|j| j.priority != Priority::Watched)
+                .iter()
+                .filter(|((_, lane), j)| !*lane && j.priority != Priority::Watched)
                 .count();
             let only_watched = slots >= 2 && others >= slots - 1;
             // The first job of the highest priority whose repository has nothing running.
@@ -663,7 +750,8 @@ impl CloneQueue {
                 .queued
                 .iter()
                 .enumerate()
-                .filter(|(_, j)| !self.running.contains_key(&j.id))
+                .filter(|(_, j)| !j.kind.beside())
+                .filter(|(_, j)| !self.running.contains_key(&(j.id.clone(), false)))
                 .filter(|(_, j)| !only_watched || j.priority == Priority::Watched)
                 .max_by(|(ia, a), (ib, b)| a.priority.cmp(&b.priority).then(ib.cmp(ia)))
                 .map(|(i, _)| i)
@@ -673,6 +761,12 @@ impl CloneQueue {
             let Some(job) = self.queued.remove(best) else {
                 return;
             };
+            self.start(job, ctx);
+        }
+    }
+
+    fn start(&mut self, job: Job, ctx: &mut Context<Self>) {
+        {
             self.stats.started += 1;
             if job.kind == JobKind::Fetch {
                 self.stats.fetches += 1;
@@ -686,21 +780,25 @@ impl CloneQueue {
             job.started_at = Some(std::time::Instant::now());
             let (cancel, cancelled) = oneshot::channel();
             job.cancel = Some(cancel);
-            self.running.insert(id.clone(), job);
+            let lane = kind.beside();
+            self.running.insert((id.clone(), lane), job);
             let config = self.config.clone();
             let work = async move { run_job(&config, &id, &kind, &progress, cancelled).await };
-            ctx.spawn(
-                actix::fut::wrap_future::<_, Self>(work).map(move |result, act, ctx| {
-                    // The job's repository is known from the running map by elimination.
-                    act.finish(result, ctx);
-                }),
-            );
+            ctx.spawn(actix::fut::wrap_future::<_, Self>(work).map(
+                move |(id, result), act, ctx| {
+                    act.finish((id, lane), result, ctx);
+                },
+            ));
         }
     }
 
-    fn finish(&mut self, result: (RepoId, Result<(), JobError>), ctx: &mut Context<Self>) {
-        let (id, result) = result;
-        if let Some(job) = self.running.remove(&id) {
+    fn finish(
+        &mut self,
+        key: (RepoId, bool),
+        result: Result<(), JobError>,
+        ctx: &mut Context<Self>,
+    ) {
+        if let Some(job) = self.running.remove(&key) {
             for w in job.waiters {
                 let _ = w.send(result.clone());
             }
@@ -757,15 +855,38 @@ impl Handler<Enqueue> for CloneQueue {
             return Box::pin(async move { Err(e) });
         }
         let (tx, rx) = oneshot::channel();
-        let existing = self
-            .running
-            .get_mut(&msg.id)
-            .filter(|j| j.kind.same_job(&msg.kind))
-            .or_else(|| {
-                self.queued
-                    .iter_mut()
-                    .find(|j| j.id == msg.id && j.kind.same_job(&msg.kind))
-            });
+        let objects_waiting = self.queued.iter().filter(|j| j.kind.beside()).count();
+        let existing = match &msg.kind {
+            // Objects join a fetch, running or queued, that asks for all of them. Requests are
+            // not merged: one may ask for trees and another for blobs under them, which one
+            // fetch cannot bring together (see `JobKind::Objects`).
+            JobKind::Objects { ids } => {
+                let covers = |j: &Job| match &j.kind {
+                    JobKind::Objects { ids: theirs } => ids.iter().all(|i| theirs.contains(i)),
+                    _ => false,
+                };
+                match self
+                    .running
+                    .get_mut(&(msg.id.clone(), true))
+                    .filter(|j| covers(j))
+                {
+                    Some(j) => Some(j),
+                    None => self.queued.iter_mut().find(|j| j.id == msg.id && covers(j)),
+                }
+            }
+            kind => self
+                .running
+                .get_mut(&(msg.id.clone(), false))
+                .filter(|j| j.kind.same_job(kind))
+                .or_else(|| {
+                    self.queued
+                        .iter_mut()
+                        .find(|j| j.id == msg.id && j.kind.same_job(kind))
+                }),
+        };
+        if existing.is_none() && msg.kind.beside() && objects_waiting >= MAX_QUEUED_OBJECTS {
+            return Box::pin(async { Err(JobError::Busy) });
+        }
         match existing {
             Some(job) => {
                 self.stats.joined += 1;
@@ -798,7 +919,8 @@ impl Handler<JobProgress> for CloneQueue {
     type Result = ();
 
     fn handle(&mut self, msg: JobProgress, _: &mut Context<Self>) {
-        if let Some(job) = self.running.get_mut(&msg.id) {
+        // Progress of the main job (an object fetch's is not worth a line on the admin page).
+        if let Some(job) = self.running.get_mut(&(msg.id.clone(), false)) {
             job.latest = Some(msg);
         }
     }
@@ -826,6 +948,16 @@ impl Handler<GetStats> for CloneQueue {
         }
     }
 }
+
+/// Object fetches running at once (over all repositories), beside the other jobs.
+pub const OBJECT_JOBS: usize = 2;
+
+/// Object fetches waiting at most (each is one request's; past it requests wait for the
+/// hydration instead).
+pub const MAX_QUEUED_OBJECTS: usize = 64;
+
+/// Objects one fetch asks for at most (a request needing more is told to wait for hydration).
+pub const MAX_OBJECTS: usize = 4096;
 
 /// The global git configuration the server owns: nothing a user's or the system's configuration
 /// could add, no hooks, no redirects, no credential helpers. Fetched objects always stay packed
@@ -975,6 +1107,23 @@ fn pinned_git_command(
     cmd
 }
 
+/// [`pinned_git_command`] for a job that names the remote `origin` (whose URL is `url`), so a
+/// partial clone's fetch goes to its promisor remote: its filter applies and the pack is marked
+/// a promisor pack (fetched by URL, new commits' trees would be checked for blobs the clone
+/// never had, and the fetch would fail). `url.<pinned>.insteadOf` sends git to the address just
+/// checked.
+fn origin_git_command(
+    config: &CloneConfig,
+    cwd: &Path,
+    url: &str,
+    to: &GitTarget,
+    credential: Option<&Credential>,
+) -> tokio::process::Command {
+    let mut cmd = pinned_git_command(config, cwd, to, credential);
+    cmd.arg("-c").arg(format!("url.{}.insteadOf={url}", to.url));
+    cmd
+}
+
 /// The credential for a job on `id` that reaches its remote.
 async fn credential(config: &CloneConfig, id: &RepoId) -> Result<Option<Credential>, JobError> {
     match &config.credentials {
@@ -1085,31 +1234,88 @@ async fn run_job_inner(
     };
     tokio::pin!(cancelled);
     let final_dir = config.repo_dir(id);
+    let tmp_dir = || {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        config
+            .data_dir
+            .join("tmp")
+            .join(format!("{}-{}-{n}", id.as_str(), std::process::id()))
+    };
     let (mut cmd, work_dir, timeout, canonical) = match kind {
-        JobKind::Clone { url, depth } => {
-            static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-            let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let tmp = config.data_dir.join("tmp").join(format!(
-                "{}-{}-{n}",
-                id.as_str(),
-                std::process::id()
-            ));
+        JobKind::Clone { url, depth, shape } => {
+            let tmp = tmp_dir();
             let to = target(config, url).await?;
             let credential = credential(config, id).await?;
             let mut cmd = pinned_git_command(config, &config.data_dir, &to, credential.as_ref());
-            cmd.args([
-                "clone",
-                "--bare",
-                "--filter=blob:none",
-                "--progress",
-                "--no-local",
-            ]);
-            if let Some(d) = depth {
-                // `--depth` alone implies `--single-branch`: every branch is wanted.
-                cmd.arg(format!("--depth={d}")).arg("--no-single-branch");
+            cmd.args(["clone", "--bare", "--progress", "--no-local"]);
+            match shape {
+                CloneShape::CommitsOnly => {
+                    cmd.arg("--filter=tree:0");
+                }
+                CloneShape::NoBlobs => {
+                    cmd.arg("--filter=blob:none");
+                }
+                // No filter at all (a server that does not filter would ignore one, yet git
+                // would still record the clone as partial).
+                CloneShape::Everything => {
+                    if let Some(d) = depth {
+                        // `--depth` alone implies `--single-branch`: every branch is wanted.
+                        cmd.arg(format!("--depth={d}")).arg("--no-single-branch");
+                    }
+                }
             }
             cmd.arg("--").arg(&to.url).arg(&tmp);
             (cmd, tmp, config.clone_timeout, Some(url.clone()))
+        }
+        JobKind::Hydrate { blobs } => {
+            if !final_dir.join("HEAD").is_file() {
+                return Err(JobError::NotCloned(id.clone()));
+            }
+            let tmp = tmp_dir();
+            let url = origin_url(config, &final_dir).await?;
+            let to = target(config, &url).await?;
+            let credential = credential(config, id).await?;
+            let mut cmd = pinned_git_command(config, &config.data_dir, &to, credential.as_ref());
+            cmd.args(["clone", "--bare", "--progress", "--no-local"]);
+            if !blobs {
+                cmd.arg("--filter=blob:none");
+            }
+            cmd.arg("--").arg(&to.url).arg(&tmp);
+            (cmd, tmp, config.clone_timeout, Some(url))
+        }
+        JobKind::Objects { ids } => {
+            if !final_dir.join("HEAD").is_file() {
+                return Err(JobError::NotCloned(id.clone()));
+            }
+            if ids.is_empty()
+                || ids.len() > MAX_OBJECTS
+                || !ids
+                    .iter()
+                    .all(|i| i.len() == 40 && i.bytes().all(|b| b.is_ascii_hexdigit()))
+            {
+                return Err(JobError::Io("object ids must be 1 to 4096 hex ids".into()));
+            }
+            let url = origin_url(config, &final_dir).await?;
+            let to = target(config, &url).await?;
+            let credential = credential(config, id).await?;
+            let mut cmd = origin_git_command(config, &final_dir, &url, &to, credential.as_ref());
+            // What git's own lazy fetch runs (promisor-remote.c): no negotiation, the objects as
+            // refspecs, a promisor pack; blob:none keeps a wanted tree's subtrees and leaves
+            // out the blobs not named.
+            cmd.args([
+                "-c",
+                "fetch.negotiationAlgorithm=noop",
+                "fetch",
+                "--no-tags",
+                "--no-write-fetch-head",
+                "--recurse-submodules=no",
+                "--filter=blob:none",
+                "--progress",
+                "origin",
+            ]);
+            cmd.args(ids);
+            (cmd, final_dir.clone(), config.fetch_timeout, None)
         }
         JobKind::Fetch | JobKind::Deepen => {
             if !final_dir.join("HEAD").is_file() {
@@ -1118,14 +1324,13 @@ async fn run_job_inner(
             let url = origin_url(config, &final_dir).await?;
             let to = target(config, &url).await?;
             let credential = credential(config, id).await?;
-            let mut cmd = pinned_git_command(config, &final_dir, &to, credential.as_ref());
+            let mut cmd = origin_git_command(config, &final_dir, &url, &to, credential.as_ref());
             cmd.args(["fetch", "--prune", "--progress", "--no-write-fetch-head"]);
             if *kind == JobKind::Deepen && final_dir.join("shallow").exists() {
                 cmd.arg("--unshallow");
             }
             cmd.args([
-                "--",
-                &to.url,
+                "origin",
                 "+refs/heads/*:refs/heads/*",
                 "+refs/tags/*:refs/tags/*",
             ]);
@@ -1143,14 +1348,22 @@ async fn run_job_inner(
             }
             let mut cmd = git_command(config, &final_dir);
             if *kind == JobKind::CommitGraph {
-                cmd.args([
-                    "commit-graph",
-                    "write",
-                    "--reachable",
-                    "--split",
-                    "--changed-paths",
-                    "--no-progress",
-                ]);
+                cmd.args(["commit-graph", "write", "--reachable", "--split"]);
+                // Changed-path filters read every commit's trees: a commits-only clone has none
+                // (git would stop at the first). Its hydrated clone gets them.
+                let commits_only = gitcore::config::get(
+                    &final_dir.join("config"),
+                    "remote",
+                    Some("origin"),
+                    "partialclonefilter",
+                )
+                .is_some_and(|f| {
+                    gitcore::repo::Contents::of_filter(&f) == gitcore::repo::Contents::CommitsOnly
+                });
+                if !commits_only {
+                    cmd.arg("--changed-paths");
+                }
+                cmd.arg("--no-progress");
             } else {
                 // Everything into one pack (promisor objects into their own, as a partial clone
                 // needs); no bitmap, which a partial clone cannot have. Geometric repacks refuse
@@ -1177,6 +1390,15 @@ async fn run_job_inner(
     };
     let name = kind.name();
     let networked = kind.networked();
+    // A filtered clone stops as soon as git says the server will not filter.
+    let needs_filter = matches!(
+        kind,
+        JobKind::Clone {
+            shape: CloneShape::CommitsOnly | CloneShape::NoBlobs,
+            ..
+        }
+    );
+    let mut unfiltered = false;
     let mut child = cmd
         .spawn()
         .map_err(|e| JobError::Io(format!("cannot run git: {e}")))?;
@@ -1225,6 +1447,10 @@ async fn run_job_inner(
                                         });
                                     }
                                 }
+                                // git's words (fetch-pack.c) when the server lacks `filter`.
+                                if needs_filter && text.contains("filtering not recognized by server") {
+                                    unfiltered = true;
+                                }
                                 tail.push_str(&text);
                                 tail.push('\n');
                                 if tail.len() > 4096 {
@@ -1233,6 +1459,11 @@ async fn run_job_inner(
                             } else if line.len() < 4096 {
                                 line.push(b);
                             }
+                        }
+                        if unfiltered {
+                            kill_group(pid);
+                            let _ = child.wait().await;
+                            break Err(JobError::NoFilter);
                         }
                     }
                 }
@@ -1281,7 +1512,7 @@ async fn run_job_inner(
             }
         }
     };
-    let is_clone = matches!(kind, JobKind::Clone { .. });
+    let is_clone = matches!(kind, JobKind::Clone { .. } | JobKind::Hydrate { .. });
     let cleanup = |e: JobError| {
         if is_clone {
             let _ = std::fs::remove_dir_all(&work_dir);
@@ -1295,6 +1526,17 @@ async fn run_job_inner(
         Err(e) => return cleanup(e),
     };
     if !status.success() {
+        // git's words when a ref names a tree the commits-only filter left out.
+        let commits_only = matches!(
+            kind,
+            JobKind::Clone {
+                shape: CloneShape::CommitsOnly,
+                ..
+            }
+        );
+        if commits_only && tail.contains("did not send all necessary objects") {
+            return cleanup(JobError::RefToTree);
+        }
         let message = tail
             .lines()
             .rfind(|l| parse_progress(l).is_none())
@@ -1327,11 +1569,23 @@ async fn run_job_inner(
         }
     }
     if is_clone {
-        let _ = std::fs::remove_dir_all(&final_dir);
+        // The old directory moves aside first and goes after, so the repository is missing
+        // only between two renames (sessions reading the old packs keep their mappings).
+        let old = work_dir.with_extension("old");
+        let moved = std::fs::rename(&final_dir, &old).is_ok();
+        if !moved {
+            let _ = std::fs::remove_dir_all(&final_dir);
+        }
         std::fs::rename(&work_dir, &final_dir).map_err(|e| {
             let _ = std::fs::remove_dir_all(&work_dir);
+            if moved {
+                let _ = std::fs::rename(&old, &final_dir);
+            }
             JobError::Io(format!("cannot move the clone into place: {e}"))
         })?;
+        if moved {
+            let _ = std::fs::remove_dir_all(&old);
+        }
     }
     Ok(())
 }

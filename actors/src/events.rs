@@ -225,4 +225,9 @@ pub struct RemoteState {
     pub error: Option<String>,
     /// Fetches that failed in a row.
     pub failures: u32,
+    /// What the clone holds: `commits`, `trees` or `complete` (what is missing is fetched
+    /// when a request needs it, and by the hydration in the background).
+    pub contents: &'static str,
+    /// Percent of the hydration that runs now, if one does.
+    pub hydrating: Option<u8>,
 }

@@ -1,5 +1,7 @@
 //! [`RepoSession`]: one actor per repository.
 
+pub mod contents;
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -276,6 +278,10 @@ pub struct SessionInfo {
     /// Checks for changes since the session started (each a few `stat` calls; a check that finds
     /// a change is followed by a reload).
     pub reload_checks: u64,
+    /// What the clone holds: `commits`, `trees` or `complete`.
+    pub contents: &'static str,
+    /// Percent of the hydration running now, if one runs.
+    pub hydrating: Option<u8>,
 }
 
 /// Asks a session to describe itself.
@@ -310,6 +316,8 @@ impl Handler<Describe> for RepoSession {
             }),
             reloads: self.reloads,
             reload_checks: self.reload_checks,
+            contents: s.map_or("complete", |s| s.contents.as_str()),
+            hydrating: self.hydrating,
         })
     }
 }
@@ -412,6 +420,9 @@ pub struct RepoSession {
     poll_timer: Option<SpawnHandle>,
     /// The watcher reported an error: fall back to polling.
     watch_failed: bool,
+    /// Percent of the hydration running for this repository (see [`contents`]); `None` when
+    /// none runs. Set by its progress, cleared when it ends.
+    hydrating: Option<u8>,
 }
 
 impl RepoSession {
@@ -429,6 +440,7 @@ impl RepoSession {
             poll_every: config.poll_interval,
             poll_timer: None,
             watch_failed: false,
+            hydrating: None,
             config,
             snapshot: None,
             failed: None,
@@ -603,6 +615,11 @@ impl RepoSession {
             },
             error: self.fetch_error.clone(),
             failures: self.fetch_failures,
+            contents: self
+                .snapshot
+                .as_ref()
+                .map_or("complete", |s| s.contents.as_str()),
+            hydrating: self.hydrating,
         }
     }
 
@@ -1110,8 +1127,13 @@ impl Handler<Subscribe> for RepoSession {
         if let Some(status) = &self.status {
             let _ = msg.viewer.try_send(ViewerEvent::Status(Arc::clone(status)));
         }
-        // A viewer arriving during a long fetch, or while fetches fail, is told at once.
-        if self.fetch_announced || self.fetch_error.is_some() {
+        // A viewer arriving during a long fetch, while fetches fail, or while file contents are
+        // still being fetched, is told at once.
+        let partial = self
+            .snapshot
+            .as_ref()
+            .is_some_and(|s| s.contents != gitcore::repo::Contents::Complete);
+        if self.fetch_announced || self.fetch_error.is_some() || partial {
             let _ = msg
                 .viewer
                 .try_send(ViewerEvent::Remote(Arc::new(self.remote_state())));

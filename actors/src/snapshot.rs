@@ -36,6 +36,8 @@ pub struct Snapshot {
     /// Set while the repository has no commit-graph file and its first view was slow enough for
     /// one to matter.
     pub commit_graph_hint: Option<CommitGraphHint>,
+    /// Which objects the clone holds (a partial clone's filter), read with the objects.
+    pub contents: gitcore::repo::Contents,
 }
 
 /// What `git commit-graph write` would save a repository without a commit-graph file, measured
@@ -125,7 +127,9 @@ impl Snapshot {
         let graph = CommitGraph::load_topology_with(&repo, LoadOptions::default())?;
         let layout = Layout::build(&graph, LayoutOptions::standard());
         let commit_graph_hint = CommitGraphHint::measure(&graph, started.elapsed(), hint_after);
+        let contents = repo.contents();
         Ok(Snapshot {
+            contents,
             repo: Arc::new(repo),
             graph,
             layout,
@@ -155,6 +159,26 @@ impl Snapshot {
             views: Mutex::new(views),
             stamp: self.stamp,
             commit_graph_hint: self.commit_graph_hint.clone(),
+            contents: self.contents,
+        })
+    }
+
+    /// The same snapshot (graph, layout, version) reading the object database as it is on disk
+    /// now: objects fetched for a request, or a hydrated clone moved into place. Cheap: the
+    /// graph and layout are shared, unchanged packs are reused.
+    pub fn with_fresh_objects(&self) -> Result<Snapshot, RepoError> {
+        let repo = self.repo.refresh()?;
+        let views = self.views.lock().map(|v| v.clone()).unwrap_or_default();
+        Ok(Snapshot {
+            contents: repo.contents(),
+            repo: Arc::new(repo),
+            graph: self.graph.clone(),
+            layout: self.layout.clone(),
+            version: self.version,
+            caches: Arc::clone(&self.caches),
+            views: Mutex::new(views),
+            stamp: self.stamp,
+            commit_graph_hint: self.commit_graph_hint.clone(),
         })
     }
 
@@ -178,6 +202,7 @@ impl Snapshot {
         };
         Ok((
             Snapshot {
+                contents: repo.contents(),
                 repo: Arc::new(repo),
                 graph,
                 layout,

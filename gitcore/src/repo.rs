@@ -67,6 +67,17 @@ impl Repository {
         })
     }
 
+    /// What the clone holds, from its configuration: a partial clone names its promisor remote
+    /// (`remote.<name>.promisor`, or `extensions.partialClone`) and the filter it was made with
+    /// (`remote.<name>.partialCloneFilter`). Read from disk on every call (a few KB).
+    pub fn contents(&self) -> Contents {
+        let path = self.dirs.common_dir.join("config");
+        let Ok(text) = std::fs::read(&path) else {
+            return Contents::Complete;
+        };
+        Contents::of_config(&crate::config::parse(&String::from_utf8_lossy(&text)))
+    }
+
     /// The repository's directories.
     pub fn dirs(&self) -> &GitDir {
         &self.dirs
@@ -198,5 +209,92 @@ impl ChangeStamp {
             }
         }
         ChangeStamp(h.finish())
+    }
+}
+
+/// Which objects a clone holds, as its partial-clone filter says. gitcore never fetches what
+/// is left out: reading it is [`OdbError::Missing`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Contents {
+    /// Every object reachable from its refs (not a partial clone).
+    Complete,
+    /// Commits and trees, no file contents (`blob:none`, or `blob:limit=<n>`: some blobs).
+    NoBlobs,
+    /// Commits only (`tree:0`, or `tree:<depth>`, or any other filter git knows).
+    CommitsOnly,
+}
+
+impl Contents {
+    /// The contents a parsed config file describes.
+    pub fn of_config(entries: &[crate::config::Entry]) -> Contents {
+        let last = |section: &str, sub: Option<&str>, key: &str| {
+            entries
+                .iter()
+                .rev()
+                .find(|e| e.section == section && e.subsection.as_deref() == sub && e.key == key)
+        };
+        let truthy = |e: &crate::config::Entry| {
+            e.value.as_deref().is_none_or(|v| {
+                matches!(v.to_ascii_lowercase().as_str(), "true" | "yes" | "on" | "1")
+            })
+        };
+        // The promisor remote: `extensions.partialClone`, else every remote marked promisor.
+        let mut remotes: Vec<&str> = Vec::new();
+        if let Some(e) = last("extensions", None, "partialclone")
+            && let Some(v) = e.value.as_deref()
+        {
+            remotes.push(v);
+        }
+        for e in entries {
+            if e.section == "remote"
+                && e.key == "promisor"
+                && truthy(e)
+                && let Some(sub) = e.subsection.as_deref()
+                && !remotes.contains(&sub)
+            {
+                remotes.push(sub);
+            }
+        }
+        let mut contents = Contents::Complete;
+        for r in remotes {
+            let filter = last("remote", Some(r), "partialclonefilter")
+                .and_then(|e| e.value.as_deref())
+                .unwrap_or("");
+            let this = Contents::of_filter(filter);
+            if this.rank() < contents.rank() {
+                contents = this;
+            }
+        }
+        contents
+    }
+
+    /// The contents a clone made with `--filter=<filter>` holds (`""`: a promisor remote
+    /// without a filter, which holds what its fetches brought: counted as complete).
+    pub fn of_filter(filter: &str) -> Contents {
+        let f = filter.trim().to_ascii_lowercase();
+        if f.is_empty() {
+            Contents::Complete
+        } else if f == "blob:none" || f.starts_with("blob:limit=") {
+            Contents::NoBlobs
+        } else {
+            Contents::CommitsOnly
+        }
+    }
+
+    fn rank(self) -> u8 {
+        match self {
+            Contents::CommitsOnly => 0,
+            Contents::NoBlobs => 1,
+            Contents::Complete => 2,
+        }
+    }
+
+    /// `commits`, `trees` or `complete`: the wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Contents::CommitsOnly => "commits",
+            Contents::NoBlobs => "trees",
+            Contents::Complete => "complete",
+        }
     }
 }

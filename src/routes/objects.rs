@@ -58,10 +58,87 @@ fn resolve_commit(graph: &gitcore::graph::CommitGraph, hash: &str) -> Result<Obj
 
 fn odb_error(e: OdbError, id: &ObjectId) -> ApiError {
     match e {
-        OdbError::Missing(_) | OdbError::WrongKind { .. } => {
-            ApiError::NotFound(format!("no such object {id}"))
-        }
+        // Not in this clone: a partial clone gets it fetched (see `serve`), else 404.
+        OdbError::Missing(m) => ApiError::NeedObjects(vec![m]),
+        OdbError::WrongKind { .. } => ApiError::NotFound(format!("no such object {id}")),
         other => ApiError::Unavailable(other.to_string()),
+    }
+}
+
+/// `ids` that the snapshot's clone does not hold, if any, as the error that gets them fetched.
+fn need(odb: &gitcore::odb::Odb, ids: impl IntoIterator<Item = ObjectId>) -> Result<(), ApiError> {
+    let mut missing: Vec<ObjectId> = ids.into_iter().filter(|i| !odb.contains(i)).collect();
+    missing.sort();
+    missing.dedup();
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::NeedObjects(missing))
+    }
+}
+
+/// Rounds of fetching one answer may take (a commit diff takes two: trees, then files).
+const FETCH_ROUNDS: usize = 4;
+
+/// When a page told "hydrating" asks again.
+pub(super) const HYDRATING_RETRY_MS: u64 = 2000;
+
+/// The answer for a request whose objects are not here and cannot be fetched now: 202
+/// "hydrating" while the clone is partial (the hydration brings them), else 404.
+pub(super) fn not_here(snap: &Snapshot, what: impl std::fmt::Display) -> ApiError {
+    if snap.contents == gitcore::repo::Contents::Complete {
+        ApiError::NotFound(format!("no such object {what}"))
+    } else {
+        ApiError::Hydrating {
+            retry_after_ms: HYDRATING_RETRY_MS,
+        }
+    }
+}
+
+/// Fetches `ids` through the repository's session; answers the snapshot that reads them, or
+/// what the request is told instead.
+async fn fetch_objects(
+    req: &HttpRequest,
+    snap: &Arc<Snapshot>,
+    ids: Vec<ObjectId>,
+) -> Result<Arc<Snapshot>, ApiError> {
+    use gitvista_actors::clone_queue::{JobError, MAX_OBJECTS};
+    use gitvista_actors::repo_session::contents::{FetchObjects, ObjectsError};
+    let first = ids.first().map(|i| i.to_hex()).unwrap_or_default();
+    let state = req.app_data::<web::Data<AppState>>();
+    let id = req.match_info().get("id");
+    let (Some(state), Some(id)) = (state, id) else {
+        return Err(not_here(snap, first));
+    };
+    if state.hosted.is_none() {
+        // Local mode never fetches: the user's own partial clone answers what it holds.
+        return Err(ApiError::NotFound(format!("no such object {first}")));
+    }
+    if ids.len() > MAX_OBJECTS {
+        return Err(not_here(snap, first));
+    }
+    let session = super::session(state, id).await?;
+    let started = std::time::Instant::now();
+    let fetched = session.send(FetchObjects { ids }).await;
+    metrics::histogram!("gitvista_object_fetch_seconds").record(started.elapsed().as_secs_f64());
+    match fetched {
+        Ok(Ok(fresh)) => Ok(fresh),
+        // The remote has no such object (git's upload-pack: "not our ref").
+        Ok(Err(ObjectsError::Fetch(JobError::Git { message, .. })))
+            if message.contains("not our ref") || message.contains("no such") =>
+        {
+            Err(ApiError::NotFound(format!("no such object {first}")))
+        }
+        Ok(Err(ObjectsError::NotSent(m))) => Err(ApiError::NotFound(format!("no such object {m}"))),
+        Ok(Err(ObjectsError::NoRemote)) => {
+            Err(ApiError::NotFound(format!("no such object {first}")))
+        }
+        Ok(Err(e)) => {
+            metrics::counter!("gitvista_object_fetch_failures_total").increment(1);
+            tracing::info!(repo = id, error = %e, "fetching objects for a request failed; it waits for the hydration");
+            Err(not_here(snap, first))
+        }
+        Err(e) => Err(ApiError::Unavailable(e.to_string())),
     }
 }
 
@@ -150,7 +227,7 @@ pub(super) async fn serve(
     key: String,
     freshness: Freshness,
     kept: Kept,
-    build: impl FnOnce(&Snapshot) -> Result<Value, ApiError> + Send + 'static,
+    build: impl Fn(&Snapshot) -> Result<Value, ApiError> + Send + Sync + 'static,
 ) -> Result<HttpResponse, ApiError> {
     if not_modified(req, &etag(&tag, freshness)) {
         return Ok(respond(req, &tag, freshness, None));
@@ -166,7 +243,45 @@ pub(super) async fn serve(
     let budget = req
         .app_data::<web::Data<AppState>>()
         .and_then(|s| Some((std::sync::Arc::clone(&s.clients), s.clients.key(req)?)));
-    let body = blocking(snap, move |snap| {
+    let build: Build = Arc::new(build);
+    let mut snap = snap;
+    let mut rounds = 0;
+    // A partial clone may lack what the answer reads: fetch it (all a round needs at once),
+    // build again on a snapshot that reads it.
+    let body = loop {
+        let built = build_once(&snap, &key, kept, budget.clone(), Arc::clone(&build)).await;
+        match built {
+            Err(ApiError::NeedObjects(ids)) if rounds < FETCH_ROUNDS => {
+                rounds += 1;
+                snap = fetch_objects(req, &snap, ids).await?;
+            }
+            Err(ApiError::NeedObjects(ids)) => {
+                let first = ids.first().map(|i| i.to_hex()).unwrap_or_default();
+                return Err(not_here(&snap, first));
+            }
+            other => break other?,
+        }
+    };
+    Ok(respond(req, &tag, freshness, Some(body)))
+}
+
+/// What builds an answer from a snapshot (called again after objects were fetched).
+type Build = Arc<dyn Fn(&Snapshot) -> Result<Value, ApiError> + Send + Sync>;
+
+/// The client a request's expensive work is charged to.
+type Budget = Option<(Arc<crate::client::Clients>, crate::client::ClientKey)>;
+
+/// One build of an answer on the blocking pool: from the session cache `kept` when it has it,
+/// else built (charged to `budget`) and kept.
+async fn build_once(
+    snap: &Arc<Snapshot>,
+    key: &str,
+    kept: Kept,
+    budget: Budget,
+    build: Build,
+) -> Result<Bytes, ApiError> {
+    let key = key.to_string();
+    blocking(Arc::clone(snap), move |snap| {
         let cache = kept.cache(&snap.caches);
         let name = match kept {
             Kept::No => "none",
@@ -203,8 +318,7 @@ pub(super) async fn serve(
         }
         Ok(body)
     })
-    .await?;
-    Ok(respond(req, &tag, freshness, Some(body)))
+    .await
 }
 
 fn person(s: &Signature<'_>, encoding: Option<&[u8]>) -> Value {
@@ -247,9 +361,44 @@ fn first_parent_diff(
         Some(p) => Some(read(p, &mut buf)?.0),
         None => None,
     };
-    let d = diff_trees(reader, parent_tree, Some(root), TreeDiffOptions::default())
-        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
-    Ok((parent, d))
+    // A commits-only clone: both trees in one fetch (each comes with its subtrees).
+    need(
+        reader.odb(),
+        [Some(root), parent_tree].into_iter().flatten(),
+    )?;
+    let tree_error = |e: gitcore::diff::DiffError| match e {
+        gitcore::diff::DiffError::Odb(OdbError::Missing(m)) => ApiError::NeedObjects(vec![m]),
+        other => ApiError::Unavailable(other.to_string()),
+    };
+    match diff_trees(reader, parent_tree, Some(root), TreeDiffOptions::default()) {
+        Ok(d) => Ok((parent, d)),
+        Err(gitcore::diff::DiffError::Odb(OdbError::Missing(_))) => {
+            // Finding renames reads the added and deleted files: fetch all of them at once.
+            let plain = TreeDiffOptions {
+                renames: None,
+                ..TreeDiffOptions::default()
+            };
+            let d = diff_trees(reader, parent_tree, Some(root), plain).map_err(tree_error)?;
+            need(reader.odb(), blobs_of(&d.changes, usize::MAX))?;
+            // Everything was here after all (another request fetched it meanwhile).
+            diff_trees(reader, parent_tree, Some(root), TreeDiffOptions::default())
+                .map(|d| (parent, d))
+                .map_err(tree_error)
+        }
+        Err(e) => Err(tree_error(e)),
+    }
+}
+
+/// The blobs of both sides of the first `limit` changes (what line counts read).
+fn blobs_of(
+    changes: &[gitcore::diff::TreeChange],
+    limit: usize,
+) -> impl Iterator<Item = ObjectId> + '_ {
+    changes.iter().take(limit).flat_map(|ch| {
+        [&ch.old, &ch.new]
+            .into_iter()
+            .filter_map(|s| s.as_ref().filter(|s| s.mode.is_blob()).map(|s| s.id))
+    })
 }
 
 /// The shared shape of the hash-addressed routes: validate the hash, get the snapshot, build the
@@ -261,7 +410,7 @@ async fn serve_object(
     kind: &str,
     extra: Option<&str>,
     kept: Kept,
-    build: impl FnOnce(&Snapshot, ObjectId) -> Result<Value, ApiError> + Send + 'static,
+    build: impl Fn(&Snapshot, ObjectId) -> Result<Value, ApiError> + Send + Sync + 'static,
 ) -> Result<HttpResponse, ApiError> {
     let (id, hash) = path.into_inner();
     let oid = parse_hash(&hash)?;
@@ -365,6 +514,8 @@ pub async fn commit_diff(
         move |snap, oid| {
             let mut reader = snap.repo.odb().reader();
             let (parent, d) = first_parent_diff(&mut reader, oid)?;
+            // Line counts read both versions of each file: fetch the missing ones at once.
+            need(snap.repo.odb(), blobs_of(&d.changes, MAX_STAT_FILES))?;
             let files: Vec<Value> = d
                 .changes
                 .iter()
@@ -670,6 +821,12 @@ pub async fn file_diff(
                 .ok_or_else(|| ApiError::NotFound(format!("{file} did not change in {oid}")))?;
             let blob_of =
                 |s: &Option<ChangeSide>| s.as_ref().filter(|s| s.mode.is_blob()).map(|s| s.id);
+            need(
+                snap.repo.odb(),
+                [blob_of(&change.old), blob_of(&change.new)]
+                    .into_iter()
+                    .flatten(),
+            )?;
             let lines = diff_blobs(
                 &mut reader,
                 blob_of(&change.old),
@@ -745,9 +902,9 @@ pub async fn blame(
             )
             .map_err(|e| match e {
                 gitcore::blame::BlameError::NotFound { .. } => ApiError::NotFound(e.to_string()),
-                gitcore::blame::BlameError::Odb(OdbError::Missing(_)) => {
-                    ApiError::NotFound(e.to_string())
-                }
+                // Blame reads the file at every commit that touched it: too much to fetch for
+                // one request; the hydration brings it.
+                gitcore::blame::BlameError::Odb(OdbError::Missing(m)) => not_here(snap, m),
                 // A blob, tree or tag hash: the caller's mistake, not the server's trouble.
                 gitcore::blame::BlameError::Odb(OdbError::WrongKind { id, actual, .. }) => {
                     ApiError::bad_request(

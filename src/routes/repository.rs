@@ -94,6 +94,9 @@ pub async fn repository(
         "viewers": viewers,
         // A shallow clone: older commits are not here (yet; hosted mode deepens in the background).
         "historyIncomplete": g.shallow_count() > 0,
+        // A partial clone: `commits` or `trees` until it is hydrated (what a request needs is
+        // fetched for it, or it is answered 202 "hydrating").
+        "contents": snap.contents.as_str(),
         // Local mode only: a hosted repository gets its commit-graph from the server, not the user.
         "commitGraphHint": snap
             .commit_graph_hint

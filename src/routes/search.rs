@@ -63,6 +63,10 @@ pub async fn search(
         Kept::Searches,
         move |snap| {
             let hits = run_search(snap.repo.odb(), &snap.graph, &parsed).map_err(|e| match e {
+                // Path terms read trees a commits-only clone does not hold yet.
+                SearchError::Odb(gitcore::odb::OdbError::Missing(m)) => {
+                    super::objects::not_here(snap, m)
+                }
                 SearchError::Odb(e) => ApiError::Unavailable(e.to_string()),
                 other => ApiError::Unavailable(other.to_string()),
             })?;

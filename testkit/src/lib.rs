@@ -43,6 +43,8 @@ pub fn git(dir: &Path, args: &[&str]) -> String {
         .env("GIT_AUTHOR_EMAIL", "a@example.com")
         .env("GIT_COMMITTER_NAME", "C")
         .env("GIT_COMMITTER_EMAIL", "c@example.com")
+        // An oracle reads what a clone holds: never a lazy fetch from its promisor remote.
+        .env("GIT_NO_LAZY_FETCH", "1")
         .output()
         .expect("git runs");
     assert!(
@@ -78,6 +80,13 @@ fn kill_group(child: &mut Child) {
     }
     let _ = child.kill();
     let _ = child.wait();
+}
+
+/// Lets clients of the served repository `repo` make partial clones and fetch single objects,
+/// as GitHub and GitLab do (`uploadpack.allowFilter`, `uploadpack.allowAnySHA1InWant`).
+pub fn allow_partial_clones(repo: &Path) {
+    git(repo, &["config", "uploadpack.allowFilter", "true"]);
+    git(repo, &["config", "uploadpack.allowAnySHA1InWant", "true"]);
 }
 
 /// Starts `git daemon --export-all` for `base` on 127.0.0.1 and waits until it accepts.

@@ -202,7 +202,7 @@ async fn the_actor_tree_shows_sessions_with_their_remote_the_clone_queue_and_the
             s.iter()
                 .any(|s| s["id"] == id.as_str() && s["loaded"] == true)
         });
-        let idle = t["cloneQueue"]["jobs"] == json!([]) && t["cloneQueue"]["started"] == 2;
+        let idle = t["cloneQueue"]["jobs"] == json!([]) && t["cloneQueue"]["started"] == 3;
         let swept = t["eviction"]["sweeps"].as_u64() >= Some(1)
             && t["eviction"]["lastActive"].as_u64() >= Some(1);
         if served && idle && swept {
@@ -219,8 +219,9 @@ async fn the_actor_tree_shows_sessions_with_their_remote_the_clone_queue_and_the
     assert_eq!(s["state"], "ready");
     assert!(s["diskBytes"].as_i64() > Some(0), "{s}");
     assert_eq!(t["supervisor"]["sessions"], 1);
-    // The clone and its commit-graph were the queue's git processes; nothing runs now.
-    assert_eq!(t["cloneQueue"]["started"], 2, "{t:#}");
+    // The commits-only clone the remote refused (it does not filter), the clone and its
+    // commit-graph were the queue's git processes; nothing runs now.
+    assert_eq!(t["cloneQueue"]["started"], 3, "{t:#}");
     assert_eq!(t["cloneQueue"]["jobs"], json!([]));
     assert_eq!(t["cloneQueue"]["concurrency"], 2);
     let ev = &t["eviction"];
@@ -270,8 +271,8 @@ async fn the_actor_tree_shows_sessions_with_their_remote_the_clone_queue_and_the
     assert!(s["lastFetchError"].is_null(), "{s}");
     assert!(s["nextFetchInSecs"].is_u64(), "{s}");
     assert_eq!(
-        t["cloneQueue"]["started"], 3,
-        "clone, commit-graph, fetch: {t:#}"
+        t["cloneQueue"]["started"], 4,
+        "the refused commits-only clone, the clone, commit-graph, fetch: {t:#}"
     );
     // The node registered itself and beats.
     let cluster = &t["cluster"];

@@ -1420,6 +1420,8 @@ async fn a_failed_deepening_is_retried_and_the_page_says_history_is_incomplete_u
             resolver,
             initial_depth: Some(2),
             deepen_retry: Duration::from_secs(1),
+            // The shallow-first clone (not the commits-only one) counts the resolver's calls.
+            commits_first: false,
             ..crate::helpers::hosted_config(&data)
         })
         .await;

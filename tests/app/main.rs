@@ -12,6 +12,7 @@ mod loadtest;
 mod log_command;
 mod logs;
 mod metrics;
+mod partial;
 mod signin;
 mod store;
 mod tiers;

@@ -821,9 +821,20 @@ async fn an_oauth_app_registers_a_hook_where_the_user_is_admin_and_removes_it_wh
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(w.gh.hooks("alice/open").len(), 1);
     assert_eq!(untrack(alice.clone()).await, 204);
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + Duration::from_secs(30);
     while !w.gh.hooks("alice/open").is_empty() {
-        assert!(Instant::now() < deadline, "the hook was removed");
+        assert!(
+            Instant::now() < deadline,
+            "the hook was removed; the server said:\n{}",
+            {
+                let log = w.log_text();
+                let lines: Vec<&str> = log
+                    .lines()
+                    .filter(|l| !l.contains("HTTP request"))
+                    .collect();
+                lines[lines.len().saturating_sub(30)..].join("\n")
+            }
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }

@@ -1114,6 +1114,50 @@ try {
     await page.close();
   });
 
+  await check('hosted: a commits-only clone shows the graph, diffs fetched on demand, and "fetching file contents…" while blame waits', async () => {
+    // A remote that filters, as GitHub does; a server that never hydrates, so blame keeps waiting.
+    const partialRemote = path.join(remotes, 'partial.git');
+    git(work, 'clone', '-q', '--bare', merges, partialRemote);
+    git(partialRemote, 'config', 'uploadpack.allowFilter', 'true');
+    git(partialRemote, 'config', 'uploadpack.allowAnySHA1InWant', 'true');
+    // Without its tags that name a tree or a blob (with them, the clone holds trees too).
+    git(partialRemote, 'tag', '-d', 'tree-tag', 'tree-annotated', 'blob-tag');
+    const base = await serve(null, ['serve', '--port', '0', '--data-dir', path.join(work, 'partial-data'), '--allowed-hosts', '127.0.0.1', '--hydrate', 'false']);
+    const page = await context.newPage();
+    await page.goto(base + '/');
+    await page.waitForSelector('body[data-ready="true"]');
+    await page.fill('#url', `git://127.0.0.1:${port}/partial.git`);
+    await page.click('#paste button');
+    await page.waitForURL(/\/r\/[0-9a-f]{16}$/);
+    await page.waitForSelector('body[data-ready="true"]', { timeout: 30000 });
+    await page.waitForFunction(() => document.querySelectorAll('#rows-a11y li').length > 5);
+    await page.waitForSelector('#contents:not([hidden])');
+    assert.equal(await page.textContent('#contents'), 'file contents on demand');
+    const repoUrl = page.url();
+    // A commit's changed files and a file's diff: their objects are fetched for them.
+    const target = git(merges, 'log', '--all', '--format=%H %s').split('\n').map((l) => l.split(' ')).find((p) => p.slice(1).join(' ') === 'main 3')[0];
+    await page.goto(`${repoUrl}?commit=${target}`);
+    await page.waitForSelector('#panel:not([hidden]) .files');
+    const files = await page.$$eval('#panel-commit .files .path', (e) => e.map((x) => x.textContent));
+    assert.deepEqual(files, git(merges, 'diff-tree', '--no-commit-id', '--name-only', '-r', target).split('\n'));
+    await page.click('#panel-commit .files .file');
+    await page.waitForSelector('#panel-commit table.diff');
+    // Blame reads the whole history of the file: the page says it waits, and keeps asking.
+    const head = git(merges, 'log', '--all', '--format=%H %s').split('\n').map((l) => l.split(' ')).find((p) => p.slice(1).join(' ') === 'merge unrelated root')[0];
+    await page.goto(`${repoUrl}?commit=${head}`);
+    await page.waitForSelector('#panel:not([hidden]) h2');
+    await page.click('#tab-files');
+    await page.waitForSelector('#panel-files .tree button');
+    await page.click('#panel-files .tree > li > button:text-is("a.txt")');
+    await page.waitForSelector('#panel-files table.blob');
+    const content = await page.$$eval('#panel-files table.blob tr td:last-child', (t) => t.map((x) => x.textContent));
+    assert.deepEqual(content, git(merges, 'show', `${head}:a.txt`).split('\n'));
+    await page.click('#panel-files .diff-actions button');
+    await page.waitForFunction(() => document.querySelector('#contents')?.textContent === 'fetching file contents\u2026');
+    await screenshot(page, 'partial-fetching-contents');
+    await page.close();
+  });
+
   await check('webhooks: a push announced by a signed delivery shows "1 new commit" within 3 s with no poll; /admin lists it', async () => {
     const secret = 'browser-webhook-secret-0123456789';
     // Polls every hour: only the delivery can bring the commit in during the check.

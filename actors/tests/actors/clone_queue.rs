@@ -7,7 +7,8 @@ use std::time::Duration;
 use actix::prelude::*;
 use gitvista_actors::RepoId;
 use gitvista_actors::clone_queue::{
-    CloneConfig, CloneQueue, Enqueue, GetStats, JobError, JobKind, JobProgress, ListJobs, Priority,
+    CloneConfig, CloneQueue, CloneShape, Enqueue, GetStats, JobError, JobKind, JobProgress,
+    ListJobs, Priority,
 };
 
 use crate::common::{fixture, git};
@@ -27,7 +28,11 @@ fn id(s: &str) -> RepoId {
 fn clone_job(repo: &str, url: String) -> Enqueue {
     Enqueue {
         id: id(repo),
-        kind: JobKind::Clone { url, depth: None },
+        kind: JobKind::Clone {
+            url,
+            depth: None,
+            shape: CloneShape::Everything,
+        },
         priority: Priority::Interactive,
         progress: None,
         client: None,
@@ -154,6 +159,7 @@ async fn a_shallow_first_clone_deepens_to_the_whole_history() {
     job.kind = JobKind::Clone {
         url: format!("git://127.0.0.1:{}/linear", d.port),
         depth: Some(5),
+        shape: CloneShape::Everything,
     };
     queue.send(job).await.expect("mailbox").expect("clones");
     let clone = data.join("repos/shallow");
@@ -566,6 +572,7 @@ async fn a_private_remote_is_read_with_the_credential_of_each_job() {
     let clone = JobKind::Clone {
         url: url.clone(),
         depth: None,
+        shape: CloneShape::Everything,
     };
 
     // Anonymously: refused by the server.
@@ -656,4 +663,302 @@ async fn a_private_remote_is_read_with_the_credential_of_each_job() {
         .expect_err("no credential");
     assert_eq!(err.class(), FailureClass::AuthRequired);
     assert!(err.to_string().contains("can read it any more"), "{err}");
+}
+
+fn job(repo: &str, kind: JobKind) -> Enqueue {
+    Enqueue {
+        id: id(repo),
+        kind,
+        priority: Priority::Interactive,
+        progress: None,
+        client: None,
+    }
+}
+
+/// Objects git lists in `dir` that are not there (`git cat-file --batch-check` of `all`).
+fn absent(dir: &Path, all: &[String]) -> usize {
+    use std::io::Write;
+    let mut child = std::process::Command::new("git")
+        .args(["cat-file", "--batch-check"])
+        .current_dir(dir)
+        .env("GIT_NO_LAZY_FETCH", "1")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("git");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let input = all.join("\n") + "\n";
+    let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
+    let out = child.wait_with_output().expect("output");
+    writer.join().expect("join").expect("write");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.ends_with(" missing"))
+        .count()
+}
+
+fn objects_of(dir: &Path) -> Vec<String> {
+    git(dir, &["rev-list", "--objects", "--all"])
+        .lines()
+        .map(|l| l[..40].to_string())
+        .collect()
+}
+
+#[actix::test]
+async fn a_commits_only_clone_fetches_new_commits_objects_on_demand_and_hydrates_whole() {
+    let (tmp, serve, d) = served();
+    let src = serve.join("linear");
+    gitvista_testkit::allow_partial_clones(&src);
+    let data = tmp.path().join("data");
+    let queue = CloneQueue::new(config(&data)).start();
+    let url = format!("git://127.0.0.1:{}/linear", d.port);
+    queue
+        .send(job(
+            "tl",
+            JobKind::Clone {
+                url: url.clone(),
+                depth: Some(2),
+                shape: CloneShape::CommitsOnly,
+            },
+        ))
+        .await
+        .expect("mailbox")
+        .expect("clones");
+    let clone = data.join("repos/tl");
+    // Every commit with its parents (no depth: commits only is the whole history), no tree.
+    assert_eq!(
+        git(&clone, &["rev-list", "--all", "--parents"]),
+        git(&src, &["rev-list", "--all", "--parents"])
+    );
+    assert_eq!(
+        gitcore::repo::Repository::discover(&clone)
+            .expect("opens")
+            .contents(),
+        gitcore::repo::Contents::CommitsOnly
+    );
+    let head_tree = git(&src, &["rev-parse", "HEAD^{tree}"]);
+    assert_eq!(absent(&clone, std::slice::from_ref(&head_tree)), 1);
+
+    // A push arrives with the next fetch (through the promisor remote: by URL, git would look
+    // for the blobs of the new commit's tree and fail).
+    std::fs::write(src.join("new.txt"), "new").expect("write");
+    git(&src, &["add", "new.txt"]);
+    git(&src, &["commit", "-q", "-m", "after the clone"]);
+    queue
+        .send(job("tl", JobKind::Fetch))
+        .await
+        .expect("mailbox")
+        .expect("fetches a commits-only clone");
+    assert_eq!(
+        git(&clone, &["rev-list", "--all", "--parents"]),
+        git(&src, &["rev-list", "--all", "--parents"])
+    );
+
+    // One request's objects: a tree comes with its subtrees, a named blob with it, no other blob.
+    let old_tree = git(&src, &["rev-parse", "HEAD~3^{tree}"]);
+    let blob = git(&src, &["rev-parse", "HEAD~3:file1.txt"]);
+    for ids in [vec![old_tree.clone()], vec![blob.clone()]] {
+        queue
+            .send(job("tl", JobKind::Objects { ids }))
+            .await
+            .expect("mailbox")
+            .expect("fetches the objects");
+    }
+    assert_eq!(absent(&clone, &[old_tree.clone(), blob.clone()]), 0);
+    let blobs_of_tree: Vec<String> = git(&src, &["ls-tree", "-r", &old_tree])
+        .lines()
+        .filter(|l| l.contains(" blob "))
+        .map(|l| l.split_whitespace().nth(2).expect("id").to_string())
+        .filter(|b| *b != blob)
+        .collect();
+    assert_eq!(
+        absent(&clone, &blobs_of_tree),
+        blobs_of_tree.len(),
+        "blobs not asked for stay out"
+    );
+    // The new pack is a promisor pack (git's repack keeps it with the others).
+    let promisors = std::fs::read_dir(clone.join("objects/pack"))
+        .expect("packs")
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".promisor"))
+        .count();
+    assert!(promisors >= 2, "{promisors} promisor packs");
+    // An object the remote does not have: git's own words, no retry.
+    let err = queue
+        .send(job(
+            "tl",
+            JobKind::Objects {
+                ids: vec!["0123456789012345678901234567890123456789".into()],
+            },
+        ))
+        .await
+        .expect("mailbox")
+        .expect_err("no such object");
+    assert!(
+        matches!(&err, JobError::Git { message, .. } if message.contains("not our ref")),
+        "{err:?}"
+    );
+    // Ids are checked before git runs.
+    let err = queue
+        .send(job(
+            "tl",
+            JobKind::Objects {
+                ids: vec!["--upload-pack=touch /tmp/x".into()],
+            },
+        ))
+        .await
+        .expect("mailbox")
+        .expect_err("refused");
+    assert!(matches!(err, JobError::Io(_)), "{err:?}");
+
+    // Hydration: a fresh clone with every object moves into place.
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let progress = Progress(seen.clone()).start();
+    let mut hydrate = job("tl", JobKind::Hydrate { blobs: true });
+    hydrate.priority = Priority::Background;
+    hydrate.progress = Some(progress.recipient());
+    queue
+        .send(hydrate)
+        .await
+        .expect("mailbox")
+        .expect("hydrates");
+    assert_eq!(absent(&clone, &objects_of(&src)), 0, "every object is here");
+    assert_eq!(
+        gitcore::repo::Repository::discover(&clone)
+            .expect("opens")
+            .contents(),
+        gitcore::repo::Contents::Complete
+    );
+    assert_eq!(
+        git(&clone, &["config", "remote.origin.url"]),
+        url,
+        "the canonical URL, not the pinned one"
+    );
+    assert!(tmp_is_empty(&data), "nothing left in tmp/");
+    assert!(
+        seen.lock()
+            .expect("lock")
+            .iter()
+            .any(|p| p.phase == "Receiving objects"),
+        "hydration progress arrives"
+    );
+}
+
+#[actix::test]
+async fn a_commits_only_clone_of_a_server_that_does_not_filter_stops_at_once() {
+    let (tmp, _serve, d) = served();
+    let data = tmp.path().join("data");
+    let queue = CloneQueue::new(config(&data)).start();
+    let url = format!("git://127.0.0.1:{}/linear", d.port);
+    let err = queue
+        .send(job(
+            "nf",
+            JobKind::Clone {
+                url: url.clone(),
+                depth: None,
+                shape: CloneShape::CommitsOnly,
+            },
+        ))
+        .await
+        .expect("mailbox")
+        .expect_err("no filter");
+    assert_eq!(err, JobError::NoFilter);
+    assert!(!data.join("repos/nf").exists());
+    assert!(tmp_is_empty(&data));
+}
+
+#[actix::test]
+async fn object_fetches_run_beside_a_clone_that_holds_the_only_slot() {
+    let (tmp, serve, d) = served();
+    gitvista_testkit::allow_partial_clones(&serve.join("linear"));
+    let drip = dripping_remote(60);
+    let data = tmp.path().join("data");
+    let queue = CloneQueue::new(CloneConfig {
+        concurrency: 1,
+        ..config(&data)
+    })
+    .start();
+    let url = format!("git://127.0.0.1:{}/linear", d.port);
+    queue
+        .send(job(
+            "ob",
+            JobKind::Clone {
+                url,
+                depth: None,
+                shape: CloneShape::CommitsOnly,
+            },
+        ))
+        .await
+        .expect("mailbox")
+        .expect("clones");
+    // A clone that never ends holds the one slot.
+    let stuck = queue.send(clone_job("st", format!("git://127.0.0.1:{drip}/x")));
+    let stuck = tokio::spawn(stuck);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let tree = git(&serve.join("linear"), &["rev-parse", "HEAD^{tree}"]);
+    tokio::time::timeout(
+        Duration::from_secs(20),
+        queue.send(job(
+            "ob",
+            JobKind::Objects {
+                ids: vec![tree.clone()],
+            },
+        )),
+    )
+    .await
+    .expect("not held up by the clone")
+    .expect("mailbox")
+    .expect("fetches");
+    assert_eq!(absent(&data.join("repos/ob"), &[tree]), 0);
+    assert_eq!(
+        queue
+            .send(gitvista_actors::clone_queue::Cancel(id("st")))
+            .await
+            .expect("mailbox"),
+        1
+    );
+    let _ = stuck.await;
+}
+
+#[actix::test]
+async fn a_ref_naming_a_tree_fails_a_commits_only_clone_and_a_clone_without_blobs_holds_it() {
+    let (tmp, serve, d) = served();
+    let src = serve.join("linear");
+    gitvista_testkit::allow_partial_clones(&src);
+    // As Linux's v2.6.11-tree: a tag naming a tree, which the tree:0 filter leaves out.
+    let tree = git(&src, &["rev-parse", "HEAD~2^{tree}"]);
+    git(&src, &["tag", "a-tree", &tree]);
+    let data = tmp.path().join("data");
+    let queue = CloneQueue::new(config(&data)).start();
+    let url = format!("git://127.0.0.1:{}/linear", d.port);
+    let clone = |shape| {
+        job(
+            "rt",
+            JobKind::Clone {
+                url: url.clone(),
+                depth: None,
+                shape,
+            },
+        )
+    };
+    let err = queue
+        .send(clone(CloneShape::CommitsOnly))
+        .await
+        .expect("mailbox")
+        .expect_err("a ref names a tree");
+    assert_eq!(err, JobError::RefToTree);
+    assert!(tmp_is_empty(&data));
+    queue
+        .send(clone(CloneShape::NoBlobs))
+        .await
+        .expect("mailbox")
+        .expect("commits and trees");
+    let repo = data.join("repos/rt");
+    assert_eq!(absent(&repo, std::slice::from_ref(&tree)), 0);
+    assert_eq!(
+        gitcore::repo::Repository::discover(&repo)
+            .expect("opens")
+            .contents(),
+        gitcore::repo::Contents::NoBlobs
+    );
 }

@@ -96,6 +96,9 @@ pub fn git_command(dir: &Path, args: &[&str]) -> Command {
         .env("GIT_AUTHOR_EMAIL", "author@example.com")
         .env("GIT_COMMITTER_NAME", "C O Mitter")
         .env("GIT_COMMITTER_EMAIL", "committer@example.com")
+        // The oracle reads what the clone holds, as gitcore does: never a lazy fetch from the
+        // promisor remote (which would change the fixture under the test).
+        .env("GIT_NO_LAZY_FETCH", "1")
         .env("LC_ALL", "C");
     cmd
 }
@@ -129,6 +132,7 @@ pub const REPOS: &[(&str, &str)] = &[
     ("clones", "bare.git"),
     ("clones", "shallow"),
     ("clones", "partial"),
+    ("clones", "treeless.git"),
     ("clones", "shared"),
     ("clones", "wt"),
     ("clones", "wt-detached"),

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use gitcore::object::{CommitRef, TagRef, TreeIter};
 use gitcore::odb::{ObjectKind, OdbError};
-use gitcore::repo::Repository;
+use gitcore::repo::{Contents, Repository};
 
 use crate::common::{all_repos, fixture, git, git_lines, oid};
 
@@ -136,6 +136,88 @@ fn partial_clone_reports_missing_blobs_as_missing() {
         }
     }
     assert!(missing > 0, "the partial clone has missing blobs");
+}
+
+#[test]
+fn a_commits_only_clone_reads_every_commit_and_reports_trees_as_missing() {
+    let src = fixture("clones").join("src");
+    let treeless = fixture("clones").join("treeless.git");
+    let repo = Repository::discover(&treeless).expect("opens");
+    assert_eq!(repo.contents(), Contents::CommitsOnly);
+    assert_eq!(
+        Repository::discover(&fixture("clones").join("partial"))
+            .expect("opens")
+            .contents(),
+        Contents::NoBlobs
+    );
+    assert_eq!(
+        Repository::discover(&src).expect("opens").contents(),
+        Contents::Complete
+    );
+    let mut reader = repo.odb().reader();
+    let mut buf = Vec::new();
+    let mut trees_missing = 0;
+    // Every commit git lists in the treeless clone reads; the root trees it names do not.
+    for line in git_lines(&treeless, &["rev-list", "--all"]) {
+        let id = oid(&line);
+        reader
+            .read_kind(&id, ObjectKind::Commit, &mut buf)
+            .expect("commit present");
+        let tree = CommitRef::parse(&buf).expect("parses").tree;
+        match reader.read(&tree) {
+            Err(OdbError::Missing(m)) => {
+                assert_eq!(m, tree);
+                trees_missing += 1;
+            }
+            Ok((kind, _)) => assert_eq!(kind, ObjectKind::Tree),
+            Err(e) => panic!("unexpected error {e}"),
+        }
+    }
+    assert!(trees_missing > 0, "the commits-only clone has no trees");
+}
+
+#[test]
+fn contents_follow_the_partial_clone_filter_of_the_promisor_remote() {
+    let cases: &[(&str, Contents, &str)] = &[
+        ("", Contents::Complete, "no promisor remote"),
+        (
+            "[remote \"origin\"]\n\tpromisor = true\n\tpartialclonefilter = tree:0\n",
+            Contents::CommitsOnly,
+            "git clone --filter=tree:0",
+        ),
+        (
+            "[remote \"origin\"]\n\tpromisor = true\n\tpartialCloneFilter = blob:none\n",
+            Contents::NoBlobs,
+            "keys are case-insensitive",
+        ),
+        (
+            "[remote \"origin\"]\n\tpromisor = true\n\tpartialclonefilter = blob:limit=1k\n",
+            Contents::NoBlobs,
+            "some blobs",
+        ),
+        (
+            "[remote \"origin\"]\n\tpromisor = false\n\tpartialclonefilter = tree:0\n",
+            Contents::Complete,
+            "not a promisor: the filter is a leftover",
+        ),
+        (
+            "[extensions]\n\tpartialClone = up\n[remote \"up\"]\n\tpartialclonefilter = combine:tree:0+blob:none\n",
+            Contents::CommitsOnly,
+            "the older extensions.partialClone form",
+        ),
+        (
+            "[remote \"origin\"]\n\tpromisor = true\n",
+            Contents::Complete,
+            "a promisor without a filter (hydrated by a full fetch)",
+        ),
+    ];
+    for (text, expected, why) in cases {
+        assert_eq!(
+            Contents::of_config(&gitcore::config::parse(text)),
+            *expected,
+            "{why}"
+        );
+    }
 }
 
 #[test]

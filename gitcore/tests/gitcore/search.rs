@@ -213,6 +213,14 @@ fn every_fixture_answers_merge_and_path_queries_like_git() {
             rev_list(&path, &all)
         };
         assert_eq!(found(&path, "merge:only"), with(&["--merges"]), "{name}");
+        // Path queries read trees: a commits-only clone has none (the server answers 202 until
+        // they are fetched).
+        let contents = gitcore::repo::Repository::discover(&path)
+            .expect("opens")
+            .contents();
+        if contents == gitcore::repo::Contents::CommitsOnly {
+            continue;
+        }
         let newest = with(&[]).into_iter().next();
         let first_file = newest
             .map(|c| git_lines(&path, &["ls-tree", "--name-only", &c]))

@@ -1,0 +1,276 @@
+//! Paste to first graph window, beside `git clone` of the same remote in the same run.
+//!
+//! `cargo bench --bench first_view` serves each benchmark repository from `git daemon` and from
+//! `git http-backend` (protocol v2) on 127.0.0.1, with partial clones allowed as on GitHub
+//! (`uploadpack.allowFilter`, `uploadpack.allowAnySHA1InWant`), and measures for each:
+//! - `git clone --bare` and `git clone --bare --filter=tree:0`: wall time and disk;
+//! - the release `gitvista serve`: from `POST /api/repos` to the first `graph` window answered,
+//!   and to the clone fully hydrated (`contents: complete`), with the disk at both points.
+//!
+//! Repositories: `bench-data/forge.git` (200,202 commits, 4,398 refs, forge-shaped; generated
+//! when missing) and this project's own history, or `GITVISTA_BENCH_REPOS` (colon-separated bare
+//! or non-bare repositories). `GITVISTA_BENCH_RUNS` runs of each (default 1; the table shows the
+//! median). Everything binds 127.0.0.1 and every wait is bounded.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+#[path = "common/mod.rs"]
+mod common;
+use common::{Result, benchmarking, ensure_forge_repo, git, median, server_url};
+
+/// What one run of one remote measured.
+#[derive(Debug, Clone, Copy)]
+struct Run {
+    full: Duration,
+    full_bytes: u64,
+    treeless: Duration,
+    treeless_bytes: u64,
+    first_window: Duration,
+    first_bytes: u64,
+    hydrated: Duration,
+    hydrated_bytes: u64,
+}
+
+fn du(dir: &Path) -> u64 {
+    gitvista_actors::clone_queue::dir_size(dir)
+}
+
+fn secs(d: Duration) -> String {
+    format!("{:.2} s", d.as_secs_f64())
+}
+
+fn mib(b: u64) -> String {
+    format!("{:.0} MiB", b as f64 / (1 << 20) as f64)
+}
+
+/// Wall time of `git clone --bare [extra] url dest`.
+fn time_clone(url: &str, dest: &Path, extra: &[&str]) -> Result<Duration> {
+    let started = Instant::now();
+    let status = Command::new("git")
+        .arg("clone")
+        .arg("--bare")
+        .arg("-q")
+        .args(extra)
+        .arg(url)
+        .arg(dest)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .stdout(Stdio::null())
+        .status()?;
+    if !status.success() {
+        return Err(format!("git clone {url} failed").into());
+    }
+    Ok(started.elapsed())
+}
+
+fn spawn_server(data: &Path) -> Result<(Child, String)> {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_gitvista"))
+        .args(["serve", "--port", "0", "--data-dir"])
+        .arg(data)
+        .env("GITVISTA_ALLOWED_HOSTS", "127.0.0.1")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let base = server_url(&mut child)?;
+    Ok((child, base))
+}
+
+async fn get_json(client: &reqwest::Client, url: &str) -> Result<(u16, serde_json::Value)> {
+    let resp = client.get(url).send().await?;
+    let status = resp.status().as_u16();
+    Ok((status, resp.json().await.unwrap_or_default()))
+}
+
+/// Paste `url` into a fresh server: time to the first graph window and to full hydration.
+async fn gitvista_run(url: &str, data: &Path) -> Result<(Duration, u64, Duration, u64)> {
+    let (mut child, base) = spawn_server(data)?;
+    let client = reqwest::Client::new();
+    let started = Instant::now();
+    let created: serde_json::Value = client
+        .post(format!("{base}/api/repos"))
+        .json(&serde_json::json!({ "url": url }))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let id = created["id"].as_str().ok_or("no id")?.to_string();
+    let limit = Instant::now() + Duration::from_secs(1800);
+    // As the page does: the status until ready, then the first window.
+    loop {
+        let (_, s) = get_json(&client, &format!("{base}/api/repos/{id}/status")).await?;
+        match s["state"].as_str() {
+            Some("ready") => break,
+            Some("error") => return Err(format!("clone failed: {s}").into()),
+            _ if Instant::now() > limit => return Err("no clone in 30 min".into()),
+            _ => tokio::time::sleep(Duration::from_millis(10)).await,
+        }
+    }
+    let (status, w) = get_json(&client, &format!("{base}/api/repos/{id}/graph?limit=60")).await?;
+    if status != 200 || w["rows"].as_array().is_none_or(Vec::is_empty) {
+        return Err(format!("no window: {status} {w}").into());
+    }
+    let first_window = started.elapsed();
+    let repo = data.join("repos").join(&id);
+    let first_bytes = du(&repo);
+    loop {
+        let (_, r) = get_json(&client, &format!("{base}/api/repos/{id}/repository")).await?;
+        if r["contents"] == "complete" {
+            break;
+        }
+        if Instant::now() > limit {
+            return Err("not hydrated in 30 min".into());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let hydrated = started.elapsed();
+    let hydrated_bytes = du(&repo);
+    let _ = child.kill();
+    let _ = child.wait();
+    Ok((first_window, first_bytes, hydrated, hydrated_bytes))
+}
+
+async fn one_run(url: &str, work: &Path) -> Result<Run> {
+    let _ = std::fs::remove_dir_all(work);
+    std::fs::create_dir_all(work)?;
+    let full = time_clone(url, &work.join("full.git"), &[])?;
+    let full_bytes = du(&work.join("full.git"));
+    let treeless = time_clone(url, &work.join("treeless.git"), &["--filter=tree:0"])?;
+    let treeless_bytes = du(&work.join("treeless.git"));
+    let _ = std::fs::remove_dir_all(work.join("full.git"));
+    let _ = std::fs::remove_dir_all(work.join("treeless.git"));
+    let (first_window, first_bytes, hydrated, hydrated_bytes) =
+        gitvista_run(url, &work.join("data")).await?;
+    let _ = std::fs::remove_dir_all(work);
+    Ok(Run {
+        full,
+        full_bytes,
+        treeless,
+        treeless_bytes,
+        first_window,
+        first_bytes,
+        hydrated,
+        hydrated_bytes,
+    })
+}
+
+/// The benchmark repositories, each as a bare repository the servers can export.
+fn repositories(root: &Path, tmp: &Path) -> Result<Vec<(String, PathBuf)>> {
+    let mut out = Vec::new();
+    let list = std::env::var("GITVISTA_BENCH_REPOS").ok();
+    let paths: Vec<PathBuf> = match &list {
+        Some(l) => l.split(':').map(PathBuf::from).collect(),
+        None => vec![ensure_forge_repo(root)?, root.to_path_buf()],
+    };
+    for p in paths {
+        let bare = if p.join("HEAD").is_file() && p.join("objects").is_dir() {
+            p.clone()
+        } else {
+            // A work tree (this project): its branches and tags in a bare copy, packed as
+            // git would serve them.
+            let dest = tmp.join(format!(
+                "{}.git",
+                p.file_name().map_or("repo".into(), |n| n.to_string_lossy())
+            ));
+            git(
+                tmp,
+                &[
+                    "clone",
+                    "-q",
+                    "--bare",
+                    "--no-local",
+                    p.to_str().ok_or("path")?,
+                    dest.to_str().ok_or("path")?,
+                ],
+            )?;
+            dest
+        };
+        // Partial clones and wants of any object, as GitHub and GitLab allow them.
+        git(&bare, &["config", "uploadpack.allowFilter", "true"])?;
+        git(&bare, &["config", "uploadpack.allowAnySHA1InWant", "true"])?;
+        let commits = git(&bare, &["rev-list", "--all", "--count"])?;
+        let name = format!(
+            "{} ({commits} commits)",
+            bare.file_name()
+                .map_or("repo".into(), |n| n.to_string_lossy())
+        );
+        out.push((name, bare));
+    }
+    Ok(out)
+}
+
+async fn run(root: &Path) -> Result<()> {
+    let runs = std::env::var("GITVISTA_BENCH_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1usize)
+        .max(1);
+    let tmp = tempfile::tempdir_in(root.join("target"))?;
+    let serve = tmp.path().join("serve");
+    std::fs::create_dir_all(&serve)?;
+    let repos = repositories(root, tmp.path())?;
+    for (_, bare) in &repos {
+        let link = serve.join(bare.file_name().ok_or("name")?);
+        if !link.exists() {
+            std::os::unix::fs::symlink(bare, &link)?;
+        }
+    }
+    let daemon = gitvista_testkit::git_daemon(&serve);
+    let http = gitvista_testkit::git_http(&serve);
+    println!(
+        "| repository | remote | git clone --bare | --filter=tree:0 | GitVista first window | ratio | fully hydrated | disk: full / tree:0 / first view / hydrated |"
+    );
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
+    for (name, bare) in &repos {
+        let file = bare
+            .file_name()
+            .ok_or("name")?
+            .to_string_lossy()
+            .to_string();
+        for (remote, url) in [
+            (
+                "git daemon",
+                format!("git://127.0.0.1:{}/{file}", daemon.port),
+            ),
+            (
+                "http-backend v2",
+                format!("http://127.0.0.1:{}/{file}", http.port),
+            ),
+        ] {
+            let mut all = Vec::new();
+            for _ in 0..runs {
+                all.push(one_run(&url, &tmp.path().join("work")).await?);
+            }
+            let m = |f: fn(&Run) -> Duration| median(all.iter().map(f).collect());
+            let last = all.last().ok_or("no run")?;
+            let (full, first) = (m(|r| r.full), m(|r| r.first_window));
+            println!(
+                "| {name} | {remote} | {} | {} | {} | {:.3}x | {} | {} / {} / {} / {} |",
+                secs(full),
+                secs(m(|r| r.treeless)),
+                secs(first),
+                first.as_secs_f64() / full.as_secs_f64(),
+                secs(m(|r| r.hydrated)),
+                mib(last.full_bytes),
+                mib(last.treeless_bytes),
+                mib(last.first_bytes),
+                mib(last.hydrated_bytes),
+            );
+        }
+    }
+    Ok(())
+}
+
+fn main() -> Result<()> {
+    if !benchmarking() {
+        return Ok(());
+    }
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()?
+        .block_on(run(&root))
+}
