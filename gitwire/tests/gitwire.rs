@@ -1,0 +1,318 @@
+//! gitwire against the real `git upload-pack` speaking protocol v2 (stateless, as smart HTTP
+//! runs it): what it lists and sends is checked with git itself.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use gitcore::ObjectId;
+use gitvista_testkit::{fixture, git};
+use gitwire::pktline::Decoder;
+use gitwire::v2::{
+    Capabilities, FetchEvent, FetchRequest, FetchResponse, ProtocolError, RemoteRef, fetch_request,
+    ls_refs_request, read_ls_refs,
+};
+
+/// `git upload-pack --stateless-rpc` on `repo` with protocol v2: the advertisement with
+/// `advertise`, else the answer to `request`.
+fn upload_pack(repo: &Path, request: Option<&[u8]>) -> Vec<u8> {
+    let mut cmd = Command::new("git");
+    cmd.arg("upload-pack").arg("--stateless-rpc");
+    if request.is_none() {
+        cmd.arg("--advertise-refs");
+    }
+    let mut child = cmd
+        .arg(repo)
+        .env("GIT_PROTOCOL", "version=2")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("git upload-pack");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let body = request.unwrap_or_default().to_vec();
+    let writer = std::thread::spawn(move || stdin.write_all(&body));
+    let out = child.wait_with_output().expect("output");
+    writer.join().expect("join").expect("write");
+    out.stdout
+}
+
+fn caps(repo: &Path) -> Capabilities {
+    let mut dec = Decoder::new();
+    dec.push(&upload_pack(repo, None));
+    let mut caps = Capabilities::default();
+    assert!(caps.read(&mut dec).expect("advertisement"), "complete");
+    caps
+}
+
+fn served(name: &str, tmp: &Path) -> std::path::PathBuf {
+    let src = fixture(name, tmp).join("repo");
+    let bare = tmp.join(format!("{name}.git"));
+    git(
+        tmp,
+        &[
+            "clone",
+            "-q",
+            "--bare",
+            src.to_str().expect("utf-8"),
+            bare.to_str().expect("utf-8"),
+        ],
+    );
+    gitvista_testkit::allow_partial_clones(&bare);
+    bare
+}
+
+fn list(repo: &Path, caps: &Capabilities, prefixes: &[&str]) -> Vec<RemoteRef> {
+    let mut dec = Decoder::new();
+    dec.push(&upload_pack(repo, Some(&ls_refs_request(caps, prefixes))));
+    let mut refs = Vec::new();
+    assert_eq!(read_ls_refs(&mut dec, &mut refs), Ok(Some(())));
+    refs
+}
+
+/// The pack and events of a fetch of `req` from `repo`, fed to the reader in small chunks.
+fn fetch(repo: &Path, caps: &Capabilities, req: &FetchRequest) -> (Vec<u8>, Vec<FetchEvent>) {
+    let response = upload_pack(repo, Some(&fetch_request(caps, req).expect("request")));
+    let mut dec = Decoder::new();
+    let mut reader = FetchResponse::new();
+    let (mut pack, mut events) = (Vec::new(), Vec::new());
+    for chunk in response.chunks(977) {
+        dec.push(chunk);
+        while let Some(e) = reader.next_event(&mut dec).expect("response") {
+            match e {
+                FetchEvent::Pack(b) => pack.extend_from_slice(&b),
+                FetchEvent::End => break,
+                other => events.push(other),
+            }
+        }
+    }
+    assert!(reader.ended(), "the response ended");
+    (pack, events)
+}
+
+/// Indexes `pack` into a new bare repository with `refs`; answers its path.
+fn store(tmp: &Path, name: &str, pack: &[u8], refs: &[RemoteRef]) -> std::path::PathBuf {
+    let dir = tmp.join(name);
+    git(tmp, &["init", "-q", "--bare", dir.to_str().expect("utf-8")]);
+    let pack_path = dir.join("objects/pack/incoming.pack");
+    std::fs::write(&pack_path, pack).expect("write");
+    git(&dir, &["index-pack", pack_path.to_str().expect("utf-8")]);
+    for r in refs {
+        if let (Some(id), true) = (r.id, r.name.starts_with("refs/")) {
+            git(&dir, &["update-ref", &r.name, &id.to_hex()]);
+        }
+    }
+    dir
+}
+
+#[test]
+fn ls_refs_lists_what_for_each_ref_lists_with_head_and_peeled_tags() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let repo = served("merges", tmp.path());
+    let caps = caps(&repo);
+    assert!(caps.fetch_has("filter"), "{caps:?}");
+    assert!(caps.fetch_has("shallow"));
+    let refs = list(&repo, &caps, &[]);
+    let expected: Vec<String> = git(
+        &repo,
+        &[
+            "for-each-ref",
+            "--format=%(objectname) %(refname) %(*objectname)",
+        ],
+    )
+    .lines()
+    .map(str::to_string)
+    .collect();
+    let ours: Vec<String> = refs
+        .iter()
+        .filter(|r| r.name != "HEAD")
+        .map(|r| {
+            format!(
+                "{} {} {}",
+                r.id.map(|i| i.to_hex()).unwrap_or_default(),
+                r.name,
+                r.peeled.map(|i| i.to_hex()).unwrap_or_default()
+            )
+        })
+        .collect();
+    assert_eq!(ours, expected);
+    let head = refs.iter().find(|r| r.name == "HEAD").expect("HEAD");
+    assert_eq!(
+        head.symref_target.as_deref(),
+        Some(git(&repo, &["symbolic-ref", "HEAD"]).as_str())
+    );
+    // Prefixes narrow the listing.
+    let heads = list(&repo, &caps, &["refs/heads/"]);
+    assert!(!heads.is_empty() && heads.iter().all(|r| r.name.starts_with("refs/heads/")));
+}
+
+#[test]
+fn a_commits_only_fetch_holds_every_commit_and_parent_git_lists() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let repo = served("merges", tmp.path());
+    let caps = caps(&repo);
+    let refs = list(&repo, &caps, &["refs/heads/", "refs/tags/"]);
+    // Commits only: the tips that are commits (a tag naming a tree would want the tree).
+    let commits: Vec<RemoteRef> = refs
+        .into_iter()
+        .filter(|r| {
+            let id = r.peeled.or(r.id).expect("id");
+            git(&repo, &["cat-file", "-t", &id.to_hex()]) == "commit"
+        })
+        .collect();
+    let mut wants: Vec<ObjectId> = commits.iter().filter_map(|r| r.id).collect();
+    wants.sort();
+    wants.dedup();
+    let (pack, events) = fetch(
+        &repo,
+        &caps,
+        &FetchRequest {
+            wants,
+            filter: Some("tree:0".into()),
+            ..FetchRequest::default()
+        },
+    );
+    assert!(pack.starts_with(b"PACK"), "a pack");
+    assert!(
+        events.iter().any(|e| matches!(e, FetchEvent::Progress(_))),
+        "progress arrives on band 2"
+    );
+    let got = store(tmp.path(), "treeless.git", &pack, &commits);
+    assert_eq!(
+        git(&got, &["rev-list", "--all", "--parents"]),
+        git(&repo, &["rev-list", "--branches", "--tags", "--parents"])
+    );
+    let trees = git(&got, &["cat-file", "--batch-all-objects", "--batch-check"])
+        .lines()
+        .filter(|l| l.contains(" tree "))
+        .count();
+    assert_eq!(trees, 0, "commits only");
+}
+
+#[test]
+fn a_deepened_fetch_says_which_commits_are_shallow_as_git_clone_depth_does() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let repo = served("merges", tmp.path());
+    let caps = caps(&repo);
+    let heads = list(&repo, &caps, &["refs/heads/"]);
+    let wants: Vec<ObjectId> = heads.iter().filter_map(|r| r.id).collect();
+    let (_, events) = fetch(
+        &repo,
+        &caps,
+        &FetchRequest {
+            wants,
+            filter: Some("tree:0".into()),
+            deepen: Some(2),
+            ..FetchRequest::default()
+        },
+    );
+    let mut ours: Vec<String> = events
+        .iter()
+        .filter_map(|e| match e {
+            FetchEvent::Shallow(id) => Some(id.to_hex()),
+            _ => None,
+        })
+        .collect();
+    ours.sort();
+    let clone = tmp.path().join("shallow.git");
+    git(
+        tmp.path(),
+        &[
+            "clone",
+            "-q",
+            "--bare",
+            "--depth=2",
+            "--no-single-branch",
+            "--no-tags",
+            &format!("file://{}", repo.display()),
+            clone.to_str().expect("utf-8"),
+        ],
+    );
+    let mut theirs: Vec<String> = std::fs::read_to_string(clone.join("shallow"))
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    theirs.sort();
+    assert!(!ours.is_empty());
+    assert_eq!(ours, theirs);
+}
+
+#[test]
+fn one_object_can_be_wanted_and_a_filter_the_server_lacks_is_refused() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let repo = served("linear", tmp.path());
+    let caps = caps(&repo);
+    let blob: ObjectId =
+        ObjectId::from_hex(git(&repo, &["rev-parse", "HEAD~3:file1.txt"]).as_bytes()).expect("id");
+    let (pack, _) = fetch(
+        &repo,
+        &caps,
+        &FetchRequest {
+            wants: vec![blob],
+            filter: Some("blob:none".into()),
+            ..FetchRequest::default()
+        },
+    );
+    let got = store(tmp.path(), "one.git", &pack, &[]);
+    let size = git(&repo, &["cat-file", "-s", &blob.to_hex()]);
+    assert_eq!(
+        git(&got, &["cat-file", "--batch-all-objects", "--batch-check"]),
+        format!("{blob} blob {size}"),
+        "the one blob asked for, nothing else"
+    );
+    // A server without `filter`: the request is refused before anything is sent.
+    git(&repo, &["config", "uploadpack.allowFilter", "false"]);
+    let plain = self::caps(&repo);
+    assert_eq!(
+        fetch_request(
+            &plain,
+            &FetchRequest {
+                wants: vec![blob],
+                filter: Some("tree:0".into()),
+                ..FetchRequest::default()
+            }
+        ),
+        Err(ProtocolError::Missing("filter"))
+    );
+}
+
+#[test]
+fn a_server_error_inside_the_pack_and_a_section_that_does_not_exist_are_typed_errors() {
+    use gitwire::pktline::{PktError, encode};
+    let mut stream = Vec::new();
+    encode(b"packfile\n", &mut stream);
+    encode(b"\x02Enumerating objects: 3\r", &mut stream);
+    encode(b"\x01PACK", &mut stream);
+    encode(b"\x03fatal: the disk is full\n", &mut stream);
+    let mut dec = Decoder::new();
+    dec.push(&stream);
+    let mut r = FetchResponse::new();
+    let mut seen = Vec::new();
+    let err = loop {
+        match r.next_event(&mut dec) {
+            Ok(Some(e)) => seen.push(e),
+            Ok(None) => panic!("needs no more bytes"),
+            Err(e) => break e,
+        }
+    };
+    assert_eq!(
+        err,
+        ProtocolError::Pkt(PktError::Server("fatal: the disk is full".into()))
+    );
+    assert_eq!(
+        seen,
+        [
+            FetchEvent::Progress("Enumerating objects: 3".into()),
+            FetchEvent::Pack(b"PACK".to_vec())
+        ]
+    );
+    let mut stream = Vec::new();
+    encode(b"surprise\n", &mut stream);
+    let mut dec = Decoder::new();
+    dec.push(&stream);
+    assert!(matches!(
+        FetchResponse::new().next_event(&mut dec),
+        Err(ProtocolError::Unexpected { offset: 0, .. })
+    ));
+}
