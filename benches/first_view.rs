@@ -190,7 +190,8 @@ fn repositories(root: &Path, tmp: &Path) -> Result<Vec<(String, PathBuf)>> {
         // Partial clones and wants of any object, as GitHub and GitLab allow them.
         git(&bare, &["config", "uploadpack.allowFilter", "true"])?;
         git(&bare, &["config", "uploadpack.allowAnySHA1InWant", "true"])?;
-        let commits = git(&bare, &["rev-list", "--all", "--count"])?;
+        // What a bare clone takes: branches and tags (not pull refs or notes).
+        let commits = git(&bare, &["rev-list", "--branches", "--tags", "--count"])?;
         let name = format!(
             "{} ({commits} commits)",
             bare.file_name()
