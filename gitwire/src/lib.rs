@@ -10,10 +10,14 @@
 //!   `fetch` (wants, `filter`, `deepen`, `deepen-since`) requests, and the fetch response's
 //!   sections (`shallow-info`, then the side-band `packfile`).
 //!
+//! - [`daemon`]: the git:// transport, blocking, with every read, the whole exchange and the
+//!   bytes received bounded.
+//!
 //! Every error is typed and names where the stream went wrong (the byte offset in it); a
 //! hostile server (a length that is not hex, a packet over the limit, a stream that ends inside
 //! a packet, an `ERR` packet, an unknown band) gets an error, never a panic or an unbounded
 //! buffer.
 
+pub mod daemon;
 pub mod pktline;
 pub mod v2;

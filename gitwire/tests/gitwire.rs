@@ -316,3 +316,154 @@ fn a_server_error_inside_the_pack_and_a_section_that_does_not_exist_are_typed_er
         Err(ProtocolError::Unexpected { offset: 0, .. })
     ));
 }
+
+mod over_git_daemon {
+    use std::net::SocketAddr;
+    use std::time::Duration;
+
+    use gitcore::object::CommitRef;
+    use gitcore::odb::ObjectKind;
+    use gitcore::odb::stream::{PackStream, StreamLimits};
+    use gitvista_testkit::{Hostile, git, git_daemon, hostile_git_server};
+    use gitwire::daemon::{Connection, Limits, WireError};
+    use gitwire::pktline::PktError;
+    use gitwire::v2::{FetchEvent, FetchRequest, ProtocolError};
+
+    fn local(port: u16) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], port))
+    }
+
+    #[test]
+    fn a_commits_only_fetch_streamed_into_gitcore_is_every_commit_and_parent_git_lists() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let repo = super::served("forge_pack", tmp.path());
+        let d = git_daemon(tmp.path());
+        let name = repo
+            .file_name()
+            .expect("name")
+            .to_string_lossy()
+            .to_string();
+        let mut c = Connection::open(
+            local(d.port),
+            "127.0.0.1",
+            &format!("/{name}"),
+            Limits::default(),
+        )
+        .expect("connects");
+        let refs = c.ls_refs(&["refs/heads/", "refs/tags/"]).expect("lists");
+        // Commit tips only (a ref to a tree or blob would want objects the filter drops).
+        let mut wants: Vec<_> = refs
+            .iter()
+            .filter_map(|r| r.peeled.or(r.id))
+            .filter(|id| git(&repo, &["cat-file", "-t", &id.to_hex()]) == "commit")
+            .collect();
+        wants.sort();
+        wants.dedup();
+        let mut pack = PackStream::new(StreamLimits::default());
+        let mut lines = Vec::new();
+        let take = |pack: &mut PackStream, lines: &mut Vec<String>| -> Result<(), String> {
+            while let Some(o) = pack.next_object().map_err(|e| e.to_string())? {
+                if o.kind == ObjectKind::Commit {
+                    let c = CommitRef::parse(&o.data).map_err(|e| e.to_string())?;
+                    let mut line = o.id.to_hex();
+                    for p in c.parents() {
+                        line.push(' ');
+                        line.push_str(&p.to_hex());
+                    }
+                    lines.push(line);
+                }
+            }
+            Ok(())
+        };
+        c.fetch(
+            &FetchRequest {
+                wants,
+                filter: Some("tree:0".into()),
+                ..FetchRequest::default()
+            },
+            |e| {
+                if let FetchEvent::Pack(bytes) = e {
+                    pack.push(&bytes);
+                    take(&mut pack, &mut lines)?;
+                }
+                Ok(())
+            },
+        )
+        .expect("fetches");
+        pack.end_of_input();
+        take(&mut pack, &mut lines).expect("the last objects");
+        pack.finish().expect("a whole pack");
+        lines.sort();
+        let mut expected: Vec<String> =
+            git(&repo, &["rev-list", "--branches", "--tags", "--parents"])
+                .lines()
+                .map(str::to_string)
+                .collect();
+        expected.sort();
+        assert!(expected.len() > 10);
+        assert_eq!(lines, expected);
+    }
+
+    fn fails(port: u16, limits: Limits) -> WireError {
+        let opened = Connection::open(local(port), "127.0.0.1", "/x", limits);
+        let mut c = match opened {
+            Err(e) => return e,
+            Ok(c) => c,
+        };
+        let want =
+            gitcore::ObjectId::from_hex(b"0123456789012345678901234567890123456789").expect("id");
+        c.fetch(
+            &FetchRequest {
+                wants: vec![want],
+                ..FetchRequest::default()
+            },
+            |_| Ok(()),
+        )
+        .expect_err("a hostile server")
+    }
+
+    #[test]
+    fn hostile_servers_are_typed_errors_in_bounded_time_and_memory() {
+        let quick = Limits {
+            stall: Duration::from_millis(500),
+            total: Duration::from_secs(10),
+            max_bytes: 1 << 20,
+            ..Limits::default()
+        };
+        let started = std::time::Instant::now();
+        assert_eq!(
+            fails(hostile_git_server(Hostile::Stall), quick),
+            WireError::Timeout("no data from the server")
+        );
+        assert!(started.elapsed() < Duration::from_secs(5));
+        assert!(matches!(
+            fails(hostile_git_server(Hostile::EndlessAdvertisement), quick),
+            WireError::Protocol(ProtocolError::TooMany { .. })
+        ));
+        assert_eq!(
+            fails(hostile_git_server(Hostile::EndlessProgress), quick),
+            WireError::TooLarge(1 << 20)
+        );
+        assert_eq!(
+            fails(hostile_git_server(Hostile::BandError), quick),
+            WireError::Protocol(ProtocolError::Pkt(PktError::Server(
+                "fatal: out of memory".into()
+            )))
+        );
+        assert!(matches!(
+            fails(hostile_git_server(Hostile::OversizedPacket), quick),
+            WireError::Protocol(ProtocolError::Pkt(PktError::TooLong { len: 0xfff1, .. }))
+        ));
+        assert!(matches!(
+            fails(hostile_git_server(Hostile::BadLength), quick),
+            WireError::Protocol(ProtocolError::Pkt(PktError::BadLength { .. }))
+        ));
+        // Nobody listening.
+        let closed = std::net::TcpListener::bind("127.0.0.1:0")
+            .expect("bind")
+            .local_addr()
+            .expect("addr")
+            .port();
+        assert!(matches!(fails(closed, quick), WireError::Unreachable(_)));
+    }
+}

@@ -415,3 +415,77 @@ mod tests {
         );
     }
 }
+
+/// How a [`hostile_git_server`] misbehaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hostile {
+    /// Accepts and then sends nothing.
+    Stall,
+    /// Advertises capabilities without end.
+    EndlessAdvertisement,
+    /// Answers a fetch with a pack section of progress text without end.
+    EndlessProgress,
+    /// Answers a fetch with an error on side-band 3.
+    BandError,
+    /// Sends a packet whose length is over 65,520 bytes.
+    OversizedPacket,
+    /// Sends a length that is not hexadecimal.
+    BadLength,
+}
+
+/// A git:// server on 127.0.0.1 that speaks just enough protocol v2 to misbehave as `how`
+/// says (for every connection, until the process ends); answers its port.
+pub fn hostile_git_server(how: Hostile) -> u16 {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let pkt = |s: &str| format!("{:04x}{s}", s.len() + 4);
+    std::thread::spawn(move || {
+        while let Ok((mut s, _)) = listener.accept() {
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                let _ = s.read(&mut buf);
+                let caps = format!(
+                    "{}{}{}0000",
+                    pkt("version 2\n"),
+                    pkt("ls-refs=unborn\n"),
+                    pkt("fetch=shallow filter\n")
+                );
+                let deadline = std::time::Instant::now() + Duration::from_secs(60);
+                match how {
+                    Hostile::Stall => std::thread::sleep(Duration::from_secs(60)),
+                    Hostile::EndlessAdvertisement => {
+                        let _ = s.write_all(pkt("version 2\n").as_bytes());
+                        while std::time::Instant::now() < deadline
+                            && s.write_all(pkt("agent=x\n").as_bytes()).is_ok()
+                        {
+                        }
+                    }
+                    Hostile::OversizedPacket => {
+                        let _ = s.write_all(b"fff1version 2\n");
+                    }
+                    Hostile::BadLength => {
+                        let _ = s.write_all(b"00g0version 2\n");
+                    }
+                    Hostile::EndlessProgress | Hostile::BandError => {
+                        let _ = s.write_all(caps.as_bytes());
+                        let _ = s.read(&mut buf);
+                        let _ = s.write_all(pkt("packfile\n").as_bytes());
+                        if how == Hostile::BandError {
+                            let _ = s.write_all(pkt("\u{3}fatal: out of memory\n").as_bytes());
+                            std::thread::sleep(Duration::from_secs(5));
+                        } else {
+                            let line =
+                                pkt(&format!("\u{2}Counting objects: {}\r", "9".repeat(1000)));
+                            while std::time::Instant::now() < deadline
+                                && s.write_all(line.as_bytes()).is_ok()
+                            {
+                            }
+                        }
+                    }
+                }
+            });
+        }
+    });
+    port
+}

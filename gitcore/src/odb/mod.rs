@@ -11,6 +11,7 @@ pub mod delta;
 pub mod idx;
 pub mod midx;
 pub mod pack;
+pub mod stream;
 
 use std::fs;
 use std::io;

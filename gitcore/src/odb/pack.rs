@@ -121,65 +121,81 @@ impl Pack {
         if offset < HEADER_LEN as u64 || offset >= body_end {
             return Err(self.corrupt(offset, "entry offset is outside the pack"));
         }
-        let d = self.data_from(offset);
-        let truncated = || self.corrupt(offset, "entry header is truncated");
-        let mut pos = 0usize;
-        let mut byte = *d.first().ok_or_else(truncated)?;
-        pos += 1;
-        let type_bits = (byte >> 4) & 7;
-        let mut size = u64::from(byte & 15);
-        let mut shift = 4u32;
-        while byte & 0x80 != 0 {
-            byte = *d.get(pos).ok_or_else(truncated)?;
-            pos += 1;
-            if shift > 57 {
-                return Err(self.corrupt(offset, "entry size does not fit 64 bits"));
-            }
-            size |= u64::from(byte & 0x7f) << shift;
-            shift += 7;
+        match parse_entry_header(self.data_from(offset), offset) {
+            Ok(Some(h)) => Ok(h),
+            Ok(None) => Err(self.corrupt(offset, "entry header is truncated")),
+            Err(reason) => Err(self.corrupt(offset, reason)),
         }
-        let kind = match type_bits {
-            1 => EntryKind::Base(ObjectKind::Commit),
-            2 => EntryKind::Base(ObjectKind::Tree),
-            3 => EntryKind::Base(ObjectKind::Blob),
-            4 => EntryKind::Base(ObjectKind::Tag),
-            6 => {
-                byte = *d.get(pos).ok_or_else(truncated)?;
-                pos += 1;
-                let mut back = u64::from(byte & 0x7f);
-                while byte & 0x80 != 0 {
-                    byte = *d.get(pos).ok_or_else(truncated)?;
-                    pos += 1;
-                    back = back
-                        .checked_add(1)
-                        .and_then(|b| b.checked_mul(128))
-                        .map(|b| b | u64::from(byte & 0x7f))
-                        .ok_or_else(|| self.corrupt(offset, "OFS_DELTA distance overflows"))?;
-                }
-                if back == 0 || back > offset {
-                    return Err(self.corrupt(
-                        offset,
-                        format!(
-                            "OFS_DELTA base distance {back} does not point backwards into the pack"
-                        ),
-                    ));
-                }
-                EntryKind::OfsDelta(offset - back)
-            }
-            7 => {
-                let id = d
-                    .get(pos..pos + OID_LEN)
-                    .and_then(ObjectId::from_slice)
-                    .ok_or_else(truncated)?;
-                pos += OID_LEN;
-                EntryKind::RefDelta(id)
-            }
-            t => return Err(self.corrupt(offset, format!("invalid entry type {t}"))),
-        };
-        Ok(EntryHeader {
-            kind,
-            size,
-            data_offset: offset + pos as u64,
-        })
     }
+}
+
+/// Parses the header of the entry at pack offset `offset` from `d`, which starts there:
+/// `Ok(None)` when `d` ends inside it, `Err` with the reason when it is malformed.
+pub(crate) fn parse_entry_header(d: &[u8], offset: u64) -> Result<Option<EntryHeader>, String> {
+    let mut pos = 0usize;
+    let Some(&first) = d.first() else {
+        return Ok(None);
+    };
+    let mut byte = first;
+    pos += 1;
+    let type_bits = (byte >> 4) & 7;
+    let mut size = u64::from(byte & 15);
+    let mut shift = 4u32;
+    while byte & 0x80 != 0 {
+        let Some(&b) = d.get(pos) else {
+            return Ok(None);
+        };
+        byte = b;
+        pos += 1;
+        if shift > 57 {
+            return Err("entry size does not fit 64 bits".into());
+        }
+        size |= u64::from(byte & 0x7f) << shift;
+        shift += 7;
+    }
+    let kind = match type_bits {
+        1 => EntryKind::Base(ObjectKind::Commit),
+        2 => EntryKind::Base(ObjectKind::Tree),
+        3 => EntryKind::Base(ObjectKind::Blob),
+        4 => EntryKind::Base(ObjectKind::Tag),
+        6 => {
+            let Some(&b) = d.get(pos) else {
+                return Ok(None);
+            };
+            byte = b;
+            pos += 1;
+            let mut back = u64::from(byte & 0x7f);
+            while byte & 0x80 != 0 {
+                let Some(&b) = d.get(pos) else {
+                    return Ok(None);
+                };
+                byte = b;
+                pos += 1;
+                back = back
+                    .checked_add(1)
+                    .and_then(|b| b.checked_mul(128))
+                    .map(|b| b | u64::from(byte & 0x7f))
+                    .ok_or("OFS_DELTA distance overflows")?;
+            }
+            if back == 0 || back > offset {
+                return Err(format!(
+                    "OFS_DELTA base distance {back} does not point backwards into the pack"
+                ));
+            }
+            EntryKind::OfsDelta(offset - back)
+        }
+        7 => {
+            let Some(id) = d.get(pos..pos + OID_LEN).and_then(ObjectId::from_slice) else {
+                return Ok(None);
+            };
+            pos += OID_LEN;
+            EntryKind::RefDelta(id)
+        }
+        t => return Err(format!("invalid entry type {t}")),
+    };
+    Ok(Some(EntryHeader {
+        kind,
+        size,
+        data_offset: offset + pos as u64,
+    }))
 }

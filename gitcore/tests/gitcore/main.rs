@@ -13,4 +13,5 @@ mod objects;
 mod refs;
 mod reload;
 mod search;
+mod stream;
 mod worktree;
