@@ -55,6 +55,10 @@ pub enum WireError {
     /// The server broke the protocol or reported an error.
     #[error(transparent)]
     Protocol(#[from] ProtocolError),
+    /// An HTTP server answered with this error status (401 and 403: a sign-in is needed;
+    /// 404: no such repository).
+    #[error("the server answered HTTP {0}")]
+    Status(u16),
     /// The caller's handler refused an event (its own limits).
     #[error("{0}")]
     Refused(String),

@@ -12,6 +12,8 @@
 //!
 //! - [`daemon`]: the git:// transport, blocking, with every read, the whole exchange and the
 //!   bytes received bounded.
+//! - [`http`]: smart HTTP (async, reqwest with rustls), the same bounds, redirects never
+//!   followed, the host's address pinned by the caller.
 //!
 //! Every error is typed and names where the stream went wrong (the byte offset in it); a
 //! hostile server (a length that is not hex, a packet over the limit, a stream that ends inside
@@ -19,5 +21,6 @@
 //! buffer.
 
 pub mod daemon;
+pub mod http;
 pub mod pktline;
 pub mod v2;

@@ -467,3 +467,126 @@ mod over_git_daemon {
         assert!(matches!(fails(closed, quick), WireError::Unreachable(_)));
     }
 }
+
+mod over_smart_http {
+    use std::time::Duration;
+
+    use gitvista_testkit::{git, git_http};
+    use gitwire::daemon::{Limits, WireError};
+    use gitwire::http::HttpRemote;
+    use gitwire::v2::{FetchEvent, FetchRequest};
+
+    fn rt() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("runtime")
+    }
+
+    #[test]
+    fn ls_refs_and_a_deepened_commits_only_fetch_over_http_backend_v2() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let repo = super::served("merges", tmp.path());
+        let http = git_http(tmp.path());
+        let url = format!("http://127.0.0.1:{}/merges.git", http.port);
+        rt().block_on(async {
+            let remote = HttpRemote::open(&url, None, Limits::default())
+                .await
+                .expect("capabilities");
+            assert!(remote.capabilities().fetch_has("filter"));
+            let refs = remote.ls_refs(&["refs/heads/"]).await.expect("refs");
+            let expected = git(
+                &repo,
+                &[
+                    "for-each-ref",
+                    "--format=%(objectname) %(refname)",
+                    "refs/heads/",
+                ],
+            );
+            let ours: Vec<String> = refs
+                .iter()
+                .map(|r| {
+                    format!(
+                        "{} {}",
+                        r.id.map(|i| i.to_hex()).unwrap_or_default(),
+                        r.name
+                    )
+                })
+                .collect();
+            assert_eq!(ours.join("\n"), expected);
+            let mut shallow = 0;
+            let mut pack = Vec::new();
+            remote
+                .fetch(
+                    &FetchRequest {
+                        wants: refs.iter().filter_map(|r| r.id).collect(),
+                        filter: Some("tree:0".into()),
+                        deepen: Some(1),
+                        ..FetchRequest::default()
+                    },
+                    |e| {
+                        match e {
+                            FetchEvent::Shallow(_) => shallow += 1,
+                            FetchEvent::Pack(b) => pack.extend_from_slice(&b),
+                            _ => {}
+                        }
+                        Ok(())
+                    },
+                )
+                .await
+                .expect("fetches");
+            assert!(pack.starts_with(b"PACK"));
+            // Depth 1: every branch tip is shallow (those with parents).
+            assert!(shallow >= 1, "{shallow}");
+        });
+    }
+
+    #[test]
+    fn redirects_error_statuses_and_a_stalling_server_are_typed_errors() {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        std::thread::spawn(move || {
+            for (n, s) in listener.incoming().enumerate() {
+                let Ok(mut s) = s else { return };
+                let mut buf = [0u8; 4096];
+                let _ = s.read(&mut buf);
+                let answer = match n {
+                    0 => {
+                        "HTTP/1.1 302 Found\r\nLocation: http://169.254.169.254/\r\nContent-Length: 0\r\n\r\n"
+                    }
+                    1 => "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n",
+                    _ => {
+                        std::thread::sleep(Duration::from_secs(5));
+                        ""
+                    }
+                };
+                let _ = s.write_all(answer.as_bytes());
+            }
+        });
+        let url = format!("http://127.0.0.1:{port}/x.git");
+        let quick = Limits {
+            stall: Duration::from_millis(500),
+            total: Duration::from_secs(3),
+            ..Limits::default()
+        };
+        rt().block_on(async {
+            let e = HttpRemote::open(&url, None, quick)
+                .await
+                .expect_err("redirect");
+            assert!(
+                matches!(&e, WireError::Unreachable(m) if m.contains("redirect")),
+                "{e}"
+            );
+            let e = HttpRemote::open(&url, None, quick).await.expect_err("404");
+            assert_eq!(e, WireError::Status(404));
+            let started = std::time::Instant::now();
+            let e = HttpRemote::open(&url, None, quick)
+                .await
+                .expect_err("stall");
+            assert!(matches!(e, WireError::Timeout(_)), "{e}");
+            assert!(started.elapsed() < Duration::from_secs(4));
+        });
+    }
+}
