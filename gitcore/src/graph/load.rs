@@ -15,6 +15,9 @@ use std::sync::Arc;
 
 use rayon::prelude::*;
 
+use super::RefKind;
+use crate::refs::Head;
+
 use super::commit_graph_file::CommitGraphFile;
 use super::store::{CHUNK, Chunk, NewCommit};
 use super::tips::collect_tips;
@@ -686,40 +689,12 @@ impl CommitGraph {
         for t in &tips {
             tip_nodes.push(on_demand.node(&mut nodes, &t.commit, None, shallow, &mut problems));
         }
-        let mut reachable = vec![false; nodes.len()];
-        let mut stack: Vec<u32> = tip_nodes.iter().flatten().copied().collect();
-        let mut order_nodes: Vec<u32> = Vec::new();
-        while let Some(n) = stack.pop() {
-            if reachable.len() <= n as usize {
-                reachable.resize(nodes.len(), false);
-            }
-            if std::mem::replace(&mut reachable[n as usize], true) {
-                continue;
-            }
-            order_nodes.push(n);
-            if shallow.binary_search(&nodes.oids[n as usize]).is_ok() {
-                // git treats a shallow commit as a root even if its parents are present.
-                let range = nodes.parent_range(n);
-                nodes.parents[range].fill(UNRESOLVED);
-                continue;
-            }
-            for slot in nodes.parent_range(n) {
-                let mut p = nodes.parents[slot];
-                if p == UNRESOLVED
-                    && let Some(id) = nodes.unresolved.remove(&(slot as u32))
-                {
-                    let child = nodes.oids[n as usize];
-                    p = on_demand
-                        .node(&mut nodes, &id, Some(&child), shallow, &mut problems)
-                        .unwrap_or(UNRESOLVED);
-                    nodes.parents[slot] = p;
-                }
-                if p != UNRESOLVED {
-                    stack.push(p);
-                }
-            }
-        }
-        reachable.resize(nodes.len(), false);
+        let order_nodes = walk(
+            &mut nodes,
+            tip_nodes.iter().flatten().copied().collect(),
+            shallow,
+            |nodes, id, child| on_demand.node(nodes, id, Some(child), shallow, &mut problems),
+        );
         source.decoded += on_demand.batch.commits.len();
         source.decode_time += on_demand.spent;
         batches.push(on_demand.batch);
@@ -770,6 +745,47 @@ impl CommitGraph {
 /// then id) next: Kahn's algorithm with that priority. Nodes are first ranked by (date, id) with a
 /// parallel sort; when that ranking is already topological (no clock skew) it is the answer,
 /// otherwise Kahn runs on ranks, whose arrays are laid out in nearly the order they are visited.
+/// The nodes reachable from `stack` (the tips' nodes), each once, in the order first reached;
+/// `resolve` finds (or adds) the node of a parent id the nodes do not resolve yet. A shallow
+/// commit is a root, whatever parents are present (as git treats it).
+fn walk(
+    nodes: &mut Nodes,
+    mut stack: Vec<u32>,
+    shallow: &[ObjectId],
+    mut resolve: impl FnMut(&mut Nodes, &ObjectId, &ObjectId) -> Option<u32>,
+) -> Vec<u32> {
+    let mut reachable = vec![false; nodes.len()];
+    let mut order_nodes: Vec<u32> = Vec::new();
+    while let Some(n) = stack.pop() {
+        if reachable.len() <= n as usize {
+            reachable.resize(nodes.len(), false);
+        }
+        if std::mem::replace(&mut reachable[n as usize], true) {
+            continue;
+        }
+        order_nodes.push(n);
+        if shallow.binary_search(&nodes.oids[n as usize]).is_ok() {
+            let range = nodes.parent_range(n);
+            nodes.parents[range].fill(UNRESOLVED);
+            continue;
+        }
+        for slot in nodes.parent_range(n) {
+            let mut p = nodes.parents[slot];
+            if p == UNRESOLVED
+                && let Some(id) = nodes.unresolved.remove(&(slot as u32))
+            {
+                let child = nodes.oids[n as usize];
+                p = resolve(nodes, &id, &child).unwrap_or(UNRESOLVED);
+                nodes.parents[slot] = p;
+            }
+            if p != UNRESOLVED {
+                stack.push(p);
+            }
+        }
+    }
+    order_nodes
+}
+
 fn topo_order(nodes: &Nodes, reached: &[u32]) -> Vec<u32> {
     let n = reached.len();
     // Sort compact (newest first, node) keys; only runs of equal dates look at ids.
@@ -939,4 +955,108 @@ fn assemble(nodes: &Nodes, batches: &[Batch], rows: &[u32]) -> CommitGraph {
     graph.by_oid = Arc::new(by_oid);
     graph.rebuild_children();
     graph
+}
+
+/// A ref as a remote lists it (`ls-refs`), for a graph of fetched commits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedRef {
+    /// Its full name (`refs/heads/main`).
+    pub name: String,
+    /// The object it names.
+    pub target: ObjectId,
+    /// For an annotated tag, the object it peels to.
+    pub peeled: Option<ObjectId>,
+}
+
+impl CommitGraph {
+    /// The graph of fetched commits: `objects` are what a fetch brought (commits among them;
+    /// the rest is skipped), `refs` what the remote listed, `head` its HEAD, and `shallow` the
+    /// commits a deepened fetch cut (roots here; their parents did not come). Refs whose commit
+    /// did not come (a ref naming a tree, a tag past the cut) are left out; a commit that does
+    /// not parse is a problem, not an error. The same graph as loading a clone of those objects
+    /// and refs from disk.
+    pub fn from_objects<'a>(
+        objects: impl IntoIterator<Item = (ObjectId, ObjectKind, &'a [u8])>,
+        refs: &[ListedRef],
+        head: Option<Head>,
+        mut shallow: Vec<ObjectId>,
+    ) -> CommitGraph {
+        let mut problems = Vec::new();
+        let mut batch = Batch::default();
+        for (id, kind, data) in objects {
+            if kind == ObjectKind::Commit
+                && let Err(e) = batch.decode(id, data)
+            {
+                problems.push(format!("commit {id}: {e}"));
+            }
+        }
+        let mut batches = vec![batch];
+        let mut nodes = Nodes::from_batches(&batches);
+        for b in &mut batches {
+            b.parents = Vec::new();
+        }
+        shallow.sort();
+        shallow.dedup();
+        let node_of = |nodes: &Nodes, id: &ObjectId| nodes.lookup(id).flatten();
+        let tips: Vec<super::tips::Tip> = refs
+            .iter()
+            .filter_map(|r| {
+                let commit = r.peeled.unwrap_or(r.target);
+                node_of(&nodes, &commit)?;
+                Some(super::tips::Tip {
+                    name: r.name.clone(),
+                    kind: RefKind::of(&r.name),
+                    target: r.target,
+                    commit,
+                })
+            })
+            .collect();
+        let mut stack: Vec<u32> = tips
+            .iter()
+            .filter_map(|t| node_of(&nodes, &t.commit))
+            .collect();
+        if let Some(Head::Detached(id)) = &head
+            && let Some(n) = node_of(&nodes, id)
+        {
+            stack.push(n);
+        }
+        let order_nodes = walk(&mut nodes, stack, &shallow, |nodes, id, child| {
+            let found = nodes.lookup(id).flatten();
+            if found.is_none() {
+                problems.push(format!("parent {id} of {child} did not come"));
+            }
+            found
+        });
+        let rows = topo_order(&nodes, &order_nodes);
+        let mut graph = assemble(&nodes, &batches, &rows);
+        graph.source = super::LoadSource {
+            decoded: batches.iter().map(|b| b.commits.len()).sum(),
+            ..super::LoadSource::default()
+        };
+        let mut placed: Vec<super::GraphRef> = tips
+            .iter()
+            .filter_map(|t| {
+                graph.find(&t.commit).map(|commit| super::GraphRef {
+                    name: t.name.clone(),
+                    kind: t.kind,
+                    target: t.target,
+                    commit,
+                })
+            })
+            .collect();
+        placed.sort_by(|a, b| a.commit.cmp(&b.commit).then_with(|| a.name.cmp(&b.name)));
+        graph.refs = Arc::new(placed);
+        graph.head_commit = match &head {
+            Some(Head::Branch { name, .. }) => refs
+                .iter()
+                .find(|r| &r.name == name)
+                .and_then(|r| graph.find(&r.peeled.unwrap_or(r.target))),
+            Some(Head::Detached(id)) => graph.find(id),
+            _ => None,
+        };
+        graph.head = head;
+        graph.shallow = Arc::new(shallow);
+        graph.problems = problems;
+        graph
+    }
 }

@@ -281,3 +281,112 @@ fn sha1_of(data: &[u8]) -> Vec<u8> {
         .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).expect("hex"))
         .collect()
 }
+
+/// A bare clone of fixture `name` (one pack, branches and tags), optionally shallow.
+fn bare_clone(name: &str, depth: Option<u32>) -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dest = tmp.path().join("c.git");
+    let src = crate::common::fixture(name).join("repo");
+    let mut args = vec!["clone".to_string(), "-q".into(), "--bare".into()];
+    match depth {
+        Some(d) => args.extend([format!("--depth={d}"), "--no-single-branch".into()]),
+        None => args.push("--no-local".into()),
+    }
+    args.push(format!("file://{}", src.display()));
+    args.push(dest.to_str().expect("utf-8").into());
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    git(tmp.path(), &args);
+    (tmp, dest)
+}
+
+/// The graph `from_objects` builds from `repo`'s pack and refs, beside the one loaded from disk:
+/// the same rows, refs and HEAD.
+fn same_graph_as_on_disk(name: &str, repo: &Path) {
+    use gitcore::graph::{CommitGraph, ListedRef, LoadOptions};
+    let pack = std::fs::read_dir(repo.join("objects/pack"))
+        .expect("packs")
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|x| x == "pack"))
+        .expect("a pack");
+    let objects = stream(
+        &std::fs::read(&pack).expect("read"),
+        8192,
+        StreamLimits::default(),
+    )
+    .expect("streams");
+    let refs: Vec<ListedRef> = git_lines(
+        repo,
+        &[
+            "for-each-ref",
+            "--format=%(refname) %(objectname) %(*objectname)",
+        ],
+    )
+    .into_iter()
+    .map(|l| {
+        let f: Vec<&str> = l.split(' ').collect();
+        ListedRef {
+            name: f[0].to_string(),
+            target: crate::common::oid(f[1]),
+            peeled: f
+                .get(2)
+                .filter(|p| !p.is_empty())
+                .map(|p| crate::common::oid(p)),
+        }
+    })
+    .collect();
+    let shallow: Vec<gitcore::ObjectId> = std::fs::read_to_string(repo.join("shallow"))
+        .unwrap_or_default()
+        .lines()
+        .map(crate::common::oid)
+        .collect();
+    let disk_repo = gitcore::repo::Repository::discover(repo).expect("opens");
+    let disk = CommitGraph::load_topology_with(
+        &disk_repo,
+        LoadOptions {
+            use_commit_graph: false,
+            scan_packs: true,
+        },
+    )
+    .expect("loads");
+    let ours = CommitGraph::from_objects(
+        objects.iter().map(|o| (o.id, o.kind, &o.data[..])),
+        &refs,
+        disk.head().cloned(),
+        shallow,
+    );
+    let rows = |g: &CommitGraph| (0..g.len()).map(|i| g.oid(i as u32)).collect::<Vec<_>>();
+    assert_eq!(rows(&ours), rows(&disk), "{name}: rows");
+    let refs_of = |g: &CommitGraph| {
+        g.refs()
+            .iter()
+            .map(|r| (r.name.clone(), g.oid(r.commit)))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(refs_of(&ours), refs_of(&disk), "{name}: refs");
+    assert_eq!(ours.head_commit(), disk.head_commit(), "{name}: HEAD");
+    assert_eq!(
+        ours.shallow_count(),
+        disk.shallow_count(),
+        "{name}: shallow"
+    );
+}
+
+#[test]
+fn a_graph_from_streamed_objects_is_the_graph_loaded_from_disk() {
+    for name in [
+        "merges",
+        "linear",
+        "many_parents",
+        "skew",
+        "forge_pack",
+        "search",
+    ] {
+        let (_tmp, repo) = bare_clone(name, None);
+        same_graph_as_on_disk(name, &repo);
+    }
+    for name in ["merges", "forge_pack"] {
+        let (_tmp, repo) = bare_clone(name, Some(2));
+        same_graph_as_on_disk(&format!("{name}, depth 2"), &repo);
+    }
+}
