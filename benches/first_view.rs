@@ -7,6 +7,10 @@
 //! - the release `gitvista serve`: from `POST /api/repos` to the first `graph` window answered,
 //!   and to the clone fully hydrated (`contents: complete`), with the disk at both points.
 //!
+//! - the clone-less reader (gitwire and gitcore, in this process): `ls-refs`, a commits-only
+//!   fetch of the newest 2,000 commits of every branch and tag, streamed into gitcore's pack
+//!   reader and made a graph in memory; and the same for the whole history.
+//!
 //! Repositories: `bench-data/forge.git` (200,202 commits, 4,398 refs, forge-shaped; generated
 //! when missing) and this project's own history, or `GITVISTA_BENCH_REPOS` (colon-separated bare
 //! or non-bare repositories). `GITVISTA_BENCH_RUNS` runs of each (default 1; the table shows the
@@ -31,6 +35,10 @@ struct Run {
     first_bytes: u64,
     hydrated: Duration,
     hydrated_bytes: u64,
+    newest: Duration,
+    newest_commits: usize,
+    whole: Duration,
+    whole_commits: usize,
 }
 
 fn du(dir: &Path) -> u64 {
@@ -132,6 +140,78 @@ async fn gitvista_run(url: &str, data: &Path) -> Result<(Duration, u64, Duration
     Ok((first_window, first_bytes, hydrated, hydrated_bytes))
 }
 
+/// The clone-less reader on `url` (git:// or http://): time until a graph of the newest
+/// `depth` commits (all with `None`) is in memory, and its commits.
+async fn streamed(url: &str, depth: Option<u32>) -> Result<(Duration, usize)> {
+    use gitcore::graph::{CommitGraph, ListedRef};
+    use gitcore::odb::stream::{PackStream, StreamLimits};
+    use gitwire::daemon::{Connection, Limits};
+    use gitwire::v2::{FetchEvent, FetchRequest, RemoteRef};
+    let started = Instant::now();
+    let mut pack = PackStream::new(StreamLimits::default());
+    let mut objects = Vec::new();
+    let mut shallow = Vec::new();
+    let take = |pack: &mut PackStream,
+                objects: &mut Vec<gitcore::odb::stream::StreamedObject>|
+     -> std::result::Result<(), String> {
+        while let Some(o) = pack.next_object().map_err(|e| e.to_string())? {
+            objects.push(o);
+        }
+        Ok(())
+    };
+    let request = |refs: &[RemoteRef]| FetchRequest {
+        wants: refs.iter().filter_map(|r| r.id).collect(),
+        filter: Some("tree:0".into()),
+        deepen: depth,
+        ..FetchRequest::default()
+    };
+    let mut on_event = |e: FetchEvent| {
+        match e {
+            FetchEvent::Pack(b) => {
+                pack.push(&b);
+                take(&mut pack, &mut objects)?;
+            }
+            FetchEvent::Shallow(id) => shallow.push(id),
+            _ => {}
+        }
+        Ok(())
+    };
+    let prefixes = ["refs/heads/", "refs/tags/"];
+    let refs = if let Some(rest) = url.strip_prefix("git://") {
+        let (host, path) = rest.split_once('/').ok_or("url")?;
+        let addr: std::net::SocketAddr = host.parse()?;
+        let mut c = Connection::open(addr, "127.0.0.1", &format!("/{path}"), Limits::default())?;
+        let refs = c.ls_refs(&prefixes)?;
+        c.fetch(&request(&refs), &mut on_event)?;
+        refs
+    } else {
+        let remote = gitwire::http::HttpRemote::open(url, None, Limits::default()).await?;
+        let refs = remote.ls_refs(&prefixes).await?;
+        remote.fetch(&request(&refs), &mut on_event).await?;
+        refs
+    };
+    pack.end_of_input();
+    take(&mut pack, &mut objects)?;
+    pack.finish()?;
+    let listed: Vec<ListedRef> = refs
+        .iter()
+        .filter_map(|r| {
+            Some(ListedRef {
+                name: r.name.clone(),
+                target: r.id?,
+                peeled: r.peeled,
+            })
+        })
+        .collect();
+    let graph = CommitGraph::from_objects(
+        objects.iter().map(|o| (o.id, o.kind, &o.data[..])),
+        &listed,
+        None,
+        shallow,
+    );
+    Ok((started.elapsed(), graph.len()))
+}
+
 async fn one_run(url: &str, work: &Path) -> Result<Run> {
     let _ = std::fs::remove_dir_all(work);
     std::fs::create_dir_all(work)?;
@@ -143,6 +223,8 @@ async fn one_run(url: &str, work: &Path) -> Result<Run> {
     let _ = std::fs::remove_dir_all(work.join("treeless.git"));
     let (first_window, first_bytes, hydrated, hydrated_bytes) =
         gitvista_run(url, &work.join("data")).await?;
+    let (newest, newest_commits) = streamed(url, Some(2000)).await?;
+    let (whole, whole_commits) = streamed(url, None).await?;
     let _ = std::fs::remove_dir_all(work);
     Ok(Run {
         full,
@@ -153,6 +235,10 @@ async fn one_run(url: &str, work: &Path) -> Result<Run> {
         first_bytes,
         hydrated,
         hydrated_bytes,
+        newest,
+        newest_commits,
+        whole,
+        whole_commits,
     })
 }
 
@@ -221,9 +307,9 @@ async fn run(root: &Path) -> Result<()> {
     let daemon = gitvista_testkit::git_daemon(&serve);
     let http = gitvista_testkit::git_http(&serve);
     println!(
-        "| repository | remote | git clone --bare | --filter=tree:0 | GitVista first window | ratio | fully hydrated | disk: full / tree:0 / first view / hydrated |"
+        "| repository | remote | git clone --bare | --filter=tree:0 | GitVista first window | ratio | fully hydrated | disk: full / tree:0 / first view / hydrated | gitwire: newest 2,000 in memory | gitwire: whole history in memory |"
     );
-    println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
     for (name, bare) in &repos {
         let file = bare
             .file_name()
@@ -248,7 +334,7 @@ async fn run(root: &Path) -> Result<()> {
             let last = all.last().ok_or("no run")?;
             let (full, first) = (m(|r| r.full), m(|r| r.first_window));
             println!(
-                "| {name} | {remote} | {} | {} | {} | {:.3}x | {} | {} / {} / {} / {} |",
+                "| {name} | {remote} | {} | {} | {} | {:.3}x | {} | {} / {} / {} / {} | {} ({} commits) | {} ({} commits) |",
                 secs(full),
                 secs(m(|r| r.treeless)),
                 secs(first),
@@ -258,6 +344,10 @@ async fn run(root: &Path) -> Result<()> {
                 mib(last.treeless_bytes),
                 mib(last.first_bytes),
                 mib(last.hydrated_bytes),
+                secs(m(|r| r.newest)),
+                last.newest_commits,
+                secs(m(|r| r.whole)),
+                last.whole_commits,
             );
         }
     }
