@@ -8,8 +8,8 @@
 //!   and to the clone fully hydrated (`contents: complete`), with the disk at both points.
 //!
 //! - the clone-less reader (gitwire and gitcore, in this process): `ls-refs`, a commits-only
-//!   fetch of the newest 2,000 commits of every branch and tag, streamed into gitcore's pack
-//!   reader and made a graph in memory; and the same for the whole history.
+//!   fetch of the newest 2,000 commits of every branch, streamed into gitcore's pack reader and
+//!   made a graph in memory; and the same for the whole history (branches and tags).
 //!
 //! Repositories: `bench-data/forge.git` (200,202 commits, 4,398 refs, forge-shaped; generated
 //! when missing) and this project's own history, or `GITVISTA_BENCH_REPOS` (colon-separated bare
@@ -159,8 +159,14 @@ async fn streamed(url: &str, depth: Option<u32>) -> Result<(Duration, usize)> {
         }
         Ok(())
     };
+    // The newest commits of the branches (a tag every few hundred commits would pull the whole
+    // history back in through its own 2,000); everything: every branch and tag.
     let request = |refs: &[RemoteRef]| FetchRequest {
-        wants: refs.iter().filter_map(|r| r.id).collect(),
+        wants: refs
+            .iter()
+            .filter(|r| depth.is_none() || r.name.starts_with("refs/heads/"))
+            .filter_map(|r| r.id)
+            .collect(),
         filter: Some("tree:0".into()),
         deepen: depth,
         ..FetchRequest::default()
