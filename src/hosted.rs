@@ -1301,10 +1301,8 @@ fn next_step(dir: &std::path::Path, hydrate: bool) -> Option<JobKind> {
     if !hydrate {
         return None;
     }
-    let contents =
-        gitcore::config::parse(&std::fs::read_to_string(dir.join("config")).unwrap_or_default());
     let cap = std::fs::read_to_string(dir.join(CONTENTS_CAP)).unwrap_or_default();
-    match (Contents::of_config(&contents), cap.trim()) {
+    match (Contents::of_git_dir(dir), cap.trim()) {
         (Contents::Complete, _) | (_, "commits") => None,
         (Contents::NoBlobs, "trees") => None,
         (Contents::CommitsOnly, "trees") => Some(JobKind::Hydrate { blobs: false }),

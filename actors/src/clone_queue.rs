@@ -1351,15 +1351,8 @@ async fn run_job_inner(
                 cmd.args(["commit-graph", "write", "--reachable", "--split"]);
                 // Changed-path filters read every commit's trees: a commits-only clone has none
                 // (git would stop at the first). Its hydrated clone gets them.
-                let commits_only = gitcore::config::get(
-                    &final_dir.join("config"),
-                    "remote",
-                    Some("origin"),
-                    "partialclonefilter",
-                )
-                .is_some_and(|f| {
-                    gitcore::repo::Contents::of_filter(&f) == gitcore::repo::Contents::CommitsOnly
-                });
+                let commits_only = gitcore::repo::Contents::of_git_dir(&final_dir)
+                    == gitcore::repo::Contents::CommitsOnly;
                 if !commits_only {
                     cmd.arg("--changed-paths");
                 }

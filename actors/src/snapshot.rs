@@ -149,9 +149,30 @@ impl Snapshot {
         }
         let mut graph = self.graph.clone();
         graph.fill_metadata(&self.repo);
+        Arc::new(self.same_version(Arc::clone(&self.repo), graph, self.contents))
+    }
+
+    /// The same snapshot (graph, layout, version) reading the object database as it is on disk
+    /// now: objects fetched for a request, or a hydrated clone moved into place. Cheap: the
+    /// graph and layout are shared, unchanged packs are reused.
+    pub fn with_fresh_objects(&self) -> Result<Snapshot, RepoError> {
+        let repo = Arc::new(self.repo.refresh()?);
+        let contents = repo.contents();
+        Ok(self.same_version(repo, self.graph.clone(), contents))
+    }
+
+    /// This snapshot's version, layout, views and caches over `repo` and `graph` (the same
+    /// commits: metadata filled in, or objects read afresh), holding `contents`.
+    fn same_version(
+        &self,
+        repo: Arc<Repository>,
+        graph: CommitGraph,
+        contents: gitcore::repo::Contents,
+    ) -> Snapshot {
         let views = self.views.lock().map(|v| v.clone()).unwrap_or_default();
-        Arc::new(Snapshot {
-            repo: Arc::clone(&self.repo),
+        Snapshot {
+            contents,
+            repo,
             graph,
             layout: self.layout.clone(),
             version: self.version,
@@ -159,27 +180,7 @@ impl Snapshot {
             views: Mutex::new(views),
             stamp: self.stamp,
             commit_graph_hint: self.commit_graph_hint.clone(),
-            contents: self.contents,
-        })
-    }
-
-    /// The same snapshot (graph, layout, version) reading the object database as it is on disk
-    /// now: objects fetched for a request, or a hydrated clone moved into place. Cheap: the
-    /// graph and layout are shared, unchanged packs are reused.
-    pub fn with_fresh_objects(&self) -> Result<Snapshot, RepoError> {
-        let repo = self.repo.refresh()?;
-        let views = self.views.lock().map(|v| v.clone()).unwrap_or_default();
-        Ok(Snapshot {
-            contents: repo.contents(),
-            repo: Arc::new(repo),
-            graph: self.graph.clone(),
-            layout: self.layout.clone(),
-            version: self.version,
-            caches: Arc::clone(&self.caches),
-            views: Mutex::new(views),
-            stamp: self.stamp,
-            commit_graph_hint: self.commit_graph_hint.clone(),
-        })
+        }
     }
 
     /// The repository as it is on disk now, and what changed (blocking). The layout is extended

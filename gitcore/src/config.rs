@@ -181,16 +181,20 @@ fn parse_value<'a>(first: &'a str, lines: &mut impl Iterator<Item = &'a str>) ->
     }
 }
 
-/// The last value of `section.subsection.key` in the config file at `path`, as
-/// `git config --file path --get` gives it; `None` when unset, unreadable or too large.
-pub fn get(path: &Path, section: &str, subsection: Option<&str>, key: &str) -> Option<String> {
+/// The entries of the config file at `path`; `None` when it is unreadable or too large.
+pub fn read(path: &Path) -> Option<Vec<Entry>> {
     let meta = std::fs::metadata(path).ok()?;
     if meta.len() > MAX_CONFIG_BYTES {
         return None;
     }
     let text = std::fs::read(path).ok()?;
-    let text = String::from_utf8_lossy(&text);
-    parse(&text)
+    Some(parse(&String::from_utf8_lossy(&text)))
+}
+
+/// The last value of `section.subsection.key` in the config file at `path`, as
+/// `git config --file path --get` gives it; `None` when unset, unreadable or too large.
+pub fn get(path: &Path, section: &str, subsection: Option<&str>, key: &str) -> Option<String> {
+    read(path)?
         .into_iter()
         .rev()
         .find(|e| {

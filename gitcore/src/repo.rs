@@ -71,11 +71,7 @@ impl Repository {
     /// (`remote.<name>.promisor`, or `extensions.partialClone`) and the filter it was made with
     /// (`remote.<name>.partialCloneFilter`). Read from disk on every call (a few KB).
     pub fn contents(&self) -> Contents {
-        let path = self.dirs.common_dir.join("config");
-        let Ok(text) = std::fs::read(&path) else {
-            return Contents::Complete;
-        };
-        Contents::of_config(&crate::config::parse(&String::from_utf8_lossy(&text)))
+        Contents::of_git_dir(&self.dirs.common_dir)
     }
 
     /// The repository's directories.
@@ -225,6 +221,13 @@ pub enum Contents {
 }
 
 impl Contents {
+    /// The contents of the repository whose (common) git directory is `dir`, from its
+    /// `config` (complete when there is none, or it cannot be read).
+    pub fn of_git_dir(dir: &Path) -> Contents {
+        crate::config::read(&dir.join("config"))
+            .map_or(Contents::Complete, |entries| Contents::of_config(&entries))
+    }
+
     /// The contents a parsed config file describes.
     pub fn of_config(entries: &[crate::config::Entry]) -> Contents {
         let last = |section: &str, sub: Option<&str>, key: &str| {

@@ -368,7 +368,7 @@ async fn a_push_to_the_remote_reaches_a_viewer_after_the_next_fetch() {
     assert!(s["lastFetchAt"].is_i64(), "{s}");
 }
 
-type Socket =
+pub(crate) type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// `status` messages received within `within` (other messages skipped).
@@ -388,7 +388,11 @@ async fn statuses(ws: &mut Socket, within: Duration) -> Vec<Value> {
 }
 
 /// The first `status` message within `within` that `pred` accepts.
-async fn status_where(ws: &mut Socket, within: Duration, pred: impl Fn(&Value) -> bool) -> Value {
+pub(crate) async fn status_where(
+    ws: &mut Socket,
+    within: Duration,
+    pred: impl Fn(&Value) -> bool,
+) -> Value {
     use futures_util::StreamExt;
     let deadline = tokio::time::Instant::now() + within;
     loop {

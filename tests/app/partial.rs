@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::helpers::{fixture, git, git_daemon, hosted_config, spawn_hosted_with};
-use crate::hosted::{add_ready, get};
+use crate::hosted::{add_ready, get, status_where};
 
 /// Two bare copies of the `renames` fixture under `tmp/serve`: `filtering.git` (partial clones
 /// and wants of any object allowed, as on GitHub) and `plain.git` (neither).
@@ -213,7 +213,6 @@ async fn a_commits_only_clone_answers_every_route_before_and_after_its_hydration
 
 #[actix_rt::test]
 async fn a_commits_only_clone_over_smart_http_v2_tells_viewers_and_fetches_a_diff_for_it() {
-    use futures_util::StreamExt;
     let tmp = tempfile::tempdir().expect("tempdir");
     let serve = sources(tmp.path());
     let http = gitvista_testkit::git_http(&serve);
@@ -235,20 +234,7 @@ async fn a_commits_only_clone_over_smart_http_v2_tells_viewers_and_fetches_a_dif
         tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{port}/api/repos/{id}/ws"))
             .await
             .expect("connects");
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    let status = loop {
-        let msg = tokio::time::timeout_at(deadline, ws.next())
-            .await
-            .expect("a status before the deadline")
-            .expect("open")
-            .expect("frame");
-        if let tokio_tungstenite::tungstenite::Message::Text(t) = msg {
-            let v: Value = serde_json::from_str(&t).expect("json");
-            if v["type"] == "status" {
-                break v;
-            }
-        }
-    };
+    let status = status_where(&mut ws, Duration::from_secs(10), |_| true).await;
     assert_eq!(status["contents"], "commits", "{status}");
     // A diff over smart HTTP: its trees, then its files, fetched for it.
     let head = git(&serve.join("filtering.git"), &["rev-parse", "HEAD"]);
@@ -265,7 +251,6 @@ async fn a_commits_only_clone_over_smart_http_v2_tells_viewers_and_fetches_a_dif
 
 #[actix_rt::test]
 async fn viewers_follow_the_hydration_until_the_clone_is_whole() {
-    use futures_util::StreamExt;
     let tmp = tempfile::tempdir().expect("tempdir");
     let serve = sources(tmp.path());
     let d = git_daemon(&serve);
@@ -286,26 +271,12 @@ async fn viewers_follow_the_hydration_until_the_clone_is_whole() {
         tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{port}/api/repos/{id}/ws"))
             .await
             .expect("connects");
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    let mut seen = Vec::new();
-    loop {
-        let msg = tokio::time::timeout_at(deadline, ws.next())
-            .await
-            .expect("statuses before the deadline")
-            .expect("open")
-            .expect("frame");
-        if let tokio_tungstenite::tungstenite::Message::Text(t) = msg {
-            let v: Value = serde_json::from_str(&t).expect("json");
-            if v["type"] == "status" {
-                seen.push(v.clone());
-                if v["contents"] == "complete" {
-                    break;
-                }
-            }
-        }
-    }
-    assert_eq!(seen[0]["contents"], "commits", "{seen:?}");
-    let last = seen.last().expect("one");
+    let first = status_where(&mut ws, Duration::from_secs(20), |_| true).await;
+    assert_eq!(first["contents"], "commits", "{first}");
+    let last = status_where(&mut ws, Duration::from_secs(20), |v| {
+        v["contents"] == "complete"
+    })
+    .await;
     assert!(last["hydrating"].is_null(), "{last}");
     let (_, r) = get(&format!(
         "http://127.0.0.1:{port}/api/repos/{id}/repository"
