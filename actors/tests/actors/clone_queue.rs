@@ -63,6 +63,12 @@ fn served() -> (tempfile::TempDir, PathBuf, GitDaemon) {
 struct Progress(std::sync::Arc<std::sync::Mutex<Vec<JobProgress>>>);
 impl Actor for Progress {
     type Context = Context<Self>;
+
+    /// The queue offers progress without waiting (`try_send`): room for every line of a job,
+    /// or lines past the default 16 are dropped.
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.set_mailbox_capacity(100_000);
+    }
 }
 impl Handler<JobProgress> for Progress {
     type Result = ();
@@ -835,13 +841,20 @@ async fn a_commits_only_clone_fetches_new_commits_objects_on_demand_and_hydrates
         "the canonical URL, not the pinned one"
     );
     assert!(tmp_is_empty(&data), "nothing left in tmp/");
-    assert!(
+    // Progress messages are delivered to the recipient's mailbox, maybe after the job's answer.
+    let received = || {
         seen.lock()
             .expect("lock")
             .iter()
-            .any(|p| p.phase == "Receiving objects"),
-        "hydration progress arrives"
-    );
+            .any(|p| p.phase == "Receiving objects")
+    };
+    for _ in 0..100 {
+        if received() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(received(), "hydration progress arrives: {:?}", seen.lock());
 }
 
 #[actix::test]
