@@ -47,17 +47,7 @@ fn caps(repo: &Path) -> Capabilities {
 
 fn served(name: &str, tmp: &Path) -> std::path::PathBuf {
     let src = fixture(name, tmp).join("repo");
-    let bare = tmp.join(format!("{name}.git"));
-    git(
-        tmp,
-        &[
-            "clone",
-            "-q",
-            "--bare",
-            src.to_str().expect("utf-8"),
-            bare.to_str().expect("utf-8"),
-        ],
-    );
+    let bare = gitvista_testkit::bare_clone(&src, &tmp.join(format!("{name}.git")));
     gitvista_testkit::allow_partial_clones(&bare);
     bare
 }

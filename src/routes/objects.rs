@@ -821,12 +821,7 @@ pub async fn file_diff(
                 .ok_or_else(|| ApiError::NotFound(format!("{file} did not change in {oid}")))?;
             let blob_of =
                 |s: &Option<ChangeSide>| s.as_ref().filter(|s| s.mode.is_blob()).map(|s| s.id);
-            need(
-                snap.repo.odb(),
-                [blob_of(&change.old), blob_of(&change.new)]
-                    .into_iter()
-                    .flatten(),
-            )?;
+            need(snap.repo.odb(), blobs_of(std::slice::from_ref(change), 1))?;
             let lines = diff_blobs(
                 &mut reader,
                 blob_of(&change.old),

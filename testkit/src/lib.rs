@@ -82,6 +82,23 @@ fn kill_group(child: &mut Child) {
     let _ = child.wait();
 }
 
+/// `git clone --bare` of `src` into `dest` (one pack, branches and tags); answers `dest`.
+pub fn bare_clone(src: &Path, dest: &Path) -> PathBuf {
+    let parent = dest.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent).expect("dir");
+    git(
+        parent,
+        &[
+            "clone",
+            "-q",
+            "--bare",
+            src.to_str().expect("utf-8 path"),
+            dest.to_str().expect("utf-8 path"),
+        ],
+    );
+    dest.to_path_buf()
+}
+
 /// Lets clients of the served repository `repo` make partial clones and fetch single objects,
 /// as GitHub and GitLab do (`uploadpack.allowFilter`, `uploadpack.allowAnySHA1InWant`).
 pub fn allow_partial_clones(repo: &Path) {
@@ -389,16 +406,7 @@ pub fn full_clone_count(tmp: &Path, source: &Path) -> u64 {
             .map_or("repo".into(), |n| n.to_string_lossy())
     ));
     if !full.exists() {
-        git(
-            tmp,
-            &[
-                "clone",
-                "-q",
-                "--bare",
-                source.to_str().expect("utf-8 path"),
-                full.to_str().expect("utf-8 path"),
-            ],
-        );
+        bare_clone(source, &full);
     }
     git(&full, &["rev-list", "--all", "--count"])
         .parse()

@@ -770,17 +770,7 @@ async fn working_tree_routes_match_git_status_and_git_diff() {
     }
 
     // A bare repository has no work tree.
-    let bare = tmp.path().join("bare.git");
-    git(
-        tmp.path(),
-        &[
-            "clone",
-            "-q",
-            "--bare",
-            repo.to_str().expect("utf-8"),
-            "bare.git",
-        ],
-    );
+    let bare = gitvista_testkit::bare_clone(&repo, &tmp.path().join("bare.git"));
     let base = spawn_app(&bare).await;
     let (got, body) = get(&format!("{base}/api/repos/local/working-tree/status")).await;
     assert_eq!((got, body["code"].as_str()), (404, Some("no_work_tree")));

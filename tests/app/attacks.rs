@@ -1248,19 +1248,9 @@ async fn a_thousand_requests_for_many_repositories_stay_within_the_session_budge
 /// A git daemon serving `n` copies of the `merges` fixture as `r0` .. `r{n-1}`.
 fn served_copies(tmp: &std::path::Path, n: usize) -> crate::helpers::GitDaemon {
     let serve = tmp.join("serve");
-    std::fs::create_dir_all(&serve).expect("dir");
     let src = fixture("merges", tmp).join("repo");
     for i in 0..n {
-        git(
-            tmp,
-            &[
-                "clone",
-                "-q",
-                "--bare",
-                src.to_str().expect("utf-8"),
-                serve.join(format!("r{i}.git")).to_str().expect("utf-8"),
-            ],
-        );
+        gitvista_testkit::bare_clone(&src, &serve.join(format!("r{i}.git")));
     }
     crate::helpers::git_daemon(&serve)
 }

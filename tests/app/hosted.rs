@@ -93,18 +93,8 @@ pub(crate) async fn add_ready(base: &str, url: &str) -> String {
 /// `git http-backend` on loopback serving a bare clone of the `linear` fixture as `linear.git`.
 pub(crate) fn served_http(tmp: &Path) -> gitvista_testkit::GitHttp {
     let root = tmp.join("http");
-    std::fs::create_dir_all(&root).expect("dir");
     let src = fixture("linear", tmp).join("repo");
-    git(
-        tmp,
-        &[
-            "clone",
-            "-q",
-            "--bare",
-            src.to_str().expect("utf-8"),
-            root.join("linear.git").to_str().expect("utf-8"),
-        ],
-    );
+    gitvista_testkit::bare_clone(&src, &root.join("linear.git"));
     gitvista_testkit::git_http(&root)
 }
 

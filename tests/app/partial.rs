@@ -14,19 +14,9 @@ use crate::hosted::{add_ready, get, status_where};
 /// and wants of any object allowed, as on GitHub) and `plain.git` (neither).
 fn sources(tmp: &Path) -> PathBuf {
     let serve = tmp.join("serve");
-    std::fs::create_dir_all(&serve).expect("dir");
     let src = fixture("renames", tmp).join("repo");
     for name in ["filtering.git", "plain.git"] {
-        git(
-            tmp,
-            &[
-                "clone",
-                "-q",
-                "--bare",
-                src.to_str().expect("utf-8"),
-                serve.join(name).to_str().expect("utf-8"),
-            ],
-        );
+        gitvista_testkit::bare_clone(&src, &serve.join(name));
     }
     gitvista_testkit::allow_partial_clones(&serve.join("filtering.git"));
     serve

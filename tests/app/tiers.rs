@@ -658,16 +658,7 @@ async fn nodes_ride_out_a_postgresql_restart_without_losing_or_repeating_a_job()
     let pg = PgDb::create("tierpg");
     gitvista::store::Store::open(&pg.url(), 1).expect("migrates");
     let (serve, d) = served(tmp.path());
-    git(
-        tmp.path(),
-        &[
-            "clone",
-            "-q",
-            "--bare",
-            serve.join("merges").to_str().expect("utf-8"),
-            serve.join("second").to_str().expect("utf-8"),
-        ],
-    );
+    gitvista_testkit::bare_clone(&serve.join("merges"), &serve.join("second"));
     let url = format!("git://127.0.0.1:{}/merges", d.port);
     let second = format!("git://127.0.0.1:{}/second", d.port);
     let workers = [
