@@ -39,6 +39,8 @@ pub enum RepoError {
 pub struct Repository {
     dirs: GitDir,
     odb: Odb,
+    /// What a repository held in memory holds (one on disk reads its configuration).
+    memory_contents: Option<Contents>,
 }
 
 impl Repository {
@@ -56,7 +58,27 @@ impl Repository {
     /// Opens an already discovered repository.
     pub fn from_dirs(dirs: GitDir, options: OdbOptions) -> Result<Repository, RepoError> {
         let odb = Odb::open(&dirs.objects_dir(), options)?;
-        Ok(Repository { dirs, odb })
+        Ok(Repository {
+            dirs,
+            odb,
+            memory_contents: None,
+        })
+    }
+
+    /// A repository whose objects are `odb` held in memory (see [`Odb::in_memory`]), holding
+    /// `contents`, that will live at `dirs` once cloned (nothing there is read: refs come from
+    /// the remote's listing, and the graph is built from the objects).
+    pub fn in_memory(dirs: GitDir, odb: Odb, contents: Contents) -> Repository {
+        Repository {
+            dirs,
+            odb,
+            memory_contents: Some(contents),
+        }
+    }
+
+    /// Whether the objects are held in memory (no clone on disk yet).
+    pub fn is_in_memory(&self) -> bool {
+        self.memory_contents.is_some()
     }
 
     /// Re-opens the object database, reusing unchanged packs (after a fetch, a commit, `git gc`).
@@ -64,6 +86,7 @@ impl Repository {
         Ok(Repository {
             dirs: self.dirs.clone(),
             odb: self.odb.refresh()?,
+            memory_contents: self.memory_contents,
         })
     }
 
@@ -71,6 +94,9 @@ impl Repository {
     /// (`remote.<name>.promisor`, or `extensions.partialClone`) and the filter it was made with
     /// (`remote.<name>.partialCloneFilter`). Read from disk on every call (a few KB).
     pub fn contents(&self) -> Contents {
+        if let Some(c) = self.memory_contents {
+            return c;
+        }
         Contents::of_git_dir(&self.dirs.common_dir)
     }
 

@@ -21,6 +21,7 @@
 //! buffer.
 
 pub mod daemon;
+pub mod history;
 pub mod http;
 pub mod pktline;
 pub mod v2;

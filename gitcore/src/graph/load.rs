@@ -968,6 +968,35 @@ pub struct ListedRef {
     pub peeled: Option<ObjectId>,
 }
 
+/// The parents a commit object names (its `parent` header lines), read without decoding the
+/// rest.
+pub fn commit_parents(data: &[u8]) -> impl Iterator<Item = ObjectId> + '_ {
+    data.split(|&b| b == b'\n')
+        .take_while(|line| !line.is_empty())
+        .filter_map(|line| line.strip_prefix(b"parent "))
+        .filter_map(ObjectId::from_hex)
+}
+
+/// The commits among `objects` whose parents are not all there yet: where a history still
+/// streaming in (newest first) is cut for now, as a shallow clone is.
+pub fn frontier<'a>(
+    objects: impl IntoIterator<Item = (ObjectId, ObjectKind, &'a [u8])> + Clone,
+) -> Vec<ObjectId> {
+    let have: std::collections::HashSet<ObjectId> = objects
+        .clone()
+        .into_iter()
+        .filter(|(_, kind, _)| *kind == ObjectKind::Commit)
+        .map(|(id, _, _)| id)
+        .collect();
+    objects
+        .into_iter()
+        .filter(|(_, kind, data)| {
+            *kind == ObjectKind::Commit && commit_parents(data).any(|p| !have.contains(&p))
+        })
+        .map(|(id, _, _)| id)
+        .collect()
+}
+
 impl CommitGraph {
     /// The graph of fetched commits: `objects` are what a fetch brought (commits among them;
     /// the rest is skipped), `refs` what the remote listed, `head` its HEAD, and `shallow` the

@@ -371,6 +371,15 @@ fn change_name(c: &RefChange) -> &str {
     }
 }
 
+impl CommitGraph {
+    /// What changed from `self` to `next`, two independently built graphs (a history that
+    /// grew while it streamed in, then the same history read from disk): viewers re-fetch
+    /// rather than patch when rows moved (`rewritten`).
+    pub fn delta_to(&self, next: &CommitGraph) -> GraphDelta {
+        diff_graphs(self, next)
+    }
+}
+
 /// The delta between two independently loaded graphs (used when history was deepened).
 fn diff_graphs(old: &CommitGraph, new: &CommitGraph) -> GraphDelta {
     let added = (0..new.len() as u32)

@@ -182,6 +182,8 @@ pub enum Location {
         /// Object directory number (0 is the repository's own, then alternates).
         dir: u32,
     },
+    /// Held in memory (see [`Odb::in_memory`]).
+    Memory,
 }
 
 /// Which index a [`PackListing`]'s positions refer to.
@@ -236,7 +238,13 @@ pub struct Odb {
     midxs: Vec<(Arc<MultiPackIndex>, Vec<Option<u32>>)>,
     problems: Vec<String>,
     options: OdbOptions,
+    /// Objects held in memory (a history streamed from a remote before any clone exists),
+    /// looked up before the packs.
+    memory: Option<Arc<MemoryObjects>>,
 }
+
+/// Objects held in memory by id: their kind and inflated content.
+pub type MemoryObjects = std::collections::HashMap<ObjectId, (ObjectKind, Arc<[u8]>)>;
 
 fn file_key(path: &Path) -> (PathBuf, u64, Option<SystemTime>) {
     let meta = fs::metadata(path).ok();
@@ -256,6 +264,17 @@ impl Odb {
     /// Opens the object directory again, reusing the already-validated packs of `self` that have
     /// not changed on disk (new packs appear after a fetch or `git gc`).
     pub fn refresh(&self) -> Result<Self, OdbError> {
+        if let Some(memory) = self.memory.as_ref().filter(|_| self.dirs.is_empty()) {
+            // Held in memory only: nothing on disk to look at again.
+            return Ok(Odb {
+                dirs: Vec::new(),
+                packs: Vec::new(),
+                midxs: Vec::new(),
+                problems: Vec::new(),
+                options: self.options,
+                memory: Some(Arc::clone(memory)),
+            });
+        }
         let dir = self.dirs.first().cloned().unwrap_or_default();
         Self::open_reusing(&dir, self.options, Some(self))
     }
@@ -267,6 +286,7 @@ impl Odb {
     ) -> Result<Self, OdbError> {
         fs::metadata(objects_dir).map_err(|e| OdbError::io(objects_dir, e))?;
         let mut odb = Odb {
+            memory: None,
             dirs: Vec::new(),
             packs: Vec::new(),
             midxs: Vec::new(),
@@ -441,6 +461,7 @@ impl Odb {
             });
         }
         Ok(Odb {
+            memory: None,
             dirs: Vec::new(),
             packs: vec![Arc::new(PackSlot {
                 pack,
@@ -451,6 +472,25 @@ impl Odb {
             problems: Vec::new(),
             options,
         })
+    }
+
+    /// An object database of `objects` held in memory and nothing else: the commits (and tags)
+    /// of a history streamed from a remote, read before anything is on disk. Every other
+    /// object reads as [`OdbError::Missing`].
+    pub fn in_memory(objects: MemoryObjects, options: OdbOptions) -> Self {
+        Odb {
+            dirs: Vec::new(),
+            packs: Vec::new(),
+            midxs: Vec::new(),
+            problems: Vec::new(),
+            options,
+            memory: Some(Arc::new(objects)),
+        }
+    }
+
+    /// How many objects are held in memory (0 for a database on disk).
+    pub fn memory_len(&self) -> usize {
+        self.memory.as_ref().map_or(0, |m| m.len())
     }
 
     /// Problems found while opening (a pack that failed validation, a broken alternate): the
@@ -488,6 +528,9 @@ impl Odb {
 
     /// Where `id` is stored, without reading it.
     pub fn locate(&self, id: &ObjectId) -> Option<Location> {
+        if self.memory.as_ref().is_some_and(|m| m.contains_key(id)) {
+            return Some(Location::Memory);
+        }
         self.locate_packed(id).or_else(|| self.locate_loose(id))
     }
 
@@ -714,6 +757,9 @@ impl Odb {
             );
         }
         out.extend(self.loose_objects(&prefix));
+        if let Some(m) = &self.memory {
+            out.extend(m.keys().filter(|id| id.starts_with_hex(&prefix)).copied());
+        }
         out.sort();
         out.dedup();
         out.truncate(limit);
@@ -775,8 +821,23 @@ impl<'a> OdbReader<'a> {
                 .read_packed(pack, offset, out)
                 .map_err(|e| self.annotate_size(e, id)),
             Some(Location::Loose { dir }) => self.read_loose(dir as usize, id, out),
+            Some(Location::Memory) => {
+                let (kind, data) = self.memory_object(id)?;
+                out.clear();
+                out.extend_from_slice(&data);
+                Ok(kind)
+            }
             None => Err(OdbError::Missing(*id)),
         }
+    }
+
+    fn memory_object(&self, id: &ObjectId) -> Result<(ObjectKind, Arc<[u8]>), OdbError> {
+        self.odb
+            .memory
+            .as_ref()
+            .and_then(|m| m.get(id))
+            .map(|(k, d)| (*k, Arc::clone(d)))
+            .ok_or(OdbError::Missing(*id))
     }
 
     /// Reads object `id`, requiring it to be of kind `kind`.
@@ -848,6 +909,10 @@ impl<'a> OdbReader<'a> {
                     .map_err(|e| OdbError::inflate(&path, None, e))?;
                 let (kind, size, _) = parse_loose_header(&buf, &path)?;
                 Ok((kind, size))
+            }
+            Some(Location::Memory) => {
+                let (kind, data) = self.memory_object(id)?;
+                Ok((kind, data.len() as u64))
             }
             None => Err(OdbError::Missing(*id)),
         }

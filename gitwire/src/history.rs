@@ -1,0 +1,277 @@
+//! A repository's commits read straight from its remote into memory: `ls-refs`, then one
+//! commits-only fetch (`filter tree:0`) of every branch and tag, its pack parsed by gitcore as
+//! it streams. The caller sees the history grow after every piece of the pack (newest commits
+//! first: upload-pack sends commits in recency order) and decides when to show it.
+//!
+//! Measured on the forge-shaped benchmark repository (139,197 commits): the whole history is in
+//! memory in 1.40 s over `git daemon` on loopback, faster than git's own commits-only clone;
+//! asking for the newest commits only (`deepen`) is slower and, with branches forked across the
+//! history, brings nearly everything anyway. So the stream is the whole history, shown as it
+//! arrives.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use gitcore::graph::{CommitGraph, ListedRef};
+use gitcore::odb::stream::{PackStream, StreamLimits};
+use gitcore::odb::{MemoryObjects, ObjectKind};
+use gitcore::oid::ObjectId;
+use gitcore::refs::Head;
+
+use crate::daemon::{Connection, Limits, WireError};
+use crate::v2::{FetchEvent, FetchRequest, RemoteRef};
+
+/// Where a remote is, as the caller checked it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// `git://`: connect to `addr` (checked), asking for `path` on virtual host `host`.
+    Daemon {
+        /// The address to connect to.
+        addr: SocketAddr,
+        /// The host name the URL gave (sent as `host=`).
+        host: String,
+        /// The repository's path on the server (`/owner/repo.git`).
+        path: String,
+    },
+    /// Smart HTTP: `url`, its host connected at `pin` when given (checked).
+    Http {
+        /// The repository's URL (`https://host/owner/repo.git`).
+        url: String,
+        /// The address the host is pinned to.
+        pin: Option<SocketAddr>,
+    },
+}
+
+/// The refs a stream wants: what a bare clone takes.
+pub const REF_PREFIXES: [&str; 2] = ["refs/heads/", "refs/tags/"];
+
+/// What `ls-refs` is asked to list: those, and `HEAD` (with the branch it names).
+const LISTED: [&str; 3] = ["HEAD", "refs/heads/", "refs/tags/"];
+
+/// What has arrived so far.
+#[derive(Debug)]
+pub struct History {
+    /// The refs the remote listed (branches, tags, and `HEAD`).
+    pub refs: Vec<RemoteRef>,
+    /// Objects by id (commits and tags), and their ids in the order they came.
+    objects: MemoryObjects,
+    order: Vec<ObjectId>,
+    commits: usize,
+    /// Commits the server cut (a deepened fetch).
+    shallow: Vec<ObjectId>,
+    /// The pack is complete (count and checksum checked).
+    complete: bool,
+    pack: PackStream,
+}
+
+impl History {
+    fn new(refs: Vec<RemoteRef>, limits: StreamLimits) -> History {
+        History {
+            refs,
+            objects: HashMap::new(),
+            order: Vec::new(),
+            commits: 0,
+            shallow: Vec::new(),
+            complete: false,
+            pack: PackStream::new(limits),
+        }
+    }
+
+    /// Commits received.
+    pub fn commits(&self) -> usize {
+        self.commits
+    }
+
+    /// Objects the pack announced (commits and tags), once its header came.
+    pub fn announced(&self) -> u32 {
+        self.pack.count()
+    }
+
+    /// Whether the whole pack came and checked out.
+    pub fn is_complete(&self) -> bool {
+        self.complete
+    }
+
+    /// The objects received, for an in-memory object database (the contents are shared).
+    pub fn objects(&self) -> MemoryObjects {
+        self.objects.clone()
+    }
+
+    /// The refs as a graph takes them.
+    pub fn listed_refs(&self) -> Vec<ListedRef> {
+        self.refs
+            .iter()
+            .filter(|r| r.name != "HEAD")
+            .filter_map(|r| {
+                Some(ListedRef {
+                    name: r.name.clone(),
+                    target: r.id?,
+                    peeled: r.peeled,
+                })
+            })
+            .collect()
+    }
+
+    /// The remote's HEAD: the branch it names (unborn if it has no commit), or detached.
+    pub fn head(&self) -> Option<Head> {
+        let head = self.refs.iter().find(|r| r.name == "HEAD")?;
+        Some(match (&head.symref_target, head.id) {
+            (Some(name), Some(target)) => Head::Branch {
+                name: name.clone(),
+                target,
+            },
+            (Some(name), None) => Head::Unborn { name: name.clone() },
+            (None, Some(id)) => Head::Detached(id),
+            (None, None) => return None,
+        })
+    }
+
+    /// The graph of what has arrived: commits whose parents have not come yet are cut as a
+    /// shallow clone's are (the rest of the history is still streaming).
+    pub fn graph(&self) -> CommitGraph {
+        let objects = || {
+            self.order.iter().filter_map(|id| {
+                self.objects
+                    .get(id)
+                    .map(|(kind, data)| (*id, *kind, &data[..]))
+            })
+        };
+        let mut cut = self.shallow.clone();
+        if !self.complete {
+            cut.extend(gitcore::graph::frontier(objects()));
+        }
+        CommitGraph::from_objects(objects(), &self.listed_refs(), self.head(), cut)
+    }
+
+    /// Takes a piece of the fetch's answer.
+    fn take(&mut self, event: FetchEvent) -> Result<(), String> {
+        match event {
+            FetchEvent::Pack(bytes) => {
+                self.pack.push(&bytes);
+                while let Some(o) = self.pack.next_object().map_err(|e| e.to_string())? {
+                    if o.kind == ObjectKind::Commit {
+                        self.commits += 1;
+                    }
+                    if matches!(o.kind, ObjectKind::Commit | ObjectKind::Tag) {
+                        self.order.push(o.id);
+                        self.objects.insert(o.id, (o.kind, Arc::clone(&o.data)));
+                    }
+                }
+            }
+            FetchEvent::Shallow(id) => self.shallow.push(id),
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn end(&mut self) -> Result<(), String> {
+        self.pack.end_of_input();
+        while let Some(o) = self.pack.next_object().map_err(|e| e.to_string())? {
+            if o.kind == ObjectKind::Commit {
+                self.commits += 1;
+            }
+            if matches!(o.kind, ObjectKind::Commit | ObjectKind::Tag) {
+                self.order.push(o.id);
+                self.objects.insert(o.id, (o.kind, Arc::clone(&o.data)));
+            }
+        }
+        self.pack.finish().map_err(|e| e.to_string())?;
+        self.complete = true;
+        Ok(())
+    }
+}
+
+/// The fetch that brings every listed branch and tag's commits (and annotated tags), no trees.
+fn request(refs: &[RemoteRef]) -> FetchRequest {
+    let mut wants: Vec<ObjectId> = refs
+        .iter()
+        .filter(|r| REF_PREFIXES.iter().any(|p| r.name.starts_with(p)))
+        .filter_map(|r| r.id)
+        .collect();
+    wants.sort();
+    wants.dedup();
+    FetchRequest {
+        wants,
+        filter: Some("tree:0".into()),
+        ..FetchRequest::default()
+    }
+}
+
+/// Reads the history of the repository at `target` into memory (blocking: call it from a
+/// thread of its own; smart HTTP runs on a small runtime of its own here). `on_progress` sees
+/// the history after the refs are listed and after every piece of the pack; an `Err` from it
+/// stops the stream (the caller's own limits). Answers the history, complete, or the error and
+/// what had arrived before it (a stream cut short still shows its newest commits).
+pub fn stream_history(
+    target: &Target,
+    limits: Limits,
+    stream_limits: StreamLimits,
+    mut on_progress: impl FnMut(&History) -> Result<(), String>,
+) -> Result<History, (WireError, Option<History>)> {
+    match target {
+        Target::Daemon { addr, host, path } => {
+            let mut c = Connection::open(*addr, host, path, limits).map_err(|e| (e, None))?;
+            let refs = c.ls_refs(&LISTED).map_err(|e| (e, None))?;
+            let mut history = History::new(refs, stream_limits);
+            if let Err(e) = on_progress(&history) {
+                return Err((WireError::Refused(e), Some(history)));
+            }
+            if history.refs.iter().all(|r| r.id.is_none()) {
+                history.complete = true;
+                return Ok(history);
+            }
+            let req = request(&history.refs);
+            let fetched = c.fetch(&req, |event| {
+                history.take(event)?;
+                on_progress(&history)
+            });
+            finish(history, fetched, &mut on_progress)
+        }
+        Target::Http { url, pin } => {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| (WireError::Unreachable(e.to_string()), None))?;
+            runtime.block_on(async {
+                let remote = crate::http::HttpRemote::open(url, *pin, limits)
+                    .await
+                    .map_err(|e| (e, None))?;
+                let refs = remote.ls_refs(&LISTED).await.map_err(|e| (e, None))?;
+                let mut history = History::new(refs, stream_limits);
+                if let Err(e) = on_progress(&history) {
+                    return Err((WireError::Refused(e), Some(history)));
+                }
+                if history.refs.iter().all(|r| r.id.is_none()) {
+                    history.complete = true;
+                    return Ok(history);
+                }
+                let req = request(&history.refs);
+                let fetched = remote
+                    .fetch(&req, |event| {
+                        history.take(event)?;
+                        on_progress(&history)
+                    })
+                    .await;
+                finish(history, fetched, &mut on_progress)
+            })
+        }
+    }
+}
+
+fn finish(
+    mut history: History,
+    fetched: Result<(), WireError>,
+    on_progress: &mut impl FnMut(&History) -> Result<(), String>,
+) -> Result<History, (WireError, Option<History>)> {
+    if let Err(e) = fetched {
+        return Err((e, Some(history)));
+    }
+    if let Err(e) = history.end() {
+        return Err((WireError::Refused(e), Some(history)));
+    }
+    if let Err(e) = on_progress(&history) {
+        return Err((WireError::Refused(e), Some(history)));
+    }
+    Ok(history)
+}

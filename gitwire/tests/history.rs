@@ -1,0 +1,255 @@
+//! A whole history streamed from `git daemon` and `git http-backend` into memory: the graph it
+//! grows into equals the one gitcore loads from the served repository, and every graph shown
+//! on the way is the newest part of it, cut where its parents have not come yet.
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use gitcore::graph::{CommitGraph, LoadOptions};
+use gitcore::odb::stream::StreamLimits;
+use gitvista_testkit::{fixture, git, git_daemon, git_http};
+use gitwire::daemon::{Limits, WireError};
+use gitwire::history::{History, Target, stream_history};
+
+fn served(name: &str, tmp: &Path) -> std::path::PathBuf {
+    let src = fixture(name, tmp).join("repo");
+    let bare = gitvista_testkit::bare_clone(&src, &tmp.join(format!("{name}.git")));
+    gitvista_testkit::allow_partial_clones(&bare);
+    bare
+}
+
+/// A history of `n` commits with long messages (so the commits-only pack spans many reads),
+/// on two branches and a tag, served bare.
+fn long_history(tmp: &Path, n: u32) -> std::path::PathBuf {
+    let repo = tmp.join("long.git");
+    git(tmp, &["init", "-q", "--bare", "-b", "main", "long.git"]);
+    let mut stream = String::new();
+    let body = "a longer explanation of the change, as forges' merge commits carry. ".repeat(12);
+    for k in 1..=n {
+        let branch = if k > n / 2 && k % 3 == 0 {
+            "side"
+        } else {
+            "main"
+        };
+        let msg = format!("change {k}\n\n{body}\n");
+        stream.push_str(&format!(
+            "commit refs/heads/{branch}\nmark :{k}\ncommitter A <a@example.com> {} +0000\ndata {}\n{msg}",
+            1_700_000_000 + u64::from(k) * 60,
+            msg.len()
+        ));
+        if k > 1 {
+            // Side commits branch off the main line; main goes on from its own last commit.
+            let from = if branch == "side" && k % 3 == 0 && k - 3 > n / 2 {
+                k - 3
+            } else {
+                (1..k)
+                    .rev()
+                    .find(|j| !(*j > n / 2 && j % 3 == 0))
+                    .unwrap_or(1)
+            };
+            stream.push_str(&format!("from :{from}\n"));
+        }
+        stream.push('\n');
+    }
+    let mut child = std::process::Command::new("git")
+        .args(["fast-import", "--quiet"])
+        .current_dir(&repo)
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .expect("git");
+    std::io::Write::write_all(&mut child.stdin.take().expect("stdin"), stream.as_bytes())
+        .expect("write");
+    assert!(child.wait().expect("git").success());
+    git(&repo, &["tag", "-a", "-m", "release", "v1", "main~10"]);
+    git(&repo, &["repack", "-adq"]);
+    gitvista_testkit::allow_partial_clones(&repo);
+    repo
+}
+
+fn disk_graph(repo: &Path) -> CommitGraph {
+    let disk_repo = gitcore::repo::Repository::discover(repo).expect("opens");
+    CommitGraph::load_topology_with(
+        &disk_repo,
+        LoadOptions {
+            use_commit_graph: false,
+            scan_packs: true,
+        },
+    )
+    .expect("loads")
+}
+
+fn rows(g: &CommitGraph) -> Vec<gitcore::ObjectId> {
+    (0..g.len()).map(|i| g.oid(i as u32)).collect()
+}
+
+/// Streams `target`, checking every graph shown on the way; answers the history and how many
+/// distinct partial graphs were seen.
+fn stream_checked(target: &Target, final_rows: &[gitcore::ObjectId]) -> (History, usize) {
+    let mut partial = 0;
+    let mut last = 0;
+    let history = stream_history(
+        target,
+        Limits::default(),
+        StreamLimits::default(),
+        |h: &History| {
+            if h.is_complete() || h.commits() == last {
+                return Ok(());
+            }
+            last = h.commits();
+            let g = h.graph();
+            assert!(g.problems().is_empty(), "{:?}", g.problems());
+            assert_eq!(g.len(), h.commits());
+            // Every commit shown is one of the history's, and the cut ones are marked.
+            for i in 0..g.len() {
+                assert!(final_rows.contains(&g.oid(i as u32)));
+            }
+            if g.len() < final_rows.len() {
+                assert!(g.shallow_count() > 0, "a partial graph says it is cut");
+                partial += 1;
+            }
+            Ok(())
+        },
+    )
+    .map_err(|(e, _)| e)
+    .expect("streams");
+    (history, partial)
+}
+
+fn check_against_disk(name: &str, repo: &Path, target: &Target, want_partial: bool) {
+    let disk = disk_graph(repo);
+    let (history, partial) = stream_checked(target, &rows(&disk));
+    assert!(history.is_complete());
+    let ours = history.graph();
+    assert_eq!(rows(&ours), rows(&disk), "{name}: rows");
+    let refs_of = |g: &CommitGraph| {
+        g.refs()
+            .iter()
+            .map(|r| (r.name.clone(), g.oid(r.commit)))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(refs_of(&ours), refs_of(&disk), "{name}: refs");
+    assert_eq!(ours.head_commit(), disk.head_commit(), "{name}: HEAD");
+    assert_eq!(ours.shallow_count(), 0, "{name}: whole");
+    // The commit set and parents are git's own.
+    let mut lines: Vec<String> = (0..ours.len() as u32)
+        .map(|i| {
+            let mut l = ours.oid(i).to_hex();
+            for p in ours.parents(i) {
+                l.push(' ');
+                l.push_str(&ours.oid(*p).to_hex());
+            }
+            l
+        })
+        .collect();
+    lines.sort();
+    let mut expected: Vec<String> = git(repo, &["rev-list", "--branches", "--tags", "--parents"])
+        .lines()
+        .map(str::to_string)
+        .collect();
+    expected.sort();
+    assert_eq!(lines, expected, "{name}: commits and parents");
+    if want_partial {
+        assert!(
+            partial >= 2,
+            "{name}: the history was shown growing ({partial})"
+        );
+    }
+    // Commits read from memory as from disk.
+    let odb = gitcore::odb::Odb::in_memory(history.objects(), Default::default());
+    let mut reader = odb.reader();
+    let head = ours.oid(ours.head_commit().expect("HEAD"));
+    let (kind, data) = reader.read(&head).expect("in memory");
+    assert_eq!(kind.as_str(), "commit");
+    assert_eq!(gitcore::odb::stream::hash_object(kind, &data), head);
+    assert_eq!(
+        String::from_utf8_lossy(&data).trim_end(),
+        git(repo, &["cat-file", "commit", &head.to_hex()])
+    );
+}
+
+fn local(port: u16) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], port))
+}
+
+#[test]
+fn a_history_streamed_over_git_daemon_grows_into_the_graph_on_disk() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let d = git_daemon(tmp.path());
+    for name in ["merges", "forge_pack"] {
+        let repo = served(name, tmp.path());
+        let target = Target::Daemon {
+            addr: local(d.port),
+            host: "127.0.0.1".into(),
+            path: format!("/{name}.git"),
+        };
+        check_against_disk(name, &repo, &target, false);
+    }
+    let repo = long_history(tmp.path(), 4000);
+    let target = Target::Daemon {
+        addr: local(d.port),
+        host: "127.0.0.1".into(),
+        path: "/long.git".into(),
+    };
+    check_against_disk("long", &repo, &target, true);
+}
+
+#[test]
+fn a_history_streamed_over_http_backend_grows_into_the_graph_on_disk() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let http = git_http(tmp.path());
+    let repo = long_history(tmp.path(), 4000);
+    let target = Target::Http {
+        url: format!("http://127.0.0.1:{}/long.git", http.port),
+        pin: None,
+    };
+    check_against_disk("long over http", &repo, &target, true);
+    let repo = served("merges", tmp.path());
+    let target = Target::Http {
+        url: format!("http://127.0.0.1:{}/merges.git", http.port),
+        pin: None,
+    };
+    check_against_disk("merges over http", &repo, &target, false);
+}
+
+#[test]
+fn a_stream_cut_short_keeps_what_came_and_says_why() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let d = git_daemon(tmp.path());
+    let _repo = long_history(tmp.path(), 4000);
+    let target = Target::Daemon {
+        addr: local(d.port),
+        host: "127.0.0.1".into(),
+        path: "/long.git".into(),
+    };
+    // The caller's limit: stop after the first thousand commits.
+    let (e, kept) = stream_history(&target, Limits::default(), StreamLimits::default(), |h| {
+        if h.commits() >= 1000 {
+            Err("enough".into())
+        } else {
+            Ok(())
+        }
+    })
+    .expect_err("stopped");
+    assert!(
+        matches!(e, WireError::Refused(ref m) if m == "enough"),
+        "{e}"
+    );
+    let kept = kept.expect("what came");
+    assert!(!kept.is_complete());
+    let g = kept.graph();
+    assert!(g.len() >= 1000 && g.len() < 4000, "{}", g.len());
+    assert!(g.problems().is_empty());
+    assert!(g.shallow_count() > 0);
+    // A repository that is not there is a typed error before anything came.
+    let missing = Target::Daemon {
+        addr: local(d.port),
+        host: "127.0.0.1".into(),
+        path: "/nothing-here.git".into(),
+    };
+    let (e, kept) = stream_history(&missing, Limits::default(), StreamLimits::default(), |_| {
+        Ok(())
+    })
+    .expect_err("no such repository");
+    assert!(kept.is_none());
+    assert!(!e.to_string().is_empty());
+}
