@@ -148,6 +148,13 @@ pub struct HostedConfig {
     /// A partial clone is made whole in the background after it is served (`GITVISTA_HYDRATE`);
     /// without it, requests fetch what they need on demand.
     pub hydrate: bool,
+    /// A new repository's history is shown from its remote while it is cloned: its commits
+    /// stream into memory over git protocol v2 and the graph grows as they come
+    /// (`GITVISTA_STREAM_FIRST`). Public repositories on one node only.
+    pub stream_first: bool,
+    /// Bytes of commits a stream may hold in memory; past it the stream stops, what came is
+    /// shown, and the rest waits for the clone.
+    pub stream_max_bytes: u64,
     /// Where the remote does not filter: clone this many recent commits first and deepen in
     /// the background (`None`: all at once).
     pub initial_depth: Option<u32>,
@@ -227,6 +234,8 @@ impl HostedConfig {
             initial_depth: Some(2000),
             commits_first: true,
             hydrate: true,
+            stream_first: true,
+            stream_max_bytes: 512 << 20,
             // Sized for the 1 GB machine fly.toml describes: what sessions keep is counted, and
             // the heap peaks about a third above it (loads in flight, buffers, allocator slack;
             // benches/session_budget), leaving the rest for viewers' sockets and git.

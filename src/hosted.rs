@@ -249,6 +249,10 @@ pub struct Hosted {
     details: Mutex<HashMap<String, String>>,
     /// Repositories being completed now: deepened or hydrated (one retry loop each).
     completing: Mutex<std::collections::HashSet<String>>,
+    /// Repositories shown from their remote while they are cloned, with the commits shown.
+    pub streaming: Mutex<HashMap<String, usize>>,
+    /// Streams from remotes at once (each holds a history in memory until its clone lands).
+    pub(crate) stream_slots: Arc<tokio::sync::Semaphore>,
     /// Sign-in, sessions and private repositories (`None`: sign-in is off, every repository is
     /// public).
     pub accounts: Option<Arc<crate::auth::accounts::Accounts>>,
@@ -269,6 +273,9 @@ pub struct Hosted {
     /// Budgets shared by every web node (with Redis).
     pub limits: Option<crate::cluster::limits::SharedLimits>,
 }
+
+/// Histories streamed from remotes at once.
+const STREAMS: usize = 4;
 
 /// Failure details remembered for admins.
 const DETAILS_KEPT: usize = 1000;
@@ -457,6 +464,8 @@ impl Hosted {
             feeds: Mutex::new(HashMap::new()),
             details: Mutex::new(HashMap::new()),
             completing: Mutex::new(Default::default()),
+            streaming: Mutex::new(HashMap::new()),
+            stream_slots: Arc::new(tokio::sync::Semaphore::new(STREAMS)),
             accounts,
             hooks,
             node_id,
@@ -808,7 +817,7 @@ impl Hosted {
     }
 
     /// How a hosted repository's session runs: no watcher; fetches on the adaptive timer.
-    fn session_config(&self, id: &RepoId) -> SessionConfig {
+    pub(crate) fn session_config(&self, id: &RepoId) -> SessionConfig {
         let c = &self.config;
         SessionConfig {
             watch: false,
@@ -1052,6 +1061,8 @@ impl Hosted {
             let _ =
                 actix_web::web::block(move || store.set_state_fenced(&rid, &f, "cloning", None))
                     .await;
+            // The history from the remote first, shown while it streams; the clone follows.
+            let streamed = self.stream_first(&id, &repo).await;
             let clone = |shape: CloneShape| Enqueue {
                 id: id.clone(),
                 kind: JobKind::Clone {
@@ -1111,6 +1122,9 @@ impl Hosted {
                 )
             };
             if !still_mine {
+                if streamed.shown > 0 {
+                    self.stream_cloned(&id, false).await;
+                }
                 self.fences.remove(&repo.id);
                 let dir = self.clone_config.repo_dir(&id);
                 let _ = actix_web::web::block(move || std::fs::remove_dir_all(dir)).await;
@@ -1125,7 +1139,12 @@ impl Hosted {
             let mut commits = 0;
             if result.is_ok() {
                 self.register(&id);
+                if streamed.shown > 0 {
+                    self.stream_cloned(&id, true).await;
+                }
                 commits = self.served_commits(&id).await.unwrap_or(0) as i64;
+            } else if streamed.shown > 0 {
+                self.stream_cloned(&id, false).await;
             }
             let store = self.store.clone();
             let dir = self.clone_config.repo_dir(&id);

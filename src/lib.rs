@@ -22,5 +22,6 @@ pub mod remote;
 pub mod routes;
 pub mod startup;
 pub mod store;
+pub mod streaming;
 pub mod telemetry;
 pub mod webhooks;

@@ -148,6 +148,11 @@ enum Command {
         /// (`false`: only what requests need, fetched on demand; less disk).
         #[arg(long, env = "GITVISTA_HYDRATE", default_value_t = true, action = clap::ArgAction::Set, value_parser = clap::builder::BoolishValueParser::new())]
         hydrate: bool,
+        /// Show a new repository's history from its remote while it is cloned: its commits
+        /// stream into memory (git protocol v2, `filter tree:0`) and the graph grows as they
+        /// come (`false`: the graph waits for the clone).
+        #[arg(long, env = "GITVISTA_STREAM_FIRST", default_value_t = true, action = clap::ArgAction::Set, value_parser = clap::builder::BoolishValueParser::new())]
+        stream_first: bool,
         /// What this node does: `all` (one node), or `web` / `worker` (a cluster sharing
         /// PostgreSQL and Redis/Valkey).
         #[arg(long, env = "GITVISTA_ROLE", value_enum, default_value_t = gitvista::cluster::settings::Role::All)]
@@ -324,6 +329,7 @@ fn main() -> ExitCode {
             fetch_interval,
             hooked_fetch_interval,
             hydrate,
+            stream_first,
             role,
             server,
         } => gitvista::cli::serve::run(server.config(
@@ -349,6 +355,7 @@ fn main() -> ExitCode {
                 },
                 require_login,
                 hydrate,
+                stream_first,
                 access_recheck: std::time::Duration::from_secs(access_recheck.max(1)),
                 fetch_with_viewers: std::time::Duration::from_secs(fetch_interval.max(1)),
                 hooked_every: std::time::Duration::from_secs(hooked_fetch_interval.max(1)),

@@ -258,6 +258,53 @@ impl Policy {
     }
 }
 
+impl Policy {
+    /// Where GitVista's own git client ([`gitwire`]) connects for `url`, by the same rules as
+    /// [`Policy::target`]: the host resolved now, every address checked, the first one pinned.
+    /// `None` for a transport it does not speak (ssh). Blocking.
+    pub fn wire_target(
+        &self,
+        url: &str,
+        resolve: &Resolve,
+    ) -> Result<Option<gitwire::history::Target>, UrlError> {
+        let parsed = self.parse(url)?;
+        let addr = match parsed.host.parse::<IpAddr>() {
+            Ok(ip) => {
+                self.check_addresses(&parsed, |_, _| Ok(Vec::new()))?;
+                ip
+            }
+            Err(_) => {
+                let addrs = resolve(&parsed.host, parsed.port)
+                    .map_err(|_| UrlError::Unresolvable(parsed.host.clone()))?;
+                let first = *addrs
+                    .first()
+                    .ok_or_else(|| UrlError::Unresolvable(parsed.host.clone()))?;
+                self.check_addresses(&parsed, |_, _| Ok(addrs.clone()))?;
+                first
+            }
+        };
+        let pin = std::net::SocketAddr::new(addr, parsed.port);
+        Ok(match parsed.scheme {
+            Scheme::Https | Scheme::Http => Some(gitwire::history::Target::Http {
+                url: parsed.canonical,
+                pin: Some(pin),
+            }),
+            Scheme::Git => {
+                let path = url::Url::parse(&parsed.canonical)
+                    .map_err(|_| UrlError::Malformed(parsed.canonical.clone()))?
+                    .path()
+                    .to_string();
+                Some(gitwire::history::Target::Daemon {
+                    addr: pin,
+                    host: parsed.host,
+                    path,
+                })
+            }
+            Scheme::Ssh => None,
+        })
+    }
+}
+
 pub use gitvista_actors::clone_queue::GitTarget;
 
 /// The resolver hosted mode checks names with: the system's, or one a test injects.

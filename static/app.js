@@ -288,7 +288,10 @@ async function loadSummary() {
     $('repo-name').textContent = summary.name;
     document.title = `${summary.name} \u00b7 GitVista`;
   }
-  $('history').hidden = !summary.historyIncomplete;
+  const history = $('history');
+  history.hidden = !summary.historyIncomplete;
+  // Shown from the remote while it is cloned: older commits are still arriving.
+  history.textContent = summary.streaming ? 'reading history\u2026' : 'history incomplete';
   contentsState.contents = summary.contents || 'complete';
   showContents();
   showCommitGraphHint(summary.commitGraphHint);
@@ -368,7 +371,8 @@ async function applyChange(delta) {
   view.dirty = true;
   if (lastQuery) runSearch(lastQuery, { keep: true });
   if (delta) {
-    const n = delta.added.length;
+    // Older history arriving below (a stream from the remote, a deepened clone) is not news.
+    const n = delta.rewritten ? 0 : delta.added.length;
     const moved = delta.refs.find((r) => r.name.startsWith('refs/heads/') && r.change !== 'deleted');
     let text = null;
     if (n > 0 && !atTop) {
@@ -635,7 +639,8 @@ async function waitForClone() {
     text));
   state.hidden = false;
   for (;;) {
-    if (status.state === 'ready') return 'ready';
+    // Ready, or its history is already shown from the remote while the clone runs.
+    if (status.state === 'ready' || status.rows > 0) return 'ready';
     if (status.state === 'error') {
       const retry = el('button', { type: 'button' }, 'Try again');
       retry.addEventListener('click', async () => {

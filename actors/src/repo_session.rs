@@ -1,6 +1,7 @@
 //! [`RepoSession`]: one actor per repository.
 
 pub mod contents;
+pub mod streamed;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -50,6 +51,10 @@ pub struct SessionConfig {
     /// Cluster mode: whether this session owns the repository (and publishes its events) or
     /// relays another node's (and holds no snapshot).
     pub cluster: Option<crate::events::ClusterLink>,
+    /// Hosted mode, before the clone: the snapshots come from the remote's history as it
+    /// streams into memory ([`streamed::Streamed`]), and the clone at `path` is read only once
+    /// it is there ([`streamed::Cloned`]).
+    pub streamed: bool,
 }
 
 impl SessionConfig {
@@ -67,6 +72,7 @@ impl SessionConfig {
             blame_cache_bytes: crate::cache::DEFAULT_BLAME_BYTES,
             commit_graph_hint_after: Some(crate::snapshot::CommitGraphHint::WORTH_IT),
             cluster: None,
+            streamed: false,
         }
     }
 
@@ -423,6 +429,11 @@ pub struct RepoSession {
     /// Percent of the hydration running for this repository (see [`contents`]); `None` when
     /// none runs. Set by its progress, cleared when it ends.
     hydrating: Option<u8>,
+    /// The answer caches every snapshot of this session shares.
+    caches: Arc<SessionCaches>,
+    /// The clone on disk is being read or served (a streamed session stops taking streamed
+    /// snapshots then).
+    from_disk: bool,
 }
 
 impl RepoSession {
@@ -433,7 +444,14 @@ impl RepoSession {
 
     /// [`RepoSession::new`], publishing what it holds to `footprint`.
     pub fn with_footprint(config: SessionConfig, footprint: Arc<crate::budget::Footprint>) -> Self {
+        let caches = Arc::new(SessionCaches::new(
+            config.diff_cache_bytes,
+            config.blame_cache_bytes,
+        ));
+        footprint.set_caches(Arc::clone(&caches));
         RepoSession {
+            caches,
+            from_disk: false,
             footprint,
             reloads: 0,
             reload_checks: 0,
@@ -668,8 +686,23 @@ impl RepoSession {
 
     fn loaded(&mut self, result: Result<Snapshot, String>, ctx: &mut Context<Self>) {
         match result {
-            Ok(snapshot) => {
+            Ok(mut snapshot) => {
+                // The clone of a history shown while it streamed: viewers get what differs
+                // (nothing, unless the remote changed in between).
+                let streamed = self.snapshot.take();
+                let delta = streamed.as_ref().map(|before| {
+                    let delta = before.graph.delta_to(&snapshot.graph);
+                    snapshot.version = before.version + u64::from(!delta.is_empty());
+                    delta
+                });
                 let snapshot = Arc::new(snapshot);
+                if let Some(delta) = delta.filter(|d| !d.is_empty()) {
+                    self.broadcast(ViewerEvent::Delta(Arc::new(DeltaEvent::new(
+                        snapshot.version,
+                        &delta,
+                        snapshot.layout.len(),
+                    ))));
+                }
                 self.footprint.set_heap(snapshot.heap_bytes());
                 let dirs = snapshot.repo.dirs().clone();
                 self.snapshot = Some(Arc::clone(&snapshot));
@@ -1018,28 +1051,11 @@ impl Actor for RepoSession {
             // Nothing to load: another node holds the repository.
             return;
         }
-        let path = self.config.path.clone();
-        let hint_after = self.config.commit_graph_hint_after;
-        let caches = Arc::new(SessionCaches::new(
-            self.config.diff_cache_bytes,
-            self.config.blame_cache_bytes,
-        ));
-        self.footprint.set_caches(Arc::clone(&caches));
-        // A few loads at a time: each holds a repository's worth of memory while it runs, and a
-        // session stopped while waiting never loads.
-        let work = async move {
-            let _permit = crate::budget::load_permit().await;
-            tokio::task::spawn_blocking(move || {
-                Snapshot::load(&path, caches, hint_after).map_err(|e| e.to_string())
-            })
-            .await
-        };
-        ctx.wait(
-            actix::fut::wrap_future::<_, Self>(work).map(|result, act, ctx| {
-                let result = result.unwrap_or_else(|e| Err(e.to_string()));
-                act.loaded(result, ctx);
-            }),
-        );
+        if self.config.streamed {
+            // The first snapshots come from the remote; the clone is read when it is there.
+            return;
+        }
+        self.start_load(ctx);
     }
 
     fn stopping(&mut self, _: &mut Context<Self>) -> Running {
@@ -1057,6 +1073,32 @@ impl Actor for RepoSession {
         metrics::gauge!("gitvista_viewers").decrement(self.viewers.len() as f64);
         self.viewers.clear();
         Running::Stop
+    }
+}
+
+impl RepoSession {
+    /// Reads the repository on disk (the first load, or a streamed session's clone once it
+    /// landed), off the actor thread; requests wait for it.
+    fn start_load(&mut self, ctx: &mut Context<Self>) {
+        self.from_disk = true;
+        let path = self.config.path.clone();
+        let hint_after = self.config.commit_graph_hint_after;
+        let caches = Arc::clone(&self.caches);
+        // A few loads at a time: each holds a repository's worth of memory while it runs, and a
+        // session stopped while waiting never loads.
+        let work = async move {
+            let _permit = crate::budget::load_permit().await;
+            tokio::task::spawn_blocking(move || {
+                Snapshot::load(&path, caches, hint_after).map_err(|e| e.to_string())
+            })
+            .await
+        };
+        ctx.wait(
+            actix::fut::wrap_future::<_, Self>(work).map(|result, act, ctx| {
+                let result = result.unwrap_or_else(|e| Err(e.to_string()));
+                act.loaded(result, ctx);
+            }),
+        );
     }
 }
 

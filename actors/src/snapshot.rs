@@ -141,6 +141,28 @@ impl Snapshot {
         })
     }
 
+    /// A snapshot of a history read from the remote into memory (`repo` holds its commits;
+    /// nothing is on disk yet), laid out by the caller.
+    pub fn streamed(
+        repo: Arc<Repository>,
+        graph: CommitGraph,
+        layout: Layout,
+        version: u64,
+        caches: Arc<SessionCaches>,
+    ) -> Snapshot {
+        Snapshot {
+            contents: repo.contents(),
+            stamp: repo.change_stamp(),
+            repo,
+            graph,
+            layout,
+            version,
+            caches,
+            views: Mutex::new(Vec::new()),
+            commit_graph_hint: None,
+        }
+    }
+
     /// This snapshot with every commit's metadata read (blocking: all cores, about 3 us a
     /// commit); itself if it had them. Same version: rows already shown do not change.
     pub fn complete(self: &Arc<Self>) -> Arc<Snapshot> {

@@ -11,6 +11,13 @@ pub const OID_LEN: usize = 20;
 pub struct ObjectId([u8; OID_LEN]);
 
 impl ObjectId {
+    /// The empty tree, which git treats as present in every repository (a commit of no files
+    /// names it, and no pack need hold it).
+    pub const EMPTY_TREE: ObjectId = ObjectId([
+        0x4b, 0x82, 0x5d, 0xc6, 0x42, 0xcb, 0x6e, 0xb9, 0xa0, 0x60, 0xe5, 0x4b, 0xf8, 0xd6, 0x92,
+        0x88, 0xfb, 0xee, 0x49, 0x04,
+    ]);
+
     /// The all-zero id git uses for "no object" (e.g. the old side of a reflog entry).
     pub const NULL: ObjectId = ObjectId([0; OID_LEN]);
 

@@ -208,14 +208,14 @@ pub fn stream_history(
     limits: Limits,
     stream_limits: StreamLimits,
     mut on_progress: impl FnMut(&History) -> Result<(), String>,
-) -> Result<History, (WireError, Option<History>)> {
+) -> Result<History, (WireError, Option<Box<History>>)> {
     match target {
         Target::Daemon { addr, host, path } => {
             let mut c = Connection::open(*addr, host, path, limits).map_err(|e| (e, None))?;
             let refs = c.ls_refs(&LISTED).map_err(|e| (e, None))?;
             let mut history = History::new(refs, stream_limits);
             if let Err(e) = on_progress(&history) {
-                return Err((WireError::Refused(e), Some(history)));
+                return Err((WireError::Refused(e), Some(Box::new(history))));
             }
             if history.refs.iter().all(|r| r.id.is_none()) {
                 history.complete = true;
@@ -240,7 +240,7 @@ pub fn stream_history(
                 let refs = remote.ls_refs(&LISTED).await.map_err(|e| (e, None))?;
                 let mut history = History::new(refs, stream_limits);
                 if let Err(e) = on_progress(&history) {
-                    return Err((WireError::Refused(e), Some(history)));
+                    return Err((WireError::Refused(e), Some(Box::new(history))));
                 }
                 if history.refs.iter().all(|r| r.id.is_none()) {
                     history.complete = true;
@@ -263,15 +263,15 @@ fn finish(
     mut history: History,
     fetched: Result<(), WireError>,
     on_progress: &mut impl FnMut(&History) -> Result<(), String>,
-) -> Result<History, (WireError, Option<History>)> {
+) -> Result<History, (WireError, Option<Box<History>>)> {
     if let Err(e) = fetched {
-        return Err((e, Some(history)));
+        return Err((e, Some(Box::new(history))));
     }
     if let Err(e) = history.end() {
-        return Err((WireError::Refused(e), Some(history)));
+        return Err((WireError::Refused(e), Some(Box::new(history))));
     }
     if let Err(e) = on_progress(&history) {
-        return Err((WireError::Refused(e), Some(history)));
+        return Err((WireError::Refused(e), Some(Box::new(history))));
     }
     Ok(history)
 }

@@ -18,54 +18,6 @@ fn served(name: &str, tmp: &Path) -> std::path::PathBuf {
     bare
 }
 
-/// A history of `n` commits with long messages (so the commits-only pack spans many reads),
-/// on two branches and a tag, served bare.
-fn long_history(tmp: &Path, n: u32) -> std::path::PathBuf {
-    let repo = tmp.join("long.git");
-    git(tmp, &["init", "-q", "--bare", "-b", "main", "long.git"]);
-    let mut stream = String::new();
-    let body = "a longer explanation of the change, as forges' merge commits carry. ".repeat(12);
-    for k in 1..=n {
-        let branch = if k > n / 2 && k % 3 == 0 {
-            "side"
-        } else {
-            "main"
-        };
-        let msg = format!("change {k}\n\n{body}\n");
-        stream.push_str(&format!(
-            "commit refs/heads/{branch}\nmark :{k}\ncommitter A <a@example.com> {} +0000\ndata {}\n{msg}",
-            1_700_000_000 + u64::from(k) * 60,
-            msg.len()
-        ));
-        if k > 1 {
-            // Side commits branch off the main line; main goes on from its own last commit.
-            let from = if branch == "side" && k % 3 == 0 && k - 3 > n / 2 {
-                k - 3
-            } else {
-                (1..k)
-                    .rev()
-                    .find(|j| !(*j > n / 2 && j % 3 == 0))
-                    .unwrap_or(1)
-            };
-            stream.push_str(&format!("from :{from}\n"));
-        }
-        stream.push('\n');
-    }
-    let mut child = std::process::Command::new("git")
-        .args(["fast-import", "--quiet"])
-        .current_dir(&repo)
-        .stdin(std::process::Stdio::piped())
-        .spawn()
-        .expect("git");
-    std::io::Write::write_all(&mut child.stdin.take().expect("stdin"), stream.as_bytes())
-        .expect("write");
-    assert!(child.wait().expect("git").success());
-    git(&repo, &["tag", "-a", "-m", "release", "v1", "main~10"]);
-    git(&repo, &["repack", "-adq"]);
-    gitvista_testkit::allow_partial_clones(&repo);
-    repo
-}
-
 fn disk_graph(repo: &Path) -> CommitGraph {
     let disk_repo = gitcore::repo::Repository::discover(repo).expect("opens");
     CommitGraph::load_topology_with(
@@ -184,7 +136,7 @@ fn a_history_streamed_over_git_daemon_grows_into_the_graph_on_disk() {
         };
         check_against_disk(name, &repo, &target, false);
     }
-    let repo = long_history(tmp.path(), 4000);
+    let repo = gitvista_testkit::long_history(tmp.path(), 4000);
     let target = Target::Daemon {
         addr: local(d.port),
         host: "127.0.0.1".into(),
@@ -197,7 +149,7 @@ fn a_history_streamed_over_git_daemon_grows_into_the_graph_on_disk() {
 fn a_history_streamed_over_http_backend_grows_into_the_graph_on_disk() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let http = git_http(tmp.path());
-    let repo = long_history(tmp.path(), 4000);
+    let repo = gitvista_testkit::long_history(tmp.path(), 4000);
     let target = Target::Http {
         url: format!("http://127.0.0.1:{}/long.git", http.port),
         pin: None,
@@ -215,7 +167,7 @@ fn a_history_streamed_over_http_backend_grows_into_the_graph_on_disk() {
 fn a_stream_cut_short_keeps_what_came_and_says_why() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let d = git_daemon(tmp.path());
-    let _repo = long_history(tmp.path(), 4000);
+    let _repo = gitvista_testkit::long_history(tmp.path(), 4000);
     let target = Target::Daemon {
         addr: local(d.port),
         host: "127.0.0.1".into(),

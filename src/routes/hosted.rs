@@ -368,6 +368,13 @@ pub(crate) async fn status_json(h: &Hosted, id: &str) -> Result<Value, ApiError>
     body["progress"] = json!(progress.as_ref().map(|p| &p.text));
     body["phase"] = json!(progress.as_ref().map(|p| &p.phase));
     body["percent"] = json!(progress.as_ref().and_then(|p| p.percent));
+    // Shown from the remote while it is cloned: the page need not wait for the clone.
+    if let Some(rows) = h.streamed_rows(id).filter(|_| repo.state == "cloning") {
+        body["rows"] = json!(rows);
+        if progress.is_none() {
+            body["progress"] = json!(format!("reading history from the remote: {rows} commits"));
+        }
+    }
     Ok(body)
 }
 

@@ -133,6 +133,8 @@ async fn fetch_objects(
         Ok(Err(ObjectsError::NoRemote)) => {
             Err(ApiError::NotFound(format!("no such object {first}")))
         }
+        // Shown from the remote while the clone is made: the page retries by itself.
+        Ok(Err(ObjectsError::NotCloned)) => Err(not_here(snap, first)),
         Ok(Err(e)) => {
             metrics::counter!("gitvista_object_fetch_failures_total").increment(1);
             tracing::info!(repo = id, error = %e, "fetching objects for a request failed; it waits for the hydration");

@@ -94,6 +94,8 @@ pub async fn repository(
         "viewers": viewers,
         // A shallow clone: older commits are not here (yet; hosted mode deepens in the background).
         "historyIncomplete": g.shallow_count() > 0,
+        // Shown from the remote while it is cloned (older commits still streaming in).
+        "streaming": snap.repo.is_in_memory(),
         // A partial clone: `commits` or `trees` until it is hydrated (what a request needs is
         // fetched for it, or it is answered 202 "hydrating").
         "contents": snap.contents.as_str(),

@@ -99,6 +99,63 @@ pub fn bare_clone(src: &Path, dest: &Path) -> PathBuf {
     dest.to_path_buf()
 }
 
+/// A history of `n` commits with long messages (so the commits-only pack spans many reads),
+/// each changing one file,
+/// on two branches and an annotated tag: `tmp/long.git`, bare, in one pack, serving partial
+/// clones.
+pub fn long_history(tmp: &Path, n: u32) -> PathBuf {
+    let repo = tmp.join("long.git");
+    git(tmp, &["init", "-q", "--bare", "-b", "main", "long.git"]);
+    let mut stream = String::new();
+    let body = "a longer explanation of the change, as forges' merge commits carry. ".repeat(12);
+    for k in 1..=n {
+        let branch = if k > n / 2 && k % 3 == 0 {
+            "side"
+        } else {
+            "main"
+        };
+        let msg = format!("change {k}\n\n{body}\n");
+        stream.push_str(&format!(
+            "commit refs/heads/{branch}\nmark :{k}\ncommitter A <a@example.com> {} +0000\ndata {}\n{msg}",
+            1_700_000_000 + u64::from(k) * 60,
+            msg.len()
+        ));
+        if k > 1 {
+            // Side commits branch off the main line; main goes on from its own last commit.
+            let from = if branch == "side" && k % 3 == 0 && k - 3 > n / 2 {
+                k - 3
+            } else {
+                (1..k)
+                    .rev()
+                    .find(|j| !(*j > n / 2 && j % 3 == 0))
+                    .unwrap_or(1)
+            };
+            stream.push_str(&format!("from :{from}\n"));
+        }
+        // One file of fifty changes in each commit (trees and blobs a commits-only fetch
+        // leaves out).
+        let file = format!("version {k} of file {}\n", k % 50);
+        stream.push_str(&format!(
+            "M 100644 inline src/f{}.txt\ndata {}\n{file}\n",
+            k % 50,
+            file.len()
+        ));
+    }
+    let mut child = std::process::Command::new("git")
+        .args(["fast-import", "--quiet"])
+        .current_dir(&repo)
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .expect("git");
+    std::io::Write::write_all(&mut child.stdin.take().expect("stdin"), stream.as_bytes())
+        .expect("write");
+    assert!(child.wait().expect("git").success());
+    git(&repo, &["tag", "-a", "-m", "release", "v1", "main~10"]);
+    git(&repo, &["repack", "-adq"]);
+    allow_partial_clones(&repo);
+    repo
+}
+
 /// Lets clients of the served repository `repo` make partial clones and fetch single objects,
 /// as GitHub and GitLab do (`uploadpack.allowFilter`, `uploadpack.allowAnySHA1InWant`).
 pub fn allow_partial_clones(repo: &Path) {
@@ -368,6 +425,12 @@ pub fn dripping_remote(secs: u64) -> u16 {
 /// passing anything either way (a remote slow to answer: a clone through it stays running that
 /// long). Answers its port; runs until the process ends.
 pub fn delayed_proxy(target_port: u16, delay: Duration) -> u16 {
+    throttled_proxy(target_port, delay, None)
+}
+
+/// [`delayed_proxy`] that also passes the server's answer at most `rate.0` bytes every
+/// `rate.1` (a slow link: a fetch through it arrives piece by piece).
+pub fn throttled_proxy(target_port: u16, delay: Duration, rate: Option<(usize, Duration)>) -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = listener.local_addr().expect("addr").port();
     std::thread::spawn(move || {
@@ -377,17 +440,38 @@ pub fn delayed_proxy(target_port: u16, delay: Duration) -> u16 {
                 let Ok(server) = std::net::TcpStream::connect(("127.0.0.1", target_port)) else {
                     return;
                 };
-                let pipe = |mut from: std::net::TcpStream, mut to: std::net::TcpStream| {
+                let pipe = |mut from: std::net::TcpStream,
+                            mut to: std::net::TcpStream,
+                            rate: Option<(usize, Duration)>| {
                     std::thread::spawn(move || {
-                        let _ = std::io::copy(&mut from, &mut to);
+                        match rate {
+                            None => {
+                                let _ = std::io::copy(&mut from, &mut to);
+                            }
+                            Some((bytes, every)) => {
+                                use std::io::{Read, Write};
+                                let mut buf = vec![0u8; bytes.max(1)];
+                                loop {
+                                    match from.read(&mut buf) {
+                                        Ok(0) | Err(_) => break,
+                                        Ok(n) => {
+                                            if to.write_all(&buf[..n]).is_err() {
+                                                break;
+                                            }
+                                            std::thread::sleep(every);
+                                        }
+                                    }
+                                }
+                            }
+                        }
                         let _ = to.shutdown(std::net::Shutdown::Write);
                     })
                 };
                 let (Ok(c2), Ok(s2)) = (client.try_clone(), server.try_clone()) else {
                     return;
                 };
-                let up = pipe(client, server);
-                let down = pipe(s2, c2);
+                let up = pipe(client, server, None);
+                let down = pipe(s2, c2, rate);
                 let _ = up.join();
                 let _ = down.join();
             });

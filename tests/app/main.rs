@@ -15,6 +15,7 @@ mod metrics;
 mod partial;
 mod signin;
 mod store;
+mod streaming;
 mod tiers;
 mod webhooks;
 mod ws;

@@ -35,6 +35,10 @@ pub enum ObjectsError {
     /// unreachable): the request waits for the hydration.
     #[error(transparent)]
     Fetch(#[from] JobError),
+    /// The history is shown from memory and its clone is not on disk yet: the request waits
+    /// for it.
+    #[error("the repository is still being cloned")]
+    NotCloned,
     /// The fetch ran, yet some objects are still not there.
     #[error("the remote did not send object {0}")]
     NotSent(ObjectId),
@@ -75,6 +79,9 @@ impl Handler<FetchObjects> for RepoSession {
         let Some(snapshot) = self.snapshot.clone() else {
             return Box::pin(async { Err(ObjectsError::Session(SessionError::Stopped)) });
         };
+        if snapshot.repo.is_in_memory() {
+            return Box::pin(async { Err(ObjectsError::NotCloned) });
+        }
         let me = ctx.address();
         Box::pin(async move {
             let check = |snap: Arc<Snapshot>, ids: Vec<ObjectId>| async move {

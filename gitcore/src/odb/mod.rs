@@ -572,9 +572,9 @@ impl Odb {
             .map(|dir| Location::Loose { dir: dir as u32 })
     }
 
-    /// Whether the object exists (in a pack or loose).
+    /// Whether the object exists (in a pack or loose; the empty tree always does).
     pub fn contains(&self, id: &ObjectId) -> bool {
-        self.locate(id).is_some()
+        self.locate(id).is_some() || *id == ObjectId::EMPTY_TREE
     }
 
     /// The offset of `id` inside pack `pack`, for REF_DELTA bases (which git keeps in the same pack).
@@ -827,6 +827,11 @@ impl<'a> OdbReader<'a> {
                 out.extend_from_slice(&data);
                 Ok(kind)
             }
+            // As in git: the empty tree is there whether or not a pack holds it.
+            None if *id == ObjectId::EMPTY_TREE => {
+                out.clear();
+                Ok(ObjectKind::Tree)
+            }
             None => Err(OdbError::Missing(*id)),
         }
     }
@@ -914,6 +919,7 @@ impl<'a> OdbReader<'a> {
                 let (kind, data) = self.memory_object(id)?;
                 Ok((kind, data.len() as u64))
             }
+            None if *id == ObjectId::EMPTY_TREE => Ok((ObjectKind::Tree, 0)),
             None => Err(OdbError::Missing(*id)),
         }
     }

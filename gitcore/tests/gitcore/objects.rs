@@ -174,6 +174,25 @@ fn a_commits_only_clone_reads_every_commit_and_reports_trees_as_missing() {
         }
     }
     assert!(trees_missing > 0, "the commits-only clone has no trees");
+    // The empty tree is there, as git has it, though no pack of the clone holds it.
+    let empty = gitcore::ObjectId::EMPTY_TREE;
+    assert_eq!(
+        empty.to_hex(),
+        git_lines(&treeless, &["hash-object", "-t", "tree", "/dev/null"])[0]
+    );
+    assert!(repo.odb().contains(&empty));
+    assert_eq!(
+        reader.read(&empty).expect("reads"),
+        (ObjectKind::Tree, Vec::new())
+    );
+    assert_eq!(
+        reader.read_header(&empty).expect("header"),
+        (ObjectKind::Tree, 0)
+    );
+    assert_eq!(
+        git_lines(&treeless, &["cat-file", "-s", &empty.to_hex()]),
+        vec!["0".to_string()]
+    );
 }
 
 #[test]

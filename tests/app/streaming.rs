@@ -1,0 +1,171 @@
+//! A new repository shown from its remote while it is cloned: through a slow link to a real
+//! `git daemon`, the page's routes answer from the history in memory (rows, commits; files
+//! 202 until the clone), viewers see it grow, and the clone that follows changes nothing.
+
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use serde_json::Value;
+
+use crate::helpers::{git, git_daemon, hosted_config, spawn_hosted_with};
+use crate::hosted::{get, post, wait_state};
+
+/// Polls `id`'s status until `pred` holds (bounded).
+async fn status_until(base: &str, id: &str, pred: impl Fn(&Value) -> bool) -> Value {
+    for _ in 0..600 {
+        let (_, s) = get(&format!("{base}/api/repos/{id}/status")).await;
+        if pred(&s) {
+            return s;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("{id}: the status never matched");
+}
+
+#[actix_rt::test]
+async fn a_new_repository_is_shown_from_its_remote_while_it_is_cloned() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let serve = tmp.path().join("serve");
+    std::fs::create_dir_all(&serve).expect("dir");
+    let src = gitvista_testkit::long_history(&serve, 6000);
+    let total: usize = git(&src, &["rev-list", "--branches", "--tags", "--count"])
+        .parse()
+        .expect("count");
+    let d = git_daemon(&serve);
+    // Each connection waits 2 s (the clone after the stream lands that much later), and the
+    // answer comes 16 KiB every 20 ms (the stream arrives in pieces).
+    let slow = gitvista_testkit::throttled_proxy(
+        d.port,
+        Duration::from_secs(2),
+        Some((16 << 10, Duration::from_millis(20))),
+    );
+    let data = tmp.path().join("data");
+    let (port, _stopper, _server) = spawn_hosted_with(gitvista::config::HostedConfig {
+        hydrate: false,
+        ..hosted_config(&data)
+    })
+    .await;
+    let base = format!("http://127.0.0.1:{port}");
+    let (_, created) = post(&base, &format!("git://127.0.0.1:{slow}/long.git")).await;
+    let id = created["id"].as_str().expect("id").to_string();
+
+    // Rows before the clone: the status says so while it is still cloning.
+    let first = status_until(&base, &id, |s| s["rows"].as_u64().is_some_and(|r| r > 0)).await;
+    assert_eq!(first["state"], "cloning", "{first}");
+    assert!(
+        first["progress"]
+            .as_str()
+            .is_some_and(|p| p.contains("reading history")),
+        "{first}"
+    );
+    let (ws, _) =
+        tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{port}/api/repos/{id}/ws"))
+            .await
+            .expect("connects");
+    let (status, summary) = get(&format!("{base}/api/repos/{id}/repository")).await;
+    assert_eq!(status, 200, "{summary}");
+    assert_eq!(summary["streaming"], true, "{summary}");
+    assert_eq!(summary["contents"], "commits");
+    let shown_first = summary["rows"].as_u64().expect("rows") as usize;
+    assert!(
+        shown_first < total,
+        "the first rows come before the whole history ({shown_first})"
+    );
+
+    // A commit reads from memory; its files wait for the clone (202, never 500).
+    let head = git(&src, &["rev-parse", "HEAD"]);
+    let (status, c) = get(&format!("{base}/api/repos/{id}/commit/{head}")).await;
+    assert_eq!(status, 200, "{c}");
+    assert_eq!(c["hash"], head.as_str());
+    assert_eq!(
+        c["message"].as_str().map(str::trim_end),
+        Some(git(&src, &["log", "-1", "--format=%B", &head]).trim_end())
+    );
+    let (status, diff) = get(&format!("{base}/api/repos/{id}/commit/diff/{head}")).await;
+    assert_eq!(status, 202, "{diff}");
+    assert_eq!(diff["code"], "hydrating");
+
+    // The whole history arrives while the clone still waits; the graph then is the clone's.
+    status_until(&base, &id, |s| {
+        s["rows"].as_u64() == Some(total as u64) && s["state"] == "cloning"
+    })
+    .await;
+    let (_, streamed) = get(&format!("{base}/api/repos/{id}/graph?limit=10000")).await;
+    let (_, summary) = get(&format!("{base}/api/repos/{id}/repository")).await;
+    assert_eq!(summary["historyIncomplete"], false, "{summary}");
+    let streamed_version = summary["version"].clone();
+
+    assert_eq!(
+        wait_state(&base, &id, &["ready", "error"]).await["state"],
+        "ready"
+    );
+    let mut after = Value::Null;
+    for _ in 0..200 {
+        let (_, s) = get(&format!("{base}/api/repos/{id}/repository")).await;
+        if s["streaming"] == false {
+            after = s;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(after["streaming"], false, "the session reads the clone");
+    assert_eq!(after["rows"].as_u64(), Some(total as u64));
+    assert_eq!(
+        after["version"], streamed_version,
+        "the clone changed nothing viewers see"
+    );
+    let (_, cloned) = get(&format!("{base}/api/repos/{id}/graph?limit=10000")).await;
+    assert_eq!(
+        streamed["rows"], cloned["rows"],
+        "the same rows, from memory and from disk"
+    );
+    // Files now come on demand from the clone.
+    let (status, diff) = get(&format!("{base}/api/repos/{id}/commit/diff/{head}")).await;
+    assert_eq!(status, 200, "{diff}");
+
+    // The viewer saw the history grow (older commits below: a rewrite, not news on top).
+    let mut ws = ws;
+    let mut grew = 0;
+    while let Ok(Some(Ok(msg))) = tokio::time::timeout(Duration::from_millis(300), ws.next()).await
+    {
+        if let tokio_tungstenite::tungstenite::Message::Text(t) = msg {
+            let v: Value = serde_json::from_str(&t).expect("json");
+            if v["type"] == "delta" || v["type"] == "resync" {
+                assert!(v["type"] == "resync" || v["rewritten"] == true, "{v}");
+                grew += 1;
+            }
+        }
+    }
+    assert!(grew >= 1, "viewers were told the history grew");
+    let _ = tmp;
+}
+
+#[actix_rt::test]
+async fn without_stream_first_the_graph_waits_for_the_clone() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let serve = tmp.path().join("serve");
+    std::fs::create_dir_all(&serve).expect("dir");
+    gitvista_testkit::long_history(&serve, 500);
+    let d = git_daemon(&serve);
+    let slow = gitvista_testkit::delayed_proxy(d.port, Duration::from_secs(1));
+    let data = tmp.path().join("data");
+    let (port, _stopper, _server) = spawn_hosted_with(gitvista::config::HostedConfig {
+        stream_first: false,
+        ..hosted_config(&data)
+    })
+    .await;
+    let base = format!("http://127.0.0.1:{port}");
+    let (_, created) = post(&base, &format!("git://127.0.0.1:{slow}/long.git")).await;
+    let id = created["id"].as_str().expect("id").to_string();
+    let s = wait_state(&base, &id, &["cloning"]).await;
+    assert!(s["rows"].is_null(), "{s}");
+    let (status, _) = get(&format!("{base}/api/repos/{id}/repository")).await;
+    assert_eq!(status, 503, "nothing to show before the clone");
+    assert_eq!(
+        wait_state(&base, &id, &["ready", "error"]).await["state"],
+        "ready"
+    );
+    let (_, summary) = get(&format!("{base}/api/repos/{id}/repository")).await;
+    assert_eq!(summary["streaming"], false);
+    assert_eq!(summary["rows"], 500);
+}
