@@ -4,12 +4,16 @@
 //! `git http-backend` (protocol v2) on 127.0.0.1, with partial clones allowed as on GitHub
 //! (`uploadpack.allowFilter`, `uploadpack.allowAnySHA1InWant`), and measures for each:
 //! - `git clone --bare` and `git clone --bare --filter=tree:0`: wall time and disk;
-//! - the release `gitvista serve`: from `POST /api/repos` to the first `graph` window answered,
-//!   and to the clone fully hydrated (`contents: complete`), with the disk at both points.
+//! - the release `gitvista serve` as it runs by default: from `POST /api/repos` to the first
+//!   `graph` window answered from the history streaming in from the remote (the page asks as
+//!   soon as the status says rows are there), to the clone on disk (`ready`), and to the clone
+//!   fully hydrated (`contents: complete`), with the disk at the first and last points;
+//! - the same server with `GITVISTA_STREAM_FIRST=false`: the first window from the commits-only
+//!   clone (step 1 alone).
 //!
-//! - the clone-less reader (gitwire and gitcore, in this process): `ls-refs`, a commits-only
-//!   fetch of the newest 2,000 commits of every branch, streamed into gitcore's pack reader and
-//!   made a graph in memory; and the same for the whole history (branches and tags).
+//! - the clone-less reader alone (gitwire and gitcore, in this process): `ls-refs`, a
+//!   commits-only fetch of every branch and tag streamed into gitcore's pack reader, made a
+//!   graph in memory.
 //!
 //! Repositories: `bench-data/forge.git` (200,202 commits, 4,398 refs, forge-shaped; generated
 //! when missing) and this project's own history, or `GITVISTA_BENCH_REPOS` (colon-separated bare
@@ -33,10 +37,11 @@ struct Run {
     treeless_bytes: u64,
     first_window: Duration,
     first_bytes: u64,
+    first_rows: usize,
+    cloned: Duration,
+    clone_first: Duration,
     hydrated: Duration,
     hydrated_bytes: u64,
-    newest: Duration,
-    newest_commits: usize,
     whole: Duration,
     whole_commits: usize,
 }
@@ -73,11 +78,12 @@ fn time_clone(url: &str, dest: &Path, extra: &[&str]) -> Result<Duration> {
     Ok(started.elapsed())
 }
 
-fn spawn_server(data: &Path) -> Result<(Child, String)> {
+fn spawn_server(data: &Path, stream_first: bool) -> Result<(Child, String)> {
     let mut child = Command::new(env!("CARGO_BIN_EXE_gitvista"))
         .args(["serve", "--port", "0", "--data-dir"])
         .arg(data)
         .env("GITVISTA_ALLOWED_HOSTS", "127.0.0.1")
+        .env("GITVISTA_STREAM_FIRST", stream_first.to_string())
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -92,9 +98,20 @@ async fn get_json(client: &reqwest::Client, url: &str) -> Result<(u16, serde_jso
     Ok((status, resp.json().await.unwrap_or_default()))
 }
 
-/// Paste `url` into a fresh server: time to the first graph window and to full hydration.
-async fn gitvista_run(url: &str, data: &Path) -> Result<(Duration, u64, Duration, u64)> {
-    let (mut child, base) = spawn_server(data)?;
+/// What one paste into a fresh server measured.
+struct Paste {
+    first_window: Duration,
+    first_bytes: u64,
+    first_rows: usize,
+    cloned: Duration,
+    hydrated: Duration,
+    hydrated_bytes: u64,
+}
+
+/// Paste `url` into a fresh server (streaming first or not): time to the first graph window,
+/// to the clone on disk and (with `whole`) to full hydration.
+async fn gitvista_run(url: &str, data: &Path, stream_first: bool, whole: bool) -> Result<Paste> {
+    let (mut child, base) = spawn_server(data, stream_first)?;
     let client = reqwest::Client::new();
     let started = Instant::now();
     let created: serde_json::Value = client
@@ -106,9 +123,12 @@ async fn gitvista_run(url: &str, data: &Path) -> Result<(Duration, u64, Duration
         .await?;
     let id = created["id"].as_str().ok_or("no id")?.to_string();
     let limit = Instant::now() + Duration::from_secs(1800);
-    // As the page does: the status until ready, then the first window.
+    // As the page does: the status until ready or rows are shown, then the first window.
     loop {
         let (_, s) = get_json(&client, &format!("{base}/api/repos/{id}/status")).await?;
+        if s["rows"].as_u64().is_some_and(|r| r > 0) {
+            break;
+        }
         match s["state"].as_str() {
             Some("ready") => break,
             Some("error") => return Err(format!("clone failed: {s}").into()),
@@ -121,100 +141,72 @@ async fn gitvista_run(url: &str, data: &Path) -> Result<(Duration, u64, Duration
         return Err(format!("no window: {status} {w}").into());
     }
     let first_window = started.elapsed();
+    let first_rows = w["total"].as_u64().unwrap_or(0) as usize;
     let repo = data.join("repos").join(&id);
     let first_bytes = du(&repo);
     loop {
-        let (_, r) = get_json(&client, &format!("{base}/api/repos/{id}/repository")).await?;
-        if r["contents"] == "complete" {
-            break;
+        let (_, s) = get_json(&client, &format!("{base}/api/repos/{id}/status")).await?;
+        match s["state"].as_str() {
+            Some("ready") => break,
+            Some("error") => return Err(format!("clone failed: {s}").into()),
+            _ if Instant::now() > limit => return Err("no clone in 30 min".into()),
+            _ => tokio::time::sleep(Duration::from_millis(10)).await,
         }
-        if Instant::now() > limit {
-            return Err("not hydrated in 30 min".into());
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let hydrated = started.elapsed();
+    let cloned = started.elapsed();
+    let mut hydrated = cloned;
+    if whole {
+        loop {
+            let (_, r) = get_json(&client, &format!("{base}/api/repos/{id}/repository")).await?;
+            if r["contents"] == "complete" {
+                break;
+            }
+            if Instant::now() > limit {
+                return Err("not hydrated in 30 min".into());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        hydrated = started.elapsed();
+    }
     let hydrated_bytes = du(&repo);
     let _ = child.kill();
     let _ = child.wait();
-    Ok((first_window, first_bytes, hydrated, hydrated_bytes))
+    Ok(Paste {
+        first_window,
+        first_bytes,
+        first_rows,
+        cloned,
+        hydrated,
+        hydrated_bytes,
+    })
 }
 
-/// The clone-less reader on `url` (git:// or http://): time until a graph of the newest
-/// `depth` commits (all with `None`) is in memory, and its commits.
-async fn streamed(url: &str, depth: Option<u32>) -> Result<(Duration, usize)> {
-    use gitcore::graph::{CommitGraph, ListedRef};
-    use gitcore::odb::stream::{PackStream, StreamLimits};
-    use gitwire::daemon::{Connection, Limits};
-    use gitwire::v2::{FetchEvent, FetchRequest, RemoteRef};
+/// The clone-less reader on `url` (git:// or http://), in this process: time until the whole
+/// history of branches and tags is a graph in memory, and its commits.
+fn streamed(url: &str) -> Result<(Duration, usize)> {
+    use gitwire::history::{Target, stream_history};
     let started = Instant::now();
-    let mut pack = PackStream::new(StreamLimits::default());
-    let mut objects = Vec::new();
-    let mut shallow = Vec::new();
-    let take = |pack: &mut PackStream,
-                objects: &mut Vec<gitcore::odb::stream::StreamedObject>|
-     -> std::result::Result<(), String> {
-        while let Some(o) = pack.next_object().map_err(|e| e.to_string())? {
-            objects.push(o);
-        }
-        Ok(())
-    };
-    // The newest commits of the branches (a tag every few hundred commits would pull the whole
-    // history back in through its own 2,000); everything: every branch and tag.
-    let request = |refs: &[RemoteRef]| FetchRequest {
-        wants: refs
-            .iter()
-            .filter(|r| depth.is_none() || r.name.starts_with("refs/heads/"))
-            .filter_map(|r| r.id)
-            .collect(),
-        filter: Some("tree:0".into()),
-        deepen: depth,
-        ..FetchRequest::default()
-    };
-    let mut on_event = |e: FetchEvent| {
-        match e {
-            FetchEvent::Pack(b) => {
-                pack.push(&b);
-                take(&mut pack, &mut objects)?;
-            }
-            FetchEvent::Shallow(id) => shallow.push(id),
-            _ => {}
-        }
-        Ok(())
-    };
-    let prefixes = ["refs/heads/", "refs/tags/"];
-    let refs = if let Some(rest) = url.strip_prefix("git://") {
+    let target = if let Some(rest) = url.strip_prefix("git://") {
         let (host, path) = rest.split_once('/').ok_or("url")?;
-        let addr: std::net::SocketAddr = host.parse()?;
-        let mut c = Connection::open(addr, "127.0.0.1", &format!("/{path}"), Limits::default())?;
-        let refs = c.ls_refs(&prefixes)?;
-        c.fetch(&request(&refs), &mut on_event)?;
-        refs
+        Target::Daemon {
+            addr: host.parse()?,
+            host: "127.0.0.1".into(),
+            path: format!("/{path}"),
+        }
     } else {
-        let remote = gitwire::http::HttpRemote::open(url, None, Limits::default()).await?;
-        let refs = remote.ls_refs(&prefixes).await?;
-        remote.fetch(&request(&refs), &mut on_event).await?;
-        refs
+        Target::Http {
+            url: url.to_string(),
+            pin: None,
+        }
     };
-    pack.end_of_input();
-    take(&mut pack, &mut objects)?;
-    pack.finish()?;
-    let listed: Vec<ListedRef> = refs
-        .iter()
-        .filter_map(|r| {
-            Some(ListedRef {
-                name: r.name.clone(),
-                target: r.id?,
-                peeled: r.peeled,
-            })
-        })
-        .collect();
-    let graph = CommitGraph::from_objects(
-        objects.iter().map(|o| (o.id, o.kind, &o.data[..])),
-        &listed,
-        None,
-        shallow,
-    );
+    let history = stream_history(
+        &target,
+        gitwire::daemon::Limits::default(),
+        gitcore::odb::stream::StreamLimits::default(),
+        |_| Ok(()),
+    )
+    .map_err(|(e, _)| e)?;
+    let graph = history.graph();
     Ok((started.elapsed(), graph.len()))
 }
 
@@ -227,22 +219,23 @@ async fn one_run(url: &str, work: &Path) -> Result<Run> {
     let treeless_bytes = du(&work.join("treeless.git"));
     let _ = std::fs::remove_dir_all(work.join("full.git"));
     let _ = std::fs::remove_dir_all(work.join("treeless.git"));
-    let (first_window, first_bytes, hydrated, hydrated_bytes) =
-        gitvista_run(url, &work.join("data")).await?;
-    let (newest, newest_commits) = streamed(url, Some(2000)).await?;
-    let (whole, whole_commits) = streamed(url, None).await?;
+    let pasted = gitvista_run(url, &work.join("data"), true, true).await?;
+    let _ = std::fs::remove_dir_all(work.join("data"));
+    let clone_first = gitvista_run(url, &work.join("data2"), false, false).await?;
+    let (whole, whole_commits) = streamed(url)?;
     let _ = std::fs::remove_dir_all(work);
     Ok(Run {
         full,
         full_bytes,
         treeless,
         treeless_bytes,
-        first_window,
-        first_bytes,
-        hydrated,
-        hydrated_bytes,
-        newest,
-        newest_commits,
+        first_window: pasted.first_window,
+        first_bytes: pasted.first_bytes,
+        first_rows: pasted.first_rows,
+        cloned: pasted.cloned,
+        clone_first: clone_first.first_window,
+        hydrated: pasted.hydrated,
+        hydrated_bytes: pasted.hydrated_bytes,
         whole,
         whole_commits,
     })
@@ -313,9 +306,9 @@ async fn run(root: &Path) -> Result<()> {
     let daemon = gitvista_testkit::git_daemon(&serve);
     let http = gitvista_testkit::git_http(&serve);
     println!(
-        "| repository | remote | git clone --bare | --filter=tree:0 | GitVista first window | ratio | fully hydrated | disk: full / tree:0 / first view / hydrated | gitwire: newest 2,000 in memory | gitwire: whole history in memory |"
+        "| repository | remote | git clone --bare | --filter=tree:0 | GitVista first rows (streamed) | ratio | rows in it | clone on disk | first window, commits-only clone first | ratio | fully hydrated | disk: full / tree:0 / first rows / hydrated | gitwire alone: whole history in memory |"
     );
-    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
     for (name, bare) in &repos {
         let file = bare
             .file_name()
@@ -339,19 +332,22 @@ async fn run(root: &Path) -> Result<()> {
             let m = |f: fn(&Run) -> Duration| median(all.iter().map(f).collect());
             let last = all.last().ok_or("no run")?;
             let (full, first) = (m(|r| r.full), m(|r| r.first_window));
+            let clone_first = m(|r| r.clone_first);
             println!(
-                "| {name} | {remote} | {} | {} | {} | {:.3}x | {} | {} / {} / {} / {} | {} ({} commits) | {} ({} commits) |",
+                "| {name} | {remote} | {} | {} | {} | {:.3}x | {} | {} | {} | {:.3}x | {} | {} / {} / {} / {} | {} ({} commits) |",
                 secs(full),
                 secs(m(|r| r.treeless)),
                 secs(first),
                 first.as_secs_f64() / full.as_secs_f64(),
+                last.first_rows,
+                secs(m(|r| r.cloned)),
+                secs(clone_first),
+                clone_first.as_secs_f64() / full.as_secs_f64(),
                 secs(m(|r| r.hydrated)),
                 mib(last.full_bytes),
                 mib(last.treeless_bytes),
                 mib(last.first_bytes),
                 mib(last.hydrated_bytes),
-                secs(m(|r| r.newest)),
-                last.newest_commits,
                 secs(m(|r| r.whole)),
                 last.whole_commits,
             );

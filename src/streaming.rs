@@ -36,6 +36,10 @@ const FIRST_ROWS: usize = 2000;
 /// A first batch smaller than [`FIRST_ROWS`] is shown anyway once the stream ran this long.
 const FIRST_WAIT: Duration = Duration::from_millis(300);
 
+/// Longest silence of the remote a stream waits out (upload-pack sends progress while it
+/// counts objects, so a silent one is stuck or hostile).
+const STREAM_STALL: Duration = Duration::from_secs(15);
+
 /// Fewest time between two larger graphs sent to viewers.
 const GROW_EVERY: Duration = Duration::from_millis(400);
 
@@ -128,10 +132,16 @@ impl Hosted {
         };
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Batch>(2);
         let dir = self.repo_dir(id);
-        let max_bytes = self.config.stream_max_bytes;
-        let timeout = self.config.clone_timeout;
+        let limits = gitwire::daemon::Limits {
+            // A stream that stalls only delays the clone: it gives up sooner than git would.
+            stall: STREAM_STALL.min(self.config.clone_timeout),
+            total: self.config.clone_timeout,
+            max_bytes: self.config.stream_max_bytes,
+            min_rate: Some((self.config.low_speed_limit, self.config.low_speed_time)),
+            ..gitwire::daemon::Limits::default()
+        };
         let started = Instant::now();
-        let work = tokio::task::spawn_blocking(move || run(&target, &dir, max_bytes, timeout, tx));
+        let work = tokio::task::spawn_blocking(move || run(&target, &dir, limits, tx));
         let mut shown = 0;
         while let Some(b) = rx.recv().await {
             if shown == 0 {
@@ -205,17 +215,11 @@ impl Hosted {
 fn run(
     target: &Target,
     dir: &std::path::Path,
-    max_bytes: u64,
-    timeout: Duration,
+    limits: gitwire::daemon::Limits,
     tx: tokio::sync::mpsc::Sender<Batch>,
 ) -> Result<(), String> {
-    let limits = gitwire::daemon::Limits {
-        total: timeout,
-        max_bytes,
-        ..gitwire::daemon::Limits::default()
-    };
     let stream_limits = gitcore::odb::stream::StreamLimits {
-        max_kept: max_bytes,
+        max_kept: limits.max_bytes,
         ..gitcore::odb::stream::StreamLimits::default()
     };
     let started = Instant::now();

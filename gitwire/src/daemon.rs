@@ -27,6 +27,41 @@ pub struct Limits {
     pub total: Duration,
     /// Bytes received in all.
     pub max_bytes: u64,
+    /// The low-speed rule git's clones obey here too: fewer than `.0` bytes a second over any
+    /// `.1` stops the exchange (a server dripping a byte at a time).
+    pub min_rate: Option<(u64, Duration)>,
+}
+
+/// Counts what arrives against [`Limits::min_rate`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RateWindow {
+    started: Instant,
+    bytes: u64,
+}
+
+impl RateWindow {
+    pub(crate) fn new() -> Self {
+        RateWindow {
+            started: Instant::now(),
+            bytes: 0,
+        }
+    }
+
+    /// Records `n` bytes; an error once a whole window passed below the rate.
+    pub(crate) fn record(&mut self, n: usize, limits: &Limits) -> Result<(), WireError> {
+        self.bytes += n as u64;
+        let Some((rate, window)) = limits.min_rate else {
+            return Ok(());
+        };
+        let elapsed = self.started.elapsed();
+        if elapsed >= window {
+            if self.bytes < rate.saturating_mul(window.as_secs().max(1)) {
+                return Err(WireError::Timeout("the server sends too slowly"));
+            }
+            *self = RateWindow::new();
+        }
+        Ok(())
+    }
 }
 
 impl Default for Limits {
@@ -36,6 +71,7 @@ impl Default for Limits {
             stall: Duration::from_secs(30),
             total: Duration::from_secs(600),
             max_bytes: 2 << 30,
+            min_rate: None,
         }
     }
 }
@@ -73,6 +109,7 @@ pub struct Connection {
     limits: Limits,
     started: Instant,
     received: u64,
+    rate: RateWindow,
 }
 
 impl Connection {
@@ -98,6 +135,7 @@ impl Connection {
             limits,
             started: Instant::now(),
             received: 0,
+            rate: RateWindow::new(),
         };
         c.send(&git_daemon_request(path, host))?;
         let mut caps = Capabilities::default();
@@ -126,9 +164,14 @@ impl Connection {
 
     /// Reads what the server sends next into the decoder.
     fn fill(&mut self) -> Result<(), WireError> {
-        if self.started.elapsed() > self.limits.total {
+        let Some(left) = self.limits.total.checked_sub(self.started.elapsed()) else {
             return Err(WireError::Timeout("the whole exchange"));
-        }
+        };
+        // No read outlasts the whole exchange's limit.
+        let wait = self.limits.stall.min(left).max(Duration::from_millis(1));
+        self.stream
+            .set_read_timeout(Some(wait))
+            .map_err(|e| WireError::Unreachable(e.to_string()))?;
         let mut buf = [0u8; 65536];
         let n = match self.stream.read(&mut buf) {
             Ok(0) => {
@@ -141,11 +184,15 @@ impl Connection {
                     std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
                 ) =>
             {
+                if self.started.elapsed() >= self.limits.total {
+                    return Err(WireError::Timeout("the whole exchange"));
+                }
                 return Err(WireError::Timeout("no data from the server"));
             }
             Err(e) => return Err(WireError::Unreachable(e.to_string())),
         };
         self.received += n as u64;
+        self.rate.record(n, &self.limits)?;
         if self.received > self.limits.max_bytes {
             return Err(WireError::TooLarge(self.limits.max_bytes));
         }

@@ -144,6 +144,7 @@ impl HttpRemote {
         let mut dec = Decoder::new();
         let mut response = FetchResponse::new();
         let mut received = 0u64;
+        let mut rate = crate::daemon::RateWindow::new();
         loop {
             match response.next_event(&mut dec)? {
                 Some(FetchEvent::End) => return Ok(()),
@@ -154,6 +155,7 @@ impl HttpRemote {
                         .await
                         .map_err(unreachable)?
                         .ok_or(ProtocolError::Ended("fetch response"))?;
+                    rate.record(bytes.len(), &self.limits)?;
                     if !self.count(&mut received, bytes.len())? {
                         return Err(WireError::TooLarge(self.limits.max_bytes));
                     }

@@ -448,6 +448,33 @@ mod over_git_daemon {
             fails(hostile_git_server(Hostile::BadLength), quick),
             WireError::Protocol(ProtocolError::Pkt(PktError::BadLength { .. }))
         ));
+        // A drip (a byte every 50 ms, never silent for the stall limit) meets the low-speed
+        // rule, and no read outlasts the whole exchange's limit.
+        let started = std::time::Instant::now();
+        assert_eq!(
+            fails(
+                hostile_git_server(Hostile::Drip),
+                Limits {
+                    min_rate: Some((1000, Duration::from_secs(1))),
+                    ..quick
+                }
+            ),
+            WireError::Timeout("the server sends too slowly")
+        );
+        assert!(started.elapsed() < Duration::from_secs(3));
+        let started = std::time::Instant::now();
+        assert_eq!(
+            fails(
+                hostile_git_server(Hostile::Stall),
+                Limits {
+                    stall: Duration::from_secs(30),
+                    total: Duration::from_millis(700),
+                    ..quick
+                }
+            ),
+            WireError::Timeout("the whole exchange")
+        );
+        assert!(started.elapsed() < Duration::from_secs(2));
         // Nobody listening.
         let closed = std::net::TcpListener::bind("127.0.0.1:0")
             .expect("bind")

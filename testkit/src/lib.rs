@@ -523,6 +523,8 @@ pub enum Hostile {
     OversizedPacket,
     /// Sends a length that is not hexadecimal.
     BadLength,
+    /// Answers a fetch with progress one byte every 50 ms (never silent long enough to stall).
+    Drip,
 }
 
 /// A git:// server on 127.0.0.1 that speaks just enough protocol v2 to misbehave as `how`
@@ -558,6 +560,18 @@ pub fn hostile_git_server(how: Hostile) -> u16 {
                     }
                     Hostile::BadLength => {
                         let _ = s.write_all(b"00g0version 2\n");
+                    }
+                    Hostile::Drip => {
+                        let _ = s.write_all(caps.as_bytes());
+                        let _ = s.read(&mut buf);
+                        let _ = s.write_all(pkt("packfile\n").as_bytes());
+                        let line = pkt(&format!("\u{2}Counting objects: {}\r", "9".repeat(1000)));
+                        for b in line.as_bytes().iter().cycle() {
+                            if std::time::Instant::now() > deadline || s.write_all(&[*b]).is_err() {
+                                break;
+                            }
+                            std::thread::sleep(Duration::from_millis(50));
+                        }
                     }
                     Hostile::EndlessProgress | Hostile::BandError => {
                         let _ = s.write_all(caps.as_bytes());

@@ -1410,8 +1410,10 @@ async fn a_failed_deepening_is_retried_and_the_page_says_history_is_incomplete_u
             resolver,
             initial_depth: Some(2),
             deepen_retry: Duration::from_secs(1),
-            // The shallow-first clone (not the commits-only one) counts the resolver's calls.
+            // The shallow-first clone (not the commits-only one, nor a stream from the remote
+            // before it) counts the resolver's calls.
             commits_first: false,
+            stream_first: false,
             ..crate::helpers::hosted_config(&data)
         })
         .await;
