@@ -252,15 +252,16 @@ impl Snapshot {
         self.reload().map(Some)
     }
 
-    /// Heap held by the graph, the layout and the kept views (not the caches, which are shared
-    /// between snapshots and counted on their own).
+    /// Heap held by the graph, the layout, the kept views and objects held in memory (a
+    /// history streamed from the remote; not the caches, which are shared between snapshots
+    /// and counted on their own).
     pub fn heap_bytes(&self) -> usize {
         let views = self
             .views
             .lock()
             .map(|v| v.iter().map(|(_, l)| l.heap_bytes()).sum::<usize>())
             .unwrap_or(0);
-        self.graph.heap_bytes() + self.layout.heap_bytes() + views
+        self.graph.heap_bytes() + self.layout.heap_bytes() + views + self.repo.odb().memory_bytes()
     }
 
     /// The layout of this graph under `options` (filters, first-parent, no merges): the main

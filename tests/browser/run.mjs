@@ -1158,6 +1158,68 @@ try {
     await page.close();
   });
 
+  await check('hosted: the first rows come from the remote before the clone, timed from "Show history"', async () => {
+    // A history as long as git/git's (85,000 commits, each with a paragraph of message), as a
+    // forge serves it: partial clones allowed, a commit-graph written.
+    const longRemote = path.join(remotes, 'long.git');
+    git(remotes, 'init', '-q', '--bare', '-b', 'main', 'long.git');
+    const n = 85000;
+    const body = 'Explain the change in a paragraph, as commit messages in long-lived projects do. '.repeat(3);
+    const parts = [];
+    for (let k = 1; k <= n; k++) {
+      const msg = `change ${k}\n\n${body}\n`;
+      parts.push(`commit refs/heads/main\nmark :${k}\ncommitter A <a@example.com> ${1600000000 + k * 60} +0000\ndata ${Buffer.byteLength(msg)}\n${msg}`);
+      if (k > 1) parts.push(`from :${k - 1}\n`);
+      const file = `version ${k}\n`;
+      parts.push(`M 100644 inline f${k % 100}.txt\ndata ${file.length}\n${file}\n`);
+    }
+    execFileSync('git', ['fast-import', '--quiet'], { cwd: longRemote, env: gitEnv, input: parts.join(''), maxBuffer: 1 << 30 });
+    git(longRemote, 'config', 'uploadpack.allowFilter', 'true');
+    git(longRemote, 'config', 'uploadpack.allowAnySHA1InWant', 'true');
+    git(longRemote, 'commit-graph', 'write', '--reachable');
+    // A remote quick to answer the stream (the first connection) and slow to serve the clone
+    // (every later one waits 4 s): the rows on screen can only have come from the stream.
+    let connections = 0;
+    const proxy = net.createServer((client) => {
+      const wait = connections++ === 0 ? 0 : 4000;
+      setTimeout(() => {
+        const upstream = net.connect(port, '127.0.0.1');
+        client.pipe(upstream).pipe(client);
+        upstream.on('error', () => client.destroy());
+        client.on('error', () => upstream.destroy());
+      }, wait);
+    });
+    const proxyPort = await new Promise((resolve) => proxy.listen(0, '127.0.0.1', () => resolve(proxy.address().port)));
+    servers.push({ kill: () => proxy.close() });
+    const base = await serve(null, ['serve', '--port', '0', '--data-dir', path.join(work, 'stream-data'), '--allowed-hosts', '127.0.0.1']);
+    const page = await context.newPage();
+    await page.goto(base + '/');
+    await page.waitForSelector('body[data-ready="true"]');
+    await page.fill('#url', `git://127.0.0.1:${proxyPort}/long.git`);
+    const pressed = Date.now();
+    await page.click('#paste button');
+    await page.waitForFunction(() => document.querySelectorAll('#rows-a11y li').length > 5, null, { timeout: 30000 });
+    const firstRows = Date.now() - pressed;
+    // Shown from memory while the clone waits: the page says the history is still arriving.
+    const summary = await page.evaluate(async () => (await fetch(`/api/repos/${location.pathname.split('/').pop()}/repository`)).json());
+    assert.equal(summary.streaming, true, JSON.stringify(summary));
+    const rows = await visibleRows(page);
+    assert.equal(rows[0].hash, git(longRemote, 'rev-parse', 'HEAD'));
+    assert.match(rows[0].text, /change 85000/);
+    console.log(`     first rows on screen ${firstRows} ms after "Show history" (${n} commits over git daemon, loopback)`);
+    await screenshot(page, 'streamed-first-rows');
+    // The whole history, then the clone; the page needs no reload.
+    const repoApi = `${page.url().replace('/r/', '/api/repos/')}/repository`;
+    for (let i = 0; ; i++) {
+      const s = await (await fetch(repoApi)).json();
+      if (s.rows === n && s.streaming === false) break;
+      assert.ok(i < 600, `the clone took over 60 s: ${JSON.stringify(s)}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await page.waitForFunction(() => document.getElementById('history').hidden, null, { timeout: 30000 });
+    await page.close();
+  });
+
   await check('webhooks: a push announced by a signed delivery shows "1 new commit" within 3 s with no poll; /admin lists it', async () => {
     const secret = 'browser-webhook-secret-0123456789';
     // Polls every hour: only the delivery can bring the commit in during the check.

@@ -493,6 +493,14 @@ impl Odb {
         self.memory.as_ref().map_or(0, |m| m.len())
     }
 
+    /// Bytes of the objects held in memory, with their map entries.
+    pub fn memory_bytes(&self) -> usize {
+        self.memory.as_ref().map_or(0, |m| {
+            m.values().map(|(_, d)| d.len() + 16).sum::<usize>()
+                + m.capacity() * (std::mem::size_of::<(ObjectId, (ObjectKind, Arc<[u8]>))>() + 1)
+        })
+    }
+
     /// Problems found while opening (a pack that failed validation, a broken alternate): the
     /// objects they hold read as missing, everything else works.
     pub fn problems(&self) -> &[String] {
