@@ -225,27 +225,31 @@ fn run(
     let started = Instant::now();
     let mut last = started;
     let mut shown = 0;
+    // Called inside the stream (over HTTP, inside its runtime): never blocks. A larger history
+    // is built only when the session has taken the last one; the last one is sent after.
     let mut send = |h: &History| -> Result<(), String> {
-        if due(h, shown, started, last) {
-            let b = batch(h, dir);
+        if tx.is_closed() {
+            // The receiver is gone only when the server stops: stop too.
+            return Err("stopped".into());
+        }
+        if h.is_complete() || !due(h, shown, started, last) || tx.capacity() == 0 {
+            return Ok(());
+        }
+        if tx.try_send(batch(h, dir)).is_ok() {
             shown = h.commits();
             last = Instant::now();
-            // The receiver is gone only when the server stops: stop too.
-            tx.blocking_send(b).map_err(|_| "stopped".to_string())?;
         }
         Ok(())
     };
-    match stream_history(target, limits, stream_limits, &mut send) {
-        Ok(_) => Ok(()),
-        Err((e, kept)) => {
-            // What came before the stream broke is still worth showing.
-            if let Some(h) = kept
-                && h.commits() > shown
-            {
-                let b = batch(&h, dir);
-                let _ = tx.blocking_send(b);
-            }
-            Err(e.to_string())
-        }
+    let (result, history) = match stream_history(target, limits, stream_limits, &mut send) {
+        Ok(h) => (Ok(()), Some(Box::new(h))),
+        // What came before the stream broke is still worth showing.
+        Err((e, kept)) => (Err(e.to_string()), kept),
+    };
+    if let Some(h) = history
+        && h.commits() > shown
+    {
+        let _ = tx.blocking_send(batch(&h, dir));
     }
+    result
 }

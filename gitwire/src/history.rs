@@ -199,7 +199,7 @@ fn request(refs: &[RemoteRef]) -> FetchRequest {
 }
 
 /// Reads the history of the repository at `target` into memory (blocking: call it from a
-/// thread of its own; smart HTTP runs on a small runtime of its own here). `on_progress` sees
+/// thread of its own; smart HTTP runs on a thread and a small runtime of its own here). `on_progress` sees
 /// the history after the refs are listed and after every piece of the pack; an `Err` from it
 /// stops the stream (the caller's own limits). Answers the history, complete, or the error and
 /// what had arrived before it (a stream cut short still shows its newest commits).
@@ -207,7 +207,7 @@ pub fn stream_history(
     target: &Target,
     limits: Limits,
     stream_limits: StreamLimits,
-    mut on_progress: impl FnMut(&History) -> Result<(), String>,
+    mut on_progress: impl FnMut(&History) -> Result<(), String> + Send,
 ) -> Result<History, (WireError, Option<Box<History>>)> {
     match target {
         Target::Daemon { addr, host, path } => {
@@ -228,34 +228,44 @@ pub fn stream_history(
             });
             finish(history, fetched, &mut on_progress)
         }
-        Target::Http { url, pin } => {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(|e| (WireError::Unreachable(e.to_string()), None))?;
-            runtime.block_on(async {
-                let remote = crate::http::HttpRemote::open(url, *pin, limits)
-                    .await
-                    .map_err(|e| (e, None))?;
-                let refs = remote.ls_refs(&LISTED).await.map_err(|e| (e, None))?;
-                let mut history = History::new(refs, stream_limits);
-                if let Err(e) = on_progress(&history) {
-                    return Err((WireError::Refused(e), Some(Box::new(history))));
-                }
-                if history.refs.iter().all(|r| r.id.is_none()) {
-                    history.complete = true;
-                    return Ok(history);
-                }
-                let req = request(&history.refs);
-                let fetched = remote
-                    .fetch(&req, |event| {
-                        history.take(event)?;
-                        on_progress(&history)
-                    })
-                    .await;
-                finish(history, fetched, &mut on_progress)
+        // On a thread of its own with a small runtime of its own, so a caller inside an async
+        // runtime (or on its blocking pool) may call this too.
+        Target::Http { url, pin } => std::thread::scope(|scope| {
+            let worker = scope.spawn(|| {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(|e| (WireError::Unreachable(e.to_string()), None))?;
+                runtime.block_on(async {
+                    let remote = crate::http::HttpRemote::open(url, *pin, limits)
+                        .await
+                        .map_err(|e| (e, None))?;
+                    let refs = remote.ls_refs(&LISTED).await.map_err(|e| (e, None))?;
+                    let mut history = History::new(refs, stream_limits);
+                    if let Err(e) = on_progress(&history) {
+                        return Err((WireError::Refused(e), Some(Box::new(history))));
+                    }
+                    if history.refs.iter().all(|r| r.id.is_none()) {
+                        history.complete = true;
+                        return Ok(history);
+                    }
+                    let req = request(&history.refs);
+                    let fetched = remote
+                        .fetch(&req, |event| {
+                            history.take(event)?;
+                            on_progress(&history)
+                        })
+                        .await;
+                    finish(history, fetched, &mut on_progress)
+                })
+            });
+            worker.join().unwrap_or_else(|_| {
+                Err((
+                    WireError::Unreachable("the stream's thread stopped".into()),
+                    None,
+                ))
             })
-        }
+        }),
     }
 }
 

@@ -169,3 +169,38 @@ async fn without_stream_first_the_graph_waits_for_the_clone() {
     assert_eq!(summary["streaming"], false);
     assert_eq!(summary["rows"], 500);
 }
+
+#[actix_rt::test]
+async fn a_history_streams_over_smart_http_v2_before_its_clone() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let serve = tmp.path().join("serve");
+    std::fs::create_dir_all(&serve).expect("dir");
+    let src = gitvista_testkit::long_history(&serve, 3000);
+    let http = gitvista_testkit::git_http(&serve);
+    // Every connection waits a second: the clone, which follows the stream, lands that much
+    // after the rows are shown.
+    let slow = gitvista_testkit::delayed_proxy(http.port, Duration::from_secs(1));
+    let data = tmp.path().join("data");
+    let (port, _stopper, _server) = spawn_hosted_with(gitvista::config::HostedConfig {
+        hydrate: false,
+        ..hosted_config(&data)
+    })
+    .await;
+    let base = format!("http://127.0.0.1:{port}");
+    let (status, created) = post(&base, &format!("http://127.0.0.1:{slow}/long.git")).await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().expect("id").to_string();
+    let shown = status_until(&base, &id, |s| {
+        s["rows"].as_u64().is_some_and(|r| r > 0) || s["state"] == "ready" || s["state"] == "error"
+    })
+    .await;
+    assert_eq!(shown["state"], "cloning", "rows before the clone: {shown}");
+    let (_, summary) = get(&format!("{base}/api/repos/{id}/repository")).await;
+    assert_eq!(summary["streaming"], true, "{summary}");
+    assert_eq!(wait_state(&base, &id, &["ready", "error"]).await["state"], "ready");
+    let total: u64 = git(&src, &["rev-list", "--branches", "--tags", "--count"])
+        .parse()
+        .expect("count");
+    let (_, summary) = get(&format!("{base}/api/repos/{id}/repository")).await;
+    assert_eq!(summary["rows"].as_u64(), Some(total), "{summary}");
+}
