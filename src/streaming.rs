@@ -33,8 +33,12 @@ use crate::store::Repo;
 /// first batch is scroll room).
 const FIRST_ROWS: usize = 2000;
 
-/// A first batch smaller than [`FIRST_ROWS`] is shown anyway once the stream ran this long.
+/// A first batch smaller than [`FIRST_ROWS`] is shown anyway once the stream ran this long,
+/// if it fills a screen ([`SCREEN_ROWS`]).
 const FIRST_WAIT: Duration = Duration::from_millis(300);
+
+/// Rows a tall window shows at once.
+const SCREEN_ROWS: usize = 100;
 
 /// Longest silence of the remote a stream waits out (upload-pack sends progress while it
 /// counts objects, so a silent one is stuck or hostile).
@@ -70,7 +74,7 @@ fn due(h: &History, shown: usize, started: Instant, last: Instant) -> bool {
         return true;
     }
     if shown == 0 {
-        return n >= FIRST_ROWS || started.elapsed() >= FIRST_WAIT;
+        return n >= FIRST_ROWS || (n >= SCREEN_ROWS && started.elapsed() >= FIRST_WAIT);
     }
     n >= shown * 2 && last.elapsed() >= GROW_EVERY
 }

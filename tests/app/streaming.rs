@@ -197,7 +197,10 @@ async fn a_history_streams_over_smart_http_v2_before_its_clone() {
     assert_eq!(shown["state"], "cloning", "rows before the clone: {shown}");
     let (_, summary) = get(&format!("{base}/api/repos/{id}/repository")).await;
     assert_eq!(summary["streaming"], true, "{summary}");
-    assert_eq!(wait_state(&base, &id, &["ready", "error"]).await["state"], "ready");
+    assert_eq!(
+        wait_state(&base, &id, &["ready", "error"]).await["state"],
+        "ready"
+    );
     let total: u64 = git(&src, &["rev-list", "--branches", "--tags", "--count"])
         .parse()
         .expect("count");
