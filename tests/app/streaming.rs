@@ -207,3 +207,61 @@ async fn a_history_streams_over_smart_http_v2_before_its_clone() {
     let (_, summary) = get(&format!("{base}/api/repos/{id}/repository")).await;
     assert_eq!(summary["rows"].as_u64(), Some(total), "{summary}");
 }
+
+#[actix_rt::test]
+async fn a_stream_over_its_memory_cap_shows_what_came_and_the_clone_brings_the_rest() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let serve = tmp.path().join("serve");
+    std::fs::create_dir_all(&serve).expect("dir");
+    let src = gitvista_testkit::long_history(&serve, 4000);
+    let total: u64 = git(&src, &["rev-list", "--branches", "--tags", "--count"])
+        .parse()
+        .expect("count");
+    let d = git_daemon(&serve);
+    // The clone (the second connection and later) waits 2 s; the stream may hold 256 KiB of
+    // commits, a fraction of this history's.
+    let slow = gitvista_testkit::throttled_proxy(
+        d.port,
+        Duration::from_secs(2),
+        Some((16 << 10, Duration::from_millis(20))),
+    );
+    let data = tmp.path().join("data");
+    let (port, _stopper, _server) = spawn_hosted_with(gitvista::config::HostedConfig {
+        hydrate: false,
+        stream_max_bytes: 256 << 10,
+        ..hosted_config(&data)
+    })
+    .await;
+    let base = format!("http://127.0.0.1:{port}");
+    let (_, created) = post(&base, &format!("git://127.0.0.1:{slow}/long.git")).await;
+    let id = created["id"].as_str().expect("id").to_string();
+    let shown = status_until(&base, &id, |s| {
+        s["rows"].as_u64().is_some_and(|r| r > 0) || s["state"] == "ready" || s["state"] == "error"
+    })
+    .await;
+    assert_eq!(shown["state"], "cloning", "{shown}");
+    // What came before the cap stays shown, cut, until the clone.
+    let (_, summary) = get(&format!("{base}/api/repos/{id}/repository")).await;
+    assert_eq!(summary["streaming"], true, "{summary}");
+    let partial = summary["rows"].as_u64().expect("rows");
+    assert!(
+        partial < total,
+        "the cap stopped the stream ({partial} of {total})"
+    );
+    assert_eq!(summary["historyIncomplete"], true, "{summary}");
+    assert_eq!(
+        wait_state(&base, &id, &["ready", "error"]).await["state"],
+        "ready"
+    );
+    let mut after = Value::Null;
+    for _ in 0..200 {
+        let (_, s) = get(&format!("{base}/api/repos/{id}/repository")).await;
+        if s["streaming"] == false {
+            after = s;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(after["rows"].as_u64(), Some(total), "{after}");
+    assert_eq!(after["historyIncomplete"], false, "{after}");
+}
