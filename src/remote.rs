@@ -211,19 +211,13 @@ impl Policy {
     /// refused here, before git runs. Blocking.
     pub fn target(&self, url: &str, resolve: &Resolve) -> Result<GitTarget, UrlError> {
         let parsed = self.parse(url)?;
+        let first = self.pinned_address(&parsed, resolve)?;
         if parsed.host.parse::<IpAddr>().is_ok() {
-            self.check_addresses(&parsed, |_, _| Ok(Vec::new()))?;
             return Ok(GitTarget {
                 url: parsed.canonical,
                 config: Vec::new(),
             });
         }
-        let addrs = resolve(&parsed.host, parsed.port)
-            .map_err(|_| UrlError::Unresolvable(parsed.host.clone()))?;
-        let first = *addrs
-            .first()
-            .ok_or_else(|| UrlError::Unresolvable(parsed.host.clone()))?;
-        self.check_addresses(&parsed, |_, _| Ok(addrs.clone()))?;
         let literal = match first {
             IpAddr::V6(v6) => format!("[{v6}]"),
             v4 => v4.to_string(),
@@ -259,6 +253,23 @@ impl Policy {
 }
 
 impl Policy {
+    /// The address a connection to `parsed` goes to: an IP literal as it is, else the host
+    /// resolved now and the first of its addresses; each checked (unless the host is
+    /// allowlisted). Blocking.
+    fn pinned_address(&self, parsed: &RemoteUrl, resolve: &Resolve) -> Result<IpAddr, UrlError> {
+        if let Ok(ip) = parsed.host.parse::<IpAddr>() {
+            self.check_addresses(parsed, |_, _| Ok(Vec::new()))?;
+            return Ok(ip);
+        }
+        let addrs = resolve(&parsed.host, parsed.port)
+            .map_err(|_| UrlError::Unresolvable(parsed.host.clone()))?;
+        let first = *addrs
+            .first()
+            .ok_or_else(|| UrlError::Unresolvable(parsed.host.clone()))?;
+        self.check_addresses(parsed, |_, _| Ok(addrs.clone()))?;
+        Ok(first)
+    }
+
     /// Where GitVista's own git client ([`gitwire`]) connects for `url`, by the same rules as
     /// [`Policy::target`]: the host resolved now, every address checked, the first one pinned.
     /// `None` for a transport it does not speak (ssh). Blocking.
@@ -268,21 +279,7 @@ impl Policy {
         resolve: &Resolve,
     ) -> Result<Option<gitwire::history::Target>, UrlError> {
         let parsed = self.parse(url)?;
-        let addr = match parsed.host.parse::<IpAddr>() {
-            Ok(ip) => {
-                self.check_addresses(&parsed, |_, _| Ok(Vec::new()))?;
-                ip
-            }
-            Err(_) => {
-                let addrs = resolve(&parsed.host, parsed.port)
-                    .map_err(|_| UrlError::Unresolvable(parsed.host.clone()))?;
-                let first = *addrs
-                    .first()
-                    .ok_or_else(|| UrlError::Unresolvable(parsed.host.clone()))?;
-                self.check_addresses(&parsed, |_, _| Ok(addrs.clone()))?;
-                first
-            }
-        };
+        let addr = self.pinned_address(&parsed, resolve)?;
         let pin = std::net::SocketAddr::new(addr, parsed.port);
         Ok(match parsed.scheme {
             Scheme::Https | Scheme::Http => Some(gitwire::history::Target::Http {

@@ -213,12 +213,8 @@ pub fn stream_history(
         Target::Daemon { addr, host, path } => {
             let mut c = Connection::open(*addr, host, path, limits).map_err(|e| (e, None))?;
             let refs = c.ls_refs(&LISTED).map_err(|e| (e, None))?;
-            let mut history = History::new(refs, stream_limits);
-            if let Err(e) = on_progress(&history) {
-                return Err((WireError::Refused(e), Some(Box::new(history))));
-            }
-            if history.refs.iter().all(|r| r.id.is_none()) {
-                history.complete = true;
+            let mut history = listed(refs, stream_limits, &mut on_progress)?;
+            if history.complete {
                 return Ok(history);
             }
             let req = request(&history.refs);
@@ -241,12 +237,8 @@ pub fn stream_history(
                         .await
                         .map_err(|e| (e, None))?;
                     let refs = remote.ls_refs(&LISTED).await.map_err(|e| (e, None))?;
-                    let mut history = History::new(refs, stream_limits);
-                    if let Err(e) = on_progress(&history) {
-                        return Err((WireError::Refused(e), Some(Box::new(history))));
-                    }
-                    if history.refs.iter().all(|r| r.id.is_none()) {
-                        history.complete = true;
+                    let mut history = listed(refs, stream_limits, &mut on_progress)?;
+                    if history.complete {
                         return Ok(history);
                     }
                     let req = request(&history.refs);
@@ -267,6 +259,21 @@ pub fn stream_history(
             })
         }),
     }
+}
+
+/// The history once the refs are listed, shown to `on_progress` (whose `Err` ends the
+/// stream); complete already when no ref names anything (an empty repository).
+fn listed(
+    refs: Vec<RemoteRef>,
+    stream_limits: StreamLimits,
+    on_progress: &mut impl FnMut(&History) -> Result<(), String>,
+) -> Result<History, (WireError, Option<Box<History>>)> {
+    let mut history = History::new(refs, stream_limits);
+    if let Err(e) = on_progress(&history) {
+        return Err((WireError::Refused(e), Some(Box::new(history))));
+    }
+    history.complete = history.refs.iter().all(|r| r.id.is_none());
+    Ok(history)
 }
 
 fn finish(

@@ -99,6 +99,19 @@ pub fn bare_clone(src: &Path, dest: &Path) -> PathBuf {
     dest.to_path_buf()
 }
 
+/// Feeds `stream` to `git fast-import --quiet` in `repo`.
+pub fn fast_import(repo: &Path, stream: &str) {
+    let mut child = Command::new("git")
+        .args(["fast-import", "--quiet"])
+        .current_dir(repo)
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("git");
+    std::io::Write::write_all(&mut child.stdin.take().expect("stdin"), stream.as_bytes())
+        .expect("write");
+    assert!(child.wait().expect("git").success());
+}
+
 /// A history of `n` commits with long messages (so the commits-only pack spans many reads),
 /// each changing one file,
 /// on two branches and an annotated tag: `tmp/long.git`, bare, in one pack, serving partial
@@ -141,15 +154,7 @@ pub fn long_history(tmp: &Path, n: u32) -> PathBuf {
             file.len()
         ));
     }
-    let mut child = std::process::Command::new("git")
-        .args(["fast-import", "--quiet"])
-        .current_dir(&repo)
-        .stdin(std::process::Stdio::piped())
-        .spawn()
-        .expect("git");
-    std::io::Write::write_all(&mut child.stdin.take().expect("stdin"), stream.as_bytes())
-        .expect("write");
-    assert!(child.wait().expect("git").success());
+    fast_import(&repo, &stream);
     git(&repo, &["tag", "-a", "-m", "release", "v1", "main~10"]);
     git(&repo, &["repack", "-adq"]);
     allow_partial_clones(&repo);

@@ -22,23 +22,34 @@ async fn status_until(base: &str, id: &str, pred: impl Fn(&Value) -> bool) -> Va
     panic!("{id}: the status never matched");
 }
 
-#[actix_rt::test]
-async fn a_new_repository_is_shown_from_its_remote_while_it_is_cloned() {
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let serve = tmp.path().join("serve");
+/// A long history of `n` commits (`long_history`) served by `git daemon` behind a slow link:
+/// each connection waits 2 s (the clone, which follows the stream, lands that much later) and
+/// the answer comes 16 KiB every 20 ms (the stream arrives in pieces). Answers the source, its
+/// commits, the URL to paste, and the daemon (stopped when dropped).
+fn slow_long_remote(
+    tmp: &std::path::Path,
+    n: u32,
+) -> (std::path::PathBuf, u64, String, crate::helpers::GitDaemon) {
+    let serve = tmp.join("serve");
     std::fs::create_dir_all(&serve).expect("dir");
-    let src = gitvista_testkit::long_history(&serve, 6000);
-    let total: usize = git(&src, &["rev-list", "--branches", "--tags", "--count"])
+    let src = gitvista_testkit::long_history(&serve, n);
+    let total = git(&src, &["rev-list", "--branches", "--tags", "--count"])
         .parse()
         .expect("count");
     let d = git_daemon(&serve);
-    // Each connection waits 2 s (the clone after the stream lands that much later), and the
-    // answer comes 16 KiB every 20 ms (the stream arrives in pieces).
     let slow = gitvista_testkit::throttled_proxy(
         d.port,
         Duration::from_secs(2),
         Some((16 << 10, Duration::from_millis(20))),
     );
+    (src, total, format!("git://127.0.0.1:{slow}/long.git"), d)
+}
+
+#[actix_rt::test]
+async fn a_new_repository_is_shown_from_its_remote_while_it_is_cloned() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (src, total, url, _daemon) = slow_long_remote(tmp.path(), 6000);
+    let total = total as usize;
     let data = tmp.path().join("data");
     let (port, _stopper, _server) = spawn_hosted_with(gitvista::config::HostedConfig {
         hydrate: false,
@@ -46,7 +57,7 @@ async fn a_new_repository_is_shown_from_its_remote_while_it_is_cloned() {
     })
     .await;
     let base = format!("http://127.0.0.1:{port}");
-    let (_, created) = post(&base, &format!("git://127.0.0.1:{slow}/long.git")).await;
+    let (_, created) = post(&base, &url).await;
     let id = created["id"].as_str().expect("id").to_string();
 
     // Rows before the clone: the status says so while it is still cloning.
@@ -211,20 +222,8 @@ async fn a_history_streams_over_smart_http_v2_before_its_clone() {
 #[actix_rt::test]
 async fn a_stream_over_its_memory_cap_shows_what_came_and_the_clone_brings_the_rest() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let serve = tmp.path().join("serve");
-    std::fs::create_dir_all(&serve).expect("dir");
-    let src = gitvista_testkit::long_history(&serve, 4000);
-    let total: u64 = git(&src, &["rev-list", "--branches", "--tags", "--count"])
-        .parse()
-        .expect("count");
-    let d = git_daemon(&serve);
-    // The clone (the second connection and later) waits 2 s; the stream may hold 256 KiB of
-    // commits, a fraction of this history's.
-    let slow = gitvista_testkit::throttled_proxy(
-        d.port,
-        Duration::from_secs(2),
-        Some((16 << 10, Duration::from_millis(20))),
-    );
+    // The stream may hold 256 KiB of commits, a fraction of this history's.
+    let (_src, total, url, _daemon) = slow_long_remote(tmp.path(), 4000);
     let data = tmp.path().join("data");
     let (port, _stopper, _server) = spawn_hosted_with(gitvista::config::HostedConfig {
         hydrate: false,
@@ -233,7 +232,7 @@ async fn a_stream_over_its_memory_cap_shows_what_came_and_the_clone_brings_the_r
     })
     .await;
     let base = format!("http://127.0.0.1:{port}");
-    let (_, created) = post(&base, &format!("git://127.0.0.1:{slow}/long.git")).await;
+    let (_, created) = post(&base, &url).await;
     let id = created["id"].as_str().expect("id").to_string();
     let shown = status_until(&base, &id, |s| {
         s["rows"].as_u64().is_some_and(|r| r > 0) || s["state"] == "ready" || s["state"] == "error"

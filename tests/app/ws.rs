@@ -457,15 +457,7 @@ fn import_side_history(repo: &std::path::Path, n: u32) {
             1_800_000_000 + u64::from(k)
         ));
     }
-    let mut child = std::process::Command::new("git")
-        .args(["fast-import", "--quiet"])
-        .current_dir(repo)
-        .stdin(std::process::Stdio::piped())
-        .spawn()
-        .expect("git");
-    std::io::Write::write_all(&mut child.stdin.take().expect("stdin"), stream.as_bytes())
-        .expect("write");
-    assert!(child.wait().expect("git").success());
+    gitvista_testkit::fast_import(repo, &stream);
 }
 
 #[actix_rt::test]
