@@ -11,7 +11,6 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
 
 use gitcore::graph::{CommitGraph, ListedRef};
 use gitcore::odb::stream::{PackStream, StreamLimits};
@@ -144,20 +143,27 @@ impl History {
         CommitGraph::from_objects(objects(), &self.listed_refs(), self.head(), cut)
     }
 
+    /// Keeps every object the pack has ready (commits and tags; trees and blobs are not asked
+    /// for, a ref naming one aside).
+    fn drain(&mut self) -> Result<(), String> {
+        while let Some(o) = self.pack.next_object().map_err(|e| e.to_string())? {
+            if o.kind == ObjectKind::Commit {
+                self.commits += 1;
+            }
+            if matches!(o.kind, ObjectKind::Commit | ObjectKind::Tag) {
+                self.order.push(o.id);
+                self.objects.insert(o.id, (o.kind, o.data));
+            }
+        }
+        Ok(())
+    }
+
     /// Takes a piece of the fetch's answer.
     fn take(&mut self, event: FetchEvent) -> Result<(), String> {
         match event {
             FetchEvent::Pack(bytes) => {
                 self.pack.push(&bytes);
-                while let Some(o) = self.pack.next_object().map_err(|e| e.to_string())? {
-                    if o.kind == ObjectKind::Commit {
-                        self.commits += 1;
-                    }
-                    if matches!(o.kind, ObjectKind::Commit | ObjectKind::Tag) {
-                        self.order.push(o.id);
-                        self.objects.insert(o.id, (o.kind, Arc::clone(&o.data)));
-                    }
-                }
+                self.drain()?;
             }
             FetchEvent::Shallow(id) => self.shallow.push(id),
             _ => {}
@@ -167,15 +173,7 @@ impl History {
 
     fn end(&mut self) -> Result<(), String> {
         self.pack.end_of_input();
-        while let Some(o) = self.pack.next_object().map_err(|e| e.to_string())? {
-            if o.kind == ObjectKind::Commit {
-                self.commits += 1;
-            }
-            if matches!(o.kind, ObjectKind::Commit | ObjectKind::Tag) {
-                self.order.push(o.id);
-                self.objects.insert(o.id, (o.kind, Arc::clone(&o.data)));
-            }
-        }
+        self.drain()?;
         self.pack.finish().map_err(|e| e.to_string())?;
         self.complete = true;
         Ok(())

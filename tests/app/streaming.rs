@@ -45,6 +45,18 @@ fn slow_long_remote(
     (src, total, format!("git://127.0.0.1:{slow}/long.git"), d)
 }
 
+/// `id`'s summary once its session reads the clone instead of the streamed history (bounded).
+async fn cloned_summary(base: &str, id: &str) -> Value {
+    for _ in 0..200 {
+        let (_, s) = get(&format!("{base}/api/repos/{id}/repository")).await;
+        if s["streaming"] == false {
+            return s;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    Value::Null
+}
+
 #[actix_rt::test]
 async fn a_new_repository_is_shown_from_its_remote_while_it_is_cloned() {
     let tmp = tempfile::tempdir().expect("tempdir");
@@ -110,15 +122,7 @@ async fn a_new_repository_is_shown_from_its_remote_while_it_is_cloned() {
         wait_state(&base, &id, &["ready", "error"]).await["state"],
         "ready"
     );
-    let mut after = Value::Null;
-    for _ in 0..200 {
-        let (_, s) = get(&format!("{base}/api/repos/{id}/repository")).await;
-        if s["streaming"] == false {
-            after = s;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    let after = cloned_summary(&base, &id).await;
     assert_eq!(after["streaming"], false, "the session reads the clone");
     assert_eq!(after["rows"].as_u64(), Some(total as u64));
     assert_eq!(
@@ -252,15 +256,7 @@ async fn a_stream_over_its_memory_cap_shows_what_came_and_the_clone_brings_the_r
         wait_state(&base, &id, &["ready", "error"]).await["state"],
         "ready"
     );
-    let mut after = Value::Null;
-    for _ in 0..200 {
-        let (_, s) = get(&format!("{base}/api/repos/{id}/repository")).await;
-        if s["streaming"] == false {
-            after = s;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    let after = cloned_summary(&base, &id).await;
     assert_eq!(after["rows"].as_u64(), Some(total), "{after}");
     assert_eq!(after["historyIncomplete"], false, "{after}");
 }
