@@ -27,9 +27,9 @@ pub struct Config {
     /// `GITVISTA_WORK_MS_PER_SECOND`: milliseconds of expensive work (diffs, blame, highlighting,
     /// searches reading objects) each client may use per second, in bursts of four seconds' worth.
     pub work_ms_per_second: u32,
-    /// Sign-in with GitHub, when `GITHUB_CLIENT_ID` and the secrets it needs are configured
+    /// Sign-in with the forges whose OAuth clients are configured, with the secrets it needs
     /// (hosted mode; read by `gitvista serve`, see [`crate::auth::settings`]).
-    pub github: Option<std::sync::Arc<crate::auth::settings::GitHubAuth>>,
+    pub auth: Option<std::sync::Arc<crate::auth::settings::AuthSettings>>,
 }
 
 /// Shortest admin token accepted: 32 bytes, guessable by nobody in a web server's lifetime.
@@ -47,7 +47,7 @@ impl Config {
             public_url: None,
             trusted_proxy: None,
             work_ms_per_second: 250,
-            github: None,
+            auth: None,
         }
     }
 

@@ -325,7 +325,7 @@ impl Hosted {
         config: HostedConfig,
         node_id: String,
         supervisor: Addr<Supervisor>,
-        github: Option<Arc<crate::auth::settings::GitHubAuth>>,
+        auth: Option<Arc<crate::auth::settings::AuthSettings>>,
         secure_cookies: bool,
     ) -> anyhow::Result<Arc<Hosted>> {
         std::fs::create_dir_all(&config.data_dir)?;
@@ -344,12 +344,12 @@ impl Hosted {
             .flatten()
             .map(|s| Arc::new(crate::cluster::forward::Forwarder::new(s)));
         // Generic hooks' secrets are shown to trackers on their dashboard: on with sign-in.
-        let generic = github.as_ref().map(|auth| {
+        let generic = auth.as_ref().map(|auth| {
             crate::webhooks::verify::HookSecret::from_bytes(
                 &auth.jwt.derive("gitvista webhook key"),
             )
         });
-        let accounts = github
+        let accounts = auth
             .map(|auth| {
                 crate::auth::accounts::Accounts::new(auth, store.clone(), secure_cookies).map(
                     |mut a| {

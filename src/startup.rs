@@ -107,7 +107,7 @@ impl Application {
                 (**h).clone(),
                 node_id,
                 supervisor.clone(),
-                config.github.clone(),
+                config.auth.clone(),
                 config.public_https(),
             )?),
         };

@@ -1,10 +1,12 @@
-//! Accounts at work: the GitHub sign-in (state and PKCE in a signed cookie, code exchange,
-//! user, session), who a request is from (the session cookie, checked against its row through a
-//! short cache and slid forward while the user is active), users' forge tokens (decrypted for
-//! one call, refreshed before they expire), and whether a user may read a private repository
-//! (their own token asked, at most every [`Accounts::access_recheck`]).
+//! Accounts at work: signing in with any configured forge (state and PKCE in a signed cookie,
+//! code exchange, user, session) and linking more forges to the same account, who a request is
+//! from (the session cookie, checked against its row through a short cache and slid forward
+//! while the user is active), users' forge tokens (one per linked forge, decrypted for one call,
+//! refreshed before they expire), and whether a user may read a private repository (their own
+//! token for the repository's forge asked, at most every [`Accounts::access_recheck`]).
 //!
-//! Everything that blocks (the store) runs on the blocking pool; GitHub calls are async.
+//! Nothing here knows a forge's endpoints: each is a [`Provider`]. Everything that blocks (the
+//! store) runs on the blocking pool; forge calls are async.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -14,11 +16,11 @@ use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
-use super::github::{GitHubClient, GitHubError, GitHubRepo};
 use super::jwt::{self, Claims};
-use super::settings::GitHubAuth;
+use super::provider::{ForgeError, ForgeRepo, Provider, Wanted};
+use super::settings::AuthSettings;
 use crate::error::ApiError;
-use crate::store::accounts::{Session, SignedIn, Tokens, User};
+use crate::store::accounts::{Connection, LinkRefused, Session, SignedIn, Tokens, User};
 use crate::store::{Repo, Store, now};
 
 /// The session cookie.
@@ -32,11 +34,11 @@ const SLIDE_EVERY: i64 = 300;
 /// How long a looked-up session is trusted without asking the store again: a sign-out on this
 /// node takes effect at once, one on another node within this.
 pub const SESSION_CACHE: Duration = Duration::from_secs(5);
-/// A sign-in must come back from GitHub within this.
+/// A sign-in must come back from the forge within this.
 const LOGIN_SECS: i64 = 600;
 /// Access tokens are refreshed when they expire within this.
 const REFRESH_MARGIN: i64 = 300;
-/// When GitHub cannot be asked, a user whose access was confirmed this recently keeps it.
+/// When the forge cannot be asked, a user whose access was confirmed this recently keeps it.
 const ACCESS_GRACE: i64 = 3600;
 
 /// What plans allow.
@@ -64,14 +66,30 @@ impl Plans {
 /// The sign-in's state, sealed into [`LOGIN_COOKIE`].
 #[derive(Debug, Serialize, Deserialize)]
 struct Pending {
-    /// The `state` sent to GitHub.
+    /// The forge signed in with.
+    forge: String,
+    /// The `state` sent to the forge.
     state: String,
-    /// The PKCE verifier (its S256 challenge went to GitHub).
+    /// The PKCE verifier (its S256 challenge went to the forge).
     verifier: String,
     /// Where to send the user afterwards (a path on this server).
     back: String,
     /// Expiry.
     exp: i64,
+    /// Linking this forge to the signed-in user `link` rather than signing in.
+    #[serde(default)]
+    link: Option<String>,
+}
+
+/// What a finished sign-in or link came to.
+#[derive(Debug)]
+pub struct Finished {
+    /// The user.
+    pub user: User,
+    /// A new session's cookie token (a sign-in; a link keeps the session it has).
+    pub session: Option<String>,
+    /// Where to go.
+    pub back: String,
 }
 
 /// A signed-in request's user.
@@ -92,8 +110,9 @@ pub enum Access {
     Granted,
     /// No (or the repository is unknown to them): answer as for an unknown id.
     Denied,
-    /// Their access could not be confirmed (GitHub unreachable) and is too old to trust.
-    Unconfirmed,
+    /// Their access could not be confirmed (the forge, named, unreachable) and is too old to
+    /// trust.
+    Unconfirmed(&'static str),
 }
 
 #[derive(Clone)]
@@ -103,12 +122,12 @@ struct CachedSession {
     at: Instant,
 }
 
-/// Accounts, configured (hosted mode with `GITHUB_CLIENT_ID`).
+/// Accounts, configured (hosted mode with at least one forge's OAuth client).
 pub struct Accounts {
     /// The settings.
-    pub auth: Arc<GitHubAuth>,
-    /// GitHub's web side and API.
-    pub github: GitHubClient,
+    pub auth: Arc<AuthSettings>,
+    /// The forges users sign in with.
+    providers: Vec<Arc<dyn Provider>>,
     /// Users, sessions, access.
     pub store: Store,
     /// What plans allow.
@@ -117,15 +136,13 @@ pub struct Accounts {
     pub secure: bool,
     /// `GITVISTA_REQUIRE_LOGIN=1`: nothing is shown without signing in.
     pub require_login: bool,
-    /// A viewer's access to a private repository is asked of GitHub again after this.
+    /// A viewer's access to a private repository is asked of its forge again after this.
     pub access_recheck: Duration,
-    /// `host[:port]` of GitHub's web side (repositories there can be private).
-    github_host: String,
     sessions: quick_cache::sync::Cache<String, CachedSession>,
     /// States already used (a replayed callback is refused), with their expiry.
     used_states: Mutex<HashMap<String, i64>>,
-    /// One refresh at a time per user.
-    refreshing: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// One refresh at a time per user and forge.
+    refreshing: Mutex<HashMap<(String, String), Arc<tokio::sync::Mutex<()>>>>,
     /// When this process last looked at whether a public repository a user tracks went
     /// private, by (repository, user).
     visibility_looked: quick_cache::sync::Cache<(String, String), Instant>,
@@ -163,30 +180,41 @@ pub fn random_id<const N: usize>() -> Result<String, ApiError> {
 
 use crate::error::blocking;
 
-fn github_failed(e: &GitHubError) -> ApiError {
+/// 502 `{kind}_unavailable`: the forge could not be reached or failed.
+pub fn forge_unavailable(p: &dyn Provider) -> ApiError {
+    ApiError::status(
+        502,
+        format!(
+            "{} could not be reached or answered with an error; try again in a minute",
+            p.name()
+        ),
+        super::provider::unavailable_code(p.kind()),
+    )
+}
+
+fn sign_in_failed(p: &dyn Provider, e: &ForgeError) -> ApiError {
     match e {
-        GitHubError::Refused(why) => ApiError::status(
+        ForgeError::Refused(why) => ApiError::status(
             400,
-            format!("GitHub did not accept the sign-in ({why}); sign in again"),
+            format!("{} did not accept the sign-in ({why}); sign in again", p.name()),
             "sign_in_refused",
         ),
-        GitHubError::Upstream(_) | GitHubError::Unreachable(_) => ApiError::status(
-            502,
-            "GitHub could not be reached or answered with an error; try again in a minute",
-            "github_unavailable",
-        ),
+        ForgeError::Upstream(_) | ForgeError::Unreachable(_) => forge_unavailable(p),
     }
 }
 
-/// Why a user's token cannot be used.
+/// Why a user's token for a forge cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TokenError {
-    /// Expired and not refreshable, or refused by GitHub: the user must sign in again.
-    #[error("the GitHub sign-in has expired; sign in again")]
-    Expired,
-    /// GitHub could not be reached to refresh it.
-    #[error("GitHub could not be reached to renew the sign-in")]
-    Unavailable,
+    /// The user has not linked an account on this forge.
+    #[error("you have not connected a {0} account; connect one from your account page")]
+    NotLinked(&'static str),
+    /// Expired and not refreshable, or refused by the forge: the user must sign in again.
+    #[error("the {0} sign-in has expired; sign in again")]
+    Expired(&'static str),
+    /// The forge could not be reached to refresh it.
+    #[error("{0} could not be reached to renew the sign-in")]
+    Unavailable(&'static str),
     /// The stored ciphertext does not decrypt (key not configured, tampered).
     #[error("{0}")]
     Stored(String),
@@ -194,29 +222,47 @@ pub enum TokenError {
 
 impl Accounts {
     /// Accounts over `store` with `auth`'s settings.
-    pub fn new(auth: Arc<GitHubAuth>, store: Store, secure: bool) -> Result<Accounts, String> {
-        let github = GitHubClient::new(&auth)?;
-        let web = url::Url::parse(&auth.web_url).map_err(|e| e.to_string())?;
-        let github_host = match (web.host_str(), web.port()) {
-            (Some(h), Some(p)) => format!("{}:{p}", h.to_ascii_lowercase()),
-            (Some(h), None) => h.to_ascii_lowercase(),
-            (None, _) => return Err("GITVISTA_GITHUB_URL has no host".into()),
-        };
+    pub fn new(auth: Arc<AuthSettings>, store: Store, secure: bool) -> Result<Accounts, String> {
+        let mut providers: Vec<Arc<dyn Provider>> = Vec::new();
+        for f in &auth.forges {
+            providers.push(match f.kind {
+                "github" => Arc::new(super::github::GitHubClient::new(f)?),
+                "gitlab" => Arc::new(super::gitlab::GitLab::new(f.clone())?),
+                "bitbucket" => Arc::new(super::bitbucket::Bitbucket::new(f.clone())?),
+                other => return Err(format!("no forge is called {other:?}")),
+            });
+        }
         Ok(Accounts {
             auth,
-            github,
+            providers,
             store,
             plans: Plans::default(),
             secure,
             require_login: false,
             access_recheck: Duration::from_secs(600),
-            github_host,
             sessions: quick_cache::sync::Cache::new(10_000),
             used_states: Mutex::new(HashMap::new()),
             refreshing: Mutex::new(HashMap::new()),
             visibility_looked: quick_cache::sync::Cache::new(10_000),
             revocations: std::sync::OnceLock::new(),
         })
+    }
+
+    /// The configured forges, GitHub, GitLab, Bitbucket in that order.
+    pub fn providers(&self) -> &[Arc<dyn Provider>] {
+        &self.providers
+    }
+
+    /// Forge `kind`, if it is configured.
+    pub fn provider(&self, kind: &str) -> Option<&Arc<dyn Provider>> {
+        self.providers.iter().find(|p| p.kind() == kind)
+    }
+
+    /// The configured forge a repository's canonical URL is on, with its path there.
+    pub fn forge_of(&self, canonical_url: &str) -> Option<(&Arc<dyn Provider>, String)> {
+        self.providers
+            .iter()
+            .find_map(|p| p.repo_path(canonical_url).map(|path| (p, path)))
     }
 
     /// Tells the other nodes what to forget (see [`Accounts::revocations`]).
@@ -255,10 +301,16 @@ impl Accounts {
             .finish()
     }
 
-    /// Starts a sign-in: GitHub's authorize URL (state, S256 challenge, the callback; the `repo`
-    /// scope only when the user asked to include private repositories, which classic OAuth Apps
-    /// need and GitHub Apps ignore) and the sealed cookie that remembers state and verifier.
-    pub fn begin(&self, back: &str, private: bool) -> Result<(String, String), ApiError> {
+    /// Starts a sign-in with forge `p` (or, with `link`, linking it to that signed-in user):
+    /// the forge's authorize URL (state, S256 challenge, the scopes `wanted` needs) and the
+    /// sealed cookie that remembers forge, state and verifier.
+    pub fn begin(
+        &self,
+        p: &dyn Provider,
+        back: &str,
+        wanted: Wanted,
+        link: Option<&str>,
+    ) -> Result<(String, String), ApiError> {
         let state = random_id::<24>()?;
         let verifier = random_id::<48>()?;
         let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD
@@ -268,37 +320,33 @@ impl Accounts {
             &self.auth.jwt,
             "signin",
             &Pending {
+                forge: p.kind().to_string(),
                 state: state.clone(),
                 verifier,
                 back,
                 exp: now() + LOGIN_SECS,
+                link: link.map(str::to_string),
             },
         );
-        let mut url = url::Url::parse(&format!("{}/login/oauth/authorize", self.auth.web_url))
-            .map_err(|e| ApiError::Unavailable(e.to_string()))?;
-        url.query_pairs_mut()
-            .append_pair("client_id", &self.auth.client_id)
-            .append_pair("redirect_uri", &self.auth.callback_url)
-            .append_pair("state", &state)
-            .append_pair("code_challenge", &challenge)
-            .append_pair("code_challenge_method", "S256")
-            .append_pair("allow_signup", "true");
-        if private {
-            url.query_pairs_mut().append_pair("scope", "repo");
-        }
-        Ok((url.to_string(), sealed))
+        let url = p
+            .authorize_url(&state, &challenge, wanted)
+            .map_err(ApiError::Unavailable)?;
+        Ok((url, sealed))
     }
 
-    /// Finishes a sign-in: checks `state` against the cookie (once), trades the code, asks who
-    /// the user is, stores them with their tokens encrypted and starts a session. Answers the
-    /// user, the session cookie's token and where to go. Nothing is stored unless every step
-    /// succeeded.
+    /// Finishes a sign-in with forge `p`: checks `state` against the cookie (once, and for this
+    /// forge), trades the code, asks who the user is, stores their forge account with its
+    /// tokens encrypted and starts a session; or, for a link, adds the forge account to the
+    /// signed-in `viewer` (who must be the one who started it) and keeps their session.
+    /// Nothing is stored unless every step succeeded.
     pub async fn finish(
         &self,
+        p: &dyn Provider,
         code: &str,
         state: &str,
         cookie: Option<&str>,
-    ) -> Result<(User, String, String), ApiError> {
+        viewer: Option<&Viewer>,
+    ) -> Result<Finished, ApiError> {
         let bad_state = || {
             ApiError::status(
                 400,
@@ -316,11 +364,22 @@ impl Accounts {
                 "sign_in_expired",
             ));
         }
-        if !bool::from(subtle::ConstantTimeEq::ct_eq(
-            pending.state.as_bytes(),
-            state.as_bytes(),
-        )) {
+        if pending.forge != p.kind()
+            || !bool::from(subtle::ConstantTimeEq::ct_eq(
+                pending.state.as_bytes(),
+                state.as_bytes(),
+            ))
+        {
             return Err(bad_state());
+        }
+        if let Some(uid) = &pending.link
+            && viewer.is_none_or(|v| &v.user.id != uid)
+        {
+            return Err(ApiError::status(
+                400,
+                "connecting an account must finish in the session that started it; sign in and start again",
+                "invalid_state",
+            ));
         }
         {
             let mut used = self.used_states.lock().unwrap_or_else(|e| e.into_inner());
@@ -333,25 +392,28 @@ impl Accounts {
         if code.is_empty() || code.len() > 512 {
             return Err(ApiError::status(
                 400,
-                "GitHub sent no code",
+                format!("{} sent no code", p.name()),
                 "sign_in_refused",
             ));
         }
-        let grant = self
-            .github
+        let grant = p
             .exchange_code(code, &pending.verifier)
             .await
-            .map_err(|e| github_failed(&e))?;
-        let who = self
-            .github
+            .map_err(|e| sign_in_failed(p, &e))?;
+        let who = p
             .user(&grant.access_token)
             .await
-            .map_err(|e| github_failed(&e))?;
-        let store = self.store.clone();
-        let existing = blocking(move || store.user_by_github_id(who.id)).await?;
-        let user_id = match &existing {
-            Some(u) => u.id.clone(),
-            None => hex_id()?,
+            .map_err(|e| sign_in_failed(p, &e))?;
+        let user_id = match &pending.link {
+            Some(uid) => uid.clone(),
+            None => {
+                let (store, kind, fid) = (self.store.clone(), p.kind(), who.id.clone());
+                let existing = blocking(move || store.user_by_forge(kind, &fid)).await?;
+                match existing {
+                    Some(u) => u.id,
+                    None => hex_id()?,
+                }
+            }
         };
         let cipher = &self.auth.cipher;
         let sealed = |t: &str| {
@@ -375,31 +437,72 @@ impl Accounts {
         } else {
             "oauth"
         };
+        let forge = p.kind();
+        let scope = grant.scope.clone();
+        let signed = move |access: &[u8], refresh: Option<&[u8]>| -> SignedInOwned {
+            SignedInOwned {
+                provider: forge,
+                forge_user_id: who.id.clone(),
+                login: who.login.clone(),
+                email: who.email.clone(),
+                name: who.name.clone(),
+                avatar_url: who.avatar_url.clone(),
+                access_token: access.to_vec(),
+                refresh_token: refresh.map(<[u8]>::to_vec),
+                token_expires_at: grant.expires_in.map(|s| at + s),
+                refresh_expires_at: grant.refresh_expires_in.map(|s| at + s),
+                token_kind: kind,
+                scopes: scope.clone(),
+            }
+        };
+        let owned = signed(&access, refresh.as_deref());
+        if let Some(uid) = pending.link {
+            let (store, u) = (self.store.clone(), uid.clone());
+            let linked = blocking(move || {
+                let linked = store.link_connection(&u, &owned.borrowed())?;
+                Ok((linked, store.user(&u)?))
+            })
+            .await?;
+            let user = match linked {
+                (Err(LinkRefused::OtherUser), _) => {
+                    return Err(ApiError::status(
+                        409,
+                        format!(
+                            "this {} account is already connected to another GitVista account; sign in with it and disconnect it there first",
+                            p.name()
+                        ),
+                        "forge_account_taken",
+                    ));
+                }
+                (Ok(replaced), Some(user)) => {
+                    if replaced.is_some() {
+                        // Another account of this forge was linked before: what it granted goes.
+                        self.drop_forge_access(&user, p).await?;
+                    }
+                    user
+                }
+                (Ok(_), None) => return Err(ApiError::NotFound("the user is gone".into())),
+            };
+            self.forget_user(&uid);
+            tracing::info!(user = %uid, forge, kind, "connected a forge account");
+            metrics::counter!("gitvista_forge_links_total", "forge" => forge).increment(1);
+            return Ok(Finished {
+                user,
+                session: None,
+                back: pending.back,
+            });
+        }
         let session_id = random_id::<32>()?;
         let expires = at + SESSION_SECS;
         let (store, sid, uid) = (self.store.clone(), session_id.clone(), user_id.clone());
         let user = blocking(move || {
-            let user = store.sign_in_user(
-                &uid,
-                &SignedIn {
-                    github_id: who.id,
-                    login: &who.login,
-                    email: who.email.as_deref(),
-                    name: who.name.as_deref(),
-                    avatar_url: who.avatar_url.as_deref(),
-                    access_token: &access,
-                    refresh_token: refresh.as_deref(),
-                    token_expires_at: grant.expires_in.map(|s| at + s),
-                    refresh_expires_at: grant.refresh_expires_in.map(|s| at + s),
-                    token_kind: kind,
-                },
-            )?;
+            let user = store.sign_in_user(&uid, &owned.borrowed())?;
             store.create_session(&sid, &user.id, expires)?;
             Ok(user)
         })
         .await?;
-        tracing::info!(user = %user.id, login = %user.github_login, kind, "signed in");
-        metrics::counter!("gitvista_sign_ins_total").increment(1);
+        tracing::info!(user = %user.id, login = %user.login, forge, kind, "signed in");
+        metrics::counter!("gitvista_sign_ins_total", "forge" => forge).increment(1);
         let token = jwt::sign(
             &self.auth.jwt,
             &Claims {
@@ -408,7 +511,66 @@ impl Accounts {
                 exp: expires,
             },
         );
-        Ok((user, token, pending.back))
+        Ok(Finished {
+            user,
+            session: Some(token),
+            back: pending.back,
+        })
+    }
+
+    /// The private repositories on forge `p` that `user` tracks (their access came from the
+    /// connection to it).
+    async fn forge_private_repos(&self, user: &User, p: &dyn Provider) -> Result<Vec<String>, ApiError> {
+        let (store, uid) = (self.store.clone(), user.id.clone());
+        let tracked = blocking(move || store.tracked(&uid)).await?;
+        Ok(tracked
+            .into_iter()
+            .filter(|r| r.is_private && p.repo_path(&r.canonical_url).is_some())
+            .map(|r| r.id)
+            .collect())
+    }
+
+    /// Ends `user`'s access to the private repositories on forge `p`.
+    async fn drop_forge_access(&self, user: &User, p: &dyn Provider) -> Result<(), ApiError> {
+        let ids = self.forge_private_repos(user, p).await?;
+        let (store, uid) = (self.store.clone(), user.id.clone());
+        blocking(move || {
+            for id in &ids {
+                store.revoke_access(id, &uid)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// Disconnects `user`'s account on forge `p`: its tokens are deleted and the private
+    /// repositories it let them read are no longer theirs. The last connection stays (it is how
+    /// they sign in).
+    pub async fn unlink(&self, user: &User, p: &dyn Provider) -> Result<(), ApiError> {
+        let (store, uid) = (self.store.clone(), user.id.clone());
+        let connections = blocking(move || store.connections(&uid)).await?;
+        if !connections.iter().any(|c| c.provider == p.kind()) {
+            return Err(ApiError::NotFound(format!(
+                "no {} account is connected",
+                p.name()
+            )));
+        }
+        if connections.len() == 1 {
+            return Err(ApiError::status(
+                409,
+                format!(
+                    "{} is the only account you sign in with; connect another forge before disconnecting it",
+                    p.name()
+                ),
+                "last_connection",
+            ));
+        }
+        let ids = self.forge_private_repos(user, p).await?;
+        let (store, uid, kind) = (self.store.clone(), user.id.clone(), p.kind());
+        blocking(move || store.unlink(&uid, kind, &ids)).await?;
+        self.forget_user(&user.id);
+        tracing::info!(user = %user.id, forge = kind, "disconnected a forge account");
+        Ok(())
     }
 
     /// The user of a session cookie's token, if it names a live session; slides the session
@@ -493,74 +655,96 @@ impl Accounts {
         self.tell_others(format!("u:{user_id}"));
     }
 
-    /// `user`'s GitHub access token, decrypted for one use; refreshed first (and the new pair
-    /// stored) when it expires within [`REFRESH_MARGIN`].
-    pub async fn token(&self, user: &User) -> Result<Zeroizing<String>, TokenError> {
+    /// `user`'s access token on forge `p`, decrypted for one use; refreshed first (and the new
+    /// pair stored) when it expires within [`REFRESH_MARGIN`].
+    pub async fn token(
+        &self,
+        user: &User,
+        p: &dyn Provider,
+    ) -> Result<Zeroizing<String>, TokenError> {
+        let (store, uid, kind) = (self.store.clone(), user.id.clone(), p.kind());
+        let connection = blocking(move || store.connection(&uid, kind))
+            .await
+            .map_err(|_| TokenError::Unavailable(p.name()))?
+            .ok_or(TokenError::NotLinked(p.name()))?;
+        self.connection_token(&connection, p).await
+    }
+
+    /// The access token of `connection` (an account on forge `p`), refreshed when it expires
+    /// soon.
+    pub async fn connection_token(
+        &self,
+        connection: &Connection,
+        p: &dyn Provider,
+    ) -> Result<Zeroizing<String>, TokenError> {
         let cipher = &self.auth.cipher;
-        let decrypt = |u: &User| {
+        let decrypt = |c: &Connection| {
             cipher
-                .decrypt(&u.id, &u.access_token)
+                .decrypt(&c.user_id, &c.access_token)
                 .map_err(|e| TokenError::Stored(e.to_string()))
         };
-        let fresh = |u: &User| {
-            u.token_expires_at
+        let fresh = |c: &Connection| {
+            c.token_expires_at
                 .is_none_or(|t| t > now() + REFRESH_MARGIN)
         };
-        if fresh(user) {
-            return decrypt(user);
+        if fresh(connection) {
+            return decrypt(connection);
         }
+        let (uid, kind) = (connection.user_id.clone(), p.kind());
         let lock = {
             let mut map = self.refreshing.lock().unwrap_or_else(|e| e.into_inner());
             map.retain(|_, l| Arc::strong_count(l) > 1);
-            Arc::clone(map.entry(user.id.clone()).or_default())
+            Arc::clone(map.entry((uid.clone(), kind.to_string())).or_default())
         };
         let _held = lock.lock().await;
         // Another request (or node) may have refreshed while this one waited.
-        let (store, uid) = (self.store.clone(), user.id.clone());
-        let current = blocking(move || store.user(&uid))
+        let reread = || {
+            let (store, uid) = (self.store.clone(), uid.clone());
+            blocking(move || store.connection(&uid, kind))
+        };
+        let current = reread()
             .await
-            .map_err(|_| TokenError::Unavailable)?
-            .ok_or(TokenError::Expired)?;
+            .map_err(|_| TokenError::Unavailable(p.name()))?
+            .ok_or(TokenError::NotLinked(p.name()))?;
         if fresh(&current) {
             return decrypt(&current);
         }
         let Some(stored_refresh) = &current.refresh_token else {
-            return Err(TokenError::Expired);
+            return Err(TokenError::Expired(p.name()));
         };
         if current.refresh_expires_at.is_some_and(|t| t <= now()) {
-            return Err(TokenError::Expired);
+            return Err(TokenError::Expired(p.name()));
         }
         let refresh = cipher
-            .decrypt(&current.id, stored_refresh)
+            .decrypt(&current.user_id, stored_refresh)
             .map_err(|e| TokenError::Stored(e.to_string()))?;
-        let grant = match self.github.refresh(&refresh).await {
+        let grant = match p.refresh(&refresh).await {
             Ok(g) => g,
-            Err(GitHubError::Refused(_)) => {
+            Err(ForgeError::Refused(_)) => {
                 // A used refresh token stops working: if another node refreshed first, its
                 // pair is in the store now.
-                let (store, uid) = (self.store.clone(), user.id.clone());
-                if let Ok(Some(again)) = blocking(move || store.user(&uid)).await
+                if let Ok(Some(again)) = reread().await
                     && again.access_token != current.access_token
                     && fresh(&again)
                 {
                     return decrypt(&again);
                 }
-                tracing::info!(user = %user.id, "GitHub refused the refresh token; the user must sign in again");
-                return Err(TokenError::Expired);
+                tracing::info!(user = %uid, forge = kind, "the forge refused the refresh token; the user must sign in again");
+                return Err(TokenError::Expired(p.name()));
             }
-            Err(_) => return Err(TokenError::Unavailable),
+            Err(_) => return Err(TokenError::Unavailable(p.name())),
         };
         let seal = |t: &str| {
             cipher
-                .encrypt(&current.id, t)
+                .encrypt(&current.user_id, t)
                 .map_err(|e| TokenError::Stored(e.to_string()))
         };
         let access = seal(&grant.access_token)?;
         let refresh_ct = grant.refresh_token.as_ref().map(|t| seal(t)).transpose()?;
         let at = now();
-        let (store, uid, previous) = (
+        let (store, u, previous) = (
             self.store.clone(),
-            current.id.clone(),
+            uid.clone(),
             current.access_token.clone(),
         );
         let expires = grant.expires_in.map(|s| at + s);
@@ -570,7 +754,8 @@ impl Accounts {
             .or(current.refresh_expires_at);
         blocking(move || {
             store.replace_tokens(
-                &uid,
+                &u,
+                kind,
                 &previous,
                 &Tokens {
                     access_token: &access,
@@ -581,61 +766,36 @@ impl Accounts {
             )
         })
         .await
-        .map_err(|_| TokenError::Unavailable)?;
-        self.forget_user(&user.id);
-        metrics::counter!("gitvista_token_refreshes_total").increment(1);
-        tracing::info!(user = %user.id, "refreshed the GitHub token");
+        .map_err(|_| TokenError::Unavailable(p.name()))?;
+        self.forget_user(&uid);
+        metrics::counter!("gitvista_token_refreshes_total", "forge" => kind).increment(1);
+        tracing::info!(user = %uid, forge = kind, "refreshed a forge token");
         Ok(grant.access_token)
     }
 
-    /// `owner/name` of a repository on the configured GitHub (the only forge whose private
-    /// repositories can be read), from its canonical URL.
-    pub fn github_path(&self, canonical_url: &str) -> Option<(String, String)> {
-        let url = url::Url::parse(canonical_url).ok()?;
-        let host = match (url.host_str(), url.port()) {
-            (Some(h), Some(p)) => format!("{h}:{p}"),
-            (Some(h), None) => h.to_string(),
-            _ => return None,
-        };
-        if !host.eq_ignore_ascii_case(&self.github_host) {
-            return None;
-        }
-        let mut segs = url.path_segments()?.filter(|s| !s.is_empty());
-        let owner = segs.next()?.to_string();
-        let name = segs.next()?.trim_end_matches(".git").to_string();
-        if segs.next().is_some() {
-            return None;
-        }
-        Some((owner, name))
-    }
-
-    /// What GitHub says of `user`'s access to `owner/name` with their own token.
-    pub async fn ask_github(
+    /// What forge `p` says of `user`'s access to the repository at `path` with their own token.
+    pub async fn ask_forge(
         &self,
         user: &User,
-        owner: &str,
-        name: &str,
-    ) -> Result<Option<GitHubRepo>, ApiError> {
-        let token = self.token(user).await.map_err(|e| token_failed(user, &e))?;
-        match self.github.repo(&token, owner, name).await {
+        p: &dyn Provider,
+        path: &str,
+    ) -> Result<Option<ForgeRepo>, ApiError> {
+        let token = self.token(user, p).await.map_err(|e| token_failed(user, &e))?;
+        match p.repo(&token, path).await {
             Ok(r) => Ok(r),
-            Err(GitHubError::Refused(_)) => Err(ApiError::status(
+            Err(ForgeError::Refused(_)) => Err(ApiError::status(
                 401,
-                "GitHub no longer accepts your sign-in; sign in again",
+                format!("{} no longer accepts your sign-in; sign in again", p.name()),
                 "sign_in_expired",
             )),
-            Err(_) => Err(ApiError::status(
-                502,
-                "GitHub could not be reached or answered with an error; try again in a minute",
-                "github_unavailable",
-            )),
+            Err(_) => Err(forge_unavailable(p)),
         }
     }
 
     /// Whether `viewer` may read `repo` now. Public repositories: anyone. Private: a user who
-    /// tracks it and whose token GitHub let read it within [`Accounts::access_recheck`] (asked
-    /// again when older; a "no" removes their access; GitHub saying the repository went
-    /// private marks it so).
+    /// tracks it and whose token its forge let read it within [`Accounts::access_recheck`]
+    /// (asked again when older; a "no" removes their access; the forge saying the repository
+    /// went private marks it so).
     pub async fn may_read(&self, repo: &Repo, viewer: Option<&Viewer>) -> Access {
         if !repo.is_private {
             return Access::Granted;
@@ -655,12 +815,12 @@ impl Accounts {
         self.recheck(repo, &viewer.user, checked).await
     }
 
-    /// For a public repository on GitHub that `user` tracks: asks GitHub again (with their
-    /// token) when the last answer is older than the recheck interval, so a repository made
-    /// private is marked private (and from then on hidden from everyone else). Run in the
-    /// background of a request; at most once per interval per repository and user.
+    /// For a public repository on a configured forge that `user` tracks: asks the forge again
+    /// (with their token) when the last answer is older than the recheck interval, so a
+    /// repository made private is marked private (and from then on hidden from everyone else).
+    /// Run in the background of a request; at most once per interval per repository and user.
     pub async fn notice_visibility(&self, repo: &Repo, user: &User) {
-        if repo.is_private || self.github_path(&repo.canonical_url).is_none() {
+        if repo.is_private || self.forge_of(&repo.canonical_url).is_none() {
             return;
         }
         let key = (repo.id.clone(), user.id.clone());
@@ -682,12 +842,12 @@ impl Accounts {
         }
     }
 
-    /// Asks GitHub again whether `user` may read `repo` and records the answer.
+    /// Asks the repository's forge again whether `user` may read `repo` and records the answer.
     pub async fn recheck(&self, repo: &Repo, user: &User, checked: i64) -> Access {
-        let Some((owner, name)) = self.github_path(&repo.canonical_url) else {
+        let Some((p, path)) = self.forge_of(&repo.canonical_url) else {
             return Access::Denied;
         };
-        let answer = self.ask_github(user, &owner, &name).await;
+        let answer = self.ask_forge(user, p.as_ref(), &path).await;
         let (store, rid, uid) = (self.store.clone(), repo.id.clone(), user.id.clone());
         match answer {
             Ok(Some(found)) => {
@@ -700,19 +860,20 @@ impl Accounts {
                 Access::Granted
             }
             Ok(None) | Err(ApiError::Status { status: 401, .. }) => {
-                tracing::info!(repo = %repo.id, user = %user.id, "GitHub no longer lets the user read the repository; access removed");
+                tracing::info!(repo = %repo.id, user = %user.id, forge = p.kind(), "the forge no longer lets the user read the repository; access removed");
                 metrics::counter!("gitvista_access_lost_total").increment(1);
                 let _ = blocking(move || store.revoke_access(&rid, &uid)).await;
                 Access::Denied
             }
             Err(_) if now() - checked < ACCESS_GRACE => Access::Granted,
-            Err(_) => Access::Unconfirmed,
+            Err(_) => Access::Unconfirmed(p.name()),
         }
     }
 
     /// The credential a git job on `repo_id` uses: none for a public repository; for a private
-    /// one the token of the user who tracks it and was confirmed most recently, refreshed if
-    /// needed (the next one when a token is dead).
+    /// one the token of the user who tracks it with an account on its forge and was confirmed
+    /// most recently, refreshed if needed (the next one when a token is dead), presented with
+    /// the forge's user name.
     pub async fn credential(
         &self,
         repo_id: &str,
@@ -724,37 +885,81 @@ impl Accounts {
         let Some(repo) = repo.filter(|r| r.is_private) else {
             return Ok(None);
         };
-        let (store, rid) = (self.store.clone(), repo.id.clone());
-        let readers = blocking(move || store.readers(&rid))
+        let Some((p, _)) = self.forge_of(&repo.canonical_url) else {
+            return Err("it is private and on no forge this server signs in with".into());
+        };
+        let (store, rid, kind) = (self.store.clone(), repo.id.clone(), p.kind());
+        let readers = blocking(move || store.readers(&rid, kind))
             .await
             .map_err(|e| e.to_string())?;
-        for user in &readers {
-            if let Ok(token) = self.token(user).await {
+        for (_, connection) in &readers {
+            if let Ok(token) = self.connection_token(connection, p.as_ref()).await {
                 return Ok(Some(gitvista_actors::clone_queue::Credential::basic(
-                    "x-access-token",
+                    p.git_username(),
                     &token,
                 )));
             }
         }
         Err(format!(
-            "none of the {} users who track it has a GitHub sign-in that still works",
-            readers.len()
+            "none of the {} users who track it has a {} sign-in that still works",
+            readers.len(),
+            p.name()
         ))
     }
 }
 
-/// What a user is told when their token cannot be used: sign in again (an expired sign-in, or
-/// one stored under a key the server no longer has, which the log names for the operator), or
-/// try again later (GitHub unreachable).
+/// [`SignedIn`] with owned fields, to move onto the blocking pool.
+struct SignedInOwned {
+    provider: &'static str,
+    forge_user_id: String,
+    login: String,
+    email: Option<String>,
+    name: Option<String>,
+    avatar_url: Option<String>,
+    access_token: Vec<u8>,
+    refresh_token: Option<Vec<u8>>,
+    token_expires_at: Option<i64>,
+    refresh_expires_at: Option<i64>,
+    token_kind: &'static str,
+    scopes: String,
+}
+
+impl SignedInOwned {
+    fn borrowed(&self) -> SignedIn<'_> {
+        SignedIn {
+            provider: self.provider,
+            forge_user_id: &self.forge_user_id,
+            login: &self.login,
+            email: self.email.as_deref(),
+            name: self.name.as_deref(),
+            avatar_url: self.avatar_url.as_deref(),
+            access_token: &self.access_token,
+            refresh_token: self.refresh_token.as_deref(),
+            token_expires_at: self.token_expires_at,
+            refresh_expires_at: self.refresh_expires_at,
+            token_kind: self.token_kind,
+            scopes: &self.scopes,
+        }
+    }
+}
+
+/// What a user is told when their token cannot be used: connect the forge, sign in again (an
+/// expired sign-in, or one stored under a key the server no longer has, which the log names for
+/// the operator), or try again later (the forge unreachable).
 pub fn token_failed(user: &User, e: &TokenError) -> ApiError {
     match e {
-        TokenError::Expired => ApiError::status(401, e.to_string(), "sign_in_expired"),
-        TokenError::Unavailable => ApiError::status(502, e.to_string(), "github_unavailable"),
+        TokenError::NotLinked(_) => ApiError::status(403, e.to_string(), "forge_not_connected"),
+        TokenError::Expired(_) => ApiError::status(401, e.to_string(), "sign_in_expired"),
+        TokenError::Unavailable(name) => ApiError::status(
+            502,
+            e.to_string(),
+            super::provider::unavailable_code(&name.to_ascii_lowercase()),
+        ),
         TokenError::Stored(why) => {
-            tracing::warn!(user = %user.id, error = %why, "a stored GitHub token cannot be decrypted");
+            tracing::warn!(user = %user.id, error = %why, "a stored forge token cannot be decrypted");
             ApiError::status(
                 401,
-                "the server cannot use your stored GitHub sign-in; sign in again",
+                "the server cannot use your stored forge sign-in; sign in again",
                 "sign_in_expired",
             )
         }

@@ -1,102 +1,62 @@
-//! The GitHub calls accounts make, through octocrab: the web flow's code exchange and token
-//! refresh (`POST /login/oauth/access_token` on the web side), the signed-in user (`GET /user`),
-//! their repositories (`GET /user/repos`), and whether a token can read one repository
-//! (`GET /repos/{owner}/{repo}`). Both sides' addresses come from the settings, so GitHub
+//! GitHub as a [`Provider`], through octocrab: the web flow's code exchange and token refresh
+//! (`POST /login/oauth/access_token` on the web side), the signed-in user (`GET /user`), their
+//! repositories (`GET /user/repos`), whether a token can read one repository
+//! (`GET /repos/{owner}/{repo}`: 404 is "no"), and repository hooks
+//! (`/repos/{owner}/{repo}/hooks`). Both sides' addresses come from the settings, so GitHub
 //! Enterprise and the test fake work the same.
-//!
-//! Tokens go in and out as [`Zeroizing`] strings and never appear in an error: every failure is
-//! a [`GitHubError`] that names what was asked, not with what.
-
-use std::time::Duration;
 
 use octocrab::Octocrab;
 use serde::Deserialize;
-use zeroize::Zeroizing;
 
-use super::settings::GitHubAuth;
-
-/// How long a call to GitHub may take to connect (answering: the settings' timeout).
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// Why a GitHub call failed. Carries no token.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum GitHubError {
-    /// The token (or code, or refresh token) was refused: 401, or an OAuth `error` answer.
-    #[error("GitHub refused the credentials: {0}")]
-    Refused(String),
-    /// GitHub answered something else than expected (5xx, a body that does not parse).
-    #[error("GitHub answered {0}")]
-    Upstream(String),
-    /// GitHub could not be reached in time.
-    #[error("GitHub could not be reached: {0}")]
-    Unreachable(String),
-}
-
-/// What a code exchange or a refresh gives.
-pub struct Grant {
-    /// The access token.
-    pub access_token: Zeroizing<String>,
-    /// The refresh token (GitHub App user tokens).
-    pub refresh_token: Option<Zeroizing<String>>,
-    /// Seconds until the access token expires (GitHub App user tokens: 8 hours).
-    pub expires_in: Option<i64>,
-    /// Seconds until the refresh token expires (6 months).
-    pub refresh_expires_in: Option<i64>,
-    /// The scopes granted (OAuth Apps), comma-separated.
-    pub scope: String,
-}
-
-impl std::fmt::Debug for Grant {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Grant")
-            .field("expires_in", &self.expires_in)
-            .field("refresh_expires_in", &self.refresh_expires_in)
-            .field("scope", &self.scope)
-            .finish_non_exhaustive()
-    }
-}
+use super::provider::{
+    Call, ForgeError, ForgeRepo, ForgeSettings, ForgeUser, Grant, Provider, TokenAnswer, Wanted,
+    checked_path, host_of, query,
+};
 
 /// The signed-in user, as `GET /user` answers.
 #[derive(Debug, Clone, Deserialize)]
-pub struct GitHubUser {
-    /// GitHub's numeric id.
-    pub id: i64,
-    /// Login.
-    pub login: String,
-    /// Display name.
-    pub name: Option<String>,
-    /// Public email.
-    pub email: Option<String>,
-    /// Avatar URL.
-    pub avatar_url: Option<String>,
+struct GitHubUser {
+    id: i64,
+    login: String,
+    name: Option<String>,
+    email: Option<String>,
+    avatar_url: Option<String>,
 }
 
 /// A repository as `GET /repos/{o}/{r}` and `GET /user/repos` answer (the fields used).
-#[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq, Eq)]
-pub struct GitHubRepo {
-    /// `owner/name`.
-    pub full_name: String,
-    /// Private (or internal).
-    pub private: bool,
-    /// The https clone URL.
-    pub clone_url: String,
-    /// A description, if any.
+#[derive(Debug, Clone, Deserialize)]
+struct GitHubRepo {
+    full_name: String,
+    private: bool,
+    clone_url: String,
     #[serde(default)]
-    pub description: Option<String>,
-    /// When it was last pushed to.
+    description: Option<String>,
     #[serde(default)]
-    pub pushed_at: Option<String>,
+    pushed_at: Option<String>,
     /// What the token's user may do with it (`GET /repos/{o}/{r}` with a user token).
-    #[serde(default, skip_serializing)]
-    pub permissions: Option<RepoPermissions>,
+    #[serde(default)]
+    permissions: Option<RepoPermissions>,
+}
+
+impl From<GitHubRepo> for ForgeRepo {
+    fn from(r: GitHubRepo) -> ForgeRepo {
+        ForgeRepo {
+            full_name: r.full_name,
+            private: r.private,
+            clone_url: r.clone_url,
+            description: r.description,
+            pushed_at: r.pushed_at,
+            admin: r.permissions.is_some_and(|p| p.admin),
+        }
+    }
 }
 
 /// A user's permissions on a repository (the one used).
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
-pub struct RepoPermissions {
+struct RepoPermissions {
     /// May administer it (and so register webhooks).
     #[serde(default)]
-    pub admin: bool,
+    admin: bool,
 }
 
 /// A repository webhook as `GET /repos/{o}/{r}/hooks` lists it (the fields used).
@@ -116,31 +76,6 @@ struct HookConfig {
 /// The events a registered hook sends.
 pub const HOOK_EVENTS: &[&str] = &["push", "create", "delete", "repository"];
 
-/// The token endpoint's answer: a grant, or GitHub's `200 {"error": ...}`.
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum TokenAnswer {
-    Granted {
-        access_token: String,
-        #[serde(default)]
-        scope: String,
-        expires_in: Option<i64>,
-        refresh_token: Option<String>,
-        refresh_token_expires_in: Option<i64>,
-    },
-    Refused {
-        error: String,
-        #[serde(default)]
-        error_description: Option<String>,
-    },
-}
-
-impl std::fmt::Debug for TokenAnswer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("TokenAnswer(..)")
-    }
-}
-
 /// The refresh grant's body.
 #[derive(serde::Serialize)]
 struct RefreshBody<'a> {
@@ -158,6 +93,8 @@ pub struct GitHubClient {
     client_id: octocrab::secrecy::SecretString,
     client_secret: octocrab::secrecy::SecretString,
     callback_url: String,
+    web_url: String,
+    host: String,
 }
 
 impl std::fmt::Debug for GitHubClient {
@@ -166,11 +103,11 @@ impl std::fmt::Debug for GitHubClient {
     }
 }
 
-fn client(base: &str, json: bool, timeout: Duration) -> Result<Octocrab, String> {
+fn client(base: &str, json: bool, timeout: std::time::Duration) -> Result<Octocrab, String> {
     let mut builder = Octocrab::builder()
         .base_uri(base)
         .map_err(|e| format!("{base:?} is not a usable base URL: {e}"))?
-        .set_connect_timeout(Some(CONNECT_TIMEOUT.min(timeout)))
+        .set_connect_timeout(Some(super::provider::CONNECT_TIMEOUT.min(timeout)))
         .set_read_timeout(Some(timeout))
         .set_write_timeout(Some(timeout));
     if json {
@@ -184,23 +121,23 @@ fn client(base: &str, json: bool, timeout: Duration) -> Result<Octocrab, String>
 
 /// Sorts an octocrab failure: 401/403 refused, 404 passed through as `None` by callers that
 /// expect it, timeouts and connection errors unreachable, the rest upstream. Never the token.
-fn classify(e: &octocrab::Error) -> GitHubError {
+fn classify(e: &octocrab::Error) -> ForgeError {
     match e {
         octocrab::Error::GitHub { source, .. } => {
             let status = source.status_code.as_u16();
             if matches!(status, 401 | 403) {
-                GitHubError::Refused(format!("{status} {}", source.message))
+                ForgeError::Refused(format!("{status} {}", source.message))
             } else {
-                GitHubError::Upstream(format!("{status} {}", source.message))
+                ForgeError::Upstream(format!("{status} {}", source.message))
             }
         }
         octocrab::Error::Hyper { .. } | octocrab::Error::Service { .. } => {
-            GitHubError::Unreachable(e.to_string())
+            ForgeError::Unreachable(e.to_string())
         }
         octocrab::Error::Json { .. } | octocrab::Error::Serde { .. } => {
-            GitHubError::Upstream("a body that does not parse".into())
+            ForgeError::Upstream("a body that does not parse".into())
         }
-        other => GitHubError::Unreachable(other.to_string()),
+        other => ForgeError::Unreachable(other.to_string()),
     }
 }
 
@@ -226,51 +163,38 @@ macro_rules! read {
 
 impl GitHubClient {
     /// Clients for the configured web side and API.
-    pub fn new(auth: &GitHubAuth) -> Result<GitHubClient, String> {
+    pub fn new(auth: &ForgeSettings) -> Result<GitHubClient, String> {
         Ok(GitHubClient {
             web: client(&auth.web_url, true, auth.timeout)?,
             api: client(&auth.api_url, false, auth.timeout)?,
             client_id: auth.client_id.clone().into(),
-            client_secret: auth.client_secret().to_string().into(),
+            client_secret: auth.client_secret.as_str().to_string().into(),
             callback_url: auth.callback_url.clone(),
+            web_url: auth.web_url.clone(),
+            host: host_of(&auth.web_url)?,
         })
     }
 
     async fn token_call<B: serde::Serialize + ?Sized>(
         &self,
         body: &B,
-    ) -> Result<Grant, GitHubError> {
+    ) -> Result<Grant, ForgeError> {
+        // GitHub answers a refused grant with 200 and an `error`.
         let answer: TokenAnswer = self
             .web
             .post("/login/oauth/access_token", Some(body))
             .await
             .map_err(|e| classify(&e))?;
-        match answer {
-            TokenAnswer::Granted {
-                access_token,
-                scope,
-                expires_in,
-                refresh_token,
-                refresh_token_expires_in,
-            } => Ok(Grant {
-                access_token: Zeroizing::new(access_token),
-                refresh_token: refresh_token.map(Zeroizing::new),
-                expires_in,
-                refresh_expires_in: refresh_token_expires_in,
-                scope,
-            }),
-            TokenAnswer::Refused {
-                error,
-                error_description,
-            } => Err(GitHubError::Refused(match error_description {
-                Some(d) => format!("{error}: {d}"),
-                None => error,
-            })),
-        }
+        answer.into_grant()
     }
 
-    /// Trades the callback's `code` (with the PKCE verifier) for a grant.
-    pub async fn exchange_code(&self, code: &str, verifier: &str) -> Result<Grant, GitHubError> {
+    fn as_user(&self, token: &str) -> Result<Octocrab, ForgeError> {
+        self.api
+            .user_access_token(token.to_string())
+            .map_err(|e| classify(&e))
+    }
+
+    async fn exchange(&self, code: &str, verifier: &str) -> Result<Grant, ForgeError> {
         // octocrab's builder is the request body (client id and secret, code, redirect URI,
         // verifier); the answer is read here so GitHub's `error` answers keep their reason.
         let body = octocrab::auth::ExchangeWebFlowCodeBuilder::new(
@@ -284,8 +208,7 @@ impl GitHubClient {
         self.token_call(&body).await
     }
 
-    /// Trades a refresh token for a new grant (the old refresh token stops working).
-    pub async fn refresh(&self, refresh_token: &str) -> Result<Grant, GitHubError> {
+    async fn renew(&self, refresh_token: &str) -> Result<Grant, ForgeError> {
         use octocrab::secrecy::ExposeSecret as _;
         self.token_call(&RefreshBody {
             client_id: self.client_id.expose_secret(),
@@ -296,50 +219,44 @@ impl GitHubClient {
         .await
     }
 
-    fn as_user(&self, token: &str) -> Result<Octocrab, GitHubError> {
-        self.api
-            .user_access_token(token.to_string())
-            .map_err(|e| classify(&e))
-    }
-
-    /// Who `token` belongs to.
-    pub async fn user(&self, token: &str) -> Result<GitHubUser, GitHubError> {
-        self.as_user(token)?
+    async fn who(&self, token: &str) -> Result<ForgeUser, ForgeError> {
+        let u: GitHubUser = self
+            .as_user(token)?
             .get("/user", None::<&()>)
             .await
-            .map_err(|e| classify(&e))
+            .map_err(|e| classify(&e))?;
+        Ok(ForgeUser {
+            id: u.id.to_string(),
+            login: u.login,
+            name: u.name,
+            email: u.email,
+            avatar_url: u.avatar_url,
+        })
     }
 
-    /// Whether `token` can read `owner/name`: the repository, or `None` when GitHub says it does
-    /// not exist for this token (GitHub's answer for "no access").
-    pub async fn repo(
-        &self,
-        token: &str,
-        owner: &str,
-        name: &str,
-    ) -> Result<Option<GitHubRepo>, GitHubError> {
-        let path = format!("/repos/{}/{}", segment(owner)?, segment(name)?);
-        match self.as_user(token)?.get(path, None::<&()>).await {
-            Ok(r) => Ok(Some(r)),
+    async fn read_repo(&self, token: &str, path: &str) -> Result<Option<ForgeRepo>, ForgeError> {
+        let path = format!("/repos/{}", two_segments(path)?);
+        match self
+            .as_user(token)?
+            .get::<GitHubRepo, _, _>(path, None::<&()>)
+            .await
+        {
+            Ok(r) => Ok(Some(r.into())),
+            // GitHub's answer for "no access" too.
             Err(e) if status_of(&e) == Some(404) => Ok(None),
             Err(e) => Err(classify(&e)),
         }
     }
 
-    /// Registers a webhook on `owner/name` delivering [`HOOK_EVENTS`] to `url`, signed with
-    /// `secret`, with `token` (its user must administer the repository); answers the hook's
-    /// id. A hook to the same URL already there (registered before, its row lost) is taken
-    /// over: its secret is set to `secret`.
-    pub async fn create_hook(
+    async fn add_hook(
         &self,
         token: &str,
-        owner: &str,
-        name: &str,
+        path: &str,
         url: &str,
         secret: &str,
-    ) -> Result<i64, GitHubError> {
+    ) -> Result<String, ForgeError> {
         let crab = self.as_user(token)?;
-        let base = format!("/repos/{}/{}/hooks", segment(owner)?, segment(name)?);
+        let base = format!("/repos/{}/hooks", two_segments(path)?);
         let config = serde_json::json!({
             "url": url,
             "content_type": "json",
@@ -360,68 +277,60 @@ impl GitHubClient {
                     id: i64,
                 }
                 serde_json::from_str::<Created>(&text)
-                    .map(|c| c.id)
-                    .map_err(|_| GitHubError::Upstream("a hook that does not parse".into()))
+                    .map(|c| c.id.to_string())
+                    .map_err(|_| ForgeError::Upstream("a hook that does not parse".into()))
             }
             // "Hook already exists on this repository": take it over.
             422 => {
                 let (status, text) = read!(crab, crab._get(base.as_str()));
                 if status != 200 {
-                    return Err(GitHubError::Upstream(format!("{status} listing hooks")));
+                    return Err(ForgeError::Upstream(format!("{status} listing hooks")));
                 }
                 let hooks: Vec<Hook> = serde_json::from_str(&text)
-                    .map_err(|_| GitHubError::Upstream("a hook list that does not parse".into()))?;
+                    .map_err(|_| ForgeError::Upstream("a hook list that does not parse".into()))?;
                 let Some(hook) = hooks.iter().find(|h| h.config.url.as_deref() == Some(url)) else {
-                    return Err(GitHubError::Upstream("422 creating the hook".into()));
+                    return Err(ForgeError::Upstream("422 creating the hook".into()));
                 };
                 let path = format!("{base}/{}/config", hook.id);
                 let (status, _) = read!(crab, crab._patch(path.as_str(), Some(&config)));
                 match status {
-                    200 => Ok(hook.id),
-                    401 | 403 => Err(GitHubError::Refused(status.to_string())),
-                    other => Err(GitHubError::Upstream(format!("{other} updating the hook"))),
+                    200 => Ok(hook.id.to_string()),
+                    401 | 403 => Err(ForgeError::Refused(status.to_string())),
+                    other => Err(ForgeError::Upstream(format!("{other} updating the hook"))),
                 }
             }
-            401 | 403 => Err(GitHubError::Refused(status.to_string())),
-            other => Err(GitHubError::Upstream(format!("{other} creating the hook"))),
+            401 | 403 => Err(ForgeError::Refused(status.to_string())),
+            other => Err(ForgeError::Upstream(format!("{other} creating the hook"))),
         }
     }
 
-    /// Removes webhook `id` from `owner/name` (one already gone counts as removed).
-    pub async fn delete_hook(
-        &self,
-        token: &str,
-        owner: &str,
-        name: &str,
-        id: i64,
-    ) -> Result<(), GitHubError> {
+    async fn remove_hook(&self, token: &str, path: &str, id: &str) -> Result<(), ForgeError> {
+        let id: i64 = id
+            .parse()
+            .map_err(|_| ForgeError::Upstream(format!("{id:?} is not a GitHub hook id")))?;
         let crab = self.as_user(token)?;
-        let path = format!("/repos/{}/{}/hooks/{id}", segment(owner)?, segment(name)?);
+        let path = format!("/repos/{}/hooks/{id}", two_segments(path)?);
         let (status, _) = read!(crab, crab._delete(path.as_str(), None::<&()>));
         match status {
             204 | 404 => Ok(()),
-            401 | 403 => Err(GitHubError::Refused(status.to_string())),
-            other => Err(GitHubError::Upstream(format!("{other} deleting the hook"))),
+            401 | 403 => Err(ForgeError::Refused(status.to_string())),
+            other => Err(ForgeError::Upstream(format!("{other} deleting the hook"))),
         }
     }
 
-    /// One page of the user's repositories (most recently pushed first) and whether more follow.
-    pub async fn user_repos(
+    async fn list_repos(
         &self,
         token: &str,
         page: u32,
         per_page: u8,
-    ) -> Result<(Vec<GitHubRepo>, bool), GitHubError> {
+    ) -> Result<(Vec<ForgeRepo>, bool), ForgeError> {
         let crab = self.as_user(token)?;
+        let (per_page, page) = (per_page.clamp(1, 100).to_string(), page.max(1).to_string());
         let response = crab
             ._get(
                 format!(
                     "/user/repos?{}",
-                    serde_urlencoded_pairs(&[
-                        ("sort", "pushed".to_string()),
-                        ("per_page", per_page.clamp(1, 100).to_string()),
-                        ("page", page.max(1).to_string()),
-                    ])
+                    query(&[("sort", "pushed"), ("per_page", &per_page), ("page", &page)])
                 )
                 .as_str(),
             )
@@ -438,51 +347,118 @@ impl GitHubClient {
             .await
             .map_err(|e| classify(&e))?;
         match status {
-            200 => serde_json::from_str(&body)
-                .map(|repos| (repos, more))
-                .map_err(|_| GitHubError::Upstream("a repository list that does not parse".into())),
-            401 | 403 => Err(GitHubError::Refused(status.to_string())),
-            other => Err(GitHubError::Upstream(other.to_string())),
+            200 => serde_json::from_str::<Vec<GitHubRepo>>(&body)
+                .map(|repos| (repos.into_iter().map(ForgeRepo::from).collect(), more))
+                .map_err(|_| ForgeError::Upstream("a repository list that does not parse".into())),
+            401 | 403 => Err(ForgeError::Refused(status.to_string())),
+            other => Err(ForgeError::Upstream(other.to_string())),
         }
     }
 }
 
-/// `k=v&...` with the values percent-encoded.
-fn serde_urlencoded_pairs(pairs: &[(&str, String)]) -> String {
-    url::form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(pairs.iter().map(|(k, v)| (*k, v.as_str())))
-        .finish()
+impl Provider for GitHubClient {
+    fn kind(&self) -> &'static str {
+        "github"
+    }
+
+    fn name(&self) -> &'static str {
+        "GitHub"
+    }
+
+    fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// GitHub's authorize URL: state, S256 challenge, the callback; the `repo` scope only when
+    /// the user asked to include private repositories, which classic OAuth Apps need and GitHub
+    /// Apps ignore.
+    fn authorize_url(&self, state: &str, challenge: &str, wanted: Wanted) -> Result<String, String> {
+        use octocrab::secrecy::ExposeSecret as _;
+        let mut url = url::Url::parse(&format!("{}/login/oauth/authorize", self.web_url))
+            .map_err(|e| e.to_string())?;
+        url.query_pairs_mut()
+            .append_pair("client_id", self.client_id.expose_secret())
+            .append_pair("redirect_uri", &self.callback_url)
+            .append_pair("state", state)
+            .append_pair("code_challenge", challenge)
+            .append_pair("code_challenge_method", "S256")
+            .append_pair("allow_signup", "true");
+        if wanted.private {
+            url.query_pairs_mut().append_pair("scope", "repo");
+        }
+        Ok(url.to_string())
+    }
+
+    fn exchange_code<'a>(&'a self, code: &'a str, verifier: &'a str) -> Call<'a, Grant> {
+        Box::pin(self.exchange(code, verifier))
+    }
+
+    fn refresh<'a>(&'a self, refresh_token: &'a str) -> Call<'a, Grant> {
+        Box::pin(self.renew(refresh_token))
+    }
+
+    fn user<'a>(&'a self, token: &'a str) -> Call<'a, ForgeUser> {
+        Box::pin(self.who(token))
+    }
+
+    fn repo<'a>(&'a self, token: &'a str, path: &'a str) -> Call<'a, Option<ForgeRepo>> {
+        Box::pin(self.read_repo(token, path))
+    }
+
+    fn user_repos<'a>(
+        &'a self,
+        token: &'a str,
+        page: u32,
+        per_page: u8,
+    ) -> Call<'a, (Vec<ForgeRepo>, bool)> {
+        Box::pin(self.list_repos(token, page, per_page))
+    }
+
+    fn create_hook<'a>(
+        &'a self,
+        token: &'a str,
+        path: &'a str,
+        url: &'a str,
+        secret: &'a str,
+    ) -> Call<'a, String> {
+        Box::pin(self.add_hook(token, path, url, secret))
+    }
+
+    fn delete_hook<'a>(&'a self, token: &'a str, path: &'a str, id: &'a str) -> Call<'a, ()> {
+        Box::pin(self.remove_hook(token, path, id))
+    }
+
+    fn git_username(&self) -> &'static str {
+        "x-access-token"
+    }
+
+    /// A GitHub App's token cannot manage hooks, and its app-level hook covers the repository.
+    fn registers_hooks(&self, token_kind: &str, _scopes: &str) -> bool {
+        token_kind == "oauth"
+    }
 }
 
-/// An owner or repository name as GitHub allows them (letters, digits, `-`, `_`, `.`), so
-/// nothing a user typed can change the path asked for.
-fn segment(s: &str) -> Result<&str, GitHubError> {
-    let ok = !s.is_empty()
-        && s.len() <= 100
-        && s != "."
-        && s != ".."
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
-    if ok {
-        Ok(s)
+/// `owner/name`, each a plain name.
+fn two_segments(path: &str) -> Result<&str, ForgeError> {
+    let path = checked_path(path)?;
+    if path.split('/').count() == 2 {
+        Ok(path)
     } else {
-        Err(GitHubError::Upstream(format!(
-            "{s:?} is not a GitHub owner or repository name"
+        Err(ForgeError::Upstream(format!(
+            "{path:?} is not a GitHub owner/name"
         )))
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::segment;
+    use super::two_segments;
 
     #[test]
-    fn only_plain_names_reach_the_path() {
-        for ok in ["rust-lang", "cargo", "a.b_c-d", "x"] {
-            assert_eq!(segment(ok).ok(), Some(ok));
-        }
-        for bad in ["", ".", "..", "a/b", "a?b", "a%2fb", "a b", "ü"] {
-            assert!(segment(bad).is_err(), "{bad:?}");
+    fn only_owner_and_name_reach_the_path() {
+        assert_eq!(two_segments("rust-lang/cargo").ok(), Some("rust-lang/cargo"));
+        for bad in ["cargo", "a/b/c", "a/..", "a/b?c", "a%2fb/c"] {
+            assert!(two_segments(bad).is_err(), "{bad:?}");
         }
     }
 }

@@ -3,10 +3,14 @@
 //! [`cipher::TokenCipher`] keeps forge tokens at rest as AES-256-GCM ciphertexts bound to their
 //! user, under keys named by a key id so the key can be rotated; [`jwt`] signs and checks the
 //! session cookie's token (HS256), which names a row of the `sessions` table so a sign-out takes
-//! effect at once.
+//! effect at once. [`provider::Provider`] is what accounts ask of a forge; [`github`],
+//! [`gitlab`] and [`bitbucket`] implement it.
 
 pub mod accounts;
+pub mod bitbucket;
 pub mod cipher;
 pub mod github;
+pub mod gitlab;
 pub mod jwt;
+pub mod provider;
 pub mod settings;

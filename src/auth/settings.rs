@@ -1,74 +1,95 @@
-//! Sign-in settings, read and checked before the server starts: with `GITHUB_CLIENT_ID` unset
-//! sign-in is off (its routes answer 404) and hosted mode works as without accounts; with it
-//! set, every secret it needs must be there and strong enough, or the server refuses to start
-//! with a sentence naming the setting (never its value).
+//! Sign-in settings, read and checked before the server starts. Sign-in is on when at least one
+//! forge's OAuth client is configured (`GITHUB_CLIENT_ID`, `GITLAB_CLIENT_ID`,
+//! `BITBUCKET_CLIENT_ID`); with none, its routes answer 404 and hosted mode works as without
+//! accounts. With one, every secret it needs must be there and strong enough, or the server
+//! refuses to start with a sentence naming the setting (never its value). A forge whose client
+//! is not configured is off: its routes answer 404.
 
 use std::sync::Arc;
 
 use super::cipher::{TokenCipher, parse_key};
 use super::jwt::Secret;
+use super::provider::ForgeSettings;
 
-/// GitHub sign-in, configured.
+/// Each forge's settings' names and defaults: kind, client id, client secret, web URL setting
+/// and its default, API URL setting and its default (`None`: the web URL + `/api/v4`).
+const FORGES: [(&str, &str, &str, &str, &str, &str, Option<&str>); 3] = [
+    (
+        "github",
+        "GITHUB_CLIENT_ID",
+        "GITHUB_CLIENT_SECRET",
+        "GITVISTA_GITHUB_URL",
+        "https://github.com",
+        "GITVISTA_GITHUB_API_URL",
+        Some("https://api.github.com"),
+    ),
+    (
+        "gitlab",
+        "GITLAB_CLIENT_ID",
+        "GITLAB_CLIENT_SECRET",
+        "GITVISTA_GITLAB_URL",
+        "https://gitlab.com",
+        "GITVISTA_GITLAB_API_URL",
+        None,
+    ),
+    (
+        "bitbucket",
+        "BITBUCKET_CLIENT_ID",
+        "BITBUCKET_CLIENT_SECRET",
+        "GITVISTA_BITBUCKET_URL",
+        "https://bitbucket.org",
+        "GITVISTA_BITBUCKET_API_URL",
+        Some("https://api.bitbucket.org"),
+    ),
+];
+
+/// Sign-in, configured.
 #[derive(Clone)]
-pub struct GitHubAuth {
-    /// `GITHUB_CLIENT_ID` (a GitHub App's or an OAuth App's).
-    pub client_id: String,
-    /// `GITHUB_CLIENT_SECRET`.
-    client_secret: Arc<zeroize::Zeroizing<String>>,
-    /// `GITVISTA_GITHUB_URL`: the web side (authorize, token exchange); `https://github.com`.
-    pub web_url: String,
-    /// `GITVISTA_GITHUB_API_URL`: the REST API; `https://api.github.com`.
-    pub api_url: String,
-    /// `<GITVISTA_PUBLIC_URL>/auth/github/callback`.
-    pub callback_url: String,
-    /// `GITVISTA_PUBLIC_URL` without a trailing `/` (hooks registered on GitHub point here).
+pub struct AuthSettings {
+    /// The forges users may sign in with, in the order GitHub, GitLab, Bitbucket.
+    pub forges: Vec<ForgeSettings>,
+    /// `GITVISTA_PUBLIC_URL` without a trailing `/` (callbacks and hooks point here).
     pub public_url: String,
     /// `GITVISTA_JWT_SECRET`: signs session cookies.
     pub jwt: Secret,
     /// `GITVISTA_ENCRYPTION_KEY` (and `GITVISTA_ENCRYPTION_KEY_PREVIOUS`): forge tokens at rest.
     pub cipher: Arc<TokenCipher>,
-    /// `GITVISTA_GITHUB_TIMEOUT` (seconds, 10): how long a call to GitHub may take to answer.
-    pub timeout: std::time::Duration,
 }
 
-impl std::fmt::Debug for GitHubAuth {
+impl std::fmt::Debug for AuthSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("GitHubAuth")
-            .field("client_id", &self.client_id)
-            .field("web_url", &self.web_url)
-            .field("api_url", &self.api_url)
-            .field("callback_url", &self.callback_url)
+        f.debug_struct("AuthSettings")
+            .field("forges", &self.forges)
+            .field("public_url", &self.public_url)
             .field("cipher", &self.cipher)
             .finish_non_exhaustive()
     }
 }
 
-impl GitHubAuth {
-    /// The client secret, for the token exchange only.
-    pub fn client_secret(&self) -> &str {
-        self.client_secret.as_str()
+impl AuthSettings {
+    /// The settings of forge `kind`, if it is configured.
+    pub fn forge(&self, kind: &str) -> Option<&ForgeSettings> {
+        self.forges.iter().find(|f| f.kind == kind)
     }
 
     /// Reads the settings through `get` (the environment in production): `Ok(None)` when
     /// sign-in is not configured, else every setting checked.
     pub fn from_settings(
         get: impl Fn(&str) -> Option<String>,
-    ) -> Result<Option<GitHubAuth>, String> {
+    ) -> Result<Option<AuthSettings>, String> {
         let get = |name: &str| {
             get(name)
                 .map(|v| v.trim().to_string())
                 .filter(|v| !v.is_empty())
         };
-        let Some(client_id) = get("GITHUB_CLIENT_ID") else {
+        let Some(first) = FORGES.iter().find_map(|f| get(f.1).map(|_| f.1)) else {
             return Ok(None);
         };
-        let need = |name: &str| {
+        let need = |name: &str, because: &str| {
             get(name).ok_or_else(|| {
-                format!("GITHUB_CLIENT_ID is set, so sign-in is on and {name} is required")
+                format!("{because} is set, so sign-in is on and {name} is required")
             })
         };
-        let client_secret = need("GITHUB_CLIENT_SECRET")?;
-        let public = need("GITVISTA_PUBLIC_URL")?;
         let base = |name: &str, default: &str| -> Result<String, String> {
             let text = get(name).unwrap_or_else(|| default.to_string());
             let url = url::Url::parse(&text)
@@ -77,10 +98,14 @@ impl GitHubAuth {
                 .ok_or_else(|| format!("{name} {text:?} is not an http(s) URL"))?;
             Ok(url.as_str().trim_end_matches('/').to_string())
         };
+        let public = need("GITVISTA_PUBLIC_URL", first)?;
         let public = base("GITVISTA_PUBLIC_URL", &public)?;
-        let jwt = Secret::new(&need("GITVISTA_JWT_SECRET")?)?;
-        let key = parse_key("GITVISTA_ENCRYPTION_KEY", &need("GITVISTA_ENCRYPTION_KEY")?)
-            .map_err(|e| e.to_string())?;
+        let jwt = Secret::new(&need("GITVISTA_JWT_SECRET", first)?)?;
+        let key = parse_key(
+            "GITVISTA_ENCRYPTION_KEY",
+            &need("GITVISTA_ENCRYPTION_KEY", first)?,
+        )
+        .map_err(|e| e.to_string())?;
         let previous = get("GITVISTA_ENCRYPTION_KEY_PREVIOUS")
             .unwrap_or_default()
             .split(',')
@@ -89,28 +114,48 @@ impl GitHubAuth {
             .map(|k| parse_key("GITVISTA_ENCRYPTION_KEY_PREVIOUS", k).map_err(|e| e.to_string()))
             .collect::<Result<Vec<_>, _>>()?;
         let previous: Vec<&[u8; 32]> = previous.iter().map(|k| &**k).collect();
-        let timeout = match get("GITVISTA_GITHUB_TIMEOUT") {
+        // GITVISTA_GITHUB_TIMEOUT is the name this setting had while GitHub was the only forge.
+        let timeout_name = ["GITVISTA_FORGE_TIMEOUT", "GITVISTA_GITHUB_TIMEOUT"]
+            .into_iter()
+            .find(|n| get(n).is_some());
+        let timeout = match timeout_name {
             None => 10,
-            Some(t) => t
-                .parse::<u64>()
-                .ok()
-                .filter(|t| (1..=300).contains(t))
-                .ok_or_else(|| {
-                    format!(
-                        "GITVISTA_GITHUB_TIMEOUT {t:?} is not a number of seconds from 1 to 300"
-                    )
-                })?,
+            Some(name) => {
+                let t = get(name).unwrap_or_default();
+                t.parse::<u64>()
+                    .ok()
+                    .filter(|t| (1..=300).contains(t))
+                    .ok_or_else(|| {
+                        format!("{name} {t:?} is not a number of seconds from 1 to 300")
+                    })?
+            }
         };
-        Ok(Some(GitHubAuth {
-            client_id,
-            client_secret: Arc::new(zeroize::Zeroizing::new(client_secret)),
-            web_url: base("GITVISTA_GITHUB_URL", "https://github.com")?,
-            api_url: base("GITVISTA_GITHUB_API_URL", "https://api.github.com")?,
-            callback_url: format!("{public}/auth/github/callback"),
-            public_url: public.clone(),
+        let mut forges = Vec::new();
+        for (kind, id_name, secret_name, web_name, web_default, api_name, api_default) in FORGES {
+            let Some(client_id) = get(id_name) else {
+                continue;
+            };
+            let client_secret = need(secret_name, id_name)?;
+            let web_url = base(web_name, web_default)?;
+            let api_url = match api_default {
+                Some(d) => base(api_name, d)?,
+                None => base(api_name, &format!("{web_url}/api/v4"))?,
+            };
+            forges.push(ForgeSettings {
+                kind,
+                client_id,
+                client_secret: Arc::new(zeroize::Zeroizing::new(client_secret)),
+                web_url,
+                api_url,
+                callback_url: format!("{public}/auth/{kind}/callback"),
+                timeout: std::time::Duration::from_secs(timeout),
+            });
+        }
+        Ok(Some(AuthSettings {
+            forges,
+            public_url: public,
             jwt,
             cipher: Arc::new(TokenCipher::new(&key, &previous)),
-            timeout: std::time::Duration::from_secs(timeout),
         }))
     }
 }
@@ -120,12 +165,12 @@ mod tests {
     use super::*;
     use std::collections::HashMap;
 
-    fn settings(pairs: &[(&str, &str)]) -> Result<Option<GitHubAuth>, String> {
+    fn settings(pairs: &[(&str, &str)]) -> Result<Option<AuthSettings>, String> {
         let map: HashMap<String, String> = pairs
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        GitHubAuth::from_settings(|k| map.get(k).cloned())
+        AuthSettings::from_settings(|k| map.get(k).cloned())
     }
 
     const FULL: [(&str, &str); 5] = [
@@ -155,21 +200,61 @@ mod tests {
     #[test]
     fn a_full_configuration_turns_it_on_with_github_com_by_default() {
         let a = settings(&FULL).expect("ok").expect("on");
+        let gh = a.forge("github").expect("github");
         assert_eq!(
-            a.callback_url,
+            gh.callback_url,
             "https://gitvista.example/auth/github/callback"
         );
-        assert_eq!(a.web_url, "https://github.com");
-        assert_eq!(a.api_url, "https://api.github.com");
+        assert_eq!(gh.web_url, "https://github.com");
+        assert_eq!(gh.api_url, "https://api.github.com");
+        assert!(a.forge("gitlab").is_none(), "a forge without a client is off");
         let mut enterprise = FULL.to_vec();
         enterprise.push(("GITVISTA_GITHUB_URL", "https://ghe.example.com/"));
         enterprise.push(("GITVISTA_GITHUB_API_URL", "https://ghe.example.com/api/v3"));
         let a = settings(&enterprise).expect("ok").expect("on");
-        assert_eq!(a.web_url, "https://ghe.example.com");
-        assert_eq!(a.api_url, "https://ghe.example.com/api/v3");
+        let gh = a.forge("github").expect("github");
+        assert_eq!(gh.web_url, "https://ghe.example.com");
+        assert_eq!(gh.api_url, "https://ghe.example.com/api/v3");
         assert!(
             !format!("{a:?}").contains("shh-client-secret"),
             "Debug hides the secret"
+        );
+    }
+
+    #[test]
+    fn gitlab_and_bitbucket_alone_turn_sign_in_on_with_their_own_addresses() {
+        let shared: Vec<_> = FULL
+            .iter()
+            .copied()
+            .filter(|(k, _)| !k.starts_with("GITHUB_"))
+            .collect();
+        let mut pairs = shared.clone();
+        pairs.extend([
+            ("GITLAB_CLIENT_ID", "gl-app"),
+            ("GITLAB_CLIENT_SECRET", "gl-secret"),
+            ("GITVISTA_GITLAB_URL", "https://git.example.org/"),
+            ("BITBUCKET_CLIENT_ID", "bb-key"),
+            ("BITBUCKET_CLIENT_SECRET", "bb-secret"),
+        ]);
+        let a = settings(&pairs).expect("ok").expect("on");
+        let kinds: Vec<_> = a.forges.iter().map(|f| f.kind).collect();
+        assert_eq!(kinds, ["gitlab", "bitbucket"]);
+        let gl = a.forge("gitlab").expect("gitlab");
+        assert_eq!(gl.web_url, "https://git.example.org");
+        assert_eq!(gl.api_url, "https://git.example.org/api/v4");
+        assert_eq!(
+            gl.callback_url,
+            "https://gitvista.example/auth/gitlab/callback"
+        );
+        let bb = a.forge("bitbucket").expect("bitbucket");
+        assert_eq!(bb.web_url, "https://bitbucket.org");
+        assert_eq!(bb.api_url, "https://api.bitbucket.org");
+        let mut missing = shared;
+        missing.push(("GITLAB_CLIENT_ID", "gl-app"));
+        let err = settings(&missing).expect_err("no secret");
+        assert!(
+            err.contains("GITLAB_CLIENT_ID is set, so sign-in is on and GITLAB_CLIENT_SECRET is required"),
+            "{err}"
         );
     }
 

@@ -5,10 +5,10 @@ use crate::startup::Application;
 use crate::store::Store;
 
 /// Serves hosted mode until SIGINT/SIGTERM, printing the URL. Refuses to start when sign-in
-/// is configured (`GITHUB_CLIENT_ID`) without the secrets it needs, or with weak ones.
+/// is configured (a forge's client id) without the secrets it needs, or with weak ones.
 pub fn run(mut config: Config) -> anyhow::Result<()> {
     let public_url = config.public_url.clone();
-    config.github = crate::auth::settings::GitHubAuth::from_settings(|name| match name {
+    config.auth = crate::auth::settings::AuthSettings::from_settings(|name| match name {
         // `--public-url` or its environment variable, whichever gave it.
         "GITVISTA_PUBLIC_URL" => public_url.clone(),
         _ => std::env::var(name).ok(),
@@ -79,7 +79,7 @@ pub fn rotate_key(config: &HostedConfig) -> anyhow::Result<()> {
     let cipher = TokenCipher::new(&key, &previous);
     let store = Store::open(&config.database(), 1)?;
     let (mut rewritten, mut current) = (0, 0);
-    for (user, access, refresh) in store.all_tokens()? {
+    for (user, provider, access, refresh) in store.all_tokens()? {
         if cipher.is_current(&access) && refresh.as_deref().is_none_or(|r| cipher.is_current(r)) {
             current += 1;
             continue;
@@ -93,16 +93,22 @@ pub fn rotate_key(config: &HostedConfig) -> anyhow::Result<()> {
             }
             None => None,
         };
-        if store.reencrypt_tokens(&user, &access, &new_access, new_refresh.as_deref())? {
+        if store.reencrypt_tokens(
+            &user,
+            &provider,
+            &access,
+            &new_access,
+            new_refresh.as_deref(),
+        )? {
             rewritten += 1;
         } else {
             anyhow::bail!(
-                "user {user}'s tokens changed while rotating (a sign-in or refresh); run rotate-key again"
+                "user {user}'s {provider} tokens changed while rotating (a sign-in or refresh); run rotate-key again"
             );
         }
     }
     println!(
-        "gitvista: {rewritten} users' tokens re-encrypted under key {}, {current} were current already",
+        "gitvista: {rewritten} forge connections' tokens re-encrypted under key {}, {current} were current already",
         cipher.key_id()
     );
     Ok(())

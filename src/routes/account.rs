@@ -1,8 +1,11 @@
-//! Accounts over HTTP: `GET /auth/github/login`, `GET /auth/github/callback`,
-//! `POST /auth/logout`, `GET /api/user`, `GET /api/user/repos` (the repository picker), the
+//! Accounts over HTTP: `GET /auth/forges` (which forges one may sign in with),
+//! `GET /auth/{forge}/login`, `GET /auth/{forge}/connect` (link another forge to the signed-in
+//! account), `GET /auth/{forge}/callback`, `POST /auth/logout`, `GET /api/user`,
+//! `DELETE /api/user/connections/{forge}`, `GET /api/user/repos` (the repository picker), the
 //! admin's user routes, and the [`gate`] every request passes: who it is from (the session
 //! cookie) and whether they may see the repository it names. With sign-in off every one of these
-//! routes answers 404 and the gate lets everything through.
+//! routes answers 404 and the gate lets everything through; so do a forge's routes when that
+//! forge is not configured.
 
 use std::sync::Arc;
 
@@ -17,6 +20,7 @@ use serde_json::json;
 
 use super::AppState;
 use crate::auth::accounts::{Access, Accounts, LOGIN_COOKIE, SESSION_COOKIE, SESSION_SECS, Viewer};
+use crate::auth::provider::{Provider, Wanted};
 use crate::error::ApiError;
 use crate::store::accounts::User;
 
@@ -118,8 +122,13 @@ pub async fn gate(
                 };
                 let mut query = url::form_urlencoded::Serializer::new(String::new());
                 query.append_pair("back", &back);
+                // One forge: straight to it; several: the landing page asks which.
+                let location = match accounts.providers() {
+                    [only] => format!("/auth/{}/login?{}", only.kind(), query.finish()),
+                    _ => format!("/?signin=required&{}", query.finish()),
+                };
                 HttpResponse::Found()
-                    .insert_header(("Location", format!("/auth/github/login?{}", query.finish())))
+                    .insert_header(("Location", location))
                     .finish()
             } else {
                 e.error_response()
@@ -171,12 +180,32 @@ async fn check(
     match accounts.may_read(&repo, viewer).await {
         Access::Granted => Ok(None),
         Access::Denied => Ok(Some(id.to_string())),
-        Access::Unconfirmed => Err(ApiError::status(
+        Access::Unconfirmed(forge) => Err(ApiError::status(
             503,
-            "GitHub could not be asked whether you may still read this repository; try again in a minute",
-            "github_unavailable",
+            format!("{forge} could not be asked whether you may still read this repository; try again in a minute"),
+            crate::auth::provider::unavailable_code(&forge.to_ascii_lowercase()),
         )),
     }
+}
+
+/// Where the sign-in cookie is sent: the callbacks of every forge.
+const LOGIN_PATH: &str = "/auth";
+
+/// Forge `kind` of a configured server; 404 otherwise.
+fn provider(accounts: &Accounts, kind: &str) -> Result<Arc<dyn Provider>, ApiError> {
+    accounts.provider(kind).cloned().ok_or(ApiError::NoRoute)
+}
+
+/// The forges one may sign in with: `{"forges": [{"kind": "github", "name": "GitHub"}]}`.
+#[get("/auth/forges")]
+pub async fn forges(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let accounts = accounts(&state)?;
+    let list: Vec<serde_json::Value> = accounts
+        .providers()
+        .iter()
+        .map(|p| json!({"kind": p.kind(), "name": p.name()}))
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({ "forges": list })))
 }
 
 /// Query of the sign-in start.
@@ -184,28 +213,72 @@ async fn check(
 pub struct LoginQuery {
     /// Where to return afterwards (a path on this server).
     back: Option<String>,
-    /// `1`: also ask for private repositories (an OAuth App's `repo` scope).
+    /// `1`: also ask for private repositories (an OAuth App's `repo` scope on GitHub).
     private: Option<String>,
+    /// `1`: also ask for what registering webhooks needs (GitLab's `api` scope).
+    hooks: Option<String>,
 }
 
-/// Starts signing in with GitHub: a redirect to GitHub's authorize page, with the state and
-/// PKCE verifier in a short-lived signed cookie.
-#[get("/auth/github/login")]
+impl LoginQuery {
+    fn wanted(&self) -> Wanted {
+        let yes = |v: &Option<String>| matches!(v.as_deref(), Some("1" | "true"));
+        Wanted {
+            private: yes(&self.private),
+            hooks: yes(&self.hooks),
+        }
+    }
+}
+
+/// A redirect to a forge's authorize page, with the sealed state in a short-lived cookie.
+fn to_forge(accounts: &Accounts, url: String, sealed: String) -> HttpResponse {
+    HttpResponse::Found()
+        .insert_header(("Location", url))
+        .insert_header(("Cache-Control", "no-store"))
+        .cookie(accounts.cookie(LOGIN_COOKIE, sealed, 600, LOGIN_PATH))
+        .finish()
+}
+
+/// Starts signing in with a forge: a redirect to its authorize page, with the state and PKCE
+/// verifier in a short-lived signed cookie.
+#[get("/auth/{forge}/login")]
 pub async fn login(
     state: web::Data<AppState>,
+    forge: web::Path<String>,
     query: web::Query<LoginQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let accounts = accounts(&state)?;
-    let private = matches!(query.private.as_deref(), Some("1" | "true"));
-    let (url, sealed) = accounts.begin(query.back.as_deref().unwrap_or("/"), private)?;
-    Ok(HttpResponse::Found()
-        .insert_header(("Location", url))
-        .insert_header(("Cache-Control", "no-store"))
-        .cookie(accounts.cookie(LOGIN_COOKIE, sealed, 600, "/auth/github"))
-        .finish())
+    let p = provider(&accounts, &forge)?;
+    let (url, sealed) = accounts.begin(
+        p.as_ref(),
+        query.back.as_deref().unwrap_or("/"),
+        query.wanted(),
+        None,
+    )?;
+    Ok(to_forge(&accounts, url, sealed))
 }
 
-/// Query GitHub sends back.
+/// Starts connecting another forge account to the signed-in user (their session stays); 401
+/// without one.
+#[get("/auth/{forge}/connect")]
+pub async fn connect(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    forge: web::Path<String>,
+    query: web::Query<LoginQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let accounts = accounts(&state)?;
+    let p = provider(&accounts, &forge)?;
+    let v = viewer(&req).ok_or_else(sign_in_required)?;
+    let (url, sealed) = accounts.begin(
+        p.as_ref(),
+        query.back.as_deref().unwrap_or("/dashboard"),
+        query.wanted(),
+        Some(&v.user.id),
+    )?;
+    Ok(to_forge(&accounts, url, sealed))
+}
+
+/// Query a forge sends back.
 #[derive(Debug, Deserialize)]
 pub struct CallbackQuery {
     code: Option<String>,
@@ -213,44 +286,74 @@ pub struct CallbackQuery {
     error: Option<String>,
 }
 
-/// GitHub's redirect back: checks the state, trades the code, starts a session and returns to
-/// the page the user came from. Any failure leaves nobody signed in.
-#[get("/auth/github/callback")]
+/// A forge's redirect back: checks the state, trades the code, and either starts a session or
+/// links the account to the signed-in user, then returns to the page the user came from. Any
+/// failure leaves nobody signed in and nothing linked.
+#[get("/auth/{forge}/callback")]
 pub async fn callback(
     req: HttpRequest,
     state: web::Data<AppState>,
+    forge: web::Path<String>,
     query: web::Query<CallbackQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let accounts = accounts(&state)?;
-    let clear = accounts.cookie(LOGIN_COOKIE, String::new(), 0, "/auth/github");
+    let p = provider(&accounts, &forge)?;
+    let clear = accounts.cookie(LOGIN_COOKIE, String::new(), 0, LOGIN_PATH);
     if query.error.is_some() {
-        // The user said no on GitHub.
+        // The user said no on the forge.
         return Ok(HttpResponse::Found()
-            .insert_header(("Location", "/?signin=cancelled"))
+            .insert_header(("Location", format!("/?signin=cancelled&forge={}", p.kind())))
             .cookie(clear)
             .finish());
     }
     let cookie = req.cookie(LOGIN_COOKIE).map(|c| c.value().to_string());
     let result = accounts
         .finish(
+            p.as_ref(),
             query.code.as_deref().unwrap_or(""),
             query.state.as_deref().unwrap_or(""),
             cookie.as_deref(),
+            viewer(&req).as_ref(),
         )
         .await;
     match result {
-        Ok((_, token, back)) => Ok(HttpResponse::Found()
-            .insert_header(("Location", back))
-            .insert_header(("Cache-Control", "no-store"))
-            .cookie(clear)
-            .cookie(accounts.cookie(SESSION_COOKIE, token, SESSION_SECS, "/"))
-            .finish()),
+        Ok(done) => {
+            let mut resp = HttpResponse::Found();
+            resp.insert_header(("Location", done.back))
+                .insert_header(("Cache-Control", "no-store"))
+                .cookie(clear);
+            if let Some(token) = done.session {
+                resp.cookie(accounts.cookie(SESSION_COOKIE, token, SESSION_SECS, "/"));
+            }
+            Ok(resp.finish())
+        }
         Err(e) => {
             let mut resp = e.error_response();
             let _ = resp.add_cookie(&clear);
             Ok(resp)
         }
     }
+}
+
+/// Disconnects the signed-in user's account on a forge: its tokens are deleted and the
+/// private repositories it let them read leave their list. 409 for the only account they have.
+#[actix_web::delete("/api/user/connections/{forge}")]
+pub async fn disconnect(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    forge: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let accounts = accounts(&state)?;
+    let v = viewer(&req).ok_or_else(sign_in_required)?;
+    let p = provider(&accounts, &forge)?;
+    accounts.unlink(&v.user, p.as_ref()).await?;
+    let (store, uid) = (accounts.store.clone(), v.user.id.clone());
+    let user = blocking(move || store.user(&uid))
+        .await?
+        .ok_or_else(|| ApiError::NotFound("the user is gone".into()))?;
+    Ok(HttpResponse::Ok()
+        .insert_header(("Cache-Control", "no-store"))
+        .json(user_json(&accounts, &user).await?))
 }
 
 /// Query of the sign-out.
@@ -284,15 +387,35 @@ pub async fn logout(
 /// The user as the pages show them.
 async fn user_json(accounts: &Accounts, user: &User) -> Result<serde_json::Value, ApiError> {
     let (store, uid) = (accounts.store.clone(), user.id.clone());
-    let used = blocking(move || store.tracked_count(&uid)).await?;
+    let (used, connections) =
+        blocking(move || Ok((store.tracked_count(&uid)?, store.connections(&uid)?))).await?;
+    let linked: Vec<serde_json::Value> = connections
+        .iter()
+        .map(|c| {
+            json!({
+                "forge": c.provider,
+                "name": accounts.provider(&c.provider).map(|p| p.name()),
+                "login": c.login,
+                "tokenKind": c.token_kind,
+                "hooks": accounts
+                    .provider(&c.provider)
+                    .is_some_and(|p| p.registers_hooks(&c.token_kind, &c.scopes)),
+                "linkedAt": c.created_at,
+            })
+        })
+        .collect();
+    let kinds: Vec<&str> = accounts.providers().iter().map(|p| p.kind()).collect();
     Ok(json!({
         "id": user.id,
-        "login": user.github_login,
+        "login": user.login,
         "name": user.display_name,
         "avatarUrl": user.avatar_url,
         "plan": user.plan,
         "usage": {"repos": used, "limit": accounts.plans.limit(&user.plan)},
-        "tokenKind": user.token_kind,
+        // The first connection's (the forge they signed up with).
+        "tokenKind": connections.first().map(|c| c.token_kind.clone()),
+        "connections": linked,
+        "forges": kinds,
         "createdAt": user.created_at,
     }))
 }
@@ -351,7 +474,7 @@ fn updates_json(
     let id = gitvista_actors::RepoId::parse(&repo.id);
     let since = id.as_ref().and_then(|i| h.hooks.clock.since(i));
     let live = since.is_some_and(|s| s < h.config.hook_window);
-    let forge_known = accounts.github_path(&repo.canonical_url).is_some()
+    let forge_known = accounts.forge_of(&repo.canonical_url).is_some()
         || crate::forge::forge_of(&repo.canonical_url).is_some();
     let generic = match h.hooks.generic_secret(&repo.id) {
         Some(secret) if !forge_known => json!({
@@ -372,18 +495,20 @@ fn updates_json(
 /// Query of the repository picker.
 #[derive(Debug, Deserialize)]
 pub struct PickerQuery {
-    /// GitHub's page (1-based).
+    /// Which forge's repositories (default: the first the user connected).
+    forge: Option<String>,
+    /// The forge's page (1-based).
     page: Option<u32>,
-    /// Keep only repositories whose `owner/name` contains this (case-insensitive).
+    /// Keep only repositories whose path contains this (case-insensitive).
     q: Option<String>,
 }
 
 /// Repositories the picker shows per page.
 const PICKER_PAGE: u8 = 50;
 
-/// "Your repositories": a page of the user's GitHub repositories (what their token can read:
-/// with a GitHub App, what the installations share with it), each with the GitVista id it
-/// would have and whether the user tracks it.
+/// "Your repositories": a page of the user's repositories on one of their forges (what their
+/// token can read: with a GitHub App, what the installations share with it), each with the
+/// GitVista id it would have and whether the user tracks it.
 #[get("/api/user/repos")]
 pub async fn picker(
     req: HttpRequest,
@@ -393,20 +518,37 @@ pub async fn picker(
     let accounts = accounts(&state)?;
     let h = state.hosted.clone().ok_or(ApiError::NoRoute)?;
     let v = viewer(&req).ok_or_else(sign_in_required)?;
+    let kind = match &query.forge {
+        Some(k) => k.clone(),
+        None => {
+            let (store, uid) = (accounts.store.clone(), v.user.id.clone());
+            blocking(move || store.connections(&uid))
+                .await?
+                .into_iter()
+                .map(|c| c.provider)
+                .find(|k| accounts.provider(k).is_some())
+                .ok_or_else(|| {
+                    ApiError::status(403, "connect a forge account first", "forge_not_connected")
+                })?
+        }
+    };
+    let p = accounts
+        .provider(&kind)
+        .cloned()
+        .ok_or_else(|| ApiError::bad_request(format!("no forge {kind:?} is configured"), "unknown_forge"))?;
     let token = accounts
-        .token(&v.user)
+        .token(&v.user, p.as_ref())
         .await
         .map_err(|e| crate::auth::accounts::token_failed(&v.user, &e))?;
     let page = query.page.unwrap_or(1).clamp(1, 1000);
-    let (repos, more) = accounts
-        .github
+    let (repos, more) = p
         .user_repos(&token, page, PICKER_PAGE)
         .await
         .map_err(|_| {
             ApiError::status(
                 502,
-                "GitHub could not list your repositories; try again in a minute",
-                "github_unavailable",
+                format!("{} could not list your repositories; try again in a minute", p.name()),
+                crate::auth::provider::unavailable_code(p.kind()),
             )
         })?;
     drop(token);
@@ -431,7 +573,7 @@ pub async fn picker(
         .collect();
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
-        .json(json!({"repos": items, "page": page, "more": more})))
+        .json(json!({"repos": items, "page": page, "more": more, "forge": p.kind()})))
 }
 
 /// Every user with their plan and usage (admins).

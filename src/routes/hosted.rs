@@ -90,8 +90,8 @@ pub async fn create(
         .await?
     };
     // With sign-in on: a signed-in user tracks what they add (within their plan), and a
-    // repository on GitHub is asked of GitHub with their own token, which says whether it is
-    // private and whether they may read it.
+    // repository on a configured forge they connected is asked of it with their own token,
+    // which says whether it is private and whether they may read it.
     let accounts = state.hosted.as_ref().and_then(|h| h.accounts.clone());
     let viewer = super::account::viewer(&req);
     let mut private = None;
@@ -115,16 +115,26 @@ pub async fn create(
                 "quota_exceeded",
             ));
         }
-        if let Some((owner, name)) = a.github_path(&url.canonical) {
-            match a.ask_github(&v.user, &owner, &name).await? {
-                Some(found) => private = Some(found.private),
-                None => {
+        if let Some((p, path)) = a.forge_of(&url.canonical) {
+            match a.ask_forge(&v.user, p.as_ref(), &path).await {
+                Ok(Some(found)) => private = Some(found.private),
+                Ok(None) => {
                     return Err(ApiError::status(
                         404,
-                        "GitHub has no repository at this URL that your account can read",
+                        format!(
+                            "{} has no repository at this URL that your account can read",
+                            p.name()
+                        ),
                         "not_found",
                     ));
                 }
+                // No account on that forge linked: tracked as any public URL would be (a
+                // private one then fails to clone, asking for credentials).
+                Err(ApiError::Status {
+                    code: "forge_not_connected",
+                    ..
+                }) => {}
+                Err(e) => return Err(e),
             }
         }
     }

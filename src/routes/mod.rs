@@ -122,8 +122,11 @@ pub async fn complete_snapshot(state: &AppState, id: &str) -> Result<Arc<Snapsho
 /// Registers every route.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(health::healthz)
+        .service(account::forges)
         .service(account::login)
+        .service(account::connect)
         .service(account::callback)
+        .service(account::disconnect)
         .service(account::logout)
         .service(account::me)
         .service(account::picker)

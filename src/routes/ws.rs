@@ -196,7 +196,7 @@ impl AccessWatch {
             }
         }
         match a.may_read(&repo, self.viewer.as_ref()).await {
-            Access::Granted | Access::Unconfirmed => Ok(()),
+            Access::Granted | Access::Unconfirmed(_) => Ok(()),
             // A visitor not signed in is refused only a private repository.
             Access::Denied if self.viewer.is_none() => {
                 Err("the repository is private now; sign in with an account that can read it")

@@ -1,50 +1,80 @@
-//! Users and their sessions. Forge tokens are stored as the ciphertexts
+//! Users, their forge accounts (connections) and their sessions. Forge tokens are stored as the ciphertexts
 //! [`crate::auth::cipher::TokenCipher`] makes; this module never sees a token in the clear.
 
+use diesel::Connection as _;
 use diesel::prelude::*;
 
-use super::schema::{repo_access, repos, sessions, users};
+use super::schema::{oauth_connections, repo_access, repos, sessions, users};
 use super::{Repo, Store, StoreError, now};
 
-/// A user row (tokens as ciphertext).
+/// A user row: who they are to GitVista. Their forge accounts are [`Connection`]s.
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
 #[diesel(table_name = users)]
 pub struct User {
     /// GitVista's id for the user.
     pub id: String,
-    /// GitHub's numeric user id (stable across login renames).
-    pub github_id: i64,
-    /// GitHub login.
-    pub github_login: String,
+    /// The login shown (the forge login they first signed in with).
+    pub login: String,
     /// Public email, if any.
     pub email: Option<String>,
     /// Display name, if any.
     pub display_name: Option<String>,
     /// Avatar URL.
     pub avatar_url: Option<String>,
-    /// The forge access token, encrypted.
-    pub access_token: Vec<u8>,
     /// `free` or `paid`.
     pub plan: String,
     /// First sign-in.
     pub created_at: i64,
     /// Last change.
     pub updated_at: i64,
-    /// The refresh token, encrypted (GitHub App user tokens).
-    pub refresh_token: Option<Vec<u8>>,
-    /// When the access token expires (GitHub App user tokens: 8 hours).
-    pub token_expires_at: Option<i64>,
-    /// When the refresh token expires (6 months).
-    pub refresh_expires_at: Option<i64>,
-    /// `app` or `oauth`.
-    pub token_kind: String,
 }
 
-/// What a sign-in knows about the user, tokens already encrypted.
+/// A forge account linked to a user, with its tokens as ciphertext.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
+#[diesel(table_name = oauth_connections)]
+pub struct Connection {
+    /// Whose.
+    pub user_id: String,
+    /// `github`, `gitlab` or `bitbucket`.
+    pub provider: String,
+    /// The forge's stable id of the account.
+    pub forge_user_id: String,
+    /// The login on the forge.
+    pub login: String,
+    /// The access token, encrypted.
+    pub access_token: Vec<u8>,
+    /// The refresh token, encrypted.
+    pub refresh_token: Option<Vec<u8>>,
+    /// When the access token expires.
+    pub token_expires_at: Option<i64>,
+    /// When the refresh token expires.
+    pub refresh_expires_at: Option<i64>,
+    /// `app` (expiring, refreshable) or `oauth` (a classic OAuth App's).
+    pub token_kind: String,
+    /// The scopes granted, space-separated.
+    pub scopes: String,
+    /// When it was linked.
+    pub created_at: i64,
+    /// Last change (a sign-in or a refresh).
+    pub updated_at: i64,
+}
+
+impl Connection {
+    /// Whether the forge granted `scope`.
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.scopes
+            .split([' ', ','])
+            .any(|s| s.trim() == scope)
+    }
+}
+
+/// What a sign-in knows about the forge account, tokens already encrypted.
 #[derive(Debug, Clone)]
 pub struct SignedIn<'a> {
-    /// GitHub's numeric id.
-    pub github_id: i64,
+    /// `github`, `gitlab` or `bitbucket`.
+    pub provider: &'a str,
+    /// The forge's stable id of the account.
+    pub forge_user_id: &'a str,
     /// Login.
     pub login: &'a str,
     /// Email.
@@ -63,6 +93,15 @@ pub struct SignedIn<'a> {
     pub refresh_expires_at: Option<i64>,
     /// `app` or `oauth`.
     pub token_kind: &'a str,
+    /// Scopes granted, space-separated.
+    pub scopes: &'a str,
+}
+
+/// Why a forge account cannot be linked to a user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LinkRefused {
+    /// It is the forge account of another GitVista user.
+    OtherUser,
 }
 
 /// A session row.
@@ -91,34 +130,40 @@ impl Session {
 }
 
 impl Store {
-    /// The user GitHub knows as `who.github_id`, created with `new_id` on first sign-in, else
-    /// updated (login, profile and tokens change on GitHub's side).
+    /// The user whose forge account `who` is, created with `new_id` on first sign-in (their
+    /// login, name and avatar taken from it); the connection's login and tokens are updated
+    /// either way, and so is a profile field the user has none of yet.
     pub fn sign_in_user(&self, new_id: &str, who: &SignedIn<'_>) -> Result<User, StoreError> {
         let mut conn = self.conn()?;
         let at = now();
         conn.transaction(|conn| {
-            let existing: Option<String> = users::table
-                .filter(users::github_id.eq(who.github_id))
-                .select(users::id)
+            let existing: Option<(String, String)> = oauth_connections::table
+                .filter(oauth_connections::provider.eq(who.provider))
+                .filter(oauth_connections::forge_user_id.eq(who.forge_user_id))
+                .select((oauth_connections::user_id, oauth_connections::login))
                 .first(conn)
                 .optional()?;
-            // What a sign-in says about the user, written the same on first sign-in and after.
-            let fields = (
-                users::github_login.eq(who.login),
-                users::email.eq(who.email),
-                users::display_name.eq(who.name),
-                users::avatar_url.eq(who.avatar_url),
-                users::access_token.eq(who.access_token),
-                users::refresh_token.eq(who.refresh_token),
-                users::token_expires_at.eq(who.token_expires_at),
-                users::refresh_expires_at.eq(who.refresh_expires_at),
-                users::token_kind.eq(who.token_kind),
-                users::updated_at.eq(at),
-            );
             let id = match existing {
-                Some(id) => {
+                Some((id, old_login)) => {
+                    let user: User = users::table
+                        .find(&id)
+                        .select(User::as_select())
+                        .first(conn)?;
+                    // A login renamed on the forge it came from follows; one from another
+                    // forge stays.
+                    let login = if user.login == old_login {
+                        who.login.to_string()
+                    } else {
+                        user.login.clone()
+                    };
                     diesel::update(users::table.find(&id))
-                        .set(fields)
+                        .set((
+                            users::login.eq(login),
+                            users::email.eq(user.email.as_deref().or(who.email)),
+                            users::display_name.eq(user.display_name.as_deref().or(who.name)),
+                            users::avatar_url.eq(user.avatar_url.as_deref().or(who.avatar_url)),
+                            users::updated_at.eq(at),
+                        ))
                         .execute(conn)?;
                     id
                 }
@@ -126,18 +171,100 @@ impl Store {
                     diesel::insert_into(users::table)
                         .values((
                             users::id.eq(new_id),
-                            users::github_id.eq(who.github_id),
+                            users::login.eq(who.login),
+                            users::email.eq(who.email),
+                            users::display_name.eq(who.name),
+                            users::avatar_url.eq(who.avatar_url),
+                            users::plan.eq("free"),
                             users::created_at.eq(at),
-                            fields,
+                            users::updated_at.eq(at),
                         ))
                         .execute(conn)?;
                     new_id.to_string()
                 }
             };
+            put_connection(conn, &id, who, at)?;
             Ok(users::table
                 .find(&id)
                 .select(User::as_select())
                 .first(conn)?)
+        })
+    }
+
+    /// Links forge account `who` to user `user_id` (replacing the account of that forge they
+    /// had linked before); refused when it is another user's. Answers the forge account that
+    /// was replaced, if it was a different one.
+    pub fn link_connection(
+        &self,
+        user_id: &str,
+        who: &SignedIn<'_>,
+    ) -> Result<Result<Option<Connection>, LinkRefused>, StoreError> {
+        let mut conn = self.conn()?;
+        let at = now();
+        conn.transaction(|conn| {
+            let owner: Option<String> = oauth_connections::table
+                .filter(oauth_connections::provider.eq(who.provider))
+                .filter(oauth_connections::forge_user_id.eq(who.forge_user_id))
+                .select(oauth_connections::user_id)
+                .first(conn)
+                .optional()?;
+            if owner.as_deref().is_some_and(|o| o != user_id) {
+                return Ok(Err(LinkRefused::OtherUser));
+            }
+            let before: Option<Connection> = oauth_connections::table
+                .find((user_id, who.provider))
+                .select(Connection::as_select())
+                .first(conn)
+                .optional()?;
+            put_connection(conn, user_id, who, at)?;
+            Ok(Ok(before.filter(|b| b.forge_user_id != who.forge_user_id)))
+        })
+    }
+
+    /// `user_id`'s connection to `provider`.
+    pub fn connection(
+        &self,
+        user_id: &str,
+        provider: &str,
+    ) -> Result<Option<Connection>, StoreError> {
+        let mut conn = self.conn()?;
+        Ok(oauth_connections::table
+            .find((user_id, provider))
+            .select(Connection::as_select())
+            .first(&mut *conn)
+            .optional()?)
+    }
+
+    /// Every forge account linked to `user_id`, in the order they were linked.
+    pub fn connections(&self, user_id: &str) -> Result<Vec<Connection>, StoreError> {
+        let mut conn = self.conn()?;
+        Ok(oauth_connections::table
+            .filter(oauth_connections::user_id.eq(user_id))
+            .order(oauth_connections::created_at.asc())
+            .select(Connection::as_select())
+            .load(&mut *conn)?)
+    }
+
+    /// Unlinks `user_id`'s `provider` account and ends their access to `private_repos` (the
+    /// private repositories on that forge, whose access it granted); false when it was not
+    /// linked.
+    pub fn unlink(
+        &self,
+        user_id: &str,
+        provider: &str,
+        private_repos: &[String],
+    ) -> Result<bool, StoreError> {
+        let mut conn = self.conn()?;
+        conn.transaction(|conn| {
+            let n = diesel::delete(oauth_connections::table.find((user_id, provider)))
+                .execute(conn)?;
+            diesel::delete(
+                repo_access::table
+                    .filter(repo_access::user_id.eq(user_id))
+                    .filter(repo_access::repo_id.eq_any(private_repos)),
+            )
+            .execute(conn)?;
+            Ok(n == 1)
         })
     }
 
@@ -227,11 +354,17 @@ impl Store {
         .execute(&mut *conn)?)
     }
 
-    /// The user GitHub knows by `github_id`.
-    pub fn user_by_github_id(&self, github_id: i64) -> Result<Option<User>, StoreError> {
+    /// The user whose account on forge `provider` is `forge_user_id`.
+    pub fn user_by_forge(
+        &self,
+        provider: &str,
+        forge_user_id: &str,
+    ) -> Result<Option<User>, StoreError> {
         let mut conn = self.conn()?;
-        Ok(users::table
-            .filter(users::github_id.eq(github_id))
+        Ok(oauth_connections::table
+            .inner_join(users::table)
+            .filter(oauth_connections::provider.eq(provider))
+            .filter(oauth_connections::forge_user_id.eq(forge_user_id))
             .select(User::as_select())
             .first(&mut *conn)
             .optional()?)
@@ -246,26 +379,28 @@ impl Store {
             .load(&mut *conn)?)
     }
 
-    /// Stores a refreshed token pair; false when `previous` (the access token ciphertext the
-    /// refresh started from) is no longer the stored one: another request refreshed first.
+    /// Stores a refreshed token pair of `user_id`'s `provider` account; false when `previous`
+    /// (the access token ciphertext the refresh started from) is no longer the stored one:
+    /// another request refreshed first.
     pub fn replace_tokens(
         &self,
         user_id: &str,
+        provider: &str,
         previous: &[u8],
         t: &Tokens<'_>,
     ) -> Result<bool, StoreError> {
         let mut conn = self.conn()?;
         let n = diesel::update(
-            users::table
-                .find(user_id)
-                .filter(users::access_token.eq(previous)),
+            oauth_connections::table
+                .find((user_id, provider))
+                .filter(oauth_connections::access_token.eq(previous)),
         )
         .set((
-            users::access_token.eq(t.access_token),
-            users::refresh_token.eq(t.refresh_token),
-            users::token_expires_at.eq(t.token_expires_at),
-            users::refresh_expires_at.eq(t.refresh_expires_at),
-            users::updated_at.eq(now()),
+            oauth_connections::access_token.eq(t.access_token),
+            oauth_connections::refresh_token.eq(t.refresh_token),
+            oauth_connections::token_expires_at.eq(t.token_expires_at),
+            oauth_connections::refresh_expires_at.eq(t.refresh_expires_at),
+            oauth_connections::updated_at.eq(now()),
         ))
         .execute(&mut *conn)?;
         Ok(n == 1)
@@ -328,18 +463,26 @@ impl Store {
         Ok(n == 1)
     }
 
-    /// Who tracks `repo_id`, most recently confirmed first (the fetch takes the first token
-    /// that works).
-    pub fn readers(&self, repo_id: &str) -> Result<Vec<User>, StoreError> {
+    /// Who tracks `repo_id` with an account on `provider` linked, most recently confirmed
+    /// first (the fetch takes the first token that works).
+    pub fn readers(
+        &self,
+        repo_id: &str,
+        provider: &str,
+    ) -> Result<Vec<(User, Connection)>, StoreError> {
         let mut conn = self.conn()?;
-        let rows: Vec<(User, Option<i64>)> = repo_access::table
-            .inner_join(users::table)
+        let mut rows: Vec<(User, Connection, Option<i64>)> = repo_access::table
+            .inner_join(users::table.inner_join(oauth_connections::table))
             .filter(repo_access::repo_id.eq(repo_id))
-            .select((User::as_select(), repo_access::checked_at))
+            .filter(oauth_connections::provider.eq(provider))
+            .select((
+                User::as_select(),
+                Connection::as_select(),
+                repo_access::checked_at,
+            ))
             .load(&mut *conn)?;
-        let mut rows = rows;
-        rows.sort_by_key(|(_, checked)| std::cmp::Reverse(checked.unwrap_or(0)));
-        Ok(rows.into_iter().map(|(u, _)| u).collect())
+        rows.sort_by_key(|(_, _, checked)| std::cmp::Reverse(checked.unwrap_or(0)));
+        Ok(rows.into_iter().map(|(u, c, _)| (u, c)).collect())
     }
 
     /// The repositories `user_id` tracks, most recently viewed first.
@@ -382,40 +525,80 @@ impl Store {
         Ok(n == 1)
     }
 
-    /// Every stored token ciphertext with its owner (for `gitvista rotate-key`).
+    /// Every stored token ciphertext with its owner and forge (for `gitvista rotate-key`).
     pub fn all_tokens(&self) -> Result<Vec<StoredTokens>, StoreError> {
         let mut conn = self.conn()?;
-        Ok(users::table
-            .select((users::id, users::access_token, users::refresh_token))
+        Ok(oauth_connections::table
+            .select((
+                oauth_connections::user_id,
+                oauth_connections::provider,
+                oauth_connections::access_token,
+                oauth_connections::refresh_token,
+            ))
             .load(&mut *conn)?)
     }
 
-    /// Rewrites one user's ciphertexts (same tokens, new key); false when they changed since
-    /// they were read (a refresh or sign-in came between).
+    /// Rewrites one connection's ciphertexts (same tokens, new key); false when they changed
+    /// since they were read (a refresh or sign-in came between).
     pub fn reencrypt_tokens(
         &self,
         user_id: &str,
+        provider: &str,
         old_access: &[u8],
         access: &[u8],
         refresh: Option<&[u8]>,
     ) -> Result<bool, StoreError> {
         let mut conn = self.conn()?;
         let n = diesel::update(
-            users::table
-                .find(user_id)
-                .filter(users::access_token.eq(old_access)),
+            oauth_connections::table
+                .find((user_id, provider))
+                .filter(oauth_connections::access_token.eq(old_access)),
         )
         .set((
-            users::access_token.eq(access),
-            users::refresh_token.eq(refresh),
+            oauth_connections::access_token.eq(access),
+            oauth_connections::refresh_token.eq(refresh),
         ))
         .execute(&mut *conn)?;
         Ok(n == 1)
     }
 }
 
-/// A user's id with their access and refresh token ciphertexts.
-pub type StoredTokens = (String, Vec<u8>, Option<Vec<u8>>);
+/// Writes (inserts or replaces) `user_id`'s connection to `who`'s forge.
+fn put_connection(
+    conn: &mut super::AnyConnection,
+    user_id: &str,
+    who: &SignedIn<'_>,
+    at: i64,
+) -> Result<(), diesel::result::Error> {
+    let fields = (
+        oauth_connections::forge_user_id.eq(who.forge_user_id),
+        oauth_connections::login.eq(who.login),
+        oauth_connections::access_token.eq(who.access_token),
+        oauth_connections::refresh_token.eq(who.refresh_token),
+        oauth_connections::token_expires_at.eq(who.token_expires_at),
+        oauth_connections::refresh_expires_at.eq(who.refresh_expires_at),
+        oauth_connections::token_kind.eq(who.token_kind),
+        oauth_connections::scopes.eq(who.scopes),
+        oauth_connections::updated_at.eq(at),
+    );
+    let n = diesel::update(oauth_connections::table.find((user_id, who.provider)))
+        .set(fields)
+        .execute(conn)?;
+    if n == 0 {
+        diesel::insert_into(oauth_connections::table)
+            .values((
+                oauth_connections::user_id.eq(user_id),
+                oauth_connections::provider.eq(who.provider),
+                oauth_connections::created_at.eq(at),
+                fields,
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// A connection's user id, forge, and access and refresh token ciphertexts.
+pub type StoredTokens = (String, String, Vec<u8>, Option<Vec<u8>>);
 
 /// A token pair after a refresh, already encrypted.
 #[derive(Debug, Clone)]

@@ -3,19 +3,30 @@
 diesel::table! {
     users (id) {
         id -> Text,
-        github_id -> BigInt,
-        github_login -> Text,
+        login -> Text,
         email -> Nullable<Text>,
         display_name -> Nullable<Text>,
         avatar_url -> Nullable<Text>,
-        access_token -> Binary,
         plan -> Text,
         created_at -> BigInt,
         updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    oauth_connections (user_id, provider) {
+        user_id -> Text,
+        provider -> Text,
+        forge_user_id -> Text,
+        login -> Text,
+        access_token -> Binary,
         refresh_token -> Nullable<Binary>,
         token_expires_at -> Nullable<BigInt>,
         refresh_expires_at -> Nullable<BigInt>,
         token_kind -> Text,
+        scopes -> Text,
+        created_at -> BigInt,
+        updated_at -> BigInt,
     }
 }
 
@@ -109,7 +120,7 @@ diesel::table! {
     webhook_registrations (repo_id, provider) {
         repo_id -> Text,
         provider -> Text,
-        hook_id -> BigInt,
+        hook_id -> Text,
         user_id -> Nullable<Text>,
         created_at -> BigInt,
     }
@@ -119,8 +130,10 @@ diesel::joinable!(jobs -> repos (repo_id));
 diesel::joinable!(repo_access -> repos (repo_id));
 diesel::joinable!(repo_access -> users (user_id));
 diesel::joinable!(sessions -> users (user_id));
+diesel::joinable!(oauth_connections -> users (user_id));
 diesel::allow_tables_to_appear_in_same_query!(
     users,
+    oauth_connections,
     repos,
     repo_access,
     jobs,

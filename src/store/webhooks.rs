@@ -30,10 +30,10 @@ pub struct Delivery {
 pub struct Registration {
     /// The repository.
     pub repo_id: String,
-    /// `github` (or `gitlab`).
+    /// `github`, `gitlab` or `bitbucket`.
     pub provider: String,
-    /// The forge's id of the hook.
-    pub hook_id: i64,
+    /// The forge's id of the hook (a number on GitHub and GitLab, a uuid on Bitbucket).
+    pub hook_id: String,
     /// Whose token registered it (removal uses it), if that user still exists.
     pub user_id: Option<String>,
     /// Unix seconds.
@@ -162,7 +162,7 @@ impl Store {
         &self,
         repo_id: &str,
         provider: &str,
-        hook_id: i64,
+        hook_id: &str,
         user_id: Option<&str>,
     ) -> Result<bool, StoreError> {
         let mut conn = self.conn()?;
@@ -196,7 +196,7 @@ impl Store {
     pub fn registration_by_hook(
         &self,
         provider: &str,
-        hook_id: i64,
+        hook_id: &str,
     ) -> Result<Option<Registration>, StoreError> {
         let mut conn = self.conn()?;
         Ok(webhook_registrations::table

@@ -115,6 +115,29 @@ impl Webhooks {
             .map(|s| s.derive(&format!("gitvista github hook {id}")))
     }
 
+    /// Where forge `kind`'s hook for repository `id` delivers (under `public_url`) and what
+    /// it is signed with; `None` when that forge's receiver is off (no secret) or this server
+    /// does not register hooks there.
+    pub fn registration_target(
+        &self,
+        kind: &str,
+        public_url: &str,
+        id: &str,
+    ) -> Option<(String, HookSecret)> {
+        match kind {
+            "github" => self
+                .github_repo_secret(id)
+                .map(|s| (format!("{public_url}/webhooks/github?repo={id}"), s)),
+            // GitLab sends its hook's token back as is: the receiver's own secret.
+            "gitlab" => self
+                .settings
+                .gitlab
+                .clone()
+                .map(|s| (format!("{public_url}/webhooks/gitlab"), s)),
+            _ => None,
+        }
+    }
+
     /// The secret of repository `id`'s generic hook (with sign-in on).
     pub fn generic_secret(&self, id: &str) -> Option<HookSecret> {
         self.generic
@@ -510,7 +533,8 @@ pub async fn github_hook(
     let web_url = hosted
         .accounts
         .as_ref()
-        .map_or("https://github.com", |a| a.auth.web_url.as_str());
+        .and_then(|a| a.auth.forge("github"))
+        .map_or("https://github.com", |f| f.web_url.as_str());
     let action = events::github(&event, &body, web_url).map_err(|_| malformed("github", &event))?;
     let plan = plan(hosted, action, bound).await?;
     deliver(hosted, hooks, "github", &event, delivery, plan).await

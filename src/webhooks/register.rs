@@ -1,13 +1,13 @@
-//! Per-repository hooks on GitHub, for OAuth App setups (a GitHub App has one hook for every
-//! installation, configured with the app). When a signed-in user who may administer a
-//! repository tracks it, a hook is registered with their token, delivering to
-//! `/webhooks/github?repo=ID` and signed with a secret derived from the webhook secret and the
-//! id (so none is stored); when nobody tracks the repository any more the hook is removed.
-//! Users who may not administer a repository get no hook: it is polled.
+//! Per-repository hooks on the forges, registered for the user who tracks a repository when
+//! they may administer it and their connection may manage hooks: on GitHub with an OAuth App's
+//! token (a GitHub App has one hook for every installation, configured with the app),
+//! delivering to `/webhooks/github?repo=ID` and signed with a secret derived from the webhook
+//! secret and the id (so none is stored); on GitLab with the `api` scope, delivering to
+//! `/webhooks/gitlab` with the GitLab receiver's token. When nobody tracks the repository any
+//! more the hook is removed. Repositories without a hook are polled.
 
 use std::sync::Arc;
 
-use crate::auth::accounts::Accounts;
 use crate::error::blocking;
 use crate::hosted::Hosted;
 use crate::store::accounts::User;
@@ -21,9 +21,10 @@ pub enum Registered {
     Already,
     /// The user may not administer the repository: it is polled.
     NotAdmin,
-    /// Nothing to register: not on GitHub, a GitHub App setup, or no webhook secret.
+    /// Nothing to register: not on a configured forge, a connection that cannot manage hooks
+    /// (a GitHub App, GitLab without `api`), or no webhook secret for that forge.
     NotApplicable,
-    /// GitHub refused or failed (logged): polled until someone tracks it again.
+    /// The forge refused or failed (logged): polled until someone tracks it again.
     Failed,
 }
 
@@ -52,54 +53,65 @@ async fn try_register(h: &Arc<Hosted>, repo_id: &str, user: &User) -> Registered
     let Some(accounts) = &h.accounts else {
         return Registered::NotApplicable;
     };
-    // A GitHub App's token cannot manage hooks, and its app-level hook covers the repository.
-    if user.token_kind != "oauth" {
-        return Registered::NotApplicable;
-    }
-    let Some(secret) = h.hooks.github_repo_secret(repo_id) else {
+    let (store, rid) = (h.store.clone(), repo_id.to_string());
+    let Ok(Some(repo)) = blocking(move || store.repo(&rid)).await else {
+        return Registered::Failed;
+    };
+    let Some((p, path)) = accounts.forge_of(&repo.canonical_url) else {
         return Registered::NotApplicable;
     };
-    let (store, rid) = (h.store.clone(), repo_id.to_string());
-    let Ok((Some(repo), existing)) =
-        blocking(move || Ok((store.repo(&rid)?, store.registration(&rid, "github")?))).await
+    let kind = p.kind();
+    let Some((url, secret)) =
+        h.hooks
+            .registration_target(kind, &accounts.auth.public_url, repo_id)
+    else {
+        return Registered::NotApplicable;
+    };
+    let (store, rid, uid) = (h.store.clone(), repo_id.to_string(), user.id.clone());
+    let Ok((existing, connection)) = blocking(move || {
+        Ok((
+            store.registration(&rid, kind)?,
+            store.connection(&uid, kind)?,
+        ))
+    })
+    .await
     else {
         return Registered::Failed;
+    };
+    let Some(connection) = connection.filter(|c| p.registers_hooks(&c.token_kind, &c.scopes))
+    else {
+        return Registered::NotApplicable;
     };
     if existing.is_some() {
         return Registered::Already;
     }
-    let Some((owner, name)) = accounts.github_path(&repo.canonical_url) else {
-        return Registered::NotApplicable;
-    };
-    let Ok(token) = accounts.token(user).await else {
+    let Ok(token) = accounts.connection_token(&connection, p.as_ref()).await else {
         return Registered::Failed;
     };
-    match accounts.github.repo(&token, &owner, &name).await {
-        Ok(Some(r)) if r.permissions.is_some_and(|p| p.admin) => {}
+    match p.repo(&token, &path).await {
+        Ok(Some(r)) if r.admin => {}
         Ok(_) => return Registered::NotAdmin,
         Err(e) => {
-            tracing::warn!(repo = repo_id, error = %e, "GitHub could not say whether the user administers the repository");
+            tracing::warn!(repo = repo_id, forge = kind, error = %e, "the forge could not say whether the user administers the repository");
             return Registered::Failed;
         }
     }
-    let url = format!(
-        "{}/webhooks/github?repo={repo_id}",
-        accounts.auth.public_url
-    );
-    let hook = accounts
-        .github
-        .create_hook(&token, &owner, &name, &url, &secret.expose())
-        .await;
+    let hook = p.create_hook(&token, &path, &url, &secret.expose()).await;
     match hook {
         Ok(hook_id) => {
-            let (store, rid, uid) = (h.store.clone(), repo_id.to_string(), user.id.clone());
+            let (store, rid, uid, hid) = (
+                h.store.clone(),
+                repo_id.to_string(),
+                user.id.clone(),
+                hook_id.clone(),
+            );
             let added = blocking(move || {
-                let added = store.add_registration(&rid, "github", hook_id, Some(&uid))?;
+                let added = store.add_registration(&rid, kind, &hid, Some(&uid))?;
                 Ok((added, store.is_tracked(&rid)?))
             })
             .await;
-            // Untracked while GitHub was creating the hook: that untrack found no registration
-            // to remove, so the hook goes now.
+            // Untracked while the forge was creating the hook: that untrack found no
+            // registration to remove, so the hook goes now.
             if let Ok((true, false)) = added {
                 unregister(h, repo_id).await;
                 return Registered::Failed;
@@ -107,8 +119,9 @@ async fn try_register(h: &Arc<Hosted>, repo_id: &str, user: &User) -> Registered
             let added = added.map(|(added, _)| added);
             tracing::info!(
                 repo = repo_id,
-                hook = hook_id,
-                "registered a webhook on GitHub"
+                forge = kind,
+                hook = %hook_id,
+                "registered a webhook"
             );
             match added {
                 Ok(true) => Registered::Created,
@@ -117,79 +130,72 @@ async fn try_register(h: &Arc<Hosted>, repo_id: &str, user: &User) -> Registered
             }
         }
         Err(e) => {
-            tracing::warn!(repo = repo_id, error = %e, "registering a webhook on GitHub failed; the repository is polled");
+            tracing::warn!(repo = repo_id, forge = kind, error = %e, "registering a webhook failed; the repository is polled");
             Registered::Failed
         }
     }
 }
 
-/// Removes repository `repo_id`'s hook from GitHub (nobody tracks it any more, or it is being
-/// deleted), with the token of the user who registered it or else of any tracker; the
-/// registration is forgotten either way (a hook left behind delivers to a repository this
-/// server answers `untracked` for).
+/// Removes repository `repo_id`'s hook from its forge (nobody tracks it any more, or it is
+/// being deleted), with the token of the user who registered it or else of any tracker with an
+/// account there; the registration is forgotten either way (a hook left behind delivers to a
+/// repository this server answers `untracked` for).
 pub async fn unregister(h: &Arc<Hosted>, repo_id: &str) {
     let Some(accounts) = &h.accounts else {
         return;
     };
     let (store, rid) = (h.store.clone(), repo_id.to_string());
-    let Ok(Some((reg, repo, users))) = blocking(move || {
-        let Some(reg) = store.registration(&rid, "github")? else {
+    let Ok(Some(repo)) = blocking(move || store.repo(&rid)).await else {
+        return;
+    };
+    let Some((p, path)) = accounts.forge_of(&repo.canonical_url) else {
+        return;
+    };
+    let kind = p.kind();
+    let (store, rid) = (h.store.clone(), repo_id.to_string());
+    let Ok(Some((reg, connections))) = blocking(move || {
+        let Some(reg) = store.registration(&rid, kind)? else {
             return Ok(None);
         };
-        let mut users = Vec::new();
+        let mut connections = Vec::new();
         if let Some(uid) = &reg.user_id
-            && let Some(u) = store.user(uid)?
+            && let Some(c) = store.connection(uid, kind)?
         {
-            users.push(u);
+            connections.push(c);
         }
-        users.extend(store.readers(&rid)?);
-        store.remove_registration(&rid, "github")?;
-        Ok(Some((reg, store.repo(&rid)?, users)))
+        connections.extend(store.readers(&rid, kind)?.into_iter().map(|(_, c)| c));
+        store.remove_registration(&rid, kind)?;
+        Ok(Some((reg, connections)))
     })
     .await
     else {
         return;
     };
-    let removed = match repo.and_then(|r| accounts.github_path(&r.canonical_url)) {
-        Some((owner, name)) => remove_with(accounts, &users, &owner, &name, reg.hook_id).await,
-        None => false,
-    };
+    let mut removed = false;
+    for c in &connections {
+        let Ok(token) = accounts.connection_token(c, p.as_ref()).await else {
+            continue;
+        };
+        if p.delete_hook(&token, &path, &reg.hook_id).await.is_ok() {
+            removed = true;
+            break;
+        }
+    }
     metrics::counter!("gitvista_webhook_unregistrations_total", "outcome" => if removed { "removed" } else { "left" })
         .increment(1);
     if removed {
         tracing::info!(
             repo = repo_id,
-            hook = reg.hook_id,
-            "removed the webhook from GitHub"
+            forge = kind,
+            hook = %reg.hook_id,
+            "removed the webhook"
         );
     } else {
         tracing::warn!(
             repo = repo_id,
-            hook = reg.hook_id,
-            "the webhook could not be removed from GitHub; its deliveries are answered as untracked"
+            forge = kind,
+            hook = %reg.hook_id,
+            "the webhook could not be removed; its deliveries are answered as untracked"
         );
     }
-}
-
-async fn remove_with(
-    accounts: &Accounts,
-    users: &[User],
-    owner: &str,
-    name: &str,
-    hook_id: i64,
-) -> bool {
-    for user in users {
-        let Ok(token) = accounts.token(user).await else {
-            continue;
-        };
-        if accounts
-            .github
-            .delete_hook(&token, owner, name, hook_id)
-            .await
-            .is_ok()
-        {
-            return true;
-        }
-    }
-    false
 }

@@ -888,7 +888,7 @@ async fn bad_states_codes_cookies_and_a_failing_github_leave_nobody_signed_in() 
         .expect("cancel");
     assert_eq!(
         (resp.status().as_u16(), location(&resp).as_str()),
-        (302, "/?signin=cancelled")
+        (302, "/?signin=cancelled&forge=github")
     );
     assert_eq!(w.users().await.len(), 1);
 
@@ -976,7 +976,7 @@ async fn bad_states_codes_cookies_and_a_failing_github_leave_nobody_signed_in() 
         "{said} {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(said.contains("1 users' tokens re-encrypted"), "{said}");
+    assert!(said.contains("1 forge connections' tokens re-encrypted"), "{said}");
     w.serve(
         &[],
         "0808080808080808080808080808080808080808080808080808080808080808",

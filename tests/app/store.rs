@@ -204,8 +204,8 @@ fn a_database_from_before_accounts_migrates_with_its_repositories_intact() {
         }
         assert_eq!(
             store.migrate().expect("upgrade"),
-            4,
-            "{backend}: accounts, webhooks, the job queue and placement to run"
+            5,
+            "{backend}: accounts, webhooks, the job queue, placement and forges to run"
         );
         let after = store.repo("00000000000000aa").expect("get").expect("kept");
         assert_eq!(
@@ -223,7 +223,8 @@ fn a_database_from_before_accounts_migrates_with_its_repositories_intact() {
             .sign_in_user(
                 "u1",
                 &gitvista::store::accounts::SignedIn {
-                    github_id: 42,
+                    provider: "github",
+                    forge_user_id: "42",
                     login: "octo",
                     email: None,
                     name: Some("Octo Cat"),
@@ -233,6 +234,7 @@ fn a_database_from_before_accounts_migrates_with_its_repositories_intact() {
                     token_expires_at: None,
                     refresh_expires_at: None,
                     token_kind: "oauth",
+                    scopes: "",
                 },
             )
             .expect("user");
@@ -243,7 +245,7 @@ fn a_database_from_before_accounts_migrates_with_its_repositories_intact() {
         assert!(store.session("s1").expect("get").expect("row").is_live(0));
         assert!(
             store
-                .add_registration(&repo.id, "github", 1, Some(&user.id))
+                .add_registration(&repo.id, "github", "1", Some(&user.id))
                 .expect("registers"),
             "{backend}"
         );
@@ -273,7 +275,8 @@ fn users_keep_ciphertext_only_and_sessions_end_at_once_on_both_backends() {
                 .sign_in_user(
                     "user-a",
                     &SignedIn {
-                        github_id: 7,
+                        provider: "github",
+                        forge_user_id: "7",
                         login,
                         email: Some("a@example.com"),
                         name: None,
@@ -283,6 +286,7 @@ fn users_keep_ciphertext_only_and_sessions_end_at_once_on_both_backends() {
                         token_expires_at: Some(1_000),
                         refresh_expires_at: Some(2_000),
                         token_kind: "app",
+                        scopes: "",
                     },
                 )
                 .expect("signs in")
@@ -291,8 +295,11 @@ fn users_keep_ciphertext_only_and_sessions_end_at_once_on_both_backends() {
         // A second sign-in (renamed on GitHub, new token) updates the one row.
         let second = sign_in("alice2", "ghu_second");
         assert_eq!(first.id, second.id, "{backend}");
-        assert_eq!(second.github_login, "alice2");
-        let stored = store.user("user-a").expect("get").expect("row");
+        assert_eq!(second.login, "alice2", "{backend}: a rename on the forge follows");
+        let stored = store
+            .connection("user-a", "github")
+            .expect("get")
+            .expect("row");
         assert!(
             !stored.access_token.windows(10).any(|w| w == b"ghu_second"),
             "{backend}: ciphertext only"
@@ -346,7 +353,7 @@ fn users_keep_ciphertext_only_and_sessions_end_at_once_on_both_backends() {
 
         // A refresh replaces the pair only if nobody else did first.
         let old = store
-            .user("user-a")
+            .connection("user-a", "github")
             .expect("get")
             .expect("row")
             .access_token;
@@ -359,22 +366,29 @@ fn users_keep_ciphertext_only_and_sessions_end_at_once_on_both_backends() {
         };
         assert!(
             store
-                .replace_tokens("user-a", &old, &tokens)
+                .replace_tokens("user-a", "github", &old, &tokens)
                 .expect("replaces"),
             "{backend}"
         );
         assert!(
             !store
-                .replace_tokens("user-a", &old, &tokens)
+                .replace_tokens("user-a", "github", &old, &tokens)
                 .expect("lost race"),
             "{backend}"
         );
         assert_eq!(
             store
-                .user_by_github_id(7)
+                .connection("user-a", "github")
                 .expect("get")
-                .map(|u| u.token_expires_at),
+                .map(|c| c.token_expires_at),
             Some(Some(3_000))
+        );
+        assert_eq!(
+            store
+                .user_by_forge("github", "7")
+                .expect("get")
+                .map(|u| u.id),
+            Some("user-a".to_string())
         );
         assert!(store.set_plan("user-a", "paid").expect("plan"));
         assert!(
@@ -410,7 +424,8 @@ fn users_keep_ciphertext_only_and_sessions_end_at_once_on_both_backends() {
             .sign_in_user(
                 "user-b",
                 &SignedIn {
-                    github_id: 8,
+                    provider: "github",
+                    forge_user_id: "8",
                     login: "bob",
                     email: None,
                     name: None,
@@ -420,6 +435,7 @@ fn users_keep_ciphertext_only_and_sessions_end_at_once_on_both_backends() {
                     token_expires_at: None,
                     refresh_expires_at: None,
                     token_kind: "oauth",
+                    scopes: "",
                 },
             )
             .expect("bob");
@@ -440,10 +456,10 @@ fn users_keep_ciphertext_only_and_sessions_end_at_once_on_both_backends() {
             "{backend}"
         );
         let readers: Vec<String> = store
-            .readers("p1")
+            .readers("p1", "github")
             .expect("readers")
             .into_iter()
-            .map(|u| u.id)
+            .map(|(u, _)| u.id)
             .collect();
         assert_eq!(
             readers,
@@ -552,17 +568,17 @@ fn webhook_deliveries_are_recorded_once_and_hooks_registered_once_on_both_backen
 
         assert!(
             store
-                .add_registration(&repo.id, "github", 42, None)
+                .add_registration(&repo.id, "github", "42", None)
                 .expect("adds")
         );
         assert!(
             !store
-                .add_registration(&repo.id, "github", 43, None)
+                .add_registration(&repo.id, "github", "43", None)
                 .expect("once")
         );
         assert_eq!(
             store
-                .registration_by_hook("github", 42)
+                .registration_by_hook("github", "42")
                 .expect("by hook")
                 .map(|r| r.repo_id),
             Some(repo.id.clone())
@@ -859,4 +875,222 @@ fn twenty_claimers_complete_a_thousand_jobs_exactly_once_on_postgresql() {
         store.count_jobs().expect("counts"),
         vec![("done".to_string(), 1000)]
     );
+}
+
+#[test]
+fn github_accounts_move_to_connections_keeping_sessions_access_and_hooks() {
+    use gitvista::auth::cipher::TokenCipher;
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let sqlite_url = tmp.path().join("gitvista.db").display().to_string();
+    let pg = PgDb::create("forges_upgrade");
+    let cipher = TokenCipher::new(&[9; 32], &[]);
+    let access = cipher.encrypt("u-old", "ghu_old").expect("encrypts");
+    let hex: String = access.iter().map(|b| format!("{b:02x}")).collect();
+    for url in [sqlite_url, pg.url()] {
+        let store = Store::connect(&url, 2).expect("connects");
+        let backend = store.backend();
+        // The schema as the release before forges left it: every migration but the last.
+        assert_eq!(store.migrate_first(6).expect("old schema"), 6, "{backend}");
+        let blob = if backend == "postgres" {
+            format!("decode('{hex}', 'hex')")
+        } else {
+            format!("X'{hex}'")
+        };
+        let statements = [
+            format!(
+                "INSERT INTO users (id, github_id, github_login, email, access_token, plan, \
+                 created_at, updated_at, token_kind) VALUES ('u-old', 77, 'octo', \
+                 'o@example.com', {blob}, 'paid', 1, 2, 'oauth')"
+            ),
+            "INSERT INTO sessions (id, user_id, created_at, expires_at, last_seen_at) \
+             VALUES ('s-old', 'u-old', 1, 9999999999, 1)"
+                .to_string(),
+            "INSERT INTO repos (id, canonical_url, display_url, is_private, state, created_at) \
+             VALUES ('00000000000000bb', 'https://github.com/octo/p', 'github.com/octo/p', \
+             TRUE, 'ready', 1)"
+                .to_string(),
+            "INSERT INTO repo_access (repo_id, user_id, role, granted_at, checked_at) \
+             VALUES ('00000000000000bb', 'u-old', 'viewer', 1, 5)"
+                .to_string(),
+            "INSERT INTO webhook_registrations (repo_id, provider, hook_id, user_id, created_at) \
+             VALUES ('00000000000000bb', 'github', 5, 'u-old', 1)"
+                .to_string(),
+        ];
+        for sql in &statements {
+            let done = if backend == "postgres" {
+                let mut c = diesel::PgConnection::establish(&url).expect("pg");
+                diesel::sql_query(sql).execute(&mut c)
+            } else {
+                let mut c = diesel::SqliteConnection::establish(&url).expect("sqlite");
+                diesel::sql_query(sql).execute(&mut c)
+            };
+            done.unwrap_or_else(|e| panic!("{backend}: {sql}: {e}"));
+        }
+        assert_eq!(store.migrate().expect("upgrade"), 1, "{backend}");
+        let user = store.user("u-old").expect("get").expect("kept");
+        assert_eq!(
+            (user.login.as_str(), user.plan.as_str(), user.email.as_deref()),
+            ("octo", "paid", Some("o@example.com")),
+            "{backend}"
+        );
+        let c = store
+            .connection("u-old", "github")
+            .expect("get")
+            .expect("moved");
+        assert_eq!(
+            (c.forge_user_id.as_str(), c.login.as_str(), c.token_kind.as_str()),
+            ("77", "octo", "oauth"),
+            "{backend}"
+        );
+        assert_eq!(
+            cipher.decrypt("u-old", &c.access_token).expect("decrypts").as_str(),
+            "ghu_old",
+            "{backend}: the same ciphertext"
+        );
+        assert!(
+            store.session("s-old").expect("get").expect("kept").is_live(0),
+            "{backend}: rebuilding users removed no session"
+        );
+        assert_eq!(
+            store.access("00000000000000bb", "u-old").expect("access"),
+            Some(Some(5)),
+            "{backend}"
+        );
+        assert_eq!(
+            store
+                .registration("00000000000000bb", "github")
+                .expect("get")
+                .map(|r| r.hook_id),
+            Some("5".to_string()),
+            "{backend}"
+        );
+        assert_eq!(
+            store.user_by_forge("github", "77").expect("get").map(|u| u.id),
+            Some("u-old".to_string())
+        );
+        // Deleting the user still takes their connections and sessions with it.
+        let check = |sql: &str| -> i64 {
+            #[derive(diesel::QueryableByName)]
+            struct N {
+                #[diesel(sql_type = diesel::sql_types::BigInt)]
+                n: i64,
+            }
+            let rows: Vec<N> = if backend == "postgres" {
+                let mut c = diesel::PgConnection::establish(&url).expect("pg");
+                diesel::sql_query(sql).load(&mut c).expect("count")
+            } else {
+                let mut c = diesel::SqliteConnection::establish(&url).expect("sqlite");
+                diesel::sql_query("PRAGMA foreign_keys = ON")
+                    .execute(&mut c)
+                    .expect("fks");
+                diesel::sql_query("DELETE FROM users WHERE id = 'u-old'")
+                    .execute(&mut c)
+                    .expect("delete");
+                diesel::sql_query(sql).load(&mut c).expect("count")
+            };
+            rows.first().map_or(0, |r| r.n)
+        };
+        if backend == "postgres" {
+            let mut c = diesel::PgConnection::establish(&url).expect("pg");
+            diesel::sql_query("DELETE FROM users WHERE id = 'u-old'")
+                .execute(&mut c)
+                .expect("delete");
+        }
+        assert_eq!(
+            check("SELECT COUNT(*) AS n FROM oauth_connections"),
+            0,
+            "{backend}: the foreign key survived the rebuild"
+        );
+        assert_eq!(check("SELECT COUNT(*) AS n FROM sessions"), 0, "{backend}");
+    }
+}
+
+#[test]
+fn forge_accounts_link_to_one_user_once_and_unlinking_ends_what_they_granted() {
+    use gitvista::store::accounts::{LinkRefused, SignedIn};
+    both("links", |open| {
+        let store = open();
+        let backend = store.backend();
+        let who = |provider, id, login| SignedIn {
+            provider,
+            forge_user_id: id,
+            login,
+            email: None,
+            name: None,
+            avatar_url: None,
+            access_token: b"ciphertext",
+            refresh_token: None,
+            token_expires_at: Some(10),
+            refresh_expires_at: None,
+            token_kind: "app",
+            scopes: "read_user read_api read_repository",
+        };
+        let alice = store
+            .sign_in_user("user-a", &who("github", "1", "alice"))
+            .expect("alice");
+        let bob = store
+            .sign_in_user("user-b", &who("gitlab", "2", "bob"))
+            .expect("bob");
+        assert_eq!(bob.login, "bob", "{backend}: a GitLab-only user");
+        // Alice links her GitLab account; signing in with it finds her.
+        assert_eq!(
+            store
+                .link_connection(&alice.id, &who("gitlab", "3", "alice-gl"))
+                .expect("links"),
+            Ok(None)
+        );
+        let again = store
+            .sign_in_user("user-new", &who("gitlab", "3", "alice-gl"))
+            .expect("signs in");
+        assert_eq!(again.id, alice.id, "{backend}");
+        assert_eq!(again.login, "alice", "{backend}: her login stays GitHub's");
+        // Bob's GitLab account is his.
+        assert_eq!(
+            store
+                .link_connection(&alice.id, &who("gitlab", "2", "bob"))
+                .expect("refused"),
+            Err(LinkRefused::OtherUser),
+            "{backend}"
+        );
+        let kinds: Vec<String> = store
+            .connections(&alice.id)
+            .expect("list")
+            .into_iter()
+            .map(|c| c.provider)
+            .collect();
+        assert_eq!(kinds, ["github", "gitlab"], "{backend}");
+        assert!(
+            store
+                .connection(&alice.id, "gitlab")
+                .expect("get")
+                .expect("row")
+                .has_scope("read_api")
+        );
+        // Unlinking GitLab ends access to its private repository and keeps the rest.
+        for (id, url) in [
+            ("00000000000000c1", "https://gitlab.com/a/private"),
+            ("00000000000000c2", "https://github.com/a/public"),
+        ] {
+            store.upsert_repo_as(id, url, url, Some(true)).expect("repo");
+            store.grant_access(id, &alice.id, Some(1)).expect("grant");
+        }
+        assert!(
+            store
+                .unlink(&alice.id, "gitlab", &["00000000000000c1".to_string()])
+                .expect("unlinks")
+        );
+        assert!(store.connection(&alice.id, "gitlab").expect("get").is_none());
+        assert_eq!(store.access("00000000000000c1", &alice.id).expect("a"), None);
+        assert!(
+            store
+                .access("00000000000000c2", &alice.id)
+                .expect("a")
+                .is_some(),
+            "{backend}"
+        );
+        assert!(
+            !store.unlink(&alice.id, "gitlab", &[]).expect("twice"),
+            "{backend}"
+        );
+    });
 }
