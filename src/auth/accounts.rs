@@ -142,7 +142,7 @@ pub struct Accounts {
     /// States already used (a replayed callback is refused), with their expiry.
     used_states: Mutex<HashMap<String, i64>>,
     /// One refresh at a time per user and forge.
-    refreshing: Mutex<HashMap<(String, String), Arc<tokio::sync::Mutex<()>>>>,
+    refreshing: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// When this process last looked at whether a public repository a user tracks went
     /// private, by (repository, user).
     visibility_looked: quick_cache::sync::Cache<(String, String), Instant>,
@@ -196,7 +196,10 @@ fn sign_in_failed(p: &dyn Provider, e: &ForgeError) -> ApiError {
     match e {
         ForgeError::Refused(why) => ApiError::status(
             400,
-            format!("{} did not accept the sign-in ({why}); sign in again", p.name()),
+            format!(
+                "{} did not accept the sign-in ({why}); sign in again",
+                p.name()
+            ),
             "sign_in_refused",
         ),
         ForgeError::Upstream(_) | ForgeError::Unreachable(_) => forge_unavailable(p),
@@ -520,7 +523,11 @@ impl Accounts {
 
     /// The private repositories on forge `p` that `user` tracks (their access came from the
     /// connection to it).
-    async fn forge_private_repos(&self, user: &User, p: &dyn Provider) -> Result<Vec<String>, ApiError> {
+    async fn forge_private_repos(
+        &self,
+        user: &User,
+        p: &dyn Provider,
+    ) -> Result<Vec<String>, ApiError> {
         let (store, uid) = (self.store.clone(), user.id.clone());
         let tracked = blocking(move || store.tracked(&uid)).await?;
         Ok(tracked
@@ -694,7 +701,7 @@ impl Accounts {
         let lock = {
             let mut map = self.refreshing.lock().unwrap_or_else(|e| e.into_inner());
             map.retain(|_, l| Arc::strong_count(l) > 1);
-            Arc::clone(map.entry((uid.clone(), kind.to_string())).or_default())
+            Arc::clone(map.entry(format!("{uid} {kind}")).or_default())
         };
         let _held = lock.lock().await;
         // Another request (or node) may have refreshed while this one waited.
@@ -780,7 +787,10 @@ impl Accounts {
         p: &dyn Provider,
         path: &str,
     ) -> Result<Option<ForgeRepo>, ApiError> {
-        let token = self.token(user, p).await.map_err(|e| token_failed(user, &e))?;
+        let token = self
+            .token(user, p)
+            .await
+            .map_err(|e| token_failed(user, &e))?;
         match p.repo(&token, path).await {
             Ok(r) => Ok(r),
             Err(ForgeError::Refused(_)) => Err(ApiError::status(

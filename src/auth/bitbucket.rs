@@ -255,7 +255,10 @@ impl Bitbucket {
         let page: Page<Repository> = a.json("a repository list")?;
         let more = page.next.is_some();
         Ok((
-            page.values.into_iter().map(|r| r.into_forge(false)).collect(),
+            page.values
+                .into_iter()
+                .map(|r| r.into_forge(false))
+                .collect(),
             more,
         ))
     }

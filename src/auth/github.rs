@@ -372,7 +372,12 @@ impl Provider for GitHubClient {
     /// GitHub's authorize URL: state, S256 challenge, the callback; the `repo` scope only when
     /// the user asked to include private repositories, which classic OAuth Apps need and GitHub
     /// Apps ignore.
-    fn authorize_url(&self, state: &str, challenge: &str, wanted: Wanted) -> Result<String, String> {
+    fn authorize_url(
+        &self,
+        state: &str,
+        challenge: &str,
+        wanted: Wanted,
+    ) -> Result<String, String> {
         use octocrab::secrecy::ExposeSecret as _;
         let mut url = url::Url::parse(&format!("{}/login/oauth/authorize", self.web_url))
             .map_err(|e| e.to_string())?;
@@ -456,7 +461,10 @@ mod tests {
 
     #[test]
     fn only_owner_and_name_reach_the_path() {
-        assert_eq!(two_segments("rust-lang/cargo").ok(), Some("rust-lang/cargo"));
+        assert_eq!(
+            two_segments("rust-lang/cargo").ok(),
+            Some("rust-lang/cargo")
+        );
         for bad in ["cargo", "a/b/c", "a/..", "a/b?c", "a%2fb/c"] {
             assert!(two_segments(bad).is_err(), "{bad:?}");
         }

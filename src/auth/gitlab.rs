@@ -291,7 +291,12 @@ impl Provider for GitLab {
         &self.host
     }
 
-    fn authorize_url(&self, state: &str, challenge: &str, wanted: Wanted) -> Result<String, String> {
+    fn authorize_url(
+        &self,
+        state: &str,
+        challenge: &str,
+        wanted: Wanted,
+    ) -> Result<String, String> {
         let mut scopes = vec!["read_user", "read_api", "read_repository"];
         if wanted.hooks {
             scopes.push("api");

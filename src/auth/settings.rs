@@ -11,36 +11,46 @@ use super::cipher::{TokenCipher, parse_key};
 use super::jwt::Secret;
 use super::provider::ForgeSettings;
 
-/// Each forge's settings' names and defaults: kind, client id, client secret, web URL setting
-/// and its default, API URL setting and its default (`None`: the web URL + `/api/v4`).
-const FORGES: [(&str, &str, &str, &str, &str, &str, Option<&str>); 3] = [
-    (
-        "github",
-        "GITHUB_CLIENT_ID",
-        "GITHUB_CLIENT_SECRET",
-        "GITVISTA_GITHUB_URL",
-        "https://github.com",
-        "GITVISTA_GITHUB_API_URL",
-        Some("https://api.github.com"),
-    ),
-    (
-        "gitlab",
-        "GITLAB_CLIENT_ID",
-        "GITLAB_CLIENT_SECRET",
-        "GITVISTA_GITLAB_URL",
-        "https://gitlab.com",
-        "GITVISTA_GITLAB_API_URL",
-        None,
-    ),
-    (
-        "bitbucket",
-        "BITBUCKET_CLIENT_ID",
-        "BITBUCKET_CLIENT_SECRET",
-        "GITVISTA_BITBUCKET_URL",
-        "https://bitbucket.org",
-        "GITVISTA_BITBUCKET_API_URL",
-        Some("https://api.bitbucket.org"),
-    ),
+/// One forge's settings' names and defaults.
+struct Names {
+    kind: &'static str,
+    client_id: &'static str,
+    client_secret: &'static str,
+    web: &'static str,
+    web_default: &'static str,
+    api: &'static str,
+    /// `None`: the web URL + `/api/v4` (GitLab's API lives on its web side).
+    api_default: Option<&'static str>,
+}
+
+const FORGES: [Names; 3] = [
+    Names {
+        kind: "github",
+        client_id: "GITHUB_CLIENT_ID",
+        client_secret: "GITHUB_CLIENT_SECRET",
+        web: "GITVISTA_GITHUB_URL",
+        web_default: "https://github.com",
+        api: "GITVISTA_GITHUB_API_URL",
+        api_default: Some("https://api.github.com"),
+    },
+    Names {
+        kind: "gitlab",
+        client_id: "GITLAB_CLIENT_ID",
+        client_secret: "GITLAB_CLIENT_SECRET",
+        web: "GITVISTA_GITLAB_URL",
+        web_default: "https://gitlab.com",
+        api: "GITVISTA_GITLAB_API_URL",
+        api_default: None,
+    },
+    Names {
+        kind: "bitbucket",
+        client_id: "BITBUCKET_CLIENT_ID",
+        client_secret: "BITBUCKET_CLIENT_SECRET",
+        web: "GITVISTA_BITBUCKET_URL",
+        web_default: "https://bitbucket.org",
+        api: "GITVISTA_BITBUCKET_API_URL",
+        api_default: Some("https://api.bitbucket.org"),
+    },
 ];
 
 /// Sign-in, configured.
@@ -82,13 +92,15 @@ impl AuthSettings {
                 .map(|v| v.trim().to_string())
                 .filter(|v| !v.is_empty())
         };
-        let Some(first) = FORGES.iter().find_map(|f| get(f.1).map(|_| f.1)) else {
+        let Some(first) = FORGES
+            .iter()
+            .find_map(|f| get(f.client_id).map(|_| f.client_id))
+        else {
             return Ok(None);
         };
         let need = |name: &str, because: &str| {
-            get(name).ok_or_else(|| {
-                format!("{because} is set, so sign-in is on and {name} is required")
-            })
+            get(name)
+                .ok_or_else(|| format!("{because} is set, so sign-in is on and {name} is required"))
         };
         let base = |name: &str, default: &str| -> Result<String, String> {
             let text = get(name).unwrap_or_else(|| default.to_string());
@@ -131,16 +143,17 @@ impl AuthSettings {
             }
         };
         let mut forges = Vec::new();
-        for (kind, id_name, secret_name, web_name, web_default, api_name, api_default) in FORGES {
-            let Some(client_id) = get(id_name) else {
+        for f in FORGES {
+            let Some(client_id) = get(f.client_id) else {
                 continue;
             };
-            let client_secret = need(secret_name, id_name)?;
-            let web_url = base(web_name, web_default)?;
-            let api_url = match api_default {
-                Some(d) => base(api_name, d)?,
-                None => base(api_name, &format!("{web_url}/api/v4"))?,
+            let client_secret = need(f.client_secret, f.client_id)?;
+            let web_url = base(f.web, f.web_default)?;
+            let api_url = match f.api_default {
+                Some(d) => base(f.api, d)?,
+                None => base(f.api, &format!("{web_url}/api/v4"))?,
             };
+            let kind = f.kind;
             forges.push(ForgeSettings {
                 kind,
                 client_id,
@@ -207,7 +220,10 @@ mod tests {
         );
         assert_eq!(gh.web_url, "https://github.com");
         assert_eq!(gh.api_url, "https://api.github.com");
-        assert!(a.forge("gitlab").is_none(), "a forge without a client is off");
+        assert!(
+            a.forge("gitlab").is_none(),
+            "a forge without a client is off"
+        );
         let mut enterprise = FULL.to_vec();
         enterprise.push(("GITVISTA_GITHUB_URL", "https://ghe.example.com/"));
         enterprise.push(("GITVISTA_GITHUB_API_URL", "https://ghe.example.com/api/v3"));
@@ -253,7 +269,9 @@ mod tests {
         missing.push(("GITLAB_CLIENT_ID", "gl-app"));
         let err = settings(&missing).expect_err("no secret");
         assert!(
-            err.contains("GITLAB_CLIENT_ID is set, so sign-in is on and GITLAB_CLIENT_SECRET is required"),
+            err.contains(
+                "GITLAB_CLIENT_ID is set, so sign-in is on and GITLAB_CLIENT_SECRET is required"
+            ),
             "{err}"
         );
     }

@@ -182,7 +182,9 @@ async fn check(
         Access::Denied => Ok(Some(id.to_string())),
         Access::Unconfirmed(forge) => Err(ApiError::status(
             503,
-            format!("{forge} could not be asked whether you may still read this repository; try again in a minute"),
+            format!(
+                "{forge} could not be asked whether you may still read this repository; try again in a minute"
+            ),
             crate::auth::provider::unavailable_code(&forge.to_ascii_lowercase()),
         )),
     }
@@ -532,25 +534,24 @@ pub async fn picker(
                 })?
         }
     };
-    let p = accounts
-        .provider(&kind)
-        .cloned()
-        .ok_or_else(|| ApiError::bad_request(format!("no forge {kind:?} is configured"), "unknown_forge"))?;
+    let p = accounts.provider(&kind).cloned().ok_or_else(|| {
+        ApiError::bad_request(format!("no forge {kind:?} is configured"), "unknown_forge")
+    })?;
     let token = accounts
         .token(&v.user, p.as_ref())
         .await
         .map_err(|e| crate::auth::accounts::token_failed(&v.user, &e))?;
     let page = query.page.unwrap_or(1).clamp(1, 1000);
-    let (repos, more) = p
-        .user_repos(&token, page, PICKER_PAGE)
-        .await
-        .map_err(|_| {
-            ApiError::status(
-                502,
-                format!("{} could not list your repositories; try again in a minute", p.name()),
-                crate::auth::provider::unavailable_code(p.kind()),
-            )
-        })?;
+    let (repos, more) = p.user_repos(&token, page, PICKER_PAGE).await.map_err(|_| {
+        ApiError::status(
+            502,
+            format!(
+                "{} could not list your repositories; try again in a minute",
+                p.name()
+            ),
+            crate::auth::provider::unavailable_code(p.kind()),
+        )
+    })?;
     drop(token);
     let (store, uid) = (accounts.store.clone(), v.user.id.clone());
     let tracked = blocking(move || store.tracked(&uid)).await?;

@@ -62,9 +62,7 @@ pub struct Connection {
 impl Connection {
     /// Whether the forge granted `scope`.
     pub fn has_scope(&self, scope: &str) -> bool {
-        self.scopes
-            .split([' ', ','])
-            .any(|s| s.trim() == scope)
+        self.scopes.split([' ', ',']).any(|s| s.trim() == scope)
     }
 }
 
@@ -256,8 +254,8 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let mut conn = self.conn()?;
         conn.transaction(|conn| {
-            let n = diesel::delete(oauth_connections::table.find((user_id, provider)))
-                .execute(conn)?;
+            let n =
+                diesel::delete(oauth_connections::table.find((user_id, provider))).execute(conn)?;
             diesel::delete(
                 repo_access::table
                     .filter(repo_access::user_id.eq(user_id))

@@ -61,9 +61,9 @@ async fn try_register(h: &Arc<Hosted>, repo_id: &str, user: &User) -> Registered
         return Registered::NotApplicable;
     };
     let kind = p.kind();
-    let Some((url, secret)) =
-        h.hooks
-            .registration_target(kind, &accounts.auth.public_url, repo_id)
+    let Some((url, secret)) = h
+        .hooks
+        .registration_target(kind, &accounts.auth.public_url, repo_id)
     else {
         return Registered::NotApplicable;
     };

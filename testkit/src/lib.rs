@@ -2,6 +2,7 @@
 //! by the scripts in `gitcore/tests/fixtures/`, git with a fixed identity, and a `git daemon`
 //! on loopback to clone from.
 
+pub mod forges;
 pub mod github;
 
 use std::os::unix::process::CommandExt;

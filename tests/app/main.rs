@@ -6,6 +6,7 @@ mod api;
 mod attacks;
 mod cluster;
 mod deploy;
+mod forges;
 mod helpers;
 mod hosted;
 mod loadtest;

@@ -130,7 +130,7 @@ impl World {
     }
 }
 
-fn client() -> reqwest::Client {
+pub(crate) fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .timeout(Duration::from_secs(30))
@@ -139,7 +139,7 @@ fn client() -> reqwest::Client {
 }
 
 /// `name=value` of the `Set-Cookie` for `name` in `resp`, if any.
-fn set_cookie(resp: &reqwest::Response, name: &str) -> Option<String> {
+pub(crate) fn set_cookie(resp: &reqwest::Response, name: &str) -> Option<String> {
     resp.headers()
         .get_all("set-cookie")
         .iter()
@@ -148,7 +148,7 @@ fn set_cookie(resp: &reqwest::Response, name: &str) -> Option<String> {
         .map(String::from)
 }
 
-fn location(resp: &reqwest::Response) -> String {
+pub(crate) fn location(resp: &reqwest::Response) -> String {
     resp.headers()
         .get("location")
         .and_then(|v| v.to_str().ok())
@@ -976,7 +976,10 @@ async fn bad_states_codes_cookies_and_a_failing_github_leave_nobody_signed_in() 
         "{said} {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(said.contains("1 forge connections' tokens re-encrypted"), "{said}");
+    assert!(
+        said.contains("1 forge connections' tokens re-encrypted"),
+        "{said}"
+    );
     w.serve(
         &[],
         "0808080808080808080808080808080808080808080808080808080808080808",

@@ -295,7 +295,10 @@ fn users_keep_ciphertext_only_and_sessions_end_at_once_on_both_backends() {
         // A second sign-in (renamed on GitHub, new token) updates the one row.
         let second = sign_in("alice2", "ghu_second");
         assert_eq!(first.id, second.id, "{backend}");
-        assert_eq!(second.login, "alice2", "{backend}: a rename on the forge follows");
+        assert_eq!(
+            second.login, "alice2",
+            "{backend}: a rename on the forge follows"
+        );
         let stored = store
             .connection("user-a", "github")
             .expect("get")
@@ -929,7 +932,11 @@ fn github_accounts_move_to_connections_keeping_sessions_access_and_hooks() {
         assert_eq!(store.migrate().expect("upgrade"), 1, "{backend}");
         let user = store.user("u-old").expect("get").expect("kept");
         assert_eq!(
-            (user.login.as_str(), user.plan.as_str(), user.email.as_deref()),
+            (
+                user.login.as_str(),
+                user.plan.as_str(),
+                user.email.as_deref()
+            ),
             ("octo", "paid", Some("o@example.com")),
             "{backend}"
         );
@@ -938,17 +945,28 @@ fn github_accounts_move_to_connections_keeping_sessions_access_and_hooks() {
             .expect("get")
             .expect("moved");
         assert_eq!(
-            (c.forge_user_id.as_str(), c.login.as_str(), c.token_kind.as_str()),
+            (
+                c.forge_user_id.as_str(),
+                c.login.as_str(),
+                c.token_kind.as_str()
+            ),
             ("77", "octo", "oauth"),
             "{backend}"
         );
         assert_eq!(
-            cipher.decrypt("u-old", &c.access_token).expect("decrypts").as_str(),
+            cipher
+                .decrypt("u-old", &c.access_token)
+                .expect("decrypts")
+                .as_str(),
             "ghu_old",
             "{backend}: the same ciphertext"
         );
         assert!(
-            store.session("s-old").expect("get").expect("kept").is_live(0),
+            store
+                .session("s-old")
+                .expect("get")
+                .expect("kept")
+                .is_live(0),
             "{backend}: rebuilding users removed no session"
         );
         assert_eq!(
@@ -965,7 +983,10 @@ fn github_accounts_move_to_connections_keeping_sessions_access_and_hooks() {
             "{backend}"
         );
         assert_eq!(
-            store.user_by_forge("github", "77").expect("get").map(|u| u.id),
+            store
+                .user_by_forge("github", "77")
+                .expect("get")
+                .map(|u| u.id),
             Some("u-old".to_string())
         );
         // Deleting the user still takes their connections and sessions with it.
@@ -1071,7 +1092,9 @@ fn forge_accounts_link_to_one_user_once_and_unlinking_ends_what_they_granted() {
             ("00000000000000c1", "https://gitlab.com/a/private"),
             ("00000000000000c2", "https://github.com/a/public"),
         ] {
-            store.upsert_repo_as(id, url, url, Some(true)).expect("repo");
+            store
+                .upsert_repo_as(id, url, url, Some(true))
+                .expect("repo");
             store.grant_access(id, &alice.id, Some(1)).expect("grant");
         }
         assert!(
@@ -1079,8 +1102,16 @@ fn forge_accounts_link_to_one_user_once_and_unlinking_ends_what_they_granted() {
                 .unlink(&alice.id, "gitlab", &["00000000000000c1".to_string()])
                 .expect("unlinks")
         );
-        assert!(store.connection(&alice.id, "gitlab").expect("get").is_none());
-        assert_eq!(store.access("00000000000000c1", &alice.id).expect("a"), None);
+        assert!(
+            store
+                .connection(&alice.id, "gitlab")
+                .expect("get")
+                .is_none()
+        );
+        assert_eq!(
+            store.access("00000000000000c1", &alice.id).expect("a"),
+            None
+        );
         assert!(
             store
                 .access("00000000000000c2", &alice.id)

@@ -1,0 +1,349 @@
+//! GitLab and Bitbucket beside GitHub, end to end against the real `gitvista serve` binary and
+//! the fake forges of testkit (their OAuth and REST endpoints, git's smart HTTP behind Basic
+//! auth with each forge's user name): signing in and a private clone per forge, one account
+//! with several forges linked, unlinking, and a GitLab token that expires mid-session.
+
+use std::time::Duration;
+
+use gitvista_testkit::fixture;
+use gitvista_testkit::forges::{FakeForge, Flavor};
+use serde_json::{Value, json};
+
+use crate::signin::{World, client, location, set_cookie, world};
+
+const GITLAB_ID: &str = "gitlab-application-id";
+const GITLAB_SECRET: &str = "gitlab-application-secret-for-tests";
+const BITBUCKET_KEY: &str = "bitbucket-consumer-key";
+const BITBUCKET_SECRET: &str = "bitbucket-consumer-secret-for-tests";
+
+/// The GitHub world of the sign-in tests, plus a fake GitLab (carol reads the private
+/// `team/sub/secret`, alice's GitLab account `alice-gl` reads it too) and a fake Bitbucket
+/// (dave reads the private `ws/secret`), both configured on the server.
+struct Forges {
+    w: World,
+    gl: FakeForge,
+    bb: FakeForge,
+}
+
+fn forges() -> Forges {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let gl = FakeForge::start(Flavor::GitLab, GITLAB_ID, GITLAB_SECRET);
+    let bb = FakeForge::start(Flavor::Bitbucket, BITBUCKET_KEY, BITBUCKET_SECRET);
+    for (fake, path, name) in [(&gl, "team/sub/secret", "gl"), (&bb, "ws/secret", "bb")] {
+        let root = tmp.path().join(format!("{name}-root"));
+        let dest = root.join(path);
+        std::fs::create_dir_all(dest.parent().expect("parent")).expect("dir");
+        let src = fixture("linear", &tmp.path().join(format!("src-{name}"))).join("repo");
+        std::fs::rename(&src, &dest).expect("move");
+        fake.serve_git(&root);
+    }
+    gl.add_user("31", "carol", "Carol");
+    gl.add_user("32", "alice-gl", "Alice on GitLab");
+    gl.add_repo("team/sub/secret", true, &["carol", "alice-gl"], &["carol"]);
+    bb.add_user("{0d0d0d0d-0000-4000-8000-00000000dave}", "dave", "Dave");
+    bb.add_repo("ws/secret", true, &["dave"], &["dave"]);
+    let w = world(&[
+        ("GITLAB_CLIENT_ID", GITLAB_ID),
+        ("GITLAB_CLIENT_SECRET", GITLAB_SECRET),
+        ("GITVISTA_GITLAB_URL", gl.url()),
+        ("BITBUCKET_CLIENT_ID", BITBUCKET_KEY),
+        ("BITBUCKET_CLIENT_SECRET", BITBUCKET_SECRET),
+        ("GITVISTA_BITBUCKET_URL", bb.url()),
+        ("GITVISTA_BITBUCKET_API_URL", bb.url()),
+        ("GITVISTA_FREE_REPOS", "5"),
+    ]);
+    bb.set_consumer(
+        &format!("{}/auth/bitbucket/callback", w.base),
+        "account repository",
+    );
+    // The fixtures must outlive the test: kept with the world's own directory.
+    std::mem::forget(tmp);
+    Forges { w, gl, bb }
+}
+
+/// Runs a web flow from `start` (`/auth/{forge}/login` or `/connect`) with `session` (if any)
+/// through `fake`'s authorize page; answers the callback's response.
+async fn flow(
+    w: &World,
+    fake: &FakeForge,
+    start: &str,
+    session: Option<&str>,
+) -> reqwest::Response {
+    let c = client();
+    let mut r = c.get(format!("{}{start}", w.base));
+    if let Some(s) = session {
+        r = r.header("Cookie", s);
+    }
+    let begun = r.send().await.expect("start");
+    assert_eq!(begun.status().as_u16(), 302, "{start}");
+    let pending = set_cookie(&begun, "gitvista_signin").expect("the sign-in cookie");
+    let authorize = location(&begun);
+    assert!(authorize.starts_with(fake.url()), "{authorize}");
+    let back = c.get(&authorize).send().await.expect("authorize");
+    assert_eq!(back.status().as_u16(), 302, "{authorize}");
+    let callback = location(&back);
+    let mut cookies = pending.split(';').next().expect("pair").to_string();
+    if let Some(s) = session {
+        cookies = format!("{cookies}; {s}");
+    }
+    c.get(&callback)
+        .header("Cookie", cookies)
+        .send()
+        .await
+        .expect("callback")
+}
+
+/// Signs in with `fake` as `login`; answers the session cookie.
+async fn sign_in(w: &World, fake: &FakeForge, kind: &str, login: &str) -> String {
+    fake.sign_in_as(login);
+    let done = flow(
+        w,
+        fake,
+        &format!("/auth/{kind}/login?back=/dashboard"),
+        None,
+    )
+    .await;
+    assert_eq!(done.status().as_u16(), 302, "{:?}", done.text().await);
+    let session = set_cookie(&done, "gitvista_session").expect("a session");
+    session.split(';').next().expect("pair").to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gitlab_and_bitbucket_sign_in_and_clone_private_repositories_with_their_own_user_names() {
+    let f = forges();
+    let w = &f.w;
+    let (status, listed) = w.get("/auth/forges", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        listed["forges"],
+        json!([
+            {"kind": "github", "name": "GitHub"},
+            {"kind": "gitlab", "name": "GitLab"},
+            {"kind": "bitbucket", "name": "Bitbucket"},
+        ])
+    );
+    // GitLab asks for read_user, read_api and read_repository, with PKCE.
+    let begun = client()
+        .get(format!("{}/auth/gitlab/login", w.base))
+        .send()
+        .await
+        .expect("start");
+    let authorize = url::Url::parse(&location(&begun)).expect("url");
+    let q: std::collections::HashMap<_, _> = authorize.query_pairs().into_owned().collect();
+    assert_eq!(q["scope"], "read_user read_api read_repository");
+    assert_eq!(q["code_challenge_method"], "S256");
+
+    for (fake, kind, login, path, user) in [
+        (&f.gl, "gitlab", "carol", "team/sub/secret", "oauth2"),
+        (&f.bb, "bitbucket", "dave", "ws/secret", "x-token-auth"),
+    ] {
+        let session = sign_in(w, fake, kind, login).await;
+        let (_, me) = w.get("/api/user", Some(&session)).await;
+        assert_eq!(me["login"], login, "{me}");
+        assert_eq!(me["connections"][0]["forge"], kind, "{me}");
+        assert_eq!(me["connections"].as_array().map(Vec::len), Some(1));
+        // The picker lists the forge's repositories.
+        let (status, picked) = w
+            .get(&format!("/api/user/repos?forge={kind}"), Some(&session))
+            .await;
+        assert_eq!(status, 200, "{picked}");
+        assert_eq!(picked["repos"][0]["fullName"], path, "{picked}");
+        assert_eq!(picked["repos"][0]["private"], true, "{picked}");
+        // Tracking asks the forge with the user's token, and the clone presents it with the
+        // forge's user name.
+        let url = format!("{}/{path}", fake.url());
+        let id = w.track(&session, &url).await;
+        let (status, repo) = w
+            .get(&format!("/api/repos/{id}/status"), Some(&session))
+            .await;
+        assert_eq!(status, 200, "{kind}");
+        assert_eq!(repo["private"], true, "{kind}: {repo}");
+        let (status, _) = w
+            .get(&format!("/api/repos/{id}/repository"), Some(&session))
+            .await;
+        assert_eq!(status, 200, "{kind}");
+        let creds = fake.git_credentials();
+        assert!(!creds.is_empty(), "{kind}: git asked with credentials");
+        assert!(
+            creds
+                .iter()
+                .all(|(u, p)| u == user && fake.token_is_live(p)),
+            "{kind}: {creds:?}"
+        );
+        // Nobody else sees it.
+        let (status, _) = w.get(&format!("/api/repos/{id}/repository"), None).await;
+        assert_eq!(status, 404, "{kind}");
+        // Another GitVista user without that forge: the same 404.
+        let bob = w.sign_in("bob").await;
+        let (status, _) = w
+            .get(&format!("/api/repos/{id}/repository"), Some(&bob))
+            .await;
+        assert_eq!(status, 404, "{kind}");
+    }
+    // No token of any forge reached the log.
+    let log = w.log_text();
+    for t in
+        f.gl.issued_tokens()
+            .iter()
+            .chain(f.bb.issued_tokens().iter())
+    {
+        assert!(!log.contains(t.as_str()), "a token in the log");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_account_links_several_forges_and_unlinking_takes_back_what_it_granted() {
+    let f = forges();
+    let w = &f.w;
+    let alice = w.sign_in("alice").await;
+    let (_, me) = w.get("/api/user", Some(&alice)).await;
+    let alice_id = me["id"].clone();
+    // Connecting GitLab keeps her session and links the account to her.
+    f.gl.sign_in_as("alice-gl");
+    let done = flow(
+        w,
+        &f.gl,
+        "/auth/gitlab/connect?back=/dashboard",
+        Some(&alice),
+    )
+    .await;
+    assert_eq!(done.status().as_u16(), 302, "{:?}", done.text().await);
+    assert_eq!(location(&done), "/dashboard");
+    assert!(
+        set_cookie(&done, "gitvista_session").is_none(),
+        "no new session"
+    );
+    let (_, me) = w.get("/api/user", Some(&alice)).await;
+    let kinds: Vec<&str> = me["connections"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter_map(|c| c["forge"].as_str())
+        .collect();
+    assert_eq!(kinds, ["github", "gitlab"], "{me}");
+    assert_eq!(me["login"], "alice", "her login stays GitHub's");
+    // A GitLab repository asks GitLab with her GitLab token; a GitHub one GitHub.
+    let gl_id = w
+        .track(&alice, &format!("{}/team/sub/secret", f.gl.url()))
+        .await;
+    let gh_id = w.track(&alice, &w.repo_url("secret")).await;
+    // Signing in with GitLab now finds the same account.
+    let again = sign_in(w, &f.gl, "gitlab", "alice-gl").await;
+    let (_, me) = w.get("/api/user", Some(&again)).await;
+    assert_eq!(me["id"], alice_id);
+    // Connecting needs a session, and an account already linked elsewhere is refused.
+    let (status, _) = w.get("/auth/gitlab/connect", None).await;
+    assert_eq!(status, 401);
+    let bob = w.sign_in("bob").await;
+    f.gl.sign_in_as("alice-gl");
+    let taken = flow(w, &f.gl, "/auth/gitlab/connect", Some(&bob)).await;
+    assert_eq!(taken.status().as_u16(), 409);
+    let body: Value = taken.json().await.expect("json");
+    assert_eq!(body["code"], "forge_account_taken", "{body}");
+    let (_, bob_me) = w.get("/api/user", Some(&bob)).await;
+    assert_eq!(bob_me["connections"].as_array().map(Vec::len), Some(1));
+    // A link finished in another session than the one that started it is refused.
+    f.gl.sign_in_as("carol");
+    let c = client();
+    let begun = c
+        .get(format!("{}/auth/gitlab/connect", w.base))
+        .header("Cookie", &bob)
+        .send()
+        .await
+        .expect("start");
+    let pending = set_cookie(&begun, "gitvista_signin").expect("cookie");
+    let back = c.get(location(&begun)).send().await.expect("authorize");
+    let stolen = c
+        .get(location(&back))
+        .header(
+            "Cookie",
+            format!("{}; {alice}", pending.split(';').next().expect("pair")),
+        )
+        .send()
+        .await
+        .expect("callback");
+    assert_eq!(stolen.status().as_u16(), 400);
+    // Disconnecting GitLab takes back the private GitLab repository, not the GitHub one.
+    let resp = c
+        .delete(format!("{}/api/user/connections/gitlab", w.base))
+        .header("Cookie", &alice)
+        .header("Origin", &w.base)
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(resp.status().as_u16(), 200);
+    let (status, _) = w
+        .get(&format!("/api/repos/{gl_id}/repository"), Some(&alice))
+        .await;
+    assert_eq!(status, 404, "GitLab's private repository is hers no more");
+    let (status, _) = w
+        .get(&format!("/api/repos/{gh_id}/repository"), Some(&alice))
+        .await;
+    assert_eq!(status, 200);
+    let (_, tracked) = w.get("/api/user/tracked", Some(&alice)).await;
+    let ids: Vec<&str> = tracked["repos"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter_map(|r| r["id"].as_str())
+        .collect();
+    assert_eq!(ids, [gh_id.as_str()], "{tracked}");
+    // The last connection stays: it is how she signs in.
+    let resp = c
+        .delete(format!("{}/api/user/connections/github", w.base))
+        .header("Cookie", &alice)
+        .header("Origin", &w.base)
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(resp.status().as_u16(), 409);
+    let body: Value = resp.json().await.expect("json");
+    assert_eq!(body["code"], "last_connection", "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gitlab_token_expiring_mid_session_is_refreshed_before_it_is_used() {
+    let f = forges();
+    let w = &f.w;
+    // GitLab's tokens last two hours; this one is as good as expired at once.
+    f.gl.set_token_ttl(2);
+    let carol = sign_in(w, &f.gl, "gitlab", "carol").await;
+    let first: Vec<String> = f.gl.issued_tokens();
+    f.gl.set_token_ttl(7200);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(
+        first.iter().all(|t| !f.gl.token_is_live(t)),
+        "the first token has expired"
+    );
+    // Tracking asks GitLab: the token is refreshed first, unnoticed by the user.
+    let id = w
+        .track(&carol, &format!("{}/team/sub/secret", f.gl.url()))
+        .await;
+    let grants =
+        f.gl.requests()
+            .iter()
+            .filter(|r| r.starts_with("POST /oauth/token"))
+            .count();
+    assert_eq!(grants, 2, "the code, then one refresh");
+    let creds = f.gl.git_credentials();
+    assert!(
+        creds
+            .iter()
+            .all(|(u, p)| u == "oauth2" && !first.contains(p) && f.gl.token_is_live(p)),
+        "git got the refreshed token: {creds:?}"
+    );
+    let (status, _) = w
+        .get(&format!("/api/repos/{id}/repository"), Some(&carol))
+        .await;
+    assert_eq!(status, 200);
+    // The picker uses the refreshed token too, with no second refresh.
+    let (status, _) = w.get("/api/user/repos?forge=gitlab", Some(&carol)).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        f.gl.requests()
+            .iter()
+            .filter(|r| r.starts_with("POST /oauth/token"))
+            .count(),
+        2
+    );
+}
