@@ -22,11 +22,28 @@ export async function currentUser() {
   return { enabled: true, user: await resp.json() };
 }
 
-/** Where the sign-in starts, coming back to `back` (this page by default). */
-export function signInUrl(back = location.pathname + location.search, includePrivate = false) {
+/** The forges one may sign in with: [{ kind, name }] (empty when sign-in is off). */
+export async function forgeList() {
+  try {
+    const resp = await fetch('/auth/forges', { headers: { Accept: 'application/json' } });
+    if (!resp.ok) return [];
+    return (await resp.json()).forges || [];
+  } catch {
+    return [];
+  }
+}
+
+/** Where the sign-in with `forge` starts, coming back to `back` (this page by default);
+ * `action` 'connect' links the forge to the signed-in account instead. */
+export function signInUrl(back = location.pathname + location.search, includePrivate = false, forge = 'github', action = 'login') {
   const q = new URLSearchParams({ back });
   if (includePrivate) q.set('private', '1');
-  return `/auth/github/login?${q}`;
+  return `/auth/${encodeURIComponent(forge)}/${action}?${q}`;
+}
+
+/** One sign-in button per forge. */
+export function signInButtons(forges, back, includePrivate = false) {
+  return forges.map((f) => el('a', { class: 'button sign-in', 'data-forge': f.kind, href: signInUrl(back, includePrivate, f.kind) }, `Sign in with ${f.name}`));
 }
 
 /** Sends a user whose session ended (they were signed in here, and now are not) through
@@ -35,7 +52,11 @@ export async function resumeExpiredSession() {
   const who = await currentUser();
   if (who.enabled && !who.user && who.expired) {
     localStorage.removeItem(SIGNED_IN);
-    location.href = signInUrl();
+    const forges = await forgeList();
+    // One forge: straight through it; several: the landing page asks which.
+    location.href = forges.length === 1
+      ? signInUrl(undefined, false, forges[0].kind)
+      : `/?signin=required&${new URLSearchParams({ back: location.pathname + location.search })}`;
     return true;
   }
   return false;
@@ -45,6 +66,27 @@ async function signOut(everywhere) {
   await fetch(`/auth/logout${everywhere ? '?everywhere=1' : ''}`, { method: 'POST' });
   localStorage.removeItem(SIGNED_IN);
   location.href = '/';
+}
+
+/** The forges linked to the account (each with Disconnect while another remains) and the
+ * configured ones not linked yet (Connect). */
+function connections(u) {
+  const names = { github: 'GitHub', gitlab: 'GitLab', bitbucket: 'Bitbucket' };
+  const linked = u.connections || [];
+  const rows = linked.map((c) => el('li', { 'data-forge': c.forge },
+    `${c.name || names[c.forge] || c.forge}: @${c.login} `,
+    linked.length > 1
+      ? el('button', {
+        type: 'button', class: 'link disconnect', onclick: async () => {
+          const resp = await fetch(`/api/user/connections/${encodeURIComponent(c.forge)}`, { method: 'DELETE' });
+          if (resp.ok) location.reload();
+        },
+      }, 'Disconnect')
+      : null));
+  const missing = (u.forges || []).filter((f) => !linked.some((c) => c.forge === f));
+  const connect = missing.map((f) => el('li', {},
+    el('a', { class: 'connect', 'data-forge': f, href: signInUrl('/dashboard', false, f, 'connect') }, `Connect ${names[f] || f}`)));
+  return el('ul', { class: 'connections', id: 'connections' }, ...rows, ...connect);
 }
 
 function initial(user) {
@@ -57,7 +99,7 @@ export function accountMenu(header, who) {
   const slot = el('div', { class: 'account', id: 'account' });
   header.append(slot);
   if (!who.user) {
-    fill(slot, el('a', { class: 'button sign-in', href: signInUrl() }, 'Sign in with GitHub'));
+    forgeList().then((forges) => fill(slot, ...signInButtons(forges, location.pathname + location.search)));
     return;
   }
   const u = who.user;
@@ -71,6 +113,7 @@ export function accountMenu(header, who) {
     el('p', {}, el('strong', {}, u.name || u.login), el('br'), el('span', { class: 'muted' }, `@${u.login}`)),
     el('p', { class: 'muted', id: 'plan' }, `${u.plan === 'paid' ? 'Paid' : 'Free'} plan · ${usage}`),
     el('a', { href: '/dashboard' }, 'Your repositories'),
+    connections(u),
     el('button', { type: 'button', id: 'sign-out', onclick: () => signOut(false) }, 'Sign out'),
     el('button', { type: 'button', id: 'sign-out-everywhere', onclick: () => signOut(true) }, 'Sign out everywhere'));
   const toggle = el('button', {

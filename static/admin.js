@@ -131,7 +131,7 @@ async function refresh() {
   const hooks = tree.webhooks;
   $('webhooks-section').hidden = !hooks;
   if (hooks) {
-    const on = ['github', 'gitlab', 'generic'].map((name) => {
+    const on = ['github', 'gitlab', 'bitbucket', 'generic'].map((name) => {
       const ago = hooks.lastDeliverySecsAgo[name];
       return `${name} ${hooks.receivers[name] ? 'on' : 'off'}${ago == null ? '' : ` (last delivery ${ago} s ago)`}`;
     });

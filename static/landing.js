@@ -1,7 +1,7 @@
 // The landing page (hosted mode): paste a URL, go to its graph; recently viewed repositories.
 
 import { el, fill, relativeTime, fetchRecent, rememberRepo } from './api.js';
-import { accountMenu, currentUser, signInUrl } from './account.js';
+import { accountMenu, currentUser, forgeList, signInButtons } from './account.js';
 
 const form = document.getElementById('paste');
 const input = document.getElementById('url');
@@ -38,9 +38,28 @@ form.addEventListener('submit', async (e) => {
   if (!await open(url, form.querySelector('button'))) input.focus();
 });
 
-/** "Your repositories": the user's GitHub repositories, a page at a time, filtered by name,
- * each one click from its graph. */
-function picker() {
+/** "Your repositories": the user's repositories on one of their forges (a tab per linked
+ * forge), a page at a time, filtered by name, each one click from its graph. */
+function picker(user) {
+  const linked = (user.connections || []).map((c) => c.forge);
+  let forge = linked[0] || '';
+  const names = { github: 'GitHub', gitlab: 'GitLab', bitbucket: 'Bitbucket' };
+  const title = document.getElementById('yours-title');
+  const tabs = document.getElementById('picker-forges');
+  const show = () => { title.textContent = `Your repositories on ${names[forge] || forge}`; };
+  if (linked.length > 1) {
+    fill(tabs, ...linked.map((f) => el('button', {
+      type: 'button', class: 'tab', 'data-forge': f, 'aria-pressed': String(f === forge),
+      onclick: (e) => {
+        forge = f;
+        for (const b of tabs.children) b.setAttribute('aria-pressed', String(b === e.currentTarget));
+        show();
+        load(true);
+      },
+    }, names[f] || f)));
+    tabs.hidden = false;
+  }
+  show();
   const list = document.getElementById('picker');
   const more = document.getElementById('picker-more');
   const q = document.getElementById('picker-q');
@@ -49,6 +68,7 @@ function picker() {
   const load = async (reset) => {
     if (reset) page = 1;
     const params = new URLSearchParams({ page: String(page) });
+    if (forge) params.set('forge', forge);
     if (q.value.trim()) params.set('q', q.value.trim());
     const resp = await fetch(`/api/user/repos?${params}`);
     const body = await resp.json().catch(() => ({}));
@@ -77,23 +97,30 @@ async function account() {
   const who = await currentUser();
   accountMenu(document.getElementById('top'), who);
   if (!who.enabled) return;
-  if (new URLSearchParams(location.search).get('signin') === 'cancelled') {
-    message.textContent = 'Sign-in was cancelled on GitHub.';
+  const params = new URLSearchParams(location.search);
+  const forges = await forgeList();
+  const nameOf = (kind) => (forges.find((f) => f.kind === kind) || { name: 'the forge' }).name;
+  if (params.get('signin') === 'cancelled') {
+    message.textContent = `Sign-in was cancelled on ${nameOf(params.get('forge') || 'github')}.`;
+    message.hidden = false;
+  } else if (params.get('signin') === 'required' && !who.user) {
+    message.textContent = 'Sign in to see that page.';
     message.hidden = false;
   }
   if (!who.user) {
     const box = document.getElementById('signin-box');
-    const link = document.getElementById('signin');
+    const slot = document.getElementById('signin');
     const priv = document.getElementById('include-private');
-    const update = () => { link.href = signInUrl('/', priv.checked); };
+    const back = params.get('signin') === 'required' && params.get('back') ? params.get('back') : '/';
+    const update = () => fill(slot, ...signInButtons(forges, back, priv.checked));
     priv.addEventListener('change', update);
     update();
     box.hidden = false;
     return;
   }
-  document.getElementById('intro').textContent = 'Paste the URL of a Git repository, or pick one of yours on GitHub below: private ones are shown to you, and to nobody whose own GitHub account cannot read them.';
+  document.getElementById('intro').textContent = 'Paste the URL of a Git repository, or pick one of yours below: private ones are shown to you, and to nobody whose own account on their forge cannot read them.';
   document.getElementById('yours').hidden = false;
-  await picker();
+  await picker(who.user);
 }
 
 (async () => {

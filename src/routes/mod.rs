@@ -165,6 +165,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(objects::blob)
         .service(crate::webhooks::github_hook)
         .service(crate::webhooks::gitlab_hook)
+        .service(crate::webhooks::bitbucket_hook)
         .service(crate::webhooks::generic_hook)
         .service(ws::ws);
 }

@@ -194,6 +194,25 @@ pub fn gitlab(event: &str, body: &[u8]) -> Result<Action, Malformed> {
     })
 }
 
+/// Bitbucket Cloud's deliveries (`X-Event-Key`): `repo:push` fetches the repository its
+/// `repository.links.html.href` names; everything else is ignored.
+pub fn bitbucket(event: &str, body: &[u8]) -> Result<Action, Malformed> {
+    let v = object(body)?;
+    Ok(match event {
+        "repo:push" => {
+            let urls: Vec<String> = text(&v, &["repository", "links", "html", "href"])
+                .map(str::to_string)
+                .into_iter()
+                .collect();
+            if urls.is_empty() {
+                return Err(Malformed);
+            }
+            Action::Fetch { urls }
+        }
+        _ => Action::Ignored,
+    })
+}
+
 /// A generic hook's body must be a JSON object; the repository is the one its URL names.
 pub fn generic(body: &[u8]) -> Result<(), Malformed> {
     object(body).map(|_| ())
@@ -213,6 +232,7 @@ pub fn label(event: &str) -> &'static str {
         "Push Hook",
         "Tag Push Hook",
         "System Hook",
+        "repo:push",
         "generic",
     ];
     KNOWN

@@ -5,6 +5,9 @@
 //!   installation, and the per-repository hooks this server registers for OAuth App setups
 //!   (`?repo=ID`, signed with a secret derived from the webhook secret and the id).
 //! - `POST /webhooks/gitlab` (`GITVISTA_GITLAB_WEBHOOK_SECRET`): project and system hooks.
+//! - `POST /webhooks/bitbucket` (`GITVISTA_BITBUCKET_WEBHOOK_SECRET`): repository hooks this
+//!   server registers (`?repo=ID`, a secret derived from the webhook secret and the id) or a
+//!   workspace's hook set up by hand with the secret itself, signed `X-Hub-Signature: sha256=`.
 //! - `POST /webhooks/generic/{id}` (on with sign-in): any host that signs like GitHub or like
 //!   Gitea/Forgejo, with a per-repository secret derived from `GITVISTA_JWT_SECRET`, shown to
 //!   the repository's trackers on their dashboard.
@@ -45,6 +48,8 @@ pub struct WebhookSettings {
     pub github: Option<HookSecret>,
     /// `GITVISTA_GITLAB_WEBHOOK_SECRET`.
     pub gitlab: Option<HookSecret>,
+    /// `GITVISTA_BITBUCKET_WEBHOOK_SECRET`.
+    pub bitbucket: Option<HookSecret>,
 }
 
 impl WebhookSettings {
@@ -61,6 +66,7 @@ impl WebhookSettings {
         Ok(WebhookSettings {
             github: read("GITVISTA_GITHUB_WEBHOOK_SECRET")?,
             gitlab: read("GITVISTA_GITLAB_WEBHOOK_SECRET")?,
+            bitbucket: read("GITVISTA_BITBUCKET_WEBHOOK_SECRET")?,
         })
     }
 }
@@ -134,8 +140,19 @@ impl Webhooks {
                 .gitlab
                 .clone()
                 .map(|s| (format!("{public_url}/webhooks/gitlab"), s)),
+            "bitbucket" => self
+                .bitbucket_repo_secret(id)
+                .map(|s| (format!("{public_url}/webhooks/bitbucket?repo={id}"), s)),
             _ => None,
         }
+    }
+
+    /// The secret of the hook registered on Bitbucket for repository `id`.
+    pub fn bitbucket_repo_secret(&self, id: &str) -> Option<HookSecret> {
+        self.settings
+            .bitbucket
+            .as_ref()
+            .map(|s| s.derive(&format!("gitvista bitbucket hook {id}")))
     }
 
     /// The secret of repository `id`'s generic hook (with sign-in on).
@@ -150,6 +167,7 @@ impl Webhooks {
         json!({
             "github": self.settings.github.is_some(),
             "gitlab": self.settings.gitlab.is_some(),
+            "bitbucket": self.settings.bitbucket.is_some(),
             "generic": self.generic.is_some(),
         })
     }
@@ -491,7 +509,8 @@ async fn deliver(
     })
 }
 
-/// Query of the GitHub receiver: `repo` names the repository of a hook this server registered.
+/// Query of the GitHub and Bitbucket receivers: `repo` names the repository of a hook this
+/// server registered.
 #[derive(Debug, serde::Deserialize)]
 pub struct GitHubQuery {
     repo: Option<String>,
@@ -564,6 +583,44 @@ pub async fn gitlab_hook(
     let action = events::gitlab(&event, &body).map_err(|_| malformed("gitlab", &event))?;
     let plan = plan(hosted, action, None).await?;
     deliver(hosted, hooks, "gitlab", &event, delivery, plan).await
+}
+
+/// Bitbucket Cloud's deliveries: a repository hook this server registered (`?repo=ID`, signed
+/// with that repository's own secret) or a hook set up by hand with the receiver's secret.
+#[post("/webhooks/bitbucket")]
+pub async fn bitbucket_hook(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    query: web::Query<GitHubQuery>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let hosted = hosted(&state)?;
+    let hooks = &hosted.hooks;
+    let Some(base) = &hooks.settings.bitbucket else {
+        return Err(ApiError::NoRoute);
+    };
+    let (body, _permit) = read_body(hooks, &req, payload).await?;
+    let bound = match &query.repo {
+        Some(id) => {
+            Some(RepoId::parse(id).ok_or_else(|| refused("bitbucket", SignatureError::Mismatch))?)
+        }
+        None => None,
+    };
+    let secret = match &bound {
+        Some(id) => hooks
+            .bitbucket_repo_secret(id.as_str())
+            .unwrap_or_else(|| base.clone()),
+        None => base.clone(),
+    };
+    secret
+        .verify_bitbucket(header(&req, "x-hub-signature"), &body)
+        .map_err(|e| refused("bitbucket", e))?;
+    let event =
+        short_header(&req, "x-event-key", 64).ok_or_else(|| malformed("bitbucket", "other"))?;
+    let delivery = short_header(&req, "x-request-uuid", 128).unwrap_or_else(|| body_id(&body));
+    let action = events::bitbucket(&event, &body).map_err(|_| malformed("bitbucket", &event))?;
+    let plan = plan(hosted, action, bound).await?;
+    deliver(hosted, hooks, "bitbucket", &event, delivery, plan).await
 }
 
 /// Any other forge's push hook for repository `id`, signed like GitHub

@@ -87,6 +87,21 @@ impl HookSecret {
         self.verify_hex(hex_sig, body)
     }
 
+    /// Checks Bitbucket Cloud's `X-Hub-Signature`: `sha256=` + 64 hex digits of HMAC-SHA256.
+    /// (GitHub's header of the same name is HMAC-SHA1 and is never accepted: GitHub's
+    /// receiver reads `X-Hub-Signature-256` only.)
+    pub fn verify_bitbucket(
+        &self,
+        header: Option<&[u8]>,
+        body: &[u8],
+    ) -> Result<(), SignatureError> {
+        let header = header.ok_or(SignatureError::Missing)?;
+        let hex_sig = header
+            .strip_prefix(b"sha256=")
+            .ok_or(SignatureError::Malformed)?;
+        self.verify_hex(hex_sig, body)
+    }
+
     /// Checks Gitea's (and Forgejo's) `X-Gitea-Signature`: 64 hex digits.
     pub fn verify_gitea(&self, header: Option<&[u8]>, body: &[u8]) -> Result<(), SignatureError> {
         self.verify_hex(header.ok_or(SignatureError::Missing)?, body)
@@ -213,6 +228,25 @@ mod tests {
             Err(SignatureError::Malformed)
         );
         assert_eq!(s.verify_gitea(None, PAYLOAD), Err(SignatureError::Missing));
+    }
+
+    #[test]
+    fn bitbucket_signs_with_sha256_and_a_sha1_signature_is_refused() {
+        let s = secret();
+        let body = br#"{"push":{}}"#;
+        let good = format!("sha256={}", s.sign(body));
+        assert_eq!(s.verify_bitbucket(Some(good.as_bytes()), body), Ok(()));
+        assert_eq!(
+            s.verify_bitbucket(Some(good.as_bytes()), b"{}"),
+            Err(SignatureError::Mismatch)
+        );
+        // GitHub's legacy `X-Hub-Signature: sha1=...` is not Bitbucket's.
+        let sha1 = format!("sha1={}", &s.sign(body)[..40]);
+        assert_eq!(
+            s.verify_bitbucket(Some(sha1.as_bytes()), body),
+            Err(SignatureError::Malformed)
+        );
+        assert_eq!(s.verify_bitbucket(None, body), Err(SignatureError::Missing));
     }
 
     #[test]

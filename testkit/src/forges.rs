@@ -289,6 +289,58 @@ impl FakeForge {
     pub fn requests(&self) -> Vec<String> {
         self.with(|s| s.log.clone())
     }
+
+    /// The push deliveries the forge would send now to the hooks on `path`, as it sends them:
+    /// GitLab's `Push Hook` with `X-Gitlab-Token` and `X-Gitlab-Event-UUID`; Bitbucket's
+    /// `repo:push` signed `X-Hub-Signature: sha256=...`, with `X-Request-UUID`.
+    pub fn push_deliveries(&self, path: &str) -> Vec<crate::github::Delivery> {
+        self.with(|s| {
+            let web = format!("{}/{path}", s.base);
+            let hooks: Vec<FakeHook> = s.hooks.iter().filter(|h| h.repo == path).cloned().collect();
+            let mut out = Vec::new();
+            for h in hooks {
+                s.counter += 1;
+                let uuid = format!("{:08x}-0000-4000-8000-{:012x}", s.counter, now());
+                let (body, headers) = if s.gitlab {
+                    let body = json!({
+                        "object_kind": "push",
+                        "ref": "refs/heads/main",
+                        "project": {"path_with_namespace": path, "web_url": web, "git_http_url": format!("{web}.git")},
+                    });
+                    let headers = vec![
+                        ("X-Gitlab-Event".to_string(), "Push Hook".to_string()),
+                        ("X-Gitlab-Token".to_string(), h.secret.clone()),
+                        ("X-Gitlab-Event-UUID".to_string(), uuid),
+                    ];
+                    (body, headers)
+                } else {
+                    let body = json!({
+                        "push": {"changes": [{"new": {"type": "branch", "name": "main"}}]},
+                        "repository": {"type": "repository", "full_name": path, "links": {"html": {"href": web}}},
+                    });
+                    let bytes = serde_json::to_vec(&body).unwrap_or_default();
+                    let headers = vec![
+                        ("X-Event-Key".to_string(), "repo:push".to_string()),
+                        (
+                            "X-Hub-Signature".to_string(),
+                            format!("sha256={}", crate::github::sign(&h.secret, &bytes)),
+                        ),
+                        ("X-Request-UUID".to_string(), uuid),
+                        ("X-Hook-UUID".to_string(), h.id.clone()),
+                    ];
+                    (body, headers)
+                };
+                let mut headers = headers;
+                headers.push(("Content-Type".to_string(), "application/json".to_string()));
+                out.push(crate::github::Delivery {
+                    url: h.url.clone(),
+                    headers,
+                    body: serde_json::to_vec(&body).unwrap_or_default(),
+                });
+            }
+            out
+        })
+    }
 }
 
 impl Drop for FakeForge {

@@ -15,6 +15,8 @@ const GITLAB_ID: &str = "gitlab-application-id";
 const GITLAB_SECRET: &str = "gitlab-application-secret-for-tests";
 const BITBUCKET_KEY: &str = "bitbucket-consumer-key";
 const BITBUCKET_SECRET: &str = "bitbucket-consumer-secret-for-tests";
+const GITLAB_HOOK_SECRET: &str = "gitlab-webhook-secret-for-the-forge-tests";
+const BITBUCKET_HOOK_SECRET: &str = "bitbucket-webhook-secret-for-the-forge-tests";
 
 /// The GitHub world of the sign-in tests, plus a fake GitLab (carol reads the private
 /// `team/sub/secret`, alice's GitLab account `alice-gl` reads it too) and a fake Bitbucket
@@ -51,6 +53,8 @@ fn forges() -> Forges {
         ("GITVISTA_BITBUCKET_URL", bb.url()),
         ("GITVISTA_BITBUCKET_API_URL", bb.url()),
         ("GITVISTA_FREE_REPOS", "5"),
+        ("GITVISTA_GITLAB_WEBHOOK_SECRET", GITLAB_HOOK_SECRET),
+        ("GITVISTA_BITBUCKET_WEBHOOK_SECRET", BITBUCKET_HOOK_SECRET),
     ]);
     bb.set_consumer(
         &format!("{}/auth/bitbucket/callback", w.base),
@@ -170,6 +174,9 @@ async fn gitlab_and_bitbucket_sign_in_and_clone_private_repositories_with_their_
                 .all(|(u, p)| u == user && fake.token_is_live(p)),
             "{kind}: {creds:?}"
         );
+        // Without `api` (GitLab) or `webhook` (Bitbucket) no hook is registered: it is polled.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert!(fake.hooks(path).is_empty(), "{kind}: no hook");
         // Nobody else sees it.
         let (status, _) = w.get(&format!("/api/repos/{id}/repository"), None).await;
         assert_eq!(status, 404, "{kind}");
@@ -346,4 +353,118 @@ async fn a_gitlab_token_expiring_mid_session_is_refreshed_before_it_is_used() {
             .count(),
         2
     );
+}
+
+/// Sends `d` to the server as the forge would (its URL is the server's, from registration);
+/// `tamper` changes one byte of the body first.
+async fn send(d: &gitvista_testkit::github::Delivery, tamper: bool) -> (u16, Value) {
+    let mut body = d.body.clone();
+    if tamper {
+        body.push(b' ');
+    }
+    let mut r = client().post(&d.url).body(body);
+    for (k, v) in &d.headers {
+        r = r.header(k.as_str(), v.as_str());
+    }
+    let resp = r.send().await.expect("delivery");
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+/// Waits until `fake` has a hook on `path`.
+async fn hooked(fake: &FakeForge, path: &str) -> gitvista_testkit::forges::FakeHook {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(h) = fake.hooks(path).into_iter().next() {
+            return h;
+        }
+        assert!(std::time::Instant::now() < deadline, "no hook on {path}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gitlab_and_bitbucket_hooks_are_registered_for_admins_and_signed_pushes_fetch_at_once() {
+    let f = forges();
+    let w = &f.w;
+    // GitLab: `api` is asked for only when the user wants hooks registered for them.
+    f.gl.sign_in_as("carol");
+    let done = flow(w, &f.gl, "/auth/gitlab/login?hooks=1", None).await;
+    assert_eq!(done.status().as_u16(), 302);
+    let carol = set_cookie(&done, "gitvista_session")
+        .expect("session")
+        .split(';')
+        .next()
+        .expect("pair")
+        .to_string();
+    let (_, me) = w.get("/api/user", Some(&carol)).await;
+    assert_eq!(me["connections"][0]["hooks"], true, "{me}");
+    // Bitbucket: the consumer has the `webhook` scope.
+    f.bb.set_consumer(
+        &format!("{}/auth/bitbucket/callback", w.base),
+        "account repository webhook",
+    );
+    let dave = sign_in(w, &f.bb, "bitbucket", "dave").await;
+    for (fake, session, path, provider) in [
+        (&f.gl, &carol, "team/sub/secret", "gitlab"),
+        (&f.bb, &dave, "ws/secret", "bitbucket"),
+    ] {
+        let id = w.track(session, &format!("{}/{path}", fake.url())).await;
+        let hook = hooked(fake, path).await;
+        assert!(
+            hook.url
+                .starts_with(&format!("{}/webhooks/{provider}", w.base)),
+            "{hook:?}"
+        );
+        if provider == "gitlab" {
+            assert_eq!(hook.secret, GITLAB_HOOK_SECRET, "GitLab echoes the token");
+        } else {
+            assert!(hook.url.ends_with(&format!("?repo={id}")), "{hook:?}");
+            assert_ne!(
+                hook.secret, BITBUCKET_HOOK_SECRET,
+                "each repository signs with its own secret"
+            );
+        }
+        let deliveries = fake.push_deliveries(path);
+        assert_eq!(deliveries.len(), 1, "{provider}");
+        let d = &deliveries[0];
+        // A tampered body (Bitbucket) or a wrong token (GitLab) starts nothing.
+        if provider == "bitbucket" {
+            let (status, body) = send(d, true).await;
+            assert_eq!(status, 401, "{body}");
+        } else {
+            let mut forged = d.clone();
+            for h in &mut forged.headers {
+                if h.0 == "X-Gitlab-Token" {
+                    h.1 = "not-the-token".into();
+                }
+            }
+            let (status, body) = send(&forged, false).await;
+            assert_eq!(status, 401, "{body}");
+        }
+        let (status, body) = send(d, false).await;
+        assert_eq!(status, 202, "{provider}: {body}");
+        assert_eq!(body["outcome"], "fetch", "{provider}: {body}");
+        assert_eq!(body["repo"], id.as_str(), "{provider}: {body}");
+        // The same delivery again does nothing.
+        let (status, body) = send(d, false).await;
+        assert_eq!((status, body["outcome"].as_str()), (200, Some("duplicate")));
+        // Untracking removes the hook from the forge.
+        let resp = client()
+            .delete(format!("{}/api/repos/{id}", w.base))
+            .header("Cookie", session.as_str())
+            .header("Origin", &w.base)
+            .send()
+            .await
+            .expect("untrack");
+        assert_eq!(resp.status().as_u16(), 204, "{provider}");
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while !fake.hooks(path).is_empty() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{provider}: hook left"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
 }

@@ -22,6 +22,7 @@ fn settings() -> WebhookSettings {
     WebhookSettings {
         github: Some(HookSecret::new("GITHUB", SECRET).expect("secret")),
         gitlab: Some(HookSecret::new("GITLAB", GITLAB_SECRET).expect("secret")),
+        bitbucket: None,
     }
 }
 
@@ -290,7 +291,7 @@ async fn a_signed_push_reaches_a_viewer_at_once_and_bad_or_replayed_deliveries_s
     assert!(hooks["lastDeliverySecsAgo"]["gitlab"].is_null());
     assert_eq!(
         hooks["receivers"],
-        json!({"github": true, "gitlab": true, "generic": false})
+        json!({"github": true, "gitlab": true, "bitbucket": false, "generic": false})
     );
     let outcomes: Vec<(&str, &str)> = hooks["deliveries"]
         .as_array()
@@ -390,6 +391,7 @@ async fn gitlab_tokens_are_checked_and_receivers_without_a_secret_do_not_exist()
     let only_gitlab = WebhookSettings {
         github: None,
         gitlab: Some(HookSecret::new("GITLAB", GITLAB_SECRET).expect("secret")),
+        bitbucket: None,
     };
     let h = hooked(only_gitlab, |c| c).await;
     let (base, url, id) = (&h.base, &h.url, &h.id);
@@ -437,8 +439,12 @@ async fn gitlab_tokens_are_checked_and_receivers_without_a_secret_do_not_exist()
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(settled_fetches(base).await, before + 1);
-    // No GitHub secret, no sign-in: those receivers are routes that do not exist.
-    for path in ["/webhooks/github", &format!("/webhooks/generic/{id}")] {
+    // No GitHub or Bitbucket secret, no sign-in: those receivers are routes that do not exist.
+    for path in [
+        "/webhooks/github",
+        "/webhooks/bitbucket",
+        &format!("/webhooks/generic/{id}"),
+    ] {
         let bytes = serde_json::to_vec(&push(url)).expect("json");
         let (status, answer) = deliver(
             base,

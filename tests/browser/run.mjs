@@ -1388,11 +1388,12 @@ try {
       await page.goto(base + '/');
       await page.waitForSelector('body[data-ready="true"]');
       await page.waitForSelector('#signin-box:not([hidden])');
-      assert.equal(await page.locator('#top a.sign-in').count(), 1, 'the header offers sign-in');
+      await page.waitForSelector('#top a.sign-in');
+      assert.equal(await page.locator('#top a.sign-in').count(), 1, 'the header offers sign-in with the one forge configured');
       assert.equal(await page.isHidden('#yours'), true, 'no picker signed out');
       await screenshot(page, 'accounts-landing-signed-out');
       // Through GitHub's authorize page and back.
-      await page.click('#signin');
+      await page.click('#signin a.sign-in[data-forge="github"]');
       await page.waitForURL(base + '/');
       await page.waitForSelector('#yours[data-ready="true"]');
       assert.match(await page.textContent('#account-button'), /alice/);
