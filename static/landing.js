@@ -112,6 +112,8 @@ async function account() {
     const slot = document.getElementById('signin');
     const priv = document.getElementById('include-private');
     const back = params.get('signin') === 'required' && params.get('back') ? params.get('back') : '/';
+    // Only a GitHub OAuth App asks for private repositories separately (its `repo` scope).
+    priv.closest('label').hidden = !forges.some((f) => f.kind === 'github');
     const update = () => fill(slot, ...signInButtons(forges, back, priv.checked));
     priv.addEventListener('change', update);
     update();

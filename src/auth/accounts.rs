@@ -261,6 +261,20 @@ impl Accounts {
         self.providers.iter().find(|p| p.kind() == kind)
     }
 
+    /// `user_id`'s forge accounts, first linked first (in one second: in the configured order).
+    pub async fn connections(&self, user_id: &str) -> Result<Vec<Connection>, ApiError> {
+        let (store, uid) = (self.store.clone(), user_id.to_string());
+        let mut list = blocking(move || store.connections(&uid)).await?;
+        let rank = |kind: &str| {
+            self.providers
+                .iter()
+                .position(|p| p.kind() == kind)
+                .unwrap_or(usize::MAX)
+        };
+        list.sort_by_key(|c| (c.created_at, rank(&c.provider)));
+        Ok(list)
+    }
+
     /// The configured forge a repository's canonical URL is on, with its path there.
     pub fn forge_of(&self, canonical_url: &str) -> Option<(&Arc<dyn Provider>, String)> {
         self.providers
@@ -554,8 +568,7 @@ impl Accounts {
     /// repositories it let them read are no longer theirs. The last connection stays (it is how
     /// they sign in).
     pub async fn unlink(&self, user: &User, p: &dyn Provider) -> Result<(), ApiError> {
-        let (store, uid) = (self.store.clone(), user.id.clone());
-        let connections = blocking(move || store.connections(&uid)).await?;
+        let connections = self.connections(&user.id).await?;
         if !connections.iter().any(|c| c.provider == p.kind()) {
             return Err(ApiError::NotFound(format!(
                 "no {} account is connected",

@@ -389,8 +389,8 @@ pub async fn logout(
 /// The user as the pages show them.
 async fn user_json(accounts: &Accounts, user: &User) -> Result<serde_json::Value, ApiError> {
     let (store, uid) = (accounts.store.clone(), user.id.clone());
-    let (used, connections) =
-        blocking(move || Ok((store.tracked_count(&uid)?, store.connections(&uid)?))).await?;
+    let used = blocking(move || store.tracked_count(&uid)).await?;
+    let connections = accounts.connections(&user.id).await?;
     let linked: Vec<serde_json::Value> = connections
         .iter()
         .map(|c| {
@@ -522,17 +522,15 @@ pub async fn picker(
     let v = viewer(&req).ok_or_else(sign_in_required)?;
     let kind = match &query.forge {
         Some(k) => k.clone(),
-        None => {
-            let (store, uid) = (accounts.store.clone(), v.user.id.clone());
-            blocking(move || store.connections(&uid))
-                .await?
-                .into_iter()
-                .map(|c| c.provider)
-                .find(|k| accounts.provider(k).is_some())
-                .ok_or_else(|| {
-                    ApiError::status(403, "connect a forge account first", "forge_not_connected")
-                })?
-        }
+        None => accounts
+            .connections(&v.user.id)
+            .await?
+            .into_iter()
+            .map(|c| c.provider)
+            .find(|k| accounts.provider(k).is_some())
+            .ok_or_else(|| {
+                ApiError::status(403, "connect a forge account first", "forge_not_connected")
+            })?,
     };
     let p = accounts.provider(&kind).cloned().ok_or_else(|| {
         ApiError::bad_request(format!("no forge {kind:?} is configured"), "unknown_forge")

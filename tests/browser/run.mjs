@@ -1347,6 +1347,94 @@ try {
     await page.close();
   });
 
+  await check('accounts: sign in with GitLab, connect Bitbucket, pick and open a private repository from each forge', async () => {
+    // Fake GitLab (carol reads team/app, private) and Bitbucket (carol-bb reads ws/tool, private).
+    const forgeRoot = (name) => path.join(work, `forge-${name}`);
+    mkdirSync(path.join(forgeRoot('gl'), 'team'), { recursive: true });
+    mkdirSync(path.join(forgeRoot('bb'), 'ws'), { recursive: true });
+    renameSync(fixture('linear', 'gl-app'), path.join(forgeRoot('gl'), 'team', 'app'));
+    renameSync(fixture('merges', 'bb-tool'), path.join(forgeRoot('bb'), 'ws', 'tool'));
+    const forgesPort = await new Promise((resolve) => {
+      const srv = net.createServer().listen(0, '127.0.0.1', () => { const p = srv.address().port; srv.close(() => resolve(p)); });
+    });
+    const startFake = async (args) => {
+      const fake = spawn(path.join(root, 'target/debug/fake-forge'), args, { stdio: ['ignore', 'pipe', 'inherit'] });
+      servers.push(fake);
+      return new Promise((resolve, reject) => {
+        let out = '';
+        const timer = setTimeout(() => reject(new Error('the fake forge did not start')), 10000);
+        fake.stdout.on('data', (d) => {
+          out += d;
+          const m = out.match(/http:\/\/127\.0\.0\.1:\d+/);
+          if (m) { clearTimeout(timer); resolve(m[0]); }
+        });
+      });
+    };
+    const glUrl = await startFake(['gitlab', 'gl-browser', 'gl-browser-secret', forgeRoot('gl'), 'carol',
+      'user:31:carol:Carol Ann', 'repo:team/app:private:carol:carol']);
+    const bbUrl = await startFake(['bitbucket', 'bb-browser', 'bb-browser-secret', forgeRoot('bb'), 'carol-bb',
+      'user:{0c0c0c0c-0000-4000-8000-0000000carol}:carol-bb:Carol on Bitbucket', 'repo:ws/tool:private:carol-bb:carol-bb',
+      `consumer:http://127.0.0.1:${forgesPort}/auth/bitbucket/callback:account repository`]);
+    const base = await serve(null, ['serve', '--port', String(forgesPort), '--data-dir', path.join(work, 'forges-data'), '--allowed-hosts', '127.0.0.1'], {
+      GITLAB_CLIENT_ID: 'gl-browser',
+      GITLAB_CLIENT_SECRET: 'gl-browser-secret',
+      GITVISTA_GITLAB_URL: glUrl,
+      BITBUCKET_CLIENT_ID: 'bb-browser',
+      BITBUCKET_CLIENT_SECRET: 'bb-browser-secret',
+      GITVISTA_BITBUCKET_URL: bbUrl,
+      GITVISTA_BITBUCKET_API_URL: bbUrl,
+      GITVISTA_PUBLIC_URL: `http://127.0.0.1:${forgesPort}`,
+      GITVISTA_JWT_SECRET: 'browser-jwt-secret-0123456789abcdef0123',
+      GITVISTA_ENCRYPTION_KEY: '0707070707070707070707070707070707070707070707070707070707070707',
+    });
+    const browser = await launchBrowser({ width: 1280, height: 800 });
+    try {
+      const page = await browser.newPage();
+      page.on('pageerror', (e) => pageErrors.push(e.message));
+      // Signed out: one sign-in button per configured forge, and no GitHub.
+      await page.goto(base + '/');
+      await page.waitForSelector('#signin-box:not([hidden])');
+      await page.waitForSelector('#signin a.sign-in');
+      const offered = await page.$$eval('#signin a.sign-in', (as) => as.map((a) => a.textContent));
+      assert.deepEqual(offered, ['Sign in with GitLab', 'Sign in with Bitbucket']);
+      await screenshot(page, 'forges-landing-signed-out');
+      // Through GitLab's authorize page and back: her GitLab projects.
+      await page.click('#signin a.sign-in[data-forge="gitlab"]');
+      await page.waitForURL(base + '/');
+      await page.waitForSelector('#yours[data-ready="true"]');
+      assert.equal(await page.textContent('#yours-title'), 'Your repositories on GitLab');
+      assert.deepEqual(await page.$$eval('#picker li', (lis) => lis.map((li) => li.dataset.name)), ['team/app']);
+      // Connecting Bitbucket from the account menu keeps her signed in.
+      await page.click('#account-button');
+      await page.waitForSelector('#account-menu:not([hidden])');
+      assert.match(await page.textContent('#connections'), /GitLab: @carol/);
+      await page.click('#connections a.connect[data-forge="bitbucket"]');
+      await page.waitForURL(base + '/dashboard');
+      await page.goto(base + '/');
+      await page.waitForSelector('#picker-forges:not([hidden])');
+      await page.click('#picker-forges button[data-forge="bitbucket"]');
+      await page.waitForFunction(() => document.querySelector('#picker li')?.dataset.name === 'ws/tool');
+      assert.equal(await page.textContent('#yours-title'), 'Your repositories on Bitbucket');
+      await page.click('#account-button');
+      await page.waitForSelector('#account-menu:not([hidden])');
+      assert.match(await page.textContent('#connections'), /Bitbucket: @carol-bb/);
+      await screenshot(page, 'forges-two-linked');
+      await page.keyboard.press('Escape');
+      // One click tracks the private Bitbucket repository (cloned with her Bitbucket token) and
+      // opens its graph.
+      await page.click('#picker li[data-name="ws/tool"] button.track');
+      await page.waitForURL(/\/r\/[0-9a-f]{16}$/);
+      await page.waitForSelector('body[data-ready="true"]', { timeout: 30000 });
+      await page.waitForFunction(() => document.querySelectorAll('#rows-a11y li').length > 5);
+      const rows = await visibleRows(page);
+      const tool = path.join(forgeRoot('bb'), 'ws', 'tool');
+      assert.ok(rows.some((r) => r.hash === git(tool, 'rev-parse', 'HEAD')), 'its HEAD is drawn');
+      await screenshot(page, 'forges-bitbucket-graph');
+    } finally {
+      await browser.close();
+    }
+  });
+
   await check('accounts: sign in with GitHub, pick a private repository, its graph, the dashboard, sign out', async () => {
     // The fake GitHub (testkit) with alice, who may read alice/secret (private) and alice/open.
     const ghRoot = path.join(work, 'github');
