@@ -13,7 +13,7 @@ use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::{
-    HttpMessage as _, HttpRequest, HttpResponse, ResponseError as _, get, patch, post, web,
+    HttpMessage as _, HttpRequest, HttpResponse, ResponseError as _, delete, get, patch, post, web,
 };
 use serde::Deserialize;
 use serde_json::json;
@@ -339,7 +339,7 @@ pub async fn callback(
 
 /// Disconnects the signed-in user's account on a forge: its tokens are deleted and the
 /// private repositories it let them read leave their list. 409 for the only account they have.
-#[actix_web::delete("/api/user/connections/{forge}")]
+#[delete("/api/user/connections/{forge}")]
 pub async fn disconnect(
     req: HttpRequest,
     state: web::Data<AppState>,

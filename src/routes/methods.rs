@@ -19,8 +19,11 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/metrics"),
     ("GET", "/r/{id}"),
     ("GET", "/static/{path:.*}"),
-    ("GET", "/auth/github/login"),
-    ("GET", "/auth/github/callback"),
+    ("GET", "/auth/forges"),
+    ("GET", "/auth/{forge}/login"),
+    ("GET", "/auth/{forge}/connect"),
+    ("GET", "/auth/{forge}/callback"),
+    ("DELETE", "/api/user/connections/{forge}"),
     ("POST", "/auth/logout"),
     ("GET", "/api/user"),
     ("GET", "/api/user/repos"),
@@ -54,6 +57,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/repos/{id}/ws"),
     ("POST", "/webhooks/github"),
     ("POST", "/webhooks/gitlab"),
+    ("POST", "/webhooks/bitbucket"),
     ("POST", "/webhooks/generic/{id}"),
 ];
 
