@@ -192,6 +192,12 @@ pub struct HostedConfig {
     /// The webhook receivers' secrets (`GITVISTA_GITHUB_WEBHOOK_SECRET`,
     /// `GITVISTA_GITLAB_WEBHOOK_SECRET`).
     pub webhooks: crate::webhooks::WebhookSettings,
+    /// Paid plans through Stripe (`GITVISTA_STRIPE_SECRET_KEY` and what it needs; see
+    /// [`crate::billing`]), read by `gitvista serve`.
+    pub billing: Option<crate::billing::BillingSettings>,
+    /// How often owners whose payment failed are looked at again (their grace period may
+    /// end), and the frozen repositories read back from the store (5 min).
+    pub billing_sweep: Duration,
     /// A repository whose hook delivered within `hook_window` is fetched only this often
     /// (`GITVISTA_HOOKED_FETCH_INTERVAL`, 15 min): a safety net for a lost delivery.
     pub hooked_every: Duration,
@@ -254,6 +260,8 @@ impl HostedConfig {
             require_login: false,
             access_recheck: Duration::from_secs(600),
             webhooks: crate::webhooks::WebhookSettings::default(),
+            billing: None,
+            billing_sweep: Duration::from_secs(300),
             hooked_every: Duration::from_secs(900),
             hook_window: Duration::from_secs(86_400),
             fetch_on_start: true,

@@ -272,6 +272,10 @@ pub struct Hosted {
     pub forwarder: Option<Arc<crate::cluster::forward::Forwarder>>,
     /// Budgets shared by every web node (with Redis).
     pub limits: Option<crate::cluster::limits::SharedLimits>,
+    /// Stripe, when billing is on.
+    pub stripe: Option<crate::billing::stripe::Stripe>,
+    /// Repositories frozen over their users' plans (read back from the store periodically).
+    pub frozen: Arc<gitvista_actors::freshen::Frozen>,
 }
 
 /// Histories streamed from remotes at once.
@@ -349,6 +353,12 @@ impl Hosted {
                 &auth.jwt.derive("gitvista webhook key"),
             )
         });
+        let stripe = config
+            .billing
+            .clone()
+            .map(crate::billing::stripe::Stripe::new)
+            .transpose()
+            .map_err(anyhow::Error::msg)?;
         let accounts = auth
             .map(|auth| {
                 crate::auth::accounts::Accounts::new(auth, store.clone(), secure_cookies).map(
@@ -356,6 +366,9 @@ impl Hosted {
                         a.plans = config.plans;
                         a.require_login = config.require_login;
                         a.access_recheck = config.access_recheck;
+                        if let Some(b) = &config.billing {
+                            a.payment_grace = b.grace;
+                        }
                         Arc::new(a)
                     },
                 )
@@ -475,7 +488,12 @@ impl Hosted {
             limits,
             fences,
             runner: std::sync::OnceLock::new(),
+            stripe,
+            frozen: Arc::new(gitvista_actors::freshen::Frozen::default()),
         });
+        if hosted.accounts.is_some() {
+            hosted.start_billing_sweep();
+        }
         if role.runs_git() {
             hosted.recover()?;
             hosted.wake_hooks()?;
@@ -834,6 +852,7 @@ impl Hosted {
                 hooks: Some(Arc::clone(&self.hooks.clock)),
                 hooked_every: c.hooked_every,
                 hook_window: c.hook_window,
+                frozen: Some(Arc::clone(&self.frozen)),
                 ..FetchConfig::new(self.queue.clone(), id.clone())
             }),
             cluster: self

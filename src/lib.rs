@@ -6,6 +6,7 @@
 //! job; keeping them loaded and live is `gitvista-actors`'.
 
 pub mod auth;
+pub mod billing;
 pub mod cli;
 pub mod client;
 pub mod cluster;

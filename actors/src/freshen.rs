@@ -20,6 +20,33 @@ use crate::ids::RepoId;
 use crate::repo_session::{FetchDone, FetchNow};
 use crate::supervisor::{GetSession, Running};
 
+/// Repositories frozen over their users' plans: no fetches until someone keeps them (shared by
+/// the hosted layer, which decides, and the sessions, which stop their timers).
+#[derive(Debug, Default)]
+pub struct Frozen {
+    ids: Mutex<std::collections::HashSet<RepoId>>,
+}
+
+impl Frozen {
+    /// Whether `id` is frozen.
+    pub fn contains(&self, id: &RepoId) -> bool {
+        self.ids
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(id)
+    }
+
+    /// Freezes (`true`) or thaws `id`; answers whether that changed anything.
+    pub fn set(&self, id: &RepoId, frozen: bool) -> bool {
+        let mut ids = self.ids.lock().unwrap_or_else(|e| e.into_inner());
+        if frozen {
+            ids.insert(id.clone())
+        } else {
+            ids.remove(id)
+        }
+    }
+}
+
 /// When each repository's webhook last delivered (shared by the receivers and the sessions).
 #[derive(Debug, Default)]
 pub struct HookClock {

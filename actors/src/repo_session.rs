@@ -132,6 +132,8 @@ pub struct FetchConfig {
     pub hooked_every: Duration,
     /// How recently a hook must have delivered to be trusted (24 h).
     pub hook_window: Duration,
+    /// Repositories frozen over their users' plans: not fetched while in it.
+    pub frozen: Option<Arc<crate::freshen::Frozen>>,
 }
 
 impl FetchConfig {
@@ -150,6 +152,7 @@ impl FetchConfig {
             hooks: None,
             hooked_every: Duration::from_secs(900),
             hook_window: Duration::from_secs(86_400),
+            frozen: None,
         }
     }
 }
@@ -491,6 +494,9 @@ impl RepoSession {
 
     /// How long until the next fetch, or `None` when the repository is idle enough to stop.
     fn fetch_interval(&self, f: &FetchConfig) -> Option<Duration> {
+        if f.frozen.as_ref().is_some_and(|fr| fr.contains(&f.id)) {
+            return None;
+        }
         let idle = self.last_access.elapsed();
         let base = if !self.viewers.is_empty() {
             f.with_viewers
@@ -548,7 +554,7 @@ impl RepoSession {
         let Some(f) = self.config.fetch.clone() else {
             return;
         };
-        if self.fetching {
+        if self.fetching || f.frozen.as_ref().is_some_and(|fr| fr.contains(&f.id)) {
             return;
         }
         self.fetching = true;

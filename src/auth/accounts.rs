@@ -138,6 +138,8 @@ pub struct Accounts {
     pub require_login: bool,
     /// A viewer's access to a private repository is asked of its forge again after this.
     pub access_recheck: Duration,
+    /// How long a failed payment keeps a paid plan (billing's grace period).
+    pub payment_grace: Duration,
     sessions: quick_cache::sync::Cache<String, CachedSession>,
     /// States already used (a replayed callback is refused), with their expiry.
     used_states: Mutex<HashMap<String, i64>>,
@@ -243,12 +245,25 @@ impl Accounts {
             secure,
             require_login: false,
             access_recheck: Duration::from_secs(600),
+            payment_grace: Duration::from_secs(7 * 86_400),
             sessions: quick_cache::sync::Cache::new(10_000),
             used_states: Mutex::new(HashMap::new()),
             refreshing: Mutex::new(HashMap::new()),
             visibility_looked: quick_cache::sync::Cache::new(10_000),
             revocations: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Where `user`'s plan stands: their subscriptions (if any) and an admin's grant.
+    pub async fn plan_of(&self, user: &User) -> Result<crate::billing::PlanState, ApiError> {
+        let (store, owner) = (self.store.clone(), format!("user:{}", user.id));
+        let subs = blocking(move || store.subscriptions_of(&owner)).await?;
+        Ok(crate::billing::plan_state(
+            &user.plan,
+            &subs,
+            now(),
+            i64::try_from(self.payment_grace.as_secs()).unwrap_or(i64::MAX),
+        ))
     }
 
     /// The configured forges, GitHub, GitLab, Bitbucket in that order.

@@ -19,6 +19,17 @@ pub fn run(mut config: Config) -> anyhow::Result<()> {
         h.webhooks =
             crate::webhooks::WebhookSettings::from_settings(|name| std::env::var(name).ok())
                 .map_err(anyhow::Error::msg)?;
+        h.billing = crate::billing::BillingSettings::from_settings(
+            |name| std::env::var(name).ok(),
+            config.auth.is_some(),
+        )
+        .map_err(anyhow::Error::msg)?;
+        if let Ok(secs) = std::env::var("GITVISTA_BILLING_SWEEP_SECS") {
+            let secs: u64 = secs.trim().parse().map_err(|_| {
+                anyhow::anyhow!("GITVISTA_BILLING_SWEEP_SECS {secs:?} is not a number of seconds")
+            })?;
+            h.billing_sweep = std::time::Duration::from_secs(secs.max(1));
+        }
         h.cluster = crate::cluster::settings::ClusterSettings::from_settings(
             h.cluster.role,
             h.database_url.as_deref(),

@@ -389,8 +389,14 @@ pub async fn logout(
 /// The user as the pages show them.
 async fn user_json(accounts: &Accounts, user: &User) -> Result<serde_json::Value, ApiError> {
     let (store, uid) = (accounts.store.clone(), user.id.clone());
-    let used = blocking(move || store.tracked_count(&uid)).await?;
+    let (used, frozen) = blocking(move || {
+        let rows = store.tracked_with_frozen(&uid)?;
+        let frozen = rows.iter().filter(|(_, f)| *f).count();
+        Ok((rows.len(), frozen))
+    })
+    .await?;
     let connections = accounts.connections(&user.id).await?;
+    let plan = accounts.plan_of(user).await?;
     let linked: Vec<serde_json::Value> = connections
         .iter()
         .map(|c| {
@@ -412,8 +418,9 @@ async fn user_json(accounts: &Accounts, user: &User) -> Result<serde_json::Value
         "login": user.login,
         "name": user.display_name,
         "avatarUrl": user.avatar_url,
-        "plan": user.plan,
-        "usage": {"repos": used, "limit": accounts.plans.limit(&user.plan)},
+        "plan": plan.plan,
+        "usage": {"repos": used, "limit": accounts.plans.limit(plan.plan), "frozen": frozen},
+        "billing": plan,
         // The first connection's (the forge they signed up with).
         "tokenKind": connections.first().map(|c| c.token_kind.clone()),
         "connections": linked,
@@ -444,8 +451,8 @@ pub async fn tracked_repos(
     let h = state.hosted.clone().ok_or(ApiError::NoRoute)?;
     let (store, uid) = (accounts.store.clone(), v.user.id.clone());
     let (repos, registered) = blocking(move || {
-        let repos = store.tracked(&uid)?;
-        let ids: Vec<String> = repos.iter().map(|r| r.id.clone()).collect();
+        let repos = store.tracked_with_frozen(&uid)?;
+        let ids: Vec<String> = repos.iter().map(|(r, _)| r.id.clone()).collect();
         let registered: std::collections::HashSet<String> =
             store.registered_among(&ids)?.into_iter().collect();
         Ok((repos, registered))
@@ -453,9 +460,11 @@ pub async fn tracked_repos(
     .await?;
     let list: Vec<serde_json::Value> = repos
         .iter()
-        .map(|r| {
+        .map(|(r, frozen)| {
             let mut j = super::hosted::repo_json(r);
             j["updates"] = updates_json(&h, &accounts, r, registered.contains(&r.id));
+            // Over the plan: kept, not refreshed for this user until they keep it.
+            j["frozen"] = json!(frozen);
             j
         })
         .collect();
@@ -625,6 +634,9 @@ pub async fn admin_set_plan(
         )));
     }
     accounts.forget_user(&id);
+    if let Some(h) = &state.hosted {
+        h.enforce_quota(&id, None).await?;
+    }
     let (store, uid) = (accounts.store.clone(), id.to_string());
     let user = blocking(move || store.user(&uid))
         .await?

@@ -104,13 +104,13 @@ pub async fn create(
             ))
         })
         .await?;
-        let limit = a.plans.limit(&v.user.plan);
+        let plan = a.plan_of(&v.user).await?.plan;
+        let limit = a.plans.limit(plan);
         if !tracking && used >= limit {
             return Err(ApiError::status(
                 403,
                 format!(
-                    "your {} plan tracks at most {limit} repositories and you track {used}; stop tracking one first",
-                    v.user.plan
+                    "your {plan} plan tracks at most {limit} repositories and you track {used}; stop tracking one first"
                 ),
                 "quota_exceeded",
             ));
@@ -462,6 +462,10 @@ async fn untrack(
         let _ = state.supervisor.send(Forget(rid.clone())).await;
         h.delete_clone(&rid).await;
     }
+    // A place under the plan freed: a repository frozen over it is kept again. (The one
+    // untracked may also have thawed for nobody, or been the last to keep another frozen.)
+    h.enforce_quota(&v.user.id, None).await?;
+    h.sync_frozen(Some(vec![id.to_string()])).await;
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -58,6 +58,10 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/webhooks/github"),
     ("POST", "/webhooks/gitlab"),
     ("POST", "/webhooks/bitbucket"),
+    ("POST", "/webhooks/stripe"),
+    ("POST", "/api/billing/checkout"),
+    ("POST", "/api/billing/portal"),
+    ("POST", "/api/user/tracked/{id}/keep"),
     ("POST", "/webhooks/generic/{id}"),
 ];
 

@@ -2,6 +2,7 @@
 
 pub(crate) mod account;
 pub(crate) mod admin;
+mod billing;
 mod graph;
 mod health;
 pub(crate) mod hosted;
@@ -122,6 +123,10 @@ pub async fn complete_snapshot(state: &AppState, id: &str) -> Result<Arc<Snapsho
 /// Registers every route.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(health::healthz)
+        .service(billing::checkout)
+        .service(billing::portal)
+        .service(billing::stripe_hook)
+        .service(billing::keep)
         .service(account::forges)
         .service(account::login)
         .service(account::connect)

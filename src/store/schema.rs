@@ -68,6 +68,33 @@ diesel::table! {
         role -> Text,
         granted_at -> BigInt,
         checked_at -> Nullable<BigInt>,
+        frozen -> Bool,
+    }
+}
+
+diesel::table! {
+    subscriptions (id) {
+        id -> Text,
+        owner -> Nullable<Text>,
+        customer_id -> Nullable<Text>,
+        status -> Text,
+        price_id -> Nullable<Text>,
+        quantity -> BigInt,
+        current_period_end -> Nullable<BigInt>,
+        payment_failed_at -> Nullable<BigInt>,
+        state_at -> BigInt,
+        invoice_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    stripe_events (id) {
+        id -> Text,
+        #[sql_name = "type"]
+        kind -> Text,
+        created -> BigInt,
+        received_at -> BigInt,
     }
 }
 
@@ -140,5 +167,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     sessions,
     webhook_deliveries,
     webhook_registrations,
-    nodes
+    nodes,
+    subscriptions,
+    stripe_events
 );

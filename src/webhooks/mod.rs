@@ -304,6 +304,8 @@ enum Plan {
     Fetch(RepoId),
     /// Tracked, but not served now (cloning, evicted, failed): nothing to fetch.
     NotServed(RepoId),
+    /// Frozen over its users' plans: not fetched.
+    Frozen(RepoId),
     Moved(RepoId, String),
     Visibility(RepoId, bool),
     Recheck(Vec<RepoId>),
@@ -317,6 +319,7 @@ impl Plan {
             Plan::Ping(_) => "ping",
             Plan::Fetch(_) => "fetch",
             Plan::NotServed(_) => "not_served",
+            Plan::Frozen(_) => "frozen",
             Plan::Moved(..) => "moved",
             Plan::Visibility(..) => "visibility",
             Plan::Recheck(_) => "access",
@@ -328,9 +331,11 @@ impl Plan {
     fn repo(&self) -> Option<&RepoId> {
         match self {
             Plan::Ping(r) => r.as_ref(),
-            Plan::Fetch(r) | Plan::NotServed(r) | Plan::Moved(r, _) | Plan::Visibility(r, _) => {
-                Some(r)
-            }
+            Plan::Fetch(r)
+            | Plan::NotServed(r)
+            | Plan::Frozen(r)
+            | Plan::Moved(r, _)
+            | Plan::Visibility(r, _) => Some(r),
             Plan::Recheck(rs) if rs.len() == 1 => rs.first(),
             _ => None,
         }
@@ -340,8 +345,9 @@ impl Plan {
 /// Whether repository `id` has a clone to fetch into.
 async fn plan_fetch(hosted: &Arc<Hosted>, id: RepoId) -> Result<Plan, ApiError> {
     let (store, rid) = (hosted.store.clone(), id.as_str().to_string());
-    let row = blocking(move || store.repo(&rid)).await?;
+    let (row, frozen) = blocking(move || Ok((store.repo(&rid)?, store.is_frozen(&rid)?))).await?;
     Ok(match row.map(|r| r.state) {
+        Some(_) if frozen => Plan::Frozen(id),
         Some(s) if s == "ready" || s == "fetching" => Plan::Fetch(id),
         Some(_) => Plan::NotServed(id),
         None => Plan::Untracked,
@@ -467,7 +473,7 @@ async fn carry_out(hosted: &Arc<Hosted>, hooks: &Webhooks, plan: Plan) -> Result
                 access_changed(hosted, &id).await;
             }
         }
-        Plan::Ping(_) | Plan::NotServed(_) | Plan::Untracked | Plan::Ignored => {}
+        Plan::Ping(_) | Plan::NotServed(_) | Plan::Frozen(_) | Plan::Untracked | Plan::Ignored => {}
     }
     Ok(())
 }

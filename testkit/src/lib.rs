@@ -4,6 +4,7 @@
 
 pub mod forges;
 pub mod github;
+pub mod stripe;
 
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};

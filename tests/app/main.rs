@@ -4,6 +4,7 @@ mod accounts;
 mod admin;
 mod api;
 mod attacks;
+mod billing;
 mod cluster;
 mod deploy;
 mod forges;

@@ -1,0 +1,3 @@
+ALTER TABLE repo_access DROP COLUMN frozen;
+DROP TABLE stripe_events;
+DROP TABLE subscriptions;

@@ -1,0 +1,182 @@
+//! Plans applied to what users track. An upgrade takes effect at once; a downgrade (a
+//! subscription ended, a payment's grace period ran out, an admin's change) deletes nothing:
+//! the repositories over the new plan's limit, least recently viewed first, are frozen for that
+//! user (no fetches, and the dashboard says why) until they choose which to keep or upgrade. A
+//! repository is frozen only while every user who tracks it has it frozen.
+
+use std::sync::Arc;
+
+use gitvista_actors::RepoId;
+use gitvista_actors::repo_session::FetchNow;
+use gitvista_actors::supervisor::{GetSession, Running};
+
+use crate::error::{ApiError, blocking};
+use crate::hosted::Hosted;
+
+/// What to freeze and thaw so that `rows` (most recently viewed first, with their frozen flag)
+/// keeps exactly `limit` unfrozen (or all, when fewer), preferring those kept already and then
+/// the most recently viewed; `keep` is kept whatever else goes.
+pub fn rebalance(
+    rows: &[(String, bool)],
+    limit: usize,
+    keep: Option<&str>,
+) -> (Vec<String>, Vec<String>) {
+    let mut order: Vec<&(String, bool)> = rows.iter().collect();
+    // Kept first (the one asked for before all), then already unfrozen, then by recency.
+    order.sort_by_key(|(id, frozen)| (Some(id.as_str()) != keep, *frozen));
+    let mut freeze = Vec::new();
+    let mut thaw = Vec::new();
+    for (i, (id, frozen)) in order.iter().enumerate() {
+        let want_frozen = i >= limit;
+        if want_frozen && !frozen {
+            freeze.push(id.clone());
+        } else if !want_frozen && *frozen {
+            thaw.push(id.clone());
+        }
+    }
+    (freeze, thaw)
+}
+
+impl Hosted {
+    /// Applies `user_id`'s plan to what they track (keeping `keep` in any case); answers the
+    /// repositories frozen and thawed for them.
+    pub async fn enforce_quota(
+        self: &Arc<Self>,
+        user_id: &str,
+        keep: Option<&str>,
+    ) -> Result<(Vec<String>, Vec<String>), ApiError> {
+        let Some(accounts) = &self.accounts else {
+            return Ok((Vec::new(), Vec::new()));
+        };
+        let (store, uid) = (self.store.clone(), user_id.to_string());
+        let Some(user) = blocking(move || store.user(&uid)).await? else {
+            return Ok((Vec::new(), Vec::new()));
+        };
+        let plan = accounts.plan_of(&user).await?;
+        let limit = usize::try_from(accounts.plans.limit(plan.plan)).unwrap_or(0);
+        let (store, uid) = (self.store.clone(), user_id.to_string());
+        let rows = blocking(move || store.tracked_with_frozen(&uid)).await?;
+        let rows: Vec<(String, bool)> = rows.into_iter().map(|(r, f)| (r.id, f)).collect();
+        let (freeze, thaw) = rebalance(&rows, limit, keep);
+        if freeze.is_empty() && thaw.is_empty() {
+            return Ok((freeze, thaw));
+        }
+        let (store, uid, fz, th) = (
+            self.store.clone(),
+            user_id.to_string(),
+            freeze.clone(),
+            thaw.clone(),
+        );
+        blocking(move || store.set_frozen(&uid, &fz, &th)).await?;
+        tracing::info!(
+            user = user_id,
+            plan = plan.plan,
+            frozen = freeze.len(),
+            thawed = thaw.len(),
+            "applied the plan to the tracked repositories"
+        );
+        accounts.forget_user(user_id);
+        let changed: Vec<String> = freeze.iter().chain(thaw.iter()).cloned().collect();
+        self.sync_frozen(Some(changed)).await;
+        Ok((freeze, thaw))
+    }
+
+    /// Reads whether `ids` (every repository, with `None`) are frozen from the store into this
+    /// node's set, and fetches the ones that thawed now.
+    pub async fn sync_frozen(self: &Arc<Self>, ids: Option<Vec<String>>) {
+        let store = self.store.clone();
+        let answer = blocking(move || match ids {
+            Some(ids) => ids
+                .into_iter()
+                .map(|id| store.is_frozen(&id).map(|f| (id, f)))
+                .collect::<Result<Vec<_>, _>>(),
+            None => {
+                let frozen: std::collections::HashSet<String> =
+                    store.frozen_repos()?.into_iter().collect();
+                let known = store.repos()?;
+                Ok(known
+                    .into_iter()
+                    .map(|r| {
+                        let f = frozen.contains(&r.id);
+                        (r.id, f)
+                    })
+                    .collect())
+            }
+        })
+        .await;
+        let Ok(states) = answer else {
+            return;
+        };
+        for (id, frozen) in states {
+            let Some(rid) = RepoId::parse(&id) else {
+                continue;
+            };
+            if !self.frozen.set(&rid, frozen) || frozen {
+                continue;
+            }
+            // Thawed: fetch now rather than at the next timer it no longer has.
+            if let Ok(true) = self.supervisor.send(Running(rid.clone())).await
+                && let Ok(Ok(session)) = self.supervisor.send(GetSession(rid.clone())).await
+            {
+                session.do_send(FetchNow);
+            }
+        }
+    }
+
+    /// Every `billing_sweep`: owners whose payment failed are looked at again (a grace period
+    /// may have ended without any event), and frozen repositories are read back from the store
+    /// (another node of a cluster may have changed them).
+    pub fn start_billing_sweep(self: &Arc<Self>) {
+        let weak = Arc::downgrade(self);
+        let every = self.config.billing_sweep;
+        actix_web::rt::spawn(async move {
+            let mut tick = actix_web::rt::time::interval(every);
+            loop {
+                tick.tick().await;
+                let Some(h) = weak.upgrade() else {
+                    return;
+                };
+                let store = h.store.clone();
+                if let Ok(owners) = blocking(move || store.owners_in_grace()).await {
+                    for owner in owners {
+                        if let Some(uid) = owner.strip_prefix("user:") {
+                            let _ = h.enforce_quota(uid, None).await;
+                        }
+                    }
+                }
+                h.sync_frozen(None).await;
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rebalance;
+
+    fn rows(spec: &[(&str, bool)]) -> Vec<(String, bool)> {
+        spec.iter().map(|(i, f)| (i.to_string(), *f)).collect()
+    }
+
+    #[test]
+    fn a_downgrade_freezes_the_least_recently_viewed_and_an_upgrade_thaws_the_most_recent() {
+        let all_live = rows(&[("a", false), ("b", false), ("c", false), ("d", false)]);
+        assert_eq!(
+            rebalance(&all_live, 2, None),
+            (vec!["c".to_string(), "d".to_string()], vec![])
+        );
+        let half = rows(&[("a", false), ("b", true), ("c", false), ("d", true)]);
+        // Kept ones stay kept even when less recent; then the most recent frozen one.
+        assert_eq!(rebalance(&half, 3, None), (vec![], vec!["b".to_string()]));
+        assert_eq!(
+            rebalance(&half, 10, None),
+            (vec![], vec!["b".to_string(), "d".to_string()])
+        );
+        // Choosing to keep d gives up the least recent kept one.
+        assert_eq!(
+            rebalance(&half, 2, Some("d")),
+            (vec!["c".to_string()], vec!["d".to_string()])
+        );
+        assert_eq!(rebalance(&[], 5, None), (vec![], vec![]));
+    }
+}
