@@ -368,6 +368,7 @@ impl Hosted {
                         a.access_recheck = config.access_recheck;
                         if let Some(b) = &config.billing {
                             a.payment_grace = b.grace;
+                            a.billing = true;
                         }
                         Arc::new(a)
                     },

@@ -51,6 +51,60 @@ function updates(u) {
     el('label', {}, 'Secret ', el('input', { type: 'text', readonly: '', value: u.generic.secret, class: 'hook-secret', onfocus: (e) => e.target.select() }))));
 }
 
+/** When a Unix time is, for people: "27 November 2026". */
+const day = (secs) => new Date(secs * 1000).toLocaleDateString(undefined, { day: 'numeric', month: 'long', year: 'numeric' });
+
+/** Sends the browser to the URL a billing route answers (Stripe's Checkout or portal). */
+async function toStripe(path, button) {
+  button.disabled = true;
+  const resp = await fetch(path, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{}' });
+  const body = await resp.json().catch(() => ({}));
+  if (resp.ok && body.url) {
+    location.href = body.url;
+    return;
+  }
+  button.disabled = false;
+  message.textContent = body.error || `The server answered ${resp.status}.`;
+  message.hidden = false;
+}
+
+/** The plan, Upgrade or Manage billing, and a failed payment's banner. */
+function billing(user) {
+  const box = document.getElementById('billing');
+  if (!user || !user.billingEnabled) return;
+  const b = user.billing || {};
+  const noteEl = document.getElementById('billing-note');
+  const frozen = user.usage.frozen || 0;
+  const limit = user.usage.limit;
+  const parts = [`You are on the ${user.plan} plan (${limit} ${limit === 1 ? 'repository' : 'repositories'}).`];
+  if (b.graceUntil) {
+    parts.push(`Your last payment failed: the paid plan stays until ${day(b.graceUntil)}. Update your payment method in Manage billing.`);
+    box.classList.add('warning');
+  }
+  if (frozen) parts.push(`${frozen} ${frozen === 1 ? 'repository is' : 'repositories are'} over your plan and no longer refreshed: choose which to keep below, or upgrade.`);
+  noteEl.textContent = parts.join(' ');
+  const params = new URLSearchParams(location.search);
+  if (params.get('billing') === 'success') noteEl.prepend('Thank you: your payment went through. ');
+  if (params.get('billing') === 'cancelled') noteEl.prepend('Checkout was cancelled; nothing was charged. ');
+  const upgrade = document.getElementById('upgrade');
+  const manage = document.getElementById('manage-billing');
+  upgrade.hidden = b.subscribed === true;
+  manage.hidden = !b.subscribed && b.status == null;
+  upgrade.onclick = () => toStripe('/api/billing/checkout', upgrade);
+  manage.onclick = () => toStripe('/api/billing/portal', manage);
+  box.hidden = false;
+}
+
+async function keep(r) {
+  const resp = await fetch(`/api/user/tracked/${r.id}/keep`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{}' });
+  if (!resp.ok) {
+    message.textContent = `Could not keep it: the server answered ${resp.status}.`;
+    message.hidden = false;
+  }
+  who = await currentUser();
+  await load();
+}
+
 async function load() {
   const all = await adminList();
   const admin = all !== null;
@@ -64,20 +118,26 @@ async function load() {
   document.querySelector('th.actions').hidden = !(admin || mine);
   const action = (r) => {
     if (admin) return el('td', {}, el('button', { type: 'button', class: 'danger', onclick: () => remove(r, true) }, 'Delete'));
-    if (mine) return el('td', {}, el('button', { type: 'button', class: 'untrack', onclick: () => remove(r, false) }, 'Stop tracking'));
+    if (mine) {
+      return el('td', {},
+        r.frozen ? el('button', { type: 'button', class: 'keep', onclick: () => keep(r) }, 'Keep') : null,
+        el('button', { type: 'button', class: 'untrack', onclick: () => remove(r, false) }, 'Stop tracking'));
+    }
     return null;
   };
   fill(rows, repos.length ? repos.map((r) => el('tr', { 'data-id': r.id },
     el('td', {}, el('a', { href: `/r/${r.id}` }, r.displayUrl || r.url),
       r.private ? el('span', { class: 'private-badge' }, 'private') : null),
-    el('td', {}, el('span', { class: `state-badge ${r.state}`, title: r.error || '' }, r.state)),
+    el('td', {}, el('span', { class: `state-badge ${r.state}`, title: r.error || '' }, r.state),
+      r.frozen ? el('span', { class: 'frozen-badge', title: 'over your plan: not refreshed until you keep it or upgrade' }, 'frozen') : null),
     el('td', {}, String(r.commits)),
     el('td', {}, r.diskBytes ? size(r.diskBytes) : '—'),
     el('td', {}, r.lastFetchAt ? relativeTime(r.lastFetchAt) : '—'),
-    el('td', {}, updates(r.updates)),
+    el('td', {}, r.frozen ? el('span', { class: 'muted nowrap' }, 'not refreshed: over your plan') : updates(r.updates)),
     el('td', {}, r.lastAccessAt ? relativeTime(r.lastAccessAt) : '—'),
     action(r),
   )) : el('tr', {}, el('td', { colspan: '8', class: 'muted' }, 'No repositories yet.')));
+  if (mine) billing(who.user);
   document.body.dataset.ready = 'true';
   document.body.dataset.admin = String(admin);
 }

@@ -140,6 +140,8 @@ pub struct Accounts {
     pub access_recheck: Duration,
     /// How long a failed payment keeps a paid plan (billing's grace period).
     pub payment_grace: Duration,
+    /// Billing is on (Stripe configured): the pages offer Upgrade and Manage billing.
+    pub billing: bool,
     sessions: quick_cache::sync::Cache<String, CachedSession>,
     /// States already used (a replayed callback is refused), with their expiry.
     used_states: Mutex<HashMap<String, i64>>,
@@ -246,6 +248,7 @@ impl Accounts {
             require_login: false,
             access_recheck: Duration::from_secs(600),
             payment_grace: Duration::from_secs(7 * 86_400),
+            billing: false,
             sessions: quick_cache::sync::Cache::new(10_000),
             used_states: Mutex::new(HashMap::new()),
             refreshing: Mutex::new(HashMap::new()),

@@ -188,6 +188,40 @@ mod tests {
         }
     }
 
+    fn settings(pairs: &[(&str, &str)], sign_in: bool) -> Result<Option<BillingSettings>, String> {
+        let map: std::collections::HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        BillingSettings::from_settings(|k| map.get(k).cloned(), sign_in)
+    }
+
+    #[test]
+    fn billing_is_off_without_a_key_and_refused_half_configured() {
+        assert!(settings(&[], true).expect("off").is_none());
+        let full = [
+            ("GITVISTA_STRIPE_SECRET_KEY", "sk_test_secret_value"),
+            ("GITVISTA_STRIPE_PRICE", "price_1"),
+            ("GITVISTA_STRIPE_WEBHOOK_SECRET", "whsec_secret_value"),
+        ];
+        let on = settings(&full, true).expect("ok").expect("on");
+        assert_eq!(on.api_url, "https://api.stripe.com");
+        assert_eq!(on.grace, Duration::from_secs(7 * 86_400));
+        assert!(!format!("{on:?}").contains("sk_test_secret_value"));
+        assert!(!format!("{on:?}").contains("whsec_secret_value"));
+        let err = settings(&full, false).expect_err("needs sign-in");
+        assert!(err.contains("needs sign-in"), "{err}");
+        for drop in ["GITVISTA_STRIPE_PRICE", "GITVISTA_STRIPE_WEBHOOK_SECRET"] {
+            let pairs: Vec<_> = full.iter().copied().filter(|(k, _)| *k != drop).collect();
+            let err = settings(&pairs, true).expect_err(drop);
+            assert!(err.contains(&format!("{drop} is required")), "{err}");
+            assert!(!err.contains("sk_test_secret_value"));
+        }
+        let err = settings(&[("GITVISTA_STRIPE_WEBHOOK_SECRET", "whsec_x")], true)
+            .expect_err("a secret without a key");
+        assert!(err.contains("set both"), "{err}");
+    }
+
     #[test]
     fn a_failed_payment_keeps_the_plan_through_the_grace_period_only() {
         let g = 1_000;

@@ -421,6 +421,7 @@ async fn user_json(accounts: &Accounts, user: &User) -> Result<serde_json::Value
         "plan": plan.plan,
         "usage": {"repos": used, "limit": accounts.plans.limit(plan.plan), "frozen": frozen},
         "billing": plan,
+        "billingEnabled": accounts.billing,
         // The first connection's (the forge they signed up with).
         "tokenKind": connections.first().map(|c| c.token_kind.clone()),
         "connections": linked,

@@ -1347,6 +1347,110 @@ try {
     await page.close();
   });
 
+  await check('billing: Upgrade through Stripe Checkout raises the quota at once; cancelling in the portal freezes the extra repository', async () => {
+    const ghRoot = path.join(work, 'billing-github');
+    mkdirSync(path.join(ghRoot, 'alice'), { recursive: true });
+    renameSync(fixture('linear', 'bill-one'), path.join(ghRoot, 'alice', 'one'));
+    renameSync(fixture('merges', 'bill-two'), path.join(ghRoot, 'alice', 'two'));
+    const billingPort = await new Promise((resolve) => {
+      const srv = net.createServer().listen(0, '127.0.0.1', () => { const p = srv.address().port; srv.close(() => resolve(p)); });
+    });
+    const started = async (bin, args) => {
+      const fake = spawn(path.join(root, `target/debug/${bin}`), args, { stdio: ['ignore', 'pipe', 'inherit'] });
+      servers.push(fake);
+      return new Promise((resolve, reject) => {
+        let out = '';
+        const timer = setTimeout(() => reject(new Error(`${bin} did not start`)), 10000);
+        fake.stdout.on('data', (d) => {
+          out += d;
+          const m = out.match(/http:\/\/127\.0\.0\.1:\d+/);
+          if (m) { clearTimeout(timer); resolve(m[0]); }
+        });
+      });
+    };
+    const ghUrl = await started('fake-github', ['Iv1.billing', 'billing-client-secret', ghRoot, 'alice',
+      'user:1:alice:Alice Liddell', 'repo:alice/one:public:alice', 'repo:alice/two:public:alice']);
+    const stripeUrl = await started('fake-stripe', ['sk_test_browser', 'whsec_browser', `http://127.0.0.1:${billingPort}/webhooks/stripe`]);
+    const base = await serve(null, ['serve', '--port', String(billingPort), '--data-dir', path.join(work, 'billing-data'), '--allowed-hosts', '127.0.0.1'], {
+      GITHUB_CLIENT_ID: 'Iv1.billing',
+      GITHUB_CLIENT_SECRET: 'billing-client-secret',
+      GITVISTA_GITHUB_URL: ghUrl,
+      GITVISTA_GITHUB_API_URL: ghUrl,
+      GITVISTA_PUBLIC_URL: `http://127.0.0.1:${billingPort}`,
+      GITVISTA_JWT_SECRET: 'browser-jwt-secret-0123456789abcdef0123',
+      GITVISTA_ENCRYPTION_KEY: '0707070707070707070707070707070707070707070707070707070707070707',
+      GITVISTA_FREE_REPOS: '1',
+      GITVISTA_STRIPE_SECRET_KEY: 'sk_test_browser',
+      GITVISTA_STRIPE_PRICE: 'price_browser_paid',
+      GITVISTA_STRIPE_WEBHOOK_SECRET: 'whsec_browser',
+      GITVISTA_STRIPE_API_URL: stripeUrl,
+    });
+    const browser = await launchBrowser({ width: 1280, height: 800 });
+    try {
+      const page = await browser.newPage();
+      page.on('pageerror', (e) => pageErrors.push(e.message));
+      page.on('dialog', (d) => d.accept());
+      await page.goto(base + '/');
+      await page.waitForSelector('#signin a.sign-in[data-forge="github"]');
+      await page.click('#signin a.sign-in[data-forge="github"]');
+      await page.waitForURL(base + '/');
+      await page.waitForSelector('#yours[data-ready="true"]');
+      // Free: one repository; the second is refused.
+      const track = (url) => page.evaluate(async (u) => {
+        const r = await fetch('/api/repos', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ url: u }) });
+        return { status: r.status, body: await r.json() };
+      }, url);
+      assert.equal((await track(`${ghUrl}/alice/one`)).status, 201);
+      const refused = await track(`${ghUrl}/alice/two`);
+      assert.equal(refused.status, 403);
+      assert.equal(refused.body.code, 'quota_exceeded');
+      await page.goto(base + '/dashboard');
+      await page.waitForSelector('#billing:not([hidden])');
+      assert.match(await page.textContent('#billing-note'), /free plan \(1 repository\)/);
+      assert.equal(await page.isVisible('#manage-billing'), false, 'nothing to manage before paying');
+      await screenshot(page, 'billing-dashboard-free');
+      // Upgrade: to the fake Stripe's Checkout page and back.
+      await page.click('#upgrade');
+      await page.waitForURL(new RegExp(`^${stripeUrl}/c/pay/`));
+      assert.match(await page.textContent('#price'), /price_browser_paid/);
+      await screenshot(page, 'billing-checkout');
+      await page.click('#pay');
+      await page.waitForURL(`${base}/dashboard?billing=success`);
+      await page.waitForSelector('#billing:not([hidden])');
+      assert.match(await page.textContent('#billing-note'), /Thank you/);
+      assert.match(await page.textContent('#billing-note'), /paid plan \(50 repositories\)/);
+      assert.equal(await page.isVisible('#upgrade'), false);
+      await screenshot(page, 'billing-dashboard-paid');
+      // The quota is raised at once.
+      assert.equal((await track(`${ghUrl}/alice/two`)).status, 201);
+      for (let i = 0; ; i += 1) {
+        await page.reload();
+        await page.waitForSelector('body[data-ready="true"]');
+        if (await page.locator('#rows tr[data-id] .state-badge.ready').count() === 2) break;
+        assert.ok(i < 60, 'both cloned');
+        await new Promise((r) => setTimeout(r, 500));
+      }
+      // Manage billing: cancel in the portal. Back on the free plan, one repository is frozen,
+      // nothing deleted, and Keep offered.
+      await page.click('#manage-billing');
+      await page.waitForURL(new RegExp(`^${stripeUrl}/p/`));
+      await page.click('#cancel-plan');
+      await page.waitForURL(`${base}/dashboard`);
+      await page.waitForSelector('#rows .frozen-badge');
+      assert.equal(await page.locator('#rows tr[data-id]').count(), 2, 'nothing deleted');
+      assert.equal(await page.locator('#rows .frozen-badge').count(), 1);
+      assert.match(await page.textContent('#billing-note'), /1 repository is over your plan/);
+      assert.equal(await page.isVisible('#upgrade'), true);
+      await screenshot(page, 'billing-downgraded-frozen');
+      // Keeping the frozen one freezes the other.
+      const frozenId = await page.getAttribute('#rows tr[data-id]:has(.frozen-badge)', 'data-id');
+      await page.click('#rows button.keep');
+      await page.waitForFunction((id) => !document.querySelector(`#rows tr[data-id="${id}"] .frozen-badge`) && document.querySelectorAll('#rows .frozen-badge').length === 1, frozenId);
+    } finally {
+      await browser.close();
+    }
+  });
+
   await check('accounts: sign in with GitLab, connect Bitbucket, pick and open a private repository from each forge', async () => {
     // Fake GitLab (carol reads team/app, private) and Bitbucket (carol-bb reads ws/tool, private).
     const forgeRoot = (name) => path.join(work, `forge-${name}`);
