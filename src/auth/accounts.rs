@@ -845,11 +845,16 @@ impl Accounts {
             return Access::Denied;
         };
         let (store, rid, uid) = (self.store.clone(), repo.id.clone(), viewer.user.id.clone());
-        let Ok(Some(checked)) = blocking(move || store.access(&rid, &uid)).await else {
-            return Access::Denied;
+        let found =
+            blocking(move || Ok((store.access(&rid, &uid)?, store.team_lists(&rid, &uid)?))).await;
+        let checked = match found {
+            Ok((Some(checked), _)) => checked.unwrap_or(0),
+            // On a list of a team of theirs: their own forge account is asked, as for anyone
+            // (a team never widens what a member may read).
+            Ok((None, true)) => return self.recheck_for_team(repo, &viewer.user).await,
+            _ => return Access::Denied,
         };
         let at = now();
-        let checked = checked.unwrap_or(0);
         if at - checked < self.access_recheck.as_secs() as i64 {
             return Access::Granted;
         }
@@ -880,6 +885,26 @@ impl Accounts {
         let checked = checked.unwrap_or(0);
         if now() - checked >= self.access_recheck.as_secs() as i64 {
             self.recheck(repo, user, checked).await;
+        }
+    }
+
+    /// Asks the repository's forge whether `user`, a member of a team that lists `repo`, may
+    /// read it with their own account; a yes is remembered as access through the team.
+    async fn recheck_for_team(&self, repo: &Repo, user: &User) -> Access {
+        let Some((p, path)) = self.forge_of(&repo.canonical_url) else {
+            return Access::Denied;
+        };
+        match self.ask_forge(user, p.as_ref(), &path).await {
+            Ok(Some(_)) => {
+                let (store, rid, uid) = (self.store.clone(), repo.id.clone(), user.id.clone());
+                let _ = blocking(move || store.grant_team_access(&rid, &uid, now())).await;
+                Access::Granted
+            }
+            Ok(None)
+            | Err(ApiError::Status {
+                status: 401 | 403, ..
+            }) => Access::Denied,
+            Err(_) => Access::Unconfirmed(p.name()),
         }
     }
 

@@ -635,6 +635,15 @@ pub async fn admin_set_plan(
         )));
     }
     accounts.forget_user(&id);
+    super::teams::audit(
+        &accounts.store,
+        "admin".into(),
+        None,
+        "plan.changed",
+        Some(format!("user:{}", id.as_str())),
+        Some(format!("set to {plan}")),
+    )
+    .await;
     if let Some(h) = &state.hosted {
         h.enforce_quota(&id, None).await?;
     }

@@ -161,6 +161,19 @@ pub async fn stripe_hook(
     };
     metrics::counter!("gitvista_stripe_events_total", "outcome" => "applied").increment(1);
     tracing::info!(event = %event.id, kind = %event.kind, "handled a Stripe event");
+    if let (Some(o), crate::store::billing::Change::State { status, id, .. }) =
+        (owner.as_deref(), &event.change)
+    {
+        super::teams::audit(
+            &h.store,
+            "stripe".into(),
+            o.strip_prefix("team:").map(str::to_string),
+            "plan.changed",
+            Some(o.to_string()),
+            Some(format!("{} {id}: {status}", event.kind)),
+        )
+        .await;
+    }
     if let Some(uid) = owner.as_deref().and_then(|o| o.strip_prefix("user:")) {
         h.enforce_quota(uid, None).await?;
         if let Some(a) = &h.accounts {

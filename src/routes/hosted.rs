@@ -97,13 +97,8 @@ pub async fn create(
     let mut private = None;
     if let (Some(a), Some(v)) = (&accounts, &viewer) {
         let (store, rid, uid) = (h.store.clone(), id.clone(), v.user.id.clone());
-        let (tracking, used) = blocking(move || {
-            Ok((
-                store.access(&rid, &uid)?.is_some(),
-                store.tracked_count(&uid)?,
-            ))
-        })
-        .await?;
+        let (tracking, used) =
+            blocking(move || Ok((store.tracks(&rid, &uid)?, store.tracked_count(&uid)?))).await?;
         let plan = a.plan_of(&v.user).await?.plan;
         let limit = a.plans.limit(plan);
         if !tracking && used >= limit {

@@ -12,6 +12,7 @@ mod objects;
 mod pages;
 mod repository;
 mod search;
+mod teams;
 pub(crate) mod worktree;
 pub mod ws;
 
@@ -123,6 +124,20 @@ pub async fn complete_snapshot(state: &AppState, id: &str) -> Result<Arc<Snapsho
 /// Registers every route.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(health::healthz)
+        .service(teams::create)
+        .service(teams::list)
+        .service(teams::preview)
+        .service(teams::join)
+        .service(teams::accept_addressed)
+        .service(teams::show)
+        .service(teams::create_invite)
+        .service(teams::remove_member)
+        .service(teams::transfer)
+        .service(teams::add_repo)
+        .service(teams::remove_repo)
+        .service(teams::checkout)
+        .service(teams::team_audit)
+        .service(teams::admin_audit)
         .service(billing::checkout)
         .service(billing::portal)
         .service(billing::stripe_hook)

@@ -7,6 +7,12 @@ use diesel::prelude::*;
 use super::schema::{oauth_connections, repo_access, repos, sessions, users};
 use super::{Repo, Store, StoreError, now};
 
+/// The `repo_access` role of a user who tracks a repository (it counts towards their plan).
+pub const TRACKS: &str = "viewer";
+/// The role of access that comes from a team's list (confirmed with the member's own token;
+/// not tracked by them).
+pub const THROUGH_TEAM: &str = "team";
+
 /// A user row: who they are to GitVista. Their forge accounts are [`Connection`]s.
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
 #[diesel(table_name = users)]
@@ -423,8 +429,12 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let mut conn = self.conn()?;
         conn.transaction(|conn| {
+            // Access through a team becomes tracking (and counts from now on).
             let n = diesel::update(repo_access::table.find((repo_id, user_id)))
-                .set(repo_access::checked_at.eq(checked_at))
+                .set((
+                    repo_access::checked_at.eq(checked_at),
+                    repo_access::role.eq(TRACKS),
+                ))
                 .execute(conn)?;
             if n == 1 {
                 return Ok(false);
@@ -440,6 +450,60 @@ impl Store {
                 .execute(conn)?;
             Ok(true)
         })
+    }
+
+    /// Whether `user_id` tracks `repo_id` (not only reads it through a team).
+    pub fn tracks(&self, repo_id: &str, user_id: &str) -> Result<bool, StoreError> {
+        let mut conn = self.conn()?;
+        let n: i64 = repo_access::table
+            .filter(repo_access::repo_id.eq(repo_id))
+            .filter(repo_access::user_id.eq(user_id))
+            .filter(repo_access::role.eq(TRACKS))
+            .count()
+            .get_result(&mut *conn)?;
+        Ok(n > 0)
+    }
+
+    /// Records that `user_id`'s own token could read `repo_id`, which a team of theirs lists:
+    /// access without tracking (a row they track already is only re-dated).
+    pub fn grant_team_access(
+        &self,
+        repo_id: &str,
+        user_id: &str,
+        checked_at: i64,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.conn()?;
+        conn.transaction(|conn| {
+            let n = diesel::update(repo_access::table.find((repo_id, user_id)))
+                .set(repo_access::checked_at.eq(Some(checked_at)))
+                .execute(conn)?;
+            if n == 0 {
+                diesel::insert_into(repo_access::table)
+                    .values((
+                        repo_access::repo_id.eq(repo_id),
+                        repo_access::user_id.eq(user_id),
+                        repo_access::role.eq(THROUGH_TEAM),
+                        repo_access::granted_at.eq(now()),
+                        repo_access::checked_at.eq(Some(checked_at)),
+                    ))
+                    .execute(conn)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Ends access through a team to `repo_ids` for `user_id` (they left the team, or the
+    /// repository left its list); what they track themselves stays.
+    pub fn revoke_team_access(&self, user_id: &str, repo_ids: &[String]) -> Result<(), StoreError> {
+        let mut conn = self.conn()?;
+        diesel::delete(
+            repo_access::table
+                .filter(repo_access::user_id.eq(user_id))
+                .filter(repo_access::role.eq(THROUGH_TEAM))
+                .filter(repo_access::repo_id.eq_any(repo_ids)),
+        )
+        .execute(&mut *conn)?;
+        Ok(())
     }
 
     /// When `user_id`'s access to `repo_id` was last confirmed (`Some(None)`: granted, never
@@ -489,6 +553,7 @@ impl Store {
         let mut rows: Vec<Repo> = repo_access::table
             .inner_join(repos::table)
             .filter(repo_access::user_id.eq(user_id))
+            .filter(repo_access::role.eq(TRACKS))
             .select(Repo::as_select())
             .load(&mut *conn)?;
         rows.sort_by_key(|r| std::cmp::Reverse(r.last_access_at.unwrap_or(r.created_at)));
@@ -500,6 +565,7 @@ impl Store {
         let mut conn = self.conn()?;
         Ok(repo_access::table
             .filter(repo_access::user_id.eq(user_id))
+            .filter(repo_access::role.eq(TRACKS))
             .count()
             .get_result(&mut *conn)?)
     }

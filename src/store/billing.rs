@@ -320,6 +320,7 @@ impl Store {
         let mut rows: Vec<(Repo, bool)> = repo_access::table
             .inner_join(repos::table)
             .filter(repo_access::user_id.eq(user_id))
+            .filter(repo_access::role.eq(super::accounts::TRACKS))
             .select((Repo::as_select(), repo_access::frozen))
             .load(&mut *conn)?;
         rows.sort_by_key(|(r, _)| std::cmp::Reverse(r.last_access_at.unwrap_or(r.created_at)));
@@ -356,6 +357,7 @@ impl Store {
         let mut conn = self.conn()?;
         let flags: Vec<bool> = repo_access::table
             .filter(repo_access::repo_id.eq(repo_id))
+            .filter(repo_access::role.eq(super::accounts::TRACKS))
             .select(repo_access::frozen)
             .load(&mut *conn)?;
         Ok(!flags.is_empty() && flags.iter().all(|f| *f))
@@ -365,6 +367,7 @@ impl Store {
     pub fn frozen_repos(&self) -> Result<Vec<String>, StoreError> {
         let mut conn = self.conn()?;
         let rows: Vec<(String, bool)> = repo_access::table
+            .filter(repo_access::role.eq(super::accounts::TRACKS))
             .select((repo_access::repo_id, repo_access::frozen))
             .load(&mut *conn)?;
         let mut by_repo: std::collections::BTreeMap<String, bool> = Default::default();

@@ -51,6 +51,7 @@ pub mod billing;
 pub mod jobs;
 pub mod placement;
 pub mod schema;
+pub mod teams;
 pub mod webhooks;
 
 use diesel::prelude::*;

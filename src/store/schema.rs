@@ -153,6 +153,65 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    teams (id) {
+        id -> Text,
+        name -> Text,
+        plan -> Text,
+        created_by -> Nullable<Text>,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    team_members (team_id, user_id) {
+        team_id -> Text,
+        user_id -> Text,
+        role -> Text,
+        joined_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    team_invites (id) {
+        id -> Text,
+        team_id -> Text,
+        created_by -> Text,
+        role -> Text,
+        provider -> Nullable<Text>,
+        login -> Nullable<Text>,
+        expires_at -> BigInt,
+        used_at -> Nullable<BigInt>,
+        used_by -> Nullable<Text>,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    team_repos (team_id, repo_id) {
+        team_id -> Text,
+        repo_id -> Text,
+        added_by -> Nullable<Text>,
+        added_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    audit_events (id) {
+        id -> Text,
+        at -> BigInt,
+        actor -> Text,
+        team_id -> Nullable<Text>,
+        action -> Text,
+        target -> Nullable<Text>,
+        detail -> Nullable<Text>,
+    }
+}
+
+diesel::joinable!(team_members -> teams (team_id));
+diesel::joinable!(team_members -> users (user_id));
+diesel::joinable!(team_repos -> teams (team_id));
+diesel::joinable!(team_repos -> repos (repo_id));
 diesel::joinable!(jobs -> repos (repo_id));
 diesel::joinable!(repo_access -> repos (repo_id));
 diesel::joinable!(repo_access -> users (user_id));
@@ -169,5 +228,10 @@ diesel::allow_tables_to_appear_in_same_query!(
     webhook_registrations,
     nodes,
     subscriptions,
-    stripe_events
+    stripe_events,
+    teams,
+    team_members,
+    team_invites,
+    team_repos,
+    audit_events
 );

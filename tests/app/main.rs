@@ -18,6 +18,7 @@ mod partial;
 mod signin;
 mod store;
 mod streaming;
+mod teams;
 mod tiers;
 mod webhooks;
 mod ws;
