@@ -105,7 +105,115 @@ async function keep(r) {
   await load();
 }
 
+/** The team shown, from `?team=` (none: Personal). */
+let teamId = new URLSearchParams(location.search).get('team');
+
+/** "Personal" and each team of the user. */
+async function scopes() {
+  const nav = document.getElementById('scopes');
+  const resp = await fetch('/api/teams');
+  if (!resp.ok) return;
+  const { teams, invites } = await resp.json();
+  const pick = (id) => {
+    teamId = id;
+    const url = new URL(location.href);
+    if (id) url.searchParams.set('team', id); else url.searchParams.delete('team');
+    history.replaceState(null, '', url);
+    for (const b of nav.children) b.setAttribute('aria-pressed', String((b.dataset.team || null) === id));
+    load();
+  };
+  fill(nav,
+    el('button', { type: 'button', class: 'tab', 'aria-pressed': String(!teamId), onclick: () => pick(null) }, 'Personal'),
+    ...teams.map((t) => el('button', { type: 'button', class: 'tab', 'data-team': t.team.id, 'aria-pressed': String(teamId === t.team.id), onclick: () => pick(t.team.id) }, t.team.name)));
+  nav.hidden = teams.length === 0;
+  const form = document.getElementById('new-team');
+  form.hidden = false;
+  form.onsubmit = async (e) => {
+    e.preventDefault();
+    const name = document.getElementById('new-team-name').value;
+    const r = await fetch('/api/teams', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ name }) });
+    const b = await r.json().catch(() => ({}));
+    if (!r.ok) {
+      message.textContent = b.error || `The server answered ${r.status}.`;
+      message.hidden = false;
+      return;
+    }
+    location.href = `/dashboard?team=${encodeURIComponent(b.team.id)}`;
+  };
+  // Invitations to one of the user's forge accounts.
+  for (const inv of invites) {
+    const join = document.getElementById('join');
+    document.getElementById('join-note').textContent = `You are invited to join the team ${inv.team}.`;
+    document.getElementById('join-button').onclick = () => joinTeam(`/api/teams/invites/${encodeURIComponent(inv.id)}/accept`, inv.teamId);
+    join.hidden = false;
+  }
+}
+
+async function joinTeam(path, id) {
+  const resp = await fetch(path, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{}' });
+  const body = await resp.json().catch(() => ({}));
+  if (!resp.ok) {
+    message.textContent = body.error || `The server answered ${resp.status}.`;
+    message.hidden = false;
+    return;
+  }
+  document.getElementById('join').hidden = true;
+  location.href = `/dashboard?team=${encodeURIComponent(body.teamId || id)}`;
+}
+
+/** An invitation link in the address (`?join=TOKEN`): what it offers, and Join. */
+async function offerJoin() {
+  const token = new URLSearchParams(location.search).get('join');
+  if (!token || !who.user) return;
+  const resp = await fetch(`/api/teams/join/${encodeURIComponent(token)}`);
+  const body = await resp.json().catch(() => ({}));
+  const join = document.getElementById('join');
+  if (!resp.ok) {
+    message.textContent = body.error || `This invitation cannot be used (${resp.status}).`;
+    message.hidden = false;
+    return;
+  }
+  document.getElementById('join-note').textContent = `You are invited to join the team ${body.team}${body.for ? ` (for ${body.for})` : ''}.`;
+  document.getElementById('join-button').onclick = () => joinTeam(`/api/teams/join/${encodeURIComponent(token)}`, body.teamId);
+  join.hidden = false;
+}
+
+/** A team's members, invitation link (its owner) and shared repositories. */
+async function loadTeam() {
+  const resp = await fetch(`/api/teams/${encodeURIComponent(teamId)}`);
+  if (!resp.ok) throw new Error(`The server answered ${resp.status}.`);
+  const t = await resp.json();
+  document.getElementById('team').hidden = false;
+  document.getElementById('billing').hidden = true;
+  document.getElementById('team-name').textContent = t.team.name;
+  fill(document.getElementById('members'), ...t.members.map((m) => el('li', { 'data-login': m.login }, `@${m.login}`, m.role === 'owner' ? el('span', { class: 'private-badge' }, 'owner') : null)));
+  const box = document.getElementById('invite-box');
+  box.hidden = t.role !== 'owner';
+  document.getElementById('invite').onclick = async () => {
+    const r = await fetch(`/api/teams/${encodeURIComponent(teamId)}/invites`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{}' });
+    const b = await r.json().catch(() => ({}));
+    const input = document.getElementById('invite-url');
+    input.value = r.ok ? b.url : (b.error || `The server answered ${r.status}.`);
+    input.hidden = false;
+    input.select();
+  };
+  const hidden = t.hiddenRepos ? ` ${t.hiddenRepos} more on its list ${t.hiddenRepos === 1 ? 'is' : 'are'} private and not readable with your own forge accounts.` : '';
+  note.textContent = `The team's shared list: ${t.usage.repos} of ${t.plan.repoLimit} repositories on its ${t.plan.plan} plan, ${t.members.length} of ${t.plan.seats} seats.${hidden}`;
+  document.querySelector('th.actions').hidden = true;
+  fill(rows, t.repos.length ? t.repos.map((r) => el('tr', { 'data-id': r.id },
+    el('td', {}, el('a', { href: `/r/${r.id}` }, r.displayUrl || r.url), r.private ? el('span', { class: 'private-badge' }, 'private') : null),
+    el('td', {}, el('span', { class: `state-badge ${r.state}` }, r.state)),
+    el('td', {}, String(r.commits)),
+    el('td', {}, r.diskBytes ? size(r.diskBytes) : '—'),
+    el('td', {}, r.lastFetchAt ? relativeTime(r.lastFetchAt) : '—'),
+    el('td', {}, '—'),
+    el('td', {}, r.lastAccessAt ? relativeTime(r.lastAccessAt) : '—'))) : el('tr', {}, el('td', { colspan: '8', class: 'muted' }, 'No repositories you can read on this team\'s list.')));
+  document.body.dataset.ready = 'true';
+}
+
 async function load() {
+  if (teamId && who.user) return loadTeam();
+  document.getElementById('team').hidden = true;
   const all = await adminList();
   const admin = all !== null;
   const mine = !admin && who.user !== null;
@@ -160,5 +268,9 @@ async function remove(r, admin) {
 (async () => {
   who = await currentUser();
   accountMenu(document.getElementById('top'), who);
+  if (who.user) {
+    await scopes().catch(() => {});
+    await offerJoin();
+  }
   await load();
 })().catch((e) => { message.textContent = e.message; message.hidden = false; });

@@ -1451,6 +1451,100 @@ try {
     }
   });
 
+  await check('teams: create a team, share a repository, invite by link, and accept the invitation in another browser', async () => {
+    const ghRoot = path.join(work, 'teams-github');
+    mkdirSync(path.join(ghRoot, 'alice'), { recursive: true });
+    renameSync(fixture('merges', 'team-open'), path.join(ghRoot, 'alice', 'open'));
+    const glRoot = path.join(work, 'teams-gitlab');
+    mkdirSync(glRoot, { recursive: true });
+    const teamsPort = await new Promise((resolve) => {
+      const srv = net.createServer().listen(0, '127.0.0.1', () => { const p = srv.address().port; srv.close(() => resolve(p)); });
+    });
+    const started = async (bin, args) => {
+      const fake = spawn(path.join(root, `target/debug/${bin}`), args, { stdio: ['ignore', 'pipe', 'inherit'] });
+      servers.push(fake);
+      return new Promise((resolve, reject) => {
+        let out = '';
+        const timer = setTimeout(() => reject(new Error(`${bin} did not start`)), 10000);
+        fake.stdout.on('data', (d) => {
+          out += d;
+          const m = out.match(/http:\/\/127\.0\.0\.1:\d+/);
+          if (m) { clearTimeout(timer); resolve(m[0]); }
+        });
+      });
+    };
+    const ghUrl = await started('fake-github', ['Iv1.teams', 'teams-client-secret', ghRoot, 'alice', 'user:1:alice:Alice Liddell', 'repo:alice/open:public:alice']);
+    const glUrl = await started('fake-forge', ['gitlab', 'gl-teams', 'gl-teams-secret', glRoot, 'bob', 'user:7:bob:Bob Builder']);
+    const base = await serve(null, ['serve', '--port', String(teamsPort), '--data-dir', path.join(work, 'teams-data'), '--allowed-hosts', '127.0.0.1'], {
+      GITHUB_CLIENT_ID: 'Iv1.teams',
+      GITHUB_CLIENT_SECRET: 'teams-client-secret',
+      GITVISTA_GITHUB_URL: ghUrl,
+      GITVISTA_GITHUB_API_URL: ghUrl,
+      GITLAB_CLIENT_ID: 'gl-teams',
+      GITLAB_CLIENT_SECRET: 'gl-teams-secret',
+      GITVISTA_GITLAB_URL: glUrl,
+      GITVISTA_PUBLIC_URL: `http://127.0.0.1:${teamsPort}`,
+      GITVISTA_JWT_SECRET: 'browser-jwt-secret-0123456789abcdef0123',
+      GITVISTA_ENCRYPTION_KEY: '0707070707070707070707070707070707070707070707070707070707070707',
+    });
+    const owner = await launchBrowser({ width: 1280, height: 800 });
+    const guest = await launchBrowser({ width: 1280, height: 800 });
+    try {
+      const page = await owner.newPage();
+      page.on('pageerror', (e) => pageErrors.push(e.message));
+      await page.goto(base + '/');
+      await page.waitForSelector('#signin a.sign-in[data-forge="github"]');
+      await page.click('#signin a.sign-in[data-forge="github"]');
+      await page.waitForURL(base + '/');
+      const posted = await page.evaluate(async (url) => {
+        const r = await fetch('/api/repos', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ url }) });
+        return (await r.json()).id;
+      }, `${ghUrl}/alice/open`);
+      // A new team from the dashboard.
+      await page.goto(base + '/dashboard');
+      await page.waitForSelector('#new-team:not([hidden])');
+      await page.fill('#new-team-name', 'Graph people');
+      await page.click('#new-team button[type="submit"]');
+      await page.waitForURL(/\/dashboard\?team=/);
+      await page.waitForSelector('#team:not([hidden])');
+      assert.equal(await page.textContent('#team-name'), 'Graph people');
+      const teamId = new URL(page.url()).searchParams.get('team');
+      const shared = await page.evaluate(async ([t, id]) => (await fetch(`/api/teams/${t}/repos`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ id }) })).status, [teamId, posted]);
+      assert.equal(shared, 201);
+      // The owner makes an invitation link.
+      await page.click('#invite');
+      await page.waitForSelector('#invite-url:not([hidden])');
+      const link = await page.inputValue('#invite-url');
+      assert.match(link, new RegExp(`^http://127\\.0\\.0\\.1:${teamsPort}/dashboard\\?join=`));
+      await screenshot(page, 'teams-owner-invite');
+      // Bob (GitLab) signs in in another browser and opens the link.
+      const bpage = await guest.newPage();
+      bpage.on('pageerror', (e) => pageErrors.push(e.message));
+      await bpage.goto(base + '/');
+      await bpage.waitForSelector('#signin a.sign-in[data-forge="gitlab"]');
+      await bpage.click('#signin a.sign-in[data-forge="gitlab"]');
+      await bpage.waitForURL(base + '/');
+      await bpage.goto(link);
+      await bpage.waitForSelector('#join:not([hidden])');
+      assert.match(await bpage.textContent('#join-note'), /Graph people/);
+      await screenshot(bpage, 'teams-invitation');
+      await bpage.click('#join-button');
+      await bpage.waitForURL(new RegExp(`/dashboard\\?team=${teamId}$`));
+      await bpage.waitForSelector('#team:not([hidden])');
+      await bpage.waitForSelector(`#rows tr[data-id="${posted}"]`);
+      const members = await bpage.$$eval('#members li', (lis) => lis.map((li) => li.dataset.login));
+      assert.deepEqual(members, ['alice', 'bob']);
+      assert.equal(await bpage.isVisible('#invite-box'), false, 'members cannot invite');
+      await screenshot(bpage, 'teams-joined');
+      // The link worked once.
+      const again = await bpage.evaluate(async (l) => (await fetch(`/api/teams/join/${new URL(l).searchParams.get('join')}`, { method: 'POST' })).status, link);
+      assert.equal(again, 410);
+    } finally {
+      await owner.close();
+      await guest.close();
+    }
+  });
+
   await check('accounts: sign in with GitLab, connect Bitbucket, pick and open a private repository from each forge', async () => {
     // Fake GitLab (carol reads team/app, private) and Bitbucket (carol-bb reads ws/tool, private).
     const forgeRoot = (name) => path.join(work, `forge-${name}`);
