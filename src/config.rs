@@ -195,6 +195,9 @@ pub struct HostedConfig {
     /// Paid plans through Stripe (`GITVISTA_STRIPE_SECRET_KEY` and what it needs; see
     /// [`crate::billing`]), read by `gitvista serve`.
     pub billing: Option<crate::billing::BillingSettings>,
+    /// With billing on, how often a repository that no paying user tracks is fetched at most
+    /// (`GITVISTA_FREE_FETCH_INTERVAL`, 5 min); its push hooks wait for that poll too.
+    pub free_fetch_interval: Duration,
     /// How often owners whose payment failed are looked at again (their grace period may
     /// end), and the frozen repositories read back from the store (5 min).
     pub billing_sweep: Duration,
@@ -262,6 +265,7 @@ impl HostedConfig {
             webhooks: crate::webhooks::WebhookSettings::default(),
             billing: None,
             billing_sweep: Duration::from_secs(300),
+            free_fetch_interval: Duration::from_secs(300),
             hooked_every: Duration::from_secs(900),
             hook_window: Duration::from_secs(86_400),
             fetch_on_start: true,

@@ -275,7 +275,10 @@ pub struct Hosted {
     /// Stripe, when billing is on.
     pub stripe: Option<crate::billing::stripe::Stripe>,
     /// Repositories frozen over their users' plans (read back from the store periodically).
-    pub frozen: Arc<gitvista_actors::freshen::Frozen>,
+    pub frozen: Arc<gitvista_actors::freshen::RepoSet>,
+    /// With billing: repositories a paying user (or a paying team's list) keeps, fetched at the
+    /// full pace and at once on a push hook; the others at the free plan's pace.
+    pub paid: Arc<gitvista_actors::freshen::RepoSet>,
 }
 
 /// Histories streamed from remotes at once.
@@ -490,7 +493,8 @@ impl Hosted {
             fences,
             runner: std::sync::OnceLock::new(),
             stripe,
-            frozen: Arc::new(gitvista_actors::freshen::Frozen::default()),
+            frozen: Arc::new(gitvista_actors::freshen::RepoSet::default()),
+            paid: Arc::new(gitvista_actors::freshen::RepoSet::default()),
         });
         if hosted.accounts.is_some() {
             hosted.start_billing_sweep();
@@ -854,6 +858,10 @@ impl Hosted {
                 hooked_every: c.hooked_every,
                 hook_window: c.hook_window,
                 frozen: Some(Arc::clone(&self.frozen)),
+                paid: self
+                    .stripe
+                    .as_ref()
+                    .map(|_| (Arc::clone(&self.paid), c.free_fetch_interval)),
                 ..FetchConfig::new(self.queue.clone(), id.clone())
             }),
             cluster: self

@@ -132,6 +132,13 @@ enum Command {
         /// Repositories a user on the paid plan may track.
         #[arg(long, env = "GITVISTA_PAID_REPOS", default_value_t = 50)]
         paid_repos: i64,
+        /// Private repositories a user on the free plan may track.
+        #[arg(long, env = "GITVISTA_FREE_PRIVATE_REPOS", default_value_t = 1)]
+        free_private_repos: i64,
+        /// With billing on, how often a repository no paying user tracks is fetched at most
+        /// (seconds); its push hooks wait for that poll too.
+        #[arg(long, env = "GITVISTA_FREE_FETCH_INTERVAL", default_value_t = 300)]
+        free_fetch_interval: u64,
         /// With sign-in on, show nothing (not even public repositories) to visitors not signed in.
         #[arg(long, env = "GITVISTA_REQUIRE_LOGIN", value_parser = clap::builder::BoolishValueParser::new())]
         require_login: bool,
@@ -324,6 +331,8 @@ fn main() -> ExitCode {
             clones_per_client,
             free_repos,
             paid_repos,
+            free_private_repos,
+            free_fetch_interval,
             require_login,
             access_recheck,
             fetch_interval,
@@ -352,7 +361,9 @@ fn main() -> ExitCode {
                 plans: gitvista::auth::accounts::Plans {
                     free: free_repos.max(0),
                     paid: paid_repos.max(0),
+                    free_private: free_private_repos.max(0),
                 },
+                free_fetch_interval: std::time::Duration::from_secs(free_fetch_interval.max(1)),
                 require_login,
                 hydrate,
                 stream_first,

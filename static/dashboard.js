@@ -197,6 +197,20 @@ async function loadTeam() {
     input.hidden = false;
     input.select();
   };
+  // Who did what, for the owner.
+  const auditBox = document.getElementById('audit-box');
+  auditBox.hidden = t.role !== 'owner';
+  if (t.role === 'owner') {
+    const r = await fetch(`/api/teams/${encodeURIComponent(teamId)}/audit?limit=50`);
+    const events = r.ok ? (await r.json()).events : [];
+    const login = (actor) => {
+      const m = t.members.find((x) => `user:${x.id}` === actor);
+      return m ? `@${m.login}` : actor;
+    };
+    fill(document.getElementById('audit'), ...events.map((e) => el('li', { 'data-action': e.action },
+      el('span', { class: 'muted' }, relativeTime(e.at)), ` ${login(e.actor)} ${e.action.replace('.', ' ')}`,
+      e.target ? ` ${login(e.target)}` : '', e.detail ? el('span', { class: 'muted' }, ` (${e.detail})`) : null)));
+  }
   const hidden = t.hiddenRepos ? ` ${t.hiddenRepos} more on its list ${t.hiddenRepos === 1 ? 'is' : 'are'} private and not readable with your own forge accounts.` : '';
   note.textContent = `The team's shared list: ${t.usage.repos} of ${t.plan.repoLimit} repositories on its ${t.plan.plan} plan, ${t.members.length} of ${t.plan.seats} seats.${hidden}`;
   document.querySelector('th.actions').hidden = true;

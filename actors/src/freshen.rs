@@ -20,15 +20,16 @@ use crate::ids::RepoId;
 use crate::repo_session::{FetchDone, FetchNow};
 use crate::supervisor::{GetSession, Running};
 
-/// Repositories frozen over their users' plans: no fetches until someone keeps them (shared by
-/// the hosted layer, which decides, and the sessions, which stop their timers).
+/// A set of repositories the hosted layer decides and sessions read: those frozen over their
+/// users' plans (no fetches until someone keeps them), and those a paying user tracks (fetched
+/// at the full pace).
 #[derive(Debug, Default)]
-pub struct Frozen {
+pub struct RepoSet {
     ids: Mutex<std::collections::HashSet<RepoId>>,
 }
 
-impl Frozen {
-    /// Whether `id` is frozen.
+impl RepoSet {
+    /// Whether `id` is in the set.
     pub fn contains(&self, id: &RepoId) -> bool {
         self.ids
             .lock()
@@ -36,7 +37,12 @@ impl Frozen {
             .contains(id)
     }
 
-    /// Freezes (`true`) or thaws `id`; answers whether that changed anything.
+    /// Makes the set exactly `ids`.
+    pub fn replace(&self, ids: std::collections::HashSet<RepoId>) {
+        *self.ids.lock().unwrap_or_else(|e| e.into_inner()) = ids;
+    }
+
+    /// Puts `id` in (`true`) or out of the set; answers whether that changed anything.
     pub fn set(&self, id: &RepoId, frozen: bool) -> bool {
         let mut ids = self.ids.lock().unwrap_or_else(|e| e.into_inner());
         if frozen {

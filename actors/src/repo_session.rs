@@ -133,7 +133,10 @@ pub struct FetchConfig {
     /// How recently a hook must have delivered to be trusted (24 h).
     pub hook_window: Duration,
     /// Repositories frozen over their users' plans: not fetched while in it.
-    pub frozen: Option<Arc<crate::freshen::Frozen>>,
+    pub frozen: Option<Arc<crate::freshen::RepoSet>>,
+    /// With billing: the repositories a paying user tracks, and how often the others are
+    /// fetched at most.
+    pub paid: Option<(Arc<crate::freshen::RepoSet>, Duration)>,
 }
 
 impl FetchConfig {
@@ -153,6 +156,7 @@ impl FetchConfig {
             hooked_every: Duration::from_secs(900),
             hook_window: Duration::from_secs(86_400),
             frozen: None,
+            paid: None,
         }
     }
 }
@@ -506,6 +510,11 @@ impl RepoSession {
             f.cold
         } else {
             return None;
+        };
+        // Nobody paying tracks it: no faster than the free plan's pace.
+        let base = match &f.paid {
+            Some((paid, floor)) if !paid.contains(&f.id) => base.max(*floor),
+            _ => base,
         };
         // A live webhook says when the remote changes: polling is only the safety net, until
         // the hook has been quiet for the window (then the adaptive poll is back within one

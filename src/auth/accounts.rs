@@ -48,15 +48,33 @@ pub struct Plans {
     pub free: i64,
     /// Repositories a `paid` user may track (`GITVISTA_PAID_REPOS`).
     pub paid: i64,
+    /// Private repositories a `free` user may track (`GITVISTA_FREE_PRIVATE_REPOS`).
+    pub free_private: i64,
 }
 
 impl Default for Plans {
     fn default() -> Self {
-        Plans { free: 5, paid: 50 }
+        Plans {
+            free: 5,
+            paid: 50,
+            free_private: 1,
+        }
     }
 }
 
 impl Plans {
+    /// How much cheaper expensive work (diffs, blame, searches) is charged to a paying user.
+    pub const PAID_WORK_FACTOR: f64 = 4.0;
+
+    /// How many of its repositories `plan` allows to be private.
+    pub fn private_limit(&self, plan: &str) -> i64 {
+        if plan == "paid" {
+            self.paid
+        } else {
+            self.free_private
+        }
+    }
+
     /// How many repositories `plan` allows.
     pub fn limit(&self, plan: &str) -> i64 {
         if plan == "paid" { self.paid } else { self.free }
@@ -101,6 +119,8 @@ pub struct Viewer {
     pub session_id: String,
     /// A new session cookie to send (the session was slid forward).
     pub renewed: Option<String>,
+    /// Their plan (`free` or `paid`), as of the session lookup (at most [`SESSION_CACHE`] old).
+    pub plan: &'static str,
 }
 
 /// Whether a user may read a repository.
@@ -119,6 +139,7 @@ pub enum Access {
 struct CachedSession {
     session: Session,
     user: User,
+    plan: &'static str,
     at: Instant,
 }
 
@@ -632,9 +653,11 @@ impl Accounts {
                 })
                 .await
                 .ok()??;
+                let plan = self.plan_of(&found.1).await.map_or("free", |p| p.plan);
                 let c = CachedSession {
                     session: found.0,
                     user: found.1,
+                    plan,
                     at: Instant::now(),
                 };
                 self.sessions.insert(claims.sid.clone(), c.clone());
@@ -663,6 +686,7 @@ impl Accounts {
             user: cached.user,
             session_id: claims.sid,
             renewed,
+            plan: cached.plan,
         })
     }
 
@@ -866,7 +890,18 @@ impl Accounts {
     /// repository made private is marked private (and from then on hidden from everyone else).
     /// Run in the background of a request; at most once per interval per repository and user.
     pub async fn notice_visibility(&self, repo: &Repo, user: &User) {
-        if repo.is_private || self.forge_of(&repo.canonical_url).is_none() {
+        if repo.is_private {
+            return;
+        }
+        // Only a user with an account on the repository's forge can ask it.
+        let Some((p, _)) = self.forge_of(&repo.canonical_url) else {
+            return;
+        };
+        let (store, uid, kind) = (self.store.clone(), user.id.clone(), p.kind());
+        if !matches!(
+            blocking(move || store.connection(&uid, kind)).await,
+            Ok(Some(_))
+        ) {
             return;
         }
         let key = (repo.id.clone(), user.id.clone());
@@ -925,7 +960,11 @@ impl Accounts {
                 .await;
                 Access::Granted
             }
-            Ok(None) | Err(ApiError::Status { status: 401, .. }) => {
+            // No, the sign-in is dead, or no account on that forge is linked any more.
+            Ok(None)
+            | Err(ApiError::Status {
+                status: 401 | 403, ..
+            }) => {
                 tracing::info!(repo = %repo.id, user = %user.id, forge = p.kind(), "the forge no longer lets the user read the repository; access removed");
                 metrics::counter!("gitvista_access_lost_total").increment(1);
                 let _ = blocking(move || store.revoke_access(&rid, &uid)).await;

@@ -59,6 +59,8 @@ impl Hosted {
         let rows: Vec<(String, bool)> = rows.into_iter().map(|(r, f)| (r.id, f)).collect();
         let (freeze, thaw) = rebalance(&rows, limit, keep);
         if freeze.is_empty() && thaw.is_empty() {
+            // The plan may have changed all the same (what it keeps fetches at another pace).
+            self.sync_paid().await;
             return Ok((freeze, thaw));
         }
         let (store, uid, fz, th) = (
@@ -78,7 +80,58 @@ impl Hosted {
         accounts.forget_user(user_id);
         let changed: Vec<String> = freeze.iter().chain(thaw.iter()).cloned().collect();
         self.sync_frozen(Some(changed)).await;
+        self.sync_paid().await;
         Ok((freeze, thaw))
+    }
+
+    /// Recomputes which repositories a paying user keeps or a paying team lists (billing on
+    /// only): every owner's subscriptions and an admin's grants, at the sweep and after a plan
+    /// changed.
+    pub async fn sync_paid(self: &Arc<Self>) {
+        if self.stripe.is_none() {
+            return;
+        }
+        let Some(accounts) = &self.accounts else {
+            return;
+        };
+        let grace = i64::try_from(accounts.payment_grace.as_secs()).unwrap_or(i64::MAX);
+        let store = self.store.clone();
+        let ids = blocking(move || {
+            let mut by_owner: std::collections::BTreeMap<
+                String,
+                Vec<crate::store::billing::Subscription>,
+            > = Default::default();
+            for s in store.owned_subscriptions()? {
+                if let Some(o) = s.owner.clone() {
+                    by_owner.entry(o).or_default().push(s);
+                }
+            }
+            let at = crate::store::now();
+            let mut paying: Vec<String> = by_owner
+                .into_iter()
+                .filter(|(_, subs)| {
+                    crate::billing::plan_state("free", subs, at, grace).plan == "paid"
+                })
+                .map(|(o, _)| o)
+                .collect();
+            paying.extend(store.granted_paid()?);
+            let users: Vec<String> = paying
+                .iter()
+                .filter_map(|o| o.strip_prefix("user:").map(str::to_string))
+                .collect();
+            let teams: Vec<String> = paying
+                .iter()
+                .filter_map(|o| o.strip_prefix("team:").map(str::to_string))
+                .collect();
+            store.repos_kept_by(&users, &teams)
+        })
+        .await;
+        match ids {
+            Ok(ids) => self
+                .paid
+                .replace(ids.iter().filter_map(|i| RepoId::parse(i)).collect()),
+            Err(e) => tracing::warn!(error = %e, "the paid repositories could not be read"),
+        }
     }
 
     /// Reads whether `ids` (every repository, with `None`) are frozen from the store into this
@@ -145,6 +198,7 @@ impl Hosted {
                     }
                 }
                 h.sync_frozen(None).await;
+                h.sync_paid().await;
             }
         });
     }

@@ -112,7 +112,27 @@ pub async fn create(
         }
         if let Some((p, path)) = a.forge_of(&url.canonical) {
             match a.ask_forge(&v.user, p.as_ref(), &path).await {
-                Ok(Some(found)) => private = Some(found.private),
+                Ok(Some(found)) => {
+                    if found.private && !tracking {
+                        let (store, uid) = (h.store.clone(), v.user.id.clone());
+                        let privates = blocking(move || store.tracked(&uid))
+                            .await?
+                            .iter()
+                            .filter(|r| r.is_private)
+                            .count();
+                        let allowed = a.plans.private_limit(plan);
+                        if i64::try_from(privates).unwrap_or(i64::MAX) >= allowed {
+                            return Err(ApiError::status(
+                                403,
+                                format!(
+                                    "your {plan} plan tracks at most {allowed} private repositories; upgrade, or stop tracking one"
+                                ),
+                                "private_quota_exceeded",
+                            ));
+                        }
+                    }
+                    private = Some(found.private);
+                }
                 Ok(None) => {
                     return Err(ApiError::status(
                         404,
@@ -186,6 +206,7 @@ pub async fn create(
         input.trim().to_string(),
     );
     let rid = id.clone();
+    let tracker_added = accounts.is_some() && viewer.is_some();
     let tracker = viewer
         .as_ref()
         .filter(|_| accounts.is_some())
@@ -201,6 +222,10 @@ pub async fn create(
         Ok((repo, created))
     })
     .await?;
+    // A repository a paying user tracks is fetched at the paid pace from now on.
+    if tracker_added && h.stripe.is_some() {
+        h.sync_paid().await;
+    }
     // An OAuth App setup registers a webhook when the user may administer the repository.
     if let (Some(_), Some(v)) = (&accounts, &viewer) {
         let (h, rid, user) = (Arc::clone(&h), id.clone(), v.user.clone());

@@ -242,9 +242,16 @@ pub(super) async fn serve(
         Freshness::Version(v) => format!("{key} v{v}"),
     };
     // Work that misses the caches is charged to the client that asked, by the time it took.
-    let budget = req
-        .app_data::<web::Data<AppState>>()
-        .and_then(|s| Some((std::sync::Arc::clone(&s.clients), s.clients.key(req)?)));
+    let factor = super::account::viewer(req)
+        .filter(|v| v.plan == "paid")
+        .map_or(1.0, |_| crate::auth::accounts::Plans::PAID_WORK_FACTOR);
+    let budget = req.app_data::<web::Data<AppState>>().and_then(|s| {
+        Some((
+            std::sync::Arc::clone(&s.clients),
+            s.clients.key(req)?,
+            factor,
+        ))
+    });
     let build: Build = Arc::new(build);
     let mut snap = snap;
     let mut rounds = 0;
@@ -270,8 +277,9 @@ pub(super) async fn serve(
 /// What builds an answer from a snapshot (called again after objects were fetched).
 type Build = Arc<dyn Fn(&Snapshot) -> Result<Value, ApiError> + Send + Sync>;
 
-/// The client a request's expensive work is charged to.
-type Budget = Option<(Arc<crate::client::Clients>, crate::client::ClientKey)>;
+/// The client a request's expensive work is charged to, and how much cheaper it is for them (a
+/// paying user's costs count a quarter).
+type Budget = Option<(Arc<crate::client::Clients>, crate::client::ClientKey, f64)>;
 
 /// One build of an answer on the blocking pool: from the session cache `kept` when it has it,
 /// else built (charged to `budget`) and kept.
@@ -299,7 +307,7 @@ async fn build_once(
             metrics::counter!("gitvista_cache_misses_total", "cache" => name).increment(1);
             metrics::gauge!("gitvista_cache_bytes", "cache" => name).set(c.bytes() as f64);
         }
-        if let Some((clients, client)) = &budget {
+        if let Some((clients, client, _)) = &budget {
             clients.work.ready(*client).map_err(|secs| {
                 metrics::counter!("gitvista_work_refused_total").increment(1);
                 ApiError::TooMuchWork(secs)
@@ -307,10 +315,10 @@ async fn build_once(
         }
         let started = std::time::Instant::now();
         let built = build(snap);
-        if let Some((clients, client)) = &budget {
+        if let Some((clients, client, factor)) = &budget {
             clients
                 .work
-                .spend(*client, started.elapsed().as_secs_f64() * 1000.0);
+                .spend(*client, started.elapsed().as_secs_f64() * 1000.0 / factor);
         }
         let body = Bytes::from(
             serde_json::to_vec(&built?).map_err(|e| ApiError::Unavailable(e.to_string()))?,

@@ -466,7 +466,10 @@ async fn accept(
         Some(invite.team_id.clone()),
         "member.joined",
         Some(format!("user:{}", v.user.id)),
-        Some(format!("invited by user:{}", invite.created_by)),
+        Some(match (&invite.provider, &invite.login) {
+            (Some(p), Some(l)) => format!("through an invitation for {p}:{l}"),
+            _ => "through an invitation link".to_string(),
+        }),
     )
     .await;
     let _ = h;
@@ -656,6 +659,9 @@ pub async fn add_repo(
     );
     let added = blocking(move || store.add_team_repo(&tid, &rid, &uid)).await?;
     if added {
+        if let Some(h) = &state.hosted {
+            h.sync_paid().await;
+        }
         audit(
             &accounts.store,
             format!("user:{}", v.user.id),

@@ -302,6 +302,59 @@ impl Store {
             .load(&mut *conn)?)
     }
 
+    /// Every subscription with an owner.
+    pub fn owned_subscriptions(&self) -> Result<Vec<Subscription>, StoreError> {
+        let mut conn = self.conn()?;
+        Ok(subscriptions::table
+            .filter(subscriptions::owner.is_not_null())
+            .order(subscriptions::state_at.desc())
+            .select(Subscription::as_select())
+            .load(&mut *conn)?)
+    }
+
+    /// Owners an admin put on the paid plan: `user:<id>` and `team:<id>`.
+    pub fn granted_paid(&self) -> Result<Vec<String>, StoreError> {
+        use super::schema::{teams, users};
+        let mut conn = self.conn()?;
+        let u: Vec<String> = users::table
+            .filter(users::plan.eq("paid"))
+            .select(users::id)
+            .load(&mut *conn)?;
+        let t: Vec<String> = teams::table
+            .filter(teams::plan.eq("paid"))
+            .select(teams::id)
+            .load(&mut *conn)?;
+        Ok(u.into_iter()
+            .map(|id| format!("user:{id}"))
+            .chain(t.into_iter().map(|id| format!("team:{id}")))
+            .collect())
+    }
+
+    /// The repositories `user_ids` track and keep (not frozen), and those on `team_ids`' lists.
+    pub fn repos_kept_by(
+        &self,
+        user_ids: &[String],
+        team_ids: &[String],
+    ) -> Result<Vec<String>, StoreError> {
+        use super::schema::team_repos;
+        let mut conn = self.conn()?;
+        let mut ids: Vec<String> = repo_access::table
+            .filter(repo_access::user_id.eq_any(user_ids))
+            .filter(repo_access::role.eq(super::accounts::TRACKS))
+            .filter(repo_access::frozen.eq(false))
+            .select(repo_access::repo_id)
+            .load(&mut *conn)?;
+        ids.extend(
+            team_repos::table
+                .filter(team_repos::team_id.eq_any(team_ids))
+                .select(team_repos::repo_id)
+                .load::<String>(&mut *conn)?,
+        );
+        ids.sort();
+        ids.dedup();
+        Ok(ids)
+    }
+
     /// Owners whose plan may change without an event: a failed payment's grace period runs out.
     pub fn owners_in_grace(&self) -> Result<Vec<String>, StoreError> {
         let mut conn = self.conn()?;

@@ -306,6 +306,8 @@ enum Plan {
     NotServed(RepoId),
     /// Frozen over its users' plans: not fetched.
     Frozen(RepoId),
+    /// Nobody paying keeps it (billing on): its next poll, at the free plan's pace, fetches it.
+    Polled(RepoId),
     Moved(RepoId, String),
     Visibility(RepoId, bool),
     Recheck(Vec<RepoId>),
@@ -320,6 +322,7 @@ impl Plan {
             Plan::Fetch(_) => "fetch",
             Plan::NotServed(_) => "not_served",
             Plan::Frozen(_) => "frozen",
+            Plan::Polled(_) => "polled",
             Plan::Moved(..) => "moved",
             Plan::Visibility(..) => "visibility",
             Plan::Recheck(_) => "access",
@@ -334,6 +337,7 @@ impl Plan {
             Plan::Fetch(r)
             | Plan::NotServed(r)
             | Plan::Frozen(r)
+            | Plan::Polled(r)
             | Plan::Moved(r, _)
             | Plan::Visibility(r, _) => Some(r),
             Plan::Recheck(rs) if rs.len() == 1 => rs.first(),
@@ -348,6 +352,13 @@ async fn plan_fetch(hosted: &Arc<Hosted>, id: RepoId) -> Result<Plan, ApiError> 
     let (row, frozen) = blocking(move || Ok((store.repo(&rid)?, store.is_frozen(&rid)?))).await?;
     Ok(match row.map(|r| r.state) {
         Some(_) if frozen => Plan::Frozen(id),
+        Some(s)
+            if (s == "ready" || s == "fetching")
+                && hosted.stripe.is_some()
+                && !hosted.paid.contains(&id) =>
+        {
+            Plan::Polled(id)
+        }
         Some(s) if s == "ready" || s == "fetching" => Plan::Fetch(id),
         Some(_) => Plan::NotServed(id),
         None => Plan::Untracked,
@@ -473,7 +484,12 @@ async fn carry_out(hosted: &Arc<Hosted>, hooks: &Webhooks, plan: Plan) -> Result
                 access_changed(hosted, &id).await;
             }
         }
-        Plan::Ping(_) | Plan::NotServed(_) | Plan::Frozen(_) | Plan::Untracked | Plan::Ignored => {}
+        Plan::Ping(_)
+        | Plan::NotServed(_)
+        | Plan::Frozen(_)
+        | Plan::Polled(_)
+        | Plan::Untracked
+        | Plan::Ignored => {}
     }
     Ok(())
 }

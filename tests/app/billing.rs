@@ -261,6 +261,25 @@ async fn an_upgrade_raises_the_quota_at_once_and_a_downgrade_freezes_without_del
     // Free: two repositories.
     let open = w.track(&alice, &w.repo_url("open")).await;
     let secret = w.track(&alice, &w.repo_url("secret")).await;
+    let hook = |delivery: &'static str, url: String| {
+        let base = w.base.clone();
+        async move {
+            crate::webhooks::github(
+                &base,
+                "push",
+                delivery,
+                &crate::webhooks::push(&format!("{url}.git")),
+            )
+            .await
+        }
+    };
+    // Free: a push hook waits for the next poll at the free plan's pace.
+    let (status, answer) = hook("free-push", w.repo_url("open")).await;
+    assert_eq!(
+        (status, answer["outcome"].as_str()),
+        (202, Some("polled")),
+        "{answer}"
+    );
     let (status, refused) = w
         .post(
             "/api/repos",
@@ -300,8 +319,14 @@ async fn an_upgrade_raises_the_quota_at_once_and_a_downgrade_freezes_without_del
         (status, again["code"].as_str()),
         (409, Some("already_subscribed"))
     );
-    // The quota is raised at once: a third repository.
+    // The quota is raised at once: a third repository; and pushes fetch at once.
     let third = w.track(&alice, &w.repo_url("third")).await;
+    let (status, answer) = hook("paid-push", w.repo_url("open")).await;
+    assert_eq!(
+        (status, answer["outcome"].as_str()),
+        (202, Some("fetch")),
+        "{answer}"
+    );
     // Opening `open` again makes it the most recently used (times are in seconds).
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let (status, _) = w
@@ -333,7 +358,7 @@ async fn an_upgrade_raises_the_quota_at_once_and_a_downgrade_freezes_without_del
         )
         .await;
     assert_eq!(status, 200);
-    // A push hook for a frozen repository fetches nothing; for a kept one it does.
+    // A push hook for a frozen repository fetches nothing.
     let name = |id: &str| {
         list.iter()
             .find(|r| r["id"] == id)
@@ -360,9 +385,10 @@ async fn an_upgrade_raises_the_quota_at_once_and_a_downgrade_freezes_without_del
         &crate::webhooks::push(&format!("{}.git", name(&open))),
     )
     .await;
+    // Kept, but on the free plan again: it waits for the free plan's poll.
     assert_eq!(
         (status, answer["outcome"].as_str()),
-        (202, Some("fetch")),
+        (202, Some("polled")),
         "{answer}"
     );
     // She chooses to keep the frozen one: another, least recently viewed, freezes instead.
@@ -448,4 +474,34 @@ async fn a_failed_payment_keeps_the_plan_for_the_grace_period_then_freezes_the_e
     assert_eq!(list.len(), 3);
     let m = me(&w, &alice).await;
     assert_eq!(m["plan"], "free", "{m}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn private_repositories_beyond_the_free_plan_need_the_paid_plan() {
+    let (w, stripe) = billed(&[("GITVISTA_FREE_PRIVATE_REPOS", "0")]);
+    let alice = w.sign_in("alice").await;
+    let (status, refused) = w
+        .post(
+            "/api/repos",
+            Some(&alice),
+            json!({"url": w.repo_url("secret")}),
+        )
+        .await;
+    assert_eq!(
+        (status, refused["code"].as_str()),
+        (403, Some("private_quota_exceeded")),
+        "{refused}"
+    );
+    // Public ones are fine.
+    w.track(&alice, &w.repo_url("open")).await;
+    let uid = me(&w, &alice).await["id"].as_str().expect("id").to_string();
+    let sub = subscription_object("sub_p", "cus_p", &format!("user:{uid}"), "active", PRICE, 1);
+    let (status, _) = send(
+        &w,
+        &stripe,
+        &event("evt_p1", "customer.subscription.created", now(), sub),
+    )
+    .await;
+    assert_eq!(status, 200);
+    w.track(&alice, &w.repo_url("secret")).await;
 }

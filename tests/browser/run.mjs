@@ -1536,6 +1536,13 @@ try {
       assert.deepEqual(members, ['alice', 'bob']);
       assert.equal(await bpage.isVisible('#invite-box'), false, 'members cannot invite');
       await screenshot(bpage, 'teams-joined');
+      // The owner sees who joined in the team's activity.
+      await page.reload();
+      await page.waitForSelector('#audit-box:not([hidden])');
+      await page.click('#audit-box summary');
+      await page.waitForSelector('#audit li[data-action="member.joined"]');
+      assert.match(await page.textContent('#audit li[data-action="member.joined"]'), /@bob/);
+      await screenshot(page, 'teams-activity');
       // The link worked once.
       const again = await bpage.evaluate(async (l) => (await fetch(`/api/teams/join/${new URL(l).searchParams.get('join')}`, { method: 'POST' })).status, link);
       assert.equal(again, 410);
