@@ -420,7 +420,7 @@ async fn an_upgrade_raises_the_quota_at_once_and_a_downgrade_freezes_without_del
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_payment_keeps_the_plan_for_the_grace_period_then_freezes_the_extra() {
     let (w, stripe) = billed(&[
-        ("GITVISTA_PAYMENT_GRACE_SECS", "3"),
+        ("GITVISTA_PAYMENT_GRACE_SECS", "6"),
         ("GITVISTA_BILLING_SWEEP_SECS", "1"),
     ]);
     let alice = w.sign_in("alice").await;
@@ -442,7 +442,9 @@ async fn a_failed_payment_keeps_the_plan_for_the_grace_period_then_freezes_the_e
     for name in ["open", "secret", "third"] {
         w.track(&alice, &w.repo_url(name)).await;
     }
-    // The renewal fails: past_due, with a banner until the grace ends.
+    // The renewal fails now: past_due, with a banner until the grace ends (counted from the
+    // failure's own time).
+    let t = now();
     send(
         &w,
         &stripe,
@@ -467,7 +469,7 @@ async fn a_failed_payment_keeps_the_plan_for_the_grace_period_then_freezes_the_e
     .await;
     let m = me(&w, &alice).await;
     assert_eq!(m["plan"], "paid", "{m}");
-    assert_eq!(m["billing"]["graceUntil"], t + 3, "{m}");
+    assert_eq!(m["billing"]["graceUntil"], t + 6, "{m}");
     assert_eq!(m["usage"]["frozen"], 0, "{m}");
     // No event comes when the grace ends: the sweep notices, and the extra one freezes.
     let list = tracked_until(&w, &alice, |l| frozen_ids(l).len() == 1).await;

@@ -325,7 +325,7 @@ async fn a_private_repository_is_tracked_cloned_with_the_token_and_shown_to_its_
     assert_eq!(me["login"], "alice");
     assert_eq!(me["name"], "Alice Liddell");
     assert_eq!(me["plan"], "free");
-    assert_eq!(me["usage"], json!({"repos": 0, "limit": 2}));
+    assert_eq!(me["usage"], json!({"repos": 0, "limit": 2, "frozen": 0}));
     assert_eq!(me["tokenKind"], "app");
 
     // The picker lists what GitHub lets her read.
@@ -520,7 +520,7 @@ async fn a_private_repository_is_tracked_cloned_with_the_token_and_shown_to_its_
         .expect("delete");
     assert_eq!(resp.status().as_u16(), 204);
     let (_, me) = w.get("/api/user", Some(&alice)).await;
-    assert_eq!(me["usage"], json!({"repos": 2, "limit": 50}));
+    assert_eq!(me["usage"], json!({"repos": 2, "limit": 50, "frozen": 0}));
 
     // Signing out ends the session at once: the old cookie no longer works.
     let resp = client()

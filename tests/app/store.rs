@@ -204,8 +204,8 @@ fn a_database_from_before_accounts_migrates_with_its_repositories_intact() {
         }
         assert_eq!(
             store.migrate().expect("upgrade"),
-            5,
-            "{backend}: accounts, webhooks, the job queue, placement and forges to run"
+            7,
+            "{backend}: accounts, webhooks, the job queue, placement, forges, billing and teams to run"
         );
         let after = store.repo("00000000000000aa").expect("get").expect("kept");
         assert_eq!(
@@ -929,7 +929,11 @@ fn github_accounts_move_to_connections_keeping_sessions_access_and_hooks() {
             };
             done.unwrap_or_else(|e| panic!("{backend}: {sql}: {e}"));
         }
-        assert_eq!(store.migrate().expect("upgrade"), 1, "{backend}");
+        assert_eq!(
+            store.migrate().expect("upgrade"),
+            3,
+            "{backend}: forges, billing and teams"
+        );
         let user = store.user("u-old").expect("get").expect("kept");
         assert_eq!(
             (
