@@ -81,6 +81,22 @@ async fn membership(accounts: &Accounts, id: &str, user: &str) -> Result<(Team, 
     }
 }
 
+/// The caller, their accounts and team `id`, when they own it (404 for non-members, 403 for
+/// members).
+async fn as_owner(
+    state: &AppState,
+    req: &HttpRequest,
+    id: &str,
+) -> Result<(Arc<Accounts>, Viewer, Team), ApiError> {
+    let accounts = accounts(state)?;
+    let v = signed_in(req)?;
+    let (team, role) = membership(&accounts, id, &v.user.id).await?;
+    if role != "owner" {
+        return Err(owners_only());
+    }
+    Ok((accounts, v, team))
+}
+
 /// A team's plan, limits and usage.
 async fn team_plan(accounts: &Accounts, team: &Team) -> Result<serde_json::Value, ApiError> {
     let (store, owner) = (accounts.store.clone(), format!("team:{}", team.id));
@@ -255,12 +271,7 @@ pub async fn create_invite(
     id: web::Path<String>,
     body: web::Json<NewInvite>,
 ) -> Result<HttpResponse, ApiError> {
-    let accounts = accounts(&state)?;
-    let v = signed_in(&req)?;
-    let (team, role) = membership(&accounts, &id, &v.user.id).await?;
-    if role != "owner" {
-        return Err(owners_only());
-    }
+    let (accounts, v, team) = as_owner(&state, &req, &id).await?;
     let (provider, login) = match body
         .login
         .as_deref()
@@ -581,12 +592,7 @@ pub async fn transfer(
     id: web::Path<String>,
     body: web::Json<Transfer>,
 ) -> Result<HttpResponse, ApiError> {
-    let accounts = accounts(&state)?;
-    let v = signed_in(&req)?;
-    let (team, role) = membership(&accounts, &id, &v.user.id).await?;
-    if role != "owner" {
-        return Err(owners_only());
-    }
+    let (accounts, v, team) = as_owner(&state, &req, &id).await?;
     if body.user == v.user.id {
         return Err(ApiError::bad_request(
             "you own it already",
@@ -733,14 +739,9 @@ pub async fn checkout(
     id: web::Path<String>,
     body: web::Json<Seats>,
 ) -> Result<HttpResponse, ApiError> {
-    let accounts = accounts(&state)?;
     let h = state.hosted.clone().ok_or(ApiError::NoRoute)?;
     let stripe = h.stripe.clone().ok_or(ApiError::NoRoute)?;
-    let v = signed_in(&req)?;
-    let (team, role) = membership(&accounts, &id, &v.user.id).await?;
-    if role != "owner" {
-        return Err(owners_only());
-    }
+    let (accounts, _, team) = as_owner(&state, &req, &id).await?;
     if !(1..=1000).contains(&body.seats) {
         return Err(ApiError::bad_request(
             "seats are 1 to 1000",
@@ -795,12 +796,7 @@ pub async fn team_audit(
     id: web::Path<String>,
     query: web::Query<AuditQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let accounts = accounts(&state)?;
-    let v = signed_in(&req)?;
-    let (team, role) = membership(&accounts, &id, &v.user.id).await?;
-    if role != "owner" {
-        return Err(owners_only());
-    }
+    let (accounts, _, team) = as_owner(&state, &req, &id).await?;
     let (store, t, limit) = (
         accounts.store.clone(),
         team.id.clone(),

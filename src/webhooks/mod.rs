@@ -531,6 +531,23 @@ async fn deliver(
     })
 }
 
+/// The repository a registered hook names (`?repo=ID`) and the secret it signs with: that
+/// repository's own (`derive`), else the receiver's `base` (an app's or a hand-made hook). No
+/// lookup happens before the signature is verified.
+fn bound_secret(
+    provider: &'static str,
+    repo: Option<&str>,
+    base: &HookSecret,
+    derive: impl Fn(&str) -> Option<HookSecret>,
+) -> Result<(Option<RepoId>, HookSecret), ApiError> {
+    let Some(id) = repo else {
+        return Ok((None, base.clone()));
+    };
+    let id = RepoId::parse(id).ok_or_else(|| refused(provider, SignatureError::Mismatch))?;
+    let secret = derive(id.as_str()).unwrap_or_else(|| base.clone());
+    Ok((Some(id), secret))
+}
+
 /// Query of the GitHub and Bitbucket receivers: `repo` names the repository of a hook this
 /// server registered.
 #[derive(Debug, serde::Deserialize)]
@@ -552,19 +569,9 @@ pub async fn github_hook(
         return Err(ApiError::NoRoute);
     };
     let (body, _permit) = read_body(hooks, &req, payload).await?;
-    // A registered hook signs with its repository's own secret (no lookup before verifying).
-    let bound = match &query.repo {
-        Some(id) => {
-            Some(RepoId::parse(id).ok_or_else(|| refused("github", SignatureError::Mismatch))?)
-        }
-        None => None,
-    };
-    let secret = match &bound {
-        Some(id) => hooks
-            .github_repo_secret(id.as_str())
-            .unwrap_or_else(|| app_secret.clone()),
-        None => app_secret.clone(),
-    };
+    let (bound, secret) = bound_secret("github", query.repo.as_deref(), app_secret, |id| {
+        hooks.github_repo_secret(id)
+    })?;
     secret
         .verify_github(header(&req, "x-hub-signature-256"), &body)
         .map_err(|e| refused("github", e))?;
@@ -622,18 +629,9 @@ pub async fn bitbucket_hook(
         return Err(ApiError::NoRoute);
     };
     let (body, _permit) = read_body(hooks, &req, payload).await?;
-    let bound = match &query.repo {
-        Some(id) => {
-            Some(RepoId::parse(id).ok_or_else(|| refused("bitbucket", SignatureError::Mismatch))?)
-        }
-        None => None,
-    };
-    let secret = match &bound {
-        Some(id) => hooks
-            .bitbucket_repo_secret(id.as_str())
-            .unwrap_or_else(|| base.clone()),
-        None => base.clone(),
-    };
+    let (bound, secret) = bound_secret("bitbucket", query.repo.as_deref(), base, |id| {
+        hooks.bitbucket_repo_secret(id)
+    })?;
     secret
         .verify_bitbucket(header(&req, "x-hub-signature"), &body)
         .map_err(|e| refused("bitbucket", e))?;

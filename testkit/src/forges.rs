@@ -22,7 +22,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use actix_web::{App, FromRequest as _, HttpRequest, HttpResponse, HttpServer, web};
+use actix_web::{FromRequest as _, HttpRequest, HttpResponse, web};
 use base64::Engine as _;
 use serde_json::json;
 
@@ -125,73 +125,58 @@ impl FakeForge {
             token_ttl: 7200,
             ..State::default()
         }));
-        let shared = Arc::clone(&state);
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let system = actix_rt::System::new();
-            system.block_on(async move {
-                let data = web::Data::new(shared);
-                let server = HttpServer::new(move || {
-                    let app = App::new()
-                        .app_data(data.clone())
-                        .app_data(web::PayloadConfig::new(64 << 20));
-                    match flavor {
-                        Flavor::GitLab => app
-                            .route("/oauth/authorize", web::get().to(authorize))
-                            .route("/oauth/token", web::post().to(token))
-                            .route("/api/v4/user", web::get().to(user))
-                            .route("/api/v4/projects", web::get().to(repo_list))
-                            .route("/api/v4/projects/{id}", web::get().to(repo))
-                            .route("/api/v4/projects/{id}/hooks", web::get().to(hooks_list))
-                            .route("/api/v4/projects/{id}/hooks", web::post().to(hook_put))
-                            .route(
-                                "/api/v4/projects/{id}/hooks/{hook}",
-                                web::put().to(hook_put),
-                            )
-                            .route(
-                                "/api/v4/projects/{id}/hooks/{hook}",
-                                web::delete().to(hook_delete),
-                            ),
-                        Flavor::Bitbucket => app
-                            .route("/site/oauth2/authorize", web::get().to(authorize))
-                            .route("/site/oauth2/access_token", web::post().to(token))
-                            .route("/2.0/user", web::get().to(user))
-                            .route(
-                                "/2.0/user/permissions/repositories",
-                                web::get().to(permissions),
-                            )
-                            .route("/2.0/repositories", web::get().to(repo_list))
-                            .route("/2.0/repositories/{ws}/{slug}", web::get().to(repo))
-                            .route(
-                                "/2.0/repositories/{ws}/{slug}/hooks",
-                                web::get().to(hooks_list),
-                            )
-                            .route(
-                                "/2.0/repositories/{ws}/{slug}/hooks",
-                                web::post().to(hook_put),
-                            )
-                            .route(
-                                "/2.0/repositories/{ws}/{slug}/hooks/{hook}",
-                                web::put().to(hook_put),
-                            )
-                            .route(
-                                "/2.0/repositories/{ws}/{slug}/hooks/{hook}",
-                                web::delete().to(hook_delete),
-                            ),
-                    }
-                    .route("/{tail:.*}", web::to(git))
-                })
-                .workers(1)
-                .disable_signals()
-                .bind(("127.0.0.1", 0))
-                .expect("binds loopback");
-                let port = server.addrs()[0].port();
-                let server = server.run();
-                let _ = tx.send((port, server.handle()));
-                let _ = server.await;
-            });
+        let data = web::Data::new(Arc::clone(&state));
+        let (port, server) = crate::serve_loopback(move |cfg: &mut web::ServiceConfig| {
+            cfg.app_data(data.clone())
+                .app_data(web::PayloadConfig::new(64 << 20));
+            match flavor {
+                Flavor::GitLab => {
+                    cfg.route("/oauth/authorize", web::get().to(authorize))
+                        .route("/oauth/token", web::post().to(token))
+                        .route("/api/v4/user", web::get().to(user))
+                        .route("/api/v4/projects", web::get().to(repo_list))
+                        .route("/api/v4/projects/{id}", web::get().to(repo))
+                        .route("/api/v4/projects/{id}/hooks", web::get().to(hooks_list))
+                        .route("/api/v4/projects/{id}/hooks", web::post().to(hook_put))
+                        .route(
+                            "/api/v4/projects/{id}/hooks/{hook}",
+                            web::put().to(hook_put),
+                        )
+                        .route(
+                            "/api/v4/projects/{id}/hooks/{hook}",
+                            web::delete().to(hook_delete),
+                        );
+                }
+                Flavor::Bitbucket => {
+                    cfg.route("/site/oauth2/authorize", web::get().to(authorize))
+                        .route("/site/oauth2/access_token", web::post().to(token))
+                        .route("/2.0/user", web::get().to(user))
+                        .route(
+                            "/2.0/user/permissions/repositories",
+                            web::get().to(permissions),
+                        )
+                        .route("/2.0/repositories", web::get().to(repo_list))
+                        .route("/2.0/repositories/{ws}/{slug}", web::get().to(repo))
+                        .route(
+                            "/2.0/repositories/{ws}/{slug}/hooks",
+                            web::get().to(hooks_list),
+                        )
+                        .route(
+                            "/2.0/repositories/{ws}/{slug}/hooks",
+                            web::post().to(hook_put),
+                        )
+                        .route(
+                            "/2.0/repositories/{ws}/{slug}/hooks/{hook}",
+                            web::put().to(hook_put),
+                        )
+                        .route(
+                            "/2.0/repositories/{ws}/{slug}/hooks/{hook}",
+                            web::delete().to(hook_delete),
+                        );
+                }
+            }
+            cfg.route("/{tail:.*}", web::to(git));
         });
-        let (port, server) = rx.recv().expect("the fake forge starts");
         let url = format!("http://127.0.0.1:{port}");
         state.lock().unwrap_or_else(|e| e.into_inner()).base = url.clone();
         FakeForge { url, state, server }

@@ -23,7 +23,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use actix_web::{App, FromRequest as _, HttpRequest, HttpResponse, HttpServer, web};
+use actix_web::{FromRequest as _, HttpRequest, HttpResponse, web};
 use base64::Engine as _;
 use serde_json::json;
 use sha2::Digest as _;
@@ -157,45 +157,27 @@ impl FakeGitHub {
             token_ttl: 8 * 3600,
             ..State::default()
         }));
-        let shared = Arc::clone(&state);
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let system = actix_rt::System::new();
-            system.block_on(async move {
-                let data = web::Data::new(shared);
-                let server = HttpServer::new(move || {
-                    App::new()
-                        .app_data(data.clone())
-                        .route("/login/oauth/authorize", web::get().to(authorize))
-                        .route("/login/oauth/access_token", web::post().to(access_token))
-                        .route("/user", web::get().to(user))
-                        .route("/user/repos", web::get().to(user_repos))
-                        .route("/repos/{owner}/{repo}", web::get().to(repo))
-                        .route("/repos/{owner}/{repo}/hooks", web::post().to(create_hook))
-                        .route("/repos/{owner}/{repo}/hooks", web::get().to(list_hooks))
-                        .route(
-                            "/repos/{owner}/{repo}/hooks/{id}",
-                            web::delete().to(delete_hook),
-                        )
-                        .route(
-                            "/repos/{owner}/{repo}/hooks/{id}/config",
-                            web::patch().to(hook_config),
-                        )
-                        .app_data(web::PayloadConfig::new(64 << 20))
-                        .route("/{owner}/{repo}/{tail:.*}", web::to(git))
-                })
-                .workers(1)
-                // Signals are the process's: SIGTERM ends the fake-github program.
-                .disable_signals()
-                .bind(("127.0.0.1", 0))
-                .expect("binds loopback");
-                let port = server.addrs()[0].port();
-                let server = server.run();
-                let _ = tx.send((port, server.handle()));
-                let _ = server.await;
-            });
+        let data = web::Data::new(Arc::clone(&state));
+        let (port, server) = crate::serve_loopback(move |cfg: &mut web::ServiceConfig| {
+            cfg.app_data(data.clone())
+                .route("/login/oauth/authorize", web::get().to(authorize))
+                .route("/login/oauth/access_token", web::post().to(access_token))
+                .route("/user", web::get().to(user))
+                .route("/user/repos", web::get().to(user_repos))
+                .route("/repos/{owner}/{repo}", web::get().to(repo))
+                .route("/repos/{owner}/{repo}/hooks", web::post().to(create_hook))
+                .route("/repos/{owner}/{repo}/hooks", web::get().to(list_hooks))
+                .route(
+                    "/repos/{owner}/{repo}/hooks/{id}",
+                    web::delete().to(delete_hook),
+                )
+                .route(
+                    "/repos/{owner}/{repo}/hooks/{id}/config",
+                    web::patch().to(hook_config),
+                )
+                .app_data(web::PayloadConfig::new(64 << 20))
+                .route("/{owner}/{repo}/{tail:.*}", web::to(git));
         });
-        let (port, server) = rx.recv().expect("the fake GitHub starts");
         let url = format!("http://127.0.0.1:{port}");
         state.lock().unwrap_or_else(|e| e.into_inner()).base = url.clone();
         FakeGitHub { url, state, server }

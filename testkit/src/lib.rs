@@ -3,6 +3,33 @@
 //! on loopback to clone from.
 
 pub mod forges;
+
+/// Serves `configure`'s routes on a free loopback port, from a thread and actix system of its
+/// own with one worker (the fakes of forges and Stripe); answers the port and the server's
+/// handle (stopping it stops the fake). Signals stay the process's.
+pub(crate) fn serve_loopback<F>(configure: F) -> (u16, actix_web::dev::ServerHandle)
+where
+    F: Fn(&mut actix_web::web::ServiceConfig) + Send + Clone + 'static,
+{
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let system = actix_rt::System::new();
+        system.block_on(async move {
+            let server = actix_web::HttpServer::new(move || {
+                actix_web::App::new().configure(configure.clone())
+            })
+            .workers(1)
+            .disable_signals()
+            .bind(("127.0.0.1", 0))
+            .expect("binds loopback");
+            let port = server.addrs()[0].port();
+            let server = server.run();
+            let _ = tx.send((port, server.handle()));
+            let _ = server.await;
+        });
+    });
+    rx.recv().expect("the fake server starts")
+}
 pub mod github;
 pub mod stripe;
 

@@ -19,7 +19,7 @@ use std::collections::HashMap;
 use std::io::{Read as _, Write as _};
 use std::sync::{Arc, Mutex};
 
-use actix_web::{App, FromRequest as _, HttpRequest, HttpResponse, HttpServer, web};
+use actix_web::{FromRequest as _, HttpRequest, HttpResponse, web};
 use serde_json::{Value, json};
 
 #[derive(Debug, Clone)]
@@ -86,33 +86,16 @@ impl FakeStripe {
             webhook_secret: webhook_secret.into(),
             ..State::default()
         }));
-        let shared = Arc::clone(&state);
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let system = actix_rt::System::new();
-            system.block_on(async move {
-                let data = web::Data::new(shared);
-                let server = HttpServer::new(move || {
-                    App::new()
-                        .app_data(data.clone())
-                        .route("/v1/checkout/sessions", web::post().to(create_checkout))
-                        .route("/v1/billing_portal/sessions", web::post().to(create_portal))
-                        .route("/c/pay/{id}", web::get().to(pay_page))
-                        .route("/c/pay/{id}", web::post().to(pay))
-                        .route("/p/{id}", web::get().to(portal_page))
-                        .route("/p/{id}/cancel", web::post().to(cancel))
-                })
-                .workers(1)
-                .disable_signals()
-                .bind(("127.0.0.1", 0))
-                .expect("binds loopback");
-                let port = server.addrs()[0].port();
-                let server = server.run();
-                let _ = tx.send((port, server.handle()));
-                let _ = server.await;
-            });
+        let data = web::Data::new(Arc::clone(&state));
+        let (port, server) = crate::serve_loopback(move |cfg: &mut web::ServiceConfig| {
+            cfg.app_data(data.clone())
+                .route("/v1/checkout/sessions", web::post().to(create_checkout))
+                .route("/v1/billing_portal/sessions", web::post().to(create_portal))
+                .route("/c/pay/{id}", web::get().to(pay_page))
+                .route("/c/pay/{id}", web::post().to(pay))
+                .route("/p/{id}", web::get().to(portal_page))
+                .route("/p/{id}/cancel", web::post().to(cancel));
         });
-        let (port, server) = rx.recv().expect("the fake Stripe starts");
         let url = format!("http://127.0.0.1:{port}");
         state.lock().unwrap_or_else(|e| e.into_inner()).base = url.clone();
         FakeStripe { url, state, server }

@@ -53,6 +53,7 @@ fn forges() -> Forges {
         ("GITVISTA_BITBUCKET_URL", bb.url()),
         ("GITVISTA_BITBUCKET_API_URL", bb.url()),
         ("GITVISTA_FREE_REPOS", "5"),
+        ("GITVISTA_FREE_PRIVATE_REPOS", "5"),
         ("GITVISTA_GITLAB_WEBHOOK_SECRET", GITLAB_HOOK_SECRET),
         ("GITVISTA_BITBUCKET_WEBHOOK_SECRET", BITBUCKET_HOOK_SECRET),
     ]);
