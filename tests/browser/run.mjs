@@ -1299,7 +1299,7 @@ try {
     const rows = await page.textContent('#deliveries');
     assert.match(rows, new RegExp(id));
     assert.match(rows, /github\s*push\s*fetch/);
-    assert.match(await page.textContent('#webhooks-receivers'), /github on \(last delivery \d+ s ago\), gitlab off, generic off/);
+    assert.match(await page.textContent('#webhooks-receivers'), /github on \(last delivery \d+ s ago\), gitlab off, bitbucket off, generic off/);
     assert.match(await page.textContent('#cluster-summary'), /1 live node/);
     assert.match(await page.textContent('#nodes'), /node-\d+-[0-9a-f]{8} \(this node\)\s*all/);
     await page.evaluate(() => document.getElementById('webhooks-section').scrollIntoView());
