@@ -280,14 +280,34 @@ impl Accounts {
 
     /// Where `user`'s plan stands: their subscriptions (if any) and an admin's grant.
     pub async fn plan_of(&self, user: &User) -> Result<crate::billing::PlanState, ApiError> {
-        let (store, owner) = (self.store.clone(), format!("user:{}", user.id));
-        let subs = blocking(move || store.subscriptions_of(&owner)).await?;
-        Ok(crate::billing::plan_state(
-            &user.plan,
+        Ok(self
+            .owner_plan(&format!("user:{}", user.id), &user.plan)
+            .await?
+            .0)
+    }
+
+    /// Where `owner`'s plan (`user:<id>` or `team:<id>`, whose own plan is `base`) stands now,
+    /// with the subscriptions it came from.
+    pub async fn owner_plan(
+        &self,
+        owner: &str,
+        base: &str,
+    ) -> Result<
+        (
+            crate::billing::PlanState,
+            Vec<crate::store::billing::Subscription>,
+        ),
+        ApiError,
+    > {
+        let (store, o) = (self.store.clone(), owner.to_string());
+        let subs = blocking(move || store.subscriptions_of(&o)).await?;
+        let state = crate::billing::plan_state(
+            base,
             &subs,
             now(),
             i64::try_from(self.payment_grace.as_secs()).unwrap_or(i64::MAX),
-        ))
+        );
+        Ok((state, subs))
     }
 
     /// The configured forges, GitHub, GitLab, Bitbucket in that order.

@@ -99,14 +99,9 @@ async fn as_owner(
 
 /// A team's plan, limits and usage.
 async fn team_plan(accounts: &Accounts, team: &Team) -> Result<serde_json::Value, ApiError> {
-    let (store, owner) = (accounts.store.clone(), format!("team:{}", team.id));
-    let subs = blocking(move || store.subscriptions_of(&owner)).await?;
-    let state = crate::billing::plan_state(
-        &team.plan,
-        &subs,
-        now(),
-        i64::try_from(accounts.payment_grace.as_secs()).unwrap_or(i64::MAX),
-    );
+    let (state, subs) = accounts
+        .owner_plan(&format!("team:{}", team.id), &team.plan)
+        .await?;
     let seats = if state.plan == "paid" {
         subs.iter()
             .find(|s| s.status == "active" || s.status == "trialing" || s.status == "past_due")
