@@ -51,6 +51,25 @@ impl Config {
         }
     }
 
+    /// The same settings with every configured path made absolute against the working
+    /// directory, once, at start-up: git runs inside the data directory and is handed paths
+    /// under it, so a relative one (the default `gitvista-data`) would name another place from
+    /// there (`gitvista-data/gitvista-data/tmp/...`), and the server's own gitconfig would not
+    /// be found at all.
+    pub fn with_absolute_paths(mut self) -> std::io::Result<Config> {
+        self.mode = match self.mode {
+            Mode::Local {
+                repo_path,
+                commit_graph_hint_after,
+            } => Mode::Local {
+                repo_path: std::path::absolute(repo_path)?,
+                commit_graph_hint_after,
+            },
+            Mode::Hosted(h) => Mode::Hosted(Box::new(h.with_absolute_paths()?)),
+        };
+        Ok(self)
+    }
+
     /// Refuses settings the server must not start with, saying which and why.
     pub fn validate(&self) -> Result<(), String> {
         if let Some(t) = &self.admin_token
@@ -274,6 +293,13 @@ impl HostedConfig {
             job_lease: Duration::from_secs(30),
             job_poll: Duration::from_secs(2),
         }
+    }
+
+    /// The same settings with the data directory made absolute (see
+    /// [`Config::with_absolute_paths`]).
+    pub fn with_absolute_paths(mut self) -> std::io::Result<HostedConfig> {
+        self.data_dir = std::path::absolute(&self.data_dir)?;
+        Ok(self)
     }
 
     /// The database URL: the configured one, else `gitvista.db` in the data directory.

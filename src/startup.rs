@@ -65,6 +65,9 @@ impl Application {
     /// repository as `local`, in hosted mode opens the store and serves what is cloned.
     pub async fn build(config: Config) -> anyhow::Result<Application> {
         config.validate().map_err(anyhow::Error::msg)?;
+        let config = config
+            .with_absolute_paths()
+            .map_err(|e| anyhow::anyhow!("cannot make the configured paths absolute: {e}"))?;
         // This node's id in a cluster (a node that keeps clones keeps its id in its data
         // directory); every metric is labelled with it.
         let node_id = match &config.mode {

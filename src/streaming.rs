@@ -58,6 +58,30 @@ pub struct StreamOutcome {
     pub error: Option<String>,
 }
 
+/// Why a stream ended before the whole history came.
+#[derive(Debug, thiserror::Error)]
+enum StreamError {
+    /// The remote does not offer what streaming needs (protocol v2, the commits-only filter):
+    /// expected of many servers, and no failure.
+    #[error("{0}")]
+    NotOffered(gitwire::daemon::WireError),
+    /// Anything else: the remote, the network or a limit.
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl From<gitwire::daemon::WireError> for StreamError {
+    fn from(e: gitwire::daemon::WireError) -> StreamError {
+        use gitwire::v2::ProtocolError;
+        match e {
+            gitwire::daemon::WireError::Protocol(
+                ProtocolError::Missing(_) | ProtocolError::NotV2(_),
+            ) => StreamError::NotOffered(e),
+            other => StreamError::Failed(other.to_string()),
+        }
+    }
+}
+
 /// What the stream's thread hands the async side: one larger history, ready to serve.
 struct Batch {
     streamed: Streamed,
@@ -175,13 +199,23 @@ impl Hosted {
         let (complete, error) = match work.await {
             Ok(Ok(())) => (true, None),
             Ok(Err(e)) => (false, Some(e)),
-            Err(e) => (false, Some(e.to_string())),
+            Err(e) => (false, Some(StreamError::Failed(e.to_string()))),
         };
         drop(permit);
-        tracing::info!(repo = %id, shown, complete, error = error.as_deref().unwrap_or(""), ms = started.elapsed().as_millis() as u64, "history streamed from the remote");
-        if error.is_some() {
-            metrics::counter!("gitvista_stream_failures_total").increment(1);
+        tracing::info!(repo = %id, shown, complete, error = error.as_ref().map(ToString::to_string).unwrap_or_default(), ms = started.elapsed().as_millis() as u64, "history streamed from the remote");
+        match &error {
+            // A remote that does not offer what the stream asks for (protocol v2, the commits
+            // filter) is shown when cloned, as every remote was before streams: no failure.
+            Some(StreamError::NotOffered(_)) => {
+                metrics::counter!("gitvista_stream_skipped_total", "reason" => "not_offered")
+                    .increment(1);
+            }
+            Some(StreamError::Failed(_)) => {
+                metrics::counter!("gitvista_stream_failures_total").increment(1);
+            }
+            None => {}
         }
+        let error = error.map(|e| e.to_string());
         StreamOutcome {
             shown,
             complete,
@@ -221,7 +255,7 @@ fn run(
     dir: &std::path::Path,
     limits: gitwire::daemon::Limits,
     tx: tokio::sync::mpsc::Sender<Batch>,
-) -> Result<(), String> {
+) -> Result<(), StreamError> {
     let stream_limits = gitcore::odb::stream::StreamLimits {
         max_kept: limits.max_bytes,
         ..gitcore::odb::stream::StreamLimits::default()
@@ -248,7 +282,7 @@ fn run(
     let (result, history) = match stream_history(target, limits, stream_limits, &mut send) {
         Ok(h) => (Ok(()), Some(Box::new(h))),
         // What came before the stream broke is still worth showing.
-        Err((e, kept)) => (Err(e.to_string()), kept),
+        Err((e, kept)) => (Err(StreamError::from(e)), kept),
     };
     if let Some(h) = history
         && h.commits() > shown

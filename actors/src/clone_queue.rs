@@ -427,6 +427,22 @@ impl FailureClass {
 }
 
 impl JobError {
+    /// Whether this only says which shape of clone the remote takes ([`JobError::NoFilter`],
+    /// [`JobError::RefToTree`]): the caller clones again in another shape, so it is neither
+    /// logged as a failure nor counted as one.
+    pub fn is_fallback(&self) -> bool {
+        matches!(self, JobError::NoFilter | JobError::RefToTree)
+    }
+
+    /// The `reason` label of a fallback (`no_filter`, `ref_to_tree`); empty for anything else.
+    pub fn fallback_reason(&self) -> &'static str {
+        match self {
+            JobError::NoFilter => "no_filter",
+            JobError::RefToTree => "ref_to_tree",
+            _ => "",
+        }
+    }
+
     /// Which class of failure this is, for users.
     pub fn class(&self) -> FailureClass {
         match self {
@@ -700,8 +716,13 @@ pub struct CloneQueue {
 }
 
 impl CloneQueue {
-    /// A queue running git as `config` says.
-    pub fn new(config: CloneConfig) -> Self {
+    /// A queue running git as `config` says. A relative data directory is made absolute here
+    /// (against the working directory now): git runs inside it and is handed paths under it,
+    /// which must name the same places from there.
+    pub fn new(mut config: CloneConfig) -> Self {
+        if let Ok(absolute) = std::path::absolute(&config.data_dir) {
+            config.data_dir = absolute;
+        }
         CloneQueue {
             config,
             broken: None,
@@ -1072,13 +1093,22 @@ async fn run_job(
     let _enter = span.enter();
     metrics::histogram!("gitvista_git_job_seconds", "kind" => kind.name())
         .record(started.elapsed().as_secs_f64());
-    if result.is_err() {
-        metrics::counter!("gitvista_git_job_failures_total", "kind" => kind.name()).increment(1);
-    }
+    let ms = started.elapsed().as_millis() as u64;
     match &result {
-        Ok(()) => tracing::info!(ms = started.elapsed().as_millis() as u64, "git job done"),
+        Ok(()) => tracing::info!(ms, "git job done"),
+        // The caller clones again in another shape: nothing failed, nothing to alert on.
+        Err(e) if e.is_fallback() => {
+            metrics::counter!("gitvista_git_job_fallbacks_total", "kind" => kind.name(), "reason" => e.fallback_reason()).increment(1);
+            tracing::info!(
+                ms,
+                reason = e.fallback_reason(),
+                "git job ended early: {e}; another shape follows"
+            );
+        }
         Err(e) => {
-            tracing::warn!(ms = started.elapsed().as_millis() as u64, class = e.class().code(), error = %e, "git job failed")
+            metrics::counter!("gitvista_git_job_failures_total", "kind" => kind.name())
+                .increment(1);
+            tracing::warn!(ms, class = e.class().code(), error = %e, "git job failed")
         }
     }
     (id.clone(), result)

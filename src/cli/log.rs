@@ -5,7 +5,6 @@ use std::path::Path;
 
 use anyhow::Context;
 use gitcore::graph::{CommitGraph, RefKind};
-use gitcore::repo::Repository;
 
 /// Output formats of `gitvista log`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -21,8 +20,7 @@ pub enum LogFormat {
 /// Loads the repository at `path` and prints its commits to stdout. Problems met while loading
 /// (a broken ref, a missing object) go to stderr; they do not stop the listing.
 pub fn run(path: &Path, format: LogFormat) -> anyhow::Result<()> {
-    let repo = Repository::discover(path)
-        .with_context(|| format!("cannot open a repository at {}", path.display()))?;
+    let repo = super::discover(path)?;
     let graph = CommitGraph::load(&repo).context("cannot load the commit graph")?;
     for p in graph.problems() {
         eprintln!("warning: {p}");

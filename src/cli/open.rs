@@ -2,12 +2,17 @@
 
 use std::process::{Command, Stdio};
 
-use crate::config::Config;
+use crate::config::{Config, Mode};
 use crate::startup::Application;
 
 /// Serves the repository until SIGINT/SIGTERM, printing the URL and (unless told not to)
-/// opening it in the browser.
+/// opening it in the browser. A path that holds no repository is refused before anything is
+/// bound, with the sentence `gitvista log` gives (one that disappears later is served as
+/// unavailable until it is back).
 pub fn run(config: Config, open_browser: bool) -> anyhow::Result<()> {
+    if let Mode::Local { repo_path, .. } = &config.mode {
+        super::discover(repo_path)?;
+    }
     actix_web::rt::System::new().block_on(async move {
         let host = config.host;
         let app = Application::build(config).await?;

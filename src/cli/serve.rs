@@ -52,6 +52,7 @@ pub fn run(mut config: Config) -> anyhow::Result<()> {
 
 /// Runs the store's pending migrations and says how many ran.
 pub fn migrate(config: &HostedConfig) -> anyhow::Result<()> {
+    let config = config.clone().with_absolute_paths()?;
     std::fs::create_dir_all(&config.data_dir)?;
     let store = Store::connect(&config.database(), 1)?;
     let ran = store.migrate()?;
@@ -88,6 +89,7 @@ pub fn rotate_key(config: &HostedConfig) -> anyhow::Result<()> {
         .collect::<Result<Vec<_>, _>>()?;
     let previous: Vec<&[u8; 32]> = previous.iter().map(|k| &**k).collect();
     let cipher = TokenCipher::new(&key, &previous);
+    let config = config.clone().with_absolute_paths()?;
     let store = Store::open(&config.database(), 1)?;
     let (mut rewritten, mut current) = (0, 0);
     for (user, provider, access, refresh) in store.all_tokens()? {

@@ -49,6 +49,7 @@ macro_rules! write_repo {
 pub mod accounts;
 pub mod billing;
 pub mod jobs;
+pub mod migrate;
 pub mod placement;
 pub mod schema;
 pub mod teams;
@@ -56,12 +57,8 @@ pub mod webhooks;
 
 use diesel::prelude::*;
 use diesel::r2d2::{self, ManageConnection};
-use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
 use schema::repos;
-
-const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
-const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 
 /// A connection to either backend.
 #[derive(diesel::MultiConnection)]
@@ -102,6 +99,13 @@ pub struct Manager {
     url: String,
 }
 
+impl Manager {
+    /// The database URL (a SQLite path, or `postgres://...`).
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+}
+
 fn is_postgres(url: &str) -> bool {
     url.starts_with("postgres://") || url.starts_with("postgresql://")
 }
@@ -118,12 +122,12 @@ impl ManageConnection for Manager {
         } else {
             let mut c = diesel::SqliteConnection::establish(&self.url)
                 .map_err(r2d2::Error::ConnectionError)?;
-            // WAL lets readers and the writer proceed together; a busy writer waits, not fails.
-            diesel::sql_query("PRAGMA journal_mode = WAL")
-                .execute(&mut c)
-                .map_err(r2d2::Error::QueryError)?;
+            // A busy writer waits, not fails (first: turning WAL on waits for the lock too, when
+            // several processes open a new database at once); WAL lets readers and the writer
+            // proceed together.
             for pragma in [
                 "PRAGMA busy_timeout = 5000",
+                "PRAGMA journal_mode = WAL",
                 "PRAGMA foreign_keys = ON",
                 "PRAGMA synchronous = NORMAL",
             ] {
@@ -212,6 +216,8 @@ struct NewRepo<'a> {
 #[derive(Clone)]
 pub struct Store {
     pool: r2d2::Pool<Manager>,
+    /// What the pool connects with (migrations open a connection of their own).
+    manager: Manager,
     backend: &'static str,
 }
 
@@ -240,15 +246,17 @@ impl Store {
 
     /// Connects without migrating.
     pub fn connect(url: &str, max_connections: u32) -> Result<Store, StoreError> {
+        let manager = Manager {
+            url: url.to_string(),
+        };
         let pool = r2d2::Pool::builder()
             .max_size(max_connections.max(1))
             .connection_timeout(std::time::Duration::from_secs(10))
-            .build(Manager {
-                url: url.to_string(),
-            })
+            .build(manager.clone())
             .map_err(|e| StoreError::Connection(e.to_string()))?;
         Ok(Store {
             pool,
+            manager,
             backend: if is_postgres(url) {
                 "postgres"
             } else {
@@ -266,48 +274,6 @@ impl Store {
         self.pool
             .get()
             .map_err(|e| StoreError::Connection(e.to_string()))
-    }
-
-    /// Runs the first `count` migrations only (to build a database as an older release left
-    /// it, for upgrade tests); answers how many ran.
-    pub fn migrate_first(&self, count: usize) -> Result<usize, StoreError> {
-        use diesel::migration::{MigrationConnection, MigrationSource};
-        let mut conn = self.conn()?;
-        let mut ran = 0;
-        macro_rules! run {
-            ($c:expr, $set:expr, $backend:ty) => {{
-                // The table of applied versions, which run_pending_migrations creates itself.
-                $c.setup()
-                    .map_err(|e| StoreError::Migration(e.to_string()))?;
-                let mut all = MigrationSource::<$backend>::migrations(&$set)
-                    .map_err(|e| StoreError::Migration(e.to_string()))?;
-                all.sort_by_key(|m| m.name().version().to_string());
-                for m in all.iter().take(count) {
-                    $c.run_migration(m.as_ref())
-                        .map_err(|e| StoreError::Migration(e.to_string()))?;
-                    ran += 1;
-                }
-            }};
-        }
-        match &mut *conn {
-            AnyConnection::Sqlite(c) => run!(c, SQLITE_MIGRATIONS, diesel::sqlite::Sqlite),
-            AnyConnection::Postgresql(c) => run!(c, POSTGRES_MIGRATIONS, diesel::pg::Pg),
-        }
-        Ok(ran)
-    }
-
-    /// Runs pending migrations; answers how many ran.
-    pub fn migrate(&self) -> Result<usize, StoreError> {
-        let mut conn = self.conn()?;
-        let ran = match &mut *conn {
-            AnyConnection::Sqlite(c) => {
-                c.run_pending_migrations(SQLITE_MIGRATIONS).map(|v| v.len())
-            }
-            AnyConnection::Postgresql(c) => c
-                .run_pending_migrations(POSTGRES_MIGRATIONS)
-                .map(|v| v.len()),
-        };
-        ran.map_err(|e| StoreError::Migration(e.to_string()))
     }
 
     /// The repository `id`, inserting it as `pending` if new; answers it and whether it was

@@ -118,6 +118,40 @@ fn spawn_command(
     args: impl FnOnce(&mut std::process::Command),
     adjust: impl FnOnce(&mut std::process::Command),
 ) -> (Binary, String) {
+    start_command(args, adjust).serving()
+}
+
+/// A gitvista process started and not yet waited for: several can start at the same instant,
+/// then each is waited for ([`Starting::serving`]).
+#[derive(Debug)]
+pub struct Starting(Binary);
+
+impl Starting {
+    /// Waits for the URL the process prints once it serves; answers the process and its base
+    /// URL. Panics when it exits instead (saying how).
+    pub fn serving(mut self) -> (Binary, String) {
+        let stdout = self.0.stdout.take().expect("stdout");
+        let line = std::io::BufReader::new(stdout).lines().next();
+        let Some(Ok(line)) = line else {
+            let status = self.0.wait().map(|s| s.to_string()).unwrap_or_default();
+            panic!("gitvista exited before serving ({status})");
+        };
+        let base = line
+            .split_whitespace()
+            .find(|w| w.starts_with("http://127.0.0.1:"))
+            .unwrap_or_else(|| panic!("no URL in {line:?}"))
+            .trim_end_matches('/')
+            .to_string();
+        (self.0, base)
+    }
+}
+
+/// Starts the gitvista binary with `args` (then `adjust`), its stdout piped, stderr discarded
+/// unless `adjust` says otherwise, without an admin token unless `adjust` gives one.
+pub fn start_command(
+    args: impl FnOnce(&mut std::process::Command),
+    adjust: impl FnOnce(&mut std::process::Command),
+) -> Starting {
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_gitvista"));
     args(&mut command);
     command
@@ -126,20 +160,7 @@ fn spawn_command(
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null());
     adjust(&mut command);
-    let mut child = command.spawn().expect("starts");
-    let stdout = child.stdout.take().expect("stdout");
-    let line = std::io::BufReader::new(stdout)
-        .lines()
-        .next()
-        .expect("a line")
-        .expect("utf-8");
-    let base = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://127.0.0.1:"))
-        .unwrap_or_else(|| panic!("no URL in {line:?}"))
-        .trim_end_matches('/')
-        .to_string();
-    (Binary(child), base)
+    Starting(Binary(command.spawn().expect("starts")))
 }
 
 /// Hosted mode's settings for tests: `data_dir`, 127.0.0.1 allowlisted.

@@ -7,6 +7,7 @@ mod attacks;
 mod billing;
 mod cluster;
 mod deploy;
+mod first_run;
 mod forges;
 mod helpers;
 mod hosted;
