@@ -176,6 +176,11 @@ impl Application {
                 // Who the request is from and whether they may see what it names (inside the
                 // origin check: a cross-site POST is refused before any lookup).
                 .wrap(actix_web::middleware::from_fn(crate::routes::account::gate))
+                // The repository a request names, parsed once from the decoded path: the gate,
+                // the forwarder and the handlers all use that value.
+                .wrap(actix_web::middleware::from_fn(
+                    crate::routes::repo_param::identify,
+                ))
                 // A worker answers signed requests from the cluster only.
                 .wrap(actix_web::middleware::Condition::new(
                     worker_secret.is_some(),

@@ -281,8 +281,8 @@ impl Forwarder {
     }
 }
 
-/// The repository routes a web node forwards: `/api/repos/{id}/{rest}` reads other than the
-/// WebSocket. Answers the id.
+/// The repository routes a web node forwards: reads under `/api/repos/{id}/` other than the
+/// WebSocket. Answers the id, as [`crate::routes::repo_param::identify`] parsed it.
 fn forwarded_repo(req: &ServiceRequest) -> Option<String> {
     if !matches!(
         *req.method(),
@@ -290,14 +290,18 @@ fn forwarded_repo(req: &ServiceRequest) -> Option<String> {
     ) {
         return None;
     }
-    let rest = req.path().strip_prefix("/api/repos/")?;
-    let (id, route) = rest.split_once('/')?;
-    let first = route.split('/').next().unwrap_or("");
+    let named = crate::routes::repo_param::of(req)?;
+    let first = named
+        .route
+        .strip_prefix("/api/repos/{id}/")?
+        .split('/')
+        .next()
+        .unwrap_or("");
     matches!(
         first,
         "repository" | "graph" | "commit" | "tree" | "blob" | "search" | "status"
     )
-    .then(|| id.to_string())
+    .then(|| named.id.as_str().to_string())
 }
 
 /// A web node's middleware (inside the sign-in gate): repository reads go to the owner. A
@@ -315,7 +319,7 @@ pub async fn forward(
     let Some(fwd) = h.forwarder.clone() else {
         return Ok(next.call(req).await?.map_into_left_body());
     };
-    if crate::routes::hidden(&id) || gitvista_actors::RepoId::parse(&id).is_none() {
+    if crate::routes::hidden(&id) {
         return Ok(next.call(req).await?.map_into_left_body());
     }
     let deadline = Instant::now() + MOVE_WAIT;

@@ -23,6 +23,7 @@ use crate::auth::accounts::{Access, Accounts, LOGIN_COOKIE, SESSION_COOKIE, SESS
 use crate::auth::provider::{Provider, Wanted};
 use crate::error::ApiError;
 use crate::store::accounts::User;
+use gitvista_actors::RepoId;
 
 /// The accounts of a hosted server with sign-in on; 404 otherwise.
 pub fn accounts(state: &AppState) -> Result<Arc<Accounts>, ApiError> {
@@ -43,13 +44,6 @@ fn sign_in_required() -> ApiError {
 }
 
 use crate::error::blocking;
-
-/// The repository id a path names: `/api/repos/{id}` and everything under it.
-fn repo_id_in(path: &str) -> Option<&str> {
-    let rest = path.strip_prefix("/api/repos/")?;
-    let id = rest.split('/').next()?;
-    (!id.is_empty()).then_some(id)
-}
 
 /// Paths open to visitors not signed in when `GITVISTA_REQUIRE_LOGIN=1`: the landing page and
 /// its files, sign-in itself, the webhook receivers (signed by the forge), health and the
@@ -97,11 +91,13 @@ pub async fn gate(
     if let Some(v) = &viewer {
         req.extensions_mut().insert(v.clone());
     }
-    let path = req.path().to_string();
+    // The path the router matches (decoded), and the repository it names as parsed once.
+    let path = req.match_info().as_str().to_string();
+    let repo = super::repo_param::of(&req).map(|r| r.id);
     let refusal = if admin {
         Ok(None)
     } else {
-        check(&accounts, &path, viewer.as_ref()).await
+        check(&accounts, &path, repo.as_ref(), viewer.as_ref()).await
     };
     let mut res = match refusal {
         Ok(None) => next.call(req).await?.map_into_left_body(),
@@ -157,12 +153,13 @@ pub async fn gate(
 async fn check(
     accounts: &Arc<Accounts>,
     path: &str,
+    repo: Option<&RepoId>,
     viewer: Option<&Viewer>,
 ) -> Result<Option<String>, ApiError> {
     if accounts.require_login && viewer.is_none() && !open_without_login(path) {
         return Err(sign_in_required());
     }
-    let Some(id) = repo_id_in(path) else {
+    let Some(id) = repo else {
         return Ok(None);
     };
     let (store, rid) = (accounts.store.clone(), id.to_string());
@@ -669,22 +666,10 @@ pub async fn admin_sign_out(
 
 #[cfg(test)]
 mod tests {
-    use super::{open_without_login, repo_id_in};
+    use super::open_without_login;
 
     #[test]
-    fn the_gate_finds_the_repository_a_path_names() {
-        assert_eq!(
-            repo_id_in("/api/repos/0123456789abcdef"),
-            Some("0123456789abcdef")
-        );
-        assert_eq!(
-            repo_id_in("/api/repos/0123456789abcdef/graph"),
-            Some("0123456789abcdef")
-        );
-        assert_eq!(repo_id_in("/api/repos/x/ws"), Some("x"));
-        assert_eq!(repo_id_in("/api/repos"), None);
-        assert_eq!(repo_id_in("/api/repos/"), None);
-        assert_eq!(repo_id_in("/api/admin/repos"), None);
+    fn only_sign_in_and_signed_routes_are_open_without_login() {
         assert!(open_without_login("/"));
         assert!(open_without_login("/auth/github/login"));
         assert!(!open_without_login("/api/repos/abc/graph"));

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::repository::kind_name;
 use super::{AppState, ViewQuery, view_layout, view_snapshot};
 use crate::error::ApiError;
+use crate::routes::repo_param::RepoParam;
 
 /// Largest window one request may ask for.
 pub const MAX_LIMIT: usize = 2000;
@@ -47,7 +48,7 @@ fn edge(g: &gitcore::graph::CommitGraph, e: &EdgeOut) -> Edge {
 pub async fn graph(
     req: HttpRequest,
     state: web::Data<AppState>,
-    id: web::Path<String>,
+    id: RepoParam,
     query: web::Query<WindowQuery>,
     view: web::Query<ViewQuery>,
 ) -> Result<HttpResponse, ApiError> {

@@ -19,6 +19,7 @@ use serde_json::{Value, json};
 use super::AppState;
 use crate::error::ApiError;
 use crate::hosted::{Hosted, LatestProgress};
+use crate::routes::repo_param::RepoParam;
 use crate::store::Repo;
 
 fn hosted(state: &AppState) -> Result<Arc<Hosted>, ApiError> {
@@ -346,10 +347,7 @@ pub(super) async fn known(h: &Hosted, id: &str) -> Result<Repo, ApiError> {
 
 /// State, clone progress (text and percent) and error of a repository.
 #[get("/api/repos/{id}/status")]
-pub async fn status(
-    state: web::Data<AppState>,
-    id: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn status(state: web::Data<AppState>, id: RepoParam) -> Result<HttpResponse, ApiError> {
     let h = hosted(&state)?;
     let body = status_json(&h, &id).await?;
     Ok(HttpResponse::Ok()
@@ -413,7 +411,7 @@ pub(crate) async fn status_json(h: &Hosted, id: &str) -> Result<Value, ApiError>
 pub async fn delete(
     req: actix_web::HttpRequest,
     state: web::Data<AppState>,
-    id: web::Path<String>,
+    id: RepoParam,
 ) -> Result<HttpResponse, ApiError> {
     let h = hosted(&state)?;
     if let Err(not_admin) = super::admin::authorize(&req, &state) {

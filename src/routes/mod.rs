@@ -10,6 +10,7 @@ pub(crate) mod methods;
 mod metrics;
 mod objects;
 mod pages;
+pub(crate) mod repo_param;
 mod repository;
 mod search;
 mod teams;
@@ -119,6 +120,16 @@ pub async fn complete_snapshot(state: &AppState, id: &str) -> Result<Arc<Snapsho
         Ok(Err(SessionError::Stopped)) | Err(_) => Err(ApiError::Busy(BUSY_RETRY_SECS)),
         Ok(Err(e)) => Err(ApiError::Unavailable(e.to_string())),
     }
+}
+
+/// Every route whose `{id}` names a repository, as (method, pattern), from the route table:
+/// the access tests are built from it, so a new route is covered without anyone listing it.
+pub fn repository_routes() -> Vec<(&'static str, &'static str)> {
+    methods::ROUTES
+        .iter()
+        .copied()
+        .filter(|(_, pattern)| repo_param::is_repo_route(pattern))
+        .collect()
 }
 
 /// Registers every route.

@@ -12,6 +12,7 @@ use gitcore::object::{CommitRef, EntryMode, Signature, TreeIter, decode_text};
 use gitcore::odb::{ObjectKind, OdbError};
 use serde_json::{Value, json};
 
+use super::repo_param::RepoObject;
 use super::repository::kind_name;
 use super::{AppState, ViewQuery, snapshot, view_layout, view_snapshot};
 use crate::error::ApiError;
@@ -416,13 +417,13 @@ fn blobs_of(
 async fn serve_object(
     req: HttpRequest,
     state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
+    object: RepoObject,
     kind: &str,
     extra: Option<&str>,
     kept: Kept,
     build: impl Fn(&Snapshot, ObjectId) -> Result<Value, ApiError> + Send + Sync + 'static,
 ) -> Result<HttpResponse, ApiError> {
-    let (id, hash) = path.into_inner();
+    let RepoObject { id, hash } = object;
     let oid = parse_hash(&hash)?;
     let snap = snapshot(&state, &id).await?;
     // What else shapes the answer (a blob's file name picks its highlighting) is in the tag and
@@ -452,10 +453,10 @@ async fn serve_object(
 pub async fn commit(
     req: HttpRequest,
     state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
+    object: RepoObject,
     view: web::Query<ViewQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let (id, hash) = path.into_inner();
+    let RepoObject { id, hash } = object;
     let snap = view_snapshot(&state, &id, &view).await?;
     let oid = resolve_commit(&snap.graph, &hash)?;
     let layout = view_layout(&snap, &view).await?;
@@ -510,12 +511,12 @@ fn side(s: &Option<ChangeSide>) -> (Value, Value, Value) {
 pub async fn commit_diff(
     req: HttpRequest,
     state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
+    object: RepoObject,
 ) -> Result<HttpResponse, ApiError> {
     serve_object(
         req,
         state,
-        path,
+        object,
         // Immutable answers name how they were computed: "m" since renames are found by
         // similarity, so browsers drop lists cached with exact renames only.
         "diff.m",
@@ -583,12 +584,12 @@ pub async fn commit_diff(
 pub async fn tree(
     req: HttpRequest,
     state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
+    object: RepoObject,
 ) -> Result<HttpResponse, ApiError> {
     serve_object(
         req,
         state,
-        path,
+        object,
         "tree",
         None,
         Kept::No,
@@ -642,7 +643,7 @@ pub async fn tree(
 pub async fn blob(
     req: HttpRequest,
     state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
+    object: RepoObject,
     query: web::Query<BlobQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let name = match &query.path {
@@ -656,7 +657,7 @@ pub async fn blob(
     } else {
         Kept::No
     };
-    serve_object(req, state, path, "blob", extra.as_deref(), kept, move |snap, oid| {
+    serve_object(req, state, object, "blob", extra.as_deref(), kept, move |snap, oid| {
         let mut reader = snap.repo.odb().reader();
         let (kind, size) = reader.read_header(&oid).map_err(|e| odb_error(e, &oid))?;
         if kind != ObjectKind::Blob {
@@ -798,10 +799,10 @@ pub struct FileDiffQuery {
 pub async fn file_diff(
     req: HttpRequest,
     state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
+    object: RepoObject,
     query: web::Query<FileDiffQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let (id, hash) = path.into_inner();
+    let RepoObject { id, hash } = object;
     let oid = parse_hash(&hash)?;
     let file = parse_path(&query.path)?;
     let context = query.context.unwrap_or(3);
@@ -881,10 +882,10 @@ pub struct BlameQuery {
 pub async fn blame(
     req: HttpRequest,
     state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
+    object: RepoObject,
     query: web::Query<BlameQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let (id, hash) = path.into_inner();
+    let RepoObject { id, hash } = object;
     let oid = parse_hash(&hash)?;
     let file = parse_path(&query.path)?;
     let snap = snapshot(&state, &id).await?;

@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use super::{AppState, ViewQuery, session, view_layout, view_snapshot};
 use crate::error::ApiError;
+use crate::routes::repo_param::RepoParam;
 use gitvista_actors::repo_session::ViewerCount;
 
 #[derive(Serialize)]
@@ -34,7 +35,7 @@ pub fn kind_name(kind: RefKind) -> &'static str {
 #[get("/api/repos/{id}/repository")]
 pub async fn repository(
     state: web::Data<AppState>,
-    id: web::Path<String>,
+    id: RepoParam,
     view: web::Query<ViewQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let snap = view_snapshot(&state, &id, &view).await?;

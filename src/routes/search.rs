@@ -9,6 +9,7 @@ use serde_json::json;
 use super::objects::{Freshness, Kept, path_tag, serve};
 use super::{AppState, ViewQuery, complete_snapshot, view_layout, view_snapshot};
 use crate::error::ApiError;
+use crate::routes::repo_param::RepoParam;
 
 /// Most rows one answer lists (the total is always exact).
 pub const MAX_HITS: usize = 100_000;
@@ -25,7 +26,7 @@ pub struct SearchQuery {
 pub async fn search(
     req: HttpRequest,
     state: web::Data<AppState>,
-    id: web::Path<String>,
+    id: RepoParam,
     query: web::Query<SearchQuery>,
     view: web::Query<ViewQuery>,
 ) -> Result<HttpResponse, ApiError> {

@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 use super::objects::{diff_highlight, hunks_json, parse_path};
 use super::{AppState, snapshot};
 use crate::error::ApiError;
+use crate::routes::repo_param::RepoParam;
 use gitvista_actors::Snapshot;
 
 /// Files larger than this are not diffed (`tooLarge`).
@@ -70,7 +71,7 @@ fn no_store(body: Value) -> HttpResponse {
 #[get("/api/repos/{id}/working-tree/status")]
 pub async fn working_tree_status(
     state: web::Data<AppState>,
-    id: web::Path<String>,
+    id: RepoParam,
 ) -> Result<HttpResponse, ApiError> {
     let body = blocking(&state, &id, |snap| {
         gitcore::worktree::status(&snap.repo, StatusOptions::default())
@@ -168,7 +169,7 @@ fn staged_blob(snap: &Snapshot, path: &str) -> Result<Option<Vec<u8>>, ApiError>
 #[get("/api/repos/{id}/working-tree/diff")]
 pub async fn working_tree_diff(
     state: web::Data<AppState>,
-    id: web::Path<String>,
+    id: RepoParam,
     query: web::Query<PathQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let (path, context) = parse_query(&query)?;
@@ -204,7 +205,7 @@ pub async fn working_tree_diff(
 #[get("/api/repos/{id}/index/diff")]
 pub async fn index_diff(
     state: web::Data<AppState>,
-    id: web::Path<String>,
+    id: RepoParam,
     query: web::Query<PathQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let (path, context) = parse_query(&query)?;

@@ -22,6 +22,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::config::WsSettings;
 use crate::error::ApiError;
 use crate::metrics::register_queue;
+use crate::routes::repo_param::RepoParam;
 use crate::routes::{AppState, session, snapshot};
 
 /// An event larger than this is not sent: the viewer is told to `resync` (re-fetch its windows)
@@ -508,7 +509,7 @@ pub async fn ws(
     req: HttpRequest,
     body: web::Payload,
     state: web::Data<AppState>,
-    id: web::Path<String>,
+    id: RepoParam,
 ) -> Result<HttpResponse, actix_web::Error> {
     // Cross-site WebSocket hijacking: a browser always sends `Origin`, and it must be ours.
     state.guard.origin.origin_matches(&req)?;
@@ -534,14 +535,14 @@ pub async fn ws(
                     h.register_remote(&rid);
                     summary.to_string()
                 }
-                None => return clone_progress(&req, body, &state, id.into_inner(), held).await,
+                None => return clone_progress(&req, body, &state, id.into_string(), held).await,
             }
         }
         None => match snapshot(&state, &id).await {
             Ok(snap) => summary(&snap),
             // Hosted mode, not served yet: stream the clone's progress instead.
             Err(ApiError::Unavailable(_)) if state.hosted.is_some() => {
-                return clone_progress(&req, body, &state, id.into_inner(), held).await;
+                return clone_progress(&req, body, &state, id.into_string(), held).await;
             }
             Err(e) => return Err(e.into()),
         },

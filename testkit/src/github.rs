@@ -303,6 +303,15 @@ impl FakeGitHub {
         })
     }
 
+    /// Gives `login` read access to `full_name` (made a collaborator on GitHub).
+    pub fn add_reader(&self, full_name: &str, login: &str) {
+        self.with(|s| {
+            for r in s.repos.iter_mut().filter(|r| r.full_name == full_name) {
+                r.readers.push(login.to_string());
+            }
+        });
+    }
+
     /// Takes `login`'s read access to `full_name` away (revoked on GitHub).
     pub fn revoke(&self, full_name: &str, login: &str) {
         self.with(|s| {

@@ -16,6 +16,7 @@ mod log_command;
 mod logs;
 mod metrics;
 mod partial;
+mod privacy;
 mod signin;
 mod store;
 mod streaming;
