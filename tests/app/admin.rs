@@ -234,15 +234,7 @@ async fn the_actor_tree_shows_sessions_with_their_remote_the_clone_queue_and_the
         .await
         .expect("metrics");
     assert_eq!(refused.status().as_u16(), 401);
-    let metrics = client
-        .get(format!("{base}/metrics"))
-        .bearer_auth("test-admin-token-0123456789abcdef")
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = crate::hosted::admin_metrics(&base).await;
     for line in [
         "gitvista_repos{state=\"ready\"} 1",
         "gitvista_repos{state=\"error\"} 0",

@@ -135,15 +135,7 @@ async fn quick_start(args: &[&str], expected_data_dir: &str) -> PathBuf {
     );
 
     // The fallback happened, and it is neither a warning nor a failure anywhere.
-    let metrics = reqwest::Client::new()
-        .get(format!("{base}/metrics"))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = crate::hosted::admin_metrics(&base).await;
     assert!(
         metrics.contains(r#"gitvista_git_job_fallbacks_total{kind="clone",reason="no_filter"} 1"#),
         "the filtered clone fell back once:\n{metrics}"

@@ -33,6 +33,19 @@ pub(crate) async fn admin_get(url: &str) -> (u16, Value) {
     (status, resp.json().await.unwrap_or(Value::Null))
 }
 
+/// `/metrics` of the server at `base`, read with the admin token.
+pub(crate) async fn admin_metrics(base: &str) -> String {
+    reqwest::Client::new()
+        .get(format!("{base}/metrics"))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text")
+}
+
 pub(crate) async fn get(url: &str) -> (u16, Value) {
     let resp = reqwest::get(url).await.expect("request");
     let status = resp.status().as_u16();

@@ -319,15 +319,7 @@ async fn a_signed_push_reaches_a_viewer_at_once_and_bad_or_replayed_deliveries_s
         .expect("the session");
     assert!(session["hookSecsAgo"].is_u64(), "{session}");
     // And /metrics counts them, bad signatures apart.
-    let metrics = reqwest::Client::new()
-        .get(format!("{base}/metrics"))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = crate::hosted::admin_metrics(base).await;
     for needle in [
         "gitvista_webhook_signature_failures_total{provider=\"github\",reason=\"mismatch\"}",
         "gitvista_webhook_signature_failures_total{provider=\"github\",reason=\"missing\"}",
