@@ -212,6 +212,9 @@ struct NewRepo<'a> {
     is_private: bool,
 }
 
+/// Connections a pool keeps open while idle (see [`Store::connect`]).
+const IDLE_CONNECTIONS: u32 = 2;
+
 /// The store: a connection pool.
 #[derive(Clone)]
 pub struct Store {
@@ -251,6 +254,10 @@ impl Store {
         };
         let pool = r2d2::Pool::builder()
             .max_size(max_connections.max(1))
+            // Connections are opened as work needs them and closed after 10 idle minutes, down
+            // to this many: an idle node holds two PostgreSQL connections (and its listener),
+            // not its whole pool, so many nodes fit in the server's `max_connections`.
+            .min_idle(Some(max_connections.clamp(1, IDLE_CONNECTIONS)))
             .connection_timeout(std::time::Duration::from_secs(10))
             .build(manager.clone())
             .map_err(|e| StoreError::Connection(e.to_string()))?;

@@ -300,8 +300,13 @@ async fn all_healthy_each_migration_once(
     assert_eq!(applied[0].n as usize, migrations("postgres"));
 }
 
+/// One five-node cluster at a time: PostgreSQL's 100 connections are shared with the other
+/// tests running meanwhile.
+static ONE_CLUSTER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 #[actix_rt::test]
 async fn five_nodes_starting_together_on_a_new_postgresql_database_all_come_up() {
+    let _one = ONE_CLUSTER.lock().await;
     let tmp = tempfile::tempdir().expect("tempdir");
     let pg = PgDb::create("five_new");
     let nodes = five_nodes_at_once(tmp.path(), &pg.url());
@@ -310,6 +315,7 @@ async fn five_nodes_starting_together_on_a_new_postgresql_database_all_come_up()
 
 #[actix_rt::test]
 async fn five_nodes_starting_together_on_an_older_postgresql_database_run_the_new_migration_once() {
+    let _one = ONE_CLUSTER.lock().await;
     let tmp = tempfile::tempdir().expect("tempdir");
     let pg = PgDb::create("five_upgrade");
     let all = migrations("postgres");
