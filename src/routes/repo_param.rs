@@ -55,12 +55,17 @@ pub fn is_repo_route(pattern: &str) -> bool {
 /// `Some((route, Some(id)))` with a canonical id; `Some((route, None))` when the `{id}` it
 /// carries is no canonical id.
 fn named(req: &ServiceRequest) -> Option<(&'static str, Option<RepoId>)> {
-    REPO_ROUTES.iter().find_map(|(pattern, def)| {
-        // The router's own matcher, on a copy of the very path it will match.
-        let mut path = req.match_info().clone();
-        def.capture_match_info(&mut path)
-            .then(|| (*pattern, path.get("id").and_then(RepoId::parse)))
-    })
+    // Every other request (pages, static files, the rest of the API) is done with here.
+    if !req.match_info().as_str().starts_with("/api/repos/") {
+        return None;
+    }
+    // The router's own matcher, on a copy of the very path it will match (a pattern that does
+    // not match leaves the copy as it was).
+    let mut path = req.match_info().clone();
+    let pattern = REPO_ROUTES
+        .iter()
+        .find_map(|(pattern, def)| def.capture_match_info(&mut path).then_some(*pattern))?;
+    Some((pattern, path.get("id").and_then(RepoId::parse)))
 }
 
 /// Middleware: records the repository the request names ([`RequestRepo`]) for every later
