@@ -212,7 +212,7 @@ struct NewRepo<'a> {
     is_private: bool,
 }
 
-/// Connections a pool keeps open while idle (see [`Store::connect`]).
+/// PostgreSQL connections a pool keeps open while idle (see [`Store::connect`]).
 const IDLE_CONNECTIONS: u32 = 2;
 
 /// The store: a connection pool.
@@ -252,12 +252,14 @@ impl Store {
         let manager = Manager {
             url: url.to_string(),
         };
+        // PostgreSQL connections are opened as work needs them and closed after 10 idle
+        // minutes, down to this many: an idle node holds two (and its listener), not its whole
+        // pool, so many nodes fit in the server's `max_connections`. SQLite's are files of this
+        // process: the whole pool is opened at once and kept (no file count that moves).
+        let min_idle = is_postgres(url).then(|| max_connections.clamp(1, IDLE_CONNECTIONS));
         let pool = r2d2::Pool::builder()
             .max_size(max_connections.max(1))
-            // Connections are opened as work needs them and closed after 10 idle minutes, down
-            // to this many: an idle node holds two PostgreSQL connections (and its listener),
-            // not its whole pool, so many nodes fit in the server's `max_connections`.
-            .min_idle(Some(max_connections.clamp(1, IDLE_CONNECTIONS)))
+            .min_idle(min_idle)
             .connection_timeout(std::time::Duration::from_secs(10))
             .build(manager.clone())
             .map_err(|e| StoreError::Connection(e.to_string()))?;
