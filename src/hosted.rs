@@ -371,6 +371,7 @@ impl Hosted {
                         a.access_recheck = config.access_recheck;
                         if let Some(b) = &config.billing {
                             a.payment_grace = b.grace;
+                            a.paid_price = Some(b.price.clone());
                             a.billing = true;
                         }
                         Arc::new(a)

@@ -163,6 +163,9 @@ pub struct Accounts {
     pub payment_grace: Duration,
     /// Billing is on (Stripe configured): the pages offer Upgrade and Manage billing.
     pub billing: bool,
+    /// `GITVISTA_STRIPE_PRICE`: the one price whose subscriptions pay for a plan (none when
+    /// billing is off, so no subscription counts).
+    pub paid_price: Option<String>,
     sessions: quick_cache::sync::Cache<String, CachedSession>,
     /// States already used (a replayed callback is refused), with their expiry.
     used_states: Mutex<HashMap<String, i64>>,
@@ -269,6 +272,7 @@ impl Accounts {
             require_login: false,
             access_recheck: Duration::from_secs(600),
             payment_grace: Duration::from_secs(7 * 86_400),
+            paid_price: None,
             billing: false,
             sessions: quick_cache::sync::Cache::new(10_000),
             used_states: Mutex::new(HashMap::new()),
@@ -304,6 +308,7 @@ impl Accounts {
         let state = crate::billing::plan_state(
             base,
             &subs,
+            self.paid_price.as_deref(),
             now(),
             i64::try_from(self.payment_grace.as_secs()).unwrap_or(i64::MAX),
         );

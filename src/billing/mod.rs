@@ -127,12 +127,30 @@ pub struct PlanState {
     pub customer: Option<String>,
     /// Paid through a subscription (not an admin's grant).
     pub subscribed: bool,
+    /// How many of the paid price the paying subscription holds (a team's seats); 0 when no
+    /// subscription pays.
+    pub quantity: i64,
 }
 
 /// The plan `subs` give at `now` to an owner whose own plan is `base` (an admin may grant
 /// `paid`), with a failed payment keeping it for `grace` seconds.
-pub fn plan_state(base: &str, subs: &[Subscription], now: i64, grace: i64) -> PlanState {
-    let paying = subs.iter().find_map(|s| {
+///
+/// Only subscriptions to `price` (`GITVISTA_STRIPE_PRICE`) count: the same Stripe account may
+/// sell other things, and a subscription to any of them (a donation, a Payment Link that sets
+/// `client_reference_id` from its URL) names an owner just as well. Without a price (billing
+/// off) none counts. The customer for the portal comes from those subscriptions too.
+pub fn plan_state(
+    base: &str,
+    subs: &[Subscription],
+    price: Option<&str>,
+    now: i64,
+    grace: i64,
+) -> PlanState {
+    let ours: Vec<&Subscription> = subs
+        .iter()
+        .filter(|s| price.is_some() && s.price_id.as_deref() == price)
+        .collect();
+    let paying = ours.iter().find_map(|s| {
         let failing = matches!(s.status.as_str(), "past_due" | "unpaid");
         let since = s
             .payment_failed_at
@@ -146,8 +164,8 @@ pub fn plan_state(base: &str, subs: &[Subscription], now: i64, grace: i64) -> Pl
         let paid = alive && grace_until.is_none_or(|g| now < g);
         paid.then_some((s, grace_until))
     });
-    let last = subs.first();
-    let customer = subs.iter().find_map(|s| s.customer_id.clone());
+    let last = ours.first();
+    let customer = ours.iter().find_map(|s| s.customer_id.clone());
     match paying {
         Some((s, grace_until)) => PlanState {
             plan: "paid",
@@ -156,6 +174,7 @@ pub fn plan_state(base: &str, subs: &[Subscription], now: i64, grace: i64) -> Pl
             period_end: s.current_period_end,
             customer,
             subscribed: true,
+            quantity: s.quantity.max(1),
         },
         None => PlanState {
             plan: if base == "paid" { "paid" } else { "free" },
@@ -164,6 +183,7 @@ pub fn plan_state(base: &str, subs: &[Subscription], now: i64, grace: i64) -> Pl
             period_end: None,
             customer,
             subscribed: false,
+            quantity: 0,
         },
     }
 }
@@ -222,26 +242,53 @@ mod tests {
         assert!(err.contains("set both"), "{err}");
     }
 
+    const P: Option<&str> = Some("price_paid");
+
+    #[test]
+    fn only_the_configured_price_pays_and_its_quantity_is_the_seats() {
+        let mut other = sub("active", None);
+        other.price_id = Some("price_cheap_donation".into());
+        other.quantity = 500;
+        other.customer_id = Some("cus_other".into());
+        let s = plan_state("free", std::slice::from_ref(&other), P, 200, 1_000);
+        assert_eq!((s.plan, s.subscribed, s.quantity), ("free", false, 0));
+        assert_eq!(s.customer, None, "another product's customer is not ours");
+        assert_eq!(s.status, None);
+        let mut ours = sub("active", None);
+        ours.quantity = 7;
+        let s = plan_state("free", &[other.clone(), ours.clone()], P, 200, 1_000);
+        assert_eq!((s.plan, s.quantity), ("paid", 7));
+        assert_eq!(s.customer.as_deref(), Some("cus_1"));
+        let mut unknown = sub("active", None);
+        unknown.price_id = None;
+        assert_eq!(plan_state("free", &[unknown], P, 200, 1_000).plan, "free");
+        assert_eq!(
+            plan_state("free", &[ours], None, 200, 1_000).plan,
+            "free",
+            "billing off: no subscription counts"
+        );
+    }
+
     #[test]
     fn a_failed_payment_keeps_the_plan_through_the_grace_period_only() {
         let g = 1_000;
-        assert_eq!(plan_state("free", &[], 0, g).plan, "free");
+        assert_eq!(plan_state("free", &[], P, 0, g).plan, "free");
         assert_eq!(
-            plan_state("paid", &[], 0, g).plan,
+            plan_state("paid", &[], P, 0, g).plan,
             "paid",
             "an admin's grant"
         );
-        let active = plan_state("free", &[sub("active", None)], 200, g);
+        let active = plan_state("free", &[sub("active", None)], P, 200, g);
         assert_eq!((active.plan, active.grace_until), ("paid", None));
-        let failing = plan_state("free", &[sub("past_due", Some(150))], 200, g);
+        let failing = plan_state("free", &[sub("past_due", Some(150))], P, 200, g);
         assert_eq!((failing.plan, failing.grace_until), ("paid", Some(1_150)));
-        let over = plan_state("free", &[sub("past_due", Some(150))], 1_150, g);
+        let over = plan_state("free", &[sub("past_due", Some(150))], P, 1_150, g);
         assert_eq!(over.plan, "free");
         // past_due before the invoice's own event: grace from the status change.
-        let early = plan_state("free", &[sub("past_due", None)], 200, g);
+        let early = plan_state("free", &[sub("past_due", None)], P, 200, g);
         assert_eq!(early.grace_until, Some(1_100));
         for gone in ["canceled", "incomplete", "incomplete_expired", "paused"] {
-            let s = plan_state("free", &[sub(gone, None)], 200, g);
+            let s = plan_state("free", &[sub(gone, None)], P, 200, g);
             assert_eq!(
                 (s.plan, s.status.as_deref()),
                 ("free", Some(gone)),

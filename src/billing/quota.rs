@@ -95,6 +95,7 @@ impl Hosted {
             return;
         };
         let grace = i64::try_from(accounts.payment_grace.as_secs()).unwrap_or(i64::MAX);
+        let price = accounts.paid_price.clone();
         let store = self.store.clone();
         let ids = blocking(move || {
             let mut by_owner: std::collections::BTreeMap<
@@ -110,7 +111,8 @@ impl Hosted {
             let mut paying: Vec<String> = by_owner
                 .into_iter()
                 .filter(|(_, subs)| {
-                    crate::billing::plan_state("free", subs, at, grace).plan == "paid"
+                    crate::billing::plan_state("free", subs, price.as_deref(), at, grace).plan
+                        == "paid"
                 })
                 .map(|(o, _)| o)
                 .collect();

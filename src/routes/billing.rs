@@ -159,8 +159,24 @@ pub async fn stripe_hook(
         }
         Handled::Applied(owner) => owner.clone(),
     };
-    metrics::counter!("gitvista_stripe_events_total", "outcome" => "applied").increment(1);
-    tracing::info!(event = %event.id, kind = %event.kind, "handled a Stripe event");
+    let other_price = match &event.change {
+        crate::store::billing::Change::State { price_id, .. } => {
+            price_id.as_deref() != Some(settings.price.as_str())
+        }
+        _ => false,
+    };
+    if other_price {
+        // Recorded (a later event may still name the configured price), never counted.
+        metrics::counter!("gitvista_stripe_events_total", "outcome" => "other_price").increment(1);
+        tracing::info!(
+            event = %event.id,
+            kind = %event.kind,
+            "a subscription to another price than GITVISTA_STRIPE_PRICE was recorded and is ignored"
+        );
+    } else {
+        metrics::counter!("gitvista_stripe_events_total", "outcome" => "applied").increment(1);
+        tracing::info!(event = %event.id, kind = %event.kind, "handled a Stripe event");
+    }
     if let (Some(o), crate::store::billing::Change::State { status, id, .. }) =
         (owner.as_deref(), &event.change)
     {

@@ -99,13 +99,13 @@ async fn as_owner(
 
 /// A team's plan, limits and usage.
 async fn team_plan(accounts: &Accounts, team: &Team) -> Result<serde_json::Value, ApiError> {
-    let (state, subs) = accounts
+    let (state, _) = accounts
         .owner_plan(&format!("team:{}", team.id), &team.plan)
         .await?;
-    let seats = if state.plan == "paid" {
-        subs.iter()
-            .find(|s| s.status == "active" || s.status == "trialing" || s.status == "past_due")
-            .map_or(FREE_SEATS, |s| s.quantity.max(1))
+    // Seats are what the paying subscription (to the configured price only) holds; an admin's
+    // grant of the paid plan without a subscription keeps the free seats.
+    let seats = if state.subscribed {
+        state.quantity.max(1)
     } else {
         FREE_SEATS
     };

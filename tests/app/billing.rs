@@ -13,10 +13,10 @@ use crate::signin::{World, client, world};
 
 const SECRET_KEY: &str = "sk_test_gitvista_billing_tests";
 const WEBHOOK_SECRET: &str = "whsec_gitvista_billing_tests";
-const PRICE: &str = "price_paid_monthly";
+pub(crate) const PRICE: &str = "price_paid_monthly";
 
 /// The sign-in world (free plan: 2 repositories) with billing on against a fake Stripe.
-fn billed(extra: &[(&str, &str)]) -> (World, FakeStripe) {
+pub(crate) fn billed(extra: &[(&str, &str)]) -> (World, FakeStripe) {
     let stripe = FakeStripe::start(SECRET_KEY, WEBHOOK_SECRET);
     let mut env = vec![
         ("GITVISTA_STRIPE_SECRET_KEY", SECRET_KEY),
@@ -30,12 +30,12 @@ fn billed(extra: &[(&str, &str)]) -> (World, FakeStripe) {
     (w, stripe)
 }
 
-fn now() -> i64 {
+pub(crate) fn now() -> i64 {
     gitvista::store::now()
 }
 
 /// Sends `body` to `/webhooks/stripe` with `signature` as `Stripe-Signature`.
-async fn deliver(w: &World, body: &[u8], signature: Option<String>) -> (u16, Value) {
+pub(crate) async fn deliver(w: &World, body: &[u8], signature: Option<String>) -> (u16, Value) {
     let mut r = client()
         .post(format!("{}/webhooks/stripe", w.base))
         .header("Content-Type", "application/json")
@@ -49,17 +49,17 @@ async fn deliver(w: &World, body: &[u8], signature: Option<String>) -> (u16, Val
 }
 
 /// Signs and sends an event now.
-async fn send(w: &World, stripe: &FakeStripe, body: &[u8]) -> (u16, Value) {
+pub(crate) async fn send(w: &World, stripe: &FakeStripe, body: &[u8]) -> (u16, Value) {
     deliver(w, body, Some(stripe.signed(body, now()))).await
 }
 
-async fn me(w: &World, cookie: &str) -> Value {
+pub(crate) async fn me(w: &World, cookie: &str) -> Value {
     let (status, me) = w.get("/api/user", Some(cookie)).await;
     assert_eq!(status, 200, "{me}");
     me
 }
 
-async fn post(w: &World, path: &str, cookie: &str) -> (u16, Value) {
+pub(crate) async fn post(w: &World, path: &str, cookie: &str) -> (u16, Value) {
     w.post(path, Some(cookie), json!({})).await
 }
 

@@ -15,6 +15,7 @@ mod loadtest;
 mod log_command;
 mod logs;
 mod metrics;
+mod money;
 mod partial;
 mod privacy;
 mod signin;

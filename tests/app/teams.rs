@@ -10,7 +10,13 @@ use crate::helpers::ADMIN_TOKEN;
 use crate::signin::{World, client, location, set_cookie, world};
 use gitvista_testkit::forges::{FakeForge, Flavor};
 
-async fn call(w: &World, method: &str, path: &str, cookie: &str, body: Value) -> (u16, Value) {
+pub(crate) async fn call(
+    w: &World,
+    method: &str,
+    path: &str,
+    cookie: &str,
+    body: Value,
+) -> (u16, Value) {
     let c = client();
     let url = format!("{}{path}", w.base);
     let r = match method {
