@@ -955,12 +955,17 @@ impl Accounts {
             return Access::Denied;
         };
         match self.ask_forge(user, p.as_ref(), &path).await {
-            Ok(Some(_)) => {
+            Ok(Some(found))
+                if self
+                    .compare(&repo.id, found.clone(), super::confirm::Learn::Yes)
+                    .await
+                    != super::confirm::ForgeSays::Another =>
+            {
                 let (store, rid, uid) = (self.store.clone(), repo.id.clone(), user.id.clone());
                 let _ = blocking(move || store.grant_team_access(&rid, &uid, now())).await;
                 Access::Granted
             }
-            Ok(None)
+            Ok(_)
             | Err(ApiError::Status {
                 status: 401 | 403, ..
             }) => Access::Denied,
@@ -973,7 +978,17 @@ impl Accounts {
         let Some((p, path)) = self.forge_of(&repo.canonical_url) else {
             return Access::Denied;
         };
-        let answer = self.ask_forge(user, p.as_ref(), &path).await;
+        let mut answer = self.ask_forge(user, p.as_ref(), &path).await;
+        // The URL may name another repository now (renamed away, and a new one made at its
+        // old name): that one's answer says nothing about this one.
+        if let Ok(Some(found)) = &answer
+            && self
+                .compare(&repo.id, found.clone(), super::confirm::Learn::Yes)
+                .await
+                == super::confirm::ForgeSays::Another
+        {
+            answer = Ok(None);
+        }
         let (store, rid, uid) = (self.store.clone(), repo.id.clone(), user.id.clone());
         match answer {
             Ok(Some(found)) => {

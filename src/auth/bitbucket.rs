@@ -67,6 +67,8 @@ struct NamedHref {
 
 #[derive(Deserialize)]
 struct Repository {
+    #[serde(default)]
+    uuid: Option<String>,
     full_name: String,
     is_private: bool,
     #[serde(default)]
@@ -112,6 +114,7 @@ impl Repository {
             })
             .unwrap_or_default();
         ForgeRepo {
+            id: self.uuid,
             full_name: self.full_name,
             private: self.is_private,
             clone_url,

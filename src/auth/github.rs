@@ -26,6 +26,8 @@ struct GitHubUser {
 /// A repository as `GET /repos/{o}/{r}` and `GET /user/repos` answer (the fields used).
 #[derive(Debug, Clone, Deserialize)]
 struct GitHubRepo {
+    #[serde(default)]
+    id: Option<u64>,
     full_name: String,
     private: bool,
     clone_url: String,
@@ -41,6 +43,7 @@ struct GitHubRepo {
 impl From<GitHubRepo> for ForgeRepo {
     fn from(r: GitHubRepo) -> ForgeRepo {
         ForgeRepo {
+            id: r.id.map(|id| id.to_string()),
             full_name: r.full_name,
             private: r.private,
             clone_url: r.clone_url,

@@ -52,6 +52,8 @@ struct User {
 
 #[derive(Deserialize)]
 struct Project {
+    #[serde(default)]
+    id: Option<u64>,
     path_with_namespace: String,
     #[serde(default)]
     visibility: Option<String>,
@@ -84,6 +86,7 @@ impl From<Project> for ForgeRepo {
             of(&perm.project_access).max(of(&perm.group_access))
         });
         ForgeRepo {
+            id: p.id.map(|id| id.to_string()),
             full_name: p.path_with_namespace,
             // Internal projects are readable only by the instance's signed-in users.
             private: p.visibility.as_deref() != Some("public"),

@@ -79,6 +79,11 @@ pub struct ForgeUser {
 /// A repository as a forge describes it to a user who can read it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct ForgeRepo {
+    /// The forge's own id of the repository (GitHub's and GitLab's number, Bitbucket's uuid):
+    /// it survives renames and transfers, and a new repository made at an old name has
+    /// another.
+    #[serde(skip)]
+    pub id: Option<String>,
     /// `owner/name` (GitLab: every group).
     pub full_name: String,
     /// Private (or internal): only some users may read it.

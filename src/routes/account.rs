@@ -94,15 +94,18 @@ pub async fn gate(
     // The path the router matches (decoded), and the repository it names as parsed once.
     let path = req.match_info().as_str().to_string();
     let repo = super::repo_param::of(&req).map(|r| r.id);
-    let refusal = if admin {
-        Ok(None)
-    } else {
-        check(&accounts, &path, repo.as_ref(), viewer.as_ref()).await
-    };
-    let mut res = match refusal {
-        Ok(None) => next.call(req).await?.map_into_left_body(),
+    let decision = check(&accounts, &path, repo.as_ref(), viewer.as_ref(), admin).await;
+    let mut res = match decision {
+        Ok(Decision::Open) => next.call(req).await?.map_into_left_body(),
+        // Kept by the browser of this user only, and asked again before every use, so no
+        // shared cache and no stale copy outlives a revoked access.
+        Ok(Decision::Private) => {
+            let mut res = next.call(req).await?.map_into_left_body();
+            private_cache_headers(res.headers_mut());
+            res
+        }
         // Answered as an unknown id would be, by the route itself.
-        Ok(Some(hidden)) => super::HIDDEN
+        Ok(Decision::Hidden(hidden)) => super::HIDDEN
             .scope(hidden, next.call(req))
             .await?
             .map_into_left_body(),
@@ -148,25 +151,58 @@ pub async fn gate(
     Ok(res)
 }
 
-/// Whether the request may go on (`Ok(None)`), go on with its repository hidden
-/// (`Ok(Some(id))`: the route answers as for an unknown id), or is refused.
+/// What the gate decided about a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Decision {
+    /// It goes on (nothing private, or no repository).
+    Open,
+    /// It goes on, and its answer is about a private repository.
+    Private,
+    /// It goes on with its repository hidden: the route answers as for an unknown id.
+    Hidden(String),
+}
+
+/// `Cache-Control: private, no-cache` (or the answer's own `no-store`) and `Vary: Cookie`.
+fn private_cache_headers(headers: &mut actix_web::http::header::HeaderMap) {
+    use actix_web::http::header::{CACHE_CONTROL, HeaderValue, VARY};
+    let no_store = headers
+        .get(CACHE_CONTROL)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("no-store"));
+    if !no_store {
+        headers.insert(CACHE_CONTROL, HeaderValue::from_static("private, no-cache"));
+    }
+    headers.append(VARY, HeaderValue::from_static("Cookie"));
+}
+
+/// Whether the request may go on, go on with its repository hidden, or is refused. `admin`:
+/// the admin token or another node of the cluster, who may read everything.
 async fn check(
     accounts: &Arc<Accounts>,
     path: &str,
     repo: Option<&RepoId>,
     viewer: Option<&Viewer>,
-) -> Result<Option<String>, ApiError> {
-    if accounts.require_login && viewer.is_none() && !open_without_login(path) {
+    admin: bool,
+) -> Result<Decision, ApiError> {
+    if !admin && accounts.require_login && viewer.is_none() && !open_without_login(path) {
         return Err(sign_in_required());
     }
     let Some(id) = repo else {
-        return Ok(None);
+        return Ok(Decision::Open);
     };
     let (store, rid) = (accounts.store.clone(), id.to_string());
     let Some(repo) = blocking(move || store.repo(&rid)).await? else {
         // Unknown: the route answers for itself.
-        return Ok(None);
+        return Ok(Decision::Open);
     };
+    let private = if repo.is_private {
+        Decision::Private
+    } else {
+        Decision::Open
+    };
+    if admin {
+        return Ok(private);
+    }
     if let Some(v) = viewer
         && !repo.is_private
     {
@@ -175,8 +211,8 @@ async fn check(
         actix_web::rt::spawn(async move { a.notice_visibility(&repo, &user).await });
     }
     match accounts.may_read(&repo, viewer).await {
-        Access::Granted => Ok(None),
-        Access::Denied => Ok(Some(id.to_string())),
+        Access::Granted => Ok(private),
+        Access::Denied => Ok(Decision::Hidden(id.to_string())),
         Access::Unconfirmed(forge) => Err(ApiError::status(
             503,
             format!(

@@ -90,12 +90,19 @@ pub async fn create(
         })
         .await?
     };
+    let known = {
+        let (store, rid) = (h.store.clone(), id.clone());
+        blocking(move || store.repo(&rid)).await?
+    };
     // With sign-in on: a signed-in user tracks what they add (within their plan), and a
     // repository on a configured forge they connected is asked of it with their own token,
-    // which says whether it is private and whether they may read it.
+    // which says whether it is private and whether they may read it. A repository already
+    // tracked is asked about at its own URL (a renamed one's pasted old URL may name a new
+    // repository now), and the answer must be about the same repository, by the forge's id.
     let accounts = state.hosted.as_ref().and_then(|h| h.accounts.clone());
     let viewer = super::account::viewer(&req);
     let mut private = None;
+    let mut forge_id = None;
     if let (Some(a), Some(v)) = (&accounts, &viewer) {
         let (store, rid, uid) = (h.store.clone(), id.clone(), v.user.id.clone());
         let (tracking, used) =
@@ -111,9 +118,26 @@ pub async fn create(
                 "quota_exceeded",
             ));
         }
-        if let Some((p, path)) = a.forge_of(&url.canonical) {
-            match a.ask_forge(&v.user, p.as_ref(), &path).await {
+        let asked_url = known
+            .as_ref()
+            .map_or(url.canonical.as_str(), |k| k.canonical_url.as_str());
+        if let Some((p, path)) = a.forge_of(asked_url) {
+            let mut answer = a.ask_forge(&v.user, p.as_ref(), &path).await;
+            if let (Ok(Some(found)), Some(_)) = (&answer, &known)
+                && a.compare(&id, found.clone(), crate::auth::confirm::Learn::Yes)
+                    .await
+                    == crate::auth::confirm::ForgeSays::Another
+            {
+                answer = Ok(None);
+            }
+            match answer {
                 Ok(Some(found)) => {
+                    if known.is_none()
+                        && let Some(fid) = found.id.clone()
+                    {
+                        // Learnt with the row below, once it exists.
+                        forge_id = Some(fid);
+                    }
                     if found.private && !tracking {
                         let (store, uid) = (h.store.clone(), v.user.id.clone());
                         let privates = blocking(move || store.tracked(&uid))
@@ -132,7 +156,9 @@ pub async fn create(
                             ));
                         }
                     }
-                    private = Some(found.private);
+                    // This route never makes a repository public: only the forge's answer to
+                    // a recheck (or a confirmed webhook) does.
+                    private = Some(found.private || known.as_ref().is_some_and(|k| k.is_private));
                 }
                 Ok(None) => {
                     return Err(ApiError::status(
@@ -154,10 +180,6 @@ pub async fn create(
             }
         }
     }
-    let known = {
-        let (store, rid) = (h.store.clone(), id.clone());
-        blocking(move || store.repo(&rid)).await?
-    };
     if private.is_none() && accounts.is_some() {
         // Not confirmed readable by the caller: a private repository someone else tracks is
         // answered as a URL never seen before would be, and nothing is started or shown.
@@ -215,6 +237,9 @@ pub async fn create(
 
     let (repo, created) = blocking(move || {
         let (repo, created) = store.upsert_repo_as(&rid, &canonical, &display, private)?;
+        if let Some(fid) = forge_id {
+            store.learn_forge_repo_id(&rid, &fid)?;
+        }
         if let Some(uid) = tracker {
             // A private repository's access was just confirmed; a public one needs none.
             let checked = private.filter(|p| *p).map(|_| crate::store::now());

@@ -58,6 +58,7 @@ diesel::table! {
         error_code -> Nullable<Text>,
         owner -> Nullable<Text>,
         epoch -> BigInt,
+        forge_repo_id -> Nullable<Text>,
     }
 }
 
@@ -140,6 +141,15 @@ diesel::table! {
         repo_id -> Nullable<Text>,
         outcome -> Text,
         received_at -> BigInt,
+        body_digest -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    admin_sessions (id_hash) {
+        id_hash -> Text,
+        created_at -> BigInt,
+        expires_at -> BigInt,
     }
 }
 
@@ -226,6 +236,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     sessions,
     webhook_deliveries,
     webhook_registrations,
+    admin_sessions,
     nodes,
     subscriptions,
     stripe_events,

@@ -44,14 +44,16 @@ pub struct Registration {
 pub const DELIVERIES_KEPT_SECS: i64 = 30 * 86_400;
 
 impl Store {
-    /// Records a delivery; false when one with the same provider and id was recorded before (a
-    /// redelivery or a replay: the caller does nothing).
-    pub fn record_delivery(&self, d: &Delivery) -> Result<bool, StoreError> {
+    /// Records a delivery whose body's digest is `digest`; false when one with the same
+    /// provider and id, or the same provider and body, was recorded before (a redelivery, or a
+    /// replay under a new id: the caller does nothing).
+    pub fn record_delivery(&self, d: &Delivery, digest: &str) -> Result<bool, StoreError> {
         let mut conn = self.conn()?;
         let inserted = diesel::insert_into(webhook_deliveries::table)
             .values((
                 webhook_deliveries::provider.eq(&d.provider),
                 webhook_deliveries::delivery_id.eq(&d.delivery_id),
+                webhook_deliveries::body_digest.eq(digest),
                 webhook_deliveries::event.eq(&d.event),
                 webhook_deliveries::repo_id.eq(&d.repo_id),
                 webhook_deliveries::outcome.eq(&d.outcome),
@@ -155,6 +157,33 @@ impl Store {
                 .execute(c)?
                 == 1)
         })
+    }
+
+    /// The forge's own id of repository `id` (see [`Store::learn_forge_repo_id`]), once learnt.
+    pub fn forge_repo_id(&self, id: &str) -> Result<Option<String>, StoreError> {
+        let mut conn = self.conn()?;
+        Ok(repos::table
+            .find(id)
+            .select(repos::forge_repo_id)
+            .first::<Option<String>>(&mut *conn)
+            .optional()?
+            .flatten())
+    }
+
+    /// Records `forge_id` as the forge's id of repository `id` unless one is known already
+    /// (the first answer stands: a later one that differs names another repository); answers
+    /// the id recorded now.
+    pub fn learn_forge_repo_id(
+        &self,
+        id: &str,
+        forge_id: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let mut conn = self.conn()?;
+        diesel::update(repos::table.find(id).filter(repos::forge_repo_id.is_null()))
+            .set(repos::forge_repo_id.eq(forge_id))
+            .execute(&mut *conn)?;
+        drop(conn);
+        self.forge_repo_id(id)
     }
 
     /// Records a hook registered for `repo_id`; false when one was recorded already.

@@ -4,7 +4,9 @@
 //! - `POST /webhooks/github` (`GITVISTA_GITHUB_WEBHOOK_SECRET`): a GitHub App's hook for every
 //!   installation, and the per-repository hooks this server registers for OAuth App setups
 //!   (`?repo=ID`, signed with a secret derived from the webhook secret and the id).
-//! - `POST /webhooks/gitlab` (`GITVISTA_GITLAB_WEBHOOK_SECRET`): project and system hooks.
+//! - `POST /webhooks/gitlab` (`GITVISTA_GITLAB_WEBHOOK_SECRET`): project hooks this server
+//!   registers (`?repo=ID`, whose token is a secret derived from the webhook secret and the
+//!   id), and system or group hooks set up by hand with the secret itself.
 //! - `POST /webhooks/bitbucket` (`GITVISTA_BITBUCKET_WEBHOOK_SECRET`): repository hooks this
 //!   server registers (`?repo=ID`, a secret derived from the webhook secret and the id) or a
 //!   workspace's hook set up by hand with the secret itself, signed `X-Hub-Signature: sha256=`.
@@ -14,11 +16,19 @@
 //!
 //! A receiver whose secret is not configured answers 404, like a route that does not exist.
 //! Each delivery is read with a size cap (25 MB, GitHub's own) out of a shared byte budget,
-//! verified before its JSON is parsed, recorded once per delivery id (a redelivery or replay
-//! does nothing), and answered at once: fetches go to the [`Freshener`], which coalesces them
-//! per repository, and access checks run in the background.
+//! verified before its JSON is parsed, recorded once per delivery id and once per body digest
+//! (a redelivery, or a captured delivery replayed under a new id, does nothing), and answered
+//! at once: fetches go to the [`Freshener`], which coalesces them per repository, and access
+//! checks run in the background.
+//!
+//! A per-repository hook (`?repo=ID`, its own secret) is about that repository only, whatever
+//! its body names. A hook signed with a receiver's own secret (an app's, or one made by hand)
+//! may name repositories on that forge's host only. And a body is a hint, never a fact: a
+//! repository is made public, or followed to a new URL, only when its forge confirms it
+//! ([`hints`]).
 
 pub mod events;
+pub mod hints;
 pub mod register;
 pub mod verify;
 
@@ -134,17 +144,24 @@ impl Webhooks {
             "github" => self
                 .github_repo_secret(id)
                 .map(|s| (format!("{public_url}/webhooks/github?repo={id}"), s)),
-            // GitLab sends its hook's token back as is: the receiver's own secret.
+            // GitLab sends the hook's token back as is: a secret of this repository's own, so
+            // a project's maintainers, who can read it, learn nothing about any other.
             "gitlab" => self
-                .settings
-                .gitlab
-                .clone()
-                .map(|s| (format!("{public_url}/webhooks/gitlab"), s)),
+                .gitlab_repo_secret(id)
+                .map(|s| (format!("{public_url}/webhooks/gitlab?repo={id}"), s)),
             "bitbucket" => self
                 .bitbucket_repo_secret(id)
                 .map(|s| (format!("{public_url}/webhooks/bitbucket?repo={id}"), s)),
             _ => None,
         }
+    }
+
+    /// The token of the hook registered on GitLab for repository `id`.
+    pub fn gitlab_repo_secret(&self, id: &str) -> Option<HookSecret> {
+        self.settings
+            .gitlab
+            .as_ref()
+            .map(|s| s.derive(&format!("gitvista gitlab hook {id}")))
     }
 
     /// The secret of the hook registered on Bitbucket for repository `id`.
@@ -259,22 +276,68 @@ fn count(provider: &'static str, event: &str, outcome: &'static str) {
     .increment(1);
 }
 
-/// A hex digest of the body: the delivery id of senders that give none.
-fn body_id(body: &[u8]) -> String {
+/// The hex SHA-256 of the body: a delivery is recognised by it as well as by its id.
+fn body_digest(body: &[u8]) -> String {
     use sha2::Digest as _;
     sha2::Sha256::digest(body)
         .iter()
-        .take(16)
         .map(|b| format!("{b:02x}"))
         .collect()
 }
 
+/// The delivery id of senders that give none: the digest's first 32 hex digits.
+fn body_id(body: &[u8]) -> String {
+    body_digest(body)[..32].to_string()
+}
+
+/// Where a receiver's own secret may name repositories: on its forge's host when that forge
+/// is configured for sign-in, else on any host but the configured forges'. (A GitLab hook
+/// naming a GitHub repository is not GitLab speaking.)
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Hosts {
+    Only(String),
+    AnyBut(Vec<String>),
+}
+
+impl Hosts {
+    fn allows(&self, url: &str) -> bool {
+        let host = hints::host_of(url);
+        match self {
+            Hosts::Only(h) => host.as_deref() == Some(h.as_str()),
+            Hosts::AnyBut(others) => host.is_some_and(|h| !others.contains(&h)),
+        }
+    }
+}
+
+fn receiver_hosts(hosted: &Hosted, provider: &str) -> Hosts {
+    let Some(a) = &hosted.accounts else {
+        return Hosts::AnyBut(Vec::new());
+    };
+    let host = |kind: &str| a.auth.forge(kind).and_then(|f| hints::host_of(&f.web_url));
+    match host(provider) {
+        Some(h) => Hosts::Only(h),
+        None => Hosts::AnyBut(
+            ["github", "gitlab", "bitbucket"]
+                .iter()
+                .filter_map(|k| host(k))
+                .collect(),
+        ),
+    }
+}
+
 /// The repository one of `urls` names, if this server tracks it (by id, or by its current URL
-/// after a rename). URLs that would not be accepted if pasted are skipped.
-async fn find_repo(hosted: &Arc<Hosted>, urls: &[String]) -> Result<Option<RepoId>, ApiError> {
+/// after a rename). URLs that would not be accepted if pasted, or that are not on `host`, are
+/// skipped.
+async fn find_repo(
+    hosted: &Arc<Hosted>,
+    urls: &[String],
+    hosts: &Hosts,
+) -> Result<Option<RepoId>, ApiError> {
     let mut candidates = Vec::new();
     for u in urls {
-        if let Ok(r) = crate::remote::RemoteUrl::parse(u, &hosted.policy) {
+        if let Ok(r) = crate::remote::RemoteUrl::parse(u, &hosted.policy)
+            && hosts.allows(&r.canonical)
+        {
             candidates.push((r.id(), r.canonical));
         }
     }
@@ -366,11 +429,13 @@ async fn plan_fetch(hosted: &Arc<Hosted>, id: RepoId) -> Result<Plan, ApiError> 
 }
 
 /// Turns what the delivery asks for into what it will do. `bound`: the repository the hook
-/// belongs to (a per-repository hook), which wins over what the body names.
+/// belongs to (a per-repository hook), which wins over what the body names; without one, the
+/// body may name repositories on `hosts` only.
 async fn plan(
     hosted: &Arc<Hosted>,
     action: Action,
     bound: Option<RepoId>,
+    hosts: &Hosts,
 ) -> Result<Plan, ApiError> {
     let find = |urls: Vec<String>| {
         let bound = bound.clone();
@@ -380,7 +445,7 @@ async fn plan(
                     let (store, rid) = (hosted.store.clone(), id.as_str().to_string());
                     Ok(blocking(move || store.repo(&rid)).await?.map(|_| id))
                 }
-                None => find_repo(hosted, &urls).await,
+                None => find_repo(hosted, &urls, hosts).await,
             }
         }
     };
@@ -412,10 +477,15 @@ async fn plan(
             Some(id) => Plan::Visibility(id, private),
             None => Plan::Untracked,
         },
+        // A repository's own hook speaks for that repository only (asking again who may read
+        // it is harmless).
+        Action::Recheck { .. } if bound.is_some() => {
+            Plan::Recheck(bound.clone().into_iter().collect())
+        }
         Action::Recheck { repos } => {
             let mut found = Vec::new();
             for urls in repos {
-                if let Some(id) = find_repo(hosted, &urls).await? {
+                if let Some(id) = find_repo(hosted, &urls, hosts).await? {
                     found.push(id);
                 }
             }
@@ -430,10 +500,10 @@ async fn plan(
 }
 
 /// Fetches asked for by hooks go ahead of maintenance, after clones.
-const FETCH_PRIORITY: i32 = 5;
+pub(crate) const FETCH_PRIORITY: i32 = 5;
 
 /// Tells the running session of `id`, if any, that who may read it changed.
-async fn access_changed(hosted: &Arc<Hosted>, id: &RepoId) {
+pub(crate) async fn access_changed(hosted: &Arc<Hosted>, id: &RepoId) {
     // Viewers on every web node check their access again.
     if let Some(bus) = &hosted.bus {
         bus.do_send(crate::cluster::bus::Announce(
@@ -458,25 +528,8 @@ async fn carry_out(hosted: &Arc<Hosted>, hooks: &Webhooks, plan: Plan) -> Result
         // Through the shared job table: the repository's owner runs it (this node, on a
         // single node), and pushes coalesce there.
         Plan::Fetch(id) => hosted.queue_job(&id, "fetch", FETCH_PRIORITY).await?,
-        Plan::Moved(id, url) => {
-            let (store, rid, u) = (hosted.store.clone(), id.as_str().to_string(), url.clone());
-            if blocking(move || store.set_canonical_url(&rid, &u)).await? {
-                tracing::info!(repo = %id, url = %url, "the repository moved on its forge; following it");
-                // The owner points its clone at the new URL, then fetches.
-                hosted.queue_job(&id, "set-url", FETCH_PRIORITY).await?;
-            }
-        }
-        Plan::Visibility(id, private) => {
-            let (store, rid) = (hosted.store.clone(), id.as_str().to_string());
-            blocking(move || {
-                store.set_private(&rid, private)?;
-                store.expire_access(&rid)
-            })
-            .await?;
-            if private {
-                access_changed(hosted, &id).await;
-            }
-        }
+        Plan::Moved(id, url) => hints::moved(hosted, id, url).await?,
+        Plan::Visibility(id, private) => hints::visibility(hosted, id, private).await?,
         Plan::Recheck(ids) => {
             for id in ids {
                 let (store, rid) = (hosted.store.clone(), id.as_str().to_string());
@@ -501,9 +554,11 @@ async fn deliver(
     provider: &'static str,
     event: &str,
     delivery_id: String,
+    body: &[u8],
     plan: Plan,
 ) -> Result<HttpResponse, ApiError> {
     let outcome = plan.outcome();
+    let digest = body_digest(body);
     let record = Delivery {
         provider: provider.to_string(),
         delivery_id: delivery_id.clone(),
@@ -513,7 +568,7 @@ async fn deliver(
         received_at: crate::store::now(),
     };
     let store = hosted.store.clone();
-    let fresh = blocking(move || store.record_delivery(&record)).await?;
+    let fresh = blocking(move || store.record_delivery(&record, &digest)).await?;
     if !fresh {
         count(provider, event, "duplicate");
         return Ok(HttpResponse::Ok().json(json!({
@@ -548,10 +603,10 @@ fn bound_secret(
     Ok((Some(id), secret))
 }
 
-/// Query of the GitHub and Bitbucket receivers: `repo` names the repository of a hook this
-/// server registered.
+/// Query of the forges' receivers: `repo` names the repository of a hook this server
+/// registered.
 #[derive(Debug, serde::Deserialize)]
-pub struct GitHubQuery {
+pub struct HookQuery {
     repo: Option<String>,
 }
 
@@ -560,7 +615,7 @@ pub struct GitHubQuery {
 pub async fn github_hook(
     state: web::Data<AppState>,
     req: HttpRequest,
-    query: web::Query<GitHubQuery>,
+    query: web::Query<HookQuery>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let hosted = hosted(&state)?;
@@ -584,23 +639,28 @@ pub async fn github_hook(
         .and_then(|a| a.auth.forge("github"))
         .map_or("https://github.com", |f| f.web_url.as_str());
     let action = events::github(&event, &body, web_url).map_err(|_| malformed("github", &event))?;
-    let plan = plan(hosted, action, bound).await?;
-    deliver(hosted, hooks, "github", &event, delivery, plan).await
+    let plan = plan(hosted, action, bound, &receiver_hosts(hosted, "github")).await?;
+    deliver(hosted, hooks, "github", &event, delivery, &body, plan).await
 }
 
-/// GitLab's project and system hooks.
+/// GitLab's deliveries: a project hook this server registered (`?repo=ID`, whose token is that
+/// repository's own) or a system or group hook set up by hand with the receiver's secret.
 #[post("/webhooks/gitlab")]
 pub async fn gitlab_hook(
     state: web::Data<AppState>,
     req: HttpRequest,
+    query: web::Query<HookQuery>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let hosted = hosted(&state)?;
     let hooks = &hosted.hooks;
-    let Some(secret) = &hooks.settings.gitlab else {
+    let Some(base) = &hooks.settings.gitlab else {
         return Err(ApiError::NoRoute);
     };
     let (body, _permit) = read_body(hooks, &req, payload).await?;
+    let (bound, secret) = bound_secret("gitlab", query.repo.as_deref(), base, |id| {
+        hooks.gitlab_repo_secret(id)
+    })?;
     secret
         .verify_token(header(&req, "x-gitlab-token"))
         .map_err(|e| refused("gitlab", e))?;
@@ -610,8 +670,8 @@ pub async fn gitlab_hook(
         .or_else(|| short_header(&req, "idempotency-key", 128))
         .unwrap_or_else(|| body_id(&body));
     let action = events::gitlab(&event, &body).map_err(|_| malformed("gitlab", &event))?;
-    let plan = plan(hosted, action, None).await?;
-    deliver(hosted, hooks, "gitlab", &event, delivery, plan).await
+    let plan = plan(hosted, action, bound, &receiver_hosts(hosted, "gitlab")).await?;
+    deliver(hosted, hooks, "gitlab", &event, delivery, &body, plan).await
 }
 
 /// Bitbucket Cloud's deliveries: a repository hook this server registered (`?repo=ID`, signed
@@ -620,7 +680,7 @@ pub async fn gitlab_hook(
 pub async fn bitbucket_hook(
     state: web::Data<AppState>,
     req: HttpRequest,
-    query: web::Query<GitHubQuery>,
+    query: web::Query<HookQuery>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let hosted = hosted(&state)?;
@@ -639,8 +699,8 @@ pub async fn bitbucket_hook(
         short_header(&req, "x-event-key", 64).ok_or_else(|| malformed("bitbucket", "other"))?;
     let delivery = short_header(&req, "x-request-uuid", 128).unwrap_or_else(|| body_id(&body));
     let action = events::bitbucket(&event, &body).map_err(|_| malformed("bitbucket", &event))?;
-    let plan = plan(hosted, action, bound).await?;
-    deliver(hosted, hooks, "bitbucket", &event, delivery, plan).await
+    let plan = plan(hosted, action, bound, &receiver_hosts(hosted, "bitbucket")).await?;
+    deliver(hosted, hooks, "bitbucket", &event, delivery, &body, plan).await
 }
 
 /// Any other forge's push hook for repository `id`, signed like GitHub
@@ -671,5 +731,14 @@ pub async fn generic_hook(
     verified.map_err(|e| refused("generic", e))?;
     events::generic(&body).map_err(|_| malformed("generic", "generic"))?;
     let plan = plan_fetch(hosted, id).await?;
-    deliver(hosted, hooks, "generic", "generic", body_id(&body), plan).await
+    deliver(
+        hosted,
+        hooks,
+        "generic",
+        "generic",
+        body_id(&body),
+        &body,
+        plan,
+    )
+    .await
 }

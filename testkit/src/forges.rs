@@ -580,6 +580,7 @@ fn repo_json(s: &State, r: &Repo, login: Option<&str>) -> serde_json::Value {
         let host = s.base.trim_start_matches("http://");
         json!({
             "type": "repository",
+            "uuid": format!("{{repo-{}}}", s.repos.iter().position(|x| x.path == r.path).unwrap_or(0)),
             "full_name": r.path,
             "is_private": r.private,
             "description": "",

@@ -42,6 +42,9 @@ pub struct FakeUser {
 /// A repository of the fake, readable by the users listed.
 #[derive(Debug, Clone)]
 pub struct FakeRepo {
+    /// GitHub's number for it: kept through a rename, new for a repository made at an old
+    /// name.
+    pub id: i64,
     /// `owner/name`.
     pub full_name: String,
     /// Private or public.
@@ -206,7 +209,9 @@ impl FakeGitHub {
     /// Adds a repository readable by `readers`.
     pub fn add_repo(&self, full_name: &str, private: bool, readers: &[&str], clone_url: &str) {
         self.with(|s| {
+            let id = 7_000 + s.repos.len() as i64;
             s.repos.push(FakeRepo {
+                id,
                 full_name: full_name.into(),
                 private,
                 readers: readers.iter().map(|r| r.to_string()).collect(),
@@ -330,6 +335,22 @@ impl FakeGitHub {
     /// asked for granted) instead of a GitHub App.
     pub fn set_oauth_app(&self, on: bool) {
         self.with(|s| s.oauth_app = on);
+    }
+
+    /// Renames `from` to `to`: its id, readers and hooks stay, and its clone URL names the new
+    /// path (move the served directory to match).
+    pub fn rename(&self, from: &str, to: &str) {
+        self.with(|s| {
+            for r in s.repos.iter_mut().filter(|r| r.full_name == from) {
+                r.full_name = to.into();
+                r.clone_url = r
+                    .clone_url
+                    .replace(&format!("/{from}.git"), &format!("/{to}.git"));
+            }
+            for h in s.hooks.iter_mut().filter(|h| h.repo == from) {
+                h.repo = to.into();
+            }
+        });
     }
 
     /// Makes `full_name` private or public.
@@ -692,6 +713,7 @@ async fn user(state: Shared, req: HttpRequest) -> HttpResponse {
 fn repo_json(base: &str, r: &FakeRepo) -> serde_json::Value {
     let (owner, name) = r.full_name.split_once('/').unwrap_or(("", &r.full_name));
     json!({
+        "id": r.id,
         "full_name": r.full_name,
         "name": name,
         "owner": {"login": owner},

@@ -417,14 +417,12 @@ async fn gitlab_and_bitbucket_hooks_are_registered_for_admins_and_signed_pushes_
                 .starts_with(&format!("{}/webhooks/{provider}", w.base)),
             "{hook:?}"
         );
-        if provider == "gitlab" {
-            assert_eq!(hook.secret, GITLAB_HOOK_SECRET, "GitLab echoes the token");
-        } else {
-            assert!(hook.url.ends_with(&format!("?repo={id}")), "{hook:?}");
-            assert_ne!(
-                hook.secret, BITBUCKET_HOOK_SECRET,
-                "each repository signs with its own secret"
-            );
+        // Each repository's hook has a secret of its own (GitLab's maintainers can read a
+        // hook's token: the receiver's own secret would let them force any repository's
+        // fetches).
+        assert!(hook.url.ends_with(&format!("?repo={id}")), "{hook:?}");
+        for base in [GITLAB_HOOK_SECRET, BITBUCKET_HOOK_SECRET] {
+            assert_ne!(hook.secret, base, "{provider}: a secret of its own");
         }
         let deliveries = fake.push_deliveries(path);
         assert_eq!(deliveries.len(), 1, "{provider}");
@@ -447,9 +445,57 @@ async fn gitlab_and_bitbucket_hooks_are_registered_for_admins_and_signed_pushes_
         assert_eq!(status, 202, "{provider}: {body}");
         assert_eq!(body["outcome"], "fetch", "{provider}: {body}");
         assert_eq!(body["repo"], id.as_str(), "{provider}: {body}");
-        // The same delivery again does nothing.
+        // The same delivery again does nothing, under its own id or a new one.
         let (status, body) = send(d, false).await;
         assert_eq!((status, body["outcome"].as_str()), (200, Some("duplicate")));
+        let mut replayed = d.clone();
+        for h in &mut replayed.headers {
+            if h.0 == "X-Gitlab-Event-UUID" || h.0 == "X-Request-UUID" {
+                h.1 = "11111111-2222-4333-8444-555555555555".into();
+            }
+        }
+        let (status, body) = send(&replayed, false).await;
+        assert_eq!(
+            (status, body["outcome"].as_str()),
+            (200, Some("duplicate")),
+            "{provider}: a replay under a new delivery id"
+        );
+        if provider == "gitlab" {
+            // Carol maintains the project, so she can read its hook's token. With it, a
+            // delivery naming another tenant's repository (Dave's, on Bitbucket) is about her
+            // repository only, or refused.
+            let other = format!("{}/ws/secret", f.bb.url());
+            let forged: Value = json!({
+                "object_kind": "push",
+                "ref": "refs/heads/main",
+                "after": "2222222222222222222222222222222222222222",
+                "project": {"path_with_namespace": "ws/secret", "web_url": other, "git_http_url": format!("{other}.git")},
+            });
+            let mut to_other = replayed.clone();
+            to_other.body = serde_json::to_vec(&forged).expect("json");
+            for h in &mut to_other.headers {
+                if h.0 == "X-Gitlab-Event-UUID" {
+                    h.1 = "66666666-2222-4333-8444-555555555555".into();
+                }
+            }
+            let (status, body) = send(&to_other, false).await;
+            assert_eq!(status, 202, "{body}");
+            assert_eq!(
+                body["repo"],
+                id.as_str(),
+                "bound to her own repository: {body}"
+            );
+            // Without `?repo=` (a system hook's receiver), her token is not the secret.
+            let mut unbound = to_other.clone();
+            unbound.url = unbound.url.split('?').next().expect("url").to_string();
+            let (status, body) = send(&unbound, false).await;
+            assert_eq!(status, 401, "{body}");
+            // Nor for another repository id.
+            let mut elsewhere = to_other.clone();
+            elsewhere.url = format!("{}?repo=0123456789abcdef", unbound.url);
+            let (status, body) = send(&elsewhere, false).await;
+            assert_eq!(status, 401, "{body}");
+        }
         // Untracking removes the hook from the forge.
         let resp = client()
             .delete(format!("{}/api/repos/{id}", w.base))

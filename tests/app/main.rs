@@ -10,6 +10,7 @@ mod deploy;
 mod first_run;
 mod forges;
 mod helpers;
+mod hints;
 mod hosted;
 mod loadtest;
 mod log_command;

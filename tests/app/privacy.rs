@@ -2,14 +2,19 @@
 //! however its id is spelled. The routes come from the route table
 //! ([`gitvista::routes::repository_routes`]), so a route added later is covered by this test
 //! without anyone listing it; the requests are written byte for byte on a socket, so no client
-//! library tidies a spelling (dot segments, `%36`) before the server sees it.
+//! library tidies a spelling (dot segments, `%36`) before the server sees it. The callers are a
+//! visitor, another user, a reader whose access was revoked and a team member removed from the
+//! team that shared it; a reader's own answers must say `private, no-cache` and `Vary: Cookie`.
 
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
+use serde_json::{Value, json};
+
 use crate::helpers::git;
 use crate::signin::world;
+use crate::teams::{call, token_of};
 
 /// An id nobody tracks.
 const UNKNOWN: &str = "0123456789abcdef";
@@ -210,6 +215,57 @@ async fn a_private_repository_is_an_unknown_id_on_every_route_and_spelling_to_al
     let (status, _) = w.get(&format!("/api/repos/{id}/graph"), Some(&carol)).await;
     assert_eq!(status, 200, "carol reads it while she may");
     w.gh.revoke("alice/secret", "carol");
+
+    // Dan read it through Alice's team (his own GitHub account may read it too) until she
+    // removed him from the team.
+    w.gh.add_user(4, "dan", "Dan");
+    w.gh.add_reader("alice/secret", "dan");
+    let dan = w.sign_in("dan").await;
+    let (status, made) = call(&w, "POST", "/api/teams", &alice, json!({"name": "Core"})).await;
+    assert_eq!(status, 201, "{made}");
+    let team = made["team"]["id"].as_str().expect("team").to_string();
+    let (status, body) = call(
+        &w,
+        "POST",
+        &format!("/api/teams/{team}/repos"),
+        &alice,
+        json!({"id": id}),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let (_, invite) = call(
+        &w,
+        "POST",
+        &format!("/api/teams/{team}/invites"),
+        &alice,
+        json!({}),
+    )
+    .await;
+    let link = token_of(invite["url"].as_str().expect("url"));
+    let (status, body) = call(
+        &w,
+        "POST",
+        &format!("/api/teams/join/{link}"),
+        &dan,
+        json!({}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, _) = w.get(&format!("/api/repos/{id}/graph"), Some(&dan)).await;
+    assert_eq!(status, 200, "dan reads it through the team");
+    let dan_id = w.get("/api/user", Some(&dan)).await.1["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let (status, body) = call(
+        &w,
+        "DELETE",
+        &format!("/api/teams/{team}/members/{dan_id}"),
+        &alice,
+        Value::Null,
+    )
+    .await;
+    assert!(matches!(status, 200 | 204), "{status} {body}");
     tokio::time::sleep(Duration::from_millis(1500)).await;
 
     // Arguments that succeed for a reader, so a refusal is never the argument's fault.
@@ -270,6 +326,31 @@ async fn a_private_repository_is_an_unknown_id_on_every_route_and_spelling_to_al
                     local_only || matches!(own.status, 200 | 101),
                     "{method} {pattern}: alice reads her repository: {own:?}"
                 );
+                // No shared cache may keep it, and her browser asks again before each use.
+                if own.status == 200 {
+                    let values = |name: &str| -> Vec<String> {
+                        own.headers
+                            .iter()
+                            .filter(|(k, _)| k == name)
+                            .map(|(_, v)| v.to_ascii_lowercase())
+                            .collect()
+                    };
+                    let cache = values("cache-control").join(", ");
+                    assert!(
+                        (cache.contains("private") && cache.contains("no-cache"))
+                            || cache.contains("no-store"),
+                        "{method} {pattern}: Cache-Control {cache:?}"
+                    );
+                    assert!(
+                        !cache.contains("public") && !cache.contains("immutable"),
+                        "{method} {pattern}: Cache-Control {cache:?}"
+                    );
+                    assert!(
+                        values("vary").iter().any(|v| v.contains("cookie")),
+                        "{method} {pattern}: Vary {:?}",
+                        values("vary")
+                    );
+                }
             }
             let unknowns = spellings(pattern, UNKNOWN, &fill);
             for ((spelling, target), (_, unknown_target)) in
@@ -279,6 +360,7 @@ async fn a_private_repository_is_an_unknown_id_on_every_route_and_spelling_to_al
                     ("a visitor", None),
                     ("bob, who may not read it", Some(bob.as_str())),
                     ("carol, whose access was revoked", Some(carol.as_str())),
+                    ("dan, removed from the team", Some(dan.as_str())),
                 ] {
                     let want = raw(port, method, &unknown_target, cookie).await;
                     let got = raw(port, method, &target, cookie).await;

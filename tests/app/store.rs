@@ -204,8 +204,8 @@ fn a_database_from_before_accounts_migrates_with_its_repositories_intact() {
         }
         assert_eq!(
             store.migrate().expect("upgrade"),
-            7,
-            "{backend}: accounts, webhooks, the job queue, placement, forges, billing and teams to run"
+            8,
+            "{backend}: accounts, webhooks, the job queue, placement, forges, billing, teams and forge facts to run"
         );
         let after = store.repo("00000000000000aa").expect("get").expect("kept");
         assert_eq!(
@@ -513,22 +513,31 @@ fn webhook_deliveries_are_recorded_once_and_hooks_registered_once_on_both_backen
         };
         assert!(
             store
-                .record_delivery(&delivery("d1", Some(&repo.id), now - 10))
+                .record_delivery(&delivery("d1", Some(&repo.id), now - 10), "digest-1")
                 .expect("first")
         );
         assert!(
             !store
-                .record_delivery(&delivery("d1", Some(&repo.id), now))
+                .record_delivery(&delivery("d1", Some(&repo.id), now), "digest-2")
                 .expect("again"),
             "{backend}: a replay is not recorded"
         );
-        // The same id from another provider is another delivery.
+        assert!(
+            !store
+                .record_delivery(&delivery("d1-replayed", Some(&repo.id), now), "digest-1")
+                .expect("the same body"),
+            "{backend}: the same body under a new delivery id is a replay"
+        );
+        // The same id (and body) from another provider is another delivery.
         let mut gitlab = delivery("d1", None, now);
         gitlab.provider = "gitlab".into();
-        assert!(store.record_delivery(&gitlab).expect("gitlab"));
+        assert!(store.record_delivery(&gitlab, "digest-1").expect("gitlab"));
         assert!(
             store
-                .record_delivery(&delivery("old", Some(&repo.id), now - 40 * 86_400))
+                .record_delivery(
+                    &delivery("old", Some(&repo.id), now - 40 * 86_400),
+                    "digest-3"
+                )
                 .expect("old")
         );
         let latest = store.deliveries(None, 10).expect("list");
@@ -931,8 +940,8 @@ fn github_accounts_move_to_connections_keeping_sessions_access_and_hooks() {
         }
         assert_eq!(
             store.migrate().expect("upgrade"),
-            3,
-            "{backend}: forges, billing and teams"
+            4,
+            "{backend}: forges, billing, teams and forge facts"
         );
         let user = store.user("u-old").expect("get").expect("kept");
         assert_eq!(

@@ -59,7 +59,7 @@ async fn gitlab_sign_in(w: &World, gl: &FakeForge, login: &str) -> String {
         .to_string()
 }
 
-fn token_of(url: &str) -> String {
+pub(crate) fn token_of(url: &str) -> String {
     url.split("join=").nth(1).expect("a join link").to_string()
 }
 

@@ -61,12 +61,15 @@ pub(crate) async fn github(base: &str, event: &str, delivery: &str, body: &Value
     .await
 }
 
-/// A push payload naming the repository at `url` as GitHub would (`clone_url`).
+/// A push payload naming the repository at `url` as GitHub would (`clone_url`). Each is a
+/// push of its own (its `after` differs), as GitHub's are: the same body twice is a replay.
 pub(crate) fn push(url: &str) -> Value {
+    static PUSHES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    let n = PUSHES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     json!({
         "ref": "refs/heads/main",
         "before": "0000000000000000000000000000000000000000",
-        "after": "1111111111111111111111111111111111111111",
+        "after": format!("{n:040x}"),
         "repository": {"full_name": "t/merges", "clone_url": url, "private": false},
     })
 }
@@ -280,7 +283,8 @@ async fn a_signed_push_reaches_a_viewer_at_once_and_bad_or_replayed_deliveries_s
     )
     .await;
     assert_eq!((status, answer["outcome"].as_str()), (200, Some("ping")));
-    let (status, answer) = github(base, "star", "delivery-4", &push(url)).await;
+    let star = json!({"action": "created", "repository": push(url)["repository"].clone()});
+    let (status, answer) = github(base, "star", "delivery-4", &star).await;
     assert_eq!((status, answer["outcome"].as_str()), (202, Some("ignored")));
     assert_eq!(settled_fetches(base).await, fetched + 1);
 
@@ -352,7 +356,10 @@ async fn fifty_pushes_in_a_burst_fetch_at_most_twice_with_or_without_a_session()
         let head = commit(&h.source, &format!("burst-{round}.txt"));
         let sends = (0..50).map(|i| {
             let (base, url) = (base.clone(), url.clone());
-            async move { github(&base, "push", &format!("burst-{round}-{i}"), &push(&url)).await }
+            // Fifty pushes: fifty bodies (a body seen before is a replay).
+            let mut body = push(&url);
+            body["after"] = json!(format!("{:040x}", round * 1000 + i + 1));
+            async move { github(&base, "push", &format!("burst-{round}-{i}"), &body).await }
         });
         let answers = futures_util::future::join_all(sends).await;
         for (status, answer) in &answers {
@@ -571,7 +578,7 @@ async fn after_a_restart_recently_used_repositories_are_fetched_and_hooks_rememb
 }
 
 /// Sends what the fake GitHub prepared, as GitHub would; answers each status and body.
-async fn send(deliveries: Vec<gitvista_testkit::github::Delivery>) -> Vec<(u16, Value)> {
+pub(crate) async fn send(deliveries: Vec<gitvista_testkit::github::Delivery>) -> Vec<(u16, Value)> {
     let mut out = Vec::new();
     for d in deliveries {
         let mut r = reqwest::Client::new().post(&d.url).body(d.body);
@@ -586,7 +593,7 @@ async fn send(deliveries: Vec<gitvista_testkit::github::Delivery>) -> Vec<(u16, 
 }
 
 /// The sign-in world (alice, bob, the fake GitHub) with the GitHub receiver on.
-fn hooked_world(extra: &[(&str, &str)]) -> crate::signin::World {
+pub(crate) fn hooked_world(extra: &[(&str, &str)]) -> crate::signin::World {
     let mut env = vec![("GITVISTA_GITHUB_WEBHOOK_SECRET", SECRET)];
     env.extend_from_slice(extra);
     crate::signin::world(&env)
@@ -624,8 +631,12 @@ async fn a_repository_made_private_closes_at_once_the_viewers_who_may_not_read_i
     // Made public again: visible to all.
     w.gh.set_private("alice/third", false);
     send(w.gh.deliveries("repository", "alice/third", json!({"action": "publicized"}))).await;
-    let (status, _) = w.get(&format!("/api/repos/{id}/repository"), None).await;
-    assert_eq!(status, 200);
+    // Shown once the forge confirms it (asked in the background).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while w.get(&format!("/api/repos/{id}/repository"), None).await.0 != 200 {
+        assert!(Instant::now() < deadline, "never shown again");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 #[actix_rt::test]
@@ -668,12 +679,7 @@ async fn a_repository_removed_from_the_installation_closes_its_viewers_and_a_ren
         w.root.join("alice").join("renamed"),
     )
     .expect("rename on disk");
-    w.gh.add_repo(
-        "alice/renamed",
-        false,
-        &["alice", "bob"],
-        &format!("{}/alice/renamed.git", w.gh.url()),
-    );
+    w.gh.rename("alice/open", "alice/renamed");
     let answers = send(w.gh.deliveries(
         "repository",
         "alice/renamed",
@@ -686,6 +692,21 @@ async fn a_repository_removed_from_the_installation_closes_its_viewers_and_a_ren
         "{answers:?}"
     );
     assert_eq!(answers[0].1["repo"], open_id.as_str());
+    // The forge is asked before the new URL is followed (in the background).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, listed) = w
+            .get(&format!("/api/repos?ids={open_id}"), Some(&alice))
+            .await;
+        if listed["repos"][0]["url"]
+            .as_str()
+            .is_some_and(|u| u.contains("/alice/renamed"))
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never followed: {listed}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let (status, again) = w
         .post(
             "/api/repos",
