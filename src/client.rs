@@ -255,6 +255,19 @@ impl RateLimiter {
         .unwrap_or(Ok(()))
     }
 
+    /// Whether `key` has `cost` tokens, without taking them; `Err(seconds)` until it has.
+    pub fn has(&self, key: ClientKey, cost: f64) -> Result<(), u64> {
+        let rate = self.rate;
+        self.with_bucket(key, false, |b| {
+            if b.tokens >= cost {
+                Ok(())
+            } else {
+                Err(((cost - b.tokens) / rate).ceil().max(1.0) as u64)
+            }
+        })
+        .unwrap_or(Ok(()))
+    }
+
     /// Whether `key` has anything left (a bucket spent into debt by [`RateLimiter::spend`] has
     /// not); `Err(seconds)` until it has.
     pub fn ready(&self, key: ClientKey) -> Result<(), u64> {

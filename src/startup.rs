@@ -136,6 +136,12 @@ impl Application {
                 public_origin: config.public_origin(),
             },
         });
+        let admin = config.admin_token.as_deref().map(|token| {
+            std::sync::Arc::new(crate::auth::admin::AdminAuth::new(
+                token,
+                hosted.as_ref().map(|h| h.store.clone()),
+            ))
+        });
         let state = AppState {
             clients: std::sync::Arc::new(crate::client::Clients::new(
                 config.trusted_proxy.clone(),
@@ -147,10 +153,7 @@ impl Application {
             supervisor,
             ws: config.ws,
             hosted,
-            admin: config
-                .admin_token
-                .as_deref()
-                .map(crate::routes::admin_digest),
+            admin,
         };
         let server = HttpServer::new(move || {
             App::new()

@@ -8,6 +8,7 @@
 //! the repository tracked under it before a webhook's hint changes anything.
 
 pub mod accounts;
+pub mod admin;
 pub mod bitbucket;
 pub mod cipher;
 pub mod confirm;

@@ -78,7 +78,7 @@ pub async fn gate(
     };
     // The admin token sees every repository, and so does a node of the cluster (a web node
     // forwarding a read decided who may see it).
-    let admin = (state.admin.is_some() && super::admin::authorize(req.request(), &state).is_ok())
+    let admin = super::admin::is_admin(req.request(), &state).await
         || req
             .extensions()
             .get::<crate::cluster::forward::Trusted>()
@@ -624,7 +624,7 @@ pub async fn admin_users(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    super::admin::authorize(&req, &state)?;
+    super::admin::authorize(&req, &state).await?;
     let accounts = accounts(&state)?;
     let store = accounts.store.clone();
     let users = blocking(move || store.users()).await?;
@@ -651,7 +651,7 @@ pub async fn admin_set_plan(
     id: web::Path<String>,
     body: web::Json<UserPatch>,
 ) -> Result<HttpResponse, ApiError> {
-    super::admin::authorize(&req, &state)?;
+    super::admin::authorize(&req, &state).await?;
     let accounts = accounts(&state)?;
     let plan = body.into_inner().plan;
     if !matches!(plan.as_str(), "free" | "paid") {
@@ -694,7 +694,7 @@ pub async fn admin_sign_out(
     state: web::Data<AppState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    super::admin::authorize(&req, &state)?;
+    super::admin::authorize(&req, &state).await?;
     let accounts = accounts(&state)?;
     let ended = accounts.sign_out_everywhere(&id).await?;
     Ok(HttpResponse::Ok().json(json!({"ended": ended})))

@@ -1,7 +1,8 @@
 //! The admin API (`/api/admin/...`): sessions and their state, and actions (fetch now, evict).
 //! Off (404) without `GITVISTA_ADMIN_TOKEN`; otherwise every call needs the token, as
-//! `Authorization: Bearer TOKEN` or the HttpOnly cookie `POST /api/admin/login` sets. Tokens
-//! are compared in constant time, through their digests.
+//! `Authorization: Bearer TOKEN`, or the session cookie `POST /api/admin/login` sets (random,
+//! server-side, ended by `POST /api/admin/logout`: see [`crate::auth::admin`]). Wrong tokens,
+//! by either way, share one limit per client: five, then one a minute.
 
 use actix_web::cookie::{Cookie, SameSite};
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
@@ -9,48 +10,75 @@ use gitvista_actors::RepoId;
 use gitvista_actors::supervisor::{GetSession, Inspect, StopSession};
 use serde::Deserialize;
 use serde_json::json;
-use subtle::ConstantTimeEq;
 
-use super::{AppState, admin_digest};
+use super::AppState;
+use crate::auth::admin::ADMIN_SESSION;
 use crate::error::ApiError;
 
 const COOKIE: &str = "gitvista_admin";
-/// How long an admin sign-in lasts.
-const SESSION: actix_web::cookie::time::Duration = actix_web::cookie::time::Duration::hours(12);
-
-fn hex(d: &[u8]) -> String {
-    d.iter().map(|b| format!("{b:02x}")).collect()
-}
 
 /// For routes open when no token is configured (`/metrics`): Ok then, else as [`authorize`].
-pub(crate) fn authorize_if_configured(req: &HttpRequest, state: &AppState) -> Result<(), ApiError> {
+pub(crate) async fn authorize_if_configured(
+    req: &HttpRequest,
+    state: &AppState,
+) -> Result<(), ApiError> {
     if state.admin.is_none() {
         return Ok(());
     }
-    authorize(req, state)
+    authorize(req, state).await
 }
 
-/// 404 when the admin API is off, 401 without the token, else Ok.
-pub(crate) fn authorize(req: &HttpRequest, state: &AppState) -> Result<(), ApiError> {
-    let Some(expected) = state.admin else {
-        return Err(ApiError::NoRoute);
+/// Whether `req` carries the admin token or a live admin session (false when the admin API is
+/// off), without counting a failure: for deciding what a request may see.
+pub(crate) async fn is_admin(req: &HttpRequest, state: &AppState) -> bool {
+    let Some(admin) = &state.admin else {
+        return false;
     };
-    let bearer = req
-        .headers()
+    if let Some(token) = bearer(req) {
+        return admin.is_token(token);
+    }
+    match req.cookie(COOKIE) {
+        Some(c) => admin.is_session(c.value()).await,
+        None => false,
+    }
+}
+
+fn bearer(req: &HttpRequest) -> Option<&str> {
+    req.headers()
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-        .map(|t| hex(&admin_digest(t.trim())));
-    let cookie = req.cookie(COOKIE).map(|c| c.value().to_string());
-    let want = hex(&expected);
-    let ok = [bearer, cookie]
-        .into_iter()
-        .flatten()
-        .any(|given| bool::from(given.as_bytes().ct_eq(want.as_bytes())));
-    if ok {
-        Ok(())
-    } else {
-        Err(ApiError::Unauthorized)
+        .map(str::trim)
+}
+
+/// 404 when the admin API is off, 401 without the token or a session, 429 after five wrong
+/// tokens from this client (the login's own limit: a wrong bearer token is a guess too), else
+/// Ok.
+pub(crate) async fn authorize(req: &HttpRequest, state: &AppState) -> Result<(), ApiError> {
+    let Some(admin) = &state.admin else {
+        return Err(ApiError::NoRoute);
+    };
+    if let Some(token) = bearer(req) {
+        let client = state.clients.key(req);
+        // Refused before the token is compared, so a guess past the limit learns nothing.
+        if let Some(c) = client {
+            state
+                .clients
+                .admin_logins
+                .has(c, 1.0)
+                .map_err(ApiError::TooManyAttempts)?;
+        }
+        if admin.is_token(token) {
+            return Ok(());
+        }
+        if let Some(c) = client {
+            state.clients.admin_logins.spend(c, 1.0);
+        }
+        return Err(ApiError::Unauthorized);
+    }
+    match req.cookie(COOKIE) {
+        Some(c) if admin.is_session(c.value()).await => Ok(()),
+        _ => Err(ApiError::Unauthorized),
     }
 }
 
@@ -60,16 +88,17 @@ pub struct Login {
     token: String,
 }
 
-/// Checks the token and sets the admin cookie (HttpOnly, SameSite=Strict, 12 hours; Secure when
-/// users reach the server over https). Five attempts a minute per client: a wrong guess costs a
-/// token like a right one, so guessing is as slow as the bucket.
+/// Checks the token and opens a session in the admin cookie (HttpOnly, SameSite=Strict, 12
+/// hours; Secure when users reach the server over https). Five attempts a minute per client,
+/// shared with wrong bearer tokens: a wrong guess costs a token like a right one, so guessing
+/// is as slow as the bucket.
 #[post("/api/admin/login")]
 pub async fn login(
     req: HttpRequest,
     state: web::Data<AppState>,
     body: web::Json<Login>,
 ) -> Result<HttpResponse, ApiError> {
-    let Some(expected) = state.admin else {
+    let Some(admin) = &state.admin else {
         return Err(ApiError::NoRoute);
     };
     if let Some(client) = state.clients.key(&req) {
@@ -79,18 +108,23 @@ pub async fn login(
             .take(client)
             .map_err(ApiError::TooManyAttempts)?;
     }
-    let given = admin_digest(&body.token);
-    if !bool::from(given.ct_eq(&expected)) {
+    if !admin.is_token(&body.token) {
         return Err(ApiError::Unauthorized);
     }
-    let cookie = Cookie::build(COOKIE, hex(&given))
+    let session = admin.open().await?;
+    let cookie = Cookie::build(COOKIE, session)
         .path("/")
         .http_only(true)
         .same_site(SameSite::Strict)
         .secure(secure(&req, &state))
-        .max_age(SESSION)
+        .max_age(actix_web::cookie::time::Duration::seconds(
+            ADMIN_SESSION.as_secs() as i64,
+        ))
         .finish();
-    Ok(HttpResponse::NoContent().cookie(cookie).finish())
+    Ok(HttpResponse::NoContent()
+        .insert_header(("Cache-Control", "no-store"))
+        .cookie(cookie)
+        .finish())
 }
 
 /// Whether cookies must be `Secure`: the request came over TLS, or users reach the server at an
@@ -99,14 +133,18 @@ fn secure(req: &HttpRequest, state: &AppState) -> bool {
     state.public_https || req.connection_info().scheme() == "https"
 }
 
-/// Signs out: the admin cookie is cleared (expired at once).
+/// Signs out: the session the cookie names ends on the server (the cookie stops working even
+/// where it was copied) and the cookie is cleared.
 #[post("/api/admin/logout")]
 pub async fn logout(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    if state.admin.is_none() {
+    let Some(admin) = &state.admin else {
         return Err(ApiError::NoRoute);
+    };
+    if let Some(c) = req.cookie(COOKIE) {
+        admin.close(c.value()).await?;
     }
     let mut cookie = Cookie::build(COOKIE, "")
         .path("/")
@@ -124,7 +162,7 @@ pub async fn sessions(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    authorize(&req, &state)?;
+    authorize(&req, &state).await?;
     let (described, viewers) = described_sessions(&state).await?;
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
@@ -157,7 +195,7 @@ pub async fn actors(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    authorize(&req, &state)?;
+    authorize(&req, &state).await?;
     let unavailable = |e: actix::MailboxError| ApiError::Unavailable(e.to_string());
     let (mut list_json, viewers) = described_sessions(&state).await?;
     let (mut queue, mut eviction) = (serde_json::Value::Null, serde_json::Value::Null);
@@ -368,7 +406,7 @@ pub async fn fetch(
     state: web::Data<AppState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    authorize(&req, &state)?;
+    authorize(&req, &state).await?;
     // A web node holds no clone: the fetch goes to the owner through the shared job table.
     if let Some(h) = state.hosted.as_ref().filter(|h| h.forwarder.is_some()) {
         let rid = repo_id(&id)?;
@@ -399,7 +437,7 @@ pub async fn evict(
     state: web::Data<AppState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    authorize(&req, &state)?;
+    authorize(&req, &state).await?;
     let stopped = state
         .supervisor
         .send(StopSession(repo_id(&id)?))

@@ -344,7 +344,7 @@ pub async fn list_all(
     req: actix_web::HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    super::admin::authorize(&req, &state)?;
+    super::admin::authorize(&req, &state).await?;
     let h = hosted(&state)?;
     let store = h.store.clone();
     let repos = blocking(move || store.repos()).await?;
@@ -439,7 +439,7 @@ pub async fn delete(
     id: RepoParam,
 ) -> Result<HttpResponse, ApiError> {
     let h = hosted(&state)?;
-    if let Err(not_admin) = super::admin::authorize(&req, &state) {
+    if let Err(not_admin) = super::admin::authorize(&req, &state).await {
         // A signed-in user stops tracking it.
         let (Some(accounts), Some(v)) = (h.accounts.clone(), super::account::viewer(&req)) else {
             return Err(not_admin);

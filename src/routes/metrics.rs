@@ -63,7 +63,7 @@ pub async fn render(
     req: actix_web::HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, crate::error::ApiError> {
-    super::admin::authorize_if_configured(&req, &state)?;
+    super::admin::authorize_if_configured(&req, &state).await?;
     let (rss, fds) = process_stats();
     metrics::gauge!("gitvista_process_resident_bytes").set(rss as f64);
     metrics::gauge!("gitvista_process_open_fds").set(fds as f64);

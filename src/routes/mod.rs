@@ -36,8 +36,8 @@ pub struct AppState {
     pub ws: crate::config::WsSettings,
     /// Hosted mode's store, queue and policy (`None` in local mode).
     pub hosted: Option<Arc<crate::hosted::Hosted>>,
-    /// SHA-256 of the admin token (`None`: the admin API is off).
-    pub admin: Option<[u8; 32]>,
+    /// The admin token and its sign-ins (`None`: the admin API is off).
+    pub admin: Option<Arc<crate::auth::admin::AdminAuth>>,
     /// Budgets and counts per client address.
     pub clients: Arc<crate::client::Clients>,
     /// The server's own origin (what state-changing requests are checked against).
@@ -412,11 +412,4 @@ async fn hosted_not_served(state: &AppState, id: &str) -> ApiError {
         return ApiError::Unavailable(format!("{id} was idle and is being cloned again"));
     }
     ApiError::Unavailable(format!("{id} is {}", repo.state))
-}
-
-/// What the admin token is compared through: its SHA-256 (the cookie carries this, never the
-/// token itself).
-pub fn admin_digest(token: &str) -> [u8; 32] {
-    use sha2::Digest;
-    sha2::Sha256::digest(format!("gitvista-admin:{token}").as_bytes()).into()
 }

@@ -810,7 +810,7 @@ pub async fn admin_audit(
     state: web::Data<AppState>,
     query: web::Query<AuditQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    super::admin::authorize(&req, &state)?;
+    super::admin::authorize(&req, &state).await?;
     let accounts = accounts(&state)?;
     let (store, limit) = (accounts.store.clone(), query.limit.unwrap_or(200));
     let events = blocking(move || store.audit_events(None, limit)).await?;

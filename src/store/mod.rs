@@ -47,6 +47,7 @@ macro_rules! write_repo {
 }
 
 pub mod accounts;
+pub mod admin;
 pub mod billing;
 pub mod jobs;
 pub mod migrate;

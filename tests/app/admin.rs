@@ -1,11 +1,13 @@
-//! The admin API: off without a token, 401 without it, working with it (bearer or cookie).
+//! The admin API: off without a token, 401 without it, working with it (bearer or cookie);
+//! sessions are random server-side rows that end at logout, and wrong bearer tokens count as
+//! guesses.
 
 use std::time::Duration;
 
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 
-use crate::helpers::{fixture, spawn_app};
+use crate::helpers::{ADMIN_TOKEN, fixture, spawn_app};
 
 #[actix_rt::test]
 async fn admin_api_needs_the_token_and_describes_sessions() {
@@ -286,4 +288,109 @@ async fn the_actor_tree_shows_sessions_with_their_remote_the_clone_queue_and_the
         .await
         .expect("actors");
     assert_eq!(resp.status().as_u16(), 401);
+}
+
+#[actix_rt::test]
+async fn admin_sessions_are_random_rows_that_end_at_logout_and_wrong_bearer_tokens_are_limited() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (port, _stopper, _server) = crate::helpers::spawn_hosted(tmp.path(), None).await;
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let login = || async {
+        let resp = client
+            .post(format!("{base}/api/admin/login"))
+            .json(&json!({ "token": ADMIN_TOKEN }))
+            .send()
+            .await
+            .expect("login");
+        assert_eq!(resp.status().as_u16(), 204);
+        resp.headers()["set-cookie"]
+            .to_str()
+            .expect("ascii")
+            .split(';')
+            .next()
+            .expect("pair")
+            .to_string()
+    };
+    let status_with = |cookie: String| {
+        let client = client.clone();
+        let url = format!("{base}/api/admin/repos");
+        async move {
+            client
+                .get(url)
+                .header("Cookie", cookie)
+                .send()
+                .await
+                .expect("request")
+                .status()
+                .as_u16()
+        }
+    };
+    let (a, b) = (login().await, login().await);
+    assert_ne!(a, b, "each sign-in is a session of its own");
+    // The old cookie was the token's hash: it opens nothing now.
+    let digest: String = {
+        use sha2::Digest as _;
+        sha2::Sha256::digest(format!("gitvista-admin:{ADMIN_TOKEN}").as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    };
+    assert_eq!(status_with(format!("gitvista_admin={digest}")).await, 401);
+    assert_eq!(status_with(a.clone()).await, 200);
+    assert_eq!(status_with(b.clone()).await, 200);
+    // The store holds the sessions' hashes, never the cookies.
+    let value = |pair: &str| pair.split_once('=').expect("pair").1.to_string();
+    for file in ["gitvista.db", "gitvista.db-wal"] {
+        let bytes = std::fs::read(tmp.path().join(file)).unwrap_or_default();
+        for v in [value(&a), value(&b)] {
+            assert!(
+                !bytes.windows(v.len()).any(|w| w == v.as_bytes()),
+                "{file} holds a session cookie"
+            );
+        }
+    }
+    // Signing out ends that session on the server: the copied cookie stops working.
+    let resp = client
+        .post(format!("{base}/api/admin/logout"))
+        .header("Cookie", &a)
+        .send()
+        .await
+        .expect("logout");
+    assert_eq!(resp.status().as_u16(), 204);
+    assert_eq!(status_with(a).await, 401, "signed out");
+    assert_eq!(status_with(b).await, 200, "the other session stays");
+
+    // Wrong bearer tokens are guesses like wrong logins: five, then 429 even for the right one
+    // (on a server of its own, whose budget the logins above did not spend).
+    let other = tempfile::tempdir().expect("tempdir");
+    let (port, _stopper, _server) = crate::helpers::spawn_hosted(other.path(), None).await;
+    let base = format!("http://127.0.0.1:{port}");
+    let bearer = |token: &'static str| {
+        client
+            .get(format!("{base}/api/admin/repos"))
+            .bearer_auth(token)
+            .send()
+    };
+    let mut statuses = Vec::new();
+    for _ in 0..5 {
+        statuses.push(
+            bearer("a-wrong-guess")
+                .await
+                .expect("guess")
+                .status()
+                .as_u16(),
+        );
+    }
+    assert_eq!(statuses, [401; 5]);
+    let limited = bearer(ADMIN_TOKEN).await.expect("right");
+    assert_eq!(limited.status().as_u16(), 429);
+    assert!(limited.headers().contains_key("retry-after"));
+    let resp = client
+        .post(format!("{base}/api/admin/login"))
+        .json(&json!({ "token": ADMIN_TOKEN }))
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(resp.status().as_u16(), 429, "the login shares the limit");
 }
