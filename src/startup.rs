@@ -210,7 +210,7 @@ impl Application {
                 .wrap(actix_web::middleware::from_fn(
                     crate::routes::methods::head_as_get,
                 ))
-                .wrap(tracing_actix_web::TracingLogger::default())
+                .wrap(tracing_actix_web::TracingLogger::<crate::routes::request_span::RedactingRootSpan>::new())
                 .wrap(
                     DefaultHeaders::new()
                         // Avatars of signed-in users come from GitHub's avatar host.

@@ -12,6 +12,7 @@ mod objects;
 mod pages;
 pub(crate) mod repo_param;
 mod repository;
+pub(crate) mod request_span;
 mod search;
 mod teams;
 pub(crate) mod worktree;

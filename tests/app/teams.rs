@@ -154,6 +154,11 @@ async fn invitations_members_and_what_a_team_may_show_them() {
     )
     .await;
     assert_eq!((status, again["code"].as_str()), (410, Some("invite_used")));
+    // The link works for anyone who has it: it never reaches the log, whose request spans
+    // say `/api/teams/join/[redacted]`.
+    let log = w.log_text();
+    assert!(!log.contains(&link), "an invitation token in the log");
+    assert!(log.contains("/api/teams/join/[redacted]"), "the joins are logged");
     let forged = format!("{}x", link);
     let (status, body) = call(
         &w,
