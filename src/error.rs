@@ -115,6 +115,43 @@ impl ApiError {
         }
     }
 
+    /// A body an extractor could not read, in our words (serde's messages name types and
+    /// positions of our code, and echo what was sent): not JSON, not this route's fields, the
+    /// wrong content type, or too large.
+    pub fn unreadable_json(e: &actix_web::error::JsonPayloadError) -> Self {
+        use actix_web::error::JsonPayloadError as J;
+        match e {
+            J::OverflowKnownLength { .. } | J::Overflow { .. } => ApiError::status(
+                413,
+                "the request body is larger than this route takes",
+                "payload_too_large",
+            ),
+            J::ContentType => ApiError::status(
+                415,
+                "send the body as JSON (Content-Type: application/json)",
+                "unsupported_media_type",
+            ),
+            J::Deserialize(d) if d.is_data() => ApiError::bad_request(
+                "the request body's fields are not the ones this route takes (see the API docs)",
+                "invalid_body",
+            ),
+            _ => ApiError::bad_request("the request body is not JSON", "invalid_body"),
+        }
+    }
+
+    /// A query string that is not this route's parameters, in our words.
+    pub fn unreadable_query() -> Self {
+        ApiError::bad_request(
+            "the query's parameters are not the ones this route takes (see the API docs)",
+            "invalid_query",
+        )
+    }
+
+    /// A path whose parameters are not this route's, in our words.
+    pub fn unreadable_path() -> Self {
+        ApiError::bad_request("the path's parameters are not valid here", "invalid_path")
+    }
+
     fn code(&self) -> &'static str {
         match self {
             ApiError::UnknownRepo(_) => "unknown_repo",

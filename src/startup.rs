@@ -158,20 +158,19 @@ impl Application {
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(web::Data::new(state.clone()))
-                .app_data(web::QueryConfig::default().error_handler(|e, _| {
-                    ApiError::bad_request(format!("invalid query: {e}"), "invalid_query").into()
-                }))
+                .app_data(
+                    web::QueryConfig::default()
+                        .error_handler(|_, _| ApiError::unreadable_query().into()),
+                )
                 .app_data(
                     web::JsonConfig::default()
                         .limit(16 * 1024)
-                        .error_handler(|e, _| {
-                            ApiError::bad_request(format!("invalid JSON body: {e}"), "invalid_body")
-                                .into()
-                        }),
+                        .error_handler(|e, _| ApiError::unreadable_json(&e).into()),
                 )
-                .app_data(web::PathConfig::default().error_handler(|e, _| {
-                    ApiError::bad_request(format!("invalid path: {e}"), "invalid_path").into()
-                }))
+                .app_data(
+                    web::PathConfig::default()
+                        .error_handler(|_, _| ApiError::unreadable_path().into()),
+                )
                 .wrap(Compress::default())
                 // A web node's repository reads go to their owner (after the gate decided who
                 // may see them; the owner's answer is encoded already).

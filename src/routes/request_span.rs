@@ -4,9 +4,9 @@
 //! leave the machine (to an aggregator, an operator's terminal); a link that works for anyone
 //! who has it must not travel with them.
 
-use actix_web::{Error, HttpMessage as _};
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::{Error, HttpMessage as _};
 use tracing::Span;
 use tracing_actix_web::{DefaultRootSpanBuilder, RootSpanBuilder};
 

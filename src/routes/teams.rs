@@ -751,11 +751,12 @@ pub async fn checkout(
             "already_subscribed",
         ));
     }
-    let (store, owner) = (accounts.store.clone(), format!("team:{}", team.id));
-    let customer = blocking(move || store.subscriptions_of(&owner))
+    // The team's customer from a subscription to the configured price only.
+    let customer = accounts
+        .owner_plan(&format!("team:{}", team.id), &team.plan)
         .await?
-        .into_iter()
-        .find_map(|s| s.customer_id);
+        .0
+        .customer;
     let base = &accounts.auth.public_url;
     let url = stripe
         .checkout(

@@ -1,6 +1,6 @@
 //! Money that holds on every path, against the real `gitvista serve`, the fake GitHub and the
 //! fake Stripe: only the configured price pays (and only its quantity seats a team), and the
-//! billing routes refuse what they must.
+//! billing routes refuse what they must, in sentences of ours.
 
 use serde_json::{Value, json};
 
@@ -97,4 +97,140 @@ async fn a_subscription_to_another_price_grants_no_plan_and_no_seats() {
     let paid = subscribed("paid", &format!("user:{uid}"), PRICE, 1);
     assert_eq!(send(&w, &stripe, &paid).await.0, 200);
     assert_eq!(me(&w, &alice).await["plan"], "paid");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn billing_routes_refuse_what_they_must() {
+    let (w, _stripe) = billed(&[]);
+    let alice = w.sign_in("alice").await;
+    let bob = w.sign_in("bob").await;
+    let open = w.track(&alice, &w.repo_url("open")).await;
+    let anonymous = |method: &'static str, path: String, body: Value| {
+        let url = format!("{}{path}", w.base);
+        let base = w.base.clone();
+        async move {
+            let c = crate::signin::client();
+            let r = match method {
+                "DELETE" => c.delete(url),
+                _ => c.post(url).json(&body),
+            };
+            let resp = r.header("Origin", base).send().await.expect("request");
+            let status = resp.status().as_u16();
+            (status, resp.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    // Without a session: 401 sign_in_required.
+    for path in [
+        "/api/billing/checkout".to_string(),
+        "/api/billing/portal".to_string(),
+        format!("/api/user/tracked/{open}/keep"),
+    ] {
+        let (status, body) = anonymous("POST", path.clone(), json!({})).await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (401, Some("sign_in_required")),
+            "{path}: {body}"
+        );
+    }
+    // Keeping a repository Bob does not track: 404.
+    let (status, body) = call(
+        &w,
+        "POST",
+        &format!("/api/user/tracked/{open}/keep"),
+        &bob,
+        json!({}),
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (404, Some("not_tracked")),
+        "{body}"
+    );
+    // Unlinking a forge Bob never linked (or that does not exist): 404.
+    for forge in ["gitlab", "bitbucket", "nonsense"] {
+        let (status, body) = call(
+            &w,
+            "DELETE",
+            &format!("/api/user/connections/{forge}"),
+            &bob,
+            Value::Null,
+        )
+        .await;
+        assert_eq!(status, 404, "{forge}: {body}");
+    }
+    // A team's seats: the owner only (a member is told 403), 1 to 1000, a number.
+    let (_, made) = call(&w, "POST", "/api/teams", &alice, json!({"name": "Core"})).await;
+    let team = made["team"]["id"].as_str().expect("team").to_string();
+    let (_, invite) = call(
+        &w,
+        "POST",
+        &format!("/api/teams/{team}/invites"),
+        &alice,
+        json!({}),
+    )
+    .await;
+    let link = crate::teams::token_of(invite["url"].as_str().expect("url"));
+    let (status, _) = call(
+        &w,
+        "POST",
+        &format!("/api/teams/join/{link}"),
+        &bob,
+        json!({}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let seats = format!("/api/teams/{team}/billing/checkout");
+    let (status, body) = call(&w, "POST", &seats, &bob, json!({"seats": 2})).await;
+    assert_eq!(status, 403, "a member: {body}");
+    for bad in [json!({"seats": 0}), json!({"seats": 1001})] {
+        let (status, body) = call(&w, "POST", &seats, &alice, bad.clone()).await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (400, Some("invalid_seats")),
+            "{bad}: {body}"
+        );
+    }
+    for bad in [json!({"seats": -1}), json!({"seats": "many"}), json!({})] {
+        let (status, body) = call(&w, "POST", &seats, &alice, bad.clone()).await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (400, Some("invalid_body")),
+            "{bad}: {body}"
+        );
+        // In our words, not serde's (which names our types and echoes what was sent).
+        let message = body["error"].as_str().unwrap_or_default();
+        for serde_word in [
+            "line",
+            "column",
+            "invalid type",
+            "missing field",
+            "u32",
+            "many",
+        ] {
+            assert!(!message.contains(serde_word), "{bad}: {message}");
+        }
+    }
+    let (status, body) = w
+        .get(
+            &format!("/api/repos/{open}/graph?offset=many"),
+            Some(&alice),
+        )
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (400, Some("invalid_query")),
+        "{body}"
+    );
+    assert!(
+        !body["error"].as_str().unwrap_or_default().contains("many"),
+        "{body}"
+    );
+    // A Stripe body over 512 KiB: 413 before its signature is even looked at.
+    let big = vec![b' '; 513 << 10];
+    let (status, body) = crate::billing::deliver(&w, &big, Some("t=1,v1=00".into())).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (413, Some("payload_too_large")),
+        "{body}"
+    );
 }

@@ -158,7 +158,10 @@ async fn invitations_members_and_what_a_team_may_show_them() {
     // say `/api/teams/join/[redacted]`.
     let log = w.log_text();
     assert!(!log.contains(&link), "an invitation token in the log");
-    assert!(log.contains("/api/teams/join/[redacted]"), "the joins are logged");
+    assert!(
+        log.contains("/api/teams/join/[redacted]"),
+        "the joins are logged"
+    );
     let forged = format!("{}x", link);
     let (status, body) = call(
         &w,
