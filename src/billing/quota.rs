@@ -13,21 +13,44 @@ use gitvista_actors::supervisor::{GetSession, Running};
 use crate::error::{ApiError, blocking};
 use crate::hosted::Hosted;
 
-/// What to freeze and thaw so that `rows` (most recently viewed first, with their frozen flag)
-/// keeps exactly `limit` unfrozen (or all, when fewer), preferring those kept already and then
-/// the most recently viewed; `keep` is kept whatever else goes.
+/// One tracked repository as [`rebalance`] sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Held {
+    /// The repository.
+    pub id: String,
+    /// Frozen for this user now.
+    pub frozen: bool,
+    /// Private (counts against the private limit too).
+    pub private: bool,
+}
+
+/// What to freeze and thaw so that `rows` (most recently viewed first) keeps at most `limit`
+/// unfrozen, of which at most `private_limit` private (as many as fit), preferring those kept
+/// already and then the most recently viewed; `keep` is kept whatever else goes.
 pub fn rebalance(
-    rows: &[(String, bool)],
+    rows: &[Held],
     limit: usize,
+    private_limit: usize,
     keep: Option<&str>,
 ) -> (Vec<String>, Vec<String>) {
-    let mut order: Vec<&(String, bool)> = rows.iter().collect();
+    let mut order: Vec<&Held> = rows.iter().collect();
     // Kept first (the one asked for before all), then already unfrozen, then by recency.
-    order.sort_by_key(|(id, frozen)| (Some(id.as_str()) != keep, *frozen));
+    order.sort_by_key(|h| (Some(h.id.as_str()) != keep, h.frozen));
     let mut freeze = Vec::new();
     let mut thaw = Vec::new();
-    for (i, (id, frozen)) in order.iter().enumerate() {
-        let want_frozen = i >= limit;
+    let (mut kept, mut kept_private) = (0, 0);
+    for Held {
+        id,
+        frozen,
+        private,
+    } in order
+    {
+        let fits = kept < limit && (!private || kept_private < private_limit);
+        if fits {
+            kept += 1;
+            kept_private += usize::from(*private);
+        }
+        let want_frozen = !fits;
         if want_frozen && !frozen {
             freeze.push(id.clone());
         } else if !want_frozen && *frozen {
@@ -54,10 +77,18 @@ impl Hosted {
         };
         let plan = accounts.plan_of(&user).await?;
         let limit = usize::try_from(accounts.plans.limit(plan.plan)).unwrap_or(0);
+        let private_limit = usize::try_from(accounts.plans.private_limit(plan.plan)).unwrap_or(0);
         let (store, uid) = (self.store.clone(), user_id.to_string());
         let rows = blocking(move || store.tracked_with_frozen(&uid)).await?;
-        let rows: Vec<(String, bool)> = rows.into_iter().map(|(r, f)| (r.id, f)).collect();
-        let (freeze, thaw) = rebalance(&rows, limit, keep);
+        let rows: Vec<Held> = rows
+            .into_iter()
+            .map(|(r, frozen)| Held {
+                id: r.id,
+                frozen,
+                private: r.is_private,
+            })
+            .collect();
+        let (freeze, thaw) = rebalance(&rows, limit, private_limit, keep);
         if freeze.is_empty() && thaw.is_empty() {
             // The plan may have changed all the same (what it keeps fetches at another pace).
             self.sync_paid().await;
@@ -208,31 +239,58 @@ impl Hosted {
 
 #[cfg(test)]
 mod tests {
-    use super::rebalance;
+    use super::{Held, rebalance};
 
-    fn rows(spec: &[(&str, bool)]) -> Vec<(String, bool)> {
-        spec.iter().map(|(i, f)| (i.to_string(), *f)).collect()
+    fn rows(spec: &[(&str, bool)]) -> Vec<Held> {
+        spec.iter()
+            .map(|(i, f)| Held {
+                id: i.to_string(),
+                frozen: *f,
+                private: false,
+            })
+            .collect()
     }
 
     #[test]
     fn a_downgrade_freezes_the_least_recently_viewed_and_an_upgrade_thaws_the_most_recent() {
         let all_live = rows(&[("a", false), ("b", false), ("c", false), ("d", false)]);
         assert_eq!(
-            rebalance(&all_live, 2, None),
+            rebalance(&all_live, 2, 9, None),
             (vec!["c".to_string(), "d".to_string()], vec![])
         );
         let half = rows(&[("a", false), ("b", true), ("c", false), ("d", true)]);
         // Kept ones stay kept even when less recent; then the most recent frozen one.
-        assert_eq!(rebalance(&half, 3, None), (vec![], vec!["b".to_string()]));
         assert_eq!(
-            rebalance(&half, 10, None),
+            rebalance(&half, 3, 9, None),
+            (vec![], vec!["b".to_string()])
+        );
+        assert_eq!(
+            rebalance(&half, 10, 9, None),
             (vec![], vec!["b".to_string(), "d".to_string()])
         );
         // Choosing to keep d gives up the least recent kept one.
         assert_eq!(
-            rebalance(&half, 2, Some("d")),
+            rebalance(&half, 2, 9, Some("d")),
             (vec!["c".to_string()], vec!["d".to_string()])
         );
-        assert_eq!(rebalance(&[], 5, None), (vec![], vec![]));
+        assert_eq!(rebalance(&[], 5, 9, None), (vec![], vec![]));
+    }
+
+    #[test]
+    fn a_downgrade_keeps_no_more_private_repositories_than_the_plan_allows() {
+        let mut held = rows(&[("a", false), ("b", false), ("c", false), ("d", false)]);
+        held[0].private = true;
+        held[1].private = true;
+        held[2].private = true;
+        // Within 50 repositories but one private: the most recent private one stays.
+        assert_eq!(
+            rebalance(&held, 50, 1, None),
+            (vec!["b".to_string(), "c".to_string()], vec![])
+        );
+        // Keeping c gives up a, the other private one.
+        assert_eq!(
+            rebalance(&held, 50, 1, Some("c")),
+            (vec!["a".to_string(), "b".to_string()], vec![])
+        );
     }
 }

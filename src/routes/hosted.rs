@@ -21,6 +21,7 @@ use crate::error::ApiError;
 use crate::hosted::{Hosted, LatestProgress};
 use crate::routes::repo_param::RepoParam;
 use crate::store::Repo;
+use crate::store::accounts::Tracked;
 
 fn hosted(state: &AppState) -> Result<Arc<Hosted>, ApiError> {
     state.hosted.clone().ok_or(ApiError::NoRoute)
@@ -103,12 +104,16 @@ pub async fn create(
     let viewer = super::account::viewer(&req);
     let mut private = None;
     let mut forge_id = None;
+    // The caller's plan and its limits (repositories, private ones), checked again when the
+    // repository is tracked, in the same transaction.
+    let mut limits: Option<(&'static str, i64, i64)> = None;
     if let (Some(a), Some(v)) = (&accounts, &viewer) {
         let (store, rid, uid) = (h.store.clone(), id.clone(), v.user.id.clone());
         let (tracking, used) =
             blocking(move || Ok((store.tracks(&rid, &uid)?, store.tracked_count(&uid)?))).await?;
         let plan = a.plan_of(&v.user).await?.plan;
         let limit = a.plans.limit(plan);
+        limits = Some((plan, limit, a.plans.private_limit(plan)));
         if !tracking && used >= limit {
             return Err(ApiError::status(
                 403,
@@ -235,7 +240,7 @@ pub async fn create(
         .filter(|_| accounts.is_some())
         .map(|v| v.user.id.clone());
 
-    let (repo, created) = blocking(move || {
+    let tracked = blocking(move || {
         let (repo, created) = store.upsert_repo_as(&rid, &canonical, &display, private)?;
         if let Some(fid) = forge_id {
             store.learn_forge_repo_id(&rid, &fid)?;
@@ -243,11 +248,46 @@ pub async fn create(
         if let Some(uid) = tracker {
             // A private repository's access was just confirmed; a public one needs none.
             let checked = private.filter(|p| *p).map(|_| crate::store::now());
-            store.grant_access(&rid, &uid, checked)?;
+            let (limit, private_limit) = limits.map_or((i64::MAX, i64::MAX), |(_, l, p)| (l, p));
+            let private_limit = private.filter(|p| *p).map(|_| private_limit);
+            match store.track_within(&rid, &uid, checked, limit, private_limit)? {
+                Tracked::Added | Tracked::Already => {}
+                over => {
+                    // Made for this request only: gone with it.
+                    if created && !store.is_tracked(&rid)? {
+                        store.delete_repo(&rid)?;
+                    }
+                    return Ok(Err(over));
+                }
+            }
         }
-        Ok((repo, created))
+        Ok(Ok((repo, created)))
     })
     .await?;
+    let plan = limits.map_or("free", |(p, _, _)| p);
+    let (repo, created) = match tracked {
+        Ok(done) => done,
+        Err(Tracked::OverPrivateLimit(_)) => {
+            let allowed = limits.map_or(0, |(_, _, p)| p);
+            return Err(ApiError::status(
+                403,
+                format!(
+                    "your {plan} plan tracks at most {allowed} private repositories; upgrade, or stop tracking one"
+                ),
+                "private_quota_exceeded",
+            ));
+        }
+        Err(_) => {
+            let limit = limits.map_or(0, |(_, l, _)| l);
+            return Err(ApiError::status(
+                403,
+                format!(
+                    "your {plan} plan tracks at most {limit} repositories; stop tracking one first"
+                ),
+                "quota_exceeded",
+            ));
+        }
+    };
     // A repository a paying user tracks is fetched at the paid pace from now on.
     if tracker_added && h.stripe.is_some() {
         h.sync_paid().await;

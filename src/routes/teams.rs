@@ -372,6 +372,7 @@ fn refused(why: InviteRefused) -> ApiError {
             "this invitation is for another account: sign in with the forge account it names, or connect it",
             "invite_not_for_you",
         ),
+        InviteRefused::Full(seats) => team_full(seats),
     }
 }
 
@@ -406,6 +407,15 @@ pub async fn preview(
             "for": inv.provider.zip(inv.login).map(|(p, l)| format!("{p}:{l}")),
             "expiresAt": inv.expires_at,
         })))
+}
+
+/// 409 `team_full`.
+fn team_full(seats: i64) -> ApiError {
+    ApiError::status(
+        409,
+        format!("the team has all its {seats} seats taken; its owner can buy more"),
+        "team_full",
+    )
 }
 
 /// Accepts invitation `id` for `v`; answers the team.
@@ -452,19 +462,17 @@ async fn accept(
         }
         let _ = team;
     }
+    let mut seats = FREE_SEATS;
     if let Some((team, Ok(members))) = &pre {
-        let seats = team_plan(accounts, team).await?["seats"]
+        seats = team_plan(accounts, team).await?["seats"]
             .as_i64()
             .unwrap_or(FREE_SEATS);
         if i64::try_from(*members).unwrap_or(i64::MAX) >= seats {
-            return Err(ApiError::status(
-                409,
-                format!("the team has all its {seats} seats taken; its owner can buy more"),
-                "team_full",
-            ));
+            return Err(team_full(seats));
         }
     }
-    let accepted = blocking(move || store.accept_invite(&iid, &uid, &mine)).await?;
+    // Counted again in the join's own transaction: joins at once cannot pass together.
+    let accepted = blocking(move || store.accept_invite(&iid, &uid, &mine, seats)).await?;
     let invite = accepted.map_err(refused)?;
     audit(
         &accounts.store,

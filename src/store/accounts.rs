@@ -5,10 +5,23 @@ use diesel::Connection as _;
 use diesel::prelude::*;
 
 use super::schema::{oauth_connections, repo_access, repos, sessions, users};
-use super::{Repo, Store, StoreError, now};
+use super::{AnyConnection, Repo, Store, StoreError, now};
 
 /// The `repo_access` role of a user who tracks a repository (it counts towards their plan).
 pub const TRACKS: &str = "viewer";
+
+/// What [`Store::track_within`] came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tracked {
+    /// Tracked now.
+    Added,
+    /// Tracked before (its access re-dated).
+    Already,
+    /// Not tracked: the user tracks this many already, the limit.
+    OverLimit(i64),
+    /// Not tracked: the user tracks this many private repositories already, the limit.
+    OverPrivateLimit(i64),
+}
 /// The role of access that comes from a team's list (confirmed with the member's own token;
 /// not tracked by them).
 pub const THROUGH_TEAM: &str = "team";
@@ -449,6 +462,80 @@ impl Store {
                 ))
                 .execute(conn)?;
             Ok(true)
+        })
+    }
+
+    /// `user_id` tracks `repo_id` (access confirmed at `checked_at`), unless that would take
+    /// them past `limit` repositories or, for a private one (`private_limit`), past that many
+    /// private ones. The counts are taken under a lock of the user's row, in the insert's own
+    /// transaction, so requests at once cannot pass a limit together.
+    pub fn track_within(
+        &self,
+        repo_id: &str,
+        user_id: &str,
+        checked_at: Option<i64>,
+        limit: i64,
+        private_limit: Option<i64>,
+    ) -> Result<Tracked, StoreError> {
+        let mut conn = self.conn()?;
+        conn.transaction(|c| {
+            // A write first: the user's row locked on PostgreSQL, SQLite's write lock taken.
+            diesel::update(users::table.find(user_id))
+                .set(users::plan.eq(users::plan))
+                .execute(c)?;
+            let tracked = |c: &mut AnyConnection, private_only: bool| -> QueryResult<i64> {
+                let q = repo_access::table
+                    .inner_join(repos::table)
+                    .filter(repo_access::user_id.eq(user_id))
+                    .filter(repo_access::role.eq(TRACKS))
+                    .into_boxed();
+                let q = if private_only {
+                    q.filter(repos::is_private.eq(true))
+                } else {
+                    q
+                };
+                q.count().get_result(c)
+            };
+            let already: i64 = repo_access::table
+                .filter(repo_access::repo_id.eq(repo_id))
+                .filter(repo_access::user_id.eq(user_id))
+                .filter(repo_access::role.eq(TRACKS))
+                .count()
+                .get_result(c)?;
+            if already == 0 {
+                let used = tracked(c, false)?;
+                if used >= limit {
+                    return Ok(Tracked::OverLimit(used));
+                }
+                if let Some(allowed) = private_limit {
+                    let privates = tracked(c, true)?;
+                    if privates >= allowed {
+                        return Ok(Tracked::OverPrivateLimit(privates));
+                    }
+                }
+            }
+            let n = diesel::update(repo_access::table.find((repo_id, user_id)))
+                .set((
+                    repo_access::checked_at.eq(checked_at),
+                    repo_access::role.eq(TRACKS),
+                ))
+                .execute(c)?;
+            if n == 0 {
+                diesel::insert_into(repo_access::table)
+                    .values((
+                        repo_access::repo_id.eq(repo_id),
+                        repo_access::user_id.eq(user_id),
+                        repo_access::role.eq(TRACKS),
+                        repo_access::granted_at.eq(now()),
+                        repo_access::checked_at.eq(checked_at),
+                    ))
+                    .execute(c)?;
+            }
+            Ok(if already == 0 {
+                Tracked::Added
+            } else {
+                Tracked::Already
+            })
         })
     }
 

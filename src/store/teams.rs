@@ -85,6 +85,8 @@ pub enum InviteRefused {
     Used,
     /// For another forge account than any of the user's.
     NotForYou,
+    /// The team has all its seats taken (counted in the same transaction as the join).
+    Full(i64),
 }
 
 impl Store {
@@ -214,16 +216,23 @@ impl Store {
 
     /// Uses invitation `id` for `user_id` (whose forge accounts are `accounts`): they join its
     /// team with its role (a member already keeps their role), and it is used up; both or
-    /// neither.
+    /// neither. A team with `seats` members already takes no one more: the members are counted
+    /// under a lock of the team's row, so joins at once cannot pass the count together.
     pub fn accept_invite(
         &self,
         id: &str,
         user_id: &str,
         accounts: &[(String, String)],
+        seats: i64,
     ) -> Result<Result<Invite, InviteRefused>, StoreError> {
         let mut conn = self.conn()?;
         let at = now();
-        conn.transaction(|c| {
+        let joined = conn.transaction::<_, diesel::result::Error, _>(|c| {
+            // A write first: SQLite's write lock for the whole transaction (a read first could
+            // see a snapshot another join then changes).
+            diesel::update(team_invites::table.find(id))
+                .set(team_invites::role.eq(team_invites::role))
+                .execute(c)?;
             let Some(invite) = team_invites::table
                 .find(id)
                 .select(Invite::as_select())
@@ -259,11 +268,23 @@ impl Store {
             if n == 0 {
                 return Ok(Err(InviteRefused::Used));
             }
+            // PostgreSQL: joins to this team wait here for each other.
+            diesel::update(teams::table.find(&invite.team_id))
+                .set(teams::plan.eq(teams::plan))
+                .execute(c)?;
+            let members: i64 = team_members::table
+                .filter(team_members::team_id.eq(&invite.team_id))
+                .count()
+                .get_result(c)?;
             let member: i64 = team_members::table
                 .filter(team_members::team_id.eq(&invite.team_id))
                 .filter(team_members::user_id.eq(user_id))
                 .count()
                 .get_result(c)?;
+            if member == 0 && members >= seats {
+                // Rolled back: the invitation stays unused.
+                return Err(diesel::result::Error::RollbackTransaction);
+            }
             if member == 0 {
                 diesel::insert_into(team_members::table)
                     .values((
@@ -275,7 +296,11 @@ impl Store {
                     .execute(c)?;
             }
             Ok(Ok(invite))
-        })
+        });
+        match joined {
+            Err(diesel::result::Error::RollbackTransaction) => Ok(Err(InviteRefused::Full(seats))),
+            other => Ok(other?),
+        }
     }
 
     /// Removes `user_id` from `team_id`; false when they were not a member.

@@ -5,6 +5,7 @@
 use serde_json::{Value, json};
 
 use crate::billing::{PRICE, billed, me, now, send};
+use crate::signin::World;
 use crate::teams::call;
 use gitvista_testkit::stripe::{event, subscription_object};
 
@@ -233,4 +234,103 @@ async fn billing_routes_refuse_what_they_must() {
         (413, Some("payload_too_large")),
         "{body}"
     );
+}
+
+/// Twenty requests at once by `cookie`: each `paths[i]` POSTed with `bodies[i]`; the statuses.
+async fn at_once(w: &World, cookie: &str, requests: Vec<(String, Value)>) -> Vec<u16> {
+    let calls = requests.into_iter().map(|(path, body)| {
+        let (w, cookie) = (w, cookie.to_string());
+        async move { call(w, "POST", &path, &cookie, body).await.0 }
+    });
+    futures_util::future::join_all(calls).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twenty_requests_at_once_cannot_pass_a_plan_limit_together() {
+    let (w, _stripe) = billed(&[
+        ("GITVISTA_FREE_REPOS", "3"),
+        ("GITVISTA_FREE_PRIVATE_REPOS", "1"),
+        ("GITVISTA_POSTS_PER_MINUTE", "1000"),
+        ("GITVISTA_CLONES_PER_CLIENT", "1000"),
+    ]);
+    let alice = w.sign_in("alice").await;
+    let bob = w.sign_in("bob").await;
+
+    // Twenty public URLs at once for a plan of three: three tracked, seventeen refused.
+    let urls: Vec<(String, Value)> = (0..20)
+        .map(|i| {
+            let url = format!("http://127.0.0.1:9/nowhere/r{i}.git");
+            ("/api/repos".to_string(), json!({ "url": url }))
+        })
+        .collect();
+    let statuses = at_once(&w, &bob, urls).await;
+    let added = statuses.iter().filter(|s| matches!(s, 200 | 201)).count();
+    let refused = statuses.iter().filter(|s| **s == 403).count();
+    assert_eq!((added, refused), (3, 17), "{statuses:?}");
+    assert_eq!(me(&w, &bob).await["usage"]["repos"], 3);
+
+    // Twenty private repositories at once for a plan of one private: one tracked.
+    for i in 0..20 {
+        w.gh.add_repo(
+            &format!("alice/private-{i}"),
+            true,
+            &["alice"],
+            &format!("{}/alice/private-{i}.git", w.gh.url()),
+        );
+    }
+    let privates: Vec<(String, Value)> = (0..20)
+        .map(|i| {
+            let url = format!("{}/alice/private-{i}", w.gh.url());
+            ("/api/repos".to_string(), json!({ "url": url }))
+        })
+        .collect();
+    let statuses = at_once(&w, &alice, privates).await;
+    let added = statuses.iter().filter(|s| matches!(s, 200 | 201)).count();
+    assert_eq!(added, 1, "{statuses:?}");
+    let (_, tracked) = w.get("/api/user/tracked", Some(&alice)).await;
+    let private_count = tracked["repos"]
+        .as_array()
+        .expect("repos")
+        .iter()
+        .filter(|r| r["private"] == true)
+        .count();
+    assert_eq!(private_count, 1, "{tracked}");
+
+    // Twenty users join a free team (three seats, the owner's among them) at once, each with
+    // an invitation of their own: two get in.
+    let (_, made) = call(&w, "POST", "/api/teams", &alice, json!({"name": "Core"})).await;
+    let team = made["team"]["id"].as_str().expect("team").to_string();
+    let mut joins = Vec::new();
+    for i in 0..20 {
+        let login = format!("joiner{i}");
+        w.gh.add_user(100 + i, &login, &login);
+        let cookie = w.sign_in(&login).await;
+        let (_, invite) = call(
+            &w,
+            "POST",
+            &format!("/api/teams/{team}/invites"),
+            &alice,
+            json!({}),
+        )
+        .await;
+        let link = crate::teams::token_of(invite["url"].as_str().expect("url"));
+        joins.push((cookie, format!("/api/teams/join/{link}")));
+    }
+    let calls = joins.iter().map(|(cookie, path)| {
+        let w = &w;
+        async move { call(w, "POST", path, cookie, json!({})).await.0 }
+    });
+    let statuses = futures_util::future::join_all(calls).await;
+    let joined = statuses.iter().filter(|s| **s == 200).count();
+    let full = statuses.iter().filter(|s| **s == 409).count();
+    assert_eq!((joined, full), (2, 18), "{statuses:?}");
+    let (_, t) = call(
+        &w,
+        "GET",
+        &format!("/api/teams/{team}"),
+        &alice,
+        Value::Null,
+    )
+    .await;
+    assert_eq!(t["members"].as_array().map(Vec::len), Some(3), "{t}");
 }

@@ -182,6 +182,68 @@ fn concurrent_inserts_of_one_repository_create_it_once() {
 }
 
 #[test]
+fn twenty_trackings_at_once_stay_within_the_limits_on_both_backends() {
+    use gitvista::store::accounts::{SignedIn, Tracked};
+    both("limits", |open| {
+        let store = Arc::new(open());
+        let user = store
+            .sign_in_user(
+                "user-limits",
+                &SignedIn {
+                    provider: "github",
+                    forge_user_id: "77",
+                    login: "limits",
+                    email: None,
+                    name: None,
+                    avatar_url: None,
+                    access_token: b"ciphertext",
+                    refresh_token: None,
+                    token_expires_at: None,
+                    refresh_expires_at: None,
+                    token_kind: "oauth",
+                    scopes: "",
+                },
+            )
+            .expect("user");
+        for i in 0..20 {
+            let id = format!("{i:016x}");
+            store
+                .upsert_repo_as(
+                    &id,
+                    &format!("https://example.com/r{i}"),
+                    "x",
+                    Some(i % 2 == 0),
+                )
+                .expect("repo");
+        }
+        let threads: Vec<_> = (0..20)
+            .map(|i| {
+                let (store, uid) = (Arc::clone(&store), user.id.clone());
+                std::thread::spawn(move || {
+                    let private = (i % 2 == 0).then_some(2);
+                    store
+                        .track_within(&format!("{i:016x}"), &uid, None, 5, private)
+                        .expect("tracks")
+                })
+            })
+            .collect();
+        let outcomes: Vec<Tracked> = threads
+            .into_iter()
+            .map(|t| t.join().expect("thread"))
+            .collect();
+        let added = outcomes.iter().filter(|o| **o == Tracked::Added).count();
+        assert_eq!(added, 5, "{}: {outcomes:?}", store.backend());
+        let tracked = store.tracked(&user.id).expect("tracked");
+        assert_eq!(tracked.len(), 5, "{}", store.backend());
+        assert!(
+            tracked.iter().filter(|r| r.is_private).count() <= 2,
+            "{}",
+            store.backend()
+        );
+    });
+}
+
+#[test]
 fn a_database_from_before_accounts_migrates_with_its_repositories_intact() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let sqlite_url = tmp.path().join("gitvista.db").display().to_string();
