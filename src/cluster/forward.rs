@@ -211,7 +211,7 @@ impl Forwarder {
         let mut out = self
             .client
             .get(format!("http://{addr}{path}"))
-            .header(CLUSTER_HEADER, self.secret.sign("GET", &path));
+            .header(CLUSTER_HEADER, self.secret.sign("GET", &path, b""));
         for name in &REQUEST_HEADERS {
             if let Some(v) = req.headers().get(name) {
                 out = out.header(name.as_str(), v.as_bytes());
@@ -362,7 +362,7 @@ pub async fn internal_only(
         .headers()
         .get(CLUSTER_HEADER)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| secret.verify(v, req.method().as_str(), &path));
+        .is_some_and(|v| secret.verify(v, req.method().as_str(), &path, b""));
     if !signed {
         metrics::counter!("gitvista_cluster_unsigned_total").increment(1);
         let resp = ApiError::status(
@@ -404,7 +404,7 @@ pub async fn owner_summary(
     let answer = fwd
         .client
         .get(format!("http://{addr}{path}"))
-        .header(CLUSTER_HEADER, fwd.secret.sign("GET", &path))
+        .header(CLUSTER_HEADER, fwd.secret.sign("GET", &path, b""))
         .send()
         .await
         .map_err(|_| ApiError::Moving(2))?;

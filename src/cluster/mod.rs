@@ -14,6 +14,7 @@ pub mod forward;
 pub mod limits;
 pub mod runner;
 pub mod settings;
+pub mod signature;
 
 /// How often a node says it is alive.
 pub const HEARTBEAT: Duration = Duration::from_secs(5);

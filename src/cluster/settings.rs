@@ -3,12 +3,6 @@
 //! to each other over an internal address, every request signed with the cluster secret.
 
 use std::net::SocketAddr;
-use std::time::Duration;
-
-use hmac::{KeyInit, Mac};
-use sha2::Sha256;
-
-type HmacSha256 = hmac::Hmac<Sha256>;
 
 /// What this node does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -47,72 +41,7 @@ impl Role {
 /// The header that carries a node-to-node request's signature.
 pub const CLUSTER_HEADER: &str = "x-gitvista-cluster";
 
-/// How far a signed request's clock may be from ours.
-const SIGNATURE_SKEW: Duration = Duration::from_secs(60);
-
-/// `GITVISTA_CLUSTER_SECRET`: signs every request between nodes. Never printed.
-#[derive(Clone)]
-pub struct ClusterSecret(zeroize::Zeroizing<Vec<u8>>);
-
-impl std::fmt::Debug for ClusterSecret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("ClusterSecret(..)")
-    }
-}
-
-impl ClusterSecret {
-    /// `text` as the cluster secret, or a sentence saying why not.
-    pub fn new(text: &str) -> Result<ClusterSecret, String> {
-        if text.len() < 32 {
-            return Err(format!(
-                "GITVISTA_CLUSTER_SECRET must be at least 32 bytes (it has {}); `openssl rand -hex 32` makes one",
-                text.len()
-            ));
-        }
-        Ok(ClusterSecret(zeroize::Zeroizing::new(
-            text.as_bytes().to_vec(),
-        )))
-    }
-
-    fn mac(&self, at_ms: i64, method: &str, path_and_query: &str) -> HmacSha256 {
-        let mut mac = HmacSha256::new_from_slice(&self.0)
-            .unwrap_or_else(|_| unreachable!("HMAC accepts any key"));
-        mac.update(format!("{at_ms} {method} {path_and_query}").as_bytes());
-        mac
-    }
-
-    /// The header value signing `method path_and_query` now: `<ms>.<hex HMAC-SHA-256>`. It is
-    /// good for one minute and for that request line only.
-    pub fn sign(&self, method: &str, path_and_query: &str) -> String {
-        let at = crate::store::jobs::now_ms();
-        let tag = self.mac(at, method, path_and_query).finalize().into_bytes();
-        let hex: String = tag.iter().map(|b| format!("{b:02x}")).collect();
-        format!("{at}.{hex}")
-    }
-
-    /// Whether `header` signs `method path_and_query` and is recent (constant time).
-    pub fn verify(&self, header: &str, method: &str, path_and_query: &str) -> bool {
-        let Some((at, hex)) = header.split_once('.') else {
-            return false;
-        };
-        let Ok(at) = at.parse::<i64>() else {
-            return false;
-        };
-        let skew = (crate::store::jobs::now_ms() - at).unsigned_abs();
-        if skew > SIGNATURE_SKEW.as_millis() as u64 || hex.len() != 64 {
-            return false;
-        }
-        let Some(tag) = (0..32)
-            .map(|i| u8::from_str_radix(hex.get(i * 2..i * 2 + 2)?, 16).ok())
-            .collect::<Option<Vec<u8>>>()
-        else {
-            return false;
-        };
-        self.mac(at, method, path_and_query)
-            .verify_slice(&tag)
-            .is_ok()
-    }
-}
+pub use super::signature::ClusterSecret;
 
 /// A node's place in the cluster, from `--role` and the environment.
 #[derive(Debug, Clone, Default)]
@@ -285,27 +214,5 @@ mod tests {
             s.internal_addr
                 .is_some_and(|a| a.ip().is_loopback() && a.port() == 9191)
         );
-    }
-
-    #[test]
-    fn a_signature_covers_its_request_line_and_expires() {
-        let s = ClusterSecret::new(SECRET).expect("valid");
-        let h = s.sign("GET", "/api/repos/abc/graph?offset=0");
-        assert!(s.verify(&h, "GET", "/api/repos/abc/graph?offset=0"));
-        assert!(!s.verify(&h, "GET", "/api/repos/abc/graph?offset=1"));
-        assert!(!s.verify(&h, "POST", "/api/repos/abc/graph?offset=0"));
-        let other = ClusterSecret::new(&SECRET.replace('0', "1")).expect("valid");
-        assert!(!other.verify(&h, "GET", "/api/repos/abc/graph?offset=0"));
-        let old = crate::store::jobs::now_ms() - 120_000;
-        let tag = s.mac(old, "GET", "/x").finalize().into_bytes();
-        let hex: String = tag.iter().map(|b| format!("{b:02x}")).collect();
-        assert!(!s.verify(&format!("{old}.{hex}"), "GET", "/x"));
-        for bad in ["", ".", "1.2", "x.y", &h[..h.len() - 1]] {
-            assert!(
-                !s.verify(bad, "GET", "/api/repos/abc/graph?offset=0"),
-                "{bad}"
-            );
-        }
-        assert_eq!(format!("{s:?}"), "ClusterSecret(..)");
     }
 }

@@ -187,6 +187,33 @@ async fn two_web_and_two_worker_processes_serve_fan_out_and_survive_a_killed_own
         assert_eq!(single_body, web_body, "{path}");
     }
 
+    // A signed request seen on the internal network works once, for its own path and query:
+    // replayed, or moved to another query, it is refused.
+    let secret = gitvista::cluster::signature::ClusterSecret::new(CLUSTER_SECRET).expect("secret");
+    let path = format!("/api/repos/{id}/graph?offset=0&limit=5");
+    let signature = secret.sign("GET", &path, b"");
+    let signed = |path: String, signature: String| {
+        let url = format!("{}{path}", workers[owner_at].base);
+        async move {
+            reqwest::Client::new()
+                .get(url)
+                .header("x-gitvista-cluster", signature)
+                .send()
+                .await
+                .expect("internal request")
+                .status()
+                .as_u16()
+        }
+    };
+    let moved = format!("/api/repos/{id}/graph?offset=0&limit=200");
+    assert_eq!(signed(moved, signature.clone()).await, 401, "another query");
+    assert_eq!(
+        signed(path.clone(), signature.clone()).await,
+        200,
+        "the first time"
+    );
+    assert_eq!(signed(path, signature).await, 401, "replayed");
+
     // One client's budget of new repositories is shared by both web nodes (in Redis): six a
     // minute, whichever node they go to (away from a minute's edge, where the window turns).
     let second = std::time::SystemTime::now()
