@@ -256,10 +256,7 @@ fn run(
     limits: gitwire::daemon::Limits,
     tx: tokio::sync::mpsc::Sender<Batch>,
 ) -> Result<(), StreamError> {
-    let stream_limits = gitcore::odb::stream::StreamLimits {
-        max_kept: limits.max_bytes,
-        ..gitcore::odb::stream::StreamLimits::default()
-    };
+    let stream_limits = gitcore::odb::stream::StreamLimits::for_memory(limits.max_bytes);
     let started = Instant::now();
     let mut last = started;
     let mut shown = 0;

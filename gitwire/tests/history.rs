@@ -205,3 +205,29 @@ fn a_stream_cut_short_keeps_what_came_and_says_why() {
     assert!(kept.is_none());
     assert!(!e.to_string().is_empty());
 }
+
+#[test]
+fn a_remote_sending_millions_of_tiny_objects_is_stopped_before_memory_grows() {
+    use gitvista_testkit::{Hostile, hostile_git_server};
+    let port = hostile_git_server(Hostile::TinyObjects);
+    let target = Target::Daemon {
+        addr: local(port),
+        host: "127.0.0.1".into(),
+        path: "/tiny.git".into(),
+    };
+    // The first view's budget (64 MiB here): every object costs its bytes and what keeping it
+    // costs, so the stream stops after about 400,000 of the five million announced (5 MB on
+    // the wire), however small they are.
+    let limits = StreamLimits::for_memory(64 << 20);
+    let (e, _) =
+        stream_history(&target, Limits::default(), limits, |_| Ok(())).expect_err("stopped");
+    assert!(e.to_string().contains("pass the limit"), "{e}");
+    // A count limit refuses the header itself.
+    let counted = StreamLimits {
+        max_count: 1_000_000,
+        ..limits
+    };
+    let (e, _) =
+        stream_history(&target, Limits::default(), counted, |_| Ok(())).expect_err("refused");
+    assert!(e.to_string().contains("announces 5000000 objects"), "{e}");
+}

@@ -559,6 +559,27 @@ pub enum Hostile {
     BadLength,
     /// Answers a fetch with progress one byte every 50 ms (never silent long enough to stall).
     Drip,
+    /// Answers `ls-refs` with one branch, then a fetch with a valid pack announcing five million
+    /// one-byte blobs and sends them as fast as they are read (13 bytes each on the wire).
+    TinyObjects,
+}
+
+/// One side-band-1 packet of `data` (at most 65,515 bytes).
+fn band_one(data: &[u8]) -> Vec<u8> {
+    let mut out = format!("{:04x}", data.len() + 5).into_bytes();
+    out.push(1);
+    out.extend_from_slice(data);
+    out
+}
+
+/// A one-byte blob's pack entry: its header and the byte as a stored zlib block.
+fn tiny_entry(byte: u8) -> [u8; 13] {
+    let (a, b) = (1 + u32::from(byte), 1 + u32::from(byte));
+    let adler = ((b << 16) | a).to_be_bytes();
+    [
+        0x31, 0x78, 0x01, 0x01, 0x01, 0x00, 0xfe, 0xff, byte, adler[0], adler[1], adler[2],
+        adler[3],
+    ]
 }
 
 /// A git:// server on 127.0.0.1 that speaks just enough protocol v2 to misbehave as `how`
@@ -605,6 +626,27 @@ pub fn hostile_git_server(how: Hostile) -> u16 {
                                 break;
                             }
                             std::thread::sleep(Duration::from_millis(50));
+                        }
+                    }
+                    Hostile::TinyObjects => {
+                        let _ = s.write_all(caps.as_bytes());
+                        let _ = s.read(&mut buf);
+                        let head = format!("{} refs/heads/main\n", "1".repeat(40));
+                        let _ = s.write_all(format!("{}0000", pkt(&head)).as_bytes());
+                        let _ = s.read(&mut buf);
+                        let _ = s.write_all(pkt("packfile\n").as_bytes());
+                        let mut header = b"PACK\0\0\0\x02".to_vec();
+                        header.extend_from_slice(&5_000_000u32.to_be_bytes());
+                        let _ = s.write_all(&band_one(&header));
+                        let mut sent = 0u32;
+                        while sent < 5_000_000 && std::time::Instant::now() < deadline {
+                            let batch: Vec<u8> = (0..5_000u32)
+                                .flat_map(|i| tiny_entry(((sent + i) % 251) as u8))
+                                .collect();
+                            if s.write_all(&band_one(&batch)).is_err() {
+                                break;
+                            }
+                            sent += 5_000;
                         }
                     }
                     Hostile::EndlessProgress | Hostile::BandError => {

@@ -18,16 +18,34 @@ use super::{ObjectKind, OdbError, delta};
 use crate::inflate::{InflateError, Inflater};
 use crate::oid::{OID_LEN, ObjectId};
 
+/// What keeping one object costs beyond its bytes, in bytes: its entries in the two maps
+/// (offset to object, id to offset, with the tables' spare room) and the `Arc`'s header,
+/// rounded up. A pack of millions of one-byte objects costs this much per object, not a byte.
+pub const KEPT_OBJECT_COST: u64 = 160;
+
 /// Bounds on what one streamed pack may cost.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StreamLimits {
     /// Largest object (inflated), deltas and results included.
     pub max_object: u64,
     /// Bytes of objects kept for later deltas (every object is kept: a delta may name any
-    /// earlier entry).
+    /// earlier entry), each counted with [`KEPT_OBJECT_COST`].
     pub max_kept: u64,
     /// Objects the header may announce.
     pub max_count: u32,
+}
+
+impl StreamLimits {
+    /// The limits for a pack held in `max_kept` bytes. Every object costs at least
+    /// [`KEPT_OBJECT_COST`], so at most `max_kept / KEPT_OBJECT_COST` objects are ever held:
+    /// a pack of millions of tiny objects stops there (what came before stays readable), and
+    /// a header announcing more than [`StreamLimits::default`]'s count is refused at once.
+    pub fn for_memory(max_kept: u64) -> StreamLimits {
+        StreamLimits {
+            max_kept,
+            ..StreamLimits::default()
+        }
+    }
 }
 
 impl Default for StreamLimits {
@@ -283,7 +301,7 @@ impl PackStream {
         self.consume(start + used);
         let id = hash_object(kind, &data);
         let data: Arc<[u8]> = data.into();
-        self.kept_bytes += data.len() as u64;
+        self.kept_bytes += data.len() as u64 + KEPT_OBJECT_COST;
         if self.kept_bytes > self.limits.max_kept {
             return Err(corrupt(
                 offset,

@@ -390,3 +390,50 @@ fn a_graph_from_streamed_objects_is_the_graph_loaded_from_disk() {
         same_graph_as_on_disk(&format!("{name}, depth 2"), &repo);
     }
 }
+
+/// A valid pack of `n` one-byte blobs (each a different byte, so distinct objects cycle).
+fn tiny_objects(n: u32) -> Vec<u8> {
+    let mut pack = b"PACK\0\0\0\x02".to_vec();
+    pack.extend_from_slice(&n.to_be_bytes());
+    for i in 0..n {
+        pack.push(0x30 | 1); // blob, size 1
+        pack.append(&mut zlib_stored(&[(i % 251) as u8]));
+    }
+    let mut h = sha1_of(&pack);
+    pack.append(&mut h);
+    pack
+}
+
+#[test]
+fn millions_of_tiny_objects_count_what_keeping_them_costs() {
+    use gitcore::odb::stream::KEPT_OBJECT_COST;
+    // 2,000 one-byte blobs are 2,000 bytes of objects but hold far more: with a budget of
+    // 100 KB they are refused (each costs its byte and KEPT_OBJECT_COST).
+    let pack = tiny_objects(2_000);
+    let budget = 100_000;
+    let limits = StreamLimits {
+        max_kept: budget,
+        ..StreamLimits::default()
+    };
+    let err = stream(&pack, 4096, limits).expect_err("over the budget");
+    assert!(reason(err).contains("pass the limit"), "tiny objects");
+    // Within a budget that fits them, they read.
+    let fits = 2_000 * (1 + KEPT_OBJECT_COST);
+    let limits = StreamLimits {
+        max_kept: fits,
+        ..StreamLimits::default()
+    };
+    assert_eq!(stream(&pack, 4096, limits).expect("fits").len(), 2_000);
+    // A header announcing more objects than the count allows is refused before any entry is
+    // read.
+    let limits = StreamLimits {
+        max_count: 1_000_000,
+        ..StreamLimits::for_memory(budget)
+    };
+    let mut header = b"PACK\0\0\0\x02".to_vec();
+    header.extend_from_slice(&5_000_000u32.to_be_bytes());
+    let mut s = PackStream::new(limits);
+    s.push(&header);
+    let err = s.next_object().expect_err("announced too many");
+    assert!(reason(err).contains("announces 5000000 objects"), "count");
+}
