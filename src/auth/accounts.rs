@@ -632,6 +632,18 @@ impl Accounts {
     /// repositories it let them read are no longer theirs. The last connection stays (it is how
     /// they sign in).
     pub async fn unlink(&self, user: &User, p: &dyn Provider) -> Result<(), ApiError> {
+        self.may_unlink(user, p).await?;
+        let ids = self.forge_private_repos(user, p).await?;
+        let (store, uid, kind) = (self.store.clone(), user.id.clone(), p.kind());
+        blocking(move || store.unlink(&uid, kind, &ids)).await?;
+        self.forget_user(&user.id);
+        tracing::info!(user = %user.id, forge = kind, "disconnected a forge account");
+        Ok(())
+    }
+
+    /// Whether `user` may disconnect their account on `p`: 404 when none is linked, 409 when it
+    /// is the only one they sign in with.
+    pub async fn may_unlink(&self, user: &User, p: &dyn Provider) -> Result<(), ApiError> {
         let connections = self.connections(&user.id).await?;
         if !connections.iter().any(|c| c.provider == p.kind()) {
             return Err(ApiError::NotFound(format!(
@@ -649,11 +661,6 @@ impl Accounts {
                 "last_connection",
             ));
         }
-        let ids = self.forge_private_repos(user, p).await?;
-        let (store, uid, kind) = (self.store.clone(), user.id.clone(), p.kind());
-        blocking(move || store.unlink(&uid, kind, &ids)).await?;
-        self.forget_user(&user.id);
-        tracing::info!(user = %user.id, forge = kind, "disconnected a forge account");
         Ok(())
     }
 

@@ -51,12 +51,21 @@ impl Stripe {
         &self.settings
     }
 
-    async fn post(&self, path: &str, form: &[(&str, &str)]) -> Result<Value, StripeError> {
-        let resp = self
+    async fn post(
+        &self,
+        path: &str,
+        form: &[(&str, &str)],
+        idempotency_key: Option<&str>,
+    ) -> Result<Value, StripeError> {
+        let mut req = self
             .http
             .post(format!("{}{path}", self.settings.api_url))
             .bearer_auth(self.settings.secret_key())
-            .form(form)
+            .form(form);
+        if let Some(key) = idempotency_key {
+            req = req.header("Idempotency-Key", key);
+        }
+        let resp = req
             .send()
             .await
             .map_err(|e| StripeError::Unavailable(e.without_url().to_string()))?;
@@ -102,7 +111,12 @@ impl Stripe {
         if let Some(c) = customer {
             form.push(("customer", c));
         }
-        let body = self.post("/v1/checkout/sessions", &form).await?;
+        // A double click (or a retry) within the same ten minutes is the same Checkout
+        // Session: Stripe answers the first one again for the same key and parameters.
+        let key = idempotency_key(&form, crate::store::now() / 600);
+        let body = self
+            .post("/v1/checkout/sessions", &form, Some(&key))
+            .await?;
         body["url"]
             .as_str()
             .map(str::to_string)
@@ -115,6 +129,7 @@ impl Stripe {
             .post(
                 "/v1/billing_portal/sessions",
                 &[("customer", customer), ("return_url", return_url)],
+                None,
             )
             .await?;
         body["url"]
@@ -122,6 +137,18 @@ impl Stripe {
             .map(str::to_string)
             .ok_or_else(|| StripeError::Unavailable("a portal session without a URL".into()))
     }
+}
+
+/// The `Idempotency-Key` of a Checkout Session with `form` in ten-minute window `window`:
+/// the same request in the same window is the same key (and so the same session).
+fn idempotency_key(form: &[(&str, &str)], window: i64) -> String {
+    use sha2::Digest as _;
+    let mut h = sha2::Sha256::new();
+    h.update(format!("gitvista checkout {window}").as_bytes());
+    for (k, v) in form {
+        h.update(format!("\n{k}={v}").as_bytes());
+    }
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Why a webhook was refused before its body was read as an event.

@@ -381,6 +381,11 @@ pub async fn disconnect(
     let accounts = accounts(&state)?;
     let v = viewer(&req).ok_or_else(sign_in_required)?;
     let p = provider(&accounts, &forge)?;
+    // Refused before anything is removed when it is the last account or not linked.
+    accounts.may_unlink(&v.user, p.as_ref()).await?;
+    if let Some(h) = &state.hosted {
+        crate::webhooks::register::unregister_by(h, &v.user, p.as_ref()).await;
+    }
     accounts.unlink(&v.user, p.as_ref()).await?;
     let (store, uid) = (accounts.store.clone(), v.user.id.clone());
     let user = blocking(move || store.user(&uid))

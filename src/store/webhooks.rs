@@ -263,6 +263,21 @@ impl Store {
             .load(&mut *conn)?)
     }
 
+    /// The hooks `user_id` registered on `provider` (with their token), with each repository.
+    pub fn registrations_by(
+        &self,
+        user_id: &str,
+        provider: &str,
+    ) -> Result<Vec<(Registration, Repo)>, StoreError> {
+        let mut conn = self.conn()?;
+        Ok(webhook_registrations::table
+            .inner_join(repos::table.on(repos::id.eq(webhook_registrations::repo_id)))
+            .filter(webhook_registrations::user_id.eq(user_id))
+            .filter(webhook_registrations::provider.eq(provider))
+            .select((Registration::as_select(), Repo::as_select()))
+            .load(&mut *conn)?)
+    }
+
     /// Forgets the registration of `repo_id` with `provider`; false when there was none.
     pub fn remove_registration(&self, repo_id: &str, provider: &str) -> Result<bool, StoreError> {
         let mut conn = self.conn()?;

@@ -171,16 +171,7 @@ pub async fn unregister(h: &Arc<Hosted>, repo_id: &str) {
     else {
         return;
     };
-    let mut removed = false;
-    for c in &connections {
-        let Ok(token) = accounts.connection_token(c, p.as_ref()).await else {
-            continue;
-        };
-        if p.delete_hook(&token, &path, &reg.hook_id).await.is_ok() {
-            removed = true;
-            break;
-        }
-    }
+    let removed = delete_with(accounts, p.as_ref(), &path, &reg.hook_id, &connections).await;
     metrics::counter!("gitvista_webhook_unregistrations_total", "outcome" => if removed { "removed" } else { "left" })
         .increment(1);
     if removed {
@@ -198,4 +189,86 @@ pub async fn unregister(h: &Arc<Hosted>, repo_id: &str) {
             "the webhook could not be removed; its deliveries are answered as untracked"
         );
     }
+}
+
+/// Removes the hooks `user` registered on forge `p` with their token, before that account is
+/// unlinked (its tokens are about to be deleted, and a hook is removed with the token that made
+/// it, or by someone who administers the repository). Each registration is forgotten either
+/// way: a repository whose hook is gone is polled, and another tracker who administers it
+/// registers a new one when they next add it.
+pub async fn unregister_by(h: &Arc<Hosted>, user: &User, p: &dyn crate::auth::provider::Provider) {
+    let Some(accounts) = &h.accounts else {
+        return;
+    };
+    let (store, uid, kind) = (h.store.clone(), user.id.clone(), p.kind());
+    let Ok((registrations, connection)) = blocking(move || {
+        Ok((
+            store.registrations_by(&uid, kind)?,
+            store.connection(&uid, kind)?,
+        ))
+    })
+    .await
+    else {
+        return;
+    };
+    if registrations.is_empty() {
+        return;
+    }
+    let token = match &connection {
+        Some(c) => accounts
+            .connection_token(c, p)
+            .await
+            .map_err(|e| e.to_string()),
+        None => Err("no account is linked".to_string()),
+    };
+    for (reg, repo) in registrations {
+        let outcome = match (&token, accounts.forge_of(&repo.canonical_url)) {
+            (Ok(token), Some((_, path))) => p
+                .delete_hook(token, &path, &reg.hook_id)
+                .await
+                .map_err(|e| e.to_string()),
+            (Err(e), _) => Err(e.clone()),
+            (_, None) => Err("the repository is on no configured forge".to_string()),
+        };
+        let mut removed = outcome.is_ok();
+        if let Err(e) = &outcome {
+            tracing::info!(repo = %reg.repo_id, forge = kind, error = %e, "a webhook could not be removed with the token that registered it; asking the other trackers'");
+            // Someone else who tracks it may administer it.
+            let (store, rid, uid) = (h.store.clone(), reg.repo_id.clone(), user.id.clone());
+            let others: Vec<_> = blocking(move || store.readers(&rid, kind))
+                .await
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|(u, _)| u.id != uid)
+                .map(|(_, c)| c)
+                .collect();
+            if let Some((_, path)) = accounts.forge_of(&repo.canonical_url) {
+                removed = delete_with(accounts, p, &path, &reg.hook_id, &others).await;
+            }
+        }
+        let (store, rid) = (h.store.clone(), reg.repo_id.clone());
+        let _ = blocking(move || store.remove_registration(&rid, kind)).await;
+        metrics::counter!("gitvista_webhook_unregistrations_total", "outcome" => if removed { "removed" } else { "left" })
+            .increment(1);
+        tracing::info!(repo = %reg.repo_id, forge = kind, removed, "the account that registered a webhook was disconnected; its hook goes with it");
+    }
+}
+
+/// Deletes hook `hook_id` of `path` on `p` with the first of `connections`' tokens that may.
+async fn delete_with(
+    accounts: &crate::auth::accounts::Accounts,
+    p: &dyn crate::auth::provider::Provider,
+    path: &str,
+    hook_id: &str,
+    connections: &[crate::store::accounts::Connection],
+) -> bool {
+    for c in connections {
+        let Ok(token) = accounts.connection_token(c, p).await else {
+            continue;
+        };
+        if p.delete_hook(&token, path, hook_id).await.is_ok() {
+            return true;
+        }
+    }
+    false
 }

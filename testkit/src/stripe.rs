@@ -52,6 +52,8 @@ struct State {
     sessions: HashMap<String, Session>,
     subs: HashMap<String, Sub>,
     portals: HashMap<String, (String, String)>,
+    /// Checkout Sessions by `Idempotency-Key`: the parameters first sent and the answer.
+    idempotent: HashMap<String, (HashMap<String, String>, serde_json::Value)>,
     /// Every API call, `METHOD /path`.
     log: Vec<String>,
     /// What each event delivery got back.
@@ -227,6 +229,23 @@ async fn create_checkout(state: Shared, req: HttpRequest, body: web::Bytes) -> H
     if !authorized(&s, &req) {
         return stripe_error(401, "Invalid API Key provided");
     }
+    // Stripe's idempotency: the same key with the same parameters answers the first answer
+    // again; with other parameters, 400.
+    let key = req
+        .headers()
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    if let Some((params, answer)) = key.as_ref().and_then(|k| s.idempotent.get(k)) {
+        return if *params == f {
+            HttpResponse::Ok().json(answer.clone())
+        } else {
+            stripe_error(
+                400,
+                "Keys for idempotent requests can only be used with the same parameters they were first used with.",
+            )
+        };
+    }
     let get = |k: &str| f.get(k).cloned().unwrap_or_default();
     if get("mode") != "subscription" || get("line_items[0][price]").is_empty() {
         return stripe_error(400, "mode=subscription and a price are required");
@@ -260,6 +279,9 @@ async fn create_checkout(state: Shared, req: HttpRequest, body: web::Bytes) -> H
         "customer": session.customer,
     });
     s.sessions.insert(id, session);
+    if let Some(k) = key {
+        s.idempotent.insert(k, (f.clone(), answer.clone()));
+    }
     HttpResponse::Ok().json(answer)
 }
 

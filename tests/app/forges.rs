@@ -41,7 +41,12 @@ fn forges() -> Forges {
     }
     gl.add_user("31", "carol", "Carol");
     gl.add_user("32", "alice-gl", "Alice on GitLab");
-    gl.add_repo("team/sub/secret", true, &["carol", "alice-gl"], &["carol"]);
+    gl.add_repo(
+        "team/sub/secret",
+        true,
+        &["carol", "alice-gl"],
+        &["carol", "alice-gl"],
+    );
     bb.add_user("{0d0d0d0d-0000-4000-8000-00000000dave}", "dave", "Dave");
     bb.add_repo("ws/secret", true, &["dave"], &["dave"]);
     let w = world(&[
@@ -206,12 +211,13 @@ async fn one_account_links_several_forges_and_unlinking_takes_back_what_it_grant
     let alice = w.sign_in("alice").await;
     let (_, me) = w.get("/api/user", Some(&alice)).await;
     let alice_id = me["id"].clone();
-    // Connecting GitLab keeps her session and links the account to her.
+    // Connecting GitLab (with what registering hooks needs) keeps her session and links the
+    // account to her.
     f.gl.sign_in_as("alice-gl");
     let done = flow(
         w,
         &f.gl,
-        "/auth/gitlab/connect?back=/dashboard",
+        "/auth/gitlab/connect?hooks=1&back=/dashboard",
         Some(&alice),
     )
     .await;
@@ -235,8 +241,20 @@ async fn one_account_links_several_forges_and_unlinking_takes_back_what_it_grant
         .track(&alice, &format!("{}/team/sub/secret", f.gl.url()))
         .await;
     let gh_id = w.track(&alice, &w.repo_url("secret")).await;
-    // Signing in with GitLab now finds the same account.
-    let again = sign_in(w, &f.gl, "gitlab", "alice-gl").await;
+    // She administers the GitLab project: a hook is registered there with her GitLab token.
+    let hook = hooked(&f.gl, "team/sub/secret").await;
+    assert!(hook.url.ends_with(&format!("?repo={gl_id}")), "{hook:?}");
+    // Signing in with GitLab now finds the same account (asking for hooks again: a sign-in
+    // with fewer scopes would leave a token that cannot remove the hook).
+    f.gl.sign_in_as("alice-gl");
+    let done = flow(w, &f.gl, "/auth/gitlab/login?hooks=1&back=/dashboard", None).await;
+    assert_eq!(done.status().as_u16(), 302);
+    let again = set_cookie(&done, "gitvista_session")
+        .expect("session")
+        .split(';')
+        .next()
+        .expect("pair")
+        .to_string();
     let (_, me) = w.get("/api/user", Some(&again)).await;
     assert_eq!(me["id"], alice_id);
     // Connecting needs a session, and an account already linked elsewhere is refused.
@@ -284,6 +302,10 @@ async fn one_account_links_several_forges_and_unlinking_takes_back_what_it_grant
         .get(&format!("/api/repos/{gl_id}/repository"), Some(&alice))
         .await;
     assert_eq!(status, 404, "GitLab's private repository is hers no more");
+    assert!(
+        f.gl.hooks("team/sub/secret").is_empty(),
+        "the hook her GitLab token registered is removed with it"
+    );
     let (status, _) = w
         .get(&format!("/api/repos/{gh_id}/repository"), Some(&alice))
         .await;

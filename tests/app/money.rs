@@ -94,6 +94,12 @@ async fn a_subscription_to_another_price_grants_no_plan_and_no_seats() {
         "{t}"
     );
 
+    // Upgrade clicked twice: one Checkout Session (the same Idempotency-Key), not two.
+    let (s1, first) = call(&w, "POST", "/api/billing/checkout", &alice, json!({})).await;
+    let (s2, second) = call(&w, "POST", "/api/billing/checkout", &alice, json!({})).await;
+    assert_eq!((s1, s2), (200, 200), "{first} {second}");
+    assert_eq!(first["url"], second["url"], "a double click is one session");
+
     // And the configured price makes Alice paid.
     let paid = subscribed("paid", &format!("user:{uid}"), PRICE, 1);
     assert_eq!(send(&w, &stripe, &paid).await.0, 200);
