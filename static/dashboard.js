@@ -212,7 +212,9 @@ async function loadTeam() {
       e.target ? ` ${login(e.target)}` : '', e.detail ? el('span', { class: 'muted' }, ` (${e.detail})`) : null)));
   }
   const hidden = t.hiddenRepos ? ` ${t.hiddenRepos} more on its list ${t.hiddenRepos === 1 ? 'is' : 'are'} private and not readable with your own forge accounts.` : '';
-  note.textContent = `The team's shared list: ${t.usage.repos} of ${t.plan.repoLimit} repositories on its ${t.plan.plan} plan, ${t.members.length} of ${t.plan.seats} seats.${hidden}`;
+  const over = t.overSeats ? ` The team has more members than its ${t.plan.seats} seats: nobody new can join until ${t.role === 'owner' ? 'you buy more seats' : 'its owner buys more seats'} or members leave.` : '';
+  note.textContent = `The team's shared list: ${t.usage.repos} of ${t.plan.repoLimit} repositories on its ${t.plan.plan} plan, ${t.members.length} of ${t.plan.seats} seats.${over}${hidden}`;
+  note.classList.toggle('over-seats', Boolean(t.overSeats));
   document.querySelector('th.actions').hidden = true;
   fill(rows, t.repos.length ? t.repos.map((r) => el('tr', { 'data-id': r.id },
     el('td', {}, el('a', { href: `/r/${r.id}` }, r.displayUrl || r.url), r.private ? el('span', { class: 'private-badge' }, 'private') : null),

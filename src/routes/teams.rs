@@ -230,6 +230,12 @@ pub async fn show(
         .iter()
         .map(|(u, r)| json!({"id": u.id, "login": u.login, "name": u.display_name, "role": r}))
         .collect();
+    let plan = team_plan(&accounts, &team).await?;
+    // After a downgrade a team may have more members than seats: nobody joins until it has
+    // room again, and the dashboard says so.
+    let over_seats = plan["seats"]
+        .as_i64()
+        .is_some_and(|seats| i64::try_from(members.len()).unwrap_or(i64::MAX) > seats);
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
         .json(json!({
@@ -239,7 +245,8 @@ pub async fn show(
             "repos": shown,
             "hiddenRepos": hidden,
             "usage": {"repos": repos.len()},
-            "plan": team_plan(&accounts, &team).await?,
+            "overSeats": over_seats,
+            "plan": plan,
         })))
 }
 

@@ -94,6 +94,83 @@ async fn a_subscription_to_another_price_grants_no_plan_and_no_seats() {
         "{t}"
     );
 
+    // Four seats taken; the subscription ends: four members on three seats. Nobody is put
+    // out, the team says it is over, and nobody new joins.
+    let mut links = Vec::new();
+    for _ in 0..4 {
+        let (_, invite) = call(
+            &w,
+            "POST",
+            &format!("/api/teams/{team}/invites"),
+            &alice,
+            json!({}),
+        )
+        .await;
+        links.push(crate::teams::token_of(invite["url"].as_str().expect("url")));
+    }
+    for (i, link) in links.iter().take(3).enumerate() {
+        let login = format!("member{i}");
+        w.gh.add_user(200 + i as i64, &login, &login);
+        let cookie = w.sign_in(&login).await;
+        let (status, body) = call(
+            &w,
+            "POST",
+            &format!("/api/teams/join/{link}"),
+            &cookie,
+            json!({}),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let ended = subscription_object(
+        "sub_seats",
+        "cus_seats",
+        &format!("team:{team}"),
+        "canceled",
+        PRICE,
+        4,
+    );
+    let ended = event(
+        "evt_seats_end",
+        "customer.subscription.deleted",
+        now(),
+        ended,
+    );
+    assert_eq!(send(&w, &stripe, &ended).await.0, 200);
+    let (_, t) = call(
+        &w,
+        "GET",
+        &format!("/api/teams/{team}"),
+        &alice,
+        Value::Null,
+    )
+    .await;
+    assert_eq!(
+        (seats(&t), t["overSeats"].as_bool()),
+        (Some(3), Some(true)),
+        "{t}"
+    );
+    assert_eq!(
+        t["members"].as_array().map(Vec::len),
+        Some(4),
+        "nobody is put out"
+    );
+    w.gh.add_user(299, "latecomer", "Latecomer");
+    let late = w.sign_in("latecomer").await;
+    let (status, body) = call(
+        &w,
+        "POST",
+        &format!("/api/teams/join/{}", links[3]),
+        &late,
+        json!({}),
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (409, Some("team_full")),
+        "{body}"
+    );
+
     // Upgrade clicked twice: one Checkout Session (the same Idempotency-Key), not two.
     let (s1, first) = call(&w, "POST", "/api/billing/checkout", &alice, json!({})).await;
     let (s2, second) = call(&w, "POST", "/api/billing/checkout", &alice, json!({})).await;
