@@ -216,8 +216,18 @@ async function loadTeam() {
   note.textContent = `The team's shared list: ${t.usage.repos} of ${t.plan.repoLimit} repositories on its ${t.plan.plan} plan, ${t.members.length} of ${t.plan.seats} seats.${over}${hidden}`;
   note.classList.toggle('over-seats', Boolean(t.overSeats));
   document.querySelector('th.actions').hidden = true;
+  const keepOnTeam = async (r) => {
+    const resp = await fetch(`/api/teams/${encodeURIComponent(teamId)}/repos/${r.id}/keep`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{}' });
+    if (!resp.ok) {
+      message.textContent = `Could not keep it: the server answered ${resp.status}.`;
+      message.hidden = false;
+    }
+    await load();
+  };
   fill(rows, t.repos.length ? t.repos.map((r) => el('tr', { 'data-id': r.id },
-    el('td', {}, el('a', { href: `/r/${r.id}` }, r.displayUrl || r.url), r.private ? el('span', { class: 'private-badge' }, 'private') : null),
+    el('td', {}, el('a', { href: `/r/${r.id}` }, r.displayUrl || r.url), r.private ? el('span', { class: 'private-badge' }, 'private') : null,
+      r.frozen ? el('span', { class: 'frozen-badge', title: "over the team's plan: not refreshed on its account until kept or upgraded" }, 'frozen') : null,
+      r.frozen && t.role === 'owner' ? el('button', { type: 'button', class: 'keep', onclick: () => keepOnTeam(r) }, 'Keep') : null),
     el('td', {}, el('span', { class: `state-badge ${r.state}` }, r.state)),
     el('td', {}, String(r.commits)),
     el('td', {}, r.diskBytes ? size(r.diskBytes) : '—'),

@@ -2,7 +2,8 @@
 //! subscription ended, a payment's grace period ran out, an admin's change) deletes nothing:
 //! the repositories over the new plan's limit, least recently viewed first, are frozen for that
 //! user (no fetches, and the dashboard says why) until they choose which to keep or upgrade. A
-//! repository is frozen only while every user who tracks it has it frozen.
+//! repository is frozen only while every user who tracks it, and every team that lists it, has
+//! it frozen. A team's list is held to the team's plan the same way.
 
 use std::sync::Arc;
 
@@ -111,6 +112,59 @@ impl Hosted {
         accounts.forget_user(user_id);
         let changed: Vec<String> = freeze.iter().chain(thaw.iter()).cloned().collect();
         self.sync_frozen(Some(changed)).await;
+        self.sync_paid().await;
+        Ok((freeze, thaw))
+    }
+
+    /// Applies team `team_id`'s plan to its list (keeping `keep` in any case), as
+    /// [`Hosted::enforce_quota`] does for a user: past the plan's limit, the least recently
+    /// viewed are frozen on the list (not kept fresh on the team's account); answers what was
+    /// frozen and thawed.
+    pub async fn enforce_team_quota(
+        self: &Arc<Self>,
+        team_id: &str,
+        keep: Option<&str>,
+    ) -> Result<(Vec<String>, Vec<String>), ApiError> {
+        let Some(accounts) = &self.accounts else {
+            return Ok((Vec::new(), Vec::new()));
+        };
+        let (store, tid) = (self.store.clone(), team_id.to_string());
+        let Some(team) = blocking(move || store.team(&tid)).await? else {
+            return Ok((Vec::new(), Vec::new()));
+        };
+        let (plan, _) = accounts
+            .owner_plan(&format!("team:{team_id}"), &team.plan)
+            .await?;
+        let limit = usize::try_from(accounts.plans.limit(plan.plan)).unwrap_or(0);
+        let (store, tid) = (self.store.clone(), team_id.to_string());
+        let rows = blocking(move || store.team_list_with_frozen(&tid)).await?;
+        let rows: Vec<Held> = rows
+            .into_iter()
+            .map(|(r, frozen)| Held {
+                id: r.id,
+                frozen,
+                private: false,
+            })
+            .collect();
+        let (freeze, thaw) = rebalance(&rows, limit, usize::MAX, keep);
+        if !freeze.is_empty() || !thaw.is_empty() {
+            let (store, tid, fz, th) = (
+                self.store.clone(),
+                team_id.to_string(),
+                freeze.clone(),
+                thaw.clone(),
+            );
+            blocking(move || store.set_team_frozen(&tid, &fz, &th)).await?;
+            tracing::info!(
+                team = team_id,
+                plan = plan.plan,
+                frozen = freeze.len(),
+                thawed = thaw.len(),
+                "applied the team's plan to its list"
+            );
+            let changed: Vec<String> = freeze.iter().chain(thaw.iter()).cloned().collect();
+            self.sync_frozen(Some(changed)).await;
+        }
         self.sync_paid().await;
         Ok((freeze, thaw))
     }
@@ -227,6 +281,8 @@ impl Hosted {
                     for owner in owners {
                         if let Some(uid) = owner.strip_prefix("user:") {
                             let _ = h.enforce_quota(uid, None).await;
+                        } else if let Some(tid) = owner.strip_prefix("team:") {
+                            let _ = h.enforce_team_quota(tid, None).await;
                         }
                     }
                 }

@@ -195,6 +195,8 @@ pub async fn stripe_hook(
         if let Some(a) = &h.accounts {
             a.forget_user(uid);
         }
+    } else if let Some(tid) = owner.as_deref().and_then(|o| o.strip_prefix("team:")) {
+        h.enforce_team_quota(tid, None).await?;
     }
     Ok(HttpResponse::Ok().json(json!({"received": true})))
 }

@@ -72,6 +72,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("DELETE", "/api/teams/{id}/members/{user}"),
     ("POST", "/api/teams/{id}/transfer"),
     ("POST", "/api/teams/{id}/repos"),
+    ("POST", "/api/teams/{id}/repos/{repo}/keep"),
     ("DELETE", "/api/teams/{id}/repos/{repo}"),
     ("POST", "/api/teams/{id}/billing/checkout"),
     ("GET", "/api/teams/{id}/audit"),

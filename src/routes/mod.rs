@@ -147,6 +147,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(teams::transfer)
         .service(teams::add_repo)
         .service(teams::remove_repo)
+        .service(teams::keep_repo)
         .service(teams::checkout)
         .service(teams::team_audit)
         .service(teams::admin_audit)

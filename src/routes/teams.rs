@@ -213,14 +213,22 @@ pub async fn show(
     let v = signed_in(&req)?;
     let (team, role) = membership(&accounts, &id, &v.user.id).await?;
     let (store, tid) = (accounts.store.clone(), team.id.clone());
-    let (members, repos) =
-        blocking(move || Ok((store.members(&tid)?, store.team_repos(&tid)?))).await?;
+    let (members, repos, frozen) = blocking(move || {
+        let frozen: std::collections::HashSet<String> = store
+            .team_list_with_frozen(&tid)?
+            .into_iter()
+            .filter_map(|(r, f)| f.then_some(r.id))
+            .collect();
+        Ok((store.members(&tid)?, store.team_repos(&tid)?, frozen))
+    })
+    .await?;
     let mut shown = Vec::new();
     let mut hidden = 0;
     for (repo, added_by) in &repos {
         if accounts.may_read(repo, Some(&v)).await == Access::Granted {
             let mut j = super::hosted::repo_json(repo);
             j["addedBy"] = json!(added_by);
+            j["frozen"] = json!(frozen.contains(&repo.id));
             shown.push(j);
         } else {
             hidden += 1;
@@ -695,6 +703,33 @@ pub async fn add_repo(
     })
 }
 
+/// Keeps a repository frozen on the team's list over its plan (the owner): it is kept fresh on
+/// the team's account again, and the least recently viewed of the others is frozen in its
+/// place when the plan is full.
+#[post("/api/teams/{id}/repos/{repo}/keep")]
+pub async fn keep_repo(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (tid, rid) = path.into_inner();
+    let (accounts, _, team) = as_owner(&state, &req, &tid).await?;
+    let h = state.hosted.clone().ok_or(ApiError::NoRoute)?;
+    let (store, t) = (accounts.store.clone(), team.id.clone());
+    let listed = blocking(move || store.team_repos(&t)).await?;
+    if !listed.iter().any(|(r, _)| r.id == rid) {
+        return Err(ApiError::status(
+            404,
+            "the team does not list this repository",
+            "not_listed",
+        ));
+    }
+    let (frozen, thawed) = h.enforce_team_quota(&team.id, Some(&rid)).await?;
+    Ok(HttpResponse::Ok()
+        .insert_header(("Cache-Control", "no-store"))
+        .json(json!({"frozen": frozen, "thawed": thawed})))
+}
+
 /// Removes a repository from the team's list (the owner, or the member who added it).
 #[delete("/api/teams/{id}/repos/{repo}")]
 pub async fn remove_repo(
@@ -732,6 +767,10 @@ pub async fn remove_repo(
         Some(repo.display_url.clone()),
     )
     .await;
+    // Room on a list over its plan: the next frozen one thaws.
+    if let Some(h) = &state.hosted {
+        h.enforce_team_quota(&team.id, None).await?;
+    }
     Ok(HttpResponse::NoContent().finish())
 }
 

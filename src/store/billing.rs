@@ -347,6 +347,7 @@ impl Store {
         ids.extend(
             team_repos::table
                 .filter(team_repos::team_id.eq_any(team_ids))
+                .filter(team_repos::frozen.eq(false))
                 .select(team_repos::repo_id)
                 .load::<String>(&mut *conn)?,
         );
@@ -405,24 +406,77 @@ impl Store {
         })
     }
 
-    /// Whether `repo_id` is frozen: tracked, and frozen for every user who tracks it.
+    /// Whether `repo_id` is frozen: kept by someone (a user who tracks it, a team that lists
+    /// it), and frozen for every one of them.
     pub fn is_frozen(&self, repo_id: &str) -> Result<bool, StoreError> {
+        use super::schema::team_repos;
         let mut conn = self.conn()?;
-        let flags: Vec<bool> = repo_access::table
+        let mut flags: Vec<bool> = repo_access::table
             .filter(repo_access::repo_id.eq(repo_id))
             .filter(repo_access::role.eq(super::accounts::TRACKS))
             .select(repo_access::frozen)
             .load(&mut *conn)?;
+        flags.extend(
+            team_repos::table
+                .filter(team_repos::repo_id.eq(repo_id))
+                .select(team_repos::frozen)
+                .load::<bool>(&mut *conn)?,
+        );
         Ok(!flags.is_empty() && flags.iter().all(|f| *f))
+    }
+
+    /// What `team_id` lists with whether each is frozen for it, most recently viewed first.
+    pub fn team_list_with_frozen(&self, team_id: &str) -> Result<Vec<(Repo, bool)>, StoreError> {
+        use super::schema::team_repos;
+        let mut conn = self.conn()?;
+        let mut rows: Vec<(Repo, bool)> = team_repos::table
+            .inner_join(repos::table)
+            .filter(team_repos::team_id.eq(team_id))
+            .select((Repo::as_select(), team_repos::frozen))
+            .load(&mut *conn)?;
+        rows.sort_by_key(|(r, _)| std::cmp::Reverse(r.last_access_at.unwrap_or(r.created_at)));
+        Ok(rows)
+    }
+
+    /// Freezes `freeze` and thaws `thaw` (repository ids) on `team_id`'s list.
+    pub fn set_team_frozen(
+        &self,
+        team_id: &str,
+        freeze: &[String],
+        thaw: &[String],
+    ) -> Result<(), StoreError> {
+        use super::schema::team_repos;
+        let mut conn = self.conn()?;
+        conn.transaction(|c| {
+            for (ids, frozen) in [(freeze, true), (thaw, false)] {
+                if ids.is_empty() {
+                    continue;
+                }
+                diesel::update(
+                    team_repos::table
+                        .filter(team_repos::team_id.eq(team_id))
+                        .filter(team_repos::repo_id.eq_any(ids)),
+                )
+                .set(team_repos::frozen.eq(frozen))
+                .execute(c)?;
+            }
+            Ok(())
+        })
     }
 
     /// Every frozen repository (start-up).
     pub fn frozen_repos(&self) -> Result<Vec<String>, StoreError> {
+        use super::schema::team_repos;
         let mut conn = self.conn()?;
-        let rows: Vec<(String, bool)> = repo_access::table
+        let mut rows: Vec<(String, bool)> = repo_access::table
             .filter(repo_access::role.eq(super::accounts::TRACKS))
             .select((repo_access::repo_id, repo_access::frozen))
             .load(&mut *conn)?;
+        rows.extend(
+            team_repos::table
+                .select((team_repos::repo_id, team_repos::frozen))
+                .load::<(String, bool)>(&mut *conn)?,
+        );
         let mut by_repo: std::collections::BTreeMap<String, bool> = Default::default();
         for (id, frozen) in rows {
             let all = by_repo.entry(id).or_insert(true);

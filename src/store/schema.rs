@@ -203,6 +203,7 @@ diesel::table! {
         repo_id -> Text,
         added_by -> Nullable<Text>,
         added_at -> BigInt,
+        frozen -> Bool,
     }
 }
 

@@ -417,3 +417,106 @@ async fn twenty_requests_at_once_cannot_pass_a_plan_limit_together() {
     .await;
     assert_eq!(t["members"].as_array().map(Vec::len), Some(3), "{t}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_team_over_its_plan_freezes_the_least_recently_viewed_on_its_list() {
+    let (w, stripe) = billed(&[]);
+    let alice = w.sign_in("alice").await;
+    let uid = me(&w, &alice).await["id"].as_str().expect("id").to_string();
+    let paid = subscribed("alice", &format!("user:{uid}"), PRICE, 1);
+    assert_eq!(send(&w, &stripe, &paid).await.0, 200);
+    let (_, made) = call(&w, "POST", "/api/teams", &alice, json!({"name": "Core"})).await;
+    let team = made["team"]["id"].as_str().expect("team").to_string();
+    let seats = subscribed("team", &format!("team:{team}"), PRICE, 3);
+    assert_eq!(send(&w, &stripe, &seats).await.0, 200);
+    // Three repositories on the paid team's list.
+    let mut ids = Vec::new();
+    for name in ["secret", "open", "third"] {
+        let id = w.track(&alice, &w.repo_url(name)).await;
+        let (status, body) = call(
+            &w,
+            "POST",
+            &format!("/api/teams/{team}/repos"),
+            &alice,
+            json!({ "id": id }),
+        )
+        .await;
+        assert_eq!(status, 201, "{body}");
+        ids.push(id);
+    }
+    let frozen_on = |t: &Value| -> Vec<String> {
+        t["repos"]
+            .as_array()
+            .expect("repos")
+            .iter()
+            .filter(|r| r["frozen"] == true)
+            .filter_map(|r| r["id"].as_str().map(String::from))
+            .collect()
+    };
+    let team_path = format!("/api/teams/{team}");
+    let show = || call(&w, "GET", &team_path, &alice, Value::Null);
+    assert!(frozen_on(&show().await.1).is_empty());
+
+    // The team's subscription ends: the free plan lists two, so one is frozen on the list.
+    let ended = subscription_object(
+        "sub_team",
+        "cus_team",
+        &format!("team:{team}"),
+        "canceled",
+        PRICE,
+        3,
+    );
+    let ended = event(
+        "evt_team_end",
+        "customer.subscription.deleted",
+        now(),
+        ended,
+    );
+    assert_eq!(send(&w, &stripe, &ended).await.0, 200);
+    let (_, t) = show().await;
+    assert_eq!(t["plan"]["repoLimit"], 2, "{t}");
+    let frozen = frozen_on(&t);
+    assert_eq!(frozen.len(), 1, "{t}");
+    assert_eq!(
+        t["repos"].as_array().map(Vec::len),
+        Some(3),
+        "nothing is removed"
+    );
+
+    // The owner keeps it: another one is frozen in its place.
+    let (status, body) = call(
+        &w,
+        "POST",
+        &format!("/api/teams/{team}/repos/{}/keep", frozen[0]),
+        &alice,
+        json!({}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["thawed"], json!([frozen[0].clone()]), "{body}");
+    let now_frozen = frozen_on(&show().await.1);
+    assert_eq!(now_frozen.len(), 1);
+    assert_ne!(now_frozen, frozen);
+    // A repository the team does not list: 404.
+    let (status, _) = call(
+        &w,
+        "POST",
+        &format!("/api/teams/{team}/repos/0123456789abcdef/keep"),
+        &alice,
+        json!({}),
+    )
+    .await;
+    assert_eq!(status, 404);
+    // Taking one off the list thaws the other.
+    let (status, _) = call(
+        &w,
+        "DELETE",
+        &format!("/api/teams/{team}/repos/{}", frozen[0]),
+        &alice,
+        Value::Null,
+    )
+    .await;
+    assert_eq!(status, 204);
+    assert!(frozen_on(&show().await.1).is_empty());
+    let _ = ids;
+}

@@ -19,3 +19,7 @@ CREATE TABLE admin_sessions (
     created_at  BIGINT NOT NULL,
     expires_at  BIGINT NOT NULL
 );
+
+-- A team's list over its plan (after a downgrade) is frozen least recently viewed first, as a
+-- user's tracked repositories are: not kept fresh on the team's account until it has room.
+ALTER TABLE team_repos ADD COLUMN frozen BOOLEAN NOT NULL DEFAULT FALSE;
