@@ -14,6 +14,7 @@ pub(crate) mod repo_param;
 mod repository;
 pub(crate) mod request_span;
 mod search;
+mod team_invites;
 mod teams;
 pub(crate) mod worktree;
 pub mod ws;
@@ -138,11 +139,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(health::healthz)
         .service(teams::create)
         .service(teams::list)
-        .service(teams::preview)
-        .service(teams::join)
-        .service(teams::accept_addressed)
+        .service(team_invites::preview)
+        .service(team_invites::join)
+        .service(team_invites::accept_addressed)
         .service(teams::show)
-        .service(teams::create_invite)
+        .service(team_invites::create_invite)
         .service(teams::remove_member)
         .service(teams::transfer)
         .service(teams::add_repo)
