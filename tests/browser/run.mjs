@@ -1334,9 +1334,17 @@ try {
     assert.equal(status, 401, 'a visitor cannot delete, even by hand');
     await visitor.close();
 
-    // The admin (signed in by the previous check) sees every repository and deletes one.
+    // The admin sees every repository and deletes one. An admin session is this server's own
+    // (the webhook check's sign-in, on another port of the same host, replaced the cookie and
+    // opens nothing here): sign in again.
     const page = await context.newPage();
     page.on('dialog', (d) => d.accept());
+    await context.clearCookies();
+    await page.goto(`${hostedBase}/admin`);
+    await page.waitForSelector('#login:not([hidden])');
+    await page.fill('#token', 'browser-admin-token-0123456789abcdef');
+    await page.click('#login button');
+    await page.waitForSelector('#sessions');
     await page.goto(hostedBase + '/dashboard');
     await page.waitForSelector('body[data-ready="true"]');
     await page.waitForSelector('#rows tr[data-id] .state-badge.ready');
