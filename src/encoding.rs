@@ -2,7 +2,7 @@
 //!
 //! actix-web's `Compress` middleware encodes at default levels and moves every chunk over a
 //! kilobyte to the blocking pool; on a 77 KB graph window that cost 10-50 ms per request under
-//! load (see README, benchmarks). The hot routes encode whole bodies here instead, at levels
+//! load (see docs/benchmarks.md). The hot routes encode whole bodies here instead, at levels
 //! chosen for speed, and set `Content-Encoding` so the middleware passes them through. Server
 //! preference when the client accepts several: zstd, then brotli, then gzip.
 
