@@ -142,7 +142,7 @@ enum Command {
         /// With sign-in on, show nothing (not even public repositories) to visitors not signed in.
         #[arg(long, env = "GITVISTA_REQUIRE_LOGIN", value_parser = clap::builder::BoolishValueParser::new())]
         require_login: bool,
-        /// Seconds after which a viewer's access to a private repository is asked of GitHub again.
+        /// Seconds after which a viewer's access to a private repository is asked of its forge again.
         #[arg(long, env = "GITVISTA_ACCESS_RECHECK", default_value_t = 600)]
         access_recheck: u64,
         /// Seconds between fetches of a repository someone is watching (without a live webhook).

@@ -6,6 +6,7 @@ mod api;
 mod attacks;
 mod billing;
 mod cluster;
+mod config_reference;
 mod deploy;
 mod first_run;
 mod forges;
