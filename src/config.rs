@@ -205,7 +205,7 @@ pub struct HostedConfig {
     pub plans: crate::auth::accounts::Plans,
     /// `GITVISTA_REQUIRE_LOGIN=1`: with sign-in on, nothing is shown to visitors not signed in.
     pub require_login: bool,
-    /// A viewer's access to a private repository is asked of GitHub again after this
+    /// A viewer's access to a private repository is asked of its forge again after this
     /// (`GITVISTA_ACCESS_RECHECK`, seconds).
     pub access_recheck: Duration,
     /// The webhook receivers' secrets (`GITVISTA_GITHUB_WEBHOOK_SECRET`,

@@ -1,6 +1,8 @@
-//! Hosted mode's wiring: the store, the CloneQueue, the URL policy, and the life of a repository
-//! from a pasted URL to a served session (pending -> cloning -> ready, or error), including the
-//! recovery after a restart (ready repositories are served from disk, interrupted clones rerun).
+//! Hosted mode's [`Hosted`]: the parts a hosted server runs on (the store, the CloneQueue, the
+//! URL policy, accounts, billing, webhooks, the cluster's pieces) wired together at start, and
+//! the life of a repository from a pasted URL to a served session (pending -> cloning -> ready,
+//! or error), including the recovery after a restart (ready repositories are served from disk,
+//! interrupted clones rerun), disk eviction and clone progress feeds.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

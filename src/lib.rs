@@ -1,9 +1,28 @@
 //! GitVista: a live, interactive Git commit graph in the browser.
 //!
-//! The root package holds the command line (`main.rs` dispatches to [`cli`]), the validated
-//! [`config::Config`], the server's startup ([`startup::Application`]), its HTTP [`routes`] and
-//! the one error type they answer with ([`error::ApiError`]). Reading repositories is `gitcore`'s
-//! job; keeping them loaded and live is `gitvista-actors`'.
+//! Reading repositories is `gitcore`'s job, reading remotes `gitwire`'s, keeping repositories
+//! loaded and live `gitvista-actors`'. This root package holds the rest, floor by floor (bottom
+//! up; a module imports from its floor and the ones below):
+//!
+//! - **Store**: [`store`] (diesel over SQLite or PostgreSQL, migrations under a lock, the job
+//!   queue, placement, billing, teams, webhooks, admin sessions).
+//! - **Accounts**: [`auth`] (forge providers, the token cipher, sessions, access checks, admin
+//!   sign-in, asking a forge whether a URL is still the repository tracked under it),
+//!   [`billing`] (Stripe, plans, quotas), [`forge`] (which forge a URL is on).
+//! - **Hosting**: [`remote`] (the URL policy), [`streaming`] (the first view streamed from the
+//!   remote), [`hosted`] (the clone lifecycle, budgets, eviction), [`webhooks`] (verification,
+//!   events, hints confirmed with the forge, registration), [`client`] (budgets per client).
+//! - **Cluster**: [`cluster`] (membership, placement, the Redis bus, forwarding, signed
+//!   node-to-node requests).
+//! - **Web layer**: [`routes`] (every HTTP handler and middleware), [`guard`] (host and origin
+//!   checks), [`encoding`], [`highlight`], [`error`] (the one error type every route answers
+//!   with), [`metrics`], [`startup`] (wiring the server), [`config`] (the validated settings),
+//!   [`telemetry`] (logs).
+//! - **Commands**: [`cli`] (`main.rs` dispatches to it) and [`loadtest`] (a client of the server
+//!   over HTTP and WebSocket).
+//!
+//! Issue 32 moves these floors into crates of their own so Cargo enforces the direction; until
+//! then some edges still run upward (listed there).
 
 pub mod auth;
 pub mod billing;

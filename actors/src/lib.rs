@@ -14,8 +14,15 @@
 //! - [`clone_queue::CloneQueue`] is the only place `git` runs (hosted mode): bounded, hardened,
 //!   one job per repository, with timeouts and a disk cap.
 //! - [`freshen::Freshener`] fetches on demand (webhooks, start-up), coalescing per repository.
+//! - [`eviction::EvictionActor`] stops idle sessions and deletes clones over the disk quota,
+//!   least recently used first, keeping the ones being watched.
+//! - Sessions may start from a history streamed from the remote before the clone lands (the
+//!   first view), and hydrate a commits-only clone's file contents in the background.
+//! - [`cache`], [`events`], [`ids`] and [`snapshot`]: the byte-bounded caches, what viewers are
+//!   sent, repository ids, and the loaded repository shared with handlers.
 //!
-//! This crate knows nothing of HTTP or storage; the root package adds routes and WebSockets.
+//! This crate knows nothing of HTTP, storage or plans; the root package adds routes,
+//! WebSockets and how often each repository is fetched.
 
 pub mod budget;
 pub mod cache;

@@ -6,7 +6,10 @@
 //!   alternates; an [`odb::OdbReader`] per thread reads them, resolving delta chains through a
 //!   bounded delta-base cache.
 //! - [`object`] parses commits, tags and trees byte-exactly and tolerantly.
-//! - [`discover::GitDir`] finds a repository (work tree, `.git` file, linked worktree, bare).
+//! - [`discover::GitDir`] finds a repository (work tree, `.git` file, linked worktree, bare);
+//!   [`repo::Repository`] is one with its object database; [`config`] reads its config file.
+//! - [`chunked`]: an append-only vector shared in chunks, so snapshots of a growing layout
+//!   share all but their last chunk.
 //! - [`refs::RefSnapshot`] reads loose and packed refs, symbolic refs, HEAD, the stash reflog and
 //!   the `shallow` file.
 //! - [`graph::CommitGraph`] holds every reachable commit compactly in topological order.

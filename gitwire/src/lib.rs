@@ -14,6 +14,8 @@
 //!   bytes received bounded.
 //! - [`http`]: smart HTTP (async, reqwest with rustls), the same bounds, redirects never
 //!   followed, the host's address pinned by the caller.
+//! - [`history`]: a remote's whole history streamed into memory (refs, then every branch and
+//!   tag's commits with `filter tree:0`), shown as it grows and bounded in objects and bytes.
 //!
 //! Every error is typed and names where the stream went wrong (the byte offset in it); a
 //! hostile server (a length that is not hex, a packet over the limit, a stream that ends inside
