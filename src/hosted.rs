@@ -557,15 +557,18 @@ impl Hosted {
         let id = id.to_string();
         actix::spawn(async move {
             loop {
-                let status = match crate::routes::hosted::status_json(&hosted, &id).await {
-                    Ok(mut v) => {
+                let (store, rid) = (hosted.store.clone(), id.clone());
+                let row = crate::error::blocking(move || store.repo(&rid)).await;
+                let status = match row {
+                    Ok(Some(repo)) => {
+                        let mut v = hosted.repo_status(&repo).await;
                         v["type"] = "status".into();
                         ProgressStatus {
                             state: v["state"].as_str().unwrap_or_default().to_string(),
                             text: v.to_string(),
                         }
                     }
-                    Err(_) => ProgressStatus {
+                    Ok(None) | Err(_) => ProgressStatus {
                         state: "gone".into(),
                         text: serde_json::json!({
                             "type": "status", "state": "gone", "id": id,
@@ -1382,3 +1385,34 @@ fn clone_payload(client: Option<String>) -> String {
 
 /// Attempts at one step of completing a clone before giving up until the next restart.
 const COMPLETE_TRIES: u32 = 10;
+
+impl Hosted {
+    /// A repository's state, clone progress (text, phase and percent) and error, with the rows
+    /// streamed from the remote while it is cloned.
+    pub async fn repo_status(&self, repo: &crate::store::Repo) -> serde_json::Value {
+        let id = repo.id.as_str();
+        let h = self;
+        let progress = match gitvista_actors::RepoId::parse(id) {
+            Some(rid) => h
+                .progress
+                .send(LatestProgress(rid, false))
+                .await
+                .ok()
+                .flatten(),
+            None => None,
+        };
+        let mut body = crate::wire::repo_json(repo);
+        body["progress"] = serde_json::json!(progress.as_ref().map(|p| &p.text));
+        body["phase"] = serde_json::json!(progress.as_ref().map(|p| &p.phase));
+        body["percent"] = serde_json::json!(progress.as_ref().and_then(|p| p.percent));
+        // Shown from the remote while it is cloned: the page need not wait for the clone.
+        if let Some(rows) = h.streamed_rows(id).filter(|_| repo.state == "cloning") {
+            body["rows"] = serde_json::json!(rows);
+            if progress.is_none() {
+                body["progress"] =
+                    serde_json::json!(format!("reading history from the remote: {rows} commits"));
+            }
+        }
+        body
+    }
+}

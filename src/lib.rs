@@ -12,6 +12,8 @@
 //! - **Hosting**: [`remote`] (the URL policy), [`streaming`] (the first view streamed from the
 //!   remote), [`hosted`] (the clone lifecycle, budgets, eviction), [`webhooks`] (verification,
 //!   events, hints confirmed with the forge, registration), [`client`] (budgets per client).
+//! - **Wire formats**: [`wire`] (a viewer event's WebSocket text, a work tree's status, a
+//!   repository's row), which the cluster's bus and the routes both send.
 //! - **Cluster**: [`cluster`] (membership, placement, the Redis bus, forwarding, signed
 //!   node-to-node requests).
 //! - **Web layer**: [`routes`] (every HTTP handler and middleware), [`guard`] (host and origin
@@ -45,3 +47,4 @@ pub mod store;
 pub mod streaming;
 pub mod telemetry;
 pub mod webhooks;
+pub mod wire;

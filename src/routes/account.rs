@@ -500,7 +500,7 @@ pub async fn tracked_repos(
     let list: Vec<serde_json::Value> = repos
         .iter()
         .map(|(r, frozen)| {
-            let mut j = super::hosted::repo_json(r);
+            let mut j = crate::wire::repo_json(r);
             j["updates"] = updates_json(&h, &accounts, r, registered.contains(&r.id));
             // Over the plan: kept, not refreshed for this user until they keep it.
             j["frozen"] = json!(frozen);

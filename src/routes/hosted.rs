@@ -20,33 +20,17 @@ use serde_json::{Value, json};
 
 use super::AppState;
 use crate::error::ApiError;
-use crate::hosted::{Hosted, LatestProgress};
+use crate::hosted::Hosted;
 use crate::routes::repo_param::RepoParam;
 use crate::store::Repo;
 use crate::store::accounts::Tracked;
+use crate::wire::repo_json;
 
 fn hosted(state: &AppState) -> Result<Arc<Hosted>, ApiError> {
     state.hosted.clone().ok_or(ApiError::NoRoute)
 }
 
 use crate::error::blocking;
-
-pub(super) fn repo_json(r: &Repo) -> Value {
-    json!({
-        "id": r.id,
-        "url": r.canonical_url,
-        "displayUrl": r.display_url,
-        "private": r.is_private,
-        "state": r.state,
-        "error": r.error_message,
-        "errorCode": r.error_code,
-        "commits": r.commit_count,
-        "diskBytes": r.disk_bytes,
-        "lastFetchAt": r.last_fetch_at,
-        "lastAccessAt": r.last_access_at,
-        "createdAt": r.created_at,
-    })
-}
 
 /// Body of `POST /api/repos`.
 #[derive(Debug, Deserialize)]
@@ -450,27 +434,7 @@ pub(super) fn display_name(url: &str) -> String {
 /// progress socket).
 pub(crate) async fn status_json(h: &Hosted, id: &str) -> Result<Value, ApiError> {
     let repo = known(h, id).await?;
-    let progress = match RepoId::parse(id) {
-        Some(rid) => h
-            .progress
-            .send(LatestProgress(rid, false))
-            .await
-            .ok()
-            .flatten(),
-        None => None,
-    };
-    let mut body = repo_json(&repo);
-    body["progress"] = json!(progress.as_ref().map(|p| &p.text));
-    body["phase"] = json!(progress.as_ref().map(|p| &p.phase));
-    body["percent"] = json!(progress.as_ref().and_then(|p| p.percent));
-    // Shown from the remote while it is cloned: the page need not wait for the clone.
-    if let Some(rows) = h.streamed_rows(id).filter(|_| repo.state == "cloning") {
-        body["rows"] = json!(rows);
-        if progress.is_none() {
-            body["progress"] = json!(format!("reading history from the remote: {rows} commits"));
-        }
-    }
-    Ok(body)
+    Ok(h.repo_status(&repo).await)
 }
 
 /// Forgets a repository: its session stops, its clone and its row are deleted (admins only).

@@ -231,7 +231,7 @@ pub async fn show(
     let mut hidden = 0;
     for (repo, added_by) in &repos {
         if accounts.may_read(repo, Some(&v)).await == Access::Granted {
-            let mut j = super::hosted::repo_json(repo);
+            let mut j = crate::wire::repo_json(repo);
             j["addedBy"] = json!(added_by);
             j["frozen"] = json!(frozen.contains(&repo.id));
             shown.push(j);
@@ -422,9 +422,9 @@ pub async fn add_repo(
         .await;
     }
     Ok(if added {
-        HttpResponse::Created().json(super::hosted::repo_json(&repo))
+        HttpResponse::Created().json(crate::wire::repo_json(&repo))
     } else {
-        HttpResponse::Ok().json(super::hosted::repo_json(&repo))
+        HttpResponse::Ok().json(crate::wire::repo_json(&repo))
     })
 }
 

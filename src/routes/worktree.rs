@@ -6,7 +6,7 @@ use actix_web::http::header;
 use actix_web::{HttpResponse, get, web};
 use gitcore::diff::{BlobDiff, DiffOptions, diff_bytes};
 use gitcore::odb::ObjectKind;
-use gitcore::worktree::{StatusError, StatusOptions, WorkStatus, head_files, staged_entry};
+use gitcore::worktree::{StatusError, StatusOptions, head_files, staged_entry};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -24,27 +24,6 @@ fn status_error(e: StatusError) -> ApiError {
         StatusError::Bare => ApiError::NoWorkTree,
         other => ApiError::Unavailable(other.to_string()),
     }
-}
-
-/// Status as JSON: porcelain columns per path plus counts.
-pub fn status_json(s: &WorkStatus) -> Value {
-    let count = |f: &dyn Fn(char, char) -> bool| {
-        s.entries.iter().filter(|e| f(e.index, e.worktree)).count()
-    };
-    let conflict =
-        |x: char, y: char| x == 'U' || y == 'U' || (x == 'A' && y == 'A') || (x == 'D' && y == 'D');
-    json!({
-        "entries": s.entries.iter().map(|e| json!({
-            "path": e.path,
-            "index": e.index.to_string(),
-            "worktree": e.worktree.to_string(),
-        })).collect::<Vec<_>>(),
-        "staged": count(&|x, y| !conflict(x, y) && x != ' ' && x != '?'),
-        "unstaged": count(&|x, y| !conflict(x, y) && y != ' ' && y != '?'),
-        "untracked": count(&|x, _| x == '?'),
-        "conflicted": count(&|x, y| conflict(x, y)),
-        "truncated": s.truncated,
-    })
 }
 
 async fn blocking<T: Send + 'static>(
@@ -75,7 +54,7 @@ pub async fn working_tree_status(
 ) -> Result<HttpResponse, ApiError> {
     let body = blocking(&state, &id, |snap| {
         gitcore::worktree::status(&snap.repo, StatusOptions::default())
-            .map(|s| status_json(&s))
+            .map(|s| crate::wire::work_status_json(&s))
             .map_err(status_error)
     })
     .await?;

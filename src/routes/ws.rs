@@ -14,7 +14,6 @@ use std::time::{Duration, Instant};
 use actix::prelude::*;
 use actix_web::{HttpRequest, HttpResponse, get, web};
 use actix_ws::{CloseCode, CloseReason, Message, ProtocolError};
-use gitvista_actors::events::envelope;
 use gitvista_actors::repo_session::{RepoSession, Subscribe, Unsubscribe};
 use gitvista_actors::{Snapshot, ViewerEvent};
 use tokio::sync::{mpsc, oneshot};
@@ -255,7 +254,7 @@ impl Handler<ViewerEvent> for WsClient {
                 ctx.stop();
                 return;
             }
-            other => match event_text(other) {
+            other => match crate::wire::event_text(other) {
                 Some(text) => text,
                 None => return,
             },
@@ -472,23 +471,6 @@ impl futures_util::Stream for FrameLimit {
             other => other,
         }
     }
-}
-
-/// The WebSocket message of a viewer event that is one (not a control such as a close or an
-/// access check).
-pub fn event_text(event: &ViewerEvent) -> Option<String> {
-    Some(match event {
-        ViewerEvent::Delta(d) => d.json().to_string(),
-        ViewerEvent::ReloadFailed(e) => {
-            serde_json::json!({"type": "error", "error": e.as_str(), "code": "reload_failed"})
-                .to_string()
-        }
-        ViewerEvent::Status(s) => envelope("status", &crate::routes::worktree::status_json(s)),
-        ViewerEvent::Head(h) => envelope("head", &**h),
-        ViewerEvent::Remote(r) => envelope("status", &**r),
-        ViewerEvent::Encoded(text) => text.to_string(),
-        ViewerEvent::AccessChanged | ViewerEvent::Closing => return None,
-    })
 }
 
 fn summary(snap: &Snapshot) -> String {
