@@ -391,22 +391,20 @@ pub async fn add_repo(
     let limit = team_plan(&accounts, &team).await?["repoLimit"]
         .as_i64()
         .unwrap_or(0);
-    let (store, tid) = (accounts.store.clone(), team.id.clone());
-    let used = blocking(move || store.team_repos(&tid)).await?.len();
-    if i64::try_from(used).unwrap_or(i64::MAX) >= limit {
-        return Err(ApiError::status(
-            403,
-            format!("the team's plan lists at most {limit} repositories"),
-            "quota_exceeded",
-        ));
-    }
     let (store, tid, rid, uid) = (
         accounts.store.clone(),
         team.id.clone(),
         repo.id.clone(),
         v.user.id.clone(),
     );
-    let added = blocking(move || store.add_team_repo(&tid, &rid, &uid)).await?;
+    // Counted in the insert's own transaction: adds at once cannot pass the plan together.
+    let Some(added) = blocking(move || store.add_team_repo(&tid, &rid, &uid, limit)).await? else {
+        return Err(ApiError::status(
+            403,
+            format!("the team's plan lists at most {limit} repositories"),
+            "quota_exceeded",
+        ));
+    };
     if added {
         if let Some(h) = &state.hosted {
             h.sync_paid().await;

@@ -328,23 +328,47 @@ impl Store {
         })
     }
 
-    /// Adds `repo_id` to `team_id`'s list; false when it was there.
+    /// Adds `repo_id` to `team_id`'s list unless it holds `limit` already: `Ok(Some(true))`
+    /// added, `Ok(Some(false))` there already, `Ok(None)` full. The list is counted under a lock
+    /// of the team's row, in the insert's transaction, so adds at once cannot pass the limit.
     pub fn add_team_repo(
         &self,
         team_id: &str,
         repo_id: &str,
         by: &str,
-    ) -> Result<bool, StoreError> {
+        limit: i64,
+    ) -> Result<Option<bool>, StoreError> {
         let mut conn = self.conn()?;
-        let inserted = diesel::insert_into(team_repos::table)
-            .values((
-                team_repos::team_id.eq(team_id),
-                team_repos::repo_id.eq(repo_id),
-                team_repos::added_by.eq(by),
-                team_repos::added_at.eq(now()),
-            ))
-            .execute(&mut *conn);
-        super::inserted_once(inserted)
+        Ok(conn.transaction(|c| {
+            // A write first: PostgreSQL's row lock on the team, SQLite's write lock.
+            diesel::update(teams::table.find(team_id))
+                .set(teams::plan.eq(teams::plan))
+                .execute(c)?;
+            let listed: i64 = team_repos::table
+                .filter(team_repos::team_id.eq(team_id))
+                .count()
+                .get_result(c)?;
+            let there: i64 = team_repos::table
+                .filter(team_repos::team_id.eq(team_id))
+                .filter(team_repos::repo_id.eq(repo_id))
+                .count()
+                .get_result(c)?;
+            if there > 0 {
+                return Ok::<_, diesel::result::Error>(Some(false));
+            }
+            if listed >= limit {
+                return Ok(None);
+            }
+            diesel::insert_into(team_repos::table)
+                .values((
+                    team_repos::team_id.eq(team_id),
+                    team_repos::repo_id.eq(repo_id),
+                    team_repos::added_by.eq(by),
+                    team_repos::added_at.eq(now()),
+                ))
+                .execute(c)?;
+            Ok(Some(true))
+        })?)
     }
 
     /// Removes `repo_id` from `team_id`'s list; false when it was not there.

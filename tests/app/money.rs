@@ -416,6 +416,27 @@ async fn twenty_requests_at_once_cannot_pass_a_plan_limit_together() {
     )
     .await;
     assert_eq!(t["members"].as_array().map(Vec::len), Some(3), "{t}");
+
+    // Four repositories onto the team's list at once, for a plan of three: three listed.
+    let ids_of = |v: &Value| -> Vec<String> {
+        v["repos"]
+            .as_array()
+            .expect("repos")
+            .iter()
+            .filter_map(|r| r["id"].as_str().map(String::from))
+            .collect()
+    };
+    let mut ids = ids_of(&w.get("/api/user/tracked", Some(&bob)).await.1);
+    ids.extend(ids_of(&w.get("/api/user/tracked", Some(&alice)).await.1));
+    assert_eq!(ids.len(), 4, "{ids:?}");
+    let adds = ids
+        .iter()
+        .map(|id| (format!("/api/teams/{team}/repos"), json!({ "id": id })))
+        .collect();
+    let statuses = at_once(&w, &alice, adds).await;
+    let listed = statuses.iter().filter(|s| **s == 201).count();
+    let refused = statuses.iter().filter(|s| **s == 403).count();
+    assert_eq!((listed, refused), (3, 1), "{statuses:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
