@@ -271,15 +271,7 @@ impl RateLimiter {
     /// Whether `key` has anything left (a bucket spent into debt by [`RateLimiter::spend`] has
     /// not); `Err(seconds)` until it has.
     pub fn ready(&self, key: ClientKey) -> Result<(), u64> {
-        let rate = self.rate;
-        self.with_bucket(key, false, |b| {
-            if b.tokens > 0.0 {
-                Ok(())
-            } else {
-                Err(((-b.tokens) / rate).ceil().max(1.0) as u64)
-            }
-        })
-        .unwrap_or(Ok(()))
+        self.has(key, f64::MIN_POSITIVE)
     }
 
     /// Charges `cost` tokens after the fact (work whose cost is known only once done); the

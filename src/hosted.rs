@@ -1391,9 +1391,8 @@ impl Hosted {
     /// streamed from the remote while it is cloned.
     pub async fn repo_status(&self, repo: &crate::store::Repo) -> serde_json::Value {
         let id = repo.id.as_str();
-        let h = self;
         let progress = match gitvista_actors::RepoId::parse(id) {
-            Some(rid) => h
+            Some(rid) => self
                 .progress
                 .send(LatestProgress(rid, false))
                 .await
@@ -1406,7 +1405,7 @@ impl Hosted {
         body["phase"] = serde_json::json!(progress.as_ref().map(|p| &p.phase));
         body["percent"] = serde_json::json!(progress.as_ref().and_then(|p| p.percent));
         // Shown from the remote while it is cloned: the page need not wait for the clone.
-        if let Some(rows) = h.streamed_rows(id).filter(|_| repo.state == "cloning") {
+        if let Some(rows) = self.streamed_rows(id).filter(|_| repo.state == "cloning") {
             body["rows"] = serde_json::json!(rows);
             if progress.is_none() {
                 body["progress"] =

@@ -176,14 +176,6 @@ impl ClusterSecret {
             }
         }
     }
-
-    /// Nonces remembered now (for tests and the admin page).
-    pub fn remembered(&self) -> usize {
-        let now = crate::store::jobs::now_ms();
-        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
-        seen.retain(|_, expires| *expires > now);
-        seen.len()
-    }
 }
 
 #[cfg(test)]

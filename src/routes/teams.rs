@@ -218,22 +218,15 @@ pub async fn show(
     let v = signed_in(&req)?;
     let (team, role) = membership(&accounts, &id, &v.user.id).await?;
     let (store, tid) = (accounts.store.clone(), team.id.clone());
-    let (members, repos, frozen) = blocking(move || {
-        let frozen: std::collections::HashSet<String> = store
-            .team_list_with_frozen(&tid)?
-            .into_iter()
-            .filter_map(|(r, f)| f.then_some(r.id))
-            .collect();
-        Ok((store.members(&tid)?, store.team_repos(&tid)?, frozen))
-    })
-    .await?;
+    let (members, repos) =
+        blocking(move || Ok((store.members(&tid)?, store.team_repos(&tid)?))).await?;
     let mut shown = Vec::new();
     let mut hidden = 0;
-    for (repo, added_by) in &repos {
+    for (repo, added_by, frozen) in &repos {
         if accounts.may_read(repo, Some(&v)).await == Access::Granted {
             let mut j = crate::wire::repo_json(repo);
             j["addedBy"] = json!(added_by);
-            j["frozen"] = json!(frozen.contains(&repo.id));
+            j["frozen"] = json!(frozen);
             shown.push(j);
         } else {
             hidden += 1;
@@ -297,7 +290,7 @@ pub async fn remove_member(
         let ids: Vec<String> = store
             .team_repos(&t)?
             .into_iter()
-            .map(|(r, _)| r.id)
+            .map(|(r, _, _)| r.id)
             .collect();
         store.remove_member(&t, &u)?;
         store.revoke_team_access(&u, &ids)
@@ -440,7 +433,7 @@ pub async fn keep_repo(
     let h = state.hosted.clone().ok_or(ApiError::NoRoute)?;
     let (store, t) = (accounts.store.clone(), team.id.clone());
     let listed = blocking(move || store.team_repos(&t)).await?;
-    if !listed.iter().any(|(r, _)| r.id == rid) {
+    if !listed.iter().any(|(r, _, _)| r.id == rid) {
         return Err(ApiError::status(
             404,
             "the team does not list this repository",
@@ -466,7 +459,7 @@ pub async fn remove_repo(
     let (team, role) = membership(&accounts, &tid, &v.user.id).await?;
     let (store, t) = (accounts.store.clone(), team.id.clone());
     let listed = blocking(move || store.team_repos(&t)).await?;
-    let Some((repo, added_by)) = listed.iter().find(|(r, _)| r.id == rid) else {
+    let Some((repo, added_by, _)) = listed.iter().find(|(r, _, _)| r.id == rid) else {
         return Err(ApiError::UnknownRepo(rid));
     };
     if role != "owner" && added_by.as_deref() != Some(v.user.id.as_str()) {

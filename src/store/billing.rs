@@ -377,7 +377,7 @@ impl Store {
             .filter(repo_access::role.eq(super::accounts::TRACKS))
             .select((Repo::as_select(), repo_access::frozen))
             .load(&mut *conn)?;
-        rows.sort_by_key(|(r, _)| std::cmp::Reverse(r.last_access_at.unwrap_or(r.created_at)));
+        most_recent_first(&mut rows);
         Ok(rows)
     }
 
@@ -427,14 +427,12 @@ impl Store {
 
     /// What `team_id` lists with whether each is frozen for it, most recently viewed first.
     pub fn team_list_with_frozen(&self, team_id: &str) -> Result<Vec<(Repo, bool)>, StoreError> {
-        use super::schema::team_repos;
-        let mut conn = self.conn()?;
-        let mut rows: Vec<(Repo, bool)> = team_repos::table
-            .inner_join(repos::table)
-            .filter(team_repos::team_id.eq(team_id))
-            .select((Repo::as_select(), team_repos::frozen))
-            .load(&mut *conn)?;
-        rows.sort_by_key(|(r, _)| std::cmp::Reverse(r.last_access_at.unwrap_or(r.created_at)));
+        let mut rows: Vec<(Repo, bool)> = self
+            .team_repos(team_id)?
+            .into_iter()
+            .map(|(r, _, frozen)| (r, frozen))
+            .collect();
+        most_recent_first(&mut rows);
         Ok(rows)
     }
 
@@ -487,6 +485,11 @@ impl Store {
             .filter_map(|(id, all)| all.then_some(id))
             .collect())
     }
+}
+
+/// Sorts repositories most recently viewed (else added) first: the order plans keep them in.
+fn most_recent_first(rows: &mut [(Repo, bool)]) {
+    rows.sort_by_key(|(r, _)| std::cmp::Reverse(r.last_access_at.unwrap_or(r.created_at)));
 }
 
 #[cfg(test)]

@@ -378,14 +378,18 @@ impl Store {
         Ok(n == 1)
     }
 
-    /// `team_id`'s repositories, most recently added first, with who added each.
-    pub fn team_repos(&self, team_id: &str) -> Result<Vec<(Repo, Option<String>)>, StoreError> {
+    /// `team_id`'s repositories, most recently added first, with who added each and whether it
+    /// is frozen on the list (over the team's plan).
+    pub fn team_repos(
+        &self,
+        team_id: &str,
+    ) -> Result<Vec<(Repo, Option<String>, bool)>, StoreError> {
         let mut conn = self.conn()?;
         Ok(team_repos::table
             .inner_join(repos::table)
             .filter(team_repos::team_id.eq(team_id))
             .order(team_repos::added_at.desc())
-            .select((Repo::as_select(), team_repos::added_by))
+            .select((Repo::as_select(), team_repos::added_by, team_repos::frozen))
             .load(&mut *conn)?)
     }
 

@@ -21,14 +21,10 @@ use crate::auth::confirm::{ForgeSays, Learn};
 use crate::error::{ApiError, blocking};
 use crate::hosted::Hosted;
 
-/// The lower-case host of `url`, with its port when it is not the scheme's own.
+/// The lower-case host of `url`, with its port when it is not the scheme's own
+/// ([`crate::auth::provider::host_of`]), if it has one.
 pub fn host_of(url: &str) -> Option<String> {
-    let u = url::Url::parse(url).ok()?;
-    let host = u.host_str()?.to_ascii_lowercase();
-    Some(match u.port() {
-        Some(p) => format!("{host}:{p}"),
-        None => host,
-    })
+    crate::auth::provider::host_of(url).ok()
 }
 
 fn count(hint: &'static str, outcome: &'static str) {

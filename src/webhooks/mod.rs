@@ -123,12 +123,18 @@ impl Webhooks {
         }
     }
 
-    /// The secret of the hook registered on GitHub for repository `id` (OAuth App setups).
-    pub fn github_repo_secret(&self, id: &str) -> Option<HookSecret> {
-        self.settings
-            .github
-            .as_ref()
-            .map(|s| s.derive(&format!("gitvista github hook {id}")))
+    /// The secret of the hook registered on forge `kind` for repository `id`, derived from
+    /// that receiver's secret (`None` when it is off, or for a forge without one). GitLab sends
+    /// a hook's token back as is, so each repository's is its own: a project's maintainers, who
+    /// can read it, learn nothing about any other.
+    pub fn repo_secret(&self, kind: &str, id: &str) -> Option<HookSecret> {
+        let base = match kind {
+            "github" => self.settings.github.as_ref(),
+            "gitlab" => self.settings.gitlab.as_ref(),
+            "bitbucket" => self.settings.bitbucket.as_ref(),
+            _ => None,
+        }?;
+        Some(base.derive(&format!("gitvista {kind} hook {id}")))
     }
 
     /// Where forge `kind`'s hook for repository `id` delivers (under `public_url`) and what
@@ -140,36 +146,8 @@ impl Webhooks {
         public_url: &str,
         id: &str,
     ) -> Option<(String, HookSecret)> {
-        match kind {
-            "github" => self
-                .github_repo_secret(id)
-                .map(|s| (format!("{public_url}/webhooks/github?repo={id}"), s)),
-            // GitLab sends the hook's token back as is: a secret of this repository's own, so
-            // a project's maintainers, who can read it, learn nothing about any other.
-            "gitlab" => self
-                .gitlab_repo_secret(id)
-                .map(|s| (format!("{public_url}/webhooks/gitlab?repo={id}"), s)),
-            "bitbucket" => self
-                .bitbucket_repo_secret(id)
-                .map(|s| (format!("{public_url}/webhooks/bitbucket?repo={id}"), s)),
-            _ => None,
-        }
-    }
-
-    /// The token of the hook registered on GitLab for repository `id`.
-    pub fn gitlab_repo_secret(&self, id: &str) -> Option<HookSecret> {
-        self.settings
-            .gitlab
-            .as_ref()
-            .map(|s| s.derive(&format!("gitvista gitlab hook {id}")))
-    }
-
-    /// The secret of the hook registered on Bitbucket for repository `id`.
-    pub fn bitbucket_repo_secret(&self, id: &str) -> Option<HookSecret> {
-        self.settings
-            .bitbucket
-            .as_ref()
-            .map(|s| s.derive(&format!("gitvista bitbucket hook {id}")))
+        self.repo_secret(kind, id)
+            .map(|s| (format!("{public_url}/webhooks/{kind}?repo={id}"), s))
     }
 
     /// The secret of repository `id`'s generic hook (with sign-in on).
@@ -283,11 +261,6 @@ fn body_digest(body: &[u8]) -> String {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
-}
-
-/// The delivery id of senders that give none: the digest's first 32 hex digits.
-fn body_id(body: &[u8]) -> String {
-    body_digest(body)[..32].to_string()
 }
 
 /// Where a receiver's own secret may name repositories: on its forge's host when that forge
@@ -547,18 +520,20 @@ async fn carry_out(hosted: &Arc<Hosted>, hooks: &Webhooks, plan: Plan) -> Result
     Ok(())
 }
 
-/// Records the delivery and, when it is new, does what it asks; answers the sender.
+/// Records the delivery and, when it is new, does what it asks; answers the sender. A sender
+/// that gives no delivery id (`None`) has the first 32 hex digits of the body's digest as one.
 async fn deliver(
     hosted: &Arc<Hosted>,
     hooks: &Webhooks,
     provider: &'static str,
     event: &str,
-    delivery_id: String,
+    delivery_id: Option<String>,
     body: &[u8],
     plan: Plan,
 ) -> Result<HttpResponse, ApiError> {
     let outcome = plan.outcome();
     let digest = body_digest(body);
+    let delivery_id = delivery_id.unwrap_or_else(|| digest[..32].to_string());
     let record = Delivery {
         provider: provider.to_string(),
         delivery_id: delivery_id.clone(),
@@ -625,14 +600,14 @@ pub async fn github_hook(
     };
     let (body, _permit) = read_body(hooks, &req, payload).await?;
     let (bound, secret) = bound_secret("github", query.repo.as_deref(), app_secret, |id| {
-        hooks.github_repo_secret(id)
+        hooks.repo_secret("github", id)
     })?;
     secret
         .verify_github(header(&req, "x-hub-signature-256"), &body)
         .map_err(|e| refused("github", e))?;
     let event =
         short_header(&req, "x-github-event", 64).ok_or_else(|| malformed("github", "other"))?;
-    let delivery = short_header(&req, "x-github-delivery", 128).unwrap_or_else(|| body_id(&body));
+    let delivery = short_header(&req, "x-github-delivery", 128);
     let web_url = hosted
         .accounts
         .as_ref()
@@ -659,7 +634,7 @@ pub async fn gitlab_hook(
     };
     let (body, _permit) = read_body(hooks, &req, payload).await?;
     let (bound, secret) = bound_secret("gitlab", query.repo.as_deref(), base, |id| {
-        hooks.gitlab_repo_secret(id)
+        hooks.repo_secret("gitlab", id)
     })?;
     secret
         .verify_token(header(&req, "x-gitlab-token"))
@@ -667,8 +642,7 @@ pub async fn gitlab_hook(
     let event =
         short_header(&req, "x-gitlab-event", 64).ok_or_else(|| malformed("gitlab", "other"))?;
     let delivery = short_header(&req, "x-gitlab-event-uuid", 128)
-        .or_else(|| short_header(&req, "idempotency-key", 128))
-        .unwrap_or_else(|| body_id(&body));
+        .or_else(|| short_header(&req, "idempotency-key", 128));
     let action = events::gitlab(&event, &body).map_err(|_| malformed("gitlab", &event))?;
     let plan = plan(hosted, action, bound, &receiver_hosts(hosted, "gitlab")).await?;
     deliver(hosted, hooks, "gitlab", &event, delivery, &body, plan).await
@@ -690,14 +664,14 @@ pub async fn bitbucket_hook(
     };
     let (body, _permit) = read_body(hooks, &req, payload).await?;
     let (bound, secret) = bound_secret("bitbucket", query.repo.as_deref(), base, |id| {
-        hooks.bitbucket_repo_secret(id)
+        hooks.repo_secret("bitbucket", id)
     })?;
     secret
         .verify_bitbucket(header(&req, "x-hub-signature"), &body)
         .map_err(|e| refused("bitbucket", e))?;
     let event =
         short_header(&req, "x-event-key", 64).ok_or_else(|| malformed("bitbucket", "other"))?;
-    let delivery = short_header(&req, "x-request-uuid", 128).unwrap_or_else(|| body_id(&body));
+    let delivery = short_header(&req, "x-request-uuid", 128);
     let action = events::bitbucket(&event, &body).map_err(|_| malformed("bitbucket", &event))?;
     let plan = plan(hosted, action, bound, &receiver_hosts(hosted, "bitbucket")).await?;
     deliver(hosted, hooks, "bitbucket", &event, delivery, &body, plan).await
@@ -731,14 +705,5 @@ pub async fn generic_hook(
     verified.map_err(|e| refused("generic", e))?;
     events::generic(&body).map_err(|_| malformed("generic", "generic"))?;
     let plan = plan_fetch(hosted, id).await?;
-    deliver(
-        hosted,
-        hooks,
-        "generic",
-        "generic",
-        body_id(&body),
-        &body,
-        plan,
-    )
-    .await
+    deliver(hosted, hooks, "generic", "generic", None, &body, plan).await
 }

@@ -528,6 +528,43 @@ async fn a_team_over_its_plan_freezes_the_least_recently_viewed_on_its_list() {
     )
     .await;
     assert_eq!(status, 404);
+    // Only the owner keeps: a stranger is told there is no such team, a member 403; neither
+    // changes what is frozen. The id spelled in upper case names nothing on the list.
+    let keep_path = format!("/api/teams/{team}/repos/{}/keep", now_frozen[0]);
+    let bob = w.sign_in("bob").await;
+    let (status, body) = call(&w, "POST", &keep_path, &bob, json!({})).await;
+    assert_eq!(status, 404, "a stranger: {body}");
+    let (_, invite) = call(
+        &w,
+        "POST",
+        &format!("/api/teams/{team}/invites"),
+        &alice,
+        json!({}),
+    )
+    .await;
+    let link = crate::teams::token_of(invite["url"].as_str().expect("url"));
+    let (status, _) = call(
+        &w,
+        "POST",
+        &format!("/api/teams/join/{link}"),
+        &bob,
+        json!({}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, body) = call(&w, "POST", &keep_path, &bob, json!({})).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (403, Some("not_team_owner")),
+        "a member: {body}"
+    );
+    let upper = format!(
+        "/api/teams/{team}/repos/{}/keep",
+        now_frozen[0].to_ascii_uppercase()
+    );
+    let (status, _) = call(&w, "POST", &upper, &alice, json!({})).await;
+    assert_eq!(status, 404, "another spelling of the id");
+    assert_eq!(frozen_on(&show().await.1), now_frozen, "nothing changed");
     // Taking one off the list thaws the other.
     let (status, _) = call(
         &w,
