@@ -98,15 +98,7 @@ async fn a_subscription_to_another_price_grants_no_plan_and_no_seats() {
     // out, the team says it is over, and nobody new joins.
     let mut links = Vec::new();
     for _ in 0..4 {
-        let (_, invite) = call(
-            &w,
-            "POST",
-            &format!("/api/teams/{team}/invites"),
-            &alice,
-            json!({}),
-        )
-        .await;
-        links.push(crate::teams::token_of(invite["url"].as_str().expect("url")));
+        links.push(crate::teams::invite_token(&w, &team, &alice).await);
     }
     for (i, link) in links.iter().take(3).enumerate() {
         let login = format!("member{i}");
@@ -245,15 +237,7 @@ async fn billing_routes_refuse_what_they_must() {
     // A team's seats: the owner only (a member is told 403), 1 to 1000, a number.
     let (_, made) = call(&w, "POST", "/api/teams", &alice, json!({"name": "Core"})).await;
     let team = made["team"]["id"].as_str().expect("team").to_string();
-    let (_, invite) = call(
-        &w,
-        "POST",
-        &format!("/api/teams/{team}/invites"),
-        &alice,
-        json!({}),
-    )
-    .await;
-    let link = crate::teams::token_of(invite["url"].as_str().expect("url"));
+    let link = crate::teams::invite_token(&w, &team, &alice).await;
     let (status, _) = call(
         &w,
         "POST",
@@ -388,15 +372,7 @@ async fn twenty_requests_at_once_cannot_pass_a_plan_limit_together() {
         let login = format!("joiner{i}");
         w.gh.add_user(100 + i, &login, &login);
         let cookie = w.sign_in(&login).await;
-        let (_, invite) = call(
-            &w,
-            "POST",
-            &format!("/api/teams/{team}/invites"),
-            &alice,
-            json!({}),
-        )
-        .await;
-        let link = crate::teams::token_of(invite["url"].as_str().expect("url"));
+        let link = crate::teams::invite_token(&w, &team, &alice).await;
         joins.push((cookie, format!("/api/teams/join/{link}")));
     }
     let calls = joins.iter().map(|(cookie, path)| {
@@ -534,15 +510,7 @@ async fn a_team_over_its_plan_freezes_the_least_recently_viewed_on_its_list() {
     let bob = w.sign_in("bob").await;
     let (status, body) = call(&w, "POST", &keep_path, &bob, json!({})).await;
     assert_eq!(status, 404, "a stranger: {body}");
-    let (_, invite) = call(
-        &w,
-        "POST",
-        &format!("/api/teams/{team}/invites"),
-        &alice,
-        json!({}),
-    )
-    .await;
-    let link = crate::teams::token_of(invite["url"].as_str().expect("url"));
+    let link = crate::teams::invite_token(&w, &team, &alice).await;
     let (status, _) = call(
         &w,
         "POST",

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use crate::helpers::git;
 use crate::signin::world;
-use crate::teams::{call, token_of};
+use crate::teams::call;
 
 /// An id nobody tracks.
 const UNKNOWN: &str = "0123456789abcdef";
@@ -233,15 +233,7 @@ async fn a_private_repository_is_an_unknown_id_on_every_route_and_spelling_to_al
     )
     .await;
     assert_eq!(status, 201, "{body}");
-    let (_, invite) = call(
-        &w,
-        "POST",
-        &format!("/api/teams/{team}/invites"),
-        &alice,
-        json!({}),
-    )
-    .await;
-    let link = token_of(invite["url"].as_str().expect("url"));
+    let link = crate::teams::invite_token(&w, &team, &alice).await;
     let (status, body) = call(
         &w,
         "POST",

@@ -63,6 +63,20 @@ pub(crate) fn token_of(url: &str) -> String {
     url.split("join=").nth(1).expect("a join link").to_string()
 }
 
+/// A new invitation link's token to team `team`, made by its owner (`owner`'s cookie).
+pub(crate) async fn invite_token(w: &World, team: &str, owner: &str) -> String {
+    let (status, invite) = call(
+        w,
+        "POST",
+        &format!("/api/teams/{team}/invites"),
+        owner,
+        json!({}),
+    )
+    .await;
+    assert_eq!(status, 201, "{invite}");
+    token_of(invite["url"].as_str().expect("url"))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invitations_members_and_what_a_team_may_show_them() {
     let tmp = tempfile::tempdir().expect("tempdir");
