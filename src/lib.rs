@@ -43,7 +43,7 @@ pub mod metrics;
 pub mod remote;
 pub mod routes;
 pub mod startup;
-pub mod store;
+pub use gitvista_store as store;
 pub mod streaming;
 pub mod telemetry;
 pub mod webhooks;

@@ -360,6 +360,26 @@ pub enum QueueFull {
     Total(usize),
 }
 
+impl QueueFull {
+    /// Whether one more job of a client may wait, with `waiting` jobs queued in all and `mine`
+    /// of the client's queued or running: at most `max_waiting` and `per_client`. The rule of
+    /// this queue and of the cluster's shared one (whose counts the store reads).
+    pub fn admit(
+        waiting: usize,
+        mine: usize,
+        per_client: usize,
+        max_waiting: usize,
+    ) -> Result<(), QueueFull> {
+        if waiting >= max_waiting {
+            return Err(QueueFull::Total(waiting));
+        }
+        if mine >= per_client {
+            return Err(QueueFull::Client(mine));
+        }
+        Ok(())
+    }
+}
+
 /// Asks whether a new job for `client` would be accepted (checked before a clone is promised).
 #[derive(Debug, Clone, Message)]
 #[rtype(result = "Result<(), QueueFull>")]
@@ -681,19 +701,18 @@ impl Handler<Admit> for CloneQueue {
     type Result = Result<(), QueueFull>;
 
     fn handle(&mut self, msg: Admit, _: &mut Context<Self>) -> Self::Result {
-        if self.queued.len() >= self.config.max_waiting {
-            return Err(QueueFull::Total(self.queued.len()));
-        }
         let mine = self
             .queued
             .iter()
             .chain(self.running.values())
             .filter(|j| j.client.as_deref() == Some(msg.client.as_str()))
             .count();
-        if mine >= self.config.per_client {
-            return Err(QueueFull::Client(mine));
-        }
-        Ok(())
+        QueueFull::admit(
+            self.queued.len(),
+            mine,
+            self.config.per_client,
+            self.config.max_waiting,
+        )
     }
 }
 

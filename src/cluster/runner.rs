@@ -19,7 +19,7 @@ use crate::hosted::Hosted;
 use crate::store::Store;
 use crate::store::jobs::Claimed;
 
-use crate::store::jobs::JOBS_CHANNEL;
+use crate::store::jobs::listen_for_jobs;
 
 /// Asks the runner to look for work now.
 #[derive(Debug, Clone, Copy, Message)]
@@ -176,58 +176,19 @@ impl Handler<Wake> for JobRunner {
     }
 }
 
-/// Listens on PostgreSQL for queued jobs and wakes `runner` (a thread of its own: libpq's
-/// notifications are read without blocking, every [`LISTEN_POLL`]; the connection is made
-/// again after an error). Ends when the runner stops.
+/// Listens on PostgreSQL for queued jobs and wakes `runner` (a thread of its own running
+/// [`listen_for_jobs`]). Ends when the runner stops.
 pub fn listen(database_url: String, runner: Addr<JobRunner>) {
-    use diesel::{Connection, RunQueryDsl};
     let spawned = std::thread::Builder::new()
         .name("gitvista-listen".into())
         .spawn(move || {
-            while runner.connected() {
-                let mut conn = match diesel::PgConnection::establish(&database_url) {
-                    Ok(c) => c,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "cannot listen for jobs on PostgreSQL; polling until it comes back");
-                        std::thread::sleep(Duration::from_secs(2));
-                        continue;
-                    }
-                };
-                if let Err(e) = diesel::sql_query(format!("LISTEN {JOBS_CHANNEL}")).execute(&mut conn) {
-                    tracing::warn!(error = %e, "LISTEN failed");
-                    std::thread::sleep(Duration::from_secs(2));
-                    continue;
-                }
-                // Jobs queued while the connection was down: look now.
-                runner.do_send(Wake);
-                let mut polls = 0u32;
-                'read: while runner.connected() {
-                    let mut woke = false;
-                    for n in conn.notifications_iter() {
-                        match n {
-                            Ok(_) => woke = true,
-                            Err(e) => {
-                                tracing::warn!(error = %e, "lost the PostgreSQL connection that listens for jobs");
-                                break 'read;
-                            }
-                        }
-                    }
-                    if woke {
-                        runner.do_send(Wake);
-                    }
-                    std::thread::sleep(LISTEN_POLL);
-                    // A half-open connection reports nothing: ask it something now and then.
-                    polls += 1;
-                    if polls.is_multiple_of(50) && diesel::sql_query("SELECT 1").execute(&mut conn).is_err() {
-                        break 'read;
-                    }
-                }
-            }
+            listen_for_jobs(
+                &database_url,
+                || runner.connected(),
+                || runner.do_send(Wake),
+            );
         });
     if let Err(e) = spawned {
         tracing::warn!(error = %e, "cannot start the job listener; polling only");
     }
 }
-
-/// How often the listener reads notifications.
-pub const LISTEN_POLL: Duration = Duration::from_millis(100);

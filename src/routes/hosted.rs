@@ -203,12 +203,13 @@ pub async fn create(
         if let Some(client) = client {
             let (store, key) = (h.store.clone(), client.to_string());
             let (per_client, max_waiting) = (h.config.clones_per_client, h.config.queue_max);
-            let admitted =
-                blocking(move || store.admit_clone(&key, per_client, max_waiting)).await?;
-            admitted.map_err(|e| match e {
-                QueueFull::Client(_) => ApiError::QueueFull(e.to_string(), 429),
-                QueueFull::Total(_) => ApiError::QueueFull(e.to_string(), 503),
-            })?;
+            let pending = blocking(move || store.pending_clones(&key)).await?;
+            QueueFull::admit(pending.waiting, pending.mine, per_client, max_waiting).map_err(
+                |e| match e {
+                    QueueFull::Client(_) => ApiError::QueueFull(e.to_string(), 429),
+                    QueueFull::Total(_) => ApiError::QueueFull(e.to_string(), 503),
+                },
+            )?;
         }
         h.make_disk_room(true, known.is_none())
             .await

@@ -193,11 +193,11 @@ async fn serve_with_a_relative_data_dir_clones_into_it() {
     quick_start(&["--data-dir", "data"], "data").await;
 }
 
-/// How many migrations each backend has (the directories under `migrations/<backend>`).
+/// How many migrations each backend has (the directories under `store/migrations/<backend>`).
 fn migrations(backend: &str) -> usize {
     std::fs::read_dir(
         Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("migrations")
+            .join("store/migrations")
             .join(backend),
     )
     .expect("migrations")

@@ -635,10 +635,13 @@ fn gitvista_migrate_prepares_the_database_once() {
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
     // Every migration of the set, once.
-    let all = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/sqlite"))
-        .expect("migrations")
-        .filter(|e| e.as_ref().is_ok_and(|e| e.path().is_dir()))
-        .count();
+    let all = std::fs::read_dir(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/store/migrations/sqlite"
+    ))
+    .expect("migrations")
+    .filter(|e| e.as_ref().is_ok_and(|e| e.path().is_dir()))
+    .count();
     assert!(all >= 3);
     let first = run();
     assert!(

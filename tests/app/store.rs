@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use diesel::{Connection, RunQueryDsl};
 use gitvista::store::Store;
+use gitvista_actors::clone_queue::QueueFull;
 
 /// A fresh PostgreSQL database for one test; dropped with the guard.
 pub struct PgDb {
@@ -843,12 +844,19 @@ fn jobs_coalesce_run_under_leases_retry_and_are_reaped_on_both_backends() {
         );
         assert_eq!(store.repo(b).expect("repo").expect("row").state, "ready");
         // Per-client and total admission count the queued and running clones.
+        let (c1, c2) = (
+            store.pending_clones("c1").expect("count"),
+            store.pending_clones("c2").expect("count"),
+        );
+        assert_eq!(c1.mine, 1, "{backend}");
+        assert_eq!(c2.mine, 0, "{backend}");
+        assert_eq!(c1.waiting, c2.waiting, "{backend}");
         assert_eq!(
-            store.admit_clone("c1", 1, 10).expect("admit"),
-            Err(gitvista_actors::clone_queue::QueueFull::Client(1)),
+            QueueFull::admit(c1.waiting, c1.mine, 1, 10),
+            Err(QueueFull::Client(1)),
             "{backend}"
         );
-        assert_eq!(store.admit_clone("c2", 1, 10).expect("admit"), Ok(()));
+        assert_eq!(QueueFull::admit(c2.waiting, c2.mine, 1, 10), Ok(()));
         // Failing every attempt ends it.
         let job = again.job;
         let mut fate = store.fail_job(&job.id, "n2", "boom", 0).expect("fails");
@@ -870,7 +878,11 @@ fn jobs_coalesce_run_under_leases_retry_and_are_reaped_on_both_backends() {
             ),
             ("failed", 5, Some("boom"))
         );
-        assert_eq!(store.admit_clone("c1", 1, 10).expect("admit"), Ok(()));
+        assert_eq!(
+            store.pending_clones("c1").expect("count").mine,
+            0,
+            "{backend}: c1's ended"
+        );
         // Ended jobs are pruned after their time.
         assert_eq!(store.prune_jobs(0).expect("prunes"), 0);
         assert!(

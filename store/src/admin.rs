@@ -1,5 +1,5 @@
 //! Admin sign-ins: the SHA-256 of each session's id and its expiry (see
-//! `crate::auth::admin`). The ids themselves are never stored.
+//! the accounts floor's `auth::admin`). The ids themselves are never stored.
 
 use diesel::prelude::*;
 

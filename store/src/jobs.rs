@@ -16,6 +16,7 @@
 
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
+use std::time::Duration;
 
 use super::schema::{jobs, nodes, repos};
 use super::{AnyConnection, Store, StoreError, inserted_once};
@@ -558,5 +559,56 @@ fn requeue(
         Ok(Fate::Retry(run_at))
     } else {
         fail(c, Some("another job of its kind was queued meanwhile"))
+    }
+}
+
+/// How often [`listen_for_jobs`] reads notifications.
+pub const LISTEN_POLL: Duration = Duration::from_millis(100);
+
+/// Listens on PostgreSQL for queued jobs (`LISTEN gitvista_jobs`) and calls `wake` when one is
+/// announced, and once after every (re)connection for jobs queued while it was down. Blocks the
+/// calling thread until `listening` answers false: libpq's notifications are read without
+/// blocking every [`LISTEN_POLL`], and the connection is made again after an error.
+pub fn listen_for_jobs(database_url: &str, listening: impl Fn() -> bool, wake: impl Fn()) {
+    use diesel::Connection as _;
+    while listening() {
+        let mut conn = match diesel::PgConnection::establish(database_url) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for jobs on PostgreSQL; polling until it comes back");
+                std::thread::sleep(Duration::from_secs(2));
+                continue;
+            }
+        };
+        if let Err(e) = diesel::sql_query(format!("LISTEN {JOBS_CHANNEL}")).execute(&mut conn) {
+            tracing::warn!(error = %e, "LISTEN failed");
+            std::thread::sleep(Duration::from_secs(2));
+            continue;
+        }
+        // Jobs queued while the connection was down: look now.
+        wake();
+        let mut polls = 0u32;
+        'read: while listening() {
+            let mut woke = false;
+            for n in conn.notifications_iter() {
+                match n {
+                    Ok(_) => woke = true,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "lost the PostgreSQL connection that listens for jobs");
+                        break 'read;
+                    }
+                }
+            }
+            if woke {
+                wake();
+            }
+            std::thread::sleep(LISTEN_POLL);
+            // A half-open connection reports nothing: ask it something now and then.
+            polls += 1;
+            if polls.is_multiple_of(50) && diesel::sql_query("SELECT 1").execute(&mut conn).is_err()
+            {
+                break 'read;
+            }
+        }
     }
 }

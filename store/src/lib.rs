@@ -1,8 +1,18 @@
-//! Hosted mode's metadata store: diesel over SQLite (the default, `gitvista.db` in the data
-//! directory) or PostgreSQL (`DATABASE_URL=postgres://...`), one code path for both through a
-//! `MultiConnection`, pooled with r2d2, migrations embedded per backend.
+//! GitVista's metadata store, the lowest of the service's floors: diesel over SQLite (the
+//! default, `gitvista.db` in the data directory) or PostgreSQL (`DATABASE_URL=postgres://...`),
+//! one code path for both through a `MultiConnection`, pooled with r2d2, migrations embedded per
+//! backend (`store/migrations/{sqlite,postgres}`, the same versions).
 //!
-//! Every call blocks: handlers run them through `web::block`, actors through `spawn_blocking`;
+//! It owns every table and the queries on them, bottom up: [`schema`], [`migrate`] (under a
+//! lock), the repositories' rows (here), [`accounts`] (users, forge connections, sessions,
+//! sealed tokens), [`admin`] (admin sessions), [`billing`] (subscriptions, Stripe events),
+//! [`teams`], [`webhooks`] (registrations, deliveries), [`jobs`] (the job queue every node
+//! shares, and PostgreSQL's wake-ups for it) and [`placement`] (nodes, owners, fences).
+//!
+//! It imports no crate of GitVista's and knows nothing of HTTP, actors or plans: it stores
+//! facts and answers queries; the floors above decide what they mean.
+//!
+//! Every call blocks: handlers run them on the blocking pool, actors through `spawn_blocking`;
 //! never on an async worker or actor thread.
 
 /// Writes a repository's state to the rows `$row` selects (one repository, fenced or not):
@@ -33,7 +43,7 @@ macro_rules! write_repo {
     };
     (fetched $conn:expr, $row:expr, $commits:expr, $disk_bytes:expr) => {{
         let set = (
-            repos::last_fetch_at.eq(Some($crate::store::now())),
+            repos::last_fetch_at.eq(Some($crate::now())),
             repos::disk_bytes.eq($disk_bytes),
         );
         let n = match $commits {

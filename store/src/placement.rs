@@ -9,11 +9,19 @@
 //! that were served are cloned again by whichever worker claims them.
 
 use diesel::prelude::*;
-use gitvista_actors::clone_queue::QueueFull;
 
 use super::schema::{jobs, nodes, repos};
 use super::{Store, StoreError};
-use crate::store::jobs::now_ms;
+use crate::jobs::now_ms;
+
+/// The clones pending in the shared queue, as [`Store::pending_clones`] counts them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PendingClones {
+    /// Queued, on every node.
+    pub waiting: usize,
+    /// The client's, queued or running.
+    pub mine: usize,
+}
 
 /// A node's claim on a repository: writes go through only while it is current.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -188,14 +196,9 @@ impl Store {
         Ok(write_repo!(fetched &mut *conn, fenced!(id, fence), commits, disk_bytes))
     }
 
-    /// Whether one more clone for `client` may be queued: at most `per_client` of theirs queued
-    /// or running, and at most `max_waiting` queued in all (every node's).
-    pub fn admit_clone(
-        &self,
-        client: &str,
-        per_client: usize,
-        max_waiting: usize,
-    ) -> Result<Result<(), QueueFull>, StoreError> {
+    /// The clones every node has pending, for the queue's admission rule: how many wait in
+    /// all, and how many of `client`'s wait or run.
+    pub fn pending_clones(&self, client: &str) -> Result<PendingClones, StoreError> {
         let mut conn = self.conn()?;
         let pending: Vec<(String, Option<String>)> = jobs::table
             .filter(jobs::kind.eq("clone"))
@@ -203,19 +206,13 @@ impl Store {
             .select((jobs::state, jobs::payload))
             .load(&mut *conn)?;
         let waiting = pending.iter().filter(|(s, _)| s == "queued").count();
-        if waiting >= max_waiting {
-            return Ok(Err(QueueFull::Total(waiting)));
-        }
         let mine = pending
             .iter()
             .filter_map(|(_, p)| p.as_deref())
             .filter_map(|p| serde_json::from_str::<ClonePayload>(p).ok())
             .filter(|p| p.client.as_deref() == Some(client))
             .count();
-        if mine >= per_client {
-            return Ok(Err(QueueFull::Client(mine)));
-        }
-        Ok(Ok(()))
+        Ok(PendingClones { waiting, mine })
     }
 
     /// Records what node `id` reports at its heartbeat: free bytes on its data directory,

@@ -5,7 +5,7 @@ use diesel::prelude::*;
 
 use super::schema::{audit_events, repos, team_invites, team_members, team_repos, teams, users};
 use super::{Repo, Store, StoreError, now};
-use crate::store::accounts::User;
+use crate::accounts::User;
 
 /// A team row.
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, serde::Serialize)]

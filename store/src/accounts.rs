@@ -1,5 +1,5 @@
 //! Users, their forge accounts (connections) and their sessions. Forge tokens are stored as the ciphertexts
-//! [`crate::auth::cipher::TokenCipher`] makes; this module never sees a token in the clear.
+//! the accounts floor's `TokenCipher` makes; this module never sees a token in the clear.
 
 use diesel::Connection as _;
 use diesel::prelude::*;
