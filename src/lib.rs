@@ -38,7 +38,7 @@ pub mod forge;
 pub mod guard;
 pub mod highlight;
 pub mod hosted;
-pub mod loadtest;
+pub use gitvista_loadtest as loadtest;
 pub mod metrics;
 pub mod remote;
 pub mod routes;

@@ -199,10 +199,15 @@ pub fn allow_partial_clones(repo: &Path) {
 
 /// Starts `git daemon --export-all` for `base` on 127.0.0.1 and waits until it accepts.
 pub fn git_daemon(base: &Path) -> GitDaemon {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("free port")
-        .local_addr()
-        .expect("addr")
+    start_git_daemon(base).expect("git daemon")
+}
+
+/// [`git_daemon`] for callers that report errors rather than panic (the load harness): starts
+/// `git daemon --export-all` for `base` on a free port of 127.0.0.1 and waits up to 10 s until
+/// it accepts connections.
+pub fn start_git_daemon(base: &Path) -> std::io::Result<GitDaemon> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
         .port();
     let mut child = Command::new("git")
         .args([
@@ -214,19 +219,23 @@ pub fn git_daemon(base: &Path) -> GitDaemon {
             &format!("--base-path={}", base.display()),
             &base.display().to_string(),
         ])
+        .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .process_group(0)
-        .spawn()
-        .expect("git daemon");
-    for _ in 0..100 {
+        .spawn()?;
+    let started = std::time::Instant::now();
+    while started.elapsed() < Duration::from_secs(10) {
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return GitDaemon { child, port };
+            return Ok(GitDaemon { child, port });
         }
-        std::thread::sleep(Duration::from_millis(50));
+        std::thread::sleep(Duration::from_millis(20));
     }
     kill_group(&mut child);
-    panic!("git daemon did not start");
+    Err(std::io::Error::new(
+        std::io::ErrorKind::TimedOut,
+        "git daemon did not accept connections within 10 s",
+    ))
 }
 
 /// A smart-HTTP git server on a free loopback port: a minimal HTTP/1.0 front for

@@ -62,6 +62,19 @@ pub fn metric(text: &str, name: &str) -> Option<f64> {
     })
 }
 
+/// Resident memory in bytes of process `pid` (a number, or `self`), from /proc (0 if unknown).
+pub fn resident_bytes_of(pid: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .unwrap_or(0)
+        * 1024
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

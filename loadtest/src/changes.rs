@@ -121,7 +121,10 @@ pub(super) async fn make_changes(
                     .header("X-GitHub-Delivery", format!("loadtest-{n}-{hash}"))
                     .header(
                         "X-Hub-Signature-256",
-                        format!("sha256={}", fleet.webhook_secret.sign(&body)),
+                        format!(
+                            "sha256={}",
+                            gitvista_testkit::github::sign(&fleet.webhook_secret, &body)
+                        ),
                     )
                     .body(body)
                     .send()

@@ -370,7 +370,7 @@ pub(super) fn summarize(
             "eventsSentTotal": counter("gitvista_events_sent_total"),
             "viewers": counter("gitvista_viewers"),
         }),
-        harness_rss_bytes: crate::metrics::resident_bytes(),
+        harness_rss_bytes: crate::stats::resident_bytes_of("self"),
         open_files_limit: limit,
         errors: errors
             .into_iter()

@@ -194,7 +194,7 @@ pub(super) async fn measure(config: &LoadConfig, repos: usize) -> anyhow::Result
     else {
         bail!("the peer said {line:?}");
     };
-    let rss_before = crate::metrics::resident_bytes_of(&peer.0.id().to_string());
+    let rss_before = crate::stats::resident_bytes_of(&peer.0.id().to_string());
     let max_changes = config.max_changes();
     let ledger = Arc::new(Ledger::new(max_changes, repos));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -210,7 +210,7 @@ pub(super) async fn measure(config: &LoadConfig, repos: usize) -> anyhow::Result
     .await;
     let connected = crowd.connected;
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let rss_idle = crate::metrics::resident_bytes_of(&peer.0.id().to_string());
+    let rss_idle = crate::stats::resident_bytes_of(&peer.0.id().to_string());
 
     let mut changes = Changes::default();
     let mut ticker = tokio::time::interval(config.change_interval);

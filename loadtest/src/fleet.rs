@@ -4,7 +4,6 @@
 //! are commits into the daemon's repositories followed by an admin fetch, the path a push takes.
 
 use std::io::{BufRead, BufReader, Write};
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -20,7 +19,7 @@ pub struct Fleet {
     /// The admin token the server was started with.
     pub admin_token: String,
     /// The GitHub webhook secret the server was started with.
-    pub webhook_secret: crate::webhooks::verify::HookSecret,
+    pub webhook_secret: String,
     /// The bare repositories the daemon serves, by index.
     pub sources: Vec<PathBuf>,
     /// Their `git://127.0.0.1:PORT/...` URLs, by index.
@@ -31,7 +30,8 @@ pub struct Fleet {
     /// With `--tiers`: every node, web nodes first (the first is `base`).
     pub nodes: Vec<FleetNode>,
     server: Child,
-    daemon: Child,
+    /// Serves `sources`; stopped when dropped, after the servers.
+    _daemon: gitvista_testkit::GitDaemon,
     /// With `--tiers`: the database made for the run, dropped at the end.
     database: Option<RunDatabase>,
     /// Holds the repositories, the data directory and the log; removed last.
@@ -46,7 +46,6 @@ impl Drop for Fleet {
                 stop_gracefully(child, Duration::from_secs(10));
             }
         }
-        kill_group(&mut self.daemon);
         if let Some(db) = self.database.take() {
             db.drop_it();
         }
@@ -119,17 +118,24 @@ impl RunDatabase {
     }
 }
 
-/// Kills a child started in its own process group, with the group: `git daemon` runs
-/// `git-daemon` as a child, which killing `git` alone would leave listening.
-fn kill_group(child: &mut Child) {
-    if let Ok(pid) = i32::try_from(child.id()) {
-        let _ = nix::sys::signal::killpg(
-            nix::unistd::Pid::from_raw(pid),
-            nix::sys::signal::Signal::SIGKILL,
+/// Runs `gitvista migrate` on the database at `url`, as an operator would before the nodes
+/// start.
+fn migrate(exe: &Path, data: &Path, url: &str) -> anyhow::Result<()> {
+    let out = Command::new(exe)
+        .arg("migrate")
+        .arg("--data-dir")
+        .arg(data)
+        .env("DATABASE_URL", url)
+        .stdin(Stdio::null())
+        .output()
+        .context("running gitvista migrate")?;
+    if !out.status.success() {
+        bail!(
+            "gitvista migrate failed: {}",
+            String::from_utf8_lossy(&out.stderr)
         );
     }
-    let _ = child.kill();
-    let _ = child.wait();
+    Ok(())
 }
 
 /// SIGTERM (the server closes its sockets with 1001 and drains), then SIGKILL after `within`.
@@ -315,30 +321,9 @@ impl Fleet {
             Ok(())
         })?;
 
-        let daemon_port = free_port()?;
-        let mut daemon = git_command(&sources_dir)
-            .args([
-                "daemon",
-                "--export-all",
-                "--reuseaddr",
-                "--listen=127.0.0.1",
-                &format!("--port={daemon_port}"),
-                &format!("--base-path={}", sources_dir.display()),
-                &sources_dir.display().to_string(),
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .process_group(0)
-            .spawn()
-            .context("starting git daemon")?;
-        let started = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", daemon_port)).is_err() {
-            if started.elapsed() > Duration::from_secs(10) {
-                kill_group(&mut daemon);
-                bail!("git daemon did not accept connections within 10 s");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let daemon =
+            gitvista_testkit::start_git_daemon(&sources_dir).context("starting git daemon")?;
+        let daemon_port = daemon.port;
 
         let admin_token = random_token()?;
         let webhook_secret = random_token()?;
@@ -417,7 +402,7 @@ impl Fleet {
                 let (db, url) = RunDatabase::create(&t.database_url)?;
                 database = Some(db);
                 // Migrated once, before the nodes start.
-                crate::store::Store::open(&url, 1)?;
+                migrate(&exe, &dir.path().join("migrate"), &url)?;
                 let secret = random_token()?;
                 let common = [
                     ("DATABASE_URL", url.as_str()),
@@ -485,7 +470,6 @@ impl Fleet {
                         stop_gracefully(child, Duration::from_secs(1));
                     }
                 }
-                kill_group(&mut daemon);
                 if let Some(db) = database.take() {
                     db.drop_it();
                 }
@@ -500,17 +484,13 @@ impl Fleet {
         Ok(Fleet {
             base,
             admin_token,
-            webhook_secret: crate::webhooks::verify::HookSecret::new(
-                "the webhook secret",
-                &webhook_secret,
-            )
-            .map_err(anyhow::Error::msg)?,
+            webhook_secret,
             sources,
             urls,
             server_log,
             nodes,
             server,
-            daemon,
+            _daemon: daemon,
             database,
             _dir: dir,
         })

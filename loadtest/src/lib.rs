@@ -14,6 +14,14 @@
 //! reload found the change) to its arrival at a viewer; *delivery* runs from the moment the commit
 //! existed in the remote to its arrival, so it includes the fetch. Both are over every (change,
 //! viewer) pair of the viewers that keep up; slow viewers are reported apart.
+//!
+//! A client, not a part of the server: it imports no crate of the server's and reaches it only
+//! over HTTP and WebSocket, like any viewer (and its own fleet over `git` and the `gitvista`
+//! binary's commands, like an operator). Its world comes from `gitvista-testkit` (generated
+//! repositories, `git daemon`, GitHub's webhook signature). Modules, bottom up: [`stats`],
+//! `fleet` (the world it builds), `target` (the server it watches), [`viewer`] (one WebSocket
+//! viewer), `windows` (graph windows over HTTP), `changes` (commits and how they reach the
+//! server), [`peer`] (the bare broadcaster it compares with), [`report`].
 
 mod changes;
 pub mod fleet;
