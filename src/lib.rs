@@ -26,20 +26,21 @@
 //! Issue 32 moves these floors into crates of their own so Cargo enforces the direction; until
 //! then some edges still run upward (listed there).
 
-pub mod auth;
-pub mod billing;
+pub use gitvista_accounts as auth;
+pub use gitvista_accounts::billing;
 pub mod cli;
 pub mod client;
 pub mod cluster;
 pub mod config;
 pub mod encoding;
-pub mod error;
+pub use gitvista_errors as error;
 pub mod forge;
 pub mod guard;
 pub mod highlight;
 pub mod hosted;
 pub use gitvista_loadtest as loadtest;
 pub mod metrics;
+pub mod quota;
 pub mod remote;
 pub mod routes;
 pub mod startup;

@@ -137,16 +137,21 @@ pub async fn gate(
     };
     let renewed = viewer.as_ref().and_then(|v| v.renewed.clone());
     if let Some(token) = renewed {
-        let _ = res.response_mut().add_cookie(&accounts.cookie(
+        let _ = res.response_mut().add_cookie(&accounts_cookie(
+            &accounts,
             SESSION_COOKIE,
             token,
             SESSION_SECS,
             "/",
         ));
     } else if cookie.is_some() && viewer.is_none() {
-        let _ =
-            res.response_mut()
-                .add_cookie(&accounts.cookie(SESSION_COOKIE, String::new(), 0, "/"));
+        let _ = res.response_mut().add_cookie(&accounts_cookie(
+            &accounts,
+            SESSION_COOKIE,
+            String::new(),
+            0,
+            "/",
+        ));
     }
     Ok(res)
 }
@@ -227,6 +232,25 @@ async fn check(
 const LOGIN_PATH: &str = "/auth";
 
 /// Forge `kind` of a configured server; 404 otherwise.
+/// Cookie `name` with the attributes every accounts cookie has: HttpOnly, SameSite=Lax (sent
+/// on the redirect back from the forge and on links from elsewhere, never on another site's
+/// POST), Secure over https; `max_age` 0 deletes it.
+pub fn accounts_cookie(
+    accounts: &Accounts,
+    name: &'static str,
+    value: String,
+    max_age: i64,
+    path: &'static str,
+) -> actix_web::cookie::Cookie<'static> {
+    actix_web::cookie::Cookie::build(name, value)
+        .path(path)
+        .max_age(actix_web::cookie::time::Duration::seconds(max_age))
+        .http_only(true)
+        .same_site(actix_web::cookie::SameSite::Lax)
+        .secure(accounts.secure())
+        .finish()
+}
+
 fn provider(accounts: &Accounts, kind: &str) -> Result<Arc<dyn Provider>, ApiError> {
     accounts.provider(kind).cloned().ok_or(ApiError::NoRoute)
 }
@@ -269,7 +293,13 @@ fn to_forge(accounts: &Accounts, url: String, sealed: String) -> HttpResponse {
     HttpResponse::Found()
         .insert_header(("Location", url))
         .insert_header(("Cache-Control", "no-store"))
-        .cookie(accounts.cookie(LOGIN_COOKIE, sealed, 600, LOGIN_PATH))
+        .cookie(accounts_cookie(
+            accounts,
+            LOGIN_COOKIE,
+            sealed,
+            600,
+            LOGIN_PATH,
+        ))
         .finish()
 }
 
@@ -333,7 +363,7 @@ pub async fn callback(
 ) -> Result<HttpResponse, ApiError> {
     let accounts = accounts(&state)?;
     let p = provider(&accounts, &forge)?;
-    let clear = accounts.cookie(LOGIN_COOKIE, String::new(), 0, LOGIN_PATH);
+    let clear = accounts_cookie(&accounts, LOGIN_COOKIE, String::new(), 0, LOGIN_PATH);
     if query.error.is_some() {
         // The user said no on the forge.
         return Ok(HttpResponse::Found()
@@ -358,7 +388,13 @@ pub async fn callback(
                 .insert_header(("Cache-Control", "no-store"))
                 .cookie(clear);
             if let Some(token) = done.session {
-                resp.cookie(accounts.cookie(SESSION_COOKIE, token, SESSION_SECS, "/"));
+                resp.cookie(accounts_cookie(
+                    &accounts,
+                    SESSION_COOKIE,
+                    token,
+                    SESSION_SECS,
+                    "/",
+                ));
             }
             Ok(resp.finish())
         }
@@ -420,7 +456,13 @@ pub async fn logout(
         tracing::info!(user = %v.user.id, "signed out");
     }
     Ok(HttpResponse::NoContent()
-        .cookie(accounts.cookie(SESSION_COOKIE, String::new(), 0, "/"))
+        .cookie(accounts_cookie(
+            &accounts,
+            SESSION_COOKIE,
+            String::new(),
+            0,
+            "/",
+        ))
         .finish())
 }
 

@@ -19,9 +19,9 @@ use zeroize::Zeroizing;
 use super::jwt::{self, Claims};
 use super::provider::{ForgeError, ForgeRepo, Provider, Wanted};
 use super::settings::AuthSettings;
-use crate::error::ApiError;
-use crate::store::accounts::{Connection, LinkRefused, Session, SignedIn, Tokens, User};
-use crate::store::{Repo, Store, now};
+use gitvista_errors::ApiError;
+use gitvista_store::accounts::{Connection, LinkRefused, Session, SignedIn, Tokens, User};
+use gitvista_store::{Repo, Store, now};
 
 /// The session cookie.
 pub const SESSION_COOKIE: &str = "gitvista_session";
@@ -206,7 +206,7 @@ pub fn random_id<const N: usize>() -> Result<String, ApiError> {
     Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random_bytes::<N>()?.as_slice()))
 }
 
-use crate::error::blocking;
+use gitvista_errors::blocking;
 
 /// 502 `{kind}_unavailable`: the forge could not be reached or failed.
 pub fn forge_unavailable(p: &dyn Provider) -> ApiError {
@@ -299,7 +299,7 @@ impl Accounts {
     ) -> Result<
         (
             crate::billing::PlanState,
-            Vec<crate::store::billing::Subscription>,
+            Vec<gitvista_store::billing::Subscription>,
         ),
         ApiError,
     > {
@@ -363,23 +363,9 @@ impl Accounts {
         }
     }
 
-    /// Cookie `name` with the attributes every accounts cookie has: HttpOnly, SameSite=Lax
-    /// (sent on the redirect back from GitHub and on links from elsewhere, never on another
-    /// site's POST), Secure over https; `max_age` 0 deletes it.
-    pub fn cookie(
-        &self,
-        name: &'static str,
-        value: String,
-        max_age: i64,
-        path: &'static str,
-    ) -> actix_web::cookie::Cookie<'static> {
-        actix_web::cookie::Cookie::build(name, value)
-            .path(path)
-            .max_age(actix_web::cookie::time::Duration::seconds(max_age))
-            .http_only(true)
-            .same_site(actix_web::cookie::SameSite::Lax)
-            .secure(self.secure)
-            .finish()
+    /// Whether its cookies are Secure (the server is reached over https).
+    pub fn secure(&self) -> bool {
+        self.secure
     }
 
     /// Starts a sign-in with forge `p` (or, with `link`, linking it to that signed-in user):

@@ -9,7 +9,7 @@
 
 use super::accounts::Accounts;
 use super::provider::ForgeRepo;
-use crate::error::blocking;
+use gitvista_errors::blocking;
 
 /// How many trackers' tokens are tried before the answer is given up on.
 const ASKED: usize = 3;

@@ -10,12 +10,11 @@
 //! calls (Checkout Session, portal session), and async-stripe's generated API is a large build
 //! for them; the webhook check is the documented HMAC.
 
-pub mod quota;
 pub mod stripe;
 
 use std::time::Duration;
 
-use crate::store::billing::Subscription;
+use gitvista_store::billing::Subscription;
 
 /// Billing, configured.
 #[derive(Clone)]

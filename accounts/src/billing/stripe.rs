@@ -6,7 +6,7 @@ use hmac::{KeyInit as _, Mac as _};
 use serde_json::Value;
 
 use super::BillingSettings;
-use crate::store::billing::Change;
+use gitvista_store::billing::Change;
 
 /// Why a Stripe call failed. Never carries the key.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -113,7 +113,7 @@ impl Stripe {
         }
         // A double click (or a retry) within the same ten minutes is the same Checkout
         // Session: Stripe answers the first one again for the same key and parameters.
-        let key = idempotency_key(&form, crate::store::now() / 600);
+        let key = idempotency_key(&form, gitvista_store::now() / 600);
         let body = self
             .post("/v1/checkout/sessions", &form, Some(&key))
             .await?;

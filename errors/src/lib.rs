@@ -1,4 +1,9 @@
-//! The one place HTTP statuses are chosen.
+//! The one place HTTP statuses are chosen: [`ApiError`], the error every floor above the store
+//! answers with (accounts, hosting, the cluster's forwarding, every route), and [`blocking`],
+//! which runs a store call on the blocking pool and answers its failure as one.
+//!
+//! It imports only `gitcore` (an error may name missing objects), the store (whose failures
+//! [`blocking`] answers) and actix-web's types (the error renders itself as a response).
 //!
 //! Every error a handler can return is an [`ApiError`]; it renders as JSON
 //! `{"error": "<sentence for people>", "code": "<stable snake_case tag for programs>"}`. Codes never
@@ -249,9 +254,9 @@ impl ResponseError for ApiError {
 
 /// Runs a store call on the blocking pool; a failure (of the pool or the query) is 503.
 pub async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, crate::store::StoreError> + Send + 'static,
+    f: impl FnOnce() -> Result<T, gitvista_store::StoreError> + Send + 'static,
 ) -> Result<T, ApiError> {
-    actix_web::web::block(f)
+    tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| ApiError::Unavailable(e.to_string()))?
         .map_err(|e| ApiError::Unavailable(e.to_string()))

@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 
 use subtle::ConstantTimeEq as _;
 
-use crate::error::{ApiError, blocking};
-use crate::store::{Store, now};
+use gitvista_errors::{ApiError, blocking};
+use gitvista_store::{Store, now};
 
 /// How long an admin sign-in lasts.
 pub const ADMIN_SESSION: Duration = Duration::from_secs(12 * 3600);
