@@ -267,11 +267,9 @@ pub struct Hosted {
     /// The repositories this node owns (`all` and `worker`).
     pub fences: Arc<crate::cluster::Fences>,
     /// Claims and runs this node's jobs (`all` and `worker`; set once it started).
-    pub runner: std::sync::OnceLock<Addr<crate::cluster::runner::JobRunner>>,
+    pub runner: std::sync::OnceLock<Addr<crate::cluster::runner::JobRunner<Hosted>>>,
     /// Viewer events across nodes (`web` and `worker`).
     pub bus: Option<Addr<crate::cluster::bus::Bus>>,
-    /// A web node's way to its workers.
-    pub forwarder: Option<Arc<crate::cluster::forward::Forwarder>>,
     /// Budgets shared by every web node (with Redis).
     pub limits: Option<crate::cluster::limits::SharedLimits>,
     /// Stripe, when billing is on.
@@ -348,10 +346,6 @@ impl Hosted {
             .map(crate::cluster::limits::SharedLimits::new)
             .transpose()
             .map_err(anyhow::Error::msg)?;
-        let forwarder = (role == crate::cluster::settings::Role::Web)
-            .then(|| config.cluster.secret.clone())
-            .flatten()
-            .map(|s| Arc::new(crate::cluster::forward::Forwarder::new(s)));
         // Generic hooks' secrets are shown to trackers on their dashboard: on with sign-in.
         let generic = auth.as_ref().map(|auth| {
             crate::webhooks::verify::HookSecret::from_bytes(
@@ -491,7 +485,6 @@ impl Hosted {
             node_id,
             role,
             bus,
-            forwarder,
             limits,
             fences,
             runner: std::sync::OnceLock::new(),
@@ -524,7 +517,7 @@ impl Hosted {
             }
             let _ = hosted.runner.set(runner);
         }
-        crate::cluster::Membership::new(Arc::downgrade(&hosted), hosted.config.heartbeat).start();
+        crate::cluster::membership::Membership::new(Arc::downgrade(&hosted), hosted.config.heartbeat).start();
         let reaper = CloneReaper {
             hosted: Arc::downgrade(&hosted),
         }
@@ -1413,5 +1406,60 @@ impl Hosted {
             }
         }
         body
+    }
+}
+
+/// The node the cluster's heartbeat and job runner work for.
+impl crate::cluster::Node for Hosted {
+    fn store(&self) -> &Store {
+        &self.store
+    }
+
+    fn fences(&self) -> &crate::cluster::Fences {
+        &self.fences
+    }
+
+    async fn report(&self) -> crate::cluster::NodeReport {
+        let sessions = self
+            .supervisor
+            .send(gitvista_actors::supervisor::Inspect)
+            .await
+            .unwrap_or_default();
+        let viewers: usize = sessions.iter().map(|(_, i)| i.viewers).sum();
+        crate::cluster::NodeReport {
+            id: self.node_id.clone(),
+            role: self.role,
+            internal_addr: self.config.cluster.internal_addr.map(|a| a.to_string()),
+            free_bytes: if self.role.runs_git() {
+                self.free_bytes().min(i64::MAX as u64) as i64
+            } else {
+                0
+            },
+            sessions: sessions.len() as i32,
+            viewers: viewers as i32,
+        }
+    }
+
+    fn has_room_to_clone(&self) -> bool {
+        Hosted::has_room_to_clone(self)
+    }
+
+    async fn run_job(
+        self: &Arc<Self>,
+        claimed: &crate::store::jobs::Claimed,
+    ) -> Result<(), String> {
+        Hosted::run_job(self, claimed).await
+    }
+
+    async fn moving(self: &Arc<Self>, ids: &[String]) {
+        Hosted::moving(self, ids).await;
+    }
+
+    fn wake_jobs(&self) {
+        Hosted::wake_jobs(self);
+    }
+
+    async fn let_go(self: &Arc<Self>, id: &str) {
+        Hosted::let_go(self, id).await;
     }
 }

@@ -30,7 +30,7 @@ pub use gitvista_accounts as auth;
 pub use gitvista_accounts::billing;
 pub mod cli;
 pub mod client;
-pub mod cluster;
+pub use gitvista_cluster as cluster;
 pub mod config;
 pub mod encoding;
 pub use gitvista_errors as error;

@@ -142,7 +142,14 @@ impl Application {
                 hosted.as_ref().map(|h| h.store.clone()),
             ))
         });
+        // A web node forwards repository reads to their owners.
+        let forwarder = hosted
+            .as_ref()
+            .filter(|h| h.role == crate::cluster::settings::Role::Web)
+            .and_then(|h| h.config.cluster.secret.clone())
+            .map(|s| std::sync::Arc::new(crate::routes::forward::Forwarder::new(s)));
         let state = AppState {
+            forwarder,
             clients: std::sync::Arc::new(crate::client::Clients::new(
                 config.trusted_proxy.clone(),
                 config.ws.per_client,
@@ -174,7 +181,7 @@ impl Application {
                 .wrap(Compress::default())
                 // A web node's repository reads go to their owner (after the gate decided who
                 // may see them; the owner's answer is encoded already).
-                .wrap(actix_web::middleware::from_fn(crate::cluster::forward::forward))
+                .wrap(actix_web::middleware::from_fn(crate::routes::forward::forward))
                 // Who the request is from and whether they may see what it names (inside the
                 // origin check: a cross-site POST is refused before any lookup).
                 .wrap(actix_web::middleware::from_fn(crate::routes::account::gate))
@@ -192,7 +199,7 @@ impl Application {
                             let secret = secret.clone();
                             async move {
                                 match secret {
-                                    Some(s) => crate::cluster::forward::internal_only(s, req, next)
+                                    Some(s) => crate::routes::forward::internal_only(s, req, next)
                                         .await
                                         .map(|r| r.map_into_left_body()),
                                     None => next.call(req).await.map(|r| r.map_into_right_body()),

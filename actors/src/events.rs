@@ -138,6 +138,46 @@ pub fn envelope(kind: &str, value: &impl Serialize) -> String {
     v.to_string()
 }
 
+/// The WebSocket message of a viewer event that is one (not a control such as a close or an
+/// access check): what the local socket and the cluster's bus send alike.
+pub fn event_text(event: &ViewerEvent) -> Option<String> {
+    Some(match event {
+        ViewerEvent::Delta(d) => d.json().to_string(),
+        ViewerEvent::ReloadFailed(e) => serde_json::json!({
+            "type": "error",
+            "error": e.as_str(),
+            "code": "reload_failed",
+        })
+        .to_string(),
+        ViewerEvent::Status(s) => envelope("status", &work_status_json(s)),
+        ViewerEvent::Head(h) => envelope("head", &**h),
+        ViewerEvent::Remote(r) => envelope("status", &**r),
+        ViewerEvent::Encoded(text) => text.to_string(),
+        ViewerEvent::AccessChanged | ViewerEvent::Closing => return None,
+    })
+}
+
+/// A work tree's status as JSON: porcelain columns per path plus counts.
+pub fn work_status_json(s: &gitcore::worktree::WorkStatus) -> serde_json::Value {
+    let count = |f: &dyn Fn(char, char) -> bool| {
+        s.entries.iter().filter(|e| f(e.index, e.worktree)).count()
+    };
+    let conflict =
+        |x: char, y: char| x == 'U' || y == 'U' || (x == 'A' && y == 'A') || (x == 'D' && y == 'D');
+    serde_json::json!({
+        "entries": s.entries.iter().map(|e| serde_json::json!({
+            "path": e.path,
+            "index": e.index.to_string(),
+            "worktree": e.worktree.to_string(),
+        })).collect::<Vec<_>>(),
+        "staged": count(&|x, y| !conflict(x, y) && x != ' ' && x != '?'),
+        "unstaged": count(&|x, y| !conflict(x, y) && y != ' ' && y != '?'),
+        "untracked": count(&|x, _| x == '?'),
+        "conflicted": count(&|x, y| conflict(x, y)),
+        "truncated": s.truncated,
+    })
+}
+
 /// A message to a viewer. Shared (`Arc`) so a broadcast to thousands of viewers clones nothing.
 #[derive(Debug, Clone, Message)]
 #[rtype(result = "()")]

@@ -81,7 +81,7 @@ pub async fn gate(
     let admin = super::admin::is_admin(req.request(), &state).await
         || req
             .extensions()
-            .get::<crate::cluster::forward::Trusted>()
+            .get::<super::forward::Trusted>()
             .is_some();
     let cookie = req.cookie(SESSION_COOKIE).map(|c| c.value().to_string());
     let viewer = match &cookie {

@@ -408,7 +408,7 @@ pub async fn fetch(
 ) -> Result<HttpResponse, ApiError> {
     authorize(&req, &state).await?;
     // A web node holds no clone: the fetch goes to the owner through the shared job table.
-    if let Some(h) = state.hosted.as_ref().filter(|h| h.forwarder.is_some()) {
+    if let Some(h) = state.hosted.as_ref().filter(|_| state.forwarder.is_some()) {
         let rid = repo_id(&id)?;
         let (store, key) = (h.store.clone(), id.to_string());
         if crate::error::blocking(move || store.repo(&key))

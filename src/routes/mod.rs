@@ -3,6 +3,7 @@
 pub(crate) mod account;
 pub(crate) mod admin;
 mod billing;
+pub(crate) mod forward;
 mod graph;
 mod health;
 pub(crate) mod hosted;
@@ -46,6 +47,8 @@ pub struct AppState {
     pub guard: Arc<crate::guard::Guard>,
     /// Users reach the server over https (`GITVISTA_PUBLIC_URL`): cookies are `Secure`.
     pub public_https: bool,
+    /// A web node's way to the workers that own repositories (`None` on other nodes).
+    pub forwarder: Option<Arc<forward::Forwarder>>,
 }
 
 tokio::task_local! {

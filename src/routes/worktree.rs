@@ -54,7 +54,7 @@ pub async fn working_tree_status(
 ) -> Result<HttpResponse, ApiError> {
     let body = blocking(&state, &id, |snap| {
         gitcore::worktree::status(&snap.repo, StatusOptions::default())
-            .map(|s| crate::wire::work_status_json(&s))
+            .map(|s| gitvista_actors::events::work_status_json(&s))
             .map_err(status_error)
     })
     .await?;

@@ -254,7 +254,7 @@ impl Handler<ViewerEvent> for WsClient {
                 ctx.stop();
                 return;
             }
-            other => match crate::wire::event_text(other) {
+            other => match gitvista_actors::events::event_text(other) {
                 Some(text) => text,
                 None => return,
             },
@@ -505,14 +505,14 @@ pub async fn ws(
         ),
         None => None,
     };
-    let web = state.hosted.clone().filter(|h| h.forwarder.is_some());
+    let web = state.hosted.clone().zip(state.forwarder.clone());
     let first = match &web {
         // A web node: the summary comes from the owner, the events through the fan-out.
-        Some(h) => {
+        Some((h, fwd)) => {
             let rid = gitvista_actors::RepoId::parse(&id)
                 .filter(|_| !crate::routes::hidden(&id))
                 .ok_or_else(|| ApiError::UnknownRepo(id.to_string()))?;
-            match crate::cluster::forward::owner_summary(h, &id).await? {
+            match fwd.owner_summary(h, &id).await? {
                 Some(summary) => {
                     h.register_remote(&rid);
                     summary.to_string()

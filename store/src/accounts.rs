@@ -1,7 +1,6 @@
 //! Users, their forge accounts (connections) and their sessions. Forge tokens are stored as the ciphertexts
 //! the accounts floor's `TokenCipher` makes; this module never sees a token in the clear.
 
-use diesel::Connection as _;
 use diesel::prelude::*;
 
 use super::schema::{oauth_connections, repo_access, repos, sessions, users};
@@ -153,7 +152,7 @@ impl Store {
     pub fn sign_in_user(&self, new_id: &str, who: &SignedIn<'_>) -> Result<User, StoreError> {
         let mut conn = self.conn()?;
         let at = now();
-        conn.transaction(|conn| {
+        crate::write_transaction(&mut conn, |conn| {
             let existing: Option<(String, String)> = oauth_connections::table
                 .filter(oauth_connections::provider.eq(who.provider))
                 .filter(oauth_connections::forge_user_id.eq(who.forge_user_id))
@@ -218,7 +217,7 @@ impl Store {
     ) -> Result<Result<Option<Connection>, LinkRefused>, StoreError> {
         let mut conn = self.conn()?;
         let at = now();
-        conn.transaction(|conn| {
+        crate::write_transaction(&mut conn, |conn| {
             let owner: Option<String> = oauth_connections::table
                 .filter(oauth_connections::provider.eq(who.provider))
                 .filter(oauth_connections::forge_user_id.eq(who.forge_user_id))
@@ -272,7 +271,7 @@ impl Store {
         private_repos: &[String],
     ) -> Result<bool, StoreError> {
         let mut conn = self.conn()?;
-        conn.transaction(|conn| {
+        crate::write_transaction(&mut conn, |conn| {
             let n =
                 diesel::delete(oauth_connections::table.find((user_id, provider))).execute(conn)?;
             diesel::delete(
@@ -441,7 +440,7 @@ impl Store {
         checked_at: Option<i64>,
     ) -> Result<bool, StoreError> {
         let mut conn = self.conn()?;
-        conn.transaction(|conn| {
+        crate::write_transaction(&mut conn, |conn| {
             // Access through a team becomes tracking (and counts from now on).
             let n = diesel::update(repo_access::table.find((repo_id, user_id)))
                 .set((
@@ -478,7 +477,7 @@ impl Store {
         private_limit: Option<i64>,
     ) -> Result<Tracked, StoreError> {
         let mut conn = self.conn()?;
-        conn.transaction(|c| {
+        crate::write_transaction(&mut conn, |c| {
             // A write first: the user's row locked on PostgreSQL, SQLite's write lock taken.
             diesel::update(users::table.find(user_id))
                 .set(users::plan.eq(users::plan))
@@ -560,7 +559,7 @@ impl Store {
         checked_at: i64,
     ) -> Result<(), StoreError> {
         let mut conn = self.conn()?;
-        conn.transaction(|conn| {
+        crate::write_transaction(&mut conn, |conn| {
             let n = diesel::update(repo_access::table.find((repo_id, user_id)))
                 .set(repo_access::checked_at.eq(Some(checked_at)))
                 .execute(conn)?;

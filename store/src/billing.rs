@@ -8,7 +8,6 @@
 //! are in the statements' `WHERE` clauses, so two deliveries racing on PostgreSQL cannot undo
 //! each other.
 
-use diesel::Connection as _;
 use diesel::prelude::*;
 
 use super::schema::{repo_access, repos, stripe_events, subscriptions};
@@ -269,7 +268,7 @@ impl Store {
         if seen(&mut conn)? {
             return Ok(Handled::Duplicate);
         }
-        let done = conn.transaction(|c| {
+        let done = crate::write_transaction(&mut conn, |c| {
             diesel::insert_into(stripe_events::table)
                 .values((
                     stripe_events::id.eq(event_id),
@@ -389,7 +388,7 @@ impl Store {
         thaw: &[String],
     ) -> Result<(), StoreError> {
         let mut conn = self.conn()?;
-        conn.transaction(|c| {
+        crate::write_transaction(&mut conn, |c| {
             for (ids, frozen) in [(freeze, true), (thaw, false)] {
                 if ids.is_empty() {
                     continue;
@@ -445,7 +444,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         use super::schema::team_repos;
         let mut conn = self.conn()?;
-        conn.transaction(|c| {
+        crate::write_transaction(&mut conn, |c| {
             for (ids, frozen) in [(freeze, true), (thaw, false)] {
                 if ids.is_empty() {
                     continue;

@@ -337,7 +337,7 @@ impl Store {
         base_ms: i64,
     ) -> Result<Fate, StoreError> {
         let mut conn = self.conn()?;
-        conn.transaction(|c| {
+        crate::write_transaction(&mut conn, |c| {
             let Some(job) = held!(id, node)
                 .select(Job::as_select())
                 .first(c)
@@ -359,7 +359,7 @@ impl Store {
     pub fn reap_expired_jobs(&self) -> Result<usize, StoreError> {
         let mut conn = self.conn()?;
         let now = now_ms();
-        conn.transaction(|c| {
+        crate::write_transaction(&mut conn, |c| {
             let expired: Vec<Job> = jobs::table
                 .filter(jobs::state.eq("running"))
                 .filter(jobs::lease_until.lt(now))
@@ -377,7 +377,7 @@ impl Store {
     pub fn requeue_jobs_of(&self, node: &str) -> Result<usize, StoreError> {
         let mut conn = self.conn()?;
         let now = now_ms();
-        conn.transaction(|c| {
+        crate::write_transaction(&mut conn, |c| {
             let held: Vec<Job> = jobs::table
                 .filter(jobs::state.eq("running"))
                 .filter(jobs::locked_by.eq(node))
@@ -446,7 +446,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let mut conn = self.conn()?;
         let now = now_ms();
-        conn.transaction(|c| {
+        crate::write_transaction(&mut conn, |c| {
             diesel::delete(nodes::table.find(id)).execute(c)?;
             diesel::insert_into(nodes::table)
                 .values((

@@ -71,6 +71,28 @@ use diesel::r2d2::{self, ManageConnection};
 
 use schema::repos;
 
+/// A transaction that writes. On SQLite its first statement takes the write lock, waiting for
+/// it up to the busy timeout, so what the transaction reads is never a snapshot another writer
+/// changes before it writes: a plain (deferred) transaction that reads first and writes second
+/// fails at once with "database is locked" when another connection committed in between, since
+/// SQLite cannot wait then. On PostgreSQL it is a plain transaction.
+pub(crate) fn write_transaction<T, E>(
+    conn: &mut AnyConnection,
+    f: impl FnOnce(&mut AnyConnection) -> Result<T, E>,
+) -> Result<T, E>
+where
+    E: From<diesel::result::Error>,
+{
+    conn.transaction(|c| {
+        if let AnyConnection::Sqlite(_) = c {
+            // Changes nothing, but takes the write lock (SQLite begins the write transaction at
+            // the statement's start).
+            diesel::sql_query("DELETE FROM nodes WHERE 0").execute(c)?;
+        }
+        f(c)
+    })
+}
+
 /// A connection to either backend.
 #[derive(diesel::MultiConnection)]
 pub enum AnyConnection {
@@ -441,7 +463,7 @@ impl Store {
     pub fn delete_repo(&self, id: &str) -> Result<bool, StoreError> {
         let mut conn = self.conn()?;
         let id = id.to_string();
-        conn.transaction(|c| {
+        crate::write_transaction(&mut conn, |c| {
             diesel::delete(schema::jobs::table.filter(schema::jobs::repo_id.eq(&id))).execute(c)?;
             diesel::delete(schema::repo_access::table.filter(schema::repo_access::repo_id.eq(&id)))
                 .execute(c)?;

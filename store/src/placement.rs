@@ -112,7 +112,7 @@ impl Store {
     pub fn replace_dead_owners(&self, lease_ms: i64) -> Result<Vec<String>, StoreError> {
         let mut conn = self.conn()?;
         let live_after = now_ms() - lease_ms;
-        let moved = conn.transaction(|c| -> Result<Vec<String>, StoreError> {
+        let moved = crate::write_transaction(&mut conn, |c| -> Result<Vec<String>, StoreError> {
             let live: Vec<String> = nodes::table
                 .filter(nodes::heartbeat_at.ge(live_after))
                 .select(nodes::id)

@@ -94,7 +94,7 @@ impl Store {
     pub fn create_team(&self, id: &str, name: &str, owner: &str) -> Result<Team, StoreError> {
         let mut conn = self.conn()?;
         let at = now();
-        conn.transaction(|c| {
+        crate::write_transaction(&mut conn, |c| {
             diesel::insert_into(teams::table)
                 .values((
                     teams::id.eq(id),
@@ -227,12 +227,7 @@ impl Store {
     ) -> Result<Result<Invite, InviteRefused>, StoreError> {
         let mut conn = self.conn()?;
         let at = now();
-        let joined = conn.transaction::<_, diesel::result::Error, _>(|c| {
-            // A write first: SQLite's write lock for the whole transaction (a read first could
-            // see a snapshot another join then changes).
-            diesel::update(team_invites::table.find(id))
-                .set(team_invites::role.eq(team_invites::role))
-                .execute(c)?;
+        let joined = crate::write_transaction::<_, diesel::result::Error>(&mut conn, |c| {
             let Some(invite) = team_invites::table
                 .find(id)
                 .select(Invite::as_select())

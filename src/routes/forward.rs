@@ -16,9 +16,9 @@ use actix_web::http::header::{self, HeaderName};
 use actix_web::middleware::Next;
 use actix_web::{HttpMessage, HttpResponse, ResponseError, web};
 
-use super::settings::{CLUSTER_HEADER, ClusterSecret};
+use super::AppState;
+use crate::cluster::settings::{CLUSTER_HEADER, ClusterSecret};
 use crate::error::ApiError;
-use crate::routes::AppState;
 
 /// Bytes of immutable answers a web node keeps.
 pub const CACHE_BYTES: u64 = 64 << 20;
@@ -138,7 +138,7 @@ impl Forwarder {
             .filter(|(_, at)| at.elapsed() < OWNERS_FRESH)
             .map(|(owner, _)| owner);
         let (store, rid) = (h.store.clone(), id.to_string());
-        let lease = super::NODE_LEASE.as_millis() as i64;
+        let lease = crate::cluster::NODE_LEASE.as_millis() as i64;
         let read = known.is_none();
         let (owner, nodes) = crate::error::blocking(move || {
             let owner = match known {
@@ -316,7 +316,7 @@ pub async fn forward(
     let (Some(h), Some(id)) = (hosted, forwarded_repo(&req)) else {
         return Ok(next.call(req).await?.map_into_left_body());
     };
-    let Some(fwd) = h.forwarder.clone() else {
+    let Some(fwd) = state.as_ref().and_then(|s| s.forwarder.clone()) else {
         return Ok(next.call(req).await?.map_into_left_body());
     };
     if crate::routes::hidden(&id) {
@@ -388,36 +388,37 @@ pub async fn internal_only(
     Ok(next.call(req).await?.map_into_left_body())
 }
 
-/// Asks the owner of repository `id` for its summary (the WebSocket's first message) over the
-/// internal address: `None` when nobody serves it now.
-pub async fn owner_summary(
-    h: &Arc<crate::hosted::Hosted>,
-    id: &str,
-) -> Result<Option<serde_json::Value>, ApiError> {
-    let Some(fwd) = h.forwarder.clone() else {
-        return Ok(None);
-    };
-    let Route::Owner(addr) = fwd.route(h, id).await? else {
-        return Ok(None);
-    };
-    let path = format!("/api/repos/{id}/repository");
-    let answer = fwd
-        .client
-        .get(format!("http://{addr}{path}"))
-        .header(CLUSTER_HEADER, fwd.secret.sign("GET", &path, b""))
-        .send()
-        .await
-        .map_err(|_| ApiError::Moving(2))?;
-    if !answer.status().is_success() {
-        return Ok(None);
+impl Forwarder {
+    /// Asks the owner of repository `id` for its summary (the WebSocket's first message) over the
+    /// internal address: `None` when nobody serves it now.
+    pub async fn owner_summary(
+        &self,
+        h: &Arc<crate::hosted::Hosted>,
+        id: &str,
+    ) -> Result<Option<serde_json::Value>, ApiError> {
+        let fwd = self;
+        let Route::Owner(addr) = fwd.route(h, id).await? else {
+            return Ok(None);
+        };
+        let path = format!("/api/repos/{id}/repository");
+        let answer = fwd
+            .client
+            .get(format!("http://{addr}{path}"))
+            .header(CLUSTER_HEADER, fwd.secret.sign("GET", &path, b""))
+            .send()
+            .await
+            .map_err(|_| ApiError::Moving(2))?;
+        if !answer.status().is_success() {
+            return Ok(None);
+        }
+        let v: serde_json::Value = answer.json().await.map_err(|_| ApiError::Moving(2))?;
+        Ok(Some(serde_json::json!({
+            "type": "summary",
+            "version": v["version"],
+            "commits": v["commits"],
+            "rows": v["rows"],
+            "width": v["width"],
+            "head": v["head"],
+        })))
     }
-    let v: serde_json::Value = answer.json().await.map_err(|_| ApiError::Moving(2))?;
-    Ok(Some(serde_json::json!({
-        "type": "summary",
-        "version": v["version"],
-        "commits": v["commits"],
-        "rows": v["rows"],
-        "width": v["width"],
-        "head": v["head"],
-    })))
 }

@@ -59,7 +59,7 @@ fn fresh_nonce() -> [u8; 16] {
     let mut nonce = [0u8; 16];
     if getrandom::fill(&mut nonce).is_err() {
         let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        nonce[..8].copy_from_slice(&crate::store::jobs::now_ms().to_le_bytes());
+        nonce[..8].copy_from_slice(&gitvista_store::jobs::now_ms().to_le_bytes());
         nonce[8..].copy_from_slice(&n.to_le_bytes());
     }
     nonce
@@ -105,7 +105,7 @@ impl ClusterSecret {
     /// The header value signing `method path_and_query` with `body`, now, once.
     pub fn sign(&self, method: &str, path_and_query: &str, body: &[u8]) -> String {
         self.sign_at(
-            crate::store::jobs::now_ms(),
+            gitvista_store::jobs::now_ms(),
             fresh_nonce(),
             method,
             path_and_query,
@@ -142,7 +142,7 @@ impl ClusterSecret {
         else {
             return false;
         };
-        let now = crate::store::jobs::now_ms();
+        let now = gitvista_store::jobs::now_ms();
         let window = WINDOW.as_millis() as i64;
         if (now - at).abs() > window {
             return false;
@@ -199,7 +199,7 @@ mod tests {
         // Another secret; a time outside the window either way.
         let other = ClusterSecret::new(&SECRET.replace('0', "1")).expect("valid");
         assert!(!other.verify(&s.sign("GET", PATH, b""), "GET", PATH, b""));
-        let now = crate::store::jobs::now_ms();
+        let now = gitvista_store::jobs::now_ms();
         for at in [now - 11_000, now + 11_000] {
             let h = s.sign_at(at, fresh_nonce(), "GET", PATH, b"");
             assert!(!s.verify(&h, "GET", PATH, b""), "{at}");

@@ -285,7 +285,7 @@ impl Handler<Published> for Bus {
                 );
                 return;
             }
-            other => match crate::wire::event_text(other) {
+            other => match gitvista_actors::events::event_text(other) {
                 Some(t) => t,
                 None => return,
             },

@@ -15,11 +15,11 @@ use std::time::Duration;
 
 use actix::prelude::*;
 
-use crate::hosted::Hosted;
-use crate::store::Store;
-use crate::store::jobs::Claimed;
+use crate::Node;
+use gitvista_store::Store;
+use gitvista_store::jobs::Claimed;
 
-use crate::store::jobs::listen_for_jobs;
+use gitvista_store::jobs::listen_for_jobs;
 
 /// Asks the runner to look for work now.
 #[derive(Debug, Clone, Copy, Message)]
@@ -28,8 +28,8 @@ pub struct Wake;
 
 /// Claims and runs jobs for this node.
 #[derive(Debug)]
-pub struct JobRunner {
-    hosted: Weak<Hosted>,
+pub struct JobRunner<N: Node> {
+    hosted: Weak<N>,
     store: Store,
     node: String,
     /// Jobs at once (the node's git slots).
@@ -42,11 +42,11 @@ pub struct JobRunner {
     poll: Duration,
 }
 
-impl JobRunner {
+impl<N: Node> JobRunner<N> {
     /// A runner for `hosted`'s node, running `slots` jobs at once under leases of `lease`,
     /// polling every `poll`.
     pub fn new(
-        hosted: Weak<Hosted>,
+        hosted: Weak<N>,
         store: Store,
         node: String,
         slots: usize,
@@ -82,7 +82,7 @@ impl JobRunner {
         let place = hosted.has_room_to_clone();
         let (store, node, lease) = (self.store.clone(), self.node.clone(), self.lease);
         let claim = async move {
-            actix_web::web::block(move || store.claim_job(&node, lease.as_millis() as i64, place))
+            tokio::task::spawn_blocking(move || store.claim_job(&node, lease.as_millis() as i64, place))
                 .await
         };
         ctx.spawn(
@@ -126,7 +126,7 @@ impl JobRunner {
                             () = tokio::time::sleep(every) => {}
                         }
                         let (store, node, job) = (store.clone(), node.clone(), id.clone());
-                        let held = actix_web::web::block(move || {
+                        let held = tokio::task::spawn_blocking(move || {
                             store.renew_lease(&job, &node, lease.as_millis() as i64)
                         })
                         .await;
@@ -141,7 +141,7 @@ impl JobRunner {
             let _ = stop.send(());
             let _ = renew.await;
             let (id, kind) = (claimed.job.id.clone(), claimed.job.kind.clone());
-            let _ = actix_web::web::block(move || match outcome {
+            let _ = tokio::task::spawn_blocking(move || match outcome {
                 Ok(()) => store.finish_job(&id, &node).map(|_| ()),
                 Err(why) => store.fail_job(&id, &node, &why, 30_000).map(
                     |fate| tracing::warn!(job = %id, kind, error = %why, ?fate, "a job failed"),
@@ -159,7 +159,7 @@ impl JobRunner {
     }
 }
 
-impl Actor for JobRunner {
+impl<N: Node> Actor for JobRunner<N> {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
@@ -168,7 +168,7 @@ impl Actor for JobRunner {
     }
 }
 
-impl Handler<Wake> for JobRunner {
+impl<N: Node> Handler<Wake> for JobRunner<N> {
     type Result = ();
 
     fn handle(&mut self, _: Wake, ctx: &mut Context<Self>) {
@@ -178,7 +178,7 @@ impl Handler<Wake> for JobRunner {
 
 /// Listens on PostgreSQL for queued jobs and wakes `runner` (a thread of its own running
 /// [`listen_for_jobs`]). Ends when the runner stops.
-pub fn listen(database_url: String, runner: Addr<JobRunner>) {
+pub fn listen<N: Node>(database_url: String, runner: Addr<JobRunner<N>>) {
     let spawned = std::thread::Builder::new()
         .name("gitvista-listen".into())
         .spawn(move || {
