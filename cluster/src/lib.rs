@@ -21,7 +21,6 @@ use gitvista_store::jobs::Claimed;
 
 pub use settings::Role;
 
-
 pub mod bus;
 pub mod limits;
 pub mod membership;
@@ -146,4 +145,3 @@ impl Fences {
         self.epochs().iter().map(|(k, v)| (k.clone(), *v)).collect()
     }
 }
-

@@ -82,8 +82,10 @@ impl<N: Node> JobRunner<N> {
         let place = hosted.has_room_to_clone();
         let (store, node, lease) = (self.store.clone(), self.node.clone(), self.lease);
         let claim = async move {
-            tokio::task::spawn_blocking(move || store.claim_job(&node, lease.as_millis() as i64, place))
-                .await
+            tokio::task::spawn_blocking(move || {
+                store.claim_job(&node, lease.as_millis() as i64, place)
+            })
+            .await
         };
         ctx.spawn(
             actix::fut::wrap_future::<_, Self>(claim).map(|result, act, ctx| {

@@ -79,10 +79,7 @@ pub async fn gate(
     // The admin token sees every repository, and so does a node of the cluster (a web node
     // forwarding a read decided who may see it).
     let admin = super::admin::is_admin(req.request(), &state).await
-        || req
-            .extensions()
-            .get::<super::forward::Trusted>()
-            .is_some();
+        || req.extensions().get::<super::forward::Trusted>().is_some();
     let cookie = req.cookie(SESSION_COOKIE).map(|c| c.value().to_string());
     let viewer = match &cookie {
         Some(token) => accounts.identify(token).await,
@@ -542,7 +539,7 @@ pub async fn tracked_repos(
     let list: Vec<serde_json::Value> = repos
         .iter()
         .map(|(r, frozen)| {
-            let mut j = crate::wire::repo_json(r);
+            let mut j = gitvista_hosting::status::repo_json(r);
             j["updates"] = updates_json(&h, &accounts, r, registered.contains(&r.id));
             // Over the plan: kept, not refreshed for this user until they keep it.
             j["frozen"] = json!(frozen);

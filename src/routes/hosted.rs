@@ -24,7 +24,7 @@ use crate::hosted::Hosted;
 use crate::routes::repo_param::RepoParam;
 use crate::store::Repo;
 use crate::store::accounts::Tracked;
-use crate::wire::repo_json;
+use gitvista_hosting::status::repo_json;
 
 fn hosted(state: &AppState) -> Result<Arc<Hosted>, ApiError> {
     state.hosted.clone().ok_or(ApiError::NoRoute)

@@ -17,6 +17,7 @@ pub(crate) mod request_span;
 mod search;
 mod team_invites;
 mod teams;
+mod webhooks;
 pub(crate) mod worktree;
 pub mod ws;
 
@@ -200,10 +201,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(objects::commit)
         .service(objects::tree)
         .service(objects::blob)
-        .service(crate::webhooks::github_hook)
-        .service(crate::webhooks::gitlab_hook)
-        .service(crate::webhooks::bitbucket_hook)
-        .service(crate::webhooks::generic_hook)
+        .service(webhooks::github_hook)
+        .service(webhooks::gitlab_hook)
+        .service(webhooks::bitbucket_hook)
+        .service(webhooks::generic_hook)
         .service(ws::ws);
 }
 

@@ -224,7 +224,7 @@ pub async fn show(
     let mut hidden = 0;
     for (repo, added_by, frozen) in &repos {
         if accounts.may_read(repo, Some(&v)).await == Access::Granted {
-            let mut j = crate::wire::repo_json(repo);
+            let mut j = gitvista_hosting::status::repo_json(repo);
             j["addedBy"] = json!(added_by);
             j["frozen"] = json!(frozen);
             shown.push(j);
@@ -413,9 +413,9 @@ pub async fn add_repo(
         .await;
     }
     Ok(if added {
-        HttpResponse::Created().json(crate::wire::repo_json(&repo))
+        HttpResponse::Created().json(gitvista_hosting::status::repo_json(&repo))
     } else {
-        HttpResponse::Ok().json(crate::wire::repo_json(&repo))
+        HttpResponse::Ok().json(gitvista_hosting::status::repo_json(&repo))
     })
 }
 

@@ -8,9 +8,9 @@
 
 use std::sync::Arc;
 
-use crate::error::blocking;
 use crate::hosted::Hosted;
-use crate::store::accounts::User;
+use gitvista_errors::blocking;
+use gitvista_store::accounts::User;
 
 /// What registering a hook came to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -196,7 +196,11 @@ pub async fn unregister(h: &Arc<Hosted>, repo_id: &str) {
 /// it, or by someone who administers the repository). Each registration is forgotten either
 /// way: a repository whose hook is gone is polled, and another tracker who administers it
 /// registers a new one when they next add it.
-pub async fn unregister_by(h: &Arc<Hosted>, user: &User, p: &dyn crate::auth::provider::Provider) {
+pub async fn unregister_by(
+    h: &Arc<Hosted>,
+    user: &User,
+    p: &dyn gitvista_accounts::provider::Provider,
+) {
     let Some(accounts) = &h.accounts else {
         return;
     };
@@ -256,11 +260,11 @@ pub async fn unregister_by(h: &Arc<Hosted>, user: &User, p: &dyn crate::auth::pr
 
 /// Deletes hook `hook_id` of `path` on `p` with the first of `connections`' tokens that may.
 async fn delete_with(
-    accounts: &crate::auth::accounts::Accounts,
-    p: &dyn crate::auth::provider::Provider,
+    accounts: &gitvista_accounts::accounts::Accounts,
+    p: &dyn gitvista_accounts::provider::Provider,
     path: &str,
     hook_id: &str,
-    connections: &[crate::store::accounts::Connection],
+    connections: &[gitvista_store::accounts::Connection],
 ) -> bool {
     for c in connections {
         let Ok(token) = accounts.connection_token(c, p).await else {

@@ -1,5 +1,5 @@
 //! What a delivery may only suggest: a repository made public or private, renamed or
-//! transferred. The forge is asked (with a tracker's token, see [`crate::auth::confirm`]) before
+//! transferred. The forge is asked (with a tracker's token, see [`gitvista_accounts::confirm`]) before
 //! anything that could show a repository to more people changes:
 //!
 //! - **Publicized**: the repository becomes public only when the forge describes the same
@@ -17,14 +17,14 @@ use std::sync::Arc;
 use gitvista_actors::RepoId;
 
 use super::{FETCH_PRIORITY, access_changed};
-use crate::auth::confirm::{ForgeSays, Learn};
-use crate::error::{ApiError, blocking};
 use crate::hosted::Hosted;
+use gitvista_accounts::confirm::{ForgeSays, Learn};
+use gitvista_errors::{ApiError, blocking};
 
 /// The lower-case host of `url`, with its port when it is not the scheme's own
-/// ([`crate::auth::provider::host_of`]), if it has one.
+/// ([`gitvista_accounts::provider::host_of`]), if it has one.
 pub fn host_of(url: &str) -> Option<String> {
-    crate::auth::provider::host_of(url).ok()
+    gitvista_accounts::provider::host_of(url).ok()
 }
 
 fn count(hint: &'static str, outcome: &'static str) {
@@ -56,7 +56,7 @@ pub async fn visibility(hosted: &Arc<Hosted>, id: RepoId, private: bool) -> Resu
         access_changed(hosted, &id).await;
     }
     let hosted = Arc::clone(hosted);
-    actix_web::rt::spawn(async move {
+    actix::spawn(async move {
         let says = ask(&hosted, &id, &repo.canonical_url, Learn::Yes).await;
         let public = matches!(&says, ForgeSays::Same(found) if !found.private);
         let outcome = match (private, public) {
@@ -109,7 +109,7 @@ pub async fn moved(hosted: &Arc<Hosted>, id: RepoId, url: String) -> Result<(), 
         return Ok(());
     }
     let hosted = Arc::clone(hosted);
-    actix_web::rt::spawn(async move {
+    actix::spawn(async move {
         // The new URL must name the repository whose id is known: a new URL cannot teach it.
         let says = ask(&hosted, &id, &url, Learn::No).await;
         if !matches!(says, ForgeSays::Same(_)) {

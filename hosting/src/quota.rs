@@ -11,8 +11,8 @@ use gitvista_actors::RepoId;
 use gitvista_actors::repo_session::FetchNow;
 use gitvista_actors::supervisor::{GetSession, Running};
 
-use crate::error::{ApiError, blocking};
 use crate::hosted::Hosted;
+use gitvista_errors::{ApiError, blocking};
 
 /// One tracked repository as [`rebalance`] sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -185,18 +185,25 @@ impl Hosted {
         let ids = blocking(move || {
             let mut by_owner: std::collections::BTreeMap<
                 String,
-                Vec<crate::store::billing::Subscription>,
+                Vec<gitvista_store::billing::Subscription>,
             > = Default::default();
             for s in store.owned_subscriptions()? {
                 if let Some(o) = s.owner.clone() {
                     by_owner.entry(o).or_default().push(s);
                 }
             }
-            let at = crate::store::now();
+            let at = gitvista_store::now();
             let mut paying: Vec<String> = by_owner
                 .into_iter()
                 .filter(|(_, subs)| {
-                    crate::billing::plan_state("free", subs, price.as_deref(), at, grace).plan
+                    gitvista_accounts::billing::plan_state(
+                        "free",
+                        subs,
+                        price.as_deref(),
+                        at,
+                        grace,
+                    )
+                    .plan
                         == "paid"
                 })
                 .map(|(o, _)| o)
@@ -269,8 +276,8 @@ impl Hosted {
     pub fn start_billing_sweep(self: &Arc<Self>) {
         let weak = Arc::downgrade(self);
         let every = self.config.billing_sweep;
-        actix_web::rt::spawn(async move {
-            let mut tick = actix_web::rt::time::interval(every);
+        actix::spawn(async move {
+            let mut tick = tokio::time::interval(every);
             loop {
                 tick.tick().await;
                 let Some(h) = weak.upgrade() else {

@@ -27,7 +27,7 @@ use gitvista_actors::supervisor::{Forget, GetSession, Register};
 use gitwire::history::{History, Target, stream_history};
 
 use crate::hosted::Hosted;
-use crate::store::Repo;
+use gitvista_store::Repo;
 
 /// Commits that make a first screen worth showing (a screen is about 50 rows; the rest of the
 /// first batch is scroll room).
@@ -141,7 +141,7 @@ impl Hosted {
                 self.config.resolver.0.clone(),
                 repo.canonical_url.clone(),
             );
-            match actix_web::web::block(move || policy.wire_target(&url, &resolve)).await {
+            match tokio::task::spawn_blocking(move || policy.wire_target(&url, &resolve)).await {
                 Ok(Ok(Some(t))) => t,
                 Ok(Ok(None)) => return StreamOutcome::default(),
                 Ok(Err(e)) => {
