@@ -1,0 +1,106 @@
+//! Watching a local repository's files: which filesystem events are changes, and the watchers
+//! on the git directory and the work tree.
+
+use std::path::Path;
+
+use actix::prelude::*;
+use notify::{RecursiveMode, Watcher};
+
+use super::*;
+
+/// Whether a filesystem event means something changed: a write, a creation, a removal or a
+/// rename. Opens, reads and closes after reading (the server's own reads of `HEAD`, refs and
+/// files) and attribute changes are not: reacting to them made every reload trigger the next.
+pub(super) fn is_change(kind: &notify::EventKind) -> bool {
+    use notify::EventKind;
+    use notify::event::{AccessKind, AccessMode, ModifyKind};
+    match kind {
+        EventKind::Create(_) | EventKind::Remove(_) => true,
+        EventKind::Modify(ModifyKind::Metadata(_)) => false,
+        EventKind::Modify(_) => true,
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
+        EventKind::Access(_) => false,
+        EventKind::Any | EventKind::Other => false,
+    }
+}
+
+/// Tells a session its watcher failed (it polls from then on).
+#[derive(Debug, Message, Clone, Copy)]
+#[rtype(result = "()")]
+pub struct WatchFailed;
+
+impl Handler<WatchFailed> for RepoSession {
+    type Result = ();
+
+    fn handle(&mut self, _: WatchFailed, ctx: &mut Context<Self>) {
+        if !self.watch_failed {
+            tracing::warn!(path = %self.config.path.display(), "the filesystem watcher failed; polling for changes");
+            self.watch_failed = true;
+            self.poll_every = self.config.poll_interval;
+            self.schedule_poll(ctx);
+        }
+    }
+}
+
+/// Starts a recursive watcher on the work tree that asks `addr` for a status run on every change
+/// outside the git directory (whose changes the other watcher reports).
+pub(super) fn watch_tree(
+    addr: Addr<RepoSession>,
+    work_tree: &Path,
+    git_dir: &Path,
+) -> Option<notify::RecommendedWatcher> {
+    let addr = addr.downgrade();
+    let git_dir = git_dir.to_path_buf();
+    let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+        let Some(addr) = addr.upgrade() else {
+            return;
+        };
+        match res {
+            Ok(event)
+                if is_change(&event.kind)
+                    && event.paths.iter().any(|p| !p.starts_with(&git_dir)) =>
+            {
+                addr.do_send(RefreshStatus);
+            }
+            Ok(_) => {}
+            Err(_) => addr.do_send(WatchFailed),
+        }
+    })
+    .ok()?;
+    watcher.watch(work_tree, RecursiveMode::Recursive).ok()?;
+    Some(watcher)
+}
+
+/// Whether a path is one of git's lock files (written and renamed away in every update).
+pub(super) fn is_lock(path: &Path) -> bool {
+    path.extension().is_some_and(|e| e == "lock")
+}
+
+/// Starts a watcher on the git directory (and the common directory of a linked worktree) that
+/// asks `addr` for a refresh on every change but lock-file churn.
+/// The watcher holds a weak address: it must not keep a stopped session alive.
+pub(super) fn watch(
+    addr: Addr<RepoSession>,
+    git_dir: &Path,
+    common_dir: &Path,
+) -> Option<notify::RecommendedWatcher> {
+    let addr = addr.downgrade();
+    let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+        let Some(addr) = addr.upgrade() else {
+            return;
+        };
+        match res {
+            Ok(event) if is_change(&event.kind) && event.paths.iter().any(|p| !is_lock(p)) => {
+                addr.do_send(Refresh);
+            }
+            Ok(_) => {}
+            Err(_) => addr.do_send(WatchFailed),
+        }
+    })
+    .ok()?;
+    watcher.watch(git_dir, RecursiveMode::Recursive).ok()?;
+    if common_dir != git_dir {
+        watcher.watch(common_dir, RecursiveMode::Recursive).ok()?;
+    }
+    Some(watcher)
+}
