@@ -1,50 +1,34 @@
-//! GitVista: a live, interactive Git commit graph in the browser.
+//! GitVista: a live, interactive Git commit graph in the browser. This root package is the
+//! `gitvista` binary: a thin command line ([`cli`], dispatched from `main.rs`) over the crates
+//! beside it, floor by floor (bottom up; each imports only the floors below it, and Cargo
+//! enforces it):
 //!
-//! Reading repositories is `gitcore`'s job, reading remotes `gitwire`'s, keeping repositories
-//! loaded and live `gitvista-actors`'. This root package holds the rest, floor by floor (bottom
-//! up; a module imports from its floor and the ones below):
+//! - `gitcore` (reading repositories), `gitwire` (reading remotes over git's protocols),
+//!   `gitvista-actors` (sessions, the clone queue, viewers' events: "fetch every N s", no plans);
+//! - [`store`] (diesel over SQLite or PostgreSQL, migrations, the job queue) and [`error`] (the
+//!   one error every floor above answers with);
+//! - [`auth`] (accounts: forge providers, sessions, the token cipher, access checks, admin
+//!   sign-in; [`billing`]: plans and Stripe);
+//! - [`cluster`] (membership, the job runner, the Redis bus, signed node-to-node requests, for
+//!   a `Node` that hosting implements);
+//! - hosting: [`hosted`], [`remote`], [`streaming`], [`quota`], [`webhooks`] (the clone
+//!   lifecycle, the URL policy, first views streamed, plans over lists, webhook logic);
+//! - the web layer: [`routes`], [`startup`], [`config`], [`client`], [`guard`], [`encoding`],
+//!   [`highlight`], [`forge`], [`metrics`], [`telemetry`];
+//! - [`loadtest`], a client of the server over HTTP and WebSocket only.
 //!
-//! - **Store**: [`store`] (diesel over SQLite or PostgreSQL, migrations under a lock, the job
-//!   queue, placement, billing, teams, webhooks, admin sessions).
-//! - **Accounts**: [`auth`] (forge providers, the token cipher, sessions, access checks, admin
-//!   sign-in, asking a forge whether a URL is still the repository tracked under it),
-//!   [`billing`] (Stripe, plans, quotas), [`forge`] (which forge a URL is on).
-//! - **Hosting**: [`remote`] (the URL policy), [`streaming`] (the first view streamed from the
-//!   remote), [`hosted`] (the clone lifecycle, budgets, eviction), [`webhooks`] (verification,
-//!   events, hints confirmed with the forge, registration), [`client`] (budgets per client).
-//! - **Wire formats**: [`wire`] (a viewer event's WebSocket text, a work tree's status, a
-//!   repository's row), which the cluster's bus and the routes both send.
-//! - **Cluster**: [`cluster`] (membership, placement, the Redis bus, forwarding, signed
-//!   node-to-node requests).
-//! - **Web layer**: [`routes`] (every HTTP handler and middleware), [`guard`] (host and origin
-//!   checks), [`encoding`], [`highlight`], [`error`] (the one error type every route answers
-//!   with), [`metrics`], [`startup`] (wiring the server), [`config`] (the validated settings),
-//!   [`telemetry`] (logs).
-//! - **Commands**: [`cli`] (`main.rs` dispatches to it) and [`loadtest`] (a client of the server
-//!   over HTTP and WebSocket).
-//!
-//! Issue 32 moves these floors into crates of their own so Cargo enforces the direction; until
-//! then some edges still run upward (listed there).
+//! The re-exports below name those crates as the tests and the commands know them.
+
+pub mod cli;
 
 pub use gitvista_accounts as auth;
 pub use gitvista_accounts::billing;
-pub mod cli;
-pub mod client;
 pub use gitvista_cluster as cluster;
-pub mod config;
-pub mod encoding;
 pub use gitvista_errors as error;
-pub mod forge;
-pub mod guard;
-pub mod highlight;
-pub use gitvista_hosting::hosted;
+pub use gitvista_hosting::hosted::quota;
+pub use gitvista_hosting::{hosted, remote, streaming, webhooks};
 pub use gitvista_loadtest as loadtest;
-pub mod metrics;
-pub use gitvista_hosting::quota;
-pub use gitvista_hosting::remote;
-pub mod routes;
-pub mod startup;
-pub use gitvista_hosting::streaming;
 pub use gitvista_store as store;
-pub mod telemetry;
-pub use gitvista_hosting::webhooks;
+pub use gitvista_web::{
+    client, config, encoding, forge, guard, highlight, metrics, routes, startup, telemetry,
+};

@@ -24,6 +24,7 @@ use gitvista_store::accounts::{Connection, LinkRefused, Session, SignedIn, Token
 use gitvista_store::{Repo, Store, now};
 
 mod access;
+pub mod confirm;
 mod sessions;
 mod signin;
 mod tokens;

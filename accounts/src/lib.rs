@@ -21,10 +21,11 @@
 
 pub mod accounts;
 pub mod admin;
+pub mod audit;
 pub mod billing;
 pub mod bitbucket;
 pub mod cipher;
-pub mod confirm;
+pub use accounts::confirm;
 pub mod github;
 pub mod gitlab;
 pub mod jwt;

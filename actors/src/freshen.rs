@@ -5,12 +5,9 @@
 //! a burst of requests for one repository makes one fetch run and at most one more queued
 //! after it (the remote may have changed after the running fetch read it).
 //!
-//! [`HookClock`] remembers when each repository's webhook last delivered: sessions of those
-//! heard from within a day poll only as a safety net (see `FetchConfig::hooks`).
+//! When each repository's webhook last delivered is [`crate::pace::HookClock`]'s to remember.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 
@@ -19,78 +16,6 @@ use crate::clone_queue::{CloneQueue, Enqueue, JobError, JobKind, Priority};
 use crate::ids::RepoId;
 use crate::repo_session::{FetchDone, FetchNow};
 use crate::supervisor::{GetSession, Running};
-
-/// A set of repositories the hosted layer decides and sessions read: those frozen over their
-/// users' plans (no fetches until someone keeps them), and those a paying user tracks (fetched
-/// at the full pace).
-#[derive(Debug, Default)]
-pub struct RepoSet {
-    ids: Mutex<std::collections::HashSet<RepoId>>,
-}
-
-impl RepoSet {
-    /// Whether `id` is in the set.
-    pub fn contains(&self, id: &RepoId) -> bool {
-        self.ids
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .contains(id)
-    }
-
-    /// Makes the set exactly `ids`.
-    pub fn replace(&self, ids: std::collections::HashSet<RepoId>) {
-        *self.ids.lock().unwrap_or_else(|e| e.into_inner()) = ids;
-    }
-
-    /// Puts `id` in (`true`) or out of the set; answers whether that changed anything.
-    pub fn set(&self, id: &RepoId, frozen: bool) -> bool {
-        let mut ids = self.ids.lock().unwrap_or_else(|e| e.into_inner());
-        if frozen {
-            ids.insert(id.clone())
-        } else {
-            ids.remove(id)
-        }
-    }
-}
-
-/// When each repository's webhook last delivered (shared by the receivers and the sessions).
-#[derive(Debug, Default)]
-pub struct HookClock {
-    seen: Mutex<HashMap<RepoId, Instant>>,
-}
-
-impl HookClock {
-    /// Records a delivery for `id` now.
-    pub fn heard(&self, id: &RepoId) {
-        self.heard_at(id, Instant::now());
-    }
-
-    /// Records a delivery for `id` at `at` (start-up reads the last ones from the store).
-    pub fn heard_at(&self, id: &RepoId, at: Instant) {
-        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
-        let entry = seen.entry(id.clone()).or_insert(at);
-        *entry = (*entry).max(at);
-    }
-
-    /// How long ago `id`'s hook last delivered, if it ever did (since the process started or
-    /// as the store remembered).
-    pub fn since(&self, id: &RepoId) -> Option<Duration> {
-        let seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
-        seen.get(id).map(Instant::elapsed)
-    }
-
-    /// Whether `id`'s hook delivered within `window`.
-    pub fn live(&self, id: &RepoId, window: Duration) -> bool {
-        self.since(id).is_some_and(|s| s < window)
-    }
-
-    /// Forgets hooks quiet for longer than `window` (bounded memory); answers how many remain.
-    pub fn forget_quiet(&self, window: Duration) -> usize {
-        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
-        seen.retain(|_, at| at.elapsed() < window);
-        seen.len()
-    }
-}
 
 /// Fetch repository `id` soon. Answers how the request was taken; the future of a background
 /// fetch this request started resolves once that fetch ended (start-up paces itself on it).

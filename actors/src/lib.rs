@@ -31,6 +31,7 @@ pub mod events;
 pub mod eviction;
 pub mod freshen;
 pub mod ids;
+pub mod pace;
 pub mod repo_session;
 pub mod snapshot;
 pub mod supervisor;

@@ -131,17 +131,14 @@ pub struct FetchConfig {
     /// Told about every finished fetch (the hosted layer records it).
     pub on_done: Option<Recipient<FetchDone>>,
     /// When the repository's webhook last delivered (`None`: no webhooks).
-    pub hooks: Option<Arc<crate::freshen::HookClock>>,
+    pub hooks: Option<Arc<crate::pace::HookClock>>,
     /// While a hook delivered within `hook_window`, fetches run only this often, as a safety
     /// net for a lost delivery (15 min); never more often than without one.
     pub hooked_every: Duration,
     /// How recently a hook must have delivered to be trusted (24 h).
     pub hook_window: Duration,
-    /// Repositories frozen over their users' plans: not fetched while in it.
-    pub frozen: Option<Arc<crate::freshen::RepoSet>>,
-    /// With billing: the repositories a paying user tracks, and how often the others are
-    /// fetched at most.
-    pub paid: Option<(Arc<crate::freshen::RepoSet>, Duration)>,
+    /// How often the layer above lets the repository be fetched (`None`: at the adaptive pace).
+    pub pace: Option<crate::pace::PaceRule>,
 }
 
 impl FetchConfig {
@@ -160,9 +157,17 @@ impl FetchConfig {
             hooks: None,
             hooked_every: Duration::from_secs(900),
             hook_window: Duration::from_secs(86_400),
-            frozen: None,
-            paid: None,
+            pace: None,
         }
+    }
+}
+
+impl FetchConfig {
+    /// The repository's pace now.
+    pub fn pace(&self) -> crate::pace::Pace {
+        self.pace
+            .as_ref()
+            .map_or(crate::pace::Pace::Adaptive, |rule| (rule.0)(&self.id))
     }
 }
 

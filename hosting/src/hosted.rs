@@ -1,9 +1,22 @@
 //! Hosted mode's [`Hosted`]: the parts a hosted server runs on (the store, the CloneQueue, the
 //! URL policy, accounts, billing, webhooks, the cluster's pieces) and their wiring at start.
-//! What it does with them lives beside it: [`crate::clones`] (a repository's life from a pasted
-//! URL to a served session), [`crate::recovery`] (after a restart), [`crate::disk`] (eviction
-//! and the disk quota), [`crate::fetches`] (recording fetches), [`crate::status`] (progress and
-//! status) and [`crate::node`] (what the cluster asks of this node).
+//! What it does with them lives in its rooms: [`clones`] (a repository's life from a pasted URL
+//! to a served session), [`recovery`] (after a restart), [`disk`] (eviction and the disk quota),
+//! [`fetches`] (recording fetches), [`status`] (progress and status), [`quota`] (plans over
+//! lists), [`deliveries`] (a webhook delivery handled), [`hints`] (hints confirmed with the
+//! forge), [`hook_registration`] (hooks registered on forges) and [`node`] (what the cluster
+//! asks of this node).
+
+pub mod clones;
+pub mod deliveries;
+pub mod disk;
+pub mod fetches;
+pub mod hints;
+pub mod hook_registration;
+pub mod node;
+pub mod quota;
+pub mod recovery;
+pub mod status;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -15,10 +28,10 @@ use gitvista_actors::eviction::EvictionActor;
 use gitvista_actors::{RepoId, Supervisor};
 
 use crate::config::HostedConfig;
-use crate::disk::CloneReaper;
-use crate::fetches::FetchRecorder;
+use crate::hosted::disk::CloneReaper;
+use crate::hosted::fetches::FetchRecorder;
+use crate::hosted::status::ProgressBoard;
 use crate::remote::Policy;
-use crate::status::ProgressBoard;
 use gitvista_store::Store;
 
 /// Everything hosted mode's handlers need.
@@ -78,10 +91,10 @@ pub struct Hosted {
     /// Stripe, when billing is on.
     pub stripe: Option<gitvista_accounts::billing::stripe::Stripe>,
     /// Repositories frozen over their users' plans (read back from the store periodically).
-    pub frozen: Arc<gitvista_actors::freshen::RepoSet>,
+    pub frozen: Arc<crate::hosted::quota::RepoSet>,
     /// With billing: repositories a paying user (or a paying team's list) keeps, fetched at the
     /// full pace and at once on a push hook; the others at the free plan's pace.
-    pub paid: Arc<gitvista_actors::freshen::RepoSet>,
+    pub paid: Arc<crate::hosted::quota::RepoSet>,
 }
 
 /// Histories streamed from remotes at once.
@@ -247,7 +260,7 @@ impl Hosted {
             supervisor: supervisor.clone(),
         }
         .start();
-        let clock = Arc::new(gitvista_actors::freshen::HookClock::default());
+        let clock = Arc::new(gitvista_actors::pace::HookClock::default());
         let freshener = gitvista_actors::freshen::Freshener::new(
             supervisor.clone(),
             queue.clone(),
@@ -292,8 +305,8 @@ impl Hosted {
             fences,
             runner: std::sync::OnceLock::new(),
             stripe,
-            frozen: Arc::new(gitvista_actors::freshen::RepoSet::default()),
-            paid: Arc::new(gitvista_actors::freshen::RepoSet::default()),
+            frozen: Arc::new(crate::hosted::quota::RepoSet::default()),
+            paid: Arc::new(crate::hosted::quota::RepoSet::default()),
         });
         if hosted.accounts.is_some() {
             hosted.start_billing_sweep();

@@ -17,15 +17,8 @@
 //! layer: receivers and routes hand it what they read, and it answers values and `ApiError`s.
 
 pub mod client;
-pub mod clones;
 pub mod config;
-pub mod disk;
-pub mod fetches;
 pub mod hosted;
-pub mod node;
-pub mod quota;
-pub mod recovery;
 pub mod remote;
-pub mod status;
 pub mod streaming;
 pub mod webhooks;

@@ -24,6 +24,7 @@
 //! server), [`peer`] (the bare broadcaster it compares with), [`report`].
 
 mod changes;
+mod deliveries;
 pub mod fleet;
 pub mod peer;
 pub mod report;

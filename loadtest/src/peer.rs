@@ -19,7 +19,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::frame::Utf8Bytes;
 
 use super::changes::{Change, Changes};
-use super::report::Deliveries;
+use super::deliveries::Deliveries;
 use super::stats::Percentiles;
 use super::viewer::{Ledger, Outcome, now_ms};
 use super::{Crowd, LoadConfig};

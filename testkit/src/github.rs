@@ -1044,5 +1044,5 @@ async fn git(
         }
         root
     };
-    crate::forges::http_backend(root, &req, format!("/{owner}/{name}/{tail}"), body).await
+    crate::smart_http::http_backend(root, &req, format!("/{owner}/{name}/{tail}"), body).await
 }

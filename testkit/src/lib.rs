@@ -31,6 +31,7 @@ where
     rx.recv().expect("the fake server starts")
 }
 pub mod github;
+mod smart_http;
 pub mod stripe;
 
 use std::os::unix::process::CommandExt;

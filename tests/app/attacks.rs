@@ -1489,13 +1489,13 @@ async fn clones_get_a_commit_graph_and_fetched_packs_are_repacked() {
     let mut n = packs(&clone);
     for _ in 0..100 {
         n = packs(&clone);
-        if n <= gitvista_hosting::fetches::MAX_PACKS {
+        if n <= gitvista_hosting::hosted::fetches::MAX_PACKS {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(
-        n <= gitvista_hosting::fetches::MAX_PACKS,
+        n <= gitvista_hosting::hosted::fetches::MAX_PACKS,
         "{n} packs after twelve fetches"
     );
     git(&clone, &["fsck", "--connectivity-only", "--no-dangling"]);

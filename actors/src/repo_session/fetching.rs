@@ -1,5 +1,5 @@
 //! A hosted session's fetches: when the next one is due (adaptive: faster while watched, slower
-//! when cold, never when frozen), starting it through the CloneQueue, and what viewers are told.
+//! when cold, never when the layer above says so), starting it through the CloneQueue, and what viewers are told.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,11 +9,13 @@ use actix::prelude::*;
 use super::*;
 use crate::clone_queue::{Enqueue, FailureClass, JobKind, Priority};
 use crate::events::{RemoteState, ViewerEvent};
+use crate::pace::Pace;
 
 impl RepoSession {
     /// How long until the next fetch, or `None` when the repository is idle enough to stop.
     pub(super) fn fetch_interval(&self, f: &FetchConfig) -> Option<Duration> {
-        if f.frozen.as_ref().is_some_and(|fr| fr.contains(&f.id)) {
+        let pace = f.pace();
+        if pace == Pace::Never {
             return None;
         }
         let idle = self.last_access.elapsed();
@@ -26,10 +28,10 @@ impl RepoSession {
         } else {
             return None;
         };
-        // Nobody paying tracks it: no faster than the free plan's pace.
-        let base = match &f.paid {
-            Some((paid, floor)) if !paid.contains(&f.id) => base.max(*floor),
-            _ => base,
+        // No faster than the layer above allows.
+        let base = match pace {
+            Pace::AtMost(floor) => base.max(floor),
+            Pace::Adaptive | Pace::Never => base,
         };
         // A live webhook says when the remote changes: polling is only the safety net, until
         // the hook has been quiet for the window (then the adaptive poll is back within one
@@ -78,7 +80,7 @@ impl RepoSession {
         let Some(f) = self.config.fetch.clone() else {
             return;
         };
-        if self.fetching || f.frozen.as_ref().is_some_and(|fr| fr.contains(&f.id)) {
+        if self.fetching || f.pace() == Pace::Never {
             return;
         }
         self.fetching = true;

@@ -28,20 +28,14 @@
 //! ([`hints`]).
 
 pub mod events;
-pub mod hints;
-mod plan;
-mod receive;
-pub mod register;
 pub mod verify;
-
-pub use plan::{FETCH_PRIORITY, access_changed};
-pub use receive::{Receipt, Receiver, receive, receive_generic};
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use actix::Addr;
-use gitvista_actors::freshen::{Freshener, HookClock};
+use gitvista_actors::freshen::Freshener;
+use gitvista_actors::pace::HookClock;
 use serde_json::json;
 
 use self::verify::{HookSecret, SignatureError};
@@ -227,4 +221,89 @@ pub(crate) fn body_digest(body: &[u8]) -> String {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
+}
+
+/// A forge whose hooks this server receives at `/webhooks/<name>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Receiver {
+    /// A GitHub App's hook for every installation, or a hook registered for one repository;
+    /// `X-Hub-Signature-256`.
+    GitHub,
+    /// A project hook registered for one repository, or a system or group hook set up by hand;
+    /// `X-Gitlab-Token`.
+    GitLab,
+    /// A repository hook registered here, or a workspace's set up by hand; `X-Hub-Signature`.
+    Bitbucket,
+}
+
+impl Receiver {
+    /// Its name in paths, labels and the store.
+    pub fn provider(self) -> &'static str {
+        match self {
+            Receiver::GitHub => "github",
+            Receiver::GitLab => "gitlab",
+            Receiver::Bitbucket => "bitbucket",
+        }
+    }
+
+    /// The receiver's own secret (`None`: the receiver is off).
+    pub fn secret(self, settings: &WebhookSettings) -> Option<&HookSecret> {
+        match self {
+            Receiver::GitHub => settings.github.as_ref(),
+            Receiver::GitLab => settings.gitlab.as_ref(),
+            Receiver::Bitbucket => settings.bitbucket.as_ref(),
+        }
+    }
+
+    /// Checks the delivery's signature (or token) under `secret`.
+    pub(crate) fn verify(
+        self,
+        secret: &HookSecret,
+        header: &dyn Fn(&str) -> Option<Vec<u8>>,
+        body: &[u8],
+    ) -> Result<(), SignatureError> {
+        match self {
+            Receiver::GitHub => {
+                secret.verify_github(header("x-hub-signature-256").as_deref(), body)
+            }
+            Receiver::GitLab => secret.verify_token(header("x-gitlab-token").as_deref()),
+            Receiver::Bitbucket => {
+                secret.verify_bitbucket(header("x-hub-signature").as_deref(), body)
+            }
+        }
+    }
+
+    /// The header naming the event.
+    pub(crate) fn event_header(self) -> &'static str {
+        match self {
+            Receiver::GitHub => "x-github-event",
+            Receiver::GitLab => "x-gitlab-event",
+            Receiver::Bitbucket => "x-event-key",
+        }
+    }
+
+    /// The headers naming the delivery, first present wins.
+    pub(crate) fn delivery_headers(self) -> &'static [&'static str] {
+        match self {
+            Receiver::GitHub => &["x-github-delivery"],
+            Receiver::GitLab => &["x-gitlab-event-uuid", "idempotency-key"],
+            Receiver::Bitbucket => &["x-request-uuid"],
+        }
+    }
+
+    /// What the event asks for.
+    /// What the event asks for; `github_web` is GitHub's web address (GitHub Enterprise's, or
+    /// github.com), which its URLs in the body are checked against.
+    pub(crate) fn parse(
+        self,
+        github_web: &str,
+        event: &str,
+        body: &[u8],
+    ) -> Result<events::Action, ()> {
+        match self {
+            Receiver::GitHub => events::github(event, body, github_web).map_err(|_| ()),
+            Receiver::GitLab => events::gitlab(event, body).map_err(|_| ()),
+            Receiver::Bitbucket => events::bitbucket(event, body).map_err(|_| ()),
+        }
+    }
 }

@@ -1,0 +1,428 @@
+//! Repository reads on a web node: forwarded to the worker that owns the repository, over
+//! keep-alive HTTP on its internal address, each request signed with the cluster secret, the
+//! answer streamed back with the owner's status, ETag and caching headers. Answers named by hash
+//! (immutable) are kept in a byte-bounded cache, so a popular commit is asked of the owner once.
+//!
+//! On the worker, [`internal_only`] refuses every request that is not signed (its listener is the
+//! internal address only), and marks the signed ones as trusted: the web node already decided
+//! who may see what.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix_web::body::{BoxBody, EitherBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{self, HeaderName};
+use actix_web::middleware::Next;
+use actix_web::{HttpMessage, HttpResponse, ResponseError, web};
+
+use super::AppState;
+use gitvista_cluster::settings::{CLUSTER_HEADER, ClusterSecret};
+use gitvista_errors::ApiError;
+
+/// Bytes of immutable answers a web node keeps.
+pub const CACHE_BYTES: u64 = 64 << 20;
+
+/// Largest answer kept in the cache (bigger ones are streamed through).
+const CACHE_ONE_MAX: u64 = 1 << 20;
+
+/// How long the owner map is trusted before the database is asked again.
+const OWNERS_FRESH: Duration = Duration::from_secs(2);
+
+/// How long a request waits for a repository changing owner before answering `moving`.
+const MOVE_WAIT: Duration = Duration::from_secs(3);
+
+/// Headers passed to the owner.
+const REQUEST_HEADERS: [HeaderName; 4] = [
+    header::ACCEPT,
+    header::ACCEPT_ENCODING,
+    header::IF_NONE_MATCH,
+    header::IF_MODIFIED_SINCE,
+];
+
+/// Headers passed back from the owner.
+const RESPONSE_HEADERS: [HeaderName; 8] = [
+    header::CONTENT_TYPE,
+    header::CONTENT_ENCODING,
+    header::ETAG,
+    header::CACHE_CONTROL,
+    header::RETRY_AFTER,
+    header::VARY,
+    header::LAST_MODIFIED,
+    header::CONTENT_DISPOSITION,
+];
+
+/// A request the owner signed off as coming from a node of the cluster.
+#[derive(Debug, Clone, Copy)]
+pub struct Trusted;
+
+/// A cached answer.
+#[derive(Debug, Clone)]
+struct Cached {
+    status: u16,
+    headers: Vec<(HeaderName, String)>,
+    body: web::Bytes,
+}
+
+/// Weighs cached answers by their bytes.
+#[derive(Debug, Clone)]
+struct ByBytes;
+
+impl quick_cache::Weighter<String, Cached> for ByBytes {
+    fn weight(&self, key: &String, v: &Cached) -> u64 {
+        (key.len() + v.body.len() + 64) as u64
+    }
+}
+
+/// The owners' addresses by repository, as recently read.
+#[derive(Debug, Default)]
+struct Owners {
+    read_at: Option<Instant>,
+    /// Live nodes' internal addresses by id.
+    nodes: std::collections::HashMap<String, String>,
+}
+
+/// Forwards repository reads to their owners.
+#[derive(Debug)]
+pub struct Forwarder {
+    client: reqwest::Client,
+    secret: ClusterSecret,
+    cache: quick_cache::sync::Cache<String, Cached, ByBytes>,
+    owners: std::sync::Mutex<Owners>,
+    /// Each placed repository's owner as read at that instant: a window request costs no
+    /// database query while it is fresh.
+    placed: quick_cache::sync::Cache<String, (Option<String>, Instant)>,
+}
+
+/// Where a request for a repository goes.
+enum Route {
+    /// To the owner at this address.
+    Owner(String),
+    /// Nobody serves it: answer here (from the row: pending, cloning, error, evicted).
+    Local,
+    /// Its owner is dead and it has not been re-placed yet.
+    Moving,
+}
+
+impl Forwarder {
+    /// A forwarder signing with `secret`.
+    pub fn new(secret: ClusterSecret) -> Forwarder {
+        let client = reqwest::Client::builder()
+            // Small requests and answers back to back: Nagle's algorithm would hold them for
+            // the peer's delayed ACK (40 ms).
+            .tcp_nodelay(true)
+            .pool_idle_timeout(Duration::from_secs(90))
+            .pool_max_idle_per_host(64)
+            .connect_timeout(Duration::from_secs(2))
+            .timeout(Duration::from_secs(120))
+            .build()
+            .unwrap_or_default();
+        Forwarder {
+            client,
+            secret,
+            cache: quick_cache::sync::Cache::with_weighter(100_000, CACHE_BYTES, ByBytes),
+            owners: Default::default(),
+            placed: quick_cache::sync::Cache::new(100_000),
+        }
+    }
+
+    /// Where repository `id`'s reads go now.
+    async fn route(
+        &self,
+        h: &Arc<gitvista_hosting::hosted::Hosted>,
+        id: &str,
+    ) -> Result<Route, ApiError> {
+        let stale = {
+            let o = self.owners.lock().unwrap_or_else(|e| e.into_inner());
+            o.read_at.is_none_or(|t| t.elapsed() > OWNERS_FRESH)
+        };
+        let known = self
+            .placed
+            .get(id)
+            .filter(|(_, at)| at.elapsed() < OWNERS_FRESH)
+            .map(|(owner, _)| owner);
+        let (store, rid) = (h.store.clone(), id.to_string());
+        let lease = gitvista_cluster::NODE_LEASE.as_millis() as i64;
+        let read = known.is_none();
+        let (owner, nodes) = gitvista_errors::blocking(move || {
+            let owner = match known {
+                Some(owner) => owner,
+                None => store.repo(&rid)?.and_then(|r| r.owner),
+            };
+            let nodes = if stale {
+                Some(store.live_nodes(lease)?)
+            } else {
+                None
+            };
+            Ok((owner, nodes))
+        })
+        .await?;
+        // Only a placed repository's owner is kept: one not placed yet is about to be.
+        if read && owner.is_some() {
+            self.placed
+                .insert(id.to_string(), (owner.clone(), Instant::now()));
+        }
+        let mut o = self.owners.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(nodes) = nodes {
+            o.nodes = nodes
+                .into_iter()
+                .filter_map(|n| n.internal_addr.map(|a| (n.id, a)))
+                .collect();
+            o.read_at = Some(Instant::now());
+        }
+        Ok(match owner {
+            None => Route::Local,
+            Some(owner) => match o.nodes.get(&owner) {
+                Some(addr) => Route::Owner(addr.clone()),
+                None => Route::Moving,
+            },
+        })
+    }
+
+    /// Forgets what is known of repository `id`'s owner (it did not answer, or moved).
+    fn forget(&self, id: &str) {
+        self.placed.remove(id);
+        let mut o = self.owners.lock().unwrap_or_else(|e| e.into_inner());
+        o.read_at = None;
+    }
+
+    /// Sends `req` to the owner at `addr` and streams its answer back.
+    async fn forward(&self, addr: &str, req: &ServiceRequest) -> Result<HttpResponse, ApiError> {
+        let path = req
+            .uri()
+            .path_and_query()
+            .map_or_else(|| req.path().to_string(), |p| p.as_str().to_string());
+        let encoding = req
+            .headers()
+            .get(header::ACCEPT_ENCODING)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        let key = format!("{addr}{path}\n{encoding}");
+        let conditional = req.headers().contains_key(header::IF_NONE_MATCH);
+        if !conditional && let Some(hit) = self.cache.get(&key) {
+            metrics::counter!("gitvista_forward_cache_hits_total").increment(1);
+            let mut resp = HttpResponse::build(
+                actix_web::http::StatusCode::from_u16(hit.status)
+                    .unwrap_or(actix_web::http::StatusCode::OK),
+            );
+            for (k, v) in &hit.headers {
+                resp.insert_header((k.clone(), v.as_str()));
+            }
+            return Ok(resp.body(hit.body));
+        }
+        let started = Instant::now();
+        let mut out = self
+            .client
+            .get(format!("http://{addr}{path}"))
+            .header(CLUSTER_HEADER, self.secret.sign("GET", &path, b""));
+        for name in &REQUEST_HEADERS {
+            if let Some(v) = req.headers().get(name) {
+                out = out.header(name.as_str(), v.as_bytes());
+            }
+        }
+        let answer = out.send().await.map_err(|e| {
+            metrics::counter!("gitvista_forward_errors_total").increment(1);
+            tracing::warn!(owner = addr, error = %e, "the owner of a repository did not answer");
+            ApiError::Moving(2)
+        })?;
+        metrics::histogram!("gitvista_forward_seconds").record(started.elapsed().as_secs_f64());
+        let status = answer.status().as_u16();
+
+        let mut headers = Vec::new();
+        for name in &RESPONSE_HEADERS {
+            if let Some(v) = answer
+                .headers()
+                .get(name.as_str())
+                .and_then(|v| v.to_str().ok())
+            {
+                headers.push((name.clone(), v.to_string()));
+            }
+        }
+        let mut resp = HttpResponse::build(
+            actix_web::http::StatusCode::from_u16(status)
+                .unwrap_or(actix_web::http::StatusCode::BAD_GATEWAY),
+        );
+        for (k, v) in &headers {
+            resp.insert_header((k.clone(), v.as_str()));
+        }
+        if status == 503 {
+            // The worker does not own it (any more): look the owner up again.
+            let body = answer.bytes().await.map_err(|_| ApiError::Moving(2))?;
+            if serde_json::from_slice::<serde_json::Value>(&body)
+                .is_ok_and(|v| v["code"] == "moving")
+            {
+                return Err(ApiError::Moving(2));
+            }
+            return Ok(resp.body(body));
+        }
+        let immutable = status == 200
+            && headers
+                .iter()
+                .any(|(k, v)| *k == header::CACHE_CONTROL && v.contains("immutable"));
+        let small = answer.content_length().is_some_and(|n| n <= CACHE_ONE_MAX);
+        // A small answer goes back in one piece (one write, as the owner sent it); only big
+        // ones are streamed through.
+        if small {
+            let body = answer.bytes().await.map_err(|_| ApiError::Moving(2))?;
+            if immutable {
+                self.cache.insert(
+                    key,
+                    Cached {
+                        status,
+                        headers,
+                        body: body.clone(),
+                    },
+                );
+            }
+            return Ok(resp.body(body));
+        }
+        use futures_util::TryStreamExt as _;
+        let stream = answer
+            .bytes_stream()
+            .map_err(|e| actix_web::error::ErrorBadGateway(e.to_string()));
+        Ok(resp.streaming(stream))
+    }
+}
+
+/// The repository routes a web node forwards: reads under `/api/repos/{id}/` other than the
+/// WebSocket. Answers the id, as [`crate::routes::repo_param::identify`] parsed it.
+fn forwarded_repo(req: &ServiceRequest) -> Option<String> {
+    if !matches!(
+        *req.method(),
+        actix_web::http::Method::GET | actix_web::http::Method::HEAD
+    ) {
+        return None;
+    }
+    let named = crate::routes::repo_param::of(req)?;
+    let first = named
+        .route
+        .strip_prefix("/api/repos/{id}/")?
+        .split('/')
+        .next()
+        .unwrap_or("");
+    matches!(
+        first,
+        "repository" | "graph" | "commit" | "tree" | "blob" | "search" | "status"
+    )
+    .then(|| named.id.as_str().to_string())
+}
+
+/// A web node's middleware (inside the sign-in gate): repository reads go to the owner. A
+/// request for a repository being moved waits briefly for its new owner, then answers 503
+/// `moving`. A repository nobody serves is answered here, from its row.
+pub async fn forward(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody + 'static>>, actix_web::Error> {
+    let state = req.app_data::<web::Data<AppState>>().cloned();
+    let hosted = state.as_ref().and_then(|s| s.hosted.clone());
+    let (Some(h), Some(id)) = (hosted, forwarded_repo(&req)) else {
+        return Ok(next.call(req).await?.map_into_left_body());
+    };
+    let Some(fwd) = state.as_ref().and_then(|s| s.forwarder.clone()) else {
+        return Ok(next.call(req).await?.map_into_left_body());
+    };
+    if crate::routes::hidden(&id) {
+        return Ok(next.call(req).await?.map_into_left_body());
+    }
+    let deadline = Instant::now() + MOVE_WAIT;
+    let answer = loop {
+        match fwd.route(&h, &id).await {
+            Err(e) => break Err(e),
+            Ok(Route::Local) => return Ok(next.call(req).await?.map_into_left_body()),
+            Ok(Route::Owner(addr)) => match fwd.forward(&addr, &req).await {
+                Err(ApiError::Moving(_)) if Instant::now() < deadline => fwd.forget(&id),
+                other => break other,
+            },
+            Ok(Route::Moving) if Instant::now() < deadline => fwd.forget(&id),
+            Ok(Route::Moving) => break Err(ApiError::Moving(5)),
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    let resp: HttpResponse<BoxBody> = match answer {
+        Ok(r) => r,
+        Err(e) => e.error_response(),
+    };
+    Ok(req.into_response(resp).map_into_right_body())
+}
+
+/// A worker's middleware: every request but `/healthz` and `/metrics` must be signed with the cluster secret
+/// (401 otherwise); signed ones are marked [`Trusted`].
+pub async fn internal_only(
+    secret: ClusterSecret,
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody + 'static>>, actix_web::Error> {
+    // Health checks, and metrics (which need the admin token anyway) for the scraper.
+    if req.path() == "/healthz" || req.path() == "/metrics" {
+        return Ok(next.call(req).await?.map_into_left_body());
+    }
+    let path = req
+        .uri()
+        .path_and_query()
+        .map_or_else(|| req.path().to_string(), |p| p.as_str().to_string());
+    let signed = req
+        .headers()
+        .get(CLUSTER_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| secret.verify(v, req.method().as_str(), &path, b""));
+    if !signed {
+        metrics::counter!("gitvista_cluster_unsigned_total").increment(1);
+        let resp = ApiError::status(
+            401,
+            "this is a worker's internal address: requests must come from a node of the cluster",
+            "cluster_signature",
+        )
+        .error_response();
+        return Ok(req.into_response(resp).map_into_right_body());
+    }
+    req.extensions_mut().insert(Trusted);
+    // A repository this worker does not own (any more) is not answered from a stale clone:
+    // the web node looks its owner up again.
+    if let Some(id) = forwarded_repo(&req)
+        && let Some(h) = req
+            .app_data::<web::Data<AppState>>()
+            .and_then(|s| s.hosted.clone())
+        && h.fences.get(&id).is_none()
+    {
+        let resp = ApiError::Moving(1).error_response();
+        return Ok(req.into_response(resp).map_into_right_body());
+    }
+    Ok(next.call(req).await?.map_into_left_body())
+}
+
+impl Forwarder {
+    /// Asks the owner of repository `id` for its summary (the WebSocket's first message) over the
+    /// internal address: `None` when nobody serves it now.
+    pub async fn owner_summary(
+        &self,
+        h: &Arc<gitvista_hosting::hosted::Hosted>,
+        id: &str,
+    ) -> Result<Option<serde_json::Value>, ApiError> {
+        let fwd = self;
+        let Route::Owner(addr) = fwd.route(h, id).await? else {
+            return Ok(None);
+        };
+        let path = format!("/api/repos/{id}/repository");
+        let answer = fwd
+            .client
+            .get(format!("http://{addr}{path}"))
+            .header(CLUSTER_HEADER, fwd.secret.sign("GET", &path, b""))
+            .send()
+            .await
+            .map_err(|_| ApiError::Moving(2))?;
+        if !answer.status().is_success() {
+            return Ok(None);
+        }
+        let v: serde_json::Value = answer.json().await.map_err(|_| ApiError::Moving(2))?;
+        Ok(Some(serde_json::json!({
+            "type": "summary",
+            "version": v["version"],
+            "commits": v["commits"],
+            "rows": v["rows"],
+            "width": v["width"],
+            "head": v["head"],
+        })))
+    }
+}

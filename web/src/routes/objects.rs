@@ -1,0 +1,976 @@
+//! Hash-addressed routes: `commit/{hash}`, `commit/diff/{hash}`, `tree/{hash}`, `blob/{hash}`.
+//! Their answers never change, so they carry strong ETags and `Cache-Control: immutable`.
+
+use std::sync::Arc;
+
+use actix_web::http::header;
+use actix_web::web::Bytes;
+use actix_web::{HttpRequest, HttpResponse, get, web};
+use gitcore::ObjectId;
+use gitcore::diff::{ChangeSide, DiffOptions, TreeDiffOptions, diff_blobs, diff_trees, is_binary};
+use gitcore::object::{CommitRef, EntryMode, Signature, TreeIter, decode_text};
+use gitcore::odb::{ObjectKind, OdbError};
+use serde_json::{Value, json};
+
+use super::repo_param::RepoObject;
+use super::repository::kind_name;
+use super::{AppState, ViewQuery, snapshot, view_layout, view_snapshot};
+use gitvista_actors::{ByteCache, SessionCaches, Snapshot};
+use gitvista_errors::ApiError;
+
+/// Blobs larger than this are cut (`truncated: true`).
+const MAX_BLOB: usize = 1 << 20;
+/// Files of a commit diff whose line counts are computed.
+const MAX_STAT_FILES: usize = 300;
+
+/// A full 40-digit hash, or 400.
+fn parse_hash(hash: &str) -> Result<ObjectId, ApiError> {
+    ObjectId::from_hex(hash.as_bytes()).ok_or_else(|| {
+        ApiError::bad_request(
+            format!("{hash:?} is not a 40-digit hexadecimal hash"),
+            "invalid_hash",
+        )
+    })
+}
+
+/// A full commit id, or an abbreviation of 4 to 39 hex digits that names exactly one commit of
+/// the graph (as `git rev-parse` would; ambiguous ones are refused with the candidates' count).
+fn resolve_commit(graph: &gitcore::graph::CommitGraph, hash: &str) -> Result<ObjectId, ApiError> {
+    if hash.len() == 40 {
+        return parse_hash(hash);
+    }
+    if !(4..40).contains(&hash.len()) || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(ApiError::bad_request(
+            format!("{hash:?} is not a commit id (4 to 40 hexadecimal digits)"),
+            "invalid_hash",
+        ));
+    }
+    match graph.find_prefix(hash, 2).as_slice() {
+        [one] => Ok(graph.oid(*one)),
+        [] => Err(ApiError::NotFound(format!(
+            "no commit starting with {hash}"
+        ))),
+        _ => Err(ApiError::bad_request(
+            format!("{hash} names more than one commit: give more digits"),
+            "ambiguous_hash",
+        )),
+    }
+}
+
+fn odb_error(e: OdbError, id: &ObjectId) -> ApiError {
+    match e {
+        // Not in this clone: a partial clone gets it fetched (see `serve`), else 404.
+        OdbError::Missing(m) => ApiError::NeedObjects(vec![m]),
+        OdbError::WrongKind { .. } => ApiError::NotFound(format!("no such object {id}")),
+        other => ApiError::Unavailable(other.to_string()),
+    }
+}
+
+/// `ids` that the snapshot's clone does not hold, if any, as the error that gets them fetched.
+fn need(odb: &gitcore::odb::Odb, ids: impl IntoIterator<Item = ObjectId>) -> Result<(), ApiError> {
+    let mut missing: Vec<ObjectId> = ids.into_iter().filter(|i| !odb.contains(i)).collect();
+    missing.sort();
+    missing.dedup();
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::NeedObjects(missing))
+    }
+}
+
+/// Rounds of fetching one answer may take (a commit diff takes two: trees, then files).
+const FETCH_ROUNDS: usize = 4;
+
+/// When a page told "hydrating" asks again.
+pub(super) const HYDRATING_RETRY_MS: u64 = 2000;
+
+/// The answer for a request whose objects are not here and cannot be fetched now: 202
+/// "hydrating" while the clone is partial (the hydration brings them), else 404.
+pub(super) fn not_here(snap: &Snapshot, what: impl std::fmt::Display) -> ApiError {
+    if snap.contents == gitcore::repo::Contents::Complete {
+        ApiError::NotFound(format!("no such object {what}"))
+    } else {
+        ApiError::Hydrating {
+            retry_after_ms: HYDRATING_RETRY_MS,
+        }
+    }
+}
+
+/// Fetches `ids` through the repository's session; answers the snapshot that reads them, or
+/// what the request is told instead.
+async fn fetch_objects(
+    req: &HttpRequest,
+    snap: &Arc<Snapshot>,
+    ids: Vec<ObjectId>,
+) -> Result<Arc<Snapshot>, ApiError> {
+    use gitvista_actors::clone_queue::{JobError, MAX_OBJECTS};
+    use gitvista_actors::repo_session::contents::{FetchObjects, ObjectsError};
+    let first = ids.first().map(|i| i.to_hex()).unwrap_or_default();
+    let state = req.app_data::<web::Data<AppState>>();
+    let id = req.match_info().get("id");
+    let (Some(state), Some(id)) = (state, id) else {
+        return Err(not_here(snap, first));
+    };
+    if state.hosted.is_none() {
+        // Local mode never fetches: the user's own partial clone answers what it holds.
+        return Err(ApiError::NotFound(format!("no such object {first}")));
+    }
+    if ids.len() > MAX_OBJECTS {
+        return Err(not_here(snap, first));
+    }
+    let session = super::session(state, id).await?;
+    let started = std::time::Instant::now();
+    let fetched = session.send(FetchObjects { ids }).await;
+    metrics::histogram!("gitvista_object_fetch_seconds").record(started.elapsed().as_secs_f64());
+    match fetched {
+        Ok(Ok(fresh)) => Ok(fresh),
+        // The remote has no such object (git's upload-pack: "not our ref").
+        Ok(Err(ObjectsError::Fetch(JobError::Git { message, .. })))
+            if message.contains("not our ref") || message.contains("no such") =>
+        {
+            Err(ApiError::NotFound(format!("no such object {first}")))
+        }
+        Ok(Err(ObjectsError::NotSent(m))) => Err(ApiError::NotFound(format!("no such object {m}"))),
+        Ok(Err(ObjectsError::NoRemote)) => {
+            Err(ApiError::NotFound(format!("no such object {first}")))
+        }
+        // Shown from the remote while the clone is made: the page retries by itself.
+        Ok(Err(ObjectsError::NotCloned)) => Err(not_here(snap, first)),
+        Ok(Err(e)) => {
+            metrics::counter!("gitvista_object_fetch_failures_total").increment(1);
+            tracing::info!(repo = id, error = %e, "fetching objects for a request failed; it waits for the hydration");
+            Err(not_here(snap, first))
+        }
+        Err(e) => Err(ApiError::Unavailable(e.to_string())),
+    }
+}
+
+/// How long an answer stays valid in the browser.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Freshness {
+    /// Named by hashes alone: never changes.
+    Immutable,
+    /// Also names things that move (children, refs, rows): valid for one snapshot version, and
+    /// revalidated on every use.
+    Version(u64),
+}
+
+/// Whether the request already holds the answer tagged `etag`.
+fn not_modified(req: &HttpRequest, etag: &str) -> bool {
+    req.headers()
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag))
+}
+
+/// The strong ETag of an answer tagged `tag`.
+fn etag(tag: &str, freshness: Freshness) -> String {
+    match freshness {
+        Freshness::Immutable => format!("\"{tag}\""),
+        Freshness::Version(v) => format!("\"{tag}-v{v}\""),
+    }
+}
+
+/// A 304 when the browser has the answer already, else `body` (JSON), with caching headers.
+fn respond(
+    req: &HttpRequest,
+    tag: &str,
+    freshness: Freshness,
+    body: Option<Bytes>,
+) -> HttpResponse {
+    let etag = etag(tag, freshness);
+    let cache_control = match freshness {
+        Freshness::Immutable => "public, max-age=31536000, immutable",
+        Freshness::Version(_) => "no-cache",
+    };
+    let body = body.filter(|_| !not_modified(req, &etag));
+    let mut resp = if body.is_some() {
+        HttpResponse::Ok()
+    } else {
+        HttpResponse::NotModified()
+    };
+    resp.insert_header((header::ETAG, etag))
+        .insert_header((header::CACHE_CONTROL, cache_control));
+    match body {
+        Some(body) => crate::encoding::json(req, resp, body),
+        None => resp.finish(),
+    }
+}
+
+/// Which session cache keeps an answer.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Kept {
+    /// Not cached on the server.
+    No,
+    /// The diff cache.
+    Diffs,
+    /// The blame cache.
+    Blame,
+    /// The search cache.
+    Searches,
+}
+
+impl Kept {
+    fn cache(self, caches: &SessionCaches) -> Option<&ByteCache> {
+        match self {
+            Kept::No => None,
+            Kept::Diffs => Some(&caches.diffs),
+            Kept::Blame => Some(&caches.blame),
+            Kept::Searches => Some(&caches.searches),
+        }
+    }
+}
+
+/// Serves the answer tagged `tag`: a 304 if the browser has it, else from the session cache
+/// `kept`, else built by `build` on the blocking pool (and kept).
+pub(super) async fn serve(
+    req: &HttpRequest,
+    snap: Arc<Snapshot>,
+    tag: String,
+    key: String,
+    freshness: Freshness,
+    kept: Kept,
+    build: impl Fn(&Snapshot) -> Result<Value, ApiError> + Send + Sync + 'static,
+) -> Result<HttpResponse, ApiError> {
+    if not_modified(req, &etag(&tag, freshness)) {
+        return Ok(respond(req, &tag, freshness, None));
+    }
+    // The cache key is built by the route from its parsed, normalised parameters (never the raw
+    // URI: `?junk=1`, `?junk=2`, ... would each store a copy of one answer, and skip the cache),
+    // plus the version for answers that move.
+    let key = match freshness {
+        Freshness::Immutable => key,
+        Freshness::Version(v) => format!("{key} v{v}"),
+    };
+    // Work that misses the caches is charged to the client that asked, by the time it took.
+    let factor = super::account::viewer(req)
+        .filter(|v| v.plan == "paid")
+        .map_or(1.0, |_| {
+            gitvista_accounts::accounts::Plans::PAID_WORK_FACTOR
+        });
+    let budget = req.app_data::<web::Data<AppState>>().and_then(|s| {
+        Some((
+            std::sync::Arc::clone(&s.clients),
+            s.clients.key(req)?,
+            factor,
+        ))
+    });
+    let build: Build = Arc::new(build);
+    let mut snap = snap;
+    let mut rounds = 0;
+    // A partial clone may lack what the answer reads: fetch it (all a round needs at once),
+    // build again on a snapshot that reads it.
+    let body = loop {
+        let built = build_once(&snap, &key, kept, budget.clone(), Arc::clone(&build)).await;
+        match built {
+            Err(ApiError::NeedObjects(ids)) if rounds < FETCH_ROUNDS => {
+                rounds += 1;
+                snap = fetch_objects(req, &snap, ids).await?;
+            }
+            Err(ApiError::NeedObjects(ids)) => {
+                let first = ids.first().map(|i| i.to_hex()).unwrap_or_default();
+                return Err(not_here(&snap, first));
+            }
+            other => break other?,
+        }
+    };
+    Ok(respond(req, &tag, freshness, Some(body)))
+}
+
+/// What builds an answer from a snapshot (called again after objects were fetched).
+type Build = Arc<dyn Fn(&Snapshot) -> Result<Value, ApiError> + Send + Sync>;
+
+/// The client a request's expensive work is charged to, and how much cheaper it is for them (a
+/// paying user's costs count a quarter).
+type Budget = Option<(Arc<crate::client::Clients>, crate::client::ClientKey, f64)>;
+
+/// One build of an answer on the blocking pool: from the session cache `kept` when it has it,
+/// else built (charged to `budget`) and kept.
+async fn build_once(
+    snap: &Arc<Snapshot>,
+    key: &str,
+    kept: Kept,
+    budget: Budget,
+    build: Build,
+) -> Result<Bytes, ApiError> {
+    let key = key.to_string();
+    blocking(Arc::clone(snap), move |snap| {
+        let cache = kept.cache(&snap.caches);
+        let name = match kept {
+            Kept::No => "none",
+            Kept::Diffs => "diffs",
+            Kept::Blame => "blame",
+            Kept::Searches => "searches",
+        };
+        if let Some(hit) = cache.and_then(|c| c.get(&key)) {
+            metrics::counter!("gitvista_cache_hits_total", "cache" => name).increment(1);
+            return Ok(hit);
+        }
+        if let Some(c) = cache {
+            metrics::counter!("gitvista_cache_misses_total", "cache" => name).increment(1);
+            metrics::gauge!("gitvista_cache_bytes", "cache" => name).set(c.bytes() as f64);
+        }
+        if let Some((clients, client, _)) = &budget {
+            clients.work.ready(*client).map_err(|secs| {
+                metrics::counter!("gitvista_work_refused_total").increment(1);
+                ApiError::TooMuchWork(secs)
+            })?;
+        }
+        let started = std::time::Instant::now();
+        let built = build(snap);
+        if let Some((clients, client, factor)) = &budget {
+            clients
+                .work
+                .spend(*client, started.elapsed().as_secs_f64() * 1000.0 / factor);
+        }
+        let body = Bytes::from(
+            serde_json::to_vec(&built?).map_err(|e| ApiError::Unavailable(e.to_string()))?,
+        );
+        if let Some(c) = cache {
+            c.insert(key, body.clone());
+        }
+        Ok(body)
+    })
+    .await
+}
+
+fn person(s: &Signature<'_>, encoding: Option<&[u8]>) -> Value {
+    json!({
+        "name": decode_text(s.name, encoding),
+        "email": decode_text(s.email, encoding),
+        "time": s.time,
+        "tzMinutes": s.tz_minutes,
+    })
+}
+
+/// Runs object reads on the blocking pool.
+async fn blocking<T: Send + 'static>(
+    snap: Arc<Snapshot>,
+    f: impl FnOnce(&Snapshot) -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    web::block(move || f(&snap))
+        .await
+        .map_err(|e| ApiError::Unavailable(e.to_string()))?
+}
+
+/// Diffs commit `oid` against its first parent (the empty tree for a root commit); returns the
+/// parent and the changes.
+fn first_parent_diff(
+    reader: &mut gitcore::odb::OdbReader<'_>,
+    oid: ObjectId,
+) -> Result<(Option<ObjectId>, gitcore::diff::TreeDiff), ApiError> {
+    let mut buf = Vec::new();
+    let mut read =
+        |id: ObjectId, buf: &mut Vec<u8>| -> Result<(ObjectId, Option<ObjectId>), ApiError> {
+            reader
+                .read_kind(&id, ObjectKind::Commit, buf)
+                .map_err(|e| odb_error(e, &id))?;
+            let c = CommitRef::parse(buf)
+                .map_err(|e| ApiError::Unavailable(format!("commit {id}: {e}")))?;
+            Ok((c.tree, c.parents().next()))
+        };
+    let (root, parent) = read(oid, &mut buf)?;
+    let parent_tree = match parent {
+        Some(p) => Some(read(p, &mut buf)?.0),
+        None => None,
+    };
+    // A commits-only clone: both trees in one fetch (each comes with its subtrees).
+    need(
+        reader.odb(),
+        [Some(root), parent_tree].into_iter().flatten(),
+    )?;
+    let tree_error = |e: gitcore::diff::DiffError| match e {
+        gitcore::diff::DiffError::Odb(OdbError::Missing(m)) => ApiError::NeedObjects(vec![m]),
+        other => ApiError::Unavailable(other.to_string()),
+    };
+    match diff_trees(reader, parent_tree, Some(root), TreeDiffOptions::default()) {
+        Ok(d) => Ok((parent, d)),
+        Err(gitcore::diff::DiffError::Odb(OdbError::Missing(_))) => {
+            // Finding renames reads the added and deleted files: fetch all of them at once.
+            let plain = TreeDiffOptions {
+                renames: None,
+                ..TreeDiffOptions::default()
+            };
+            let d = diff_trees(reader, parent_tree, Some(root), plain).map_err(tree_error)?;
+            need(reader.odb(), blobs_of(&d.changes, usize::MAX))?;
+            // Everything was here after all (another request fetched it meanwhile).
+            diff_trees(reader, parent_tree, Some(root), TreeDiffOptions::default())
+                .map(|d| (parent, d))
+                .map_err(tree_error)
+        }
+        Err(e) => Err(tree_error(e)),
+    }
+}
+
+/// The blobs of both sides of the first `limit` changes (what line counts read).
+fn blobs_of(
+    changes: &[gitcore::diff::TreeChange],
+    limit: usize,
+) -> impl Iterator<Item = ObjectId> + '_ {
+    changes.iter().take(limit).flat_map(|ch| {
+        [&ch.old, &ch.new]
+            .into_iter()
+            .filter_map(|s| s.as_ref().filter(|s| s.mode.is_blob()).map(|s| s.id))
+    })
+}
+
+/// The shared shape of the hash-addressed routes: validate the hash, get the snapshot, build the
+/// answer on the blocking pool, serve it with an immutable ETag.
+async fn serve_object(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    object: RepoObject,
+    kind: &str,
+    extra: Option<&str>,
+    kept: Kept,
+    build: impl Fn(&Snapshot, ObjectId) -> Result<Value, ApiError> + Send + Sync + 'static,
+) -> Result<HttpResponse, ApiError> {
+    let RepoObject { id, hash } = object;
+    let oid = parse_hash(&hash)?;
+    let snap = snapshot(&state, &id).await?;
+    // What else shapes the answer (a blob's file name picks its highlighting) is in the tag and
+    // the key too.
+    let (tag, key) = match extra {
+        Some(x) => (
+            format!("{kind}-{oid}-{}", path_tag(x)),
+            format!("{kind}:{oid}:{x}"),
+        ),
+        None => (format!("{kind}-{oid}"), format!("{kind}:{oid}")),
+    };
+    serve(
+        &req,
+        snap,
+        tag,
+        key,
+        Freshness::Immutable,
+        kept,
+        move |snap| build(snap, oid),
+    )
+    .await
+}
+
+/// A commit: message, author, committer, parents, children, refs, row. Children, refs and row
+/// move as the history grows, so the answer is tagged with the snapshot version.
+#[get("/api/repos/{id}/commit/{hash}")]
+pub async fn commit(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    object: RepoObject,
+    view: web::Query<ViewQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let RepoObject { id, hash } = object;
+    let snap = view_snapshot(&state, &id, &view).await?;
+    let oid = resolve_commit(&snap.graph, &hash)?;
+    let layout = view_layout(&snap, &view).await?;
+    let freshness = Freshness::Version(snap.version);
+    let view_key = super::view_key(&layout);
+    let tag = match &view_key {
+        Some(v) => format!("commit-{oid}-{}", path_tag(v)),
+        None => format!("commit-{oid}"),
+    };
+    let key = format!("commit:{oid}:{}", view_key.unwrap_or_default());
+    serve(&req, snap, tag, key, freshness, Kept::No, move |snap| {
+        let mut buf = Vec::new();
+        snap.repo
+            .odb()
+            .reader()
+            .read_kind(&oid, ObjectKind::Commit, &mut buf)
+            .map_err(|e| odb_error(e, &oid))?;
+        let c = CommitRef::parse(&buf).map_err(|e| ApiError::Unavailable(format!("commit {oid}: {e}")))?;
+        let g = &snap.graph;
+        let idx = g.find(&oid);
+        Ok(json!({
+            "hash": oid.to_hex(),
+            "tree": c.tree.to_hex(),
+            "parents": c.parents().map(|p| p.to_hex()).collect::<Vec<_>>(),
+            "children": idx.map(|i| g.children(i).map(|ch| g.oid(ch).to_hex()).collect::<Vec<_>>()).unwrap_or_default(),
+            "author": person(&c.author, c.encoding),
+            "committer": person(&c.committer, c.encoding),
+            "summary": c.summary(),
+            "message": decode_text(c.message, c.encoding),
+            "refs": idx.map(|i| g.refs_at(i).iter().filter(|r| layout.options().filter.includes(r)).map(|r| json!({"name": r.name, "kind": kind_name(r.kind)})).collect::<Vec<_>>()).unwrap_or_default(),
+            "row": idx.and_then(|i| layout.row_of(i)),
+            // In the graph but not in this view (only hidden refs reach it) versus not reachable.
+            "reachable": idx.is_some(),
+        }))
+    })
+    .await
+}
+
+fn side(s: &Option<ChangeSide>) -> (Value, Value, Value) {
+    match s {
+        Some(s) => (
+            json!(String::from_utf8_lossy(&s.path)),
+            json!(format!("{:06o}", s.mode.as_octal())),
+            json!(s.id.to_hex()),
+        ),
+        None => (Value::Null, Value::Null, Value::Null),
+    }
+}
+
+/// The files a commit changed against its first parent, with line counts.
+#[get("/api/repos/{id}/commit/diff/{hash}")]
+pub async fn commit_diff(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    object: RepoObject,
+) -> Result<HttpResponse, ApiError> {
+    serve_object(
+        req,
+        state,
+        object,
+        // Immutable answers name how they were computed: "m" since renames are found by
+        // similarity, so browsers drop lists cached with exact renames only.
+        "diff.m",
+        None,
+        Kept::Diffs,
+        move |snap, oid| {
+            let mut reader = snap.repo.odb().reader();
+            let (parent, d) = first_parent_diff(&mut reader, oid)?;
+            // Line counts read both versions of each file: fetch the missing ones at once.
+            need(snap.repo.odb(), blobs_of(&d.changes, MAX_STAT_FILES))?;
+            let files: Vec<Value> = d
+                .changes
+                .iter()
+                .enumerate()
+                .map(|(k, ch)| {
+                    let (old_path, old_mode, old_id) = side(&ch.old);
+                    let (new_path, new_mode, new_id) = side(&ch.new);
+                    let blobs = |s: &Option<ChangeSide>| {
+                        s.as_ref().filter(|s| s.mode.is_blob()).map(|s| s.id)
+                    };
+                    let stats = (k < MAX_STAT_FILES)
+                        .then(|| {
+                            diff_blobs(
+                                &mut reader,
+                                blobs(&ch.old),
+                                blobs(&ch.new),
+                                DiffOptions {
+                                    context: 0,
+                                    ..DiffOptions::default()
+                                },
+                            )
+                            .ok()
+                        })
+                        .flatten();
+                    let submodule = [&ch.old, &ch.new]
+                        .iter()
+                        .any(|s| s.as_ref().is_some_and(|s| s.mode == EntryMode::Gitlink));
+                    json!({
+                        "status": ch.kind.letter().to_string(),
+                        "similarity": ch.similarity,
+                        "path": String::from_utf8_lossy(ch.path()),
+                        "oldPath": old_path, "newPath": new_path,
+                        "oldMode": old_mode, "newMode": new_mode,
+                        "oldHash": old_id, "newHash": new_id,
+                        "submodule": submodule,
+                        "additions": stats.as_ref().map(|s| s.additions),
+                        "deletions": stats.as_ref().map(|s| s.deletions),
+                        "binary": stats.as_ref().map(|s| s.binary),
+                    })
+                })
+                .collect();
+            Ok(json!({
+                "hash": oid.to_hex(),
+                "parent": parent.map(|p| p.to_hex()),
+                "files": files,
+                "truncated": d.truncated,
+            }))
+        },
+    )
+    .await
+}
+
+/// A tree's entries (a commit hash shows its root tree).
+#[get("/api/repos/{id}/tree/{hash}")]
+pub async fn tree(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    object: RepoObject,
+) -> Result<HttpResponse, ApiError> {
+    serve_object(
+        req,
+        state,
+        object,
+        "tree",
+        None,
+        Kept::No,
+        move |snap, oid| {
+            let mut reader = snap.repo.odb().reader();
+            let mut buf = Vec::new();
+            let kind = reader
+                .read_into(&oid, &mut buf)
+                .map_err(|e| odb_error(e, &oid))?;
+            let tree_id = match kind {
+                ObjectKind::Tree => oid,
+                ObjectKind::Commit => {
+                    let t = CommitRef::parse(&buf)
+                        .map_err(|e| ApiError::Unavailable(e.to_string()))?
+                        .tree;
+                    reader
+                        .read_kind(&t, ObjectKind::Tree, &mut buf)
+                        .map_err(|e| odb_error(e, &t))?;
+                    t
+                }
+                _ => {
+                    return Err(ApiError::NotFound(format!(
+                        "{oid} is not a tree or a commit"
+                    )));
+                }
+            };
+            let mut entries = Vec::new();
+            for e in TreeIter::new(&buf) {
+                let e = e.map_err(|e| ApiError::Unavailable(format!("tree {tree_id}: {e}")))?;
+                let kind = match e.mode {
+                    EntryMode::Tree => "tree",
+                    EntryMode::Gitlink => "submodule",
+                    EntryMode::Symlink => "symlink",
+                    _ => "blob",
+                };
+                entries.push(json!({
+                    "name": String::from_utf8_lossy(e.name),
+                    "mode": format!("{:06o}", e.mode.as_octal()),
+                    "type": kind,
+                    "hash": e.id.to_hex(),
+                }));
+            }
+            Ok(json!({ "hash": tree_id.to_hex(), "entries": entries }))
+        },
+    )
+    .await
+}
+
+/// A blob's content (UTF-8, lossily), cut at 1 MiB, with `binary` and `truncated` flags.
+#[get("/api/repos/{id}/blob/{hash}")]
+pub async fn blob(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    object: RepoObject,
+    query: web::Query<BlobQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let name = match &query.path {
+        Some(p) => Some(parse_path(p)?),
+        None => None,
+    };
+    let extra = name.clone();
+    // A highlighted answer costs real CPU: it is kept (by hash and file name), a plain one is not.
+    let kept = if name.is_some() {
+        Kept::Diffs
+    } else {
+        Kept::No
+    };
+    serve_object(req, state, object, "blob", extra.as_deref(), kept, move |snap, oid| {
+        let mut reader = snap.repo.odb().reader();
+        let (kind, size) = reader.read_header(&oid).map_err(|e| odb_error(e, &oid))?;
+        if kind != ObjectKind::Blob {
+            return Err(ApiError::NotFound(format!("{oid} is not a blob")));
+        }
+        let mut buf = Vec::new();
+        if size as usize > MAX_BLOB * 64 {
+            // Far too large to show: answer from the header alone.
+            return Ok(json!({"hash": oid.to_hex(), "size": size, "binary": false, "truncated": true, "content": ""}));
+        }
+        reader.read_kind(&oid, ObjectKind::Blob, &mut buf).map_err(|e| odb_error(e, &oid))?;
+        let binary = is_binary(&buf);
+        let truncated = buf.len() > MAX_BLOB;
+        buf.truncate(MAX_BLOB);
+        let content = if binary { String::new() } else { String::from_utf8_lossy(&buf).into_owned() };
+        let h = match &name {
+            Some(name) if !binary && !truncated => crate::highlight::highlight(name, &content),
+            _ => None,
+        };
+        let coverage = crate::highlight::coverage(h.as_ref());
+        let spans = h.map(|h| h.lines);
+        Ok(json!({"hash": oid.to_hex(), "size": size, "binary": binary, "truncated": truncated, "content": content, "spans": spans, "highlight": coverage}))
+    })
+    .await
+}
+
+/// A repository path from a query: non-empty, relative, without `.`/`..` components or NULs.
+pub(super) fn parse_path(path: &str) -> Result<String, ApiError> {
+    let bad = path.is_empty()
+        || path.starts_with('/')
+        || path.contains('\0')
+        || path
+            .split('/')
+            .any(|c| c.is_empty() || c == "." || c == "..");
+    if bad {
+        return Err(ApiError::bad_request(
+            format!("{path:?} is not a relative path inside the repository"),
+            "invalid_path",
+        ));
+    }
+    Ok(path.to_string())
+}
+
+/// A short stable tag for a path (or any parameter text), for ETags: 16 hex digits of SHA-256,
+/// so two paths cannot be made to share one by choosing their names.
+pub(super) fn path_tag(path: &str) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(path.as_bytes())
+        .iter()
+        .take(8)
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Highlight spans of the two sides of a diff of `path`, when it is text worth highlighting.
+pub(super) fn diff_highlight(
+    path: &str,
+    lines: &gitcore::diff::BlobDiff,
+    old: Option<&[u8]>,
+    new: Option<&[u8]>,
+) -> Option<Highlighted> {
+    if lines.binary || lines.too_large || lines.hunks.is_empty() {
+        return None;
+    }
+    let side = |b: Option<&[u8]>| {
+        b.map_or(Some(Vec::new()), |b| {
+            crate::highlight::highlight(path, &String::from_utf8_lossy(b)).map(|h| h.lines)
+        })
+    };
+    Some(Highlighted {
+        old: side(old)?,
+        new: side(new)?,
+    })
+}
+
+/// Highlight spans per line of the old and new version of a file.
+#[derive(Debug)]
+pub(super) struct Highlighted {
+    old: Vec<Vec<crate::highlight::Span>>,
+    new: Vec<Vec<crate::highlight::Span>>,
+}
+
+/// The hunks of a line diff as JSON; with `hl`, each line carries its highlight `spans`.
+pub(super) fn hunks_json(lines: &gitcore::diff::BlobDiff, hl: Option<&Highlighted>) -> Vec<Value> {
+    let kind = |k: gitcore::diff::LineKind| match k {
+        gitcore::diff::LineKind::Context => "context",
+        gitcore::diff::LineKind::Added => "added",
+        gitcore::diff::LineKind::Removed => "removed",
+    };
+    lines
+        .hunks
+        .iter()
+        .map(|h| {
+            let lines: Vec<Value> = h
+                .lines
+                .iter()
+                .map(|l| {
+                    let spans = hl.and_then(|hl| match l.kind {
+                        gitcore::diff::LineKind::Removed => {
+                            l.old_line.and_then(|n| hl.old.get(n as usize - 1))
+                        }
+                        _ => l.new_line.and_then(|n| hl.new.get(n as usize - 1)),
+                    });
+                    json!({
+                        "kind": kind(l.kind),
+                        "oldLine": l.old_line,
+                        "newLine": l.new_line,
+                        "text": String::from_utf8_lossy(&l.text),
+                        "noNewline": l.no_newline,
+                        "spans": spans,
+                    })
+                })
+                .collect();
+            json!({
+                "header": h.header(),
+                "oldStart": h.old_start, "oldLen": h.old_len,
+                "newStart": h.new_start, "newLen": h.new_len,
+                "lines": lines,
+            })
+        })
+        .collect()
+}
+
+/// Query of the blob route: the file's path, when known, picks the highlighting grammar.
+#[derive(Debug, serde::Deserialize)]
+pub struct BlobQuery {
+    path: Option<String>,
+}
+
+/// Query of the file diff route.
+#[derive(Debug, serde::Deserialize)]
+pub struct FileDiffQuery {
+    path: String,
+    context: Option<u32>,
+}
+
+/// The line diff of one file of a commit against its first parent.
+#[get("/api/repos/{id}/commit/diff/{hash}/file")]
+pub async fn file_diff(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    object: RepoObject,
+    query: web::Query<FileDiffQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let RepoObject { id, hash } = object;
+    let oid = parse_hash(&hash)?;
+    let file = parse_path(&query.path)?;
+    let context = query.context.unwrap_or(3);
+    if context > 10_000 {
+        return Err(ApiError::bad_request(
+            "context must be at most 10000",
+            "invalid_context",
+        ));
+    }
+    let snap = snapshot(&state, &id).await?;
+    let tag = format!("file.m-{oid}-{}-{context}", path_tag(&file));
+    let key = format!("file.m:{oid}:{context}:{file}");
+    serve(
+        &req,
+        snap,
+        tag,
+        key,
+        Freshness::Immutable,
+        Kept::Diffs,
+        move |snap| {
+            let mut reader = snap.repo.odb().reader();
+            let (_, d) = first_parent_diff(&mut reader, oid)?;
+            let change = d
+                .changes
+                .iter()
+                .find(|ch| ch.path() == file.as_bytes())
+                .ok_or_else(|| ApiError::NotFound(format!("{file} did not change in {oid}")))?;
+            let blob_of =
+                |s: &Option<ChangeSide>| s.as_ref().filter(|s| s.mode.is_blob()).map(|s| s.id);
+            need(snap.repo.odb(), blobs_of(std::slice::from_ref(change), 1))?;
+            let lines = diff_blobs(
+                &mut reader,
+                blob_of(&change.old),
+                blob_of(&change.new),
+                DiffOptions {
+                    context,
+                    ..DiffOptions::default()
+                },
+            )
+            .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+            let read = |id: Option<ObjectId>, reader: &mut gitcore::odb::OdbReader<'_>| {
+                id.and_then(|id| reader.read(&id).ok()).map(|(_, b)| b)
+            };
+            let hl = if lines.binary || lines.too_large {
+                None
+            } else {
+                let old = read(blob_of(&change.old), &mut reader);
+                let new = read(blob_of(&change.new), &mut reader);
+                diff_highlight(&file, &lines, old.as_deref(), new.as_deref())
+            };
+            let hunks = hunks_json(&lines, hl.as_ref());
+            Ok(json!({
+                "hash": oid.to_hex(),
+                "path": file,
+                "status": change.kind.letter().to_string(),
+                "similarity": change.similarity,
+                "oldPath": change.old.as_ref().map(|s| String::from_utf8_lossy(&s.path)),
+                "binary": lines.binary,
+                "tooLarge": lines.too_large,
+                "additions": lines.additions,
+                "deletions": lines.deletions,
+                "hunks": hunks,
+            }))
+        },
+    )
+    .await
+}
+
+/// Query of the blame route.
+#[derive(Debug, serde::Deserialize)]
+pub struct BlameQuery {
+    path: String,
+}
+
+/// Which commit last touched each line of a file at a commit (first parents).
+#[get("/api/repos/{id}/tree/blame/{hash}")]
+pub async fn blame(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    object: RepoObject,
+    query: web::Query<BlameQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let RepoObject { id, hash } = object;
+    let oid = parse_hash(&hash)?;
+    let file = parse_path(&query.path)?;
+    let snap = snapshot(&state, &id).await?;
+    // "m": renames followed by similarity, with the commits' authors and subjects.
+    let tag = format!("blame.m-{oid}-{}", path_tag(&file));
+    let key = format!("blame.m:{oid}:{file}");
+    serve(
+        &req,
+        snap,
+        tag,
+        key,
+        Freshness::Immutable,
+        Kept::Blame,
+        move |snap| {
+            let b = gitcore::blame::blame(
+                &snap.repo,
+                oid,
+                &file,
+                gitcore::blame::BlameOptions::default(),
+            )
+            .map_err(|e| match e {
+                gitcore::blame::BlameError::NotFound { .. } => ApiError::NotFound(e.to_string()),
+                // Blame reads the file at every commit that touched it: too much to fetch for
+                // one request; the hydration brings it.
+                gitcore::blame::BlameError::Odb(OdbError::Missing(m)) => not_here(snap, m),
+                // A blob, tree or tag hash: the caller's mistake, not the server's trouble.
+                gitcore::blame::BlameError::Odb(OdbError::WrongKind { id, actual, .. }) => {
+                    ApiError::bad_request(
+                        format!("{id} is a {actual}; blame needs a commit"),
+                        "not_a_commit",
+                    )
+                }
+                other => ApiError::Unavailable(other.to_string()),
+            })?;
+            let texts: Vec<&[u8]> = b.content.split_inclusive(|&c| c == b'\n').collect();
+            // Author, author time and subject of each commit named, for the page's groups of
+            // lines (as GitHub's blame shows them).
+            let mut commits = serde_json::Map::new();
+            let mut reader = snap.repo.odb().reader();
+            let mut buf = Vec::new();
+            for l in &b.lines {
+                let hex = l.commit.to_hex();
+                if commits.contains_key(&hex) {
+                    continue;
+                }
+                let about = reader
+                    .read_kind(&l.commit, ObjectKind::Commit, &mut buf)
+                    .ok()
+                    .and_then(|()| CommitRef::parse(&buf).ok())
+                    .map(|c| {
+                        json!({
+                            "author": decode_text(c.author.name, c.encoding),
+                            "time": c.author.time,
+                            "summary": c.summary(),
+                        })
+                    });
+                commits.insert(hex, about.unwrap_or(Value::Null));
+            }
+            let lines: Vec<Value> = b
+                .lines
+                .iter()
+                .zip(&texts)
+                .enumerate()
+                .map(|(i, (l, t))| {
+                    let t = t.strip_suffix(b"\n").unwrap_or(t);
+                    json!({
+                        "line": i + 1,
+                        "commit": l.commit.to_hex(),
+                        "origLine": l.orig_line,
+                        "text": String::from_utf8_lossy(t),
+                    })
+                })
+                .collect();
+            Ok(json!({
+                "hash": oid.to_hex(),
+                "path": file,
+                "partial": b.partial,
+                "binary": b.binary,
+                "tooLarge": b.too_large,
+                "lines": lines,
+                "commits": commits,
+            }))
+        },
+    )
+    .await
+}
