@@ -9,6 +9,10 @@
 //! clone grows past the disk cap. A clone goes into a temporary directory that is renamed into
 //! `repos/<id>` only on success and removed otherwise. Progress lines on stderr become
 //! [`JobProgress`] messages.
+//!
+//! Here: how the queue runs git ([`CloneConfig`], credentials, the pinned target); beside it,
+//! `jobs` (the job model and failure wording), `queue` (the actor) and `git` (the hardened
+//! runner).
 
 use std::path::PathBuf;
 use std::time::Duration;

@@ -13,16 +13,24 @@
 //!   stops idle sessions to stay within it and refuses new ones when every session has viewers.
 //! - [`clone_queue::CloneQueue`] is the only place `git` runs (hosted mode): bounded, hardened,
 //!   one job per repository, with timeouts and a disk cap.
-//! - [`freshen::Freshener`] fetches on demand (webhooks, start-up), coalescing per repository.
+//! - [`freshen::Freshener`] fetches on demand (webhooks, start-up), coalescing per repository;
+//!   [`pace`] says how often a session may fetch ([`pace::Pace`], decided above) and when a
+//!   repository's webhook last delivered ([`pace::HookClock`]).
 //! - [`eviction::EvictionActor`] stops idle sessions and deletes clones over the disk quota,
 //!   least recently used first, keeping the ones being watched.
 //! - Sessions may start from a history streamed from the remote before the clone lands (the
 //!   first view), and hydrate a commits-only clone's file contents in the background.
 //! - [`cache`], [`events`], [`ids`] and [`snapshot`]: the byte-bounded caches, what viewers are
-//!   sent, repository ids, and the loaded repository shared with handlers.
+//!   sent (and its WebSocket text), repository ids, and the loaded repository shared with
+//!   handlers.
 //!
-//! This crate knows nothing of HTTP, storage or plans; the root package adds routes,
-//! WebSockets and how often each repository is fetched.
+//! Modules, bottom up: `ids`, `snapshot`, `cache`, `events`, `pace`, `budget`, `clone_queue`
+//! (jobs, the queue, the git runner), `repo_session` (fetching, loading, viewers, watching),
+//! `supervisor`, `freshen`, `eviction`.
+//!
+//! This crate stands on `gitcore` only and knows nothing of HTTP, storage or plans: hosting
+//! adds how often each repository is fetched (a [`pace::PaceRule`]), the web layer routes and
+//! WebSockets.
 
 pub mod budget;
 pub mod cache;

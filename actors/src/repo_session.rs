@@ -1,4 +1,8 @@
-//! [`RepoSession`]: one actor per repository.
+//! [`RepoSession`]: one actor per repository. Here: its settings, the messages it takes, its
+//! state and its life (start, stop); beside it, its rooms: `fetching` (a hosted session's
+//! fetches), `loading` (loads, reloads, status, polls), `viewers` (broadcasts and the requests
+//! viewers send), `watching` (filesystem watchers), [`contents`] (hydrating file contents) and
+//! [`streamed`] (a first view streamed from the remote).
 
 pub mod contents;
 mod fetching;

@@ -9,6 +9,7 @@ mod cluster;
 mod config_reference;
 mod deploy;
 mod first_run;
+mod floors;
 mod forges;
 mod helpers;
 mod hints;

@@ -1,0 +1,228 @@
+//! What a view keeps: ref filters (pull refs, notes, globs) and subsets (a search's hits), with
+//! the parent rewriting that draws kept commits to their nearest kept ancestors.
+
+use super::*;
+use crate::graph::{CommitGraph, CommitIdx, GraphRef, RefKind};
+use std::sync::Arc;
+
+/// Which refs a view shows; commits reachable only from hidden refs are left out.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RefFilter {
+    /// Ref kinds to hide (e.g. [`RefKind::Pull`], [`RefKind::Notes`], [`RefKind::Stash`]).
+    pub hide_kinds: Vec<RefKind>,
+    /// Glob patterns over short branch/tag names or full ref names to hide (`*` matches any run of
+    /// characters, e.g. `dependabot/*`).
+    pub hide_globs: Vec<String>,
+    /// Hide `refs/remotes/*/HEAD` (a pointer to a remote's default branch, which has its own
+    /// badge already).
+    pub hide_remote_heads: bool,
+    /// Show only this ref (full name) and its history, as `git log <ref>` does: every other
+    /// ref, and HEAD, are hidden.
+    pub only: Option<String>,
+}
+
+impl RefFilter {
+    /// Whether the view shows commits reachable from `r`.
+    pub fn includes(&self, r: &GraphRef) -> bool {
+        if let Some(only) = &self.only {
+            return r.name == *only;
+        }
+        if self.hide_kinds.contains(&r.kind) || (self.hide_remote_heads && is_remote_head(r)) {
+            return false;
+        }
+        let short = r
+            .name
+            .strip_prefix("refs/heads/")
+            .or_else(|| r.name.strip_prefix("refs/remotes/"))
+            .or_else(|| r.name.strip_prefix("refs/tags/"))
+            .unwrap_or(&r.name);
+        !self
+            .hide_globs
+            .iter()
+            .any(|g| glob_match(g, short) || glob_match(g, &r.name))
+    }
+
+    /// Whether nothing is hidden.
+    pub fn is_empty(&self) -> bool {
+        self.hide_kinds.is_empty()
+            && self.hide_globs.is_empty()
+            && !self.hide_remote_heads
+            && self.only.is_none()
+    }
+
+    /// What a viewer sees first: everything but the refs a forge mirror is full of and nobody
+    /// opens a repository to read: pull and merge requests (`refs/pull/*`,
+    /// `refs/merge-requests/*`, `refs/changes/*`), notes, and `refs/remotes/*/HEAD`.
+    pub fn standard() -> RefFilter {
+        RefFilter {
+            hide_kinds: vec![RefKind::Notes, RefKind::Pull],
+            hide_globs: Vec::new(),
+            hide_remote_heads: true,
+            only: None,
+        }
+    }
+}
+
+/// Whether `r` is a remote's HEAD pointer (`refs/remotes/origin/HEAD`).
+pub fn is_remote_head(r: &GraphRef) -> bool {
+    r.kind == RefKind::Remote && r.name.ends_with("/HEAD")
+}
+
+/// `*`-only glob matching (iterative, linear in practice, no backtracking blow-up).
+pub(crate) fn glob_match(pattern: &str, text: &str) -> bool {
+    let (p, t) = (pattern.as_bytes(), text.as_bytes());
+    let (mut pi, mut ti) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while ti < t.len() {
+        if pi < p.len() && p[pi] == b'*' {
+            star = Some((pi, ti));
+            pi += 1;
+        } else if pi < p.len() && p[pi] == t[ti] {
+            pi += 1;
+            ti += 1;
+        } else if let Some((sp, st)) = star {
+            pi = sp + 1;
+            ti = st + 1;
+            star = Some((sp, st + 1));
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|&c| c == b'*')
+}
+
+/// The commits a view keeps (the hits of a search), named: views compare by name, so two subsets
+/// with the same name over the same graph must be the same set (the caller names a search's
+/// hits by its query, and builds them again for another graph).
+#[derive(Clone)]
+pub struct Subset {
+    /// What the set is, e.g. the search query.
+    pub name: String,
+    /// Kept or not, by commit index; commits past its end are not kept.
+    keep: Arc<Vec<bool>>,
+}
+
+impl Subset {
+    /// The set of `commits` of a graph of `len` commits, named `name`.
+    pub fn new(
+        name: impl Into<String>,
+        len: usize,
+        commits: impl IntoIterator<Item = CommitIdx>,
+    ) -> Subset {
+        let mut keep = vec![false; len];
+        for c in commits {
+            if let Some(k) = keep.get_mut(c as usize) {
+                *k = true;
+            }
+        }
+        Subset {
+            name: name.into(),
+            keep: Arc::new(keep),
+        }
+    }
+
+    /// Whether `c` is in the set.
+    pub fn contains(&self, c: CommitIdx) -> bool {
+        self.keep.get(c as usize).copied().unwrap_or(false)
+    }
+
+    /// Number of commits in the set.
+    pub fn count(&self) -> usize {
+        self.keep.iter().filter(|&&k| k).count()
+    }
+}
+
+impl PartialEq for Subset {
+    fn eq(&self, other: &Subset) -> bool {
+        self.name == other.name
+    }
+}
+
+impl Eq for Subset {}
+
+/// By name only: the name is what a view's cache key carries.
+impl std::fmt::Debug for Subset {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Subset").field(&self.name).finish()
+    }
+}
+
+/// Where a commit left out of a [`Subset`] view leads: its nearest kept ancestors, shared by
+/// commits with the same answer (a chain of left-out commits shares one entry).
+pub(super) struct Rewrite {
+    /// Per commit: [`Rewrite::NONE`], one kept commit with [`Rewrite::ONE`] set, or an index
+    /// into `lists`.
+    pub(super) to: Vec<u32>,
+    /// Answers of more than one commit (at most [`MAX_DRAWN_EDGES`] each).
+    pub(super) lists: Vec<Vec<CommitIdx>>,
+}
+
+impl Rewrite {
+    const NONE: u32 = u32::MAX;
+    const ONE: u32 = 1 << 31;
+
+    /// The nearest shown ancestors of every commit not shown, through the parents `layout`
+    /// follows, in parent order (depth first), each once.
+    pub(super) fn new(layout: &Layout, graph: &CommitGraph, shown: &[bool]) -> Rewrite {
+        let mut rw = Rewrite {
+            to: vec![Rewrite::NONE; graph.len()],
+            lists: Vec::new(),
+        };
+        let mut list = Vec::new();
+        for c in 0..graph.len() as u32 {
+            if shown[c as usize] {
+                continue;
+            }
+            let parents = layout.followed(graph, c);
+            if let [p] = parents {
+                rw.to[c as usize] = if shown[*p as usize] {
+                    Rewrite::ONE | p
+                } else {
+                    rw.to[*p as usize]
+                };
+                continue;
+            }
+            list.clear();
+            for &p in parents {
+                rw.extend(&mut list, p, shown, MAX_DRAWN_EDGES);
+            }
+            rw.to[c as usize] = match list.as_slice() {
+                [] => Rewrite::NONE,
+                [one] => Rewrite::ONE | one,
+                _ => {
+                    rw.lists.push(list.clone());
+                    (rw.lists.len() - 1) as u32
+                }
+            };
+        }
+        rw
+    }
+
+    /// Appends where parent `p` leads (itself when shown) to `out`, skipping what is there, up
+    /// to `cap` entries.
+    pub(super) fn extend(
+        &self,
+        out: &mut Vec<CommitIdx>,
+        p: CommitIdx,
+        shown: &[bool],
+        cap: usize,
+    ) {
+        let mut add = |c: CommitIdx| {
+            if out.len() < cap && !out.contains(&c) {
+                out.push(c);
+            }
+        };
+        if shown[p as usize] {
+            return add(p);
+        }
+        match self.to[p as usize] {
+            Rewrite::NONE => {}
+            t if t & Rewrite::ONE != 0 => add(t & !Rewrite::ONE),
+            t => {
+                for &c in &self.lists[t as usize] {
+                    add(c);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,232 @@
+//! A commit, its diff against its first parent (the file list with stats and rename scores),
+//! and one file's diff in it.
+
+use actix_web::{HttpRequest, HttpResponse, get, web};
+use gitcore::ObjectId;
+use gitcore::diff::{ChangeSide, DiffOptions, diff_blobs};
+use gitcore::object::{CommitRef, EntryMode, decode_text};
+use gitcore::odb::ObjectKind;
+use serde_json::{Value, json};
+
+use crate::routes::repo_param::RepoObject;
+use crate::routes::repository::kind_name;
+use crate::routes::{AppState, ViewQuery, snapshot, view_layout, view_snapshot};
+use gitvista_errors::ApiError;
+
+use super::*;
+
+/// A commit: message, author, committer, parents, children, refs, row. Children, refs and row
+/// move as the history grows, so the answer is tagged with the snapshot version.
+#[get("/api/repos/{id}/commit/{hash}")]
+pub async fn commit(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    object: RepoObject,
+    view: web::Query<ViewQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let RepoObject { id, hash } = object;
+    let snap = view_snapshot(&state, &id, &view).await?;
+    let oid = resolve_commit(&snap.graph, &hash)?;
+    let layout = view_layout(&snap, &view).await?;
+    let freshness = Freshness::Version(snap.version);
+    let view_key = crate::routes::view_key(&layout);
+    let tag = match &view_key {
+        Some(v) => format!("commit-{oid}-{}", path_tag(v)),
+        None => format!("commit-{oid}"),
+    };
+    let key = format!("commit:{oid}:{}", view_key.unwrap_or_default());
+    serve(&req, snap, tag, key, freshness, Kept::No, move |snap| {
+        let mut buf = Vec::new();
+        snap.repo
+            .odb()
+            .reader()
+            .read_kind(&oid, ObjectKind::Commit, &mut buf)
+            .map_err(|e| odb_error(e, &oid))?;
+        let c = CommitRef::parse(&buf).map_err(|e| ApiError::Unavailable(format!("commit {oid}: {e}")))?;
+        let g = &snap.graph;
+        let idx = g.find(&oid);
+        Ok(json!({
+            "hash": oid.to_hex(),
+            "tree": c.tree.to_hex(),
+            "parents": c.parents().map(|p| p.to_hex()).collect::<Vec<_>>(),
+            "children": idx.map(|i| g.children(i).map(|ch| g.oid(ch).to_hex()).collect::<Vec<_>>()).unwrap_or_default(),
+            "author": person(&c.author, c.encoding),
+            "committer": person(&c.committer, c.encoding),
+            "summary": c.summary(),
+            "message": decode_text(c.message, c.encoding),
+            "refs": idx.map(|i| g.refs_at(i).iter().filter(|r| layout.options().filter.includes(r)).map(|r| json!({"name": r.name, "kind": kind_name(r.kind)})).collect::<Vec<_>>()).unwrap_or_default(),
+            "row": idx.and_then(|i| layout.row_of(i)),
+            // In the graph but not in this view (only hidden refs reach it) versus not reachable.
+            "reachable": idx.is_some(),
+        }))
+    })
+    .await
+}
+
+fn side(s: &Option<ChangeSide>) -> (Value, Value, Value) {
+    match s {
+        Some(s) => (
+            json!(String::from_utf8_lossy(&s.path)),
+            json!(format!("{:06o}", s.mode.as_octal())),
+            json!(s.id.to_hex()),
+        ),
+        None => (Value::Null, Value::Null, Value::Null),
+    }
+}
+
+/// The files a commit changed against its first parent, with line counts.
+#[get("/api/repos/{id}/commit/diff/{hash}")]
+pub async fn commit_diff(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    object: RepoObject,
+) -> Result<HttpResponse, ApiError> {
+    serve_object(
+        req,
+        state,
+        object,
+        // Immutable answers name how they were computed: "m" since renames are found by
+        // similarity, so browsers drop lists cached with exact renames only.
+        "diff.m",
+        None,
+        Kept::Diffs,
+        move |snap, oid| {
+            let mut reader = snap.repo.odb().reader();
+            let (parent, d) = first_parent_diff(&mut reader, oid)?;
+            // Line counts read both versions of each file: fetch the missing ones at once.
+            need(snap.repo.odb(), blobs_of(&d.changes, MAX_STAT_FILES))?;
+            let files: Vec<Value> = d
+                .changes
+                .iter()
+                .enumerate()
+                .map(|(k, ch)| {
+                    let (old_path, old_mode, old_id) = side(&ch.old);
+                    let (new_path, new_mode, new_id) = side(&ch.new);
+                    let blobs = |s: &Option<ChangeSide>| {
+                        s.as_ref().filter(|s| s.mode.is_blob()).map(|s| s.id)
+                    };
+                    let stats = (k < MAX_STAT_FILES)
+                        .then(|| {
+                            diff_blobs(
+                                &mut reader,
+                                blobs(&ch.old),
+                                blobs(&ch.new),
+                                DiffOptions {
+                                    context: 0,
+                                    ..DiffOptions::default()
+                                },
+                            )
+                            .ok()
+                        })
+                        .flatten();
+                    let submodule = [&ch.old, &ch.new]
+                        .iter()
+                        .any(|s| s.as_ref().is_some_and(|s| s.mode == EntryMode::Gitlink));
+                    json!({
+                        "status": ch.kind.letter().to_string(),
+                        "similarity": ch.similarity,
+                        "path": String::from_utf8_lossy(ch.path()),
+                        "oldPath": old_path, "newPath": new_path,
+                        "oldMode": old_mode, "newMode": new_mode,
+                        "oldHash": old_id, "newHash": new_id,
+                        "submodule": submodule,
+                        "additions": stats.as_ref().map(|s| s.additions),
+                        "deletions": stats.as_ref().map(|s| s.deletions),
+                        "binary": stats.as_ref().map(|s| s.binary),
+                    })
+                })
+                .collect();
+            Ok(json!({
+                "hash": oid.to_hex(),
+                "parent": parent.map(|p| p.to_hex()),
+                "files": files,
+                "truncated": d.truncated,
+            }))
+        },
+    )
+    .await
+}
+
+/// Query of the file diff route.
+#[derive(Debug, serde::Deserialize)]
+pub struct FileDiffQuery {
+    path: String,
+    context: Option<u32>,
+}
+
+/// The line diff of one file of a commit against its first parent.
+#[get("/api/repos/{id}/commit/diff/{hash}/file")]
+pub async fn file_diff(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    object: RepoObject,
+    query: web::Query<FileDiffQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let RepoObject { id, hash } = object;
+    let oid = parse_hash(&hash)?;
+    let file = parse_path(&query.path)?;
+    let context = query.context.unwrap_or(3);
+    if context > 10_000 {
+        return Err(ApiError::bad_request(
+            "context must be at most 10000",
+            "invalid_context",
+        ));
+    }
+    let snap = snapshot(&state, &id).await?;
+    let tag = format!("file.m-{oid}-{}-{context}", path_tag(&file));
+    let key = format!("file.m:{oid}:{context}:{file}");
+    serve(
+        &req,
+        snap,
+        tag,
+        key,
+        Freshness::Immutable,
+        Kept::Diffs,
+        move |snap| {
+            let mut reader = snap.repo.odb().reader();
+            let (_, d) = first_parent_diff(&mut reader, oid)?;
+            let change = d
+                .changes
+                .iter()
+                .find(|ch| ch.path() == file.as_bytes())
+                .ok_or_else(|| ApiError::NotFound(format!("{file} did not change in {oid}")))?;
+            let blob_of =
+                |s: &Option<ChangeSide>| s.as_ref().filter(|s| s.mode.is_blob()).map(|s| s.id);
+            need(snap.repo.odb(), blobs_of(std::slice::from_ref(change), 1))?;
+            let lines = diff_blobs(
+                &mut reader,
+                blob_of(&change.old),
+                blob_of(&change.new),
+                DiffOptions {
+                    context,
+                    ..DiffOptions::default()
+                },
+            )
+            .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+            let read = |id: Option<ObjectId>, reader: &mut gitcore::odb::OdbReader<'_>| {
+                id.and_then(|id| reader.read(&id).ok()).map(|(_, b)| b)
+            };
+            let hl = if lines.binary || lines.too_large {
+                None
+            } else {
+                let old = read(blob_of(&change.old), &mut reader);
+                let new = read(blob_of(&change.new), &mut reader);
+                diff_highlight(&file, &lines, old.as_deref(), new.as_deref())
+            };
+            let hunks = hunks_json(&lines, hl.as_ref());
+            Ok(json!({
+                "hash": oid.to_hex(),
+                "path": file,
+                "status": change.kind.letter().to_string(),
+                "similarity": change.similarity,
+                "oldPath": change.old.as_ref().map(|s| String::from_utf8_lossy(&s.path)),
+                "binary": lines.binary,
+                "tooLarge": lines.too_large,
+                "additions": lines.additions,
+                "deletions": lines.deletions,
+                "hunks": hunks,
+            }))
+        },
+    )
+    .await
+}
