@@ -14,8 +14,8 @@
 use serde::Deserialize;
 
 use super::provider::{
-    Call, ForgeError, ForgeRepo, ForgeSettings, ForgeUser, Grant, Provider, Rest, TokenAnswer,
-    Wanted, checked_path, host_of, query,
+    ForgeError, ForgeRepo, ForgeSettings, ForgeUser, Grant, Provider, Rest, TokenAnswer, Wanted,
+    checked_path, host_of, query,
 };
 
 /// Bitbucket Cloud, configured.
@@ -166,7 +166,7 @@ impl Bitbucket {
         TokenAnswer::read(&self.rest.send(req).await?)
     }
 
-    async fn exchange(&self, code: &str) -> Result<Grant, ForgeError> {
+    async fn exchange(&self, code: &str, _verifier: &str) -> Result<Grant, ForgeError> {
         self.token_call(&[
             ("grant_type", "authorization_code"),
             ("code", code),
@@ -357,44 +357,7 @@ impl Provider for Bitbucket {
         Ok(url.to_string())
     }
 
-    fn exchange_code<'a>(&'a self, code: &'a str, _verifier: &'a str) -> Call<'a, Grant> {
-        Box::pin(self.exchange(code))
-    }
-
-    fn refresh<'a>(&'a self, refresh_token: &'a str) -> Call<'a, Grant> {
-        Box::pin(self.renew(refresh_token))
-    }
-
-    fn user<'a>(&'a self, token: &'a str) -> Call<'a, ForgeUser> {
-        Box::pin(self.who(token))
-    }
-
-    fn repo<'a>(&'a self, token: &'a str, path: &'a str) -> Call<'a, Option<ForgeRepo>> {
-        Box::pin(self.read_repo(token, path))
-    }
-
-    fn user_repos<'a>(
-        &'a self,
-        token: &'a str,
-        page: u32,
-        per_page: u8,
-    ) -> Call<'a, (Vec<ForgeRepo>, bool)> {
-        Box::pin(self.list_repos(token, page, per_page))
-    }
-
-    fn create_hook<'a>(
-        &'a self,
-        token: &'a str,
-        path: &'a str,
-        url: &'a str,
-        secret: &'a str,
-    ) -> Call<'a, String> {
-        Box::pin(self.add_hook(token, path, url, secret))
-    }
-
-    fn delete_hook<'a>(&'a self, token: &'a str, path: &'a str, id: &'a str) -> Call<'a, ()> {
-        Box::pin(self.remove_hook(token, path, id))
-    }
+    crate::provider::forge_calls!();
 
     fn git_username(&self) -> &'static str {
         "x-token-auth"

@@ -18,6 +18,72 @@ use zeroize::Zeroizing;
 /// A forge call's answer.
 pub type Call<'a, T> = BoxFuture<'a, Result<T, ForgeError>>;
 
+/// The calls every forge makes, in an `impl Provider` block: each boxes the forge's inherent
+/// async method of the same shape (`exchange(code, verifier)`, `renew`, `who`, `read_repo`,
+/// `list_repos`, `add_hook`, `remove_hook`), so a forge writes only what differs.
+macro_rules! forge_calls {
+    () => {
+        fn exchange_code<'a>(
+            &'a self,
+            code: &'a str,
+            verifier: &'a str,
+        ) -> $crate::provider::Call<'a, $crate::provider::Grant> {
+            Box::pin(self.exchange(code, verifier))
+        }
+
+        fn refresh<'a>(
+            &'a self,
+            refresh_token: &'a str,
+        ) -> $crate::provider::Call<'a, $crate::provider::Grant> {
+            Box::pin(self.renew(refresh_token))
+        }
+
+        fn user<'a>(
+            &'a self,
+            token: &'a str,
+        ) -> $crate::provider::Call<'a, $crate::provider::ForgeUser> {
+            Box::pin(self.who(token))
+        }
+
+        fn repo<'a>(
+            &'a self,
+            token: &'a str,
+            path: &'a str,
+        ) -> $crate::provider::Call<'a, Option<$crate::provider::ForgeRepo>> {
+            Box::pin(self.read_repo(token, path))
+        }
+
+        fn user_repos<'a>(
+            &'a self,
+            token: &'a str,
+            page: u32,
+            per_page: u8,
+        ) -> $crate::provider::Call<'a, (Vec<$crate::provider::ForgeRepo>, bool)> {
+            Box::pin(self.list_repos(token, page, per_page))
+        }
+
+        fn create_hook<'a>(
+            &'a self,
+            token: &'a str,
+            path: &'a str,
+            url: &'a str,
+            secret: &'a str,
+        ) -> $crate::provider::Call<'a, String> {
+            Box::pin(self.add_hook(token, path, url, secret))
+        }
+
+        fn delete_hook<'a>(
+            &'a self,
+            token: &'a str,
+            path: &'a str,
+            id: &'a str,
+        ) -> $crate::provider::Call<'a, ()> {
+            Box::pin(self.remove_hook(token, path, id))
+        }
+    };
+}
+pub(crate) use forge_calls;
+
 /// How long a call to a forge may take to connect (answering: the settings' timeout).
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 

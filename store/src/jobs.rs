@@ -6,7 +6,7 @@
 //! - **Claim** takes the most urgent queued job that is due and whose repository has no job of
 //!   its kind running. On PostgreSQL the candidate row is locked with `FOR UPDATE SKIP LOCKED`,
 //!   so many claimers never wait on each other nor take the same job; on SQLite (one node) the
-//!   claim runs in an immediate transaction.
+//!   claim runs in a transaction that takes the write lock first.
 //! - **Leases**: the claimer renews its lease while the job runs; finishing or failing a job
 //!   needs the lease (a node presumed dead that comes back cannot finish what another took over).
 //! - **Reaping**: a running job whose lease ran out is queued again (or fails after its last
@@ -248,53 +248,32 @@ impl Store {
                 p(3)
             )
         };
-        let job = match &mut *conn {
-            AnyConnection::Postgresql(c) => {
-                let dollar = |i: usize| format!("${i}");
-                let sql = format!(
-                    "{}({} FOR UPDATE OF q SKIP LOCKED LIMIT 1) RETURNING {RETURNING}",
-                    set(&dollar),
-                    pick(&dollar)
-                );
-                c.transaction::<_, diesel::result::Error, _>(|c| {
-                    let job = diesel::sql_query(sql)
-                        .bind::<Text, _>(node)
-                        .bind::<BigInt, _>(now + lease_ms)
-                        .bind::<BigInt, _>(now / 1000)
-                        .bind::<BigInt, _>(now)
-                        .bind::<Text, _>(node)
-                        .get_result::<Job>(c)
-                        .optional()?;
-                    Ok(match job {
-                        Some(job) => Some(place_claimed!(c, job, node)),
-                        None => None,
-                    })
-                })
-            }
-            AnyConnection::Sqlite(c) => {
-                // SQLite numbers `?` by position: the same parameters, in order.
-                let question = |_: usize| "?".to_string();
-                let sql = format!(
-                    "{}({} LIMIT 1) RETURNING {RETURNING}",
-                    set(&question),
-                    pick(&question)
-                );
-                c.immediate_transaction::<_, diesel::result::Error, _>(|c| {
-                    let job = diesel::sql_query(sql)
-                        .bind::<Text, _>(node)
-                        .bind::<BigInt, _>(now + lease_ms)
-                        .bind::<BigInt, _>(now / 1000)
-                        .bind::<BigInt, _>(now)
-                        .bind::<Text, _>(node)
-                        .get_result::<Job>(c)
-                        .optional()?;
-                    Ok(match job {
-                        Some(job) => Some(place_claimed!(c, job, node)),
-                        None => None,
-                    })
-                })
-            }
+        // The one difference between the dialects: PostgreSQL numbers its parameters and locks
+        // the picked row so concurrent claimers skip it; SQLite numbers `?` by position (the
+        // same parameters, in order) and its write lock, taken first, serializes claimers.
+        let (param, lock): (fn(usize) -> String, &str) = match &*conn {
+            AnyConnection::Postgresql(_) => (|i| format!("${i}"), " FOR UPDATE OF q SKIP LOCKED"),
+            AnyConnection::Sqlite(_) => (|_| "?".to_string(), ""),
         };
+        let sql = format!(
+            "{}({}{lock} LIMIT 1) RETURNING {RETURNING}",
+            set(&param),
+            pick(&param)
+        );
+        let job = crate::write_transaction::<_, diesel::result::Error>(&mut conn, |c| {
+            let job = diesel::sql_query(sql)
+                .bind::<Text, _>(node)
+                .bind::<BigInt, _>(now + lease_ms)
+                .bind::<BigInt, _>(now / 1000)
+                .bind::<BigInt, _>(now)
+                .bind::<Text, _>(node)
+                .get_result::<Job>(c)
+                .optional()?;
+            Ok(match job {
+                Some(job) => Some(place_claimed!(c, job, node)),
+                None => None,
+            })
+        });
         match job {
             Ok(claimed) => Ok(claimed),
             // Placed by another node between the pick and the placement: nothing claimed.

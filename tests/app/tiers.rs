@@ -81,6 +81,60 @@ impl Node {
     }
 }
 
+/// A cluster of real processes for one test: a PostgreSQL database of its own (migrated once,
+/// before the nodes start), the `merges` fixture served by `git daemon`, worker and web nodes,
+/// every one registered in `nodes` before the test gets them.
+struct Cluster {
+    workers: Vec<Node>,
+    webs: Vec<Node>,
+    /// The store the nodes share, for the test's own reads.
+    store: gitvista::store::Store,
+    /// The directory `git daemon` serves (`merges` in it).
+    serve: std::path::PathBuf,
+    daemon: gitvista_testkit::GitDaemon,
+    pg: PgDb,
+    /// Holds every node's data and log; removed last.
+    tmp: tempfile::TempDir,
+}
+
+impl Cluster {
+    /// `workers` workers and `webs` web nodes on database `tag`.
+    async fn start(tag: &str, workers: usize, webs: usize) -> Cluster {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let pg = PgDb::create(tag);
+        gitvista::store::Store::open(&pg.url(), 1).expect("migrates");
+        let (serve, daemon) = served(tmp.path());
+        let workers: Vec<Node> = (1..=workers)
+            .map(|i| Node::start("worker", &pg.url(), tmp.path(), &format!("worker-{i}")))
+            .collect();
+        let webs: Vec<Node> = (1..=webs)
+            .map(|i| Node::start("web", &pg.url(), tmp.path(), &format!("web-{i}")))
+            .collect();
+        let store = gitvista::store::Store::open(&pg.url(), 2).expect("store");
+        let all = workers.len() + webs.len();
+        until(
+            &format!("{all} nodes registered"),
+            Duration::from_secs(20),
+            async || (store.live_nodes(15_000).expect("nodes").len() == all).then_some(()),
+        )
+        .await;
+        Cluster {
+            workers,
+            webs,
+            store,
+            serve,
+            daemon,
+            pg,
+            tmp,
+        }
+    }
+
+    /// The `git://` URL of the served repository `name`.
+    fn url(&self, name: &str) -> String {
+        format!("git://127.0.0.1:{}/{name}", self.daemon.port)
+    }
+}
+
 /// Waits until `cond` holds (the servers are other processes: this thread may sleep).
 async fn until<T>(what: &str, within: Duration, mut cond: impl AsyncFnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + within;
@@ -118,25 +172,17 @@ async fn text(url: &str) -> (u16, String) {
 
 #[actix_rt::test]
 async fn two_web_and_two_worker_processes_serve_fan_out_and_survive_a_killed_owner() {
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let pg = PgDb::create("tiers");
-    // Migrated once, before the nodes start.
-    gitvista::store::Store::open(&pg.url(), 1).expect("migrates");
-    let (serve, d) = served(tmp.path());
-    let url = format!("git://127.0.0.1:{}/merges", d.port);
-    let mut workers = vec![
-        Node::start("worker", &pg.url(), tmp.path(), "worker-1"),
-        Node::start("worker", &pg.url(), tmp.path(), "worker-2"),
-    ];
-    let web_a = Node::start("web", &pg.url(), tmp.path(), "web-a");
-    let web_b = Node::start("web", &pg.url(), tmp.path(), "web-b");
-    let store = gitvista::store::Store::open(&pg.url(), 2).expect("store");
-    until(
-        "four nodes registered",
-        Duration::from_secs(20),
-        async || (store.live_nodes(15_000).expect("nodes").len() == 4).then_some(()),
-    )
-    .await;
+    let cluster = Cluster::start("tiers", 2, 2).await;
+    let url = cluster.url("merges");
+    let Cluster {
+        mut workers,
+        webs,
+        store,
+        serve,
+        tmp,
+        ..
+    } = cluster;
+    let [web_a, web_b]: [Node; 2] = webs.try_into().unwrap_or_else(|_| unreachable!());
 
     // A worker's internal address answers signed requests only.
     let (status, body) = get(&format!("{}/api/repos", workers[0].base)).await;
@@ -331,23 +377,14 @@ fn signal(node: &Node, signal: nix::sys::signal::Signal) {
 #[actix_rt::test]
 async fn a_dropped_redis_connection_resyncs_viewers_and_a_paused_owner_cannot_take_its_repository_back()
  {
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let pg = PgDb::create("tierfaults");
-    gitvista::store::Store::open(&pg.url(), 1).expect("migrates");
-    let (serve, d) = served(tmp.path());
-    let url = format!("git://127.0.0.1:{}/merges", d.port);
-    let workers = [
-        Node::start("worker", &pg.url(), tmp.path(), "worker-1"),
-        Node::start("worker", &pg.url(), tmp.path(), "worker-2"),
-    ];
-    let web = Node::start("web", &pg.url(), tmp.path(), "web");
-    let store = gitvista::store::Store::open(&pg.url(), 2).expect("store");
-    until(
-        "three nodes registered",
-        Duration::from_secs(20),
-        async || (store.live_nodes(15_000).expect("nodes").len() == 3).then_some(()),
-    )
-    .await;
+    let cluster = Cluster::start("tierfaults", 2, 1).await;
+    let url = cluster.url("merges");
+    let (workers, web, store, serve) = (
+        &cluster.workers,
+        &cluster.webs[0],
+        &cluster.store,
+        &cluster.serve,
+    );
     let (status, created) = post(&web.base, &url).await;
     assert_eq!(status, 201, "{created}");
     let id = created["id"].as_str().expect("id").to_string();
@@ -578,25 +615,11 @@ async fn the_bus_relays_in_order_resyncs_on_a_gap_and_carries_revocations() {
 #[actix_rt::test]
 async fn a_worker_killed_in_the_middle_of_a_clone_loses_the_job_to_the_other_and_nothing_half_done_is_served()
  {
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let pg = PgDb::create("tierclone");
-    gitvista::store::Store::open(&pg.url(), 1).expect("migrates");
-    let (_serve, d) = served(tmp.path());
+    let mut cluster = Cluster::start("tierclone", 2, 1).await;
     // Every connection to the remote waits 4 s first: the clone is running meanwhile.
-    let proxy = gitvista_testkit::delayed_proxy(d.port, Duration::from_secs(4));
+    let proxy = gitvista_testkit::delayed_proxy(cluster.daemon.port, Duration::from_secs(4));
     let url = format!("git://127.0.0.1:{proxy}/merges");
-    let mut workers = vec![
-        Node::start("worker", &pg.url(), tmp.path(), "worker-1"),
-        Node::start("worker", &pg.url(), tmp.path(), "worker-2"),
-    ];
-    let web = Node::start("web", &pg.url(), tmp.path(), "web");
-    let store = gitvista::store::Store::open(&pg.url(), 2).expect("store");
-    until(
-        "three nodes registered",
-        Duration::from_secs(20),
-        async || (store.live_nodes(15_000).expect("nodes").len() == 3).then_some(()),
-    )
-    .await;
+    let (workers, web, store) = (&mut cluster.workers, &cluster.webs[0], &cluster.store);
     let (status, created) = post(&web.base, &url).await;
     assert_eq!(status, 201, "{created}");
     let id = created["id"].as_str().expect("id").to_string();
@@ -681,18 +704,10 @@ fn restart_postgres() {
 #[actix_rt::test]
 #[ignore = "restarts PostgreSQL: run alone (scripts/test does, after the rest)"]
 async fn nodes_ride_out_a_postgresql_restart_without_losing_or_repeating_a_job() {
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let pg = PgDb::create("tierpg");
-    gitvista::store::Store::open(&pg.url(), 1).expect("migrates");
-    let (serve, d) = served(tmp.path());
-    gitvista_testkit::bare_clone(&serve.join("merges"), &serve.join("second"));
-    let url = format!("git://127.0.0.1:{}/merges", d.port);
-    let second = format!("git://127.0.0.1:{}/second", d.port);
-    let workers = [
-        Node::start("worker", &pg.url(), tmp.path(), "worker-1"),
-        Node::start("worker", &pg.url(), tmp.path(), "worker-2"),
-    ];
-    let web = Node::start("web", &pg.url(), tmp.path(), "web");
+    let cluster = Cluster::start("tierpg", 2, 1).await;
+    gitvista_testkit::bare_clone(&cluster.serve.join("merges"), &cluster.serve.join("second"));
+    let (url, second) = (cluster.url("merges"), cluster.url("second"));
+    let (workers, web, pg) = (&cluster.workers, &cluster.webs[0], &cluster.pg);
     let ready = async |id: &str| {
         until("ready", Duration::from_secs(60), async || {
             let (_, s) = get(&format!("{}/api/repos/{id}/status", web.base)).await;
@@ -731,7 +746,7 @@ async fn nodes_ride_out_a_postgresql_restart_without_losing_or_repeating_a_job()
     .expect("connects");
     next_of(&mut ws, "summary", Duration::from_secs(10)).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let pushed = commit(&serve.join("merges"), "after-restart.txt");
+    let pushed = commit(&cluster.serve.join("merges"), "after-restart.txt");
     github(&web.base, "push", "after-restart", &push(&url)).await;
     delta_with(&mut ws, &pushed, Duration::from_secs(20))
         .await
