@@ -400,15 +400,14 @@ impl Forwarder {
         h: &Arc<gitvista_hosting::hosted::Hosted>,
         id: &str,
     ) -> Result<Option<serde_json::Value>, ApiError> {
-        let fwd = self;
-        let Route::Owner(addr) = fwd.route(h, id).await? else {
+        let Route::Owner(addr) = self.route(h, id).await? else {
             return Ok(None);
         };
         let path = format!("/api/repos/{id}/repository");
-        let answer = fwd
+        let answer = self
             .client
             .get(format!("http://{addr}{path}"))
-            .header(CLUSTER_HEADER, fwd.secret.sign("GET", &path, b""))
+            .header(CLUSTER_HEADER, self.secret.sign("GET", &path, b""))
             .send()
             .await
             .map_err(|_| ApiError::Moving(2))?;
