@@ -31,7 +31,10 @@ where
     rx.recv().expect("the fake server starts")
 }
 pub mod github;
+mod proxies;
 mod smart_http;
+
+pub use proxies::{Gate, delayed_proxy, dripping_remote, gated_proxy, throttled_proxy};
 pub mod stripe;
 
 use std::os::unix::process::CommandExt;
@@ -437,91 +440,6 @@ pub fn split_cgi(out: &[u8]) -> (&[u8], &[u8]) {
         Some((i, n)) => (&out[..i], &out[i + n..]),
         None => (out, &[]),
     }
-}
-
-/// A hostile remote on 127.0.0.1: every connection gets the start of a long pkt-line and then
-/// one byte of it a second, so git keeps waiting (until the low-speed limit stops it). Stops
-/// sending after `secs`; answers its port.
-pub fn dripping_remote(secs: u64) -> u16 {
-    use std::io::Write;
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let port = listener.local_addr().expect("addr").port();
-    std::thread::spawn(move || {
-        let started = std::time::Instant::now();
-        while let Ok((mut s, _)) = listener.accept() {
-            std::thread::spawn(move || {
-                if s.write_all(b"fff0").is_err() {
-                    return;
-                }
-                while started.elapsed() < Duration::from_secs(secs) && s.write_all(b"a").is_ok() {
-                    std::thread::sleep(Duration::from_secs(1));
-                }
-            });
-            if started.elapsed() > Duration::from_secs(secs) {
-                return;
-            }
-        }
-    });
-    port
-}
-
-/// A TCP forwarder on 127.0.0.1 to `target_port` that holds every connection `delay` before
-/// passing anything either way (a remote slow to answer: a clone through it stays running that
-/// long). Answers its port; runs until the process ends.
-pub fn delayed_proxy(target_port: u16, delay: Duration) -> u16 {
-    throttled_proxy(target_port, delay, None)
-}
-
-/// [`delayed_proxy`] that also passes the server's answer at most `rate.0` bytes every
-/// `rate.1` (a slow link: a fetch through it arrives piece by piece).
-pub fn throttled_proxy(target_port: u16, delay: Duration, rate: Option<(usize, Duration)>) -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let port = listener.local_addr().expect("addr").port();
-    std::thread::spawn(move || {
-        while let Ok((client, _)) = listener.accept() {
-            std::thread::spawn(move || {
-                std::thread::sleep(delay);
-                let Ok(server) = std::net::TcpStream::connect(("127.0.0.1", target_port)) else {
-                    return;
-                };
-                let pipe = |mut from: std::net::TcpStream,
-                            mut to: std::net::TcpStream,
-                            rate: Option<(usize, Duration)>| {
-                    std::thread::spawn(move || {
-                        match rate {
-                            None => {
-                                let _ = std::io::copy(&mut from, &mut to);
-                            }
-                            Some((bytes, every)) => {
-                                use std::io::{Read, Write};
-                                let mut buf = vec![0u8; bytes.max(1)];
-                                loop {
-                                    match from.read(&mut buf) {
-                                        Ok(0) | Err(_) => break,
-                                        Ok(n) => {
-                                            if to.write_all(&buf[..n]).is_err() {
-                                                break;
-                                            }
-                                            std::thread::sleep(every);
-                                        }
-                                    }
-                                }
-                            }
-                        }
-                        let _ = to.shutdown(std::net::Shutdown::Write);
-                    })
-                };
-                let (Ok(c2), Ok(s2)) = (client.try_clone(), server.try_clone()) else {
-                    return;
-                };
-                let up = pipe(client, server, None);
-                let down = pipe(s2, c2, rate);
-                let _ = up.join();
-                let _ = down.join();
-            });
-        }
-    });
-    port
 }
 
 /// Commits in a full bare clone of `source` (branches and tags, as a hosted clone holds them,
