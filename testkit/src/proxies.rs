@@ -46,7 +46,7 @@ pub fn throttled_proxy(target_port: u16, delay: Duration, rate: Option<(usize, D
 
 /// Whether a [`gated_proxy`] lets connections through; a connection that arrives while the
 /// gate is shut waits (its client sees a remote that has not answered yet) until it opens.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct Gate(Arc<(Mutex<bool>, Condvar)>);
 
 impl Gate {

@@ -483,6 +483,26 @@ async fn a_dropped_redis_connection_resyncs_viewers_and_a_paused_owner_cannot_ta
         "{}",
         paused.tail()
     );
+    // A signed read that reaches the paused worker anyway (a web node's owner map still names
+    // it) is not answered from what it had: 503 `moving`, and the web node asks again. The new
+    // owner answers the same request.
+    let secret = gitvista::cluster::signature::ClusterSecret::new(CLUSTER_SECRET).expect("secret");
+    for (node, want) in [(paused, (503, "moving")), (survivor, (200, ""))] {
+        let path = format!("/api/repos/{id}/graph?offset=0&limit=5");
+        let answer = reqwest::Client::new()
+            .get(format!("{}{path}", node.base))
+            .header("x-gitvista-cluster", secret.sign("GET", &path, b""))
+            .send()
+            .await
+            .expect("internal request");
+        let status = answer.status().as_u16();
+        let body: Value = answer.json().await.expect("json");
+        assert_eq!(
+            (status, body["code"].as_str().unwrap_or("")),
+            want,
+            "{body}"
+        );
+    }
     // Still live through the new owner (a fresh socket: this one was not read during the
     // pause, so the server dropped it as a stalled viewer, and the page would reconnect).
     drop(ws);

@@ -9,10 +9,11 @@
 //!   [`guard`] (host and origin checks), [`encoding`] (whole-body compression of the hot JSON
 //!   routes), [`highlight`] (server-side syntax highlighting), [`forge`] (links from commit
 //!   messages to the forge a repository lives on);
-//! - [`routes`]: the route table and every handler: the repository id parsed once from the
-//!   decoded path, the sign-in gate, the cluster forwarder, pages, the graph, objects, search,
-//!   the work tree, the WebSocket, hosted repositories, accounts, teams, billing (and the Stripe
-//!   receiver), the forges' webhook receivers, admin and metrics;
+//! - [`routes`]: the route table and every handler: the request path (one middleware,
+//!   `routes::admission`: the repository id parsed once from the decoded path, who may see it,
+//!   where it lives), pages, the graph, objects, search, the work tree, the WebSocket, hosted
+//!   repositories, accounts, teams, billing (and the Stripe receiver), the forges' webhook
+//!   receivers, admin and metrics;
 //! - [`startup`]: the server wired from the settings, in the order the middleware runs.
 //!
 //! It stands on every floor below: hosting, the cluster, accounts, the store, the actors and

@@ -179,16 +179,15 @@ impl Application {
                         .error_handler(|_, _| ApiError::unreadable_path().into()),
                 )
                 .wrap(Compress::default())
-                // A web node's repository reads go to their owner (after the gate decided who
-                // may see them; the owner's answer is encoded already).
-                .wrap(actix_web::middleware::from_fn(crate::routes::forward::forward))
-                // Who the request is from and whether they may see what it names (inside the
-                // origin check: a cross-site POST is refused before any lookup).
-                .wrap(actix_web::middleware::from_fn(crate::routes::account::gate))
-                // The repository a request names, parsed once from the decoded path: the gate,
-                // the forwarder and the handlers all use that value.
+                // The request path, in one layer and in this order: the repository it names
+                // (parsed once from the decoded path), who it is from and what they may see,
+                // where the repository lives (a web node forwards reads to their owner), then the
+                // handler (`routes::admission`). Inside the origin check (a cross-site POST is
+                // refused before any lookup) and a worker's signature check (a node of the
+                // cluster may see all); outside compression, which encodes this node's own
+                // answers only (an owner's answer arrives encoded).
                 .wrap(actix_web::middleware::from_fn(
-                    crate::routes::repo_param::identify,
+                    crate::routes::admission::admit,
                 ))
                 // A worker answers signed requests from the cluster only.
                 .wrap(actix_web::middleware::Condition::new(

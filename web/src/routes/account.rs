@@ -2,16 +2,12 @@
 //! `GET /auth/{forge}/login`, `GET /auth/{forge}/connect` (link another forge to the signed-in
 //! account), `GET /auth/{forge}/callback`, `POST /auth/logout`, `GET /api/user`,
 //! `DELETE /api/user/connections/{forge}`, `GET /api/user/repos` (the repository picker), the
-//! admin's user routes, and the [`gate`] every request passes: who it is from (the session
-//! cookie) and whether they may see the repository it names. With sign-in off every one of these
-//! routes answers 404 and the gate lets everything through; so do a forge's routes when that
-//! forge is not configured.
+//! admin's user routes. Who a request is from and whether they may see what it names is decided
+//! before any of these, in [`super::admission`]. With sign-in off every one of these routes
+//! answers 404; so do a forge's routes when that forge is not configured.
 
 use std::sync::Arc;
 
-use actix_web::body::{EitherBody, MessageBody};
-use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::middleware::Next;
 use actix_web::{
     HttpMessage as _, HttpRequest, HttpResponse, ResponseError as _, delete, get, patch, post, web,
 };
@@ -19,11 +15,8 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::AppState;
-use gitvista_accounts::accounts::{
-    Access, Accounts, LOGIN_COOKIE, SESSION_COOKIE, SESSION_SECS, Viewer,
-};
+use gitvista_accounts::accounts::{Accounts, LOGIN_COOKIE, SESSION_COOKIE, SESSION_SECS, Viewer};
 use gitvista_accounts::provider::{Provider, Wanted};
-use gitvista_actors::RepoId;
 use gitvista_errors::ApiError;
 use gitvista_store::accounts::User;
 
@@ -36,196 +29,16 @@ pub fn accounts(state: &AppState) -> Result<Arc<Accounts>, ApiError> {
         .ok_or(ApiError::NoRoute)
 }
 
-/// The signed-in user of a request (set by [`gate`]).
+/// The signed-in user of a request (set by [`super::admission::admit`]).
 pub fn viewer(req: &HttpRequest) -> Option<Viewer> {
     req.extensions().get::<Viewer>().cloned()
 }
 
-fn sign_in_required() -> ApiError {
+pub(crate) fn sign_in_required() -> ApiError {
     ApiError::status(401, "sign in to see this", "sign_in_required")
 }
 
 use gitvista_errors::blocking;
-
-/// Paths open to visitors not signed in when `GITVISTA_REQUIRE_LOGIN=1`: the landing page and
-/// its files, sign-in itself, the webhook receivers (signed by the forge), health and the
-/// admin's own (token-guarded) routes.
-fn open_without_login(path: &str) -> bool {
-    path == "/"
-        || path == "/favicon.ico"
-        || path.starts_with("/static/")
-        || path.starts_with("/auth/")
-        || path.starts_with("/webhooks/")
-        || path == "/healthz"
-        || path == "/metrics"
-        || path == "/admin"
-        || path.starts_with("/api/admin/")
-        || path == "/api/user"
-}
-
-/// Who the request is from, and whether they may see what it names. A private repository's
-/// routes answer a visitor who may not read it exactly as an unknown id's do (404, same body);
-/// a slid session gets its new cookie; a cookie that names no live session is cleared.
-pub async fn gate(
-    req: ServiceRequest,
-    next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<EitherBody<impl MessageBody + 'static>>, actix_web::Error> {
-    let state = req.app_data::<web::Data<AppState>>().cloned();
-    let accounts = state
-        .as_ref()
-        .and_then(|s| s.hosted.as_ref())
-        .and_then(|h| h.accounts.clone());
-    let (Some(accounts), Some(state)) = (accounts, state) else {
-        return Ok(next.call(req).await?.map_into_left_body());
-    };
-    // The admin token sees every repository, and so does a node of the cluster (a web node
-    // forwarding a read decided who may see it).
-    let admin = super::admin::is_admin(req.request(), &state).await
-        || req.extensions().get::<super::forward::Trusted>().is_some();
-    let cookie = req.cookie(SESSION_COOKIE).map(|c| c.value().to_string());
-    let viewer = match &cookie {
-        Some(token) => accounts.identify(token).await,
-        None => None,
-    };
-    if let Some(v) = &viewer {
-        req.extensions_mut().insert(v.clone());
-    }
-    // The path the router matches (decoded), and the repository it names as parsed once.
-    let path = req.match_info().as_str().to_string();
-    let repo = super::repo_param::of(&req).map(|r| r.id);
-    let decision = check(&accounts, &path, repo.as_ref(), viewer.as_ref(), admin).await;
-    let mut res = match decision {
-        Ok(Decision::Open) => next.call(req).await?.map_into_left_body(),
-        // Kept by the browser of this user only, and asked again before every use, so no
-        // shared cache and no stale copy outlives a revoked access.
-        Ok(Decision::Private) => {
-            let mut res = next.call(req).await?.map_into_left_body();
-            private_cache_headers(res.headers_mut());
-            res
-        }
-        // Answered as an unknown id would be, by the route itself.
-        Ok(Decision::Hidden(hidden)) => super::HIDDEN
-            .scope(hidden, next.call(req))
-            .await?
-            .map_into_left_body(),
-        Err(e) => {
-            let resp = if accounts.require_login
-                && viewer.is_none()
-                && (path.starts_with("/r/") || path == "/dashboard")
-            {
-                // A page: through sign-in and back.
-                let back = match req.query_string() {
-                    "" => path.clone(),
-                    q => format!("{path}?{q}"),
-                };
-                let mut query = url::form_urlencoded::Serializer::new(String::new());
-                query.append_pair("back", &back);
-                // One forge: straight to it; several: the landing page asks which.
-                let location = match accounts.providers() {
-                    [only] => format!("/auth/{}/login?{}", only.kind(), query.finish()),
-                    _ => format!("/?signin=required&{}", query.finish()),
-                };
-                HttpResponse::Found()
-                    .insert_header(("Location", location))
-                    .finish()
-            } else {
-                e.error_response()
-            };
-            req.into_response(resp).map_into_right_body()
-        }
-    };
-    let renewed = viewer.as_ref().and_then(|v| v.renewed.clone());
-    if let Some(token) = renewed {
-        let _ = res.response_mut().add_cookie(&accounts_cookie(
-            &accounts,
-            SESSION_COOKIE,
-            token,
-            SESSION_SECS,
-            "/",
-        ));
-    } else if cookie.is_some() && viewer.is_none() {
-        let _ = res.response_mut().add_cookie(&accounts_cookie(
-            &accounts,
-            SESSION_COOKIE,
-            String::new(),
-            0,
-            "/",
-        ));
-    }
-    Ok(res)
-}
-
-/// What the gate decided about a request.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Decision {
-    /// It goes on (nothing private, or no repository).
-    Open,
-    /// It goes on, and its answer is about a private repository.
-    Private,
-    /// It goes on with its repository hidden: the route answers as for an unknown id.
-    Hidden(String),
-}
-
-/// `Cache-Control: private, no-cache` (or the answer's own `no-store`) and `Vary: Cookie`.
-fn private_cache_headers(headers: &mut actix_web::http::header::HeaderMap) {
-    use actix_web::http::header::{CACHE_CONTROL, HeaderValue, VARY};
-    let no_store = headers
-        .get(CACHE_CONTROL)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.contains("no-store"));
-    if !no_store {
-        headers.insert(CACHE_CONTROL, HeaderValue::from_static("private, no-cache"));
-    }
-    headers.append(VARY, HeaderValue::from_static("Cookie"));
-}
-
-/// Whether the request may go on, go on with its repository hidden, or is refused. `admin`:
-/// the admin token or another node of the cluster, who may read everything.
-async fn check(
-    accounts: &Arc<Accounts>,
-    path: &str,
-    repo: Option<&RepoId>,
-    viewer: Option<&Viewer>,
-    admin: bool,
-) -> Result<Decision, ApiError> {
-    if !admin && accounts.require_login && viewer.is_none() && !open_without_login(path) {
-        return Err(sign_in_required());
-    }
-    let Some(id) = repo else {
-        return Ok(Decision::Open);
-    };
-    let (store, rid) = (accounts.store.clone(), id.to_string());
-    let Some(repo) = blocking(move || store.repo(&rid)).await? else {
-        // Unknown: the route answers for itself.
-        return Ok(Decision::Open);
-    };
-    let private = if repo.is_private {
-        Decision::Private
-    } else {
-        Decision::Open
-    };
-    if admin {
-        return Ok(private);
-    }
-    if let Some(v) = viewer
-        && !repo.is_private
-    {
-        // Has it gone private? Asked in the background; the request does not wait.
-        let (a, repo, user) = (Arc::clone(accounts), repo.clone(), v.user.clone());
-        actix_web::rt::spawn(async move { a.notice_visibility(&repo, &user).await });
-    }
-    match accounts.may_read(&repo, viewer).await {
-        Access::Granted => Ok(private),
-        Access::Denied => Ok(Decision::Hidden(id.to_string())),
-        Access::Unconfirmed(forge) => Err(ApiError::status(
-            503,
-            format!(
-                "{forge} could not be asked whether you may still read this repository; try again in a minute"
-            ),
-            gitvista_accounts::provider::unavailable_code(&forge.to_ascii_lowercase()),
-        )),
-    }
-}
 
 /// Where the sign-in cookie is sent: the callbacks of every forge.
 const LOGIN_PATH: &str = "/auth";
@@ -744,17 +557,4 @@ pub async fn admin_sign_out(
     let accounts = accounts(&state)?;
     let ended = accounts.sign_out_everywhere(&id).await?;
     Ok(HttpResponse::Ok().json(json!({"ended": ended})))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::open_without_login;
-
-    #[test]
-    fn only_sign_in_and_signed_routes_are_open_without_login() {
-        assert!(open_without_login("/"));
-        assert!(open_without_login("/auth/github/login"));
-        assert!(!open_without_login("/api/repos/abc/graph"));
-        assert!(!open_without_login("/r/abc"));
-    }
 }

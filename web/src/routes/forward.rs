@@ -10,13 +10,14 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use actix_web::body::{BoxBody, EitherBody, MessageBody};
+use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderName};
 use actix_web::middleware::Next;
 use actix_web::{HttpMessage, HttpResponse, ResponseError, web};
 
 use super::AppState;
+use super::repo_param::RequestRepo;
 use gitvista_cluster::settings::{CLUSTER_HEADER, ClusterSecret};
 use gitvista_errors::ApiError;
 
@@ -286,15 +287,14 @@ impl Forwarder {
 }
 
 /// The repository routes a web node forwards: reads under `/api/repos/{id}/` other than the
-/// WebSocket. Answers the id, as [`crate::routes::repo_param::identify`] parsed it.
-fn forwarded_repo(req: &ServiceRequest) -> Option<String> {
+/// WebSocket. Answers the id the request names.
+fn forwarded_repo(req: &ServiceRequest, named: &RequestRepo) -> Option<String> {
     if !matches!(
         *req.method(),
         actix_web::http::Method::GET | actix_web::http::Method::HEAD
     ) {
         return None;
     }
-    let named = crate::routes::repo_param::of(req)?;
     let first = named
         .route
         .strip_prefix("/api/repos/{id}/")?
@@ -308,30 +308,43 @@ fn forwarded_repo(req: &ServiceRequest) -> Option<String> {
     .then(|| named.id.as_str().to_string())
 }
 
-/// A web node's middleware (inside the sign-in gate): repository reads go to the owner. A
-/// request for a repository being moved waits briefly for its new owner, then answers 503
-/// `moving`. A repository nobody serves is answered here, from its row.
-pub async fn forward(
-    req: ServiceRequest,
-    next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<EitherBody<impl MessageBody + 'static>>, actix_web::Error> {
-    let state = req.app_data::<web::Data<AppState>>().cloned();
-    let hosted = state.as_ref().and_then(|s| s.hosted.clone());
-    let (Some(h), Some(id)) = (hosted, forwarded_repo(&req)) else {
-        return Ok(next.call(req).await?.map_into_left_body());
+/// Where a request that may see its repository is answered.
+pub enum Place {
+    /// Here, by the handler.
+    Here,
+    /// Already: by the owner (forwarded), or refused because the repository is moving.
+    Answered(HttpResponse),
+}
+
+/// Where the request `req` (naming `repo`, which its sender may see) is answered: the third
+/// step of the request path ([`super::admission`]).
+/// - On a web node, a repository read goes to the owner. A request for a repository being moved
+///   waits briefly for its new owner, then answers 503 `moving`. A repository nobody serves is
+///   answered here, from its row.
+/// - On a worker, a read from the cluster for a repository it does not own (any more) is not
+///   answered from a stale clone: 503 `moving`, and the web node looks the owner up again.
+pub async fn place(state: &AppState, req: &ServiceRequest, repo: Option<&RequestRepo>) -> Place {
+    let (Some(h), Some(id)) = (
+        state.hosted.clone(),
+        repo.and_then(|r| forwarded_repo(req, r)),
+    ) else {
+        return Place::Here;
     };
-    let Some(fwd) = state.as_ref().and_then(|s| s.forwarder.clone()) else {
-        return Ok(next.call(req).await?.map_into_left_body());
-    };
-    if crate::routes::hidden(&id) {
-        return Ok(next.call(req).await?.map_into_left_body());
+    if req.extensions().get::<Trusted>().is_some() {
+        return match h.fences.get(&id) {
+            Some(_) => Place::Here,
+            None => Place::Answered(ApiError::Moving(1).error_response()),
+        };
     }
+    let Some(fwd) = state.forwarder.clone() else {
+        return Place::Here;
+    };
     let deadline = Instant::now() + MOVE_WAIT;
     let answer = loop {
         match fwd.route(&h, &id).await {
             Err(e) => break Err(e),
-            Ok(Route::Local) => return Ok(next.call(req).await?.map_into_left_body()),
-            Ok(Route::Owner(addr)) => match fwd.forward(&addr, &req).await {
+            Ok(Route::Local) => return Place::Here,
+            Ok(Route::Owner(addr)) => match fwd.forward(&addr, req).await {
                 Err(ApiError::Moving(_)) if Instant::now() < deadline => fwd.forget(&id),
                 other => break other,
             },
@@ -340,15 +353,12 @@ pub async fn forward(
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     };
-    let resp: HttpResponse<BoxBody> = match answer {
-        Ok(r) => r,
-        Err(e) => e.error_response(),
-    };
-    Ok(req.into_response(resp).map_into_right_body())
+    Place::Answered(answer.unwrap_or_else(|e| e.error_response()))
 }
 
 /// A worker's middleware: every request but `/healthz` and `/metrics` must be signed with the cluster secret
-/// (401 otherwise); signed ones are marked [`Trusted`].
+/// (401 otherwise); signed ones are marked [`Trusted`]: the web node already decided who may
+/// see what, and [`place`] checks that this worker still owns the repository.
 pub async fn internal_only(
     secret: ClusterSecret,
     req: ServiceRequest,
@@ -378,17 +388,6 @@ pub async fn internal_only(
         return Ok(req.into_response(resp).map_into_right_body());
     }
     req.extensions_mut().insert(Trusted);
-    // A repository this worker does not own (any more) is not answered from a stale clone:
-    // the web node looks its owner up again.
-    if let Some(id) = forwarded_repo(&req)
-        && let Some(h) = req
-            .app_data::<web::Data<AppState>>()
-            .and_then(|s| s.hosted.clone())
-        && h.fences.get(&id).is_none()
-    {
-        let resp = ApiError::Moving(1).error_response();
-        return Ok(req.into_response(resp).map_into_right_body());
-    }
     Ok(next.call(req).await?.map_into_left_body())
 }
 

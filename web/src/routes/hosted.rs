@@ -5,8 +5,8 @@
 //!
 //! Who may do what: anyone may paste a URL (rate-limited per client) and look at a public
 //! repository whose id they know; with sign-in on, a signed-in user tracks what they add
-//! within their plan and sees the private repositories their own forge account reads (the gate
-//! in [`super::account`] decides, once per request); listing every repository and deleting one
+//! within their plan and sees the private repositories their own forge account reads (the request
+//! path in [`super::admission`] decides, once per request); listing every repository and deleting one
 //! take the admin token.
 
 use std::sync::Arc;

@@ -2,6 +2,7 @@
 
 pub(crate) mod account;
 pub(crate) mod admin;
+pub(crate) mod admission;
 mod billing;
 pub(crate) mod forward;
 mod graph;
@@ -54,7 +55,7 @@ pub struct AppState {
 
 tokio::task_local! {
     /// The repository a request may not see (a private one, for a visitor who may not read it):
-    /// set by [`account::gate`] around the handler, so every lookup of that id answers exactly
+    /// set by [`admission::admit`] around the handler, so every lookup of that id answers exactly
     /// what an unknown id's does, at the same point of the handler.
     pub static HIDDEN: String;
 }

@@ -1,6 +1,6 @@
 //! The one place a request's repository id comes from.
 //!
-//! [`identify`] runs first (before the access decision and the cluster forwarder): it matches
+//! [`identify`] is the first step of the request path ([`super::admission`]): it matches
 //! the request's *decoded* path against the repository routes of [`super::methods::ROUTES`]
 //! with the router's own matcher ([`ResourceDef`]), so it captures exactly the `{id}` the router
 //! will, and parses it into a canonical [`RepoId`] once. The access decision, the forwarder and
@@ -13,9 +13,7 @@
 use std::future::{Ready, ready};
 use std::sync::LazyLock;
 
-use actix_web::body::MessageBody;
-use actix_web::dev::{Payload, ResourceDef, ServiceRequest, ServiceResponse};
-use actix_web::middleware::Next;
+use actix_web::dev::{Payload, ResourceDef, ServiceRequest};
 use actix_web::{FromRequest, HttpMessage as _, HttpRequest};
 use gitvista_actors::RepoId;
 
@@ -68,16 +66,13 @@ fn named(req: &ServiceRequest) -> Option<(&'static str, Option<RepoId>)> {
     Some((pattern, path.get("id").and_then(RepoId::parse)))
 }
 
-/// Middleware: records the repository the request names ([`RequestRepo`]) for every later
-/// step. Runs before the access decision.
-pub async fn identify(
-    req: ServiceRequest,
-    next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<impl MessageBody + 'static>, actix_web::Error> {
-    if let Some((route, Some(id))) = named(&req) {
-        req.extensions_mut().insert(RequestRepo { id, route });
-    }
-    next.call(req).await
+/// Records the repository the request names ([`RequestRepo`]) for every later step, and
+/// answers it. The first step of [`super::admission::admit`].
+pub fn identify(req: &ServiceRequest) -> Option<RequestRepo> {
+    let (route, id) = named(req)?;
+    let named = RequestRepo { id: id?, route };
+    req.extensions_mut().insert(named.clone());
+    Some(named)
 }
 
 /// The repository the request names, from [`identify`]'s record (404 `unknown_repo` when the
@@ -142,11 +137,6 @@ impl FromRequest for RepoObject {
                 }),
         )
     }
-}
-
-/// The repository the request names, if [`identify`] found one.
-pub fn of(req: &ServiceRequest) -> Option<RequestRepo> {
-    req.extensions().get::<RequestRepo>().cloned()
 }
 
 #[cfg(test)]
