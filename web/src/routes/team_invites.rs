@@ -11,7 +11,9 @@ use serde_json::json;
 
 use super::AppState;
 use super::account::accounts;
-use super::teams::{FREE_SEATS, INVITE_SECS, as_owner, forge_accounts, signed_in, team_plan};
+use super::teams::{
+    FREE_SEATS, INVITE_SECS, TeamMember, TeamOwner, forge_accounts, signed_in, team_plan,
+};
 use gitvista_accounts::accounts::{Accounts, Viewer, random_id};
 use gitvista_accounts::audit::audit;
 use gitvista_accounts::jwt;
@@ -37,12 +39,14 @@ struct InviteToken {
 /// Creates an invitation (owner): a link that works once within seven days.
 #[post("/api/teams/{id}/invites")]
 pub async fn create_invite(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    id: web::Path<String>,
+    TeamOwner(TeamMember {
+        accounts,
+        viewer: v,
+        team,
+        ..
+    }): TeamOwner,
     body: web::Json<NewInvite>,
 ) -> Result<HttpResponse, ApiError> {
-    let (accounts, v, team) = as_owner(&state, &req, &id).await?;
     let (provider, login) = match body
         .login
         .as_deref()

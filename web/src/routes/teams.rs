@@ -1,6 +1,6 @@
-//! Teams over HTTP (with sign-in on; 404 otherwise). Every route answers a user who is not a
-//! member of the team it names as it answers an unknown team (404), and owner-only routes
-//! answer members 403.
+//! Teams over HTTP (with sign-in on; 404 otherwise). Every route about one team starts from
+//! the [`TeamMember`] or [`TeamOwner`] extractor: a user who is not a member of the team it
+//! names is answered as for an unknown team (404), and owner-only routes answer members 403.
 //!
 //! - `POST /api/teams` (create; the creator owns it), `GET /api/teams` (yours, and invitations
 //!   addressed to your forge accounts), `GET /api/teams/{id}` (members, plan, the repositories
@@ -15,7 +15,9 @@
 
 use std::sync::Arc;
 
-use actix_web::{HttpRequest, HttpResponse, delete, get, post, web};
+use actix_web::dev::Payload;
+use actix_web::{FromRequest, HttpRequest, HttpResponse, delete, get, post, web};
+use futures_util::future::LocalBoxFuture;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -43,34 +45,90 @@ pub(super) fn owners_only() -> ApiError {
     ApiError::status(403, "only the team's owner may do this", "not_team_owner")
 }
 
-/// The team `id` and the caller's role in it; 404 for anyone not a member.
-pub(super) async fn membership(
-    accounts: &Accounts,
-    id: &str,
-    user: &str,
-) -> Result<(Team, String), ApiError> {
-    let (store, tid, uid) = (accounts.store.clone(), id.to_string(), user.to_string());
-    let found = blocking(move || Ok((store.team(&tid)?, store.role_in(&tid, &uid)?))).await?;
-    match found {
-        (Some(team), Some(role)) => Ok((team, role)),
-        _ => Err(no_team()),
+/// The signed-in caller as a member of the team the path's `{id}` names: how every route about
+/// one team starts. 401 `sign_in_required` when not signed in, 404 for anyone not a member
+/// (exactly as for an unknown team), 404 with sign-in off.
+pub(super) struct TeamMember {
+    pub accounts: Arc<Accounts>,
+    pub viewer: Viewer,
+    pub team: Team,
+    /// `owner` or `member`.
+    pub role: String,
+}
+
+impl TeamMember {
+    pub fn owns(&self) -> bool {
+        self.role == "owner"
     }
 }
 
-/// The caller, their accounts and team `id`, when they own it (404 for non-members, 403 for
-/// members).
-pub(super) async fn as_owner(
-    state: &AppState,
-    req: &HttpRequest,
-    id: &str,
-) -> Result<(Arc<Accounts>, Viewer, Team), ApiError> {
-    let accounts = accounts(state)?;
-    let v = signed_in(req)?;
-    let (team, role) = membership(&accounts, id, &v.user.id).await?;
-    if role != "owner" {
-        return Err(owners_only());
+impl FromRequest for TeamMember {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<TeamMember, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move { TeamMember::of(&req).await })
     }
-    Ok((accounts, v, team))
+}
+
+impl TeamMember {
+    /// The caller of `req` as a member of the team its path names.
+    pub async fn of(req: &HttpRequest) -> Result<TeamMember, ApiError> {
+        let state = req
+            .app_data::<web::Data<AppState>>()
+            .ok_or(ApiError::NoRoute)?;
+        let accounts = accounts(state)?;
+        let viewer = signed_in(req)?;
+        let (store, tid, uid) = (
+            accounts.store.clone(),
+            req.match_info().get("id").unwrap_or_default().to_string(),
+            viewer.user.id.clone(),
+        );
+        let found = blocking(move || Ok((store.team(&tid)?, store.role_in(&tid, &uid)?))).await?;
+        let (Some(team), Some(role)) = found else {
+            return Err(no_team());
+        };
+        Ok(TeamMember {
+            accounts,
+            viewer,
+            team,
+            role,
+        })
+    }
+}
+
+/// [`TeamMember`] who owns the team: owner-only routes start here (403 `not_team_owner` for
+/// the other members).
+pub(super) struct TeamOwner(pub TeamMember);
+
+impl FromRequest for TeamOwner {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<TeamOwner, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move { TeamOwner::of(&req).await })
+    }
+}
+
+impl TeamOwner {
+    /// The caller of `req` as the owner of the team its path names (for a route that answers
+    /// something else first, such as a feature that is off).
+    pub async fn of(req: &HttpRequest) -> Result<TeamOwner, ApiError> {
+        let member = TeamMember::of(req).await?;
+        if !member.owns() {
+            return Err(owners_only());
+        }
+        Ok(TeamOwner(member))
+    }
+}
+
+impl std::ops::Deref for TeamOwner {
+    type Target = TeamMember;
+    fn deref(&self) -> &TeamMember {
+        &self.0
+    }
 }
 
 /// A team's plan, limits and usage.
@@ -184,13 +242,13 @@ pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
 /// only when their own forge account can; the others are counted, not named).
 #[get("/api/teams/{id}")]
 pub async fn show(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    id: web::Path<String>,
+    TeamMember {
+        accounts,
+        viewer: v,
+        team,
+        role,
+    }: TeamMember,
 ) -> Result<HttpResponse, ApiError> {
-    let accounts = accounts(&state)?;
-    let v = signed_in(&req)?;
-    let (team, role) = membership(&accounts, &id, &v.user.id).await?;
     let (store, tid) = (accounts.store.clone(), team.id.clone());
     let (members, repos) =
         blocking(move || Ok((store.members(&tid)?, store.team_repos(&tid)?))).await?;
@@ -234,18 +292,21 @@ pub async fn show(
 /// first). What the team let them read goes with it.
 #[delete("/api/teams/{id}/members/{user}")]
 pub async fn remove_member(
-    req: HttpRequest,
-    state: web::Data<AppState>,
+    member: TeamMember,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    let accounts = accounts(&state)?;
-    let v = signed_in(&req)?;
-    let (tid, target) = path.into_inner();
-    let (team, role) = membership(&accounts, &tid, &v.user.id).await?;
-    let leaving = target == v.user.id;
-    if !leaving && role != "owner" {
+    let (_, target) = path.into_inner();
+    let leaving = target == member.viewer.user.id;
+    if !leaving && !member.owns() {
         return Err(owners_only());
     }
+    let TeamMember {
+        accounts,
+        viewer: v,
+        team,
+        ..
+    } = member;
+    let tid = team.id.clone();
     let (store, t, u) = (accounts.store.clone(), tid.clone(), target.clone());
     let target_role = blocking(move || store.role_in(&t, &u)).await?;
     match target_role.as_deref() {
@@ -297,12 +358,14 @@ pub struct Transfer {
 /// Hands ownership to another member (owner); the previous owner stays as a member.
 #[post("/api/teams/{id}/transfer")]
 pub async fn transfer(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    id: web::Path<String>,
+    TeamOwner(TeamMember {
+        accounts,
+        viewer: v,
+        team,
+        ..
+    }): TeamOwner,
     body: web::Json<Transfer>,
 ) -> Result<HttpResponse, ApiError> {
-    let (accounts, v, team) = as_owner(&state, &req, &id).await?;
     if body.user == v.user.id {
         return Err(ApiError::bad_request(
             "you own it already",
@@ -340,14 +403,15 @@ pub struct AddRepo {
 /// Adds a repository to the team's list (any member who can read it; within the team's plan).
 #[post("/api/teams/{id}/repos")]
 pub async fn add_repo(
-    req: HttpRequest,
+    TeamMember {
+        accounts,
+        viewer: v,
+        team,
+        ..
+    }: TeamMember,
     state: web::Data<AppState>,
-    id: web::Path<String>,
     body: web::Json<AddRepo>,
 ) -> Result<HttpResponse, ApiError> {
-    let accounts = accounts(&state)?;
-    let v = signed_in(&req)?;
-    let (team, _) = membership(&accounts, &id, &v.user.id).await?;
     let (store, rid) = (accounts.store.clone(), body.id.clone());
     let repo = blocking(move || store.repo(&rid))
         .await?
@@ -398,12 +462,12 @@ pub async fn add_repo(
 /// place when the plan is full.
 #[post("/api/teams/{id}/repos/{repo}/keep")]
 pub async fn keep_repo(
-    req: HttpRequest,
+    owner: TeamOwner,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    let (tid, rid) = path.into_inner();
-    let (accounts, _, team) = as_owner(&state, &req, &tid).await?;
+    let (_, rid) = path.into_inner();
+    let (accounts, team) = (&owner.accounts, &owner.team);
     let h = state.hosted.clone().ok_or(ApiError::NoRoute)?;
     let (store, t) = (accounts.store.clone(), team.id.clone());
     let listed = blocking(move || store.team_repos(&t)).await?;
@@ -423,14 +487,16 @@ pub async fn keep_repo(
 /// Removes a repository from the team's list (the owner, or the member who added it).
 #[delete("/api/teams/{id}/repos/{repo}")]
 pub async fn remove_repo(
-    req: HttpRequest,
+    TeamMember {
+        accounts,
+        viewer: v,
+        team,
+        role,
+    }: TeamMember,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    let accounts = accounts(&state)?;
-    let v = signed_in(&req)?;
-    let (tid, rid) = path.into_inner();
-    let (team, role) = membership(&accounts, &tid, &v.user.id).await?;
+    let (_, rid) = path.into_inner();
     let (store, t) = (accounts.store.clone(), team.id.clone());
     let listed = blocking(move || store.team_repos(&t)).await?;
     let Some((repo, added_by, _)) = listed.iter().find(|(r, _, _)| r.id == rid) else {
@@ -475,12 +541,12 @@ pub struct Seats {
 pub async fn checkout(
     req: HttpRequest,
     state: web::Data<AppState>,
-    id: web::Path<String>,
     body: web::Json<Seats>,
 ) -> Result<HttpResponse, ApiError> {
+    // Billing off is no route, for owners too.
     let h = state.hosted.clone().ok_or(ApiError::NoRoute)?;
     let stripe = h.stripe.clone().ok_or(ApiError::NoRoute)?;
-    let (accounts, _, team) = as_owner(&state, &req, &id).await?;
+    let TeamMember { accounts, team, .. } = TeamOwner::of(&req).await?.0;
     if !(1..=1000).contains(&body.seats) {
         return Err(ApiError::bad_request(
             "seats are 1 to 1000",
@@ -531,12 +597,10 @@ pub struct AuditQuery {
 /// The team's audit log (owner).
 #[get("/api/teams/{id}/audit")]
 pub async fn team_audit(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    id: web::Path<String>,
+    owner: TeamOwner,
     query: web::Query<AuditQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let (accounts, _, team) = as_owner(&state, &req, &id).await?;
+    let (accounts, team) = (&owner.accounts, &owner.team);
     let (store, t, limit) = (
         accounts.store.clone(),
         team.id.clone(),
