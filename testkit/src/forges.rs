@@ -18,6 +18,9 @@
 //!
 //! The web side and the API are one server; repositories' git lives at `ROOT/<path>` after
 //! [`FakeForge::serve_git`].
+//!
+//! Its rooms: `oauth` (the authorize page and the token endpoint) and `hooks` (the
+//! repository webhooks); the rest, the API and git, is here.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -25,6 +28,12 @@ use std::sync::{Arc, Mutex};
 use actix_web::{FromRequest as _, HttpRequest, HttpResponse, web};
 use base64::Engine as _;
 use serde_json::json;
+
+mod hooks;
+mod oauth;
+
+use hooks::{hook_delete, hook_put, hooks_list};
+use oauth::{authorize, basic, token};
 
 /// Which forge the fake speaks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -347,167 +356,6 @@ fn note(s: &mut State, req: &HttpRequest) {
     s.log.push(format!("{} {}", req.method(), req.uri()));
 }
 
-async fn authorize(
-    state: Shared,
-    req: HttpRequest,
-    q: web::Query<HashMap<String, String>>,
-) -> HttpResponse {
-    let mut s = lock(&state);
-    note(&mut s, &req);
-    if q.get("client_id") != Some(&s.client_id)
-        || q.get("response_type").map(String::as_str) != Some("code")
-    {
-        return HttpResponse::BadRequest().body("unknown client_id or response_type");
-    }
-    let redirect = if s.gitlab {
-        match q.get("redirect_uri") {
-            Some(r) => r.clone(),
-            None => return HttpResponse::BadRequest().body("redirect_uri is required"),
-        }
-    } else {
-        s.callback.clone()
-    };
-    let challenge = match (q.get("code_challenge"), q.get("code_challenge_method")) {
-        (Some(c), Some(m)) if m == "S256" && s.gitlab => Some(c.clone()),
-        (Some(_), _) => return HttpResponse::BadRequest().body("unexpected code_challenge"),
-        (None, _) => None,
-    };
-    let Some(login) = s.signing_in.clone() else {
-        return HttpResponse::Ok().body("nobody is signing in");
-    };
-    let scopes = if s.gitlab {
-        q.get("scope").cloned().unwrap_or_default()
-    } else {
-        s.consumer_scopes.clone()
-    };
-    let code = fresh(&mut s, "code-");
-    s.codes
-        .insert(code.clone(), (login, scopes, challenge, false));
-    let mut target = url_with(&redirect, "code", &code);
-    if let Some(st) = q.get("state") {
-        target = url_with(&target, "state", st);
-    }
-    HttpResponse::Found()
-        .insert_header(("Location", target))
-        .finish()
-}
-
-fn url_with(url: &str, key: &str, value: &str) -> String {
-    let sep = if url.contains('?') { '&' } else { '?' };
-    let value = crate::github::url_encode(value);
-    format!("{url}{sep}{key}={value}")
-}
-
-fn oauth_error(status: u16, error: &str) -> HttpResponse {
-    HttpResponse::build(
-        actix_web::http::StatusCode::from_u16(status)
-            .unwrap_or(actix_web::http::StatusCode::BAD_REQUEST),
-    )
-    .json(json!({"error": error, "error_description": format!("fake: {error}")}))
-}
-
-fn basic(req: &HttpRequest) -> Option<(String, String)> {
-    let h = req.headers().get("Authorization")?.to_str().ok()?;
-    let raw = base64::engine::general_purpose::STANDARD
-        .decode(h.strip_prefix("Basic ")?.trim())
-        .ok()?;
-    let text = String::from_utf8(raw).ok()?;
-    let (u, p) = text.split_once(':')?;
-    Some((u.to_string(), p.to_string()))
-}
-
-async fn token(state: Shared, req: HttpRequest, body: web::Bytes) -> HttpResponse {
-    let form = match web::Form::<HashMap<String, String>>::from_request(
-        &req,
-        &mut actix_web::dev::Payload::from(body),
-    )
-    .await
-    {
-        Ok(f) => f.into_inner(),
-        Err(_) => return oauth_error(400, "invalid_request"),
-    };
-    let mut s = lock(&state);
-    note(&mut s, &req);
-    let client = if s.gitlab {
-        form.get("client_id")
-            .cloned()
-            .zip(form.get("client_secret").cloned())
-    } else {
-        basic(&req)
-    };
-    if client != Some((s.client_id.clone(), s.client_secret.clone())) {
-        return oauth_error(401, "invalid_client");
-    }
-    let (login, scopes) = match form.get("grant_type").map(String::as_str) {
-        Some("authorization_code") => {
-            let Some((login, scopes, challenge, used)) =
-                form.get("code").and_then(|c| s.codes.get_mut(c))
-            else {
-                return oauth_error(400, "invalid_grant");
-            };
-            if *used {
-                return oauth_error(400, "invalid_grant");
-            }
-            *used = true;
-            if let Some(c) = challenge
-                && form
-                    .get("code_verifier")
-                    .map(|v| crate::github::s256(v))
-                    .as_ref()
-                    != Some(c)
-            {
-                return oauth_error(400, "invalid_grant");
-            }
-            (login.clone(), scopes.clone())
-        }
-        Some("refresh_token") => {
-            let Some((login, scopes, used)) =
-                form.get("refresh_token").and_then(|r| s.refresh.get_mut(r))
-            else {
-                return oauth_error(400, "invalid_grant");
-            };
-            if *used {
-                return oauth_error(400, "invalid_grant");
-            }
-            *used = true;
-            (login.clone(), scopes.clone())
-        }
-        _ => return oauth_error(400, "unsupported_grant_type"),
-    };
-    let (a, r) = if s.gitlab {
-        ("glo-", "glr-")
-    } else {
-        ("bbat-", "bbrt-")
-    };
-    let access = fresh(&mut s, a);
-    let refresh = fresh(&mut s, r);
-    let ttl = s.token_ttl;
-    s.tokens.insert(
-        access.clone(),
-        Token {
-            login: login.clone(),
-            scopes: scopes.clone(),
-            expires_at: now() + ttl,
-            live: true,
-        },
-    );
-    s.refresh
-        .insert(refresh.clone(), (login, scopes.clone(), false));
-    let mut answer = json!({
-        "access_token": access,
-        "token_type": "bearer",
-        "expires_in": ttl,
-        "refresh_token": refresh,
-    });
-    if s.gitlab {
-        answer["scope"] = json!(scopes);
-        answer["created_at"] = json!(now());
-    } else {
-        answer["scopes"] = json!(scopes);
-    }
-    HttpResponse::Ok().json(answer)
-}
-
 /// The caller's token (bearer), if live and unexpired.
 fn caller(s: &State, req: &HttpRequest) -> Option<(User, Token)> {
     let h = req.headers().get("Authorization")?.to_str().ok()?;
@@ -714,113 +562,6 @@ async fn permissions(
         })
         .collect();
     HttpResponse::Ok().json(json!({"values": values, "page": 1, "pagelen": 10}))
-}
-
-/// The repository a hook route names, if the caller administers it with the hook scope.
-fn administered(s: &State, req: &HttpRequest) -> Result<String, Box<HttpResponse>> {
-    let Some((u, t)) = caller(s, req) else {
-        return Err(Box::new(unauthorized(s.gitlab)));
-    };
-    let scope = if s.gitlab { "api" } else { "webhook" };
-    let path = named(req);
-    let admin = s
-        .repos
-        .iter()
-        .any(|r| r.path == path && r.admins.contains(&u.login));
-    if !has(&t, scope) || !admin {
-        return Err(Box::new(
-            HttpResponse::Forbidden().json(json!({"message": "403 Forbidden"})),
-        ));
-    }
-    Ok(path)
-}
-
-fn hook_json(gitlab: bool, h: &FakeHook) -> serde_json::Value {
-    if gitlab {
-        json!({"id": h.id.parse::<i64>().unwrap_or(0), "url": h.url, "push_events": true})
-    } else {
-        json!({"uuid": h.id, "url": h.url, "active": true, "events": ["repo:push"]})
-    }
-}
-
-async fn hooks_list(state: Shared, req: HttpRequest) -> HttpResponse {
-    let mut s = lock(&state);
-    note(&mut s, &req);
-    let path = match administered(&s, &req) {
-        Ok(p) => p,
-        Err(r) => return *r,
-    };
-    let list: Vec<_> = s
-        .hooks
-        .iter()
-        .filter(|h| h.repo == path)
-        .map(|h| hook_json(s.gitlab, h))
-        .collect();
-    if s.gitlab {
-        HttpResponse::Ok().json(list)
-    } else {
-        HttpResponse::Ok().json(json!({"values": list}))
-    }
-}
-
-async fn hook_put(
-    state: Shared,
-    req: HttpRequest,
-    body: web::Json<serde_json::Value>,
-) -> HttpResponse {
-    let mut s = lock(&state);
-    note(&mut s, &req);
-    let path = match administered(&s, &req) {
-        Ok(p) => p,
-        Err(r) => return *r,
-    };
-    let url = body["url"].as_str().unwrap_or("").to_string();
-    let secret = body[if s.gitlab { "token" } else { "secret" }]
-        .as_str()
-        .unwrap_or("")
-        .to_string();
-    let id = match req.match_info().get("hook") {
-        Some(id) => id.to_string(),
-        None => {
-            s.counter += 1;
-            if s.gitlab {
-                s.counter.to_string()
-            } else {
-                format!("{{{:08x}-0000-4000-8000-{:012x}}}", s.counter, now())
-            }
-        }
-    };
-    let hook = FakeHook {
-        id: id.clone(),
-        repo: path,
-        url,
-        secret,
-    };
-    let created = !s.hooks.iter().any(|h| h.id == id);
-    s.hooks.retain(|h| h.id != id);
-    s.hooks.push(hook.clone());
-    let j = hook_json(s.gitlab, &hook);
-    if created {
-        HttpResponse::Created().json(j)
-    } else {
-        HttpResponse::Ok().json(j)
-    }
-}
-
-async fn hook_delete(state: Shared, req: HttpRequest) -> HttpResponse {
-    let mut s = lock(&state);
-    note(&mut s, &req);
-    if let Err(r) = administered(&s, &req) {
-        return *r;
-    }
-    let id = req.match_info().query("hook").to_string();
-    let before = s.hooks.len();
-    s.hooks.retain(|h| h.id != id);
-    if s.hooks.len() < before {
-        HttpResponse::NoContent().finish()
-    } else {
-        HttpResponse::NotFound().finish()
-    }
 }
 
 /// git's smart HTTP at `/<path>.git/...`, gated like the forge's: a private repository only
