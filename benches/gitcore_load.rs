@@ -118,6 +118,7 @@ fn open_first_view(
             repo_dir,
             std::sync::Arc::default(),
             Some(Duration::ZERO),
+            gitcore::mailmap::UserConfig::Ignore,
         )?;
         let rows: Vec<_> = snap
             .layout

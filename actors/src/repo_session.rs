@@ -64,6 +64,9 @@ pub struct SessionConfig {
     /// streams into memory ([`streamed::Streamed`]), and the clone at `path` is read only once
     /// it is there ([`streamed::Cloned`]).
     pub streamed: bool,
+    /// Whether the user's own git configuration may name mailmaps (local mode, as `git log` run
+    /// by the user reads it); a hosted repository's mailmap comes from the repository alone.
+    pub user_config: gitcore::mailmap::UserConfig,
 }
 
 impl SessionConfig {
@@ -82,6 +85,7 @@ impl SessionConfig {
             commit_graph_hint_after: Some(crate::snapshot::CommitGraphHint::WORTH_IT),
             cluster: None,
             streamed: false,
+            user_config: gitcore::mailmap::UserConfig::Read,
         }
     }
 

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use gitcore::graph::commit_graph_file::CommitGraphFile;
 use gitcore::graph::{CommitGraph, GraphDelta, LoadOptions};
 use gitcore::layout::{Layout, LayoutOptions, Subset};
+use gitcore::mailmap::{Mailmap, UserConfig};
 use gitcore::repo::{RepoError, Repository};
 use gitcore::search::{Query, SearchError, search};
 
@@ -38,6 +39,8 @@ pub struct Snapshot {
     pub commit_graph_hint: Option<CommitGraphHint>,
     /// Which objects the clone holds (a partial clone's filter), read with the objects.
     pub contents: gitcore::repo::Contents,
+    /// Whether the user's git configuration names mailmaps too (local mode).
+    user_config: UserConfig,
 }
 
 /// What `git commit-graph write` would save a repository without a commit-graph file, measured
@@ -116,15 +119,20 @@ impl Snapshot {
     /// them; rows shown before read their own ([`CommitGraph::summaries`]).
     /// Without a commit-graph file, a first view slower than `hint_after` whose time went mostly
     /// to decoding commits gets a [`CommitGraphHint`].
+    ///
+    /// People are shown through the repository's mailmap, read as `git log` reads it (with the
+    /// user's own git configuration where `user_config` says so).
     pub fn load(
         path: &Path,
         caches: Arc<SessionCaches>,
         hint_after: Option<Duration>,
+        user_config: UserConfig,
     ) -> Result<Snapshot, RepoError> {
         let started = Instant::now();
         let repo = Repository::discover(path)?;
         let stamp = repo.change_stamp();
-        let graph = CommitGraph::load_topology_with(&repo, LoadOptions::default())?;
+        let mut graph = CommitGraph::load_topology_with(&repo, LoadOptions::default())?;
+        graph.use_mailmap(Arc::new(Mailmap::read(&repo, None, user_config)));
         let layout = Layout::build(&graph, LayoutOptions::standard());
         let commit_graph_hint = CommitGraphHint::measure(&graph, started.elapsed(), hint_after);
         let contents = repo.contents();
@@ -138,19 +146,24 @@ impl Snapshot {
             views: Mutex::new(Vec::new()),
             stamp,
             commit_graph_hint,
+            user_config,
         })
     }
 
     /// A snapshot of a history read from the remote into memory (`repo` holds its commits;
     /// nothing is on disk yet), laid out by the caller.
+    /// People are shown through the mailmap HEAD names, when its blob came.
     pub fn streamed(
         repo: Arc<Repository>,
-        graph: CommitGraph,
+        mut graph: CommitGraph,
         layout: Layout,
         version: u64,
         caches: Arc<SessionCaches>,
     ) -> Snapshot {
+        let head = graph.head_commit().map(|i| graph.oid(i));
+        graph.use_mailmap(Arc::new(Mailmap::read(&repo, head, UserConfig::Ignore)));
         Snapshot {
+            user_config: UserConfig::Ignore,
             contents: repo.contents(),
             stamp: repo.change_stamp(),
             repo,
@@ -202,6 +215,7 @@ impl Snapshot {
             views: Mutex::new(views),
             stamp: self.stamp,
             commit_graph_hint: self.commit_graph_hint.clone(),
+            user_config: self.user_config,
         }
     }
 
@@ -210,7 +224,10 @@ impl Snapshot {
     pub fn reload(&self) -> Result<(Snapshot, GraphDelta), RepoError> {
         let stamp = self.repo.change_stamp();
         let repo = self.repo.refresh()?;
-        let (graph, delta) = self.graph.reload(&repo)?;
+        let (mut graph, delta) = self.graph.reload(&repo)?;
+        // A changed mailmap changes what rows and details show: a new version.
+        graph.use_mailmap(Arc::new(Mailmap::read(&repo, None, self.user_config)));
+        let people_changed = graph.mailmap() != self.graph.mailmap();
         let layout = if delta.rewritten {
             Layout::build(&graph, self.layout.options().clone())
         } else {
@@ -218,7 +235,7 @@ impl Snapshot {
                 .extend(&graph)
                 .unwrap_or_else(|_| Layout::build(&graph, self.layout.options().clone()))
         };
-        let version = if delta.is_empty() {
+        let version = if delta.is_empty() && !people_changed {
             self.version
         } else {
             self.version + 1
@@ -238,6 +255,7 @@ impl Snapshot {
                     .commit_graph_hint
                     .clone()
                     .filter(|_| !CommitGraphFile::exists(self.repo.odb().objects_dir())),
+                user_config: self.user_config,
             },
             delta,
         ))

@@ -205,6 +205,39 @@ pub fn get(path: &Path, section: &str, subsection: Option<&str>, key: &str) -> O
         .map(|e| e.value.unwrap_or_else(|| "true".to_string()))
 }
 
+/// The config files outside the repository that `git` reads before the repository's own, in
+/// its order: the system file (`GIT_CONFIG_SYSTEM`, else `/etc/gitconfig`; none with
+/// `GIT_CONFIG_NOSYSTEM`), then the global ones (`GIT_CONFIG_GLOBAL` alone when set, else
+/// `$XDG_CONFIG_HOME/git/config` or `~/.config/git/config`, then `~/.gitconfig`).
+pub fn user_files() -> Vec<std::path::PathBuf> {
+    use std::path::PathBuf;
+    let var = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty());
+    let mut files = Vec::new();
+    let no_system = var("GIT_CONFIG_NOSYSTEM").is_some_and(|v| {
+        let v = v.to_string_lossy().to_ascii_lowercase();
+        !matches!(v.as_str(), "0" | "false" | "no" | "off")
+    });
+    if !no_system {
+        files.push(
+            var("GIT_CONFIG_SYSTEM").map_or_else(|| PathBuf::from("/etc/gitconfig"), PathBuf::from),
+        );
+    }
+    if let Some(global) = var("GIT_CONFIG_GLOBAL") {
+        files.push(PathBuf::from(global));
+        return files;
+    }
+    let home = var("HOME").map(PathBuf::from);
+    match (var("XDG_CONFIG_HOME"), &home) {
+        (Some(xdg), _) => files.push(PathBuf::from(xdg).join("git/config")),
+        (None, Some(home)) => files.push(home.join(".config/git/config")),
+        (None, None) => {}
+    }
+    if let Some(home) = home {
+        files.push(home.join(".gitconfig"));
+    }
+    files
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -31,6 +31,7 @@ pub mod discover;
 pub mod graph;
 pub mod inflate;
 pub mod layout;
+pub mod mailmap;
 mod mmap;
 pub mod object;
 pub mod odb;

@@ -158,7 +158,8 @@ impl Repository {
 }
 
 /// What [`Repository::change_stamp`] answers: stat data of `HEAD`, `packed-refs`, `shallow`, the
-/// stash reflog, the pack and commit-graph directories, other worktrees' `HEAD`s, and every
+/// stash reflog, the pack and commit-graph directories, other worktrees' `HEAD`s, the config
+/// file and the work tree's `.mailmap`, and every
 /// directory under `refs/` (a ref written, created or deleted renames a file into its directory,
 /// which changes the directory's times), folded into one number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -191,8 +192,13 @@ impl ChangeStamp {
             common.join("objects/info"),
             common.join("objects/info/commit-graphs"),
             common.join("worktrees"),
+            // Where the mailmap is named (`mailmap.file`, `mailmap.blob`), and the work tree's.
+            common.join("config"),
         ] {
             stat(&p);
+        }
+        if let Some(work_tree) = &dirs.work_tree {
+            stat(&work_tree.join(".mailmap"));
         }
         if let Ok(rd) = std::fs::read_dir(common.join("worktrees")) {
             let mut names: Vec<_> = rd.flatten().map(|e| e.path()).collect();

@@ -21,7 +21,13 @@ pub enum LogFormat {
 /// (a broken ref, a missing object) go to stderr; they do not stop the listing.
 pub fn run(path: &Path, format: LogFormat) -> anyhow::Result<()> {
     let repo = super::discover(path)?;
-    let graph = CommitGraph::load(&repo).context("cannot load the commit graph")?;
+    let mut graph = CommitGraph::load(&repo).context("cannot load the commit graph")?;
+    // Names as `git log` shows them: through the mailmap, with the user's git configuration.
+    graph.use_mailmap(std::sync::Arc::new(gitcore::mailmap::Mailmap::read(
+        &repo,
+        None,
+        gitcore::mailmap::UserConfig::Read,
+    )));
     for p in graph.problems() {
         eprintln!("warning: {p}");
     }

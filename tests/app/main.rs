@@ -20,6 +20,7 @@ mod logs;
 mod metrics;
 mod money;
 mod partial;
+mod people;
 mod privacy;
 mod signin;
 mod store;

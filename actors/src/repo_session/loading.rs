@@ -224,7 +224,13 @@ impl RepoSession {
                         act.reloads += 1;
                         act.poll_every = act.config.poll_interval;
                         metrics::counter!("gitvista_reloads_total").increment(1);
-                        let changed = !delta.is_empty();
+                        // An empty delta at a new version: people were renamed (the mailmap
+                        // changed), and viewers re-read their rows as for any change.
+                        let changed = !delta.is_empty()
+                            || act
+                                .snapshot
+                                .as_ref()
+                                .is_some_and(|s| s.version != snapshot.version);
                         let event = changed.then(|| {
                             DeltaEvent::new(snapshot.version, &delta, snapshot.layout.len())
                         });
@@ -268,13 +274,14 @@ impl RepoSession {
         self.from_disk = true;
         let path = self.config.path.clone();
         let hint_after = self.config.commit_graph_hint_after;
+        let user_config = self.config.user_config;
         let caches = Arc::clone(&self.caches);
         // A few loads at a time: each holds a repository's worth of memory while it runs, and a
         // session stopped while waiting never loads.
         let work = async move {
             let _permit = crate::budget::load_permit().await;
             tokio::task::spawn_blocking(move || {
-                Snapshot::load(&path, caches, hint_after).map_err(|e| e.to_string())
+                Snapshot::load(&path, caches, hint_after, user_config).map_err(|e| e.to_string())
             })
             .await
         };

@@ -43,7 +43,8 @@ impl Handler<WatchFailed> for RepoSession {
 }
 
 /// Starts a recursive watcher on the work tree that asks `addr` for a status run on every change
-/// outside the git directory (whose changes the other watcher reports).
+/// outside the git directory (whose changes the other watcher reports), and for a reload when
+/// the work tree's `.mailmap` changes (it renames people).
 pub(super) fn watch_tree(
     addr: Addr<RepoSession>,
     work_tree: &Path,
@@ -51,6 +52,7 @@ pub(super) fn watch_tree(
 ) -> Option<notify::RecommendedWatcher> {
     let addr = addr.downgrade();
     let git_dir = git_dir.to_path_buf();
+    let mailmap = work_tree.join(".mailmap");
     let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
         let Some(addr) = addr.upgrade() else {
             return;
@@ -61,6 +63,9 @@ pub(super) fn watch_tree(
                     && event.paths.iter().any(|p| !p.starts_with(&git_dir)) =>
             {
                 addr.do_send(RefreshStatus);
+                if event.paths.contains(&mailmap) {
+                    addr.do_send(Refresh);
+                }
             }
             Ok(_) => {}
             Err(_) => addr.do_send(WatchFailed),

@@ -127,10 +127,10 @@ impl CommitGraph {
             .iter()
             .map(|&i| match decode(&mut reader, &self.oid(i), &mut buf) {
                 Ok(d) => CommitSummary {
-                    author: Person {
-                        name: crate::object::decode_text(d.name, d.encoding),
-                        email: crate::object::decode_text(d.email, d.encoding),
-                    },
+                    author: self.mailmap.person(
+                        &crate::object::decode_text(d.name, d.encoding),
+                        &crate::object::decode_text(d.email, d.encoding),
+                    ),
                     author_time: d.author_time,
                     summary: super::store::clip(&d.summary).to_owned(),
                 },
@@ -172,5 +172,6 @@ impl CommitGraph {
             self.problems.extend(m.problems);
         }
         self.metadata_pending = false;
+        self.map_people();
     }
 }

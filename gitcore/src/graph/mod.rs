@@ -105,7 +105,12 @@ pub struct CommitGraph {
     /// Column chunks; all but the last hold exactly [`CHUNK`] commits.
     chunks: Vec<Arc<Chunk>>,
     len: usize,
+    /// People as the commits name them.
     people: Arc<People>,
+    /// The mailmap the graph shows people through (empty: as the commits name them).
+    mailmap: Arc<crate::mailmap::Mailmap>,
+    /// `people` mapped through `mailmap` (empty while the mailmap is).
+    shown: Arc<Shown>,
     /// Commit indices sorted by id, for the commits present when it was last rebuilt.
     by_oid: Arc<Vec<u32>>,
     /// Commit indices sorted by id, for commits added since (kept small, merged when it grows).
@@ -193,6 +198,15 @@ impl People {
         self.index.insert(self.key.clone().into_boxed_slice(), i);
         i
     }
+}
+
+/// People as shown: each person of [`People`] mapped through the mailmap, equal results merged.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Shown {
+    list: Vec<Person>,
+    /// Index into `list` of each person of [`People`], in order.
+    of_raw: Vec<u32>,
+    index: HashMap<Person, u32>,
 }
 
 /// FxHash over bytes: the people index is probed once per commit, and SipHash's DoS resistance
@@ -287,22 +301,68 @@ impl CommitGraph {
         )
     }
 
-    /// The author (empty name and email until the metadata is read: see
-    /// [`CommitGraph::summaries`] for rows shown before).
+    /// The author, mapped through the graph's mailmap (empty name and email until the metadata
+    /// is read: see [`CommitGraph::summaries`] for rows shown before).
     pub fn author(&self, i: CommitIdx) -> &Person {
-        let (c, j) = self.chunk(i);
-        &self.people.list[c.author[j] as usize]
+        &self.people()[self.author_id(i) as usize]
     }
 
-    /// The interned author number (equal numbers, equal people).
+    /// The interned author number, after the mailmap (equal numbers, equal people): an index
+    /// into [`CommitGraph::people`].
     pub fn author_id(&self, i: CommitIdx) -> u32 {
         let (c, j) = self.chunk(i);
-        c.author[j]
+        let raw = c.author[j];
+        if self.mailmap.is_empty() {
+            raw
+        } else {
+            self.shown.of_raw[raw as usize]
+        }
     }
 
-    /// All interned people.
+    /// All interned people, as the mailmap shows them.
     pub fn people(&self) -> &[Person] {
-        &self.people.list
+        if self.mailmap.is_empty() {
+            &self.people.list
+        } else {
+            &self.shown.list
+        }
+    }
+
+    /// The mailmap people are shown through.
+    pub fn mailmap(&self) -> &crate::mailmap::Mailmap {
+        &self.mailmap
+    }
+
+    /// Shows people through `mailmap` from now on (and in every graph reloaded from this one).
+    /// Costs one lookup per distinct person; nothing when the map is the one in use.
+    pub fn use_mailmap(&mut self, mailmap: Arc<crate::mailmap::Mailmap>) {
+        if *mailmap == *self.mailmap {
+            return;
+        }
+        self.mailmap = mailmap;
+        self.shown = Arc::default();
+        self.map_people();
+    }
+
+    /// Maps the people interned since the last call (call after every change to `people`).
+    fn map_people(&mut self) {
+        if self.mailmap.is_empty() || self.shown.of_raw.len() == self.people.list.len() {
+            return;
+        }
+        let shown = Arc::make_mut(&mut self.shown);
+        for p in &self.people.list[shown.of_raw.len()..] {
+            let (name, email) = self.mailmap.map(&p.name, &p.email);
+            let person = Person {
+                name: name.to_string(),
+                email: email.to_string(),
+            };
+            let next = shown.list.len() as u32;
+            let i = *shown.index.entry(person.clone()).or_insert(next);
+            if i == next {
+                shown.list.push(person);
+            }
+            shown.of_raw.push(i);
+        }
     }
 
     /// Author time (seconds since the epoch; the committer time until the metadata is read).

@@ -87,7 +87,8 @@ impl CommitGraph {
         }
         let snap = repo.refs();
         if snap.shallow[..] != self.shallow[..] {
-            let next = CommitGraph::load(repo)?;
+            let mut next = CommitGraph::load(repo)?;
+            next.use_mailmap(Arc::clone(&self.mailmap));
             let delta = diff_graphs(self, &next);
             return Ok((next, delta));
         }
@@ -177,6 +178,7 @@ impl CommitGraph {
             .iter()
             .map(|p| people.intern(&p.name, &p.email))
             .collect();
+        next.map_people();
         let mut index_of: HashMap<ObjectId, CommitIdx> = HashMap::new();
         let mut ps: Vec<u32> = Vec::new();
         let first_new = next.len as u32;
@@ -255,6 +257,8 @@ impl CommitGraph {
     fn without(&self, removed: &HashSet<CommitIdx>) -> CommitGraph {
         let mut next = CommitGraph {
             people: Arc::new(People::clone(&self.people)),
+            mailmap: Arc::clone(&self.mailmap),
+            shown: Arc::clone(&self.shown),
             shallow: Arc::clone(&self.shallow),
             ..CommitGraph::default()
         };

@@ -148,6 +148,8 @@ pub const REPOS: &[(&str, &str)] = &[
     ("forge_pack", "repo"),
     ("renames", "repo"),
     ("skew", "repo"),
+    ("mailmap", "repo"),
+    ("mailmap", "bare.git"),
 ];
 
 /// Every fixture repository's path.

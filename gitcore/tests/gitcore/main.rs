@@ -9,6 +9,7 @@ mod diff;
 mod discover;
 mod graph;
 mod layout;
+mod mailmap;
 mod objects;
 mod refs;
 mod reload;

@@ -48,6 +48,8 @@ impl Hosted {
             status: false,
             poll_interval: Duration::from_secs(3600),
             commit_graph_hint_after: None,
+            // The server's own git configuration is not the repository's.
+            user_config: gitcore::mailmap::UserConfig::Ignore,
             fetch: Some(FetchConfig {
                 with_viewers: c.fetch_with_viewers,
                 notice_after: c.fetch_notice,

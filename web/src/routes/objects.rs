@@ -8,6 +8,7 @@ use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse, web};
 use gitcore::ObjectId;
 use gitcore::diff::{TreeDiffOptions, diff_trees};
+use gitcore::mailmap::Mailmap;
 use gitcore::object::{CommitRef, Signature, decode_text};
 use gitcore::odb::{ObjectKind, OdbError};
 use serde_json::{Value, json};
@@ -158,6 +159,9 @@ pub(super) enum Freshness {
     /// Also names things that move (children, refs, rows): valid for one snapshot version, and
     /// revalidated on every use.
     Version(u64),
+    /// Named by hashes, but shows people through the mailmap with this fingerprint: valid while
+    /// the mailmap is the same, and revalidated on every use (a 304 while it is).
+    People(u64),
 }
 
 /// Whether the request already holds the answer tagged `etag`.
@@ -173,6 +177,7 @@ fn etag(tag: &str, freshness: Freshness) -> String {
     match freshness {
         Freshness::Immutable => format!("\"{tag}\""),
         Freshness::Version(v) => format!("\"{tag}-v{v}\""),
+        Freshness::People(m) => format!("\"{tag}-m{m:016x}\""),
     }
 }
 
@@ -186,7 +191,7 @@ fn respond(
     let etag = etag(tag, freshness);
     let cache_control = match freshness {
         Freshness::Immutable => "public, max-age=31536000, immutable",
-        Freshness::Version(_) => "no-cache",
+        Freshness::Version(_) | Freshness::People(_) => "no-cache",
     };
     let body = body.filter(|_| !not_modified(req, &etag));
     let mut resp = if body.is_some() {
@@ -246,6 +251,7 @@ pub(super) async fn serve(
     let key = match freshness {
         Freshness::Immutable => key,
         Freshness::Version(v) => format!("{key} v{v}"),
+        Freshness::People(m) => format!("{key} m{m:016x}"),
     };
     // Work that misses the caches is charged to the client that asked, by the time it took.
     let factor = super::account::viewer(req)
@@ -339,12 +345,21 @@ async fn build_once(
     .await
 }
 
-fn person(s: &Signature<'_>, encoding: Option<&[u8]>) -> Value {
+/// A signature as the mailmap shows it, with what the commit records when the map changed it.
+fn person(mailmap: &Mailmap, s: &Signature<'_>, encoding: Option<&[u8]>) -> Value {
+    let (name, email) = (
+        decode_text(s.name, encoding),
+        decode_text(s.email, encoding),
+    );
+    let shown = mailmap.person(&name, &email);
+    let recorded = (shown.name != name || shown.email != email)
+        .then(|| json!({ "name": name, "email": email }));
     json!({
-        "name": decode_text(s.name, encoding),
-        "email": decode_text(s.email, encoding),
+        "name": shown.name,
+        "email": shown.email,
         "time": s.time,
         "tzMinutes": s.tz_minutes,
+        "recorded": recorded,
     })
 }
 

@@ -141,86 +141,84 @@ pub async fn blame(
     let oid = parse_hash(&hash)?;
     let file = parse_path(&query.path)?;
     let snap = snapshot(&state, &id).await?;
-    // "m": renames followed by similarity, with the commits' authors and subjects.
+    // "m": renames followed by similarity, with the commits' authors (through the mailmap) and
+    // subjects.
     let tag = format!("blame.m-{oid}-{}", path_tag(&file));
     let key = format!("blame.m:{oid}:{file}");
-    serve(
-        &req,
-        snap,
-        tag,
-        key,
-        Freshness::Immutable,
-        Kept::Blame,
-        move |snap| {
-            let b = gitcore::blame::blame(
-                &snap.repo,
-                oid,
-                &file,
-                gitcore::blame::BlameOptions::default(),
-            )
-            .map_err(|e| match e {
-                gitcore::blame::BlameError::NotFound { .. } => ApiError::NotFound(e.to_string()),
-                // Blame reads the file at every commit that touched it: too much to fetch for
-                // one request; the hydration brings it.
-                gitcore::blame::BlameError::Odb(OdbError::Missing(m)) => not_here(snap, m),
-                // A blob, tree or tag hash: the caller's mistake, not the server's trouble.
-                gitcore::blame::BlameError::Odb(OdbError::WrongKind { id, actual, .. }) => {
-                    ApiError::bad_request(
-                        format!("{id} is a {actual}; blame needs a commit"),
-                        "not_a_commit",
-                    )
-                }
-                other => ApiError::Unavailable(other.to_string()),
-            })?;
-            let texts: Vec<&[u8]> = b.content.split_inclusive(|&c| c == b'\n').collect();
-            // Author, author time and subject of each commit named, for the page's groups of
-            // lines (as GitHub's blame shows them).
-            let mut commits = serde_json::Map::new();
-            let mut reader = snap.repo.odb().reader();
-            let mut buf = Vec::new();
-            for l in &b.lines {
-                let hex = l.commit.to_hex();
-                if commits.contains_key(&hex) {
-                    continue;
-                }
-                let about = reader
-                    .read_kind(&l.commit, ObjectKind::Commit, &mut buf)
-                    .ok()
-                    .and_then(|()| CommitRef::parse(&buf).ok())
-                    .map(|c| {
-                        json!({
-                            "author": decode_text(c.author.name, c.encoding),
-                            "time": c.author.time,
-                            "summary": c.summary(),
-                        })
-                    });
-                commits.insert(hex, about.unwrap_or(Value::Null));
+    let people = Freshness::People(snap.graph.mailmap().fingerprint());
+    serve(&req, snap, tag, key, people, Kept::Blame, move |snap| {
+        let b = gitcore::blame::blame(
+            &snap.repo,
+            oid,
+            &file,
+            gitcore::blame::BlameOptions::default(),
+        )
+        .map_err(|e| match e {
+            gitcore::blame::BlameError::NotFound { .. } => ApiError::NotFound(e.to_string()),
+            // Blame reads the file at every commit that touched it: too much to fetch for
+            // one request; the hydration brings it.
+            gitcore::blame::BlameError::Odb(OdbError::Missing(m)) => not_here(snap, m),
+            // A blob, tree or tag hash: the caller's mistake, not the server's trouble.
+            gitcore::blame::BlameError::Odb(OdbError::WrongKind { id, actual, .. }) => {
+                ApiError::bad_request(
+                    format!("{id} is a {actual}; blame needs a commit"),
+                    "not_a_commit",
+                )
             }
-            let lines: Vec<Value> = b
-                .lines
-                .iter()
-                .zip(&texts)
-                .enumerate()
-                .map(|(i, (l, t))| {
-                    let t = t.strip_suffix(b"\n").unwrap_or(t);
+            other => ApiError::Unavailable(other.to_string()),
+        })?;
+        let texts: Vec<&[u8]> = b.content.split_inclusive(|&c| c == b'\n').collect();
+        // Author, author time and subject of each commit named, for the page's groups of
+        // lines (as GitHub's blame shows them).
+        let mut commits = serde_json::Map::new();
+        let mut reader = snap.repo.odb().reader();
+        let mut buf = Vec::new();
+        for l in &b.lines {
+            let hex = l.commit.to_hex();
+            if commits.contains_key(&hex) {
+                continue;
+            }
+            let about = reader
+                .read_kind(&l.commit, ObjectKind::Commit, &mut buf)
+                .ok()
+                .and_then(|()| CommitRef::parse(&buf).ok())
+                .map(|c| {
+                    let author = snap.graph.mailmap().person(
+                        &decode_text(c.author.name, c.encoding),
+                        &decode_text(c.author.email, c.encoding),
+                    );
                     json!({
-                        "line": i + 1,
-                        "commit": l.commit.to_hex(),
-                        "origLine": l.orig_line,
-                        "text": String::from_utf8_lossy(t),
+                        "author": author.name,
+                        "time": c.author.time,
+                        "summary": c.summary(),
                     })
+                });
+            commits.insert(hex, about.unwrap_or(Value::Null));
+        }
+        let lines: Vec<Value> = b
+            .lines
+            .iter()
+            .zip(&texts)
+            .enumerate()
+            .map(|(i, (l, t))| {
+                let t = t.strip_suffix(b"\n").unwrap_or(t);
+                json!({
+                    "line": i + 1,
+                    "commit": l.commit.to_hex(),
+                    "origLine": l.orig_line,
+                    "text": String::from_utf8_lossy(t),
                 })
-                .collect();
-            Ok(json!({
-                "hash": oid.to_hex(),
-                "path": file,
-                "partial": b.partial,
-                "binary": b.binary,
-                "tooLarge": b.too_large,
-                "lines": lines,
-                "commits": commits,
-            }))
-        },
-    )
+            })
+            .collect();
+        Ok(json!({
+            "hash": oid.to_hex(),
+            "path": file,
+            "partial": b.partial,
+            "binary": b.binary,
+            "tooLarge": b.too_large,
+            "lines": lines,
+            "commits": commits,
+        }))
+    })
     .await
 }
