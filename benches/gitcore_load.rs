@@ -238,26 +238,34 @@ fn bench_repo(source: &Path, runs: usize) -> Result<()> {
         Ok(())
     };
     path_rows("no commit-graph")?;
-    // Blame of the same file at HEAD, first parents, against git's.
+    // Blame of the same file at HEAD against git's: every parent (git's default), then first
+    // parents only.
     let head =
         gitcore::ObjectId::from_hex(git(&repo_dir, &["rev-parse", "HEAD"])?.trim().as_bytes())
             .ok_or("HEAD is not an id")?;
-    let (ours, lines) = measure(runs, || {
-        let repo = Repository::discover(&repo_dir)?;
-        let b = gitcore::blame::blame(&repo, head, file, gitcore::blame::BlameOptions::default())?;
-        Ok(b.lines.len())
-    })?;
-    let theirs = git_median(
-        &repo_dir,
-        &["blame", "--first-parent", "--porcelain", "HEAD", "--", file],
-        runs,
-    )?;
-    println!(
-        "| blame of `{file}` at HEAD ({lines} lines) vs `git blame --first-parent --porcelain` | {} | {} | {:.2} |",
-        ms(theirs),
-        ms(ours),
-        ours.as_secs_f64() / theirs.as_secs_f64()
-    );
+    for first_parent in [false, true] {
+        let (ours, lines) = measure(runs, || {
+            let repo = Repository::discover(&repo_dir)?;
+            let options = gitcore::blame::BlameOptions {
+                first_parent,
+                ..gitcore::blame::BlameOptions::default()
+            };
+            let b = gitcore::blame::blame(&repo, head, file, options)?;
+            Ok(b.lines.len())
+        })?;
+        let mut args = vec!["blame", "--porcelain", "HEAD", "--", file];
+        if first_parent {
+            args.insert(1, "--first-parent");
+        }
+        let theirs = git_median(&repo_dir, &args, runs)?;
+        println!(
+            "| blame of `{file}` at HEAD ({lines} lines) vs `git {}` | {} | {} | {:.2} |",
+            args[..2].join(" "),
+            ms(theirs),
+            ms(ours),
+            ours.as_secs_f64() / theirs.as_secs_f64()
+        );
+    }
     let (open_no_cg, hint) = open_first_view(&repo_dir, runs)?;
     git(
         &repo_dir,

@@ -367,9 +367,28 @@ export class Panel {
    * with its hash, author, date and subject on the group's first line. */
   async showBlame(commit, path, b, head, view, blameBtn, user) {
     blameBtn.disabled = true;
+    // Plain `git blame` by default, looking through the revisions the repository lists to
+    // ignore (as GitHub does); both are toggles, remembered in this browser.
+    const mode = blameMode();
+    const q = `path=${encodeURIComponent(path)}&firstParent=${mode.firstParent ? 1 : 0}&ignoreRevs=${mode.ignoreRevs ? 1 : 0}`;
     try {
-      const bl = await api(`/tree/blame/${commit}?path=${encodeURIComponent(path)}`);
+      const bl = await api(`/tree/blame/${commit}?${q}`);
       if (this.hash !== commit) return;
+      const toggle = (key, label, title) => {
+        const box = el('input', { type: 'checkbox' });
+        box.checked = mode[key];
+        box.addEventListener('change', () => {
+          setBlameMode({ ...blameMode(), [key]: box.checked });
+          this.showBlame(commit, path, b, head, view, blameBtn, false);
+        });
+        return el('label', { class: 'blame-toggle', title }, box, ' ', label);
+      };
+      head.querySelectorAll('.blame-toggle').forEach((t) => t.remove());
+      head.append(toggle('firstParent', 'First parent', 'Follow first parents only (git blame --first-parent): merges take the lines their branches wrote'));
+      if (bl.ignoreRevs) {
+        head.append(toggle('ignoreRevs', `Ignore revisions (${bl.ignoreRevs.count})`,
+          `Look through the ${bl.ignoreRevs.count} revision${bl.ignoreRevs.count === 1 ? '' : 's'} listed in ${bl.ignoreRevs.source} (git blame --ignore-revs-file)`));
+      }
       const rows = bl.lines.map((l, i) => {
         const first = i === 0 || bl.lines[i - 1].commit !== l.commit;
         const about = bl.commits && bl.commits[l.commit];
@@ -378,18 +397,34 @@ export class Panel {
             about ? [' ', el('span', { class: 'who-author' }, about.author), ' ', el('span', { class: 'muted' }, relativeTime(about.time)),
               el('div', { class: 'who-summary', title: about.summary }, about.summary)] : null)
           : el('td', { class: 'who' });
+        const mark = l.unblamable ? el('span', { class: 'blame-mark', title: 'Changed by an ignored revision and matched nothing before it' }, '*')
+          : l.ignored ? el('span', { class: 'blame-mark', title: 'Passed through an ignored revision' }, '?') : null;
         return el('tr', { class: first ? 'group-start' : null },
           who,
-          el('td', { class: 'ln' }, l.line),
+          el('td', { class: 'ln' }, mark, l.line),
           el('td', {}, highlighted(l.text, b.spans && b.spans[l.line - 1])));
       });
-      fill(view, head, bl.partial ? el('p', { class: 'muted' }, 'Blame stopped at its limit; older lines are attributed to the oldest commit reached.') : null, el('div', { class: 'diff-wrap' }, el('table', { class: 'blob' }, rows)));
+      fill(view, head, bl.partial ? el('p', { class: 'muted' }, 'Blame stopped at its limit; older lines stay with the oldest commits reached.') : null, el('div', { class: 'diff-wrap' }, el('table', { class: 'blob' }, rows)));
       this.place = { tab: 'files', file: path, blame: true };
       if (user) this.onNavigate({ push: true });
     } catch (e) {
       view.append(el('p', { class: 'error' }, e instanceof ApiError ? e.message : String(e)));
     }
   }
+}
+
+/** The blame's toggles, remembered in this browser. */
+function blameMode() {
+  try {
+    const m = JSON.parse(localStorage.getItem('gitvista.blame') || '{}');
+    return { firstParent: m.firstParent === true, ignoreRevs: m.ignoreRevs !== false };
+  } catch {
+    return { firstParent: false, ignoreRevs: true };
+  }
+}
+
+function setBlameMode(m) {
+  try { localStorage.setItem('gitvista.blame', JSON.stringify(m)); } catch { /* private mode */ }
 }
 
 /** Arrow keys in the file tree: up/down move, right opens a folder, left closes it or goes to

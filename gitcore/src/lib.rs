@@ -15,8 +15,10 @@
 //! - [`graph::CommitGraph`] holds every reachable commit compactly in topological order.
 //! - [`layout::Layout`] assigns lanes for drawing and answers windows of rows in O(window).
 //! - [`search`] answers history queries; [`worktree`] reads the index and computes status.
-//! - [`diff`] compares trees (with exact renames) and blobs (unified hunks); [`blame`] finds the
-//!   commit that last touched each line, following first parents.
+//! - [`diff`] compares trees (with renames) and blobs (unified hunks); [`blame`] finds the
+//!   commit that last touched each line as `git blame` does (every parent or first parents,
+//!   ignored revisions looked through).
+//! - [`mailmap`] maps people to their canonical names and emails as `git log` does.
 //!
 //! gitcore is synchronous, never runs `git`, never fetches, and never panics on bad input: every
 //! failure is a typed error naming the file (and offset, where there is one).

@@ -21,7 +21,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use crate::config::Entry;
-use crate::object::{CommitRef, EntryMode, TreeIter};
+use crate::object::CommitRef;
 use crate::odb::{ObjectKind, OdbReader};
 use crate::oid::ObjectId;
 use crate::repo::Repository;
@@ -255,7 +255,7 @@ fn read_blob_spec(
                 .read_kind(&commit, ObjectKind::Commit, &mut buf)
                 .ok()?;
             let tree = CommitRef::parse(&buf).ok()?.tree;
-            blob_at(reader, tree, path)?
+            crate::repo::blob_at(reader, tree, path)?
         }
         None => ObjectId::from_hex(spec.as_bytes())?,
     };
@@ -279,26 +279,6 @@ fn resolve_rev(repo: &Repository, rev: &str, head: Option<ObjectId>) -> Option<O
         .iter()
         .find_map(|prefix| refs.get(&format!("{prefix}{rev}")))
         .map(|r| r.target)
-}
-
-/// The blob at slash-separated `path` in `tree`.
-fn blob_at(reader: &mut OdbReader<'_>, tree: ObjectId, path: &str) -> Option<ObjectId> {
-    let mut buf = Vec::new();
-    let mut cur = tree;
-    let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
-    for (depth, name) in parts.iter().enumerate() {
-        reader.read_kind(&cur, ObjectKind::Tree, &mut buf).ok()?;
-        let entry = TreeIter::new(&buf)
-            .filter_map(Result::ok)
-            .find(|e| e.name == name.as_bytes())?;
-        let last = depth + 1 == parts.len();
-        match entry.mode {
-            EntryMode::Tree if !last => cur = entry.id,
-            EntryMode::Blob | EntryMode::Executable if last => return Some(entry.id),
-            _ => return None,
-        }
-    }
-    None
 }
 
 /// FNV-1a over `bytes`, continuing from `seed`.

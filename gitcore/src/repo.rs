@@ -333,3 +333,25 @@ impl Contents {
         }
     }
 }
+
+/// The file (blob or executable) at slash-separated `path` in `tree`, if there is one.
+pub(crate) fn blob_at(reader: &mut OdbReader<'_>, tree: ObjectId, path: &str) -> Option<ObjectId> {
+    let mut buf = Vec::new();
+    let mut cur = tree;
+    let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
+    for (depth, name) in parts.iter().enumerate() {
+        reader.read_kind(&cur, ObjectKind::Tree, &mut buf).ok()?;
+        let entry = crate::object::TreeIter::new(&buf)
+            .filter_map(Result::ok)
+            .find(|e| e.name == name.as_bytes())?;
+        let last = depth + 1 == parts.len();
+        match entry.mode {
+            crate::object::EntryMode::Tree if !last => cur = entry.id,
+            crate::object::EntryMode::Blob | crate::object::EntryMode::Executable if last => {
+                return Some(entry.id);
+            }
+            _ => return None,
+        }
+    }
+    None
+}

@@ -431,28 +431,8 @@ async fn file_diff_and_blame_routes_match_git() {
             )
         })
         .collect();
-    let theirs: Vec<(String, u64)> = git(
-        &repo,
-        &[
-            "blame",
-            "--first-parent",
-            "--root",
-            "--porcelain",
-            &head,
-            "--",
-            "src/story.txt",
-        ],
-    )
-    .lines()
-    .filter_map(|l| {
-        let mut f = l.split(' ');
-        let h = f.next()?;
-        if h.len() != 40 || !h.bytes().all(|c| c.is_ascii_hexdigit()) {
-            return None;
-        }
-        Some((h.to_string(), f.next()?.parse().ok()?))
-    })
-    .collect();
+    // Every parent, as plain `git blame`.
+    let theirs = crate::blame::git_blame(&repo, &[&head, "--", "src/story.txt"]);
     assert_eq!(ours, theirs);
     assert_eq!(
         b["lines"][0]["text"],
@@ -504,6 +484,11 @@ async fn file_diff_and_blame_routes_match_git() {
             format!("/api/repos/local/tree/blame/{head}"),
             400,
             "invalid_query",
+        ),
+        (
+            format!("/api/repos/local/tree/blame/{head}?path=src/story.txt&firstParent=2"),
+            400,
+            "invalid_flag",
         ),
         (
             format!("/api/repos/local/commit/diff/{head}/file?path=src/story.txt"),

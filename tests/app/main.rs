@@ -5,6 +5,7 @@ mod admin;
 mod api;
 mod attacks;
 mod billing;
+mod blame;
 mod cluster;
 mod config_reference;
 mod deploy;

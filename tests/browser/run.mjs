@@ -275,7 +275,7 @@ try {
     await page.waitForSelector('#panel-files table.blob td.who');
     // One link per group of consecutive lines from one commit, with its subject.
     const who = await page.$$eval('#panel-files table.blob td.who button', (b) => b.map((x) => x.title));
-    const blame = git(merges, 'blame', '--first-parent', '--porcelain', head.hash, '--', 'a.txt').split('\n')
+    const blame = git(merges, 'blame', '--porcelain', head.hash, '--', 'a.txt').split('\n')
       .filter((l) => /^[0-9a-f]{40} \d+ \d+/.test(l)).map((l) => l.slice(0, 40));
     assert.deepEqual(who, blame.filter((h, i) => i === 0 || blame[i - 1] !== h));
     const subjects = await page.$$eval('#panel-files table.blob .who-summary', (d) => d.map((x) => x.textContent));

@@ -125,11 +125,19 @@ pub struct BlobQuery {
 
 /// Query of the blame route.
 #[derive(Debug, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct BlameQuery {
     path: String,
+    /// `1`: follow first parents only (`git blame --first-parent`).
+    first_parent: Option<u8>,
+    /// `0`: do not look through the revisions the repository lists to ignore (default: look
+    /// through them when there is a list).
+    ignore_revs: Option<u8>,
 }
 
-/// Which commit last touched each line of a file at a commit (first parents).
+/// Which commit last touched each line of a file at a commit, as `git blame` says: every parent
+/// (or first parents only), looking through the revisions `.git-blame-ignore-revs` (or
+/// `blame.ignoreRevsFile`) lists unless asked not to.
 #[get("/api/repos/{id}/tree/blame/{hash}")]
 pub async fn blame(
     req: HttpRequest,
@@ -140,18 +148,54 @@ pub async fn blame(
     let RepoObject { id, hash } = object;
     let oid = parse_hash(&hash)?;
     let file = parse_path(&query.path)?;
+    let flag = |v: Option<u8>, name: &str, default: bool| match v {
+        None => Ok(default),
+        Some(0) => Ok(false),
+        Some(1) => Ok(true),
+        Some(_) => Err(ApiError::bad_request(
+            format!("{name} must be 0 or 1"),
+            "invalid_flag",
+        )),
+    };
+    let first_parent = flag(query.first_parent, "firstParent", false)?;
+    let look_through = flag(query.ignore_revs, "ignoreRevs", true)?;
     let snap = snapshot(&state, &id).await?;
-    // "m": renames followed by similarity, with the commits' authors (through the mailmap) and
-    // subjects.
-    let tag = format!("blame.m-{oid}-{}", path_tag(&file));
-    let key = format!("blame.m:{oid}:{file}");
+    // The list is read from the blamed commit's tree (or the work tree's file): a few reads.
+    let list = {
+        let snap = std::sync::Arc::clone(&snap);
+        web::block(move || gitcore::blame::ignore_revs(&snap.repo, oid))
+            .await
+            .map_err(|e| ApiError::Unavailable(e.to_string()))?
+    };
+    let applied = list.as_ref().filter(|l| look_through && !l.revs.is_empty());
+    let list_tag = applied.map_or_else(
+        || "none".to_string(),
+        |l| {
+            let mut revs: Vec<String> = l.revs.iter().map(|r| r.to_hex()).collect();
+            revs.sort();
+            path_tag(&revs.join(","))
+        },
+    );
+    let mode = format!("{}-{list_tag}", if first_parent { "fp" } else { "all" });
+    // "p": every parent; renames followed by similarity; the commits' authors (through the
+    // mailmap) and subjects.
+    let tag = format!("blame.p-{oid}-{}-{mode}", path_tag(&file));
+    let key = format!("blame.p:{oid}:{file}:{mode}");
     let people = Freshness::People(snap.graph.mailmap().fingerprint());
+    let ignore = applied.map(|l| l.revs.clone()).unwrap_or_default();
+    let list_json = list.as_ref().map(
+        |l| json!({ "source": l.source, "count": l.revs.len(), "applied": applied.is_some() }),
+    );
     serve(&req, snap, tag, key, people, Kept::Blame, move |snap| {
         let b = gitcore::blame::blame(
             &snap.repo,
             oid,
             &file,
-            gitcore::blame::BlameOptions::default(),
+            gitcore::blame::BlameOptions {
+                first_parent,
+                ignore: ignore.clone(),
+                ..gitcore::blame::BlameOptions::default()
+            },
         )
         .map_err(|e| match e {
             gitcore::blame::BlameError::NotFound { .. } => ApiError::NotFound(e.to_string()),
@@ -206,6 +250,8 @@ pub async fn blame(
                     "line": i + 1,
                     "commit": l.commit.to_hex(),
                     "origLine": l.orig_line,
+                    "ignored": l.ignored,
+                    "unblamable": l.unblamable,
                     "text": String::from_utf8_lossy(t),
                 })
             })
@@ -214,6 +260,8 @@ pub async fn blame(
             "hash": oid.to_hex(),
             "path": file,
             "partial": b.partial,
+            "firstParent": first_parent,
+            "ignoreRevs": list_json,
             "binary": b.binary,
             "tooLarge": b.too_large,
             "lines": lines,
