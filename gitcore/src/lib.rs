@@ -41,6 +41,7 @@ pub mod oid;
 pub mod refs;
 pub mod repo;
 pub mod search;
+pub mod upstream;
 pub mod worktree;
 
 pub use oid::ObjectId;

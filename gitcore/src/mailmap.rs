@@ -145,15 +145,6 @@ impl Mailmap {
         )
     }
 
-    /// [`Mailmap::map`] as an owned [`crate::graph::Person`].
-    pub fn person(&self, name: &str, email: &str) -> crate::graph::Person {
-        let (name, email) = self.map(name, email);
-        crate::graph::Person {
-            name: name.to_string(),
-            email: email.to_string(),
-        }
-    }
-
     /// The map `git log` in this repository uses. `head` is the commit HEAD names, for a
     /// repository whose refs are not on disk (a history streamed into memory); `None` reads
     /// HEAD from disk. A missing or unreadable source counts as empty, as it does for git.

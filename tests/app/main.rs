@@ -15,6 +15,7 @@ mod forges;
 mod helpers;
 mod hints;
 mod hosted;
+mod lifecycle;
 mod loadtest;
 mod log_command;
 mod logs;

@@ -313,7 +313,9 @@ async fn a_private_repository_is_an_unknown_id_on_every_route_and_spelling_to_al
                     Some(&alice),
                 )
                 .await;
-                let local_only = pattern.contains("working-tree") || pattern.contains("index/");
+                let local_only = pattern.contains("working-tree")
+                    || pattern.contains("index/")
+                    || pattern.ends_with("/lifecycle");
                 assert!(
                     local_only || matches!(own.status, 200 | 101),
                     "{method} {pattern}: alice reads her repository: {own:?}"

@@ -127,7 +127,8 @@ impl CommitGraph {
             .iter()
             .map(|&i| match decode(&mut reader, &self.oid(i), &mut buf) {
                 Ok(d) => CommitSummary {
-                    author: self.mailmap.person(
+                    author: Person::through(
+                        &self.mailmap,
                         &crate::object::decode_text(d.name, d.encoding),
                         &crate::object::decode_text(d.email, d.encoding),
                     ),

@@ -13,6 +13,7 @@
 pub mod commit_graph_file;
 mod load;
 mod metadata;
+mod reach;
 mod reload;
 mod store;
 mod tips;
@@ -36,6 +37,17 @@ pub struct Person {
     pub name: String,
     /// Email address.
     pub email: String,
+}
+
+impl Person {
+    /// Who committed as `name <email>`, as `mailmap` names them.
+    pub fn through(mailmap: &crate::mailmap::Mailmap, name: &str, email: &str) -> Person {
+        let (name, email) = mailmap.map(name, email);
+        Person {
+            name: name.to_string(),
+            email: email.to_string(),
+        }
+    }
 }
 
 /// The kind of a ref, by namespace.

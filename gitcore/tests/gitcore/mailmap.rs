@@ -56,7 +56,8 @@ fn authors_and_committers_are_mapped_as_git_log_maps_them_from_every_source() {
                 .read_kind(&graph.oid(i), ObjectKind::Commit, &mut buf)
                 .expect("reads");
             let c = CommitRef::parse(&buf).expect("parses");
-            let p = graph.mailmap().person(
+            let p = gitcore::graph::Person::through(
+                graph.mailmap(),
                 &decode_text(c.committer.name, c.encoding),
                 &decode_text(c.committer.email, c.encoding),
             );

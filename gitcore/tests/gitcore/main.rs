@@ -15,4 +15,5 @@ mod refs;
 mod reload;
 mod search;
 mod stream;
+mod upstream;
 mod worktree;

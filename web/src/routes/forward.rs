@@ -303,7 +303,7 @@ fn forwarded_repo(req: &ServiceRequest, named: &RequestRepo) -> Option<String> {
         .unwrap_or("");
     matches!(
         first,
-        "repository" | "graph" | "commit" | "tree" | "blob" | "search" | "status"
+        "repository" | "overview" | "graph" | "commit" | "tree" | "blob" | "search" | "status"
     )
     .then(|| named.id.as_str().to_string())
 }

@@ -47,6 +47,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/repos/{id}/commit/{hash}"),
     ("GET", "/api/repos/{id}/graph"),
     ("GET", "/api/repos/{id}/index/diff"),
+    ("GET", "/api/repos/{id}/lifecycle"),
+    ("GET", "/api/repos/{id}/overview"),
     ("GET", "/api/repos/{id}/repository"),
     ("GET", "/api/repos/{id}/search"),
     ("GET", "/api/repos/{id}/status"),

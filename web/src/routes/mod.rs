@@ -11,6 +11,7 @@ pub(crate) mod hosted;
 pub(crate) mod methods;
 mod metrics;
 mod objects;
+mod overview;
 mod pages;
 pub(crate) mod repo_param;
 mod repository;
@@ -191,6 +192,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(pages::admin)
         .service(pages::static_file)
         .service(repository::repository)
+        .service(overview::overview)
+        .service(overview::lifecycle)
         .service(graph::graph)
         .service(search::search)
         .service(worktree::working_tree_status)

@@ -351,7 +351,7 @@ fn person(mailmap: &Mailmap, s: &Signature<'_>, encoding: Option<&[u8]>) -> Valu
         decode_text(s.name, encoding),
         decode_text(s.email, encoding),
     );
-    let shown = mailmap.person(&name, &email);
+    let shown = gitcore::graph::Person::through(mailmap, &name, &email);
     let recorded = (shown.name != name || shown.email != email)
         .then(|| json!({ "name": name, "email": email }));
     json!({

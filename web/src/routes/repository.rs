@@ -45,27 +45,9 @@ pub async fn repository(
         .send(ViewerCount)
         .await
         .unwrap_or(0);
-    let (name, forge) = match &state.hosted {
-        Some(h) => {
-            let url = super::hosted::known(h, &id).await?.display_url;
-            (
-                super::hosted::display_name(&url),
-                crate::forge::forge_of(&url),
-            )
-        }
-        None => {
-            let origin = gitcore::config::get(
-                &snap.repo.dirs().common_dir.join("config"),
-                "remote",
-                Some("origin"),
-                "url",
-            );
-            (
-                local_name(&snap.repo),
-                origin.as_deref().and_then(crate::forge::forge_of),
-            )
-        }
-    };
+    let (name, forge) = name_and_forge(&state, &id, &snap).await?;
+    // Local mode: how the branch stands against its upstream (`git status -sb`).
+    let upstream = upstream_of(&state, &snap);
     let g = &snap.graph;
     let refs: Vec<RefJson<'_>> = g
         .refs()
@@ -95,6 +77,7 @@ pub async fn repository(
         "viewers": viewers,
         // A shallow clone: older commits are not here (yet; hosted mode deepens in the background).
         "historyIncomplete": g.shallow_count() > 0,
+        "upstream": upstream.as_ref().map(upstream_json),
         // Shown from the remote while it is cloned (older commits still streaming in).
         "streaming": snap.repo.is_in_memory(),
         // A partial clone: `commits` or `trees` until it is hydrated (what a request needs is
@@ -115,6 +98,45 @@ pub async fn repository(
     })))
 }
 
+/// The repository's name (`owner/repo` hosted, the directory locally) and where `#123` links:
+/// the hosted URL's forge, or the `origin` remote's.
+async fn name_and_forge(
+    state: &AppState,
+    id: &str,
+    snap: &gitvista_actors::Snapshot,
+) -> Result<(String, Option<crate::forge::Forge>), ApiError> {
+    Ok(match &state.hosted {
+        Some(h) => {
+            let url = super::hosted::known(h, id).await?.display_url;
+            (
+                super::hosted::display_name(&url),
+                crate::forge::forge_of(&url),
+            )
+        }
+        None => {
+            let origin = gitcore::config::get(
+                &snap.repo.dirs().common_dir.join("config"),
+                "remote",
+                Some("origin"),
+                "url",
+            );
+            (
+                local_name(&snap.repo),
+                origin.as_deref().and_then(crate::forge::forge_of),
+            )
+        }
+    })
+}
+
+/// The repository's name, as the summary gives it.
+pub(super) async fn name_of(
+    state: &AppState,
+    id: &str,
+    snap: &gitvista_actors::Snapshot,
+) -> Result<String, ApiError> {
+    Ok(name_and_forge(state, id, snap).await?.0)
+}
+
 /// A local repository's name: its work tree's directory, or a bare repository's without `.git`.
 fn local_name(repo: &gitcore::repo::Repository) -> String {
     let dirs = repo.dirs();
@@ -127,4 +149,29 @@ fn local_name(repo: &gitcore::repo::Repository) -> String {
     name.strip_suffix(".git")
         .map(str::to_string)
         .unwrap_or(name)
+}
+
+/// The upstream answer: which ref, its commit, how the branch stands, the counts, and why not.
+pub(super) fn upstream_json(up: &gitcore::upstream::Upstream) -> serde_json::Value {
+    serde_json::json!({
+        "ref": up.ref_name,
+        "branchName": up.branch_name,
+        "hash": up.hash.map(|h| h.to_hex()),
+        "status": up.status.as_str(),
+        "aheadCount": up.ahead.len(),
+        "behindCount": up.behind.len(),
+        "reason": up.reason,
+    })
+}
+
+/// The upstream of a local repository's branch; `None` in hosted mode, where the clone is the
+/// server's and its branches have no upstream a user set.
+pub(super) fn upstream_of(
+    state: &AppState,
+    snap: &gitvista_actors::Snapshot,
+) -> Option<gitcore::upstream::Upstream> {
+    state
+        .hosted
+        .is_none()
+        .then(|| gitcore::upstream::upstream(&snap.repo, &snap.graph))
 }

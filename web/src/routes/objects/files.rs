@@ -227,7 +227,8 @@ pub async fn blame(
                 .ok()
                 .and_then(|()| CommitRef::parse(&buf).ok())
                 .map(|c| {
-                    let author = snap.graph.mailmap().person(
+                    let author = gitcore::graph::Person::through(
+                        snap.graph.mailmap(),
                         &decode_text(c.author.name, c.encoding),
                         &decode_text(c.author.email, c.encoding),
                     );
