@@ -7,6 +7,7 @@ import { GraphView } from './graph.js';
 import { Live } from './live.js';
 import { accountMenu, currentUser, resumeExpiredSession } from './account.js';
 import { Panel } from './panel.js';
+import { Sheets } from './sheets.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -39,6 +40,10 @@ $('repo-name').textContent = repoId;
 
 // ---- selection, panel, URL ----
 const panel = new Panel({ jumpTo, showEverything, forge: () => summary && summary.forge, marks: () => view.marks.text });
+const sheets = new Sheets((hash) => jumpTo(hash));
+$('repo-name').addEventListener('click', (e) => sheets.openOverview(e.currentTarget));
+// The work-tree chip (local mode) opens the lifecycle; hosted mode's fetch state opens nothing.
+$('wt-status').addEventListener('click', (e) => { if (!e.currentTarget.dataset.hosted) sheets.openLifecycle(e.currentTarget); });
 const params = new URLSearchParams(location.search);
 
 view.fixSelection = () => {
@@ -286,7 +291,10 @@ async function loadSummary() {
   summary = await api('/repository');
   if (summary.name) {
     $('repo-name').textContent = summary.name;
-    document.title = `${summary.name} \u00b7 GitVista`;
+    // "branch · repository · GitVista", as a tab among others says where it is.
+    const h = summary.head;
+    const where = h && h.branch ? refName(h.branch) : h && h.commit ? h.commit.slice(0, 8) : null;
+    document.title = `${where ? `${where} \u00b7 ` : ''}${summary.name} \u00b7 GitVista`;
   }
   const history = $('history');
   history.hidden = !summary.historyIncomplete;
@@ -417,6 +425,7 @@ function showStatus(s) {
       showContents();
     }
     // Hosted mode: the remote's fetch state.
+    box.dataset.hosted = '1';
     box.textContent = s.error ? `fetch failed: ${s.error}`
       : s.state === 'fetching' ? 'fetching…'
       : s.state === 'moving' ? 'moving to another server…'
@@ -585,6 +594,7 @@ document.addEventListener('keydown', (e) => {
     if (!rowMenu.hidden) { closeRowMenu(); $('graph').focus(); }
     else if ($('view-menu').open) { $('view-menu').open = false; $('view-menu').querySelector('summary').focus(); }
     else if (!help.hidden) help.hidden = true;
+    else if (sheets.isOpen) sheets.close();
     else if (typing) e.target.blur();
     else if (panel.wide) panel.setWide(false);
     else if (panel.isOpen) panel.close();

@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import assert from 'node:assert/strict';
+import { parityChecks } from './parity.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const bin = process.env.GITVISTA_BIN || path.join(root, 'target/debug/gitvista');
@@ -1774,6 +1775,7 @@ try {
       await browser.close();
     }
   });
+  await parityChecks({ check, serve, fixture, git, screenshot, openPage, context });
 } finally {
   await context.close();
   for (const s of servers) s.kill();
