@@ -25,6 +25,7 @@
 
 #![deny(missing_docs)]
 
+pub mod analytics;
 pub mod blame;
 pub mod chunked;
 pub mod config;

@@ -1,6 +1,7 @@
 //! gitcore's integration tests: real repositories built by `git` (fixtures/*.sh), with `git`
 //! itself as the oracle for every answer.
 
+mod analytics;
 mod blame;
 mod common;
 mod config;
