@@ -1,5 +1,5 @@
 //! The response caches a repository session owns: finished commit diffs, file diffs and blames,
-//! bounded in bytes.
+//! bounded in bytes, and the analytics' per-commit changes.
 //!
 //! Their keys name immutable things (a commit hash, a path, options), so an entry stays valid
 //! across reloads: the caches move from one snapshot to the next. Values are the serialized JSON
@@ -83,6 +83,21 @@ impl ByteCache {
     }
 }
 
+/// The analytics' per-commit changes of a session, computed on first use (in the background for
+/// a long history) and extended with only the new commits after a reload. Keyed by commit id,
+/// so valid across reloads.
+#[derive(Debug, Default)]
+pub struct HistoryCache {
+    /// The changes known.
+    pub stats: std::sync::Mutex<gitcore::analytics::HistoryStats>,
+    /// Set while a background computation runs.
+    pub computing: std::sync::atomic::AtomicBool,
+    /// Commits computed and to compute by the background computation, for its progress.
+    pub done: std::sync::atomic::AtomicU64,
+    /// See `done`.
+    pub total: std::sync::atomic::AtomicU64,
+}
+
 /// The caches of one repository session.
 #[derive(Debug)]
 pub struct SessionCaches {
@@ -92,6 +107,8 @@ pub struct SessionCaches {
     pub blame: ByteCache,
     /// Search results (keyed with the snapshot version: they name rows, which move).
     pub searches: ByteCache,
+    /// The analytics' per-commit changes.
+    pub history: std::sync::Arc<HistoryCache>,
 }
 
 impl SessionCaches {
@@ -101,6 +118,7 @@ impl SessionCaches {
             diffs: ByteCache::new(diff_bytes),
             blame: ByteCache::new(blame_bytes),
             searches: ByteCache::new(SEARCH_BYTES),
+            history: std::sync::Arc::default(),
         }
     }
 }

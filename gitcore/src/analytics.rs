@@ -102,6 +102,14 @@ impl HistoryStats {
                 .sum::<usize>()
     }
 
+    /// How many of `commits` (merges aside) have changes not known yet.
+    pub fn missing(&self, graph: &CommitGraph, commits: &[CommitIdx]) -> usize {
+        commits
+            .iter()
+            .filter(|&&c| graph.parents(c).len() <= 1 && !self.commits.contains_key(&graph.oid(c)))
+            .count()
+    }
+
     /// Computes the changes of the commits in `commits` not known yet (merges are skipped: the
     /// dashboard counts them, it does not diff them), on every core. Answers how many were
     /// computed: after a push, only the new commits.

@@ -303,7 +303,15 @@ fn forwarded_repo(req: &ServiceRequest, named: &RequestRepo) -> Option<String> {
         .unwrap_or("");
     matches!(
         first,
-        "repository" | "overview" | "graph" | "commit" | "tree" | "blob" | "search" | "status"
+        "repository"
+            | "overview"
+            | "analytics"
+            | "graph"
+            | "commit"
+            | "tree"
+            | "blob"
+            | "search"
+            | "status"
     )
     .then(|| named.id.as_str().to_string())
 }

@@ -41,6 +41,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/repos"),
     ("POST", "/api/repos"),
     ("DELETE", "/api/repos/{id}"),
+    ("GET", "/api/repos/{id}/analytics"),
     ("GET", "/api/repos/{id}/blob/{hash}"),
     ("GET", "/api/repos/{id}/commit/diff/{hash}"),
     ("GET", "/api/repos/{id}/commit/diff/{hash}/file"),

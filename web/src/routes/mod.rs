@@ -3,6 +3,7 @@
 pub(crate) mod account;
 pub(crate) mod admin;
 pub(crate) mod admission;
+mod analytics;
 mod billing;
 pub(crate) mod forward;
 mod graph;
@@ -193,6 +194,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(pages::static_file)
         .service(repository::repository)
         .service(overview::overview)
+        .service(analytics::analytics)
         .service(overview::lifecycle)
         .service(graph::graph)
         .service(search::search)
