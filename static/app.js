@@ -41,6 +41,7 @@ $('repo-name').textContent = repoId;
 // ---- selection, panel, URL ----
 const panel = new Panel({ jumpTo, showEverything, forge: () => summary && summary.forge, marks: () => view.marks.text });
 const sheets = new Sheets((hash) => jumpTo(hash));
+$('insights-link').href = `/r/${encodeURIComponent(repoId)}/analytics`;
 $('repo-name').addEventListener('click', (e) => sheets.openOverview(e.currentTarget));
 // The work-tree chip (local mode) opens the lifecycle; hosted mode's fetch state opens nothing.
 $('wt-status').addEventListener('click', (e) => { if (!e.currentTarget.dataset.hosted) sheets.openLifecycle(e.currentTarget); });

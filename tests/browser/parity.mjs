@@ -116,3 +116,47 @@ export async function parityChecks({ check, serve, fixture, git, screenshot, ope
     await page.close();
   });
 }
+
+/** The Insights page: figures as git counts them, every chart drawn, and an author or a hotspot
+ * opening the graph with only its commits. */
+export async function insightsChecks({ check, serve, fixture, git, screenshot, context }) {
+  const repo = fixture('mailmap', 'mailmap-insights');
+  const base = await serve(repo);
+  await check('insights: the Insights page counts what git counts, draws every chart, and an author or a hotspot filters the graph', async () => {
+    for (const [name, viewport, scheme] of [['insights', { width: 1280, height: 900 }, 'light'], ['insights-dark', { width: 1280, height: 900 }, 'dark'], ['insights-phone', { width: 390, height: 844 }, 'light']]) {
+      const page = await context.newPage();
+      await page.setViewportSize(viewport);
+      await page.emulateMedia({ colorScheme: scheme });
+      await page.goto(`${base}/r/local`);
+      await page.waitForSelector('body[data-ready="true"]');
+      if (viewport.width > 500) {
+        await page.click('#insights-link');
+      } else {
+        await page.goto(`${base}/r/local/analytics`);
+      }
+      await page.waitForSelector('body[data-ready="true"] .stat-card');
+      const cards = await page.$$eval('.stat-card', (c) => c.map((x) => x.querySelector('.stat-value').textContent));
+      assert.equal(cards[0], git(repo, 'rev-list', '--all', '--no-merges', '--count'));
+      const shortlog = git(repo, 'shortlog', '-sn', '--no-merges', '--all').split('\n').map((l) => l.trim().split('\t').slice(1).join('\t'));
+      const shown = await page.$$eval('#authors li a', (a) => a.map((x) => x.textContent));
+      assert.deepEqual([...shown].sort(), [...shortlog].sort());
+      assert.ok(await page.locator('#velocity svg rect.bar').count() > 0);
+      assert.equal(await page.locator('#heatmap svg rect.heat').count(), 7 * 24);
+      assert.ok(await page.locator('#hotspots tbody tr').count() > 0);
+      await screenshot(page, name);
+      await page.close();
+    }
+    // An author opens the graph with only their commits, as `git log --author` finds them.
+    const page = await context.newPage();
+    await page.goto(`${base}/r/local/analytics`);
+    await page.waitForSelector('body[data-ready="true"] #authors li a');
+    await page.click('#authors li a:text-is("René Scharfe")');
+    await page.waitForSelector('body[data-ready="true"]');
+    await page.waitForFunction(() => /\d+ of \d+|\d+ hits?|\d+ match/.test(document.getElementById('search-count').textContent));
+    const rows = await page.$$eval('#rows-a11y li', (lis) => lis.map((li) => li.dataset.hash));
+    const theirs = git(repo, 'log', '--all', '-i', '--author=rene@example.org', '--format=%H').split('\n');
+    for (const h of theirs) assert.ok(rows.includes(h), h);
+    await screenshot(page, 'insights-author-filter');
+    await page.close();
+  });
+}

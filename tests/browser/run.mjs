@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import assert from 'node:assert/strict';
-import { parityChecks } from './parity.mjs';
+import { parityChecks, insightsChecks } from './parity.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const bin = process.env.GITVISTA_BIN || path.join(root, 'target/debug/gitvista');
@@ -1776,6 +1776,7 @@ try {
     }
   });
   await parityChecks({ check, serve, fixture, git, screenshot, openPage, context });
+  await insightsChecks({ check, serve, fixture, git, screenshot, context });
 } finally {
   await context.close();
   for (const s of servers) s.kill();

@@ -18,6 +18,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/healthz"),
     ("GET", "/metrics"),
     ("GET", "/r/{id}"),
+    ("GET", "/r/{id}/analytics"),
     ("GET", "/static/{path:.*}"),
     ("GET", "/auth/forges"),
     ("GET", "/auth/{forge}/login"),

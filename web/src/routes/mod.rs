@@ -189,6 +189,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(hosted::delete)
         .service(pages::index)
         .service(pages::graph_page)
+        .service(pages::analytics_page)
         .service(pages::dashboard)
         .service(pages::admin)
         .service(pages::static_file)

@@ -76,6 +76,15 @@ pub async fn graph_page(
     asset(&req, "index.html")
 }
 
+/// The Insights page (the analytics dashboard); its script reads the repository id from the URL.
+#[get("/r/{id}/analytics")]
+pub async fn analytics_page(
+    req: HttpRequest,
+    _id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    asset(&req, "analytics.html")
+}
+
 /// The UI's scripts, styles and images.
 #[get("/static/{path:.*}")]
 pub async fn static_file(
