@@ -8,7 +8,7 @@
 //! the median of several runs. `GITVISTA_BENCH_REPOS` (colon-separated paths) replaces the list;
 //! `GITVISTA_BENCH_RUNS` sets the number of runs (default 5).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use std::time::{Duration, Instant};
@@ -19,9 +19,7 @@ use gitcore::repo::Repository;
 
 #[path = "common/mod.rs"]
 mod common;
-use common::{
-    Result, ensure_forge_repo, git, git_median, median, ms, repo_shape, rss_kib, time_git,
-};
+use common::{Result, git, git_median, median, ms, repo_shape, rss_kib, time_git};
 
 fn measure<T>(runs: usize, mut f: impl FnMut() -> Result<T>) -> Result<(Duration, T)> {
     let mut times = Vec::new();
@@ -394,18 +392,10 @@ fn main() -> Result<()> {
         return peak_child(&spec);
     }
     // `cargo test --all-targets` runs benches in test mode: do nothing there.
-    if std::env::args().any(|a| a == "--test") || !std::env::args().any(|a| a == "--bench") {
+    if !common::benchmarking() {
         return Ok(());
     }
-    let runs: usize = std::env::var("GITVISTA_BENCH_RUNS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(5);
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let repos: Vec<PathBuf> = match std::env::var("GITVISTA_BENCH_REPOS") {
-        Ok(list) => list.split(':').map(PathBuf::from).collect(),
-        Err(_) => vec![ensure_forge_repo(&root)?, root.clone()],
-    };
+    let (runs, repos) = common::runs_and_repos(5)?;
     for r in repos {
         bench_repo(&r, runs)?;
     }

@@ -8,6 +8,7 @@ import { Live } from './live.js';
 import { accountMenu, currentUser, resumeExpiredSession } from './account.js';
 import { Panel } from './panel.js';
 import { Sheets } from './sheets.js';
+import { showCompare } from './compare.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -41,6 +42,12 @@ $('repo-name').textContent = repoId;
 // ---- selection, panel, URL ----
 const panel = new Panel({ jumpTo, showEverything, forge: () => summary && summary.forge, marks: () => view.marks.text });
 const sheets = new Sheets((hash) => jumpTo(hash));
+view.onCompare = (a, b) => {
+  showCompare(panel, a, b);
+  const p = new URLSearchParams(location.search);
+  p.set('compare', `${a}...${b}`);
+  history.pushState(null, '', `${location.pathname}?${p}`);
+};
 $('insights-link').href = `/r/${encodeURIComponent(repoId)}/analytics`;
 $('repo-name').addEventListener('click', (e) => sheets.openOverview(e.currentTarget));
 // The work-tree chip (local mode) opens the lifecycle; hosted mode's fetch state opens nothing.
@@ -65,7 +72,7 @@ panel.onNavigate = ({ push }) => syncUrl({ push });
 
 /** The panel's place (tab, file, blame) the URL `p` names. */
 function placeIn(p) {
-  return { tab: p.get('tab') === 'files' ? 'files' : 'commit', file: p.get('file') || null, blame: p.get('blame') === '1' };
+  return { tab: p.get('tab') === 'files' ? 'files' : 'commit', file: p.get('file') || null, blame: p.get('blame') === '1', line: Number(p.get('line')) || null };
 }
 
 // ---- a row's menu (right click) ----
@@ -95,13 +102,15 @@ view.onContextMenu = (r, row, x, y) => {
   const item = (label, action) => el('button', { type: 'button', role: 'menuitem', onclick: () => { closeRowMenu(); action(); } }, label);
   const forgeUrl = forgeCommitUrl(row.hash);
   const ref = row.refs.find((x) => x.kind === 'branch') || row.refs.find((x) => x.kind === 'remote' || x.kind === 'tag');
-  rowMenu.replaceChildren(
+  rowMenu.replaceChildren(...[
     item('Show details', () => { view.select(r, { open: true, scroll: false }); }),
     item('Copy hash', () => copy(row.hash, 'hash')),
     item('Copy permalink', () => copy(permalink(), 'permalink')),
-    ref ? item(`Show only ${refName(ref.name)}`, () => { onlyRef = ref.name; queueView(); }) : null,
+    ref ? item(`Show only ${refName(ref.name)}`, () => { onlyRef = ref.name; containsHash = ''; queueView(); }) : null,
+    item('Show only branches containing this commit', () => { containsHash = row.hash; onlyRef = ''; queueView(); }),
     forgeUrl ? el('a', { role: 'menuitem', href: forgeUrl, target: '_blank', rel: 'noopener noreferrer', onclick: closeRowMenu }, `Open on ${summary.forge.kind === 'github' ? 'GitHub' : summary.forge.kind === 'gitlab' ? 'GitLab' : 'Bitbucket'}`) : null,
-  );
+  // (replaceChildren writes a null as the text "null")
+  ].filter(Boolean));
   rowMenu.hidden = false;
   const w = rowMenu.offsetWidth;
   const h = rowMenu.offsetHeight;
@@ -112,9 +121,12 @@ view.onContextMenu = (r, row, x, y) => {
 document.addEventListener('pointerdown', (e) => { if (!rowMenu.hidden && !rowMenu.contains(e.target)) closeRowMenu(); });
 
 // ---- view filters, kept in the URL ----
-const VIEW_KEYS = ['hide', 'show', 'hideGlob', 'firstParent', 'noMerges', 'only', 'match'];
+const VIEW_KEYS = ['hide', 'show', 'hideGlob', 'firstParent', 'noMerges', 'only', 'match', 'contains', 'since'];
 /** `only=`: one ref and its history (set from a row's menu, cleared in the View menu). */
 let onlyRef = '';
+/** `contains=`: only the branches containing a commit (set from a row's menu, cleared in the
+ * View menu). */
+let containsHash = '';
 /** `match=`: only the commits this search matches, each drawn to its nearest matching
  * ancestors (the "only matches" switch beside the search box; it follows the search). */
 let matchQuery = '';
@@ -133,6 +145,8 @@ function readViewControls() {
   if ($('opt-first-parent').checked) p.set('firstParent', '1');
   if ($('opt-no-merges').checked) p.set('noMerges', '1');
   if (onlyRef) p.set('only', onlyRef);
+  if (containsHash) p.set('contains', containsHash);
+  if ($('since').value) p.set('since', $('since').value);
   if (matchQuery) p.set('match', matchQuery);
   return p;
 }
@@ -146,8 +160,10 @@ function writeViewControls(p) {
   $('opt-first-parent').checked = p.get('firstParent') === '1';
   $('opt-no-merges').checked = p.get('noMerges') === '1';
   onlyRef = p.get('only') || '';
-  $('only-row').hidden = !onlyRef;
-  $('only-name').textContent = refName(onlyRef);
+  containsHash = p.get('contains') || '';
+  $('since').value = p.get('since') || '';
+  $('only-row').hidden = !onlyRef && !containsHash;
+  $('only-name').textContent = onlyRef ? refName(onlyRef) : `branches containing ${containsHash.slice(0, 8)}`;
   matchQuery = p.get('match') || '';
   $('only-matches').setAttribute('aria-pressed', String(!!matchQuery));
   $('view-menu').dataset.active = String([...p.keys()].length > 0);
@@ -166,7 +182,10 @@ async function changeView() {
 }
 for (const input of document.querySelectorAll('#view-menu input[type="checkbox"]')) input.addEventListener('change', () => queueView());
 $('opt-glob').addEventListener('change', () => queueView());
-$('only-clear').addEventListener('click', () => { onlyRef = ''; queueView(); });
+$('since').addEventListener('change', () => queueView());
+// A phone's search box is narrow: a placeholder that fits.
+if (matchMedia('(max-width: 500px)').matches) $('search').placeholder = 'Search';
+$('only-clear').addEventListener('click', () => { onlyRef = ''; containsHash = ''; queueView(); });
 $('only-matches').addEventListener('click', () => {
   const q = $('search').value.trim();
   matchQuery = matchQuery || !q ? '' : q;
@@ -190,11 +209,13 @@ function syncUrl({ push = false } = {}) {
     if (viewParams.params.get(k)) p.set(k, viewParams.params.get(k)); else p.delete(k);
   }
   if (view.selectedHash) p.set('commit', view.selectedHash); else p.delete('commit');
+  if (!panel.compare || !panel.isOpen) p.delete('compare');
   // The panel's tab, file and blame, while it shows the selected commit.
   const place = panel.isOpen && panel.hash === view.selectedHash ? panel.place : placeIn(new URLSearchParams());
   if (place.tab === 'files') p.set('tab', 'files'); else p.delete('tab');
   if (place.file) p.set('file', place.file); else p.delete('file');
   if (place.blame) p.set('blame', '1'); else p.delete('blame');
+  if (place.blame && place.line) p.set('line', String(place.line)); else p.delete('line');
   const q = $('search').value.trim();
   if (q) p.set('q', q); else p.delete('q');
   const url = `${location.pathname}${p.toString() ? '?' + p : ''}`;
@@ -309,7 +330,12 @@ async function loadSummary() {
   view.head = summary.head && summary.head.commit;
   view.clampTop();
   view.dirty = true;
-  if (summary.rows === 0) showState('No commits yet', 'This repository has no commits. Make one and it appears here.');
+  if (summary.rows === 0 && summary.commits > 0) {
+    // The history has commits; this view shows none of them.
+    showState(matchQuery ? 'No commit matches' : 'No commits in this view',
+      matchQuery ? `Nothing in this view matches \u201c${matchQuery}\u201d. Change the search, or turn \u201conly matches\u201d off.`
+        : 'The view\u2019s filters hide every commit. Open the View menu to show more.');
+  } else if (summary.rows === 0) showState('No commits yet', 'This repository has no commits. Make one and it appears here.');
   else state.hidden = true;
   return summary;
 }
@@ -728,13 +754,17 @@ if (repoId !== 'local') {
   }
   const c = params.get('commit');
   if (!c) await openAtHead();
+  const cmp = (params.get('compare') || '').split('...');
+  const comparing = cmp.length === 2 && cmp[0] && cmp[1];
   const q = params.get('q');
   if (q) {
     $('search').value = q;
     await runSearch(q, { keep: !!c });
   }
-  if (c) await jumpTo(c);
-  if (c && panel.isOpen) await panel.restore(placeIn(params));
+  // A comparison takes the panel; the selected commit stays selected.
+  if (c) await jumpTo(c, { open: !comparing });
+  if (comparing) await showCompare(panel, cmp[0], cmp[1]);
+  else if (c && panel.isOpen) await panel.restore(placeIn(params));
   document.body.dataset.ready = 'true';
   $('graph').focus();
 })();

@@ -44,6 +44,7 @@ export class GraphView {
     this.dirty = true;
     this.onSelect = () => {};
     this.onOpen = () => {};
+    this.onCompare = () => {};
     this.onDraw = () => {};
     this.onContextMenu = () => {};
     /** Rows on screen whose subject was cut short, with the whole subject. */
@@ -254,7 +255,11 @@ export class GraphView {
       } else {
         const rect = c.getBoundingClientRect();
         const r = Math.floor((e.clientY - rect.top + this.top) / this.rowH);
-        if (r < this.store.total) this.select(r, { open: true, scroll: false });
+        // Ctrl/cmd-click with a commit selected: compare the two.
+        const other = r < this.store.total ? this.store.row(r) : null;
+        if ((e.ctrlKey || e.metaKey) && this.selectedHash && other && other.hash !== this.selectedHash) {
+          this.onCompare(this.selectedHash, other.hash);
+        } else if (r < this.store.total) this.select(r, { open: true, scroll: false });
       }
       drag = null;
     });

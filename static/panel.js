@@ -168,14 +168,14 @@ export class Panel {
   async restore(place) {
     if (place.tab !== this.place.tab || this.loaded.files !== this.hash) await this.tab(place.tab, { user: false });
     if (place.tab !== 'files') return;
-    if (place.file !== this.place.file || place.blame !== this.place.blame) {
-      if (place.file) await this.openPath(place.file, { blame: place.blame });
+    if (place.file !== this.place.file || place.blame !== this.place.blame || (place.line || null) !== (this.place.line || null)) {
+      if (place.file) await this.openPath(place.file, { blame: place.blame, line: place.line });
       else if (this.fileView) { fill(this.fileView); this.place = { ...this.place, file: null, blame: false }; }
     }
   }
 
   /** Opens the file at `path` of the panel's commit in the Files tab (its blame with `blame`). */
-  async openPath(path, { blame = false } = {}) {
+  async openPath(path, { blame = false, line = null } = {}) {
     const hash = this.hash;
     try {
       let tree = await api(`/tree/${hash}`);
@@ -186,7 +186,7 @@ export class Panel {
         if (i === parts.length - 1) {
           if (e.type === 'tree') throw new Error(`${path} is a folder`);
           if (this.hash !== hash) return;
-          await this.showFile(path, e.hash, this.fileView, { blame, user: false });
+          await this.showFile(path, e.hash, this.fileView, { blame, user: false, line });
           return;
         }
         tree = await api(`/tree/${e.hash}`);
@@ -200,6 +200,7 @@ export class Panel {
     this.root.hidden = false;
     if (hash === this.hash) return;
     this.hash = hash;
+    this.compare = null;
     this.loaded.files = null;
     this.tab('commit', { user: false });
     fill(this.commitBox, el('p', { class: 'muted' }, 'Loading…'));
@@ -217,7 +218,9 @@ export class Panel {
   }
 
   renderCommit(c, d) {
-    const person = (p) => [`${p.name} <${p.email}> `, el('span', { class: 'muted date' }, `${fullDate(p.time)} (${relativeTime(p.time)})`)];
+    // The mailmap's name, with what the commit records on hover when the two differ.
+    const person = (p) => [el('span', { title: p.recorded ? `recorded as ${p.recorded.name} <${p.recorded.email}>` : null }, `${p.name} <${p.email}> `),
+      el('span', { class: 'muted date' }, `${fullDate(p.time)} (${relativeTime(p.time)})`)];
     const copy = el('button', { type: 'button', class: 'copy-hash', title: 'Copy the full hash' }, 'copy');
     copy.addEventListener('click', () => {
       const done = () => { copy.textContent = 'copied'; setTimeout(() => { copy.textContent = 'copy'; }, 1500); };
@@ -243,7 +246,7 @@ export class Panel {
       },
       el('span', { class: `st ${f.status}`, title: f.status === 'R' ? `renamed, ${f.similarity}% similar` : { A: 'added', M: 'modified', D: 'deleted', T: 'type changed' }[f.status] || f.status }, f.status),
       f.status === 'R' && f.similarity < 100 ? el('span', { class: 'muted similarity', title: 'similarity, as git diff -M scores it' }, `${f.similarity}%`) : null,
-      el('span', { class: 'path' }, f.status === 'R' ? `${f.oldPath} → ${f.newPath}` : f.path),
+      el('span', { class: 'path', title: f.status === 'R' ? `${f.oldPath} → ${f.newPath}` : f.path }, f.status === 'R' ? renamePath(f.oldPath, f.newPath) : f.path),
       f.binary ? el('span', { class: 'muted' }, 'binary') : null,
       f.additions != null && !f.binary ? [el('span', { class: 'num-add' }, `+${f.additions}`), el('span', { class: 'num-del' }, `−${f.deletions}`)] : null);
       files.append(el('li', {}, btn, holder));
@@ -276,9 +279,10 @@ export class Panel {
     fill(holder, el('p', { class: 'muted' }, 'Loading diff…'));
     try {
       const d = await api(`/commit/diff/${hash}/file?path=${encodeURIComponent(f.path)}&context=${context}`);
-      const redraw = () => fill(holder, renderDiff(d, context < 10000
-        ? () => this.toggleDiff(btn, holder, hash, f, context < 25 ? 25 : 10000)
-        : null, redraw));
+      // The lines between hunks (and above and below them) open 20 at a time, per gap, read
+      // from the new version of the file.
+      const gaps = new Gaps(d, f.newHash ? () => api(`/blob/${f.newHash}?path=${encodeURIComponent(f.path)}`) : null);
+      const redraw = () => fill(holder, renderDiff(gaps.view(), null, redraw, gaps.controls(redraw)));
       redraw();
     } catch (e) {
       fill(holder, el('p', { class: 'error' }, e.message));
@@ -336,7 +340,7 @@ export class Panel {
 
   /** Shows file `path` (blob `blobHash`) of the panel's commit in `view`, with its blame when
    * `blame`; `user`: opened by the user (a browser history entry). */
-  async showFile(path, blobHash, view, { blame = false, user = true } = {}) {
+  async showFile(path, blobHash, view, { blame = false, user = true, line = null } = {}) {
     const commit = this.hash;
     fill(view, el('p', { class: 'muted' }, `Loading ${path}…`));
     try {
@@ -357,7 +361,7 @@ export class Panel {
       // The file shows where the user is looking, not below an expanded tree.
       view.scrollIntoView({ block: 'start' });
       blameBtn.addEventListener('click', () => this.showBlame(commit, path, b, head, view, blameBtn, true));
-      if (blame) await this.showBlame(commit, path, b, head, view, blameBtn, false);
+      if (blame) await this.showBlame(commit, path, b, head, view, blameBtn, false, line);
     } catch (e) {
       fill(view, el('p', { class: 'error' }, e.message));
     }
@@ -365,7 +369,7 @@ export class Panel {
 
   /** The blame of `path` at `commit` in `view`: consecutive lines of one commit are one group,
    * with its hash, author, date and subject on the group's first line. */
-  async showBlame(commit, path, b, head, view, blameBtn, user) {
+  async showBlame(commit, path, b, head, view, blameBtn, user, line = null) {
     blameBtn.disabled = true;
     // Plain `git blame` by default, looking through the revisions the repository lists to
     // ignore (as GitHub does); both are toggles, remembered in this browser.
@@ -392,25 +396,133 @@ export class Panel {
       const rows = bl.lines.map((l, i) => {
         const first = i === 0 || bl.lines[i - 1].commit !== l.commit;
         const about = bl.commits && bl.commits[l.commit];
+        // Following a line's commit remembers the line: Back returns to it, scrolled as it was.
+        const follow = el('button', {
+          type: 'button', class: 'link', title: l.commit,
+          onclick: () => { this.place = { ...this.place, line: l.line }; this.onNavigate({ push: false }); this.jumpTo(l.commit); },
+        }, short(l.commit));
         const who = first
-          ? el('td', { class: 'who' }, this.commitLink(l.commit),
+          ? el('td', { class: 'who' }, follow,
             about ? [' ', el('span', { class: 'who-author' }, about.author), ' ', el('span', { class: 'muted' }, relativeTime(about.time)),
               el('div', { class: 'who-summary', title: about.summary }, about.summary)] : null)
           : el('td', { class: 'who' });
         const mark = l.unblamable ? el('span', { class: 'blame-mark', title: 'Changed by an ignored revision and matched nothing before it' }, '*')
           : l.ignored ? el('span', { class: 'blame-mark', title: 'Passed through an ignored revision' }, '?') : null;
-        return el('tr', { class: first ? 'group-start' : null },
+        return el('tr', { class: [first ? 'group-start' : '', line === l.line ? 'blame-target' : ''].join(' ').trim() || null },
           who,
           el('td', { class: 'ln' }, mark, l.line),
           el('td', {}, highlighted(l.text, b.spans && b.spans[l.line - 1])));
       });
       fill(view, head, bl.partial ? el('p', { class: 'muted' }, 'Blame stopped at its limit; older lines stay with the oldest commits reached.') : null, el('div', { class: 'diff-wrap' }, el('table', { class: 'blob' }, rows)));
-      this.place = { tab: 'files', file: path, blame: true };
+      this.place = { tab: 'files', file: path, blame: true, line };
       if (user) this.onNavigate({ push: true });
+      if (line) view.querySelector('tr.blame-target')?.scrollIntoView({ block: 'center' });
     } catch (e) {
       view.append(el('p', { class: 'error' }, e instanceof ApiError ? e.message : String(e)));
     }
   }
+}
+
+/** How many lines each reveal of a gap shows. */
+const GAP_STEP = 20;
+
+/** The unchanged lines a diff leaves out between its hunks, opened on request: gap 0 is above
+ * the first hunk (opened upward, from the hunk), gap i between hunks i-1 and i and the last gap
+ * below the last hunk (opened downward). */
+class Gaps {
+  constructor(d, loadNew) {
+    this.d = d;
+    this.loadNew = loadNew;
+    this.shown = new Map();
+    this.file = null;
+  }
+
+  /** The first and next new-side line of hunk `h` (a hunk adding nothing sits after its start). */
+  static span(h, side) {
+    const start = side === 'new' ? h.newStart : h.oldStart;
+    const len = side === 'new' ? h.newLen : h.oldLen;
+    return len ? [start, start + len] : [start + 1, start + 1];
+  }
+
+  /** Lines in gap `i`: [first new line, next new line, old minus new line numbers]. */
+  range(i) {
+    const hs = this.d.hunks;
+    if (!hs.length) return [1, 1, 0];
+    if (i === 0) {
+      const [first] = Gaps.span(hs[0], 'new');
+      return [1, first, Gaps.span(hs[0], 'old')[0] - first];
+    }
+    const [, next] = Gaps.span(hs[i - 1], 'new');
+    const offset = Gaps.span(hs[i - 1], 'old')[1] - next;
+    const end = i < hs.length ? Gaps.span(hs[i], 'new')[0] : (this.total ?? next);
+    return [next, end, offset];
+  }
+
+  hidden(i) {
+    if (!this.loadNew || (i === this.d.hunks.length && this.total == null)) {
+      // Below the last hunk: unknown until the file is read; offered while it may have lines.
+      return i === this.d.hunks.length && this.loadNew && this.total == null ? Infinity : 0;
+    }
+    const [a, b] = this.range(i);
+    return Math.max(0, b - a - (this.shown.get(i) || 0));
+  }
+
+  async reveal(i) {
+    if (!this.file) {
+      this.file = await this.loadNew();
+      const lines = this.file.content.split('\n');
+      if (lines.length && lines[lines.length - 1] === '') lines.pop();
+      this.lines = lines;
+      this.total = lines.length + 1;
+    }
+    this.shown.set(i, Math.min((this.shown.get(i) || 0) + GAP_STEP, Math.max(0, this.range(i)[1] - this.range(i)[0])));
+  }
+
+  /** The diff with the opened lines added to the hunks as context. */
+  view() {
+    if (!this.lines) return this.d;
+    const hunks = this.d.hunks.map((h) => ({ ...h, lines: [...h.lines] }));
+    const line = (n, offset) => ({ kind: 'context', oldLine: n + offset, newLine: n, text: this.lines[n - 1] ?? '', spans: this.file.spans && this.file.spans[n - 1] });
+    for (let i = 0; i <= hunks.length; i++) {
+      const k = this.shown.get(i) || 0;
+      if (!k) continue;
+      const [a, b, offset] = this.range(i);
+      if (i === 0) {
+        const extra = [];
+        for (let n = b - k; n < b; n++) extra.push(line(n, offset));
+        hunks[0].lines.unshift(...extra);
+      } else {
+        for (let n = a; n < a + k; n++) hunks[i - 1].lines.push(line(n, offset));
+      }
+    }
+    return { ...this.d, hunks };
+  }
+
+  /** renderDiff's gap rows: how many lines gap `i` hides, and a button that opens 20. */
+  controls(redraw) {
+    return {
+      hidden: (i) => this.hidden(i),
+      open: async (i) => { await this.reveal(i); redraw(); },
+    };
+  }
+}
+
+/** A rename as `git diff --stat` writes it: the common directories outside braces,
+ * `src/{old => new}/x.rs` (git's pprint_rename). */
+export function renamePath(a, b) {
+  let pfx = 0;
+  for (let i = 0; i < a.length && i < b.length && a[i] === b[i]; i++) if (a[i] === '/') pfx = i + 1;
+  // A common suffix starts with a slash; with a common prefix (which ends in one) the scan may
+  // reach back to that slash.
+  let sfx = 0;
+  const adjust = pfx ? 1 : 0;
+  for (let i = a.length - 1, j = b.length - 1; i >= pfx - adjust && j >= pfx - adjust && a[i] === b[j]; i--, j--) {
+    if (a[i] === '/') sfx = a.length - i;
+  }
+  const aMid = a.slice(pfx, Math.max(pfx, a.length - sfx));
+  const bMid = b.slice(pfx, Math.max(pfx, b.length - sfx));
+  if (!pfx && !sfx) return `${aMid} => ${bMid}`;
+  return `${a.slice(0, pfx)}{${aMid} => ${bMid}}${a.slice(a.length - sfx)}`;
 }
 
 /** The blame's toggles, remembered in this browser. */
@@ -483,14 +595,23 @@ function pairedLines(h) {
   return lines;
 }
 
-export function renderDiff(d, more, onLayout) {
+export function renderDiff(d, more, onLayout, gaps = null) {
   if (d.binary) return el('p', { class: 'muted' }, 'Binary file changed.');
   if (d.tooLarge) return el('p', { class: 'muted' }, 'This file is too large to diff here.');
   if (!d.hunks.length) return el('p', { class: 'muted' }, 'No line changes (mode or rename only).');
   const layout = diffLayout();
   const code = (l, sign) => el('td', { class: 'code' }, sign, highlighted(l.text, l.spans, l.change));
   const rows = [];
-  for (const h of d.hunks) {
+  const span = layout === 'unified' ? 3 : 4;
+  const gapRow = (i) => {
+    const n = gaps ? gaps.hidden(i) : 0;
+    if (!n) return;
+    const label = n === Infinity ? `Show ${GAP_STEP} more lines` : `Show ${Math.min(GAP_STEP, n)} of ${n} hidden line${n === 1 ? '' : 's'}`;
+    rows.push(el('tr', { class: 'gap' }, el('td', { colspan: span },
+      el('button', { type: 'button', class: 'link gap-open', onclick: () => gaps.open(i) }, i === 0 ? `\u2191 ${label}` : `\u2193 ${label}`))));
+  };
+  for (const [hi, h] of d.hunks.entries()) {
+    gapRow(hi);
     const lines = pairedLines(h);
     if (layout === 'unified') {
       rows.push(el('tr', { class: 'hunk' }, el('td', { class: 'ln' }), el('td', { class: 'ln' }), el('td', { class: 'code' }, h.header)));
@@ -525,6 +646,7 @@ export function renderDiff(d, more, onLayout) {
       i = Math.max(a, i + 1);
     }
   }
+  gapRow(d.hunks.length);
   const toggle = onLayout ? el('button', {
     type: 'button',
     class: 'diff-layout',
@@ -533,7 +655,12 @@ export function renderDiff(d, more, onLayout) {
       onLayout();
     },
   }, layout === 'split' ? 'Unified' : 'Side by side') : null;
+  // Side by side: two fixed line-number columns and two halves sharing the rest, code wrapped,
+  // so both sides fit any panel.
+  const cols = layout === 'split'
+    ? el('colgroup', {}, el('col', { class: 'ln' }), el('col'), el('col', { class: 'ln' }), el('col'))
+    : null;
   return el('div', { class: 'diff-wrap' },
-    el('table', { class: `diff ${layout}`, 'aria-label': `Diff of ${d.path}` }, rows),
+    el('table', { class: `diff ${layout}`, 'aria-label': `Diff of ${d.path}` }, cols, rows),
     el('div', { class: 'diff-actions' }, toggle, more ? el('button', { type: 'button', onclick: more }, 'Show more context') : null));
 }

@@ -128,6 +128,21 @@ pub fn benchmarking() -> bool {
     !std::env::args().any(|a| a == "--test") && std::env::args().any(|a| a == "--bench")
 }
 
+/// Runs per figure (`GITVISTA_BENCH_RUNS`, else `default`) and the repositories to measure
+/// (`GITVISTA_BENCH_REPOS`, colon-separated, else forge.git and this project's history).
+pub fn runs_and_repos(default: usize) -> Result<(usize, Vec<PathBuf>)> {
+    let runs = std::env::var("GITVISTA_BENCH_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default);
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let repos = match std::env::var("GITVISTA_BENCH_REPOS") {
+        Ok(list) => list.split(':').map(PathBuf::from).collect(),
+        Err(_) => vec![ensure_forge_repo(&root)?, root.clone()],
+    };
+    Ok((runs, repos))
+}
+
 /// (VmRSS, VmHWM, RssAnon) of a process in KiB, from /proc: RssAnon is the heap (what an
 /// out-of-memory kill is about); the rest of RSS is mapped files, pages the kernel can drop.
 pub fn rss_kib(pid: u32) -> (u64, u64, u64) {

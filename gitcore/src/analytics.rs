@@ -59,14 +59,21 @@ impl From<DiffError> for StatsError {
     }
 }
 
-/// The changes of many commits, keyed by commit id, with paths interned.
+type OidMap<V> = HashMap<ObjectId, V, std::hash::BuildHasherDefault<crate::oid::OidHasher>>;
+
+/// The changes of many commits, keyed by commit id, with paths interned, and each path's unit
+/// (its first two segments, what the hotspots count) interned too.
 #[derive(Debug, Clone, Default)]
 pub struct HistoryStats {
     paths: Vec<String>,
     path_index: HashMap<String, u32>,
+    /// Unit of each path, as an index into `units`.
+    path_unit: Vec<u32>,
+    units: Vec<String>,
+    unit_index: HashMap<String, u32>,
     files: Vec<FileChange>,
     /// Commit -> range in `files`.
-    commits: HashMap<ObjectId, (u32, u32)>,
+    commits: OidMap<(u32, u32)>,
 }
 
 impl HistoryStats {
@@ -79,6 +86,26 @@ impl HistoryStats {
     /// A path by index.
     pub fn path(&self, i: u32) -> &str {
         &self.paths[i as usize]
+    }
+
+    /// Paths known.
+    pub fn path_count(&self) -> usize {
+        self.paths.len()
+    }
+
+    /// The unit (first two segments) of path `i`, as an index.
+    pub fn unit_of_path(&self, i: u32) -> u32 {
+        self.path_unit[i as usize]
+    }
+
+    /// A unit by index.
+    pub fn unit(&self, u: u32) -> &str {
+        &self.units[u as usize]
+    }
+
+    /// Units known.
+    pub fn unit_count(&self) -> usize {
+        self.units.len()
     }
 
     /// Commits whose changes are known.
@@ -100,6 +127,12 @@ impl HistoryStats {
                 .iter()
                 .map(|p| 2 * p.capacity() + 64)
                 .sum::<usize>()
+    }
+
+    /// Forgets one commit's changes (its files stay in the arena until the stats are rebuilt):
+    /// for measuring what reading one new commit costs.
+    pub fn forget(&mut self, id: &ObjectId) {
+        self.commits.remove(id);
     }
 
     /// How many of `commits` (merges aside) have changes not known yet.
@@ -151,6 +184,13 @@ impl HistoryStats {
                     let next = self.paths.len() as u32;
                     let p = *self.path_index.entry(path.clone()).or_insert(next);
                     if p == next {
+                        let unit = report::unit_of(&path).to_string();
+                        let next_unit = self.units.len() as u32;
+                        let u = *self.unit_index.entry(unit.clone()).or_insert(next_unit);
+                        if u == next_unit {
+                            self.units.push(unit);
+                        }
+                        self.path_unit.push(u);
                         self.paths.push(path);
                     }
                     self.files.push(FileChange {

@@ -30,7 +30,7 @@ mod filters;
 
 use filters::Rewrite;
 pub(crate) use filters::glob_match;
-pub use filters::{RefFilter, Subset, is_remote_head};
+pub use filters::{RefFilter, Subset, branches_containing, is_remote_head};
 
 /// The lane of a commit or edge that did not fit under the lane cap.
 pub const OVERFLOW: u16 = u16::MAX;
@@ -339,11 +339,9 @@ impl Layout {
             .iter()
             .filter(|r| self.options.filter.includes(r))
             .map(|r| r.commit)
-            .chain(
-                graph
-                    .head_commit()
-                    .filter(|_| self.options.filter.only.is_none()),
-            )
+            .chain(graph.head_commit().filter(|_| {
+                self.options.filter.only.is_none() && self.options.filter.only_set.is_none()
+            }))
             .filter(|&c| c >= from)
             .collect();
         while let Some(c) = stack.pop() {

@@ -8,6 +8,7 @@ mod attacks;
 mod billing;
 mod blame;
 mod cluster;
+mod compare;
 mod config_reference;
 mod deploy;
 mod first_run;

@@ -272,9 +272,13 @@ async fn a_private_repository_is_an_unknown_id_on_every_route_and_spelling_to_al
     .expect("HEAD changes a file")
     .to_string();
     let blob = git(&source, &["rev-parse", &format!("HEAD:{file}")]);
+    // A comparison of HEAD with its parent, which differ in `file`.
+    let compared = format!("{}...{head}", git(&source, &["rev-parse", "HEAD~1"]));
     let fill = |path: &str| -> String {
         let hash = if path.contains("/blob/") {
             &blob
+        } else if path.contains("/compare/") {
+            &compared
         } else {
             &head
         };

@@ -160,3 +160,157 @@ export async function insightsChecks({ check, serve, fixture, git, screenshot, c
     await page.close();
   });
 }
+
+/** The review's defects, each checked against git: renames named as `git diff --stat` names
+ * them, side by side within the panel, lines between hunks opened per gap, an empty search that
+ * says so, the row menu on an unlabeled row, branches containing a commit, the time window, and
+ * the phone's View menu. */
+export async function reviewChecks({ check, serve, fixture, git, screenshot, openPage, context }) {
+  const repo = fixture('renames', 'renames-review');
+  const base = await serve(repo);
+  const url = `${base}/r/local`;
+
+  await check('review: renames read as git diff --stat writes them; side by side fits the panel; hidden lines open 20 at a time per gap', async () => {
+    const move = git(repo, 'rev-list', '-1', '--grep=Move src/doc/', 'HEAD');
+    const page = await openPage(context, `${url}?commit=${move}`);
+    await page.waitForSelector('#panel-commit .files');
+    const shown = await page.$$eval('#panel-commit .file .path', (p) => p.map((x) => x.textContent));
+    const stat = git(repo, 'show', '--stat=1000,1000', '-M', '--format=', move).split('\n')
+      .filter((l) => l.includes('|')).map((l) => l.split('|')[0].trim());
+    for (const name of stat.filter((n) => n.includes(' => '))) assert.ok(shown.includes(name), `${name} in ${shown}`);
+    // A change in the middle of a 40-line file: the lines above and below it open on request.
+    await page.locator('#panel-commit .file', { hasText: 'setup.md' }).click();
+    await page.waitForSelector('#panel-commit table.diff tr.gap');
+    const before = await page.locator('#panel-commit table.diff tr:not(.gap):not(.hunk)').count();
+    const gap = page.locator('#panel-commit table.diff tr.gap button').nth(1);
+    assert.match(await gap.textContent(), /Show \d+ of \d+ hidden lines?/);
+    await gap.click();
+    await page.waitForFunction((n) => document.querySelectorAll('#panel-commit table.diff tr:not(.gap):not(.hunk)').length > n, before);
+    const after = await page.locator('#panel-commit table.diff tr:not(.gap):not(.hunk)').count();
+    assert.ok(after - before > 0 && after - before <= 20, `${after - before} lines opened`);
+    const file = git(repo, 'show', `${move}:doc/setup.md`).split('\n');
+    const texts = await page.$$eval('#panel-commit table.diff tr.context td.code', (t) => t.map((x) => x.textContent.slice(1)));
+    for (const t of texts) assert.ok(file.includes(t), t);
+    await screenshot(page, 'diff-gap-opened');
+    // Side by side in the normal panel: both halves inside it.
+    await page.click('#panel-commit .diff-layout');
+    await page.waitForSelector('#panel-commit table.diff.split');
+    const panel = await page.locator('#panel').boundingBox();
+    const cells = await page.$$eval('#panel-commit table.diff.split tr.pair td.code', (c) => c.map((x) => { const b = x.getBoundingClientRect(); return [b.left, b.right]; }));
+    for (const [left, right] of cells) assert.ok(left >= panel.x - 1 && right <= panel.x + panel.width + 1, `a cell at ${left}-${right} outside ${panel.x}-${panel.x + panel.width}`);
+    await screenshot(page, 'diff-side-by-side-fits');
+    await page.evaluate(() => localStorage.removeItem('gitvista.diffLayout'));
+    await page.close();
+  });
+
+  await check('review: Back from a followed blame line returns to that line, scrolled into view', async () => {
+    const head = git(repo, 'rev-parse', 'HEAD');
+    const page = await openPage(context, `${url}?commit=${head}&tab=files&file=doc/faq.md&blame=1`);
+    await page.waitForSelector('#panel-files table.blob td.who button');
+    // The last group's link: far down the file.
+    const links = page.locator('#panel-files table.blob td.who button');
+    const last = links.nth((await links.count()) - 1);
+    const target = await last.getAttribute('title');
+    const line = Number(await last.evaluate((b) => b.closest('tr').querySelector('td.ln').textContent.replace(/\D/g, '')));
+    await last.scrollIntoViewIfNeeded();
+    await last.click();
+    await page.waitForFunction((h) => window.view.selectedHash === h, target);
+    await page.goBack();
+    await page.waitForSelector('#panel-files table.blob tr.blame-target');
+    const shown = await page.$eval('#panel-files table.blob tr.blame-target td.ln', (td) => Number(td.textContent.replace(/\D/g, '')));
+    assert.equal(shown, line);
+    const box = await page.locator('#panel-files table.blob tr.blame-target').boundingBox();
+    const panel = await page.locator('#panel').boundingBox();
+    assert.ok(box.y >= panel.y && box.y + box.height <= panel.y + panel.height, 'the line is in view');
+    await screenshot(page, 'blame-back-to-line');
+    await page.close();
+  });
+
+  await check('compare: ctrl-click a second row lists the files git diff A B lists and the commits of A..B and B..A; the permalink reopens it', async () => {
+    const a = git(repo, 'rev-parse', 'HEAD~3');
+    const b = git(repo, 'rev-parse', 'HEAD');
+    const page = await openPage(context, `${url}?commit=${a}`);
+    await page.waitForFunction((h) => window.view.selectedHash === h, a);
+    const row = await page.evaluate((h) => [...document.querySelectorAll('#rows-a11y li')].find((li) => li.dataset.hash === h)?.dataset.row, b);
+    assert.ok(row != null, 'B is on screen');
+    const y = await page.evaluate((r) => Number(r) * window.view.rowH - window.view.top + window.view.rowH / 2, row);
+    const box = await page.locator('#graph').boundingBox();
+    await page.keyboard.down('Control');
+    await page.mouse.click(box.x + box.width / 2, box.y + y);
+    await page.keyboard.up('Control');
+    await page.waitForFunction(() => new URLSearchParams(location.search).has('compare'));
+    assert.equal(await page.evaluate(() => new URLSearchParams(location.search).get('compare')), `${a}...${b}`);
+    await page.waitForSelector('#panel-commit h2:has-text("Comparing") ~ .files .file');
+    const check = async () => {
+      const files = await page.$$eval('#panel-commit .files .file .path', (p) => p.map((x) => x.textContent));
+      const theirs = git(repo, 'diff', '--stat=1000,1000', '-M', a, b).split('\n').filter((l) => l.includes('|')).map((l) => l.split('|')[0].trim());
+      assert.deepEqual([...files].sort(), [...theirs].sort());
+      const links = await page.$$eval('#panel-commit .compare-commits button.link', (l) => l.map((x) => x.title));
+      const expected = [...git(repo, 'rev-list', `${a}..${b}`).split('\n'), ...git(repo, 'rev-list', `${b}..${a}`).split('\n')].filter(Boolean);
+      assert.deepEqual(links, expected);
+    };
+    await check();
+    await screenshot(page, 'compare');
+    await page.reload();
+    await page.waitForSelector('#panel-commit h2:has-text("Comparing") ~ .files .file');
+    await check();
+    await page.close();
+  });
+
+  await check('review: an empty search with only matches says so; the row menu has no stray text and shows the branches containing a commit', async () => {
+    const page = await context.newPage();
+    await page.goto(`${url}?q=nosuchwordanywhere&match=nosuchwordanywhere`);
+    await page.waitForSelector('#state:not([hidden])');
+    const state = await page.textContent('#state');
+    assert.match(state, /No commit matches/);
+    assert.match(state, /nosuchwordanywhere/);
+    assert.doesNotMatch(state, /no commits/i);
+    await screenshot(page, 'empty-only-matches');
+    await page.goto(url);
+    await page.waitForSelector('body[data-ready="true"]');
+    // A row with no badge: its menu.
+    const rows = await page.$$eval('#rows-a11y li', (lis) => lis.map((li) => ({ row: Number(li.dataset.row), hash: li.dataset.hash })));
+    const bare = rows.find((r) => !git(repo, 'for-each-ref', '--points-at', r.hash, '--format=%(refname)'));
+    const y = await page.evaluate((r) => r * window.view.rowH - window.view.top + window.view.rowH / 2, bare.row);
+    const box = await page.locator('#graph').boundingBox();
+    await page.mouse.click(box.x + box.width / 2, box.y + y, { button: 'right' });
+    await page.waitForSelector('#row-menu:not([hidden])');
+    const menu = await page.textContent('#row-menu');
+    assert.doesNotMatch(menu, /null/);
+    await page.click('#row-menu button:has-text("branches containing")');
+    await page.waitForFunction(() => new URLSearchParams(location.search).has('contains'));
+    await page.waitForFunction(() => document.querySelectorAll('#rows-a11y li').length > 0);
+    const contains = git(repo, 'branch', '-a', '--contains', bare.hash, '--format=%(refname)').split('\n').filter(Boolean);
+    const summary = await page.evaluate(async (h) => (await fetch(`/api/repos/local/repository?contains=${h}`)).json(), bare.hash);
+    const shownRefs = summary.refs.filter((r) => r.kind === 'branch' || r.kind === 'remote').map((r) => r.name).sort();
+    assert.deepEqual(shownRefs, contains.sort());
+    assert.match(await page.textContent('#only-name'), /branches containing/);
+    await screenshot(page, 'branches-containing');
+    await page.close();
+  });
+
+  const fresh = fixture('linear', 'linear-since');
+  // A commit made now: the only one in the last 7 days.
+  git(fresh, 'commit', '-q', '--allow-empty', '-m', 'made today');
+  const freshUrl = `${await serve(fresh)}/r/local`;
+  await check('review: the time window keeps the commits git log --since keeps; the phone View menu stays on screen', async () => {
+    const page = await openPage(context, freshUrl);
+    await page.selectOption('#since', '7d');
+    await page.waitForFunction(() => new URLSearchParams(location.search).get('since') === '7d');
+    await page.waitForFunction(() => document.querySelectorAll('#rows-a11y li').length === 1);
+    const hashes = await page.$$eval('#rows-a11y li', (lis) => lis.map((li) => li.dataset.hash));
+    assert.deepEqual(hashes, git(fresh, 'log', '--all', '--since=7.days', '--format=%H').split('\n'));
+    await screenshot(page, 'since-7-days');
+    await page.close();
+    const phone = await context.newPage();
+    await phone.setViewportSize({ width: 390, height: 844 });
+    await phone.goto(freshUrl);
+    await phone.waitForSelector('body[data-ready="true"]');
+    assert.equal(await phone.getAttribute('#search', 'placeholder'), 'Search');
+    await phone.click('#view-menu summary');
+    const menu = await phone.locator('#view-menu fieldset').boundingBox();
+    assert.ok(menu.x >= 0 && menu.x + menu.width <= 390, `the menu at ${menu.x}..${menu.x + menu.width}`);
+    await screenshot(phone, 'phone-view-menu');
+    await phone.close();
+  });
+}

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import assert from 'node:assert/strict';
-import { parityChecks, insightsChecks } from './parity.mjs';
+import { parityChecks, insightsChecks, reviewChecks } from './parity.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const bin = process.env.GITVISTA_BIN || path.join(root, 'target/debug/gitvista');
@@ -729,7 +729,8 @@ try {
     const page = await openPage(context, `${base}/r/local?commit=${move}`);
     await page.waitForSelector('#panel-commit .files');
     const setup = page.locator('#panel-commit .file', { hasText: 'doc/setup.md' });
-    assert.match(await setup.textContent(), /src\/doc\/setup\.md → doc\/setup\.md/);
+    // Named as `git diff --stat` names a rename.
+    assert.match(await setup.textContent(), /\{src\/doc => doc\}\/setup\.md/);
     assert.match(await setup.textContent(), /94%/);
     await setup.click();
     await page.waitForSelector('#panel-commit table.diff');
@@ -1777,6 +1778,7 @@ try {
   });
   await parityChecks({ check, serve, fixture, git, screenshot, openPage, context });
   await insightsChecks({ check, serve, fixture, git, screenshot, context });
+  await reviewChecks({ check, serve, fixture, git, screenshot, openPage, context });
 } finally {
   await context.close();
   for (const s of servers) s.kill();

@@ -343,62 +343,62 @@ fn rework_and_hotspots(
     weeks: usize,
 ) {
     // When each path was last changed, walking oldest first (equal times are not "before").
-    let mut last_change: HashMap<u32, i64> = HashMap::new();
+    let mut last_change: Vec<i64> = vec![i64::MIN; stats.path_count()];
     let mut week_lines = vec![(0u64, 0u64); weeks];
     let (mut lines, mut rework) = (0u64, 0u64);
-    let mut units: HashMap<&str, Unit> = HashMap::new();
+    let mut units: Vec<Unit> = (0..stats.unit_count()).map(|_| Unit::default()).collect();
+    let mut touched: Vec<u32> = Vec::new();
+    let mut seen_units: Vec<u32> = Vec::new();
     let mut k = 0;
     while k < oldest_first.len() {
         // Commits at one second see the changes before that second only.
         let t = oldest_first[k].0;
-        let same: Vec<CommitIdx> = oldest_first[k..]
+        let end = k + oldest_first[k..]
             .iter()
             .take_while(|&&(u, _)| u == t)
-            .map(|&(_, c)| c)
-            .collect();
-        k += same.len();
-        let mut touched: Vec<u32> = Vec::new();
-        for &c in &same {
+            .count();
+        touched.clear();
+        for &(_, c) in &oldest_first[k..end] {
             let Some(files) = stats.changes(&graph.oid(c)) else {
                 continue;
             };
             let counted = window.contains(t);
             let large = files.len() > LARGE_CHANGE_FILES;
-            let mut seen_units: Vec<&str> = Vec::new();
+            seen_units.clear();
+            let w = ((week_start(t) - first_week) / WEEK) as usize;
             for f in files {
                 touched.push(f.path);
                 if !counted {
                     continue;
                 }
                 let n = u64::from(f.added) + u64::from(f.deleted);
-                let again = last_change
-                    .get(&f.path)
-                    .is_some_and(|&before| t - before <= REWORK_WINDOW);
-                let w = ((week_start(t) - first_week) / WEEK) as usize;
+                let before = last_change[f.path as usize];
+                let again = before != i64::MIN && t - before <= REWORK_WINDOW;
                 week_lines[w].1 += n;
                 lines += n;
-                let unit = units.entry(unit_of(stats.path(f.path))).or_default();
+                let u = stats.unit_of_path(f.path);
+                let unit = &mut units[u as usize];
                 unit.lines += n;
                 if again {
                     week_lines[w].0 += n;
                     rework += n;
                     unit.rework += n;
                 }
-                let name = unit_of(stats.path(f.path));
-                if !seen_units.contains(&name) {
-                    seen_units.push(name);
+                if !seen_units.contains(&u) {
+                    seen_units.push(u);
                 }
             }
-            for name in seen_units {
-                let unit = units.entry(name).or_default();
+            for &u in &seen_units {
+                let unit = &mut units[u as usize];
                 unit.commits += 1;
                 unit.large += u64::from(large);
                 *unit.authors.entry(graph.author_id(c)).or_default() += 1;
             }
         }
-        for p in touched {
-            last_change.insert(p, t);
+        for &p in &touched {
+            last_change[p as usize] = t;
         }
+        k = end;
     }
     r.rework.weeks = week_lines
         .iter()
@@ -413,7 +413,13 @@ fn rework_and_hotspots(
         .collect();
     r.rework.avg_rate = round(mean(rework as f64, lines as f64), 4);
     // Hotspots.
-    let mut churns: Vec<u64> = units.values().map(|u| u.commits).collect();
+    let units: Vec<(&str, Unit)> = units
+        .into_iter()
+        .enumerate()
+        .filter(|(_, u)| u.commits > 0)
+        .map(|(i, u)| (stats.unit(i as u32), u))
+        .collect();
+    let mut churns: Vec<u64> = units.iter().map(|(_, u)| u.commits).collect();
     churns.sort_unstable();
     let p90 = match churns.len() {
         0 => 1,

@@ -19,6 +19,32 @@ pub struct RefFilter {
     /// Show only this ref (full name) and its history, as `git log <ref>` does: every other
     /// ref, and HEAD, are hidden.
     pub only: Option<String>,
+    /// Show only these refs (full names, sorted) and their history: the branches containing a
+    /// commit ([`branches_containing`]). HEAD is hidden too.
+    pub only_set: Option<Vec<String>>,
+}
+
+/// The local and remote-tracking branches whose tips reach `commit` (`git branch -a --contains`),
+/// sorted: found by walking the commit's descendants through children.
+pub fn branches_containing(graph: &CommitGraph, commit: CommitIdx) -> Vec<String> {
+    let mut seen = vec![false; graph.len()];
+    let mut stack = vec![commit];
+    while let Some(c) = stack.pop() {
+        if std::mem::replace(&mut seen[c as usize], true) {
+            continue;
+        }
+        stack.extend(graph.children(c).filter(|&ch| !seen[ch as usize]));
+    }
+    let mut names: Vec<String> = graph
+        .refs()
+        .iter()
+        .filter(|r| matches!(r.kind, RefKind::Branch | RefKind::Remote) && seen[r.commit as usize])
+        .filter(|r| !is_remote_head(r))
+        .map(|r| r.name.clone())
+        .collect();
+    names.sort();
+    names.dedup();
+    names
 }
 
 impl RefFilter {
@@ -26,6 +52,9 @@ impl RefFilter {
     pub fn includes(&self, r: &GraphRef) -> bool {
         if let Some(only) = &self.only {
             return r.name == *only;
+        }
+        if let Some(set) = &self.only_set {
+            return set.binary_search(&r.name).is_ok();
         }
         if self.hide_kinds.contains(&r.kind) || (self.hide_remote_heads && is_remote_head(r)) {
             return false;
@@ -48,6 +77,7 @@ impl RefFilter {
             && self.hide_globs.is_empty()
             && !self.hide_remote_heads
             && self.only.is_none()
+            && self.only_set.is_none()
     }
 
     /// What a viewer sees first: everything but the refs a forge mirror is full of and nobody
@@ -59,6 +89,7 @@ impl RefFilter {
             hide_globs: Vec::new(),
             hide_remote_heads: true,
             only: None,
+            only_set: None,
         }
     }
 }

@@ -308,6 +308,7 @@ fn forwarded_repo(req: &ServiceRequest, named: &RequestRepo) -> Option<String> {
             | "analytics"
             | "graph"
             | "commit"
+            | "compare"
             | "tree"
             | "blob"
             | "search"

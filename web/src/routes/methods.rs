@@ -47,6 +47,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/repos/{id}/commit/diff/{hash}"),
     ("GET", "/api/repos/{id}/commit/diff/{hash}/file"),
     ("GET", "/api/repos/{id}/commit/{hash}"),
+    ("GET", "/api/repos/{id}/compare/{hash}"),
+    ("GET", "/api/repos/{id}/compare/{hash}/file"),
     ("GET", "/api/repos/{id}/graph"),
     ("GET", "/api/repos/{id}/index/diff"),
     ("GET", "/api/repos/{id}/lifecycle"),

@@ -206,6 +206,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(objects::commit_diff)
         .service(objects::blame)
         .service(objects::commit)
+        .service(objects::compare)
+        .service(objects::compare_file)
         .service(objects::tree)
         .service(objects::blob)
         .service(webhooks::github_hook)
@@ -239,6 +241,13 @@ pub struct ViewQuery {
     /// nearest matching ancestors ("show only matches").
     #[serde(rename = "match")]
     matching: Option<String>,
+    /// A time window preset (`7d`, `30d`, `90d`, `1y`): only the commits made since (committer
+    /// date, as `after:` searches), each drawn to its nearest kept ancestors; combines with
+    /// `match=`.
+    since: Option<String>,
+    /// A commit (full id or a unique prefix of 4+ digits): only the branches containing it,
+    /// local and remote-tracking (`git branch -a --contains`), and their history.
+    contains: Option<String>,
 }
 
 /// Longest `match=` query accepted.
@@ -337,14 +346,28 @@ impl ViewQuery {
 
     /// The `match=` search, parsed (400 `invalid_search` when it does not parse), with its text.
     pub fn match_query(&self) -> Result<Option<(String, gitcore::search::Query)>, ApiError> {
-        let Some(text) = self
+        let since = match self.since.as_deref().filter(|s| !s.is_empty()) {
+            None => None,
+            Some(s @ ("7d" | "30d" | "90d" | "1y")) => Some(format!("after:{s}")),
+            Some(other) => {
+                return Err(ApiError::bad_request(
+                    format!("since={other:?}: use 7d, 30d, 90d or 1y"),
+                    "invalid_view",
+                ));
+            }
+        };
+        let matching = self
             .matching
             .as_deref()
             .map(str::trim)
-            .filter(|q| !q.is_empty())
-        else {
-            return Ok(None);
+            .filter(|q| !q.is_empty());
+        let combined = match (since, matching) {
+            (None, None) => return Ok(None),
+            (Some(s), None) => s,
+            (None, Some(m)) => m.to_string(),
+            (Some(s), Some(m)) => format!("{s} {m}"),
         };
+        let text = combined.as_str();
         if text.len() > MAX_MATCH_QUERY {
             return Err(ApiError::bad_request(
                 format!("match= is at most {MAX_MATCH_QUERY} bytes"),
@@ -377,7 +400,19 @@ pub async fn view_layout(
     snap: &Arc<Snapshot>,
     view: &ViewQuery,
 ) -> Result<gitcore::layout::Layout, ApiError> {
-    let options = view.options()?;
+    let mut options = view.options()?;
+    if let Some(hash) = view.contains.as_deref().filter(|h| !h.is_empty()) {
+        let commit = objects::resolve_commit(&snap.graph, hash)
+            .ok()
+            .and_then(|id| snap.graph.find(&id))
+            .ok_or_else(|| {
+                ApiError::bad_request(
+                    format!("contains={hash:?}: no such commit in this repository"),
+                    "invalid_view",
+                )
+            })?;
+        options.filter.only_set = Some(gitcore::layout::branches_containing(&snap.graph, commit));
+    }
     if let Some((text, query)) = view.match_query()? {
         let snap = Arc::clone(snap);
         return web::block(move || snap.matching_layout(options, &text, &query))

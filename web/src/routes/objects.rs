@@ -19,9 +19,11 @@ use gitvista_actors::{ByteCache, SessionCaches, Snapshot};
 use gitvista_errors::ApiError;
 
 mod commits;
+mod comparison;
 mod files;
 
 pub use commits::{commit, commit_diff, file_diff};
+pub use comparison::{compare, compare_file};
 pub use files::{blame, blob, tree};
 
 /// Blobs larger than this are cut (`truncated: true`).
@@ -41,7 +43,10 @@ fn parse_hash(hash: &str) -> Result<ObjectId, ApiError> {
 
 /// A full commit id, or an abbreviation of 4 to 39 hex digits that names exactly one commit of
 /// the graph (as `git rev-parse` would; ambiguous ones are refused with the candidates' count).
-fn resolve_commit(graph: &gitcore::graph::CommitGraph, hash: &str) -> Result<ObjectId, ApiError> {
+pub(super) fn resolve_commit(
+    graph: &gitcore::graph::CommitGraph,
+    hash: &str,
+) -> Result<ObjectId, ApiError> {
     if hash.len() == 40 {
         return parse_hash(hash);
     }
@@ -394,6 +399,16 @@ fn first_parent_diff(
         Some(p) => Some(read(p, &mut buf)?.0),
         None => None,
     };
+    Ok((parent, trees_diff(reader, parent_tree, root)?))
+}
+
+/// Diffs tree `old` (the empty tree when absent) against tree `new`, with renames, fetching what
+/// a commits-only clone lacks.
+fn trees_diff(
+    reader: &mut gitcore::odb::OdbReader<'_>,
+    parent_tree: Option<ObjectId>,
+    root: ObjectId,
+) -> Result<gitcore::diff::TreeDiff, ApiError> {
     // A commits-only clone: both trees in one fetch (each comes with its subtrees).
     need(
         reader.odb(),
@@ -404,7 +419,7 @@ fn first_parent_diff(
         other => ApiError::Unavailable(other.to_string()),
     };
     match diff_trees(reader, parent_tree, Some(root), TreeDiffOptions::default()) {
-        Ok(d) => Ok((parent, d)),
+        Ok(d) => Ok(d),
         Err(gitcore::diff::DiffError::Odb(OdbError::Missing(_))) => {
             // Finding renames reads the added and deleted files: fetch all of them at once.
             let plain = TreeDiffOptions {
@@ -415,7 +430,6 @@ fn first_parent_diff(
             need(reader.odb(), blobs_of(&d.changes, usize::MAX))?;
             // Everything was here after all (another request fetched it meanwhile).
             diff_trees(reader, parent_tree, Some(root), TreeDiffOptions::default())
-                .map(|d| (parent, d))
                 .map_err(tree_error)
         }
         Err(e) => Err(tree_error(e)),

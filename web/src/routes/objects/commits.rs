@@ -74,6 +74,56 @@ fn side(s: &Option<ChangeSide>) -> (Value, Value, Value) {
     }
 }
 
+/// The changed files of a tree diff with their line counts (the first 300), fetching what a
+/// commits-only clone lacks at once.
+pub(super) fn files_json(
+    snap: &gitvista_actors::Snapshot,
+    reader: &mut gitcore::odb::OdbReader<'_>,
+    d: &gitcore::diff::TreeDiff,
+) -> Result<Vec<Value>, ApiError> {
+    // Line counts read both versions of each file: fetch the missing ones at once.
+    need(snap.repo.odb(), blobs_of(&d.changes, MAX_STAT_FILES))?;
+    Ok(d.changes
+        .iter()
+        .enumerate()
+        .map(|(k, ch)| {
+            let (old_path, old_mode, old_id) = side(&ch.old);
+            let (new_path, new_mode, new_id) = side(&ch.new);
+            let blobs =
+                |s: &Option<ChangeSide>| s.as_ref().filter(|s| s.mode.is_blob()).map(|s| s.id);
+            let stats = (k < MAX_STAT_FILES)
+                .then(|| {
+                    diff_blobs(
+                        reader,
+                        blobs(&ch.old),
+                        blobs(&ch.new),
+                        DiffOptions {
+                            context: 0,
+                            ..DiffOptions::default()
+                        },
+                    )
+                    .ok()
+                })
+                .flatten();
+            let submodule = [&ch.old, &ch.new]
+                .iter()
+                .any(|s| s.as_ref().is_some_and(|s| s.mode == EntryMode::Gitlink));
+            json!({
+                "status": ch.kind.letter().to_string(),
+                "similarity": ch.similarity,
+                "path": String::from_utf8_lossy(ch.path()),
+                "oldPath": old_path, "newPath": new_path,
+                "oldMode": old_mode, "newMode": new_mode,
+                "oldHash": old_id, "newHash": new_id,
+                "submodule": submodule,
+                "additions": stats.as_ref().map(|s| s.additions),
+                "deletions": stats.as_ref().map(|s| s.deletions),
+                "binary": stats.as_ref().map(|s| s.binary),
+            })
+        })
+        .collect())
+}
+
 /// The files a commit changed against its first parent, with line counts.
 #[get("/api/repos/{id}/commit/diff/{hash}")]
 pub async fn commit_diff(
@@ -93,49 +143,7 @@ pub async fn commit_diff(
         move |snap, oid| {
             let mut reader = snap.repo.odb().reader();
             let (parent, d) = first_parent_diff(&mut reader, oid)?;
-            // Line counts read both versions of each file: fetch the missing ones at once.
-            need(snap.repo.odb(), blobs_of(&d.changes, MAX_STAT_FILES))?;
-            let files: Vec<Value> = d
-                .changes
-                .iter()
-                .enumerate()
-                .map(|(k, ch)| {
-                    let (old_path, old_mode, old_id) = side(&ch.old);
-                    let (new_path, new_mode, new_id) = side(&ch.new);
-                    let blobs = |s: &Option<ChangeSide>| {
-                        s.as_ref().filter(|s| s.mode.is_blob()).map(|s| s.id)
-                    };
-                    let stats = (k < MAX_STAT_FILES)
-                        .then(|| {
-                            diff_blobs(
-                                &mut reader,
-                                blobs(&ch.old),
-                                blobs(&ch.new),
-                                DiffOptions {
-                                    context: 0,
-                                    ..DiffOptions::default()
-                                },
-                            )
-                            .ok()
-                        })
-                        .flatten();
-                    let submodule = [&ch.old, &ch.new]
-                        .iter()
-                        .any(|s| s.as_ref().is_some_and(|s| s.mode == EntryMode::Gitlink));
-                    json!({
-                        "status": ch.kind.letter().to_string(),
-                        "similarity": ch.similarity,
-                        "path": String::from_utf8_lossy(ch.path()),
-                        "oldPath": old_path, "newPath": new_path,
-                        "oldMode": old_mode, "newMode": new_mode,
-                        "oldHash": old_id, "newHash": new_id,
-                        "submodule": submodule,
-                        "additions": stats.as_ref().map(|s| s.additions),
-                        "deletions": stats.as_ref().map(|s| s.deletions),
-                        "binary": stats.as_ref().map(|s| s.binary),
-                    })
-                })
-                .collect();
+            let files = files_json(snap, &mut reader, &d)?;
             Ok(json!({
                 "hash": oid.to_hex(),
                 "parent": parent.map(|p| p.to_hex()),
@@ -147,11 +155,25 @@ pub async fn commit_diff(
     .await
 }
 
-/// Query of the file diff route.
+/// Query of the file diff routes: the path and the lines of context (3 unless asked).
 #[derive(Debug, serde::Deserialize)]
 pub struct FileDiffQuery {
     path: String,
     context: Option<u32>,
+}
+
+impl FileDiffQuery {
+    /// The checked path and context (400 `invalid_path`, `invalid_context`).
+    pub(super) fn parsed(&self) -> Result<(String, u32), ApiError> {
+        let context = self.context.unwrap_or(3);
+        if context > 10_000 {
+            return Err(ApiError::bad_request(
+                "context must be at most 10000",
+                "invalid_context",
+            ));
+        }
+        Ok((parse_path(&self.path)?, context))
+    }
 }
 
 /// The line diff of one file of a commit against its first parent.
@@ -164,14 +186,7 @@ pub async fn file_diff(
 ) -> Result<HttpResponse, ApiError> {
     let RepoObject { id, hash } = object;
     let oid = parse_hash(&hash)?;
-    let file = parse_path(&query.path)?;
-    let context = query.context.unwrap_or(3);
-    if context > 10_000 {
-        return Err(ApiError::bad_request(
-            "context must be at most 10000",
-            "invalid_context",
-        ));
-    }
+    let (file, context) = query.parsed()?;
     let snap = snapshot(&state, &id).await?;
     let tag = format!("file.m-{oid}-{}-{context}", path_tag(&file));
     let key = format!("file.m:{oid}:{context}:{file}");
@@ -185,48 +200,58 @@ pub async fn file_diff(
         move |snap| {
             let mut reader = snap.repo.odb().reader();
             let (_, d) = first_parent_diff(&mut reader, oid)?;
-            let change = d
-                .changes
-                .iter()
-                .find(|ch| ch.path() == file.as_bytes())
-                .ok_or_else(|| ApiError::NotFound(format!("{file} did not change in {oid}")))?;
-            let blob_of =
-                |s: &Option<ChangeSide>| s.as_ref().filter(|s| s.mode.is_blob()).map(|s| s.id);
-            need(snap.repo.odb(), blobs_of(std::slice::from_ref(change), 1))?;
-            let lines = diff_blobs(
-                &mut reader,
-                blob_of(&change.old),
-                blob_of(&change.new),
-                DiffOptions {
-                    context,
-                    ..DiffOptions::default()
-                },
-            )
-            .map_err(|e| ApiError::Unavailable(e.to_string()))?;
-            let read = |id: Option<ObjectId>, reader: &mut gitcore::odb::OdbReader<'_>| {
-                id.and_then(|id| reader.read(&id).ok()).map(|(_, b)| b)
-            };
-            let hl = if lines.binary || lines.too_large {
-                None
-            } else {
-                let old = read(blob_of(&change.old), &mut reader);
-                let new = read(blob_of(&change.new), &mut reader);
-                diff_highlight(&file, &lines, old.as_deref(), new.as_deref())
-            };
-            let hunks = hunks_json(&lines, hl.as_ref());
-            Ok(json!({
-                "hash": oid.to_hex(),
-                "path": file,
-                "status": change.kind.letter().to_string(),
-                "similarity": change.similarity,
-                "oldPath": change.old.as_ref().map(|s| String::from_utf8_lossy(&s.path)),
-                "binary": lines.binary,
-                "tooLarge": lines.too_large,
-                "additions": lines.additions,
-                "deletions": lines.deletions,
-                "hunks": hunks,
-            }))
+            let mut answer = changed_file_json(snap, &mut reader, &d, &file, context)
+                .ok_or_else(|| ApiError::NotFound(format!("{file} did not change in {oid}")))??;
+            answer["hash"] = json!(oid.to_hex());
+            Ok(answer)
         },
     )
     .await
+}
+
+/// One changed file of a tree diff as unified hunks (highlighted) with its status and counts;
+/// `None` when `file` did not change.
+pub(super) fn changed_file_json(
+    snap: &gitvista_actors::Snapshot,
+    reader: &mut gitcore::odb::OdbReader<'_>,
+    d: &gitcore::diff::TreeDiff,
+    file: &str,
+    context: u32,
+) -> Option<Result<Value, ApiError>> {
+    let change = d.changes.iter().find(|ch| ch.path() == file.as_bytes())?;
+    let blob_of = |s: &Option<ChangeSide>| s.as_ref().filter(|s| s.mode.is_blob()).map(|s| s.id);
+    Some((|| {
+        need(snap.repo.odb(), blobs_of(std::slice::from_ref(change), 1))?;
+        let lines = diff_blobs(
+            reader,
+            blob_of(&change.old),
+            blob_of(&change.new),
+            DiffOptions {
+                context,
+                ..DiffOptions::default()
+            },
+        )
+        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+        let read = |id: Option<ObjectId>, reader: &mut gitcore::odb::OdbReader<'_>| {
+            id.and_then(|id| reader.read(&id).ok()).map(|(_, b)| b)
+        };
+        let hl = if lines.binary || lines.too_large {
+            None
+        } else {
+            let old = read(blob_of(&change.old), reader);
+            let new = read(blob_of(&change.new), reader);
+            diff_highlight(file, &lines, old.as_deref(), new.as_deref())
+        };
+        Ok(json!({
+            "path": file,
+            "status": change.kind.letter().to_string(),
+            "similarity": change.similarity,
+            "oldPath": change.old.as_ref().map(|s| String::from_utf8_lossy(&s.path)),
+            "binary": lines.binary,
+            "tooLarge": lines.too_large,
+            "additions": lines.additions,
+            "deletions": lines.deletions,
+            "hunks": hunks_json(&lines, hl.as_ref()),
+        }))
+    })())
 }
