@@ -286,7 +286,8 @@ function showEverything(hash) {
   $('opt-first-parent').checked = false;
   $('opt-glob').value = '';
   queueView();
-  changeChain = changeChain.then(() => jumpTo(hash)).catch((e) => console.warn(e));
+  // The details are read again: "not on any branch shown" no longer holds.
+  changeChain = changeChain.then(() => { panel.hash = null; return jumpTo(hash); }).catch((e) => console.warn(e));
 }
 
 /** The first screen shows HEAD: when newer commits on other refs (a forge mirror's pull
@@ -328,6 +329,7 @@ async function loadSummary() {
   store.total = summary.rows;
   view.refs = summary.refs.filter((r) => r.row != null).map((r) => ({ row: r.row, kind: r.kind }));
   view.head = summary.head && summary.head.commit;
+  view.headBranch = summary.head && summary.head.branch;
   view.clampTop();
   view.dirty = true;
   if (summary.rows === 0 && summary.commits > 0) {

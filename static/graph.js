@@ -3,7 +3,7 @@
 // so a million rows need no million-pixel element. A minimap strip shows the whole history with
 // the viewport, search hits and refs.
 
-import { refName, relativeTime } from './api.js';
+import { fullDate, refName, relativeTime } from './api.js';
 import { CHUNK } from './rows.js';
 
 const ZOOMS = [
@@ -91,7 +91,7 @@ export class GraphView {
     for (let i = 0; i < 12; i++) this.colors.push(css(`--c${i}`));
     this.theme = {
       bg: css('--bg'), bgAlt: css('--bg-alt'), fg: css('--fg'), muted: css('--muted'),
-      border: css('--border'), select: css('--select'), hit: css('--hit'), accent: css('--accent'),
+      border: css('--border'), select: css('--select'), hit: css('--hit'), accent: css('--accent'), hover: css('--bg-alt'),
       mark: css('--mark') || 'rgba(255, 200, 0, 0.45)',
       branch: css('--badge-branch'), remote: css('--badge-remote'), tag: css('--badge-tag'),
       stash: css('--badge-stash'), headc: css('--badge-head'), font: css('--font'), mono: css('--mono'),
@@ -149,18 +149,22 @@ export class GraphView {
     return r ? { hash: r.hash, row, offset: this.top - row * this.rowH } : null;
   }
 
-  setZoom(z) {
+  /** Zooms to level `z`. The selected row keeps its place on screen when it is on screen;
+   * else the row under the pointer (`y`, for a ctrl+wheel), the top one at the top, or the
+   * middle one does: a selection scrolled away is not brought back. */
+  setZoom(z, { y = null } = {}) {
     z = Math.max(0, Math.min(ZOOMS.length - 1, z));
     if (z === this.zoom) return;
-    // The selected row keeps its place on screen when it is on screen; else the middle does.
     const sel = this.selected;
     const selY = sel == null ? null : sel * this.rowH - this.top;
     const onScreen = selY != null && selY >= 0 && selY + this.rowH <= this.viewH;
-    const mid = (this.top + this.viewH / 2) / this.rowH;
+    // A view at the top stays at the top.
+    const at = y ?? (this.top <= 0 ? 0 : this.viewH / 2);
+    const fixed = (this.top + at) / this.rowH;
     this.zoom = z;
-    this.top = onScreen ? sel * this.rowH - selY : mid * this.rowH - this.viewH / 2;
+    this.top = onScreen ? sel * this.rowH - selY : fixed * this.rowH - at;
     this.clampTop();
-    if (sel != null) this.reveal(sel);
+    if (onScreen) this.reveal(sel);
     this.dirty = true;
   }
 
@@ -189,7 +193,7 @@ export class GraphView {
       e.preventDefault();
       this.velocity = 0;
       const unit = e.deltaMode === 1 ? this.rowH : e.deltaMode === 2 ? this.viewH : 1;
-      if (e.ctrlKey) this.setZoom(this.zoom + (e.deltaY < 0 ? 1 : -1));
+      if (e.ctrlKey) this.setZoom(this.zoom + (e.deltaY < 0 ? 1 : -1), { y: e.clientY - c.getBoundingClientRect().top });
       else this.scrollBy(e.deltaY * unit);
     }, { passive: false });
     let drag = null;
@@ -226,7 +230,17 @@ export class GraphView {
         if (edge) c.title = 'Drag to resize the graph column (double-click: default width)';
         else if (this.folded && e.offsetX >= overflowX && e.offsetX < overflowX + this.laneW) {
           c.title = `${this.folded} lanes folded into this edge: drag the column wider to see them`;
-        } else c.title = this.truncated.get(r) || '';
+        } else {
+          // The date column says when exactly; the author column says who in full.
+          const { hashW, dateW, authorW } = this.textColumns();
+          const dateX = this.viewW - 8 - hashW - dateW;
+          const row = this.store.row(r);
+          if (row && dateW && e.offsetX >= dateX && e.offsetX < dateX + dateW) c.title = fullDate(row.time);
+          else if (row && authorW && e.offsetX >= dateX - authorW && e.offsetX < dateX) c.title = row.authorEmail ? `${row.author} <${row.authorEmail}>` : row.author;
+          else c.title = this.truncated.get(r) || '';
+        }
+        // The row under the pointer is lit.
+        if (r !== this.hovered) { this.hovered = r; this.dirty = true; }
       }
       if (!drag || e.pointerId !== drag.id) return;
       const dy = drag.y - e.clientY;
@@ -264,6 +278,7 @@ export class GraphView {
       drag = null;
     });
     c.addEventListener('pointercancel', () => { drag = null; sizing = null; });
+    c.addEventListener('pointerleave', () => { if (this.hovered != null) { this.hovered = null; this.dirty = true; } });
     c.addEventListener('contextmenu', (e) => {
       const rect = c.getBoundingClientRect();
       const r = Math.floor((e.clientY - rect.top + this.top) / this.rowH);
@@ -420,6 +435,7 @@ export class GraphView {
       let fill = null;
       if (r === this.selected) fill = t.select;
       else if (this.hitSet.has(r)) fill = t.hit;
+      else if (r === this.hovered) fill = t.hover;
       if (fill) {
         ctx.fillStyle = fill;
         ctx.fillRect(0, r * rowH - this.top, W, rowH);
@@ -656,8 +672,14 @@ export class GraphView {
     ctx.lineWidth = 1;
     ctx.beginPath();
     ctx.roundRect(x + 0.5, y - h / 2 + 0.5, w, h, h / 2);
+    // The checked-out branch is filled: it differs from the other branches at its commit.
+    const checkedOut = ref.kind === 'branch' && ref.name === this.headBranch;
+    if (checkedOut) {
+      ctx.fillStyle = color;
+      ctx.fill();
+    }
     ctx.stroke();
-    ctx.fillStyle = color;
+    ctx.fillStyle = checkedOut ? t.bg : color;
     this.text(short, x + 5, y, w - 8);
     return x + w + 4;
   }

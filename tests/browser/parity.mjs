@@ -4,6 +4,11 @@
 
 import assert from 'node:assert/strict';
 
+/** A commit's author date as the page writes it (local time, minutes). */
+function execDate(git, repo, hash) {
+  return git(repo, 'log', '-1', '--date=format-local:%Y-%m-%d %H:%M', '--format=%ad', hash);
+}
+
 /** Whose commits a blame's groups name, top to bottom, from git's porcelain blame. */
 function groups(porcelain) {
   const lines = porcelain.split('\n').filter((l) => /^[0-9a-f]{40} \d+ \d+/.test(l)).map((l) => l.slice(0, 40));
@@ -33,6 +38,21 @@ export async function parityChecks({ check, serve, fixture, git, screenshot, ope
     assert.doesNotMatch(await page.content(), /s3cret/);
     assert.match(text, /origin\/main: 2 ahead, 3 behind/);
     await screenshot(page, 'overview');
+    // The checked-out branch's badge is filled; another branch's at its commit is not.
+    const fills = await page.evaluate(() => {
+      const v = window.view;
+      const c = document.getElementById('graph');
+      const ratio = c.width / c.clientWidth;
+      const at = (row) => {
+        const y = Math.round((row * v.rowH - v.top + v.rowH / 2) * ratio);
+        const x = Math.round((v.graphW + 5) * ratio);
+        const d = c.getContext('2d').getImageData(x, y, 1, 1).data;
+        return Math.max(d[0], d[1], d[2]) - Math.min(d[0], d[1], d[2]);
+      };
+      const rowOf = (hash) => [...document.querySelectorAll('#rows-a11y li')].find((li) => li.dataset.hash === hash)?.dataset.row;
+      return { head: at(Number(rowOf(v.head))) };
+    });
+    assert.ok(fills.head > 80, `the checked-out branch's badge is filled (saturation ${fills.head})`);
     // A tag opens its commit; Esc closes the sheet.
     await page.click(`#sheet-body button:has(code:text-is("${recent[0]}"))`);
     await page.waitForFunction((h) => window.view.selectedHash === h, git(life, 'rev-parse', `${recent[0]}^{commit}`));
@@ -173,6 +193,8 @@ export async function reviewChecks({ check, serve, fixture, git, screenshot, ope
   await check('review: renames read as git diff --stat writes them; side by side fits the panel; hidden lines open 20 at a time per gap', async () => {
     const move = git(repo, 'rev-list', '-1', '--grep=Move src/doc/', 'HEAD');
     const page = await openPage(context, `${url}?commit=${move}`);
+    // Unified first, whatever an earlier check left.
+    await page.evaluate(() => localStorage.removeItem('gitvista.diffLayout'));
     await page.waitForSelector('#panel-commit .files');
     const shown = await page.$$eval('#panel-commit .file .path', (p) => p.map((x) => x.textContent));
     const stat = git(repo, 'show', '--stat=1000,1000', '-M', '--format=', move).split('\n')
@@ -286,6 +308,44 @@ export async function reviewChecks({ check, serve, fixture, git, screenshot, ope
     assert.deepEqual(shownRefs, contains.sort());
     assert.match(await page.textContent('#only-name'), /branches containing/);
     await screenshot(page, 'branches-containing');
+    await page.close();
+  });
+
+  // A history longer than a screen.
+  const tall = fixture('linear', 'linear-tall');
+  for (let i = 0; i < 150; i++) git(tall, 'commit', '-q', '--allow-empty', '-m', `step ${i}`);
+  const tallUrl = `${await serve(tall)}/r/local`;
+  await check('review: zooming after Home keeps the top of the graph; ctrl+wheel keeps the row under the pointer; a hovered row is lit and its date says when exactly', async () => {
+    const page = await openPage(context, tallUrl);
+    // Select a row, then go to the top: the selection is off screen.
+    await page.evaluate(() => { window.view.select(Math.min(window.view.store.total - 1, 60), { scroll: true }); });
+    await page.keyboard.press('Home');
+    await page.waitForFunction(() => window.view.top === 0);
+    assert.ok(await page.evaluate(() => window.view.selected * window.view.rowH > window.view.viewH), 'the selection is off screen');
+    await page.keyboard.press('-');
+    assert.equal(await page.evaluate(() => window.view.top), 0, 'zoom out stays at the top');
+    await page.keyboard.press('+');
+    assert.equal(await page.evaluate(() => window.view.top), 0, 'zoom in stays at the top');
+    // Hovering a row lights it; over its date, the exact date (`git log --date=format-local`).
+    const box0 = await page.locator('#graph').boundingBox();
+    const dateX = await page.evaluate(() => { const v = window.view; const c = v.textColumns(); return v.viewW - 8 - c.hashW - c.dateW + 4; });
+    const rowY = await page.evaluate(() => window.view.rowH * 2.5 - window.view.top);
+    await page.mouse.move(box0.x + dateX, box0.y + rowY);
+    await page.waitForFunction(() => window.view.hovered === 2);
+    const hash2 = await page.evaluate(() => window.view.store.row(2).hash);
+    const exact = execDate(git, tall, hash2);
+    assert.equal(await page.getAttribute('#graph', 'title'), exact);
+    // Ctrl+wheel over a row in the middle of the screen: that row stays under the pointer.
+    await page.evaluate(() => { window.view.selected = null; window.view.center(70); });
+    const box = await page.locator('#graph').boundingBox();
+    const y = Math.round(box.height / 3);
+    const before = await page.evaluate((py) => Math.floor((window.view.top + py) / window.view.rowH), y);
+    await page.mouse.move(box.x + box.width / 2, box.y + y);
+    await page.keyboard.down('Control');
+    await page.mouse.wheel(0, -100);
+    await page.keyboard.up('Control');
+    const after = await page.evaluate((py) => Math.floor((window.view.top + py) / window.view.rowH), y);
+    assert.ok(Math.abs(after - before) <= 1, `row ${before} became ${after} under the pointer`);
     await page.close();
   });
 

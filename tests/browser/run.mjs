@@ -469,7 +469,8 @@ try {
     const base = await serve(repo);
     const older = git(repo, 'rev-parse', 'HEAD~2');
     let page = await openPage(context, `${base}/r/local?commit=${older.slice(0, 7)}`);
-    assert.equal(await page.title(), 'repo \u00b7 GitVista');
+    // The tab names the branch checked out, then the repository.
+    assert.equal(await page.title(), 'main \u00b7 repo \u00b7 GitVista');
     assert.equal(await page.textContent('#repo-name'), 'repo');
     await page.waitForFunction((h) => new URL(location.href).searchParams.get('commit') === h, older);
     assert.equal(await page.textContent('#panel-commit h2'), git(repo, 'log', '-1', '--format=%s', older));
@@ -490,7 +491,7 @@ try {
     const second = git(repo, 'rev-parse', 'HEAD~1');
     await page.click('#graph', { button: 'right', position: { x: 300, y: await rowY(page, 1) } });
     await page.waitForSelector('#row-menu:not([hidden])');
-    assert.deepEqual(await page.$$eval('#row-menu [role="menuitem"]', (m) => m.map((x) => x.textContent)), ['Show details', 'Copy hash', 'Copy permalink', 'Open on GitHub']);
+    assert.deepEqual(await page.$$eval('#row-menu [role="menuitem"]', (m) => m.map((x) => x.textContent)), ['Show details', 'Copy hash', 'Copy permalink', 'Show only branches containing this commit', 'Open on GitHub']);
     assert.equal(await page.getAttribute('#row-menu a', 'href'), `https://github.com/owner/repo/commit/${second}`);
     await screenshot(page, 'row-menu');
     await page.click('#row-menu [role="menuitem"]:nth-child(2)');
@@ -509,6 +510,8 @@ try {
     await page.click('#panel-commit .outside button');
     await page.waitForFunction((h) => [...document.querySelectorAll('#rows-a11y li')].some((li) => li.dataset.hash === h && li.getAttribute('aria-current') === 'true'), pullOnly, { timeout: 10000 });
     assert.equal(new URL(page.url()).searchParams.get('show')?.split(',').includes('pull'), true);
+    // The details are read again: the commit is on a branch shown now.
+    await page.waitForFunction(() => document.querySelector('#panel-commit h2') && !document.querySelector('#panel-commit .outside'), null, { timeout: 10000 });
     await page.close();
     page = await openPage(context, `${base}/r/local?commit=${dangling}`);
     await page.waitForSelector('#panel-commit .outside');
@@ -728,7 +731,7 @@ try {
     const move = git(repo, 'rev-list', '-1', '--grep=Move src/doc/', 'HEAD');
     const page = await openPage(context, `${base}/r/local?commit=${move}`);
     await page.waitForSelector('#panel-commit .files');
-    const setup = page.locator('#panel-commit .file', { hasText: 'doc/setup.md' });
+    const setup = page.locator('#panel-commit .file', { hasText: 'setup.md' });
     // Named as `git diff --stat` names a rename.
     assert.match(await setup.textContent(), /\{src\/doc => doc\}\/setup\.md/);
     assert.match(await setup.textContent(), /94%/);
@@ -747,7 +750,7 @@ try {
     // Remembered: the next diff opens side by side too.
     await page.reload();
     await page.waitForSelector('#panel-commit .files');
-    await page.locator('#panel-commit .file', { hasText: 'doc/setup.md' }).click();
+    await page.locator('#panel-commit .file', { hasText: 'setup.md' }).click();
     await page.waitForSelector('#panel-commit table.diff.split');
     await page.evaluate(() => localStorage.removeItem('gitvista.diffLayout'));
     await page.close();
