@@ -322,9 +322,17 @@ export class GraphView {
   }
 
   /** Widths of the text columns right of the subject: hash, date, author. */
+  /** The secondary columns' widths. The subject comes first: with the graph at its widest (40%
+   * of the width), it keeps 30% of the width (at least 200 px) before the author and the date take
+   * theirs; when they do not fit, they narrow, then the author goes, then the date. */
   textColumns() {
     const W = this.viewW;
-    return { hashW: 70, dateW: W > 700 ? 110 : 0, authorW: W > 560 ? 140 : 0 };
+    const room = W * 0.6 - 70 - 16;
+    const want = Math.max(200, W * 0.3);
+    for (const [authorW, dateW] of [[140, 110], [100, 84], [0, 84]]) {
+      if (room - authorW - dateW >= want) return { hashW: 70, dateW, authorW };
+    }
+    return { hashW: 70, dateW: 0, authorW: 0 };
   }
 
   /** The widest the graph column may be: 40% of the width (30% on a phone), or what its edge

@@ -225,6 +225,21 @@ export async function reviewChecks({ check, serve, fixture, git, screenshot, ope
     await page.close();
   });
 
+  await check('review: with the details open the subject keeps its room: author and date narrow, then go', async () => {
+    const head = git(repo, 'rev-parse', 'HEAD');
+    const page = await openPage(context, `${url}?commit=${head}`);
+    await page.waitForSelector('#panel:not([hidden]) h2');
+    const m = await page.evaluate(() => {
+      const v = window.view;
+      const { hashW, dateW, authorW } = v.textColumns();
+      const textEnd = v.viewW - 8 - hashW - dateW - authorW - 8;
+      return { W: v.viewW, subject: textEnd - v.maxGraphW(), dateW, authorW };
+    });
+    assert.ok(m.subject >= Math.max(200, m.W * 0.3) - 1, `the subject keeps ${m.subject} px of ${m.W} (author ${m.authorW}, date ${m.dateW})`);
+    await screenshot(page, 'subject-room-with-details');
+    await page.close();
+  });
+
   await check('review: Back from a followed blame line returns to that line, scrolled into view', async () => {
     const head = git(repo, 'rev-parse', 'HEAD');
     const page = await openPage(context, `${url}?commit=${head}&tab=files&file=doc/faq.md&blame=1`);
