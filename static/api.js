@@ -33,6 +33,14 @@ export async function api(path, { signal } = {}) {
       if (e.name === 'AbortError') throw e;
       throw new ApiError(0, 'network', 'The server cannot be reached.');
     }
+    // 429: this browser spent its work budget (a cold highlighter on a slow machine can): wait
+    // as long as the server says, a few times, as a well-behaved client does.
+    if (resp.status === 429 && waited < 15000) {
+      const secs = Math.min(Math.max(Number(resp.headers.get('retry-after')) || 1, 1), 5);
+      waited += secs * 1000;
+      await sleep(secs * 1000, signal);
+      continue;
+    }
     if (resp.status !== 202) break;
     let body = {};
     try { body = await resp.json(); } catch { /* not JSON */ }

@@ -498,11 +498,21 @@ class Gaps {
     return { ...this.d, hunks };
   }
 
-  /** renderDiff's gap rows: how many lines gap `i` hides, and a button that opens 20. */
+  /** renderDiff's gap rows: how many lines gap `i` hides, a button that opens 20, and why the
+   * last opening failed. */
   controls(redraw) {
+    const gaps = this;
     return {
+      get error() { return gaps.error; },
       hidden: (i) => this.hidden(i),
-      open: async (i) => { await this.reveal(i); redraw(); },
+      open: async (i) => {
+        try {
+          await this.reveal(i);
+        } catch (e) {
+          this.error = e.message || String(e);
+        }
+        redraw();
+      },
     };
   }
 }
@@ -605,6 +615,7 @@ export function renderDiff(d, more, onLayout, gaps = null) {
   const span = layout === 'unified' ? 3 : 4;
   const gapRow = (i) => {
     const n = gaps ? gaps.hidden(i) : 0;
+    if (gaps && gaps.error && i === 0) rows.push(el('tr', { class: 'gap' }, el('td', { colspan: span, class: 'error' }, gaps.error)));
     if (!n) return;
     const label = n === Infinity ? `Show ${GAP_STEP} more lines` : `Show ${Math.min(GAP_STEP, n)} of ${n} hidden line${n === 1 ? '' : 's'}`;
     rows.push(el('tr', { class: 'gap' }, el('td', { colspan: span },

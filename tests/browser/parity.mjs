@@ -207,7 +207,9 @@ export async function reviewChecks({ check, serve, fixture, git, screenshot, ope
     const gap = page.locator('#panel-commit table.diff tr.gap button').nth(1);
     assert.match(await gap.textContent(), /Show \d+ of \d+ hidden lines?/);
     await gap.click();
-    await page.waitForFunction((n) => document.querySelectorAll('#panel-commit table.diff tr:not(.gap):not(.hunk)').length > n, before);
+    await page.waitForFunction((n) => document.querySelectorAll('#panel-commit table.diff tr:not(.gap):not(.hunk)').length > n
+      || document.querySelector('#panel-commit table.diff td.error'), before);
+    assert.equal(await page.locator('#panel-commit table.diff td.error').count(), 0, 'opening the gap failed');
     const after = await page.locator('#panel-commit table.diff tr:not(.gap):not(.hunk)').count();
     assert.ok(after - before > 0 && after - before <= 20, `${after - before} lines opened`);
     const file = git(repo, 'show', `${move}:doc/setup.md`).split('\n');
