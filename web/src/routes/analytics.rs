@@ -36,17 +36,6 @@ pub struct AnalyticsQuery {
     end: Option<String>,
 }
 
-/// Days since 1970-01-01 of a proleptic Gregorian date.
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
 /// A `start`/`end` value as seconds; a date's end is the day after it.
 fn parse_time(v: &str, end: bool) -> Result<i64, ApiError> {
     let bad = || {
@@ -70,7 +59,7 @@ fn parse_time(v: &str, end: bool) -> Result<i64, ApiError> {
     if !(1970..=9999).contains(&y) || !(1..=12).contains(&m) || !(1..=31).contains(&d) {
         return Err(bad());
     }
-    Ok((days_from_civil(y, m, d) + i64::from(end)) * DAY)
+    Ok((gitcore::search::days_from_civil(y, m, d) + i64::from(end)) * DAY)
 }
 
 /// The window a query asks for, over `commits` (for `all`: the first to the last author date).
