@@ -168,6 +168,31 @@ fn bench_repo(source: &Path, runs: usize) -> Result<()> {
     })?;
     let (layout_time, layout) =
         measure(runs, || Ok(Layout::build(&graph, LayoutOptions::default())))?;
+    // "Only matches" of a broad search: every hit drawn to its nearest hits, without the
+    // edges another hit's path already says.
+    let broad = "fix";
+    let hits = {
+        let repo = Repository::discover(&repo_dir)?;
+        let query = gitcore::search::Query::parse(broad, 0)?;
+        gitcore::search::search(repo.odb(), &graph, &query)?
+    };
+    let (matches_time, matches) = measure(runs, || {
+        let subset = gitcore::layout::Subset::new(broad, graph.len(), hits.iter().copied());
+        Ok(Layout::build(
+            &graph,
+            LayoutOptions {
+                subset: Some(subset),
+                ..LayoutOptions::default()
+            },
+        ))
+    })?;
+    let matches_edges = matches
+        .window(0, matches.len())
+        .rows
+        .iter()
+        .map(|r| r.edges.len())
+        .max()
+        .unwrap_or(0);
     // Peak memory and CPU of one load each, in fresh processes.
     let (git_peak, git_cpu, git_wall) = peak_of("git", &repo_dir, runs)?;
     let (gc_peak, gc_cpu, gc_wall) = peak_of("gitcore", &repo_dir, runs)?;
@@ -367,6 +392,12 @@ fn bench_repo(source: &Path, runs: usize) -> Result<()> {
         layout.len(),
         layout.width(),
         ms(layout_time)
+    );
+    println!(
+        "| layout of only the matches of `{broad}` ({} rows, width {}, at most {matches_edges} edges a row) | {} |",
+        matches.len(),
+        matches.width(),
+        ms(matches_time)
     );
     println!(
         "| reload + layout extension after one new commit | {} |",

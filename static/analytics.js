@@ -2,25 +2,14 @@
 // refreshed when the history changes. An author or a hotspot opens the graph with only the
 // commits it names.
 
-import { api, ApiError, el, fill, repoId } from './api.js';
+import { api, ApiError, el, fill, keepTheme, repoId } from './api.js';
 import { Live } from './live.js';
 
 const $ = (id) => document.getElementById(id);
 const SVG = 'http://www.w3.org/2000/svg';
 const graphUrl = `/r/${encodeURIComponent(repoId)}`;
 
-// ---- theme, as the graph page keeps it ----
-const themeQuery = matchMedia('(prefers-color-scheme: dark)');
-function applyTheme() {
-  const chosen = localStorage.getItem('gitvista-theme');
-  document.documentElement.dataset.theme = (chosen ? chosen === 'dark' : themeQuery.matches) ? 'dark' : 'light';
-}
-applyTheme();
-themeQuery.addEventListener('change', applyTheme);
-$('theme').addEventListener('click', () => {
-  localStorage.setItem('gitvista-theme', document.documentElement.dataset.theme === 'dark' ? 'light' : 'dark');
-  applyTheme();
-});
+keepTheme($('theme'));
 
 /** An SVG element. */
 function svg(tag, attrs = {}, ...children) {

@@ -212,3 +212,22 @@ export async function fetchRecent() {
   if (!resp.ok) throw new Error(`The server answered ${resp.status}.`);
   return (await resp.json()).repos;
 }
+
+/** The page's theme: follows the system unless the user picked one with the button `toggle`.
+ * `onChange` runs after every change (the graph re-reads its colours). */
+export function keepTheme(toggle, onChange = () => {}) {
+  const system = matchMedia('(prefers-color-scheme: dark)');
+  const apply = () => {
+    const chosen = localStorage.getItem('gitvista-theme');
+    const dark = chosen ? chosen === 'dark' : system.matches;
+    document.documentElement.dataset.theme = dark ? 'dark' : 'light';
+    onChange();
+  };
+  apply();
+  system.addEventListener('change', apply);
+  toggle.addEventListener('click', () => {
+    const dark = document.documentElement.dataset.theme === 'dark';
+    localStorage.setItem('gitvista-theme', dark ? 'light' : 'dark');
+    apply();
+  });
+}

@@ -1,7 +1,7 @@
 // The graph page: wires the row cache, the canvas view, the live connection, the details panel,
 // search, permalinks, the keyboard and the theme.
 
-import { api, ApiError, repoId, el, refName, socketUrl, rememberRepo, onContentsWait, view as viewParams } from './api.js';
+import { api, ApiError, repoId, el, keepTheme, refName, socketUrl, rememberRepo, onContentsWait, view as viewParams } from './api.js';
 import { RowStore } from './rows.js';
 import { GraphView } from './graph.js';
 import { Live } from './live.js';
@@ -13,20 +13,7 @@ import { showCompare } from './compare.js';
 const $ = (id) => document.getElementById(id);
 
 // ---- theme: follows the system unless the user picked one ----
-const themeQuery = matchMedia('(prefers-color-scheme: dark)');
-function applyTheme() {
-  const chosen = localStorage.getItem('gitvista-theme');
-  const dark = chosen ? chosen === 'dark' : themeQuery.matches;
-  document.documentElement.dataset.theme = dark ? 'dark' : 'light';
-  if (window.view) window.view.readColors();
-}
-applyTheme();
-themeQuery.addEventListener('change', applyTheme);
-$('theme').addEventListener('click', () => {
-  const dark = document.documentElement.dataset.theme === 'dark';
-  localStorage.setItem('gitvista-theme', dark ? 'light' : 'dark');
-  applyTheme();
-});
+keepTheme($('theme'), () => { if (window.view) window.view.readColors(); });
 
 const state = $('state');
 function showState(title, detail) {
@@ -37,7 +24,6 @@ function showState(title, detail) {
 const store = new RowStore(() => { view.dirty = true; view.fixSelection(); });
 const view = new GraphView($('graph'), $('minimap'), store, $('rows-a11y'));
 window.view = view; // for tests and the console
-$('repo-name').textContent = repoId;
 
 // ---- selection, panel, URL ----
 const panel = new Panel({ jumpTo, showEverything, forge: () => summary && summary.forge, marks: () => view.marks.text });
@@ -293,6 +279,7 @@ function showEverything(hash) {
 /** The first screen shows HEAD: when newer commits on other refs (a forge mirror's pull
  * requests, busy topic branches) push it below the first screen, the page opens scrolled to it,
  * a few rows from the top, with the newer rows above. */
+let headPlaced = false;
 async function openAtHead() {
   const head = summary && summary.head;
   if (!head || !head.commit) return;
@@ -301,8 +288,11 @@ async function openAtHead() {
   if (row == null) {
     try { row = (await api(`/commit/${head.commit}`)).row; } catch { return; }
   }
+  // Not in yet (a history still streaming from its remote): the next growth tries again.
+  if (row == null) return;
+  headPlaced = true;
   const onScreen = Math.floor(view.viewH / view.rowH);
-  if (row == null || row < onScreen - 2) return;
+  if (row < onScreen - 2) return;
   view.top = Math.max(0, (row - 3) * view.rowH);
   view.clampTop();
   view.dirty = true;
@@ -405,6 +395,8 @@ async function applyChange(delta) {
     view.selected = null;
     view.selectedHash = null;
   }
+  // HEAD's commit came with this growth of a streamed history, and the reader has not moved.
+  if (!headPlaced && atTop && !selected && !params.get('commit')) await openAtHead();
   view.dirty = true;
   if (lastQuery) runSearch(lastQuery, { keep: true });
   if (delta) {
@@ -458,6 +450,8 @@ function showStatus(s) {
     box.textContent = s.error ? `fetch failed: ${s.error}`
       : s.state === 'fetching' ? 'fetching…'
       : s.state === 'moving' ? 'moving to another server…'
+      : s.state === 'cloning' ? 'cloning…'
+      : s.state === 'pending' ? 'waiting to clone…'
       : 'up to date';
     box.classList.toggle('error', !!s.error);
     box.hidden = false;
@@ -670,6 +664,7 @@ async function waitForClone() {
     return 'none'; // not hosted mode
   }
   rememberRepo(repoId);
+  showName(status.name);
   const bar = el('div');
   const text = el('p', { class: 'muted' });
   state.replaceChildren(el('div', {},
@@ -725,10 +720,30 @@ function nextPushedStatus(ms) {
 if (repoId !== 'local') {
   currentUser().then((who) => accountMenu($('top'), who)).catch(() => {});
 }
+/** The repository's name in the header and the tab before its history is read (the summary
+ * names it once the history is in). */
+function showName(name) {
+  if (!name || summary) return;
+  $('repo-name').textContent = name;
+  document.title = `${name} · GitVista`;
+}
+$('repo-name').textContent = '';
+api('/status').then((s) => showName(s.name)).catch(() => {});
+/** A large history takes a moment to read: past a blink, the page says so with a sweeping bar
+ * rather than stay blank. */
+const loading = setTimeout(() => {
+  if (summary || !state.hidden) return;
+  state.replaceChildren(el('div', { class: 'loading' },
+    el('strong', {}, 'Reading history…'),
+    el('div', { class: 'progress sweeping', role: 'progressbar', 'aria-label': 'Reading history' }, el('div')),
+    el('p', { class: 'muted' }, 'Every commit is read once; the graph appears when they are in.')));
+  state.hidden = false;
+}, 300);
 (async () => {
   for (;;) {
     try {
       await loadSummary();
+      clearTimeout(loading);
       if (repoId !== 'local') rememberRepo(repoId);
       break;
     } catch (e) {

@@ -450,9 +450,16 @@ export class GraphView {
       }
     }
 
-    // The overflow column, when lanes are folded into it, is marked by a band and a dashed edge.
+    // Lanes, edges and nodes stay inside the graph's column as it is this frame (it slides
+    // while lanes come and go): nothing drawn there may touch the text that starts at graphW.
+    ctx.save();
+    ctx.beginPath();
+    ctx.rect(0, 0, Math.max(0, graphW - 2), H);
+    ctx.clip();
+    // The overflow column, when lanes are folded into it, is marked by a band and a dashed edge,
+    // at the column's right end as it is this frame.
     if (this.folded) {
-      const ox = 8 + (this.lanesShown - 1) * this.laneW;
+      const ox = graphW - 8 - this.laneW;
       ctx.fillStyle = t.bgAlt;
       ctx.fillRect(ox, 0, this.laneW, H);
       ctx.strokeStyle = t.border;
@@ -552,6 +559,8 @@ export class GraphView {
         ctx.stroke();
       }
     }
+
+    ctx.restore();
 
     // Text columns.
     this.truncated.clear();

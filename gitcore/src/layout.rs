@@ -248,14 +248,14 @@ impl Layout {
             }
             layout.main = Some((name, t));
         }
-        let rewrite = subset.then(|| Rewrite::new(&layout, graph, &visible));
+        let mut rewrite = subset.then(|| Rewrite::new(&layout, graph, &visible));
         for c in 0..graph.len() as u32 {
             layout.add(
                 graph,
                 c,
                 visible[c as usize],
                 on_main[c as usize],
-                rewrite.as_ref().map(|rw| (rw, visible.as_slice())),
+                rewrite.as_mut().map(|rw| (rw, visible.as_slice())),
             );
         }
         layout
@@ -405,7 +405,7 @@ impl Layout {
         c: CommitIdx,
         visible: bool,
         on_main: bool,
-        rewrite: Option<(&Rewrite, &[bool])>,
+        rewrite: Option<(&mut Rewrite, &[bool])>,
     ) {
         self.graph_len = self.graph_len.max(c as usize + 1);
         if !visible {
@@ -416,7 +416,7 @@ impl Layout {
         self.commits.push(c);
         self.height_of.push(h);
         let shown = self.followed(graph, c);
-        let mut resolved: Vec<CommitIdx> = match rewrite {
+        let mut resolved: Vec<CommitIdx> = match &rewrite {
             Some((rw, visible)) if shown.len() <= MAX_DRAWN_EDGES => {
                 let mut out = Vec::with_capacity(shown.len());
                 for &p in shown {
@@ -438,7 +438,10 @@ impl Layout {
             }
             None => shown.iter().map(|&p| self.resolve(graph, p)).collect(),
         };
-        if self.options.hide_merges && rewrite.is_none() {
+        if let Some((rw, visible)) = rewrite {
+            rw.reduce(self, graph, visible, &mut resolved);
+        }
+        if self.options.hide_merges && self.options.subset.is_none() {
             let mut seen = Vec::with_capacity(resolved.len());
             resolved.retain(|p| {
                 let new = !seen.contains(p);

@@ -939,6 +939,15 @@ async fn views_filter_the_rows_every_route_answers() {
         ("/api/repos/local/graph?hide=bogus", "invalid_view"),
         ("/api/repos/local/graph?show=bogus", "invalid_view"),
         ("/api/repos/local/graph?noMerges=maybe", "invalid_view"),
+        ("/api/repos/local/graph?since=2w", "invalid_view"),
+        ("/api/repos/local/graph?since=after:1d", "invalid_view"),
+        ("/api/repos/local/graph?contains=zzzz", "invalid_view"),
+        ("/api/repos/local/graph?contains=0000000", "invalid_view"),
+        (
+            "/api/repos/local/search?q=x&contains=0000000",
+            "invalid_view",
+        ),
+        ("/api/repos/local/repository?since=forever", "invalid_view"),
     ] {
         let (status, body) = get(&format!("{base}{path}")).await;
         assert_eq!((status, body["code"].as_str()), (400, Some(code)), "{path}");

@@ -390,4 +390,89 @@ export async function reviewChecks({ check, serve, fixture, git, screenshot, ope
     await screenshot(phone, 'phone-view-menu');
     await phone.close();
   });
+
+  // A project merged by a bot: many pull requests open at once, every merge left out of a
+  // search for their commits.
+  const bots = fixture('bots', 'bots-review');
+  const botsUrl = `${await serve(bots)}/r/local`;
+  await check('review: only matches of a broad search draws each hit to its nearest hits, none reachable through another; the folded band never touches text', async () => {
+    const q = 'pull request';
+    const phone = await context.newPage();
+    await phone.setViewportSize({ width: 390, height: 844 });
+    await phone.goto(`${botsUrl}?q=${encodeURIComponent(q)}&match=${encodeURIComponent(q)}`);
+    await phone.waitForSelector('body[data-ready="true"]');
+    await phone.waitForFunction(() => document.querySelectorAll('#rows-a11y li').length > 0);
+    // git's topology and the hits, from git.
+    const parents = new Map(git(bots, 'rev-list', '--all', '--parents').split('\n').map((l) => { const [c, ...p] = l.split(' '); return [c, p]; }));
+    const hits = new Set(git(bots, 'rev-list', '--all', `--grep=${q}`).split('\n'));
+    const below = (c) => { const seen = new Set(); const stack = [...parents.get(c)]; while (stack.length) { const p = stack.pop(); if (!seen.has(p)) { seen.add(p); stack.push(...parents.get(p)); } } return seen; };
+    const nearest = (c) => {
+      const out = [];
+      const seen = new Set();
+      const stack = [...parents.get(c)].reverse();
+      while (stack.length) {
+        const p = stack.pop();
+        if (seen.has(p)) continue;
+        seen.add(p);
+        if (hits.has(p)) { if (!out.includes(p)) out.push(p); } else stack.push(...[...parents.get(p)].reverse());
+      }
+      const reach = out.map(below);
+      return out.filter((x) => !reach.some((r, i) => out[i] !== x && r.has(x)));
+    };
+    // Every row, a page (at most 100 rows) at a time.
+    const answer = await phone.evaluate(async (m) => {
+      const rows = new Map();
+      for (let total = Infinity; rows.size < total;) {
+        const page = await (await fetch(`/api/repos/local/graph?match=${encodeURIComponent(m)}&offset=${rows.size}&limit=100`)).json();
+        total = page.total;
+        const before = rows.size;
+        for (const r of page.rows) rows.set(r.row, r);
+        if (rows.size === before) break;
+      }
+      return { total: rows.size, rows: [...rows.values()] };
+    }, q);
+    assert.equal(answer.total, hits.size, 'one row per hit');
+    const byRow = new Map(answer.rows.map((r) => [r.row, r.hash]));
+    for (const r of answer.rows) {
+      const drawn = r.edges.map((e) => byRow.get(e.parentRow));
+      assert.deepEqual(drawn, nearest(r.hash), `edges of ${r.hash.slice(0, 8)}`);
+    }
+    await screenshot(phone, 'only-matches-phone');
+    // Lanes folded for want of width, the column mid-slide as when lanes come into view while
+    // scrolling: between the graph's ink and the text, a gutter of background in every row.
+    for (const theme of ['light', 'dark']) {
+      await phone.emulateMedia({ colorScheme: theme });
+      await phone.evaluate(() => localStorage.removeItem('gitvista-theme'));
+      await phone.goto(botsUrl);
+      await phone.waitForSelector('body[data-ready="true"]');
+      await phone.waitForFunction(() => window.view.folded > 0, null, { timeout: 5000 });
+      assert.equal(await phone.evaluate(() => document.documentElement.dataset.theme), theme);
+      const gutter = await phone.evaluate(() => {
+        const v = window.view;
+        v.graphW = 24; // as the column is while it widens
+        v.draw();
+        const c = document.getElementById('graph');
+        const ctx = c.getContext('2d');
+        const ratio = c.width / c.clientWidth;
+        const bad = [];
+        for (let r = Math.ceil(v.top / v.rowH); (r + 1) * v.rowH - v.top <= v.viewH; r++) {
+          const y = Math.round((r * v.rowH - v.top + 2) * ratio);
+          const h = Math.round((v.rowH - 4) * ratio);
+          const bg = ctx.getImageData(1, y, 1, 1).data;
+          const x0 = Math.ceil((v.graphW - 2) * ratio);
+          const w = Math.max(1, Math.floor(v.graphW * ratio) - x0);
+          const d = ctx.getImageData(x0, y, w, h).data;
+          for (let i = 0; i < d.length; i += 4) {
+            if (Math.abs(d[i] - bg[0]) + Math.abs(d[i + 1] - bg[1]) + Math.abs(d[i + 2] - bg[2]) > 30) { bad.push(r); break; }
+          }
+        }
+        return { graphW: v.graphW, folded: v.folded, bad };
+      });
+      assert.deepEqual(gutter.bad, [], `${theme}: graph ink in the gutter before the text (column ${gutter.graphW}, ${gutter.folded} folded)`);
+      await phone.waitForTimeout(400);
+      await screenshot(phone, `folded-lanes-phone-${theme}`);
+    }
+    await phone.close();
+  });
 }
+

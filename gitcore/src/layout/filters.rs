@@ -186,7 +186,18 @@ pub(super) struct Rewrite {
     pub(super) to: Vec<u32>,
     /// Answers of more than one commit (at most [`MAX_DRAWN_EDGES`] each).
     pub(super) lists: Vec<Vec<CommitIdx>>,
+    /// Per commit: the stamp of the last [`Rewrite::reduce`] that reached it.
+    reached: Vec<u32>,
+    stamp: u32,
+    /// Steps [`Rewrite::reduce`] may still take in this layout.
+    budget: usize,
 }
+
+/// Kept commits one [`Rewrite::reduce`] may walk before it keeps what it has not ruled out
+/// (the walk is pruned below the oldest candidate, so it rarely comes near), and all of them
+/// together in one layout: past that, edges are drawn as found, never wrong, only busier.
+const REDUCE_STEPS: usize = 4_096;
+const REDUCE_STEPS_PER_LAYOUT: usize = 4_000_000;
 
 impl Rewrite {
     const NONE: u32 = u32::MAX;
@@ -198,6 +209,9 @@ impl Rewrite {
         let mut rw = Rewrite {
             to: vec![Rewrite::NONE; graph.len()],
             lists: Vec::new(),
+            reached: vec![0; graph.len()],
+            stamp: 0,
+            budget: REDUCE_STEPS_PER_LAYOUT,
         };
         let mut list = Vec::new();
         for c in 0..graph.len() as u32 {
@@ -217,6 +231,7 @@ impl Rewrite {
             for &p in parents {
                 rw.extend(&mut list, p, shown, MAX_DRAWN_EDGES);
             }
+            rw.reduce(layout, graph, shown, &mut list);
             rw.to[c as usize] = match list.as_slice() {
                 [] => Rewrite::NONE,
                 [one] => Rewrite::ONE | one,
@@ -255,5 +270,59 @@ impl Rewrite {
                 }
             }
         }
+    }
+
+    /// Drops from `list` (kept commits) each one that is an ancestor of another: its edge says
+    /// nothing the other's path does not (as `git log --simplify-merges` drops such parents).
+    /// Without it, a kept commit below many left-out merges draws an edge to every kept commit
+    /// each merge leads to, dozens of lanes for what one line says.
+    pub(super) fn reduce(
+        &mut self,
+        layout: &Layout,
+        graph: &CommitGraph,
+        shown: &[bool],
+        list: &mut Vec<CommitIdx>,
+    ) {
+        if list.len() < 2 || self.budget == 0 {
+            return;
+        }
+        self.stamp = self.stamp.wrapping_add(1);
+        if self.stamp == 0 {
+            self.reached.fill(0);
+            self.stamp = 1;
+        }
+        let stamp = self.stamp;
+        // Ancestors have lower indices: nothing below the oldest candidate can lead to one.
+        let floor = list.iter().copied().min().unwrap_or(0);
+        let mut order = list.clone();
+        order.sort_unstable_by(|a, b| b.cmp(a));
+        let mut stack: Vec<CommitIdx> = Vec::new();
+        let mut next = Vec::new();
+        let mut budget = REDUCE_STEPS.min(self.budget);
+        'walks: for &top in &order {
+            if self.reached[top as usize] == stamp {
+                continue; // reached from a newer candidate: an ancestor of it
+            }
+            stack.push(top);
+            while let Some(z) = stack.pop() {
+                if z != top {
+                    if z < floor || self.reached[z as usize] == stamp {
+                        continue;
+                    }
+                    self.reached[z as usize] = stamp;
+                }
+                budget -= 1;
+                self.budget -= 1;
+                if budget == 0 {
+                    break 'walks;
+                }
+                next.clear();
+                for &p in layout.followed(graph, z) {
+                    self.extend(&mut next, p, shown, MAX_DRAWN_EDGES);
+                }
+                stack.extend(next.iter().copied().filter(|&p| p >= floor));
+            }
+        }
+        list.retain(|&c| self.reached[c as usize] != stamp);
     }
 }

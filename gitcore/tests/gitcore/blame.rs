@@ -365,3 +365,24 @@ fn the_ignore_list_comes_from_the_blamed_tree_or_blame_ignore_revs_file() {
     assert_eq!(listed.source, "revs.txt");
     assert_eq!(listed.revs, HashSet::from([oid(&merge)]));
 }
+
+#[test]
+fn an_ignore_list_over_one_mebibyte_is_read_as_empty() {
+    let (_tmp, path) = crate::common::fresh_fixture("blame");
+    let path = path.join("repo");
+    let repo = Repository::discover(&path).expect("opens");
+    let head = oid(&git_lines(&path, &["rev-parse", "HEAD"])[0]);
+    let merge = git_lines(&path, &["rev-parse", ":/Auto merge of #2"]).remove(0);
+    let list = |bytes: usize| {
+        let mut text = format!("{merge}\n");
+        text.push_str(&"#".repeat(bytes - text.len() - 1));
+        text.push('\n');
+        std::fs::write(path.join("revs.txt"), text).expect("writes");
+        gitcore::blame::ignore_revs(&repo, head)
+            .expect("a list")
+            .revs
+    };
+    crate::common::git(&path, &["config", "blame.ignoreRevsFile", "revs.txt"]);
+    assert_eq!(list(1 << 20), HashSet::from([oid(&merge)]));
+    assert!(list((1 << 20) + 1).is_empty());
+}

@@ -147,3 +147,24 @@ fn a_reload_keeps_the_map_and_maps_people_it_meets_for_the_first_time() {
     let head = git_lines(&path, &["rev-parse", "HEAD"]);
     assert_eq!(next.oid(i), oid(&head[0]));
 }
+
+#[test]
+fn a_mailmap_over_four_mebibytes_is_skipped_and_one_at_the_limit_is_read() {
+    let (_tmp, path) = crate::common::fresh_fixture("mailmap");
+    let path = path.join("repo");
+    let first = "Huge Name <rene@old.example>\n";
+    let names_with = |bytes: usize| -> BTreeSet<String> {
+        let mut text = first.to_string();
+        // Comment lines up to the size asked for.
+        while text.len() < bytes {
+            let line = "# padding padding padding padding padding padding padding padding\n";
+            text.push_str(&line[..line.len().min(bytes - text.len())]);
+        }
+        assert_eq!(text.len(), bytes);
+        std::fs::write(path.join(".mailmap"), text).expect("writes");
+        let (_, graph) = load(&path);
+        graph.people().iter().map(|p| p.name.clone()).collect()
+    };
+    assert!(names_with(4 << 20).contains("Huge Name"));
+    assert!(!names_with((4 << 20) + 1).contains("Huge Name"));
+}

@@ -189,8 +189,8 @@ pub async fn analytics(
         key,
         freshness,
         Kept::Searches,
+        // `commits` were listed from this same snapshot above.
         move |snap| {
-            let commits = view_commits(snap);
             let mut stats = history.stats.lock().unwrap_or_else(|e| e.into_inner());
             // A push: only the new commits are read.
             stats

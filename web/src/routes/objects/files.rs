@@ -161,6 +161,8 @@ pub async fn blame(
     let look_through = flag(query.ignore_revs, "ignoreRevs", true)?;
     let snap = snapshot(&state, &id).await?;
     // The list is read from the blamed commit's tree (or the work tree's file): a few reads.
+    // It is read before the cache is asked, because what it lists keys the answer: a work
+    // tree's list can change without a new snapshot, and a cached blame must not outlive it.
     let list = {
         let snap = std::sync::Arc::clone(&snap);
         web::block(move || gitcore::blame::ignore_revs(&snap.repo, oid))
