@@ -77,6 +77,16 @@ function sleep(ms, signal) {
 }
 
 /** The WebSocket URL of the repository. */
+/** Where an image blob's bytes are (PNG, JPEG, GIF, WebP or ICO; the server refuses others). */
+export const rawUrl = (blob) => `${base}/blob/${blob}/raw`;
+
+/** A size in bytes as people read it. */
+export function byteSize(n) {
+  if (n == null) return '';
+  if (n < 1024) return `${n} byte${n === 1 ? '' : 's'}`;
+  return n < 1 << 20 ? `${(n / 1024).toFixed(1)} KiB` : `${(n / (1 << 20)).toFixed(1)} MiB`;
+}
+
 export function socketUrl() {
   const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
   return `${scheme}//${location.host}${base}/ws`;

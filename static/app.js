@@ -280,6 +280,9 @@ function showEverything(hash) {
  * requests, busy topic branches) push it below the first screen, the page opens scrolled to it,
  * a few rows from the top, with the newer rows above. */
 let headPlaced = false;
+/** Where openAtHead left the view: while it is still there (the reader has not scrolled), a
+ * growth of the history places it at HEAD again rather than at a pixel offset. */
+let headTop = null;
 async function openAtHead() {
   const head = summary && summary.head;
   if (!head || !head.commit) return;
@@ -292,9 +295,10 @@ async function openAtHead() {
   if (row == null) return;
   headPlaced = true;
   const onScreen = Math.floor(view.viewH / view.rowH);
-  if (row < onScreen - 2) return;
-  view.top = Math.max(0, (row - 3) * view.rowH);
+  if (row >= onScreen - 2) view.top = Math.max(0, (row - 3) * view.rowH);
+  else if (view.top !== 0 && headTop === view.top) view.top = 0;
   view.clampTop();
+  headTop = view.top;
   view.dirty = true;
 }
 
@@ -374,14 +378,17 @@ async function applyChange(delta) {
   const atTop = view.top <= 0;
   const anchor = atTop ? null : view.anchor();
   const selected = view.selectedHash;
+  const followHead = headTop != null && view.top === headTop && !selected;
   await loadSummary();
-  store.reset(summary.rows);
-  // Another view: the graph column fits its lanes at once, not after the next scroll.
-  view.resetLanes();
+  // Where the anchor and the selection are now, before the rows change: the screen goes from
+  // the old rows to the new ones in one frame, never the new rows at the old offset.
   const [anchorRow, selectedRow] = await Promise.all([
     anchor ? api(`/commit/${anchor.hash}`).then((c) => c.row).catch(() => null) : null,
     selected ? api(`/commit/${selected}`).then((c) => c.row).catch(() => null) : null,
   ]);
+  store.reset(summary.rows);
+  // Another view: the graph column fits its lanes at once, not after the next scroll.
+  view.resetLanes();
   if (anchorRow != null) {
     view.top = anchorRow * view.rowH + anchor.offset;
     view.clampTop();
@@ -395,8 +402,9 @@ async function applyChange(delta) {
     view.selected = null;
     view.selectedHash = null;
   }
-  // HEAD's commit came with this growth of a streamed history, and the reader has not moved.
-  if (!headPlaced && atTop && !selected && !params.get('commit')) await openAtHead();
+  // HEAD's commit came with this growth of a streamed history, or the view is still where
+  // it opened at HEAD: HEAD's row, wherever the growth moved it.
+  if ((followHead || (!headPlaced && atTop && !selected)) && !params.get('commit')) await openAtHead();
   view.dirty = true;
   if (lastQuery) runSearch(lastQuery, { keep: true });
   if (delta) {
@@ -661,8 +669,9 @@ async function waitForClone() {
   try {
     status = await api('/status');
   } catch {
-    return 'none'; // not hosted mode
+    return 'none';
   }
+  if (status.mode === 'local') return 'none'; // not hosted mode
   rememberRepo(repoId);
   showName(status.name);
   const bar = el('div');
@@ -739,7 +748,9 @@ const loading = setTimeout(() => {
     el('p', { class: 'muted' }, 'Every commit is read once; the graph appears when they are in.')));
   state.hidden = false;
 }, 300);
-(async () => {
+// The first screen is made in the queue of changes: a growth or a push that arrives meanwhile
+// is applied after it, never halfway through it.
+changeChain = changeChain.then(async () => {
   for (;;) {
     try {
       await loadSummary();
@@ -784,4 +795,4 @@ const loading = setTimeout(() => {
   else if (c && panel.isOpen) await panel.restore(placeIn(params));
   document.body.dataset.ready = 'true';
   $('graph').focus();
-})();
+}).catch((e) => console.warn(e));

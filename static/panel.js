@@ -1,7 +1,7 @@
 // The details panel: a commit (message, people, parents and children, refs, changed files with
 // their diffs) and a file browser (the commit's tree, a file's content and its blame).
 
-import { api, changedWords, el, fill, fullDate, highlighted, refName, relativeTime, ApiError } from './api.js';
+import { api, byteSize, changedWords, el, fill, fullDate, highlighted, rawUrl, refName, relativeTime, ApiError } from './api.js';
 
 const short = (h) => h.slice(0, 8);
 
@@ -351,7 +351,8 @@ export class Panel {
       this.place = { tab: 'files', file: path, blame: false };
       if (user) this.onNavigate({ push: true });
       if (b.binary) {
-        fill(view, head, el('p', { class: 'muted' }, `Binary file, ${b.size} bytes.`));
+        fill(view, head, el('p', { class: 'muted' }, `Binary file, ${byteSize(b.size)}.`),
+          IMAGE.test(path) ? imagePreview(blobHash, byteSize(b.size)) : null);
         return;
       }
       const lines = b.content.split('\n');
@@ -605,8 +606,33 @@ function pairedLines(h) {
   return lines;
 }
 
+/** File names whose blobs the page shows as pictures (the server checks the bytes). */
+const IMAGE = /\.(png|jpe?g|gif|webp|ico)$/i;
+
+/** A picture of an image blob, captioned with `label` and, once loaded, its size in pixels. */
+export function imagePreview(blob, label) {
+  const caption = el('figcaption', { class: 'muted' }, label);
+  const img = el('img', { src: rawUrl(blob), alt: label });
+  img.addEventListener('load', () => { caption.textContent = `${label} \u00b7 ${img.naturalWidth} \u00d7 ${img.naturalHeight} px`; });
+  img.addEventListener('error', () => { img.remove(); caption.textContent = `${label} \u00b7 no preview`; });
+  return el('figure', { class: 'image-side' }, img, caption);
+}
+
+/** A binary file's change: its sizes and, for an image, each side's picture. */
+function binaryChange(d) {
+  const words = d.oldBlob && d.newBlob ? `Binary file changed: ${byteSize(d.oldSize)} \u2192 ${byteSize(d.newSize)}.`
+    : d.newBlob ? `Binary file added: ${byteSize(d.newSize)}.`
+      : d.oldBlob ? `Binary file deleted: ${byteSize(d.oldSize)}.` : 'Binary file changed.';
+  const sides = [['before', d.oldBlob, d.oldSize], ['after', d.newBlob, d.newSize]].filter(([, blob]) => blob);
+  return el('div', { class: 'binary-change' },
+    el('p', { class: 'muted' }, words),
+    IMAGE.test(d.path || '') && sides.length
+      ? el('div', { class: 'image-sides' }, sides.map(([label, blob, n]) => imagePreview(blob, `${label} \u00b7 ${byteSize(n)}`)))
+      : null);
+}
+
 export function renderDiff(d, more, onLayout, gaps = null) {
-  if (d.binary) return el('p', { class: 'muted' }, 'Binary file changed.');
+  if (d.binary) return binaryChange(d);
   if (d.tooLarge) return el('p', { class: 'muted' }, 'This file is too large to diff here.');
   if (!d.hunks.length) return el('p', { class: 'muted' }, 'No line changes (mode or rename only).');
   const layout = diffLayout();

@@ -112,6 +112,13 @@ impl History {
             .collect()
     }
 
+    /// Whether the commit HEAD names has come (true when it names none).
+    pub fn has_head_commit(&self) -> bool {
+        self.head()
+            .and_then(|h| h.target())
+            .is_none_or(|target| self.objects.contains_key(&target))
+    }
+
     /// The remote's HEAD: the branch it names (unborn if it has no commit), or detached.
     pub fn head(&self) -> Option<Head> {
         let head = self.refs.iter().find(|r| r.name == "HEAD")?;

@@ -40,6 +40,11 @@ const FIRST_WAIT: Duration = Duration::from_millis(300);
 /// Rows a tall window shows at once.
 const SCREEN_ROWS: usize = 100;
 
+/// The first screen opens at the default branch: a first batch waits this long for HEAD's
+/// commit (newer branches, a git/git's `seen` and `todo`, come before it) before it is shown
+/// without it.
+const HEAD_WAIT: Duration = Duration::from_secs(3);
+
 /// Longest silence of the remote a stream waits out (upload-pack sends progress while it
 /// counts objects, so a silent one is stuck or hostile).
 const STREAM_STALL: Duration = Duration::from_secs(15);
@@ -88,8 +93,9 @@ struct Batch {
     commits: usize,
 }
 
-/// Whether the history as it stands should be shown now.
-fn due(h: &History, shown: usize, started: Instant, last: Instant) -> bool {
+/// Whether the history as it stands should be shown now; `head_at` is how many commits had
+/// come when HEAD's commit did.
+fn due(h: &History, shown: usize, started: Instant, last: Instant, head_at: Option<usize>) -> bool {
     let n = h.commits();
     if n == 0 || n == shown {
         return false;
@@ -98,7 +104,11 @@ fn due(h: &History, shown: usize, started: Instant, last: Instant) -> bool {
         return true;
     }
     if shown == 0 {
-        return n >= FIRST_ROWS || (n >= SCREEN_ROWS && started.elapsed() >= FIRST_WAIT);
+        let enough = n >= FIRST_ROWS || (n >= SCREEN_ROWS && started.elapsed() >= FIRST_WAIT);
+        // HEAD's commit and a screen of its history below it, so the page can open with HEAD
+        // near the top.
+        let head_shown = head_at.is_some_and(|at| n >= at + SCREEN_ROWS);
+        return enough && (head_shown || started.elapsed() >= HEAD_WAIT);
     }
     n >= shown * 2 && last.elapsed() >= GROW_EVERY
 }
@@ -260,6 +270,7 @@ fn run(
     let started = Instant::now();
     let mut last = started;
     let mut shown = 0;
+    let mut head_at = None;
     // Called inside the stream (over HTTP, inside its runtime): never blocks. A larger history
     // is built only when the session has taken the last one; the last one is sent after.
     let mut send = |h: &History| -> Result<(), String> {
@@ -267,7 +278,10 @@ fn run(
             // The receiver is gone only when the server stops: stop too.
             return Err("stopped".into());
         }
-        if h.is_complete() || !due(h, shown, started, last) || tx.capacity() == 0 {
+        if head_at.is_none() && h.has_head_commit() {
+            head_at = Some(h.commits());
+        }
+        if h.is_complete() || !due(h, shown, started, last, head_at) || tx.capacity() == 0 {
             return Ok(());
         }
         if tx.try_send(batch(h, dir)).is_ok() {

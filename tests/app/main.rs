@@ -17,6 +17,7 @@ mod forges;
 mod helpers;
 mod hints;
 mod hosted;
+mod images;
 mod lifecycle;
 mod loadtest;
 mod log_command;

@@ -200,6 +200,13 @@ async fn a_private_repository_is_an_unknown_id_on_every_route_and_spelling_to_al
     ]);
     w.gh.add_user(3, "carol", "Carol");
     w.gh.add_reader("alice/secret", "carol");
+    // An image, for the preview route, under a last change to a text file.
+    let source = w.root.join("alice/secret");
+    std::fs::write(source.join("logo.png"), crate::images::PNG).expect("write");
+    git(&source, &["add", "logo.png"]);
+    git(&source, &["commit", "-q", "-m", "a logo"]);
+    std::fs::write(source.join("file0.txt"), "changed after the logo\n").expect("write");
+    git(&source, &["commit", "-q", "-am", "after the logo"]);
     let alice = w.sign_in("alice").await;
     let id = w.track(&alice, &w.repo_url("secret")).await;
     let bob = w.sign_in("bob").await;
@@ -261,7 +268,6 @@ async fn a_private_repository_is_an_unknown_id_on_every_route_and_spelling_to_al
     tokio::time::sleep(Duration::from_millis(1500)).await;
 
     // Arguments that succeed for a reader, so a refusal is never the argument's fault.
-    let source = w.root.join("alice/secret");
     let head = git(&source, &["rev-parse", "HEAD"]);
     let file = git(
         &source,
@@ -272,10 +278,13 @@ async fn a_private_repository_is_an_unknown_id_on_every_route_and_spelling_to_al
     .expect("HEAD changes a file")
     .to_string();
     let blob = git(&source, &["rev-parse", &format!("HEAD:{file}")]);
+    let image = git(&source, &["rev-parse", "HEAD:logo.png"]);
     // A comparison of HEAD with its parent, which differ in `file`.
     let compared = format!("{}...{head}", git(&source, &["rev-parse", "HEAD~1"]));
     let fill = |path: &str| -> String {
-        let hash = if path.contains("/blob/") {
+        let hash = if path.ends_with("/raw") {
+            &image
+        } else if path.contains("/blob/") {
             &blob
         } else if path.contains("/compare/") {
             &compared

@@ -3,6 +3,26 @@
 // git's three modes. Run from run.mjs, with its helpers.
 
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import zlib from 'node:zlib';
+
+/** A PNG `w` x `h` pixels of one colour (RGBA), built by hand: signature, IHDR, IDAT, IEND. */
+function png(w, h, [r, g, b, a]) {
+  const table = Array.from({ length: 256 }, (_, n) => { let c = n; for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1; return c >>> 0; });
+  const crc = (buf) => { let c = 0xffffffff; for (const x of buf) c = table[(c ^ x) & 0xff] ^ (c >>> 8); return (c ^ 0xffffffff) >>> 0; };
+  const chunk = (type, data) => {
+    const len = Buffer.alloc(4); len.writeUInt32BE(data.length);
+    const body = Buffer.concat([Buffer.from(type), data]);
+    const sum = Buffer.alloc(4); sum.writeUInt32BE(crc(body));
+    return Buffer.concat([len, body, sum]);
+  };
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(w, 0); ihdr.writeUInt32BE(h, 4); ihdr[8] = 8; ihdr[9] = 6;
+  const row = Buffer.concat([Buffer.from([0]), Buffer.from(Array.from({ length: w }, () => [r, g, b, a]).flat())]);
+  const raw = Buffer.concat(Array.from({ length: h }, () => row));
+  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr), chunk('IDAT', zlib.deflateSync(raw)), chunk('IEND', Buffer.alloc(0))]);
+}
 
 /** A commit's author date as the page writes it (local time, minutes). */
 function execDate(git, repo, hash) {
@@ -473,6 +493,55 @@ export async function reviewChecks({ check, serve, fixture, git, screenshot, ope
       await screenshot(phone, `folded-lanes-phone-${theme}`);
     }
     await phone.close();
+  });
+
+  // An image added, then changed.
+  const pics = fixture('linear', 'linear-images');
+  writeFileSync(path.join(pics, 'logo.png'), png(30, 20, [200, 40, 40, 255]));
+  git(pics, 'add', 'logo.png');
+  git(pics, 'commit', '-q', '-m', 'Add a logo');
+  writeFileSync(path.join(pics, 'logo.png'), png(48, 32, [40, 120, 200, 255]));
+  git(pics, 'commit', '-q', '-am', 'A larger logo');
+  const picsUrl = `${await serve(pics)}/r/local`;
+  await check('review: an added or changed image shows each side as a picture with its pixel and byte sizes', async () => {
+    const head = git(pics, 'rev-parse', 'HEAD');
+    for (const theme of ['light', 'dark']) {
+      const page = await openPage(context, `${picsUrl}?commit=${head}`);
+      await page.emulateMedia({ colorScheme: theme });
+      await page.evaluate(() => localStorage.removeItem('gitvista-theme'));
+      await page.reload();
+      await page.waitForSelector('#panel-commit .files');
+      await page.locator('#panel-commit .file', { hasText: 'logo.png' }).click();
+      await page.waitForSelector('#panel-commit .image-side img');
+      await page.waitForFunction(() => [...document.querySelectorAll('#panel-commit .image-side img')].every((i) => i.complete && i.naturalWidth > 0));
+      const sides = await page.$$eval('#panel-commit .image-side', (f) => f.map((x) => ({ w: x.querySelector('img').naturalWidth, h: x.querySelector('img').naturalHeight, caption: x.textContent })));
+      const sizes = ['HEAD~1:logo.png', 'HEAD:logo.png'].map((s) => Number(git(pics, 'cat-file', '-s', s)));
+      assert.deepEqual(sides.map((x) => [x.w, x.h]), [[30, 20], [48, 32]]);
+      assert.match(sides[0].caption, new RegExp(`before · ${sizes[0]} bytes · 30 × 20 px`));
+      assert.match(sides[1].caption, new RegExp(`after · ${sizes[1]} bytes · 48 × 32 px`));
+      assert.match(await page.textContent('#panel-commit .binary-change'), new RegExp(`Binary file changed: ${sizes[0]} bytes → ${sizes[1]} bytes`));
+      await screenshot(page, `image-changed-${theme}`);
+      await page.close();
+    }
+  });
+
+  await check('review: while a large history is read, the page names the repository and shows a progress bar, then the graph', async () => {
+    const page = await context.newPage();
+    // A slow first read, as a 1.3M-commit history takes: the summary waits 2 s.
+    await page.route('**/api/repos/local/repository*', async (route) => {
+      await new Promise((r) => setTimeout(r, 2000));
+      await route.continue();
+    });
+    await page.goto(picsUrl);
+    await page.waitForSelector('#state:not([hidden]) .progress.sweeping', { timeout: 1800 });
+    assert.equal(await page.textContent('#repo-name'), path.basename(pics)); // the work tree's directory
+    assert.equal(await page.title(), `${path.basename(pics)} · GitVista`);
+    assert.match(await page.textContent('#state'), /Reading history/);
+    await screenshot(page, 'first-load-progress');
+    await page.waitForSelector('body[data-ready="true"]');
+    assert.equal(await page.isHidden('#state'), true);
+    await page.waitForFunction(() => document.querySelectorAll('#rows-a11y li').length > 0);
+    await page.close();
   });
 }
 

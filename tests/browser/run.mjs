@@ -13,6 +13,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import assert from 'node:assert/strict';
 import { parityChecks, insightsChecks, reviewChecks } from './parity.mjs';
+import { streamingChecks } from './streaming.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const bin = process.env.GITVISTA_BIN || path.join(root, 'target/debug/gitvista');
@@ -1782,6 +1783,7 @@ try {
   await parityChecks({ check, serve, fixture, git, screenshot, openPage, context });
   await insightsChecks({ check, serve, fixture, git, screenshot, context });
   await reviewChecks({ check, serve, fixture, git, screenshot, openPage, context });
+  await streamingChecks({ check, serve, git, gitEnv, screenshot, context, remotes, port, visibleRows, work, servers });
 } finally {
   await context.close();
   for (const s of servers) s.kill();

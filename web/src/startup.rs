@@ -88,6 +88,12 @@ impl Application {
             },
         };
         let supervisor = Supervisor::with_budget(budget).start();
+        let local_name = match &config.mode {
+            Mode::Local { repo_path, .. } => gitcore::discover::GitDir::discover(repo_path)
+                .ok()
+                .map(|dirs| crate::routes::repository::local_name(&dirs)),
+            Mode::Hosted(_) => None,
+        };
         let hosted = match &config.mode {
             Mode::Local {
                 repo_path,
@@ -161,6 +167,7 @@ impl Application {
             ws: config.ws,
             hosted,
             admin,
+            local_name,
         };
         let server = HttpServer::new(move || {
             App::new()

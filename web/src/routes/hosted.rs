@@ -397,11 +397,21 @@ pub(super) async fn known(h: &Hosted, id: &str) -> Result<Repo, ApiError> {
         .ok_or_else(|| ApiError::UnknownRepo(id.to_string()))
 }
 
-/// State, clone progress (text and percent) and error of a repository.
+/// State, clone progress (text and percent), error and name of a repository; in local mode
+/// only the name (known before the history is read, for the page's first screen).
 #[get("/api/repos/{id}/status")]
 pub async fn status(state: web::Data<AppState>, id: RepoParam) -> Result<HttpResponse, ApiError> {
-    let h = hosted(&state)?;
-    let body = status_json(&h, &id).await?;
+    let body = match (&state.hosted, &state.local_name) {
+        (None, Some(name)) if id.as_str() == "local" => json!({ "mode": "local", "name": name }),
+        _ => {
+            let h = hosted(&state)?;
+            let mut body = status_json(&h, &id).await?;
+            if let Some(url) = body["displayUrl"].as_str() {
+                body["name"] = json!(display_name(url));
+            }
+            body
+        }
+    };
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
         .json(body))

@@ -44,6 +44,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("DELETE", "/api/repos/{id}"),
     ("GET", "/api/repos/{id}/analytics"),
     ("GET", "/api/repos/{id}/blob/{hash}"),
+    ("GET", "/api/repos/{id}/blob/{hash}/raw"),
     ("GET", "/api/repos/{id}/commit/diff/{hash}"),
     ("GET", "/api/repos/{id}/commit/diff/{hash}/file"),
     ("GET", "/api/repos/{id}/commit/{hash}"),

@@ -15,7 +15,7 @@ mod objects;
 mod overview;
 mod pages;
 pub(crate) mod repo_param;
-mod repository;
+pub(crate) mod repository;
 pub(crate) mod request_span;
 mod search;
 mod team_invites;
@@ -53,6 +53,8 @@ pub struct AppState {
     pub public_https: bool,
     /// A web node's way to the workers that own repositories (`None` on other nodes).
     pub forwarder: Option<Arc<forward::Forwarder>>,
+    /// Local mode: the repository's name, known before its history is read.
+    pub local_name: Option<String>,
 }
 
 tokio::task_local! {
@@ -209,6 +211,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(objects::compare)
         .service(objects::compare_file)
         .service(objects::tree)
+        .service(objects::raw_image)
         .service(objects::blob)
         .service(webhooks::github_hook)
         .service(webhooks::gitlab_hook)

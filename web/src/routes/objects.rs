@@ -21,10 +21,12 @@ use gitvista_errors::ApiError;
 mod commits;
 mod comparison;
 mod files;
+mod images;
 
 pub use commits::{commit, commit_diff, file_diff};
 pub use comparison::{compare, compare_file};
 pub use files::{blame, blob, tree};
+pub use images::raw_image;
 
 /// Blobs larger than this are cut (`truncated: true`).
 const MAX_BLOB: usize = 1 << 20;

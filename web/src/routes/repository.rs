@@ -121,7 +121,7 @@ async fn name_and_forge(
                 "url",
             );
             (
-                local_name(&snap.repo),
+                local_name(snap.repo.dirs()),
                 origin.as_deref().and_then(crate::forge::forge_of),
             )
         }
@@ -138,8 +138,7 @@ pub(super) async fn name_of(
 }
 
 /// A local repository's name: its work tree's directory, or a bare repository's without `.git`.
-fn local_name(repo: &gitcore::repo::Repository) -> String {
-    let dirs = repo.dirs();
+pub(crate) fn local_name(dirs: &gitcore::discover::GitDir) -> String {
     let dir = dirs.work_tree.as_deref().unwrap_or(&dirs.git_dir);
     let name = dir
         .canonicalize()

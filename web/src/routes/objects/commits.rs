@@ -248,6 +248,11 @@ pub(super) fn changed_file_json(
             "similarity": change.similarity,
             "oldPath": change.old.as_ref().map(|s| String::from_utf8_lossy(&s.path)),
             "binary": lines.binary,
+            // Both sides' blobs and sizes: an image changed shows a preview of each.
+            "oldBlob": blob_of(&change.old).map(|b| b.to_hex()),
+            "newBlob": blob_of(&change.new).map(|b| b.to_hex()),
+            "oldSize": blob_of(&change.old).and_then(|b| reader.read_header(&b).ok()).map(|(_, n)| n),
+            "newSize": blob_of(&change.new).and_then(|b| reader.read_header(&b).ok()).map(|(_, n)| n),
             "tooLarge": lines.too_large,
             "additions": lines.additions,
             "deletions": lines.deletions,
