@@ -49,7 +49,7 @@ function cards(a) {
     card('per week', fmt(a.velocity.avgPerWeek, 1), 'avgPerWeek'),
     card('authors', fmt(a.authors.activeAuthors), 'activeAuthors'),
     card('merges', `${fmt(a.merges.mergePercent, 1)}%`, 'mergePercent'),
-    card('median change', `${fmt(a.changeSize.median, 1)} lines`, 'medianChangeSize', true),
+    card('median change', `${fmt(a.changeSize.median, 1)} ${a.changeSize.median === 1 ? 'line' : 'lines'}`, 'medianChangeSize', true),
     card('rework', `${fmt(a.rework.avgRate * 100, 1)}%`, 'reworkRate', true));
   fill($('signals'), a.summarySignals.map((s) => el('li', {}, s)));
 }

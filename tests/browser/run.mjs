@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import assert from 'node:assert/strict';
 import { parityChecks, insightsChecks, reviewChecks } from './parity.mjs';
 import { streamingChecks } from './streaming.mjs';
+import { tourChecks } from './tour.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const bin = process.env.GITVISTA_BIN || path.join(root, 'target/debug/gitvista');
@@ -1783,6 +1784,7 @@ try {
   await parityChecks({ check, serve, fixture, git, screenshot, openPage, context });
   await insightsChecks({ check, serve, fixture, git, screenshot, context });
   await reviewChecks({ check, serve, fixture, git, screenshot, openPage, context });
+  await tourChecks({ check, serve, fixture, git, screenshot, context });
   await streamingChecks({ check, serve, git, gitEnv, screenshot, context, remotes, port, visibleRows, work, servers });
 } finally {
   await context.close();
