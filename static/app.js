@@ -276,13 +276,14 @@ function showEverything(hash) {
   changeChain = changeChain.then(() => { panel.hash = null; return jumpTo(hash); }).catch((e) => console.warn(e));
 }
 
-/** The first screen shows HEAD: when newer commits on other refs (a forge mirror's pull
- * requests, busy topic branches) push it below the first screen, the page opens scrolled to it,
- * a few rows from the top, with the newer rows above. */
+/** Whether HEAD's row was known to openAtHead (a streamed history may not hold it yet). */
 let headPlaced = false;
 /** Where openAtHead left the view: while it is still there (the reader has not scrolled), a
  * growth of the history places it at HEAD again rather than at a pixel offset. */
 let headTop = null;
+/** The first screen shows HEAD: when newer commits on other refs (a forge mirror's pull
+ * requests, busy topic branches) push it below the first screen, the page opens scrolled to it,
+ * a few rows from the top, with the newer rows above. */
 async function openAtHead() {
   const head = summary && summary.head;
   if (!head || !head.commit) return;

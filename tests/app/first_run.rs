@@ -474,4 +474,11 @@ async fn open_dot_in_a_subdirectory_of_a_work_tree_serves_that_repository() {
         Some(head.trim()),
         "{summary}"
     );
+    // The name the page shows before the history is read: the work tree's, not the directory
+    // `open` was started in, and the summary's own.
+    let (status, early) = get(&format!("{base}/api/repos/local/status")).await;
+    assert_eq!(status, 200, "{early}");
+    assert_eq!(early["mode"], "local");
+    assert_eq!(early["name"], "repo");
+    assert_eq!(early["name"], summary["name"]);
 }
