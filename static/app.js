@@ -305,7 +305,9 @@ async function openAtHead() {
 
 // ---- summary and refs ----
 let summary = null;
-async function loadSummary() {
+/** Reads the summary; with `keepRows` the rows on screen (and their count) stay as they are
+ * until the caller resets them. */
+async function loadSummary({ keepRows = false } = {}) {
   summary = await api('/repository');
   if (summary.name) {
     $('repo-name').textContent = summary.name;
@@ -321,11 +323,13 @@ async function loadSummary() {
   contentsState.contents = summary.contents || 'complete';
   showContents();
   showCommitGraphHint(summary.commitGraphHint);
-  store.total = summary.rows;
+  if (!keepRows) {
+    store.total = summary.rows;
+    view.clampTop();
+  }
   view.refs = summary.refs.filter((r) => r.row != null).map((r) => ({ row: r.row, kind: r.kind }));
   view.head = summary.head && summary.head.commit;
   view.headBranch = summary.head && summary.head.branch;
-  view.clampTop();
   view.dirty = true;
   if (summary.rows === 0 && summary.commits > 0) {
     // The history has commits; this view shows none of them.
@@ -380,7 +384,7 @@ async function applyChange(delta) {
   const anchor = atTop ? null : view.anchor();
   const selected = view.selectedHash;
   const followHead = headTop != null && view.top === headTop && !selected;
-  await loadSummary();
+  await loadSummary({ keepRows: true });
   // Where the anchor and the selection are now, before the rows change: the screen goes from
   // the old rows to the new ones in one frame, never the new rows at the old offset.
   const [anchorRow, selectedRow] = await Promise.all([
@@ -388,6 +392,7 @@ async function applyChange(delta) {
     selected ? api(`/commit/${selected}`).then((c) => c.row).catch(() => null) : null,
   ]);
   store.reset(summary.rows);
+  view.clampTop();
   // Another view: the graph column fits its lanes at once, not after the next scroll.
   view.resetLanes();
   if (anchorRow != null) {
