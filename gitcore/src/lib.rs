@@ -7,7 +7,8 @@
 //!   bounded delta-base cache.
 //! - [`object`] parses commits, tags and trees byte-exactly and tolerantly.
 //! - [`discover::GitDir`] finds a repository (work tree, `.git` file, linked worktree, bare);
-//!   [`repo::Repository`] is one with its object database; [`config`] reads its config file.
+//!   [`repo::Repository`] is one with its object database; [`config`] reads its config file;
+//!   [`format`] refuses, by name, a repository format or extension it cannot read.
 //! - [`chunked`]: an append-only vector shared in chunks, so snapshots of a growing layout
 //!   share all but their last chunk.
 //! - [`refs::RefSnapshot`] reads loose and packed refs, symbolic refs, HEAD, the stash reflog and
@@ -31,6 +32,7 @@ pub mod chunked;
 pub mod config;
 pub mod diff;
 pub mod discover;
+pub mod format;
 pub mod graph;
 pub mod inflate;
 pub mod layout;

@@ -32,6 +32,15 @@ pub enum RepoError {
     /// Annotated tags nest deeper than [`MAX_PEEL_DEPTH`] (or loop).
     #[error("tag {0} nests deeper than {MAX_PEEL_DEPTH} levels")]
     TagTooDeep(ObjectId),
+    /// The repository's format or an extension it uses is one this reader cannot read.
+    #[error("{}: {source}", path.display())]
+    Format {
+        /// The repository's git directory.
+        path: std::path::PathBuf,
+        /// Which setting, and why.
+        #[source]
+        source: crate::format::FormatError,
+    },
 }
 
 /// An open repository.
@@ -57,6 +66,10 @@ impl Repository {
 
     /// Opens an already discovered repository.
     pub fn from_dirs(dirs: GitDir, options: OdbOptions) -> Result<Repository, RepoError> {
+        crate::format::check(&dirs.common_dir).map_err(|source| RepoError::Format {
+            path: dirs.git_dir.clone(),
+            source,
+        })?;
         let odb = Odb::open(&dirs.objects_dir(), options)?;
         Ok(Repository {
             dirs,

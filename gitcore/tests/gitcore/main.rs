@@ -8,6 +8,7 @@ mod config;
 mod corrupt;
 mod diff;
 mod discover;
+mod format;
 mod graph;
 mod layout;
 mod mailmap;

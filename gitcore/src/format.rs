@@ -1,0 +1,103 @@
+//! The repository's format: `core.repositoryformatversion` and `extensions.*`, checked as git's
+//! `setup.c` checks them before it reads anything, so a repository this reader cannot
+//! understand is refused by name instead of misread.
+//!
+//! Version 0 ignores extensions it does not know but refuses those that only version 1 defines;
+//! version 1 refuses any extension it does not know. Of the extensions git knows, those whose
+//! value changes what is on disk in a way gitcore does not read yet (SHA-256 object ids,
+//! reftable refs, a compatibility object format) are refused with a sentence saying so.
+
+use std::path::Path;
+
+/// Why a repository's format is refused.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum FormatError {
+    /// `core.repositoryformatversion` is newer than git's 1.
+    #[error("repository format version {0} is newer than any git writes (0 or 1)")]
+    NewerVersion(String),
+    /// Version 1 with an extension git does not know.
+    #[error("unknown repository extension found: {0}")]
+    UnknownExtension(String),
+    /// Version 0 with an extension only version 1 defines (git refuses it too).
+    #[error("repo version is 0, but v1-only extension found: {0}")]
+    VersionOneOnly(String),
+    /// An extension git knows whose value this reader does not read yet.
+    #[error("extensions.{extension} = {value}: {why}")]
+    NotReadYet {
+        /// The extension, as git spells it lowercased.
+        extension: String,
+        /// Its value.
+        value: String,
+        /// What is not read.
+        why: &'static str,
+    },
+}
+
+/// Extensions version 0 knows (and version 1 too).
+const V0: [&str; 4] = ["noop", "preciousobjects", "partialclone", "worktreeconfig"];
+/// Extensions only version 1 knows.
+const V1_ONLY: [&str; 4] = [
+    "noop-v1",
+    "objectformat",
+    "compatobjectformat",
+    "refstorage",
+];
+
+/// Checks the format of the repository whose common directory is `common_dir` (its `config`).
+/// A repository without a readable config is format 0 with no extensions, as git reads it.
+pub fn check(common_dir: &Path) -> Result<(), FormatError> {
+    let entries = crate::config::read(&common_dir.join("config")).unwrap_or_default();
+    let version = entries
+        .iter()
+        .rev()
+        .find(|e| {
+            e.section == "core" && e.subsection.is_none() && e.key == "repositoryformatversion"
+        })
+        .and_then(|e| e.value.clone())
+        .unwrap_or_else(|| "0".to_string());
+    let version = match version.trim() {
+        "0" => 0,
+        "1" => 1,
+        other => return Err(FormatError::NewerVersion(other.to_string())),
+    };
+    for e in entries
+        .iter()
+        .filter(|e| e.section == "extensions" && e.subsection.is_none())
+    {
+        let name = e.key.as_str();
+        let value = e.value.clone().unwrap_or_default();
+        if V0.contains(&name) {
+            continue;
+        }
+        if !V1_ONLY.contains(&name) {
+            if version == 1 {
+                return Err(FormatError::UnknownExtension(name.to_string()));
+            }
+            continue; // version 0 ignores what it does not know
+        }
+        if version == 0 {
+            return Err(FormatError::VersionOneOnly(name.to_string()));
+        }
+        let not_read = |why| FormatError::NotReadYet {
+            extension: name.to_string(),
+            value: value.clone(),
+            why,
+        };
+        match (name, value.to_ascii_lowercase().as_str()) {
+            ("noop-v1", _) | ("objectformat", "sha1") | ("refstorage", "files") => {}
+            ("objectformat", "sha256") => {
+                return Err(not_read("GitVista does not read SHA-256 repositories yet"));
+            }
+            ("refstorage", "reftable") => {
+                return Err(not_read("GitVista does not read reftable refs yet"));
+            }
+            ("compatobjectformat", _) => {
+                return Err(not_read(
+                    "GitVista does not read repositories with a compatibility object format",
+                ));
+            }
+            _ => return Err(not_read("a value git itself does not know")),
+        }
+    }
+    Ok(())
+}
