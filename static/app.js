@@ -1,7 +1,7 @@
 // The graph page: wires the row cache, the canvas view, the live connection, the details panel,
 // search, permalinks, the keyboard and the theme.
 
-import { api, ApiError, repoId, el, keepTheme, refName, socketUrl, rememberRepo, onContentsWait, view as viewParams } from './api.js';
+import { api, ApiError, repoId, el, keepTheme, refName, rememberRepo, onContentsWait, view as viewParams } from './api.js';
 import { RowStore } from './rows.js';
 import { GraphView } from './graph.js';
 import { Live } from './live.js';
@@ -9,6 +9,7 @@ import { accountMenu, currentUser, resumeExpiredSession } from './account.js';
 import { Panel } from './panel.js';
 import { Sheets } from './sheets.js';
 import { showCompare } from './compare.js';
+import { waitForClone, pushedStatus } from './clone_wait.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -278,9 +279,11 @@ function showEverything(hash) {
 
 /** Whether HEAD's row was known to openAtHead (a streamed history may not hold it yet). */
 let headPlaced = false;
-/** Where openAtHead left the view: while it is still there (the reader has not scrolled), a
- * growth of the history places it at HEAD again rather than at a pixel offset. */
-let headTop = null;
+/** `view.moves` when openAtHead placed the view. While the reader has not moved it since (a
+ * clamp on resize or on new rows is no move), a growth of the history places it at HEAD again,
+ * wherever the growth moved HEAD's row, rather than at a pixel offset. */
+let headMoves = null;
+const followingHead = () => headMoves != null && view.moves === headMoves;
 /** The first screen shows HEAD: when newer commits on other refs (a forge mirror's pull
  * requests, busy topic branches) push it below the first screen, the page opens scrolled to it,
  * a few rows from the top, with the newer rows above. */
@@ -289,17 +292,22 @@ async function openAtHead() {
   if (!head || !head.commit) return;
   const ref = head.branch && summary.refs.find((r) => r.name === head.branch);
   let row = ref ? ref.row : null;
-  if (row == null) {
+  // A branch without a row in a history still streaming has not come yet. Otherwise (a detached
+  // HEAD, a hidden branch) the commit says; an answer from a later growth than the rows held
+  // here may name a row they do not have yet.
+  if (row == null && !(ref && summary.streaming)) {
     try { row = (await api(`/commit/${head.commit}`)).row; } catch { return; }
+    if (row != null && row >= store.total) row = null;
   }
   // Not in yet (a history still streaming from its remote): the next growth tries again.
   if (row == null) return;
+  const following = followingHead();
   headPlaced = true;
   const onScreen = Math.floor(view.viewH / view.rowH);
   if (row >= onScreen - 2) view.top = Math.max(0, (row - 3) * view.rowH);
-  else if (view.top !== 0 && headTop === view.top) view.top = 0;
+  else if (following) view.top = 0;
   view.clampTop();
-  headTop = view.top;
+  headMoves = view.moves;
   view.dirty = true;
 }
 
@@ -383,7 +391,7 @@ async function applyChange(delta) {
   const atTop = view.top <= 0;
   const anchor = atTop ? null : view.anchor();
   const selected = view.selectedHash;
-  const followHead = headTop != null && view.top === headTop && !selected;
+  const followHead = followingHead() && !selected;
   await loadSummary({ keepRows: true });
   // Where the anchor and the selection are now, before the rows change: the screen goes from
   // the old rows to the new ones in one frame, never the new rows at the old offset.
@@ -502,6 +510,8 @@ const live = new Live({
           showState('You can no longer see this repository', msg.error || '');
           break;
         }
+        // A clone's progress, for the overlay while the page waits for it.
+        if (msg.url) pushedStatus(msg);
         showStatus(msg);
         break;
       case 'head': view.head = msg.commit; view.dirty = true; break;
@@ -667,70 +677,6 @@ document.addEventListener('keydown', (e) => {
   e.preventDefault();
 });
 
-// ---- hosted mode: the clone-progress overlay ----
-/** Shows clone progress until the repository is ready ('ready') or failed ('error', shown);
- * 'none' outside hosted mode. */
-async function waitForClone() {
-  let status;
-  try {
-    status = await api('/status');
-  } catch {
-    return 'none';
-  }
-  if (status.mode === 'local') return 'none'; // not hosted mode
-  rememberRepo(repoId);
-  showName(status.name);
-  const bar = el('div');
-  const text = el('p', { class: 'muted' });
-  state.replaceChildren(el('div', {},
-    el('strong', {}, 'Cloning ', el('code', {}, status.displayUrl || status.url)),
-    el('div', { class: 'progress', role: 'progressbar', 'aria-label': 'Clone progress' }, bar),
-    text));
-  state.hidden = false;
-  for (;;) {
-    // Ready, or its history is already shown from the remote while the clone runs.
-    if (status.state === 'ready' || status.rows > 0) return 'ready';
-    if (status.state === 'error') {
-      const retry = el('button', { type: 'button' }, 'Try again');
-      retry.addEventListener('click', async () => {
-        await fetch('/api/repos', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ url: status.url }) });
-        location.reload();
-      });
-      state.replaceChildren(el('div', {}, el('strong', {}, 'The clone failed'), el('p', {}, status.error || ''), retry));
-      return 'error';
-    }
-    const pct = status.percent ?? 0;
-    bar.style.width = `${pct}%`;
-    text.textContent = status.progress || (status.state === 'pending' ? 'Waiting for a free slot…' : `${status.state}…`);
-    // Progress arrives over the socket; without it, ask every half second.
-    const pushed = await nextPushedStatus(500);
-    if (pushed) status = pushed;
-    else {
-      try { status = await api('/status'); } catch { return 'none'; }
-    }
-  }
-}
-
-let progressSocket = null;
-let pushedWaiter = null;
-/** The next `status` message of the clone-progress socket, or null after `ms`. */
-function nextPushedStatus(ms) {
-  if (!progressSocket) {
-    try {
-      progressSocket = new WebSocket(socketUrl());
-      progressSocket.addEventListener('message', (ev) => {
-        let msg;
-        try { msg = JSON.parse(ev.data); } catch { return; }
-        if (msg.type === 'status' && msg.url && pushedWaiter) pushedWaiter(msg);
-      });
-    } catch { /* polling still works */ }
-  }
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => { pushedWaiter = null; resolve(null); }, ms);
-    pushedWaiter = (msg) => { clearTimeout(timer); pushedWaiter = null; resolve(msg); };
-  });
-}
-
 // ---- start ----
 if (repoId !== 'local') {
   currentUser().then((who) => accountMenu($('top'), who)).catch(() => {});
@@ -774,7 +720,7 @@ changeChain = changeChain.then(async () => {
         return;
       }
       if (e instanceof ApiError && e.status === 503) {
-        const outcome = await waitForClone();
+        const outcome = await waitForClone(state, showName);
         if (outcome === 'ready') {
           await new Promise((r) => setTimeout(r, 200));
           continue;

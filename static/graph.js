@@ -33,6 +33,8 @@ export class GraphView {
     this.mctx = minimap.getContext('2d');
     this.zoom = 1;
     this.top = 0; // pixels from the top of row 0 to the top of the view
+    /** Counts the reader's moves (scrolls, jumps, zooms, reveals); a resize's clamp is none. */
+    this.moves = 0;
     this.selected = null; // row number
     this.selectedHash = null;
     this.hits = [];
@@ -119,6 +121,7 @@ export class GraphView {
   clampTop() { this.top = Math.min(Math.max(0, this.top), this.maxTop()); }
 
   scrollBy(dy) {
+    this.moves += 1;
     this.lastScroll = performance.now();
     this.top += dy;
     this.clampTop();
@@ -127,6 +130,7 @@ export class GraphView {
 
   /** Puts row `r` in the middle of the view. */
   center(r) {
+    this.moves += 1;
     this.velocity = 0;
     this.top = r * this.rowH - this.viewH / 2 + this.rowH / 2;
     this.clampTop();
@@ -135,6 +139,7 @@ export class GraphView {
 
   /** Scrolls just enough for row `r` to be visible. */
   reveal(r) {
+    this.moves += 1;
     const y = r * this.rowH;
     if (y < this.top) this.top = y;
     else if (y + this.rowH > this.top + this.viewH) this.top = y + this.rowH - this.viewH;
@@ -155,6 +160,7 @@ export class GraphView {
   setZoom(z, { y = null } = {}) {
     z = Math.max(0, Math.min(ZOOMS.length - 1, z));
     if (z === this.zoom) return;
+    this.moves += 1;
     const sel = this.selected;
     const selY = sel == null ? null : sel * this.rowH - this.top;
     const onScreen = selY != null && selY >= 0 && selY + this.rowH <= this.viewH;

@@ -14,10 +14,11 @@ export class Live {
     window.addEventListener('offline', () => this.onState('offline'));
   }
 
-  connect() {
+  /** `quietly`: the server asked for it (the chip goes on saying connected). */
+  connect({ quietly = false } = {}) {
     clearTimeout(this.timer);
     if (this.stopped) return;
-    this.onState(this.connectedOnce ? 'reconnecting' : 'connecting');
+    if (!quietly) this.onState(this.connectedOnce ? 'reconnecting' : 'connecting');
     let ws;
     try {
       ws = new WebSocket(socketUrl());
@@ -36,10 +37,22 @@ export class Live {
     ws.addEventListener('message', (ev) => {
       let msg;
       try { msg = JSON.parse(ev.data); } catch { return; }
+      // The clone's progress socket ends as the graph is served: connect again at once, as a
+      // viewer (the reconnect resyncs).
+      if (msg.type === 'resync' && (msg.reason === 'ready' || msg.reason === 'served')) {
+        this.reopen = true;
+        return;
+      }
       this.onMessage(msg);
     });
     ws.addEventListener('close', () => {
       if (this.ws !== ws || this.stopped) return;
+      if (this.reopen) {
+        this.reopen = false;
+        this.delay = 1000;
+        this.connect({ quietly: true });
+        return;
+      }
       this.onState(navigator.onLine === false ? 'offline' : 'reconnecting');
       this.schedule();
     });

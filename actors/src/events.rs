@@ -259,7 +259,7 @@ pub enum ClusterLink {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RemoteState {
-    /// `fetching` or `ready`.
+    /// `fetching`, `cloning` (shown from the remote while the clone runs) or `ready`.
     pub state: &'static str,
     /// Why the last fetch failed, if it did.
     pub error: Option<String>,

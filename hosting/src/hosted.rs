@@ -110,6 +110,9 @@ pub struct ProgressStatus {
     pub state: String,
     /// The `status` message's JSON.
     pub text: String,
+    /// The history is served already (streamed from the remote while the clone runs): a page
+    /// watching the clone should connect again, as a viewer, for the growth that follows.
+    pub served: bool,
 }
 
 /// How often a progress feed reads the repository's state.

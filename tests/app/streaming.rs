@@ -71,6 +71,39 @@ async fn a_new_repository_is_shown_from_its_remote_while_it_is_cloned() {
     let base = format!("http://127.0.0.1:{port}");
     let (_, created) = post(&base, &url).await;
     let id = created["id"].as_str().expect("id").to_string();
+    // A page that came before the first rows (every connection waits 2 s) watches the clone's
+    // progress; once the rows are served it is told to connect again, as a viewer, for the
+    // growth that follows, and the progress socket ends.
+    let (mut early, _) =
+        tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{port}/api/repos/{id}/ws"))
+            .await
+            .expect("connects");
+    let resync = tokio::time::timeout(Duration::from_secs(60), async {
+        while let Some(Ok(msg)) = early.next().await {
+            if let tokio_tungstenite::tungstenite::Message::Text(t) = msg {
+                let v: Value = serde_json::from_str(&t).expect("json");
+                assert_ne!(v["type"], "delta", "a progress socket: {v}");
+                if v["type"] == "resync" {
+                    return v;
+                }
+            }
+        }
+        panic!("the progress socket ended without a resync");
+    })
+    .await
+    .expect("a resync within 60 s");
+    assert_eq!(resync["reason"], "served", "{resync}");
+    let ended = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match early.next().await {
+                Some(Ok(tokio_tungstenite::tungstenite::Message::Close(_))) | None => return,
+                Some(Err(_)) => return,
+                Some(Ok(_)) => {}
+            }
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "the progress socket closes after its resync");
 
     // Rows before the clone: the status says so while it is still cloning.
     let first = status_until(&base, &id, |s| s["rows"].as_u64().is_some_and(|r| r > 0)).await;
@@ -141,6 +174,7 @@ async fn a_new_repository_is_shown_from_its_remote_while_it_is_cloned() {
     // The viewer saw the history grow (older commits below: a rewrite, not news on top).
     let mut ws = ws;
     let mut grew = 0;
+    let mut states = Vec::new();
     while let Ok(Some(Ok(msg))) = tokio::time::timeout(Duration::from_millis(300), ws.next()).await
     {
         if let tokio_tungstenite::tungstenite::Message::Text(t) = msg {
@@ -149,9 +183,23 @@ async fn a_new_repository_is_shown_from_its_remote_while_it_is_cloned() {
                 assert!(v["type"] == "resync" || v["rewritten"] == true, "{v}");
                 grew += 1;
             }
+            if v["type"] == "status" {
+                states.push(v["state"].as_str().unwrap_or_default().to_string());
+            }
         }
     }
     assert!(grew >= 1, "viewers were told the history grew");
+    // The viewer's status chip says "cloning" until the clone is read, never "up to date".
+    assert_eq!(
+        states.first().map(String::as_str),
+        Some("cloning"),
+        "{states:?}"
+    );
+    assert_eq!(
+        states.last().map(String::as_str),
+        Some("ready"),
+        "{states:?}"
+    );
     let _ = tmp;
 }
 

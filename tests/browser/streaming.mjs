@@ -104,13 +104,18 @@ export async function streamingChecks({ check, serve, git, gitEnv, screenshot, c
     if (status.state === 'cloning') assert.doesNotMatch(await page.textContent('#wt-status'), /up to date/);
     // The default branch's tip is on the first screen, though 1,340 newer commits of next,
     // seen and todo come before it.
-    // The screen as it settles (a growth of the history may be arriving).
+    // The screen as it settles: the page holds every row the server has (a growth announced
+    // and not yet applied would move it), and the rows on screen stay the same.
+    const caughtUp = () => page.evaluate(async (rid) => {
+      const s = await (await fetch(`/api/repos/${rid}/repository`)).json();
+      return window.view.store.total === s.rows;
+    }, id);
     const settled = async () => {
       let rows = await visibleRows(page);
-      for (let i = 0; i < 20; i++) {
+      for (let i = 0; i < 40; i++) {
         await page.waitForTimeout(150);
         const again = await visibleRows(page);
-        if (again.map((r) => r.hash).join() === rows.map((r) => r.hash).join()) break;
+        if (again.map((r) => r.hash).join() === rows.map((r) => r.hash).join() && await caughtUp()) break;
         rows = again;
       }
       return rows;
@@ -119,7 +124,7 @@ export async function streamingChecks({ check, serve, git, gitEnv, screenshot, c
     const where = await page.evaluate(async (rid) => {
       const s = await (await fetch(`/api/repos/${rid}/repository`)).json();
       const m = s.refs.find((r) => r.name === 'refs/heads/master');
-      return { topRow: window.view.top / window.view.rowH, rows: s.rows, streaming: s.streaming, masterRow: m && m.row, head: s.head };
+      return { topRow: window.view.top / window.view.rowH, held: window.view.store.total, rows: s.rows, streaming: s.streaming, masterRow: m && m.row, head: s.head };
     }, id);
     assert.ok(first.some((r) => r.hash === masterTip), `${JSON.stringify(where)} master's tip ${masterTip.slice(0, 8)} on the first screen: ${first.map((r) => r.text.slice(0, 30)).join(' | ')}`);
     // Only real roots are drawn as roots: a commit whose parents are still on their way (the
@@ -140,12 +145,20 @@ export async function streamingChecks({ check, serve, git, gitEnv, screenshot, c
     await screenshot(page, 'gitlike-first-screen');
     // The rest arrives, then the clone: the default branch's tip stays where it was on screen.
     const top = first[0].hash;
+    // The page grows with the stream, before the clone: a page that came before the first rows
+    // watched the clone's progress, and must now hear each growth as a viewer.
+    let grewWhileStreaming = false;
     for (let i = 0; ; i++) {
-      const s = await page.evaluate(async (rid) => (await fetch(`/api/repos/${rid}/repository`)).json(), id);
+      const s = await page.evaluate(async (rid) => {
+        const r = await (await fetch(`/api/repos/${rid}/repository`)).json();
+        return { rows: r.rows, streaming: r.streaming, held: window.view.store.total };
+      }, id);
+      if (s.streaming && s.held > where.held) grewWhileStreaming = true;
       if (s.rows === total && s.streaming === false) break;
       assert.ok(i < 600, `the clone took over 60 s: ${JSON.stringify({ rows: s.rows, streaming: s.streaming })}`);
       await page.waitForTimeout(100);
     }
+    assert.ok(grewWhileStreaming, `the page held more than its first ${where.held} rows before the clone was in`);
     await page.waitForFunction(() => document.getElementById('history').hidden, null, { timeout: 30000 });
     await page.waitForTimeout(500);
     const after = await settled();

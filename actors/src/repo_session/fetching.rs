@@ -160,6 +160,13 @@ impl RepoSession {
         RemoteState {
             state: if self.fetching && self.fetch_announced {
                 "fetching"
+            } else if self
+                .snapshot
+                .as_ref()
+                .is_some_and(|s| s.repo.is_in_memory())
+            {
+                // Shown from the remote while the clone runs.
+                "cloning"
             } else {
                 "ready"
             },

@@ -81,6 +81,10 @@ impl RepoSession {
                 for w in self.waiting.drain(..) {
                     let _ = w.send(Ok(Arc::clone(&snapshot)));
                 }
+                if streamed.is_some() {
+                    // Viewers were told "cloning": the clone is in.
+                    self.broadcast(ViewerEvent::Remote(Arc::new(self.remote_state())));
+                }
                 if let Some(hint) = &snapshot.commit_graph_hint {
                     tracing::info!(
                         path = %self.config.path.display(),

@@ -79,6 +79,7 @@ impl Hosted {
                         v["type"] = "status".into();
                         ProgressStatus {
                             state: v["state"].as_str().unwrap_or_default().to_string(),
+                            served: v["rows"].as_u64().is_some_and(|rows| rows > 0),
                             text: v.to_string(),
                         }
                     }
@@ -89,9 +90,11 @@ impl Hosted {
                             "error": "the repository was deleted",
                         })
                         .to_string(),
+                        served: false,
                     },
                 };
-                let done = matches!(status.state.as_str(), "ready" | "error" | "gone");
+                let done =
+                    status.served || matches!(status.state.as_str(), "ready" | "error" | "gone");
                 tx.send_if_modified(|cur| {
                     let changed = cur.as_ref() != Some(&status);
                     *cur = Some(status);

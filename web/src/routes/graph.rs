@@ -100,7 +100,7 @@ fn window_json(
                 // A root of the history: not a commit whose parents this view leaves out, nor
                 // one whose parents are cut (a shallow clone's boundary, or a history still
                 // streaming from its remote).
-                "root": g.parents(r.commit).is_empty() && (g.shallow_count() == 0 || !g.is_shallow(&g.oid(r.commit))),
+                "root": g.parents(r.commit).is_empty() && !g.is_shallow(&g.oid(r.commit)),
                 "refs": g.refs_at(r.commit).iter().filter(|x| shown.includes(x)).map(|x| serde_json::json!({"name": x.name, "kind": kind_name(x.kind)})).collect::<Vec<_>>(),
                 "author": s.author.name,
                 "authorEmail": s.author.email,

@@ -172,7 +172,7 @@ pub(super) enum Freshness {
 }
 
 /// Whether the request already holds the answer tagged `etag`.
-fn not_modified(req: &HttpRequest, etag: &str) -> bool {
+pub(crate) fn not_modified(req: &HttpRequest, etag: &str) -> bool {
     req.headers()
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())

@@ -47,11 +47,7 @@ fn asset(req: &HttpRequest, path: &str) -> Result<HttpResponse, ApiError> {
         "\"{}\"",
         hash.iter().map(|b| format!("{b:02x}")).collect::<String>()
     );
-    let fresh = req
-        .headers()
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag));
+    let fresh = super::objects::not_modified(req, &etag);
     let mut resp = if fresh {
         HttpResponse::NotModified()
     } else {

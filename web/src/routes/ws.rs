@@ -616,8 +616,9 @@ pub async fn ws(
 }
 
 /// A socket for a hosted repository that is still cloning: `status` messages (state, progress
-/// text and percent, error) as they change, until it is ready (then `resync`: reconnect for the
-/// graph) or failed, then a normal close. Every socket of one repository watches one feed
+/// text and percent, error) as they change, until it is ready or its history is served from the
+/// remote while the clone runs (then `resync`: reconnect for the graph) or failed, then a
+/// normal close. Every socket of one repository watches one feed
 /// ([`gitvista_hosting::hosted::Hosted::progress_feed`]); the socket keeps reading the browser (a close or
 /// silence past the heartbeat timeout ends it at once) and pings like a viewer's.
 async fn clone_progress(
@@ -684,6 +685,12 @@ async fn clone_progress(
                             break;
                         }
                         "error" | "gone" => break,
+                        // Shown from the remote while the clone runs: the page connects again
+                        // as a viewer, for each growth of the history as it comes.
+                        _ if status.served => {
+                            let _ = session.text(r#"{"type":"resync","reason":"served"}"#).await;
+                            break;
+                        }
                         _ => {}
                     }
                 }

@@ -220,12 +220,13 @@ pub(super) fn changed_file_json(
 ) -> Option<Result<Value, ApiError>> {
     let change = d.changes.iter().find(|ch| ch.path() == file.as_bytes())?;
     let blob_of = |s: &Option<ChangeSide>| s.as_ref().filter(|s| s.mode.is_blob()).map(|s| s.id);
+    let (old_blob, new_blob) = (blob_of(&change.old), blob_of(&change.new));
     Some((|| {
         need(snap.repo.odb(), blobs_of(std::slice::from_ref(change), 1))?;
         let lines = diff_blobs(
             reader,
-            blob_of(&change.old),
-            blob_of(&change.new),
+            old_blob,
+            new_blob,
             DiffOptions {
                 context,
                 ..DiffOptions::default()
@@ -238,8 +239,8 @@ pub(super) fn changed_file_json(
         let hl = if lines.binary || lines.too_large {
             None
         } else {
-            let old = read(blob_of(&change.old), reader);
-            let new = read(blob_of(&change.new), reader);
+            let old = read(old_blob, reader);
+            let new = read(new_blob, reader);
             diff_highlight(file, &lines, old.as_deref(), new.as_deref())
         };
         Ok(json!({
@@ -249,10 +250,10 @@ pub(super) fn changed_file_json(
             "oldPath": change.old.as_ref().map(|s| String::from_utf8_lossy(&s.path)),
             "binary": lines.binary,
             // Both sides' blobs and sizes: an image changed shows a preview of each.
-            "oldBlob": blob_of(&change.old).map(|b| b.to_hex()),
-            "newBlob": blob_of(&change.new).map(|b| b.to_hex()),
-            "oldSize": blob_of(&change.old).and_then(|b| reader.read_header(&b).ok()).map(|(_, n)| n),
-            "newSize": blob_of(&change.new).and_then(|b| reader.read_header(&b).ok()).map(|(_, n)| n),
+            "oldBlob": old_blob.map(|b| b.to_hex()),
+            "newBlob": new_blob.map(|b| b.to_hex()),
+            "oldSize": old_blob.and_then(|b| reader.read_header(&b).ok()).map(|(_, n)| n),
+            "newSize": new_blob.and_then(|b| reader.read_header(&b).ok()).map(|(_, n)| n),
             "tooLarge": lines.too_large,
             "additions": lines.additions,
             "deletions": lines.deletions,

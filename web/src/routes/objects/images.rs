@@ -12,7 +12,7 @@ use crate::routes::repo_param::RepoObject;
 use crate::routes::{AppState, snapshot};
 use gitvista_errors::ApiError;
 
-use super::{not_here, parse_hash};
+use super::{not_here, not_modified, parse_hash};
 
 /// Largest image answered: a preview, not a download.
 const MAX_IMAGE_BYTES: u64 = 10 << 20;
@@ -55,11 +55,7 @@ pub async fn raw_image(
     let oid = parse_hash(&hash)?;
     // A blob never changes: its id is its ETag.
     let etag = format!("\"img-{oid}\"");
-    let fresh = req
-        .headers()
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag));
+    let fresh = not_modified(&req, &etag);
     let snap = snapshot(&state, &id).await?;
     if fresh && snap.repo.odb().contains(&oid) {
         return Ok(HttpResponse::NotModified()
