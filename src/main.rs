@@ -93,6 +93,9 @@ enum Command {
         /// Hosts exempt from the address checks, comma-separated `host` or `host:port`.
         #[arg(long, env = "GITVISTA_ALLOWED_HOSTS", default_value = "")]
         allowed_hosts: String,
+        /// The git program clones, fetches and maintenance run.
+        #[arg(long, env = "GITVISTA_GIT", default_value = "git")]
+        git: PathBuf,
         /// git jobs at once.
         #[arg(long, env = "GITVISTA_CLONE_CONCURRENCY", default_value_t = 2)]
         clone_concurrency: usize,
@@ -318,6 +321,7 @@ fn main() -> ExitCode {
             data_dir,
             database_url,
             allowed_hosts,
+            git,
             clone_concurrency,
             posts_per_minute,
             max_sessions,
@@ -347,6 +351,7 @@ fn main() -> ExitCode {
             Mode::Hosted(Box::new(HostedConfig {
                 database_url,
                 allowed_hosts,
+                git,
                 clone_concurrency,
                 posts_per_minute,
                 max_sessions,

@@ -13,6 +13,9 @@ pub struct HostedConfig {
     pub database_url: Option<String>,
     /// Hosts exempt from the address checks (`GITVISTA_ALLOWED_HOSTS`).
     pub allowed_hosts: String,
+    /// The git program every clone, fetch and maintenance job runs (`GITVISTA_GIT`; `git` from
+    /// `PATH` by default).
+    pub git: PathBuf,
     /// git jobs at once.
     pub clone_concurrency: usize,
     /// Wall-clock limit of a clone.
@@ -146,6 +149,7 @@ impl HostedConfig {
             max_sessions: 64,
             memory_budget: 384 << 20,
             deepen_retry: Duration::from_secs(60),
+            git: PathBuf::from("git"),
             low_speed_limit: 1024,
             low_speed_time: Duration::from_secs(120),
             queue_max: 200,

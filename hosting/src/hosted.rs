@@ -242,7 +242,7 @@ impl Hosted {
         };
         let clone_config = CloneConfig {
             target: Some(target),
-            git: std::path::PathBuf::from("git"),
+            git: config.git.clone(),
             concurrency: config.clone_concurrency,
             clone_timeout: config.clone_timeout,
             max_bytes: config.max_repo_bytes,

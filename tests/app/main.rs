@@ -14,6 +14,7 @@ mod deploy;
 mod first_run;
 mod floors;
 mod forges;
+mod git3;
 mod helpers;
 mod hints;
 mod hosted;

@@ -19,10 +19,15 @@ use crate::ids::RepoId;
 /// merges them), and fetches extend the commit-graph.
 pub(super) const GITCONFIG: &str = "[core]\n\thooksPath = /dev/null\n\tfsmonitor = false\n[http]\n\tfollowRedirects = false\n[credential]\n\thelper =\n[protocol]\n\tallow = never\n[protocol \"https\"]\n\tallow = always\n[transfer]\n\tfsckObjects = false\n\tunpackLimit = 1\n[gc]\n\tauto = 0\n[fetch]\n\twriteCommitGraph = true\n";
 
-/// A git command with the hardened environment.
-pub(super) fn git_command(config: &CloneConfig, cwd: &Path) -> tokio::process::Command {
+/// A git command with the hardened environment, in the repository `repo` (named explicitly
+/// with `--git-dir`, as git 3.0's `safe.bareRepository = explicit` requires of a bare one), or
+/// in the data directory for a command that makes a repository (a clone).
+pub(super) fn git_command(config: &CloneConfig, repo: Option<&Path>) -> tokio::process::Command {
     let mut cmd = tokio::process::Command::new(&config.git);
-    cmd.current_dir(cwd)
+    if let Some(repo) = repo {
+        cmd.arg("--git-dir").arg(repo);
+    }
+    cmd.current_dir(repo.unwrap_or(&config.data_dir))
         .env_clear()
         .env(
             "PATH",
@@ -151,11 +156,11 @@ pub(super) async fn run_job(
 /// the job's credential, if any, in the environment.
 pub(super) fn pinned_git_command(
     config: &CloneConfig,
-    cwd: &Path,
+    repo: Option<&Path>,
     to: &GitTarget,
     credential: Option<&Credential>,
 ) -> tokio::process::Command {
-    let mut cmd = git_command(config, cwd);
+    let mut cmd = git_command(config, repo);
     for c in &to.config {
         cmd.arg("-c").arg(c);
     }
@@ -177,12 +182,12 @@ pub(super) fn pinned_git_command(
 /// checked.
 pub(super) fn origin_git_command(
     config: &CloneConfig,
-    cwd: &Path,
+    repo: &Path,
     url: &str,
     to: &GitTarget,
     credential: Option<&Credential>,
 ) -> tokio::process::Command {
-    let mut cmd = pinned_git_command(config, cwd, to, credential);
+    let mut cmd = pinned_git_command(config, Some(repo), to, credential);
     cmd.arg("-c").arg(format!("url.{}.insteadOf={url}", to.url));
     cmd
 }
@@ -200,8 +205,8 @@ pub(super) async fn credential(
 
 /// The URL a cloned repository fetches from (`remote.origin.url`, the canonical URL).
 pub(super) async fn origin_url(config: &CloneConfig, repo: &Path) -> Result<String, JobError> {
-    let mut cmd = git_command(config, repo);
-    cmd.args(["config", "--file", "config", "--get", "remote.origin.url"])
+    let mut cmd = git_command(config, Some(repo));
+    cmd.args(["config", "--local", "--get", "remote.origin.url"])
         .stdout(Stdio::piped());
     let out = cmd
         .output()
@@ -313,7 +318,7 @@ pub(super) async fn run_job_inner(
             let tmp = tmp_dir();
             let to = target(config, url).await?;
             let credential = credential(config, id).await?;
-            let mut cmd = pinned_git_command(config, &config.data_dir, &to, credential.as_ref());
+            let mut cmd = pinned_git_command(config, None, &to, credential.as_ref());
             cmd.args(["clone", "--bare", "--progress", "--no-local"]);
             match shape {
                 CloneShape::CommitsOnly => {
@@ -342,7 +347,7 @@ pub(super) async fn run_job_inner(
             let url = origin_url(config, &final_dir).await?;
             let to = target(config, &url).await?;
             let credential = credential(config, id).await?;
-            let mut cmd = pinned_git_command(config, &config.data_dir, &to, credential.as_ref());
+            let mut cmd = pinned_git_command(config, None, &to, credential.as_ref());
             cmd.args(["clone", "--bare", "--progress", "--no-local"]);
             if !blobs {
                 cmd.arg("--filter=blob:none");
@@ -412,7 +417,7 @@ pub(super) async fn run_job_inner(
             if !final_dir.join("HEAD").is_file() {
                 return Err(JobError::NotCloned(id.clone()));
             }
-            let mut cmd = git_command(config, &final_dir);
+            let mut cmd = git_command(config, Some(&final_dir));
             if *kind == JobKind::CommitGraph {
                 cmd.args(["commit-graph", "write", "--reachable", "--split"]);
                 // Changed-path filters read every commit's trees: a commits-only clone has none
@@ -442,8 +447,8 @@ pub(super) async fn run_job_inner(
             if !final_dir.join("HEAD").is_file() {
                 return Err(JobError::NotCloned(id.clone()));
             }
-            let mut cmd = git_command(config, &final_dir);
-            cmd.args(["config", "--file", "config", "remote.origin.url", url]);
+            let mut cmd = git_command(config, Some(&final_dir));
+            cmd.args(["config", "--local", "remote.origin.url", url]);
             (cmd, final_dir.clone(), config.fetch_timeout, None)
         }
     };
@@ -614,14 +619,8 @@ pub(super) async fn run_job_inner(
     if let Some(canonical) = canonical {
         // git was given the pinned URL; later fetches read the canonical one back and check it
         // again (a name's address may change).
-        let mut set = git_command(config, &work_dir);
-        set.args([
-            "config",
-            "--file",
-            "config",
-            "remote.origin.url",
-            &canonical,
-        ]);
+        let mut set = git_command(config, Some(&work_dir));
+        set.args(["config", "--local", "remote.origin.url", &canonical]);
         let ok = set.status().await.is_ok_and(|s| s.success());
         if !ok {
             return cleanup(JobError::Io("cannot record the remote URL".into()));
