@@ -4,8 +4,9 @@
 //!
 //! Version 0 ignores extensions it does not know but refuses those that only version 1 defines;
 //! version 1 refuses any extension it does not know. Of the extensions git knows, those whose
-//! value changes what is on disk in a way gitcore does not read yet (SHA-256 object ids,
-//! reftable refs, a compatibility object format) are refused with a sentence saying so.
+//! value changes what is on disk in a way gitcore does not read yet (SHA-256 object ids, a
+//! compatibility object format) are refused with a sentence saying so. [`ref_storage`] says
+//! where the refs are: loose files and `packed-refs`, or a reftable stack.
 
 use std::path::Path;
 
@@ -84,12 +85,12 @@ pub fn check(common_dir: &Path) -> Result<(), FormatError> {
             why,
         };
         match (name, value.to_ascii_lowercase().as_str()) {
-            ("noop-v1", _) | ("objectformat", "sha1") | ("refstorage", "files") => {}
+            ("noop-v1", _)
+            | ("objectformat", "sha1")
+            | ("refstorage", "files")
+            | ("refstorage", "reftable") => {}
             ("objectformat", "sha256") => {
                 return Err(not_read("GitVista does not read SHA-256 repositories yet"));
-            }
-            ("refstorage", "reftable") => {
-                return Err(not_read("GitVista does not read reftable refs yet"));
             }
             ("compatobjectformat", _) => {
                 return Err(not_read(
@@ -100,4 +101,31 @@ pub fn check(common_dir: &Path) -> Result<(), FormatError> {
         }
     }
     Ok(())
+}
+
+/// Where a repository keeps its refs (`extensions.refStorage`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefStorage {
+    /// Loose files under `refs/` and `packed-refs` (git's default before 3.0).
+    Files,
+    /// A reftable stack under `reftable/` (3.0's default).
+    Reftable,
+}
+
+/// Where the repository whose common directory is `common_dir` keeps its refs, as its config
+/// says (a version 0 repository ignores the extension, as git does).
+pub fn ref_storage(common_dir: &Path) -> RefStorage {
+    let entries = crate::config::read(&common_dir.join("config")).unwrap_or_default();
+    let setting = |section: &str, key: &str| {
+        entries
+            .iter()
+            .rev()
+            .find(|e| e.section == section && e.subsection.is_none() && e.key == key)
+            .and_then(|e| e.value.clone())
+    };
+    let v1 = setting("core", "repositoryformatversion").is_some_and(|v| v.trim() == "1");
+    match setting("extensions", "refstorage") {
+        Some(v) if v1 && v.eq_ignore_ascii_case("reftable") => RefStorage::Reftable,
+        _ => RefStorage::Files,
+    }
 }

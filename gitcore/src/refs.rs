@@ -1,5 +1,6 @@
-//! References: loose refs, `packed-refs` (with peeled `^` lines), symbolic refs, HEAD (branch,
-//! detached or unborn), other worktrees' HEADs, the stash reflog and the `shallow` file.
+//! References: loose refs, `packed-refs` (with peeled `^` lines), or a reftable stack
+//! ([`reftable`]); symbolic refs, HEAD (branch, detached or unborn), other worktrees' HEADs, the
+//! stash reflog and the `shallow` file.
 //!
 //! A [`RefSnapshot`] is read in one pass and never touches objects; peeling annotated tags needs the
 //! object database and happens in [`crate::repo`]. Malformed entries are skipped and reported in
@@ -11,10 +12,44 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use crate::discover::GitDir;
+use crate::format::RefStorage;
 use crate::oid::ObjectId;
+
+pub mod reftable;
 
 /// How deep symbolic refs are followed (git's limit is 5).
 const MAX_SYMREF_DEPTH: usize = 5;
+
+/// Namespaces each worktree has its own of.
+const PER_WORKTREE: [&str; 3] = ["refs/bisect", "refs/worktree", "refs/rewritten"];
+
+/// The refs under `refs/` of a reftable stack, as the files reader collects them: names to
+/// values, and the peeled ids the writer recorded.
+fn raw_of(stack: &reftable::Stack) -> (BTreeMap<String, RawRef>, BTreeMap<String, ObjectId>) {
+    let mut raw = BTreeMap::new();
+    let mut peeled = BTreeMap::new();
+    for (name, value) in stack.refs.range("refs/".to_string()..) {
+        if !name.starts_with("refs/") {
+            break;
+        }
+        if !is_safe_ref_name(name) {
+            continue;
+        }
+        match value {
+            reftable::RefValue::Direct(id, p) => {
+                raw.insert(name.clone(), RawRef::Direct(*id));
+                if let Some(p) = p {
+                    peeled.insert(name.clone(), *p);
+                }
+            }
+            reftable::RefValue::Symbolic(t) => {
+                raw.insert(name.clone(), RawRef::Symbolic(t.clone()));
+            }
+            reftable::RefValue::Deleted => {}
+        }
+    }
+    (raw, peeled)
+}
 
 /// What HEAD is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -125,6 +160,14 @@ fn is_safe_ref_name(name: &str) -> bool {
 impl RefSnapshot {
     /// Reads all refs of the repository.
     pub fn read(dirs: &GitDir) -> RefSnapshot {
+        match crate::format::ref_storage(&dirs.common_dir) {
+            RefStorage::Files => Self::read_files(dirs),
+            RefStorage::Reftable => Self::read_reftable(dirs),
+        }
+    }
+
+    /// Reads the refs of a repository that keeps them in files.
+    fn read_files(dirs: &GitDir) -> RefSnapshot {
         let mut snap = RefSnapshot::default();
         let mut raw: BTreeMap<String, RawRef> = BTreeMap::new();
         let mut peeled: BTreeMap<String, ObjectId> = BTreeMap::new();
@@ -132,13 +175,112 @@ impl RefSnapshot {
         snap.read_loose_dir(&dirs.common_dir, "refs", &mut raw, 0);
         if dirs.git_dir != dirs.common_dir {
             // Per-worktree namespaces of a linked worktree live in its own git dir.
-            for ns in ["refs/bisect", "refs/worktree", "refs/rewritten"] {
+            for ns in PER_WORKTREE {
                 raw.retain(|k, _| !k.starts_with(&format!("{ns}/")));
                 snap.read_loose_dir(&dirs.git_dir, ns, &mut raw, 0);
             }
         }
+        snap.resolve_all(&raw, &peeled, dirs);
+        snap.head = snap.read_head(&dirs.git_dir, &raw, dirs);
+        snap.read_worktree_heads(dirs);
+        snap.read_stash(dirs);
+        snap.read_shallow(&dirs.common_dir.join("shallow"));
+        snap
+    }
+
+    /// Reads the refs of a repository that keeps them in reftable stacks: the common one, and a
+    /// linked worktree's own for its HEAD and per-worktree refs.
+    fn read_reftable(dirs: &GitDir) -> RefSnapshot {
+        let mut snap = RefSnapshot::default();
+        let mut problems = Vec::new();
+        let main = reftable::read_stack(&dirs.common_dir.join("reftable"), &mut problems);
+        let main = main.unwrap_or_else(|| {
+            problems.push(format!(
+                "{}: no reftable stack",
+                dirs.common_dir.join("reftable").display()
+            ));
+            reftable::Stack::default()
+        });
+        let (mut raw, mut peeled) = raw_of(&main);
+        let mut head_stack = &main;
+        let own;
+        if dirs.git_dir != dirs.common_dir {
+            own = reftable::read_stack(&dirs.git_dir.join("reftable"), &mut problems)
+                .unwrap_or_default();
+            let (wt_raw, wt_peeled) = raw_of(&own);
+            let per_worktree = |k: &String| {
+                PER_WORKTREE
+                    .iter()
+                    .any(|ns| k.starts_with(&format!("{ns}/")))
+            };
+            raw.retain(|k, _| !per_worktree(k));
+            peeled.retain(|k, _| !per_worktree(k));
+            raw.extend(wt_raw.into_iter().filter(|(k, _)| per_worktree(k)));
+            peeled.extend(wt_peeled.into_iter().filter(|(k, _)| per_worktree(k)));
+            head_stack = &own;
+        }
+        snap.problems = problems;
+        snap.resolve_all(&raw, &peeled, dirs);
+        snap.head = match head_stack.refs.get("HEAD") {
+            Some(reftable::RefValue::Direct(id, _)) => Some(Head::Detached(*id)),
+            Some(reftable::RefValue::Symbolic(name)) => {
+                match resolve_symbolic(&raw, name, dirs, 1) {
+                    Some(target) => Some(Head::Branch {
+                        name: name.clone(),
+                        target,
+                    }),
+                    None => Some(Head::Unborn { name: name.clone() }),
+                }
+            }
+            _ => {
+                snap.problems.push("HEAD: not in the reftable stack".into());
+                None
+            }
+        };
+        // Other worktrees' HEADs, from their own stacks.
+        if let Ok(entries) = fs::read_dir(dirs.common_dir.join("worktrees")) {
+            let mut heads = Vec::new();
+            for e in entries.filter_map(|e| e.ok()) {
+                if e.path() == dirs.git_dir {
+                    continue;
+                }
+                let mut ignored = Vec::new();
+                let Some(stack) = reftable::read_stack(&e.path().join("reftable"), &mut ignored)
+                else {
+                    continue;
+                };
+                let target = match stack.refs.get("HEAD") {
+                    Some(reftable::RefValue::Direct(id, _)) => Some(*id),
+                    Some(reftable::RefValue::Symbolic(r)) => resolve_symbolic(&raw, r, dirs, 1),
+                    _ => None,
+                };
+                if let Some(t) = target {
+                    heads.push((e.file_name().to_string_lossy().into_owned(), t));
+                }
+            }
+            heads.sort();
+            snap.worktree_heads = heads;
+        }
+        snap.stash = main
+            .reflog("refs/stash")
+            .into_iter()
+            .filter(|(id, _)| !id.is_null())
+            .map(|(target, message)| StashEntry { target, message })
+            .collect();
+        snap.read_shallow(&dirs.common_dir.join("shallow"));
+        snap
+    }
+
+    /// Every name of `raw` resolved into [`RefSnapshot::refs`] (dangling symbolic refs reported).
+    fn resolve_all(
+        &mut self,
+        raw: &BTreeMap<String, RawRef>,
+        peeled: &BTreeMap<String, ObjectId>,
+        dirs: &GitDir,
+    ) {
+        let snap = self;
         for name in raw.keys() {
-            if let Some(resolved) = resolve(&raw, name, dirs) {
+            if let Some(resolved) = resolve(raw, name, dirs) {
                 snap.refs.push(Ref {
                     name: name.clone(),
                     target: resolved.0,
@@ -151,11 +293,6 @@ impl RefSnapshot {
                     .push(format!("{name}: symbolic ref to {t} does not resolve"));
             }
         }
-        snap.head = snap.read_head(&dirs.git_dir, &raw, dirs);
-        snap.read_worktree_heads(dirs);
-        snap.read_stash(dirs);
-        snap.read_shallow(&dirs.common_dir.join("shallow"));
-        snap
     }
 
     fn read_head(

@@ -171,7 +171,7 @@ impl Repository {
 }
 
 /// What [`Repository::change_stamp`] answers: stat data of `HEAD`, `packed-refs`, `shallow`, the
-/// stash reflog, the pack and commit-graph directories, other worktrees' `HEAD`s, the config
+/// stash reflog, reftable stacks' `tables.list`, the pack and commit-graph directories, other worktrees' `HEAD`s, the config
 /// file and the work tree's `.mailmap`, and every
 /// directory under `refs/` (a ref written, created or deleted renames a file into its directory,
 /// which changes the directory's times), folded into one number.
@@ -201,6 +201,9 @@ impl ChangeStamp {
             common.join("packed-refs"),
             common.join("shallow"),
             common.join("logs/refs/stash"),
+            // A reftable stack changes by renaming a new list into place.
+            common.join("reftable/tables.list"),
+            git.join("reftable/tables.list"),
             common.join("objects/pack"),
             common.join("objects/info"),
             common.join("objects/info/commit-graphs"),
@@ -218,6 +221,7 @@ impl ChangeStamp {
             names.sort();
             for w in names {
                 stat(&w.join("HEAD"));
+                stat(&w.join("reftable/tables.list"));
             }
         }
         // Every directory and loose ref file under refs/ (git renames a lock file into place, which

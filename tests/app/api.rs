@@ -420,17 +420,7 @@ async fn file_diff_and_blame_routes_match_git() {
         assert_eq!(about["time"].to_string(), theirs[1], "{hash}");
         assert_eq!(about["summary"], theirs[2], "{hash}");
     }
-    let ours: Vec<(String, u64)> = b["lines"]
-        .as_array()
-        .expect("lines")
-        .iter()
-        .map(|l| {
-            (
-                l["commit"].as_str().expect("commit").to_string(),
-                l["origLine"].as_u64().expect("line"),
-            )
-        })
-        .collect();
+    let ours: Vec<(String, u64)> = crate::blame::lines(&b);
     // Every parent, as plain `git blame`.
     let theirs = crate::blame::git_blame(&repo, &[&head, "--", "src/story.txt"]);
     assert_eq!(ours, theirs);

@@ -23,7 +23,8 @@ pub(crate) fn git_blame(repo: &std::path::Path, args: &[&str]) -> Vec<(String, u
         .collect()
 }
 
-fn lines(b: &Value) -> Vec<(String, u64)> {
+/// (commit, original line) per line of a blame answer.
+pub(crate) fn lines(b: &Value) -> Vec<(String, u64)> {
     b["lines"]
         .as_array()
         .expect("lines")

@@ -194,3 +194,130 @@ async fn with_explicit_bare_repositories_a_commits_only_clone_fetches_objects_an
     let s = wait_state(&base, &id, &["ready"]).await;
     assert!(s["error"].is_null(), "no job failed: {s}");
 }
+
+/// The next message of type `kind` on `ws` (bounded).
+async fn next_of(ws: &mut crate::signin::Socket, kind: &str) -> serde_json::Value {
+    use futures_util::StreamExt;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let msg = tokio::time::timeout_at(deadline, ws.next())
+            .await
+            .unwrap_or_else(|_| panic!("no {kind} within 10 s"))
+            .expect("open")
+            .expect("frame");
+        if let tokio_tungstenite::tungstenite::Message::Text(t) = msg {
+            let v: serde_json::Value = serde_json::from_str(&t).expect("json");
+            if v["type"] == kind {
+                return v;
+            }
+        }
+    }
+}
+
+#[actix_rt::test]
+async fn a_reftable_work_tree_is_served_and_followed_live() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    git(
+        tmp.path(),
+        &["init", "-q", "-b", "main", "--ref-format=reftable", "repo"],
+    );
+    let repo = tmp.path().join("repo");
+    let write = |name: &str, text: &str| std::fs::write(repo.join(name), text).expect("write");
+    write("story.txt", "one\ntwo\nthree\n");
+    git(&repo, &["add", "."]);
+    git(&repo, &["commit", "-q", "-m", "first"]);
+    git(&repo, &["checkout", "-q", "-b", "topic"]);
+    write("story.txt", "one\n2\nthree\n");
+    git(&repo, &["commit", "-qam", "on topic"]);
+    git(&repo, &["checkout", "-q", "main"]);
+    write("other.txt", "x\n");
+    git(&repo, &["add", "."]);
+    git(&repo, &["commit", "-q", "-m", "on main"]);
+    git(
+        &repo,
+        &["merge", "-q", "--no-ff", "-m", "merge topic", "topic"],
+    );
+    git(&repo, &["tag", "-a", "-m", "release", "v1"]);
+    let port = crate::helpers::spawn_app(&repo).await;
+    let base = format!("http://127.0.0.1:{port}/api/repos/local");
+
+    // The graph: every commit git lists, HEAD on main, the tag.
+    let (status, summary) = get(&format!("{base}/repository")).await;
+    assert_eq!(status, 200, "{summary}");
+    assert_eq!(summary["head"]["branch"], "refs/heads/main", "{summary}");
+    let (_, w) = get(&format!("{base}/graph?limit=100")).await;
+    let ours: std::collections::BTreeSet<String> = w["rows"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .map(|r| r["hash"].as_str().expect("hash").to_string())
+        .collect();
+    let theirs: std::collections::BTreeSet<String> = git(&repo, &["rev-list", "--all"])
+        .lines()
+        .map(str::to_string)
+        .collect();
+    assert_eq!(ours, theirs);
+    // A commit's diff, blame, and a search by hash prefix.
+    let topic = git(&repo, &["rev-parse", "topic"]);
+    let (status, d) = get(&format!("{base}/commit/diff/{topic}")).await;
+    assert_eq!(status, 200, "{d}");
+    assert_eq!(d["files"][0]["path"], "story.txt", "{d}");
+    let head = git(&repo, &["rev-parse", "HEAD"]);
+    let (status, b) = get(&format!("{base}/tree/blame/{head}?path=story.txt")).await;
+    assert_eq!(status, 200, "{b}");
+    let ours: Vec<(String, u64)> = crate::blame::lines(&b);
+    assert_eq!(
+        ours,
+        crate::blame::git_blame(&repo, &[&head, "--", "story.txt"])
+    );
+    let (status, found) = get(&format!("{base}/search?q=hash:{}", &topic[..10])).await;
+    assert_eq!(status, 200, "{found}");
+    assert_eq!(found["total"], 1, "{found}");
+
+    // Live: a commit, a branch made and deleted, a stash.
+    let (mut ws, _) =
+        tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{port}/api/repos/local/ws"))
+            .await
+            .expect("connects");
+    next_of(&mut ws, "summary").await;
+    write("story.txt", "one\ntwo\nthree\nfour\n");
+    git(&repo, &["commit", "-qam", "live"]);
+    let live = git(&repo, &["rev-parse", "HEAD"]);
+    let d = next_of(&mut ws, "delta").await;
+    assert_eq!(d["added"][0], live.as_str(), "{d}");
+    git(&repo, &["branch", "made-live"]);
+    let d = next_of(&mut ws, "delta").await;
+    assert_eq!(d["refs"][0]["name"], "refs/heads/made-live", "{d}");
+    git(&repo, &["branch", "-D", "made-live"]);
+    let d = next_of(&mut ws, "delta").await;
+    assert_eq!(d["refs"][0]["name"], "refs/heads/made-live", "{d}");
+    assert_eq!(d["refs"][0]["change"], "deleted", "{d}");
+    write("story.txt", "stashed\n");
+    git(&repo, &["stash", "-q"]);
+    let stash = git(&repo, &["rev-parse", "refs/stash"]);
+    let d = next_of(&mut ws, "delta").await;
+    assert!(
+        d["added"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|c| c == stash.as_str())),
+        "{d}"
+    );
+    // Compaction rewrites the stack: nothing changes for viewers.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (_, before) = get(&format!("{base}/repository")).await;
+    git(&repo, &["pack-refs"]);
+    assert_eq!(
+        std::fs::read_to_string(repo.join(".git/reftable/tables.list"))
+            .expect("list")
+            .lines()
+            .count(),
+        1
+    );
+    let quiet = tokio::time::timeout(Duration::from_millis(1500), next_of(&mut ws, "delta")).await;
+    assert!(quiet.is_err(), "no delta for a compaction: {quiet:?}");
+    let (_, after) = get(&format!("{base}/repository")).await;
+    assert_eq!(
+        after["version"], before["version"],
+        "a compaction is no change"
+    );
+}

@@ -8,7 +8,14 @@ use std::sync::{Mutex, OnceLock};
 use gitcore::ObjectId;
 
 /// Builds fixture `name` (fixtures/NAME.sh) into a fresh directory under `dest` and returns it.
+/// Its repositories take git's defaults for new ones, which `GIT_DEFAULT_REF_FORMAT` and
+/// `GIT_DEFAULT_HASH` set for a whole run (`scripts/test` runs the suite under git 3.0's too).
 pub fn build_fixture_at(name: &str, dest: &Path) -> PathBuf {
+    build_fixture_with(name, dest, &[])
+}
+
+/// [`build_fixture_at`] with `env` set for the script.
+fn build_fixture_with(name: &str, dest: &Path, env: &[(&str, &str)]) -> PathBuf {
     let script = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures")
         .join(format!("{name}.sh"));
@@ -16,6 +23,7 @@ pub fn build_fixture_at(name: &str, dest: &Path) -> PathBuf {
     let out = Command::new("bash")
         .arg(&script)
         .arg(dest)
+        .envs(env.iter().copied())
         .output()
         .expect("bash runs");
     assert!(
@@ -71,6 +79,48 @@ pub fn fresh_fixture(name: &str) -> (tempfile::TempDir, PathBuf) {
     let tmp = tempfile::tempdir().expect("tempdir");
     let path = build_fixture_at(name, &tmp.path().join(name));
     (tmp, path)
+}
+
+/// [`fresh_fixture`] with its refs in files whatever the run's default (for tests that write
+/// broken ref files by hand).
+pub fn fresh_fixture_with_ref_files(name: &str) -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let path = build_fixture_with(
+        name,
+        &tmp.path().join(name),
+        &[("GIT_DEFAULT_REF_FORMAT", "files")],
+    );
+    (tmp, path)
+}
+
+/// The stash reflog as `git reflog` shows it, newest first: "commit message" lines.
+pub fn stash_with_messages(repo: &Path) -> Vec<String> {
+    stash_reflog(repo, "%H %gs")
+}
+
+/// The stash reflog's commits, newest first (none without a stash), whatever the ref storage.
+pub fn stash_entries(repo: &Path) -> Vec<String> {
+    stash_reflog(repo, "%H")
+}
+
+/// The stash reflog in `format`, newest first (none without a stash).
+fn stash_reflog(repo: &Path, format: &str) -> Vec<String> {
+    let has = git_command(repo, &["rev-parse", "--verify", "-q", "refs/stash"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if has {
+        git_lines(
+            repo,
+            &[
+                "reflog",
+                "show",
+                &format!("--format={format}"),
+                "refs/stash",
+            ],
+        )
+    } else {
+        Vec::new()
+    }
 }
 
 /// Runs git in `dir` with the same hermetic environment as the fixtures; panics on failure.

@@ -399,7 +399,7 @@ fn wrong_idx_checksum_truncated_and_wrong_pack_checksum_are_named() {
 
 #[test]
 fn broken_refs_missing_objects_and_commits_without_tree_are_reported_and_the_rest_loads() {
-    let (_tmp, repo) = fresh_fixture("linear");
+    let (_tmp, repo) = crate::common::fresh_fixture_with_ref_files("linear");
     let repo = repo.join("repo");
     let expected = git_lines(&repo, &["rev-list", "--all"]).len();
     std::fs::write(

@@ -57,11 +57,7 @@ fn every_fixture_has_a_consistent_layout_with_main_in_lane_zero() {
         // Every commit but a stash's index and untracked-files commits, which are part of the
         // stash's one row: git's `--all` without the stash, plus each entry and its first
         // parent's history.
-        let stash: Vec<String> = if path.join(".git/logs/refs/stash").exists() {
-            git_lines(&path, &["reflog", "show", "--format=%H", "refs/stash"])
-        } else {
-            Vec::new()
-        };
+        let stash: Vec<String> = crate::common::stash_entries(&path);
         let mut args: Vec<String> = [
             "--no-replace-objects",
             "rev-list",

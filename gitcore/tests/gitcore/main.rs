@@ -14,6 +14,7 @@ mod layout;
 mod mailmap;
 mod objects;
 mod refs;
+mod reftable;
 mod reload;
 mod search;
 mod stream;

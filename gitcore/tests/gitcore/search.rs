@@ -201,11 +201,7 @@ fn qualifiers_match_what_git_selects() {
 fn every_fixture_answers_merge_and_path_queries_like_git() {
     for (name, path) in crate::common::all_repos() {
         // The graph holds every stash entry, `--all` only the newest: name them all.
-        let stash = if path.join(".git/logs/refs/stash").exists() {
-            git_lines(&path, &["reflog", "show", "--format=%H", "refs/stash"])
-        } else {
-            Vec::new()
-        };
+        let stash = crate::common::stash_entries(&path);
         let with = |args: &[&str]| {
             let mut all: Vec<&str> = vec!["--all"];
             all.extend(stash.iter().map(String::as_str));
