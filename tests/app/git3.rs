@@ -1,9 +1,9 @@
-//! Hosted mode under git 3.0's defaults: the server runs a git that refuses implicit bare
-//! repositories (`safe.bareRepository = explicit`, set through a wrapper given as
-//! `GITVISTA_GIT`), and every job on a clone still works (a shallow clone deepened, fetches,
-//! a repack and the commit-graph; a commits-only clone over smart HTTP, objects fetched on
-//! demand, and its hydration), because every git it runs on a clone names the clone with
-//! `--git-dir`.
+//! git 3.0's defaults. Hosted mode: the server runs a git that refuses implicit bare
+//! repositories (`safe.bareRepository = explicit`) and makes reftable clones, set through a
+//! wrapper given as `GITVISTA_GIT`, and every job on a clone still works (a shallow clone
+//! deepened, fetches, a repack and the commit-graph; a commits-only clone over smart HTTP,
+//! objects fetched on demand, and its hydration), because every git it runs on a clone names
+//! the clone with `--git-dir`. Local mode: a reftable work tree is served and followed live.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -11,12 +11,13 @@ use std::time::Duration;
 use crate::helpers::{git, hosted_config, spawn_hosted_with};
 use crate::hosted::{add_ready, admin_fetch, get, served, wait_state, wait_total};
 
-/// A git that behaves as 3.0 will by default: bare repositories only when named.
+/// A git that behaves as 3.0 will by default: bare repositories only when named, and new
+/// repositories (the server's clones) keep their refs in reftable.
 fn explicit_git(tmp: &Path) -> PathBuf {
     let path = tmp.join("git-explicit");
     std::fs::write(
         &path,
-        "#!/bin/sh\nexec git -c safe.bareRepository=explicit \"$@\"\n",
+        "#!/bin/sh\nexec git -c safe.bareRepository=explicit -c init.defaultRefFormat=reftable \"$@\"\n",
     )
     .expect("wrapper");
     use std::os::unix::fs::PermissionsExt;
@@ -74,6 +75,10 @@ async fn with_explicit_bare_repositories_a_shallow_clone_deepens_fetches_and_is_
     let id = add_ready(&base, &format!("git://127.0.0.1:{}/merges", d.port)).await;
     let clone = data.join("repos").join(&id);
     let remote = serve.join("merges");
+    assert!(
+        clone.join("reftable/tables.list").is_file(),
+        "a reftable clone"
+    );
 
     // Deepened to the whole history (git fetch --unshallow in the clone).
     let expected = gitvista_testkit::full_clone_count(tmp.path(), &remote);
