@@ -20,36 +20,36 @@ pub mod reftable;
 /// How deep symbolic refs are followed (git's limit is 5).
 const MAX_SYMREF_DEPTH: usize = 5;
 
+/// The ref whose reflog is read (the stash's entries are shown).
+const STASH: &str = "refs/stash";
+
 /// Namespaces each worktree has its own of.
 const PER_WORKTREE: [&str; 3] = ["refs/bisect", "refs/worktree", "refs/rewritten"];
 
 /// The refs under `refs/` of a reftable stack, as the files reader collects them: names to
-/// values, and the peeled ids the writer recorded.
-fn raw_of(stack: &reftable::Stack) -> (BTreeMap<String, RawRef>, BTreeMap<String, ObjectId>) {
-    let mut raw = BTreeMap::new();
-    let mut peeled = BTreeMap::new();
-    for (name, value) in stack.refs.range("refs/".to_string()..) {
-        if !name.starts_with("refs/") {
-            break;
-        }
-        if !is_safe_ref_name(name) {
-            continue;
-        }
-        match value {
+/// values, and the peeled ids the writer recorded. The stack is sorted, so the maps are built
+/// in one pass.
+fn raw_of(refs: Vec<(String, reftable::RefValue)>) -> RawMaps {
+    let mut peeled = Vec::new();
+    let raw = refs
+        .into_iter()
+        .filter(|(name, _)| name.starts_with("refs/") && is_safe_ref_name(name))
+        .filter_map(|(name, value)| match value {
             reftable::RefValue::Direct(id, p) => {
-                raw.insert(name.clone(), RawRef::Direct(*id));
                 if let Some(p) = p {
-                    peeled.insert(name.clone(), *p);
+                    peeled.push((name.clone(), p));
                 }
+                Some((name, RawRef::Direct(id)))
             }
-            reftable::RefValue::Symbolic(t) => {
-                raw.insert(name.clone(), RawRef::Symbolic(t.clone()));
-            }
-            reftable::RefValue::Deleted => {}
-        }
-    }
-    (raw, peeled)
+            reftable::RefValue::Symbolic(t) => Some((name, RawRef::Symbolic(t))),
+            reftable::RefValue::Deleted => None,
+        })
+        .collect();
+    (raw, peeled.into_iter().collect())
 }
+
+/// Names to values, and names to peeled ids.
+type RawMaps = (BTreeMap<String, RawRef>, BTreeMap<String, ObjectId>);
 
 /// What HEAD is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -193,7 +193,7 @@ impl RefSnapshot {
     fn read_reftable(dirs: &GitDir) -> RefSnapshot {
         let mut snap = RefSnapshot::default();
         let mut problems = Vec::new();
-        let main = reftable::read_stack(&dirs.common_dir.join("reftable"), &mut problems);
+        let main = reftable::read_stack(&dirs.common_dir.join("reftable"), STASH, &mut problems);
         let main = main.unwrap_or_else(|| {
             problems.push(format!(
                 "{}: no reftable stack",
@@ -201,13 +201,15 @@ impl RefSnapshot {
             ));
             reftable::Stack::default()
         });
-        let (mut raw, mut peeled) = raw_of(&main);
-        let mut head_stack = &main;
-        let own;
+        let mut main = main;
+        let mut head = main.get("HEAD").cloned();
+        let (mut raw, mut peeled) = raw_of(std::mem::take(&mut main.refs));
         if dirs.git_dir != dirs.common_dir {
-            own = reftable::read_stack(&dirs.git_dir.join("reftable"), &mut problems)
-                .unwrap_or_default();
-            let (wt_raw, wt_peeled) = raw_of(&own);
+            let mut own =
+                reftable::read_stack(&dirs.git_dir.join("reftable"), STASH, &mut problems)
+                    .unwrap_or_default();
+            head = own.get("HEAD").cloned();
+            let (wt_raw, wt_peeled) = raw_of(std::mem::take(&mut own.refs));
             let per_worktree = |k: &String| {
                 PER_WORKTREE
                     .iter()
@@ -217,19 +219,15 @@ impl RefSnapshot {
             peeled.retain(|k, _| !per_worktree(k));
             raw.extend(wt_raw.into_iter().filter(|(k, _)| per_worktree(k)));
             peeled.extend(wt_peeled.into_iter().filter(|(k, _)| per_worktree(k)));
-            head_stack = &own;
         }
         snap.problems = problems;
         snap.resolve_all(&raw, &peeled, dirs);
-        snap.head = match head_stack.refs.get("HEAD") {
-            Some(reftable::RefValue::Direct(id, _)) => Some(Head::Detached(*id)),
+        snap.head = match head {
+            Some(reftable::RefValue::Direct(id, _)) => Some(Head::Detached(id)),
             Some(reftable::RefValue::Symbolic(name)) => {
-                match resolve_symbolic(&raw, name, dirs, 1) {
-                    Some(target) => Some(Head::Branch {
-                        name: name.clone(),
-                        target,
-                    }),
-                    None => Some(Head::Unborn { name: name.clone() }),
+                match resolve_symbolic(&raw, &name, dirs, 1) {
+                    Some(target) => Some(Head::Branch { name, target }),
+                    None => Some(Head::Unborn { name }),
                 }
             }
             _ => {
@@ -245,11 +243,12 @@ impl RefSnapshot {
                     continue;
                 }
                 let mut ignored = Vec::new();
-                let Some(stack) = reftable::read_stack(&e.path().join("reftable"), &mut ignored)
+                let Some(stack) =
+                    reftable::read_stack(&e.path().join("reftable"), STASH, &mut ignored)
                 else {
                     continue;
                 };
-                let target = match stack.refs.get("HEAD") {
+                let target = match stack.get("HEAD") {
                     Some(reftable::RefValue::Direct(id, _)) => Some(*id),
                     Some(reftable::RefValue::Symbolic(r)) => resolve_symbolic(&raw, r, dirs, 1),
                     _ => None,
@@ -262,7 +261,7 @@ impl RefSnapshot {
             snap.worktree_heads = heads;
         }
         snap.stash = main
-            .reflog("refs/stash")
+            .reflog(STASH)
             .into_iter()
             .filter(|(id, _)| !id.is_null())
             .map(|(target, message)| StashEntry { target, message })
@@ -279,15 +278,30 @@ impl RefSnapshot {
         dirs: &GitDir,
     ) {
         let snap = self;
-        for name in raw.keys() {
-            if let Some(resolved) = resolve(raw, name, dirs) {
+        let mut peeled = peeled.iter().peekable();
+        for (name, value) in raw {
+            let resolved = match value {
+                RawRef::Direct(id) => Some((*id, None)),
+                RawRef::Symbolic(t) => {
+                    resolve_symbolic(raw, t, dirs, 1).map(|id| (id, Some(t.clone())))
+                }
+            };
+            // Both maps are sorted by name: the peeled id, if any, is next in line.
+            while peeled.peek().is_some_and(|(p, _)| *p < name) {
+                peeled.next();
+            }
+            let peeled_id = peeled
+                .peek()
+                .filter(|(p, _)| *p == name)
+                .map(|(_, id)| **id);
+            if let Some(resolved) = resolved {
                 snap.refs.push(Ref {
                     name: name.clone(),
                     target: resolved.0,
-                    peeled: peeled.get(name).copied(),
+                    peeled: peeled_id,
                     symbolic: resolved.1,
                 });
-            } else if let Some(RawRef::Symbolic(t)) = raw.get(name) {
+            } else if let RawRef::Symbolic(t) = value {
                 // A dangling symbolic ref (e.g. origin/HEAD to a deleted branch) names nothing.
                 snap.problems
                     .push(format!("{name}: symbolic ref to {t} does not resolve"));
@@ -526,18 +540,6 @@ impl RefSnapshot {
             .binary_search_by(|r| r.name.as_str().cmp(name))
             .ok()
             .map(|i| &self.refs[i])
-    }
-}
-
-/// Resolves `name` in `raw`: (target, symbolic target name if it was symbolic).
-fn resolve(
-    raw: &BTreeMap<String, RawRef>,
-    name: &str,
-    dirs: &GitDir,
-) -> Option<(ObjectId, Option<String>)> {
-    match raw.get(name)? {
-        RawRef::Direct(id) => Some((*id, None)),
-        RawRef::Symbolic(t) => resolve_symbolic(raw, t, dirs, 1).map(|id| (id, Some(t.clone()))),
     }
 }
 

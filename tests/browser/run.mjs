@@ -675,7 +675,7 @@ try {
     await page.keyboard.press('-');
     assert.equal(await page.evaluate(() => window.view.zoom), 0);
     // The overview still writes each row's subject: ink in the text column of row 0.
-    await page.evaluate(() => { window.view.top = 0; window.view.dirty = true; });
+    await page.evaluate(() => { window.view.scrollBy(0 - window.view.top); });
     await page.waitForTimeout(100);
     const ink = await page.evaluate(() => {
       const v = window.view;
@@ -780,7 +780,7 @@ try {
         const page = await openPage(context, `${base}/r/local`);
         await page.setViewportSize({ width: w, height: h });
         // Into the rows without badges, all eighty lanes open.
-        await page.evaluate(() => { window.view.top = 100 * window.view.rowH; window.view.dirty = true; });
+        await page.evaluate(() => { window.view.scrollBy(100 * window.view.rowH - window.view.top); });
         const where = `${w}x${h}${open ? ' with the details' : ''}`;
         const m = await checkColumns(page, { open, share, where });
         assert.ok(m.folded > 0, `lanes fold into the overflow edge at ${where}`);
@@ -792,7 +792,7 @@ try {
     // Dragging the column's edge: narrower, remembered, and a double click returns the default.
     const page = await openPage(context, `${base}/r/local`);
     await page.setViewportSize({ width: 1400, height: 900 });
-    await page.evaluate(() => { window.view.top = 100 * window.view.rowH; window.view.dirty = true; });
+    await page.evaluate(() => { window.view.scrollBy(100 * window.view.rowH - window.view.top); });
     await page.waitForTimeout(800);
     const before = await measureColumns(page);
     const box = await page.locator('#graph').boundingBox();
@@ -808,7 +808,7 @@ try {
     assert.equal(dragged.crossing + dragged.overText, 0, 'no lane ink in the text, no text over lanes after the drag');
     await page.reload();
     await page.waitForSelector('body[data-ready="true"]');
-    await page.evaluate(() => { window.view.top = 100 * window.view.rowH; window.view.dirty = true; });
+    await page.evaluate(() => { window.view.scrollBy(100 * window.view.rowH - window.view.top); });
     await page.waitForTimeout(800);
     assert.ok(Math.abs((await measureColumns(page)).graphW - dragged.graphW) < 1, 'the width is remembered');
     await screenshot(page, 'eighty-lanes-dragged');
@@ -931,7 +931,7 @@ try {
     await page.setViewportSize({ width: 1280, height: 360 });
     await page.waitForFunction(() => window.view.maxTop() > 0);
     // Scrolled into history: the rows stay where they are and a header chip says what arrived.
-    await page.evaluate(() => { window.view.top = 2 * window.view.rowH; window.view.dirty = true; });
+    await page.evaluate(() => { window.view.scrollBy(2 * window.view.rowH - window.view.top); });
     const y = await rowY(page, 8);
     await page.click('#graph', { position: { x: 300, y } });
     const before = await page.evaluate(() => ({ hash: window.view.selectedHash, y: window.view.selected * window.view.rowH - window.view.top, total: window.view.store.total, applied: window.changesApplied || 0 }));
@@ -1267,7 +1267,7 @@ try {
       await new Promise((r) => setTimeout(r, 300));
     }
     // Scrolled into history: what arrives is announced in the header.
-    await page.evaluate(() => { window.view.top = 2 * window.view.rowH; window.view.dirty = true; });
+    await page.evaluate(() => { window.view.scrollBy(2 * window.view.rowH - window.view.top); });
     const before = await page.evaluate(() => window.view.store.total);
     // A real push to the remote the server cloned.
     const pusher = path.join(work, 'pusher');

@@ -69,8 +69,8 @@ pub enum LogValue {
 /// The records of one table, in file order (sorted by name; logs newest first per name).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Table {
-    /// Ref records: name, update index, value.
-    pub refs: Vec<(String, u64, RefValue)>,
+    /// Ref records: name and value.
+    pub refs: Vec<(String, RefValue)>,
     /// Log records: ref name, update index, value.
     pub logs: Vec<(String, u64, LogValue)>,
 }
@@ -78,13 +78,22 @@ pub struct Table {
 /// The merged view of a stack: live refs by name, and reflog entries by name and update index.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Stack {
-    /// Every ref the stack holds (deletions applied), by name, including `HEAD` and pseudo-refs.
-    pub refs: BTreeMap<String, RefValue>,
+    /// Every ref the stack holds (deletions applied), sorted by name, including `HEAD` and
+    /// pseudo-refs.
+    pub refs: Vec<(String, RefValue)>,
     /// Reflog entries (deletions applied) by name, then update index.
     pub logs: BTreeMap<(String, u64), (ObjectId, String)>,
 }
 
 impl Stack {
+    /// The value of ref `name`.
+    pub fn get(&self, name: &str) -> Option<&RefValue> {
+        self.refs
+            .binary_search_by(|(n, _)| n.as_str().cmp(name))
+            .ok()
+            .map(|i| &self.refs[i].1)
+    }
+
     /// `name`'s reflog, newest first: (new value, message).
     pub fn reflog(&self, name: &str) -> Vec<(ObjectId, String)> {
         let mut out: Vec<_> = self
@@ -97,11 +106,12 @@ impl Stack {
     }
 }
 
-/// Reads the stack in `dir` (a `reftable` directory); `None` when it has no `tables.list`.
+/// Reads the stack in `dir` (a `reftable` directory) with the reflog of `reflog` alone (the
+/// stash's is the only one shown); `None` when it has no `tables.list`.
 /// A table removed by a concurrent compaction between reading the list and the table makes the
 /// whole list be read again, as git does. A table that cannot be read is reported in
 /// `problems` and left out.
-pub fn read_stack(dir: &Path, problems: &mut Vec<String>) -> Option<Stack> {
+pub fn read_stack(dir: &Path, reflog: &str, problems: &mut Vec<String>) -> Option<Stack> {
     for _ in 0..5 {
         let list = match std::fs::read(dir.join("tables.list")) {
             Ok(l) => l,
@@ -127,7 +137,7 @@ pub fn read_stack(dir: &Path, problems: &mut Vec<String>) -> Option<Stack> {
                 }
             };
             match std::fs::read(&path) {
-                Ok(bytes) => match parse_table(&bytes) {
+                Ok(bytes) => match parse_table_logs(&bytes, Some(reflog)) {
                     Ok(table) => stack.apply(table),
                     Err(e) => found.push(format!("{}: {e}", path.display())),
                 },
@@ -160,18 +170,25 @@ fn is_table_name(name: &str) -> bool {
 }
 
 impl Stack {
-    /// Lays `table` (newer than every table applied so far) over the stack.
+    /// Lays `table` (newer than every table applied so far) over the stack: both are sorted,
+    /// so one merge, the newer record of a name winning and deletions dropped.
     fn apply(&mut self, table: Table) {
-        for (name, _, value) in table.refs {
-            match value {
-                RefValue::Deleted => {
-                    self.refs.remove(&name);
-                }
-                v => {
-                    self.refs.insert(name, v);
-                }
+        let older = std::mem::take(&mut self.refs);
+        let mut merged = Vec::with_capacity(older.len().max(table.refs.len()));
+        let mut older = older.into_iter().peekable();
+        for (name, value) in table.refs {
+            while older.peek().is_some_and(|(o, _)| *o < name) {
+                merged.extend(older.next());
+            }
+            if older.peek().is_some_and(|(o, _)| *o == name) {
+                older.next();
+            }
+            if value != RefValue::Deleted {
+                merged.push((name, value));
             }
         }
+        merged.extend(older);
+        self.refs = merged;
         for (name, index, value) in table.logs {
             match value {
                 LogValue::Deleted => {
@@ -188,8 +205,14 @@ impl Stack {
 const SHA1_ID: u32 = u32::from_be_bytes(*b"sha1");
 const SHA256_ID: u32 = u32::from_be_bytes(*b"s256");
 
-/// Parses one table file.
+/// Parses one table file, with every reflog entry.
 pub fn parse_table(b: &[u8]) -> Result<Table, TableError> {
+    parse_table_logs(b, None)
+}
+
+/// Parses one table file, keeping the reflog of `only` (every reflog when `None`); log records
+/// are sorted by name, so reading stops past it.
+fn parse_table_logs(b: &[u8], only: Option<&str>) -> Result<Table, TableError> {
     if b.len() < 24 || &b[..4] != b"REFT" {
         return Err(TableError::NotATable);
     }
@@ -210,7 +233,6 @@ pub fn parse_table(b: &[u8]) -> Result<Table, TableError> {
         }
     }
     let block_size = be(&b[5..8]) as usize;
-    let min_index = be(&b[8..16]);
     let data_end = b.len() - footer;
     let f = &b[data_end..];
     if f[..header] != b[..header] {
@@ -235,9 +257,9 @@ pub fn parse_table(b: &[u8]) -> Result<Table, TableError> {
         .min()
         .unwrap_or(data_end);
     let mut table = Table::default();
-    read_ref_blocks(b, header, block_size, refs_end, min_index, &mut table)?;
+    read_ref_blocks(b, header, block_size, refs_end, &mut table)?;
     if log > 0 {
-        read_log_blocks(b, log, data_end, &mut table)?;
+        read_log_blocks(b, log, data_end, only, &mut table)?;
     }
     Ok(table)
 }
@@ -248,7 +270,6 @@ fn read_ref_blocks(
     header: usize,
     block_size: usize,
     end: usize,
-    min_index: u64,
     table: &mut Table,
 ) -> Result<(), TableError> {
     let mut pos = 0;
@@ -274,7 +295,7 @@ fn read_ref_blocks(
         let mut name = Vec::new();
         while r.pos < records {
             let kind = r.key(&mut name)?;
-            let delta = r.varint()?;
+            r.varint()?; // the update index, less the table's least
             let value = match kind {
                 0 => RefValue::Deleted,
                 1 => RefValue::Direct(r.oid()?, None),
@@ -287,9 +308,11 @@ fn read_ref_blocks(
                 _ => return Err(r.bad("ref record")),
             };
             let name = String::from_utf8(name.clone()).map_err(|_| r.bad("ref name"))?;
-            table
-                .refs
-                .push((name, min_index.saturating_add(delta as u64), value));
+            // Names ascend through the whole table (a stack is merged on that).
+            if table.refs.last().is_some_and(|(last, _)| *last >= name) {
+                return Err(r.bad("ref order"));
+            }
+            table.refs.push((name, value));
         }
         if r.pos != records {
             return Err(r.bad("ref block"));
@@ -308,6 +331,7 @@ fn read_log_blocks(
     b: &[u8],
     start: usize,
     end: usize,
+    only: Option<&str>,
     table: &mut Table,
 ) -> Result<(), TableError> {
     let mut pos = start;
@@ -342,7 +366,10 @@ fn read_log_blocks(
                 return Err(r.bad("log key"));
             };
             let index = u64::MAX - be(&key[split + 1..]);
-            let name = String::from_utf8(key[..split].to_vec()).map_err(|_| r.bad("log key"))?;
+            let wanted = only.is_none_or(|o| o.as_bytes() == &key[..split]);
+            if only.is_some_and(|o| &key[..split] > o.as_bytes()) {
+                return Ok(());
+            }
             let value = match kind {
                 0 => LogValue::Deleted,
                 1 => {
@@ -355,7 +382,11 @@ fn read_log_blocks(
                     r.varint()?; // time
                     r.bytes(2)?; // time zone
                     let n = r.varint()?;
-                    let message = String::from_utf8_lossy(r.bytes(n)?);
+                    let message = r.bytes(n)?;
+                    if !wanted {
+                        continue;
+                    }
+                    let message = String::from_utf8_lossy(message);
                     LogValue::Update {
                         new,
                         message: message.strip_suffix('\n').unwrap_or(&message).to_string(),
@@ -363,6 +394,10 @@ fn read_log_blocks(
                 }
                 _ => return Err(r.bad("log record")),
             };
+            if !wanted {
+                continue;
+            }
+            let name = String::from_utf8(key[..split].to_vec()).map_err(|_| r.bad("log key"))?;
             table.logs.push((name, index, value));
         }
         if r.pos != records {
