@@ -149,12 +149,25 @@ fn parse_ref_file(text: &[u8]) -> Option<RawRef> {
 /// Whether a name is an acceptable ref component path (no `..`, no control characters, no
 /// absolute paths): a hostile `packed-refs` must not make us read files outside the git dir.
 fn is_safe_ref_name(name: &str) -> bool {
-    !name.is_empty()
-        && !name.starts_with('/')
-        && !name
-            .split('/')
-            .any(|c| c.is_empty() || c == "." || c == "..")
-        && !name.bytes().any(|b| b < 0x20 || b == 0x7f || b == b'\\')
+    // One pass over the bytes (every ref of a large repository goes through here).
+    let b = name.as_bytes();
+    if b.is_empty() || b[0] == b'/' {
+        return false;
+    }
+    let mut start = 0;
+    for i in 0..=b.len() {
+        let c = b.get(i).copied().unwrap_or(b'/');
+        if c < 0x20 || c == 0x7f || c == b'\\' {
+            return false;
+        }
+        if c == b'/' {
+            if matches!(&b[start..i], b"" | b"." | b"..") {
+                return false;
+            }
+            start = i + 1;
+        }
+    }
+    true
 }
 
 impl RefSnapshot {

@@ -121,7 +121,7 @@ pub fn read_stack(dir: &Path, reflog: &str, problems: &mut Vec<String>) -> Optio
                 return None;
             }
         };
-        let mut stack = Stack::default();
+        let mut tables = Vec::new();
         let mut found = Vec::new();
         let mut raced = false;
         for name in list.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
@@ -138,7 +138,7 @@ pub fn read_stack(dir: &Path, reflog: &str, problems: &mut Vec<String>) -> Optio
             };
             match std::fs::read(&path) {
                 Ok(bytes) => match parse_table_logs(&bytes, Some(reflog)) {
-                    Ok(table) => stack.apply(table),
+                    Ok(table) => tables.push(table),
                     Err(e) => found.push(format!("{}: {e}", path.display())),
                 },
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -150,7 +150,7 @@ pub fn read_stack(dir: &Path, reflog: &str, problems: &mut Vec<String>) -> Optio
         }
         if !raced {
             problems.extend(found);
-            return Some(stack);
+            return Some(Stack::of(tables));
         }
     }
     problems.push(format!(
@@ -170,26 +170,35 @@ fn is_table_name(name: &str) -> bool {
 }
 
 impl Stack {
-    /// Lays `table` (newer than every table applied so far) over the stack: both are sorted,
-    /// so one merge, the newer record of a name winning and deletions dropped.
-    fn apply(&mut self, table: Table) {
-        let older = std::mem::take(&mut self.refs);
-        let mut merged = Vec::with_capacity(older.len().max(table.refs.len()));
-        let mut older = older.into_iter().peekable();
-        for (name, value) in table.refs {
-            while older.peek().is_some_and(|(o, _)| *o < name) {
-                merged.extend(older.next());
-            }
-            if older.peek().is_some_and(|(o, _)| *o == name) {
-                older.next();
-            }
-            if value != RefValue::Deleted {
-                merged.push((name, value));
-            }
+    /// The stack of `tables`, oldest first: the newest record of each name wins and
+    /// deletions are dropped. Each table is sorted, so the concatenation is a few sorted runs,
+    /// which a stable sort merges in O(n log tables), keeping table order among equal names.
+    fn of(tables: Vec<Table>) -> Stack {
+        let mut stack = Stack::default();
+        let many = tables.len() > 1;
+        for table in tables {
+            stack.refs.extend(table.refs);
+            stack.add_logs(table.logs);
         }
-        merged.extend(older);
-        self.refs = merged;
-        for (name, index, value) in table.logs {
+        if many {
+            stack.refs.sort_by(|a, b| a.0.cmp(&b.0));
+            // The last of equal names is the newest.
+            let mut merged: Vec<(String, RefValue)> = Vec::with_capacity(stack.refs.len());
+            for (name, value) in stack.refs.drain(..) {
+                match merged.last_mut() {
+                    Some(last) if last.0 == name => last.1 = value,
+                    _ => merged.push((name, value)),
+                }
+            }
+            stack.refs = merged;
+        }
+        stack.refs.retain(|(_, v)| *v != RefValue::Deleted);
+        stack
+    }
+
+    /// Lays the log records of a table newer than every one added so far over the stack's.
+    fn add_logs(&mut self, logs: Vec<(String, u64, LogValue)>) {
+        for (name, index, value) in logs {
             match value {
                 LogValue::Deleted => {
                     self.logs.remove(&(name, index));
