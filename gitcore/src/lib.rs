@@ -8,11 +8,12 @@
 //! - [`object`] parses commits, tags and trees byte-exactly and tolerantly.
 //! - [`discover::GitDir`] finds a repository (work tree, `.git` file, linked worktree, bare);
 //!   [`repo::Repository`] is one with its object database; [`config`] reads its config file;
-//!   [`format`] refuses, by name, a repository format or extension it cannot read.
+//!   [`format`] refuses, by name, a repository format or extension it cannot read, and says
+//!   where its refs are kept.
 //! - [`chunked`]: an append-only vector shared in chunks, so snapshots of a growing layout
 //!   share all but their last chunk.
-//! - [`refs::RefSnapshot`] reads loose and packed refs, symbolic refs, HEAD, the stash reflog and
-//!   the `shallow` file.
+//! - [`refs::RefSnapshot`] reads loose and packed refs or a reftable stack ([`refs::reftable`]),
+//!   symbolic refs, HEAD, the stash reflog and the `shallow` file.
 //! - [`graph::CommitGraph`] holds every reachable commit compactly in topological order.
 //! - [`layout::Layout`] assigns lanes for drawing and answers windows of rows in O(window).
 //! - [`search`] answers history queries; [`worktree`] reads the index and computes status.
