@@ -326,3 +326,51 @@ async fn a_reftable_work_tree_is_served_and_followed_live() {
         "a compaction is no change"
     );
 }
+
+#[actix_rt::test]
+async fn a_pasted_sha256_repository_fails_by_name_and_leaves_nothing() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let serve = tmp.path().join("serve");
+    std::fs::create_dir_all(&serve).expect("dir");
+    git(
+        &serve,
+        &[
+            "init",
+            "-q",
+            "--bare",
+            "--object-format=sha256",
+            "-b",
+            "main",
+            "s256.git",
+        ],
+    );
+    let work = tmp.path().join("work");
+    git(
+        tmp.path(),
+        &[
+            "clone",
+            "-q",
+            serve.join("s256.git").to_str().expect("utf-8"),
+            work.to_str().expect("utf-8"),
+        ],
+    );
+    git(&work, &["commit", "-q", "--allow-empty", "-m", "one"]);
+    git(&work, &["push", "-q", "origin", "HEAD:main"]);
+    let d = crate::helpers::git_daemon(&serve);
+    let data = tmp.path().join("data");
+    let (port, _stopper, _server) = spawn_hosted_with(hosted_config(&data)).await;
+    let base = format!("http://127.0.0.1:{port}");
+    let (_, created) =
+        crate::hosted::post(&base, &format!("git://127.0.0.1:{}/s256.git", d.port)).await;
+    let id = created["id"].as_str().expect("id").to_string();
+    let s = wait_state(&base, &id, &["ready", "error"]).await;
+    assert_eq!(s["state"], "error", "{s}");
+    assert_eq!(s["errorCode"], "unsupported_format", "{s}");
+    assert!(
+        s["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("SHA-256") && !e.contains(data.to_str().expect("utf-8"))),
+        "{s}"
+    );
+    assert!(!data.join("repos").join(&id).exists(), "nothing kept");
+}

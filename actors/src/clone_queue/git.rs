@@ -616,6 +616,11 @@ pub(super) async fn run_job_inner(
             limit: config.max_bytes,
         });
     }
+    // A clone gitcore would refuse to read (a SHA-256 repository) is a failed clone, said
+    // by name, not a repository that is "ready" and cannot be shown.
+    if is_clone && let Err(e) = gitcore::format::check(&work_dir) {
+        return cleanup(JobError::Unreadable(e.to_string()));
+    }
     if let Some(canonical) = canonical {
         // git was given the pinned URL; later fetches read the canonical one back and check it
         // again (a name's address may change).

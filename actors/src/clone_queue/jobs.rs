@@ -193,6 +193,9 @@ pub enum JobError {
     /// The repository needs a credential and no user's works any more.
     #[error("no credential: {0}")]
     NoCredential(String),
+    /// The clone is in a format gitcore refuses (a SHA-256 repository); nothing is kept.
+    #[error("{0}")]
+    Unreadable(String),
     /// The remote sent less than the low-speed limit for the whole window; the process group
     /// was killed.
     #[error("git {kind} received under {limit} bytes a second for {secs} s and was stopped")]
@@ -263,6 +266,8 @@ pub enum FailureClass {
     TooLarge,
     /// The URL's address is not allowed.
     Refused,
+    /// The repository is in a format GitVista does not read (yet).
+    Unsupported,
     /// Anything else (the server's own trouble, a cancelled job).
     Failed,
 }
@@ -277,6 +282,7 @@ impl FailureClass {
             FailureClass::Timeout => "timeout",
             FailureClass::TooLarge => "too_large",
             FailureClass::Refused => "refused",
+            FailureClass::Unsupported => "unsupported_format",
             FailureClass::Failed => "failed",
         }
     }
@@ -298,6 +304,9 @@ impl FailureClass {
             }
             FailureClass::TooLarge => "The repository is larger than this server accepts.",
             FailureClass::Refused => "This address is not one GitVista may reach.",
+            FailureClass::Unsupported => {
+                "The repository is in a format GitVista does not read yet."
+            }
             FailureClass::Failed => "GitVista could not read the repository; try again later.",
         }
     }
@@ -327,6 +336,7 @@ impl JobError {
             JobError::TooLarge { .. } => FailureClass::TooLarge,
             JobError::Refused(_) => FailureClass::Refused,
             JobError::NoCredential(_) => FailureClass::AuthRequired,
+            JobError::Unreadable(_) => FailureClass::Unsupported,
             JobError::Git { message, .. } => classify_git(message),
             JobError::Io(_)
             | JobError::NotCloned(_)
@@ -343,6 +353,8 @@ impl JobError {
     pub fn public_message(&self) -> String {
         match self {
             JobError::Refused(why) => why.clone(),
+            // gitcore's sentence names the setting, never a path.
+            JobError::Unreadable(why) => format!("The repository cannot be shown: {why}."),
             JobError::TooLarge { limit } => {
                 format!("The repository is larger than this server's limit of {limit} bytes.")
             }
