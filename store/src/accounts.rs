@@ -464,6 +464,27 @@ impl Store {
         })
     }
 
+    /// Records that the forge confirmed at `checked_at` that `user_id` may still read `repo_id`,
+    /// if they still have it (access through a team becomes tracking, as in [`Self::grant_access`]);
+    /// answers whether they did. Never adds a row: a confirmation that arrives after the user
+    /// stopped tracking (a recheck in the background of their own request) must not track it
+    /// again.
+    pub fn confirm_access(
+        &self,
+        repo_id: &str,
+        user_id: &str,
+        checked_at: i64,
+    ) -> Result<bool, StoreError> {
+        let mut conn = self.conn()?;
+        let n = diesel::update(repo_access::table.find((repo_id, user_id)))
+            .set((
+                repo_access::checked_at.eq(Some(checked_at)),
+                repo_access::role.eq(TRACKS),
+            ))
+            .execute(&mut *conn)?;
+        Ok(n == 1)
+    }
+
     /// `user_id` tracks `repo_id` (access confirmed at `checked_at`), unless that would take
     /// them past `limit` repositories or, for a private one (`private_limit`), past that many
     /// private ones. The counts are taken under a lock of the user's row, in the insert's own

@@ -545,6 +545,18 @@ fn users_keep_ciphertext_only_and_sessions_end_at_once_on_both_backends() {
             "{backend}"
         );
         assert!(store.is_tracked("p1").expect("tracked"));
+        // A confirmation is recorded for who still has access, and never tracks again for
+        // who stopped (a recheck racing the user's own untrack).
+        assert!(store.confirm_access("p1", "user-b", 400).expect("confirm"));
+        assert_eq!(
+            store.access("p1", "user-b").expect("access"),
+            Some(Some(400))
+        );
+        assert!(
+            !store.confirm_access("p1", "user-a", 400).expect("confirm"),
+            "{backend}"
+        );
+        assert_eq!(store.access("p1", "user-a").expect("access"), None);
         assert!(store.revoke_access("p1", "user-b").expect("revoke"));
         assert!(!store.is_tracked("p1").expect("tracked"), "{backend}");
         assert_eq!(store.users().expect("users").len(), 2);

@@ -138,7 +138,8 @@ impl Accounts {
             Ok(Some(found)) => {
                 let private = found.private;
                 let _ = blocking(move || {
-                    store.grant_access(&rid, &uid, Some(now()))?;
+                    // Only refreshes the row: an untrack that won the race stays untracked.
+                    store.confirm_access(&rid, &uid, now())?;
                     store.set_private(&rid, private)
                 })
                 .await;
