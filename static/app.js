@@ -277,9 +277,8 @@ function showEverything(hash) {
   changeChain = changeChain.then(() => { panel.hash = null; return jumpTo(hash); }).catch((e) => console.warn(e));
 }
 
-/** Whether HEAD's row was known to openAtHead (a streamed history may not hold it yet). */
-let headPlaced = false;
-/** `view.moves` when openAtHead placed the view. While the reader has not moved it since (a
+/** `view.moves` when openAtHead placed the view (null until HEAD's row was known: a streamed
+ * history may not hold it yet). While the reader has not moved it since (a
  * clamp on resize or on new rows is no move), a growth of the history places it at HEAD again,
  * wherever the growth moved HEAD's row, rather than at a pixel offset. */
 let headMoves = null;
@@ -302,7 +301,6 @@ async function openAtHead() {
   // Not in yet (a history still streaming from its remote): the next growth tries again.
   if (row == null) return;
   const following = followingHead();
-  headPlaced = true;
   const onScreen = Math.floor(view.viewH / view.rowH);
   if (row >= onScreen - 2) view.top = Math.max(0, (row - 3) * view.rowH);
   else if (following) view.top = 0;
@@ -418,7 +416,7 @@ async function applyChange(delta) {
   }
   // HEAD's commit came with this growth of a streamed history, or the view is still where
   // it opened at HEAD: HEAD's row, wherever the growth moved it.
-  if ((followHead || (!headPlaced && atTop && !selected)) && !params.get('commit')) await openAtHead();
+  if ((followHead || (headMoves == null && atTop && !selected)) && !params.get('commit')) await openAtHead();
   view.dirty = true;
   if (lastQuery) runSearch(lastQuery, { keep: true });
   if (delta) {

@@ -194,15 +194,23 @@ pub fn read(path: &Path) -> Option<Vec<Entry>> {
 /// The last value of `section.subsection.key` in the config file at `path`, as
 /// `git config --file path --get` gives it; `None` when unset, unreadable or too large.
 pub fn get(path: &Path, section: &str, subsection: Option<&str>, key: &str) -> Option<String> {
-    read(path)?
-        .into_iter()
+    last(&read(path)?, section, subsection, key)
+        .map(|e| e.value.clone().unwrap_or_else(|| "true".to_string()))
+}
+
+/// The entry that sets `section.subsection.key` in `entries` (the last one, as git reads a
+/// setting), if any.
+pub fn last<'a>(
+    entries: &'a [Entry],
+    section: &str,
+    subsection: Option<&str>,
+    key: &str,
+) -> Option<&'a Entry> {
+    let (section, key) = (section.to_ascii_lowercase(), key.to_ascii_lowercase());
+    entries
+        .iter()
         .rev()
-        .find(|e| {
-            e.section == section.to_ascii_lowercase()
-                && e.subsection.as_deref() == subsection
-                && e.key == key.to_ascii_lowercase()
-        })
-        .map(|e| e.value.unwrap_or_else(|| "true".to_string()))
+        .find(|e| e.section == section && e.subsection.as_deref() == subsection && e.key == key)
 }
 
 /// The config files outside the repository that `git` reads before the repository's own, in

@@ -48,14 +48,8 @@ const V1_ONLY: [&str; 4] = [
 /// A repository without a readable config is format 0 with no extensions, as git reads it.
 pub fn check(common_dir: &Path) -> Result<(), FormatError> {
     let entries = crate::config::read(&common_dir.join("config")).unwrap_or_default();
-    let version = entries
-        .iter()
-        .rev()
-        .find(|e| {
-            e.section == "core" && e.subsection.is_none() && e.key == "repositoryformatversion"
-        })
-        .and_then(|e| e.value.clone())
-        .unwrap_or_else(|| "0".to_string());
+    let version =
+        setting(&entries, "core", "repositoryformatversion").unwrap_or_else(|| "0".to_string());
     let version = match version.trim() {
         "0" => 0,
         "1" => 1,
@@ -116,16 +110,14 @@ pub enum RefStorage {
 /// says (a version 0 repository ignores the extension, as git does).
 pub fn ref_storage(common_dir: &Path) -> RefStorage {
     let entries = crate::config::read(&common_dir.join("config")).unwrap_or_default();
-    let setting = |section: &str, key: &str| {
-        entries
-            .iter()
-            .rev()
-            .find(|e| e.section == section && e.subsection.is_none() && e.key == key)
-            .and_then(|e| e.value.clone())
-    };
-    let v1 = setting("core", "repositoryformatversion").is_some_and(|v| v.trim() == "1");
-    match setting("extensions", "refstorage") {
+    let v1 = setting(&entries, "core", "repositoryformatversion").is_some_and(|v| v.trim() == "1");
+    match setting(&entries, "extensions", "refstorage") {
         Some(v) if v1 && v.eq_ignore_ascii_case("reftable") => RefStorage::Reftable,
         _ => RefStorage::Files,
     }
+}
+
+/// The value of `section.key` (no subsection) in `entries`; a key without a value is unset.
+fn setting(entries: &[crate::config::Entry], section: &str, key: &str) -> Option<String> {
+    crate::config::last(entries, section, None, key).and_then(|e| e.value.clone())
 }

@@ -158,11 +158,7 @@ impl Mailmap {
         }
         config.extend(crate::config::read(&dirs.common_dir.join("config")).unwrap_or_default());
         let last = |key: &str| {
-            config
-                .iter()
-                .rev()
-                .find(|e| e.section == "mailmap" && e.subsection.is_none() && e.key == key)
-                .and_then(|e| e.value.clone())
+            crate::config::last(&config, "mailmap", None, key).and_then(|e| e.value.clone())
         };
         let mut map = Mailmap::default();
         if let Some(work_tree) = &dirs.work_tree

@@ -26,6 +26,14 @@ const STASH: &str = "refs/stash";
 /// Namespaces each worktree has its own of.
 const PER_WORKTREE: [&str; 3] = ["refs/bisect", "refs/worktree", "refs/rewritten"];
 
+/// Whether ref `name` is in a namespace each worktree has its own of.
+fn is_per_worktree(name: &str) -> bool {
+    PER_WORKTREE.iter().any(|ns| {
+        name.strip_prefix(ns)
+            .is_some_and(|rest| rest.starts_with('/'))
+    })
+}
+
 /// The refs under `refs/` of a reftable stack, as the files reader collects them: names to
 /// values, and the peeled ids the writer recorded. The stack is sorted, so the maps are built
 /// in one pass.
@@ -46,6 +54,22 @@ fn raw_of(refs: Vec<(String, reftable::RefValue)>) -> RawMaps {
         })
         .collect();
     (raw, peeled.into_iter().collect())
+}
+
+/// HEAD as a reftable stack records it, resolved against `raw`.
+fn head_of(
+    value: Option<reftable::RefValue>,
+    raw: &BTreeMap<String, RawRef>,
+    dirs: &GitDir,
+) -> Option<Head> {
+    match value? {
+        reftable::RefValue::Direct(id, _) => Some(Head::Detached(id)),
+        reftable::RefValue::Symbolic(name) => Some(match resolve_symbolic(raw, &name, dirs, 1) {
+            Some(target) => Head::Branch { name, target },
+            None => Head::Unborn { name },
+        }),
+        reftable::RefValue::Deleted => None,
+    }
 }
 
 /// Names to values, and names to peeled ids.
@@ -188,8 +212,8 @@ impl RefSnapshot {
         snap.read_loose_dir(&dirs.common_dir, "refs", &mut raw, 0);
         if dirs.git_dir != dirs.common_dir {
             // Per-worktree namespaces of a linked worktree live in its own git dir.
+            raw.retain(|k, _| !is_per_worktree(k));
             for ns in PER_WORKTREE {
-                raw.retain(|k, _| !k.starts_with(&format!("{ns}/")));
                 snap.read_loose_dir(&dirs.git_dir, ns, &mut raw, 0);
             }
         }
@@ -206,15 +230,15 @@ impl RefSnapshot {
     fn read_reftable(dirs: &GitDir) -> RefSnapshot {
         let mut snap = RefSnapshot::default();
         let mut problems = Vec::new();
-        let main = reftable::read_stack(&dirs.common_dir.join("reftable"), STASH, &mut problems);
-        let main = main.unwrap_or_else(|| {
-            problems.push(format!(
-                "{}: no reftable stack",
-                dirs.common_dir.join("reftable").display()
-            ));
-            reftable::Stack::default()
-        });
-        let mut main = main;
+        let mut main =
+            reftable::read_stack(&dirs.common_dir.join("reftable"), STASH, &mut problems)
+                .unwrap_or_else(|| {
+                    problems.push(format!(
+                        "{}: no reftable stack",
+                        dirs.common_dir.join("reftable").display()
+                    ));
+                    reftable::Stack::default()
+                });
         let mut head = main.get("HEAD").cloned();
         let (mut raw, mut peeled) = raw_of(std::mem::take(&mut main.refs));
         if dirs.git_dir != dirs.common_dir {
@@ -223,31 +247,17 @@ impl RefSnapshot {
                     .unwrap_or_default();
             head = own.get("HEAD").cloned();
             let (wt_raw, wt_peeled) = raw_of(std::mem::take(&mut own.refs));
-            let per_worktree = |k: &String| {
-                PER_WORKTREE
-                    .iter()
-                    .any(|ns| k.starts_with(&format!("{ns}/")))
-            };
-            raw.retain(|k, _| !per_worktree(k));
-            peeled.retain(|k, _| !per_worktree(k));
-            raw.extend(wt_raw.into_iter().filter(|(k, _)| per_worktree(k)));
-            peeled.extend(wt_peeled.into_iter().filter(|(k, _)| per_worktree(k)));
+            raw.retain(|k, _| !is_per_worktree(k));
+            peeled.retain(|k, _| !is_per_worktree(k));
+            raw.extend(wt_raw.into_iter().filter(|(k, _)| is_per_worktree(k)));
+            peeled.extend(wt_peeled.into_iter().filter(|(k, _)| is_per_worktree(k)));
         }
         snap.problems = problems;
         snap.resolve_all(&raw, &peeled, dirs);
-        snap.head = match head {
-            Some(reftable::RefValue::Direct(id, _)) => Some(Head::Detached(id)),
-            Some(reftable::RefValue::Symbolic(name)) => {
-                match resolve_symbolic(&raw, &name, dirs, 1) {
-                    Some(target) => Some(Head::Branch { name, target }),
-                    None => Some(Head::Unborn { name }),
-                }
-            }
-            _ => {
-                snap.problems.push("HEAD: not in the reftable stack".into());
-                None
-            }
-        };
+        snap.head = head_of(head, &raw, dirs);
+        if snap.head.is_none() {
+            snap.problems.push("HEAD: not in the reftable stack".into());
+        }
         // Other worktrees' HEADs, from their own stacks.
         if let Ok(entries) = fs::read_dir(dirs.common_dir.join("worktrees")) {
             let mut heads = Vec::new();
@@ -261,11 +271,8 @@ impl RefSnapshot {
                 else {
                     continue;
                 };
-                let target = match stack.get("HEAD") {
-                    Some(reftable::RefValue::Direct(id, _)) => Some(*id),
-                    Some(reftable::RefValue::Symbolic(r)) => resolve_symbolic(&raw, r, dirs, 1),
-                    _ => None,
-                };
+                let target =
+                    head_of(stack.get("HEAD").cloned(), &raw, dirs).and_then(|h| h.target());
                 if let Some(t) = target {
                     heads.push((e.file_name().to_string_lossy().into_owned(), t));
                 }

@@ -280,10 +280,7 @@ impl Contents {
     /// The contents a parsed config file describes.
     pub fn of_config(entries: &[crate::config::Entry]) -> Contents {
         let last = |section: &str, sub: Option<&str>, key: &str| {
-            entries
-                .iter()
-                .rev()
-                .find(|e| e.section == section && e.subsection.as_deref() == sub && e.key == key)
+            crate::config::last(entries, section, sub, key)
         };
         let truthy = |e: &crate::config::Entry| {
             e.value.as_deref().is_none_or(|v| {

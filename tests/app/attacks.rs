@@ -1502,13 +1502,9 @@ async fn clones_get_a_commit_graph_and_fetched_packs_are_repacked() {
     // The session reloads after the repack (its packs were replaced) and serves the newest
     // commit from the new pack.
     let head = git(&remote, &["rev-parse", "HEAD"]);
-    let mut status = 0;
-    for _ in 0..100 {
-        (status, _) = get(&format!("{base}/api/repos/{id}/commit/{head}")).await;
-        if status == 200 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert_eq!(status, 200, "the repacked clone serves the newest commit");
+    assert_eq!(
+        crate::hosted::commit_status(&base, &id, &head, 100).await,
+        200,
+        "the repacked clone serves the newest commit"
+    );
 }

@@ -105,15 +105,11 @@ async fn with_explicit_bare_repositories_a_shallow_clone_deepens_fetches_and_is_
         );
         let head = git(&remote, &["rev-parse", "HEAD"]);
         assert_eq!(admin_fetch(&base, &id).await, 202);
-        let mut status = 0;
-        for _ in 0..200 {
-            (status, _) = get(&format!("{base}/api/repos/{id}/commit/{head}")).await;
-            if status == 200 {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        assert_eq!(status, 200, "push {i} fetched and served");
+        assert_eq!(
+            crate::hosted::commit_status(&base, &id, &head, 200).await,
+            200,
+            "push {i} fetched and served"
+        );
     }
     eventually("repacked", || {
         packs(&clone) <= gitvista_hosting::hosted::fetches::MAX_PACKS

@@ -76,6 +76,20 @@ pub(crate) async fn admin_fetch(base: &str, id: &str) -> u16 {
         .as_u16()
 }
 
+/// The status of `id`'s commit route for `hash`, asked every 50 ms until it is 200 (at most
+/// `tries` times): a commit just pushed is served once its fetch and reload are done.
+pub(crate) async fn commit_status(base: &str, id: &str, hash: &str, tries: usize) -> u16 {
+    let mut status = 0;
+    for _ in 0..tries {
+        (status, _) = get(&format!("{base}/api/repos/{id}/commit/{hash}")).await;
+        if status == 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    status
+}
+
 /// Polls repository `id`'s graph until it has `expected` rows (bounded: 10 s); answers the last
 /// total seen.
 pub(crate) async fn wait_total(base: &str, id: &str, expected: u64) -> u64 {

@@ -160,13 +160,9 @@ pub fn read_stack(dir: &Path, reflog: &str, problems: &mut Vec<String>) -> Optio
     None
 }
 
-/// Whether `name` is a plain file name of the stack (no path, no `..`).
+/// Whether `name` is a plain file name of the stack: one safe component (no `/`, no `..`).
 fn is_table_name(name: &str) -> bool {
-    !name.is_empty()
-        && name != "."
-        && name != ".."
-        && !name.contains('/')
-        && !name.bytes().any(|b| b < 0x20 || b == 0x7f || b == b'\\')
+    super::is_safe_ref_name(name) && !name.contains('/')
 }
 
 impl Stack {
