@@ -252,3 +252,33 @@ fn damaged_tables_are_errors_and_the_repository_says_so() {
     );
     assert!(snap.refs.is_empty());
 }
+
+#[test]
+fn a_hostile_or_vanishing_table_list_reads_nothing_outside_the_stack() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let repo = reftable_repo(tmp.path(), "listed");
+    git(&repo, &["pack-refs"]);
+    let list_path = repo.join(".git/reftable/tables.list");
+    let good = std::fs::read_to_string(&list_path).expect("list");
+    // A name that leaves the directory is refused by name; the real table is still read.
+    std::fs::write(tmp.path().join("outside.ref"), b"REFT").expect("write");
+    std::fs::write(&list_path, format!("../../../outside.ref\n{good}")).expect("write");
+    let snap = snapshot(&repo);
+    assert!(
+        snap.problems
+            .iter()
+            .any(|p| p.contains("bad table name") && p.contains("outside.ref")),
+        "{:?}",
+        snap.problems
+    );
+    assert_eq!(snap.refs.len(), 1, "{:?}", snap.refs);
+    // A listed table that is gone (a compaction that never settles): read again a few times,
+    // then said, never an endless loop.
+    std::fs::write(&list_path, format!("{good}0x-gone.ref\n")).expect("write");
+    let snap = snapshot(&repo);
+    assert!(
+        snap.problems.iter().any(|p| p.contains("kept changing")),
+        "{:?}",
+        snap.problems
+    );
+}
