@@ -4,12 +4,14 @@
 
 use gitcore::worktree::Index;
 use libfuzzer_sys::fuzz_target;
-use sha1::{Digest, Sha1};
+use gitcore::oid::HashKind;
 
 fuzz_target!(|data: &[u8]| {
     let path = std::path::Path::new("index");
-    let _ = Index::parse(data, path);
-    let mut signed = data.to_vec();
-    signed.extend_from_slice(&Sha1::digest(data));
-    let _ = Index::parse(&signed, path);
+    for hash in [HashKind::Sha1, HashKind::Sha256] {
+        let _ = Index::parse(data, path, hash);
+        let mut signed = data.to_vec();
+        signed.extend_from_slice(hash.digest(data).as_bytes());
+        let _ = Index::parse(&signed, path, hash);
+    }
 });

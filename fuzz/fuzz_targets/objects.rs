@@ -2,6 +2,7 @@
 #![no_main]
 
 use gitcore::object::{CommitRef, TagRef, TreeIter, subject_line};
+use gitcore::oid::HashKind;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -11,9 +12,11 @@ fuzz_target!(|data: &[u8]| {
         let _ = subject_line(c.message, c.encoding);
     }
     let _ = TagRef::parse(data);
-    for entry in TreeIter::new(data).take(100_000) {
-        if entry.is_err() {
-            break;
+    for hash in [HashKind::Sha1, HashKind::Sha256] {
+        for entry in TreeIter::new(data, hash).take(100_000) {
+            if entry.is_err() {
+                break;
+            }
         }
     }
 });

@@ -4,6 +4,7 @@
 
 use gitcore::ObjectId;
 use gitcore::odb::{Odb, OdbOptions};
+use gitcore::oid::HashKind;
 use libfuzzer_sys::fuzz_target;
 use sha1::{Digest, Sha1};
 
@@ -51,7 +52,7 @@ fuzz_target!(|data: &[u8]| {
         delta_cache_bytes: 1 << 20,
         max_alternates_depth: 0,
     };
-    let Ok(odb) = Odb::from_pack_bytes(pack, idx, options) else { return };
+    let Ok(odb) = Odb::from_pack_bytes(pack, idx, HashKind::Sha1, options) else { return };
     let mut reader = odb.reader();
     for (id, _) in &entries {
         let _ = reader.read_header(id);

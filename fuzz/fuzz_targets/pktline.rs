@@ -31,7 +31,11 @@ fuzz_target!(|data: &[u8]| {
                     Ok(false) => false,
                     Err(_) => break 'feed,
                 },
-                1 => match read_ls_refs(&mut dec, &mut refs) {
+                // Ids of the format the advertisement named (SHA-1 or SHA-256).
+                1 => match caps
+                    .object_format()
+                    .and_then(|hash| read_ls_refs(&mut dec, hash, &mut refs))
+                {
                     Ok(Some(())) => {
                         stage = 2;
                         true

@@ -1,5 +1,6 @@
 //! Arbitrary bytes as a reftable table: as given, and wrapped so the header, footer and CRC
-//! check out and the ref and log blocks the input holds are reached.
+//! check out and the ref and log blocks the input holds are reached: version 1 (SHA-1 ids) and
+//! version 2 naming SHA-256 (32-byte ids).
 #![no_main]
 
 use gitcore::refs::reftable::parse_table;
@@ -19,16 +20,21 @@ fn crc32(bytes: &[u8]) -> u32 {
 
 fuzz_target!(|data: &[u8]| {
     let _ = parse_table(data);
-    // The input's first byte places the log section (0: none); the rest is the body after a
-    // version 1 header of block size 4096.
-    let Some((&log_at, body)) = data.split_first() else {
+    // The input's first byte chooses the version (its top bit: 2 with SHA-256 ids, else 1
+    // with SHA-1) and places the log section (its low bits; 0: none); the rest is the body
+    // after a header of block size 4096.
+    let Some((&first, body)) = data.split_first() else {
         return;
     };
-    let mut header = b"REFT\x01\x00\x10\x00".to_vec();
+    let (v2, log_at) = (first & 0x80 != 0, first & 0x7f);
+    let mut header = if v2 { b"REFT\x02\x00\x10\x00".to_vec() } else { b"REFT\x01\x00\x10\x00".to_vec() };
     header.extend_from_slice(&[0; 16]);
+    if v2 {
+        header.extend_from_slice(b"s256");
+    }
     let mut table = header.clone();
     table.extend_from_slice(body);
-    let log = if log_at == 0 { 0 } else { (24 + usize::from(log_at)).min(table.len()) };
+    let log = if log_at == 0 { 0 } else { (header.len() + usize::from(log_at)).min(table.len()) };
     let mut footer = header;
     for field in [0u64, 0, 0, log as u64, 0] {
         footer.extend_from_slice(&field.to_be_bytes());

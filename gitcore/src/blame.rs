@@ -188,7 +188,7 @@ impl Walker<'_, '_> {
             self.reader
                 .read_kind(&cur, ObjectKind::Tree, &mut self.buf)?;
             let mut found = None;
-            for e in TreeIter::new(&self.buf) {
+            for e in TreeIter::new(&self.buf, cur.kind()) {
                 let e = e.map_err(|source| BlameError::Parse { id: cur, source })?;
                 if e.name == name.as_slice() {
                     found = Some((e.mode, e.id));

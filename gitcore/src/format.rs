@@ -3,12 +3,15 @@
 //! understand is refused by name instead of misread.
 //!
 //! Version 0 ignores extensions it does not know but refuses those that only version 1 defines;
-//! version 1 refuses any extension it does not know. Of the extensions git knows, those whose
-//! value changes what is on disk in a way gitcore does not read yet (SHA-256 object ids, a
-//! compatibility object format) are refused with a sentence saying so. [`ref_storage`] says
-//! where the refs are: loose files and `packed-refs`, or a reftable stack.
+//! version 1 refuses any extension it does not know. [`check`] answers the object format
+//! (`extensions.objectFormat`: SHA-1 or SHA-256 ids). Of the extensions git knows, one whose
+//! value changes what is on disk in a way gitcore does not read (a compatibility object format,
+//! the SHA-1/SHA-256 interop git is building) is refused with a sentence saying so.
+//! [`ref_storage`] says where the refs are: loose files and `packed-refs`, or a reftable stack.
 
 use std::path::Path;
+
+use crate::oid::HashKind;
 
 /// Why a repository's format is refused.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -44,9 +47,10 @@ const V1_ONLY: [&str; 4] = [
     "refstorage",
 ];
 
-/// Checks the format of the repository whose common directory is `common_dir` (its `config`).
-/// A repository without a readable config is format 0 with no extensions, as git reads it.
-pub fn check(common_dir: &Path) -> Result<(), FormatError> {
+/// Checks the format of the repository whose common directory is `common_dir` (its `config`)
+/// and answers the hash that names its objects. A repository without a readable config is
+/// format 0 with no extensions (SHA-1), as git reads it.
+pub fn check(common_dir: &Path) -> Result<HashKind, FormatError> {
     let entries = crate::config::read(&common_dir.join("config")).unwrap_or_default();
     let version =
         setting(&entries, "core", "repositoryformatversion").unwrap_or_else(|| "0".to_string());
@@ -55,6 +59,7 @@ pub fn check(common_dir: &Path) -> Result<(), FormatError> {
         "1" => 1,
         other => return Err(FormatError::NewerVersion(other.to_string())),
     };
+    let mut hash = HashKind::Sha1;
     for e in entries
         .iter()
         .filter(|e| e.section == "extensions" && e.subsection.is_none())
@@ -79,12 +84,10 @@ pub fn check(common_dir: &Path) -> Result<(), FormatError> {
             why,
         };
         match (name, value.to_ascii_lowercase().as_str()) {
-            ("noop-v1", _)
-            | ("objectformat", "sha1")
-            | ("refstorage", "files")
-            | ("refstorage", "reftable") => {}
-            ("objectformat", "sha256") => {
-                return Err(not_read("GitVista does not read SHA-256 repositories yet"));
+            ("noop-v1", _) | ("refstorage", "files") | ("refstorage", "reftable") => {}
+            ("objectformat", v) if HashKind::from_name(v).is_some() => {
+                // The last setting wins, as in git's config reading.
+                hash = HashKind::from_name(v).unwrap_or_default();
             }
             ("compatobjectformat", _) => {
                 return Err(not_read(
@@ -94,7 +97,7 @@ pub fn check(common_dir: &Path) -> Result<(), FormatError> {
             _ => return Err(not_read("a value git itself does not know")),
         }
     }
-    Ok(())
+    Ok(hash)
 }
 
 /// Where a repository keeps its refs (`extensions.refStorage`).

@@ -1,68 +1,264 @@
-//! Object identifiers.
+//! Object identifiers: SHA-1 (20 bytes) or SHA-256 (32 bytes), as the repository's
+//! `extensions.objectFormat` says. A repository holds ids of one kind only; every id carries its
+//! kind, so its hex form has the right length wherever it is printed.
 
 use std::fmt;
 
-/// Length in bytes of a SHA-1 object id.
-pub const OID_LEN: usize = 20;
+/// Length in bytes of the longest object id (SHA-256).
+pub const MAX_OID_LEN: usize = 32;
 
-/// A git object id (SHA-1). A newtype so that SHA-256 repositories can be added later without
-/// every `[u8; 20]` in the code base having to be found.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub struct ObjectId([u8; OID_LEN]);
+/// The hash function that names a repository's objects (`extensions.objectFormat`).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default, PartialOrd, Ord)]
+pub enum HashKind {
+    /// SHA-1, 20-byte ids: every repository before Git 3.0, unless created otherwise.
+    #[default]
+    Sha1,
+    /// SHA-256, 32-byte ids: `git init --object-format=sha256`, Git 3.0's default.
+    Sha256,
+}
 
-impl ObjectId {
+impl HashKind {
+    /// Length in bytes of an id.
+    pub const fn id_len(self) -> usize {
+        match self {
+            HashKind::Sha1 => 20,
+            HashKind::Sha256 => 32,
+        }
+    }
+
+    /// Length in hexadecimal digits of an id.
+    pub const fn hex_len(self) -> usize {
+        self.id_len() * 2
+    }
+
+    /// The name git gives it (`sha1`, `sha256`) in the configuration and on the wire.
+    pub const fn name(self) -> &'static str {
+        match self {
+            HashKind::Sha1 => "sha1",
+            HashKind::Sha256 => "sha256",
+        }
+    }
+
+    /// The kind git names `name` (either case); `None` for a name git does not know.
+    pub fn from_name(name: &str) -> Option<HashKind> {
+        match name.to_ascii_lowercase().as_str() {
+            "sha1" => Some(HashKind::Sha1),
+            "sha256" => Some(HashKind::Sha256),
+            _ => None,
+        }
+    }
+
+    /// The number the commit-graph and multi-pack-index headers use (1 SHA-1, 2 SHA-256).
+    pub const fn file_version(self) -> u8 {
+        match self {
+            HashKind::Sha1 => 1,
+            HashKind::Sha256 => 2,
+        }
+    }
+
+    /// The four bytes reftable v2 files and git's format ids use (`sha1`, `s256`).
+    pub const fn format_id(self) -> [u8; 4] {
+        match self {
+            HashKind::Sha1 => *b"sha1",
+            HashKind::Sha256 => *b"s256",
+        }
+    }
+
     /// The empty tree, which git treats as present in every repository (a commit of no files
     /// names it, and no pack need hold it).
-    pub const EMPTY_TREE: ObjectId = ObjectId([
-        0x4b, 0x82, 0x5d, 0xc6, 0x42, 0xcb, 0x6e, 0xb9, 0xa0, 0x60, 0xe5, 0x4b, 0xf8, 0xd6, 0x92,
-        0x88, 0xfb, 0xee, 0x49, 0x04,
-    ]);
+    pub const fn empty_tree(self) -> ObjectId {
+        match self {
+            HashKind::Sha1 => ObjectId::padded(
+                HashKind::Sha1,
+                [
+                    0x4b, 0x82, 0x5d, 0xc6, 0x42, 0xcb, 0x6e, 0xb9, 0xa0, 0x60, 0xe5, 0x4b, 0xf8,
+                    0xd6, 0x92, 0x88, 0xfb, 0xee, 0x49, 0x04, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                ],
+            ),
+            HashKind::Sha256 => ObjectId::padded(
+                HashKind::Sha256,
+                [
+                    0x6e, 0xf1, 0x9b, 0x41, 0x22, 0x5c, 0x53, 0x69, 0xf1, 0xc1, 0x04, 0xd4, 0x5d,
+                    0x8d, 0x85, 0xef, 0xa9, 0xb0, 0x57, 0xb5, 0x3b, 0x14, 0xb4, 0xb9, 0xb9, 0x39,
+                    0xdd, 0x74, 0xde, 0xcc, 0x53, 0x21,
+                ],
+            ),
+        }
+    }
 
     /// The all-zero id git uses for "no object" (e.g. the old side of a reflog entry).
-    pub const NULL: ObjectId = ObjectId([0; OID_LEN]);
-
-    /// Wraps raw bytes.
-    pub const fn from_bytes(bytes: [u8; OID_LEN]) -> Self {
-        ObjectId(bytes)
+    pub const fn null(self) -> ObjectId {
+        ObjectId::padded(self, [0; MAX_OID_LEN])
     }
 
-    /// Reads an id from the first 20 bytes of `bytes`; `None` if it is shorter.
+    /// The hash of `bytes` (a trailer's checksum).
+    pub fn digest(self, bytes: &[u8]) -> ObjectId {
+        let mut h = self.hasher();
+        h.update(bytes);
+        h.finish()
+    }
+
+    /// A hasher that names objects of this kind: feed it `"<kind> <size>\0"` and the content.
+    pub fn hasher(self) -> IdHasher {
+        match self {
+            HashKind::Sha1 => IdHasher::Sha1(sha1::Sha1::default()),
+            HashKind::Sha256 => IdHasher::Sha256(sha2::Sha256::default()),
+        }
+    }
+}
+
+/// A running hash of either kind (see [`HashKind::hasher`]); also checks the trailers of packs,
+/// indexes and the index file, which use the repository's hash.
+#[derive(Clone)]
+pub enum IdHasher {
+    /// SHA-1.
+    Sha1(sha1::Sha1),
+    /// SHA-256.
+    Sha256(sha2::Sha256),
+}
+
+impl fmt::Debug for IdHasher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = match self {
+            IdHasher::Sha1(_) => HashKind::Sha1,
+            IdHasher::Sha256(_) => HashKind::Sha256,
+        };
+        write!(f, "IdHasher({})", kind.name())
+    }
+}
+
+impl IdHasher {
+    /// Adds bytes.
+    pub fn update(&mut self, bytes: &[u8]) {
+        use sha1::Digest;
+        match self {
+            IdHasher::Sha1(h) => h.update(bytes),
+            IdHasher::Sha256(h) => h.update(bytes),
+        }
+    }
+
+    /// The id of what was fed.
+    pub fn finish(self) -> ObjectId {
+        use sha1::Digest;
+        match self {
+            IdHasher::Sha1(h) => {
+                ObjectId::from_raw(HashKind::Sha1, &h.finalize()).expect("20 bytes")
+            }
+            IdHasher::Sha256(h) => {
+                ObjectId::from_raw(HashKind::Sha256, &h.finalize()).expect("32 bytes")
+            }
+        }
+    }
+}
+
+/// A git object id of either kind. Ids of one repository are all of one kind; two ids of
+/// different kinds are never equal.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct ObjectId {
+    /// The id's bytes, zero past its kind's length.
+    raw: [u8; MAX_OID_LEN],
+    kind: HashKind,
+}
+
+impl Default for ObjectId {
+    fn default() -> Self {
+        HashKind::Sha1.null()
+    }
+}
+
+impl std::hash::Hash for ObjectId {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write(self.as_bytes());
+    }
+}
+
+impl ObjectId {
+    /// The SHA-1 empty tree (see [`HashKind::empty_tree`]).
+    pub const EMPTY_TREE: ObjectId = HashKind::Sha1.empty_tree();
+
+    /// The SHA-1 all-zero id (see [`HashKind::null`]), also the placeholder of errors that name
+    /// no object.
+    pub const NULL: ObjectId = HashKind::Sha1.null();
+
+    const fn padded(kind: HashKind, raw: [u8; MAX_OID_LEN]) -> Self {
+        ObjectId { raw, kind }
+    }
+
+    /// Wraps the 20 bytes of a SHA-1 id.
+    pub const fn from_bytes(bytes: [u8; 20]) -> Self {
+        let mut raw = [0u8; MAX_OID_LEN];
+        let mut i = 0;
+        while i < 20 {
+            raw[i] = bytes[i];
+            i += 1;
+        }
+        ObjectId {
+            raw,
+            kind: HashKind::Sha1,
+        }
+    }
+
+    /// Reads an id of `kind` from the first bytes of `bytes`; `None` if it is shorter.
+    #[inline]
+    pub fn from_raw(kind: HashKind, bytes: &[u8]) -> Option<Self> {
+        let n = kind.id_len();
+        let src = bytes.get(..n)?;
+        let mut raw = [0u8; MAX_OID_LEN];
+        raw[..n].copy_from_slice(src);
+        Some(ObjectId { raw, kind })
+    }
+
+    /// Reads a SHA-1 id from the first 20 bytes of `bytes`; `None` if it is shorter.
     pub fn from_slice(bytes: &[u8]) -> Option<Self> {
-        let raw: [u8; OID_LEN] = bytes.get(..OID_LEN)?.try_into().ok()?;
-        Some(ObjectId(raw))
+        Self::from_raw(HashKind::Sha1, bytes)
     }
 
-    /// Parses exactly 40 hexadecimal digits (either case); `None` for anything else.
+    /// Parses exactly 40 (SHA-1) or 64 (SHA-256) hexadecimal digits, either case; `None` for
+    /// anything else.
     pub fn from_hex(hex: &[u8]) -> Option<Self> {
-        if hex.len() != OID_LEN * 2 {
-            return None;
-        }
-        let mut out = [0u8; OID_LEN];
+        let kind = match hex.len() {
+            40 => HashKind::Sha1,
+            64 => HashKind::Sha256,
+            _ => return None,
+        };
+        let mut raw = [0u8; MAX_OID_LEN];
         for (i, pair) in hex.chunks_exact(2).enumerate() {
-            out[i] = (hex_val(pair[0])? << 4) | hex_val(pair[1])?;
+            raw[i] = (hex_val(pair[0])? << 4) | hex_val(pair[1])?;
         }
-        Some(ObjectId(out))
+        Some(ObjectId { raw, kind })
     }
 
-    /// The raw bytes.
-    pub fn as_bytes(&self) -> &[u8; OID_LEN] {
-        &self.0
+    /// Parses an id of `kind` in hex; `None` for anything else (e.g. a SHA-1 id in a SHA-256
+    /// repository).
+    pub fn from_hex_of(kind: HashKind, hex: &[u8]) -> Option<Self> {
+        Self::from_hex(hex).filter(|id| id.kind == kind)
+    }
+
+    /// The raw bytes (20 or 32).
+    #[inline]
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.raw[..self.kind.id_len()]
+    }
+
+    /// The hash that made this id.
+    pub fn kind(&self) -> HashKind {
+        self.kind
     }
 
     /// The first byte, used for fan-out tables.
     pub fn first_byte(&self) -> u8 {
-        self.0[0]
+        self.raw[0]
     }
 
     /// Whether this is the all-zero id.
     pub fn is_null(&self) -> bool {
-        self.0 == [0; OID_LEN]
+        self.raw == [0; MAX_OID_LEN]
     }
 
-    /// Lowercase 40-digit hex.
+    /// Lowercase hex: 40 digits for SHA-1, 64 for SHA-256.
     pub fn to_hex(&self) -> String {
-        let mut s = String::with_capacity(OID_LEN * 2);
-        for b in self.0 {
+        let mut s = String::with_capacity(self.kind.hex_len());
+        for &b in self.as_bytes() {
             s.push(HEX[(b >> 4) as usize] as char);
             s.push(HEX[(b & 15) as usize] as char);
         }
@@ -72,14 +268,14 @@ impl ObjectId {
     /// Whether the hex form of this id starts with `prefix` (lowercase or uppercase hex digits).
     pub fn starts_with_hex(&self, prefix: &str) -> bool {
         let p = prefix.as_bytes();
-        if p.len() > OID_LEN * 2 {
+        if p.len() > self.kind.hex_len() {
             return false;
         }
         p.iter().enumerate().all(|(i, &c)| {
             let nibble = if i % 2 == 0 {
-                self.0[i / 2] >> 4
+                self.raw[i / 2] >> 4
             } else {
-                self.0[i / 2] & 15
+                self.raw[i / 2] & 15
             };
             hex_val(c) == Some(nibble)
         })
@@ -88,9 +284,11 @@ impl ObjectId {
 
 impl Ord for ObjectId {
     /// Byte order, as git sorts ids; compared as big-endian words, which is several times faster
-    /// than `memcmp` on 20 bytes in the sorts and binary searches of a graph load.
+    /// than `memcmp` in the sorts and binary searches of a graph load. The bytes past a SHA-1
+    /// id are zero, so both kinds compare as their bytes do.
+    #[inline]
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        let word = |b: &[u8; OID_LEN], i: usize| {
+        let word = |b: &[u8; MAX_OID_LEN], i: usize| {
             u64::from_be_bytes([
                 b[i],
                 b[i + 1],
@@ -102,11 +300,12 @@ impl Ord for ObjectId {
                 b[i + 7],
             ])
         };
-        let tail = |b: &[u8; OID_LEN]| u32::from_be_bytes([b[16], b[17], b[18], b[19]]);
-        word(&self.0, 0)
-            .cmp(&word(&other.0, 0))
-            .then_with(|| word(&self.0, 8).cmp(&word(&other.0, 8)))
-            .then_with(|| tail(&self.0).cmp(&tail(&other.0)))
+        word(&self.raw, 0)
+            .cmp(&word(&other.raw, 0))
+            .then_with(|| word(&self.raw, 8).cmp(&word(&other.raw, 8)))
+            .then_with(|| word(&self.raw, 16).cmp(&word(&other.raw, 16)))
+            .then_with(|| word(&self.raw, 24).cmp(&word(&other.raw, 24)))
+            .then_with(|| self.kind.cmp(&other.kind))
     }
 }
 
@@ -175,9 +374,9 @@ impl std::str::FromStr for ObjectId {
     }
 }
 
-/// The text was not 40 hexadecimal digits.
+/// The text was not 40 or 64 hexadecimal digits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("not a 40-digit hexadecimal object id")]
+#[error("not a 40- or 64-digit hexadecimal object id")]
 pub struct InvalidHex;
 
 #[cfg(test)]
@@ -193,5 +392,31 @@ mod tests {
         assert!(!id.starts_with_hex("1"));
         assert!(ObjectId::from_hex(b"xyz").is_none());
         assert!(ObjectId::from_hex(&[b'g'; 40]).is_none());
+        assert!(ObjectId::from_hex(&[b'a'; 41]).is_none());
+    }
+
+    #[test]
+    fn sha256_ids_keep_their_length_and_sort_by_their_bytes() {
+        let hex = "6ef19b41225c5369f1c104d45d8d85efa9b057b53b14b4b9b939dd74decc5321";
+        let id = ObjectId::from_hex(hex.as_bytes()).expect("64 digits");
+        assert_eq!(id.kind(), HashKind::Sha256);
+        assert_eq!(id, HashKind::Sha256.empty_tree());
+        assert_eq!(id.to_hex(), hex);
+        assert_eq!(id.as_bytes().len(), 32);
+        assert!(id.starts_with_hex(hex));
+        assert!(!id.starts_with_hex(&format!("{hex}0")));
+        let mut h = HashKind::Sha256.hasher();
+        h.update(b"tree 0\0");
+        assert_eq!(h.finish(), id);
+        let mut h = HashKind::Sha1.hasher();
+        h.update(b"tree 0\0");
+        assert_eq!(h.finish(), ObjectId::EMPTY_TREE);
+        // Ids that differ only in their last byte order by it.
+        let mut a = id.as_bytes().to_vec();
+        a[31] = 0x20;
+        let lower = ObjectId::from_raw(HashKind::Sha256, &a).expect("32 bytes");
+        assert!(lower < id);
+        assert_eq!(HashKind::Sha256.null().to_hex(), "0".repeat(64));
+        assert!(ObjectId::from_hex_of(HashKind::Sha1, hex.as_bytes()).is_none());
     }
 }

@@ -167,7 +167,11 @@ fn parse_ref_file(text: &[u8]) -> Option<RawRef> {
         }
         return Some(RawRef::Symbolic(target.to_string()));
     }
-    ObjectId::from_hex(line.get(..40)?).map(RawRef::Direct)
+    let hex_end = line
+        .iter()
+        .position(|b| !b.is_ascii_hexdigit())
+        .unwrap_or(line.len());
+    ObjectId::from_hex(&line[..hex_end]).map(RawRef::Direct)
 }
 
 /// Whether a name is an acceptable ref component path (no `..`, no control characters, no
@@ -429,12 +433,13 @@ impl RefSnapshot {
                 }
                 continue;
             }
+            // `<40 or 64 hex digits> <name>`.
             let parsed = line
-                .get(..40)
-                .and_then(ObjectId::from_hex)
-                .filter(|_| line.get(40) == Some(&b' '))
-                .and_then(|id| {
-                    let name = std::str::from_utf8(&line[41..]).ok()?;
+                .iter()
+                .position(|&b| b == b' ')
+                .and_then(|space| Some((ObjectId::from_hex(&line[..space])?, space)))
+                .and_then(|(id, space)| {
+                    let name = std::str::from_utf8(&line[space + 1..]).ok()?;
                     is_safe_ref_name(name).then(|| (id, name.to_string()))
                 });
             match parsed {
@@ -511,8 +516,11 @@ impl RefSnapshot {
             if line.is_empty() {
                 continue;
             }
-            // "<old> <new> <ident> <time> <tz>\t<message>"
-            let new = line.get(41..81).and_then(ObjectId::from_hex);
+            // "<old> <new> <ident> <time> <tz>\t<message>", ids of 40 or 64 hex digits.
+            let new = line
+                .splitn(3, |&b| b == b' ')
+                .nth(1)
+                .and_then(ObjectId::from_hex);
             match new {
                 Some(id) if !id.is_null() => {
                     let message = line

@@ -66,11 +66,11 @@ impl Repository {
 
     /// Opens an already discovered repository.
     pub fn from_dirs(dirs: GitDir, options: OdbOptions) -> Result<Repository, RepoError> {
-        crate::format::check(&dirs.common_dir).map_err(|source| RepoError::Format {
+        let hash = crate::format::check(&dirs.common_dir).map_err(|source| RepoError::Format {
             path: dirs.git_dir.clone(),
             source,
         })?;
-        let odb = Odb::open(&dirs.objects_dir(), options)?;
+        let odb = Odb::open(&dirs.objects_dir(), hash, options)?;
         Ok(Repository {
             dirs,
             odb,
@@ -355,7 +355,7 @@ pub(crate) fn blob_at(reader: &mut OdbReader<'_>, tree: ObjectId, path: &str) ->
     let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
     for (depth, name) in parts.iter().enumerate() {
         reader.read_kind(&cur, ObjectKind::Tree, &mut buf).ok()?;
-        let entry = crate::object::TreeIter::new(&buf)
+        let entry = crate::object::TreeIter::new(&buf, cur.kind())
             .filter_map(Result::ok)
             .find(|e| e.name == name.as_bytes())?;
         let last = depth + 1 == parts.len();

@@ -294,7 +294,8 @@ fn qualified(qual: &str, value: &str, now: i64) -> Result<Predicate, QueryError>
         "author" => Predicate::Author(value.to_lowercase()),
         "hash" => {
             let v = value.to_ascii_lowercase();
-            if v.len() > 40 || !v.bytes().all(|b| b.is_ascii_hexdigit()) {
+            // Up to a SHA-256 id's 64 digits.
+            if v.len() > 64 || !v.bytes().all(|b| b.is_ascii_hexdigit()) {
                 return Err(QueryError(format!(
                     "hash:{value} is not a hexadecimal prefix"
                 )));
@@ -466,7 +467,7 @@ impl PathReader<'_> {
         self.reader
             .read_kind(&tree, ObjectKind::Tree, &mut self.buf)?;
         let mut found = None;
-        for e in TreeIter::new(&self.buf) {
+        for e in TreeIter::new(&self.buf, tree.kind()) {
             let e = e.map_err(|e| SearchError::Parse {
                 id: tree,
                 reason: e.to_string(),
@@ -511,7 +512,7 @@ struct PathFilters {
 impl PathFilters {
     fn open(odb: &Odb, path: &[Vec<u8>]) -> PathFilters {
         PathFilters {
-            cg: CommitGraphFile::open(odb.objects_dir())
+            cg: CommitGraphFile::open(odb.objects_dir(), odb.hash())
                 .ok()
                 .flatten()
                 .filter(|cg| cg.has_changed_paths()),

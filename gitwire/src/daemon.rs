@@ -202,10 +202,11 @@ impl Connection {
 
     /// The refs under `prefixes` (all when empty), with symrefs and peeled tags.
     pub fn ls_refs(&mut self, prefixes: &[&str]) -> Result<Vec<RemoteRef>, WireError> {
+        let hash = self.caps.object_format()?;
         let req = ls_refs_request(&self.caps, prefixes);
         self.send(&req)?;
         let mut refs = Vec::new();
-        while read_ls_refs(&mut self.dec, &mut refs)?.is_none() {
+        while read_ls_refs(&mut self.dec, hash, &mut refs)?.is_none() {
             self.fill()?;
         }
         Ok(refs)

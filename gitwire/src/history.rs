@@ -15,7 +15,7 @@ use std::net::SocketAddr;
 use gitcore::graph::{CommitGraph, ListedRef};
 use gitcore::odb::stream::{PackStream, StreamLimits};
 use gitcore::odb::{MemoryObjects, ObjectKind};
-use gitcore::oid::ObjectId;
+use gitcore::oid::{HashKind, ObjectId};
 use gitcore::refs::Head;
 
 use crate::daemon::{Connection, Limits, WireError};
@@ -61,20 +61,28 @@ pub struct History {
     shallow: Vec<ObjectId>,
     /// The pack is complete (count and checksum checked).
     complete: bool,
+    /// The hash of the remote's ids (its `object-format`).
+    hash: HashKind,
     pack: PackStream,
 }
 
 impl History {
-    fn new(refs: Vec<RemoteRef>, limits: StreamLimits) -> History {
+    fn new(refs: Vec<RemoteRef>, limits: StreamLimits, hash: HashKind) -> History {
         History {
+            hash,
             refs,
             objects: HashMap::new(),
             order: Vec::new(),
             commits: 0,
             shallow: Vec::new(),
             complete: false,
-            pack: PackStream::new(limits),
+            pack: PackStream::new(limits, hash),
         }
+    }
+
+    /// The hash of the remote's ids: SHA-1, or SHA-256 for a repository made so.
+    pub fn hash(&self) -> HashKind {
+        self.hash
     }
 
     /// Commits received.
@@ -218,7 +226,11 @@ pub fn stream_history(
         Target::Daemon { addr, host, path } => {
             let mut c = Connection::open(*addr, host, path, limits).map_err(|e| (e, None))?;
             let refs = c.ls_refs(&LISTED).map_err(|e| (e, None))?;
-            let mut history = listed(refs, stream_limits, &mut on_progress)?;
+            let hash = c
+                .capabilities()
+                .object_format()
+                .map_err(|e| (e.into(), None))?;
+            let mut history = listed(refs, stream_limits, hash, &mut on_progress)?;
             if history.complete {
                 return Ok(history);
             }
@@ -242,7 +254,11 @@ pub fn stream_history(
                         .await
                         .map_err(|e| (e, None))?;
                     let refs = remote.ls_refs(&LISTED).await.map_err(|e| (e, None))?;
-                    let mut history = listed(refs, stream_limits, &mut on_progress)?;
+                    let hash = remote
+                        .capabilities()
+                        .object_format()
+                        .map_err(|e| (e.into(), None))?;
+                    let mut history = listed(refs, stream_limits, hash, &mut on_progress)?;
                     if history.complete {
                         return Ok(history);
                     }
@@ -271,9 +287,10 @@ pub fn stream_history(
 fn listed(
     refs: Vec<RemoteRef>,
     stream_limits: StreamLimits,
+    hash: HashKind,
     on_progress: &mut impl FnMut(&History) -> Result<(), String>,
 ) -> Result<History, (WireError, Option<Box<History>>)> {
-    let mut history = History::new(refs, stream_limits);
+    let mut history = History::new(refs, stream_limits, hash);
     if let Err(e) = on_progress(&history) {
         return Err((WireError::Refused(e), Some(Box::new(history))));
     }

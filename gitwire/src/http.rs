@@ -116,11 +116,12 @@ impl HttpRemote {
 
     /// The refs under `prefixes` (all when empty), with symrefs and peeled tags.
     pub async fn ls_refs(&self, prefixes: &[&str]) -> Result<Vec<RemoteRef>, WireError> {
+        let hash = self.caps.object_format()?;
         let mut resp = self.post(ls_refs_request(&self.caps, prefixes)).await?;
         let mut dec = Decoder::new();
         let mut refs = Vec::new();
         let mut received = 0u64;
-        while read_ls_refs(&mut dec, &mut refs)?.is_none() {
+        while read_ls_refs(&mut dec, hash, &mut refs)?.is_none() {
             let bytes = resp
                 .chunk()
                 .await

@@ -2,6 +2,7 @@
 //! `fetch` requests, and their responses.
 
 use gitcore::ObjectId;
+use gitcore::oid::HashKind;
 
 use crate::pktline::{self, Decoder, Packet, PktError};
 
@@ -36,6 +37,9 @@ pub enum ProtocolError {
     /// The stream ended before the message did.
     #[error("the stream ended before the end of the {0}")]
     Ended(&'static str),
+    /// The server's `object-format` names a hash git does not know.
+    #[error("the server's object format {0:?} is not one git knows (sha1, sha256)")]
+    ObjectFormat(String),
 }
 
 fn unexpected(offset: u64, line: &[u8]) -> ProtocolError {
@@ -120,6 +124,17 @@ impl Capabilities {
             .is_some_and(|v| v.split(' ').any(|f| f == feature))
     }
 
+    /// The hash that names the server's objects: its `object-format` (SHA-1 when it names
+    /// none, as `gitprotocol-v2(5)` says).
+    pub fn object_format(&self) -> Result<HashKind, ProtocolError> {
+        match self.value("object-format") {
+            None => Ok(HashKind::Sha1),
+            Some(name) => {
+                HashKind::from_name(name).ok_or_else(|| ProtocolError::ObjectFormat(name.into()))
+            }
+        }
+    }
+
     /// Whether `ls-refs` takes `feature` (`unborn`, ...).
     pub fn ls_refs_has(&self, feature: &str) -> bool {
         self.value("ls-refs")
@@ -175,9 +190,11 @@ pub fn ls_refs_request(caps: &Capabilities, prefixes: &[&str]) -> Vec<u8> {
 /// pull refs, a few hundred thousand).
 pub const MAX_REFS: usize = 1_000_000;
 
-/// Reads an `ls-refs` response from `dec`: `Ok(None)` until its flush has arrived.
+/// Reads an `ls-refs` response from `dec`, whose ids are of `hash` (the server's object
+/// format): `Ok(None)` until its flush has arrived.
 pub fn read_ls_refs(
     dec: &mut Decoder,
+    hash: HashKind,
     refs: &mut Vec<RemoteRef>,
 ) -> Result<Option<()>, ProtocolError> {
     loop {
@@ -196,11 +213,11 @@ pub fn read_ls_refs(
                 limit: MAX_REFS,
             });
         }
-        refs.push(parse_ref(line).ok_or_else(|| unexpected(offset, line))?);
+        refs.push(parse_ref(line, hash).ok_or_else(|| unexpected(offset, line))?);
     }
 }
 
-fn parse_ref(line: &[u8]) -> Option<RemoteRef> {
+fn parse_ref(line: &[u8], hash: HashKind) -> Option<RemoteRef> {
     let line = std::str::from_utf8(line).ok()?;
     let mut parts = line.split(' ');
     let first = parts.next()?;
@@ -211,7 +228,7 @@ fn parse_ref(line: &[u8]) -> Option<RemoteRef> {
     let id = if first == "unborn" {
         None
     } else {
-        Some(ObjectId::from_hex(first.as_bytes())?)
+        Some(ObjectId::from_hex_of(hash, first.as_bytes())?)
     };
     let mut r = RemoteRef {
         name,
@@ -223,7 +240,7 @@ fn parse_ref(line: &[u8]) -> Option<RemoteRef> {
         if let Some(t) = attr.strip_prefix("symref-target:") {
             r.symref_target = Some(t.to_string());
         } else if let Some(p) = attr.strip_prefix("peeled:") {
-            r.peeled = Some(ObjectId::from_hex(p.as_bytes())?);
+            r.peeled = Some(ObjectId::from_hex_of(hash, p.as_bytes())?);
         }
     }
     Some(r)

@@ -56,7 +56,8 @@ fn list(repo: &Path, caps: &Capabilities, prefixes: &[&str]) -> Vec<RemoteRef> {
     let mut dec = Decoder::new();
     dec.push(&upload_pack(repo, Some(&ls_refs_request(caps, prefixes))));
     let mut refs = Vec::new();
-    assert_eq!(read_ls_refs(&mut dec, &mut refs), Ok(Some(())));
+    let hash = caps.object_format().expect("a known format");
+    assert_eq!(read_ls_refs(&mut dec, hash, &mut refs), Ok(Some(())));
     refs
 }
 
@@ -349,7 +350,8 @@ mod over_git_daemon {
             .collect();
         wants.sort();
         wants.dedup();
-        let mut pack = PackStream::new(StreamLimits::default());
+        let hash = c.capabilities().object_format().expect("a known format");
+        let mut pack = PackStream::new(StreamLimits::default(), hash);
         let mut lines = Vec::new();
         let take = |pack: &mut PackStream, lines: &mut Vec<String>| -> Result<(), String> {
             while let Some(o) = pack.next_object().map_err(|e| e.to_string())? {

@@ -107,12 +107,15 @@ fn check_against_disk(name: &str, repo: &Path, target: &Target, want_partial: bo
         );
     }
     // Commits read from memory as from disk.
-    let odb = gitcore::odb::Odb::in_memory(history.objects(), Default::default());
+    let odb = gitcore::odb::Odb::in_memory(history.objects(), history.hash(), Default::default());
     let mut reader = odb.reader();
     let head = ours.oid(ours.head_commit().expect("HEAD"));
     let (kind, data) = reader.read(&head).expect("in memory");
     assert_eq!(kind.as_str(), "commit");
-    assert_eq!(gitcore::odb::stream::hash_object(kind, &data), head);
+    assert_eq!(
+        gitcore::odb::stream::hash_object(history.hash(), kind, &data),
+        head
+    );
     assert_eq!(
         String::from_utf8_lossy(&data).trim_end(),
         git(repo, &["cat-file", "commit", &head.to_hex()])

@@ -122,7 +122,7 @@ fn batch(h: &History, dir: &std::path::Path) -> Batch {
         common_dir: dir.to_path_buf(),
         work_tree: None,
     };
-    let odb = Odb::in_memory(h.objects(), OdbOptions::default());
+    let odb = Odb::in_memory(h.objects(), h.hash(), OdbOptions::default());
     let repo = Arc::new(Repository::in_memory(dirs, odb, Contents::CommitsOnly));
     Batch {
         commits: graph.len(),

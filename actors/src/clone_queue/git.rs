@@ -363,7 +363,7 @@ pub(super) async fn run_job_inner(
                 || ids.len() > MAX_OBJECTS
                 || !ids
                     .iter()
-                    .all(|i| i.len() == 40 && i.bytes().all(|b| b.is_ascii_hexdigit()))
+                    .all(|i| gitcore::ObjectId::from_hex(i.as_bytes()).is_some())
             {
                 return Err(JobError::Io("object ids must be 1 to 4096 hex ids".into()));
             }

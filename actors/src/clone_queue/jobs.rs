@@ -35,7 +35,7 @@ pub enum JobKind {
     /// Ask for trees and blobs in separate jobs: a blob under a tree asked for in the same
     /// fetch is filtered out with the tree's other blobs, and the fetch fails.
     Objects {
-        /// The objects, as 40 hex digits.
+        /// The objects, as 40 (SHA-1) or 64 (SHA-256) hex digits.
         ids: Vec<String>,
     },
     /// `git fetch --prune` of branches and tags.

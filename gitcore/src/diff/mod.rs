@@ -133,7 +133,7 @@ fn read_tree(
     let mut out = Entries::new();
     let Some(id) = id else { return Ok(out) };
     reader.read_kind(&id, ObjectKind::Tree, buf)?;
-    for e in TreeIter::new(buf) {
+    for e in TreeIter::new(buf, id.kind()) {
         let e = e.map_err(|source| DiffError::Parse { id, source })?;
         out.insert(e.name.to_vec(), (e.mode, e.id));
     }

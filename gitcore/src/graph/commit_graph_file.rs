@@ -11,11 +11,10 @@ use std::path::{Path, PathBuf};
 use crate::mmap::Mapped;
 use crate::odb::OdbError;
 use crate::odb::chunk::{self, be32};
-use crate::oid::{OID_LEN, ObjectId};
+use crate::oid::{HashKind, ObjectId};
 
 const NO_PARENT: u32 = 0x7000_0000;
 const EXTRA_EDGES: u32 = 0x8000_0000;
-const CDAT_WIDTH: usize = OID_LEN + 16;
 
 /// One validated graph file of a chain.
 #[derive(Debug)]
@@ -23,6 +22,8 @@ struct Layer {
     path: PathBuf,
     data: Mapped,
     count: u32,
+    /// The hash of the ids (the header's hash version).
+    hash: HashKind,
     fanout: usize,
     oids: usize,
     cdat: usize,
@@ -44,7 +45,7 @@ struct BloomChunks {
 }
 
 impl Layer {
-    fn open(path: &Path) -> Result<Layer, OdbError> {
+    fn open(path: &Path, hash: HashKind) -> Result<Layer, OdbError> {
         let data = Mapped::open(path).map_err(|e| OdbError::io(path, e))?;
         let corrupt = |offset: usize, reason: String| OdbError::Corrupt {
             path: path.to_path_buf(),
@@ -52,16 +53,25 @@ impl Layer {
             reason,
         };
         let b = data.bytes();
-        if b.len() < 8 + 12 + OID_LEN || &b[..4] != b"CGPH" {
+        let oid_len = hash.id_len();
+        if b.len() < 8 + 12 + oid_len || &b[..4] != b"CGPH" {
             return Err(corrupt(0, "missing CGPH signature".into()));
         }
         if b[4] != 1 {
             return Err(corrupt(4, format!("unsupported version {}", b[4])));
         }
-        if b[5] != 1 {
-            return Err(corrupt(5, format!("unsupported hash version {}", b[5])));
+        if b[5] != hash.file_version() {
+            return Err(corrupt(
+                5,
+                format!(
+                    "hash version {} is not the repository's ({} for {})",
+                    b[5],
+                    hash.file_version(),
+                    hash.name()
+                ),
+            ));
         }
-        let chunks = chunk::chunk_table(b, 8, usize::from(b[6]), b.len() - OID_LEN)
+        let chunks = chunk::chunk_table(b, 8, usize::from(b[6]), b.len() - oid_len)
             .map_err(|(at, r)| corrupt(at, r))?;
         let fo = chunk::require(&chunks, b"OIDF", 8).map_err(|(at, r)| corrupt(at, r))?;
         let ol = chunk::require(&chunks, b"OIDL", 8).map_err(|(at, r)| corrupt(at, r))?;
@@ -70,7 +80,7 @@ impl Layer {
             return Err(corrupt(fo.start, "fan-out chunk has the wrong size".into()));
         }
         let count = chunk::validate_fanout(b, fo.start).map_err(|(at, r)| corrupt(at, r))?;
-        if ol.len() != count as usize * OID_LEN || cd.len() != count as usize * CDAT_WIDTH {
+        if ol.len() != count as usize * oid_len || cd.len() != count as usize * (oid_len + 16) {
             return Err(corrupt(
                 ol.start,
                 "commit chunks do not fit the fan-out count".into(),
@@ -105,6 +115,7 @@ impl Layer {
         Ok(Layer {
             path: path.to_path_buf(),
             count,
+            hash,
             fanout: fo.start,
             oids: ol.start,
             cdat: cd.start,
@@ -114,12 +125,17 @@ impl Layer {
         })
     }
 
+    /// Bytes per commit of `CDAT`: the root tree's id, two parent positions, generation and time.
+    fn cdat_width(&self) -> usize {
+        self.hash.id_len() + 16
+    }
+
     fn lookup(&self, id: &ObjectId) -> Option<u32> {
         chunk::fanout_search(
             self.data.bytes(),
             self.fanout,
             self.oids,
-            OID_LEN,
+            self.hash.id_len(),
             self.count,
             id,
         )
@@ -145,15 +161,16 @@ impl CommitGraphFile {
     }
 
     /// Opens the commit-graph of the object directory `objects`, if there is one. A chain takes
-    /// precedence over a single file, as in git.
-    pub fn open(objects: &Path) -> Result<Option<CommitGraphFile>, OdbError> {
+    /// precedence over a single file, as in git. Its ids must be of `hash`, the repository's.
+    pub fn open(objects: &Path, hash: HashKind) -> Result<Option<CommitGraphFile>, OdbError> {
         let info = objects.join("info");
         let chain = info.join("commit-graphs").join("commit-graph-chain");
         let mut paths = Vec::new();
         match fs::read_to_string(&chain) {
             Ok(text) => {
                 for line in text.lines().filter(|l| !l.is_empty()) {
-                    if line.len() != 40 || !line.bytes().all(|c| c.is_ascii_hexdigit()) {
+                    if line.len() != hash.hex_len() || !line.bytes().all(|c| c.is_ascii_hexdigit())
+                    {
                         return Err(OdbError::Corrupt {
                             path: chain.clone(),
                             offset: None,
@@ -180,7 +197,7 @@ impl CommitGraphFile {
         let mut starts = Vec::new();
         let mut total: u32 = 0;
         for p in paths {
-            let layer = Layer::open(&p)?;
+            let layer = Layer::open(&p, hash)?;
             starts.push(total);
             total = total
                 .checked_add(layer.count)
@@ -231,15 +248,15 @@ impl CommitGraphFile {
     /// The id at global position `pos`.
     pub fn oid(&self, pos: u32) -> Option<ObjectId> {
         let (layer, local) = self.layer_of(pos)?;
-        let at = layer.oids + local * OID_LEN;
-        ObjectId::from_slice(layer.data.bytes().get(at..)?)
+        let at = layer.oids + local * layer.hash.id_len();
+        ObjectId::from_raw(layer.hash, layer.data.bytes().get(at..)?)
     }
 
     /// The committer time of the commit at `pos`.
     pub fn commit_time(&self, pos: u32) -> Option<i64> {
         let (layer, local) = self.layer_of(pos)?;
         let b = layer.data.bytes();
-        let at = layer.cdat + local * CDAT_WIDTH + OID_LEN + 8;
+        let at = layer.cdat + local * layer.cdat_width() + layer.hash.id_len() + 8;
         let high = u64::from(be32(b, at) & 3);
         Some(((high << 32) | u64::from(be32(b, at + 4))) as i64)
     }
@@ -270,7 +287,7 @@ impl CommitGraphFile {
             .layer_of(pos)
             .ok_or(OdbError::Missing(ObjectId::NULL))?;
         let b = layer.data.bytes();
-        let at = layer.cdat + local * CDAT_WIDTH + OID_LEN;
+        let at = layer.cdat + local * layer.cdat_width() + layer.hash.id_len();
         let corrupt = |reason: String| OdbError::Corrupt {
             path: layer.path.clone(),
             offset: Some(at as u64),

@@ -221,7 +221,7 @@ impl CommitGraph {
         let tips = collect_tips(repo, &mut reader, &snap, &mut problems, HashMap::new());
 
         let cg = if options.use_commit_graph {
-            match CommitGraphFile::open(repo.odb().objects_dir()) {
+            match CommitGraphFile::open(repo.odb().objects_dir(), repo.odb().hash()) {
                 Ok(cg) => cg,
                 Err(e) => {
                     problems.push(format!("commit-graph ignored: {e}"));

@@ -420,13 +420,24 @@ impl CommitGraph {
         search(&self.by_oid).or_else(|| search(&self.by_oid_recent))
     }
 
+    /// The hash of the history's ids: those of one history are of one kind, and the first
+    /// commit's says which (SHA-1 for an empty history).
+    pub fn hash(&self) -> crate::oid::HashKind {
+        if self.is_empty() {
+            crate::oid::HashKind::Sha1
+        } else {
+            self.oid(0).kind()
+        }
+    }
+
     /// Commits whose hex id starts with `prefix` (hex digits, either case), at most `limit`, in id
     /// order.
     pub fn find_prefix(&self, prefix: &str, limit: usize) -> Vec<CommitIdx> {
-        if prefix.len() > 40 || !prefix.bytes().all(|b| b.is_ascii_hexdigit()) {
+        let kind = self.hash();
+        if prefix.len() > kind.hex_len() || !prefix.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Vec::new();
         }
-        let padded = format!("{prefix:0<40}");
+        let padded = format!("{prefix:0<width$}", width = kind.hex_len());
         let Some(low) = ObjectId::from_hex(padded.as_bytes()) else {
             return Vec::new();
         };

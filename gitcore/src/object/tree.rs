@@ -1,7 +1,7 @@
 //! Tree objects.
 
 use super::{ParseError, malformed};
-use crate::oid::{OID_LEN, ObjectId};
+use crate::oid::{HashKind, ObjectId};
 
 /// What a tree entry is, from its mode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -67,12 +67,14 @@ pub struct TreeEntry<'a> {
 pub struct TreeIter<'a> {
     data: &'a [u8],
     pos: usize,
+    /// The hash of the entries' ids.
+    hash: HashKind,
 }
 
 impl<'a> TreeIter<'a> {
-    /// Starts iterating over the bytes of a tree object.
-    pub fn new(data: &'a [u8]) -> Self {
-        TreeIter { data, pos: 0 }
+    /// Starts iterating over the bytes of a tree object whose ids are of `hash`.
+    pub fn new(data: &'a [u8], hash: HashKind) -> Self {
+        TreeIter { data, pos: 0, hash }
     }
 }
 
@@ -111,12 +113,12 @@ impl<'a> Iterator for TreeIter<'a> {
         };
         let name = &after[..nul];
         let Some(id) = after
-            .get(nul + 1..nul + 1 + OID_LEN)
-            .and_then(ObjectId::from_slice)
+            .get(nul + 1..)
+            .and_then(|raw| ObjectId::from_raw(self.hash, raw))
         else {
             return fail(self, "tree entry id is truncated");
         };
-        self.pos = start + space + 1 + nul + 1 + OID_LEN;
+        self.pos = start + space + 1 + nul + 1 + self.hash.id_len();
         Some(Ok(TreeEntry { mode, name, id }))
     }
 }
@@ -131,12 +133,12 @@ mod tests {
         data.extend_from_slice(&[1; 20]);
         data.extend_from_slice(b"160000 sub\0");
         data.extend_from_slice(&[2; 20]);
-        let entries: Vec<_> = TreeIter::new(&data)
+        let entries: Vec<_> = TreeIter::new(&data, HashKind::Sha1)
             .collect::<Result<_, _>>()
             .expect("parses");
         assert_eq!(entries[0].mode, EntryMode::Tree);
         assert_eq!(entries[1].mode, EntryMode::Gitlink);
         let cut = &data[..data.len() - 3];
-        assert!(TreeIter::new(cut).any(|e| e.is_err()));
+        assert!(TreeIter::new(cut, HashKind::Sha1).any(|e| e.is_err()));
     }
 }

@@ -4,7 +4,7 @@
 
 use std::ops::Range;
 
-use crate::oid::{OID_LEN, ObjectId};
+use crate::oid::ObjectId;
 
 /// A problem at a byte offset.
 pub(crate) type Problem = (usize, String);
@@ -92,11 +92,11 @@ pub(crate) fn fanout_search(
         be32(b, fanout + (byte - 1) * 4)
     };
     let mut hi = be32(b, fanout + byte * 4).min(count);
-    let target = id.as_bytes().as_slice();
+    let target = id.as_bytes();
     while lo < hi {
         let mid = lo + (hi - lo) / 2;
         let at = first + mid as usize * stride;
-        match b.get(at..at + OID_LEN)?.cmp(target) {
+        match b.get(at..at + target.len())?.cmp(target) {
             std::cmp::Ordering::Less => lo = mid + 1,
             std::cmp::Ordering::Greater => hi = mid,
             std::cmp::Ordering::Equal => return Some(mid),

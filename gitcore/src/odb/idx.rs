@@ -2,16 +2,13 @@
 
 use std::path::{Path, PathBuf};
 
-use sha1::{Digest, Sha1};
-
 use super::OdbError;
 use super::chunk::{self, be32};
 use crate::mmap::Mapped;
-use crate::oid::{OID_LEN, ObjectId};
+use crate::oid::{HashKind, ObjectId};
 
 const V2_MAGIC: &[u8; 4] = b"\xfftOc";
 const FANOUT_LEN: usize = 256 * 4;
-const TRAILER_LEN: usize = 2 * OID_LEN;
 
 /// A validated, memory-mapped pack index.
 #[derive(Debug)]
@@ -20,6 +17,8 @@ pub struct PackIndex {
     data: Mapped,
     version: u8,
     count: u32,
+    /// The hash of the ids, and of the two checksums of the trailer.
+    hash: HashKind,
     /// Number of entries in the 64-bit offset table (version 2 only).
     large_count: usize,
     /// The pack's reverse index (`.rev`: index positions in pack order), when git wrote one and it
@@ -29,14 +28,15 @@ pub struct PackIndex {
 
 /// Maps a `.rev` file if it exists, has the right shape and names the same pack; anything else is
 /// ignored (it is only an accelerator: offsets get sorted instead).
-fn open_rev(path: &Path, count: u32, pack_checksum: &[u8]) -> Option<Mapped> {
+fn open_rev(path: &Path, count: u32, pack_checksum: &[u8], hash: HashKind) -> Option<Mapped> {
     let map = Mapped::open(path).ok()?;
     let b = map.bytes();
-    let ok = b.len() == 12 + count as usize * 4 + TRAILER_LEN
+    let trailer = 2 * hash.id_len();
+    let ok = b.len() == 12 + count as usize * 4 + trailer
         && b.starts_with(b"RIDX")
         && be32(b, 4) == 1
-        && be32(b, 8) == 1
-        && &b[b.len() - TRAILER_LEN..b.len() - OID_LEN] == pack_checksum;
+        && be32(b, 8) == u32::from(hash.file_version())
+        && &b[b.len() - trailer..b.len() - hash.id_len()] == pack_checksum;
     ok.then_some(map)
 }
 
@@ -50,18 +50,21 @@ impl PackIndex {
         }
     }
 
-    /// Opens and validates `path`: magic, version, fan-out monotonicity, size and trailing SHA-1.
-    pub fn open(path: &Path) -> Result<Self, OdbError> {
+    /// Opens and validates `path`, an index of ids of `hash`: magic, version, fan-out
+    /// monotonicity, size and trailing checksum.
+    pub fn open(path: &Path, hash: HashKind) -> Result<Self, OdbError> {
         let data = Mapped::open(path).map_err(|e| OdbError::io(path, e))?;
-        Self::validate(path, data)
+        Self::validate(path, data, hash)
     }
 
     /// Validates an index held in memory; `path` only names it in errors (used by fuzzing).
-    pub fn from_bytes(path: &Path, bytes: Vec<u8>) -> Result<Self, OdbError> {
-        Self::validate(path, Mapped::from_vec(bytes))
+    pub fn from_bytes(path: &Path, bytes: Vec<u8>, hash: HashKind) -> Result<Self, OdbError> {
+        Self::validate(path, Mapped::from_vec(bytes), hash)
     }
 
-    fn validate(path: &Path, data: Mapped) -> Result<Self, OdbError> {
+    fn validate(path: &Path, data: Mapped, hash: HashKind) -> Result<Self, OdbError> {
+        let oid_len = hash.id_len();
+        let trailer = 2 * oid_len;
         let corrupt = |offset: usize, reason: String| OdbError::Corrupt {
             path: path.to_path_buf(),
             offset: Some(offset as u64),
@@ -77,7 +80,7 @@ impl PackIndex {
         } else {
             (1u8, 0usize)
         };
-        if bytes.len() < fanout_at + FANOUT_LEN + TRAILER_LEN {
+        if bytes.len() < fanout_at + FANOUT_LEN + trailer {
             return Err(corrupt(bytes.len(), "index file is truncated".into()));
         }
         let mut prev = 0;
@@ -95,7 +98,7 @@ impl PackIndex {
         let n = count as usize;
         let body = fanout_at + FANOUT_LEN;
         let large_count = if version == 2 {
-            let fixed = body + n * (OID_LEN + 8) + TRAILER_LEN;
+            let fixed = body + n * (oid_len + 8) + trailer;
             if bytes.len() < fixed || !(bytes.len() - fixed).is_multiple_of(8) {
                 return Err(corrupt(
                     bytes.len(),
@@ -104,7 +107,7 @@ impl PackIndex {
             }
             (bytes.len() - fixed) / 8
         } else {
-            if bytes.len() != body + n * (OID_LEN + 4) + TRAILER_LEN {
+            if bytes.len() != body + n * (oid_len + 4) + trailer {
                 return Err(corrupt(
                     bytes.len(),
                     format!("index size {} does not fit {count} objects", bytes.len()),
@@ -112,21 +115,22 @@ impl PackIndex {
             }
             0
         };
-        let split = bytes.len() - OID_LEN;
-        let digest = Sha1::digest(&bytes[..split]);
-        if digest.as_slice() != &bytes[split..] {
+        let split = bytes.len() - oid_len;
+        if hash.digest(&bytes[..split]).as_bytes() != &bytes[split..] {
             return Err(corrupt(split, "index checksum mismatch".into()));
         }
         let rev = open_rev(
             &path.with_extension("rev"),
             count,
-            &bytes[split - OID_LEN..split],
+            &bytes[split - oid_len..split],
+            hash,
         );
         Ok(PackIndex {
             path: path.to_path_buf(),
             data,
             version,
             count,
+            hash,
             large_count,
             rev,
         })
@@ -173,7 +177,12 @@ impl PackIndex {
     /// The checksum of the pack this index describes (its copy of the pack's trailer).
     pub fn pack_checksum(&self) -> &[u8] {
         let b = self.data.bytes();
-        &b[b.len() - TRAILER_LEN..b.len() - OID_LEN]
+        &b[b.len() - 2 * self.hash.id_len()..b.len() - self.hash.id_len()]
+    }
+
+    /// The hash of the ids.
+    pub fn hash(&self) -> HashKind {
+        self.hash
     }
 
     fn fanout_at(&self) -> usize {
@@ -183,22 +192,26 @@ impl PackIndex {
     /// The id of the `i`th object in id order; `i` must be below `len()`.
     pub fn oid_at(&self, i: usize) -> ObjectId {
         let b = self.data.bytes();
+        let len = self.hash.id_len();
         let at = if self.version == 2 {
-            self.fanout_at() + FANOUT_LEN + i * OID_LEN
+            self.fanout_at() + FANOUT_LEN + i * len
         } else {
-            FANOUT_LEN + i * (OID_LEN + 4) + 4
+            FANOUT_LEN + i * (len + 4) + 4
         };
-        ObjectId::from_slice(b.get(at..).unwrap_or_default()).unwrap_or(ObjectId::NULL)
+        ObjectId::from_raw(self.hash, b.get(at..).unwrap_or_default()).unwrap_or(self.hash.null())
     }
 
     /// The pack offset of the `i`th object; an error if a 64-bit offset index is out of range.
     pub fn offset_at(&self, i: usize) -> Result<u64, OdbError> {
         let b = self.data.bytes();
         if self.version == 1 {
-            return Ok(u64::from(be32(b, FANOUT_LEN + i * (OID_LEN + 4))));
+            return Ok(u64::from(be32(
+                b,
+                FANOUT_LEN + i * (self.hash.id_len() + 4),
+            )));
         }
         let n = self.len();
-        let at = self.fanout_at() + FANOUT_LEN + n * (OID_LEN + 4) + i * 4;
+        let at = self.fanout_at() + FANOUT_LEN + n * (self.hash.id_len() + 4) + i * 4;
         let raw = be32(b, at);
         if raw & 0x8000_0000 == 0 {
             return Ok(u64::from(raw));
@@ -211,16 +224,16 @@ impl PackIndex {
                 reason: format!("64-bit offset index {large} is past the table"),
             });
         }
-        let lat = self.fanout_at() + FANOUT_LEN + n * (OID_LEN + 8) + large * 8;
+        let lat = self.fanout_at() + FANOUT_LEN + n * (self.hash.id_len() + 8) + large * 8;
         Ok((u64::from(be32(b, lat)) << 32) | u64::from(be32(b, lat + 4)))
     }
 
     /// Position of `id` in the index, by binary search inside its fan-out bucket.
     pub fn lookup(&self, id: &ObjectId) -> Option<usize> {
         let (first, stride) = if self.version == 2 {
-            (self.fanout_at() + FANOUT_LEN, OID_LEN)
+            (self.fanout_at() + FANOUT_LEN, self.hash.id_len())
         } else {
-            (FANOUT_LEN + 4, OID_LEN + 4)
+            (FANOUT_LEN + 4, self.hash.id_len() + 4)
         };
         chunk::fanout_search(
             self.data.bytes(),

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use super::OdbError;
 use super::chunk::{self, be32, be64};
 use crate::mmap::Mapped;
-use crate::oid::{OID_LEN, ObjectId};
+use crate::oid::{HashKind, ObjectId};
 
 /// A validated multi-pack-index.
 #[derive(Debug)]
@@ -15,6 +15,8 @@ pub struct MultiPackIndex {
     /// Names of the packs' `.idx` files, in pack-int-id order.
     pack_names: Vec<String>,
     count: usize,
+    /// The hash of the ids (the header's hash version).
+    hash: HashKind,
     fanout: usize,
     oids: usize,
     offsets: usize,
@@ -22,8 +24,9 @@ pub struct MultiPackIndex {
 }
 
 impl MultiPackIndex {
-    /// Opens and validates the file: signature, versions, chunk table bounds, chunk sizes.
-    pub fn open(path: &Path) -> Result<Self, OdbError> {
+    /// Opens and validates the file: signature, versions, chunk table bounds, chunk sizes. Its
+    /// hash version must say `hash`, the repository's.
+    pub fn open(path: &Path, hash: HashKind) -> Result<Self, OdbError> {
         let data = Mapped::open(path).map_err(|e| OdbError::io(path, e))?;
         let corrupt = |offset: usize, reason: String| OdbError::Corrupt {
             path: path.to_path_buf(),
@@ -31,14 +34,23 @@ impl MultiPackIndex {
             reason,
         };
         let b = data.bytes();
-        if b.len() < 12 + OID_LEN || &b[..4] != b"MIDX" {
+        let oid_len = hash.id_len();
+        if b.len() < 12 + oid_len || &b[..4] != b"MIDX" {
             return Err(corrupt(0, "missing MIDX signature".into()));
         }
         if b[4] != 1 && b[4] != 2 {
             return Err(corrupt(4, format!("unsupported version {}", b[4])));
         }
-        if b[5] != 1 {
-            return Err(corrupt(5, format!("unsupported hash version {}", b[5])));
+        if b[5] != hash.file_version() {
+            return Err(corrupt(
+                5,
+                format!(
+                    "hash version {} is not the repository's ({} for {})",
+                    b[5],
+                    hash.file_version(),
+                    hash.name()
+                ),
+            ));
         }
         if b[7] != 0 {
             return Err(corrupt(
@@ -47,7 +59,7 @@ impl MultiPackIndex {
             ));
         }
         let packs = be32(b, 8) as usize;
-        let chunks = chunk::chunk_table(b, 12, usize::from(b[6]), b.len() - OID_LEN)
+        let chunks = chunk::chunk_table(b, 12, usize::from(b[6]), b.len() - oid_len)
             .map_err(|(at, r)| corrupt(at, r))?;
         let need = |id: &[u8; 4]| chunk::require(&chunks, id, 12).map_err(|(at, r)| corrupt(at, r));
         let pn = need(b"PNAM")?;
@@ -58,7 +70,7 @@ impl MultiPackIndex {
             return Err(corrupt(fo.start, "fan-out chunk has the wrong size".into()));
         }
         let count = chunk::validate_fanout(b, fo.start).map_err(|(at, r)| corrupt(at, r))? as usize;
-        if ol.len() != count * OID_LEN || oo.len() != count * 8 {
+        if ol.len() != count * oid_len || oo.len() != count * 8 {
             return Err(corrupt(
                 ol.start,
                 "object chunks do not fit the fan-out count".into(),
@@ -80,6 +92,7 @@ impl MultiPackIndex {
             path: path.to_path_buf(),
             pack_names,
             count,
+            hash,
             fanout: fo.start,
             oids: ol.start,
             offsets: oo.start,
@@ -105,9 +118,9 @@ impl MultiPackIndex {
 
     /// The `i`th id in sorted order.
     pub fn oid_at(&self, i: usize) -> ObjectId {
-        let at = self.oids + i * OID_LEN;
-        ObjectId::from_slice(self.data.bytes().get(at..).unwrap_or_default())
-            .unwrap_or(ObjectId::NULL)
+        let at = self.oids + i * self.hash.id_len();
+        ObjectId::from_raw(self.hash, self.data.bytes().get(at..).unwrap_or_default())
+            .unwrap_or(self.hash.null())
     }
 
     /// The pack-int-id and offset of the `i`th object.
@@ -140,7 +153,7 @@ impl MultiPackIndex {
             self.data.bytes(),
             self.fanout,
             self.oids,
-            OID_LEN,
+            self.hash.id_len(),
             self.count as u32,
             id,
         )

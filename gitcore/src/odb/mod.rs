@@ -26,7 +26,7 @@ use std::time::SystemTime;
 use rayon::prelude::*;
 
 use crate::inflate::{InflateError, Inflater};
-use crate::oid::ObjectId;
+use crate::oid::{HashKind, ObjectId};
 use cache::DeltaCache;
 use idx::PackIndex;
 use midx::MultiPackIndex;
@@ -242,6 +242,8 @@ pub struct Odb {
     midxs: Vec<(Arc<MultiPackIndex>, Vec<Option<u32>>)>,
     problems: Vec<String>,
     options: OdbOptions,
+    /// The hash that names the objects (`extensions.objectFormat`).
+    hash: HashKind,
     /// Objects held in memory (a history streamed from a remote before any clone exists),
     /// looked up before the packs.
     memory: Option<Arc<MemoryObjects>>,
@@ -260,9 +262,10 @@ fn file_key(path: &Path) -> (PathBuf, u64, Option<SystemTime>) {
 }
 
 impl Odb {
-    /// Opens the object directory `objects_dir` and its alternates.
-    pub fn open(objects_dir: &Path, options: OdbOptions) -> Result<Self, OdbError> {
-        Self::open_reusing(objects_dir, options, None)
+    /// Opens the object directory `objects_dir` and its alternates, whose objects are named by
+    /// `hash` (the repository's object format; see [`crate::format::check`]).
+    pub fn open(objects_dir: &Path, hash: HashKind, options: OdbOptions) -> Result<Self, OdbError> {
+        Self::open_reusing(objects_dir, hash, options, None)
     }
 
     /// Opens the object directory again, reusing the already-validated packs of `self` that have
@@ -276,15 +279,17 @@ impl Odb {
                 midxs: Vec::new(),
                 problems: Vec::new(),
                 options: self.options,
+                hash: self.hash,
                 memory: Some(Arc::clone(memory)),
             });
         }
         let dir = self.dirs.first().cloned().unwrap_or_default();
-        Self::open_reusing(&dir, self.options, Some(self))
+        Self::open_reusing(&dir, self.hash, self.options, Some(self))
     }
 
     fn open_reusing(
         objects_dir: &Path,
+        hash: HashKind,
         options: OdbOptions,
         previous: Option<&Odb>,
     ) -> Result<Self, OdbError> {
@@ -296,6 +301,7 @@ impl Odb {
             midxs: Vec::new(),
             problems: Vec::new(),
             options,
+            hash,
         };
         odb.add_dir(objects_dir, 0, previous);
         Ok(odb)
@@ -359,7 +365,7 @@ impl Odb {
 
         let midx_path = pack_dir.join("multi-pack-index");
         let midx = if midx_path.exists() {
-            match MultiPackIndex::open(&midx_path) {
+            match MultiPackIndex::open(&midx_path, self.hash) {
                 Ok(m) => Some(Arc::new(m)),
                 Err(e) => {
                     self.problems.push(e.to_string());
@@ -390,7 +396,7 @@ impl Odb {
                 self.packs.push(Arc::clone(prev));
                 continue;
             }
-            match Self::open_pack(&pack_path, &idx_name, in_midx) {
+            match Self::open_pack(&pack_path, &idx_name, in_midx, self.hash) {
                 Ok(slot) => self.packs.push(Arc::new(PackSlot { key, ..slot })),
                 Err(e) => self.problems.push(e.to_string()),
             }
@@ -411,12 +417,17 @@ impl Odb {
         }
     }
 
-    fn open_pack(pack_path: &Path, idx_path: &Path, in_midx: bool) -> Result<PackSlot, OdbError> {
-        let pack = Pack::open(pack_path)?;
+    fn open_pack(
+        pack_path: &Path,
+        idx_path: &Path,
+        in_midx: bool,
+        hash: HashKind,
+    ) -> Result<PackSlot, OdbError> {
+        let pack = Pack::open(pack_path, hash)?;
         let index = if in_midx {
             None
         } else {
-            let index = PackIndex::open(idx_path)?;
+            let index = PackIndex::open(idx_path, hash)?;
             if index.pack_checksum() != pack.checksum() {
                 return Err(OdbError::Corrupt {
                     path: pack_path.to_path_buf(),
@@ -452,11 +463,12 @@ impl Odb {
     pub fn from_pack_bytes(
         pack: Vec<u8>,
         index: Vec<u8>,
+        hash: HashKind,
         options: OdbOptions,
     ) -> Result<Self, OdbError> {
         let pack_path = PathBuf::from("memory.pack");
-        let pack = Pack::from_bytes(&pack_path, pack)?;
-        let index = PackIndex::from_bytes(Path::new("memory.idx"), index)?;
+        let pack = Pack::from_bytes(&pack_path, pack, hash)?;
+        let index = PackIndex::from_bytes(Path::new("memory.idx"), index, hash)?;
         if index.pack_checksum() != pack.checksum() || index.len() != pack.count() as usize {
             return Err(OdbError::Corrupt {
                 path: pack_path,
@@ -475,19 +487,21 @@ impl Odb {
             midxs: Vec::new(),
             problems: Vec::new(),
             options,
+            hash,
         })
     }
 
     /// An object database of `objects` held in memory and nothing else: the commits (and tags)
     /// of a history streamed from a remote, read before anything is on disk. Every other
-    /// object reads as [`OdbError::Missing`].
-    pub fn in_memory(objects: MemoryObjects, options: OdbOptions) -> Self {
+    /// object reads as [`OdbError::Missing`]. Their ids are of `hash`.
+    pub fn in_memory(objects: MemoryObjects, hash: HashKind, options: OdbOptions) -> Self {
         Odb {
             dirs: Vec::new(),
             packs: Vec::new(),
             midxs: Vec::new(),
             problems: Vec::new(),
             options,
+            hash,
             memory: Some(Arc::new(objects)),
         }
     }
@@ -509,6 +523,11 @@ impl Odb {
     /// objects they hold read as missing, everything else works.
     pub fn problems(&self) -> &[String] {
         &self.problems
+    }
+
+    /// The hash that names the objects.
+    pub fn hash(&self) -> HashKind {
+        self.hash
     }
 
     /// The limits in force.
@@ -586,7 +605,7 @@ impl Odb {
 
     /// Whether the object exists (in a pack or loose; the empty tree always does).
     pub fn contains(&self, id: &ObjectId) -> bool {
-        self.locate(id).is_some() || *id == ObjectId::EMPTY_TREE
+        self.locate(id).is_some() || *id == self.hash.empty_tree()
     }
 
     /// The offset of `id` inside pack `pack`, for REF_DELTA bases (which git keeps in the same pack).
@@ -706,7 +725,7 @@ impl Odb {
             ListingSource::Own => self.packs[listing.pack as usize]
                 .index
                 .as_ref()
-                .map_or(ObjectId::NULL, |i| i.oid_at(pos as usize)),
+                .map_or(self.hash.null(), |i| i.oid_at(pos as usize)),
             ListingSource::Midx(m) => self.midxs[m as usize].0.oid_at(pos as usize),
         }
     }
@@ -732,7 +751,7 @@ impl Odb {
                     let rest = f.file_name();
                     let Some(rest) = rest.to_str() else { continue };
                     let hex = format!("{name}{rest}");
-                    if let Some(id) = ObjectId::from_hex(hex.as_bytes())
+                    if let Some(id) = ObjectId::from_hex_of(self.hash, hex.as_bytes())
                         && id.starts_with_hex(prefix)
                     {
                         out.push(id);

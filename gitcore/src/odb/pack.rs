@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use super::{ObjectKind, OdbError};
 use crate::mmap::Mapped;
-use crate::oid::{OID_LEN, ObjectId};
+use crate::oid::{HashKind, ObjectId};
 
 const HEADER_LEN: usize = 12;
 
@@ -36,28 +36,31 @@ pub struct Pack {
     path: PathBuf,
     data: Mapped,
     count: u32,
+    /// The hash of the repository's ids: the length of REF_DELTA bases and of the trailer.
+    hash: HashKind,
 }
 
 impl Pack {
     /// Maps `path` and checks the `PACK` signature, version (2 or 3) and minimum size.
-    pub fn open(path: &Path) -> Result<Self, OdbError> {
+    /// Its ids are of `hash`.
+    pub fn open(path: &Path, hash: HashKind) -> Result<Self, OdbError> {
         let data = Mapped::open(path).map_err(|e| OdbError::io(path, e))?;
-        Self::validate(path, data)
+        Self::validate(path, data, hash)
     }
 
     /// Validates a pack held in memory; `path` only names it in errors (used by fuzzing).
-    pub fn from_bytes(path: &Path, bytes: Vec<u8>) -> Result<Self, OdbError> {
-        Self::validate(path, Mapped::from_vec(bytes))
+    pub fn from_bytes(path: &Path, bytes: Vec<u8>, hash: HashKind) -> Result<Self, OdbError> {
+        Self::validate(path, Mapped::from_vec(bytes), hash)
     }
 
-    fn validate(path: &Path, data: Mapped) -> Result<Self, OdbError> {
+    fn validate(path: &Path, data: Mapped, hash: HashKind) -> Result<Self, OdbError> {
         let b = data.bytes();
         let corrupt = |offset: u64, reason: &str| OdbError::Corrupt {
             path: path.to_path_buf(),
             offset: Some(offset),
             reason: reason.to_string(),
         };
-        if b.len() < HEADER_LEN + OID_LEN {
+        if b.len() < HEADER_LEN + hash.id_len() {
             return Err(corrupt(b.len() as u64, "pack file is truncated"));
         }
         if &b[..4] != b"PACK" {
@@ -72,6 +75,7 @@ impl Pack {
             path: path.to_path_buf(),
             data,
             count,
+            hash,
         })
     }
 
@@ -88,7 +92,7 @@ impl Pack {
     /// The pack's trailing checksum.
     pub fn checksum(&self) -> &[u8] {
         let b = self.data.bytes();
-        &b[b.len() - OID_LEN..]
+        &b[b.len() - self.hash.id_len()..]
     }
 
     /// Drops the pages holding bytes `from..to` from the process's resident set (see
@@ -100,7 +104,7 @@ impl Pack {
     /// The entry data from `offset` to the start of the trailer.
     pub fn data_from(&self, offset: u64) -> &[u8] {
         let b = self.data.bytes();
-        let end = b.len() - OID_LEN;
+        let end = b.len() - self.hash.id_len();
         usize::try_from(offset)
             .ok()
             .and_then(|o| b.get(o..end))
@@ -117,11 +121,11 @@ impl Pack {
 
     /// Parses the entry header at `offset`.
     pub fn entry_header(&self, offset: u64) -> Result<EntryHeader, OdbError> {
-        let body_end = (self.data.bytes().len() - OID_LEN) as u64;
+        let body_end = (self.data.bytes().len() - self.hash.id_len()) as u64;
         if offset < HEADER_LEN as u64 || offset >= body_end {
             return Err(self.corrupt(offset, "entry offset is outside the pack"));
         }
-        match parse_entry_header(self.data_from(offset), offset) {
+        match parse_entry_header(self.data_from(offset), offset, self.hash) {
             Ok(Some(h)) => Ok(h),
             Ok(None) => Err(self.corrupt(offset, "entry header is truncated")),
             Err(reason) => Err(self.corrupt(offset, reason)),
@@ -130,8 +134,13 @@ impl Pack {
 }
 
 /// Parses the header of the entry at pack offset `offset` from `d`, which starts there:
-/// `Ok(None)` when `d` ends inside it, `Err` with the reason when it is malformed.
-pub(crate) fn parse_entry_header(d: &[u8], offset: u64) -> Result<Option<EntryHeader>, String> {
+/// `Ok(None)` when `d` ends inside it, `Err` with the reason when it is malformed. A REF_DELTA
+/// names its base with an id of `hash`.
+pub(crate) fn parse_entry_header(
+    d: &[u8],
+    offset: u64,
+    hash: HashKind,
+) -> Result<Option<EntryHeader>, String> {
     let mut pos = 0usize;
     let Some(&first) = d.first() else {
         return Ok(None);
@@ -185,10 +194,10 @@ pub(crate) fn parse_entry_header(d: &[u8], offset: u64) -> Result<Option<EntryHe
             EntryKind::OfsDelta(offset - back)
         }
         7 => {
-            let Some(id) = d.get(pos..pos + OID_LEN).and_then(ObjectId::from_slice) else {
+            let Some(id) = d.get(pos..).and_then(|rest| ObjectId::from_raw(hash, rest)) else {
                 return Ok(None);
             };
-            pos += OID_LEN;
+            pos += hash.id_len();
             EntryKind::RefDelta(id)
         }
         t => return Err(format!("invalid entry type {t}")),

@@ -69,7 +69,7 @@ impl<'a> OdbReader<'a> {
                 Ok(kind)
             }
             // As in git: the empty tree is there whether or not a pack holds it.
-            None if *id == ObjectId::EMPTY_TREE => {
+            None if *id == self.odb.hash().empty_tree() => {
                 out.clear();
                 Ok(ObjectKind::Tree)
             }
@@ -160,7 +160,7 @@ impl<'a> OdbReader<'a> {
                 let (kind, data) = self.memory_object(id)?;
                 Ok((kind, data.len() as u64))
             }
-            None if *id == ObjectId::EMPTY_TREE => Ok((ObjectKind::Tree, 0)),
+            None if *id == self.odb.hash().empty_tree() => Ok((ObjectKind::Tree, 0)),
             None => Err(OdbError::Missing(*id)),
         }
     }

@@ -11,12 +11,10 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use sha1::{Digest, Sha1};
-
 use super::pack::{EntryKind, parse_entry_header};
 use super::{ObjectKind, OdbError, delta};
 use crate::inflate::{InflateError, Inflater};
-use crate::oid::{OID_LEN, ObjectId};
+use crate::oid::{HashKind, IdHasher, ObjectId};
 
 /// What keeping one object costs beyond its bytes, in bytes: its entries in the two maps
 /// (offset to object, id to offset, with the tables' spare room) and the `Arc`'s header,
@@ -61,7 +59,7 @@ impl Default for StreamLimits {
 /// One object of the pack, deltas resolved.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StreamedObject {
-    /// Its id (SHA-1 of its kind, size and content).
+    /// Its id (the hash of its kind, size and content).
     pub id: ObjectId,
     /// Its kind.
     pub kind: ObjectKind,
@@ -92,8 +90,10 @@ pub struct PackStream {
     /// Entries the header announced, and those read.
     count: u32,
     read: u32,
-    /// SHA-1 of every byte before the trailer, as consumed.
-    hasher: Sha1,
+    /// The hash of the ids and of the trailer.
+    hash: HashKind,
+    /// The hash of every byte before the trailer, as consumed.
+    hasher: IdHasher,
     inflater: Inflater,
     /// Objects read so far by entry offset (delta bases), and offsets by id.
     kept: HashMap<u64, (ObjectKind, Arc<[u8]>)>,
@@ -120,8 +120,8 @@ fn corrupt(offset: u64, reason: impl Into<String>) -> OdbError {
 }
 
 impl PackStream {
-    /// A reader at the start of a pack.
-    pub fn new(limits: StreamLimits) -> Self {
+    /// A reader at the start of a pack whose ids are of `hash`.
+    pub fn new(limits: StreamLimits, hash: HashKind) -> Self {
         PackStream {
             limits,
             buf: Vec::new(),
@@ -129,7 +129,8 @@ impl PackStream {
             stage: Stage::Header,
             count: 0,
             read: 0,
-            hasher: Sha1::new(),
+            hash,
+            hasher: hash.hasher(),
             inflater: Inflater::new(),
             kept: HashMap::new(),
             by_id: HashMap::new(),
@@ -230,18 +231,19 @@ impl PackStream {
                     };
                 }
                 Stage::Trailer => {
-                    if self.buf.len() < OID_LEN {
+                    let len = self.hash.id_len();
+                    if self.buf.len() < len {
                         return Ok(None);
                     }
-                    let digest = std::mem::take(&mut self.hasher).finalize();
-                    if digest.as_slice() != &self.buf[..OID_LEN] {
+                    let digest = std::mem::replace(&mut self.hasher, self.hash.hasher()).finish();
+                    if digest.as_bytes() != &self.buf[..len] {
                         return Err(corrupt(
                             self.base,
                             "the pack's checksum does not match its content",
                         ));
                     }
-                    self.buf.drain(..OID_LEN);
-                    self.base += OID_LEN as u64;
+                    self.buf.drain(..len);
+                    self.base += len as u64;
                     self.stage = Stage::Done;
                 }
                 Stage::Done => {
@@ -257,7 +259,8 @@ impl PackStream {
     /// Reads the entry at the start of the buffer, if it is all here.
     fn entry(&mut self) -> Result<Option<StreamedObject>, OdbError> {
         let offset = self.base;
-        let Some(header) = parse_entry_header(&self.buf, offset).map_err(|r| corrupt(offset, r))?
+        let Some(header) =
+            parse_entry_header(&self.buf, offset, self.hash).map_err(|r| corrupt(offset, r))?
         else {
             return Ok(None);
         };
@@ -299,7 +302,7 @@ impl PackStream {
             }
         };
         self.consume(start + used);
-        let id = hash_object(kind, &data);
+        let id = hash_object(self.hash, kind, &data);
         let data: Arc<[u8]> = data.into();
         self.kept_bytes += data.len() as u64 + KEPT_OBJECT_COST;
         if self.kept_bytes > self.limits.max_kept {
@@ -345,10 +348,10 @@ impl PackStream {
     }
 }
 
-/// The id git gives an object of `kind` with `data`.
-pub fn hash_object(kind: ObjectKind, data: &[u8]) -> ObjectId {
-    let mut h = Sha1::new();
+/// The id git gives an object of `kind` with `data` in a repository of `hash`.
+pub fn hash_object(hash: HashKind, kind: ObjectKind, data: &[u8]) -> ObjectId {
+    let mut h = hash.hasher();
     h.update(format!("{} {}\0", kind.as_str(), data.len()).as_bytes());
     h.update(data);
-    ObjectId::from_slice(&h.finalize()).unwrap_or(ObjectId::NULL)
+    h.finish()
 }

@@ -11,7 +11,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use crate::oid::{OID_LEN, ObjectId};
+use crate::oid::{HashKind, ObjectId};
 
 /// Why a table could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -22,9 +22,6 @@ pub enum TableError {
     /// A version other than 1 and 2.
     #[error("reftable version {0} is not 1 or 2")]
     Version(u8),
-    /// A hash other than SHA-1.
-    #[error("reftable of SHA-256 object ids (not read yet)")]
-    Sha256,
     /// Version 2 naming a hash git does not know.
     #[error("reftable hash id {0:#010x} is unknown")]
     UnknownHash(u32),
@@ -230,13 +227,12 @@ fn parse_table_logs(b: &[u8], only: Option<&str>) -> Result<Table, TableError> {
     if b.len() < header + footer {
         return Err(TableError::NotATable);
     }
-    if version == 2 {
-        match be(&b[24..28]) as u32 {
-            SHA1_ID => {}
-            SHA256_ID => return Err(TableError::Sha256),
-            other => return Err(TableError::UnknownHash(other)),
-        }
-    }
+    // Version 1 is SHA-1 only; version 2 names its hash.
+    let hash = match (version == 2).then(|| be(&b[24..28]) as u32) {
+        None | Some(SHA1_ID) => HashKind::Sha1,
+        Some(SHA256_ID) => HashKind::Sha256,
+        Some(other) => return Err(TableError::UnknownHash(other)),
+    };
     let block_size = be(&b[5..8]) as usize;
     let data_end = b.len() - footer;
     let f = &b[data_end..];
@@ -262,9 +258,9 @@ fn parse_table_logs(b: &[u8], only: Option<&str>) -> Result<Table, TableError> {
         .min()
         .unwrap_or(data_end);
     let mut table = Table::default();
-    read_ref_blocks(b, header, block_size, refs_end, &mut table)?;
+    read_ref_blocks(b, header, block_size, refs_end, hash, &mut table)?;
     if log > 0 {
-        read_log_blocks(b, log, data_end, only, &mut table)?;
+        read_log_blocks(b, log, data_end, only, hash, &mut table)?;
     }
     Ok(table)
 }
@@ -275,6 +271,7 @@ fn read_ref_blocks(
     header: usize,
     block_size: usize,
     end: usize,
+    hash: HashKind,
     table: &mut Table,
 ) -> Result<(), TableError> {
     let mut pos = 0;
@@ -296,6 +293,7 @@ fn read_ref_blocks(
         let mut r = Reader {
             b: block,
             pos: at + 4,
+            hash,
         };
         let mut name = Vec::new();
         while r.pos < records {
@@ -337,6 +335,7 @@ fn read_log_blocks(
     start: usize,
     end: usize,
     only: Option<&str>,
+    hash: HashKind,
     table: &mut Table,
 ) -> Result<(), TableError> {
     let mut pos = start;
@@ -361,7 +360,11 @@ fn read_log_blocks(
         block.extend_from_slice(&b[pos..pos + 4]);
         block.extend_from_slice(&inflated);
         let records = restarts_start(&block, 4)?;
-        let mut r = Reader { b: &block, pos: 4 };
+        let mut r = Reader {
+            b: &block,
+            pos: 4,
+            hash,
+        };
         let mut key = Vec::new();
         while r.pos < records {
             let kind = r.key(&mut key)?;
@@ -435,6 +438,8 @@ fn be(bytes: &[u8]) -> u64 {
 struct Reader<'a> {
     b: &'a [u8],
     pos: usize,
+    /// The hash of the table's ids.
+    hash: HashKind,
 }
 
 impl Reader<'_> {
@@ -468,8 +473,9 @@ impl Reader<'_> {
     }
 
     fn oid(&mut self) -> Result<ObjectId, TableError> {
-        let bytes = self.bytes(OID_LEN)?;
-        ObjectId::from_slice(bytes).ok_or(TableError::Malformed {
+        let hash = self.hash;
+        let bytes = self.bytes(hash.id_len())?;
+        ObjectId::from_raw(hash, bytes).ok_or(TableError::Malformed {
             what: "object id",
             at: self.pos,
         })

@@ -6,9 +6,8 @@
 
 use std::path::{Path, PathBuf};
 
-use sha1::{Digest, Sha1};
-
 use crate::ObjectId;
+use crate::oid::HashKind;
 
 /// Why an index file could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -133,8 +132,9 @@ impl Cursor<'_> {
 }
 
 impl Index {
-    /// Reads the index at `path`; a missing file is an empty index (a fresh repository).
-    pub fn read(path: &Path) -> Result<Index, IndexError> {
+    /// Reads the index at `path` of a repository of `hash`; a missing file is an empty index (a
+    /// fresh repository).
+    pub fn read(path: &Path, hash: HashKind) -> Result<Index, IndexError> {
         let data = match std::fs::read(path) {
             Ok(d) => d,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Index::default()),
@@ -146,24 +146,25 @@ impl Index {
             }
         };
         let mtime = std::fs::metadata(path).and_then(|m| m.modified()).ok();
-        let mut index = Index::parse(&data, path)?;
+        let mut index = Index::parse(&data, path, hash)?;
         index.mtime = mtime;
         Ok(index)
     }
 
-    /// Parses index bytes; `path` names the file in errors.
-    pub fn parse(data: &[u8], path: &Path) -> Result<Index, IndexError> {
-        if data.len() < 12 + 20 {
+    /// Parses index bytes of a repository of `hash` (the length of the ids and the checksum);
+    /// `path` names the file in errors.
+    pub fn parse(data: &[u8], path: &Path, hash: HashKind) -> Result<Index, IndexError> {
+        if data.len() < 12 + hash.id_len() {
             return Err(Cursor { data, pos: 0, path }.corrupt("shorter than a header and checksum"));
         }
-        let (body, sum) = data.split_at(data.len() - 20);
+        let (body, sum) = data.split_at(data.len() - hash.id_len());
         // The cursor sees the body only: no field, path or padding can reach into the checksum.
         let mut c = Cursor {
             data: body,
             pos: 0,
             path,
         };
-        if Sha1::digest(body).as_slice() != sum {
+        if hash.digest(body).as_bytes() != sum {
             c.pos = body.len();
             return Err(c.corrupt("checksum mismatch"));
         }
@@ -190,7 +191,8 @@ impl Index {
             let uid = c.u32()?;
             let gid = c.u32()?;
             let size = c.u32()?;
-            let id = ObjectId::from_slice(c.take(20)?).ok_or_else(|| c.corrupt("bad id"))?;
+            let id = ObjectId::from_raw(hash, c.take(hash.id_len())?)
+                .ok_or_else(|| c.corrupt("bad id"))?;
             let flags = c.u16()?;
             let extended = flags & 0x4000 != 0;
             if extended && version < 3 {
@@ -270,18 +272,18 @@ mod tests {
     fn rejects_garbage_with_offsets() {
         let p = Path::new("index");
         assert!(matches!(
-            Index::parse(b"short", p),
+            Index::parse(b"short", p, HashKind::Sha1),
             Err(IndexError::Corrupt { offset: 0, .. })
         ));
         let mut data = b"DIRC\0\0\0\x02\xff\xff\xff\xff".to_vec();
-        let sum = Sha1::digest(&data);
-        data.extend_from_slice(&sum);
-        let err = Index::parse(&data, p).expect_err("count too large");
+        let sum = HashKind::Sha1.digest(&data);
+        data.extend_from_slice(sum.as_bytes());
+        let err = Index::parse(&data, p, HashKind::Sha1).expect_err("count too large");
         assert!(err.to_string().contains("entries cannot fit"), "{err}");
         let mut bad = data.clone();
         bad[5] ^= 1;
         assert!(
-            Index::parse(&bad, p)
+            Index::parse(&bad, p, HashKind::Sha1)
                 .expect_err("checksum")
                 .to_string()
                 .contains("checksum")
@@ -305,8 +307,8 @@ mod tests {
         while data.len() < 62 {
             data.push(0);
         }
-        let sum = Sha1::digest(&data);
-        data.extend_from_slice(&sum);
+        let sum = HashKind::Sha1.digest(&data);
+        data.extend_from_slice(sum.as_bytes());
         data
     }
 
@@ -318,12 +320,13 @@ mod tests {
             for keep in 0..72 {
                 let data = entry_cut_at(version, keep);
                 // Anything but a panic; a cut entry can never be a whole index.
-                if let Ok(index) = Index::parse(&data, p) {
+                if let Ok(index) = Index::parse(&data, p, HashKind::Sha1) {
                     assert!(index.entries.iter().all(|e| !e.path.is_empty()));
                 }
             }
         }
-        let err = Index::parse(&entry_cut_at(2, 50), p).expect_err("fields run into the checksum");
+        let err = Index::parse(&entry_cut_at(2, 50), p, HashKind::Sha1)
+            .expect_err("fields run into the checksum");
         assert!(matches!(err, IndexError::Corrupt { .. }), "{err}");
     }
 }

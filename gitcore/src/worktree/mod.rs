@@ -16,11 +16,10 @@ use std::collections::{BTreeMap, HashSet};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use sha1::{Digest, Sha1};
-
 use crate::ObjectId;
 use crate::object::{CommitRef, EntryMode, TreeIter};
 use crate::odb::{ObjectKind, OdbError, OdbReader};
+use crate::oid::HashKind;
 use crate::repo::Repository;
 pub use index::{Index, IndexEntry, IndexError};
 
@@ -98,7 +97,7 @@ fn flatten(
     let mut buf = Vec::new();
     reader.read_kind(&tree, ObjectKind::Tree, &mut buf)?;
     let mut subtrees = Vec::new();
-    for e in TreeIter::new(&buf) {
+    for e in TreeIter::new(&buf, tree.kind()) {
         let e = e.map_err(|e| StatusError::Parse {
             id: tree,
             reason: e.to_string(),
@@ -139,17 +138,14 @@ pub fn head_files(repo: &Repository) -> Result<Flat, StatusError> {
     Ok(out)
 }
 
-/// The id git would give `data` as a blob.
-pub fn blob_id(data: &[u8]) -> ObjectId {
-    let mut h = Sha1::new();
-    h.update(format!("blob {}\0", data.len()).as_bytes());
-    h.update(data);
-    ObjectId::from_slice(&h.finalize()).unwrap_or(ObjectId::from_bytes([0; 20]))
+/// The id git would give `data` as a blob in a repository of `hash`.
+pub fn blob_id(hash: HashKind, data: &[u8]) -> ObjectId {
+    crate::odb::stream::hash_object(hash, ObjectKind::Blob, data)
 }
 
-/// Hashes the file at `path` as a blob without holding it in memory.
-fn hash_file(path: &Path, size: u64) -> std::io::Result<ObjectId> {
-    let mut h = Sha1::new();
+/// Hashes the file at `path` as a blob of `hash` without holding it in memory.
+fn hash_file(path: &Path, size: u64, hash: HashKind) -> std::io::Result<ObjectId> {
+    let mut h = hash.hasher();
     h.update(format!("blob {size}\0").as_bytes());
     let mut f = std::fs::File::open(path)?.take(size);
     let mut buf = vec![0; 64 * 1024];
@@ -164,9 +160,9 @@ fn hash_file(path: &Path, size: u64) -> std::io::Result<ObjectId> {
     }
     if read != size {
         // The file changed under us: report it as modified.
-        return Ok(ObjectId::from_bytes([0; 20]));
+        return Ok(hash.null());
     }
-    Ok(ObjectId::from_slice(&h.finalize()).unwrap_or(ObjectId::from_bytes([0; 20])))
+    Ok(h.finish())
 }
 
 /// What is on disk at a path, as git would stage it.
@@ -294,10 +290,10 @@ fn worktree_change(
     }
     let id = if mode == EntryMode::Symlink {
         std::fs::read_link(&path)
-            .map(|t| blob_id(t.as_os_str().as_encoded_bytes()))
+            .map(|t| blob_id(e.id.kind(), t.as_os_str().as_encoded_bytes()))
             .ok()
     } else {
-        hash_file(&path, meta.len()).ok()
+        hash_file(&path, meta.len(), e.id.kind()).ok()
     };
     (id != Some(e.id)).then_some('M')
 }
@@ -465,7 +461,7 @@ fn conflict(stages: [bool; 3]) -> (char, char) {
 /// The status of `repo`'s work tree.
 pub fn status(repo: &Repository, options: StatusOptions) -> Result<WorkStatus, StatusError> {
     let work_tree: PathBuf = repo.dirs().work_tree.clone().ok_or(StatusError::Bare)?;
-    let index = Index::read(&repo.dirs().git_dir.join("index"))?;
+    let index = Index::read(&repo.dirs().git_dir.join("index"), repo.odb().hash())?;
     let head = head_files(repo)?;
     let index_mtime = index.mtime.and_then(|t| {
         let d = t.duration_since(std::time::UNIX_EPOCH).ok()?;
@@ -570,7 +566,7 @@ pub fn status(repo: &Repository, options: StatusOptions) -> Result<WorkStatus, S
 
 /// The staged entry (stage 0) of `path`, if any.
 pub fn staged_entry(repo: &Repository, path: &str) -> Result<Option<IndexEntry>, StatusError> {
-    let index = Index::read(&repo.dirs().git_dir.join("index"))?;
+    let index = Index::read(&repo.dirs().git_dir.join("index"), repo.odb().hash())?;
     Ok(index
         .entries
         .into_iter()

@@ -31,7 +31,10 @@ fn git_numstat(path: &Path) -> Numstat {
     let mut all = Numstat::new();
     for record in out.split(|&b| b == 1).filter(|r| !r.is_empty()) {
         let text = String::from_utf8_lossy(record);
-        let (hash, rest) = text.split_at(40);
+        let hex_len = text
+            .find(|c: char| !c.is_ascii_hexdigit())
+            .unwrap_or(text.len());
+        let (hash, rest) = text.split_at(hex_len);
         let mut fields: Vec<&str> = rest.trim_start_matches('\n').split('\0').collect();
         let mut files = Vec::new();
         let mut i = 0;

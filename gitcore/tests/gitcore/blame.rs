@@ -40,9 +40,8 @@ fn git_blame(path: &Path, commit: &str, file: &str, mode: Mode) -> Vec<(String, 
         .filter_map(|l| {
             let mut f = l.split(' ');
             let hash = f.next()?;
-            if hash.len() != 40 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
-                return None;
-            }
+            // Lines that start with a full id (40 or 64 digits) open a commit's entry.
+            gitcore::ObjectId::from_hex(hash.as_bytes())?;
             Some((hash.to_string(), f.next()?.parse().ok()?))
         })
         .collect();

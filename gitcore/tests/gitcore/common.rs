@@ -161,9 +161,15 @@ pub fn git_lines(dir: &Path, args: &[&str]) -> Vec<String> {
         .collect()
 }
 
-/// Parses a 40-hex id, panicking on anything else.
+/// Parses a 40- or 64-hex id, panicking on anything else.
 pub fn oid(hex: &str) -> ObjectId {
-    ObjectId::from_hex(hex.trim().as_bytes()).expect("40-hex id")
+    ObjectId::from_hex(hex.trim().as_bytes()).expect("40- or 64-hex id")
+}
+
+/// The object format of the repository at `dir`, as git says.
+pub fn hash_of(dir: &Path) -> gitcore::oid::HashKind {
+    let name = String::from_utf8(git(dir, &["rev-parse", "--show-object-format"])).expect("utf-8");
+    gitcore::oid::HashKind::from_name(name.trim()).expect("a format git knows")
 }
 
 /// Every repository the fixtures build, as (fixture, path inside it).

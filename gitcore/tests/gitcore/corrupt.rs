@@ -10,7 +10,8 @@ use gitcore::odb::{Odb, OdbError, OdbOptions};
 use gitcore::repo::Repository;
 use sha1::{Digest, Sha1};
 
-use crate::common::{fresh_fixture, git_lines, oid};
+use crate::common::{fresh_fixture, git_lines, hash_of, oid};
+use gitcore::oid::HashKind;
 
 /// One crafted pack entry.
 enum Entry {
@@ -164,7 +165,7 @@ fn empty_objects() -> (tempfile::TempDir, PathBuf) {
 
 /// Reads `id` from a database over `objects` and returns the error, checking it names the pack.
 fn read_error(objects: &Path, options: OdbOptions, id: ObjectId) -> OdbError {
-    let odb = Odb::open(objects, options).expect("opens");
+    let odb = Odb::open(objects, HashKind::Sha1, options).expect("opens");
     assert!(odb.problems().is_empty(), "{:?}", odb.problems());
     let mut reader = odb.reader();
     reader.read(&id).expect_err("read must fail")
@@ -212,7 +213,7 @@ fn delta_copying_out_of_range_is_corrupt() {
     let err = read_error(&objects, OdbOptions::default(), fake_id(2));
     assert_corrupt_in_pack(&err, "out of a 10-byte base");
     // The base itself still reads.
-    let odb = Odb::open(&objects, OdbOptions::default()).expect("opens");
+    let odb = Odb::open(&objects, HashKind::Sha1, OdbOptions::default()).expect("opens");
     assert_eq!(
         odb.reader().read(&fake_id(1)).expect("base").1,
         b"0123456789"
@@ -247,7 +248,7 @@ fn ref_delta_cycle_is_corrupt() {
     );
     let err = read_error(&objects, OdbOptions::default(), fake_id(1));
     assert_corrupt_in_pack(&err, "loops");
-    let odb = Odb::open(&objects, OdbOptions::default()).expect("opens");
+    let odb = Odb::open(&objects, HashKind::Sha1, OdbOptions::default()).expect("opens");
     let err = odb
         .reader()
         .read_header(&fake_id(2))
@@ -274,7 +275,7 @@ fn delta_chain_deeper_than_the_cap_is_corrupt() {
         ));
     }
     write_pack(&objects, &entries);
-    let odb = Odb::open(&objects, OdbOptions::default()).expect("opens");
+    let odb = Odb::open(&objects, HashKind::Sha1, OdbOptions::default()).expect("opens");
     assert_eq!(
         odb.reader().read(&fake_id(20)).expect("20 deep is fine").1,
         b"abcd"
@@ -352,7 +353,7 @@ fn wrong_idx_checksum_truncated_and_wrong_pack_checksum_are_named() {
     let mut bad = original_idx.clone();
     bad[8 + 1024 + 3] ^= 0xff;
     std::fs::write(&idx_path, &bad).expect("write");
-    let err = PackIndex::open(&idx_path).expect_err("checksum mismatch");
+    let err = PackIndex::open(&idx_path, hash_of(&repo)).expect_err("checksum mismatch");
     assert!(
         matches!(&err, OdbError::Corrupt { path, .. } if path == &idx_path),
         "{err}"

@@ -89,6 +89,7 @@ fn our_diff_tree(repo: &Repository, commit: &str, options: TreeDiffOptions) -> V
     let (tree, parent_tree) = tree_of(repo, commit);
     let d = diff_trees(&mut repo.odb().reader(), parent_tree, Some(tree), options).expect("diffs");
     assert!(!d.truncated);
+    let d_hash = repo.odb().hash();
     d.changes
         .iter()
         .map(|c| {
@@ -98,7 +99,7 @@ fn our_diff_tree(repo: &Repository, commit: &str, options: TreeDiffOptions) -> V
                 })
             };
             let id = |s: &Option<gitcore::diff::ChangeSide>| {
-                s.as_ref().map_or("0".repeat(40), |s| s.id.to_hex())
+                s.as_ref().map_or(d_hash.null().to_hex(), |s| s.id.to_hex())
             };
             let status = match c.similarity {
                 Some(score) => format!("{}{score:03}", c.kind.letter()),

@@ -1,7 +1,7 @@
 //! The repository format, checked as git checks it: a format or extension this reader cannot
-//! read is refused by name, never misread. git is the oracle for what is refused at all; the
-//! formats git reads and gitcore does not yet (SHA-256 ids) are refused with a sentence saying
-//! so.
+//! read is refused by name, never misread. git is the oracle for what is refused at all; what
+//! git reads and gitcore does not (a compatibility object format) is refused with a sentence
+//! saying so. The object format git names is the one gitcore answers.
 
 use gitcore::format::FormatError;
 use gitcore::repo::{RepoError, Repository};
@@ -124,10 +124,28 @@ fn extensions_git_knows_are_read_or_refused_with_a_reason() {
     let dir = made(t, "reftable", &["--ref-format=reftable"], &[]);
     assert!(git_opens(&dir).0, "reftable: git opens it");
     assert_eq!(ours(&dir), Ok(()), "reftable");
-    // What git reads and gitcore does not yet: refused, saying what.
-    let (extension, value) = ("objectformat", "sha256");
+    // SHA-256 ids: read, and named so.
     let dir = made(t, "sha256", &["--object-format=sha256"], &[]);
     assert!(git_opens(&dir).0, "sha256: git opens it");
+    assert_eq!(ours(&dir), Ok(()), "sha256");
+    assert_eq!(
+        gitcore::format::check(&dir.join(".git")),
+        Ok(gitcore::oid::HashKind::Sha256)
+    );
+    let sha1 = made(t, "sha1", &[], &[]);
+    assert_eq!(
+        gitcore::format::check(&sha1.join(".git")),
+        Ok(gitcore::oid::HashKind::Sha1)
+    );
+    // What git reads and gitcore does not: refused, saying what.
+    let (extension, value) = ("compatobjectformat", "sha1");
+    let dir = made(
+        t,
+        "compat",
+        &["--object-format=sha256"],
+        &[("extensions.compatObjectFormat", "sha1")],
+    );
+    assert!(git_opens(&dir).0, "compat: git opens it");
     match ours(&dir) {
         Err(FormatError::NotReadYet {
             extension: e,
@@ -137,7 +155,7 @@ fn extensions_git_knows_are_read_or_refused_with_a_reason() {
             assert_eq!((e.as_str(), v.as_str()), (extension, value));
             assert!(why.contains("does not read"), "{why}");
         }
-        other => panic!("sha256: {other:?}"),
+        other => panic!("compat: {other:?}"),
     }
     let message = Repository::discover(&dir).expect_err("refused").to_string();
     assert!(

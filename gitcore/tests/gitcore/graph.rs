@@ -388,7 +388,7 @@ fn abbreviated_commit_ids_find_every_match() {
     let graph = load(&path);
     let all: Vec<String> = git_lines(&path, &["rev-list", "--all"]);
     for hex in all.iter().take(40) {
-        for len in [1, 2, 4, 7, 40] {
+        for len in [1, 2, 4, 7, 40, hex.len()] {
             let prefix = &hex[..len];
             let expected: BTreeSet<&str> = all
                 .iter()

@@ -258,7 +258,7 @@ fn changed_path_filters_match_git_and_answer_path_queries_like_git() {
                 "--changed-paths",
             ],
         );
-        let cg = CommitGraphFile::open(&p.join(".git/objects"))
+        let cg = CommitGraphFile::open(&p.join(".git/objects"), crate::common::hash_of(&p))
             .expect("opens")
             .expect("has a commit-graph");
         assert!(cg.has_changed_paths(), "v{version}");

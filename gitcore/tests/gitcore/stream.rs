@@ -7,8 +7,9 @@ use std::path::{Path, PathBuf};
 
 use gitcore::odb::stream::{PackStream, StreamLimits, StreamedObject};
 use gitcore::odb::{ObjectKind, OdbError};
+use gitcore::oid::HashKind;
 
-use crate::common::{all_repos, git, git_lines};
+use crate::common::{all_repos, git, git_lines, hash_of};
 
 /// Every `.pack` under the fixture repositories' object directories.
 fn packs() -> Vec<(String, PathBuf)> {
@@ -30,13 +31,32 @@ fn packs() -> Vec<(String, PathBuf)> {
     out
 }
 
-/// Streams `bytes` in chunks of `chunk`: the objects, or the first error.
+/// The object format of the repository holding `pack`.
+fn hash_of_pack(pack: &Path) -> HashKind {
+    let repo = pack
+        .ancestors()
+        .find(|p| p.join("HEAD").is_file())
+        .expect("repository");
+    hash_of(repo)
+}
+
+/// Streams `bytes`, a pack of SHA-1 ids, in chunks of `chunk`: the objects, or the first error.
 fn stream(
     bytes: &[u8],
     chunk: usize,
     limits: StreamLimits,
 ) -> Result<Vec<StreamedObject>, OdbError> {
-    let mut s = PackStream::new(limits);
+    stream_as(HashKind::Sha1, bytes, chunk, limits)
+}
+
+/// [`stream`] for a pack of ids of `hash`.
+fn stream_as(
+    hash: HashKind,
+    bytes: &[u8],
+    chunk: usize,
+    limits: StreamLimits,
+) -> Result<Vec<StreamedObject>, OdbError> {
+    let mut s = PackStream::new(limits, hash);
     let mut out = Vec::new();
     for c in bytes.chunks(chunk.max(1)) {
         s.push(c);
@@ -57,6 +77,7 @@ fn index_of(pack: &Path) -> BTreeMap<u64, String> {
     let idx = pack.with_extension("idx");
     let out = std::process::Command::new("git")
         .arg("show-index")
+        .arg(format!("--object-format={}", hash_of_pack(pack).name()))
         .stdin(std::fs::File::open(&idx).expect("idx"))
         .output()
         .expect("git show-index");
@@ -76,7 +97,7 @@ fn every_fixture_pack_streams_to_the_objects_git_indexed() {
     assert!(packs.len() >= 5, "{packs:?}");
     for (name, pack) in packs {
         let bytes = std::fs::read(&pack).expect("read");
-        let objects = stream(&bytes, 4096, StreamLimits::default())
+        let objects = stream_as(hash_of_pack(&pack), &bytes, 4096, StreamLimits::default())
             .unwrap_or_else(|e| panic!("{name} {}: {e}", pack.display()));
         let ours: BTreeMap<u64, String> =
             objects.iter().map(|o| (o.offset, o.id.to_hex())).collect();
@@ -106,20 +127,21 @@ fn chunk_sizes_do_not_change_what_a_pack_streams_to() {
         .max_by_key(|(_, p)| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0))
         .expect("a pack");
     let bytes = std::fs::read(&pack).expect("read");
-    let whole = stream(&bytes, bytes.len(), StreamLimits::default()).expect("streams");
+    let hash = hash_of_pack(&pack);
+    let whole = stream_as(hash, &bytes, bytes.len(), StreamLimits::default()).expect("streams");
     for chunk in [1, 7, 100, 65536] {
-        let ours = stream(&bytes, chunk, StreamLimits::default()).expect("streams");
+        let ours = stream_as(hash, &bytes, chunk, StreamLimits::default()).expect("streams");
         assert_eq!(ours, whole, "{name}: chunks of {chunk}");
     }
 }
 
-/// The largest fixture pack's bytes.
-fn some_pack() -> Vec<u8> {
+/// The largest fixture pack's bytes, and the hash of its ids.
+fn some_pack() -> (Vec<u8>, HashKind) {
     let (_, pack) = packs()
         .into_iter()
         .max_by_key(|(_, p)| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0))
         .expect("a pack");
-    std::fs::read(pack).expect("read")
+    (std::fs::read(&pack).expect("read"), hash_of_pack(&pack))
 }
 
 fn reason(e: OdbError) -> String {
@@ -131,7 +153,7 @@ fn reason(e: OdbError) -> String {
 
 #[test]
 fn hostile_packs_are_typed_errors_with_their_offset() {
-    let good = some_pack();
+    let (good, hash) = some_pack();
     let limits = StreamLimits::default();
     let count = u32::from_be_bytes([good[8], good[9], good[10], good[11]]);
     let with_count = |n: u32| {
@@ -211,7 +233,7 @@ fn hostile_packs_are_typed_errors_with_their_offset() {
         ),
     ];
     for (bytes, limits, expected, why) in cases {
-        let err = stream(&bytes, 997, limits).expect_err(why);
+        let err = stream_as(hash, &bytes, 997, limits).expect_err(why);
         let r = reason(err);
         assert!(r.contains(expected), "{why}: {r}");
     }
@@ -309,7 +331,8 @@ fn same_graph_as_on_disk(name: &str, repo: &Path) {
         .map(|e| e.path())
         .find(|p| p.extension().is_some_and(|x| x == "pack"))
         .expect("a pack");
-    let objects = stream(
+    let objects = stream_as(
+        hash_of(repo),
         &std::fs::read(&pack).expect("read"),
         8192,
         StreamLimits::default(),
@@ -432,7 +455,7 @@ fn millions_of_tiny_objects_count_what_keeping_them_costs() {
     };
     let mut header = b"PACK\0\0\0\x02".to_vec();
     header.extend_from_slice(&5_000_000u32.to_be_bytes());
-    let mut s = PackStream::new(limits);
+    let mut s = PackStream::new(limits, HashKind::Sha1);
     s.push(&header);
     let err = s.next_object().expect_err("announced too many");
     assert!(reason(err).contains("announces 5000000 objects"), "count");

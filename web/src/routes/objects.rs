@@ -33,28 +33,30 @@ const MAX_BLOB: usize = 1 << 20;
 /// Files of a commit diff whose line counts are computed.
 const MAX_STAT_FILES: usize = 300;
 
-/// A full 40-digit hash, or 400.
+/// A full hash (40 hex digits for SHA-1, 64 for SHA-256), or 400.
 fn parse_hash(hash: &str) -> Result<ObjectId, ApiError> {
     ObjectId::from_hex(hash.as_bytes()).ok_or_else(|| {
         ApiError::bad_request(
-            format!("{hash:?} is not a 40-digit hexadecimal hash"),
+            format!("{hash:?} is not a 40- or 64-digit hexadecimal hash"),
             "invalid_hash",
         )
     })
 }
 
-/// A full commit id, or an abbreviation of 4 to 39 hex digits that names exactly one commit of
-/// the graph (as `git rev-parse` would; ambiguous ones are refused with the candidates' count).
+/// A full commit id of the graph's kind, or an abbreviation of 4 or more hex digits that names
+/// exactly one commit of the graph (as `git rev-parse` would; ambiguous ones are refused with
+/// the candidates' count). In a SHA-256 history 40 digits are an abbreviation too.
 pub(super) fn resolve_commit(
     graph: &gitcore::graph::CommitGraph,
     hash: &str,
 ) -> Result<ObjectId, ApiError> {
-    if hash.len() == 40 {
+    let full = graph.hash().hex_len();
+    if hash.len() == full {
         return parse_hash(hash);
     }
-    if !(4..40).contains(&hash.len()) || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+    if !(4..full).contains(&hash.len()) || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(ApiError::bad_request(
-            format!("{hash:?} is not a commit id (4 to 40 hexadecimal digits)"),
+            format!("{hash:?} is not a commit id (4 to {full} hexadecimal digits)"),
             "invalid_hash",
         ));
     }

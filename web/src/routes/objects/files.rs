@@ -50,7 +50,7 @@ pub async fn tree(
                 }
             };
             let mut entries = Vec::new();
-            for e in TreeIter::new(&buf) {
+            for e in TreeIter::new(&buf, tree_id.kind()) {
                 let e = e.map_err(|e| ApiError::Unavailable(format!("tree {tree_id}: {e}")))?;
                 let kind = match e.mode {
                     EntryMode::Tree => "tree",
