@@ -1,15 +1,16 @@
 //! gitcore: GitVista's pure-Rust reader of git repositories.
 //!
 //! The pieces, bottom up:
-//! - [`oid::ObjectId`] names objects; [`inflate::Inflater`] inflates zlib with a hard size bound.
+//! - [`oid::ObjectId`] names objects, by SHA-1 or SHA-256 ([`oid::HashKind`]: every reader is
+//!   given the repository's); [`inflate::Inflater`] inflates zlib with a hard size bound.
 //! - [`odb::Odb`] finds objects in loose files, packs (`.idx` v1/v2, multi-pack-index) and
 //!   alternates; an [`odb::OdbReader`] per thread reads them, resolving delta chains through a
 //!   bounded delta-base cache.
 //! - [`object`] parses commits, tags and trees byte-exactly and tolerantly.
 //! - [`discover::GitDir`] finds a repository (work tree, `.git` file, linked worktree, bare);
 //!   [`repo::Repository`] is one with its object database; [`config`] reads its config file;
-//!   [`format`] refuses, by name, a repository format or extension it cannot read, and says
-//!   where its refs are kept.
+//!   [`format`] answers the object format, refuses by name a repository format or extension it
+//!   cannot read, and says where its refs are kept.
 //! - [`chunked`]: an append-only vector shared in chunks, so snapshots of a growing layout
 //!   share all but their last chunk.
 //! - [`refs::RefSnapshot`] reads loose and packed refs or a reftable stack ([`refs::reftable`]),

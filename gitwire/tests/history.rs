@@ -167,6 +167,39 @@ fn a_history_streamed_over_http_backend_grows_into_the_graph_on_disk() {
 }
 
 #[test]
+fn a_sha256_history_streams_over_git_daemon_and_http_backend() {
+    // git 3.0's default object format: the server advertises `object-format=sha256`, the
+    // listing and the pack carry 32-byte ids.
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let src =
+        gitvista_testkit::fixture_with("merges", tmp.path(), &[("GIT_DEFAULT_HASH", "sha256")])
+            .join("repo");
+    let repo = gitvista_testkit::bare_clone(&src, &tmp.path().join("s256.git"));
+    gitvista_testkit::allow_partial_clones(&repo);
+    assert_eq!(git(&repo, &["rev-parse", "--show-object-format"]), "sha256");
+    let d = git_daemon(tmp.path());
+    let http = git_http(tmp.path());
+    for target in [
+        Target::Daemon {
+            addr: local(d.port),
+            host: "127.0.0.1".into(),
+            path: "/s256.git".into(),
+        },
+        Target::Http {
+            url: format!("http://127.0.0.1:{}/s256.git", http.port),
+            pin: None,
+        },
+    ] {
+        check_against_disk("sha256", &repo, &target, false);
+        let (history, _) = stream_checked(&target, &rows(&disk_graph(&repo)));
+        assert_eq!(history.hash(), gitcore::oid::HashKind::Sha256);
+        let head = history.graph();
+        let head = head.oid(head.head_commit().expect("HEAD"));
+        assert_eq!(head.to_hex(), git(&repo, &["rev-parse", "HEAD"]));
+    }
+}
+
+#[test]
 fn a_stream_cut_short_keeps_what_came_and_says_why() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let d = git_daemon(tmp.path());

@@ -44,6 +44,12 @@ use std::time::Duration;
 
 /// Builds fixture `name` (gitcore/tests/fixtures/NAME.sh) under `tmp`, once per directory.
 pub fn fixture(name: &str, tmp: &Path) -> PathBuf {
+    fixture_with(name, tmp, &[])
+}
+
+/// [`fixture`] with `env` set for its script: `("GIT_DEFAULT_HASH", "sha256")` makes its
+/// repositories SHA-256 ones, as git 3.0 will by default.
+pub fn fixture_with(name: &str, tmp: &Path, env: &[(&str, &str)]) -> PathBuf {
     let dest = tmp.join(name);
     if dest.exists() {
         return dest;
@@ -54,6 +60,7 @@ pub fn fixture(name: &str, tmp: &Path) -> PathBuf {
     let out = Command::new("bash")
         .arg(&script)
         .arg(&dest)
+        .envs(env.iter().copied())
         .output()
         .expect("bash runs");
     assert!(

@@ -15,7 +15,8 @@ pub(crate) fn git_blame(repo: &std::path::Path, args: &[&str]) -> Vec<(String, u
         .filter_map(|l| {
             let mut f = l.split(' ');
             let h = f.next()?;
-            if h.len() != 40 || !h.bytes().all(|c| c.is_ascii_hexdigit()) {
+            // A line that opens an entry starts with a whole id: 40 or 64 hex digits.
+            if !matches!(h.len(), 40 | 64) || !h.bytes().all(|c| c.is_ascii_hexdigit()) {
                 return None;
             }
             Some((h.to_string(), f.next()?.parse().ok()?))

@@ -3,13 +3,44 @@
 //! wrapper given as `GITVISTA_GIT`, and every job on a clone still works (a shallow clone
 //! deepened, fetches, a repack and the commit-graph; a commits-only clone over smart HTTP,
 //! objects fetched on demand, and its hydration), because every git it runs on a clone names
-//! the clone with `--git-dir`. Local mode: a reftable work tree is served and followed live.
+//! the clone with `--git-dir`; each of SHA-1 and SHA-256 remotes. Local mode: a SHA-256 work
+//! tree whose refs are in reftable is served and followed live.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::helpers::{git, hosted_config, spawn_hosted_with};
-use crate::hosted::{add_ready, admin_fetch, get, served, wait_state, wait_total};
+use crate::hosted::{add_ready, admin_fetch, get, wait_state, wait_total};
+
+/// Fixture `name`'s repository made with `object_format` ids (`sha1`, `sha256`).
+fn fixture_as(name: &str, tmp: &Path, object_format: &str) -> PathBuf {
+    let repo = gitvista_testkit::fixture_with(name, tmp, &[("GIT_DEFAULT_HASH", object_format)])
+        .join("repo");
+    assert_eq!(
+        git(&repo, &["rev-parse", "--show-object-format"]),
+        object_format
+    );
+    repo
+}
+
+/// The rows a hosted repository serves, as a set of ids.
+async fn served_rows(base: &str, id: &str) -> std::collections::BTreeSet<String> {
+    let (status, w) = get(&format!("{base}/api/repos/{id}/graph?limit=1000")).await;
+    assert_eq!(status, 200, "{w}");
+    w["rows"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .map(|r| r["hash"].as_str().expect("hash").to_string())
+        .collect()
+}
+
+/// What `git rev-list` lists in `repo` with `args`, as a set.
+fn listed(repo: &Path, args: &[&str]) -> std::collections::BTreeSet<String> {
+    let mut all = vec!["rev-list"];
+    all.extend_from_slice(args);
+    git(repo, &all).lines().map(str::to_string).collect()
+}
 
 /// A git that behaves as 3.0 will by default: bare repositories only when named, and new
 /// repositories (the server's clones) keep their refs in reftable.
@@ -61,9 +92,26 @@ async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
 
 #[actix_rt::test]
 async fn with_explicit_bare_repositories_a_shallow_clone_deepens_fetches_and_is_maintained() {
+    shallow_clone_deepens_fetches_and_is_maintained("sha1").await;
+}
+
+#[actix_rt::test]
+async fn with_explicit_bare_repositories_a_sha256_shallow_clone_deepens_fetches_and_is_maintained()
+{
+    shallow_clone_deepens_fetches_and_is_maintained("sha256").await;
+}
+
+/// A remote of `object_format` ids over `git daemon`, cloned shallow by a server whose git
+/// refuses implicit bare repositories: deepened, fetched ten times, repacked, its commit-graph
+/// written, and every commit git lists served with its own id.
+async fn shallow_clone_deepens_fetches_and_is_maintained(object_format: &str) {
     let tmp = tempfile::tempdir().expect("tempdir");
     let wrapper = explicit_git(tmp.path());
-    let (serve, d) = served(tmp.path());
+    let serve = tmp.path().join("serve");
+    std::fs::create_dir_all(&serve).expect("dir");
+    let src = fixture_as("merges", tmp.path(), object_format);
+    std::fs::rename(&src, serve.join("merges")).expect("move");
+    let d = crate::helpers::git_daemon(&serve);
     let data = tmp.path().join("data");
     let (port, _stopper, _server) = spawn_hosted_with(gitvista::config::HostedConfig {
         git: wrapper,
@@ -79,10 +127,20 @@ async fn with_explicit_bare_repositories_a_shallow_clone_deepens_fetches_and_is_
         clone.join("reftable/tables.list").is_file(),
         "a reftable clone"
     );
+    assert_eq!(
+        git(&clone, &["rev-parse", "--show-object-format"]),
+        object_format,
+        "the clone keeps the remote's object format"
+    );
 
     // Deepened to the whole history (git fetch --unshallow in the clone).
     let expected = gitvista_testkit::full_clone_count(tmp.path(), &remote);
     assert_eq!(wait_total(&base, &id, expected).await, expected);
+    assert_eq!(
+        served_rows(&base, &id).await,
+        listed(&clone, &["--all"]),
+        "every commit, by its own id"
+    );
     eventually("the clone is no longer shallow", || {
         !clone.join("shallow").exists()
     })
@@ -122,10 +180,23 @@ async fn with_explicit_bare_repositories_a_shallow_clone_deepens_fetches_and_is_
 
 #[actix_rt::test]
 async fn with_explicit_bare_repositories_a_commits_only_clone_fetches_objects_and_hydrates() {
+    commits_only_clone_fetches_objects_and_hydrates("sha1").await;
+}
+
+#[actix_rt::test]
+async fn with_explicit_bare_repositories_a_sha256_commits_only_clone_fetches_objects_and_hydrates()
+{
+    commits_only_clone_fetches_objects_and_hydrates("sha256").await;
+}
+
+/// A remote of `object_format` ids over smart HTTP, cloned commits-only by a server whose git
+/// refuses implicit bare repositories: a diff fetches its objects, and a second server
+/// hydrates its clone.
+async fn commits_only_clone_fetches_objects_and_hydrates(object_format: &str) {
     let tmp = tempfile::tempdir().expect("tempdir");
     let wrapper = explicit_git(tmp.path());
     let serve = tmp.path().join("serve");
-    let src = crate::helpers::fixture("renames", tmp.path()).join("repo");
+    let src = fixture_as("renames", tmp.path(), object_format);
     gitvista_testkit::bare_clone(&src, &serve.join("filtering.git"));
     gitvista_testkit::allow_partial_clones(&serve.join("filtering.git"));
     let http = gitvista_testkit::git_http(&serve);
@@ -144,6 +215,10 @@ async fn with_explicit_bare_repositories_a_commits_only_clone_fetches_objects_an
     let (_, summary) = get(&format!("{base}/api/repos/{id}/repository")).await;
     assert_eq!(summary["contents"], "commits", "{summary}");
     let head = git(&serve.join("filtering.git"), &["rev-parse", "HEAD"]);
+    assert_eq!(
+        served_rows(&base, &id).await,
+        listed(&data.join("repos").join(&id), &["--all"])
+    );
     let mut answer = (0, serde_json::Value::Null);
     for _ in 0..100 {
         answer = get(&format!("{base}/api/repos/{id}/commit/diff/{head}")).await;
@@ -216,11 +291,19 @@ async fn next_of(ws: &mut crate::signin::Socket, kind: &str) -> serde_json::Valu
 }
 
 #[actix_rt::test]
-async fn a_reftable_work_tree_is_served_and_followed_live() {
+async fn a_sha256_reftable_work_tree_is_served_and_followed_live() {
     let tmp = tempfile::tempdir().expect("tempdir");
     git(
         tmp.path(),
-        &["init", "-q", "-b", "main", "--ref-format=reftable", "repo"],
+        &[
+            "init",
+            "-q",
+            "-b",
+            "main",
+            "--object-format=sha256",
+            "--ref-format=reftable",
+            "repo",
+        ],
     );
     let repo = tmp.path().join("repo");
     let write = |name: &str, text: &str| std::fs::write(repo.join(name), text).expect("write");
@@ -271,9 +354,18 @@ async fn a_reftable_work_tree_is_served_and_followed_live() {
         ours,
         crate::blame::git_blame(&repo, &[&head, "--", "story.txt"])
     );
-    let (status, found) = get(&format!("{base}/search?q=hash:{}", &topic[..10])).await;
-    assert_eq!(status, 200, "{found}");
-    assert_eq!(found["total"], 1, "{found}");
+    assert_eq!(topic.len(), 64, "a SHA-256 id");
+    for prefix in [&topic[..10], &topic[..48], &topic[..]] {
+        let (status, found) = get(&format!("{base}/search?q=hash:{prefix}")).await;
+        assert_eq!(status, 200, "{found}");
+        assert_eq!(found["total"], 1, "{prefix}: {found}");
+        // An abbreviation names the commit as its whole id does (40 digits abbreviate too).
+        let (status, c) = get(&format!("{base}/commit/{prefix}")).await;
+        assert_eq!(status, 200, "{prefix}: {c}");
+        assert_eq!(c["hash"], topic.as_str(), "{c}");
+    }
+    let (status, bad) = get(&format!("{base}/commit/{}0", topic)).await;
+    assert_eq!(status, 400, "65 digits: {bad}");
 
     // Live: a commit, a branch made and deleted, a stash.
     let (mut ws, _) =
@@ -321,52 +413,4 @@ async fn a_reftable_work_tree_is_served_and_followed_live() {
         after["version"], before["version"],
         "a compaction is no change"
     );
-}
-
-#[actix_rt::test]
-async fn a_pasted_sha256_repository_fails_by_name_and_leaves_nothing() {
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let serve = tmp.path().join("serve");
-    std::fs::create_dir_all(&serve).expect("dir");
-    git(
-        &serve,
-        &[
-            "init",
-            "-q",
-            "--bare",
-            "--object-format=sha256",
-            "-b",
-            "main",
-            "s256.git",
-        ],
-    );
-    let work = tmp.path().join("work");
-    git(
-        tmp.path(),
-        &[
-            "clone",
-            "-q",
-            serve.join("s256.git").to_str().expect("utf-8"),
-            work.to_str().expect("utf-8"),
-        ],
-    );
-    git(&work, &["commit", "-q", "--allow-empty", "-m", "one"]);
-    git(&work, &["push", "-q", "origin", "HEAD:main"]);
-    let d = crate::helpers::git_daemon(&serve);
-    let data = tmp.path().join("data");
-    let (port, _stopper, _server) = spawn_hosted_with(hosted_config(&data)).await;
-    let base = format!("http://127.0.0.1:{port}");
-    let (_, created) =
-        crate::hosted::post(&base, &format!("git://127.0.0.1:{}/s256.git", d.port)).await;
-    let id = created["id"].as_str().expect("id").to_string();
-    let s = wait_state(&base, &id, &["ready", "error"]).await;
-    assert_eq!(s["state"], "error", "{s}");
-    assert_eq!(s["errorCode"], "unsupported_format", "{s}");
-    assert!(
-        s["error"]
-            .as_str()
-            .is_some_and(|e| e.contains("SHA-256") && !e.contains(data.to_str().expect("utf-8"))),
-        "{s}"
-    );
-    assert!(!data.join("repos").join(&id).exists(), "nothing kept");
 }

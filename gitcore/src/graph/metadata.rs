@@ -62,7 +62,7 @@ fn decode_chunk(
 ) -> ChunkMeta {
     let mut m = ChunkMeta::default();
     for (j, id) in chunk.oids.iter().enumerate() {
-        match decode(reader, id, buf) {
+        match decode(reader, &id, buf) {
             Ok(d) => {
                 m.author
                     .push(m.people.intern_raw(d.name, d.email, d.encoding));

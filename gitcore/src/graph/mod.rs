@@ -292,7 +292,7 @@ impl CommitGraph {
     /// The commit's id.
     pub fn oid(&self, i: CommitIdx) -> ObjectId {
         let (c, j) = self.chunk(i);
-        c.oids[j]
+        c.oids.get(j)
     }
 
     /// The commit's parents in header order (parents absent from the repository, e.g. beyond a

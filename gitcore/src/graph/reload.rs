@@ -278,7 +278,7 @@ impl CommitGraph {
             let (c, j) = self.chunk(i);
             let summary = self.summary(i);
             map[i as usize] = next.push(NewCommit {
-                oid: c.oids[j],
+                oid: c.oids.get(j),
                 parents: &ps,
                 author: c.author[j],
                 author_time: c.author_time[j],

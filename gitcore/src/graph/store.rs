@@ -3,7 +3,47 @@
 use std::sync::Arc;
 
 use super::CommitGraph;
-use crate::oid::ObjectId;
+use crate::oid::{HashKind, ObjectId};
+
+/// Object ids stored as their bytes only (20 per SHA-1 commit, 32 per SHA-256 one): an
+/// [`ObjectId`] value also carries its kind and room for the longest hash.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct OidColumn {
+    /// The kind of every id (taken from the first one pushed).
+    kind: HashKind,
+    bytes: Vec<u8>,
+}
+
+impl OidColumn {
+    fn with_capacity(n: usize) -> Self {
+        OidColumn {
+            kind: HashKind::Sha1,
+            bytes: Vec::with_capacity(n * HashKind::Sha1.id_len()),
+        }
+    }
+
+    fn push(&mut self, id: ObjectId) {
+        if self.bytes.is_empty() {
+            self.kind = id.kind();
+        }
+        debug_assert_eq!(id.kind(), self.kind, "one history, one hash");
+        self.bytes.extend_from_slice(id.as_bytes());
+    }
+
+    /// The `j`th id.
+    #[inline]
+    pub(crate) fn get(&self, j: usize) -> ObjectId {
+        let n = self.kind.id_len();
+        ObjectId::from_raw(self.kind, &self.bytes[j * n..]).unwrap_or(self.kind.null())
+    }
+
+    /// Every id, in order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = ObjectId> + '_ {
+        self.bytes
+            .chunks_exact(self.kind.id_len())
+            .filter_map(|raw| ObjectId::from_raw(self.kind, raw))
+    }
+}
 
 /// log2 of the number of commits per chunk.
 pub(crate) const CHUNK_BITS: u32 = 12;
@@ -14,7 +54,7 @@ pub const CHUNK: usize = 1 << CHUNK_BITS;
 /// One chunk of columns.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Chunk {
-    pub(crate) oids: Vec<ObjectId>,
+    pub(crate) oids: OidColumn,
     /// End offset (into `parents`) of each commit's parents.
     pub(crate) parent_end: Vec<u32>,
     pub(crate) parents: Vec<u32>,
@@ -31,7 +71,7 @@ pub(crate) struct Chunk {
 impl Chunk {
     pub(crate) fn with_capacity(n: usize) -> Self {
         Chunk {
-            oids: Vec::with_capacity(n),
+            oids: OidColumn::with_capacity(n),
             parent_end: Vec::with_capacity(n),
             parents: Vec::with_capacity(n + n / 8),
             author: Vec::with_capacity(n),
@@ -59,7 +99,7 @@ impl Chunk {
     }
 
     pub(crate) fn heap_bytes(&self) -> usize {
-        self.oids.capacity() * 20
+        self.oids.bytes.capacity()
             + self.parent_end.capacity() * 4
             + self.parents.capacity() * 4
             + self.author.capacity() * 4
@@ -72,7 +112,7 @@ impl Chunk {
     }
 
     fn shrink(&mut self) {
-        self.oids.shrink_to_fit();
+        self.oids.bytes.shrink_to_fit();
         self.parent_end.shrink_to_fit();
         self.parents.shrink_to_fit();
         self.author.shrink_to_fit();
