@@ -121,7 +121,8 @@ impl HistoryStats {
     /// Approximate heap bytes held.
     pub fn heap_bytes(&self) -> usize {
         self.files.capacity() * std::mem::size_of::<FileChange>()
-            + self.commits.capacity() * 40
+            // Each entry: its id, its two numbers, and the table's control byte.
+            + self.commits.capacity() * (std::mem::size_of::<(ObjectId, (u32, u32))>() + 1)
             + self
                 .paths
                 .iter()

@@ -874,6 +874,62 @@ async fn an_oauth_app_registers_a_hook_where_the_user_is_admin_and_removes_it_wh
 }
 
 #[actix_rt::test]
+async fn a_generic_hook_brings_a_push_to_a_sha256_repository() {
+    // git 3.0's default object format: the delivery names a 64-digit id, the fetch brings it.
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let serve = tmp.path().join("serve");
+    std::fs::create_dir_all(&serve).expect("dir");
+    let src =
+        gitvista_testkit::fixture_with("merges", tmp.path(), &[("GIT_DEFAULT_HASH", "sha256")])
+            .join("repo");
+    let src = {
+        std::fs::rename(&src, serve.join("merges")).expect("move");
+        serve.join("merges")
+    };
+    let d = crate::helpers::git_daemon(&serve);
+    let w = hooked_world(&[]);
+    let alice = w.sign_in("alice").await;
+    let url = format!("git://127.0.0.1:{}/merges", d.port);
+    let (status, created) = w
+        .post("/api/repos", Some(&alice), json!({"url": url}))
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().expect("id").to_string();
+    w.wait_ready(&id, None).await;
+    let (_, tracked) = w.get("/api/user/tracked", Some(&alice)).await;
+    let secret = tracked["repos"][0]["updates"]["generic"]["secret"]
+        .as_str()
+        .expect("a secret")
+        .to_string();
+    let head = commit(&src, "sha256.txt");
+    assert_eq!(head.len(), 64, "a SHA-256 id");
+    let body = serde_json::to_vec(&json!({"ref": "refs/heads/main", "after": head})).expect("json");
+    let sig = format!("sha256={}", gitvista_testkit::github::sign(&secret, &body));
+    let path = format!("/webhooks/generic/{id}");
+    let (status, answer) = deliver(&w.base, &path, &[("X-Hub-Signature-256", sig)], &body).await;
+    assert_eq!(
+        (status, answer["outcome"].as_str()),
+        (202, Some("fetch")),
+        "{answer}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (status, c) = w
+            .get(&format!("/api/repos/{id}/commit/{head}"), Some(&alice))
+            .await;
+        if status == 200 {
+            assert_eq!(c["hash"], head.as_str(), "{c}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "fetched and served: {status} {c}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[actix_rt::test]
 async fn a_generic_hook_accepts_either_signature_style_with_its_own_secret() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let (serve, d) = served(tmp.path());

@@ -35,9 +35,10 @@ const gitEnv = {
 };
 const git = (dir, ...args) => execFileSync('git', args, { cwd: dir, env: gitEnv, encoding: 'utf8' }).trimEnd();
 
-function fixture(name, dir = name) {
+/** Builds fixture NAME under DIR; `env` adds to git's environment (GIT_DEFAULT_HASH, ...). */
+function fixture(name, dir = name, env = {}) {
   const dest = path.join(work, dir);
-  execFileSync('bash', [path.join(root, 'gitcore/tests/fixtures', `${name}.sh`), dest], { env: gitEnv });
+  execFileSync('bash', [path.join(root, 'gitcore/tests/fixtures', `${name}.sh`), dest], { env: { ...gitEnv, ...env } });
   return path.join(dest, 'repo');
 }
 
@@ -457,6 +458,37 @@ try {
     assert.equal(await page.textContent('#panel-commit h2'), old.summary);
     await page.waitForFunction((h) => [...document.querySelectorAll('#rows-a11y li')].some((li) => li.dataset.hash === h && li.getAttribute('aria-current') === 'true'), old.hash);
     await screenshot(page, 'permalink');
+    await page.close();
+  });
+
+  await check('a repository made under git 3.0\'s defaults (SHA-256 ids, reftable refs) shows, links and finds its 64-digit ids', async () => {
+    const repo = fixture('merges', 'merges-sha256', { GIT_DEFAULT_HASH: 'sha256', GIT_DEFAULT_REF_FORMAT: 'reftable' });
+    assert.equal(git(repo, 'rev-parse', '--show-object-format'), 'sha256');
+    const base = await serve(repo);
+    const [hash, summary] = git(repo, 'log', '-1', '--no-merges', '--skip=1', '--format=%H%x09%s').split('\t');
+    assert.equal(hash.length, 64);
+    // A permalink by a 12-digit abbreviation opens the commit and names it whole in the URL.
+    const page = await openPage(context, `${base}/r/local?commit=${hash.slice(0, 12)}`);
+    await page.waitForFunction((h) => new URL(location.href).searchParams.get('commit') === h, hash);
+    assert.equal(await page.textContent('#panel-commit h2'), summary);
+    const rows = await visibleRows(page);
+    assert.ok(rows.length > 3 && rows.every((r) => /^[0-9a-f]{64}$/.test(r.hash)), 'every row carries its 64-digit id');
+    assert.ok(rows.some((r) => r.hash === hash && r.current), 'the commit is selected');
+    // Its files as git lists them, and one file's diff as git prints it.
+    await page.waitForSelector('#panel:not([hidden]) .files');
+    const files = await page.$$eval('#panel-commit .files .path', (e) => e.map((x) => x.textContent));
+    const expected = git(repo, 'diff-tree', '--no-commit-id', '--name-only', '-r', hash).split('\n');
+    assert.deepEqual(files, expected);
+    await page.click('#panel-commit .files .file');
+    await page.waitForSelector('#panel-commit table.diff');
+    const added = await page.$$eval('#panel-commit table.diff tr.added td.code', (e) => e.map((x) => x.textContent));
+    const patch = git(repo, 'diff', '--histogram', `${hash}^`, hash, '--', expected[0]).split('\n');
+    assert.deepEqual(added, patch.filter((l) => l.startsWith('+') && !l.startsWith('+++')));
+    // A search by a 20-digit prefix finds it alone.
+    await page.fill('#search', hash.slice(0, 20));
+    await page.waitForFunction(() => /of \d+/.test(document.getElementById('search-count').textContent), null, { timeout: 5000 });
+    assert.match(await page.textContent('#search-count'), /^1 of 1/);
+    await screenshot(page, 'sha256');
     await page.close();
   });
 
