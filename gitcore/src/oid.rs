@@ -208,11 +208,6 @@ impl ObjectId {
         Some(ObjectId { raw, kind })
     }
 
-    /// Reads a SHA-1 id from the first 20 bytes of `bytes`; `None` if it is shorter.
-    pub fn from_slice(bytes: &[u8]) -> Option<Self> {
-        Self::from_raw(HashKind::Sha1, bytes)
-    }
-
     /// Parses exactly 40 (SHA-1) or 64 (SHA-256) hexadecimal digits, either case; `None` for
     /// anything else.
     pub fn from_hex(hex: &[u8]) -> Option<Self> {

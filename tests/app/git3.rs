@@ -44,7 +44,7 @@ fn listed(repo: &Path, args: &[&str]) -> std::collections::BTreeSet<String> {
 
 /// A git that behaves as 3.0 will by default: bare repositories only when named, and new
 /// repositories (the server's clones) keep their refs in reftable.
-fn explicit_git(tmp: &Path) -> PathBuf {
+pub(crate) fn explicit_git(tmp: &Path) -> PathBuf {
     let path = tmp.join("git-explicit");
     std::fs::write(
         &path,

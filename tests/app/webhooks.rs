@@ -875,8 +875,10 @@ async fn an_oauth_app_registers_a_hook_where_the_user_is_admin_and_removes_it_wh
 
 #[actix_rt::test]
 async fn a_generic_hook_brings_a_push_to_a_sha256_repository() {
-    // git 3.0's default object format: the delivery names a 64-digit id, the fetch brings it.
+    // git 3.0's defaults: the remote's ids are SHA-256 (the delivery names a 64-digit one),
+    // and the server's git refuses implicit bare repositories and makes reftable clones.
     let tmp = tempfile::tempdir().expect("tempdir");
+    let wrapper = crate::git3::explicit_git(tmp.path());
     let serve = tmp.path().join("serve");
     std::fs::create_dir_all(&serve).expect("dir");
     let src =
@@ -887,7 +889,7 @@ async fn a_generic_hook_brings_a_push_to_a_sha256_repository() {
         serve.join("merges")
     };
     let d = crate::helpers::git_daemon(&serve);
-    let w = hooked_world(&[]);
+    let w = hooked_world(&[("GITVISTA_GIT", wrapper.to_str().expect("utf-8"))]);
     let alice = w.sign_in("alice").await;
     let url = format!("git://127.0.0.1:{}/merges", d.port);
     let (status, created) = w
@@ -927,6 +929,15 @@ async fn a_generic_hook_brings_a_push_to_a_sha256_repository() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    let clone = w.data.join("repos").join(&id);
+    assert!(
+        clone.join("reftable/tables.list").is_file(),
+        "made by the server's git"
+    );
+    assert_eq!(
+        git(&clone, &["rev-parse", "--show-object-format"]),
+        "sha256"
+    );
 }
 
 #[actix_rt::test]

@@ -215,6 +215,11 @@ impl CommitGraphFile {
         }))
     }
 
+    /// The hash of its ids (the repository's, checked on open).
+    pub fn hash(&self) -> HashKind {
+        self.layers.first().map_or(HashKind::Sha1, |l| l.hash)
+    }
+
     /// Whether some layer carries changed-path filters.
     pub fn has_changed_paths(&self) -> bool {
         self.layers.iter().any(|l| l.bloom.is_some())

@@ -22,12 +22,16 @@ impl OidColumn {
         }
     }
 
+    /// Appends `id`; every id takes the column's width, so one of another kind (which a
+    /// history never holds) cannot shift the ids after it.
     fn push(&mut self, id: ObjectId) {
         if self.bytes.is_empty() {
             self.kind = id.kind();
         }
-        debug_assert_eq!(id.kind(), self.kind, "one history, one hash");
-        self.bytes.extend_from_slice(id.as_bytes());
+        let (start, n) = (self.bytes.len(), self.kind.id_len());
+        let raw = id.as_bytes();
+        self.bytes.extend_from_slice(&raw[..n.min(raw.len())]);
+        self.bytes.resize(start + n, 0);
     }
 
     /// The `j`th id.

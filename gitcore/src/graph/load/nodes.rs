@@ -114,7 +114,7 @@ impl Nodes {
                     Vec::with_capacity(len),
                 );
                 for pos in range {
-                    unit.0.push(cg.oid(pos).unwrap_or(ObjectId::NULL));
+                    unit.0.push(cg.oid(pos).unwrap_or(cg.hash().null()));
                     unit.1.push(cg.commit_time(pos).unwrap_or(0));
                     cg.parents(pos, &mut unit.2)?;
                     unit.3.push(unit.2.len() as u32);
