@@ -19,6 +19,7 @@ pub enum HashKind {
 
 impl HashKind {
     /// Length in bytes of an id.
+    #[inline]
     pub const fn id_len(self) -> usize {
         match self {
             HashKind::Sha1 => 20,
@@ -167,6 +168,7 @@ impl Default for ObjectId {
 }
 
 impl std::hash::Hash for ObjectId {
+    #[inline]
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
         state.write(self.as_bytes());
     }
@@ -201,26 +203,38 @@ impl ObjectId {
     /// Reads an id of `kind` from the first bytes of `bytes`; `None` if it is shorter.
     #[inline]
     pub fn from_raw(kind: HashKind, bytes: &[u8]) -> Option<Self> {
-        let n = kind.id_len();
-        let src = bytes.get(..n)?;
+        // Copies of a constant length per kind: a few moves, not a `memcpy` call, on the
+        // paths that read millions of ids (pack indexes, trees, the graph's id column).
         let mut raw = [0u8; MAX_OID_LEN];
-        raw[..n].copy_from_slice(src);
+        match kind {
+            HashKind::Sha1 => raw[..20].copy_from_slice(bytes.get(..20)?),
+            HashKind::Sha256 => raw.copy_from_slice(bytes.get(..32)?),
+        }
         Some(ObjectId { raw, kind })
     }
 
     /// Parses exactly 40 (SHA-1) or 64 (SHA-256) hexadecimal digits, either case; `None` for
     /// anything else.
+    #[inline]
     pub fn from_hex(hex: &[u8]) -> Option<Self> {
         let kind = match hex.len() {
             40 => HashKind::Sha1,
             64 => HashKind::Sha256,
             _ => return None,
         };
+        // Branch-free: a table lookup per digit, one check at the end (a commit's tree and
+        // parent lines are parsed this way for every commit of a load).
         let mut raw = [0u8; MAX_OID_LEN];
-        for (i, pair) in hex.chunks_exact(2).enumerate() {
-            raw[i] = (hex_val(pair[0])? << 4) | hex_val(pair[1])?;
+        let mut seen = 0u8;
+        for (out, pair) in raw.iter_mut().zip(hex.chunks_exact(2)) {
+            let (hi, lo) = (
+                HEX_VALUE[usize::from(pair[0])],
+                HEX_VALUE[usize::from(pair[1])],
+            );
+            seen |= hi | lo;
+            *out = (hi << 4) | (lo & 15);
         }
-        Some(ObjectId { raw, kind })
+        (seen & 0xf0 == 0).then_some(ObjectId { raw, kind })
     }
 
     /// Parses an id of `kind` in hex; `None` for anything else (e.g. a SHA-1 id in a SHA-256
@@ -236,11 +250,13 @@ impl ObjectId {
     }
 
     /// The hash that made this id.
+    #[inline]
     pub fn kind(&self) -> HashKind {
         self.kind
     }
 
     /// The first byte, used for fan-out tables.
+    #[inline]
     pub fn first_byte(&self) -> u8 {
         self.raw[0]
     }
@@ -341,6 +357,23 @@ pub type OidMap<V> =
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
+/// Each byte's value as a hex digit (either case), 0xff for anything else.
+const HEX_VALUE: [u8; 256] = {
+    let mut t = [0xffu8; 256];
+    let mut i = 0;
+    while i < 10 {
+        t[b'0' as usize + i] = i as u8;
+        i += 1;
+    }
+    let mut i = 0;
+    while i < 6 {
+        t[b'a' as usize + i] = 10 + i as u8;
+        t[b'A' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    t
+};
+
 fn hex_val(c: u8) -> Option<u8> {
     match c {
         b'0'..=b'9' => Some(c - b'0'),
@@ -388,6 +421,16 @@ mod tests {
         assert!(ObjectId::from_hex(b"xyz").is_none());
         assert!(ObjectId::from_hex(&[b'g'; 40]).is_none());
         assert!(ObjectId::from_hex(&[b'a'; 41]).is_none());
+        // Any one byte that is not a hex digit, anywhere, spoils the whole id.
+        for len in [40, 64] {
+            for at in 0..len {
+                for bad in [b'g', b'G', b'/', b':', b'@', b'`', b' ', 0, 0xff] {
+                    let mut hex = vec![b'a'; len];
+                    hex[at] = bad;
+                    assert!(ObjectId::from_hex(&hex).is_none(), "{len} {at} {bad}");
+                }
+            }
+        }
     }
 
     #[test]
