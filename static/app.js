@@ -282,6 +282,9 @@ function showEverything(hash) {
  * clamp on resize or on new rows is no move), a growth of the history places it at HEAD again,
  * wherever the growth moved HEAD's row, rather than at a pixel offset. */
 let headMoves = null;
+/** HEAD's row less the view's top row when openAtHead last placed it (after any clamp): where
+ * the reader saw it, kept while following. */
+let headOffset = null;
 const followingHead = () => headMoves != null && view.moves === headMoves;
 /** The first screen shows HEAD: when newer commits on other refs (a forge mirror's pull
  * requests, busy topic branches) push it below the first screen, the page opens scrolled to it,
@@ -302,10 +305,14 @@ async function openAtHead() {
   if (row == null) return;
   const following = followingHead();
   const onScreen = Math.floor(view.viewH / view.rowH);
-  if (row >= onScreen - 2) view.top = Math.max(0, (row - 3) * view.rowH);
+  // Following: HEAD where the reader saw it, though the first placement was clamped (a first
+  // batch that ends a few rows below HEAD) and the growth has room for the intended one now.
+  if (following && headOffset != null) view.top = Math.max(0, (row - headOffset) * view.rowH);
+  else if (row >= onScreen - 2) view.top = Math.max(0, (row - 3) * view.rowH);
   else if (following) view.top = 0;
   view.clampTop();
   headMoves = view.moves;
+  headOffset = row - view.top / view.rowH;
   view.dirty = true;
 }
 
