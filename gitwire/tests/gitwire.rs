@@ -609,3 +609,59 @@ mod over_smart_http {
         });
     }
 }
+
+#[test]
+fn an_object_format_git_does_not_know_and_ids_of_the_other_length_are_refused() {
+    use gitcore::oid::HashKind;
+    use gitwire::pktline::{FLUSH, encode};
+    let advertised = |format: Option<&str>| {
+        let mut bytes = Vec::new();
+        encode(b"version 2\n", &mut bytes);
+        encode(b"ls-refs=unborn\n", &mut bytes);
+        if let Some(f) = format {
+            encode(format!("object-format={f}\n").as_bytes(), &mut bytes);
+        }
+        bytes.extend_from_slice(FLUSH);
+        let mut dec = Decoder::new();
+        dec.push(&bytes);
+        let mut caps = Capabilities::default();
+        assert!(caps.read(&mut dec).expect("advertisement"));
+        caps
+    };
+    assert_eq!(advertised(None).object_format(), Ok(HashKind::Sha1));
+    assert_eq!(
+        advertised(Some("sha256")).object_format(),
+        Ok(HashKind::Sha256)
+    );
+    assert_eq!(
+        advertised(Some("sha512")).object_format(),
+        Err(ProtocolError::ObjectFormat("sha512".into()))
+    );
+    // A listing whose ids are not of the advertised length is malformed, whichever way round.
+    for (hash, id) in [
+        (HashKind::Sha1, "a".repeat(64)),
+        (HashKind::Sha256, "a".repeat(40)),
+    ] {
+        let mut bytes = Vec::new();
+        encode(format!("{id} refs/heads/main\n").as_bytes(), &mut bytes);
+        bytes.extend_from_slice(FLUSH);
+        let mut dec = Decoder::new();
+        dec.push(&bytes);
+        let err = read_ls_refs(&mut dec, hash, &mut Vec::new()).expect_err("wrong length");
+        assert!(
+            matches!(err, ProtocolError::Unexpected { .. }),
+            "{hash:?}: {err}"
+        );
+        let mut dec = Decoder::new();
+        let mut ok = Vec::new();
+        encode(
+            format!("{} refs/heads/main\n", "a".repeat(hash.hex_len())).as_bytes(),
+            &mut ok,
+        );
+        ok.extend_from_slice(FLUSH);
+        dec.push(&ok);
+        let mut refs = Vec::new();
+        assert_eq!(read_ls_refs(&mut dec, hash, &mut refs), Ok(Some(())));
+        assert_eq!(refs[0].id.map(|i| i.kind()), Some(hash));
+    }
+}

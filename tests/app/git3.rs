@@ -3,14 +3,18 @@
 //! wrapper given as `GITVISTA_GIT`, and every job on a clone still works (a shallow clone
 //! deepened, fetches, a repack and the commit-graph; a commits-only clone over smart HTTP,
 //! objects fetched on demand, and its hydration), because every git it runs on a clone names
-//! the clone with `--git-dir`; each of SHA-1 and SHA-256 remotes. Local mode: a SHA-256 work
+//! the clone with `--git-dir`; each of SHA-1 and SHA-256 remotes, and a signed generic hook
+//! brings a push to a SHA-256 one. Local mode: a SHA-256 work
 //! tree whose refs are in reftable is served and followed live.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use serde_json::json;
+use tokio::time::Instant;
+
 use crate::helpers::{git, hosted_config, spawn_hosted_with};
-use crate::hosted::{add_ready, admin_fetch, get, wait_state, wait_total};
+use crate::hosted::{add_ready, admin_fetch, get, served_with, wait_state, wait_total};
 
 /// Fixture `name`'s repository made with `object_format` ids (`sha1`, `sha256`).
 fn fixture_as(name: &str, tmp: &Path, object_format: &str) -> PathBuf {
@@ -44,7 +48,7 @@ fn listed(repo: &Path, args: &[&str]) -> std::collections::BTreeSet<String> {
 
 /// A git that behaves as 3.0 will by default: bare repositories only when named, and new
 /// repositories (the server's clones) keep their refs in reftable.
-pub(crate) fn explicit_git(tmp: &Path) -> PathBuf {
+fn explicit_git(tmp: &Path) -> PathBuf {
     let path = tmp.join("git-explicit");
     std::fs::write(
         &path,
@@ -107,11 +111,7 @@ async fn with_explicit_bare_repositories_a_sha256_shallow_clone_deepens_fetches_
 async fn shallow_clone_deepens_fetches_and_is_maintained(object_format: &str) {
     let tmp = tempfile::tempdir().expect("tempdir");
     let wrapper = explicit_git(tmp.path());
-    let serve = tmp.path().join("serve");
-    std::fs::create_dir_all(&serve).expect("dir");
-    let src = fixture_as("merges", tmp.path(), object_format);
-    std::fs::rename(&src, serve.join("merges")).expect("move");
-    let d = crate::helpers::git_daemon(&serve);
+    let (serve, d) = served_with(tmp.path(), &[("GIT_DEFAULT_HASH", object_format)]);
     let data = tmp.path().join("data");
     let (port, _stopper, _server) = spawn_hosted_with(gitvista::config::HostedConfig {
         git: wrapper,
@@ -123,6 +123,10 @@ async fn shallow_clone_deepens_fetches_and_is_maintained(object_format: &str) {
     let id = add_ready(&base, &format!("git://127.0.0.1:{}/merges", d.port)).await;
     let clone = data.join("repos").join(&id);
     let remote = serve.join("merges");
+    assert_eq!(
+        git(&remote, &["rev-parse", "--show-object-format"]),
+        object_format
+    );
     assert!(
         clone.join("reftable/tables.list").is_file(),
         "a reftable clone"
@@ -274,7 +278,7 @@ async fn commits_only_clone_fetches_objects_and_hydrates(object_format: &str) {
 /// The next message of type `kind` on `ws` (bounded).
 async fn next_of(ws: &mut crate::signin::Socket, kind: &str) -> serde_json::Value {
     use futures_util::StreamExt;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let msg = tokio::time::timeout_at(deadline, ws.next())
             .await
@@ -412,5 +416,56 @@ async fn a_sha256_reftable_work_tree_is_served_and_followed_live() {
     assert_eq!(
         after["version"], before["version"],
         "a compaction is no change"
+    );
+}
+
+#[actix_rt::test]
+async fn a_generic_hook_brings_a_push_to_a_sha256_repository() {
+    // git 3.0's defaults: the remote's ids are SHA-256 (the delivery names a 64-digit one),
+    // and the server's git refuses implicit bare repositories and makes reftable clones.
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let wrapper = explicit_git(tmp.path());
+    let (serve, d) = served_with(tmp.path(), &[("GIT_DEFAULT_HASH", "sha256")]);
+    let src = serve.join("merges");
+    let w = crate::webhooks::hooked_world(&[("GITVISTA_GIT", wrapper.to_str().expect("utf-8"))]);
+    let alice = w.sign_in("alice").await;
+    let url = format!("git://127.0.0.1:{}/merges", d.port);
+    let (id, generic) = crate::webhooks::tracked_with_generic_hook(&w, &alice, &url).await;
+    let secret = generic["secret"].as_str().expect("a secret").to_string();
+    let head = crate::webhooks::commit(&src, "sha256.txt");
+    assert_eq!(head.len(), 64, "a SHA-256 id");
+    let body = serde_json::to_vec(&json!({"ref": "refs/heads/main", "after": head})).expect("json");
+    let sig = format!("sha256={}", gitvista_testkit::github::sign(&secret, &body));
+    let path = format!("/webhooks/generic/{id}");
+    let (status, answer) =
+        crate::webhooks::deliver(&w.base, &path, &[("X-Hub-Signature-256", sig)], &body).await;
+    assert_eq!(
+        (status, answer["outcome"].as_str()),
+        (202, Some("fetch")),
+        "{answer}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (status, c) = w
+            .get(&format!("/api/repos/{id}/commit/{head}"), Some(&alice))
+            .await;
+        if status == 200 {
+            assert_eq!(c["hash"], head.as_str(), "{c}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "fetched and served: {status} {c}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let clone = w.data.join("repos").join(&id);
+    assert!(
+        clone.join("reftable/tables.list").is_file(),
+        "made by the server's git"
+    );
+    assert_eq!(
+        git(&clone, &["rev-parse", "--show-object-format"]),
+        "sha256"
     );
 }

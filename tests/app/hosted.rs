@@ -126,9 +126,17 @@ pub(crate) fn served_http(tmp: &Path) -> gitvista_testkit::GitHttp {
 }
 
 pub(crate) fn served(tmp: &Path) -> (std::path::PathBuf, crate::helpers::GitDaemon) {
+    served_with(tmp, &[])
+}
+
+/// [`served`], the fixture built with `env` (`("GIT_DEFAULT_HASH", "sha256")`: a SHA-256 remote).
+pub(crate) fn served_with(
+    tmp: &Path,
+    env: &[(&str, &str)],
+) -> (std::path::PathBuf, crate::helpers::GitDaemon) {
     let serve = tmp.join("serve");
     std::fs::create_dir_all(&serve).expect("dir");
-    let src = fixture("merges", tmp).join("repo");
+    let src = gitvista_testkit::fixture_with("merges", tmp, env).join("repo");
     std::fs::rename(&src, serve.join("merges")).expect("move");
     let d = git_daemon(&serve);
     (serve, d)

@@ -28,7 +28,12 @@ fn settings() -> WebhookSettings {
 
 /// A GitHub-style delivery: `event`, body, delivery id, and the signature header's value (or
 /// none); answers the status and JSON.
-async fn deliver(base: &str, path: &str, headers: &[(&str, String)], body: &[u8]) -> (u16, Value) {
+pub(crate) async fn deliver(
+    base: &str,
+    path: &str,
+    headers: &[(&str, String)],
+    body: &[u8],
+) -> (u16, Value) {
     let mut r = reqwest::Client::new()
         .post(format!("{base}{path}"))
         .header("Content-Type", "application/json")
@@ -873,71 +878,19 @@ async fn an_oauth_app_registers_a_hook_where_the_user_is_admin_and_removes_it_wh
     }
 }
 
-#[actix_rt::test]
-async fn a_generic_hook_brings_a_push_to_a_sha256_repository() {
-    // git 3.0's defaults: the remote's ids are SHA-256 (the delivery names a 64-digit one),
-    // and the server's git refuses implicit bare repositories and makes reftable clones.
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let wrapper = crate::git3::explicit_git(tmp.path());
-    let serve = tmp.path().join("serve");
-    std::fs::create_dir_all(&serve).expect("dir");
-    let src =
-        gitvista_testkit::fixture_with("merges", tmp.path(), &[("GIT_DEFAULT_HASH", "sha256")])
-            .join("repo");
-    let src = {
-        std::fs::rename(&src, serve.join("merges")).expect("move");
-        serve.join("merges")
-    };
-    let d = crate::helpers::git_daemon(&serve);
-    let w = hooked_world(&[("GITVISTA_GIT", wrapper.to_str().expect("utf-8"))]);
-    let alice = w.sign_in("alice").await;
-    let url = format!("git://127.0.0.1:{}/merges", d.port);
-    let (status, created) = w
-        .post("/api/repos", Some(&alice), json!({"url": url}))
-        .await;
+/// Alice tracks the repository at `url` (a pasted URL, so it takes generic hooks) and waits for
+/// it: its id, and the generic hook's `url` and `secret` as her tracked list shows them.
+pub(crate) async fn tracked_with_generic_hook(
+    w: &crate::signin::World,
+    alice: &str,
+    url: &str,
+) -> (String, Value) {
+    let (status, created) = w.post("/api/repos", Some(alice), json!({"url": url})).await;
     assert_eq!(status, 201, "{created}");
     let id = created["id"].as_str().expect("id").to_string();
     w.wait_ready(&id, None).await;
-    let (_, tracked) = w.get("/api/user/tracked", Some(&alice)).await;
-    let secret = tracked["repos"][0]["updates"]["generic"]["secret"]
-        .as_str()
-        .expect("a secret")
-        .to_string();
-    let head = commit(&src, "sha256.txt");
-    assert_eq!(head.len(), 64, "a SHA-256 id");
-    let body = serde_json::to_vec(&json!({"ref": "refs/heads/main", "after": head})).expect("json");
-    let sig = format!("sha256={}", gitvista_testkit::github::sign(&secret, &body));
-    let path = format!("/webhooks/generic/{id}");
-    let (status, answer) = deliver(&w.base, &path, &[("X-Hub-Signature-256", sig)], &body).await;
-    assert_eq!(
-        (status, answer["outcome"].as_str()),
-        (202, Some("fetch")),
-        "{answer}"
-    );
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let (status, c) = w
-            .get(&format!("/api/repos/{id}/commit/{head}"), Some(&alice))
-            .await;
-        if status == 200 {
-            assert_eq!(c["hash"], head.as_str(), "{c}");
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "fetched and served: {status} {c}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let clone = w.data.join("repos").join(&id);
-    assert!(
-        clone.join("reftable/tables.list").is_file(),
-        "made by the server's git"
-    );
-    assert_eq!(
-        git(&clone, &["rev-parse", "--show-object-format"]),
-        "sha256"
-    );
+    let (_, tracked) = w.get("/api/user/tracked", Some(alice)).await;
+    (id, tracked["repos"][0]["updates"]["generic"].clone())
 }
 
 #[actix_rt::test]
@@ -948,18 +901,11 @@ async fn a_generic_hook_accepts_either_signature_style_with_its_own_secret() {
     let w = hooked_world(&[]);
     let alice = w.sign_in("alice").await;
     let url = format!("git://127.0.0.1:{}/merges", d.port);
-    let (status, created) = w
-        .post("/api/repos", Some(&alice), json!({"url": url}))
-        .await;
-    assert_eq!(status, 201, "{created}");
-    let id = created["id"].as_str().expect("id").to_string();
-    w.wait_ready(&id, None).await;
-    let (_, tracked) = w.get("/api/user/tracked", Some(&alice)).await;
-    let generic = tracked["repos"][0]["updates"]["generic"].clone();
+    let (id, generic) = tracked_with_generic_hook(&w, &alice, &url).await;
     assert_eq!(
         generic["url"],
         format!("{}/webhooks/generic/{id}", w.base),
-        "{tracked}"
+        "{generic}"
     );
     let secret = generic["secret"].as_str().expect("a secret").to_string();
     let src = serve.join("merges");

@@ -60,17 +60,7 @@ impl Layer {
         if b[4] != 1 {
             return Err(corrupt(4, format!("unsupported version {}", b[4])));
         }
-        if b[5] != hash.file_version() {
-            return Err(corrupt(
-                5,
-                format!(
-                    "hash version {} is not the repository's ({} for {})",
-                    b[5],
-                    hash.file_version(),
-                    hash.name()
-                ),
-            ));
-        }
+        chunk::check_hash_version(b, hash).map_err(|(at, r)| corrupt(at, r))?;
         let chunks = chunk::chunk_table(b, 8, usize::from(b[6]), b.len() - oid_len)
             .map_err(|(at, r)| corrupt(at, r))?;
         let fo = chunk::require(&chunks, b"OIDF", 8).map_err(|(at, r)| corrupt(at, r))?;

@@ -4,13 +4,30 @@
 
 use std::ops::Range;
 
-use crate::oid::ObjectId;
+use crate::oid::{HashKind, ObjectId};
 
 /// A problem at a byte offset.
 pub(crate) type Problem = (usize, String);
 
 /// A chunk: its four-byte id and byte range.
 pub(crate) type Chunk = ([u8; 4], Range<usize>);
+
+/// Checks the hash version byte (offset 5) that `commit-graph` and `multi-pack-index` headers
+/// share against the repository's hash (the caller checked the header is there).
+pub(crate) fn check_hash_version(b: &[u8], hash: HashKind) -> Result<(), Problem> {
+    if b[5] == hash.file_version() {
+        return Ok(());
+    }
+    Err((
+        5,
+        format!(
+            "hash version {} is not the repository's ({} for {})",
+            b[5],
+            hash.file_version(),
+            hash.name()
+        ),
+    ))
+}
 
 /// A big-endian u32 at `at` (0 when out of range; callers validate sizes first).
 pub(crate) fn be32(b: &[u8], at: usize) -> u32 {

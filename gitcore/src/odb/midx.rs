@@ -41,17 +41,7 @@ impl MultiPackIndex {
         if b[4] != 1 && b[4] != 2 {
             return Err(corrupt(4, format!("unsupported version {}", b[4])));
         }
-        if b[5] != hash.file_version() {
-            return Err(corrupt(
-                5,
-                format!(
-                    "hash version {} is not the repository's ({} for {})",
-                    b[5],
-                    hash.file_version(),
-                    hash.name()
-                ),
-            ));
-        }
+        chunk::check_hash_version(b, hash).map_err(|(at, r)| corrupt(at, r))?;
         if b[7] != 0 {
             return Err(corrupt(
                 7,

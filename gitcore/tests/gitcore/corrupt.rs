@@ -548,3 +548,49 @@ fn a_delta_announcing_a_gigabyte_is_corrupt_without_reserving_it() {
     let err = read_error(&objects, options, fake_id(2));
     assert_corrupt_in_pack(&err, "announced");
 }
+
+#[test]
+fn a_commit_graph_or_multi_pack_index_of_the_other_hash_is_refused_by_name() {
+    use gitcore::graph::commit_graph_file::CommitGraphFile;
+    // A single commit-graph file (a chain of the other hash already fails on its layer names).
+    let graph = crate::common::fixture("commit_graph").join("full");
+    let midx = crate::common::fixture("multipack").join("repo");
+    for (repo, what) in [(&graph, "commit-graph"), (&midx, "multi-pack-index")] {
+        let hash = hash_of(repo);
+        let other = match hash {
+            HashKind::Sha1 => HashKind::Sha256,
+            HashKind::Sha256 => HashKind::Sha1,
+        };
+        let objects = repo.join(".git/objects");
+        let said = if what == "commit-graph" {
+            assert!(
+                CommitGraphFile::open(&objects, hash)
+                    .expect("opens")
+                    .is_some()
+            );
+            CommitGraphFile::open(&objects, other)
+                .expect_err("the other hash")
+                .to_string()
+        } else {
+            assert!(
+                Odb::open(&objects, hash, OdbOptions::default())
+                    .expect("opens")
+                    .problems()
+                    .is_empty()
+            );
+            Odb::open(&objects, other, OdbOptions::default())
+                .expect("opens")
+                .problems()
+                .join("\n")
+        };
+        assert!(
+            said.contains(&format!(
+                "hash version {} is not the repository's ({} for {})",
+                hash.file_version(),
+                other.file_version(),
+                other.name()
+            )),
+            "{what}: {said}"
+        );
+    }
+}
