@@ -73,6 +73,14 @@ enum Command {
         /// takes at least this many milliseconds and decoding commits is most of it.
         #[arg(long, env = "GITVISTA_COMMIT_GRAPH_HINT_MS", default_value_t = 200)]
         commit_graph_hint_ms: u64,
+        /// Show the newest commits first, while the whole history loads, when the repository's
+        /// packs hold at least this many objects (smaller ones load whole about as fast).
+        #[arg(long, env = "GITVISTA_FIRST_SCREEN_OBJECTS", default_value_t = 50_000)]
+        first_screen_objects: usize,
+        /// How many of the newest commits that first screen reads (more when HEAD is below
+        /// newer branches: it shows HEAD with a screen of history under it).
+        #[arg(long, env = "GITVISTA_FIRST_SCREEN_ROWS", default_value_t = 2000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+        first_screen_rows: u64,
         #[command(flatten)]
         server: ServerArgs,
     },
@@ -462,6 +470,8 @@ fn main() -> ExitCode {
             port,
             no_browser,
             commit_graph_hint_ms,
+            first_screen_objects,
+            first_screen_rows,
             server,
         } => gitvista::cli::open::run(
             server.config(
@@ -470,6 +480,10 @@ fn main() -> ExitCode {
                 Mode::Local {
                     repo_path: path,
                     commit_graph_hint_after: std::time::Duration::from_millis(commit_graph_hint_ms),
+                    first_screen: gitvista_actors::snapshot::FirstScreen {
+                        from_objects: first_screen_objects,
+                        rows: first_screen_rows as usize,
+                    },
                 },
             ),
             !no_browser,

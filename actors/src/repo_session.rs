@@ -67,6 +67,9 @@ pub struct SessionConfig {
     /// Whether the user's own git configuration may name mailmaps (local mode, as `git log` run
     /// by the user reads it); a hosted repository's mailmap comes from the repository alone.
     pub user_config: gitcore::mailmap::UserConfig,
+    /// Show a large repository's newest commits while its whole history loads (`None`: the
+    /// first view waits for the whole load).
+    pub first_screen: Option<crate::snapshot::FirstScreen>,
 }
 
 impl SessionConfig {
@@ -86,6 +89,7 @@ impl SessionConfig {
             cluster: None,
             streamed: false,
             user_config: gitcore::mailmap::UserConfig::Read,
+            first_screen: Some(crate::snapshot::FirstScreen::default()),
         }
     }
 
@@ -459,6 +463,9 @@ pub struct RepoSession {
     /// The clone on disk is being read or served (a streamed session stops taking streamed
     /// snapshots then).
     from_disk: bool,
+    /// The whole history is being read from disk (a first screen, or a streamed history, may be
+    /// served meanwhile; reloads wait for it).
+    loading: bool,
 }
 
 impl RepoSession {
@@ -477,6 +484,7 @@ impl RepoSession {
         RepoSession {
             caches,
             from_disk: false,
+            loading: false,
             footprint,
             reloads: 0,
             reload_checks: 0,

@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use gitcore::graph::commit_graph_file::CommitGraphFile;
-use gitcore::graph::{CommitGraph, GraphDelta, LoadOptions};
+use gitcore::graph::{CommitGraph, GraphDelta, LoadOptions, NewestOptions};
 use gitcore::layout::{Layout, LayoutOptions, Subset};
 use gitcore::mailmap::{Mailmap, UserConfig};
 use gitcore::repo::{RepoError, Repository};
@@ -41,6 +41,30 @@ pub struct Snapshot {
     pub contents: gitcore::repo::Contents,
     /// Whether the user's git configuration names mailmaps too (local mode).
     user_config: UserConfig,
+    /// Only the newest part of the history: a first screen read before the whole load, or a
+    /// history still streaming from its remote. Searches and analytics wait for the whole.
+    partial: bool,
+}
+
+/// When a session shows the newest commits first, while its whole history loads (see
+/// [`Snapshot::first_screen`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FirstScreen {
+    /// Repositories whose packs hold fewer objects than this load whole in about the time the
+    /// first screen takes (50,000 objects: some 7,000 commits of a forge-shaped history, about
+    /// 40 ms here), and get no first screen.
+    pub from_objects: usize,
+    /// Commits the first screen reads at least (see [`NewestOptions::rows`]).
+    pub rows: usize,
+}
+
+impl Default for FirstScreen {
+    fn default() -> Self {
+        FirstScreen {
+            from_objects: 50_000,
+            rows: NewestOptions::default().rows,
+        }
+    }
 }
 
 /// What `git commit-graph write` would save a repository without a commit-graph file, measured
@@ -131,13 +155,27 @@ impl Snapshot {
         let started = Instant::now();
         let repo = Repository::discover(path)?;
         let stamp = repo.change_stamp();
-        let mut graph = CommitGraph::load_topology_with(&repo, LoadOptions::default())?;
+        let graph = CommitGraph::load_topology_with(&repo, LoadOptions::default())?;
+        let mut snapshot = Self::first_version(repo, stamp, graph, caches, user_config, false);
+        snapshot.commit_graph_hint =
+            CommitGraphHint::measure(&snapshot.graph, started.elapsed(), hint_after);
+        Ok(snapshot)
+    }
+
+    /// Version 1 of `graph`, read from `repo` as it was at `stamp`: people shown through the
+    /// mailmap, the standard layout.
+    fn first_version(
+        repo: Repository,
+        stamp: gitcore::repo::ChangeStamp,
+        mut graph: CommitGraph,
+        caches: Arc<SessionCaches>,
+        user_config: UserConfig,
+        partial: bool,
+    ) -> Snapshot {
         graph.use_mailmap(Arc::new(Mailmap::read(&repo, None, user_config)));
         let layout = Layout::build(&graph, LayoutOptions::standard());
-        let commit_graph_hint = CommitGraphHint::measure(&graph, started.elapsed(), hint_after);
-        let contents = repo.contents();
-        Ok(Snapshot {
-            contents,
+        Snapshot {
+            contents: repo.contents(),
             repo: Arc::new(repo),
             graph,
             layout,
@@ -145,9 +183,56 @@ impl Snapshot {
             caches,
             views: Mutex::new(Vec::new()),
             stamp,
-            commit_graph_hint,
+            commit_graph_hint: None,
             user_config,
-        })
+            partial,
+        }
+    }
+
+    /// The newest commits of the repository at `path` as a snapshot (blocking; tens of
+    /// milliseconds), for a first screen shown while the whole history loads: `None` for a
+    /// repository smaller than `first.from_objects`, or whose newest commits are the whole
+    /// history (the whole load is as quick), or that does not open (the whole load says why).
+    /// Rows, HEAD, refs among them, authors and subjects are those of the whole load; the history
+    /// is cut where the walk stopped (see [`CommitGraph::load_newest`]). Pack indexes are not
+    /// checksummed here: the whole load that follows does it.
+    pub fn first_screen(
+        path: &Path,
+        first: FirstScreen,
+        caches: Arc<SessionCaches>,
+        user_config: UserConfig,
+    ) -> Option<Snapshot> {
+        let options = gitcore::odb::OdbOptions {
+            verify_index_checksums: false,
+            ..gitcore::odb::OdbOptions::default()
+        };
+        let repo = Repository::discover_with(path, options).ok()?;
+        if repo.odb().packed_objects() < first.from_objects {
+            return None;
+        }
+        let stamp = repo.change_stamp();
+        let newest = NewestOptions {
+            rows: first.rows,
+            ..NewestOptions::default()
+        };
+        let newest = match CommitGraph::load_newest(&repo, newest) {
+            Ok(n) if !n.complete => n,
+            _ => return None,
+        };
+        Some(Self::first_version(
+            repo,
+            stamp,
+            newest.graph,
+            caches,
+            user_config,
+            true,
+        ))
+    }
+
+    /// Whether this is only the newest part of the history (a first screen, or a history still
+    /// streaming in): what needs the whole history waits for the next snapshot.
+    pub fn is_partial(&self) -> bool {
+        self.partial
     }
 
     /// A snapshot of a history read from the remote into memory (`repo` holds its commits;
@@ -173,6 +258,7 @@ impl Snapshot {
             caches,
             views: Mutex::new(Vec::new()),
             commit_graph_hint: None,
+            partial: true,
         }
     }
 
@@ -216,6 +302,7 @@ impl Snapshot {
             stamp: self.stamp,
             commit_graph_hint: self.commit_graph_hint.clone(),
             user_config: self.user_config,
+            partial: self.partial,
         }
     }
 
@@ -259,6 +346,7 @@ impl Snapshot {
                     .clone()
                     .filter(|_| !CommitGraphFile::exists(self.repo.odb().objects_dir())),
                 user_config: self.user_config,
+                partial: false,
             },
             delta,
         ))

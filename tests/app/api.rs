@@ -1063,6 +1063,7 @@ async fn without_a_commit_graph_the_repository_says_what_one_would_save() {
     let port = helpers::spawn_mode(gitvista::config::Mode::Local {
         repo_path: repo.clone(),
         commit_graph_hint_after: std::time::Duration::ZERO,
+        first_screen: Default::default(),
     })
     .await;
     let (status, summary) = get(&format!(

@@ -127,6 +127,13 @@ async fn a_new_repository_is_shown_from_its_remote_while_it_is_cloned() {
         shown_first < total,
         "the first rows come before the whole history ({shown_first})"
     );
+    // A search needs the whole history: asked now, it is answered once the clone is read, and
+    // finds the root commit, which has not streamed in yet.
+    let root = git(&src, &["rev-list", "--max-parents=0", "HEAD"]);
+    let search = actix_rt::spawn({
+        let url = format!("{base}/api/repos/{id}/search?q=hash:{}", &root[..12]);
+        async move { get(&url).await }
+    });
 
     // A commit reads from memory; its files wait for the clone (202, never 500).
     let head = git(&src, &["rev-parse", "HEAD"]);
@@ -170,6 +177,15 @@ async fn a_new_repository_is_shown_from_its_remote_while_it_is_cloned() {
     // Files now come on demand from the clone.
     let (status, diff) = get(&format!("{base}/api/repos/{id}/commit/diff/{head}")).await;
     assert_eq!(status, 200, "{diff}");
+    // The search asked while the history streamed, answered from the whole of it.
+    let (status, found) = search.await.expect("the search ran");
+    assert_eq!(status, 200, "{found}");
+    assert_eq!(found["total"], 1, "the root commit is found: {found}");
+    assert_eq!(
+        found["rows"][0].as_u64(),
+        after["rows"].as_u64().map(|r| r - 1),
+        "at the bottom"
+    );
 
     // The viewer saw the history grow (older commits below: a rewrite, not news on top).
     let mut ws = ws;

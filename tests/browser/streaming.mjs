@@ -1,15 +1,17 @@
-// Browser check of a hosted first visit of a history shaped like git/git's: a default branch
-// (`master`) with newer integration branches above it (`next`, `seen`, hundreds of merges of
-// topics) and an orphan branch newer still (`todo`), streamed from the remote slowly enough
-// that the first rows come before the rest. Run from run.mjs, with its helpers.
+// Browser checks of a history shown before all of it is read, shaped like git/git's: a default
+// branch (`master`) with newer integration branches above it (`next`, `seen`, hundreds of merges
+// of topics) and an orphan branch newer still (`todo`). Hosted: streamed from the remote slowly
+// enough that the first rows come before the rest. Local: a long one, whose first screen of
+// newest commits comes before the whole load. Run from run.mjs, with its helpers.
 
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import net from 'node:net';
 import path from 'node:path';
 
-/** A fast-import stream of the git/git-shaped history; answers it with the number of commits. */
-function gitLikeHistory() {
+/** A fast-import stream of the git/git-shaped history with `masterCommits` on master; answers
+ * it with the number of commits. */
+function gitLikeHistory(masterCommits = 3000) {
   const parts = [];
   let mark = 0;
   let time = 1500000000;
@@ -26,7 +28,7 @@ function gitLikeHistory() {
     return `:${mark}`;
   };
   let master = null;
-  for (let k = 1; k <= 3000; k++) master = commit('refs/heads/master', `master change ${k}`);
+  for (let k = 1; k <= masterCommits; k++) master = commit('refs/heads/master', `master change ${k}`);
   // Topics forked from master, merged into next (the first 40) and seen (all of them).
   const topics = [];
   for (let i = 0; i < 300; i++) {
@@ -167,6 +169,52 @@ export async function streamingChecks({ check, serve, git, gitEnv, screenshot, c
     assert.equal(at(after), at(first), `master's tip keeps its place on screen (the top row was ${top.slice(0, 8)}, is ${after[0].hash.slice(0, 8)}; at ${at(first)} then ${at(after)}; ${JSON.stringify(now)} ${JSON.stringify(where)})`);
     assert.equal(await page.textContent('#repo-name'), 'gitlike');
     await screenshot(page, 'gitlike-complete');
+    await page.close();
+  });
+
+  await check('local: a long history opens on its newest commits at HEAD, answers a search from the whole, and the rest arrives without moving the screen', async () => {
+    // 62,000 commits: the default threshold (50,000 objects) gives it a first screen, and the
+    // whole load (seconds in the debug build) comes well after the page's first rows.
+    const repo = path.join(work, 'long-gitlike.git');
+    git(work, 'init', '-q', '--bare', '-b', 'master', 'long-gitlike.git');
+    const { stream } = gitLikeHistory(60000);
+    execFileSync('git', ['fast-import', '--quiet'], { cwd: repo, env: gitEnv, input: stream, maxBuffer: 1 << 30 });
+    git(repo, 'update-ref', '-d', 'refs/heads/tmp');
+    const total = Number(git(repo, 'rev-list', '--all', '--count'));
+    const masterTip = git(repo, 'rev-parse', 'master');
+    const root = git(repo, 'rev-list', '--max-parents=0', 'master');
+    const base = await serve(repo);
+    const page = await context.newPage();
+    await page.goto(`${base}/r/local`);
+    await page.waitForSelector('body[data-ready="true"]');
+    await page.waitForFunction(() => document.querySelectorAll('#rows-a11y li').length > 5);
+    const summary = await page.evaluate(async () => (await fetch('/api/repos/local/repository')).json());
+    assert.equal(summary.streaming, true, `the first screen came before the whole load: ${JSON.stringify({ rows: summary.rows, streaming: summary.streaming })}`);
+    assert.ok(summary.rows < total, `${summary.rows} of ${total} commits on the first screen`);
+    assert.equal(await page.isVisible('#history'), true, 'the header says the history is still being read');
+    assert.match(await page.textContent('#history'), /reading history/);
+    const first = await visibleRows(page);
+    const at = (rows) => rows.findIndex((r) => r.hash === masterTip);
+    assert.ok(at(first) >= 0, `HEAD (master, below 1,340 newer commits) is on the first screen: ${first.map((r) => r.text.slice(0, 30)).join(' | ')}`);
+    await screenshot(page, 'local-first-screen');
+    // A search needs the whole history: asked now, its answer waits for it and finds the root.
+    const found = await page.evaluate(async (h) => (await fetch(`/api/repos/local/search?q=hash:${h}`)).json(), root.slice(0, 12));
+    assert.equal(found.total, 1, `the root commit found: ${JSON.stringify(found)}`);
+    // The rest arrives as one growth: the page holds every row, the header note goes, and HEAD
+    // stays where the reader saw it.
+    await page.waitForFunction((n) => window.view.store.total === n, total, { timeout: 60000 });
+    await page.waitForFunction(() => document.getElementById('history').hidden, null, { timeout: 30000 });
+    let after = await visibleRows(page);
+    for (let i = 0; i < 40 && at(after) !== at(first); i++) {
+      await page.waitForTimeout(150);
+      after = await visibleRows(page);
+    }
+    assert.equal(at(after), at(first), `master's tip keeps its place on screen (at ${at(first)}, then ${at(after)})`);
+    await screenshot(page, 'local-whole-history');
+    const whole = await page.evaluate(async () => (await fetch('/api/repos/local/repository')).json());
+    assert.equal(whole.streaming, false);
+    assert.equal(whole.rows, total);
+    assert.equal(whole.historyIncomplete, false);
     await page.close();
   });
 }

@@ -63,9 +63,11 @@ impl Config {
             Mode::Local {
                 repo_path,
                 commit_graph_hint_after,
+                first_screen,
             } => Mode::Local {
                 repo_path: std::path::absolute(repo_path)?,
                 commit_graph_hint_after,
+                first_screen,
             },
             Mode::Hosted(h) => Mode::Hosted(Box::new(h.with_absolute_paths()?)),
         };
@@ -115,6 +117,9 @@ pub enum Mode {
         /// A first view at least this slow without a commit-graph file gets the hint
         /// (`GITVISTA_COMMIT_GRAPH_HINT_MS`).
         commit_graph_hint_after: std::time::Duration,
+        /// When the newest commits are shown while the whole history loads
+        /// (`GITVISTA_FIRST_SCREEN_OBJECTS`, `GITVISTA_FIRST_SCREEN_ROWS`).
+        first_screen: gitvista_actors::snapshot::FirstScreen,
     },
     /// `gitvista serve`: repositories pasted by users, cloned into the data directory.
     Hosted(Box<HostedConfig>),
@@ -126,6 +131,7 @@ impl Mode {
         Mode::Local {
             repo_path: repo_path.into(),
             commit_graph_hint_after: gitvista_actors::snapshot::CommitGraphHint::WORTH_IT,
+            first_screen: gitvista_actors::snapshot::FirstScreen::default(),
         }
     }
 }

@@ -98,6 +98,7 @@ impl Application {
             Mode::Local {
                 repo_path,
                 commit_graph_hint_after,
+                first_screen,
             } => {
                 let local =
                     RepoId::parse("local").ok_or_else(|| anyhow::anyhow!("invalid repo id"))?;
@@ -106,6 +107,7 @@ impl Application {
                         id: local,
                         config: SessionConfig {
                             commit_graph_hint_after: Some(*commit_graph_hint_after),
+                            first_screen: Some(*first_screen),
                             ..SessionConfig::local(repo_path)
                         },
                     })

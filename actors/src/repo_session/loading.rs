@@ -57,11 +57,14 @@ impl RepoSession {
     }
 
     pub(super) fn loaded(&mut self, result: Result<Snapshot, String>, ctx: &mut Context<Self>) {
+        self.loading = false;
         match result {
             Ok(mut snapshot) => {
-                // The clone of a history shown while it streamed: viewers get what differs
-                // (nothing, unless the remote changed in between).
+                // The whole of a history shown while it streamed from the remote or from a
+                // first screen of its newest commits: viewers get what differs (the older
+                // commits; nothing else unless the repository changed in between).
                 let streamed = self.snapshot.take();
+                let was_cloning = streamed.as_ref().is_some_and(|s| s.repo.is_in_memory());
                 let delta = streamed.as_ref().map(|before| {
                     let delta = before.graph.delta_to(&snapshot.graph);
                     snapshot.version = before.version + u64::from(!delta.is_empty());
@@ -81,7 +84,7 @@ impl RepoSession {
                 for w in self.waiting.drain(..) {
                     let _ = w.send(Ok(Arc::clone(&snapshot)));
                 }
-                if streamed.is_some() {
+                if was_cloning {
                     // Viewers were told "cloning": the clone is in.
                     self.broadcast(ViewerEvent::Remote(Arc::new(self.remote_state())));
                 }
@@ -103,14 +106,22 @@ impl RepoSession {
                     && self.wants_status()
                     && let Some(tree) = &dirs.work_tree
                 {
-                    self.tree_watcher = watch_tree(ctx.address(), tree, &dirs.git_dir);
+                    self.start_tree_watch(tree.clone(), dirs.git_dir.clone(), ctx);
                 }
                 self.start_status(ctx);
                 self.schedule_fetch(ctx);
                 self.schedule_poll(ctx);
+                // A change noticed while the whole history loaded (a first screen was shown).
+                if !self.filling && std::mem::take(&mut self.again) {
+                    self.start_reload(ctx);
+                }
             }
             Err(e) => {
                 self.failed = Some(e.clone());
+                if self.snapshot.as_ref().is_some_and(|s| s.is_partial()) {
+                    // The first screen stays; its viewers learn why the rest will not come.
+                    self.broadcast(ViewerEvent::ReloadFailed(Arc::new(e.clone())));
+                }
                 for w in self
                     .waiting
                     .drain(..)
@@ -120,6 +131,28 @@ impl RepoSession {
                 }
             }
         }
+    }
+
+    /// Watches the work tree, set up off the actor thread: a recursive watch adds one per
+    /// directory, and a work tree with a build directory has tens of thousands (a Rust project's
+    /// `target/`: 400 ms here), during which the session would answer nothing. Its status is
+    /// polled until the watcher is in place, and computed again once it is.
+    fn start_tree_watch(
+        &mut self,
+        tree: std::path::PathBuf,
+        git_dir: std::path::PathBuf,
+        ctx: &mut Context<Self>,
+    ) {
+        let addr = ctx.address();
+        let work = tokio::task::spawn_blocking(move || watch_tree(addr, &tree, &git_dir));
+        ctx.spawn(
+            actix::fut::wrap_future::<_, Self>(work).map(|watcher, act, ctx| {
+                act.tree_watcher = watcher.ok().flatten();
+                // What changed while the watch was being set up.
+                act.start_status(ctx);
+                act.schedule_poll(ctx);
+            }),
+        );
     }
 
     /// Whether the git directory must be polled (no watcher, or it failed).
@@ -159,6 +192,10 @@ impl RepoSession {
         let Some(pending) = self.snapshot.clone() else {
             return;
         };
+        if pending.is_partial() {
+            // Part of the history: requests for the whole wait for the load that brings it.
+            return;
+        }
         if pending.graph.has_metadata() {
             for w in self.waiting_complete.drain(..) {
                 let _ = w.send(Ok(Arc::clone(&pending)));
@@ -206,7 +243,7 @@ impl RepoSession {
         let Some(previous) = self.snapshot.clone() else {
             return;
         };
-        if self.reloading || self.filling {
+        if self.reloading || self.filling || self.loading {
             self.again = true;
             return;
         }
@@ -273,9 +310,64 @@ impl RepoSession {
 
 impl RepoSession {
     /// Reads the repository on disk (the first load, or a streamed session's clone once it
-    /// landed), off the actor thread; requests wait for it.
+    /// landed), off the actor thread; requests wait for it. A large repository shown for the
+    /// first time gets a first screen of its newest commits ([`Snapshot::first_screen`]) while
+    /// the whole history loads; requests are answered from it meanwhile, except those that need
+    /// the whole history.
     pub(super) fn start_load(&mut self, ctx: &mut Context<Self>) {
         self.from_disk = true;
+        self.loading = true;
+        let path = self.config.path.clone();
+        let user_config = self.config.user_config;
+        let caches = Arc::clone(&self.caches);
+        // A history streaming from its remote is on screen already.
+        let Some(first) = self.config.first_screen.filter(|_| self.snapshot.is_none()) else {
+            self.load_whole(false, ctx);
+            return;
+        };
+        let work = async move {
+            let _permit = crate::budget::load_permit().await;
+            tokio::task::spawn_blocking(move || {
+                let started = std::time::Instant::now();
+                let screen = Snapshot::first_screen(&path, first, caches, user_config);
+                (screen, started)
+            })
+            .await
+        };
+        ctx.wait(
+            actix::fut::wrap_future::<_, Self>(work).map(|result, act, ctx| {
+                let shown = match result {
+                    Ok((Some(screen), started)) => {
+                        act.show_first_screen(screen, started);
+                        true
+                    }
+                    _ => false,
+                };
+                act.load_whole(shown, ctx);
+            }),
+        );
+    }
+
+    /// Serves `screen`, the newest commits, until the whole history is loaded.
+    fn show_first_screen(&mut self, screen: Snapshot, started: std::time::Instant) {
+        tracing::info!(
+            path = %self.config.path.display(),
+            commits = screen.graph.len(),
+            ms = started.elapsed().as_millis() as u64,
+            "first screen of the newest commits; the whole history follows"
+        );
+        metrics::counter!("gitvista_first_screens_total").increment(1);
+        let screen = Arc::new(screen);
+        self.footprint.set_heap(screen.heap_bytes());
+        self.snapshot = Some(Arc::clone(&screen));
+        for w in self.waiting.drain(..) {
+            let _ = w.send(Ok(Arc::clone(&screen)));
+        }
+    }
+
+    /// Loads the whole history off the actor thread. With a first screen `shown`, the session
+    /// answers from it meanwhile; otherwise requests wait.
+    fn load_whole(&mut self, shown: bool, ctx: &mut Context<Self>) {
         let path = self.config.path.clone();
         let hint_after = self.config.commit_graph_hint_after;
         let user_config = self.config.user_config;
@@ -289,12 +381,15 @@ impl RepoSession {
             })
             .await
         };
-        ctx.wait(
-            actix::fut::wrap_future::<_, Self>(work).map(|result, act, ctx| {
-                let result = result.unwrap_or_else(|e| Err(e.to_string()));
-                act.loaded(result, ctx);
-            }),
-        );
+        let work = actix::fut::wrap_future::<_, Self>(work).map(|result, act, ctx| {
+            let result = result.unwrap_or_else(|e| Err(e.to_string()));
+            act.loaded(result, ctx);
+        });
+        if shown {
+            ctx.spawn(work);
+        } else {
+            ctx.wait(work);
+        }
     }
 }
 

@@ -64,11 +64,8 @@ impl Handler<Streamed> for RepoSession {
         metrics::counter!("gitvista_streamed_snapshots_total").increment(1);
         match delta {
             None => {
-                for w in self
-                    .waiting
-                    .drain(..)
-                    .chain(self.waiting_complete.drain(..))
-                {
+                // Requests for the whole history (searches, analytics) wait for the clone.
+                for w in self.waiting.drain(..) {
                     let _ = w.send(Ok(Arc::clone(&snapshot)));
                 }
             }

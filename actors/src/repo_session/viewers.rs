@@ -86,7 +86,7 @@ impl RepoSession {
             self.schedule_fetch(ctx);
         }
         if let Some(s) = &self.snapshot
-            && (!complete || s.graph.has_metadata())
+            && (!complete || (s.graph.has_metadata() && !s.is_partial()))
         {
             let s = Arc::clone(s);
             return Box::pin(async move { Ok(s) });

@@ -3,4 +3,5 @@
 
 mod clone_queue;
 mod common;
+mod first_screen;
 mod session;

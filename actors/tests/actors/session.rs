@@ -13,21 +13,7 @@ use gitvista_actors::supervisor::{
 use gitvista_actors::{DeltaEvent, RepoId, SessionConfig, Supervisor, ViewerEvent};
 use tokio::sync::mpsc;
 
-use crate::common::{fixture, git};
-
-/// A viewer that forwards deltas to the test.
-struct Collector(mpsc::UnboundedSender<ViewerEvent>);
-
-impl Actor for Collector {
-    type Context = Context<Self>;
-}
-
-impl Handler<ViewerEvent> for Collector {
-    type Result = ();
-    fn handle(&mut self, msg: ViewerEvent, _: &mut Context<Self>) {
-        let _ = self.0.send(msg);
-    }
-}
+use crate::common::{Collector, fixture, git};
 
 /// The next delta, skipping status and head events.
 async fn next_delta(rx: &mut mpsc::UnboundedReceiver<ViewerEvent>, within: Duration) -> DeltaEvent {

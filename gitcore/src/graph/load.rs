@@ -8,9 +8,13 @@
 //! 3. Kahn's algorithm orders the reachable commits children-first, newest ready commit first.
 //! 4. Commits are appended parents-first; with the commit-graph source the author and subject are
 //!    filled in afterwards ([`CommitGraph::fill_metadata`]), so the topology is ready first.
+//!
+//! Before all that, a first screen can come from the newest commits alone
+//! ([`CommitGraph::load_newest`], in `newest`): a date-ordered walk from the tips, as `git log`
+//! prints its first rows.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::BinaryHeap;
 use std::sync::Arc;
 
 use rayon::prelude::*;
@@ -20,15 +24,18 @@ use crate::refs::Head;
 
 use super::commit_graph_file::CommitGraphFile;
 use super::store::{CHUNK, Chunk, NewCommit};
-use super::tips::collect_tips;
+use super::tips::read_tips;
 use super::{CommitGraph, Csr, People};
 use crate::object::CommitRef;
 use crate::odb::{ObjectKind, OdbError, OdbReader};
 use crate::oid::ObjectId;
 use crate::repo::{RepoError, Repository};
 
+mod newest;
 mod nodes;
 mod scan;
+
+pub use newest::{NewestCommits, NewestOptions};
 
 use nodes::*;
 use scan::*;
@@ -214,12 +221,7 @@ impl CommitGraph {
         repo: &Repository,
         options: LoadOptions,
     ) -> Result<CommitGraph, RepoError> {
-        let snap = repo.refs();
-        let mut problems: Vec<String> = repo.odb().problems().to_vec();
-        problems.extend(snap.problems.iter().cloned());
-        let mut reader = repo.odb().reader();
-        let tips = collect_tips(repo, &mut reader, &snap, &mut problems, HashMap::new());
-
+        let mut problems = Vec::new();
         let cg = if options.use_commit_graph {
             match CommitGraphFile::open(repo.odb().objects_dir(), repo.odb().hash()) {
                 Ok(cg) => cg,
@@ -231,6 +233,8 @@ impl CommitGraph {
         } else {
             None
         };
+        let (snap, tip_problems, reader, tips) = read_tips(repo, true, cg.as_ref());
+        problems.splice(0..0, tip_problems);
         let mut batches = Vec::new();
         let mut source = super::LoadSource::default();
         let mut nodes = match cg.as_ref().map(Nodes::from_commit_graph) {

@@ -100,7 +100,7 @@ impl CommitGraph {
             .iter()
             .map(|r| (r.target, Some(self.oid(r.commit))))
             .collect();
-        let tips = collect_tips(repo, &mut reader, &snap, &mut problems, known);
+        let tips = collect_tips(repo, &mut reader, &snap, &mut problems, known, true, None);
 
         // Read commits not in the graph, walking back from each tip until known commits.
         let mut batch = Batch::default();

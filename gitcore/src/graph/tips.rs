@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 
 use super::RefKind;
+use super::commit_graph_file::CommitGraphFile;
 use crate::odb::{ObjectKind, OdbReader};
 use crate::oid::ObjectId;
 use crate::refs::{Head, RefSnapshot};
@@ -21,13 +22,18 @@ pub(crate) struct Tip {
 /// Peels every ref of `snap` to a commit. Refs to trees or blobs name no commit and are skipped;
 /// refs to missing objects are reported. `known` holds what earlier loads peeled (objects never
 /// change, so a target peels to the same commit for ever): a reload of a mirror with thousands of
-/// refs then reads only the objects of the refs that moved.
+/// refs then reads only the objects of the refs that moved. With `release`, the pages read are
+/// let go of now and then (a whole load, which reads the packs next); a first screen keeps them,
+/// since it reads the same commits right after. A target the commit-graph file `listed` lists is
+/// a commit, and is not read at all (a forge mirror's thousands of pull refs).
 pub(crate) fn collect_tips(
     repo: &Repository,
     reader: &mut OdbReader<'_>,
     snap: &RefSnapshot,
     problems: &mut Vec<String>,
     known: HashMap<ObjectId, Option<ObjectId>>,
+    release: bool,
+    listed: Option<&CommitGraphFile>,
 ) -> Vec<Tip> {
     let mut tips = Vec::new();
     let mut buf = Vec::new();
@@ -35,6 +41,12 @@ pub(crate) fn collect_tips(
     let mut peeled = 0usize;
     let mut peel =
         |name: &str, target: ObjectId, known: Option<ObjectId>, problems: &mut Vec<String>| {
+            if let Some(cg) = listed {
+                let commit = known.unwrap_or(target);
+                if cg.lookup(&commit).is_some() {
+                    return Some(commit);
+                }
+            }
             if let Some(p) = known {
                 // packed-refs records the fully peeled object; it still has to be a commit we have.
                 if let Some(c) = peel_cache.get(&p) {
@@ -47,7 +59,7 @@ pub(crate) fn collect_tips(
             // Thousands of tips (a forge mirror's pull refs) are read from all over the packs:
             // let go of the pages behind them now and then, as the load's scan does.
             peeled += 1;
-            if peeled.is_multiple_of(256) {
+            if release && peeled.is_multiple_of(256) {
                 repo.odb().release_mapped();
             }
             let result = match repo.peel(reader, known.unwrap_or(target), &mut buf) {
@@ -119,6 +131,29 @@ pub(crate) fn collect_tips(
         });
     }
     tips
+}
+
+/// What a load starts from: the refs as they are now, the object database's and the refs'
+/// problems, a reader, and the tips peeled (see [`collect_tips`] for `release` and `listed`).
+pub(crate) fn read_tips<'r>(
+    repo: &'r Repository,
+    release: bool,
+    listed: Option<&CommitGraphFile>,
+) -> (RefSnapshot, Vec<String>, OdbReader<'r>, Vec<Tip>) {
+    let snap = repo.refs();
+    let mut problems: Vec<String> = repo.odb().problems().to_vec();
+    problems.extend(snap.problems.iter().cloned());
+    let mut reader = repo.odb().reader();
+    let tips = collect_tips(
+        repo,
+        &mut reader,
+        &snap,
+        &mut problems,
+        HashMap::new(),
+        release,
+        listed,
+    );
+    (snap, problems, reader, tips)
 }
 
 impl super::CommitGraph {

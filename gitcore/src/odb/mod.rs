@@ -149,6 +149,9 @@ pub struct OdbOptions {
     pub delta_cache_bytes: usize,
     /// How many `objects/info/alternates` hops are followed (git uses 5).
     pub max_alternates_depth: usize,
+    /// Check each pack index's trailing checksum when it is opened (git does not; a quick first
+    /// screen leaves it to the whole load that follows).
+    pub verify_index_checksums: bool,
 }
 
 impl Default for OdbOptions {
@@ -158,6 +161,7 @@ impl Default for OdbOptions {
             max_delta_depth: 4096,
             delta_cache_bytes: 32 << 20,
             max_alternates_depth: 5,
+            verify_index_checksums: true,
         }
     }
 }
@@ -169,6 +173,8 @@ struct PackSlot {
     index: Option<PackIndex>,
     /// Identity used to reuse the slot on refresh: path, size, modification time.
     key: (PathBuf, u64, Option<SystemTime>),
+    /// Whether its index's checksum was checked.
+    verified: bool,
 }
 
 /// Where an object lives.
@@ -389,14 +395,22 @@ impl Odb {
                 .is_some_and(|n| covered.iter().any(|c| c == n));
             let key = file_key(&pack_path);
             if let Some(prev) = previous.and_then(|p| {
-                p.packs
-                    .iter()
-                    .find(|s| s.key == key && s.index.is_some() != in_midx)
+                p.packs.iter().find(|s| {
+                    s.key == key
+                        && s.index.is_some() != in_midx
+                        && (s.verified || !self.options.verify_index_checksums)
+                })
             }) {
                 self.packs.push(Arc::clone(prev));
                 continue;
             }
-            match Self::open_pack(&pack_path, &idx_name, in_midx, self.hash) {
+            match Self::open_pack(
+                &pack_path,
+                &idx_name,
+                in_midx,
+                self.hash,
+                self.options.verify_index_checksums,
+            ) {
                 Ok(slot) => self.packs.push(Arc::new(PackSlot { key, ..slot })),
                 Err(e) => self.problems.push(e.to_string()),
             }
@@ -422,12 +436,13 @@ impl Odb {
         idx_path: &Path,
         in_midx: bool,
         hash: HashKind,
+        verify: bool,
     ) -> Result<PackSlot, OdbError> {
         let pack = Pack::open(pack_path, hash)?;
         let index = if in_midx {
             None
         } else {
-            let index = PackIndex::open(idx_path, hash)?;
+            let index = PackIndex::open_checking(idx_path, hash, verify)?;
             if index.pack_checksum() != pack.checksum() {
                 return Err(OdbError::Corrupt {
                     path: pack_path.to_path_buf(),
@@ -455,6 +470,7 @@ impl Odb {
             pack,
             index,
             key: (PathBuf::new(), 0, None),
+            verified: verify,
         })
     }
 
@@ -483,6 +499,7 @@ impl Odb {
                 pack,
                 index: Some(index),
                 key: (PathBuf::new(), 0, None),
+                verified: true,
             })],
             midxs: Vec::new(),
             problems: Vec::new(),
@@ -543,6 +560,19 @@ impl Odb {
     /// Number of usable packs (across alternates).
     pub fn pack_count(&self) -> usize {
         self.packs.len()
+    }
+
+    /// Objects the packs' indexes list (an object in two packs counts twice; loose objects and
+    /// objects held in memory are not counted): the size of the repository, known without
+    /// reading a pack.
+    pub fn packed_objects(&self) -> usize {
+        let own: usize = self
+            .packs
+            .iter()
+            .filter_map(|slot| slot.index.as_ref())
+            .map(|index| index.len())
+            .sum();
+        own + self.midxs.iter().map(|(m, _)| m.len()).sum::<usize>()
     }
 
     /// A new reader with its own caches.

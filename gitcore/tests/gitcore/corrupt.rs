@@ -359,6 +359,41 @@ fn wrong_idx_checksum_truncated_and_wrong_pack_checksum_are_named() {
         "{err}"
     );
     assert!(err.to_string().contains("checksum"), "{err}");
+
+    // Only the trailing checksum wrong: opened without checking it (a first screen), the index
+    // reads as before; checked (every whole load), it is refused and its pack set aside.
+    let mut trailer = original_idx.clone();
+    let last = trailer.len() - 1;
+    trailer[last] ^= 0xff;
+    std::fs::write(&idx_path, &trailer).expect("write");
+    let hash = hash_of(&repo);
+    assert!(PackIndex::open(&idx_path, hash).is_err());
+    let unchecked = PackIndex::open_checking(&idx_path, hash, false).expect("opens unchecked");
+    let good = PackIndex::from_bytes(&idx_path, original_idx.clone(), hash).expect("valid");
+    assert_eq!(unchecked.len(), good.len());
+    let head = oid(git_lines(&repo, &["rev-parse", "HEAD"])[0].as_str());
+    let unchecked_odb = Odb::open(
+        &repo.join(".git/objects"),
+        hash,
+        OdbOptions {
+            verify_index_checksums: false,
+            ..OdbOptions::default()
+        },
+    )
+    .expect("opens");
+    assert!(
+        unchecked_odb.problems().is_empty(),
+        "{:?}",
+        unchecked_odb.problems()
+    );
+    assert!(unchecked_odb.reader().read(&head).is_ok());
+    let checked =
+        Odb::open(&repo.join(".git/objects"), hash, OdbOptions::default()).expect("opens");
+    assert!(
+        checked.problems().iter().any(|p| p.contains("checksum")),
+        "{:?}",
+        checked.problems()
+    );
     std::fs::write(&idx_path, &original_idx).expect("restore");
 
     // Wrong pack checksum, then a truncated pack: the pack is set aside, loose objects still load.

@@ -12,6 +12,7 @@ mod format;
 mod graph;
 mod layout;
 mod mailmap;
+mod newest;
 mod objects;
 mod refs;
 mod reftable;

@@ -118,11 +118,13 @@ pub async fn snapshot(state: &AppState, id: &str) -> Result<Arc<Snapshot>, ApiEr
     }
 }
 
-/// [`snapshot`] with every commit's author, author time and subject read: right after a load
-/// from a commit-graph file this waits until they are (a few microseconds a commit).
+/// [`snapshot`] of the whole history with every commit's author, author time and subject read:
+/// right after a load from a commit-graph file this waits until they are (a few microseconds a
+/// commit), and while only the newest commits are shown (a first screen, a history streaming
+/// from its remote) until the whole history is in.
 pub async fn complete_snapshot(state: &AppState, id: &str) -> Result<Arc<Snapshot>, ApiError> {
     let snap = snapshot(state, id).await?;
-    if snap.graph.has_metadata() {
+    if snap.graph.has_metadata() && !snap.is_partial() {
         return Ok(snap);
     }
     match session(state, id).await?.send(GetCompleteSnapshot).await {
@@ -384,16 +386,24 @@ impl ViewQuery {
 }
 
 /// The snapshot `view` is read from: [`complete_snapshot`] when it keeps only the matches of a
-/// search that reads authors or subjects, else [`snapshot`].
+/// search that reads authors or subjects, or when it needs the whole history (matches of any
+/// search, the branches containing a commit) and only the newest commits are in; else
+/// [`snapshot`].
 pub async fn view_snapshot(
     state: &AppState,
     id: &str,
     view: &ViewQuery,
 ) -> Result<Arc<Snapshot>, ApiError> {
-    match view.match_query()? {
-        Some((_, q)) if q.reads_metadata() => complete_snapshot(state, id).await,
-        _ => snapshot(state, id).await,
+    let needs_whole = match view.match_query()? {
+        Some((_, q)) if q.reads_metadata() => return complete_snapshot(state, id).await,
+        Some(_) => true,
+        None => view.contains.as_deref().is_some_and(|h| !h.is_empty()),
+    };
+    let snap = snapshot(state, id).await?;
+    if needs_whole && snap.is_partial() {
+        return complete_snapshot(state, id).await;
     }
+    Ok(snap)
 }
 
 /// The layout of `snap` for `view`: the main one for the default view, else built (on the

@@ -78,8 +78,9 @@ pub async fn repository(
         // A shallow clone: older commits are not here (yet; hosted mode deepens in the background).
         "historyIncomplete": g.shallow_count() > 0,
         "upstream": upstream.as_ref().map(upstream_json),
-        // Shown from the remote while it is cloned (older commits still streaming in).
-        "streaming": snap.repo.is_in_memory(),
+        // Only the newest commits so far: shown from the remote while it is cloned, or a first
+        // screen while the whole history loads (older commits still coming).
+        "streaming": snap.is_partial(),
         // A partial clone: `commits` or `trees` until it is hydrated (what a request needs is
         // fetched for it, or it is answered 202 "hydrating").
         "contents": snap.contents.as_str(),

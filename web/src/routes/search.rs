@@ -40,10 +40,16 @@ pub async fn search(
     let parsed = Query::parse(&query.q, gitvista_store::now())
         .map_err(|e| ApiError::bad_request(e.to_string(), "invalid_search"))?;
     // Rows need no metadata; authors and subjects do, and are read soon after the topology.
+    // Every search needs the whole history: it waits for it behind a first screen.
     let snap = if parsed.reads_metadata() {
         complete_snapshot(&state, &id).await?
     } else {
-        view_snapshot(&state, &id, &view).await?
+        let snap = view_snapshot(&state, &id, &view).await?;
+        if snap.is_partial() {
+            complete_snapshot(&state, &id).await?
+        } else {
+            snap
+        }
     };
     let layout = view_layout(&snap, &view).await?;
     let freshness = Freshness::Version(snap.version);

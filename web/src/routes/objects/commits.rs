@@ -25,7 +25,15 @@ pub async fn commit(
     view: web::Query<ViewQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let RepoObject { id, hash } = object;
-    let snap = view_snapshot(&state, &id, &view).await?;
+    let mut snap = view_snapshot(&state, &id, &view).await?;
+    // Only the newest commits are in (a first screen): an abbreviation is resolved against the
+    // whole history, and an older commit is answered from it, once it is loaded.
+    if snap.is_partial()
+        && (hash.len() != snap.graph.hash().hex_len()
+            || resolve_commit(&snap.graph, &hash).is_ok_and(|oid| snap.graph.find(&oid).is_none()))
+    {
+        snap = crate::routes::complete_snapshot(&state, &id).await?;
+    }
     let oid = resolve_commit(&snap.graph, &hash)?;
     let layout = view_layout(&snap, &view).await?;
     let freshness = Freshness::Version(snap.version);
