@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 
 #[path = "common/mod.rs"]
 mod common;
-use common::{Result, benchmarking, ensure_forge_repo, git, median, server_url};
+use common::{Result, benchmarking, ensure_forge_repo, git, median, paste, server_url};
 
 /// What one run of one remote measured.
 #[derive(Debug, Clone, Copy)]
@@ -114,14 +114,7 @@ async fn gitvista_run(url: &str, data: &Path, stream_first: bool, whole: bool) -
     let (mut child, base) = spawn_server(data, stream_first)?;
     let client = reqwest::Client::new();
     let started = Instant::now();
-    let created: serde_json::Value = client
-        .post(format!("{base}/api/repos"))
-        .json(&serde_json::json!({ "url": url }))
-        .send()
-        .await?
-        .json()
-        .await?;
-    let id = created["id"].as_str().ok_or("no id")?.to_string();
+    let id = paste(&client, &base, url).await?;
     let limit = Instant::now() + Duration::from_secs(1800);
     // As the page does: the status until ready or rows are shown, then the first window.
     loop {

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 #[path = "common/mod.rs"]
 mod common;
-use common::{Result, benchmarking, git, rss_kib, server_url};
+use common::{Result, benchmarking, git, rss_kib, serve_command, server_url};
 
 fn env_str(name: &str, default: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| default.to_string())
@@ -96,16 +96,7 @@ fn data_dir(src: &Path, n: usize, commits: usize) -> Result<(tempfile::TempDir, 
 }
 
 fn spawn_serve(data: &Path, budget: &str) -> Result<(Child, String)> {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_gitvista"))
-        .args([
-            "serve",
-            "--port",
-            "0",
-            "--allowed-hosts",
-            "127.0.0.1",
-            "--data-dir",
-        ])
-        .arg(data)
+    let mut child = serve_command(data)
         .args(["--memory-budget", budget, "--max-sessions", "100000"])
         .env("GITVISTA_WS_PER_CLIENT", "100000")
         .env("GITVISTA_WORK_MS_PER_SECOND", "1000000")

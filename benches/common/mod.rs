@@ -172,3 +172,31 @@ pub fn server_url(child: &mut std::process::Child) -> Result<String> {
         .trim_end_matches('/')
         .to_string())
 }
+
+/// `gitvista serve` (the binary of this build) on a free port of 127.0.0.1 with its data in
+/// `data`, loopback remotes allowed; the caller adds its own settings and spawns it.
+pub fn serve_command(data: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_gitvista"));
+    c.args([
+        "serve",
+        "--port",
+        "0",
+        "--allowed-hosts",
+        "127.0.0.1",
+        "--data-dir",
+    ])
+    .arg(data);
+    c
+}
+
+/// Pastes `url` into the server at `base` (`POST /api/repos`); answers the repository's id.
+pub async fn paste(client: &reqwest::Client, base: &str, url: &str) -> Result<String> {
+    let created: serde_json::Value = client
+        .post(format!("{base}/api/repos"))
+        .json(&serde_json::json!({ "url": url }))
+        .send()
+        .await?
+        .json()
+        .await?;
+    Ok(created["id"].as_str().ok_or("no id")?.to_string())
+}

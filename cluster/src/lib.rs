@@ -4,10 +4,15 @@
 //! node held them. The single node (`all`) does the same against its own database, so one code
 //! path serves both.
 //!
+//! A node that runs git also holds a presence on PostgreSQL, which its process takes with it:
+//! an owner killed is found gone within about two seconds ([`presence`]), a paused one when its
+//! lease runs out.
+//!
 //! Modules, bottom up: [`settings`] (roles, addresses, the secret), [`signature`] (signed
 //! node-to-node requests), [`limits`] (budgets shared through Redis), [`bus`] (viewer events
-//! across nodes through Redis pub/sub), [`membership`] (the heartbeat) and [`runner`] (claims
-//! jobs and runs them).
+//! across nodes through Redis pub/sub), [`presence`] (this node's session, and the check for
+//! owners whose session is gone), [`membership`] (the heartbeat and that check) and [`runner`]
+//! (claims jobs and runs them).
 //!
 //! It stands on the store and the actors. What it needs of the node it runs on is the [`Node`]
 //! trait, which hosting implements: the cluster never imports hosting, and knows nothing of HTTP
@@ -24,6 +29,7 @@ pub use settings::Role;
 pub mod bus;
 pub mod limits;
 pub mod membership;
+pub mod presence;
 pub mod runner;
 pub mod settings;
 pub mod signature;
@@ -35,6 +41,8 @@ pub trait Node: std::fmt::Debug + Sized + 'static {
     fn store(&self) -> &Store;
     /// The repositories this node owns.
     fn fences(&self) -> &Fences;
+    /// Whether this node holds its presence on PostgreSQL (a node that runs git).
+    fn presence(&self) -> &presence::Presence;
     /// What this node's heartbeat reports now.
     fn report(&self) -> impl Future<Output = NodeReport>;
     /// Whether this node may take one more repository onto its disk.

@@ -1,12 +1,14 @@
 //! This node's heartbeat: [`Membership`] keeps it registered and alive in the `nodes` table,
 //! reaps expired job leases, re-places the repositories of dead owners and lets go of those
-//! that moved elsewhere.
+//! that moved elsewhere; on a node holding its presence, it also re-places the repositories of
+//! owners whose presence is gone (see [`crate::presence`]).
 
 use std::time::Duration;
 
 use actix::prelude::*;
 use gitvista_store::StoreError;
 
+use crate::presence::{PRESENCE_CHECK, PRESENCE_GRACE};
 use crate::{NODE_LEASE, Node, NodeReport};
 
 /// Keeps this node registered and alive (with what it reports: free disk, sessions, viewers),
@@ -18,6 +20,10 @@ pub struct Membership<N: Node> {
     every: Duration,
     /// A beat is running: the next tick is skipped rather than piled up (a slow database).
     beating: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// A presence check is running (skipped as beats are).
+    checking: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// Owners whose presence was missing at the last check: gone if it still is at the next.
+    suspects: std::sync::Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
 }
 
 impl<N: Node> Membership<N> {
@@ -27,7 +33,31 @@ impl<N: Node> Membership<N> {
             hosted,
             every,
             beating: Default::default(),
+            checking: Default::default(),
+            suspects: Default::default(),
         }
+    }
+
+    /// One presence check, off the actor thread, once this node has held its own presence for
+    /// [`PRESENCE_GRACE`].
+    fn check_presence(&self, ctx: &mut Context<Self>) {
+        use std::sync::atomic::Ordering;
+        let Some(h) = self.hosted.upgrade() else {
+            ctx.stop();
+            return;
+        };
+        if h.presence().held_for().is_none_or(|d| d < PRESENCE_GRACE) {
+            return;
+        }
+        if self.checking.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let checking = std::sync::Arc::clone(&self.checking);
+        let suspects = std::sync::Arc::clone(&self.suspects);
+        actix::spawn(async move {
+            check_presence(&h, suspects).await;
+            checking.store(false, Ordering::Release);
+        });
     }
 
     /// One beat, off the actor thread.
@@ -50,6 +80,9 @@ impl<N: Node> Membership<N> {
 
 /// What one heartbeat does.
 async fn beat<N: Node>(h: &std::sync::Arc<N>) {
+    // What this node owned before the database is asked what it owns: a repository it claims
+    // meanwhile (a re-placement's clone job) is in the answer or not, but never judged by it.
+    let fenced_before = h.fences().all();
     let NodeReport {
         id,
         role,
@@ -99,14 +132,13 @@ async fn beat<N: Node>(h: &std::sync::Arc<N>) {
             repos = moved.len(),
             "re-placing the repositories of a worker that stopped beating"
         );
-        metrics::counter!("gitvista_repos_replaced_total").increment(moved.len() as u64);
-        h.moving(&moved).await;
-        h.wake_jobs();
+        re_placed(h, &moved).await;
     }
     if let Some(owned) = owned {
         let owned: std::collections::HashMap<String, i64> = owned.into_iter().collect();
-        for (repo, epoch) in h.fences().all() {
-            if owned.get(&repo) != Some(&epoch) {
+        for (repo, epoch) in fenced_before {
+            let still = h.fences().get(&repo).map(|f| f.epoch) == Some(epoch);
+            if still && owned.get(&repo) != Some(&epoch) {
                 // Another node owns it now (this one was presumed dead): its clone here is
                 // stale, and nothing this node writes about it goes through any more.
                 tracing::warn!(%repo, "this node no longer owns the repository; dropping its clone");
@@ -116,11 +148,78 @@ async fn beat<N: Node>(h: &std::sync::Arc<N>) {
     }
 }
 
+/// Viewers of `moved` are told, and the job runner looks for their clones.
+async fn re_placed<N: Node>(h: &std::sync::Arc<N>, moved: &[String]) {
+    metrics::counter!("gitvista_repos_replaced_total").increment(moved.len() as u64);
+    h.moving(moved).await;
+    h.wake_jobs();
+}
+
+/// What one presence check does: owners whose presence is missing now and was at the last
+/// check are forgotten, and their repositories re-placed.
+async fn check_presence<N: Node>(
+    h: &std::sync::Arc<N>,
+    suspects: std::sync::Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
+) {
+    let store = h.store().clone();
+    let result = tokio::task::spawn_blocking(move || -> Result<_, StoreError> {
+        let started_before = gitvista_store::jobs::now_ms() - PRESENCE_GRACE.as_millis() as i64;
+        let absent: std::collections::HashSet<String> =
+            store.absent_owners(started_before)?.into_iter().collect();
+        let gone: Vec<String> = {
+            let mut suspects = suspects.lock().unwrap_or_else(|e| e.into_inner());
+            let gone = absent.intersection(&suspects).cloned().collect();
+            *suspects = absent;
+            gone
+        };
+        if gone.is_empty() {
+            return Ok((gone, Vec::new()));
+        }
+        for node in &gone {
+            store.forget_node(node)?;
+        }
+        let moved = store.replace_dead_owners(NODE_LEASE.as_millis() as i64)?;
+        Ok((gone, moved))
+    })
+    .await;
+    let (gone, moved) = match result {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "the presence check could not reach the database");
+            return;
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "the presence check could not run");
+            return;
+        }
+    };
+    if gone.is_empty() {
+        return;
+    }
+    tracing::warn!(
+        nodes = ?gone,
+        repos = moved.len(),
+        "an owner's PostgreSQL session is gone (its process ended): re-placing its repositories"
+    );
+    metrics::counter!("gitvista_owners_gone_total").increment(gone.len() as u64);
+    if !moved.is_empty() {
+        re_placed(h, &moved).await;
+    }
+}
+
 impl<N: Node> Actor for Membership<N> {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         self.beat(ctx);
         ctx.run_interval(self.every, |act, ctx| act.beat(ctx));
+        // Presence exists on PostgreSQL only: a single node on SQLite has no timer for it.
+        if self
+            .hosted
+            .upgrade()
+            .is_some_and(|h| h.store().backend() == "postgres")
+        {
+            ctx.run_interval(PRESENCE_CHECK, |act, ctx| act.check_presence(ctx));
+        }
     }
 }

@@ -179,16 +179,28 @@ impl<N: Node> Handler<Wake> for JobRunner<N> {
 }
 
 /// Listens on PostgreSQL for queued jobs and wakes `runner` (a thread of its own running
-/// [`listen_for_jobs`]). Ends when the runner stops.
-pub fn listen<N: Node>(database_url: String, runner: Addr<JobRunner<N>>) {
+/// [`listen_for_jobs`]), holding node `node`'s presence on the same connection. Ends when the
+/// runner stops.
+pub fn listen<N: Node>(
+    database_url: String,
+    runner: Addr<JobRunner<N>>,
+    node: String,
+    presence: std::sync::Arc<crate::presence::Presence>,
+) {
     let spawned = std::thread::Builder::new()
         .name("gitvista-listen".into())
         .spawn(move || {
+            let held = |held: bool| presence.set(held);
             listen_for_jobs(
                 &database_url,
                 || runner.connected(),
                 || runner.do_send(Wake),
+                Some(gitvista_store::jobs::PresenceHook {
+                    node: &node,
+                    held: &held,
+                }),
             );
+            presence.set(false);
         });
     if let Err(e) = spawned {
         tracing::warn!(error = %e, "cannot start the job listener; polling only");

@@ -82,6 +82,8 @@ pub struct Hosted {
     pub role: gitvista_cluster::settings::Role,
     /// The repositories this node owns (`all` and `worker`).
     pub fences: Arc<gitvista_cluster::Fences>,
+    /// Whether this node holds its presence on PostgreSQL (a node that runs git, on PostgreSQL).
+    pub presence: Arc<gitvista_cluster::presence::Presence>,
     /// Claims and runs this node's jobs (`all` and `worker`; set once it started).
     pub runner: std::sync::OnceLock<Addr<gitvista_cluster::runner::JobRunner<Hosted>>>,
     /// Viewer events across nodes (`web` and `worker`).
@@ -306,6 +308,7 @@ impl Hosted {
             bus,
             limits,
             fences,
+            presence: Arc::default(),
             runner: std::sync::OnceLock::new(),
             stripe,
             frozen: Arc::new(crate::hosted::quota::RepoSet::default()),
@@ -332,7 +335,12 @@ impl Hosted {
                 .clone()
                 .filter(|u| u.starts_with("postgres"))
             {
-                gitvista_cluster::runner::listen(url, runner.clone());
+                gitvista_cluster::runner::listen(
+                    url,
+                    runner.clone(),
+                    hosted.node_id.clone(),
+                    Arc::clone(&hosted.presence),
+                );
             }
             let _ = hosted.runner.set(runner);
         }

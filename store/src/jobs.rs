@@ -547,8 +547,15 @@ pub const LISTEN_POLL: Duration = Duration::from_millis(100);
 /// Listens on PostgreSQL for queued jobs (`LISTEN gitvista_jobs`) and calls `wake` when one is
 /// announced, and once after every (re)connection for jobs queued while it was down. Blocks the
 /// calling thread until `listening` answers false: libpq's notifications are read without
-/// blocking every [`LISTEN_POLL`], and the connection is made again after an error.
-pub fn listen_for_jobs(database_url: &str, listening: impl Fn() -> bool, wake: impl Fn()) {
+/// blocking every [`LISTEN_POLL`], and the connection is made again after an error. With
+/// `presence`, the same connection holds the node's presence (see [`crate::presence`]), and
+/// `presence.held` is told when it is taken and when it is lost.
+pub fn listen_for_jobs(
+    database_url: &str,
+    listening: impl Fn() -> bool,
+    wake: impl Fn(),
+    presence: Option<PresenceHook<'_>>,
+) {
     use diesel::Connection as _;
     while listening() {
         let mut conn = match diesel::PgConnection::establish(database_url) {
@@ -566,8 +573,29 @@ pub fn listen_for_jobs(database_url: &str, listening: impl Fn() -> bool, wake: i
         }
         // Jobs queued while the connection was down: look now.
         wake();
+        let mut present = false;
         let mut polls = 0u32;
         'read: while listening() {
+            // Taken at once, or retried every second while a session of a previous process of
+            // this node still holds it.
+            if let Some(p) = &presence
+                && !present
+                && polls.is_multiple_of(10)
+            {
+                match crate::presence::take_presence(&mut conn, p.node) {
+                    Ok(true) => {
+                        present = true;
+                        (p.held)(true);
+                    }
+                    Ok(false) => {
+                        tracing::warn!(
+                            node = p.node,
+                            "another session holds this node's presence; trying again"
+                        );
+                    }
+                    Err(_) => break 'read,
+                }
+            }
             let mut woke = false;
             for n in conn.notifications_iter() {
                 match n {
@@ -589,5 +617,27 @@ pub fn listen_for_jobs(database_url: &str, listening: impl Fn() -> bool, wake: i
                 break 'read;
             }
         }
+        if let Some(p) = &presence
+            && present
+        {
+            (p.held)(false);
+        }
+    }
+}
+
+/// What [`listen_for_jobs`] needs to hold a node's presence: the node's id, and whom to tell
+/// when it is taken (`true`) and lost (`false`).
+pub struct PresenceHook<'a> {
+    /// The node.
+    pub node: &'a str,
+    /// Told whether the presence is held.
+    pub held: &'a dyn Fn(bool),
+}
+
+impl std::fmt::Debug for PresenceHook<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PresenceHook")
+            .field("node", &self.node)
+            .finish()
     }
 }

@@ -7,7 +7,8 @@
 //! lock), the repositories' rows (here), [`accounts`] (users, forge connections, sessions,
 //! sealed tokens), [`admin`] (admin sessions), [`billing`] (subscriptions, Stripe events),
 //! [`teams`], [`webhooks`] (registrations, deliveries), [`jobs`] (the job queue every node
-//! shares, and PostgreSQL's wake-ups for it) and [`placement`] (nodes, owners, fences).
+//! shares, and PostgreSQL's wake-ups for it), [`placement`] (nodes, owners, fences) and
+//! [`presence`] (nodes' sessions on PostgreSQL, gone with their process).
 //!
 //! It imports no crate of GitVista's and knows nothing of HTTP, actors or plans: it stores
 //! facts and answers queries; the floors above decide what they mean.
@@ -62,6 +63,7 @@ pub mod billing;
 pub mod jobs;
 pub mod migrate;
 pub mod placement;
+pub mod presence;
 pub mod schema;
 pub mod teams;
 pub mod webhooks;

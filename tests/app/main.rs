@@ -27,6 +27,7 @@ mod metrics;
 mod money;
 mod partial;
 mod people;
+mod presence;
 mod privacy;
 mod signin;
 mod store;

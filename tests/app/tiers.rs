@@ -334,6 +334,13 @@ async fn two_web_and_two_worker_processes_serve_fan_out_and_survive_a_killed_own
     )
     .await;
     assert!(moved.epoch >= 3, "a new epoch: {moved:?}");
+    // Found gone by its PostgreSQL session, which ended with the process, not by its lease.
+    let survivor_log = std::fs::read_to_string(&survivor.log).unwrap_or_default();
+    assert!(
+        survivor_log.contains("PostgreSQL session is gone"),
+        "the survivor saw the owner's session end:\n{}",
+        survivor.tail()
+    );
     eprintln!(
         "re-placed and ready {:.1} s after the owner was killed",
         killed.elapsed().as_secs_f64()

@@ -15,6 +15,10 @@ impl gitvista_cluster::Node for Hosted {
         &self.fences
     }
 
+    fn presence(&self) -> &gitvista_cluster::presence::Presence {
+        &self.presence
+    }
+
     async fn report(&self) -> gitvista_cluster::NodeReport {
         let sessions = self
             .supervisor
