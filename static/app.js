@@ -294,10 +294,12 @@ async function openAtHead() {
   if (!head || !head.commit) return;
   const ref = head.branch && summary.refs.find((r) => r.name === head.branch);
   let row = ref ? ref.row : null;
-  // A branch without a row in a history still streaming has not come yet. Otherwise (a detached
-  // HEAD, a hidden branch) the commit says; an answer from a later growth than the rows held
-  // here may name a row they do not have yet.
-  if (row == null && !(ref && summary.streaming)) {
+  // A branch without a row in a history still coming (streaming from its remote, or a first
+  // screen of the newest commits) has not come yet: the next growth tries again (asking for
+  // its commit would wait for the whole history; the summary lists only refs whose commit
+  // came). Otherwise (a detached HEAD, a hidden branch) the commit says; an answer from a later
+  // growth than the rows held here may name a row they do not have yet.
+  if (row == null && !(head.branch && summary.streaming)) {
     try { row = (await api(`/commit/${head.commit}`)).row; } catch { return; }
     if (row != null && row >= store.total) row = null;
   }
