@@ -135,16 +135,8 @@ impl Batch {
                     None
                 }
             },
-            Err(OdbError::Missing(_))
-                if child.is_some_and(|c| shallow.binary_search(c).is_ok()) =>
-            {
-                None
-            }
             Err(e) => {
-                problems.push(match child {
-                    Some(c) => format!("parent of {c}: {e}"),
-                    None => e.to_string(),
-                });
+                problems.extend(read_problem(e, child, shallow));
                 None
             }
         }
@@ -199,6 +191,20 @@ impl Batch {
         self.summaries
             .get(d.summary_start as usize..(d.summary_start + d.summary_len) as usize)
             .unwrap_or_default()
+    }
+}
+
+/// What a failed read of a commit means: nothing when it is a parent missing beyond a shallow
+/// boundary (expected there), else the problem to report, naming the child that needed it.
+pub(crate) fn read_problem(
+    e: OdbError,
+    child: Option<&ObjectId>,
+    shallow: &[ObjectId],
+) -> Option<String> {
+    match (e, child) {
+        (OdbError::Missing(_), Some(c)) if shallow.binary_search(c).is_ok() => None,
+        (e, Some(c)) => Some(format!("parent of {c}: {e}")),
+        (e, None) => Some(e.to_string()),
     }
 }
 

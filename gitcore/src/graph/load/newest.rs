@@ -83,13 +83,6 @@ impl CommitGraph {
         // Commits queued and not taken yet, with their bytes when they were read to be queued.
         let mut pending: HashMap<ObjectId, Option<Vec<u8>>> = HashMap::new();
         let mut queue: BinaryHeap<(i64, ObjectId)> = BinaryHeap::new();
-        let failed = |id: &ObjectId, child: Option<&ObjectId>, e: OdbError| match e {
-            OdbError::Missing(_) if child.is_some_and(|c| shallow.binary_search(c).is_ok()) => None,
-            e => Some(match child {
-                Some(c) => format!("parent of {c}: {e}"),
-                None => format!("{id}: {e}"),
-            }),
-        };
         let mut enqueue = |id: &ObjectId,
                            child: Option<&ObjectId>,
                            reader: &mut OdbReader<'_>,
@@ -117,7 +110,7 @@ impl CommitGraph {
                     }
                     Err(e) => problems.push(format!("commit {id}: {e}")),
                 },
-                Err(e) => problems.extend(failed(id, child, e)),
+                Err(e) => problems.extend(read_problem(e, child, shallow)),
             }
         };
         for t in &tips {
