@@ -447,8 +447,21 @@ async function applyChange(delta) {
 }
 
 let changeChain = Promise.resolve();
+/** A change whose reads failed for a while (a server busy or restarting, the network gone) is
+ * read again after 1 s, doubling to 30 s: the next change may be minutes away, and the page
+ * would hold a stale history until then. */
+let retryDelay = 1000;
+let retryTimer = 0;
 function queueChange(delta) {
-  changeChain = changeChain.then(() => applyChange(delta)).catch((e) => console.warn(e));
+  changeChain = changeChain.then(() => applyChange(delta)).then(() => {
+    retryDelay = 1000;
+  }, (e) => {
+    console.warn(e);
+    if (e instanceof ApiError && e.status < 500) return;
+    clearTimeout(retryTimer);
+    retryTimer = setTimeout(() => queueChange(null), retryDelay);
+    retryDelay = Math.min(retryDelay * 2, 30000);
+  });
 }
 
 /** What the clone holds (`commits`, `trees`, `complete`), the hydration's percent, and how
@@ -496,6 +509,8 @@ function showStatus(s) {
 }
 
 const conn = $('conn');
+/** The version the socket's opening summary named, when it came before the page's own. */
+let heardVersion = null;
 const live = new Live({
   onState(s) {
     conn.className = `conn ${s}`;
@@ -522,7 +537,11 @@ const live = new Live({
         showStatus(msg);
         break;
       case 'head': view.head = msg.commit; view.dirty = true; break;
-      case 'summary': if (summary && msg.version !== summary.version) queueChange(null); break;
+      // The history at connect: a page still reading its first summary compares it then.
+      case 'summary':
+        if (!summary) heardVersion = msg.version;
+        else if (msg.version !== summary.version) queueChange(null);
+        break;
       default: break;
     }
   },
@@ -739,6 +758,9 @@ changeChain = changeChain.then(async () => {
       return;
     }
   }
+  // The socket's summary came before this one and names another version: a change between
+  // the two may have reached the socket before it was subscribed.
+  if (heardVersion != null && heardVersion !== summary.version) queueChange(null);
   const c = params.get('commit');
   if (!c) await openAtHead();
   const cmp = (params.get('compare') || '').split('...');

@@ -153,6 +153,12 @@ pub fn event_text(event: &ViewerEvent) -> Option<String> {
         ViewerEvent::Head(h) => envelope("head", &**h),
         ViewerEvent::Remote(r) => envelope("status", &**r),
         ViewerEvent::Encoded(text) => text.to_string(),
+        ViewerEvent::Behind(version) => serde_json::json!({
+            "type": "resync",
+            "reason": "changed",
+            "version": version,
+        })
+        .to_string(),
         ViewerEvent::AccessChanged | ViewerEvent::Closing => return None,
     })
 }
@@ -199,6 +205,9 @@ pub enum ViewerEvent {
     AccessChanged,
     /// A message already encoded for the WebSocket (relayed from another node).
     Encoded(Arc<str>),
+    /// The history is at this version, past the one the viewer was told of when it subscribed:
+    /// it reads the repository again (`resync`), as after a reconnect.
+    Behind(u64),
 }
 
 /// An event a repository's owner sends its viewers, handed to the cluster's fan-out as well

@@ -245,6 +245,10 @@ pub struct Subscribe {
     pub id: u64,
     /// Where events go.
     pub viewer: Recipient<ViewerEvent>,
+    /// The snapshot version the viewer was last told of (its socket's opening summary), if any:
+    /// a change between that and this subscription reaches no viewer's mailbox, so a session
+    /// past it tells the viewer to read again ([`ViewerEvent::Behind`]).
+    pub seen: Option<u64>,
 }
 
 /// Removes a viewer.

@@ -119,6 +119,13 @@ impl Handler<Subscribe> for RepoSession {
         if let Some(status) = &self.status {
             let _ = msg.viewer.try_send(ViewerEvent::Status(Arc::clone(status)));
         }
+        // Changed since the viewer's summary was read: the deltas in between went to the
+        // viewers of that moment.
+        if let (Some(seen), Some(s)) = (msg.seen, &self.snapshot)
+            && s.version != seen
+        {
+            let _ = msg.viewer.try_send(ViewerEvent::Behind(s.version));
+        }
         // A viewer arriving during a long fetch, while fetches fail, or while file contents are
         // still being fetched, is told at once.
         let partial = self

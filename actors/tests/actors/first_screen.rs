@@ -50,6 +50,7 @@ async fn the_newest_commits_are_served_first_and_the_whole_history_follows_as_gr
     session.do_send(Subscribe {
         id: 1,
         viewer: Collector(tx).start().recipient(),
+        seen: None,
     });
     let first = session.send(GetSnapshot);
     let whole = session.send(GetCompleteSnapshot);

@@ -28,7 +28,8 @@ async fn next_delta(rx: &mut mpsc::UnboundedReceiver<ViewerEvent>, within: Durat
                 | ViewerEvent::Head(_)
                 | ViewerEvent::Remote(_)
                 | ViewerEvent::AccessChanged
-                | ViewerEvent::Encoded(_),
+                | ViewerEvent::Encoded(_)
+                | ViewerEvent::Behind(_),
             )) => {}
             Ok(None) => panic!("viewer channel closed"),
             Err(_) => panic!("no delta within {within:?}"),
@@ -64,6 +65,7 @@ async fn subscribe(
         .send(Subscribe {
             id,
             viewer: viewer.recipient(),
+            seen: None,
         })
         .await
         .expect("mailbox");
@@ -203,6 +205,62 @@ async fn snapshot_matches_git_and_commits_arrive_as_deltas_within_two_seconds() 
     }
     added.retain(|c| !removed.contains(c));
     assert_eq!((removed, added), (vec![before], vec![after]));
+}
+
+/// The next event past the work tree's status, which every new viewer gets.
+async fn next_event(rx: &mut mpsc::UnboundedReceiver<ViewerEvent>) -> ViewerEvent {
+    loop {
+        match tokio::time::timeout(Duration::from_secs(5), rx.recv()).await {
+            Ok(Some(ViewerEvent::Status(_))) => {}
+            Ok(Some(e)) => return e,
+            other => panic!("no event: {other:?}"),
+        }
+    }
+}
+
+/// A socket reads the snapshot for its opening summary, then subscribes: a commit in between
+/// was broadcast before the viewer was there, so the session tells it to read again (the page
+/// held a stale history until the next change: a CI failure of the streamed first visit).
+#[actix::test]
+async fn a_viewer_subscribing_after_a_change_it_was_not_told_of_is_told_to_read_again() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let repo = fixture("linear", tmp.path()).join("repo");
+    let session = start(&repo, watch_only(&repo)).await;
+    let told = snapshot(&session).await.version;
+    let mut watching = subscribe(&session, 1).await;
+    git(&repo, &["commit", "--allow-empty", "-qm", "between"]);
+    let d = next_delta(&mut watching, Duration::from_secs(5)).await;
+    assert_eq!(d.version, told + 1);
+    let late = |seen| {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let viewer = Collector(tx).start();
+        let session = session.clone();
+        async move {
+            session
+                .send(Subscribe {
+                    id: 2 + seen,
+                    viewer: viewer.recipient(),
+                    seen: Some(seen),
+                })
+                .await
+                .expect("mailbox");
+            rx
+        }
+    };
+    // Told of the version before the commit: behind, with the version it should read.
+    let mut behind = late(told).await;
+    let first = next_event(&mut behind).await;
+    assert!(
+        matches!(first, ViewerEvent::Behind(v) if v == told + 1),
+        "{first:?}"
+    );
+    // Told of the current version: nothing to read again; the next commit is its first event.
+    let mut current = late(told + 1).await;
+    git(&repo, &["commit", "--allow-empty", "-qm", "after"]);
+    match next_event(&mut current).await {
+        ViewerEvent::Delta(d) => assert_eq!(d.version, told + 2),
+        other => panic!("expected the next delta, got {other:?}"),
+    }
 }
 
 #[actix::test]
@@ -359,6 +417,7 @@ async fn the_memory_budget_stops_idle_sessions_and_refuses_when_all_are_watched(
         .send(Subscribe {
             id: 1,
             viewer: viewer.recipient(),
+            seen: None,
         })
         .await
         .expect("mailbox");

@@ -151,6 +151,9 @@ pub struct WsClient {
     _held: Option<crate::client::Held>,
     /// With sign-in on: whose socket it is, asked again every access recheck.
     access: Option<AccessWatch>,
+    /// The version its opening summary described: the session says if it has moved on by
+    /// the time this viewer subscribes.
+    seen: Option<u64>,
 }
 
 /// Who watches, so a viewer who loses access (GitHub says no, their sign-in expired, the
@@ -213,6 +216,7 @@ impl Actor for WsClient {
         self.repo.do_send(Subscribe {
             id: self.id,
             viewer: ctx.address().recipient(),
+            seen: self.seen,
         });
         ctx.run_interval(self.settings.heartbeat, |act, ctx| {
             if act.last_seen.elapsed() > act.settings.client_timeout {
@@ -515,13 +519,13 @@ pub async fn ws(
             match fwd.owner_summary(h, &id).await? {
                 Some(summary) => {
                     h.register_remote(&rid);
-                    summary.to_string()
+                    (summary.to_string(), summary["version"].as_u64())
                 }
                 None => return clone_progress(&req, body, &state, id.into_string(), held).await,
             }
         }
         None => match snapshot(&state, &id).await {
-            Ok(snap) => summary(&snap),
+            Ok(snap) => (summary(&snap), Some(snap.version)),
             // Hosted mode, not served yet: stream the clone's progress instead.
             Err(ApiError::Unavailable(_)) if state.hosted.is_some() => {
                 return clone_progress(&req, body, &state, id.into_string(), held).await;
@@ -545,6 +549,7 @@ pub async fn ws(
     let settings = state.ws;
     let (tx, mut rx) = mpsc::channel::<Frame>(settings.queue_frames.max(2));
     let mut out = Outbox::new(tx, settings.queue_bytes);
+    let (first, seen) = first;
     let _ = out.offer(first);
     let queued = Arc::clone(&out.queued);
     register_queue(&queued);
@@ -610,6 +615,7 @@ pub async fn ws(
             oversize,
             _held: held,
             access,
+            seen,
         }
     });
     Ok(response)
