@@ -3,6 +3,7 @@
 use std::sync::{Arc, OnceLock};
 
 use actix::Message;
+use bytes::Bytes;
 use gitcore::graph::{GraphDelta, RefChange};
 use gitcore::refs::Head;
 use serde::Serialize;
@@ -77,9 +78,9 @@ pub struct DeltaEvent {
     /// The server's clock when the change was found, in milliseconds since the Unix epoch (a
     /// viewer on the same clock can tell how long the delta took to reach it).
     pub time: u64,
-    /// The `{"type":"delta",...}` envelope, encoded once for every viewer.
+    /// The `{"type":"delta",...}` envelope, encoded once and shared by every viewer's socket.
     #[serde(skip)]
-    encoded: OnceLock<String>,
+    encoded: OnceLock<Bytes>,
 }
 
 impl DeltaEvent {
@@ -125,7 +126,14 @@ impl DeltaEvent {
     /// The WebSocket message for this delta, `{"type":"delta", ...fields}`; encoded by the first
     /// viewer that needs it and shared by the others.
     pub fn json(&self) -> &str {
-        self.encoded.get_or_init(|| envelope("delta", self))
+        // Encoded from a `String`: always UTF-8.
+        std::str::from_utf8(self.message()).unwrap_or_default()
+    }
+
+    /// [`DeltaEvent::json`] as bytes every socket shares (a clone is a reference count).
+    pub fn message(&self) -> &Bytes {
+        self.encoded
+            .get_or_init(|| Bytes::from(envelope("delta", self)))
     }
 }
 
@@ -139,10 +147,12 @@ pub fn envelope(kind: &str, value: &impl Serialize) -> String {
 }
 
 /// The WebSocket message of a viewer event that is one (not a control such as a close or an
-/// access check): what the local socket and the cluster's bus send alike.
-pub fn event_text(event: &ViewerEvent) -> Option<String> {
-    Some(match event {
-        ViewerEvent::Delta(d) => d.json().to_string(),
+/// access check): what the local socket and the cluster's bus send alike. Deltas and relayed
+/// messages are shared as they are; other events are encoded here.
+pub fn event_message(event: &ViewerEvent) -> Option<Bytes> {
+    let text = match event {
+        ViewerEvent::Delta(d) => return Some(d.message().clone()),
+        ViewerEvent::Encoded(b) => return Some(b.clone()),
         ViewerEvent::ReloadFailed(e) => serde_json::json!({
             "type": "error",
             "error": e.as_str(),
@@ -152,7 +162,6 @@ pub fn event_text(event: &ViewerEvent) -> Option<String> {
         ViewerEvent::Status(s) => envelope("status", &work_status_json(s)),
         ViewerEvent::Head(h) => envelope("head", &**h),
         ViewerEvent::Remote(r) => envelope("status", &**r),
-        ViewerEvent::Encoded(text) => text.to_string(),
         ViewerEvent::Behind(version) => serde_json::json!({
             "type": "resync",
             "reason": "changed",
@@ -160,7 +169,8 @@ pub fn event_text(event: &ViewerEvent) -> Option<String> {
         })
         .to_string(),
         ViewerEvent::AccessChanged | ViewerEvent::Closing => return None,
-    })
+    };
+    Some(Bytes::from(text))
 }
 
 /// A work tree's status as JSON: porcelain columns per path plus counts.
@@ -203,8 +213,8 @@ pub enum ViewerEvent {
     Remote(Arc<RemoteState>),
     /// Who may read the repository changed: each viewer's access is checked again now.
     AccessChanged,
-    /// A message already encoded for the WebSocket (relayed from another node).
-    Encoded(Arc<str>),
+    /// A message already encoded for the WebSocket (relayed from another node): UTF-8 JSON.
+    Encoded(Bytes),
     /// The history is at this version, past the one the viewer was told of when it subscribed:
     /// it reads the repository again (`resync`), as after a reconnect.
     Behind(u64),

@@ -20,11 +20,13 @@
 //!   least recently used first, keeping the ones being watched.
 //! - Sessions may start from a history streamed from the remote before the clone lands (the
 //!   first view), and hydrate a commits-only clone's file contents in the background.
-//! - [`cache`], [`events`], [`ids`] and [`snapshot`]: the byte-bounded caches, what viewers are
-//!   sent (and its WebSocket text), repository ids, and the loaded repository shared with
+//! - [`cache`], [`events`], [`viewer`], [`ids`] and [`snapshot`]: the byte-bounded caches, what
+//!   viewers are sent (and its WebSocket message, encoded once per broadcast), a viewer as a
+//!   session holds it (a [`viewer::ViewerSink`] events are handed to without waiting: a socket's
+//!   queue, or an actor's mailbox), repository ids, and the loaded repository shared with
 //!   handlers.
 //!
-//! Modules, bottom up: `ids`, `snapshot`, `cache`, `events`, `pace`, `budget`, `clone_queue`
+//! Modules, bottom up: `ids`, `snapshot`, `cache`, `events`, `viewer`, `pace`, `budget`, `clone_queue`
 //! (jobs, the queue, the git runner), `repo_session` (fetching, loading, viewers, watching),
 //! `supervisor`, `freshen`, `eviction`.
 //!
@@ -43,6 +45,7 @@ pub mod pace;
 pub mod repo_session;
 pub mod snapshot;
 pub mod supervisor;
+pub mod viewer;
 
 pub use cache::{ByteCache, SessionCaches};
 pub use events::{DeltaEvent, RefChangeEvent, ViewerEvent};
@@ -50,3 +53,4 @@ pub use ids::RepoId;
 pub use repo_session::{RepoSession, SessionConfig, SessionError};
 pub use snapshot::Snapshot;
 pub use supervisor::Supervisor;
+pub use viewer::{Delivery, Viewer, ViewerSink};

@@ -23,7 +23,6 @@ use tokio::sync::oneshot;
 
 use crate::cache::SessionCaches;
 use crate::clone_queue::CloneQueue;
-use crate::events::ViewerEvent;
 use crate::ids::RepoId;
 use crate::snapshot::Snapshot;
 use gitcore::worktree::WorkStatus;
@@ -243,8 +242,8 @@ pub struct GetCompleteSnapshot;
 pub struct Subscribe {
     /// Unique per viewer (the caller picks it).
     pub id: u64,
-    /// Where events go.
-    pub viewer: Recipient<ViewerEvent>,
+    /// Where events go: a socket's queue, or an actor's mailbox (`Arc::new(addr.recipient())`).
+    pub viewer: crate::viewer::Viewer,
     /// The snapshot version the viewer was last told of (its socket's opening summary), if any:
     /// a change between that and this subscription reaches no viewer's mailbox, so a session
     /// past it tells the viewer to read again ([`ViewerEvent::Behind`]).
@@ -403,7 +402,7 @@ pub struct RepoSession {
     filling: bool,
     /// Viewers by id; added by `Subscribe`, removed by `Unsubscribe` or when their mailbox is
     /// closed at broadcast time.
-    viewers: HashMap<u64, Recipient<ViewerEvent>>,
+    viewers: HashMap<u64, crate::viewer::Viewer>,
     /// A reload runs on the blocking pool (at most one at a time).
     reloading: bool,
     /// A refresh arrived during that reload: run one more when it ends.

@@ -17,6 +17,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use actix::prelude::*;
+use bytes::Bytes;
 use gitvista_actors::RepoId;
 use gitvista_actors::events::{Interest, Published, Relay, ViewerEvent};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -178,7 +179,7 @@ impl Bus {
         let text = serde_json::json!({"type": "resync", "reason": reason}).to_string();
         let _ = sub
             .session
-            .try_send(Relay(ViewerEvent::Encoded(Arc::from(text))));
+            .try_send(Relay(ViewerEvent::Encoded(Bytes::from(text))));
     }
 
     /// A message on a repository's channel, for this node's viewers of it.
@@ -196,7 +197,7 @@ impl Bus {
                 let text = serde_json::json!({"type": "status", "state": "moving"}).to_string();
                 let _ = sub
                     .session
-                    .try_send(Relay(ViewerEvent::Encoded(Arc::from(text))));
+                    .try_send(Relay(ViewerEvent::Encoded(Bytes::from(text))));
             }
             (Some("ready"), Some(epoch), _) => {
                 sub.last = Some((epoch, 0));
@@ -204,7 +205,7 @@ impl Bus {
                 let text = serde_json::json!({"type": "status", "state": "ready"}).to_string();
                 let _ = sub
                     .session
-                    .try_send(Relay(ViewerEvent::Encoded(Arc::from(text))));
+                    .try_send(Relay(ViewerEvent::Encoded(Bytes::from(text))));
             }
             (None, Some(epoch), Some(seq)) => {
                 let in_order = match sub.last {
@@ -217,7 +218,7 @@ impl Bus {
                 } else if let Some(text) = wire.text {
                     let _ = sub
                         .session
-                        .try_send(Relay(ViewerEvent::Encoded(Arc::from(text))));
+                        .try_send(Relay(ViewerEvent::Encoded(Bytes::from(text))));
                 }
             }
             _ => {}
@@ -285,7 +286,9 @@ impl Handler<Published> for Bus {
                 );
                 return;
             }
-            other => match gitvista_actors::events::event_text(other) {
+            other => match gitvista_actors::events::event_message(other)
+                .and_then(|b| String::from_utf8(b.to_vec()).ok())
+            {
                 Some(t) => t,
                 None => return,
             },

@@ -8,14 +8,23 @@ use gitvista_testkit::{fixture, git};
 use crate::helpers::spawn_binary;
 
 fn loadtest(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_gitvista"))
+    loadtest_process(args).1
+}
+
+/// [`loadtest`], with the process id of the run (what it names its database after).
+fn loadtest_process(args: &[&str]) -> (u32, Output) {
+    let child = Command::new(env!("CARGO_BIN_EXE_gitvista"))
         .arg("loadtest")
         .args(args)
         .env_remove("GITVISTA_TARGET")
         .env_remove("GITVISTA_ADMIN_TOKEN")
         .env_remove("DATABASE_URL")
-        .output()
-        .expect("gitvista runs")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("gitvista runs");
+    let pid = child.id();
+    (pid, child.wait_with_output().expect("gitvista runs"))
 }
 
 fn report(out: &Output, json: &std::path::Path) -> serde_json::Value {
@@ -450,10 +459,9 @@ fn ctrl_c_stops_the_run_and_leaves_no_server_daemon_or_directory_behind() {
 
 #[test]
 fn a_tiers_run_spreads_viewers_over_web_nodes_and_every_change_reaches_them_all() {
-    let before = run_databases();
     let tmp = tempfile::tempdir().expect("tempdir");
     let json = tmp.path().join("report.json");
-    let out = loadtest(&[
+    let (pid, out) = loadtest_process(&[
         "--tiers",
         "2x2",
         "--database-url",
@@ -493,12 +501,13 @@ fn a_tiers_run_spreads_viewers_over_web_nodes_and_every_change_reaches_them_all(
     for worker in &workers {
         assert!(num(&worker["rssBytes"]) > 0.0, "{worker}");
     }
-    // The run's database is gone.
-    assert_eq!(run_databases(), before, "the run's database is dropped");
+    // The run's database is gone (other runs on this PostgreSQL may have theirs meanwhile).
+    let name = format!("gitvista_loadtest_{pid}");
+    assert_eq!(run_databases(&name), "0", "{name} is dropped");
 }
 
-/// Databases `gitvista loadtest --tiers` made (and not dropped) on this machine's PostgreSQL.
-fn run_databases() -> String {
+/// How many databases named `name` this machine's PostgreSQL has.
+fn run_databases(name: &str) -> String {
     let out = Command::new("psql")
         .args([
             "-h",
@@ -508,7 +517,7 @@ fn run_databases() -> String {
             "-d",
             "postgres",
             "-Atc",
-            "select count(*) from pg_database where datname like 'gitvista_loadtest_%'",
+            &format!("select count(*) from pg_database where datname = '{name}'"),
         ])
         .output()
         .expect("psql");

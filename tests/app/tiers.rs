@@ -536,7 +536,7 @@ impl actix::Handler<gitvista_actors::events::Relay> for Probe {
     type Result = ();
     fn handle(&mut self, msg: gitvista_actors::events::Relay, _: &mut actix::Context<Self>) {
         let text = match msg.0 {
-            gitvista_actors::ViewerEvent::Encoded(t) => t.to_string(),
+            gitvista_actors::ViewerEvent::Encoded(t) => String::from_utf8_lossy(&t).into_owned(),
             other => format!("{other:?}"),
         };
         let _ = self.0.send(text);
@@ -581,7 +581,7 @@ async fn the_bus_relays_in_order_resyncs_on_a_gap_and_carries_revocations() {
     };
     let event = |text: &str| Published {
         id: id.clone(),
-        event: gitvista_actors::ViewerEvent::Encoded(std::sync::Arc::from(text)),
+        event: gitvista_actors::ViewerEvent::Encoded(text.to_string().into_bytes().into()),
     };
     // In order: relayed as they were sent.
     for n in 1..=3 {

@@ -9,6 +9,7 @@ use tokio::sync::oneshot;
 use super::*;
 use crate::events::ViewerEvent;
 use crate::snapshot::Snapshot;
+use crate::viewer::Delivery;
 
 impl RepoSession {
     /// Sends `event` to every viewer without waiting; viewers whose mailbox is gone are dropped.
@@ -25,14 +26,16 @@ impl RepoSession {
         let started = std::time::Instant::now();
         let before = self.viewers.len();
         let mut full = 0u64;
-        self.viewers.retain(|_, v| match v.try_send(event.clone()) {
-            Ok(()) => true,
-            Err(SendError::Full(_)) => {
-                full += 1;
-                true
-            }
-            Err(SendError::Closed(_)) => false,
-        });
+        let message = crate::viewer::EventMessage::new(&event);
+        self.viewers
+            .retain(|_, v| match v.deliver(&event, &message) {
+                Delivery::Taken => true,
+                Delivery::Full => {
+                    full += 1;
+                    true
+                }
+                Delivery::Gone => false,
+            });
         let gone = before - self.viewers.len();
         if gone > 0 && self.viewers.is_empty() {
             self.interest(false, None);
@@ -40,6 +43,7 @@ impl RepoSession {
         self.footprint.set_viewers(self.viewers.len());
         metrics::gauge!("gitvista_viewers").decrement(gone as f64);
         metrics::counter!("gitvista_events_sent_total").increment(before as u64);
+        // Named when each viewer had a mailbox: events a full viewer queue refused.
         metrics::counter!("gitvista_viewer_mailbox_full_total").increment(full);
         metrics::histogram!("gitvista_broadcast_seconds").record(started.elapsed().as_secs_f64());
     }
@@ -116,15 +120,20 @@ impl Handler<Subscribe> for RepoSession {
         self.last_access = std::time::Instant::now();
         // A first viewer makes the repository hot: fetch on the short interval from now.
         let first = self.viewers.is_empty();
+        let tell = |event: ViewerEvent| {
+            let _ = msg
+                .viewer
+                .deliver(&event, &crate::viewer::EventMessage::new(&event));
+        };
         if let Some(status) = &self.status {
-            let _ = msg.viewer.try_send(ViewerEvent::Status(Arc::clone(status)));
+            tell(ViewerEvent::Status(Arc::clone(status)));
         }
         // Changed since the viewer's summary was read: the deltas in between went to the
         // viewers of that moment.
         if let (Some(seen), Some(s)) = (msg.seen, &self.snapshot)
             && s.version != seen
         {
-            let _ = msg.viewer.try_send(ViewerEvent::Behind(s.version));
+            tell(ViewerEvent::Behind(s.version));
         }
         // A viewer arriving during a long fetch, while fetches fail, or while file contents are
         // still being fetched, is told at once.
@@ -133,9 +142,7 @@ impl Handler<Subscribe> for RepoSession {
             .as_ref()
             .is_some_and(|s| s.contents != gitcore::repo::Contents::Complete);
         if self.fetch_announced || self.fetch_error.is_some() || partial {
-            let _ = msg
-                .viewer
-                .try_send(ViewerEvent::Remote(Arc::new(self.remote_state())));
+            tell(ViewerEvent::Remote(Arc::new(self.remote_state())));
         }
         if self.viewers.insert(msg.id, msg.viewer).is_none() {
             metrics::gauge!("gitvista_viewers").increment(1.0);

@@ -49,7 +49,7 @@ async fn the_newest_commits_are_served_first_and_the_whole_history_follows_as_gr
     let (tx, mut events) = mpsc::unbounded_channel();
     session.do_send(Subscribe {
         id: 1,
-        viewer: Collector(tx).start().recipient(),
+        viewer: std::sync::Arc::new(Collector(tx).start().recipient()),
         seen: None,
     });
     let first = session.send(GetSnapshot);

@@ -64,7 +64,7 @@ async fn subscribe(
     session
         .send(Subscribe {
             id,
-            viewer: viewer.recipient(),
+            viewer: std::sync::Arc::new(viewer.recipient()),
             seen: None,
         })
         .await
@@ -239,7 +239,7 @@ async fn a_viewer_subscribing_after_a_change_it_was_not_told_of_is_told_to_read_
             session
                 .send(Subscribe {
                     id: 2 + seen,
-                    viewer: viewer.recipient(),
+                    viewer: std::sync::Arc::new(viewer.recipient()),
                     seen: Some(seen),
                 })
                 .await
@@ -416,7 +416,7 @@ async fn the_memory_budget_stops_idle_sessions_and_refuses_when_all_are_watched(
     watched
         .send(Subscribe {
             id: 1,
-            viewer: viewer.recipient(),
+            viewer: std::sync::Arc::new(viewer.recipient()),
             seen: None,
         })
         .await
@@ -586,7 +586,7 @@ impl Handler<gitvista_actors::events::Interest> for ClusterProbe {
             gitvista_actors::events::Interest::Watch { id, session } => {
                 // Events relayed to the session reach its viewers.
                 session.do_send(gitvista_actors::events::Relay(ViewerEvent::Encoded(
-                    std::sync::Arc::from(r#"{"type":"resync","reason":"probe"}"#),
+                    bytes::Bytes::from_static(br#"{"type":"resync","reason":"probe"}"#),
                 )));
                 format!("watch {}", id.as_str())
             }
@@ -655,7 +655,9 @@ async fn a_remote_session_has_no_snapshot_relays_events_and_says_when_it_is_watc
     // Once for the first viewer, not for the second.
     assert_eq!(recv(&mut told).await, "watch 00000000000000cd");
     match tokio::time::timeout(Duration::from_secs(2), a.recv()).await {
-        Ok(Some(ViewerEvent::Encoded(t))) => assert!(t.contains("probe")),
+        Ok(Some(ViewerEvent::Encoded(t))) => {
+            assert!(String::from_utf8_lossy(&t).contains("probe"))
+        }
         other => panic!("the relayed event: {other:?}"),
     }
     session

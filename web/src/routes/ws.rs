@@ -1,14 +1,19 @@
 //! WebSockets: one [`WsClient`] actor per connection, built on actix-ws.
 //!
-//! The client actor subscribes to its repository's `RepoSession`, turns each event into a JSON
-//! envelope (`{"type": "summary" | "delta" | "status" | "head" | "resync" | "error", ...}`) and hands it to a writer
-//! task through a bounded queue. The session never waits for a browser: when a viewer's queue is
-//! full its events are dropped and it is told to `resync` (re-fetch its windows) as soon as there
-//! is room; a viewer still full after that is disconnected. Heartbeats drop browsers that stopped
-//! answering.
+//! The client actor subscribes its socket to the repository's `RepoSession` as a
+//! [`outbox::SocketViewer`]: each event's JSON envelope (`{"type": "summary" | "delta" | "status"
+//! | "head" | "resync" | "error", ...}`), encoded once per broadcast and shared, goes straight
+//! into the socket's bounded queue, which a writer task drains into actix-ws. The session never
+//! waits for a browser: when a viewer's queue is full its events are dropped and it is told to
+//! `resync` (re-fetch its windows) as soon as there is room; a viewer still full after that is
+//! disconnected. The actor keeps the rest: heartbeats that drop browsers that stopped answering,
+//! inbound frames ([`frames`]: checked at their headers), access checks and closing.
+
+mod frames;
+mod outbox;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
@@ -18,113 +23,16 @@ use gitvista_actors::repo_session::{RepoSession, Subscribe, Unsubscribe};
 use gitvista_actors::{Snapshot, ViewerEvent};
 use tokio::sync::{mpsc, oneshot};
 
+use self::frames::{MAX_FRAME, limit_frames};
+use self::outbox::{CutOff, Frame, Offer, Outbox, SocketViewer};
+
 use crate::config::WsSettings;
 use crate::metrics::register_queue;
 use crate::routes::repo_param::RepoParam;
 use crate::routes::{AppState, session, snapshot};
 use gitvista_errors::ApiError;
 
-/// An event larger than this is not sent: the viewer is told to `resync` (re-fetch its windows)
-/// instead, which bounds what one connection can hold in the socket's frame channel.
-const MAX_EVENT: usize = 256 * 1024;
-/// Largest frame accepted from a browser (it only sends pings and small commands).
-const MAX_FRAME: usize = 64 * 1024;
-
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
-
-/// A frame for the writer task.
-#[derive(Debug)]
-enum Frame {
-    Text(String),
-    Ping,
-    Pong(actix_web::web::Bytes),
-    Close(CloseReason),
-}
-
-/// What happened to an event offered to a viewer's queue.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Offer {
-    /// Queued for the browser.
-    Queued,
-    /// The queue was full: dropped, and the viewer now owes a `resync`.
-    Dropped,
-    /// The queue was still full after a drop (or the writer is gone): disconnect the viewer.
-    Disconnect,
-}
-
-/// A viewer's outbound queue, bounded in frames and in bytes, and its falling-behind policy, apart
-/// from the actor so the policy can be tested on its own.
-#[derive(Debug)]
-struct Outbox {
-    /// Frames to the writer task.
-    tx: mpsc::Sender<Frame>,
-    /// Text bytes queued and not yet handed to the socket (the writer subtracts what it sends).
-    queued: Arc<AtomicUsize>,
-    /// Most text bytes queued at once.
-    max_bytes: usize,
-    /// Events were dropped: a `resync` is owed.
-    behind: bool,
-}
-
-impl Outbox {
-    fn new(tx: mpsc::Sender<Frame>, max_bytes: usize) -> Outbox {
-        Outbox {
-            tx,
-            queued: Arc::new(AtomicUsize::new(0)),
-            max_bytes,
-            behind: false,
-        }
-    }
-
-    /// Offers a delta or other event; skipped while a resync is owed (the browser re-fetches
-    /// everything then).
-    fn offer(&mut self, text: String) -> Offer {
-        if self.behind {
-            return self.try_resync();
-        }
-        let len = text.len();
-        if self.queued.load(Ordering::Relaxed) + len > self.max_bytes {
-            if self.tx.is_closed() {
-                return Offer::Disconnect;
-            }
-            self.behind = true;
-            return Offer::Dropped;
-        }
-        match self.tx.try_send(Frame::Text(text)) {
-            Ok(()) => {
-                self.queued.fetch_add(len, Ordering::Relaxed);
-                Offer::Queued
-            }
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                self.behind = true;
-                metrics::counter!("gitvista_ws_resyncs_total").increment(1);
-                Offer::Dropped
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => Offer::Disconnect,
-        }
-    }
-
-    /// Sends the owed `resync` if there is room now; a viewer that still has no room is dropped.
-    fn try_resync(&mut self) -> Offer {
-        const RESYNC: &str = r#"{"type":"resync"}"#;
-        if self.queued.load(Ordering::Relaxed) + RESYNC.len() > self.max_bytes {
-            return Offer::Disconnect;
-        }
-        match self.tx.try_send(Frame::Text(RESYNC.into())) {
-            Ok(()) => {
-                self.queued.fetch_add(RESYNC.len(), Ordering::Relaxed);
-                self.behind = false;
-                Offer::Queued
-            }
-            Err(_) => Offer::Disconnect,
-        }
-    }
-
-    /// Control frames skip the policy: losing a ping is harmless.
-    fn control(&self, frame: Frame) {
-        let _ = self.tx.try_send(frame);
-    }
-}
 
 /// One browser connection.
 #[derive(Debug)]
@@ -133,9 +41,10 @@ pub struct WsClient {
     id: u64,
     /// The repository session it watches; it unsubscribes when stopping.
     repo: Addr<RepoSession>,
-    /// Frames to the writer task, bounded so a slow browser cannot grow memory, with the
-    /// resync policy; its writer task ends when this actor drops it.
-    out: Outbox,
+    /// The socket as the session holds it: frames to the writer task, bounded so a slow browser
+    /// cannot grow memory, with the resync policy; the writer ends when the session and this
+    /// actor have dropped it.
+    viewer: Arc<SocketViewer>,
     /// When the browser last sent anything; checked by the heartbeat.
     last_seen: Instant,
     /// Heartbeat interval and timeout.
@@ -145,7 +54,7 @@ pub struct WsClient {
     abort: Option<oneshot::Sender<()>>,
     /// `gitvista_ws_messages_received_total`, looked up once.
     received: metrics::Counter,
-    /// Set by [`FrameLimit`] when the browser announced a frame or message over [`MAX_FRAME`].
+    /// Set by [`frames::limit_frames`] when the browser announced a frame or message over [`MAX_FRAME`].
     oversize: Arc<AtomicBool>,
     /// This socket's place in its client's count of open sockets; given back with the actor.
     _held: Option<crate::client::Held>,
@@ -215,7 +124,7 @@ impl Actor for WsClient {
     fn started(&mut self, ctx: &mut Context<Self>) {
         self.repo.do_send(Subscribe {
             id: self.id,
-            viewer: ctx.address().recipient(),
+            viewer: Arc::clone(&self.viewer) as gitvista_actors::Viewer,
             seen: self.seen,
         });
         ctx.run_interval(self.settings.heartbeat, |act, ctx| {
@@ -223,11 +132,13 @@ impl Actor for WsClient {
                 act.cut_off(ctx);
                 return;
             }
-            if act.out.behind && act.out.try_resync() == Offer::Disconnect {
+            let mut out = act.viewer.out();
+            if out.behind && out.try_resync() == Offer::Disconnect {
+                drop(out);
                 act.cut_off(ctx);
                 return;
             }
-            act.out.control(Frame::Ping);
+            out.control(Frame::Ping);
         });
         if let Some(watch) = &self.access {
             let every = watch.accounts.access_recheck.max(Duration::from_secs(1));
@@ -237,6 +148,7 @@ impl Actor for WsClient {
 
     fn stopping(&mut self, _: &mut Context<Self>) -> Running {
         self.repo.do_send(Unsubscribe { id: self.id });
+        self.viewer.out().close();
         Running::Stop
     }
 }
@@ -245,32 +157,36 @@ impl Handler<ViewerEvent> for WsClient {
     type Result = ();
 
     fn handle(&mut self, event: ViewerEvent, ctx: &mut Context<Self>) {
-        let text = match &event {
+        let message = match &event {
             ViewerEvent::AccessChanged => {
                 self.check_access(ctx);
                 return;
             }
             ViewerEvent::Closing => {
-                self.out.control(Frame::Close(CloseReason {
+                self.viewer.out().control(Frame::Close(CloseReason {
                     code: CloseCode::Away,
                     description: Some("server shutting down".into()),
                 }));
                 ctx.stop();
                 return;
             }
-            other => match gitvista_actors::events::event_text(other) {
-                Some(text) => text,
+            // Messages come through the socket viewer's queue; one sent here goes there too.
+            other => match gitvista_actors::events::event_message(other) {
+                Some(message) => message,
                 None => return,
             },
         };
-        let text = if text.len() > MAX_EVENT {
-            r#"{"type":"resync","reason":"too_large"}"#.to_string()
-        } else {
-            text
-        };
-        if self.out.offer(text) == Offer::Disconnect {
+        if self.viewer.offer(&message) == Offer::Disconnect {
             self.cut_off(ctx);
         }
+    }
+}
+
+impl Handler<CutOff> for WsClient {
+    type Result = ();
+
+    fn handle(&mut self, _: CutOff, ctx: &mut Context<Self>) {
+        self.cut_off(ctx);
     }
 }
 
@@ -293,11 +209,13 @@ impl WsClient {
     /// A final `status` saying why, then a close with 1008 ("policy violation").
     fn access_lost(&mut self, why: &'static str, ctx: &mut Context<Self>) {
         metrics::counter!("gitvista_ws_access_lost_total").increment(1);
-        let _ = self.out.offer(
+        let mut out = self.viewer.out();
+        let _ = out.offer(
             serde_json::json!({"type": "status", "state": "access_lost", "error": why, "code": "access_lost"})
-                .to_string(),
+                .to_string()
+                .into(),
         );
-        self.out.control(Frame::Close(CloseReason {
+        out.control(Frame::Close(CloseReason {
             code: CloseCode::Policy,
             description: Some("access lost".into()),
         }));
@@ -307,7 +225,7 @@ impl WsClient {
     /// Closes with 1009 ("message too big"): the browser announced more than it may send.
     fn too_big(&mut self, ctx: &mut Context<Self>) {
         metrics::counter!("gitvista_ws_oversize_total").increment(1);
-        self.out.control(Frame::Close(CloseReason {
+        self.viewer.out().control(Frame::Close(CloseReason {
             code: CloseCode::Size,
             description: Some(format!(
                 "frames and messages are limited to {MAX_FRAME} bytes"
@@ -332,7 +250,7 @@ impl StreamHandler<Result<Message, ProtocolError>> for WsClient {
         self.last_seen = Instant::now();
         self.received.increment(1);
         match msg {
-            Ok(Message::Ping(bytes)) => self.out.control(Frame::Pong(bytes)),
+            Ok(Message::Ping(bytes)) => self.viewer.out().control(Frame::Pong(bytes)),
             Err(ProtocolError::Overflow) => self.too_big(ctx),
             Err(_) if self.oversize.load(Ordering::Relaxed) => self.too_big(ctx),
             Ok(Message::Close(_)) | Err(_) => ctx.stop(),
@@ -345,135 +263,6 @@ impl StreamHandler<Result<Message, ProtocolError>> for WsClient {
             self.too_big(ctx);
         }
         ctx.stop();
-    }
-}
-
-/// Wraps a WebSocket's inbound bytes so that a frame header, or the running total of a
-/// fragmented message, announcing more than [`MAX_FRAME`] ends the stream at once, before its
-/// payload is buffered (actix-ws checks the size only once the whole frame is in memory, so a
-/// header declaring 2^40 bytes followed by a stream of payload would grow the server without
-/// bound). Answers the wrapped payload and the flag set when that happened.
-async fn limit_frames(
-    req: &HttpRequest,
-    body: web::Payload,
-) -> Result<(web::Payload, Arc<AtomicBool>), actix_web::Error> {
-    use actix_web::FromRequest;
-    let oversize = Arc::new(AtomicBool::new(false));
-    let limited = FrameLimit {
-        inner: body,
-        scan: FrameScan::default(),
-        oversize: Arc::clone(&oversize),
-        ended: false,
-    };
-    let boxed: std::pin::Pin<
-        Box<dyn futures_util::Stream<Item = Result<web::Bytes, actix_web::error::PayloadError>>>,
-    > = Box::pin(limited);
-    let mut payload = actix_web::dev::Payload::Stream { payload: boxed };
-    let body = web::Payload::from_request(req, &mut payload).await?;
-    Ok((body, oversize))
-}
-
-/// Where a scan of client-to-server frames stands (RFC 6455 section 5.2).
-#[derive(Debug, Default)]
-struct FrameScan {
-    /// The current frame header's bytes so far (at most 14).
-    header: [u8; 14],
-    /// How many of them there are.
-    have: usize,
-    /// Payload bytes of the current frame still to pass.
-    payload_left: u64,
-    /// Bytes of the data message being received (its frames so far).
-    message: u64,
-}
-
-impl FrameScan {
-    /// Passes `bytes`; `Err` as soon as a header or a message's total exceeds `max`.
-    fn feed(&mut self, mut bytes: &[u8], max: u64) -> Result<(), ()> {
-        while !bytes.is_empty() {
-            if self.payload_left > 0 {
-                let n = (self.payload_left.min(bytes.len() as u64)) as usize;
-                self.payload_left -= n as u64;
-                bytes = &bytes[n..];
-                continue;
-            }
-            self.header[self.have] = bytes[0];
-            self.have += 1;
-            bytes = &bytes[1..];
-            if self.have < 2 {
-                continue;
-            }
-            let len7 = self.header[1] & 0x7f;
-            let ext = match len7 {
-                126 => 2,
-                127 => 8,
-                _ => 0,
-            };
-            let mask = if self.header[1] & 0x80 != 0 { 4 } else { 0 };
-            if self.have < 2 + ext + mask {
-                continue;
-            }
-            let len = match ext {
-                2 => u64::from(u16::from_be_bytes([self.header[2], self.header[3]])),
-                8 => {
-                    let mut b = [0u8; 8];
-                    b.copy_from_slice(&self.header[2..10]);
-                    u64::from_be_bytes(b)
-                }
-                _ => u64::from(len7),
-            };
-            let fin = self.header[0] & 0x80 != 0;
-            let opcode = self.header[0] & 0x0f;
-            self.have = 0;
-            if len > max {
-                return Err(());
-            }
-            if opcode < 8 {
-                // Text, binary or a continuation: count the message they build.
-                self.message = if opcode == 0 { self.message + len } else { len };
-                if self.message > max {
-                    return Err(());
-                }
-                if fin {
-                    self.message = 0;
-                }
-            }
-            self.payload_left = len;
-        }
-        Ok(())
-    }
-}
-
-/// The stream [`limit_frames`] wraps around a socket's payload.
-struct FrameLimit {
-    inner: web::Payload,
-    scan: FrameScan,
-    oversize: Arc<AtomicBool>,
-    ended: bool,
-}
-
-impl futures_util::Stream for FrameLimit {
-    type Item = Result<web::Bytes, actix_web::error::PayloadError>;
-
-    fn poll_next(
-        self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Self::Item>> {
-        use std::task::Poll;
-        let this = self.get_mut();
-        if this.ended {
-            return Poll::Ready(None);
-        }
-        match std::pin::Pin::new(&mut this.inner).poll_next(cx) {
-            Poll::Ready(Some(Ok(bytes))) => {
-                if this.scan.feed(&bytes, MAX_FRAME as u64).is_err() {
-                    this.ended = true;
-                    this.oversize.store(true, Ordering::Relaxed);
-                    return Poll::Ready(Some(Err(actix_web::error::PayloadError::Overflow)));
-                }
-                Poll::Ready(Some(Ok(bytes)))
-            }
-            other => other,
-        }
     }
 }
 
@@ -550,7 +339,7 @@ pub async fn ws(
     let (tx, mut rx) = mpsc::channel::<Frame>(settings.queue_frames.max(2));
     let mut out = Outbox::new(tx, settings.queue_bytes);
     let (first, seen) = first;
-    let _ = out.offer(first);
+    let _ = out.offer(first.into());
     let queued = Arc::clone(&out.queued);
     register_queue(&queued);
     // The writer: a send that cannot complete within the client timeout means the browser
@@ -577,7 +366,12 @@ pub async fn ws(
                 match frame {
                     Frame::Text(t) => {
                         let len = t.len();
-                        let sent = session.text(t).await;
+                        // Encoded from `String`s; checked, not trusted (a few ns a byte).
+                        let Ok(text) = bytestring::ByteString::try_from(t) else {
+                            queued.fetch_sub(len, Ordering::Relaxed);
+                            return Ok(());
+                        };
+                        let sent = session.text(text).await;
                         queued.fetch_sub(len, Ordering::Relaxed);
                         sent_total.increment(1);
                         sent
@@ -604,10 +398,15 @@ pub async fn ws(
     });
     WsClient::create(|ctx| {
         ctx.add_stream(stream);
+        let me = ctx.address();
         WsClient {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             repo,
-            out,
+            viewer: Arc::new(SocketViewer::new(
+                out,
+                me.clone().recipient(),
+                me.recipient(),
+            )),
             last_seen: Instant::now(),
             settings,
             abort: Some(abort),
@@ -714,56 +513,4 @@ async fn clone_progress(
         let _ = actix_web::rt::time::timeout(settings.client_timeout, session.close(reason)).await;
     });
     Ok(response)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_full_queue_drops_then_resyncs_then_disconnects() {
-        let (tx, mut rx) = mpsc::channel(2);
-        let mut out = Outbox::new(tx, 1 << 20);
-        assert_eq!(out.offer("1".into()), Offer::Queued);
-        assert_eq!(out.offer("2".into()), Offer::Queued);
-        // The browser reads nothing: the third event is dropped and a resync is owed.
-        assert_eq!(out.offer("3".into()), Offer::Dropped);
-        assert!(out.behind);
-        // Still no room for the resync: the viewer is cut off.
-        assert_eq!(out.offer("4".into()), Offer::Disconnect);
-        // A browser that catches up gets the resync instead of the events it missed.
-        let _ = rx.try_recv();
-        let _ = rx.try_recv();
-        assert_eq!(out.offer("5".into()), Offer::Queued);
-        assert!(!out.behind);
-        match rx.try_recv() {
-            Ok(Frame::Text(t)) => assert_eq!(t, r#"{"type":"resync"}"#),
-            other => panic!("expected the resync, got {other:?}"),
-        }
-        drop(rx);
-        assert_eq!(out.offer("6".into()), Offer::Disconnect);
-    }
-
-    #[test]
-    fn a_queue_over_its_byte_bound_counts_as_full() {
-        let (tx, _rx) = mpsc::channel(100);
-        let mut out = Outbox::new(tx, 10);
-        assert_eq!(out.offer("12345".into()), Offer::Queued);
-        assert_eq!(out.offer("12345".into()), Offer::Queued);
-        assert_eq!(out.offer("1".into()), Offer::Dropped, "11 bytes > 10");
-        // Still no byte room for the resync: cut off.
-        assert_eq!(out.offer("2".into()), Offer::Disconnect);
-        let (tx, _rx) = mpsc::channel(100);
-        let mut out = Outbox::new(tx, 40);
-        assert_eq!(out.offer("x".repeat(30)), Offer::Queued);
-        assert_eq!(out.offer("x".repeat(30)), Offer::Dropped);
-        // The writer sent the first: room again, and the resync goes first.
-        out.queued.store(0, Ordering::Relaxed);
-        assert_eq!(out.offer("x".into()), Offer::Queued);
-        assert!(!out.behind);
-        assert_eq!(
-            out.queued.load(Ordering::Relaxed),
-            r#"{"type":"resync"}"#.len()
-        );
-    }
 }
