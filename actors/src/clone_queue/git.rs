@@ -23,16 +23,14 @@ pub(super) const GITCONFIG: &str = "[core]\n\thooksPath = /dev/null\n\tfsmonitor
 /// with `--git-dir`, as git 3.0's `safe.bareRepository = explicit` requires of a bare one), or
 /// in the data directory for a command that makes a repository (a clone).
 pub(super) fn git_command(config: &CloneConfig, repo: Option<&Path>) -> tokio::process::Command {
-    let mut cmd = tokio::process::Command::new(&config.git);
+    let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin".into());
+    let mut cmd = tokio::process::Command::new(program_path(&config.git, &path));
     if let Some(repo) = repo {
         cmd.arg("--git-dir").arg(repo);
     }
     cmd.current_dir(repo.unwrap_or(&config.data_dir))
         .env_clear()
-        .env(
-            "PATH",
-            std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin".into()),
-        )
+        .env("PATH", &path)
         .env("HOME", config.data_dir.join("git-home"))
         .env("GIT_CONFIG_NOSYSTEM", "1")
         .env("GIT_CONFIG_GLOBAL", config.data_dir.join("gitconfig"))
@@ -65,6 +63,29 @@ pub(super) fn git_command(config: &CloneConfig, repo: Option<&Path>) -> tokio::p
             config.low_speed_time.as_secs().max(1)
         ));
     cmd
+}
+
+/// `program` as a path: a bare name (`git`) is looked up in `path` here, as the child would.
+///
+/// The standard library spawns a command whose environment sets `PATH` with fork+exec unless
+/// its program is a path (posix_spawn would search the parent's `PATH`). A fork copies the
+/// server's page tables and file table (hundreds of MiB and a socket per viewer) and turns every
+/// page the server writes next into a copy-on-write fault: with 10,000 viewers, each fetch's
+/// `git` cost the broadcast that followed it tens of milliseconds. posix_spawn (vfork-like in
+/// glibc) copies nothing.
+fn program_path(program: &Path, path: &std::ffi::OsStr) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    if program.as_os_str().as_encoded_bytes().contains(&b'/') {
+        return program.to_path_buf();
+    }
+    std::env::split_paths(path)
+        .map(|dir| dir.join(program))
+        .find(|candidate| {
+            std::fs::metadata(candidate)
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+        // Not found: the spawn says so, as it would have.
+        .unwrap_or_else(|| program.to_path_buf())
 }
 
 /// Bytes of the files under `dir` (what a clone occupies on disk).
@@ -651,4 +672,36 @@ pub(super) async fn run_job_inner(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A bare name is found where the child's `PATH` would find it (so the spawn can use
+    /// posix_spawn); a path is kept, and a name found nowhere is left for the spawn to refuse.
+    #[test]
+    fn a_bare_program_name_is_looked_up_in_path() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let (first, second) = (tmp.path().join("a"), tmp.path().join("b"));
+        for dir in [&first, &second] {
+            std::fs::create_dir(dir).expect("dir");
+        }
+        // Not executable in the first directory, executable in the second.
+        std::fs::write(first.join("tool"), "").expect("write");
+        std::fs::write(second.join("tool"), "#!/bin/sh\n").expect("write");
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(second.join("tool"), std::fs::Permissions::from_mode(0o755))
+            .expect("chmod");
+        let path = std::env::join_paths([&first, &second]).expect("PATH");
+        assert_eq!(program_path(Path::new("tool"), &path), second.join("tool"));
+        assert_eq!(
+            program_path(Path::new("./tool"), &path),
+            Path::new("./tool")
+        );
+        assert_eq!(
+            program_path(Path::new("missing"), &path),
+            Path::new("missing")
+        );
+    }
 }
