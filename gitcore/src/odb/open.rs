@@ -34,15 +34,11 @@ impl Odb {
     pub fn refresh(&self) -> Result<Self, OdbError> {
         if let Some(memory) = self.memory.as_ref().filter(|_| self.dirs.is_empty()) {
             // Held in memory only: nothing on disk to look at again.
-            return Ok(Odb {
-                dirs: Vec::new(),
-                packs: Vec::new(),
-                midxs: Vec::new(),
-                problems: Vec::new(),
-                options: self.options,
-                hash: self.hash,
-                memory: Some(Arc::clone(memory)),
-            });
+            return Ok(Odb::empty(
+                self.hash,
+                self.options,
+                Some(Arc::clone(memory)),
+            ));
         }
         let dir = self.dirs.first().cloned().unwrap_or_default();
         Self::open_reusing(&dir, self.hash, self.options, Some(self))
@@ -55,15 +51,7 @@ impl Odb {
         previous: Option<&Odb>,
     ) -> Result<Self, OdbError> {
         fs::metadata(objects_dir).map_err(|e| OdbError::io(objects_dir, e))?;
-        let mut odb = Odb {
-            memory: None,
-            dirs: Vec::new(),
-            packs: Vec::new(),
-            midxs: Vec::new(),
-            problems: Vec::new(),
-            options,
-            hash,
-        };
+        let mut odb = Odb::empty(hash, options, None);
         odb.add_dir(objects_dir, 0, previous);
         Ok(odb)
     }
@@ -247,26 +235,25 @@ impl Odb {
                 reason: "pack does not match its index".into(),
             });
         }
-        Ok(Odb {
-            memory: None,
-            dirs: Vec::new(),
-            packs: vec![Arc::new(PackSlot {
-                pack,
-                index: Some(index),
-                key: (PathBuf::new(), 0, None),
-                verified: true,
-            })],
-            midxs: Vec::new(),
-            problems: Vec::new(),
-            options,
-            hash,
-        })
+        let mut odb = Odb::empty(hash, options, None);
+        odb.packs.push(Arc::new(PackSlot {
+            pack,
+            index: Some(index),
+            key: (PathBuf::new(), 0, None),
+            verified: true,
+        }));
+        Ok(odb)
     }
 
     /// An object database of `objects` held in memory and nothing else: the commits (and tags)
     /// of a history streamed from a remote, read before anything is on disk. Every other
     /// object reads as [`OdbError::Missing`]. Their ids are of `hash`.
     pub fn in_memory(objects: MemoryObjects, hash: HashKind, options: OdbOptions) -> Self {
+        Odb::empty(hash, options, Some(Arc::new(objects)))
+    }
+
+    /// No directory, no pack: only `memory`, if any.
+    fn empty(hash: HashKind, options: OdbOptions, memory: Option<Arc<MemoryObjects>>) -> Odb {
         Odb {
             dirs: Vec::new(),
             packs: Vec::new(),
@@ -274,7 +261,7 @@ impl Odb {
             problems: Vec::new(),
             options,
             hash,
-            memory: Some(Arc::new(objects)),
+            memory,
         }
     }
 }
