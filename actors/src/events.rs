@@ -253,7 +253,23 @@ pub enum Interest {
 /// An event from the repository's owner, for a remote session's viewers.
 #[derive(Debug, Clone, Message)]
 #[rtype(result = "()")]
-pub struct Relay(pub ViewerEvent);
+pub struct Relay {
+    /// The event.
+    pub event: ViewerEvent,
+    /// The owner's snapshot version after it, for a delta: a viewer subscribing later whose
+    /// summary named another version is told to read again.
+    pub version: Option<u64>,
+}
+
+impl Relay {
+    /// An event that moves no version (an announcement, a status).
+    pub fn event(event: ViewerEvent) -> Relay {
+        Relay {
+            event,
+            version: None,
+        }
+    }
+}
 
 /// How a session takes part in a cluster.
 #[derive(Debug, Clone)]

@@ -434,6 +434,9 @@ pub struct RepoSession {
     fetch_announced: bool,
     /// The error of the last fetch, as viewers were told (a change of it is broadcast).
     fetch_error: Option<String>,
+    /// A remote session: the owner's version after the last delta it relayed (it holds no
+    /// snapshot to say which version its viewers have).
+    relayed_version: Option<u64>,
     /// git's own words about the last failed fetch (admins only); cleared by a success.
     fetch_detail: Option<String>,
     /// Fetches that failed in a row.
@@ -517,6 +520,7 @@ impl RepoSession {
             fetch_notice: None,
             fetch_announced: false,
             fetch_error: None,
+            relayed_version: None,
             fetch_detail: None,
             fetch_failures: 0,
             fetch_timer: None,

@@ -55,6 +55,9 @@ pub struct Wire {
     /// The WebSocket message (events).
     #[serde(rename = "t", default, skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
+    /// The owner's snapshot version after the event (deltas).
+    #[serde(rename = "v", default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<u64>,
     /// An announcement: `moving`, `ready` or `access`.
     #[serde(rename = "k", default, skip_serializing_if = "Option::is_none")]
     pub kind: Option<String>,
@@ -89,6 +92,9 @@ struct Sub {
     last: Option<(i64, u64)>,
     /// The connection dropped since: resync once the subscription is confirmed again.
     stale: bool,
+    /// Redis confirmed the subscription. Until then what the owner publishes reaches nobody
+    /// here, so the viewers that asked for it (their summary read before) resync then.
+    confirmed: bool,
 }
 
 /// The fan-out of one node.
@@ -179,7 +185,7 @@ impl Bus {
         let text = serde_json::json!({"type": "resync", "reason": reason}).to_string();
         let _ = sub
             .session
-            .try_send(Relay(ViewerEvent::Encoded(Bytes::from(text))));
+            .try_send(Relay::event(ViewerEvent::Encoded(Bytes::from(text))));
     }
 
     /// A message on a repository's channel, for this node's viewers of it.
@@ -190,14 +196,16 @@ impl Bus {
         metrics::counter!("gitvista_bus_received_total").increment(1);
         match (wire.kind.as_deref(), wire.epoch, wire.seq) {
             (Some("access"), _, _) => {
-                let _ = sub.session.try_send(Relay(ViewerEvent::AccessChanged));
+                let _ = sub
+                    .session
+                    .try_send(Relay::event(ViewerEvent::AccessChanged));
             }
             (Some("moving"), _, _) => {
                 sub.last = None;
                 let text = serde_json::json!({"type": "status", "state": "moving"}).to_string();
                 let _ = sub
                     .session
-                    .try_send(Relay(ViewerEvent::Encoded(Bytes::from(text))));
+                    .try_send(Relay::event(ViewerEvent::Encoded(Bytes::from(text))));
             }
             (Some("ready"), Some(epoch), _) => {
                 sub.last = Some((epoch, 0));
@@ -205,7 +213,7 @@ impl Bus {
                 let text = serde_json::json!({"type": "status", "state": "ready"}).to_string();
                 let _ = sub
                     .session
-                    .try_send(Relay(ViewerEvent::Encoded(Bytes::from(text))));
+                    .try_send(Relay::event(ViewerEvent::Encoded(Bytes::from(text))));
             }
             (None, Some(epoch), Some(seq)) => {
                 let in_order = match sub.last {
@@ -216,9 +224,10 @@ impl Bus {
                 if !in_order {
                     Bus::resync(sub, "gap");
                 } else if let Some(text) = wire.text {
-                    let _ = sub
-                        .session
-                        .try_send(Relay(ViewerEvent::Encoded(Bytes::from(text))));
+                    let _ = sub.session.try_send(Relay {
+                        event: ViewerEvent::Encoded(Bytes::from(text)),
+                        version: wire.version,
+                    });
                 }
             }
             _ => {}
@@ -281,6 +290,7 @@ impl Handler<Published> for Bus {
                         epoch: None,
                         seq: None,
                         text: None,
+                        version: None,
                         kind: Some("access".into()),
                     },
                 );
@@ -303,6 +313,10 @@ impl Handler<Published> for Bus {
             epoch: Some(fence.epoch),
             seq: Some(*seq),
             text: Some(text),
+            version: match &msg.event {
+                ViewerEvent::Delta(d) => Some(d.version),
+                _ => None,
+            },
             kind: None,
         };
         self.publish(msg.id.as_str(), &wire);
@@ -344,6 +358,7 @@ impl Handler<Announce> for Bus {
                 epoch,
                 seq: None,
                 text: None,
+                version: None,
                 kind: Some(kind.into()),
             },
         );
@@ -359,14 +374,20 @@ impl Handler<Interest> for Bus {
             Interest::Watch { id, session } => {
                 let key = id.as_str().to_string();
                 let new = !self.subs.contains_key(&key);
-                self.subs.insert(
-                    key.clone(),
-                    Sub {
-                        session,
-                        last: None,
-                        stale: false,
-                    },
-                );
+                match self.subs.get_mut(&key) {
+                    Some(sub) => sub.session = session,
+                    None => {
+                        self.subs.insert(
+                            key.clone(),
+                            Sub {
+                                session,
+                                last: None,
+                                stale: false,
+                                confirmed: false,
+                            },
+                        );
+                    }
+                }
                 if new {
                     metrics::gauge!("gitvista_bus_subscriptions").increment(1.0);
                     ctx.spawn(
@@ -449,9 +470,13 @@ impl Handler<Push> for Bus {
                 let Some(id) = info.data.first().and_then(text) else {
                     return;
                 };
-                if let Some(sub) = channel_repo(&id).and_then(|id| self.subs.get_mut(id))
-                    && std::mem::take(&mut sub.stale)
-                {
+                let Some(sub) = channel_repo(&id).and_then(|id| self.subs.get_mut(id)) else {
+                    return;
+                };
+                if !std::mem::replace(&mut sub.confirmed, true) {
+                    sub.stale = false;
+                    Bus::resync(sub, "subscribed");
+                } else if std::mem::take(&mut sub.stale) {
                     sub.last = None;
                     Bus::resync(sub, "reconnected");
                 }
@@ -471,10 +496,11 @@ mod tests {
             epoch: Some(3),
             seq: Some(9),
             text: Some(r#"{"type":"delta"}"#.into()),
+            version: Some(4),
             kind: None,
         };
         let s = serde_json::to_string(&w).expect("json");
-        assert_eq!(s, r#"{"e":3,"s":9,"t":"{\"type\":\"delta\"}"}"#);
+        assert_eq!(s, r#"{"e":3,"s":9,"t":"{\"type\":\"delta\"}","v":4}"#);
         assert_eq!(serde_json::from_str::<Wire>(&s).expect("back"), w);
         assert_eq!(channel("00000000000000ab"), "repo:00000000000000ab:events");
         assert_eq!(

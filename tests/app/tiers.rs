@@ -405,7 +405,10 @@ async fn a_dropped_redis_connection_resyncs_viewers_and_a_paused_owner_cannot_ta
         .await
         .expect("connects");
     next_of(&mut ws, "summary", Duration::from_secs(10)).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The web node's first viewer of the repository: once Redis confirms the node's
+    // subscription, the viewer reads again (a push between its summary and then reached nobody).
+    let subscribed = next_of(&mut ws, "resync", Duration::from_secs(10)).await;
+    assert_eq!(subscribed["reason"], "subscribed", "{subscribed}");
     let source = serve.join("merges");
 
     // Redis drops every subscriber in the middle of a stream of pushes: the web node
@@ -535,7 +538,7 @@ impl actix::Actor for Probe {
 impl actix::Handler<gitvista_actors::events::Relay> for Probe {
     type Result = ();
     fn handle(&mut self, msg: gitvista_actors::events::Relay, _: &mut actix::Context<Self>) {
-        let text = match msg.0 {
+        let text = match msg.event {
             gitvista_actors::ViewerEvent::Encoded(t) => String::from_utf8_lossy(&t).into_owned(),
             other => format!("{other:?}"),
         };
@@ -571,14 +574,18 @@ async fn the_bus_relays_in_order_resyncs_on_a_gap_and_carries_revocations() {
         id: id.clone(),
         session: probe.recipient(),
     });
-    // Subscribed (SUBSCRIBE answered) before anything is published.
-    tokio::time::sleep(Duration::from_millis(500)).await;
     let next = async |rx: &mut tokio::sync::mpsc::UnboundedReceiver<String>| {
         tokio::time::timeout(Duration::from_secs(5), rx.recv())
             .await
             .expect("in time")
             .expect("open")
     };
+    // Once Redis confirms the subscription, its viewers read again: what the owner published
+    // between their summary and then reached nobody here.
+    assert_eq!(
+        serde_json::from_str::<Value>(&next(&mut relayed).await).expect("json"),
+        serde_json::json!({"type": "resync", "reason": "subscribed"})
+    );
     let event = |text: &str| Published {
         id: id.clone(),
         event: gitvista_actors::ViewerEvent::Encoded(text.to_string().into_bytes().into()),

@@ -67,8 +67,11 @@ impl RepoSession {
 impl Handler<crate::events::Relay> for RepoSession {
     type Result = ();
 
-    fn handle(&mut self, crate::events::Relay(event): crate::events::Relay, _: &mut Context<Self>) {
-        self.broadcast(event);
+    fn handle(&mut self, relay: crate::events::Relay, _: &mut Context<Self>) {
+        if relay.version.is_some() {
+            self.relayed_version = relay.version;
+        }
+        self.broadcast(relay.event);
     }
 }
 
@@ -130,10 +133,16 @@ impl Handler<Subscribe> for RepoSession {
         }
         // Changed since the viewer's summary was read: the deltas in between went to the
         // viewers of that moment.
-        if let (Some(seen), Some(s)) = (msg.seen, &self.snapshot)
-            && s.version != seen
+        // A remote session has no snapshot: the version of the last delta it relayed says.
+        let current = self
+            .snapshot
+            .as_ref()
+            .map(|s| s.version)
+            .or(self.relayed_version);
+        if let (Some(seen), Some(current)) = (msg.seen, current)
+            && current != seen
         {
-            tell(ViewerEvent::Behind(s.version));
+            tell(ViewerEvent::Behind(current));
         }
         // A viewer arriving during a long fetch, while fetches fail, or while file contents are
         // still being fetched, is told at once.

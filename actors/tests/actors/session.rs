@@ -585,7 +585,7 @@ impl Handler<gitvista_actors::events::Interest> for ClusterProbe {
         let _ = self.0.send(match msg {
             gitvista_actors::events::Interest::Watch { id, session } => {
                 // Events relayed to the session reach its viewers.
-                session.do_send(gitvista_actors::events::Relay(ViewerEvent::Encoded(
+                session.do_send(gitvista_actors::events::Relay::event(ViewerEvent::Encoded(
                     bytes::Bytes::from_static(br#"{"type":"resync","reason":"probe"}"#),
                 )));
                 format!("watch {}", id.as_str())
@@ -660,6 +660,31 @@ async fn a_remote_session_has_no_snapshot_relays_events_and_says_when_it_is_watc
         }
         other => panic!("the relayed event: {other:?}"),
     }
+    // A delta relayed at version 7: a viewer whose summary (read from the owner) named 6 is
+    // told to read again; one that read 7 is not.
+    session.do_send(gitvista_actors::events::Relay {
+        event: ViewerEvent::Encoded(bytes::Bytes::from_static(br#"{"type":"delta"}"#)),
+        version: Some(7),
+    });
+    let late = async |seen: u64| {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        session
+            .send(Subscribe {
+                id: 10 + seen,
+                viewer: std::sync::Arc::new(Collector(tx).start().recipient()),
+                seen: Some(seen),
+            })
+            .await
+            .expect("mailbox");
+        let first = tokio::time::timeout(Duration::from_millis(500), rx.recv()).await;
+        session
+            .send(gitvista_actors::repo_session::Unsubscribe { id: 10 + seen })
+            .await
+            .expect("mailbox");
+        first
+    };
+    assert!(matches!(late(6).await, Ok(Some(ViewerEvent::Behind(7)))));
+    assert!(late(7).await.is_err(), "nothing to read again");
     session
         .send(gitvista_actors::repo_session::Unsubscribe { id: 1 })
         .await
