@@ -957,6 +957,29 @@ try {
     await page.close();
   });
 
+  await check('a change whose reads fail (a busy server) is read again until the page has it', async () => {
+    const page = await openPage(context, url);
+    const before = await page.evaluate(() => window.view.store.total);
+    // The server answers the summary 503 twice after the commit, then as usual: the delta is
+    // the only news, so a page that gave up on it would hold the old history.
+    let refused = 0;
+    await page.route('**/api/repos/local/repository*', (route) => {
+      if (refused < 2) {
+        refused += 1;
+        return route.fulfill({ status: 503, contentType: 'application/json', body: '{"error":"busy","code":"busy"}' });
+      }
+      return route.continue();
+    });
+    writeFileSync(path.join(merges, 'retried.txt'), 'retried\n');
+    git(merges, 'add', 'retried.txt');
+    git(merges, 'commit', '-q', '-m', 'read again after a busy answer');
+    const head = git(merges, 'rev-parse', 'HEAD');
+    await page.waitForFunction((n) => window.view.store.total === n, before + 1, { timeout: 15000 });
+    await page.waitForFunction((h) => document.querySelector('#rows-a11y li')?.dataset.hash === h, head, { timeout: 5000 });
+    assert.equal(refused, 2, 'the summary was refused twice before the page had the commit');
+    await page.close();
+  });
+
   await check('the selected row does not move on screen when commits arrive', async () => {
     const page = await openPage(context, url);
     // A view shorter than the history, so there is room to keep the rows in place.

@@ -122,6 +122,18 @@ export async function streamingChecks({ check, serve, git, gitEnv, screenshot, c
       }
       return rows;
     };
+    // The stream brings the 1,340 newer commits first, in batches as they come: wait until the
+    // server has master's tip (a moment between two batches may look settled before it).
+    for (let i = 0; ; i++) {
+      const has = await page.evaluate(async (rid) => {
+        const s = await (await fetch(`/api/repos/${rid}/repository`)).json();
+        const m = s.refs.find((r) => r.name === 'refs/heads/master');
+        return { row: m ? m.row : null, rows: s.rows };
+      }, id);
+      if (has.row != null) break;
+      assert.ok(i < 600, `master's tip came within 60 s: ${JSON.stringify(has)}`);
+      await page.waitForTimeout(100);
+    }
     const first = await settled();
     const where = await page.evaluate(async (rid) => {
       const s = await (await fetch(`/api/repos/${rid}/repository`)).json();
