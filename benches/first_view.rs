@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 
 #[path = "common/mod.rs"]
 mod common;
-use common::{Result, benchmarking, ensure_forge_repo, git, median, paste, server_url};
+use common::{Result, ensure_forge_repo, git, median, paste, server_url, time_clone};
 
 /// What one run of one remote measured.
 #[derive(Debug, Clone, Copy)]
@@ -56,26 +56,6 @@ fn secs(d: Duration) -> String {
 
 fn mib(b: u64) -> String {
     format!("{:.0} MiB", b as f64 / (1 << 20) as f64)
-}
-
-/// Wall time of `git clone --bare [extra] url dest`.
-fn time_clone(url: &str, dest: &Path, extra: &[&str]) -> Result<Duration> {
-    let started = Instant::now();
-    let status = Command::new("git")
-        .arg("clone")
-        .arg("--bare")
-        .arg("-q")
-        .args(extra)
-        .arg(url)
-        .arg(dest)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .stdout(Stdio::null())
-        .status()?;
-    if !status.success() {
-        return Err(format!("git clone {url} failed").into());
-    }
-    Ok(started.elapsed())
 }
 
 fn spawn_server(data: &Path, stream_first: bool) -> Result<(Child, String)> {
@@ -350,13 +330,5 @@ async fn run(root: &Path) -> Result<()> {
 }
 
 fn main() -> Result<()> {
-    if !benchmarking() {
-        return Ok(());
-    }
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()?
-        .block_on(run(&root))
+    common::run_async_bench(|root| async move { run(&root).await })
 }

@@ -29,9 +29,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 #[path = "common/mod.rs"]
 mod common;
-use common::{
-    Result, benchmarking, ensure_forge_repo, git, median, ms, rss_kib, server_url, time_git,
-};
+use common::{Result, ensure_forge_repo, git, median, ms, rss_kib, server_url, time_git};
 
 fn env_num(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -448,13 +446,5 @@ async fn run(root: &Path) -> Result<()> {
 }
 
 fn main() -> Result<()> {
-    if !benchmarking() {
-        return Ok(());
-    }
-    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()?
-        .block_on(run(&root))
+    common::run_async_bench(|root| async move { run(&root).await })
 }

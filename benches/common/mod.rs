@@ -42,6 +42,26 @@ pub fn time_git(dir: &Path, args: &[&str]) -> Result<Duration> {
     Ok(start.elapsed())
 }
 
+/// Wall time of `git clone --bare [extra] url dest`.
+pub fn time_clone(url: &str, dest: &Path, extra: &[&str]) -> Result<Duration> {
+    let started = Instant::now();
+    let status = Command::new("git")
+        .arg("clone")
+        .arg("--bare")
+        .arg("-q")
+        .args(extra)
+        .arg(url)
+        .arg(dest)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .stdout(Stdio::null())
+        .status()?;
+    if !status.success() {
+        return Err(format!("git clone {url} failed").into());
+    }
+    Ok(started.elapsed())
+}
+
 /// Median wall time of `runs` runs of a git command.
 pub fn git_median(dir: &Path, args: &[&str], runs: usize) -> Result<Duration> {
     Ok(median(
@@ -126,6 +146,22 @@ pub fn repo_shape(dir: &Path) -> Result<String> {
 /// Whether the binary runs as a benchmark (`cargo bench`), not in `cargo test --all-targets`.
 pub fn benchmarking() -> bool {
     !std::env::args().any(|a| a == "--test") && std::env::args().any(|a| a == "--bench")
+}
+
+/// Runs an async benchmark, given the project's root, on a runtime of one worker (the server
+/// under test gets the other core); does nothing outside `cargo bench`.
+pub fn run_async_bench<F: std::future::Future<Output = Result<()>>>(
+    run: impl FnOnce(PathBuf) -> F,
+) -> Result<()> {
+    if !benchmarking() {
+        return Ok(());
+    }
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()?
+        .block_on(run(root))
 }
 
 /// Runs per figure (`GITVISTA_BENCH_RUNS`, else `default`) and the repositories to measure

@@ -78,7 +78,7 @@ impl Repository {
         })
     }
 
-    /// A repository whose objects are `odb` held in memory (see [`Odb::in_memory`]), holding
+    /// A repository whose objects are `odb` held in memory (see [`Odb::held`]), holding
     /// `contents`, that will live at `dirs` once cloned (nothing there is read: refs come from
     /// the remote's listing, and the graph is built from the objects).
     pub fn in_memory(dirs: GitDir, odb: Odb, contents: Contents) -> Repository {

@@ -9,16 +9,17 @@
 //! history, brings nearly everything anyway. So the stream is the whole history, shown as it
 //! arrives.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
-use gitcore::graph::{CommitGraph, ListedRef};
+use gitcore::graph::{CommitGraph, FetchedGraph, ListedRef, commit_parents};
 use gitcore::odb::stream::{PackStream, StreamLimits};
-use gitcore::odb::{MemoryObjects, ObjectKind};
+use gitcore::odb::{HeldObjects, ObjectKind};
 use gitcore::oid::{HashKind, ObjectId};
 use gitcore::refs::Head;
 
 use crate::daemon::{Connection, Limits, WireError};
+use crate::held::HeldStore;
 use crate::v2::{FetchEvent, FetchRequest, RemoteRef};
 
 /// Where a remote is, as the caller checked it.
@@ -53,10 +54,11 @@ const LISTED: [&str; 3] = ["HEAD", "refs/heads/", "refs/tags/"];
 pub struct History {
     /// The refs the remote listed (branches, tags, and `HEAD`).
     pub refs: Vec<RemoteRef>,
-    /// Objects by id (commits and tags), and their ids in the order they came.
-    objects: MemoryObjects,
-    order: Vec<ObjectId>,
+    /// The objects received (commits and tags), compactly, in the order they came.
+    held: HeldStore,
     commits: usize,
+    /// The most the objects held may cost ([`StreamLimits::max_kept`]).
+    max_held: u64,
     /// Commits the server cut (a deepened fetch).
     shallow: Vec<ObjectId>,
     /// The pack is complete (count and checksum checked).
@@ -71,12 +73,12 @@ impl History {
         History {
             hash,
             refs,
-            objects: HashMap::new(),
-            order: Vec::new(),
+            held: HeldStore::new(hash),
             commits: 0,
+            max_held: limits.max_kept,
             shallow: Vec::new(),
             complete: false,
-            pack: PackStream::new(limits, hash),
+            pack: PackStream::keeping_none(limits, hash),
         }
     }
 
@@ -100,9 +102,15 @@ impl History {
         self.complete
     }
 
-    /// The objects received, for an in-memory object database (the contents are shared).
-    pub fn objects(&self) -> MemoryObjects {
-        self.objects.clone()
+    /// The objects received so far, for an in-memory object database (they are shared, and
+    /// what comes later stays out of its sight).
+    pub fn objects(&self) -> Arc<dyn HeldObjects> {
+        Arc::new(self.held.snapshot())
+    }
+
+    /// Bytes of memory the objects received take.
+    pub fn held_bytes(&self) -> usize {
+        self.held.read().heap_bytes()
     }
 
     /// The refs as a graph takes them.
@@ -124,7 +132,7 @@ impl History {
     pub fn has_head_commit(&self) -> bool {
         self.head()
             .and_then(|h| h.target())
-            .is_none_or(|target| self.objects.contains_key(&target))
+            .is_none_or(|target| self.held.read().position(&target).is_some())
     }
 
     /// The remote's HEAD: the branch it names (unborn if it has no commit), or detached.
@@ -144,30 +152,47 @@ impl History {
     /// The graph of what has arrived: commits whose parents have not come yet are cut as a
     /// shallow clone's are (the rest of the history is still streaming).
     pub fn graph(&self) -> CommitGraph {
-        let objects = || {
-            self.order.iter().filter_map(|id| {
-                self.objects
-                    .get(id)
-                    .map(|(kind, data)| (*id, *kind, &data[..]))
-            })
-        };
+        let held = self.held.read();
+        let mut fetched = FetchedGraph::with_capacity(self.commits);
         let mut cut = self.shallow.clone();
-        if !self.complete {
-            cut.extend(gitcore::graph::frontier(objects()));
-        }
-        CommitGraph::from_objects(objects(), &self.listed_refs(), self.head(), cut)
+        held.for_each(held.len(), |i, kind, data| {
+            if kind != ObjectKind::Commit {
+                return;
+            }
+            let id = held.object_id(i);
+            if !self.complete
+                && commit_parents(data).any(|p| {
+                    held.position(&p)
+                        .is_none_or(|i| held.kind(i) != ObjectKind::Commit)
+                })
+            {
+                cut.push(id);
+            }
+            fetched.add(id, kind, data);
+        });
+        fetched.finish(&self.listed_refs(), self.head(), cut)
     }
 
     /// Keeps every object the pack has ready (commits and tags; trees and blobs are not asked
     /// for, a ref naming one aside).
     fn drain(&mut self) -> Result<(), String> {
-        while let Some(o) = self.pack.next_object().map_err(|e| e.to_string())? {
+        let mut held = self.held.write();
+        while let Some(o) = self
+            .pack
+            .next_object_with(&*held)
+            .map_err(|e| e.to_string())?
+        {
             if o.kind == ObjectKind::Commit {
                 self.commits += 1;
             }
-            if matches!(o.kind, ObjectKind::Commit | ObjectKind::Tag) {
-                self.order.push(o.id);
-                self.objects.insert(o.id, (o.kind, o.data));
+            // Every object is held (a delta may name any earlier entry as its base), though
+            // only commits and tags are asked for.
+            held.push(&o.id, o.kind, &o.data, o.offset);
+            if held.heap_bytes() as u64 > self.max_held {
+                return Err(format!(
+                    "the objects held pass the limit of {} bytes of memory",
+                    self.max_held
+                ));
             }
         }
         Ok(())

@@ -16,6 +16,7 @@
 //!   followed, the host's address pinned by the caller.
 //! - [`history`]: a remote's whole history streamed into memory (refs, then every branch and
 //!   tag's commits with `filter tree:0`), shown as it grows and bounded in objects and bytes.
+//! - [`held`]: how that history is held: compressed in blocks, about a hundred bytes a commit.
 //!
 //! Every error is typed and names where the stream went wrong (the byte offset in it); a
 //! hostile server (a length that is not hex, a packet over the limit, a stream that ends inside
@@ -23,6 +24,7 @@
 //! buffer.
 
 pub mod daemon;
+pub mod held;
 pub mod history;
 pub mod http;
 pub mod pktline;

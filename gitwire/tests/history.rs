@@ -107,7 +107,7 @@ fn check_against_disk(name: &str, repo: &Path, target: &Target, want_partial: bo
         );
     }
     // Commits read from memory as from disk.
-    let odb = gitcore::odb::Odb::in_memory(history.objects(), history.hash(), Default::default());
+    let odb = gitcore::odb::Odb::held(history.objects(), history.hash(), Default::default());
     let mut reader = odb.reader();
     let head = ours.oid(ours.head_commit().expect("HEAD"));
     let (kind, data) = reader.read(&head).expect("in memory");
@@ -251,9 +251,10 @@ fn a_remote_sending_millions_of_tiny_objects_is_stopped_before_memory_grows() {
         host: "127.0.0.1".into(),
         path: "/tiny.git".into(),
     };
-    // The first view's budget (64 MiB here): every object costs its bytes and what keeping it
-    // costs, so the stream stops after about 400,000 of the five million announced (5 MB on
-    // the wire), however small they are.
+    // The first view's budget (64 MiB here): every entry costs what holding it costs, however
+    // small (a new object its id, kind, offset and place in the tables; these one-byte blobs
+    // repeat 251 objects, and each repeat costs its offset's entry in a table), so the stream
+    // stops long before the five million announced have come.
     let limits = StreamLimits::for_memory(64 << 20);
     let (e, _) =
         stream_history(&target, Limits::default(), limits, |_| Ok(())).expect_err("stopped");
@@ -266,4 +267,83 @@ fn a_remote_sending_millions_of_tiny_objects_is_stopped_before_memory_grows() {
     let (e, _) =
         stream_history(&target, Limits::default(), counted, |_| Ok(())).expect_err("refused");
     assert!(e.to_string().contains("announces 5000000 objects"), "{e}");
+}
+
+#[test]
+fn commits_sent_as_deltas_are_held_compressed_and_read_back_as_git_has_them() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let d = git_daemon(tmp.path());
+    // Commits whose long messages repeat, repacked so that git stores most as deltas of
+    // others; upload-pack sends them so.
+    let repo = gitvista_testkit::long_history(tmp.path(), 3000);
+    git(&repo, &["repack", "-adfq", "--window=50"]);
+    let checks = git(
+        &repo,
+        &[
+            "cat-file",
+            "--batch-all-objects",
+            "--batch-check=%(objecttype) %(deltabase)",
+        ],
+    );
+    let deltified = checks
+        .lines()
+        .filter(|l| {
+            l.starts_with("commit ") && !l.ends_with("0000000000000000000000000000000000000000")
+        })
+        .count();
+    assert!(deltified > 1000, "{deltified} commits stored as deltas");
+    let target = Target::Daemon {
+        addr: local(d.port),
+        host: "127.0.0.1".into(),
+        path: "/long.git".into(),
+    };
+    let history = stream_history(&target, Limits::default(), StreamLimits::default(), |_| {
+        Ok(())
+    })
+    .map_err(|(e, _)| e)
+    .expect("streams");
+    // Held in far fewer bytes than the objects themselves (about 900 bytes a commit here).
+    assert!(
+        history.held_bytes() < history.commits() * 300,
+        "{} bytes for {} commits",
+        history.held_bytes(),
+        history.commits()
+    );
+    // Every commit reads back byte for byte as git has it.
+    let odb = gitcore::odb::Odb::held(history.objects(), history.hash(), Default::default());
+    let mut reader = odb.reader();
+    let all = git(&repo, &["rev-list", "--all"]);
+    let ids: Vec<&str> = all.lines().collect();
+    assert_eq!(ids.len(), 3000);
+    let mut batch = std::process::Command::new("git")
+        .args(["cat-file", "--batch"])
+        .current_dir(&repo)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("git cat-file");
+    let input = ids.join("\n") + "\n";
+    let mut stdin = batch.stdin.take().expect("stdin");
+    let writer = std::thread::spawn(move || {
+        use std::io::Write;
+        stdin.write_all(input.as_bytes()).expect("writes");
+    });
+    let out = batch.wait_with_output().expect("git cat-file runs");
+    writer.join().expect("written");
+    let mut rest = &out.stdout[..];
+    for id in &ids {
+        let header_end = rest.iter().position(|&b| b == b'\n').expect("header");
+        let header = std::str::from_utf8(&rest[..header_end]).expect("utf-8");
+        let size: usize = header
+            .rsplit(' ')
+            .next()
+            .and_then(|s| s.parse().ok())
+            .expect("size");
+        let body = &rest[header_end + 1..header_end + 1 + size];
+        rest = &rest[header_end + 2 + size..];
+        let oid = gitcore::ObjectId::from_hex(id.as_bytes()).expect("id");
+        let (kind, data) = reader.read(&oid).expect("held");
+        assert_eq!(kind.as_str(), "commit");
+        assert_eq!(&data[..], body, "{id}");
+    }
 }

@@ -122,7 +122,7 @@ fn batch(h: &History, dir: &std::path::Path) -> Batch {
         common_dir: dir.to_path_buf(),
         work_tree: None,
     };
-    let odb = Odb::in_memory(h.objects(), h.hash(), OdbOptions::default());
+    let odb = Odb::held(h.objects(), h.hash(), OdbOptions::default());
     let repo = Arc::new(Repository::in_memory(dirs, odb, Contents::CommitsOnly));
     Batch {
         commits: graph.len(),
@@ -174,12 +174,15 @@ impl Hosted {
             // A stream that stalls only delays the clone: it gives up sooner than git would.
             stall: STREAM_STALL.min(self.config.clone_timeout),
             total: self.config.clone_timeout,
-            max_bytes: self.config.stream_max_bytes,
+            // What comes over the wire is bounded as a clone is; what it becomes in memory is
+            // bounded by `stream_max_bytes` (held compactly, a fraction of the pack).
+            max_bytes: self.config.max_repo_bytes,
             min_rate: Some((self.config.low_speed_limit, self.config.low_speed_time)),
             ..gitwire::daemon::Limits::default()
         };
         let started = Instant::now();
-        let work = tokio::task::spawn_blocking(move || run(&target, &dir, limits, tx));
+        let max_held = self.config.stream_max_bytes;
+        let work = tokio::task::spawn_blocking(move || run(&target, &dir, limits, max_held, tx));
         let mut shown = 0;
         while let Some(b) = rx.recv().await {
             if shown == 0 {
@@ -264,9 +267,10 @@ fn run(
     target: &Target,
     dir: &std::path::Path,
     limits: gitwire::daemon::Limits,
+    max_held: u64,
     tx: tokio::sync::mpsc::Sender<Batch>,
 ) -> Result<(), StreamError> {
-    let stream_limits = gitcore::odb::stream::StreamLimits::for_memory(limits.max_bytes);
+    let stream_limits = gitcore::odb::stream::StreamLimits::for_memory(max_held);
     let started = Instant::now();
     let mut last = started;
     let mut shown = 0;

@@ -590,29 +590,43 @@ pub fn frontier<'a>(
         .collect()
 }
 
-impl CommitGraph {
-    /// The graph of fetched commits: `objects` are what a fetch brought (commits among them;
-    /// the rest is skipped), `refs` what the remote listed, `head` its HEAD, and `shallow` the
-    /// commits a deepened fetch cut (roots here; their parents did not come). Refs whose commit
-    /// did not come (a ref naming a tree, a tag past the cut) are left out; a commit that does
-    /// not parse is a problem, not an error. The same graph as loading a clone of those objects
-    /// and refs from disk.
-    pub fn from_objects<'a>(
-        objects: impl IntoIterator<Item = (ObjectId, ObjectKind, &'a [u8])>,
+/// A graph of fetched commits made one object at a time: [`CommitGraph::from_objects`] for a
+/// caller whose objects are not all in memory at once (a history held compressed hands them
+/// out a block at a time).
+#[derive(Debug, Default)]
+pub struct FetchedGraph {
+    batch: Batch,
+    problems: Vec<String>,
+}
+
+impl FetchedGraph {
+    /// A graph for about `commits` commits (its tables sized once rather than doubled: at a
+    /// million commits the spare room of doubling is a hundred megabytes).
+    pub fn with_capacity(commits: usize) -> FetchedGraph {
+        let mut g = FetchedGraph::default();
+        g.batch.commits.reserve_exact(commits);
+        g.batch.parents.reserve_exact(commits + commits / 8);
+        g
+    }
+
+    /// Takes one fetched object (commits count; the rest is skipped).
+    pub fn add(&mut self, id: ObjectId, kind: ObjectKind, data: &[u8]) {
+        if kind == ObjectKind::Commit
+            && let Err(e) = self.batch.decode(id, data)
+        {
+            self.problems.push(format!("commit {id}: {e}"));
+        }
+    }
+
+    /// The graph of the objects taken, as [`CommitGraph::from_objects`] makes it.
+    pub fn finish(
+        self,
         refs: &[ListedRef],
         head: Option<Head>,
         mut shallow: Vec<ObjectId>,
     ) -> CommitGraph {
-        let mut problems = Vec::new();
-        let mut batch = Batch::default();
-        for (id, kind, data) in objects {
-            if kind == ObjectKind::Commit
-                && let Err(e) = batch.decode(id, data)
-            {
-                problems.push(format!("commit {id}: {e}"));
-            }
-        }
-        let mut batches = vec![batch];
+        let mut problems = self.problems;
+        let mut batches = vec![self.batch];
         let mut nodes = Nodes::from_batches(&batches);
         for b in &mut batches {
             b.parents = Vec::new();
@@ -680,5 +694,26 @@ impl CommitGraph {
         graph.shallow = Arc::new(shallow);
         graph.problems = problems;
         graph
+    }
+}
+
+impl CommitGraph {
+    /// The graph of fetched commits: `objects` are what a fetch brought (commits among them;
+    /// the rest is skipped), `refs` what the remote listed, `head` its HEAD, and `shallow` the
+    /// commits a deepened fetch cut (roots here; their parents did not come). Refs whose commit
+    /// did not come (a ref naming a tree, a tag past the cut) are left out; a commit that does
+    /// not parse is a problem, not an error. The same graph as loading a clone of those objects
+    /// and refs from disk.
+    pub fn from_objects<'a>(
+        objects: impl IntoIterator<Item = (ObjectId, ObjectKind, &'a [u8])>,
+        refs: &[ListedRef],
+        head: Option<Head>,
+        shallow: Vec<ObjectId>,
+    ) -> CommitGraph {
+        let mut fetched = FetchedGraph::default();
+        for (id, kind, data) in objects {
+            fetched.add(id, kind, data);
+        }
+        fetched.finish(refs, head, shallow)
     }
 }

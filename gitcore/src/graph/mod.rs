@@ -24,7 +24,9 @@ use std::sync::Arc;
 use crate::oid::ObjectId;
 use crate::refs::Head;
 
-pub use load::{ListedRef, LoadOptions, NewestCommits, NewestOptions, commit_parents, frontier};
+pub use load::{
+    FetchedGraph, ListedRef, LoadOptions, NewestCommits, NewestOptions, commit_parents, frontier,
+};
 pub use metadata::CommitSummary;
 pub use reload::{GraphDelta, RefChange};
 pub use store::CHUNK;

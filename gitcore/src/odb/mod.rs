@@ -9,6 +9,7 @@
 mod cache;
 pub(crate) mod chunk;
 pub mod delta;
+pub mod held;
 pub mod idx;
 pub mod midx;
 mod open;
@@ -16,6 +17,7 @@ pub mod pack;
 mod reader;
 pub mod stream;
 
+pub use held::{HeldObjects, MemoryObjects};
 use reader::KindMemo;
 pub use reader::OdbReader;
 
@@ -194,7 +196,7 @@ pub enum Location {
         /// Object directory number (0 is the repository's own, then alternates).
         dir: u32,
     },
-    /// Held in memory (see [`Odb::in_memory`]).
+    /// Held in memory (see [`Odb::held`]).
     Memory,
 }
 
@@ -254,24 +256,18 @@ pub struct Odb {
     hash: HashKind,
     /// Objects held in memory (a history streamed from a remote before any clone exists),
     /// looked up before the packs.
-    memory: Option<Arc<MemoryObjects>>,
+    memory: Option<Arc<dyn HeldObjects>>,
 }
-
-/// Objects held in memory by id: their kind and inflated content.
-pub type MemoryObjects = std::collections::HashMap<ObjectId, (ObjectKind, Arc<[u8]>)>;
 
 impl Odb {
     /// How many objects are held in memory (0 for a database on disk).
     pub fn memory_len(&self) -> usize {
-        self.memory.as_ref().map_or(0, |m| m.len())
+        self.memory.as_ref().map_or(0, |m| m.count())
     }
 
     /// Bytes of the objects held in memory, with their map entries.
     pub fn memory_bytes(&self) -> usize {
-        self.memory.as_ref().map_or(0, |m| {
-            m.values().map(|(_, d)| d.len() + 16).sum::<usize>()
-                + m.capacity() * (std::mem::size_of::<(ObjectId, (ObjectKind, Arc<[u8]>))>() + 1)
-        })
+        self.memory.as_ref().map_or(0, |m| m.heap_bytes())
     }
 
     /// Problems found while opening (a pack that failed validation, a broken alternate): the
@@ -327,7 +323,7 @@ impl Odb {
 
     /// Where `id` is stored, without reading it.
     pub fn locate(&self, id: &ObjectId) -> Option<Location> {
-        if self.memory.as_ref().is_some_and(|m| m.contains_key(id)) {
+        if self.memory.as_ref().is_some_and(|m| m.contains(id)) {
             return Some(Location::Memory);
         }
         self.locate_packed(id).or_else(|| self.locate_loose(id))
@@ -557,7 +553,7 @@ impl Odb {
         }
         out.extend(self.loose_objects(&prefix));
         if let Some(m) = &self.memory {
-            out.extend(m.keys().filter(|id| id.starts_with_hex(&prefix)).copied());
+            out.extend(m.ids_with_prefix(&prefix, limit));
         }
         out.sort();
         out.dedup();

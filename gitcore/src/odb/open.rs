@@ -10,7 +10,7 @@ use std::time::SystemTime;
 use super::idx::PackIndex;
 use super::midx::MultiPackIndex;
 use super::pack::Pack;
-use super::{MemoryObjects, Odb, OdbError, OdbOptions, PackSlot};
+use super::{HeldObjects, Odb, OdbError, OdbOptions, PackSlot};
 use crate::oid::HashKind;
 
 fn file_key(path: &Path) -> (PathBuf, u64, Option<SystemTime>) {
@@ -245,15 +245,16 @@ impl Odb {
         Ok(odb)
     }
 
-    /// An object database of `objects` held in memory and nothing else: the commits (and tags)
-    /// of a history streamed from a remote, read before anything is on disk. Every other
+    /// An object database of the objects `held` holds in memory and nothing else: the
+    /// commits (and tags) of a history streamed from a remote, read before anything is on
+    /// disk (a [`MemoryObjects`](super::MemoryObjects) map is one such holder). Every other
     /// object reads as [`OdbError::Missing`]. Their ids are of `hash`.
-    pub fn in_memory(objects: MemoryObjects, hash: HashKind, options: OdbOptions) -> Self {
-        Odb::empty(hash, options, Some(Arc::new(objects)))
+    pub fn held(held: Arc<dyn HeldObjects>, hash: HashKind, options: OdbOptions) -> Self {
+        Odb::empty(hash, options, Some(held))
     }
 
     /// No directory, no pack: only `memory`, if any.
-    fn empty(hash: HashKind, options: OdbOptions, memory: Option<Arc<MemoryObjects>>) -> Odb {
+    fn empty(hash: HashKind, options: OdbOptions, memory: Option<Arc<dyn HeldObjects>>) -> Odb {
         Odb {
             dirs: Vec::new(),
             packs: Vec::new(),

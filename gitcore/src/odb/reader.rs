@@ -82,7 +82,6 @@ impl<'a> OdbReader<'a> {
             .memory
             .as_ref()
             .and_then(|m| m.get(id))
-            .map(|(k, d)| (*k, Arc::clone(d)))
             .ok_or(OdbError::Missing(*id))
     }
 

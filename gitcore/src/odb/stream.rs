@@ -77,14 +77,25 @@ enum Stage {
     Done,
 }
 
+/// Where a pack's delta bases are found when the [`PackStream`] keeps none itself
+/// ([`PackStream::keeping_none`]): the caller holds every object it was given, its own way.
+pub trait DeltaBases {
+    /// The object of the entry at pack offset `offset`, given out earlier.
+    fn at_offset(&self, offset: u64) -> Option<(ObjectKind, Arc<[u8]>)>;
+    /// The object `id`, given out earlier.
+    fn by_id(&self, id: &ObjectId) -> Option<(ObjectKind, Arc<[u8]>)>;
+}
+
 /// A pack read incrementally: [`PackStream::push`] what arrives and take objects with
 /// [`PackStream::next_object`] until it answers `None`; when the input ends, call
 /// [`PackStream::end_of_input`], take the last objects, then [`PackStream::finish`].
 #[derive(Debug)]
 pub struct PackStream {
     limits: StreamLimits,
-    /// Bytes received and not consumed; `buf[0]` is at pack offset `base`.
+    /// Bytes received; those from `pos` on are not consumed yet, and `buf[pos]` is at pack
+    /// offset `base` (consumed bytes are dropped when more arrive, not entry by entry).
     buf: Vec<u8>,
+    pos: usize,
     base: u64,
     stage: Stage,
     /// Entries the header announced, and those read.
@@ -99,6 +110,8 @@ pub struct PackStream {
     kept: HashMap<u64, (ObjectKind, Arc<[u8]>)>,
     by_id: HashMap<ObjectId, u64>,
     kept_bytes: u64,
+    /// Whether objects are kept here as delta bases (else the caller holds them).
+    keeps: bool,
     /// Buffered bytes a retry of the current entry waits for (an entry that did not fit in
     /// what had arrived is tried again once twice as much is here).
     retry_at: usize,
@@ -125,6 +138,7 @@ impl PackStream {
         PackStream {
             limits,
             buf: Vec::new(),
+            pos: 0,
             base: 0,
             stage: Stage::Header,
             count: 0,
@@ -135,13 +149,28 @@ impl PackStream {
             kept: HashMap::new(),
             by_id: HashMap::new(),
             kept_bytes: 0,
+            keeps: true,
             retry_at: 0,
             ended: false,
         }
     }
 
+    /// A reader that keeps no object: deltas are resolved against what the caller holds,
+    /// through [`PackStream::next_object_with`] (and [`StreamLimits::max_kept`] is the
+    /// caller's to enforce).
+    pub fn keeping_none(limits: StreamLimits, hash: HashKind) -> Self {
+        PackStream {
+            keeps: false,
+            ..PackStream::new(limits, hash)
+        }
+    }
+
     /// Appends bytes received.
     pub fn push(&mut self, bytes: &[u8]) {
+        if self.pos > 0 {
+            self.buf.drain(..self.pos);
+            self.pos = 0;
+        }
         self.buf.extend_from_slice(bytes);
     }
 
@@ -169,29 +198,44 @@ impl PackStream {
     }
 
     fn consume(&mut self, n: usize) {
-        self.hasher.update(&self.buf[..n]);
-        self.buf.drain(..n);
+        self.hasher.update(&self.buf[self.pos..self.pos + n]);
+        self.pos += n;
         self.base += n as u64;
     }
 
     /// The next object, `Ok(None)` when more bytes are needed (or the pack has ended).
     pub fn next_object(&mut self) -> Result<Option<StreamedObject>, OdbError> {
+        self.next_from(None)
+    }
+
+    /// [`PackStream::next_object`] for a reader [keeping none](PackStream::keeping_none):
+    /// delta bases come from `bases`.
+    pub fn next_object_with(
+        &mut self,
+        bases: &dyn DeltaBases,
+    ) -> Result<Option<StreamedObject>, OdbError> {
+        self.next_from(Some(bases))
+    }
+
+    fn next_from(
+        &mut self,
+        bases: Option<&dyn DeltaBases>,
+    ) -> Result<Option<StreamedObject>, OdbError> {
         loop {
             match self.stage {
                 Stage::Header => {
-                    if self.buf.len() < 12 {
+                    let rest = &self.buf[self.pos..];
+                    if rest.len() < 12 {
                         return Ok(None);
                     }
-                    if &self.buf[..4] != b"PACK" {
+                    if &rest[..4] != b"PACK" {
                         return Err(corrupt(0, "not a pack (no PACK signature)"));
                     }
-                    let version =
-                        u32::from_be_bytes([self.buf[4], self.buf[5], self.buf[6], self.buf[7]]);
+                    let version = u32::from_be_bytes([rest[4], rest[5], rest[6], rest[7]]);
                     if version != 2 && version != 3 {
                         return Err(corrupt(4, format!("pack version {version} is not 2 or 3")));
                     }
-                    let count =
-                        u32::from_be_bytes([self.buf[8], self.buf[9], self.buf[10], self.buf[11]]);
+                    let count = u32::from_be_bytes([rest[8], rest[9], rest[10], rest[11]]);
                     if count > self.limits.max_count {
                         return Err(corrupt(
                             8,
@@ -210,10 +254,10 @@ impl PackStream {
                     };
                 }
                 Stage::Entries => {
-                    if !self.ended && self.buf.len() < self.retry_at {
+                    if !self.ended && self.buf.len() - self.pos < self.retry_at {
                         return Ok(None);
                     }
-                    return match self.entry()? {
+                    return match self.entry(bases)? {
                         Some(o) => {
                             self.retry_at = 0;
                             self.read += 1;
@@ -225,29 +269,30 @@ impl PackStream {
                         None => {
                             // Try again once twice as much is here: a large entry arriving in
                             // small pieces is inflated a logarithmic number of times.
-                            self.retry_at = (self.buf.len() * 2).max(64);
+                            self.retry_at = ((self.buf.len() - self.pos) * 2).max(64);
                             Ok(None)
                         }
                     };
                 }
                 Stage::Trailer => {
                     let len = self.hash.id_len();
-                    if self.buf.len() < len {
+                    let rest = &self.buf[self.pos..];
+                    if rest.len() < len {
                         return Ok(None);
                     }
                     let digest = std::mem::replace(&mut self.hasher, self.hash.hasher()).finish();
-                    if digest.as_bytes() != &self.buf[..len] {
+                    if digest.as_bytes() != &rest[..len] {
                         return Err(corrupt(
                             self.base,
                             "the pack's checksum does not match its content",
                         ));
                     }
-                    self.buf.drain(..len);
+                    self.pos += len;
                     self.base += len as u64;
                     self.stage = Stage::Done;
                 }
                 Stage::Done => {
-                    if !self.buf.is_empty() {
+                    if self.pos < self.buf.len() {
                         return Err(corrupt(self.base, "data after the end of the pack"));
                     }
                     return Ok(None);
@@ -257,10 +302,13 @@ impl PackStream {
     }
 
     /// Reads the entry at the start of the buffer, if it is all here.
-    fn entry(&mut self) -> Result<Option<StreamedObject>, OdbError> {
+    fn entry(
+        &mut self,
+        bases: Option<&dyn DeltaBases>,
+    ) -> Result<Option<StreamedObject>, OdbError> {
         let offset = self.base;
-        let Some(header) =
-            parse_entry_header(&self.buf, offset, self.hash).map_err(|r| corrupt(offset, r))?
+        let Some(header) = parse_entry_header(&self.buf[self.pos..], offset, self.hash)
+            .map_err(|r| corrupt(offset, r))?
         else {
             return Ok(None);
         };
@@ -275,27 +323,32 @@ impl PackStream {
         }
         let start = (header.data_offset - offset) as usize;
         let mut raw = Vec::new();
-        let used =
-            match self
-                .inflater
-                .inflate_exact(&self.buf[start..], header.size as usize, &mut raw)
-            {
-                Ok(n) => n,
-                Err(InflateError::Truncated) => return Ok(None),
-                Err(e) => return Err(corrupt(offset, format!("entry data: {e}"))),
-            };
+        let used = match self.inflater.inflate_exact(
+            &self.buf[self.pos + start..],
+            header.size as usize,
+            &mut raw,
+        ) {
+            Ok(n) => n,
+            Err(InflateError::Truncated) => return Ok(None),
+            Err(e) => return Err(corrupt(offset, format!("entry data: {e}"))),
+        };
         let (kind, data) = match header.kind {
             EntryKind::Base(kind) => (kind, raw),
             EntryKind::OfsDelta(base_offset) => {
-                let (kind, base) = self
-                    .kept
-                    .get(&base_offset)
-                    .cloned()
-                    .ok_or_else(|| corrupt(offset, "delta base is not an earlier entry"))?;
+                let base = match bases {
+                    Some(b) => b.at_offset(base_offset),
+                    None => self.kept.get(&base_offset).cloned(),
+                };
+                let (kind, base) =
+                    base.ok_or_else(|| corrupt(offset, "delta base is not an earlier entry"))?;
                 (kind, self.apply(offset, &base, &raw)?)
             }
             EntryKind::RefDelta(id) => {
-                let (kind, base) = self.object(&id).ok_or_else(|| {
+                let base = match bases {
+                    Some(b) => b.by_id(&id),
+                    None => self.object(&id),
+                };
+                let (kind, base) = base.ok_or_else(|| {
                     corrupt(offset, format!("delta base {id} is not in the pack"))
                 })?;
                 (kind, self.apply(offset, &base, &raw)?)
@@ -304,6 +357,14 @@ impl PackStream {
         self.consume(start + used);
         let id = hash_object(self.hash, kind, &data);
         let data: Arc<[u8]> = data.into();
+        if !self.keeps {
+            return Ok(Some(StreamedObject {
+                id,
+                kind,
+                data,
+                offset,
+            }));
+        }
         self.kept_bytes += data.len() as u64 + KEPT_OBJECT_COST;
         if self.kept_bytes > self.limits.max_kept {
             return Err(corrupt(
@@ -335,7 +396,7 @@ impl PackStream {
     /// checksum read, nothing after.
     pub fn finish(&self) -> Result<(), OdbError> {
         match self.stage {
-            Stage::Done if self.buf.is_empty() => Ok(()),
+            Stage::Done if self.pos == self.buf.len() => Ok(()),
             Stage::Done => Err(corrupt(self.base, "data after the end of the pack")),
             _ => Err(corrupt(
                 self.base,
