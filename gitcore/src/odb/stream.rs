@@ -2,6 +2,10 @@
 //! and without the whole pack in memory: the header, then each entry inflated and, for deltas,
 //! resolved against an object read earlier, then the trailing checksum.
 //!
+//! Every object read is kept as a possible delta base (a delta may name any earlier entry),
+//! or, by a reader [keeping none](PackStream::keeping_none), left to the caller, who holds
+//! them its own way and answers for them through [`DeltaBases`].
+//!
 //! What a hostile server can try is bounded: an entry's inflated size is checked against what
 //! its header announced and against [`StreamLimits::max_object`]; the objects kept as delta
 //! bases are bounded by [`StreamLimits::max_kept`]; the object count the header announces must
