@@ -316,6 +316,8 @@ pub struct SessionInfo {
     /// Checks for changes since the session started (each a few `stat` calls; a check that finds
     /// a change is followed by a reload).
     pub reload_checks: u64,
+    /// Work-tree status runs since the session started.
+    pub status_runs: u64,
     /// What the clone holds: `commits`, `trees` or `complete`.
     pub contents: &'static str,
     /// Percent of the hydration running now, if one runs.
@@ -354,6 +356,7 @@ impl Handler<Describe> for RepoSession {
             }),
             reloads: self.reloads,
             reload_checks: self.reload_checks,
+            status_runs: self.status_runs,
             contents: s.map_or("complete", |s| s.contents.as_str()),
             hydrating: self.hydrating,
         })
@@ -454,6 +457,8 @@ pub struct RepoSession {
     reloads: u64,
     /// Checks for changes (reloads included).
     reload_checks: u64,
+    /// Work-tree status runs.
+    status_runs: u64,
     /// The current wait between polls (no watcher): grows while nothing changes.
     poll_every: Duration,
     /// The next poll, while polling (one at a time: a failing watcher must not start a second
@@ -494,6 +499,7 @@ impl RepoSession {
             footprint,
             reloads: 0,
             reload_checks: 0,
+            status_runs: 0,
             poll_every: config.poll_interval,
             poll_timer: None,
             watch_failed: false,

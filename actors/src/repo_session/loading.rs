@@ -34,6 +34,8 @@ impl RepoSession {
             return;
         }
         self.status_running = true;
+        self.status_runs += 1;
+        metrics::counter!("gitvista_status_runs_total").increment(1);
         let work = tokio::task::spawn_blocking(move || {
             // Objects of a new HEAD may be in packs the snapshot has not seen yet.
             let repo = snapshot.repo.refresh().map_err(|e| e.to_string())?;
@@ -106,7 +108,8 @@ impl RepoSession {
                     && self.wants_status()
                     && let Some(tree) = &dirs.work_tree
                 {
-                    self.start_tree_watch(tree.clone(), dirs.git_dir.clone(), ctx);
+                    let hash = snapshot.repo.odb().hash();
+                    self.start_tree_watch(tree.clone(), dirs.clone(), hash, ctx);
                 }
                 self.start_status(ctx);
                 self.schedule_fetch(ctx);
@@ -140,11 +143,12 @@ impl RepoSession {
     fn start_tree_watch(
         &mut self,
         tree: std::path::PathBuf,
-        git_dir: std::path::PathBuf,
+        dirs: gitcore::discover::GitDir,
+        hash: gitcore::oid::HashKind,
         ctx: &mut Context<Self>,
     ) {
         let addr = ctx.address();
-        let work = tokio::task::spawn_blocking(move || watch_tree(addr, &tree, &git_dir));
+        let work = tokio::task::spawn_blocking(move || watch_tree(addr, &tree, &dirs, hash));
         ctx.spawn(
             actix::fut::wrap_future::<_, Self>(work).map(|watcher, act, ctx| {
                 act.tree_watcher = watcher.ok().flatten();

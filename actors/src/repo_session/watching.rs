@@ -4,6 +4,7 @@
 use std::path::Path;
 
 use actix::prelude::*;
+use gitcore::worktree::IgnoredPaths;
 use notify::{RecursiveMode, Watcher};
 
 use super::*;
@@ -43,28 +44,47 @@ impl Handler<WatchFailed> for RepoSession {
 }
 
 /// Starts a recursive watcher on the work tree that asks `addr` for a status run on every change
-/// outside the git directory (whose changes the other watcher reports), and for a reload when
-/// the work tree's `.mailmap` changes (it renames people).
+/// outside the git directory (whose changes the other watcher reports) that status would not
+/// leave out (an ignored build directory churns without one: [`IgnoredPaths`]), and for a
+/// reload when the work tree's `.mailmap` changes (it renames people). The rules are read
+/// again after the index or a `.gitignore` changed.
 pub(super) fn watch_tree(
     addr: Addr<RepoSession>,
     work_tree: &Path,
-    git_dir: &Path,
+    dirs: &gitcore::discover::GitDir,
+    hash: gitcore::oid::HashKind,
 ) -> Option<notify::RecommendedWatcher> {
     let addr = addr.downgrade();
-    let git_dir = git_dir.to_path_buf();
+    let (tree, dirs) = (work_tree.to_path_buf(), dirs.clone());
+    let index = dirs.git_dir.join("index");
     let mailmap = work_tree.join(".mailmap");
+    let mut rules: Option<IgnoredPaths> = None;
     let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
         let Some(addr) = addr.upgrade() else {
             return;
         };
         match res {
-            Ok(event)
-                if is_change(&event.kind)
-                    && event.paths.iter().any(|p| !p.starts_with(&git_dir)) =>
-            {
-                addr.do_send(RefreshStatus);
-                if event.paths.contains(&mailmap) {
-                    addr.do_send(Refresh);
+            Ok(event) if is_change(&event.kind) => {
+                if event
+                    .paths
+                    .iter()
+                    .any(|p| *p == index || p.file_name().is_some_and(|n| n == ".gitignore"))
+                {
+                    rules = None;
+                }
+                let rules = rules.get_or_insert_with(|| {
+                    IgnoredPaths::load(&tree, &dirs.git_dir, &dirs.common_dir, hash)
+                });
+                let counts = event
+                    .paths
+                    .iter()
+                    .filter(|p| !p.starts_with(&dirs.git_dir))
+                    .any(|p| !rules.is_ignored(p));
+                if counts {
+                    addr.do_send(RefreshStatus);
+                    if event.paths.contains(&mailmap) {
+                        addr.do_send(Refresh);
+                    }
                 }
             }
             Ok(_) => {}

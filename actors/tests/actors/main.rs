@@ -5,3 +5,4 @@ mod clone_queue;
 mod common;
 mod first_screen;
 mod session;
+mod watching;

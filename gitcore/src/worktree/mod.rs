@@ -9,7 +9,10 @@
 //! not the repository's). Files are compared by stat data first and hashed only when it differs or
 //! the entry is racily clean, as git does. Not supported: clean/smudge filters and line-ending
 //! conversion (such files show as modified), `core.fileMode=false`.
+//!
+//! [`IgnoredPaths`] answers a watcher whether a changed path is one status leaves out.
 
+mod ignored;
 pub mod index;
 
 use std::collections::{BTreeMap, HashSet};
@@ -21,6 +24,7 @@ use crate::object::{CommitRef, EntryMode, TreeIter};
 use crate::odb::{ObjectKind, OdbError, OdbReader};
 use crate::oid::HashKind;
 use crate::repo::Repository;
+pub use ignored::IgnoredPaths;
 pub use index::{Index, IndexEntry, IndexError};
 
 /// Why status could not be computed.
@@ -303,6 +307,22 @@ struct Ignores {
     stack: Vec<ignore::gitignore::Gitignore>,
 }
 
+/// The directories above the index's paths (slash-separated): status walks them whatever the
+/// ignore rules say.
+fn tracked_dirs(index: &Index) -> HashSet<Vec<u8>> {
+    let mut dirs: HashSet<Vec<u8>> = HashSet::new();
+    for e in &index.entries {
+        let mut p = e.path.as_slice();
+        while let Some(slash) = p.iter().rposition(|&b| b == b'/') {
+            p = &p[..slash];
+            if !dirs.insert(p.to_vec()) {
+                break;
+            }
+        }
+    }
+    dirs
+}
+
 impl Ignores {
     fn ignored(&self, path: &Path, is_dir: bool) -> bool {
         for g in self.stack.iter().rev() {
@@ -522,16 +542,7 @@ pub fn status(repo: &Repository, options: StatusOptions) -> Result<WorkStatus, S
     // Untracked files: every path the index names (any stage) is tracked, and so are the
     // directories above them.
     let tracked: HashSet<&[u8]> = index.entries.iter().map(|e| e.path.as_slice()).collect();
-    let mut tracked_dirs: HashSet<Vec<u8>> = HashSet::new();
-    for e in &index.entries {
-        let mut p = e.path.as_slice();
-        while let Some(slash) = p.iter().rposition(|&b| b == b'/') {
-            p = &p[..slash];
-            if !tracked_dirs.insert(p.to_vec()) {
-                break;
-            }
-        }
-    }
+    let tracked_dirs = tracked_dirs(&index);
     let mut ignores = Ignores { stack: Vec::new() };
     ignores.stack.extend(gitignore_of(
         &work_tree,

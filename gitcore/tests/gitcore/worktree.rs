@@ -6,7 +6,7 @@ use std::path::Path;
 use gitcore::repo::Repository;
 use gitcore::worktree::{Index, StatusOptions, status};
 
-use crate::common::{fixture, fresh_fixture, git, git_lines};
+use crate::common::{fixture, fresh_fixture, git, git_command, git_lines};
 
 /// `git status` as (XY, path) pairs.
 fn git_status(path: &Path) -> BTreeSet<(String, String)> {
@@ -102,4 +102,69 @@ fn status_follows_edits_and_a_corrupt_index_is_a_typed_error() {
     let err = status(&repo, StatusOptions::default()).expect_err("corrupt");
     let msg = err.to_string();
     assert!(msg.contains("index") && msg.contains("checksum"), "{msg}");
+}
+
+#[test]
+fn a_changed_path_is_left_out_where_git_check_ignore_says_so() {
+    use gitcore::worktree::IgnoredPaths;
+    let (_tmp, path) = fresh_fixture("worktree");
+    let path = path.join("repo");
+    // Rules at three levels and in info/exclude: globs, negations, anchored and directory-only
+    // patterns.
+    std::fs::write(
+        path.join(".gitignore"),
+        "*.log\n!keep.log\n/top-only.txt\nout/\n",
+    )
+    .expect("write");
+    std::fs::create_dir_all(path.join("sub/deeper")).expect("mkdir");
+    std::fs::write(path.join("sub/.gitignore"), "*.tmp\n!important.tmp\n").expect("write");
+    std::fs::write(path.join("sub/deeper/.gitignore"), "local/\n").expect("write");
+    let repo = Repository::discover(&path).expect("opens");
+    let dirs = repo.dirs().clone();
+    std::fs::create_dir_all(dirs.common_dir.join("info")).expect("mkdir");
+    std::fs::write(dirs.common_dir.join("info/exclude"), "secret*\n").expect("write");
+    // A tracked file matching the rules is never left out.
+    std::fs::write(path.join("forced.log"), "tracked\n").expect("write");
+    git(&path, &["add", "-f", "forced.log"]);
+    let paths = [
+        "a.log",
+        "keep.log",
+        "forced.log",
+        "sub/a.log",
+        "top-only.txt",
+        "sub/top-only.txt",
+        "out/x.o",
+        "out/deep/y.o",
+        "sub/out/z",
+        "sub/x.tmp",
+        "sub/important.tmp",
+        "sub/deeper/x.tmp",
+        "sub/deeper/local/f",
+        "sub/deeper/f",
+        "secretfile",
+        "sub/secret.txt",
+        "plain.txt",
+        "sub/plain.c",
+    ];
+    for p in paths {
+        let file = path.join(p);
+        std::fs::create_dir_all(file.parent().expect("parent")).expect("mkdir");
+        if !file.exists() {
+            std::fs::write(&file, "x\n").expect("write");
+        }
+    }
+    let mut rules = IgnoredPaths::load(&path, &dirs.git_dir, &dirs.common_dir, repo.odb().hash());
+    let mut left_out = 0;
+    for p in paths {
+        let theirs = git_command(&path, &["check-ignore", "-q", p])
+            .status()
+            .expect("git runs")
+            .success();
+        left_out += usize::from(theirs);
+        assert_eq!(rules.is_ignored(&path.join(p)), theirs, "{p}");
+    }
+    assert!(left_out >= 8, "the rules matched {left_out} paths");
+    // Nothing outside the work tree, nor its .git, is left out.
+    assert!(!rules.is_ignored(Path::new("/elsewhere/a.log")));
+    assert!(!rules.is_ignored(&path.join(".git/index")));
 }
