@@ -41,7 +41,6 @@ impl<N: Node> Membership<N> {
     /// One presence check, off the actor thread, once this node has held its own presence for
     /// [`PRESENCE_GRACE`].
     fn check_presence(&self, ctx: &mut Context<Self>) {
-        use std::sync::atomic::Ordering;
         let Some(h) = self.hosted.upgrade() else {
             ctx.stop();
             return;
@@ -49,33 +48,39 @@ impl<N: Node> Membership<N> {
         if h.presence().held_for().is_none_or(|d| d < PRESENCE_GRACE) {
             return;
         }
-        if self.checking.swap(true, Ordering::AcqRel) {
-            return;
-        }
-        let checking = std::sync::Arc::clone(&self.checking);
         let suspects = std::sync::Arc::clone(&self.suspects);
-        actix::spawn(async move {
+        unless_running(&self.checking, async move {
             check_presence(&h, suspects).await;
-            checking.store(false, Ordering::Release);
         });
     }
 
     /// One beat, off the actor thread.
     fn beat(&self, ctx: &mut Context<Self>) {
-        use std::sync::atomic::Ordering;
         let Some(h) = self.hosted.upgrade() else {
             ctx.stop();
             return;
         };
-        if self.beating.swap(true, Ordering::AcqRel) {
-            return;
-        }
-        let beating = std::sync::Arc::clone(&self.beating);
-        actix::spawn(async move {
+        unless_running(&self.beating, async move {
             beat(&h).await;
-            beating.store(false, Ordering::Release);
         });
     }
+}
+
+/// Runs `work` on the actor system unless the last run that `running` guards has not ended (a
+/// slow database must not pile up beats or checks behind it).
+fn unless_running(
+    running: &std::sync::Arc<std::sync::atomic::AtomicBool>,
+    work: impl std::future::Future<Output = ()> + 'static,
+) {
+    use std::sync::atomic::Ordering;
+    if running.swap(true, Ordering::AcqRel) {
+        return;
+    }
+    let running = std::sync::Arc::clone(running);
+    actix::spawn(async move {
+        work.await;
+        running.store(false, Ordering::Release);
+    });
 }
 
 /// What one heartbeat does.
