@@ -570,26 +570,6 @@ pub fn commit_parents(data: &[u8]) -> impl Iterator<Item = ObjectId> + '_ {
         .filter_map(ObjectId::from_hex)
 }
 
-/// The commits among `objects` whose parents are not all there yet: where a history still
-/// streaming in (newest first) is cut for now, as a shallow clone is.
-pub fn frontier<'a>(
-    objects: impl IntoIterator<Item = (ObjectId, ObjectKind, &'a [u8])> + Clone,
-) -> Vec<ObjectId> {
-    let have: std::collections::HashSet<ObjectId> = objects
-        .clone()
-        .into_iter()
-        .filter(|(_, kind, _)| *kind == ObjectKind::Commit)
-        .map(|(id, _, _)| id)
-        .collect();
-    objects
-        .into_iter()
-        .filter(|(_, kind, data)| {
-            *kind == ObjectKind::Commit && commit_parents(data).any(|p| !have.contains(&p))
-        })
-        .map(|(id, _, _)| id)
-        .collect()
-}
-
 /// A graph of fetched commits made one object at a time: [`CommitGraph::from_objects`] for a
 /// caller whose objects are not all in memory at once (a history held compressed hands them
 /// out a block at a time).

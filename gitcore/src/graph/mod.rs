@@ -25,7 +25,7 @@ use crate::oid::ObjectId;
 use crate::refs::Head;
 
 pub use load::{
-    FetchedGraph, ListedRef, LoadOptions, NewestCommits, NewestOptions, commit_parents, frontier,
+    FetchedGraph, ListedRef, LoadOptions, NewestCommits, NewestOptions, commit_parents,
 };
 pub use metadata::CommitSummary;
 pub use reload::{GraphDelta, RefChange};
