@@ -6,12 +6,12 @@
 //! The rules are [`status`](super::status)'s: `.git/info/exclude`, then the `.gitignore` of
 //! every directory from the top down, each read once and remembered. The tracked paths come
 //! from the index as it was read; a caller makes a new [`IgnoredPaths`] when the index or a
-//! `.gitignore` changes.
+//! `.gitignore` changes. The rule stack below (`Ignores`) is the one status walks with.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Component, Path, PathBuf};
 
-use super::{Ignores, Index, gitignore_of, tracked_dirs};
+use super::index::Index;
 use crate::oid::HashKind;
 
 /// Directories whose `.gitignore` is remembered at most; past it the memory starts over (a
@@ -103,4 +103,49 @@ impl IgnoredPaths {
         }
         false
     }
+}
+
+/// The ignore rules in force in one directory: its own `.gitignore` over its parents'.
+pub(super) struct Ignores {
+    pub(super) stack: Vec<ignore::gitignore::Gitignore>,
+}
+
+/// The directories above the index's paths (slash-separated): status walks them whatever the
+/// ignore rules say.
+pub(super) fn tracked_dirs(index: &Index) -> HashSet<Vec<u8>> {
+    let mut dirs: HashSet<Vec<u8>> = HashSet::new();
+    for e in &index.entries {
+        let mut p = e.path.as_slice();
+        while let Some(slash) = p.iter().rposition(|&b| b == b'/') {
+            p = &p[..slash];
+            if !dirs.insert(p.to_vec()) {
+                break;
+            }
+        }
+    }
+    dirs
+}
+
+impl Ignores {
+    pub(super) fn ignored(&self, path: &Path, is_dir: bool) -> bool {
+        for g in self.stack.iter().rev() {
+            let m = g.matched(path, is_dir);
+            if m.is_ignore() {
+                return true;
+            }
+            if m.is_whitelist() {
+                return false;
+            }
+        }
+        false
+    }
+}
+
+pub(super) fn gitignore_of(dir: &Path, file: &Path) -> Option<ignore::gitignore::Gitignore> {
+    if !file.is_file() {
+        return None;
+    }
+    let mut b = ignore::gitignore::GitignoreBuilder::new(dir);
+    let _ = b.add(file);
+    b.build().ok()
 }

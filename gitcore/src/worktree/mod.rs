@@ -25,6 +25,7 @@ use crate::odb::{ObjectKind, OdbError, OdbReader};
 use crate::oid::HashKind;
 use crate::repo::Repository;
 pub use ignored::IgnoredPaths;
+use ignored::{Ignores, gitignore_of, tracked_dirs};
 pub use index::{Index, IndexEntry, IndexError};
 
 /// Why status could not be computed.
@@ -300,51 +301,6 @@ fn worktree_change(
         hash_file(&path, meta.len(), e.id.kind()).ok()
     };
     (id != Some(e.id)).then_some('M')
-}
-
-/// The ignore rules in force in one directory: its own `.gitignore` over its parents'.
-struct Ignores {
-    stack: Vec<ignore::gitignore::Gitignore>,
-}
-
-/// The directories above the index's paths (slash-separated): status walks them whatever the
-/// ignore rules say.
-fn tracked_dirs(index: &Index) -> HashSet<Vec<u8>> {
-    let mut dirs: HashSet<Vec<u8>> = HashSet::new();
-    for e in &index.entries {
-        let mut p = e.path.as_slice();
-        while let Some(slash) = p.iter().rposition(|&b| b == b'/') {
-            p = &p[..slash];
-            if !dirs.insert(p.to_vec()) {
-                break;
-            }
-        }
-    }
-    dirs
-}
-
-impl Ignores {
-    fn ignored(&self, path: &Path, is_dir: bool) -> bool {
-        for g in self.stack.iter().rev() {
-            let m = g.matched(path, is_dir);
-            if m.is_ignore() {
-                return true;
-            }
-            if m.is_whitelist() {
-                return false;
-            }
-        }
-        false
-    }
-}
-
-fn gitignore_of(dir: &Path, file: &Path) -> Option<ignore::gitignore::Gitignore> {
-    if !file.is_file() {
-        return None;
-    }
-    let mut b = ignore::gitignore::GitignoreBuilder::new(dir);
-    let _ = b.add(file);
-    b.build().ok()
 }
 
 struct Walk<'a> {
