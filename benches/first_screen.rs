@@ -114,7 +114,7 @@ fn gitcore_first_screen(dir: &Path) -> Result<(Duration, Duration, usize, bool)>
 /// summary of the whole history).
 fn binary_first_screen(dir: &Path) -> Result<(Duration, Duration)> {
     let started = Instant::now();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_gitvista"))
+    let mut child = Command::new(common::gitvista_binary())
         .args(["open", "--no-browser", "--port", "0"])
         .arg(dir)
         .env("RUST_LOG", "warn")

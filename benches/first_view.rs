@@ -59,7 +59,7 @@ fn mib(b: u64) -> String {
 }
 
 fn spawn_server(data: &Path, stream_first: bool) -> Result<(Child, String)> {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_gitvista"))
+    let mut child = Command::new(common::gitvista_binary())
         .args(["serve", "--port", "0", "--data-dir"])
         .arg(data)
         .env("GITVISTA_ALLOWED_HOSTS", "127.0.0.1")

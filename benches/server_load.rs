@@ -58,7 +58,7 @@ fn cpu_ticks(pid: u32) -> u64 {
 
 /// Starts `gitvista open` on a free loopback port; returns the child and its base URL.
 fn spawn_server(repo: &Path) -> Result<(Child, String)> {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_gitvista"))
+    let mut child = Command::new(common::gitvista_binary())
         .args(["open", "--no-browser", "--port", "0"])
         .arg(repo)
         // All 500 viewers come from this one loopback client: lift the per-client socket cap.

@@ -123,7 +123,7 @@ struct Served {
 }
 
 async fn served(url: &str, data: &Path) -> Result<Served> {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_gitvista"))
+    let mut child = Command::new(common::gitvista_binary())
         .args(["serve", "--port", "0", "--data-dir"])
         .arg(data)
         .env("GITVISTA_ALLOWED_HOSTS", "127.0.0.1")

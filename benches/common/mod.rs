@@ -209,10 +209,18 @@ pub fn server_url(child: &mut std::process::Child) -> Result<String> {
         .to_string())
 }
 
-/// `gitvista serve` (the binary of this build) on a free port of 127.0.0.1 with its data in
+/// The `gitvista` binary the benches run: this build's, or `GITVISTA_BENCH_BIN` (another
+/// build, e.g. of an earlier commit, to measure before and after on the same data and day).
+pub fn gitvista_binary() -> std::path::PathBuf {
+    std::env::var_os("GITVISTA_BENCH_BIN")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_gitvista").into())
+}
+
+/// `gitvista serve` (the binary of this build, or `GITVISTA_BENCH_BIN`) on a free port of 127.0.0.1 with its data in
 /// `data`, loopback remotes allowed; the caller adds its own settings and spawns it.
 pub fn serve_command(data: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_gitvista"));
+    let mut c = Command::new(gitvista_binary());
     c.args([
         "serve",
         "--port",

@@ -268,12 +268,21 @@ impl ObjectId {
 
     /// Lowercase hex: 40 digits for SHA-1, 64 for SHA-256.
     pub fn to_hex(&self) -> String {
-        let mut s = String::with_capacity(self.kind.hex_len());
-        for &b in self.as_bytes() {
-            s.push(HEX[(b >> 4) as usize] as char);
-            s.push(HEX[(b & 15) as usize] as char);
+        self.hex().as_str().to_owned()
+    }
+
+    /// Lowercase hex without allocating: for writers that emit many ids (a graph window's rows
+    /// and edges).
+    pub fn hex(&self) -> HexId {
+        let mut digits = [0u8; 2 * MAX_OID_LEN];
+        for (i, &b) in self.as_bytes().iter().enumerate() {
+            digits[2 * i] = HEX[(b >> 4) as usize];
+            digits[2 * i + 1] = HEX[(b & 15) as usize];
         }
-        s
+        HexId {
+            digits,
+            len: self.kind.hex_len() as u8,
+        }
     }
 
     /// Whether the hex form of this id starts with `prefix` (lowercase or uppercase hex digits).
@@ -383,9 +392,30 @@ fn hex_val(c: u8) -> Option<u8> {
     }
 }
 
+/// An id's lowercase hex digits, on the stack ([`ObjectId::hex`]).
+#[derive(Clone, Copy)]
+pub struct HexId {
+    digits: [u8; 2 * MAX_OID_LEN],
+    len: u8,
+}
+
+impl fmt::Debug for HexId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl HexId {
+    /// The digits.
+    pub fn as_str(&self) -> &str {
+        // Every byte written is an ASCII hex digit.
+        std::str::from_utf8(&self.digits[..self.len as usize]).unwrap_or_default()
+    }
+}
+
 impl fmt::Display for ObjectId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.to_hex())
+        f.write_str(self.hex().as_str())
     }
 }
 

@@ -75,11 +75,18 @@ pub fn negotiate(accept: Option<&str>) -> Coding {
     best.1
 }
 
+thread_local! {
+    static ZSTD: std::cell::RefCell<Option<zstd::bulk::Compressor<'static>>> =
+        std::cell::RefCell::new(zstd::bulk::Compressor::new(1).ok());
+}
+
 /// `data` encoded with `coding` (`None` for identity or on an encoder error).
 pub fn encode(coding: Coding, data: &[u8]) -> Option<Vec<u8>> {
     match coding {
         Coding::Identity => None,
-        Coding::Zstd => zstd::bulk::compress(data, 1).ok(),
+        // A compressor per thread, kept: making one allocates and clears its tables, which
+        // cost as much as compressing a graph window.
+        Coding::Zstd => ZSTD.with(|z| z.borrow_mut().as_mut()?.compress(data).ok()),
         Coding::Brotli => {
             let mut out = Vec::with_capacity(data.len() / 4);
             {
