@@ -55,6 +55,7 @@ impl Node {
                 .env("GITVISTA_TRUSTED_PROXY", "X-Test-Client")
                 .env("GITVISTA_POSTS_PER_MINUTE", "6")
                 .env("RUST_LOG", "info")
+                .env("GITVISTA_LOG_FORMAT", "json")
                 .stderr(std::fs::File::create(&log).expect("log"));
         });
         Node {
@@ -231,6 +232,51 @@ async fn two_web_and_two_worker_processes_serve_fan_out_and_survive_a_killed_own
         let (s2, web_body) = text(&format!("{}/api/repos/{id}/{path}", web_b.base)).await;
         assert_eq!((s1, s2), (200, 200), "{path}: {web_body}");
         assert_eq!(single_body, web_body, "{path}");
+    }
+
+    // One request id on both nodes: the caller's, else the web node's own, logged by the web
+    // node and by the owner it forwards to, and answered.
+    let client = reqwest::Client::new();
+    let graph = format!("{}/api/repos/{id}/graph?offset=1&limit=3", web_b.base);
+    let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let mut ids = Vec::new();
+    for sent in [
+        Some(("x-request-id", "tiers-request-42")),
+        Some(("traceparent", traceparent)),
+        None,
+    ] {
+        let mut req = client.get(&graph);
+        if let Some((name, value)) = sent {
+            req = req.header(name, value);
+        }
+        let resp = req.send().await.expect("graph");
+        assert_eq!(resp.status().as_u16(), 200);
+        let answered = resp
+            .headers()
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .expect("an X-Request-Id answered")
+            .to_string();
+        ids.push(answered);
+    }
+    assert_eq!(ids[0], "tiers-request-42");
+    assert_eq!(ids[1], "4bf92f3577b34da6a3ce929d0e0e4736");
+    assert!(ids[2].len() >= 16, "a made id: {:?}", ids[2]);
+    let logged = |node: &Node, id: &str| {
+        std::fs::read_to_string(&node.log)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .any(|l| l["span"]["request_id"] == id && l["span"]["http.route"].is_string())
+    };
+    for id in &ids {
+        // The owner's span closes as it answers; the web node's just after.
+        until(
+            &format!("{id} logged on both nodes"),
+            Duration::from_secs(10),
+            async || (logged(&web_b, id) && logged(&workers[owner_at], id)).then_some(()),
+        )
+        .await;
     }
 
     // A signed request seen on the internal network works once, for its own path and query:

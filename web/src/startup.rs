@@ -224,6 +224,9 @@ impl Application {
                 .wrap(actix_web::middleware::from_fn(
                     crate::routes::methods::head_as_get,
                 ))
+                .wrap(actix_web::middleware::from_fn(
+                    crate::routes::request_id::carry,
+                ))
                 .wrap(tracing_actix_web::TracingLogger::<crate::routes::request_span::RedactingRootSpan>::new())
                 .wrap(
                     DefaultHeaders::new()

@@ -217,6 +217,9 @@ impl Forwarder {
             .client
             .get(format!("http://{addr}{path}"))
             .header(CLUSTER_HEADER, self.secret.sign("GET", &path, b""));
+        if let Some(id) = super::request_id::current() {
+            out = out.header(super::request_id::HEADER, id);
+        }
         for name in &REQUEST_HEADERS {
             if let Some(v) = req.headers().get(name) {
                 out = out.header(name.as_str(), v.as_bytes());
@@ -412,13 +415,14 @@ impl Forwarder {
             return Ok(None);
         };
         let path = format!("/api/repos/{id}/repository");
-        let answer = self
+        let mut out = self
             .client
             .get(format!("http://{addr}{path}"))
-            .header(CLUSTER_HEADER, self.secret.sign("GET", &path, b""))
-            .send()
-            .await
-            .map_err(|_| ApiError::Moving(2))?;
+            .header(CLUSTER_HEADER, self.secret.sign("GET", &path, b""));
+        if let Some(id) = super::request_id::current() {
+            out = out.header(super::request_id::HEADER, id);
+        }
+        let answer = out.send().await.map_err(|_| ApiError::Moving(2))?;
         if !answer.status().is_success() {
             return Ok(None);
         }

@@ -16,6 +16,7 @@ mod overview;
 mod pages;
 pub(crate) mod repo_param;
 pub(crate) mod repository;
+pub(crate) mod request_id;
 pub(crate) mod request_span;
 mod search;
 mod team_invites;

@@ -57,11 +57,18 @@ impl RootSpanBuilder for RedactingRootSpan {
     fn on_request_start(request: &ServiceRequest) -> Span {
         let route = request.match_pattern();
         let target = redacted_target(request.path(), request.query_string(), route.as_deref());
-        let request_id = request
-            .extensions()
-            .get::<tracing_actix_web::RequestId>()
-            .map(|id| id.to_string())
-            .unwrap_or_default();
+        // The caller's id when it sent a usable one (another node of the cluster, a proxy),
+        // else the logger's; kept for the response and for requests made on its behalf.
+        let request_id = super::request_id::from_caller(request.headers()).unwrap_or_else(|| {
+            request
+                .extensions()
+                .get::<tracing_actix_web::RequestId>()
+                .map(|id| id.to_string())
+                .unwrap_or_default()
+        });
+        request
+            .extensions_mut()
+            .insert(super::request_id::RequestIdValue(request_id.clone()));
         let route = route.unwrap_or_else(|| "default".into());
         tracing::info_span!(
             "HTTP request",
