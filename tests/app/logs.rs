@@ -90,3 +90,47 @@ async fn json_logs_have_a_span_per_request_and_never_the_admin_token() {
         "the cookie is in the log: {text}"
     );
 }
+
+#[actix_rt::test]
+async fn an_https_server_behind_a_proxy_it_does_not_trust_says_so_once() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let warning = "GITVISTA_TRUSTED_PROXY is unset";
+    for (name, trusted) in [("untrusted", None), ("trusted", Some("X-Forwarded-For"))] {
+        let log = tmp.path().join(format!("{name}.log"));
+        let data = tmp.path().join(name);
+        let (_server, base) = crate::helpers::spawn_serve_binary(&data, |c| {
+            c.env("GITVISTA_PUBLIC_URL", "https://gitvista.example")
+                .env("RUST_LOG", "info")
+                .stderr(std::fs::File::create(&log).expect("log file"));
+            if let Some(header) = trusted {
+                c.env("GITVISTA_TRUSTED_PROXY", header);
+            }
+        });
+        let client = reqwest::Client::new();
+        // A request without forwarding headers says nothing; then three a proxy passed on.
+        let plain = client
+            .get(format!("{base}/healthz"))
+            .send()
+            .await
+            .expect("healthz");
+        assert_eq!(plain.status().as_u16(), 200);
+        assert!(
+            !std::fs::read_to_string(&log)
+                .unwrap_or_default()
+                .contains(warning)
+        );
+        for _ in 0..3 {
+            let resp = client
+                .get(format!("{base}/healthz"))
+                .header("X-Forwarded-For", "203.0.113.7")
+                .header("X-Forwarded-Proto", "https")
+                .send()
+                .await
+                .expect("healthz");
+            assert_eq!(resp.status().as_u16(), 200);
+        }
+        let text = std::fs::read_to_string(&log).expect("log");
+        let said = text.matches(warning).count();
+        assert_eq!(said, usize::from(trusted.is_none()), "{name}: {text}");
+    }
+}

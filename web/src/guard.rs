@@ -138,6 +138,8 @@ pub struct Guard {
     pub host: Option<HostCheck>,
     /// Cross-site request checks.
     pub origin: OriginCheck,
+    /// Not a check: the warning for an https server behind a proxy it does not trust.
+    pub proxy_hint: crate::proxy_hint::ProxyHint,
 }
 
 fn changes_state(method: &Method) -> bool {
@@ -153,6 +155,9 @@ pub async fn check(
     ServiceResponse<actix_web::body::EitherBody<impl MessageBody + 'static>>,
     actix_web::Error,
 > {
+    guard
+        .proxy_hint
+        .observe(req.headers(), req.app_config().secure());
     let refusal = (|| {
         if let Some(hosts) = &guard.host {
             let host = req

@@ -6,7 +6,8 @@
 //! - [`config`] (the validated settings of `gitvista open` and `gitvista serve`), [`telemetry`]
 //!   (logs), [`metrics`] (the Prometheus recorder and process gauges);
 //! - [`client`] (who a request's client is: the peer, or a trusted proxy's header),
-//!   [`guard`] (host and origin checks), [`encoding`] (whole-body compression of the hot JSON
+//!   [`guard`] (host and origin checks), [`proxy_hint`] (the warning, once, for an https server
+//!   behind a proxy it does not trust), [`encoding`] (whole-body compression of the hot JSON
 //!   routes), [`highlight`] (server-side syntax highlighting), [`forge`] (links from commit
 //!   messages to the forge a repository lives on);
 //! - [`routes`]: the route table and every handler: the request path (one middleware,
@@ -26,6 +27,7 @@ pub mod forge;
 pub mod guard;
 pub mod highlight;
 pub mod metrics;
+pub mod proxy_hint;
 pub mod routes;
 pub mod startup;
 pub mod telemetry;

@@ -143,6 +143,10 @@ impl Application {
             origin: crate::guard::OriginCheck {
                 public_origin: config.public_origin(),
             },
+            proxy_hint: crate::proxy_hint::ProxyHint::new(
+                config.public_https(),
+                config.trusted_proxy.is_some(),
+            ),
         });
         let admin = config.admin_token.as_deref().map(|token| {
             std::sync::Arc::new(gitvista_accounts::admin::AdminAuth::new(
