@@ -31,6 +31,16 @@ impl SharedLimits {
         Ok(SharedLimits { conn })
     }
 
+    /// Whether Redis answers `PING` on this node's connection within its one-second timeout
+    /// (a readiness check).
+    pub async fn reachable(&self) -> Result<(), redis::RedisError> {
+        let mut conn = self.conn.clone();
+        redis::cmd("PING")
+            .query_async::<String>(&mut conn)
+            .await
+            .map(drop)
+    }
+
     /// Takes one of `per_minute` from `client`'s budget `name` for this minute: `Ok(Err(secs))`
     /// until the window ends when it is spent; `Err` when Redis did not answer.
     pub async fn take(

@@ -15,6 +15,7 @@ pub mod hints;
 pub mod hook_registration;
 pub mod node;
 pub mod quota;
+pub mod readiness;
 pub mod recovery;
 pub mod status;
 
@@ -97,6 +98,8 @@ pub struct Hosted {
     /// With billing: repositories a paying user (or a paying team's list) keeps, fetched at the
     /// full pace and at once on a push hook; the others at the free plan's pace.
     pub paid: Arc<crate::hosted::quota::RepoSet>,
+    /// The last readiness answer and git check (see [`readiness`]).
+    pub(crate) readiness: Mutex<readiness::ReadinessMemo>,
 }
 
 /// Histories streamed from remotes at once.
@@ -313,6 +316,7 @@ impl Hosted {
             stripe,
             frozen: Arc::new(crate::hosted::quota::RepoSet::default()),
             paid: Arc::new(crate::hosted::quota::RepoSet::default()),
+            readiness: Mutex::new(Default::default()),
         });
         if hosted.accounts.is_some() {
             hosted.start_billing_sweep();

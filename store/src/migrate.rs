@@ -60,6 +60,19 @@ impl Store {
         Ok(ran)
     }
 
+    /// Migrations this release has that the database has not run, read on a pooled connection
+    /// (so an answer also says the database is reachable): 0 when the schema is this release's.
+    pub fn pending_migrations(&self) -> Result<usize, StoreError> {
+        let mut conn = self.conn()?;
+        let pending = match &mut *conn {
+            AnyConnection::Sqlite(c) => c.pending_migrations(SQLITE_MIGRATIONS).map(|v| v.len()),
+            AnyConnection::Postgresql(c) => {
+                c.pending_migrations(POSTGRES_MIGRATIONS).map(|v| v.len())
+            }
+        };
+        pending.map_err(|e| StoreError::Migration(e.to_string()))
+    }
+
     /// Runs the first `count` migrations only that have not run yet (to build a database as
     /// an older release left it, for upgrade tests); answers how many ran.
     pub fn migrate_first(&self, count: usize) -> Result<usize, StoreError> {

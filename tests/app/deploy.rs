@@ -1,6 +1,6 @@
 //! The deploy files agree with the code: the Dockerfile builds the way CI builds
 //! (`scripts/test` runs `cargo build --locked --bin gitvista`), and fly.toml mounts the data
-//! directory and checks `/healthz`.
+//! directory and checks readiness (`/readyz`) on web nodes and workers.
 
 fn read(name: &str) -> String {
     std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(name))
@@ -23,7 +23,8 @@ fn fly_toml_mounts_the_data_directory_and_checks_health() {
     let fly = read("fly.toml");
     assert!(fly.contains("destination = \"/data\""));
     assert!(fly.contains("GITVISTA_DATA_DIR = \"/data\""));
-    assert!(fly.contains("path = \"/healthz\""));
+    // Readiness, not liveness: a node whose database or disk fails stops taking traffic.
+    assert_eq!(fly.matches("path = \"/readyz\"").count(), 2);
     assert!(
         fly.contains("auto_stop_machines = \"off\""),
         "fetch timers need a running machine"

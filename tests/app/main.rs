@@ -29,6 +29,7 @@ mod partial;
 mod people;
 mod presence;
 mod privacy;
+mod readiness;
 mod signin;
 mod store;
 mod streaming;

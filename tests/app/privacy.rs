@@ -118,6 +118,16 @@ async fn raw(port: u16, method: &str, target: &str, cookie: Option<&str>) -> Ans
         .filter_map(|l| l.split_once(':'))
         .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
         .filter(|(k, _)| !matches!(k.as_str(), "date" | "set-cookie"))
+        // Each request's own id, made afresh for every request: its presence is compared, its
+        // value says nothing of the repository.
+        .map(|(k, v)| {
+            let v = if k == "x-request-id" {
+                "<id>".into()
+            } else {
+                v
+            };
+            (k, v)
+        })
         .collect();
     headers.sort();
     let mut body = bytes[end + 4..].to_vec();

@@ -265,11 +265,14 @@ fn a_database_from_before_accounts_migrates_with_its_repositories_intact() {
             let mut c = diesel::SqliteConnection::establish(&url).expect("sqlite");
             diesel::sql_query(insert).execute(&mut c).expect("insert");
         }
+        // What readiness reads: this release's migrations the database has not run.
+        assert_eq!(store.pending_migrations().expect("pending"), 8, "{backend}");
         assert_eq!(
             store.migrate().expect("upgrade"),
             8,
             "{backend}: accounts, webhooks, the job queue, placement, forges, billing, teams and forge facts to run"
         );
+        assert_eq!(store.pending_migrations().expect("pending"), 0, "{backend}");
         let after = store.repo("00000000000000aa").expect("get").expect("kept");
         assert_eq!(
             (after.owner.as_deref(), after.epoch),

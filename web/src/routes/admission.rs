@@ -234,6 +234,7 @@ fn open_without_login(path: &str) -> bool {
         || path.starts_with("/auth/")
         || path.starts_with("/webhooks/")
         || path == "/healthz"
+        || path == "/readyz"
         || path == "/metrics"
         || path == "/admin"
         || path.starts_with("/api/admin/")

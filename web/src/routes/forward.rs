@@ -368,7 +368,7 @@ pub async fn place(state: &AppState, req: &ServiceRequest, repo: Option<&Request
     Place::Answered(answer.unwrap_or_else(|e| e.error_response()))
 }
 
-/// A worker's middleware: every request but `/healthz` and `/metrics` must be signed with the cluster secret
+/// A worker's middleware: every request but `/healthz`, `/readyz` and `/metrics` must be signed with the cluster secret
 /// (401 otherwise); signed ones are marked [`Trusted`]: the web node already decided who may
 /// see what, and [`place`] checks that this worker still owns the repository.
 pub async fn internal_only(
@@ -376,8 +376,9 @@ pub async fn internal_only(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody + 'static>>, actix_web::Error> {
-    // Health checks, and metrics (which need the admin token anyway) for the scraper.
-    if req.path() == "/healthz" || req.path() == "/metrics" {
+    // Health and readiness checks, and metrics (which need the admin token anyway) for the
+    // scraper.
+    if matches!(req.path(), "/healthz" | "/readyz" | "/metrics") {
         return Ok(next.call(req).await?.map_into_left_body());
     }
     let path = req

@@ -16,6 +16,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/admin"),
     ("GET", "/dashboard"),
     ("GET", "/healthz"),
+    ("GET", "/readyz"),
     ("GET", "/metrics"),
     ("GET", "/r/{id}"),
     ("GET", "/r/{id}/analytics"),

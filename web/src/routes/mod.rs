@@ -149,6 +149,7 @@ pub fn repository_routes() -> Vec<(&'static str, &'static str)> {
 /// Registers every route.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(health::healthz)
+        .service(health::readyz)
         .service(teams::create)
         .service(teams::list)
         .service(team_invites::preview)
