@@ -7,8 +7,9 @@
 //! lock), the repositories' rows (here), [`accounts`] (users, forge connections, sessions,
 //! sealed tokens), [`admin`] (admin sessions), [`billing`] (subscriptions, Stripe events),
 //! [`teams`], [`webhooks`] (registrations, deliveries), [`jobs`] (the job queue every node
-//! shares, and PostgreSQL's wake-ups for it), [`placement`] (nodes, owners, fences) and
-//! [`presence`] (nodes' sessions on PostgreSQL, gone with their process).
+//! shares, and PostgreSQL's wake-ups for it), [`placement`] (nodes, owners, fences),
+//! [`presence`] (nodes' sessions on PostgreSQL, gone with their process) and [`status`] (what
+//! the admin status answer counts across tables).
 //!
 //! It imports no crate of GitVista's and knows nothing of HTTP, actors or plans: it stores
 //! facts and answers queries; the floors above decide what they mean.
@@ -65,6 +66,7 @@ pub mod migrate;
 pub mod placement;
 pub mod presence;
 pub mod schema;
+pub mod status;
 pub mod teams;
 pub mod webhooks;
 

@@ -169,6 +169,13 @@ async fn the_actor_tree_shows_sessions_with_their_remote_the_clone_queue_and_the
     let (port, _stopper, _server) =
         crate::helpers::spawn_hosted_with(gitvista::config::HostedConfig {
             evict_interval: Duration::from_millis(200),
+            webhooks: gitvista::webhooks::WebhookSettings {
+                github: Some(
+                    gitvista::webhooks::verify::HookSecret::new("GITHUB", crate::webhooks::SECRET)
+                        .expect("secret"),
+                ),
+                ..Default::default()
+            },
             ..crate::helpers::hosted_config(&data)
         })
         .await;
@@ -185,16 +192,18 @@ async fn the_actor_tree_shows_sessions_with_their_remote_the_clone_queue_and_the
         .await
         .expect("json");
     let id = created["id"].as_str().expect("id").to_string();
-    let tree = |client: reqwest::Client, base: String| async move {
+    // An admin route's JSON, with the token.
+    let admin_json = |client: reqwest::Client, base: String, route: &'static str| async move {
         let resp = client
-            .get(format!("{base}/api/admin/actors"))
+            .get(format!("{base}/api/admin/{route}"))
             .bearer_auth("test-admin-token-0123456789abcdef")
             .send()
             .await
-            .expect("actors");
-        assert_eq!(resp.status().as_u16(), 200);
+            .expect(route);
+        assert_eq!(resp.status().as_u16(), 200, "{route}");
         resp.json::<Value>().await.expect("json")
     };
+    let tree = |client: reqwest::Client, base: String| admin_json(client, base, "actors");
     // Until the clone is served, its commit-graph written and a sweep has run since the session
     // started (a session that loads fast can be served before any sweep has seen it).
     let mut t = Value::Null;
@@ -287,6 +296,60 @@ async fn the_actor_tree_shows_sessions_with_their_remote_the_clone_queue_and_the
         .send()
         .await
         .expect("actors");
+    assert_eq!(resp.status().as_u16(), 401);
+
+    // The status answer: one delivery in the last hour, the clone's bytes on this node's disk,
+    // the finished jobs, nothing waiting.
+    let (delivered, body) = crate::webhooks::github(
+        &base,
+        "push",
+        "status-delivery-1",
+        &crate::webhooks::push(&url),
+    )
+    .await;
+    assert_eq!(delivered, 202, "{body}");
+    let status_of = |client: reqwest::Client, base: String| admin_json(client, base, "status");
+    // The delivery queued a fetch: until it ran.
+    let mut st = Value::Null;
+    for _ in 0..100 {
+        st = status_of(client.clone(), base.clone()).await;
+        if st["jobs"]["byState"]["queued"].is_null() && st["jobs"]["byState"]["running"].is_null() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(st["mode"], "hosted", "{st:#}");
+    assert_eq!(st["repositories"], json!({"ready": 1}), "{st:#}");
+    let disk_bytes = s["diskBytes"].as_i64().expect("the row's bytes");
+    let me = &st["thisNode"];
+    assert_eq!(me["id"], cluster["node"]);
+    assert_eq!(
+        (me["sessions"].as_u64(), me["role"].as_str()),
+        (Some(1), Some("all"))
+    );
+    assert!(
+        me["disk"]["cloneBytes"].as_i64() >= Some(disk_bytes),
+        "{me}"
+    );
+    assert!(me["disk"]["freeBytes"].as_u64() > Some(0), "{me}");
+    assert_eq!(me["disk"]["minFreeBytes"], 512u64 << 20);
+    let nodes = st["nodes"].as_array().expect("nodes");
+    assert_eq!(nodes.len(), 1, "{st:#}");
+    assert_eq!(nodes[0]["self"], true);
+    assert_eq!(nodes[0]["cloneBytes"], me["disk"]["cloneBytes"]);
+    assert_eq!(st["webhooks"]["deliveries"], 1, "{st:#}");
+    assert_eq!(st["webhooks"]["byProvider"], json!({"github": 1}), "{st:#}");
+    assert_eq!(
+        st["jobs"]["byState"],
+        json!({"done": 2}),
+        "the clone and the hook's fetch: {st:#}"
+    );
+    assert_eq!(st["jobs"]["oldestWaiting"], Value::Null, "{st:#}");
+    let resp = client
+        .get(format!("{base}/api/admin/status"))
+        .send()
+        .await
+        .expect("status");
     assert_eq!(resp.status().as_u16(), 401);
 }
 

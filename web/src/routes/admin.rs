@@ -170,7 +170,9 @@ pub async fn sessions(
 }
 
 /// Every running session described (its id added), and the viewers over all of them.
-async fn described_sessions(state: &AppState) -> Result<(Vec<serde_json::Value>, u64), ApiError> {
+pub(crate) async fn described_sessions(
+    state: &AppState,
+) -> Result<(Vec<serde_json::Value>, u64), ApiError> {
     let list = state
         .supervisor
         .send(Inspect)

@@ -36,6 +36,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/admin/actors"),
     ("GET", "/api/admin/repos"),
     ("GET", "/api/admin/sessions"),
+    ("GET", "/api/admin/status"),
     ("POST", "/api/admin/login"),
     ("POST", "/api/admin/logout"),
     ("POST", "/api/admin/repos/{id}/evict"),

@@ -2,6 +2,7 @@
 
 pub(crate) mod account;
 pub(crate) mod admin;
+mod admin_status;
 pub(crate) mod admission;
 mod analytics;
 mod billing;
@@ -186,6 +187,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(hosted::list_all)
         .service(admin::sessions)
         .service(admin::actors)
+        .service(admin_status::status)
         .service(admin::fetch)
         .service(admin::evict)
         .service(metrics::render)
