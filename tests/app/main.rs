@@ -2,6 +2,7 @@
 
 mod accounts;
 mod admin;
+mod alerts;
 mod analytics;
 mod api;
 mod attacks;

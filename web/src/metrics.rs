@@ -34,6 +34,9 @@ pub fn install(node: Option<&str>) -> Option<&'static PrometheusHandle> {
             }
             .install_recorder()
             .ok()
+            // Series an alert watches exist from the start (a counter never moved is 0, not
+            // absent: `rate()` over an absent series says nothing).
+            .inspect(|_| metrics::counter!("gitvista_sessions_refused_total").absolute(0))
         })
         .as_ref()
 }

@@ -1,5 +1,6 @@
 //! `/metrics`: the process's recorder rendered in the Prometheus text format, with the gauges
-//! read at each scrape (sessions, repositories by state, bytes queued for viewers).
+//! read at each scrape (sessions, repositories by state, bytes queued for viewers, and in hosted
+//! mode readiness, disk, the job queue's longest wait and the cluster's live nodes).
 
 use actix_web::{HttpResponse, get, web};
 use gitvista_actors::supervisor::Inspect;
@@ -45,10 +46,56 @@ async fn scrape_gauges(state: &AppState) {
                 metrics::gauge!("gitvista_repos", "state" => s).set(n as f64);
             }
         }
+        service_gauges(h).await;
     }
     let (total, largest) = queued_bytes();
     metrics::gauge!("gitvista_ws_queued_bytes").set(total as f64);
     metrics::gauge!("gitvista_ws_queued_bytes_max").set(largest as f64);
+}
+
+/// What the alert rules (`deploy/prometheus/alerts.yml`) watch beyond counters: each readiness
+/// check (`gitvista_ready{check}`, 1 or 0), this node's disk (free bytes and their floor, clone
+/// bytes and their quota) where git runs, the shared queue's longest wait, and the cluster's
+/// live nodes with their heartbeats' age, as the store says.
+async fn service_gauges(h: &std::sync::Arc<gitvista_hosting::hosted::Hosted>) {
+    for check in h.readiness().await.checks {
+        metrics::gauge!("gitvista_ready", "check" => check.name).set(if check.outcome == "ok" {
+            1.0
+        } else {
+            0.0
+        });
+    }
+    if h.role.runs_git() {
+        metrics::gauge!("gitvista_disk_free_bytes").set(h.free_bytes() as f64);
+        metrics::gauge!("gitvista_disk_min_free_bytes").set(h.config.min_free as f64);
+        metrics::gauge!("gitvista_disk_quota_bytes").set(h.config.disk_quota as f64);
+    }
+    let store = h.store.clone();
+    let now_ms = gitvista_store::jobs::now_ms();
+    let lease = gitvista_cluster::NODE_LEASE.as_millis() as i64;
+    let read = actix_web::web::block(move || {
+        Ok::<_, gitvista_store::StoreError>((
+            store.oldest_waiting_job(now_ms)?,
+            store.live_nodes(lease)?,
+            store.clone_bytes_by_owner()?,
+        ))
+    })
+    .await;
+    let Ok(Ok((oldest, nodes, bytes))) = read else {
+        return;
+    };
+    let waited = oldest.map_or(0, |o| (now_ms - o.due_ms).max(0));
+    metrics::gauge!("gitvista_jobs_oldest_waiting_seconds").set(waited as f64 / 1000.0);
+    if h.role.runs_git() {
+        let mine = bytes.iter().find(|(owner, _)| *owner == h.node_id);
+        metrics::gauge!("gitvista_disk_clone_bytes").set(mine.map_or(0, |(_, b)| *b) as f64);
+    }
+    for role in ["all", "web", "worker"] {
+        let n = nodes.iter().filter(|n| n.role == role).count();
+        metrics::gauge!("gitvista_cluster_live_nodes", "role" => role).set(n as f64);
+    }
+    let max_age = nodes.iter().map(|n| n.heartbeat_age_ms).max().unwrap_or(0);
+    metrics::gauge!("gitvista_cluster_heartbeat_age_max_seconds").set(max_age as f64 / 1000.0);
 }
 
 /// Repositories given a `gitvista_repo_viewers` series so far.
