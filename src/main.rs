@@ -260,6 +260,26 @@ enum Command {
         #[arg(long, env = "DATABASE_URL")]
         database_url: Option<String>,
     },
+    /// Copy hosted mode's SQLite database to FILE while the server runs (a consistent copy:
+    /// SQLite's VACUUM INTO) and exit. PostgreSQL: use pg_dump.
+    Backup {
+        /// The new file to write (refused when it exists).
+        #[arg(long = "to", value_name = "FILE")]
+        to: PathBuf,
+        /// Where the SQLite database lives.
+        #[arg(long, env = "GITVISTA_DATA_DIR", default_value = "gitvista-data")]
+        data_dir: PathBuf,
+    },
+    /// Put a backup taken by `gitvista backup` in place of the data directory's database (stop
+    /// the server first; the database it replaces is kept beside it) and exit.
+    Restore {
+        /// The backup.
+        #[arg(long = "from", value_name = "FILE")]
+        from: PathBuf,
+        /// The data directory to restore into (made when missing).
+        #[arg(long, env = "GITVISTA_DATA_DIR", default_value = "gitvista-data")]
+        data_dir: PathBuf,
+    },
     /// Re-encrypt every stored GitHub token under GITVISTA_ENCRYPTION_KEY (the old key stays in
     /// GITVISTA_ENCRYPTION_KEY_PREVIOUS until this has run) and exit.
     RotateKey {
@@ -397,6 +417,12 @@ fn main() -> ExitCode {
             database_url,
             ..HostedConfig::new(data_dir)
         }),
+        Command::Backup { to, data_dir } => {
+            gitvista::cli::serve::backup(&HostedConfig::new(data_dir), &to)
+        }
+        Command::Restore { from, data_dir } => {
+            gitvista::cli::serve::restore(&HostedConfig::new(data_dir), &from)
+        }
         Command::RotateKey {
             data_dir,
             database_url,

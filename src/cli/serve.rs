@@ -63,6 +63,49 @@ pub fn migrate(config: &HostedConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `gitvista backup --to FILE`: a consistent copy of the SQLite store while the server runs.
+pub fn backup(config: &HostedConfig, to: &std::path::Path) -> anyhow::Result<()> {
+    let config = config.clone().with_absolute_paths()?;
+    let db = config.data_dir.join("gitvista.db");
+    if !db.exists() {
+        anyhow::bail!("there is no database at {} to back up", db.display());
+    }
+    let started = std::time::Instant::now();
+    Store::connect(&config.database(), 1)?.backup_to(to)?;
+    let bytes = std::fs::metadata(to).map(|m| m.len()).unwrap_or(0);
+    println!(
+        "gitvista: backed up {} to {} ({bytes} bytes, {} ms)",
+        db.display(),
+        to.display(),
+        started.elapsed().as_millis()
+    );
+    Ok(())
+}
+
+/// `gitvista restore --from FILE`: the backup in place of the data directory's database.
+pub fn restore(config: &HostedConfig, from: &std::path::Path) -> anyhow::Result<()> {
+    let config = config.clone().with_absolute_paths()?;
+    let db = config.data_dir.join("gitvista.db");
+    let restored = crate::store::backup::restore_sqlite(from, &db)?;
+    println!(
+        "gitvista: restored {} from {}",
+        db.display(),
+        from.display()
+    );
+    if let Some(previous) = restored.previous {
+        println!(
+            "gitvista: the database it replaced is kept as {}",
+            previous.display()
+        );
+    }
+    if let Some(id) = restored.node_id {
+        println!(
+            "gitvista: this data directory is node {id} again: its repositories are cloned anew when it starts"
+        );
+    }
+    Ok(())
+}
+
 /// Re-encrypts every stored token under the current key (`GITVISTA_ENCRYPTION_KEY`), reading
 /// them with any key in `GITVISTA_ENCRYPTION_KEY_PREVIOUS`; says how many users' tokens were
 /// rewritten and how many were current already. A token under a key not configured stops it,

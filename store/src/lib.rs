@@ -4,7 +4,8 @@
 //! backend (`store/migrations/{sqlite,postgres}`, the same versions).
 //!
 //! It owns every table and the queries on them, bottom up: [`schema`], [`migrate`] (under a
-//! lock), the repositories' rows (here), [`accounts`] (users, forge connections, sessions,
+//! lock), [`backup`] (SQLite copies taken while it runs, and put back), the repositories' rows
+//! (here), [`accounts`] (users, forge connections, sessions,
 //! sealed tokens), [`admin`] (admin sessions), [`billing`] (subscriptions, Stripe events),
 //! [`teams`], [`webhooks`] (registrations, deliveries), [`jobs`] (the job queue every node
 //! shares, and PostgreSQL's wake-ups for it), [`placement`] (nodes, owners, fences),
@@ -60,6 +61,7 @@ macro_rules! write_repo {
 
 pub mod accounts;
 pub mod admin;
+pub mod backup;
 pub mod billing;
 pub mod jobs;
 pub mod migrate;
@@ -127,6 +129,9 @@ pub enum StoreError {
     /// Migrations failed.
     #[error("database migration: {0}")]
     Migration(String),
+    /// A backup could not be taken or put back.
+    #[error("backup: {0}")]
+    Backup(String),
 }
 
 /// Opens connections for r2d2, choosing the backend from the URL's scheme (diesel's own

@@ -6,6 +6,7 @@ mod alerts;
 mod analytics;
 mod api;
 mod attacks;
+mod backup;
 mod billing;
 mod blame;
 mod cluster;
