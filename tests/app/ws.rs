@@ -227,6 +227,28 @@ async fn a_graceful_stop_tells_every_viewer_going_away() {
     );
 }
 
+/// Sends SIGTERM to `child`.
+fn sigterm(child: &std::process::Child) {
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+}
+
+/// Waits (at most 15 s) for `child` to exit, successfully.
+async fn exits_cleanly(child: &mut std::process::Child) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break s;
+        }
+        assert!(std::time::Instant::now() < deadline, "still running");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(status.success(), "{status}");
+}
+
 #[actix_rt::test]
 async fn sigterm_to_gitvista_open_closes_viewers_with_1001_and_exits_cleanly() {
     let tmp = tempfile::tempdir().expect("tempdir");
@@ -238,24 +260,45 @@ async fn sigterm_to_gitvista_open_closes_viewers_with_1001_and_exits_cleanly() {
         .expect("connects");
     next_of(&mut ws, "summary", Duration::from_secs(5)).await;
     tokio::time::sleep(Duration::from_millis(100)).await;
-    let killed = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .expect("kill");
-    assert!(killed.success());
+    sigterm(&child);
     assert_eq!(
         close_code(&mut ws, Duration::from_secs(5)).await,
         Some(1001)
     );
-    let deadline = std::time::Instant::now() + Duration::from_secs(15);
-    let status = loop {
-        if let Some(s) = child.try_wait().expect("wait") {
-            break s;
+    exits_cleanly(&mut child).await;
+}
+
+#[actix_rt::test]
+async fn sigterm_to_gitvista_serve_tells_viewers_to_reconnect_elsewhere_and_takes_no_new_one() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (_serve, daemon) = crate::hosted::served(tmp.path());
+    let (mut child, base) = crate::helpers::spawn_serve_binary(&tmp.path().join("data"), |_| {});
+    let id =
+        crate::hosted::add_ready(&base, &format!("git://127.0.0.1:{}/merges", daemon.port)).await;
+    let ws_url = format!("{}/api/repos/{id}/ws", base.replacen("http://", "ws://", 1));
+    let mut viewers = Vec::new();
+    for _ in 0..3 {
+        let (mut ws, _) = tokio_tungstenite::connect_async(&ws_url)
+            .await
+            .expect("connects");
+        next_of(&mut ws, "summary", Duration::from_secs(10)).await;
+        viewers.push(ws);
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    sigterm(&child);
+    // 1012 "service restart": a deploy or a restart, connect again (to another node).
+    for ws in &mut viewers {
+        assert_eq!(close_code(ws, Duration::from_secs(5)).await, Some(1012));
+    }
+    // From then on no socket is taken: 503 `stopping` while it closes, refused once it is gone.
+    match tokio_tungstenite::connect_async(&ws_url).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => {
+            assert_eq!(resp.status().as_u16(), 503);
         }
-        assert!(std::time::Instant::now() < deadline, "still running");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
-    assert!(status.success(), "{status}");
+        Err(_) => {}
+        Ok(_) => panic!("a stopping server took a new viewer"),
+    }
+    exits_cleanly(&mut child).await;
 }
 
 /// How many viewers the server counts on the local repository.

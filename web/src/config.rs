@@ -150,6 +150,10 @@ pub struct WsSettings {
     /// WebSockets one client (an IPv4 address or IPv6 /64) may hold open at once
     /// (`GITVISTA_WS_PER_CLIENT`).
     pub per_client: usize,
+    /// Viewers of a server that stops are told 1012 ("service restart": connect again, to
+    /// another node) rather than 1001 ("going away"): hosted mode, where a stop is a deploy or
+    /// a restart behind a load balancer; `gitvista open` goes away.
+    pub stop_is_restart: bool,
 }
 
 impl Default for WsSettings {
@@ -160,6 +164,7 @@ impl Default for WsSettings {
             queue_frames: 64,
             queue_bytes: 1 << 20,
             per_client: 100,
+            stop_is_restart: false,
         }
     }
 }

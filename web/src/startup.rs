@@ -26,12 +26,15 @@ pub struct Application {
     stopper: Stopper,
 }
 
-/// Stops a running [`Application`] gracefully: every WebSocket viewer gets a close frame with
-/// code 1001 ("going away"), then the server stops accepting and finishes in-flight requests.
+/// Stops a running [`Application`] gracefully: new WebSockets are refused, every viewer gets a
+/// close frame (1012 "service restart" in hosted mode, so it connects again to another node;
+/// 1001 "going away" for `gitvista open`), then the server stops accepting and finishes its
+/// in-flight requests.
 #[derive(Clone)]
 pub struct Stopper {
     supervisor: Addr<Supervisor>,
     server: ServerHandle,
+    draining: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl std::fmt::Debug for Stopper {
@@ -43,6 +46,8 @@ impl std::fmt::Debug for Stopper {
 impl Stopper {
     /// Closes every viewer, then stops the server (waiting for in-flight requests).
     pub async fn stop(&self) {
+        self.draining
+            .store(true, std::sync::atomic::Ordering::SeqCst);
         let told = self.supervisor.send(CloseAllViewers).await.unwrap_or(0);
         if told > 0 {
             // The writer tasks send the close frames; give them a moment.
@@ -137,6 +142,7 @@ impl Application {
         };
         let port = listener.local_addr()?.port();
         let state_supervisor = supervisor.clone();
+        let draining = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let guard = std::sync::Arc::new(crate::guard::Guard {
             host: matches!(config.mode, Mode::Local { .. })
                 .then(|| crate::guard::HostCheck::local(config.host, port)),
@@ -170,10 +176,14 @@ impl Application {
             guard: std::sync::Arc::clone(&guard),
             public_https: config.public_https(),
             supervisor,
-            ws: config.ws,
+            ws: crate::config::WsSettings {
+                stop_is_restart: hosted.is_some(),
+                ..config.ws
+            },
             hosted,
             admin,
             local_name,
+            draining: std::sync::Arc::clone(&draining),
         };
         let server = HttpServer::new(move || {
             App::new()
@@ -253,13 +263,14 @@ impl Application {
                 }))
         })
         .listen(listener)?
-        // Signals are ours (see `run_until_stopped`): viewers must hear 1001 first.
+        // Signals are ours (see `run_until_stopped`): viewers must hear 1012 or 1001 first.
         .disable_signals()
         .shutdown_timeout(10)
         .run();
         let stopper = Stopper {
             supervisor: state_supervisor,
             server: server.handle(),
+            draining,
         };
         Ok(Application {
             port,

@@ -57,6 +57,8 @@ pub struct AppState {
     pub forwarder: Option<Arc<forward::Forwarder>>,
     /// Local mode: the repository's name, known before its history is read.
     pub local_name: Option<String>,
+    /// Set when the server starts stopping: new WebSockets are refused (503 `stopping`).
+    pub draining: Arc<std::sync::atomic::AtomicBool>,
 }
 
 tokio::task_local! {

@@ -163,10 +163,19 @@ impl Handler<ViewerEvent> for WsClient {
                 return;
             }
             ViewerEvent::Closing => {
-                self.viewer.out().control(Frame::Close(CloseReason {
-                    code: CloseCode::Away,
-                    description: Some("server shutting down".into()),
-                }));
+                self.viewer
+                    .out()
+                    .control(Frame::Close(if self.settings.stop_is_restart {
+                        CloseReason {
+                            code: CloseCode::Restart,
+                            description: Some("server restarting: connect again".into()),
+                        }
+                    } else {
+                        CloseReason {
+                            code: CloseCode::Away,
+                            description: Some("server shutting down".into()),
+                        }
+                    }));
                 ctx.stop();
                 return;
             }
@@ -286,6 +295,15 @@ pub async fn ws(
     state: web::Data<AppState>,
     id: RepoParam,
 ) -> Result<HttpResponse, actix_web::Error> {
+    // A server that is stopping takes no new viewer: it is telling its own to go elsewhere.
+    if state.draining.load(std::sync::atomic::Ordering::SeqCst) {
+        return Ok(HttpResponse::ServiceUnavailable()
+            .insert_header((actix_web::http::header::RETRY_AFTER, "1"))
+            .json(serde_json::json!({
+                "error": "this server is stopping: connect again",
+                "code": "stopping",
+            })));
+    }
     // Cross-site WebSocket hijacking: a browser always sends `Origin`, and it must be ours.
     state.guard.origin.origin_matches(&req)?;
     let held = match state.clients.key(&req) {
