@@ -4,8 +4,8 @@
 //! to a served session), [`recovery`] (after a restart), [`disk`] (eviction and the disk quota),
 //! [`fetches`] (recording fetches), [`status`] (progress and status), [`quota`] (plans over
 //! lists), [`deliveries`] (a webhook delivery handled), [`hints`] (hints confirmed with the
-//! forge), [`hook_registration`] (hooks registered on forges) and [`node`] (what the cluster
-//! asks of this node).
+//! forge), [`hook_registration`] (hooks registered on forges), [`node`] (what the cluster
+//! asks of this node) and [`readiness`] (whether this node can serve now).
 
 pub mod clones;
 pub mod deliveries;

@@ -11,7 +11,8 @@
 //!   forge, hook registration);
 //! - [`hosted`] (the [`hosted::Hosted`] node and its wiring), with what it does beside it:
 //!   [`clones`], [`recovery`], [`disk`], [`fetches`], [`status`], [`streaming`], [`quota`] (plans
-//!   over the lists) and [`node`] (the cluster's [`gitvista_cluster::Node`]).
+//!   over the lists), [`node`] (the cluster's [`gitvista_cluster::Node`]) and [`readiness`]
+//!   (whether the node can serve now: `/readyz`).
 //!
 //! It stands on the store, accounts, the cluster and the actors; it knows nothing of the web
 //! layer: receivers and routes hand it what they read, and it answers values and `ApiError`s.
