@@ -99,6 +99,9 @@ pub struct HostedConfig {
     /// How often owners whose payment failed are looked at again (their grace period may
     /// end), and the frozen repositories read back from the store (5 min).
     pub billing_sweep: Duration,
+    /// How often a node that runs git looks for clones it owns whose directory is gone (a lost
+    /// or wiped `repos/`) and clones them anew (30 s).
+    pub lost_clone_check: Duration,
     /// A repository whose hook delivered within `hook_window` is fetched only this often
     /// (`GITVISTA_HOOKED_FETCH_INTERVAL`, 15 min): a safety net for a lost delivery.
     pub hooked_every: Duration,
@@ -164,6 +167,7 @@ impl HostedConfig {
             webhooks: crate::webhooks::WebhookSettings::default(),
             billing: None,
             billing_sweep: Duration::from_secs(300),
+            lost_clone_check: Duration::from_secs(30),
             free_fetch_interval: Duration::from_secs(300),
             hooked_every: Duration::from_secs(900),
             hook_window: Duration::from_secs(86_400),

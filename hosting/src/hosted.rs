@@ -324,6 +324,7 @@ impl Hosted {
         if role.runs_git() {
             hosted.recover()?;
             hosted.wake_hooks()?;
+            hosted.start_lost_clone_check();
             let runner = gitvista_cluster::runner::JobRunner::new(
                 Arc::downgrade(&hosted),
                 hosted.store.clone(),

@@ -237,3 +237,55 @@ async fn a_backup_taken_during_writes_restores_into_a_new_directory_that_serves_
         "cloned anew"
     );
 }
+
+#[actix_rt::test]
+async fn clones_lost_under_a_running_node_are_cloned_again_and_served() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (_serve, daemon) = served(tmp.path());
+    let data = tmp.path().join("data");
+    let (port, _stopper, _server) =
+        crate::helpers::spawn_hosted_with(gitvista::config::HostedConfig {
+            lost_clone_check: Duration::from_millis(300),
+            ..crate::helpers::hosted_config(&data)
+        })
+        .await;
+    let base = format!("http://127.0.0.1:{port}");
+    let id = add_ready(&base, &format!("git://127.0.0.1:{}/merges", daemon.port)).await;
+    let graph = || async {
+        reqwest::get(format!("{base}/api/repos/{id}/graph?limit=3"))
+            .await
+            .expect("graph")
+    };
+    assert_eq!(graph().await.status().as_u16(), 200);
+    let dir = data.join("repos").join(&id);
+    assert!(dir.join("HEAD").is_file());
+    // The whole `repos/` directory is lost while the node runs.
+    std::fs::remove_dir_all(data.join("repos")).expect("rm repos/");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let served = graph().await.status().as_u16() == 200;
+        if served && dir.join("HEAD").is_file() {
+            break;
+        }
+        if std::time::Instant::now() > deadline {
+            let status = reqwest::get(format!("{base}/api/repos/{id}/status"))
+                .await
+                .expect("status")
+                .text()
+                .await
+                .unwrap_or_default();
+            let g = graph().await;
+            let code = g.status().as_u16();
+            let body = g.text().await.unwrap_or_default();
+            panic!(
+                "not cloned again: {status}\ngraph {code}: {body}\nHEAD there: {}",
+                dir.join("HEAD").is_file()
+            );
+        }
+        actix_rt::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        wait_state(&base, &id, &["ready", "error"]).await["state"],
+        "ready"
+    );
+}

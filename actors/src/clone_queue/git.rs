@@ -660,6 +660,10 @@ pub(super) async fn run_job_inner(
         if !moved {
             let _ = std::fs::remove_dir_all(&final_dir);
         }
+        // The clones' directory itself may be gone (lost or wiped under a running node).
+        if let Some(parent) = final_dir.parent() {
+            let _ = std::fs::create_dir_all(parent);
+        }
         std::fs::rename(&work_dir, &final_dir).map_err(|e| {
             let _ = std::fs::remove_dir_all(&work_dir);
             if moved {

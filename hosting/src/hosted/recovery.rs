@@ -1,5 +1,6 @@
 //! After a restart: the clones this node owns are served from disk or cloned again, those it does
 //! not own deleted, and the hook clock remembers which repositories' hooks delivered lately.
+//! While it runs: clones whose directory is gone are cloned again.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -70,6 +71,60 @@ impl Hosted {
             )?;
         }
         Ok(())
+    }
+
+    /// Every [`crate::config::HostedConfig::lost_clone_check`], looks for clones this node
+    /// serves whose directory is gone while it runs (a lost or wiped `repos/`) and clones them
+    /// anew, most recently used first: each session is stopped and forgotten, the repository
+    /// shows `cloning` to its viewers, and the clone queue brings it back.
+    pub(crate) fn start_lost_clone_check(self: &Arc<Self>) {
+        let weak = Arc::downgrade(self);
+        let every = self.config.lost_clone_check;
+        actix::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let Some(h) = weak.upgrade() else {
+                    return;
+                };
+                let store = h.store.clone();
+                // Most recently used first (the store's order).
+                let Ok(Ok(ready)) =
+                    tokio::task::spawn_blocking(move || store.repos_in(&["ready"])).await
+                else {
+                    continue;
+                };
+                for repo in ready {
+                    let Some(id) = RepoId::parse(&repo.id) else {
+                        continue;
+                    };
+                    let Some(fence) = h.fences.get(&repo.id) else {
+                        continue;
+                    };
+                    if h.clone_config.repo_dir(&id).join("HEAD").is_file() {
+                        continue;
+                    }
+                    tracing::warn!(repo = %repo.id, "the clone's directory is gone: cloning it anew");
+                    metrics::counter!("gitvista_clones_lost_total").increment(1);
+                    // Not served until the clone is back (it registers the repository again):
+                    // until then requests answer the `cloning` state, as for a first clone.
+                    h.supervisor
+                        .do_send(gitvista_actors::supervisor::Forget(id.clone()));
+                    let store = h.store.clone();
+                    let _ = tokio::task::spawn_blocking(move || {
+                        store.set_state_fenced(&repo.id, &fence, "cloning", None)?;
+                        store.enqueue_job(
+                            &repo.id,
+                            "clone",
+                            CLONE_PRIORITY,
+                            Some(&clone_payload(None)),
+                        )
+                    })
+                    .await;
+                }
+            }
+        });
     }
 
     /// After a restart: remembers which repositories' hooks delivered within the hook window
