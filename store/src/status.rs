@@ -6,6 +6,27 @@ use diesel::prelude::*;
 use super::schema::{jobs, repos, webhook_deliveries};
 use super::{Store, StoreError};
 
+/// What every node reads of the cluster for its status answer and its gauges, in one go.
+#[derive(Debug, Clone)]
+pub struct ServiceFigures {
+    /// The queued job due the longest, if any waits.
+    pub oldest_waiting: Option<OldestWaiting>,
+    /// The nodes alive within the lease.
+    pub nodes: Vec<super::jobs::LiveNode>,
+    /// Clone bytes by owner ([`Store::clone_bytes_by_owner`]).
+    pub clone_bytes: Vec<(String, i64)>,
+}
+
+impl ServiceFigures {
+    /// Clone bytes on `node`'s disk.
+    pub fn clone_bytes_of(&self, node: &str) -> i64 {
+        self.clone_bytes
+            .iter()
+            .find(|(owner, _)| owner == node)
+            .map_or(0, |(_, b)| *b)
+    }
+}
+
 /// The queued job due the longest: its kind and since when it was due (ms since the epoch).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OldestWaiting {
@@ -16,6 +37,19 @@ pub struct OldestWaiting {
 }
 
 impl Store {
+    /// [`ServiceFigures`] as of `now_ms`, nodes alive within `lease_ms`.
+    pub fn service_figures(
+        &self,
+        now_ms: i64,
+        lease_ms: i64,
+    ) -> Result<ServiceFigures, StoreError> {
+        Ok(ServiceFigures {
+            oldest_waiting: self.oldest_waiting_job(now_ms)?,
+            nodes: self.live_nodes(lease_ms)?,
+            clone_bytes: self.clone_bytes_by_owner()?,
+        })
+    }
+
     /// The queued job due longest ago as of `now_ms` (one waiting for a retry later is not
     /// waiting yet); `None` when nothing due waits.
     pub fn oldest_waiting_job(&self, now_ms: i64) -> Result<Option<OldestWaiting>, StoreError> {

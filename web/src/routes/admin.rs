@@ -296,21 +296,7 @@ async fn cluster_json(
     })
     .await?;
     let now = gitvista_store::jobs::now_ms();
-    let nodes: Vec<serde_json::Value> = nodes
-        .into_iter()
-        .map(|n| {
-            json!({
-                "id": n.id,
-                "role": n.role,
-                "internalAddr": n.internal_addr,
-                "heartbeatAgeMs": n.heartbeat_age_ms,
-                "freeBytes": n.free_bytes,
-                "sessions": n.sessions,
-                "viewers": n.viewers,
-                "self": n.id == h.node_id,
-            })
-        })
-        .collect();
+    let nodes: Vec<serde_json::Value> = nodes.iter().map(|n| node_json(n, h)).collect();
     let job = |j: &gitvista_store::jobs::Job| {
         json!({
             "id": j.id,
@@ -341,6 +327,24 @@ async fn cluster_json(
         "running": running.iter().map(job).collect::<Vec<_>>(),
         "failed": failed.iter().map(job).collect::<Vec<_>>(),
     }))
+}
+
+/// A live node as the admin answers show it, with what it reported at its last heartbeat
+/// (`self`: the node answering).
+pub(crate) fn node_json(
+    n: &gitvista_store::jobs::LiveNode,
+    h: &gitvista_hosting::hosted::Hosted,
+) -> serde_json::Value {
+    json!({
+        "id": n.id,
+        "role": n.role,
+        "internalAddr": n.internal_addr,
+        "heartbeatAgeMs": n.heartbeat_age_ms,
+        "freeBytes": n.free_bytes,
+        "sessions": n.sessions,
+        "viewers": n.viewers,
+        "self": n.id == h.node_id,
+    })
 }
 
 /// Deliveries shown on the admin page.

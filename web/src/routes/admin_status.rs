@@ -8,7 +8,7 @@ use actix_web::{HttpRequest, HttpResponse, get, web};
 use serde_json::{Map, Value, json};
 
 use super::AppState;
-use super::admin::{authorize, described_sessions};
+use super::admin::{authorize, described_sessions, node_json};
 use gitvista_errors::ApiError;
 
 /// The window the webhook counts cover.
@@ -30,25 +30,17 @@ pub async fn status(
     let now = gitvista_store::now();
     let now_ms = gitvista_store::jobs::now_ms();
     let lease = gitvista_cluster::NODE_LEASE.as_millis() as i64;
-    let (repos, jobs, oldest, deliveries, nodes, bytes) = gitvista_errors::blocking(move || {
+    let (repos, jobs, deliveries, figures) = gitvista_errors::blocking(move || {
         Ok((
             store.count_by_state()?,
             store.count_jobs()?,
-            store.oldest_waiting_job(now_ms)?,
             store.deliveries_since(now - DELIVERIES_WINDOW_SECS)?,
-            store.live_nodes(lease)?,
-            store.clone_bytes_by_owner()?,
+            store.service_figures(now_ms, lease)?,
         ))
     })
     .await?;
     let counts = |rows: Vec<(String, i64)>| -> Map<String, Value> {
         rows.into_iter().map(|(k, n)| (k, json!(n))).collect()
-    };
-    let bytes_of = |node: &str| {
-        bytes
-            .iter()
-            .find(|(owner, _)| owner == node)
-            .map_or(0, |(_, b)| *b)
     };
     let mut by_outcome: Map<String, Value> = Map::new();
     let mut by_provider: Map<String, Value> = Map::new();
@@ -60,19 +52,13 @@ pub async fn status(
             *entry = json!(entry.as_i64().unwrap_or(0) + n);
         }
     }
-    let nodes: Vec<Value> = nodes
+    let nodes: Vec<Value> = figures
+        .nodes
         .iter()
         .map(|n| {
-            json!({
-                "id": n.id,
-                "role": n.role,
-                "self": n.id == h.node_id,
-                "heartbeatAgeMs": n.heartbeat_age_ms,
-                "sessions": n.sessions,
-                "viewers": n.viewers,
-                "freeBytes": n.free_bytes,
-                "cloneBytes": bytes_of(&n.id),
-            })
+            let mut node = node_json(n, h);
+            node["cloneBytes"] = json!(figures.clone_bytes_of(&n.id));
+            node
         })
         .collect();
     let mut this_node = this_node;
@@ -80,7 +66,7 @@ pub async fn status(
     this_node["role"] = json!(h.role.as_str());
     if h.role.runs_git() {
         this_node["disk"] = json!({
-            "cloneBytes": bytes_of(&h.node_id),
+            "cloneBytes": figures.clone_bytes_of(&h.node_id),
             "quotaBytes": h.config.disk_quota,
             "freeBytes": h.free_bytes(),
             "minFreeBytes": h.config.min_free,
@@ -92,7 +78,7 @@ pub async fn status(
         "repositories": counts(repos),
         "jobs": {
             "byState": counts(jobs),
-            "oldestWaiting": oldest.map(|o| json!({
+            "oldestWaiting": figures.oldest_waiting.map(|o| json!({
                 "kind": o.kind,
                 "waitingMs": (now_ms - o.due_ms).max(0),
             })),

@@ -73,23 +73,19 @@ async fn service_gauges(h: &std::sync::Arc<gitvista_hosting::hosted::Hosted>) {
     let store = h.store.clone();
     let now_ms = gitvista_store::jobs::now_ms();
     let lease = gitvista_cluster::NODE_LEASE.as_millis() as i64;
-    let read = actix_web::web::block(move || {
-        Ok::<_, gitvista_store::StoreError>((
-            store.oldest_waiting_job(now_ms)?,
-            store.live_nodes(lease)?,
-            store.clone_bytes_by_owner()?,
-        ))
-    })
-    .await;
-    let Ok(Ok((oldest, nodes, bytes))) = read else {
+    let Ok(Ok(figures)) = actix_web::web::block(move || store.service_figures(now_ms, lease)).await
+    else {
         return;
     };
-    let waited = oldest.map_or(0, |o| (now_ms - o.due_ms).max(0));
+    let waited = figures
+        .oldest_waiting
+        .as_ref()
+        .map_or(0, |o| (now_ms - o.due_ms).max(0));
     metrics::gauge!("gitvista_jobs_oldest_waiting_seconds").set(waited as f64 / 1000.0);
     if h.role.runs_git() {
-        let mine = bytes.iter().find(|(owner, _)| *owner == h.node_id);
-        metrics::gauge!("gitvista_disk_clone_bytes").set(mine.map_or(0, |(_, b)| *b) as f64);
+        metrics::gauge!("gitvista_disk_clone_bytes").set(figures.clone_bytes_of(&h.node_id) as f64);
     }
+    let nodes = &figures.nodes;
     for role in ["all", "web", "worker"] {
         let n = nodes.iter().filter(|n| n.role == role).count();
         metrics::gauge!("gitvista_cluster_live_nodes", "role" => role).set(n as f64);
