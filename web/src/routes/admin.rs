@@ -5,7 +5,7 @@
 //! by either way, share one limit per client: five, then one a minute.
 
 use actix_web::cookie::{Cookie, SameSite};
-use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use actix_web::{HttpMessage as _, HttpRequest, HttpResponse, get, post, web};
 use gitvista_actors::RepoId;
 use gitvista_actors::supervisor::{GetSession, Inspect, StopSession};
 use serde::Deserialize;
@@ -51,6 +51,32 @@ fn bearer(req: &HttpRequest) -> Option<&str> {
         .map(str::trim)
 }
 
+/// Marks a request [`admit_admin`] authorized, so the route's own [`authorize`] does not ask
+/// again.
+#[derive(Debug, Clone, Copy)]
+struct AdminAdmitted;
+
+/// The request path's gate for `/api/admin/...` (see `routes::admission`): 404 for every admin
+/// route when the admin API is off, and [`authorize`] for all but signing in and out.
+pub(crate) async fn admit_admin(
+    req: &actix_web::dev::ServiceRequest,
+    state: &AppState,
+) -> Result<(), ApiError> {
+    let path = req.path();
+    if !path.starts_with("/api/admin/") {
+        return Ok(());
+    }
+    if state.admin.is_none() {
+        return Err(ApiError::NoRoute);
+    }
+    if matches!(path, "/api/admin/login" | "/api/admin/logout") {
+        return Ok(());
+    }
+    authorize(req.request(), state).await?;
+    req.extensions_mut().insert(AdminAdmitted);
+    Ok(())
+}
+
 /// 404 when the admin API is off, 401 without the token or a session, 429 after five wrong
 /// tokens from this client (the login's own limit: a wrong bearer token is a guess too), else
 /// Ok.
@@ -58,6 +84,9 @@ pub(crate) async fn authorize(req: &HttpRequest, state: &AppState) -> Result<(),
     let Some(admin) = &state.admin else {
         return Err(ApiError::NoRoute);
     };
+    if req.extensions().get::<AdminAdmitted>().is_some() {
+        return Ok(());
+    }
     if let Some(token) = bearer(req) {
         let client = state.clients.key(req);
         // Refused before the token is compared, so a guess past the limit learns nothing.

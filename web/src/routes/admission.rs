@@ -42,6 +42,14 @@ pub async fn admit(
     let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
         return Ok(next.call(req).await?.map_into_left_body());
     };
+    // The admin API says who may call it before anything reads the request (a body the route
+    // would refuse must not tell a visitor that the route is there): off (404) without a
+    // configured token, and only for the token or an admin session past sign-in itself.
+    if let Err(refusal) = super::admin::admit_admin(&req, &state).await {
+        return Ok(req
+            .into_response(refusal.error_response())
+            .map_into_right_body());
+    }
     // 2. Who it is from and what they may see.
     let visitor = Visitor::of(&req, &state).await;
     let decision = match &visitor {

@@ -149,6 +149,17 @@ pub fn repository_routes() -> Vec<(&'static str, &'static str)> {
         .collect()
 }
 
+/// Every admin API route (`/api/admin/...`), as (method, pattern), from the route table: the
+/// test that each refuses without the token, and is off without one configured, is built from
+/// it.
+pub fn admin_routes() -> Vec<(&'static str, &'static str)> {
+    methods::ROUTES
+        .iter()
+        .copied()
+        .filter(|(_, pattern)| pattern.starts_with("/api/admin/"))
+        .collect()
+}
+
 /// Registers every route.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(health::healthz)
