@@ -289,3 +289,40 @@ async fn clones_lost_under_a_running_node_are_cloned_again_and_served() {
         "ready"
     );
 }
+
+#[test]
+fn a_restore_under_a_writing_server_and_a_backup_of_postgresql_are_refused() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let live = tmp.path().join("live");
+    std::fs::create_dir_all(&live).expect("dir");
+    let db = live.join("gitvista.db");
+    let store = Store::open(&db.display().to_string(), 1).expect("store");
+    store
+        .upsert_repo("00000000000000d4", "https://example.com/o/d", "d")
+        .expect("repo");
+    let copy = tmp.path().join("copy.db");
+    store.backup_to(&copy).expect("backup");
+    // The store is still open and has written since: its WAL holds changes.
+    store
+        .upsert_repo("00000000000000e5", "https://example.com/o/e", "e")
+        .expect("repo");
+    let refused = gitvista::store::backup::restore_sqlite(&copy, &db).expect_err("refused");
+    assert!(
+        refused.to_string().contains("a server is running"),
+        "{refused}"
+    );
+    assert!(
+        store.repo("00000000000000e5").expect("read").is_some(),
+        "untouched"
+    );
+    assert!(!std::path::PathBuf::from(format!("{}.restoring", db.display())).exists());
+    drop(store);
+
+    let pg = crate::store::PgDb::create("backup_refused");
+    let store = Store::open(&pg.url(), 1).expect("postgres store");
+    let refused = store
+        .backup_to(&tmp.path().join("pg.db"))
+        .expect_err("refused");
+    assert!(refused.to_string().contains("pg_dump"), "{refused}");
+    assert!(!tmp.path().join("pg.db").exists());
+}

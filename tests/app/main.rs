@@ -38,4 +38,5 @@ mod streaming;
 mod teams;
 mod tiers;
 mod webhooks;
+mod windows;
 mod ws;

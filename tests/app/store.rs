@@ -47,7 +47,7 @@ impl Drop for PgDb {
 }
 
 /// Runs `check` against a SQLite file and a PostgreSQL database, with a way to reopen.
-fn both(tag: &str, check: impl Fn(&dyn Fn() -> Store)) {
+pub(crate) fn both(tag: &str, check: impl Fn(&dyn Fn() -> Store)) {
     let tmp = tempfile::tempdir().expect("tempdir");
     let file = tmp.path().join("gitvista.db");
     let sqlite_url = file.display().to_string();
@@ -1223,113 +1223,6 @@ fn forge_accounts_link_to_one_user_once_and_unlinking_ends_what_they_granted() {
         );
         assert!(
             !store.unlink(&alice.id, "gitlab", &[]).expect("twice"),
-            "{backend}"
-        );
-    });
-}
-
-#[test]
-fn the_status_counts_read_the_oldest_due_job_the_last_hour_s_deliveries_and_bytes_per_node() {
-    both("status_counts", |open| {
-        let store = open();
-        let backend = store.backend();
-        for (id, url) in [
-            ("00000000000000a1", "a"),
-            ("00000000000000b2", "b"),
-            ("00000000000000c3", "c"),
-        ] {
-            store
-                .upsert_repo(id, &format!("https://example.com/o/{url}"), url)
-                .expect("repo");
-        }
-        // Nothing waits; then a clone, and a fetch due a little later.
-        let now = gitvista::store::jobs::now_ms();
-        assert_eq!(
-            store.oldest_waiting_job(now).expect("oldest"),
-            None,
-            "{backend}"
-        );
-        store
-            .enqueue_job("00000000000000a1", "clone", 1, None)
-            .expect("clone");
-        std::thread::sleep(std::time::Duration::from_millis(5));
-        store
-            .enqueue_job("00000000000000b2", "fetch", 1, None)
-            .expect("fetch");
-        let later = gitvista::store::jobs::now_ms() + 1;
-        let oldest = store
-            .oldest_waiting_job(later)
-            .expect("oldest")
-            .expect("a job waits");
-        assert_eq!(oldest.kind, "clone", "{backend}");
-        assert!(
-            oldest.due_ms >= now && oldest.due_ms < later,
-            "{backend}: {oldest:?}"
-        );
-        // As of before either was due, none waits.
-        assert_eq!(
-            store.oldest_waiting_job(now - 1_000).expect("oldest"),
-            None,
-            "{backend}"
-        );
-
-        // Deliveries: two in the last hour, one older.
-        let t = gitvista::store::now();
-        for (n, (provider, outcome, at)) in [
-            ("github", "fetch", t - 10),
-            ("github", "ignored", t - 20),
-            ("gitlab", "fetch", t - 7_200),
-        ]
-        .into_iter()
-        .enumerate()
-        {
-            let d = gitvista::store::webhooks::Delivery {
-                provider: provider.into(),
-                delivery_id: format!("d{n}"),
-                event: "push".into(),
-                repo_id: None,
-                outcome: outcome.into(),
-                received_at: at,
-            };
-            assert!(
-                store
-                    .record_delivery(&d, &format!("digest{n}"))
-                    .expect("record")
-            );
-        }
-        assert_eq!(
-            store.deliveries_since(t - 3_600).expect("since"),
-            vec![
-                ("github".to_string(), "fetch".to_string(), 1),
-                ("github".to_string(), "ignored".to_string(), 1)
-            ],
-            "{backend}"
-        );
-
-        // Bytes per node: node-1 owns a (ready, 300) and b (fetching, 200); c is owned by
-        // node-2 but failed, so its clone is not counted.
-        assert_eq!(store.adopt_unowned("node-1").expect("adopt"), 3);
-        store
-            .set_fetched("00000000000000a1", Some(1), 300)
-            .expect("a");
-        store
-            .set_state("00000000000000a1", "ready", None, None)
-            .expect("a");
-        store
-            .set_fetched("00000000000000b2", Some(1), 200)
-            .expect("b");
-        store
-            .set_state("00000000000000b2", "fetching", None, None)
-            .expect("b");
-        store
-            .set_fetched("00000000000000c3", Some(1), 900)
-            .expect("c");
-        store
-            .set_state("00000000000000c3", "error", Some("gone"), None)
-            .expect("c");
-        assert_eq!(
-            store.clone_bytes_by_owner().expect("bytes"),
-            vec![("node-1".to_string(), 500)],
             "{backend}"
         );
     });
