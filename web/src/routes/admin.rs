@@ -72,6 +72,13 @@ pub(crate) async fn admit_admin(
     if matches!(path, "/api/admin/login" | "/api/admin/logout") {
         return Ok(());
     }
+    // A method the path does not take is answered 405 with `Allow` by the default service,
+    // as on every other path.
+    let takes = super::methods::allowed(path)
+        .is_some_and(|allow| allow.split(", ").any(|m| m == req.method().as_str()));
+    if !takes {
+        return Ok(());
+    }
     authorize(req.request(), state).await?;
     req.extensions_mut().insert(AdminAdmitted);
     Ok(())
