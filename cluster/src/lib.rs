@@ -8,7 +8,8 @@
 //! an owner killed is found gone within about two seconds ([`presence`]), a paused one when its
 //! lease runs out.
 //!
-//! Modules, bottom up: [`settings`] (roles, addresses, the secret), [`signature`] (signed
+//! Modules, bottom up: [`regions`] (where a node runs, `fly-replay`, the nearest region with a
+//! worker), [`settings`] (roles, addresses, the secret), [`signature`] (signed
 //! node-to-node requests), [`limits`] (budgets shared through Redis), [`bus`] (viewer events
 //! across nodes through Redis pub/sub), [`presence`] (this node's session, and the check for
 //! owners whose session is gone), [`membership`] (the heartbeat and that check) and [`runner`]
@@ -30,6 +31,7 @@ pub mod bus;
 pub mod limits;
 pub mod membership;
 pub mod presence;
+pub mod regions;
 pub mod runner;
 pub mod settings;
 pub mod signature;
@@ -72,13 +74,15 @@ pub struct NodeReport {
     pub sessions: i32,
     /// Viewers connected.
     pub viewers: i32,
+    /// Its region and machine.
+    pub place: gitvista_store::jobs::NodePlace,
 }
 
 /// How often a node says it is alive.
 pub const HEARTBEAT: Duration = Duration::from_secs(5);
 
 /// A node silent this long is dead.
-pub const NODE_LEASE: Duration = Duration::from_secs(15);
+pub const NODE_LEASE: Duration = Duration::from_millis(gitvista_store::jobs::NODE_LEASE_MS as u64);
 
 /// A node id unique to this process: its pid and random digits.
 pub fn new_node_id() -> String {

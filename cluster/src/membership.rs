@@ -95,13 +95,14 @@ async fn beat<N: Node>(h: &std::sync::Arc<N>) {
         free_bytes: free,
         sessions: n_sessions,
         viewers: n_viewers,
+        place,
     } = h.report().await;
     let store = h.store().clone();
     let runs_git = role.runs_git();
     let role = role.as_str();
     let result = tokio::task::spawn_blocking(move || -> Result<_, StoreError> {
         if !store.report_node(&id, free, n_sessions, n_viewers)? {
-            store.register_node(&id, role, addr.as_deref())?;
+            store.register_node_at(&id, role, addr.as_deref(), &place)?;
             store.report_node(&id, free, n_sessions, n_viewers)?;
         }
         let reaped = store.reap_expired_jobs()?;

@@ -55,6 +55,8 @@ pub struct ClusterSettings {
     /// `GITVISTA_INTERNAL_ADDR` (worker: where it listens for web nodes and what it registers;
     /// a name is resolved at start).
     pub internal_addr: Option<SocketAddr>,
+    /// Where it runs and how it routes across regions (any role).
+    pub regions: super::regions::Regions,
 }
 
 impl ClusterSettings {
@@ -85,10 +87,12 @@ impl ClusterSettings {
                     })
             })
             .transpose()?;
+        let regions = super::regions::Regions::from_settings(get)?;
         if role == Role::All {
             return Ok(ClusterSettings {
                 role,
                 internal_addr,
+                regions,
                 ..ClusterSettings::default()
             });
         }
@@ -122,15 +126,17 @@ impl ClusterSettings {
             redis_url: Some(redis_url),
             secret: Some(secret),
             internal_addr,
+            regions,
         })
     }
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn env<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
+    /// Settings read from `pairs` instead of the environment.
+    pub(crate) fn env<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
         move |name| {
             pairs
                 .iter()

@@ -119,7 +119,21 @@ pub struct LiveNode {
     pub sessions: i32,
     /// Viewers it serves.
     pub viewers: i32,
+    /// Its region and machine.
+    pub place: NodePlace,
 }
+
+/// Where a node runs: its region (`GITVISTA_REGION`) and, on Fly, its machine id.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NodePlace {
+    /// The region's code (`ams`, `iad`, ...), when the deploy names regions.
+    pub region: Option<String>,
+    /// Fly's machine id (`FLY_MACHINE_ID`), when on Fly.
+    pub machine_id: Option<String>,
+}
+
+/// A node whose heartbeat is older than this is dead (ms): every node judges by it.
+pub const NODE_LEASE_MS: i64 = 15_000;
 
 /// What [`Store::enqueue_job`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -222,6 +236,8 @@ impl Store {
     ) -> Result<Option<Claimed>, StoreError> {
         let mut conn = self.conn()?;
         let now = now_ms();
+        // A clone is placed in its repository's region: claimed by a node of that region, or
+        // by any node when the region has no live node that runs git (or none is named).
         let pick = |p: &dyn Fn(usize) -> String| {
             format!(
                 "SELECT q.id FROM jobs q JOIN repos o ON o.id = q.repo_id \
@@ -233,9 +249,17 @@ impl Store {
                 now = p(4),
                 node = p(5),
                 place = if place {
-                    " OR (o.owner IS NULL AND q.kind = 'clone')"
+                    format!(
+                        " OR (o.owner IS NULL AND q.kind = 'clone' AND NOT EXISTS \
+                         (SELECT 1 FROM repo_regions w WHERE w.repo_id = o.id \
+                         AND w.region <> COALESCE((SELECT m.region FROM nodes m WHERE m.id = {}), '') \
+                         AND EXISTS (SELECT 1 FROM nodes g WHERE g.region = w.region \
+                         AND g.role <> 'web' AND g.heartbeat_at >= {})))",
+                        p(6),
+                        p(7)
+                    )
                 } else {
-                    ""
+                    String::new()
                 },
             )
         };
@@ -261,14 +285,21 @@ impl Store {
             pick(&param)
         );
         let job = crate::write_transaction::<_, diesel::result::Error>(&mut conn, |c| {
-            let job = diesel::sql_query(sql)
+            let query = diesel::sql_query(sql)
                 .bind::<Text, _>(node)
                 .bind::<BigInt, _>(now + lease_ms)
                 .bind::<BigInt, _>(now / 1000)
                 .bind::<BigInt, _>(now)
-                .bind::<Text, _>(node)
-                .get_result::<Job>(c)
-                .optional()?;
+                .bind::<Text, _>(node);
+            let job = if place {
+                query
+                    .bind::<Text, _>(node)
+                    .bind::<BigInt, _>(now - NODE_LEASE_MS)
+                    .get_result::<Job>(c)
+                    .optional()?
+            } else {
+                query.get_result::<Job>(c).optional()?
+            };
             Ok(match job {
                 Some(job) => Some(place_claimed!(c, job, node)),
                 None => None,
@@ -416,12 +447,23 @@ impl Store {
             .load(&mut *conn)?)
     }
 
-    /// Records node `id` (its role and internal address) as alive now.
+    /// Records node `id` (its role and internal address) as alive now, in no named region.
     pub fn register_node(
         &self,
         id: &str,
         role: &str,
         internal_addr: Option<&str>,
+    ) -> Result<(), StoreError> {
+        self.register_node_at(id, role, internal_addr, &NodePlace::default())
+    }
+
+    /// Records node `id` (its role, internal address, region and machine) as alive now.
+    pub fn register_node_at(
+        &self,
+        id: &str,
+        role: &str,
+        internal_addr: Option<&str>,
+        place: &NodePlace,
     ) -> Result<(), StoreError> {
         let mut conn = self.conn()?;
         let now = now_ms();
@@ -432,6 +474,8 @@ impl Store {
                     nodes::id.eq(id),
                     nodes::role.eq(role),
                     nodes::internal_addr.eq(internal_addr),
+                    nodes::region.eq(place.region.as_deref()),
+                    nodes::machine_id.eq(place.machine_id.as_deref()),
                     nodes::started_at.eq(now),
                     nodes::heartbeat_at.eq(now),
                 ))
@@ -460,30 +504,40 @@ impl Store {
         let mut conn = self.conn()?;
         let now = now_ms();
         type Row = (String, String, Option<String>, i64, i64, i32, i32);
-        let rows: Vec<Row> = nodes::table
+        type Place = (Option<String>, Option<String>);
+        let rows: Vec<(Row, Place)> = nodes::table
             .filter(nodes::heartbeat_at.ge(now - lease_ms))
             .order(nodes::id)
             .select((
-                nodes::id,
-                nodes::role,
-                nodes::internal_addr,
-                nodes::heartbeat_at,
-                nodes::free_bytes,
-                nodes::sessions,
-                nodes::viewers,
+                (
+                    nodes::id,
+                    nodes::role,
+                    nodes::internal_addr,
+                    nodes::heartbeat_at,
+                    nodes::free_bytes,
+                    nodes::sessions,
+                    nodes::viewers,
+                ),
+                (nodes::region, nodes::machine_id),
             ))
             .load(&mut *conn)?;
         Ok(rows
             .into_iter()
             .map(
-                |(id, role, internal_addr, at, free_bytes, sessions, viewers)| LiveNode {
-                    id,
-                    role,
-                    internal_addr,
-                    heartbeat_age_ms: now - at,
-                    free_bytes,
-                    sessions,
-                    viewers,
+                |(
+                    (id, role, internal_addr, at, free_bytes, sessions, viewers),
+                    (region, machine_id),
+                )| {
+                    LiveNode {
+                        id,
+                        role,
+                        internal_addr,
+                        heartbeat_age_ms: now - at,
+                        free_bytes,
+                        sessions,
+                        viewers,
+                        place: NodePlace { region, machine_id },
+                    }
                 },
             )
             .collect())

@@ -7,10 +7,13 @@
 //! over), the old owner's writes change nothing. When an owner's heartbeat is older than the
 //! node lease, any node re-places its repositories: nobody owns them, the epoch grows, and those
 //! that were served are cloned again by whichever worker claims them.
+//!
+//! A repository may name a region ([`Store::place_in_region`]): its clone is then claimed by a
+//! worker of that region while one lives there, by any worker otherwise.
 
 use diesel::prelude::*;
 
-use super::schema::{jobs, nodes, repos};
+use super::schema::{jobs, nodes, repo_regions, repos};
 use super::{Store, StoreError};
 use crate::jobs::now_ms;
 
@@ -234,5 +237,46 @@ impl Store {
             ))
             .execute(&mut *conn)?
             == 1)
+    }
+
+    /// Repository `id` is placed in `region` unless a region was chosen for it already (where
+    /// it was first asked for); answers its region.
+    pub fn place_in_region(&self, id: &str, region: &str) -> Result<String, StoreError> {
+        let mut conn = self.conn()?;
+        let inserted = diesel::insert_into(repo_regions::table)
+            .values((
+                repo_regions::repo_id.eq(id),
+                repo_regions::region.eq(region),
+            ))
+            .execute(&mut *conn);
+        crate::inserted_once(inserted)?;
+        Ok(repo_regions::table
+            .find(id)
+            .select(repo_regions::region)
+            .first(&mut *conn)?)
+    }
+
+    /// The region repository `id` is placed in, if one was chosen.
+    pub fn repo_region(&self, id: &str) -> Result<Option<String>, StoreError> {
+        let mut conn = self.conn()?;
+        Ok(repo_regions::table
+            .find(id)
+            .select(repo_regions::region)
+            .first(&mut *conn)
+            .optional()?)
+    }
+
+    /// The regions where a node that runs git has beaten within `lease_ms`, by name.
+    pub fn regions_with_workers(&self, lease_ms: i64) -> Result<Vec<String>, StoreError> {
+        let mut conn = self.conn()?;
+        let mut regions: Vec<Option<String>> = nodes::table
+            .filter(nodes::heartbeat_at.ge(now_ms() - lease_ms))
+            .filter(nodes::role.ne("web"))
+            .filter(nodes::region.is_not_null())
+            .select(nodes::region)
+            .distinct()
+            .load(&mut *conn)?;
+        regions.sort();
+        Ok(regions.into_iter().flatten().collect())
     }
 }

@@ -63,6 +63,13 @@ diesel::table! {
 }
 
 diesel::table! {
+    repo_regions (repo_id) {
+        repo_id -> Text,
+        region -> Text,
+    }
+}
+
+diesel::table! {
     repo_access (repo_id, user_id) {
         repo_id -> Text,
         user_id -> Text,
@@ -130,6 +137,8 @@ diesel::table! {
         free_bytes -> BigInt,
         sessions -> Integer,
         viewers -> Integer,
+        region -> Nullable<Text>,
+        machine_id -> Nullable<Text>,
     }
 }
 
@@ -225,6 +234,7 @@ diesel::joinable!(team_repos -> teams (team_id));
 diesel::joinable!(team_repos -> repos (repo_id));
 diesel::joinable!(jobs -> repos (repo_id));
 diesel::joinable!(repo_access -> repos (repo_id));
+diesel::joinable!(repo_regions -> repos (repo_id));
 diesel::joinable!(repo_access -> users (user_id));
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(oauth_connections -> users (user_id));
@@ -233,6 +243,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     oauth_connections,
     repos,
     repo_access,
+    repo_regions,
     jobs,
     sessions,
     webhook_deliveries,

@@ -1,7 +1,9 @@
 //! Test helpers shared by GitVista's crates (a dev-dependency only): fixture repositories built
 //! by the scripts in `gitcore/tests/fixtures/`, git with a fixed identity, and a `git daemon`
-//! on loopback to clone from.
+//! on loopback to clone from; fakes of the forges and Stripe ([`forges`], [`github`],
+//! [`stripe`]) and of Fly's proxy ([`fly`]), each speaking the real endpoints.
 
+pub mod fly;
 pub mod forges;
 
 /// Serves `configure`'s routes on a free loopback port, from a thread and actix system of its

@@ -75,3 +75,63 @@ async fn a_node_beats_comes_back_when_forgotten_and_reaps_expired_leases() {
     assert_eq!(after.state, "error", "{after:?}");
     assert_eq!(after.owner, None);
 }
+
+#[test]
+fn a_clone_is_claimed_in_its_region_while_a_worker_lives_there() {
+    use gitvista::store::jobs::NodePlace;
+    crate::store::both("regionclaims", |open| {
+        let store = open();
+        let backend = store.backend();
+        let at = |region: &str| NodePlace {
+            region: Some(region.to_string()),
+            machine_id: None,
+        };
+        store
+            .register_node_at("ams-1", "worker", None, &at("ams"))
+            .expect("registers");
+        store
+            .register_node_at("iad-1", "worker", None, &at("iad"))
+            .expect("registers");
+        store
+            .register_node_at("iad-web", "web", None, &at("iad"))
+            .expect("registers");
+        assert_eq!(
+            store.regions_with_workers(15_000).expect("regions"),
+            ["ams", "iad"],
+            "{backend}: a web node makes no region one with a worker"
+        );
+        let (a, b) = ("00000000000000a1", "00000000000000b2");
+        for id in [a, b] {
+            store
+                .upsert_repo(id, &format!("https://example.com/{id}"), "x")
+                .expect("repo");
+            store.enqueue_job(id, "clone", 1, None).expect("enqueue");
+        }
+        // The first region chosen stays.
+        assert_eq!(store.place_in_region(a, "iad").expect("placed"), "iad");
+        assert_eq!(store.place_in_region(a, "ams").expect("kept"), "iad");
+        assert_eq!(store.repo_region(b).expect("region"), None);
+        // ams takes b (no region), never a while iad has a live worker.
+        let claimed = store
+            .claim_job("ams-1", 60_000, true)
+            .expect("claim")
+            .expect("b");
+        assert_eq!(claimed.job.repo_id, b, "{backend}");
+        assert!(
+            store
+                .claim_job("ams-1", 60_000, true)
+                .expect("claim")
+                .is_none(),
+            "{backend}: a is iad's"
+        );
+        // iad's worker is gone: ams takes a rather than leave it unplaced.
+        assert!(store.forget_node("iad-1").expect("forgets"));
+        let claimed = store
+            .claim_job("ams-1", 60_000, true)
+            .expect("claim")
+            .expect("a, with iad empty");
+        assert_eq!(claimed.job.repo_id, a, "{backend}");
+        let nodes = store.live_nodes(15_000).expect("nodes");
+        assert_eq!(nodes[0].place, at("ams"), "{backend}");
+    });
+}

@@ -266,11 +266,11 @@ fn a_database_from_before_accounts_migrates_with_its_repositories_intact() {
             diesel::sql_query(insert).execute(&mut c).expect("insert");
         }
         // What readiness reads: this release's migrations the database has not run.
-        assert_eq!(store.pending_migrations().expect("pending"), 8, "{backend}");
+        assert_eq!(store.pending_migrations().expect("pending"), 9, "{backend}");
         assert_eq!(
             store.migrate().expect("upgrade"),
-            8,
-            "{backend}: accounts, webhooks, the job queue, placement, forges, billing, teams and forge facts to run"
+            9,
+            "{backend}: accounts, webhooks, the job queue, placement, forges, billing, teams, forge facts and regions to run"
         );
         assert_eq!(store.pending_migrations().expect("pending"), 0, "{backend}");
         let after = store.repo("00000000000000aa").expect("get").expect("kept");
@@ -1029,8 +1029,8 @@ fn github_accounts_move_to_connections_keeping_sessions_access_and_hooks() {
         }
         assert_eq!(
             store.migrate().expect("upgrade"),
-            4,
-            "{backend}: forges, billing, teams and forge facts"
+            5,
+            "{backend}: forges, billing, teams, forge facts and regions"
         );
         let user = store.user("u-old").expect("get").expect("kept");
         assert_eq!(

@@ -100,12 +100,28 @@ impl Hosted {
 
     /// Queues a clone of `repo` in the shared job table (for `client`, whose clones are
     /// counted against their limit): the node that claims it (this one, on a single node)
-    /// places the repository on its disk, clones it, and serves it.
-    pub fn start_clone(self: Arc<Self>, repo: Repo, client: Option<crate::client::ClientKey>) {
+    /// places the repository on its disk, clones it, and serves it. Where regions are named,
+    /// a repository asked for the first time is placed in region `asked_in` (the one the
+    /// request came through; this node's own when `None`), or the nearest with a worker.
+    pub fn start_clone(
+        self: Arc<Self>,
+        repo: Repo,
+        client: Option<crate::client::ClientKey>,
+        asked_in: Option<String>,
+    ) {
         actix::spawn(async move {
             let store = self.store.clone();
             let payload = clone_payload(client.map(|c| c.to_string()));
+            let asked_in =
+                asked_in.or_else(|| self.config.cluster.regions.region().map(str::to_string));
             let queued = tokio::task::spawn_blocking(move || {
+                if let Some(asked_in) = asked_in {
+                    let have = store
+                        .regions_with_workers(gitvista_cluster::NODE_LEASE.as_millis() as i64)?;
+                    let region = gitvista_cluster::regions::nearest(Some(&asked_in), &have)
+                        .unwrap_or(&asked_in);
+                    store.place_in_region(&repo.id, region)?;
+                }
                 store.set_state(&repo.id, "cloning", None, None)?;
                 store.enqueue_job(&repo.id, "clone", CLONE_PRIORITY, Some(&payload))
             })

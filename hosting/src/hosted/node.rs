@@ -37,6 +37,7 @@ impl gitvista_cluster::Node for Hosted {
             },
             sessions: sessions.len() as i32,
             viewers: viewers as i32,
+            place: self.config.cluster.regions.place.clone(),
         }
     }
 

@@ -375,6 +375,8 @@ pub(crate) fn node_json(
         "id": n.id,
         "role": n.role,
         "internalAddr": n.internal_addr,
+        "region": n.place.region,
+        "machineId": n.place.machine_id,
         "heartbeatAgeMs": n.heartbeat_age_ms,
         "freeBytes": n.free_bytes,
         "sessions": n.sessions,

@@ -14,7 +14,9 @@
 //! 4. **The handler**, then, on the way out, the private caching headers and the session's
 //!    cookie (slid, or cleared when it names no live session).
 //!
-//! The origin check and a worker's signature check run before it, compression after it (a
+//! A request that changes state on a web node outside the primary region is replayed there
+//! first, untouched ([`super::replay`]). The origin check and a worker's signature check run
+//! before it, compression after it (a
 //! forwarded answer, encoded by its owner, is not encoded twice): `startup.rs` states the order
 //! of the layers.
 
@@ -42,6 +44,11 @@ pub async fn admit(
     let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
         return Ok(next.call(req).await?.map_into_left_body());
     };
+    // A request that changes state, on a web node outside the primary region: Fly's proxy
+    // delivers it there, where all of this runs (`routes::replay`).
+    if let Some(replay) = super::replay::write_to_primary(&req, &state) {
+        return Ok(req.into_response(replay).map_into_right_body());
+    }
     // The admin API says who may call it before anything reads the request (a body the route
     // would refuse must not tell a visitor that the route is there): off (404) without a
     // configured token, and only for the token or an admin session past sign-in itself.

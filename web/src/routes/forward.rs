@@ -75,12 +75,14 @@ impl quick_cache::Weighter<String, Cached> for ByBytes {
     }
 }
 
-/// The owners' addresses by repository, as recently read.
+/// The live nodes, as recently read.
 #[derive(Debug, Default)]
 struct Owners {
     read_at: Option<Instant>,
-    /// Live nodes' internal addresses by id.
-    nodes: std::collections::HashMap<String, String>,
+    /// Live nodes' internal addresses and regions by id.
+    nodes: std::collections::HashMap<String, (String, Option<String>)>,
+    /// Regions with a live web node (where Fly's proxy can replay a request to).
+    web_regions: std::collections::HashSet<String>,
 }
 
 /// Forwards repository reads to their owners.
@@ -97,8 +99,8 @@ pub struct Forwarder {
 
 /// Where a request for a repository goes.
 enum Route {
-    /// To the owner at this address.
-    Owner(String),
+    /// To the owner at this address, in this region.
+    Owner(String, Option<String>),
     /// Nobody serves it: answer here (from the row: pending, cloning, error, evicted).
     Local,
     /// Its owner is dead and it has not been re-placed yet.
@@ -165,19 +167,45 @@ impl Forwarder {
         }
         let mut o = self.owners.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(nodes) = nodes {
+            o.web_regions = nodes
+                .iter()
+                .filter(|n| n.role == "web")
+                .filter_map(|n| n.place.region.clone())
+                .collect();
             o.nodes = nodes
                 .into_iter()
-                .filter_map(|n| n.internal_addr.map(|a| (n.id, a)))
+                .filter_map(|n| n.internal_addr.map(|a| (n.id, (a, n.place.region))))
                 .collect();
             o.read_at = Some(Instant::now());
         }
         Ok(match owner {
             None => Route::Local,
             Some(owner) => match o.nodes.get(&owner) {
-                Some(addr) => Route::Owner(addr.clone()),
+                Some((addr, region)) => Route::Owner(addr.clone(), region.clone()),
                 None => Route::Moving,
             },
         })
+    }
+
+    /// The region a request of `h`'s web node goes to rather than be forwarded to an owner in
+    /// `owner_region`: the owner's, when this node answers `fly-replay`, the request was not
+    /// replayed already, and the owner's region is another with a live web node.
+    fn replay_region(
+        &self,
+        h: &gitvista_hosting::hosted::Hosted,
+        owner_region: Option<&str>,
+        req: &ServiceRequest,
+    ) -> Option<String> {
+        let regions = &h.config.cluster.regions;
+        let there = owner_region?;
+        if !regions.fly_replay
+            || regions.region() == Some(there)
+            || super::replay::replayed(req.request())
+        {
+            return None;
+        }
+        let o = self.owners.lock().unwrap_or_else(|e| e.into_inner());
+        o.web_regions.contains(there).then(|| there.to_string())
     }
 
     /// Forgets what is known of repository `id`'s owner (it did not answer, or moved).
@@ -292,6 +320,9 @@ impl Forwarder {
 /// The repository routes a web node forwards: reads under `/api/repos/{id}/` other than the
 /// WebSocket. Answers the id the request names.
 fn forwarded_repo(req: &ServiceRequest, named: &RequestRepo) -> Option<String> {
+    if named.route == WS_ROUTE {
+        return None;
+    }
     if !matches!(
         *req.method(),
         actix_web::http::Method::GET | actix_web::http::Method::HEAD
@@ -320,6 +351,10 @@ fn forwarded_repo(req: &ServiceRequest, named: &RequestRepo) -> Option<String> {
     .then(|| named.id.as_str().to_string())
 }
 
+/// A repository's WebSocket: served by any web node (events come through the bus), but by one
+/// in the owner's region when the request can be replayed there.
+const WS_ROUTE: &str = "/api/repos/{id}/ws";
+
 /// Where a request that may see its repository is answered.
 pub enum Place {
     /// Here, by the handler.
@@ -333,13 +368,27 @@ pub enum Place {
 /// - On a web node, a repository read goes to the owner. A request for a repository being moved
 ///   waits briefly for its new owner, then answers 503 `moving`. A repository nobody serves is
 ///   answered here, from its row.
+/// - On a web node answering `fly-replay`, a read or WebSocket of a repository owned in another
+///   region with a web node is replayed there ([`super::replay`]).
 /// - On a worker, a read from the cluster for a repository it does not own (any more) is not
 ///   answered from a stale clone: 503 `moving`, and the web node looks the owner up again.
 pub async fn place(state: &AppState, req: &ServiceRequest, repo: Option<&RequestRepo>) -> Place {
-    let (Some(h), Some(id)) = (
-        state.hosted.clone(),
-        repo.and_then(|r| forwarded_repo(req, r)),
-    ) else {
+    let Some(h) = state.hosted.clone() else {
+        return Place::Here;
+    };
+    if let (Some(fwd), Some(named)) = (&state.forwarder, repo)
+        && named.route == WS_ROUTE
+    {
+        // Whether the owner is in another region: a WebSocket is never forwarded.
+        if h.config.cluster.regions.fly_replay
+            && let Ok(Route::Owner(_, region)) = fwd.route(&h, named.id.as_str()).await
+            && let Some(there) = fwd.replay_region(&h, region.as_deref(), req)
+        {
+            return Place::Answered(super::replay::to_region(&there));
+        }
+        return Place::Here;
+    }
+    let Some(id) = repo.and_then(|r| forwarded_repo(req, r)) else {
         return Place::Here;
     };
     if req.extensions().get::<Trusted>().is_some() {
@@ -356,7 +405,12 @@ pub async fn place(state: &AppState, req: &ServiceRequest, repo: Option<&Request
         match fwd.route(&h, &id).await {
             Err(e) => break Err(e),
             Ok(Route::Local) => return Place::Here,
-            Ok(Route::Owner(addr)) => match fwd.forward(&addr, req).await {
+            Ok(Route::Owner(_, region))
+                if let Some(there) = fwd.replay_region(&h, region.as_deref(), req) =>
+            {
+                break Ok(super::replay::to_region(&there));
+            }
+            Ok(Route::Owner(addr, _)) => match fwd.forward(&addr, req).await {
                 Err(ApiError::Moving(_)) if Instant::now() < deadline => fwd.forget(&id),
                 other => break other,
             },
@@ -412,7 +466,7 @@ impl Forwarder {
         h: &Arc<gitvista_hosting::hosted::Hosted>,
         id: &str,
     ) -> Result<Option<serde_json::Value>, ApiError> {
-        let Route::Owner(addr) = self.route(h, id).await? else {
+        let Route::Owner(addr, _) = self.route(h, id).await? else {
             return Ok(None);
         };
         let path = format!("/api/repos/{id}/repository");

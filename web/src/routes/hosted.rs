@@ -289,7 +289,11 @@ pub async fn create(
     // A repository that failed or was evicted is cloned again when someone asks for it.
     let restart = created || matches!(repo.state.as_str(), "error" | "evicted");
     if restart {
-        Arc::clone(&h).start_clone(repo.clone(), client);
+        Arc::clone(&h).start_clone(
+            repo.clone(),
+            client,
+            super::replay::asked_region(&req, &state),
+        );
     } else {
         let store = h.store.clone();
         let rid = id.clone();

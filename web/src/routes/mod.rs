@@ -15,6 +15,7 @@ mod metrics;
 mod objects;
 mod overview;
 mod pages;
+pub(crate) mod replay;
 pub(crate) mod repo_param;
 pub(crate) mod repository;
 pub(crate) mod request_id;
@@ -487,7 +488,7 @@ async fn hosted_not_served(state: &AppState, id: &str) -> ApiError {
         let store = h.store.clone();
         let rid = repo.id.clone();
         let _ = web::block(move || store.set_state(&rid, "pending", None, None)).await;
-        Arc::clone(&h).start_clone(repo, None);
+        Arc::clone(&h).start_clone(repo, None, None);
         return ApiError::Unavailable(format!("{id} was idle and is being cloned again"));
     }
     ApiError::Unavailable(format!("{id} is {}", repo.state))
