@@ -9,6 +9,9 @@
 //! - **Leases** are renewed at a third of their length while the job runs; a node that stops
 //!   renewing loses the job to the reaper (any node's heartbeat), and its late writes are
 //!   fenced off.
+//! - **Draining** ([`Drain`], when the node is told to stop): no more claims; the running jobs
+//!   may end for a while, and those still running then are handed back to the queue with
+//!   their attempt not counted, so a deploy neither loses a job nor runs one twice.
 
 use std::sync::Weak;
 use std::time::Duration;
@@ -26,6 +29,15 @@ use gitvista_store::jobs::listen_for_jobs;
 #[rtype(result = "()")]
 pub struct Wake;
 
+/// Stops claiming and waits up to `within` for the running jobs to end; hands back those still
+/// running then. Answers how many were handed back.
+#[derive(Debug, Clone, Copy, Message)]
+#[rtype(result = "usize")]
+pub struct Drain {
+    /// How long the running jobs may take to end.
+    pub within: Duration,
+}
+
 /// Claims and runs jobs for this node.
 #[derive(Debug)]
 pub struct JobRunner<N: Node> {
@@ -40,6 +52,10 @@ pub struct JobRunner<N: Node> {
     again: bool,
     lease: Duration,
     poll: Duration,
+    /// The node is stopping: nothing more is claimed.
+    draining: bool,
+    /// How many jobs run, for a drain to wait on.
+    count: std::sync::Arc<tokio::sync::watch::Sender<usize>>,
 }
 
 impl<N: Node> JobRunner<N> {
@@ -63,6 +79,8 @@ impl<N: Node> JobRunner<N> {
             again: false,
             lease,
             poll,
+            draining: false,
+            count: std::sync::Arc::new(tokio::sync::watch::channel(0).0),
         }
     }
 
@@ -71,7 +89,7 @@ impl<N: Node> JobRunner<N> {
             self.again = true;
             return;
         }
-        if self.running >= self.slots {
+        if self.running >= self.slots || self.draining {
             return;
         }
         let Some(hosted) = self.hosted.upgrade() else {
@@ -112,6 +130,7 @@ impl<N: Node> JobRunner<N> {
             return;
         };
         self.running += 1;
+        self.count.send_replace(self.running);
         metrics::gauge!("gitvista_jobs_running").increment(1.0);
         let (store, node, lease) = (self.store.clone(), self.node.clone(), self.lease);
         let job_id = claimed.job.id.clone();
@@ -154,6 +173,7 @@ impl<N: Node> JobRunner<N> {
         ctx.spawn(
             actix::fut::wrap_future::<_, Self>(work).map(|(), act, ctx| {
                 act.running -= 1;
+                act.count.send_replace(act.running);
                 metrics::gauge!("gitvista_jobs_running").decrement(1.0);
                 act.claim(ctx);
             }),
@@ -175,6 +195,34 @@ impl<N: Node> Handler<Wake> for JobRunner<N> {
 
     fn handle(&mut self, _: Wake, ctx: &mut Context<Self>) {
         self.claim(ctx);
+    }
+}
+
+impl<N: Node> Handler<Drain> for JobRunner<N> {
+    type Result = ResponseFuture<usize>;
+
+    fn handle(&mut self, drain: Drain, _: &mut Context<Self>) -> Self::Result {
+        self.draining = true;
+        let mut running = self.count.subscribe();
+        let (store, node) = (self.store.clone(), self.node.clone());
+        Box::pin(async move {
+            let ended = tokio::time::timeout(drain.within, running.wait_for(|n| *n == 0)).await;
+            if matches!(ended, Ok(Ok(_))) {
+                return 0;
+            }
+            let back = tokio::task::spawn_blocking(move || store.hand_back_jobs(&node)).await;
+            match back {
+                Ok(Ok(n)) => {
+                    tracing::info!(jobs = n, "stopping: handed running jobs back to the queue");
+                    n
+                }
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "stopping: could not hand running jobs back; their leases will run out");
+                    0
+                }
+                Err(_) => 0,
+            }
+        })
     }
 }
 

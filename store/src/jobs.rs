@@ -132,6 +132,9 @@ pub struct NodePlace {
     pub machine_id: Option<String>,
 }
 
+/// Why a job ended without running: another of its kind, queued meanwhile, does its work.
+pub const SUPERSEDED: &str = "another job of its kind was queued meanwhile";
+
 /// A node whose heartbeat is older than this is dead (ms): every node judges by it.
 pub const NODE_LEASE_MS: i64 = 15_000;
 
@@ -400,6 +403,52 @@ impl Store {
         })
     }
 
+    /// Gives back every job `node` is running (it is stopping before they end): each is queued
+    /// again as before its claim, the attempt not counted. One whose repository had another
+    /// job of its kind queued meanwhile is covered by that one, and ends `failed` saying so.
+    /// Answers how many were queued again.
+    pub fn hand_back_jobs(&self, node: &str) -> Result<usize, StoreError> {
+        let mut conn = self.conn()?;
+        let now = now_ms();
+        crate::write_transaction(&mut conn, |c| {
+            let held: Vec<Job> = jobs::table
+                .filter(jobs::state.eq("running"))
+                .filter(jobs::locked_by.eq(node))
+                .select(Job::as_select())
+                .load(c)?;
+            let mut back = 0;
+            for job in &held {
+                // A savepoint: a unique violation must not abort the transaction (PostgreSQL).
+                let queued = c.transaction(|c| {
+                    diesel::update(jobs::table.find(&job.id))
+                        .set((
+                            jobs::state.eq("queued"),
+                            jobs::locked_by.eq(None::<String>),
+                            jobs::lease_until.eq(None::<i64>),
+                            jobs::attempts.eq((job.attempts - 1).max(0)),
+                            jobs::run_at.eq(now),
+                            jobs::error_message.eq(Some("its node stopped before it ended")),
+                        ))
+                        .execute(c)
+                });
+                if inserted_once(queued)? {
+                    back += 1;
+                } else {
+                    diesel::update(jobs::table.find(&job.id))
+                        .set((
+                            jobs::state.eq("failed"),
+                            jobs::locked_by.eq(None::<String>),
+                            jobs::lease_until.eq(None::<i64>),
+                            jobs::finished_at.eq(Some(now / 1000)),
+                            jobs::error_message.eq(Some(SUPERSEDED)),
+                        ))
+                        .execute(c)?;
+                }
+            }
+            Ok(back)
+        })
+    }
+
     /// Deletes jobs that ended before `before_ms` (done or failed); answers how many.
     pub fn prune_jobs(&self, before_ms: i64) -> Result<usize, StoreError> {
         let mut conn = self.conn()?;
@@ -591,7 +640,7 @@ fn requeue(
     if inserted_once(requeued)? {
         Ok(Fate::Retry(run_at))
     } else {
-        fail(c, Some("another job of its kind was queued meanwhile"))
+        fail(c, Some(SUPERSEDED))
     }
 }
 

@@ -135,3 +135,58 @@ fn a_clone_is_claimed_in_its_region_while_a_worker_lives_there() {
         assert_eq!(nodes[0].place, at("ams"), "{backend}");
     });
 }
+
+#[test]
+fn a_stopping_node_hands_its_running_jobs_back_uncounted() {
+    crate::store::both("handback", |open| {
+        let store = open();
+        let backend = store.backend();
+        store
+            .register_node("w1", "worker", None)
+            .expect("registers");
+        let (a, b) = ("00000000000000a1", "00000000000000b2");
+        for id in [a, b] {
+            store
+                .upsert_repo(id, &format!("https://example.com/{id}"), "x")
+                .expect("repo");
+            store.enqueue_job(id, "clone", 1, None).expect("enqueue");
+        }
+        let first = store
+            .claim_job("w1", 60_000, true)
+            .expect("claim")
+            .expect("a job");
+        let second = store
+            .claim_job("w1", 60_000, true)
+            .expect("claim")
+            .expect("another");
+        assert_eq!(first.job.attempts, 1);
+        // Another clone of the second repository was queued while it ran: that one covers it.
+        store
+            .enqueue_job(&second.job.repo_id, "clone", 1, None)
+            .expect("queued beside");
+        assert_eq!(
+            store.hand_back_jobs("w1").expect("hands back"),
+            1,
+            "{backend}"
+        );
+        let back = store.job(&first.job.id).expect("get").expect("row");
+        assert_eq!(
+            (
+                back.state.as_str(),
+                back.attempts,
+                back.locked_by.as_deref()
+            ),
+            ("queued", 0, None),
+            "{backend}: queued again, the attempt not counted"
+        );
+        let covered = store.job(&second.job.id).expect("get").expect("row");
+        assert_eq!(covered.state, "failed", "{backend}");
+        assert_eq!(
+            covered.error_message.as_deref(),
+            Some(gitvista::store::jobs::SUPERSEDED)
+        );
+        // Whatever the stopped node writes late changes nothing.
+        assert!(!store.finish_job(&first.job.id, "w1").expect("not held"));
+        assert_eq!(store.hand_back_jobs("w1").expect("nothing held"), 0);
+    });
+}

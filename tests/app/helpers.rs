@@ -152,7 +152,10 @@ pub fn start_command(
     args: impl FnOnce(&mut std::process::Command),
     adjust: impl FnOnce(&mut std::process::Command),
 ) -> Starting {
-    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_gitvista"));
+    // `GITVISTA_BENCH_BIN` runs another build (a release one, for figures measured by a test).
+    let binary = std::env::var_os("GITVISTA_BENCH_BIN")
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_gitvista").into());
+    let mut command = std::process::Command::new(binary);
     args(&mut command);
     command
         .env_remove("GITVISTA_ADMIN_TOKEN")

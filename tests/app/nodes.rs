@@ -32,6 +32,8 @@ pub(crate) struct Node {
     /// Its id in the `nodes` table (workers: from their data directory).
     pub(crate) data: std::path::PathBuf,
     pub(crate) log: std::path::PathBuf,
+    /// Its internal address (kept when it restarts).
+    pub(crate) internal: String,
 }
 
 impl Node {
@@ -48,10 +50,29 @@ impl Node {
         name: &str,
         adjust: impl FnOnce(&mut std::process::Command),
     ) -> Node {
+        let internal = format!("127.0.0.1:{}", free_port());
+        Node::start_at(role, db, dir, name, &internal, adjust)
+    }
+
+    /// Starts `role` node `name` again on its data directory and internal address, as a
+    /// deploy does (its log is appended to).
+    pub(crate) fn restart(&mut self, role: &str, db: &str, dir: &std::path::Path, name: &str) {
+        let internal = self.internal.clone();
+        *self = Node::start_at(role, db, dir, name, &internal, |_| {});
+    }
+
+    fn start_at(
+        role: &str,
+        db: &str,
+        dir: &std::path::Path,
+        name: &str,
+        internal: &str,
+        adjust: impl FnOnce(&mut std::process::Command),
+    ) -> Node {
         let data = dir.join(name);
         std::fs::create_dir_all(&data).expect("data dir");
         let log = dir.join(format!("{name}.log"));
-        let internal = format!("127.0.0.1:{}", free_port());
+        let internal = internal.to_string();
         let (process, base) = spawn_serve_binary(&data, |c| {
             c.env("GITVISTA_ROLE", role)
                 .env("DATABASE_URL", db)
@@ -67,7 +88,13 @@ impl Node {
                 .env("GITVISTA_POSTS_PER_MINUTE", "6")
                 .env("RUST_LOG", "info")
                 .env("GITVISTA_LOG_FORMAT", "json")
-                .stderr(std::fs::File::create(&log).expect("log"));
+                .stderr(
+                    std::fs::OpenOptions::new()
+                        .create(true)
+                        .append(true)
+                        .open(&log)
+                        .expect("log"),
+                );
             adjust(c);
         });
         Node {
@@ -75,6 +102,7 @@ impl Node {
             base,
             data,
             log,
+            internal,
         }
     }
 

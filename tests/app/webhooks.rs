@@ -46,7 +46,7 @@ pub(crate) async fn deliver(
     (status, resp.json().await.unwrap_or(Value::Null))
 }
 
-fn signature(secret: &str, body: &[u8]) -> String {
+pub(crate) fn signature(secret: &str, body: &[u8]) -> String {
     format!("sha256={}", gitvista_testkit::github::sign(secret, body))
 }
 

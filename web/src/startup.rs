@@ -19,6 +19,10 @@ use gitvista_hosting::hosted::Hosted;
 /// How long viewers get to receive their close frame before the server stops.
 const CLOSE_GRACE: Duration = Duration::from_millis(250);
 
+/// How long a stopping node lets its running git jobs end before handing them back (within
+/// `kill_timeout` in fly.toml).
+const JOB_DRAIN: Duration = Duration::from_secs(20);
+
 /// A bound, not yet running server.
 pub struct Application {
     port: u16,
@@ -35,6 +39,8 @@ pub struct Stopper {
     supervisor: Addr<Supervisor>,
     server: ServerHandle,
     draining: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// A hosted node: its job runner drains before the server stops.
+    hosted: Option<std::sync::Arc<gitvista_hosting::hosted::Hosted>>,
 }
 
 impl std::fmt::Debug for Stopper {
@@ -44,7 +50,8 @@ impl std::fmt::Debug for Stopper {
 }
 
 impl Stopper {
-    /// Closes every viewer, then stops the server (waiting for in-flight requests).
+    /// Closes every viewer, lets running jobs end (handing back those that do not end in
+    /// [`JOB_DRAIN`]), then stops the server (waiting for in-flight requests).
     pub async fn stop(&self) {
         self.draining
             .store(true, std::sync::atomic::Ordering::SeqCst);
@@ -52,6 +59,9 @@ impl Stopper {
         if told > 0 {
             // The writer tasks send the close frames; give them a moment.
             actix_web::rt::time::sleep(CLOSE_GRACE).await;
+        }
+        if let Some(h) = &self.hosted {
+            h.drain_jobs(JOB_DRAIN).await;
         }
         self.server.stop(true).await;
     }
@@ -142,6 +152,7 @@ impl Application {
         };
         let port = listener.local_addr()?.port();
         let state_supervisor = supervisor.clone();
+        let stopper_hosted = hosted.clone();
         let draining = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let guard = std::sync::Arc::new(crate::guard::Guard {
             host: matches!(config.mode, Mode::Local { .. })
@@ -271,6 +282,7 @@ impl Application {
             supervisor: state_supervisor,
             server: server.handle(),
             draining,
+            hosted: stopper_hosted,
         };
         Ok(Application {
             port,

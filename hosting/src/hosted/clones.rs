@@ -156,6 +156,18 @@ impl Hosted {
         }
     }
 
+    /// This node is stopping: its job runner claims nothing more, lets running jobs end for up
+    /// to `within`, and hands back those still running. Answers how many were handed back.
+    pub async fn drain_jobs(&self, within: std::time::Duration) -> usize {
+        match self.runner.get() {
+            Some(runner) => runner
+                .send(gitvista_cluster::runner::Drain { within })
+                .await
+                .unwrap_or(0),
+            None => 0,
+        }
+    }
+
     /// Whether this node may take one more repository onto its disk (free space above the
     /// floor, clones within the quota).
     pub fn has_room_to_clone(&self) -> bool {

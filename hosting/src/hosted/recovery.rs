@@ -153,6 +153,8 @@ impl Hosted {
             .store
             .repos_in(&["ready"])?
             .into_iter()
+            // Only what this node serves: another worker fetches its own.
+            .filter(|r| self.fences.get(&r.id).is_some())
             .filter(|r| {
                 r.last_access_at.unwrap_or(r.created_at) >= used_since || hooked.contains(&r.id)
             })
