@@ -162,6 +162,10 @@ enum Command {
         /// Seconds between fetches of a repository whose webhook delivered within a day.
         #[arg(long, env = "GITVISTA_HOOKED_FETCH_INTERVAL", default_value_t = 900)]
         hooked_fetch_interval: u64,
+        /// Seconds a stopping node lets its running git jobs end before handing them back to
+        /// the queue (keep it under the platform's kill timeout).
+        #[arg(long, env = "GITVISTA_JOB_DRAIN", default_value_t = 20)]
+        job_drain: u64,
         /// After a commits-only first clone, fetch every file's contents in the background
         /// (`false`: only what requests need, fetched on demand; less disk).
         #[arg(long, env = "GITVISTA_HYDRATE", default_value_t = true, action = clap::ArgAction::Set, value_parser = clap::builder::BoolishValueParser::new())]
@@ -369,6 +373,7 @@ fn main() -> ExitCode {
             access_recheck,
             fetch_interval,
             hooked_fetch_interval,
+            job_drain,
             hydrate,
             stream_first,
             role,
@@ -403,6 +408,7 @@ fn main() -> ExitCode {
                 access_recheck: std::time::Duration::from_secs(access_recheck.max(1)),
                 fetch_with_viewers: std::time::Duration::from_secs(fetch_interval.max(1)),
                 hooked_every: std::time::Duration::from_secs(hooked_fetch_interval.max(1)),
+                job_drain: std::time::Duration::from_secs(job_drain),
                 cluster: gitvista::cluster::settings::ClusterSettings {
                     role,
                     ..Default::default()

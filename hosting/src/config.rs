@@ -102,6 +102,9 @@ pub struct HostedConfig {
     /// How often a node that runs git looks for clones it owns whose directory is gone (a lost
     /// or wiped `repos/`) and clones them anew (30 s).
     pub lost_clone_check: Duration,
+    /// How long a stopping node lets its running git jobs end before handing them back
+    /// (`GITVISTA_JOB_DRAIN`).
+    pub job_drain: Duration,
     /// A repository whose hook delivered within `hook_window` is fetched only this often
     /// (`GITVISTA_HOOKED_FETCH_INTERVAL`, 15 min): a safety net for a lost delivery.
     pub hooked_every: Duration,
@@ -168,6 +171,7 @@ impl HostedConfig {
             billing: None,
             billing_sweep: Duration::from_secs(300),
             lost_clone_check: Duration::from_secs(30),
+            job_drain: Duration::from_secs(20),
             free_fetch_interval: Duration::from_secs(300),
             hooked_every: Duration::from_secs(900),
             hook_window: Duration::from_secs(86_400),

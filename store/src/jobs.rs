@@ -386,21 +386,9 @@ impl Store {
     }
 
     /// Queues again every job `node` holds (it restarted: what it ran before stopped with it);
-    /// answers how many.
+    /// answers how many were queued (a job at its last attempt fails instead).
     pub fn requeue_jobs_of(&self, node: &str) -> Result<usize, StoreError> {
-        let mut conn = self.conn()?;
-        let now = now_ms();
-        crate::write_transaction(&mut conn, |c| {
-            let held: Vec<Job> = jobs::table
-                .filter(jobs::state.eq("running"))
-                .filter(jobs::locked_by.eq(node))
-                .select(Job::as_select())
-                .load(c)?;
-            for job in &held {
-                requeue(c, job, Some("its node restarted"), now)?;
-            }
-            Ok(held.len())
-        })
+        self.requeue_held(node, "its node restarted", Attempt::Counted)
     }
 
     /// Gives back every job `node` is running (it is stopping before they end): each is queued
@@ -408,6 +396,11 @@ impl Store {
     /// job of its kind queued meanwhile is covered by that one, and ends `failed` saying so.
     /// Answers how many were queued again.
     pub fn hand_back_jobs(&self, node: &str) -> Result<usize, StoreError> {
+        self.requeue_held(node, "its node stopped before it ended", Attempt::Uncounted)
+    }
+
+    /// Queues again every job `node` is running, saying `why`; answers how many were queued.
+    fn requeue_held(&self, node: &str, why: &str, attempt: Attempt) -> Result<usize, StoreError> {
         let mut conn = self.conn()?;
         let now = now_ms();
         crate::write_transaction(&mut conn, |c| {
@@ -416,36 +409,13 @@ impl Store {
                 .filter(jobs::locked_by.eq(node))
                 .select(Job::as_select())
                 .load(c)?;
-            let mut back = 0;
+            let mut queued = 0;
             for job in &held {
-                // A savepoint: a unique violation must not abort the transaction (PostgreSQL).
-                let queued = c.transaction(|c| {
-                    diesel::update(jobs::table.find(&job.id))
-                        .set((
-                            jobs::state.eq("queued"),
-                            jobs::locked_by.eq(None::<String>),
-                            jobs::lease_until.eq(None::<i64>),
-                            jobs::attempts.eq((job.attempts - 1).max(0)),
-                            jobs::run_at.eq(now),
-                            jobs::error_message.eq(Some("its node stopped before it ended")),
-                        ))
-                        .execute(c)
-                });
-                if inserted_once(queued)? {
-                    back += 1;
-                } else {
-                    diesel::update(jobs::table.find(&job.id))
-                        .set((
-                            jobs::state.eq("failed"),
-                            jobs::locked_by.eq(None::<String>),
-                            jobs::lease_until.eq(None::<i64>),
-                            jobs::finished_at.eq(Some(now / 1000)),
-                            jobs::error_message.eq(Some(SUPERSEDED)),
-                        ))
-                        .execute(c)?;
+                if let Fate::Retry(_) = requeue_as(c, job, Some(why), now, attempt)? {
+                    queued += 1;
                 }
             }
-            Ok(back)
+            Ok(queued)
         })
     }
 
@@ -604,11 +574,30 @@ pub struct Claimed {
 
 /// Queues `job` again at `run_at`, or fails it when it used its last attempt or another job of
 /// its kind is queued already (that one covers it).
+/// Whether a job queued again used up its attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Attempt {
+    /// It ran (or may have): the attempt counts, and the last one fails the job.
+    Counted,
+    /// It was handed back before it ended: as if never claimed.
+    Uncounted,
+}
+
 fn requeue(
     c: &mut AnyConnection,
     job: &Job,
     error: Option<&str>,
     run_at: i64,
+) -> Result<Fate, StoreError> {
+    requeue_as(c, job, error, run_at, Attempt::Counted)
+}
+
+fn requeue_as(
+    c: &mut AnyConnection,
+    job: &Job,
+    error: Option<&str>,
+    run_at: i64,
+    attempt: Attempt,
 ) -> Result<Fate, StoreError> {
     let fail = |c: &mut AnyConnection, why: Option<&str>| -> Result<Fate, StoreError> {
         diesel::update(jobs::table.find(&job.id))
@@ -622,9 +611,11 @@ fn requeue(
             .execute(c)?;
         Ok(Fate::Failed)
     };
-    if job.attempts >= job.max_attempts {
-        return fail(c, error);
-    }
+    let attempts = match attempt {
+        Attempt::Counted if job.attempts >= job.max_attempts => return fail(c, error),
+        Attempt::Counted => job.attempts,
+        Attempt::Uncounted => (job.attempts - 1).max(0),
+    };
     // A savepoint: a unique violation must not abort the caller's transaction (PostgreSQL).
     let requeued = c.transaction(|c| {
         diesel::update(jobs::table.find(&job.id))
@@ -632,6 +623,7 @@ fn requeue(
                 jobs::state.eq("queued"),
                 jobs::locked_by.eq(None::<String>),
                 jobs::lease_until.eq(None::<i64>),
+                jobs::attempts.eq(attempts),
                 jobs::run_at.eq(run_at),
                 jobs::error_message.eq(error),
             ))

@@ -101,12 +101,7 @@ fn a_clone_is_claimed_in_its_region_while_a_worker_lives_there() {
             "{backend}: a web node makes no region one with a worker"
         );
         let (a, b) = ("00000000000000a1", "00000000000000b2");
-        for id in [a, b] {
-            store
-                .upsert_repo(id, &format!("https://example.com/{id}"), "x")
-                .expect("repo");
-            store.enqueue_job(id, "clone", 1, None).expect("enqueue");
-        }
+        clones_queued(&store, &[a, b]);
         // The first region chosen stays.
         assert_eq!(store.place_in_region(a, "iad").expect("placed"), "iad");
         assert_eq!(store.place_in_region(a, "ams").expect("kept"), "iad");
@@ -145,12 +140,7 @@ fn a_stopping_node_hands_its_running_jobs_back_uncounted() {
             .register_node("w1", "worker", None)
             .expect("registers");
         let (a, b) = ("00000000000000a1", "00000000000000b2");
-        for id in [a, b] {
-            store
-                .upsert_repo(id, &format!("https://example.com/{id}"), "x")
-                .expect("repo");
-            store.enqueue_job(id, "clone", 1, None).expect("enqueue");
-        }
+        clones_queued(&store, &[a, b]);
         let first = store
             .claim_job("w1", 60_000, true)
             .expect("claim")
@@ -189,4 +179,14 @@ fn a_stopping_node_hands_its_running_jobs_back_uncounted() {
         assert!(!store.finish_job(&first.job.id, "w1").expect("not held"));
         assert_eq!(store.hand_back_jobs("w1").expect("nothing held"), 0);
     });
+}
+
+/// Repositories `ids`, each with a clone queued.
+fn clones_queued(store: &Store, ids: &[&str]) {
+    for id in ids {
+        store
+            .upsert_repo(id, &format!("https://example.com/{id}"), "x")
+            .expect("repo");
+        store.enqueue_job(id, "clone", 1, None).expect("enqueue");
+    }
 }

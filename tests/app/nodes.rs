@@ -37,12 +37,8 @@ pub(crate) struct Node {
 }
 
 impl Node {
-    /// Starts a `role` node on the database `db`, with its data and log under `dir`.
-    pub(crate) fn start(role: &str, db: &str, dir: &std::path::Path, name: &str) -> Node {
-        Node::start_with(role, db, dir, name, |_| {})
-    }
-
-    /// [`Node::start`], with `adjust` setting more of its environment.
+    /// Starts a `role` node on the database `db`, with its data and log under `dir`, `adjust`
+    /// setting more of its environment.
     pub(crate) fn start_with(
         role: &str,
         db: &str,
@@ -141,15 +137,33 @@ pub(crate) struct Cluster {
 impl Cluster {
     /// `workers` workers and `webs` web nodes on database `tag`.
     pub(crate) async fn start(tag: &str, workers: usize, webs: usize) -> Cluster {
+        Cluster::start_with(tag, workers, webs, |_| {}).await
+    }
+
+    /// [`Cluster::start`], with `adjust` setting more of every node's environment.
+    pub(crate) async fn start_with(
+        tag: &str,
+        workers: usize,
+        webs: usize,
+        adjust: impl Fn(&mut std::process::Command),
+    ) -> Cluster {
         let tmp = tempfile::tempdir().expect("tempdir");
         let pg = PgDb::create(tag);
         gitvista::store::Store::open(&pg.url(), 1).expect("migrates");
         let (serve, daemon) = served(tmp.path());
         let workers: Vec<Node> = (1..=workers)
-            .map(|i| Node::start("worker", &pg.url(), tmp.path(), &format!("worker-{i}")))
+            .map(|i| {
+                Node::start_with(
+                    "worker",
+                    &pg.url(),
+                    tmp.path(),
+                    &format!("worker-{i}"),
+                    &adjust,
+                )
+            })
             .collect();
         let webs: Vec<Node> = (1..=webs)
-            .map(|i| Node::start("web", &pg.url(), tmp.path(), &format!("web-{i}")))
+            .map(|i| Node::start_with("web", &pg.url(), tmp.path(), &format!("web-{i}"), &adjust))
             .collect();
         let store = gitvista::store::Store::open(&pg.url(), 2).expect("store");
         let all = workers.len() + webs.len();

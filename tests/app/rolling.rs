@@ -462,3 +462,69 @@ async fn a_rolling_restart_of_every_node_loses_no_commit_for_any_viewer_and_no_j
     }
     drop(pg);
 }
+
+#[actix_rt::test]
+async fn a_worker_stopped_in_the_middle_of_a_clone_hands_it_back_and_the_other_runs_it_once() {
+    let cluster = Cluster::start_with("rollclone", 2, 1, |c| {
+        c.env("GITVISTA_JOB_DRAIN", "2");
+    })
+    .await;
+    // The remote holds every connection until the gate opens: the clone runs meanwhile.
+    let (proxy, gate) = gitvista_testkit::gated_proxy(cluster.daemon.port);
+    gate.shut();
+    let url = format!("git://127.0.0.1:{proxy}/merges");
+    let (mut workers, web, store) = (cluster.workers, &cluster.webs[0], &cluster.store);
+    let (status, created) = post(&web.base, &url).await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().expect("id").to_string();
+    let claimed = until(
+        "the clone is claimed",
+        Duration::from_secs(20),
+        async || {
+            let running = store.jobs_in("running", 10).expect("jobs");
+            running
+                .into_iter()
+                .find(|j| j.repo_id == id && j.kind == "clone")
+        },
+    )
+    .await;
+    let at = workers
+        .iter()
+        .position(|w| Some(w.id()) == claimed.locked_by)
+        .expect("a worker runs it");
+    // SIGTERM: the clone does not end within the drain, so it is handed back, uncounted, and
+    // the process exits cleanly.
+    let mut stopping = workers.remove(at);
+    let took = stop(&mut stopping).await;
+    assert!(
+        took >= Duration::from_secs(2),
+        "waited for the job: {took:?}"
+    );
+    assert!(
+        stopping.tail().contains("handed running jobs back"),
+        "{}",
+        stopping.tail()
+    );
+    // The other worker takes it (once the stopped one's repositories are re-placed), the
+    // remote answers, and the clone completes on its first counted attempt.
+    gate.open();
+    let survivor = &workers[0];
+    let done = until(
+        "cloned by the other worker",
+        Duration::from_secs(60),
+        async || {
+            store
+                .job(&claimed.id)
+                .expect("job")
+                .filter(|j| j.state == "done")
+        },
+    )
+    .await;
+    assert_eq!(done.locked_by.as_deref(), Some(survivor.id().as_str()));
+    assert_eq!(done.attempts, 1, "run once: {done:?}");
+    until("ready", Duration::from_secs(30), async || {
+        let (_, s) = get(&format!("{}/api/repos/{id}/status", web.base)).await;
+        (s["state"] == "ready").then_some(())
+    })
+    .await;
+}

@@ -19,10 +19,6 @@ use gitvista_hosting::hosted::Hosted;
 /// How long viewers get to receive their close frame before the server stops.
 const CLOSE_GRACE: Duration = Duration::from_millis(250);
 
-/// How long a stopping node lets its running git jobs end before handing them back (within
-/// `kill_timeout` in fly.toml).
-const JOB_DRAIN: Duration = Duration::from_secs(20);
-
 /// A bound, not yet running server.
 pub struct Application {
     port: u16,
@@ -50,8 +46,8 @@ impl std::fmt::Debug for Stopper {
 }
 
 impl Stopper {
-    /// Closes every viewer, lets running jobs end (handing back those that do not end in
-    /// [`JOB_DRAIN`]), then stops the server (waiting for in-flight requests).
+    /// Closes every viewer, lets running jobs end (handing back those that do not end within
+    /// `GITVISTA_JOB_DRAIN`), then stops the server (waiting for in-flight requests).
     pub async fn stop(&self) {
         self.draining
             .store(true, std::sync::atomic::Ordering::SeqCst);
@@ -61,7 +57,7 @@ impl Stopper {
             actix_web::rt::time::sleep(CLOSE_GRACE).await;
         }
         if let Some(h) = &self.hosted {
-            h.drain_jobs(JOB_DRAIN).await;
+            h.drain_jobs(h.config.job_drain).await;
         }
         self.server.stop(true).await;
     }
