@@ -197,12 +197,27 @@ enum Command {
         /// The target's admin token (its /metrics needs it when it has one).
         #[arg(long, env = "GITVISTA_ADMIN_TOKEN", hide_env_values = true)]
         admin_token: Option<String>,
-        /// Concurrent WebSocket viewers, spread evenly over the repositories.
-        #[arg(long, env = "GITVISTA_VIEWERS", default_value_t = 1000)]
-        viewers: usize,
-        /// Repositories watched (generated without --target; the first ready ones with it).
-        #[arg(long, env = "GITVISTA_REPOS", default_value_t = 1)]
-        repos: usize,
+        /// Concurrent WebSocket viewers, spread evenly over the repositories: 1,000, or 2,000 with
+        /// --soak.
+        #[arg(long, env = "GITVISTA_VIEWERS")]
+        viewers: Option<usize>,
+        /// Repositories watched (generated without --target; the first ready ones with it): 1,
+        /// or 20 with --soak.
+        #[arg(long, env = "GITVISTA_REPOS")]
+        repos: Option<usize>,
+        /// Hold the load for MINUTES (2,000 viewers over 20 repositories unless told otherwise),
+        /// sampling the server's memory, open files, threads and p99s each minute and pasting
+        /// one new repository a minute; replaces --duration.
+        #[arg(long, env = "GITVISTA_SOAK", value_name = "MINUTES")]
+        soak: Option<usize>,
+        /// A soak minute's length in seconds (shorter ones for trying a soak out).
+        #[arg(
+            long,
+            env = "GITVISTA_SOAK_MINUTE_SECS",
+            default_value_t = 60,
+            hide = true
+        )]
+        soak_minute_secs: u64,
         /// Seconds of changes and window requests.
         #[arg(long, env = "GITVISTA_DURATION", default_value_t = 30)]
         duration: u64,
@@ -443,6 +458,8 @@ fn main() -> ExitCode {
             admin_token,
             viewers,
             repos,
+            soak,
+            soak_minute_secs,
             duration,
             slow_fraction,
             slow_pause_ms,
@@ -475,14 +492,19 @@ fn main() -> ExitCode {
                     })?,
                 }),
             };
+            let minute = std::time::Duration::from_secs(soak_minute_secs.max(1));
             gitvista::cli::loadtest::run(&gitvista::loadtest::LoadConfig {
                 tiers,
                 target,
                 allow_remote,
                 admin_token,
-                viewers,
-                repos,
-                duration: std::time::Duration::from_secs(duration),
+                viewers: viewers.unwrap_or(if soak.is_some() { 2000 } else { 1000 }),
+                repos: repos.unwrap_or(if soak.is_some() { 20 } else { 1 }),
+                soak: soak.map(|m| (m, minute)),
+                duration: match soak {
+                    Some(m) => minute * m.min(100_000) as u32,
+                    None => std::time::Duration::from_secs(duration),
+                },
                 slow_fraction,
                 slow_pause: std::time::Duration::from_millis(slow_pause_ms),
                 change_interval: std::time::Duration::from_millis(change_interval_ms),

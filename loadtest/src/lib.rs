@@ -21,13 +21,15 @@
 //! repositories, `git daemon`, GitHub's webhook signature). Modules, bottom up: [`stats`],
 //! `fleet` (the world it builds), `target` (the server it watches), [`viewer`] (one WebSocket
 //! viewer), `windows` (graph windows over HTTP), `changes` (commits and how they reach the
-//! server), [`peer`] (the bare broadcaster it compares with), [`report`].
+//! server), [`peer`] (the bare broadcaster it compares with), [`soak`] (the same load held for
+//! minutes, sampled each one), [`report`].
 
 mod changes;
 mod deliveries;
 pub mod fleet;
 pub mod peer;
 pub mod report;
+pub mod soak;
 pub mod stats;
 mod target;
 pub mod viewer;
@@ -87,6 +89,9 @@ pub struct LoadConfig {
     /// Web and worker nodes instead of one server (the harness's own fleet only): viewers are
     /// spread over the web nodes, every repository's viewers over all of them.
     pub tiers: Option<fleet::Tiers>,
+    /// `--soak MINUTES`: the load held that long, sampled each minute (minutes, a minute's
+    /// length); `duration` is then their product.
+    pub soak: Option<(usize, Duration)>,
 }
 
 /// How a change (a commit in a served repository) reaches the server.
@@ -112,6 +117,8 @@ const MAX_BAD_WEBHOOKS: u32 = 20_000;
 const MAX_VIEWERS: usize = 100_000;
 const MAX_REPOS: usize = 10_000;
 const MAX_DURATION: Duration = Duration::from_secs(3600);
+/// A soak is at most a day.
+const MAX_SOAK_MINUTES: usize = 1440;
 /// Commits the harness generates at most, over all repositories.
 const MAX_GENERATED: usize = 5_000_000;
 /// Changes still on their way this long after the last one are counted as lost.
@@ -142,7 +149,12 @@ impl LoadConfig {
         if self.repos == 0 || self.repos > MAX_REPOS {
             bail!("--repos is between 1 and {MAX_REPOS}");
         }
-        if self.duration.is_zero() || self.duration > MAX_DURATION {
+        if let Some((minutes, _)) = self.soak
+            && (minutes == 0 || minutes > MAX_SOAK_MINUTES)
+        {
+            bail!("--soak is between 1 and {MAX_SOAK_MINUTES} minutes");
+        }
+        if self.duration.is_zero() || (self.soak.is_none() && self.duration > MAX_DURATION) {
             bail!(
                 "--duration is between 1 and {} seconds",
                 MAX_DURATION.as_secs()
@@ -274,7 +286,11 @@ async fn measure(
     let token = target.token.as_deref();
     let rss_before = server_rss(client, base, token).await.unwrap_or(0);
 
-    let ledger = Arc::new(Ledger::new(config.max_changes(), nrepos));
+    let soak_windows = config.soak.map(|_| Arc::new(soak::Recent::default()));
+    let ledger = Arc::new(Ledger {
+        fanout: config.soak.map(|_| Arc::new(soak::Recent::default())),
+        ..Ledger::new(config.max_changes(), nrepos)
+    });
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let paths: Vec<String> = target
         .repos
@@ -327,7 +343,19 @@ async fn measure(
         target.repos.clone(),
         config.http_rate,
         config.duration,
+        soak_windows.clone(),
     ));
+    let soaking = config.soak.map(|minutes| {
+        tokio::spawn(soak::sample(
+            client.clone(),
+            base.clone(),
+            target.token.clone(),
+            target.fleet.as_ref().and_then(soak::PastingFleet::of),
+            minutes,
+            soak_windows.clone().unwrap_or_default(),
+            ledger.fanout.clone().unwrap_or_default(),
+        ))
+    });
     let flood = (config.bad_webhooks_per_sec > 0).then(|| {
         tokio::spawn(changes::flood(
             client.clone(),
@@ -344,6 +372,10 @@ async fn measure(
         }
     };
     let http = windows.await?;
+    let soak = match soaking {
+        Some(s) => Some(s.await?),
+        None => None,
+    };
 
     crowd.drain(&changes, &ledger, config.drain()).await;
     let bad_webhooks = match flood {
@@ -373,6 +405,7 @@ async fn measure(
         connected,
     );
     report.bad_webhooks = bad_webhooks;
+    report.soak = soak;
     report.add_nodes(&outcomes, &target.webs, &nodes_rss);
     Ok(report)
 }

@@ -54,6 +54,8 @@ pub struct Report {
     /// With `--tiers`: fan-out per web node (viewers that keep up), and each node's memory with
     /// the viewers connected.
     pub nodes: Vec<NodeReport>,
+    /// `--soak`: each minute's memory, files, threads and p99s, and the growth after warm-up.
+    pub soak: Option<super::soak::SoakReport>,
 }
 
 /// One node of a `--tiers` run.
@@ -294,6 +296,7 @@ pub(super) fn summarize(
         peer: None,
         bad_webhooks: None,
         nodes: Vec::new(),
+        soak: None,
     }
 }
 
@@ -376,6 +379,39 @@ impl Report {
                 p(&peer.all_viewers_ms),
                 peer.rss_per_viewer_bytes / 1024.0
             ))
-        )
+        ) + &self.soak.as_ref().map_or(String::new(), soak_text)
     }
+}
+
+/// A soak's minutes as lines, then its growth.
+fn soak_text(soak: &super::soak::SoakReport) -> String {
+    let mut out = String::from(
+        "
+soak: minute, RSS MiB, open files, threads, windows p99 ms, fan-out p99 ms, pasted ready",
+    );
+    for m in &soak.minutes {
+        out.push_str(&format!(
+            "
+  {:>3} {:>8.1} {:>6} {:>4} {:>8.1} {:>8.1} {:>3}/{}",
+            m.minute,
+            m.rss_bytes as f64 / 1048576.0,
+            m.open_files,
+            m.threads,
+            m.windows.p99,
+            m.fanout.p99,
+            m.pasted_ready,
+            m.pasted
+        ));
+    }
+    out.push_str(&format!(
+        "
+soak: RSS grows {:.1} KiB a minute after minute {}; open files {} -> {}, threads {} -> {}",
+        soak.rss_growth_per_minute_bytes / 1024.0,
+        super::soak::WARM_UP_MINUTES,
+        soak.open_files.0,
+        soak.open_files.1,
+        soak.threads.0,
+        soak.threads.1
+    ));
+    out
 }

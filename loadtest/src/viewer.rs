@@ -23,6 +23,8 @@ pub struct Ledger {
     pub delivered: Vec<AtomicU32>,
     /// Per repository: the key of its latest change until a viewer of it has seen it (0: none).
     pub pending: Vec<AtomicU64>,
+    /// A soak's fan-out latencies since its last sample (`None` outside a soak).
+    pub fanout: Option<std::sync::Arc<crate::soak::Recent>>,
 }
 
 impl Ledger {
@@ -32,6 +34,7 @@ impl Ledger {
             by_key: RwLock::new(HashMap::new()),
             delivered: (0..changes).map(|_| AtomicU32::new(0)).collect(),
             pending: (0..repos).map(|_| AtomicU64::new(0)).collect(),
+            fanout: None,
         }
     }
 }
@@ -242,6 +245,9 @@ fn record(plan: &Plan, ledger: &Ledger, outcome: &mut Outcome, env: &Envelope<'_
             continue;
         };
         matched = true;
+        if let Some(recent) = &ledger.fanout {
+            recent.push(at_ms - env.time as f64);
+        }
         outcome.receipts.push(Receipt {
             change: Some(change),
             at_ms,

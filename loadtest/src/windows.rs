@@ -14,6 +14,7 @@ pub(super) async fn http_load(
     repos: Vec<Watched>,
     rate: u32,
     duration: Duration,
+    recent: Option<Arc<crate::soak::Recent>>,
 ) -> (usize, usize, Vec<f64>) {
     if rate == 0 {
         return (0, 0, Vec::new());
@@ -39,13 +40,17 @@ pub(super) async fn http_load(
             "{base}/api/repos/{}/graph?offset={offset}&limit={WINDOW}",
             r.id
         );
-        let client = client.clone();
+        let (client, recent) = (client.clone(), recent.clone());
         set.spawn(async move {
             let ok = match client.get(url).send().await {
                 Ok(resp) if resp.status().is_success() => resp.bytes().await.is_ok(),
                 _ => false,
             };
-            (ok, due.elapsed().as_secs_f64() * 1000.0)
+            let ms = due.elapsed().as_secs_f64() * 1000.0;
+            if let (true, Some(recent)) = (ok, &recent) {
+                recent.push(ms);
+            }
+            (ok, ms)
         });
     }
     let (mut errors, mut latencies) = (0usize, Vec::with_capacity(total));

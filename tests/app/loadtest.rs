@@ -523,3 +523,49 @@ fn run_databases(name: &str) -> String {
         .expect("psql");
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
+
+#[test]
+fn a_soak_samples_memory_files_threads_and_p99s_each_minute_and_pastes_one_a_minute() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let json = tmp.path().join("soak.json");
+    let out = loadtest(&[
+        "--soak",
+        "3",
+        "--soak-minute-secs",
+        "4",
+        "--viewers",
+        "30",
+        "--repos",
+        "3",
+        "--commits",
+        "60",
+        "--json",
+        json.to_str().expect("utf-8"),
+    ]);
+    let r = report(&out, &json);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // The soak replaces --duration: three minutes of changes at one every 500 ms.
+    assert!(num(&r["changes"]["made"]) >= 20.0, "{}", r["changes"]);
+    assert_eq!(num(&r["lost"]), 0.0);
+    let minutes = r["soak"]["minutes"].as_array().expect("minutes");
+    assert_eq!(minutes.len(), 3, "{}", r["soak"]);
+    for (i, m) in minutes.iter().enumerate() {
+        assert_eq!(num(&m["minute"]) as usize, i + 1);
+        // What a leak would show, read from the server's own /metrics.
+        assert!(num(&m["rssBytes"]) > 10e6, "{m}");
+        assert!(
+            num(&m["openFiles"]) >= 30.0,
+            "{m}: a socket per viewer at least"
+        );
+        assert!(num(&m["threads"]) >= 2.0, "{m}");
+        assert!(num(&m["windows"]["count"]) > 0.0, "{m}");
+        assert!(num(&m["fanout"]["count"]) > 0.0, "{m}");
+        // One repository pasted each minute, cloned by the server.
+        assert_eq!(num(&m["pasted"]) as usize, i + 1, "{m}");
+    }
+    assert!(num(&minutes[2]["pastedReady"]) >= 2.0, "{}", minutes[2]);
+    assert!(r["soak"]["rssGrowthPerMinuteBytes"].is_number());
+    assert!(stderr.contains("soak minute 3:"), "{stderr}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("soak: RSS grows"), "{text}");
+}

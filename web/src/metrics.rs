@@ -78,10 +78,11 @@ pub fn resident_bytes_of(pid: &str) -> u64 {
         * 1024
 }
 
-/// (resident bytes, open file descriptors) of this process, from /proc.
-pub fn process_stats() -> (u64, u64) {
+/// (resident bytes, open file descriptors, threads) of this process, from /proc.
+pub fn process_stats() -> (u64, u64, u64) {
     let fds = std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count() as u64);
-    (resident_bytes(), fds)
+    let threads = std::fs::read_dir("/proc/self/task").map_or(0, |d| d.count() as u64);
+    (resident_bytes(), fds, threads)
 }
 
 /// Every live viewer's count of bytes queued and not yet written, for `/metrics`.

@@ -107,9 +107,10 @@ pub async fn render(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, gitvista_errors::ApiError> {
     super::admin::authorize_if_configured(&req, &state).await?;
-    let (rss, fds) = process_stats();
+    let (rss, fds, threads) = process_stats();
     metrics::gauge!("gitvista_process_resident_bytes").set(rss as f64);
     metrics::gauge!("gitvista_process_open_fds").set(fds as f64);
+    metrics::gauge!("gitvista_process_threads").set(threads as f64);
     scrape_gauges(&state).await;
     Ok(match handle() {
         Some(h) => HttpResponse::Ok()
