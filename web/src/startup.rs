@@ -57,7 +57,14 @@ impl Stopper {
             actix_web::rt::time::sleep(CLOSE_GRACE).await;
         }
         if let Some(h) = &self.hosted {
-            h.drain_jobs(h.config.job_drain).await;
+            // A worker's jobs can go to another worker once handed back: let them end first. A
+            // single node's wait would only delay its own stop (it takes them back at start).
+            let within = if h.role == gitvista_cluster::settings::Role::Worker {
+                h.config.job_drain
+            } else {
+                Duration::ZERO
+            };
+            h.drain_jobs(within).await;
         }
         self.server.stop(true).await;
     }

@@ -62,13 +62,7 @@ impl Hosted {
             }
         }
         for repo in reclone {
-            self.store.set_state(&repo.id, "cloning", None, None)?;
-            self.store.enqueue_job(
-                &repo.id,
-                "clone",
-                CLONE_PRIORITY,
-                Some(&clone_payload(None)),
-            )?;
+            clone_again(&self.store, &repo.id, None)?;
         }
         Ok(())
     }
@@ -113,13 +107,7 @@ impl Hosted {
                         .do_send(gitvista_actors::supervisor::Forget(id.clone()));
                     let store = h.store.clone();
                     let _ = tokio::task::spawn_blocking(move || {
-                        store.set_state_fenced(&repo.id, &fence, "cloning", None)?;
-                        store.enqueue_job(
-                            &repo.id,
-                            "clone",
-                            CLONE_PRIORITY,
-                            Some(&clone_payload(None)),
-                        )
+                        clone_again(&store, &repo.id, Some(&fence))
                     })
                     .await;
                 }
@@ -179,4 +167,23 @@ impl Hosted {
         });
         Ok(())
     }
+}
+
+/// Shows repository `id` as `cloning` (only while `fence` is current, when given) and queues
+/// its clone, as the clone of a pasted URL is queued.
+fn clone_again(
+    store: &gitvista_store::Store,
+    id: &str,
+    fence: Option<&gitvista_store::placement::Fence>,
+) -> Result<(), gitvista_store::StoreError> {
+    match fence {
+        Some(fence) => {
+            store.set_state_fenced(id, fence, "cloning", None)?;
+        }
+        None => {
+            store.set_state(id, "cloning", None, None)?;
+        }
+    }
+    store.enqueue_job(id, "clone", CLONE_PRIORITY, Some(&clone_payload(None)))?;
+    Ok(())
 }
