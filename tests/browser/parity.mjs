@@ -327,9 +327,13 @@ export async function reviewChecks({ check, serve, fixture, git, screenshot, ope
     await screenshot(page, 'empty-only-matches');
     await page.goto(url);
     await page.waitForSelector('body[data-ready="true"]');
+    // The rows' list follows the first draw: read it once it is there (reading it at once
+    // found it empty about one run in thirty).
+    await page.waitForFunction(() => document.querySelectorAll('#rows-a11y li').length > 0);
     // A row with no badge: its menu.
     const rows = await page.$$eval('#rows-a11y li', (lis) => lis.map((li) => ({ row: Number(li.dataset.row), hash: li.dataset.hash })));
     const bare = rows.find((r) => !git(repo, 'for-each-ref', '--points-at', r.hash, '--format=%(refname)'));
+    assert.ok(bare, `a row without a ref among ${rows.length} rows`);
     const y = await page.evaluate((r) => r * window.view.rowH - window.view.top + window.view.rowH / 2, bare.row);
     const box = await page.locator('#graph').boundingBox();
     await page.mouse.click(box.x + box.width / 2, box.y + y, { button: 'right' });
