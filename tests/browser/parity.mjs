@@ -328,7 +328,7 @@ export async function reviewChecks({ check, serve, fixture, git, screenshot, ope
     await page.goto(url);
     await page.waitForSelector('body[data-ready="true"]');
     // The rows' list follows the first draw: read it once it is there (reading it at once
-    // found it empty about one run in thirty).
+    // found it empty in a CI run).
     await page.waitForFunction(() => document.querySelectorAll('#rows-a11y li').length > 0);
     // A row with no badge: its menu.
     const rows = await page.$$eval('#rows-a11y li', (lis) => lis.map((li) => ({ row: Number(li.dataset.row), hash: li.dataset.hash })));
