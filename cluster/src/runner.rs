@@ -46,7 +46,8 @@ pub struct JobRunner<N: Node> {
     node: String,
     /// Jobs at once (the node's git slots).
     slots: usize,
-    running: usize,
+    /// Jobs running now (a drain waits for it to reach 0).
+    running: tokio::sync::watch::Sender<usize>,
     claiming: bool,
     /// A claim came in while one was being made: claim again after it.
     again: bool,
@@ -54,8 +55,6 @@ pub struct JobRunner<N: Node> {
     poll: Duration,
     /// The node is stopping: nothing more is claimed.
     draining: bool,
-    /// How many jobs run, for a drain to wait on.
-    count: std::sync::Arc<tokio::sync::watch::Sender<usize>>,
 }
 
 impl<N: Node> JobRunner<N> {
@@ -74,13 +73,12 @@ impl<N: Node> JobRunner<N> {
             store,
             node,
             slots: slots.max(1),
-            running: 0,
+            running: tokio::sync::watch::channel(0).0,
             claiming: false,
             again: false,
             lease,
             poll,
             draining: false,
-            count: std::sync::Arc::new(tokio::sync::watch::channel(0).0),
         }
     }
 
@@ -89,7 +87,7 @@ impl<N: Node> JobRunner<N> {
             self.again = true;
             return;
         }
-        if self.running >= self.slots || self.draining {
+        if *self.running.borrow() >= self.slots || self.draining {
             return;
         }
         let Some(hosted) = self.hosted.upgrade() else {
@@ -129,8 +127,7 @@ impl<N: Node> JobRunner<N> {
         let Some(hosted) = self.hosted.upgrade() else {
             return;
         };
-        self.running += 1;
-        self.count.send_replace(self.running);
+        self.running.send_modify(|n| *n += 1);
         metrics::gauge!("gitvista_jobs_running").increment(1.0);
         let (store, node, lease) = (self.store.clone(), self.node.clone(), self.lease);
         let job_id = claimed.job.id.clone();
@@ -172,8 +169,7 @@ impl<N: Node> JobRunner<N> {
         };
         ctx.spawn(
             actix::fut::wrap_future::<_, Self>(work).map(|(), act, ctx| {
-                act.running -= 1;
-                act.count.send_replace(act.running);
+                act.running.send_modify(|n| *n -= 1);
                 metrics::gauge!("gitvista_jobs_running").decrement(1.0);
                 act.claim(ctx);
             }),
@@ -203,7 +199,7 @@ impl<N: Node> Handler<Drain> for JobRunner<N> {
 
     fn handle(&mut self, drain: Drain, _: &mut Context<Self>) -> Self::Result {
         self.draining = true;
-        let mut running = self.count.subscribe();
+        let mut running = self.running.subscribe();
         let (store, node) = (self.store.clone(), self.node.clone());
         Box::pin(async move {
             let ended = tokio::time::timeout(drain.within, running.wait_for(|n| *n == 0)).await;

@@ -572,8 +572,6 @@ pub struct Claimed {
     pub epoch: i64,
 }
 
-/// Queues `job` again at `run_at`, or fails it when it used its last attempt or another job of
-/// its kind is queued already (that one covers it).
 /// Whether a job queued again used up its attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Attempt {
@@ -583,6 +581,7 @@ enum Attempt {
     Uncounted,
 }
 
+/// Queues `job` again at `run_at`, its attempt counted (see [`requeue_as`]).
 fn requeue(
     c: &mut AnyConnection,
     job: &Job,
@@ -592,6 +591,8 @@ fn requeue(
     requeue_as(c, job, error, run_at, Attempt::Counted)
 }
 
+/// Queues `job` again at `run_at`, or fails it when it used its last counted attempt or
+/// another job of its kind is queued already (that one covers it).
 fn requeue_as(
     c: &mut AnyConnection,
     job: &Job,

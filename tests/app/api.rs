@@ -20,14 +20,7 @@ pub(crate) async fn get(url: &str) -> (u16, Value) {
         let resp = reqwest::get(url).await.expect("request");
         let status = resp.status().as_u16();
         if status == 429 {
-            let wait = resp
-                .headers()
-                .get("retry-after")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.parse::<u64>().ok())
-                .unwrap_or(1)
-                .min(5);
-            actix_rt::time::sleep(std::time::Duration::from_secs(wait)).await;
+            actix_rt::time::sleep(helpers::retry_after(&resp)).await;
             continue;
         }
         return (status, resp.json().await.unwrap_or(Value::Null));

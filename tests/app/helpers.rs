@@ -235,3 +235,16 @@ pub fn rss_kib(pid: u32) -> u64 {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .expect("VmRSS")
 }
+
+/// How long a well-behaved client waits before asking again after a 429 or 503: the answer's
+/// `Retry-After` in seconds, 1 without one, at most 5.
+pub(crate) fn retry_after(resp: &reqwest::Response) -> std::time::Duration {
+    let secs = resp
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(1)
+        .min(5);
+    std::time::Duration::from_secs(secs)
+}

@@ -83,14 +83,7 @@ async fn resync(
             }
             return;
         }
-        let wait = r
-            .headers()
-            .get("retry-after")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(1)
-            .min(5);
-        tokio::time::sleep(Duration::from_secs(wait)).await;
+        tokio::time::sleep(crate::helpers::retry_after(&r)).await;
     }
 }
 

@@ -122,8 +122,7 @@ impl Hosted {
                         .unwrap_or(&asked_in);
                     store.place_in_region(&repo.id, region)?;
                 }
-                store.set_state(&repo.id, "cloning", None, None)?;
-                store.enqueue_job(&repo.id, "clone", CLONE_PRIORITY, Some(&payload))
+                queue_clone(&store, &repo.id, None, &payload)
             })
             .await;
             match queued {
@@ -607,3 +606,24 @@ pub(crate) fn clone_payload(client: Option<String>) -> String {
 
 /// Attempts at one step of completing a clone before giving up until the next restart.
 pub(crate) const COMPLETE_TRIES: u32 = 10;
+
+/// Shows repository `id` as `cloning` (only while `fence` is current, when given) and queues its
+/// clone with `payload` ([`clone_payload`]): a pasted URL, an evicted repository asked for
+/// again, a clone lost or interrupted.
+pub(crate) fn queue_clone(
+    store: &gitvista_store::Store,
+    id: &str,
+    fence: Option<&gitvista_store::placement::Fence>,
+    payload: &str,
+) -> Result<(), gitvista_store::StoreError> {
+    match fence {
+        Some(fence) => {
+            store.set_state_fenced(id, fence, "cloning", None)?;
+        }
+        None => {
+            store.set_state(id, "cloning", None, None)?;
+        }
+    }
+    store.enqueue_job(id, "clone", CLONE_PRIORITY, Some(payload))?;
+    Ok(())
+}

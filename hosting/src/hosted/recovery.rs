@@ -9,7 +9,7 @@ use std::time::Duration;
 use gitvista_actors::RepoId;
 
 use crate::hosted::Hosted;
-use crate::hosted::clones::{CLONE_PRIORITY, clone_payload};
+use crate::hosted::clones::{clone_payload, queue_clone};
 
 impl Hosted {
     /// After a restart: serve the ready clones this node owns from disk, clone again those it
@@ -62,7 +62,7 @@ impl Hosted {
             }
         }
         for repo in reclone {
-            clone_again(&self.store, &repo.id, None)?;
+            queue_clone(&self.store, &repo.id, None, &clone_payload(None))?;
         }
         Ok(())
     }
@@ -107,7 +107,7 @@ impl Hosted {
                         .do_send(gitvista_actors::supervisor::Forget(id.clone()));
                     let store = h.store.clone();
                     let _ = tokio::task::spawn_blocking(move || {
-                        clone_again(&store, &repo.id, Some(&fence))
+                        queue_clone(&store, &repo.id, Some(&fence), &clone_payload(None))
                     })
                     .await;
                 }
@@ -167,23 +167,4 @@ impl Hosted {
         });
         Ok(())
     }
-}
-
-/// Shows repository `id` as `cloning` (only while `fence` is current, when given) and queues
-/// its clone, as the clone of a pasted URL is queued.
-fn clone_again(
-    store: &gitvista_store::Store,
-    id: &str,
-    fence: Option<&gitvista_store::placement::Fence>,
-) -> Result<(), gitvista_store::StoreError> {
-    match fence {
-        Some(fence) => {
-            store.set_state_fenced(id, fence, "cloning", None)?;
-        }
-        None => {
-            store.set_state(id, "cloning", None, None)?;
-        }
-    }
-    store.enqueue_job(id, "clone", CLONE_PRIORITY, Some(&clone_payload(None)))?;
-    Ok(())
 }
