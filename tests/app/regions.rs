@@ -46,15 +46,21 @@ fn machine(node: &Node, name: &str, region: &str) -> Machine {
 /// test's own (Fly's proxy names the client by its address): limits on new repositories are
 /// per client and shared through Redis with the other cluster tests.
 async fn paste(edge: &str, url: &str) -> String {
-    let resp = reqwest::Client::builder()
+    paste_with(edge, url, &[]).await
+}
+
+/// [`paste`] with `headers`.
+async fn paste_with(edge: &str, url: &str, headers: &[(&str, &str)]) -> String {
+    let mut req = reqwest::Client::builder()
         .local_address(std::net::IpAddr::from([127, 0, 0, 42]))
         .build()
         .expect("client")
         .post(format!("{edge}/api/repos"))
-        .json(&serde_json::json!({ "url": url }))
-        .send()
-        .await
-        .expect("paste");
+        .json(&serde_json::json!({ "url": url }));
+    for (name, value) in headers {
+        req = req.header(*name, *value);
+    }
+    let resp = req.send().await.expect("paste");
     let status = resp.status().as_u16();
     let body: Value = resp.json().await.expect("json");
     assert_eq!(status, 201, "{body}");
@@ -78,7 +84,7 @@ async fn two_regions_behind_fly_s_proxy_place_replay_and_serve_viewers_in_both()
     let db = pg.url();
     gitvista::store::Store::open(&db, 1).expect("migrates");
     let (serve, daemon) = served(tmp.path());
-    for name in ["second", "third"] {
+    for name in ["second", "third", "fourth", "fifth"] {
         let out = std::process::Command::new("cp")
             .arg("-r")
             .arg(serve.join("merges"))
@@ -172,6 +178,18 @@ async fn two_regions_behind_fly_s_proxy_place_replay_and_serve_viewers_in_both()
             Some(region)
         );
         assert_eq!(owner_of(id), Some(owner), "{id}");
+    }
+
+    // `Fly-Region` as anyone can send it straight to a node: a code in capitals names the same
+    // region; what is not a region code is ignored, and the node's own region counts.
+    let capitals = paste_with(&webs[1].base, &url("fourth"), &[("fly-region", "AMS")]).await;
+    let junk = paste_with(&webs[1].base, &url("fifth"), &[("fly-region", "ams; ../x")]).await;
+    for (id, region) in [(&capitals, "ams"), (&junk, "iad")] {
+        let placed = until("placed in a region", Duration::from_secs(10), async || {
+            store.repo_region(id).expect("region")
+        })
+        .await;
+        assert_eq!(placed, region, "{id}");
     }
 
     // A read of a repository owned in iad, through ams: replayed to iad, and the same answer
