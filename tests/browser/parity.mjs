@@ -193,8 +193,14 @@ export async function insightsChecks({ check, serve, fixture, git, screenshot, c
     await page.click('#authors li a:text-is("René Scharfe")');
     await page.waitForSelector('body[data-ready="true"]');
     await page.waitForFunction(() => /\d+ of \d+|\d+ hits?|\d+ match/.test(document.getElementById('search-count').textContent));
-    const rows = await page.$$eval('#rows-a11y li', (lis) => lis.map((li) => li.dataset.hash));
     const theirs = git(repo, 'log', '--all', '-i', '--author=rene@example.org', '--format=%H').split('\n');
+    // The rows' list is rebuilt when the view stops, after the filter's first draw (a CI run
+    // read it before): wait for it, bounded, then check.
+    await page.waitForFunction((hs) => {
+      const shown = new Set([...document.querySelectorAll('#rows-a11y li')].map((li) => li.dataset.hash));
+      return hs.every((h) => shown.has(h));
+    }, theirs, { timeout: 10000 }).catch(() => {});
+    const rows = await page.$$eval('#rows-a11y li', (lis) => lis.map((li) => li.dataset.hash));
     for (const h of theirs) assert.ok(rows.includes(h), h);
     await screenshot(page, 'insights-author-filter');
     await page.close();
