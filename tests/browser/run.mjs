@@ -96,8 +96,25 @@ const visibleRows = (page) => page.$$eval('#rows-a11y li', (lis) => lis.map((li)
  * room, lanes folded, and in rows without badges (not selected) the coloured ink right of the
  * column (`crossing`: lane lines are coloured, text is grey) and the ink inside it away from
  * every lane's line and node (`overText`: text drawn over the lanes; straight lanes assumed). */
-const measureColumns = (page) => page.evaluate(() => {
+const measureColumns = async (page) => {
+  // Measured on a quiet view only: with nothing to draw (no rows arrived, no scroll, no lane
+  // sliding to its column) for ten frames, the canvas shows the state read here. A CI run
+  // measured a frame behind the state once (a window of rows arrived after the settle) and saw
+  // text of one frame against the lanes of the next.
+  for (let tries = 0; ; tries++) {
+    await page.waitForFunction(() => {
+      const v = window.view;
+      v.quietFrames = v.dirty || v.animating ? 0 : (v.quietFrames || 0) + 1;
+      return v.quietFrames >= 10;
+    }, null, { polling: 'raf', timeout: 10000 });
+    const m = await measureQuietColumns(page);
+    if (m) return m;
+    assert.ok(tries < 20, 'the view kept drawing: no quiet frame to measure');
+  }
+};
+const measureQuietColumns = (page) => page.evaluate(() => {
   const v = window.view;
+  if (v.dirty || v.animating) return null;
   const c = document.getElementById('graph');
   const ctx = c.getContext('2d');
   const ratio = c.width / c.clientWidth;

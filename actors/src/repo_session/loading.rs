@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use actix::prelude::*;
 
-use super::watching::{watch, watch_tree};
+use super::watching::{started, watch, watch_tree};
 use super::*;
 use crate::events::{DeltaEvent, ViewerEvent};
 use crate::snapshot::Snapshot;
@@ -102,7 +102,12 @@ impl RepoSession {
                 }
                 self.start_fill(ctx);
                 if self.config.watch {
-                    self.watcher = watch(ctx.address(), &dirs.git_dir, &dirs.common_dir);
+                    self.watcher = started(
+                        watch(ctx.address(), &dirs.git_dir, &dirs.common_dir),
+                        "git directory",
+                        &dirs.git_dir,
+                        self.config.poll_interval,
+                    );
                 }
                 if self.config.watch
                     && self.wants_status()
@@ -148,7 +153,15 @@ impl RepoSession {
         ctx: &mut Context<Self>,
     ) {
         let addr = ctx.address();
-        let work = tokio::task::spawn_blocking(move || watch_tree(addr, &tree, &dirs, hash));
+        let poll = self.config.poll_interval;
+        let work = tokio::task::spawn_blocking(move || {
+            started(
+                watch_tree(addr, &tree, &dirs, hash),
+                "work tree",
+                &tree,
+                poll,
+            )
+        });
         ctx.spawn(
             actix::fut::wrap_future::<_, Self>(work).map(|watcher, act, ctx| {
                 act.tree_watcher = watcher.ok().flatten();
@@ -159,9 +172,11 @@ impl RepoSession {
         );
     }
 
-    /// Whether the git directory must be polled (no watcher, or it failed).
+    /// Whether the git directory must be polled: no watcher, or it failed, or the work tree is
+    /// polled (its `.mailmap`, which renames people, is part of the change stamp a reload
+    /// checks, and only the work tree's watcher would notice it saved).
     pub(super) fn polls_refs(&self) -> bool {
-        self.watcher.is_none() || self.watch_failed
+        self.watcher.is_none() || self.watch_failed || self.polls_status()
     }
 
     /// Whether the work tree's status must be polled (wanted, and no work-tree watcher).

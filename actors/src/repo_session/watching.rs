@@ -53,7 +53,7 @@ pub(super) fn watch_tree(
     work_tree: &Path,
     dirs: &gitcore::discover::GitDir,
     hash: gitcore::oid::HashKind,
-) -> Option<notify::RecommendedWatcher> {
+) -> notify::Result<notify::RecommendedWatcher> {
     let addr = addr.downgrade();
     let (tree, dirs) = (work_tree.to_path_buf(), dirs.clone());
     let index = dirs.git_dir.join("index");
@@ -90,10 +90,30 @@ pub(super) fn watch_tree(
             Ok(_) => {}
             Err(_) => addr.do_send(WatchFailed),
         }
-    })
-    .ok()?;
-    watcher.watch(work_tree, RecursiveMode::Recursive).ok()?;
-    Some(watcher)
+    })?;
+    watcher.watch(work_tree, RecursiveMode::Recursive)?;
+    Ok(watcher)
+}
+
+/// Keeps a watcher that started, or says why one did not (the session polls instead): Linux
+/// allows 128 inotify instances and 8,192 watches per user by default
+/// (`fs.inotify.max_user_instances`, `fs.inotify.max_user_watches`), and editors take many.
+pub(super) fn started(
+    watcher: notify::Result<notify::RecommendedWatcher>,
+    what: &str,
+    path: &Path,
+    poll: std::time::Duration,
+) -> Option<notify::RecommendedWatcher> {
+    watcher
+        .map_err(|e| {
+            tracing::warn!(
+                path = %path.display(),
+                "could not watch the {what} ({e}); polling for changes instead, from every {} ms \
+                 (on Linux, raising fs.inotify.max_user_instances or fs.inotify.max_user_watches lifts the limit)",
+                poll.as_millis()
+            )
+        })
+        .ok()
 }
 
 /// Whether a path is one of git's lock files (written and renamed away in every update).
@@ -108,7 +128,7 @@ pub(super) fn watch(
     addr: Addr<RepoSession>,
     git_dir: &Path,
     common_dir: &Path,
-) -> Option<notify::RecommendedWatcher> {
+) -> notify::Result<notify::RecommendedWatcher> {
     let addr = addr.downgrade();
     let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
         let Some(addr) = addr.upgrade() else {
@@ -121,11 +141,10 @@ pub(super) fn watch(
             Ok(_) => {}
             Err(_) => addr.do_send(WatchFailed),
         }
-    })
-    .ok()?;
-    watcher.watch(git_dir, RecursiveMode::Recursive).ok()?;
+    })?;
+    watcher.watch(git_dir, RecursiveMode::Recursive)?;
     if common_dir != git_dir {
-        watcher.watch(common_dir, RecursiveMode::Recursive).ok()?;
+        watcher.watch(common_dir, RecursiveMode::Recursive)?;
     }
-    Some(watcher)
+    Ok(watcher)
 }
