@@ -56,7 +56,8 @@ pub struct Delivery {
 
 #[derive(Debug)]
 struct Shared {
-    machines: Vec<Machine>,
+    /// Behind the proxy: given at start, or added once they run ([`FlyProxy::add`]).
+    machines: Mutex<Vec<Machine>>,
     next: AtomicUsize,
     log: Mutex<Vec<Delivery>>,
 }
@@ -74,7 +75,7 @@ impl FlyProxy {
     /// region in `machines` that has one.
     pub fn start(machines: Vec<Machine>, edges: &[&str]) -> FlyProxy {
         let shared = Arc::new(Shared {
-            machines,
+            machines: Mutex::new(machines),
             next: AtomicUsize::new(0),
             log: Mutex::new(Vec::new()),
         });
@@ -111,6 +112,12 @@ impl FlyProxy {
             .map(|(_, p)| *p)
             .unwrap_or_else(|| panic!("no edge in {region}"));
         format!("http://127.0.0.1:{port}")
+    }
+
+    /// Puts `machine` behind the proxy: a node told its public address (an edge's URL) before
+    /// it starts joins after the proxy is listening.
+    pub fn add(&self, machine: Machine) {
+        self.shared.machines().push(machine);
     }
 
     /// Every request handled so far, in the order they ended.
@@ -225,10 +232,14 @@ fn parse_replay(value: &str) -> Replay {
 }
 
 impl Shared {
+    fn machines(&self) -> std::sync::MutexGuard<'_, Vec<Machine>> {
+        self.machines.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// A machine of `region` (in turn), other than `not`.
     fn in_region(&self, region: &str, not: Option<&str>) -> Option<Machine> {
-        let here: Vec<&Machine> = self
-            .machines
+        let machines = self.machines();
+        let here: Vec<&Machine> = machines
             .iter()
             .filter(|m| (region == "any" || m.region == region) && Some(m.id.as_str()) != not)
             .collect();
@@ -240,7 +251,7 @@ impl Shared {
     }
 
     fn by_id(&self, id: &str) -> Option<Machine> {
-        self.machines.iter().find(|m| m.id == id).cloned()
+        self.machines().iter().find(|m| m.id == id).cloned()
     }
 
     /// Where a request arriving at `edge` goes first.
@@ -253,7 +264,7 @@ impl Shared {
             .and_then(|r| self.in_region(r, None))
             .or_else(|| self.in_region(edge, None))
             .or_else(|| {
-                let first = self.machines.first()?.region.clone();
+                let first = self.machines().first()?.region.clone();
                 self.in_region(&first, None)
             })
     }

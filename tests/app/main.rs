@@ -34,6 +34,7 @@ mod presence;
 mod privacy;
 mod readiness;
 mod regions;
+mod regions_privacy;
 mod rolling;
 mod signin;
 mod store;

@@ -200,6 +200,75 @@ fn spellings(pattern: &str, id: &str, fill: &dyn Fn(&str) -> String) -> Vec<(Str
     out
 }
 
+/// Arguments of the repository routes that succeed for a reader of the repository whose
+/// source is the work tree `source`: HEAD for `{hash}` (a blob HEAD changed for `/blob/`, the
+/// work tree's `logo.png` for `/raw` when it has one, HEAD and its parent for `/compare/`), and
+/// the query each route takes. A refusal is then never the argument's fault.
+pub(crate) struct ReaderArgs {
+    head: String,
+    file: String,
+    blob: String,
+    image: String,
+    compared: String,
+}
+
+impl ReaderArgs {
+    pub(crate) fn of(source: &std::path::Path) -> ReaderArgs {
+        let head = git(source, &["rev-parse", "HEAD"]);
+        let file = git(
+            source,
+            &["diff-tree", "--no-commit-id", "--name-only", "-r", "HEAD"],
+        )
+        .lines()
+        .next()
+        .expect("HEAD changes a file")
+        .to_string();
+        let blob = git(source, &["rev-parse", &format!("HEAD:{file}")]);
+        let image = if source.join("logo.png").exists() {
+            git(source, &["rev-parse", "HEAD:logo.png"])
+        } else {
+            blob.clone()
+        };
+        // A comparison of HEAD with its parent, which differ in `file`.
+        let compared = format!("{}...{head}", git(source, &["rev-parse", "HEAD~1"]));
+        ReaderArgs {
+            head,
+            file,
+            blob,
+            image,
+            compared,
+        }
+    }
+
+    /// `path` (a route's pattern with its `{id}` filled in) with its `{hash}` and query.
+    pub(crate) fn fill(&self, path: &str) -> String {
+        let hash = if path.ends_with("/raw") {
+            &self.image
+        } else if path.contains("/blob/") {
+            &self.blob
+        } else if path.contains("/compare/") {
+            &self.compared
+        } else {
+            &self.head
+        };
+        let path = path.replace("{hash}", hash);
+        let query = if path.ends_with("/graph") {
+            "?offset=0&limit=50".to_string()
+        } else if path.ends_with("/search") {
+            "?q=commit".to_string()
+        } else if path.ends_with("/file")
+            || path.ends_with("/index/diff")
+            || path.ends_with("/working-tree/diff")
+            || path.contains("/tree/blame/")
+        {
+            format!("?path={}", self.file)
+        } else {
+            String::new()
+        };
+        format!("{path}{query}")
+    }
+}
+
 #[actix_rt::test]
 async fn a_private_repository_is_an_unknown_id_on_every_route_and_spelling_to_all_who_may_not_read_it()
  {
@@ -278,41 +347,8 @@ async fn a_private_repository_is_an_unknown_id_on_every_route_and_spelling_to_al
     tokio::time::sleep(Duration::from_millis(1500)).await;
 
     // Arguments that succeed for a reader, so a refusal is never the argument's fault.
-    let head = git(&source, &["rev-parse", "HEAD"]);
-    let file = git(
-        &source,
-        &["diff-tree", "--no-commit-id", "--name-only", "-r", "HEAD"],
-    )
-    .lines()
-    .next()
-    .expect("HEAD changes a file")
-    .to_string();
-    let blob = git(&source, &["rev-parse", &format!("HEAD:{file}")]);
-    let image = git(&source, &["rev-parse", "HEAD:logo.png"]);
-    // A comparison of HEAD with its parent, which differ in `file`.
-    let compared = format!("{}...{head}", git(&source, &["rev-parse", "HEAD~1"]));
-    let fill = |path: &str| -> String {
-        let hash = if path.ends_with("/raw") {
-            &image
-        } else if path.contains("/blob/") {
-            &blob
-        } else if path.contains("/compare/") {
-            &compared
-        } else {
-            &head
-        };
-        let path = path.replace("{hash}", hash);
-        let query = if path.ends_with("/graph") {
-            "?offset=0&limit=50".to_string()
-        } else if path.ends_with("/search") {
-            "?q=commit".to_string()
-        } else if path.ends_with("/file") || path.contains("/tree/blame/") {
-            format!("?path={file}")
-        } else {
-            String::new()
-        };
-        format!("{path}{query}")
-    };
+    let args = ReaderArgs::of(&source);
+    let fill = |path: &str| args.fill(path);
 
     let routes = gitvista::routes::repository_routes();
     assert!(routes.len() >= 14, "the route table: {routes:?}");

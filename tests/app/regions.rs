@@ -19,6 +19,18 @@ use gitvista_testkit::fly::{Delivery, FlyProxy, Machine};
 /// A node of region `region` named `name` (its Fly machine id), with replays on and `iad` the
 /// primary region.
 fn node(role: &str, region: &str, name: &str, db: &str, dir: &std::path::Path) -> Node {
+    node_with(role, region, name, db, dir, |_| {})
+}
+
+/// [`node`], `adjust` setting more of its environment.
+pub(crate) fn node_with(
+    role: &str,
+    region: &str,
+    name: &str,
+    db: &str,
+    dir: &std::path::Path,
+    adjust: impl FnOnce(&mut std::process::Command),
+) -> Node {
     Node::start_with(role, db, dir, name, |c| {
         c.env("GITVISTA_REGION", region)
             .env("FLY_MACHINE_ID", name)
@@ -26,11 +38,12 @@ fn node(role: &str, region: &str, name: &str, db: &str, dir: &std::path::Path) -
             .env("GITVISTA_PRIMARY_REGION", "iad")
             // Fly's proxy names the client.
             .env("GITVISTA_TRUSTED_PROXY", "Fly-Client-IP");
+        adjust(c);
     })
 }
 
 /// The machine `node` is, for the proxy.
-fn machine(node: &Node, name: &str, region: &str) -> Machine {
+pub(crate) fn machine(node: &Node, name: &str, region: &str) -> Machine {
     Machine {
         id: name.into(),
         region: region.into(),
@@ -68,7 +81,7 @@ async fn paste_with(edge: &str, url: &str, headers: &[(&str, &str)]) -> String {
 }
 
 /// The proxy's last delivery of `method` `path`.
-fn last(proxy: &FlyProxy, method: &str, path: &str) -> Delivery {
+pub(crate) fn last(proxy: &FlyProxy, method: &str, path: &str) -> Delivery {
     proxy
         .deliveries()
         .into_iter()

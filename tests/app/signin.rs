@@ -14,7 +14,7 @@ use gitvista_testkit::{fixture, git};
 const CLIENT_ID: &str = "Iv1.signin-test";
 const CLIENT_SECRET: &str = "client-secret-for-the-sign-in-tests";
 const JWT_SECRET: &str = "jwt-secret-for-the-sign-in-tests-0123456789";
-const KEY: &str = "0707070707070707070707070707070707070707070707070707070707070707";
+pub(crate) const KEY: &str = "0707070707070707070707070707070707070707070707070707070707070707";
 
 /// A server with sign-in on, the fake GitHub it signs in with, and where its logs go.
 pub(crate) struct World {
@@ -37,8 +37,9 @@ fn free_port() -> u16 {
 }
 
 /// The fake GitHub with alice (who may read `alice/secret`, private, and `alice/open`,
-/// public) and bob (who may read only `alice/open`), and `gitvista serve` signing in with it.
-pub(crate) fn world(extra: &[(&str, &str)]) -> World {
+/// public) and bob (who may read only `alice/open`), and no server yet (its `base` is a free
+/// port's until [`World::serve`] starts one there, or a test points it elsewhere).
+pub(crate) fn github_world() -> World {
     let tmp = tempfile::tempdir().expect("tempdir");
     let root = tmp.path().join("github");
     std::fs::create_dir_all(root.join("alice")).expect("dir");
@@ -61,7 +62,7 @@ pub(crate) fn world(extra: &[(&str, &str)]) -> World {
     let data = tmp.path().join("data");
     let log = tmp.path().join("server.log");
     let port = free_port();
-    let mut w = World {
+    World {
         gh,
         server: None,
         base: format!("http://127.0.0.1:{port}"),
@@ -70,9 +71,31 @@ pub(crate) fn world(extra: &[(&str, &str)]) -> World {
         data,
         root,
         _tmp: tmp,
-    };
+    }
+}
+
+/// The fake GitHub with alice and bob of [`world`], and `gitvista serve` signing in with it.
+pub(crate) fn world(extra: &[(&str, &str)]) -> World {
+    let mut w = github_world();
     w.serve(extra, KEY, None);
     w
+}
+
+/// Turns sign-in with the fake GitHub `gh` on for a server its users reach at `public`, with
+/// the tests' encryption `key` sealing tokens.
+pub(crate) fn sign_in_with<'c>(
+    c: &'c mut std::process::Command,
+    gh: &FakeGitHub,
+    public: &str,
+    key: &str,
+) -> &'c mut std::process::Command {
+    c.env("GITHUB_CLIENT_ID", CLIENT_ID)
+        .env("GITHUB_CLIENT_SECRET", CLIENT_SECRET)
+        .env("GITVISTA_PUBLIC_URL", public)
+        .env("GITVISTA_JWT_SECRET", JWT_SECRET)
+        .env("GITVISTA_ENCRYPTION_KEY", key)
+        .env("GITVISTA_GITHUB_URL", gh.url())
+        .env("GITVISTA_GITHUB_API_URL", gh.url())
 }
 
 impl World {
@@ -99,19 +122,13 @@ impl World {
             .env_remove("DATABASE_URL")
             .env_remove("GITVISTA_ENCRYPTION_KEY_PREVIOUS")
             .env("GITVISTA_ADMIN_TOKEN", ADMIN_TOKEN)
-            .env("GITHUB_CLIENT_ID", CLIENT_ID)
-            .env("GITHUB_CLIENT_SECRET", CLIENT_SECRET)
-            .env("GITVISTA_PUBLIC_URL", &self.base)
-            .env("GITVISTA_JWT_SECRET", JWT_SECRET)
-            .env("GITVISTA_ENCRYPTION_KEY", key)
-            .env("GITVISTA_GITHUB_URL", self.gh.url())
-            .env("GITVISTA_GITHUB_API_URL", self.gh.url())
             .env("GITVISTA_FREE_REPOS", "2")
             // Everything, so a token in any log line at all is caught.
             .env("RUST_LOG", "debug")
             .env("GITVISTA_WS_PER_CLIENT", "1000")
             .stdout(std::process::Stdio::piped())
             .stderr(log);
+        sign_in_with(&mut command, &self.gh, &self.base, key);
         if let Some(p) = previous {
             command.env("GITVISTA_ENCRYPTION_KEY_PREVIOUS", p);
         }

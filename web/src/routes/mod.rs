@@ -468,7 +468,7 @@ pub fn view_key(layout: &gitcore::layout::Layout) -> Option<String> {
 
 /// Why a hosted repository has no session: unknown (404), or its state (503), re-cloning an
 /// evicted one.
-async fn hosted_not_served(state: &AppState, id: &str) -> ApiError {
+pub(crate) async fn hosted_not_served(state: &AppState, id: &str) -> ApiError {
     let Some(h) = state.hosted.clone() else {
         return ApiError::UnknownRepo(id.to_string());
     };

@@ -328,7 +328,15 @@ pub async fn ws(
                     h.register_remote(&rid);
                     (summary.to_string(), summary["version"].as_u64())
                 }
-                None => return clone_progress(&req, body, &state, id.into_string(), held).await,
+                // Owned by nobody yet: the clone's progress of a repository the store knows
+                // (an evicted one cloned again), 404 for an id it does not (as a single node
+                // answers, and as a repository this visitor may not see is answered).
+                None => match super::hosted_not_served(&state, &id).await {
+                    ApiError::Unavailable(_) => {
+                        return clone_progress(&req, body, &state, id.into_string(), held).await;
+                    }
+                    refused => return Err(refused.into()),
+                },
             }
         }
         None => match snapshot(&state, &id).await {
