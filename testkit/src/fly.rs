@@ -535,10 +535,15 @@ mod tests {
     }
 
     fn get(url: &str, body: usize) -> (u16, String) {
+        get_with(url, body, "")
+    }
+
+    /// [`get`] with `headers` (whole lines, each ending in CRLF).
+    fn get_with(url: &str, body: usize, headers: &str) -> (u16, String) {
         let addr = url.trim_start_matches("http://");
         let mut s = TcpStream::connect(addr).expect("connect");
         let req = format!(
-            "POST /x HTTP/1.1\r\nhost: {addr}\r\ncontent-length: {body}\r\n\r\n{}",
+            "POST /x HTTP/1.1\r\nhost: {addr}\r\n{headers}content-length: {body}\r\n\r\n{}",
             "a".repeat(body)
         );
         s.write_all(req.as_bytes()).expect("send");
@@ -590,5 +595,28 @@ mod tests {
             log[3].refused.as_deref(),
             Some("a body over 1 MB is not replayed")
         );
+    }
+
+    #[test]
+    fn a_preferred_region_or_a_forced_machine_chooses_where_a_request_goes_first() {
+        let proxy = FlyProxy::start(vec![machine("ams-1", "ams", ok)], &["ams", "iad"]);
+        // Machines joining after the proxy listens (their addresses are known only then).
+        proxy.add(machine("iad-1", "iad", ok));
+        proxy.add(machine("iad-2", "iad", ok));
+        assert_eq!(get(&proxy.url("iad"), 0).0, 200);
+        let first = |headers: &str| {
+            let (status, body) = get_with(&proxy.url("ams"), 0, headers);
+            assert_eq!(status, 200, "{body}");
+            body.split(' ').next().unwrap_or_default().to_string()
+        };
+        assert_eq!(first(""), "ams-1");
+        assert!(first("fly-prefer-region: iad\r\n").starts_with("iad-"));
+        // A preferred region without machines: the edge's own.
+        assert_eq!(first("fly-prefer-region: syd\r\n"), "ams-1");
+        for _ in 0..3 {
+            assert_eq!(first("fly-force-instance-id: iad-2\r\n"), "iad-2");
+        }
+        let (status, _) = get_with(&proxy.url("ams"), 0, "fly-force-instance-id: nowhere\r\n");
+        assert!(status >= 500, "{status}");
     }
 }
