@@ -113,8 +113,14 @@ impl RepoSession {
                     && self.wants_status()
                     && let Some(tree) = &dirs.work_tree
                 {
+                    // Checks the change stamp once in place (below).
                     let hash = snapshot.repo.odb().hash();
                     self.start_tree_watch(tree.clone(), dirs.clone(), hash, ctx);
+                } else if self.config.watch {
+                    // What changed while the history was read, before anything watched: the
+                    // snapshot's change stamp was taken first, so a check finds it (or costs a
+                    // few `stat` calls).
+                    self.again = true;
                 }
                 self.start_status(ctx);
                 self.schedule_fetch(ctx);
@@ -165,8 +171,11 @@ impl RepoSession {
         ctx.spawn(
             actix::fut::wrap_future::<_, Self>(work).map(|watcher, act, ctx| {
                 act.tree_watcher = watcher.ok().flatten();
-                // What changed while the watch was being set up.
+                // What changed while the history was read and the watches were set up: the
+                // status, and refs or a `.mailmap` saved meanwhile (the snapshot's change stamp
+                // was taken first: a check finds them, or costs a few `stat` calls).
                 act.start_status(ctx);
+                act.start_reload(ctx);
                 act.schedule_poll(ctx);
             }),
         );

@@ -115,3 +115,78 @@ async fn writes_where_status_does_not_look_run_no_status_and_the_rest_do() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert!(status_runs(&session).await > now);
 }
+
+/// Every commit's author as the session shows it and as `git log --format='%aN <%aE>'` does.
+async fn authors(session: &Addr<RepoSession>, repo: &Path) -> (Vec<String>, Vec<String>) {
+    let snap = session
+        .send(gitvista_actors::repo_session::GetCompleteSnapshot)
+        .await
+        .expect("mailbox")
+        .expect("loads");
+    let g = &snap.graph;
+    let mut shown: Vec<String> = (0..g.len())
+        .filter_map(|r| g.at_row(r))
+        .map(|c| {
+            format!(
+                "{} {} <{}>",
+                g.oid(c).to_hex(),
+                g.author(c).name,
+                g.author(c).email
+            )
+        })
+        .collect();
+    let mut git_says: Vec<String> = git(repo, &["log", "--all", "--format=%H %aN <%aE>"])
+        .lines()
+        .map(String::from)
+        .collect();
+    shown.sort();
+    git_says.sort();
+    (shown, git_says)
+}
+
+/// Regression: a `.mailmap` saved after the history was read but before the work tree's watch
+/// was in place (a recursive watch of a large tree takes a while: here 20,000 directories)
+/// was noticed by nothing, and people kept their old names until some other change.
+#[actix::test]
+async fn a_mailmap_saved_while_the_work_tree_watch_is_placed_renames_people() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let repo = fixture("mailmap", tmp.path()).join("repo");
+    for i in 0..20_000 {
+        std::fs::create_dir_all(repo.join(format!("vendor/v{}/d{i}", i % 100))).expect("mkdir");
+    }
+    let session = RepoSession::new(SessionConfig {
+        poll_interval: Duration::from_secs(3600),
+        ..SessionConfig::local(&repo)
+    })
+    .start();
+    // Loaded: the work tree's watch is being placed now.
+    let first = session
+        .send(GetSnapshot)
+        .await
+        .expect("mailbox")
+        .expect("loads");
+    let mut map = std::fs::read_to_string(repo.join(".mailmap")).expect("reads");
+    map.push_str("Mallory Proper <mallory@proper.example> <shared@example.com>\n");
+    std::fs::write(repo.join(".mailmap"), map).expect("writes");
+    let before: Vec<&str> = first
+        .graph
+        .people()
+        .iter()
+        .map(|p| p.name.as_str())
+        .collect();
+    assert!(before.contains(&"Mallory") && !before.contains(&"Mallory Proper"));
+    let (_, renamed) = authors(&session, &repo).await;
+    assert!(renamed.iter().any(|l| l.contains("Mallory Proper")));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let (shown, _) = authors(&session, &repo).await;
+        if shown == renamed {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the new name never showed"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
