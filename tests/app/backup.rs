@@ -38,23 +38,7 @@ fn signed_in(store: &Store, cipher: &gitvista::auth::cipher::TokenCipher, n: usi
     let forge_id = n.to_string();
     let login = format!("login{n}");
     let row = store
-        .sign_in_user(
-            &user,
-            &gitvista::store::accounts::SignedIn {
-                provider: "github",
-                forge_user_id: &forge_id,
-                login: &login,
-                email: None,
-                name: None,
-                avatar_url: None,
-                access_token: &token,
-                refresh_token: None,
-                token_expires_at: None,
-                refresh_expires_at: None,
-                token_kind: "oauth",
-                scopes: "",
-            },
-        )
+        .sign_in_user(&user, &crate::store::github_user(&forge_id, &login, &token))
         .expect("sign in");
     store
         .create_session(&format!("session-{n}"), &row.id, i64::MAX)

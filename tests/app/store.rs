@@ -46,6 +46,29 @@ impl Drop for PgDb {
     }
 }
 
+/// A GitHub sign-in of `login` (forge id `forge_user_id`) with the sealed `access_token`, and
+/// nothing else GitHub may send.
+pub(crate) fn github_user<'a>(
+    forge_user_id: &'a str,
+    login: &'a str,
+    access_token: &'a [u8],
+) -> gitvista::store::accounts::SignedIn<'a> {
+    gitvista::store::accounts::SignedIn {
+        provider: "github",
+        forge_user_id,
+        login,
+        email: None,
+        name: None,
+        avatar_url: None,
+        access_token,
+        refresh_token: None,
+        token_expires_at: None,
+        refresh_expires_at: None,
+        token_kind: "oauth",
+        scopes: "",
+    }
+}
+
 /// Runs `check` against a SQLite file and a PostgreSQL database, with a way to reopen.
 pub(crate) fn both(tag: &str, check: impl Fn(&dyn Fn() -> Store)) {
     let tmp = tempfile::tempdir().expect("tempdir");
@@ -184,26 +207,13 @@ fn concurrent_inserts_of_one_repository_create_it_once() {
 
 #[test]
 fn twenty_trackings_at_once_stay_within_the_limits_on_both_backends() {
-    use gitvista::store::accounts::{SignedIn, Tracked};
+    use gitvista::store::accounts::Tracked;
     both("limits", |open| {
         let store = Arc::new(open());
         let user = store
             .sign_in_user(
                 "user-limits",
-                &SignedIn {
-                    provider: "github",
-                    forge_user_id: "77",
-                    login: "limits",
-                    email: None,
-                    name: None,
-                    avatar_url: None,
-                    access_token: b"ciphertext",
-                    refresh_token: None,
-                    token_expires_at: None,
-                    refresh_expires_at: None,
-                    token_kind: "oauth",
-                    scopes: "",
-                },
+                &crate::store::github_user("77", "limits", b"ciphertext"),
             )
             .expect("user");
         for i in 0..20 {
@@ -289,18 +299,8 @@ fn a_database_from_before_accounts_migrates_with_its_repositories_intact() {
             .sign_in_user(
                 "u1",
                 &gitvista::store::accounts::SignedIn {
-                    provider: "github",
-                    forge_user_id: "42",
-                    login: "octo",
-                    email: None,
                     name: Some("Octo Cat"),
-                    avatar_url: None,
-                    access_token: &token,
-                    refresh_token: None,
-                    token_expires_at: None,
-                    refresh_expires_at: None,
-                    token_kind: "oauth",
-                    scopes: "",
+                    ..crate::store::github_user("42", "octo", &token)
                 },
             )
             .expect("user");
@@ -490,23 +490,7 @@ fn users_keep_ciphertext_only_and_sessions_end_at_once_on_both_backends() {
         assert!(store.set_private("p1", true).expect("private"));
         let other = cipher.encrypt("user-b", "ghu_b").expect("encrypts");
         store
-            .sign_in_user(
-                "user-b",
-                &SignedIn {
-                    provider: "github",
-                    forge_user_id: "8",
-                    login: "bob",
-                    email: None,
-                    name: None,
-                    avatar_url: None,
-                    access_token: &other,
-                    refresh_token: None,
-                    token_expires_at: None,
-                    refresh_expires_at: None,
-                    token_kind: "oauth",
-                    scopes: "",
-                },
-            )
+            .sign_in_user("user-b", &crate::store::github_user("8", "bob", &other))
             .expect("bob");
         assert!(
             store

@@ -196,22 +196,31 @@ async fn close_code(ws: &mut Socket, within: Duration) -> Option<u16> {
     }
 }
 
+/// `n` viewers of `url`, each past its summary, their subscriptions given a moment to land.
+async fn summarised_viewers(
+    url: &str,
+    n: usize,
+) -> Vec<tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>>
+{
+    let mut viewers = Vec::new();
+    for _ in 0..n {
+        let (mut ws, _) = tokio_tungstenite::connect_async(url)
+            .await
+            .expect("connects");
+        next_of(&mut ws, "summary", Duration::from_secs(10)).await;
+        viewers.push(ws);
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    viewers
+}
+
 #[actix_rt::test]
 async fn a_graceful_stop_tells_every_viewer_going_away() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let repo = fixture("linear", tmp.path()).join("repo");
     let (port, stopper, server) = spawn_app_with_stopper(&repo).await;
     let url = format!("ws://127.0.0.1:{port}/api/repos/local/ws");
-    let mut viewers = Vec::new();
-    for _ in 0..3 {
-        let (mut ws, _) = tokio_tungstenite::connect_async(&url)
-            .await
-            .expect("connects");
-        next_of(&mut ws, "summary", Duration::from_secs(5)).await;
-        viewers.push(ws);
-    }
-    // Let the subscriptions land before stopping.
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut viewers = summarised_viewers(&url, 3).await;
     stopper.stop().await;
     for ws in &mut viewers {
         assert_eq!(close_code(ws, Duration::from_secs(5)).await, Some(1001));
@@ -276,15 +285,7 @@ async fn sigterm_to_gitvista_serve_tells_viewers_to_reconnect_elsewhere_and_take
     let id =
         crate::hosted::add_ready(&base, &format!("git://127.0.0.1:{}/merges", daemon.port)).await;
     let ws_url = format!("{}/api/repos/{id}/ws", base.replacen("http://", "ws://", 1));
-    let mut viewers = Vec::new();
-    for _ in 0..3 {
-        let (mut ws, _) = tokio_tungstenite::connect_async(&ws_url)
-            .await
-            .expect("connects");
-        next_of(&mut ws, "summary", Duration::from_secs(10)).await;
-        viewers.push(ws);
-    }
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut viewers = summarised_viewers(&ws_url, 3).await;
     sigterm(&child);
     // 1012 "service restart": a deploy or a restart, connect again (to another node).
     for ws in &mut viewers {
