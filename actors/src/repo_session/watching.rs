@@ -96,8 +96,9 @@ pub(super) fn watch_tree(
 }
 
 /// Keeps a watcher that started, or says why one did not (the session polls instead): Linux
-/// allows 128 inotify instances and 8,192 watches per user by default
-/// (`fs.inotify.max_user_instances`, `fs.inotify.max_user_watches`), and editors take many.
+/// limits each user's inotify instances (`fs.inotify.max_user_instances`, 128 by default) and
+/// watches (`fs.inotify.max_user_watches`, 8,192 on older kernels, more with more memory on
+/// newer ones), and editors and file indexers take many.
 pub(super) fn started(
     watcher: notify::Result<notify::RecommendedWatcher>,
     what: &str,
