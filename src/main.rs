@@ -210,6 +210,10 @@ enum Command {
         /// one new repository a minute; replaces --duration.
         #[arg(long, env = "GITVISTA_SOAK", value_name = "MINUTES")]
         soak: Option<usize>,
+        /// With --soak: paste nothing, so what memory does is the load's alone (not the
+        /// repositories a paste a minute adds).
+        #[arg(long, env = "GITVISTA_SOAK_NO_PASTES", requires = "soak")]
+        soak_no_pastes: bool,
         /// A soak minute's length in seconds (shorter ones for trying a soak out).
         #[arg(
             long,
@@ -459,6 +463,7 @@ fn main() -> ExitCode {
             viewers,
             repos,
             soak,
+            soak_no_pastes,
             soak_minute_secs,
             duration,
             slow_fraction,
@@ -501,6 +506,7 @@ fn main() -> ExitCode {
                 viewers: viewers.unwrap_or(if soak.is_some() { 2000 } else { 1000 }),
                 repos: repos.unwrap_or(if soak.is_some() { 20 } else { 1 }),
                 soak: soak.map(|m| (m, minute)),
+                soak_pastes: !soak_no_pastes,
                 duration: match soak {
                     Some(m) => minute * m.min(100_000) as u32,
                     None => std::time::Duration::from_secs(duration),

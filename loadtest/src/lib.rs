@@ -92,6 +92,8 @@ pub struct LoadConfig {
     /// `--soak MINUTES`: the load held that long, sampled each minute (minutes, a minute's
     /// length); `duration` is then their product.
     pub soak: Option<(usize, Duration)>,
+    /// Whether a soak pastes one new repository a minute (the harness's own fleet only).
+    pub soak_pastes: bool,
 }
 
 /// How a change (a commit in a served repository) reaches the server.
@@ -350,7 +352,11 @@ async fn measure(
             client.clone(),
             base.clone(),
             target.token.clone(),
-            target.fleet.as_ref().and_then(soak::PastingFleet::of),
+            target
+                .fleet
+                .as_ref()
+                .filter(|_| config.soak_pastes)
+                .and_then(soak::PastingFleet::of),
             minutes,
             soak_windows.clone().unwrap_or_default(),
             ledger.fanout.clone().unwrap_or_default(),

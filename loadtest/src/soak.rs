@@ -1,7 +1,7 @@
 //! `--soak MINUTES`: the run's load held for that long, sampled once a minute. Each minute
 //! records the server's resident memory, open files and threads (from its `/metrics`), the p99
-//! of the graph windows and of the fan-out in that minute, and, with the harness's own fleet,
-//! pastes one new repository (generated then, served by the fleet's `git daemon`) and counts how
+//! of the graph windows and of the fan-out in that minute, and, with the harness's own fleet
+//! (unless `--soak-no-pastes`), pastes one new repository (generated then, served by the fleet's `git daemon`) and counts how
 //! many of the pasted ones the server has ready. The summary is what a leak would show: memory
 //! growth per minute after warm-up (a least-squares slope), and open files and threads at the
 //! end against the first minute.

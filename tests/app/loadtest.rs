@@ -569,3 +569,38 @@ fn a_soak_samples_memory_files_threads_and_p99s_each_minute_and_pastes_one_a_min
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("soak: RSS grows"), "{text}");
 }
+
+#[test]
+fn a_soak_without_pastes_holds_the_load_alone_and_needs_a_soak() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let json = tmp.path().join("soak.json");
+    let out = loadtest(&[
+        "--soak",
+        "2",
+        "--soak-minute-secs",
+        "3",
+        "--soak-no-pastes",
+        "--viewers",
+        "10",
+        "--repos",
+        "2",
+        "--commits",
+        "40",
+        "--json",
+        json.to_str().expect("utf-8"),
+    ]);
+    let r = report(&out, &json);
+    assert_eq!(num(&r["lost"]), 0.0);
+    let minutes = r["soak"]["minutes"].as_array().expect("minutes");
+    assert_eq!(minutes.len(), 2, "{}", r["soak"]);
+    for m in minutes {
+        assert!(num(&m["rssBytes"]) > 10e6, "{m}");
+        assert!(num(&m["fanout"]["count"]) > 0.0, "{m}");
+        assert_eq!(num(&m["pasted"]), 0.0, "{m}: nothing pasted");
+    }
+    // Only with a soak.
+    let out = loadtest(&["--soak-no-pastes", "--duration", "1"]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--soak"), "{stderr}");
+}
